@@ -1,0 +1,239 @@
+/* crypto: SHA-256 and Ed25519 over OpenSSL 3.
+ *
+ * SHA-256 goes through the low-level SHA256_* functions (deprecated in
+ * OpenSSL 3 but still the fastest path: no provider look-up per call, SHA-NI
+ * underneath). Ed25519 keys are EVP_PKEYs parsed once; each sign or verify
+ * uses a fresh EVP_MD_CTX because Ed25519 contexts cannot be reset cheaply
+ * in OpenSSL 3.0, and the key parse is what costs.
+ * Invariant: no function here keeps a pointer to caller memory.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include "certa/crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+_Static_assert(sizeof(certa_sha256_ctx) >= sizeof(SHA256_CTX),
+               "certa_sha256_ctx too small for SHA256_CTX");
+
+struct certa_key {
+    EVP_PKEY *pkey;
+    uint8_t pub[CERTA_PUBKEY_BYTES];
+};
+
+struct certa_pubkey {
+    EVP_PKEY *pkey;
+    uint8_t raw[CERTA_PUBKEY_BYTES];
+};
+
+void certa_sha256(const void *data, size_t len, uint8_t out[CERTA_HASH_BYTES])
+{
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, data, len);
+    SHA256_Final(out, &c);
+}
+
+void certa_sha256_init(certa_sha256_ctx *c)
+{
+    SHA256_Init((SHA256_CTX *)(void *)c);
+}
+
+void certa_sha256_update(certa_sha256_ctx *c, const void *data, size_t len)
+{
+    SHA256_Update((SHA256_CTX *)(void *)c, data, len);
+}
+
+void certa_sha256_final(certa_sha256_ctx *c, uint8_t out[CERTA_HASH_BYTES])
+{
+    SHA256_Final(out, (SHA256_CTX *)(void *)c);
+}
+
+bool certa_ct_equal(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+static certa_err ossl_fail(certa_errinfo *ei, certa_err code, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[160] = "no detail";
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return certa_errorf(ei, code, "%s: %s", what, buf);
+}
+
+static certa_err key_wrap(EVP_PKEY *pkey, certa_key **out, certa_errinfo *ei)
+{
+    certa_key *k = calloc(1, sizeof *k);
+    if (k == NULL) {
+        EVP_PKEY_free(pkey);
+        return certa_errorf(ei, CERTA_E_NOMEM, "allocating a key");
+    }
+    size_t len = CERTA_PUBKEY_BYTES;
+    if (EVP_PKEY_get_raw_public_key(pkey, k->pub, &len) != 1 ||
+        len != CERTA_PUBKEY_BYTES) {
+        EVP_PKEY_free(pkey);
+        free(k);
+        return ossl_fail(ei, CERTA_E_BAD_KEY, "reading the Ed25519 public key");
+    }
+    k->pkey = pkey;
+    *out = k;
+    return CERTA_OK;
+}
+
+certa_err certa_key_generate(certa_key **out, certa_errinfo *ei)
+{
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+    if (pc == NULL || EVP_PKEY_keygen_init(pc) != 1 ||
+        EVP_PKEY_keygen(pc, &pkey) != 1) {
+        EVP_PKEY_CTX_free(pc);
+        return ossl_fail(ei, CERTA_E_CRYPTO, "generating an Ed25519 key");
+    }
+    EVP_PKEY_CTX_free(pc);
+    return key_wrap(pkey, out, ei);
+}
+
+certa_err certa_key_from_seed(const uint8_t seed[32], certa_key **out,
+                              certa_errinfo *ei)
+{
+    EVP_PKEY *pkey =
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    if (pkey == NULL)
+        return ossl_fail(ei, CERTA_E_BAD_KEY, "Ed25519 key from seed");
+    return key_wrap(pkey, out, ei);
+}
+
+certa_err certa_key_load_pem(const char *path, certa_key **out, certa_errinfo *ei)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return certa_errorf(ei, CERTA_E_IO, "%s: %s", path, strerror(errno));
+    EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (pkey == NULL) {
+        ERR_clear_error();
+        return certa_errorf(ei, CERTA_E_BAD_KEY,
+                            "%s: not a PEM private key", path);
+    }
+    if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(pkey);
+        return certa_errorf(ei, CERTA_E_BAD_KEY, "%s: not an Ed25519 key", path);
+    }
+    return key_wrap(pkey, out, ei);
+}
+
+certa_err certa_key_save_pem(const certa_key *k, const char *path,
+                             certa_errinfo *ei)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return certa_errorf(ei, errno == EEXIST ? CERTA_E_EXISTS : CERTA_E_IO,
+                            "%s: %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        return certa_errorf(ei, CERTA_E_IO, "%s: %s", path, strerror(errno));
+    }
+    int ok = PEM_write_PrivateKey(f, k->pkey, NULL, NULL, 0, NULL, NULL);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        ok = 0;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (ok != 1) {
+        ERR_clear_error();
+        unlink(path);
+        return certa_errorf(ei, CERTA_E_IO, "%s: writing the key failed", path);
+    }
+    return CERTA_OK;
+}
+
+void certa_key_public(const certa_key *k, uint8_t pub[CERTA_PUBKEY_BYTES])
+{
+    CERTA_ASSERT(k != NULL);
+    memcpy(pub, k->pub, CERTA_PUBKEY_BYTES);
+}
+
+void certa_key_free(certa_key *k)
+{
+    if (k == NULL)
+        return;
+    EVP_PKEY_free(k->pkey); /* OpenSSL cleanses the private key on free */
+    OPENSSL_cleanse(k, sizeof *k);
+    free(k);
+}
+
+certa_err certa_sign(const certa_key *k, const uint8_t *msg, size_t len,
+                     uint8_t sig[CERTA_SIGNATURE_BYTES], certa_errinfo *ei)
+{
+    CERTA_ASSERT(k != NULL && k->pkey != NULL);
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    size_t sig_len = CERTA_SIGNATURE_BYTES;
+    if (mc == NULL || EVP_DigestSignInit(mc, NULL, NULL, NULL, k->pkey) != 1 ||
+        EVP_DigestSign(mc, sig, &sig_len, msg, len) != 1 ||
+        sig_len != CERTA_SIGNATURE_BYTES) {
+        EVP_MD_CTX_free(mc);
+        return ossl_fail(ei, CERTA_E_CRYPTO, "Ed25519 sign");
+    }
+    EVP_MD_CTX_free(mc);
+    return CERTA_OK;
+}
+
+certa_err certa_pubkey_from_raw(const uint8_t raw[CERTA_PUBKEY_BYTES],
+                                certa_pubkey **out, certa_errinfo *ei)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
+                                                 CERTA_PUBKEY_BYTES);
+    if (pkey == NULL)
+        return ossl_fail(ei, CERTA_E_BAD_KEY, "Ed25519 public key");
+    certa_pubkey *pk = calloc(1, sizeof *pk);
+    if (pk == NULL) {
+        EVP_PKEY_free(pkey);
+        return certa_errorf(ei, CERTA_E_NOMEM, "allocating a public key");
+    }
+    pk->pkey = pkey;
+    memcpy(pk->raw, raw, CERTA_PUBKEY_BYTES);
+    *out = pk;
+    return CERTA_OK;
+}
+
+void certa_pubkey_raw(const certa_pubkey *pk, uint8_t raw[CERTA_PUBKEY_BYTES])
+{
+    CERTA_ASSERT(pk != NULL);
+    memcpy(raw, pk->raw, CERTA_PUBKEY_BYTES);
+}
+
+void certa_pubkey_free(certa_pubkey *pk)
+{
+    if (pk == NULL)
+        return;
+    EVP_PKEY_free(pk->pkey);
+    free(pk);
+}
+
+bool certa_verify(const certa_pubkey *pk, const uint8_t *msg, size_t len,
+                  const uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    CERTA_ASSERT(pk != NULL && pk->pkey != NULL);
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    if (mc == NULL)
+        return false;
+    bool ok = EVP_DigestVerifyInit(mc, NULL, NULL, NULL, pk->pkey) == 1 &&
+              EVP_DigestVerify(mc, sig, CERTA_SIGNATURE_BYTES, msg, len) == 1;
+    EVP_MD_CTX_free(mc);
+    ERR_clear_error();
+    return ok;
+}

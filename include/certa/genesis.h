@@ -1,0 +1,123 @@
+/* genesis: the chain's founding document (genesis.json), loaded and checked.
+ *
+ * It fixes everything validators must agree on before the first block: the
+ * validator set (Ed25519 signing keys, CURVE transport keys, endpoints), the
+ * integrators (key, role, scope), the catalogue (bureaus, centres with their
+ * counters, matters with the licence types each may use) and the protocol
+ * parameters. Its hash is the chain id: peers with another genesis are
+ * refused. A loaded genesis is immutable and may be shared between threads.
+ */
+#ifndef CERTA_GENESIS_H
+#define CERTA_GENESIS_H
+
+#include "certa/certa.h"
+#include "certa/crypto.h"
+
+#define CERTA_VALIDATORS_MAX 64u
+#define CERTA_NAME_BYTES 64u
+#define CERTA_ENDPOINT_BYTES 128u
+#define CERTA_CURVE_KEY_Z85_BYTES 41u /* 40 Z85 chars + NUL */
+
+typedef enum certa_role {
+    CERTA_ROLE_APP = 1,     /* holder side: grant, revoke */
+    CERTA_ROLE_COUNTER = 2, /* one centre: redeem, confirm, sign, photo */
+    CERTA_ROLE_LIBRARY = 3, /* licence registry */
+    CERTA_ROLE_ADMIN = 4,   /* governance */
+} certa_role;
+
+const char *certa_role_name(unsigned role); /* "app", "counter", ... */
+int certa_role_parse(const char *name);     /* -1 when unknown */
+
+typedef struct certa_validator_info {
+    char name[CERTA_NAME_BYTES];
+    uint8_t sign_pub[CERTA_PUBKEY_BYTES];
+    certa_pubkey *sign_key;                    /* parsed once at load */
+    char curve_pub[CERTA_CURVE_KEY_Z85_BYTES];  /* ZeroMQ CURVE, Z85 */
+    char peer_endpoint[CERTA_ENDPOINT_BYTES];   /* validator-to-validator */
+    char client_endpoint[CERTA_ENDPOINT_BYTES]; /* integrators */
+    char metrics_endpoint[CERTA_ENDPOINT_BYTES];/* http://host:port/metrics */
+} certa_validator_info;
+
+typedef struct certa_integrator_info {
+    char name[CERTA_NAME_BYTES];
+    uint8_t role;      /* certa_role */
+    uint16_t centre;   /* COUNTER scope: its centre; 0 = no centre scope */
+    uint8_t pub[CERTA_PUBKEY_BYTES];
+    certa_pubkey *key; /* parsed once at load */
+} certa_integrator_info;
+
+typedef struct certa_bureau_info {
+    uint16_t id;
+    char name[CERTA_NAME_BYTES];
+} certa_bureau_info;
+
+typedef struct certa_centre_info {
+    uint16_t id; /* >= 1 */
+    char name[CERTA_NAME_BYTES];
+    uint16_t counters; /* counters are numbered 1..counters */
+} certa_centre_info;
+
+typedef struct certa_matter_info {
+    uint32_t id; /* >= 1 */
+    uint16_t bureau;
+    bool company;           /* company matter (else personal) */
+    uint32_t licence_types; /* mask of types this matter may use */
+    char name[CERTA_NAME_BYTES];
+} certa_matter_info;
+
+typedef struct certa_genesis_params {
+    uint32_t checkpoint_interval;   /* blocks between checkpoints (K) */
+    uint32_t window_blocks;         /* PBFT high - low watermark */
+    uint32_t block_events_max;      /* events per block */
+    uint32_t block_timeout_ms;      /* close a partial block after this */
+    uint32_t view_timeout_ms;       /* base view-change timer */
+    uint32_t clock_skew_ms_max;     /* proposal timestamp tolerance */
+    uint64_t grant_window_ms_max;   /* longest not_after - not_before */
+    uint32_t code_attempts_max;     /* wrong codes before a grant locks (5) */
+} certa_genesis_params;
+
+typedef struct certa_genesis {
+    char chain_name[CERTA_NAME_BYTES];
+    uint64_t genesis_time_ms;
+    uint8_t hash[CERTA_HASH_BYTES]; /* SHA-256 of the file's bytes: chain id */
+    certa_genesis_params params;
+
+    uint32_t validator_count; /* n = 3f + 1 */
+    uint32_t f;
+    certa_validator_info *validators;
+
+    uint32_t integrator_count;
+    certa_integrator_info *integrators;
+
+    uint32_t bureau_count;
+    certa_bureau_info *bureaus;
+    uint32_t centre_count;
+    certa_centre_info *centres; /* sorted by id */
+    uint32_t matter_count;
+    certa_matter_info *matters; /* sorted by id */
+} certa_genesis;
+
+/* Loads and validates path. Errors name the file and the JSON field. */
+certa_err certa_genesis_load(const char *path, certa_genesis **out,
+                             certa_errinfo *ei);
+void certa_genesis_free(certa_genesis *g);
+
+/* Look-ups; NULL when absent. O(log n). */
+const certa_centre_info *certa_genesis_centre(const certa_genesis *g, uint16_t id);
+const certa_matter_info *certa_genesis_matter(const certa_genesis *g, uint32_t id);
+/* Integrator by name; returns its index or -1. */
+int certa_genesis_integrator_find(const certa_genesis *g, const char *name);
+
+/* Options of the genesis writer (`certa genesis`). */
+typedef struct certa_genesis_opts {
+    uint32_t validators;  /* n, must be 3f+1 >= 4 */
+    const char *dir;      /* output directory */
+    uint16_t base_port;   /* validator k uses base_port + 10k + {0,1,2} */
+    const char *host;     /* "127.0.0.1" */
+} certa_genesis_opts;
+
+/* Writes dir/genesis.json, dir/nodeK/{node.json,sign.pem,curve.key} and
+ * dir/integrators/NAME.pem for the default Beijing catalogue. */
+certa_err certa_genesis_write(const certa_genesis_opts *o, certa_errinfo *ei);
+
+#endif

@@ -1,0 +1,63 @@
+/* cli: what every `certa` subcommand shares: exit codes, usage errors and
+ * the dispatch table's entry type. Each subcommand lives in tools/cmd_*.c as
+ * `int certa_cmd_NAME(int argc, char **argv)` (argv[0] is the subcommand),
+ * prints its own --help and returns one of the exit codes below. */
+#ifndef CERTA_TOOLS_CLI_H
+#define CERTA_TOOLS_CLI_H
+
+#include <stdio.h>
+
+#include "certa/certa.h"
+
+/* Exit codes, documented in docs/OPERATIONS.md. */
+enum {
+    CERTA_EXIT_OK = 0,      /* success */
+    CERTA_EXIT_FAIL = 1,    /* the check or operation said no (bad proof, rejected, not committed) */
+    CERTA_EXIT_USAGE = 2,   /* bad command line */
+    CERTA_EXIT_ERROR = 3,   /* runtime error: unreadable file, malformed input, I/O */
+};
+
+typedef int (*certa_cmd_fn)(int argc, char **argv);
+
+typedef struct certa_cmd {
+    const char *name;
+    certa_cmd_fn fn;
+    const char *summary;
+} certa_cmd;
+
+/* Prints "certa NAME: msg" to stderr and returns CERTA_EXIT_USAGE. */
+int certa_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "certa NAME: msg" to stderr and returns CERTA_EXIT_ERROR. */
+int certa_fail(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* true when argv has -h or --help. */
+int certa_wants_help(int argc, char **argv);
+
+/* Parses a decimal unsigned integer in [min, max]; 0 on success, -1 when
+ * malformed or out of range. */
+int certa_parse_u64(const char *s, unsigned long long min,
+                    unsigned long long max, unsigned long long *out);
+
+/* Subcommands, each in tools/cmd_NAME.c. Declared weak so that the command
+ * builds while a subcommand's module is still being written: the dispatcher
+ * reports a missing one instead of failing to link. */
+#define CERTA_CMD(name) int certa_cmd_##name(int argc, char **argv) __attribute__((weak))
+CERTA_CMD(keygen);
+CERTA_CMD(genesis);
+CERTA_CMD(merkle);
+CERTA_CMD(verify_chain);
+CERTA_CMD(dry_run);
+CERTA_CMD(query);
+CERTA_CMD(sim);
+CERTA_CMD(node);
+CERTA_CMD(up);
+CERTA_CMD(submit);
+CERTA_CMD(status);
+CERTA_CMD(receipt);
+CERTA_CMD(load);
+#undef CERTA_CMD
+
+#endif

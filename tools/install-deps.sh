@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages certa builds, tests and benchmarks with.
+# Idempotent: does nothing when every package is already present.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  clang libclang-rt-14-dev          # libFuzzer targets and the sanitizer build
+  libssl-dev                        # OpenSSL 3: SHA-256, Ed25519
+  liburing-dev                      # io_uring block log
+  libjemalloc-dev                   # allocator of every program
+  libzmq3-dev                       # validator and client transport (CURVE)
+  libcriterion-dev                  # unit tests
+  libjansson-dev                    # JSON for events, genesis, reports
+  libmicrohttpd-dev                 # Prometheus metrics endpoint
+  fio                               # disk limit measured beside bench/store
+  python3                           # test helpers only
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
