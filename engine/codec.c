@@ -436,7 +436,7 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
         memcpy(out + V_HOLDER, ev->holder_id, CERTA_HOLDER_ID_BYTES);
         break;
     default:
-        CERTA_ASSERT(!"event_check let an unknown kind through");
+        CERTA_ASSERT(false); /* event_check let an unknown kind through */
     }
     *len_out = need;
     return CERTA_OK;
@@ -544,7 +544,7 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
         memcpy(ev->holder_id, in + V_HOLDER, CERTA_HOLDER_ID_BYTES);
         break;
     default:
-        CERTA_ASSERT(!"kind checked above");
+        CERTA_ASSERT(false); /* kind checked above */
     }
     return event_check(ev, true, ei);
 }

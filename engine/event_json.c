@@ -326,7 +326,7 @@ static certa_err parse_fields(const json_t *obj, certa_event *ev, certa_errinfo 
         TRY(get_hex(obj, "holder_id", ev->holder_id, CERTA_HOLDER_ID_BYTES, ei));
         break;
     default:
-        CERTA_ASSERT(!"kind checked by the caller");
+        CERTA_ASSERT(false); /* kind checked by the caller */
     }
 #undef TRY
     return CERTA_OK;
@@ -483,7 +483,7 @@ json_t *certa_event_to_json(const certa_event *ev, const char *integrator)
         rc |= set_hex(o, "holder_id", ev->holder_id, CERTA_HOLDER_ID_BYTES);
         break;
     default:
-        CERTA_ASSERT(!"validated kind");
+        CERTA_ASSERT(false); /* validated kind */
     }
     if (rc != 0) {
         json_decref(o);
