@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "certa/codec.h"
+#include "certa/crypto.h"
 #include "certa/event_json.h"
 #include "sample_events.h"
 
@@ -465,4 +466,67 @@ Test(event_json, jsonl_limits)
 
     cr_assert_eq(certa_jsonl_open("/nonexistent/x.jsonl", &r, &ei), CERTA_E_IO);
     cr_assert(strstr(ei.msg, "/nonexistent/x.jsonl"), "%s", ei.msg);
+}
+
+/* The examples in docs/PROTOCOL.md parse: every line of the ```json blocks
+ * of the "Events (JSON)" section goes through the JSONL reader. */
+Test(event_json, protocol_doc_examples_parse)
+{
+    const char *src = getenv("CERTA_SOURCE_DIR");
+    cr_assert_not_null(src, "CERTA_SOURCE_DIR not set (run under ctest)");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/PROTOCOL.md", src);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char line[4096];
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *mem = open_memstream(&out, &out_len);
+    bool in_section = false, in_block = false;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "## ", 3) == 0)
+            in_section = strcmp(line, "## Events (JSON)\n") == 0;
+        else if (in_section && strncmp(line, "```", 3) == 0)
+            in_block = !in_block && strcmp(line, "```json\n") == 0;
+        else if (in_section && in_block)
+            fputs(line, mem);
+    }
+    fclose(f);
+    fclose(mem);
+    cr_assert_gt(out_len, 0);
+    FILE *lines = fmemopen(out, out_len, "r");
+    certa_jsonl_reader *r = NULL;
+    cr_assert_eq(certa_jsonl_open_stream(lines, "PROTOCOL.md", &r, NULL), CERTA_OK);
+    certa_jsonl_item it;
+    certa_errinfo ei;
+    certa_err e;
+    unsigned events = 0, ticks = 0, seen_kinds = 0;
+    while ((e = certa_jsonl_next(r, &it, &ei)) == CERTA_OK) {
+        if (it.kind == CERTA_JSONL_TICK) {
+            ticks++;
+            continue;
+        }
+        events++;
+        seen_kinds |= 1u << it.event.kind;
+    }
+    cr_assert_eq(e, CERTA_E_NOTFOUND, "%s", ei.msg);
+    cr_assert_eq(seen_kinds, 0x7eu, "an example per kind");
+    cr_assert_geq(events, 6);
+    cr_assert_eq(ticks, 1);
+    certa_jsonl_close(r);
+    fclose(lines);
+    free(out);
+}
+
+/* The documented commitment is SHA-256(salt bytes || ASCII code). */
+Test(event_json, documented_commitment)
+{
+    certa_event g = parse_ok(ex_grant, NULL);
+    char integ[CERTA_EVENT_INTEGRATOR_BYTES];
+    certa_event r = parse_ok(ex_redeem, integ);
+    uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS], h[32];
+    memcpy(buf, r.salt, CERTA_SALT_BYTES);
+    memcpy(buf + CERTA_SALT_BYTES, r.code, CERTA_CODE_DIGITS);
+    certa_sha256(buf, sizeof buf, h);
+    cr_assert_eq(memcmp(h, g.code_commit, 32), 0);
 }
