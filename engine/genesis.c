@@ -68,8 +68,27 @@ static certa_err gfail(gctx *c, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (path[0] == '\0')
+        return certa_errorf(c->ei, CERTA_E_GENESIS, "%s: %s", c->file, msg);
     return certa_errorf(c->ei, CERTA_E_GENESIS, "%s: %s: %s", c->file, path,
                         msg);
+}
+
+/* An untrusted string shown in a message: at most 40 bytes, control
+ * characters replaced, so that a hostile file cannot garble a terminal. */
+static const char *shown(const char *s, char out[48])
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i < 40; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    if (s[i] != '\0') {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
 }
 
 static void join(char out[PATH_BYTES], const char *path, const char *key)
@@ -81,7 +100,7 @@ static void join(char out[PATH_BYTES], const char *path, const char *key)
         n = snprintf(out, PATH_BYTES, "%s", key);
     else
         n = snprintf(out, PATH_BYTES, "%s.%s", path, key);
-    CERTA_ASSERT(n > 0);
+    CERTA_ASSERT(n >= 0);
 }
 
 static const char *type_name(const json_t *v)
@@ -111,9 +130,8 @@ static certa_err check_keys(gctx *c, const json_t *obj, const char *path,
         for (size_t i = 0; allowed[i] != NULL && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
         if (!ok) {
-            char p[PATH_BYTES];
-            join(p, path, key);
-            return gfail(c, p, "unknown field");
+            char buf[48];
+            return gfail(c, path, "unknown field \"%s\"", shown(key, buf));
         }
     }
     return CERTA_OK;
@@ -532,17 +550,19 @@ static certa_err parse_matters(gctx *c, const json_t *root, certa_genesis *g)
         for (size_t j = 0; j < nl; j++) {
             char lp[PATH_BYTES];
             int pn = snprintf(lp, sizeof lp, "%s.licence_types[%zu]", at, j);
-            CERTA_ASSERT(pn > 0);
+            CERTA_ASSERT(pn >= 0);
             json_t *s = json_array_get(lts, j);
             if (!json_is_string(s))
                 return gfail(c, lp, "expected a string, found %s",
                              type_name(s));
+            char buf[48];
             int t = certa_genesis_licence_type_find(g, json_string_value(s));
             if (t < 0)
                 return gfail(c, lp, "'%s' is not in licence_types",
-                             json_string_value(s));
+                             shown(json_string_value(s), buf));
             if (m->licence_types & (1u << t))
-                return gfail(c, lp, "'%s' appears twice", json_string_value(s));
+                return gfail(c, lp, "'%s' appears twice",
+                             shown(json_string_value(s), buf));
             m->licence_types |= 1u << t;
         }
         g->matter_count++;
