@@ -110,7 +110,7 @@ int certa_cmd_genesis(int argc, char **argv)
         } else if (i + 1 >= argc) {
             return certa_usage_error("genesis", "unexpected argument '%s'", a);
         } else if (strcmp(a, "--validators") == 0) {
-            if (certa_parse_u64(argv[++i], 1, 1000, &v) != 0)
+            if (certa_parse_u64(argv[++i], 0, 1000, &v) != 0)
                 return certa_usage_error("genesis",
                                          "--validators wants a number, not '%s'",
                                          argv[i]);
