@@ -402,3 +402,35 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
     }
     return CERTA_OK;
 }
+
+certa_err certa_load_transport_open(const char *endpoints, certa_load_transport *out,
+                                    certa_errinfo *ei)
+{
+    if (strncmp(endpoints, "loopback", 8) == 0 &&
+        (endpoints[8] == '\0' || endpoints[8] == ':')) {
+        certa_load_fake_opts fo = {.base_latency_us = 1000};
+        unsigned long long v[3] = {fo.base_latency_us, 0, 0};
+        const char *p = endpoints + 8;
+        for (int i = 0; i < 3 && *p == ':'; i++) {
+            char *end = NULL;
+            v[i] = strtoull(p + 1, &end, 10);
+            if (end == p + 1)
+                return certa_errorf(ei, CERTA_E_ARG, "endpoints %s: expected a number after ':'",
+                                    endpoints);
+            p = end;
+        }
+        if (*p != '\0')
+            return certa_errorf(ei, CERTA_E_ARG, "endpoints %s: trailing '%s'", endpoints, p);
+        fo.base_latency_us = v[0];
+        fo.events_per_s = (double)v[1];
+        fo.queue_batches = v[2] > 0 && v[2] < (1ull << 24) ? (uint32_t)v[2] : 0;
+        return certa_load_fake_new(&fo, out, ei);
+    }
+    if (strncmp(endpoints, "tcp://", 6) == 0 || strncmp(endpoints, "ipc://", 6) == 0)
+        return certa_errorf(ei, CERTA_E_UNSUPPORTED,
+                            "endpoints %s: the validator client transport is not connected "
+                            "to the replayer yet; use loopback[:LATENCY_US[:EVENTS_PER_S]] "
+                            "for the in-process fake", endpoints);
+    return certa_errorf(ei, CERTA_E_ARG,
+                        "endpoints %s: expected loopback[:...] or tcp://HOST:PORT", endpoints);
+}

@@ -125,4 +125,12 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
                               const certa_load_findmax_opts *o,
                               certa_load_findmax_result *res, certa_errinfo *ei);
 
+/* Opens the transport named by endpoints:
+ *   loopback[:LATENCY_US[:EVENTS_PER_S[:QUEUE_BATCHES]]]  the in-process fake
+ *   tcp://HOST:PORT[,tcp://...]                           validators' client
+ *                                                         endpoints
+ * The validator client transport is plugged in here once the client
+ * protocol exists; until then tcp:// endpoints give CERTA_E_UNSUPPORTED. */
+certa_err certa_load_transport_open(const char *endpoints, certa_load_transport *out,
+                                    certa_errinfo *ei);
 #endif
