@@ -21,11 +21,12 @@ static const char usage[] =
     "       certa load gen --scenario FILE|beijing --hours H --out TRACE --genesis DIR\n"
     "                      [--seed S] [--scale X] [--start-ms MS] [--quiet]\n"
     "       certa load info --trace TRACE\n"
-    "       certa load replay --trace TRACE --to ENDPOINTS [--speed X] [--duration S]\n"
-    "                      [--drain S] [--report PREFIX] [--quiet]\n"
-    "       certa load find-max --trace TRACE --to ENDPOINTS [--slo-ms MS] [--step-s S]\n"
-    "                      [--start-speed X] [--factor F] [--refine N] [--drain S]\n"
-    "                      [--report FILE.json] [--quiet]\n\n"
+    "       certa load replay --trace TRACE --to ENDPOINTS [--genesis DIR] [--speed X]\n"
+    "                      [--duration S] [--drain S] [--window N] [--report PREFIX]\n"
+    "                      [--quiet]\n"
+    "       certa load find-max --trace TRACE --to ENDPOINTS [--genesis DIR] [--slo-ms MS]\n"
+    "                      [--step-s S] [--start-speed X] [--factor F] [--refine N]\n"
+    "                      [--drain S] [--window N] [--report FILE.json] [--quiet]\n\n"
     "describe   prints a scenario's centres, counters and derived peak-hour rates.\n"
     "gen        writes a deterministic trace of signed event batches: the same\n"
     "           scenario, scale, hours, seed (default 1), start time (default: the\n"
@@ -38,15 +39,18 @@ static const char usage[] =
     "find-max   ramps the speed (x F per step while passing, then bisects) until p99\n"
     "           exceeds the SLO (default 100 ms) or a batch is refused or lost, and\n"
     "           prints the highest passing speed: the headroom over the trace.\n\n"
-    "ENDPOINTS: loopback[:LATENCY_US[:EVENTS_PER_S[:QUEUE]]] (in-process fake\n"
-    "cluster) or tcp://HOST:PORT of validators (not connected yet).\n"
+    "ENDPOINTS: genesis (every validator of DIR/genesis.json), a comma-separated\n"
+    "list of validators' client endpoints (tcp://HOST:PORT as in genesis.json),\n"
+    "or loopback[:LATENCY_US[:EVENTS_PER_S[:QUEUE]]] (an in-process fake cluster).\n"
+    "--window caps batches outstanding on the network (default 4096); a send\n"
+    "that finds it full counts as refused.\n"
     "Exit codes: 0 ok, 1 replay lost or refused batches / find-max found no\n"
     "passing speed, 2 usage, 3 runtime error.\n";
 
 typedef struct opts {
     const char *scenario, *trace, *out, *genesis, *to, *report;
     double scale, speed, duration_s, drain_s, slo_ms, step_s, start_speed, factor;
-    unsigned long long hours, seed, start_ms, refine;
+    unsigned long long hours, seed, start_ms, refine, window;
     bool json, quiet;
 } opts;
 
@@ -71,7 +75,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 {
     *o = (opts){.scenario = "beijing", .scale = 1, .speed = 1, .drain_s = 10,
                 .slo_ms = 100, .step_s = 10, .start_speed = 1, .factor = 2,
-                .seed = 1, .refine = 3, .report = NULL};
+                .seed = 1, .refine = 3, .window = 4096, .report = NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
@@ -116,6 +120,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
         U64("--seed", seed, 0, UINT64_MAX)
         U64("--start-ms", start_ms, 7200000, 1ull << 62)
         U64("--refine", refine, 0, 20)
+        U64("--window", window, 1, 1u << 20)
         if (strcmp(a, "--scale") == 0) {
             if (!need(argc, argv, i) || certa_load_scale_parse(argv[i + 1], &o->scale) != 0)
                 return certa_usage_error(cmd, "--scale needs a positive number, city, "
@@ -250,7 +255,11 @@ static int open_both(const char *cmd, const opts *o, certa_load_trace **t,
     certa_errinfo_clear(&ei);
     if (certa_load_trace_open(o->trace, t, &ei) != CERTA_OK)
         return certa_fail(cmd, "%s", certa_errmsg(&ei));
-    if (certa_load_transport_open(o->to, tr, &ei) != CERTA_OK) {
+    char gpath[4096];
+    if (o->genesis != NULL)
+        snprintf(gpath, sizeof gpath, "%s/genesis.json", o->genesis);
+    if (certa_load_transport_open(o->to, o->genesis != NULL ? gpath : NULL,
+                                  (uint32_t)o->window, tr, &ei) != CERTA_OK) {
         certa_load_trace_close(*t);
         return certa_fail(cmd, "%s", certa_errmsg(&ei));
     }
