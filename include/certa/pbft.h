@@ -86,6 +86,10 @@ typedef struct certa_pbft_app {
     /* true when hdr's application fields match reqs. */
     bool (*validate_block)(void *ctx, const certa_block_header *hdr,
                            const certa_pbft_request *reqs, size_t n);
+    /* Whether the primary may propose block `height` now (optional: NULL =
+     * always). A host whose headers commit to the execution of the parent
+     * answers false until it executed height-1, then steps a TICK. */
+    bool (*can_propose)(void *ctx, uint64_t height);
     /* Block hash (optional: NULL = SHA-256 of the consensus header encoding). */
     void (*header_hash)(void *ctx, const certa_block_header *hdr,
                         uint8_t out[CERTA_HASH_BYTES]);
