@@ -82,6 +82,14 @@ typedef struct exec_item {
     size_t len;
 } exec_item;
 
+#define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
+
+typedef struct held_msg {
+    uint64_t seq;
+    uint8_t *bytes;
+    size_t len;
+} held_msg;
+
 typedef struct node_metrics {
     certa_metrics *reg;
     certa_metric *blocks, *events, *batches_in, *batches_refused, *receipts;
@@ -125,6 +133,8 @@ struct certa_node {
 
     out_msg *out;
     uint32_t nout;
+    held_msg held[HELD_MAX];
+    uint32_t nheld;
     exec_item *exq;
     uint32_t nexq;
     waiter *waiters;
@@ -358,31 +368,34 @@ static void app_build_block(void *ctx, const certa_block_header *parent,
     }
 }
 
-static int app_validate_block(void *ctx, const certa_block_header *hdr,
-                              const certa_pbft_request *reqs, size_t n)
+static bool app_validate_block(void *ctx, const certa_block_header *hdr,
+                               const certa_pbft_request *reqs, size_t n)
 {
     certa_node *nd = ctx;
-    if (hdr->batch_count != n)
-        return 0;
-    if (n == 0) {
-        static const uint8_t zero[CERTA_HASH_BYTES];
+    static const uint8_t zero[CERTA_HASH_BYTES];
+    if (hdr->batch_count != n || hdr->height <= nd->executed)
+        return false;
+    if (n == 0)
         return hdr->event_count == 0 &&
                memcmp(hdr->events_root, nd->empty_root, CERTA_HASH_BYTES) == 0 &&
                memcmp(hdr->prev_results_root, zero, CERTA_HASH_BYTES) == 0 &&
                memcmp(hdr->state_digest, zero, CERTA_HASH_BYTES) == 0;
-    }
-    if (hdr->height != nd->executed + 1)
-        return hdr->height > nd->executed + 1 ? -1 : 0; /* -1: ask again later */
-    if (memcmp(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES) != 0 ||
-        memcmp(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES) != 0)
-        return 0;
+    /* A fresh pre-prepare reaches the core only once its parent executed
+     * here (on_peer_msg holds it back until then), so the results root and
+     * state digest are checked against our own. A block further ahead can
+     * only be a fetched block whose commit certificate the core verified:
+     * its content is checked, its execution fields are the quorum's. */
+    if (hdr->height == nd->executed + 1 &&
+        (memcmp(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES) != 0 ||
+         memcmp(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES) != 0))
+        return false;
     long events = block_leaves(nd, reqs, n);
     if (events < 0 || (uint64_t)events != hdr->event_count)
-        return 0;
+        return false;
     uint8_t root[CERTA_HASH_BYTES];
     if (certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events, root,
                                  NULL) != CERTA_OK)
-        return 0;
+        return false;
     return memcmp(root, hdr->events_root, CERTA_HASH_BYTES) == 0;
 }
 
@@ -726,7 +739,7 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
             certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)leaf * CERTA_HASH_BYTES);
             certa_event evd;
             if (replay) {
-                certa_state_apply_replay(nd->state, req.integrator);
+                certa_state_apply_malformed(nd->state, req.integrator); /* replayed batch */
             } else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK) {
                 certa_state_apply_malformed(nd->state, req.integrator);
             } else {
@@ -830,7 +843,8 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     }
     nd->nexq = 0;
     if (executed) {
-        /* The core may now propose, or validate a deferred pre-prepare. */
+        release_held(nd);
+        /* The core may now propose. */
         certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
         step(nd, &tick);
     }
@@ -855,15 +869,60 @@ static void on_peer_event(void *ctx, uint32_t peer, certa_transport_event ev,
     certa_metric_set(nd->m.peers, st.peers_up);
 }
 
+static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
+{
+    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
+        preverify_preprepare(nd, bytes, len);
+    certa_pbft_input in = {.kind = CERTA_PBFT_IN_MESSAGE, .bytes = bytes, .len = len};
+    step(nd, &in);
+}
+
+/* A pre-prepare for h is held back until h-1 executed here: its header
+ * commits to h-1's results, which only execution can check. */
+static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
+{
+    if (len < 2 || bytes[1] != CERTA_PBFT_MSG_PRE_PREPARE)
+        return false;
+    certa_pbft_msg m;
+    if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
+        m.seq <= nd->executed + 1 || m.seq > nd->executed + nd->pc.window)
+        return false; /* the core judges these itself */
+    if (nd->nheld == HELD_MAX) {
+        free(nd->held[0].bytes); /* the oldest; the primary retransmits */
+        memmove(nd->held, nd->held + 1, (HELD_MAX - 1) * sizeof nd->held[0]);
+        nd->nheld--;
+    }
+    uint8_t *copy = malloc(len);
+    CERTA_ASSERT(copy != NULL);
+    memcpy(copy, bytes, len);
+    nd->held[nd->nheld++] = (held_msg){m.seq, copy, len};
+    return true;
+}
+
+static void release_held(certa_node *nd)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < nd->nheld; i++) {
+        held_msg h = nd->held[i];
+        if (h.seq <= nd->executed + 1) {
+            if (h.seq == nd->executed + 1)
+                feed_peer_msg(nd, h.bytes, h.len);
+            free(h.bytes);
+        } else {
+            nd->held[k++] = h;
+        }
+    }
+    nd->nheld = k;
+}
+
 static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t len)
 {
     certa_node *nd = ctx;
     (void)from; /* the core authenticates the sender from the signed bytes */
     certa_metric_add(nd->m.bytes_in, len);
-    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
-        preverify_preprepare(nd, bytes, len);
-    certa_pbft_input in = {.kind = CERTA_PBFT_IN_MESSAGE, .bytes = bytes, .len = len};
-    step(nd, &in);
+    if (hold_preprepare(nd, bytes, len))
+        return;
+    feed_peer_msg(nd, bytes, len);
 }
 
 /* ------------------------------------------------------------ integrators */
@@ -1496,6 +1555,8 @@ void certa_node_close(certa_node *nd)
         certa_metrics_free(nd->m.reg);
     for (uint32_t i = 0; i < nd->nout; i++)
         free(nd->out[i].bytes);
+    for (uint32_t i = 0; i < nd->nheld; i++)
+        free(nd->held[i].bytes);
     for (uint32_t i = 0; i < nd->nexq; i++)
         free(nd->exq[i].rec);
     free(nd->out);
