@@ -796,6 +796,8 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
 
 /* ------------------------------------------------------------ the round */
 
+static void release_held(certa_node *nd);
+
 static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
 {
     if (nd->store_failed)
