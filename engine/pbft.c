@@ -878,6 +878,14 @@ static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
         r->st.dropped_conflict++;
         return;
     }
+    /* an old header in a normal pre-prepare is only the re-sent new-view
+     * proposal this replica already voted for (before a restart) */
+    if (m->hdr.view != m->view &&
+        !(s->voted && s->vote_view == m->view &&
+          memcmp(s->vote_d, d, CERTA_HASH_BYTES) == 0)) {
+        r->st.dropped_invalid++;
+        return;
+    }
     /* chain and time against the block below, when known */
     slot *below = slot_peek(r, m->seq - 1);
     if (below != NULL && below->has_pp && below->pp_view == m->view) {

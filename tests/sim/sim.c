@@ -1137,9 +1137,9 @@ void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
     static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
-             " --scenario %s --requests %u --mutation %s --trace",
+             " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s --trace",
              o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 3],
-             o->requests, mut[o->mutation % 3]);
+             o->requests, o->fault_ms, mut[o->mutation % 3]);
 }
 
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)
