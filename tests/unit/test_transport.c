@@ -422,3 +422,24 @@ Test(transport, four_validators_from_a_genesis_file)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+Test(transport, claimed_index_must_match_the_key)
+{
+    keys(3);
+    /* Validator 2's key, configured as if it were validator 1. */
+    char view[3][41];
+    memcpy(view[0], pubs[0], 41);
+    memcpy(view[1], pubs[2], 41);
+    memcpy(view[2], pubs[1], 41);
+    node nodes[2];
+    open_node(&nodes[0], 0, 3, (const char(*)[41])pubs, secs[0], 0x55, 0);
+    open_node(&nodes[1], 1, 3, (const char(*)[41])view, secs[2], 0x55, 0);
+    cr_assert_eq(certa_transport_connect(nodes[1].t, 0,
+                 certa_transport_endpoint(nodes[0].t), NULL), CERTA_OK);
+    cr_assert(pump(nodes, 2, 5000, refused_both), "refusal not reported");
+    cr_assert_not_null(strstr(nodes[0].ev.last, "claimed index 1"), "%s", nodes[0].ev.last);
+    cr_assert_not_null(strstr(nodes[1].ev.last, "reason 2"), "%s", nodes[1].ev.last);
+    cr_assert(!certa_transport_peer_up(nodes[1].t, 0));
+    certa_transport_close(nodes[0].t);
+    certa_transport_close(nodes[1].t);
+}
