@@ -140,6 +140,7 @@ void certa_pool_destroy(certa_pool *p)
     if (p == NULL)
         return;
     pthread_mutex_lock(&p->lock);
+    CERTA_ASSERT(!p->open); /* never destroy a pool while it runs a job */
     p->stop = true;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
@@ -168,6 +169,21 @@ static void deadline_after(struct timespec *ts, uint32_t ms)
     }
 }
 
+static certa_err run_inline(size_t n, certa_pool_task_fn fn, void *ctx,
+                            uint32_t timeout_ms, const struct timespec *deadline,
+                            certa_errinfo *ei)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (deadline != NULL && past(deadline))
+            return certa_errorf(ei, CERTA_E_TIMEOUT,
+                                "pool: deadline of %u ms passed after %zu of "
+                                "%zu tasks, the rest were skipped",
+                                timeout_ms, i, n);
+        fn(ctx, i, 0);
+    }
+    return CERTA_OK;
+}
+
 static bool job_done(certa_pool *p)
 {
     return p->active == 0 &&
@@ -180,17 +196,25 @@ certa_err certa_pool_run(certa_pool *p, size_t n_tasks, certa_pool_task_fn fn,
     CERTA_ASSERT(fn != NULL);
     if (n_tasks == 0)
         return CERTA_OK;
-    if (p == NULL || p->threads == 1 || n_tasks == 1) {
-        for (size_t i = 0; i < n_tasks; i++)
-            fn(ctx, i, 0);
-        return CERTA_OK;
-    }
-    CERTA_ASSERT(tls_in_pool != p); /* a task may not re-enter its pool */
-
-    pthread_mutex_lock(&p->run_lock);
     struct timespec deadline = {0, 0};
     if (timeout_ms > 0)
         deadline_after(&deadline, timeout_ms);
+    if (p == NULL)
+        return run_inline(n_tasks, fn, ctx, timeout_ms,
+                          timeout_ms > 0 ? &deadline : NULL, ei);
+    CERTA_ASSERT(tls_in_pool != p); /* a task may not re-enter its pool */
+
+    pthread_mutex_lock(&p->run_lock);
+    if (p->threads == 1 || n_tasks == 1) {
+        /* nothing to share: no helper is woken (still serialized, so that
+         * worker 0 is never used twice at once) */
+        tls_in_pool = p;
+        certa_err err = run_inline(n_tasks, fn, ctx, timeout_ms,
+                                   timeout_ms > 0 ? &deadline : NULL, ei);
+        tls_in_pool = NULL;
+        pthread_mutex_unlock(&p->run_lock);
+        return err;
+    }
 
     pthread_mutex_lock(&p->lock);
     CERTA_ASSERT(!p->open && p->active == 0);

@@ -121,4 +121,14 @@ Test(pool, deadline_skips_unstarted_tasks)
     cr_assert_eq(certa_pool_run(pool, 20, sleepy_task, &ran, 10000, NULL), CERTA_OK);
     cr_assert_eq(atomic_load(&ran), 20);
     certa_pool_destroy(pool);
+
+    /* the inline paths (no pool, a 1-thread pool) keep the deadline too */
+    cr_assert_eq(certa_pool_create(1, &pool, NULL), CERTA_OK);
+    atomic_store(&ran, 0);
+    cr_assert_eq(certa_pool_run(pool, 1000, sleepy_task, &ran, 30, NULL), CERTA_E_TIMEOUT);
+    cr_assert_lt(atomic_load(&ran), 1000);
+    atomic_store(&ran, 0);
+    cr_assert_eq(certa_pool_run(NULL, 1000, sleepy_task, &ran, 30, NULL), CERTA_E_TIMEOUT);
+    cr_assert_lt(atomic_load(&ran), 1000);
+    certa_pool_destroy(pool);
 }
