@@ -11,13 +11,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+if "$CERTA" verify-chain --data "$work/none" 2>&1 | grep -q "not built"; then
+  echo "SKIP: verify-chain needs the merkle module"; exit 0
+fi
 "$CERTA" verify-chain --help >/dev/null || fail "--help"
 set +e; "$CERTA" verify-chain >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -eq 2 ] || fail "no --data: exit $rc, expected 2"
 set +e; "$CERTA" verify-chain --data "$work/none" >/dev/null 2>&1; rc=$?; set -e
-if [ "$rc" -eq 3 ] && "$CERTA" verify-chain --data "$work/none" 2>&1 | grep -q "not built"; then
-  echo "SKIP: verify-chain needs the merkle module"; exit 0
-fi
 [ "$rc" -eq 3 ] || fail "missing directory: exit $rc, expected 3"
 
 "$CERTA" genesis --validators 4 --dir "$work/g" --base-port 27400 >/dev/null
