@@ -11,7 +11,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-if "$CERTA" verify-chain --data "$work/none" 2>&1 | grep -q "not built"; then
+probe=$("$CERTA" verify-chain --data "$work/none" 2>&1 || true)
+if grep -q "not built" <<<"$probe"; then
   echo "SKIP: verify-chain needs the merkle module"; exit 0
 fi
 "$CERTA" verify-chain --help >/dev/null || fail "--help"
