@@ -1,15 +1,19 @@
 /* bench_store: durable appends through engine/store against the disk's own
  * durable sequential bandwidth, measured in the same run.
  *
- * For each block size (16 KiB, 256 KiB, 1 MiB, 4 MiB):
- *   disk  a plain loop of write + fdatasync appending to a fresh file, with
- *         O_DIRECT and without; the better of the two is the limit;
+ * For each block size (16 KiB, 256 KiB, 1 MiB, 4 MiB), four contenders:
+ *   disk_direct, disk_buffered  a plain loop of pwrite + fdatasync appending
+ *         to one file (with and without O_DIRECT); the better is the limit;
  *   1w    one writer: append, wait until durable, repeat;
  *   4w    four writers, each appending its next block and waiting for it.
+ * The machine this runs on is shared, so the contenders take turns in short
+ * slices (--slices rounds of --slice-ms each, the order rotating every
+ * round) and each figure sums its own slices: a load spike hits all four
+ * alike and the ratios stay meaningful.
  * Prints one `name value` line per figure (machine-readable), including
  * durable_ratio_to_disk_256k and appends_per_flush_4writers.
  *
- * usage: bench_store [--dir DIR] [--seconds S] [--reps N] [--prewrite] [--dsync]
+ * usage: bench_store [--dir DIR] [--slices N] [--slice-ms MS] [--prewrite] [--dsync]
  * DIR must be on the disk to measure (default: bench_store.tmp in the
  * current directory); it is created and removed.
  */
@@ -34,9 +38,8 @@ static double now_s(void)
 
 static void rm_rf(const char *path)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
+    char cmd[1100];
+    if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", path) >= (int)sizeof cmd || system(cmd) != 0)
         fprintf(stderr, "bench_store: could not remove %s\n", path);
 }
 
@@ -55,32 +58,32 @@ static double percentile(double *v, size_t n, double p)
     return v[i];
 }
 
-/* write + fdatasync appending to a fresh file; returns MB/s. */
-static double disk_mbps(const char *dir, size_t bs, double seconds, bool direct)
+/* ---- the disk's own limit ---- */
+
+typedef struct disk {
+    int fd;
+    uint64_t off;
+    uint64_t bytes;
+    double secs;
+    bool failed;
+} disk;
+
+static void disk_slice(disk *d, const uint8_t *buf, size_t bs, double seconds)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/disk.tmp", dir);
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | (direct ? O_DIRECT : 0), 0644);
-    if (fd < 0)
-        return 0;
-    uint8_t *buf = aligned_alloc(4096, bs);
-    memset(buf, 0x5a, bs);
-    uint64_t bytes = 0;
     double t0 = now_s(), t;
     do {
-        if (pwrite(fd, buf, bs, (off_t)bytes) != (ssize_t)bs || fdatasync(fd) != 0) {
-            bytes = 0;
+        if (pwrite(d->fd, buf, bs, (off_t)d->off) != (ssize_t)bs || fdatasync(d->fd) != 0) {
+            d->failed = true;
             break;
         }
-        bytes += bs;
+        d->off += bs;
+        d->bytes += bs;
         t = now_s();
     } while (t - t0 < seconds);
-    double el = now_s() - t0;
-    close(fd);
-    unlink(path);
-    free(buf);
-    return (double)bytes / el / 1e6;
+    d->secs += now_s() - t0;
 }
+
+/* ---- the store ---- */
 
 typedef struct run {
     certa_store *s;
@@ -91,7 +94,10 @@ typedef struct run {
     size_t bs;
     double *lat_us;
     size_t lat_n, lat_cap;
+    uint64_t blocks;
+    double secs;
     int failed;
+    bool direct;
 } run;
 
 static void *writer(void *arg)
@@ -115,155 +121,168 @@ static void *writer(void *arg)
         pthread_mutex_lock(&r->mu);
         if (r->lat_n < r->lat_cap)
             r->lat_us[r->lat_n++] = us;
+        r->blocks++;
         pthread_mutex_unlock(&r->mu);
     }
     return NULL;
 }
 
-typedef struct result {
-    double blocks_per_s, mbps, p50_us, p99_us, appends_per_flush;
-    bool direct;
-} result;
-
-static int store_run(const char *dir, size_t bs, int writers, double seconds,
-                     bool prewrite, bool dsync, const uint8_t *block, result *res)
+static int run_open(run *r, const char *dir, bool prewrite, bool dsync, const uint8_t *block,
+                    size_t bs)
 {
     rm_rf(dir);
+    memset(r, 0, sizeof *r);
     certa_store_opts o;
     certa_store_opts_default(&o);
     o.dir = dir;
     o.create = true;
     o.prewrite = prewrite;
     o.dsync_writes = dsync;
-    certa_store *s = NULL;
     certa_store_recovery rep;
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
-    if (certa_store_open(&o, &s, &rep, &ei) != CERTA_OK) {
+    if (certa_store_open(&o, &r->s, &rep, &ei) != CERTA_OK) {
         fprintf(stderr, "bench_store: %s\n", certa_errmsg(&ei));
         return -1;
     }
-    run r = {.s = s, .next = 0, .block = block, .bs = bs};
-    pthread_mutex_init(&r.mu, NULL);
-    r.lat_cap = 1u << 20;
-    r.lat_us = malloc(r.lat_cap * sizeof *r.lat_us);
+    pthread_mutex_init(&r->mu, NULL);
+    r->lat_cap = 1u << 20;
+    r->lat_us = malloc(r->lat_cap * sizeof *r->lat_us);
+    r->block = block;
+    r->bs = bs;
+    r->direct = rep.direct_io;
+    return 0;
+}
+
+static void run_slice(run *r, int writers, double seconds)
+{
     double t0 = now_s();
-    r.deadline = t0 + seconds;
+    r->deadline = t0 + seconds;
     pthread_t t[16];
     for (int i = 0; i < writers; i++)
-        pthread_create(&t[i], NULL, writer, &r);
+        pthread_create(&t[i], NULL, writer, r);
     for (int i = 0; i < writers; i++)
         pthread_join(t[i], NULL);
-    double el = now_s() - t0;
+    r->secs += now_s() - t0;
+}
+
+static void print_run(run *r, const char *wn, const char *nm)
+{
     certa_store_stats st;
-    certa_store_get_stats(s, &st);
-    certa_store_close(s);
-    if (r.failed) {
-        fprintf(stderr, "bench_store: an append failed\n");
-        free(r.lat_us);
-        return -1;
-    }
-    res->blocks_per_s = (double)r.lat_n / el;
-    res->mbps = (double)r.lat_n * (double)bs / el / 1e6;
-    res->p50_us = percentile(r.lat_us, r.lat_n, 0.50);
-    res->p99_us = percentile(r.lat_us, r.lat_n, 0.99);
-    res->appends_per_flush = st.flushes ? (double)st.appends / (double)st.flushes : 0;
-    res->direct = rep.direct_io;
-    free(r.lat_us);
+    certa_store_get_stats(r->s, &st);
+    printf("store_%s_blocks_per_s_%s %.1f\n", wn, nm, (double)r->blocks / r->secs);
+    printf("store_%s_mbps_%s %.1f\n", wn, nm, (double)r->blocks * (double)r->bs / r->secs / 1e6);
+    printf("store_%s_p50_us_%s %.0f\n", wn, nm, percentile(r->lat_us, r->lat_n, 0.50));
+    printf("store_%s_p99_us_%s %.0f\n", wn, nm, percentile(r->lat_us, r->lat_n, 0.99));
+    printf("store_%s_appends_per_flush_%s %.2f\n", wn, nm,
+           st.flushes ? (double)st.appends / (double)st.flushes : 0.0);
+}
+
+static double run_flush_ratio(run *r)
+{
+    certa_store_stats st;
+    certa_store_get_stats(r->s, &st);
+    return st.flushes ? (double)st.appends / (double)st.flushes : 0.0;
+}
+
+static void run_close(run *r, const char *dir)
+{
+    certa_store_close(r->s);
+    free(r->lat_us);
     rm_rf(dir);
-    return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *base = "bench_store.tmp";
-    double seconds = 1.0;
-    int reps = 3;
+    int slices = 8;
+    double slice_s = 0.25;
     bool prewrite = false, dsync = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             base = argv[++i];
-        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--slices") == 0 && i + 1 < argc)
+            slices = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--slice-ms") == 0 && i + 1 < argc)
+            slice_s = atof(argv[++i]) / 1000.0;
         else if (strcmp(argv[i], "--prewrite") == 0)
             prewrite = true;
         else if (strcmp(argv[i], "--dsync") == 0)
             dsync = true;
         else {
-            fprintf(stderr, "usage: bench_store [--dir DIR] [--seconds S] [--reps N] [--prewrite] [--dsync]\n");
+            fprintf(stderr, "usage: bench_store [--dir DIR] [--slices N] [--slice-ms MS] "
+                            "[--prewrite] [--dsync]\n");
             return 2;
         }
     }
-    if (seconds <= 0)
-        seconds = 1.0;
-    if (reps < 1 || reps > 9)
-        reps = 3;
+    if (slices < 1 || slices > 1000)
+        slices = 8;
+    if (slice_s <= 0)
+        slice_s = 0.25;
     if (mkdir(base, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench_store: mkdir %s: %s\n", base, strerror(errno));
         return 3;
     }
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/log", base);
+    char dir1[1024], dir4[1024], pd[1024], pb[1024];
+    snprintf(dir1, sizeof dir1, "%s/log1", base);
+    snprintf(dir4, sizeof dir4, "%s/log4", base);
+    snprintf(pd, sizeof pd, "%s/disk_direct.tmp", base);
+    snprintf(pb, sizeof pb, "%s/disk_buffered.tmp", base);
     static const size_t sizes[] = {16u << 10, 256u << 10, 1u << 20, 4u << 20};
     static const char *names[] = {"16k", "256k", "1m", "4m"};
-    uint8_t *block = malloc(4u << 20);
+    uint8_t *block = aligned_alloc(4096, 4u << 20);
     for (size_t i = 0; i < (4u << 20); i++)
         block[i] = (uint8_t)(i * 131u + 7u);
-    printf("# bench_store: %.1f s per measurement, prewrite=%d, dsync=%d\n", seconds,
-           prewrite, dsync);
+    printf("# bench_store: %d slices of %.0f ms per contender and size, prewrite=%d, dsync=%d\n",
+           slices, slice_s * 1000, prewrite, dsync);
     int rc = 0;
-    enum { REPS_MAX = 9 };
     for (size_t k = 0; k < 4 && rc == 0; k++) {
         size_t bs = sizes[k];
         const char *nm = names[k];
-        /* Interleaved repetitions; the median of each figure is printed. */
-        double dd[REPS_MAX], db[REPS_MAX], dk[REPS_MAX], ratio[REPS_MAX], w41[REPS_MAX];
-        double f[2][5][REPS_MAX];
-        bool direct = false;
-        for (int rep = 0; rep < reps; rep++) {
-            dd[rep] = disk_mbps(base, bs, seconds, true);
-            db[rep] = disk_mbps(base, bs, seconds, false);
-            dk[rep] = dd[rep] > db[rep] ? dd[rep] : db[rep];
-            result r[2];
-            if (store_run(dir, bs, 1, seconds, prewrite, dsync, block, &r[0]) != 0 ||
-                store_run(dir, bs, 4, seconds, prewrite, dsync, block, &r[1]) != 0) {
-                rc = 3;
-                break;
-            }
-            direct = r[0].direct;
-            for (int w = 0; w < 2; w++) {
-                f[w][0][rep] = r[w].blocks_per_s;
-                f[w][1][rep] = r[w].mbps;
-                f[w][2][rep] = r[w].p50_us;
-                f[w][3][rep] = r[w].p99_us;
-                f[w][4][rep] = r[w].appends_per_flush;
-            }
-            ratio[rep] = dk[rep] > 0 ? r[0].mbps / dk[rep] : 0;
-            w41[rep] = r[0].mbps > 0 ? r[1].mbps / r[0].mbps : 0;
+        disk dd = {.fd = open(pd, O_CREAT | O_TRUNC | O_WRONLY | O_DIRECT, 0644)};
+        disk db = {.fd = open(pb, O_CREAT | O_TRUNC | O_WRONLY, 0644)};
+        run r1, r4;
+        if (dd.fd < 0 || db.fd < 0 || run_open(&r1, dir1, prewrite, dsync, block, bs) != 0 ||
+            run_open(&r4, dir4, prewrite, dsync, block, bs) != 0) {
+            fprintf(stderr, "bench_store: cannot open the files under %s\n", base);
+            return 3;
         }
-        if (rc != 0)
-            break;
-        printf("disk_direct_mbps_%s %.1f\n", nm, percentile(dd, (size_t)reps, 0.5));
-        printf("disk_buffered_mbps_%s %.1f\n", nm, percentile(db, (size_t)reps, 0.5));
-        printf("disk_mbps_%s %.1f\n", nm, percentile(dk, (size_t)reps, 0.5));
-        static const char *fn[5] = {"blocks_per_s", "mbps", "p50_us", "p99_us",
-                                    "appends_per_flush"};
-        const char *wn[2] = {"1w", "4w"};
-        for (int w = 0; w < 2; w++)
-            for (int i = 0; i < 5; i++)
-                printf("store_%s_%s_%s %.2f\n", wn[w], fn[i], nm,
-                       percentile(f[w][i], (size_t)reps, 0.5));
-        /* Ratios are taken within each repetition (same moment), then the
-         * median across repetitions. */
-        printf("durable_ratio_to_disk_%s %.3f\n", nm, percentile(ratio, (size_t)reps, 0.5));
-        printf("writers4_to_1_ratio_%s %.3f\n", nm, percentile(w41, (size_t)reps, 0.5));
+        for (int sl = 0; sl < slices; sl++) {
+            for (int j = 0; j < 4; j++) {
+                switch ((sl + j) % 4) {
+                case 0: disk_slice(&dd, block, bs, slice_s); break;
+                case 1: disk_slice(&db, block, bs, slice_s); break;
+                case 2: run_slice(&r1, 1, slice_s); break;
+                default: run_slice(&r4, 4, slice_s); break;
+                }
+            }
+        }
+        close(dd.fd);
+        close(db.fd);
+        unlink(pd);
+        unlink(pb);
+        if (dd.failed || db.failed || r1.failed || r4.failed) {
+            fprintf(stderr, "bench_store: a write failed\n");
+            rc = 3;
+        }
+        double mdd = (double)dd.bytes / dd.secs / 1e6, mdb = (double)db.bytes / db.secs / 1e6;
+        double disk_best = mdd > mdb ? mdd : mdb;
+        double m1 = (double)r1.blocks * (double)bs / r1.secs / 1e6;
+        double m4 = (double)r4.blocks * (double)bs / r4.secs / 1e6;
+        printf("disk_direct_mbps_%s %.1f\n", nm, mdd);
+        printf("disk_buffered_mbps_%s %.1f\n", nm, mdb);
+        printf("disk_mbps_%s %.1f\n", nm, disk_best);
+        print_run(&r1, "1w", nm);
+        print_run(&r4, "4w", nm);
+        printf("durable_ratio_to_disk_%s %.3f\n", nm, disk_best > 0 ? m1 / disk_best : 0);
+        printf("writers4_to_1_ratio_%s %.3f\n", nm, m1 > 0 ? m4 / m1 : 0);
         if (k == 1)
-            printf("appends_per_flush_4writers %.2f\n", percentile(f[1][4], (size_t)reps, 0.5));
+            printf("appends_per_flush_4writers %.2f\n", run_flush_ratio(&r4));
         if (k == 0)
-            printf("store_direct_io %d\n", direct ? 1 : 0);
+            printf("store_direct_io %d\n", r1.direct ? 1 : 0);
         fflush(stdout);
+        run_close(&r1, dir1);
+        run_close(&r4, dir4);
     }
     free(block);
     rmdir(base);
