@@ -136,6 +136,9 @@ struct certa_state {
     uint32_t scratch_cap;
 
     pool *pool;
+
+    /* result leaves take only CERTA_R_COUNT x 8 values: hashed once */
+    uint8_t leaf_hash[CERTA_R_COUNT][8][CERTA_HASH_BYTES];
 };
 
 /* ---------------------------------------------------------------- names */
@@ -240,6 +243,9 @@ static uint64_t get64(const uint8_t *p)
 {
     return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
 }
+
+static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
+                             uint8_t out[CERTA_HASH_BYTES]);
 
 /* ---------------------------------------------------------------- indexes */
 
@@ -501,6 +507,12 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     s->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)s);
     s->now_ms = g->genesis_time_ms;
     certa_sha256("", 0, s->last_results_root); /* the genesis block has no events */
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++)
+        for (unsigned k = 0; k < 8; k++) {
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf((uint8_t)k, (uint8_t)r, leaf);
+            hash_result_leaf(leaf, s->leaf_hash[r][k]);
+        }
     uint32_t gres = o ? o->grants_reserve : 0;
     uint64_t rres = o ? o->records_reserve : 0;
     if (gres > 0) {
@@ -941,9 +953,15 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
         s->scratch = xrealloc(s->scratch, (size_t)n * CERTA_HASH_BYTES);
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
-        certa_result_leaf(s->block_kinds[i], s->block_results[i], leaf);
-        hash_result_leaf(leaf, s->scratch[i]);
+        uint8_t r = s->block_results[i], k = s->block_kinds[i];
+        CERTA_ASSERT(r < CERTA_R_COUNT);
+        if (k < 8) {
+            memcpy(s->scratch[i], s->leaf_hash[r][k], CERTA_HASH_BYTES);
+        } else { /* a malformed event's unknown kind */
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf(k, r, leaf);
+            hash_result_leaf(leaf, s->scratch[i]);
+        }
     }
     mth_from_leaf_hashes(s->scratch, n, results_root);
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);

@@ -347,6 +347,8 @@ Test(state, results_root_is_rfc6962)
         for (uint32_t i = 0; i < n; i++) {
             uint16_t integ;
             certa_event ev = fx_random_event(&st, FX_T0, 32, &integ);
+            if (i == 1)
+                ev.kind = 9; /* an unknown kind: malformed, still a leaf */
             certa_result r = certa_state_apply(s, integ, &ev);
             certa_result_leaf(ev.kind, (uint8_t)r, leaves[i]);
         }
