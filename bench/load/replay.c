@@ -9,6 +9,8 @@
  */
 #include "replay.h"
 
+#include "net_transport.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +170,7 @@ static void handle_answers(replayer *rp, size_t n, uint64_t now)
         else
             certa_load_run_fail(rp->run, now,
                                 a->status == CERTA_LOAD_REFUSED ? CERTA_LOAD_FAIL_REFUSED
+                                : a->status == CERTA_LOAD_LOST  ? CERTA_LOAD_FAIL_LOST
                                                                 : CERTA_LOAD_FAIL_ERROR,
                                 s->events);
         s->used = false;
@@ -224,11 +227,6 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
     rp.ring = calloc(o->inflight_max, sizeof *rp.ring);
     if (rp.ring == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "replay: in-flight table");
-    for (uint32_t c = 1; c < CERTA_LOAD_REASONS_MAX && tr->reason_name != NULL; c++) {
-        const char *nm = tr->reason_name(tr->ctx, c);
-        if (nm != NULL)
-            certa_load_run_name_reason(run, c, nm);
-    }
     run->speed = o->speed;
 
     const certa_load_trace_info *info = certa_load_trace_get_info(t);
@@ -314,6 +312,12 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
             rp.ring[i].used = false;
             rp.inflight--;
         }
+    /* reason names are known once receipts have named them */
+    for (uint32_t c = 1; c < CERTA_LOAD_REASONS_MAX && tr->reason_name != NULL; c++) {
+        const char *nm = tr->reason_name(tr->ctx, c);
+        if (nm != NULL)
+            certa_load_run_name_reason(run, c, nm);
+    }
     run->trace_span_s = (double)(last_sched_us - base_us) / 1e6;
     certa_load_run_finish(run, now);
     print_progress(&rp, now, 1.0, true);
@@ -401,4 +405,35 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
         speed = res->best_speed > 0 ? sqrt(res->best_speed * bad) : bad / o->factor;
     }
     return CERTA_OK;
+}
+
+certa_err certa_load_transport_open(const char *endpoints, const char *genesis_path,
+                                    uint32_t window, certa_load_transport *out,
+                                    certa_errinfo *ei)
+{
+    if (strncmp(endpoints, "loopback", 8) == 0 &&
+        (endpoints[8] == '\0' || endpoints[8] == ':')) {
+        certa_load_fake_opts fo = {.base_latency_us = 1000};
+        unsigned long long v[3] = {fo.base_latency_us, 0, 0};
+        const char *p = endpoints + 8;
+        for (int i = 0; i < 3 && *p == ':'; i++) {
+            char *end = NULL;
+            v[i] = strtoull(p + 1, &end, 10);
+            if (end == p + 1)
+                return certa_errorf(ei, CERTA_E_ARG, "endpoints %s: expected a number after ':'",
+                                    endpoints);
+            p = end;
+        }
+        if (*p != '\0')
+            return certa_errorf(ei, CERTA_E_ARG, "endpoints %s: trailing '%s'", endpoints, p);
+        fo.base_latency_us = v[0];
+        fo.events_per_s = (double)v[1];
+        fo.queue_batches = v[2] > 0 && v[2] < (1ull << 24) ? (uint32_t)v[2] : 0;
+        return certa_load_fake_new(&fo, out, ei);
+    }
+    if (strncmp(endpoints, "tcp://", 6) == 0 || strcmp(endpoints, "genesis") == 0)
+        return certa_load_net_open(endpoints, genesis_path, window, out, ei);
+    return certa_errorf(ei, CERTA_E_ARG,
+                        "endpoints %s: expected loopback[:...], genesis or tcp://HOST:PORT",
+                        endpoints);
 }

@@ -21,6 +21,7 @@ typedef enum certa_load_status {
     CERTA_LOAD_COMMITTED = 0, /* committed; reason_counts holds the results */
     CERTA_LOAD_REFUSED = 1,   /* refused for overload or by admission */
     CERTA_LOAD_ERROR = 2,     /* transport or protocol error */
+    CERTA_LOAD_LOST = 3,      /* gave up waiting (deadline passed) */
 } certa_load_status;
 
 /* One answer for one submitted batch. */
@@ -125,4 +126,13 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
                               const certa_load_findmax_opts *o,
                               certa_load_findmax_result *res, certa_errinfo *ei);
 
+/* Opens the transport named by endpoints:
+ *   loopback[:LATENCY_US[:EVENTS_PER_S[:QUEUE_BATCHES]]]  the in-process fake
+ *   genesis | tcp://HOST:PORT[,tcp://...]                 validators' client
+ *                                                         endpoints (keys from
+ *                                                         genesis_path)
+ * window: batches outstanding at most on the network transport. */
+certa_err certa_load_transport_open(const char *endpoints, const char *genesis_path,
+                                    uint32_t window, certa_load_transport *out,
+                                    certa_errinfo *ei);
 #endif
