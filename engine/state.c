@@ -89,8 +89,15 @@ typedef struct index_table {
     uint32_t count;
 } index_table;
 
+struct pool;
+typedef struct pool_worker {
+    struct pool *pool;
+    uint32_t part; /* 1..n: the caller runs part 0 */
+} pool_worker;
+
 typedef struct pool {
     pthread_t threads[THREADS_MAX];
+    pool_worker workers[THREADS_MAX];
     uint32_t n; /* worker threads (parts = n + 1) */
     pthread_mutex_t mu;
     pthread_cond_t start_cv;
@@ -405,13 +412,12 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder
 
 static void *pool_main(void *arg)
 {
-    pool *p = arg;
+    pool_worker *w = arg;
+    pool *p = w->pool;
+    const uint32_t me = w->part;
     uint64_t seen = 0;
-    uint32_t me = 0;
+    CERTA_ASSERT(me >= 1 && me <= THREADS_MAX);
     pthread_mutex_lock(&p->mu);
-    for (uint32_t i = 0; i < p->n; i++)
-        if (pthread_equal(p->threads[i], pthread_self()))
-            me = i + 1;
     for (;;) {
         while (!p->stop && p->generation == seen)
             pthread_cond_wait(&p->start_cv, &p->mu);
@@ -436,11 +442,11 @@ static pool *pool_create(uint32_t workers)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
-    /* Workers look themselves up in threads[] under mu, so hold it while
-     * the array is filled. */
+    /* parts = n + 1 is read by the workers: fill n before any of them runs */
     pthread_mutex_lock(&p->mu);
     for (uint32_t i = 0; i < workers; i++) {
-        if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+        p->workers[i] = (pool_worker){.pool = p, .part = i + 1};
+        if (pthread_create(&p->threads[i], NULL, pool_main, &p->workers[i]) != 0)
             break;
         p->n++;
     }
