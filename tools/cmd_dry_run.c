@@ -76,7 +76,7 @@ typedef struct dry {
     certa_batch_builder bb;
     bool batch_open;
     uint16_t batch_integrator;
-    uint64_t *seq; /* last batch seq per integrator */
+    uint64_t batch_seq; /* seq of the open batch */
 } dry;
 
 static int fail_ei(const certa_errinfo *ei) { return certa_fail(CMD, "%s", certa_errmsg(ei)); }
@@ -257,7 +257,7 @@ static certa_err data_add_event(dry *d, uint16_t integrator, const certa_event *
             d->leaf_cap = cap;
         }
         uint8_t leaf[CERTA_EVENT_BYTES_MAX + 16];
-        size_t n = certa_leaf_encode(integrator, d->seq[integrator],
+        size_t n = certa_leaf_encode(integrator, d->batch_seq,
                                      d->bb.buf + before + 2, d->bb.len - before - 2,
                                      leaf, sizeof leaf);
         certa_merkle_leaf_hash(leaf, n, d->leaf_hashes + (size_t)d->block_events * CERTA_HASH_BYTES);
@@ -534,8 +534,7 @@ int certa_cmd_dry_run(int argc, char **argv)
     }
     if (data != NULL) {
         d.batch_buf = malloc(CERTA_BATCH_BYTES_MAX);
-        d.seq = calloc(g->integrator_count, sizeof *d.seq);
-        if (d.batch_buf == NULL || d.seq == NULL) {
+        if (d.batch_buf == NULL) {
             rc = certa_fail(CMD, "out of memory");
             goto out;
         }
@@ -555,7 +554,6 @@ out:
     free(d.block);
     free(d.leaf_hashes);
     free(d.batch_buf);
-    free(d.seq);
     certa_genesis_free(g);
     return rc;
 }
