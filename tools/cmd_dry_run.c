@@ -234,8 +234,11 @@ static certa_err data_add_event(dry *d, uint16_t integrator, const certa_event *
     }
     for (int attempt = 0;; attempt++) {
         if (!d->batch_open) {
+            /* height << 16 | batch number in the block: increasing for
+             * every integrator across runs without keeping a counter */
+            d->batch_seq = (certa_state_height(d->s) << 16) + d->block_batches + 1;
             certa_batch_begin(&d->bb, d->batch_buf, CERTA_BATCH_BYTES_MAX, integrator,
-                              ++d->seq[integrator]);
+                              d->batch_seq);
             d->batch_open = true;
             d->batch_integrator = integrator;
         }
