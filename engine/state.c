@@ -30,6 +30,9 @@
 #include <unistd.h>
 
 #include "certa/crypto.h"
+#if __has_include("certa/merkle.h")
+#include "certa/merkle.h"
+#endif
 
 #define NONE UINT32_MAX
 #define CHUNK_GRANTS 64u
@@ -920,6 +923,7 @@ static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
     certa_sha256(buf, sizeof buf, out);
 }
 
+#if !__has_include("certa/merkle.h")
 static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH_BYTES])
 {
     uint8_t buf[1 + 2 * CERTA_HASH_BYTES];
@@ -928,10 +932,12 @@ static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH
     memcpy(buf + 1 + CERTA_HASH_BYTES, r, CERTA_HASH_BYTES);
     certa_sha256(buf, sizeof buf, out);
 }
+#endif
 
 /* RFC 6962 Merkle Tree Hash over n leaf hashes, reduced in place. Pairing
  * neighbours level by level and carrying an odd last node up unchanged gives
  * exactly the RFC's split at the largest power of two below n. */
+#if !__has_include("certa/merkle.h")
 static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
                                  uint8_t out[CERTA_HASH_BYTES])
 {
@@ -949,6 +955,7 @@ static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
     }
     memcpy(out, h[0], CERTA_HASH_BYTES);
 }
+#endif
 
 void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES])
 {
@@ -969,7 +976,14 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
             hash_result_leaf(leaf, s->scratch[i]);
         }
     }
+#if __has_include("certa/merkle.h")
+    /* the project's Merkle module: the same RFC 6962 root, its fast node hash */
+    certa_err e = certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, n, results_root,
+                                           NULL);
+    CERTA_ASSERT(e == CERTA_OK);
+#else
     mth_from_leaf_hashes(s->scratch, n, results_root);
+#endif
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
 
     /* chain = SHA-256(chain || u64 height || results root) */
