@@ -842,7 +842,9 @@ static certa_result apply_evidence(certa_state *s, uint32_t gi, const certa_even
         return CERTA_R_LOCKED;
     if (ev->centre != gr->centre)
         return CERTA_R_SCOPE_CENTRE;
-    if (gr->counter != 0 && ev->counter != gr->counter)
+    const certa_centre_info *c = centre_of(s, ev->centre);
+    if (c == NULL || ev->counter == 0 || ev->counter > c->counters ||
+        (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
     if ((gr->flags & GRANT_FLAG_REDEEMED) == 0)
         return CERTA_R_NOT_REDEEMED;
