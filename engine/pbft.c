@@ -996,6 +996,9 @@ static void maybe_propose(certa_pbft *r)
     if (r->in_vc || primary(r, r->view) != r->c.id || !r->parent_ok)
         return;
     while (r->next_seq <= r->h + r->c.window) {
+        if (r->c.app.can_propose != NULL &&
+            !r->c.app.can_propose(r->c.app.ctx, r->next_seq))
+            return;
         size_t cnt = 0, bytes = 0;
         uint64_t oldest = UINT64_MAX;
         for (uint32_t i = 0; i < r->npool; i++)

@@ -12,6 +12,7 @@
 #define CERTA_CODEC_H
 
 #include "certa/certa.h"
+#include "certa/crypto.h"
 
 #define CERTA_CODEC_VERSION 1
 
@@ -107,8 +108,19 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
 certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
                              certa_errinfo *ei);
 
+/* The grant's code commitment: SHA-256(salt || code), the 16 salt bytes
+ * followed by the 8 ASCII digits of the code. */
+void certa_code_commit(const uint8_t salt[CERTA_SALT_BYTES],
+                       const char code[CERTA_CODE_DIGITS],
+                       uint8_t out[CERTA_HASH_BYTES]);
+
+/* The value rules alone (what encode checks before writing): CERTA_OK when
+ * ev is encodable. For producers that want to refuse input early. */
+certa_err certa_event_validate(const certa_event *ev, certa_errinfo *ei);
+
 /* Names: "grant", "id_card", "code" ...; NULL for an unknown value.
- * The _parse functions return -1 for an unknown name. */
+ * The _parse functions return -1 for an unknown name. Licence types 7..31
+ * have no name; certa_licence_type_parse also accepts "type_N" for them. */
 const char *certa_event_kind_name(unsigned kind);
 int certa_event_kind_parse(const char *name);
 const char *certa_licence_type_name(unsigned type);
@@ -156,6 +168,9 @@ typedef struct certa_batch_builder {
     uint32_t count;
 } certa_batch_builder;
 
+/* begin: cap >= CERTA_BATCH_HEADER_BYTES + CERTA_SIGNATURE_BYTES and
+ * seq >= 1 (asserted). A cap above CERTA_BATCH_BYTES_MAX is used only up
+ * to that limit. */
 void certa_batch_begin(certa_batch_builder *bb, uint8_t *buf, size_t cap,
                        uint16_t integrator, uint64_t seq);
 certa_err certa_batch_add(certa_batch_builder *bb, const certa_event *ev,
@@ -164,6 +179,15 @@ void certa_batch_digest(certa_batch_builder *bb, uint8_t digest_out[CERTA_HASH_B
 /* Appends the signature; returns total length or 0 when cap is too small. */
 size_t certa_batch_seal(certa_batch_builder *bb,
                         const uint8_t sig[CERTA_SIGNATURE_BYTES]);
+/* digest + sign with key + seal. The batch is then bb->buf[0 .. bb->len).
+ * CERTA_E_STATE when the batch has no event; crypto errors pass through.
+ * certa_batch_add always keeps room for the signature. */
+certa_err certa_batch_sign(certa_batch_builder *bb, const certa_key *key,
+                           certa_errinfo *ei);
+/* CERTA_OK when the view's signature verifies under pk (the integrator's
+ * key), else CERTA_E_BAD_SIGNATURE. */
+certa_err certa_batch_verify(const certa_batch_view *v, const certa_pubkey *pk,
+                             certa_errinfo *ei);
 
 /* ---- block headers ----
  * Fixed size. The block hash is SHA-256 of the encoded header. */
@@ -206,7 +230,21 @@ certa_err certa_block_decode_header(const uint8_t *in, size_t len,
 certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
                                  certa_batch_view *batch, certa_errinfo *ei);
 
+/* Appends one batch (u32 length + bytes) to a block being built in out at
+ * pos (pos >= CERTA_HEADER_BYTES; the caller writes the header at 0).
+ * Returns the new end, or 0 when cap or CERTA_BLOCK_BYTES_MAX would be
+ * exceeded. */
+size_t certa_block_put_batch(uint8_t *out, size_t cap, size_t pos,
+                             const uint8_t *batch, size_t batch_len);
+
+/* Decodes a whole block: header, every batch (framing and events, not
+ * signatures), and checks the header's batch_count and event_count against
+ * what the block holds (CERTA_E_BAD_FIELD when they differ). */
+certa_err certa_block_check(const uint8_t *in, size_t len,
+                            certa_block_header *h, certa_errinfo *ei);
+
 /* Leaf data of one event: writes into out (cap >= 10 + ev_len). */
+#define CERTA_LEAF_PREFIX_BYTES 10u
 size_t certa_leaf_encode(uint16_t integrator, uint64_t seq,
                          const uint8_t *ev, size_t ev_len, uint8_t *out,
                          size_t cap);

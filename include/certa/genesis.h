@@ -17,6 +17,10 @@
 #define CERTA_NAME_BYTES 64u
 #define CERTA_ENDPOINT_BYTES 128u
 #define CERTA_CURVE_KEY_Z85_BYTES 41u /* 40 Z85 chars + NUL */
+#define CERTA_INTEGRATORS_MAX 4096u
+#define CERTA_GENESIS_LICENCE_TYPES_MAX 32u /* licence_types masks are 32 bits */
+#define CERTA_GENESIS_BYTES_MAX (16u * 1024u * 1024u)
+#define CERTA_GENESIS_VERSION 1
 
 typedef enum certa_role {
     CERTA_ROLE_APP = 1,     /* holder side: grant, revoke */
@@ -45,6 +49,13 @@ typedef struct certa_integrator_info {
     uint8_t pub[CERTA_PUBKEY_BYTES];
     certa_pubkey *key; /* parsed once at load */
 } certa_integrator_info;
+
+/* A licence type of the catalogue: its id is its bit in licence_types masks.
+ * Ids 0..6 carry the codec's names (id_card ... business_licence). */
+typedef struct certa_licence_type_info {
+    uint8_t id; /* < CERTA_GENESIS_LICENCE_TYPES_MAX */
+    char name[CERTA_NAME_BYTES];
+} certa_licence_type_info;
 
 typedef struct certa_bureau_info {
     uint16_t id;
@@ -89,22 +100,38 @@ typedef struct certa_genesis {
     uint32_t integrator_count;
     certa_integrator_info *integrators;
 
+    uint32_t licence_type_count;
+    certa_licence_type_info *licence_types; /* sorted by id */
+    uint32_t licence_type_mask;             /* bit i set: type i exists */
+
     uint32_t bureau_count;
-    certa_bureau_info *bureaus;
+    certa_bureau_info *bureaus; /* sorted by id */
     uint32_t centre_count;
     certa_centre_info *centres; /* sorted by id */
     uint32_t matter_count;
     certa_matter_info *matters; /* sorted by id */
 } certa_genesis;
 
-/* Loads and validates path. Errors name the file and the JSON field. */
+/* Loads and validates path (at most CERTA_GENESIS_BYTES_MAX bytes). Errors
+ * are CERTA_E_IO (unreadable), CERTA_E_JSON (syntax, with line and column)
+ * or CERTA_E_GENESIS, and name the file and the JSON path of the field, e.g.
+ * "genesis.json: validators[2].sign_pub: expected 64 hex digits".
+ * On success *out is owned by the caller (certa_genesis_free). */
 certa_err certa_genesis_load(const char *path, certa_genesis **out,
                              certa_errinfo *ei);
+/* The same over len bytes of JSON in memory; name_for_errors prefixes every
+ * message. g->hash is SHA-256 of exactly those bytes. */
+certa_err certa_genesis_parse(const char *json, size_t len,
+                              const char *name_for_errors, certa_genesis **out,
+                              certa_errinfo *ei);
 void certa_genesis_free(certa_genesis *g);
 
 /* Look-ups; NULL when absent. O(log n). */
 const certa_centre_info *certa_genesis_centre(const certa_genesis *g, uint16_t id);
 const certa_matter_info *certa_genesis_matter(const certa_genesis *g, uint32_t id);
+const certa_bureau_info *certa_genesis_bureau(const certa_genesis *g, uint16_t id);
+/* Licence type id by catalogue name, or -1. */
+int certa_genesis_licence_type_find(const certa_genesis *g, const char *name);
 /* Integrator by name; returns its index or -1. */
 int certa_genesis_integrator_find(const certa_genesis *g, const char *name);
 
@@ -114,10 +141,14 @@ typedef struct certa_genesis_opts {
     const char *dir;      /* output directory */
     uint16_t base_port;   /* validator k uses base_port + 10k + {0,1,2} */
     const char *host;     /* "127.0.0.1" */
+    bool force;           /* replace an existing genesis, keys and configs */
+    uint64_t genesis_time_ms; /* 0: now */
 } certa_genesis_opts;
 
 /* Writes dir/genesis.json, dir/nodeK/{node.json,sign.pem,curve.key} and
- * dir/integrators/NAME.pem for the default Beijing catalogue. */
+ * dir/integrators/NAME.pem for the default Beijing catalogue, then reloads
+ * the genesis to check it. Refuses (CERTA_E_EXISTS) when dir/genesis.json
+ * exists and force is false. Keys are written with mode 0600. */
 certa_err certa_genesis_write(const certa_genesis_opts *o, certa_errinfo *ei);
 
 #endif

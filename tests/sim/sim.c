@@ -461,7 +461,8 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
                               app_build,
                               app_validate_block,
                               NULL,
-                              app_read_block};
+                              app_read_block,
+                              NULL};
 }
 
 static void rep_accumulate(rep *p)

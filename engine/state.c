@@ -1,0 +1,1534 @@
+/* state: the licence rules, executed on every committed event in block order.
+ *
+ * Layout: grants, holders and event records live in three arrays that only
+ * grow, in chain order (a grant's index is its creation order, a record's
+ * index is the event's sequence number). Two open-addressing indexes map
+ * grant_id and holder_id to array indexes; they are used for look-ups only,
+ * never iterated, so their layout (which depends on a per-process seed) can
+ * never leak into a result or a digest. Each record is threaded on its
+ * holder's and its grant's list (oldest first) for paged queries.
+ *
+ * The digest hashes the grants in creation order in chunks of 64; a chunk is
+ * rehashed only when one of its grants changed since the last digest, on the
+ * hashing threads (each chunk is hashed by exactly one thread, so the thread
+ * count changes who computes a hash, never its value).
+ *
+ * Invariants: every array index stored anywhere is < that array's count;
+ * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the
+ * state changes only inside begin_block/apply/end_block and snapshot_load.
+ */
+#include "certa/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certa/crypto.h"
+
+#define NONE UINT32_MAX
+#define CHUNK_GRANTS 64u
+#define GRANT_FLAG_REVOKED 0x01u
+#define GRANT_FLAG_LOCKED 0x02u
+#define GRANT_FLAG_REDEEMED 0x04u
+#define GRANT_HASH_BYTES 115u
+#define THREADS_MAX 64u
+
+/* 96 bytes: the whole per-grant state. */
+typedef struct grant {
+    uint8_t id[CERTA_GRANT_ID_BYTES];
+    uint8_t code_commit[CERTA_HASH_BYTES];
+    uint64_t not_before_ms;
+    uint64_t not_after_ms;
+    uint32_t holder; /* index in holders */
+    uint32_t matter;
+    uint32_t licence_types;
+    uint32_t hist_head; /* first and last record of its history */
+    uint32_t hist_tail;
+    uint16_t centre;
+    uint16_t counter;
+    uint16_t max_uses;
+    uint16_t uses;
+    uint8_t fails;
+    uint8_t flags;
+    uint8_t method;
+    uint8_t pad_;
+} grant;
+_Static_assert(sizeof(grant) == 96, "grant layout");
+
+typedef struct holder {
+    uint8_t id[CERTA_HOLDER_ID_BYTES];
+    uint32_t head;
+    uint32_t tail;
+} holder;
+
+/* One event on the chain (36 bytes, packed: there is one per event). */
+typedef struct __attribute__((packed)) record {
+    uint64_t time_ms;
+    uint32_t grant;  /* index or NONE */
+    uint32_t holder; /* index or NONE */
+    uint32_t next_holder;
+    uint32_t next_grant;
+    uint32_t matter;
+    uint32_t licence_types;
+    uint16_t centre;
+    uint8_t kind;
+    uint8_t result;
+} record;
+_Static_assert(sizeof(record) == 36, "record layout");
+
+/* Open addressing over u32 slots holding index+1 (0 = empty). */
+typedef struct index_table {
+    uint32_t *slots;
+    uint32_t mask; /* capacity - 1, capacity a power of two */
+    uint32_t count;
+} index_table;
+
+typedef struct pool {
+    pthread_t threads[THREADS_MAX];
+    uint32_t n; /* worker threads (parts = n + 1) */
+    pthread_mutex_t mu;
+    pthread_cond_t start_cv;
+    pthread_cond_t done_cv;
+    uint64_t generation;
+    uint32_t pending;
+    bool stop;
+    void (*fn)(void *arg, uint32_t part, uint32_t parts);
+    void *arg;
+} pool;
+
+struct certa_state {
+    const certa_genesis *g;
+    uint64_t seed; /* index hashing only */
+
+    uint64_t height;
+    uint64_t now_ms;
+    bool in_block;
+
+    grant *grants;
+    uint32_t grant_count, grant_cap;
+    holder *holders;
+    uint32_t holder_count, holder_cap;
+    record *records;
+    uint64_t record_count, record_cap;
+    index_table grant_index;
+    index_table holder_index;
+
+    /* digest */
+    uint8_t (*chunk_hash)[CERTA_HASH_BYTES];
+    uint8_t *chunk_dirty;
+    uint32_t *dirty_list;
+    uint32_t dirty_count;
+    uint32_t chunk_cap;
+    uint8_t results_chain[CERTA_HASH_BYTES];
+    uint8_t last_results_root[CERTA_HASH_BYTES];
+
+    /* block being applied */
+    uint8_t *block_results;
+    uint8_t *block_kinds;
+    uint32_t block_count, block_cap;
+    uint8_t (*scratch)[CERTA_HASH_BYTES];
+    uint32_t scratch_cap;
+
+    pool *pool;
+};
+
+/* ---------------------------------------------------------------- names */
+
+static const char *const result_names[CERTA_R_COUNT] = {
+    "ok", "malformed", "role_forbidden", "unknown_grant", "duplicate_grant",
+    "not_holder", "revoked", "exhausted", "not_yet_valid", "expired",
+    "locked", "code_mismatch", "scope_centre", "scope_counter", "scope_matter",
+    "licence_type_not_allowed", "bad_window", "not_redeemed",
+};
+
+const char *certa_result_name(unsigned r)
+{
+    return r < CERTA_R_COUNT ? result_names[r] : NULL;
+}
+
+int certa_result_parse(const char *name)
+{
+    for (unsigned i = 0; name != NULL && i < CERTA_R_COUNT; i++)
+        if (strcmp(name, result_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *const status_names[] = {
+    "active", "not_yet_valid", "expired", "exhausted", "locked", "revoked",
+};
+
+const char *certa_grant_status_name(unsigned st)
+{
+    return st < sizeof status_names / sizeof status_names[0] ? status_names[st] : NULL;
+}
+
+void certa_result_leaf(uint8_t kind, uint8_t result,
+                       uint8_t out[CERTA_RESULT_LEAF_BYTES])
+{
+    out[0] = result;
+    out[1] = kind;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static bool all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= b[i];
+    return acc == 0;
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint32_t key_hash(const certa_state *s, const uint8_t *key, size_t len)
+{
+    uint64_t h = s->seed;
+    for (size_t i = 0; i + 8 <= len; i += 8)
+        h = mix64(h ^ load64(key + i));
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n == 0 ? 1 : n);
+    CERTA_ASSERT(q != NULL); /* out of memory while applying: cannot continue deterministically */
+    return q;
+}
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
+}
+
+/* ---------------------------------------------------------------- indexes */
+
+static void index_init(index_table *t, uint32_t reserve)
+{
+    uint32_t cap = 64;
+    while (cap < 2ull * reserve && cap < (1u << 31))
+        cap <<= 1;
+    t->slots = calloc(cap, sizeof *t->slots);
+    CERTA_ASSERT(t->slots != NULL);
+    t->mask = cap - 1;
+    t->count = 0;
+}
+
+/* Returns the slot holding the key, or the empty slot where it would go. */
+typedef bool (*key_eq_fn)(const certa_state *s, uint32_t idx, const uint8_t *key);
+
+static bool grant_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key)
+{
+    return memcmp(s->grants[idx].id, key, CERTA_GRANT_ID_BYTES) == 0;
+}
+
+static bool holder_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key)
+{
+    return memcmp(s->holders[idx].id, key, CERTA_HOLDER_ID_BYTES) == 0;
+}
+
+static uint32_t index_find(const certa_state *s, const index_table *t,
+                           const uint8_t *key, size_t len, key_eq_fn eq)
+{
+    uint32_t i = key_hash(s, key, len) & t->mask;
+    for (;;) {
+        uint32_t v = t->slots[i];
+        if (v == 0)
+            return NONE;
+        if (eq(s, v - 1, key))
+            return v - 1;
+        i = (i + 1) & t->mask;
+    }
+}
+
+static void index_insert_raw(const certa_state *s, index_table *t,
+                             const uint8_t *key, size_t len, uint32_t idx)
+{
+    uint32_t i = key_hash(s, key, len) & t->mask;
+    while (t->slots[i] != 0)
+        i = (i + 1) & t->mask;
+    t->slots[i] = idx + 1;
+    t->count++;
+}
+
+typedef const uint8_t *(*key_of_fn)(const certa_state *s, uint32_t idx);
+static const uint8_t *grant_key(const certa_state *s, uint32_t idx) { return s->grants[idx].id; }
+static const uint8_t *holder_key(const certa_state *s, uint32_t idx) { return s->holders[idx].id; }
+
+static void index_insert(const certa_state *s, index_table *t, const uint8_t *key,
+                         size_t len, uint32_t idx, key_of_fn key_of)
+{
+    if (2ull * (t->count + 1) > (uint64_t)t->mask + 1) {
+        uint32_t old_cap = t->mask + 1;
+        uint32_t *old = t->slots;
+        CERTA_ASSERT(old_cap < (1u << 31));
+        t->slots = calloc(2ull * old_cap, sizeof *t->slots);
+        CERTA_ASSERT(t->slots != NULL);
+        t->mask = 2 * old_cap - 1;
+        t->count = 0;
+        for (uint32_t i = 0; i < old_cap; i++)
+            if (old[i] != 0)
+                index_insert_raw(s, t, key_of(s, old[i] - 1), len, old[i] - 1);
+        free(old);
+    }
+    index_insert_raw(s, t, key, len, idx);
+}
+
+static uint32_t grant_find(const certa_state *s, const uint8_t *id)
+{
+    return index_find(s, &s->grant_index, id, CERTA_GRANT_ID_BYTES, grant_key_eq);
+}
+
+static uint32_t holder_find(const certa_state *s, const uint8_t *id)
+{
+    return index_find(s, &s->holder_index, id, CERTA_HOLDER_ID_BYTES, holder_key_eq);
+}
+
+static uint32_t holder_get(certa_state *s, const uint8_t *id)
+{
+    uint32_t h = holder_find(s, id);
+    if (h != NONE)
+        return h;
+    if (s->holder_count == s->holder_cap) {
+        s->holder_cap = s->holder_cap ? 2 * s->holder_cap : 1024;
+        s->holders = xrealloc(s->holders, (size_t)s->holder_cap * sizeof *s->holders);
+    }
+    CERTA_ASSERT(s->holder_count < NONE - 1);
+    h = s->holder_count++;
+    memcpy(s->holders[h].id, id, CERTA_HOLDER_ID_BYTES);
+    s->holders[h].head = NONE;
+    s->holders[h].tail = NONE;
+    index_insert(s, &s->holder_index, id, CERTA_HOLDER_ID_BYTES, h, holder_key);
+    return h;
+}
+
+static void chunks_reserve(certa_state *s, uint32_t chunks)
+{
+    if (chunks <= s->chunk_cap)
+        return;
+    uint32_t cap = s->chunk_cap ? s->chunk_cap : 64;
+    while (cap < chunks)
+        cap *= 2;
+    s->chunk_hash = xrealloc(s->chunk_hash, (size_t)cap * CERTA_HASH_BYTES);
+    s->chunk_dirty = xrealloc(s->chunk_dirty, cap);
+    s->dirty_list = xrealloc(s->dirty_list, (size_t)cap * sizeof *s->dirty_list);
+    memset(s->chunk_dirty + s->chunk_cap, 0, cap - s->chunk_cap);
+    s->chunk_cap = cap;
+}
+
+static void grant_touch(certa_state *s, uint32_t gi)
+{
+    uint32_t c = gi / CHUNK_GRANTS;
+    CERTA_ASSERT(c < s->chunk_cap);
+    if (!s->chunk_dirty[c]) {
+        s->chunk_dirty[c] = 1;
+        s->dirty_list[s->dirty_count++] = c;
+    }
+}
+
+static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder_idx)
+{
+    if (s->grant_count == s->grant_cap) {
+        s->grant_cap = s->grant_cap ? 2 * s->grant_cap : 1024;
+        s->grants = xrealloc(s->grants, (size_t)s->grant_cap * sizeof *s->grants);
+    }
+    CERTA_ASSERT(s->grant_count < NONE - 1);
+    uint32_t gi = s->grant_count++;
+    chunks_reserve(s, gi / CHUNK_GRANTS + 1);
+    grant *gr = &s->grants[gi];
+    memset(gr, 0, sizeof *gr);
+    memcpy(gr->id, ev->grant_id, CERTA_GRANT_ID_BYTES);
+    memcpy(gr->code_commit, ev->code_commit, CERTA_HASH_BYTES);
+    gr->not_before_ms = ev->not_before_ms;
+    gr->not_after_ms = ev->not_after_ms;
+    gr->holder = holder_idx;
+    gr->matter = ev->matter;
+    gr->licence_types = ev->licence_types;
+    gr->hist_head = NONE;
+    gr->hist_tail = NONE;
+    gr->centre = ev->centre;
+    gr->counter = ev->counter;
+    gr->max_uses = ev->max_uses;
+    gr->method = ev->method;
+    index_insert(s, &s->grant_index, gr->id, CERTA_GRANT_ID_BYTES, gi, grant_key);
+    grant_touch(s, gi);
+    return gi;
+}
+
+/* ---------------------------------------------------------------- thread pool */
+
+static void *pool_main(void *arg)
+{
+    pool *p = arg;
+    uint64_t seen = 0;
+    uint32_t me = 0;
+    pthread_mutex_lock(&p->mu);
+    for (uint32_t i = 0; i < p->n; i++)
+        if (pthread_equal(p->threads[i], pthread_self()))
+            me = i + 1;
+    for (;;) {
+        while (!p->stop && p->generation == seen)
+            pthread_cond_wait(&p->start_cv, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->generation;
+        pthread_mutex_unlock(&p->mu);
+        p->fn(p->arg, me, p->n + 1);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static pool *pool_create(uint32_t workers)
+{
+    pool *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    /* Workers look themselves up in threads[] under mu, so hold it while
+     * the array is filled. */
+    pthread_mutex_lock(&p->mu);
+    for (uint32_t i = 0; i < workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+            break;
+        p->n++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return p;
+}
+
+static void pool_free(pool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->start_cv);
+    pthread_mutex_unlock(&p->mu);
+    for (uint32_t i = 0; i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->start_cv);
+    pthread_cond_destroy(&p->done_cv);
+    free(p);
+}
+
+/* Runs fn(arg, part, parts) for every part; the caller runs part 0. */
+static void pool_run(pool *p, void (*fn)(void *, uint32_t, uint32_t), void *arg)
+{
+    if (p == NULL || p->n == 0) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->pending = p->n;
+    p->generation++;
+    pthread_cond_broadcast(&p->start_cv);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n + 1);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending != 0)
+        pthread_cond_wait(&p->done_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---------------------------------------------------------------- create */
+
+certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
+                             certa_state **out, certa_errinfo *ei)
+{
+    *out = NULL;
+    if (g == NULL)
+        return certa_errorf(ei, CERTA_E_ARG, "state: no genesis");
+    uint32_t threads = o && o->hash_threads ? o->hash_threads : 1;
+    if (threads > THREADS_MAX)
+        return certa_errorf(ei, CERTA_E_ARG, "state: hash_threads %u > %u",
+                            threads, THREADS_MAX);
+    certa_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "state: out of memory");
+    s->g = g;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* Seeds look-up positions only: never observable in results. */
+    s->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)s);
+    s->now_ms = g->genesis_time_ms;
+    certa_sha256("", 0, s->last_results_root); /* the genesis block has no events */
+    uint32_t gres = o ? o->grants_reserve : 0;
+    uint64_t rres = o ? o->records_reserve : 0;
+    if (gres > 0) {
+        s->grant_cap = gres;
+        s->grants = xrealloc(NULL, (size_t)gres * sizeof *s->grants);
+        s->holder_cap = gres;
+        s->holders = xrealloc(NULL, (size_t)gres * sizeof *s->holders);
+        chunks_reserve(s, gres / CHUNK_GRANTS + 1);
+    }
+    if (rres > 0) {
+        s->record_cap = rres;
+        s->records = xrealloc(NULL, rres * sizeof *s->records);
+    }
+    index_init(&s->grant_index, gres);
+    index_init(&s->holder_index, gres);
+    s->block_cap = g->params.block_events_max ? g->params.block_events_max : 4096;
+    s->block_results = xrealloc(NULL, s->block_cap);
+    s->block_kinds = xrealloc(NULL, s->block_cap);
+    if (threads > 1) {
+        s->pool = pool_create(threads - 1);
+        if (s->pool == NULL || s->pool->n != threads - 1) {
+            certa_state_free(s);
+            return certa_errorf(ei, CERTA_E_NOMEM, "state: cannot start %u hashing threads",
+                                threads);
+        }
+    }
+    *out = s;
+    return CERTA_OK;
+}
+
+void certa_state_free(certa_state *s)
+{
+    if (s == NULL)
+        return;
+    pool_free(s->pool);
+    free(s->grants);
+    free(s->holders);
+    free(s->records);
+    free(s->grant_index.slots);
+    free(s->holder_index.slots);
+    free(s->chunk_hash);
+    free(s->chunk_dirty);
+    free(s->dirty_list);
+    free(s->block_results);
+    free(s->block_kinds);
+    free(s->scratch);
+    free(s);
+}
+
+void certa_state_last_results_root(const certa_state *s, uint8_t out[CERTA_HASH_BYTES])
+{
+    memcpy(out, s->last_results_root, CERTA_HASH_BYTES);
+}
+
+uint64_t certa_state_height(const certa_state *s) { return s->height; }
+uint64_t certa_state_time_ms(const certa_state *s) { return s->now_ms; }
+uint64_t certa_state_event_count(const certa_state *s) { return s->record_count; }
+uint32_t certa_state_grant_count(const certa_state *s) { return s->grant_count; }
+
+/* ---------------------------------------------------------------- blocks */
+
+certa_err certa_state_begin_block(certa_state *s, uint64_t height,
+                                  uint64_t timestamp_ms, certa_errinfo *ei)
+{
+    CERTA_ASSERT(!s->in_block);
+    if (height != s->height + 1)
+        return certa_errorf(ei, CERTA_E_STATE,
+                            "state: block height %llu does not follow %llu",
+                            (unsigned long long)height, (unsigned long long)s->height);
+    if (timestamp_ms < s->now_ms)
+        return certa_errorf(ei, CERTA_E_TIME,
+                            "state: block %llu time %llu ms is before the previous %llu ms",
+                            (unsigned long long)height, (unsigned long long)timestamp_ms,
+                            (unsigned long long)s->now_ms);
+    s->in_block = true;
+    s->height = height;
+    s->now_ms = timestamp_ms;
+    s->block_count = 0;
+    return CERTA_OK;
+}
+
+/* Appends the event's record, threads it on its holder's and grant's lists
+ * and its result on the block's list. */
+static certa_result record_event(certa_state *s, const certa_event *ev,
+                                 uint32_t gi, uint32_t hi, certa_result r)
+{
+    CERTA_ASSERT(s->in_block);
+    if (s->record_count == s->record_cap) {
+        s->record_cap = s->record_cap ? 2 * s->record_cap : 4096;
+        s->records = xrealloc(s->records, s->record_cap * sizeof *s->records);
+    }
+    CERTA_ASSERT(s->record_count < NONE - 1);
+    uint32_t ri = (uint32_t)s->record_count++;
+    record *rec = &s->records[ri];
+    rec->time_ms = s->now_ms;
+    rec->grant = gi;
+    rec->holder = hi;
+    rec->next_holder = NONE;
+    rec->next_grant = NONE;
+    uint8_t kind = ev ? ev->kind : 0;
+    rec->kind = kind;
+    rec->result = (uint8_t)r;
+    rec->centre = ev ? ev->centre : 0;
+    rec->matter = ev ? ev->matter : 0;
+    /* confirm, sign, photo and revoke carry no matter: show the grant's */
+    if (ev != NULL && gi != NONE && ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REDEEM)
+        rec->matter = s->grants[gi].matter;
+    uint32_t types = 0;
+    if (ev != NULL && ev->kind == CERTA_EV_GRANT)
+        types = ev->licence_types;
+    else if (ev != NULL && ev->kind == CERTA_EV_REDEEM)
+        for (unsigned i = 0; i < ev->licence_count && i < CERTA_REDEEM_LICENCES_MAX; i++)
+            if (ev->licences[i].type < CERTA_LICENCE_TYPES_MAX)
+                types |= 1u << ev->licences[i].type;
+    rec->licence_types = types;
+    if (hi != NONE) {
+        holder *h = &s->holders[hi];
+        if (h->tail == NONE)
+            h->head = ri;
+        else
+            s->records[h->tail].next_holder = ri;
+        h->tail = ri;
+    }
+    if (gi != NONE) {
+        grant *gr = &s->grants[gi];
+        if (gr->hist_tail == NONE)
+            gr->hist_head = ri;
+        else
+            s->records[gr->hist_tail].next_grant = ri;
+        gr->hist_tail = ri;
+    }
+    if (s->block_count == s->block_cap) {
+        s->block_cap *= 2;
+        s->block_results = xrealloc(s->block_results, s->block_cap);
+        s->block_kinds = xrealloc(s->block_kinds, s->block_cap);
+    }
+    s->block_results[s->block_count] = (uint8_t)r;
+    s->block_kinds[s->block_count] = kind;
+    s->block_count++;
+    return r;
+}
+
+/* Field checks that need neither state nor catalogue. */
+static bool well_formed(const certa_event *ev)
+{
+    switch (ev->kind) {
+    case CERTA_EV_GRANT:
+        if (ev->licence_types == 0 || ev->max_uses == 0 ||
+            ev->method >= CERTA_METHOD_COUNT ||
+            all_zero(ev->holder_id, CERTA_HOLDER_ID_BYTES))
+            return false;
+        /* direct grants carry no commitment; code and qr grants must */
+        return (ev->method == CERTA_METHOD_DIRECT) ==
+               all_zero(ev->code_commit, CERTA_HASH_BYTES);
+    case CERTA_EV_REDEEM: {
+        if (ev->licence_count == 0 || ev->licence_count > CERTA_REDEEM_LICENCES_MAX)
+            return false;
+        for (unsigned i = 0; i < ev->licence_count; i++)
+            if (ev->licences[i].type >= CERTA_LICENCE_TYPES_MAX)
+                return false;
+        if (all_zero(ev->code, CERTA_CODE_DIGITS))
+            return true;
+        for (unsigned i = 0; i < CERTA_CODE_DIGITS; i++)
+            if (ev->code[i] < '0' || ev->code[i] > '9')
+                return false;
+        return true;
+    }
+    case CERTA_EV_CONFIRM:
+    case CERTA_EV_SIGN:
+    case CERTA_EV_PHOTO:
+        return !all_zero(ev->evidence, CERTA_HASH_BYTES);
+    case CERTA_EV_REVOKE:
+        return !all_zero(ev->holder_id, CERTA_HOLDER_ID_BYTES);
+    default:
+        return false;
+    }
+}
+
+static bool role_allows(const certa_state *s, uint16_t integrator,
+                        const certa_event *ev)
+{
+    if (integrator >= s->g->integrator_count)
+        return false;
+    const certa_integrator_info *in = &s->g->integrators[integrator];
+    switch (ev->kind) {
+    case CERTA_EV_GRANT:
+    case CERTA_EV_REVOKE:
+        return in->role == CERTA_ROLE_APP;
+    default: /* redeem, confirm, sign, photo: a counter system of that centre */
+        return in->role == CERTA_ROLE_COUNTER && in->centre != 0 &&
+               in->centre == ev->centre;
+    }
+}
+
+/* The catalogue look-ups: centres and matters are sorted by id in genesis. */
+static const certa_centre_info *centre_of(const certa_state *s, uint16_t id)
+{
+    uint32_t lo = 0, hi = s->g->centre_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint16_t v = s->g->centres[mid].id;
+        if (v == id)
+            return &s->g->centres[mid];
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static const certa_matter_info *matter_of(const certa_state *s, uint32_t id)
+{
+    uint32_t lo = 0, hi = s->g->matter_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint32_t v = s->g->matters[mid].id;
+        if (v == id)
+            return &s->g->matters[mid];
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Wrong codes before the lock; a genesis without the parameter gets 5. */
+static uint32_t attempts_max(const certa_state *s)
+{
+    uint32_t max = s->g->params.code_attempts_max ? s->g->params.code_attempts_max : 5;
+    return max > 255 ? 255 : max;
+}
+
+static certa_result apply_grant(certa_state *s, const certa_event *ev)
+{
+    const certa_genesis_params *p = &s->g->params;
+    if (grant_find(s, ev->grant_id) != NONE)
+        return CERTA_R_DUPLICATE_GRANT;
+    const certa_centre_info *c = centre_of(s, ev->centre);
+    if (c == NULL)
+        return CERTA_R_SCOPE_CENTRE;
+    if (ev->counter > c->counters)
+        return CERTA_R_SCOPE_COUNTER;
+    const certa_matter_info *m = matter_of(s, ev->matter);
+    if (m == NULL)
+        return CERTA_R_SCOPE_MATTER;
+    if ((ev->licence_types & ~m->licence_types) != 0)
+        return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+    if (ev->not_after_ms <= ev->not_before_ms ||
+        ev->not_after_ms - ev->not_before_ms > p->grant_window_ms_max)
+        return CERTA_R_BAD_WINDOW;
+    if (ev->not_after_ms <= s->now_ms)
+        return CERTA_R_EXPIRED;
+    return CERTA_R_OK;
+}
+
+static certa_result check_code(certa_state *s, grant *gr, const certa_event *ev)
+{
+    if (gr->method == CERTA_METHOD_DIRECT)
+        return all_zero(ev->code, CERTA_CODE_DIGITS) ? CERTA_R_OK : CERTA_R_CODE_MISMATCH;
+    uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS], h[CERTA_HASH_BYTES];
+    memcpy(buf, ev->salt, CERTA_SALT_BYTES);
+    memcpy(buf + CERTA_SALT_BYTES, ev->code, CERTA_CODE_DIGITS);
+    certa_sha256(buf, sizeof buf, h);
+    if (certa_ct_equal(h, gr->code_commit, CERTA_HASH_BYTES))
+        return CERTA_R_OK;
+    /* A wrong (or missing) code is an attempt: it counts towards the lock. */
+    uint32_t max = attempts_max(s);
+    if (gr->fails < max)
+        gr->fails++;
+    if (gr->fails >= max)
+        gr->flags |= GRANT_FLAG_LOCKED;
+    return CERTA_R_CODE_MISMATCH;
+}
+
+static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event *ev)
+{
+    grant *gr = &s->grants[gi];
+    if (gr->flags & GRANT_FLAG_REVOKED)
+        return CERTA_R_REVOKED;
+    if (gr->flags & GRANT_FLAG_LOCKED)
+        return CERTA_R_LOCKED;
+    if (gr->uses >= gr->max_uses)
+        return CERTA_R_EXHAUSTED;
+    if (s->now_ms < gr->not_before_ms)
+        return CERTA_R_NOT_YET_VALID;
+    if (s->now_ms >= gr->not_after_ms)
+        return CERTA_R_EXPIRED;
+    if (ev->centre != gr->centre)
+        return CERTA_R_SCOPE_CENTRE;
+    const certa_centre_info *c = centre_of(s, ev->centre);
+    if (c == NULL || ev->counter == 0 || ev->counter > c->counters ||
+        (gr->counter != 0 && ev->counter != gr->counter))
+        return CERTA_R_SCOPE_COUNTER;
+    if (ev->matter != gr->matter)
+        return CERTA_R_SCOPE_MATTER;
+    const certa_matter_info *m = matter_of(s, gr->matter);
+    uint32_t allowed = gr->licence_types & (m ? m->licence_types : 0);
+    for (unsigned i = 0; i < ev->licence_count; i++)
+        if ((allowed & (1u << ev->licences[i].type)) == 0)
+            return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+    certa_result r = check_code(s, gr, ev);
+    grant_touch(s, gi);
+    if (r != CERTA_R_OK)
+        return r;
+    gr->uses++;
+    gr->flags |= GRANT_FLAG_REDEEMED;
+    return CERTA_R_OK;
+}
+
+static certa_result apply_evidence(certa_state *s, uint32_t gi, const certa_event *ev)
+{
+    const grant *gr = &s->grants[gi];
+    if (gr->flags & GRANT_FLAG_REVOKED)
+        return CERTA_R_REVOKED;
+    if (gr->flags & GRANT_FLAG_LOCKED)
+        return CERTA_R_LOCKED;
+    if (ev->centre != gr->centre)
+        return CERTA_R_SCOPE_CENTRE;
+    if (gr->counter != 0 && ev->counter != gr->counter)
+        return CERTA_R_SCOPE_COUNTER;
+    if ((gr->flags & GRANT_FLAG_REDEEMED) == 0)
+        return CERTA_R_NOT_REDEEMED;
+    return CERTA_R_OK;
+}
+
+static certa_result apply_revoke(certa_state *s, uint32_t gi, const certa_event *ev)
+{
+    grant *gr = &s->grants[gi];
+    if (memcmp(s->holders[gr->holder].id, ev->holder_id, CERTA_HOLDER_ID_BYTES) != 0)
+        return CERTA_R_NOT_HOLDER;
+    if (gr->flags & GRANT_FLAG_REVOKED)
+        return CERTA_R_REVOKED;
+    gr->flags |= GRANT_FLAG_REVOKED;
+    grant_touch(s, gi);
+    return CERTA_R_OK;
+}
+
+certa_result certa_state_apply(certa_state *s, uint16_t integrator,
+                               const certa_event *ev)
+{
+    CERTA_ASSERT(s->in_block && ev != NULL);
+    bool names_holder = ev->kind == CERTA_EV_GRANT || ev->kind == CERTA_EV_REVOKE;
+    uint32_t hi = NONE;
+    uint32_t gi = NONE;
+    if (ev->kind >= CERTA_EV_GRANT && ev->kind <= CERTA_EV_REVOKE)
+        gi = grant_find(s, ev->grant_id);
+    /* Who sees the record: the holder the event names (grant, revoke), else
+     * the holder of the grant it uses. */
+    if (names_holder)
+        hi = holder_get(s, ev->holder_id);
+    else if (gi != NONE)
+        hi = s->grants[gi].holder;
+
+    if (!well_formed(ev))
+        return record_event(s, ev, gi, hi, CERTA_R_MALFORMED);
+    if (!role_allows(s, integrator, ev))
+        return record_event(s, ev, gi, hi, CERTA_R_ROLE_FORBIDDEN);
+
+    certa_result r;
+    switch (ev->kind) {
+    case CERTA_EV_GRANT:
+        r = apply_grant(s, ev);
+        if (r == CERTA_R_OK)
+            gi = grant_new(s, ev, hi);
+        return record_event(s, ev, gi, hi, r);
+    case CERTA_EV_REDEEM:
+        r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_redeem(s, gi, ev);
+        return record_event(s, ev, gi, hi, r);
+    case CERTA_EV_REVOKE:
+        r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_revoke(s, gi, ev);
+        return record_event(s, ev, gi, hi, r);
+    default: /* confirm, sign, photo (well_formed refused anything else) */
+        r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_evidence(s, gi, ev);
+        return record_event(s, ev, gi, hi, r);
+    }
+}
+
+certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator)
+{
+    (void)integrator;
+    return record_event(s, NULL, NONE, NONE, CERTA_R_MALFORMED);
+}
+
+const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count)
+{
+    *count = s->block_count;
+    return s->block_results;
+}
+
+/* ---------------------------------------------------------------- roots */
+
+/* Result leaves are 2 bytes: one SHA-256 call over 0x00 || leaf. */
+static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
+                             uint8_t out[CERTA_HASH_BYTES])
+{
+    uint8_t buf[1 + CERTA_RESULT_LEAF_BYTES] = {0x00, leaf[0], leaf[1]};
+    certa_sha256(buf, sizeof buf, out);
+}
+
+static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH_BYTES])
+{
+    uint8_t buf[1 + 2 * CERTA_HASH_BYTES];
+    buf[0] = 0x01;
+    memcpy(buf + 1, l, CERTA_HASH_BYTES);
+    memcpy(buf + 1 + CERTA_HASH_BYTES, r, CERTA_HASH_BYTES);
+    certa_sha256(buf, sizeof buf, out);
+}
+
+/* RFC 6962 Merkle Tree Hash over n leaf hashes, reduced in place. Pairing
+ * neighbours level by level and carrying an odd last node up unchanged gives
+ * exactly the RFC's split at the largest power of two below n. */
+static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
+                                 uint8_t out[CERTA_HASH_BYTES])
+{
+    if (n == 0) {
+        certa_sha256("", 0, out);
+        return;
+    }
+    while (n > 1) {
+        uint32_t m = 0;
+        for (uint32_t i = 0; i + 1 < n; i += 2)
+            hash_node(h[i], h[i + 1], h[m++]);
+        if (n & 1)
+            memmove(h[m++], h[n - 1], CERTA_HASH_BYTES);
+        n = m;
+    }
+    memcpy(out, h[0], CERTA_HASH_BYTES);
+}
+
+void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES])
+{
+    CERTA_ASSERT(s->in_block);
+    uint32_t n = s->block_count;
+    if (n > s->scratch_cap) {
+        s->scratch_cap = n;
+        s->scratch = xrealloc(s->scratch, (size_t)n * CERTA_HASH_BYTES);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+        certa_result_leaf(s->block_kinds[i], s->block_results[i], leaf);
+        hash_result_leaf(leaf, s->scratch[i]);
+    }
+    mth_from_leaf_hashes(s->scratch, n, results_root);
+    memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
+
+    /* chain = SHA-256(chain || u64 height || results root) */
+    uint8_t buf[CERTA_HASH_BYTES + 8 + CERTA_HASH_BYTES];
+    memcpy(buf, s->results_chain, CERTA_HASH_BYTES);
+    put64(buf + CERTA_HASH_BYTES, s->height);
+    memcpy(buf + CERTA_HASH_BYTES + 8, results_root, CERTA_HASH_BYTES);
+    certa_sha256(buf, sizeof buf, s->results_chain);
+    s->in_block = false;
+}
+
+/* ---------------------------------------------------------------- digest */
+
+static void grant_encode(const certa_state *s, const grant *gr,
+                         uint8_t out[GRANT_HASH_BYTES])
+{
+    uint8_t *p = out;
+    memcpy(p, gr->id, CERTA_GRANT_ID_BYTES), p += CERTA_GRANT_ID_BYTES;
+    memcpy(p, s->holders[gr->holder].id, CERTA_HOLDER_ID_BYTES), p += CERTA_HOLDER_ID_BYTES;
+    memcpy(p, gr->code_commit, CERTA_HASH_BYTES), p += CERTA_HASH_BYTES;
+    put64(p, gr->not_before_ms), p += 8;
+    put64(p, gr->not_after_ms), p += 8;
+    put16(p, gr->centre), p += 2;
+    put16(p, gr->counter), p += 2;
+    put32(p, gr->matter), p += 4;
+    put32(p, gr->licence_types), p += 4;
+    put16(p, gr->max_uses), p += 2;
+    put16(p, gr->uses), p += 2;
+    *p++ = gr->fails;
+    *p++ = gr->flags;
+    *p++ = gr->method;
+    CERTA_ASSERT(p == out + GRANT_HASH_BYTES);
+}
+
+static void chunk_rehash(const certa_state *s, uint32_t c)
+{
+    uint32_t first = c * CHUNK_GRANTS;
+    uint32_t end = first + CHUNK_GRANTS;
+    if (end > s->grant_count)
+        end = s->grant_count;
+    CERTA_ASSERT(first < end);
+    certa_sha256_ctx ctx;
+    uint8_t hdr[5] = {0x02};
+    put32(hdr + 1, c);
+    certa_sha256_init(&ctx);
+    certa_sha256_update(&ctx, hdr, sizeof hdr);
+    for (uint32_t i = first; i < end; i++) {
+        uint8_t enc[GRANT_HASH_BYTES];
+        grant_encode(s, &s->grants[i], enc);
+        certa_sha256_update(&ctx, enc, sizeof enc);
+    }
+    certa_sha256_final(&ctx, s->chunk_hash[c]);
+}
+
+static void digest_part(void *arg, uint32_t part, uint32_t parts)
+{
+    certa_state *s = arg;
+    for (uint32_t i = part; i < s->dirty_count; i += parts)
+        chunk_rehash(s, s->dirty_list[i]);
+}
+
+void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
+{
+    CERTA_ASSERT(!s->in_block);
+    if (s->dirty_count > 0) {
+        if (s->dirty_count >= 8)
+            pool_run(s->pool, digest_part, s);
+        else
+            digest_part(s, 0, 1);
+        for (uint32_t i = 0; i < s->dirty_count; i++)
+            s->chunk_dirty[s->dirty_list[i]] = 0;
+        s->dirty_count = 0;
+    }
+    uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
+    static const char domain[] = "certa.state.v1";
+    uint8_t hdr[sizeof domain + 8 + 8 + 8 + CERTA_HASH_BYTES];
+    memcpy(hdr, domain, sizeof domain);
+    put64(hdr + sizeof domain, s->height);
+    put64(hdr + sizeof domain + 8, s->grant_count);
+    put64(hdr + sizeof domain + 16, s->record_count);
+    memcpy(hdr + sizeof domain + 24, s->results_chain, CERTA_HASH_BYTES);
+    certa_sha256_ctx ctx;
+    certa_sha256_init(&ctx);
+    certa_sha256_update(&ctx, hdr, sizeof hdr);
+    certa_sha256_update(&ctx, s->chunk_hash, (size_t)chunks * CERTA_HASH_BYTES);
+    certa_sha256_final(&ctx, out);
+}
+
+void certa_state_memory(const certa_state *s, certa_state_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    m->grant_bytes = (size_t)s->grant_cap * sizeof(grant) +
+                     ((size_t)s->grant_index.mask + 1) * sizeof(uint32_t) +
+                     (size_t)s->holder_cap * sizeof(holder) +
+                     ((size_t)s->holder_index.mask + 1) * sizeof(uint32_t) +
+                     (size_t)s->chunk_cap * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));
+    m->record_bytes = s->record_cap * sizeof(record);
+    m->grants = s->grant_count;
+    m->holders = s->holder_count;
+    m->records = s->record_count;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+static uint8_t grant_status(const certa_state *s, const grant *gr)
+{
+    if (gr->flags & GRANT_FLAG_REVOKED)
+        return CERTA_GS_REVOKED;
+    if (gr->flags & GRANT_FLAG_LOCKED)
+        return CERTA_GS_LOCKED;
+    if (gr->uses >= gr->max_uses)
+        return CERTA_GS_EXHAUSTED;
+    if (s->now_ms < gr->not_before_ms)
+        return CERTA_GS_NOT_YET_VALID;
+    if (s->now_ms >= gr->not_after_ms)
+        return CERTA_GS_EXPIRED;
+    return CERTA_GS_ACTIVE;
+}
+
+certa_err certa_state_grant(const certa_state *s,
+                            const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
+                            certa_grant_info *out)
+{
+    uint32_t gi = grant_find(s, grant_id);
+    if (gi == NONE)
+        return CERTA_E_NOTFOUND;
+    const grant *gr = &s->grants[gi];
+    memset(out, 0, sizeof *out);
+    memcpy(out->grant_id, gr->id, CERTA_GRANT_ID_BYTES);
+    memcpy(out->holder_id, s->holders[gr->holder].id, CERTA_HOLDER_ID_BYTES);
+    out->centre = gr->centre;
+    out->counter = gr->counter;
+    out->matter = gr->matter;
+    out->licence_types = gr->licence_types;
+    out->not_before_ms = gr->not_before_ms;
+    out->not_after_ms = gr->not_after_ms;
+    out->max_uses = gr->max_uses;
+    out->uses = gr->uses;
+    out->failed_attempts = gr->fails;
+    out->method = gr->method;
+    out->status = grant_status(s, gr);
+    CERTA_ASSERT(gr->hist_head != NONE); /* the grant event itself */
+    out->created_ms = s->records[gr->hist_head].time_ms;
+    return CERTA_OK;
+}
+
+static void record_out(const certa_state *s, uint32_t ri, certa_record *o)
+{
+    const record *r = &s->records[ri];
+    memset(o, 0, sizeof *o);
+    o->seq = ri;
+    o->time_ms = r->time_ms;
+    o->kind = r->kind;
+    o->result = r->result;
+    o->centre = r->centre;
+    o->matter = r->matter;
+    o->licence_types = r->licence_types;
+    if (r->grant != NONE) {
+        o->has_grant = true;
+        memcpy(o->grant_id, s->grants[r->grant].id, CERTA_GRANT_ID_BYTES);
+    }
+}
+
+static certa_err page(const certa_state *s, uint32_t head, bool by_holder,
+                      uint32_t owner, uint64_t cursor, uint32_t limit,
+                      certa_record *out, uint32_t *n_out, uint64_t *next_cursor)
+{
+    *n_out = 0;
+    *next_cursor = 0;
+    uint32_t ri = head;
+    if (cursor != 0) {
+        if (cursor - 1 >= s->record_count)
+            return CERTA_E_ARG;
+        ri = (uint32_t)(cursor - 1);
+        const record *r = &s->records[ri];
+        if ((by_holder ? r->holder : r->grant) != owner)
+            return CERTA_E_ARG;
+    }
+    uint32_t n = 0;
+    while (ri != NONE && n < limit) {
+        record_out(s, ri, &out[n++]);
+        const record *r = &s->records[ri];
+        ri = by_holder ? r->next_holder : r->next_grant;
+    }
+    *n_out = n;
+    *next_cursor = ri == NONE ? 0 : (uint64_t)ri + 1;
+    return CERTA_OK;
+}
+
+certa_err certa_state_holder_records(const certa_state *s,
+                                     const uint8_t holder_id[CERTA_HOLDER_ID_BYTES],
+                                     uint64_t cursor, uint32_t limit,
+                                     certa_record *out, uint32_t *n_out,
+                                     uint64_t *next_cursor)
+{
+    *n_out = 0;
+    *next_cursor = 0;
+    uint32_t hi = holder_find(s, holder_id);
+    if (hi == NONE)
+        return CERTA_E_NOTFOUND;
+    return page(s, s->holders[hi].head, true, hi, cursor, limit, out, n_out, next_cursor);
+}
+
+certa_err certa_state_grant_history(const certa_state *s,
+                                    const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
+                                    uint64_t cursor, uint32_t limit,
+                                    certa_record *out, uint32_t *n_out,
+                                    uint64_t *next_cursor)
+{
+    *n_out = 0;
+    *next_cursor = 0;
+    uint32_t gi = grant_find(s, grant_id);
+    if (gi == NONE)
+        return CERTA_E_NOTFOUND;
+    return page(s, s->grants[gi].hist_head, false, gi, cursor, limit, out, n_out,
+                next_cursor);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+#define SNAP_MAGIC 0x53545243u /* "CRTS" */
+#define SNAP_VERSION 1u
+#define SNAP_HEADER_BYTES (4 + 4 + 32 + 8 + 8 + 8 + 32 + 32 + 4 + 4 + 8)
+#define SNAP_HOLDER_BYTES (32 + 4 + 4)
+#define SNAP_GRANT_BYTES (16 + 32 + 8 + 8 + 4 * 5 + 2 * 4 + 3)
+#define SNAP_RECORD_BYTES 36
+
+typedef struct snap_writer {
+    int fd;
+    uint8_t buf[1 << 16];
+    size_t len;
+    certa_sha256_ctx hash;
+    bool failed;
+} snap_writer;
+
+static void sw_flush(snap_writer *w)
+{
+    size_t off = 0;
+    while (!w->failed && off < w->len) {
+        ssize_t k = write(w->fd, w->buf + off, w->len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            w->failed = true;
+        else
+            off += (size_t)k;
+    }
+    w->len = 0;
+}
+
+static void sw_put(snap_writer *w, const void *p, size_t n, bool hashed)
+{
+    if (hashed)
+        certa_sha256_update(&w->hash, p, n);
+    const uint8_t *b = p;
+    while (n > 0) {
+        if (w->len == sizeof w->buf)
+            sw_flush(w);
+        size_t k = sizeof w->buf - w->len;
+        if (k > n)
+            k = n;
+        memcpy(w->buf + w->len, b, k);
+        w->len += k;
+        b += k;
+        n -= k;
+    }
+}
+
+static void snap_header(const certa_state *s, uint8_t *h)
+{
+    uint8_t *p = h;
+    put32(p, SNAP_MAGIC), p += 4;
+    put32(p, SNAP_VERSION), p += 4;
+    memcpy(p, s->g->hash, 32), p += 32;
+    put64(p, s->height), p += 8;
+    put64(p, s->now_ms), p += 8;
+    put64(p, s->record_count), p += 8;
+    memcpy(p, s->results_chain, 32), p += 32;
+    memcpy(p, s->last_results_root, 32), p += 32;
+    put32(p, s->holder_count), p += 4;
+    put32(p, s->grant_count), p += 4;
+    put64(p, s->record_count), p += 8;
+    CERTA_ASSERT(p == h + SNAP_HEADER_BYTES);
+}
+
+static certa_err fsync_dir_of(const char *path, certa_errinfo *ei)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        strcpy(dir, ".");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof dir)
+            return certa_errorf(ei, CERTA_E_ARG, "snapshot path too long: %s", path);
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+        if (n == 0)
+            strcpy(dir, "/");
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return certa_errorf(ei, CERTA_E_IO, "open directory %s: %s", dir, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return certa_errorf(ei, CERTA_E_IO, "fsync directory %s: %s", dir, strerror(e));
+    return CERTA_OK;
+}
+
+certa_err certa_state_snapshot_save(certa_state *s, const char *path,
+                                    certa_errinfo *ei)
+{
+    CERTA_ASSERT(!s->in_block);
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return certa_errorf(ei, CERTA_E_ARG, "snapshot path too long: %s", path);
+    snap_writer *w = malloc(sizeof *w);
+    if (w == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
+    w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        certa_err e = certa_errorf(ei, CERTA_E_IO, "create %s: %s", tmp, strerror(errno));
+        free(w);
+        return e;
+    }
+    w->len = 0;
+    w->failed = false;
+    certa_sha256_init(&w->hash);
+
+    uint8_t h[SNAP_HEADER_BYTES];
+    snap_header(s, h);
+    sw_put(w, h, sizeof h, true);
+    for (uint32_t i = 0; i < s->holder_count; i++) {
+        uint8_t b[SNAP_HOLDER_BYTES];
+        memcpy(b, s->holders[i].id, 32);
+        put32(b + 32, s->holders[i].head);
+        put32(b + 36, s->holders[i].tail);
+        sw_put(w, b, sizeof b, true);
+    }
+    for (uint32_t i = 0; i < s->grant_count; i++) {
+        const grant *gr = &s->grants[i];
+        uint8_t b[SNAP_GRANT_BYTES], *p = b;
+        memcpy(p, gr->id, 16), p += 16;
+        memcpy(p, gr->code_commit, 32), p += 32;
+        put64(p, gr->not_before_ms), p += 8;
+        put64(p, gr->not_after_ms), p += 8;
+        put32(p, gr->holder), p += 4;
+        put32(p, gr->matter), p += 4;
+        put32(p, gr->licence_types), p += 4;
+        put32(p, gr->hist_head), p += 4;
+        put32(p, gr->hist_tail), p += 4;
+        put16(p, gr->centre), p += 2;
+        put16(p, gr->counter), p += 2;
+        put16(p, gr->max_uses), p += 2;
+        put16(p, gr->uses), p += 2;
+        *p++ = gr->fails;
+        *p++ = gr->flags;
+        *p++ = gr->method;
+        CERTA_ASSERT(p == b + sizeof b);
+        sw_put(w, b, sizeof b, true);
+    }
+    for (uint64_t i = 0; i < s->record_count; i++) {
+        const record *r = &s->records[i];
+        uint8_t b[SNAP_RECORD_BYTES], *p = b;
+        put64(p, r->time_ms), p += 8;
+        put32(p, r->grant), p += 4;
+        put32(p, r->holder), p += 4;
+        put32(p, r->next_holder), p += 4;
+        put32(p, r->next_grant), p += 4;
+        put32(p, r->matter), p += 4;
+        put32(p, r->licence_types), p += 4;
+        put16(p, r->centre), p += 2;
+        *p++ = r->kind;
+        *p++ = r->result;
+        CERTA_ASSERT(p == b + sizeof b);
+        sw_put(w, b, sizeof b, true);
+    }
+    uint8_t sum[CERTA_HASH_BYTES];
+    certa_sha256_final(&w->hash, sum);
+    sw_put(w, sum, sizeof sum, false);
+    sw_flush(w);
+    int err = w->failed ? errno : 0;
+    if (!w->failed && fsync(w->fd) != 0) {
+        w->failed = true;
+        err = errno;
+    }
+    close(w->fd);
+    bool failed = w->failed;
+    free(w);
+    if (failed) {
+        unlink(tmp);
+        return certa_errorf(ei, err == ENOSPC ? CERTA_E_NOSPACE : CERTA_E_IO,
+                            "write %s: %s", tmp, strerror(err));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return certa_errorf(ei, CERTA_E_IO, "rename %s: %s", tmp, strerror(e));
+    }
+    return fsync_dir_of(path, ei);
+}
+
+typedef struct snap_reader {
+    FILE *f;
+    certa_sha256_ctx hash;
+    bool failed;
+} snap_reader;
+
+static bool sr_get(snap_reader *r, void *p, size_t n)
+{
+    if (r->failed || fread(p, 1, n, r->f) != n) {
+        r->failed = true;
+        return false;
+    }
+    certa_sha256_update(&r->hash, p, n);
+    return true;
+}
+
+certa_err certa_state_snapshot_load(certa_state *s, const char *path,
+                                    certa_errinfo *ei)
+{
+    CERTA_ASSERT(!s->in_block);
+    snap_reader r = {.f = fopen(path, "rb"), .failed = false};
+    if (r.f == NULL)
+        return certa_errorf(ei, errno == ENOENT ? CERTA_E_NOTFOUND : CERTA_E_IO,
+                            "open snapshot %s: %s", path, strerror(errno));
+    certa_sha256_init(&r.hash);
+    certa_err rc = CERTA_OK;
+    const char *why = NULL;
+    holder *holders = NULL;
+    grant *grants = NULL;
+    record *records = NULL;
+    uint8_t h[SNAP_HEADER_BYTES];
+    uint32_t nh = 0, ng = 0;
+    uint64_t nr = 0;
+    if (!sr_get(&r, h, sizeof h)) {
+        why = "truncated header";
+        goto bad;
+    }
+    if (get32(h) != SNAP_MAGIC || get32(h + 4) != SNAP_VERSION) {
+        why = "bad magic or version";
+        goto bad;
+    }
+    if (memcmp(h + 8, s->g->hash, 32) != 0) {
+        why = "made for another genesis";
+        goto bad;
+    }
+    nh = get32(h + 128);
+    ng = get32(h + 132);
+    nr = get64(h + 136);
+    if (nr != get64(h + 56) || nr >= NONE || nh >= NONE || ng >= NONE) {
+        why = "counts out of range";
+        goto bad;
+    }
+    struct stat st;
+    if (fstat(fileno(r.f), &st) != 0 ||
+        (uint64_t)st.st_size != SNAP_HEADER_BYTES + (uint64_t)nh * SNAP_HOLDER_BYTES +
+                                    (uint64_t)ng * SNAP_GRANT_BYTES +
+                                    nr * SNAP_RECORD_BYTES + CERTA_HASH_BYTES) {
+        why = "size does not match its counts";
+        goto bad;
+    }
+    holders = malloc(((size_t)nh + 1) * sizeof *holders);
+    grants = malloc(((size_t)ng + 1) * sizeof *grants);
+    records = malloc(((size_t)nr + 1) * sizeof *records);
+    if (holders == NULL || grants == NULL || records == NULL) {
+        rc = certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
+        goto out;
+    }
+#define IDX_OK(v, n) ((v) == NONE || (v) < (n))
+    for (uint32_t i = 0; i < nh; i++) {
+        uint8_t b[SNAP_HOLDER_BYTES];
+        if (!sr_get(&r, b, sizeof b))
+            break;
+        memcpy(holders[i].id, b, 32);
+        holders[i].head = get32(b + 32);
+        holders[i].tail = get32(b + 36);
+        if (!IDX_OK(holders[i].head, nr) || !IDX_OK(holders[i].tail, nr))
+            why = "holder index out of range";
+    }
+    for (uint32_t i = 0; i < ng && !r.failed; i++) {
+        uint8_t b[SNAP_GRANT_BYTES];
+        if (!sr_get(&r, b, sizeof b))
+            break;
+        grant *gr = &grants[i];
+        const uint8_t *p = b;
+        memset(gr, 0, sizeof *gr);
+        memcpy(gr->id, p, 16), p += 16;
+        memcpy(gr->code_commit, p, 32), p += 32;
+        gr->not_before_ms = get64(p), p += 8;
+        gr->not_after_ms = get64(p), p += 8;
+        gr->holder = get32(p), p += 4;
+        gr->matter = get32(p), p += 4;
+        gr->licence_types = get32(p), p += 4;
+        gr->hist_head = get32(p), p += 4;
+        gr->hist_tail = get32(p), p += 4;
+        gr->centre = get16(p), p += 2;
+        gr->counter = get16(p), p += 2;
+        gr->max_uses = get16(p), p += 2;
+        gr->uses = get16(p), p += 2;
+        gr->fails = *p++;
+        gr->flags = *p++;
+        gr->method = *p++;
+        if (gr->holder >= nh || gr->hist_head >= nr || gr->hist_tail >= nr ||
+            gr->uses > gr->max_uses)
+            why = "grant field out of range";
+    }
+    for (uint64_t i = 0; i < nr && !r.failed; i++) {
+        uint8_t b[SNAP_RECORD_BYTES];
+        if (!sr_get(&r, b, sizeof b))
+            break;
+        record *rec = &records[i];
+        const uint8_t *p = b;
+        rec->time_ms = get64(p), p += 8;
+        rec->grant = get32(p), p += 4;
+        rec->holder = get32(p), p += 4;
+        rec->next_holder = get32(p), p += 4;
+        rec->next_grant = get32(p), p += 4;
+        rec->matter = get32(p), p += 4;
+        rec->licence_types = get32(p), p += 4;
+        rec->centre = get16(p), p += 2;
+        rec->kind = *p++;
+        rec->result = *p++;
+        /* lists run forward in time: next > this keeps them acyclic */
+        if (!IDX_OK(rec->grant, ng) || !IDX_OK(rec->holder, nh) ||
+            (rec->next_holder != NONE && (rec->next_holder <= i || rec->next_holder >= nr)) ||
+            (rec->next_grant != NONE && (rec->next_grant <= i || rec->next_grant >= nr)) ||
+            rec->result >= CERTA_R_COUNT)
+            why = "record field out of range";
+    }
+#undef IDX_OK
+    if (r.failed) {
+        why = "truncated";
+        goto bad;
+    }
+    uint8_t sum[CERTA_HASH_BYTES], want[CERTA_HASH_BYTES];
+    certa_sha256_final(&r.hash, sum);
+    if (fread(want, 1, sizeof want, r.f) != sizeof want || memcmp(sum, want, sizeof sum) != 0) {
+        why = "checksum mismatch";
+        goto bad;
+    }
+    if (why != NULL)
+        goto bad;
+
+    /* Valid: replace the content. */
+    free(s->holders);
+    free(s->grants);
+    free(s->records);
+    s->holders = holders, s->holder_count = nh, s->holder_cap = nh + 1;
+    s->grants = grants, s->grant_count = ng, s->grant_cap = ng + 1;
+    s->records = records, s->record_count = nr, s->record_cap = nr + 1;
+    holders = NULL, grants = NULL, records = NULL;
+    s->height = get64(h + 40);
+    s->now_ms = get64(h + 48);
+    memcpy(s->results_chain, h + 64, 32);
+    memcpy(s->last_results_root, h + 96, 32);
+    free(s->grant_index.slots);
+    free(s->holder_index.slots);
+    index_init(&s->grant_index, ng);
+    index_init(&s->holder_index, nh);
+    for (uint32_t i = 0; i < nh; i++)
+        index_insert(s, &s->holder_index, s->holders[i].id, CERTA_HOLDER_ID_BYTES, i, holder_key);
+    for (uint32_t i = 0; i < ng; i++)
+        index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i, grant_key);
+    /* Every chunk is rehashed at the next digest. */
+    uint32_t chunks = (ng + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
+    chunks_reserve(s, chunks + 1);
+    memset(s->chunk_dirty, 0, s->chunk_cap);
+    s->dirty_count = 0;
+    for (uint32_t c = 0; c < chunks; c++) {
+        s->chunk_dirty[c] = 1;
+        s->dirty_list[s->dirty_count++] = c;
+    }
+    s->block_count = 0;
+    goto out;
+bad:
+    rc = certa_errorf(ei, CERTA_E_SNAPSHOT, "snapshot %s: %s", path, why);
+out:
+    fclose(r.f);
+    free(holders);
+    free(grants);
+    free(records);
+    return rc;
+}

@@ -1,0 +1,196 @@
+/* client: the integrator protocol over ZeroMQ, both ends.
+ *
+ * Integrators talk to a validator's client endpoint: a ZeroMQ ROUTER on the
+ * validator, a DEALER on the client, encrypted with CURVE (the validator's
+ * public key comes from genesis; the client's key is ephemeral, since the
+ * Ed25519 batch signature is what authenticates an integrator). Every message
+ * is two frames, a 16-byte header and a body; the framing is specified in
+ * docs/PROTOCOL.md "Client protocol".
+ *
+ * This header holds: the frame codec (pure functions, fuzzed), the client
+ * library (asynchronous submit with a bounded window, per-request deadline,
+ * bounded retries, failover across validators) and the validator-side
+ * socket helper the daemon serves requests with.
+ */
+#ifndef CERTA_CLIENT_H
+#define CERTA_CLIENT_H
+
+#include "certa/certa.h"
+
+/* ---- frames ---- */
+#define CERTA_CP_MAGIC 0x43545243u /* "CRTC" */
+#define CERTA_CP_VERSION 1u
+#define CERTA_CP_HEADER_BYTES 16u
+#define CERTA_CP_ERROR_MSG_MAX 1024u
+#define CERTA_CP_BODY_BYTES_MAX (64u * 1024u * 1024u)
+
+typedef enum certa_cp_type {
+    /* requests, client -> validator */
+    CERTA_CP_SUBMIT = 1, /* body: one signed batch (codec) */
+    CERTA_CP_QUERY = 2,  /* body: certa_cp_query encoding */
+    /* replies, validator -> client, echoing the request id */
+    CERTA_CP_ACCEPTED = 16,     /* body: certa_cp_accepted encoding */
+    CERTA_CP_RECEIPT = 17,      /* body: a batch receipt (receipt.h) */
+    CERTA_CP_ERROR = 18,        /* body: certa_cp_error encoding */
+    CERTA_CP_QUERY_RESULT = 19, /* body: u8 query kind, then UTF-8 JSON */
+} certa_cp_type;
+
+typedef struct certa_cp_header {
+    uint8_t version; /* CERTA_CP_VERSION */
+    uint8_t type;    /* certa_cp_type */
+    uint16_t flags;  /* 0; reserved */
+    uint64_t request_id;
+} certa_cp_header;
+
+void certa_cp_header_encode(const certa_cp_header *h, uint8_t out[CERTA_CP_HEADER_BYTES]);
+/* CERTA_E_TRUNCATED/TRAILING (size), BAD_MAGIC, BAD_VERSION, BAD_KIND
+ * (unknown type), RESERVED (flags). */
+certa_err certa_cp_header_decode(const uint8_t *in, size_t len, certa_cp_header *h,
+                                 certa_errinfo *ei);
+
+typedef enum certa_query_kind {
+    CERTA_QUERY_HOLDER = 1, /* arg: holder_id (32) · u64 cursor · u32 limit */
+    CERTA_QUERY_GRANT = 2,  /* arg: grant_id (16) · u64 cursor · u32 limit */
+    CERTA_QUERY_BLOCK = 3,  /* arg: u64 height */
+    CERTA_QUERY_STATUS = 4, /* arg: none */
+} certa_query_kind;
+
+typedef struct certa_cp_query {
+    uint8_t kind; /* certa_query_kind */
+    uint8_t holder_id[32];
+    uint8_t grant_id[16];
+    uint64_t height;
+    uint64_t cursor; /* holder, grant: resume after this record (0: start) */
+    uint32_t limit;  /* holder, grant: records per page (0: server default) */
+} certa_cp_query;
+
+#define CERTA_CP_QUERY_BYTES_MAX 45u
+/* Query body: u8 kind, then the kind's argument; returns bytes written
+ * (out needs CERTA_CP_QUERY_BYTES_MAX bytes at most). */
+size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY_BYTES_MAX]);
+certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q,
+                                certa_errinfo *ei);
+const char *certa_query_kind_name(unsigned kind); /* "holder", ...; NULL */
+
+typedef struct certa_cp_accepted {
+    uint16_t integrator;
+    uint64_t seq;
+    uint8_t digest[CERTA_HASH_BYTES]; /* the batch digest */
+    uint32_t event_count;
+} certa_cp_accepted;
+
+#define CERTA_CP_ACCEPTED_BYTES 46u
+void certa_cp_accepted_encode(const certa_cp_accepted *a,
+                              uint8_t out[CERTA_CP_ACCEPTED_BYTES]);
+certa_err certa_cp_accepted_decode(const uint8_t *in, size_t len,
+                                   certa_cp_accepted *a, certa_errinfo *ei);
+
+typedef struct certa_cp_error {
+    uint16_t code;       /* certa_err */
+    bool retryable;      /* the same request may succeed later */
+    uint32_t retry_after_ms; /* hint for BUSY; 0 = none */
+    char message[CERTA_CP_ERROR_MSG_MAX + 1]; /* NUL-terminated */
+} certa_cp_error;
+
+/* Error body: u16 code, u8 flags (bit 0 retryable), u8 0, u32 retry_after_ms,
+ * u16 message length, message (UTF-8, no NUL). Returns bytes written;
+ * out needs 10 + CERTA_CP_ERROR_MSG_MAX bytes; longer messages are cut. */
+size_t certa_cp_error_encode(const certa_cp_error *e, uint8_t *out);
+certa_err certa_cp_error_decode(const uint8_t *in, size_t len, certa_cp_error *e,
+                                certa_errinfo *ei);
+
+/* ---- the client library ---- */
+typedef struct certa_client certa_client;
+
+typedef struct certa_client_opts {
+    uint32_t endpoint_count;          /* validators to use, >= 1 */
+    const char *const *endpoints;     /* "tcp://127.0.0.1:7001" */
+    const char *const *server_keys;   /* their Z85 CURVE public keys */
+    uint32_t window;           /* requests in flight at most; 0 = 64 */
+    uint32_t deadline_ms;      /* whole-request deadline; 0 = 30000 */
+    uint32_t attempt_timeout_ms; /* resend when unanswered; 0 = 2000 */
+    uint32_t retries_max;      /* sends after the first, at most; 0 = 5 */
+    uint32_t retry_base_ms;    /* back-off base for BUSY; 0 = 50 */
+} certa_client_opts;
+
+certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
+                            certa_errinfo *ei);
+void certa_client_close(certa_client *c);
+
+/* Queues a signed batch (copied). *request_id gets the id that the replies
+ * carry. CERTA_E_BUSY when the window is full: poll for replies first.
+ * Resending the identical batch is idempotent at the validator, so the
+ * library resends on silence and on retryable errors. */
+certa_err certa_client_submit(certa_client *c, const uint8_t *batch, size_t len,
+                              uint64_t tag, uint64_t *request_id);
+certa_err certa_client_query(certa_client *c, const certa_cp_query *q,
+                             uint64_t tag, uint64_t *request_id);
+
+typedef struct certa_client_reply {
+    uint64_t request_id;
+    uint64_t tag;          /* the caller's tag from submit/query */
+    uint8_t type;          /* CERTA_CP_ACCEPTED, RECEIPT, QUERY_RESULT, ERROR */
+    bool final;            /* the request is finished and its slot freed */
+    uint32_t endpoint;     /* index of the validator that answered */
+    uint32_t attempts;     /* sends made for this request */
+    certa_cp_accepted accepted; /* type ACCEPTED */
+    certa_cp_error error;  /* type ERROR: from the validator, or made locally
+                            * (CERTA_E_TIMEOUT: deadline; CERTA_E_BUSY: retries
+                            * exhausted) */
+    const uint8_t *body;   /* RECEIPT / QUERY_RESULT body; valid until the next
+                            * certa_client_poll or certa_client_close */
+    size_t body_len;
+} certa_client_reply;
+
+/* Drives sends, retries and deadlines, and returns the next reply:
+ * CERTA_OK with *r filled, CERTA_E_TIMEOUT when none came within timeout_ms,
+ * CERTA_E_NOTFOUND when nothing is outstanding. Retryable errors are retried
+ * here and surface only once retries are exhausted. */
+certa_err certa_client_poll(certa_client *c, int timeout_ms, certa_client_reply *r);
+
+/* Requests submitted and not yet final. */
+uint32_t certa_client_outstanding(const certa_client *c);
+
+/* ---- validator side ---- */
+typedef struct certa_cp_server certa_cp_server;
+
+/* Binds a CURVE-server ROUTER at endpoint ("tcp://127.0.0.1:*" for an
+ * ephemeral port). zmq_ctx may be NULL (own context) or a context whose ZAP
+ * handler admits domain "certa-client". hwm_msgs 0 = 1024. */
+certa_err certa_cp_server_open(void *zmq_ctx, const char *endpoint,
+                               const char *curve_secret_z85, int hwm_msgs,
+                               certa_cp_server **out, certa_errinfo *ei);
+const char *certa_cp_server_endpoint(const certa_cp_server *s);
+void *certa_cp_server_socket(certa_cp_server *s); /* for zmq_poll */
+void certa_cp_server_close(certa_cp_server *s);
+
+#define CERTA_CP_PEER_BYTES_MAX 32u
+typedef struct certa_cp_request {
+    uint8_t peer[CERTA_CP_PEER_BYTES_MAX]; /* ZeroMQ routing id of the client */
+    size_t peer_len;
+    certa_cp_header header;
+    const uint8_t *body; /* valid until certa_cp_request_release */
+    size_t body_len;
+    uint64_t msg_[8];    /* internal: the body frame (a zmq_msg_t) */
+} certa_cp_request;
+
+/* Receives one request without blocking: CERTA_OK (release it after use),
+ * CERTA_E_NOTFOUND when none is waiting. A malformed message is answered
+ * with an ERROR reply (request id 0 when unreadable) and CERTA_E_PROTOCOL is
+ * returned with the reason in ei; nothing needs releasing then. */
+certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
+                               certa_errinfo *ei);
+void certa_cp_request_release(certa_cp_request *rq);
+
+/* Sends a reply of type to the client with peer routing id. Never blocks:
+ * CERTA_E_BUSY when the client's pipe is full, CERTA_E_NOTFOUND when the
+ * client is gone. */
+certa_err certa_cp_server_reply(certa_cp_server *s, const uint8_t *peer,
+                                size_t peer_len, uint8_t type, uint64_t request_id,
+                                const void *body, size_t body_len);
+certa_err certa_cp_server_error(certa_cp_server *s, const uint8_t *peer,
+                                size_t peer_len, uint64_t request_id,
+                                certa_err code, bool retryable,
+                                uint32_t retry_after_ms, const char *message);
+
+#endif

@@ -1,0 +1,236 @@
+/* state: the authorization state machine every validator executes.
+ *
+ * It applies committed events in block order, with the block's timestamp as
+ * "now", and gives each event one definitive result: CERTA_R_OK or a
+ * rejection reason. Rejected events are committed like accepted ones (a wrong
+ * code is evidence too) and change state only where the rules say so (a wrong
+ * code counts towards the lock). Results and state depend only on the genesis
+ * and the chain: never on hash-table layout, thread count, pointer values or
+ * the wall clock. The order in which each kind's checks run is fixed and
+ * documented in docs/OPERATIONS.md ("Rejection reasons").
+ *
+ * A certa_state is single-threaded: one caller applies blocks and queries
+ * between blocks. It may use a fixed pool of hashing threads (created once in
+ * certa_state_create) for digests; the results never depend on that count.
+ */
+#ifndef CERTA_STATE_H
+#define CERTA_STATE_H
+
+#include "certa/certa.h"
+#include "certa/codec.h"
+#include "certa/genesis.h"
+
+/* Result codes: published values (they are hashed into results roots and
+ * shown by receipts); never renumber, only append. */
+typedef enum certa_result {
+    CERTA_R_OK = 0,
+    CERTA_R_MALFORMED = 1,          /* fields inconsistent for the kind */
+    CERTA_R_ROLE_FORBIDDEN = 2,     /* integrator role or scope forbids it */
+    CERTA_R_UNKNOWN_GRANT = 3,
+    CERTA_R_DUPLICATE_GRANT = 4,
+    CERTA_R_NOT_HOLDER = 5,         /* revoke by another holder */
+    CERTA_R_REVOKED = 6,
+    CERTA_R_EXHAUSTED = 7,          /* max_uses reached */
+    CERTA_R_NOT_YET_VALID = 8,
+    CERTA_R_EXPIRED = 9,
+    CERTA_R_LOCKED = 10,            /* code_attempts_max wrong codes */
+    CERTA_R_CODE_MISMATCH = 11,
+    CERTA_R_SCOPE_CENTRE = 12,
+    CERTA_R_SCOPE_COUNTER = 13,
+    CERTA_R_SCOPE_MATTER = 14,
+    CERTA_R_LICENCE_TYPE_NOT_ALLOWED = 15,
+    CERTA_R_BAD_WINDOW = 16,
+    CERTA_R_NOT_REDEEMED = 17,      /* confirm/sign/photo before a redeem */
+    CERTA_R_COUNT = 18,
+} certa_result;
+
+/* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */
+const char *certa_result_name(unsigned r);
+int certa_result_parse(const char *name);
+
+/* Leaf data of one event's result in a block's results tree (RFC 6962):
+ *     u8 result || u8 kind
+ * Leaf i of the results tree is the result of leaf i of the events tree. */
+#define CERTA_RESULT_LEAF_BYTES 2u
+void certa_result_leaf(uint8_t kind, uint8_t result,
+                       uint8_t out[CERTA_RESULT_LEAF_BYTES]);
+
+typedef struct certa_state certa_state;
+
+typedef struct certa_state_opts {
+    uint32_t hash_threads;    /* threads hashing digests (1 = caller only); <= 64 */
+    uint32_t grants_reserve;  /* grants to allocate room for up front (0 = small) */
+    uint32_t records_reserve; /* event records to allocate room for up front */
+} certa_state_opts;
+
+/* Creates an empty state (height 0, the genesis). g must outlive the state.
+ * o may be NULL (one thread, small reserves). */
+certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
+                             certa_state **out, certa_errinfo *ei);
+void certa_state_free(certa_state *s);
+
+/* ---- applying blocks ----
+ * begin_block, then apply each event in block order, then end_block.
+ * begin_block refuses (CERTA_E_STATE) a height other than height()+1 and
+ * (CERTA_E_TIME) a timestamp below the previous block's. */
+certa_err certa_state_begin_block(certa_state *s, uint64_t height,
+                                  uint64_t timestamp_ms, certa_errinfo *ei);
+
+/* Applies one decoded event submitted by integrator (index in genesis
+ * integrators; an index out of range is role_forbidden). Returns its result;
+ * the event is recorded either way. */
+certa_result certa_state_apply(certa_state *s, uint16_t integrator,
+                               const certa_event *ev);
+
+/* Records an event whose bytes did not decode (result malformed). */
+certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator);
+
+/* Closes the block: results_root gets the RFC 6962 root over the block's
+ * result leaves (what the next block's header carries as prev_results_root). */
+void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES]);
+
+/* Results of the block being applied or last ended: count and codes (one
+ * byte per event, certa_result). The pointer lives until the next
+ * begin_block. */
+const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count);
+
+/* Applies a whole encoded block (header, then batches as certa_block_next_batch
+ * iterates them): begin, every event, end. results_out (optional, capacity
+ * cap) gets one certa_result per event. Refuses a block that does not decode
+ * or does not follow (height, time) before changing anything. */
+certa_err certa_state_apply_block(certa_state *s, const uint8_t *block,
+                                  size_t len, uint8_t results_root[CERTA_HASH_BYTES],
+                                  certa_errinfo *ei);
+
+/* Root of the last ended block's results (the empty-tree hash at height 0):
+ * what the next block's header carries as prev_results_root. */
+void certa_state_last_results_root(const certa_state *s,
+                                   uint8_t out[CERTA_HASH_BYTES]);
+
+uint64_t certa_state_height(const certa_state *s);
+uint64_t certa_state_time_ms(const certa_state *s);
+uint64_t certa_state_event_count(const certa_state *s);
+uint32_t certa_state_grant_count(const certa_state *s);
+
+/* The state digest: SHA-256 over the grants in creation order (the order the
+ * chain created them), the event count and a hash chain of every block's
+ * results root. Only grants changed since the last call are rehashed, on the
+ * hash threads. Deterministic: same genesis and chain, same digest. */
+void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
+
+/* Bytes the state holds for grants (records, index, holders) and for event
+ * records, allocated capacity included. */
+typedef struct certa_state_mem {
+    size_t grant_bytes;  /* grant table + its index + holder table + chunk hashes */
+    size_t record_bytes; /* per-event history records */
+    uint32_t grants;
+    uint32_t holders;
+    uint64_t records;
+} certa_state_mem;
+void certa_state_memory(const certa_state *s, certa_state_mem *m);
+
+/* ---- queries ---- */
+
+/* Status of a grant, derived: revoked beats locked beats exhausted beats the
+ * time window (not_yet_valid, active, expired) at the state's current time. */
+typedef enum certa_grant_status {
+    CERTA_GS_ACTIVE = 0,
+    CERTA_GS_NOT_YET_VALID = 1,
+    CERTA_GS_EXPIRED = 2,
+    CERTA_GS_EXHAUSTED = 3,
+    CERTA_GS_LOCKED = 4,
+    CERTA_GS_REVOKED = 5,
+} certa_grant_status;
+const char *certa_grant_status_name(unsigned st);
+
+typedef struct certa_grant_info {
+    uint8_t grant_id[CERTA_GRANT_ID_BYTES];
+    uint8_t holder_id[CERTA_HOLDER_ID_BYTES];
+    uint16_t centre;
+    uint16_t counter;
+    uint32_t matter;
+    uint32_t licence_types;
+    uint64_t not_before_ms;
+    uint64_t not_after_ms;
+    uint16_t max_uses;
+    uint16_t uses;
+    uint8_t failed_attempts;
+    uint8_t method;
+    uint8_t status; /* certa_grant_status */
+    uint64_t created_ms;
+} certa_grant_info;
+
+/* CERTA_E_NOTFOUND when no such grant. */
+certa_err certa_state_grant(const certa_state *s,
+                            const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
+                            certa_grant_info *out);
+
+/* One event as a holder or a grant history sees it. */
+typedef struct certa_record {
+    uint64_t seq;     /* event sequence number on the chain, from 0: the cursor */
+    uint64_t time_ms; /* its block's timestamp */
+    uint8_t kind;
+    uint8_t result;
+    uint16_t centre;
+    uint32_t matter;
+    uint32_t licence_types; /* grant: requested; redeem: types fetched */
+    bool has_grant;         /* grant_id names an existing grant */
+    uint8_t grant_id[CERTA_GRANT_ID_BYTES];
+} certa_record;
+
+/* Pages, oldest first. cursor 0 starts at the beginning; otherwise the page
+ * starts after the record whose seq is cursor-1 (pass next_cursor back).
+ * *n_out gets the count written (<= limit); *next_cursor is 0 when no record
+ * follows. CERTA_E_NOTFOUND when the holder or grant has no record at all;
+ * CERTA_E_ARG when cursor does not belong to that holder or grant. */
+certa_err certa_state_holder_records(const certa_state *s,
+                                     const uint8_t holder_id[CERTA_HOLDER_ID_BYTES],
+                                     uint64_t cursor, uint32_t limit,
+                                     certa_record *out, uint32_t *n_out,
+                                     uint64_t *next_cursor);
+certa_err certa_state_grant_history(const certa_state *s,
+                                    const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
+                                    uint64_t cursor, uint32_t limit,
+                                    certa_record *out, uint32_t *n_out,
+                                    uint64_t *next_cursor);
+
+/* ---- snapshots ----
+ * A snapshot holds the whole state (grants, holders, records, digest inputs)
+ * at the current height, bound to the genesis hash and closed by a SHA-256
+ * of its bytes. save writes PATH.tmp, fsyncs it, renames it over path and
+ * fsyncs the directory: a crash leaves the old file or the new one. */
+certa_err certa_state_snapshot_save(certa_state *s, const char *path,
+                                    certa_errinfo *ei);
+/* Replaces s's content with the snapshot's. CERTA_E_SNAPSHOT (path in the
+ * message) when it is truncated, fails its checksum or names another
+ * genesis; s is then unchanged. */
+certa_err certa_state_snapshot_load(certa_state *s, const char *path,
+                                    certa_errinfo *ei);
+
+/* ---- data directory: snapshots plus the block log ----
+ * Snapshots live in one directory as HEIGHT.snap (20 decimal digits). */
+struct certa_store;
+
+/* Writes a snapshot of s at its height into snap_dir (created when missing)
+ * and deletes all but the newest `keep` (>= 1) snapshots. The caller makes
+ * sure the blocks up to that height are durable first. */
+certa_err certa_state_checkpoint(certa_state *s, const char *snap_dir,
+                                 uint32_t keep, certa_errinfo *ei);
+
+typedef struct certa_state_restore_report {
+    bool from_snapshot;
+    uint64_t snapshot_height;
+    uint32_t snapshots_skipped; /* invalid or ahead of the log */
+    uint64_t replayed_blocks;
+    uint64_t replayed_events;
+} certa_state_restore_report;
+
+/* Brings a fresh state (height 0) up to the end of the log: loads the newest
+ * valid snapshot in snap_dir whose height the log holds (invalid ones are
+ * skipped and counted), then applies every later block of store in order.
+ * The log's height-0 block (genesis) is not applied. rep may be NULL. */
+certa_err certa_state_restore(certa_state *s, const char *snap_dir,
+                              struct certa_store *store,
+                              certa_state_restore_report *rep, certa_errinfo *ei);
+
+#endif

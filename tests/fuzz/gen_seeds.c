@@ -1,0 +1,106 @@
+/* Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<name>/):
+ * a few small valid inputs of each format. Not part of the build; run from
+ * the repository root after a build:
+ *   cc -std=c17 -Iinclude tests/fuzz/gen_seeds.c build/libcerta_core.a \
+ *      -lcrypto -ljansson -o /tmp/gen_seeds && /tmp/gen_seeds tests/fuzz/corpus
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/sample_events.h"
+#include "certa/codec.h"
+#include "certa/crypto.h"
+#include "certa/event_json.h"
+
+static void put(const char *dir, const char *sub, const char *name, const void *p, size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+static const unsigned kinds[] = {CERTA_EV_GRANT, CERTA_EV_REDEEM, CERTA_EV_CONFIRM,
+                                 CERTA_EV_SIGN,  CERTA_EV_PHOTO,  CERTA_EV_REVOKE};
+
+static size_t batch(uint8_t *buf, size_t cap, unsigned count, const certa_key *k, uint64_t seq)
+{
+    certa_batch_builder bb;
+    certa_batch_begin(&bb, buf, cap, 1, seq);
+    for (unsigned i = 0; i < count; i++) {
+        certa_event ev = sample_event(kinds[i % 6], (uint8_t)i, 1 + i % 3);
+        if (certa_batch_add(&bb, &ev, NULL) != CERTA_OK)
+            exit(1);
+    }
+    if (certa_batch_sign(&bb, k, NULL) != CERTA_OK)
+        exit(1);
+    return bb.len;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_seeds CORPUS_DIR\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    char name[64];
+    uint8_t buf[CERTA_EVENT_BYTES_MAX];
+
+    for (unsigned i = 0; i < 6; i++) {
+        certa_event ev = sample_event(kinds[i], (uint8_t)i, i == 1 ? 2 : 0);
+        size_t n = 0;
+        if (certa_event_encode(&ev, buf, sizeof buf, &n, NULL) != CERTA_OK)
+            return 1;
+        snprintf(name, sizeof name, "%s.bin", certa_event_kind_name(kinds[i]));
+        put(dir, "event", name, buf, n);
+        json_t *o = certa_event_to_json(&ev, i == 1 ? "dongcheng-counter" : NULL);
+        char *text = json_dumps(o, JSON_COMPACT);
+        snprintf(name, sizeof name, "%s.json", certa_event_kind_name(kinds[i]));
+        put(dir, "json_event", name, text, strlen(text));
+        free(text);
+        json_decref(o);
+    }
+    certa_event ev = sample_event(CERTA_EV_REDEEM, 9, CERTA_REDEEM_LICENCES_MAX);
+    size_t n = 0;
+    certa_event_encode(&ev, buf, sizeof buf, &n, NULL);
+    put(dir, "event", "redeem16.bin", buf, n);
+    const char *jsonl = "{\"kind\":\"tick\",\"time_ms\":1710000000500}\n\n"
+                        "{\"kind\":\"revoke\",\"grant_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\","
+                        "\"holder_id\":\"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1"
+                        "e430635ab\"}\n";
+    put(dir, "json_event", "lines.jsonl", jsonl, strlen(jsonl));
+
+    uint8_t seed[32] = {7};
+    certa_key *k = NULL;
+    if (certa_key_from_seed(seed, &k, NULL) != CERTA_OK)
+        return 1;
+    static uint8_t b1[8192], b2[8192], blk[20000];
+    size_t n1 = batch(b1, sizeof b1, 1, k, 1);
+    size_t n2 = batch(b2, sizeof b2, 6, k, 2);
+    put(dir, "batch", "one.bin", b1, n1);
+    put(dir, "batch", "six.bin", b2, n2);
+
+    certa_block_header h;
+    memset(&h, 0, sizeof h);
+    h.height = 5;
+    h.view = 1;
+    h.timestamp_ms = 1710000000000ull;
+    h.proposer = 1;
+    sample_fill(h.prev_hash, 32, 1);
+    sample_fill(h.events_root, 32, 2);
+    certa_header_encode(&h, blk);
+    put(dir, "header", "header.bin", blk, CERTA_HEADER_BYTES);
+    h.batch_count = 2;
+    h.event_count = 7;
+    certa_header_encode(&h, blk);
+    size_t end = certa_block_put_batch(blk, sizeof blk, CERTA_HEADER_BYTES, b1, n1);
+    end = certa_block_put_batch(blk, sizeof blk, end, b2, n2);
+    put(dir, "header", "block.bin", blk, end);
+    certa_key_free(k);
+    return 0;
+}

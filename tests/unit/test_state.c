@@ -1,0 +1,585 @@
+/* Tests for engine/state.c: a table that reaches every rejection reason and
+ * every success path; grant status, holder records and grant history with
+ * paging; the results root against a plain recursive RFC 6962; random valid
+ * and invalid streams on replicas (one snapshotted and restored midway, at 1,
+ * 2 and 8 hashing threads) giving equal results and digests; damaged
+ * snapshots refused. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../state_fixture.h"
+
+static fx_genesis fx;
+
+static certa_state *new_state(uint32_t threads)
+{
+    certa_state_opts o = {.hash_threads = threads};
+    certa_state *s = NULL;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, NULL), CERTA_OK);
+    return s;
+}
+
+static void setup(void) { fx_genesis_init(&fx); }
+
+/* ---- the rules table ---- */
+
+typedef struct step {
+    const char *what;
+    uint16_t integrator;
+    certa_event ev;
+    certa_result want;
+} step;
+
+static bool hit[CERTA_R_COUNT];
+static unsigned ok_kinds; /* bit per kind that succeeded */
+
+static void run(certa_state *s, const step *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        certa_result r = certa_state_apply(s, st[i].integrator, &st[i].ev);
+        cr_assert_eq(r, st[i].want, "step '%s': got %s, want %s", st[i].what,
+                     certa_result_name(r), certa_result_name(st[i].want));
+        hit[r] = true;
+        if (r == CERTA_R_OK)
+            ok_kinds |= 1u << st[i].ev.kind;
+    }
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define ID FX_LT(CERTA_LT_ID_CARD)
+#define HR FX_LT(CERTA_LT_HOUSEHOLD_REGISTER)
+#define DL FX_LT(CERTA_LT_DRIVING_LICENCE)
+#define BL FX_LT(CERTA_LT_BUSINESS_LICENCE)
+
+TestSuite(state, .init = setup);
+
+Test(state, rules_table)
+{
+    memset(hit, 0, sizeof hit);
+    ok_kinds = 0;
+    certa_state *s = new_state(1);
+    const uint64_t T = FX_T0, D = FX_DAY_MS;
+    cr_assert_eq(certa_state_begin_block(s, 1, T + 3600000, NULL), CERTA_OK);
+
+    certa_event zero_types = fx_grant(2, 1, 1, 0, 101, 0, T, T + D, 1, CERTA_METHOD_CODE);
+    certa_event direct_commit = fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
+    memset(direct_commit.code_commit, 1, CERTA_HASH_BYTES);
+    certa_event code_no_commit = fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE);
+    memset(code_no_commit.code_commit, 0, CERTA_HASH_BYTES);
+    certa_event zero_holder = fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE);
+    memset(zero_holder.holder_id, 0, CERTA_HOLDER_ID_BYTES);
+    certa_event bad_kind = fx_revoke(1, 1);
+    bad_kind.kind = 9;
+
+    const step grants[] = {
+        {"grant g1 code", FX_APP, fx_grant(1, 1, 1, 0, 101, ID, T, T + D, 2, CERTA_METHOD_CODE), CERTA_R_OK},
+        {"grant g1 again", FX_APP, fx_grant(1, 2, 1, 0, 101, ID, T, T + D, 2, CERTA_METHOD_CODE), CERTA_R_DUPLICATE_GRANT},
+        {"grant by a counter", FX_COUNTER_C1, fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_ROLE_FORBIDDEN},
+        {"grant by the library", FX_LIBRARY, fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_ROLE_FORBIDDEN},
+        {"grant by admin", FX_ADMIN, fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_ROLE_FORBIDDEN},
+        {"grant by unknown integrator", 77, fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_ROLE_FORBIDDEN},
+        {"grant no types", FX_APP, zero_types, CERTA_R_MALFORMED},
+        {"grant zero uses", FX_APP, fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 0, CERTA_METHOD_CODE), CERTA_R_MALFORMED},
+        {"grant bad method", FX_APP, fx_grant(2, 1, 1, 0, 101, ID, T, T + D, 1, 3), CERTA_R_MALFORMED},
+        {"grant direct with commit", FX_APP, direct_commit, CERTA_R_MALFORMED},
+        {"grant code without commit", FX_APP, code_no_commit, CERTA_R_MALFORMED},
+        {"grant zero holder", FX_APP, zero_holder, CERTA_R_MALFORMED},
+        {"unknown kind", FX_APP, bad_kind, CERTA_R_MALFORMED},
+        {"grant unknown centre", FX_APP, fx_grant(2, 1, 9, 0, 101, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_SCOPE_CENTRE},
+        {"grant unknown counter", FX_APP, fx_grant(2, 1, 1, 7, 101, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_SCOPE_COUNTER},
+        {"grant unknown matter", FX_APP, fx_grant(2, 1, 1, 0, 999, ID, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_SCOPE_MATTER},
+        {"grant type not for matter", FX_APP, fx_grant(2, 1, 1, 0, 101, BL, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_LICENCE_TYPE_NOT_ALLOWED},
+        {"grant empty window", FX_APP, fx_grant(2, 1, 1, 0, 101, ID, T + D, T + D, 1, CERTA_METHOD_CODE), CERTA_R_BAD_WINDOW},
+        {"grant window too long", FX_APP, fx_grant(2, 1, 1, 0, 101, ID, T, T + 31 * D, 1, CERTA_METHOD_CODE), CERTA_R_BAD_WINDOW},
+        {"grant already over", FX_APP, fx_grant(2, 1, 1, 0, 101, ID, T - 2 * D, T - D, 1, CERTA_METHOD_CODE), CERTA_R_EXPIRED},
+        {"grant g3 future direct", FX_APP, fx_grant(3, 1, 1, 0, 101, ID, T + 2 * D, T + 3 * D, 1, CERTA_METHOD_DIRECT), CERTA_R_OK},
+        {"grant g4 qr counter 2", FX_APP, fx_grant(4, 1, 1, 2, 103, DL | ID, T, T + D, 1, CERTA_METHOD_QR), CERTA_R_OK},
+        {"grant g5 direct holder 2", FX_APP, fx_grant(5, 2, 1, 0, 101, ID | HR, T, T + D, 1, CERTA_METHOD_DIRECT), CERTA_R_OK},
+        {"grant g6 code", FX_APP, fx_grant(6, 1, 1, 0, 101, ID, T, T + D, 3, CERTA_METHOD_CODE), CERTA_R_OK},
+        {"grant g7 centre 2", FX_APP, fx_grant(7, 1, 2, 0, 102, BL, T, T + D, 1, CERTA_METHOD_CODE), CERTA_R_OK},
+        {"grant g8 direct", FX_APP, fx_grant(8, 1, 1, 0, 101, ID, T, T + D, 3, CERTA_METHOD_DIRECT), CERTA_R_OK},
+    };
+    run(s, grants, N(grants));
+
+    certa_event no_licence = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true);
+    no_licence.licence_count = 0;
+    certa_event bad_code = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true);
+    memcpy(bad_code.code, "12ab5678", 8);
+    certa_event bad_type = fx_redeem(1, 1, 1, 101, 40, true, true);
+    certa_event no_evidence = fx_evidence(CERTA_EV_CONFIRM, 1, 1, 1);
+    memset(no_evidence.evidence, 0, CERTA_HASH_BYTES);
+
+    const step uses[] = {
+        {"redeem unknown grant", FX_COUNTER_C1, fx_redeem(99, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_UNKNOWN_GRANT},
+        {"redeem by the app", FX_APP, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_ROLE_FORBIDDEN},
+        {"redeem by another centre's counter", FX_COUNTER_C2, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_ROLE_FORBIDDEN},
+        {"redeem no licence", FX_COUNTER_C1, no_licence, CERTA_R_MALFORMED},
+        {"redeem code not digits", FX_COUNTER_C1, bad_code, CERTA_R_MALFORMED},
+        {"redeem type out of range", FX_COUNTER_C1, bad_type, CERTA_R_MALFORMED},
+        {"redeem before the window", FX_COUNTER_C1, fx_redeem(3, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_NOT_YET_VALID},
+        {"redeem at another centre", FX_COUNTER_C1, fx_redeem(7, 1, 1, 102, CERTA_LT_BUSINESS_LICENCE, true, true), CERTA_R_SCOPE_CENTRE},
+        {"redeem at another counter", FX_COUNTER_C1, fx_redeem(4, 1, 1, 103, CERTA_LT_ID_CARD, true, true), CERTA_R_SCOPE_COUNTER},
+        {"redeem at counter 0", FX_COUNTER_C1, fx_redeem(1, 1, 0, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_SCOPE_COUNTER},
+        {"redeem at a counter the centre lacks", FX_COUNTER_C1, fx_redeem(1, 1, 9, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_SCOPE_COUNTER},
+        {"redeem for another matter", FX_COUNTER_C1, fx_redeem(1, 1, 1, 103, CERTA_LT_ID_CARD, true, true), CERTA_R_SCOPE_MATTER},
+        {"redeem type not granted", FX_COUNTER_C1, fx_redeem(1, 1, 1, 101, CERTA_LT_HOUSEHOLD_REGISTER, true, true), CERTA_R_LICENCE_TYPE_NOT_ALLOWED},
+        {"redeem type not granted (qr)", FX_COUNTER_C1, fx_redeem(4, 1, 2, 103, CERTA_LT_RESIDENCE_PERMIT, true, true), CERTA_R_LICENCE_TYPE_NOT_ALLOWED},
+        {"confirm before redeem", FX_COUNTER_C1, fx_evidence(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_NOT_REDEEMED},
+        {"redeem wrong code", FX_COUNTER_C1, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
+        {"redeem no code on a code grant", FX_COUNTER_C1, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_CODE_MISMATCH},
+        {"redeem g1 right code", FX_COUNTER_C1, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"confirm g1", FX_COUNTER_C1, fx_evidence(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_OK},
+        {"sign g1", FX_COUNTER_C1, fx_evidence(CERTA_EV_SIGN, 1, 1, 2), CERTA_R_OK},
+        {"photo g1", FX_COUNTER_C1, fx_evidence(CERTA_EV_PHOTO, 1, 1, 3), CERTA_R_OK},
+        {"confirm no evidence", FX_COUNTER_C1, no_evidence, CERTA_R_MALFORMED},
+        {"photo at another centre", FX_COUNTER_C2, fx_evidence(CERTA_EV_PHOTO, 1, 2, 1), CERTA_R_SCOPE_CENTRE},
+        {"sign by the app", FX_APP, fx_evidence(CERTA_EV_SIGN, 1, 1, 1), CERTA_R_ROLE_FORBIDDEN},
+        {"sign unknown grant", FX_COUNTER_C1, fx_evidence(CERTA_EV_SIGN, 98, 1, 1), CERTA_R_UNKNOWN_GRANT},
+        {"redeem g1 second use", FX_COUNTER_C1, fx_redeem(1, 1, 2, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"redeem g1 third use", FX_COUNTER_C1, fx_redeem(1, 1, 2, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_EXHAUSTED},
+        {"confirm after last use", FX_COUNTER_C1, fx_evidence(CERTA_EV_CONFIRM, 1, 1, 2), CERTA_R_OK},
+        {"redeem g4 qr", FX_COUNTER_C1, fx_redeem(4, 1, 2, 103, CERTA_LT_DRIVING_LICENCE, true, true), CERTA_R_OK},
+        {"photo g4 at its counter", FX_COUNTER_C1, fx_evidence(CERTA_EV_PHOTO, 4, 1, 2), CERTA_R_OK},
+        {"photo g4 at another counter", FX_COUNTER_C1, fx_evidence(CERTA_EV_PHOTO, 4, 1, 1), CERTA_R_SCOPE_COUNTER},
+        {"redeem g5 direct", FX_COUNTER_C1, fx_redeem(5, 1, 3, 101, CERTA_LT_HOUSEHOLD_REGISTER, false, false), CERTA_R_OK},
+        {"redeem g8 direct with a code", FX_COUNTER_C1, fx_redeem(8, 1, 3, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_CODE_MISMATCH},
+        {"g6 wrong 1", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
+        {"g6 wrong 2", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
+        {"g6 wrong 3", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
+        {"g6 wrong 4", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
+        {"g6 right code after 4 wrong", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"g6 wrong 5 locks", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
+        {"g6 right code when locked", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_LOCKED},
+        {"confirm g6 when locked", FX_COUNTER_C1, fx_evidence(CERTA_EV_CONFIRM, 6, 1, 1), CERTA_R_LOCKED},
+        {"revoke g4 by another holder", FX_APP, fx_revoke(4, 2), CERTA_R_NOT_HOLDER},
+        {"revoke g4 by a counter", FX_COUNTER_C1, fx_revoke(4, 1), CERTA_R_ROLE_FORBIDDEN},
+        {"revoke unknown grant", FX_APP, fx_revoke(97, 1), CERTA_R_UNKNOWN_GRANT},
+        {"revoke by an unknown holder", FX_APP, fx_revoke(4, 0x7fffffff), CERTA_R_NOT_HOLDER},
+        {"revoke g4", FX_APP, fx_revoke(4, 1), CERTA_R_OK},
+        {"revoke g4 again", FX_APP, fx_revoke(4, 1), CERTA_R_REVOKED},
+        {"redeem g4 revoked", FX_COUNTER_C1, fx_redeem(4, 1, 2, 103, CERTA_LT_ID_CARD, true, true), CERTA_R_REVOKED},
+        {"photo g4 revoked", FX_COUNTER_C1, fx_evidence(CERTA_EV_PHOTO, 4, 1, 2), CERTA_R_REVOKED},
+        {"revoke g6 locked", FX_APP, fx_revoke(6, 1), CERTA_R_OK},
+    };
+    run(s, uses, N(uses));
+    certa_event zero_revoke = fx_revoke(5, 2);
+    memset(zero_revoke.holder_id, 0, CERTA_HOLDER_ID_BYTES);
+    const step more[] = {{"revoke all-zero holder", FX_APP, zero_revoke, CERTA_R_MALFORMED}};
+    run(s, more, N(more));
+    cr_assert_eq(certa_state_apply_malformed(s, FX_APP), CERTA_R_MALFORMED);
+    uint8_t root[CERTA_HASH_BYTES];
+    certa_state_end_block(s, root);
+
+    /* time goes on: the windows decide */
+    cr_assert_eq(certa_state_begin_block(s, 2, T + 1000, NULL), CERTA_E_TIME);
+    cr_assert_eq(certa_state_begin_block(s, 3, T + 2 * D + 3600000, NULL), CERTA_E_STATE);
+    cr_assert_eq(certa_state_begin_block(s, 2, T + 2 * D + 3600000, NULL), CERTA_OK);
+    const step later[] = {
+        {"redeem g8 expired", FX_COUNTER_C1, fx_redeem(8, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_EXPIRED},
+        {"redeem g3 in its window", FX_COUNTER_C1, fx_redeem(3, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_OK},
+        {"sign g3", FX_COUNTER_C1, fx_evidence(CERTA_EV_SIGN, 3, 1, 1), CERTA_R_OK},
+        {"revoke g1 after its window", FX_APP, fx_revoke(1, 1), CERTA_R_OK},
+    };
+    run(s, later, N(later));
+    certa_state_end_block(s, root);
+
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++)
+        cr_expect(hit[r], "reason %s never reached", certa_result_name(r));
+    for (unsigned k = CERTA_EV_GRANT; k <= CERTA_EV_REVOKE; k++)
+        cr_expect(ok_kinds & (1u << k), "kind %u never succeeded", k);
+
+    /* statuses */
+    certa_grant_info gi;
+    uint8_t id[CERTA_GRANT_ID_BYTES];
+    fx_grant_id(1, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_REVOKED);
+    cr_assert_eq(gi.uses, 2);
+    cr_assert_eq(gi.failed_attempts, 2);
+    cr_assert_eq(gi.created_ms, T + 3600000);
+    fx_grant_id(6, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_REVOKED);
+    cr_assert_eq(gi.failed_attempts, 5);
+    cr_assert_eq(gi.uses, 1);
+    fx_grant_id(5, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_EXHAUSTED);
+    fx_grant_id(8, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_EXPIRED);
+    fx_grant_id(7, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_EXPIRED);
+    fx_grant_id(2, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_E_NOTFOUND);
+    certa_state_free(s);
+}
+
+Test(state, statuses_over_time)
+{
+    certa_state *s = new_state(1);
+    const uint64_t T = FX_T0, D = FX_DAY_MS;
+    cr_assert_eq(certa_state_begin_block(s, 1, T, NULL), CERTA_OK);
+    certa_event g = fx_grant(1, 1, 1, 0, 101, ID, T + D, T + 2 * D, 1, CERTA_METHOD_CODE);
+    cr_assert_eq(certa_state_apply(s, FX_APP, &g), CERTA_R_OK);
+    uint8_t root[32], id[16];
+    certa_state_end_block(s, root);
+    certa_grant_info gi;
+    fx_grant_id(1, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_NOT_YET_VALID);
+    cr_assert_eq(certa_state_begin_block(s, 2, T + D, NULL), CERTA_OK);
+    certa_state_end_block(s, root);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_ACTIVE);
+    /* not_after is exclusive */
+    cr_assert_eq(certa_state_begin_block(s, 3, T + 2 * D, NULL), CERTA_OK);
+    certa_event r = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true);
+    cr_assert_eq(certa_state_apply(s, FX_COUNTER_C1, &r), CERTA_R_EXPIRED);
+    certa_state_end_block(s, root);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.status, CERTA_GS_EXPIRED);
+    certa_state_free(s);
+}
+
+/* ---- queries ---- */
+
+Test(state, holder_records_paged)
+{
+    certa_state *s = new_state(1);
+    const uint64_t T = FX_T0, D = FX_DAY_MS;
+    uint64_t want_seq[64];
+    unsigned want_n = 0;
+    uint64_t seq = 0;
+    for (uint64_t b = 1; b <= 10; b++) {
+        cr_assert_eq(certa_state_begin_block(s, b, T + b * 1000, NULL), CERTA_OK);
+        /* holder 1's grant, then someone else's, then a use of holder 1's */
+        certa_event g = fx_grant((uint32_t)b, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
+        certa_event o = fx_grant((uint32_t)(100 + b), 2, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
+        certa_event r = fx_redeem((uint32_t)b, 1, 1, 101, CERTA_LT_ID_CARD, false, false);
+        cr_assert_eq(certa_state_apply(s, FX_APP, &g), CERTA_R_OK);
+        want_seq[want_n++] = seq++;
+        cr_assert_eq(certa_state_apply(s, FX_APP, &o), CERTA_R_OK);
+        seq++;
+        cr_assert_eq(certa_state_apply(s, FX_COUNTER_C1, &r), CERTA_R_OK);
+        want_seq[want_n++] = seq++;
+        uint8_t root[32];
+        certa_state_end_block(s, root);
+    }
+    uint8_t h[32];
+    fx_holder_id(1, h);
+    certa_record page[3];
+    uint64_t cursor = 0;
+    unsigned got = 0;
+    do {
+        uint32_t n = 0;
+        uint64_t next = 0;
+        cr_assert_eq(certa_state_holder_records(s, h, cursor, 3, page, &n, &next), CERTA_OK);
+        cr_assert(n > 0);
+        for (uint32_t i = 0; i < n; i++, got++) {
+            cr_assert_eq(page[i].seq, want_seq[got]);
+            cr_assert_eq(page[i].kind, got % 2 == 0 ? CERTA_EV_GRANT : CERTA_EV_REDEEM);
+            cr_assert_eq(page[i].time_ms, T + (got / 2 + 1) * 1000);
+            cr_assert_eq(page[i].result, CERTA_R_OK);
+            cr_assert_eq(page[i].matter, 101);
+            cr_assert_eq(page[i].centre, 1);
+            cr_assert_eq(page[i].licence_types, ID);
+            cr_assert(page[i].has_grant);
+        }
+        cursor = next;
+    } while (cursor != 0);
+    cr_assert_eq(got, want_n);
+
+    /* a cursor from another holder's list is refused */
+    uint32_t n = 0;
+    uint64_t next = 0;
+    cr_assert_eq(certa_state_holder_records(s, h, 2 /* seq 1: holder 2 */, 3, page, &n, &next),
+                 CERTA_E_ARG);
+    uint8_t nobody[32];
+    fx_holder_id(55, nobody);
+    cr_assert_eq(certa_state_holder_records(s, nobody, 0, 3, page, &n, &next), CERTA_E_NOTFOUND);
+
+    /* grant history: grant then redeem */
+    uint8_t gid[16];
+    fx_grant_id(4, gid);
+    cr_assert_eq(certa_state_grant_history(s, gid, 0, 3, page, &n, &next), CERTA_OK);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(next, 0);
+    cr_assert_eq(page[0].kind, CERTA_EV_GRANT);
+    cr_assert_eq(page[1].kind, CERTA_EV_REDEEM);
+    cr_assert_eq(memcmp(page[1].grant_id, gid, 16), 0);
+    certa_state_free(s);
+}
+
+/* ---- results root ---- */
+
+static void ref_mth(const uint8_t (*leaves)[2], uint32_t n, uint8_t out[32])
+{
+    if (n == 0) {
+        certa_sha256("", 0, out);
+        return;
+    }
+    if (n == 1) {
+        uint8_t b[3] = {0, leaves[0][0], leaves[0][1]};
+        certa_sha256(b, 3, out);
+        return;
+    }
+    uint32_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    uint8_t b[65];
+    b[0] = 1;
+    ref_mth(leaves, k, b + 1);
+    ref_mth(leaves + k, n - k, b + 33);
+    certa_sha256(b, 65, out);
+}
+
+Test(state, results_root_is_rfc6962)
+{
+    certa_state *s = new_state(1);
+    uint64_t st = 7;
+    uint8_t (*leaves)[2] = malloc(300 * 2);
+    for (uint32_t n = 0; n <= 300; n += (n < 20 ? 1 : 37)) {
+        cr_assert_eq(certa_state_begin_block(s, certa_state_height(s) + 1, FX_T0 + n, NULL), CERTA_OK);
+        for (uint32_t i = 0; i < n; i++) {
+            uint16_t integ;
+            certa_event ev = fx_random_event(&st, FX_T0, 32, &integ);
+            certa_result r = certa_state_apply(s, integ, &ev);
+            certa_result_leaf(ev.kind, (uint8_t)r, leaves[i]);
+        }
+        uint32_t cnt = 0;
+        const uint8_t *res = certa_state_block_results(s, &cnt);
+        cr_assert_eq(cnt, n);
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert_eq(res[i], leaves[i][0]);
+        uint8_t root[32], want[32];
+        certa_state_end_block(s, root);
+        ref_mth((const uint8_t(*)[2])leaves, n, want);
+        cr_assert_eq(memcmp(root, want, 32), 0, "root differs at n=%u", n);
+    }
+    free(leaves);
+    certa_state_free(s);
+}
+
+/* ---- replicas ---- */
+
+typedef struct replica {
+    certa_state *s;
+    uint32_t threads;
+} replica;
+
+static void block_on(replica *r, uint64_t height, uint64_t t, const certa_event *evs,
+                     const uint16_t *integ, uint32_t n, uint8_t *results, uint8_t root[32])
+{
+    cr_assert_eq(certa_state_begin_block(r->s, height, t, NULL), CERTA_OK);
+    for (uint32_t i = 0; i < n; i++)
+        results[i] = (uint8_t)certa_state_apply(r->s, integ[i], &evs[i]);
+    certa_state_end_block(r->s, root);
+}
+
+static void compare_queries(certa_state *a, certa_state *b, uint32_t grant_space)
+{
+    certa_record pa[16], pb[16];
+    for (uint32_t h = 0; h < 8; h++) {
+        uint8_t hid[32];
+        fx_holder_id(h, hid);
+        uint64_t ca = 0, cb = 0;
+        do {
+            uint32_t na = 0, nb = 0;
+            certa_err ea = certa_state_holder_records(a, hid, ca, 16, pa, &na, &ca);
+            certa_err eb = certa_state_holder_records(b, hid, cb, 16, pb, &nb, &cb);
+            cr_assert_eq(ea, eb);
+            cr_assert_eq(na, nb);
+            cr_assert_eq(ca, cb);
+            cr_assert_eq(memcmp(pa, pb, na * sizeof pa[0]), 0);
+        } while (ca != 0);
+    }
+    for (uint32_t g = 0; g < grant_space; g++) {
+        uint8_t gid[16];
+        fx_grant_id(g, gid);
+        certa_grant_info ia, ib;
+        certa_err ea = certa_state_grant(a, gid, &ia);
+        cr_assert_eq(ea, certa_state_grant(b, gid, &ib));
+        if (ea == CERTA_OK)
+            cr_assert_eq(memcmp(&ia, &ib, sizeof ia), 0);
+    }
+}
+
+Test(state, replicas_agree_with_snapshot_and_threads)
+{
+    enum { BLOCKS = 60, PER_BLOCK = 150, GRANT_SPACE = 100 };
+    replica reps[3] = {{NULL, 1}, {NULL, 2}, {NULL, 8}};
+    for (int i = 0; i < 3; i++)
+        reps[i].s = new_state(reps[i].threads);
+    char path[] = "/tmp/certa-test-state-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+
+    uint64_t st = 12345, t = FX_T0;
+    certa_event evs[PER_BLOCK];
+    uint16_t integ[PER_BLOCK];
+    unsigned seen[CERTA_R_COUNT] = {0};
+    for (uint64_t b = 1; b <= BLOCKS; b++) {
+        t += fx_rand(&st) % (FX_DAY_MS / 4);
+        for (uint32_t i = 0; i < PER_BLOCK; i++)
+            evs[i] = fx_random_event(&st, t, GRANT_SPACE, &integ[i]);
+        uint8_t res[3][PER_BLOCK], root[3][32];
+        for (int i = 0; i < 3; i++)
+            block_on(&reps[i], b, t, evs, integ, PER_BLOCK, res[i], root[i]);
+        for (int i = 1; i < 3; i++) {
+            cr_assert_eq(memcmp(res[0], res[i], PER_BLOCK), 0, "results differ at block %llu",
+                         (unsigned long long)b);
+            cr_assert_eq(memcmp(root[0], root[i], 32), 0);
+        }
+        for (uint32_t i = 0; i < PER_BLOCK; i++)
+            seen[res[0][i]]++;
+        /* replica 0 digests every block, the others only now and then: the
+         * incremental digest must not depend on when it was taken */
+        uint8_t d[3][32];
+        certa_state_digest(reps[0].s, d[0]);
+        if (b % 7 == 0 || b == BLOCKS) {
+            certa_state_digest(reps[1].s, d[1]);
+            certa_state_digest(reps[2].s, d[2]);
+            cr_assert_eq(memcmp(d[0], d[1], 32), 0, "digest differs at block %llu",
+                         (unsigned long long)b);
+            cr_assert_eq(memcmp(d[0], d[2], 32), 0);
+        }
+        if (b == BLOCKS / 2) {
+            /* replica 1 stops, restarts from its snapshot */
+            cr_assert_eq(certa_state_snapshot_save(reps[1].s, path, NULL), CERTA_OK);
+            certa_state_free(reps[1].s);
+            reps[1].s = new_state(reps[1].threads);
+            cr_assert_eq(certa_state_snapshot_load(reps[1].s, path, NULL), CERTA_OK);
+            cr_assert_eq(certa_state_height(reps[1].s), b);
+            uint8_t d1[32];
+            certa_state_digest(reps[1].s, d1);
+            cr_assert_eq(memcmp(d[0], d1, 32), 0, "digest differs after restore");
+        }
+    }
+    compare_queries(reps[0].s, reps[1].s, 3000);
+    compare_queries(reps[0].s, reps[2].s, 3000);
+    /* the stream must exercise both outcomes broadly */
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++)
+        cr_log_info("%s %u", certa_result_name(r), seen[r]);
+    cr_assert(seen[CERTA_R_OK] > 1000, "only %u ok", seen[CERTA_R_OK]);
+    unsigned reasons = 0;
+    for (unsigned r = 1; r < CERTA_R_COUNT; r++)
+        reasons += seen[r] > 0;
+    cr_assert(reasons >= 12, "only %u reasons in the random stream", reasons);
+    unlink(path);
+    for (int i = 0; i < 3; i++)
+        certa_state_free(reps[i].s);
+}
+
+Test(state, digest_changes_with_state)
+{
+    certa_state *a = new_state(1), *b = new_state(1);
+    uint8_t da[32], db[32], root[32];
+    certa_state_digest(a, da);
+    certa_state_digest(b, db);
+    cr_assert_eq(memcmp(da, db, 32), 0);
+    certa_event g = fx_grant(1, 1, 1, 0, 101, ID, FX_T0, FX_T0 + FX_DAY_MS, 2, CERTA_METHOD_CODE);
+    certa_event w = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, false);
+    certa_state_begin_block(a, 1, FX_T0 + 1, NULL);
+    certa_state_begin_block(b, 1, FX_T0 + 1, NULL);
+    certa_state_apply(a, FX_APP, &g);
+    certa_state_apply(b, FX_APP, &g);
+    certa_state_end_block(a, root);
+    certa_state_end_block(b, root);
+    certa_state_digest(a, da);
+    certa_state_digest(b, db);
+    cr_assert_eq(memcmp(da, db, 32), 0);
+    /* one wrong code on a only: the failed-attempt count is state */
+    certa_state_begin_block(a, 2, FX_T0 + 2, NULL);
+    certa_state_begin_block(b, 2, FX_T0 + 2, NULL);
+    cr_assert_eq(certa_state_apply(a, FX_COUNTER_C1, &w), CERTA_R_CODE_MISMATCH);
+    certa_state_apply_malformed(b, FX_COUNTER_C1);
+    certa_state_end_block(a, root);
+    certa_state_end_block(b, root);
+    certa_state_digest(a, da);
+    certa_state_digest(b, db);
+    cr_assert_neq(memcmp(da, db, 32), 0);
+    certa_state_free(a);
+    certa_state_free(b);
+}
+
+/* ---- damaged snapshots ---- */
+
+static void flip_byte(const char *path, long off)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, off, off < 0 ? SEEK_END : SEEK_SET), 0);
+    int c = fgetc(f);
+    fseek(f, -1, SEEK_CUR);
+    fputc(c ^ 0x01, f);
+    fclose(f);
+}
+
+Test(state, damaged_snapshots_refused)
+{
+    certa_state *s = new_state(1);
+    uint64_t st = 99;
+    uint8_t root[32];
+    for (uint64_t b = 1; b <= 5; b++) {
+        certa_state_begin_block(s, b, FX_T0 + b, NULL);
+        for (int i = 0; i < 50; i++) {
+            uint16_t integ;
+            certa_event ev = fx_random_event(&st, FX_T0, 40, &integ);
+            certa_state_apply(s, integ, &ev);
+        }
+        certa_state_end_block(s, root);
+    }
+    char path[] = "/tmp/certa-test-snap-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+    uint8_t want[32];
+    certa_state_digest(s, want);
+
+    long offsets[] = {0, 9, 200, -40, -1};
+    for (size_t i = 0; i < N(offsets); i++) {
+        cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+        flip_byte(path, offsets[i]);
+        certa_state *t = new_state(1);
+        certa_errinfo ei;
+        cr_assert_eq(certa_state_snapshot_load(t, path, &ei), CERTA_E_SNAPSHOT,
+                     "flip at %ld accepted", offsets[i]);
+        cr_assert_eq(certa_state_height(t), 0);
+        certa_state_free(t);
+    }
+    /* truncated */
+    cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+    cr_assert_eq(truncate(path, 100), 0);
+    certa_state *t = new_state(1);
+    cr_assert_eq(certa_state_snapshot_load(t, path, NULL), CERTA_E_SNAPSHOT);
+    /* another genesis */
+    cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+    fx.g.hash[0] ^= 1;
+    cr_assert_eq(certa_state_snapshot_load(t, path, NULL), CERTA_E_SNAPSHOT);
+    fx.g.hash[0] ^= 1;
+    /* intact */
+    cr_assert_eq(certa_state_snapshot_load(t, path, NULL), CERTA_OK);
+    uint8_t got[32];
+    certa_state_digest(t, got);
+    cr_assert_eq(memcmp(got, want, 32), 0);
+    cr_assert_eq(certa_state_snapshot_load(t, "/nonexistent/snap", NULL), CERTA_E_NOTFOUND);
+    certa_state_free(t);
+    unlink(path);
+    certa_state_free(s);
+}
+
+Test(state, names)
+{
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++) {
+        cr_assert_not_null(certa_result_name(r));
+        cr_assert_eq(certa_result_parse(certa_result_name(r)), (int)r);
+    }
+    cr_assert_null(certa_result_name(CERTA_R_COUNT));
+    cr_assert_eq(certa_result_parse("nope"), -1);
+    cr_assert_str_eq(certa_result_name(CERTA_R_LICENCE_TYPE_NOT_ALLOWED), "licence_type_not_allowed");
+}
