@@ -455,14 +455,12 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
     c->fetch_blocks_max = 32;
     c->mutation = s->o.mutation;
     c->crypto = (certa_pbft_crypto){p, fake_sign, fake_verify};
-    c->app = (certa_pbft_app){p,
-                              app_validate_request,
-                              app_executed,
-                              app_build,
-                              app_validate_block,
-                              NULL,
-                              app_read_block,
-                              NULL};
+    c->app = (certa_pbft_app){.ctx = p,
+                              .validate_request = app_validate_request,
+                              .request_executed = app_executed,
+                              .build_block = app_build,
+                              .validate_block = app_validate_block,
+                              .read_block = app_read_block};
 }
 
 static void rep_accumulate(rep *p)

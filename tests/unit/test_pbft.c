@@ -168,7 +168,11 @@ static void config(certa_pbft_config *c, int id)
     c->window = 8;
     c->batch_requests_max = 2;
     c->crypto = (certa_pbft_crypto){&nodes[id], ed_sign, ed_verify};
-    c->app = (certa_pbft_app){&nodes[id], v_req, NULL, build, v_block, NULL, rd_block};
+    c->app = (certa_pbft_app){.ctx = &nodes[id],
+                              .validate_request = v_req,
+                              .build_block = build,
+                              .validate_block = v_block,
+                              .read_block = rd_block};
 }
 
 typedef struct qmsg {
