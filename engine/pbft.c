@@ -482,11 +482,29 @@ static void adopt_ck(certa_pbft *r)
     if (r->pend_ck_seq <= r->ck_seq || r->pend_ck_seq > r->last_exec)
         return;
     ownck *o = own_find(r, r->pend_ck_seq);
-    if (o == NULL || memcmp(o->hash, r->pend_ck_hash, CERTA_HASH_BYTES) != 0)
+    certa_block_header hdr;
+    uint8_t hash[CERTA_HASH_BYTES];
+    if (o != NULL) {
+        hdr = o->hdr;
+        memcpy(hash, o->hash, CERTA_HASH_BYTES);
+    } else {
+        /* executed before a restart: the stored block has the header */
+        const uint8_t *rec;
+        size_t len;
+        certa_pbft_msg m;
+        if (r->c.app.read_block == NULL ||
+            !r->c.app.read_block(r->c.app.ctx, r->pend_ck_seq, &rec, &len) ||
+            certa_pbft_msg_decode(rec, len, &m) != CERTA_OK ||
+            m.type != CERTA_PBFT_REC_BLOCK)
+            return;
+        hdr = m.hdr;
+        hash_header(r, &hdr, hash);
+    }
+    if (memcmp(hash, r->pend_ck_hash, CERTA_HASH_BYTES) != 0)
         return;
-    r->ck_seq = o->seq;
-    r->ck_hdr = o->hdr;
-    memcpy(r->ck_hash, o->hash, CERTA_HASH_BYTES);
+    r->ck_seq = r->pend_ck_seq;
+    r->ck_hdr = hdr;
+    memcpy(r->ck_hash, hash, CERTA_HASH_BYTES);
     buf_set(&r->ck_proof, r->pend_ck_proof.p, r->pend_ck_proof.len);
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
@@ -703,6 +721,10 @@ static void maybe_commit(certa_pbft *r, slot *s)
     if (s->commit_sent && s->commit_view == s->pp_view)
         return;
     if (s->seq != r->last_exec + 1)
+        return;
+    /* a view-change reports certificates up to checkpoint + window only:
+     * never commit what could not be reported */
+    if (s->seq > r->ck_seq + r->c.window)
         return;
     if (memcmp(s->hdr.prev_hash, r->tip_hash, CERTA_HASH_BYTES) != 0 ||
         s->hdr.timestamp_ms < r->tip.timestamp_ms) {
