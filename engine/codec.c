@@ -53,13 +53,14 @@ static inline uint64_t get_u64(const uint8_t *p)
     return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
 }
 
+static const uint8_t zeros[CERTA_REDEEM_LICENCES_MAX * sizeof(certa_licence_ref)];
+
+/* memcmp against zeros: vectorized by libc, which the encoder's
+ * unused-field checks (up to 800 bytes per event) need. */
 static bool all_zero(const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != 0)
-            return false;
-    return true;
+    CERTA_ASSERT(n <= sizeof zeros);
+    return memcmp(p, zeros, n) == 0;
 }
 
 /* ---- event layout (byte offsets; docs/PROTOCOL.md has the tables) ---- */
@@ -111,6 +112,9 @@ _Static_assert(R_LICENCES + CERTA_REDEEM_LICENCES_MAX * R_LIC_BYTES <= CERTA_EVE
 _Static_assert(CERTA_BATCH_HEADER_BYTES == 24, "batch header layout is 24 bytes");
 _Static_assert(CERTA_HEADER_BYTES == 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 4 * CERTA_HASH_BYTES,
                "block header layout");
+
+_Static_assert(sizeof(certa_licence_ref) == CERTA_LICENCE_ID_BYTES + 1 + CERTA_HASH_BYTES,
+               "certa_licence_ref has no padding");
 
 #define NO_OFFSET ((size_t)-1)
 
@@ -351,13 +355,11 @@ static certa_err event_check_unused(const certa_event *ev, certa_errinfo *ei)
         UNUSED(ev->licence_count != 0, "licences");
     }
     UNUSED(!(f & F_EVIDENCE) && !all_zero(ev->evidence, sizeof ev->evidence), "evidence");
-    /* Licence slots past licence_count: licence_count <= max was checked. */
-    for (unsigned i = ev->licence_count; i < CERTA_REDEEM_LICENCES_MAX; i++) {
-        const certa_licence_ref *l = &ev->licences[i];
-        UNUSED(!all_zero(l->id, sizeof l->id) || l->type != 0 ||
-                   !all_zero(l->digest, sizeof l->digest),
-               "licences (slots past licence_count)");
-    }
+    /* Licence slots past licence_count (<= max, checked): one byte run,
+     * as certa_licence_ref has no padding. */
+    size_t unused_slots = CERTA_REDEEM_LICENCES_MAX - ev->licence_count;
+    UNUSED(!all_zero(&ev->licences[ev->licence_count], unused_slots * sizeof(certa_licence_ref)),
+           "licences (slots past licence_count)");
 #undef UNUSED
     return CERTA_OK;
 }
@@ -547,6 +549,15 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
         CERTA_ASSERT(false); /* kind checked above */
     }
     return event_check(ev, true, ei);
+}
+
+void certa_code_commit(const uint8_t salt[CERTA_SALT_BYTES], const char code[CERTA_CODE_DIGITS],
+                       uint8_t out[CERTA_HASH_BYTES])
+{
+    uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS];
+    memcpy(buf, salt, CERTA_SALT_BYTES);
+    memcpy(buf + CERTA_SALT_BYTES, code, CERTA_CODE_DIGITS);
+    certa_sha256(buf, sizeof buf, out);
 }
 
 certa_err certa_event_validate(const certa_event *ev, certa_errinfo *ei)

@@ -11,6 +11,7 @@
  * every cross-reference resolves.
  */
 #include "certa/genesis.h"
+#include "certa/codec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,15 +20,6 @@
 #include <string.h>
 
 #include <jansson.h>
-
-/* Must agree with the codec's names for licence types 0..6. */
-static const char *const standard_licence_types[] = {
-    "id_card",          "household_register",   "residence_permit",
-    "driving_licence",  "marriage_certificate", "divorce_certificate",
-    "business_licence",
-};
-#define STANDARD_LICENCE_TYPES                                                \
-    (sizeof standard_licence_types / sizeof standard_licence_types[0])
 
 static const char *const role_names[] = {NULL, "app", "counter", "library",
                                          "admin"};
@@ -386,10 +378,11 @@ static certa_err parse_licence_types(gctx *c, const json_t *root,
         t->id = (uint8_t)id;
         if (g->licence_type_mask & (1u << id))
             return gfail(c, at, "id %u appears twice", id);
-        if (id < STANDARD_LICENCE_TYPES &&
-            strcmp(t->name, standard_licence_types[id]) != 0)
+        /* The known types keep the codec's (and JSON events') names. */
+        if (id < CERTA_LT_KNOWN_COUNT &&
+            strcmp(t->name, certa_licence_type_name(id)) != 0)
             return gfail(c, at, "id %u must be named '%s', not '%s'", id,
-                         standard_licence_types[id], t->name);
+                         certa_licence_type_name(id), t->name);
         for (size_t j = 0; j < i; j++)
             if (strcmp(g->licence_types[j].name, t->name) == 0)
                 return gfail(c, at, "name '%s' appears twice", t->name);

@@ -11,6 +11,7 @@
  * directory with a genesis.json always has every key that genesis names.
  */
 #include "certa/genesis.h"
+#include "certa/codec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,20 +31,14 @@
 
 /* ---- the default catalogue ---- */
 
-static const char *const licence_type_names[] = {
-    "id_card",          "household_register",   "residence_permit",
-    "driving_licence",  "marriage_certificate", "divorce_certificate",
-    "business_licence",
-};
-
 #define LT(x) (1u << (x))
-#define LT_ID LT(0)
-#define LT_HUKOU LT(1)
-#define LT_RESIDENCE LT(2)
-#define LT_DRIVING LT(3)
-#define LT_MARRIAGE LT(4)
-#define LT_DIVORCE LT(5)
-#define LT_BUSINESS LT(6)
+#define LT_ID LT(CERTA_LT_ID_CARD)
+#define LT_HUKOU LT(CERTA_LT_HOUSEHOLD_REGISTER)
+#define LT_RESIDENCE LT(CERTA_LT_RESIDENCE_PERMIT)
+#define LT_DRIVING LT(CERTA_LT_DRIVING_LICENCE)
+#define LT_MARRIAGE LT(CERTA_LT_MARRIAGE_CERTIFICATE)
+#define LT_DIVORCE LT(CERTA_LT_DIVORCE_CERTIFICATE)
+#define LT_BUSINESS LT(CERTA_LT_BUSINESS_LICENCE)
 
 typedef struct bureau_def {
     const char *name;
@@ -232,9 +227,9 @@ static json_t *hex_json(const uint8_t *b, size_t n)
 static json_t *catalogue_json(json_t *root)
 {
     json_t *lts = json_array();
-    for (size_t i = 0; i < sizeof licence_type_names / sizeof licence_type_names[0]; i++)
+    for (unsigned i = 0; i < CERTA_LT_KNOWN_COUNT; i++)
         json_array_append_new(lts, json_pack("{s:i, s:s}", "id", (json_int_t)i,
-                                             "name", licence_type_names[i]));
+                                             "name", certa_licence_type_name(i)));
     json_object_set_new(root, "licence_types", lts);
 
     json_t *bs = json_array();
@@ -269,9 +264,9 @@ static json_t *catalogue_json(json_t *root)
                     snprintf(name, sizeof name, "%.36s %s matter %u", d->name,
                              company ? "company" : "personal", k + 1);
                 json_t *lt = json_array();
-                for (unsigned t = 0; t < 7; t++)
+                for (unsigned t = 0; t < CERTA_LT_KNOWN_COUNT; t++)
                     if (types & (1u << t))
-                        json_array_append_new(lt, json_string(licence_type_names[t]));
+                        json_array_append_new(lt, json_string(certa_licence_type_name(t)));
                 unsigned id = company ? next_company++ : next_personal++;
                 json_array_append_new(
                     ms, json_pack("{s:i, s:i, s:s, s:s, s:o}", "id",

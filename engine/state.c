@@ -500,6 +500,7 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     /* Seeds look-up positions only: never observable in results. */
     s->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)s);
     s->now_ms = g->genesis_time_ms;
+    certa_sha256("", 0, s->last_results_root); /* the genesis block has no events */
     uint32_t gres = o ? o->grants_reserve : 0;
     uint64_t rres = o ? o->records_reserve : 0;
     if (gres > 0) {
@@ -547,6 +548,11 @@ void certa_state_free(certa_state *s)
     free(s->block_kinds);
     free(s->scratch);
     free(s);
+}
+
+void certa_state_last_results_root(const certa_state *s, uint8_t out[CERTA_HASH_BYTES])
+{
+    memcpy(out, s->last_results_root, CERTA_HASH_BYTES);
 }
 
 uint64_t certa_state_height(const certa_state *s) { return s->height; }
@@ -599,6 +605,9 @@ static certa_result record_event(certa_state *s, const certa_event *ev,
     rec->result = (uint8_t)r;
     rec->centre = ev ? ev->centre : 0;
     rec->matter = ev ? ev->matter : 0;
+    /* confirm, sign, photo and revoke carry no matter: show the grant's */
+    if (ev != NULL && gi != NONE && ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REDEEM)
+        rec->matter = s->grants[gi].matter;
     uint32_t types = 0;
     if (ev != NULL && ev->kind == CERTA_EV_GRANT)
         types = ev->licence_types;

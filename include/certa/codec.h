@@ -108,6 +108,12 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
 certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
                              certa_errinfo *ei);
 
+/* The grant's code commitment: SHA-256(salt || code), the 16 salt bytes
+ * followed by the 8 ASCII digits of the code. */
+void certa_code_commit(const uint8_t salt[CERTA_SALT_BYTES],
+                       const char code[CERTA_CODE_DIGITS],
+                       uint8_t out[CERTA_HASH_BYTES]);
+
 /* The value rules alone (what encode checks before writing): CERTA_OK when
  * ev is encodable. For producers that want to refuse input early. */
 certa_err certa_event_validate(const certa_event *ev, certa_errinfo *ei);
@@ -162,6 +168,9 @@ typedef struct certa_batch_builder {
     uint32_t count;
 } certa_batch_builder;
 
+/* begin: cap >= CERTA_BATCH_HEADER_BYTES + CERTA_SIGNATURE_BYTES and
+ * seq >= 1 (asserted). A cap above CERTA_BATCH_BYTES_MAX is used only up
+ * to that limit. */
 void certa_batch_begin(certa_batch_builder *bb, uint8_t *buf, size_t cap,
                        uint16_t integrator, uint64_t seq);
 certa_err certa_batch_add(certa_batch_builder *bb, const certa_event *ev,

@@ -102,6 +102,11 @@ certa_err certa_state_apply_block(certa_state *s, const uint8_t *block,
                                   size_t len, uint8_t results_root[CERTA_HASH_BYTES],
                                   certa_errinfo *ei);
 
+/* Root of the last ended block's results (the empty-tree hash at height 0):
+ * what the next block's header carries as prev_results_root. */
+void certa_state_last_results_root(const certa_state *s,
+                                   uint8_t out[CERTA_HASH_BYTES]);
+
 uint64_t certa_state_height(const certa_state *s);
 uint64_t certa_state_time_ms(const certa_state *s);
 uint64_t certa_state_event_count(const certa_state *s);
@@ -201,5 +206,31 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
  * genesis; s is then unchanged. */
 certa_err certa_state_snapshot_load(certa_state *s, const char *path,
                                     certa_errinfo *ei);
+
+/* ---- data directory: snapshots plus the block log ----
+ * Snapshots live in one directory as HEIGHT.snap (20 decimal digits). */
+struct certa_store;
+
+/* Writes a snapshot of s at its height into snap_dir (created when missing)
+ * and deletes all but the newest `keep` (>= 1) snapshots. The caller makes
+ * sure the blocks up to that height are durable first. */
+certa_err certa_state_checkpoint(certa_state *s, const char *snap_dir,
+                                 uint32_t keep, certa_errinfo *ei);
+
+typedef struct certa_state_restore_report {
+    bool from_snapshot;
+    uint64_t snapshot_height;
+    uint32_t snapshots_skipped; /* invalid or ahead of the log */
+    uint64_t replayed_blocks;
+    uint64_t replayed_events;
+} certa_state_restore_report;
+
+/* Brings a fresh state (height 0) up to the end of the log: loads the newest
+ * valid snapshot in snap_dir whose height the log holds (invalid ones are
+ * skipped and counted), then applies every later block of store in order.
+ * The log's height-0 block (genesis) is not applied. rep may be NULL. */
+certa_err certa_state_restore(certa_state *s, const char *snap_dir,
+                              struct certa_store *store,
+                              certa_state_restore_report *rep, certa_errinfo *ei);
 
 #endif

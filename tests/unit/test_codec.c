@@ -638,6 +638,14 @@ Test(codec, batch_rejections)
     wr32(c + 16, 2);
     memset(c + bb.len + 1, 0, 64);
     batch_expect(c, bb.len + 1 + 64, CERTA_E_TRUNCATED, "length prefix");
+
+    /* the only event's length runs past the body end */
+    certa_batch_begin(&bb, c, sizeof c, 1, 1);
+    cr_assert_eq(certa_batch_add(&bb, &ev, NULL), CERTA_OK);
+    cr_assert_eq(certa_batch_sign(&bb, k, NULL), CERTA_OK);
+    batch_expect(c, bb.len, CERTA_OK, NULL);
+    wr16(c + 24, 53);
+    batch_expect(c, bb.len, CERTA_E_TRUNCATED, "past the body end");
     certa_key_free(k);
 }
 
@@ -704,6 +712,12 @@ Test(codec, batch_small_buffer)
     cr_assert_eq(bb.len, 24);
     ev.kind = 0;
     cr_assert_eq(certa_batch_add(&bb, &ev, NULL), CERTA_E_BAD_KIND);
+    /* no room even for a length prefix next to the signature */
+    certa_batch_begin(&bb, buf, 24 + 64 + 1, 1, 1);
+    ev.kind = CERTA_EV_REVOKE;
+    certa_errinfo ei;
+    cr_assert_eq(certa_batch_add(&bb, &ev, &ei), CERTA_E_LIMIT);
+    cr_assert(strstr(ei.msg, "batch full"), "%s", ei.msg);
 }
 
 /* ---- headers and blocks ---- */

@@ -529,4 +529,7 @@ Test(event_json, documented_commitment)
     memcpy(buf + CERTA_SALT_BYTES, r.code, CERTA_CODE_DIGITS);
     certa_sha256(buf, sizeof buf, h);
     cr_assert_eq(memcmp(h, g.code_commit, 32), 0);
+    memset(h, 0, sizeof h);
+    certa_code_commit(r.salt, r.code, h);
+    cr_assert_eq(memcmp(h, g.code_commit, 32), 0);
 }

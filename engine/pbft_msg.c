@@ -1,0 +1,492 @@
+/* pbft_msg: canonical encoding of consensus messages and records.
+ *
+ * Invariants: decode(encode(m)) == m and encode(decode(b)) == b for every b
+ * that decodes (the fuzz target tests/fuzz/fuzz_pbft_msg.c checks both);
+ * the decoder never reads past len, never allocates, and bounds every count.
+ * Lists are decoded by framing only; their items are decoded when used.
+ */
+#include "pbft_msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rd {
+    const uint8_t *p;
+    size_t len;
+    size_t pos;
+    bool bad;
+} rd;
+
+static bool rd_need(rd *r, size_t n)
+{
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = true;
+        return false;
+    }
+    return true;
+}
+
+static uint64_t rd_uint(rd *r, unsigned bytes)
+{
+    if (!rd_need(r, bytes))
+        return 0;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[r->pos + i] << (8 * i);
+    r->pos += bytes;
+    return v;
+}
+
+static const uint8_t *rd_bytes(rd *r, size_t n)
+{
+    if (!rd_need(r, n))
+        return NULL;
+    const uint8_t *q = r->p + r->pos;
+    r->pos += n;
+    return q;
+}
+
+static void rd_list(rd *r, certa_pbft_list *l, uint32_t max)
+{
+    memset(l, 0, sizeof *l);
+    uint64_t count = rd_uint(r, 4);
+    if (r->bad)
+        return;
+    if (count > max) {
+        r->bad = true;
+        return;
+    }
+    size_t start = r->pos;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t n = rd_uint(r, 4);
+        if (rd_bytes(r, n) == NULL)
+            return;
+    }
+    l->p = r->p + start;
+    l->len = r->pos - start;
+    l->count = (uint32_t)count;
+}
+
+bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l)
+{
+    rd r = {p, len, 0, false};
+    rd_list(&r, l, CERTA_PBFT_LIST_ITEMS_MAX);
+    return !r.bad && r.pos == len;
+}
+
+bool certa_pbft_list_next(const certa_pbft_list *l, size_t *pos,
+                          const uint8_t **item, size_t *item_len)
+{
+    if (*pos >= l->len)
+        return false;
+    CERTA_ASSERT(l->len - *pos >= 4);
+    const uint8_t *q = l->p + *pos;
+    size_t n = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
+               (size_t)q[3] << 24;
+    CERTA_ASSERT(l->len - *pos - 4 >= n);
+    *item = q + 4;
+    *item_len = n;
+    *pos += 4 + n;
+    return true;
+}
+
+bool certa_pbft_request_item(const uint8_t *item, size_t len,
+                             certa_pbft_request *req)
+{
+    if (len < 10 || len - 10 > CERTA_PBFT_REQUEST_BYTES_MAX)
+        return false;
+    req->integrator = (uint16_t)(item[0] | item[1] << 8);
+    uint64_t s = 0;
+    for (int i = 0; i < 8; i++)
+        s |= (uint64_t)item[2 + i] << (8 * i);
+    req->seq = s;
+    req->bytes = item + 10;
+    req->len = len - 10;
+    return true;
+}
+
+/* ---- writer ---- */
+typedef struct wr {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+    bool bad;
+} wr;
+
+static void wr_need(wr *w, size_t n)
+{
+    if (w->bad || w->cap - w->len >= n)
+        return;
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap - w->len < n)
+        cap *= 2;
+    uint8_t *q = realloc(w->p, cap);
+    if (q == NULL) {
+        w->bad = true;
+        return;
+    }
+    w->p = q;
+    w->cap = cap;
+}
+
+static void wr_uint(wr *w, uint64_t v, unsigned bytes)
+{
+    wr_need(w, bytes);
+    if (w->bad)
+        return;
+    for (unsigned i = 0; i < bytes; i++)
+        w->p[w->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void wr_bytes(wr *w, const void *b, size_t n)
+{
+    wr_need(w, n);
+    if (w->bad || n == 0)
+        return;
+    memcpy(w->p + w->len, b, n);
+    w->len += n;
+}
+
+static void wr_list(wr *w, const certa_pbft_list *l)
+{
+    wr_uint(w, l->count, 4);
+    wr_bytes(w, l->p, l->len);
+}
+
+void certa_pbft_header_encode(const certa_block_header *h,
+                              uint8_t out[CERTA_PBFT_HEADER_BYTES])
+{
+    wr w = {out, 0, CERTA_PBFT_HEADER_BYTES, false};
+    wr_uint(&w, h->height, 8);
+    wr_uint(&w, h->view, 8);
+    wr_uint(&w, h->timestamp_ms, 8);
+    wr_uint(&w, h->proposer, 2);
+    wr_uint(&w, h->event_count, 4);
+    wr_uint(&w, h->batch_count, 4);
+    wr_bytes(&w, h->prev_hash, 32);
+    wr_bytes(&w, h->events_root, 32);
+    wr_bytes(&w, h->prev_results_root, 32);
+    wr_bytes(&w, h->state_digest, 32);
+    CERTA_ASSERT(!w.bad && w.len == CERTA_PBFT_HEADER_BYTES);
+}
+
+void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
+                              certa_block_header *h)
+{
+    rd r = {in, CERTA_PBFT_HEADER_BYTES, 0, false};
+    memset(h, 0, sizeof *h);
+    h->height = rd_uint(&r, 8);
+    h->view = rd_uint(&r, 8);
+    h->timestamp_ms = rd_uint(&r, 8);
+    h->proposer = (uint16_t)rd_uint(&r, 2);
+    h->event_count = (uint32_t)rd_uint(&r, 4);
+    h->batch_count = (uint32_t)rd_uint(&r, 4);
+    memcpy(h->prev_hash, rd_bytes(&r, 32), 32);
+    memcpy(h->events_root, rd_bytes(&r, 32), 32);
+    memcpy(h->prev_results_root, rd_bytes(&r, 32), 32);
+    memcpy(h->state_digest, rd_bytes(&r, 32), 32);
+    CERTA_ASSERT(!r.bad && r.pos == CERTA_PBFT_HEADER_BYTES);
+}
+
+static void rd_header(rd *r, certa_block_header *h)
+{
+    const uint8_t *b = rd_bytes(r, CERTA_PBFT_HEADER_BYTES);
+    if (b != NULL)
+        certa_pbft_header_decode(b, h);
+}
+
+static void wr_header(wr *w, const certa_block_header *h)
+{
+    uint8_t b[CERTA_PBFT_HEADER_BYTES];
+    certa_pbft_header_encode(h, b);
+    wr_bytes(w, b, sizeof b);
+}
+
+bool certa_pbft_msg_is_signed(uint8_t type)
+{
+    return type >= CERTA_PBFT_MSG_REQUEST && type <= CERTA_PBFT_MSG_FETCH_REPLY;
+}
+
+/* Fields after (version, type[, sender]) and before the signature, in both
+ * directions: one table keeps encoder and decoder in step. */
+static void body_rd(rd *r, certa_pbft_msg *m)
+{
+    switch (m->type) {
+    case CERTA_PBFT_MSG_REQUEST: {
+        m->integrator = (uint16_t)rd_uint(r, 2);
+        m->seq = rd_uint(r, 8);
+        uint64_t n = rd_uint(r, 4);
+        if (n > CERTA_PBFT_REQUEST_BYTES_MAX) {
+            r->bad = true;
+            return;
+        }
+        m->body = rd_bytes(r, n);
+        m->body_len = n;
+        break;
+    }
+    case CERTA_PBFT_MSG_PRE_PREPARE:
+        m->view = rd_uint(r, 8);
+        m->seq = rd_uint(r, 8);
+        rd_header(r, &m->hdr);
+        rd_list(r, &m->reqs, CERTA_PBFT_BLOCK_REQUESTS_MAX);
+        break;
+    case CERTA_PBFT_MSG_PREPARE:
+    case CERTA_PBFT_MSG_COMMIT: {
+        m->view = rd_uint(r, 8);
+        m->seq = rd_uint(r, 8);
+        const uint8_t *d = rd_bytes(r, 32);
+        if (d)
+            memcpy(m->digest, d, 32);
+        break;
+    }
+    case CERTA_PBFT_MSG_CHECKPOINT: {
+        m->seq = rd_uint(r, 8);
+        const uint8_t *d = rd_bytes(r, 32);
+        if (d)
+            memcpy(m->digest, d, 32);
+        break;
+    }
+    case CERTA_PBFT_MSG_VIEW_CHANGE:
+        m->view = rd_uint(r, 8);
+        m->seq = rd_uint(r, 8);
+        rd_header(r, &m->hdr);
+        rd_list(r, &m->l1, CERTA_PBFT_VALIDATORS_MAX);
+        rd_list(r, &m->l2, CERTA_PBFT_WINDOW_MAX);
+        break;
+    case CERTA_PBFT_MSG_NEW_VIEW:
+        m->view = rd_uint(r, 8);
+        rd_list(r, &m->l1, CERTA_PBFT_VALIDATORS_MAX);
+        rd_list(r, &m->l2, 2 * CERTA_PBFT_WINDOW_MAX);
+        break;
+    case CERTA_PBFT_MSG_STATUS:
+        m->view = rd_uint(r, 8);
+        m->seq = rd_uint(r, 8);
+        m->aux = rd_uint(r, 8);
+        break;
+    case CERTA_PBFT_MSG_FETCH:
+        m->seq = rd_uint(r, 8);
+        m->aux = rd_uint(r, 4);
+        break;
+    case CERTA_PBFT_MSG_FETCH_REPLY:
+        rd_list(r, &m->l1, CERTA_PBFT_WINDOW_MAX);
+        break;
+    case CERTA_PBFT_REC_BLOCK:
+        rd_header(r, &m->hdr);
+        m->aux = rd_uint(r, 8);
+        rd_list(r, &m->reqs, CERTA_PBFT_BLOCK_REQUESTS_MAX);
+        m->sig_count = (uint16_t)rd_uint(r, 2);
+        if (m->sig_count > CERTA_PBFT_VALIDATORS_MAX) {
+            r->bad = true;
+            return;
+        }
+        m->sigs = rd_bytes(r, (size_t)m->sig_count * 66u);
+        if (m->sigs != NULL) {
+            /* signers strictly ascending: one canonical order */
+            for (uint16_t i = 1; i < m->sig_count; i++) {
+                const uint8_t *a = m->sigs + 66u * (i - 1u), *b = a + 66;
+                if ((a[0] | a[1] << 8) >= (b[0] | b[1] << 8))
+                    r->bad = true;
+            }
+        }
+        break;
+    case CERTA_PBFT_REC_CHECKPOINT:
+        m->seq = rd_uint(r, 8);
+        rd_header(r, &m->hdr);
+        rd_list(r, &m->l1, CERTA_PBFT_VALIDATORS_MAX);
+        break;
+    case CERTA_PBFT_REC_CERT:
+        rd_list(r, &m->l1, CERTA_PBFT_VALIDATORS_MAX + 1);
+        break;
+    default:
+        r->bad = true;
+    }
+}
+
+static void body_wr(wr *w, const certa_pbft_msg *m)
+{
+    switch (m->type) {
+    case CERTA_PBFT_MSG_REQUEST:
+        wr_uint(w, m->integrator, 2);
+        wr_uint(w, m->seq, 8);
+        wr_uint(w, m->body_len, 4);
+        wr_bytes(w, m->body, m->body_len);
+        break;
+    case CERTA_PBFT_MSG_PRE_PREPARE:
+        wr_uint(w, m->view, 8);
+        wr_uint(w, m->seq, 8);
+        wr_header(w, &m->hdr);
+        wr_list(w, &m->reqs);
+        break;
+    case CERTA_PBFT_MSG_PREPARE:
+    case CERTA_PBFT_MSG_COMMIT:
+        wr_uint(w, m->view, 8);
+        wr_uint(w, m->seq, 8);
+        wr_bytes(w, m->digest, 32);
+        break;
+    case CERTA_PBFT_MSG_CHECKPOINT:
+        wr_uint(w, m->seq, 8);
+        wr_bytes(w, m->digest, 32);
+        break;
+    case CERTA_PBFT_MSG_VIEW_CHANGE:
+        wr_uint(w, m->view, 8);
+        wr_uint(w, m->seq, 8);
+        wr_header(w, &m->hdr);
+        wr_list(w, &m->l1);
+        wr_list(w, &m->l2);
+        break;
+    case CERTA_PBFT_MSG_NEW_VIEW:
+        wr_uint(w, m->view, 8);
+        wr_list(w, &m->l1);
+        wr_list(w, &m->l2);
+        break;
+    case CERTA_PBFT_MSG_STATUS:
+        wr_uint(w, m->view, 8);
+        wr_uint(w, m->seq, 8);
+        wr_uint(w, m->aux, 8);
+        break;
+    case CERTA_PBFT_MSG_FETCH:
+        wr_uint(w, m->seq, 8);
+        wr_uint(w, m->aux, 4);
+        break;
+    case CERTA_PBFT_MSG_FETCH_REPLY:
+        wr_list(w, &m->l1);
+        break;
+    case CERTA_PBFT_REC_BLOCK:
+        wr_header(w, &m->hdr);
+        wr_uint(w, m->aux, 8);
+        wr_list(w, &m->reqs);
+        wr_uint(w, m->sig_count, 2);
+        wr_bytes(w, m->sigs, (size_t)m->sig_count * 66u);
+        break;
+    case CERTA_PBFT_REC_CHECKPOINT:
+        wr_uint(w, m->seq, 8);
+        wr_header(w, &m->hdr);
+        wr_list(w, &m->l1);
+        break;
+    case CERTA_PBFT_REC_CERT:
+        wr_list(w, &m->l1);
+        break;
+    default:
+        w->bad = true;
+    }
+}
+
+certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    if (in == NULL || len < 2)
+        return CERTA_E_TRUNCATED;
+    if (len > CERTA_PBFT_MSG_BYTES_MAX)
+        return CERTA_E_TOO_LONG;
+    if (in[0] != CERTA_PBFT_MSG_VERSION)
+        return CERTA_E_BAD_VERSION;
+    rd r = {in, len, 2, false};
+    m->type = in[1];
+    bool sig = certa_pbft_msg_is_signed(m->type);
+    if (sig)
+        m->sender = (uint16_t)rd_uint(&r, 2);
+    body_rd(&r, m);
+    if (r.bad)
+        return m->type == 0 || (m->type > CERTA_PBFT_MSG_FETCH_REPLY &&
+                                (m->type < CERTA_PBFT_REC_BLOCK ||
+                                 m->type > CERTA_PBFT_REC_CERT))
+                   ? CERTA_E_BAD_KIND
+                   : CERTA_E_TRUNCATED;
+    if (sig) {
+        m->signed_bytes = in;
+        m->signed_len = r.pos;
+        m->sig = rd_bytes(&r, CERTA_SIGNATURE_BYTES);
+        if (r.bad)
+            return CERTA_E_TRUNCATED;
+    }
+    if (r.pos != len)
+        return CERTA_E_TRAILING;
+    return CERTA_OK;
+}
+
+uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
+{
+    wr w = {NULL, 0, 0, false};
+    wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
+    wr_uint(&w, m->type, 1);
+    bool sig = certa_pbft_msg_is_signed(m->type);
+    if (sig)
+        wr_uint(&w, m->sender, 2);
+    body_wr(&w, m);
+    if (sig) {
+        wr_need(&w, CERTA_SIGNATURE_BYTES);
+        if (!w.bad) {
+            if (m->sig != NULL)
+                memcpy(w.p + w.len, m->sig, CERTA_SIGNATURE_BYTES);
+            else
+                memset(w.p + w.len, 0, CERTA_SIGNATURE_BYTES);
+            w.len += CERTA_SIGNATURE_BYTES;
+        }
+    }
+    if (w.bad) {
+        free(w.p);
+        return NULL;
+    }
+    *out_len = w.len;
+    return w.p;
+}
+
+size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len)
+{
+    if (len < 2 + CERTA_SIGNATURE_BYTES || !certa_pbft_msg_is_signed(enc[1]))
+        return 0;
+    return len - CERTA_SIGNATURE_BYTES;
+}
+
+uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
+                               size_t count, size_t *out_len)
+{
+    wr w = {NULL, 0, 0, false};
+    wr_uint(&w, count, 4);
+    for (size_t i = 0; i < count; i++) {
+        wr_uint(&w, lens[i], 4);
+        wr_bytes(&w, items[i], lens[i]);
+    }
+    if (w.bad) {
+        free(w.p);
+        return NULL;
+    }
+    if (w.p == NULL)
+        return NULL;
+    *out_len = w.len;
+    return w.p;
+}
+
+void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
+                              const uint8_t hash[CERTA_HASH_BYTES],
+                              uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES])
+{
+    wr w = {out, 0, CERTA_PBFT_COMMIT_SIGNED_BYTES, false};
+    wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
+    wr_uint(&w, CERTA_PBFT_MSG_COMMIT, 1);
+    wr_uint(&w, sender, 2);
+    wr_uint(&w, view, 8);
+    wr_uint(&w, height, 8);
+    wr_bytes(&w, hash, 32);
+    CERTA_ASSERT(!w.bad && w.len == CERTA_PBFT_COMMIT_SIGNED_BYTES);
+}
+
+const char *certa_pbft_msg_name(uint8_t type)
+{
+    switch (type) {
+    case CERTA_PBFT_MSG_REQUEST: return "request";
+    case CERTA_PBFT_MSG_PRE_PREPARE: return "pre-prepare";
+    case CERTA_PBFT_MSG_PREPARE: return "prepare";
+    case CERTA_PBFT_MSG_COMMIT: return "commit";
+    case CERTA_PBFT_MSG_CHECKPOINT: return "checkpoint";
+    case CERTA_PBFT_MSG_VIEW_CHANGE: return "view-change";
+    case CERTA_PBFT_MSG_NEW_VIEW: return "new-view";
+    case CERTA_PBFT_MSG_STATUS: return "status";
+    case CERTA_PBFT_MSG_FETCH: return "fetch";
+    case CERTA_PBFT_MSG_FETCH_REPLY: return "fetch-reply";
+    case CERTA_PBFT_REC_BLOCK: return "block-record";
+    case CERTA_PBFT_REC_CHECKPOINT: return "checkpoint-record";
+    case CERTA_PBFT_REC_CERT: return "cert-record";
+    default: return "unknown";
+    }
+}

@@ -1,0 +1,109 @@
+/* pbft_msg: consensus messages and records, their canonical binary form.
+ *
+ * Layout (docs/PROTOCOL.md "Consensus messages"): u8 version, u8 type, then
+ * for signed messages u16 sender, the fields of the type, and a 64-byte
+ * signature over chain_id || every byte before the signature. Records (types
+ * >= 0x80) are not signed. Variable parts are lists: u32 count then count
+ * items, each u32 length and bytes. Decoding accepts only what encoding
+ * produces (exact lengths, no trailing bytes, bounded counts) and borrows
+ * from the input buffer: list items and bodies point into it.
+ */
+#ifndef CERTA_PBFT_MSG_H
+#define CERTA_PBFT_MSG_H
+
+#include "certa/pbft.h"
+
+#define CERTA_PBFT_MSG_VERSION 1u
+
+enum {
+    CERTA_PBFT_MSG_REQUEST = 1,
+    CERTA_PBFT_MSG_PRE_PREPARE = 2,
+    CERTA_PBFT_MSG_PREPARE = 3,
+    CERTA_PBFT_MSG_COMMIT = 4,
+    CERTA_PBFT_MSG_CHECKPOINT = 5,
+    CERTA_PBFT_MSG_VIEW_CHANGE = 6,
+    CERTA_PBFT_MSG_NEW_VIEW = 7,
+    CERTA_PBFT_MSG_STATUS = 8,
+    CERTA_PBFT_MSG_FETCH = 9,
+    CERTA_PBFT_MSG_FETCH_REPLY = 10,
+    CERTA_PBFT_REC_BLOCK = 0x81,      /* committed block + commit certificate */
+    CERTA_PBFT_REC_CHECKPOINT = 0x82, /* stable checkpoint with its proof */
+    CERTA_PBFT_REC_CERT = 0x83,       /* own prepared certificate */
+};
+
+#define CERTA_PBFT_LIST_ITEMS_MAX 65536u
+
+/* A list inside a message: count items of (u32 len, bytes) at p. */
+typedef struct certa_pbft_list {
+    const uint8_t *p;
+    size_t len; /* bytes of the items (after the count) */
+    uint32_t count;
+} certa_pbft_list;
+
+/* Walks a validated list: *pos starts at 0. */
+bool certa_pbft_list_next(const certa_pbft_list *l, size_t *pos,
+                          const uint8_t **item, size_t *item_len);
+
+/* Splits a request list item into a request (false when malformed). */
+bool certa_pbft_request_item(const uint8_t *item, size_t len,
+                             certa_pbft_request *req);
+
+typedef struct certa_pbft_msg {
+    uint8_t type;
+    uint16_t sender;
+    uint64_t view;   /* PP PREPARE COMMIT: view; VC, NV: the new view; STATUS */
+    uint64_t seq;    /* PP PREPARE COMMIT CHECKPOINT: height; VC and
+                        REC_CHECKPOINT: checkpoint height; STATUS: last
+                        executed; FETCH: first height; REQUEST: request seq */
+    uint64_t aux;    /* STATUS: stable checkpoint; FETCH: count;
+                        REC_BLOCK: commit view */
+    uint16_t integrator;                 /* REQUEST */
+    uint8_t digest[CERTA_HASH_BYTES];    /* PREPARE COMMIT CHECKPOINT */
+    certa_block_header hdr;              /* PP, VC, REC_BLOCK, REC_CHECKPOINT */
+    const uint8_t *body;                 /* REQUEST payload */
+    size_t body_len;
+    certa_pbft_list reqs; /* PP, REC_BLOCK: request items */
+    certa_pbft_list l1;   /* VC: checkpoint proof; NV: view changes;
+                             FETCH_REPLY: block records; REC_CHECKPOINT: proof;
+                             REC_CERT: pre-prepare then prepares */
+    certa_pbft_list l2;   /* VC: prepared certs (each a list); NV: pre-prepares */
+    uint16_t sig_count;   /* REC_BLOCK */
+    const uint8_t *sigs;  /* REC_BLOCK: sig_count x (u16 signer, 64 sig) */
+    const uint8_t *signed_bytes; /* signed messages: what the signature covers */
+    size_t signed_len;
+    const uint8_t *sig; /* CERTA_SIGNATURE_BYTES */
+} certa_pbft_msg;
+
+/* Decodes exactly len bytes. CERTA_OK or a codec error code. */
+certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m);
+
+/* Encodes m (sig left zero for signed types) into a malloc'ed buffer;
+ * *out_len gets its length. The caller frees it. NULL on allocation failure. */
+uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len);
+
+/* Bytes before the signature of a signed message, or 0 for records. */
+size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len);
+bool certa_pbft_msg_is_signed(uint8_t type);
+
+void certa_pbft_header_encode(const certa_block_header *h,
+                              uint8_t out[CERTA_PBFT_HEADER_BYTES]);
+void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
+                              certa_block_header *h);
+
+/* Encodes a list from items: u32 count then (u32 len, bytes) each.
+ * Returns a malloc'ed buffer, NULL on failure. */
+uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
+                               size_t count, size_t *out_len);
+/* Makes a list view over an encoded list (as certa_pbft_list_build returns). */
+bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l);
+
+/* The bytes a COMMIT signature covers, without the chain id:
+ * version, type, sender, view, height, hash (52 bytes). */
+#define CERTA_PBFT_COMMIT_SIGNED_BYTES 52u
+void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
+                              const uint8_t hash[CERTA_HASH_BYTES],
+                              uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES]);
+
+const char *certa_pbft_msg_name(uint8_t type);
+
+#endif

@@ -1,0 +1,541 @@
+/* receipt: commit message bytes, commit certificates, receipts in binary
+ * and JSON, and their offline verification (see receipt.h; layouts in
+ * docs/PROTOCOL.md "Receipts").
+ *
+ * Invariants: decoders check every length before reading and accept only
+ * the canonical encoding (no trailing bytes, reserved bytes zero, limits
+ * enforced, signatures in strictly increasing validator order); verification
+ * never trusts a field it has not checked against the genesis or a hash.
+ */
+#include "certa/receipt.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "certa/crypto.h"
+
+#define ENTRY_FIXED_BYTES (8u + 2u + 1u + 2u + 1u)
+#define BATCH_FIXED_BYTES (4u + 1u + 1u + 2u + 8u + CERTA_HEADER_BYTES + 8u + 8u + \
+                           CERTA_HASH_BYTES + 2u)
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+void certa_commit_message(uint64_t view, uint64_t height,
+                          const uint8_t block_hash[CERTA_HASH_BYTES],
+                          uint8_t out[CERTA_COMMIT_MSG_BYTES])
+{
+    memcpy(out, CERTA_COMMIT_DOMAIN, CERTA_COMMIT_DOMAIN_BYTES);
+    put64(out + CERTA_COMMIT_DOMAIN_BYTES, view);
+    put64(out + CERTA_COMMIT_DOMAIN_BYTES + 8, height);
+    memcpy(out + CERTA_COMMIT_DOMAIN_BYTES + 16, block_hash, CERTA_HASH_BYTES);
+}
+
+certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
+                                   const certa_genesis *g, certa_errinfo *ei)
+{
+    CERTA_ASSERT(cert != NULL && g != NULL);
+    uint32_t quorum = 2 * g->f + 1;
+    if (cert->count < quorum)
+        return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: %u signatures, "
+                            "a quorum of this genesis is %u", cert->count, quorum);
+    if (cert->count > CERTA_VALIDATORS_MAX)
+        return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: %u signatures, "
+                            "more than %u", cert->count, CERTA_VALIDATORS_MAX);
+    uint8_t msg[CERTA_COMMIT_MSG_BYTES];
+    certa_commit_message(cert->view, cert->height, cert->block_hash, msg);
+    for (uint32_t i = 0; i < cert->count; i++) {
+        uint16_t v = cert->sigs[i].validator;
+        if (v >= g->validator_count)
+            return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: signature %u "
+                                "is by validator %u, genesis has %u", i, v,
+                                g->validator_count);
+        if (i > 0 && v <= cert->sigs[i - 1].validator)
+            return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: validator %u "
+                                "signs twice or out of order (signature %u)", v, i);
+        if (!certa_verify(g->validators[v].sign_key, msg, sizeof msg, cert->sigs[i].sig))
+            return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: signature of "
+                                "validator %u (%s) does not verify", v,
+                                g->validators[v].name);
+    }
+    return CERTA_OK;
+}
+
+/* ---- binary ---- */
+
+static size_t cert_bytes(const certa_commit_cert *c)
+{
+    return 8u + 8u + CERTA_HASH_BYTES + 2u + (size_t)c->count * (2u + CERTA_SIGNATURE_BYTES);
+}
+
+certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
+                                     const uint8_t header[CERTA_HEADER_BYTES],
+                                     const certa_commit_cert *cert,
+                                     const certa_receipt_entry *entries,
+                                     uint32_t count, uint8_t *out, size_t cap,
+                                     size_t *len_out, certa_errinfo *ei)
+{
+    CERTA_ASSERT(header != NULL && cert != NULL && out != NULL && len_out != NULL);
+    if (count == 0 || count > CERTA_BATCH_EVENTS_MAX)
+        return certa_errorf(ei, CERTA_E_ARG, "receipt: %u entries (1..%u)", count,
+                            CERTA_BATCH_EVENTS_MAX);
+    if (cert->count == 0 || cert->count > CERTA_VALIDATORS_MAX)
+        return certa_errorf(ei, CERTA_E_ARG, "receipt: %u signatures", cert->count);
+    size_t need = 16u + CERTA_HEADER_BYTES + cert_bytes(cert) + 4u;
+    for (uint32_t i = 0; i < count; i++) {
+        const certa_receipt_entry *en = &entries[i];
+        size_t rl = en->reason ? strlen(en->reason) : 0;
+        if (rl > CERTA_RECEIPT_REASON_MAX || en->event_len == 0 ||
+            en->event_len > CERTA_EVENT_BYTES_MAX || en->path_len > CERTA_RECEIPT_PATH_MAX ||
+            (en->result == CERTA_RESULT_OK && rl != 0))
+            return certa_errorf(ei, CERTA_E_ARG, "receipt: entry %u has a field "
+                                "past its limit", i);
+        need += ENTRY_FIXED_BYTES + rl + en->event_len + en->path_len * CERTA_HASH_BYTES;
+    }
+    if (need > cap)
+        return certa_errorf(ei, CERTA_E_LIMIT, "receipt: needs %zu bytes, buffer "
+                            "has %zu", need, cap);
+    uint8_t *p = out;
+    put32(p, CERTA_RECEIPT_MAGIC);
+    p[4] = CERTA_RECEIPT_VERSION;
+    p[5] = 0;
+    put16(p + 6, integrator);
+    put64(p + 8, seq);
+    p += 16;
+    memcpy(p, header, CERTA_HEADER_BYTES);
+    p += CERTA_HEADER_BYTES;
+    put64(p, cert->view);
+    put64(p + 8, cert->height);
+    memcpy(p + 16, cert->block_hash, CERTA_HASH_BYTES);
+    put16(p + 48, cert->count);
+    p += 50;
+    for (uint32_t i = 0; i < cert->count; i++) {
+        put16(p, cert->sigs[i].validator);
+        memcpy(p + 2, cert->sigs[i].sig, CERTA_SIGNATURE_BYTES);
+        p += 2 + CERTA_SIGNATURE_BYTES;
+    }
+    put32(p, count);
+    p += 4;
+    for (uint32_t i = 0; i < count; i++) {
+        const certa_receipt_entry *en = &entries[i];
+        size_t rl = en->reason ? strlen(en->reason) : 0;
+        put64(p, en->leaf_index);
+        put16(p + 8, en->result);
+        p[10] = (uint8_t)rl;
+        p += 11;
+        if (rl > 0)
+            memcpy(p, en->reason, rl);
+        p += rl;
+        put16(p, (uint16_t)en->event_len);
+        p += 2;
+        memcpy(p, en->event, en->event_len);
+        p += en->event_len;
+        *p++ = (uint8_t)en->path_len;
+        if (en->path_len > 0)
+            memcpy(p, en->path, en->path_len * CERTA_HASH_BYTES);
+        p += en->path_len * CERTA_HASH_BYTES;
+    }
+    CERTA_ASSERT((size_t)(p - out) == need);
+    *len_out = need;
+    return CERTA_OK;
+}
+
+static bool printable(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* Length of the entry at in (avail bytes), or 0 when malformed (reason in ei). */
+static size_t entry_len(const uint8_t *in, size_t avail, uint32_t index,
+                        certa_err *code, certa_errinfo *ei)
+{
+    *code = CERTA_E_TRUNCATED;
+    if (avail < 11) {
+        certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
+        return 0;
+    }
+    uint16_t result = get16(in + 8);
+    size_t rl = in[10];
+    if (rl > CERTA_RECEIPT_REASON_MAX || (result == CERTA_RESULT_OK && rl != 0)) {
+        *code = CERTA_E_BAD_FIELD;
+        certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt entry %u: reason of %zu bytes "
+                     "with result %u", index, rl, result);
+        return 0;
+    }
+    size_t off = 11 + rl;
+    if (avail < off + 2) {
+        certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
+        return 0;
+    }
+    if (!printable(in + 11, rl)) {
+        *code = CERTA_E_BAD_FIELD;
+        certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt entry %u: reason is not "
+                     "printable ASCII", index);
+        return 0;
+    }
+    size_t el = get16(in + off);
+    if (el == 0 || el > CERTA_EVENT_BYTES_MAX) {
+        *code = CERTA_E_TOO_LONG;
+        certa_errorf(ei, CERTA_E_TOO_LONG, "receipt entry %u: event of %zu bytes "
+                     "(1..%u)", index, el, CERTA_EVENT_BYTES_MAX);
+        return 0;
+    }
+    off += 2 + el;
+    if (avail < off + 1) {
+        certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
+        return 0;
+    }
+    size_t pl = in[off];
+    if (pl > CERTA_RECEIPT_PATH_MAX) {
+        *code = CERTA_E_TOO_LONG;
+        certa_errorf(ei, CERTA_E_TOO_LONG, "receipt entry %u: proof of %zu hashes "
+                     "(max %u)", index, pl, CERTA_RECEIPT_PATH_MAX);
+        return 0;
+    }
+    off += 1 + pl * CERTA_HASH_BYTES;
+    if (avail < off) {
+        certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
+        return 0;
+    }
+    return off;
+}
+
+certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
+                                     certa_receipt_batch *b, certa_errinfo *ei)
+{
+    CERTA_ASSERT(b != NULL);
+    memset(b, 0, sizeof *b);
+    if (len < BATCH_FIXED_BYTES)
+        return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: %zu bytes, need at "
+                            "least %u", len, BATCH_FIXED_BYTES);
+    if (get32(in) != CERTA_RECEIPT_MAGIC)
+        return certa_errorf(ei, CERTA_E_BAD_MAGIC, "receipt: bad magic");
+    if (in[4] != CERTA_RECEIPT_VERSION)
+        return certa_errorf(ei, CERTA_E_BAD_VERSION, "receipt: version %u", in[4]);
+    if (in[5] != 0)
+        return certa_errorf(ei, CERTA_E_RESERVED, "receipt: reserved byte set");
+    b->integrator = get16(in + 6);
+    b->seq = get64(in + 8);
+    b->header = in + 16;
+    const uint8_t *p = in + 16 + CERTA_HEADER_BYTES;
+    b->cert.view = get64(p);
+    b->cert.height = get64(p + 8);
+    memcpy(b->cert.block_hash, p + 16, CERTA_HASH_BYTES);
+    uint16_t n = get16(p + 48);
+    if (n == 0 || n > CERTA_VALIDATORS_MAX)
+        return certa_errorf(ei, CERTA_E_TOO_LONG, "receipt: %u signatures (1..%u)",
+                            n, CERTA_VALIDATORS_MAX);
+    b->cert.count = n;
+    p += 50;
+    size_t rest = len - (size_t)(p - in);
+    size_t sig_bytes = (size_t)n * (2 + CERTA_SIGNATURE_BYTES);
+    if (rest < sig_bytes + 4)
+        return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: truncated in the "
+                            "commit certificate");
+    for (uint16_t i = 0; i < n; i++) {
+        b->cert.sigs[i].validator = get16(p);
+        memcpy(b->cert.sigs[i].sig, p + 2, CERTA_SIGNATURE_BYTES);
+        p += 2 + CERTA_SIGNATURE_BYTES;
+    }
+    uint32_t count = get32(p);
+    p += 4;
+    if (count == 0 || count > CERTA_BATCH_EVENTS_MAX)
+        return certa_errorf(ei, CERTA_E_TOO_LONG, "receipt: %u entries (1..%u)",
+                            count, CERTA_BATCH_EVENTS_MAX);
+    rest = len - (size_t)(p - in);
+    b->entries = p;
+    size_t off = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        certa_err code;
+        size_t el = entry_len(p + off, rest - off, i, &code, ei);
+        if (el == 0)
+            return code;
+        off += el;
+    }
+    if (off != rest)
+        return certa_errorf(ei, CERTA_E_TRAILING, "receipt: %zu bytes after the "
+                            "last entry", rest - off);
+    b->entry_count = count;
+    b->entries_len = off;
+    return CERTA_OK;
+}
+
+bool certa_receipt_batch_next(const certa_receipt_batch *b, size_t *offset,
+                              certa_receipt *r)
+{
+    if (*offset >= b->entries_len)
+        return false;
+    const uint8_t *p = b->entries + *offset;
+    r->integrator = b->integrator;
+    r->seq = b->seq;
+    memcpy(r->header, b->header, CERTA_HEADER_BYTES);
+    r->cert = b->cert;
+    r->leaf_index = get64(p);
+    r->result = get16(p + 8);
+    size_t rl = p[10];
+    memcpy(r->reason, p + 11, rl);
+    r->reason[rl] = '\0';
+    p += 11 + rl;
+    r->event_len = get16(p);
+    memcpy(r->event, p + 2, r->event_len);
+    p += 2 + r->event_len;
+    r->path_len = *p++;
+    memcpy(r->path, p, (size_t)r->path_len * CERTA_HASH_BYTES);
+    p += (size_t)r->path_len * CERTA_HASH_BYTES;
+    *offset = (size_t)(p - b->entries);
+    CERTA_ASSERT(*offset <= b->entries_len);
+    return true;
+}
+
+certa_err certa_receipt_encode(const certa_receipt *r, uint8_t *out, size_t cap,
+                               size_t *len_out, certa_errinfo *ei)
+{
+    certa_receipt_entry en = {
+        .leaf_index = r->leaf_index, .result = r->result, .reason = r->reason,
+        .event = r->event, .event_len = r->event_len,
+        .path = (const uint8_t(*)[CERTA_HASH_BYTES])r->path, .path_len = r->path_len,
+    };
+    return certa_receipt_batch_encode(r->integrator, r->seq, r->header, &r->cert,
+                                      &en, 1, out, cap, len_out, ei);
+}
+
+certa_err certa_receipt_decode(const uint8_t *in, size_t len, certa_receipt *r,
+                               certa_errinfo *ei)
+{
+    certa_receipt_batch b;
+    certa_err e = certa_receipt_batch_decode(in, len, &b, ei);
+    if (e != CERTA_OK)
+        return e;
+    if (b.entry_count != 1)
+        return certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt: %u entries, a single "
+                            "receipt has 1", b.entry_count);
+    size_t off = 0;
+    bool ok = certa_receipt_batch_next(&b, &off, r);
+    CERTA_ASSERT(ok);
+    return CERTA_OK;
+}
+
+/* ---- JSON ----
+ * {"receipt":1,"integrator":N,"seq":N,"result":"ok"|"rejected","code":N,
+ *  "reason":"...","height":N,"leaf_index":N,"event":"hex","header":"hex",
+ *  "proof":["hex",...],"commit":{"view":N,"height":N,"block_hash":"hex",
+ *  "signatures":[{"validator":N,"signature":"hex"},...]}} */
+
+static json_t *hex_json(const uint8_t *b, size_t n)
+{
+    char buf[2 * CERTA_EVENT_BYTES_MAX + 1];
+    CERTA_ASSERT(n <= CERTA_EVENT_BYTES_MAX);
+    certa_hex_encode(b, n, buf);
+    return json_string(buf);
+}
+
+json_t *certa_receipt_to_json(const certa_receipt *r)
+{
+    /* height is for readers; from_json checks it against the header. */
+    certa_block_header h;
+    uint64_t height = 0;
+    if (certa_header_decode(r->header, CERTA_HEADER_BYTES, &h, NULL) == CERTA_OK)
+        height = h.height;
+    json_t *proof = json_array();
+    for (size_t i = 0; proof && i < r->path_len; i++)
+        json_array_append_new(proof, hex_json(r->path[i], CERTA_HASH_BYTES));
+    json_t *sigs = json_array();
+    for (size_t i = 0; sigs && i < r->cert.count; i++)
+        json_array_append_new(sigs, json_pack("{s:i,s:o}", "validator",
+                              (json_int_t)r->cert.sigs[i].validator, "signature",
+                              hex_json(r->cert.sigs[i].sig, CERTA_SIGNATURE_BYTES)));
+    json_t *commit = json_pack("{s:I,s:I,s:o,s:o}", "view", (json_int_t)r->cert.view,
+                               "height", (json_int_t)r->cert.height, "block_hash",
+                               hex_json(r->cert.block_hash, CERTA_HASH_BYTES),
+                               "signatures", sigs);
+    return json_pack("{s:i,s:i,s:I,s:s,s:i,s:s,s:I,s:I,s:o,s:o,s:o,s:o}",
+                     "receipt", CERTA_RECEIPT_VERSION,
+                     "integrator", (json_int_t)r->integrator,
+                     "seq", (json_int_t)r->seq,
+                     "result", r->result == CERTA_RESULT_OK ? "ok" : "rejected",
+                     "code", (json_int_t)r->result,
+                     "reason", r->reason,
+                     "height", (json_int_t)height,
+                     "leaf_index", (json_int_t)r->leaf_index,
+                     "event", hex_json(r->event, r->event_len),
+                     "header", hex_json(r->header, CERTA_HEADER_BYTES),
+                     "proof", proof,
+                     "commit", commit);
+}
+
+static bool only_keys(const json_t *obj, const char *const *keys, size_t n,
+                      const char **unknown)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcmp(k, keys[i]) == 0;
+        if (!found) {
+            *unknown = k;
+            return false;
+        }
+    }
+    return true;
+}
+
+static certa_err get_uint(const json_t *obj, const char *key, uint64_t max,
+                          uint64_t *out, certa_errinfo *ei)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return certa_errorf(ei, CERTA_E_JSON, "field \"%s\": missing", key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) > max)
+        return certa_errorf(ei, CERTA_E_JSON, "field \"%s\": expected an integer "
+                            "in 0..%" PRIu64, key, max);
+    *out = (uint64_t)json_integer_value(v);
+    return CERTA_OK;
+}
+
+static certa_err get_hex(const json_t *obj, const char *key, uint8_t *out,
+                         size_t min, size_t max, size_t *len_out, certa_errinfo *ei)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return certa_errorf(ei, CERTA_E_JSON, "field \"%s\": missing", key);
+    const char *s = json_string_value(v);
+    size_t sl = s ? strlen(s) : 0;
+    if (s == NULL || sl % 2 != 0 || sl / 2 < min || sl / 2 > max ||
+        certa_hex_decode(s, out, sl / 2) != CERTA_OK) {
+        if (min == max)
+            return certa_errorf(ei, CERTA_E_JSON, "field \"%s\": expected %zu hex "
+                                "digits", key, 2 * min);
+        return certa_errorf(ei, CERTA_E_JSON, "field \"%s\": expected %zu to %zu "
+                            "hex digits", key, 2 * min, 2 * max);
+    }
+    if (len_out != NULL)
+        *len_out = sl / 2;
+    return CERTA_OK;
+}
+
+static certa_err cert_from_json(const json_t *c, certa_commit_cert *cert,
+                                certa_errinfo *ei)
+{
+    static const char *const keys[] = { "view", "height", "block_hash", "signatures" };
+    const char *unknown = NULL;
+    if (!json_is_object(c))
+        return certa_errorf(ei, CERTA_E_JSON, "field \"commit\": expected an object");
+    if (!only_keys(c, keys, 4, &unknown))
+        return certa_errorf(ei, CERTA_E_JSON, "field \"commit.%s\": unknown field",
+                            unknown);
+    certa_err e;
+    if ((e = get_uint(c, "view", INT64_MAX, &cert->view, ei)) != CERTA_OK ||
+        (e = get_uint(c, "height", INT64_MAX, &cert->height, ei)) != CERTA_OK ||
+        (e = get_hex(c, "block_hash", cert->block_hash, 32, 32, NULL, ei)) != CERTA_OK)
+        return e;
+    json_t *sigs = json_object_get(c, "signatures");
+    if (!json_is_array(sigs) || json_array_size(sigs) == 0 ||
+        json_array_size(sigs) > CERTA_VALIDATORS_MAX)
+        return certa_errorf(ei, CERTA_E_JSON, "field \"commit.signatures\": expected "
+                            "an array of 1 to %u signatures", CERTA_VALIDATORS_MAX);
+    static const char *const skeys[] = { "validator", "signature" };
+    for (size_t i = 0; i < json_array_size(sigs); i++) {
+        json_t *s = json_array_get(sigs, i);
+        uint64_t v;
+        if (!json_is_object(s) || !only_keys(s, skeys, 2, &unknown) ||
+            get_uint(s, "validator", UINT16_MAX, &v, NULL) != CERTA_OK ||
+            get_hex(s, "signature", cert->sigs[i].sig, 64, 64, NULL, NULL) != CERTA_OK)
+            return certa_errorf(ei, CERTA_E_JSON, "field \"commit.signatures[%zu]\": "
+                                "expected {\"validator\": N, \"signature\": 128 hex "
+                                "digits}", i);
+        cert->sigs[i].validator = (uint16_t)v;
+    }
+    cert->count = (uint16_t)json_array_size(sigs);
+    return CERTA_OK;
+}
+
+certa_err certa_receipt_from_json(const json_t *obj, certa_receipt *r,
+                                  certa_errinfo *ei)
+{
+    static const char *const keys[] = { "receipt", "integrator", "seq", "result",
+                                        "code", "reason", "height", "leaf_index",
+                                        "event", "header", "proof", "commit" };
+    CERTA_ASSERT(r != NULL);
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(obj))
+        return certa_errorf(ei, CERTA_E_JSON, "expected a JSON object");
+    const char *unknown = NULL;
+    if (!only_keys(obj, keys, sizeof keys / sizeof keys[0], &unknown))
+        return certa_errorf(ei, CERTA_E_JSON, "field \"%s\": unknown field", unknown);
+    uint64_t v, code, integ, height;
+    certa_err e;
+    if ((e = get_uint(obj, "receipt", 255, &v, ei)) != CERTA_OK)
+        return e;
+    if (v != CERTA_RECEIPT_VERSION)
+        return certa_errorf(ei, CERTA_E_BAD_VERSION, "field \"receipt\": version "
+                            "%" PRIu64 ", this tool reads %u", v, CERTA_RECEIPT_VERSION);
+    size_t el = 0;
+    if ((e = get_uint(obj, "integrator", UINT16_MAX, &integ, ei)) != CERTA_OK ||
+        (e = get_uint(obj, "seq", INT64_MAX, &r->seq, ei)) != CERTA_OK ||
+        (e = get_uint(obj, "code", UINT16_MAX, &code, ei)) != CERTA_OK ||
+        (e = get_uint(obj, "height", INT64_MAX, &height, ei)) != CERTA_OK ||
+        (e = get_uint(obj, "leaf_index", INT64_MAX, &r->leaf_index, ei)) != CERTA_OK ||
+        (e = get_hex(obj, "event", r->event, 1, CERTA_EVENT_BYTES_MAX, &el, ei)) != CERTA_OK ||
+        (e = get_hex(obj, "header", r->header, CERTA_HEADER_BYTES, CERTA_HEADER_BYTES,
+                     NULL, ei)) != CERTA_OK ||
+        (e = cert_from_json(json_object_get(obj, "commit"), &r->cert, ei)) != CERTA_OK)
+        return e;
+    r->integrator = (uint16_t)integ;
+    r->event_len = (uint16_t)el;
+    r->result = (uint16_t)code;
+    const char *result = json_string_value(json_object_get(obj, "result"));
+    if (result == NULL || (strcmp(result, "ok") != 0 && strcmp(result, "rejected") != 0))
+        return certa_errorf(ei, CERTA_E_JSON, "field \"result\": expected \"ok\" or "
+                            "\"rejected\"");
+    if ((strcmp(result, "ok") == 0) != (code == CERTA_RESULT_OK))
+        return certa_errorf(ei, CERTA_E_JSON, "field \"result\": \"%s\" with code "
+                            "%" PRIu64, result, code);
+    const char *reason = json_string_value(json_object_get(obj, "reason"));
+    if (reason == NULL || strlen(reason) > CERTA_RECEIPT_REASON_MAX ||
+        !printable((const uint8_t *)reason, strlen(reason)))
+        return certa_errorf(ei, CERTA_E_JSON, "field \"reason\": expected printable "
+                            "text of at most %u bytes", CERTA_RECEIPT_REASON_MAX);
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    json_t *proof = json_object_get(obj, "proof");
+    if (!json_is_array(proof) || json_array_size(proof) > CERTA_RECEIPT_PATH_MAX)
+        return certa_errorf(ei, CERTA_E_JSON, "field \"proof\": expected an array of "
+                            "at most %u hashes", CERTA_RECEIPT_PATH_MAX);
+    for (size_t i = 0; i < json_array_size(proof); i++) {
+        const char *h = json_string_value(json_array_get(proof, i));
+        if (h == NULL || certa_hex_decode(h, r->path[i], CERTA_HASH_BYTES) != CERTA_OK)
+            return certa_errorf(ei, CERTA_E_JSON, "field \"proof[%zu]\": expected 64 "
+                                "hex digits", i);
+    }
+    r->path_len = (uint8_t)json_array_size(proof);
+    certa_block_header h;
+    if (certa_header_decode(r->header, CERTA_HEADER_BYTES, &h, NULL) == CERTA_OK &&
+        h.height != height)
+        return certa_errorf(ei, CERTA_E_JSON, "field \"height\": %" PRIu64 ", the "
+                            "header says %" PRIu64, height, h.height);
+    return CERTA_OK;
+}

@@ -1,0 +1,149 @@
+/* receipt: proof, checkable offline with only the genesis file, that an
+ * event was committed in a block, and what its result was.
+ *
+ * A receipt holds the event's bytes, who submitted it (integrator, batch
+ * seq), its result, the block header, the RFC 6962 inclusion proof of the
+ * event's leaf (codec: u16 integrator || u64 seq || event bytes) in the
+ * header's events_root, and the commit certificate: at least 2f+1 distinct
+ * validators' Ed25519 signatures over the commit message
+ *     "certa-commit-v1" || u64 view || u64 height || block hash   (63 bytes)
+ * where the block hash is SHA-256 of the encoded header. The consensus core
+ * signs exactly these bytes (certa_commit_message) in its COMMIT messages.
+ *
+ * What a receipt proves: the event, as submitted by that integrator in that
+ * batch, is leaf leaf_index of the block at that height which a quorum
+ * committed. The result is reported by the replying validator; it is not
+ * yet covered by the certificate (it is committed one block later, in the
+ * next header's prev_results_root). See docs/PROTOCOL.md "Receipts".
+ *
+ * Binary form: a batch receipt (the RECEIPT reply of the client protocol)
+ * shares the header and certificate between the entries of one batch; a
+ * single receipt is a batch receipt of one entry. JSON form: one object per
+ * event, one line each in a receipts file.
+ */
+#ifndef CERTA_RECEIPT_H
+#define CERTA_RECEIPT_H
+
+#include <jansson.h>
+
+#include "certa/certa.h"
+#include "certa/codec.h"
+#include "certa/genesis.h"
+
+#define CERTA_COMMIT_DOMAIN "certa-commit-v1"
+#define CERTA_COMMIT_DOMAIN_BYTES 15u
+#define CERTA_COMMIT_MSG_BYTES (CERTA_COMMIT_DOMAIN_BYTES + 8u + 8u + CERTA_HASH_BYTES)
+
+/* Writes the 63 bytes a validator signs to commit a block. */
+void certa_commit_message(uint64_t view, uint64_t height,
+                          const uint8_t block_hash[CERTA_HASH_BYTES],
+                          uint8_t out[CERTA_COMMIT_MSG_BYTES]);
+
+typedef struct certa_commit_sig {
+    uint16_t validator; /* index in genesis */
+    uint8_t sig[CERTA_SIGNATURE_BYTES];
+} certa_commit_sig;
+
+typedef struct certa_commit_cert {
+    uint64_t view;
+    uint64_t height;
+    uint8_t block_hash[CERTA_HASH_BYTES];
+    uint16_t count; /* signatures, in increasing validator order */
+    certa_commit_sig sigs[CERTA_VALIDATORS_MAX];
+} certa_commit_cert;
+
+/* CERTA_OK when cert has at least 2f+1 signatures of distinct validators of
+ * g, in increasing index order, each verifying over the commit message;
+ * CERTA_E_BAD_SIGNATURE otherwise, with which one and why in ei. */
+certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
+                                   const certa_genesis *g, certa_errinfo *ei);
+
+/* Longest inclusion path (CERTA_MERKLE_PATH_MAX of merkle.h). */
+#define CERTA_RECEIPT_PATH_MAX 64u
+#define CERTA_RESULT_OK 0u            /* result code of an accepted event */
+#define CERTA_RECEIPT_REASON_MAX 128u /* bytes of a rejection reason */
+#define CERTA_RECEIPT_MAGIC 0x52545243u /* "CRTR" */
+#define CERTA_RECEIPT_VERSION 1u
+
+/* One event's receipt, decoded. Self-contained (no pointers). */
+typedef struct certa_receipt {
+    uint16_t integrator;
+    uint64_t seq;
+    uint8_t header[CERTA_HEADER_BYTES]; /* the encoded block header */
+    certa_commit_cert cert;
+    uint64_t leaf_index;
+    uint16_t result; /* CERTA_RESULT_OK or the state machine's reason code */
+    char reason[CERTA_RECEIPT_REASON_MAX + 1]; /* "" when ok */
+    uint16_t event_len;
+    uint8_t event[CERTA_EVENT_BYTES_MAX];
+    uint8_t path_len;
+    uint8_t path[CERTA_RECEIPT_PATH_MAX][CERTA_HASH_BYTES];
+} certa_receipt;
+
+/* Checks r against g: the header decodes; the event decodes; the integrator
+ * exists; the certificate is for this header's height and hash and verifies
+ * (certa_commit_cert_verify); the leaf index is below the header's
+ * event_count and the path proves the leaf in events_root; an ok result
+ * carries no reason. The first failure is returned with a message that
+ * starts with the part that failed ("header: ", "event: ", "integrator: ",
+ * "commit: ", "proof: ", "result: "). skip_cert skips the signature checks
+ * (the caller verified this very certificate already). In
+ * engine/receipt_verify.c. */
+certa_err certa_receipt_verify(const certa_receipt *r, const certa_genesis *g,
+                               bool skip_cert, certa_errinfo *ei);
+
+/* ---- binary, batch form ---- */
+typedef struct certa_receipt_entry {
+    uint64_t leaf_index;
+    uint16_t result;
+    const char *reason; /* NULL or "" when ok; at most CERTA_RECEIPT_REASON_MAX */
+    const uint8_t *event;
+    size_t event_len;
+    const uint8_t (*path)[CERTA_HASH_BYTES];
+    size_t path_len;
+} certa_receipt_entry;
+
+/* Encodes a batch receipt into out (cap bytes); *len_out gets its length.
+ * CERTA_E_LIMIT when cap is too small, CERTA_E_ARG for a field past its
+ * limit. */
+certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
+                                     const uint8_t header[CERTA_HEADER_BYTES],
+                                     const certa_commit_cert *cert,
+                                     const certa_receipt_entry *entries,
+                                     uint32_t count, uint8_t *out, size_t cap,
+                                     size_t *len_out, certa_errinfo *ei);
+
+/* A decoded batch receipt borrows from its buffer. */
+typedef struct certa_receipt_batch {
+    uint16_t integrator;
+    uint64_t seq;
+    const uint8_t *header;
+    certa_commit_cert cert;
+    uint32_t entry_count;
+    const uint8_t *entries; /* validated entry records */
+    size_t entries_len;
+} certa_receipt_batch;
+
+/* Checks the whole framing (every length and limit, nothing trailing). */
+certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
+                                     certa_receipt_batch *b, certa_errinfo *ei);
+/* Fills r with the entry at *offset (start at 0) and advances; false at
+ * the end. b must come from certa_receipt_batch_decode. */
+bool certa_receipt_batch_next(const certa_receipt_batch *b, size_t *offset,
+                              certa_receipt *r);
+
+/* Single receipt = batch receipt of one entry. */
+certa_err certa_receipt_encode(const certa_receipt *r, uint8_t *out, size_t cap,
+                               size_t *len_out, certa_errinfo *ei);
+certa_err certa_receipt_decode(const uint8_t *in, size_t len, certa_receipt *r,
+                               certa_errinfo *ei);
+
+/* ---- JSON ---- */
+/* New object (a new reference; NULL on allocation failure). */
+json_t *certa_receipt_to_json(const certa_receipt *r);
+/* Strict: every field required, no unknown field, hex and ranges checked;
+ * the message names the field. */
+certa_err certa_receipt_from_json(const json_t *obj, certa_receipt *r,
+                                  certa_errinfo *ei);
+
+#endif

@@ -1,0 +1,1286 @@
+/* sim: drives n real PBFT replicas (engine/pbft.c) through a seeded world.
+ *
+ * Everything random comes from one xoshiro256** stream seeded by the seed;
+ * events are ordered by (time, insertion order), so a seed replays exactly.
+ * The durable store of a replica is what it handed out in PERSIST and
+ * DELIVER actions; a crash frees the replica and everything else it held,
+ * and may fall between the actions of one step (after some persists, before
+ * the sends). Fake crypto: a keyed 64-bit hash per validator, unforgeable by
+ * the simulated Byzantine code because it only signs with its own key.
+ */
+#include "sim.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certa/crypto.h"
+#include "pbft_msg.h"
+
+#define NINTEG 4u
+#define REQ_BYTES 24u
+#define TRACE_RING 4096u
+#define BYZ_RING 32u
+#define START_MS 100000u
+#define STEP_BUDGET 20000000u
+
+/* ---------------------------------------------------------------- prng */
+typedef struct prng {
+    uint64_t s[4];
+} prng;
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rnd(prng *p)
+{
+    uint64_t *s = p->s;
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+static uint64_t below(prng *p, uint64_t n) { return n ? rnd(p) % n : 0; }
+/* true with probability ppm / 1e6 */
+static bool chance(prng *p, uint32_t ppm) { return below(p, 1000000) < ppm; }
+
+static uint64_t h64(uint64_t key, const uint8_t *m, size_t len)
+{
+    uint64_t h = key ^ (len * 0x9e3779b97f4a7c15ull);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, m + i, 8);
+        h = (h ^ v) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    uint64_t v = 0;
+    for (size_t k = 0; i < len; i++, k++)
+        v |= (uint64_t)m[i] << (8 * k);
+    h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* ---------------------------------------------------------------- events */
+enum {
+    EV_MSG = 1, EV_TICK, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION,
+    EV_UNPARTITION, EV_HEAL, EV_RESEND, EV_CHECK, EV_BYZ,
+};
+
+typedef struct ev {
+    uint64_t t, ord;
+    uint8_t kind;
+    uint16_t dst, src;
+    uint32_t gen;
+    uint64_t a;
+    uint8_t *msg;
+    size_t len;
+} ev;
+
+typedef struct rec {
+    uint8_t kind;
+    uint64_t height, view;
+    uint8_t *p;
+    size_t len;
+} rec;
+
+struct sim;
+
+typedef struct rep {
+    struct sim *s;
+    uint16_t id;
+    certa_pbft *r;
+    bool up, byz;
+    int64_t skew_ms;
+    uint32_t gen;
+    rec *recs;
+    size_t nrec, caprec;
+    uint8_t **blocks;
+    size_t *blens;
+    size_t nblocks, capblocks;
+    uint8_t *exec;
+    uint64_t executed;
+    certa_pbft_stats acc; /* stats of earlier incarnations */
+    uint8_t *ring[BYZ_RING];
+    size_t ringlen[BYZ_RING];
+    unsigned ringpos;
+} rep;
+
+typedef struct trace_ent {
+    uint64_t t;
+    uint8_t kind, type;
+    uint16_t src, dst;
+    uint64_t view, seq;
+    size_t len;
+} trace_ent;
+
+typedef struct sim {
+    certa_sim_opts o;
+    certa_sim_result *res;
+    prng rng;
+    uint16_t f;
+    uint64_t t;
+    uint64_t ord;
+    ev *heap;
+    size_t nheap, capheap;
+    rep *reps;
+    uint64_t keys[CERTA_PBFT_VALIDATORS_MAX];
+    uint64_t integ_keys[NINTEG];
+    uint8_t chain_id[CERTA_HASH_BYTES];
+    certa_block_header genesis;
+    /* world */
+    bool net_faults, crash_faults;
+    uint8_t side[CERTA_PBFT_VALIDATORS_MAX];
+    bool partitioned;
+    uint64_t heal_at;
+    bool healed;
+    /* client */
+    uint8_t *submitted;
+    uint64_t *last_send;
+    /* agreement */
+    uint8_t (*chain)[CERTA_HASH_BYTES];
+    uint8_t *chain_set;
+    size_t chain_cap;
+    bool done, failed;
+    trace_ent *tr;
+    uint64_t ntr;
+} sim;
+
+static void heap_push(sim *s, ev e)
+{
+    if (s->nheap == s->capheap) {
+        s->capheap = s->capheap ? 2 * s->capheap : 1024;
+        s->heap = realloc(s->heap, s->capheap * sizeof *s->heap);
+        CERTA_ASSERT(s->heap != NULL);
+    }
+    e.ord = s->ord++;
+    size_t i = s->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        ev *q = &s->heap[p];
+        if (q->t < e.t || (q->t == e.t && q->ord < e.ord))
+            break;
+        s->heap[i] = *q;
+        i = p;
+    }
+    s->heap[i] = e;
+}
+
+static ev heap_pop(sim *s)
+{
+    ev top = s->heap[0];
+    ev last = s->heap[--s->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const ev *best = &last;
+        if (l < s->nheap && (s->heap[l].t < best->t ||
+                             (s->heap[l].t == best->t && s->heap[l].ord < best->ord))) {
+            m = l;
+            best = &s->heap[l];
+        }
+        if (r < s->nheap && (s->heap[r].t < best->t ||
+                             (s->heap[r].t == best->t && s->heap[r].ord < best->ord))) {
+            m = r;
+            best = &s->heap[r];
+        }
+        if (m == i)
+            break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (s->nheap > 0)
+        s->heap[i] = last;
+    return top;
+}
+
+static void push(sim *s, uint64_t t, uint8_t kind, uint16_t dst, uint64_t a)
+{
+    ev e;
+    memset(&e, 0, sizeof e);
+    e.t = t;
+    e.kind = kind;
+    e.dst = dst;
+    e.a = a;
+    heap_push(s, e);
+}
+
+/* ---------------------------------------------------------------- trace */
+
+static void trace_add(sim *s, uint8_t kind, uint16_t src, uint16_t dst,
+                      const uint8_t *m, size_t len)
+{
+    trace_ent *e = &s->tr[s->ntr++ % TRACE_RING];
+    memset(e, 0, sizeof *e);
+    e->t = s->t;
+    e->kind = kind;
+    e->src = src;
+    e->dst = dst;
+    e->len = len;
+    if (m != NULL && len >= 20) {
+        e->type = m[1];
+        if (m[1] == CERTA_PBFT_MSG_PRE_PREPARE || m[1] == CERTA_PBFT_MSG_PREPARE ||
+            m[1] == CERTA_PBFT_MSG_COMMIT || m[1] == CERTA_PBFT_MSG_STATUS ||
+            m[1] == CERTA_PBFT_MSG_VIEW_CHANGE) {
+            for (int i = 0; i < 8; i++) {
+                e->view |= (uint64_t)m[4 + i] << (8 * i);
+                e->seq |= (uint64_t)m[12 + i] << (8 * i);
+            }
+        } else if (m[1] == CERTA_PBFT_MSG_CHECKPOINT || m[1] == CERTA_PBFT_MSG_FETCH) {
+            for (int i = 0; i < 8; i++)
+                e->seq |= (uint64_t)m[4 + i] << (8 * i);
+        } else if (m[1] == CERTA_PBFT_MSG_NEW_VIEW) {
+            for (int i = 0; i < 8; i++)
+                e->view |= (uint64_t)m[4 + i] << (8 * i);
+        }
+    }
+}
+
+static const char *ev_name(uint8_t k)
+{
+    static const char *names[] = {"?", "recv", "tick", "submit", "crash",
+                                  "restart", "partition", "unpartition",
+                                  "heal", "client-resend", "check", "byz",
+                                  "deliver", "send-drop"};
+    return k < sizeof names / sizeof *names ? names[k] : "?";
+}
+
+static void trace_print_one(FILE *out, const trace_ent *e)
+{
+    fprintf(out, "  t=%" PRIu64 " %-11s", e->t - START_MS, ev_name(e->kind));
+    if (e->kind == EV_MSG || e->kind == 12 || e->kind == 13)
+        fprintf(out, " %u->%u %s view=%" PRIu64 " h=%" PRIu64 " (%zu bytes)",
+                e->src, e->dst, certa_pbft_msg_name(e->type), e->view, e->seq,
+                e->len);
+    else
+        fprintf(out, " replica=%u", e->dst);
+    fputc('\n', out);
+}
+
+static void trace_dump(sim *s, FILE *out)
+{
+    uint64_t from = s->ntr > 400 ? s->ntr - 400 : 0;
+    fprintf(out, "trace (last %" PRIu64 " events, times in simulated ms):\n",
+            s->ntr - from);
+    for (uint64_t i = from; i < s->ntr; i++)
+        trace_print_one(out, &s->tr[i % TRACE_RING]);
+    for (uint16_t i = 0; i < s->o.n; i++) {
+        rep *p = &s->reps[i];
+        fprintf(out, "  replica %u: %s%s height=%zu", i, p->up ? "up" : "down",
+                p->byz ? " byzantine" : "", p->nblocks);
+        if (p->r != NULL)
+            fprintf(out, " view=%" PRIu64 "%s stable=%" PRIu64,
+                    certa_pbft_view(p->r),
+                    certa_pbft_in_view_change(p->r) ? " (changing)" : "",
+                    certa_pbft_stable_checkpoint(p->r));
+        fputc('\n', out);
+    }
+}
+
+static void violation(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void violation(sim *s, const char *fmt, ...)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    s->done = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->res->violation, sizeof s->res->violation, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- crypto */
+
+static void fake_sign_as(sim *s, uint16_t id, const uint8_t *msg, size_t len,
+                         uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    memset(sig, 0, CERTA_SIGNATURE_BYTES);
+    uint64_t h = h64(s->keys[id], msg, len);
+    memcpy(sig, &h, 8);
+}
+
+static void fake_sign(void *ctx, const uint8_t *msg, size_t len,
+                      uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    rep *p = ctx;
+    fake_sign_as(p->s, p->id, msg, len, sig);
+}
+
+static bool fake_verify(void *ctx, uint16_t signer, const uint8_t *msg, size_t len,
+                        const uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    rep *p = ctx;
+    if (signer >= p->s->o.n)
+        return false;
+    uint8_t want[CERTA_SIGNATURE_BYTES];
+    fake_sign_as(p->s, signer, msg, len, want);
+    return memcmp(want, sig, CERTA_SIGNATURE_BYTES) == 0;
+}
+
+/* ---------------------------------------------------------------- app */
+
+static uint64_t req_index(uint16_t integ, uint64_t seq)
+{
+    return (seq - 1) * NINTEG + integ;
+}
+
+static void make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES])
+{
+    uint16_t integ = (uint16_t)(idx % NINTEG);
+    uint64_t seq = idx / NINTEG + 1;
+    memset(out, 0, REQ_BYTES);
+    out[0] = (uint8_t)integ;
+    out[1] = (uint8_t)(integ >> 8);
+    for (int i = 0; i < 8; i++)
+        out[2 + i] = (uint8_t)(seq >> (8 * i));
+    uint64_t nonce = h64(s->o.seed, out, 10);
+    memcpy(out + 10, &nonce, 6);
+    uint64_t mac = h64(s->integ_keys[integ], out, 16);
+    memcpy(out + 16, &mac, 8);
+}
+
+static bool req_genuine(sim *s, const certa_pbft_request *q)
+{
+    if (q->len != REQ_BYTES || q->integrator >= NINTEG || q->seq == 0)
+        return false;
+    uint64_t idx = req_index(q->integrator, q->seq);
+    if (idx >= s->o.requests)
+        return false;
+    uint8_t want[REQ_BYTES];
+    make_request(s, idx, want);
+    return memcmp(want, q->bytes, REQ_BYTES) == 0;
+}
+
+static bool app_validate_request(void *ctx, const certa_pbft_request *q)
+{
+    rep *p = ctx;
+    return req_genuine(p->s, q);
+}
+
+static bool app_executed(void *ctx, uint16_t integ, uint64_t seq)
+{
+    rep *p = ctx;
+    if (integ >= NINTEG || seq == 0)
+        return false;
+    uint64_t idx = req_index(integ, seq);
+    return idx < p->s->o.requests && p->exec[idx];
+}
+
+static void events_root(const certa_pbft_request *reqs, size_t n,
+                        uint8_t out[CERTA_HASH_BYTES])
+{
+    certa_sha256_ctx c;
+    certa_sha256_init(&c);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t hdr[10];
+        hdr[0] = (uint8_t)reqs[i].integrator;
+        hdr[1] = (uint8_t)(reqs[i].integrator >> 8);
+        for (int k = 0; k < 8; k++)
+            hdr[2 + k] = (uint8_t)(reqs[i].seq >> (8 * k));
+        certa_sha256_update(&c, hdr, sizeof hdr);
+        certa_sha256_update(&c, reqs[i].bytes, reqs[i].len);
+    }
+    certa_sha256_final(&c, out);
+}
+
+static void app_build(void *ctx, const certa_block_header *parent,
+                      certa_block_header *hdr, const certa_pbft_request *reqs,
+                      size_t n)
+{
+    (void)ctx;
+    (void)parent;
+    events_root(reqs, n, hdr->events_root);
+    hdr->event_count = (uint32_t)n;
+    hdr->batch_count = (uint32_t)n;
+    memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
+    memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
+}
+
+static bool app_validate_block(void *ctx, const certa_block_header *hdr,
+                               const certa_pbft_request *reqs, size_t n)
+{
+    (void)ctx;
+    certa_block_header want = *hdr;
+    app_build(ctx, NULL, &want, reqs, n);
+    return memcmp(&want, hdr, sizeof want) == 0;
+}
+
+static bool app_read_block(void *ctx, uint64_t height, const uint8_t **out,
+                           size_t *len)
+{
+    rep *p = ctx;
+    if (height == 0 || height > p->nblocks)
+        return false;
+    *out = p->blocks[height - 1];
+    *len = p->blens[height - 1];
+    return true;
+}
+
+/* ---------------------------------------------------------------- replicas */
+
+static void make_config(sim *s, rep *p, certa_pbft_config *c)
+{
+    certa_pbft_config_default(c, s->o.n, p->id);
+    memcpy(c->chain_id, s->chain_id, CERTA_HASH_BYTES);
+    c->genesis = s->genesis;
+    c->checkpoint_interval = s->o.checkpoint_interval;
+    c->window = s->o.window;
+    c->batch_requests_max = s->o.batch;
+    c->batch_timeout_ms = 5;
+    c->view_timeout_ms = 400;
+    c->view_backoff_max = 4;
+    c->resend_ms = 100;
+    c->clock_skew_ms_max = 1000;
+    c->view_lookahead = 32;
+    c->pending_max = s->o.requests + 16;
+    c->fetch_blocks_max = 32;
+    c->mutation = s->o.mutation;
+    c->crypto = (certa_pbft_crypto){p, fake_sign, fake_verify};
+    c->app = (certa_pbft_app){p,
+                              app_validate_request,
+                              app_executed,
+                              app_build,
+                              app_validate_block,
+                              NULL,
+                              app_read_block,
+                              NULL};
+}
+
+static void rep_accumulate(rep *p)
+{
+    if (p->r == NULL)
+        return;
+    const certa_pbft_stats *st = certa_pbft_get_stats(p->r);
+    uint64_t *a = (uint64_t *)&p->acc;
+    const uint64_t *b = (const uint64_t *)st;
+    for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
+        a[i] += b[i];
+}
+
+static void rep_start(sim *s, rep *p)
+{
+    certa_pbft_config c;
+    make_config(s, p, &c);
+    certa_errinfo ei;
+    CERTA_ASSERT(certa_pbft_create(&c, &p->r, &ei) == CERTA_OK);
+    if (p->nblocks > 0 || p->nrec > 0) {
+        const uint8_t **rs = malloc((p->nrec + 1) * sizeof *rs);
+        size_t *ls = malloc((p->nrec + 1) * sizeof *ls);
+        CERTA_ASSERT(rs != NULL && ls != NULL);
+        for (size_t i = 0; i < p->nrec; i++) {
+            rs[i] = p->recs[i].p;
+            ls[i] = p->recs[i].len;
+        }
+        const uint8_t *tip = p->nblocks ? p->blocks[p->nblocks - 1] : NULL;
+        size_t tl = p->nblocks ? p->blens[p->nblocks - 1] : 0;
+        certa_err e = certa_pbft_restore(p->r, tip, tl, rs, ls, p->nrec, &ei);
+        if (e != CERTA_OK)
+            violation(s, "replica %u restore failed: %s", p->id, certa_errmsg(&ei));
+        free(rs);
+        free(ls);
+    }
+    p->up = true;
+    p->gen++;
+    ev e;
+    memset(&e, 0, sizeof e);
+    e.t = s->t;
+    e.kind = EV_TICK;
+    e.dst = p->id;
+    e.gen = p->gen;
+    heap_push(s, e);
+}
+
+static void rep_crash(sim *s, rep *p)
+{
+    if (!p->up)
+        return;
+    rep_accumulate(p);
+    certa_pbft_free(p->r);
+    p->r = NULL;
+    p->up = false;
+    p->gen++;
+    s->res->crashes++;
+    trace_add(s, EV_CRASH, 0, p->id, NULL, 0);
+}
+
+static uint16_t faulty_now(sim *s)
+{
+    uint16_t k = 0;
+    for (uint16_t i = 0; i < s->o.n; i++)
+        if (s->reps[i].byz || !s->reps[i].up)
+            k++;
+    return k;
+}
+
+/* ---------------------------------------------------------------- network */
+
+static void deliver_later(sim *s, uint16_t src, uint16_t dst, const uint8_t *m,
+                          size_t len)
+{
+    uint64_t lat = 1 + below(&s->rng, 5);
+    if (s->net_faults && chance(&s->rng, 100000))
+        lat += below(&s->rng, 150); /* reordering */
+    ev e;
+    memset(&e, 0, sizeof e);
+    e.t = s->t + lat;
+    e.kind = EV_MSG;
+    e.src = src;
+    e.dst = dst;
+    e.msg = malloc(len);
+    CERTA_ASSERT(e.msg != NULL);
+    memcpy(e.msg, m, len);
+    e.len = len;
+    heap_push(s, e);
+}
+
+static void net_send_plain(sim *s, uint16_t src, uint16_t dst, const uint8_t *m,
+                           size_t len)
+{
+    s->res->messages++;
+    if (s->net_faults) {
+        if ((s->partitioned && s->side[src] != s->side[dst]) ||
+            chance(&s->rng, 50000)) {
+            s->res->net_dropped++;
+            trace_add(s, 13, src, dst, m, len);
+            return;
+        }
+        if (chance(&s->rng, 20000)) {
+            s->res->net_duplicated++;
+            deliver_later(s, src, dst, m, len);
+        }
+    }
+    deliver_later(s, src, dst, m, len);
+}
+
+/* Re-signs an encoded signed message as `as` (its real signer's key: the
+ * Byzantine code only ever holds its own key). */
+static void resign(sim *s, uint16_t as, uint8_t *m, size_t len)
+{
+    size_t sl = certa_pbft_msg_signed_len(m, len);
+    if (sl == 0)
+        return;
+    uint8_t *in = malloc(CERTA_HASH_BYTES + sl);
+    CERTA_ASSERT(in != NULL);
+    memcpy(in, s->chain_id, CERTA_HASH_BYTES);
+    memcpy(in + CERTA_HASH_BYTES, m, sl);
+    fake_sign_as(s, as, in, CERTA_HASH_BYTES + sl, m + sl);
+    free(in);
+}
+
+static void byz_ring_add(rep *p, const uint8_t *m, size_t len)
+{
+    unsigned k = p->ringpos++ % BYZ_RING;
+    free(p->ring[k]);
+    p->ring[k] = malloc(len);
+    CERTA_ASSERT(p->ring[k] != NULL);
+    memcpy(p->ring[k], m, len);
+    p->ringlen[k] = len;
+}
+
+/* A bogus view-change: a forged prepared certificate (prepares that claim
+ * other senders) or a far-future view. */
+static void byz_bogus_vc(sim *s, rep *p, uint16_t dst)
+{
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_VIEW_CHANGE;
+    m.sender = p->id;
+    uint64_t v = p->r ? certa_pbft_view(p->r) : 0;
+    m.view = chance(&s->rng, 300000) ? v + 1000000 : v + 1;
+    m.seq = 0;
+    m.hdr = s->genesis;
+    uint8_t empty[4] = {0};
+    certa_pbft_list_parse(empty, 4, &m.l1);
+    /* one cert: a pre-prepare we saw, with prepares forged for others */
+    const uint8_t *items[CERTA_PBFT_VALIDATORS_MAX];
+    size_t lens[CERTA_PBFT_VALIDATORS_MAX];
+    uint8_t *prep[CERTA_PBFT_VALIDATORS_MAX];
+    size_t cnt = 0, npre = 0;
+    for (unsigned k = 0; k < BYZ_RING && cnt == 0; k++)
+        if (p->ring[k] && p->ringlen[k] > 2 && p->ring[k][1] == CERTA_PBFT_MSG_PRE_PREPARE) {
+            items[cnt] = p->ring[k];
+            lens[cnt++] = p->ringlen[k];
+        }
+    uint8_t *certl = NULL, *l2 = NULL;
+    size_t certlen = 0, l2len = 0;
+    if (cnt == 1) {
+        certa_pbft_msg pp;
+        if (certa_pbft_msg_decode(items[0], lens[0], &pp) == CERTA_OK) {
+            for (uint16_t i = 0; i < 2 * s->f; i++) {
+                certa_pbft_msg pr;
+                memset(&pr, 0, sizeof pr);
+                pr.type = CERTA_PBFT_MSG_PREPARE;
+                pr.sender = (uint16_t)((p->id + 1 + i) % s->o.n);
+                pr.view = pp.view;
+                pr.seq = pp.seq;
+                for (int b = 0; b < 32; b++)
+                    pr.digest[b] = (uint8_t)rnd(&s->rng);
+                size_t pl = 0;
+                prep[npre] = certa_pbft_msg_encode(&pr, &pl);
+                resign(s, p->id, prep[npre], pl); /* not the claimed sender's key */
+                items[cnt] = prep[npre];
+                lens[cnt++] = pl;
+                npre++;
+            }
+        }
+        certl = certa_pbft_list_build(items, lens, cnt, &certlen);
+        const uint8_t *ci[1] = {certl};
+        size_t cl[1] = {certlen};
+        l2 = certa_pbft_list_build(ci, cl, 1, &l2len);
+    } else {
+        l2 = certa_pbft_list_build(NULL, NULL, 0, &l2len);
+    }
+    certa_pbft_list_parse(l2, l2len, &m.l2);
+    size_t len = 0;
+    uint8_t *enc = certa_pbft_msg_encode(&m, &len);
+    resign(s, p->id, enc, len);
+    net_send_plain(s, p->id, dst, enc, len);
+    free(enc);
+    free(l2);
+    free(certl);
+    for (size_t i = 0; i < npre; i++)
+        free(prep[i]);
+}
+
+static void net_send(sim *s, uint16_t src, uint16_t dst, const uint8_t *m, size_t len)
+{
+    rep *p = &s->reps[src];
+    if (!p->byz) {
+        net_send_plain(s, src, dst, m, len);
+        return;
+    }
+    /* Byzantine sender */
+    if (chance(&s->rng, 150000)) { /* withhold */
+        s->res->byz_actions++;
+        return;
+    }
+    uint8_t type = len > 2 ? m[1] : 0;
+    if (type == CERTA_PBFT_MSG_PRE_PREPARE && (dst & 1u)) { /* equivocate */
+        certa_pbft_msg pp;
+        if (certa_pbft_msg_decode(m, len, &pp) == CERTA_OK) {
+            pp.hdr.timestamp_ms += 1 + below(&s->rng, 3);
+            pp.sig = NULL;
+            size_t l2 = 0;
+            uint8_t *e = certa_pbft_msg_encode(&pp, &l2);
+            resign(s, src, e, l2);
+            net_send_plain(s, src, dst, e, l2);
+            free(e);
+            s->res->byz_actions++;
+            return;
+        }
+    }
+    net_send_plain(s, src, dst, m, len);
+    if ((type == CERTA_PBFT_MSG_PREPARE || type == CERTA_PBFT_MSG_COMMIT) &&
+        chance(&s->rng, 200000)) { /* vote twice */
+        certa_pbft_msg v;
+        if (certa_pbft_msg_decode(m, len, &v) == CERTA_OK) {
+            for (int b = 0; b < 32; b++)
+                v.digest[b] = (uint8_t)rnd(&s->rng);
+            v.sig = NULL;
+            size_t l2 = 0;
+            uint8_t *e = certa_pbft_msg_encode(&v, &l2);
+            resign(s, src, e, l2);
+            net_send_plain(s, src, (uint16_t)((dst + 1) % s->o.n == src
+                                                  ? dst
+                                                  : (dst + 1) % s->o.n),
+                           e, l2);
+            free(e);
+            s->res->byz_actions++;
+        }
+    }
+    if (chance(&s->rng, 50000) && len > 4) { /* forge another sender */
+        uint8_t *e = malloc(len);
+        CERTA_ASSERT(e != NULL);
+        memcpy(e, m, len);
+        uint16_t other = (uint16_t)((src + 1 + below(&s->rng, s->o.n - 1)) % s->o.n);
+        e[2] = (uint8_t)other;
+        e[3] = (uint8_t)(other >> 8);
+        resign(s, src, e, len);
+        net_send_plain(s, src, dst, e, len);
+        free(e);
+        s->res->byz_actions++;
+    }
+    if (chance(&s->rng, 50000)) { /* replay something old */
+        unsigned k = (unsigned)below(&s->rng, BYZ_RING);
+        if (p->ring[k] != NULL) {
+            net_send_plain(s, src, dst, p->ring[k], p->ringlen[k]);
+            s->res->byz_actions++;
+        }
+    }
+    if (chance(&s->rng, 20000)) {
+        byz_bogus_vc(s, p, dst);
+        s->res->byz_actions++;
+    }
+}
+
+/* ---------------------------------------------------------------- checkers */
+
+static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
+                          uint64_t height)
+{
+    certa_pbft_msg m;
+    if (certa_pbft_msg_decode(b, len, &m) != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK) {
+        violation(s, "replica %u delivered a malformed block record", p->id);
+        return;
+    }
+    if (m.hdr.height != height || height != p->nblocks + 1) {
+        violation(s, "total order: replica %u delivered height %" PRIu64
+                     " after %zu (gap or repeat)", p->id, m.hdr.height, p->nblocks);
+        return;
+    }
+    uint8_t hh[CERTA_PBFT_HEADER_BYTES], hash[CERTA_HASH_BYTES];
+    certa_pbft_header_encode(&m.hdr, hh);
+    certa_sha256(hh, sizeof hh, hash);
+    /* hash chain against this replica's previous block */
+    uint8_t prev[CERTA_HASH_BYTES];
+    if (p->nblocks == 0) {
+        certa_pbft_header_encode(&s->genesis, hh);
+    } else {
+        certa_pbft_msg pm;
+        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[p->nblocks - 1],
+                                           p->blens[p->nblocks - 1], &pm) == CERTA_OK);
+        certa_pbft_header_encode(&pm.hdr, hh);
+    }
+    certa_sha256(hh, sizeof hh, prev);
+    if (memcmp(prev, m.hdr.prev_hash, CERTA_HASH_BYTES) != 0) {
+        violation(s, "chain: replica %u block %" PRIu64 " does not link to its parent",
+                  p->id, height);
+        return;
+    }
+    /* commit certificate */
+    uint16_t signers[CERTA_PBFT_VALIDATORS_MAX];
+    uint8_t sigs[CERTA_PBFT_VALIDATORS_MAX][CERTA_SIGNATURE_BYTES];
+    for (uint16_t i = 0; i < m.sig_count; i++) {
+        signers[i] = (uint16_t)(m.sigs[66u * i] | m.sigs[66u * i + 1] << 8);
+        memcpy(sigs[i], m.sigs + 66u * i + 2, CERTA_SIGNATURE_BYTES);
+    }
+    certa_pbft_crypto cr = {p, fake_sign, fake_verify};
+    bool cert = certa_pbft_verify_commit_cert(&cr, s->chain_id, s->o.n, m.aux,
+                                              height, hash, signers,
+                                              (const uint8_t(*)[CERTA_SIGNATURE_BYTES])sigs,
+                                              m.sig_count);
+    if (!cert && s->o.mutation == CERTA_PBFT_MUT_NONE) {
+        violation(s, "certificate: replica %u block %" PRIu64
+                     " has no valid 2f+1 commit certificate", p->id, height);
+        return;
+    }
+    /* agreement among honest replicas */
+    if (!p->byz) {
+        if (height >= s->chain_cap) {
+            size_t cap = s->chain_cap ? s->chain_cap * 2 : 1024;
+            while (cap <= height)
+                cap *= 2;
+            s->chain = realloc(s->chain, cap * sizeof *s->chain);
+            s->chain_set = realloc(s->chain_set, cap);
+            CERTA_ASSERT(s->chain && s->chain_set);
+            memset(s->chain_set + s->chain_cap, 0, cap - s->chain_cap);
+            s->chain_cap = cap;
+        }
+        if (s->chain_set[height]) {
+            if (memcmp(s->chain[height], hash, CERTA_HASH_BYTES) != 0) {
+                violation(s, "agreement: replica %u delivered a different block at "
+                             "height %" PRIu64, p->id, height);
+                return;
+            }
+        } else {
+            s->chain_set[height] = 1;
+            memcpy(s->chain[height], hash, CERTA_HASH_BYTES);
+            if (height > s->res->height)
+                s->res->height = height;
+        }
+    }
+    /* validity: submitted, genuine, executed once */
+    size_t pos = 0;
+    const uint8_t *it;
+    size_t il;
+    while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+        certa_pbft_request q;
+        if (!certa_pbft_request_item(it, il, &q) || !req_genuine(s, &q)) {
+            violation(s, "validity: replica %u block %" PRIu64
+                         " holds a request no integrator signed", p->id, height);
+            return;
+        }
+        uint64_t idx = req_index(q.integrator, q.seq);
+        if (!s->submitted[idx]) {
+            violation(s, "validity: replica %u block %" PRIu64
+                         " holds a request never submitted", p->id, height);
+            return;
+        }
+        if (p->exec[idx]) {
+            if (!p->byz)
+                s->res->duplicates_rejected++;
+        } else {
+            p->exec[idx] = 1;
+            p->executed++;
+        }
+    }
+    p->blocks[p->nblocks] = malloc(len);
+    CERTA_ASSERT(p->blocks[p->nblocks] != NULL);
+    memcpy(p->blocks[p->nblocks], b, len);
+    p->blens[p->nblocks] = len;
+    p->nblocks++;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static void do_action(sim *s, rep *p, const certa_pbft_action *a)
+{
+    switch (a->kind) {
+    case CERTA_PBFT_ACT_PERSIST: {
+        if (p->nrec == p->caprec) {
+            p->caprec = p->caprec ? 2 * p->caprec : 64;
+            p->recs = realloc(p->recs, p->caprec * sizeof *p->recs);
+            CERTA_ASSERT(p->recs != NULL);
+        }
+        rec *r = &p->recs[p->nrec++];
+        r->kind = a->record_kind;
+        r->height = a->height;
+        r->view = a->view;
+        r->p = malloc(a->len);
+        CERTA_ASSERT(r->p != NULL);
+        memcpy(r->p, a->bytes, a->len);
+        r->len = a->len;
+        break;
+    }
+    case CERTA_PBFT_ACT_PERSIST_GC: {
+        uint64_t newest_ck = 0;
+        for (size_t i = 0; i < p->nrec; i++)
+            if (p->recs[i].kind == CERTA_PBFT_REC_CHECKPOINT) {
+                certa_pbft_msg m;
+                if (certa_pbft_msg_decode(p->recs[i].p, p->recs[i].len, &m) == CERTA_OK &&
+                    m.seq > newest_ck)
+                    newest_ck = m.seq;
+            }
+        size_t k = 0;
+        for (size_t i = 0; i < p->nrec; i++) {
+            rec *r = &p->recs[i];
+            bool drop = (r->height != 0 && r->height <= a->height) ||
+                        ((r->kind == CERTA_PBFT_MSG_VIEW_CHANGE ||
+                          r->kind == CERTA_PBFT_MSG_NEW_VIEW) &&
+                         r->view < a->view);
+            if (r->kind == CERTA_PBFT_REC_CHECKPOINT) {
+                certa_pbft_msg m;
+                drop = certa_pbft_msg_decode(r->p, r->len, &m) == CERTA_OK &&
+                       m.seq < newest_ck;
+            }
+            if (drop)
+                free(r->p);
+            else
+                p->recs[k++] = *r;
+        }
+        p->nrec = k;
+        break;
+    }
+    case CERTA_PBFT_ACT_SEND:
+        net_send(s, p->id, a->to, a->bytes, a->len);
+        break;
+    case CERTA_PBFT_ACT_BROADCAST:
+        for (uint16_t j = 0; j < s->o.n; j++)
+            if (j != p->id)
+                net_send(s, p->id, j, a->bytes, a->len);
+        break;
+    case CERTA_PBFT_ACT_DELIVER:
+        if (p->nblocks == p->capblocks) {
+            p->capblocks = p->capblocks ? 2 * p->capblocks : 256;
+            p->blocks = realloc(p->blocks, p->capblocks * sizeof *p->blocks);
+            p->blens = realloc(p->blens, p->capblocks * sizeof *p->blens);
+            CERTA_ASSERT(p->blocks && p->blens);
+        }
+        trace_add(s, 12, p->id, p->id, NULL, 0);
+        s->tr[(s->ntr - 1) % TRACE_RING].seq = a->height;
+        check_deliver(s, p, a->bytes, a->len, a->height);
+        break;
+    }
+}
+
+static void step(sim *s, rep *p, const certa_pbft_input *in)
+{
+    if (!p->up || s->done)
+        return;
+    uint64_t now = (uint64_t)((int64_t)s->t + p->skew_ms);
+    certa_pbft_actions acts = certa_pbft_step(p->r, in, now);
+    s->res->steps++;
+    size_t cut = acts.count;
+    bool crash = false;
+    if (s->crash_faults && !p->byz && acts.count > 0 && faulty_now(s) < s->f &&
+        chance(&s->rng, 3000)) {
+        cut = (size_t)below(&s->rng, acts.count + 1);
+        crash = true;
+    }
+    for (size_t i = 0; i < cut && !s->done; i++)
+        do_action(s, p, &acts.items[i]);
+    if (crash) {
+        rep_crash(s, p);
+        push(s, s->t + 100 + below(&s->rng, 1500), EV_RESTART, p->id, 0);
+        return;
+    }
+    uint64_t at = acts.timer_at_ms;
+    int64_t sim_at = (int64_t)at - p->skew_ms;
+    if (sim_at <= (int64_t)s->t)
+        sim_at = (int64_t)s->t + 1;
+    p->gen++;
+    ev e;
+    memset(&e, 0, sizeof e);
+    e.t = (uint64_t)sim_at;
+    e.kind = EV_TICK;
+    e.dst = p->id;
+    e.gen = p->gen;
+    heap_push(s, e);
+}
+
+static void submit(sim *s, uint64_t idx, uint16_t to)
+{
+    rep *p = &s->reps[to];
+    s->submitted[idx] = 1;
+    s->last_send[idx] = s->t;
+    if (!p->up)
+        return;
+    uint8_t b[REQ_BYTES];
+    make_request(s, idx, b);
+    certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, b, REQ_BYTES,
+                           (uint16_t)(idx % NINTEG), idx / NINTEG + 1};
+    trace_add(s, EV_SUBMIT, 0, to, NULL, 0);
+    step(s, p, &in);
+}
+
+static bool all_done(sim *s)
+{
+    for (uint16_t i = 0; i < s->o.n; i++) {
+        rep *p = &s->reps[i];
+        if (!p->byz && p->executed < s->o.requests)
+            return false;
+    }
+    return true;
+}
+
+static void heal(sim *s)
+{
+    s->healed = true;
+    s->net_faults = false;
+    s->crash_faults = false;
+    s->partitioned = false;
+    for (uint16_t i = 0; i < s->o.n; i++)
+        if (!s->reps[i].up) {
+            trace_add(s, EV_RESTART, 0, i, NULL, 0);
+            rep_start(s, &s->reps[i]);
+        }
+}
+
+static void handle(sim *s, ev *e)
+{
+    switch (e->kind) {
+    case EV_MSG: {
+        rep *p = &s->reps[e->dst];
+        trace_add(s, EV_MSG, e->src, e->dst, e->msg, e->len);
+        if (s->o.trace_all && s->o.trace)
+            trace_print_one(s->o.trace, &s->tr[(s->ntr - 1) % TRACE_RING]);
+        if (!p->up) {
+            s->res->net_dropped++;
+            break;
+        }
+        if (p->byz)
+            byz_ring_add(p, e->msg, e->len);
+        certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, e->msg, e->len, 0, 0};
+        step(s, p, &in);
+        break;
+    }
+    case EV_TICK: {
+        rep *p = &s->reps[e->dst];
+        if (!p->up || e->gen != p->gen)
+            break;
+        certa_pbft_input in = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
+        step(s, p, &in);
+        break;
+    }
+    case EV_SUBMIT:
+        submit(s, e->a, e->dst);
+        break;
+    case EV_CRASH: {
+        rep *p = &s->reps[e->dst];
+        if (s->crash_faults && p->up && !p->byz && faulty_now(s) < s->f) {
+            rep_crash(s, p);
+            uint64_t down = 50 + below(&s->rng, 2000);
+            if (s->o.scenario == CERTA_SIM_CRASH_PRIMARY)
+                down = s->heal_at > s->t ? s->heal_at - s->t + 1 : 1;
+            push(s, s->t + down, EV_RESTART, p->id, 0);
+        }
+        break;
+    }
+    case EV_RESTART: {
+        rep *p = &s->reps[e->dst];
+        if (!p->up) {
+            trace_add(s, EV_RESTART, 0, p->id, NULL, 0);
+            rep_start(s, p);
+        }
+        break;
+    }
+    case EV_PARTITION:
+        if (s->net_faults) {
+            s->partitioned = true;
+            for (uint16_t i = 0; i < s->o.n; i++)
+                s->side[i] = (uint8_t)below(&s->rng, 2);
+            if (s->o.scenario == CERTA_SIM_LAGGARD)
+                for (uint16_t i = 0; i < s->o.n; i++)
+                    s->side[i] = i == s->o.n - 1;
+            trace_add(s, EV_PARTITION, 0, 0, NULL, 0);
+        }
+        break;
+    case EV_UNPARTITION:
+        s->partitioned = false;
+        trace_add(s, EV_UNPARTITION, 0, 0, NULL, 0);
+        break;
+    case EV_HEAL:
+        trace_add(s, EV_HEAL, 0, 0, NULL, 0);
+        heal(s);
+        break;
+    case EV_RESEND: {
+        uint32_t sent = 0;
+        for (uint64_t i = 0; i < s->o.requests && sent < 64; i++) {
+            if (!s->submitted[i] || s->t < s->last_send[i] + 1000)
+                continue;
+            bool anywhere = false;
+            for (uint16_t j = 0; j < s->o.n && !anywhere; j++)
+                anywhere = !s->reps[j].byz && s->reps[j].exec[i];
+            if (anywhere)
+                continue;
+            for (uint16_t j = 0; j < s->o.n && !s->done; j++)
+                submit(s, i, j);
+            sent++;
+        }
+        push(s, s->t + 500, EV_RESEND, 0, 0);
+        break;
+    }
+    case EV_CHECK:
+        if (s->healed && all_done(s)) {
+            s->done = true;
+            break;
+        }
+        if (s->healed && s->t > s->heal_at + s->o.liveness_ms) {
+            uint64_t missing = 0;
+            uint16_t who = 0;
+            for (uint16_t i = 0; i < s->o.n; i++)
+                if (!s->reps[i].byz && s->reps[i].executed < s->o.requests) {
+                    missing += s->o.requests - s->reps[i].executed;
+                    who = i;
+                }
+            violation(s, "liveness: %" PRIu64 " request executions still missing "
+                         "(e.g. replica %u) %" PRIu64 " ms after healing",
+                      missing, who, s->o.liveness_ms);
+            break;
+        }
+        push(s, s->t + 250, EV_CHECK, 0, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- run */
+
+void certa_sim_opts_default(certa_sim_opts *o, uint64_t seed, uint16_t n,
+                            unsigned faults)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = seed;
+    o->n = n;
+    o->faults = faults;
+    o->requests = 48;
+    o->fault_ms = 4000;
+    o->liveness_ms = 30000;
+    o->checkpoint_interval = 8;
+    o->window = 16;
+    o->batch = 4;
+}
+
+static const char *faults_name(unsigned f)
+{
+    switch (f) {
+    case CERTA_SIM_F_ALL: return "all";
+    case CERTA_SIM_F_CRASH: return "crash";
+    case CERTA_SIM_F_BYZ: return "byzantine";
+    case CERTA_SIM_F_NET: return "network";
+    case 0: return "none";
+    default: return "all";
+    }
+}
+
+void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
+{
+    static const char *scen[] = {"random", "crash-primary", "laggard"};
+    static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
+    snprintf(out, cap,
+             "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
+             " --scenario %s --requests %u --mutation %s --trace",
+             o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 3],
+             o->requests, mut[o->mutation % 3]);
+}
+
+bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)
+{
+    memset(res, 0, sizeof *res);
+    sim *s = calloc(1, sizeof *s);
+    CERTA_ASSERT(s != NULL);
+    s->o = *o;
+    s->res = res;
+    s->f = (uint16_t)((o->n - 1) / 3);
+    uint64_t x = o->seed * 0x2545f4914f6cdd1dull + 1;
+    for (int i = 0; i < 4; i++)
+        s->rng.s[i] = splitmix(&x);
+    s->tr = calloc(TRACE_RING, sizeof *s->tr);
+    s->reps = calloc(o->n, sizeof *s->reps);
+    s->submitted = calloc(o->requests + 1, 1);
+    s->last_send = calloc(o->requests + 1, sizeof *s->last_send);
+    CERTA_ASSERT(s->tr && s->reps && s->submitted && s->last_send);
+    for (uint16_t i = 0; i < o->n; i++)
+        s->keys[i] = rnd(&s->rng) | 1;
+    for (unsigned i = 0; i < NINTEG; i++)
+        s->integ_keys[i] = rnd(&s->rng);
+    for (int i = 0; i < CERTA_HASH_BYTES; i++)
+        s->chain_id[i] = (uint8_t)rnd(&s->rng);
+    memset(&s->genesis, 0, sizeof s->genesis);
+    s->genesis.timestamp_ms = START_MS - 1000;
+    s->t = START_MS;
+    s->net_faults = o->faults & CERTA_SIM_F_NET;
+    s->crash_faults = o->faults & CERTA_SIM_F_CRASH;
+    s->heal_at = START_MS + o->fault_ms;
+
+    uint16_t nbyz = 0;
+    if ((o->faults & CERTA_SIM_F_BYZ) && o->scenario == CERTA_SIM_RANDOM)
+        nbyz = o->faults == CERTA_SIM_F_BYZ ? (uint16_t)(1 + below(&s->rng, s->f))
+                                            : (uint16_t)below(&s->rng, s->f + 1u);
+    for (uint16_t i = 0; i < o->n; i++) {
+        rep *p = &s->reps[i];
+        p->s = s;
+        p->id = i;
+        p->exec = calloc(o->requests + 1, 1);
+        CERTA_ASSERT(p->exec != NULL);
+        if (o->faults & CERTA_SIM_F_NET)
+            p->skew_ms = (int64_t)below(&s->rng, 601) - 300;
+    }
+    for (uint16_t k = 0; k < nbyz; k++) {
+        uint16_t i;
+        do
+            i = (uint16_t)below(&s->rng, o->n);
+        while (s->reps[i].byz);
+        s->reps[i].byz = true;
+        /* often make the first primary Byzantine: it can equivocate */
+        if (k == 0 && chance(&s->rng, 500000)) {
+            s->reps[i].byz = false;
+            s->reps[0].byz = true;
+        }
+    }
+    for (uint16_t i = 0; i < o->n; i++)
+        rep_start(s, &s->reps[i]);
+
+    /* the client's requests */
+    uint64_t span = o->fault_ms * 7 / 10 + 1;
+    for (uint64_t i = 0; i < o->requests; i++)
+        push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
+             (uint16_t)below(&s->rng, o->n), i);
+    push(s, START_MS + 1000, EV_RESEND, 0, 0);
+    push(s, START_MS + 250, EV_CHECK, 0, 0);
+    push(s, s->heal_at, EV_HEAL, 0, 0);
+    /* faults */
+    if (o->scenario == CERTA_SIM_CRASH_PRIMARY) {
+        s->crash_faults = true;
+        push(s, START_MS + 300, EV_CRASH, 0, 0);
+    } else if (o->scenario == CERTA_SIM_LAGGARD) {
+        s->net_faults = true;
+        push(s, START_MS + 1, EV_PARTITION, 0, 0);
+    } else {
+        if (o->faults & CERTA_SIM_F_CRASH) {
+            uint64_t k = 1 + below(&s->rng, 4);
+            for (uint64_t i = 0; i < k; i++)
+                push(s, START_MS + below(&s->rng, o->fault_ms), EV_CRASH,
+                     (uint16_t)below(&s->rng, o->n), 0);
+        }
+        if (o->faults & CERTA_SIM_F_NET) {
+            uint64_t k = below(&s->rng, 3);
+            for (uint64_t i = 0; i < k; i++) {
+                uint64_t at = START_MS + below(&s->rng, o->fault_ms);
+                push(s, at, EV_PARTITION, 0, 0);
+                push(s, at + 100 + below(&s->rng, 1500), EV_UNPARTITION, 0, 0);
+            }
+        }
+    }
+
+    while (!s->done && s->nheap > 0) {
+        ev e = heap_pop(s);
+        s->t = e.t;
+        handle(s, &e);
+        free(e.msg);
+        if (res->steps > STEP_BUDGET)
+            violation(s, "step budget of %u exhausted", STEP_BUDGET);
+    }
+    if (!s->done)
+        violation(s, "event queue ran dry before every request executed");
+    res->sim_ms = s->t - START_MS;
+    for (uint16_t i = 0; i < o->n; i++) {
+        rep *p = &s->reps[i];
+        rep_accumulate(p);
+        if (!p->byz) {
+            res->view_changes += p->acc.view_changes;
+            res->new_views += p->acc.new_views;
+            res->checkpoints += p->acc.checkpoints_stable;
+            res->blocks_fetched += p->acc.blocks_fetched;
+            res->requests_executed += p->executed;
+            res->replica_dropped += p->acc.dropped_malformed + p->acc.dropped_outsider +
+                                    p->acc.dropped_bad_signature + p->acc.dropped_window +
+                                    p->acc.dropped_view + p->acc.dropped_invalid +
+                                    p->acc.dropped_conflict;
+        }
+    }
+    res->ok = !s->failed;
+    if (s->failed && o->trace != NULL) {
+        char cmd[256];
+        certa_sim_replay_cmd(o, cmd, sizeof cmd);
+        fprintf(o->trace, "VIOLATION seed %" PRIu64 ": %s\nreplay: %s\n", o->seed,
+                res->violation, cmd);
+        trace_dump(s, o->trace);
+    }
+    /* free everything */
+    while (s->nheap > 0) {
+        ev e = heap_pop(s);
+        free(e.msg);
+    }
+    for (uint16_t i = 0; i < o->n; i++) {
+        rep *p = &s->reps[i];
+        certa_pbft_free(p->r);
+        for (size_t k = 0; k < p->nrec; k++)
+            free(p->recs[k].p);
+        free(p->recs);
+        for (size_t k = 0; k < p->nblocks; k++)
+            free(p->blocks[k]);
+        free(p->blocks);
+        free(p->blens);
+        free(p->exec);
+        for (unsigned k = 0; k < BYZ_RING; k++)
+            free(p->ring[k]);
+    }
+    free(s->reps);
+    free(s->heap);
+    free(s->tr);
+    free(s->submitted);
+    free(s->last_send);
+    free(s->chain);
+    free(s->chain_set);
+    bool ok = res->ok;
+    free(s);
+    return ok;
+}

@@ -1,0 +1,82 @@
+/* sim: a deterministic fault simulator for the PBFT core (engine/pbft.c).
+ *
+ * One seed decides everything: message latency, loss, duplication and
+ * reordering, partitions and their healing, crashes (also between a step's
+ * persists and its sends) and restarts that lose whatever was not declared
+ * durable, clock skew, and Byzantine replicas (at most f) that equivocate,
+ * replay, forge senders, withhold, send bogus view-change certificates and
+ * vote twice. The real protocol code runs unchanged, with fake fast crypto,
+ * an in-memory durable store and a trivial application.
+ *
+ * After every step the checkers test agreement (no two honest replicas
+ * deliver different blocks at one height), total order without gaps, and
+ * validity (every delivered request was submitted and correctly signed;
+ * each executes once); at the end, liveness: after the faults heal, every
+ * submitted request is executed by every honest replica within the bound.
+ */
+#ifndef CERTA_SIM_H
+#define CERTA_SIM_H
+
+#include <stdio.h>
+
+#include "certa/pbft.h"
+
+enum {
+    CERTA_SIM_F_CRASH = 1,
+    CERTA_SIM_F_BYZ = 2,
+    CERTA_SIM_F_NET = 4,
+    CERTA_SIM_F_ALL = 7,
+};
+
+typedef enum certa_sim_scenario {
+    CERTA_SIM_RANDOM = 0,        /* faults drawn from the seed */
+    CERTA_SIM_CRASH_PRIMARY = 1, /* the view-0 primary dies early: view change */
+    CERTA_SIM_LAGGARD = 2,       /* one replica cut off, then healed: state transfer */
+} certa_sim_scenario;
+
+typedef struct certa_sim_opts {
+    uint64_t seed;
+    uint16_t n;
+    unsigned faults;    /* CERTA_SIM_F_* */
+    certa_sim_scenario scenario;
+    uint32_t requests;  /* client requests submitted */
+    uint64_t fault_ms;  /* length of the faulty phase (simulated) */
+    uint64_t liveness_ms; /* bound after healing */
+    uint32_t checkpoint_interval;
+    uint32_t window;
+    uint32_t batch;
+    int mutation;       /* CERTA_PBFT_MUT_* planted in every replica */
+    FILE *trace;        /* when set: the trace is printed on a violation */
+    bool trace_all;     /* print every step as it happens */
+} certa_sim_opts;
+
+void certa_sim_opts_default(certa_sim_opts *o, uint64_t seed, uint16_t n,
+                            unsigned faults);
+
+typedef struct certa_sim_result {
+    bool ok;
+    char violation[512];
+    uint64_t height;        /* longest honest chain */
+    uint64_t requests_executed;
+    uint64_t duplicates_rejected;
+    uint64_t view_changes;
+    uint64_t new_views;
+    uint64_t checkpoints;
+    uint64_t blocks_fetched;
+    uint64_t messages;      /* handed to the network */
+    uint64_t net_dropped;   /* lost, partitioned or to a dead replica */
+    uint64_t net_duplicated;
+    uint64_t replica_dropped; /* dropped and counted by the replicas */
+    uint64_t crashes;
+    uint64_t byz_actions;
+    uint64_t steps;
+    uint64_t sim_ms;
+} certa_sim_result;
+
+/* Runs one seed. Returns true when no checker fired. */
+bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res);
+
+/* The command that replays a seed. */
+void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,135 @@
+/* certa status: asks each named validator for its status over the client
+ * protocol (QUERY status) and prints height, view, primary, events/s and
+ * the lag of each peer. Exit 1 when a validator did not answer. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certa/client.h"
+#include "cli.h"
+#include "endpoints.h"
+
+static const char usage[] =
+    "usage: certa status --to ENDPOINT[,ENDPOINT...]|all [--genesis FILE]\n"
+    "                    [--timeout-ms MS] [--json]\n\n"
+    "Queries each validator's status: height, view, primary, recent events/s\n"
+    "and, per peer, whether it is connected and how many blocks it lags.\n"
+    "ENDPOINTs are client endpoints or validator names from genesis (default\n"
+    "genesis: $CERTA_GENESIS, else ./genesis.json), or \"all\". --json prints\n"
+    "each answer as one JSON line. Exit status: 0 all answered, 1 some did\n"
+    "not (within --timeout-ms, default 3000), 2 usage, 3 error.\n";
+
+static void print_human(const char *name, const char *ep, const char *doc, size_t len)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(doc, len, 0, &jerr);
+    if (!json_is_object(j)) {
+        printf("%-10s %-24s answered with unreadable JSON: %s\n", name, ep, jerr.text);
+        json_decref(j);
+        return;
+    }
+    printf("%-10s %-24s height %" JSON_INTEGER_FORMAT "  view %" JSON_INTEGER_FORMAT
+           "  primary %" JSON_INTEGER_FORMAT "  events/s %.0f", name, ep,
+           json_integer_value(json_object_get(j, "height")),
+           json_integer_value(json_object_get(j, "view")),
+           json_integer_value(json_object_get(j, "primary")),
+           json_number_value(json_object_get(j, "events_per_s")));
+    json_t *peers = json_object_get(j, "peers");
+    size_t i;
+    json_t *p;
+    if (json_is_array(peers) && json_array_size(peers) > 0) {
+        printf("  peers");
+        json_array_foreach(peers, i, p) {
+            json_int_t v = json_integer_value(json_object_get(p, "validator"));
+            if (!json_is_true(json_object_get(p, "up")))
+                printf(" %" JSON_INTEGER_FORMAT ":down", v);
+            else
+                printf(" %" JSON_INTEGER_FORMAT ":lag %" JSON_INTEGER_FORMAT, v,
+                       json_integer_value(json_object_get(p, "lag")));
+        }
+    }
+    printf("\n");
+    json_decref(j);
+}
+
+int certa_cmd_status(int argc, char **argv)
+{
+    if (certa_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return CERTA_EXIT_OK;
+    }
+    const char *to = NULL, *genesis = NULL;
+    unsigned long long timeout = 3000;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strcmp(argv[i], "--genesis") == 0 && i + 1 < argc)
+            genesis = argv[++i];
+        else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
+            if (certa_parse_u64(argv[++i], 1, 600000, &timeout) != 0)
+                return certa_usage_error("status", "--timeout-ms needs 1..600000");
+        } else if (strcmp(argv[i], "--json") == 0)
+            as_json = true;
+        else
+            return certa_usage_error("status", "unexpected argument '%s'", argv[i]);
+    }
+    if (to == NULL)
+        return certa_usage_error("status", "--to ENDPOINT[,...] is required");
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_genesis *g = NULL;
+    static certa_tool_endpoints eps;
+    if (certa_genesis_load(certa_tool_genesis_path(genesis), &g, &ei) != CERTA_OK ||
+        certa_tool_endpoints_resolve(g, to, &eps, &ei) != CERTA_OK) {
+        certa_genesis_free(g);
+        return certa_fail("status", "%s", certa_errmsg(&ei));
+    }
+    /* One client per validator, all queried at once. */
+    certa_client *c[CERTA_TOOL_ENDPOINTS_MAX] = { 0 };
+    int rc = CERTA_EXIT_OK;
+    for (uint32_t i = 0; i < eps.count; i++) {
+        certa_client_opts o = { .endpoint_count = 1, .endpoints = &eps.endpoints[i],
+                                .server_keys = &eps.server_keys[i], .window = 1,
+                                .deadline_ms = (uint32_t)timeout,
+                                .attempt_timeout_ms = (uint32_t)timeout, .retries_max = 1 };
+        certa_cp_query q = { .kind = CERTA_QUERY_STATUS };
+        if (certa_client_open(&o, &c[i], &ei) != CERTA_OK ||
+            certa_client_query(c[i], &q, i, NULL) != CERTA_OK) {
+            rc = certa_fail("status", "%s", certa_errmsg(&ei));
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < eps.count; i++) {
+        const char *name = g->validators[eps.validator[i]].name;
+        certa_client_reply r;
+        certa_err e;
+        do
+            e = certa_client_poll(c[i], 100, &r);
+        while (e == CERTA_E_TIMEOUT || (e == CERTA_OK && !r.final));
+        if (e != CERTA_OK || r.type != CERTA_CP_QUERY_RESULT || r.body_len < 1) {
+            const char *why = e != CERTA_OK ? certa_strerror(e) : r.error.message;
+            if (as_json) {
+                json_t *j = json_pack("{s:i,s:s,s:s}", "validator", (int)eps.validator[i],
+                                      "endpoint", eps.endpoints[i], "error", why);
+                if (j != NULL) {
+                    json_dumpf(j, stdout, JSON_COMPACT);
+                    putchar('\n');
+                    json_decref(j);
+                }
+            } else
+                printf("%-10s %-24s no answer: %s\n", name, eps.endpoints[i], why);
+            rc = CERTA_EXIT_FAIL;
+            continue;
+        }
+        if (as_json)
+            printf("%.*s\n", (int)(r.body_len - 1), (const char *)r.body + 1);
+        else
+            print_human(name, eps.endpoints[i], (const char *)r.body + 1, r.body_len - 1);
+    }
+out:
+    for (uint32_t i = 0; i < eps.count; i++)
+        certa_client_close(c[i]);
+    certa_genesis_free(g);
+    return rc;
+}

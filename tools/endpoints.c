@@ -1,0 +1,74 @@
+/* endpoints: genesis path default and endpoint -> CURVE key resolution for
+ * the client-side subcommands (see endpoints.h). */
+#include "endpoints.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *certa_tool_genesis_path(const char *path)
+{
+    if (path != NULL)
+        return path;
+    const char *env = getenv("CERTA_GENESIS");
+    return env != NULL && env[0] != '\0' ? env : "genesis.json";
+}
+
+static int find(const certa_genesis *g, const char *item)
+{
+    for (uint32_t v = 0; v < g->validator_count; v++)
+        if (strcmp(g->validators[v].client_endpoint, item) == 0 ||
+            strcmp(g->validators[v].name, item) == 0)
+            return (int)v;
+    return -1;
+}
+
+certa_err certa_tool_endpoints_resolve(const certa_genesis *g, const char *list,
+                                       certa_tool_endpoints *out,
+                                       certa_errinfo *ei)
+{
+    memset(out, 0, sizeof *out);
+    if (strcmp(list, "all") == 0) {
+        for (uint32_t v = 0; v < g->validator_count && v < CERTA_TOOL_ENDPOINTS_MAX; v++) {
+            snprintf(out->endpoint[v], CERTA_ENDPOINT_BYTES, "%s",
+                     g->validators[v].client_endpoint);
+            out->validator[v] = v;
+            out->count++;
+        }
+    } else {
+        const char *p = list;
+        while (*p != '\0') {
+            size_t n = strcspn(p, ",");
+            if (n == 0 || n >= CERTA_ENDPOINT_BYTES || out->count == CERTA_TOOL_ENDPOINTS_MAX)
+                return certa_errorf(ei, CERTA_E_ARG, "bad endpoint list \"%s\"", list);
+            char item[CERTA_ENDPOINT_BYTES];
+            memcpy(item, p, n);
+            item[n] = '\0';
+            int v = find(g, item);
+            if (v < 0) {
+                char known[1024] = "";
+                for (uint32_t k = 0; k < g->validator_count && strlen(known) < 900; k++) {
+                    size_t kl = strlen(known);
+                    snprintf(known + kl, sizeof known - kl, "%s%s (%s)", k ? ", " : "",
+                             g->validators[k].client_endpoint, g->validators[k].name);
+                }
+                return certa_errorf(ei, CERTA_E_NOTFOUND, "\"%s\" is not a validator "
+                                    "client endpoint of this genesis; known: %s",
+                                    item, known);
+            }
+            snprintf(out->endpoint[out->count], CERTA_ENDPOINT_BYTES, "%s",
+                     g->validators[v].client_endpoint);
+            out->validator[out->count++] = (uint32_t)v;
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+    }
+    if (out->count == 0)
+        return certa_errorf(ei, CERTA_E_ARG, "no endpoint given");
+    for (uint32_t i = 0; i < out->count; i++) {
+        out->endpoints[i] = out->endpoint[i];
+        out->server_keys[i] = g->validators[out->validator[i]].curve_pub;
+    }
+    return CERTA_OK;
+}

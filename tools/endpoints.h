@@ -1,0 +1,30 @@
+/* endpoints: shared by the client-side subcommands (submit, status, query):
+ * loading the genesis named on the command line and resolving validator
+ * client endpoints to their CURVE public keys. */
+#ifndef CERTA_TOOLS_ENDPOINTS_H
+#define CERTA_TOOLS_ENDPOINTS_H
+
+#include "certa/genesis.h"
+
+#define CERTA_TOOL_ENDPOINTS_MAX 64u
+
+typedef struct certa_tool_endpoints {
+    uint32_t count;
+    char endpoint[CERTA_TOOL_ENDPOINTS_MAX][CERTA_ENDPOINT_BYTES];
+    const char *endpoints[CERTA_TOOL_ENDPOINTS_MAX];
+    const char *server_keys[CERTA_TOOL_ENDPOINTS_MAX];
+    uint32_t validator[CERTA_TOOL_ENDPOINTS_MAX];
+} certa_tool_endpoints;
+
+/* The genesis path to use: path when not NULL, else $CERTA_GENESIS, else
+ * "genesis.json". */
+const char *certa_tool_genesis_path(const char *path);
+
+/* Splits a comma-separated list of client endpoints (or validator names,
+ * or "all") and finds each one's validator in g. Fills ei naming the first
+ * unknown endpoint and listing the known ones. */
+certa_err certa_tool_endpoints_resolve(const certa_genesis *g, const char *list,
+                                       certa_tool_endpoints *out,
+                                       certa_errinfo *ei);
+
+#endif
