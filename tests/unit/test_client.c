@@ -421,6 +421,15 @@ Test(client_codec, round_trips_and_refusals)
     cr_assert_eq(certa_cp_query_decode(buf, n + 1, &q2, NULL), CERTA_E_TRAILING);
     buf[0] = 7;
     cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_E_BAD_ENUM);
+    certa_cp_query hq = { .kind = CERTA_QUERY_HOLDER, .cursor = 12345, .limit = 50 };
+    memset(hq.holder_id, 0x77, 32);
+    n = certa_cp_query_encode(&hq, buf);
+    cr_assert_eq(n, 45);
+    cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_OK);
+    cr_assert_eq(q2.cursor, 12345);
+    cr_assert_eq(q2.limit, 50);
+    cr_assert_eq(memcmp(q2.holder_id, hq.holder_id, 32), 0);
+    cr_assert_eq(certa_cp_query_decode(buf, 33, &q2, NULL), CERTA_E_TRUNCATED);
 
     certa_cp_accepted a = { .integrator = 5, .seq = 77, .event_count = 12 }, a2;
     memset(a.digest, 0xcd, 32);
