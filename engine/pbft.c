@@ -302,7 +302,7 @@ static void bcast(certa_pbft *r, const buf *b)
     emit(r, CERTA_PBFT_ACT_BROADCAST, 0, 0, 0, 0, b->p, b->len);
 }
 
-static void sendto(certa_pbft *r, uint16_t to, const buf *b)
+static void send_to(certa_pbft *r, uint16_t to, const buf *b)
 {
     CERTA_ASSERT(to < r->c.n && to != r->c.id);
     emit(r, CERTA_PBFT_ACT_SEND, to, 0, 0, 0, b->p, b->len);
@@ -395,7 +395,7 @@ static void forward_request(certa_pbft *r, pend *p)
     m.body = p->bytes.p;
     m.body_len = p->bytes.len;
     buf b = make_signed(r, &m);
-    sendto(r, primary(r, r->view), &b);
+    send_to(r, primary(r, r->view), &b);
     buf_free(&b);
     p->forwarded_ms = r->now;
 }
@@ -878,6 +878,14 @@ static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
         r->st.dropped_conflict++;
         return;
     }
+    /* an old header in a normal pre-prepare is only the re-sent new-view
+     * proposal this replica already voted for (before a restart) */
+    if (m->hdr.view != m->view &&
+        !(s->voted && s->vote_view == m->view &&
+          memcmp(s->vote_d, d, CERTA_HASH_BYTES) == 0)) {
+        r->st.dropped_invalid++;
+        return;
+    }
     /* chain and time against the block below, when known */
     slot *below = slot_peek(r, m->seq - 1);
     if (below != NULL && below->has_pp && below->pp_view == m->view) {
@@ -988,6 +996,9 @@ static void maybe_propose(certa_pbft *r)
     if (r->in_vc || primary(r, r->view) != r->c.id || !r->parent_ok)
         return;
     while (r->next_seq <= r->h + r->c.window) {
+        if (r->c.app.can_propose != NULL &&
+            !r->c.app.can_propose(r->c.app.ctx, r->next_seq))
+            return;
         size_t cnt = 0, bytes = 0;
         uint64_t oldest = UINT64_MAX;
         for (uint32_t i = 0; i < r->npool; i++)
@@ -1480,7 +1491,7 @@ static void on_view_change(certa_pbft *r, const certa_pbft_msg *m,
     }
     if (m->view == r->view && !r->in_vc) {
         if (primary(r, r->view) == r->c.id && r->nv.len)
-            sendto(r, m->sender, &r->nv);
+            send_to(r, m->sender, &r->nv);
         return;
     }
     if (r->vc_views[m->sender] >= m->view && r->vcs[m->sender].len)
@@ -1620,7 +1631,7 @@ static void fetch_now(certa_pbft *r)
     m.seq = r->last_exec + 1;
     m.aux = r->c.fetch_blocks_max;
     buf b = make_signed(r, &m);
-    sendto(r, to, &b);
+    send_to(r, to, &b);
     buf_free(&b);
     r->fetching = true;
     r->fetch_deadline = r->now + r->c.resend_ms;
@@ -1670,7 +1681,7 @@ static void on_fetch(certa_pbft *r, const certa_pbft_msg *m)
     out.type = CERTA_PBFT_MSG_FETCH_REPLY;
     certa_pbft_list_parse(l, ll, &out.l1);
     buf b = make_signed(r, &out);
-    sendto(r, m->sender, &b);
+    send_to(r, m->sender, &b);
     buf_free(&b);
     free(l);
     for (size_t i = 0; i < k; i++)
@@ -1780,7 +1791,7 @@ static void on_status(certa_pbft *r, const certa_pbft_msg *m)
         r->peer_exec[m->sender] = m->seq;
     if (m->view < r->view && !r->in_vc && primary(r, r->view) == r->c.id &&
         r->nv.len)
-        sendto(r, m->sender, &r->nv);
+        send_to(r, m->sender, &r->nv);
     maybe_fetch(r);
 }
 

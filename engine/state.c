@@ -894,14 +894,12 @@ const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count)
 
 /* ---------------------------------------------------------------- roots */
 
-static void hash_leaf(const uint8_t *data, size_t len, uint8_t out[CERTA_HASH_BYTES])
+/* Result leaves are 2 bytes: one SHA-256 call over 0x00 || leaf. */
+static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
+                             uint8_t out[CERTA_HASH_BYTES])
 {
-    certa_sha256_ctx c;
-    uint8_t pfx = 0x00;
-    certa_sha256_init(&c);
-    certa_sha256_update(&c, &pfx, 1);
-    certa_sha256_update(&c, data, len);
-    certa_sha256_final(&c, out);
+    uint8_t buf[1 + CERTA_RESULT_LEAF_BYTES] = {0x00, leaf[0], leaf[1]};
+    certa_sha256(buf, sizeof buf, out);
 }
 
 static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH_BYTES])
@@ -945,7 +943,7 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
     for (uint32_t i = 0; i < n; i++) {
         uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
         certa_result_leaf(s->block_kinds[i], s->block_results[i], leaf);
-        hash_leaf(leaf, sizeof leaf, s->scratch[i]);
+        hash_result_leaf(leaf, s->scratch[i]);
     }
     mth_from_leaf_hashes(s->scratch, n, results_root);
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);

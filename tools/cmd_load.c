@@ -23,7 +23,7 @@ static const char usage[] =
     "       certa load info --trace TRACE\n"
     "       certa load replay --trace TRACE --to ENDPOINTS [--genesis DIR] [--speed X]\n"
     "                      [--duration S] [--drain S] [--window N] [--report PREFIX]\n"
-    "                      [--quiet]\n"
+    "                      [--svg] [--quiet]\n"
     "       certa load find-max --trace TRACE --to ENDPOINTS [--genesis DIR] [--slo-ms MS]\n"
     "                      [--step-s S] [--start-speed X] [--factor F] [--refine N]\n"
     "                      [--drain S] [--window N] [--report FILE.json] [--quiet]\n\n"
@@ -35,7 +35,8 @@ static const char usage[] =
     "info       checks a trace (checksum, records) and prints its header and counts.\n"
     "replay     sends each batch at its scheduled time divided by --speed, whether\n"
     "           or not earlier ones were answered; latency runs from the scheduled\n"
-    "           time. Writes PREFIX.json and PREFIX.html (default load-report).\n"
+    "           time. Writes PREFIX.json and PREFIX.html (default load-report);\n"
+    "           --svg also writes the plots as PREFIX-{throughput,latency,cdf}.svg.\n"
     "find-max   ramps the speed (x F per step while passing, then bisects) until p99\n"
     "           exceeds the SLO (default 100 ms) or a batch is refused or lost, and\n"
     "           prints the highest passing speed: the headroom over the trace.\n\n"
@@ -51,7 +52,7 @@ typedef struct opts {
     const char *scenario, *trace, *out, *genesis, *to, *report;
     double scale, speed, duration_s, drain_s, slo_ms, step_s, start_speed, factor;
     unsigned long long hours, seed, start_ms, refine, window;
-    bool json, quiet;
+    bool json, quiet, svg;
 } opts;
 
 static int need(int argc, char **argv, int i)
@@ -130,6 +131,10 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
         }
         if (strcmp(a, "--json") == 0) {
             o->json = true;
+            continue;
+        }
+        if (strcmp(a, "--svg") == 0) {
+            o->svg = true;
             continue;
         }
         if (strcmp(a, "--quiet") == 0) {
@@ -305,7 +310,8 @@ static int cmd_replay(const opts *o)
     snprintf(jp, sizeof jp, "%s.json", prefix);
     snprintf(hp, sizeof hp, "%s.html", prefix);
     if (certa_load_report_json(run, jp, &ei) != CERTA_OK ||
-        certa_load_report_html(run, hp, &ei) != CERTA_OK) {
+        certa_load_report_html(run, hp, &ei) != CERTA_OK ||
+        (o->svg && certa_load_report_svgs(run, prefix, &ei) != CERTA_OK)) {
         certa_load_run_free(run);
         return certa_fail("load replay", "%s", certa_errmsg(&ei));
     }

@@ -31,8 +31,8 @@
 /* Intended rejection reasons (what the generator meant to go wrong). */
 typedef enum certa_load_intent {
     CERTA_LOAD_INTENT_BAD_CODE = 0, /* a wrong 8-digit code */
-    CERTA_LOAD_INTENT_EXPIRED = 1,  /* redeem outside the grant's window */
-    CERTA_LOAD_INTENT_REVOKED = 2,  /* redeem after the holder revoked */
+    CERTA_LOAD_INTENT_EXPIRED = 1,  /* a grant whose window already closed */
+    CERTA_LOAD_INTENT_REVOKED = 2,  /* a redeem after the holder revoked */
     CERTA_LOAD_INTENTS = 3,
 } certa_load_intent;
 

@@ -94,6 +94,10 @@ typedef struct certa_pbft_app {
      * next call of read_block. */
     bool (*read_block)(void *ctx, uint64_t height, const uint8_t **rec,
                        size_t *len);
+    /* Whether the primary may propose block `height` now (optional: NULL =
+     * always). A host whose headers commit to the execution of the parent
+     * answers false until it executed height-1, then steps a TICK. */
+    bool (*can_propose)(void *ctx, uint64_t height);
 } certa_pbft_app;
 
 /* Planted bugs for the simulator's mutation tests; 0 in production. */

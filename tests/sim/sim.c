@@ -262,7 +262,10 @@ static const char *ev_name(uint8_t k)
 static void trace_print_one(FILE *out, const trace_ent *e)
 {
     fprintf(out, "  t=%" PRIu64 " %-11s", e->t - START_MS, ev_name(e->kind));
-    if (e->kind == EV_MSG || e->kind == 12 || e->kind == 13)
+    if (e->kind == 12)
+        fprintf(out, " replica %u delivered height %" PRIu64 " block %08" PRIx64,
+                e->dst, e->seq, e->view);
+    else if (e->kind == EV_MSG || e->kind == 13)
         fprintf(out, " %u->%u %s view=%" PRIu64 " h=%" PRIu64 " (%zu bytes)",
                 e->src, e->dst, certa_pbft_msg_name(e->type), e->view, e->seq,
                 e->len);
@@ -458,7 +461,8 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
                               app_build,
                               app_validate_block,
                               NULL,
-                              app_read_block};
+                              app_read_block,
+                              NULL};
 }
 
 static void rep_accumulate(rep *p)
@@ -903,6 +907,14 @@ static void do_action(sim *s, rep *p, const certa_pbft_action *a)
         }
         trace_add(s, 12, p->id, p->id, NULL, 0);
         s->tr[(s->ntr - 1) % TRACE_RING].seq = a->height;
+        if (a->len >= 2 + CERTA_PBFT_HEADER_BYTES) {
+            uint8_t hh[CERTA_HASH_BYTES];
+            certa_sha256(a->bytes + 2, CERTA_PBFT_HEADER_BYTES, hh);
+            s->tr[(s->ntr - 1) % TRACE_RING].view =
+                (uint64_t)hh[0] << 24 | (uint64_t)hh[1] << 16 | (uint64_t)hh[2] << 8 | hh[3];
+        }
+        if (s->o.trace_all && s->o.trace)
+            trace_print_one(s->o.trace, &s->tr[(s->ntr - 1) % TRACE_RING]);
         check_deliver(s, p, a->bytes, a->len, a->height);
         break;
     }
@@ -917,7 +929,8 @@ static void step(sim *s, rep *p, const certa_pbft_input *in)
     s->res->steps++;
     size_t cut = acts.count;
     bool crash = false;
-    if (s->crash_faults && !p->byz && acts.count > 0 && faulty_now(s) < s->f &&
+    if (s->crash_faults && s->o.scenario == CERTA_SIM_RANDOM && !p->byz &&
+        acts.count > 0 && faulty_now(s) < s->f &&
         chance(&s->rng, 3000)) {
         cut = (size_t)below(&s->rng, acts.count + 1);
         crash = true;
@@ -1125,9 +1138,9 @@ void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
     static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
-             " --scenario %s --requests %u --mutation %s --trace",
+             " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s --trace",
              o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 3],
-             o->requests, mut[o->mutation % 3]);
+             o->requests, o->fault_ms, mut[o->mutation % 3]);
 }
 
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)

@@ -1,0 +1,37 @@
+/* merkle_hash: the SHA-256 kernels under engine/merkle.c (internal).
+ *
+ * RFC 6962 hashes have fixed shapes: a leaf is SHA-256(0x00 || data), a node
+ * SHA-256(0x01 || left || right) = exactly two 64-byte blocks. These kernels
+ * build the padded blocks themselves and feed them straight to a compression
+ * function, two independent messages at a time, so that nothing but the
+ * compressions costs. Two back ends: SHA-NI (x86 SHA extensions, chosen at
+ * run time by CPUID) and a portable one through OpenSSL's SHA256_Transform.
+ */
+#ifndef CERTA_MERKLE_HASH_H
+#define CERTA_MERKLE_HASH_H
+
+#include "certa/merkle.h"
+
+/* Where leaf i's bytes are: leaves[i] when leaves != NULL, else the fixed
+ * size leaf at base + i * leaf_bytes. */
+typedef struct certa_mh_src {
+    const certa_merkle_leaf *leaves;
+    const uint8_t *base;
+    size_t leaf_bytes;
+} certa_mh_src;
+
+/* out[i] = leaf hash of leaf first+i, for i < count (out: count*32 bytes). */
+void certa_mh_leaf_hashes(const certa_mh_src *src, size_t first, size_t count,
+                          uint8_t *out);
+
+/* out[i] = node(in[2i], in[2i+1]) for i < pairs; in and out are arrays of
+ * 32-byte hashes and out may equal in (in-place level reduction). */
+void certa_mh_nodes(const uint8_t *in, size_t pairs, uint8_t *out);
+
+/* Back end selection: "sha-ni" or "portable". certa_mh_force_portable is for
+ * tests and benchmarks; call it only while no hashing runs. */
+const char *certa_mh_backend(void);
+bool certa_mh_have_shani(void);
+void certa_mh_force_portable(bool on);
+
+#endif
