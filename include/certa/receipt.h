@@ -58,7 +58,8 @@ typedef struct certa_commit_cert {
 certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
                                    const certa_genesis *g, certa_errinfo *ei);
 
-/* Longest inclusion path (CERTA_MERKLE_PATH_MAX of merkle.h). */
+/* Longest inclusion path (= CERTA_MERKLE_PATH_MAX of merkle.h, asserted in
+ * engine/receipt_verify.c). */
 #define CERTA_RECEIPT_PATH_MAX 64u
 #define CERTA_RESULT_OK 0u            /* result code of an accepted event */
 #define CERTA_RECEIPT_REASON_MAX 128u /* bytes of a rejection reason */
