@@ -6,9 +6,12 @@
  * event's leaf (codec: u16 integrator || u64 seq || event bytes) in the
  * header's events_root, and the commit certificate: at least 2f+1 distinct
  * validators' Ed25519 signatures over the commit message
- *     "certa-commit-v1" || u64 view || u64 height || block hash   (63 bytes)
- * where the block hash is SHA-256 of the encoded header. The consensus core
- * signs exactly these bytes (certa_commit_message) in its COMMIT messages.
+ *     chain id || u8 1 || u8 4 || u16 validator || u64 view || u64 height
+ *     || block hash                                                (84 bytes)
+ * where the chain id is the genesis hash and the block hash is SHA-256 of
+ * the encoded header: exactly the bytes each validator signed in its PBFT
+ * COMMIT message (version 1, type COMMIT; engine/pbft_msg.c), so the
+ * certificate is the quorum's own votes (certa_commit_message).
  *
  * What a receipt proves: the event, as submitted by that integrator in that
  * batch, is leaf leaf_index of the block at that height which a quorum
@@ -30,12 +33,11 @@
 #include "certa/codec.h"
 #include "certa/genesis.h"
 
-#define CERTA_COMMIT_DOMAIN "certa-commit-v1"
-#define CERTA_COMMIT_DOMAIN_BYTES 15u
-#define CERTA_COMMIT_MSG_BYTES (CERTA_COMMIT_DOMAIN_BYTES + 8u + 8u + CERTA_HASH_BYTES)
+#define CERTA_COMMIT_MSG_BYTES (CERTA_HASH_BYTES + 1u + 1u + 2u + 8u + 8u + CERTA_HASH_BYTES)
 
 /* Writes the 63 bytes a validator signs to commit a block. */
-void certa_commit_message(uint64_t view, uint64_t height,
+void certa_commit_message(const uint8_t chain_id[CERTA_HASH_BYTES], uint16_t validator,
+                          uint64_t view, uint64_t height,
                           const uint8_t block_hash[CERTA_HASH_BYTES],
                           uint8_t out[CERTA_COMMIT_MSG_BYTES]);
 

@@ -76,10 +76,11 @@ static void build_receipt(certa_key **keys, uint16_t integ, uint64_t seq, certa_
     out->cert.height = 12;
     certa_sha256(out->header, CERTA_HEADER_BYTES, out->cert.block_hash);
     uint8_t msg[CERTA_COMMIT_MSG_BYTES];
-    certa_commit_message(out->cert.view, out->cert.height, out->cert.block_hash, msg);
     static const uint16_t who[] = { 0, 1, 3 };
     out->cert.count = 3;
     for (int i = 0; i < 3; i++) {
+        certa_commit_message(gen.hash, who[i], out->cert.view, out->cert.height,
+                             out->cert.block_hash, msg);
         out->cert.sigs[i].validator = who[i];
         cr_assert_eq(certa_sign(keys[who[i]], msg, sizeof msg, out->cert.sigs[i].sig, NULL),
                      CERTA_OK);
@@ -135,16 +136,21 @@ Test(receipt, commit_message_layout)
 {
     uint8_t hash[32], m[CERTA_COMMIT_MSG_BYTES];
     memset(hash, 0x5a, 32);
-    certa_commit_message(0x0102, 0x0a0b, hash, m);
-    cr_assert_eq(CERTA_COMMIT_MSG_BYTES, 63);
-    cr_assert_eq(memcmp(m, "certa-commit-v1", 15), 0);
-    cr_assert_eq(m[15], 0x02);
-    cr_assert_eq(m[16], 0x01);
-    cr_assert_eq(m[22], 0);
-    cr_assert_eq(m[23], 0x0b);
-    cr_assert_eq(m[24], 0x0a);
-    cr_assert_eq(m[30], 0);
-    cr_assert_eq(memcmp(m + 31, hash, 32), 0);
+    uint8_t chain[32];
+    memset(chain, 0xc1, 32);
+    certa_commit_message(chain, 0x0203, 0x0102, 0x0a0b, hash, m);
+    cr_assert_eq(CERTA_COMMIT_MSG_BYTES, 84);
+    cr_assert_eq(memcmp(m, chain, 32), 0);
+    cr_assert_eq(m[32], 1);    /* version */
+    cr_assert_eq(m[33], 4);    /* COMMIT */
+    cr_assert_eq(m[34], 0x03); /* validator, little-endian */
+    cr_assert_eq(m[35], 0x02);
+    cr_assert_eq(m[36], 0x02); /* view */
+    cr_assert_eq(m[37], 0x01);
+    cr_assert_eq(m[44], 0x0b); /* height */
+    cr_assert_eq(m[45], 0x0a);
+    cr_assert_eq(m[51], 0);
+    cr_assert_eq(memcmp(m + 52, hash, 32), 0);
 }
 
 Test(receipt, good_receipt_verifies)
@@ -246,8 +252,8 @@ Test(receipt, tampered_header_and_certificate)
     cr_assert_eq(certa_key_generate(&outsider, NULL), CERTA_OK);
     r = good;
     uint8_t msg[CERTA_COMMIT_MSG_BYTES];
-    certa_commit_message(r.cert.view, r.cert.height, r.cert.block_hash, msg);
     r.cert.sigs[2].validator = 2;
+    certa_commit_message(gen.hash, 2, r.cert.view, r.cert.height, r.cert.block_hash, msg);
     cr_assert_eq(certa_sign(outsider, msg, sizeof msg, r.cert.sigs[2].sig, NULL), CERTA_OK);
     expect_fail(&r, CERTA_E_BAD_SIGNATURE, "commit: ", "validator 2");
     certa_key_free(outsider);
@@ -447,9 +453,9 @@ Test(receipt, block_receipts_for_every_batch)
     certa_commit_cert cert = { .view = 1, .height = 7 };
     certa_sha256(block, CERTA_HEADER_BYTES, cert.block_hash);
     uint8_t msg[CERTA_COMMIT_MSG_BYTES];
-    certa_commit_message(1, 7, cert.block_hash, msg);
     cert.count = 3;
     for (uint16_t i = 0; i < 3; i++) {
+        certa_commit_message(gen.hash, i, 1, 7, cert.block_hash, msg);
         cert.sigs[i].validator = i;
         cr_assert_eq(certa_sign(vkeys[i], msg, sizeof msg, cert.sigs[i].sig, NULL), CERTA_OK);
     }
