@@ -1377,7 +1377,15 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     pc->batch_requests_max = o && o->batch_requests_max ? o->batch_requests_max : 256;
     if (pc->batch_requests_max > CERTA_PBFT_BLOCK_REQUESTS_MAX)
         pc->batch_requests_max = CERTA_PBFT_BLOCK_REQUESTS_MAX;
-    pc->batch_bytes_max = 16u * 1024 * 1024;
+    /* Blocks are bounded by bytes as a proxy for genesis' events per block
+     * (about 150 bytes an event): a block must travel, be signed, verified
+     * and persisted well within the view timeout. */
+    uint64_t block_bytes = (uint64_t)(gp->block_events_max ? gp->block_events_max : 8192) * 192u;
+    if (block_bytes < 64u * 1024)
+        block_bytes = 64u * 1024;
+    if (block_bytes > 4u * 1024 * 1024)
+        block_bytes = 4u * 1024 * 1024;
+    pc->batch_bytes_max = (uint32_t)block_bytes;
     pc->batch_timeout_ms = o && o->batch_timeout_ms ? o->batch_timeout_ms
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
     if (gp->view_timeout_ms)
