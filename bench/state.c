@@ -5,8 +5,13 @@
  * twenty first with a wrong code), confirm, sign and photo; holders have two
  * grants each. Blocks of 4096 events; the results root is computed per block
  * and the state digest every 16 blocks (the fixture's checkpoint interval),
- * as a replaying validator does. The clock runs only around apply, end_block
- * and digest: building the events is not counted.
+ * as a replaying validator does. Two passes over the same workload:
+ *   replay: each block encoded as the log holds it (header, batches of
+ *           canonical events) and applied with certa_state_apply_block:
+ *           decoding, rules, results root, digests;
+ *   apply:  the decoded events applied one by one (no decoding).
+ * The clock runs only around applying and digesting: building and encoding
+ * the events is not counted. One thread.
  *
  * Output: `name value` lines, including replay_events_per_s (target
  * >= 1,000,000 on one core) and state_bytes_per_grant (target <= 256).
@@ -18,16 +23,22 @@
 #include <time.h>
 
 #include "../tests/state_fixture.h"
+#include "certa/codec.h"
 
 #define BLOCK_EVENTS 4096u
 #define WAVE 512u /* grants whose lifecycles run interleaved */
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+/* CPU time of this thread: what one core spent, even when the machine is
+ * shared and the thread waits for a core. */
+static double cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 typedef struct gen {
     uint32_t wave;  /* current wave of grants */
@@ -73,6 +84,113 @@ static bool next_event(gen *g, uint64_t now, certa_event *ev, uint16_t *integ)
     return made;
 }
 
+/* Encodes n events as one block: a batch per run of the same integrator. */
+static size_t encode_block(uint8_t *out, size_t cap, uint8_t *batch, uint64_t height,
+                           uint64_t t, const certa_event *evs, const uint16_t *integ,
+                           uint32_t n, uint64_t *seq)
+{
+    size_t pos = CERTA_HEADER_BYTES;
+    uint32_t batches = 0;
+    for (uint32_t i = 0; i < n;) {
+        certa_batch_builder bb;
+        certa_batch_begin(&bb, batch, CERTA_BATCH_BYTES_MAX, integ[i], ++seq[integ[i]]);
+        uint32_t j = i;
+        while (j < n && integ[j] == integ[i] && certa_batch_add(&bb, &evs[j], NULL) == CERTA_OK)
+            j++;
+        uint8_t digest[CERTA_HASH_BYTES], sig[CERTA_SIGNATURE_BYTES] = {0};
+        certa_batch_digest(&bb, digest);
+        size_t blen = certa_batch_seal(&bb, sig);
+        pos = certa_block_put_batch(out, cap, pos, batch, blen);
+        CERTA_ASSERT(pos > 0);
+        batches++;
+        i = j;
+    }
+    certa_block_header h = {.height = height, .timestamp_ms = t, .event_count = n,
+                            .batch_count = batches};
+    CERTA_ASSERT(certa_header_encode(&h, out) == CERTA_OK);
+    return pos;
+}
+
+typedef struct pass_result {
+    uint64_t events, ok, blocks;
+    double seconds, cpu_seconds, digest_seconds;
+    uint8_t digest[CERTA_HASH_BYTES];
+    certa_state_mem mem;
+} pass_result;
+
+static int run_pass(const fx_genesis *fx, uint64_t total, bool encoded, pass_result *pr)
+{
+    certa_state_opts o = {.hash_threads = 1,
+                          .grants_reserve = (uint32_t)(total / 5 + WAVE),
+                          .records_reserve = (uint32_t)total};
+    certa_state *s = NULL;
+    if (certa_state_create(&fx->g, &o, &s, NULL) != CERTA_OK)
+        return -1;
+    certa_event *evs = malloc(BLOCK_EVENTS * sizeof *evs);
+    uint16_t *integ = malloc(BLOCK_EVENTS * sizeof *integ);
+    size_t block_cap = 8u << 20;
+    uint8_t *block = malloc(block_cap);
+    uint8_t *batch = malloc(CERTA_BATCH_BYTES_MAX);
+    uint64_t seq[8] = {0};
+    if (evs == NULL || integ == NULL || block == NULL || batch == NULL)
+        return -1;
+    gen g = {0};
+    uint64_t done = 0, ok = 0, height = 0, t = FX_T0 + 1000;
+    double busy = 0, busy_cpu = 0, digest_s = 0;
+    uint8_t root[CERTA_HASH_BYTES];
+    while (done < total) {
+        uint32_t n = 0;
+        while (n < BLOCK_EVENTS && done + n < total)
+            if (next_event(&g, t, &evs[n], &integ[n]))
+                n++;
+        height++;
+        size_t len = encoded ? encode_block(block, block_cap, batch, height, t, evs, integ, n, seq) : 0;
+        double t0 = now_s(), c0 = cpu_s();
+        if (encoded) {
+            certa_errinfo ei;
+            if (certa_state_apply_block(s, block, len, root, &ei) != CERTA_OK) {
+                fprintf(stderr, "bench_state: %s\n", certa_errmsg(&ei));
+                return -1;
+            }
+        } else {
+            certa_state_begin_block(s, height, t, NULL);
+            for (uint32_t i = 0; i < n; i++)
+                certa_state_apply(s, integ[i], &evs[i]);
+            certa_state_end_block(s, root);
+        }
+        double t1 = now_s(), c1 = cpu_s();
+        busy += t1 - t0;
+        busy_cpu += c1 - c0;
+        uint32_t nres = 0;
+        const uint8_t *res = certa_state_block_results(s, &nres);
+        for (uint32_t i = 0; i < nres; i++)
+            ok += res[i] == CERTA_R_OK;
+        if (height % fx->g.params.checkpoint_interval == 0) {
+            certa_state_digest(s, pr->digest);
+            double t2 = now_s();
+            busy += t2 - t1;
+            busy_cpu += cpu_s() - c1;
+            digest_s += t2 - t1;
+        }
+        done += n;
+        t += 200; /* a block every 200 ms */
+    }
+    certa_state_digest(s, pr->digest);
+    certa_state_memory(s, &pr->mem);
+    pr->events = done;
+    pr->ok = ok;
+    pr->blocks = height;
+    pr->seconds = busy;
+    pr->cpu_seconds = busy_cpu;
+    pr->digest_seconds = digest_s;
+    free(evs);
+    free(integ);
+    free(block);
+    free(batch);
+    certa_state_free(s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 4000000ull;
@@ -80,65 +198,35 @@ int main(int argc, char **argv)
         total = BLOCK_EVENTS;
     fx_genesis fx;
     fx_genesis_init(&fx);
-    certa_state_opts o = {.hash_threads = 1,
-                          .grants_reserve = (uint32_t)(total / 5 + WAVE),
-                          .records_reserve = (uint32_t)total};
-    certa_state *s = NULL;
-    if (certa_state_create(&fx.g, &o, &s, NULL) != CERTA_OK) {
-        fprintf(stderr, "bench_state: cannot create state\n");
+    pass_result rp, ap;
+    memset(&rp, 0, sizeof rp);
+    memset(&ap, 0, sizeof ap);
+    if (run_pass(&fx, total, true, &rp) != 0 || run_pass(&fx, total, false, &ap) != 0) {
+        fprintf(stderr, "bench_state: failed\n");
         return 3;
     }
-    certa_event *evs = malloc(BLOCK_EVENTS * sizeof *evs);
-    uint16_t *integ = malloc(BLOCK_EVENTS * sizeof *integ);
-    if (evs == NULL || integ == NULL)
+    if (memcmp(rp.digest, ap.digest, CERTA_HASH_BYTES) != 0 || rp.ok != ap.ok) {
+        fprintf(stderr, "bench_state: replay and apply disagree\n");
         return 3;
-    gen g = {0};
-    uint64_t done = 0, ok = 0, height = 0, t = FX_T0 + 1000;
-    double busy = 0, digest_s = 0;
-    uint8_t root[CERTA_HASH_BYTES], digest[CERTA_HASH_BYTES];
-    while (done < total) {
-        uint32_t n = 0;
-        while (n < BLOCK_EVENTS && done + n < total)
-            if (next_event(&g, t, &evs[n], &integ[n]))
-                n++;
-        height++;
-        double t0 = now_s();
-        certa_state_begin_block(s, height, t, NULL);
-        for (uint32_t i = 0; i < n; i++)
-            ok += certa_state_apply(s, integ[i], &evs[i]) == CERTA_R_OK;
-        certa_state_end_block(s, root);
-        double t1 = now_s();
-        busy += t1 - t0;
-        if (height % fx.g.params.checkpoint_interval == 0) {
-            certa_state_digest(s, digest);
-            double t2 = now_s();
-            busy += t2 - t1;
-            digest_s += t2 - t1;
-        }
-        done += n;
-        t += 200; /* a block every 200 ms */
     }
-    certa_state_digest(s, digest);
-
-    certa_state_mem m;
-    certa_state_memory(s, &m);
+    const certa_state_mem *m = &rp.mem;
     char hex[65];
-    certa_hex_encode(digest, 32, hex);
-    printf("events %llu\n", (unsigned long long)done);
-    printf("events_ok %llu\n", (unsigned long long)ok);
-    printf("blocks %llu\n", (unsigned long long)height);
-    printf("replay_seconds %.3f\n", busy);
-    printf("replay_events_per_s %.0f\n", (double)done / busy);
-    printf("digest_seconds %.3f\n", digest_s);
-    printf("grants %u\n", m.grants);
-    printf("holders %u\n", m.holders);
-    printf("state_bytes_per_grant %.1f\n", (double)m.grant_bytes / m.grants);
-    printf("record_bytes_per_event %.1f\n", (double)m.record_bytes / (double)m.records);
+    certa_hex_encode(rp.digest, 32, hex);
+    printf("events %llu\n", (unsigned long long)rp.events);
+    printf("events_ok %llu\n", (unsigned long long)rp.ok);
+    printf("blocks %llu\n", (unsigned long long)rp.blocks);
+    printf("replay_seconds %.3f\n", rp.seconds);
+    printf("replay_events_per_s %.0f\n", (double)rp.events / rp.seconds);
+    printf("replay_events_per_cpu_s %.0f\n", (double)rp.events / rp.cpu_seconds);
+    printf("apply_events_per_s %.0f\n", (double)ap.events / ap.seconds);
+    printf("apply_events_per_cpu_s %.0f\n", (double)ap.events / ap.cpu_seconds);
+    printf("digest_seconds %.3f\n", rp.digest_seconds);
+    printf("grants %u\n", m->grants);
+    printf("holders %u\n", m->holders);
+    printf("state_bytes_per_grant %.1f\n", (double)m->grant_bytes / m->grants);
+    printf("record_bytes_per_event %.1f\n", (double)m->record_bytes / (double)m->records);
     printf("total_bytes_per_grant %.1f\n",
-           (double)(m.grant_bytes + m.record_bytes) / m.grants);
+           (double)(m->grant_bytes + m->record_bytes) / m->grants);
     printf("digest %s\n", hex);
-    free(evs);
-    free(integ);
-    certa_state_free(s);
     return 0;
 }

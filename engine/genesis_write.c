@@ -567,6 +567,15 @@ certa_err certa_genesis_write(const certa_genesis_opts *o, certa_errinfo *ei)
         unlink(tmp);
     }
     if (e == CERTA_OK) {
+        /* The rename is durable only once the directory is synced. */
+        int dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            e = certa_errorf(ei, CERTA_E_IO, "sync %s: %s", o->dir,
+                             strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (e == CERTA_OK) {
         /* What we wrote must load: the writer and the parser agree. */
         certa_genesis *g = NULL;
         e = certa_genesis_parse(text, strlen(text), gpath, &g, ei);

@@ -109,21 +109,29 @@ const char *certa_query_kind_name(unsigned kind)
 static size_t query_arg_bytes(unsigned kind)
 {
     switch (kind) {
-    case CERTA_QUERY_HOLDER: return 32;
-    case CERTA_QUERY_GRANT: return 16;
+    case CERTA_QUERY_HOLDER: return 32 + 12;
+    case CERTA_QUERY_GRANT: return 16 + 12;
     case CERTA_QUERY_BLOCK: return 8;
     case CERTA_QUERY_STATUS: return 0;
     default: return SIZE_MAX;
     }
 }
 
-size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[33])
+size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY_BYTES_MAX])
 {
     CERTA_ASSERT(query_arg_bytes(q->kind) != SIZE_MAX);
     out[0] = q->kind;
     switch (q->kind) {
-    case CERTA_QUERY_HOLDER: memcpy(out + 1, q->holder_id, 32); break;
-    case CERTA_QUERY_GRANT: memcpy(out + 1, q->grant_id, 16); break;
+    case CERTA_QUERY_HOLDER:
+        memcpy(out + 1, q->holder_id, 32);
+        put64(out + 33, q->cursor);
+        put32(out + 41, q->limit);
+        break;
+    case CERTA_QUERY_GRANT:
+        memcpy(out + 1, q->grant_id, 16);
+        put64(out + 17, q->cursor);
+        put32(out + 25, q->limit);
+        break;
     case CERTA_QUERY_BLOCK: put64(out + 1, q->height); break;
     default: break;
     }
@@ -149,8 +157,16 @@ certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q
                             len - 1, need);
     q->kind = in[0];
     switch (q->kind) {
-    case CERTA_QUERY_HOLDER: memcpy(q->holder_id, in + 1, 32); break;
-    case CERTA_QUERY_GRANT: memcpy(q->grant_id, in + 1, 16); break;
+    case CERTA_QUERY_HOLDER:
+        memcpy(q->holder_id, in + 1, 32);
+        q->cursor = get64(in + 33);
+        q->limit = get32(in + 41);
+        break;
+    case CERTA_QUERY_GRANT:
+        memcpy(q->grant_id, in + 1, 16);
+        q->cursor = get64(in + 17);
+        q->limit = get32(in + 25);
+        break;
     case CERTA_QUERY_BLOCK: q->height = get64(in + 1); break;
     default: break;
     }
@@ -288,6 +304,9 @@ certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
     CERTA_ASSERT(o != NULL && out != NULL);
     if (o->endpoint_count == 0 || o->endpoints == NULL || o->server_keys == NULL)
         return certa_errorf(ei, CERTA_E_ARG, "client: no validator endpoint");
+    if (o->endpoint_count > CERTA_CLIENT_ENDPOINTS_MAX)
+        return certa_errorf(ei, CERTA_E_ARG, "client: %u endpoints, at most %u",
+                            o->endpoint_count, CERTA_CLIENT_ENDPOINTS_MAX);
     certa_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the client");
@@ -414,7 +433,7 @@ certa_err certa_client_query(certa_client *c, const certa_cp_query *q,
     CERTA_ASSERT(c != NULL && q != NULL);
     if (certa_query_kind_name(q->kind) == NULL)
         return CERTA_E_BAD_ENUM;
-    uint8_t body[33];
+    uint8_t body[CERTA_CP_QUERY_BYTES_MAX];
     size_t len = certa_cp_query_encode(q, body);
     return enqueue(c, CERTA_CP_QUERY, body, len, tag, request_id);
 }
@@ -456,7 +475,9 @@ static bool run_timers(certa_client *c, uint64_t now, certa_client_reply *r,
             return true;
         }
         if (now >= s->next_send_ms) {
-            if (s->attempts > c->o.retries_max) {
+            /* Before ACCEPTED, attempts are bounded; after it, resends only
+             * look for the receipt (idempotent) and the deadline bounds them. */
+            if (!s->accepted && s->attempts > c->o.retries_max) {
                 if (s->last_code == CERTA_E_BUSY)
                     finish_local(c, s, r, CERTA_E_BUSY, "validators busy: gave "
                                  "up after %u attempts", s->attempts);
@@ -585,8 +606,8 @@ certa_err certa_client_poll(certa_client *c, int timeout_ms, certa_client_reply 
         c->holding = false;
     }
     uint64_t end = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    zmq_pollitem_t items[64];
-    uint32_t np = c->n < 64 ? c->n : 64;
+    zmq_pollitem_t items[CERTA_CLIENT_ENDPOINTS_MAX];
+    uint32_t np = c->n;
     for (;;) {
         if (c->used == 0)
             return CERTA_E_NOTFOUND;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "certa/genesis.h"
 #include "zap.h"
 
 #define RID_BYTES_MAX 32
@@ -900,4 +901,48 @@ void certa_transport_close(certa_transport *t)
     free(t->pub);
     free(t->pub_raw);
     free(t);
+}
+
+certa_err certa_transport_open_genesis(const certa_genesis *g, uint32_t self,
+                                       const char *bind_endpoint,
+                                       const char *curve_secret,
+                                       const certa_transport_config *cfg_extra,
+                                       certa_transport_event_fn on_event,
+                                       void *ev_ctx, certa_transport **out,
+                                       certa_errinfo *ei)
+{
+    CERTA_ASSERT(g != NULL && out != NULL);
+    if (self >= g->validator_count || g->validator_count > CERTA_TRANSPORT_PEERS_MAX)
+        return certa_errorf(ei, CERTA_E_CONFIG, "transport: validator %u of %u", self,
+                            g->validator_count);
+    char(*pub)[41] = calloc(g->validator_count, sizeof *pub);
+    if (pub == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "allocating the CURVE key table");
+    for (uint32_t i = 0; i < g->validator_count; i++)
+        memcpy(pub[i], g->validators[i].curve_pub, 41);
+    certa_transport_config c = { 0 };
+    if (cfg_extra != NULL)
+        c = *cfg_extra;
+    c.self = self;
+    c.validator_count = g->validator_count;
+    c.curve_pub = (const char(*)[41])pub;
+    c.curve_secret = curve_secret;
+    c.bind_endpoint = bind_endpoint;
+    memcpy(c.genesis_hash, g->hash, CERTA_HASH_BYTES);
+    certa_transport *t = NULL;
+    certa_err e = certa_transport_open(&c, on_event, ev_ctx, &t, ei); /* copies keys */
+    free(pub);
+    if (e != CERTA_OK)
+        return e;
+    for (uint32_t i = 0; i < g->validator_count; i++) {
+        if (i == self)
+            continue;
+        e = certa_transport_connect(t, i, g->validators[i].peer_endpoint, ei);
+        if (e != CERTA_OK) {
+            certa_transport_close(t);
+            return e;
+        }
+    }
+    *out = t;
+    return CERTA_OK;
 }

@@ -87,6 +87,20 @@ certa_err certa_transport_open(const certa_transport_config *cfg,
                                certa_transport_event_fn on_event, void *ev_ctx,
                                certa_transport **out, certa_errinfo *ei);
 
+/* Opens the transport of validator self of genesis g: binds bind_endpoint
+ * (node.json peer_bind), takes every validator's CURVE key and the genesis
+ * hash from g, and connects to every other validator's peer_endpoint.
+ * cfg_extra may be NULL (defaults) or supply hwm_msgs, post_capacity,
+ * msg_bytes_max and the intervals; its other fields are ignored. */
+struct certa_genesis;
+certa_err certa_transport_open_genesis(const struct certa_genesis *g, uint32_t self,
+                                       const char *bind_endpoint,
+                                       const char *curve_secret,
+                                       const certa_transport_config *cfg_extra,
+                                       certa_transport_event_fn on_event,
+                                       void *ev_ctx, certa_transport **out,
+                                       certa_errinfo *ei);
+
 /* The endpoint actually bound ("tcp://127.0.0.1:41234"); lives as long as t. */
 const char *certa_transport_endpoint(const certa_transport *t);
 

@@ -10,14 +10,15 @@
 
 static const char usage[] =
     "usage: certa sim [--seeds A..B] [--validators N] [--faults all|crash|byzantine|network|none]\n"
-    "                 [--scenario random|crash-primary|laggard] [--requests R]\n"
+    "                 [--scenario random|crash-primary|laggard] [--requests R] [--fault-ms T]\n"
     "                 [--mutation none|quorum-2f|nv-skip-prepared] [--trace] [--quiet]\n\n"
     "Runs the real PBFT core through a simulated world decided by each seed\n"
     "(latency, loss, duplication, reordering, partitions, crashes and restarts,\n"
     "clock skew, up to f Byzantine replicas) and checks agreement, total order,\n"
     "validity and liveness after every step. Prints per-run counts; exits 1 when\n"
     "any seed violates a property (its replay command and trace are printed).\n"
-    "Defaults: --seeds 1..100 --validators 4 --faults all --requests 48.\n";
+    "Defaults: --seeds 1..100 --validators 4 --faults all --requests 48\n"
+    "--fault-ms 4000 (simulated ms of faults before everything heals).\n";
 
 static int parse_range(const char *s, uint64_t *a, uint64_t *b)
 {
@@ -51,7 +52,7 @@ int certa_cmd_sim(int argc, char **argv)
         return CERTA_EXIT_OK;
     }
     uint64_t a = 1, b = 100;
-    unsigned long long n = 4, reqs = 48;
+    unsigned long long n = 4, reqs = 48, fault_ms = 4000;
     unsigned faults = CERTA_SIM_F_ALL;
     int scenario = CERTA_SIM_RANDOM, mutation = CERTA_PBFT_MUT_NONE;
     bool trace = false, quiet = false;
@@ -68,6 +69,10 @@ int certa_cmd_sim(int argc, char **argv)
         } else if (strcmp(argv[i], "--requests") == 0 && v) {
             if (certa_parse_u64(v, 1, 1000000, &reqs) != 0)
                 return certa_usage_error("sim", "bad --requests '%s'", v);
+            i++;
+        } else if (strcmp(argv[i], "--fault-ms") == 0 && v) {
+            if (certa_parse_u64(v, 0, 3600000, &fault_ms) != 0)
+                return certa_usage_error("sim", "bad --fault-ms '%s'", v);
             i++;
         } else if (strcmp(argv[i], "--faults") == 0 && v) {
             if (strcmp(v, "all") == 0) faults = CERTA_SIM_F_ALL;
@@ -108,6 +113,7 @@ int certa_cmd_sim(int argc, char **argv)
         o.scenario = (certa_sim_scenario)scenario;
         o.mutation = mutation;
         o.requests = (uint32_t)reqs;
+        o.fault_ms = fault_ms;
         o.trace = stderr;
         o.trace_all = trace;
         certa_sim_result r;
@@ -135,6 +141,7 @@ int certa_cmd_sim(int argc, char **argv)
         tot.net_duplicated += r.net_duplicated;
         tot.replica_dropped += r.replica_dropped;
         tot.crashes += r.crashes;
+        tot.repairs += r.repairs;
         tot.byz_actions += r.byz_actions;
         tot.steps += r.steps;
         tot.sim_ms += r.sim_ms;
@@ -151,14 +158,14 @@ int certa_cmd_sim(int argc, char **argv)
            "  messages sent                             %" PRIu64 "\n"
            "  messages dropped by the network           %" PRIu64 " (duplicated %" PRIu64 ")\n"
            "  messages dropped and counted by replicas  %" PRIu64 "\n"
-           "  crashes                                   %" PRIu64 "\n"
+           "  crashes (restarts that repaired blocks)   %" PRIu64 " (%" PRIu64 ")\n"
            "  Byzantine actions                         %" PRIu64 "\n"
            "  steps / simulated seconds                 %" PRIu64 " / %.1f\n"
            "  wall time                                 %.2f s\n",
            a, b, n, runs, failed, tot.height, tot.requests_executed,
            tot.duplicates_rejected, tot.view_changes, tot.new_views, tot.checkpoints,
            tot.blocks_fetched, tot.messages, tot.net_dropped, tot.net_duplicated,
-           tot.replica_dropped, tot.crashes, tot.byz_actions, tot.steps,
+           tot.replica_dropped, tot.crashes, tot.repairs, tot.byz_actions, tot.steps,
            (double)tot.sim_ms / 1000.0, secs);
     return failed ? CERTA_EXIT_FAIL : CERTA_EXIT_OK;
 }

@@ -4,7 +4,8 @@
 #   DEMO_DIR   where the demo's chain lives (default: demo-run/, gitignored;
 #              recreated on every run)
 #   JOBS       build parallelism (default: nproc)
-# Steps so far: genesis for 4 validators, then certa checks what it wrote.
+# Steps so far: genesis for 4 validators, certa checks what it wrote, then a
+# dry run of a sample day at one counter through the licence rules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-demo-run}
@@ -37,6 +38,30 @@ fi
 step "4. certa reloads and validates the genesis"
 "$CERTA" genesis check "$DEMO_DIR/genesis.json"
 
+step "5. a day at one counter through the licence rules (certa dry-run)"
+# tests/data/day_one_counter.jsonl: citizens at counter 7 of the Dongcheng
+# centre grant, redeem, confirm, sign, photo and revoke; a few mistype codes,
+# come too late or go to the wrong counter. Exit 1 only means "some events
+# were rejected", which this day is meant to show.
+DAY=tests/data/day_one_counter.jsonl
+data_opt=()
+if "$CERTA" query --help >/dev/null 2>&1; then data_opt=(--data "$DEMO_DIR/dry-run"); fi
+set +e
+"$CERTA" dry-run --genesis "$DEMO_DIR/genesis.json" "${data_opt[@]}" "$DAY" \
+  > "$DEMO_DIR/day_one_counter.results.jsonl"
+rc=$?
+set -e
+[ "$rc" -le 1 ] || exit "$rc"
+echo "results per line: $DEMO_DIR/day_one_counter.results.jsonl"
+echo "results by reason:"
+sed -e 's/.*"reason":"\([a-z_]*\)".*/  rejected \1/' -e 's/.*"result":"ok".*/  ok/' \
+  "$DEMO_DIR/day_one_counter.results.jsonl" | sort | uniq -c | sort -rn
+if [ ${#data_opt[@]} -gt 0 ]; then
+  holder=$(printf 'holder 3' | sha256sum | cut -c1-64)
+  echo "holder 3's records, answered offline from $DEMO_DIR/dry-run:"
+  "$CERTA" query holder "$holder" --data "$DEMO_DIR/dry-run"
+fi
+
 step "done"
 cat <<INFO
 The demo wrote:
@@ -46,5 +71,7 @@ The demo wrote:
                                    and node.json
   $DEMO_DIR/integrators/*.pem       demo integrator keys (app, library, admin,
                                    one counter system per service centre)
-Next: docs/OPERATIONS.md ("Genesis and keys") describes these files.
+  $DEMO_DIR/day_one_counter.results.jsonl
+                                   the dry run's result for each event line
+Next: docs/OPERATIONS.md ("Genesis and keys", "Dry run", "Queries").
 INFO

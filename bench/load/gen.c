@@ -341,8 +341,8 @@ static void case_derive(const gen *G, uint32_t id, case_attr *c)
             c->t[ST_REDEEM] = red;
             c->has[ST_REDEEM] = true;
         } else if (c->outcome == O_EXPIRED) {
-            c->t[ST_REDEEM] = red;
-            c->has[ST_REDEEM] = true;
+            /* the grant itself is refused (window closed), so the counter
+             * never gets to redeem it */
         } else {
             if (c->wrong) {
                 c->t[ST_WRONG] = red;
@@ -372,7 +372,7 @@ static void case_derive(const gen *G, uint32_t id, case_attr *c)
 
     /* the window: from the trace start (replay runs after it) to
      * grant_validity after the grant; an expired grant's window closed an
-     * hour before the trace start */
+     * hour before the trace start, whenever the replay runs */
     uint64_t wmax = G->g->params.grant_window_ms_max;
     if (c->outcome == O_EXPIRED) {
         c->not_after_ms = G->start_ms - 3600 * 1000ull;
@@ -631,7 +631,7 @@ static certa_err batches(gen *G, certa_errinfo *ei)
         int intent = -1;
         if (ge->step == ST_WRONG)
             intent = CERTA_LOAD_INTENT_BAD_CODE;
-        else if (ge->step == ST_REDEEM && c.outcome == O_EXPIRED)
+        else if (ge->step == ST_GRANT && c.outcome == O_EXPIRED)
             intent = CERTA_LOAD_INTENT_EXPIRED;
         else if (ge->step == ST_REDEEM && c.outcome == O_REVOKED)
             intent = CERTA_LOAD_INTENT_REVOKED;

@@ -7,7 +7,7 @@
  * photo by the COUNTER integrator of the case's centre; revokes by APP),
  * with a real code and salt behind each commitment so that the intended
  * events succeed and the intended share is rejected for its reason (wrong
- * code, expired window, revoked grant). Each integrator collects its events
+ * code, a grant whose window has already closed, a redeem of a revoked grant). Each integrator collects its events
  * for its batching window, then signs the batch with its genesis key and
  * the next sequence number. Scenario centres map onto genesis centres
  * round-robin (docs/LOAD.md, "From scenario to genesis").

@@ -309,7 +309,8 @@ static void fmt_num(char *buf, size_t cap, double v)
 }
 
 static void svg_chart(FILE *f, const char *title, const char *xlabel,
-                      const char *ylabel, bool logx, const series *s, size_t ns)
+                      const char *ylabel, bool logx, const series *s, size_t ns,
+                      const char *extra)
 {
     double xmin = INFINITY, xmax = -INFINITY, ymax = 0;
     for (size_t k = 0; k < ns; k++)
@@ -341,7 +342,8 @@ static void svg_chart(FILE *f, const char *title, const char *xlabel,
                           : ((x) - xmin) / (xmax - xmin)) * pw)
 #define PY(y) (MT + ph - (y) / ytop * ph)
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H, W, H);
+               "viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n%s", W, H, W, H,
+            extra != NULL ? extra : "");
     fprintf(f, "<text x=\"%.0f\" y=\"18\" class=\"t\">%s</text>\n", ML, title);
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"frame\"/>\n",
             ML, MT, pw, ph);
@@ -391,35 +393,110 @@ static void svg_chart(FILE *f, const char *title, const char *xlabel,
 #undef PY
 }
 
-certa_err certa_load_report_html(const certa_load_run *r, const char *path,
-                                 certa_errinfo *ei)
+/* The plotted series of a run: time, offered and committed events/s, p50
+ * and p99 per interval, and the CDF of the whole run. */
+typedef struct plot_data {
+    double *buf;
+    size_t n, cn;
+    double *t, *off, *com, *p50, *p99, *cx, *cy;
+} plot_data;
+
+static bool plot_data_make(const certa_load_run *r, plot_data *d)
 {
-    size_t n = r->point_count;
-    size_t cdf_cap = CERTA_LOAD_HIST_BUCKETS;
-    double *buf = calloc(5 * n + 2 * cdf_cap + 2, sizeof *buf);
-    if (buf == NULL)
-        return certa_errorf(ei, CERTA_E_NOMEM, "report %s", path);
-    double *t = buf, *off = t + n, *com = off + n, *p50 = com + n, *p99 = p50 + n;
-    double *cx = p99 + n, *cy = cx + cdf_cap;
+    size_t n = r->point_count, cap = CERTA_LOAD_HIST_BUCKETS;
+    d->buf = calloc(5 * n + 2 * cap + 2, sizeof *d->buf);
+    if (d->buf == NULL)
+        return false;
+    d->n = n;
+    d->t = d->buf;
+    d->off = d->t + n;
+    d->com = d->off + n;
+    d->p50 = d->com + n;
+    d->p99 = d->p50 + n;
+    d->cx = d->p99 + n;
+    d->cy = d->cx + cap;
     double iv = (double)r->interval_ns / NS_PER_S;
     for (size_t i = 0; i < n; i++) {
-        t[i] = r->points[i].t_s;
-        off[i] = (double)r->points[i].offered_events / iv;
-        com[i] = (double)r->points[i].committed_events / iv;
-        p50[i] = ms(r->points[i].p50_ns);
-        p99[i] = ms(r->points[i].p99_ns);
+        d->t[i] = r->points[i].t_s;
+        d->off[i] = (double)r->points[i].offered_events / iv;
+        d->com[i] = (double)r->points[i].committed_events / iv;
+        d->p50[i] = ms(r->points[i].p50_ns);
+        d->p99[i] = ms(r->points[i].p99_ns);
     }
-    size_t cn = 0;
     uint64_t seen = 0;
     const certa_load_hist *h = &r->latency;
+    d->cn = 0;
     for (uint32_t i = 0; i < CERTA_LOAD_HIST_BUCKETS && h->count > 0; i++) {
         if (h->buckets[i] == 0)
             continue;
         seen += h->buckets[i];
-        cx[cn] = ms(certa_load_hist_bucket_value(h, i));
-        cy[cn] = 100.0 * (double)seen / (double)h->count;
-        cn++;
+        d->cx[d->cn] = ms(certa_load_hist_bucket_value(h, i));
+        d->cy[d->cn] = 100.0 * (double)seen / (double)h->count;
+        d->cn++;
     }
+    return true;
+}
+
+static void plot(FILE *f, const plot_data *d, int which, const char *extra)
+{
+    if (which == 0) {
+        series thr[2] = {{"offered", "#1f77b4", d->t, d->off, d->n},
+                         {"committed", "#2ca02c", d->t, d->com, d->n}};
+        svg_chart(f, "Throughput", "seconds since start", "events/s", false, thr, 2, extra);
+    } else if (which == 1) {
+        series lat[2] = {{"p50", "#1f77b4", d->t, d->p50, d->n},
+                         {"p99", "#d62728", d->t, d->p99, d->n}};
+        svg_chart(f, "Commit latency from scheduled time", "seconds since start", "ms",
+                  false, lat, 2, extra);
+    } else {
+        series cdf[1] = {{"events committed within", "#9467bd", d->cx, d->cy, d->cn}};
+        svg_chart(f, "Latency CDF", "latency (ms, log scale)", "% of events", true, cdf, 1, extra);
+    }
+}
+
+static const char svg_style[] =
+    "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+    "<style>text{font-family:sans-serif}.t{font-weight:bold;font-size:14px}"
+    ".frame{fill:none;stroke:#888}.grid{stroke:#e4e4e4}"
+    ".xl{font-size:11px;text-anchor:middle}.yl{font-size:11px;text-anchor:end}"
+    ".lg{font-size:12px}.line{fill:none;stroke-width:1.6}</style>\n";
+
+certa_err certa_load_report_svgs(const certa_load_run *r, const char *prefix,
+                                 certa_errinfo *ei)
+{
+    plot_data d;
+    if (!plot_data_make(r, &d))
+        return certa_errorf(ei, CERTA_E_NOMEM, "report %s", prefix);
+    static const char *const names[3] = {"throughput", "latency", "cdf"};
+    for (int k = 0; k < 3; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s-%s.svg", prefix, names[k]);
+        FILE *f = fopen(path, "w");
+        if (f == NULL) {
+            free(d.buf);
+            return certa_errorf(ei, CERTA_E_IO, "%s: %s", path, strerror(errno));
+        }
+        /* standalone: a white background and the styles the page gives */
+        plot(f, &d, k, svg_style);
+        bool ok = ferror(f) == 0;
+        ok = (fclose(f) == 0) && ok;
+        if (!ok) {
+            free(d.buf);
+            return certa_errorf(ei, CERTA_E_IO, "%s: write failed", path);
+        }
+    }
+    free(d.buf);
+    return CERTA_OK;
+}
+
+certa_err certa_load_report_html(const certa_load_run *r, const char *path,
+                                 certa_errinfo *ei)
+{
+    plot_data d;
+    if (!plot_data_make(r, &d))
+        return certa_errorf(ei, CERTA_E_NOMEM, "report %s", path);
+    double *buf = d.buf;
+    const certa_load_hist *h = &r->latency;
 
     FILE *f = fopen(path, "w");
     if (f == NULL) {
@@ -465,13 +542,8 @@ certa_err certa_load_report_html(const certa_load_run *r, const char *path,
                 (unsigned long long)r->failed_batches[k]);
     fprintf(f, "</td></tr>\n</table>\n");
 
-    series thr[2] = {{"offered", "#1f77b4", t, off, n}, {"committed", "#2ca02c", t, com, n}};
-    svg_chart(f, "Throughput", "seconds since start", "events/s", false, thr, 2);
-    series lat[2] = {{"p50", "#1f77b4", t, p50, n}, {"p99", "#d62728", t, p99, n}};
-    svg_chart(f, "Commit latency from scheduled time", "seconds since start", "ms",
-              false, lat, 2);
-    series cdf[1] = {{"events committed within", "#9467bd", cx, cy, cn}};
-    svg_chart(f, "Latency CDF", "latency (ms, log scale)", "% of events", true, cdf, 1);
+    for (int k = 0; k < 3; k++)
+        plot(f, &d, k, NULL);
     fprintf(f, "<p>Latency is measured from each batch's scheduled send time (open "
                "loop), so a stall shows up here instead of being hidden.</p>\n"
                "</body></html>\n");

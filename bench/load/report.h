@@ -99,6 +99,10 @@ certa_err certa_load_report_json(const certa_load_run *r, const char *path,
                                  certa_errinfo *ei);
 certa_err certa_load_report_html(const certa_load_run *r, const char *path,
                                  certa_errinfo *ei);
+/* The three plots as standalone SVG files PREFIX-throughput.svg,
+ * PREFIX-latency.svg and PREFIX-cdf.svg (for documents that embed images). */
+certa_err certa_load_report_svgs(const certa_load_run *r, const char *prefix,
+                                 certa_errinfo *ei);
 /* The same JSON as text (caller frees with free()). */
 char *certa_load_report_json_text(const certa_load_run *r);
 

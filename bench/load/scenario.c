@@ -479,9 +479,10 @@ void certa_load_scenario_summarize(const certa_load_scenario *s, double scale,
     o->day_cases *= scale;
     o->peak_share = o->day_cases > 0 ? o->peak_cases_per_hour / o->day_cases : 0;
 
-    /* Case outcomes are drawn in this order: expired, revoked before the
-     * redeem, else normal (see gen.c); a normal case may start with a wrong
-     * code (code method only) and may end with a revoke. */
+    /* Case outcomes are drawn in this order: expired (a refused grant, no
+     * redeem), revoked before the redeem (grant, revoke, refused redeem),
+     * else normal (see gen.c); a normal case may start with a wrong code
+     * (code method only) and may end with a revoke. */
     double e = s->expired_share, rb = s->revoke_before_share;
     double normal = 1.0 - e - rb;
     double lic = (1 - s->company_share) * mean_licences(s->personal_licences) +
@@ -489,7 +490,7 @@ void certa_load_scenario_summarize(const certa_load_scenario *s, double scale,
     double wrong = s->wrong_code_share * s->method_code;
     double per_normal = 1 + lic + wrong + s->confirm_share + s->sign_share +
                         s->photo_share + s->revoke_after_share;
-    o->events_per_case = e * 2 + rb * 3 + normal * per_normal + s->online_only_share;
+    o->events_per_case = e * 1 + rb * 3 + normal * per_normal + s->online_only_share;
     double rejects = e + rb + normal * wrong;
     o->expected_reject_share = o->events_per_case > 0 ? rejects / o->events_per_case : 0;
     o->peak_events_per_hour = o->peak_cases_per_hour * o->events_per_case;

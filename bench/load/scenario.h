@@ -58,7 +58,7 @@ typedef struct certa_load_scenario {
     double wrong_code_share;    /* of code cases: one wrong code first */
     double revoke_after_share;  /* holder unbinds after the case: OK */
     double revoke_before_share; /* holder revokes before the counter redeems */
-    double expired_share;       /* grant window closed before the redeem */
+    double expired_share;       /* grant sent after its window closed */
     double online_only_share;   /* extra grants made online, never redeemed */
 
     /* Timing inside a case (seconds of trace time). */

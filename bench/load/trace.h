@@ -31,8 +31,8 @@
 /* Intended rejection reasons (what the generator meant to go wrong). */
 typedef enum certa_load_intent {
     CERTA_LOAD_INTENT_BAD_CODE = 0, /* a wrong 8-digit code */
-    CERTA_LOAD_INTENT_EXPIRED = 1,  /* redeem outside the grant's window */
-    CERTA_LOAD_INTENT_REVOKED = 2,  /* redeem after the holder revoked */
+    CERTA_LOAD_INTENT_EXPIRED = 1,  /* a grant whose window already closed */
+    CERTA_LOAD_INTENT_REVOKED = 2,  /* a redeem after the holder revoked */
     CERTA_LOAD_INTENTS = 3,
 } certa_load_intent;
 
@@ -87,6 +87,9 @@ typedef struct certa_load_trace certa_load_trace;
  * bounds, the non-decreasing times and the trailer's counts. */
 certa_err certa_load_trace_open(const char *path, certa_load_trace **out,
                                 certa_errinfo *ei);
+/* The same checks over len bytes in memory; buf must outlive the trace. */
+certa_err certa_load_trace_open_mem(const uint8_t *buf, size_t len, certa_load_trace **out,
+                                    certa_errinfo *ei);
 const certa_load_trace_info *certa_load_trace_get_info(const certa_load_trace *t);
 /* Iterates records: *pos starts at CERTA_LOAD_TRACE_HEADER_BYTES; returns
  * false at the end. The record's batch lives as long as the trace. */

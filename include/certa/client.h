@@ -49,8 +49,8 @@ certa_err certa_cp_header_decode(const uint8_t *in, size_t len, certa_cp_header 
                                  certa_errinfo *ei);
 
 typedef enum certa_query_kind {
-    CERTA_QUERY_HOLDER = 1, /* arg: holder_id (32 bytes) */
-    CERTA_QUERY_GRANT = 2,  /* arg: grant_id (16 bytes) */
+    CERTA_QUERY_HOLDER = 1, /* arg: holder_id (32) · u64 cursor · u32 limit */
+    CERTA_QUERY_GRANT = 2,  /* arg: grant_id (16) · u64 cursor · u32 limit */
     CERTA_QUERY_BLOCK = 3,  /* arg: u64 height */
     CERTA_QUERY_STATUS = 4, /* arg: none */
 } certa_query_kind;
@@ -60,11 +60,14 @@ typedef struct certa_cp_query {
     uint8_t holder_id[32];
     uint8_t grant_id[16];
     uint64_t height;
+    uint64_t cursor; /* holder, grant: resume after this record (0: start) */
+    uint32_t limit;  /* holder, grant: records per page (0: server default) */
 } certa_cp_query;
 
+#define CERTA_CP_QUERY_BYTES_MAX 45u
 /* Query body: u8 kind, then the kind's argument; returns bytes written
- * (out needs 33 bytes at most). */
-size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[33]);
+ * (out needs CERTA_CP_QUERY_BYTES_MAX bytes at most). */
+size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY_BYTES_MAX]);
 certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q,
                                 certa_errinfo *ei);
 const char *certa_query_kind_name(unsigned kind); /* "holder", ...; NULL */
@@ -99,6 +102,8 @@ certa_err certa_cp_error_decode(const uint8_t *in, size_t len, certa_cp_error *e
 /* ---- the client library ---- */
 typedef struct certa_client certa_client;
 
+#define CERTA_CLIENT_ENDPOINTS_MAX 64u
+
 typedef struct certa_client_opts {
     uint32_t endpoint_count;          /* validators to use, >= 1 */
     const char *const *endpoints;     /* "tcp://127.0.0.1:7001" */
@@ -106,7 +111,10 @@ typedef struct certa_client_opts {
     uint32_t window;           /* requests in flight at most; 0 = 64 */
     uint32_t deadline_ms;      /* whole-request deadline; 0 = 30000 */
     uint32_t attempt_timeout_ms; /* resend when unanswered; 0 = 2000 */
-    uint32_t retries_max;      /* sends after the first, at most; 0 = 5 */
+    uint32_t retries_max;      /* sends after the first before ACCEPTED, at
+                                * most; 0 = 5 (after ACCEPTED the library
+                                * resends every 4 x attempt_timeout_ms until
+                                * the receipt or the deadline) */
     uint32_t retry_base_ms;    /* back-off base for BUSY; 0 = 50 */
 } certa_client_opts;
 

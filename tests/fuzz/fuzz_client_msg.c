@@ -1,12 +1,13 @@
 /* Fuzz target: every decoder of the client protocol (header, query,
- * accepted, error) and, when receipt.h is present, of receipts. The first
- * input byte picks the decoder; the rest is its input. A successful decode
- * must re-encode to the same bytes (canonical encoding). */
+ * accepted, error) and of receipts (binary batch form, JSON form). The
+ * first input byte picks the decoder; the rest is its input. A successful
+ * decode must re-encode to the same bytes (canonical encoding). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "certa/client.h"
+#include "certa/receipt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    unsigned which = data[0] % 4;
+    unsigned which = data[0] % 6;
     const uint8_t *in = data + 1;
     size_t len = size - 1;
     static uint8_t out[16 + 10 + CERTA_CP_ERROR_MSG_MAX];
@@ -54,6 +55,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (n != len || memcmp(out, in, 10) != 0)
                 abort();
         }
+        break;
+    }
+    case 4: {
+        certa_receipt_batch b;
+        if (certa_receipt_batch_decode(in, len, &b, NULL) != CERTA_OK)
+            break;
+        static certa_receipt r[4];
+        static certa_receipt_entry en[4];
+        static uint8_t re[1u << 16];
+        size_t off = 0;
+        uint32_t n = 0;
+        certa_receipt scratch;
+        while (certa_receipt_batch_next(&b, &off, n < 4 ? &r[n] : &scratch)) {
+            if (n < 4)
+                en[n] = (certa_receipt_entry){ r[n].leaf_index, r[n].result, r[n].reason,
+                                               r[n].event, r[n].event_len,
+                                               (const uint8_t(*)[CERTA_HASH_BYTES])r[n].path,
+                                               r[n].path_len };
+            n++;
+        }
+        if (n != b.entry_count)
+            abort();
+        size_t rl = 0;
+        if (n <= 4 && certa_receipt_batch_encode(b.integrator, b.seq, b.header, &b.cert,
+                                                 en, n, re, sizeof re, &rl, NULL) == CERTA_OK &&
+            (rl != len || memcmp(re, in, len) != 0))
+            abort();
+        break;
+    }
+    case 5: {
+        json_t *j = json_loadb((const char *)in, len, JSON_REJECT_DUPLICATES, NULL);
+        static certa_receipt r, r2;
+        if (j != NULL && certa_receipt_from_json(j, &r, NULL) == CERTA_OK) {
+            json_t *k = certa_receipt_to_json(&r);
+            if (k == NULL || certa_receipt_from_json(k, &r2, NULL) != CERTA_OK ||
+                memcmp(&r.cert, &r2.cert, sizeof r.cert) != 0 ||
+                r.event_len != r2.event_len || memcmp(r.event, r2.event, r.event_len) != 0)
+                abort();
+            json_decref(k);
+        }
+        json_decref(j);
         break;
     }
     }

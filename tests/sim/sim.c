@@ -262,7 +262,10 @@ static const char *ev_name(uint8_t k)
 static void trace_print_one(FILE *out, const trace_ent *e)
 {
     fprintf(out, "  t=%" PRIu64 " %-11s", e->t - START_MS, ev_name(e->kind));
-    if (e->kind == EV_MSG || e->kind == 12 || e->kind == 13)
+    if (e->kind == 12)
+        fprintf(out, " replica %u delivered height %" PRIu64 " block %08" PRIx64,
+                e->dst, e->seq, e->view);
+    else if (e->kind == EV_MSG || e->kind == 13)
         fprintf(out, " %u->%u %s view=%" PRIu64 " h=%" PRIu64 " (%zu bytes)",
                 e->src, e->dst, certa_pbft_msg_name(e->type), e->view, e->seq,
                 e->len);
@@ -452,14 +455,12 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
     c->fetch_blocks_max = 32;
     c->mutation = s->o.mutation;
     c->crypto = (certa_pbft_crypto){p, fake_sign, fake_verify};
-    c->app = (certa_pbft_app){p,
-                              app_validate_request,
-                              app_executed,
-                              app_build,
-                              app_validate_block,
-                              NULL,
-                              app_read_block,
-                              NULL};
+    c->app = (certa_pbft_app){.ctx = p,
+                              .validate_request = app_validate_request,
+                              .request_executed = app_executed,
+                              .build_block = app_build,
+                              .validate_block = app_validate_block,
+                              .read_block = app_read_block};
 }
 
 static void rep_accumulate(rep *p)
@@ -904,6 +905,14 @@ static void do_action(sim *s, rep *p, const certa_pbft_action *a)
         }
         trace_add(s, 12, p->id, p->id, NULL, 0);
         s->tr[(s->ntr - 1) % TRACE_RING].seq = a->height;
+        if (a->len >= 2 + CERTA_PBFT_HEADER_BYTES) {
+            uint8_t hh[CERTA_HASH_BYTES];
+            certa_sha256(a->bytes + 2, CERTA_PBFT_HEADER_BYTES, hh);
+            s->tr[(s->ntr - 1) % TRACE_RING].view =
+                (uint64_t)hh[0] << 24 | (uint64_t)hh[1] << 16 | (uint64_t)hh[2] << 8 | hh[3];
+        }
+        if (s->o.trace_all && s->o.trace)
+            trace_print_one(s->o.trace, &s->tr[(s->ntr - 1) % TRACE_RING]);
         check_deliver(s, p, a->bytes, a->len, a->height);
         break;
     }
@@ -918,7 +927,8 @@ static void step(sim *s, rep *p, const certa_pbft_input *in)
     s->res->steps++;
     size_t cut = acts.count;
     bool crash = false;
-    if (s->crash_faults && !p->byz && acts.count > 0 && faulty_now(s) < s->f &&
+    if (s->crash_faults && s->o.scenario == CERTA_SIM_RANDOM && !p->byz &&
+        acts.count > 0 && faulty_now(s) < s->f &&
         chance(&s->rng, 3000)) {
         cut = (size_t)below(&s->rng, acts.count + 1);
         crash = true;
@@ -967,6 +977,38 @@ static bool all_done(sim *s)
             return false;
     }
     return true;
+}
+
+/* The newest blocks of a restarted replica failed their checksums: the
+ * store truncates them (and the state derived from them); the replica must
+ * fetch them again, verified, from its peers. */
+static void disk_repair(sim *s, rep *p)
+{
+    size_t k = (size_t)below(&s->rng, (p->nblocks < 24 ? p->nblocks : 24) + 1);
+    if (k == 0)
+        return;
+    for (size_t i = p->nblocks - k; i < p->nblocks; i++)
+        free(p->blocks[i]);
+    p->nblocks -= k;
+    memset(p->exec, 0, s->o.requests + 1);
+    p->executed = 0;
+    for (size_t i = 0; i < p->nblocks; i++) {
+        certa_pbft_msg m;
+        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[i], p->blens[i], &m) == CERTA_OK);
+        size_t pos = 0;
+        const uint8_t *it;
+        size_t il;
+        while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+            certa_pbft_request q;
+            CERTA_ASSERT(certa_pbft_request_item(it, il, &q));
+            uint64_t idx = req_index(q.integrator, q.seq);
+            if (!p->exec[idx]) {
+                p->exec[idx] = 1;
+                p->executed++;
+            }
+        }
+    }
+    s->res->repairs++;
 }
 
 static void heal(sim *s)
@@ -1026,6 +1068,8 @@ static void handle(sim *s, ev *e)
         rep *p = &s->reps[e->dst];
         if (!p->up) {
             trace_add(s, EV_RESTART, 0, p->id, NULL, 0);
+            if (s->o.scenario == CERTA_SIM_RANDOM && chance(&s->rng, 300000))
+                disk_repair(s, p);
             rep_start(s, p);
         }
         break;
@@ -1126,9 +1170,9 @@ void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
     static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
-             " --scenario %s --requests %u --mutation %s --trace",
+             " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s --trace",
              o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 3],
-             o->requests, mut[o->mutation % 3]);
+             o->requests, o->fault_ms, mut[o->mutation % 3]);
 }
 
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)

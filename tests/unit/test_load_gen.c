@@ -4,8 +4,10 @@
  * key, comes from the right integrator (app: grant and revoke; the case
  * centre's counter integrator: the rest) with per-integrator sequence
  * numbers 1, 2, 3...; every code commitment opens with the redeem's salt and
- * code except exactly the intended wrong codes; expired grants' windows are
- * closed at the trace start. */
+ * code except exactly the intended wrong codes; the intended expired grants
+ * are exactly those whose window closed before the trace start; and applied
+ * through the state machine (engine/state.c) in trace order, every event is
+ * ok except the intended rejections, each for its intended reason. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "certa/genesis.h"
+#include "certa/state.h"
 #include "gen.h"
 #include "trace.h"
 
@@ -116,6 +119,7 @@ Test(load_gen, batches_are_signed_scoped_and_codes_open, .init = make_genesis, .
     cr_assert_eq(in->events, st.events);
 
     uint64_t *seq = calloc(g->integrator_count, sizeof *seq);
+    uint64_t expired = 0;
     grant_rec *grants = calloc(st.events, sizeof *grants);
     size_t ngrants = 0;
     /* pass 1: signatures, roles, sequence numbers, collect grants */
@@ -159,6 +163,8 @@ Test(load_gen, batches_are_signed_scoped_and_codes_open, .init = make_genesis, .
                 memcpy(gr->commit, ev.code_commit, sizeof gr->commit);
                 gr->not_after_ms = ev.not_after_ms;
                 gr->centre = ev.centre;
+                if (ev.not_after_ms <= in->start_unix_ms)
+                    expired++;
             }
         }
     }
@@ -170,7 +176,7 @@ Test(load_gen, batches_are_signed_scoped_and_codes_open, .init = make_genesis, .
 
     /* pass 2: every redeem refers to an earlier grant; codes open the
      * commitment except the intended wrong ones */
-    uint64_t wrong = 0, expired = 0, redeems = 0;
+    uint64_t wrong = 0, redeems = 0;
     pos = CERTA_LOAD_TRACE_HEADER_BYTES;
     while (certa_load_trace_next(t, &pos, &r)) {
         certa_batch_view v;
@@ -187,8 +193,7 @@ Test(load_gen, batches_are_signed_scoped_and_codes_open, .init = make_genesis, .
             grant_rec *gr = bsearch(ev.grant_id, grants, ngrants, sizeof *grants, cmp_grant);
             cr_assert_not_null(gr, "redeem of an unknown grant");
             cr_assert_eq(gr->centre, ev.centre);
-            if (gr->not_after_ms < in->start_unix_ms)
-                expired++;
+            cr_assert_gt(gr->not_after_ms, in->start_unix_ms, "redeem of an expired grant");
             static const uint8_t zero[CERTA_HASH_BYTES];
             if (memcmp(gr->commit, zero, CERTA_HASH_BYTES) == 0) {
                 cr_assert_eq(memcmp(ev.code, zero, CERTA_CODE_DIGITS), 0);
@@ -225,4 +230,63 @@ Test(load_gen, missing_genesis_is_an_error)
     certa_errinfo ei;
     cr_assert_neq(certa_load_gen(&o, &st, &ei), CERTA_OK);
     cr_assert_not_null(strstr(ei.msg, "/nonexistent"), "%s", ei.msg);
+}
+
+Test(load_gen, state_machine_gives_the_intended_results, .init = make_genesis, .fini = cleanup)
+{
+    char path[96], gpath[96];
+    snprintf(path, sizeof path, "%s/s.trc", dir);
+    snprintf(gpath, sizeof gpath, "%s/genesis.json", dir);
+    certa_load_gen_stats st;
+    gen_trace(path, 11, &st);
+    certa_genesis *g = NULL;
+    cr_assert_eq(certa_genesis_load(gpath, &g, NULL), CERTA_OK);
+    certa_state *s = NULL;
+    cr_assert_eq(certa_state_create(g, NULL, &s, NULL), CERTA_OK);
+    certa_load_trace *t = NULL;
+    cr_assert_eq(certa_load_trace_open(path, &t, NULL), CERTA_OK);
+    const certa_load_trace_info *in = certa_load_trace_get_info(t);
+    uint64_t by[CERTA_R_COUNT] = {0};
+    uint64_t height = 0;
+    size_t pos = CERTA_LOAD_TRACE_HEADER_BYTES;
+    certa_load_trace_rec r;
+    while (certa_load_trace_next(t, &pos, &r)) {
+        /* one block per batch, committed 50 ms after the batch was sent */
+        certa_errinfo ei;
+        cr_assert_eq(certa_state_begin_block(s, ++height, in->start_unix_ms + r.at_us / 1000 + 50,
+                                             &ei), CERTA_OK, "%s", ei.msg);
+        certa_batch_view v;
+        cr_assert_eq(certa_batch_decode(r.batch, r.batch_bytes, &v, NULL), CERTA_OK);
+        size_t p = 0;
+        const uint8_t *eb;
+        size_t el;
+        while (certa_batch_next(&v, &p, &eb, &el)) {
+            certa_event ev;
+            cr_assert_eq(certa_event_decode(eb, el, &ev, NULL), CERTA_OK);
+            certa_result res = certa_state_apply(s, v.integrator, &ev);
+            cr_assert_lt(res, CERTA_R_COUNT);
+            by[res]++;
+        }
+        uint8_t root[CERTA_HASH_BYTES];
+        certa_state_end_block(s, root);
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < CERTA_R_COUNT; i++)
+        total += by[i];
+    cr_assert_eq(total, st.events);
+    cr_assert_eq(by[CERTA_R_CODE_MISMATCH], in->expected_by_intent[CERTA_LOAD_INTENT_BAD_CODE]);
+    cr_assert_eq(by[CERTA_R_EXPIRED], in->expected_by_intent[CERTA_LOAD_INTENT_EXPIRED]);
+    cr_assert_eq(by[CERTA_R_REVOKED], in->expected_by_intent[CERTA_LOAD_INTENT_REVOKED]);
+    cr_assert_eq(by[CERTA_R_OK], total - in->expected_rejects,
+                 "unintended rejections: unknown_grant %llu, scope_counter %llu, "
+                 "not_redeemed %llu, exhausted %llu, role %llu",
+                 (unsigned long long)by[CERTA_R_UNKNOWN_GRANT],
+                 (unsigned long long)by[CERTA_R_SCOPE_COUNTER],
+                 (unsigned long long)by[CERTA_R_NOT_REDEEMED],
+                 (unsigned long long)by[CERTA_R_EXHAUSTED],
+                 (unsigned long long)by[CERTA_R_ROLE_FORBIDDEN]);
+    cr_assert_gt(by[CERTA_R_CODE_MISMATCH] + by[CERTA_R_EXPIRED] + by[CERTA_R_REVOKED], 0);
+    certa_load_trace_close(t);
+    certa_state_free(s);
+    certa_genesis_free(g);
 }

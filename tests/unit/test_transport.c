@@ -9,6 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include "certa/config.h"
+#include "certa/genesis.h"
 #include "transport.h"
 
 #define N_MAX 5
@@ -371,6 +375,71 @@ Test(transport, reconnects_after_peer_restart)
         certa_transport_poll(nodes[0].t, 5, deliver, &nodes[0].in);
     cr_assert_eq(nodes[0].in.count, 1);
     cr_assert_eq(nodes[0].in.last_from, 1);
+    certa_transport_close(nodes[0].t);
+    certa_transport_close(nodes[1].t);
+}
+
+Test(transport, four_validators_from_a_genesis_file)
+{
+    char dir[] = "/tmp/certa-transport-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    /* Ports base+10k of 127.0.0.1; vary the base per process to avoid other
+     * test runs on the same machine. */
+    uint16_t base = (uint16_t)(20000 + (getpid() % 2000) * 10);
+    certa_genesis_opts go = { .validators = 4, .dir = dir, .base_port = base,
+                              .host = "127.0.0.1" };
+    certa_errinfo ei;
+    cr_assert_eq(certa_genesis_write(&go, &ei), CERTA_OK, "%s", ei.msg);
+    char path[256];
+    snprintf(path, sizeof path, "%s/genesis.json", dir);
+    certa_genesis *g = NULL;
+    cr_assert_eq(certa_genesis_load(path, &g, &ei), CERTA_OK, "%s", ei.msg);
+    node nodes[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        char sec[41];
+        snprintf(path, sizeof path, "%s/node%u/curve.key", dir, i);
+        cr_assert_eq(certa_curve_secret_load(path, sec, NULL, &ei), CERTA_OK, "%s", ei.msg);
+        memset(&nodes[i], 0, sizeof nodes[i]);
+        certa_transport_config extra = { .reconnect_ivl_ms = 20, .hello_retry_ms = 50 };
+        cr_assert_eq(certa_transport_open_genesis(g, i, g->validators[i].peer_endpoint, sec,
+                                                  &extra, on_event, &nodes[i].ev,
+                                                  &nodes[i].t, &ei), CERTA_OK, "%s", ei.msg);
+    }
+    cr_assert(pump(nodes, 4, 5000, all_up), "links did not come up");
+    cr_assert_eq(certa_transport_send(nodes[3].t, CERTA_TRANSPORT_ALL, "hi", 2), CERTA_OK);
+    uint64_t end = ms_now() + 5000;
+    while (ms_now() < end && !(nodes[0].in.count && nodes[1].in.count && nodes[2].in.count))
+        for (int i = 0; i < 4; i++)
+            certa_transport_poll(nodes[i].t, 2, deliver, &nodes[i].in);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(nodes[i].in.count, 1);
+        cr_assert_eq(nodes[i].in.last_from, 3);
+    }
+    for (int i = 0; i < 4; i++)
+        certa_transport_close(nodes[i].t);
+    certa_genesis_free(g);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(transport, claimed_index_must_match_the_key)
+{
+    keys(3);
+    /* Validator 2's key, configured as if it were validator 1. */
+    char view[3][41];
+    memcpy(view[0], pubs[0], 41);
+    memcpy(view[1], pubs[2], 41);
+    memcpy(view[2], pubs[1], 41);
+    node nodes[2];
+    open_node(&nodes[0], 0, 3, (const char(*)[41])pubs, secs[0], 0x55, 0);
+    open_node(&nodes[1], 1, 3, (const char(*)[41])view, secs[2], 0x55, 0);
+    cr_assert_eq(certa_transport_connect(nodes[1].t, 0,
+                 certa_transport_endpoint(nodes[0].t), NULL), CERTA_OK);
+    cr_assert(pump(nodes, 2, 5000, refused_both), "refusal not reported");
+    cr_assert_not_null(strstr(nodes[0].ev.last, "claimed index 1"), "%s", nodes[0].ev.last);
+    cr_assert_not_null(strstr(nodes[1].ev.last, "reason 2"), "%s", nodes[1].ev.last);
+    cr_assert(!certa_transport_peer_up(nodes[1].t, 0));
     certa_transport_close(nodes[0].t);
     certa_transport_close(nodes[1].t);
 }

@@ -1,0 +1,1539 @@
+/* node: the validator daemon's engine room.
+ *
+ * One I/O thread runs the loop: poll the validator transport and the
+ * integrator endpoint, step the PBFT core with every message, request and
+ * tick, carry out the core's actions, execute committed blocks and answer
+ * integrators. A fixed worker pool verifies batch signatures and hashes
+ * Merkle trees in parallel; io_uring flusher threads (engine/store) make the
+ * logs durable with group commit.
+ *
+ * Invariants:
+ * - Persist before send: the actions of every step are applied in one round:
+ *   records and delivered blocks are appended, both logs are waited durable,
+ *   and only then are the round's messages sent (include/certa/pbft.h).
+ * - A block is executed only when durable, in height order, exactly once;
+ *   receipts are built from the executed block, so a receipt never precedes
+ *   durability on this node.
+ * - A proposal for height h is built only once h-1 is executed here, and a
+ *   backup votes for h only once it executed h-1 itself: the header of h
+ *   carries the results root and state digest after h-1, checked by 2f+1.
+ * - Bounded: the waiter table, the outgoing queue, the signature cache and
+ *   the execution queue have fixed capacities; a full one answers BUSY.
+ */
+#include "certa/node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <zmq.h>
+
+#include "certa/client.h"
+#include "certa/codec.h"
+#include "certa/crypto.h"
+#include "certa/genesis.h"
+#include "certa/log.h"
+#include "certa/merkle.h"
+#include "certa/pbft.h"
+#include "certa/pool.h"
+#include "certa/receipt.h"
+#include "certa/state.h"
+#include "certa/store.h"
+#include "metrics.h"
+#include "pbft_msg.h"
+#include "transport.h"
+#include "wal.h"
+
+#define OUT_MAX 8192u            /* messages queued in one round */
+#define WAITERS_MAX 65536u       /* batches awaiting a receipt (power of 2) */
+#define SIGCACHE_SLOTS 16384u    /* verified batch digests (power of 2) */
+#define REPLAY_WINDOW_WORDS 16u  /* 1024 sequence numbers below the highest */
+#define EXEC_QUEUE_MAX 1024u     /* delivered blocks awaiting durability */
+#define CLIENT_RECV_PER_ROUND 512u
+#define RECEIPT_BYTES_MAX (8u * 1024u * 1024u)
+
+typedef struct out_msg {
+    uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
+    uint8_t *bytes;
+    size_t len;
+} out_msg;
+
+typedef struct waiter {
+    bool used;
+    uint16_t integrator;
+    uint64_t seq;
+    uint64_t request_id;
+    uint64_t accepted_ms;
+    uint8_t peer[CERTA_CP_PEER_BYTES_MAX];
+    uint8_t peer_len;
+} waiter;
+
+typedef struct replay_win {
+    uint64_t max; /* highest executed seq (0: none) */
+    uint64_t bits[REPLAY_WINDOW_WORDS];
+} replay_win;
+
+typedef struct exec_item {
+    uint64_t height;
+    uint8_t *rec;
+    size_t len;
+} exec_item;
+
+#define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
+
+typedef struct held_msg {
+    uint64_t seq;
+    uint8_t *bytes;
+    size_t len;
+} held_msg;
+
+typedef struct node_metrics {
+    certa_metrics *reg;
+    certa_metric *blocks, *events, *batches_in, *batches_refused, *receipts;
+    certa_metric *results[CERTA_R_COUNT];
+    certa_metric *commit_latency, *fsync_latency;
+    certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
+    certa_metric *bytes_in, *bytes_out, *store_failed;
+} node_metrics;
+
+struct certa_node {
+    certa_node_config cfg;
+    certa_genesis *g;
+    certa_key *key;
+    char curve_secret[CERTA_CURVE_KEY_Z85_BYTES];
+    uint16_t self;
+    uint16_t n;
+
+    certa_pool *pool;
+    certa_store *blocks;
+    certa_wal *wal;
+    uint64_t blocks_last;
+    bool blocks_dirty;
+
+    certa_state *state;
+    uint64_t executed;
+    uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
+    uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
+    uint8_t empty_root[CERTA_HASH_BYTES];
+    replay_win *replay; /* per integrator */
+
+    certa_pbft *pbft;
+    certa_pbft_config pc;
+    uint64_t timer_at_ms;
+    uint64_t last_view;
+
+    certa_transport *tp;
+    certa_cp_server *cs;
+    node_metrics m;
+    bool store_failed;
+
+    out_msg *out;
+    uint32_t nout;
+    held_msg held[HELD_MAX];
+    uint32_t nheld;
+    exec_item *exq;
+    uint32_t nexq;
+    waiter *waiters;
+    uint32_t nwaiters;
+    uint8_t (*sigcache)[CERTA_HASH_BYTES];
+
+    /* scratch, reused */
+    uint8_t *leaf_hashes;
+    size_t leaf_cap;
+    uint8_t *readbuf;
+    size_t readcap;
+    uint8_t *receipt_buf;
+    certa_receipt_entry *entries;
+    uint8_t (*paths)[CERTA_MERKLE_PATH_MAX][CERTA_HASH_BYTES];
+    size_t entries_cap;
+    uint64_t events_window_start_ms, events_window_count;
+    double events_per_s;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ------------------------------------------------------------ replay window */
+
+static bool replay_seen(const replay_win *w, uint64_t seq)
+{
+    if (seq == 0 || seq > w->max)
+        return seq == 0;
+    uint64_t back = w->max - seq;
+    if (back >= 64u * REPLAY_WINDOW_WORDS)
+        return true; /* older than the window: treated as a replay */
+    return (w->bits[back / 64] >> (back % 64)) & 1u;
+}
+
+static void replay_mark(replay_win *w, uint64_t seq)
+{
+    CERTA_ASSERT(seq != 0);
+    if (seq > w->max) {
+        uint64_t shift = seq - w->max;
+        if (shift >= 64u * REPLAY_WINDOW_WORDS) {
+            memset(w->bits, 0, sizeof w->bits);
+        } else {
+            /* bit b means seq = max - b: shift the window up by `shift`. */
+            for (uint64_t s = 0; s < shift; s++) {
+                uint64_t carry = 0;
+                for (uint32_t i = 0; i < REPLAY_WINDOW_WORDS; i++) {
+                    uint64_t nc = w->bits[i] >> 63;
+                    w->bits[i] = (w->bits[i] << 1) | carry;
+                    carry = nc;
+                }
+            }
+        }
+        w->max = seq;
+    }
+    uint64_t back = w->max - seq;
+    if (back < 64u * REPLAY_WINDOW_WORDS)
+        w->bits[back / 64] |= 1ull << (back % 64);
+}
+
+/* ------------------------------------------------------------ signature cache */
+
+static uint32_t sigcache_slot(const uint8_t digest[CERTA_HASH_BYTES])
+{
+    uint32_t v;
+    memcpy(&v, digest, sizeof v);
+    return v & (SIGCACHE_SLOTS - 1u);
+}
+
+static bool sigcache_has(const certa_node *nd, const uint8_t d[CERTA_HASH_BYTES])
+{
+    return memcmp(nd->sigcache[sigcache_slot(d)], d, CERTA_HASH_BYTES) == 0;
+}
+
+static void sigcache_put(certa_node *nd, const uint8_t d[CERTA_HASH_BYTES])
+{
+    memcpy(nd->sigcache[sigcache_slot(d)], d, CERTA_HASH_BYTES);
+}
+
+/* Decodes and fully checks a signed batch: framing, every event, integrator,
+ * signature. The cache makes the second check of the same batch free. */
+static certa_err check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
+                             certa_batch_view *v, certa_errinfo *ei)
+{
+    certa_err e = certa_batch_decode(bytes, len, v, ei);
+    if (e != CERTA_OK)
+        return e;
+    if (v->integrator >= nd->g->integrator_count)
+        return certa_errorf(ei, CERTA_E_REFUSED,
+                            "batch: integrator %u is not in genesis", v->integrator);
+    if (sigcache_has(nd, v->digest))
+        return CERTA_OK;
+    if (!certa_verify(nd->g->integrators[v->integrator].key, v->digest,
+                      CERTA_HASH_BYTES, v->signature))
+        return certa_errorf(ei, CERTA_E_BAD_SIGNATURE,
+                            "batch: signature of integrator %s (seq %llu) does not verify",
+                            nd->g->integrators[v->integrator].name,
+                            (unsigned long long)v->seq);
+    sigcache_put(nd, v->digest);
+    return CERTA_OK;
+}
+
+/* Parallel pre-verification of a pre-prepare's batches, so that the core's
+ * sequential validate_request calls hit the cache. */
+typedef struct preverify_ctx {
+    certa_node *nd;
+    const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    bool ok[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    uint8_t digests[CERTA_PBFT_BLOCK_REQUESTS_MAX][CERTA_HASH_BYTES];
+} preverify_ctx;
+
+static void preverify_task(void *vctx, size_t i, unsigned worker)
+{
+    (void)worker;
+    preverify_ctx *c = vctx;
+    certa_pbft_request req;
+    certa_batch_view v;
+    c->ok[i] = false;
+    if (!certa_pbft_request_item(c->items[i], c->lens[i], &req))
+        return;
+    if (certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
+        v.integrator >= c->nd->g->integrator_count)
+        return;
+    memcpy(c->digests[i], v.digest, CERTA_HASH_BYTES);
+    if (sigcache_has(c->nd, v.digest)) /* racy read: a miss only costs a verify */
+        return;
+    c->ok[i] = certa_verify(c->nd->g->integrators[v.integrator].key, v.digest,
+                            CERTA_HASH_BYTES, v.signature);
+}
+
+static preverify_ctx *preverify_scratch;
+
+static void preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
+{
+    certa_pbft_msg m;
+    if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
+        m.type != CERTA_PBFT_MSG_PRE_PREPARE || m.reqs.count < 2)
+        return;
+    preverify_ctx *c = preverify_scratch;
+    c->nd = nd;
+    size_t pos = 0, n = 0;
+    const uint8_t *it;
+    size_t il;
+    while (n < CERTA_PBFT_BLOCK_REQUESTS_MAX && certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+        c->items[n] = it;
+        c->lens[n] = il;
+        n++;
+    }
+    if (certa_pool_run(nd->pool, n, preverify_task, c, 10000, NULL) != CERTA_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (c->ok[i])
+            sigcache_put(nd, c->digests[i]);
+}
+
+/* ------------------------------------------------------------ block content */
+
+static bool grow_leaves(certa_node *nd, size_t n)
+{
+    if (n <= nd->leaf_cap)
+        return true;
+    size_t cap = nd->leaf_cap ? nd->leaf_cap : 4096;
+    while (cap < n)
+        cap *= 2;
+    uint8_t *p = realloc(nd->leaf_hashes, cap * CERTA_HASH_BYTES);
+    if (p == NULL)
+        return false;
+    nd->leaf_hashes = p;
+    nd->leaf_cap = cap;
+    return true;
+}
+
+/* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes.
+ * Returns the event count, or -1 when a batch does not decode. */
+static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t n)
+{
+    size_t count = 0;
+    uint8_t leaf[10 + CERTA_EVENT_BYTES_MAX];
+    for (size_t i = 0; i < n; i++) {
+        certa_batch_view v;
+        if (certa_batch_decode(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
+            return -1;
+        if (!grow_leaves(nd, count + v.event_count))
+            return -1;
+        size_t pos = 0;
+        const uint8_t *ev;
+        size_t ev_len;
+        while (certa_batch_next(&v, &pos, &ev, &ev_len)) {
+            size_t ll = certa_leaf_encode(reqs[i].integrator, reqs[i].seq, ev, ev_len,
+                                          leaf, sizeof leaf);
+            CERTA_ASSERT(ll > 0);
+            certa_merkle_leaf_hash(leaf, ll, nd->leaf_hashes + count * CERTA_HASH_BYTES);
+            count++;
+        }
+    }
+    return (long)count;
+}
+
+static void app_build_block(void *ctx, const certa_block_header *parent,
+                            certa_block_header *hdr, const certa_pbft_request *reqs,
+                            size_t n)
+{
+    certa_node *nd = ctx;
+    long events = block_leaves(nd, reqs, n);
+    CERTA_ASSERT(events >= 0); /* requests were validated before */
+    certa_err e = certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events,
+                                           hdr->events_root, NULL);
+    CERTA_ASSERT(e == CERTA_OK);
+    hdr->event_count = (uint32_t)events;
+    hdr->batch_count = (uint32_t)n;
+    /* Null blocks of a new view may be built before the parent executed:
+     * they carry no results root; every other block carries the parent's. */
+    if (n > 0) {
+        CERTA_ASSERT(parent->height == nd->executed);
+        memcpy(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES);
+        memcpy(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES);
+    } else {
+        memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
+        memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
+    }
+}
+
+static bool app_validate_block(void *ctx, const certa_block_header *hdr,
+                               const certa_pbft_request *reqs, size_t n)
+{
+    certa_node *nd = ctx;
+    static const uint8_t zero[CERTA_HASH_BYTES];
+    if (hdr->batch_count != n || hdr->height <= nd->executed)
+        return false;
+    if (n == 0)
+        return hdr->event_count == 0 &&
+               memcmp(hdr->events_root, nd->empty_root, CERTA_HASH_BYTES) == 0 &&
+               memcmp(hdr->prev_results_root, zero, CERTA_HASH_BYTES) == 0 &&
+               memcmp(hdr->state_digest, zero, CERTA_HASH_BYTES) == 0;
+    /* A fresh pre-prepare reaches the core only once its parent executed
+     * here (on_peer_msg holds it back until then), so the results root and
+     * state digest are checked against our own. A block further ahead can
+     * only be a fetched block whose commit certificate the core verified:
+     * its content is checked, its execution fields are the quorum's. */
+    if (hdr->height == nd->executed + 1 &&
+        (memcmp(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES) != 0 ||
+         memcmp(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES) != 0))
+        return false;
+    long events = block_leaves(nd, reqs, n);
+    if (events < 0 || (uint64_t)events != hdr->event_count)
+        return false;
+    uint8_t root[CERTA_HASH_BYTES];
+    if (certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events, root,
+                                 NULL) != CERTA_OK)
+        return false;
+    return memcmp(root, hdr->events_root, CERTA_HASH_BYTES) == 0;
+}
+
+static bool app_can_propose(void *ctx, uint64_t height)
+{
+    const certa_node *nd = ctx;
+    return height == nd->executed + 1;
+}
+
+static bool app_validate_request(void *ctx, const certa_pbft_request *req)
+{
+    certa_node *nd = ctx;
+    certa_batch_view v;
+    if (check_batch(nd, req->bytes, req->len, &v, NULL) != CERTA_OK)
+        return false;
+    return v.integrator == req->integrator && v.seq == req->seq;
+}
+
+static bool app_request_executed(void *ctx, uint16_t integrator, uint64_t seq)
+{
+    const certa_node *nd = ctx;
+    if (integrator >= nd->g->integrator_count)
+        return true;
+    return replay_seen(&nd->replay[integrator], seq);
+}
+
+static void app_header_hash(void *ctx, const certa_block_header *hdr,
+                            uint8_t out[CERTA_HASH_BYTES])
+{
+    (void)ctx;
+    certa_header_hash(hdr, out);
+}
+
+static bool app_read_block(void *ctx, uint64_t height, const uint8_t **rec,
+                           size_t *len)
+{
+    certa_node *nd = ctx;
+    size_t sz = 0;
+    if (certa_store_block_size(nd->blocks, height, &sz) != CERTA_OK)
+        return false;
+    if (sz > nd->readcap) {
+        uint8_t *p = realloc(nd->readbuf, sz);
+        if (p == NULL)
+            return false;
+        nd->readbuf = p;
+        nd->readcap = sz;
+    }
+    if (certa_store_read(nd->blocks, height, nd->readbuf, nd->readcap, len, NULL) != CERTA_OK)
+        return false;
+    *rec = nd->readbuf;
+    return true;
+}
+
+static void crypto_sign(void *ctx, const uint8_t *msg, size_t len,
+                        uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    certa_node *nd = ctx;
+    certa_err e = certa_sign(nd->key, msg, len, sig, NULL);
+    CERTA_ASSERT(e == CERTA_OK);
+}
+
+static bool crypto_verify(void *ctx, uint16_t signer, const uint8_t *msg,
+                          size_t len, const uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    certa_node *nd = ctx;
+    if (signer >= nd->g->validator_count)
+        return false;
+    return certa_verify(nd->g->validators[signer].sign_key, msg, len, sig);
+}
+
+/* ------------------------------------------------------------ waiters */
+
+static uint32_t waiter_hash(uint16_t integrator, uint64_t seq)
+{
+    uint64_t x = seq * 0x9E3779B97F4A7C15ull ^ ((uint64_t)integrator << 48);
+    x ^= x >> 29;
+    return (uint32_t)x & (WAITERS_MAX - 1u);
+}
+
+static waiter *waiter_find(certa_node *nd, uint16_t integrator, uint64_t seq)
+{
+    uint32_t h = waiter_hash(integrator, seq);
+    for (uint32_t i = 0; i < WAITERS_MAX; i++) {
+        waiter *w = &nd->waiters[(h + i) & (WAITERS_MAX - 1u)];
+        if (!w->used)
+            return NULL;
+        if (w->integrator == integrator && w->seq == seq)
+            return w;
+    }
+    return NULL;
+}
+
+/* Inserts; NULL when the table is past its load limit (caller answers BUSY). */
+static waiter *waiter_add(certa_node *nd, uint16_t integrator, uint64_t seq)
+{
+    if (nd->nwaiters >= WAITERS_MAX / 2)
+        return NULL;
+    uint32_t h = waiter_hash(integrator, seq);
+    for (uint32_t i = 0; i < WAITERS_MAX; i++) {
+        waiter *w = &nd->waiters[(h + i) & (WAITERS_MAX - 1u)];
+        if (!w->used || (w->integrator == integrator && w->seq == seq)) {
+            if (!w->used)
+                nd->nwaiters++;
+            w->used = true;
+            w->integrator = integrator;
+            w->seq = seq;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+/* Removes w keeping linear probing intact (backward-shift deletion). */
+static void waiter_remove(certa_node *nd, waiter *w)
+{
+    uint32_t i = (uint32_t)(w - nd->waiters);
+    w->used = false;
+    nd->nwaiters--;
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & (WAITERS_MAX - 1u);
+        waiter *x = &nd->waiters[j];
+        if (!x->used)
+            return;
+        uint32_t k = waiter_hash(x->integrator, x->seq);
+        bool movable = (i <= j) ? (k <= i || k > j) : (k <= i && k > j);
+        if (movable) {
+            nd->waiters[i] = *x;
+            x->used = false;
+            i = j;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ actions */
+
+static certa_err wal_append(certa_node *nd, const certa_pbft_action *a)
+{
+    certa_errinfo ei;
+    certa_err e = certa_wal_append(nd->wal, a->record_kind, a->height, a->view, a->bytes,
+                                   a->len, &ei);
+    if (e != CERTA_OK)
+        certa_log(CERTA_LOG_ERROR, "wal_append_failed", "\"error\":\"%s\"",
+                  certa_errmsg(&ei));
+    return e;
+}
+
+static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
+{
+    certa_errinfo ei;
+    if (nd->nexq >= EXEC_QUEUE_MAX)
+        return certa_errorf(&ei, CERTA_E_LIMIT, "execution queue full");
+    certa_err e = certa_store_append(nd->blocks, a->height, a->bytes, a->len, &ei);
+    if (e != CERTA_OK) {
+        certa_log(CERTA_LOG_ERROR, "block_append_failed",
+                  "\"height\":%llu,\"error\":\"%s\"", (unsigned long long)a->height,
+                  certa_errmsg(&ei));
+        return e;
+    }
+    uint8_t *copy = malloc(a->len);
+    CERTA_ASSERT(copy != NULL);
+    memcpy(copy, a->bytes, a->len);
+    nd->exq[nd->nexq++] = (exec_item){a->height, copy, a->len};
+    nd->blocks_last = a->height;
+    nd->blocks_dirty = true;
+    return CERTA_OK;
+}
+
+static void out_push(certa_node *nd, uint32_t to, const uint8_t *bytes, size_t len)
+{
+    if (nd->nout >= OUT_MAX)
+        return; /* the protocol retransmits; dropping is safe, growing is not */
+    uint8_t *copy = malloc(len);
+    CERTA_ASSERT(copy != NULL);
+    memcpy(copy, bytes, len);
+    nd->out[nd->nout++] = (out_msg){to, copy, len};
+}
+
+static void take_actions(certa_node *nd, certa_pbft_actions acts)
+{
+    for (size_t i = 0; i < acts.count; i++) {
+        const certa_pbft_action *a = &acts.items[i];
+        switch (a->kind) {
+        case CERTA_PBFT_ACT_PERSIST:
+            if (wal_append(nd, a) != CERTA_OK)
+                nd->store_failed = true;
+            break;
+        case CERTA_PBFT_ACT_PERSIST_GC:
+            certa_wal_gc(nd->wal, a->height, a->view, CERTA_PBFT_MSG_VIEW_CHANGE,
+                         CERTA_PBFT_MSG_NEW_VIEW, CERTA_PBFT_REC_CHECKPOINT);
+            break;
+        case CERTA_PBFT_ACT_SEND:
+            out_push(nd, a->to, a->bytes, a->len);
+            break;
+        case CERTA_PBFT_ACT_BROADCAST:
+            out_push(nd, CERTA_TRANSPORT_ALL, a->bytes, a->len);
+            break;
+        case CERTA_PBFT_ACT_DELIVER:
+            if (deliver_append(nd, a) != CERTA_OK)
+                nd->store_failed = true;
+            break;
+        }
+    }
+    nd->timer_at_ms = acts.timer_at_ms;
+}
+
+static void step(certa_node *nd, const certa_pbft_input *in)
+{
+    take_actions(nd, certa_pbft_step(nd->pbft, in, now_ms()));
+}
+
+/* ------------------------------------------------------------ execution */
+
+static void reply_error(certa_node *nd, const uint8_t *peer, size_t peer_len,
+                        uint64_t rid, certa_err code, bool retryable,
+                        uint32_t retry_ms, const char *msg)
+{
+    certa_cp_server_error(nd->cs, peer, peer_len, rid, code, retryable, retry_ms, msg);
+}
+
+static bool grow_entries(certa_node *nd, size_t n)
+{
+    if (n <= nd->entries_cap)
+        return true;
+    size_t cap = nd->entries_cap ? nd->entries_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    certa_receipt_entry *e = realloc(nd->entries, cap * sizeof *e);
+    if (e == NULL)
+        return false;
+    nd->entries = e;
+    void *p = realloc(nd->paths, cap * sizeof *nd->paths);
+    if (p == NULL)
+        return false;
+    nd->paths = p;
+    nd->entries_cap = cap;
+    return true;
+}
+
+typedef struct exec_batch {
+    uint16_t integrator;
+    uint64_t seq;
+    uint32_t first_leaf;
+    uint32_t count;
+    const uint8_t *bytes;
+    size_t len;
+} exec_batch;
+
+static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hdr,
+                         const certa_commit_cert *cert, const exec_batch *b,
+                         certa_merkle_tree *tree, const uint8_t *results)
+{
+    if (!grow_entries(nd, b->count))
+        return;
+    certa_batch_view v;
+    CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+    size_t pos = 0;
+    const uint8_t *ev;
+    size_t ev_len;
+    uint32_t k = 0;
+    while (certa_batch_next(&v, &pos, &ev, &ev_len)) {
+        uint32_t leaf = b->first_leaf + k;
+        certa_receipt_entry *e = &nd->entries[k];
+        size_t plen = 0;
+        CERTA_ASSERT(certa_merkle_tree_inclusion(tree, leaf, nd->paths[k], &plen, NULL) ==
+                     CERTA_OK);
+        e->leaf_index = leaf;
+        e->result = results[leaf];
+        e->reason = results[leaf] == CERTA_R_OK ? NULL : certa_result_name(results[leaf]);
+        e->event = ev;
+        e->event_len = ev_len;
+        e->path = (const uint8_t(*)[CERTA_HASH_BYTES])nd->paths[k];
+        e->path_len = plen;
+        k++;
+    }
+    uint8_t hdr_bytes[CERTA_HEADER_BYTES];
+    certa_header_encode(hdr, hdr_bytes);
+    size_t len = 0;
+    certa_errinfo ei;
+    if (certa_receipt_batch_encode(b->integrator, b->seq, hdr_bytes, cert, nd->entries, k,
+                                   nd->receipt_buf, RECEIPT_BYTES_MAX, &len, &ei) != CERTA_OK) {
+        reply_error(nd, w->peer, w->peer_len, w->request_id, ei.code, false, 0,
+                    certa_errmsg(&ei));
+        return;
+    }
+    certa_cp_server_reply(nd->cs, w->peer, w->peer_len, CERTA_CP_RECEIPT, w->request_id,
+                          nd->receipt_buf, len);
+    certa_metric_add(nd->m.receipts, 1);
+    certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
+}
+
+/* Executes one committed block record (REC_BLOCK) into the state. With
+ * replying set, answers the integrators waiting for its batches. */
+static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
+                               bool replying, certa_errinfo *ei)
+{
+    certa_pbft_msg m;
+    certa_err e = certa_pbft_msg_decode(rec, len, &m);
+    if (e != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK)
+        return certa_errorf(ei, CERTA_E_CORRUPT, "block record does not decode (%s)",
+                            certa_strerror(e));
+    const certa_block_header *hdr = &m.hdr;
+    if (hdr->height != nd->executed + 1)
+        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
+                            (unsigned long long)hdr->height,
+                            (unsigned long long)nd->executed);
+    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
+    if (e != CERTA_OK)
+        return e;
+
+    exec_batch *batches = calloc(m.reqs.count ? m.reqs.count : 1, sizeof *batches);
+    if (batches == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "executing block");
+    size_t pos = 0, nb = 0;
+    const uint8_t *it;
+    size_t il;
+    uint32_t leaf = 0;
+    uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
+    while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+        certa_pbft_request req;
+        CERTA_ASSERT(certa_pbft_request_item(it, il, &req));
+        certa_batch_view v;
+        CERTA_ASSERT(certa_batch_decode(req.bytes, req.len, &v, NULL) == CERTA_OK);
+        CERTA_ASSERT(grow_leaves(nd, leaf + v.event_count));
+        bool replay = req.integrator >= nd->g->integrator_count ||
+                      replay_seen(&nd->replay[req.integrator], req.seq);
+        batches[nb] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
+                                   req.bytes, req.len};
+        size_t ep = 0;
+        const uint8_t *ev;
+        size_t ev_len;
+        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
+            size_t ll = certa_leaf_encode(req.integrator, req.seq, ev, ev_len, leafbuf,
+                                          sizeof leafbuf);
+            certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)leaf * CERTA_HASH_BYTES);
+            certa_event evd;
+            if (replay) {
+                certa_state_apply_malformed(nd->state, req.integrator); /* replayed batch */
+            } else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK) {
+                certa_state_apply_malformed(nd->state, req.integrator);
+            } else {
+                certa_state_apply(nd->state, req.integrator, &evd);
+            }
+            leaf++;
+        }
+        if (!replay)
+            replay_mark(&nd->replay[req.integrator], req.seq);
+        nb++;
+    }
+    certa_state_end_block(nd->state, nd->results_root);
+    certa_state_digest(nd->state, nd->state_digest);
+    nd->executed = hdr->height;
+    uint32_t nres = 0;
+    const uint8_t *results = certa_state_block_results(nd->state, &nres);
+    CERTA_ASSERT(nres == leaf);
+    for (uint32_t i = 0; i < nres; i++)
+        if (results[i] < CERTA_R_COUNT)
+            certa_metric_add(nd->m.results[results[i]], 1);
+    certa_metric_add(nd->m.blocks, 1);
+    certa_metric_add(nd->m.events, leaf);
+    certa_metric_set(nd->m.height, (double)hdr->height);
+    nd->events_window_count += leaf;
+
+    if (replying && nd->nwaiters > 0) {
+        certa_merkle_tree *tree = NULL;
+        certa_commit_cert cert;
+        memset(&cert, 0, sizeof cert);
+        cert.view = m.aux;
+        cert.height = hdr->height;
+        certa_header_hash(hdr, cert.block_hash);
+        for (uint16_t i = 0; i < m.sig_count && i < CERTA_VALIDATORS_MAX; i++) {
+            const uint8_t *s = m.sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
+            cert.sigs[i].validator = (uint16_t)(s[0] | (s[1] << 8));
+            memcpy(cert.sigs[i].sig, s + 2, CERTA_SIGNATURE_BYTES);
+        }
+        cert.count = m.sig_count;
+        for (size_t i = 0; i < nb; i++) {
+            waiter *w = waiter_find(nd, batches[i].integrator, batches[i].seq);
+            if (w == NULL)
+                continue;
+            if (tree == NULL &&
+                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaf, &tree, NULL) != CERTA_OK)
+                break;
+            send_receipt(nd, w, hdr, &cert, &batches[i], tree, results);
+            waiter_remove(nd, w);
+        }
+        certa_merkle_tree_free(tree);
+    }
+    free(batches);
+    return CERTA_OK;
+}
+
+/* ------------------------------------------------------------ the round */
+
+static void release_held(certa_node *nd);
+
+static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
+{
+    if (nd->store_failed)
+        return certa_errorf(ei, CERTA_E_IO, "the block log or the WAL failed");
+    uint64_t t0 = mono_us();
+    if (certa_wal_dirty(nd->wal)) {
+        certa_err e = certa_wal_sync(nd->wal, ei);
+        if (e != CERTA_OK)
+            return e;
+    }
+    if (nd->blocks_dirty) {
+        certa_err e = certa_store_wait_durable(nd->blocks, nd->blocks_last, ei);
+        if (e != CERTA_OK)
+            return e;
+        nd->blocks_dirty = false;
+    }
+    uint64_t t1 = mono_us();
+    if (t1 > t0 + 1)
+        certa_metric_observe(nd->m.fsync_latency, (double)(t1 - t0) / 1e6);
+
+    for (uint32_t i = 0; i < nd->nout; i++) {
+        out_msg *o = &nd->out[i];
+        certa_transport_send(nd->tp, o->to, o->bytes, o->len);
+        certa_metric_add(nd->m.bytes_out, o->len);
+        free(o->bytes);
+    }
+    nd->nout = 0;
+
+    bool executed = false;
+    for (uint32_t i = 0; i < nd->nexq; i++) {
+        certa_errinfo xe;
+        certa_err e = execute_block(nd, nd->exq[i].rec, nd->exq[i].len, true, &xe);
+        if (e != CERTA_OK) {
+            certa_log(CERTA_LOG_ERROR, "execute_failed",
+                      "\"height\":%llu,\"error\":\"%s\"",
+                      (unsigned long long)nd->exq[i].height, certa_errmsg(&xe));
+            for (; i < nd->nexq; i++)
+                free(nd->exq[i].rec);
+            nd->nexq = 0;
+            return certa_errorf(ei, e, "executing block: %s", certa_errmsg(&xe));
+        }
+        free(nd->exq[i].rec);
+        executed = true;
+    }
+    nd->nexq = 0;
+    if (executed) {
+        release_held(nd);
+        /* The core may now propose. */
+        certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
+        step(nd, &tick);
+    }
+    return CERTA_OK;
+}
+
+/* ------------------------------------------------------------ peers */
+
+static void on_peer_event(void *ctx, uint32_t peer, certa_transport_event ev,
+                          const char *text)
+{
+    certa_node *nd = ctx;
+    char esc[512];
+    static const char *const names[] = {"", "peer_up", "peer_down", "refused_by_peer",
+                                        "refused_peer", "dropped"};
+    certa_log(ev == CERTA_TEV_PEER_UP ? CERTA_LOG_INFO : CERTA_LOG_WARN,
+              names[ev <= 5 ? ev : 0], "\"peer\":%d,\"msg\":\"%s\"",
+              peer == CERTA_TRANSPORT_UNKNOWN ? -1 : (int)peer,
+              certa_log_str(text, esc, sizeof esc));
+    certa_transport_stats st;
+    certa_transport_stats_get(nd->tp, &st);
+    certa_metric_set(nd->m.peers, st.peers_up);
+}
+
+static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
+{
+    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
+        preverify_preprepare(nd, bytes, len);
+    certa_pbft_input in = {.kind = CERTA_PBFT_IN_MESSAGE, .bytes = bytes, .len = len};
+    step(nd, &in);
+}
+
+/* A pre-prepare for h is held back until h-1 executed here: its header
+ * commits to h-1's results, which only execution can check. */
+static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
+{
+    if (len < 2 || bytes[1] != CERTA_PBFT_MSG_PRE_PREPARE)
+        return false;
+    certa_pbft_msg m;
+    if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
+        m.seq <= nd->executed + 1 || m.seq > nd->executed + nd->pc.window)
+        return false; /* the core judges these itself */
+    if (nd->nheld == HELD_MAX) {
+        free(nd->held[0].bytes); /* the oldest; the primary retransmits */
+        memmove(nd->held, nd->held + 1, (HELD_MAX - 1) * sizeof nd->held[0]);
+        nd->nheld--;
+    }
+    uint8_t *copy = malloc(len);
+    CERTA_ASSERT(copy != NULL);
+    memcpy(copy, bytes, len);
+    nd->held[nd->nheld++] = (held_msg){m.seq, copy, len};
+    return true;
+}
+
+static void release_held(certa_node *nd)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < nd->nheld; i++) {
+        held_msg h = nd->held[i];
+        if (h.seq <= nd->executed + 1) {
+            if (h.seq == nd->executed + 1)
+                feed_peer_msg(nd, h.bytes, h.len);
+            free(h.bytes);
+        } else {
+            nd->held[k++] = h;
+        }
+    }
+    nd->nheld = k;
+}
+
+static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t len)
+{
+    certa_node *nd = ctx;
+    (void)from; /* the core authenticates the sender from the signed bytes */
+    certa_metric_add(nd->m.bytes_in, len);
+    if (hold_preprepare(nd, bytes, len))
+        return;
+    feed_peer_msg(nd, bytes, len);
+}
+
+/* ------------------------------------------------------------ integrators */
+
+static void handle_submit(certa_node *nd, const certa_cp_request *rq)
+{
+    certa_batch_view v;
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_err e = check_batch(nd, rq->body, rq->body_len, &v, &ei);
+    if (e != CERTA_OK) {
+        certa_metric_add(nd->m.batches_refused, 1);
+        char esc[600];
+        certa_log(CERTA_LOG_WARN, "batch_refused", "\"reason\":\"%s\"",
+                  certa_log_str(certa_errmsg(&ei), esc, sizeof esc));
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, e, false, 0,
+                    certa_errmsg(&ei));
+        return;
+    }
+    if (replay_seen(&nd->replay[v.integrator], v.seq)) {
+        certa_metric_add(nd->m.batches_refused, 1);
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "batch: integrator %s sequence %llu was already executed (replay)",
+                 nd->g->integrators[v.integrator].name, (unsigned long long)v.seq);
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_REFUSED,
+                    false, 0, msg);
+        return;
+    }
+    if (nd->store_failed) {
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOSPACE,
+                    true, 5000, "validator storage failed: new batches are refused");
+        return;
+    }
+    waiter *w = waiter_add(nd, v.integrator, v.seq);
+    if (w == NULL) {
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
+                    50, "validator busy: too many batches awaiting commit");
+        return;
+    }
+    w->request_id = rq->header.request_id;
+    w->accepted_ms = now_ms();
+    w->peer_len = (uint8_t)rq->peer_len;
+    memcpy(w->peer, rq->peer, rq->peer_len);
+    certa_metric_add(nd->m.batches_in, 1);
+
+    certa_cp_accepted acc = {.integrator = v.integrator, .seq = v.seq,
+                             .event_count = v.event_count};
+    memcpy(acc.digest, v.digest, CERTA_HASH_BYTES);
+    uint8_t body[CERTA_CP_ACCEPTED_BYTES];
+    certa_cp_accepted_encode(&acc, body);
+    certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, CERTA_CP_ACCEPTED,
+                          rq->header.request_id, body, sizeof body);
+
+    certa_pbft_input in = {.kind = CERTA_PBFT_IN_REQUEST, .bytes = rq->body,
+                           .len = rq->body_len, .integrator = v.integrator,
+                           .seq = v.seq};
+    step(nd, &in);
+}
+
+static json_t *record_json(const certa_record *r)
+{
+    json_t *o = json_object();
+    json_t *types = json_array();
+    for (unsigned t = 0; t < 32; t++)
+        if (r->licence_types & (1u << t)) {
+            const char *nm = certa_licence_type_name(t);
+            json_array_append_new(types, nm ? json_string(nm) : json_integer(t));
+        }
+    char gid[2 * CERTA_GRANT_ID_BYTES + 1];
+    certa_hex_encode(r->grant_id, CERTA_GRANT_ID_BYTES, gid);
+    json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+    json_object_set_new(o, "time_ms", json_integer((json_int_t)r->time_ms));
+    json_object_set_new(o, "kind", json_string(certa_event_kind_name(r->kind)));
+    json_object_set_new(o, "result", json_string(certa_result_name(r->result)));
+    json_object_set_new(o, "centre", json_integer(r->centre));
+    json_object_set_new(o, "matter", json_integer(r->matter));
+    json_object_set_new(o, "licence_types", types);
+    json_object_set_new(o, "grant_id", json_string(gid));
+    return o;
+}
+
+#define QUERY_RECORDS_MAX 256u
+
+static json_t *query_json(certa_node *nd, const certa_cp_query *q, char *err, size_t errcap)
+{
+    json_t *o = json_object();
+    if (q->kind == CERTA_QUERY_STATUS) {
+        certa_transport_stats st;
+        certa_transport_stats_get(nd->tp, &st);
+        uint64_t view = certa_pbft_view(nd->pbft);
+        json_object_set_new(o, "validator", json_integer(nd->self));
+        json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
+        json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
+        json_object_set_new(o, "view", json_integer((json_int_t)view));
+        json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
+        json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
+        json_object_set_new(o, "stable_checkpoint",
+                            json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
+        json_object_set_new(o, "peers_up", json_integer(st.peers_up));
+        json_object_set_new(o, "events", json_integer((json_int_t)certa_state_event_count(nd->state)));
+        json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
+        json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
+        return o;
+    }
+    if (q->kind == CERTA_QUERY_BLOCK) {
+        const uint8_t *rec;
+        size_t len;
+        certa_pbft_msg m;
+        if (!app_read_block(nd, q->height, &rec, &len) ||
+            certa_pbft_msg_decode(rec, len, &m) != CERTA_OK) {
+            snprintf(err, errcap, "block %llu: not found", (unsigned long long)q->height);
+            json_decref(o);
+            return NULL;
+        }
+        char hex[65];
+        uint8_t hash[CERTA_HASH_BYTES];
+        certa_header_hash(&m.hdr, hash);
+        json_object_set_new(o, "height", json_integer((json_int_t)m.hdr.height));
+        json_object_set_new(o, "view", json_integer((json_int_t)m.hdr.view));
+        json_object_set_new(o, "timestamp_ms", json_integer((json_int_t)m.hdr.timestamp_ms));
+        json_object_set_new(o, "proposer", json_integer(m.hdr.proposer));
+        json_object_set_new(o, "event_count", json_integer(m.hdr.event_count));
+        json_object_set_new(o, "batch_count", json_integer(m.hdr.batch_count));
+        certa_hex_encode(hash, 32, hex);
+        json_object_set_new(o, "hash", json_string(hex));
+        certa_hex_encode(m.hdr.prev_hash, 32, hex);
+        json_object_set_new(o, "prev_hash", json_string(hex));
+        certa_hex_encode(m.hdr.events_root, 32, hex);
+        json_object_set_new(o, "events_root", json_string(hex));
+        certa_hex_encode(m.hdr.prev_results_root, 32, hex);
+        json_object_set_new(o, "prev_results_root", json_string(hex));
+        certa_hex_encode(m.hdr.state_digest, 32, hex);
+        json_object_set_new(o, "state_digest", json_string(hex));
+        json_object_set_new(o, "commit_signatures", json_integer(m.sig_count));
+        return o;
+    }
+    certa_record *recs = calloc(QUERY_RECORDS_MAX, sizeof *recs);
+    uint32_t nrec = 0;
+    uint64_t next = 0;
+    certa_err e;
+    if (q->kind == CERTA_QUERY_GRANT) {
+        certa_grant_info gi;
+        e = certa_state_grant(nd->state, q->grant_id, &gi);
+        if (e == CERTA_OK) {
+            char hex[65];
+            certa_hex_encode(gi.grant_id, CERTA_GRANT_ID_BYTES, hex);
+            json_object_set_new(o, "grant_id", json_string(hex));
+            certa_hex_encode(gi.holder_id, CERTA_HOLDER_ID_BYTES, hex);
+            json_object_set_new(o, "holder_id", json_string(hex));
+            json_object_set_new(o, "status", json_string(certa_grant_status_name(gi.status)));
+            json_object_set_new(o, "uses", json_integer(gi.uses));
+            json_object_set_new(o, "max_uses", json_integer(gi.max_uses));
+            json_object_set_new(o, "failed_attempts", json_integer(gi.failed_attempts));
+            json_object_set_new(o, "centre", json_integer(gi.centre));
+            json_object_set_new(o, "counter", json_integer(gi.counter));
+            json_object_set_new(o, "matter", json_integer(gi.matter));
+            json_object_set_new(o, "not_before_ms", json_integer((json_int_t)gi.not_before_ms));
+            json_object_set_new(o, "not_after_ms", json_integer((json_int_t)gi.not_after_ms));
+            e = certa_state_grant_history(nd->state, q->grant_id, 0, QUERY_RECORDS_MAX, recs,
+                                          &nrec, &next);
+        }
+    } else {
+        char hex[65];
+        certa_hex_encode(q->holder_id, CERTA_HOLDER_ID_BYTES, hex);
+        json_object_set_new(o, "holder_id", json_string(hex));
+        e = certa_state_holder_records(nd->state, q->holder_id, 0, QUERY_RECORDS_MAX, recs,
+                                       &nrec, &next);
+    }
+    if (e != CERTA_OK) {
+        snprintf(err, errcap, "%s: not found",
+                 q->kind == CERTA_QUERY_GRANT ? "grant" : "holder");
+        free(recs);
+        json_decref(o);
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (uint32_t i = 0; i < nrec; i++)
+        json_array_append_new(arr, record_json(&recs[i]));
+    json_object_set_new(o, "records", arr);
+    json_object_set_new(o, "next_cursor", json_integer((json_int_t)next));
+    free(recs);
+    return o;
+}
+
+static void handle_query(certa_node *nd, const certa_cp_request *rq)
+{
+    certa_cp_query q;
+    certa_errinfo ei;
+    if (certa_cp_query_decode(rq->body, rq->body_len, &q, &ei) != CERTA_OK) {
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, ei.code, false, 0,
+                    certa_errmsg(&ei));
+        return;
+    }
+    char err[256] = "";
+    json_t *o = query_json(nd, &q, err, sizeof err);
+    if (o == NULL) {
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOTFOUND,
+                    false, 0, err);
+        return;
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s == NULL)
+        return;
+    size_t sl = strlen(s);
+    uint8_t *body = malloc(sl + 1);
+    if (body != NULL) {
+        body[0] = q.kind;
+        memcpy(body + 1, s, sl);
+        certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, CERTA_CP_QUERY_RESULT,
+                              rq->header.request_id, body, sl + 1);
+        free(body);
+    }
+    free(s);
+}
+
+static void serve_clients(certa_node *nd)
+{
+    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND; i++) {
+        certa_cp_request rq;
+        certa_errinfo ei;
+        certa_err e = certa_cp_server_recv(nd->cs, &rq, &ei);
+        if (e == CERTA_E_NOTFOUND)
+            return;
+        if (e != CERTA_OK) {
+            certa_metric_add(nd->m.batches_refused, 1);
+            char esc[600];
+            certa_log(CERTA_LOG_WARN, "client_frame_refused", "\"reason\":\"%s\"",
+                      certa_log_str(certa_errmsg(&ei), esc, sizeof esc));
+            continue;
+        }
+        if (rq.header.type == CERTA_CP_SUBMIT)
+            handle_submit(nd, &rq);
+        else if (rq.header.type == CERTA_CP_QUERY)
+            handle_query(nd, &rq);
+        else
+            reply_error(nd, rq.peer, rq.peer_len, rq.header.request_id, CERTA_E_PROTOCOL,
+                        false, 0, "unexpected message type from a client");
+        certa_cp_request_release(&rq);
+        if (nd->nout >= OUT_MAX / 2)
+            return; /* let the round finish before taking more */
+    }
+}
+
+/* ------------------------------------------------------------ open / run */
+
+static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
+{
+    node_metrics *m = &nd->m;
+    certa_err e = certa_metrics_create(&m->reg, ei);
+    if (e != CERTA_OK)
+        return e;
+    static const double lat_s[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+                                   0.2, 0.5, 1, 2, 5};
+    static const double fs_s[] = {0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005,
+                                  0.01, 0.02, 0.05, 0.1};
+#define C(field, name, help) \
+    if ((m->field = certa_metrics_counter(m->reg, name, NULL, help, ei)) == NULL) return ei->code
+#define G(field, name, help) \
+    if ((m->field = certa_metrics_gauge(m->reg, name, NULL, help, ei)) == NULL) return ei->code
+    C(blocks, "certa_blocks_committed_total", "Blocks committed and executed");
+    C(events, "certa_events_committed_total", "Events committed and executed");
+    C(batches_in, "certa_batches_accepted_total", "Batches accepted from integrators");
+    C(batches_refused, "certa_batches_refused_total", "Batches or frames refused at the door");
+    C(receipts, "certa_receipts_sent_total", "Batch receipts sent");
+    C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
+    C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
+    G(view, "certa_view", "Current PBFT view");
+    C(view_changes, "certa_view_changes_total", "View changes started");
+    G(height, "certa_height", "Last executed block height");
+    G(peers, "certa_peers_connected", "Validator links up");
+    G(waiters, "certa_batches_awaiting_receipt", "Accepted batches not yet committed");
+    G(exec_queue, "certa_exec_queue_depth", "Delivered blocks awaiting durability");
+    G(store_failed, "certa_storage_failed", "1 when the block log or WAL failed (disk full?)");
+#undef C
+#undef G
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "result=\"%s\"", certa_result_name(r));
+        m->results[r] = certa_metrics_counter(m->reg, "certa_results_total", labels,
+                                              "Committed event results by reason", ei);
+        if (m->results[r] == NULL)
+            return ei->code;
+    }
+    m->commit_latency = certa_metrics_histogram(m->reg, "certa_commit_latency_seconds", NULL,
+                                                "Batch accepted to receipt sent", lat_s,
+                                                sizeof lat_s / sizeof lat_s[0], ei);
+    m->fsync_latency = certa_metrics_histogram(m->reg, "certa_fsync_latency_seconds", NULL,
+                                               "Wait for the logs to be durable", fs_s,
+                                               sizeof fs_s / sizeof fs_s[0], ei);
+    if (m->commit_latency == NULL || m->fsync_latency == NULL)
+        return ei->code;
+    if (nd->cfg.metrics_port != 0) {
+        uint16_t port = 0;
+        e = certa_metrics_serve(m->reg, nd->cfg.metrics_host, nd->cfg.metrics_port, &port, ei);
+        if (e != CERTA_OK)
+            return e;
+    }
+    return CERTA_OK;
+}
+
+static certa_err open_store(const char *dir, const char *sub, uint64_t first,
+                            certa_store **out, certa_errinfo *ei)
+{
+    char path[CERTA_PATH_BYTES + 16];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    certa_store_opts o;
+    certa_store_opts_default(&o);
+    o.dir = path;
+    o.create = true;
+    o.first_height = first;
+    o.segment_bytes = 64ull * 1024 * 1024;
+    o.group_bytes = 16u * 1024 * 1024 + 64 * 1024;
+    certa_store_recovery rep;
+    certa_err e = certa_store_open(&o, out, &rep, ei);
+    if (e != CERTA_OK)
+        return e;
+    if (rep.tail_repaired)
+        certa_log(CERTA_LOG_WARN, "torn_tail_repaired",
+                  "\"log\":\"%s\",\"truncated_bytes\":%llu", sub,
+                  (unsigned long long)rep.truncated_bytes);
+    return CERTA_OK;
+}
+
+typedef struct replay_ctx {
+    certa_node *nd;
+    certa_err err;
+    certa_errinfo ei;
+} replay_ctx;
+
+static bool replay_block_fn(void *vctx, uint64_t height, const uint8_t *data, size_t len)
+{
+    replay_ctx *c = vctx;
+    (void)height;
+    c->err = execute_block(c->nd, data, len, false, &c->ei);
+    return c->err == CERTA_OK;
+}
+
+static certa_err recover(certa_node *nd, certa_errinfo *ei)
+{
+    replay_ctx c = {.nd = nd, .err = CERTA_OK};
+    uint64_t first, last;
+    uint8_t *tip = NULL;
+    size_t tip_len = 0;
+    if (certa_store_range(nd->blocks, &first, &last)) {
+        certa_err e = certa_store_scan(nd->blocks, first, last, replay_block_fn, &c, ei);
+        if (e == CERTA_OK && c.err != CERTA_OK) {
+            *ei = c.ei;
+            e = c.err;
+        }
+        if (e != CERTA_OK)
+            return e;
+        const uint8_t *rec;
+        if (!app_read_block(nd, last, &rec, &tip_len))
+            return certa_errorf(ei, CERTA_E_IO, "cannot read back block %llu",
+                                (unsigned long long)last);
+        tip = malloc(tip_len);
+        if (tip == NULL)
+            return certa_errorf(ei, CERTA_E_NOMEM, "recovering");
+        memcpy(tip, rec, tip_len);
+        certa_log(CERTA_LOG_INFO, "replayed", "\"blocks\":%llu,\"height\":%llu",
+                  (unsigned long long)(last - first + 1), (unsigned long long)last);
+    }
+    size_t nrec = certa_wal_count(nd->wal);
+    const uint8_t **recs = calloc(nrec ? nrec : 1, sizeof *recs);
+    size_t *lens = calloc(nrec ? nrec : 1, sizeof *lens);
+    if (recs == NULL || lens == NULL) {
+        free(recs);
+        free(lens);
+        free(tip);
+        return certa_errorf(ei, CERTA_E_NOMEM, "recovering");
+    }
+    for (size_t i = 0; i < nrec; i++)
+        certa_wal_record(nd->wal, i, &recs[i], &lens[i]);
+    certa_err e = certa_pbft_restore(nd->pbft, tip, tip_len, recs, lens, nrec, ei);
+    if (e == CERTA_OK && nrec > 0)
+        certa_log(CERTA_LOG_INFO, "wal_restored", "\"records\":%zu", nrec);
+    free(recs);
+    free(lens);
+    free(tip);
+    return e;
+}
+
+certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o,
+                          certa_node **out, certa_errinfo *ei)
+{
+    certa_node *nd = calloc(1, sizeof *nd);
+    if (nd == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "allocating the node");
+    nd->cfg = *cfg;
+    certa_err e = certa_genesis_load(cfg->genesis_path, &nd->g, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    e = certa_node_keys_load(cfg, nd->g, &nd->key, nd->curve_secret, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    nd->self = (uint16_t)cfg->validator_index;
+    nd->n = (uint16_t)nd->g->validator_count;
+    certa_log_init(2, CERTA_LOG_INFO, nd->self);
+
+    nd->out = calloc(OUT_MAX, sizeof *nd->out);
+    nd->exq = calloc(EXEC_QUEUE_MAX, sizeof *nd->exq);
+    nd->waiters = calloc(WAITERS_MAX, sizeof *nd->waiters);
+    nd->sigcache = calloc(SIGCACHE_SLOTS, sizeof *nd->sigcache);
+    nd->replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
+                        sizeof *nd->replay);
+    nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
+    if (preverify_scratch == NULL)
+        preverify_scratch = calloc(1, sizeof *preverify_scratch);
+    if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
+        !nd->receipt_buf || !preverify_scratch || !grow_leaves(nd, 16384)) {
+        e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
+        goto fail;
+    }
+    certa_merkle_empty_root(nd->empty_root);
+
+    e = certa_pool_create(o && o->verify_threads ? o->verify_threads : 2, &nd->pool, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        e = certa_errorf(ei, CERTA_E_IO, "data directory %s: %s", cfg->data_dir,
+                         strerror(errno));
+        goto fail;
+    }
+    e = open_store(cfg->data_dir, "blocks", 1, &nd->blocks, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    e = certa_wal_open(cfg->data_dir, 0, &nd->wal, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 16,
+                           .records_reserve = 1u << 18};
+    e = certa_state_create(nd->g, &so, &nd->state, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    certa_state_digest(nd->state, nd->state_digest);
+    memset(nd->results_root, 0, CERTA_HASH_BYTES);
+
+    e = metrics_open(nd, ei);
+    if (e != CERTA_OK)
+        goto fail;
+
+    /* The PBFT core. */
+    certa_pbft_config *pc = &nd->pc;
+    certa_pbft_config_default(pc, nd->n, nd->self);
+    memcpy(pc->chain_id, nd->g->hash, CERTA_HASH_BYTES);
+    memset(&pc->genesis, 0, sizeof pc->genesis);
+    pc->genesis.timestamp_ms = nd->g->genesis_time_ms;
+    const certa_genesis_params *gp = &nd->g->params;
+    if (gp->checkpoint_interval)
+        pc->checkpoint_interval = gp->checkpoint_interval;
+    if (gp->window_blocks)
+        pc->window = gp->window_blocks;
+    if (pc->window < 2 * pc->checkpoint_interval)
+        pc->window = 2 * pc->checkpoint_interval;
+    pc->batch_requests_max = o && o->batch_requests_max ? o->batch_requests_max : 256;
+    if (pc->batch_requests_max > CERTA_PBFT_BLOCK_REQUESTS_MAX)
+        pc->batch_requests_max = CERTA_PBFT_BLOCK_REQUESTS_MAX;
+    pc->batch_bytes_max = 16u * 1024 * 1024;
+    pc->batch_timeout_ms = o && o->batch_timeout_ms ? o->batch_timeout_ms
+                           : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
+    if (gp->view_timeout_ms)
+        pc->view_timeout_ms = gp->view_timeout_ms;
+    if (gp->clock_skew_ms_max)
+        pc->clock_skew_ms_max = gp->clock_skew_ms_max;
+    pc->crypto = (certa_pbft_crypto){nd, crypto_sign, crypto_verify};
+    pc->app = (certa_pbft_app){.ctx = nd,
+                               .validate_request = app_validate_request,
+                               .request_executed = app_request_executed,
+                               .build_block = app_build_block,
+                               .validate_block = app_validate_block,
+                               .can_propose = app_can_propose,
+                               .header_hash = app_header_hash,
+                               .read_block = app_read_block};
+    e = certa_pbft_create(pc, &nd->pbft, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    e = recover(nd, ei);
+    if (e != CERTA_OK)
+        goto fail;
+
+    /* Sockets last: nothing is served before the state is recovered. */
+    const char(*keys)[41] = calloc(nd->n, 41);
+    if (keys == NULL) {
+        e = certa_errorf(ei, CERTA_E_NOMEM, "allocating keys");
+        goto fail;
+    }
+    for (uint16_t i = 0; i < nd->n; i++)
+        memcpy((char *)keys[i], nd->g->validators[i].curve_pub, 41);
+    certa_transport_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.self = nd->self;
+    tc.validator_count = nd->n;
+    tc.curve_pub = keys;
+    tc.curve_secret = nd->curve_secret;
+    tc.bind_endpoint = cfg->peer_bind;
+    memcpy(tc.genesis_hash, nd->g->hash, CERTA_HASH_BYTES);
+    e = certa_transport_open(&tc, on_peer_event, nd, &nd->tp, ei);
+    free((void *)keys);
+    if (e != CERTA_OK)
+        goto fail;
+    for (uint16_t i = 0; i < nd->n; i++) {
+        if (i == nd->self)
+            continue;
+        e = certa_transport_connect(nd->tp, i, nd->g->validators[i].peer_endpoint, ei);
+        if (e != CERTA_OK)
+            goto fail;
+    }
+    e = certa_cp_server_open(NULL, cfg->client_bind, nd->curve_secret, 4096, &nd->cs, ei);
+    if (e != CERTA_OK)
+        goto fail;
+    certa_log(CERTA_LOG_INFO, "started",
+              "\"height\":%llu,\"view\":%llu,\"peer\":\"%s\",\"client\":\"%s\",\"metrics_port\":%u",
+              (unsigned long long)nd->executed,
+              (unsigned long long)certa_pbft_view(nd->pbft),
+              certa_transport_endpoint(nd->tp), certa_cp_server_endpoint(nd->cs),
+              cfg->metrics_port);
+    *out = nd;
+    return CERTA_OK;
+fail:
+    certa_node_close(nd);
+    return e;
+}
+
+certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_errinfo *ei)
+{
+    zmq_pollitem_t items[CERTA_TRANSPORT_POLLITEMS_MAX + 1];
+    certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
+    step(nd, &tick);
+    nd->events_window_start_ms = now_ms();
+    while (!*stop) {
+        int ni = certa_transport_pollitems(nd->tp, items, CERTA_TRANSPORT_POLLITEMS_MAX);
+        items[ni] = (zmq_pollitem_t){.socket = certa_cp_server_socket(nd->cs),
+                                     .events = ZMQ_POLLIN};
+        uint64_t now = now_ms();
+        long timeout = 100;
+        if (nd->timer_at_ms != 0)
+            timeout = nd->timer_at_ms <= now ? 0
+                      : (long)(nd->timer_at_ms - now < 100 ? nd->timer_at_ms - now : 100);
+        int rc = zmq_poll(items, ni + 1, timeout);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            return certa_errorf(ei, CERTA_E_NET, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+        }
+        certa_transport_process(nd->tp, items, ni, on_peer_msg, nd);
+        if (items[ni].revents & ZMQ_POLLIN)
+            serve_clients(nd);
+        if (nd->timer_at_ms != 0 && now_ms() >= nd->timer_at_ms)
+            step(nd, &tick);
+        /* Finish the round; executing may let the core propose: repeat while
+         * the round produced something, a bounded number of times. */
+        for (int r = 0; r < 8 && (nd->nout || nd->nexq || certa_wal_dirty(nd->wal) || nd->blocks_dirty); r++) {
+            certa_err e = finish_round(nd, ei);
+            if (e != CERTA_OK) {
+                certa_metric_set(nd->m.store_failed, 1);
+                certa_log(CERTA_LOG_ERROR, "storage_failed", "\"error\":\"%s\"",
+                          certa_errmsg(ei));
+                return e;
+            }
+        }
+        uint64_t view = certa_pbft_view(nd->pbft);
+        if (view != nd->last_view) {
+            certa_log(CERTA_LOG_INFO, "view_change", "\"view\":%llu,\"primary\":%u",
+                      (unsigned long long)view, certa_pbft_primary(nd->pbft, view));
+            certa_metric_add(nd->m.view_changes, 1);
+            nd->last_view = view;
+        }
+        certa_metric_set(nd->m.view, (double)view);
+        certa_metric_set(nd->m.waiters, nd->nwaiters);
+        now = now_ms();
+        if (now >= nd->events_window_start_ms + 1000) {
+            nd->events_per_s = (double)nd->events_window_count * 1000.0 /
+                               (double)(now - nd->events_window_start_ms);
+            nd->events_window_count = 0;
+            nd->events_window_start_ms = now;
+        }
+    }
+    certa_log(CERTA_LOG_INFO, "stopping", "\"height\":%llu", (unsigned long long)nd->executed);
+    return CERTA_OK;
+}
+
+void certa_node_close(certa_node *nd)
+{
+    if (nd == NULL)
+        return;
+    if (nd->cs)
+        certa_cp_server_close(nd->cs);
+    if (nd->tp)
+        certa_transport_close(nd->tp);
+    certa_pbft_free(nd->pbft);
+    certa_wal_close(nd->wal);
+    certa_store_close(nd->blocks);
+    certa_state_free(nd->state);
+    certa_pool_destroy(nd->pool);
+    if (nd->m.reg)
+        certa_metrics_free(nd->m.reg);
+    for (uint32_t i = 0; i < nd->nout; i++)
+        free(nd->out[i].bytes);
+    for (uint32_t i = 0; i < nd->nheld; i++)
+        free(nd->held[i].bytes);
+    for (uint32_t i = 0; i < nd->nexq; i++)
+        free(nd->exq[i].rec);
+    free(nd->out);
+    free(nd->exq);
+    free(nd->waiters);
+    free(nd->sigcache);
+    free(nd->replay);
+    free(nd->receipt_buf);
+    free(nd->leaf_hashes);
+    free(nd->readbuf);
+    free(nd->entries);
+    free(nd->paths);
+    certa_key_free(nd->key);
+    certa_genesis_free(nd->g);
+    memset(nd->curve_secret, 0, sizeof nd->curve_secret);
+    free(nd);
+}

@@ -1,0 +1,1530 @@
+/* store: the durable block log (see include/certa/store.h and the on-disk
+ * layout in docs/PROTOCOL.md "Block log records (on disk)").
+ *
+ * Write path: appenders copy framed records into the FILLING group buffer
+ * (a ring of group_buffers aligned buffers, the bounded queue). One flusher
+ * thread seals the oldest non-empty group (padding it to a 4 KiB sector with
+ * a pad record), writes it at a sector-aligned offset of the current segment
+ * with io_uring (a write linked to an fdatasync, or one RWF_DSYNC write) and,
+ * when the completion arrives, indexes its blocks and advances the durable
+ * height. Only one group is in flight at a time, so everything appended
+ * while it flies lands in the next group (group commit), and group k+1 is
+ * submitted only after group k is durable. That ordering is what recovery
+ * relies on: every record carries its group's flush number, and a damaged
+ * record followed by a valid record of a later flush (or by a later segment
+ * file) cannot be a torn write; it is corruption.
+ *
+ * Invariants: groups are flushed in ring order; a group never spans two
+ * segments; every group starts and ends on a sector boundary; the index
+ * holds exactly the durable blocks, consecutive heights from idx_first.
+ */
+#include "certa/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REC_MAGIC 0x52545243u /* "CRTR" */
+#define SEG_MAGIC 0x53545243u /* "CRTS" */
+#define FORMAT_VERSION 1u
+#define KIND_BLOCK 1u
+#define KIND_PAD 2u
+#define FLAG_END_OF_FLUSH 0x01u
+#define HDR CERTA_STORE_RECORD_HEADER_BYTES
+#define SECTOR CERTA_STORE_SECTOR_BYTES
+#define SEG_HDR CERTA_STORE_SEGMENT_HEADER_BYTES
+#define SEGMENTS_MAX 1000000u
+#define READ_CHUNK_BYTES (8u << 20)
+#define NO_HEIGHT UINT64_MAX
+
+/* ---- little-endian fields ---- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+static uint64_t rec_span(uint64_t payload) { return align_up(HDR + payload, 8); }
+
+/* ---- record header: 40 bytes ----
+ *  0 u32 magic "CRTR"   4 u8 version   5 u8 kind   6 u8 flags   7 u8 0
+ *  8 u64 height (0 for pad)   16 u64 flush number
+ * 24 u32 payload_bytes   28 u32 CRC32C(payload) (0 for pad)   32 u32 0
+ * 36 u32 CRC32C(bytes 0..35) */
+typedef struct rec_hdr {
+    uint8_t kind, flags;
+    uint64_t height, flush;
+    uint32_t payload_bytes, payload_crc;
+} rec_hdr;
+
+static void rec_encode(uint8_t *p, const rec_hdr *h)
+{
+    memset(p, 0, HDR);
+    put32(p, REC_MAGIC);
+    p[4] = FORMAT_VERSION;
+    p[5] = h->kind;
+    p[6] = h->flags;
+    put64(p + 8, h->height);
+    put64(p + 16, h->flush);
+    put32(p + 24, h->payload_bytes);
+    put32(p + 28, h->payload_crc);
+    put32(p + 36, certa_crc32c(0, p, 36));
+}
+
+/* Returns NULL when p holds a well-formed header, else why not. */
+static const char *rec_decode(const uint8_t *p, rec_hdr *h)
+{
+    if (get32(p) != REC_MAGIC)
+        return "bad record magic";
+    if (get32(p + 36) != certa_crc32c(0, p, 36))
+        return "record header checksum mismatch";
+    if (p[4] != FORMAT_VERSION)
+        return "unknown record version";
+    h->kind = p[5];
+    h->flags = p[6];
+    h->height = get64(p + 8);
+    h->flush = get64(p + 16);
+    h->payload_bytes = get32(p + 24);
+    h->payload_crc = get32(p + 28);
+    if (h->kind != KIND_BLOCK && h->kind != KIND_PAD)
+        return "unknown record kind";
+    if (p[7] != 0 || get32(p + 32) != 0 || (h->flags & ~FLAG_END_OF_FLUSH) != 0)
+        return "reserved header bits set";
+    return NULL;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+/* ---- segment header: one sector ----
+ *  0 u32 magic "CRTS"  4 u32 version  8 u32 index  12 u32 flags (bit 0:
+ *  pre-written with zeros)
+ * 16 u64 first height  24 u64 segment bytes  32 u32 0
+ * 36 u32 CRC32C(bytes 0..35); the rest of the sector is zero. */
+#define SEG_FLAG_PREWRITTEN 0x01u
+
+static void seg_hdr_encode(uint8_t *p, uint32_t index, uint64_t first_height,
+                           uint64_t segment_bytes, uint32_t flags)
+{
+    memset(p, 0, SEG_HDR);
+    put32(p, SEG_MAGIC);
+    put32(p + 4, FORMAT_VERSION);
+    put32(p + 8, index);
+    put32(p + 12, flags);
+    put64(p + 16, first_height);
+    put64(p + 24, segment_bytes);
+    put32(p + 36, certa_crc32c(0, p, 36));
+}
+
+static const char *seg_hdr_decode(const uint8_t *p, uint32_t index,
+                                  uint64_t *first_height, uint32_t *flags)
+{
+    if (get32(p) != SEG_MAGIC)
+        return "bad segment magic";
+    if (get32(p + 36) != certa_crc32c(0, p, 36))
+        return "segment header checksum mismatch";
+    if (get32(p + 4) != FORMAT_VERSION)
+        return "unknown segment version";
+    if (get32(p + 8) != index)
+        return "segment header names another index";
+    *flags = get32(p + 12);
+    if ((*flags & ~SEG_FLAG_PREWRITTEN) != 0)
+        return "reserved segment flags set";
+    *first_height = get64(p + 16);
+    return NULL;
+}
+
+/* ---- the handle ---- */
+
+enum { G_FREE, G_FILLING, G_SEALED, G_INFLIGHT };
+
+typedef struct group {
+    uint8_t *buf;
+    uint64_t len;
+    uint32_t seg;
+    uint64_t off;
+    uint64_t flush;
+    uint64_t first_height, last_height;
+    uint32_t count;
+    uint64_t last_rec; /* offset in buf of the last block record */
+    uint64_t payload_bytes;
+    int state;
+} group;
+
+typedef struct idx_entry {
+    uint64_t off;
+    uint32_t seg;
+    uint32_t len;
+} idx_entry;
+
+typedef struct seg_info {
+    int rfd;
+    uint64_t first_height;
+} seg_info;
+
+struct certa_store {
+    certa_store_opts o;
+    char *dir;
+    int dirfd;
+    int lockfd;
+
+    pthread_mutex_t idx_mu; /* guards idx*, segs, nsegs */
+    uint64_t idx_first;
+    size_t idx_count, idx_cap;
+    idx_entry *idx;
+    seg_info *segs;
+    uint32_t nsegs, segs_cap;
+
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv_work, cv_space, cv_durable;
+    group *groups;
+    uint32_t ngroups;
+    uint64_t group_alloc;
+    uint32_t fill, flush_next;
+    uint64_t next_height;
+    uint64_t next_flush;
+    uint32_t wseg; /* where the next group starts */
+    uint64_t woff;
+    certa_err failed;
+    char failmsg[320];
+    bool closing;
+    certa_store_stats stats;
+
+    uint64_t durable; /* atomic; NO_HEIGHT when none */
+
+    /* flusher-thread only */
+    int wfd;
+    uint32_t wfd_seg;
+    bool direct;
+    struct io_uring ring;
+    bool ring_ready;
+    pthread_t flusher;
+    bool flusher_started;
+};
+
+void certa_store_opts_default(certa_store_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->segment_bytes = 256ull << 20;
+    o->group_bytes = (64u << 20) + (64u << 10);
+    o->group_buffers = 3;
+    o->direct_io = -1;
+}
+
+static void seg_name(char *out, size_t cap, uint32_t index, bool tmp)
+{
+    snprintf(out, cap, "%08u.seg%s", index, tmp ? ".tmp" : "");
+}
+
+/* ---- index ---- */
+
+static certa_err idx_push(certa_store *s, uint64_t height, uint32_t seg,
+                          uint64_t off, uint32_t len)
+{
+    if (s->idx_count == 0)
+        s->idx_first = height;
+    CERTA_ASSERT(height == s->idx_first + s->idx_count);
+    if (s->idx_count == s->idx_cap) {
+        size_t cap = s->idx_cap ? s->idx_cap * 2 : 1024;
+        idx_entry *n = realloc(s->idx, cap * sizeof *n);
+        if (n == NULL)
+            return CERTA_E_NOMEM;
+        s->idx = n;
+        s->idx_cap = cap;
+    }
+    s->idx[s->idx_count++] = (idx_entry){.off = off, .seg = seg, .len = len};
+    return CERTA_OK;
+}
+
+static certa_err seg_push(certa_store *s, int rfd, uint64_t first_height)
+{
+    if (s->nsegs == s->segs_cap) {
+        uint32_t cap = s->segs_cap ? s->segs_cap * 2 : 16;
+        seg_info *n = realloc(s->segs, cap * sizeof *n);
+        if (n == NULL)
+            return CERTA_E_NOMEM;
+        s->segs = n;
+        s->segs_cap = cap;
+    }
+    s->segs[s->nsegs++] = (seg_info){.rfd = rfd, .first_height = first_height};
+    return CERTA_OK;
+}
+
+/* ---- sequential reader used by recovery and scans ---- */
+
+typedef struct reader {
+    int fd;
+    uint64_t fsize;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t boff;
+    size_t blen;
+} reader;
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Returns a pointer to [off, off+len) of the file, valid until the next call,
+ * or NULL (errno set; ERANGE when past the end of the file). */
+static const uint8_t *rd_get(reader *r, uint64_t off, size_t len)
+{
+    if (off > r->fsize || len > r->fsize - off) {
+        errno = ERANGE;
+        return NULL;
+    }
+    if (off >= r->boff && off + len <= r->boff + r->blen)
+        return r->buf + (off - r->boff);
+    if (len > r->cap) {
+        uint8_t *n = realloc(r->buf, len);
+        if (n == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        r->buf = n;
+        r->cap = len;
+    }
+    size_t want = r->cap;
+    if (want > r->fsize - off)
+        want = (size_t)(r->fsize - off);
+    if (pread_full(r->fd, r->buf, want, off) != 0)
+        return NULL;
+    r->boff = off;
+    r->blen = want;
+    return r->buf;
+}
+
+/* ---- recovery ---- */
+
+typedef struct scan_state {
+    bool have_prev;
+    uint64_t prev_flush;
+    bool prev_end;
+    uint64_t expected;     /* next height */
+    bool expected_known;
+    uint64_t max_flush;
+    uint64_t end_off;      /* where the last good record of the last segment ends */
+    uint64_t payload_bytes;
+} scan_state;
+
+typedef struct damage {
+    bool found;
+    uint32_t seg;
+    uint64_t off;
+    const char *why;
+} damage;
+
+/* Largest flush number of any well-formed record header at or after `from`
+ * (8-byte steps) in segment seg; 0 when none. */
+static certa_err max_flush_after(certa_store *s, int fd, uint64_t fsize,
+                                 uint64_t from, uint64_t *max_flush)
+{
+    reader r = {.fd = fd, .fsize = fsize, .cap = READ_CHUNK_BYTES};
+    r.buf = malloc(r.cap);
+    if (r.buf == NULL)
+        return CERTA_E_NOMEM;
+    (void)s;
+    *max_flush = 0;
+    for (uint64_t pos = align_up(from, 8); pos + HDR <= fsize; pos += 8) {
+        const uint8_t *p = rd_get(&r, pos, HDR);
+        if (p == NULL) {
+            free(r.buf);
+            return CERTA_E_IO;
+        }
+        rec_hdr h;
+        if (get32(p) == REC_MAGIC && rec_decode(p, &h) == NULL && h.flush > *max_flush)
+            *max_flush = h.flush;
+    }
+    free(r.buf);
+    return CERTA_OK;
+}
+
+static uint64_t file_size(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
+/* Scans segment k, indexing its blocks, until its end or the first damage. */
+static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st,
+                              damage *dm, certa_errinfo *ei)
+{
+    uint64_t fsize = file_size(fd);
+    reader r = {.fd = fd, .fsize = fsize, .cap = READ_CHUNK_BYTES};
+    r.buf = malloc(r.cap);
+    if (r.buf == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory to scan");
+    certa_err err = CERTA_OK;
+    const uint8_t *p = rd_get(&r, 0, SEG_HDR);
+    uint64_t first_height = 0;
+    uint32_t seg_flags = 0;
+    const char *why = NULL;
+    if (p == NULL)
+        why = errno == ERANGE ? "segment shorter than its header" : NULL;
+    else
+        why = seg_hdr_decode(p, k, &first_height, &seg_flags);
+    if (p == NULL && why == NULL) {
+        err = certa_errorf(ei, CERTA_E_IO, "store: read segment %08u.seg: %s", k,
+                           strerror(errno));
+        goto out;
+    }
+    if (why == NULL && st->expected_known && first_height != st->expected)
+        why = "segment header first height does not follow the previous segment";
+    if (why != NULL) {
+        *dm = (damage){.found = true, .seg = k, .off = 0, .why = why};
+        goto out;
+    }
+    if (!st->expected_known) {
+        st->expected = first_height;
+        st->expected_known = true;
+    }
+    if ((err = seg_push(s, fd, first_height)) != CERTA_OK)
+        goto out;
+
+    uint64_t pos = SEG_HDR;
+    for (;;) {
+        if (pos + HDR > fsize) {
+            /* Fewer bytes than a header left: the end, unless they hold data. */
+            if (pos < fsize) {
+                p = rd_get(&r, pos, (size_t)(fsize - pos));
+                if (p == NULL) {
+                    err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg: %s", k,
+                                       strerror(errno));
+                    goto out;
+                }
+                if (!all_zero(p, (size_t)(fsize - pos)))
+                    *dm = (damage){true, k, pos, "partial record header at end of file"};
+            }
+            break;
+        }
+        p = rd_get(&r, pos, HDR);
+        if (p == NULL) {
+            err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg: %s", k, strerror(errno));
+            goto out;
+        }
+        if (all_zero(p, HDR)) {
+            /* A clean end: sector-aligned, after a complete flush, in a
+             * pre-written segment (elsewhere the file ends with the last
+             * flush, so zeros before the end mean a torn write). Anything
+             * valid later in this segment makes it damage instead. */
+            bool clean = pos % SECTOR == 0 && (!st->have_prev || st->prev_end) &&
+                         (seg_flags & SEG_FLAG_PREWRITTEN) != 0;
+            uint64_t mf = 0;
+            if ((err = max_flush_after(s, fd, fsize, pos + 8, &mf)) != CERTA_OK)
+                goto out;
+            if (!clean || mf != 0)
+                *dm = (damage){true, k, pos, "zeroed record header"};
+            break;
+        }
+        rec_hdr h;
+        why = rec_decode(p, &h);
+        if (why == NULL && (uint64_t)h.payload_bytes + HDR > fsize - pos)
+            why = "record length runs past the end of the segment";
+        if (why == NULL && h.kind == KIND_BLOCK) {
+            const uint8_t *pl = rd_get(&r, pos + HDR, h.payload_bytes);
+            if (pl == NULL) {
+                err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg: %s", k,
+                                   strerror(errno));
+                goto out;
+            }
+            if (certa_crc32c(0, pl, h.payload_bytes) != h.payload_crc)
+                why = "payload checksum mismatch";
+            else if (h.height != st->expected)
+                why = "height out of sequence";
+        }
+        if (why != NULL) {
+            *dm = (damage){true, k, pos, why};
+            break;
+        }
+        if (h.kind == KIND_BLOCK) {
+            pthread_mutex_lock(&s->idx_mu);
+            err = idx_push(s, h.height, k, pos, h.payload_bytes);
+            pthread_mutex_unlock(&s->idx_mu);
+            if (err != CERTA_OK) {
+                certa_errorf(ei, err, "store: no memory for the index");
+                goto out;
+            }
+            st->expected++;
+            st->payload_bytes += h.payload_bytes;
+        }
+        st->have_prev = true;
+        st->prev_flush = h.flush;
+        st->prev_end = (h.flags & FLAG_END_OF_FLUSH) != 0;
+        if (h.flush > st->max_flush)
+            st->max_flush = h.flush;
+        pos += rec_span(h.payload_bytes);
+    }
+    st->end_off = pos;
+out:
+    free(r.buf);
+    return err;
+}
+
+/* ---- open ---- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists NNNNNNNN.seg files; removes leftover .seg.tmp files when writable. */
+static certa_err list_segments(certa_store *s, uint32_t **out, uint32_t *n,
+                               certa_errinfo *ei)
+{
+    int fd = dup(s->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return certa_errorf(ei, CERTA_E_IO, "store: list %s: %s", s->dir, strerror(errno));
+    }
+    uint32_t cap = 64, cnt = 0;
+    uint32_t *v = malloc(cap * sizeof *v);
+    if (v == NULL) {
+        closedir(d);
+        return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        size_t l = strlen(nm);
+        bool digits = l >= 12;
+        for (size_t i = 0; digits && i < 8; i++)
+            digits = nm[i] >= '0' && nm[i] <= '9';
+        if (!digits)
+            continue;
+        if (l == 16 && strcmp(nm + 8, ".seg.tmp") == 0) {
+            if (!s->o.read_only)
+                unlinkat(s->dirfd, nm, 0);
+            continue;
+        }
+        if (l != 12 || strcmp(nm + 8, ".seg") != 0)
+            continue;
+        if (cnt == cap) {
+            cap *= 2;
+            uint32_t *nv = realloc(v, cap * sizeof *v);
+            if (nv == NULL) {
+                free(v);
+                closedir(d);
+                return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+            }
+            v = nv;
+        }
+        v[cnt++] = (uint32_t)strtoul(nm, NULL, 10);
+    }
+    closedir(d);
+    qsort(v, cnt, sizeof *v, cmp_u32);
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (v[i] != i) {
+            char nm[32];
+            seg_name(nm, sizeof nm, i, false);
+            free(v);
+            return certa_errorf(ei, CERTA_E_CORRUPT,
+                                "store: %s: segment file %s is missing (segments must be "
+                                "numbered from 00000000 without gaps)", s->dir, nm);
+        }
+    }
+    *out = v;
+    *n = cnt;
+    return CERTA_OK;
+}
+
+static certa_err open_dir(certa_store *s, certa_errinfo *ei)
+{
+    struct stat st;
+    if (stat(s->dir, &st) != 0) {
+        if (errno != ENOENT)
+            return certa_errorf(ei, CERTA_E_IO, "store: data directory %s: %s", s->dir,
+                                strerror(errno));
+        if (!s->o.create || s->o.read_only)
+            return certa_errorf(ei, CERTA_E_NOTFOUND,
+                                "store: data directory %s does not exist", s->dir);
+        if (mkdir(s->dir, 0755) != 0) {
+            certa_err c = (errno == EACCES || errno == EROFS || errno == EPERM)
+                              ? CERTA_E_READONLY : CERTA_E_IO;
+            return certa_errorf(ei, c, "store: cannot create data directory %s: %s",
+                                s->dir, strerror(errno));
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        return certa_errorf(ei, CERTA_E_ARG, "store: %s is not a directory", s->dir);
+    }
+    s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0)
+        return certa_errorf(ei, errno == EACCES ? CERTA_E_READONLY : CERTA_E_IO,
+                            "store: open data directory %s: %s", s->dir, strerror(errno));
+    if (s->o.read_only)
+        return CERTA_OK;
+    /* The lock file proves the directory is writable and keeps a second
+     * writer out (two flushers would interleave groups). */
+    s->lockfd = openat(s->dirfd, "LOCK", O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (s->lockfd < 0) {
+        certa_err c = (errno == EACCES || errno == EROFS || errno == EPERM)
+                          ? CERTA_E_READONLY : CERTA_E_IO;
+        return certa_errorf(ei, c, "store: data directory %s is not writable: %s",
+                            s->dir, strerror(errno));
+    }
+    if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0)
+        return certa_errorf(ei, CERTA_E_BUSY,
+                            "store: data directory %s is in use by another process",
+                            s->dir);
+    return CERTA_OK;
+}
+
+/* Cuts the log at (seg, off): truncates that segment, pads it to a sector
+ * and removes every later segment. */
+static certa_err repair_tail(certa_store *s, const damage *dm, uint32_t nfiles,
+                             const scan_state *st, uint64_t *cut,
+                             certa_errinfo *ei)
+{
+    char nm[32];
+    *cut = 0;
+    for (uint32_t k = nfiles; k-- > dm->seg + 1;) {
+        seg_name(nm, sizeof nm, k, false);
+        struct stat sb;
+        if (fstatat(s->dirfd, nm, &sb, 0) == 0)
+            *cut += (uint64_t)sb.st_size;
+        if (unlinkat(s->dirfd, nm, 0) != 0)
+            return certa_errorf(ei, CERTA_E_IO, "store: remove %s/%s: %s", s->dir, nm,
+                                strerror(errno));
+    }
+    seg_name(nm, sizeof nm, dm->seg, false);
+    if (dm->off == 0) {
+        /* The segment's own header is damaged and nothing after it is valid:
+         * it was never used. */
+        struct stat sb;
+        if (fstatat(s->dirfd, nm, &sb, 0) == 0)
+            *cut += (uint64_t)sb.st_size;
+        if (unlinkat(s->dirfd, nm, 0) != 0)
+            return certa_errorf(ei, CERTA_E_IO, "store: remove %s/%s: %s", s->dir, nm,
+                                strerror(errno));
+    } else {
+        int fd = openat(s->dirfd, nm, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            return certa_errorf(ei, CERTA_E_IO, "store: open %s/%s: %s", s->dir, nm,
+                                strerror(errno));
+        uint64_t size = file_size(fd);
+        *cut += size > dm->off ? size - dm->off : 0;
+        uint64_t gap = align_up(dm->off, SECTOR) - dm->off;
+        if (gap != 0 && gap < HDR)
+            gap += SECTOR;
+        int rc = ftruncate(fd, (off_t)dm->off);
+        if (rc == 0 && gap != 0) {
+            /* The next group must start on a sector: fill the gap with a pad
+             * record that closes the cut flush. */
+            uint8_t *pad = calloc(1, gap);
+            if (pad == NULL) {
+                close(fd);
+                return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+            }
+            rec_hdr h = {.kind = KIND_PAD, .flags = FLAG_END_OF_FLUSH,
+                         .flush = st->have_prev ? st->prev_flush : 0,
+                         .payload_bytes = (uint32_t)(gap - HDR)};
+            rec_encode(pad, &h);
+            rc = pwrite(fd, pad, gap, (off_t)dm->off) == (ssize_t)gap ? 0 : -1;
+            free(pad);
+        }
+        if (rc == 0)
+            rc = fdatasync(fd);
+        int e = errno;
+        close(fd);
+        if (rc != 0)
+            return certa_errorf(ei, e == ENOSPC ? CERTA_E_NOSPACE : CERTA_E_IO,
+                                "store: repair %s/%s: %s", s->dir, nm, strerror(e));
+    }
+    if (fsync(s->dirfd) != 0)
+        return certa_errorf(ei, CERTA_E_IO, "store: fsync %s: %s", s->dir, strerror(errno));
+    return CERTA_OK;
+}
+
+/* Decides whether damage is a torn tail (only the last flush is affected)
+ * or corruption (a later flush or segment exists, so the damaged flush had
+ * completed). */
+static certa_err classify(certa_store *s, const damage *dm, uint32_t nfiles,
+                          const scan_state *st, int dm_fd, bool *corrupt,
+                          certa_errinfo *ei)
+{
+    *corrupt = false;
+    if (dm->seg + 1 < nfiles) {
+        /* A later segment is created only when a group targets it, after
+         * every earlier group completed. Only an unused, header-less later
+         * segment (crash while creating it) is harmless. */
+        for (uint32_t k = dm->seg + 1; k < nfiles; k++) {
+            char nm[32];
+            seg_name(nm, sizeof nm, k, false);
+            int fd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                return certa_errorf(ei, CERTA_E_IO, "store: open %s/%s: %s", s->dir, nm,
+                                    strerror(errno));
+            uint8_t hdr[SEG_HDR];
+            uint64_t fh, mf = 0;
+            uint32_t fl;
+            bool valid_hdr = file_size(fd) >= SEG_HDR &&
+                             pread_full(fd, hdr, SEG_HDR, 0) == 0 &&
+                             seg_hdr_decode(hdr, k, &fh, &fl) == NULL;
+            certa_err err = max_flush_after(s, fd, file_size(fd), SEG_HDR, &mf);
+            close(fd);
+            if (err != CERTA_OK)
+                return certa_errorf(ei, err, "store: scan %s/%s", s->dir, nm);
+            if (valid_hdr || mf != 0) {
+                *corrupt = true;
+                return CERTA_OK;
+            }
+        }
+    }
+    uint64_t f_x = st->have_prev ? st->prev_flush + (st->prev_end ? 1 : 0) : 1;
+    uint64_t mf = 0;
+    certa_err err = max_flush_after(s, dm_fd, file_size(dm_fd), dm->off + 8, &mf);
+    if (err != CERTA_OK)
+        return certa_errorf(ei, err, "store: scan segment %08u.seg", dm->seg);
+    if (mf > f_x)
+        *corrupt = true;
+    return CERTA_OK;
+}
+
+static certa_err recover(certa_store *s, certa_store_recovery *rep,
+                         certa_errinfo *ei)
+{
+    uint32_t *files = NULL, nfiles = 0;
+    certa_err err = list_segments(s, &files, &nfiles, ei);
+    if (err != CERTA_OK)
+        return err;
+    free(files); /* list_segments proved they are 0..nfiles-1 */
+    scan_state st = {.expected = s->o.first_height};
+    damage dm = {0};
+    int dm_fd = -1;
+    for (uint32_t k = 0; k < nfiles && !dm.found; k++) {
+        char nm[32];
+        seg_name(nm, sizeof nm, k, false);
+        int fd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return certa_errorf(ei, CERTA_E_IO, "store: open %s/%s: %s", s->dir, nm,
+                                strerror(errno));
+        uint32_t before = s->nsegs;
+        err = scan_segment(s, k, fd, &st, &dm, ei);
+        if (err != CERTA_OK) {
+            if (s->nsegs == before)
+                close(fd);
+            return err;
+        }
+        if (dm.found)
+            dm_fd = fd; /* registered in segs unless its header was damaged */
+    }
+    rep->segments = nfiles;
+    if (dm.found) {
+        bool corrupt = false;
+        err = classify(s, &dm, nfiles, &st, dm_fd, &corrupt, ei);
+        if (dm.off == 0)
+            close(dm_fd); /* not registered in segs */
+        if (err != CERTA_OK)
+            return err;
+        rep->damaged = true;
+        rep->damage_is_corrupt = corrupt;
+        rep->damage_segment = dm.seg;
+        rep->damage_offset = dm.off;
+        rep->damage_height = st.expected;
+        snprintf(rep->damage_msg, sizeof rep->damage_msg,
+                 "%s record in segment %08u.seg at offset %llu (height %llu): %s",
+                 corrupt ? "corrupt" : "torn", dm.seg, (unsigned long long)dm.off,
+                 (unsigned long long)st.expected, dm.why);
+        if (corrupt && !s->o.read_only)
+            return certa_errorf(ei, CERTA_E_CORRUPT,
+                                "store: %s: corrupt record before the tail: segment %08u.seg, "
+                                "offset %llu, height %llu (%s); restore this block from a "
+                                "peer", s->dir, dm.seg, (unsigned long long)dm.off,
+                                (unsigned long long)st.expected, dm.why);
+        if (!corrupt && !s->o.read_only) {
+            uint64_t cut = 0;
+            err = repair_tail(s, &dm, nfiles, &st, &cut, ei);
+            if (err != CERTA_OK)
+                return err;
+            rep->tail_repaired = true;
+            rep->truncated_bytes = cut;
+            if (dm.off != 0) {
+                uint64_t gap = align_up(dm.off, SECTOR) - dm.off;
+                if (gap != 0 && gap < HDR)
+                    gap += SECTOR;
+                st.end_off = dm.off + gap;
+            }
+        }
+    }
+    /* Where the writer continues. */
+    s->next_height = st.expected;
+    s->next_flush = st.max_flush + 1;
+    if (s->nsegs == 0) {
+        s->wseg = 0;
+        s->woff = SEG_HDR;
+    } else {
+        s->wseg = s->nsegs - 1;
+        s->woff = st.end_off;
+        if (!s->o.read_only && s->woff % SECTOR != 0)
+            return certa_errorf(ei, CERTA_E_INTERNAL,
+                                "store: segment %08u.seg ends at unaligned offset %llu",
+                                s->wseg, (unsigned long long)s->woff);
+    }
+    rep->blocks = s->idx_count;
+    rep->first_height = s->idx_first;
+    rep->last_height = s->idx_count ? s->idx_first + s->idx_count - 1 : 0;
+    rep->payload_bytes = st.payload_bytes;
+    if (s->idx_count > 0)
+        __atomic_store_n(&s->durable, rep->last_height, __ATOMIC_RELEASE);
+    return CERTA_OK;
+}
+
+/* ---- flusher ---- */
+
+static void set_failed(certa_store *s, certa_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_failed(certa_store *s, certa_err err, const char *fmt, ...)
+{
+    if (s->failed != CERTA_OK)
+        return;
+    s->failed = err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->failmsg, sizeof s->failmsg, fmt, ap);
+    va_end(ap);
+}
+
+static certa_err errno_code(int e)
+{
+    return (e == ENOSPC || e == EFBIG || e == EDQUOT) ? CERTA_E_NOSPACE : CERTA_E_IO;
+}
+
+static int open_wfd(certa_store *s, const char *nm)
+{
+    int fd = -1;
+    if (s->o.direct_io != 0) {
+        fd = openat(s->dirfd, nm, O_WRONLY | O_CLOEXEC | O_DIRECT);
+        if (fd >= 0) {
+            s->direct = true;
+            return fd;
+        }
+        if (errno != EINVAL)
+            return -1;
+    }
+    s->direct = false;
+    return openat(s->dirfd, nm, O_WRONLY | O_CLOEXEC);
+}
+
+/* Creates segment `index` whose first block is first_height: written under
+ * a temporary name, synced, renamed, directory synced, so that a segment
+ * file either is whole or does not exist. Called from the flusher. */
+static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_height,
+                                char *msg, size_t msg_cap)
+{
+    char tmp[32], nm[32];
+    seg_name(tmp, sizeof tmp, index, true);
+    seg_name(nm, sizeof nm, index, false);
+    int fd = openat(s->dirfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(msg, msg_cap, "store: create %s/%s: %s", s->dir, tmp, strerror(e));
+        return (e == EACCES || e == EROFS) ? CERTA_E_READONLY : errno_code(e);
+    }
+    uint8_t *page = aligned_alloc(SECTOR, 1u << 20);
+    if (page == NULL) {
+        close(fd);
+        snprintf(msg, msg_cap, "store: no memory");
+        return CERTA_E_NOMEM;
+    }
+    seg_hdr_encode(page, index, first_height, s->o.segment_bytes,
+                   s->o.prewrite ? SEG_FLAG_PREWRITTEN : 0);
+    int rc = pwrite(fd, page, SEG_HDR, 0) == (ssize_t)SEG_HDR ? 0 : -1;
+    if (rc == 0 && s->o.prewrite) {
+        /* Overwriting written blocks needs no metadata at fdatasync time. */
+        memset(page, 0, 1u << 20);
+        for (uint64_t off = SEG_HDR; rc == 0 && off < s->o.segment_bytes;) {
+            size_t n = (size_t)(s->o.segment_bytes - off < (1u << 20)
+                                    ? s->o.segment_bytes - off : (1u << 20));
+            ssize_t w = pwrite(fd, page, n, (off_t)off);
+            if (w <= 0) {
+                rc = -1;
+                if (w == 0)
+                    errno = ENOSPC;
+            } else {
+                off += (uint64_t)w;
+            }
+        }
+    }
+    free(page);
+    if (rc == 0)
+        rc = fdatasync(fd);
+    int e = errno;
+    close(fd);
+    if (rc == 0 && renameat(s->dirfd, tmp, s->dirfd, nm) != 0) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc == 0 && fsync(s->dirfd) != 0) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc != 0) {
+        unlinkat(s->dirfd, tmp, 0);
+        snprintf(msg, msg_cap, "store: create segment %s/%s: %s", s->dir, nm, strerror(e));
+        return errno_code(e);
+    }
+    int rfd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
+    if (rfd < 0) {
+        snprintf(msg, msg_cap, "store: open %s/%s: %s", s->dir, nm, strerror(errno));
+        return CERTA_E_IO;
+    }
+    pthread_mutex_lock(&s->idx_mu);
+    certa_err err = seg_push(s, rfd, first_height);
+    pthread_mutex_unlock(&s->idx_mu);
+    if (err != CERTA_OK) {
+        close(rfd);
+        snprintf(msg, msg_cap, "store: no memory");
+    }
+    return err;
+}
+
+/* Submits one write (+ linked fdatasync unless RWF_DSYNC) and waits for it.
+ * Returns 0, or -errno; *written gets the bytes the write reported. */
+static int uring_write_sync(certa_store *s, const uint8_t *buf, uint64_t len,
+                            uint64_t off, uint64_t *written)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    CERTA_ASSERT(sqe != NULL);
+    io_uring_prep_write(sqe, s->wfd, buf, (unsigned)len, off);
+    sqe->user_data = 1;
+    unsigned want = 1;
+    if (s->o.dsync_writes) {
+        sqe->rw_flags = RWF_DSYNC;
+    } else {
+        sqe->flags |= IOSQE_IO_LINK;
+        struct io_uring_sqe *fs = io_uring_get_sqe(&s->ring);
+        CERTA_ASSERT(fs != NULL);
+        io_uring_prep_fsync(fs, s->wfd, IORING_FSYNC_DATASYNC);
+        fs->user_data = 2;
+        want = 2;
+    }
+    int rc = io_uring_submit(&s->ring);
+    if (rc < 0)
+        return rc;
+    int wres = 0, fres = 0;
+    for (unsigned i = 0; i < want; i++) {
+        struct io_uring_cqe *cqe;
+        do {
+            rc = io_uring_wait_cqe(&s->ring, &cqe);
+        } while (rc == -EINTR);
+        if (rc < 0)
+            return rc;
+        if (cqe->user_data == 1)
+            wres = cqe->res;
+        else
+            fres = cqe->res;
+        io_uring_cqe_seen(&s->ring, cqe);
+    }
+    *written = wres > 0 ? (uint64_t)wres : 0;
+    if (wres < 0)
+        return wres;
+    if ((uint64_t)wres < len)
+        return -EAGAIN; /* short write: caller continues; the fsync was cancelled */
+    if (fres < 0)
+        return fres;
+    return 0;
+}
+
+static certa_err flush_group(certa_store *s, group *g, char *msg, size_t msg_cap)
+{
+    certa_err err;
+    if (g->seg >= s->nsegs) {
+        CERTA_ASSERT(g->seg == s->nsegs);
+        if ((err = create_segment(s, g->seg, g->first_height, msg, msg_cap)) != CERTA_OK)
+            return err;
+    }
+    char nm[32];
+    seg_name(nm, sizeof nm, g->seg, false);
+    if (s->wfd < 0 || s->wfd_seg != g->seg) {
+        if (s->wfd >= 0)
+            close(s->wfd);
+        s->wfd = open_wfd(s, nm);
+        s->wfd_seg = g->seg;
+        if (s->wfd < 0) {
+            int e = errno;
+            snprintf(msg, msg_cap, "store: open %s/%s for writing: %s", s->dir, nm, strerror(e));
+            return (e == EACCES || e == EROFS) ? CERTA_E_READONLY : CERTA_E_IO;
+        }
+    }
+    uint64_t done = 0;
+    bool retried_buffered = false;
+    while (done < g->len) {
+        uint64_t w = 0;
+        int rc = uring_write_sync(s, g->buf + done, g->len - done, g->off + done, &w);
+        done += w;
+        if (rc == 0)
+            continue;
+        if (rc == -EAGAIN && w > 0)
+            continue;
+        if (rc == -EINVAL && s->direct && !retried_buffered) {
+            /* The filesystem refused O_DIRECT at write time: go buffered. */
+            close(s->wfd);
+            s->o.direct_io = 0;
+            s->wfd = open_wfd(s, nm);
+            retried_buffered = true;
+            done = 0;
+            if (s->wfd >= 0)
+                continue;
+            rc = -errno;
+        }
+        snprintf(msg, msg_cap, "store: write %llu bytes at offset %llu of %s/%s: %s",
+                 (unsigned long long)(g->len - done), (unsigned long long)(g->off + done),
+                 s->dir, nm, strerror(-rc));
+        return errno_code(-rc);
+    }
+    return CERTA_OK;
+}
+
+/* Pads g to a sector boundary and marks its last record as the end of its
+ * flush. Caller holds mu. */
+static void seal(certa_store *s, group *g)
+{
+    CERTA_ASSERT(g->state == G_FILLING && g->len > 0);
+    uint64_t end = g->off + g->len;
+    uint64_t gap = align_up(end, SECTOR) - end;
+    if (gap != 0 && gap < HDR)
+        gap += SECTOR;
+    if (gap != 0) {
+        CERTA_ASSERT(g->len + gap <= s->group_alloc);
+        memset(g->buf + g->len, 0, gap);
+        rec_hdr h = {.kind = KIND_PAD, .flags = FLAG_END_OF_FLUSH, .flush = g->flush,
+                     .payload_bytes = (uint32_t)(gap - HDR)};
+        rec_encode(g->buf + g->len, &h);
+        g->len += gap;
+    } else {
+        uint8_t *p = g->buf + g->last_rec;
+        p[6] |= FLAG_END_OF_FLUSH;
+        put32(p + 36, certa_crc32c(0, p, 36));
+    }
+    CERTA_ASSERT((g->off + g->len) % SECTOR == 0);
+    CERTA_ASSERT(g->off + g->len <= s->o.segment_bytes);
+    g->state = G_SEALED;
+    s->wseg = g->seg;
+    s->woff = g->off + g->len;
+}
+
+static void index_group(certa_store *s, const group *g)
+{
+    pthread_mutex_lock(&s->idx_mu);
+    for (uint64_t pos = 0; pos < g->len;) {
+        rec_hdr h;
+        const char *why = rec_decode(g->buf + pos, &h);
+        CERTA_ASSERT(why == NULL);
+        if (h.kind == KIND_BLOCK)
+            CERTA_ASSERT(idx_push(s, h.height, g->seg, g->off + pos, h.payload_bytes) ==
+                         CERTA_OK);
+        pos += rec_span(h.payload_bytes);
+    }
+    pthread_mutex_unlock(&s->idx_mu);
+}
+
+static void *flusher_main(void *arg)
+{
+    certa_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        group *g = &s->groups[s->flush_next];
+        while (!(g->state == G_SEALED || (g->state == G_FILLING && g->len > 0)) &&
+               !s->closing && s->failed == CERTA_OK)
+            pthread_cond_wait(&s->cv_work, &s->mu);
+        if (s->failed != CERTA_OK)
+            break;
+        if (!(g->state == G_SEALED || (g->state == G_FILLING && g->len > 0)))
+            break; /* closing and drained */
+        if (g->state == G_FILLING) {
+            seal(s, g);
+            s->fill = (s->fill + 1) % s->ngroups;
+            pthread_cond_broadcast(&s->cv_space);
+        }
+        g->state = G_INFLIGHT;
+        pthread_mutex_unlock(&s->mu);
+
+        char msg[256] = "";
+        certa_err err = flush_group(s, g, msg, sizeof msg);
+        if (err == CERTA_OK)
+            index_group(s, g);
+
+        pthread_mutex_lock(&s->mu);
+        if (err != CERTA_OK) {
+            set_failed(s, err, "%s", msg);
+            pthread_cond_broadcast(&s->cv_space);
+            pthread_cond_broadcast(&s->cv_durable);
+            break;
+        }
+        s->stats.flushes++;
+        s->stats.bytes_written += g->len;
+        s->stats.payload_bytes += g->payload_bytes;
+        uint64_t durable = g->last_height;
+        bool advanced = g->count > 0;
+        if (advanced)
+            __atomic_store_n(&s->durable, durable, __ATOMIC_RELEASE);
+        g->state = G_FREE;
+        g->len = 0;
+        g->count = 0;
+        g->payload_bytes = 0;
+        s->flush_next = (s->flush_next + 1) % s->ngroups;
+        pthread_cond_broadcast(&s->cv_space);
+        pthread_cond_broadcast(&s->cv_durable);
+        if (advanced && s->o.on_durable != NULL) {
+            pthread_mutex_unlock(&s->mu);
+            s->o.on_durable(s->o.on_durable_ctx, durable, CERTA_OK);
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    certa_err failed = s->failed;
+    pthread_mutex_unlock(&s->mu);
+    if (failed != CERTA_OK && s->o.on_durable != NULL)
+        s->o.on_durable(s->o.on_durable_ctx, certa_store_durable_height(s), failed);
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+static void store_free(certa_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->ring_ready)
+        io_uring_queue_exit(&s->ring);
+    if (s->wfd >= 0)
+        close(s->wfd);
+    for (uint32_t i = 0; i < s->nsegs; i++)
+        close(s->segs[i].rfd);
+    if (s->groups != NULL)
+        for (uint32_t i = 0; i < s->ngroups; i++)
+            free(s->groups[i].buf);
+    free(s->groups);
+    free(s->segs);
+    free(s->idx);
+    if (s->lockfd >= 0)
+        close(s->lockfd);
+    if (s->dirfd >= 0)
+        close(s->dirfd);
+    pthread_mutex_destroy(&s->idx_mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv_work);
+    pthread_cond_destroy(&s->cv_space);
+    pthread_cond_destroy(&s->cv_durable);
+    free(s->dir);
+    free(s);
+}
+
+certa_err certa_store_open(const certa_store_opts *opts, certa_store **out,
+                           certa_store_recovery *rep, certa_errinfo *ei)
+{
+    certa_store_recovery dummy;
+    if (rep == NULL)
+        rep = &dummy;
+    memset(rep, 0, sizeof *rep);
+    *out = NULL;
+    if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0')
+        return certa_errorf(ei, CERTA_E_ARG, "store: no data directory given");
+    certa_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+    s->o = *opts;
+    certa_store_opts d;
+    certa_store_opts_default(&d);
+    if (s->o.segment_bytes == 0)
+        s->o.segment_bytes = d.segment_bytes;
+    if (s->o.group_bytes == 0)
+        s->o.group_bytes = d.group_bytes;
+    if (s->o.group_buffers == 0)
+        s->o.group_buffers = d.group_buffers;
+    s->dirfd = s->lockfd = s->wfd = -1;
+    s->durable = NO_HEIGHT;
+    pthread_mutex_init(&s->idx_mu, NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv_work, NULL);
+    pthread_cond_init(&s->cv_space, NULL);
+    pthread_cond_init(&s->cv_durable, NULL);
+    s->dir = strdup(opts->dir);
+    certa_err err = CERTA_OK;
+    if (s->dir == NULL) {
+        err = certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+        goto fail;
+    }
+    if (s->o.segment_bytes % SECTOR != 0 || s->o.segment_bytes < 4 * SECTOR ||
+        s->o.group_buffers < 2 || s->o.group_buffers > 64 || s->o.group_bytes < SECTOR) {
+        err = certa_errorf(ei, CERTA_E_ARG,
+                           "store: segment_bytes must be a multiple of %u and >= %u, "
+                           "group_buffers in 2..64", SECTOR, 4 * SECTOR);
+        goto fail;
+    }
+    if ((err = open_dir(s, ei)) != CERTA_OK)
+        goto fail;
+    if ((err = recover(s, rep, ei)) != CERTA_OK)
+        goto fail;
+    if (s->o.read_only) {
+        *out = s;
+        return CERTA_OK;
+    }
+
+    s->ngroups = s->o.group_buffers;
+    s->group_alloc = align_up((uint64_t)s->o.group_bytes + 2 * SECTOR + HDR, SECTOR);
+    s->groups = calloc(s->ngroups, sizeof *s->groups);
+    if (s->groups == NULL) {
+        err = certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < s->ngroups; i++) {
+        s->groups[i].buf = aligned_alloc(SECTOR, s->group_alloc);
+        if (s->groups[i].buf == NULL) {
+            err = certa_errorf(ei, CERTA_E_NOMEM, "store: no memory for group buffers");
+            goto fail;
+        }
+    }
+    int rc = io_uring_queue_init(8, &s->ring, 0);
+    if (rc < 0) {
+        err = certa_errorf(ei, CERTA_E_IO, "store: io_uring_queue_init: %s", strerror(-rc));
+        goto fail;
+    }
+    s->ring_ready = true;
+    /* Report whether O_DIRECT will be used on this filesystem. */
+    if (s->o.direct_io != 0) {
+        int fd = openat(s->dirfd, "LOCK", O_RDONLY | O_DIRECT | O_CLOEXEC);
+        rep->direct_io = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+        else
+            s->o.direct_io = 0;
+    }
+    if (pthread_create(&s->flusher, NULL, flusher_main, s) != 0) {
+        err = certa_errorf(ei, CERTA_E_INTERNAL, "store: cannot start the flusher thread");
+        goto fail;
+    }
+    s->flusher_started = true;
+    *out = s;
+    return CERTA_OK;
+fail:
+    store_free(s);
+    return err;
+}
+
+void certa_store_close(certa_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->flusher_started) {
+        pthread_mutex_lock(&s->mu);
+        s->closing = true;
+        pthread_cond_broadcast(&s->cv_work);
+        pthread_cond_broadcast(&s->cv_space);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->flusher, NULL);
+    }
+    store_free(s);
+}
+
+certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
+                             size_t len, certa_errinfo *ei)
+{
+    CERTA_ASSERT(s != NULL);
+    if (s->o.read_only)
+        return certa_errorf(ei, CERTA_E_READONLY, "store: %s opened read-only", s->dir);
+    uint64_t span = rec_span(len);
+    if (len == 0 || len > UINT32_MAX || span + HDR + SECTOR > s->group_alloc ||
+        span + 2 * (uint64_t)SECTOR + HDR > s->o.segment_bytes - SEG_HDR)
+        return certa_errorf(ei, CERTA_E_LIMIT,
+                            "store: block %llu of %zu bytes does not fit a group (%u bytes) "
+                            "or a segment (%llu bytes)", (unsigned long long)height, len,
+                            s->o.group_bytes, (unsigned long long)s->o.segment_bytes);
+    uint32_t crc = certa_crc32c(0, data, len); /* outside the lock */
+    pthread_mutex_lock(&s->mu);
+    certa_err err = CERTA_OK;
+    for (;;) {
+        if (s->failed != CERTA_OK) {
+            err = certa_errorf(ei, s->failed, "%s", s->failmsg);
+            break;
+        }
+        if (s->closing) {
+            err = certa_errorf(ei, CERTA_E_STATE, "store: closing");
+            break;
+        }
+        if (height != s->next_height) {
+            err = certa_errorf(ei, CERTA_E_STATE, "store: append of height %llu, expected %llu",
+                               (unsigned long long)height, (unsigned long long)s->next_height);
+            break;
+        }
+        group *g = &s->groups[s->fill];
+        if (g->state == G_FREE) {
+            g->state = G_FILLING;
+            g->len = 0;
+            g->count = 0;
+            g->payload_bytes = 0;
+            g->seg = s->wseg;
+            g->off = s->woff;
+            g->flush = s->next_flush++;
+        }
+        if (g->state != G_FILLING) {
+            pthread_cond_wait(&s->cv_space, &s->mu); /* backpressure */
+            continue;
+        }
+        bool fits_buf = g->len + span + HDR + SECTOR <= s->group_alloc;
+        bool fits_seg = g->off + g->len + span + HDR + SECTOR <= s->o.segment_bytes;
+        if (!fits_seg && g->len == 0) {
+            g->seg = g->seg + 1;
+            g->off = SEG_HDR;
+            fits_seg = true;
+        }
+        if (!fits_buf || !fits_seg) {
+            seal(s, g);
+            s->fill = (s->fill + 1) % s->ngroups;
+            pthread_cond_signal(&s->cv_work);
+            continue;
+        }
+        uint8_t *p = g->buf + g->len;
+        rec_hdr h = {.kind = KIND_BLOCK, .height = height, .flush = g->flush,
+                     .payload_bytes = (uint32_t)len,
+                     .payload_crc = crc};
+        rec_encode(p, &h);
+        memcpy(p + HDR, data, len);
+        memset(p + HDR + len, 0, span - HDR - len);
+        if (g->count == 0)
+            g->first_height = height;
+        g->last_height = height;
+        g->last_rec = g->len;
+        g->count++;
+        g->len += span;
+        g->payload_bytes += len;
+        s->next_height++;
+        s->stats.appends++;
+        pthread_cond_signal(&s->cv_work);
+        break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+uint64_t certa_store_durable_height(const certa_store *s)
+{
+    return __atomic_load_n(&s->durable, __ATOMIC_ACQUIRE);
+}
+
+static bool is_durable(const certa_store *s, uint64_t h)
+{
+    uint64_t d = certa_store_durable_height(s);
+    return d != NO_HEIGHT && d >= h;
+}
+
+certa_err certa_store_wait_durable(certa_store *s, uint64_t height, certa_errinfo *ei)
+{
+    if (is_durable(s, height))
+        return CERTA_OK;
+    pthread_mutex_lock(&s->mu);
+    certa_err err = CERTA_OK;
+    if (height >= s->next_height) {
+        err = certa_errorf(ei, CERTA_E_STATE, "store: height %llu was never appended",
+                           (unsigned long long)height);
+    } else {
+        while (!is_durable(s, height) && s->failed == CERTA_OK)
+            pthread_cond_wait(&s->cv_durable, &s->mu);
+        if (!is_durable(s, height))
+            err = certa_errorf(ei, s->failed, "%s", s->failmsg);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+certa_err certa_store_append_sync(certa_store *s, uint64_t height, const void *data,
+                                  size_t len, certa_errinfo *ei)
+{
+    certa_err err = certa_store_append(s, height, data, len, ei);
+    if (err != CERTA_OK)
+        return err;
+    return certa_store_wait_durable(s, height, ei);
+}
+
+uint64_t certa_store_next_height(certa_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t h = s->next_height;
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
+
+bool certa_store_range(certa_store *s, uint64_t *first, uint64_t *last)
+{
+    pthread_mutex_lock(&s->idx_mu);
+    bool any = s->idx_count > 0;
+    if (any) {
+        *first = s->idx_first;
+        *last = s->idx_first + s->idx_count - 1;
+    }
+    pthread_mutex_unlock(&s->idx_mu);
+    return any;
+}
+
+static bool idx_lookup(certa_store *s, uint64_t height, idx_entry *e, int *rfd)
+{
+    pthread_mutex_lock(&s->idx_mu);
+    bool ok = s->idx_count > 0 && height >= s->idx_first &&
+              height - s->idx_first < s->idx_count;
+    if (ok) {
+        *e = s->idx[height - s->idx_first];
+        *rfd = s->segs[e->seg].rfd;
+    }
+    pthread_mutex_unlock(&s->idx_mu);
+    return ok;
+}
+
+certa_err certa_store_block_size(certa_store *s, uint64_t height, size_t *len)
+{
+    idx_entry e;
+    int fd;
+    if (!idx_lookup(s, height, &e, &fd))
+        return CERTA_E_NOTFOUND;
+    *len = e.len;
+    return CERTA_OK;
+}
+
+certa_err certa_store_locate(certa_store *s, uint64_t height, uint32_t *segment,
+                             uint64_t *offset)
+{
+    idx_entry e;
+    int fd;
+    if (!idx_lookup(s, height, &e, &fd))
+        return CERTA_E_NOTFOUND;
+    *segment = e.seg;
+    *offset = e.off;
+    return CERTA_OK;
+}
+
+/* Checks a record read back from disk against its index entry. */
+static certa_err check_record(certa_store *s, const uint8_t *hdr, const uint8_t *payload,
+                              const idx_entry *e, uint64_t height, certa_errinfo *ei)
+{
+    rec_hdr h;
+    const char *why = rec_decode(hdr, &h);
+    if (why == NULL && (h.kind != KIND_BLOCK || h.height != height || h.payload_bytes != e->len))
+        why = "record header does not match the index";
+    if (why == NULL && certa_crc32c(0, payload, e->len) != h.payload_crc)
+        why = "payload checksum mismatch";
+    if (why != NULL)
+        return certa_errorf(ei, CERTA_E_CORRUPT,
+                            "store: %s: segment %08u.seg, offset %llu, height %llu: %s",
+                            s->dir, e->seg, (unsigned long long)e->off,
+                            (unsigned long long)height, why);
+    return CERTA_OK;
+}
+
+certa_err certa_store_read(certa_store *s, uint64_t height, void *buf, size_t cap,
+                           size_t *len, certa_errinfo *ei)
+{
+    idx_entry e;
+    int fd;
+    if (!idx_lookup(s, height, &e, &fd))
+        return certa_errorf(ei, CERTA_E_NOTFOUND, "store: no durable block at height %llu",
+                            (unsigned long long)height);
+    if (cap < e.len)
+        return certa_errorf(ei, CERTA_E_LIMIT, "store: block %llu is %u bytes, buffer %zu",
+                            (unsigned long long)height, e.len, cap);
+    uint8_t hdr[HDR];
+    if (pread_full(fd, hdr, HDR, e.off) != 0 || pread_full(fd, buf, e.len, e.off + HDR) != 0)
+        return certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg offset %llu: %s", e.seg,
+                            (unsigned long long)e.off, strerror(errno));
+    certa_err err = check_record(s, hdr, buf, &e, height, ei);
+    if (err == CERTA_OK)
+        *len = e.len;
+    return err;
+}
+
+certa_err certa_store_scan(certa_store *s, uint64_t from, uint64_t to,
+                           certa_store_scan_fn fn, void *ctx, certa_errinfo *ei)
+{
+    reader r = {.fd = -1, .cap = READ_CHUNK_BYTES * 2};
+    uint32_t rseg = UINT32_MAX;
+    r.buf = malloc(r.cap);
+    if (r.buf == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
+    certa_err err = CERTA_OK;
+    for (uint64_t h = from; h <= to; h++) {
+        idx_entry e;
+        int fd;
+        if (!idx_lookup(s, h, &e, &fd))
+            break;
+        if (e.seg != rseg) {
+            rseg = e.seg;
+            r.fd = fd;
+            r.fsize = file_size(fd);
+            r.boff = 0;
+            r.blen = 0;
+        }
+        const uint8_t *p = rd_get(&r, e.off, HDR + (size_t)e.len);
+        if (p == NULL) {
+            err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg offset %llu: %s", e.seg,
+                               (unsigned long long)e.off, strerror(errno));
+            break;
+        }
+        if ((err = check_record(s, p, p + HDR, &e, h, ei)) != CERTA_OK)
+            break;
+        if (!fn(ctx, h, p + HDR, e.len))
+            break;
+        if (h == UINT64_MAX)
+            break;
+    }
+    free(r.buf);
+    return err;
+}
+
+void certa_store_get_stats(certa_store *s, certa_store_stats *st)
+{
+    if (s->o.read_only) {
+        memset(st, 0, sizeof *st);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    *st = s->stats;
+    pthread_mutex_unlock(&s->mu);
+}

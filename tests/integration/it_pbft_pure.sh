@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The PBFT core must stay a pure state machine: no clocks, randomness,
+# sockets, files or threads in engine/pbft*.c (time and crypto come in
+# through its interface). Fails naming the file and line of any offender.
+set -euo pipefail
+src=${CERTA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+files=$(ls "$src"/engine/pbft*.c "$src"/engine/pbft*.h 2>/dev/null)
+[ -n "$files" ] || { echo "no engine/pbft*.c found under $src"; exit 1; }
+pattern='clock_gettime|gettimeofday|[^_a-z]time[[:space:]]*\(|[^_a-z]s?rand(om)?[[:space:]]*\(|rand_r|getrandom|RAND_bytes|socket[[:space:]]*\(|zmq_|fopen|[^_a-z]open[[:space:]]*\(|fwrite|pthread|io_uring|sleep[[:space:]]*\(|getenv'
+if grep -nE "$pattern" $files; then
+  echo "FAIL: engine/pbft*.c must not use clocks, randomness, sockets, files or threads"
+  exit 1
+fi
+# and the check itself must be able to fail
+probe=$(mktemp)
+printf 'static long f(void) { return time(NULL) + rand(); }\n' > "$probe"
+if ! grep -qE "$pattern" "$probe"; then
+  rm -f "$probe"; echo "FAIL: the purity pattern no longer matches time()/rand()"; exit 1
+fi
+rm -f "$probe"
+echo "ok: engine/pbft*.c is pure"

@@ -1,0 +1,541 @@
+/* Tests for engine/pbft_msg.c and the public API of engine/pbft.c: canonical
+ * encoding round trips and refusals, config validation, drops that are
+ * counted (outsiders, bad signatures, garbage), and a 4-replica cluster with
+ * real Ed25519 that commits blocks carrying verifiable commit certificates. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certa/crypto.h"
+#include "certa/pbft.h"
+#include "pbft_msg.h"
+
+static void roundtrip(const certa_pbft_msg *m)
+{
+    size_t len = 0;
+    uint8_t *b = certa_pbft_msg_encode(m, &len);
+    cr_assert_not_null(b);
+    certa_pbft_msg d;
+    cr_assert_eq(certa_pbft_msg_decode(b, len, &d), CERTA_OK, "type %u", m->type);
+    size_t len2 = 0;
+    uint8_t *b2 = certa_pbft_msg_encode(&d, &len2);
+    cr_assert_eq(len2, len);
+    cr_assert(memcmp(b, b2, len) == 0, "type %u not canonical", m->type);
+    /* every strict prefix is refused, and so is one trailing byte */
+    for (size_t cut = 0; cut < len; cut += 1 + len / 64)
+        cr_assert_neq(certa_pbft_msg_decode(b, cut, &d), CERTA_OK, "prefix %zu", cut);
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, b, len);
+    longer[len] = 0;
+    cr_assert_eq(certa_pbft_msg_decode(longer, len + 1, &d), CERTA_E_TRAILING);
+    free(longer);
+    free(b);
+    free(b2);
+}
+
+Test(pbft_msg, every_type_round_trips_canonically)
+{
+    uint8_t item1[12] = {1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xaa, 0xbb};
+    const uint8_t *items[1] = {item1};
+    size_t lens[1] = {sizeof item1};
+    size_t ll = 0;
+    uint8_t *list = certa_pbft_list_build(items, lens, 1, &ll);
+    certa_pbft_list l;
+    cr_assert(certa_pbft_list_parse(list, ll, &l));
+    uint8_t sigs[66 * 2] = {0};
+    sigs[66] = 3;
+    for (int t = CERTA_PBFT_MSG_REQUEST; t <= CERTA_PBFT_REC_CERT; t++) {
+        if (t > CERTA_PBFT_MSG_FETCH_REPLY && t < CERTA_PBFT_REC_BLOCK)
+            continue;
+        certa_pbft_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = (uint8_t)t;
+        m.sender = 2;
+        m.view = 7;
+        m.seq = 9;
+        m.aux = 3;
+        m.integrator = 1;
+        m.body = item1;
+        m.body_len = sizeof item1;
+        m.digest[0] = 0x11;
+        m.hdr.height = 9;
+        m.hdr.timestamp_ms = 123456;
+        m.hdr.prev_hash[31] = 0xfe;
+        m.reqs = l;
+        m.l1 = l;
+        m.l2 = l;
+        m.sig_count = 2;
+        m.sigs = sigs;
+        roundtrip(&m);
+    }
+    free(list);
+}
+
+Test(pbft_msg, refuses_bad_version_kind_and_order)
+{
+    certa_pbft_msg d;
+    uint8_t bad[80] = {2, CERTA_PBFT_MSG_STATUS};
+    cr_assert_eq(certa_pbft_msg_decode(bad, sizeof bad, &d), CERTA_E_BAD_VERSION);
+    bad[0] = 1;
+    bad[1] = 0x40;
+    cr_assert_eq(certa_pbft_msg_decode(bad, sizeof bad, &d), CERTA_E_BAD_KIND);
+    /* block record with signers out of order */
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_REC_BLOCK;
+    uint8_t empty[4] = {0};
+    certa_pbft_list_parse(empty, 4, &m.reqs);
+    uint8_t sigs[132] = {0};
+    sigs[0] = 2;
+    sigs[66] = 1;
+    m.sig_count = 2;
+    m.sigs = sigs;
+    size_t len;
+    uint8_t *b = certa_pbft_msg_encode(&m, &len);
+    cr_assert_neq(certa_pbft_msg_decode(b, len, &d), CERTA_OK);
+    free(b);
+}
+
+/* ---- a 4-replica cluster with real Ed25519 ---- */
+
+#define N 4
+typedef struct node {
+    certa_pbft *r;
+    int id;
+    uint8_t **blocks;
+    size_t *blens;
+    size_t nblocks;
+} node;
+
+static certa_key *keys[N];
+static certa_pubkey *pubs[N];
+static node nodes[N];
+
+static void ed_sign(void *ctx, const uint8_t *m, size_t len, uint8_t sig[64])
+{
+    node *nd = ctx;
+    cr_assert_eq(certa_sign(keys[nd->id], m, len, sig, NULL), CERTA_OK);
+}
+
+static bool ed_verify(void *ctx, uint16_t signer, const uint8_t *m, size_t len,
+                      const uint8_t sig[64])
+{
+    (void)ctx;
+    return signer < N && certa_verify(pubs[signer], m, len, sig);
+}
+
+static bool v_req(void *ctx, const certa_pbft_request *q)
+{
+    (void)ctx;
+    return q->len == 8 && q->bytes[0] == 'R';
+}
+
+static void build(void *ctx, const certa_block_header *parent, certa_block_header *h,
+                  const certa_pbft_request *reqs, size_t n)
+{
+    (void)ctx;
+    (void)parent;
+    (void)reqs;
+    h->event_count = (uint32_t)n;
+    h->batch_count = (uint32_t)n;
+}
+
+static bool v_block(void *ctx, const certa_block_header *h,
+                    const certa_pbft_request *reqs, size_t n)
+{
+    (void)ctx;
+    (void)reqs;
+    return h->event_count == n && h->batch_count == n;
+}
+
+static bool rd_block(void *ctx, uint64_t height, const uint8_t **out, size_t *len)
+{
+    node *nd = ctx;
+    if (height == 0 || height > nd->nblocks)
+        return false;
+    *out = nd->blocks[height - 1];
+    *len = nd->blens[height - 1];
+    return true;
+}
+
+static const uint8_t chain_id[32] = {9, 9, 9};
+
+static void config(certa_pbft_config *c, int id)
+{
+    certa_pbft_config_default(c, N, (uint16_t)id);
+    memcpy(c->chain_id, chain_id, 32);
+    c->checkpoint_interval = 2;
+    c->window = 8;
+    c->batch_requests_max = 2;
+    c->crypto = (certa_pbft_crypto){&nodes[id], ed_sign, ed_verify};
+    c->app = (certa_pbft_app){.ctx = &nodes[id],
+                              .validate_request = v_req,
+                              .build_block = build,
+                              .validate_block = v_block,
+                              .read_block = rd_block};
+}
+
+typedef struct qmsg {
+    int to;
+    uint8_t *b;
+    size_t len;
+} qmsg;
+static qmsg q[100000];
+static size_t qh, qt;
+
+static void run_actions(int id, certa_pbft_actions a)
+{
+    for (size_t i = 0; i < a.count; i++) {
+        const certa_pbft_action *x = &a.items[i];
+        if (x->kind == CERTA_PBFT_ACT_SEND || x->kind == CERTA_PBFT_ACT_BROADCAST) {
+            for (int j = 0; j < N; j++) {
+                if (j == id || (x->kind == CERTA_PBFT_ACT_SEND && j != x->to))
+                    continue;
+                cr_assert_lt(qt, 100000u);
+                q[qt].to = j;
+                q[qt].b = malloc(x->len);
+                memcpy(q[qt].b, x->bytes, x->len);
+                q[qt].len = x->len;
+                qt++;
+            }
+        } else if (x->kind == CERTA_PBFT_ACT_DELIVER) {
+            node *nd = &nodes[id];
+            cr_assert_eq(x->height, nd->nblocks + 1);
+            nd->blocks = realloc(nd->blocks, (nd->nblocks + 1) * sizeof *nd->blocks);
+            nd->blens = realloc(nd->blens, (nd->nblocks + 1) * sizeof *nd->blens);
+            nd->blocks[nd->nblocks] = malloc(x->len);
+            memcpy(nd->blocks[nd->nblocks], x->bytes, x->len);
+            nd->blens[nd->nblocks++] = x->len;
+        }
+    }
+}
+
+Test(pbft, cluster_with_ed25519_commits_with_certificates)
+{
+    for (int i = 0; i < N; i++) {
+        uint8_t seed[32] = {(uint8_t)(i + 1)};
+        uint8_t pub[32];
+        cr_assert_eq(certa_key_from_seed(seed, &keys[i], NULL), CERTA_OK);
+        certa_key_public(keys[i], pub);
+        cr_assert_eq(certa_pubkey_from_raw(pub, &pubs[i], NULL), CERTA_OK);
+        memset(&nodes[i], 0, sizeof nodes[i]);
+        nodes[i].id = i;
+        certa_pbft_config c;
+        config(&c, i);
+        cr_assert_eq(certa_pbft_create(&c, &nodes[i].r, NULL), CERTA_OK);
+    }
+    uint64_t now = 1000;
+    for (int k = 0; k < 10; k++) {
+        uint8_t req[8] = {'R', (uint8_t)k};
+        certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, req, 8, 1, (uint64_t)k + 1};
+        run_actions(k % N, certa_pbft_step(nodes[k % N].r, &in, now));
+    }
+    for (int round = 0; round < 50; round++) {
+        now += 10;
+        for (int i = 0; i < N; i++) {
+            certa_pbft_input t = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
+            run_actions(i, certa_pbft_step(nodes[i].r, &t, now));
+        }
+        while (qh < qt) {
+            qmsg m = q[qh++];
+            certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, m.b, m.len, 0, 0};
+            run_actions(m.to, certa_pbft_step(nodes[m.to].r, &in, now));
+            free(m.b);
+        }
+    }
+    size_t height = nodes[0].nblocks;
+    cr_assert_geq(height, 5, "10 requests in blocks of 2");
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(nodes[i].nblocks, height);
+        for (size_t h = 0; h < height; h++) {
+            cr_assert_eq(nodes[i].blens[h], nodes[0].blens[h] + 0 * h);
+            certa_pbft_msg rec;
+            cr_assert_eq(certa_pbft_msg_decode(nodes[i].blocks[h], nodes[i].blens[h], &rec),
+                         CERTA_OK);
+            uint8_t hb[CERTA_PBFT_HEADER_BYTES], hash[32];
+            certa_pbft_header_encode(&rec.hdr, hb);
+            certa_sha256(hb, sizeof hb, hash);
+            uint16_t signers[N];
+            uint8_t sigs[N][64];
+            cr_assert_geq(rec.sig_count, 3);
+            for (int s = 0; s < rec.sig_count; s++) {
+                signers[s] = (uint16_t)(rec.sigs[66 * s] | rec.sigs[66 * s + 1] << 8);
+                memcpy(sigs[s], rec.sigs + 66 * s + 2, 64);
+            }
+            certa_pbft_crypto cr = {NULL, ed_sign, ed_verify};
+            cr_assert(certa_pbft_verify_commit_cert(&cr, chain_id, N, rec.aux, h + 1, hash,
+                                                    signers,
+                                                    (const uint8_t(*)[64])sigs,
+                                                    rec.sig_count));
+            /* a certificate for another height does not verify */
+            cr_assert(!certa_pbft_verify_commit_cert(&cr, chain_id, N, rec.aux, h + 2, hash,
+                                                     signers,
+                                                     (const uint8_t(*)[64])sigs,
+                                                     rec.sig_count));
+        }
+    }
+    cr_assert_geq(certa_pbft_stable_checkpoint(nodes[0].r), 2);
+
+    /* drops are counted: garbage, an outsider, a bad signature */
+    const certa_pbft_stats *st = certa_pbft_get_stats(nodes[1].r);
+    uint64_t mal = st->dropped_malformed, out = st->dropped_outsider,
+             bad = st->dropped_bad_signature;
+    uint8_t junk[5] = {1, 2, 3, 4, 5};
+    certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, junk, 5, 0, 0};
+    certa_pbft_step(nodes[1].r, &in, now);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_STATUS;
+    m.sender = 9; /* not a validator */
+    size_t len;
+    uint8_t *b = certa_pbft_msg_encode(&m, &len);
+    in.bytes = b;
+    in.len = len;
+    certa_pbft_step(nodes[1].r, &in, now);
+    b[2] = 2; /* validator 2, but the signature is zeros */
+    certa_pbft_step(nodes[1].r, &in, now);
+    free(b);
+    cr_assert_eq(st->dropped_malformed, mal + 1);
+    cr_assert_eq(st->dropped_outsider, out + 1);
+    cr_assert_eq(st->dropped_bad_signature, bad + 1);
+
+    for (int i = 0; i < N; i++) {
+        certa_pbft_free(nodes[i].r);
+        for (size_t h = 0; h < nodes[i].nblocks; h++)
+            free(nodes[i].blocks[h]);
+        free(nodes[i].blocks);
+        free(nodes[i].blens);
+        certa_key_free(keys[i]);
+        certa_pubkey_free(pubs[i]);
+    }
+}
+
+Test(pbft, config_is_validated)
+{
+    certa_pbft_config c;
+    certa_pbft *r = NULL;
+    certa_pbft_config_default(&c, 5, 0);
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_E_ARG); /* not 3f+1 */
+    certa_pbft_config_default(&c, 4, 4);
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_E_ARG); /* id >= n */
+    certa_pbft_config_default(&c, 4, 0);
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_E_ARG); /* no callbacks */
+    config(&c, 0);
+    c.window = c.checkpoint_interval;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_E_ARG); /* window < 2K */
+    cr_assert_null(r);
+}
+
+/* ---- single-replica protocol checks, messages crafted and signed here ---- */
+
+static void keys_up(void)
+{
+    for (int i = 0; i < N; i++) {
+        uint8_t seed[32] = {(uint8_t)(i + 1)};
+        uint8_t pub[32];
+        cr_assert_eq(certa_key_from_seed(seed, &keys[i], NULL), CERTA_OK);
+        certa_key_public(keys[i], pub);
+        cr_assert_eq(certa_pubkey_from_raw(pub, &pubs[i], NULL), CERTA_OK);
+        memset(&nodes[i], 0, sizeof nodes[i]);
+        nodes[i].id = i;
+    }
+}
+
+static void keys_down(void)
+{
+    for (int i = 0; i < N; i++) {
+        certa_key_free(keys[i]);
+        certa_pubkey_free(pubs[i]);
+    }
+}
+
+/* Encodes m as validator `as` and signs it with that validator's key. */
+static uint8_t *signed_as(int as, certa_pbft_msg *m, size_t *len)
+{
+    m->sender = (uint16_t)as;
+    m->sig = NULL;
+    uint8_t *b = certa_pbft_msg_encode(m, len);
+    size_t sl = *len - 64;
+    uint8_t *in = malloc(32 + sl);
+    memcpy(in, chain_id, 32);
+    memcpy(in + 32, b, sl);
+    cr_assert_eq(certa_sign(keys[as], in, 32 + sl, b + sl, NULL), CERTA_OK);
+    free(in);
+    return b;
+}
+
+/* lenp is read here, after the argument that fills it was evaluated (the
+ * order of evaluation of arguments is unspecified) */
+static certa_pbft_actions feed(certa_pbft *r, uint8_t *b, const size_t *lenp,
+                               uint64_t now)
+{
+    certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, b, *lenp, 0, 0};
+    certa_pbft_actions a = certa_pbft_step(r, &in, now);
+    free(b);
+    return a;
+}
+
+static uint8_t *pre_prepare(uint64_t view, uint64_t seq, uint64_t ts, int nreq,
+                            size_t *len);
+
+static uint8_t *view_change(int from, uint64_t view, size_t *len)
+{
+    static uint8_t empty[4];
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_VIEW_CHANGE;
+    m.view = view;
+    m.seq = 0; /* genesis checkpoint: header is the (zero) genesis header */
+    certa_pbft_list_parse(empty, 4, &m.l1);
+    certa_pbft_list_parse(empty, 4, &m.l2);
+    return signed_as(from, &m, len);
+}
+
+Test(pbft, higher_views_only_on_f_plus_1_and_within_lookahead)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 0);
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    size_t len;
+    /* a Byzantine replica announcing a huge view is dropped */
+    feed(r, view_change(1, 1000000, &len), &len, 10);
+    cr_assert_eq(st->dropped_view, 1);
+    cr_assert_eq(certa_pbft_view(r), 0);
+    /* one view-change (f = 1) does not move the replica */
+    feed(r, view_change(1, 3, &len), &len, 11);
+    cr_assert_eq(certa_pbft_view(r), 0);
+    cr_assert(!certa_pbft_in_view_change(r));
+    /* f+1 = 2 do: it joins the smallest of their views */
+    certa_pbft_actions a = feed(r, view_change(2, 2, &len), &len, 12);
+    cr_assert_eq(certa_pbft_view(r), 2);
+    cr_assert(certa_pbft_in_view_change(r));
+    /* and persisted its own view-change before broadcasting it */
+    int persisted = -1, sent = -1;
+    for (size_t i = 0; i < a.count; i++) {
+        if (a.items[i].kind == CERTA_PBFT_ACT_PERSIST &&
+            a.items[i].record_kind == CERTA_PBFT_MSG_VIEW_CHANGE && persisted < 0)
+            persisted = (int)i;
+        if (a.items[i].kind == CERTA_PBFT_ACT_BROADCAST && a.items[i].len > 2 &&
+            a.items[i].bytes[1] == CERTA_PBFT_MSG_VIEW_CHANGE && sent < 0)
+            sent = (int)i;
+    }
+    cr_assert(persisted >= 0 && sent > persisted);
+    /* a view-change with a forged prepared certificate is refused */
+    uint64_t inv = st->dropped_invalid;
+    size_t pl, l1, l2, cl, vl;
+    uint8_t *pp = pre_prepare(0, 1, 1000, 1, &pl);
+    certa_pbft_msg ppm;
+    cr_assert_eq(certa_pbft_msg_decode(pp, pl, &ppm), CERTA_OK);
+    certa_pbft_msg pr;
+    memset(&pr, 0, sizeof pr);
+    pr.type = CERTA_PBFT_MSG_PREPARE;
+    pr.view = 0;
+    pr.seq = 1;
+    uint8_t hb[CERTA_PBFT_HEADER_BYTES];
+    certa_pbft_header_encode(&ppm.hdr, hb);
+    certa_sha256(hb, sizeof hb, pr.digest);
+    uint8_t *p1 = signed_as(3, &pr, &l1); /* honest prepare by 3 */
+    uint8_t *p2 = signed_as(3, &pr, &l2);
+    p2[2] = 1; /* claims to be from 1, signed by 3 */
+    const uint8_t *ci[3] = {pp, p1, p2};
+    size_t cls[3] = {pl, l1, l2};
+    uint8_t *cert = certa_pbft_list_build(ci, cls, 3, &cl);
+    const uint8_t *vi[1] = {cert};
+    size_t vls[1] = {cl};
+    uint8_t *certs = certa_pbft_list_build(vi, vls, 1, &vl);
+    certa_pbft_msg vc;
+    memset(&vc, 0, sizeof vc);
+    static uint8_t empty[4];
+    vc.type = CERTA_PBFT_MSG_VIEW_CHANGE;
+    vc.view = 3;
+    certa_pbft_list_parse(empty, 4, &vc.l1);
+    certa_pbft_list_parse(certs, vl, &vc.l2);
+    feed(r, signed_as(3, &vc, &len), &len, 13);
+    cr_assert_eq(st->dropped_invalid, inv + 1);
+    free(pp);
+    free(p1);
+    free(p2);
+    free(cert);
+    free(certs);
+    certa_pbft_free(r);
+    keys_down();
+}
+
+static uint8_t *pre_prepare(uint64_t view, uint64_t seq, uint64_t ts, int nreq,
+                            size_t *len)
+{
+    static uint8_t item[18] = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 'R', 1, 2, 3, 4, 5, 6, 7};
+    const uint8_t *items[1] = {item};
+    size_t lens[1] = {sizeof item};
+    size_t ll = 0;
+    uint8_t *list = certa_pbft_list_build(items, lens, (size_t)nreq, &ll);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_PRE_PREPARE;
+    m.view = view;
+    m.seq = seq;
+    m.hdr.height = seq;
+    m.hdr.view = view;
+    m.hdr.timestamp_ms = ts;
+    m.hdr.proposer = (uint16_t)(view % N);
+    m.hdr.event_count = (uint32_t)nreq;
+    m.hdr.batch_count = (uint32_t)nreq;
+    certa_block_header g;
+    memset(&g, 0, sizeof g);
+    uint8_t gb[CERTA_PBFT_HEADER_BYTES];
+    certa_pbft_header_encode(&g, gb);
+    certa_sha256(gb, sizeof gb, m.hdr.prev_hash);
+    certa_pbft_list_parse(list, ll, &m.reqs);
+    uint8_t *b = signed_as((int)(view % N), &m, len);
+    free(list);
+    return b;
+}
+
+static bool sent_prepare(certa_pbft_actions a)
+{
+    for (size_t i = 0; i < a.count; i++)
+        if (a.items[i].kind == CERTA_PBFT_ACT_BROADCAST &&
+            a.items[i].bytes[1] == CERTA_PBFT_MSG_PREPARE)
+            return true;
+    return false;
+}
+
+Test(pbft, pre_prepare_time_window_and_sender_checks)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 1);
+    c.clock_skew_ms_max = 500;
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    uint64_t now = 100000;
+    size_t len;
+    /* too far in the future */
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 1, now + 501, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_invalid, 1);
+    /* too old, with requests */
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 1, now - 501, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_invalid, 2);
+    /* beyond the high watermark (window 8) */
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 9, now, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_window, 1);
+    /* from a backup instead of the primary: its signature is fine, its role not */
+    certa_pbft_msg m;
+    uint8_t *b = pre_prepare(0, 1, now, 1, &len);
+    cr_assert_eq(certa_pbft_msg_decode(b, len, &m), CERTA_OK);
+    uint8_t *forged = signed_as(2, &m, &len);
+    free(b);
+    cr_assert(!sent_prepare(feed(r, forged, &len, now)));
+    cr_assert_eq(st->dropped_invalid, 3);
+    /* a good one is prepared; a second, different one for the same slot is
+     * a conflict */
+    cr_assert(sent_prepare(feed(r, pre_prepare(0, 1, now, 1, &len), &len, now)));
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 1, now + 1, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_conflict, 1);
+    certa_pbft_free(r);
+    keys_down();
+}
