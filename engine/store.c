@@ -386,6 +386,24 @@ static certa_err max_flush_after(certa_store *s, int fd, uint64_t fsize,
     return CERTA_OK;
 }
 
+/* true when any byte of [from, fsize) is not zero (or it cannot be read). */
+static bool any_nonzero_after(int fd, uint64_t fsize, uint64_t from)
+{
+    reader r = {.fd = fd, .fsize = fsize, .cap = READ_CHUNK_BYTES};
+    r.buf = malloc(r.cap);
+    if (r.buf == NULL)
+        return true;
+    bool found = false;
+    for (uint64_t pos = from; pos < fsize && !found;) {
+        size_t n = (size_t)(fsize - pos < r.cap ? fsize - pos : r.cap);
+        const uint8_t *p = rd_get(&r, pos, n);
+        found = p == NULL || !all_zero(p, n);
+        pos += n;
+    }
+    free(r.buf);
+    return found;
+}
+
 static uint64_t file_size(int fd)
 {
     struct stat st;
@@ -453,11 +471,12 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
         }
         if (all_zero(p, HDR)) {
             /* A clean end: sector-aligned, after a complete flush, in a
-             * pre-written segment (elsewhere the file ends with the last
-             * flush, so zeros before the end mean a torn write). Anything
-             * valid later in this segment makes it damage instead. */
+             * pre-written segment whose rest is all zeros (elsewhere the
+             * file ends with the last flush, so zeros before the end mean a
+             * torn write). Anything else after it makes it damage. */
             bool clean = pos % SECTOR == 0 && (!st->have_prev || st->prev_end) &&
-                         (seg_flags & SEG_FLAG_PREWRITTEN) != 0;
+                         (seg_flags & SEG_FLAG_PREWRITTEN) != 0 &&
+                         !any_nonzero_after(fd, fsize, pos);
             uint64_t mf = 0;
             if ((err = max_flush_after(s, fd, fsize, pos + 8, &mf)) != CERTA_OK)
                 goto out;

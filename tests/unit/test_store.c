@@ -748,3 +748,57 @@ Test(store, second_writer_is_refused)
     remove_dir(dir);
     free(dir);
 }
+
+/* Regression (found by fuzz_store): in a pre-written segment, non-zero bytes
+ * after the clean end used to survive the open, and resurfaced as damage
+ * behind the next flush. They are now cut as a torn tail. */
+Test(store, prewritten_segment_stale_bytes_after_end_are_cut)
+{
+    char *dir = make_dir();
+    certa_store_opts o;
+    certa_store_opts_default(&o);
+    o.dir = dir;
+    o.create = true;
+    o.segment_bytes = SEG_BYTES;
+    o.group_bytes = 32768;
+    o.prewrite = true;
+    certa_store *s = NULL;
+    cr_assert_eq(certa_store_open(&o, &s, NULL, NULL), CERTA_OK);
+    uint8_t b[100];
+    for (uint64_t h = 0; h < 10; h++) {
+        memset(b, (int)h, sizeof b);
+        cr_assert_eq(certa_store_append_sync(s, h, b, sizeof b, NULL), CERTA_OK);
+    }
+    uint32_t seg;
+    uint64_t off;
+    cr_assert_eq(certa_store_locate(s, 9, &seg, &off), CERTA_OK);
+    certa_store_close(s);
+    char path[512];
+    seg_path(dir, seg, path, sizeof path);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq((uint64_t)sb.st_size, SEG_BYTES, "segment is pre-written to full size");
+
+    certa_store_recovery rep;
+    cr_assert_eq(certa_store_open(&o, &s, &rep, NULL), CERTA_OK);
+    cr_assert(!rep.damaged, "%s", rep.damage_msg);
+    certa_store_close(s);
+
+    cr_assert_lt(off + 8192 + 8, SEG_BYTES);
+    damage_file(path, off + 8192 + 3, 1); /* one stale bit beyond the end */
+    cr_assert_eq(certa_store_open(&o, &s, &rep, NULL), CERTA_OK);
+    cr_assert(rep.damaged && !rep.damage_is_corrupt, "%s", rep.damage_msg);
+    cr_assert(rep.tail_repaired);
+    cr_assert_eq(rep.last_height, 9);
+    memset(b, 10, sizeof b);
+    cr_assert_eq(certa_store_append_sync(s, 10, b, sizeof b, NULL), CERTA_OK);
+    certa_store_close(s);
+    cr_assert_eq(certa_store_open(&o, &s, &rep, NULL), CERTA_OK);
+    cr_assert(!rep.damaged, "%s", rep.damage_msg);
+    cr_assert_eq(rep.last_height, 10);
+    size_t len;
+    cr_assert_eq(certa_store_read(s, 10, b, sizeof b, &len, NULL), CERTA_OK);
+    certa_store_close(s);
+    remove_dir(dir);
+    free(dir);
+}
