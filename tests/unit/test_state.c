@@ -587,3 +587,35 @@ Test(state, names)
     cr_assert_eq(certa_result_parse("nope"), -1);
     cr_assert_str_eq(certa_result_name(CERTA_R_LICENCE_TYPE_NOT_ALLOWED), "licence_type_not_allowed");
 }
+
+/* Many grants changed between digests: the hashing pool splits the chunks
+ * (more than its threshold), and 1, 2 and 8 threads agree. */
+Test(state, digest_threads_on_many_chunks)
+{
+    const uint32_t threads[3] = {1, 2, 8};
+    uint8_t d[3][3][32];
+    for (int k = 0; k < 3; k++) {
+        certa_state *s = new_state(threads[k]);
+        uint8_t root[32];
+        for (uint64_t b = 1; b <= 3; b++) {
+            cr_assert_eq(certa_state_begin_block(s, b, FX_T0 + b, NULL), CERTA_OK);
+            for (uint32_t i = 0; i < 4000; i++) {
+                /* block 1 creates grants 0..3999; later blocks use some */
+                uint32_t gid = b == 1 ? i : (i * 7919u) % 4000u;
+                certa_event ev = b == 1
+                    ? fx_grant(gid, gid % 500, 1, 0, 101, ID, FX_T0, FX_T0 + FX_DAY_MS, 2,
+                               CERTA_METHOD_CODE)
+                    : fx_redeem(gid, 1, 1, 101, CERTA_LT_ID_CARD, true, (i + b) % 3 != 0);
+                certa_state_apply(s, b == 1 ? FX_APP : FX_COUNTER_C1, &ev);
+            }
+            certa_state_end_block(s, root);
+            certa_state_digest(s, d[k][b - 1]);
+        }
+        certa_state_free(s);
+    }
+    for (int b = 0; b < 3; b++) {
+        cr_assert_eq(memcmp(d[0][b], d[1][b], 32), 0, "2 threads differ at block %d", b + 1);
+        cr_assert_eq(memcmp(d[0][b], d[2][b], 32), 0, "8 threads differ at block %d", b + 1);
+    }
+    cr_assert_neq(memcmp(d[0][0], d[0][1], 32), 0);
+}
