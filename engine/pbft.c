@@ -2073,7 +2073,10 @@ static uint64_t next_timer(certa_pbft *r)
         if (r->view_start_ms > ref)
             ref = r->view_start_ms;
         AT(ref + r->c.view_timeout_ms);
-        if (primary(r, r->view) == r->c.id) {
+        /* a closed can_propose gate reopens with the host's TICK */
+        if (primary(r, r->view) == r->c.id &&
+            (r->c.app.can_propose == NULL ||
+             r->c.app.can_propose(r->c.app.ctx, r->next_seq))) {
             int u = pool_first_unprop(r);
             if (u >= 0)
                 AT(r->pool[u].arrival_ms + r->c.batch_timeout_ms);
