@@ -283,8 +283,9 @@ static void trace_dump(sim *s, FILE *out)
         trace_print_one(out, &s->tr[i % TRACE_RING]);
     for (uint16_t i = 0; i < s->o.n; i++) {
         rep *p = &s->reps[i];
-        fprintf(out, "  replica %u: %s%s height=%zu", i, p->up ? "up" : "down",
-                p->byz ? " byzantine" : "", p->nblocks);
+        fprintf(out, "  replica %u: %s%s height=%zu executed=%" PRIu64 "/%u", i,
+                p->up ? "up" : "down", p->byz ? " byzantine" : "", p->nblocks,
+                p->executed, s->o.requests);
         if (p->r != NULL)
             fprintf(out, " view=%" PRIu64 "%s stable=%" PRIu64,
                     certa_pbft_view(p->r),
