@@ -1755,7 +1755,14 @@ static void maybe_fetch(certa_pbft *r)
         fetch_now(r);
         return;
     }
-    if (peer_ahead(r) > r->last_exec && r->now >= r->last_exec_ms + r->c.resend_ms)
+    /* one peer ahead is enough to ask: what it returns is checked against
+     * commit certificates, and a liar only costs a FETCH per period (the
+     * view-change timer, which a liar could stall, uses peer_ahead) */
+    uint64_t maxpeer = 0;
+    for (uint16_t i = 0; i < r->c.n; i++)
+        if (i != r->c.id && r->peer_exec[i] > maxpeer)
+            maxpeer = r->peer_exec[i];
+    if (maxpeer > r->last_exec && r->now >= r->last_exec_ms + r->c.resend_ms)
         fetch_now(r);
 }
 
@@ -2073,7 +2080,10 @@ static uint64_t next_timer(certa_pbft *r)
         if (r->view_start_ms > ref)
             ref = r->view_start_ms;
         AT(ref + r->c.view_timeout_ms);
-        if (primary(r, r->view) == r->c.id) {
+        /* a closed can_propose gate reopens with the host's TICK */
+        if (primary(r, r->view) == r->c.id &&
+            (r->c.app.can_propose == NULL ||
+             r->c.app.can_propose(r->c.app.ctx, r->next_seq))) {
             int u = pool_first_unprop(r);
             if (u >= 0)
                 AT(r->pool[u].arrival_ms + r->c.batch_timeout_ms);

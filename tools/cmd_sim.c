@@ -11,12 +11,15 @@
 static const char usage[] =
     "usage: certa sim [--seeds A..B] [--validators N] [--faults all|crash|byzantine|network|none]\n"
     "                 [--scenario random|crash-primary|laggard] [--requests R] [--fault-ms T]\n"
-    "                 [--mutation none|quorum-2f|nv-skip-prepared] [--trace] [--quiet]\n\n"
+    "                 [--mutation none|quorum-2f|nv-skip-prepared] [--parent-gate]\n"
+    "                 [--trace] [--quiet]\n\n"
     "Runs the real PBFT core through a simulated world decided by each seed\n"
     "(latency, loss, duplication, reordering, partitions, crashes and restarts,\n"
     "clock skew, up to f Byzantine replicas) and checks agreement, total order,\n"
     "validity and liveness after every step. Prints per-run counts; exits 1 when\n"
     "any seed violates a property (its replay command and trace are printed).\n"
+    "--parent-gate plugs app.can_propose: a block is proposed only once its\n"
+    "parent is executed (hosts whose headers commit to execution results).\n"
     "Defaults: --seeds 1..100 --validators 4 --faults all --requests 48\n"
     "--fault-ms 4000 (simulated ms of faults before everything heals).\n";
 
@@ -55,7 +58,7 @@ int certa_cmd_sim(int argc, char **argv)
     unsigned long long n = 4, reqs = 48, fault_ms = 4000;
     unsigned faults = CERTA_SIM_F_ALL;
     int scenario = CERTA_SIM_RANDOM, mutation = CERTA_PBFT_MUT_NONE;
-    bool trace = false, quiet = false;
+    bool trace = false, quiet = false, gate = false;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--seeds") == 0 && v) {
@@ -96,6 +99,8 @@ int certa_cmd_sim(int argc, char **argv)
             i++;
         } else if (strcmp(argv[i], "--trace") == 0) {
             trace = true;
+        } else if (strcmp(argv[i], "--parent-gate") == 0) {
+            gate = true;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = true;
         } else {
@@ -114,6 +119,7 @@ int certa_cmd_sim(int argc, char **argv)
         o.mutation = mutation;
         o.requests = (uint32_t)reqs;
         o.fault_ms = fault_ms;
+        o.parent_gate = gate;
         o.trace = stderr;
         o.trace_all = trace;
         certa_sim_result r;

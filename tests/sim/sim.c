@@ -283,8 +283,9 @@ static void trace_dump(sim *s, FILE *out)
         trace_print_one(out, &s->tr[i % TRACE_RING]);
     for (uint16_t i = 0; i < s->o.n; i++) {
         rep *p = &s->reps[i];
-        fprintf(out, "  replica %u: %s%s height=%zu", i, p->up ? "up" : "down",
-                p->byz ? " byzantine" : "", p->nblocks);
+        fprintf(out, "  replica %u: %s%s height=%zu executed=%" PRIu64 "/%u", i,
+                p->up ? "up" : "down", p->byz ? " byzantine" : "", p->nblocks,
+                p->executed, s->o.requests);
         if (p->r != NULL)
             fprintf(out, " view=%" PRIu64 "%s stable=%" PRIu64,
                     certa_pbft_view(p->r),
@@ -424,6 +425,13 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
     return memcmp(&want, hdr, sizeof want) == 0;
 }
 
+/* A host whose headers commit to the parent's execution results. */
+static bool app_can_propose(void *ctx, uint64_t height)
+{
+    rep *p = ctx;
+    return p->nblocks + 1 >= height;
+}
+
 static bool app_read_block(void *ctx, uint64_t height, const uint8_t **out,
                            size_t *len)
 {
@@ -461,6 +469,8 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
                               .build_block = app_build,
                               .validate_block = app_validate_block,
                               .read_block = app_read_block};
+    if (s->o.parent_gate)
+        c->app.can_propose = app_can_propose;
 }
 
 static void rep_accumulate(rep *p)
@@ -933,8 +943,11 @@ static void step(sim *s, rep *p, const certa_pbft_input *in)
         cut = (size_t)below(&s->rng, acts.count + 1);
         crash = true;
     }
-    for (size_t i = 0; i < cut && !s->done; i++)
+    bool delivered = false;
+    for (size_t i = 0; i < cut && !s->done; i++) {
         do_action(s, p, &acts.items[i]);
+        delivered |= acts.items[i].kind == CERTA_PBFT_ACT_DELIVER;
+    }
     if (crash) {
         rep_crash(s, p);
         push(s, s->t + 100 + below(&s->rng, 1500), EV_RESTART, p->id, 0);
@@ -952,6 +965,10 @@ static void step(sim *s, rep *p, const certa_pbft_input *in)
     e.dst = p->id;
     e.gen = p->gen;
     heap_push(s, e);
+    if (delivered && s->o.parent_gate) { /* the gate may have opened */
+        e.t = s->t;
+        heap_push(s, e);
+    }
 }
 
 static void submit(sim *s, uint64_t idx, uint16_t to)
@@ -1170,9 +1187,10 @@ void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
     static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
-             " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s --trace",
+             " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s%s --trace",
              o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 3],
-             o->requests, o->fault_ms, mut[o->mutation % 3]);
+             o->requests, o->fault_ms, mut[o->mutation % 3],
+             o->parent_gate ? " --parent-gate" : "");
 }
 
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)

@@ -47,6 +47,7 @@ typedef struct certa_sim_opts {
     uint32_t window;
     uint32_t batch;
     int mutation;       /* CERTA_PBFT_MUT_* planted in every replica */
+    bool parent_gate;   /* app.can_propose: propose h only after executing h-1 */
     FILE *trace;        /* when set: the trace is printed on a violation */
     bool trace_all;     /* print every step as it happens */
 } certa_sim_opts;

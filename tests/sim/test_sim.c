@@ -195,3 +195,19 @@ Test(sim, mutation_new_view_without_prepared_certs_is_caught, .timeout = 600)
     cr_assert_geq(hits, 1, "a new view ignoring prepared certificates went unnoticed");
     fprintf(stderr, "nv-skip-prepared caught: %s\n", first);
 }
+
+Test(sim, parent_gate_host_stays_safe_and_live, .timeout = 600)
+{
+    /* app.can_propose: a block is proposed only once its parent executed */
+    uint16_t ns[2] = {4, 7};
+    for (int k = 0; k < 2; k++)
+        for (uint64_t seed = 1; seed <= budget(k ? 100 : 200); seed++) {
+            certa_sim_opts o;
+            certa_sim_opts_default(&o, seed, ns[k], CERTA_SIM_F_ALL);
+            o.parent_gate = true;
+            o.trace = stderr;
+            certa_sim_result r;
+            cr_assert(certa_sim_run(&o, &r), "seed %llu n=%u: %s",
+                      (unsigned long long)seed, ns[k], r.violation);
+        }
+}
