@@ -392,6 +392,11 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
         pos = end;
         if (st->exhausted) {
             res->exhausted = true;
+            if (retrying) { /* the failure it was confirming stands */
+                if (bad == 0 || speed < bad)
+                    bad = speed;
+                res->bounded = res->best_speed > 0;
+            }
             break;
         }
         if (!st->pass && tries_left > 0 && res->step_count < CERTA_LOAD_FINDMAX_STEPS_MAX) {
