@@ -81,7 +81,6 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
                 .seed = 1, .refine = 3, .window = 4096, .confirm = 1, .report = NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int bad = 0;
 #define STR(name, field)                                                      \
     if (strcmp(a, name) == 0) {                                               \
         if (!need(argc, argv, i))                                             \
@@ -144,9 +143,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
             o->quiet = true;
             continue;
         }
-        bad = 1;
-        if (bad)
-            return certa_usage_error(cmd, "unexpected argument '%s'", a), -1;
+        return certa_usage_error(cmd, "unexpected argument '%s'", a), -1;
 #undef STR
 #undef DBL
 #undef U64
