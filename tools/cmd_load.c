@@ -26,7 +26,8 @@ static const char usage[] =
     "                      [--svg] [--quiet]\n"
     "       certa load find-max --trace TRACE --to ENDPOINTS [--genesis DIR] [--slo-ms MS]\n"
     "                      [--step-s S] [--start-speed X] [--factor F] [--refine N]\n"
-    "                      [--drain S] [--window N] [--report FILE.json] [--quiet]\n\n"
+    "                      [--confirm N] [--drain S] [--window N] [--report FILE.json]\n"
+    "                      [--quiet]\n\n"
     "describe   prints a scenario's centres, counters and derived peak-hour rates.\n"
     "gen        writes a deterministic trace of signed event batches: the same\n"
     "           scenario, scale, hours, seed (default 1), start time (default: the\n"
@@ -39,7 +40,8 @@ static const char usage[] =
     "           --svg also writes the plots as PREFIX-{throughput,latency,cdf}.svg.\n"
     "find-max   ramps the speed (x F per step while passing, then bisects) until p99\n"
     "           exceeds the SLO (default 100 ms) or a batch is refused or lost, and\n"
-    "           prints the highest passing speed: the headroom over the trace.\n\n"
+    "           prints the highest passing speed: the headroom over the trace. A\n"
+    "           failing step is tried --confirm more times (default 1) first.\n\n"
     "ENDPOINTS: genesis (every validator of DIR/genesis.json), a comma-separated\n"
     "list of validators' client endpoints (tcp://HOST:PORT as in genesis.json),\n"
     "or loopback[:LATENCY_US[:EVENTS_PER_S[:QUEUE]]] (an in-process fake cluster).\n"
@@ -51,7 +53,7 @@ static const char usage[] =
 typedef struct opts {
     const char *scenario, *trace, *out, *genesis, *to, *report;
     double scale, speed, duration_s, drain_s, slo_ms, step_s, start_speed, factor;
-    unsigned long long hours, seed, start_ms, refine, window;
+    unsigned long long hours, seed, start_ms, refine, window, confirm;
     bool json, quiet, svg;
 } opts;
 
@@ -76,10 +78,9 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
 {
     *o = (opts){.scenario = "beijing", .scale = 1, .speed = 1, .drain_s = 10,
                 .slo_ms = 100, .step_s = 10, .start_speed = 1, .factor = 2,
-                .seed = 1, .refine = 3, .window = 4096, .report = NULL};
+                .seed = 1, .refine = 3, .window = 4096, .confirm = 1, .report = NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int bad = 0;
 #define STR(name, field)                                                      \
     if (strcmp(a, name) == 0) {                                               \
         if (!need(argc, argv, i))                                             \
@@ -122,6 +123,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
         U64("--start-ms", start_ms, 7200000, 1ull << 62)
         U64("--refine", refine, 0, 20)
         U64("--window", window, 1, 1u << 20)
+        U64("--confirm", confirm, 0, 10)
         if (strcmp(a, "--scale") == 0) {
             if (!need(argc, argv, i) || certa_load_scale_parse(argv[i + 1], &o->scale) != 0)
                 return certa_usage_error(cmd, "--scale needs a positive number, city, "
@@ -141,9 +143,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
             o->quiet = true;
             continue;
         }
-        bad = 1;
-        if (bad)
-            return certa_usage_error(cmd, "unexpected argument '%s'", a), -1;
+        return certa_usage_error(cmd, "unexpected argument '%s'", a), -1;
 #undef STR
 #undef DBL
 #undef U64
@@ -368,6 +368,7 @@ static int cmd_find_max(const opts *o)
     fo.step_s = o->step_s;
     fo.slo_p99_ms = o->slo_ms;
     fo.refine = (uint32_t)o->refine;
+    fo.confirm = (uint32_t)o->confirm;
     fo.drain_s = o->drain_s;
     fo.progress = !o->quiet;
     certa_load_findmax_result *res = calloc(1, sizeof *res);
@@ -386,9 +387,10 @@ static int cmd_find_max(const opts *o)
            "p99 ms", "failed", "result");
     for (uint32_t i = 0; i < res->step_count; i++) {
         const certa_load_findmax_step *s = &res->steps[i];
-        printf("%8.3g %12.0f %12.0f %9.2f %9.2f %7llu  %s\n", s->speed, s->offered_eps,
+        printf("%8.3g %12.0f %12.0f %9.2f %9.2f %7llu  %s%s\n", s->speed, s->offered_eps,
                s->committed_eps, s->p50_ms, s->p99_ms, (unsigned long long)s->failed_batches,
-               s->exhausted ? "trace ran out" : s->pass ? "pass" : "FAIL");
+               s->exhausted ? "trace ran out" : s->pass ? "pass" : "FAIL",
+               s->retry ? " (retry)" : "");
     }
     double best_offered = 0;
     for (uint32_t i = 0; i < res->step_count; i++)
@@ -420,9 +422,10 @@ static int cmd_find_max(const opts *o)
             const certa_load_findmax_step *s = &res->steps[i];
             fprintf(f, "    {\"speed\": %g, \"offered_eps\": %.1f, \"committed_eps\": %.1f, "
                        "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"failed_batches\": %llu, "
-                       "\"pass\": %s}%s\n",
+                       "\"pass\": %s, \"retry\": %s}%s\n",
                     s->speed, s->offered_eps, s->committed_eps, s->p50_ms, s->p99_ms,
                     (unsigned long long)s->failed_batches, s->pass ? "true" : "false",
+                    s->retry ? "true" : "false",
                     i + 1 < res->step_count ? "," : "");
         }
         fprintf(f, "  ]\n}\n");

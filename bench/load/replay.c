@@ -335,7 +335,8 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
 void certa_load_findmax_opts_default(certa_load_findmax_opts *o)
 {
     *o = (certa_load_findmax_opts){.speed_start = 1.0, .factor = 2.0, .step_s = 10.0,
-                                   .slo_p99_ms = 100.0, .refine = 3, .drain_s = 10.0};
+                                   .slo_p99_ms = 100.0, .refine = 3, .confirm = 1,
+                                   .drain_s = 10.0};
 }
 
 certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *tr,
@@ -349,7 +350,8 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
     memset(res, 0, sizeof *res);
     size_t pos = CERTA_LOAD_TRACE_HEADER_BYTES;
     double speed = o->speed_start, bad = 0;
-    uint32_t refine_left = o->refine;
+    uint32_t refine_left = o->refine, tries_left = o->confirm;
+    bool retrying = false;
     while (res->step_count < CERTA_LOAD_FINDMAX_STEPS_MAX) {
         certa_load_run *run = certa_load_run_new(o->step_s);
         if (run == NULL)
@@ -385,12 +387,25 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
          * step_s of load: it cannot vouch for the speed */
         st->pass = !st->exhausted && st->p99_ms <= o->slo_p99_ms && st->failed_batches == 0 &&
                    st->committed_events > 0;
+        st->retry = retrying;
         certa_load_run_free(run);
         pos = end;
         if (st->exhausted) {
             res->exhausted = true;
+            if (retrying) { /* the failure it was confirming stands */
+                if (bad == 0 || speed < bad)
+                    bad = speed;
+                res->bounded = res->best_speed > 0;
+            }
             break;
         }
+        if (!st->pass && tries_left > 0 && res->step_count < CERTA_LOAD_FINDMAX_STEPS_MAX) {
+            tries_left--; /* same speed once more before it counts */
+            retrying = true;
+            continue;
+        }
+        tries_left = o->confirm;
+        retrying = false;
         if (st->pass) {
             if (speed > res->best_speed)
                 res->best_speed = speed;

@@ -94,6 +94,9 @@ typedef struct certa_load_findmax_opts {
     double step_s;       /* wall seconds per step (default 10) */
     double slo_p99_ms;   /* pass: p99 <= this (default 100) */
     uint32_t refine;     /* bisection steps after the first failure (default 3) */
+    uint32_t confirm;    /* a failing step is repeated this many times at the
+                          * same speed and fails only if every try fails
+                          * (default 1: noise on a shared machine) */
     double drain_s;
     bool progress;
 } certa_load_findmax_opts;
@@ -106,6 +109,7 @@ typedef struct certa_load_findmax_step {
     uint64_t failed_batches; /* refused + lost + error */
     bool exhausted;          /* the trace ran out during the step */
     bool pass;
+    bool retry;              /* a repeat of the previous speed after a failure */
 } certa_load_findmax_step;
 
 typedef struct certa_load_findmax_result {
@@ -120,7 +124,8 @@ void certa_load_findmax_opts_default(certa_load_findmax_opts *o);
 
 /* Ramps the speed from speed_start by factor while steps pass (p99 within
  * the SLO, nothing refused, lost or errored), then bisects (geometric mean)
- * between the best pass and the first failure. Each step continues the
+ * between the best pass and the first failure. A failing step is tried
+ * again `confirm` times at the same speed before it counts as a failure. Each step continues the
  * trace where the previous one stopped, so no batch is sent twice. */
 certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *tr,
                               const certa_load_findmax_opts *o,
