@@ -84,6 +84,21 @@ typedef struct exec_item {
 } exec_item;
 
 #define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
+#define RESULTS_CACHE_BLOCKS 1024u /* recent blocks' results, for re-sent receipts */
+#define EXECUTED_SLOTS (1u << 18)  /* recent batches: (integrator, seq) -> height */
+
+typedef struct results_entry {
+    uint64_t height; /* 0: empty */
+    uint8_t *res;
+    uint32_t count;
+    uint32_t cap;
+} results_entry;
+
+typedef struct exec_ref {
+    uint64_t seq; /* 0: empty */
+    uint64_t height;
+    uint16_t integrator;
+} exec_ref;
 
 typedef struct held_msg {
     uint64_t seq;
@@ -135,6 +150,8 @@ struct certa_node {
     uint32_t nout;
     held_msg held[HELD_MAX];
     uint32_t nheld;
+    results_entry *rcache;
+    exec_ref *xref;
     exec_item *exq;
     uint32_t nexq;
     waiter *waiters;
@@ -687,43 +704,37 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
 }
 
-/* Executes one committed block record (REC_BLOCK) into the state. With
- * replying set, answers the integrators waiting for its batches. */
-static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
-                               bool replying, certa_errinfo *ei)
+/* Decodes a committed block record and lists its batches, filling
+ * nd->leaf_hashes with the leaf hash of every event. *batches_out is
+ * malloc'ed (caller frees). */
+static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
+                            certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
+                            uint32_t *leaves_out, certa_errinfo *ei)
 {
-    certa_pbft_msg m;
-    certa_err e = certa_pbft_msg_decode(rec, len, &m);
-    if (e != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK)
+    certa_err e = certa_pbft_msg_decode(rec, len, m);
+    if (e != CERTA_OK || m->type != CERTA_PBFT_REC_BLOCK)
         return certa_errorf(ei, CERTA_E_CORRUPT, "block record does not decode (%s)",
                             certa_strerror(e));
-    const certa_block_header *hdr = &m.hdr;
-    if (hdr->height != nd->executed + 1)
-        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
-                            (unsigned long long)hdr->height,
-                            (unsigned long long)nd->executed);
-    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
-    if (e != CERTA_OK)
-        return e;
-
-    exec_batch *batches = calloc(m.reqs.count ? m.reqs.count : 1, sizeof *batches);
+    exec_batch *batches = calloc(m->reqs.count ? m->reqs.count : 1, sizeof *batches);
     if (batches == NULL)
-        return certa_errorf(ei, CERTA_E_NOMEM, "executing block");
+        return certa_errorf(ei, CERTA_E_NOMEM, "opening block");
     size_t pos = 0, nb = 0;
     const uint8_t *it;
     size_t il;
     uint32_t leaf = 0;
     uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
-    while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+    while (certa_pbft_list_next(&m->reqs, &pos, &it, &il)) {
         certa_pbft_request req;
-        CERTA_ASSERT(certa_pbft_request_item(it, il, &req));
         certa_batch_view v;
-        CERTA_ASSERT(certa_batch_decode(req.bytes, req.len, &v, NULL) == CERTA_OK);
-        CERTA_ASSERT(grow_leaves(nd, leaf + v.event_count));
-        bool replay = req.integrator >= nd->g->integrator_count ||
-                      replay_seen(&nd->replay[req.integrator], req.seq);
-        batches[nb] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
-                                   req.bytes, req.len};
+        if (!certa_pbft_request_item(it, il, &req) ||
+            certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
+            !grow_leaves(nd, leaf + v.event_count)) {
+            free(batches);
+            return certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: batch %zu does not decode",
+                                (unsigned long long)m->hdr.height, nb);
+        }
+        batches[nb++] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
+                                     req.bytes, req.len};
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
@@ -731,53 +742,125 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
             size_t ll = certa_leaf_encode(req.integrator, req.seq, ev, ev_len, leafbuf,
                                           sizeof leafbuf);
             certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)leaf * CERTA_HASH_BYTES);
-            certa_event evd;
-            if (replay) {
-                certa_state_apply_malformed(nd->state, req.integrator); /* replayed batch */
-            } else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK) {
-                certa_state_apply_malformed(nd->state, req.integrator);
-            } else {
-                certa_state_apply(nd->state, req.integrator, &evd);
-            }
             leaf++;
         }
-        if (!replay)
-            replay_mark(&nd->replay[req.integrator], req.seq);
-        nb++;
+    }
+    *batches_out = batches;
+    *nb_out = nb;
+    *leaves_out = leaf;
+    return CERTA_OK;
+}
+
+static void block_cert(const certa_pbft_msg *m, certa_commit_cert *cert)
+{
+    memset(cert, 0, sizeof *cert);
+    cert->view = m->aux;
+    cert->height = m->hdr.height;
+    certa_header_hash(&m->hdr, cert->block_hash);
+    uint16_t n = m->sig_count < CERTA_VALIDATORS_MAX ? m->sig_count : CERTA_VALIDATORS_MAX;
+    for (uint16_t i = 0; i < n; i++) {
+        const uint8_t *sg = m->sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
+        cert->sigs[i].validator = (uint16_t)(sg[0] | (sg[1] << 8));
+        memcpy(cert->sigs[i].sig, sg + 2, CERTA_SIGNATURE_BYTES);
+    }
+    cert->count = n;
+}
+
+static exec_ref *xref_slot(certa_node *nd, uint16_t integrator, uint64_t seq)
+{
+    return &nd->xref[waiter_hash(integrator, seq) & (EXECUTED_SLOTS - 1u)];
+}
+
+static void rcache_put(certa_node *nd, uint64_t height, const uint8_t *res, uint32_t n)
+{
+    results_entry *r = &nd->rcache[height % RESULTS_CACHE_BLOCKS];
+    if (n > r->cap) {
+        uint8_t *p = realloc(r->res, n);
+        if (p == NULL) {
+            r->height = 0;
+            return;
+        }
+        r->res = p;
+        r->cap = n;
+    }
+    memcpy(r->res, res, n);
+    r->count = n;
+    r->height = height;
+}
+
+/* Executes one committed block record (REC_BLOCK) into the state. With
+ * replying set, answers the integrators waiting for its batches. */
+static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
+                               bool replying, certa_errinfo *ei)
+{
+    certa_pbft_msg m;
+    exec_batch *batches = NULL;
+    size_t nb = 0;
+    uint32_t leaves = 0;
+    certa_err e = block_open(nd, rec, len, &m, &batches, &nb, &leaves, ei);
+    if (e != CERTA_OK)
+        return e;
+    const certa_block_header *hdr = &m.hdr;
+    if (hdr->height != nd->executed + 1) {
+        free(batches);
+        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
+                            (unsigned long long)hdr->height,
+                            (unsigned long long)nd->executed);
+    }
+    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
+    if (e != CERTA_OK) {
+        free(batches);
+        return e;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        const exec_batch *b = &batches[i];
+        certa_batch_view v;
+        CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+        bool replay = b->integrator >= nd->g->integrator_count ||
+                      replay_seen(&nd->replay[b->integrator], b->seq);
+        size_t ep = 0;
+        const uint8_t *ev;
+        size_t ev_len;
+        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
+            certa_event evd;
+            if (replay)
+                certa_state_apply_malformed(nd->state, b->integrator); /* replayed batch */
+            else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK)
+                certa_state_apply_malformed(nd->state, b->integrator);
+            else
+                certa_state_apply(nd->state, b->integrator, &evd);
+        }
+        if (!replay) {
+            replay_mark(&nd->replay[b->integrator], b->seq);
+            *xref_slot(nd, b->integrator, b->seq) =
+                (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
+        }
     }
     certa_state_end_block(nd->state, nd->results_root);
     certa_state_digest(nd->state, nd->state_digest);
     nd->executed = hdr->height;
     uint32_t nres = 0;
     const uint8_t *results = certa_state_block_results(nd->state, &nres);
-    CERTA_ASSERT(nres == leaf);
+    CERTA_ASSERT(nres == leaves);
+    rcache_put(nd, hdr->height, results, nres);
     for (uint32_t i = 0; i < nres; i++)
         if (results[i] < CERTA_R_COUNT)
             certa_metric_add(nd->m.results[results[i]], 1);
     certa_metric_add(nd->m.blocks, 1);
-    certa_metric_add(nd->m.events, leaf);
+    certa_metric_add(nd->m.events, leaves);
     certa_metric_set(nd->m.height, (double)hdr->height);
-    nd->events_window_count += leaf;
+    nd->events_window_count += leaves;
 
     if (replying && nd->nwaiters > 0) {
         certa_merkle_tree *tree = NULL;
         certa_commit_cert cert;
-        memset(&cert, 0, sizeof cert);
-        cert.view = m.aux;
-        cert.height = hdr->height;
-        certa_header_hash(hdr, cert.block_hash);
-        for (uint16_t i = 0; i < m.sig_count && i < CERTA_VALIDATORS_MAX; i++) {
-            const uint8_t *s = m.sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
-            cert.sigs[i].validator = (uint16_t)(s[0] | (s[1] << 8));
-            memcpy(cert.sigs[i].sig, s + 2, CERTA_SIGNATURE_BYTES);
-        }
-        cert.count = m.sig_count;
+        block_cert(&m, &cert);
         for (size_t i = 0; i < nb; i++) {
             waiter *w = waiter_find(nd, batches[i].integrator, batches[i].seq);
             if (w == NULL)
                 continue;
             if (tree == NULL &&
-                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaf, &tree, NULL) != CERTA_OK)
+                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
                 break;
             send_receipt(nd, w, hdr, &cert, &batches[i], tree, results);
             waiter_remove(nd, w);
@@ -786,6 +869,47 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
     }
     free(batches);
     return CERTA_OK;
+}
+
+/* A batch submitted again after it executed (the client lost the receipt,
+ * or failed over from a validator that died): answer with its receipt when
+ * the block and its results are still at hand. Returns false when they are
+ * not, or when the committed batch with that (integrator, seq) differs. */
+static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint64_t seq,
+                           const uint8_t digest[CERTA_HASH_BYTES])
+{
+    exec_ref *x = xref_slot(nd, integrator, seq);
+    if (x->seq != seq || x->integrator != integrator)
+        return false;
+    results_entry *r = &nd->rcache[x->height % RESULTS_CACHE_BLOCKS];
+    const uint8_t *rec;
+    size_t len;
+    if (r->height != x->height || !app_read_block(nd, x->height, &rec, &len))
+        return false;
+    certa_pbft_msg m;
+    exec_batch *batches = NULL;
+    size_t nb = 0;
+    uint32_t leaves = 0;
+    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, NULL) != CERTA_OK)
+        return false;
+    bool sent = false;
+    for (size_t i = 0; i < nb && !sent; i++) {
+        certa_batch_view v;
+        if (batches[i].integrator != integrator || batches[i].seq != seq ||
+            certa_batch_decode(batches[i].bytes, batches[i].len, &v, NULL) != CERTA_OK ||
+            memcmp(v.digest, digest, CERTA_HASH_BYTES) != 0 || r->count != leaves)
+            continue;
+        certa_merkle_tree *tree = NULL;
+        if (certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
+            break;
+        certa_commit_cert cert;
+        block_cert(&m, &cert);
+        send_receipt(nd, w, &m.hdr, &cert, &batches[i], tree, r->res);
+        certa_merkle_tree_free(tree);
+        sent = true;
+    }
+    free(batches);
+    return sent;
 }
 
 /* ------------------------------------------------------------ the round */
@@ -938,6 +1062,12 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
         return;
     }
     if (replay_seen(&nd->replay[v.integrator], v.seq)) {
+        waiter tmp = {.used = true, .integrator = v.integrator, .seq = v.seq,
+                      .request_id = rq->header.request_id, .accepted_ms = now_ms(),
+                      .peer_len = (uint8_t)rq->peer_len};
+        memcpy(tmp.peer, rq->peer, rq->peer_len);
+        if (resend_receipt(nd, &tmp, v.integrator, v.seq, v.digest))
+            return;
         certa_metric_add(nd->m.batches_refused, 1);
         char msg[200];
         snprintf(msg, sizeof msg,
@@ -1326,10 +1456,12 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     nd->replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
                         sizeof *nd->replay);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
+    nd->rcache = calloc(RESULTS_CACHE_BLOCKS, sizeof *nd->rcache);
+    nd->xref = calloc(EXECUTED_SLOTS, sizeof *nd->xref);
     if (preverify_scratch == NULL)
         preverify_scratch = calloc(1, sizeof *preverify_scratch);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
-        !nd->receipt_buf || !preverify_scratch || !grow_leaves(nd, 16384)) {
+        !nd->receipt_buf || !nd->rcache || !nd->xref || !preverify_scratch || !grow_leaves(nd, 16384)) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
         goto fail;
     }
@@ -1536,6 +1668,11 @@ void certa_node_close(certa_node *nd)
     free(nd->sigcache);
     free(nd->replay);
     free(nd->receipt_buf);
+    if (nd->rcache != NULL)
+        for (uint32_t i = 0; i < RESULTS_CACHE_BLOCKS; i++)
+            free(nd->rcache[i].res);
+    free(nd->rcache);
+    free(nd->xref);
     free(nd->leaf_hashes);
     free(nd->readbuf);
     free(nd->entries);
