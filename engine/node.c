@@ -56,6 +56,10 @@
 #define CLIENT_RECV_PER_ROUND 512u
 #define RECEIPT_BYTES_MAX (8u * 1024u * 1024u)
 
+#define LAG CERTA_RESULTS_LAG_BLOCKS
+#define LAG_RING 64u
+_Static_assert(LAG < LAG_RING, "the ring must hold the lag");
+
 typedef struct out_msg {
     uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
     uint8_t *bytes;
@@ -133,6 +137,9 @@ struct certa_node {
     uint64_t executed;
     uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
     uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
+    /* results root and state digest after recent heights, by height % LAG_RING */
+    uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
+    uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
     uint8_t empty_root[CERTA_HASH_BYTES];
     replay_win *replay; /* per integrator */
 
@@ -361,11 +368,27 @@ static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t 
     return (long)count;
 }
 
+/* What header h carries: the results root and state digest after block
+ * h - LAG (zero for the first LAG blocks). h - LAG must be executed. */
+static void lagged_fields(const certa_node *nd, uint64_t h, uint8_t res[CERTA_HASH_BYTES],
+                          uint8_t dig[CERTA_HASH_BYTES])
+{
+    if (h <= LAG) {
+        memset(res, 0, CERTA_HASH_BYTES);
+        memset(dig, 0, CERTA_HASH_BYTES);
+        return;
+    }
+    CERTA_ASSERT(h - LAG <= nd->executed && h - LAG + LAG_RING > nd->executed);
+    memcpy(res, nd->lag_results[(h - LAG) % LAG_RING], CERTA_HASH_BYTES);
+    memcpy(dig, nd->lag_digest[(h - LAG) % LAG_RING], CERTA_HASH_BYTES);
+}
+
 static void app_build_block(void *ctx, const certa_block_header *parent,
                             certa_block_header *hdr, const certa_pbft_request *reqs,
                             size_t n)
 {
     certa_node *nd = ctx;
+    uint64_t t0 = mono_us();
     long events = block_leaves(nd, reqs, n);
     CERTA_ASSERT(events >= 0); /* requests were validated before */
     certa_err e = certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events,
@@ -373,16 +396,18 @@ static void app_build_block(void *ctx, const certa_block_header *parent,
     CERTA_ASSERT(e == CERTA_OK);
     hdr->event_count = (uint32_t)events;
     hdr->batch_count = (uint32_t)n;
-    /* Null blocks of a new view may be built before the parent executed:
-     * they carry no results root; every other block carries the parent's. */
+    /* Null blocks of a new view may be built before h - LAG executed: they
+     * carry no results root; every other block carries that of h - LAG. */
+    (void)parent;
     if (n > 0) {
-        CERTA_ASSERT(parent->height == nd->executed);
-        memcpy(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES);
-        memcpy(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES);
+        lagged_fields(nd, hdr->height, hdr->prev_results_root, hdr->state_digest);
     } else {
         memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
         memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
     }
+    certa_log(CERTA_LOG_DEBUG, "block_built", "\"height\":%llu,\"batches\":%zu,\"events\":%ld,\"us\":%llu",
+              (unsigned long long)hdr->height, n, events,
+              (unsigned long long)(mono_us() - t0));
 }
 
 static bool app_validate_block(void *ctx, const certa_block_header *hdr,
@@ -397,15 +422,18 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
                memcmp(hdr->events_root, nd->empty_root, CERTA_HASH_BYTES) == 0 &&
                memcmp(hdr->prev_results_root, zero, CERTA_HASH_BYTES) == 0 &&
                memcmp(hdr->state_digest, zero, CERTA_HASH_BYTES) == 0;
-    /* A fresh pre-prepare reaches the core only once its parent executed
+    /* A fresh pre-prepare for h reaches the core only once h - LAG executed
      * here (on_peer_msg holds it back until then), so the results root and
      * state digest are checked against our own. A block further ahead can
      * only be a fetched block whose commit certificate the core verified:
      * its content is checked, its execution fields are the quorum's. */
-    if (hdr->height == nd->executed + 1 &&
-        (memcmp(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES) != 0 ||
-         memcmp(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES) != 0))
-        return false;
+    if (hdr->height <= nd->executed + LAG) {
+        uint8_t res[CERTA_HASH_BYTES], dig[CERTA_HASH_BYTES];
+        lagged_fields(nd, hdr->height, res, dig);
+        if (memcmp(hdr->prev_results_root, res, CERTA_HASH_BYTES) != 0 ||
+            memcmp(hdr->state_digest, dig, CERTA_HASH_BYTES) != 0)
+            return false;
+    }
     long events = block_leaves(nd, reqs, n);
     if (events < 0 || (uint64_t)events != hdr->event_count)
         return false;
@@ -419,7 +447,7 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
 static bool app_can_propose(void *ctx, uint64_t height)
 {
     const certa_node *nd = ctx;
-    return height == nd->executed + 1;
+    return height <= nd->executed + LAG;
 }
 
 static bool app_validate_request(void *ctx, const certa_pbft_request *req)
@@ -565,6 +593,8 @@ static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
     certa_errinfo ei;
     if (nd->nexq >= EXEC_QUEUE_MAX)
         return certa_errorf(&ei, CERTA_E_LIMIT, "execution queue full");
+    certa_log(CERTA_LOG_DEBUG, "deliver", "\"height\":%llu,\"bytes\":%zu",
+              (unsigned long long)a->height, a->len);
     certa_err e = certa_store_append(nd->blocks, a->height, a->bytes, a->len, &ei);
     if (e != CERTA_OK) {
         certa_log(CERTA_LOG_ERROR, "block_append_failed",
@@ -839,6 +869,8 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
     certa_state_end_block(nd->state, nd->results_root);
     certa_state_digest(nd->state, nd->state_digest);
     nd->executed = hdr->height;
+    memcpy(nd->lag_results[hdr->height % LAG_RING], nd->results_root, CERTA_HASH_BYTES);
+    memcpy(nd->lag_digest[hdr->height % LAG_RING], nd->state_digest, CERTA_HASH_BYTES);
     uint32_t nres = 0;
     const uint8_t *results = certa_state_block_results(nd->state, &nres);
     CERTA_ASSERT(nres == leaves);
@@ -947,6 +979,7 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     bool executed = false;
     for (uint32_t i = 0; i < nd->nexq; i++) {
         certa_errinfo xe;
+        uint64_t tx = mono_us();
         certa_err e = execute_block(nd, nd->exq[i].rec, nd->exq[i].len, true, &xe);
         if (e != CERTA_OK) {
             certa_log(CERTA_LOG_ERROR, "execute_failed",
@@ -957,6 +990,8 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
             nd->nexq = 0;
             return certa_errorf(ei, e, "executing block: %s", certa_errmsg(&xe));
         }
+        certa_log(CERTA_LOG_DEBUG, "executed", "\"height\":%llu,\"us\":%llu",
+                  (unsigned long long)nd->exq[i].height, (unsigned long long)(mono_us() - tx));
         free(nd->exq[i].rec);
         executed = true;
     }
@@ -996,16 +1031,20 @@ static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
     step(nd, &in);
 }
 
-/* A pre-prepare for h is held back until h-1 executed here: its header
- * commits to h-1's results, which only execution can check. */
+/* A pre-prepare for h is held back until h - LAG executed here: its header
+ * commits to h - LAG's results, which only execution can check. */
 static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 {
     if (len < 2 || bytes[1] != CERTA_PBFT_MSG_PRE_PREPARE)
         return false;
     certa_pbft_msg m;
     if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
-        m.seq <= nd->executed + 1 || m.seq > nd->executed + nd->pc.window)
+        m.seq <= nd->executed + LAG || m.seq > nd->executed + nd->pc.window)
         return false; /* the core judges these itself */
+    for (uint32_t i = 0; i < nd->nheld; i++)
+        if (nd->held[i].seq == m.seq && nd->held[i].len == len &&
+            memcmp(nd->held[i].bytes, bytes, len) == 0)
+            return true; /* a re-sent copy of one we hold */
     if (nd->nheld == HELD_MAX) {
         free(nd->held[0].bytes); /* the oldest; the primary retransmits */
         memmove(nd->held, nd->held + 1, (HELD_MAX - 1) * sizeof nd->held[0]);
@@ -1020,11 +1059,18 @@ static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 
 static void release_held(certa_node *nd)
 {
+    /* in height order: insertion sort of a short list */
+    for (uint32_t i = 1; i < nd->nheld; i++)
+        for (uint32_t j = i; j > 0 && nd->held[j - 1].seq > nd->held[j].seq; j--) {
+            held_msg t = nd->held[j];
+            nd->held[j] = nd->held[j - 1];
+            nd->held[j - 1] = t;
+        }
     uint32_t k = 0;
     for (uint32_t i = 0; i < nd->nheld; i++) {
         held_msg h = nd->held[i];
-        if (h.seq <= nd->executed + 1) {
-            if (h.seq == nd->executed + 1)
+        if (h.seq <= nd->executed + LAG) {
+            if (h.seq > nd->executed)
                 feed_peer_msg(nd, h.bytes, h.len);
             free(h.bytes);
         } else {
@@ -1039,8 +1085,12 @@ static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t l
     certa_node *nd = ctx;
     (void)from; /* the core authenticates the sender from the signed bytes */
     certa_metric_add(nd->m.bytes_in, len);
-    if (hold_preprepare(nd, bytes, len))
+    if (hold_preprepare(nd, bytes, len)) {
+        certa_log(CERTA_LOG_DEBUG, "preprepare_held", "\"executed\":%llu", (unsigned long long)nd->executed);
         return;
+    }
+    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
+        certa_log(CERTA_LOG_DEBUG, "preprepare_in", "\"bytes\":%zu", len);
     feed_peer_msg(nd, bytes, len);
 }
 
@@ -1093,6 +1143,8 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     w->peer_len = (uint8_t)rq->peer_len;
     memcpy(w->peer, rq->peer, rq->peer_len);
     certa_metric_add(nd->m.batches_in, 1);
+    certa_log(CERTA_LOG_DEBUG, "batch_accepted", "\"integrator\":%u,\"seq\":%llu,\"events\":%u",
+              v.integrator, (unsigned long long)v.seq, v.event_count);
 
     certa_cp_accepted acc = {.integrator = v.integrator, .seq = v.seq,
                              .event_count = v.event_count};
@@ -1522,6 +1574,9 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
     if (gp->view_timeout_ms)
         pc->view_timeout_ms = gp->view_timeout_ms;
+    /* Retransmission covers lost messages; with blocks of megabytes it must
+     * stay well apart from the normal round trip. */
+    pc->resend_ms = pc->view_timeout_ms / 4 > 200 ? pc->view_timeout_ms / 4 : 200;
     if (gp->clock_skew_ms_max)
         pc->clock_skew_ms_max = gp->clock_skew_ms_max;
     pc->crypto = (certa_pbft_crypto){nd, crypto_sign, crypto_verify};
