@@ -854,7 +854,7 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
         while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
             certa_event evd;
             if (replay)
-                certa_state_apply_malformed(nd->state, b->integrator); /* replayed batch */
+                certa_state_apply_replayed(nd->state, b->integrator);
             else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK)
                 certa_state_apply_malformed(nd->state, b->integrator);
             else
