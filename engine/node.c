@@ -72,6 +72,7 @@ typedef struct waiter {
     uint64_t seq;
     uint64_t request_id;
     uint64_t accepted_ms;
+    uint32_t events;
     uint8_t peer[CERTA_CP_PEER_BYTES_MAX];
     uint8_t peer_len;
 } waiter;
@@ -116,7 +117,7 @@ typedef struct node_metrics {
     certa_metric *results[CERTA_R_COUNT];
     certa_metric *commit_latency, *fsync_latency;
     certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
-    certa_metric *bytes_in, *bytes_out, *store_failed;
+    certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
 } node_metrics;
 
 struct certa_node {
@@ -163,6 +164,10 @@ struct certa_node {
     uint32_t nexq;
     waiter *waiters;
     uint32_t nwaiters;
+    uint64_t pending_events;     /* events of the waiters */
+    uint32_t admit_batches_max;  /* admission control: see handle_submit */
+    uint64_t admit_events_max;
+    uint64_t last_sweep_ms;
     uint8_t (*sigcache)[CERTA_HASH_BYTES];
 
     /* scratch, reused */
@@ -542,8 +547,10 @@ static waiter *waiter_add(certa_node *nd, uint16_t integrator, uint64_t seq)
     for (uint32_t i = 0; i < WAITERS_MAX; i++) {
         waiter *w = &nd->waiters[(h + i) & (WAITERS_MAX - 1u)];
         if (!w->used || (w->integrator == integrator && w->seq == seq)) {
-            if (!w->used)
+            if (!w->used) {
                 nd->nwaiters++;
+                w->events = 0;
+            }
             w->used = true;
             w->integrator = integrator;
             w->seq = seq;
@@ -557,6 +564,8 @@ static waiter *waiter_add(certa_node *nd, uint16_t integrator, uint64_t seq)
 static void waiter_remove(certa_node *nd, waiter *w)
 {
     uint32_t i = (uint32_t)(w - nd->waiters);
+    CERTA_ASSERT(nd->pending_events >= w->events);
+    nd->pending_events -= w->events;
     w->used = false;
     nd->nwaiters--;
     uint32_t j = i;
@@ -1132,12 +1141,29 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
                     true, 5000, "validator storage failed: new batches are refused");
         return;
     }
+    /* Admission control: a batch accepted here waits in the pipeline; past
+     * a bounded backlog (a few blocks' worth) the wait would approach the
+     * view-change timer, so new batches get a retryable BUSY with a hint
+     * instead. A batch already waiting (the client re-sent it) is kept. */
+    if (waiter_find(nd, v.integrator, v.seq) == NULL &&
+        (nd->nwaiters >= nd->admit_batches_max ||
+         nd->pending_events + v.event_count > nd->admit_events_max)) {
+        double rate = nd->events_per_s > 1000.0 ? nd->events_per_s : 1000.0;
+        double wait_ms = (double)nd->pending_events * 1000.0 / rate / 2.0;
+        uint32_t hint = wait_ms < 20 ? 20 : wait_ms > 2000 ? 2000 : (uint32_t)wait_ms;
+        certa_metric_add(nd->m.busy, 1);
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
+                    hint, "validator busy: its backlog of batches awaiting commit is full");
+        return;
+    }
     waiter *w = waiter_add(nd, v.integrator, v.seq);
     if (w == NULL) {
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
                     50, "validator busy: too many batches awaiting commit");
         return;
     }
+    nd->pending_events += v.event_count - w->events;
+    w->events = v.event_count;
     w->request_id = rq->header.request_id;
     w->accepted_ms = now_ms();
     w->peer_len = (uint8_t)rq->peer_len;
@@ -1345,6 +1371,24 @@ static void serve_clients(certa_node *nd)
     }
 }
 
+/* Forgets batches accepted long ago that never committed (their request
+ * was lost with a primary, or the client is gone): the client has its own
+ * deadline and re-sends, so the slot is better given to new work. */
+#define WAITER_TTL_MS 60000u
+
+static void sweep_waiters(certa_node *nd, uint64_t now)
+{
+    for (uint32_t i = 0; i < WAITERS_MAX && nd->nwaiters > 0;) {
+        waiter *w = &nd->waiters[i];
+        if (w->used && w->accepted_ms + WAITER_TTL_MS < now) {
+            certa_metric_add(nd->m.expired, 1);
+            waiter_remove(nd, w); /* may shift a later entry into slot i */
+            continue;
+        }
+        i++;
+    }
+}
+
 /* ------------------------------------------------------------ open / run */
 
 static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
@@ -1366,6 +1410,8 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
     C(batches_in, "certa_batches_accepted_total", "Batches accepted from integrators");
     C(batches_refused, "certa_batches_refused_total", "Batches or frames refused at the door");
     C(receipts, "certa_receipts_sent_total", "Batch receipts sent");
+    C(busy, "certa_batches_busy_total", "Batches answered BUSY (backlog full)");
+    C(expired, "certa_waiters_expired_total", "Accepted batches forgotten after the waiting limit");
     C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
     C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
     G(view, "certa_view", "Current PBFT view");
@@ -1570,6 +1616,8 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (block_bytes > 4u * 1024 * 1024)
         block_bytes = 4u * 1024 * 1024;
     pc->batch_bytes_max = (uint32_t)block_bytes;
+    nd->admit_events_max = 2ull * (gp->block_events_max ? gp->block_events_max : 8192);
+    nd->admit_batches_max = 512;
     pc->batch_timeout_ms = o && o->batch_timeout_ms ? o->batch_timeout_ms
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
     if (gp->view_timeout_ms)
@@ -1685,6 +1733,10 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
         now = now_ms();
+        if (now >= nd->last_sweep_ms + 1000) {
+            sweep_waiters(nd, now);
+            nd->last_sweep_ms = now;
+        }
         if (now >= nd->events_window_start_ms + 1000) {
             nd->events_per_s = (double)nd->events_window_count * 1000.0 /
                                (double)(now - nd->events_window_start_ms);
