@@ -1148,9 +1148,11 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     if (waiter_find(nd, v.integrator, v.seq) == NULL &&
         (nd->nwaiters >= nd->admit_batches_max ||
          nd->pending_events + v.event_count > nd->admit_events_max)) {
-        double rate = nd->events_per_s > 1000.0 ? nd->events_per_s : 1000.0;
-        double wait_ms = (double)nd->pending_events * 1000.0 / rate / 2.0;
-        uint32_t hint = wait_ms < 20 ? 20 : wait_ms > 2000 ? 2000 : (uint32_t)wait_ms;
+        /* hint: a fraction of the time the backlog needs to drain at the
+         * recent rate; short, since the client backs off further itself */
+        double rate = nd->events_per_s > 20000.0 ? nd->events_per_s : 20000.0;
+        double wait_ms = (double)nd->pending_events * 1000.0 / rate / 4.0;
+        uint32_t hint = wait_ms < 10 ? 10 : wait_ms > 250 ? 250 : (uint32_t)wait_ms;
         certa_metric_add(nd->m.busy, 1);
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
                     hint, "validator busy: its backlog of batches awaiting commit is full");
