@@ -132,9 +132,13 @@ static const centre_def centres[] = {
 #define PERSONAL_MATTER_BASE 1000u /* personal matters are 1001.. */
 #define COMPANY_MATTER_BASE 2000u  /* company matters are 2001.. */
 
+/* Checkpoints are frequent: a view change carries the prepared blocks above
+ * the last stable checkpoint in full, so K bounds its size (K = 8 blocks of
+ * at most 1.5 MiB each keeps view-change messages and their WAL records
+ * near 24 MiB, under the transport's and the WAL's record limits). */
 static const certa_genesis_params default_params = {
-    .checkpoint_interval = 64,
-    .window_blocks = 256,
+    .checkpoint_interval = 8,
+    .window_blocks = 32,
     .block_events_max = 8192,
     .block_timeout_ms = 10,
     .view_timeout_ms = 2000,

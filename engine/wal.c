@@ -157,7 +157,7 @@ static certa_err open_gen(certa_wal *w, uint64_t gen, certa_store **out,
     o.create = true;
     o.first_height = 1;
     o.segment_bytes = 64ull * 1024 * 1024;
-    o.group_bytes = 16u * 1024 * 1024 + 64 * 1024;
+    o.group_bytes = 64u * 1024 * 1024 + 64 * 1024; /* largest record: a view change */
     return certa_store_open(&o, out, NULL, ei);
 }
 
