@@ -12,8 +12,12 @@
  * is the median over the rounds (--runs, default 5).
  * "plain" is the textbook implementation: one-shot SHA256() per leaf and per
  * node, one thread.
- * cpu_time_ratio_* use process CPU time instead of wall time (one thread
- * only): a diagnostic for loaded machines, not the target figure.
+ * cpu_time_* figures use process CPU time instead of wall time, as a
+ * diagnostic for loaded machines (not the target figures):
+ * cpu_time_ratio_to_limit_1t_N is leaves per CPU second over the limit per
+ * CPU second; cpu_time_efficiency_2t_N is leaves per CPU second at 2 threads
+ * over the same at 1 thread (1.0 = the pool costs nothing, so on an idle
+ * machine speedup_2t_N would approach 2 x this).
  * Output: one `name value` line per figure; lines starting with # are notes.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
@@ -188,6 +192,7 @@ typedef struct figures {
     double ns_per_compression_1t[RUNS_MAX];
     double cpu_limit_1t[RUNS_MAX];
     double cpu_ratio_1t[NSIZES][RUNS_MAX];
+    double cpu_eff_2t[NSIZES][RUNS_MAX];
     double limit_1t[RUNS_MAX], limit_2t[RUNS_MAX];
     double rate[2][NSIZES][RUNS_MAX];
     double ratio[2][NSIZES][RUNS_MAX];
@@ -271,8 +276,10 @@ int main(int argc, char **argv)
                 continue;
             uint8_t r1[32], r2[32], rp[32];
             fig.rate[0][s][r] = engine_rate(NULL, data, n, r1);
-            fig.cpu_ratio_1t[s][r] = last_cpu_rate / fig.cpu_limit_1t[r];
+            double cpu_rate_1t = last_cpu_rate;
+            fig.cpu_ratio_1t[s][r] = cpu_rate_1t / fig.cpu_limit_1t[r];
             fig.rate[1][s][r] = engine_rate(pool2, data, n, r2);
+            fig.cpu_eff_2t[s][r] = last_cpu_rate / cpu_rate_1t;
             if (memcmp(r1, r2, 32) != 0) {
                 fprintf(stderr, "bench_merkle: roots differ at 1 and 2 threads\n");
                 return 3;
@@ -305,6 +312,7 @@ int main(int argc, char **argv)
         printf("ratio_to_limit_2t_%s %.3f\n", nm, median(fig.ratio[1][s], runs));
         printf("speedup_2t_%s %.3f\n", nm, median(fig.speedup_2t[s], runs));
         printf("cpu_time_ratio_to_limit_1t_%s %.3f\n", nm, median(fig.cpu_ratio_1t[s], runs));
+        printf("cpu_time_efficiency_2t_%s %.3f\n", nm, median(fig.cpu_eff_2t[s], runs));
         if (sizes[s] <= plain_max) {
             printf("plain_leaves_per_s_1t_%s %.0f\n", nm, median(fig.plain[s], runs));
             printf("speedup_vs_plain_1t_%s %.2f\n", nm, median(fig.vs_plain[s], runs));

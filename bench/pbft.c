@@ -118,7 +118,9 @@ static void run(uint16_t n, uint64_t blocks, uint32_t batch)
         c.batch_requests_max = batch;
         c.batch_timeout_ms = 1;
         c.crypto = (certa_pbft_crypto){NULL, null_sign, null_verify};
-        c.app = (certa_pbft_app){NULL, v_req, NULL, build, v_block, NULL, NULL, NULL};
+        c.app = (certa_pbft_app){.validate_request = v_req,
+                                 .build_block = build,
+                                 .validate_block = v_block};
         if (certa_pbft_create(&c, &r[i], NULL) != CERTA_OK) {
             fprintf(stderr, "create failed\n");
             exit(3);

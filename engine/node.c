@@ -46,6 +46,7 @@
 #include "metrics.h"
 #include "pbft_msg.h"
 #include "transport.h"
+#include "wal.h"
 
 #define OUT_MAX 8192u            /* messages queued in one round */
 #define WAITERS_MAX 65536u       /* batches awaiting a receipt (power of 2) */
@@ -109,10 +110,9 @@ struct certa_node {
 
     certa_pool *pool;
     certa_store *blocks;
-    certa_store *wal;
-    uint64_t wal_last; /* last appended wal height (UINT64_MAX: none) */
+    certa_wal *wal;
     uint64_t blocks_last;
-    bool wal_dirty, blocks_dirty;
+    bool blocks_dirty;
 
     certa_state *state;
     uint64_t executed;
@@ -534,21 +534,13 @@ static void waiter_remove(certa_node *nd, waiter *w)
 
 static certa_err wal_append(certa_node *nd, const certa_pbft_action *a)
 {
-    /* WAL record: u8 record kind, u64 height, u64 view, then the bytes.
-     * Restore only needs the bytes; kind/height/view let compaction keep the
-     * live records without decoding. */
-    uint64_t h = nd->wal_last == UINT64_MAX ? certa_store_next_height(nd->wal)
-                                            : nd->wal_last + 1;
     certa_errinfo ei;
-    certa_err e = certa_store_append(nd->wal, h, a->bytes, a->len, &ei);
-    if (e != CERTA_OK) {
+    certa_err e = certa_wal_append(nd->wal, a->record_kind, a->height, a->view, a->bytes,
+                                   a->len, &ei);
+    if (e != CERTA_OK)
         certa_log(CERTA_LOG_ERROR, "wal_append_failed", "\"error\":\"%s\"",
                   certa_errmsg(&ei));
-        return e;
-    }
-    nd->wal_last = h;
-    nd->wal_dirty = true;
-    return CERTA_OK;
+    return e;
 }
 
 static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
@@ -592,7 +584,9 @@ static void take_actions(certa_node *nd, certa_pbft_actions acts)
                 nd->store_failed = true;
             break;
         case CERTA_PBFT_ACT_PERSIST_GC:
-            break; /* compaction of the WAL happens on restart */
+            certa_wal_gc(nd->wal, a->height, a->view, CERTA_PBFT_MSG_VIEW_CHANGE,
+                         CERTA_PBFT_MSG_NEW_VIEW, CERTA_PBFT_REC_CHECKPOINT);
+            break;
         case CERTA_PBFT_ACT_SEND:
             out_push(nd, a->to, a->bytes, a->len);
             break;
@@ -803,11 +797,10 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     if (nd->store_failed)
         return certa_errorf(ei, CERTA_E_IO, "the block log or the WAL failed");
     uint64_t t0 = mono_us();
-    if (nd->wal_dirty) {
-        certa_err e = certa_store_wait_durable(nd->wal, nd->wal_last, ei);
+    if (certa_wal_dirty(nd->wal)) {
+        certa_err e = certa_wal_sync(nd->wal, ei);
         if (e != CERTA_OK)
             return e;
-        nd->wal_dirty = false;
     }
     if (nd->blocks_dirty) {
         certa_err e = certa_store_wait_durable(nd->blocks, nd->blocks_last, ei);
@@ -1254,9 +1247,6 @@ typedef struct replay_ctx {
     certa_node *nd;
     certa_err err;
     certa_errinfo ei;
-    uint8_t **recs;
-    size_t *lens;
-    size_t n, cap;
 } replay_ctx;
 
 static bool replay_block_fn(void *vctx, uint64_t height, const uint8_t *data, size_t len)
@@ -1265,34 +1255,6 @@ static bool replay_block_fn(void *vctx, uint64_t height, const uint8_t *data, si
     (void)height;
     c->err = execute_block(c->nd, data, len, false, &c->ei);
     return c->err == CERTA_OK;
-}
-
-static bool collect_wal_fn(void *vctx, uint64_t height, const uint8_t *data, size_t len)
-{
-    replay_ctx *c = vctx;
-    (void)height;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        uint8_t **r = realloc(c->recs, cap * sizeof *r);
-        size_t *l = realloc(c->lens, cap * sizeof *l);
-        if (r == NULL || l == NULL) {
-            free(r ? r : NULL);
-            c->err = CERTA_E_NOMEM;
-            return false;
-        }
-        c->recs = r;
-        c->lens = l;
-        c->cap = cap;
-    }
-    c->recs[c->n] = malloc(len);
-    if (c->recs[c->n] == NULL) {
-        c->err = CERTA_E_NOMEM;
-        return false;
-    }
-    memcpy(c->recs[c->n], data, len);
-    c->lens[c->n] = len;
-    c->n++;
-    return true;
 }
 
 static certa_err recover(certa_node *nd, certa_errinfo *ei)
@@ -1320,22 +1282,22 @@ static certa_err recover(certa_node *nd, certa_errinfo *ei)
         certa_log(CERTA_LOG_INFO, "replayed", "\"blocks\":%llu,\"height\":%llu",
                   (unsigned long long)(last - first + 1), (unsigned long long)last);
     }
-    if (certa_store_range(nd->wal, &first, &last)) {
-        certa_err e = certa_store_scan(nd->wal, first, last, collect_wal_fn, &c, ei);
-        if (e == CERTA_OK && c.err != CERTA_OK)
-            e = certa_errorf(ei, c.err, "reading the WAL");
-        if (e != CERTA_OK) {
-            free(tip);
-            return e;
-        }
-        nd->wal_last = last;
+    size_t nrec = certa_wal_count(nd->wal);
+    const uint8_t **recs = calloc(nrec ? nrec : 1, sizeof *recs);
+    size_t *lens = calloc(nrec ? nrec : 1, sizeof *lens);
+    if (recs == NULL || lens == NULL) {
+        free(recs);
+        free(lens);
+        free(tip);
+        return certa_errorf(ei, CERTA_E_NOMEM, "recovering");
     }
-    certa_err e = certa_pbft_restore(nd->pbft, tip, tip_len, (const uint8_t *const *)c.recs,
-                                     c.lens, c.n, ei);
-    for (size_t i = 0; i < c.n; i++)
-        free(c.recs[i]);
-    free(c.recs);
-    free(c.lens);
+    for (size_t i = 0; i < nrec; i++)
+        certa_wal_record(nd->wal, i, &recs[i], &lens[i]);
+    certa_err e = certa_pbft_restore(nd->pbft, tip, tip_len, recs, lens, nrec, ei);
+    if (e == CERTA_OK && nrec > 0)
+        certa_log(CERTA_LOG_INFO, "wal_restored", "\"records\":%zu", nrec);
+    free(recs);
+    free(lens);
     free(tip);
     return e;
 }
@@ -1347,7 +1309,6 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (nd == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the node");
     nd->cfg = *cfg;
-    nd->wal_last = UINT64_MAX;
     certa_err e = certa_genesis_load(cfg->genesis_path, &nd->g, ei);
     if (e != CERTA_OK)
         goto fail;
@@ -1385,7 +1346,7 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     e = open_store(cfg->data_dir, "blocks", 1, &nd->blocks, ei);
     if (e != CERTA_OK)
         goto fail;
-    e = open_store(cfg->data_dir, "wal", 1, &nd->wal, ei);
+    e = certa_wal_open(cfg->data_dir, 0, &nd->wal, ei);
     if (e != CERTA_OK)
         goto fail;
     certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 16,
@@ -1416,7 +1377,15 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     pc->batch_requests_max = o && o->batch_requests_max ? o->batch_requests_max : 256;
     if (pc->batch_requests_max > CERTA_PBFT_BLOCK_REQUESTS_MAX)
         pc->batch_requests_max = CERTA_PBFT_BLOCK_REQUESTS_MAX;
-    pc->batch_bytes_max = 16u * 1024 * 1024;
+    /* Blocks are bounded by bytes as a proxy for genesis' events per block
+     * (about 150 bytes an event): a block must travel, be signed, verified
+     * and persisted well within the view timeout. */
+    uint64_t block_bytes = (uint64_t)(gp->block_events_max ? gp->block_events_max : 8192) * 192u;
+    if (block_bytes < 64u * 1024)
+        block_bytes = 64u * 1024;
+    if (block_bytes > 4u * 1024 * 1024)
+        block_bytes = 4u * 1024 * 1024;
+    pc->batch_bytes_max = (uint32_t)block_bytes;
     pc->batch_timeout_ms = o && o->batch_timeout_ms ? o->batch_timeout_ms
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
     if (gp->view_timeout_ms)
@@ -1510,7 +1479,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
             step(nd, &tick);
         /* Finish the round; executing may let the core propose: repeat while
          * the round produced something, a bounded number of times. */
-        for (int r = 0; r < 8 && (nd->nout || nd->nexq || nd->wal_dirty || nd->blocks_dirty); r++) {
+        for (int r = 0; r < 8 && (nd->nout || nd->nexq || certa_wal_dirty(nd->wal) || nd->blocks_dirty); r++) {
             certa_err e = finish_round(nd, ei);
             if (e != CERTA_OK) {
                 certa_metric_set(nd->m.store_failed, 1);
@@ -1549,7 +1518,7 @@ void certa_node_close(certa_node *nd)
     if (nd->tp)
         certa_transport_close(nd->tp);
     certa_pbft_free(nd->pbft);
-    certa_store_close(nd->wal);
+    certa_wal_close(nd->wal);
     certa_store_close(nd->blocks);
     certa_state_free(nd->state);
     certa_pool_destroy(nd->pool);

@@ -108,6 +108,7 @@ typedef struct pend {
     uint64_t arrival_ms;
     uint64_t forwarded_ms;
     uint64_t prop_seq; /* height of the accepted proposal holding it, 0: none */
+    bool live;         /* false: removed, awaiting compaction */
 } pend;
 
 typedef struct ckmsg {
@@ -165,8 +166,18 @@ struct certa_pbft {
     certa_block_header parent;
     uint8_t parent_hash[CERTA_HASH_BYTES];
 
+    /* pending requests in arrival order; removed entries stay as tombstones
+     * until compaction so that order is kept and removal is O(1); ht maps
+     * (integrator, seq) to index + 1 by linear probing */
     pend *pool;
-    uint32_t npool;
+    uint32_t npool;  /* entries used, live or not */
+    uint32_t nlive;
+    uint32_t *ht;
+    uint32_t htmask;
+    uint32_t live_lo;   /* no live entry below */
+    uint32_t unprop_lo; /* no live unproposed entry below */
+    uint32_t n_unprop;
+    size_t bytes_unprop;
 
     ckmsg (*ckr)[CKR]; /* [n][CKR] */
     ownck own[OWNCK];
@@ -350,20 +361,94 @@ static slot *slot_peek(certa_pbft *r, uint64_t seq)
 
 /* ---------------------------------------------------------------- pool */
 
+static uint32_t pool_hash(uint16_t integ, uint64_t seq)
+{
+    uint64_t h = (seq ^ ((uint64_t)integ << 48)) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32);
+}
+
 static int pool_find(const certa_pbft *r, uint16_t integ, uint64_t seq)
 {
+    for (uint32_t h = pool_hash(integ, seq) & r->htmask;; h = (h + 1) & r->htmask) {
+        uint32_t v = r->ht[h];
+        if (v == 0)
+            return -1;
+        const pend *p = &r->pool[v - 1];
+        if (p->live && p->integrator == integ && p->seq == seq)
+            return (int)(v - 1);
+    }
+}
+
+static void ht_insert(certa_pbft *r, uint32_t i)
+{
+    uint32_t h = pool_hash(r->pool[i].integrator, r->pool[i].seq) & r->htmask;
+    while (r->ht[h] != 0)
+        h = (h + 1) & r->htmask;
+    r->ht[h] = i + 1;
+}
+
+static void pool_set_prop(certa_pbft *r, uint32_t i, uint64_t seq)
+{
+    pend *p = &r->pool[i];
+    CERTA_ASSERT(p->live);
+    if (p->prop_seq == 0 && seq != 0) {
+        r->n_unprop--;
+        r->bytes_unprop -= p->bytes.len;
+    } else if (p->prop_seq != 0 && seq == 0) {
+        r->n_unprop++;
+        r->bytes_unprop += p->bytes.len;
+        if (i < r->unprop_lo)
+            r->unprop_lo = i;
+    }
+    p->prop_seq = seq;
+}
+
+/* Drops tombstones, keeping arrival order, and rebuilds the index. */
+static void pool_compact(certa_pbft *r)
+{
+    uint32_t k = 0;
     for (uint32_t i = 0; i < r->npool; i++)
-        if (r->pool[i].integrator == integ && r->pool[i].seq == seq)
-            return (int)i;
-    return -1;
+        if (r->pool[i].live)
+            r->pool[k++] = r->pool[i];
+    CERTA_ASSERT(k == r->nlive);
+    r->npool = k;
+    memset(r->ht, 0, ((size_t)r->htmask + 1) * sizeof *r->ht);
+    for (uint32_t i = 0; i < k; i++)
+        ht_insert(r, i);
+    r->live_lo = 0;
+    r->unprop_lo = 0;
 }
 
 static void pool_remove(certa_pbft *r, uint32_t i)
 {
-    CERTA_ASSERT(i < r->npool);
-    buf_free(&r->pool[i].bytes);
-    memmove(&r->pool[i], &r->pool[i + 1], (r->npool - i - 1) * sizeof *r->pool);
-    r->npool--;
+    CERTA_ASSERT(i < r->npool && r->pool[i].live);
+    pend *p = &r->pool[i];
+    if (p->prop_seq == 0) {
+        r->n_unprop--;
+        r->bytes_unprop -= p->bytes.len;
+    }
+    buf_free(&p->bytes);
+    p->live = false;
+    r->nlive--;
+    if (r->npool - r->nlive > r->nlive + 64)
+        pool_compact(r);
+}
+
+/* Index of the oldest live entry, or -1. */
+static int pool_oldest(certa_pbft *r)
+{
+    while (r->live_lo < r->npool && !r->pool[r->live_lo].live)
+        r->live_lo++;
+    return r->live_lo < r->npool ? (int)r->live_lo : -1;
+}
+
+/* Index of the oldest live entry not in a proposal, or -1. */
+static int pool_first_unprop(certa_pbft *r)
+{
+    while (r->unprop_lo < r->npool &&
+           (!r->pool[r->unprop_lo].live || r->pool[r->unprop_lo].prop_seq != 0))
+        r->unprop_lo++;
+    return r->unprop_lo < r->npool ? (int)r->unprop_lo : -1;
 }
 
 static bool executed_req(certa_pbft *r, uint16_t integ, uint64_t seq)
@@ -375,14 +460,22 @@ static bool executed_req(certa_pbft *r, uint16_t integ, uint64_t seq)
 static int pool_add(certa_pbft *r, const certa_pbft_request *q)
 {
     if (r->npool >= r->c.pending_max)
+        pool_compact(r);
+    if (r->npool >= r->c.pending_max)
         return -1;
-    pend *p = &r->pool[r->npool++];
+    uint32_t i = r->npool++;
+    pend *p = &r->pool[i];
     memset(p, 0, sizeof *p);
     p->integrator = q->integrator;
     p->seq = q->seq;
     buf_set(&p->bytes, q->bytes, q->len);
     p->arrival_ms = r->now;
-    return (int)(r->npool - 1);
+    p->live = true;
+    r->nlive++;
+    r->n_unprop++;
+    r->bytes_unprop += q->len;
+    ht_insert(r, i);
+    return (int)i;
 }
 
 static void forward_request(certa_pbft *r, pend *p)
@@ -442,7 +535,7 @@ static void mark_proposed(certa_pbft *r, size_t n, uint64_t seq)
         if (k < 0 && !executed_req(r, r->reqs[i].integrator, r->reqs[i].seq))
             k = pool_add(r, &r->reqs[i]);
         if (k >= 0)
-            r->pool[k].prop_seq = seq;
+            pool_set_prop(r, (uint32_t)k, seq);
     }
 }
 
@@ -482,11 +575,29 @@ static void adopt_ck(certa_pbft *r)
     if (r->pend_ck_seq <= r->ck_seq || r->pend_ck_seq > r->last_exec)
         return;
     ownck *o = own_find(r, r->pend_ck_seq);
-    if (o == NULL || memcmp(o->hash, r->pend_ck_hash, CERTA_HASH_BYTES) != 0)
+    certa_block_header hdr;
+    uint8_t hash[CERTA_HASH_BYTES];
+    if (o != NULL) {
+        hdr = o->hdr;
+        memcpy(hash, o->hash, CERTA_HASH_BYTES);
+    } else {
+        /* executed before a restart: the stored block has the header */
+        const uint8_t *rec;
+        size_t len;
+        certa_pbft_msg m;
+        if (r->c.app.read_block == NULL ||
+            !r->c.app.read_block(r->c.app.ctx, r->pend_ck_seq, &rec, &len) ||
+            certa_pbft_msg_decode(rec, len, &m) != CERTA_OK ||
+            m.type != CERTA_PBFT_REC_BLOCK)
+            return;
+        hdr = m.hdr;
+        hash_header(r, &hdr, hash);
+    }
+    if (memcmp(hash, r->pend_ck_hash, CERTA_HASH_BYTES) != 0)
         return;
-    r->ck_seq = o->seq;
-    r->ck_hdr = o->hdr;
-    memcpy(r->ck_hash, o->hash, CERTA_HASH_BYTES);
+    r->ck_seq = r->pend_ck_seq;
+    r->ck_hdr = hdr;
+    memcpy(r->ck_hash, hash, CERTA_HASH_BYTES);
     buf_set(&r->ck_proof, r->pend_ck_proof.p, r->pend_ck_proof.len);
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
@@ -703,6 +814,10 @@ static void maybe_commit(certa_pbft *r, slot *s)
     if (s->commit_sent && s->commit_view == s->pp_view)
         return;
     if (s->seq != r->last_exec + 1)
+        return;
+    /* a view-change reports certificates up to checkpoint + window only:
+     * never commit what could not be reported */
+    if (s->seq > r->ck_seq + r->c.window)
         return;
     if (memcmp(s->hdr.prev_hash, r->tip_hash, CERTA_HASH_BYTES) != 0 ||
         s->hdr.timestamp_ms < r->tip.timestamp_ms) {
@@ -999,15 +1114,9 @@ static void maybe_propose(certa_pbft *r)
         if (r->c.app.can_propose != NULL &&
             !r->c.app.can_propose(r->c.app.ctx, r->next_seq))
             return;
-        size_t cnt = 0, bytes = 0;
-        uint64_t oldest = UINT64_MAX;
-        for (uint32_t i = 0; i < r->npool; i++)
-            if (r->pool[i].prop_seq == 0) {
-                cnt++;
-                bytes += r->pool[i].bytes.len;
-                if (r->pool[i].arrival_ms < oldest)
-                    oldest = r->pool[i].arrival_ms;
-            }
+        size_t cnt = r->n_unprop, bytes = r->bytes_unprop;
+        int first = pool_first_unprop(r);
+        uint64_t oldest = first >= 0 ? r->pool[first].arrival_ms : UINT64_MAX;
         if (cnt == 0)
             return;
         if (cnt < r->c.batch_requests_max && bytes < r->c.batch_bytes_max &&
@@ -1025,9 +1134,10 @@ static void maybe_propose(certa_pbft *r)
         const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
         size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
         uint8_t *tmp[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-        for (uint32_t i = 0; i < r->npool && n < r->c.batch_requests_max; i++) {
+        for (uint32_t i = (uint32_t)first; i < r->npool && n < r->c.batch_requests_max;
+             i++) {
             pend *p = &r->pool[i];
-            if (p->prop_seq != 0)
+            if (!p->live || p->prop_seq != 0)
                 continue;
             if (n > 0 && nb + p->bytes.len > r->c.batch_bytes_max)
                 break;
@@ -1351,7 +1461,8 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
         s->commit_sent = false;
     }
     for (uint32_t i = 0; i < r->npool; i++)
-        r->pool[i].prop_seq = 0;
+        if (r->pool[i].live)
+            pool_set_prop(r, i, 0);
     size_t pos = 0, k = 0;
     const uint8_t *it;
     size_t il;
@@ -1396,7 +1507,7 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
     /* backups hand the new primary what is still pending */
     if (r->c.id != primary(r, v))
         for (uint32_t i = 0; i < r->npool; i++)
-            if (r->pool[i].prop_seq == 0)
+            if (r->pool[i].live && r->pool[i].prop_seq == 0)
                 forward_request(r, &r->pool[i]);
     for (uint64_t s = r->h + 1; s <= r->h + r->c.window; s++) {
         slot *sl = slot_peek(r, s);
@@ -1903,7 +2014,7 @@ static void resend(certa_pbft *r)
     if (p != r->c.id) {
         uint32_t sent = 0;
         for (uint32_t i = 0; i < r->npool && sent < FORWARD_PER_TICK; i++)
-            if (r->pool[i].prop_seq == 0 &&
+            if (r->pool[i].live && r->pool[i].prop_seq == 0 &&
                 r->now >= r->pool[i].forwarded_ms + r->c.resend_ms) {
                 forward_request(r, &r->pool[i]);
                 sent++;
@@ -1915,17 +2026,18 @@ static void on_tick(certa_pbft *r)
 {
     maybe_propose(r);
     if (!r->in_vc) {
-        if (r->npool > 0) {
+        int o0 = pool_oldest(r);
+        if (o0 >= 0) {
             uint64_t ref = r->last_exec_ms;
-            if (r->pool[0].arrival_ms > ref)
-                ref = r->pool[0].arrival_ms;
+            if (r->pool[o0].arrival_ms > ref)
+                ref = r->pool[o0].arrival_ms;
             if (r->view_start_ms > ref)
                 ref = r->view_start_ms;
             if (peer_ahead(r) > r->last_exec)
                 ref = r->now; /* lagging: catch up rather than accuse */
             /* a request starved while others execute also accuses */
-            uint64_t oldest = r->pool[0].arrival_ms > r->view_start_ms
-                                  ? r->pool[0].arrival_ms
+            uint64_t oldest = r->pool[o0].arrival_ms > r->view_start_ms
+                                  ? r->pool[o0].arrival_ms
                                   : r->view_start_ms;
             if (r->now >= ref + r->c.view_timeout_ms ||
                 (r->now >= oldest + 4ull * r->c.view_timeout_ms &&
@@ -1944,8 +2056,9 @@ static void on_tick(certa_pbft *r)
     maybe_fetch(r);
 }
 
-static uint64_t next_timer(const certa_pbft *r)
+static uint64_t next_timer(certa_pbft *r)
 {
+    int o0 = pool_oldest(r);
     uint64_t t = r->next_resend;
 #define AT(x) do { if ((x) < t) t = (x); } while (0)
     if (r->fetching)
@@ -1953,19 +2066,17 @@ static uint64_t next_timer(const certa_pbft *r)
     if (r->in_vc) {
         if (r->vc_timer)
             AT(r->vc_deadline);
-    } else if (r->npool > 0) {
+    } else if (o0 >= 0) {
         uint64_t ref = r->last_exec_ms;
-        if (r->pool[0].arrival_ms > ref)
-            ref = r->pool[0].arrival_ms;
+        if (r->pool[o0].arrival_ms > ref)
+            ref = r->pool[o0].arrival_ms;
         if (r->view_start_ms > ref)
             ref = r->view_start_ms;
         AT(ref + r->c.view_timeout_ms);
         if (primary(r, r->view) == r->c.id) {
-            for (uint32_t i = 0; i < r->npool; i++)
-                if (r->pool[i].prop_seq == 0) {
-                    AT(r->pool[i].arrival_ms + r->c.batch_timeout_ms);
-                    break;
-                }
+            int u = pool_first_unprop(r);
+            if (u >= 0)
+                AT(r->pool[u].arrival_ms + r->c.batch_timeout_ms);
         }
     }
 #undef AT
@@ -2051,7 +2162,8 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
                             cfg->window, cfg->checkpoint_interval, CERTA_PBFT_WINDOW_MAX);
     if (cfg->batch_requests_max == 0 ||
         cfg->batch_requests_max > CERTA_PBFT_BLOCK_REQUESTS_MAX ||
-        cfg->pending_max == 0 || cfg->fetch_blocks_max == 0 ||
+        cfg->pending_max == 0 || cfg->pending_max > (1u << 24) ||
+        cfg->fetch_blocks_max == 0 ||
         cfg->fetch_blocks_max > CERTA_PBFT_WINDOW_MAX || cfg->resend_ms == 0 ||
         cfg->view_timeout_ms == 0 || cfg->view_backoff_max > 20)
         return certa_errorf(ei, CERTA_E_ARG, "pbft: a limit in the config is 0 or too large");
@@ -2074,8 +2186,13 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
     r->vc_views = calloc(cfg->n, sizeof *r->vc_views);
     r->peer_exec = calloc(cfg->n, sizeof *r->peer_exec);
     r->reqs = calloc(CERTA_PBFT_BLOCK_REQUESTS_MAX, sizeof *r->reqs);
+    uint32_t htcap = 16;
+    while (htcap < 2u * cfg->pending_max)
+        htcap *= 2;
+    r->htmask = htcap - 1;
+    r->ht = calloc(htcap, sizeof *r->ht);
     bool ok = r->slots && r->pool && r->ckr && r->vcs && r->vc_views &&
-              r->peer_exec && r->reqs;
+              r->peer_exec && r->reqs && r->ht;
     for (uint32_t i = 0; ok && i < cfg->window; i++) {
         r->slots[i].prep = calloc(cfg->n, sizeof(pvote));
         r->slots[i].com = calloc(cfg->n, sizeof(cvote));
@@ -2110,6 +2227,7 @@ void certa_pbft_free(certa_pbft *r)
         }
     for (uint32_t i = 0; r->pool && i < r->npool; i++)
         buf_free(&r->pool[i].bytes);
+    free(r->ht);
     for (uint16_t i = 0; r->ckr && i < r->c.n; i++)
         for (int k = 0; k < CKR; k++)
             buf_free(&r->ckr[i][k].raw);

@@ -13,7 +13,6 @@
  */
 #include "certa/pool.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -39,8 +38,11 @@ struct certa_pool {
     certa_pool_task_fn fn;
     void *ctx;
     size_t n;
+    bool has_deadline;
+    struct timespec deadline; /* CLOCK_MONOTONIC */
     atomic_size_t next;
     atomic_size_t finished;
+    atomic_size_t skipped;
     atomic_bool cancel;
 };
 
@@ -54,11 +56,11 @@ static bool past(const struct timespec *deadline)
            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
-/* Claims and runs tasks until none is left. The caller (deadline != NULL)
- * cancels the rest of the job once the deadline has passed. */
-static void drain(certa_pool *p, unsigned worker,
-                  const struct timespec *deadline)
+/* Claims and runs tasks until none is left; once the job's deadline has
+ * passed, the remaining tasks are claimed and skipped. */
+static void drain(certa_pool *p, unsigned worker)
 {
+    const struct timespec *deadline = p->has_deadline ? &p->deadline : NULL;
     for (;;) {
         size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
         if (i >= p->n)
@@ -67,6 +69,8 @@ static void drain(certa_pool *p, unsigned worker,
             atomic_store(&p->cancel, true);
         if (!atomic_load_explicit(&p->cancel, memory_order_relaxed))
             p->fn(p->ctx, i, worker);
+        else
+            atomic_fetch_add_explicit(&p->skipped, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->finished, 1, memory_order_release);
     }
 }
@@ -88,7 +92,7 @@ static void *helper_main(void *arg)
         pthread_mutex_unlock(&p->lock);
 
         tls_in_pool = p;
-        drain(p, worker, NULL);
+        drain(p, worker);
         tls_in_pool = NULL;
 
         pthread_mutex_lock(&p->lock);
@@ -113,13 +117,10 @@ certa_err certa_pool_create(unsigned threads, certa_pool **out,
     pthread_mutex_init(&p->run_lock, NULL);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->idle, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&p->idle, NULL);
     atomic_init(&p->next, 0);
     atomic_init(&p->finished, 0);
+    atomic_init(&p->skipped, 0);
     atomic_init(&p->cancel, false);
     for (unsigned i = 1; i < threads; i++) {
         int rc = pthread_create(&p->tids[i - 1], NULL, helper_main, p);
@@ -140,6 +141,7 @@ void certa_pool_destroy(certa_pool *p)
     if (p == NULL)
         return;
     pthread_mutex_lock(&p->lock);
+    CERTA_ASSERT(!p->open); /* never destroy a pool while it runs a job */
     p->stop = true;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
@@ -168,6 +170,21 @@ static void deadline_after(struct timespec *ts, uint32_t ms)
     }
 }
 
+static certa_err run_inline(size_t n, certa_pool_task_fn fn, void *ctx,
+                            uint32_t timeout_ms, const struct timespec *deadline,
+                            certa_errinfo *ei)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (deadline != NULL && past(deadline))
+            return certa_errorf(ei, CERTA_E_TIMEOUT,
+                                "pool: deadline of %u ms passed after %zu of "
+                                "%zu tasks, the rest were skipped",
+                                timeout_ms, i, n);
+        fn(ctx, i, 0);
+    }
+    return CERTA_OK;
+}
+
 static bool job_done(certa_pool *p)
 {
     return p->active == 0 &&
@@ -180,25 +197,36 @@ certa_err certa_pool_run(certa_pool *p, size_t n_tasks, certa_pool_task_fn fn,
     CERTA_ASSERT(fn != NULL);
     if (n_tasks == 0)
         return CERTA_OK;
-    if (p == NULL || p->threads == 1 || n_tasks == 1) {
-        for (size_t i = 0; i < n_tasks; i++)
-            fn(ctx, i, 0);
-        return CERTA_OK;
-    }
-    CERTA_ASSERT(tls_in_pool != p); /* a task may not re-enter its pool */
-
-    pthread_mutex_lock(&p->run_lock);
     struct timespec deadline = {0, 0};
     if (timeout_ms > 0)
         deadline_after(&deadline, timeout_ms);
+    if (p == NULL)
+        return run_inline(n_tasks, fn, ctx, timeout_ms,
+                          timeout_ms > 0 ? &deadline : NULL, ei);
+    CERTA_ASSERT(tls_in_pool != p); /* a task may not re-enter its pool */
+
+    pthread_mutex_lock(&p->run_lock);
+    if (p->threads == 1 || n_tasks == 1) {
+        /* nothing to share: no helper is woken (still serialized, so that
+         * worker 0 is never used twice at once) */
+        tls_in_pool = p;
+        certa_err err = run_inline(n_tasks, fn, ctx, timeout_ms,
+                                   timeout_ms > 0 ? &deadline : NULL, ei);
+        tls_in_pool = NULL;
+        pthread_mutex_unlock(&p->run_lock);
+        return err;
+    }
 
     pthread_mutex_lock(&p->lock);
     CERTA_ASSERT(!p->open && p->active == 0);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n_tasks;
+    p->has_deadline = timeout_ms > 0;
+    p->deadline = deadline;
     atomic_store(&p->next, 0);
     atomic_store(&p->finished, 0);
+    atomic_store(&p->skipped, 0);
     atomic_store(&p->cancel, false);
     p->next_worker_id = 1;
     p->gen++;
@@ -207,31 +235,22 @@ certa_err certa_pool_run(certa_pool *p, size_t n_tasks, certa_pool_task_fn fn,
     pthread_mutex_unlock(&p->lock);
 
     tls_in_pool = p;
-    drain(p, 0, timeout_ms > 0 ? &deadline : NULL);
+    drain(p, 0);
     tls_in_pool = NULL;
 
-    certa_err err = CERTA_OK;
+    /* Every task is claimed, so the deadline has nothing left to skip:
+     * wait for the tasks still running on helpers (short by contract),
+     * after closing the job so that late helpers stay out. */
     pthread_mutex_lock(&p->lock);
-    if (atomic_load(&p->cancel))
-        err = CERTA_E_TIMEOUT;
-    /* Every task is claimed; close the job so late helpers stay out. */
     p->open = false;
-    while (!job_done(p)) {
-        if (timeout_ms == 0 || err != CERTA_OK) {
-            pthread_cond_wait(&p->idle, &p->lock);
-            continue;
-        }
-        int rc = pthread_cond_timedwait(&p->idle, &p->lock, &deadline);
-        if (rc == ETIMEDOUT && !job_done(p)) {
-            atomic_store(&p->cancel, true);
-            err = CERTA_E_TIMEOUT;
-        }
-    }
+    while (!job_done(p))
+        pthread_cond_wait(&p->idle, &p->lock);
+    size_t skipped = atomic_load(&p->skipped);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->run_lock);
-    if (err != CERTA_OK)
+    if (skipped > 0)
         return certa_errorf(ei, CERTA_E_TIMEOUT,
-                            "pool: deadline of %u ms passed, tasks of %zu "
-                            "not yet started were skipped", timeout_ms, n_tasks);
+                            "pool: deadline of %u ms passed, %zu of %zu tasks "
+                            "were skipped", timeout_ms, skipped, n_tasks);
     return CERTA_OK;
 }

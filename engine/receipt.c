@@ -9,6 +9,8 @@
  */
 #include "certa/receipt.h"
 
+#include "pbft_msg.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,14 +43,15 @@ static uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-void certa_commit_message(uint64_t view, uint64_t height,
+void certa_commit_message(const uint8_t chain_id[CERTA_HASH_BYTES], uint16_t validator,
+                          uint64_t view, uint64_t height,
                           const uint8_t block_hash[CERTA_HASH_BYTES],
                           uint8_t out[CERTA_COMMIT_MSG_BYTES])
 {
-    memcpy(out, CERTA_COMMIT_DOMAIN, CERTA_COMMIT_DOMAIN_BYTES);
-    put64(out + CERTA_COMMIT_DOMAIN_BYTES, view);
-    put64(out + CERTA_COMMIT_DOMAIN_BYTES + 8, height);
-    memcpy(out + CERTA_COMMIT_DOMAIN_BYTES + 16, block_hash, CERTA_HASH_BYTES);
+    _Static_assert(CERTA_COMMIT_MSG_BYTES == CERTA_HASH_BYTES + CERTA_PBFT_COMMIT_SIGNED_BYTES,
+                   "commit message = chain id + the PBFT COMMIT's signed bytes");
+    memcpy(out, chain_id, CERTA_HASH_BYTES);
+    certa_pbft_commit_signed(validator, view, height, block_hash, out + CERTA_HASH_BYTES);
 }
 
 certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
@@ -63,9 +66,9 @@ certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
         return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: %u signatures, "
                             "more than %u", cert->count, CERTA_VALIDATORS_MAX);
     uint8_t msg[CERTA_COMMIT_MSG_BYTES];
-    certa_commit_message(cert->view, cert->height, cert->block_hash, msg);
     for (uint32_t i = 0; i < cert->count; i++) {
         uint16_t v = cert->sigs[i].validator;
+        certa_commit_message(g->hash, v, cert->view, cert->height, cert->block_hash, msg);
         if (v >= g->validator_count)
             return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: signature %u "
                                 "is by validator %u, genesis has %u", i, v,

@@ -30,6 +30,9 @@
 #include <unistd.h>
 
 #include "certa/crypto.h"
+#if __has_include("certa/merkle.h")
+#include "certa/merkle.h"
+#endif
 
 #define NONE UINT32_MAX
 #define CHUNK_GRANTS 64u
@@ -89,8 +92,15 @@ typedef struct index_table {
     uint32_t count;
 } index_table;
 
+struct pool;
+typedef struct pool_worker {
+    struct pool *pool;
+    uint32_t part; /* 1..n: the caller runs part 0 */
+} pool_worker;
+
 typedef struct pool {
     pthread_t threads[THREADS_MAX];
+    pool_worker workers[THREADS_MAX];
     uint32_t n; /* worker threads (parts = n + 1) */
     pthread_mutex_t mu;
     pthread_cond_t start_cv;
@@ -136,6 +146,9 @@ struct certa_state {
     uint32_t scratch_cap;
 
     pool *pool;
+
+    /* result leaves take only CERTA_R_COUNT x 8 values: hashed once */
+    uint8_t leaf_hash[CERTA_R_COUNT][8][CERTA_HASH_BYTES];
 };
 
 /* ---------------------------------------------------------------- names */
@@ -240,6 +253,9 @@ static uint64_t get64(const uint8_t *p)
 {
     return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
 }
+
+static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
+                             uint8_t out[CERTA_HASH_BYTES]);
 
 /* ---------------------------------------------------------------- indexes */
 
@@ -399,13 +415,12 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder
 
 static void *pool_main(void *arg)
 {
-    pool *p = arg;
+    pool_worker *w = arg;
+    pool *p = w->pool;
+    const uint32_t me = w->part;
     uint64_t seen = 0;
-    uint32_t me = 0;
+    CERTA_ASSERT(me >= 1 && me <= THREADS_MAX);
     pthread_mutex_lock(&p->mu);
-    for (uint32_t i = 0; i < p->n; i++)
-        if (pthread_equal(p->threads[i], pthread_self()))
-            me = i + 1;
     for (;;) {
         while (!p->stop && p->generation == seen)
             pthread_cond_wait(&p->start_cv, &p->mu);
@@ -430,11 +445,11 @@ static pool *pool_create(uint32_t workers)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
-    /* Workers look themselves up in threads[] under mu, so hold it while
-     * the array is filled. */
+    /* parts = n + 1 is read by the workers: fill n before any of them runs */
     pthread_mutex_lock(&p->mu);
     for (uint32_t i = 0; i < workers; i++) {
-        if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+        p->workers[i] = (pool_worker){.pool = p, .part = i + 1};
+        if (pthread_create(&p->threads[i], NULL, pool_main, &p->workers[i]) != 0)
             break;
         p->n++;
     }
@@ -501,6 +516,12 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     s->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)s);
     s->now_ms = g->genesis_time_ms;
     certa_sha256("", 0, s->last_results_root); /* the genesis block has no events */
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++)
+        for (unsigned k = 0; k < 8; k++) {
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf((uint8_t)k, (uint8_t)r, leaf);
+            hash_result_leaf(leaf, s->leaf_hash[r][k]);
+        }
     uint32_t gres = o ? o->grants_reserve : 0;
     uint64_t rres = o ? o->records_reserve : 0;
     if (gres > 0) {
@@ -821,7 +842,9 @@ static certa_result apply_evidence(certa_state *s, uint32_t gi, const certa_even
         return CERTA_R_LOCKED;
     if (ev->centre != gr->centre)
         return CERTA_R_SCOPE_CENTRE;
-    if (gr->counter != 0 && ev->counter != gr->counter)
+    const certa_centre_info *c = centre_of(s, ev->centre);
+    if (c == NULL || ev->counter == 0 || ev->counter > c->counters ||
+        (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
     if ((gr->flags & GRANT_FLAG_REDEEMED) == 0)
         return CERTA_R_NOT_REDEEMED;
@@ -902,6 +925,7 @@ static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
     certa_sha256(buf, sizeof buf, out);
 }
 
+#if !__has_include("certa/merkle.h")
 static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH_BYTES])
 {
     uint8_t buf[1 + 2 * CERTA_HASH_BYTES];
@@ -910,10 +934,12 @@ static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH
     memcpy(buf + 1 + CERTA_HASH_BYTES, r, CERTA_HASH_BYTES);
     certa_sha256(buf, sizeof buf, out);
 }
+#endif
 
 /* RFC 6962 Merkle Tree Hash over n leaf hashes, reduced in place. Pairing
  * neighbours level by level and carrying an odd last node up unchanged gives
  * exactly the RFC's split at the largest power of two below n. */
+#if !__has_include("certa/merkle.h")
 static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
                                  uint8_t out[CERTA_HASH_BYTES])
 {
@@ -931,6 +957,7 @@ static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
     }
     memcpy(out, h[0], CERTA_HASH_BYTES);
 }
+#endif
 
 void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES])
 {
@@ -941,11 +968,24 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
         s->scratch = xrealloc(s->scratch, (size_t)n * CERTA_HASH_BYTES);
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
-        certa_result_leaf(s->block_kinds[i], s->block_results[i], leaf);
-        hash_result_leaf(leaf, s->scratch[i]);
+        uint8_t r = s->block_results[i], k = s->block_kinds[i];
+        CERTA_ASSERT(r < CERTA_R_COUNT);
+        if (k < 8) {
+            memcpy(s->scratch[i], s->leaf_hash[r][k], CERTA_HASH_BYTES);
+        } else { /* a malformed event's unknown kind */
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf(k, r, leaf);
+            hash_result_leaf(leaf, s->scratch[i]);
+        }
     }
+#if __has_include("certa/merkle.h")
+    /* the project's Merkle module: the same RFC 6962 root, its fast node hash */
+    certa_err e = certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, n, results_root,
+                                           NULL);
+    CERTA_ASSERT(e == CERTA_OK);
+#else
     mth_from_leaf_hashes(s->scratch, n, results_root);
+#endif
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
 
     /* chain = SHA-256(chain || u64 height || results root) */

@@ -1280,6 +1280,7 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
                             "store: block %llu of %zu bytes does not fit a group (%u bytes) "
                             "or a segment (%llu bytes)", (unsigned long long)height, len,
                             s->o.group_bytes, (unsigned long long)s->o.segment_bytes);
+    uint32_t crc = certa_crc32c(0, data, len); /* outside the lock */
     pthread_mutex_lock(&s->mu);
     certa_err err = CERTA_OK;
     for (;;) {
@@ -1326,7 +1327,7 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
         uint8_t *p = g->buf + g->len;
         rec_hdr h = {.kind = KIND_BLOCK, .height = height, .flush = g->flush,
                      .payload_bytes = (uint32_t)len,
-                     .payload_crc = certa_crc32c(0, data, len)};
+                     .payload_crc = crc};
         rec_encode(p, &h);
         memcpy(p + HDR, data, len);
         memset(p + HDR + len, 0, span - HDR - len);

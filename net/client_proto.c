@@ -304,6 +304,9 @@ certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
     CERTA_ASSERT(o != NULL && out != NULL);
     if (o->endpoint_count == 0 || o->endpoints == NULL || o->server_keys == NULL)
         return certa_errorf(ei, CERTA_E_ARG, "client: no validator endpoint");
+    if (o->endpoint_count > CERTA_CLIENT_ENDPOINTS_MAX)
+        return certa_errorf(ei, CERTA_E_ARG, "client: %u endpoints, at most %u",
+                            o->endpoint_count, CERTA_CLIENT_ENDPOINTS_MAX);
     certa_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the client");
@@ -472,7 +475,9 @@ static bool run_timers(certa_client *c, uint64_t now, certa_client_reply *r,
             return true;
         }
         if (now >= s->next_send_ms) {
-            if (s->attempts > c->o.retries_max) {
+            /* Before ACCEPTED, attempts are bounded; after it, resends only
+             * look for the receipt (idempotent) and the deadline bounds them. */
+            if (!s->accepted && s->attempts > c->o.retries_max) {
                 if (s->last_code == CERTA_E_BUSY)
                     finish_local(c, s, r, CERTA_E_BUSY, "validators busy: gave "
                                  "up after %u attempts", s->attempts);
@@ -601,8 +606,8 @@ certa_err certa_client_poll(certa_client *c, int timeout_ms, certa_client_reply 
         c->holding = false;
     }
     uint64_t end = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    zmq_pollitem_t items[64];
-    uint32_t np = c->n < 64 ? c->n : 64;
+    zmq_pollitem_t items[CERTA_CLIENT_ENDPOINTS_MAX];
+    uint32_t np = c->n;
     for (;;) {
         if (c->used == 0)
             return CERTA_E_NOTFOUND;

@@ -76,7 +76,7 @@ typedef struct dry {
     certa_batch_builder bb;
     bool batch_open;
     uint16_t batch_integrator;
-    uint64_t *seq; /* last batch seq per integrator */
+    uint64_t batch_seq; /* seq of the open batch */
 } dry;
 
 static int fail_ei(const certa_errinfo *ei) { return certa_fail(CMD, "%s", certa_errmsg(ei)); }
@@ -234,8 +234,11 @@ static certa_err data_add_event(dry *d, uint16_t integrator, const certa_event *
     }
     for (int attempt = 0;; attempt++) {
         if (!d->batch_open) {
+            /* height << 16 | batch number in the block: increasing for
+             * every integrator across runs without keeping a counter */
+            d->batch_seq = (certa_state_height(d->s) << 16) + d->block_batches + 1;
             certa_batch_begin(&d->bb, d->batch_buf, CERTA_BATCH_BYTES_MAX, integrator,
-                              ++d->seq[integrator]);
+                              d->batch_seq);
             d->batch_open = true;
             d->batch_integrator = integrator;
         }
@@ -257,7 +260,7 @@ static certa_err data_add_event(dry *d, uint16_t integrator, const certa_event *
             d->leaf_cap = cap;
         }
         uint8_t leaf[CERTA_EVENT_BYTES_MAX + 16];
-        size_t n = certa_leaf_encode(integrator, d->seq[integrator],
+        size_t n = certa_leaf_encode(integrator, d->batch_seq,
                                      d->bb.buf + before + 2, d->bb.len - before - 2,
                                      leaf, sizeof leaf);
         certa_merkle_leaf_hash(leaf, n, d->leaf_hashes + (size_t)d->block_events * CERTA_HASH_BYTES);
@@ -534,8 +537,7 @@ int certa_cmd_dry_run(int argc, char **argv)
     }
     if (data != NULL) {
         d.batch_buf = malloc(CERTA_BATCH_BYTES_MAX);
-        d.seq = calloc(g->integrator_count, sizeof *d.seq);
-        if (d.batch_buf == NULL || d.seq == NULL) {
+        if (d.batch_buf == NULL) {
             rc = certa_fail(CMD, "out of memory");
             goto out;
         }
@@ -555,7 +557,6 @@ out:
     free(d.block);
     free(d.leaf_hashes);
     free(d.batch_buf);
-    free(d.seq);
     certa_genesis_free(g);
     return rc;
 }

@@ -242,6 +242,24 @@ static int cmd_info(const opts *o)
            (unsigned long long)in->records, (unsigned long long)in->events,
            (double)in->last_at_us / 1e6,
            in->last_at_us > 0 ? (double)in->events / ((double)in->last_at_us / 1e6) : 0);
+    /* the steady part: events per trace minute, busiest minute */
+    uint64_t minute = UINT64_MAX, in_minute = 0, best = 0, best_minute = 0;
+    size_t pos = CERTA_LOAD_TRACE_HEADER_BYTES;
+    certa_load_trace_rec rec;
+    while (certa_load_trace_next(t, &pos, &rec)) {
+        uint64_t m = rec.at_us / 60000000ull;
+        if (m != minute) {
+            minute = m;
+            in_minute = 0;
+        }
+        in_minute += rec.events;
+        if (in_minute > best) {
+            best = in_minute;
+            best_minute = m;
+        }
+    }
+    printf("  busiest minute: %llu events (%.1f events/s), minute %llu of the trace\n",
+           (unsigned long long)best, (double)best / 60.0, (unsigned long long)best_minute);
     printf("  intended rejections %llu: wrong code %llu, expired %llu, revoked %llu\n",
            (unsigned long long)in->expected_rejects,
            (unsigned long long)in->expected_by_intent[0],
@@ -372,11 +390,17 @@ static int cmd_find_max(const opts *o)
                s->committed_eps, s->p50_ms, s->p99_ms, (unsigned long long)s->failed_batches,
                s->exhausted ? "trace ran out" : s->pass ? "pass" : "FAIL");
     }
+    double best_offered = 0;
+    for (uint32_t i = 0; i < res->step_count; i++)
+        if (res->steps[i].pass && res->steps[i].speed == res->best_speed)
+            best_offered = res->steps[i].offered_eps;
     if (res->best_speed > 0)
-        printf("headroom: %.3g x the trace (%.0f events/s at %g x the %s scenario) within p99 <= "
-               "%g ms%s\n",
-               res->best_speed, res->best_speed * trace_eps, scale, in->scenario, o->slo_ms,
-               res->bounded ? "" : " (no failing speed reached: a lower bound)");
+        printf("headroom: %.3g x the trace's load within p99 <= %g ms%s;\n"
+               "          the trace is %g x the %s scenario, so %.4g x the scenario at scale 1;\n"
+               "          the best passing step offered %.0f events/s\n",
+               res->best_speed, o->slo_ms,
+               res->bounded ? "" : " (no failing speed reached: a lower bound)", scale,
+               in->scenario, res->best_speed * scale, best_offered);
     else
         printf("headroom: none: the first speed tried already failed the SLO\n");
     if (res->exhausted)
@@ -388,8 +412,10 @@ static int cmd_find_max(const opts *o)
             return certa_fail("load find-max", "%s: cannot write", o->report);
         }
         fprintf(f, "{\n  \"trace\": \"%s\",\n  \"slo_p99_ms\": %g,\n  \"best_speed\": %g,\n"
-                   "  \"bounded\": %s,\n  \"trace_events_per_s\": %.3f,\n  \"steps\": [\n",
-                o->trace, o->slo_ms, res->best_speed, res->bounded ? "true" : "false", trace_eps);
+                   "  \"bounded\": %s,\n  \"trace_scale\": %g,\n  \"best_offered_eps\": %.1f,\n"
+                   "  \"trace_events_per_s\": %.3f,\n  \"steps\": [\n",
+                o->trace, o->slo_ms, res->best_speed, res->bounded ? "true" : "false", scale,
+                best_offered, trace_eps);
         for (uint32_t i = 0; i < res->step_count; i++) {
             const certa_load_findmax_step *s = &res->steps[i];
             fprintf(f, "    {\"speed\": %g, \"offered_eps\": %.1f, \"committed_eps\": %.1f, "

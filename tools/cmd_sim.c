@@ -141,6 +141,7 @@ int certa_cmd_sim(int argc, char **argv)
         tot.net_duplicated += r.net_duplicated;
         tot.replica_dropped += r.replica_dropped;
         tot.crashes += r.crashes;
+        tot.repairs += r.repairs;
         tot.byz_actions += r.byz_actions;
         tot.steps += r.steps;
         tot.sim_ms += r.sim_ms;
@@ -157,14 +158,14 @@ int certa_cmd_sim(int argc, char **argv)
            "  messages sent                             %" PRIu64 "\n"
            "  messages dropped by the network           %" PRIu64 " (duplicated %" PRIu64 ")\n"
            "  messages dropped and counted by replicas  %" PRIu64 "\n"
-           "  crashes                                   %" PRIu64 "\n"
+           "  crashes (restarts that repaired blocks)   %" PRIu64 " (%" PRIu64 ")\n"
            "  Byzantine actions                         %" PRIu64 "\n"
            "  steps / simulated seconds                 %" PRIu64 " / %.1f\n"
            "  wall time                                 %.2f s\n",
            a, b, n, runs, failed, tot.height, tot.requests_executed,
            tot.duplicates_rejected, tot.view_changes, tot.new_views, tot.checkpoints,
            tot.blocks_fetched, tot.messages, tot.net_dropped, tot.net_duplicated,
-           tot.replica_dropped, tot.crashes, tot.byz_actions, tot.steps,
+           tot.replica_dropped, tot.crashes, tot.repairs, tot.byz_actions, tot.steps,
            (double)tot.sim_ms / 1000.0, secs);
     return failed ? CERTA_EXIT_FAIL : CERTA_EXIT_OK;
 }

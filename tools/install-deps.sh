@@ -16,6 +16,7 @@ PACKAGES=(
   libmicrohttpd-dev                 # Prometheus metrics endpoint
   fio                               # disk limit measured beside bench/store
   python3                           # test helpers only
+  python3-zmq                       # client protocol checked from the spec (it_client_spec)
 )
 
 missing=()

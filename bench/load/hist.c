@@ -114,7 +114,8 @@ uint64_t certa_load_hist_percentile(const certa_load_hist *h, double p)
         if (seen >= rank)
             return certa_load_hist_bucket_value(h, i);
     }
-    CERTA_ASSERT(!"histogram counts do not add up to its count");
+    /* the buckets must add up to count, which is >= rank */
+    CERTA_ASSERT(seen >= rank);
     return h->max;
 }
 

@@ -182,7 +182,10 @@ static void print_progress(replayer *rp, uint64_t now, double frac, bool final)
 {
     if (!rp->progress)
         return;
-    if (!final && now - rp->last_print_ns < 250000000ull)
+    /* on a terminal, one line redrawn 4 times a second; in a log, a line
+     * every 5 s */
+    bool tty = isatty(STDERR_FILENO) != 0;
+    if (!final && now - rp->last_print_ns < (tty ? 250000000ull : 5000000000ull))
         return;
     double dt = (double)(now - rp->last_print_ns) / 1e9;
     const certa_load_run *r = rp->run;
@@ -202,12 +205,12 @@ static void print_progress(replayer *rp, uint64_t now, double frac, bool final)
         bar[i] = i < fill ? '#' : '.';
     bar[20] = '\0';
     fprintf(stderr,
-            "\r[%s] %3.0f%% %6.1fs  sent %9.0f ev/s  committed %9.0f ev/s  p99 %8.2f ms  "
+            "%s[%s] %3.0f%% %6.1fs  sent %9.0f ev/s  committed %9.0f ev/s  p99 %8.2f ms  "
             "in flight %6llu  failed %llu%s",
-            bar, frac * 100, (double)now / 1e9, off, com,
+            tty ? "\r" : "", bar, frac * 100, (double)now / 1e9, off, com,
             (double)certa_load_hist_percentile(&r->latency, 99) / 1e6,
             (unsigned long long)rp->inflight,
-            (unsigned long long)certa_load_run_failed_batches(r), final ? "\n" : "  ");
+            (unsigned long long)certa_load_run_failed_batches(r), final || !tty ? "\n" : "  ");
     fflush(stderr);
     rp->last_print_ns = now;
     rp->last_offered = r->offered_events;

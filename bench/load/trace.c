@@ -31,6 +31,7 @@ struct certa_load_trace_writer {
 struct certa_load_trace {
     uint8_t *map;
     size_t len;
+    bool borrowed; /* map is the caller's memory (open_mem), not an mmap */
     size_t records_end; /* offset of the trailer */
     certa_load_trace_info info;
 };
@@ -309,6 +310,24 @@ certa_err certa_load_trace_open(const char *path, certa_load_trace **out, certa_
     return CERTA_OK;
 }
 
+certa_err certa_load_trace_open_mem(const uint8_t *buf, size_t len, certa_load_trace **out,
+                                    certa_errinfo *ei)
+{
+    certa_load_trace *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "trace in memory");
+    t->map = (uint8_t *)(uintptr_t)buf;
+    t->len = len;
+    t->borrowed = true;
+    certa_err e = validate(t, "(memory)", ei);
+    if (e != CERTA_OK) {
+        free(t);
+        return e;
+    }
+    *out = t;
+    return CERTA_OK;
+}
+
 const certa_load_trace_info *certa_load_trace_get_info(const certa_load_trace *t)
 {
     return &t->info;
@@ -335,7 +354,7 @@ void certa_load_trace_close(certa_load_trace *t)
 {
     if (t == NULL)
         return;
-    if (t->map != NULL)
+    if (t->map != NULL && !t->borrowed)
         munmap(t->map, t->len);
     free(t);
 }

@@ -87,6 +87,9 @@ typedef struct certa_load_trace certa_load_trace;
  * bounds, the non-decreasing times and the trailer's counts. */
 certa_err certa_load_trace_open(const char *path, certa_load_trace **out,
                                 certa_errinfo *ei);
+/* The same checks over len bytes in memory; buf must outlive the trace. */
+certa_err certa_load_trace_open_mem(const uint8_t *buf, size_t len, certa_load_trace **out,
+                                    certa_errinfo *ei);
 const certa_load_trace_info *certa_load_trace_get_info(const certa_load_trace *t);
 /* Iterates records: *pos starts at CERTA_LOAD_TRACE_HEADER_BYTES; returns
  * false at the end. The record's batch lives as long as the trace. */

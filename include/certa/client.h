@@ -102,6 +102,8 @@ certa_err certa_cp_error_decode(const uint8_t *in, size_t len, certa_cp_error *e
 /* ---- the client library ---- */
 typedef struct certa_client certa_client;
 
+#define CERTA_CLIENT_ENDPOINTS_MAX 64u
+
 typedef struct certa_client_opts {
     uint32_t endpoint_count;          /* validators to use, >= 1 */
     const char *const *endpoints;     /* "tcp://127.0.0.1:7001" */
@@ -109,7 +111,10 @@ typedef struct certa_client_opts {
     uint32_t window;           /* requests in flight at most; 0 = 64 */
     uint32_t deadline_ms;      /* whole-request deadline; 0 = 30000 */
     uint32_t attempt_timeout_ms; /* resend when unanswered; 0 = 2000 */
-    uint32_t retries_max;      /* sends after the first, at most; 0 = 5 */
+    uint32_t retries_max;      /* sends after the first before ACCEPTED, at
+                                * most; 0 = 5 (after ACCEPTED the library
+                                * resends every 4 x attempt_timeout_ms until
+                                * the receipt or the deadline) */
     uint32_t retry_base_ms;    /* back-off base for BUSY; 0 = 50 */
 } certa_client_opts;
 

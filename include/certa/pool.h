@@ -39,10 +39,10 @@ unsigned certa_pool_threads(const certa_pool *pool);
 
 /* Runs fn(ctx, i, worker) once for each i in 0..n_tasks-1 and returns when
  * all of them have finished. pool may be NULL (everything runs inline).
- * timeout_ms bounds the wait (0 = no bound): when it passes, tasks not yet
- * started are skipped, tasks already running are waited for (tasks are meant
- * to be short), and CERTA_E_TIMEOUT is returned; the caller must then treat
- * the outputs of all tasks as missing. */
+ * timeout_ms bounds the work (0 = no bound): once it has passed, tasks not
+ * yet started are skipped, tasks already running are waited for (tasks are
+ * meant to be short), and CERTA_E_TIMEOUT is returned if any task was
+ * skipped; the caller must then treat the outputs of all tasks as missing. */
 certa_err certa_pool_run(certa_pool *pool, size_t n_tasks,
                          certa_pool_task_fn fn, void *ctx,
                          uint32_t timeout_ms, certa_errinfo *ei);

@@ -6,9 +6,12 @@
  * event's leaf (codec: u16 integrator || u64 seq || event bytes) in the
  * header's events_root, and the commit certificate: at least 2f+1 distinct
  * validators' Ed25519 signatures over the commit message
- *     "certa-commit-v1" || u64 view || u64 height || block hash   (63 bytes)
- * where the block hash is SHA-256 of the encoded header. The consensus core
- * signs exactly these bytes (certa_commit_message) in its COMMIT messages.
+ *     chain id || u8 1 || u8 4 || u16 validator || u64 view || u64 height
+ *     || block hash                                                (84 bytes)
+ * where the chain id is the genesis hash and the block hash is SHA-256 of
+ * the encoded header: exactly the bytes each validator signed in its PBFT
+ * COMMIT message (version 1, type COMMIT; engine/pbft_msg.c), so the
+ * certificate is the quorum's own votes (certa_commit_message).
  *
  * What a receipt proves: the event, as submitted by that integrator in that
  * batch, is leaf leaf_index of the block at that height which a quorum
@@ -30,12 +33,11 @@
 #include "certa/codec.h"
 #include "certa/genesis.h"
 
-#define CERTA_COMMIT_DOMAIN "certa-commit-v1"
-#define CERTA_COMMIT_DOMAIN_BYTES 15u
-#define CERTA_COMMIT_MSG_BYTES (CERTA_COMMIT_DOMAIN_BYTES + 8u + 8u + CERTA_HASH_BYTES)
+#define CERTA_COMMIT_MSG_BYTES (CERTA_HASH_BYTES + 1u + 1u + 2u + 8u + 8u + CERTA_HASH_BYTES)
 
 /* Writes the 63 bytes a validator signs to commit a block. */
-void certa_commit_message(uint64_t view, uint64_t height,
+void certa_commit_message(const uint8_t chain_id[CERTA_HASH_BYTES], uint16_t validator,
+                          uint64_t view, uint64_t height,
                           const uint8_t block_hash[CERTA_HASH_BYTES],
                           uint8_t out[CERTA_COMMIT_MSG_BYTES]);
 
@@ -58,7 +60,8 @@ typedef struct certa_commit_cert {
 certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
                                    const certa_genesis *g, certa_errinfo *ei);
 
-/* Longest inclusion path (CERTA_MERKLE_PATH_MAX of merkle.h). */
+/* Longest inclusion path (= CERTA_MERKLE_PATH_MAX of merkle.h, asserted in
+ * engine/receipt_verify.c). */
 #define CERTA_RECEIPT_PATH_MAX 64u
 #define CERTA_RESULT_OK 0u            /* result code of an accepted event */
 #define CERTA_RECEIPT_REASON_MAX 128u /* bytes of a rejection reason */
@@ -137,6 +140,35 @@ certa_err certa_receipt_encode(const certa_receipt *r, uint8_t *out, size_t cap,
                                size_t *len_out, certa_errinfo *ei);
 certa_err certa_receipt_decode(const uint8_t *in, size_t len, certa_receipt *r,
                                certa_errinfo *ei);
+
+/* ---- receipts of a committed block (validator side) ----
+ * Built once per committed block: checks the block against its commit
+ * certificate, hashes every event leaf, builds the RFC 6962 tree (on pool
+ * when not NULL) and checks its root against the header's events_root; then
+ * hands out the batch receipt of each batch, in block order. In
+ * engine/receipt_block.c. */
+typedef struct certa_block_receipts certa_block_receipts;
+struct certa_pool;
+
+/* block: the committed block's bytes (codec: header then batches), borrowed
+ * until certa_block_receipts_free. results: one result code per event, in
+ * leaf order (the state machine's output), copied. reason: names a non-zero
+ * result code for the receipt's reason text (NULL: no text). Errors:
+ * codec errors from certa_block_check, CERTA_E_CHAIN when the certificate
+ * is for another height or hash or the events do not hash to events_root. */
+certa_err certa_block_receipts_build(const uint8_t *block, size_t len,
+                                     const certa_commit_cert *cert,
+                                     const uint8_t *results, size_t result_count,
+                                     const char *(*reason)(unsigned code),
+                                     struct certa_pool *pool,
+                                     certa_block_receipts **out, certa_errinfo *ei);
+uint32_t certa_block_receipts_count(const certa_block_receipts *br); /* batches */
+/* The batch receipt of batch i (< count) in a new buffer (*out, free with
+ * free()), with the batch's integrator and seq (to find the waiting client). */
+certa_err certa_block_receipts_batch(const certa_block_receipts *br, uint32_t i,
+                                     uint16_t *integrator, uint64_t *seq,
+                                     uint8_t **out, size_t *len, certa_errinfo *ei);
+void certa_block_receipts_free(certa_block_receipts *br);
 
 /* ---- JSON ---- */
 /* New object (a new reference; NULL on allocation failure). */

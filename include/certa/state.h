@@ -95,9 +95,12 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
 const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count);
 
 /* Applies a whole encoded block (header, then batches as certa_block_next_batch
- * iterates them): begin, every event, end. results_out (optional, capacity
- * cap) gets one certa_result per event. Refuses a block that does not decode
- * or does not follow (height, time) before changing anything. */
+ * iterates them): begin, every event (its submitter is its batch's
+ * integrator), end; results_root as end_block gives it, the per-event
+ * results through certa_state_block_results. Refuses a block that does not
+ * decode, whose header counts do not match its batches, or that does not
+ * follow (height, time), before changing anything. Signatures are not
+ * checked: a committed block is applied as it is. */
 certa_err certa_state_apply_block(certa_state *s, const uint8_t *block,
                                   size_t len, uint8_t results_root[CERTA_HASH_BYTES],
                                   certa_errinfo *ei);

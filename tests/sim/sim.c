@@ -455,14 +455,12 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
     c->fetch_blocks_max = 32;
     c->mutation = s->o.mutation;
     c->crypto = (certa_pbft_crypto){p, fake_sign, fake_verify};
-    c->app = (certa_pbft_app){p,
-                              app_validate_request,
-                              app_executed,
-                              app_build,
-                              app_validate_block,
-                              NULL,
-                              app_read_block,
-                              NULL};
+    c->app = (certa_pbft_app){.ctx = p,
+                              .validate_request = app_validate_request,
+                              .request_executed = app_executed,
+                              .build_block = app_build,
+                              .validate_block = app_validate_block,
+                              .read_block = app_read_block};
 }
 
 static void rep_accumulate(rep *p)
@@ -981,6 +979,38 @@ static bool all_done(sim *s)
     return true;
 }
 
+/* The newest blocks of a restarted replica failed their checksums: the
+ * store truncates them (and the state derived from them); the replica must
+ * fetch them again, verified, from its peers. */
+static void disk_repair(sim *s, rep *p)
+{
+    size_t k = (size_t)below(&s->rng, (p->nblocks < 24 ? p->nblocks : 24) + 1);
+    if (k == 0)
+        return;
+    for (size_t i = p->nblocks - k; i < p->nblocks; i++)
+        free(p->blocks[i]);
+    p->nblocks -= k;
+    memset(p->exec, 0, s->o.requests + 1);
+    p->executed = 0;
+    for (size_t i = 0; i < p->nblocks; i++) {
+        certa_pbft_msg m;
+        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[i], p->blens[i], &m) == CERTA_OK);
+        size_t pos = 0;
+        const uint8_t *it;
+        size_t il;
+        while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+            certa_pbft_request q;
+            CERTA_ASSERT(certa_pbft_request_item(it, il, &q));
+            uint64_t idx = req_index(q.integrator, q.seq);
+            if (!p->exec[idx]) {
+                p->exec[idx] = 1;
+                p->executed++;
+            }
+        }
+    }
+    s->res->repairs++;
+}
+
 static void heal(sim *s)
 {
     s->healed = true;
@@ -1038,6 +1068,8 @@ static void handle(sim *s, ev *e)
         rep *p = &s->reps[e->dst];
         if (!p->up) {
             trace_add(s, EV_RESTART, 0, p->id, NULL, 0);
+            if (s->o.scenario == CERTA_SIM_RANDOM && chance(&s->rng, 300000))
+                disk_repair(s, p);
             rep_start(s, p);
         }
         break;

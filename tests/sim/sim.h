@@ -5,7 +5,8 @@
  * persists and its sends) and restarts that lose whatever was not declared
  * durable, clock skew, and Byzantine replicas (at most f) that equivocate,
  * replay, forge senders, withhold, send bogus view-change certificates and
- * vote twice. The real protocol code runs unchanged, with fake fast crypto,
+ * vote twice; a restarted replica may also find its newest blocks corrupt
+ * and truncated. The real protocol code runs unchanged, with fake fast crypto,
  * an in-memory durable store and a trivial application.
  *
  * After every step the checkers test agreement (no two honest replicas
@@ -68,6 +69,7 @@ typedef struct certa_sim_result {
     uint64_t net_duplicated;
     uint64_t replica_dropped; /* dropped and counted by the replicas */
     uint64_t crashes;
+    uint64_t repairs;       /* restarts that lost their newest blocks */
     uint64_t byz_actions;
     uint64_t steps;
     uint64_t sim_ms;

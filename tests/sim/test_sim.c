@@ -50,6 +50,7 @@ static void run_range(uint16_t n, unsigned faults, uint64_t first, uint64_t coun
         tot->checkpoints += r.checkpoints;
         tot->blocks_fetched += r.blocks_fetched;
         tot->crashes += r.crashes;
+        tot->repairs += r.repairs;
         tot->byz_actions += r.byz_actions;
         tot->net_dropped += r.net_dropped;
         tot->replica_dropped += r.replica_dropped;
@@ -67,6 +68,7 @@ Test(sim, ci_budget_n4_all_faults, .timeout = 600)
     cr_assert_gt(t.net_dropped, 0);
     cr_assert_gt(t.replica_dropped, 0);
     cr_assert_gt(t.blocks_fetched, 0);
+    cr_assert_gt(t.repairs, 0); /* corrupt tails repaired by state transfer */
 }
 
 Test(sim, ci_budget_n7_all_faults, .timeout = 600)

@@ -64,6 +64,17 @@ static void fake_handle(fake *f, certa_cp_request *rq)
         if (attempt == 1)
             return;
         break;
+    case 'r': { /* accept the first attempt but lose its receipt */
+        if (attempt == 1) {
+            certa_cp_accepted a = { .integrator = 3, .seq = 100 + tag, .event_count = 1 };
+            uint8_t ab[CERTA_CP_ACCEPTED_BYTES];
+            certa_cp_accepted_encode(&a, ab);
+            certa_cp_server_reply(f->srv, rq->peer, rq->peer_len, CERTA_CP_ACCEPTED, id,
+                                  ab, sizeof ab);
+            return;
+        }
+        break;
+    }
     default:
         break;
     }
@@ -242,6 +253,25 @@ Test(client, silence_is_resent_then_answered)
     certa_client_reply r = wait_final(c, id, NULL);
     cr_assert_eq(r.type, CERTA_CP_RECEIPT);
     cr_assert_eq(f.attempts[5], 2);
+    certa_client_close(c);
+    fake_stop(&f);
+}
+
+Test(client, lost_receipt_is_fetched_by_a_resend_after_accepted)
+{
+    fake f;
+    fake_start(&f);
+    /* One retry allowed before ACCEPTED; after it, resends are bounded by
+     * the deadline only. */
+    certa_client *c = client_for(&f, 8, 5000, 50, 1);
+    uint64_t id;
+    uint8_t batch[] = { 'r', 11 };
+    cr_assert_eq(certa_client_submit(c, batch, sizeof batch, 0, &id), CERTA_OK);
+    int acc = 0;
+    certa_client_reply r = wait_final(c, id, &acc);
+    cr_assert_eq(r.type, CERTA_CP_RECEIPT);
+    cr_assert_eq(acc, 1, "ACCEPTED is reported once");
+    cr_assert_eq(f.attempts[11], 2);
     certa_client_close(c);
     fake_stop(&f);
 }

@@ -168,7 +168,11 @@ static void config(certa_pbft_config *c, int id)
     c->window = 8;
     c->batch_requests_max = 2;
     c->crypto = (certa_pbft_crypto){&nodes[id], ed_sign, ed_verify};
-    c->app = (certa_pbft_app){&nodes[id], v_req, NULL, build, v_block, NULL, rd_block};
+    c->app = (certa_pbft_app){.ctx = &nodes[id],
+                              .validate_request = v_req,
+                              .build_block = build,
+                              .validate_block = v_block,
+                              .read_block = rd_block};
 }
 
 typedef struct qmsg {
@@ -320,4 +324,218 @@ Test(pbft, config_is_validated)
     c.window = c.checkpoint_interval;
     cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_E_ARG); /* window < 2K */
     cr_assert_null(r);
+}
+
+/* ---- single-replica protocol checks, messages crafted and signed here ---- */
+
+static void keys_up(void)
+{
+    for (int i = 0; i < N; i++) {
+        uint8_t seed[32] = {(uint8_t)(i + 1)};
+        uint8_t pub[32];
+        cr_assert_eq(certa_key_from_seed(seed, &keys[i], NULL), CERTA_OK);
+        certa_key_public(keys[i], pub);
+        cr_assert_eq(certa_pubkey_from_raw(pub, &pubs[i], NULL), CERTA_OK);
+        memset(&nodes[i], 0, sizeof nodes[i]);
+        nodes[i].id = i;
+    }
+}
+
+static void keys_down(void)
+{
+    for (int i = 0; i < N; i++) {
+        certa_key_free(keys[i]);
+        certa_pubkey_free(pubs[i]);
+    }
+}
+
+/* Encodes m as validator `as` and signs it with that validator's key. */
+static uint8_t *signed_as(int as, certa_pbft_msg *m, size_t *len)
+{
+    m->sender = (uint16_t)as;
+    m->sig = NULL;
+    uint8_t *b = certa_pbft_msg_encode(m, len);
+    size_t sl = *len - 64;
+    uint8_t *in = malloc(32 + sl);
+    memcpy(in, chain_id, 32);
+    memcpy(in + 32, b, sl);
+    cr_assert_eq(certa_sign(keys[as], in, 32 + sl, b + sl, NULL), CERTA_OK);
+    free(in);
+    return b;
+}
+
+/* lenp is read here, after the argument that fills it was evaluated (the
+ * order of evaluation of arguments is unspecified) */
+static certa_pbft_actions feed(certa_pbft *r, uint8_t *b, const size_t *lenp,
+                               uint64_t now)
+{
+    certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, b, *lenp, 0, 0};
+    certa_pbft_actions a = certa_pbft_step(r, &in, now);
+    free(b);
+    return a;
+}
+
+static uint8_t *pre_prepare(uint64_t view, uint64_t seq, uint64_t ts, int nreq,
+                            size_t *len);
+
+static uint8_t *view_change(int from, uint64_t view, size_t *len)
+{
+    static uint8_t empty[4];
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_VIEW_CHANGE;
+    m.view = view;
+    m.seq = 0; /* genesis checkpoint: header is the (zero) genesis header */
+    certa_pbft_list_parse(empty, 4, &m.l1);
+    certa_pbft_list_parse(empty, 4, &m.l2);
+    return signed_as(from, &m, len);
+}
+
+Test(pbft, higher_views_only_on_f_plus_1_and_within_lookahead)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 0);
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    size_t len;
+    /* a Byzantine replica announcing a huge view is dropped */
+    feed(r, view_change(1, 1000000, &len), &len, 10);
+    cr_assert_eq(st->dropped_view, 1);
+    cr_assert_eq(certa_pbft_view(r), 0);
+    /* one view-change (f = 1) does not move the replica */
+    feed(r, view_change(1, 3, &len), &len, 11);
+    cr_assert_eq(certa_pbft_view(r), 0);
+    cr_assert(!certa_pbft_in_view_change(r));
+    /* f+1 = 2 do: it joins the smallest of their views */
+    certa_pbft_actions a = feed(r, view_change(2, 2, &len), &len, 12);
+    cr_assert_eq(certa_pbft_view(r), 2);
+    cr_assert(certa_pbft_in_view_change(r));
+    /* and persisted its own view-change before broadcasting it */
+    int persisted = -1, sent = -1;
+    for (size_t i = 0; i < a.count; i++) {
+        if (a.items[i].kind == CERTA_PBFT_ACT_PERSIST &&
+            a.items[i].record_kind == CERTA_PBFT_MSG_VIEW_CHANGE && persisted < 0)
+            persisted = (int)i;
+        if (a.items[i].kind == CERTA_PBFT_ACT_BROADCAST && a.items[i].len > 2 &&
+            a.items[i].bytes[1] == CERTA_PBFT_MSG_VIEW_CHANGE && sent < 0)
+            sent = (int)i;
+    }
+    cr_assert(persisted >= 0 && sent > persisted);
+    /* a view-change with a forged prepared certificate is refused */
+    uint64_t inv = st->dropped_invalid;
+    size_t pl, l1, l2, cl, vl;
+    uint8_t *pp = pre_prepare(0, 1, 1000, 1, &pl);
+    certa_pbft_msg ppm;
+    cr_assert_eq(certa_pbft_msg_decode(pp, pl, &ppm), CERTA_OK);
+    certa_pbft_msg pr;
+    memset(&pr, 0, sizeof pr);
+    pr.type = CERTA_PBFT_MSG_PREPARE;
+    pr.view = 0;
+    pr.seq = 1;
+    uint8_t hb[CERTA_PBFT_HEADER_BYTES];
+    certa_pbft_header_encode(&ppm.hdr, hb);
+    certa_sha256(hb, sizeof hb, pr.digest);
+    uint8_t *p1 = signed_as(3, &pr, &l1); /* honest prepare by 3 */
+    uint8_t *p2 = signed_as(3, &pr, &l2);
+    p2[2] = 1; /* claims to be from 1, signed by 3 */
+    const uint8_t *ci[3] = {pp, p1, p2};
+    size_t cls[3] = {pl, l1, l2};
+    uint8_t *cert = certa_pbft_list_build(ci, cls, 3, &cl);
+    const uint8_t *vi[1] = {cert};
+    size_t vls[1] = {cl};
+    uint8_t *certs = certa_pbft_list_build(vi, vls, 1, &vl);
+    certa_pbft_msg vc;
+    memset(&vc, 0, sizeof vc);
+    static uint8_t empty[4];
+    vc.type = CERTA_PBFT_MSG_VIEW_CHANGE;
+    vc.view = 3;
+    certa_pbft_list_parse(empty, 4, &vc.l1);
+    certa_pbft_list_parse(certs, vl, &vc.l2);
+    feed(r, signed_as(3, &vc, &len), &len, 13);
+    cr_assert_eq(st->dropped_invalid, inv + 1);
+    free(pp);
+    free(p1);
+    free(p2);
+    free(cert);
+    free(certs);
+    certa_pbft_free(r);
+    keys_down();
+}
+
+static uint8_t *pre_prepare(uint64_t view, uint64_t seq, uint64_t ts, int nreq,
+                            size_t *len)
+{
+    static uint8_t item[18] = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 'R', 1, 2, 3, 4, 5, 6, 7};
+    const uint8_t *items[1] = {item};
+    size_t lens[1] = {sizeof item};
+    size_t ll = 0;
+    uint8_t *list = certa_pbft_list_build(items, lens, (size_t)nreq, &ll);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_PRE_PREPARE;
+    m.view = view;
+    m.seq = seq;
+    m.hdr.height = seq;
+    m.hdr.view = view;
+    m.hdr.timestamp_ms = ts;
+    m.hdr.proposer = (uint16_t)(view % N);
+    m.hdr.event_count = (uint32_t)nreq;
+    m.hdr.batch_count = (uint32_t)nreq;
+    certa_block_header g;
+    memset(&g, 0, sizeof g);
+    uint8_t gb[CERTA_PBFT_HEADER_BYTES];
+    certa_pbft_header_encode(&g, gb);
+    certa_sha256(gb, sizeof gb, m.hdr.prev_hash);
+    certa_pbft_list_parse(list, ll, &m.reqs);
+    uint8_t *b = signed_as((int)(view % N), &m, len);
+    free(list);
+    return b;
+}
+
+static bool sent_prepare(certa_pbft_actions a)
+{
+    for (size_t i = 0; i < a.count; i++)
+        if (a.items[i].kind == CERTA_PBFT_ACT_BROADCAST &&
+            a.items[i].bytes[1] == CERTA_PBFT_MSG_PREPARE)
+            return true;
+    return false;
+}
+
+Test(pbft, pre_prepare_time_window_and_sender_checks)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 1);
+    c.clock_skew_ms_max = 500;
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    uint64_t now = 100000;
+    size_t len;
+    /* too far in the future */
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 1, now + 501, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_invalid, 1);
+    /* too old, with requests */
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 1, now - 501, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_invalid, 2);
+    /* beyond the high watermark (window 8) */
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 9, now, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_window, 1);
+    /* from a backup instead of the primary: its signature is fine, its role not */
+    certa_pbft_msg m;
+    uint8_t *b = pre_prepare(0, 1, now, 1, &len);
+    cr_assert_eq(certa_pbft_msg_decode(b, len, &m), CERTA_OK);
+    uint8_t *forged = signed_as(2, &m, &len);
+    free(b);
+    cr_assert(!sent_prepare(feed(r, forged, &len, now)));
+    cr_assert_eq(st->dropped_invalid, 3);
+    /* a good one is prepared; a second, different one for the same slot is
+     * a conflict */
+    cr_assert(sent_prepare(feed(r, pre_prepare(0, 1, now, 1, &len), &len, now)));
+    cr_assert(!sent_prepare(feed(r, pre_prepare(0, 1, now + 1, 1, &len), &len, now)));
+    cr_assert_eq(st->dropped_conflict, 1);
+    certa_pbft_free(r);
+    keys_down();
 }

@@ -57,6 +57,34 @@ Test(pool, every_task_once)
     }
 }
 
+typedef struct spread_ctx {
+    atomic_int per_worker[CERTA_POOL_THREADS_MAX];
+} spread_ctx;
+
+static void spread_task(void *p, size_t i, unsigned worker)
+{
+    (void)i;
+    spread_ctx *c = p;
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&c->per_worker[worker], 1);
+}
+
+Test(pool, helpers_take_part)
+{
+    certa_pool *pool = NULL;
+    cr_assert_eq(certa_pool_create(2, &pool, NULL), CERTA_OK);
+    spread_ctx c;
+    memset(&c, 0, sizeof c);
+    /* 300 tasks of 1 ms: the helper thread must get some of them */
+    cr_assert_eq(certa_pool_run(pool, 300, spread_task, &c, 0, NULL), CERTA_OK);
+    cr_assert_eq(atomic_load(&c.per_worker[0]) + atomic_load(&c.per_worker[1]), 300);
+    cr_assert_gt(atomic_load(&c.per_worker[1]), 0);
+    cr_log_info("caller ran %d tasks, helper %d", atomic_load(&c.per_worker[0]),
+                atomic_load(&c.per_worker[1]));
+    certa_pool_destroy(pool);
+}
+
 Test(pool, bad_arguments)
 {
     certa_pool *pool = NULL;
@@ -92,5 +120,15 @@ Test(pool, deadline_skips_unstarted_tasks)
     atomic_store(&ran, 0);
     cr_assert_eq(certa_pool_run(pool, 20, sleepy_task, &ran, 10000, NULL), CERTA_OK);
     cr_assert_eq(atomic_load(&ran), 20);
+    certa_pool_destroy(pool);
+
+    /* the inline paths (no pool, a 1-thread pool) keep the deadline too */
+    cr_assert_eq(certa_pool_create(1, &pool, NULL), CERTA_OK);
+    atomic_store(&ran, 0);
+    cr_assert_eq(certa_pool_run(pool, 1000, sleepy_task, &ran, 30, NULL), CERTA_E_TIMEOUT);
+    cr_assert_lt(atomic_load(&ran), 1000);
+    atomic_store(&ran, 0);
+    cr_assert_eq(certa_pool_run(NULL, 1000, sleepy_task, &ran, 30, NULL), CERTA_E_TIMEOUT);
+    cr_assert_lt(atomic_load(&ran), 1000);
     certa_pool_destroy(pool);
 }

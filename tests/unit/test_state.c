@@ -143,6 +143,8 @@ Test(state, rules_table)
         {"redeem g4 qr", FX_COUNTER_C1, fx_redeem(4, 1, 2, 103, CERTA_LT_DRIVING_LICENCE, true, true), CERTA_R_OK},
         {"photo g4 at its counter", FX_COUNTER_C1, fx_evidence(CERTA_EV_PHOTO, 4, 1, 2), CERTA_R_OK},
         {"photo g4 at another counter", FX_COUNTER_C1, fx_evidence(CERTA_EV_PHOTO, 4, 1, 1), CERTA_R_SCOPE_COUNTER},
+        {"sign g1 at counter 0", FX_COUNTER_C1, fx_evidence(CERTA_EV_SIGN, 1, 1, 0), CERTA_R_SCOPE_COUNTER},
+        {"sign g1 at a counter the centre lacks", FX_COUNTER_C1, fx_evidence(CERTA_EV_SIGN, 1, 1, 4), CERTA_R_SCOPE_COUNTER},
         {"redeem g5 direct", FX_COUNTER_C1, fx_redeem(5, 1, 3, 101, CERTA_LT_HOUSEHOLD_REGISTER, false, false), CERTA_R_OK},
         {"redeem g8 direct with a code", FX_COUNTER_C1, fx_redeem(8, 1, 3, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_CODE_MISMATCH},
         {"g6 wrong 1", FX_COUNTER_C1, fx_redeem(6, 1, 1, 101, CERTA_LT_ID_CARD, true, false), CERTA_R_CODE_MISMATCH},
@@ -347,6 +349,8 @@ Test(state, results_root_is_rfc6962)
         for (uint32_t i = 0; i < n; i++) {
             uint16_t integ;
             certa_event ev = fx_random_event(&st, FX_T0, 32, &integ);
+            if (i == 1)
+                ev.kind = 9; /* an unknown kind: malformed, still a leaf */
             certa_result r = certa_state_apply(s, integ, &ev);
             certa_result_leaf(ev.kind, (uint8_t)r, leaves[i]);
         }

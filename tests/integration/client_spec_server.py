@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""A fake validator written from docs/PROTOCOL.md alone (sections "Client
+protocol", "Batches (binary)" and "Receipts"), in another language than
+certa itself, to check that the C client library and the `certa submit` and
+`certa status` commands speak the documented protocol.
+
+usage: client_spec_server.py GENESIS_DIR VALIDATOR_INDEX SECONDS
+Serves validator VALIDATOR_INDEX's client endpoint for at most SECONDS.
+Behaviour:
+  QUERY status -> QUERY_RESULT with fixed figures (height 42, view 1, ...)
+  SUBMIT seq 1 -> ERROR BUSY (retryable, retry after 50 ms) on the first
+                  attempt, then ACCEPTED and a RECEIPT whose second entry is
+                  rejected with code 11 "code_mismatch"
+  SUBMIT seq 2 -> ERROR 702 REFUSED, not retryable
+  other seqs   -> ACCEPTED and a RECEIPT with every entry ok
+"""
+import json
+import os
+import struct
+import sys
+import time
+
+import zmq
+
+CP_MAGIC = 0x43545243
+BATCH_MAGIC = 0x42545243
+RECEIPT_MAGIC = 0x52545243
+SUBMIT, QUERY, ACCEPTED, RECEIPT, ERROR, QUERY_RESULT = 1, 2, 16, 17, 18, 19
+
+
+def header(kind, request_id):
+    return struct.pack("<IBBHQ", CP_MAGIC, 1, kind, 0, request_id)
+
+
+def error_body(code, retryable, retry_after_ms, message):
+    m = message.encode()
+    return struct.pack("<HBBIH", code, 1 if retryable else 0, 0, retry_after_ms, len(m)) + m
+
+
+def parse_batch(b):
+    magic, version, flags, integrator, seq, count, body_bytes = struct.unpack_from("<IBBHQII", b, 0)
+    assert magic == BATCH_MAGIC and version == 1 and flags == 0, "not a batch"
+    assert len(b) == 24 + body_bytes + 64, "batch length"
+    events, pos = [], 24
+    for _ in range(count):
+        (n,) = struct.unpack_from("<H", b, pos)
+        events.append(b[pos + 2:pos + 2 + n])
+        pos += 2 + n
+    assert pos == 24 + body_bytes, "event records"
+    return integrator, seq, events
+
+
+def receipt_body(integrator, seq, events, rejected_index):
+    out = struct.pack("<IBBHQ", RECEIPT_MAGIC, 1, 0, integrator, seq)
+    out += bytes(168)                                   # block header
+    out += struct.pack("<QQ", 1, 42) + bytes(32)        # view, height, block hash
+    out += struct.pack("<H", 1) + struct.pack("<H", 0) + bytes(64)  # one signature
+    out += struct.pack("<I", len(events))
+    for i, ev in enumerate(events):
+        code, reason = (11, b"code_mismatch") if i == rejected_index else (0, b"")
+        out += struct.pack("<QHB", i, code, len(reason)) + reason
+        out += struct.pack("<H", len(ev)) + ev + bytes([0])  # no proof hashes
+    return out
+
+
+def main():
+    gdir, index, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    genesis = json.load(open(os.path.join(gdir, "genesis.json")))
+    endpoint = genesis["validators"][index]["client_endpoint"]
+    secret = open(os.path.join(gdir, "node%d" % index, "curve.key")).read().strip()
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.ROUTER)
+    s.curve_server = True
+    s.curve_secretkey = secret.encode()
+    s.linger = 0
+    s.bind(endpoint)
+    attempts = {}
+    end = time.time() + seconds
+    while time.time() < end:
+        if not s.poll(100):
+            continue
+        frames = s.recv_multipart()
+        rid = frames[0]
+        if len(frames) != 3 or len(frames[1]) != 16:
+            s.send_multipart([rid, header(ERROR, 0), error_body(701, False, 0, "two frames")])
+            continue
+        magic, version, kind, flags, request_id = struct.unpack("<IBBHQ", frames[1])
+        body = frames[2]
+        if kind == QUERY and body[:1] == b"\x04":
+            status = {"validator": index, "name": genesis["validators"][index]["name"],
+                      "height": 42, "view": 1, "primary": 1, "events_per_s": 1234.5,
+                      "peers": [{"validator": 1, "up": True, "height": 41, "lag": 1},
+                                {"validator": 2, "up": False, "height": 0, "lag": 42}]}
+            s.send_multipart([rid, header(QUERY_RESULT, request_id),
+                              b"\x04" + json.dumps(status).encode()])
+        elif kind == SUBMIT:
+            integrator, seq, events = parse_batch(body)
+            attempts[seq] = attempts.get(seq, 0) + 1
+            if seq == 1 and attempts[seq] == 1:
+                s.send_multipart([rid, header(ERROR, request_id),
+                                  error_body(7, True, 50, "queue full")])
+                continue
+            if seq == 2:
+                s.send_multipart([rid, header(ERROR, request_id),
+                                  error_body(702, False, 0, "sequence number already used")])
+                continue
+            digest = bytes(32)
+            s.send_multipart([rid, header(ACCEPTED, request_id),
+                              struct.pack("<HQ", integrator, seq) + digest +
+                              struct.pack("<I", len(events))])
+            s.send_multipart([rid, header(RECEIPT, request_id),
+                              receipt_body(integrator, seq, events, 1 if seq == 1 else -1)])
+        else:
+            s.send_multipart([rid, header(ERROR, request_id),
+                              error_body(4, False, 0, "not served by this fake")])
+    s.close()
+    ctx.term()
+
+
+if __name__ == "__main__":
+    main()
