@@ -94,7 +94,7 @@ PY
 }
 node_errors() { # LOG-TAG: what stopped a validator, if anything did
     grep -h '"level":"error"' "$W"/node?-"$1".log 2>/dev/null | cut -c1-300 |
-        sed 's/^{"ts_ms":[0-9]*,//' | sort | uniq -c | head -4 | sed 's/^/# validator error: /' >&2 || true
+        sed 's/^{"ts_ms":[0-9]*,//' | sort | uniq -c | head -8 | sed 's/^/# validator error: /' >&2 || true
 }
 cpu_ticks() { # PID -> utime+stime in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
