@@ -10,6 +10,9 @@ fail() { echo "FAIL: $*" >&2; cl_dump_logs; exit 1; }
 note() { echo "== $*"; }
 
 cl_cleanup() {
+    # Runs from the EXIT trap: nothing here may end it early (set -e would
+    # turn a kill of an already exited process into the test's failure).
+    set +e
     local p
     for p in "${PIDS[@]}"; do
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
