@@ -18,6 +18,19 @@
  * and certa_store_durable_height may be called from any number of threads at
  * once. certa_store_close must be called once, after every other call on the
  * handle has returned.
+ *
+ * Use from a validator: the consensus thread calls certa_store_append(h) for
+ * each committed block (it returns once the bytes are copied) and learns of
+ * durability either from on_durable (called on the flusher thread with the
+ * new durable height), by polling certa_store_durable_height, or by blocking
+ * in certa_store_wait_durable(h) (usable from several threads at once, as the
+ * 4-writer benchmark does). Only after that may the block's receipt leave.
+ * Readers fetch durable blocks by height concurrently with appends.
+ *
+ * Ownership: every pointer passed in is borrowed for the duration of the
+ * call only (data is copied), except on_durable_ctx, which must stay valid
+ * until certa_store_close returns. Pointers handed to callbacks are valid
+ * during the callback only.
  */
 #ifndef CERTA_STORE_H
 #define CERTA_STORE_H
