@@ -59,6 +59,10 @@ typedef struct certa_store_opts {
     bool prewrite;              /* fill new segments with zeros first (faster
                                  * overwrites); default false */
     bool dsync_writes;          /* RWF_DSYNC writes instead of linked fdatasync */
+    bool headers_only_on_open;  /* read_only opens: check record headers only
+                                 * (a few KiB per block) and leave payload
+                                 * checksums to the reads, which verify them
+                                 * anyway; for audits that read everything */
     uint64_t first_height;      /* height of the first record of an empty log;
                                  * default 0 (the genesis block) */
     certa_store_durable_fn on_durable; /* optional */
