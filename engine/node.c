@@ -56,6 +56,10 @@
 #define CLIENT_RECV_PER_ROUND 512u
 #define RECEIPT_BYTES_MAX (8u * 1024u * 1024u)
 
+#define LAG CERTA_RESULTS_LAG_BLOCKS
+#define LAG_RING 64u
+_Static_assert(LAG < LAG_RING, "the ring must hold the lag");
+
 typedef struct out_msg {
     uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
     uint8_t *bytes;
@@ -68,6 +72,7 @@ typedef struct waiter {
     uint64_t seq;
     uint64_t request_id;
     uint64_t accepted_ms;
+    uint32_t events;
     uint8_t peer[CERTA_CP_PEER_BYTES_MAX];
     uint8_t peer_len;
 } waiter;
@@ -84,6 +89,21 @@ typedef struct exec_item {
 } exec_item;
 
 #define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
+#define RESULTS_CACHE_BLOCKS 1024u /* recent blocks' results, for re-sent receipts */
+#define EXECUTED_SLOTS (1u << 18)  /* recent batches: (integrator, seq) -> height */
+
+typedef struct results_entry {
+    uint64_t height; /* 0: empty */
+    uint8_t *res;
+    uint32_t count;
+    uint32_t cap;
+} results_entry;
+
+typedef struct exec_ref {
+    uint64_t seq; /* 0: empty */
+    uint64_t height;
+    uint16_t integrator;
+} exec_ref;
 
 typedef struct held_msg {
     uint64_t seq;
@@ -97,7 +117,7 @@ typedef struct node_metrics {
     certa_metric *results[CERTA_R_COUNT];
     certa_metric *commit_latency, *fsync_latency;
     certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
-    certa_metric *bytes_in, *bytes_out, *store_failed;
+    certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
 } node_metrics;
 
 struct certa_node {
@@ -118,6 +138,9 @@ struct certa_node {
     uint64_t executed;
     uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
     uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
+    /* results root and state digest after recent heights, by height % LAG_RING */
+    uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
+    uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
     uint8_t empty_root[CERTA_HASH_BYTES];
     replay_win *replay; /* per integrator */
 
@@ -135,10 +158,16 @@ struct certa_node {
     uint32_t nout;
     held_msg held[HELD_MAX];
     uint32_t nheld;
+    results_entry *rcache;
+    exec_ref *xref;
     exec_item *exq;
     uint32_t nexq;
     waiter *waiters;
     uint32_t nwaiters;
+    uint64_t pending_events;     /* events of the waiters */
+    uint32_t admit_batches_max;  /* admission control: see handle_submit */
+    uint64_t admit_events_max;
+    uint64_t last_sweep_ms;
     uint8_t (*sigcache)[CERTA_HASH_BYTES];
 
     /* scratch, reused */
@@ -344,11 +373,27 @@ static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t 
     return (long)count;
 }
 
+/* What header h carries: the results root and state digest after block
+ * h - LAG (zero for the first LAG blocks). h - LAG must be executed. */
+static void lagged_fields(const certa_node *nd, uint64_t h, uint8_t res[CERTA_HASH_BYTES],
+                          uint8_t dig[CERTA_HASH_BYTES])
+{
+    if (h <= LAG) {
+        memset(res, 0, CERTA_HASH_BYTES);
+        memset(dig, 0, CERTA_HASH_BYTES);
+        return;
+    }
+    CERTA_ASSERT(h - LAG <= nd->executed && h - LAG + LAG_RING > nd->executed);
+    memcpy(res, nd->lag_results[(h - LAG) % LAG_RING], CERTA_HASH_BYTES);
+    memcpy(dig, nd->lag_digest[(h - LAG) % LAG_RING], CERTA_HASH_BYTES);
+}
+
 static void app_build_block(void *ctx, const certa_block_header *parent,
                             certa_block_header *hdr, const certa_pbft_request *reqs,
                             size_t n)
 {
     certa_node *nd = ctx;
+    uint64_t t0 = mono_us();
     long events = block_leaves(nd, reqs, n);
     CERTA_ASSERT(events >= 0); /* requests were validated before */
     certa_err e = certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events,
@@ -356,16 +401,18 @@ static void app_build_block(void *ctx, const certa_block_header *parent,
     CERTA_ASSERT(e == CERTA_OK);
     hdr->event_count = (uint32_t)events;
     hdr->batch_count = (uint32_t)n;
-    /* Null blocks of a new view may be built before the parent executed:
-     * they carry no results root; every other block carries the parent's. */
+    /* Null blocks of a new view may be built before h - LAG executed: they
+     * carry no results root; every other block carries that of h - LAG. */
+    (void)parent;
     if (n > 0) {
-        CERTA_ASSERT(parent->height == nd->executed);
-        memcpy(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES);
-        memcpy(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES);
+        lagged_fields(nd, hdr->height, hdr->prev_results_root, hdr->state_digest);
     } else {
         memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
         memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
     }
+    certa_log(CERTA_LOG_DEBUG, "block_built", "\"height\":%llu,\"batches\":%zu,\"events\":%ld,\"us\":%llu",
+              (unsigned long long)hdr->height, n, events,
+              (unsigned long long)(mono_us() - t0));
 }
 
 static bool app_validate_block(void *ctx, const certa_block_header *hdr,
@@ -380,15 +427,18 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
                memcmp(hdr->events_root, nd->empty_root, CERTA_HASH_BYTES) == 0 &&
                memcmp(hdr->prev_results_root, zero, CERTA_HASH_BYTES) == 0 &&
                memcmp(hdr->state_digest, zero, CERTA_HASH_BYTES) == 0;
-    /* A fresh pre-prepare reaches the core only once its parent executed
+    /* A fresh pre-prepare for h reaches the core only once h - LAG executed
      * here (on_peer_msg holds it back until then), so the results root and
      * state digest are checked against our own. A block further ahead can
      * only be a fetched block whose commit certificate the core verified:
      * its content is checked, its execution fields are the quorum's. */
-    if (hdr->height == nd->executed + 1 &&
-        (memcmp(hdr->prev_results_root, nd->results_root, CERTA_HASH_BYTES) != 0 ||
-         memcmp(hdr->state_digest, nd->state_digest, CERTA_HASH_BYTES) != 0))
-        return false;
+    if (hdr->height <= nd->executed + LAG) {
+        uint8_t res[CERTA_HASH_BYTES], dig[CERTA_HASH_BYTES];
+        lagged_fields(nd, hdr->height, res, dig);
+        if (memcmp(hdr->prev_results_root, res, CERTA_HASH_BYTES) != 0 ||
+            memcmp(hdr->state_digest, dig, CERTA_HASH_BYTES) != 0)
+            return false;
+    }
     long events = block_leaves(nd, reqs, n);
     if (events < 0 || (uint64_t)events != hdr->event_count)
         return false;
@@ -402,7 +452,7 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
 static bool app_can_propose(void *ctx, uint64_t height)
 {
     const certa_node *nd = ctx;
-    return height == nd->executed + 1;
+    return height <= nd->executed + LAG;
 }
 
 static bool app_validate_request(void *ctx, const certa_pbft_request *req)
@@ -497,8 +547,10 @@ static waiter *waiter_add(certa_node *nd, uint16_t integrator, uint64_t seq)
     for (uint32_t i = 0; i < WAITERS_MAX; i++) {
         waiter *w = &nd->waiters[(h + i) & (WAITERS_MAX - 1u)];
         if (!w->used || (w->integrator == integrator && w->seq == seq)) {
-            if (!w->used)
+            if (!w->used) {
                 nd->nwaiters++;
+                w->events = 0;
+            }
             w->used = true;
             w->integrator = integrator;
             w->seq = seq;
@@ -512,6 +564,8 @@ static waiter *waiter_add(certa_node *nd, uint16_t integrator, uint64_t seq)
 static void waiter_remove(certa_node *nd, waiter *w)
 {
     uint32_t i = (uint32_t)(w - nd->waiters);
+    CERTA_ASSERT(nd->pending_events >= w->events);
+    nd->pending_events -= w->events;
     w->used = false;
     nd->nwaiters--;
     uint32_t j = i;
@@ -548,6 +602,8 @@ static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
     certa_errinfo ei;
     if (nd->nexq >= EXEC_QUEUE_MAX)
         return certa_errorf(&ei, CERTA_E_LIMIT, "execution queue full");
+    certa_log(CERTA_LOG_DEBUG, "deliver", "\"height\":%llu,\"bytes\":%zu",
+              (unsigned long long)a->height, a->len);
     certa_err e = certa_store_append(nd->blocks, a->height, a->bytes, a->len, &ei);
     if (e != CERTA_OK) {
         certa_log(CERTA_LOG_ERROR, "block_append_failed",
@@ -687,43 +743,37 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
 }
 
-/* Executes one committed block record (REC_BLOCK) into the state. With
- * replying set, answers the integrators waiting for its batches. */
-static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
-                               bool replying, certa_errinfo *ei)
+/* Decodes a committed block record and lists its batches, filling
+ * nd->leaf_hashes with the leaf hash of every event. *batches_out is
+ * malloc'ed (caller frees). */
+static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
+                            certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
+                            uint32_t *leaves_out, certa_errinfo *ei)
 {
-    certa_pbft_msg m;
-    certa_err e = certa_pbft_msg_decode(rec, len, &m);
-    if (e != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK)
+    certa_err e = certa_pbft_msg_decode(rec, len, m);
+    if (e != CERTA_OK || m->type != CERTA_PBFT_REC_BLOCK)
         return certa_errorf(ei, CERTA_E_CORRUPT, "block record does not decode (%s)",
                             certa_strerror(e));
-    const certa_block_header *hdr = &m.hdr;
-    if (hdr->height != nd->executed + 1)
-        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
-                            (unsigned long long)hdr->height,
-                            (unsigned long long)nd->executed);
-    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
-    if (e != CERTA_OK)
-        return e;
-
-    exec_batch *batches = calloc(m.reqs.count ? m.reqs.count : 1, sizeof *batches);
+    exec_batch *batches = calloc(m->reqs.count ? m->reqs.count : 1, sizeof *batches);
     if (batches == NULL)
-        return certa_errorf(ei, CERTA_E_NOMEM, "executing block");
+        return certa_errorf(ei, CERTA_E_NOMEM, "opening block");
     size_t pos = 0, nb = 0;
     const uint8_t *it;
     size_t il;
     uint32_t leaf = 0;
     uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
-    while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+    while (certa_pbft_list_next(&m->reqs, &pos, &it, &il)) {
         certa_pbft_request req;
-        CERTA_ASSERT(certa_pbft_request_item(it, il, &req));
         certa_batch_view v;
-        CERTA_ASSERT(certa_batch_decode(req.bytes, req.len, &v, NULL) == CERTA_OK);
-        CERTA_ASSERT(grow_leaves(nd, leaf + v.event_count));
-        bool replay = req.integrator >= nd->g->integrator_count ||
-                      replay_seen(&nd->replay[req.integrator], req.seq);
-        batches[nb] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
-                                   req.bytes, req.len};
+        if (!certa_pbft_request_item(it, il, &req) ||
+            certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
+            !grow_leaves(nd, leaf + v.event_count)) {
+            free(batches);
+            return certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: batch %zu does not decode",
+                                (unsigned long long)m->hdr.height, nb);
+        }
+        batches[nb++] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
+                                     req.bytes, req.len};
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
@@ -731,53 +781,127 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
             size_t ll = certa_leaf_encode(req.integrator, req.seq, ev, ev_len, leafbuf,
                                           sizeof leafbuf);
             certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)leaf * CERTA_HASH_BYTES);
-            certa_event evd;
-            if (replay) {
-                certa_state_apply_malformed(nd->state, req.integrator); /* replayed batch */
-            } else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK) {
-                certa_state_apply_malformed(nd->state, req.integrator);
-            } else {
-                certa_state_apply(nd->state, req.integrator, &evd);
-            }
             leaf++;
         }
-        if (!replay)
-            replay_mark(&nd->replay[req.integrator], req.seq);
-        nb++;
+    }
+    *batches_out = batches;
+    *nb_out = nb;
+    *leaves_out = leaf;
+    return CERTA_OK;
+}
+
+static void block_cert(const certa_pbft_msg *m, certa_commit_cert *cert)
+{
+    memset(cert, 0, sizeof *cert);
+    cert->view = m->aux;
+    cert->height = m->hdr.height;
+    certa_header_hash(&m->hdr, cert->block_hash);
+    uint16_t n = m->sig_count < CERTA_VALIDATORS_MAX ? m->sig_count : CERTA_VALIDATORS_MAX;
+    for (uint16_t i = 0; i < n; i++) {
+        const uint8_t *sg = m->sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
+        cert->sigs[i].validator = (uint16_t)(sg[0] | (sg[1] << 8));
+        memcpy(cert->sigs[i].sig, sg + 2, CERTA_SIGNATURE_BYTES);
+    }
+    cert->count = n;
+}
+
+static exec_ref *xref_slot(certa_node *nd, uint16_t integrator, uint64_t seq)
+{
+    return &nd->xref[waiter_hash(integrator, seq) & (EXECUTED_SLOTS - 1u)];
+}
+
+static void rcache_put(certa_node *nd, uint64_t height, const uint8_t *res, uint32_t n)
+{
+    results_entry *r = &nd->rcache[height % RESULTS_CACHE_BLOCKS];
+    if (n > r->cap) {
+        uint8_t *p = realloc(r->res, n);
+        if (p == NULL) {
+            r->height = 0;
+            return;
+        }
+        r->res = p;
+        r->cap = n;
+    }
+    memcpy(r->res, res, n);
+    r->count = n;
+    r->height = height;
+}
+
+/* Executes one committed block record (REC_BLOCK) into the state. With
+ * replying set, answers the integrators waiting for its batches. */
+static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
+                               bool replying, certa_errinfo *ei)
+{
+    certa_pbft_msg m;
+    exec_batch *batches = NULL;
+    size_t nb = 0;
+    uint32_t leaves = 0;
+    certa_err e = block_open(nd, rec, len, &m, &batches, &nb, &leaves, ei);
+    if (e != CERTA_OK)
+        return e;
+    const certa_block_header *hdr = &m.hdr;
+    if (hdr->height != nd->executed + 1) {
+        free(batches);
+        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
+                            (unsigned long long)hdr->height,
+                            (unsigned long long)nd->executed);
+    }
+    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
+    if (e != CERTA_OK) {
+        free(batches);
+        return e;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        const exec_batch *b = &batches[i];
+        certa_batch_view v;
+        CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+        bool replay = b->integrator >= nd->g->integrator_count ||
+                      replay_seen(&nd->replay[b->integrator], b->seq);
+        size_t ep = 0;
+        const uint8_t *ev;
+        size_t ev_len;
+        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
+            certa_event evd;
+            if (replay)
+                certa_state_apply_replayed(nd->state, b->integrator);
+            else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK)
+                certa_state_apply_malformed(nd->state, b->integrator);
+            else
+                certa_state_apply(nd->state, b->integrator, &evd);
+        }
+        if (!replay) {
+            replay_mark(&nd->replay[b->integrator], b->seq);
+            *xref_slot(nd, b->integrator, b->seq) =
+                (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
+        }
     }
     certa_state_end_block(nd->state, nd->results_root);
     certa_state_digest(nd->state, nd->state_digest);
     nd->executed = hdr->height;
+    memcpy(nd->lag_results[hdr->height % LAG_RING], nd->results_root, CERTA_HASH_BYTES);
+    memcpy(nd->lag_digest[hdr->height % LAG_RING], nd->state_digest, CERTA_HASH_BYTES);
     uint32_t nres = 0;
     const uint8_t *results = certa_state_block_results(nd->state, &nres);
-    CERTA_ASSERT(nres == leaf);
+    CERTA_ASSERT(nres == leaves);
+    rcache_put(nd, hdr->height, results, nres);
     for (uint32_t i = 0; i < nres; i++)
         if (results[i] < CERTA_R_COUNT)
             certa_metric_add(nd->m.results[results[i]], 1);
     certa_metric_add(nd->m.blocks, 1);
-    certa_metric_add(nd->m.events, leaf);
+    certa_metric_add(nd->m.events, leaves);
     certa_metric_set(nd->m.height, (double)hdr->height);
-    nd->events_window_count += leaf;
+    nd->events_window_count += leaves;
 
     if (replying && nd->nwaiters > 0) {
         certa_merkle_tree *tree = NULL;
         certa_commit_cert cert;
-        memset(&cert, 0, sizeof cert);
-        cert.view = m.aux;
-        cert.height = hdr->height;
-        certa_header_hash(hdr, cert.block_hash);
-        for (uint16_t i = 0; i < m.sig_count && i < CERTA_VALIDATORS_MAX; i++) {
-            const uint8_t *s = m.sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
-            cert.sigs[i].validator = (uint16_t)(s[0] | (s[1] << 8));
-            memcpy(cert.sigs[i].sig, s + 2, CERTA_SIGNATURE_BYTES);
-        }
-        cert.count = m.sig_count;
+        block_cert(&m, &cert);
         for (size_t i = 0; i < nb; i++) {
             waiter *w = waiter_find(nd, batches[i].integrator, batches[i].seq);
             if (w == NULL)
                 continue;
             if (tree == NULL &&
-                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaf, &tree, NULL) != CERTA_OK)
+                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
                 break;
             send_receipt(nd, w, hdr, &cert, &batches[i], tree, results);
             waiter_remove(nd, w);
@@ -786,6 +910,47 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
     }
     free(batches);
     return CERTA_OK;
+}
+
+/* A batch submitted again after it executed (the client lost the receipt,
+ * or failed over from a validator that died): answer with its receipt when
+ * the block and its results are still at hand. Returns false when they are
+ * not, or when the committed batch with that (integrator, seq) differs. */
+static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint64_t seq,
+                           const uint8_t digest[CERTA_HASH_BYTES])
+{
+    exec_ref *x = xref_slot(nd, integrator, seq);
+    if (x->seq != seq || x->integrator != integrator)
+        return false;
+    results_entry *r = &nd->rcache[x->height % RESULTS_CACHE_BLOCKS];
+    const uint8_t *rec;
+    size_t len;
+    if (r->height != x->height || !app_read_block(nd, x->height, &rec, &len))
+        return false;
+    certa_pbft_msg m;
+    exec_batch *batches = NULL;
+    size_t nb = 0;
+    uint32_t leaves = 0;
+    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, NULL) != CERTA_OK)
+        return false;
+    bool sent = false;
+    for (size_t i = 0; i < nb && !sent; i++) {
+        certa_batch_view v;
+        if (batches[i].integrator != integrator || batches[i].seq != seq ||
+            certa_batch_decode(batches[i].bytes, batches[i].len, &v, NULL) != CERTA_OK ||
+            memcmp(v.digest, digest, CERTA_HASH_BYTES) != 0 || r->count != leaves)
+            continue;
+        certa_merkle_tree *tree = NULL;
+        if (certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
+            break;
+        certa_commit_cert cert;
+        block_cert(&m, &cert);
+        send_receipt(nd, w, &m.hdr, &cert, &batches[i], tree, r->res);
+        certa_merkle_tree_free(tree);
+        sent = true;
+    }
+    free(batches);
+    return sent;
 }
 
 /* ------------------------------------------------------------ the round */
@@ -823,6 +988,7 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     bool executed = false;
     for (uint32_t i = 0; i < nd->nexq; i++) {
         certa_errinfo xe;
+        uint64_t tx = mono_us();
         certa_err e = execute_block(nd, nd->exq[i].rec, nd->exq[i].len, true, &xe);
         if (e != CERTA_OK) {
             certa_log(CERTA_LOG_ERROR, "execute_failed",
@@ -833,6 +999,8 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
             nd->nexq = 0;
             return certa_errorf(ei, e, "executing block: %s", certa_errmsg(&xe));
         }
+        certa_log(CERTA_LOG_DEBUG, "executed", "\"height\":%llu,\"us\":%llu",
+                  (unsigned long long)nd->exq[i].height, (unsigned long long)(mono_us() - tx));
         free(nd->exq[i].rec);
         executed = true;
     }
@@ -872,16 +1040,20 @@ static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
     step(nd, &in);
 }
 
-/* A pre-prepare for h is held back until h-1 executed here: its header
- * commits to h-1's results, which only execution can check. */
+/* A pre-prepare for h is held back until h - LAG executed here: its header
+ * commits to h - LAG's results, which only execution can check. */
 static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 {
     if (len < 2 || bytes[1] != CERTA_PBFT_MSG_PRE_PREPARE)
         return false;
     certa_pbft_msg m;
     if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
-        m.seq <= nd->executed + 1 || m.seq > nd->executed + nd->pc.window)
+        m.seq <= nd->executed + LAG || m.seq > nd->executed + nd->pc.window)
         return false; /* the core judges these itself */
+    for (uint32_t i = 0; i < nd->nheld; i++)
+        if (nd->held[i].seq == m.seq && nd->held[i].len == len &&
+            memcmp(nd->held[i].bytes, bytes, len) == 0)
+            return true; /* a re-sent copy of one we hold */
     if (nd->nheld == HELD_MAX) {
         free(nd->held[0].bytes); /* the oldest; the primary retransmits */
         memmove(nd->held, nd->held + 1, (HELD_MAX - 1) * sizeof nd->held[0]);
@@ -896,11 +1068,18 @@ static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 
 static void release_held(certa_node *nd)
 {
+    /* in height order: insertion sort of a short list */
+    for (uint32_t i = 1; i < nd->nheld; i++)
+        for (uint32_t j = i; j > 0 && nd->held[j - 1].seq > nd->held[j].seq; j--) {
+            held_msg t = nd->held[j];
+            nd->held[j] = nd->held[j - 1];
+            nd->held[j - 1] = t;
+        }
     uint32_t k = 0;
     for (uint32_t i = 0; i < nd->nheld; i++) {
         held_msg h = nd->held[i];
-        if (h.seq <= nd->executed + 1) {
-            if (h.seq == nd->executed + 1)
+        if (h.seq <= nd->executed + LAG) {
+            if (h.seq > nd->executed)
                 feed_peer_msg(nd, h.bytes, h.len);
             free(h.bytes);
         } else {
@@ -915,8 +1094,12 @@ static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t l
     certa_node *nd = ctx;
     (void)from; /* the core authenticates the sender from the signed bytes */
     certa_metric_add(nd->m.bytes_in, len);
-    if (hold_preprepare(nd, bytes, len))
+    if (hold_preprepare(nd, bytes, len)) {
+        certa_log(CERTA_LOG_DEBUG, "preprepare_held", "\"executed\":%llu", (unsigned long long)nd->executed);
         return;
+    }
+    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
+        certa_log(CERTA_LOG_DEBUG, "preprepare_in", "\"bytes\":%zu", len);
     feed_peer_msg(nd, bytes, len);
 }
 
@@ -938,6 +1121,12 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
         return;
     }
     if (replay_seen(&nd->replay[v.integrator], v.seq)) {
+        waiter tmp = {.used = true, .integrator = v.integrator, .seq = v.seq,
+                      .request_id = rq->header.request_id, .accepted_ms = now_ms(),
+                      .peer_len = (uint8_t)rq->peer_len};
+        memcpy(tmp.peer, rq->peer, rq->peer_len);
+        if (resend_receipt(nd, &tmp, v.integrator, v.seq, v.digest))
+            return;
         certa_metric_add(nd->m.batches_refused, 1);
         char msg[200];
         snprintf(msg, sizeof msg,
@@ -952,17 +1141,36 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
                     true, 5000, "validator storage failed: new batches are refused");
         return;
     }
+    /* Admission control: a batch accepted here waits in the pipeline; past
+     * a bounded backlog (a few blocks' worth) the wait would approach the
+     * view-change timer, so new batches get a retryable BUSY with a hint
+     * instead. A batch already waiting (the client re-sent it) is kept. */
+    if (waiter_find(nd, v.integrator, v.seq) == NULL &&
+        (nd->nwaiters >= nd->admit_batches_max ||
+         nd->pending_events + v.event_count > nd->admit_events_max)) {
+        double rate = nd->events_per_s > 1000.0 ? nd->events_per_s : 1000.0;
+        double wait_ms = (double)nd->pending_events * 1000.0 / rate / 2.0;
+        uint32_t hint = wait_ms < 20 ? 20 : wait_ms > 2000 ? 2000 : (uint32_t)wait_ms;
+        certa_metric_add(nd->m.busy, 1);
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
+                    hint, "validator busy: its backlog of batches awaiting commit is full");
+        return;
+    }
     waiter *w = waiter_add(nd, v.integrator, v.seq);
     if (w == NULL) {
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
                     50, "validator busy: too many batches awaiting commit");
         return;
     }
+    nd->pending_events += v.event_count - w->events;
+    w->events = v.event_count;
     w->request_id = rq->header.request_id;
     w->accepted_ms = now_ms();
     w->peer_len = (uint8_t)rq->peer_len;
     memcpy(w->peer, rq->peer, rq->peer_len);
     certa_metric_add(nd->m.batches_in, 1);
+    certa_log(CERTA_LOG_DEBUG, "batch_accepted", "\"integrator\":%u,\"seq\":%llu,\"events\":%u",
+              v.integrator, (unsigned long long)v.seq, v.event_count);
 
     certa_cp_accepted acc = {.integrator = v.integrator, .seq = v.seq,
                              .event_count = v.event_count};
@@ -1163,6 +1371,24 @@ static void serve_clients(certa_node *nd)
     }
 }
 
+/* Forgets batches accepted long ago that never committed (their request
+ * was lost with a primary, or the client is gone): the client has its own
+ * deadline and re-sends, so the slot is better given to new work. */
+#define WAITER_TTL_MS 60000u
+
+static void sweep_waiters(certa_node *nd, uint64_t now)
+{
+    for (uint32_t i = 0; i < WAITERS_MAX && nd->nwaiters > 0;) {
+        waiter *w = &nd->waiters[i];
+        if (w->used && w->accepted_ms + WAITER_TTL_MS < now) {
+            certa_metric_add(nd->m.expired, 1);
+            waiter_remove(nd, w); /* may shift a later entry into slot i */
+            continue;
+        }
+        i++;
+    }
+}
+
 /* ------------------------------------------------------------ open / run */
 
 static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
@@ -1184,6 +1410,8 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
     C(batches_in, "certa_batches_accepted_total", "Batches accepted from integrators");
     C(batches_refused, "certa_batches_refused_total", "Batches or frames refused at the door");
     C(receipts, "certa_receipts_sent_total", "Batch receipts sent");
+    C(busy, "certa_batches_busy_total", "Batches answered BUSY (backlog full)");
+    C(expired, "certa_waiters_expired_total", "Accepted batches forgotten after the waiting limit");
     C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
     C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
     G(view, "certa_view", "Current PBFT view");
@@ -1326,10 +1554,12 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     nd->replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
                         sizeof *nd->replay);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
+    nd->rcache = calloc(RESULTS_CACHE_BLOCKS, sizeof *nd->rcache);
+    nd->xref = calloc(EXECUTED_SLOTS, sizeof *nd->xref);
     if (preverify_scratch == NULL)
         preverify_scratch = calloc(1, sizeof *preverify_scratch);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
-        !nd->receipt_buf || !preverify_scratch || !grow_leaves(nd, 16384)) {
+        !nd->receipt_buf || !nd->rcache || !nd->xref || !preverify_scratch || !grow_leaves(nd, 16384)) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
         goto fail;
     }
@@ -1386,10 +1616,15 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (block_bytes > 4u * 1024 * 1024)
         block_bytes = 4u * 1024 * 1024;
     pc->batch_bytes_max = (uint32_t)block_bytes;
+    nd->admit_events_max = 2ull * (gp->block_events_max ? gp->block_events_max : 8192);
+    nd->admit_batches_max = 512;
     pc->batch_timeout_ms = o && o->batch_timeout_ms ? o->batch_timeout_ms
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
     if (gp->view_timeout_ms)
         pc->view_timeout_ms = gp->view_timeout_ms;
+    /* Retransmission covers lost messages; with blocks of megabytes it must
+     * stay well apart from the normal round trip. */
+    pc->resend_ms = pc->view_timeout_ms / 4 > 200 ? pc->view_timeout_ms / 4 : 200;
     if (gp->clock_skew_ms_max)
         pc->clock_skew_ms_max = gp->clock_skew_ms_max;
     pc->crypto = (certa_pbft_crypto){nd, crypto_sign, crypto_verify};
@@ -1498,6 +1733,10 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
         now = now_ms();
+        if (now >= nd->last_sweep_ms + 1000) {
+            sweep_waiters(nd, now);
+            nd->last_sweep_ms = now;
+        }
         if (now >= nd->events_window_start_ms + 1000) {
             nd->events_per_s = (double)nd->events_window_count * 1000.0 /
                                (double)(now - nd->events_window_start_ms);
@@ -1536,6 +1775,11 @@ void certa_node_close(certa_node *nd)
     free(nd->sigcache);
     free(nd->replay);
     free(nd->receipt_buf);
+    if (nd->rcache != NULL)
+        for (uint32_t i = 0; i < RESULTS_CACHE_BLOCKS; i++)
+            free(nd->rcache[i].res);
+    free(nd->rcache);
+    free(nd->xref);
     free(nd->leaf_hashes);
     free(nd->readbuf);
     free(nd->entries);

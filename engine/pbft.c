@@ -1997,9 +1997,18 @@ static void resend(certa_pbft *r)
         slot *sl = slot_peek(r, s);
         if (sl == NULL || !sl->has_pp || sl->pp_view != r->view || sl->executed)
             continue;
-        if (p == r->c.id)
-            bcast(r, &sl->pp);
-        else if (sl->prep[r->c.id].has && sl->prep[r->c.id].view == r->view)
+        if (p == r->c.id) {
+            /* only to backups that have not voted on it: a block can be
+             * megabytes, and re-sending it to all every period would cost
+             * more than the consensus itself */
+            for (uint16_t i = 0; i < r->c.n; i++) {
+                if (i == r->c.id ||
+                    (sl->prep[i].has && sl->prep[i].view == r->view) ||
+                    (sl->com[i].has && sl->com[i].view == r->view))
+                    continue;
+                send_to(r, i, &sl->pp);
+            }
+        } else if (sl->prep[r->c.id].has && sl->prep[r->c.id].view == r->view)
             bcast(r, &sl->prep[r->c.id].raw);
         if (sl->commit_sent && sl->commit_view == r->view) {
             certa_pbft_msg c;

@@ -157,7 +157,7 @@ static const char *const result_names[CERTA_R_COUNT] = {
     "ok", "malformed", "role_forbidden", "unknown_grant", "duplicate_grant",
     "not_holder", "revoked", "exhausted", "not_yet_valid", "expired",
     "locked", "code_mismatch", "scope_centre", "scope_counter", "scope_matter",
-    "licence_type_not_allowed", "bad_window", "not_redeemed",
+    "licence_type_not_allowed", "bad_window", "not_redeemed", "replayed",
 };
 
 const char *certa_result_name(unsigned r)
@@ -907,6 +907,12 @@ certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator)
 {
     (void)integrator;
     return record_event(s, NULL, NONE, NONE, CERTA_R_MALFORMED);
+}
+
+certa_result certa_state_apply_replayed(certa_state *s, uint16_t integrator)
+{
+    (void)integrator;
+    return record_event(s, NULL, NONE, NONE, CERTA_R_REPLAYED);
 }
 
 const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count)

@@ -28,6 +28,7 @@
 #include "certa/merkle.h"
 #include "certa/pool.h"
 #include "certa/store.h"
+#include "pbft_msg.h"
 
 #define CMD "verify-chain"
 #define ARENA_BYTES (64u << 20)
@@ -103,8 +104,25 @@ static void verify_block(verifier *v, const uint8_t *b, size_t len, uint64_t hei
     memset(r, 0, sizeof *r);
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
+    /* Two record forms: the codec block (header, length-prefixed batches:
+     * what `certa dry-run --data` writes) and a validator's committed block
+     * (PBFT REC_BLOCK: header, batches as request items, commit signatures). */
     certa_block_header h;
-    if (certa_block_decode_header(b, len, &h, &ei) != CERTA_OK) {
+    certa_pbft_msg m;
+    bool rec = len >= 2 && b[0] == CERTA_PBFT_MSG_VERSION && b[1] == CERTA_PBFT_REC_BLOCK;
+    size_t lpos = 0;
+    if (rec) {
+        certa_err de = certa_pbft_msg_decode(b, len, &m);
+        if (de != CERTA_OK) {
+            set_bad(r, "committed block record does not decode: %s", certa_strerror(de));
+            return;
+        }
+        if (m.sig_count == 0) {
+            set_bad(r, "%s", "committed block record carries no commit signature");
+            return;
+        }
+        h = m.hdr;
+    } else if (certa_block_decode_header(b, len, &h, &ei) != CERTA_OK) {
         set_bad(r, "header does not decode: %s", certa_errmsg(&ei));
         return;
     }
@@ -122,9 +140,26 @@ static void verify_block(verifier *v, const uint8_t *b, size_t len, uint64_t hei
     uint8_t leaf[CERTA_EVENT_BYTES_MAX + 16];
     for (;;) {
         certa_batch_view bv;
-        certa_err e = certa_block_next_batch(b, len, &pos, &bv, &ei);
-        if (e == CERTA_E_NOTFOUND)
-            break;
+        certa_err e;
+        if (rec) {
+            const uint8_t *it;
+            size_t il;
+            certa_pbft_request req;
+            if (!certa_pbft_list_next(&m.reqs, &lpos, &it, &il))
+                break;
+            if (!certa_pbft_request_item(it, il, &req)) {
+                set_bad(r, "%s", "a request item does not decode");
+                return;
+            }
+            e = certa_batch_decode(req.bytes, req.len, &bv, &ei);
+            if (e == CERTA_OK && (bv.integrator != req.integrator || bv.seq != req.seq))
+                e = certa_errorf(&ei, CERTA_E_CHAIN, "batch %u: its integrator or seq "
+                                 "differs from the request item's", batches);
+        } else {
+            e = certa_block_next_batch(b, len, &pos, &bv, &ei);
+            if (e == CERTA_E_NOTFOUND)
+                break;
+        }
         if (e != CERTA_OK) {
             set_bad(r, "%s", certa_errmsg(&ei));
             return;

@@ -194,6 +194,13 @@ certa_err certa_batch_verify(const certa_batch_view *v, const certa_pubkey *pk,
 #define CERTA_HEADER_MAGIC 0x48545243u /* "CRTH" */
 #define CERTA_HEADER_BYTES 168u
 
+/* Header h commits to the execution of block h - CERTA_RESULTS_LAG_BLOCKS:
+ * prev_results_root is that block's results root and state_digest the state
+ * digest after it (both zero for h <= the lag and for the null blocks of a
+ * view change). The lag lets a primary propose that many blocks before the
+ * first of them executed. */
+#define CERTA_RESULTS_LAG_BLOCKS 4u
+
 typedef struct certa_block_header {
     uint64_t height;       /* genesis block is height 0; first real block 1 */
     uint64_t view;
@@ -203,8 +210,8 @@ typedef struct certa_block_header {
     uint32_t batch_count;
     uint8_t prev_hash[CERTA_HASH_BYTES];         /* hash of header height-1 */
     uint8_t events_root[CERTA_HASH_BYTES];       /* RFC 6962 root of event leaves */
-    uint8_t prev_results_root[CERTA_HASH_BYTES]; /* root of results of height-1 */
-    uint8_t state_digest[CERTA_HASH_BYTES];      /* digest after the last checkpoint */
+    uint8_t prev_results_root[CERTA_HASH_BYTES]; /* results root of height - lag */
+    uint8_t state_digest[CERTA_HASH_BYTES];      /* state digest after height - lag */
 } certa_block_header;
 
 certa_err certa_header_encode(const certa_block_header *h,

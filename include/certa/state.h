@@ -41,7 +41,8 @@ typedef enum certa_result {
     CERTA_R_LICENCE_TYPE_NOT_ALLOWED = 15,
     CERTA_R_BAD_WINDOW = 16,
     CERTA_R_NOT_REDEEMED = 17,      /* confirm/sign/photo before a redeem */
-    CERTA_R_COUNT = 18,
+    CERTA_R_REPLAYED = 18,          /* its batch (integrator, seq) already executed */
+    CERTA_R_COUNT = 19,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */
@@ -84,6 +85,10 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
 
 /* Records an event whose bytes did not decode (result malformed). */
 certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator);
+
+/* Records an event of a batch whose (integrator, seq) had already executed
+ * when a block carried it again (result replayed); nothing else changes. */
+certa_result certa_state_apply_replayed(certa_state *s, uint16_t integrator);
 
 /* Closes the block: results_root gets the RFC 6962 root over the block's
  * result leaves (what the next block's header carries as prev_results_root). */

@@ -443,3 +443,37 @@ Test(transport, claimed_index_must_match_the_key)
     certa_transport_close(nodes[0].t);
     certa_transport_close(nodes[1].t);
 }
+
+Test(transport, posted_message_to_a_down_link_is_dropped_and_freed)
+{
+    keys(2);
+    node nodes[1];
+    open_node(&nodes[0], 0, 2, (const char(*)[41])pubs, secs[0], 0x66, 0);
+    /* Validator 1 does not exist: the link never comes up. */
+    cr_assert_eq(certa_transport_connect(nodes[0].t, 1, "tcp://127.0.0.1:1", NULL), CERTA_OK);
+    freed = 0;
+    char *m = strdup("lost");
+    cr_assert_eq(certa_transport_post(nodes[0].t, 1, m, 4, free_hint, NULL), CERTA_OK);
+    uint64_t end = ms_now() + 2000;
+    while (ms_now() < end && nodes[0].ev.dropped == 0)
+        certa_transport_poll(nodes[0].t, 5, deliver, &nodes[0].in);
+    cr_assert_eq(nodes[0].ev.dropped, 1);
+    cr_assert_not_null(strstr(nodes[0].ev.last, "link not up"), "%s", nodes[0].ev.last);
+    cr_assert_eq(freed, 1);
+    certa_transport_stats st;
+    certa_transport_stats_get(nodes[0].t, &st);
+    cr_assert_eq(st.posted_dropped, 1);
+
+    /* The bounded queue refuses when full and the caller keeps the data. */
+    certa_transport_close(nodes[0].t);
+    certa_transport_config c = { .self = 0, .validator_count = 2,
+                                 .curve_pub = (const char(*)[41])pubs, .curve_secret = secs[0],
+                                 .bind_endpoint = "tcp://127.0.0.1:*", .post_capacity = 2 };
+    memset(c.genesis_hash, 0x66, 32);
+    cr_assert_eq(certa_transport_open(&c, NULL, NULL, &nodes[0].t, NULL), CERTA_OK);
+    static char a[] = "a", b[] = "b", d[] = "d";
+    cr_assert_eq(certa_transport_post(nodes[0].t, 1, a, 1, NULL, NULL), CERTA_OK);
+    cr_assert_eq(certa_transport_post(nodes[0].t, 1, b, 1, NULL, NULL), CERTA_OK);
+    cr_assert_eq(certa_transport_post(nodes[0].t, 1, d, 1, NULL, NULL), CERTA_E_BUSY);
+    certa_transport_close(nodes[0].t);
+}
