@@ -417,7 +417,8 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
                               damage *dm, certa_errinfo *ei)
 {
     uint64_t fsize = file_size(fd);
-    reader r = {.fd = fd, .fsize = fsize, .cap = READ_CHUNK_BYTES};
+    bool headers_only = s->o.read_only && s->o.headers_only_on_open;
+    reader r = {.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES};
     r.buf = malloc(r.cap);
     if (r.buf == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory to scan");
@@ -488,7 +489,10 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
         why = rec_decode(p, &h);
         if (why == NULL && (uint64_t)h.payload_bytes + HDR > fsize - pos)
             why = "record length runs past the end of the segment";
-        if (why == NULL && h.kind == KIND_BLOCK) {
+        if (why == NULL && h.kind == KIND_BLOCK && headers_only) {
+            if (h.height != st->expected)
+                why = "height out of sequence";
+        } else if (why == NULL && h.kind == KIND_BLOCK) {
             const uint8_t *pl = rd_get(&r, pos + HDR, h.payload_bytes);
             if (pl == NULL) {
                 err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg: %s", k,

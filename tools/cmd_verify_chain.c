@@ -354,6 +354,7 @@ static int run(const char *data, unsigned threads, bool quiet, bool list)
     certa_store_opts_default(&o);
     o.dir = dir;
     o.read_only = true;
+    o.headers_only_on_open = true; /* the scan below checks every payload CRC */
     certa_store *s = NULL;
     certa_store_recovery rep;
     certa_errinfo ei;

@@ -18,6 +18,19 @@
  * and certa_store_durable_height may be called from any number of threads at
  * once. certa_store_close must be called once, after every other call on the
  * handle has returned.
+ *
+ * Use from a validator: the consensus thread calls certa_store_append(h) for
+ * each committed block (it returns once the bytes are copied) and learns of
+ * durability either from on_durable (called on the flusher thread with the
+ * new durable height), by polling certa_store_durable_height, or by blocking
+ * in certa_store_wait_durable(h) (usable from several threads at once, as the
+ * 4-writer benchmark does). Only after that may the block's receipt leave.
+ * Readers fetch durable blocks by height concurrently with appends.
+ *
+ * Ownership: every pointer passed in is borrowed for the duration of the
+ * call only (data is copied), except on_durable_ctx, which must stay valid
+ * until certa_store_close returns. Pointers handed to callbacks are valid
+ * during the callback only.
  */
 #ifndef CERTA_STORE_H
 #define CERTA_STORE_H
@@ -46,6 +59,10 @@ typedef struct certa_store_opts {
     bool prewrite;              /* fill new segments with zeros first (faster
                                  * overwrites); default false */
     bool dsync_writes;          /* RWF_DSYNC writes instead of linked fdatasync */
+    bool headers_only_on_open;  /* read_only opens: check record headers only
+                                 * (a few KiB per block) and leave payload
+                                 * checksums to the reads, which verify them
+                                 * anyway; for audits that read everything */
     uint64_t first_height;      /* height of the first record of an empty log;
                                  * default 0 (the genesis block) */
     certa_store_durable_fn on_durable; /* optional */
