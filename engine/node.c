@@ -1132,6 +1132,9 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
         snprintf(msg, sizeof msg,
                  "batch: integrator %s sequence %llu was already executed (replay)",
                  nd->g->integrators[v.integrator].name, (unsigned long long)v.seq);
+        char esc[300];
+        certa_log(CERTA_LOG_WARN, "batch_refused", "\"reason\":\"%s\"",
+                  certa_log_str(msg, esc, sizeof esc));
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_REFUSED,
                     false, 0, msg);
         return;
