@@ -1737,6 +1737,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
+        certa_metric_set(nd->m.exec_queue, nd->nexq);
         now = now_ms();
         if (now >= nd->last_sweep_ms + 1000) {
             sweep_waiters(nd, now);
