@@ -262,7 +262,7 @@ static certa_err check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
     if (e != CERTA_OK)
         return e;
     if (v->integrator >= nd->g->integrator_count)
-        return certa_errorf(ei, CERTA_E_REFUSED,
+        return certa_errorf(ei, CERTA_E_NOTFOUND,
                             "batch: integrator %u is not in genesis", v->integrator);
     if (sigcache_has(nd, v->digest))
         return CERTA_OK;
