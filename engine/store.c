@@ -972,14 +972,18 @@ static int uring_write_sync(certa_store *s, const uint8_t *buf, uint64_t len,
         fs->user_data = 2;
         want = 2;
     }
-    int rc = io_uring_submit(&s->ring);
+    /* One system call submits both and sleeps until both completed. */
+    int rc;
+    do {
+        rc = io_uring_submit_and_wait(&s->ring, want);
+    } while (rc == -EINTR);
     if (rc < 0)
         return rc;
     int wres = 0, fres = 0;
     for (unsigned i = 0; i < want; i++) {
         struct io_uring_cqe *cqe;
         do {
-            rc = io_uring_wait_cqe(&s->ring, &cqe);
+            rc = io_uring_wait_cqe(&s->ring, &cqe); /* already there: no sleep */
         } while (rc == -EINTR);
         if (rc < 0)
             return rc;
@@ -1137,13 +1141,13 @@ static void *flusher_main(void *arg)
         g->count = 0;
         g->payload_bytes = 0;
         s->flush_next = (s->flush_next + 1) % s->ngroups;
+        /* Wake waiters after unlocking (they need the mutex at once). */
+        pthread_mutex_unlock(&s->mu);
         pthread_cond_broadcast(&s->cv_space);
         pthread_cond_broadcast(&s->cv_durable);
-        if (advanced && s->o.on_durable != NULL) {
-            pthread_mutex_unlock(&s->mu);
+        if (advanced && s->o.on_durable != NULL)
             s->o.on_durable(s->o.on_durable_ctx, durable, CERTA_OK);
-            pthread_mutex_lock(&s->mu);
-        }
+        pthread_mutex_lock(&s->mu);
     }
     certa_err failed = s->failed;
     pthread_mutex_unlock(&s->mu);
@@ -1363,10 +1367,13 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
         g->payload_bytes += len;
         s->next_height++;
         s->stats.appends++;
-        pthread_cond_signal(&s->cv_work);
         break;
     }
     pthread_mutex_unlock(&s->mu);
+    /* Signalled after unlocking so that the flusher does not wake up only
+     * to block on the mutex this thread still holds. */
+    if (err == CERTA_OK)
+        pthread_cond_signal(&s->cv_work);
     return err;
 }
 
