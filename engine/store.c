@@ -218,6 +218,7 @@ struct certa_store {
     certa_err failed;
     char failmsg[320];
     bool closing;
+    bool flushing; /* a group is being written (by the flusher or a leader) */
     certa_store_stats stats;
 
     uint64_t durable; /* atomic; NO_HEIGHT when none */
@@ -972,14 +973,18 @@ static int uring_write_sync(certa_store *s, const uint8_t *buf, uint64_t len,
         fs->user_data = 2;
         want = 2;
     }
-    int rc = io_uring_submit(&s->ring);
+    /* One system call submits both and sleeps until both completed. */
+    int rc;
+    do {
+        rc = io_uring_submit_and_wait(&s->ring, want);
+    } while (rc == -EINTR);
     if (rc < 0)
         return rc;
     int wres = 0, fres = 0;
     for (unsigned i = 0; i < want; i++) {
         struct io_uring_cqe *cqe;
         do {
-            rc = io_uring_wait_cqe(&s->ring, &cqe);
+            rc = io_uring_wait_cqe(&s->ring, &cqe); /* already there: no sleep */
         } while (rc == -EINTR);
         if (rc < 0)
             return rc;
@@ -1092,58 +1097,86 @@ static void index_group(certa_store *s, const group *g)
     pthread_mutex_unlock(&s->idx_mu);
 }
 
+static bool group_ready(const group *g)
+{
+    return g->state == G_SEALED || (g->state == G_FILLING && g->len > 0);
+}
+
+/* Caller holds mu. Takes the next group to write when no flush is in flight
+ * (sealing it if it is still filling) and marks a flush in flight; NULL when
+ * there is nothing to do or another thread is flushing. */
+static group *take_group(certa_store *s)
+{
+    group *g = &s->groups[s->flush_next];
+    if (s->flushing || s->failed != CERTA_OK || !group_ready(g))
+        return NULL;
+    if (g->state == G_FILLING) {
+        seal(s, g);
+        s->fill = (s->fill + 1) % s->ngroups;
+    }
+    g->state = G_INFLIGHT;
+    s->flushing = true;
+    return g;
+}
+
+/* Caller holds mu and took g with take_group. Writes g without the lock,
+ * then publishes it (index, durable height, waiters, callback) and returns
+ * with mu held again. Whichever thread calls it (the flusher, or a thread
+ * blocked in certa_store_wait_durable acting as the group's leader) is the
+ * only one flushing, so groups stay in order and one at a time. */
+static void flush_and_publish(certa_store *s, group *g)
+{
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_broadcast(&s->cv_space); /* a sealed group freed the fill slot */
+    char msg[256] = "";
+    certa_err err = flush_group(s, g, msg, sizeof msg);
+    if (err == CERTA_OK)
+        index_group(s, g);
+    pthread_mutex_lock(&s->mu);
+    CERTA_ASSERT(s->flushing && g->state == G_INFLIGHT);
+    s->flushing = false;
+    if (err != CERTA_OK) {
+        set_failed(s, err, "%s", msg);
+        pthread_mutex_unlock(&s->mu);
+        pthread_cond_broadcast(&s->cv_space);
+        pthread_cond_broadcast(&s->cv_durable);
+        pthread_cond_broadcast(&s->cv_work);
+        pthread_mutex_lock(&s->mu);
+        return;
+    }
+    s->stats.flushes++;
+    s->stats.bytes_written += g->len;
+    s->stats.payload_bytes += g->payload_bytes;
+    uint64_t durable = g->last_height;
+    bool advanced = g->count > 0;
+    if (advanced)
+        __atomic_store_n(&s->durable, durable, __ATOMIC_RELEASE);
+    g->state = G_FREE;
+    g->len = 0;
+    g->count = 0;
+    g->payload_bytes = 0;
+    s->flush_next = (s->flush_next + 1) % s->ngroups;
+    /* Wake waiters after unlocking (they need the mutex at once). */
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_broadcast(&s->cv_space);
+    pthread_cond_broadcast(&s->cv_durable);
+    pthread_cond_broadcast(&s->cv_work);
+    if (advanced && s->o.on_durable != NULL)
+        s->o.on_durable(s->o.on_durable_ctx, durable, CERTA_OK);
+    pthread_mutex_lock(&s->mu);
+}
+
 static void *flusher_main(void *arg)
 {
     certa_store *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        group *g = &s->groups[s->flush_next];
-        while (!(g->state == G_SEALED || (g->state == G_FILLING && g->len > 0)) &&
-               !s->closing && s->failed == CERTA_OK)
+        group *g;
+        while ((g = take_group(s)) == NULL && !s->closing && s->failed == CERTA_OK)
             pthread_cond_wait(&s->cv_work, &s->mu);
-        if (s->failed != CERTA_OK)
-            break;
-        if (!(g->state == G_SEALED || (g->state == G_FILLING && g->len > 0)))
-            break; /* closing and drained */
-        if (g->state == G_FILLING) {
-            seal(s, g);
-            s->fill = (s->fill + 1) % s->ngroups;
-            pthread_cond_broadcast(&s->cv_space);
-        }
-        g->state = G_INFLIGHT;
-        pthread_mutex_unlock(&s->mu);
-
-        char msg[256] = "";
-        certa_err err = flush_group(s, g, msg, sizeof msg);
-        if (err == CERTA_OK)
-            index_group(s, g);
-
-        pthread_mutex_lock(&s->mu);
-        if (err != CERTA_OK) {
-            set_failed(s, err, "%s", msg);
-            pthread_cond_broadcast(&s->cv_space);
-            pthread_cond_broadcast(&s->cv_durable);
-            break;
-        }
-        s->stats.flushes++;
-        s->stats.bytes_written += g->len;
-        s->stats.payload_bytes += g->payload_bytes;
-        uint64_t durable = g->last_height;
-        bool advanced = g->count > 0;
-        if (advanced)
-            __atomic_store_n(&s->durable, durable, __ATOMIC_RELEASE);
-        g->state = G_FREE;
-        g->len = 0;
-        g->count = 0;
-        g->payload_bytes = 0;
-        s->flush_next = (s->flush_next + 1) % s->ngroups;
-        pthread_cond_broadcast(&s->cv_space);
-        pthread_cond_broadcast(&s->cv_durable);
-        if (advanced && s->o.on_durable != NULL) {
-            pthread_mutex_unlock(&s->mu);
-            s->o.on_durable(s->o.on_durable_ctx, durable, CERTA_OK);
-            pthread_mutex_lock(&s->mu);
-        }
+        if (g == NULL)
+            break; /* failed, or closing and drained */
+        flush_and_publish(s, g);
     }
     certa_err failed = s->failed;
     pthread_mutex_unlock(&s->mu);
@@ -1363,10 +1396,13 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
         g->payload_bytes += len;
         s->next_height++;
         s->stats.appends++;
-        pthread_cond_signal(&s->cv_work);
         break;
     }
     pthread_mutex_unlock(&s->mu);
+    /* Signalled after unlocking so that the flusher does not wake up only
+     * to block on the mutex this thread still holds. */
+    if (err == CERTA_OK)
+        pthread_cond_signal(&s->cv_work);
     return err;
 }
 
@@ -1391,8 +1427,16 @@ certa_err certa_store_wait_durable(certa_store *s, uint64_t height, certa_errinf
         err = certa_errorf(ei, CERTA_E_STATE, "store: height %llu was never appended",
                            (unsigned long long)height);
     } else {
-        while (!is_durable(s, height) && s->failed == CERTA_OK)
-            pthread_cond_wait(&s->cv_durable, &s->mu);
+        while (!is_durable(s, height) && s->failed == CERTA_OK) {
+            /* Leader: when no flush is in flight, write the next group from
+             * this thread instead of handing it to the flusher and waiting
+             * for two thread switches. */
+            group *g = take_group(s);
+            if (g != NULL)
+                flush_and_publish(s, g);
+            else
+                pthread_cond_wait(&s->cv_durable, &s->mu);
+        }
         if (!is_durable(s, height))
             err = certa_errorf(ei, s->failed, "%s", s->failmsg);
     }

@@ -41,9 +41,12 @@
 #define CERTA_STORE_SEGMENT_HEADER_BYTES 4096u
 #define CERTA_STORE_SECTOR_BYTES 4096u
 
-/* Called by the flusher thread each time the durable prefix advances (or with
- * err != CERTA_OK once, when the store fails). It must not call back into the
- * store except certa_store_durable_height, and should return quickly. */
+/* Called each time the durable prefix advances (or with err != CERTA_OK
+ * once, when the store fails), in order, by the thread that completed the
+ * flush: the store's flusher thread, or a thread blocked in
+ * certa_store_wait_durable that wrote the group itself. It must not call back
+ * into the store except certa_store_durable_height, and should return
+ * quickly. */
 typedef void (*certa_store_durable_fn)(void *ctx, uint64_t durable_height,
                                        certa_err err);
 

@@ -42,6 +42,17 @@ static void write_segment(const uint8_t *body, size_t n, bool prewritten)
     unlink(path);
 }
 
+static void remove_dir(void)
+{
+    static const char *names[] = {"00000000.seg", "00000001.seg", "LOCK"};
+    char path[128];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 static bool check_cb(void *ctx, uint64_t h, const uint8_t *d, size_t len)
 {
     uint64_t *next = ctx;
@@ -66,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dir[0] == '\0') {
         snprintf(dir, sizeof dir, "/tmp/certa-fuzz-store-XXXXXX");
         CERTA_ASSERT(mkdtemp(dir) != NULL);
+        atexit(remove_dir);
     }
     if (size < 1 || size > (1u << 20) - CERTA_STORE_SEGMENT_HEADER_BYTES)
         return 0;
