@@ -262,7 +262,7 @@ static certa_err check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
     if (e != CERTA_OK)
         return e;
     if (v->integrator >= nd->g->integrator_count)
-        return certa_errorf(ei, CERTA_E_REFUSED,
+        return certa_errorf(ei, CERTA_E_NOTFOUND,
                             "batch: integrator %u is not in genesis", v->integrator);
     if (sigcache_has(nd, v->digest))
         return CERTA_OK;
@@ -1737,6 +1737,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
+        certa_metric_set(nd->m.exec_queue, nd->nexq);
         now = now_ms();
         if (now >= nd->last_sweep_ms + 1000) {
             sweep_waiters(nd, now);
