@@ -100,15 +100,43 @@ int certa_cmd_status(int argc, char **argv)
             goto out;
         }
     }
+    /* A client sends only while it is polled: poll them all in turn, so
+     * that a validator that does not answer costs the others nothing. */
+    static char bodies[CERTA_TOOL_ENDPOINTS_MAX][8192];
+    static size_t body_lens[CERTA_TOOL_ENDPOINTS_MAX];
+    certa_err errs[CERTA_TOOL_ENDPOINTS_MAX];
+    static char why_msg[CERTA_TOOL_ENDPOINTS_MAX][CERTA_CP_ERROR_MSG_MAX + 1];
+    bool done[CERTA_TOOL_ENDPOINTS_MAX] = { false };
+    for (uint32_t left = eps.count; left > 0;) {
+        for (uint32_t i = 0; i < eps.count; i++) {
+            if (done[i])
+                continue;
+            certa_client_reply r;
+            certa_err e = certa_client_poll(c[i], 5, &r);
+            if (e == CERTA_E_TIMEOUT || (e == CERTA_OK && !r.final))
+                continue;
+            done[i] = true;
+            left--;
+            errs[i] = e;
+            body_lens[i] = 0;
+            why_msg[i][0] = '\0';
+            if (e != CERTA_OK)
+                snprintf(why_msg[i], sizeof why_msg[i], "%s", certa_strerror(e));
+            else if (r.type != CERTA_CP_QUERY_RESULT || r.body_len < 1 ||
+                     r.body_len > sizeof bodies[i]) {
+                errs[i] = CERTA_E_PROTOCOL;
+                snprintf(why_msg[i], sizeof why_msg[i], "%s",
+                         r.type == CERTA_CP_ERROR ? r.error.message : "unexpected reply");
+            } else {
+                memcpy(bodies[i], r.body, r.body_len);
+                body_lens[i] = r.body_len;
+            }
+        }
+    }
     for (uint32_t i = 0; i < eps.count; i++) {
         const char *name = g->validators[eps.validator[i]].name;
-        certa_client_reply r;
-        certa_err e;
-        do
-            e = certa_client_poll(c[i], 100, &r);
-        while (e == CERTA_E_TIMEOUT || (e == CERTA_OK && !r.final));
-        if (e != CERTA_OK || r.type != CERTA_CP_QUERY_RESULT || r.body_len < 1) {
-            const char *why = e != CERTA_OK ? certa_strerror(e) : r.error.message;
+        if (errs[i] != CERTA_OK) {
+            const char *why = why_msg[i];
             if (as_json) {
                 json_t *j = json_pack("{s:i,s:s,s:s}", "validator", (int)eps.validator[i],
                                       "endpoint", eps.endpoints[i], "error", why);
@@ -123,9 +151,9 @@ int certa_cmd_status(int argc, char **argv)
             continue;
         }
         if (as_json)
-            printf("%.*s\n", (int)(r.body_len - 1), (const char *)r.body + 1);
+            printf("%.*s\n", (int)(body_lens[i] - 1), bodies[i] + 1);
         else
-            print_human(name, eps.endpoints[i], (const char *)r.body + 1, r.body_len - 1);
+            print_human(name, eps.endpoints[i], bodies[i] + 1, body_lens[i] - 1);
     }
 out:
     for (uint32_t i = 0; i < eps.count; i++)

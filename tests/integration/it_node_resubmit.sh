@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A batch submitted again after it committed gets its receipt again (the
 # client lost it, or failed over); a different batch reusing the sequence
-# number is refused as a replay. 4 validators on 127.0.0.1, bounded in time.
+# number is refused as a replay; with a validator down, certa status still
+# shows the others. 4 validators on 127.0.0.1, bounded in time.
 set -euo pipefail
 CERTA=${CERTA_BIN:-certa}
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-resubmit.XXXXXX")
 UP=
 cleanup() {
-    [ -n "$UP" ] && kill -INT "$UP" 2>/dev/null && wait "$UP" 2>/dev/null
+    if [ -n "$UP" ]; then kill -INT "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; fi
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -49,4 +50,16 @@ set -e
 [ $rc = 1 ] || fail "a changed batch reusing sequence numbers: rc $rc $(cat "$W/s3.out")"
 grep -q "not committed  120" "$W/s3.out" || fail "changed batch: $(cat "$W/s3.out")"
 grep -q "replay" "$W/s3.out" || fail "changed batch not refused as a replay: $(cat "$W/s3.out")"
-echo "it_node_resubmit: 1 passed, 0 failed"
+
+# certa status with one validator down: the others still answer, the dead
+# one is named, the exit code says something is wrong.
+pkill -KILL -f "node --config $W/c/node2/node.json" || fail "no validator 2 to kill"
+sleep 0.5
+set +e
+"$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 2000 >"$W/st.out" 2>&1
+rc=$?
+set -e
+[ $rc = 1 ] || fail "status with a validator down: rc $rc $(cat "$W/st.out")"
+[ "$(grep -c ' height ' "$W/st.out")" = 3 ] || fail "status: the live validators did not all answer: $(cat "$W/st.out")"
+grep -q '^node2 .*no answer' "$W/st.out" || fail "status: the dead validator is not named: $(cat "$W/st.out")"
+echo "it_node_resubmit: 2 passed, 0 failed"
