@@ -16,8 +16,8 @@
  * What a receipt proves: the event, as submitted by that integrator in that
  * batch, is leaf leaf_index of the block at that height which a quorum
  * committed. The result is reported by the replying validator; it is not
- * yet covered by the certificate (it is committed one block later, in the
- * next header's prev_results_root). See docs/PROTOCOL.md "Receipts".
+ * yet covered by the certificate (it is committed CERTA_RESULTS_LAG_BLOCKS
+ * blocks later, in that header's prev_results_root). See docs/PROTOCOL.md "Receipts".
  *
  * Binary form: a batch receipt (the RECEIPT reply of the client protocol)
  * shares the header and certificate between the entries of one batch; a
