@@ -228,6 +228,8 @@ struct certa_store {
     certa_store_stats stats;
 
     uint64_t durable; /* atomic; NO_HEIGHT when none */
+    pthread_mutex_t cb_mu; /* serializes on_durable calls */
+    uint64_t cb_reported;  /* last height passed to on_durable */
 
     /* The spare segment (guarded by mu). The preparer thread prepares
      * segment spare_index once spare_allowed (the previous segment's header
@@ -261,6 +263,9 @@ void certa_store_opts_default(certa_store_opts *o)
     o->group_bytes = (64u << 20) + (64u << 10);
     o->group_buffers = 3;
     o->direct_io = -1;
+    o->spare_segment = -1;
+    o->prewrite = -1;
+    o->dsync_writes = -1;
 }
 
 static void seg_name(char *out, size_t cap, uint32_t index, bool tmp)
@@ -459,6 +464,12 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
     if (p == NULL && why == NULL) {
         err = certa_errorf(ei, CERTA_E_IO, "store: read segment %08u.seg: %s", k,
                            strerror(errno));
+        goto out;
+    }
+    if (why != NULL && last && !any_nonzero_after(fd, fsize, 0)) {
+        /* An all-zero last file holds nothing: an unused segment, like a
+         * spare. */
+        st->spare = true;
         goto out;
     }
     if (why == NULL && (seg_flags & SEG_FLAG_SPARE) != 0) {
@@ -1399,8 +1410,18 @@ static void flush_and_publish(certa_store *s, group *g)
     pthread_cond_broadcast(&s->cv_space);
     pthread_cond_broadcast(&s->cv_durable);
     pthread_cond_broadcast(&s->cv_work);
-    if (advanced && s->o.on_durable != NULL)
-        s->o.on_durable(s->o.on_durable_ctx, durable, CERTA_OK);
+    if (advanced && s->o.on_durable != NULL) {
+        /* Two threads may publish consecutive groups back to back (the
+         * flusher and a leader); cb_mu and the monotonic check keep the
+         * reports in order (a later report may cover an earlier group). */
+        pthread_mutex_lock(&s->cb_mu);
+        durable = certa_store_durable_height(s);
+        if (s->cb_reported == NO_HEIGHT || durable > s->cb_reported) {
+            s->cb_reported = durable;
+            s->o.on_durable(s->o.on_durable_ctx, durable, CERTA_OK);
+        }
+        pthread_mutex_unlock(&s->cb_mu);
+    }
     pthread_mutex_lock(&s->mu);
 }
 
@@ -1472,6 +1493,7 @@ static void store_free(certa_store *s)
     pthread_cond_destroy(&s->cv_space);
     pthread_cond_destroy(&s->cv_durable);
     pthread_cond_destroy(&s->cv_spare);
+    pthread_mutex_destroy(&s->cb_mu);
     free(s->dir);
     free(s);
 }
@@ -1506,6 +1528,8 @@ certa_err certa_store_open(const certa_store_opts *opts, certa_store **out,
     pthread_cond_init(&s->cv_space, NULL);
     pthread_cond_init(&s->cv_durable, NULL);
     pthread_cond_init(&s->cv_spare, NULL);
+    pthread_mutex_init(&s->cb_mu, NULL);
+    s->cb_reported = NO_HEIGHT;
     s->dir = strdup(opts->dir);
     certa_err err = CERTA_OK;
     if (s->dir == NULL) {
