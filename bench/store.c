@@ -22,7 +22,8 @@
  *
  * usage: bench_store [--dir DIR] [--slices N] [--slice-ms MS]
  *                    [--prewrite|--no-prewrite] [--dsync|--no-dsync] [--no-spare]
- * (without these flags the store's defaults apply). DIR must be on the disk
+ *                    [--segment-mb N] [--size 16k|256k|1m|4m]
+ * (without these flags the store's defaults apply; --size runs one size). DIR must be on the disk
  * to measure (default: bench_store.tmp in the current directory); it is
  * created and removed.
  */
@@ -112,6 +113,7 @@ typedef struct run {
 
 typedef struct bench_cfg {
     int prewrite, dsync, spare; /* -1: the store's default */
+    uint64_t segment_bytes;     /* 0: the store's default */
 } bench_cfg;
 
 static void *writer(void *arg)
@@ -153,6 +155,7 @@ static int run_open(run *r, const char *dir, const bench_cfg *cfg, const uint8_t
     o.prewrite = cfg->prewrite;
     o.dsync_writes = cfg->dsync;
     o.spare_segment = cfg->spare;
+    o.segment_bytes = cfg->segment_bytes;
     certa_store_recovery rep;
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
@@ -215,7 +218,8 @@ int main(int argc, char **argv)
     const char *base = "bench_store.tmp";
     int slices = 8;
     double slice_s = 0.25;
-    bench_cfg cfg = {-1, -1, -1};
+    bench_cfg cfg = {-1, -1, -1, 0};
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             base = argv[++i];
@@ -233,9 +237,14 @@ int main(int argc, char **argv)
             cfg.dsync = 0;
         else if (strcmp(argv[i], "--no-spare") == 0)
             cfg.spare = 0;
+        else if (strcmp(argv[i], "--segment-mb") == 0 && i + 1 < argc)
+            cfg.segment_bytes = (uint64_t)atoi(argv[++i]) << 20;
+        else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_store [--dir DIR] [--slices N] [--slice-ms MS] "
-                            "[--prewrite|--no-prewrite] [--dsync|--no-dsync] [--no-spare]\n");
+                            "[--prewrite|--no-prewrite] [--dsync|--no-dsync] [--no-spare] "
+                            "[--segment-mb N] [--size 16k|256k|1m|4m]\n");
             return 2;
         }
     }
@@ -264,6 +273,8 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < 4 && rc == 0; k++) {
         size_t bs = sizes[k];
         const char *nm = names[k];
+        if (only != NULL && strcmp(only, nm) != 0)
+            continue;
         disk dd = {.fd = open(pd, O_CREAT | O_TRUNC | O_WRONLY | O_DIRECT, 0644)};
         disk db = {.fd = open(pb, O_CREAT | O_TRUNC | O_WRONLY, 0644)};
         run r1, r4;
@@ -303,7 +314,7 @@ int main(int argc, char **argv)
         printf("writers4_to_1_ratio_%s %.3f\n", nm, m1 > 0 ? m4 / m1 : 0);
         if (k == 1)
             printf("appends_per_flush_4writers %.2f\n", run_flush_ratio(&r4));
-        if (k == 0) {
+        if (k == 0 || only != NULL) {
             printf("store_direct_io %d\n", r1.direct ? 1 : 0);
             printf("store_prewrite %d\n", r1.prewrite ? 1 : 0);
         }

@@ -240,6 +240,7 @@ struct certa_store {
     bool spare_allowed;
     bool spare_prewritten;
     bool spare_cut; /* the writer waits for the spare: stop filling */
+    uint64_t avg_flush_bytes; /* moving average of the bytes per flush */
     pthread_t preparer;
     bool preparer_started;
     bool prewrite; /* resolved option */
@@ -1016,6 +1017,13 @@ static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_h
  * the segment's first group write. */
 
 #define PREP_CHUNK_BYTES (1u << 20)
+/* Pre-writing saves a fixed cost per flush (an append's fdatasync also
+ * writes the inode and allocation metadata; an overwrite's does not: on the
+ * development disk 0.15 ms instead of 0.29 ms per 256 KiB flush) but costs
+ * disk time per byte (every byte is written twice). With the default
+ * (prewrite -1) a spare is pre-written only while the recent flushes average
+ * at most this size; measured: 256 KiB flushes gain, 1 MiB and 4 MiB lose. */
+#define PREWRITE_FLUSH_BYTES_MAX (512u << 10)
 
 /* 1: the store closes (give up), 2: the writer needs the spare now (stop
  * filling and hand over what is written), 0: go on. */
@@ -1109,7 +1117,8 @@ static void *preparer_main(void *arg)
         if (s->closing)
             break;
         uint32_t index = s->spare_index;
-        bool prewrite = s->prewrite;
+        bool prewrite = s->prewrite &&
+                        (s->o.prewrite > 0 || s->avg_flush_bytes <= PREWRITE_FLUSH_BYTES_MAX);
         s->spare_state = SP_PREPARING;
         pthread_mutex_unlock(&s->mu);
         char msg[256] = "store: no memory for the spare segment";
@@ -1395,6 +1404,8 @@ static void flush_and_publish(certa_store *s, group *g)
     }
     s->stats.flushes++;
     s->stats.bytes_written += g->len;
+    s->avg_flush_bytes = s->avg_flush_bytes == 0 ? g->len
+                                                 : (s->avg_flush_bytes * 15 + g->len) / 16;
     s->stats.payload_bytes += g->payload_bytes;
     uint64_t durable = g->last_height;
     bool advanced = g->count > 0;
