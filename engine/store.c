@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REC_MAGIC 0x52545243u /* "CRTR" */
@@ -241,6 +242,9 @@ struct certa_store {
     bool spare_prewritten;
     bool spare_cut; /* the writer waits for the spare: stop filling */
     uint64_t avg_flush_bytes; /* moving average of the bytes per flush */
+    double avg_busy;          /* moving average of flush time / (flush time +
+                               * idle time before it) */
+    double last_flush_end_s;
     pthread_t preparer;
     bool preparer_started;
     bool prewrite; /* resolved option */
@@ -956,10 +960,13 @@ static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_h
         snprintf(msg, msg_cap, "store: no memory");
         return CERTA_E_NOMEM;
     }
+    /* On the write path the zero fill stalls the appends: only when asked
+     * for explicitly (prewrite 1), not by default. */
+    bool prewrite = s->prewrite && s->o.prewrite > 0;
     seg_hdr_encode(page, index, first_height, s->o.segment_bytes,
-                   s->prewrite ? SEG_FLAG_PREWRITTEN : 0);
+                   prewrite ? SEG_FLAG_PREWRITTEN : 0);
     int rc = pwrite(fd, page, SEG_HDR, 0) == (ssize_t)SEG_HDR ? 0 : -1;
-    if (rc == 0 && s->prewrite) {
+    if (rc == 0 && prewrite) {
         /* Overwriting written blocks needs no metadata at fdatasync time. */
         memset(page, 0, 1u << 20);
         for (uint64_t off = SEG_HDR; rc == 0 && off < s->o.segment_bytes;) {
@@ -1019,11 +1026,16 @@ static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_h
 #define PREP_CHUNK_BYTES (1u << 20)
 /* Pre-writing saves a fixed cost per flush (an append's fdatasync also
  * writes the inode and allocation metadata; an overwrite's does not: on the
- * development disk 0.15 ms instead of 0.29 ms per 256 KiB flush) but costs
+ * development disk 0.15-0.2 ms instead of 0.3 ms per 256 KiB flush) but costs
  * disk time per byte (every byte is written twice). With the default
- * (prewrite -1) a spare is pre-written only while the recent flushes average
- * at most this size; measured: 256 KiB flushes gain, 1 MiB and 4 MiB lose. */
-#define PREWRITE_FLUSH_BYTES_MAX (512u << 10)
+ * (prewrite -1) a spare is pre-written when that is cheap: while the recent
+ * flushes average at most PREWRITE_FLUSH_BYTES_MAX (16 KiB flushes: half the
+ * latency for a 6 % larger write), or while the flushes keep the disk busy
+ * at most PREWRITE_BUSY_MAX of the time (the fill then uses idle time). A
+ * saturating writer of 256 KiB blocks and more gains nothing from it:
+ * measured, the fill costs as much disk time as the overwrites save. */
+#define PREWRITE_FLUSH_BYTES_MAX (128u << 10)
+#define PREWRITE_BUSY_MAX 0.5
 
 /* 1: the store closes (give up), 2: the writer needs the spare now (stop
  * filling and hand over what is written), 0: go on. */
@@ -1118,7 +1130,8 @@ static void *preparer_main(void *arg)
             break;
         uint32_t index = s->spare_index;
         bool prewrite = s->prewrite &&
-                        (s->o.prewrite > 0 || s->avg_flush_bytes <= PREWRITE_FLUSH_BYTES_MAX);
+                        (s->o.prewrite > 0 || s->avg_flush_bytes <= PREWRITE_FLUSH_BYTES_MAX ||
+                         s->avg_busy <= PREWRITE_BUSY_MAX);
         s->spare_state = SP_PREPARING;
         pthread_mutex_unlock(&s->mu);
         char msg[256] = "store: no memory for the spare segment";
@@ -1382,12 +1395,21 @@ static group *take_group(certa_store *s)
  * with mu held again. Whichever thread calls it (the flusher, or a thread
  * blocked in certa_store_wait_durable acting as the group's leader) is the
  * only one flushing, so groups stay in order and one at a time. */
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void flush_and_publish(certa_store *s, group *g)
 {
     pthread_mutex_unlock(&s->mu);
     pthread_cond_broadcast(&s->cv_space); /* a sealed group freed the fill slot */
     char msg[256] = "";
+    double t0 = mono_s();
     certa_err err = flush_group(s, g, msg, sizeof msg);
+    double t1 = mono_s();
     if (err == CERTA_OK)
         index_group(s, g);
     pthread_mutex_lock(&s->mu);
@@ -1406,6 +1428,12 @@ static void flush_and_publish(certa_store *s, group *g)
     s->stats.bytes_written += g->len;
     s->avg_flush_bytes = s->avg_flush_bytes == 0 ? g->len
                                                  : (s->avg_flush_bytes * 15 + g->len) / 16;
+    if (s->last_flush_end_s > 0) {
+        double idle = t0 > s->last_flush_end_s ? t0 - s->last_flush_end_s : 0;
+        double busy = t1 - t0 > 0 ? (t1 - t0) / (t1 - t0 + idle) : 0;
+        s->avg_busy = (s->avg_busy * 15 + busy) / 16;
+    }
+    s->last_flush_end_s = t1;
     s->stats.payload_bytes += g->payload_bytes;
     uint64_t durable = g->last_height;
     bool advanced = g->count > 0;
@@ -1657,8 +1685,11 @@ void certa_store_wait_spare(certa_store *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
-                             size_t len, certa_errinfo *ei)
+/* wake: hand the group to the flusher thread. append_sync does not: its
+ * caller leads the flush itself at once, and a woken flusher would only
+ * race it for the group and add a thread switch to the wait. */
+static certa_err append_impl(certa_store *s, uint64_t height, const void *data, size_t len,
+                             bool wake, certa_errinfo *ei)
 {
     CERTA_ASSERT(s != NULL);
     if (s->o.read_only)
@@ -1735,9 +1766,15 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
     pthread_mutex_unlock(&s->mu);
     /* Signalled after unlocking so that the flusher does not wake up only
      * to block on the mutex this thread still holds. */
-    if (err == CERTA_OK)
+    if (err == CERTA_OK && wake)
         pthread_cond_signal(&s->cv_work);
     return err;
+}
+
+certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
+                             size_t len, certa_errinfo *ei)
+{
+    return append_impl(s, height, data, len, true, ei);
 }
 
 uint64_t certa_store_durable_height(const certa_store *s)
@@ -1781,7 +1818,7 @@ certa_err certa_store_wait_durable(certa_store *s, uint64_t height, certa_errinf
 certa_err certa_store_append_sync(certa_store *s, uint64_t height, const void *data,
                                   size_t len, certa_errinfo *ei)
 {
-    certa_err err = certa_store_append(s, height, data, len, ei);
+    certa_err err = append_impl(s, height, data, len, false, ei);
     if (err != CERTA_OK)
         return err;
     return certa_store_wait_durable(s, height, ei);

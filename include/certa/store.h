@@ -11,6 +11,12 @@
  * the next flush (group commit). The layout is in docs/PROTOCOL.md, section
  * "Block log records (on disk)".
  *
+ * Segments: a second thread prepares the next segment file (a "spare")
+ * while the current one fills, so that the writer only switches files; by
+ * default it also fills the spare with zeros where O_DIRECT works, so that
+ * appends overwrite written blocks and are made durable with RWF_DSYNC and
+ * no metadata write. At most one spare exists; a clean close removes it.
+ *
  * Durability is a prefix: heights become durable in order, so "block h is
  * durable" is "certa_store_durable_height() >= h".
  *
@@ -144,7 +150,8 @@ certa_err certa_store_wait_durable(certa_store *s, uint64_t height,
  * store by waiting here. */
 void certa_store_wait_spare(certa_store *s);
 
-/* append + wait_durable. */
+/* append + wait_durable; the calling thread writes its group itself when
+ * no flush is in flight (no hand-off to the flusher thread). */
 certa_err certa_store_append_sync(certa_store *s, uint64_t height,
                                   const void *data, size_t len,
                                   certa_errinfo *ei);
