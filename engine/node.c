@@ -58,7 +58,17 @@
 
 #define LAG CERTA_RESULTS_LAG_BLOCKS
 #define LAG_RING 64u
+#define LEAF_RING 8u /* > LAG + 1: blocks validated ahead of execution */
+
+typedef struct leaf_slot {
+    uint64_t height; /* 0 = empty */
+    uint8_t events_root[CERTA_HASH_BYTES];
+    size_t n;
+    uint8_t *hashes;
+    size_t cap;
+} leaf_slot;
 _Static_assert(LAG < LAG_RING, "the ring must hold the lag");
+_Static_assert(LAG + 1 < LEAF_RING, "kept leaves must outlive the blocks in flight");
 
 typedef struct out_msg {
     uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
@@ -173,6 +183,9 @@ struct certa_node {
     /* scratch, reused */
     uint8_t *leaf_hashes;
     size_t leaf_cap;
+    /* leaf hashes of blocks built or validated here, kept until they
+     * execute so that execution does not hash every event again */
+    leaf_slot leaf_ring[LEAF_RING];
     uint8_t *readbuf;
     size_t readcap;
     uint8_t *receipt_buf;
@@ -347,6 +360,42 @@ static bool grow_leaves(certa_node *nd, size_t n)
     return true;
 }
 
+/* Hands nd->leaf_hashes (n hashes whose root is events_root, block height)
+ * to the ring and takes the slot's old buffer as scratch: no copy. */
+static void leaves_keep(certa_node *nd, uint64_t height,
+                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
+{
+    leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
+    uint8_t *p = sl->hashes;
+    size_t cap = sl->cap;
+    sl->hashes = nd->leaf_hashes;
+    sl->cap = nd->leaf_cap;
+    sl->height = height;
+    sl->n = n;
+    memcpy(sl->events_root, events_root, CERTA_HASH_BYTES);
+    nd->leaf_hashes = p;
+    nd->leaf_cap = cap;
+}
+
+/* Moves the kept leaf hashes of (height, events_root, n) into
+ * nd->leaf_hashes; false when they are not kept. */
+static bool leaves_take(certa_node *nd, uint64_t height,
+                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
+{
+    leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
+    if (sl->height != height || sl->n != n || sl->hashes == NULL ||
+        memcmp(sl->events_root, events_root, CERTA_HASH_BYTES) != 0)
+        return false;
+    uint8_t *p = nd->leaf_hashes;
+    size_t cap = nd->leaf_cap;
+    nd->leaf_hashes = sl->hashes;
+    nd->leaf_cap = sl->cap;
+    sl->hashes = p;
+    sl->cap = cap;
+    sl->height = 0;
+    return true;
+}
+
 /* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes.
  * Returns the event count, or -1 when a batch does not decode. */
 static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t n)
@@ -355,7 +404,8 @@ static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t 
     uint8_t leaf[10 + CERTA_EVENT_BYTES_MAX];
     for (size_t i = 0; i < n; i++) {
         certa_batch_view v;
-        if (certa_batch_decode(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
+        /* validate_request checked every batch before: framing is enough */
+        if (certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
             return -1;
         if (!grow_leaves(nd, count + v.event_count))
             return -1;
@@ -401,6 +451,8 @@ static void app_build_block(void *ctx, const certa_block_header *parent,
     CERTA_ASSERT(e == CERTA_OK);
     hdr->event_count = (uint32_t)events;
     hdr->batch_count = (uint32_t)n;
+    if (events > 0)
+        leaves_keep(nd, hdr->height, hdr->events_root, (size_t)events);
     /* Null blocks of a new view may be built before h - LAG executed: they
      * carry no results root; every other block carries that of h - LAG. */
     (void)parent;
@@ -446,7 +498,11 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
     if (certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events, root,
                                  NULL) != CERTA_OK)
         return false;
-    return memcmp(root, hdr->events_root, CERTA_HASH_BYTES) == 0;
+    if (memcmp(root, hdr->events_root, CERTA_HASH_BYTES) != 0)
+        return false;
+    if (events > 0)
+        leaves_keep(nd, hdr->height, root, (size_t)events);
+    return true;
 }
 
 static bool app_can_propose(void *ctx, uint64_t height)
@@ -707,7 +763,7 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     if (!grow_entries(nd, b->count))
         return;
     certa_batch_view v;
-    CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+    CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
     size_t pos = 0;
     const uint8_t *ev;
     size_t ev_len;
@@ -761,27 +817,43 @@ static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
     const uint8_t *it;
     size_t il;
     uint32_t leaf = 0;
-    uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
     while (certa_pbft_list_next(&m->reqs, &pos, &it, &il)) {
         certa_pbft_request req;
         certa_batch_view v;
         if (!certa_pbft_request_item(it, il, &req) ||
-            certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
-            !grow_leaves(nd, leaf + v.event_count)) {
+            certa_batch_frame(req.bytes, req.len, &v, NULL) != CERTA_OK ||
+            leaf + (uint64_t)v.event_count > UINT32_MAX) {
             free(batches);
             return certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: batch %zu does not decode",
                                 (unsigned long long)m->hdr.height, nb);
         }
         batches[nb++] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
                                      req.bytes, req.len};
-        size_t ep = 0;
-        const uint8_t *ev;
-        size_t ev_len;
-        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
-            size_t ll = certa_leaf_encode(req.integrator, req.seq, ev, ev_len, leafbuf,
-                                          sizeof leafbuf);
-            certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)leaf * CERTA_HASH_BYTES);
-            leaf++;
+        leaf += v.event_count;
+    }
+    /* the leaf hashes of a block validated or built here are kept */
+    if (leaf > 0 && !leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf)) {
+        if (!grow_leaves(nd, leaf)) {
+            free(batches);
+            return certa_errorf(ei, CERTA_E_NOMEM, "block %llu: %u leaf hashes",
+                                (unsigned long long)m->hdr.height, leaf);
+        }
+        uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
+        for (size_t i = 0; i < nb; i++) {
+            certa_batch_view v;
+            CERTA_ASSERT(certa_batch_frame(batches[i].bytes, batches[i].len, &v, NULL) ==
+                         CERTA_OK);
+            uint32_t k = batches[i].first_leaf;
+            size_t ep = 0;
+            const uint8_t *ev;
+            size_t ev_len;
+            while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
+                size_t ll = certa_leaf_encode(batches[i].integrator, batches[i].seq, ev, ev_len,
+                                              leafbuf, sizeof leafbuf);
+                CERTA_ASSERT(ll > 0);
+                certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)k * CERTA_HASH_BYTES);
+                k++;
+            }
         }
     }
     *batches_out = batches;
@@ -854,7 +926,8 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
     for (size_t i = 0; i < nb; i++) {
         const exec_batch *b = &batches[i];
         certa_batch_view v;
-        CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+        /* events are decoded one by one below; block_open framed the batch */
+        CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
         bool replay = b->integrator >= nd->g->integrator_count ||
                       replay_seen(&nd->replay[b->integrator], b->seq);
         size_t ep = 0;
@@ -1787,6 +1860,8 @@ void certa_node_close(certa_node *nd)
     free(nd->rcache);
     free(nd->xref);
     free(nd->leaf_hashes);
+    for (uint32_t i = 0; i < LEAF_RING; i++)
+        free(nd->leaf_ring[i].hashes);
     free(nd->readbuf);
     free(nd->entries);
     free(nd->paths);
