@@ -289,13 +289,23 @@ static certa_err check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
     return CERTA_OK;
 }
 
-/* Parallel pre-verification of a pre-prepare's batches, so that the core's
- * sequential validate_request calls hit the cache. */
+/* Parallel pre-verification of a pre-prepare's batches: each is decoded,
+ * checked and its signature verified on the pool, so that the core's
+ * sequential validate_request calls, made on the very same bytes during the
+ * same step, only look the outcome up. */
 typedef struct preverify_ctx {
     certa_node *nd;
+    size_t n;
+    bool active; /* during the step of the message the items point into */
+    size_t cursor;
     const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
     size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-    bool ok[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    const uint8_t *bytes[CERTA_PBFT_BLOCK_REQUESTS_MAX]; /* the batch in the item */
+    size_t blens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    uint16_t integrator[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    uint64_t seq[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    bool verified[CERTA_PBFT_BLOCK_REQUESTS_MAX]; /* signature verified here now */
+    bool good[CERTA_PBFT_BLOCK_REQUESTS_MAX];     /* decodes, known integrator, signed */
     uint8_t digests[CERTA_PBFT_BLOCK_REQUESTS_MAX][CERTA_HASH_BYTES];
 } preverify_ctx;
 
@@ -305,17 +315,26 @@ static void preverify_task(void *vctx, size_t i, unsigned worker)
     preverify_ctx *c = vctx;
     certa_pbft_request req;
     certa_batch_view v;
-    c->ok[i] = false;
+    c->verified[i] = false;
+    c->good[i] = false;
+    c->bytes[i] = NULL;
     if (!certa_pbft_request_item(c->items[i], c->lens[i], &req))
         return;
     if (certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
         v.integrator >= c->nd->g->integrator_count)
         return;
+    c->bytes[i] = req.bytes;
+    c->blens[i] = req.len;
+    c->integrator[i] = v.integrator;
+    c->seq[i] = v.seq;
     memcpy(c->digests[i], v.digest, CERTA_HASH_BYTES);
-    if (sigcache_has(c->nd, v.digest)) /* racy read: a miss only costs a verify */
+    if (sigcache_has(c->nd, v.digest)) { /* racy read: a miss only costs a verify */
+        c->good[i] = true;
         return;
-    c->ok[i] = certa_verify(c->nd->g->integrators[v.integrator].key, v.digest,
-                            CERTA_HASH_BYTES, v.signature);
+    }
+    c->verified[i] = certa_verify(c->nd->g->integrators[v.integrator].key, v.digest,
+                                  CERTA_HASH_BYTES, v.signature);
+    c->good[i] = c->verified[i];
 }
 
 static preverify_ctx *preverify_scratch;
@@ -323,10 +342,12 @@ static preverify_ctx *preverify_scratch;
 static void preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 {
     certa_pbft_msg m;
+    preverify_ctx *c = preverify_scratch;
+    c->n = 0;
+    c->cursor = 0;
     if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
         m.type != CERTA_PBFT_MSG_PRE_PREPARE || m.reqs.count < 2)
         return;
-    preverify_ctx *c = preverify_scratch;
     c->nd = nd;
     size_t pos = 0, n = 0;
     const uint8_t *it;
@@ -339,8 +360,26 @@ static void preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t le
     if (certa_pool_run(nd->pool, n, preverify_task, c, 10000, NULL) != CERTA_OK)
         return;
     for (size_t i = 0; i < n; i++)
-        if (c->ok[i])
+        if (c->verified[i])
             sigcache_put(nd, c->digests[i]);
+    c->n = n;
+}
+
+/* The pre-verified outcome for these bytes: 1 good, 0 bad, -1 not seen. */
+static int preverified(const certa_pbft_request *req)
+{
+    preverify_ctx *c = preverify_scratch;
+    if (c == NULL || !c->active || c->n == 0)
+        return -1;
+    /* the core asks in list order: start where the last answer was */
+    for (size_t k = 0; k < c->n; k++) {
+        size_t i = (c->cursor + k) % c->n;
+        if (c->bytes[i] == req->bytes && c->blens[i] == req->len) {
+            c->cursor = i + 1;
+            return c->good[i] && c->integrator[i] == req->integrator && c->seq[i] == req->seq;
+        }
+    }
+    return -1;
 }
 
 /* ------------------------------------------------------------ block content */
@@ -514,6 +553,9 @@ static bool app_can_propose(void *ctx, uint64_t height)
 static bool app_validate_request(void *ctx, const certa_pbft_request *req)
 {
     certa_node *nd = ctx;
+    int pv = preverified(req);
+    if (pv >= 0)
+        return pv == 1;
     certa_batch_view v;
     if (check_batch(nd, req->bytes, req->len, &v, NULL) != CERTA_OK)
         return false;
@@ -1107,10 +1149,14 @@ static void on_peer_event(void *ctx, uint32_t peer, certa_transport_event ev,
 
 static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
 {
-    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
+    bool pp = len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE;
+    if (pp)
         preverify_preprepare(nd, bytes, len);
     certa_pbft_input in = {.kind = CERTA_PBFT_IN_MESSAGE, .bytes = bytes, .len = len};
+    preverify_scratch->active = pp;
     step(nd, &in);
+    preverify_scratch->active = false;
+    preverify_scratch->n = 0;
 }
 
 /* A pre-prepare for h is held back until h - LAG executed here: its header
