@@ -59,6 +59,7 @@
 #define LAG CERTA_RESULTS_LAG_BLOCKS
 #define LAG_RING 64u
 #define LEAF_RING 8u /* > LAG + 1: blocks validated ahead of execution */
+#define PF_AHEAD 8u  /* events decoded ahead of execution, for prefetching */
 
 typedef struct leaf_slot {
     uint64_t height; /* 0 = empty */
@@ -186,6 +187,9 @@ struct certa_node {
     /* leaf hashes of blocks built or validated here, kept until they
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
+    /* events decoded ahead of execution (execute_block) */
+    certa_event pf_ring[PF_AHEAD];
+    bool pf_ok[PF_AHEAD];
     uint8_t *readbuf;
     size_t readcap;
     uint8_t *receipt_buf;
@@ -975,14 +979,33 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
-        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
-            certa_event evd;
-            if (replay)
+        if (replay) {
+            while (certa_batch_next(&v, &ep, &ev, &ev_len))
                 certa_state_apply_replayed(nd->state, b->integrator);
-            else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK)
-                certa_state_apply_malformed(nd->state, b->integrator);
-            else
-                certa_state_apply(nd->state, b->integrator, &evd);
+        } else {
+            /* Events are decoded PF_AHEAD ahead of being applied, their
+             * index slots prefetched then and their records halfway: the
+             * look-ups of a large state miss the caches otherwise. */
+            uint32_t n = v.event_count;
+            for (uint32_t q = 0; q < n + PF_AHEAD; q++) {
+                if (q >= PF_AHEAD) {
+                    uint32_t k = (q - PF_AHEAD) % PF_AHEAD;
+                    if (nd->pf_ok[k])
+                        certa_state_apply(nd->state, b->integrator, &nd->pf_ring[k]);
+                    else
+                        certa_state_apply_malformed(nd->state, b->integrator);
+                }
+                if (q >= PF_AHEAD / 2 && q - PF_AHEAD / 2 < n &&
+                    nd->pf_ok[(q - PF_AHEAD / 2) % PF_AHEAD])
+                    certa_state_prefetch(nd->state, &nd->pf_ring[(q - PF_AHEAD / 2) % PF_AHEAD], 1);
+                if (q < n) {
+                    CERTA_ASSERT(certa_batch_next(&v, &ep, &ev, &ev_len));
+                    certa_event *d = &nd->pf_ring[q % PF_AHEAD];
+                    nd->pf_ok[q % PF_AHEAD] = certa_event_decode(ev, ev_len, d, NULL) == CERTA_OK;
+                    if (nd->pf_ok[q % PF_AHEAD])
+                        certa_state_prefetch(nd->state, d, 0);
+                }
+            }
         }
         if (!replay) {
             replay_mark(&nd->replay[b->integrator], b->seq);
