@@ -23,11 +23,15 @@
 #include "certa/node.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <zmq.h>
@@ -99,6 +103,58 @@ typedef struct exec_item {
     size_t len;
 } exec_item;
 
+typedef struct exec_batch {
+    uint16_t integrator;
+    uint64_t seq;
+    uint32_t first_leaf;
+    uint32_t count;
+    const uint8_t *bytes;
+    size_t len;
+} exec_batch;
+
+/* A committed, durable block on its way through execution. The I/O thread
+ * creates it, the execution thread fills it, the I/O thread completes it
+ * (receipts, caches, its view of the executed height) and frees it. */
+typedef struct exec_job {
+    uint64_t height;
+    uint8_t *rec; /* the REC_BLOCK record (owned) */
+    size_t len;
+    certa_pbft_msg m; /* decoded from rec */
+    exec_batch *batches; /* owned */
+    size_t nb;
+    uint32_t leaves;
+    uint8_t *leaf_hashes; /* owned; leaves hashes */
+    size_t leaf_cap;
+    uint8_t *results; /* owned; one per leaf */
+    bool *replayed;   /* owned; per batch */
+    uint8_t results_root[CERTA_HASH_BYTES];
+    uint8_t state_digest[CERTA_HASH_BYTES];
+    certa_err err;
+    certa_errinfo ei;
+} exec_job;
+
+/* The execution stage: one thread that owns the state and applies blocks
+ * in height order, joined to the I/O thread by two bounded rings. At most
+ * EXEC_PIPE_MAX jobs are outstanding (queued, executing or done and not yet
+ * taken back); the done ring holds them all, so the execution thread never
+ * waits for the I/O thread. */
+#define EXEC_PIPE_MAX EXEC_QUEUE_MAX
+typedef struct exec_pipe {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;  /* a job queued, or stop */
+    pthread_cond_t space_cv; /* a job done */
+    exec_job *in[EXEC_PIPE_MAX];
+    uint32_t in_head, in_count;
+    exec_job *done[EXEC_PIPE_MAX];
+    uint32_t done_head, done_count;
+    uint32_t outstanding;
+    bool stop;
+    bool failed; /* a job failed: the rest are not executed */
+    int efd;     /* eventfd: a job is done */
+} exec_pipe;
+
 #define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
 #define RESULTS_CACHE_BLOCKS 1024u /* recent blocks' results, for re-sent receipts */
 #define EXECUTED_SLOTS (1u << 18)  /* recent batches: (integrator, seq) -> height */
@@ -145,7 +201,20 @@ struct certa_node {
     uint64_t blocks_last;
     bool blocks_dirty;
 
+    /* The state, x_replay, x_executed and the pf_ring belong to the
+     * execution thread once certa_node_run started it; state_mu guards the
+     * state for the queries the I/O thread answers. */
     certa_state *state;
+    pthread_mutex_t state_mu;
+    replay_win *x_replay; /* per integrator, as execution sees it */
+    uint64_t x_executed;
+    uint8_t *x_leaf_hashes; /* execution's scratch */
+    size_t x_leaf_cap;
+    exec_pipe pipe;
+    exec_job **completed; /* taken back from the done ring, to complete */
+    uint32_t ncompleted;
+    uint64_t events_total;
+    /* The I/O thread's view: what completed execution. */
     uint64_t executed;
     uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
     uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
@@ -153,7 +222,7 @@ struct certa_node {
     uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
     uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
     uint8_t empty_root[CERTA_HASH_BYTES];
-    replay_win *replay; /* per integrator */
+    replay_win *replay; /* per integrator, as the I/O thread sees it */
 
     certa_pbft *pbft;
     certa_pbft_config pc;
@@ -187,6 +256,7 @@ struct certa_node {
     /* leaf hashes of blocks built or validated here, kept until they
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
+    pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
     /* events decoded ahead of execution (execute_block) */
     certa_event pf_ring[PF_AHEAD];
     bool pf_ok[PF_AHEAD];
@@ -388,19 +458,24 @@ static int preverified(const certa_pbft_request *req)
 
 /* ------------------------------------------------------------ block content */
 
-static bool grow_leaves(certa_node *nd, size_t n)
+static bool grow_hashes(uint8_t **buf, size_t *cap_io, size_t n)
 {
-    if (n <= nd->leaf_cap)
+    if (n <= *cap_io && *buf != NULL)
         return true;
-    size_t cap = nd->leaf_cap ? nd->leaf_cap : 4096;
+    size_t cap = *cap_io ? *cap_io : 4096;
     while (cap < n)
         cap *= 2;
-    uint8_t *p = realloc(nd->leaf_hashes, cap * CERTA_HASH_BYTES);
+    uint8_t *p = realloc(*buf, cap * CERTA_HASH_BYTES);
     if (p == NULL)
         return false;
-    nd->leaf_hashes = p;
-    nd->leaf_cap = cap;
+    *buf = p;
+    *cap_io = cap;
     return true;
+}
+
+static bool grow_leaves(certa_node *nd, size_t n)
+{
+    return grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, n);
 }
 
 /* Hands nd->leaf_hashes (n hashes whose root is events_root, block height)
@@ -408,6 +483,7 @@ static bool grow_leaves(certa_node *nd, size_t n)
 static void leaves_keep(certa_node *nd, uint64_t height,
                         const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
 {
+    pthread_mutex_lock(&nd->leaf_mu);
     leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
     uint8_t *p = sl->hashes;
     size_t cap = sl->cap;
@@ -418,24 +494,30 @@ static void leaves_keep(certa_node *nd, uint64_t height,
     memcpy(sl->events_root, events_root, CERTA_HASH_BYTES);
     nd->leaf_hashes = p;
     nd->leaf_cap = cap;
+    pthread_mutex_unlock(&nd->leaf_mu);
 }
 
 /* Moves the kept leaf hashes of (height, events_root, n) into
  * nd->leaf_hashes; false when they are not kept. */
 static bool leaves_take(certa_node *nd, uint64_t height,
-                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
+                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n,
+                        uint8_t **buf, size_t *cap_io)
 {
+    pthread_mutex_lock(&nd->leaf_mu);
     leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
     if (sl->height != height || sl->n != n || sl->hashes == NULL ||
-        memcmp(sl->events_root, events_root, CERTA_HASH_BYTES) != 0)
+        memcmp(sl->events_root, events_root, CERTA_HASH_BYTES) != 0) {
+        pthread_mutex_unlock(&nd->leaf_mu);
         return false;
-    uint8_t *p = nd->leaf_hashes;
-    size_t cap = nd->leaf_cap;
-    nd->leaf_hashes = sl->hashes;
-    nd->leaf_cap = sl->cap;
+    }
+    uint8_t *p = *buf;
+    size_t cap = *cap_io;
+    *buf = sl->hashes;
+    *cap_io = sl->cap;
     sl->hashes = p;
     sl->cap = cap;
     sl->height = 0;
+    pthread_mutex_unlock(&nd->leaf_mu);
     return true;
 }
 
@@ -793,15 +875,6 @@ static bool grow_entries(certa_node *nd, size_t n)
     return true;
 }
 
-typedef struct exec_batch {
-    uint16_t integrator;
-    uint64_t seq;
-    uint32_t first_leaf;
-    uint32_t count;
-    const uint8_t *bytes;
-    size_t len;
-} exec_batch;
-
 static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hdr,
                          const certa_commit_cert *cert, const exec_batch *b,
                          certa_merkle_tree *tree, const uint8_t *results)
@@ -845,12 +918,13 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
 }
 
-/* Decodes a committed block record and lists its batches, filling
- * nd->leaf_hashes with the leaf hash of every event. *batches_out is
- * malloc'ed (caller frees). */
+/* Decodes a committed block record and lists its batches, filling *lh
+ * (capacity *lh_cap hashes, grown as needed) with the leaf hash of every
+ * event. *batches_out is malloc'ed (caller frees). */
 static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
                             certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
-                            uint32_t *leaves_out, certa_errinfo *ei)
+                            uint32_t *leaves_out, uint8_t **lh, size_t *lh_cap,
+                            certa_errinfo *ei)
 {
     certa_err e = certa_pbft_msg_decode(rec, len, m);
     if (e != CERTA_OK || m->type != CERTA_PBFT_REC_BLOCK)
@@ -878,8 +952,8 @@ static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
         leaf += v.event_count;
     }
     /* the leaf hashes of a block validated or built here are kept */
-    if (leaf > 0 && !leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf)) {
-        if (!grow_leaves(nd, leaf)) {
+    if (leaf > 0 && !leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf, lh, lh_cap)) {
+        if (!grow_hashes(lh, lh_cap, leaf)) {
             free(batches);
             return certa_errorf(ei, CERTA_E_NOMEM, "block %llu: %u leaf hashes",
                                 (unsigned long long)m->hdr.height, leaf);
@@ -897,7 +971,7 @@ static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
                 size_t ll = certa_leaf_encode(batches[i].integrator, batches[i].seq, ev, ev_len,
                                               leafbuf, sizeof leafbuf);
                 CERTA_ASSERT(ll > 0);
-                certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)k * CERTA_HASH_BYTES);
+                certa_merkle_leaf_hash(leafbuf, ll, *lh + (size_t)k * CERTA_HASH_BYTES);
                 k++;
             }
         }
@@ -945,37 +1019,53 @@ static void rcache_put(certa_node *nd, uint64_t height, const uint8_t *res, uint
     r->height = height;
 }
 
-/* Executes one committed block record (REC_BLOCK) into the state. With
- * replying set, answers the integrators waiting for its batches. */
-static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
-                               bool replying, certa_errinfo *ei)
+static void release_held(certa_node *nd);
+
+/* Executes job's block into the state (the execution thread, or the
+ * I/O thread while recovering before that thread starts). Fills the job's
+ * results, roots and replay flags; touches nothing the I/O thread reads
+ * but the state, under state_mu. */
+static void execute_job(certa_node *nd, exec_job *job)
 {
-    certa_pbft_msg m;
-    exec_batch *batches = NULL;
-    size_t nb = 0;
-    uint32_t leaves = 0;
-    certa_err e = block_open(nd, rec, len, &m, &batches, &nb, &leaves, ei);
-    if (e != CERTA_OK)
-        return e;
-    const certa_block_header *hdr = &m.hdr;
-    if (hdr->height != nd->executed + 1) {
-        free(batches);
-        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
-                            (unsigned long long)hdr->height,
-                            (unsigned long long)nd->executed);
+    certa_errinfo *ei = &job->ei;
+    job->err = block_open(nd, job->rec, job->len, &job->m, &job->batches, &job->nb,
+                          &job->leaves, &nd->x_leaf_hashes, &nd->x_leaf_cap, ei);
+    if (job->err != CERTA_OK)
+        return;
+    /* the job keeps the leaf hashes for its receipts */
+    job->leaf_hashes = nd->x_leaf_hashes;
+    job->leaf_cap = nd->x_leaf_cap;
+    nd->x_leaf_hashes = NULL;
+    nd->x_leaf_cap = 0;
+    const certa_block_header *hdr = &job->m.hdr;
+    job->height = hdr->height;
+    if (hdr->height != nd->x_executed + 1) {
+        job->err = certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
+                                (unsigned long long)hdr->height,
+                                (unsigned long long)nd->x_executed);
+        return;
     }
-    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
-    if (e != CERTA_OK) {
-        free(batches);
-        return e;
+    job->results = malloc(job->leaves ? job->leaves : 1);
+    job->replayed = calloc(job->nb ? job->nb : 1, sizeof *job->replayed);
+    if (job->results == NULL || job->replayed == NULL) {
+        job->err = certa_errorf(ei, CERTA_E_NOMEM, "block %llu: results",
+                                (unsigned long long)hdr->height);
+        return;
     }
-    for (size_t i = 0; i < nb; i++) {
-        const exec_batch *b = &batches[i];
+    pthread_mutex_lock(&nd->state_mu);
+    job->err = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
+    if (job->err != CERTA_OK) {
+        pthread_mutex_unlock(&nd->state_mu);
+        return;
+    }
+    for (size_t i = 0; i < job->nb; i++) {
+        const exec_batch *b = &job->batches[i];
         certa_batch_view v;
         /* events are decoded one by one below; block_open framed the batch */
         CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
         bool replay = b->integrator >= nd->g->integrator_count ||
-                      replay_seen(&nd->replay[b->integrator], b->seq);
+                      replay_seen(&nd->x_replay[b->integrator], b->seq);
+        job->replayed[i] = replay;
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
@@ -1009,48 +1099,247 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
                         certa_state_prefetch(nd->state, d, 0);
                 }
             }
-        }
-        if (!replay) {
-            replay_mark(&nd->replay[b->integrator], b->seq);
-            *xref_slot(nd, b->integrator, b->seq) =
-                (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
+            replay_mark(&nd->x_replay[b->integrator], b->seq);
         }
     }
-    certa_state_end_block(nd->state, nd->results_root);
-    certa_state_digest(nd->state, nd->state_digest);
-    nd->executed = hdr->height;
-    memcpy(nd->lag_results[hdr->height % LAG_RING], nd->results_root, CERTA_HASH_BYTES);
-    memcpy(nd->lag_digest[hdr->height % LAG_RING], nd->state_digest, CERTA_HASH_BYTES);
+    certa_state_end_block(nd->state, job->results_root);
+    certa_state_digest(nd->state, job->state_digest);
     uint32_t nres = 0;
     const uint8_t *results = certa_state_block_results(nd->state, &nres);
-    CERTA_ASSERT(nres == leaves);
-    rcache_put(nd, hdr->height, results, nres);
-    for (uint32_t i = 0; i < nres; i++)
+    CERTA_ASSERT(nres == job->leaves);
+    memcpy(job->results, results, nres);
+    pthread_mutex_unlock(&nd->state_mu);
+    nd->x_executed = hdr->height;
+}
+
+static void job_free(exec_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->rec);
+    free(job->batches);
+    free(job->leaf_hashes);
+    free(job->results);
+    free(job->replayed);
+    free(job);
+}
+
+/* The I/O thread's side of an executed block: its view of the executed
+ * height and results, the replay windows and receipt caches, metrics and,
+ * with replying set, the receipts of the integrators waiting here. */
+static void complete_job(certa_node *nd, exec_job *job, bool replying)
+{
+    CERTA_ASSERT(job->err == CERTA_OK && job->height == nd->executed + 1);
+    const certa_block_header *hdr = &job->m.hdr;
+    nd->executed = job->height;
+    memcpy(nd->results_root, job->results_root, CERTA_HASH_BYTES);
+    memcpy(nd->state_digest, job->state_digest, CERTA_HASH_BYTES);
+    memcpy(nd->lag_results[hdr->height % LAG_RING], job->results_root, CERTA_HASH_BYTES);
+    memcpy(nd->lag_digest[hdr->height % LAG_RING], job->state_digest, CERTA_HASH_BYTES);
+    for (size_t i = 0; i < job->nb; i++) {
+        const exec_batch *b = &job->batches[i];
+        if (job->replayed[i])
+            continue;
+        replay_mark(&nd->replay[b->integrator], b->seq);
+        *xref_slot(nd, b->integrator, b->seq) =
+            (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
+    }
+    const uint8_t *results = job->results;
+    uint32_t leaves = job->leaves;
+    rcache_put(nd, hdr->height, results, leaves);
+    for (uint32_t i = 0; i < leaves; i++)
         if (results[i] < CERTA_R_COUNT)
             certa_metric_add(nd->m.results[results[i]], 1);
     certa_metric_add(nd->m.blocks, 1);
     certa_metric_add(nd->m.events, leaves);
     certa_metric_set(nd->m.height, (double)hdr->height);
     nd->events_window_count += leaves;
+    nd->events_total += leaves;
 
     if (replying && nd->nwaiters > 0) {
         certa_merkle_tree *tree = NULL;
         certa_commit_cert cert;
-        block_cert(&m, &cert);
-        for (size_t i = 0; i < nb; i++) {
-            waiter *w = waiter_find(nd, batches[i].integrator, batches[i].seq);
+        block_cert(&job->m, &cert);
+        for (size_t i = 0; i < job->nb; i++) {
+            waiter *w = waiter_find(nd, job->batches[i].integrator, job->batches[i].seq);
             if (w == NULL)
                 continue;
-            if (tree == NULL &&
-                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
+            if (tree == NULL && certa_merkle_tree_build(nd->pool, job->leaf_hashes, leaves,
+                                                        &tree, NULL) != CERTA_OK)
                 break;
-            send_receipt(nd, w, hdr, &cert, &batches[i], tree, results);
+            send_receipt(nd, w, hdr, &cert, &job->batches[i], tree, results);
             waiter_remove(nd, w);
         }
         certa_merkle_tree_free(tree);
     }
-    free(batches);
+}
+
+/* Executes and completes a block on the calling thread (recovery). */
+static certa_err execute_now(certa_node *nd, const uint8_t *rec, size_t len,
+                             certa_errinfo *ei)
+{
+    exec_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "executing a block");
+    job->rec = malloc(len ? len : 1);
+    if (job->rec == NULL) {
+        free(job);
+        return certa_errorf(ei, CERTA_E_NOMEM, "executing a block");
+    }
+    memcpy(job->rec, rec, len);
+    job->len = len;
+    execute_job(nd, job);
+    certa_err e = job->err;
+    if (e == CERTA_OK)
+        complete_job(nd, job, false);
+    else
+        *ei = job->ei;
+    job_free(job);
+    return e;
+}
+
+/* ------------------------------------------------------------ execution stage */
+
+static void *exec_main(void *arg)
+{
+    certa_node *nd = arg;
+    exec_pipe *p = &nd->pipe;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->in_count == 0)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        if (p->in_count == 0)
+            break; /* stopping, and every queued block executed */
+        exec_job *job = p->in[p->in_head];
+        p->in_head = (p->in_head + 1) % EXEC_PIPE_MAX;
+        p->in_count--;
+        bool failed = p->failed;
+        pthread_mutex_unlock(&p->mu);
+        uint64_t t0 = mono_us();
+        if (failed)
+            job->err = certa_errorf(&job->ei, CERTA_E_STATE,
+                                    "not executed: an earlier block failed");
+        else
+            execute_job(nd, job);
+        certa_log(CERTA_LOG_DEBUG, "executed", "\"height\":%llu,\"us\":%llu",
+                  (unsigned long long)job->height, (unsigned long long)(mono_us() - t0));
+        pthread_mutex_lock(&p->mu);
+        if (job->err != CERTA_OK)
+            p->failed = true;
+        CERTA_ASSERT(p->done_count < EXEC_PIPE_MAX);
+        p->done[(p->done_head + p->done_count) % EXEC_PIPE_MAX] = job;
+        p->done_count++;
+        pthread_cond_signal(&p->space_cv);
+        uint64_t one = 1;
+        ssize_t wr = write(p->efd, &one, sizeof one);
+        (void)wr; /* a full counter still wakes the poll */
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Moves the done jobs to nd->completed. Call with p->mu held. */
+static void pipe_take_done_locked(certa_node *nd)
+{
+    exec_pipe *p = &nd->pipe;
+    while (p->done_count > 0) {
+        CERTA_ASSERT(nd->ncompleted < EXEC_PIPE_MAX);
+        nd->completed[nd->ncompleted++] = p->done[p->done_head];
+        p->done_head = (p->done_head + 1) % EXEC_PIPE_MAX;
+        p->done_count--;
+        p->outstanding--;
+    }
+}
+
+/* Queues a durable block for execution; waits while EXEC_PIPE_MAX are
+ * outstanding (execution always progresses, so the wait is bounded). */
+static certa_err pipe_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len,
+                           certa_errinfo *ei)
+{
+    exec_job *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        free(rec);
+        return certa_errorf(ei, CERTA_E_NOMEM, "queueing block %llu",
+                            (unsigned long long)height);
+    }
+    job->height = height;
+    job->rec = rec;
+    job->len = len;
+    exec_pipe *p = &nd->pipe;
+    pthread_mutex_lock(&p->mu);
+    while (p->outstanding == EXEC_PIPE_MAX) {
+        if (p->done_count > 0 && nd->ncompleted < EXEC_PIPE_MAX)
+            pipe_take_done_locked(nd);
+        else
+            pthread_cond_wait(&p->space_cv, &p->mu);
+    }
+    p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
+    p->in_count++;
+    p->outstanding++;
+    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
     return CERTA_OK;
+}
+
+/* Completes the executed blocks, in height order. */
+static certa_err pipe_complete(certa_node *nd, bool replying, certa_errinfo *ei)
+{
+    exec_pipe *p = &nd->pipe;
+    uint64_t cnt;
+    ssize_t rd = read(p->efd, &cnt, sizeof cnt); /* non-blocking: reset the wake-up */
+    (void)rd;
+    pthread_mutex_lock(&p->mu);
+    pipe_take_done_locked(nd);
+    certa_metric_set(nd->m.exec_queue, p->outstanding);
+    pthread_mutex_unlock(&p->mu);
+    certa_err e = CERTA_OK;
+    bool any = false;
+    for (uint32_t i = 0; i < nd->ncompleted; i++) {
+        exec_job *job = nd->completed[i];
+        if (e == CERTA_OK && job->err != CERTA_OK) {
+            certa_log(CERTA_LOG_ERROR, "execute_failed", "\"height\":%llu,\"error\":\"%s\"",
+                      (unsigned long long)job->height, certa_errmsg(&job->ei));
+            e = certa_errorf(ei, job->err, "executing block %llu: %s",
+                             (unsigned long long)job->height, certa_errmsg(&job->ei));
+        }
+        if (e == CERTA_OK) {
+            complete_job(nd, job, replying);
+            any = true;
+        }
+        job_free(job);
+    }
+    nd->ncompleted = 0;
+    if (any && replying) {
+        release_held(nd);
+        /* The core may now propose. */
+        certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
+        step(nd, &tick);
+    }
+    return e;
+}
+
+static certa_err pipe_start(certa_node *nd, certa_errinfo *ei)
+{
+    exec_pipe *p = &nd->pipe;
+    nd->x_executed = nd->executed;
+    if (pthread_create(&p->thread, NULL, exec_main, nd) != 0)
+        return certa_errorf(ei, CERTA_E_IO, "cannot start the execution thread");
+    p->running = true;
+    return CERTA_OK;
+}
+
+/* Lets the execution thread finish what is queued, then joins it. */
+static void pipe_stop(certa_node *nd)
+{
+    exec_pipe *p = &nd->pipe;
+    if (!p->running)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->running = false;
 }
 
 /* A batch submitted again after it executed (the client lost the receipt,
@@ -1072,7 +1361,8 @@ static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint6
     exec_batch *batches = NULL;
     size_t nb = 0;
     uint32_t leaves = 0;
-    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, NULL) != CERTA_OK)
+    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, &nd->leaf_hashes, &nd->leaf_cap,
+                   NULL) != CERTA_OK)
         return false;
     bool sent = false;
     for (size_t i = 0; i < nb && !sent; i++) {
@@ -1095,8 +1385,6 @@ static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint6
 }
 
 /* ------------------------------------------------------------ the round */
-
-static void release_held(certa_node *nd);
 
 static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
 {
@@ -1126,32 +1414,18 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     }
     nd->nout = 0;
 
-    bool executed = false;
+    /* durable: on to the execution stage */
     for (uint32_t i = 0; i < nd->nexq; i++) {
-        certa_errinfo xe;
-        uint64_t tx = mono_us();
-        certa_err e = execute_block(nd, nd->exq[i].rec, nd->exq[i].len, true, &xe);
+        certa_err e = pipe_push(nd, nd->exq[i].height, nd->exq[i].rec, nd->exq[i].len, ei);
+        nd->exq[i].rec = NULL;
         if (e != CERTA_OK) {
-            certa_log(CERTA_LOG_ERROR, "execute_failed",
-                      "\"height\":%llu,\"error\":\"%s\"",
-                      (unsigned long long)nd->exq[i].height, certa_errmsg(&xe));
-            for (; i < nd->nexq; i++)
+            for (i++; i < nd->nexq; i++)
                 free(nd->exq[i].rec);
             nd->nexq = 0;
-            return certa_errorf(ei, e, "executing block: %s", certa_errmsg(&xe));
+            return e;
         }
-        certa_log(CERTA_LOG_DEBUG, "executed", "\"height\":%llu,\"us\":%llu",
-                  (unsigned long long)nd->exq[i].height, (unsigned long long)(mono_us() - tx));
-        free(nd->exq[i].rec);
-        executed = true;
     }
     nd->nexq = 0;
-    if (executed) {
-        release_held(nd);
-        /* The core may now propose. */
-        certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
-        step(nd, &tick);
-    }
     return CERTA_OK;
 }
 
@@ -1376,7 +1650,7 @@ static json_t *query_json(certa_node *nd, const certa_cp_query *q, char *err, si
         json_object_set_new(o, "stable_checkpoint",
                             json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
         json_object_set_new(o, "peers_up", json_integer(st.peers_up));
-        json_object_set_new(o, "events", json_integer((json_int_t)certa_state_event_count(nd->state)));
+        json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
         json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
         json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
         return o;
@@ -1471,7 +1745,10 @@ static void handle_query(certa_node *nd, const certa_cp_request *rq)
         return;
     }
     char err[256] = "";
+    /* the execution thread owns the state: wait out the block it applies */
+    pthread_mutex_lock(&nd->state_mu);
     json_t *o = query_json(nd, &q, err, sizeof err);
+    pthread_mutex_unlock(&nd->state_mu);
     if (o == NULL) {
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOTFOUND,
                     false, 0, err);
@@ -1631,7 +1908,7 @@ static bool replay_block_fn(void *vctx, uint64_t height, const uint8_t *data, si
 {
     replay_ctx *c = vctx;
     (void)height;
-    c->err = execute_block(c->nd, data, len, false, &c->ei);
+    c->err = execute_now(c->nd, data, len, &c->ei);
     return c->err == CERTA_OK;
 }
 
@@ -1687,6 +1964,17 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (nd == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the node");
     nd->cfg = *cfg;
+    pthread_mutex_init(&nd->state_mu, NULL);
+    pthread_mutex_init(&nd->leaf_mu, NULL);
+    pthread_mutex_init(&nd->pipe.mu, NULL);
+    pthread_cond_init(&nd->pipe.work_cv, NULL);
+    pthread_cond_init(&nd->pipe.space_cv, NULL);
+    nd->pipe.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (nd->pipe.efd < 0) {
+        certa_err e0 = certa_errorf(ei, CERTA_E_IO, "eventfd: %s", strerror(errno));
+        certa_node_close(nd);
+        return e0;
+    }
     certa_err e = certa_genesis_load(cfg->genesis_path, &nd->g, ei);
     if (e != CERTA_OK)
         goto fail;
@@ -1703,12 +1991,16 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     nd->sigcache = calloc(SIGCACHE_SLOTS, sizeof *nd->sigcache);
     nd->replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
                         sizeof *nd->replay);
+    nd->x_replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
+                          sizeof *nd->x_replay);
+    nd->completed = calloc(EXEC_PIPE_MAX, sizeof *nd->completed);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
     nd->rcache = calloc(RESULTS_CACHE_BLOCKS, sizeof *nd->rcache);
     nd->xref = calloc(EXECUTED_SLOTS, sizeof *nd->xref);
     if (preverify_scratch == NULL)
         preverify_scratch = calloc(1, sizeof *preverify_scratch);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
+        !nd->x_replay || !nd->completed ||
         !nd->receipt_buf || !nd->rcache || !nd->xref || !preverify_scratch || !grow_leaves(nd, 16384)) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
         goto fail;
@@ -1838,28 +2130,40 @@ fail:
 
 certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_errinfo *ei)
 {
-    zmq_pollitem_t items[CERTA_TRANSPORT_POLLITEMS_MAX + 1];
+    zmq_pollitem_t items[CERTA_TRANSPORT_POLLITEMS_MAX + 2];
     certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
+    certa_err pe = pipe_start(nd, ei);
+    if (pe != CERTA_OK)
+        return pe;
     step(nd, &tick);
     nd->events_window_start_ms = now_ms();
+    certa_err result = CERTA_OK;
     while (!*stop) {
         int ni = certa_transport_pollitems(nd->tp, items, CERTA_TRANSPORT_POLLITEMS_MAX);
         items[ni] = (zmq_pollitem_t){.socket = certa_cp_server_socket(nd->cs),
                                      .events = ZMQ_POLLIN};
+        items[ni + 1] = (zmq_pollitem_t){.socket = NULL, .fd = nd->pipe.efd,
+                                         .events = ZMQ_POLLIN};
         uint64_t now = now_ms();
         long timeout = 100;
         if (nd->timer_at_ms != 0)
             timeout = nd->timer_at_ms <= now ? 0
                       : (long)(nd->timer_at_ms - now < 100 ? nd->timer_at_ms - now : 100);
-        int rc = zmq_poll(items, ni + 1, timeout);
+        int rc = zmq_poll(items, ni + 2, timeout);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
                 continue;
-            return certa_errorf(ei, CERTA_E_NET, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+            result = certa_errorf(ei, CERTA_E_NET, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+            break;
         }
         certa_transport_process(nd->tp, items, ni, on_peer_msg, nd);
         if (items[ni].revents & ZMQ_POLLIN)
             serve_clients(nd);
+        if (items[ni + 1].revents & ZMQ_POLLIN) {
+            result = pipe_complete(nd, true, ei);
+            if (result != CERTA_OK)
+                break;
+        }
         if (nd->timer_at_ms != 0 && now_ms() >= nd->timer_at_ms)
             step(nd, &tick);
         /* Finish the round; executing may let the core propose: repeat while
@@ -1870,9 +2174,12 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
                 certa_metric_set(nd->m.store_failed, 1);
                 certa_log(CERTA_LOG_ERROR, "storage_failed", "\"error\":\"%s\"",
                           certa_errmsg(ei));
-                return e;
+                result = e;
+                break;
             }
         }
+        if (result != CERTA_OK)
+            break;
         uint64_t view = certa_pbft_view(nd->pbft);
         if (view != nd->last_view) {
             certa_log(CERTA_LOG_INFO, "view_change", "\"view\":%llu,\"primary\":%u",
@@ -1882,7 +2189,6 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
-        certa_metric_set(nd->m.exec_queue, nd->nexq);
         now = now_ms();
         if (now >= nd->last_sweep_ms + 1000) {
             sweep_waiters(nd, now);
@@ -1895,8 +2201,14 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
             nd->events_window_start_ms = now;
         }
     }
+    /* what is queued executes (it is durable; a restart would replay it) */
+    pipe_stop(nd);
+    certa_errinfo pei;
+    if (pipe_complete(nd, false, &pei) != CERTA_OK && result == CERTA_OK)
+        certa_log(CERTA_LOG_WARN, "execute_failed_at_stop", "\"error\":\"%s\"",
+                  certa_errmsg(&pei));
     certa_log(CERTA_LOG_INFO, "stopping", "\"height\":%llu", (unsigned long long)nd->executed);
-    return CERTA_OK;
+    return result;
 }
 
 void certa_node_close(certa_node *nd)
@@ -1925,6 +2237,25 @@ void certa_node_close(certa_node *nd)
     free(nd->waiters);
     free(nd->sigcache);
     free(nd->replay);
+    free(nd->x_replay);
+    exec_pipe *p = &nd->pipe;
+    CERTA_ASSERT(!p->running);
+    for (uint32_t i = 0; i < p->in_count; i++)
+        job_free(p->in[(p->in_head + i) % EXEC_PIPE_MAX]);
+    for (uint32_t i = 0; i < p->done_count; i++)
+        job_free(p->done[(p->done_head + i) % EXEC_PIPE_MAX]);
+    if (nd->completed != NULL)
+        for (uint32_t i = 0; i < nd->ncompleted; i++)
+            job_free(nd->completed[i]);
+    free(nd->completed);
+    if (p->efd >= 0)
+        close(p->efd);
+    free(nd->x_leaf_hashes);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->space_cv);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&nd->state_mu);
+    pthread_mutex_destroy(&nd->leaf_mu);
     free(nd->receipt_buf);
     if (nd->rcache != NULL)
         for (uint32_t i = 0; i < RESULTS_CACHE_BLOCKS; i++)
