@@ -1,11 +1,16 @@
 /* node: the validator daemon's engine room.
  *
- * One I/O thread runs the loop: poll the validator transport and the
- * integrator endpoint, step the PBFT core with every message, request and
- * tick, carry out the core's actions, execute committed blocks and answer
- * integrators. A fixed worker pool verifies batch signatures and hashes
- * Merkle trees in parallel; io_uring flusher threads (engine/store) make the
- * logs durable with group commit.
+ * A pipeline of threads joined by bounded queues:
+ * - the I/O thread runs the loop: poll the validator transport, the
+ *   integrator endpoint and the execution stage's eventfd; step the PBFT
+ *   core (pure) with every message, request and tick; carry out its actions
+ *   (WAL and block log appends, sends); answer integrators;
+ * - libzmq's I/O thread moves and encrypts (CURVE) the bytes;
+ * - a fixed worker pool verifies batch signatures and hashes Merkle trees;
+ * - io_uring and the store's flusher make the logs durable (group commit);
+ * - the execution thread owns the state and applies committed, durable
+ *   blocks in height order (exec_pipe); the I/O thread completes each one
+ *   (receipts, its view of the executed height) when it comes back.
  *
  * Invariants:
  * - Persist before send: the actions of every step are applied in one round:
@@ -14,11 +19,16 @@
  * - A block is executed only when durable, in height order, exactly once;
  *   receipts are built from the executed block, so a receipt never precedes
  *   durability on this node.
- * - A proposal for height h is built only once h-1 is executed here, and a
- *   backup votes for h only once it executed h-1 itself: the header of h
- *   carries the results root and state digest after h-1, checked by 2f+1.
+ * - A proposal for height h is built only once h - LAG executed here, and a
+ *   backup votes for h only once it executed h - LAG itself: the header of h
+ *   carries the results root and state digest after h - LAG, checked by
+ *   2f+1.
+ * - Only the execution thread touches the state, except queries under
+ *   state_mu; the two threads share nothing else but the rings (pipe.mu) and
+ *   the kept leaf hashes (leaf_mu).
  * - Bounded: the waiter table, the outgoing queue, the signature cache and
- *   the execution queue have fixed capacities; a full one answers BUSY.
+ *   the execution rings have fixed capacities; a full one answers BUSY or
+ *   makes the I/O thread wait for execution, which always progresses.
  */
 #include "certa/node.h"
 
