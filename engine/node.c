@@ -1856,7 +1856,7 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
     G(height, "certa_height", "Last executed block height");
     G(peers, "certa_peers_connected", "Validator links up");
     G(waiters, "certa_batches_awaiting_receipt", "Accepted batches not yet committed");
-    G(exec_queue, "certa_exec_queue_depth", "Delivered blocks awaiting durability");
+    G(exec_queue, "certa_exec_queue_depth", "Committed blocks queued for or back from the execution thread");
     G(store_failed, "certa_storage_failed", "1 when the block log or WAL failed (disk full?)");
 #undef C
 #undef G
