@@ -51,15 +51,20 @@ def parse_batch(b):
 
 
 def receipt_body(integrator, seq, events, rejected_index):
-    out = struct.pack("<IBBHQ", RECEIPT_MAGIC, 1, 0, integrator, seq)
-    out += bytes(168)                                   # block header
+    # version 2; the batch is the whole block (header event_count = its
+    # events, first leaf 0), so the range proof is empty
+    out = struct.pack("<IBBHQ", RECEIPT_MAGIC, 2, 0, integrator, seq)
+    header = bytearray(168)                             # block header
+    struct.pack_into("<I", header, 32, len(events))     # event_count
+    out += bytes(header)
     out += struct.pack("<QQ", 1, 42) + bytes(32)        # view, height, block hash
     out += struct.pack("<H", 1) + struct.pack("<H", 0) + bytes(64)  # one signature
-    out += struct.pack("<I", len(events))
+    out += struct.pack("<QI", 0, len(events))           # first leaf, entries
     for i, ev in enumerate(events):
         code, reason = (11, b"code_mismatch") if i == rejected_index else (0, b"")
-        out += struct.pack("<QHB", i, code, len(reason)) + reason
-        out += struct.pack("<H", len(ev)) + ev + bytes([0])  # no proof hashes
+        out += struct.pack("<HB", code, len(reason)) + reason
+        out += struct.pack("<H", len(ev)) + ev
+    out += bytes([0])                                   # no proof hashes
     return out
 
 
