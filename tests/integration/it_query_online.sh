@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `certa query ... --to ENDPOINT` on a live 4-validator cluster (127.0.0.1,
-# ports 29500..29532): submits grants, wrong-code redeems and redeems, then
+# ports 29500..29532): submits grants, wrong-code redeems, redeems and
+# evidence, then
 # asks two different validators for a holder, a grant and a block (with
 # paging), checks not-found and bad-cursor answers and malformed QUERY
 # bodies (each answered with ERROR 701 and counted in certa_queries_total),
@@ -17,7 +18,7 @@ python3 "$SRC/tests/integration/cluster_events.py" "$W/ev" 30 7 5
 cl_start_all
 note "cluster up after ${SECONDS}s"
 
-for phase in 1-grants:app 2-wrong:counter-dongcheng 3-redeem:counter-dongcheng; do
+for phase in 1-grants:app 2-wrong:counter-dongcheng 3-redeem:counter-dongcheng 4-evidence:counter-dongcheng; do
     f=${phase%%:*}
     who=${phase##*:}
     cl_submit "$who" "$W/ev/$f.jsonl" "$W/$f" --batch 8
@@ -26,7 +27,7 @@ done
 cl_wait_equal_heights 1 20
 note "all four validators at height $HEIGHT after ${SECONDS}s"
 
-# Grant 3 got a wrong code, then the right one: three history entries.
+# Grant 3 got a wrong code, then the right one, then confirm, sign and photo.
 read -r GRANT HOLDER < <(python3 -c '
 import json, sys
 o = json.loads(open(sys.argv[1]).readlines()[3])
@@ -93,10 +94,11 @@ def check(cond, what):
         print("FAIL:", what); sys.exit(1)
 check(h["holder_id"] == holder and h["height"] == height, "holder id and height %r" % h)
 kinds = [(r["kind"], r.get("reason")) for r in h["records"]]
-check(kinds == [("grant", None), ("redeem", "code_mismatch"), ("redeem", None)], "holder records %r" % kinds)
+check(kinds[:3] == [("grant", None), ("redeem", "code_mismatch"), ("redeem", None)]
+      and sorted(k for k, _ in kinds[3:]) == ["confirm", "photo", "sign"], "holder records %r" % kinds)
 check(p1["records"] == h["records"][:1] and p2["records"] == h["records"][1:2], "holder pages")
 check(g["grant_id"] == grant and g["status"] == "exhausted" and g["uses"] == 1
-      and g["failed_attempts"] == 1 and len(g["history"]) == 3 and g["height"] == height, "grant %r" % g)
+      and g["failed_attempts"] == 1 and len(g["history"]) == 6 and g["height"] == height, "grant %r" % g)
 check(b["height"] == block and b["header"]["height"] == block, "block height")
 n = b["header"]["event_count"]
 check(len(b["events"]) == min(n, 100) and b["events"][0]["index"] == 0, "block events")
