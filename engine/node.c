@@ -1231,9 +1231,15 @@ static void handle_query(certa_node *nd, const certa_cp_request *rq)
                           len);
 }
 
+/* Queries answered per round at most: each is bounded (engine/query.c),
+ * and this bounds their sum, so a flood of queries delays consensus by a
+ * few pages per round; the rest wait in the socket for the next round. */
+#define QUERIES_PER_ROUND 16u
+
 static void serve_clients(certa_node *nd)
 {
-    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND; i++) {
+    uint32_t queries = 0;
+    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND && queries < QUERIES_PER_ROUND; i++) {
         certa_cp_request rq;
         certa_errinfo ei;
         certa_err e = certa_cp_server_recv(nd->cs, &rq, &ei);
@@ -1248,9 +1254,10 @@ static void serve_clients(certa_node *nd)
         }
         if (rq.header.type == CERTA_CP_SUBMIT)
             handle_submit(nd, &rq);
-        else if (rq.header.type == CERTA_CP_QUERY)
+        else if (rq.header.type == CERTA_CP_QUERY) {
             handle_query(nd, &rq);
-        else
+            queries++;
+        } else
             reply_error(nd, rq.peer, rq.peer_len, rq.header.request_id, CERTA_E_PROTOCOL,
                         false, 0, "unexpected message type from a client");
         certa_cp_request_release(&rq);

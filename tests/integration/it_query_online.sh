@@ -137,6 +137,16 @@ PY
 )
     [ "$nf" -ge 3 ] || fail "not-found queries counted: $nf"
     q after-bad 0 holder "$HOLDER" --to node1 --genesis "$G"
+    python3 - "$((BASE_PORT + 12))" <<'PY' || true
+import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=3).read().decode()
+v = {l.split(" ")[0]: float(l.rsplit(" ", 1)[1]) for l in t.splitlines()
+     if l.startswith("certa_query_seconds_sum") or l.startswith("certa_query_seconds_count")}
+n = v.get("certa_query_seconds_count", 0)
+if n:
+    print("== node1 answered %d queries, %.0f us each on average (certa_query_seconds)" %
+          (n, 1e6 * v["certa_query_seconds_sum"] / n))
+PY
     note "malformed queries: ERROR 701 each, $invalid counted as invalid; node1 still answers"
 else
     note "SKIP malformed queries: $BAD not built"
