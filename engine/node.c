@@ -1231,15 +1231,15 @@ static void handle_query(certa_node *nd, const certa_cp_request *rq)
                           len);
 }
 
-/* Queries answered per round at most: each is bounded (engine/query.c),
- * and this bounds their sum, so a flood of queries delays consensus by a
- * few pages per round; the rest wait in the socket for the next round. */
-#define QUERIES_PER_ROUND 16u
+/* Time for queries per round: each query is bounded (engine/query.c, about
+ * 2 ms at worst), and once this much went to queries the round goes on to
+ * consensus; the requests left wait in the socket for the next round. */
+#define QUERY_US_PER_ROUND 2000u
 
 static void serve_clients(certa_node *nd)
 {
-    uint32_t queries = 0;
-    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND && queries < QUERIES_PER_ROUND; i++) {
+    uint64_t query_us = 0;
+    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND && query_us < QUERY_US_PER_ROUND; i++) {
         certa_cp_request rq;
         certa_errinfo ei;
         certa_err e = certa_cp_server_recv(nd->cs, &rq, &ei);
@@ -1255,8 +1255,9 @@ static void serve_clients(certa_node *nd)
         if (rq.header.type == CERTA_CP_SUBMIT)
             handle_submit(nd, &rq);
         else if (rq.header.type == CERTA_CP_QUERY) {
+            uint64_t t0 = mono_us();
             handle_query(nd, &rq);
-            queries++;
+            query_us += mono_us() - t0;
         } else
             reply_error(nd, rq.peer, rq.peer_len, rq.header.request_id, CERTA_E_PROTOCOL,
                         false, 0, "unexpected message type from a client");

@@ -228,31 +228,76 @@ static certa_err walk_open(block_walk *w, const uint8_t *data, size_t len,
     return CERTA_OK;
 }
 
-/* Next batch: CERTA_OK, CERTA_E_NOTFOUND at the end, CERTA_E_CORRUPT. */
-static certa_err walk_next(block_walk *w, uint16_t *integrator, uint64_t *seq,
-                           certa_batch_view *v)
+static uint32_t rd32(const uint8_t *p)
 {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A batch as stored, not decoded: decoding (every event, the digest) costs
+ * more than a page of answers, so a page decodes only the events it shows. */
+typedef struct raw_batch {
+    uint16_t integrator;
+    uint64_t seq;
+    const uint8_t *bytes;
+    size_t len;
+    uint32_t event_count; /* from the batch header */
+    const uint8_t *body;  /* event records: u16 length, bytes */
+    size_t body_bytes;
+} raw_batch;
+
+/* Next batch: CERTA_OK, CERTA_E_NOTFOUND at the end, CERTA_E_CORRUPT when
+ * the framing (lengths, batch header) does not hold. */
+static certa_err walk_next(block_walk *w, raw_batch *b)
+{
+    memset(b, 0, sizeof *b);
     if (w->rec) {
         const uint8_t *it;
         size_t il;
         certa_pbft_request req;
         if (!certa_pbft_list_next(&w->m.reqs, &w->pos, &it, &il))
             return CERTA_E_NOTFOUND;
-        if (!certa_pbft_request_item(it, il, &req) ||
-            certa_batch_decode(req.bytes, req.len, v, NULL) != CERTA_OK)
+        if (!certa_pbft_request_item(it, il, &req))
             return CERTA_E_CORRUPT;
-        *integrator = req.integrator;
-        *seq = req.seq;
-        return CERTA_OK;
+        b->integrator = req.integrator;
+        b->seq = req.seq;
+        b->bytes = req.bytes;
+        b->len = req.len;
+    } else {
+        if (w->pos == w->len)
+            return CERTA_E_NOTFOUND;
+        if (w->len - w->pos < 4 || rd32(w->data + w->pos) > w->len - w->pos - 4)
+            return CERTA_E_CORRUPT;
+        b->len = rd32(w->data + w->pos);
+        b->bytes = w->data + w->pos + 4;
+        w->pos += 4 + b->len;
     }
-    certa_err e = certa_block_next_batch(w->data, w->len, &w->pos, v, NULL);
-    if (e == CERTA_E_NOTFOUND)
-        return e;
-    if (e != CERTA_OK)
+    const uint8_t *p = b->bytes;
+    if (b->len < CERTA_BATCH_HEADER_BYTES + CERTA_SIGNATURE_BYTES || rd32(p) != CERTA_BATCH_MAGIC ||
+        (size_t)rd32(p + 20) != b->len - CERTA_BATCH_HEADER_BYTES - CERTA_SIGNATURE_BYTES)
         return CERTA_E_CORRUPT;
-    *integrator = v->integrator;
-    *seq = v->seq;
+    if (!w->rec) {
+        b->integrator = (uint16_t)(p[6] | p[7] << 8);
+        b->seq = (uint64_t)rd32(p + 8) | (uint64_t)rd32(p + 12) << 32;
+    }
+    b->event_count = rd32(p + 16);
+    b->body = p + CERTA_BATCH_HEADER_BYTES;
+    b->body_bytes = rd32(p + 20);
     return CERTA_OK;
+}
+
+/* Next event record of a raw batch, bounds-checked: false at the end or on
+ * a record running past the body. */
+static bool raw_next(const raw_batch *b, size_t *pos, const uint8_t **ev, size_t *ev_len)
+{
+    if (b->body_bytes - *pos < 2)
+        return false;
+    size_t n = (size_t)(b->body[*pos] | b->body[*pos + 1] << 8);
+    if (n > b->body_bytes - *pos - 2)
+        return false;
+    *ev = b->body + *pos + 2;
+    *ev_len = n;
+    *pos += 2 + n;
+    return true;
 }
 
 static json_t *commit_json(const certa_pbft_msg *m, const uint8_t hash[CERTA_HASH_BYTES])
@@ -345,22 +390,31 @@ static certa_err answer_block(certa_query *qs, const certa_genesis *g, const cer
 
     json_t *events = json_array();
     uint64_t index = 0, end = q->cursor + limit;
-    uint16_t integ;
-    uint64_t seq;
-    certa_batch_view v;
-    while (index < end && (e = walk_next(&w, &integ, &seq, &v)) == CERTA_OK) {
-        if (index + v.event_count <= q->cursor) { /* the whole batch is before the page */
-            index += v.event_count;
+    size_t page_bytes = 0;
+    raw_batch b;
+    while (index < end && (e = walk_next(&w, &b)) == CERTA_OK) {
+        if (index + b.event_count <= q->cursor) { /* the whole batch is before the page */
+            index += b.event_count;
             continue;
         }
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
-        while (index < end && certa_batch_next(&v, &ep, &ev, &ev_len)) {
-            if (index >= q->cursor)
-                json_array_append_new(events,
-                                      block_event_json(g, index, integ, seq, ev, ev_len));
+        uint32_t k = 0;
+        while (index < end && k < b.event_count && raw_next(&b, &ep, &ev, &ev_len)) {
+            if (index >= q->cursor) {
+                /* The JSON of an event costs about its size: a page of
+                 * large events ends early, next_cursor continues it. */
+                if (page_bytes >= CERTA_QUERY_BLOCK_PAGE_BYTES_MAX) {
+                    end = index;
+                    break;
+                }
+                json_array_append_new(events, block_event_json(g, index, b.integrator, b.seq,
+                                                               ev, ev_len));
+                page_bytes += ev_len;
+            }
             index++;
+            k++;
         }
     }
     if (e == CERTA_E_CORRUPT) {
@@ -490,10 +544,17 @@ static certa_err replay_record(chain_replay *c, uint64_t height, const uint8_t *
     certa_err e = certa_state_begin_block(c->s, height, h.timestamp_ms, c->ei);
     if (e != CERTA_OK)
         return e;
-    uint16_t integ;
-    uint64_t seq;
+    raw_batch b;
     certa_batch_view v;
-    while ((e = walk_next(&w, &integ, &seq, &v)) == CERTA_OK) {
+    while ((e = walk_next(&w, &b)) == CERTA_OK) {
+        /* The validator decodes every batch of a committed block (and stops
+         * on one that does not decode): the same here. */
+        if (certa_batch_decode(b.bytes, b.len, &v, NULL) != CERTA_OK) {
+            e = CERTA_E_CORRUPT;
+            break;
+        }
+        uint16_t integ = b.integrator;
+        uint64_t seq = b.seq;
         bool replay = integ >= c->g->integrator_count || window_seen(&c->win[integ], seq);
         size_t ep = 0;
         const uint8_t *ev;

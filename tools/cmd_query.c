@@ -47,7 +47,8 @@ static const char usage[] =
     "  --cursor C      start at the previous page's next_cursor (block: the\n"
     "                  index of the first event)\n"
     "  --limit N       records per page (default 100, at most 1000); block:\n"
-    "                  events per page (default 100, at most 256)\n"
+    "                  events per page (default 100, at most 256; a page also\n"
+    "                  ends after 32 KiB of events: follow next_cursor)\n"
     "  --timeout-ms MS --to: give up after MS (default 5000)\n\n"
     "exit: 0 found, 1 no such holder, grant or block, 2 usage (or a cursor\n"
     "that is not one of that item's), 3 error (unreadable data, no answer).\n";

@@ -5,7 +5,8 @@
  * state. The documents are specified in docs/PROTOCOL.md ("Query results").
  *
  * Bounded work: a page holds at most CERTA_QUERY_RECORDS_MAX records or
- * CERTA_QUERY_BLOCK_EVENTS_MAX events, whatever limit is asked for; a record
+ * CERTA_QUERY_BLOCK_EVENTS_MAX events (and CERTA_QUERY_BLOCK_PAGE_BYTES_MAX
+ * bytes of events), whatever limit is asked for; a record
  * page costs O(limit) (the state keeps per-holder and per-grant lists); a
  * block page reads the one block record and walks its batches.
  */
@@ -24,6 +25,9 @@ struct certa_store;
 #define CERTA_QUERY_LIMIT_DEFAULT 100u     /* limit 0 */
 #define CERTA_QUERY_RECORDS_MAX 1000u      /* records per holder/grant page */
 #define CERTA_QUERY_BLOCK_EVENTS_MAX 256u  /* events per block page */
+/* A block page also ends once its events hold this many bytes (their JSON
+ * is about 2.5 times as large and costs about as much to build). */
+#define CERTA_QUERY_BLOCK_PAGE_BYTES_MAX (32u * 1024u)
 
 /* The page size served for a query kind and an asked limit: 0 gives the
  * default, anything above the kind's maximum gives the maximum. */
