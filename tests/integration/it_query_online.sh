@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # `certa query ... --to ENDPOINT` on a live 4-validator cluster (127.0.0.1,
-# ports 29500..29532): submits grants, wrong-code redeems, redeems and
-# evidence, then asks two different validators for a holder, a grant and a
-# block (with paging), checks not-found and bad-cursor answers, malformed
-# QUERY bodies (each answered with ERROR 701 and counted in
-# certa_queries_total) and failover past a stopped validator, stops the
-# cluster and requires every online answer to equal, byte for byte, the
-# offline `certa query --data` of the validator's data directory (between
-# validators only a block's commit signatures may differ: each keeps the
-# 2f+1 it collected).
+# ports 29500..29532 plus $CERTA_TEST_PORT_OFFSET): submits grants,
+# wrong-code redeems, redeems and evidence, then asks two different
+# validators for a holder, a grant and a block (with paging), checks
+# not-found and bad-cursor answers, malformed QUERY bodies (each answered
+# with ERROR 701 and counted in certa_queries_total) and failover past a
+# stopped validator, stops the cluster and requires every online answer to
+# equal, byte for byte, the offline `certa query --data` of the validator's
+# data directory (between validators only a block's commit signatures may
+# differ: each keeps the 2f+1 it collected).
 set -euo pipefail
-BASE_PORT=29500
+BASE_PORT=$((29500 + ${CERTA_TEST_PORT_OFFSET:-0}))
 . "$(dirname "$0")/cluster_lib.sh"
 SECONDS=0
 cl_init
