@@ -547,9 +547,10 @@ static certa_err replay_record(chain_replay *c, uint64_t height, const uint8_t *
     raw_batch b;
     certa_batch_view v;
     while ((e = walk_next(&w, &b)) == CERTA_OK) {
-        /* The validator decodes every batch of a committed block (and stops
-         * on one that does not decode): the same here. */
-        if (certa_batch_decode(b.bytes, b.len, &v, NULL) != CERTA_OK) {
+        /* The validator frames every batch of a committed block (and stops
+         * on one that does not frame), then decodes event by event: the
+         * same here. */
+        if (certa_batch_frame(b.bytes, b.len, &v, NULL) != CERTA_OK) {
             e = CERTA_E_CORRUPT;
             break;
         }
