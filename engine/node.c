@@ -997,9 +997,12 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
                     else
                         certa_state_apply_malformed(nd->state, b->integrator);
                 }
-                if (q >= PF_AHEAD / 2 && q - PF_AHEAD / 2 < n &&
-                    nd->pf_ok[(q - PF_AHEAD / 2) % PF_AHEAD])
-                    certa_state_prefetch(nd->state, &nd->pf_ring[(q - PF_AHEAD / 2) % PF_AHEAD], 1);
+                for (int st = 1; st <= 2; st++) {
+                    uint32_t back = st == 1 ? PF_AHEAD / 2 : PF_AHEAD / 4;
+                    uint32_t j = (q - back) % PF_AHEAD;
+                    if (q >= back && q - back < n && nd->pf_ok[j])
+                        certa_state_prefetch(nd->state, &nd->pf_ring[j], st);
+                }
                 if (q < n) {
                     CERTA_ASSERT(certa_batch_next(&v, &ep, &ev, &ev_len));
                     certa_event *d = &nd->pf_ring[q % PF_AHEAD];

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,10 +240,28 @@ static uint64_t key_hash(const certa_state *s, const uint8_t *key, size_t len)
     return h;
 }
 
+/* The state's big arrays are read at random (a grant, its holder, the last
+ * record of a history): on 4 KiB pages nearly every look-up also misses the
+ * TLB, which under virtualisation costs a two-level page walk. Transparent
+ * huge pages, where the system allows them on request, make those walks
+ * rare. A hint only: nothing depends on it being taken. */
+#define HUGE_MIN_BYTES (4u << 20)
+static void huge_hint(void *p, size_t n)
+{
+    if (p == NULL || n < HUGE_MIN_BYTES)
+        return;
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n == 0 ? 1 : n);
     CERTA_ASSERT(q != NULL); /* out of memory while applying: cannot continue deterministically */
+    huge_hint(q, n);
     return q;
 }
 
@@ -279,6 +298,7 @@ static void index_init(index_table *t, uint32_t reserve)
     while (cap < 2ull * reserve && cap < (1u << 31))
         cap <<= 1;
     t->slots = calloc(cap, sizeof *t->slots);
+    huge_hint(t->slots, (size_t)cap * sizeof *t->slots);
     CERTA_ASSERT(t->slots != NULL);
     t->mask = cap - 1;
     t->count = 0;
@@ -340,6 +360,7 @@ static void index_insert(const certa_state *s, index_table *t, const uint8_t *ke
         uint64_t *old = t->slots;
         CERTA_ASSERT(old_cap < (1u << 31));
         t->slots = calloc(2ull * old_cap, sizeof *t->slots);
+        huge_hint(t->slots, 2ull * old_cap * sizeof *t->slots);
         CERTA_ASSERT(t->slots != NULL);
         t->mask = 2 * old_cap - 1;
         t->count = 0;
@@ -927,10 +948,34 @@ static void index_prefetch(const certa_state *s, const index_table *t, const uin
         PREFETCH((const uint8_t *)records + (size_t)((uint32_t)v - 1) * rec_bytes);
 }
 
+/* The grant the event names when it is at its first probe (stage 2: the
+ * slot and the record are cached by then), else NONE. */
+static uint32_t grant_peek(const certa_state *s, const certa_event *ev)
+{
+    uint64_t h = key_hash(s, ev->grant_id, CERTA_GRANT_ID_BYTES);
+    uint64_t v = s->grant_index.slots[(uint32_t)h & s->grant_index.mask];
+    if (v == 0 || (v & 0xffffffff00000000ull) != (h & 0xffffffff00000000ull))
+        return NONE;
+    return (uint32_t)v - 1;
+}
+
 void certa_state_prefetch(const certa_state *s, const certa_event *ev, int stage)
 {
     if (ev->kind < CERTA_EV_GRANT || ev->kind > CERTA_EV_REVOKE)
         return;
+    if (stage >= 2) {
+        /* what recording the event touches: its holder and the last
+         * records of the holder's and the grant's histories */
+        uint32_t gi = grant_peek(s, ev);
+        if (gi == NONE || gi >= s->grant_count)
+            return;
+        const grant *gr = &s->grants[gi];
+        if (gr->hist_tail < s->record_count)
+            PREFETCH(&s->records[gr->hist_tail]);
+        if (ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REVOKE && gr->holder < s->holder_count)
+            PREFETCH(&s->holders[gr->holder]);
+        return;
+    }
     index_prefetch(s, &s->grant_index, ev->grant_id, CERTA_GRANT_ID_BYTES, stage, s->grants,
                    sizeof *s->grants);
     if (ev->kind == CERTA_EV_GRANT || ev->kind == CERTA_EV_REVOKE)

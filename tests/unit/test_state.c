@@ -531,6 +531,7 @@ Test(state, prefetch_changes_nothing)
             uint16_t who = blk == 1 ? FX_APP : FX_COUNTER_C1;
             certa_state_prefetch(b, &ev, 0);
             certa_state_prefetch(b, &ev, 1);
+            certa_state_prefetch(b, &ev, 2);
             cr_assert_eq(certa_state_apply(a, who, &ev), certa_state_apply(b, who, &ev));
         }
         certa_state_end_block(a, ra);
