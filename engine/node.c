@@ -58,6 +58,7 @@
 #include "certa/state.h"
 #include "certa/store.h"
 #include "metrics.h"
+#include "node_query.h"
 #include "pbft_msg.h"
 #include "transport.h"
 #include "wal.h"
@@ -241,6 +242,7 @@ struct certa_node {
 
     certa_transport *tp;
     certa_cp_server *cs;
+    certa_node_query *nq; /* answers QUERY (engine/node_query.c) */
     node_metrics m;
     bool store_failed;
 
@@ -267,7 +269,7 @@ struct certa_node {
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
     pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
-    /* events decoded ahead of execution (execute_block) */
+    /* events decoded ahead of execution (execute_job) */
     certa_event pf_ring[PF_AHEAD];
     bool pf_ok[PF_AHEAD];
     uint8_t *readbuf;
@@ -1620,169 +1622,56 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     step(nd, &in);
 }
 
-static json_t *record_json(const certa_record *r)
+/* The status document (docs/PROTOCOL.md, "Query results"). */
+static json_t *status_json(void *ctx)
 {
+    certa_node *nd = ctx;
     json_t *o = json_object();
-    json_t *types = json_array();
-    for (unsigned t = 0; t < 32; t++)
-        if (r->licence_types & (1u << t)) {
-            const char *nm = certa_licence_type_name(t);
-            json_array_append_new(types, nm ? json_string(nm) : json_integer(t));
-        }
-    char gid[2 * CERTA_GRANT_ID_BYTES + 1];
-    certa_hex_encode(r->grant_id, CERTA_GRANT_ID_BYTES, gid);
-    json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
-    json_object_set_new(o, "time_ms", json_integer((json_int_t)r->time_ms));
-    json_object_set_new(o, "kind", json_string(certa_event_kind_name(r->kind)));
-    json_object_set_new(o, "result", json_string(certa_result_name(r->result)));
-    json_object_set_new(o, "centre", json_integer(r->centre));
-    json_object_set_new(o, "matter", json_integer(r->matter));
-    json_object_set_new(o, "licence_types", types);
-    json_object_set_new(o, "grant_id", json_string(gid));
-    return o;
-}
-
-#define QUERY_RECORDS_MAX 256u
-
-static json_t *query_json(certa_node *nd, const certa_cp_query *q, char *err, size_t errcap)
-{
-    json_t *o = json_object();
-    if (q->kind == CERTA_QUERY_STATUS) {
-        certa_transport_stats st;
-        certa_transport_stats_get(nd->tp, &st);
-        uint64_t view = certa_pbft_view(nd->pbft);
-        json_object_set_new(o, "validator", json_integer(nd->self));
-        json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
-        json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
-        json_object_set_new(o, "view", json_integer((json_int_t)view));
-        json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
-        json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
-        json_object_set_new(o, "stable_checkpoint",
-                            json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
-        json_object_set_new(o, "peers_up", json_integer(st.peers_up));
-        json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
-        json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
-        json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
-        return o;
-    }
-    if (q->kind == CERTA_QUERY_BLOCK) {
-        const uint8_t *rec;
-        size_t len;
-        certa_pbft_msg m;
-        if (!app_read_block(nd, q->height, &rec, &len) ||
-            certa_pbft_msg_decode(rec, len, &m) != CERTA_OK) {
-            snprintf(err, errcap, "block %llu: not found", (unsigned long long)q->height);
-            json_decref(o);
-            return NULL;
-        }
-        char hex[65];
-        uint8_t hash[CERTA_HASH_BYTES];
-        certa_header_hash(&m.hdr, hash);
-        json_object_set_new(o, "height", json_integer((json_int_t)m.hdr.height));
-        json_object_set_new(o, "view", json_integer((json_int_t)m.hdr.view));
-        json_object_set_new(o, "timestamp_ms", json_integer((json_int_t)m.hdr.timestamp_ms));
-        json_object_set_new(o, "proposer", json_integer(m.hdr.proposer));
-        json_object_set_new(o, "event_count", json_integer(m.hdr.event_count));
-        json_object_set_new(o, "batch_count", json_integer(m.hdr.batch_count));
-        certa_hex_encode(hash, 32, hex);
-        json_object_set_new(o, "hash", json_string(hex));
-        certa_hex_encode(m.hdr.prev_hash, 32, hex);
-        json_object_set_new(o, "prev_hash", json_string(hex));
-        certa_hex_encode(m.hdr.events_root, 32, hex);
-        json_object_set_new(o, "events_root", json_string(hex));
-        certa_hex_encode(m.hdr.prev_results_root, 32, hex);
-        json_object_set_new(o, "prev_results_root", json_string(hex));
-        certa_hex_encode(m.hdr.state_digest, 32, hex);
-        json_object_set_new(o, "state_digest", json_string(hex));
-        json_object_set_new(o, "commit_signatures", json_integer(m.sig_count));
-        return o;
-    }
-    certa_record *recs = calloc(QUERY_RECORDS_MAX, sizeof *recs);
-    uint32_t nrec = 0;
-    uint64_t next = 0;
-    certa_err e;
-    if (q->kind == CERTA_QUERY_GRANT) {
-        certa_grant_info gi;
-        e = certa_state_grant(nd->state, q->grant_id, &gi);
-        if (e == CERTA_OK) {
-            char hex[65];
-            certa_hex_encode(gi.grant_id, CERTA_GRANT_ID_BYTES, hex);
-            json_object_set_new(o, "grant_id", json_string(hex));
-            certa_hex_encode(gi.holder_id, CERTA_HOLDER_ID_BYTES, hex);
-            json_object_set_new(o, "holder_id", json_string(hex));
-            json_object_set_new(o, "status", json_string(certa_grant_status_name(gi.status)));
-            json_object_set_new(o, "uses", json_integer(gi.uses));
-            json_object_set_new(o, "max_uses", json_integer(gi.max_uses));
-            json_object_set_new(o, "failed_attempts", json_integer(gi.failed_attempts));
-            json_object_set_new(o, "centre", json_integer(gi.centre));
-            json_object_set_new(o, "counter", json_integer(gi.counter));
-            json_object_set_new(o, "matter", json_integer(gi.matter));
-            json_object_set_new(o, "not_before_ms", json_integer((json_int_t)gi.not_before_ms));
-            json_object_set_new(o, "not_after_ms", json_integer((json_int_t)gi.not_after_ms));
-            e = certa_state_grant_history(nd->state, q->grant_id, 0, QUERY_RECORDS_MAX, recs,
-                                          &nrec, &next);
-        }
-    } else {
-        char hex[65];
-        certa_hex_encode(q->holder_id, CERTA_HOLDER_ID_BYTES, hex);
-        json_object_set_new(o, "holder_id", json_string(hex));
-        e = certa_state_holder_records(nd->state, q->holder_id, 0, QUERY_RECORDS_MAX, recs,
-                                       &nrec, &next);
-    }
-    if (e != CERTA_OK) {
-        snprintf(err, errcap, "%s: not found",
-                 q->kind == CERTA_QUERY_GRANT ? "grant" : "holder");
-        free(recs);
-        json_decref(o);
+    if (o == NULL)
         return NULL;
-    }
-    json_t *arr = json_array();
-    for (uint32_t i = 0; i < nrec; i++)
-        json_array_append_new(arr, record_json(&recs[i]));
-    json_object_set_new(o, "records", arr);
-    json_object_set_new(o, "next_cursor", json_integer((json_int_t)next));
-    free(recs);
+    certa_transport_stats st;
+    certa_transport_stats_get(nd->tp, &st);
+    uint64_t view = certa_pbft_view(nd->pbft);
+    json_object_set_new(o, "validator", json_integer(nd->self));
+    json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
+    json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
+    json_object_set_new(o, "view", json_integer((json_int_t)view));
+    json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
+    json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
+    json_object_set_new(o, "stable_checkpoint",
+                        json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
+    json_object_set_new(o, "peers_up", json_integer(st.peers_up));
+    json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
+    json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
+    json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
     return o;
 }
 
+/* Holder, grant and block answers come from the executed state and the
+ * block log, between rounds (engine/node_query.c bounds each one). */
 static void handle_query(certa_node *nd, const certa_cp_request *rq)
 {
-    certa_cp_query q;
-    certa_errinfo ei;
-    if (certa_cp_query_decode(rq->body, rq->body_len, &q, &ei) != CERTA_OK) {
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, ei.code, false, 0,
-                    certa_errmsg(&ei));
-        return;
-    }
-    char err[256] = "";
+    certa_node_query_src src = {.g = nd->g, .state = nd->state, .blocks = nd->blocks,
+                                .status = status_json, .status_ctx = nd};
+    const uint8_t *body;
+    size_t len;
     /* the execution thread owns the state: wait out the block it applies */
     pthread_mutex_lock(&nd->state_mu);
-    json_t *o = query_json(nd, &q, err, sizeof err);
+    uint8_t type = certa_node_query_answer(nd->nq, &src, rq->body, rq->body_len, &body, &len);
     pthread_mutex_unlock(&nd->state_mu);
-    if (o == NULL) {
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOTFOUND,
-                    false, 0, err);
-        return;
-    }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (s == NULL)
-        return;
-    size_t sl = strlen(s);
-    uint8_t *body = malloc(sl + 1);
-    if (body != NULL) {
-        body[0] = q.kind;
-        memcpy(body + 1, s, sl);
-        certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, CERTA_CP_QUERY_RESULT,
-                              rq->header.request_id, body, sl + 1);
-        free(body);
-    }
-    free(s);
+    certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, type, rq->header.request_id, body,
+                          len);
 }
+
+/* Time for queries per round: each query is bounded (engine/query.c, about
+ * 2 ms at worst), and once this much went to queries the round goes on to
+ * consensus; the requests left wait in the socket for the next round. */
+#define QUERY_US_PER_ROUND 2000u
 
 static void serve_clients(certa_node *nd)
 {
-    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND; i++) {
+    uint64_t query_us = 0;
+    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND && query_us < QUERY_US_PER_ROUND; i++) {
         certa_cp_request rq;
         certa_errinfo ei;
         certa_err e = certa_cp_server_recv(nd->cs, &rq, &ei);
@@ -1797,9 +1686,11 @@ static void serve_clients(certa_node *nd)
         }
         if (rq.header.type == CERTA_CP_SUBMIT)
             handle_submit(nd, &rq);
-        else if (rq.header.type == CERTA_CP_QUERY)
+        else if (rq.header.type == CERTA_CP_QUERY) {
+            uint64_t t0 = mono_us();
             handle_query(nd, &rq);
-        else
+            query_us += mono_us() - t0;
+        } else
             reply_error(nd, rq.peer, rq.peer_len, rq.header.request_id, CERTA_E_PROTOCOL,
                         false, 0, "unexpected message type from a client");
         certa_cp_request_release(&rq);
@@ -1876,6 +1767,9 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
                                                sizeof fs_s / sizeof fs_s[0], ei);
     if (m->commit_latency == NULL || m->fsync_latency == NULL)
         return ei->code;
+    e = certa_node_query_open(m->reg, &nd->nq, ei);
+    if (e != CERTA_OK)
+        return e;
     if (nd->cfg.metrics_port != 0) {
         uint16_t port = 0;
         e = certa_metrics_serve(m->reg, nd->cfg.metrics_host, nd->cfg.metrics_port, &port, ei);
@@ -2234,6 +2128,7 @@ void certa_node_close(certa_node *nd)
     certa_store_close(nd->blocks);
     certa_state_free(nd->state);
     certa_pool_destroy(nd->pool);
+    certa_node_query_close(nd->nq);
     if (nd->m.reg)
         certa_metrics_free(nd->m.reg);
     for (uint32_t i = 0; i < nd->nout; i++)
