@@ -585,8 +585,9 @@ enum {
 #define BATCH_BODY_MAX                                                          \
     ((size_t)CERTA_BATCH_BYTES_MAX - CERTA_BATCH_HEADER_BYTES - CERTA_SIGNATURE_BYTES)
 
-certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
-                             certa_errinfo *ei)
+/* full: decode every event and compute the digest; otherwise framing only. */
+static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
+                             bool full, certa_errinfo *ei)
 {
     CERTA_ASSERT(v != NULL);
     CERTA_ASSERT(in != NULL || len == 0);
@@ -650,8 +651,9 @@ certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
             return certa_errorf(ei, CERTA_E_TRUNCATED,
                                 "batch event %u at byte %zu: %zu bytes past the body end",
                                 seen, at, ev_len);
-        certa_err e = certa_event_decode(body + pos + 2, ev_len, &ev,
-                                         ei != NULL ? &inner : NULL);
+        certa_err e = full ? certa_event_decode(body + pos + 2, ev_len, &ev,
+                                                ei != NULL ? &inner : NULL)
+                           : CERTA_OK;
         if (e != CERTA_OK)
             return certa_errorf(ei, e, "batch event %u (starts at byte %zu): %s", seen,
                                 at + 2, ei != NULL ? certa_errmsg(&inner) : "");
@@ -667,10 +669,23 @@ certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
     v->event_count = count;
     v->body = body;
     v->body_bytes = body_bytes;
-    certa_sha256(in, CERTA_BATCH_HEADER_BYTES + (size_t)body_bytes, v->digest);
+    if (full)
+        certa_sha256(in, CERTA_BATCH_HEADER_BYTES + (size_t)body_bytes, v->digest);
     v->signature = in + CERTA_BATCH_HEADER_BYTES + body_bytes;
     v->total_bytes = total;
     return CERTA_OK;
+}
+
+certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
+                             certa_errinfo *ei)
+{
+    return batch_parse(in, len, v, true, ei);
+}
+
+certa_err certa_batch_frame(const uint8_t *in, size_t len, certa_batch_view *v,
+                            certa_errinfo *ei)
+{
+    return batch_parse(in, len, v, false, ei);
 }
 
 bool certa_batch_next(const certa_batch_view *b, size_t *pos, const uint8_t **ev_bytes,

@@ -158,6 +158,14 @@ bool certa_batch_next(const certa_batch_view *b, size_t *pos,
 certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
                              certa_errinfo *ei);
 
+/* Framing only: the header, the limits and every event's length prefix,
+ * without decoding the events or computing the digest (v->digest is left
+ * zero). For bytes this process already checked with certa_batch_decode
+ * and reads again, or whose events are decoded one by one afterwards; the
+ * view iterates with certa_batch_next like a decoded one. */
+certa_err certa_batch_frame(const uint8_t *in, size_t len, certa_batch_view *v,
+                            certa_errinfo *ei);
+
 /* Batch builder: the caller owns buf (capacity cap, at most
  * CERTA_BATCH_BYTES_MAX). begin, add events, then finish computes the digest
  * into digest_out; the caller signs it and calls certa_batch_seal. */
