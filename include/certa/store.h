@@ -12,10 +12,11 @@
  * "Block log records (on disk)".
  *
  * Segments: a second thread prepares the next segment file (a "spare")
- * while the current one fills, so that the writer only switches files; by
- * default it also fills the spare with zeros where O_DIRECT works, so that
- * appends overwrite written blocks and are made durable with RWF_DSYNC and
- * no metadata write. At most one spare exists; a clean close removes it.
+ * while the current one fills, so that the writer only switches files.
+ * Where O_DIRECT works and it is cheap (small flushes, or a disk not kept
+ * busy by the log) it also fills the spare with zeros, so that appends
+ * overwrite written blocks and are made durable with RWF_DSYNC and no
+ * metadata write. At most one spare exists; a clean close removes it.
  *
  * Durability is a prefix: heights become durable in order, so "block h is
  * durable" is "certa_store_durable_height() >= h".
@@ -71,8 +72,9 @@ typedef struct certa_store_opts {
                                  * on the write path; -1 = default (1) */
     int prewrite;               /* 1: fill new segments with zeros before use,
                                  * so that appends overwrite written blocks and
-                                 * need no journal commit; 0: no; -1 = default:
-                                 * on where O_DIRECT works (not on tmpfs) */
+                                 * need no metadata write; 0: never; -1 =
+                                 * default: where O_DIRECT works (not tmpfs),
+                                 * for a spare, when cheap (see engine/store.c) */
     int dsync_writes;           /* 1: RWF_DSYNC writes; 0: a write linked to an
                                  * fdatasync; -1 = default: RWF_DSYNC when
                                  * segments are pre-written */
