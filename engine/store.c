@@ -264,7 +264,7 @@ struct certa_store {
 void certa_store_opts_default(certa_store_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->segment_bytes = 256ull << 20;
+    o->segment_bytes = 64ull << 20;
     o->group_bytes = (64u << 20) + (64u << 10);
     o->group_buffers = 3;
     o->direct_io = -1;

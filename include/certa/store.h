@@ -61,7 +61,8 @@ typedef struct certa_store_opts {
     const char *dir;            /* data directory; borrowed during open only */
     bool create;                /* create dir (one level) when missing */
     bool read_only;             /* no writes, no repair; appends refused */
-    uint64_t segment_bytes;     /* size of a segment file; default 256 MiB */
+    uint64_t segment_bytes;     /* size of a segment file; default 64 MiB (a
+                                 * spare's zero fill is one segment) */
     uint32_t group_bytes;       /* capacity of one group buffer; default 64 MiB + 64 KiB;
                                  * also the largest record accepted */
     uint32_t group_buffers;     /* buffers in the ring (bounded queue); default 3 */
