@@ -962,7 +962,7 @@ static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_h
     }
     /* On the write path the zero fill stalls the appends: only when asked
      * for explicitly (prewrite 1), not by default. */
-    bool prewrite = s->prewrite && s->o.prewrite > 0;
+    bool prewrite = s->prewrite && s->o.prewrite == 1;
     seg_hdr_encode(page, index, first_height, s->o.segment_bytes,
                    prewrite ? SEG_FLAG_PREWRITTEN : 0);
     int rc = pwrite(fd, page, SEG_HDR, 0) == (ssize_t)SEG_HDR ? 0 : -1;
@@ -1052,9 +1052,10 @@ static int fill_stop(certa_store *s)
  * writer reaches the segment before the fill is done, the fill stops where
  * it is: the segment is pre-written up to there, and appends beyond it
  * extend the file as in a segment that was not pre-written. */
-static certa_err prepare_spare(certa_store *s, uint32_t index, bool prewrite, uint8_t *zbuf,
-                               char *msg, size_t msg_cap)
+static certa_err prepare_spare(certa_store *s, uint32_t index, bool prewrite, bool alloc,
+                               bool *zeroed, uint8_t *zbuf, char *msg, size_t msg_cap)
 {
+    *zeroed = prewrite;
     char tmp[32], nm[32];
     seg_name(tmp, sizeof tmp, index, true);
     seg_name(nm, sizeof nm, index, false);
@@ -1076,6 +1077,29 @@ static certa_err prepare_spare(certa_store *s, uint32_t index, bool prewrite, ui
     if (w != (ssize_t)SEG_HDR) {
         e = w < 0 ? errno : ENOSPC;
         err = errno_code(e);
+    }
+    if (err == CERTA_OK && !prewrite && alloc) {
+        /* No fill: allocate the whole segment instead (unwritten extents,
+         * read as zeros). An append then only converts extents at its
+         * flush instead of allocating blocks and growing the file, for no
+         * data written now. Where fallocate is refused, plain appends. */
+        if (fallocate(fd, 0, (off_t)SEG_HDR, (off_t)(s->o.segment_bytes - SEG_HDR)) == 0) {
+            *zeroed = true;
+        } else if (errno != EOPNOTSUPP && errno != ENOSYS) {
+            e = errno;
+            err = errno_code(e);
+        }
+    }
+    if (*zeroed && !prewrite) {
+        /* the header says so: zeros may follow the last flush */
+        seg_hdr_encode(zbuf, index, 0, s->o.segment_bytes,
+                       SEG_FLAG_SPARE | SEG_FLAG_PREWRITTEN);
+        w = pwrite(fd, zbuf, SEG_HDR, 0);
+        memset(zbuf, 0, SEG_HDR);
+        if (w != (ssize_t)SEG_HDR) {
+            e = w < 0 ? errno : ENOSPC;
+            err = errno_code(e);
+        }
     }
     for (uint64_t off = SEG_HDR; err == CERTA_OK && prewrite && off < s->o.segment_bytes;) {
         int stop = fill_stop(s);
@@ -1129,20 +1153,23 @@ static void *preparer_main(void *arg)
         if (s->closing)
             break;
         uint32_t index = s->spare_index;
-        bool prewrite = s->prewrite &&
-                        (s->o.prewrite > 0 || s->avg_flush_bytes <= PREWRITE_FLUSH_BYTES_MAX ||
+        bool prewrite = s->prewrite && s->o.prewrite != 2 &&
+                        (s->o.prewrite == 1 || s->avg_flush_bytes <= PREWRITE_FLUSH_BYTES_MAX ||
                          s->avg_busy <= PREWRITE_BUSY_MAX);
+        bool alloc = s->prewrite; /* where O_DIRECT works and prewrite is not 0 */
         s->spare_state = SP_PREPARING;
         pthread_mutex_unlock(&s->mu);
         char msg[256] = "store: no memory for the spare segment";
+        bool zeroed = false;
         certa_err err = zbuf == NULL ? CERTA_E_NOMEM
-                                     : prepare_spare(s, index, prewrite, zbuf, msg, sizeof msg);
+                                     : prepare_spare(s, index, prewrite, alloc, &zeroed, zbuf, msg,
+                                                     sizeof msg);
         pthread_mutex_lock(&s->mu);
         CERTA_ASSERT(s->spare_state == SP_PREPARING && s->spare_index == index);
         /* A failure is not the store's: the writer creates the segment
          * itself and reports what it meets. */
         s->spare_state = err == CERTA_OK ? SP_READY : SP_FAILED;
-        s->spare_prewritten = prewrite;
+        s->spare_prewritten = zeroed;
         s->spare_cut = false;
         pthread_mutex_unlock(&s->mu);
         pthread_cond_broadcast(&s->cv_spare);

@@ -16,7 +16,9 @@
  * Where O_DIRECT works and it is cheap (small flushes, or a disk not kept
  * busy by the log) it also fills the spare with zeros, so that appends
  * overwrite written blocks and are made durable with RWF_DSYNC and no
- * metadata write. At most one spare exists; a clean close removes it.
+ * metadata write; otherwise it allocates the spare (fallocate), which spares
+ * the appends the block allocation. At most one spare exists; a clean close
+ * removes it.
  *
  * Durability is a prefix: heights become durable in order, so "block h is
  * durable" is "certa_store_durable_height() >= h".
@@ -73,9 +75,11 @@ typedef struct certa_store_opts {
                                  * on the write path; -1 = default (1) */
     int prewrite;               /* 1: fill new segments with zeros before use,
                                  * so that appends overwrite written blocks and
-                                 * need no metadata write; 0: never; -1 =
-                                 * default: where O_DIRECT works (not tmpfs),
-                                 * for a spare, when cheap (see engine/store.c) */
+                                 * need no metadata write; 2: only allocate
+                                 * spares (fallocate, no data written); 0:
+                                 * neither; -1 = default: where O_DIRECT works
+                                 * (not tmpfs), fill a spare when cheap (see
+                                 * engine/store.c), else allocate it */
     int dsync_writes;           /* 1: RWF_DSYNC writes; 0: a write linked to an
                                  * fdatasync; -1 = default: RWF_DSYNC when
                                  * segments are pre-written */

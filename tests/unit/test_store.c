@@ -894,7 +894,7 @@ Test(store, prewritten_segment_stale_bytes_after_end_are_cut)
 /* A child appends heights 0..n-1 with pre-written segments, waits until the
  * spare segment is ready and exits without closing (a crash): the spare
  * stays on disk. Returns the index of the spare file. */
-static uint32_t build_log_with_spare(const char *dir, uint64_t n)
+static uint32_t build_log_with_spare_pw(const char *dir, uint64_t n, int prewrite)
 {
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -905,7 +905,7 @@ static uint32_t build_log_with_spare(const char *dir, uint64_t n)
         o.create = true;
         o.segment_bytes = SEG_BYTES;
         o.group_bytes = 32768;
-        o.prewrite = 1;
+        o.prewrite = prewrite;
         certa_store *s = NULL;
         if (certa_store_open(&o, &s, NULL, NULL) != CERTA_OK)
             _exit(10);
@@ -940,8 +940,14 @@ static uint32_t build_log_with_spare(const char *dir, uint64_t n)
     cr_assert_eq(fstat(fd, &sb), 0);
     close(fd);
     cr_assert(hdr[12] & 0x02, "last file %s is not a spare (flags %u)", path, hdr[12]);
+    cr_assert(hdr[12] & 0x01, "the spare is zero-filled or allocated (flags %u)", hdr[12]);
     cr_assert_eq((uint64_t)sb.st_size, SEG_BYTES, "the spare is pre-written whole");
     return k;
+}
+
+static uint32_t build_log_with_spare(const char *dir, uint64_t n)
+{
+    return build_log_with_spare_pw(dir, n, 1);
 }
 
 static certa_store *open_ro(const char *dir, certa_store_recovery *rep, bool headers_only)
@@ -958,10 +964,10 @@ static certa_store *open_ro(const char *dir, certa_store_recovery *rep, bool hea
     return s;
 }
 
-Test(store, reopen_with_spare_segment_present)
+static void reopen_with_spare(int prewrite)
 {
     char *dir = make_dir();
-    uint32_t spare = build_log_with_spare(dir, 40);
+    uint32_t spare = build_log_with_spare_pw(dir, 40, prewrite);
     cr_assert_gt(spare, 1);
 
     /* Read-only (what verify-chain and query do): the spare ends the log. */
@@ -978,7 +984,7 @@ Test(store, reopen_with_spare_segment_present)
     }
     /* Writable: the spare is replaced, the log continues across segments. */
     certa_store_recovery rep;
-    g_prewrite = 1;
+    g_prewrite = prewrite;
     certa_store *s = open_store(dir, &rep, CERTA_OK);
     cr_assert(!rep.damaged, "%s", rep.damage_msg);
     cr_assert(rep.spare_found);
@@ -996,6 +1002,16 @@ Test(store, reopen_with_spare_segment_present)
     certa_store_close(s);
     remove_dir(dir);
     free(dir);
+}
+
+Test(store, reopen_with_spare_segment_present) { reopen_with_spare(1); }
+
+/* Spares allocated with fallocate (unwritten extents, read as zeros). */
+Test(store, reopen_with_allocated_spare_segment_present) { reopen_with_spare(2); }
+
+Test(store, sigkill_with_allocated_spare_segments, .timeout = 60)
+{
+    sigkill_rounds(1u << 20, 2, 15, 40000);
 }
 
 Test(store, zero_filled_tail_and_zero_next_segment_are_not_damage)
