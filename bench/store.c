@@ -21,7 +21,7 @@
  * the disk loop.
  *
  * usage: bench_store [--dir DIR] [--slices N] [--slice-ms MS]
- *                    [--prewrite|--no-prewrite] [--dsync|--no-dsync] [--no-spare]
+ *                    [--prewrite|--no-prewrite|--alloc-only] [--dsync|--no-dsync] [--no-spare]
  *                    [--segment-mb N] [--size 16k|256k|1m|4m]
  * (without these flags the store's defaults apply; --size runs one size). DIR must be on the disk
  * to measure (default: bench_store.tmp in the current directory); it is
@@ -242,6 +242,8 @@ int main(int argc, char **argv)
             cfg.prewrite = 1;
         else if (strcmp(argv[i], "--no-prewrite") == 0)
             cfg.prewrite = 0;
+        else if (strcmp(argv[i], "--alloc-only") == 0)
+            cfg.prewrite = 2;
         else if (strcmp(argv[i], "--dsync") == 0)
             cfg.dsync = 1;
         else if (strcmp(argv[i], "--no-dsync") == 0)
@@ -254,8 +256,8 @@ int main(int argc, char **argv)
             only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_store [--dir DIR] [--slices N] [--slice-ms MS] "
-                            "[--prewrite|--no-prewrite] [--dsync|--no-dsync] [--no-spare] "
-                            "[--segment-mb N] [--size 16k|256k|1m|4m]\n");
+                            "[--prewrite|--no-prewrite|--alloc-only] [--dsync|--no-dsync] "
+                            "[--no-spare] [--segment-mb N] [--size 16k|256k|1m|4m]\n");
             return 2;
         }
     }
