@@ -23,7 +23,8 @@
 #        default build/certa; BASE_PORT: default 25000; SLO_MS: default 1000;
 #        SCALE: the city scale of the trace, default 40, large enough that
 #        the ramp does not run out of trace; BATCH_EVENTS: events per signed
-#        batch the integrators aim at, default 256)
+#        batch the integrators aim at, default 256; HOURS: trace length,
+#        default 2)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CERTA=${CERTA_BIN:-$HERE/../build/certa}
@@ -65,7 +66,7 @@ f = (float(sys.argv[2]) / 256.0) * (20.0 / float(sys.argv[1]))
 s["name"] = "bench-cluster"
 s["batching_ms"] = {"app": int(6000 * f), "counter": int(12500 * f)}
 json.dump(s, sys.stdout)' "$SCALE" "$BATCH_EVENTS" >"$W/scenario.json"
-"$CERTA" load gen --scenario "$W/scenario.json" --hours 1 --scale "$SCALE" \
+"$CERTA" load gen --scenario "$W/scenario.json" --hours "${HOURS:-2}" --scale "$SCALE" \
     --out "$W/trace.bin" --genesis "$W/c" --quiet
 "$CERTA" load info --trace "$W/trace.bin" | sed 's/^/# /' >&2
 events_per_batch=$("$CERTA" load info --trace "$W/trace.bin" |
