@@ -28,7 +28,7 @@
  *   the kept leaf hashes (leaf_mu).
  * - Bounded: the waiter table, the outgoing queue, the signature cache and
  *   the execution rings have fixed capacities; a full one answers BUSY or
- *   makes the I/O thread wait for execution, which always progresses.
+ *   keeps a durable block in the delivery queue until execution has room.
  */
 #include "certa/node.h"
 
@@ -148,14 +148,14 @@ typedef struct exec_job {
  * in height order, joined to the I/O thread by two bounded rings. At most
  * EXEC_PIPE_MAX jobs are outstanding (queued, executing or done and not yet
  * taken back); the done ring holds them all, so the execution thread never
- * waits for the I/O thread. */
+ * waits for the I/O thread, and the I/O thread never waits for execution:
+ * a durable block that finds the stage full stays in its queue (exq). */
 #define EXEC_PIPE_MAX EXEC_QUEUE_MAX
 typedef struct exec_pipe {
     pthread_t thread;
     bool running;
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;  /* a job queued, or stop */
-    pthread_cond_t space_cv; /* a job done */
+    pthread_cond_t work_cv; /* a job queued, or stop */
     exec_job *in[EXEC_PIPE_MAX];
     uint32_t in_head, in_count;
     exec_job *done[EXEC_PIPE_MAX];
@@ -1241,7 +1241,6 @@ static void *exec_main(void *arg)
         CERTA_ASSERT(p->done_count < EXEC_PIPE_MAX);
         p->done[(p->done_head + p->done_count) % EXEC_PIPE_MAX] = job;
         p->done_count++;
-        pthread_cond_signal(&p->space_cv);
         uint64_t one = 1;
         ssize_t wr = write(p->efd, &one, sizeof one);
         (void)wr; /* a full counter still wakes the poll */
@@ -1255,7 +1254,7 @@ static void pipe_take_done_locked(certa_node *nd)
 {
     exec_pipe *p = &nd->pipe;
     while (p->done_count > 0) {
-        CERTA_ASSERT(nd->ncompleted < EXEC_PIPE_MAX);
+        CERTA_ASSERT(nd->ncompleted < EXEC_PIPE_MAX); /* completed is empty between calls */
         nd->completed[nd->ncompleted++] = p->done[p->done_head];
         p->done_head = (p->done_head + 1) % EXEC_PIPE_MAX;
         p->done_count--;
@@ -1263,34 +1262,30 @@ static void pipe_take_done_locked(certa_node *nd)
     }
 }
 
-/* Queues a durable block for execution; waits while EXEC_PIPE_MAX are
- * outstanding (execution always progresses, so the wait is bounded). */
-static certa_err pipe_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len,
-                           certa_errinfo *ei)
+/* Hands a durable block to the execution stage (which then owns rec), or
+ * returns false, leaving rec to the caller, while EXEC_PIPE_MAX blocks are
+ * outstanding: the caller keeps it and tries again after completions. */
+static bool pipe_try_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len)
 {
+    exec_pipe *p = &nd->pipe;
+    pthread_mutex_lock(&p->mu);
+    bool full = p->outstanding == EXEC_PIPE_MAX;
+    pthread_mutex_unlock(&p->mu);
+    if (full)
+        return false;
     exec_job *job = calloc(1, sizeof *job);
-    if (job == NULL) {
-        free(rec);
-        return certa_errorf(ei, CERTA_E_NOMEM, "queueing block %llu",
-                            (unsigned long long)height);
-    }
+    CERTA_ASSERT(job != NULL); /* a few hundred bytes per committed block */
     job->height = height;
     job->rec = rec;
     job->len = len;
-    exec_pipe *p = &nd->pipe;
     pthread_mutex_lock(&p->mu);
-    while (p->outstanding == EXEC_PIPE_MAX) {
-        if (p->done_count > 0 && nd->ncompleted < EXEC_PIPE_MAX)
-            pipe_take_done_locked(nd);
-        else
-            pthread_cond_wait(&p->space_cv, &p->mu);
-    }
     p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
     p->in_count++;
     p->outstanding++;
+    CERTA_ASSERT(p->outstanding <= EXEC_PIPE_MAX);
     pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    return CERTA_OK;
+    return true;
 }
 
 /* Completes the executed blocks, in height order. */
@@ -1426,18 +1421,15 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     }
     nd->nout = 0;
 
-    /* durable: on to the execution stage */
-    for (uint32_t i = 0; i < nd->nexq; i++) {
-        certa_err e = pipe_push(nd, nd->exq[i].height, nd->exq[i].rec, nd->exq[i].len, ei);
-        nd->exq[i].rec = NULL;
-        if (e != CERTA_OK) {
-            for (i++; i < nd->nexq; i++)
-                free(nd->exq[i].rec);
-            nd->nexq = 0;
-            return e;
-        }
-    }
-    nd->nexq = 0;
+    /* durable: on to the execution stage, as far as it has room (it always
+     * has in practice: consensus runs at most a window ahead of execution);
+     * what does not fit waits here, in order, for the next round */
+    uint32_t pushed = 0;
+    while (pushed < nd->nexq &&
+           pipe_try_push(nd, nd->exq[pushed].height, nd->exq[pushed].rec, nd->exq[pushed].len))
+        pushed++;
+    memmove(nd->exq, nd->exq + pushed, (nd->nexq - pushed) * sizeof *nd->exq);
+    nd->nexq -= pushed;
     return CERTA_OK;
 }
 
@@ -1872,7 +1864,6 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     pthread_mutex_init(&nd->leaf_mu, NULL);
     pthread_mutex_init(&nd->pipe.mu, NULL);
     pthread_cond_init(&nd->pipe.work_cv, NULL);
-    pthread_cond_init(&nd->pipe.space_cv, NULL);
     nd->pipe.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (nd->pipe.efd < 0) {
         certa_err e0 = certa_errorf(ei, CERTA_E_IO, "eventfd: %s", strerror(errno));
@@ -2157,7 +2148,6 @@ void certa_node_close(certa_node *nd)
         close(p->efd);
     free(nd->x_leaf_hashes);
     pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->space_cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&nd->state_mu);
     pthread_mutex_destroy(&nd->leaf_mu);
