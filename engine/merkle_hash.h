@@ -6,6 +6,8 @@
  * function, two independent messages at a time, so that nothing but the
  * compressions costs. Two back ends: SHA-NI (x86 SHA extensions, chosen at
  * run time by CPUID) and a portable one through OpenSSL's SHA256_Transform.
+ * On CPUs with AVX-512, whole levels (20 or more leaves or nodes) go through
+ * 16-lane kernels instead, 32 messages per pass.
  */
 #ifndef CERTA_MERKLE_HASH_H
 #define CERTA_MERKLE_HASH_H
@@ -28,10 +30,14 @@ void certa_mh_leaf_hashes(const certa_mh_src *src, size_t first, size_t count,
  * 32-byte hashes and out may equal in (in-place level reduction). */
 void certa_mh_nodes(const uint8_t *in, size_t pairs, uint8_t *out);
 
-/* Back end selection: "sha-ni" or "portable". certa_mh_force_portable is for
- * tests and benchmarks; call it only while no hashing runs. */
+/* Back end selection: "avx512+sha-ni" (16-lane AVX-512 kernels for whole
+ * levels, SHA-NI for the rest), "sha-ni", or "portable" (no AVX-512 either).
+ * The force functions are for tests and benchmarks; call them only while no
+ * hashing runs. force_narrow(true) turns the AVX-512 kernels off. */
 const char *certa_mh_backend(void);
 bool certa_mh_have_shani(void);
+bool certa_mh_have_wide(void);
 void certa_mh_force_portable(bool on);
+void certa_mh_force_narrow(bool on);
 
 #endif

@@ -117,7 +117,7 @@ certa_err certa_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
                                           const uint8_t (*path)[CERTA_HASH_BYTES],
                                           size_t path_len, certa_errinfo *ei);
 
-/* Which SHA-256 kernel runs: "sha-ni" or "portable". */
+/* Which SHA-256 kernels run: "avx512+sha-ni", "sha-ni" or "portable". */
 const char *certa_merkle_backend(void);
 
 #endif
