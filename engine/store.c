@@ -290,6 +290,7 @@ typedef struct reader {
     size_t cap;
     uint64_t boff;
     size_t blen;
+    bool ahead; /* ask the kernel for the next chunk after each read */
 } reader;
 
 static int pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -337,6 +338,11 @@ static const uint8_t *rd_get(reader *r, uint64_t off, size_t len)
         want = (size_t)(r->fsize - off);
     if (pread_full(r->fd, r->buf, want, off) != 0)
         return NULL;
+    if (r->ahead && off + want < r->fsize)
+        /* the next chunk: the disk reads it while the caller works on this
+         * one (advice only, errors do not matter) */
+        (void)posix_fadvise(r->fd, (off_t)(off + want), (off_t)(2 * r->cap),
+                            POSIX_FADV_WILLNEED);
     r->boff = off;
     r->blen = want;
     return r->buf;
@@ -418,8 +424,12 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
                               damage *dm, certa_errinfo *ei)
 {
     uint64_t fsize = file_size(fd);
-    bool headers_only = s->o.read_only && s->o.headers_only_on_open;
-    reader r = {.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES};
+    bool feed = s->o.on_open_block != NULL;
+    bool headers_only = s->o.read_only && s->o.headers_only_on_open && !feed;
+    reader r = {.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES,
+                .ahead = feed};
+    if (feed)
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     r.buf = malloc(r.cap);
     if (r.buf == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory to scan");
@@ -487,6 +497,7 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
             break;
         }
         rec_hdr h;
+        const uint8_t *pl = NULL; /* the payload, when read */
         why = rec_decode(p, &h);
         if (why == NULL && (uint64_t)h.payload_bytes + HDR > fsize - pos)
             why = "record length runs past the end of the segment";
@@ -494,7 +505,7 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
             if (h.height != st->expected)
                 why = "height out of sequence";
         } else if (why == NULL && h.kind == KIND_BLOCK) {
-            const uint8_t *pl = rd_get(&r, pos + HDR, h.payload_bytes);
+            pl = rd_get(&r, pos + HDR, h.payload_bytes);
             if (pl == NULL) {
                 err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg: %s", k,
                                    strerror(errno));
@@ -515,6 +526,14 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
             pthread_mutex_unlock(&s->idx_mu);
             if (err != CERTA_OK) {
                 certa_errorf(ei, err, "store: no memory for the index");
+                goto out;
+            }
+            CERTA_ASSERT(!feed || pl != NULL);
+            if (feed && !s->o.on_open_block(s->o.on_open_block_ctx, h.height, pl,
+                                            h.payload_bytes)) {
+                err = certa_errorf(ei, CERTA_E_STATE,
+                                   "store: open stopped by the caller at height %llu",
+                                   (unsigned long long)h.height);
                 goto out;
             }
             st->expected++;
@@ -1226,6 +1245,8 @@ certa_err certa_store_open(const certa_store_opts *opts, certa_store **out,
     *out = NULL;
     if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0')
         return certa_errorf(ei, CERTA_E_ARG, "store: no data directory given");
+    if (opts->on_open_block != NULL && !opts->read_only)
+        return certa_errorf(ei, CERTA_E_ARG, "store: on_open_block needs a read-only open");
     certa_store *s = calloc(1, sizeof *s);
     if (s == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");
