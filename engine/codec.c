@@ -585,8 +585,9 @@ enum {
 #define BATCH_BODY_MAX                                                          \
     ((size_t)CERTA_BATCH_BYTES_MAX - CERTA_BATCH_HEADER_BYTES - CERTA_SIGNATURE_BYTES)
 
-certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
-                             certa_errinfo *ei)
+/* deep: decode every event and compute the digest; else framing only. */
+static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
+                             bool deep, certa_errinfo *ei)
 {
     CERTA_ASSERT(v != NULL);
     CERTA_ASSERT(in != NULL || len == 0);
@@ -650,8 +651,9 @@ certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
             return certa_errorf(ei, CERTA_E_TRUNCATED,
                                 "batch event %u at byte %zu: %zu bytes past the body end",
                                 seen, at, ev_len);
-        certa_err e = certa_event_decode(body + pos + 2, ev_len, &ev,
-                                         ei != NULL ? &inner : NULL);
+        certa_err e = deep ? certa_event_decode(body + pos + 2, ev_len, &ev,
+                                                ei != NULL ? &inner : NULL)
+                           : CERTA_OK;
         if (e != CERTA_OK)
             return certa_errorf(ei, e, "batch event %u (starts at byte %zu): %s", seen,
                                 at + 2, ei != NULL ? certa_errmsg(&inner) : "");
@@ -667,10 +669,23 @@ certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
     v->event_count = count;
     v->body = body;
     v->body_bytes = body_bytes;
-    certa_sha256(in, CERTA_BATCH_HEADER_BYTES + (size_t)body_bytes, v->digest);
+    if (deep)
+        certa_sha256(in, CERTA_BATCH_HEADER_BYTES + (size_t)body_bytes, v->digest);
     v->signature = in + CERTA_BATCH_HEADER_BYTES + body_bytes;
     v->total_bytes = total;
     return CERTA_OK;
+}
+
+certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
+                             certa_errinfo *ei)
+{
+    return batch_parse(in, len, v, true, ei);
+}
+
+certa_err certa_batch_frame(const uint8_t *in, size_t len, certa_batch_view *v,
+                            certa_errinfo *ei)
+{
+    return batch_parse(in, len, v, false, ei);
 }
 
 bool certa_batch_next(const certa_batch_view *b, size_t *pos, const uint8_t **ev_bytes,
@@ -889,8 +904,8 @@ certa_err certa_block_decode_header(const uint8_t *in, size_t len, certa_block_h
     return header_fields(in, h, ei);
 }
 
-certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
-                                 certa_batch_view *batch, certa_errinfo *ei)
+static certa_err block_next(const uint8_t *in, size_t len, size_t *pos,
+                            certa_batch_view *batch, bool deep, certa_errinfo *ei)
 {
     CERTA_ASSERT(in != NULL && pos != NULL && batch != NULL);
     CERTA_ASSERT(*pos >= CERTA_HEADER_BYTES && *pos <= len);
@@ -908,12 +923,24 @@ certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
                             "block: batch at byte %zu claims %zu bytes, %zu remain", at, n,
                             len - at - 4);
     certa_errinfo inner;
-    certa_err e = certa_batch_decode(in + at + 4, n, batch, ei != NULL ? &inner : NULL);
+    certa_err e = batch_parse(in + at + 4, n, batch, deep, ei != NULL ? &inner : NULL);
     if (e != CERTA_OK)
         return certa_errorf(ei, e, "block: batch at byte %zu: %s", at,
                             ei != NULL ? certa_errmsg(&inner) : "");
     *pos = at + 4 + n;
     return CERTA_OK;
+}
+
+certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
+                                 certa_batch_view *batch, certa_errinfo *ei)
+{
+    return block_next(in, len, pos, batch, true, ei);
+}
+
+certa_err certa_block_next_batch_frame(const uint8_t *in, size_t len, size_t *pos,
+                                       certa_batch_view *batch, certa_errinfo *ei)
+{
+    return block_next(in, len, pos, batch, false, ei);
 }
 
 size_t certa_block_put_batch(uint8_t *out, size_t cap, size_t pos, const uint8_t *batch,

@@ -157,6 +157,12 @@ bool certa_batch_next(const certa_batch_view *b, size_t *pos,
  * computes the digest. Does not verify the signature (crypto does). */
 certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
                              certa_errinfo *ei);
+/* Framing only: every check of certa_batch_decode (header fields, limits,
+ * event length prefixes and count, no trailing bytes) except each event's
+ * own encoding, and no digest (v->digest is left zero). For audits that hash
+ * the event bytes as stored (certa verify-chain). */
+certa_err certa_batch_frame(const uint8_t *in, size_t len, certa_batch_view *v,
+                            certa_errinfo *ei);
 
 /* Batch builder: the caller owns buf (capacity cap, at most
  * CERTA_BATCH_BYTES_MAX). begin, add events, then finish computes the digest
@@ -236,6 +242,9 @@ certa_err certa_block_decode_header(const uint8_t *in, size_t len,
  * at the end, or a decode error. */
 certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
                                  certa_batch_view *batch, certa_errinfo *ei);
+/* The same with certa_batch_frame for each batch. */
+certa_err certa_block_next_batch_frame(const uint8_t *in, size_t len, size_t *pos,
+                                       certa_batch_view *batch, certa_errinfo *ei);
 
 /* Appends one batch (u32 length + bytes) to a block being built in out at
  * pos (pos >= CERTA_HEADER_BYTES; the caller writes the header at 0).
