@@ -333,6 +333,114 @@ X16_TARGET static void x16_node_blocks(const x16_msg *x, x16_msg *b0,
     }
 }
 
+/* Rows r[0..15] of 16 words each become columns: r[w] lane i = old r[i]
+ * word w. Unpacks within 128-bit lanes, then 128-bit shuffles. */
+X16_TARGET static inline void x16_transpose(__m512i r[16])
+{
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4q + c] 128-bit lane L = word 4L + c of rows 4q .. 4q + 3 */
+    for (int q = 0; q < 4; q++) {
+        u[4 * q + 0] = _mm512_unpacklo_epi64(t[4 * q + 0], t[4 * q + 2]);
+        u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q + 0], t[4 * q + 2]);
+        u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+        __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+        __m512i w0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+        __m512i w1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+        r[0 + c] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(v0, w0, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(v1, w1, 0xDD);
+    }
+}
+
+/* Byte order of each 32-bit word reversed (big-endian message words). */
+X16_TARGET static inline __m512i x16_bswap(__m512i v)
+{
+    const __m512i m = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607,
+                                        0x00010203);
+    return _mm512_shuffle_epi8(v, m);
+}
+
+/* Block j (of nb) of the padded message 0x00 || d[0..len), as 16 host-order
+ * words. Masked byte loads never touch memory outside the data. */
+X16_TARGET static inline __m512i x16_leaf_row(const uint8_t *d, size_t len,
+                                              size_t j, size_t nb)
+{
+    size_t start = 64 * j; /* message offset of the block */
+    size_t lo = j == 0 ? 1 : 0;
+    size_t end = len + 1; /* data ends before message offset len + 1 */
+    size_t hi = end > start ? (end - start < 64 ? end - start : 64) : 0;
+    uint64_t mask = 0;
+    if (hi > lo)
+        mask = (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+    __m512i v = _mm512_maskz_loadu_epi8(
+        (__mmask64)mask, (const void *)((uintptr_t)d + start - 1));
+    if (end >= start && end < start + 64)
+        v = _mm512_mask_set1_epi8(v, (__mmask64)(1ull << (end - start)),
+                                  (char)0x80);
+    if (j == nb - 1)
+        v = _mm512_mask_set1_epi64(
+            v, 0x80, (long long)__builtin_bswap64((uint64_t)end * 8));
+    return x16_bswap(v);
+}
+
+/* Message words of block j for n (1..32) leaves into m (lanes >= n zero). */
+X16_TARGET static void x16_leaf_block(const uint8_t *const *d, const size_t *len,
+                                      unsigned n, size_t j, size_t nb, x16_msg *m)
+{
+    for (unsigned s = 0; s < 2; s++) {
+        __m512i r[16];
+        for (unsigned l = 0; l < 16; l++) {
+            unsigned k = 16 * s + l;
+            r[l] = k < n ? x16_leaf_row(d[k], len[k], j, nb) : _mm512_setzero_si512();
+        }
+        x16_transpose(r);
+        for (int t = 0; t < 16; t++)
+            _mm512_store_si512((void *)m->w[s][t], r[t]);
+    }
+}
+
+/* The 16 big-endian words of left || right of n (1..32) pairs at in. */
+X16_TARGET static void x16_pair_words(const uint8_t *in, unsigned n, x16_msg *x)
+{
+    for (unsigned s = 0; s < 2; s++) {
+        __m512i r[16];
+        for (unsigned l = 0; l < 16; l++) {
+            unsigned k = 16 * s + l;
+            r[l] = k < n ? x16_bswap(_mm512_loadu_si512((const void *)(in + 64 * (size_t)k)))
+                         : _mm512_setzero_si512();
+        }
+        x16_transpose(r);
+        for (int t = 0; t < 16; t++)
+            _mm512_store_si512((void *)x->w[s][t], r[t]);
+    }
+}
+
+/* Digests of lanes 0..n-1 to dst[k] (32 bytes each). */
+X16_TARGET static void x16_digests(const x16_state *st, unsigned n,
+                                   uint8_t *const *dst)
+{
+    for (unsigned s = 0; s < 2 && 16 * s < n; s++) {
+        __m512i r[16];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm512_load_si512((const void *)st->s[s][i]);
+        for (int i = 8; i < 16; i++)
+            r[i] = _mm512_setzero_si512();
+        x16_transpose(r);
+        for (unsigned l = 0; l < 16 && 16 * s + l < n; l++)
+            _mm256_storeu_si256((__m256i *)(void *)dst[16 * s + l],
+                                _mm512_castsi512_si256(x16_bswap(r[l])));
+    }
+}
+
 static bool cpu_has_avx512(void)
 {
     unsigned a, b, c, d;
@@ -535,20 +643,6 @@ static void leaves_narrow(const mh_backend *be, const certa_mh_src *src,
 
 
 #ifdef MH_X86
-static inline uint32_t load_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           (uint32_t)p[3];
-}
-
-static inline void store_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 #define WIDE_GROUP (2 * X16_LANES)
 /* Fewer than this many go to the narrow kernels: a half-empty wide pass
  * costs about what the 2-way SHA-NI kernel does. */
@@ -569,12 +663,6 @@ static void wide_init(x16_state *st)
                 st->s[s][i][l] = sha256_iv[i];
 }
 
-static void wide_out(const x16_state *st, unsigned k, uint8_t *out)
-{
-    for (int i = 0; i < 8; i++)
-        store_be32(out + 4 * i, st->s[k / X16_LANES][i][k % X16_LANES]);
-}
-
 /* Leaf hashes of the n (1..32) leaves first+idx[k], all of nb blocks, into
  * out + 32 * idx[k]. */
 static void wide_leaves(const certa_mh_src *src, size_t first,
@@ -586,24 +674,19 @@ static void wide_leaves(const certa_mh_src *src, size_t first,
     __mmask16 mask[2];
     wide_masks(n, mask);
     wide_init(&st);
-    memset(&m, 0, sizeof m);
     const uint8_t *d[WIDE_GROUP];
     size_t len[WIDE_GROUP];
+    uint8_t *dst[WIDE_GROUP];
     for (unsigned k = 0; k < n; k++) {
         leaf_at(src, first + idx[k], &d[k], &len[k]);
         CERTA_ASSERT(msg_blocks(len[k]) == nb);
+        dst[k] = out + 32 * (size_t)idx[k];
     }
     for (size_t j = 0; j < nb; j++) {
-        for (unsigned k = 0; k < n; k++) {
-            uint8_t buf[64];
-            const uint8_t *blk = msg_block(0x00, d[k], len[k], j, nb, buf);
-            for (int t = 0; t < 16; t++)
-                m.w[k / X16_LANES][t][k % X16_LANES] = load_be32(blk + 4 * t);
-        }
+        x16_leaf_block(d, len, n, j, nb, &m);
         x16_compress(&st, &m, mask);
     }
-    for (unsigned k = 0; k < n; k++)
-        wide_out(&st, k, out + 32 * (size_t)idx[k]);
+    x16_digests(&st, n, dst);
 }
 
 /* Sorts leaves by block count so that each wide pass hashes 32 leaves of
@@ -727,11 +810,8 @@ static void wide_nodes(const uint8_t *in, unsigned n, uint8_t *out)
     x16_state st;
     __mmask16 mask[2];
     wide_masks(n, mask);
-    memset(&x, 0, sizeof x);
+    x16_pair_words(in, n, &x);
     memset(&b1, 0, sizeof b1);
-    for (unsigned k = 0; k < n; k++)
-        for (int t = 0; t < 16; t++)
-            x.w[k / X16_LANES][t][k % X16_LANES] = load_be32(in + 64 * (size_t)k + 4 * t);
     for (int s = 0; s < 2; s++)
         for (int l = 0; l < X16_LANES; l++)
             b1.w[s][15][l] = 0x208; /* 65 bytes = 520 bits */
@@ -739,8 +819,10 @@ static void wide_nodes(const uint8_t *in, unsigned n, uint8_t *out)
     wide_init(&st);
     x16_compress(&st, &b0, mask);
     x16_compress(&st, &b1, mask);
+    uint8_t *dst[WIDE_GROUP];
     for (unsigned k = 0; k < n; k++)
-        wide_out(&st, k, out + 32 * (size_t)k);
+        dst[k] = out + 32 * (size_t)k;
+    x16_digests(&st, n, dst);
 }
 #endif
 
