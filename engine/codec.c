@@ -585,9 +585,9 @@ enum {
 #define BATCH_BODY_MAX                                                          \
     ((size_t)CERTA_BATCH_BYTES_MAX - CERTA_BATCH_HEADER_BYTES - CERTA_SIGNATURE_BYTES)
 
-/* deep: decode every event and compute the digest; else framing only. */
+/* full: decode every event and compute the digest; otherwise framing only. */
 static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
-                             bool deep, certa_errinfo *ei)
+                             bool full, certa_errinfo *ei)
 {
     CERTA_ASSERT(v != NULL);
     CERTA_ASSERT(in != NULL || len == 0);
@@ -651,7 +651,7 @@ static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
             return certa_errorf(ei, CERTA_E_TRUNCATED,
                                 "batch event %u at byte %zu: %zu bytes past the body end",
                                 seen, at, ev_len);
-        certa_err e = deep ? certa_event_decode(body + pos + 2, ev_len, &ev,
+        certa_err e = full ? certa_event_decode(body + pos + 2, ev_len, &ev,
                                                 ei != NULL ? &inner : NULL)
                            : CERTA_OK;
         if (e != CERTA_OK)
@@ -669,7 +669,7 @@ static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
     v->event_count = count;
     v->body = body;
     v->body_bytes = body_bytes;
-    if (deep)
+    if (full)
         certa_sha256(in, CERTA_BATCH_HEADER_BYTES + (size_t)body_bytes, v->digest);
     v->signature = in + CERTA_BATCH_HEADER_BYTES + body_bytes;
     v->total_bytes = total;
@@ -905,7 +905,7 @@ certa_err certa_block_decode_header(const uint8_t *in, size_t len, certa_block_h
 }
 
 static certa_err block_next(const uint8_t *in, size_t len, size_t *pos,
-                            certa_batch_view *batch, bool deep, certa_errinfo *ei)
+                            certa_batch_view *batch, bool full, certa_errinfo *ei)
 {
     CERTA_ASSERT(in != NULL && pos != NULL && batch != NULL);
     CERTA_ASSERT(*pos >= CERTA_HEADER_BYTES && *pos <= len);
@@ -923,7 +923,7 @@ static certa_err block_next(const uint8_t *in, size_t len, size_t *pos,
                             "block: batch at byte %zu claims %zu bytes, %zu remain", at, n,
                             len - at - 4);
     certa_errinfo inner;
-    certa_err e = batch_parse(in + at + 4, n, batch, deep, ei != NULL ? &inner : NULL);
+    certa_err e = batch_parse(in + at + 4, n, batch, full, ei != NULL ? &inner : NULL);
     if (e != CERTA_OK)
         return certa_errorf(ei, e, "block: batch at byte %zu: %s", at,
                             ei != NULL ? certa_errmsg(&inner) : "");

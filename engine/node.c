@@ -58,7 +58,18 @@
 
 #define LAG CERTA_RESULTS_LAG_BLOCKS
 #define LAG_RING 64u
+#define LEAF_RING 8u /* > LAG + 1: blocks validated ahead of execution */
+#define PF_AHEAD 8u  /* events decoded ahead of execution, for prefetching */
+
+typedef struct leaf_slot {
+    uint64_t height; /* 0 = empty */
+    uint8_t events_root[CERTA_HASH_BYTES];
+    size_t n;
+    uint8_t *hashes;
+    size_t cap;
+} leaf_slot;
 _Static_assert(LAG < LAG_RING, "the ring must hold the lag");
+_Static_assert(LAG + 1 < LEAF_RING, "kept leaves must outlive the blocks in flight");
 
 typedef struct out_msg {
     uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
@@ -173,6 +184,12 @@ struct certa_node {
     /* scratch, reused */
     uint8_t *leaf_hashes;
     size_t leaf_cap;
+    /* leaf hashes of blocks built or validated here, kept until they
+     * execute so that execution does not hash every event again */
+    leaf_slot leaf_ring[LEAF_RING];
+    /* events decoded ahead of execution (execute_block) */
+    certa_event pf_ring[PF_AHEAD];
+    bool pf_ok[PF_AHEAD];
     uint8_t *readbuf;
     size_t readcap;
     uint8_t *receipt_buf;
@@ -276,13 +293,23 @@ static certa_err check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
     return CERTA_OK;
 }
 
-/* Parallel pre-verification of a pre-prepare's batches, so that the core's
- * sequential validate_request calls hit the cache. */
+/* Parallel pre-verification of a pre-prepare's batches: each is decoded,
+ * checked and its signature verified on the pool, so that the core's
+ * sequential validate_request calls, made on the very same bytes during the
+ * same step, only look the outcome up. */
 typedef struct preverify_ctx {
     certa_node *nd;
+    size_t n;
+    bool active; /* during the step of the message the items point into */
+    size_t cursor;
     const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
     size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-    bool ok[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    const uint8_t *bytes[CERTA_PBFT_BLOCK_REQUESTS_MAX]; /* the batch in the item */
+    size_t blens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    uint16_t integrator[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    uint64_t seq[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    bool verified[CERTA_PBFT_BLOCK_REQUESTS_MAX]; /* signature verified here now */
+    bool good[CERTA_PBFT_BLOCK_REQUESTS_MAX];     /* decodes, known integrator, signed */
     uint8_t digests[CERTA_PBFT_BLOCK_REQUESTS_MAX][CERTA_HASH_BYTES];
 } preverify_ctx;
 
@@ -292,17 +319,26 @@ static void preverify_task(void *vctx, size_t i, unsigned worker)
     preverify_ctx *c = vctx;
     certa_pbft_request req;
     certa_batch_view v;
-    c->ok[i] = false;
+    c->verified[i] = false;
+    c->good[i] = false;
+    c->bytes[i] = NULL;
     if (!certa_pbft_request_item(c->items[i], c->lens[i], &req))
         return;
     if (certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
         v.integrator >= c->nd->g->integrator_count)
         return;
+    c->bytes[i] = req.bytes;
+    c->blens[i] = req.len;
+    c->integrator[i] = v.integrator;
+    c->seq[i] = v.seq;
     memcpy(c->digests[i], v.digest, CERTA_HASH_BYTES);
-    if (sigcache_has(c->nd, v.digest)) /* racy read: a miss only costs a verify */
+    if (sigcache_has(c->nd, v.digest)) { /* racy read: a miss only costs a verify */
+        c->good[i] = true;
         return;
-    c->ok[i] = certa_verify(c->nd->g->integrators[v.integrator].key, v.digest,
-                            CERTA_HASH_BYTES, v.signature);
+    }
+    c->verified[i] = certa_verify(c->nd->g->integrators[v.integrator].key, v.digest,
+                                  CERTA_HASH_BYTES, v.signature);
+    c->good[i] = c->verified[i];
 }
 
 static preverify_ctx *preverify_scratch;
@@ -310,10 +346,12 @@ static preverify_ctx *preverify_scratch;
 static void preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 {
     certa_pbft_msg m;
+    preverify_ctx *c = preverify_scratch;
+    c->n = 0;
+    c->cursor = 0;
     if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
         m.type != CERTA_PBFT_MSG_PRE_PREPARE || m.reqs.count < 2)
         return;
-    preverify_ctx *c = preverify_scratch;
     c->nd = nd;
     size_t pos = 0, n = 0;
     const uint8_t *it;
@@ -326,8 +364,26 @@ static void preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t le
     if (certa_pool_run(nd->pool, n, preverify_task, c, 10000, NULL) != CERTA_OK)
         return;
     for (size_t i = 0; i < n; i++)
-        if (c->ok[i])
+        if (c->verified[i])
             sigcache_put(nd, c->digests[i]);
+    c->n = n;
+}
+
+/* The pre-verified outcome for these bytes: 1 good, 0 bad, -1 not seen. */
+static int preverified(const certa_pbft_request *req)
+{
+    preverify_ctx *c = preverify_scratch;
+    if (c == NULL || !c->active || c->n == 0)
+        return -1;
+    /* the core asks in list order: start where the last answer was */
+    for (size_t k = 0; k < c->n; k++) {
+        size_t i = (c->cursor + k) % c->n;
+        if (c->bytes[i] == req->bytes && c->blens[i] == req->len) {
+            c->cursor = i + 1;
+            return c->good[i] && c->integrator[i] == req->integrator && c->seq[i] == req->seq;
+        }
+    }
+    return -1;
 }
 
 /* ------------------------------------------------------------ block content */
@@ -347,6 +403,42 @@ static bool grow_leaves(certa_node *nd, size_t n)
     return true;
 }
 
+/* Hands nd->leaf_hashes (n hashes whose root is events_root, block height)
+ * to the ring and takes the slot's old buffer as scratch: no copy. */
+static void leaves_keep(certa_node *nd, uint64_t height,
+                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
+{
+    leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
+    uint8_t *p = sl->hashes;
+    size_t cap = sl->cap;
+    sl->hashes = nd->leaf_hashes;
+    sl->cap = nd->leaf_cap;
+    sl->height = height;
+    sl->n = n;
+    memcpy(sl->events_root, events_root, CERTA_HASH_BYTES);
+    nd->leaf_hashes = p;
+    nd->leaf_cap = cap;
+}
+
+/* Moves the kept leaf hashes of (height, events_root, n) into
+ * nd->leaf_hashes; false when they are not kept. */
+static bool leaves_take(certa_node *nd, uint64_t height,
+                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
+{
+    leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
+    if (sl->height != height || sl->n != n || sl->hashes == NULL ||
+        memcmp(sl->events_root, events_root, CERTA_HASH_BYTES) != 0)
+        return false;
+    uint8_t *p = nd->leaf_hashes;
+    size_t cap = nd->leaf_cap;
+    nd->leaf_hashes = sl->hashes;
+    nd->leaf_cap = sl->cap;
+    sl->hashes = p;
+    sl->cap = cap;
+    sl->height = 0;
+    return true;
+}
+
 /* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes.
  * Returns the event count, or -1 when a batch does not decode. */
 static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t n)
@@ -355,7 +447,8 @@ static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t 
     uint8_t leaf[10 + CERTA_EVENT_BYTES_MAX];
     for (size_t i = 0; i < n; i++) {
         certa_batch_view v;
-        if (certa_batch_decode(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
+        /* validate_request checked every batch before: framing is enough */
+        if (certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
             return -1;
         if (!grow_leaves(nd, count + v.event_count))
             return -1;
@@ -401,6 +494,8 @@ static void app_build_block(void *ctx, const certa_block_header *parent,
     CERTA_ASSERT(e == CERTA_OK);
     hdr->event_count = (uint32_t)events;
     hdr->batch_count = (uint32_t)n;
+    if (events > 0)
+        leaves_keep(nd, hdr->height, hdr->events_root, (size_t)events);
     /* Null blocks of a new view may be built before h - LAG executed: they
      * carry no results root; every other block carries that of h - LAG. */
     (void)parent;
@@ -446,7 +541,11 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
     if (certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events, root,
                                  NULL) != CERTA_OK)
         return false;
-    return memcmp(root, hdr->events_root, CERTA_HASH_BYTES) == 0;
+    if (memcmp(root, hdr->events_root, CERTA_HASH_BYTES) != 0)
+        return false;
+    if (events > 0)
+        leaves_keep(nd, hdr->height, root, (size_t)events);
+    return true;
 }
 
 static bool app_can_propose(void *ctx, uint64_t height)
@@ -458,6 +557,9 @@ static bool app_can_propose(void *ctx, uint64_t height)
 static bool app_validate_request(void *ctx, const certa_pbft_request *req)
 {
     certa_node *nd = ctx;
+    int pv = preverified(req);
+    if (pv >= 0)
+        return pv == 1;
     certa_batch_view v;
     if (check_batch(nd, req->bytes, req->len, &v, NULL) != CERTA_OK)
         return false;
@@ -707,7 +809,7 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     if (!grow_entries(nd, b->count))
         return;
     certa_batch_view v;
-    CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+    CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
     size_t pos = 0;
     const uint8_t *ev;
     size_t ev_len;
@@ -761,27 +863,43 @@ static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
     const uint8_t *it;
     size_t il;
     uint32_t leaf = 0;
-    uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
     while (certa_pbft_list_next(&m->reqs, &pos, &it, &il)) {
         certa_pbft_request req;
         certa_batch_view v;
         if (!certa_pbft_request_item(it, il, &req) ||
-            certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
-            !grow_leaves(nd, leaf + v.event_count)) {
+            certa_batch_frame(req.bytes, req.len, &v, NULL) != CERTA_OK ||
+            leaf + (uint64_t)v.event_count > UINT32_MAX) {
             free(batches);
             return certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: batch %zu does not decode",
                                 (unsigned long long)m->hdr.height, nb);
         }
         batches[nb++] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
                                      req.bytes, req.len};
-        size_t ep = 0;
-        const uint8_t *ev;
-        size_t ev_len;
-        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
-            size_t ll = certa_leaf_encode(req.integrator, req.seq, ev, ev_len, leafbuf,
-                                          sizeof leafbuf);
-            certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)leaf * CERTA_HASH_BYTES);
-            leaf++;
+        leaf += v.event_count;
+    }
+    /* the leaf hashes of a block validated or built here are kept */
+    if (leaf > 0 && !leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf)) {
+        if (!grow_leaves(nd, leaf)) {
+            free(batches);
+            return certa_errorf(ei, CERTA_E_NOMEM, "block %llu: %u leaf hashes",
+                                (unsigned long long)m->hdr.height, leaf);
+        }
+        uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
+        for (size_t i = 0; i < nb; i++) {
+            certa_batch_view v;
+            CERTA_ASSERT(certa_batch_frame(batches[i].bytes, batches[i].len, &v, NULL) ==
+                         CERTA_OK);
+            uint32_t k = batches[i].first_leaf;
+            size_t ep = 0;
+            const uint8_t *ev;
+            size_t ev_len;
+            while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
+                size_t ll = certa_leaf_encode(batches[i].integrator, batches[i].seq, ev, ev_len,
+                                              leafbuf, sizeof leafbuf);
+                CERTA_ASSERT(ll > 0);
+                certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)k * CERTA_HASH_BYTES);
+                k++;
+            }
         }
     }
     *batches_out = batches;
@@ -854,20 +972,43 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
     for (size_t i = 0; i < nb; i++) {
         const exec_batch *b = &batches[i];
         certa_batch_view v;
-        CERTA_ASSERT(certa_batch_decode(b->bytes, b->len, &v, NULL) == CERTA_OK);
+        /* events are decoded one by one below; block_open framed the batch */
+        CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
         bool replay = b->integrator >= nd->g->integrator_count ||
                       replay_seen(&nd->replay[b->integrator], b->seq);
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
-        while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
-            certa_event evd;
-            if (replay)
+        if (replay) {
+            while (certa_batch_next(&v, &ep, &ev, &ev_len))
                 certa_state_apply_replayed(nd->state, b->integrator);
-            else if (certa_event_decode(ev, ev_len, &evd, NULL) != CERTA_OK)
-                certa_state_apply_malformed(nd->state, b->integrator);
-            else
-                certa_state_apply(nd->state, b->integrator, &evd);
+        } else {
+            /* Events are decoded PF_AHEAD ahead of being applied, their
+             * index slots prefetched then and their records halfway: the
+             * look-ups of a large state miss the caches otherwise. */
+            uint32_t n = v.event_count;
+            for (uint32_t q = 0; q < n + PF_AHEAD; q++) {
+                if (q >= PF_AHEAD) {
+                    uint32_t k = (q - PF_AHEAD) % PF_AHEAD;
+                    if (nd->pf_ok[k])
+                        certa_state_apply(nd->state, b->integrator, &nd->pf_ring[k]);
+                    else
+                        certa_state_apply_malformed(nd->state, b->integrator);
+                }
+                for (int st = 1; st <= 2; st++) {
+                    uint32_t back = st == 1 ? PF_AHEAD / 2 : PF_AHEAD / 4;
+                    uint32_t j = (q - back) % PF_AHEAD;
+                    if (q >= back && q - back < n && nd->pf_ok[j])
+                        certa_state_prefetch(nd->state, &nd->pf_ring[j], st);
+                }
+                if (q < n) {
+                    CERTA_ASSERT(certa_batch_next(&v, &ep, &ev, &ev_len));
+                    certa_event *d = &nd->pf_ring[q % PF_AHEAD];
+                    nd->pf_ok[q % PF_AHEAD] = certa_event_decode(ev, ev_len, d, NULL) == CERTA_OK;
+                    if (nd->pf_ok[q % PF_AHEAD])
+                        certa_state_prefetch(nd->state, d, 0);
+                }
+            }
         }
         if (!replay) {
             replay_mark(&nd->replay[b->integrator], b->seq);
@@ -1034,10 +1175,14 @@ static void on_peer_event(void *ctx, uint32_t peer, certa_transport_event ev,
 
 static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
 {
-    if (len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE)
+    bool pp = len > 2 && bytes[1] == CERTA_PBFT_MSG_PRE_PREPARE;
+    if (pp)
         preverify_preprepare(nd, bytes, len);
     certa_pbft_input in = {.kind = CERTA_PBFT_IN_MESSAGE, .bytes = bytes, .len = len};
+    preverify_scratch->active = pp;
     step(nd, &in);
+    preverify_scratch->active = false;
+    preverify_scratch->n = 0;
 }
 
 /* A pre-prepare for h is held back until h - LAG executed here: its header
@@ -1787,6 +1932,8 @@ void certa_node_close(certa_node *nd)
     free(nd->rcache);
     free(nd->xref);
     free(nd->leaf_hashes);
+    for (uint32_t i = 0; i < LEAF_RING; i++)
+        free(nd->leaf_ring[i].hashes);
     free(nd->readbuf);
     free(nd->entries);
     free(nd->paths);

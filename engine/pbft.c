@@ -225,17 +225,19 @@ static void hash_header(const certa_pbft *r, const certa_block_header *h,
     certa_sha256(b, sizeof b, out);
 }
 
-static const uint8_t *sig_input(certa_pbft *r, const uint8_t *m, size_t len)
+/* chain_id || message, or its prehashed form (certa_pbft_sig_input). */
+static const uint8_t *sig_input(certa_pbft *r, const uint8_t *m, size_t len,
+                                size_t *in_len)
 {
-    size_t need = CERTA_HASH_BYTES + len;
+    size_t need = certa_pbft_sig_input(r->c.chain_id, m, len, NULL, 0);
     if (r->sigin.len < need) {
         uint8_t *p = realloc(r->sigin.p, need);
         CERTA_ASSERT(p != NULL);
         r->sigin.p = p;
         r->sigin.len = need;
     }
-    memcpy(r->sigin.p, r->c.chain_id, CERTA_HASH_BYTES);
-    memcpy(r->sigin.p + CERTA_HASH_BYTES, m, len);
+    *in_len = certa_pbft_sig_input(r->c.chain_id, m, len, r->sigin.p, r->sigin.len);
+    CERTA_ASSERT(*in_len == need);
     return r->sigin.p;
 }
 
@@ -243,9 +245,9 @@ static bool verify_signed(certa_pbft *r, const certa_pbft_msg *m)
 {
     if (m->sender >= r->c.n)
         return false;
-    const uint8_t *in = sig_input(r, m->signed_bytes, m->signed_len);
-    return r->c.crypto.verify(r->c.crypto.ctx, m->sender, in,
-                              CERTA_HASH_BYTES + m->signed_len, m->sig);
+    size_t in_len;
+    const uint8_t *in = sig_input(r, m->signed_bytes, m->signed_len, &in_len);
+    return r->c.crypto.verify(r->c.crypto.ctx, m->sender, in, in_len, m->sig);
 }
 
 /* Encodes m as this replica's message and signs it. */
@@ -257,8 +259,9 @@ static buf make_signed(certa_pbft *r, certa_pbft_msg *m)
     uint8_t *p = certa_pbft_msg_encode(m, &len);
     CERTA_ASSERT(p != NULL);
     size_t sl = len - CERTA_SIGNATURE_BYTES;
-    const uint8_t *in = sig_input(r, p, sl);
-    r->c.crypto.sign(r->c.crypto.ctx, in, CERTA_HASH_BYTES + sl, p + sl);
+    size_t in_len;
+    const uint8_t *in = sig_input(r, p, sl, &in_len);
+    r->c.crypto.sign(r->c.crypto.ctx, in, in_len, p + sl);
     return (buf){p, len};
 }
 
@@ -1850,9 +1853,9 @@ static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
         seen |= 1ull << s;
         uint8_t msg[CERTA_PBFT_COMMIT_SIGNED_BYTES];
         certa_pbft_commit_signed(s, rec->aux, rec->hdr.height, hash, msg);
-        const uint8_t *in = sig_input(r, msg, sizeof msg);
-        if (!r->c.crypto.verify(r->c.crypto.ctx, s, in, CERTA_HASH_BYTES + sizeof msg,
-                                e + 2))
+        size_t in_len;
+        const uint8_t *in = sig_input(r, msg, sizeof msg, &in_len);
+        if (!r->c.crypto.verify(r->c.crypto.ctx, s, in, in_len, e + 2))
             return false;
     }
     if (r->pend_ck_seq == rec->hdr.height &&

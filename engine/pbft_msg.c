@@ -7,6 +7,8 @@
  */
 #include "pbft_msg.h"
 
+#include "certa/crypto.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -429,6 +431,32 @@ uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
     }
     *out_len = w.len;
     return w.p;
+}
+
+bool certa_pbft_msg_prehashed(uint8_t type)
+{
+    return type == CERTA_PBFT_MSG_PRE_PREPARE || type == CERTA_PBFT_MSG_VIEW_CHANGE ||
+           type == CERTA_PBFT_MSG_NEW_VIEW;
+}
+
+size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],
+                            const uint8_t *signed_bytes, size_t len,
+                            uint8_t *out, size_t cap)
+{
+    CERTA_ASSERT(len >= 2);
+    if (certa_pbft_msg_prehashed(signed_bytes[1])) {
+        if (cap >= CERTA_PBFT_SIG_PREHASHED_BYTES) {
+            memcpy(out, chain_id, CERTA_HASH_BYTES);
+            out[CERTA_HASH_BYTES] = 0x00;
+            certa_sha256(signed_bytes, len, out + CERTA_HASH_BYTES + 1);
+        }
+        return CERTA_PBFT_SIG_PREHASHED_BYTES;
+    }
+    if (cap >= CERTA_HASH_BYTES + len) {
+        memcpy(out, chain_id, CERTA_HASH_BYTES);
+        memcpy(out + CERTA_HASH_BYTES, signed_bytes, len);
+    }
+    return CERTA_HASH_BYTES + len;
 }
 
 size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len)

@@ -85,6 +85,20 @@ uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len);
 size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len);
 bool certa_pbft_msg_is_signed(uint8_t type);
 
+/* What the Ed25519 signature of a message covers. For the messages that
+ * carry requests or proofs (PRE-PREPARE, VIEW-CHANGE, NEW-VIEW: up to
+ * megabytes) it is chain_id || 0x00 || SHA-256(signed bytes), 65 bytes, so
+ * that signing and verifying hash the message once with SHA-256 (SHA-NI)
+ * instead of Ed25519's SHA-512, twice when signing; the 0x00 cannot start
+ * a message (byte 0 is the version, 1). For every other message it is
+ * chain_id || signed bytes. Writes into out when it fits in cap and returns
+ * the length either way. */
+#define CERTA_PBFT_SIG_PREHASHED_BYTES (2 * CERTA_HASH_BYTES + 1)
+bool certa_pbft_msg_prehashed(uint8_t type);
+size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],
+                            const uint8_t *signed_bytes, size_t len,
+                            uint8_t *out, size_t cap);
+
 void certa_pbft_header_encode(const certa_block_header *h,
                               uint8_t out[CERTA_PBFT_HEADER_BYTES]);
 void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],

@@ -8,10 +8,15 @@
  * never leak into a result or a digest. Each record is threaded on its
  * holder's and its grant's list (oldest first) for paged queries.
  *
- * The digest hashes the grants in creation order in chunks of 64; a chunk is
- * rehashed only when one of its grants changed since the last digest, on the
- * hashing threads (each chunk is hashed by exactly one thread, so the thread
- * count changes who computes a hash, never its value).
+ * The digest is a three-level hash over the grants in creation order: each
+ * grant has its own hash, 16 grant hashes make a chunk hash, 64 chunk hashes
+ * a page hash, and the page hashes go into the digest. Only the grants that
+ * changed since the last digest, and the chunks and pages above them, are
+ * rehashed, so a digest costs about 3 KiB of hashing per changed grant at
+ * worst however large the state is (one level over 64 grants cost 7 KiB for
+ * every scattered change). The work runs on the hashing threads; each hash
+ * is computed by exactly one thread, so the thread count changes who
+ * computes a hash, never its value.
  *
  * Invariants: every array index stored anywhere is < that array's count;
  * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the
@@ -25,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,7 +41,8 @@
 #endif
 
 #define NONE UINT32_MAX
-#define CHUNK_GRANTS 64u
+#define CHUNK_GRANTS 16u /* grant hashes per chunk hash */
+#define PAGE_CHUNKS 64u  /* chunk hashes per page hash */
 #define GRANT_FLAG_REVOKED 0x01u
 #define GRANT_FLAG_LOCKED 0x02u
 #define GRANT_FLAG_REDEEMED 0x04u
@@ -85,9 +92,10 @@ typedef struct __attribute__((packed)) record {
 } record;
 _Static_assert(sizeof(record) == 36, "record layout");
 
-/* Open addressing over u32 slots holding index+1 (0 = empty). */
+/* Open addressing over u64 slots: high 32 bits a tag from the key's hash,
+ * low 32 bits index+1 (0 = empty). */
 typedef struct index_table {
-    uint32_t *slots;
+    uint64_t *slots;
     uint32_t mask; /* capacity - 1, capacity a power of two */
     uint32_t count;
 } index_table;
@@ -130,11 +138,17 @@ struct certa_state {
     index_table holder_index;
 
     /* digest */
+    uint8_t (*grant_hash)[CERTA_HASH_BYTES]; /* chunk_cap * CHUNK_GRANTS */
     uint8_t (*chunk_hash)[CERTA_HASH_BYTES];
-    uint8_t *chunk_dirty;
-    uint32_t *dirty_list;
+    uint16_t *chunk_dirty; /* bit i: grant i of the chunk changed */
+    uint32_t *dirty_list;  /* chunks with chunk_dirty != 0 */
     uint32_t dirty_count;
     uint32_t chunk_cap;
+    uint8_t (*page_hash)[CERTA_HASH_BYTES];
+    uint8_t *page_dirty;
+    uint32_t *page_list; /* pages with page_dirty != 0 */
+    uint32_t page_dirty_count;
+    uint32_t page_cap;
     uint8_t results_chain[CERTA_HASH_BYTES];
     uint8_t last_results_root[CERTA_HASH_BYTES];
 
@@ -217,18 +231,37 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static uint32_t key_hash(const certa_state *s, const uint8_t *key, size_t len)
+/* Low 32 bits pick the slot, high 32 bits are the slot's tag. */
+static uint64_t key_hash(const certa_state *s, const uint8_t *key, size_t len)
 {
     uint64_t h = s->seed;
     for (size_t i = 0; i + 8 <= len; i += 8)
         h = mix64(h ^ load64(key + i));
-    return (uint32_t)(h ^ (h >> 32));
+    return h;
+}
+
+/* The state's big arrays are read at random (a grant, its holder, the last
+ * record of a history): on 4 KiB pages nearly every look-up also misses the
+ * TLB, which under virtualisation costs a two-level page walk. Transparent
+ * huge pages, where the system allows them on request, make those walks
+ * rare. A hint only: nothing depends on it being taken. */
+#define HUGE_MIN_BYTES (4u << 20)
+static void huge_hint(void *p, size_t n)
+{
+    if (p == NULL || n < HUGE_MIN_BYTES)
+        return;
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n == 0 ? 1 : n);
     CERTA_ASSERT(q != NULL); /* out of memory while applying: cannot continue deterministically */
+    huge_hint(q, n);
     return q;
 }
 
@@ -265,6 +298,7 @@ static void index_init(index_table *t, uint32_t reserve)
     while (cap < 2ull * reserve && cap < (1u << 31))
         cap <<= 1;
     t->slots = calloc(cap, sizeof *t->slots);
+    huge_hint(t->slots, (size_t)cap * sizeof *t->slots);
     CERTA_ASSERT(t->slots != NULL);
     t->mask = cap - 1;
     t->count = 0;
@@ -286,13 +320,18 @@ static bool holder_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key
 static uint32_t index_find(const certa_state *s, const index_table *t,
                            const uint8_t *key, size_t len, key_eq_fn eq)
 {
-    uint32_t i = key_hash(s, key, len) & t->mask;
+    uint64_t h = key_hash(s, key, len);
+    uint64_t tag = h & 0xffffffff00000000ull;
+    uint32_t i = (uint32_t)h & t->mask;
     for (;;) {
-        uint32_t v = t->slots[i];
+        uint64_t v = t->slots[i];
         if (v == 0)
             return NONE;
-        if (eq(s, v - 1, key))
-            return v - 1;
+        /* the tag spares the cache miss on the record for almost every
+         * slot that holds another key */
+        uint32_t idx = (uint32_t)v - 1;
+        if ((v & 0xffffffff00000000ull) == tag && eq(s, idx, key))
+            return idx;
         i = (i + 1) & t->mask;
     }
 }
@@ -300,10 +339,12 @@ static uint32_t index_find(const certa_state *s, const index_table *t,
 static void index_insert_raw(const certa_state *s, index_table *t,
                              const uint8_t *key, size_t len, uint32_t idx)
 {
-    uint32_t i = key_hash(s, key, len) & t->mask;
+    uint64_t h = key_hash(s, key, len);
+    uint32_t i = (uint32_t)h & t->mask;
     while (t->slots[i] != 0)
         i = (i + 1) & t->mask;
-    t->slots[i] = idx + 1;
+    CERTA_ASSERT(idx + 1 != 0);
+    t->slots[i] = (h & 0xffffffff00000000ull) | (uint64_t)(idx + 1);
     t->count++;
 }
 
@@ -316,15 +357,19 @@ static void index_insert(const certa_state *s, index_table *t, const uint8_t *ke
 {
     if (2ull * (t->count + 1) > (uint64_t)t->mask + 1) {
         uint32_t old_cap = t->mask + 1;
-        uint32_t *old = t->slots;
+        uint64_t *old = t->slots;
         CERTA_ASSERT(old_cap < (1u << 31));
         t->slots = calloc(2ull * old_cap, sizeof *t->slots);
+        huge_hint(t->slots, 2ull * old_cap * sizeof *t->slots);
         CERTA_ASSERT(t->slots != NULL);
         t->mask = 2 * old_cap - 1;
         t->count = 0;
-        for (uint32_t i = 0; i < old_cap; i++)
-            if (old[i] != 0)
-                index_insert_raw(s, t, key_of(s, old[i] - 1), len, old[i] - 1);
+        for (uint32_t i = 0; i < old_cap; i++) {
+            if (old[i] != 0) {
+                uint32_t oi = (uint32_t)old[i] - 1;
+                index_insert_raw(s, t, key_of(s, oi), len, oi);
+            }
+        }
         free(old);
     }
     index_insert_raw(s, t, key, len, idx);
@@ -362,24 +407,37 @@ static void chunks_reserve(certa_state *s, uint32_t chunks)
 {
     if (chunks <= s->chunk_cap)
         return;
-    uint32_t cap = s->chunk_cap ? s->chunk_cap : 64;
+    uint32_t cap = s->chunk_cap ? s->chunk_cap : PAGE_CHUNKS;
     while (cap < chunks)
         cap *= 2;
+    CERTA_ASSERT(cap % PAGE_CHUNKS == 0);
+    s->grant_hash = xrealloc(s->grant_hash, (size_t)cap * CHUNK_GRANTS * CERTA_HASH_BYTES);
     s->chunk_hash = xrealloc(s->chunk_hash, (size_t)cap * CERTA_HASH_BYTES);
-    s->chunk_dirty = xrealloc(s->chunk_dirty, cap);
+    s->chunk_dirty = xrealloc(s->chunk_dirty, (size_t)cap * sizeof *s->chunk_dirty);
     s->dirty_list = xrealloc(s->dirty_list, (size_t)cap * sizeof *s->dirty_list);
-    memset(s->chunk_dirty + s->chunk_cap, 0, cap - s->chunk_cap);
+    memset(s->chunk_dirty + s->chunk_cap, 0, (size_t)(cap - s->chunk_cap) * sizeof *s->chunk_dirty);
     s->chunk_cap = cap;
+    uint32_t pages = cap / PAGE_CHUNKS;
+    s->page_hash = xrealloc(s->page_hash, (size_t)pages * CERTA_HASH_BYTES);
+    s->page_dirty = xrealloc(s->page_dirty, pages);
+    s->page_list = xrealloc(s->page_list, (size_t)pages * sizeof *s->page_list);
+    memset(s->page_dirty + s->page_cap, 0, pages - s->page_cap);
+    s->page_cap = pages;
 }
 
 static void grant_touch(certa_state *s, uint32_t gi)
 {
     uint32_t c = gi / CHUNK_GRANTS;
     CERTA_ASSERT(c < s->chunk_cap);
-    if (!s->chunk_dirty[c]) {
-        s->chunk_dirty[c] = 1;
+    if (s->chunk_dirty[c] == 0) {
         s->dirty_list[s->dirty_count++] = c;
+        uint32_t p = c / PAGE_CHUNKS;
+        if (!s->page_dirty[p]) {
+            s->page_dirty[p] = 1;
+            s->page_list[s->page_dirty_count++] = p;
+        }
     }
+    s->chunk_dirty[c] |= (uint16_t)(1u << (gi % CHUNK_GRANTS));
 }
 
 static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder_idx)
@@ -562,9 +620,13 @@ void certa_state_free(certa_state *s)
     free(s->records);
     free(s->grant_index.slots);
     free(s->holder_index.slots);
+    free(s->grant_hash);
     free(s->chunk_hash);
     free(s->chunk_dirty);
     free(s->dirty_list);
+    free(s->page_hash);
+    free(s->page_dirty);
+    free(s->page_list);
     free(s->block_results);
     free(s->block_kinds);
     free(s->scratch);
@@ -863,6 +925,64 @@ static certa_result apply_revoke(certa_state *s, uint32_t gi, const certa_event 
     return CERTA_R_OK;
 }
 
+/* GCC 12 at -O1 and above drops __builtin_prefetch of an address loaded
+ * from memory in a function with no other effect (the whole hint became a
+ * bare ret), so on x86-64 the instruction is written out. */
+#if defined(__x86_64__)
+#define PREFETCH(p) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(p)))
+#else
+#define PREFETCH(p) __builtin_prefetch(p)
+#endif
+
+static void index_prefetch(const certa_state *s, const index_table *t, const uint8_t *key,
+                           size_t len, int stage, const void *records, size_t rec_bytes)
+{
+    uint64_t h = key_hash(s, key, len);
+    const uint64_t *slot = &t->slots[(uint32_t)h & t->mask];
+    if (stage == 0) {
+        PREFETCH(slot);
+        return;
+    }
+    uint64_t v = *slot; /* first probe only: the common case */
+    if (v != 0 && (v & 0xffffffff00000000ull) == (h & 0xffffffff00000000ull))
+        PREFETCH((const uint8_t *)records + (size_t)((uint32_t)v - 1) * rec_bytes);
+}
+
+/* The grant the event names when it is at its first probe (stage 2: the
+ * slot and the record are cached by then), else NONE. */
+static uint32_t grant_peek(const certa_state *s, const certa_event *ev)
+{
+    uint64_t h = key_hash(s, ev->grant_id, CERTA_GRANT_ID_BYTES);
+    uint64_t v = s->grant_index.slots[(uint32_t)h & s->grant_index.mask];
+    if (v == 0 || (v & 0xffffffff00000000ull) != (h & 0xffffffff00000000ull))
+        return NONE;
+    return (uint32_t)v - 1;
+}
+
+void certa_state_prefetch(const certa_state *s, const certa_event *ev, int stage)
+{
+    if (ev->kind < CERTA_EV_GRANT || ev->kind > CERTA_EV_REVOKE)
+        return;
+    if (stage >= 2) {
+        /* what recording the event touches: its holder and the last
+         * records of the holder's and the grant's histories */
+        uint32_t gi = grant_peek(s, ev);
+        if (gi == NONE || gi >= s->grant_count)
+            return;
+        const grant *gr = &s->grants[gi];
+        if (gr->hist_tail < s->record_count)
+            PREFETCH(&s->records[gr->hist_tail]);
+        if (ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REVOKE && gr->holder < s->holder_count)
+            PREFETCH(&s->holders[gr->holder]);
+        return;
+    }
+    index_prefetch(s, &s->grant_index, ev->grant_id, CERTA_GRANT_ID_BYTES, stage, s->grants,
+                   sizeof *s->grants);
+    if (ev->kind == CERTA_EV_GRANT || ev->kind == CERTA_EV_REVOKE)
+        index_prefetch(s, &s->holder_index, ev->holder_id, CERTA_HOLDER_ID_BYTES, stage,
+                       s->holders, sizeof *s->holders);
+}
+
 certa_result certa_state_apply(certa_state *s, uint16_t integrator,
                                const certa_event *ev)
 {
@@ -1026,31 +1146,62 @@ static void grant_encode(const certa_state *s, const grant *gr,
     CERTA_ASSERT(p == out + GRANT_HASH_BYTES);
 }
 
-static void chunk_rehash(const certa_state *s, uint32_t c)
+/* Rehashes the changed grants of chunk c, then the chunk. */
+static void chunk_rehash(certa_state *s, uint32_t c)
 {
     uint32_t first = c * CHUNK_GRANTS;
     uint32_t end = first + CHUNK_GRANTS;
     if (end > s->grant_count)
         end = s->grant_count;
     CERTA_ASSERT(first < end);
+    uint32_t mask = s->chunk_dirty[c];
+    CERTA_ASSERT(mask != 0);
+    for (uint32_t i = first; i < end; i++) {
+        if (!(mask & (1u << (i - first))))
+            continue;
+        uint8_t enc[1 + GRANT_HASH_BYTES];
+        enc[0] = 0x00;
+        grant_encode(s, &s->grants[i], enc + 1);
+        certa_sha256(enc, sizeof enc, s->grant_hash[i]);
+    }
     certa_sha256_ctx ctx;
     uint8_t hdr[5] = {0x02};
     put32(hdr + 1, c);
     certa_sha256_init(&ctx);
     certa_sha256_update(&ctx, hdr, sizeof hdr);
-    for (uint32_t i = first; i < end; i++) {
-        uint8_t enc[GRANT_HASH_BYTES];
-        grant_encode(s, &s->grants[i], enc);
-        certa_sha256_update(&ctx, enc, sizeof enc);
-    }
+    certa_sha256_update(&ctx, s->grant_hash[first], (size_t)(end - first) * CERTA_HASH_BYTES);
     certa_sha256_final(&ctx, s->chunk_hash[c]);
 }
 
-static void digest_part(void *arg, uint32_t part, uint32_t parts)
+static void page_rehash(certa_state *s, uint32_t p)
+{
+    uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
+    uint32_t first = p * PAGE_CHUNKS;
+    uint32_t end = first + PAGE_CHUNKS;
+    if (end > chunks)
+        end = chunks;
+    CERTA_ASSERT(first < end);
+    certa_sha256_ctx ctx;
+    uint8_t hdr[5] = {0x03};
+    put32(hdr + 1, p);
+    certa_sha256_init(&ctx);
+    certa_sha256_update(&ctx, hdr, sizeof hdr);
+    certa_sha256_update(&ctx, s->chunk_hash[first], (size_t)(end - first) * CERTA_HASH_BYTES);
+    certa_sha256_final(&ctx, s->page_hash[p]);
+}
+
+static void digest_chunks_part(void *arg, uint32_t part, uint32_t parts)
 {
     certa_state *s = arg;
     for (uint32_t i = part; i < s->dirty_count; i += parts)
         chunk_rehash(s, s->dirty_list[i]);
+}
+
+static void digest_pages_part(void *arg, uint32_t part, uint32_t parts)
+{
+    certa_state *s = arg;
+    for (uint32_t i = part; i < s->page_dirty_count; i += parts)
+        page_rehash(s, s->page_list[i]);
 }
 
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
@@ -1058,15 +1209,25 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     CERTA_ASSERT(!s->in_block);
     if (s->dirty_count > 0) {
         if (s->dirty_count >= 8)
-            pool_run(s->pool, digest_part, s);
+            pool_run(s->pool, digest_chunks_part, s);
         else
-            digest_part(s, 0, 1);
+            digest_chunks_part(s, 0, 1);
         for (uint32_t i = 0; i < s->dirty_count; i++)
             s->chunk_dirty[s->dirty_list[i]] = 0;
         s->dirty_count = 0;
     }
+    if (s->page_dirty_count > 0) {
+        if (s->page_dirty_count >= 8)
+            pool_run(s->pool, digest_pages_part, s);
+        else
+            digest_pages_part(s, 0, 1);
+        for (uint32_t i = 0; i < s->page_dirty_count; i++)
+            s->page_dirty[s->page_list[i]] = 0;
+        s->page_dirty_count = 0;
+    }
     uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
-    static const char domain[] = "certa.state.v1";
+    uint32_t pages = (chunks + PAGE_CHUNKS - 1) / PAGE_CHUNKS;
+    static const char domain[] = "certa.state.v2";
     uint8_t hdr[sizeof domain + 8 + 8 + 8 + CERTA_HASH_BYTES];
     memcpy(hdr, domain, sizeof domain);
     put64(hdr + sizeof domain, s->height);
@@ -1076,7 +1237,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     certa_sha256_ctx ctx;
     certa_sha256_init(&ctx);
     certa_sha256_update(&ctx, hdr, sizeof hdr);
-    certa_sha256_update(&ctx, s->chunk_hash, (size_t)chunks * CERTA_HASH_BYTES);
+    certa_sha256_update(&ctx, s->page_hash, (size_t)pages * CERTA_HASH_BYTES);
     certa_sha256_final(&ctx, out);
 }
 
@@ -1084,10 +1245,12 @@ void certa_state_memory(const certa_state *s, certa_state_mem *m)
 {
     memset(m, 0, sizeof *m);
     m->grant_bytes = (size_t)s->grant_cap * sizeof(grant) +
-                     ((size_t)s->grant_index.mask + 1) * sizeof(uint32_t) +
+                     ((size_t)s->grant_index.mask + 1) * sizeof(uint64_t) +
                      (size_t)s->holder_cap * sizeof(holder) +
-                     ((size_t)s->holder_index.mask + 1) * sizeof(uint32_t) +
-                     (size_t)s->chunk_cap * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));
+                     ((size_t)s->holder_index.mask + 1) * sizeof(uint64_t) +
+                     (size_t)s->chunk_cap * CHUNK_GRANTS * CERTA_HASH_BYTES +
+                     (size_t)s->chunk_cap * (CERTA_HASH_BYTES + sizeof(uint16_t) + sizeof(uint32_t)) +
+                     (size_t)s->page_cap * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));
     m->record_bytes = s->record_cap * sizeof(record);
     m->grants = s->grant_count;
     m->holders = s->holder_count;
@@ -1558,15 +1721,15 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         index_insert(s, &s->holder_index, s->holders[i].id, CERTA_HOLDER_ID_BYTES, i, holder_key);
     for (uint32_t i = 0; i < ng; i++)
         index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i, grant_key);
-    /* Every chunk is rehashed at the next digest. */
+    /* Every grant, chunk and page is rehashed at the next digest. */
     uint32_t chunks = (ng + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
     chunks_reserve(s, chunks + 1);
-    memset(s->chunk_dirty, 0, s->chunk_cap);
+    memset(s->chunk_dirty, 0, (size_t)s->chunk_cap * sizeof *s->chunk_dirty);
+    memset(s->page_dirty, 0, s->page_cap);
     s->dirty_count = 0;
-    for (uint32_t c = 0; c < chunks; c++) {
-        s->chunk_dirty[c] = 1;
-        s->dirty_list[s->dirty_count++] = c;
-    }
+    s->page_dirty_count = 0;
+    for (uint32_t i = 0; i < ng; i++)
+        grant_touch(s, i);
     s->block_count = 0;
     goto out;
 bad:

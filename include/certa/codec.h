@@ -157,10 +157,12 @@ bool certa_batch_next(const certa_batch_view *b, size_t *pos,
  * computes the digest. Does not verify the signature (crypto does). */
 certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
                              certa_errinfo *ei);
-/* Framing only: every check of certa_batch_decode (header fields, limits,
- * event length prefixes and count, no trailing bytes) except each event's
- * own encoding, and no digest (v->digest is left zero). For audits that hash
- * the event bytes as stored (certa verify-chain). */
+/* Framing only: the header, the limits and every event's length prefix,
+ * without decoding the events or computing the digest (v->digest is left
+ * zero). For bytes this process already checked with certa_batch_decode
+ * and reads again, whose events are decoded one by one afterwards, or that
+ * an audit hashes as stored (certa verify-chain); the view iterates with
+ * certa_batch_next like a decoded one. */
 certa_err certa_batch_frame(const uint8_t *in, size_t len, certa_batch_view *v,
                             certa_errinfo *ei);
 

@@ -83,6 +83,13 @@ certa_err certa_state_begin_block(certa_state *s, uint64_t height,
 certa_result certa_state_apply(certa_state *s, uint16_t integrator,
                                const certa_event *ev);
 
+/* A hint that ev will be applied soon: starts loading the index slots
+ * (stage 0), a few events later the records they point to (stage 1), then
+ * what recording the event touches (stage 2: its holder, the last records
+ * of the histories), so that applying a block does not wait for memory
+ * once per look-up. Reads only; changes nothing. */
+void certa_state_prefetch(const certa_state *s, const certa_event *ev, int stage);
+
 /* Records an event whose bytes did not decode (result malformed). */
 certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator);
 

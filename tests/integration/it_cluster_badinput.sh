@@ -8,7 +8,7 @@
 # validator keeps serving (a good batch commits after them). A client with
 # another genesis (other CURVE server keys) cannot reach the validators.
 set -euo pipefail
-BASE_PORT=23000
+BASE_PORT=$((23000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 . "$(dirname "$0")/cluster_lib.sh"
 SECONDS=0
 cl_init

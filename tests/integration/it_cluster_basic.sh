@@ -6,7 +6,7 @@
 # equal heights on all validators (certa status), the metrics, and each data
 # directory's block log (certa verify-chain, when built; and one damaged).
 set -euo pipefail
-BASE_PORT=21000
+BASE_PORT=$((21000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 . "$(dirname "$0")/cluster_lib.sh"
 SECONDS=0
 cl_init

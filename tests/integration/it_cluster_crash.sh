@@ -9,7 +9,7 @@
 # height with the same number of events executed (at least every
 # acknowledged event), and the data directories audited.
 set -euo pipefail
-BASE_PORT=22000
+BASE_PORT=$((22000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 . "$(dirname "$0")/cluster_lib.sh"
 SECONDS=0
 CHUNKS=400

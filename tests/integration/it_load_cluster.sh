@@ -14,7 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; tail -n 20 "$W"/c/node*/node.log >&2 || true; exit 1; }
-BASE=26000
+BASE=$((26000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 
 "$CERTA" up --dir "$W/c" --base-port $BASE --duration 90 >"$W/up.log" 2>&1 &
 UP=$!

@@ -586,11 +586,11 @@ static void resign(sim *s, uint16_t as, uint8_t *m, size_t len)
     size_t sl = certa_pbft_msg_signed_len(m, len);
     if (sl == 0)
         return;
-    uint8_t *in = malloc(CERTA_HASH_BYTES + sl);
+    size_t need = certa_pbft_sig_input(s->chain_id, m, sl, NULL, 0);
+    uint8_t *in = malloc(need);
     CERTA_ASSERT(in != NULL);
-    memcpy(in, s->chain_id, CERTA_HASH_BYTES);
-    memcpy(in + CERTA_HASH_BYTES, m, sl);
-    fake_sign_as(s, as, in, CERTA_HASH_BYTES + sl, m + sl);
+    certa_pbft_sig_input(s->chain_id, m, sl, in, need);
+    fake_sign_as(s, as, in, need, m + sl);
     free(in);
 }
 

@@ -559,6 +559,51 @@ Test(codec, batch_build_sign_decode_verify)
     certa_key_free(other);
 }
 
+/* Framing only: the same view as a decode but no digest; the event bodies
+ * are not decoded, the lengths and the counts are checked. */
+Test(codec, batch_frame_checks_framing_not_events)
+{
+    certa_key *k = test_key(7);
+    uint8_t buf[16384];
+    size_t n = build_batch(buf, sizeof buf, 3, 42, 12, k);
+    certa_batch_view d, f;
+    cr_assert_eq(certa_batch_decode(buf, n, &d, NULL), CERTA_OK);
+    cr_assert_eq(certa_batch_frame(buf, n, &f, NULL), CERTA_OK);
+    cr_assert_eq(f.integrator, d.integrator);
+    cr_assert_eq(f.seq, d.seq);
+    cr_assert_eq(f.event_count, d.event_count);
+    cr_assert_eq(f.body, d.body);
+    cr_assert_eq(f.body_bytes, d.body_bytes);
+    cr_assert_eq(f.signature, d.signature);
+    cr_assert_eq(f.total_bytes, d.total_bytes);
+    static const uint8_t zero[32];
+    cr_assert_eq(memcmp(f.digest, zero, 32), 0);
+    size_t pd = 0, pf = 0, ld, lf;
+    const uint8_t *ed, *ef;
+    while (certa_batch_next(&d, &pd, &ed, &ld)) {
+        cr_assert(certa_batch_next(&f, &pf, &ef, &lf));
+        cr_assert_eq(ed, ef);
+        cr_assert_eq(ld, lf);
+    }
+    cr_assert(!certa_batch_next(&f, &pf, &ef, &lf));
+    /* a damaged event kind: decode refuses, framing passes */
+    uint8_t *first = buf + 24 + 2;
+    uint8_t kind = first[1];
+    first[1] = 0xee;
+    cr_assert_neq(certa_batch_decode(buf, n, &d, NULL), CERTA_OK);
+    cr_assert_eq(certa_batch_frame(buf, n, &f, NULL), CERTA_OK);
+    first[1] = kind;
+    /* truncated, or an event length past the body: framing refuses */
+    cr_assert_eq(certa_batch_frame(buf, n - 1, &f, NULL), CERTA_E_TRUNCATED);
+    uint16_t l0 = (uint16_t)(buf[24] | buf[25] << 8);
+    buf[24] = 0xff, buf[25] = 0x03;
+    cr_assert_neq(certa_batch_frame(buf, n, &f, NULL), CERTA_OK);
+    buf[24] = (uint8_t)l0, buf[25] = (uint8_t)(l0 >> 8);
+    buf[16] = 11; /* event_count 12 -> 11 */
+    cr_assert_neq(certa_batch_frame(buf, n, &f, NULL), CERTA_OK);
+    certa_key_free(k);
+}
+
 Test(codec, batch_manual_digest_seal)
 {
     certa_key *k = test_key(1);

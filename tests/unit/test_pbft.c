@@ -356,6 +356,21 @@ static uint8_t *signed_as(int as, certa_pbft_msg *m, size_t *len)
     m->sig = NULL;
     uint8_t *b = certa_pbft_msg_encode(m, len);
     size_t sl = *len - 64;
+    size_t need = certa_pbft_sig_input(chain_id, b, sl, NULL, 0);
+    uint8_t *in = malloc(need);
+    certa_pbft_sig_input(chain_id, b, sl, in, need);
+    cr_assert_eq(certa_sign(keys[as], in, need, b + sl, NULL), CERTA_OK);
+    free(in);
+    return b;
+}
+
+/* Signs m over chain_id || all its bytes, whatever its type. */
+static uint8_t *signed_direct_as(int as, certa_pbft_msg *m, size_t *len)
+{
+    m->sender = (uint16_t)as;
+    m->sig = NULL;
+    uint8_t *b = certa_pbft_msg_encode(m, len);
+    size_t sl = *len - 64;
     uint8_t *in = malloc(32 + sl);
     memcpy(in, chain_id, 32);
     memcpy(in + 32, b, sl);
@@ -531,6 +546,14 @@ Test(pbft, pre_prepare_time_window_and_sender_checks)
     free(b);
     cr_assert(!sent_prepare(feed(r, forged, &len, now)));
     cr_assert_eq(st->dropped_invalid, 3);
+    /* signed by the primary over all its bytes instead of their SHA-256:
+     * a pre-prepare's signature covers the prehashed form only */
+    b = pre_prepare(0, 1, now, 1, &len);
+    cr_assert_eq(certa_pbft_msg_decode(b, len, &m), CERTA_OK);
+    uint8_t *direct = signed_direct_as(0, &m, &len);
+    free(b);
+    cr_assert(!sent_prepare(feed(r, direct, &len, now)));
+    cr_assert_eq(st->dropped_bad_signature, 1);
     /* a good one is prepared; a second, different one for the same slot is
      * a conflict */
     cr_assert(sent_prepare(feed(r, pre_prepare(0, 1, now, 1, &len), &len, now)));

@@ -512,6 +512,39 @@ Test(state, digest_changes_with_state)
     certa_state_free(b);
 }
 
+/* Prefetch hints read only: a state given hints for every event (known
+ * grants and unknown ones, both stages) ends with the same results root and
+ * digest as one given none. */
+Test(state, prefetch_changes_nothing)
+{
+    certa_state *a = new_state(1), *b = new_state(1);
+    uint8_t ra[32], rb[32], da[32], db[32];
+    for (uint64_t blk = 1; blk <= 2; blk++) {
+        certa_state_begin_block(a, blk, FX_T0 + blk, NULL);
+        certa_state_begin_block(b, blk, FX_T0 + blk, NULL);
+        for (uint32_t i = 0; i < 3000; i++) {
+            uint32_t gid = blk == 1 ? i : (i * 7919u) % 4000u; /* some unknown */
+            certa_event ev = blk == 1
+                ? fx_grant(gid, gid % 700, 1, 0, 101, ID, FX_T0, FX_T0 + FX_DAY_MS, 2,
+                           CERTA_METHOD_CODE)
+                : fx_redeem(gid, 1, 1, 101, CERTA_LT_ID_CARD, true, i % 3 != 0);
+            uint16_t who = blk == 1 ? FX_APP : FX_COUNTER_C1;
+            certa_state_prefetch(b, &ev, 0);
+            certa_state_prefetch(b, &ev, 1);
+            certa_state_prefetch(b, &ev, 2);
+            cr_assert_eq(certa_state_apply(a, who, &ev), certa_state_apply(b, who, &ev));
+        }
+        certa_state_end_block(a, ra);
+        certa_state_end_block(b, rb);
+        cr_assert_eq(memcmp(ra, rb, 32), 0);
+    }
+    certa_state_digest(a, da);
+    certa_state_digest(b, db);
+    cr_assert_eq(memcmp(da, db, 32), 0);
+    certa_state_free(a);
+    certa_state_free(b);
+}
+
 /* ---- damaged snapshots ---- */
 
 static void flip_byte(const char *path, long off)
