@@ -32,6 +32,56 @@ static const uint32_t sha256_iv[8] = {
     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
+/* One leaf as the kernels see it: its bytes are head[0..hl) || d[0..len)
+ * (hl is 0 but for split leaves). */
+typedef struct leaf_ref {
+    const uint8_t *h;
+    const uint8_t *d;
+    size_t hl, len;
+} leaf_ref;
+
+/* ---- message assembly ---- */
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/* Blocks of the padded message 0x00 || leaf bytes (len of them). */
+static inline size_t msg_blocks(size_t len)
+{
+    return (len + 1 + 8) / 64 + 1;
+}
+
+/* Block j of the padded leaf message: a pointer into the data when the
+ * block lies inside it, else assembled in buf. */
+static inline const uint8_t *msg_block(const leaf_ref *l, size_t j, size_t nb,
+                                       uint8_t *buf)
+{
+    size_t dstart = 1 + l->hl;          /* message offset of d[0] */
+    size_t total = dstart + l->len, start = 64 * j;
+    if (start >= dstart && start + 64 <= total)
+        return l->d + (start - dstart);
+    memset(buf, 0, 64);
+    size_t end = total < start + 64 ? total : start + 64;
+    if (j == 0) {
+        /* buf[0] = 0x00, the leaf prefix */
+        if (l->hl > 0)
+            memcpy(buf + 1, l->h, l->hl); /* hl <= CERTA_MERKLE_HEAD_MAX < 63 */
+    }
+    size_t from = start > dstart ? start : dstart;
+    if (end > from)
+        memcpy(buf + (from - start), l->d + (from - dstart), end - from);
+    if (total >= start && total < start + 64)
+        buf[total - start] = 0x80;
+    if (j == nb - 1)
+        store_be64(buf + 56, (uint64_t)total * 8);
+    return buf;
+}
+
 typedef struct mh_backend {
     const char *name;
     uint32_t iv[8] __attribute__((aligned(16)));
@@ -369,20 +419,44 @@ X16_TARGET static inline __m512i x16_bswap(__m512i v)
     return _mm512_shuffle_epi8(v, m);
 }
 
-/* Block j (of nb) of the padded message 0x00 || d[0..len), as 16 host-order
- * words. Masked byte loads never touch memory outside the data. */
-X16_TARGET static inline __m512i x16_leaf_row(const uint8_t *d, size_t len,
-                                              size_t j, size_t nb)
+/* Bytes [lo, hi) of a 64-byte block as a load mask. */
+static inline uint64_t x16_byte_mask(size_t lo, size_t hi)
 {
-    size_t start = 64 * j; /* message offset of the block */
-    size_t lo = j == 0 ? 1 : 0;
-    size_t end = len + 1; /* data ends before message offset len + 1 */
+    if (hi <= lo)
+        return 0;
+    return (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+}
+
+/* Block j (of nb) of the padded message 0x00 || head || data, as 16
+ * host-order words. Masked byte loads never touch memory outside the head
+ * and the data (masked-off bytes do not fault). */
+X16_TARGET static inline __m512i x16_leaf_row(const leaf_ref *l, size_t j, size_t nb)
+{
+    size_t start = 64 * j;          /* message offset of the block */
+    size_t dstart = 1 + l->hl;      /* message offset of the data */
+    size_t end = dstart + l->len;   /* the data ends there */
+    size_t lo = dstart > start ? dstart - start : 0;
     size_t hi = end > start ? (end - start < 64 ? end - start : 64) : 0;
-    uint64_t mask = 0;
-    if (hi > lo)
-        mask = (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
-    __m512i v = _mm512_maskz_loadu_epi8(
-        (__mmask64)mask, (const void *)((uintptr_t)d + start - 1));
+    uintptr_t at = (uintptr_t)l->d + start - dstart;
+    if (hi > lo && ((at ^ (at + lo)) >= 4096 || ((at + 63) ^ (at + hi - 1)) >= 4096)) {
+        /* The 64 bytes at `at` reach into a page the data does not touch:
+         * a masked load may take a slow path there (fault suppression), so
+         * assemble this block byte by byte instead. */
+        uint8_t buf[64];
+        return x16_bswap(_mm512_loadu_si512((const void *)msg_block(l, j, nb, buf)));
+    }
+    __m512i v = _mm512_maskz_loadu_epi8((__mmask64)x16_byte_mask(lo, hi),
+                                        (const void *)at);
+    if (j == 0 && l->hl > 0) {
+        /* the head (<= 16 bytes) into message bytes 1..hl: loaded from h
+         * itself, then moved up one byte (a masked load that starts before
+         * h can take a slow path where h begins its page) */
+        __m128i hd = _mm_maskz_loadu_epi8((__mmask16)((1u << l->hl) - 1), l->h);
+        if (l->hl == CERTA_MERKLE_HEAD_MAX) /* its last byte lands in lane 1 */
+            v = _mm512_mask_set1_epi8(v, (__mmask64)1 << 16,
+                                      (char)l->h[CERTA_MERKLE_HEAD_MAX - 1]);
+        v = _mm512_or_si512(v, _mm512_zextsi128_si512(_mm_bslli_si128(hd, 1)));
+    }
     if (end >= start && end < start + 64)
         v = _mm512_mask_set1_epi8(v, (__mmask64)(1ull << (end - start)),
                                   (char)0x80);
@@ -393,14 +467,14 @@ X16_TARGET static inline __m512i x16_leaf_row(const uint8_t *d, size_t len,
 }
 
 /* Message words of block j for n (1..32) leaves into m (lanes >= n zero). */
-X16_TARGET static void x16_leaf_block(const uint8_t *const *d, const size_t *len,
-                                      unsigned n, size_t j, size_t nb, x16_msg *m)
+X16_TARGET static void x16_leaf_block(const leaf_ref *lv, unsigned n, size_t j,
+                                      size_t nb, x16_msg *m)
 {
     for (unsigned s = 0; s < 2; s++) {
         __m512i r[16];
         for (unsigned l = 0; l < 16; l++) {
             unsigned k = 16 * s + l;
-            r[l] = k < n ? x16_leaf_row(d[k], len[k], j, nb) : _mm512_setzero_si512();
+            r[l] = k < n ? x16_leaf_row(&lv[k], j, nb) : _mm512_setzero_si512();
         }
         x16_transpose(r);
         for (int t = 0; t < 16; t++)
@@ -529,88 +603,46 @@ const char *certa_mh_backend(void)
     return be->name;
 }
 
-/* ---- message assembly ---- */
-
-static inline void store_be64(uint8_t *p, uint64_t v)
+static inline void leaf_at(const certa_mh_src *src, size_t i, leaf_ref *l)
 {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-/* Blocks of the padded message prefix || d (len data bytes). */
-static inline size_t msg_blocks(size_t len)
-{
-    return (len + 1 + 8) / 64 + 1;
-}
-
-/* Block j of the padded message: a pointer into d when the block lies
- * inside the data, else assembled in buf. */
-static inline const uint8_t *msg_block(uint8_t prefix, const uint8_t *d,
-                                       size_t len, size_t j, size_t nb,
-                                       uint8_t *buf)
-{
-    size_t total = len + 1, start = 64 * j;
-    if (j > 0 && start + 64 <= total)
-        return d + start - 1;
-    memset(buf, 0, 64);
-    size_t q = 0;
-    if (j == 0) {
-        buf[0] = prefix;
-        q = 1;
-    }
-    size_t end = total < start + 64 ? total : start + 64;
-    if (end > start + q)
-        memcpy(buf + q, d + start + q - 1, end - start - q);
-    if (total >= start && total < start + 64)
-        buf[total - start] = 0x80;
-    if (j == nb - 1)
-        store_be64(buf + 56, (uint64_t)total * 8);
-    return buf;
-}
-
-static inline void leaf_at(const certa_mh_src *src, size_t i,
-                           const uint8_t **d, size_t *len)
-{
-    if (src->leaves != NULL) {
-        *d = src->leaves[i].data;
-        *len = src->leaves[i].len_bytes;
+    if (src->split != NULL) {
+        const certa_merkle_split_leaf *x = &src->split[i];
+        *l = (leaf_ref){.h = x->head, .hl = x->head_len, .d = x->data, .len = x->len_bytes};
+        CERTA_ASSERT(l->hl <= CERTA_MERKLE_HEAD_MAX);
+    } else if (src->leaves != NULL) {
+        *l = (leaf_ref){.d = src->leaves[i].data, .len = src->leaves[i].len_bytes};
     } else {
-        *d = src->base + i * src->leaf_bytes;
-        *len = src->leaf_bytes;
+        *l = (leaf_ref){.d = src->base + i * src->leaf_bytes, .len = src->leaf_bytes};
     }
 }
 
-static void leaf1(const mh_backend *be, const uint8_t *d, size_t len,
-                  uint8_t *out)
+static void leaf1(const mh_backend *be, const leaf_ref *l, uint8_t *out)
 {
     uint32_t st[8] __attribute__((aligned(16)));
     uint8_t buf[64];
     memcpy(st, be->iv, sizeof st);
-    size_t nb = msg_blocks(len);
+    size_t nb = msg_blocks(l->hl + l->len);
     for (size_t j = 0; j < nb; j++)
-        be->c1(st, msg_block(0x00, d, len, j, nb, buf));
+        be->c1(st, msg_block(l, j, nb, buf));
     be->digest(st, out);
 }
 
-static void leaf2(const mh_backend *be, const uint8_t *da, size_t la,
-                  uint8_t *outa, const uint8_t *db, size_t lb, uint8_t *outb)
+static void leaf2(const mh_backend *be, const leaf_ref *a, uint8_t *outa,
+                  const leaf_ref *b, uint8_t *outb)
 {
     uint32_t sa[8] __attribute__((aligned(16)));
     uint32_t sb[8] __attribute__((aligned(16)));
     uint8_t bufa[64], bufb[64];
     memcpy(sa, be->iv, sizeof sa);
     memcpy(sb, be->iv, sizeof sb);
-    size_t na = msg_blocks(la), nb = msg_blocks(lb);
+    size_t na = msg_blocks(a->hl + a->len), nb = msg_blocks(b->hl + b->len);
     size_t both = na < nb ? na : nb;
     for (size_t j = 0; j < both; j++)
-        be->c2(sa, msg_block(0x00, da, la, j, na, bufa),
-               sb, msg_block(0x00, db, lb, j, nb, bufb));
+        be->c2(sa, msg_block(a, j, na, bufa), sb, msg_block(b, j, nb, bufb));
     for (size_t j = both; j < na; j++)
-        be->c1(sa, msg_block(0x00, da, la, j, na, bufa));
+        be->c1(sa, msg_block(a, j, na, bufa));
     for (size_t j = both; j < nb; j++)
-        be->c1(sb, msg_block(0x00, db, lb, j, nb, bufb));
+        be->c1(sb, msg_block(b, j, nb, bufb));
     be->digest(sa, outa);
     be->digest(sb, outb);
 }
@@ -620,8 +652,6 @@ static void leaves_narrow(const mh_backend *be, const certa_mh_src *src,
 {
     size_t i = 0;
     for (; i + 1 < count; i += 2) {
-        const uint8_t *da, *db;
-        size_t la, lb;
         if (src->base != NULL) {
             /* Fixed-size leaves stream from memory: ask for the pair 8
              * leaves ahead (prefetches never fault, even past the end). */
@@ -629,18 +659,17 @@ static void leaves_narrow(const mh_backend *be, const certa_mh_src *src,
             for (size_t o = 0; o < 2 * src->leaf_bytes; o += 64)
                 __builtin_prefetch(ahead + o);
         }
-        leaf_at(src, first + i, &da, &la);
-        leaf_at(src, first + i + 1, &db, &lb);
-        leaf2(be, da, la, out + 32 * i, db, lb, out + 32 * (i + 1));
+        leaf_ref a, b;
+        leaf_at(src, first + i, &a);
+        leaf_at(src, first + i + 1, &b);
+        leaf2(be, &a, out + 32 * i, &b, out + 32 * (i + 1));
     }
     if (i < count) {
-        const uint8_t *d;
-        size_t len;
-        leaf_at(src, first + i, &d, &len);
-        leaf1(be, d, len, out + 32 * i);
+        leaf_ref a;
+        leaf_at(src, first + i, &a);
+        leaf1(be, &a, out + 32 * i);
     }
 }
-
 
 #ifdef MH_X86
 #define WIDE_GROUP (2 * X16_LANES)
@@ -674,16 +703,15 @@ static void wide_leaves(const certa_mh_src *src, size_t first,
     __mmask16 mask[2];
     wide_masks(n, mask);
     wide_init(&st);
-    const uint8_t *d[WIDE_GROUP];
-    size_t len[WIDE_GROUP];
+    leaf_ref l[WIDE_GROUP];
     uint8_t *dst[WIDE_GROUP];
     for (unsigned k = 0; k < n; k++) {
-        leaf_at(src, first + idx[k], &d[k], &len[k]);
-        CERTA_ASSERT(msg_blocks(len[k]) == nb);
+        leaf_at(src, first + idx[k], &l[k]);
+        CERTA_ASSERT(msg_blocks(l[k].hl + l[k].len) == nb);
         dst[k] = out + 32 * (size_t)idx[k];
     }
     for (size_t j = 0; j < nb; j++) {
-        x16_leaf_block(d, len, n, j, nb, &m);
+        x16_leaf_block(l, n, j, nb, &m);
         x16_compress(&st, &m, mask);
     }
     x16_digests(&st, n, dst);
@@ -698,12 +726,11 @@ static void leaves_wide(const mh_backend *be, const certa_mh_src *src,
     unsigned np[X16_MAX_BLOCKS + 1] = {0};
     CERTA_ASSERT(count <= UINT32_MAX);
     for (size_t i = 0; i < count; i++) {
-        const uint8_t *d;
-        size_t len;
-        leaf_at(src, first + i, &d, &len);
-        size_t nb = msg_blocks(len);
+        leaf_ref l;
+        leaf_at(src, first + i, &l);
+        size_t nb = msg_blocks(l.hl + l.len);
         if (nb > X16_MAX_BLOCKS) {
-            leaf1(be, d, len, out + 32 * i);
+            leaf1(be, &l, out + 32 * i);
             continue;
         }
         pend[nb][np[nb]++] = (uint32_t)i;
@@ -719,18 +746,16 @@ static void leaves_wide(const mh_backend *be, const certa_mh_src *src,
             continue;
         }
         for (; k + 1 < n; k += 2) {
-            const uint8_t *da, *db;
-            size_t la, lb;
-            leaf_at(src, first + pend[nb][k], &da, &la);
-            leaf_at(src, first + pend[nb][k + 1], &db, &lb);
-            leaf2(be, da, la, out + 32 * (size_t)pend[nb][k], db, lb,
+            leaf_ref a, b;
+            leaf_at(src, first + pend[nb][k], &a);
+            leaf_at(src, first + pend[nb][k + 1], &b);
+            leaf2(be, &a, out + 32 * (size_t)pend[nb][k], &b,
                   out + 32 * (size_t)pend[nb][k + 1]);
         }
         if (k < n) {
-            const uint8_t *d;
-            size_t len;
-            leaf_at(src, first + pend[nb][k], &d, &len);
-            leaf1(be, d, len, out + 32 * (size_t)pend[nb][k]);
+            leaf_ref a;
+            leaf_at(src, first + pend[nb][k], &a);
+            leaf1(be, &a, out + 32 * (size_t)pend[nb][k]);
         }
     }
 }
@@ -739,8 +764,9 @@ static void leaves_wide(const mh_backend *be, const certa_mh_src *src,
 void certa_mh_leaf_hashes(const certa_mh_src *src, size_t first, size_t count,
                           uint8_t *out)
 {
-    CERTA_ASSERT(src != NULL && (src->leaves != NULL || src->base != NULL ||
-                                 count == 0 || src->leaf_bytes == 0));
+    CERTA_ASSERT(src != NULL && (src->leaves != NULL || src->split != NULL ||
+                                 src->base != NULL || count == 0 ||
+                                 src->leaf_bytes == 0));
     const mh_backend *be = backend();
 #ifdef MH_X86
     if (count >= WIDE_MIN && wide()) {

@@ -14,9 +14,10 @@
 
 #include "certa/merkle.h"
 
-/* Where leaf i's bytes are: leaves[i] when leaves != NULL, else the fixed
- * size leaf at base + i * leaf_bytes. */
+/* Where leaf i's bytes are: split[i] when split != NULL, leaves[i] when
+ * leaves != NULL, else the fixed size leaf at base + i * leaf_bytes. */
 typedef struct certa_mh_src {
+    const certa_merkle_split_leaf *split; /* when set, leaf i is split[i] */
     const certa_merkle_leaf *leaves;
     const uint8_t *base;
     size_t leaf_bytes;

@@ -83,12 +83,13 @@ typedef struct slot {
     blk_result res;
 } slot;
 
-/* One worker's buffers, grown on demand and kept: leaf bytes back to back
- * and the leaf list pointing into them. */
+/* One worker's buffers, grown on demand and kept: the leaf head of each
+ * batch (u16 integrator || u64 seq) and the leaf list, whose data points
+ * at the events where they lie in the block. */
 typedef struct scratch {
-    uint8_t *bytes;
-    size_t bytes_cap;
-    certa_merkle_leaf *leaves;
+    uint8_t *heads;
+    size_t heads_cap; /* bytes */
+    certa_merkle_split_leaf *leaves;
     size_t leaves_cap;
 } scratch;
 
@@ -137,27 +138,31 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-/* Appends the leaves of one batch (prefix || event bytes each) to sc;
- * false when out of memory. Pointers are fixed up by the caller once the
- * buffer stops moving: leaves[i].data holds an offset meanwhile. */
-static bool add_batch_leaves(scratch *sc, const certa_batch_view *bv, size_t *n,
-                             size_t *used)
+/* Appends the leaves of batch number `batch` to sc: its head (the leaf
+ * prefix certa_leaf_encode writes) once, and for each event a split leaf
+ * of head || event bytes, in place. False when out of memory. Heads are
+ * referred to by offset until the block is complete (the buffer may move);
+ * the caller fixes them up. */
+static bool add_batch_leaves(scratch *sc, const certa_batch_view *bv, uint32_t batch,
+                             size_t *n)
 {
-    size_t epos = 0;
-    const uint8_t *ev;
-    size_t ev_len;
-    size_t need = *used + bv->body_bytes + (size_t)bv->event_count * CERTA_LEAF_PREFIX_BYTES;
-    if (!grow((void **)&sc->bytes, &sc->bytes_cap, need, 1) ||
+    size_t hoff = (size_t)batch * CERTA_LEAF_PREFIX_BYTES;
+    if (!grow((void **)&sc->heads, &sc->heads_cap, hoff + CERTA_LEAF_PREFIX_BYTES, 1) ||
         !grow((void **)&sc->leaves, &sc->leaves_cap, *n + bv->event_count,
               sizeof *sc->leaves))
         return false;
+    static const uint8_t none[1];
+    size_t hl = certa_leaf_encode(bv->integrator, bv->seq, none, 0, sc->heads + hoff,
+                                  CERTA_LEAF_PREFIX_BYTES);
+    CERTA_ASSERT(hl == CERTA_LEAF_PREFIX_BYTES && hl <= CERTA_MERKLE_HEAD_MAX);
+    size_t epos = 0;
+    const uint8_t *ev;
+    size_t ev_len;
     while (certa_batch_next(bv, &epos, &ev, &ev_len)) {
         CERTA_ASSERT(*n < sc->leaves_cap);
-        size_t ln = certa_leaf_encode(bv->integrator, bv->seq, ev, ev_len, sc->bytes + *used,
-                                      sc->bytes_cap - *used);
-        sc->leaves[*n] = (certa_merkle_leaf){.data = (const uint8_t *)(uintptr_t)*used,
-                                             .len_bytes = ln};
-        *used += ln;
+        sc->leaves[*n] = (certa_merkle_split_leaf){
+            .head = (const uint8_t *)(uintptr_t)hoff, .head_len = (uint32_t)hl,
+            .data = ev, .len_bytes = (uint32_t)ev_len};
         (*n)++;
     }
     return true;
@@ -201,7 +206,7 @@ static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t hei
         set_bad(r, "header says height %s", d);
         return true;
     }
-    size_t pos = CERTA_HEADER_BYTES, n = 0, used = 0;
+    size_t pos = CERTA_HEADER_BYTES, n = 0;
     uint32_t batches = 0;
     for (;;) {
         certa_batch_view bv;
@@ -229,9 +234,9 @@ static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t hei
             set_bad(r, "%s", certa_errmsg(&ei));
             return true;
         }
-        batches++;
-        if (!add_batch_leaves(sc, &bv, &n, &used))
+        if (!add_batch_leaves(sc, &bv, batches, &n))
             return false;
+        batches++;
     }
     r->events = n;
     if (n != h.event_count || batches != h.batch_count) {
@@ -242,9 +247,9 @@ static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t hei
         return true;
     }
     for (size_t i = 0; i < n; i++)
-        sc->leaves[i].data = sc->bytes + (uintptr_t)sc->leaves[i].data;
+        sc->leaves[i].head = sc->heads + (uintptr_t)sc->leaves[i].head;
     uint8_t root[CERTA_HASH_BYTES];
-    if (certa_merkle_root_leaves(NULL, sc->leaves, n, root, &ei) != CERTA_OK)
+    if (certa_merkle_root_split(NULL, sc->leaves, n, root, &ei) != CERTA_OK)
         return false; /* its only failure: no memory for chunk roots */
     if (memcmp(root, h.events_root, CERTA_HASH_BYTES) != 0) {
         char hex[2 * CERTA_HASH_BYTES + 1];
@@ -562,7 +567,7 @@ out:
         if (v.slots[i % SLOTS].own)
             free(v.slots[i % SLOTS].data);
     for (unsigned i = 0; i < CERTA_POOL_THREADS_MAX; i++) {
-        free(v.scr[i].bytes);
+        free(v.scr[i].heads);
         free(v.scr[i].leaves);
     }
     free(v.slots);

@@ -438,6 +438,26 @@ static void check_levels(void)
                          "leaf %zu of %zu, %zu bytes (%s)", i, n,
                          leaves[i].len_bytes, certa_merkle_backend());
         }
+        /* the same leaves split in two at 0..16 bytes: same hashes */
+        certa_merkle_split_leaf split[NMAX];
+        for (size_t i = 0; i < n; i++) {
+            size_t hl = (i * 7 + n) % (CERTA_MERKLE_HEAD_MAX + 1);
+            if (hl > leaves[i].len_bytes)
+                hl = leaves[i].len_bytes;
+            split[i] = (certa_merkle_split_leaf){
+                .head = leaves[i].data, .head_len = (uint32_t)hl,
+                .data = leaves[i].data + hl,
+                .len_bytes = (uint32_t)(leaves[i].len_bytes - hl)};
+        }
+        certa_mh_src ssrc = {.split = split};
+        memset(got, 0, 32 * n);
+        certa_mh_leaf_hashes(&ssrc, 0, n, got);
+        for (size_t i = 0; i < n; i++) {
+            ref_leaf(leaves[i].data, leaves[i].len_bytes, want);
+            cr_assert_eq(memcmp(got + 32 * i, want, 32), 0,
+                         "split leaf %zu of %zu, %u + %u bytes (%s)", i, n,
+                         split[i].head_len, split[i].len_bytes, certa_merkle_backend());
+        }
         for (size_t i = 0; i < 2 * n * 32; i++)
             in[i] = (uint8_t)(i * 7 + n);
         memcpy(copy, in, 2 * n * 32);
@@ -480,6 +500,18 @@ static void check_size(const leafset *s, size_t n, certa_pool *pool)
     cr_assert_eq(certa_merkle_root_hashes(pool, (const uint8_t *)s->lh, n, got, NULL),
                  CERTA_OK);
     cr_assert_eq(memcmp(want, got, 32), 0, "hashes, size %zu", n);
+    /* split leaves (a 10-byte head as verify-chain uses, where it fits) */
+    certa_merkle_split_leaf *sp = malloc((n + 1) * sizeof *sp);
+    cr_assert(sp != NULL);
+    for (size_t i = 0; i < n; i++) {
+        size_t hl = s->leaves[i].len_bytes < 10 ? s->leaves[i].len_bytes : 10;
+        sp[i] = (certa_merkle_split_leaf){.head = s->leaves[i].data, .head_len = (uint32_t)hl,
+                                          .data = s->leaves[i].data + hl,
+                                          .len_bytes = (uint32_t)(s->leaves[i].len_bytes - hl)};
+    }
+    cr_assert_eq(certa_merkle_root_split(pool, sp, n, got, NULL), CERTA_OK);
+    cr_assert_eq(memcmp(want, got, 32), 0, "split, size %zu", n);
+    free(sp);
 }
 
 static void check_fixed(size_t n, size_t leaf_bytes, certa_pool *pool)
