@@ -10,11 +10,13 @@
  *
  * Speed: the audit does only the work it needs. Batches are walked for
  * their framing (certa_batch_frame: lengths and counts, not each event's
- * fields, not the batch digest), and leaves are hashed by the merkle
- * module's multi-message kernels. Pipeline: the read-only store open reads
- * every segment once, sequentially and ahead (on_open_block), and this
- * thread copies each verified block into a bounded window (RING_BYTES of
- * block bytes, SLOTS blocks); worker threads (--threads, one per CPU) take
+ * fields, not the batch digest), and each event is hashed where it lies,
+ * as a split leaf (its batch's 10-byte leaf prefix, then its bytes), by
+ * the merkle module's multi-message kernels. Pipeline: the read-only store
+ * open reads every segment once, sequentially, with O_DIRECT reads several
+ * MiB ahead (on_open_block), and this thread copies each verified block
+ * into a bounded window (RING_BYTES of block bytes, SLOTS blocks); worker
+ * threads (--threads, one per CPU) take
  * blocks in height order and verify each on its own; this thread retires
  * results strictly in height order and checks the hash links there. So the
  * first bad height is reported even when a later block's worker finished
@@ -54,8 +56,9 @@ static const char usage[] =
     "(each block names the previous header's hash), every block's event Merkle\n"
     "root and its event and batch counts, and the framing of every batch (not\n"
     "each event's fields, nor batch signatures). Reads the log once,\n"
-    "sequentially; blocks are hashed in parallel and checked in height order.\n"
-    "Prints blocks, events, bytes and elapsed time.\n\n"
+    "sequentially, from the disk (O_DIRECT where the filesystem allows it);\n"
+    "blocks are hashed in parallel and checked in height order. Prints\n"
+    "blocks, events, bytes, elapsed and CPU seconds.\n\n"
     "  --threads N   hashing threads, 1..64 (default: the number of CPUs)\n"
     "  --quiet       print nothing on success\n"
     "  --list        also print where each block is: height, segment file,\n"

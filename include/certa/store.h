@@ -71,9 +71,12 @@ typedef struct certa_store_opts {
     /* read_only opens, optional: called by the open scan for every block it
      * indexes, in height order, once its payload checksum has verified
      * (data borrowed for the call only). The scan then reads every payload
-     * once, sequentially and ahead of use (headers_only_on_open is ignored),
-     * so an audit that hashes the blocks here reads the log exactly once.
-     * Returning false stops the scan: the open fails with CERTA_E_STATE. */
+     * once, sequentially and ahead of use (headers_only_on_open is ignored):
+     * with O_DIRECT through io_uring, several MiB in flight, unless
+     * direct_io is 0 or the filesystem refuses it (then through the page
+     * cache with read-ahead). So an audit that hashes the blocks here reads
+     * the log exactly once, from the disk. Returning false stops the scan:
+     * the open fails with CERTA_E_STATE. */
     bool (*on_open_block)(void *ctx, uint64_t height, const uint8_t *data,
                           size_t len);
     void *on_open_block_ctx;
