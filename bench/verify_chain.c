@@ -10,13 +10,16 @@
  * cache of the segment files (posix_fadvise DONTNEED after fdatasync),
  * reads them once sequentially (the disk's read limit), drops the cache
  * again and runs the `certa` binary built beside this one:
- * `certa verify-chain --data DIR/CHAIN --quiet`, timing it and its CPU time
- * (getrusage of the child). Prints `name value` lines, medians over the
- * rounds: verify_ratio_to_disk_read (the CONFIRM chain; > 1 means the audit
- * keeps up with the disk), verify_ratio_to_disk_read_mix, the MB/s of each,
+ * `certa verify-chain --data DIR/CHAIN --io cached --quiet` (the default
+ * reading), timing it and its CPU time (getrusage of the child), then again
+ * with the data now in the page cache (verify_mbps_cached), then, after
+ * dropping the cache once more, with `--io direct` (O_DIRECT: *_direct).
+ * Prints `name value` lines, medians over the rounds:
+ * verify_ratio_to_disk_read (the CONFIRM chain; > 1 means the audit keeps
+ * up with the disk), verify_ratio_to_disk_read_mix, the MB/s of each,
  * verify_mb_per_cpu_s(_mix) (MB verified per CPU-second, less sensitive to
- * other load on the machine), verify_mbps_cached (a second run with the
- * data in memory) and the 1-minute load average before and after.
+ * other load on the machine) and the 1-minute load average before and
+ * after.
  *
  * usage: bench_verify_chain [--dir DIR] [--mb N] [--events-per-block N]
  *                           [--runs N] [--keep]
@@ -215,11 +218,12 @@ static double child_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
-/* Runs verify-chain on dir; returns wall seconds, *cpu_s its CPU seconds. */
-static double run_verify(const char *certa, const char *dir, double *cpu_s)
+/* Runs verify-chain on dir (--io io); returns wall seconds, *cpu_s its CPU
+ * seconds. */
+static double run_verify(const char *certa, const char *dir, const char *io, double *cpu_s)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' verify-chain --data '%s' --quiet", certa, dir);
+    snprintf(cmd, sizeof cmd, "'%s' verify-chain --data '%s' --io %s --quiet", certa, dir, io);
     double c0 = child_cpu_s(), t0 = now_s();
     int rc = system(cmd);
     double el = now_s() - t0;
@@ -306,24 +310,29 @@ static void measure(const char *certa, const char *dir, uint64_t blocks_n, unsig
     char blocks[4200];
     snprintf(blocks, sizeof blocks, "%s/blocks", dir);
     double rd[RUNS_MAX], vt[RUNS_MAX], vc[RUNS_MAX], ratio[RUNS_MAX], per_cpu[RUNS_MAX];
-    double cached[RUNS_MAX];
+    double cached[RUNS_MAX], dt[RUNS_MAX], dratio[RUNS_MAX], dper_cpu[RUNS_MAX];
     uint64_t bytes = 0;
     for (int r = 0; r < runs; r++) {
         drop_cache(blocks);
         double t = read_all(blocks, &bytes);
         drop_cache(blocks);
-        double cpu;
-        double v = run_verify(certa, dir, &cpu);
-        double cpu2;
-        cached[r] = (double)bytes / run_verify(certa, dir, &cpu2) / 1e6; /* now cached */
+        double cpu, dcpu, cpu2;
+        double v = run_verify(certa, dir, "cached", &cpu);
+        cached[r] = (double)bytes / run_verify(certa, dir, "cached", &cpu2) / 1e6;
+        drop_cache(blocks);
+        double d = run_verify(certa, dir, "direct", &dcpu);
         rd[r] = (double)bytes / t / 1e6;
         vt[r] = (double)bytes / v / 1e6;
         vc[r] = cpu;
         ratio[r] = t / v;
         per_cpu[r] = (double)bytes / cpu / 1e6;
-        fprintf(stderr, "# %s round %d: disk_read %.1f MB/s, verify %.1f MB/s (%.3f s, %.3f "
-                "CPU-s), ratio %.3f, load %.2f\n", suffix[0] ? suffix + 1 : "confirm", r + 1,
-                rd[r], vt[r], v, cpu, ratio[r], loadavg_1m());
+        dt[r] = (double)bytes / d / 1e6;
+        dratio[r] = t / d;
+        dper_cpu[r] = (double)bytes / dcpu / 1e6;
+        fprintf(stderr, "# %s round %d: disk_read %.1f MB/s; verify %.1f MB/s (%.3f s, %.3f "
+                "CPU-s), ratio %.3f; --io direct %.1f MB/s (%.3f s, %.3f CPU-s), ratio %.3f; "
+                "load %.2f\n", suffix[0] ? suffix + 1 : "confirm", r + 1, rd[r], vt[r], v, cpu,
+                ratio[r], dt[r], d, dcpu, dratio[r], loadavg_1m());
     }
     printf("chain_blocks%s %llu\n", suffix, (unsigned long long)blocks_n);
     printf("chain_events%s %llu\n", suffix, (unsigned long long)(blocks_n * epb));
@@ -337,6 +346,9 @@ static void measure(const char *certa, const char *dir, uint64_t blocks_n, unsig
     printf("verify_cpu_s%s %.3f\n", suffix, median(vc, runs));
     printf("verify_mb_per_cpu_s%s %.1f\n", suffix, median(per_cpu, runs));
     printf("verify_ratio_to_disk_read%s %.3f\n", suffix, median(ratio, runs));
+    printf("verify_mbps_direct%s %.1f\n", suffix, median(dt, runs));
+    printf("verify_mb_per_cpu_s_direct%s %.1f\n", suffix, median(dper_cpu, runs));
+    printf("verify_ratio_to_disk_read_direct%s %.3f\n", suffix, median(dratio, runs));
 }
 
 int main(int argc, char **argv)

@@ -13,8 +13,9 @@
  * fields, not the batch digest), and each event is hashed where it lies,
  * as a split leaf (its batch's 10-byte leaf prefix, then its bytes), by
  * the merkle module's multi-message kernels. Pipeline: the read-only store
- * open reads every segment once, sequentially, with O_DIRECT reads several
- * MiB ahead (on_open_block), and this thread copies each verified block
+ * open reads every segment once, sequentially, several MiB ahead (through
+ * the page cache, or O_DIRECT with --io direct; on_open_block), and this
+ * thread copies each verified block
  * into a bounded window (RING_BYTES of block bytes, SLOTS blocks); worker
  * threads (--threads, one per CPU) take
  * blocks in height order and verify each on its own; this thread retires
@@ -50,16 +51,20 @@
 #define BIG_BYTES (RING_BYTES / 4)
 
 static const char usage[] =
-    "usage: certa verify-chain --data DIR [--threads N] [--quiet] [--list]\n\n"
+    "usage: certa verify-chain --data DIR [--threads N] [--io direct|cached]\n"
+    "                          [--quiet] [--list]\n\n"
     "Audits the block log of a data directory (DIR/blocks, or DIR itself when\n"
     "it holds the segment files): every record's CRC32C, the header hash chain\n"
     "(each block names the previous header's hash), every block's event Merkle\n"
     "root and its event and batch counts, and the framing of every batch (not\n"
     "each event's fields, nor batch signatures). Reads the log once,\n"
-    "sequentially, from the disk (O_DIRECT where the filesystem allows it);\n"
-    "blocks are hashed in parallel and checked in height order. Prints\n"
-    "blocks, events, bytes, elapsed and CPU seconds.\n\n"
+    "sequentially and ahead; blocks are hashed in parallel and checked in\n"
+    "height order. Prints blocks, events, bytes, elapsed and CPU seconds.\n\n"
     "  --threads N   hashing threads, 1..64 (default: the number of CPUs)\n"
+    "  --io MODE     direct: O_DIRECT reads, several MiB in flight (what is on\n"
+    "                the disk, no page cache); cached: through the page cache\n"
+    "                with read-ahead (default: cached, the faster one on the\n"
+    "                machines measured; see bench/RESULTS.md)\n"
     "  --quiet       print nothing on success\n"
     "  --list        also print where each block is: height, segment file,\n"
     "                byte offset of its record and payload bytes\n\n"
@@ -482,7 +487,7 @@ static void stop_workers(verifier *v)
     v->started = 0;
 }
 
-static int run(const char *data, unsigned threads, bool quiet, bool list)
+static int run(const char *data, unsigned threads, bool direct, bool quiet, bool list)
 {
     char dir[4096];
     struct stat st;
@@ -515,6 +520,7 @@ static int run(const char *data, unsigned threads, bool quiet, bool list)
     certa_store_opts_default(&o);
     o.dir = dir;
     o.read_only = true;
+    o.direct_io = direct ? 1 : 0;
     o.on_open_block = on_block; /* one sequential pass: checksums, then us */
     o.on_open_block_ctx = &v;
     certa_store_recovery rep;
@@ -560,6 +566,7 @@ static int run(const char *data, unsigned threads, bool quiet, bool list)
         printf("cpu_s %.3f\n", cpu);
         printf("mb_per_s %.1f\n", el > 0 ? (double)v.bytes / el / 1e6 : 0.0);
         printf("threads %u\n", threads);
+        printf("io %s\n", direct ? "direct" : "cached");
         printf("OK\n");
     } else if (rc == CERTA_EXIT_FAIL) {
         printf("verified %llu blocks before the failure\n", (unsigned long long)v.blocks);
@@ -590,7 +597,7 @@ int certa_cmd_verify_chain(int argc, char **argv)
     unsigned long long threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
     if (threads > CERTA_POOL_THREADS_MAX)
         threads = CERTA_POOL_THREADS_MAX;
-    bool quiet = false, list = false;
+    bool quiet = false, list = false, direct = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
@@ -598,6 +605,14 @@ int certa_cmd_verify_chain(int argc, char **argv)
             if (certa_parse_u64(argv[++i], 1, CERTA_POOL_THREADS_MAX, &threads) != 0)
                 return certa_usage_error(CMD, "--threads needs a number in 1..%d",
                                          CERTA_POOL_THREADS_MAX);
+        } else if (strcmp(argv[i], "--io") == 0 && i + 1 < argc) {
+            const char *m = argv[++i];
+            if (strcmp(m, "direct") == 0)
+                direct = true;
+            else if (strcmp(m, "cached") == 0)
+                direct = false;
+            else
+                return certa_usage_error(CMD, "--io is direct or cached, not '%s'", m);
         } else if (strcmp(argv[i], "--quiet") == 0)
             quiet = true;
         else if (strcmp(argv[i], "--list") == 0)
@@ -608,7 +623,7 @@ int certa_cmd_verify_chain(int argc, char **argv)
     if (data == NULL)
         return certa_usage_error(CMD, "--data DIR is required");
     read_test_hook();
-    return run(data, (unsigned)threads, quiet, list);
+    return run(data, (unsigned)threads, direct, quiet, list);
 }
 
 #else

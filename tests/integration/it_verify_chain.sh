@@ -34,6 +34,9 @@ last=$(grep -c '^block ' "$work/out"); last=$((last - 1))
 [ "$last" -ge 12 ] || fail "chain too short ($last) for the test"
 grep -q "^events [1-9]" "$work/out" || fail "no events counted"
 "$CERTA" verify-chain --data "$work/clean/blocks" --threads 1 --quiet > "$work/q" || fail "--threads 1"
+"$CERTA" verify-chain --data "$work/clean" --io direct | grep -qx OK || fail "--io direct"
+set +e; "$CERTA" verify-chain --data "$work/clean" --io sideways >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" -eq 2 ] || fail "--io sideways: exit $rc, expected 2"
 [ ! -s "$work/q" ] || fail "--quiet printed"
 mid=10
 
@@ -85,6 +88,8 @@ expect_bad() { # expect_bad KIND HEIGHT WANT_HEIGHT
   set +e; "$CERTA" verify-chain --data "$dir" > "$work/v" 2>&1; local rc=$?; set -e
   [ "$rc" -eq 1 ] || { cat "$work/v"; fail "$1 at $2: exit $rc, expected 1"; }
   grep -q "height $3\b" "$work/v" || { cat "$work/v"; fail "$1 at $2: height $3 not named"; }
+  set +e; "$CERTA" verify-chain --data "$dir" --io direct > "$work/v2" 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -q "height $3\b" "$work/v2" || { cat "$work/v2"; fail "$1 at $2 (--io direct)"; }
   echo "ok: $1 at height $2 -> $(head -1 "$work/v")"
 }
 
