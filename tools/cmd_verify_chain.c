@@ -14,14 +14,15 @@
  * as a split leaf (its batch's 10-byte leaf prefix, then its bytes), by
  * the merkle module's multi-message kernels. Pipeline: the read-only store
  * open reads every segment once, sequentially, several MiB ahead (O_DIRECT
- * through io_uring, or the page cache with --io cached; on_open_block), and this
- * thread copies each verified block
- * into a bounded window (RING_BYTES of block bytes, SLOTS blocks); worker
- * threads (--threads, one per CPU) take
- * blocks in height order and verify each on its own; this thread retires
- * results strictly in height order and checks the hash links there. So the
- * first bad height is reported even when a later block's worker finished
- * first, and memory stays bounded whatever the log's size.
+ * through io_uring, or the page cache with --io cached; on_open_block),
+ * and this thread copies each verified block into a bounded window
+ * (RING_BYTES of block bytes, SLOTS blocks). --threads N workers (default
+ * one per CPU) take blocks in height order and verify each on its own, and
+ * this thread, whenever the window is full, hashes the next block itself
+ * instead of sleeping (the submitted reads go on meanwhile).
+ * This thread retires results strictly in height order and checks the
+ * hash links there: the first bad height is reported even when a later
+ * block finished first, and memory stays bounded whatever the log's size.
  * Invariants: slots [head, tail) are in flight in height order; a slot's
  * bytes stay put until it is retired; only this thread allocates window
  * space and retires.
@@ -60,7 +61,8 @@ static const char usage[] =
     "each event's fields, nor batch signatures). Reads the log once,\n"
     "sequentially and ahead; blocks are hashed in parallel and checked in\n"
     "height order. Prints blocks, events, bytes, elapsed and CPU seconds.\n\n"
-    "  --threads N   hashing threads, 1..64 (default: the number of CPUs)\n"
+    "  --threads N   hashing threads, 1..63 (default: the number of CPUs);\n"
+    "                the reading thread also hashes while its window is full\n"
     "  --io MODE     direct (default): O_DIRECT reads, several MiB in flight:\n"
     "                what is on the disk, no page cache, less CPU (through the\n"
     "                cache where the filesystem refuses O_DIRECT); cached:\n"
@@ -110,7 +112,7 @@ typedef struct verifier {
     uint8_t *ring;
     size_t ring_tail, ring_used;
     bool quit;
-    unsigned threads;
+    unsigned workers; /* hashing threads besides the reading one */
     pthread_t th[CERTA_POOL_THREADS_MAX];
     scratch scr[CERTA_POOL_THREADS_MAX];
     unsigned started;
@@ -286,6 +288,27 @@ static void read_test_hook(void)
         slow_height = h;
 }
 
+/* Takes the next queued block and verifies it on the calling thread; mu is
+ * held on entry and on return. */
+static void hash_one_locked(verifier *v, scratch *sc)
+{
+    CERTA_ASSERT(v->next_job < v->tail);
+    slot *s = &v->slots[v->next_job % SLOTS];
+    v->next_job++;
+    CERTA_ASSERT(s->state == SLOT_QUEUED);
+    pthread_mutex_unlock(&v->mu);
+    if (s->height == slow_height)
+        nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
+    bool ok = verify_block(sc, s->data, s->len, s->height, &s->res);
+    pthread_mutex_lock(&v->mu);
+    if (!ok) {
+        v->nomem = true;
+        set_bad(&s->res, "%s", "out of memory");
+    }
+    s->state = SLOT_DONE;
+    pthread_cond_signal(&v->cv_done);
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg *wa = arg;
@@ -297,20 +320,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&v->cv_work, &v->mu);
         if (v->next_job == v->tail)
             break; /* quit and nothing left */
-        slot *s = &v->slots[v->next_job % SLOTS];
-        v->next_job++;
-        CERTA_ASSERT(s->state == SLOT_QUEUED);
-        pthread_mutex_unlock(&v->mu);
-        if (s->height == slow_height)
-            nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
-        bool ok = verify_block(sc, s->data, s->len, s->height, &s->res);
-        pthread_mutex_lock(&v->mu);
-        if (!ok) {
-            v->nomem = true;
-            set_bad(&s->res, "%s", "out of memory");
-        }
-        s->state = SLOT_DONE;
-        pthread_cond_signal(&v->cv_done);
+        hash_one_locked(v, sc);
     }
     pthread_mutex_unlock(&v->mu);
     return NULL;
@@ -395,7 +405,12 @@ static bool on_block(void *ctx, uint64_t height, const uint8_t *data, size_t len
         }
         if (room)
             break;
-        pthread_cond_wait(&v->cv_done, &v->mu);
+        /* The window is full: hash a block here rather than sleep (the
+         * reads already submitted go on meanwhile). */
+        if (v->next_job < v->tail)
+            hash_one_locked(v, &v->scr[v->workers]);
+        else
+            pthread_cond_wait(&v->cv_done, &v->mu);
     }
     slot *s = &v->slots[v->tail % SLOTS];
     CERTA_ASSERT(s->state == SLOT_FREE);
@@ -435,7 +450,10 @@ static void drain(verifier *v)
         retire_locked(v);
         if (v->head == v->tail)
             break;
-        pthread_cond_wait(&v->cv_done, &v->mu);
+        if (v->next_job < v->tail)
+            hash_one_locked(v, &v->scr[v->workers]);
+        else
+            pthread_cond_wait(&v->cv_done, &v->mu);
     }
     pthread_mutex_unlock(&v->mu);
 }
@@ -467,7 +485,7 @@ static void list_blocks(certa_store *s)
 
 static int start_workers(verifier *v, worker_arg *args)
 {
-    for (unsigned i = 0; i < v->threads; i++) {
+    for (unsigned i = 0; i < v->workers; i++) {
         args[i] = (worker_arg){.v = v, .id = i};
         if (pthread_create(&v->th[i], NULL, worker_main, &args[i]) != 0)
             return -1;
@@ -499,7 +517,7 @@ static int run(const char *data, unsigned threads, bool direct, bool quiet, bool
     static verifier v;
     static worker_arg args[CERTA_POOL_THREADS_MAX];
     memset(&v, 0, sizeof v);
-    v.threads = threads;
+    v.workers = threads; /* and this thread hashes when the window is full */
     pthread_mutex_init(&v.mu, NULL);
     pthread_cond_init(&v.cv_work, NULL);
     pthread_cond_init(&v.cv_done, NULL);
@@ -595,16 +613,16 @@ int certa_cmd_verify_chain(int argc, char **argv)
     const char *data = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
-    if (threads > CERTA_POOL_THREADS_MAX)
-        threads = CERTA_POOL_THREADS_MAX;
+    if (threads > CERTA_POOL_THREADS_MAX - 1)
+        threads = CERTA_POOL_THREADS_MAX - 1;
     bool quiet = false, list = false, direct = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            if (certa_parse_u64(argv[++i], 1, CERTA_POOL_THREADS_MAX, &threads) != 0)
+            if (certa_parse_u64(argv[++i], 1, CERTA_POOL_THREADS_MAX - 1, &threads) != 0)
                 return certa_usage_error(CMD, "--threads needs a number in 1..%d",
-                                         CERTA_POOL_THREADS_MAX);
+                                         CERTA_POOL_THREADS_MAX - 1);
         } else if (strcmp(argv[i], "--io") == 0 && i + 1 < argc) {
             const char *m = argv[++i];
             if (strcmp(m, "direct") == 0)
