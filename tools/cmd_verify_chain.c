@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -524,7 +525,12 @@ static int run(const char *data, unsigned threads, bool direct, bool quiet, bool
     int rc = CERTA_EXIT_OK;
     certa_store *s = NULL;
     v.slots = calloc(SLOTS, sizeof *v.slots);
-    v.ring = malloc(RING_BYTES);
+    /* huge pages where the kernel allows: 16 page faults, not 8192 */
+    void *ring = NULL;
+    if (posix_memalign(&ring, 2u << 20, RING_BYTES) == 0) {
+        (void)madvise(ring, RING_BYTES, MADV_HUGEPAGE);
+        v.ring = ring;
+    }
     if (v.slots == NULL || v.ring == NULL) {
         rc = certa_fail(CMD, "out of memory");
         goto out;
