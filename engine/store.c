@@ -193,8 +193,11 @@ typedef struct seg_info {
     uint64_t first_height;
 } seg_info;
 
+struct dstream;
+
 struct certa_store {
     certa_store_opts o;
+    struct dstream *feed_ds; /* read-ahead stream of a fed open, reused per segment */
     char *dir;
     int dirfd;
     int lockfd;
@@ -327,11 +330,12 @@ static uint64_t ds_nchunks(const dstream *d)
     return (d->fsize + DS_CHUNK - 1) / DS_CHUNK;
 }
 
-static void ds_close(dstream *d)
+/* Waits for the reads still in flight (they target the chunks) and closes
+ * the segment; the buffers stay for the next segment. NULL is a no-op. */
+static void ds_detach(dstream *d)
 {
-    if (d == NULL)
+    if (d == NULL || d->fd < 0)
         return;
-    /* wait for reads still in flight: they target the chunks */
     while (d->inflight > 0) {
         struct io_uring_cqe *cqe;
         if (io_uring_wait_cqe(&d->ring, &cqe) != 0)
@@ -339,39 +343,54 @@ static void ds_close(dstream *d)
         io_uring_cqe_seen(&d->ring, cqe);
         d->inflight--;
     }
-    io_uring_queue_exit(&d->ring);
     close(d->fd);
+    d->fd = -1;
+}
+
+static void ds_free(dstream *d)
+{
+    if (d == NULL)
+        return;
+    ds_detach(d);
+    io_uring_queue_exit(&d->ring);
     free(d->chunks);
     free(d->side);
     free(d);
 }
 
-/* An O_DIRECT stream over segment file nm, or NULL where the filesystem
- * or kernel does not allow it (the caller then reads through the cache). */
-static dstream *ds_open(int dirfd, const char *nm, uint64_t fsize)
+/* The chunks and the ring, once per open: 2 MiB aligned, on huge pages
+ * where the kernel allows (the reads then pin a few large pages instead of
+ * thousands of small ones). NULL when they cannot be had. */
+static dstream *ds_new(void)
 {
     dstream *d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
-    d->fd = openat(dirfd, nm, O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (d->fd < 0) {
-        free(d);
-        return NULL;
-    }
+    d->fd = -1;
     void *b = NULL;
-    /* 2 MiB aligned and huge pages where the kernel allows: the reads then
-     * pin a few large pages instead of thousands of small ones */
     if (posix_memalign(&b, 2u << 20, (size_t)DS_CHUNKS * DS_CHUNK) != 0 ||
         io_uring_queue_init(DS_CHUNKS, &d->ring, 0) != 0) {
         free(b);
-        close(d->fd);
         free(d);
         return NULL;
     }
     (void)madvise(b, (size_t)DS_CHUNKS * DS_CHUNK, MADV_HUGEPAGE);
     d->chunks = b;
-    d->fsize = fsize;
     return d;
+}
+
+/* Points d at segment file nm with O_DIRECT; false where the filesystem or
+ * kernel refuses it (the caller then reads through the cache). */
+static bool ds_attach(dstream *d, int dirfd, const char *nm, uint64_t fsize)
+{
+    CERTA_ASSERT(d->fd < 0 && d->inflight == 0);
+    d->fd = openat(dirfd, nm, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (d->fd < 0)
+        return false;
+    d->fsize = fsize;
+    d->first = d->next = 0;
+    memset(d->done, 0, sizeof d->done);
+    return true;
 }
 
 /* Submits reads for every free ring slot; 0 or -errno. */
@@ -629,13 +648,17 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
          * the cache with read-ahead */
         char nm[32];
         seg_name(nm, sizeof nm, k, false);
-        r.ds = s->o.direct_io != 0 ? ds_open(s->dirfd, nm, fsize) : NULL;
+        if (s->o.direct_io != 0 && s->feed_ds == NULL)
+            s->feed_ds = ds_new();
+        if (s->o.direct_io != 0 && s->feed_ds != NULL &&
+            ds_attach(s->feed_ds, s->dirfd, nm, fsize))
+            r.ds = s->feed_ds;
         if (r.ds == NULL)
             (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
     r.buf = malloc(r.cap);
     if (r.buf == NULL) {
-        ds_close(r.ds);
+        ds_detach(r.ds);
         return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory to scan");
     }
     certa_err err = CERTA_OK;
@@ -753,7 +776,7 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, scan_state *st
     }
     st->end_off = pos;
 out:
-    ds_close(r.ds);
+    ds_detach(r.ds);
     free(r.buf);
     return err;
 }
@@ -1008,6 +1031,9 @@ static certa_err recover(certa_store *s, certa_store_recovery *rep,
         if (dm.found)
             dm_fd = fd; /* registered in segs unless its header was damaged */
     }
+    /* the audit's read-ahead buffers are not needed past the scan */
+    ds_free(s->feed_ds);
+    s->feed_ds = NULL;
     rep->segments = nfiles;
     if (dm.found) {
         bool corrupt = false;
@@ -1416,6 +1442,7 @@ static void store_free(certa_store *s)
 {
     if (s == NULL)
         return;
+    ds_free(s->feed_ds);
     if (s->ring_ready)
         io_uring_queue_exit(&s->ring);
     if (s->wfd >= 0)
