@@ -1,11 +1,16 @@
 /* node: the validator daemon's engine room.
  *
- * One I/O thread runs the loop: poll the validator transport and the
- * integrator endpoint, step the PBFT core with every message, request and
- * tick, carry out the core's actions, execute committed blocks and answer
- * integrators. A fixed worker pool verifies batch signatures and hashes
- * Merkle trees in parallel; io_uring flusher threads (engine/store) make the
- * logs durable with group commit.
+ * A pipeline of threads joined by bounded queues:
+ * - the I/O thread runs the loop: poll the validator transport, the
+ *   integrator endpoint and the execution stage's eventfd; step the PBFT
+ *   core (pure) with every message, request and tick; carry out its actions
+ *   (WAL and block log appends, sends); answer integrators;
+ * - libzmq's I/O thread moves and encrypts (CURVE) the bytes;
+ * - a fixed worker pool verifies batch signatures and hashes Merkle trees;
+ * - io_uring and the store's flusher make the logs durable (group commit);
+ * - the execution thread owns the state and applies committed, durable
+ *   blocks in height order (exec_pipe); the I/O thread completes each one
+ *   (receipts, its view of the executed height) when it comes back.
  *
  * Invariants:
  * - Persist before send: the actions of every step are applied in one round:
@@ -14,20 +19,29 @@
  * - A block is executed only when durable, in height order, exactly once;
  *   receipts are built from the executed block, so a receipt never precedes
  *   durability on this node.
- * - A proposal for height h is built only once h-1 is executed here, and a
- *   backup votes for h only once it executed h-1 itself: the header of h
- *   carries the results root and state digest after h-1, checked by 2f+1.
+ * - A proposal for height h is built only once h - LAG executed here, and a
+ *   backup votes for h only once it executed h - LAG itself: the header of h
+ *   carries the results root and state digest after h - LAG, checked by
+ *   2f+1.
+ * - Only the execution thread touches the state, except queries under
+ *   state_mu; the two threads share nothing else but the rings (pipe.mu) and
+ *   the kept leaf hashes (leaf_mu).
  * - Bounded: the waiter table, the outgoing queue, the signature cache and
- *   the execution queue have fixed capacities; a full one answers BUSY.
+ *   the execution rings have fixed capacities; a full one answers BUSY or
+ *   makes the I/O thread wait for execution, which always progresses.
  */
 #include "certa/node.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <zmq.h>
@@ -44,6 +58,7 @@
 #include "certa/state.h"
 #include "certa/store.h"
 #include "metrics.h"
+#include "node_query.h"
 #include "pbft_msg.h"
 #include "transport.h"
 #include "wal.h"
@@ -99,6 +114,58 @@ typedef struct exec_item {
     size_t len;
 } exec_item;
 
+typedef struct exec_batch {
+    uint16_t integrator;
+    uint64_t seq;
+    uint32_t first_leaf;
+    uint32_t count;
+    const uint8_t *bytes;
+    size_t len;
+} exec_batch;
+
+/* A committed, durable block on its way through execution. The I/O thread
+ * creates it, the execution thread fills it, the I/O thread completes it
+ * (receipts, caches, its view of the executed height) and frees it. */
+typedef struct exec_job {
+    uint64_t height;
+    uint8_t *rec; /* the REC_BLOCK record (owned) */
+    size_t len;
+    certa_pbft_msg m; /* decoded from rec */
+    exec_batch *batches; /* owned */
+    size_t nb;
+    uint32_t leaves;
+    uint8_t *leaf_hashes; /* owned; leaves hashes */
+    size_t leaf_cap;
+    uint8_t *results; /* owned; one per leaf */
+    bool *replayed;   /* owned; per batch */
+    uint8_t results_root[CERTA_HASH_BYTES];
+    uint8_t state_digest[CERTA_HASH_BYTES];
+    certa_err err;
+    certa_errinfo ei;
+} exec_job;
+
+/* The execution stage: one thread that owns the state and applies blocks
+ * in height order, joined to the I/O thread by two bounded rings. At most
+ * EXEC_PIPE_MAX jobs are outstanding (queued, executing or done and not yet
+ * taken back); the done ring holds them all, so the execution thread never
+ * waits for the I/O thread. */
+#define EXEC_PIPE_MAX EXEC_QUEUE_MAX
+typedef struct exec_pipe {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;  /* a job queued, or stop */
+    pthread_cond_t space_cv; /* a job done */
+    exec_job *in[EXEC_PIPE_MAX];
+    uint32_t in_head, in_count;
+    exec_job *done[EXEC_PIPE_MAX];
+    uint32_t done_head, done_count;
+    uint32_t outstanding;
+    bool stop;
+    bool failed; /* a job failed: the rest are not executed */
+    int efd;     /* eventfd: a job is done */
+} exec_pipe;
+
 #define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
 #define RESULTS_CACHE_BLOCKS 1024u /* recent blocks' results, for re-sent receipts */
 #define EXECUTED_SLOTS (1u << 18)  /* recent batches: (integrator, seq) -> height */
@@ -145,7 +212,20 @@ struct certa_node {
     uint64_t blocks_last;
     bool blocks_dirty;
 
+    /* The state, x_replay, x_executed and the pf_ring belong to the
+     * execution thread once certa_node_run started it; state_mu guards the
+     * state for the queries the I/O thread answers. */
     certa_state *state;
+    pthread_mutex_t state_mu;
+    replay_win *x_replay; /* per integrator, as execution sees it */
+    uint64_t x_executed;
+    uint8_t *x_leaf_hashes; /* execution's scratch */
+    size_t x_leaf_cap;
+    exec_pipe pipe;
+    exec_job **completed; /* taken back from the done ring, to complete */
+    uint32_t ncompleted;
+    uint64_t events_total;
+    /* The I/O thread's view: what completed execution. */
     uint64_t executed;
     uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
     uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
@@ -153,7 +233,7 @@ struct certa_node {
     uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
     uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
     uint8_t empty_root[CERTA_HASH_BYTES];
-    replay_win *replay; /* per integrator */
+    replay_win *replay; /* per integrator, as the I/O thread sees it */
 
     certa_pbft *pbft;
     certa_pbft_config pc;
@@ -162,6 +242,7 @@ struct certa_node {
 
     certa_transport *tp;
     certa_cp_server *cs;
+    certa_node_query *nq; /* answers QUERY (engine/node_query.c) */
     node_metrics m;
     bool store_failed;
 
@@ -187,7 +268,8 @@ struct certa_node {
     /* leaf hashes of blocks built or validated here, kept until they
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
-    /* events decoded ahead of execution (execute_block) */
+    pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
+    /* events decoded ahead of execution (execute_job) */
     certa_event pf_ring[PF_AHEAD];
     bool pf_ok[PF_AHEAD];
     uint8_t *readbuf;
@@ -388,19 +470,24 @@ static int preverified(const certa_pbft_request *req)
 
 /* ------------------------------------------------------------ block content */
 
-static bool grow_leaves(certa_node *nd, size_t n)
+static bool grow_hashes(uint8_t **buf, size_t *cap_io, size_t n)
 {
-    if (n <= nd->leaf_cap)
+    if (n <= *cap_io && *buf != NULL)
         return true;
-    size_t cap = nd->leaf_cap ? nd->leaf_cap : 4096;
+    size_t cap = *cap_io ? *cap_io : 4096;
     while (cap < n)
         cap *= 2;
-    uint8_t *p = realloc(nd->leaf_hashes, cap * CERTA_HASH_BYTES);
+    uint8_t *p = realloc(*buf, cap * CERTA_HASH_BYTES);
     if (p == NULL)
         return false;
-    nd->leaf_hashes = p;
-    nd->leaf_cap = cap;
+    *buf = p;
+    *cap_io = cap;
     return true;
+}
+
+static bool grow_leaves(certa_node *nd, size_t n)
+{
+    return grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, n);
 }
 
 /* Hands nd->leaf_hashes (n hashes whose root is events_root, block height)
@@ -408,6 +495,7 @@ static bool grow_leaves(certa_node *nd, size_t n)
 static void leaves_keep(certa_node *nd, uint64_t height,
                         const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
 {
+    pthread_mutex_lock(&nd->leaf_mu);
     leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
     uint8_t *p = sl->hashes;
     size_t cap = sl->cap;
@@ -418,24 +506,30 @@ static void leaves_keep(certa_node *nd, uint64_t height,
     memcpy(sl->events_root, events_root, CERTA_HASH_BYTES);
     nd->leaf_hashes = p;
     nd->leaf_cap = cap;
+    pthread_mutex_unlock(&nd->leaf_mu);
 }
 
 /* Moves the kept leaf hashes of (height, events_root, n) into
  * nd->leaf_hashes; false when they are not kept. */
 static bool leaves_take(certa_node *nd, uint64_t height,
-                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
+                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n,
+                        uint8_t **buf, size_t *cap_io)
 {
+    pthread_mutex_lock(&nd->leaf_mu);
     leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
     if (sl->height != height || sl->n != n || sl->hashes == NULL ||
-        memcmp(sl->events_root, events_root, CERTA_HASH_BYTES) != 0)
+        memcmp(sl->events_root, events_root, CERTA_HASH_BYTES) != 0) {
+        pthread_mutex_unlock(&nd->leaf_mu);
         return false;
-    uint8_t *p = nd->leaf_hashes;
-    size_t cap = nd->leaf_cap;
-    nd->leaf_hashes = sl->hashes;
-    nd->leaf_cap = sl->cap;
+    }
+    uint8_t *p = *buf;
+    size_t cap = *cap_io;
+    *buf = sl->hashes;
+    *cap_io = sl->cap;
     sl->hashes = p;
     sl->cap = cap;
     sl->height = 0;
+    pthread_mutex_unlock(&nd->leaf_mu);
     return true;
 }
 
@@ -793,15 +887,6 @@ static bool grow_entries(certa_node *nd, size_t n)
     return true;
 }
 
-typedef struct exec_batch {
-    uint16_t integrator;
-    uint64_t seq;
-    uint32_t first_leaf;
-    uint32_t count;
-    const uint8_t *bytes;
-    size_t len;
-} exec_batch;
-
 static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hdr,
                          const certa_commit_cert *cert, const exec_batch *b,
                          certa_merkle_tree *tree, const uint8_t *results)
@@ -845,12 +930,13 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
 }
 
-/* Decodes a committed block record and lists its batches, filling
- * nd->leaf_hashes with the leaf hash of every event. *batches_out is
- * malloc'ed (caller frees). */
+/* Decodes a committed block record and lists its batches, filling *lh
+ * (capacity *lh_cap hashes, grown as needed) with the leaf hash of every
+ * event. *batches_out is malloc'ed (caller frees). */
 static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
                             certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
-                            uint32_t *leaves_out, certa_errinfo *ei)
+                            uint32_t *leaves_out, uint8_t **lh, size_t *lh_cap,
+                            certa_errinfo *ei)
 {
     certa_err e = certa_pbft_msg_decode(rec, len, m);
     if (e != CERTA_OK || m->type != CERTA_PBFT_REC_BLOCK)
@@ -878,8 +964,8 @@ static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
         leaf += v.event_count;
     }
     /* the leaf hashes of a block validated or built here are kept */
-    if (leaf > 0 && !leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf)) {
-        if (!grow_leaves(nd, leaf)) {
+    if (leaf > 0 && !leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf, lh, lh_cap)) {
+        if (!grow_hashes(lh, lh_cap, leaf)) {
             free(batches);
             return certa_errorf(ei, CERTA_E_NOMEM, "block %llu: %u leaf hashes",
                                 (unsigned long long)m->hdr.height, leaf);
@@ -897,7 +983,7 @@ static certa_err block_open(certa_node *nd, const uint8_t *rec, size_t len,
                 size_t ll = certa_leaf_encode(batches[i].integrator, batches[i].seq, ev, ev_len,
                                               leafbuf, sizeof leafbuf);
                 CERTA_ASSERT(ll > 0);
-                certa_merkle_leaf_hash(leafbuf, ll, nd->leaf_hashes + (size_t)k * CERTA_HASH_BYTES);
+                certa_merkle_leaf_hash(leafbuf, ll, *lh + (size_t)k * CERTA_HASH_BYTES);
                 k++;
             }
         }
@@ -945,37 +1031,53 @@ static void rcache_put(certa_node *nd, uint64_t height, const uint8_t *res, uint
     r->height = height;
 }
 
-/* Executes one committed block record (REC_BLOCK) into the state. With
- * replying set, answers the integrators waiting for its batches. */
-static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
-                               bool replying, certa_errinfo *ei)
+static void release_held(certa_node *nd);
+
+/* Executes job's block into the state (the execution thread, or the
+ * I/O thread while recovering before that thread starts). Fills the job's
+ * results, roots and replay flags; touches nothing the I/O thread reads
+ * but the state, under state_mu. */
+static void execute_job(certa_node *nd, exec_job *job)
 {
-    certa_pbft_msg m;
-    exec_batch *batches = NULL;
-    size_t nb = 0;
-    uint32_t leaves = 0;
-    certa_err e = block_open(nd, rec, len, &m, &batches, &nb, &leaves, ei);
-    if (e != CERTA_OK)
-        return e;
-    const certa_block_header *hdr = &m.hdr;
-    if (hdr->height != nd->executed + 1) {
-        free(batches);
-        return certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
-                            (unsigned long long)hdr->height,
-                            (unsigned long long)nd->executed);
+    certa_errinfo *ei = &job->ei;
+    job->err = block_open(nd, job->rec, job->len, &job->m, &job->batches, &job->nb,
+                          &job->leaves, &nd->x_leaf_hashes, &nd->x_leaf_cap, ei);
+    if (job->err != CERTA_OK)
+        return;
+    /* the job keeps the leaf hashes for its receipts */
+    job->leaf_hashes = nd->x_leaf_hashes;
+    job->leaf_cap = nd->x_leaf_cap;
+    nd->x_leaf_hashes = NULL;
+    nd->x_leaf_cap = 0;
+    const certa_block_header *hdr = &job->m.hdr;
+    job->height = hdr->height;
+    if (hdr->height != nd->x_executed + 1) {
+        job->err = certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
+                                (unsigned long long)hdr->height,
+                                (unsigned long long)nd->x_executed);
+        return;
     }
-    e = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
-    if (e != CERTA_OK) {
-        free(batches);
-        return e;
+    job->results = malloc(job->leaves ? job->leaves : 1);
+    job->replayed = calloc(job->nb ? job->nb : 1, sizeof *job->replayed);
+    if (job->results == NULL || job->replayed == NULL) {
+        job->err = certa_errorf(ei, CERTA_E_NOMEM, "block %llu: results",
+                                (unsigned long long)hdr->height);
+        return;
     }
-    for (size_t i = 0; i < nb; i++) {
-        const exec_batch *b = &batches[i];
+    pthread_mutex_lock(&nd->state_mu);
+    job->err = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
+    if (job->err != CERTA_OK) {
+        pthread_mutex_unlock(&nd->state_mu);
+        return;
+    }
+    for (size_t i = 0; i < job->nb; i++) {
+        const exec_batch *b = &job->batches[i];
         certa_batch_view v;
         /* events are decoded one by one below; block_open framed the batch */
         CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
         bool replay = b->integrator >= nd->g->integrator_count ||
-                      replay_seen(&nd->replay[b->integrator], b->seq);
+                      replay_seen(&nd->x_replay[b->integrator], b->seq);
+        job->replayed[i] = replay;
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
@@ -1009,48 +1111,247 @@ static certa_err execute_block(certa_node *nd, const uint8_t *rec, size_t len,
                         certa_state_prefetch(nd->state, d, 0);
                 }
             }
-        }
-        if (!replay) {
-            replay_mark(&nd->replay[b->integrator], b->seq);
-            *xref_slot(nd, b->integrator, b->seq) =
-                (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
+            replay_mark(&nd->x_replay[b->integrator], b->seq);
         }
     }
-    certa_state_end_block(nd->state, nd->results_root);
-    certa_state_digest(nd->state, nd->state_digest);
-    nd->executed = hdr->height;
-    memcpy(nd->lag_results[hdr->height % LAG_RING], nd->results_root, CERTA_HASH_BYTES);
-    memcpy(nd->lag_digest[hdr->height % LAG_RING], nd->state_digest, CERTA_HASH_BYTES);
+    certa_state_end_block(nd->state, job->results_root);
+    certa_state_digest(nd->state, job->state_digest);
     uint32_t nres = 0;
     const uint8_t *results = certa_state_block_results(nd->state, &nres);
-    CERTA_ASSERT(nres == leaves);
-    rcache_put(nd, hdr->height, results, nres);
-    for (uint32_t i = 0; i < nres; i++)
+    CERTA_ASSERT(nres == job->leaves);
+    memcpy(job->results, results, nres);
+    pthread_mutex_unlock(&nd->state_mu);
+    nd->x_executed = hdr->height;
+}
+
+static void job_free(exec_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->rec);
+    free(job->batches);
+    free(job->leaf_hashes);
+    free(job->results);
+    free(job->replayed);
+    free(job);
+}
+
+/* The I/O thread's side of an executed block: its view of the executed
+ * height and results, the replay windows and receipt caches, metrics and,
+ * with replying set, the receipts of the integrators waiting here. */
+static void complete_job(certa_node *nd, exec_job *job, bool replying)
+{
+    CERTA_ASSERT(job->err == CERTA_OK && job->height == nd->executed + 1);
+    const certa_block_header *hdr = &job->m.hdr;
+    nd->executed = job->height;
+    memcpy(nd->results_root, job->results_root, CERTA_HASH_BYTES);
+    memcpy(nd->state_digest, job->state_digest, CERTA_HASH_BYTES);
+    memcpy(nd->lag_results[hdr->height % LAG_RING], job->results_root, CERTA_HASH_BYTES);
+    memcpy(nd->lag_digest[hdr->height % LAG_RING], job->state_digest, CERTA_HASH_BYTES);
+    for (size_t i = 0; i < job->nb; i++) {
+        const exec_batch *b = &job->batches[i];
+        if (job->replayed[i])
+            continue;
+        replay_mark(&nd->replay[b->integrator], b->seq);
+        *xref_slot(nd, b->integrator, b->seq) =
+            (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
+    }
+    const uint8_t *results = job->results;
+    uint32_t leaves = job->leaves;
+    rcache_put(nd, hdr->height, results, leaves);
+    for (uint32_t i = 0; i < leaves; i++)
         if (results[i] < CERTA_R_COUNT)
             certa_metric_add(nd->m.results[results[i]], 1);
     certa_metric_add(nd->m.blocks, 1);
     certa_metric_add(nd->m.events, leaves);
     certa_metric_set(nd->m.height, (double)hdr->height);
     nd->events_window_count += leaves;
+    nd->events_total += leaves;
 
     if (replying && nd->nwaiters > 0) {
         certa_merkle_tree *tree = NULL;
         certa_commit_cert cert;
-        block_cert(&m, &cert);
-        for (size_t i = 0; i < nb; i++) {
-            waiter *w = waiter_find(nd, batches[i].integrator, batches[i].seq);
+        block_cert(&job->m, &cert);
+        for (size_t i = 0; i < job->nb; i++) {
+            waiter *w = waiter_find(nd, job->batches[i].integrator, job->batches[i].seq);
             if (w == NULL)
                 continue;
-            if (tree == NULL &&
-                certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
+            if (tree == NULL && certa_merkle_tree_build(nd->pool, job->leaf_hashes, leaves,
+                                                        &tree, NULL) != CERTA_OK)
                 break;
-            send_receipt(nd, w, hdr, &cert, &batches[i], tree, results);
+            send_receipt(nd, w, hdr, &cert, &job->batches[i], tree, results);
             waiter_remove(nd, w);
         }
         certa_merkle_tree_free(tree);
     }
-    free(batches);
+}
+
+/* Executes and completes a block on the calling thread (recovery). */
+static certa_err execute_now(certa_node *nd, const uint8_t *rec, size_t len,
+                             certa_errinfo *ei)
+{
+    exec_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "executing a block");
+    job->rec = malloc(len ? len : 1);
+    if (job->rec == NULL) {
+        free(job);
+        return certa_errorf(ei, CERTA_E_NOMEM, "executing a block");
+    }
+    memcpy(job->rec, rec, len);
+    job->len = len;
+    execute_job(nd, job);
+    certa_err e = job->err;
+    if (e == CERTA_OK)
+        complete_job(nd, job, false);
+    else
+        *ei = job->ei;
+    job_free(job);
+    return e;
+}
+
+/* ------------------------------------------------------------ execution stage */
+
+static void *exec_main(void *arg)
+{
+    certa_node *nd = arg;
+    exec_pipe *p = &nd->pipe;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->in_count == 0)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        if (p->in_count == 0)
+            break; /* stopping, and every queued block executed */
+        exec_job *job = p->in[p->in_head];
+        p->in_head = (p->in_head + 1) % EXEC_PIPE_MAX;
+        p->in_count--;
+        bool failed = p->failed;
+        pthread_mutex_unlock(&p->mu);
+        uint64_t t0 = mono_us();
+        if (failed)
+            job->err = certa_errorf(&job->ei, CERTA_E_STATE,
+                                    "not executed: an earlier block failed");
+        else
+            execute_job(nd, job);
+        certa_log(CERTA_LOG_DEBUG, "executed", "\"height\":%llu,\"us\":%llu",
+                  (unsigned long long)job->height, (unsigned long long)(mono_us() - t0));
+        pthread_mutex_lock(&p->mu);
+        if (job->err != CERTA_OK)
+            p->failed = true;
+        CERTA_ASSERT(p->done_count < EXEC_PIPE_MAX);
+        p->done[(p->done_head + p->done_count) % EXEC_PIPE_MAX] = job;
+        p->done_count++;
+        pthread_cond_signal(&p->space_cv);
+        uint64_t one = 1;
+        ssize_t wr = write(p->efd, &one, sizeof one);
+        (void)wr; /* a full counter still wakes the poll */
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Moves the done jobs to nd->completed. Call with p->mu held. */
+static void pipe_take_done_locked(certa_node *nd)
+{
+    exec_pipe *p = &nd->pipe;
+    while (p->done_count > 0) {
+        CERTA_ASSERT(nd->ncompleted < EXEC_PIPE_MAX);
+        nd->completed[nd->ncompleted++] = p->done[p->done_head];
+        p->done_head = (p->done_head + 1) % EXEC_PIPE_MAX;
+        p->done_count--;
+        p->outstanding--;
+    }
+}
+
+/* Queues a durable block for execution; waits while EXEC_PIPE_MAX are
+ * outstanding (execution always progresses, so the wait is bounded). */
+static certa_err pipe_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len,
+                           certa_errinfo *ei)
+{
+    exec_job *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        free(rec);
+        return certa_errorf(ei, CERTA_E_NOMEM, "queueing block %llu",
+                            (unsigned long long)height);
+    }
+    job->height = height;
+    job->rec = rec;
+    job->len = len;
+    exec_pipe *p = &nd->pipe;
+    pthread_mutex_lock(&p->mu);
+    while (p->outstanding == EXEC_PIPE_MAX) {
+        if (p->done_count > 0 && nd->ncompleted < EXEC_PIPE_MAX)
+            pipe_take_done_locked(nd);
+        else
+            pthread_cond_wait(&p->space_cv, &p->mu);
+    }
+    p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
+    p->in_count++;
+    p->outstanding++;
+    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
     return CERTA_OK;
+}
+
+/* Completes the executed blocks, in height order. */
+static certa_err pipe_complete(certa_node *nd, bool replying, certa_errinfo *ei)
+{
+    exec_pipe *p = &nd->pipe;
+    uint64_t cnt;
+    ssize_t rd = read(p->efd, &cnt, sizeof cnt); /* non-blocking: reset the wake-up */
+    (void)rd;
+    pthread_mutex_lock(&p->mu);
+    pipe_take_done_locked(nd);
+    certa_metric_set(nd->m.exec_queue, p->outstanding);
+    pthread_mutex_unlock(&p->mu);
+    certa_err e = CERTA_OK;
+    bool any = false;
+    for (uint32_t i = 0; i < nd->ncompleted; i++) {
+        exec_job *job = nd->completed[i];
+        if (e == CERTA_OK && job->err != CERTA_OK) {
+            certa_log(CERTA_LOG_ERROR, "execute_failed", "\"height\":%llu,\"error\":\"%s\"",
+                      (unsigned long long)job->height, certa_errmsg(&job->ei));
+            e = certa_errorf(ei, job->err, "executing block %llu: %s",
+                             (unsigned long long)job->height, certa_errmsg(&job->ei));
+        }
+        if (e == CERTA_OK) {
+            complete_job(nd, job, replying);
+            any = true;
+        }
+        job_free(job);
+    }
+    nd->ncompleted = 0;
+    if (any && replying) {
+        release_held(nd);
+        /* The core may now propose. */
+        certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
+        step(nd, &tick);
+    }
+    return e;
+}
+
+static certa_err pipe_start(certa_node *nd, certa_errinfo *ei)
+{
+    exec_pipe *p = &nd->pipe;
+    nd->x_executed = nd->executed;
+    if (pthread_create(&p->thread, NULL, exec_main, nd) != 0)
+        return certa_errorf(ei, CERTA_E_IO, "cannot start the execution thread");
+    p->running = true;
+    return CERTA_OK;
+}
+
+/* Lets the execution thread finish what is queued, then joins it. */
+static void pipe_stop(certa_node *nd)
+{
+    exec_pipe *p = &nd->pipe;
+    if (!p->running)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->running = false;
 }
 
 /* A batch submitted again after it executed (the client lost the receipt,
@@ -1072,7 +1373,8 @@ static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint6
     exec_batch *batches = NULL;
     size_t nb = 0;
     uint32_t leaves = 0;
-    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, NULL) != CERTA_OK)
+    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, &nd->leaf_hashes, &nd->leaf_cap,
+                   NULL) != CERTA_OK)
         return false;
     bool sent = false;
     for (size_t i = 0; i < nb && !sent; i++) {
@@ -1095,8 +1397,6 @@ static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint6
 }
 
 /* ------------------------------------------------------------ the round */
-
-static void release_held(certa_node *nd);
 
 static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
 {
@@ -1126,32 +1426,18 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     }
     nd->nout = 0;
 
-    bool executed = false;
+    /* durable: on to the execution stage */
     for (uint32_t i = 0; i < nd->nexq; i++) {
-        certa_errinfo xe;
-        uint64_t tx = mono_us();
-        certa_err e = execute_block(nd, nd->exq[i].rec, nd->exq[i].len, true, &xe);
+        certa_err e = pipe_push(nd, nd->exq[i].height, nd->exq[i].rec, nd->exq[i].len, ei);
+        nd->exq[i].rec = NULL;
         if (e != CERTA_OK) {
-            certa_log(CERTA_LOG_ERROR, "execute_failed",
-                      "\"height\":%llu,\"error\":\"%s\"",
-                      (unsigned long long)nd->exq[i].height, certa_errmsg(&xe));
-            for (; i < nd->nexq; i++)
+            for (i++; i < nd->nexq; i++)
                 free(nd->exq[i].rec);
             nd->nexq = 0;
-            return certa_errorf(ei, e, "executing block: %s", certa_errmsg(&xe));
+            return e;
         }
-        certa_log(CERTA_LOG_DEBUG, "executed", "\"height\":%llu,\"us\":%llu",
-                  (unsigned long long)nd->exq[i].height, (unsigned long long)(mono_us() - tx));
-        free(nd->exq[i].rec);
-        executed = true;
     }
     nd->nexq = 0;
-    if (executed) {
-        release_held(nd);
-        /* The core may now propose. */
-        certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
-        step(nd, &tick);
-    }
     return CERTA_OK;
 }
 
@@ -1336,166 +1622,56 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     step(nd, &in);
 }
 
-static json_t *record_json(const certa_record *r)
+/* The status document (docs/PROTOCOL.md, "Query results"). */
+static json_t *status_json(void *ctx)
 {
+    certa_node *nd = ctx;
     json_t *o = json_object();
-    json_t *types = json_array();
-    for (unsigned t = 0; t < 32; t++)
-        if (r->licence_types & (1u << t)) {
-            const char *nm = certa_licence_type_name(t);
-            json_array_append_new(types, nm ? json_string(nm) : json_integer(t));
-        }
-    char gid[2 * CERTA_GRANT_ID_BYTES + 1];
-    certa_hex_encode(r->grant_id, CERTA_GRANT_ID_BYTES, gid);
-    json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
-    json_object_set_new(o, "time_ms", json_integer((json_int_t)r->time_ms));
-    json_object_set_new(o, "kind", json_string(certa_event_kind_name(r->kind)));
-    json_object_set_new(o, "result", json_string(certa_result_name(r->result)));
-    json_object_set_new(o, "centre", json_integer(r->centre));
-    json_object_set_new(o, "matter", json_integer(r->matter));
-    json_object_set_new(o, "licence_types", types);
-    json_object_set_new(o, "grant_id", json_string(gid));
-    return o;
-}
-
-#define QUERY_RECORDS_MAX 256u
-
-static json_t *query_json(certa_node *nd, const certa_cp_query *q, char *err, size_t errcap)
-{
-    json_t *o = json_object();
-    if (q->kind == CERTA_QUERY_STATUS) {
-        certa_transport_stats st;
-        certa_transport_stats_get(nd->tp, &st);
-        uint64_t view = certa_pbft_view(nd->pbft);
-        json_object_set_new(o, "validator", json_integer(nd->self));
-        json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
-        json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
-        json_object_set_new(o, "view", json_integer((json_int_t)view));
-        json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
-        json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
-        json_object_set_new(o, "stable_checkpoint",
-                            json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
-        json_object_set_new(o, "peers_up", json_integer(st.peers_up));
-        json_object_set_new(o, "events", json_integer((json_int_t)certa_state_event_count(nd->state)));
-        json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
-        json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
-        return o;
-    }
-    if (q->kind == CERTA_QUERY_BLOCK) {
-        const uint8_t *rec;
-        size_t len;
-        certa_pbft_msg m;
-        if (!app_read_block(nd, q->height, &rec, &len) ||
-            certa_pbft_msg_decode(rec, len, &m) != CERTA_OK) {
-            snprintf(err, errcap, "block %llu: not found", (unsigned long long)q->height);
-            json_decref(o);
-            return NULL;
-        }
-        char hex[65];
-        uint8_t hash[CERTA_HASH_BYTES];
-        certa_header_hash(&m.hdr, hash);
-        json_object_set_new(o, "height", json_integer((json_int_t)m.hdr.height));
-        json_object_set_new(o, "view", json_integer((json_int_t)m.hdr.view));
-        json_object_set_new(o, "timestamp_ms", json_integer((json_int_t)m.hdr.timestamp_ms));
-        json_object_set_new(o, "proposer", json_integer(m.hdr.proposer));
-        json_object_set_new(o, "event_count", json_integer(m.hdr.event_count));
-        json_object_set_new(o, "batch_count", json_integer(m.hdr.batch_count));
-        certa_hex_encode(hash, 32, hex);
-        json_object_set_new(o, "hash", json_string(hex));
-        certa_hex_encode(m.hdr.prev_hash, 32, hex);
-        json_object_set_new(o, "prev_hash", json_string(hex));
-        certa_hex_encode(m.hdr.events_root, 32, hex);
-        json_object_set_new(o, "events_root", json_string(hex));
-        certa_hex_encode(m.hdr.prev_results_root, 32, hex);
-        json_object_set_new(o, "prev_results_root", json_string(hex));
-        certa_hex_encode(m.hdr.state_digest, 32, hex);
-        json_object_set_new(o, "state_digest", json_string(hex));
-        json_object_set_new(o, "commit_signatures", json_integer(m.sig_count));
-        return o;
-    }
-    certa_record *recs = calloc(QUERY_RECORDS_MAX, sizeof *recs);
-    uint32_t nrec = 0;
-    uint64_t next = 0;
-    certa_err e;
-    if (q->kind == CERTA_QUERY_GRANT) {
-        certa_grant_info gi;
-        e = certa_state_grant(nd->state, q->grant_id, &gi);
-        if (e == CERTA_OK) {
-            char hex[65];
-            certa_hex_encode(gi.grant_id, CERTA_GRANT_ID_BYTES, hex);
-            json_object_set_new(o, "grant_id", json_string(hex));
-            certa_hex_encode(gi.holder_id, CERTA_HOLDER_ID_BYTES, hex);
-            json_object_set_new(o, "holder_id", json_string(hex));
-            json_object_set_new(o, "status", json_string(certa_grant_status_name(gi.status)));
-            json_object_set_new(o, "uses", json_integer(gi.uses));
-            json_object_set_new(o, "max_uses", json_integer(gi.max_uses));
-            json_object_set_new(o, "failed_attempts", json_integer(gi.failed_attempts));
-            json_object_set_new(o, "centre", json_integer(gi.centre));
-            json_object_set_new(o, "counter", json_integer(gi.counter));
-            json_object_set_new(o, "matter", json_integer(gi.matter));
-            json_object_set_new(o, "not_before_ms", json_integer((json_int_t)gi.not_before_ms));
-            json_object_set_new(o, "not_after_ms", json_integer((json_int_t)gi.not_after_ms));
-            e = certa_state_grant_history(nd->state, q->grant_id, 0, QUERY_RECORDS_MAX, recs,
-                                          &nrec, &next);
-        }
-    } else {
-        char hex[65];
-        certa_hex_encode(q->holder_id, CERTA_HOLDER_ID_BYTES, hex);
-        json_object_set_new(o, "holder_id", json_string(hex));
-        e = certa_state_holder_records(nd->state, q->holder_id, 0, QUERY_RECORDS_MAX, recs,
-                                       &nrec, &next);
-    }
-    if (e != CERTA_OK) {
-        snprintf(err, errcap, "%s: not found",
-                 q->kind == CERTA_QUERY_GRANT ? "grant" : "holder");
-        free(recs);
-        json_decref(o);
+    if (o == NULL)
         return NULL;
-    }
-    json_t *arr = json_array();
-    for (uint32_t i = 0; i < nrec; i++)
-        json_array_append_new(arr, record_json(&recs[i]));
-    json_object_set_new(o, "records", arr);
-    json_object_set_new(o, "next_cursor", json_integer((json_int_t)next));
-    free(recs);
+    certa_transport_stats st;
+    certa_transport_stats_get(nd->tp, &st);
+    uint64_t view = certa_pbft_view(nd->pbft);
+    json_object_set_new(o, "validator", json_integer(nd->self));
+    json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
+    json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
+    json_object_set_new(o, "view", json_integer((json_int_t)view));
+    json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
+    json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
+    json_object_set_new(o, "stable_checkpoint",
+                        json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
+    json_object_set_new(o, "peers_up", json_integer(st.peers_up));
+    json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
+    json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
+    json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
     return o;
 }
 
+/* Holder, grant and block answers come from the executed state and the
+ * block log, between rounds (engine/node_query.c bounds each one). */
 static void handle_query(certa_node *nd, const certa_cp_request *rq)
 {
-    certa_cp_query q;
-    certa_errinfo ei;
-    if (certa_cp_query_decode(rq->body, rq->body_len, &q, &ei) != CERTA_OK) {
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, ei.code, false, 0,
-                    certa_errmsg(&ei));
-        return;
-    }
-    char err[256] = "";
-    json_t *o = query_json(nd, &q, err, sizeof err);
-    if (o == NULL) {
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOTFOUND,
-                    false, 0, err);
-        return;
-    }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (s == NULL)
-        return;
-    size_t sl = strlen(s);
-    uint8_t *body = malloc(sl + 1);
-    if (body != NULL) {
-        body[0] = q.kind;
-        memcpy(body + 1, s, sl);
-        certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, CERTA_CP_QUERY_RESULT,
-                              rq->header.request_id, body, sl + 1);
-        free(body);
-    }
-    free(s);
+    certa_node_query_src src = {.g = nd->g, .state = nd->state, .blocks = nd->blocks,
+                                .status = status_json, .status_ctx = nd};
+    const uint8_t *body;
+    size_t len;
+    /* the execution thread owns the state: wait out the block it applies */
+    pthread_mutex_lock(&nd->state_mu);
+    uint8_t type = certa_node_query_answer(nd->nq, &src, rq->body, rq->body_len, &body, &len);
+    pthread_mutex_unlock(&nd->state_mu);
+    certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, type, rq->header.request_id, body,
+                          len);
 }
+
+/* Time for queries per round: each query is bounded (engine/query.c, about
+ * 2 ms at worst), and once this much went to queries the round goes on to
+ * consensus; the requests left wait in the socket for the next round. */
+#define QUERY_US_PER_ROUND 2000u
 
 static void serve_clients(certa_node *nd)
 {
-    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND; i++) {
+    uint64_t query_us = 0;
+    for (uint32_t i = 0; i < CLIENT_RECV_PER_ROUND && query_us < QUERY_US_PER_ROUND; i++) {
         certa_cp_request rq;
         certa_errinfo ei;
         certa_err e = certa_cp_server_recv(nd->cs, &rq, &ei);
@@ -1510,9 +1686,11 @@ static void serve_clients(certa_node *nd)
         }
         if (rq.header.type == CERTA_CP_SUBMIT)
             handle_submit(nd, &rq);
-        else if (rq.header.type == CERTA_CP_QUERY)
+        else if (rq.header.type == CERTA_CP_QUERY) {
+            uint64_t t0 = mono_us();
             handle_query(nd, &rq);
-        else
+            query_us += mono_us() - t0;
+        } else
             reply_error(nd, rq.peer, rq.peer_len, rq.header.request_id, CERTA_E_PROTOCOL,
                         false, 0, "unexpected message type from a client");
         certa_cp_request_release(&rq);
@@ -1569,7 +1747,7 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
     G(height, "certa_height", "Last executed block height");
     G(peers, "certa_peers_connected", "Validator links up");
     G(waiters, "certa_batches_awaiting_receipt", "Accepted batches not yet committed");
-    G(exec_queue, "certa_exec_queue_depth", "Delivered blocks awaiting durability");
+    G(exec_queue, "certa_exec_queue_depth", "Committed blocks queued for or back from the execution thread");
     G(store_failed, "certa_storage_failed", "1 when the block log or WAL failed (disk full?)");
 #undef C
 #undef G
@@ -1589,6 +1767,9 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
                                                sizeof fs_s / sizeof fs_s[0], ei);
     if (m->commit_latency == NULL || m->fsync_latency == NULL)
         return ei->code;
+    e = certa_node_query_open(m->reg, &nd->nq, ei);
+    if (e != CERTA_OK)
+        return e;
     if (nd->cfg.metrics_port != 0) {
         uint16_t port = 0;
         e = certa_metrics_serve(m->reg, nd->cfg.metrics_host, nd->cfg.metrics_port, &port, ei);
@@ -1631,7 +1812,7 @@ static bool replay_block_fn(void *vctx, uint64_t height, const uint8_t *data, si
 {
     replay_ctx *c = vctx;
     (void)height;
-    c->err = execute_block(c->nd, data, len, false, &c->ei);
+    c->err = execute_now(c->nd, data, len, &c->ei);
     return c->err == CERTA_OK;
 }
 
@@ -1687,6 +1868,17 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (nd == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the node");
     nd->cfg = *cfg;
+    pthread_mutex_init(&nd->state_mu, NULL);
+    pthread_mutex_init(&nd->leaf_mu, NULL);
+    pthread_mutex_init(&nd->pipe.mu, NULL);
+    pthread_cond_init(&nd->pipe.work_cv, NULL);
+    pthread_cond_init(&nd->pipe.space_cv, NULL);
+    nd->pipe.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (nd->pipe.efd < 0) {
+        certa_err e0 = certa_errorf(ei, CERTA_E_IO, "eventfd: %s", strerror(errno));
+        certa_node_close(nd);
+        return e0;
+    }
     certa_err e = certa_genesis_load(cfg->genesis_path, &nd->g, ei);
     if (e != CERTA_OK)
         goto fail;
@@ -1703,12 +1895,16 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     nd->sigcache = calloc(SIGCACHE_SLOTS, sizeof *nd->sigcache);
     nd->replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
                         sizeof *nd->replay);
+    nd->x_replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
+                          sizeof *nd->x_replay);
+    nd->completed = calloc(EXEC_PIPE_MAX, sizeof *nd->completed);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
     nd->rcache = calloc(RESULTS_CACHE_BLOCKS, sizeof *nd->rcache);
     nd->xref = calloc(EXECUTED_SLOTS, sizeof *nd->xref);
     if (preverify_scratch == NULL)
         preverify_scratch = calloc(1, sizeof *preverify_scratch);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
+        !nd->x_replay || !nd->completed ||
         !nd->receipt_buf || !nd->rcache || !nd->xref || !preverify_scratch || !grow_leaves(nd, 16384)) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
         goto fail;
@@ -1838,28 +2034,40 @@ fail:
 
 certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_errinfo *ei)
 {
-    zmq_pollitem_t items[CERTA_TRANSPORT_POLLITEMS_MAX + 1];
+    zmq_pollitem_t items[CERTA_TRANSPORT_POLLITEMS_MAX + 2];
     certa_pbft_input tick = {.kind = CERTA_PBFT_IN_TICK};
+    certa_err pe = pipe_start(nd, ei);
+    if (pe != CERTA_OK)
+        return pe;
     step(nd, &tick);
     nd->events_window_start_ms = now_ms();
+    certa_err result = CERTA_OK;
     while (!*stop) {
         int ni = certa_transport_pollitems(nd->tp, items, CERTA_TRANSPORT_POLLITEMS_MAX);
         items[ni] = (zmq_pollitem_t){.socket = certa_cp_server_socket(nd->cs),
                                      .events = ZMQ_POLLIN};
+        items[ni + 1] = (zmq_pollitem_t){.socket = NULL, .fd = nd->pipe.efd,
+                                         .events = ZMQ_POLLIN};
         uint64_t now = now_ms();
         long timeout = 100;
         if (nd->timer_at_ms != 0)
             timeout = nd->timer_at_ms <= now ? 0
                       : (long)(nd->timer_at_ms - now < 100 ? nd->timer_at_ms - now : 100);
-        int rc = zmq_poll(items, ni + 1, timeout);
+        int rc = zmq_poll(items, ni + 2, timeout);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
                 continue;
-            return certa_errorf(ei, CERTA_E_NET, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+            result = certa_errorf(ei, CERTA_E_NET, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+            break;
         }
         certa_transport_process(nd->tp, items, ni, on_peer_msg, nd);
         if (items[ni].revents & ZMQ_POLLIN)
             serve_clients(nd);
+        if (items[ni + 1].revents & ZMQ_POLLIN) {
+            result = pipe_complete(nd, true, ei);
+            if (result != CERTA_OK)
+                break;
+        }
         if (nd->timer_at_ms != 0 && now_ms() >= nd->timer_at_ms)
             step(nd, &tick);
         /* Finish the round; executing may let the core propose: repeat while
@@ -1870,9 +2078,12 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
                 certa_metric_set(nd->m.store_failed, 1);
                 certa_log(CERTA_LOG_ERROR, "storage_failed", "\"error\":\"%s\"",
                           certa_errmsg(ei));
-                return e;
+                result = e;
+                break;
             }
         }
+        if (result != CERTA_OK)
+            break;
         uint64_t view = certa_pbft_view(nd->pbft);
         if (view != nd->last_view) {
             certa_log(CERTA_LOG_INFO, "view_change", "\"view\":%llu,\"primary\":%u",
@@ -1882,7 +2093,6 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
-        certa_metric_set(nd->m.exec_queue, nd->nexq);
         now = now_ms();
         if (now >= nd->last_sweep_ms + 1000) {
             sweep_waiters(nd, now);
@@ -1895,8 +2105,14 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
             nd->events_window_start_ms = now;
         }
     }
+    /* what is queued executes (it is durable; a restart would replay it) */
+    pipe_stop(nd);
+    certa_errinfo pei;
+    if (pipe_complete(nd, false, &pei) != CERTA_OK && result == CERTA_OK)
+        certa_log(CERTA_LOG_WARN, "execute_failed_at_stop", "\"error\":\"%s\"",
+                  certa_errmsg(&pei));
     certa_log(CERTA_LOG_INFO, "stopping", "\"height\":%llu", (unsigned long long)nd->executed);
-    return CERTA_OK;
+    return result;
 }
 
 void certa_node_close(certa_node *nd)
@@ -1912,6 +2128,7 @@ void certa_node_close(certa_node *nd)
     certa_store_close(nd->blocks);
     certa_state_free(nd->state);
     certa_pool_destroy(nd->pool);
+    certa_node_query_close(nd->nq);
     if (nd->m.reg)
         certa_metrics_free(nd->m.reg);
     for (uint32_t i = 0; i < nd->nout; i++)
@@ -1925,6 +2142,25 @@ void certa_node_close(certa_node *nd)
     free(nd->waiters);
     free(nd->sigcache);
     free(nd->replay);
+    free(nd->x_replay);
+    exec_pipe *p = &nd->pipe;
+    CERTA_ASSERT(!p->running);
+    for (uint32_t i = 0; i < p->in_count; i++)
+        job_free(p->in[(p->in_head + i) % EXEC_PIPE_MAX]);
+    for (uint32_t i = 0; i < p->done_count; i++)
+        job_free(p->done[(p->done_head + i) % EXEC_PIPE_MAX]);
+    if (nd->completed != NULL)
+        for (uint32_t i = 0; i < nd->ncompleted; i++)
+            job_free(nd->completed[i]);
+    free(nd->completed);
+    if (p->efd >= 0)
+        close(p->efd);
+    free(nd->x_leaf_hashes);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->space_cv);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&nd->state_mu);
+    pthread_mutex_destroy(&nd->leaf_mu);
     free(nd->receipt_buf);
     if (nd->rcache != NULL)
         for (uint32_t i = 0; i < RESULTS_CACHE_BLOCKS; i++)

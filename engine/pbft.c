@@ -1918,6 +1918,24 @@ static void on_status(certa_pbft *r, const certa_pbft_msg *m)
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* A PREPARE for a slot already prepared (or committed), or a COMMIT for a
+ * slot already committed, in the current view changes nothing: with n = 4
+ * one vote in three arrives after the quorum. It is dropped before its
+ * signature is checked, which is the costly part of a vote. */
+static bool vote_late(certa_pbft *r, const certa_pbft_msg *m)
+{
+    if ((m->type != CERTA_PBFT_MSG_PREPARE && m->type != CERTA_PBFT_MSG_COMMIT) ||
+        r->in_vc || m->view != r->view)
+        return false;
+    slot *s = slot_peek(r, m->seq);
+    if (s == NULL)
+        return false;
+    if (m->type == CERTA_PBFT_MSG_PREPARE)
+        return (s->has_cert && s->cert_view == m->view) ||
+               (s->committed && s->com_view == m->view);
+    return s->committed && s->com_view == m->view;
+}
+
 static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
 {
     certa_pbft_msg m;
@@ -1928,6 +1946,10 @@ static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
     }
     if (m.sender >= r->c.n || m.sender == r->c.id) {
         r->st.dropped_outsider++;
+        return;
+    }
+    if (vote_late(r, &m)) {
+        r->st.late_votes++;
         return;
     }
     if (!verify_signed(r, &m)) {

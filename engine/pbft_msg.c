@@ -435,8 +435,8 @@ uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
 
 bool certa_pbft_msg_prehashed(uint8_t type)
 {
-    return type == CERTA_PBFT_MSG_PRE_PREPARE || type == CERTA_PBFT_MSG_VIEW_CHANGE ||
-           type == CERTA_PBFT_MSG_NEW_VIEW;
+    return type == CERTA_PBFT_MSG_REQUEST || type == CERTA_PBFT_MSG_PRE_PREPARE ||
+           type == CERTA_PBFT_MSG_VIEW_CHANGE || type == CERTA_PBFT_MSG_NEW_VIEW;
 }
 
 size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],

@@ -86,8 +86,8 @@ size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len);
 bool certa_pbft_msg_is_signed(uint8_t type);
 
 /* What the Ed25519 signature of a message covers. For the messages that
- * carry requests or proofs (PRE-PREPARE, VIEW-CHANGE, NEW-VIEW: up to
- * megabytes) it is chain_id || 0x00 || SHA-256(signed bytes), 65 bytes, so
+ * carry requests or proofs (REQUEST, PRE-PREPARE, VIEW-CHANGE, NEW-VIEW:
+ * kilobytes to megabytes) it is chain_id || 0x00 || SHA-256(signed bytes), 65 bytes, so
  * that signing and verifying hash the message once with SHA-256 (SHA-NI)
  * instead of Ed25519's SHA-512, twice when signing; the 0x00 cannot start
  * a message (byte 0 is the version, 1). For every other message it is

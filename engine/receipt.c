@@ -13,13 +13,17 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "certa/merkle.h"
 
 #include "certa/crypto.h"
 
-#define ENTRY_FIXED_BYTES (8u + 2u + 1u + 2u + 1u)
+#define ENTRY_FIXED_BYTES (2u + 1u + 2u)
 #define BATCH_FIXED_BYTES (4u + 1u + 1u + 2u + 8u + CERTA_HEADER_BYTES + 8u + 8u + \
                            CERTA_HASH_BYTES + 2u)
+#define HEADER_EVENT_COUNT_AT 32u /* u32 event_count in the encoded header */
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v)
@@ -91,6 +95,58 @@ static size_t cert_bytes(const certa_commit_cert *c)
     return 8u + 8u + CERTA_HASH_BYTES + 2u + (size_t)c->count * (2u + CERTA_SIGNATURE_BYTES);
 }
 
+/* Largest power of two strictly smaller than n (n >= 2): RFC 9162 split. */
+static uint64_t split_point(uint64_t n)
+{
+    CERTA_ASSERT(n >= 2);
+    uint64_t k = 1;
+    while (k <= (n - 1) / 2)
+        k *= 2;
+    return k;
+}
+
+/* The range proof of leaves [first, first + count) of a tree of n leaves:
+ * the hashes of the subtrees that hold none of those leaves but whose
+ * parent holds some, left to right in a depth-first walk (RFC 9162
+ * splits). Built here from the entries' own inclusion paths: the subtree
+ * beside the child that holds leaf m at depth d + 1 is m's path element
+ * path_len - 1 - d. */
+typedef struct proof_build {
+    uint64_t first, count;
+    const certa_receipt_entry *entries;
+    uint8_t (*out)[CERTA_HASH_BYTES];
+    size_t len, cap;
+    bool ok;
+} proof_build;
+
+static void proof_emit(proof_build *pb, uint64_t m, unsigned depth)
+{
+    const certa_receipt_entry *en = &pb->entries[m - pb->first];
+    if (en->path_len <= depth || pb->len == pb->cap) {
+        pb->ok = false;
+        return;
+    }
+    memcpy(pb->out[pb->len++], en->path[en->path_len - 1 - depth], CERTA_HASH_BYTES);
+}
+
+static void proof_walk(proof_build *pb, uint64_t lo, uint64_t hi, unsigned depth)
+{
+    if (!pb->ok || hi - lo <= 1)
+        return;
+    uint64_t mid = lo + split_point(hi - lo);
+    uint64_t end = pb->first + pb->count;
+    bool left_in = pb->first < mid && end > lo;
+    bool right_in = pb->first < hi && end > mid;
+    if (left_in)
+        proof_walk(pb, lo, mid, depth + 1);
+    else
+        proof_emit(pb, pb->first > mid ? pb->first : mid, depth);
+    if (right_in)
+        proof_walk(pb, mid, hi, depth + 1);
+    else
+        proof_emit(pb, pb->first > lo ? pb->first : lo, depth); /* range leaves are left */
+}
+
 certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
                                      const uint8_t header[CERTA_HEADER_BYTES],
                                      const certa_commit_cert *cert,
@@ -104,7 +160,13 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
                             CERTA_BATCH_EVENTS_MAX);
     if (cert->count == 0 || cert->count > CERTA_VALIDATORS_MAX)
         return certa_errorf(ei, CERTA_E_ARG, "receipt: %u signatures", cert->count);
-    size_t need = 16u + CERTA_HEADER_BYTES + cert_bytes(cert) + 4u;
+    uint64_t first = entries[0].leaf_index;
+    uint64_t n = get32(header + HEADER_EVENT_COUNT_AT);
+    if (first + count > n)
+        return certa_errorf(ei, CERTA_E_ARG, "receipt: leaves %" PRIu64 "..%" PRIu64
+                            " past the header's %" PRIu64 " events", first,
+                            first + count - 1, n);
+    size_t need = 16u + CERTA_HEADER_BYTES + cert_bytes(cert) + 8u + 4u + 1u;
     for (uint32_t i = 0; i < count; i++) {
         const certa_receipt_entry *en = &entries[i];
         size_t rl = en->reason ? strlen(en->reason) : 0;
@@ -113,8 +175,19 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
             (en->result == CERTA_RESULT_OK && rl != 0))
             return certa_errorf(ei, CERTA_E_ARG, "receipt: entry %u has a field "
                                 "past its limit", i);
-        need += ENTRY_FIXED_BYTES + rl + en->event_len + en->path_len * CERTA_HASH_BYTES;
+        if (en->leaf_index != first + i)
+            return certa_errorf(ei, CERTA_E_ARG, "receipt: entry %u is leaf %" PRIu64
+                                ", not %" PRIu64 " (the entries of a batch are "
+                                "consecutive leaves)", i, en->leaf_index, first + i);
+        need += ENTRY_FIXED_BYTES + rl + en->event_len;
     }
+    uint8_t proof[CERTA_RECEIPT_PROOF_MAX][CERTA_HASH_BYTES];
+    proof_build pb = {first, count, entries, proof, 0, CERTA_RECEIPT_PROOF_MAX, true};
+    proof_walk(&pb, 0, n, 0);
+    if (!pb.ok)
+        return certa_errorf(ei, CERTA_E_ARG, "receipt: the entries' inclusion paths do "
+                            "not fit a tree of %" PRIu64 " leaves", n);
+    need += pb.len * CERTA_HASH_BYTES;
     if (need > cap)
         return certa_errorf(ei, CERTA_E_LIMIT, "receipt: needs %zu bytes, buffer "
                             "has %zu", need, cap);
@@ -137,15 +210,15 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
         memcpy(p + 2, cert->sigs[i].sig, CERTA_SIGNATURE_BYTES);
         p += 2 + CERTA_SIGNATURE_BYTES;
     }
-    put32(p, count);
-    p += 4;
+    put64(p, first);
+    put32(p + 8, count);
+    p += 12;
     for (uint32_t i = 0; i < count; i++) {
         const certa_receipt_entry *en = &entries[i];
         size_t rl = en->reason ? strlen(en->reason) : 0;
-        put64(p, en->leaf_index);
-        put16(p + 8, en->result);
-        p[10] = (uint8_t)rl;
-        p += 11;
+        put16(p, en->result);
+        p[2] = (uint8_t)rl;
+        p += 3;
         if (rl > 0)
             memcpy(p, en->reason, rl);
         p += rl;
@@ -153,11 +226,10 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
         p += 2;
         memcpy(p, en->event, en->event_len);
         p += en->event_len;
-        *p++ = (uint8_t)en->path_len;
-        if (en->path_len > 0)
-            memcpy(p, en->path, en->path_len * CERTA_HASH_BYTES);
-        p += en->path_len * CERTA_HASH_BYTES;
     }
+    *p++ = (uint8_t)pb.len;
+    memcpy(p, proof, pb.len * CERTA_HASH_BYTES);
+    p += pb.len * CERTA_HASH_BYTES;
     CERTA_ASSERT((size_t)(p - out) == need);
     *len_out = need;
     return CERTA_OK;
@@ -176,24 +248,24 @@ static size_t entry_len(const uint8_t *in, size_t avail, uint32_t index,
                         certa_err *code, certa_errinfo *ei)
 {
     *code = CERTA_E_TRUNCATED;
-    if (avail < 11) {
+    if (avail < 3) {
         certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
         return 0;
     }
-    uint16_t result = get16(in + 8);
-    size_t rl = in[10];
+    uint16_t result = get16(in);
+    size_t rl = in[2];
     if (rl > CERTA_RECEIPT_REASON_MAX || (result == CERTA_RESULT_OK && rl != 0)) {
         *code = CERTA_E_BAD_FIELD;
         certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt entry %u: reason of %zu bytes "
                      "with result %u", index, rl, result);
         return 0;
     }
-    size_t off = 11 + rl;
+    size_t off = 3 + rl;
     if (avail < off + 2) {
         certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
         return 0;
     }
-    if (!printable(in + 11, rl)) {
+    if (!printable(in + 3, rl)) {
         *code = CERTA_E_BAD_FIELD;
         certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt entry %u: reason is not "
                      "printable ASCII", index);
@@ -207,23 +279,74 @@ static size_t entry_len(const uint8_t *in, size_t avail, uint32_t index,
         return 0;
     }
     off += 2 + el;
-    if (avail < off + 1) {
-        certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
-        return 0;
-    }
-    size_t pl = in[off];
-    if (pl > CERTA_RECEIPT_PATH_MAX) {
-        *code = CERTA_E_TOO_LONG;
-        certa_errorf(ei, CERTA_E_TOO_LONG, "receipt entry %u: proof of %zu hashes "
-                     "(max %u)", index, pl, CERTA_RECEIPT_PATH_MAX);
-        return 0;
-    }
-    off += 1 + pl * CERTA_HASH_BYTES;
     if (avail < off) {
         certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
         return 0;
     }
     return off;
+}
+
+/* Rebuilds every entry's inclusion path from the leaves and the range
+ * proof (the inverse of proof_walk); false when the proof has too few or
+ * too many hashes. */
+typedef struct expand_ctx {
+    certa_receipt_batch *b;
+    const uint8_t (*leaf)[CERTA_HASH_BYTES];
+    size_t next; /* proof hashes consumed */
+    bool ok;
+} expand_ctx;
+
+static void path_push(certa_receipt_batch *b, uint64_t m, const uint8_t h[CERTA_HASH_BYTES])
+{
+    uint32_t k = (uint32_t)(m - b->first_leaf);
+    CERTA_ASSERT(b->path_lens[k] < b->path_stride);
+    memcpy(b->paths + ((size_t)k * b->path_stride + b->path_lens[k]) * CERTA_HASH_BYTES, h,
+           CERTA_HASH_BYTES);
+    b->path_lens[k]++;
+}
+
+static void expand_rec(expand_ctx *x, uint64_t lo, uint64_t hi, uint8_t out[CERTA_HASH_BYTES])
+{
+    certa_receipt_batch *b = x->b;
+    uint64_t first = b->first_leaf, end = b->first_leaf + b->entry_count;
+    if (!x->ok)
+        return;
+    if (hi <= first || lo >= end) {
+        if (x->next == b->proof_count) {
+            x->ok = false;
+            return;
+        }
+        memcpy(out, b->proof + x->next * CERTA_HASH_BYTES, CERTA_HASH_BYTES);
+        x->next++;
+        return;
+    }
+    if (hi - lo == 1) {
+        memcpy(out, x->leaf[lo - first], CERTA_HASH_BYTES);
+        return;
+    }
+    uint64_t mid = lo + split_point(hi - lo);
+    uint8_t l[CERTA_HASH_BYTES], r[CERTA_HASH_BYTES];
+    expand_rec(x, lo, mid, l);
+    expand_rec(x, mid, hi, r);
+    if (!x->ok)
+        return;
+    for (uint64_t m = lo > first ? lo : first; m < mid && m < end; m++)
+        path_push(b, m, r);
+    for (uint64_t m = mid > first ? mid : first; m < hi && m < end; m++)
+        path_push(b, m, l);
+    certa_merkle_node_hash(l, r, out);
+}
+
+void certa_receipt_batch_free(certa_receipt_batch *b)
+{
+    if (b == NULL)
+        return;
+    free(b->entry_off);
+    free(b->paths);
+    free(b->path_lens);
+    b->entry_off = NULL;
+    b->paths = NULL;
+    b->path_lens = NULL;
 }
 
 certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
@@ -255,7 +378,7 @@ certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
     p += 50;
     size_t rest = len - (size_t)(p - in);
     size_t sig_bytes = (size_t)n * (2 + CERTA_SIGNATURE_BYTES);
-    if (rest < sig_bytes + 4)
+    if (rest < sig_bytes + 12)
         return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: truncated in the "
                             "commit certificate");
     for (uint16_t i = 0; i < n; i++) {
@@ -263,53 +386,115 @@ certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
         memcpy(b->cert.sigs[i].sig, p + 2, CERTA_SIGNATURE_BYTES);
         p += 2 + CERTA_SIGNATURE_BYTES;
     }
-    uint32_t count = get32(p);
-    p += 4;
+    uint64_t first = get64(p);
+    uint32_t count = get32(p + 8);
+    p += 12;
     if (count == 0 || count > CERTA_BATCH_EVENTS_MAX)
         return certa_errorf(ei, CERTA_E_TOO_LONG, "receipt: %u entries (1..%u)",
                             count, CERTA_BATCH_EVENTS_MAX);
+    uint64_t leaves = get32(b->header + HEADER_EVENT_COUNT_AT);
+    if (first > leaves || count > leaves - first)
+        return certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt: leaves %" PRIu64 "..%" PRIu64
+                            " past the header's %" PRIu64 " events", first,
+                            first + count - 1, leaves);
     rest = len - (size_t)(p - in);
     b->entries = p;
+    b->entry_off = malloc(((size_t)count + 1) * sizeof *b->entry_off);
+    if (b->entry_off == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "receipt: %u entries", count);
     size_t off = 0;
     for (uint32_t i = 0; i < count; i++) {
         certa_err code;
+        b->entry_off[i] = (uint32_t)off;
         size_t el = entry_len(p + off, rest - off, i, &code, ei);
-        if (el == 0)
+        if (el == 0) {
+            certa_receipt_batch_free(b);
             return code;
+        }
         off += el;
     }
-    if (off != rest)
-        return certa_errorf(ei, CERTA_E_TRAILING, "receipt: %zu bytes after the "
-                            "last entry", rest - off);
+    b->entry_off[count] = (uint32_t)off;
+    if (rest - off < 1) {
+        certa_receipt_batch_free(b);
+        return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: truncated before the proof");
+    }
+    size_t pc = p[off];
+    if (pc > CERTA_RECEIPT_PROOF_MAX || rest - off - 1 < pc * CERTA_HASH_BYTES) {
+        certa_receipt_batch_free(b);
+        return certa_errorf(ei, pc > CERTA_RECEIPT_PROOF_MAX ? CERTA_E_TOO_LONG
+                                                             : CERTA_E_TRUNCATED,
+                            "receipt: proof of %zu hashes (max %u) in %zu bytes", pc,
+                            CERTA_RECEIPT_PROOF_MAX, rest - off - 1);
+    }
+    if (rest - off - 1 > pc * CERTA_HASH_BYTES) {
+        certa_receipt_batch_free(b);
+        return certa_errorf(ei, CERTA_E_TRAILING, "receipt: %zu bytes after the proof",
+                            rest - off - 1 - pc * CERTA_HASH_BYTES);
+    }
+    b->first_leaf = first;
     b->entry_count = count;
     b->entries_len = off;
+    b->proof = p + off + 1;
+    b->proof_count = (uint8_t)pc;
+
+    /* Every entry's inclusion path, from its leaf hash and the proof. */
+    unsigned depth = 0;
+    while (((uint64_t)1 << depth) < leaves)
+        depth++;
+    b->path_stride = depth ? depth : 1;
+    b->paths = malloc((size_t)count * b->path_stride * CERTA_HASH_BYTES);
+    b->path_lens = calloc(count, 1);
+    uint8_t (*leaf)[CERTA_HASH_BYTES] = malloc((size_t)count * CERTA_HASH_BYTES);
+    if (b->paths == NULL || b->path_lens == NULL || leaf == NULL) {
+        free(leaf);
+        certa_receipt_batch_free(b);
+        return certa_errorf(ei, CERTA_E_NOMEM, "receipt: %u paths", count);
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *e = b->entries + b->entry_off[i];
+        size_t ev_at = 3 + (size_t)e[2];
+        size_t el = get16(e + ev_at);
+        uint8_t lb[10 + CERTA_EVENT_BYTES_MAX];
+        size_t ll = certa_leaf_encode(b->integrator, b->seq, e + ev_at + 2, el, lb, sizeof lb);
+        CERTA_ASSERT(ll > 0);
+        certa_merkle_leaf_hash(lb, ll, leaf[i]);
+    }
+    expand_ctx x = {b, (const uint8_t(*)[CERTA_HASH_BYTES])leaf, 0, true};
+    uint8_t root[CERTA_HASH_BYTES];
+    expand_rec(&x, 0, leaves, root);
+    free(leaf);
+    if (!x.ok || x.next != pc) {
+        certa_receipt_batch_free(b);
+        return certa_errorf(ei, CERTA_E_BAD_FIELD, "proof: %zu hashes do not fit leaves "
+                            "%" PRIu64 "..%" PRIu64 " of %" PRIu64, pc, first,
+                            first + count - 1, leaves);
+    }
     return CERTA_OK;
 }
 
 bool certa_receipt_batch_next(const certa_receipt_batch *b, size_t *offset,
                               certa_receipt *r)
 {
-    if (*offset >= b->entries_len)
+    if (*offset >= b->entry_count)
         return false;
-    const uint8_t *p = b->entries + *offset;
+    uint32_t k = (uint32_t)*offset;
+    const uint8_t *p = b->entries + b->entry_off[k];
     r->integrator = b->integrator;
     r->seq = b->seq;
     memcpy(r->header, b->header, CERTA_HEADER_BYTES);
     r->cert = b->cert;
-    r->leaf_index = get64(p);
-    r->result = get16(p + 8);
-    size_t rl = p[10];
-    memcpy(r->reason, p + 11, rl);
+    r->leaf_index = b->first_leaf + k;
+    r->result = get16(p);
+    size_t rl = p[2];
+    memcpy(r->reason, p + 3, rl);
     r->reason[rl] = '\0';
-    p += 11 + rl;
+    p += 3 + rl;
     r->event_len = get16(p);
     memcpy(r->event, p + 2, r->event_len);
-    p += 2 + r->event_len;
-    r->path_len = *p++;
-    memcpy(r->path, p, (size_t)r->path_len * CERTA_HASH_BYTES);
-    p += (size_t)r->path_len * CERTA_HASH_BYTES;
-    *offset = (size_t)(p - b->entries);
-    CERTA_ASSERT(*offset <= b->entries_len);
+    r->path_len = b->path_lens[k];
+    memcpy(r->path, b->paths + (size_t)k * b->path_stride * CERTA_HASH_BYTES,
+           (size_t)r->path_len * CERTA_HASH_BYTES);
+    *offset = k + 1;
     return true;
 }
 
@@ -332,12 +517,15 @@ certa_err certa_receipt_decode(const uint8_t *in, size_t len, certa_receipt *r,
     certa_err e = certa_receipt_batch_decode(in, len, &b, ei);
     if (e != CERTA_OK)
         return e;
-    if (b.entry_count != 1)
+    if (b.entry_count != 1) {
+        certa_receipt_batch_free(&b);
         return certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt: %u entries, a single "
                             "receipt has 1", b.entry_count);
+    }
     size_t off = 0;
     bool ok = certa_receipt_batch_next(&b, &off, r);
     CERTA_ASSERT(ok);
+    certa_receipt_batch_free(&b);
     return CERTA_OK;
 }
 
@@ -375,7 +563,7 @@ json_t *certa_receipt_to_json(const certa_receipt *r)
                                hex_json(r->cert.block_hash, CERTA_HASH_BYTES),
                                "signatures", sigs);
     return json_pack("{s:i,s:i,s:I,s:s,s:i,s:s,s:I,s:I,s:o,s:o,s:o,s:o}",
-                     "receipt", CERTA_RECEIPT_VERSION,
+                     "receipt", CERTA_RECEIPT_JSON_VERSION,
                      "integrator", (json_int_t)r->integrator,
                      "seq", (json_int_t)r->seq,
                      "result", r->result == CERTA_RESULT_OK ? "ok" : "rejected",
@@ -494,9 +682,9 @@ certa_err certa_receipt_from_json(const json_t *obj, certa_receipt *r,
     certa_err e;
     if ((e = get_uint(obj, "receipt", 255, &v, ei)) != CERTA_OK)
         return e;
-    if (v != CERTA_RECEIPT_VERSION)
+    if (v != CERTA_RECEIPT_JSON_VERSION)
         return certa_errorf(ei, CERTA_E_BAD_VERSION, "field \"receipt\": version "
-                            "%" PRIu64 ", this tool reads %u", v, CERTA_RECEIPT_VERSION);
+                            "%" PRIu64 ", this tool reads %u", v, CERTA_RECEIPT_JSON_VERSION);
     size_t el = 0;
     if ((e = get_uint(obj, "integrator", UINT16_MAX, &integ, ei)) != CERTA_OK ||
         (e = get_uint(obj, "seq", INT64_MAX, &r->seq, ei)) != CERTA_OK ||

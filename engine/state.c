@@ -48,6 +48,7 @@
 #define GRANT_FLAG_REDEEMED 0x04u
 #define GRANT_HASH_BYTES 115u
 #define THREADS_MAX 64u
+#define PAIR_CACHE_SLOTS 1024u
 
 /* 96 bytes: the whole per-grant state. */
 typedef struct grant {
@@ -163,6 +164,14 @@ struct certa_state {
 
     /* result leaves take only CERTA_R_COUNT x 8 values: hashed once */
     uint8_t leaf_hash[CERTA_R_COUNT][8][CERTA_HASH_BYTES];
+    /* node hashes of pairs of result leaves, by pair (direct-mapped): a
+     * block has few distinct (result, kind) leaves, so most of its lowest
+     * level of nodes repeats */
+    struct pair_node {
+        uint16_t key; /* 0: empty, else 1 + (a << 8 | b) folded */
+        uint8_t a, b;
+        uint8_t h[CERTA_HASH_BYTES];
+    } pair_cache[PAIR_CACHE_SLOTS];
 };
 
 /* ---------------------------------------------------------------- names */
@@ -1093,24 +1102,60 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
         s->scratch_cap = n;
         s->scratch = xrealloc(s->scratch, (size_t)n * CERTA_HASH_BYTES);
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t r = s->block_results[i], k = s->block_kinds[i];
-        CERTA_ASSERT(r < CERTA_R_COUNT);
-        if (k < 8) {
-            memcpy(s->scratch[i], s->leaf_hash[r][k], CERTA_HASH_BYTES);
+    /* Results tree: the lowest level of nodes is built here from the pair
+     * cache (an RFC 6962 tree of n leaves is the bottom-up pairing of its
+     * leaves, the last odd one carried up), the rest by the Merkle module
+     * over those nodes. */
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i += 2) {
+        uint8_t ra = s->block_results[i], ka = s->block_kinds[i];
+        CERTA_ASSERT(ra < CERTA_R_COUNT);
+        uint8_t la[CERTA_HASH_BYTES], lb[CERTA_HASH_BYTES];
+        const uint8_t *ha = la;
+        if (ka < 8) {
+            ha = s->leaf_hash[ra][ka];
         } else { /* a malformed event's unknown kind */
             uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
-            certa_result_leaf(k, r, leaf);
-            hash_result_leaf(leaf, s->scratch[i]);
+            certa_result_leaf(ka, ra, leaf);
+            hash_result_leaf(leaf, la);
         }
+        if (i + 1 == n) {
+            memcpy(s->scratch[m++], ha, CERTA_HASH_BYTES);
+            break;
+        }
+        uint8_t rb = s->block_results[i + 1], kb = s->block_kinds[i + 1];
+        CERTA_ASSERT(rb < CERTA_R_COUNT);
+        if (ka < 8 && kb < 8) {
+            uint8_t a = (uint8_t)(ra * 8 + ka), b = (uint8_t)(rb * 8 + kb);
+            uint32_t slot = ((uint32_t)a * 31u + b) % PAIR_CACHE_SLOTS;
+            struct pair_node *c = &s->pair_cache[slot];
+            if (c->key == 0 || c->a != a || c->b != b) {
+                certa_merkle_node_hash(s->leaf_hash[ra][ka], s->leaf_hash[rb][kb], c->h);
+                c->key = 1;
+                c->a = a;
+                c->b = b;
+            }
+            memcpy(s->scratch[m++], c->h, CERTA_HASH_BYTES);
+            continue;
+        }
+        const uint8_t *hb = lb;
+        if (kb < 8) {
+            hb = s->leaf_hash[rb][kb];
+        } else {
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf(kb, rb, leaf);
+            hash_result_leaf(leaf, lb);
+        }
+        certa_merkle_node_hash(ha, hb, s->scratch[m++]);
     }
 #if __has_include("certa/merkle.h")
     /* the project's Merkle module: the same RFC 6962 root, its fast node hash */
-    certa_err e = certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, n, results_root,
-                                           NULL);
+    certa_err e = n == 0 ? certa_merkle_root_hashes(NULL, NULL, 0, results_root, NULL)
+                         : certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, m,
+                                                    results_root, NULL);
     CERTA_ASSERT(e == CERTA_OK);
 #else
-    mth_from_leaf_hashes(s->scratch, n, results_root);
+    mth_from_leaf_hashes(s->scratch, m, results_root);
 #endif
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
 

@@ -111,7 +111,7 @@ static size_t query_arg_bytes(unsigned kind)
     switch (kind) {
     case CERTA_QUERY_HOLDER: return 32 + 12;
     case CERTA_QUERY_GRANT: return 16 + 12;
-    case CERTA_QUERY_BLOCK: return 8;
+    case CERTA_QUERY_BLOCK: return 8 + 12;
     case CERTA_QUERY_STATUS: return 0;
     default: return SIZE_MAX;
     }
@@ -132,7 +132,11 @@ size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY
         put64(out + 17, q->cursor);
         put32(out + 25, q->limit);
         break;
-    case CERTA_QUERY_BLOCK: put64(out + 1, q->height); break;
+    case CERTA_QUERY_BLOCK:
+        put64(out + 1, q->height);
+        put64(out + 9, q->cursor);
+        put32(out + 17, q->limit);
+        break;
     default: break;
     }
     return 1 + query_arg_bytes(q->kind);
@@ -167,9 +171,59 @@ certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q
         q->cursor = get64(in + 17);
         q->limit = get32(in + 25);
         break;
-    case CERTA_QUERY_BLOCK: q->height = get64(in + 1); break;
+    case CERTA_QUERY_BLOCK:
+        q->height = get64(in + 1);
+        q->cursor = get64(in + 9);
+        q->limit = get32(in + 17);
+        break;
     default: break;
     }
+    return CERTA_OK;
+}
+
+size_t certa_cp_query_result_encode(uint8_t kind, const char *json, size_t json_len,
+                                    uint8_t *out, size_t cap)
+{
+    CERTA_ASSERT(certa_query_kind_name(kind) != NULL && json != NULL);
+    if (json_len == 0 || 1 + json_len > cap || 1 + json_len > CERTA_CP_BODY_BYTES_MAX)
+        return 0;
+    out[0] = kind;
+    memcpy(out + 1, json, json_len);
+    return 1 + json_len;
+}
+
+certa_err certa_cp_query_result_decode(const uint8_t *in, size_t len, uint8_t *kind,
+                                       const char **json, size_t *json_len,
+                                       certa_errinfo *ei)
+{
+    *kind = 0;
+    *json = NULL;
+    *json_len = 0;
+    if (len < 2)
+        return certa_errorf(ei, CERTA_E_TRUNCATED, "query result: %zu bytes, need "
+                            "a kind byte and a JSON document", len);
+    if (len > CERTA_CP_BODY_BYTES_MAX)
+        return certa_errorf(ei, CERTA_E_TOO_LONG, "query result: %zu bytes, limit %u",
+                            len, CERTA_CP_BODY_BYTES_MAX);
+    if (certa_query_kind_name(in[0]) == NULL)
+        return certa_errorf(ei, CERTA_E_BAD_ENUM, "query result: unknown kind %u", in[0]);
+    /* A JSON document is an object: the first and last non-blank bytes are
+     * braces. The full parse is the caller's (it knows what it asked). */
+    size_t a = 1, b = len;
+    while (a < b && (in[a] == ' ' || in[a] == '\n' || in[a] == '\r' || in[a] == '\t'))
+        a++;
+    while (b > a && (in[b - 1] == ' ' || in[b - 1] == '\n' || in[b - 1] == '\r' ||
+                     in[b - 1] == '\t'))
+        b--;
+    if (b - a < 2 || in[a] != '{' || in[b - 1] != '}')
+        return certa_errorf(ei, CERTA_E_JSON, "query result %s: the document is not a "
+                            "JSON object", certa_query_kind_name(in[0]));
+    for (size_t i = 1; i < len; i++)
+        if (in[i] == 0)
+            return certa_errorf(ei, CERTA_E_JSON, "query result: NUL byte at %zu", i);
+    *kind = in[0];
+    *json = (const char *)in + 1;
+    *json_len = len - 1;
     return CERTA_OK;
 }
 

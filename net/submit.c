@@ -91,6 +91,7 @@ static void on_receipt(run *r, inflight *f, const certa_client_reply *rep)
             snprintf(r->s->last_error, sizeof r->s->last_error, "batch seq %" PRIu64
                      ": receipt covers %u of %u events", f->seq, got, f->events);
     }
+    certa_receipt_batch_free(&b);
     r->s->not_committed += f->events - got;
 }
 

@@ -10,7 +10,8 @@
 # a sample day at one counter through the licence rules, then a local
 # cluster of 4 validators (certa up) that takes a replay of the city's peak
 # hour and commits a sample of every event kind (receipts verified
-# offline), shows its status and metrics, and stops.
+# offline), answers holder and grant queries online, shows its status and
+# metrics, and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-demo-run}
@@ -133,7 +134,16 @@ else
   "$CERTA" receipt verify --genesis "$G" "$DEMO_DIR/receipts.jsonl"
 fi
 
-step "10. status and metrics"
+step "10. queries, status and metrics"
+# Holder 3 of the sample and its grant, asked of validator 1 online: the
+# same JSON `certa query --data` gives offline from a data directory.
+holder=$(printf 'holder 3' | sha256sum | cut -c1-64)
+grant=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[3])["grant_id"])' \
+  "$DEMO_DIR/sample/1-grants.jsonl")
+echo "holder 3's records (first 10), asked of validator 1 (certa query holder --to node1):"
+"$CERTA" query holder "$holder" --to node1 --genesis "$G" --limit 10 || true
+echo "its grant's status and history (certa query grant --to node1):"
+"$CERTA" query grant "$grant" --to node1 --genesis "$G" || true
 "$CERTA" status --to all --genesis "$G"
 mport=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics_port'])" \
   "$DEMO_DIR/node0/node.json")

@@ -35,24 +35,24 @@ certa_err certa_load_receipt_count(const uint8_t *b, size_t len, uint32_t *count
 {
     /* magic, version, reserved, integrator, seq, header, view, height, hash */
     const size_t fixed = 4 + 1 + 1 + 2 + 8 + 168 + 8 + 8 + 32;
-    if (len < fixed + 2 || rd32(b) != 0x52545243u || b[4] != 1)
+    if (len < fixed + 2 || rd32(b) != 0x52545243u || b[4] != 2)
         return certa_errorf(ei, CERTA_E_PROTOCOL, "receipt: bad magic, version or size");
     size_t pos = fixed;
     uint16_t sigs = rd16(b + pos);
     pos += 2;
-    if (sigs == 0 || sigs > 64 || len - pos < (size_t)sigs * 66 + 4)
+    if (sigs == 0 || sigs > 64 || len - pos < (size_t)sigs * 66 + 12)
         return certa_errorf(ei, CERTA_E_PROTOCOL, "receipt: %u signatures", sigs);
-    pos += (size_t)sigs * 66;
+    pos += (size_t)sigs * 66 + 8; /* and the first leaf index */
     uint32_t n = rd32(b + pos);
     pos += 4;
     if (n == 0 || n > 4096)
         return certa_errorf(ei, CERTA_E_PROTOCOL, "receipt: %u entries", n);
     for (uint32_t i = 0; i < n; i++) {
-        if (len - pos < 8 + 2 + 1)
+        if (len - pos < 2 + 1)
             return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: entry %u", i);
-        uint16_t code = rd16(b + pos + 8);
-        uint8_t rl = b[pos + 10];
-        pos += 11;
+        uint16_t code = rd16(b + pos);
+        uint8_t rl = b[pos + 2];
+        pos += 3;
         if (len - pos < (size_t)rl + 2)
             return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: entry %u reason", i);
         uint32_t slot = code < CERTA_LOAD_REASONS_MAX ? code : CERTA_LOAD_REASONS_MAX - 1;
@@ -67,18 +67,17 @@ certa_err certa_load_receipt_count(const uint8_t *b, size_t len, uint32_t *count
         pos += rl;
         uint16_t el = rd16(b + pos);
         pos += 2;
-        if (len - pos < (size_t)el + 1)
+        if (len - pos < (size_t)el)
             return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: entry %u event", i);
         pos += el;
-        uint8_t pl = b[pos];
-        pos += 1;
-        if (pl > 64 || len - pos < (size_t)pl * 32)
-            return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: entry %u proof", i);
-        pos += (size_t)pl * 32;
         counts[slot]++;
     }
+    /* the batch's range proof */
+    if (len - pos < 1 || b[pos] > 128 || len - pos - 1 < (size_t)b[pos] * 32)
+        return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: proof");
+    pos += 1 + (size_t)b[pos] * 32;
     if (pos != len)
-        return certa_errorf(ei, CERTA_E_TRAILING, "receipt: %zu bytes after the entries",
+        return certa_errorf(ei, CERTA_E_TRAILING, "receipt: %zu bytes after the proof",
                             len - pos);
     if (entries_out != NULL)
         *entries_out = n;

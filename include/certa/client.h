@@ -51,7 +51,7 @@ certa_err certa_cp_header_decode(const uint8_t *in, size_t len, certa_cp_header 
 typedef enum certa_query_kind {
     CERTA_QUERY_HOLDER = 1, /* arg: holder_id (32) · u64 cursor · u32 limit */
     CERTA_QUERY_GRANT = 2,  /* arg: grant_id (16) · u64 cursor · u32 limit */
-    CERTA_QUERY_BLOCK = 3,  /* arg: u64 height */
+    CERTA_QUERY_BLOCK = 3,  /* arg: u64 height · u64 cursor · u32 limit */
     CERTA_QUERY_STATUS = 4, /* arg: none */
 } certa_query_kind;
 
@@ -60,8 +60,9 @@ typedef struct certa_cp_query {
     uint8_t holder_id[32];
     uint8_t grant_id[16];
     uint64_t height;
-    uint64_t cursor; /* holder, grant: resume after this record (0: start) */
-    uint32_t limit;  /* holder, grant: records per page (0: server default) */
+    uint64_t cursor; /* holder, grant: the previous page's next_cursor;
+                      * block: index of the first event to list (0: start) */
+    uint32_t limit;  /* records or events per page (0: server default) */
 } certa_cp_query;
 
 #define CERTA_CP_QUERY_BYTES_MAX 45u
@@ -71,6 +72,16 @@ size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY
 certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q,
                                 certa_errinfo *ei);
 const char *certa_query_kind_name(unsigned kind); /* "holder", ...; NULL */
+
+/* QUERY_RESULT body: u8 query kind, then a UTF-8 JSON object (no NUL).
+ * encode returns the bytes written, 0 when cap (or the body limit) is too
+ * small or the document is empty. decode checks the kind, that the document
+ * looks like one JSON object (braces, no NUL) and points *json into in. */
+size_t certa_cp_query_result_encode(uint8_t kind, const char *json, size_t json_len,
+                                    uint8_t *out, size_t cap);
+certa_err certa_cp_query_result_decode(const uint8_t *in, size_t len, uint8_t *kind,
+                                       const char **json, size_t *json_len,
+                                       certa_errinfo *ei);
 
 typedef struct certa_cp_accepted {
     uint16_t integrator;

@@ -20,8 +20,10 @@
  * blocks later, in that header's prev_results_root). See docs/PROTOCOL.md "Receipts".
  *
  * Binary form: a batch receipt (the RECEIPT reply of the client protocol)
- * shares the header and certificate between the entries of one batch; a
- * single receipt is a batch receipt of one entry. JSON form: one object per
+ * shares the header, the certificate and one range proof between the
+ * entries of one batch (consecutive leaves), from which a reader rebuilds
+ * each entry's inclusion path; a single receipt is a batch receipt of one
+ * entry. JSON form: one object per
  * event, one line each in a receipts file.
  */
 #ifndef CERTA_RECEIPT_H
@@ -66,7 +68,9 @@ certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
 #define CERTA_RESULT_OK 0u            /* result code of an accepted event */
 #define CERTA_RECEIPT_REASON_MAX 128u /* bytes of a rejection reason */
 #define CERTA_RECEIPT_MAGIC 0x52545243u /* "CRTR" */
-#define CERTA_RECEIPT_VERSION 1u
+#define CERTA_RECEIPT_VERSION 2u      /* binary batch receipt (range proof) */
+#define CERTA_RECEIPT_JSON_VERSION 1u /* the JSON line form */
+#define CERTA_RECEIPT_PROOF_MAX 128u /* hashes in a batch receipt's range proof */
 
 /* One event's receipt, decoded. Self-contained (no pointers). */
 typedef struct certa_receipt {
@@ -107,8 +111,12 @@ typedef struct certa_receipt_entry {
 } certa_receipt_entry;
 
 /* Encodes a batch receipt into out (cap bytes); *len_out gets its length.
- * CERTA_E_LIMIT when cap is too small, CERTA_E_ARG for a field past its
- * limit. */
+ * The entries are consecutive leaves (entries[i].leaf_index = first + i)
+ * with their inclusion paths; the wire form carries, instead of a path per
+ * entry, one range proof for the batch (the subtrees beside the range),
+ * taken from those paths. CERTA_E_LIMIT when cap is too small, CERTA_E_ARG
+ * for a field past its limit, leaves that are not consecutive or paths that
+ * do not fit the header's tree. */
 certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
                                      const uint8_t header[CERTA_HEADER_BYTES],
                                      const certa_commit_cert *cert,
@@ -116,24 +124,37 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
                                      uint32_t count, uint8_t *out, size_t cap,
                                      size_t *len_out, certa_errinfo *ei);
 
-/* A decoded batch receipt borrows from its buffer. */
+/* A decoded batch receipt borrows from its buffer and owns the entries'
+ * rebuilt inclusion paths (certa_receipt_batch_free). */
 typedef struct certa_receipt_batch {
     uint16_t integrator;
     uint64_t seq;
     const uint8_t *header;
     certa_commit_cert cert;
+    uint64_t first_leaf;
     uint32_t entry_count;
     const uint8_t *entries; /* validated entry records */
     size_t entries_len;
+    uint32_t *entry_off; /* entry i at entries + entry_off[i] */
+    const uint8_t *proof; /* proof_count hashes */
+    uint8_t proof_count;
+    uint8_t *paths; /* entry i's path at (i * path_stride) hashes */
+    uint8_t *path_lens;
+    uint32_t path_stride;
 } certa_receipt_batch;
 
-/* Checks the whole framing (every length and limit, nothing trailing). */
+/* Checks the whole framing (every length and limit, nothing trailing),
+ * then rebuilds each entry's inclusion path from its leaf and the range
+ * proof (a proof with too few or too many hashes is refused; whether the
+ * paths lead to events_root is certa_receipt_verify's check). On success
+ * free b with certa_receipt_batch_free. */
 certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
                                      certa_receipt_batch *b, certa_errinfo *ei);
 /* Fills r with the entry at *offset (start at 0) and advances; false at
  * the end. b must come from certa_receipt_batch_decode. */
 bool certa_receipt_batch_next(const certa_receipt_batch *b, size_t *offset,
                               certa_receipt *r);
+void certa_receipt_batch_free(certa_receipt_batch *b);
 
 /* Single receipt = batch receipt of one entry. */
 certa_err certa_receipt_encode(const certa_receipt *r, uint8_t *out, size_t cap,

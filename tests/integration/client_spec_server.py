@@ -13,6 +13,12 @@ Behaviour:
                   rejected with code 11 "code_mismatch"
   SUBMIT seq 2 -> ERROR 702 REFUSED, not retryable
   other seqs   -> ACCEPTED and a RECEIPT with every entry ok
+  QUERY holder, grant, block -> the body is parsed by the byte table of
+                  "Client protocol" (a wrong length: ERROR 701); an all-zero
+                  holder or grant id, or block height 0, gets ERROR 4
+                  NOTFOUND; otherwise QUERY_RESULT with a document that
+                  echoes the id, cursor and limit (query_doc below; the test
+                  rebuilds it to compare what `certa query --to` prints)
 """
 import json
 import os
@@ -51,16 +57,58 @@ def parse_batch(b):
 
 
 def receipt_body(integrator, seq, events, rejected_index):
-    out = struct.pack("<IBBHQ", RECEIPT_MAGIC, 1, 0, integrator, seq)
-    out += bytes(168)                                   # block header
+    # version 2; the batch is the whole block (header event_count = its
+    # events, first leaf 0), so the range proof is empty
+    out = struct.pack("<IBBHQ", RECEIPT_MAGIC, 2, 0, integrator, seq)
+    header = bytearray(168)                             # block header
+    struct.pack_into("<I", header, 32, len(events))     # event_count
+    out += bytes(header)
     out += struct.pack("<QQ", 1, 42) + bytes(32)        # view, height, block hash
     out += struct.pack("<H", 1) + struct.pack("<H", 0) + bytes(64)  # one signature
-    out += struct.pack("<I", len(events))
+    out += struct.pack("<QI", 0, len(events))           # first leaf, entries
     for i, ev in enumerate(events):
         code, reason = (11, b"code_mismatch") if i == rejected_index else (0, b"")
-        out += struct.pack("<QHB", i, code, len(reason)) + reason
-        out += struct.pack("<H", len(ev)) + ev + bytes([0])  # no proof hashes
+        out += struct.pack("<HB", code, len(reason)) + reason
+        out += struct.pack("<H", len(ev)) + ev
+    out += bytes([0])                                   # no proof hashes
     return out
+
+
+QUERY_ARG_BYTES = {1: 44, 2: 28, 3: 20, 4: 0}
+
+
+def query_doc(kind, ident, cursor, limit):
+    """The answer to a holder (1), grant (2) or block (3) query: shapes of
+    "Query results (JSON)", contents made up from the request."""
+    if kind == 1:
+        return {"holder_id": ident, "height": 42,
+                "records": [{"seq": cursor, "time_ms": 1, "kind": "grant",
+                             "grant_id": "ab" * 16, "matter": 1001, "centre": 2,
+                             "licence_types": ["id_card"], "result": "ok"}],
+                "next_cursor": cursor + limit}
+    if kind == 2:
+        return {"grant_id": ident, "holder_id": "cd" * 32, "status": "active",
+                "centre": 2, "counter": 0, "matter": 1001, "licence_types": ["id_card"],
+                "not_before_ms": 1, "not_after_ms": 2, "method": "code", "max_uses": 1,
+                "uses": 0, "failed_attempts": 0, "created_ms": 1, "height": 42,
+                "history": [], "next_cursor": cursor + limit}
+    return {"height": ident, "hash": "00" * 32, "header": {"height": ident},
+            "header_hex": "00" * 168, "events": [], "next_cursor": cursor + limit}
+
+
+def parse_query(body):
+    """(kind, id, cursor, limit) per the QUERY body table, or None."""
+    if len(body) < 1 or body[0] not in QUERY_ARG_BYTES or len(body) != 1 + QUERY_ARG_BYTES[body[0]]:
+        return None
+    kind = body[0]
+    if kind == 1:
+        return kind, body[1:33].hex(), *struct.unpack_from("<QI", body, 33)
+    if kind == 2:
+        return kind, body[1:17].hex(), *struct.unpack_from("<QI", body, 17)
+    if kind == 3:
+        height, cursor, limit = struct.unpack_from("<QQI", body, 1)
+        return kind, height, cursor, limit
+    return kind, None, 0, 0
 
 
 def main():
@@ -93,6 +141,20 @@ def main():
                                 {"validator": 2, "up": False, "height": 0, "lag": 42}]}
             s.send_multipart([rid, header(QUERY_RESULT, request_id),
                               b"\x04" + json.dumps(status).encode()])
+        elif kind == QUERY and body[:1] in (b"\x01", b"\x02", b"\x03"):
+            q = parse_query(body)
+            if q is None:
+                s.send_multipart([rid, header(ERROR, request_id),
+                                  error_body(701, False, 0, "query body of %d bytes" % len(body))])
+                continue
+            qkind, ident, cursor, limit = q
+            if ident in ("00" * 32, "00" * 16, 0):
+                s.send_multipart([rid, header(ERROR, request_id),
+                                  error_body(4, False, 0, "no such item at height 42")])
+                continue
+            doc = json.dumps(query_doc(qkind, ident, cursor, limit), separators=(",", ":"))
+            s.send_multipart([rid, header(QUERY_RESULT, request_id),
+                              bytes([qkind]) + doc.encode()])
         elif kind == SUBMIT:
             integrator, seq, events = parse_batch(body)
             attempts[seq] = attempts.get(seq, 0) + 1

@@ -10,7 +10,9 @@
  * (type 16 ACCEPTED, 17 RECEIPT, 18 ERROR with its code) or
  * "CASE no-reply". Cases: garbage1, garbage3, badmagic, badtype, truncated,
  * oversized, badsig, unknown, valid (a good batch at SEQ; waits for the
- * receipt), replay (different bytes at SEQ). */
+ * receipt), replay (different bytes at SEQ); and malformed QUERY bodies:
+ * query-short (a holder query cut to 10 bytes), query-long (a block query
+ * with a byte too many), query-kind (kind 9), query-empty (no body). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +166,24 @@ int main(int argc, char **argv)
         } else if (strcmp(c, "unknown") == 0 || strcmp(c, "valid") == 0 ||
                    strcmp(c, "replay") == 0) {
             send_req(CERTA_CP_SUBMIT, bb.buf, bb.len);
+        } else if (strncmp(c, "query-", 6) == 0) {
+            certa_cp_query q = {.kind = CERTA_QUERY_HOLDER};
+            uint8_t qb[CERTA_CP_QUERY_BYTES_MAX + 1] = {0};
+            size_t ql = certa_cp_query_encode(&q, qb);
+            if (strcmp(c, "query-short") == 0) {
+                ql = 10;
+            } else if (strcmp(c, "query-long") == 0) {
+                q.kind = CERTA_QUERY_BLOCK;
+                ql = certa_cp_query_encode(&q, qb) + 1;
+            } else if (strcmp(c, "query-kind") == 0) {
+                qb[0] = 9;
+            } else if (strcmp(c, "query-empty") == 0) {
+                ql = 0;
+            } else {
+                fprintf(stderr, "cluster_badclient: unknown case %s\n", c);
+                return 2;
+            }
+            send_req(CERTA_CP_QUERY, qb, ql);
         } else {
             fprintf(stderr, "cluster_badclient: unknown case %s\n", c);
             return 2;

@@ -2,9 +2,11 @@
 # The client protocol as documented is enough to write a peer in another
 # language: tests/integration/client_spec_server.py is a fake validator in
 # Python (pyzmq, CURVE) written from docs/PROTOCOL.md alone, and `certa
-# status` and `certa submit` must work against it: status figures, a BUSY
-# retried after its hint, a receipt with a rejected entry, a refused batch
-# counted as not committed, receipts written as JSON lines.
+# status`, `certa query --to` and `certa submit` must work against it:
+# status figures, holder/grant/block query bodies as the byte table lays
+# them out and their documents printed as sent, a BUSY retried after its
+# hint, a receipt with a rejected entry, a refused batch counted as not
+# committed, receipts written as JSON lines.
 set -euo pipefail
 CERTA=${CERTA_BIN:?CERTA_BIN must point at the certa binary}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +42,31 @@ grep -q "height 42  view 1  primary 1  events/s 1234" "$work/status" || fail "st
 grep -q "peers 1:lag 1 2:down" "$work/status" || fail "status peers: $(cat "$work/status")"
 "$CERTA" status --to node0 --json >"$work/status.json"
 grep -q '"events_per_s": 1234.5' "$work/status.json" || fail "status --json: $(cat "$work/status.json")"
+
+# query --to: the body laid out as the byte table says (the fake answers
+# ERROR 701 otherwise), the document printed as it came, not-found exit 1.
+for spec in "holder $(printf 'ab%.0s' {1..32}) 5 7" "grant $(printf 'ef%.0s' {1..16}) 0 3" \
+            "block 17 2 9"; do
+  set -- $spec
+  "$CERTA" query "$1" "$2" --to node0 --cursor "$3" --limit "$4" >"$work/q.out" 2>"$work/q.err" \
+    || fail "query $spec: $(cat "$work/q.err")"
+  "$py" - "$here" "$@" "$work/q.out" <<'PY' || fail "query $spec printed: $(cat "$work/q.out")"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from client_spec_server import query_doc
+what, ident, cursor, limit, out = sys.argv[2:7]
+kind = {"holder": 1, "grant": 2, "block": 3}[what]
+ident = int(ident) if what == "block" else ident
+want = json.dumps(query_doc(kind, ident, int(cursor), int(limit)), separators=(",", ":"))
+sys.exit(0 if open(out).read() == want + "\n" else 1)
+PY
+done
+set +e
+"$CERTA" query grant 00000000000000000000000000000000 --to node0 >"$work/q.out" 2>"$work/q.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "query of an absent grant exited $rc: $(cat "$work/q.err")"
+grep -q "no such item at height 42" "$work/q.err" || fail "not found: $(cat "$work/q.err")"
 
 # submit: 7 events in batches of 3 -> seq 1 (BUSY once, then a rejected
 # entry), seq 2 (refused), seq 3 (one event, ok).

@@ -81,6 +81,13 @@ grep -q '"next_cursor"' "$work/out" || fail "second page should not be the last"
 expect_rc 1 "$CERTA" query holder "$(printf 'nobody' | sha256sum | cut -c1-64)" --data "$D"
 expect_rc 2 "$CERTA" query holder abc --data "$D"
 expect_rc 2 "$CERTA" query grant "$grant22"
+# a block of the dry run's log: header and events, no commit certificate
+expect_rc 0 "$CERTA" query block 1 --data "$D" --limit 2
+grep -q '"height":1,"hash":"[0-9a-f]\{64\}","header":{"height":1,' "$work/out" || fail "block 1: $(head -c 300 "$work/out")"
+grep -q '"events":\[{"index":0,"integrator":"' "$work/out" || fail "block 1 events: $(head -c 600 "$work/out")"
+if grep -q '"commit"' "$work/out"; then fail "a dry-run block has no commit certificate"; fi
+expect_rc 1 "$CERTA" query block 99999 --data "$D"
+grep -q "no such block 99999" "$work/err" || fail "no such block: $(cat "$work/err")"
 
 # without snapshots (full replay) and with a damaged one: same answers
 mv "$D/snapshots" "$work/snaps.saved"

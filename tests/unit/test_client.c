@@ -443,11 +443,20 @@ Test(client_codec, round_trips_and_refusals)
     buf[2] = 3;
     cr_assert_eq(certa_cp_error_decode(buf, n, &e2, NULL), CERTA_E_RESERVED);
 
-    certa_cp_query q = { .kind = CERTA_QUERY_BLOCK, .height = 99 }, q2;
+    certa_cp_query q = { .kind = CERTA_QUERY_BLOCK, .height = 99, .cursor = 7,
+                         .limit = 3 }, q2;
     n = certa_cp_query_encode(&q, buf);
-    cr_assert_eq(n, 9);
+    cr_assert_eq(n, 21);
+    /* byte by byte as docs/PROTOCOL.md says: kind, u64 height, u64 cursor, u32 limit */
+    cr_assert_eq(buf[0], 3);
+    cr_assert_eq(buf[1], 99);
+    cr_assert_eq(buf[9], 7);
+    cr_assert_eq(buf[17], 3);
     cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_OK);
     cr_assert_eq(q2.height, 99);
+    cr_assert_eq(q2.cursor, 7);
+    cr_assert_eq(q2.limit, 3);
+    cr_assert_eq(certa_cp_query_decode(buf, 9, &q2, NULL), CERTA_E_TRUNCATED);
     cr_assert_eq(certa_cp_query_decode(buf, n + 1, &q2, NULL), CERTA_E_TRAILING);
     buf[0] = 7;
     cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_E_BAD_ENUM);
@@ -469,4 +478,35 @@ Test(client_codec, round_trips_and_refusals)
     cr_assert_eq(a2.event_count, 12);
     cr_assert_eq(memcmp(a2.digest, a.digest, 32), 0);
     cr_assert_eq(certa_cp_accepted_decode(buf, 45, &a2, NULL), CERTA_E_TRUNCATED);
+}
+
+Test(client_codec, query_result_body)
+{
+    static const char doc[] = "{\"holder_id\":\"ab\",\"height\":7}";
+    uint8_t buf[128];
+    size_t n = certa_cp_query_result_encode(CERTA_QUERY_HOLDER, doc, strlen(doc), buf,
+                                            sizeof buf);
+    cr_assert_eq(n, 1 + strlen(doc));
+    cr_assert_eq(buf[0], CERTA_QUERY_HOLDER);
+    uint8_t kind;
+    const char *j;
+    size_t jl;
+    cr_assert_eq(certa_cp_query_result_decode(buf, n, &kind, &j, &jl, NULL), CERTA_OK);
+    cr_assert_eq(kind, CERTA_QUERY_HOLDER);
+    cr_assert_eq(jl, strlen(doc));
+    cr_assert_eq(memcmp(j, doc, jl), 0);
+    /* too small a buffer, an empty document */
+    cr_assert_eq(certa_cp_query_result_encode(CERTA_QUERY_HOLDER, doc, strlen(doc), buf, 8), 0);
+    cr_assert_eq(certa_cp_query_result_encode(CERTA_QUERY_BLOCK, doc, 0, buf, sizeof buf), 0);
+    /* refusals: no document, unknown kind, not an object, a NUL inside */
+    cr_assert_eq(certa_cp_query_result_decode(buf, 1, &kind, &j, &jl, NULL), CERTA_E_TRUNCATED);
+    buf[0] = 9;
+    cr_assert_eq(certa_cp_query_result_decode(buf, n, &kind, &j, &jl, NULL), CERTA_E_BAD_ENUM);
+    buf[0] = CERTA_QUERY_GRANT;
+    buf[n - 1] = ']';
+    cr_assert_eq(certa_cp_query_result_decode(buf, n, &kind, &j, &jl, NULL), CERTA_E_JSON);
+    buf[n - 1] = '}';
+    buf[5] = 0;
+    cr_assert_eq(certa_cp_query_result_decode(buf, n, &kind, &j, &jl, NULL), CERTA_E_JSON);
+    cr_assert_null(j);
 }

@@ -28,27 +28,28 @@ typedef struct fakeval {
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 
-/* A receipt per docs/PROTOCOL.md with zeroed header and certificate; every
- * 7th event (counted over the run) gets result 5 "bad code". */
+/* A batch receipt per docs/PROTOCOL.md (version 2) with zeroed header and
+ * certificate and a dummy range proof; every 7th event (counted over the
+ * run) gets result 5 "bad code". */
 static size_t make_receipt(fakeval *f, const certa_batch_view *v, uint8_t *out, size_t cap)
 {
     size_t pos = 0;
     memset(out, 0, 232);
     put32(out, 0x52545243u);
-    out[4] = 1;
+    out[4] = 2;
     put16(out + 6, v->integrator);
     pos = 232;
     put16(out + pos, 1);
     pos += 2 + 66;
+    memset(out + pos, 0, 8); /* first leaf */
+    pos += 8;
     put32(out + pos, v->event_count);
     pos += 4;
     size_t p = 0;
     const uint8_t *eb;
     size_t el;
     while (certa_batch_next(v, &p, &eb, &el)) {
-        cr_assert_lt(pos + 8 + 2 + 1 + 8 + 2 + el + 1 + 32, cap);
-        memset(out + pos, 0, 8);
-        pos += 8;
+        cr_assert_lt(pos + 2 + 1 + 8 + 2 + el + 1 + 64, cap);
         bool rej = ++f->entries % 7 == 0;
         put16(out + pos, rej ? 5 : 0);
         pos += 2;
@@ -62,10 +63,10 @@ static size_t make_receipt(fakeval *f, const certa_batch_view *v, uint8_t *out, 
         pos += 2;
         memcpy(out + pos, eb, el);
         pos += el;
-        out[pos++] = 1; /* one proof hash */
-        memset(out + pos, 0xee, 32);
-        pos += 32;
     }
+    out[pos++] = 2; /* two proof hashes */
+    memset(out + pos, 0xee, 64);
+    pos += 64;
     return pos;
 }
 
@@ -183,17 +184,19 @@ Test(load_net, receipt_framing_is_checked)
     uint8_t b[400];
     memset(b, 0, sizeof b);
     put32(b, 0x52545243u);
-    b[4] = 1;
+    b[4] = 2;
     put16(b + 232, 1);
-    put32(b + 232 + 2 + 66, 1);
-    size_t pos = 232 + 2 + 66 + 4;
-    pos += 8;
-    put16(b + pos, 0);
+    size_t pos = 232 + 2 + 66;
+    pos += 8; /* first leaf */
+    put32(b + pos, 1);
+    pos += 4;
+    put16(b + pos, 0); /* result */
     pos += 2;
-    b[pos++] = 0;
+    b[pos++] = 0; /* reason length */
     put16(b + pos, 3);
     pos += 2 + 3;
-    b[pos++] = 0;
+    b[pos++] = 1; /* one proof hash */
+    pos += 32;
     uint32_t counts[CERTA_LOAD_REASONS_MAX] = {0}, n = 0;
     cr_assert_eq(certa_load_receipt_count(b, pos, counts, NULL, &n, NULL), CERTA_OK);
     cr_assert_eq(n, 1);

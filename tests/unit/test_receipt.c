@@ -290,29 +290,84 @@ Test(receipt, binary_round_trip_and_refusals)
     cr_assert_eq(certa_receipt_decode(buf, len + 1, &r, NULL), CERTA_E_TRAILING);
     cr_assert_eq(certa_receipt_encode(&good, buf, 100, &len, NULL), CERTA_E_LIMIT);
 
-    /* A batch receipt of three entries shares header and certificate. */
-    certa_receipt_entry en[3];
-    for (int i = 0; i < 3; i++)
-        en[i] = (certa_receipt_entry){ .leaf_index = good.leaf_index, .result = (uint16_t)(i ? 5 : 0),
-                                       .reason = i ? "code wrong" : NULL, .event = good.event,
-                                       .event_len = good.event_len,
-                                       .path = (const uint8_t(*)[32])good.path,
-                                       .path_len = good.path_len };
-    cr_assert_eq(certa_receipt_batch_encode(2, 9, good.header, &good.cert, en, 3, buf,
-                                            sizeof buf, &len, &ei), CERTA_OK, "%s", ei.msg);
-    certa_receipt_batch b;
-    cr_assert_eq(certa_receipt_batch_decode(buf, len, &b, &ei), CERTA_OK, "%s", ei.msg);
-    cr_assert_eq(b.entry_count, 3);
-    size_t off = 0;
-    int n = 0;
-    while (certa_receipt_batch_next(&b, &off, &r)) {
-        cr_assert_eq(r.result, n ? 5 : 0);
-        cr_assert_str_eq(r.reason, n ? "code wrong" : "");
-        cr_assert_eq(certa_receipt_verify(&r, &gen, n > 0, NULL), CERTA_OK);
-        n++;
+    /* Batch receipts share header and certificate and carry one range
+     * proof: for every range of consecutive leaves of the block's tree, the
+     * decoded receipts have exactly the tree's inclusion paths and verify. */
+    uint8_t leaf_hashes[NEV][32];
+    for (int i = 0; i < NEV; i++) {
+        uint8_t leaf[CERTA_LEAF_PREFIX_BYTES + CERTA_EVENT_BYTES_MAX];
+        size_t ll = certa_leaf_encode(2, 9, evbytes[i], evlen[i], leaf, sizeof leaf);
+        certa_merkle_leaf_hash(leaf, ll, leaf_hashes[i]);
     }
-    cr_assert_eq(n, 3);
-    cr_assert_eq(certa_receipt_decode(buf, len, &r, &ei), CERTA_E_BAD_FIELD);
+    certa_merkle_tree *t = NULL;
+    cr_assert_eq(certa_merkle_tree_build(NULL, &leaf_hashes[0][0], NEV, &t, NULL), CERTA_OK);
+    static uint8_t paths[NEV][CERTA_RECEIPT_PATH_MAX][32];
+    size_t plen[NEV];
+    for (int i = 0; i < NEV; i++)
+        cr_assert_eq(certa_merkle_tree_inclusion(t, (size_t)i, paths[i], &plen[i], NULL),
+                     CERTA_OK);
+    certa_merkle_tree_free(t);
+    for (int first = 0; first < NEV; first++) {
+        for (int cnt = 1; first + cnt <= NEV; cnt++) {
+            certa_receipt_entry en[NEV];
+            for (int i = 0; i < cnt; i++) {
+                int k = first + i;
+                en[i] = (certa_receipt_entry){ .leaf_index = (uint64_t)k,
+                                               .result = (uint16_t)(i % 2 ? 5 : 0),
+                                               .reason = i % 2 ? "code wrong" : NULL,
+                                               .event = evbytes[k], .event_len = evlen[k],
+                                               .path = (const uint8_t(*)[32])paths[k],
+                                               .path_len = plen[k] };
+            }
+            cr_assert_eq(certa_receipt_batch_encode(2, 9, good.header, &good.cert, en,
+                                                    (uint32_t)cnt, buf, sizeof buf, &len,
+                                                    &ei), CERTA_OK, "%s", ei.msg);
+            certa_receipt_batch b;
+            cr_assert_eq(certa_receipt_batch_decode(buf, len, &b, &ei), CERTA_OK,
+                         "[%d,+%d): %s", first, cnt, ei.msg);
+            cr_assert_eq(b.entry_count, (uint32_t)cnt);
+            size_t off = 0;
+            int n = 0;
+            while (certa_receipt_batch_next(&b, &off, &r)) {
+                int k = first + n;
+                cr_assert_eq(r.leaf_index, (uint64_t)k);
+                cr_assert_eq(r.result, n % 2 ? 5 : 0);
+                cr_assert_str_eq(r.reason, n % 2 ? "code wrong" : "");
+                cr_assert_eq(r.path_len, plen[k], "[%d,+%d) leaf %d", first, cnt, k);
+                cr_assert_eq(memcmp(r.path, paths[k], plen[k] * 32), 0, "[%d,+%d) leaf %d",
+                             first, cnt, k);
+                cr_assert_eq(certa_receipt_verify(&r, &gen, n > 0, &ei), CERTA_OK, "%s",
+                             ei.msg);
+                n++;
+            }
+            cr_assert_eq(n, cnt);
+            certa_receipt_batch_free(&b);
+            if (cnt > 1)
+                cr_assert_eq(certa_receipt_decode(buf, len, &r, &ei), CERTA_E_BAD_FIELD);
+            /* a damaged proof hash (the proof ends the receipt): the rebuilt
+             * paths no longer verify */
+            if (cnt < NEV) {
+                buf[len - 1] ^= 1;
+                cr_assert_eq(certa_receipt_batch_decode(buf, len, &b, &ei), CERTA_OK);
+                off = 0;
+                bool any_bad = false;
+                while (certa_receipt_batch_next(&b, &off, &r))
+                    any_bad |= certa_receipt_verify(&r, &gen, true, NULL) != CERTA_OK;
+                cr_assert(any_bad, "[%d,+%d): a damaged proof went unnoticed", first, cnt);
+                certa_receipt_batch_free(&b);
+                buf[len - 1] ^= 1;
+                /* one hash too few or too many is refused at decoding */
+                cr_assert_neq(certa_receipt_decode(buf, len - 32, &r, NULL), CERTA_OK);
+            }
+            /* entries that are not consecutive leaves are refused */
+            if (cnt > 1) {
+                en[1].leaf_index += 1;
+                cr_assert_eq(certa_receipt_batch_encode(2, 9, good.header, &good.cert, en,
+                                                        (uint32_t)cnt, buf, sizeof buf,
+                                                        &len, NULL), CERTA_E_ARG);
+            }
+        }
+    }
 }
 
 Test(receipt, json_round_trip_and_refusals)
@@ -494,6 +549,7 @@ Test(receipt, block_receipts_for_every_batch)
             cr_assert_str_eq(r.reason, results[seen] ? reason_name(results[seen]) : "");
             seen++;
         }
+        certa_receipt_batch_free(&rb);
         free(out);
     }
     cr_assert_eq(seen, 8);

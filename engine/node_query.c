@@ -1,0 +1,147 @@
+/* node_query: a validator's answers to QUERY requests (engine/node_query.h).
+ *
+ * Invariants:
+ * - Every request gets exactly one reply: QUERY_RESULT or ERROR (never a
+ *   silent drop), and is counted once in certa_queries_total.
+ * - Read-only: the state and the block log are only read.
+ * - Bounded: the reply buffer is allocated once (CERTA_NODE_QUERY_REPLY_MAX);
+ *   pages are capped by engine/query.c, so one query costs at most one page
+ *   of records or one block read plus one page of its events.
+ */
+#include "node_query.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "certa/client.h"
+#include "certa/query.h"
+
+enum { R_OK, R_NOT_FOUND, R_BAD_REQUEST, R_ERROR, R_COUNT };
+static const char *const result_names[R_COUNT] = {"ok", "not_found", "bad_request", "error"};
+#define KINDS 5u /* 0: a body that did not decode; 1..4: certa_query_kind */
+
+struct certa_node_query {
+    certa_query *qs;
+    uint8_t *buf; /* CERTA_NODE_QUERY_REPLY_MAX */
+    certa_metric *count[KINDS][R_COUNT];
+    certa_metric *seconds;
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+certa_err certa_node_query_open(certa_metrics *reg, certa_node_query **out,
+                                certa_errinfo *ei)
+{
+    CERTA_ASSERT(reg != NULL && out != NULL);
+    certa_node_query *nq = calloc(1, sizeof *nq);
+    if (nq == NULL || (nq->buf = malloc(CERTA_NODE_QUERY_REPLY_MAX)) == NULL) {
+        certa_node_query_close(nq);
+        return certa_errorf(ei, CERTA_E_NOMEM, "query: reply buffer");
+    }
+    certa_err e = certa_query_create(&nq->qs, ei);
+    for (unsigned k = 0; e == CERTA_OK && k < KINDS; k++)
+        for (unsigned r = 0; e == CERTA_OK && r < R_COUNT; r++) {
+            if (k == 0 && r != R_BAD_REQUEST)
+                continue;
+            char labels[64];
+            snprintf(labels, sizeof labels, "kind=\"%s\",result=\"%s\"",
+                     k == 0 ? "invalid" : certa_query_kind_name(k), result_names[r]);
+            nq->count[k][r] = certa_metrics_counter(reg, "certa_queries_total", labels,
+                                                    "Client queries answered, by kind and "
+                                                    "outcome", ei);
+            if (nq->count[k][r] == NULL)
+                e = ei->code;
+        }
+    static const double bounds_s[] = {0.00005, 0.0001, 0.0002, 0.0005, 0.001,
+                                      0.002, 0.005, 0.01, 0.02, 0.05};
+    if (e == CERTA_OK &&
+        (nq->seconds = certa_metrics_histogram(reg, "certa_query_seconds", NULL,
+                                               "Time to answer one client query",
+                                               bounds_s, sizeof bounds_s / sizeof bounds_s[0],
+                                               ei)) == NULL)
+        e = ei->code;
+    if (e != CERTA_OK) {
+        certa_node_query_close(nq);
+        return e;
+    }
+    *out = nq;
+    return CERTA_OK;
+}
+
+void certa_node_query_close(certa_node_query *nq)
+{
+    if (nq == NULL)
+        return;
+    certa_query_free(nq->qs);
+    free(nq->buf);
+    free(nq);
+}
+
+static uint8_t error_reply(certa_node_query *nq, certa_err code, const char *msg,
+                           const uint8_t **reply, size_t *reply_len)
+{
+    certa_cp_error er = {.code = (uint16_t)code};
+    snprintf(er.message, sizeof er.message, "%s", msg);
+    *reply_len = certa_cp_error_encode(&er, nq->buf);
+    *reply = nq->buf;
+    return CERTA_CP_ERROR;
+}
+
+static void count(certa_node_query *nq, unsigned kind, unsigned result, double t0)
+{
+    CERTA_ASSERT(kind < KINDS && result < R_COUNT && nq->count[kind][result] != NULL);
+    certa_metric_add(nq->count[kind][result], 1);
+    certa_metric_observe(nq->seconds, mono_s() - t0);
+}
+
+uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src *src,
+                                const uint8_t *req, size_t len,
+                                const uint8_t **reply, size_t *reply_len)
+{
+    CERTA_ASSERT(nq != NULL && src != NULL && reply != NULL && reply_len != NULL);
+    double t0 = mono_s();
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_cp_query q;
+    if (certa_cp_query_decode(req, len, &q, &ei) != CERTA_OK) {
+        count(nq, 0, R_BAD_REQUEST, t0);
+        char msg[CERTA_CP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "not a well-formed query: %s", certa_errmsg(&ei));
+        return error_reply(nq, CERTA_E_PROTOCOL, msg, reply, reply_len);
+    }
+    json_t *doc = NULL;
+    certa_err e;
+    if (q.kind == CERTA_QUERY_STATUS) {
+        doc = src->status(src->status_ctx);
+        e = doc != NULL ? CERTA_OK : certa_errorf(&ei, CERTA_E_NOMEM, "status: out of memory");
+    } else {
+        e = certa_query_answer(nq->qs, src->g, src->state, src->blocks, &q, &doc, &ei);
+    }
+    if (e != CERTA_OK) {
+        count(nq, q.kind, e == CERTA_E_NOTFOUND ? R_NOT_FOUND
+                          : e == CERTA_E_ARG    ? R_BAD_REQUEST
+                                                : R_ERROR, t0);
+        return error_reply(nq, e, certa_errmsg(&ei), reply, reply_len);
+    }
+    nq->buf[0] = q.kind;
+    size_t n = json_dumpb(doc, (char *)nq->buf + 1, CERTA_NODE_QUERY_REPLY_MAX - 1, JSON_COMPACT);
+    json_decref(doc);
+    if (n == 0 || n > CERTA_NODE_QUERY_REPLY_MAX - 1) {
+        count(nq, q.kind, R_ERROR, t0);
+        char msg[160];
+        snprintf(msg, sizeof msg, "the answer would exceed %u bytes: ask for a smaller page",
+                 CERTA_NODE_QUERY_REPLY_MAX);
+        return error_reply(nq, n == 0 ? CERTA_E_NOMEM : CERTA_E_LIMIT, msg, reply, reply_len);
+    }
+    count(nq, q.kind, R_OK, t0);
+    *reply = nq->buf;
+    *reply_len = 1 + n;
+    return CERTA_CP_QUERY_RESULT;
+}

@@ -1,0 +1,56 @@
+/* node_query: how a validator answers QUERY requests from integrators
+ * (engine-internal; engine/node.c calls it from its client dispatch).
+ *
+ * One call turns a request body into a reply (type and body): holder,
+ * grant and block from the executed state and the block log through
+ * engine/query.c, status through the node's own callback. It never fails
+ * silently: a body that does not decode gets ERROR 701 (PROTOCOL), an absent
+ * item ERROR 4 (NOTFOUND), a foreign cursor ERROR 2 (ARG); each answer is
+ * counted in certa_queries_total{kind,result} and timed in
+ * certa_query_seconds.
+ *
+ * Bounded: pages are capped (include/certa/query.h), buffers are allocated
+ * at open and reused; a reply larger than CERTA_NODE_QUERY_REPLY_MAX is
+ * refused with ERROR LIMIT instead of being built further.
+ *
+ * Threads: one certa_node_query per thread answering queries; the state
+ * must not change during a call (the node answers between rounds).
+ */
+#ifndef CERTA_ENGINE_NODE_QUERY_H
+#define CERTA_ENGINE_NODE_QUERY_H
+
+#include <jansson.h>
+
+#include "certa/genesis.h"
+#include "certa/state.h"
+#include "certa/store.h"
+#include "metrics.h"
+
+#define CERTA_NODE_QUERY_REPLY_MAX (4u * 1024u * 1024u)
+
+typedef struct certa_node_query certa_node_query;
+
+/* Registers its metrics in reg (before the registry is served). */
+certa_err certa_node_query_open(certa_metrics *reg, certa_node_query **out,
+                                certa_errinfo *ei);
+void certa_node_query_close(certa_node_query *nq);
+
+/* The status document (docs/PROTOCOL.md): a new JSON object, or NULL. */
+typedef json_t *(*certa_node_status_fn)(void *ctx);
+
+typedef struct certa_node_query_src {
+    const certa_genesis *g;
+    const certa_state *state; /* executed state */
+    certa_store *blocks;      /* the block log */
+    certa_node_status_fn status;
+    void *status_ctx;
+} certa_node_query_src;
+
+/* Answers one QUERY body (req, len). Returns the reply type
+ * (CERTA_CP_QUERY_RESULT or CERTA_CP_ERROR); *reply points to the reply
+ * body, owned by nq and valid until the next call. */
+uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src *src,
+                                const uint8_t *req, size_t len,
+                                const uint8_t **reply, size_t *reply_len);
+
+#endif
