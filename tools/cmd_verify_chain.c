@@ -48,9 +48,11 @@
 #define CMD "verify-chain"
 #define RING_BYTES (32u << 20) /* block bytes in flight */
 #define SLOTS 1024u            /* blocks in flight */
-/* A larger block gets a buffer of its own and waits until nothing else is
- * in flight, so at most one such buffer exists at a time. */
+/* A larger block gets a buffer of its own; such buffers hold at most
+ * BIG_BUDGET bytes together (or one block, whatever its size), so several
+ * big blocks are hashed at once and memory stays bounded. */
 #define BIG_BYTES (RING_BYTES / 4)
+#define BIG_BUDGET (128u << 20)
 
 static const char usage[] =
     "usage: certa verify-chain --data DIR [--threads N] [--io direct|cached]\n"
@@ -112,6 +114,7 @@ typedef struct verifier {
     uint64_t head, tail, next_job; /* head <= next_job <= tail */
     uint8_t *ring;
     size_t ring_tail, ring_used;
+    size_t big_used; /* bytes in own buffers of big blocks in flight */
     bool quit;
     unsigned workers; /* hashing threads besides the reading one */
     pthread_t th[CERTA_POOL_THREADS_MAX];
@@ -363,10 +366,12 @@ static void retire_locked(verifier *v)
         if (s->state != SLOT_DONE)
             break;
         check_result(v, s);
-        if (s->own)
+        if (s->own) {
             free(s->data);
-        else
+            v->big_used -= s->len;
+        } else {
             v->ring_used -= s->span;
+        }
         s->state = SLOT_FREE;
         v->head++;
     }
@@ -399,7 +404,7 @@ static bool on_block(void *ctx, uint64_t height, const uint8_t *data, size_t len
         }
         bool room = v->tail - v->head < SLOTS;
         if (room && big)
-            room = v->head == v->tail;
+            room = v->big_used == 0 || v->big_used + len <= BIG_BUDGET;
         if (room && !big) {
             span = ring_span(v, len, &start);
             room = v->ring_used + span <= RING_BYTES;
@@ -426,6 +431,7 @@ static bool on_block(void *ctx, uint64_t height, const uint8_t *data, size_t len
             pthread_mutex_unlock(&v->mu);
             return false;
         }
+        v->big_used += len;
     } else {
         s->data = v->ring + start;
         s->span = span;
