@@ -620,3 +620,38 @@ Test(pbft, late_votes_are_not_verified)
     certa_pbft_free(r);
     keys_down();
 }
+
+/* A forwarded REQUEST is judged by its content (validate_request), not by
+ * the forwarder's signature: a damaged signature does not stop a genuine
+ * request, and a well-signed request with bad content is still refused. */
+Test(pbft, forwarded_requests_are_judged_by_content)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 0);
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_REQUEST;
+    m.integrator = 1;
+    m.seq = 7;
+    static const uint8_t good_body[8] = {'R', 1, 2, 3, 4, 5, 6, 7};
+    static const uint8_t bad_body[8] = {'X', 1, 2, 3, 4, 5, 6, 7};
+    m.body = good_body;
+    m.body_len = sizeof good_body;
+    size_t len;
+    uint8_t *b = signed_as(2, &m, &len);
+    b[len - 1] ^= 1;
+    feed(r, b, &len, 10);
+    cr_assert_eq(st->dropped_bad_signature, 0);
+    cr_assert_eq(st->dropped_requests, 0);
+    m.seq = 8;
+    m.body = bad_body;
+    b = signed_as(2, &m, &len);
+    feed(r, b, &len, 11);
+    cr_assert_eq(st->dropped_requests, 1);
+    certa_pbft_free(r);
+    keys_down();
+}
