@@ -140,6 +140,16 @@ certa_err certa_merkle_root_leaves(certa_pool *pool,
     return root_run(pool, &j, root, ei);
 }
 
+certa_err certa_merkle_root_split(certa_pool *pool,
+                                  const certa_merkle_split_leaf *leaves, size_t n,
+                                  uint8_t root[CERTA_HASH_BYTES],
+                                  certa_errinfo *ei)
+{
+    CERTA_ASSERT(leaves != NULL || n == 0);
+    root_job j = {.src = {.split = leaves}, .n = n};
+    return root_run(pool, &j, root, ei);
+}
+
 certa_err certa_merkle_root_fixed(certa_pool *pool, const void *data,
                                   size_t leaf_bytes, size_t n,
                                   uint8_t root[CERTA_HASH_BYTES],
