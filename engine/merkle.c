@@ -216,6 +216,16 @@ certa_err certa_merkle_leaf_hashes(certa_pool *pool,
                           leaf_span_task, &j, 0, ei);
 }
 
+certa_err certa_merkle_split_leaf_hashes(certa_pool *pool,
+                                         const certa_merkle_split_leaf *leaves, size_t n,
+                                         uint8_t *out, certa_errinfo *ei)
+{
+    CERTA_ASSERT((leaves != NULL && out != NULL) || n == 0);
+    span_job j = {.src = {.split = leaves}, .out = out, .count = n};
+    return certa_pool_run(pool_for(pool, n), (n + SPAN - 1) / SPAN,
+                          leaf_span_task, &j, 0, ei);
+}
+
 /* ---- trees kept in memory ---- */
 
 struct certa_merkle_tree {

@@ -269,6 +269,10 @@ struct certa_node {
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
     pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
+    certa_merkle_split_leaf *split; /* block_leaves' scratch */
+    size_t split_cap;
+    uint8_t (*heads)[CERTA_LEAF_PREFIX_BYTES];
+    size_t heads_cap;
     /* events decoded ahead of execution (execute_job) */
     certa_event pf_ring[PF_AHEAD];
     bool pf_ok[PF_AHEAD];
@@ -533,30 +537,57 @@ static bool leaves_take(certa_node *nd, uint64_t height,
     return true;
 }
 
-/* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes.
- * Returns the event count, or -1 when a batch does not decode. */
+/* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes: each
+ * leaf (u16 integrator || u64 seq || event) is hashed where its event lies,
+ * behind a 10-byte head per batch, on the Merkle module's wide kernels.
+ * Returns the event count, or -1 when a batch does not frame. */
 static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t n)
 {
     size_t count = 0;
-    uint8_t leaf[10 + CERTA_EVENT_BYTES_MAX];
     for (size_t i = 0; i < n; i++) {
         certa_batch_view v;
         /* validate_request checked every batch before: framing is enough */
         if (certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
             return -1;
-        if (!grow_leaves(nd, count + v.event_count))
+        count += v.event_count;
+    }
+    if (!grow_leaves(nd, count))
+        return -1;
+    if (count > nd->split_cap || n > nd->heads_cap) {
+        size_t sc = count > nd->split_cap ? count : nd->split_cap;
+        size_t hc = n > nd->heads_cap ? n : nd->heads_cap;
+        certa_merkle_split_leaf *sp = realloc(nd->split, sc * sizeof *sp);
+        if (sp == NULL)
             return -1;
+        nd->split = sp;
+        nd->split_cap = sc;
+        uint8_t (*hd)[CERTA_LEAF_PREFIX_BYTES] = realloc(nd->heads, hc * sizeof *hd);
+        if (hd == NULL)
+            return -1;
+        nd->heads = hd;
+        nd->heads_cap = hc;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        certa_batch_view v;
+        CERTA_ASSERT(certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) == CERTA_OK);
+        uint8_t *h = nd->heads[i];
+        h[0] = (uint8_t)reqs[i].integrator;
+        h[1] = (uint8_t)(reqs[i].integrator >> 8);
+        for (int b = 0; b < 8; b++)
+            h[2 + b] = (uint8_t)(reqs[i].seq >> (8 * b));
         size_t pos = 0;
         const uint8_t *ev;
         size_t ev_len;
-        while (certa_batch_next(&v, &pos, &ev, &ev_len)) {
-            size_t ll = certa_leaf_encode(reqs[i].integrator, reqs[i].seq, ev, ev_len,
-                                          leaf, sizeof leaf);
-            CERTA_ASSERT(ll > 0);
-            certa_merkle_leaf_hash(leaf, ll, nd->leaf_hashes + count * CERTA_HASH_BYTES);
-            count++;
-        }
+        while (certa_batch_next(&v, &pos, &ev, &ev_len))
+            nd->split[k++] = (certa_merkle_split_leaf){.head = h, .data = ev,
+                                                       .head_len = CERTA_LEAF_PREFIX_BYTES,
+                                                       .len_bytes = (uint32_t)ev_len};
     }
+    CERTA_ASSERT(k == count);
+    if (certa_merkle_split_leaf_hashes(nd->pool, nd->split, count, nd->leaf_hashes, NULL) !=
+        CERTA_OK)
+        return -1;
     return (long)count;
 }
 
@@ -2158,6 +2189,8 @@ void certa_node_close(certa_node *nd)
     free(nd->rcache);
     free(nd->xref);
     free(nd->leaf_hashes);
+    free(nd->split);
+    free(nd->heads);
     for (uint32_t i = 0; i < LEAF_RING; i++)
         free(nd->leaf_ring[i].hashes);
     free(nd->readbuf);

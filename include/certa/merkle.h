@@ -79,6 +79,10 @@ certa_err certa_merkle_root_hashes(certa_pool *pool, const uint8_t *leaf_hashes,
 certa_err certa_merkle_leaf_hashes(certa_pool *pool,
                                    const certa_merkle_leaf *leaves, size_t n,
                                    uint8_t *out, certa_errinfo *ei);
+/* The same over split leaves (each the hash of its joined bytes). */
+certa_err certa_merkle_split_leaf_hashes(certa_pool *pool,
+                                         const certa_merkle_split_leaf *leaves, size_t n,
+                                         uint8_t *out, certa_errinfo *ei);
 
 /* A whole tree kept in memory (every level, about 64 bytes per leaf) to
  * answer many proofs in O(log n) each, e.g. one per event of a block.
