@@ -2,8 +2,8 @@
 # bench/cluster: a 4-validator cluster on this machine (127.0.0.1, ports
 # BASE_PORT..BASE_PORT+32), fed open-loop with a generated city workload of
 # signed batches (`certa load gen`, the beijing scenario scaled, integrators
-# batching so that a batch holds about 256 events), for block sizes of
-# 256 .. 16,384 events (node --batch = block size / 256 batches per block).
+# batching so that a batch holds about BATCH_EVENTS events), for block sizes of
+# 256 .. 16,384 events (node --batch = block size / events per batch).
 #
 # For each block size, on a fresh chain:
 #   1. `certa load find-max` ramps the offered rate (x2 per step while it
@@ -20,14 +20,19 @@
 # that reached the maximum).
 #
 # usage: bench/cluster.sh [--quick] [--keep]   (CERTA_BIN: the certa binary,
-#        default build/certa; BASE_PORT: default 25000; SLO_MS: default 1000)
+#        default build/certa; BASE_PORT: default 25000; SLO_MS: default 1000;
+#        SCALE: the city scale of the trace, default 40, large enough that
+#        the ramp does not run out of trace; BATCH_EVENTS: events per signed
+#        batch the integrators aim at, default 256; HOURS: trace length,
+#        default 2)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CERTA=${CERTA_BIN:-$HERE/../build/certa}
 BASE_PORT=${BASE_PORT:-25000}
 SLO_MS=${SLO_MS:-1000}
 SIZES="256 1024 4096 16384"
-SCALE=20
+SCALE=${SCALE:-40}
+BATCH_EVENTS=${BATCH_EVENTS:-256}
 STEP_S=4
 HALF_S=8
 KEEP=
@@ -52,15 +57,16 @@ log() { echo "# $*" >&2; }
 
 "$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" >/dev/null
 # The beijing scenario with integrators batching 6 s (app) and 12.5 s (counters)
-# of trace time: about
-# 256 events per batch at scale 20.
+# of trace time at scale 20 for about 256 events per batch; the windows scale
+# with BATCH_EVENTS / 256 and 20 / SCALE.
 "$CERTA" load describe --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
+f = (float(sys.argv[2]) / 256.0) * (20.0 / float(sys.argv[1]))
 s["name"] = "bench-cluster"
-s["batching_ms"] = {"app": 6000, "counter": 12500}
-json.dump(s, sys.stdout)' >"$W/scenario.json"
-"$CERTA" load gen --scenario "$W/scenario.json" --hours 1 --scale "$SCALE" \
+s["batching_ms"] = {"app": int(6000 * f), "counter": int(12500 * f)}
+json.dump(s, sys.stdout)' "$SCALE" "$BATCH_EVENTS" >"$W/scenario.json"
+"$CERTA" load gen --scenario "$W/scenario.json" --hours "${HOURS:-2}" --scale "$SCALE" \
     --out "$W/trace.bin" --genesis "$W/c" --quiet
 "$CERTA" load info --trace "$W/trace.bin" | sed 's/^/# /' >&2
 events_per_batch=$("$CERTA" load info --trace "$W/trace.bin" |
@@ -103,7 +109,7 @@ cpu_ticks() { # PID -> utime+stime in clock ticks
 best_eps=0
 best_size=0
 for size in $SIZES; do
-    per_block=$((size / 256))
+    per_block=$(( (size + events_per_batch / 2) / events_per_batch ))
     [ "$per_block" -ge 1 ] || per_block=1
     log "block size $size events ($per_block batches of ~$events_per_batch events)"
     start_cluster "$per_block" "fm$size"

@@ -904,8 +904,8 @@ certa_err certa_block_decode_header(const uint8_t *in, size_t len, certa_block_h
     return header_fields(in, h, ei);
 }
 
-certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
-                                 certa_batch_view *batch, certa_errinfo *ei)
+static certa_err block_next(const uint8_t *in, size_t len, size_t *pos,
+                            certa_batch_view *batch, bool full, certa_errinfo *ei)
 {
     CERTA_ASSERT(in != NULL && pos != NULL && batch != NULL);
     CERTA_ASSERT(*pos >= CERTA_HEADER_BYTES && *pos <= len);
@@ -923,12 +923,24 @@ certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
                             "block: batch at byte %zu claims %zu bytes, %zu remain", at, n,
                             len - at - 4);
     certa_errinfo inner;
-    certa_err e = certa_batch_decode(in + at + 4, n, batch, ei != NULL ? &inner : NULL);
+    certa_err e = batch_parse(in + at + 4, n, batch, full, ei != NULL ? &inner : NULL);
     if (e != CERTA_OK)
         return certa_errorf(ei, e, "block: batch at byte %zu: %s", at,
                             ei != NULL ? certa_errmsg(&inner) : "");
     *pos = at + 4 + n;
     return CERTA_OK;
+}
+
+certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
+                                 certa_batch_view *batch, certa_errinfo *ei)
+{
+    return block_next(in, len, pos, batch, true, ei);
+}
+
+certa_err certa_block_next_batch_frame(const uint8_t *in, size_t len, size_t *pos,
+                                       certa_batch_view *batch, certa_errinfo *ei)
+{
+    return block_next(in, len, pos, batch, false, ei);
 }
 
 size_t certa_block_put_batch(uint8_t *out, size_t cap, size_t pos, const uint8_t *batch,

@@ -140,6 +140,16 @@ certa_err certa_merkle_root_leaves(certa_pool *pool,
     return root_run(pool, &j, root, ei);
 }
 
+certa_err certa_merkle_root_split(certa_pool *pool,
+                                  const certa_merkle_split_leaf *leaves, size_t n,
+                                  uint8_t root[CERTA_HASH_BYTES],
+                                  certa_errinfo *ei)
+{
+    CERTA_ASSERT(leaves != NULL || n == 0);
+    root_job j = {.src = {.split = leaves}, .n = n};
+    return root_run(pool, &j, root, ei);
+}
+
 certa_err certa_merkle_root_fixed(certa_pool *pool, const void *data,
                                   size_t leaf_bytes, size_t n,
                                   uint8_t root[CERTA_HASH_BYTES],
@@ -202,6 +212,16 @@ certa_err certa_merkle_leaf_hashes(certa_pool *pool,
 {
     CERTA_ASSERT((leaves != NULL && out != NULL) || n == 0);
     span_job j = {.src = {.leaves = leaves}, .out = out, .count = n};
+    return certa_pool_run(pool_for(pool, n), (n + SPAN - 1) / SPAN,
+                          leaf_span_task, &j, 0, ei);
+}
+
+certa_err certa_merkle_split_leaf_hashes(certa_pool *pool,
+                                         const certa_merkle_split_leaf *leaves, size_t n,
+                                         uint8_t *out, certa_errinfo *ei)
+{
+    CERTA_ASSERT((leaves != NULL && out != NULL) || n == 0);
+    span_job j = {.src = {.split = leaves}, .out = out, .count = n};
     return certa_pool_run(pool_for(pool, n), (n + SPAN - 1) / SPAN,
                           leaf_span_task, &j, 0, ei);
 }

@@ -32,6 +32,56 @@ static const uint32_t sha256_iv[8] = {
     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
+/* One leaf as the kernels see it: its bytes are head[0..hl) || d[0..len)
+ * (hl is 0 but for split leaves). */
+typedef struct leaf_ref {
+    const uint8_t *h;
+    const uint8_t *d;
+    size_t hl, len;
+} leaf_ref;
+
+/* ---- message assembly ---- */
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/* Blocks of the padded message 0x00 || leaf bytes (len of them). */
+static inline size_t msg_blocks(size_t len)
+{
+    return (len + 1 + 8) / 64 + 1;
+}
+
+/* Block j of the padded leaf message: a pointer into the data when the
+ * block lies inside it, else assembled in buf. */
+static inline const uint8_t *msg_block(const leaf_ref *l, size_t j, size_t nb,
+                                       uint8_t *buf)
+{
+    size_t dstart = 1 + l->hl;          /* message offset of d[0] */
+    size_t total = dstart + l->len, start = 64 * j;
+    if (start >= dstart && start + 64 <= total)
+        return l->d + (start - dstart);
+    memset(buf, 0, 64);
+    size_t end = total < start + 64 ? total : start + 64;
+    if (j == 0) {
+        /* buf[0] = 0x00, the leaf prefix */
+        if (l->hl > 0)
+            memcpy(buf + 1, l->h, l->hl); /* hl <= CERTA_MERKLE_HEAD_MAX < 63 */
+    }
+    size_t from = start > dstart ? start : dstart;
+    if (end > from)
+        memcpy(buf + (from - start), l->d + (from - dstart), end - from);
+    if (total >= start && total < start + 64)
+        buf[total - start] = 0x80;
+    if (j == nb - 1)
+        store_be64(buf + 56, (uint64_t)total * 8);
+    return buf;
+}
+
 typedef struct mh_backend {
     const char *name;
     uint32_t iv[8] __attribute__((aligned(16)));
@@ -201,19 +251,302 @@ static bool cpu_has_shani(void)
     __cpuid_count(7, 0, a, b, c, d);
     return (b & bit_SHA) != 0;
 }
+
+/* ---- AVX-512 back end: 16 messages per vector, two vectors at a time ----
+ * Each 512-bit register holds one state (or message) word of 16 messages,
+ * so one pass of the 64 rounds advances 16 independent hashes; two such
+ * sets are interleaved because one alone waits on the rounds' latency.
+ * State words are kept in the standard H0..H7 order. Used for whole levels
+ * (32 leaves or nodes at a time); the few left over go to the SHA-NI or
+ * portable kernels above. */
+#define X16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define X16_LANES 16
+#define X16_MAX_BLOCKS 8 /* leaves up to 8 blocks (<= 502 bytes) go wide */
+
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+/* Message words of two sets, word-major: w[set][t][lane], host order. */
+typedef struct x16_msg {
+    uint32_t w[2][16][X16_LANES] __attribute__((aligned(64)));
+} x16_msg;
+
+/* State of two sets: s[set][i][lane], H0..H7. */
+typedef struct x16_state {
+    uint32_t s[2][8][X16_LANES] __attribute__((aligned(64)));
+} x16_state;
+
+#define X16_ROR(x, n) _mm512_ror_epi32(x, n)
+#define X16_XOR3(a, b, c) _mm512_ternarylogic_epi32(a, b, c, 0x96)
+#define X16_CH(e, f, g) _mm512_ternarylogic_epi32(e, f, g, 0xCA)
+#define X16_MAJ(a, b, c) _mm512_ternarylogic_epi32(a, b, c, 0xE8)
+#define X16_ADD(a, b) _mm512_add_epi32(a, b)
+
+/* One compression of 32 messages; lanes outside mask[set] keep their
+ * state (their message words are ignored). */
+X16_TARGET static void x16_compress(x16_state *st, const x16_msg *m,
+                                    const __mmask16 mask[2])
+{
+    __m512i w[2][64];
+    for (int s = 0; s < 2; s++) {
+        for (int t = 0; t < 16; t++)
+            w[s][t] = _mm512_load_si512((const void *)m->w[s][t]);
+#pragma GCC unroll 48
+        for (int t = 16; t < 64; t++) {
+            __m512i w15 = w[s][t - 15], w2 = w[s][t - 2];
+            __m512i s0 = X16_XOR3(X16_ROR(w15, 7), X16_ROR(w15, 18),
+                                  _mm512_srli_epi32(w15, 3));
+            __m512i s1 = X16_XOR3(X16_ROR(w2, 17), X16_ROR(w2, 19),
+                                  _mm512_srli_epi32(w2, 10));
+            w[s][t] = X16_ADD(X16_ADD(w[s][t - 16], s0),
+                              X16_ADD(s1, w[s][t - 7]));
+        }
+    }
+    __m512i a = _mm512_load_si512((const void *)st->s[0][0]);
+    __m512i b = _mm512_load_si512((const void *)st->s[0][1]);
+    __m512i c = _mm512_load_si512((const void *)st->s[0][2]);
+    __m512i d = _mm512_load_si512((const void *)st->s[0][3]);
+    __m512i e = _mm512_load_si512((const void *)st->s[0][4]);
+    __m512i f = _mm512_load_si512((const void *)st->s[0][5]);
+    __m512i g = _mm512_load_si512((const void *)st->s[0][6]);
+    __m512i h = _mm512_load_si512((const void *)st->s[0][7]);
+    __m512i A = _mm512_load_si512((const void *)st->s[1][0]);
+    __m512i B = _mm512_load_si512((const void *)st->s[1][1]);
+    __m512i C = _mm512_load_si512((const void *)st->s[1][2]);
+    __m512i D = _mm512_load_si512((const void *)st->s[1][3]);
+    __m512i E = _mm512_load_si512((const void *)st->s[1][4]);
+    __m512i F = _mm512_load_si512((const void *)st->s[1][5]);
+    __m512i G = _mm512_load_si512((const void *)st->s[1][6]);
+    __m512i H = _mm512_load_si512((const void *)st->s[1][7]);
+#pragma GCC unroll 64
+    for (int t = 0; t < 64; t++) {
+        __m512i k = _mm512_set1_epi32((int)sha256_k[t]);
+        __m512i t1 = X16_ADD(X16_ADD(h, k), w[0][t]);
+        t1 = X16_ADD(t1, X16_ADD(X16_XOR3(X16_ROR(e, 6), X16_ROR(e, 11),
+                                          X16_ROR(e, 25)),
+                                 X16_CH(e, f, g)));
+        __m512i t2 = X16_ADD(X16_XOR3(X16_ROR(a, 2), X16_ROR(a, 13),
+                                      X16_ROR(a, 22)),
+                             X16_MAJ(a, b, c));
+        h = g; g = f; f = e; e = X16_ADD(d, t1);
+        d = c; c = b; b = a; a = X16_ADD(t1, t2);
+        __m512i T1 = X16_ADD(X16_ADD(H, k), w[1][t]);
+        T1 = X16_ADD(T1, X16_ADD(X16_XOR3(X16_ROR(E, 6), X16_ROR(E, 11),
+                                          X16_ROR(E, 25)),
+                                 X16_CH(E, F, G)));
+        __m512i T2 = X16_ADD(X16_XOR3(X16_ROR(A, 2), X16_ROR(A, 13),
+                                      X16_ROR(A, 22)),
+                             X16_MAJ(A, B, C));
+        H = G; G = F; F = E; E = X16_ADD(D, T1);
+        D = C; C = B; B = A; A = X16_ADD(T1, T2);
+    }
+    const __m512i out0[8] = {a, b, c, d, e, f, g, h};
+    const __m512i out1[8] = {A, B, C, D, E, F, G, H};
+    for (int i = 0; i < 8; i++) {
+        __m512i o = _mm512_load_si512((const void *)st->s[0][i]);
+        _mm512_store_si512((void *)st->s[0][i],
+                           _mm512_mask_add_epi32(o, mask[0], o, out0[i]));
+        o = _mm512_load_si512((const void *)st->s[1][i]);
+        _mm512_store_si512((void *)st->s[1][i],
+                           _mm512_mask_add_epi32(o, mask[1], o, out1[i]));
+    }
+}
+
+/* Node level words: w = 0x01 || x (the 16 big-endian words of left||right)
+ * shifted by one byte, and the constant second block around x's last byte. */
+X16_TARGET static void x16_node_blocks(const x16_msg *x, x16_msg *b0,
+                                       x16_msg *b1)
+{
+    for (int s = 0; s < 2; s++) {
+        __m512i prev = _mm512_set1_epi32(0x01);
+        for (int t = 0; t < 16; t++) {
+            __m512i cur = _mm512_load_si512((const void *)x->w[s][t]);
+            __m512i v = _mm512_or_si512(_mm512_slli_epi32(prev, 24),
+                                        _mm512_srli_epi32(cur, 8));
+            _mm512_store_si512((void *)b0->w[s][t], v);
+            prev = cur;
+        }
+        _mm512_store_si512((void *)b1->w[s][0],
+                           _mm512_or_si512(_mm512_slli_epi32(prev, 24),
+                                           _mm512_set1_epi32(0x00800000)));
+    }
+}
+
+/* Rows r[0..15] of 16 words each become columns: r[w] lane i = old r[i]
+ * word w. Unpacks within 128-bit lanes, then 128-bit shuffles. */
+X16_TARGET static inline void x16_transpose(__m512i r[16])
+{
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4q + c] 128-bit lane L = word 4L + c of rows 4q .. 4q + 3 */
+    for (int q = 0; q < 4; q++) {
+        u[4 * q + 0] = _mm512_unpacklo_epi64(t[4 * q + 0], t[4 * q + 2]);
+        u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q + 0], t[4 * q + 2]);
+        u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44);
+        __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+        __m512i w0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+        __m512i w1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+        r[0 + c] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(v0, w0, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(v1, w1, 0xDD);
+    }
+}
+
+/* Byte order of each 32-bit word reversed (big-endian message words). */
+X16_TARGET static inline __m512i x16_bswap(__m512i v)
+{
+    const __m512i m = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607,
+                                        0x00010203);
+    return _mm512_shuffle_epi8(v, m);
+}
+
+/* Bytes [lo, hi) of a 64-byte block as a load mask. */
+static inline uint64_t x16_byte_mask(size_t lo, size_t hi)
+{
+    if (hi <= lo)
+        return 0;
+    return (hi >= 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+}
+
+/* Block j (of nb) of the padded message 0x00 || head || data, as 16
+ * host-order words. Masked byte loads never touch memory outside the head
+ * and the data (masked-off bytes do not fault). */
+X16_TARGET static inline __m512i x16_leaf_row(const leaf_ref *l, size_t j, size_t nb)
+{
+    size_t start = 64 * j;          /* message offset of the block */
+    size_t dstart = 1 + l->hl;      /* message offset of the data */
+    size_t end = dstart + l->len;   /* the data ends there */
+    size_t lo = dstart > start ? dstart - start : 0;
+    size_t hi = end > start ? (end - start < 64 ? end - start : 64) : 0;
+    uintptr_t at = (uintptr_t)l->d + start - dstart;
+    if (hi > lo && ((at ^ (at + lo)) >= 4096 || ((at + 63) ^ (at + hi - 1)) >= 4096)) {
+        /* The 64 bytes at `at` reach into a page the data does not touch:
+         * a masked load may take a slow path there (fault suppression), so
+         * assemble this block byte by byte instead. */
+        uint8_t buf[64];
+        return x16_bswap(_mm512_loadu_si512((const void *)msg_block(l, j, nb, buf)));
+    }
+    __m512i v = _mm512_maskz_loadu_epi8((__mmask64)x16_byte_mask(lo, hi),
+                                        (const void *)at);
+    if (j == 0 && l->hl > 0) {
+        /* the head (<= 16 bytes) into message bytes 1..hl: loaded from h
+         * itself, then moved up one byte (a masked load that starts before
+         * h can take a slow path where h begins its page) */
+        __m128i hd = _mm_maskz_loadu_epi8((__mmask16)((1u << l->hl) - 1), l->h);
+        if (l->hl == CERTA_MERKLE_HEAD_MAX) /* its last byte lands in lane 1 */
+            v = _mm512_mask_set1_epi8(v, (__mmask64)1 << 16,
+                                      (char)l->h[CERTA_MERKLE_HEAD_MAX - 1]);
+        v = _mm512_or_si512(v, _mm512_zextsi128_si512(_mm_bslli_si128(hd, 1)));
+    }
+    if (end >= start && end < start + 64)
+        v = _mm512_mask_set1_epi8(v, (__mmask64)(1ull << (end - start)),
+                                  (char)0x80);
+    if (j == nb - 1)
+        v = _mm512_mask_set1_epi64(
+            v, 0x80, (long long)__builtin_bswap64((uint64_t)end * 8));
+    return x16_bswap(v);
+}
+
+/* Message words of block j for n (1..32) leaves into m (lanes >= n zero). */
+X16_TARGET static void x16_leaf_block(const leaf_ref *lv, unsigned n, size_t j,
+                                      size_t nb, x16_msg *m)
+{
+    for (unsigned s = 0; s < 2; s++) {
+        __m512i r[16];
+        for (unsigned l = 0; l < 16; l++) {
+            unsigned k = 16 * s + l;
+            r[l] = k < n ? x16_leaf_row(&lv[k], j, nb) : _mm512_setzero_si512();
+        }
+        x16_transpose(r);
+        for (int t = 0; t < 16; t++)
+            _mm512_store_si512((void *)m->w[s][t], r[t]);
+    }
+}
+
+/* The 16 big-endian words of left || right of n (1..32) pairs at in. */
+X16_TARGET static void x16_pair_words(const uint8_t *in, unsigned n, x16_msg *x)
+{
+    for (unsigned s = 0; s < 2; s++) {
+        __m512i r[16];
+        for (unsigned l = 0; l < 16; l++) {
+            unsigned k = 16 * s + l;
+            r[l] = k < n ? x16_bswap(_mm512_loadu_si512((const void *)(in + 64 * (size_t)k)))
+                         : _mm512_setzero_si512();
+        }
+        x16_transpose(r);
+        for (int t = 0; t < 16; t++)
+            _mm512_store_si512((void *)x->w[s][t], r[t]);
+    }
+}
+
+/* Digests of lanes 0..n-1 to dst[k] (32 bytes each). */
+X16_TARGET static void x16_digests(const x16_state *st, unsigned n,
+                                   uint8_t *const *dst)
+{
+    for (unsigned s = 0; s < 2 && 16 * s < n; s++) {
+        __m512i r[16];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm512_load_si512((const void *)st->s[s][i]);
+        for (int i = 8; i < 16; i++)
+            r[i] = _mm512_setzero_si512();
+        x16_transpose(r);
+        for (unsigned l = 0; l < 16 && 16 * s + l < n; l++)
+            _mm256_storeu_si256((__m256i *)(void *)dst[16 * s + l],
+                                _mm512_castsi512_si256(x16_bswap(r[l])));
+    }
+}
+
+static bool cpu_has_avx512(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+        return false;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(b & bit_AVX512F) || !(b & bit_AVX512BW) || !(b & bit_AVX512VL))
+        return false;
+    /* the OS must save the opmask and zmm registers (XCR0 bits 1,2,5,6,7) */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 0xE6u) == 0xE6u;
+}
 #endif /* MH_X86 */
 
 /* ---- selection ---- */
 
 static pthread_once_t mh_once = PTHREAD_ONCE_INIT;
 static bool mh_shani;
+static bool mh_wide;
 static atomic_bool mh_portable_forced;
+static atomic_bool mh_wide_off;
 
 static void mh_init(void)
 {
     memcpy(be_portable.iv, sha256_iv, sizeof sha256_iv);
 #ifdef MH_X86
     mh_shani = cpu_has_shani();
+    mh_wide = cpu_has_avx512();
     if (mh_shani)
         ni_from_std(sha256_iv, be_shani.iv);
 #endif
@@ -241,107 +574,84 @@ void certa_mh_force_portable(bool on)
     atomic_store(&mh_portable_forced, on);
 }
 
+bool certa_mh_have_wide(void)
+{
+    pthread_once(&mh_once, mh_init);
+    return mh_wide;
+}
+
+void certa_mh_force_narrow(bool on)
+{
+    atomic_store(&mh_wide_off, on);
+}
+
+/* The 16-lane kernels run for whole levels when the CPU has them and
+ * neither the portable nor the narrow kernels are forced. */
+static bool wide(void)
+{
+    pthread_once(&mh_once, mh_init);
+    return mh_wide &&
+           !atomic_load_explicit(&mh_portable_forced, memory_order_relaxed) &&
+           !atomic_load_explicit(&mh_wide_off, memory_order_relaxed);
+}
+
 const char *certa_mh_backend(void)
 {
-    return backend()->name;
+    const mh_backend *be = backend();
+    if (wide())
+        return be == &be_shani ? "avx512+sha-ni" : "avx512+portable";
+    return be->name;
 }
 
-/* ---- message assembly ---- */
-
-static inline void store_be64(uint8_t *p, uint64_t v)
+static inline void leaf_at(const certa_mh_src *src, size_t i, leaf_ref *l)
 {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-/* Blocks of the padded message prefix || d (len data bytes). */
-static inline size_t msg_blocks(size_t len)
-{
-    return (len + 1 + 8) / 64 + 1;
-}
-
-/* Block j of the padded message: a pointer into d when the block lies
- * inside the data, else assembled in buf. */
-static inline const uint8_t *msg_block(uint8_t prefix, const uint8_t *d,
-                                       size_t len, size_t j, size_t nb,
-                                       uint8_t *buf)
-{
-    size_t total = len + 1, start = 64 * j;
-    if (j > 0 && start + 64 <= total)
-        return d + start - 1;
-    memset(buf, 0, 64);
-    size_t q = 0;
-    if (j == 0) {
-        buf[0] = prefix;
-        q = 1;
-    }
-    size_t end = total < start + 64 ? total : start + 64;
-    if (end > start + q)
-        memcpy(buf + q, d + start + q - 1, end - start - q);
-    if (total >= start && total < start + 64)
-        buf[total - start] = 0x80;
-    if (j == nb - 1)
-        store_be64(buf + 56, (uint64_t)total * 8);
-    return buf;
-}
-
-static inline void leaf_at(const certa_mh_src *src, size_t i,
-                           const uint8_t **d, size_t *len)
-{
-    if (src->leaves != NULL) {
-        *d = src->leaves[i].data;
-        *len = src->leaves[i].len_bytes;
+    if (src->split != NULL) {
+        const certa_merkle_split_leaf *x = &src->split[i];
+        *l = (leaf_ref){.h = x->head, .hl = x->head_len, .d = x->data, .len = x->len_bytes};
+        CERTA_ASSERT(l->hl <= CERTA_MERKLE_HEAD_MAX);
+    } else if (src->leaves != NULL) {
+        *l = (leaf_ref){.d = src->leaves[i].data, .len = src->leaves[i].len_bytes};
     } else {
-        *d = src->base + i * src->leaf_bytes;
-        *len = src->leaf_bytes;
+        *l = (leaf_ref){.d = src->base + i * src->leaf_bytes, .len = src->leaf_bytes};
     }
 }
 
-static void leaf1(const mh_backend *be, const uint8_t *d, size_t len,
-                  uint8_t *out)
+static void leaf1(const mh_backend *be, const leaf_ref *l, uint8_t *out)
 {
     uint32_t st[8] __attribute__((aligned(16)));
     uint8_t buf[64];
     memcpy(st, be->iv, sizeof st);
-    size_t nb = msg_blocks(len);
+    size_t nb = msg_blocks(l->hl + l->len);
     for (size_t j = 0; j < nb; j++)
-        be->c1(st, msg_block(0x00, d, len, j, nb, buf));
+        be->c1(st, msg_block(l, j, nb, buf));
     be->digest(st, out);
 }
 
-static void leaf2(const mh_backend *be, const uint8_t *da, size_t la,
-                  uint8_t *outa, const uint8_t *db, size_t lb, uint8_t *outb)
+static void leaf2(const mh_backend *be, const leaf_ref *a, uint8_t *outa,
+                  const leaf_ref *b, uint8_t *outb)
 {
     uint32_t sa[8] __attribute__((aligned(16)));
     uint32_t sb[8] __attribute__((aligned(16)));
     uint8_t bufa[64], bufb[64];
     memcpy(sa, be->iv, sizeof sa);
     memcpy(sb, be->iv, sizeof sb);
-    size_t na = msg_blocks(la), nb = msg_blocks(lb);
+    size_t na = msg_blocks(a->hl + a->len), nb = msg_blocks(b->hl + b->len);
     size_t both = na < nb ? na : nb;
     for (size_t j = 0; j < both; j++)
-        be->c2(sa, msg_block(0x00, da, la, j, na, bufa),
-               sb, msg_block(0x00, db, lb, j, nb, bufb));
+        be->c2(sa, msg_block(a, j, na, bufa), sb, msg_block(b, j, nb, bufb));
     for (size_t j = both; j < na; j++)
-        be->c1(sa, msg_block(0x00, da, la, j, na, bufa));
+        be->c1(sa, msg_block(a, j, na, bufa));
     for (size_t j = both; j < nb; j++)
-        be->c1(sb, msg_block(0x00, db, lb, j, nb, bufb));
+        be->c1(sb, msg_block(b, j, nb, bufb));
     be->digest(sa, outa);
     be->digest(sb, outb);
 }
 
-void certa_mh_leaf_hashes(const certa_mh_src *src, size_t first, size_t count,
-                          uint8_t *out)
+static void leaves_narrow(const mh_backend *be, const certa_mh_src *src,
+                          size_t first, size_t count, uint8_t *out)
 {
-    CERTA_ASSERT(src != NULL && (src->leaves != NULL || src->base != NULL ||
-                                 count == 0 || src->leaf_bytes == 0));
-    const mh_backend *be = backend();
     size_t i = 0;
     for (; i + 1 < count; i += 2) {
-        const uint8_t *da, *db;
-        size_t la, lb;
         if (src->base != NULL) {
             /* Fixed-size leaves stream from memory: ask for the pair 8
              * leaves ahead (prefetches never fault, even past the end). */
@@ -349,16 +659,122 @@ void certa_mh_leaf_hashes(const certa_mh_src *src, size_t first, size_t count,
             for (size_t o = 0; o < 2 * src->leaf_bytes; o += 64)
                 __builtin_prefetch(ahead + o);
         }
-        leaf_at(src, first + i, &da, &la);
-        leaf_at(src, first + i + 1, &db, &lb);
-        leaf2(be, da, la, out + 32 * i, db, lb, out + 32 * (i + 1));
+        leaf_ref a, b;
+        leaf_at(src, first + i, &a);
+        leaf_at(src, first + i + 1, &b);
+        leaf2(be, &a, out + 32 * i, &b, out + 32 * (i + 1));
     }
     if (i < count) {
-        const uint8_t *d;
-        size_t len;
-        leaf_at(src, first + i, &d, &len);
-        leaf1(be, d, len, out + 32 * i);
+        leaf_ref a;
+        leaf_at(src, first + i, &a);
+        leaf1(be, &a, out + 32 * i);
     }
+}
+
+#ifdef MH_X86
+#define WIDE_GROUP (2 * X16_LANES)
+/* Fewer than this many go to the narrow kernels: a half-empty wide pass
+ * costs about what the 2-way SHA-NI kernel does. */
+#define WIDE_MIN 20
+
+static void wide_masks(unsigned n, __mmask16 mask[2])
+{
+    CERTA_ASSERT(n >= 1 && n <= WIDE_GROUP);
+    mask[0] = (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1);
+    mask[1] = (__mmask16)(n <= 16 ? 0u : n >= 32 ? 0xFFFFu : (1u << (n - 16)) - 1);
+}
+
+static void wide_init(x16_state *st)
+{
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 8; i++)
+            for (int l = 0; l < X16_LANES; l++)
+                st->s[s][i][l] = sha256_iv[i];
+}
+
+/* Leaf hashes of the n (1..32) leaves first+idx[k], all of nb blocks, into
+ * out + 32 * idx[k]. */
+static void wide_leaves(const certa_mh_src *src, size_t first,
+                        const uint32_t *idx, unsigned n, size_t nb,
+                        uint8_t *out)
+{
+    x16_state st;
+    x16_msg m;
+    __mmask16 mask[2];
+    wide_masks(n, mask);
+    wide_init(&st);
+    leaf_ref l[WIDE_GROUP];
+    uint8_t *dst[WIDE_GROUP];
+    for (unsigned k = 0; k < n; k++) {
+        leaf_at(src, first + idx[k], &l[k]);
+        CERTA_ASSERT(msg_blocks(l[k].hl + l[k].len) == nb);
+        dst[k] = out + 32 * (size_t)idx[k];
+    }
+    for (size_t j = 0; j < nb; j++) {
+        x16_leaf_block(l, n, j, nb, &m);
+        x16_compress(&st, &m, mask);
+    }
+    x16_digests(&st, n, dst);
+}
+
+/* Sorts leaves by block count so that each wide pass hashes 32 leaves of
+ * one length class; leftovers and long leaves take the narrow kernels. */
+static void leaves_wide(const mh_backend *be, const certa_mh_src *src,
+                        size_t first, size_t count, uint8_t *out)
+{
+    uint32_t pend[X16_MAX_BLOCKS + 1][WIDE_GROUP];
+    unsigned np[X16_MAX_BLOCKS + 1] = {0};
+    CERTA_ASSERT(count <= UINT32_MAX);
+    for (size_t i = 0; i < count; i++) {
+        leaf_ref l;
+        leaf_at(src, first + i, &l);
+        size_t nb = msg_blocks(l.hl + l.len);
+        if (nb > X16_MAX_BLOCKS) {
+            leaf1(be, &l, out + 32 * i);
+            continue;
+        }
+        pend[nb][np[nb]++] = (uint32_t)i;
+        if (np[nb] == WIDE_GROUP) {
+            wide_leaves(src, first, pend[nb], WIDE_GROUP, nb, out);
+            np[nb] = 0;
+        }
+    }
+    for (size_t nb = 1; nb <= X16_MAX_BLOCKS; nb++) {
+        unsigned n = np[nb], k = 0;
+        if (n >= WIDE_MIN) {
+            wide_leaves(src, first, pend[nb], n, nb, out);
+            continue;
+        }
+        for (; k + 1 < n; k += 2) {
+            leaf_ref a, b;
+            leaf_at(src, first + pend[nb][k], &a);
+            leaf_at(src, first + pend[nb][k + 1], &b);
+            leaf2(be, &a, out + 32 * (size_t)pend[nb][k], &b,
+                  out + 32 * (size_t)pend[nb][k + 1]);
+        }
+        if (k < n) {
+            leaf_ref a;
+            leaf_at(src, first + pend[nb][k], &a);
+            leaf1(be, &a, out + 32 * (size_t)pend[nb][k]);
+        }
+    }
+}
+#endif /* MH_X86 */
+
+void certa_mh_leaf_hashes(const certa_mh_src *src, size_t first, size_t count,
+                          uint8_t *out)
+{
+    CERTA_ASSERT(src != NULL && (src->leaves != NULL || src->split != NULL ||
+                                 src->base != NULL || count == 0 ||
+                                 src->leaf_bytes == 0));
+    const mh_backend *be = backend();
+#ifdef MH_X86
+    if (count >= WIDE_MIN && wide()) {
+        leaves_wide(be, src, first, count, out);
+        return;
+    }
+#endif
+    leaves_narrow(be, src, first, count, out);
 }
 
 /* The two blocks of node(l, r): block 0 = 0x01 || l || r[0..30], block 1 =
@@ -377,9 +793,9 @@ static inline void node_block1_init(uint8_t *b1)
     b1[63] = 0x08;
 }
 
-void certa_mh_nodes(const uint8_t *in, size_t pairs, uint8_t *out)
+static void nodes_narrow(const mh_backend *be, const uint8_t *in,
+                         size_t pairs, uint8_t *out)
 {
-    const mh_backend *be = backend();
     uint32_t sa[8] __attribute__((aligned(16)));
     uint32_t sb[8] __attribute__((aligned(16)));
     uint8_t a0[64], a1[64], b0[64], b1[64];
@@ -409,4 +825,46 @@ void certa_mh_nodes(const uint8_t *in, size_t pairs, uint8_t *out)
         be->c1(sa, a1);
         be->digest(sa, out + 32 * i);
     }
+}
+
+#ifdef MH_X86
+/* Nodes of the n (1..32) pairs at in into out; reads every input before it
+ * writes, so out may alias in. */
+static void wide_nodes(const uint8_t *in, unsigned n, uint8_t *out)
+{
+    x16_msg x, b0, b1;
+    x16_state st;
+    __mmask16 mask[2];
+    wide_masks(n, mask);
+    x16_pair_words(in, n, &x);
+    memset(&b1, 0, sizeof b1);
+    for (int s = 0; s < 2; s++)
+        for (int l = 0; l < X16_LANES; l++)
+            b1.w[s][15][l] = 0x208; /* 65 bytes = 520 bits */
+    x16_node_blocks(&x, &b0, &b1);
+    wide_init(&st);
+    x16_compress(&st, &b0, mask);
+    x16_compress(&st, &b1, mask);
+    uint8_t *dst[WIDE_GROUP];
+    for (unsigned k = 0; k < n; k++)
+        dst[k] = out + 32 * (size_t)k;
+    x16_digests(&st, n, dst);
+}
+#endif
+
+void certa_mh_nodes(const uint8_t *in, size_t pairs, uint8_t *out)
+{
+    const mh_backend *be = backend();
+    size_t i = 0;
+#ifdef MH_X86
+    if (pairs >= WIDE_MIN && wide()) {
+        for (; i + WIDE_MIN <= pairs; i += WIDE_GROUP) {
+            size_t n = pairs - i < WIDE_GROUP ? pairs - i : WIDE_GROUP;
+            wide_nodes(in + 64 * i, (unsigned)n, out + 32 * i);
+        }
+        if (i >= pairs)
+            return;
+    }
+#endif
+    nodes_narrow(be, in + 64 * i, pairs - i, out + 32 * i);
 }

@@ -28,7 +28,7 @@
  *   the kept leaf hashes (leaf_mu).
  * - Bounded: the waiter table, the outgoing queue, the signature cache and
  *   the execution rings have fixed capacities; a full one answers BUSY or
- *   makes the I/O thread wait for execution, which always progresses.
+ *   keeps a durable block in the delivery queue until execution has room.
  */
 #include "certa/node.h"
 
@@ -148,14 +148,14 @@ typedef struct exec_job {
  * in height order, joined to the I/O thread by two bounded rings. At most
  * EXEC_PIPE_MAX jobs are outstanding (queued, executing or done and not yet
  * taken back); the done ring holds them all, so the execution thread never
- * waits for the I/O thread. */
+ * waits for the I/O thread, and the I/O thread never waits for execution:
+ * a durable block that finds the stage full stays in its queue (exq). */
 #define EXEC_PIPE_MAX EXEC_QUEUE_MAX
 typedef struct exec_pipe {
     pthread_t thread;
     bool running;
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;  /* a job queued, or stop */
-    pthread_cond_t space_cv; /* a job done */
+    pthread_cond_t work_cv; /* a job queued, or stop */
     exec_job *in[EXEC_PIPE_MAX];
     uint32_t in_head, in_count;
     exec_job *done[EXEC_PIPE_MAX];
@@ -269,6 +269,10 @@ struct certa_node {
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
     pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
+    certa_merkle_split_leaf *split; /* block_leaves' scratch */
+    size_t split_cap;
+    uint8_t (*heads)[CERTA_LEAF_PREFIX_BYTES];
+    size_t heads_cap;
     /* events decoded ahead of execution (execute_job) */
     certa_event pf_ring[PF_AHEAD];
     bool pf_ok[PF_AHEAD];
@@ -533,30 +537,57 @@ static bool leaves_take(certa_node *nd, uint64_t height,
     return true;
 }
 
-/* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes.
- * Returns the event count, or -1 when a batch does not decode. */
+/* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes: each
+ * leaf (u16 integrator || u64 seq || event) is hashed where its event lies,
+ * behind a 10-byte head per batch, on the Merkle module's wide kernels.
+ * Returns the event count, or -1 when a batch does not frame. */
 static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t n)
 {
     size_t count = 0;
-    uint8_t leaf[10 + CERTA_EVENT_BYTES_MAX];
     for (size_t i = 0; i < n; i++) {
         certa_batch_view v;
         /* validate_request checked every batch before: framing is enough */
         if (certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
             return -1;
-        if (!grow_leaves(nd, count + v.event_count))
+        count += v.event_count;
+    }
+    if (!grow_leaves(nd, count))
+        return -1;
+    if (count > nd->split_cap || n > nd->heads_cap) {
+        size_t sc = count > nd->split_cap ? count : nd->split_cap;
+        size_t hc = n > nd->heads_cap ? n : nd->heads_cap;
+        certa_merkle_split_leaf *sp = realloc(nd->split, sc * sizeof *sp);
+        if (sp == NULL)
             return -1;
+        nd->split = sp;
+        nd->split_cap = sc;
+        uint8_t (*hd)[CERTA_LEAF_PREFIX_BYTES] = realloc(nd->heads, hc * sizeof *hd);
+        if (hd == NULL)
+            return -1;
+        nd->heads = hd;
+        nd->heads_cap = hc;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        certa_batch_view v;
+        CERTA_ASSERT(certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) == CERTA_OK);
+        uint8_t *h = nd->heads[i];
+        h[0] = (uint8_t)reqs[i].integrator;
+        h[1] = (uint8_t)(reqs[i].integrator >> 8);
+        for (int b = 0; b < 8; b++)
+            h[2 + b] = (uint8_t)(reqs[i].seq >> (8 * b));
         size_t pos = 0;
         const uint8_t *ev;
         size_t ev_len;
-        while (certa_batch_next(&v, &pos, &ev, &ev_len)) {
-            size_t ll = certa_leaf_encode(reqs[i].integrator, reqs[i].seq, ev, ev_len,
-                                          leaf, sizeof leaf);
-            CERTA_ASSERT(ll > 0);
-            certa_merkle_leaf_hash(leaf, ll, nd->leaf_hashes + count * CERTA_HASH_BYTES);
-            count++;
-        }
+        while (certa_batch_next(&v, &pos, &ev, &ev_len))
+            nd->split[k++] = (certa_merkle_split_leaf){.head = h, .data = ev,
+                                                       .head_len = CERTA_LEAF_PREFIX_BYTES,
+                                                       .len_bytes = (uint32_t)ev_len};
     }
+    CERTA_ASSERT(k == count);
+    if (certa_merkle_split_leaf_hashes(nd->pool, nd->split, count, nd->leaf_hashes, NULL) !=
+        CERTA_OK)
+        return -1;
     return (long)count;
 }
 
@@ -1241,7 +1272,6 @@ static void *exec_main(void *arg)
         CERTA_ASSERT(p->done_count < EXEC_PIPE_MAX);
         p->done[(p->done_head + p->done_count) % EXEC_PIPE_MAX] = job;
         p->done_count++;
-        pthread_cond_signal(&p->space_cv);
         uint64_t one = 1;
         ssize_t wr = write(p->efd, &one, sizeof one);
         (void)wr; /* a full counter still wakes the poll */
@@ -1255,7 +1285,7 @@ static void pipe_take_done_locked(certa_node *nd)
 {
     exec_pipe *p = &nd->pipe;
     while (p->done_count > 0) {
-        CERTA_ASSERT(nd->ncompleted < EXEC_PIPE_MAX);
+        CERTA_ASSERT(nd->ncompleted < EXEC_PIPE_MAX); /* completed is empty between calls */
         nd->completed[nd->ncompleted++] = p->done[p->done_head];
         p->done_head = (p->done_head + 1) % EXEC_PIPE_MAX;
         p->done_count--;
@@ -1263,34 +1293,30 @@ static void pipe_take_done_locked(certa_node *nd)
     }
 }
 
-/* Queues a durable block for execution; waits while EXEC_PIPE_MAX are
- * outstanding (execution always progresses, so the wait is bounded). */
-static certa_err pipe_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len,
-                           certa_errinfo *ei)
+/* Hands a durable block to the execution stage (which then owns rec), or
+ * returns false, leaving rec to the caller, while EXEC_PIPE_MAX blocks are
+ * outstanding: the caller keeps it and tries again after completions. */
+static bool pipe_try_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len)
 {
+    exec_pipe *p = &nd->pipe;
+    pthread_mutex_lock(&p->mu);
+    bool full = p->outstanding == EXEC_PIPE_MAX;
+    pthread_mutex_unlock(&p->mu);
+    if (full)
+        return false;
     exec_job *job = calloc(1, sizeof *job);
-    if (job == NULL) {
-        free(rec);
-        return certa_errorf(ei, CERTA_E_NOMEM, "queueing block %llu",
-                            (unsigned long long)height);
-    }
+    CERTA_ASSERT(job != NULL); /* a few hundred bytes per committed block */
     job->height = height;
     job->rec = rec;
     job->len = len;
-    exec_pipe *p = &nd->pipe;
     pthread_mutex_lock(&p->mu);
-    while (p->outstanding == EXEC_PIPE_MAX) {
-        if (p->done_count > 0 && nd->ncompleted < EXEC_PIPE_MAX)
-            pipe_take_done_locked(nd);
-        else
-            pthread_cond_wait(&p->space_cv, &p->mu);
-    }
     p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
     p->in_count++;
     p->outstanding++;
+    CERTA_ASSERT(p->outstanding <= EXEC_PIPE_MAX);
     pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    return CERTA_OK;
+    return true;
 }
 
 /* Completes the executed blocks, in height order. */
@@ -1426,18 +1452,15 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     }
     nd->nout = 0;
 
-    /* durable: on to the execution stage */
-    for (uint32_t i = 0; i < nd->nexq; i++) {
-        certa_err e = pipe_push(nd, nd->exq[i].height, nd->exq[i].rec, nd->exq[i].len, ei);
-        nd->exq[i].rec = NULL;
-        if (e != CERTA_OK) {
-            for (i++; i < nd->nexq; i++)
-                free(nd->exq[i].rec);
-            nd->nexq = 0;
-            return e;
-        }
-    }
-    nd->nexq = 0;
+    /* durable: on to the execution stage, as far as it has room (it always
+     * has in practice: consensus runs at most a window ahead of execution);
+     * what does not fit waits here, in order, for the next round */
+    uint32_t pushed = 0;
+    while (pushed < nd->nexq &&
+           pipe_try_push(nd, nd->exq[pushed].height, nd->exq[pushed].rec, nd->exq[pushed].len))
+        pushed++;
+    memmove(nd->exq, nd->exq + pushed, (nd->nexq - pushed) * sizeof *nd->exq);
+    nd->nexq -= pushed;
     return CERTA_OK;
 }
 
@@ -1872,7 +1895,6 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     pthread_mutex_init(&nd->leaf_mu, NULL);
     pthread_mutex_init(&nd->pipe.mu, NULL);
     pthread_cond_init(&nd->pipe.work_cv, NULL);
-    pthread_cond_init(&nd->pipe.space_cv, NULL);
     nd->pipe.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (nd->pipe.efd < 0) {
         certa_err e0 = certa_errorf(ei, CERTA_E_IO, "eventfd: %s", strerror(errno));
@@ -2157,7 +2179,6 @@ void certa_node_close(certa_node *nd)
         close(p->efd);
     free(nd->x_leaf_hashes);
     pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->space_cv);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&nd->state_mu);
     pthread_mutex_destroy(&nd->leaf_mu);
@@ -2168,6 +2189,8 @@ void certa_node_close(certa_node *nd)
     free(nd->rcache);
     free(nd->xref);
     free(nd->leaf_hashes);
+    free(nd->split);
+    free(nd->heads);
     for (uint32_t i = 0; i < LEAF_RING; i++)
         free(nd->leaf_ring[i].hashes);
     free(nd->readbuf);

@@ -14,9 +14,10 @@
  * changed since the last digest, and the chunks and pages above them, are
  * rehashed, so a digest costs about 3 KiB of hashing per changed grant at
  * worst however large the state is (one level over 64 grants cost 7 KiB for
- * every scattered change). The work runs on the hashing threads; each hash
- * is computed by exactly one thread, so the thread count changes who
- * computes a hash, never its value.
+ * every scattered change). Each level's hashes are Merkle leaf hashes,
+ * computed together on the Merkle module's wide kernels (and its pool for
+ * large levels); the thread count changes who computes a hash, never its
+ * value.
  *
  * Invariants: every array index stored anywhere is < that array's count;
  * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the
@@ -36,9 +37,8 @@
 #include <unistd.h>
 
 #include "certa/crypto.h"
-#if __has_include("certa/merkle.h")
 #include "certa/merkle.h"
-#endif
+#include "certa/pool.h"
 
 #define NONE UINT32_MAX
 #define CHUNK_GRANTS 16u /* grant hashes per chunk hash */
@@ -47,7 +47,8 @@
 #define GRANT_FLAG_LOCKED 0x02u
 #define GRANT_FLAG_REDEEMED 0x04u
 #define GRANT_HASH_BYTES 115u
-#define THREADS_MAX 64u
+#define THREADS_MAX CERTA_POOL_THREADS_MAX
+#define PAIR_CACHE_SLOTS 1024u
 
 /* 96 bytes: the whole per-grant state. */
 typedef struct grant {
@@ -100,26 +101,6 @@ typedef struct index_table {
     uint32_t count;
 } index_table;
 
-struct pool;
-typedef struct pool_worker {
-    struct pool *pool;
-    uint32_t part; /* 1..n: the caller runs part 0 */
-} pool_worker;
-
-typedef struct pool {
-    pthread_t threads[THREADS_MAX];
-    pool_worker workers[THREADS_MAX];
-    uint32_t n; /* worker threads (parts = n + 1) */
-    pthread_mutex_t mu;
-    pthread_cond_t start_cv;
-    pthread_cond_t done_cv;
-    uint64_t generation;
-    uint32_t pending;
-    bool stop;
-    void (*fn)(void *arg, uint32_t part, uint32_t parts);
-    void *arg;
-} pool;
-
 struct certa_state {
     const certa_genesis *g;
     uint64_t seed; /* index hashing only */
@@ -145,6 +126,13 @@ struct certa_state {
     uint32_t dirty_count;
     uint32_t chunk_cap;
     uint8_t (*page_hash)[CERTA_HASH_BYTES];
+    /* digest scratch (dig_reserve) */
+    uint8_t *dig_enc;
+    certa_merkle_split_leaf *dig_split;
+    uint8_t (*dig_heads)[8];
+    uint8_t *dig_out;
+    uint32_t *dig_idx;
+    size_t dig_cap;
     uint8_t *page_dirty;
     uint32_t *page_list; /* pages with page_dirty != 0 */
     uint32_t page_dirty_count;
@@ -159,10 +147,18 @@ struct certa_state {
     uint8_t (*scratch)[CERTA_HASH_BYTES];
     uint32_t scratch_cap;
 
-    pool *pool;
+    certa_pool *pool; /* digest hashing; NULL: the calling thread only */
 
     /* result leaves take only CERTA_R_COUNT x 8 values: hashed once */
     uint8_t leaf_hash[CERTA_R_COUNT][8][CERTA_HASH_BYTES];
+    /* node hashes of pairs of result leaves, by pair (direct-mapped): a
+     * block has few distinct (result, kind) leaves, so most of its lowest
+     * level of nodes repeats */
+    struct pair_node {
+        uint16_t key; /* 0: empty, else 1 + (a << 8 | b) folded */
+        uint8_t a, b;
+        uint8_t h[CERTA_HASH_BYTES];
+    } pair_cache[PAIR_CACHE_SLOTS];
 };
 
 /* ---------------------------------------------------------------- names */
@@ -469,89 +465,6 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder
     return gi;
 }
 
-/* ---------------------------------------------------------------- thread pool */
-
-static void *pool_main(void *arg)
-{
-    pool_worker *w = arg;
-    pool *p = w->pool;
-    const uint32_t me = w->part;
-    uint64_t seen = 0;
-    CERTA_ASSERT(me >= 1 && me <= THREADS_MAX);
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->generation == seen)
-            pthread_cond_wait(&p->start_cv, &p->mu);
-        if (p->stop)
-            break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
-        p->fn(p->arg, me, p->n + 1);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
-            pthread_cond_signal(&p->done_cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static pool *pool_create(uint32_t workers)
-{
-    pool *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return NULL;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->start_cv, NULL);
-    pthread_cond_init(&p->done_cv, NULL);
-    /* parts = n + 1 is read by the workers: fill n before any of them runs */
-    pthread_mutex_lock(&p->mu);
-    for (uint32_t i = 0; i < workers; i++) {
-        p->workers[i] = (pool_worker){.pool = p, .part = i + 1};
-        if (pthread_create(&p->threads[i], NULL, pool_main, &p->workers[i]) != 0)
-            break;
-        p->n++;
-    }
-    pthread_mutex_unlock(&p->mu);
-    return p;
-}
-
-static void pool_free(pool *p)
-{
-    if (p == NULL)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->start_cv);
-    pthread_mutex_unlock(&p->mu);
-    for (uint32_t i = 0; i < p->n; i++)
-        pthread_join(p->threads[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->start_cv);
-    pthread_cond_destroy(&p->done_cv);
-    free(p);
-}
-
-/* Runs fn(arg, part, parts) for every part; the caller runs part 0. */
-static void pool_run(pool *p, void (*fn)(void *, uint32_t, uint32_t), void *arg)
-{
-    if (p == NULL || p->n == 0) {
-        fn(arg, 0, 1);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->arg = arg;
-    p->pending = p->n;
-    p->generation++;
-    pthread_cond_broadcast(&p->start_cv);
-    pthread_mutex_unlock(&p->mu);
-    fn(arg, 0, p->n + 1);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending != 0)
-        pthread_cond_wait(&p->done_cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
 /* ---------------------------------------------------------------- create */
 
 certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
@@ -598,13 +511,10 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     s->block_cap = g->params.block_events_max ? g->params.block_events_max : 4096;
     s->block_results = xrealloc(NULL, s->block_cap);
     s->block_kinds = xrealloc(NULL, s->block_cap);
-    if (threads > 1) {
-        s->pool = pool_create(threads - 1);
-        if (s->pool == NULL || s->pool->n != threads - 1) {
-            certa_state_free(s);
-            return certa_errorf(ei, CERTA_E_NOMEM, "state: cannot start %u hashing threads",
-                                threads);
-        }
+    if (threads > 1 && certa_pool_create(threads, &s->pool, NULL) != CERTA_OK) {
+        certa_state_free(s);
+        return certa_errorf(ei, CERTA_E_NOMEM, "state: cannot start %u hashing threads",
+                            threads);
     }
     *out = s;
     return CERTA_OK;
@@ -614,7 +524,7 @@ void certa_state_free(certa_state *s)
 {
     if (s == NULL)
         return;
-    pool_free(s->pool);
+    certa_pool_destroy(s->pool);
     free(s->grants);
     free(s->holders);
     free(s->records);
@@ -625,6 +535,11 @@ void certa_state_free(certa_state *s)
     free(s->chunk_dirty);
     free(s->dirty_list);
     free(s->page_hash);
+    free(s->dig_enc);
+    free(s->dig_split);
+    free(s->dig_heads);
+    free(s->dig_out);
+    free(s->dig_idx);
     free(s->page_dirty);
     free(s->page_list);
     free(s->block_results);
@@ -1093,24 +1008,60 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
         s->scratch_cap = n;
         s->scratch = xrealloc(s->scratch, (size_t)n * CERTA_HASH_BYTES);
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t r = s->block_results[i], k = s->block_kinds[i];
-        CERTA_ASSERT(r < CERTA_R_COUNT);
-        if (k < 8) {
-            memcpy(s->scratch[i], s->leaf_hash[r][k], CERTA_HASH_BYTES);
+    /* Results tree: the lowest level of nodes is built here from the pair
+     * cache (an RFC 6962 tree of n leaves is the bottom-up pairing of its
+     * leaves, the last odd one carried up), the rest by the Merkle module
+     * over those nodes. */
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i += 2) {
+        uint8_t ra = s->block_results[i], ka = s->block_kinds[i];
+        CERTA_ASSERT(ra < CERTA_R_COUNT);
+        uint8_t la[CERTA_HASH_BYTES], lb[CERTA_HASH_BYTES];
+        const uint8_t *ha = la;
+        if (ka < 8) {
+            ha = s->leaf_hash[ra][ka];
         } else { /* a malformed event's unknown kind */
             uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
-            certa_result_leaf(k, r, leaf);
-            hash_result_leaf(leaf, s->scratch[i]);
+            certa_result_leaf(ka, ra, leaf);
+            hash_result_leaf(leaf, la);
         }
+        if (i + 1 == n) {
+            memcpy(s->scratch[m++], ha, CERTA_HASH_BYTES);
+            break;
+        }
+        uint8_t rb = s->block_results[i + 1], kb = s->block_kinds[i + 1];
+        CERTA_ASSERT(rb < CERTA_R_COUNT);
+        if (ka < 8 && kb < 8) {
+            uint8_t a = (uint8_t)(ra * 8 + ka), b = (uint8_t)(rb * 8 + kb);
+            uint32_t slot = ((uint32_t)a * 31u + b) % PAIR_CACHE_SLOTS;
+            struct pair_node *c = &s->pair_cache[slot];
+            if (c->key == 0 || c->a != a || c->b != b) {
+                certa_merkle_node_hash(s->leaf_hash[ra][ka], s->leaf_hash[rb][kb], c->h);
+                c->key = 1;
+                c->a = a;
+                c->b = b;
+            }
+            memcpy(s->scratch[m++], c->h, CERTA_HASH_BYTES);
+            continue;
+        }
+        const uint8_t *hb = lb;
+        if (kb < 8) {
+            hb = s->leaf_hash[rb][kb];
+        } else {
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf(kb, rb, leaf);
+            hash_result_leaf(leaf, lb);
+        }
+        certa_merkle_node_hash(ha, hb, s->scratch[m++]);
     }
 #if __has_include("certa/merkle.h")
     /* the project's Merkle module: the same RFC 6962 root, its fast node hash */
-    certa_err e = certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, n, results_root,
-                                           NULL);
+    certa_err e = n == 0 ? certa_merkle_root_hashes(NULL, NULL, 0, results_root, NULL)
+                         : certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, m,
+                                                    results_root, NULL);
     CERTA_ASSERT(e == CERTA_OK);
 #else
-    mth_from_leaf_hashes(s->scratch, n, results_root);
+    mth_from_leaf_hashes(s->scratch, m, results_root);
 #endif
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
 
@@ -1146,88 +1097,102 @@ static void grant_encode(const certa_state *s, const grant *gr,
     CERTA_ASSERT(p == out + GRANT_HASH_BYTES);
 }
 
-/* Rehashes the changed grants of chunk c, then the chunk. */
-static void chunk_rehash(certa_state *s, uint32_t c)
+/* Digest scratch, grown as needed: the messages of one level and their
+ * hashes, hashed together on the Merkle module's wide kernels (each of the
+ * three levels is a Merkle leaf hash, SHA-256(0x00 || message)). */
+static void dig_reserve(certa_state *s, size_t n)
 {
-    uint32_t first = c * CHUNK_GRANTS;
-    uint32_t end = first + CHUNK_GRANTS;
-    if (end > s->grant_count)
-        end = s->grant_count;
-    CERTA_ASSERT(first < end);
-    uint32_t mask = s->chunk_dirty[c];
-    CERTA_ASSERT(mask != 0);
-    for (uint32_t i = first; i < end; i++) {
-        if (!(mask & (1u << (i - first))))
-            continue;
-        uint8_t enc[1 + GRANT_HASH_BYTES];
-        enc[0] = 0x00;
-        grant_encode(s, &s->grants[i], enc + 1);
-        certa_sha256(enc, sizeof enc, s->grant_hash[i]);
-    }
-    certa_sha256_ctx ctx;
-    uint8_t hdr[5] = {0x02};
-    put32(hdr + 1, c);
-    certa_sha256_init(&ctx);
-    certa_sha256_update(&ctx, hdr, sizeof hdr);
-    certa_sha256_update(&ctx, s->grant_hash[first], (size_t)(end - first) * CERTA_HASH_BYTES);
-    certa_sha256_final(&ctx, s->chunk_hash[c]);
+    if (n <= s->dig_cap)
+        return;
+    size_t cap = s->dig_cap ? s->dig_cap : 1024;
+    while (cap < n)
+        cap *= 2;
+    s->dig_enc = xrealloc(s->dig_enc, cap * GRANT_HASH_BYTES);
+    s->dig_split = xrealloc(s->dig_split, cap * sizeof *s->dig_split);
+    s->dig_heads = xrealloc(s->dig_heads, cap * sizeof *s->dig_heads);
+    s->dig_out = xrealloc(s->dig_out, cap * CERTA_HASH_BYTES);
+    s->dig_idx = xrealloc(s->dig_idx, cap * sizeof *s->dig_idx);
+    s->dig_cap = cap;
 }
 
-static void page_rehash(certa_state *s, uint32_t p)
+static void dig_run(certa_state *s, size_t n)
 {
-    uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
-    uint32_t first = p * PAGE_CHUNKS;
-    uint32_t end = first + PAGE_CHUNKS;
-    if (end > chunks)
-        end = chunks;
-    CERTA_ASSERT(first < end);
-    certa_sha256_ctx ctx;
-    uint8_t hdr[5] = {0x03};
-    put32(hdr + 1, p);
-    certa_sha256_init(&ctx);
-    certa_sha256_update(&ctx, hdr, sizeof hdr);
-    certa_sha256_update(&ctx, s->chunk_hash[first], (size_t)(end - first) * CERTA_HASH_BYTES);
-    certa_sha256_final(&ctx, s->page_hash[p]);
-}
-
-static void digest_chunks_part(void *arg, uint32_t part, uint32_t parts)
-{
-    certa_state *s = arg;
-    for (uint32_t i = part; i < s->dirty_count; i += parts)
-        chunk_rehash(s, s->dirty_list[i]);
-}
-
-static void digest_pages_part(void *arg, uint32_t part, uint32_t parts)
-{
-    certa_state *s = arg;
-    for (uint32_t i = part; i < s->page_dirty_count; i += parts)
-        page_rehash(s, s->page_list[i]);
+    certa_err e = certa_merkle_split_leaf_hashes(s->pool, s->dig_split, n, s->dig_out, NULL);
+    CERTA_ASSERT(e == CERTA_OK);
 }
 
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(!s->in_block);
+    uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
     if (s->dirty_count > 0) {
-        if (s->dirty_count >= 8)
-            pool_run(s->pool, digest_chunks_part, s);
-        else
-            digest_chunks_part(s, 0, 1);
-        for (uint32_t i = 0; i < s->dirty_count; i++)
-            s->chunk_dirty[s->dirty_list[i]] = 0;
+        /* the changed grants */
+        size_t k = 0;
+        dig_reserve(s, (size_t)s->dirty_count * CHUNK_GRANTS);
+        for (uint32_t d = 0; d < s->dirty_count; d++) {
+            uint32_t c = s->dirty_list[d], mask = s->chunk_dirty[c];
+            CERTA_ASSERT(mask != 0);
+            for (uint32_t i = c * CHUNK_GRANTS; i < (c + 1) * CHUNK_GRANTS && i < s->grant_count;
+                 i++) {
+                if (!(mask & (1u << (i % CHUNK_GRANTS))))
+                    continue;
+                uint8_t *enc = s->dig_enc + k * GRANT_HASH_BYTES;
+                grant_encode(s, &s->grants[i], enc);
+                s->dig_split[k] = (certa_merkle_split_leaf){.data = enc,
+                                                            .len_bytes = GRANT_HASH_BYTES};
+                s->dig_idx[k++] = i;
+            }
+        }
+        dig_run(s, k);
+        for (size_t j = 0; j < k; j++)
+            memcpy(s->grant_hash[s->dig_idx[j]], s->dig_out + j * CERTA_HASH_BYTES,
+                   CERTA_HASH_BYTES);
+        /* their chunks: 0x02 || u32 c || the chunk's grant hashes */
+        for (uint32_t d = 0; d < s->dirty_count; d++) {
+            uint32_t c = s->dirty_list[d];
+            uint32_t first = c * CHUNK_GRANTS, end = first + CHUNK_GRANTS;
+            if (end > s->grant_count)
+                end = s->grant_count;
+            CERTA_ASSERT(first < end);
+            s->dig_heads[d][0] = 0x02;
+            put32(s->dig_heads[d] + 1, c);
+            s->dig_split[d] = (certa_merkle_split_leaf){
+                .head = s->dig_heads[d], .head_len = 5, .data = s->grant_hash[first],
+                .len_bytes = (end - first) * CERTA_HASH_BYTES};
+        }
+        dig_run(s, s->dirty_count);
+        for (uint32_t d = 0; d < s->dirty_count; d++) {
+            memcpy(s->chunk_hash[s->dirty_list[d]], s->dig_out + (size_t)d * CERTA_HASH_BYTES,
+                   CERTA_HASH_BYTES);
+            s->chunk_dirty[s->dirty_list[d]] = 0;
+        }
         s->dirty_count = 0;
     }
     if (s->page_dirty_count > 0) {
-        if (s->page_dirty_count >= 8)
-            pool_run(s->pool, digest_pages_part, s);
-        else
-            digest_pages_part(s, 0, 1);
-        for (uint32_t i = 0; i < s->page_dirty_count; i++)
-            s->page_dirty[s->page_list[i]] = 0;
+        /* their pages: 0x03 || u32 p || the page's chunk hashes */
+        dig_reserve(s, s->page_dirty_count);
+        for (uint32_t d = 0; d < s->page_dirty_count; d++) {
+            uint32_t p = s->page_list[d];
+            uint32_t first = p * PAGE_CHUNKS, end = first + PAGE_CHUNKS;
+            if (end > chunks)
+                end = chunks;
+            CERTA_ASSERT(first < end);
+            s->dig_heads[d][0] = 0x03;
+            put32(s->dig_heads[d] + 1, p);
+            s->dig_split[d] = (certa_merkle_split_leaf){
+                .head = s->dig_heads[d], .head_len = 5, .data = s->chunk_hash[first],
+                .len_bytes = (end - first) * CERTA_HASH_BYTES};
+        }
+        dig_run(s, s->page_dirty_count);
+        for (uint32_t d = 0; d < s->page_dirty_count; d++) {
+            memcpy(s->page_hash[s->page_list[d]], s->dig_out + (size_t)d * CERTA_HASH_BYTES,
+                   CERTA_HASH_BYTES);
+            s->page_dirty[s->page_list[d]] = 0;
+        }
         s->page_dirty_count = 0;
     }
-    uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
     uint32_t pages = (chunks + PAGE_CHUNKS - 1) / PAGE_CHUNKS;
-    static const char domain[] = "certa.state.v2";
+    static const char domain[] = "certa.state.v3";
     uint8_t hdr[sizeof domain + 8 + 8 + 8 + CERTA_HASH_BYTES];
     memcpy(hdr, domain, sizeof domain);
     put64(hdr + sizeof domain, s->height);

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,8 +200,11 @@ typedef struct seg_info {
     uint64_t first_height;
 } seg_info;
 
+struct dstream;
+
 struct certa_store {
     certa_store_opts o;
+    struct dstream *feed_ds; /* read-ahead stream of a fed open, reused per segment */
     char *dir;
     int dirfd;
     int lockfd;
@@ -321,7 +325,217 @@ typedef struct reader {
     size_t cap;
     uint64_t boff;
     size_t blen;
+    bool ahead; /* ask the kernel for the next chunk after each read */
+    struct dstream *ds; /* when set, reads come from it (O_DIRECT, io_uring) */
 } reader;
+
+/* ---- direct sequential stream (audits: one pass over a whole segment) ----
+ * O_DIRECT reads of DS_CHUNK bytes into a ring of DS_CHUNKS aligned chunk
+ * buffers, all of them in flight through io_uring ahead of the reader. No
+ * page cache: the disk writes straight into the chunks, so a scan costs
+ * little CPU beyond its checksums, and it checks what is on the disk. A
+ * range inside one chunk is returned in place; one that crosses chunks is
+ * copied piece by piece into a side buffer (a record every few MiB, or a
+ * record larger than a chunk). Reads must go forward.
+ * Invariant: chunk number c (file bytes [c * DS_CHUNK, ...)) lives in ring
+ * slot c % DS_CHUNKS; the chunks in [first, next) are submitted, and those
+ * below `first` are released for reuse. */
+#define DS_CHUNK (2u << 20)
+#define DS_CHUNKS 8u
+
+typedef struct dstream {
+    int fd;
+    uint64_t fsize;
+    struct io_uring ring;
+    uint8_t *chunks; /* DS_CHUNKS x DS_CHUNK, aligned */
+    int res[DS_CHUNKS];
+    bool done[DS_CHUNKS];
+    uint64_t first, next; /* chunk numbers */
+    unsigned inflight;
+    uint8_t *side;        /* for ranges that cross chunks */
+    size_t side_cap;
+} dstream;
+
+static uint64_t ds_nchunks(const dstream *d)
+{
+    return (d->fsize + DS_CHUNK - 1) / DS_CHUNK;
+}
+
+/* Waits for the reads still in flight (they target the chunks) and closes
+ * the segment; the buffers stay for the next segment. NULL is a no-op. */
+static void ds_detach(dstream *d)
+{
+    if (d == NULL || d->fd < 0)
+        return;
+    while (d->inflight > 0) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&d->ring, &cqe) != 0)
+            break;
+        io_uring_cqe_seen(&d->ring, cqe);
+        d->inflight--;
+    }
+    close(d->fd);
+    d->fd = -1;
+}
+
+static void ds_free(dstream *d)
+{
+    if (d == NULL)
+        return;
+    ds_detach(d);
+    io_uring_queue_exit(&d->ring);
+    free(d->chunks);
+    free(d->side);
+    free(d);
+}
+
+/* The chunks and the ring, once per open: 2 MiB aligned, on huge pages
+ * where the kernel allows (the reads then pin a few large pages instead of
+ * thousands of small ones). NULL when they cannot be had. */
+static dstream *ds_new(void)
+{
+    dstream *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    d->fd = -1;
+    void *b = NULL;
+    if (posix_memalign(&b, 2u << 20, (size_t)DS_CHUNKS * DS_CHUNK) != 0 ||
+        io_uring_queue_init(DS_CHUNKS, &d->ring, 0) != 0) {
+        free(b);
+        free(d);
+        return NULL;
+    }
+    (void)madvise(b, (size_t)DS_CHUNKS * DS_CHUNK, MADV_HUGEPAGE);
+    d->chunks = b;
+    return d;
+}
+
+/* Points d at segment file nm with O_DIRECT; false where the filesystem or
+ * kernel refuses it (the caller then reads through the cache). */
+static bool ds_attach(dstream *d, int dirfd, const char *nm, uint64_t fsize)
+{
+    CERTA_ASSERT(d->fd < 0 && d->inflight == 0);
+    d->fd = openat(dirfd, nm, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (d->fd < 0)
+        return false;
+    d->fsize = fsize;
+    d->first = d->next = 0;
+    memset(d->done, 0, sizeof d->done);
+    return true;
+}
+
+/* Submits reads for every free ring slot; 0 or -errno. */
+static int ds_fill(dstream *d)
+{
+    unsigned queued = 0;
+    while (d->next < ds_nchunks(d) && d->next < d->first + DS_CHUNKS) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+        if (sqe == NULL)
+            break;
+        unsigned i = (unsigned)(d->next % DS_CHUNKS);
+        uint64_t off = d->next * DS_CHUNK;
+        uint64_t left = align_up(d->fsize - off, SECTOR);
+        io_uring_prep_read(sqe, d->fd, d->chunks + (size_t)i * DS_CHUNK,
+                           (unsigned)(left < DS_CHUNK ? left : DS_CHUNK), off);
+        io_uring_sqe_set_data64(sqe, i);
+        d->done[i] = false;
+        d->inflight++;
+        d->next++;
+        queued++;
+    }
+    if (queued == 0)
+        return 0;
+    int rc = io_uring_submit(&d->ring);
+    return rc < 0 ? rc : 0;
+}
+
+/* Chunk c (first <= c < next) once its read completed; NULL with errno. */
+static const uint8_t *ds_chunk(dstream *d, uint64_t c)
+{
+    CERTA_ASSERT(c >= d->first && c < d->next);
+    unsigned i = (unsigned)(c % DS_CHUNKS);
+    while (!d->done[i]) {
+        struct io_uring_cqe *cqe;
+        int rc = io_uring_wait_cqe(&d->ring, &cqe);
+        if (rc == -EINTR)
+            continue;
+        if (rc != 0) {
+            errno = -rc;
+            return NULL;
+        }
+        unsigned k = (unsigned)io_uring_cqe_get_data64(cqe);
+        CERTA_ASSERT(k < DS_CHUNKS && !d->done[k]);
+        d->res[k] = cqe->res;
+        d->done[k] = true;
+        d->inflight--;
+        io_uring_cqe_seen(&d->ring, cqe);
+    }
+    uint64_t off = c * DS_CHUNK;
+    uint64_t want = d->fsize - off < DS_CHUNK ? d->fsize - off : DS_CHUNK;
+    if (d->res[i] < 0 || (uint64_t)d->res[i] < want) {
+        /* only the end of the file may come short, and not before fsize */
+        errno = d->res[i] < 0 ? -d->res[i] : EIO;
+        return NULL;
+    }
+    return d->chunks + (size_t)i * DS_CHUNK;
+}
+
+/* Releases the chunks below c and keeps the ring full. */
+static int ds_advance(dstream *d, uint64_t c)
+{
+    if (c > d->first)
+        d->first = c < d->next ? c : d->next;
+    return ds_fill(d);
+}
+
+/* Like rd_get: [off, off + len) of the file, valid until the next call. */
+static const uint8_t *ds_get(dstream *d, uint64_t off, size_t len)
+{
+    if (off > d->fsize || len > d->fsize - off) {
+        errno = ERANGE;
+        return NULL;
+    }
+    uint64_t c0 = off / DS_CHUNK, c1 = len ? (off + len - 1) / DS_CHUNK : c0;
+    if (c0 < d->first) {
+        errno = EINVAL; /* backwards */
+        return NULL;
+    }
+    int rc = ds_advance(d, c0);
+    if (rc != 0) {
+        errno = -rc;
+        return NULL;
+    }
+    if (c0 == c1 || len == 0) {
+        const uint8_t *p = ds_chunk(d, c0);
+        return p == NULL ? NULL : p + (off - c0 * DS_CHUNK);
+    }
+    if (len > d->side_cap) {
+        uint8_t *n = realloc(d->side, len);
+        if (n == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        d->side = n;
+        d->side_cap = len;
+    }
+    /* piece by piece, releasing each chunk once copied */
+    size_t done = 0;
+    for (uint64_t c = c0; c <= c1; c++) {
+        if ((rc = ds_advance(d, c)) != 0) {
+            errno = -rc;
+            return NULL;
+        }
+        const uint8_t *p = ds_chunk(d, c);
+        if (p == NULL)
+            return NULL;
+        uint64_t from = c == c0 ? off - c0 * DS_CHUNK : 0;
+        size_t n = (size_t)(DS_CHUNK - from) < len - done ? (size_t)(DS_CHUNK - from) : len - done;
+        memcpy(d->side + done, p + from, n);
+        done += n;
+    }
+    CERTA_ASSERT(done == len);
+    return d->side;
+}
 
 static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -348,6 +562,8 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
  * or NULL (errno set; ERANGE when past the end of the file). */
 static const uint8_t *rd_get(reader *r, uint64_t off, size_t len)
 {
+    if (r->ds != NULL)
+        return ds_get(r->ds, off, len);
     if (off > r->fsize || len > r->fsize - off) {
         errno = ERANGE;
         return NULL;
@@ -368,6 +584,11 @@ static const uint8_t *rd_get(reader *r, uint64_t off, size_t len)
         want = (size_t)(r->fsize - off);
     if (pread_full(r->fd, r->buf, want, off) != 0)
         return NULL;
+    if (r->ahead && off + want < r->fsize)
+        /* the next chunk: the disk reads it while the caller works on this
+         * one (advice only, errors do not matter) */
+        (void)posix_fadvise(r->fd, (off_t)(off + want), (off_t)(2 * r->cap),
+                            POSIX_FADV_WILLNEED);
     r->boff = off;
     r->blen = want;
     return r->buf;
@@ -452,11 +673,28 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
                               damage *dm, certa_errinfo *ei)
 {
     uint64_t fsize = file_size(fd);
-    bool headers_only = s->o.read_only && s->o.headers_only_on_open;
-    reader r = {.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES};
+    bool feed = s->o.on_open_block != NULL;
+    bool headers_only = s->o.read_only && s->o.headers_only_on_open && !feed;
+    reader r = {.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES,
+                .ahead = feed};
+    if (feed) {
+        /* one pass over everything: O_DIRECT where allowed, else through
+         * the cache with read-ahead */
+        char nm[32];
+        seg_name(nm, sizeof nm, k, false);
+        if (s->o.direct_io != 0 && s->feed_ds == NULL)
+            s->feed_ds = ds_new();
+        if (s->o.direct_io != 0 && s->feed_ds != NULL &&
+            ds_attach(s->feed_ds, s->dirfd, nm, fsize))
+            r.ds = s->feed_ds;
+        if (r.ds == NULL)
+            (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
     r.buf = malloc(r.cap);
-    if (r.buf == NULL)
+    if (r.buf == NULL) {
+        ds_detach(r.ds);
         return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory to scan");
+    }
     certa_err err = CERTA_OK;
     const uint8_t *p = rd_get(&r, 0, SEG_HDR);
     uint64_t first_height = 0;
@@ -532,6 +770,7 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
             break;
         }
         rec_hdr h;
+        const uint8_t *pl = NULL; /* the payload, when read */
         why = rec_decode(p, &h);
         if (why == NULL && (uint64_t)h.payload_bytes + HDR > fsize - pos)
             why = "record length runs past the end of the segment";
@@ -539,7 +778,7 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
             if (h.height != st->expected)
                 why = "height out of sequence";
         } else if (why == NULL && h.kind == KIND_BLOCK) {
-            const uint8_t *pl = rd_get(&r, pos + HDR, h.payload_bytes);
+            pl = rd_get(&r, pos + HDR, h.payload_bytes);
             if (pl == NULL) {
                 err = certa_errorf(ei, CERTA_E_IO, "store: read %08u.seg: %s", k,
                                    strerror(errno));
@@ -562,6 +801,14 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
                 certa_errorf(ei, err, "store: no memory for the index");
                 goto out;
             }
+            CERTA_ASSERT(!feed || pl != NULL);
+            if (feed && !s->o.on_open_block(s->o.on_open_block_ctx, h.height, pl,
+                                            h.payload_bytes)) {
+                err = certa_errorf(ei, CERTA_E_STATE,
+                                   "store: open stopped by the caller at height %llu",
+                                   (unsigned long long)h.height);
+                goto out;
+            }
             st->expected++;
             st->payload_bytes += h.payload_bytes;
         }
@@ -574,6 +821,7 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
     }
     st->end_off = pos;
 out:
+    ds_detach(r.ds);
     free(r.buf);
     return err;
 }
@@ -832,6 +1080,9 @@ static certa_err recover(certa_store *s, certa_store_recovery *rep,
         if (dm.found)
             dm_fd = fd; /* registered in segs unless its header was damaged */
     }
+    /* the audit's read-ahead buffers are not needed past the scan */
+    ds_free(s->feed_ds);
+    s->feed_ds = NULL;
     rep->segments = nfiles - (st.spare ? 1 : 0);
     rep->spare_found = st.spare;
     if (st.spare && !s->o.read_only) {
@@ -1537,6 +1788,7 @@ static void store_free(certa_store *s)
 {
     if (s == NULL)
         return;
+    ds_free(s->feed_ds);
     if (s->ring_ready)
         io_uring_queue_exit(&s->ring);
     if (s->wfd >= 0)
@@ -1574,6 +1826,8 @@ certa_err certa_store_open(const certa_store_opts *opts, certa_store **out,
     *out = NULL;
     if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0')
         return certa_errorf(ei, CERTA_E_ARG, "store: no data directory given");
+    if (opts->on_open_block != NULL && !opts->read_only)
+        return certa_errorf(ei, CERTA_E_ARG, "store: on_open_block needs a read-only open");
     certa_store *s = calloc(1, sizeof *s);
     if (s == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "store: no memory");

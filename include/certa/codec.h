@@ -157,12 +157,12 @@ bool certa_batch_next(const certa_batch_view *b, size_t *pos,
  * computes the digest. Does not verify the signature (crypto does). */
 certa_err certa_batch_decode(const uint8_t *in, size_t len, certa_batch_view *v,
                              certa_errinfo *ei);
-
 /* Framing only: the header, the limits and every event's length prefix,
  * without decoding the events or computing the digest (v->digest is left
  * zero). For bytes this process already checked with certa_batch_decode
- * and reads again, or whose events are decoded one by one afterwards; the
- * view iterates with certa_batch_next like a decoded one. */
+ * and reads again, whose events are decoded one by one afterwards, or that
+ * an audit hashes as stored (certa verify-chain); the view iterates with
+ * certa_batch_next like a decoded one. */
 certa_err certa_batch_frame(const uint8_t *in, size_t len, certa_batch_view *v,
                             certa_errinfo *ei);
 
@@ -244,6 +244,9 @@ certa_err certa_block_decode_header(const uint8_t *in, size_t len,
  * at the end, or a decode error. */
 certa_err certa_block_next_batch(const uint8_t *in, size_t len, size_t *pos,
                                  certa_batch_view *batch, certa_errinfo *ei);
+/* The same with certa_batch_frame for each batch. */
+certa_err certa_block_next_batch_frame(const uint8_t *in, size_t len, size_t *pos,
+                                       certa_batch_view *batch, certa_errinfo *ei);
 
 /* Appends one batch (u32 length + bytes) to a block being built in out at
  * pos (pos >= CERTA_HEADER_BYTES; the caller writes the header at 0).

@@ -44,11 +44,28 @@ void certa_merkle_node_hash(const uint8_t left[CERTA_HASH_BYTES],
 /* MTH of the empty tree: SHA-256 of nothing. */
 void certa_merkle_empty_root(uint8_t out[CERTA_HASH_BYTES]);
 
+/* A leaf in two pieces: its bytes are head (head_len bytes, at most
+ * CERTA_MERKLE_HEAD_MAX) followed by data (len_bytes). For leaves that put
+ * a little context before stored bytes (certa_leaf_encode's integrator and
+ * seq before an event) without copying them. The caller owns both. */
+#define CERTA_MERKLE_HEAD_MAX 16
+typedef struct certa_merkle_split_leaf {
+    const uint8_t *head;
+    const uint8_t *data;
+    uint32_t head_len;
+    uint32_t len_bytes;
+} certa_merkle_split_leaf;
+
 /* Root over n leaves given as (pointer, length) pairs. */
 certa_err certa_merkle_root_leaves(certa_pool *pool,
                                    const certa_merkle_leaf *leaves, size_t n,
                                    uint8_t root[CERTA_HASH_BYTES],
                                    certa_errinfo *ei);
+/* Root over n split leaves (the same root as over their joined bytes). */
+certa_err certa_merkle_root_split(certa_pool *pool,
+                                  const certa_merkle_split_leaf *leaves, size_t n,
+                                  uint8_t root[CERTA_HASH_BYTES],
+                                  certa_errinfo *ei);
 /* Root over n leaves of leaf_bytes each, stored back to back at data. */
 certa_err certa_merkle_root_fixed(certa_pool *pool, const void *data,
                                   size_t leaf_bytes, size_t n,
@@ -62,6 +79,10 @@ certa_err certa_merkle_root_hashes(certa_pool *pool, const uint8_t *leaf_hashes,
 certa_err certa_merkle_leaf_hashes(certa_pool *pool,
                                    const certa_merkle_leaf *leaves, size_t n,
                                    uint8_t *out, certa_errinfo *ei);
+/* The same over split leaves (each the hash of its joined bytes). */
+certa_err certa_merkle_split_leaf_hashes(certa_pool *pool,
+                                         const certa_merkle_split_leaf *leaves, size_t n,
+                                         uint8_t *out, certa_errinfo *ei);
 
 /* A whole tree kept in memory (every level, about 64 bytes per leaf) to
  * answer many proofs in O(log n) each, e.g. one per event of a block.
@@ -117,7 +138,7 @@ certa_err certa_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
                                           const uint8_t (*path)[CERTA_HASH_BYTES],
                                           size_t path_len, certa_errinfo *ei);
 
-/* Which SHA-256 kernel runs: "sha-ni" or "portable". */
+/* Which SHA-256 kernels run: "avx512+sha-ni", "sha-ni" or "portable". */
 const char *certa_merkle_backend(void);
 
 #endif

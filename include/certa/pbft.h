@@ -187,6 +187,7 @@ typedef struct certa_pbft_stats {
     uint64_t dropped_invalid;  /* well signed but breaks the protocol */
     uint64_t dropped_conflict; /* a second, different vote or proposal */
     uint64_t dropped_requests; /* invalid, duplicate or pool full */
+    uint64_t late_votes;       /* a vote for a slot that has its quorum: not verified */
     uint64_t fetches_sent;
     uint64_t chain_refusals;   /* commit withheld: chain or time mismatch */
 } certa_pbft_stats;

@@ -89,6 +89,18 @@ typedef struct certa_store_opts {
                                  * anyway; for audits that read everything */
     uint64_t first_height;      /* height of the first record of an empty log;
                                  * default 0 (the genesis block) */
+    /* read_only opens, optional: called by the open scan for every block it
+     * indexes, in height order, once its payload checksum has verified
+     * (data borrowed for the call only). The scan then reads every payload
+     * once, sequentially and ahead of use (headers_only_on_open is ignored):
+     * with O_DIRECT through io_uring, several MiB in flight, unless
+     * direct_io is 0 or the filesystem refuses it (then through the page
+     * cache with read-ahead). So an audit that hashes the blocks here reads
+     * the log exactly once, from the disk. Returning false stops the scan:
+     * the open fails with CERTA_E_STATE. */
+    bool (*on_open_block)(void *ctx, uint64_t height, const uint8_t *data,
+                          size_t len);
+    void *on_open_block_ctx;
     certa_store_durable_fn on_durable; /* optional */
     void *on_durable_ctx;
 } certa_store_opts;

@@ -34,6 +34,9 @@ last=$(grep -c '^block ' "$work/out"); last=$((last - 1))
 [ "$last" -ge 12 ] || fail "chain too short ($last) for the test"
 grep -q "^events [1-9]" "$work/out" || fail "no events counted"
 "$CERTA" verify-chain --data "$work/clean/blocks" --threads 1 --quiet > "$work/q" || fail "--threads 1"
+"$CERTA" verify-chain --data "$work/clean" --io direct | grep -qx OK || fail "--io direct"
+set +e; "$CERTA" verify-chain --data "$work/clean" --io sideways >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" -eq 2 ] || fail "--io sideways: exit $rc, expected 2"
 [ ! -s "$work/q" ] || fail "--quiet printed"
 mid=10
 
@@ -85,6 +88,8 @@ expect_bad() { # expect_bad KIND HEIGHT WANT_HEIGHT
   set +e; "$CERTA" verify-chain --data "$dir" > "$work/v" 2>&1; local rc=$?; set -e
   [ "$rc" -eq 1 ] || { cat "$work/v"; fail "$1 at $2: exit $rc, expected 1"; }
   grep -q "height $3\b" "$work/v" || { cat "$work/v"; fail "$1 at $2: height $3 not named"; }
+  set +e; "$CERTA" verify-chain --data "$dir" --io direct > "$work/v2" 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -q "height $3\b" "$work/v2" || { cat "$work/v2"; fail "$1 at $2 (--io direct)"; }
   echo "ok: $1 at height $2 -> $(head -1 "$work/v")"
 }
 
@@ -98,7 +103,47 @@ expect_bad edit-prev "$mid" "$mid"
 # link to it breaks, and the message names both heights.
 expect_bad edit-time "$mid" "$((mid + 1))"
 grep -q "block $mid" "$work/v" || fail "edit-time: block $mid not named"
-
+# The parallel path: block $mid is held back 200 ms in its worker, so the
+# blocks after it are verified by the other workers first. Damage in one of
+# those is still caught, and when block $mid is bad too, $mid is named.
+both="$work/d-both"
+rm -rf "$both"; cp -r "$(damage edit-event $((mid + 2)))" "$both"
+for t in 2 3 8; do
+  set +e
+  CERTA_VERIFY_CHAIN_SLOW_HEIGHT=$mid "$CERTA" verify-chain --data "$work/d-edit-event-$((mid + 2))" \
+    --threads "$t" > "$work/v" 2>&1; rc=$?
+  set -e
+  [ "$rc" -eq 1 ] && grep -q "height $((mid + 2))\b" "$work/v" ||
+    { cat "$work/v"; fail "threads $t: damage at $((mid + 2)) behind a slow block $mid"; }
+done
+read -r seg off len <<<"$(where "$mid")"
+# also damage block $mid itself in the same copy (an event byte, checksums kept)
+python3 - "$both/blocks/$seg" "$off" "$len" <<'PY'
+import sys, struct
+path, off, plen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+with open(path, 'r+b') as f:
+    f.seek(off); rec = bytearray(f.read(40 + plen))
+    rec[40 + plen - 70] ^= 0x01
+    struct.pack_into('<I', rec, 28, crc32c(bytes(rec[40:40 + plen])))
+    struct.pack_into('<I', rec, 36, crc32c(bytes(rec[0:36])))
+    f.seek(off); f.write(rec)
+PY
+for t in 1 2 8; do
+  set +e
+  CERTA_VERIFY_CHAIN_SLOW_HEIGHT=$mid "$CERTA" verify-chain --data "$both" --threads "$t" \
+    > "$work/v" 2>&1; rc=$?
+  set -e
+  [ "$rc" -eq 1 ] && grep -q "^FAIL height $mid:" "$work/v" ||
+    { cat "$work/v"; fail "threads $t: blocks $mid and $((mid + 2)) bad, $mid not named first"; }
+done
+echo "ok: parallel workers report the first bad height"
 # A spare segment after the log (left by a crash of a running store: the
 # next segment prepared in the background, never used) and an all-zero
 # file after it are not damage; a spare before a used segment is.
@@ -128,13 +173,21 @@ PY
 }
 sp="$work/spare"; rm -rf "$sp"; cp -r "$work/clean" "$sp"
 spare_case "$sp" spare
-"$CERTA" verify-chain --data "$sp" --quiet > "$work/v" 2>&1 || { cat "$work/v"; fail "a trailing spare segment was reported"; }
+for io in cached direct; do
+  "$CERTA" verify-chain --data "$sp" --io $io --quiet > "$work/v" 2>&1 ||
+    { cat "$work/v"; fail "--io $io: a trailing spare segment was reported"; }
+done
 spare_case "$sp" zero
-set +e; "$CERTA" verify-chain --data "$sp" > "$work/v" 2>&1; rc=$?; set -e
-[ "$rc" -eq 1 ] || { cat "$work/v"; fail "a spare before the last file: exit $rc, expected 1"; }
+for io in cached direct; do
+  set +e; "$CERTA" verify-chain --data "$sp" --io $io > "$work/v" 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] || { cat "$work/v"; fail "--io $io: a spare before the last file: exit $rc, expected 1"; }
+done
 echo "ok: spare segment after the log accepted, spare before a later file refused"
 sp="$work/spare2"; rm -rf "$sp"; cp -r "$work/clean" "$sp"
 spare_case "$sp" zero
-"$CERTA" verify-chain --data "$sp" --quiet > "$work/v" 2>&1 || { cat "$work/v"; fail "a trailing all-zero segment was reported"; }
+for io in cached direct; do
+  "$CERTA" verify-chain --data "$sp" --io $io --quiet > "$work/v" 2>&1 ||
+    { cat "$work/v"; fail "--io $io: a trailing all-zero segment was reported"; }
+done
 echo "ok: all-zero segment after the log accepted"
 echo "it_verify_chain: all damage caught"

@@ -694,6 +694,59 @@ Test(codec, batch_rejections)
     certa_key_free(k);
 }
 
+/* certa_batch_frame: the framing checks of certa_batch_decode, without
+ * decoding the events or computing the digest. */
+Test(codec, batch_frame_checks_framing_only)
+{
+    certa_key *k = test_key(3);
+    uint8_t buf[8192], c[8192];
+    size_t n = build_batch(buf, sizeof buf, 2, 9, 6, k);
+    certa_batch_view v, w;
+    cr_assert_eq(certa_batch_decode(buf, n, &v, NULL), CERTA_OK);
+    cr_assert_eq(certa_batch_frame(buf, n, &w, NULL), CERTA_OK);
+    cr_assert_eq(w.integrator, 2);
+    cr_assert_eq(w.seq, 9);
+    cr_assert_eq(w.event_count, v.event_count);
+    cr_assert_eq(w.body, v.body);
+    cr_assert_eq(w.body_bytes, v.body_bytes);
+    cr_assert_eq(w.signature, v.signature);
+    cr_assert_eq(w.total_bytes, v.total_bytes);
+    /* framing damage: the same code as the full decode */
+    struct { size_t off; uint8_t x; } muts[] = {
+        {0, 1}, {4, 3}, {5, 1}, {16, 1}, {17, 1}, {20, 1}, {21, 1}, {25, 0x80},
+    };
+    for (size_t i = 0; i < sizeof muts / sizeof muts[0]; i++) {
+        memcpy(c, buf, n);
+        c[muts[i].off] ^= muts[i].x;
+        certa_err full = certa_batch_decode(c, n, &v, NULL);
+        cr_assert_neq(full, CERTA_OK, "mutation %zu", i);
+        cr_assert_eq(certa_batch_frame(c, n, &w, NULL), full, "mutation %zu", i);
+    }
+    cr_assert_eq(certa_batch_frame(buf, n - 1, &w, NULL), CERTA_E_TRUNCATED);
+    /* a bad event inside well-formed framing: only the full decode sees it */
+    memcpy(c, buf, n);
+    c[24 + 2 + 1] = 99;
+    cr_assert_eq(certa_batch_decode(c, n, &v, NULL), CERTA_E_BAD_KIND);
+    cr_assert_eq(certa_batch_frame(c, n, &w, NULL), CERTA_OK);
+    /* blocks: the framing iterator walks the same batches */
+    static uint8_t blk[CERTA_HEADER_BYTES + 3 * 8200];
+    size_t end = CERTA_HEADER_BYTES;
+    for (int b = 0; b < 3; b++)
+        end = certa_block_put_batch(blk, sizeof blk, end, buf, n);
+    cr_assert_gt(end, 0);
+    size_t pos = CERTA_HEADER_BYTES;
+    int seen = 0;
+    while (certa_block_next_batch_frame(blk, end, &pos, &w, NULL) == CERTA_OK)
+        seen++;
+    cr_assert_eq(seen, 3);
+    cr_assert_eq(pos, end);
+    pos = CERTA_HEADER_BYTES;
+    cr_assert_eq(certa_block_next_batch_frame(blk, end - 1, &pos, &w, NULL), CERTA_OK);
+    cr_assert_eq(certa_block_next_batch_frame(blk, end - 1, &pos, &w, NULL), CERTA_OK);
+    cr_assert_eq(certa_block_next_batch_frame(blk, end - 1, &pos, &w, NULL), CERTA_E_TRUNCATED);
+    certa_key_free(k);
+}
+
 Test(codec, batch_event_count_limit)
 {
     size_t cap = CERTA_BATCH_BYTES_MAX;

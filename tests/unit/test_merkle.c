@@ -406,6 +406,88 @@ Test(merkle, kernels_match_openssl)
     certa_mh_force_portable(false);
 }
 
+/* ---- whole levels: the 16-lane kernels and their leftovers ---- */
+
+/* Batches of n leaves of mixed lengths (every block-count class the wide
+ * kernels take, and longer ones they leave to the narrow kernels), and node
+ * levels of n pairs in place and not, each hash against the reference. */
+static void check_levels(void)
+{
+    enum { NMAX = 150, LMAX = 700 };
+    static uint8_t data[NMAX * LMAX];
+    static uint8_t got[NMAX * 32], in[2 * NMAX * 32], copy[2 * NMAX * 32];
+    certa_merkle_leaf leaves[NMAX];
+    uint8_t want[32];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 31 + (i >> 8));
+    uint32_t x = 12345;
+    for (size_t n = 1; n <= NMAX; n += (n < 70 ? 1 : 13)) {
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            /* mostly short (the common case), some up to 8 blocks, a few
+             * beyond */
+            size_t len = (x >> 16) % 10 < 6 ? 40 + (x >> 8) % 80
+                                            : (x >> 8) % LMAX;
+            leaves[i] = (certa_merkle_leaf){data + i * LMAX + (x & 7) % (LMAX - len + 1), len};
+        }
+        certa_mh_src src = {.leaves = leaves};
+        certa_mh_leaf_hashes(&src, 0, n, got);
+        for (size_t i = 0; i < n; i++) {
+            ref_leaf(leaves[i].data, leaves[i].len_bytes, want);
+            cr_assert_eq(memcmp(got + 32 * i, want, 32), 0,
+                         "leaf %zu of %zu, %zu bytes (%s)", i, n,
+                         leaves[i].len_bytes, certa_merkle_backend());
+        }
+        /* the same leaves split in two at 0..16 bytes: same hashes */
+        certa_merkle_split_leaf split[NMAX];
+        for (size_t i = 0; i < n; i++) {
+            size_t hl = (i * 7 + n) % (CERTA_MERKLE_HEAD_MAX + 1);
+            if (hl > leaves[i].len_bytes)
+                hl = leaves[i].len_bytes;
+            split[i] = (certa_merkle_split_leaf){
+                .head = leaves[i].data, .head_len = (uint32_t)hl,
+                .data = leaves[i].data + hl,
+                .len_bytes = (uint32_t)(leaves[i].len_bytes - hl)};
+        }
+        certa_mh_src ssrc = {.split = split};
+        memset(got, 0, 32 * n);
+        certa_mh_leaf_hashes(&ssrc, 0, n, got);
+        for (size_t i = 0; i < n; i++) {
+            ref_leaf(leaves[i].data, leaves[i].len_bytes, want);
+            cr_assert_eq(memcmp(got + 32 * i, want, 32), 0,
+                         "split leaf %zu of %zu, %u + %u bytes (%s)", i, n,
+                         split[i].head_len, split[i].len_bytes, certa_merkle_backend());
+        }
+        for (size_t i = 0; i < 2 * n * 32; i++)
+            in[i] = (uint8_t)(i * 7 + n);
+        memcpy(copy, in, 2 * n * 32);
+        certa_mh_nodes(in, n, got);
+        certa_mh_nodes(copy, n, copy);
+        for (size_t p = 0; p < n; p++) {
+            ref_node(in + 64 * p, in + 64 * p + 32, want);
+            cr_assert_eq(memcmp(got + 32 * p, want, 32), 0, "node %zu of %zu (%s)",
+                         p, n, certa_merkle_backend());
+            cr_assert_eq(memcmp(copy + 32 * p, want, 32), 0,
+                         "in place: node %zu of %zu", p, n);
+        }
+    }
+}
+
+Test(merkle, levels_match_reference_in_every_kernel)
+{
+    cr_log_info("AVX-512 available: %d", certa_mh_have_wide());
+    check_levels();
+    certa_mh_force_narrow(true);
+    cr_assert(strcmp(certa_merkle_backend(), "avx512+sha-ni") != 0);
+    check_levels();
+    certa_mh_force_narrow(false);
+    certa_mh_force_portable(true);
+    check_levels();
+    certa_mh_force_portable(false);
+    if (certa_mh_have_wide() && certa_mh_have_shani())
+        cr_assert_str_eq(certa_merkle_backend(), "avx512+sha-ni");
+}
+
 /* ---- roots of every size against the reference ---- */
 
 static void check_size(const leafset *s, size_t n, certa_pool *pool)
@@ -418,6 +500,18 @@ static void check_size(const leafset *s, size_t n, certa_pool *pool)
     cr_assert_eq(certa_merkle_root_hashes(pool, (const uint8_t *)s->lh, n, got, NULL),
                  CERTA_OK);
     cr_assert_eq(memcmp(want, got, 32), 0, "hashes, size %zu", n);
+    /* split leaves (a 10-byte head as verify-chain uses, where it fits) */
+    certa_merkle_split_leaf *sp = malloc((n + 1) * sizeof *sp);
+    cr_assert(sp != NULL);
+    for (size_t i = 0; i < n; i++) {
+        size_t hl = s->leaves[i].len_bytes < 10 ? s->leaves[i].len_bytes : 10;
+        sp[i] = (certa_merkle_split_leaf){.head = s->leaves[i].data, .head_len = (uint32_t)hl,
+                                          .data = s->leaves[i].data + hl,
+                                          .len_bytes = (uint32_t)(s->leaves[i].len_bytes - hl)};
+    }
+    cr_assert_eq(certa_merkle_root_split(pool, sp, n, got, NULL), CERTA_OK);
+    cr_assert_eq(memcmp(want, got, 32), 0, "split, size %zu", n);
+    free(sp);
 }
 
 static void check_fixed(size_t n, size_t leaf_bytes, certa_pool *pool)
@@ -715,4 +809,33 @@ Test(merkle, proofs_in_a_large_tree)
     certa_merkle_tree_free(t);
     certa_pool_destroy(pool);
     leafset_free(&s);
+}
+
+/* Split leaf hashes equal the hashes of the joined bytes, for every head and
+ * data length mix (the node hashes each event behind its 10-byte head). */
+Test(merkle, split_leaf_hashes_match_joined)
+{
+    enum { N = 300 };
+    static uint8_t data[N][200], heads[N][16], joined[N][216];
+    static certa_merkle_split_leaf sp[N];
+    static uint8_t got[N][32];
+    for (int i = 0; i < N; i++) {
+        uint32_t hl = (uint32_t)(i % 17), dl = (uint32_t)((i * 37) % 200);
+        for (uint32_t b = 0; b < hl; b++)
+            heads[i][b] = (uint8_t)(i + 3 * b);
+        for (uint32_t b = 0; b < dl; b++)
+            data[i][b] = (uint8_t)(i * 7 + b);
+        if (hl > CERTA_MERKLE_HEAD_MAX)
+            hl = CERTA_MERKLE_HEAD_MAX;
+        memcpy(joined[i], heads[i], hl);
+        memcpy(joined[i] + hl, data[i], dl);
+        sp[i] = (certa_merkle_split_leaf){.head = heads[i], .data = data[i], .head_len = hl,
+                                          .len_bytes = dl};
+    }
+    cr_assert_eq(certa_merkle_split_leaf_hashes(NULL, sp, N, &got[0][0], NULL), CERTA_OK);
+    for (int i = 0; i < N; i++) {
+        uint8_t want[32];
+        certa_merkle_leaf_hash(joined[i], sp[i].head_len + sp[i].len_bytes, want);
+        cr_assert_eq(memcmp(want, got[i], 32), 0, "leaf %d", i);
+    }
 }

@@ -562,3 +562,96 @@ Test(pbft, pre_prepare_time_window_and_sender_checks)
     certa_pbft_free(r);
     keys_down();
 }
+
+static uint8_t *vote(int from, uint8_t type, uint64_t seq, const uint8_t d[32], size_t *len)
+{
+    certa_pbft_msg v;
+    memset(&v, 0, sizeof v);
+    v.type = type;
+    v.view = 0;
+    v.seq = seq;
+    memcpy(v.digest, d, 32);
+    return signed_as(from, &v, len);
+}
+
+/* Votes that arrive after their slot's quorum are dropped before their
+ * signature is checked (a damaged signature there is not even noticed);
+ * a vote that still counts is verified. */
+Test(pbft, late_votes_are_not_verified)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 1);
+    c.clock_skew_ms_max = 500;
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    uint64_t now = 100000;
+    size_t len;
+    uint8_t *pp = pre_prepare(0, 1, now, 1, &len);
+    certa_pbft_msg ppm;
+    cr_assert_eq(certa_pbft_msg_decode(pp, len, &ppm), CERTA_OK);
+    uint8_t hb[CERTA_PBFT_HEADER_BYTES], d[32];
+    certa_pbft_header_encode(&ppm.hdr, hb);
+    certa_sha256(hb, sizeof hb, d);
+    cr_assert(sent_prepare(feed(r, pp, &len, now)));
+    /* a damaged vote that still counts is caught */
+    uint8_t *bad = vote(2, CERTA_PBFT_MSG_PREPARE, 1, d, &len);
+    bad[len - 1] ^= 1;
+    feed(r, bad, &len, now);
+    cr_assert_eq(st->dropped_bad_signature, 1);
+    cr_assert_eq(st->late_votes, 0);
+    /* own prepare + 2's: prepared */
+    feed(r, vote(2, CERTA_PBFT_MSG_PREPARE, 1, d, &len), &len, now);
+    bad = vote(3, CERTA_PBFT_MSG_PREPARE, 1, d, &len);
+    bad[len - 1] ^= 1;
+    feed(r, bad, &len, now);
+    cr_assert_eq(st->late_votes, 1);
+    cr_assert_eq(st->dropped_bad_signature, 1);
+    /* own commit + 0's + 2's: committed; 3's comes late */
+    feed(r, vote(0, CERTA_PBFT_MSG_COMMIT, 1, d, &len), &len, now);
+    feed(r, vote(2, CERTA_PBFT_MSG_COMMIT, 1, d, &len), &len, now);
+    cr_assert_eq(certa_pbft_last_executed(r), 1);
+    bad = vote(3, CERTA_PBFT_MSG_COMMIT, 1, d, &len);
+    bad[len - 1] ^= 1;
+    feed(r, bad, &len, now);
+    cr_assert_eq(st->late_votes, 2);
+    cr_assert_eq(st->dropped_bad_signature, 1);
+    certa_pbft_free(r);
+    keys_down();
+}
+
+/* A forwarded REQUEST is judged by its content (validate_request), not by
+ * the forwarder's signature: a damaged signature does not stop a genuine
+ * request, and a well-signed request with bad content is still refused. */
+Test(pbft, forwarded_requests_are_judged_by_content)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 0);
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    const certa_pbft_stats *st = certa_pbft_get_stats(r);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_REQUEST;
+    m.integrator = 1;
+    m.seq = 7;
+    static const uint8_t good_body[8] = {'R', 1, 2, 3, 4, 5, 6, 7};
+    static const uint8_t bad_body[8] = {'X', 1, 2, 3, 4, 5, 6, 7};
+    m.body = good_body;
+    m.body_len = sizeof good_body;
+    size_t len;
+    uint8_t *b = signed_as(2, &m, &len);
+    b[len - 1] ^= 1;
+    feed(r, b, &len, 10);
+    cr_assert_eq(st->dropped_bad_signature, 0);
+    cr_assert_eq(st->dropped_requests, 0);
+    m.seq = 8;
+    m.body = bad_body;
+    b = signed_as(2, &m, &len);
+    feed(r, b, &len, 11);
+    cr_assert_eq(st->dropped_requests, 1);
+    certa_pbft_free(r);
+    keys_down();
+}
