@@ -105,6 +105,26 @@ node_errors() { # LOG-TAG: what stopped a validator, if anything did
 cpu_ticks() { # PID -> utime+stime in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+thread_ticks() { # PID... -> "tid kind ticks" per thread (kind: its name, iou-wrk-* folded)
+    python3 - "$@" <<'PY'
+import os, sys
+for pid in sys.argv[1:]:
+    try:
+        tids = os.listdir("/proc/%s/task" % pid)
+    except OSError:
+        continue
+    for t in tids:
+        try:
+            s = open("/proc/%s/task/%s/stat" % (pid, t)).read()
+        except OSError:
+            continue
+        comm = s[s.index("(") + 1:s.rindex(")")].replace(" ", "_")
+        if comm.startswith("iou-wrk"):
+            comm = "iou-wrk"
+        f = s[s.rindex(")") + 2:].split()
+        print(t, comm, int(f[11]) + int(f[12]))
+PY
+}
 
 best_eps=0
 best_size=0
@@ -139,6 +159,7 @@ PY
         start_cluster "$per_block" "half$size"
         declare -A t0
         for k in 0 1 2 3; do t0[$k]=$(cpu_ticks "${PIDS[$k]}"); done
+        thread_ticks "${PIDS[@]}" >"$W/threads0.txt"
         idle0=$(awk '/^cpu /{print $5 + $6; exit}' /proc/stat)
         fs0=$(metric 0 certa_fsync_latency_seconds_sum); fc0=$(metric 0 certa_fsync_latency_seconds_count)
         bo0=$(metric 0 certa_peer_bytes_out_total)
@@ -151,6 +172,7 @@ PY
             awk 'NR == 2 { gsub(/[ms]/, " "); print ($1 * 60 + $2) + ($3 * 60 + $4) }' "$W/times.txt"
         ) )
         wall=$(python3 -c "import time; print(time.time() - $wall0)")
+        thread_ticks "${PIDS[@]}" >"$W/threads1.txt"
         idle1=$(awk '/^cpu /{print $5 + $6; exit}' /proc/stat)
         got=$(python3 -c "import json; print(int(json.load(open('$W/half-$size.json'))['committed']['events_per_s']))")
         log "half rate, try $try: speed $half_speed gave $got events/s (target $half_target)"
@@ -176,6 +198,23 @@ for k, n in (("p50", "p50"), ("p99", "p99"), ("p99_9", "p99.9")):
     print("cluster_b%s_p%s_ms_at_half_max %.1f" % (s, n[1:], l[k]))
 fail = sum(v["batches"] for v in r["errors"].values())
 print("cluster_b%s_half_failed_batches %d" % (s, fail))
+PY
+    # CPU per committed event and validator by thread: certa (I/O, consensus,
+    # the door, receipts), certa-exec (execution), certa-pool (signature
+    # checks, hashing), ZMQbg/IO/0 (ZeroMQ and CURVE), iou-wrk (io_uring)
+    python3 - "$W/threads0.txt" "$W/threads1.txt" "$W/half-$size.json" "$size" "$(getconf CLK_TCK)" <<'PY'
+import collections, json, sys
+t0 = {a: int(c) for a, b, c in (l.split() for l in open(sys.argv[1]))}
+agg = collections.Counter()
+for l in open(sys.argv[2]):
+    tid, kind, c = l.split()
+    agg[kind] += (int(c) - t0.get(tid, 0)) / float(sys.argv[5])
+ev = json.load(open(sys.argv[3]))["committed"]["events"]
+for kind, cpu in sorted(agg.items()):
+    if cpu > 0:
+        print("cluster_b%s_us_per_event_per_validator_%s %.3f" % (sys.argv[4], kind.replace("/", "_"),
+              cpu / max(ev, 1) * 1e6 / 4))
+print("cluster_b%s_us_per_event_per_validator %.3f" % (sys.argv[4], sum(agg.values()) / max(ev, 1) * 1e6 / 4))
 PY
     python3 -c "
 hz = $(getconf CLK_TCK)

@@ -1362,6 +1362,7 @@ static certa_err pipe_start(certa_node *nd, certa_errinfo *ei)
     nd->x_executed = nd->executed;
     if (pthread_create(&p->thread, NULL, exec_main, nd) != 0)
         return certa_errorf(ei, CERTA_E_IO, "cannot start the execution thread");
+    pthread_setname_np(p->thread, "certa-exec"); /* top -H, perf */
     p->running = true;
     return CERTA_OK;
 }

@@ -124,6 +124,8 @@ certa_err certa_pool_create(unsigned threads, certa_pool **out,
     atomic_init(&p->cancel, false);
     for (unsigned i = 1; i < threads; i++) {
         int rc = pthread_create(&p->tids[i - 1], NULL, helper_main, p);
+        if (rc == 0)
+            pthread_setname_np(p->tids[i - 1], "certa-pool"); /* top -H, perf */
         if (rc != 0) {
             certa_pool_destroy(p);
             return certa_errorf(ei, CERTA_E_INTERNAL,
