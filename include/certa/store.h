@@ -11,6 +11,15 @@
  * the next flush (group commit). The layout is in docs/PROTOCOL.md, section
  * "Block log records (on disk)".
  *
+ * Segments: a second thread prepares the next segment file (a "spare")
+ * while the current one fills, so that the writer only switches files.
+ * Where O_DIRECT works and it is cheap (small flushes, or a disk not kept
+ * busy by the log) it also fills the spare with zeros, so that appends
+ * overwrite written blocks and are made durable with RWF_DSYNC and no
+ * metadata write; otherwise it allocates the spare (fallocate), which spares
+ * the appends the block allocation. At most one spare exists; a clean close
+ * removes it.
+ *
  * Durability is a prefix: heights become durable in order, so "block h is
  * durable" is "certa_store_durable_height() >= h".
  *
@@ -54,14 +63,26 @@ typedef struct certa_store_opts {
     const char *dir;            /* data directory; borrowed during open only */
     bool create;                /* create dir (one level) when missing */
     bool read_only;             /* no writes, no repair; appends refused */
-    uint64_t segment_bytes;     /* size of a segment file; default 256 MiB */
+    uint64_t segment_bytes;     /* size of a segment file; default 64 MiB (a
+                                 * spare's zero fill is one segment) */
     uint32_t group_bytes;       /* capacity of one group buffer; default 64 MiB + 64 KiB;
                                  * also the largest record accepted */
     uint32_t group_buffers;     /* buffers in the ring (bounded queue); default 3 */
     int direct_io;              /* 1 on (default), 0 off, -1 = default */
-    bool prewrite;              /* fill new segments with zeros first (faster
-                                 * overwrites); default false */
-    bool dsync_writes;          /* RWF_DSYNC writes instead of linked fdatasync */
+    int spare_segment;          /* 1: a background thread prepares the next
+                                 * segment file while the current one fills
+                                 * (at most one spare); 0: segments are created
+                                 * on the write path; -1 = default (1) */
+    int prewrite;               /* 1: fill new segments with zeros before use,
+                                 * so that appends overwrite written blocks and
+                                 * need no metadata write; 2: only allocate
+                                 * spares (fallocate, no data written); 0:
+                                 * neither; -1 = default: where O_DIRECT works
+                                 * (not tmpfs), fill a spare when cheap (see
+                                 * engine/store.c), else allocate it */
+    int dsync_writes;           /* 1: RWF_DSYNC writes; 0: a write linked to an
+                                 * fdatasync; -1 = default: RWF_DSYNC when
+                                 * segments are pre-written */
     bool headers_only_on_open;  /* read_only opens: check record headers only
                                  * (a few KiB per block) and leave payload
                                  * checksums to the reads, which verify them
@@ -97,8 +118,12 @@ typedef struct certa_store_recovery {
     uint64_t first_height;      /* valid when blocks > 0 */
     uint64_t last_height;
     uint64_t payload_bytes;     /* sum of block payloads */
-    uint32_t segments;
+    uint32_t segments;          /* segment files holding the log (not the spare) */
+    bool spare_found;           /* an unused spare segment file followed the log
+                                 * (a writable open removes it and prepares a
+                                 * new one; it never holds a durable block) */
     bool direct_io;             /* O_DIRECT in use for writes */
+    bool prewrite;              /* new segments are pre-written with zeros */
     bool tail_repaired;         /* a torn tail was cut */
     uint64_t truncated_bytes;   /* bytes of the tail that were cut */
     bool damaged;               /* damage found (torn or corrupt) */
@@ -138,7 +163,14 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
 certa_err certa_store_wait_durable(certa_store *s, uint64_t height,
                                    certa_errinfo *ei);
 
-/* append + wait_durable. */
+/* Blocks until the spare segment is ready (or its preparation failed, or
+ * there is none to prepare). For benchmarks and tests: the background fill
+ * shares the disk with the appends, and a benchmark charges its time to the
+ * store by waiting here. */
+void certa_store_wait_spare(certa_store *s);
+
+/* append + wait_durable; the calling thread writes its group itself when
+ * no flush is in flight (no hand-off to the flusher thread). */
 certa_err certa_store_append_sync(certa_store *s, uint64_t height,
                                   const void *data, size_t len,
                                   certa_errinfo *ei);
