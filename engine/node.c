@@ -1813,7 +1813,8 @@ static certa_err open_store(const char *dir, const char *sub, uint64_t first,
     o.dir = path;
     o.create = true;
     o.first_height = first;
-    o.segment_bytes = 64ull * 1024 * 1024;
+    o.segment_bytes = 256ull * 1024 * 1024;
+    o.prewrite = 2; /* allocate the spare; zero-filling it would double the writes */
     o.group_bytes = 16u * 1024 * 1024 + 64 * 1024;
     certa_store_recovery rep;
     certa_err e = certa_store_open(&o, out, &rep, ei);
@@ -1948,8 +1949,12 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     e = certa_wal_open(cfg->data_dir, 0, &nd->wal, ei);
     if (e != CERTA_OK)
         goto fail;
-    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 16,
-                           .records_reserve = 1u << 18};
+    /* Address space for 4M grants and 32M events up front (about 2 GiB,
+     * touched only as the state grows): below that, growth never stops
+     * execution to copy an array or rehash an index, which showed as
+     * latency spikes of tens of ms once the state held millions of events. */
+    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 22,
+                           .records_reserve = 1u << 25};
     e = certa_state_create(nd->g, &so, &nd->state, ei);
     if (e != CERTA_OK)
         goto fail;
