@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,28 +235,10 @@ static uint64_t key_hash(const certa_state *s, const uint8_t *key, size_t len)
     return h;
 }
 
-/* The state's big arrays are read at random (a grant, its holder, the last
- * record of a history): on 4 KiB pages nearly every look-up also misses the
- * TLB, which under virtualisation costs a two-level page walk. Transparent
- * huge pages, where the system allows them on request, make those walks
- * rare. A hint only: nothing depends on it being taken. */
-#define HUGE_MIN_BYTES (4u << 20)
-static void huge_hint(void *p, size_t n)
-{
-    if (p == NULL || n < HUGE_MIN_BYTES)
-        return;
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
-    if (e > a)
-        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n == 0 ? 1 : n);
     CERTA_ASSERT(q != NULL); /* out of memory while applying: cannot continue deterministically */
-    huge_hint(q, n);
     return q;
 }
 
@@ -294,7 +275,6 @@ static void index_init(index_table *t, uint32_t reserve)
     while (cap < 2ull * reserve && cap < (1u << 31))
         cap <<= 1;
     t->slots = calloc(cap, sizeof *t->slots);
-    huge_hint(t->slots, (size_t)cap * sizeof *t->slots);
     CERTA_ASSERT(t->slots != NULL);
     t->mask = cap - 1;
     t->count = 0;
@@ -356,7 +336,6 @@ static void index_insert(const certa_state *s, index_table *t, const uint8_t *ke
         uint64_t *old = t->slots;
         CERTA_ASSERT(old_cap < (1u << 31));
         t->slots = calloc(2ull * old_cap, sizeof *t->slots);
-        huge_hint(t->slots, 2ull * old_cap * sizeof *t->slots);
         CERTA_ASSERT(t->slots != NULL);
         t->mask = 2 * old_cap - 1;
         t->count = 0;
