@@ -234,6 +234,11 @@ struct certa_node {
     uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
     uint8_t empty_root[CERTA_HASH_BYTES];
     replay_win *replay; /* per integrator, as the I/O thread sees it */
+    /* per integrator, batches in blocks delivered (committed and durable),
+     * executed or not yet: what the core asks (request_executed), so that a
+     * batch committed but still queued for execution is never proposed
+     * again (a block holding it would be refused by every backup) */
+    replay_win *replay_dlv;
 
     certa_pbft *pbft;
     certa_pbft_config pc;
@@ -696,7 +701,23 @@ static bool app_request_executed(void *ctx, uint16_t integrator, uint64_t seq)
     const certa_node *nd = ctx;
     if (integrator >= nd->g->integrator_count)
         return true;
-    return replay_seen(&nd->replay[integrator], seq);
+    return replay_seen(&nd->replay_dlv[integrator], seq);
+}
+
+/* Marks the batches of a delivered block record in replay_dlv. */
+static void mark_delivered(certa_node *nd, const uint8_t *rec, size_t len)
+{
+    certa_pbft_msg m;
+    if (certa_pbft_msg_decode(rec, len, &m) != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK)
+        return;
+    size_t pos = 0;
+    const uint8_t *it;
+    size_t il;
+    while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+        certa_pbft_request req;
+        if (certa_pbft_request_item(it, il, &req) && req.integrator < nd->g->integrator_count)
+            replay_mark(&nd->replay_dlv[req.integrator], req.seq);
+    }
 }
 
 static void app_header_hash(void *ctx, const certa_block_header *hdr,
@@ -842,6 +863,7 @@ static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
     CERTA_ASSERT(copy != NULL);
     memcpy(copy, a->bytes, a->len);
     nd->exq[nd->nexq++] = (exec_item){a->height, copy, a->len};
+    mark_delivered(nd, a->bytes, a->len);
     nd->blocks_last = a->height;
     nd->blocks_dirty = true;
     return CERTA_OK;
@@ -1184,6 +1206,7 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
         if (job->replayed[i])
             continue;
         replay_mark(&nd->replay[b->integrator], b->seq);
+        replay_mark(&nd->replay_dlv[b->integrator], b->seq); /* recovery replays here */
         *xref_slot(nd, b->integrator, b->seq) =
             (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
     }
@@ -1921,6 +1944,8 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
                         sizeof *nd->replay);
     nd->x_replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
                           sizeof *nd->x_replay);
+    nd->replay_dlv = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
+                            sizeof *nd->replay_dlv);
     nd->completed = calloc(EXEC_PIPE_MAX, sizeof *nd->completed);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
     nd->rcache = calloc(RESULTS_CACHE_BLOCKS, sizeof *nd->rcache);
@@ -1928,7 +1953,7 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (preverify_scratch == NULL)
         preverify_scratch = calloc(1, sizeof *preverify_scratch);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
-        !nd->x_replay || !nd->completed ||
+        !nd->x_replay || !nd->replay_dlv || !nd->completed ||
         !nd->receipt_buf || !nd->rcache || !nd->xref || !preverify_scratch || !grow_leaves(nd, 16384)) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
         goto fail;
@@ -2171,6 +2196,7 @@ void certa_node_close(certa_node *nd)
     free(nd->sigcache);
     free(nd->replay);
     free(nd->x_replay);
+    free(nd->replay_dlv);
     exec_pipe *p = &nd->pipe;
     CERTA_ASSERT(!p->running);
     for (uint32_t i = 0; i < p->in_count; i++)
