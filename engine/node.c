@@ -1324,22 +1324,19 @@ static bool pipe_try_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t 
     exec_pipe *p = &nd->pipe;
     pthread_mutex_lock(&p->mu);
     bool full = p->outstanding == EXEC_PIPE_MAX;
+    if (!full) {
+        exec_job *job = calloc(1, sizeof *job);
+        CERTA_ASSERT(job != NULL); /* a few hundred bytes per committed block */
+        job->height = height;
+        job->rec = rec;
+        job->len = len;
+        p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
+        p->in_count++;
+        p->outstanding++;
+        pthread_cond_signal(&p->work_cv);
+    }
     pthread_mutex_unlock(&p->mu);
-    if (full)
-        return false;
-    exec_job *job = calloc(1, sizeof *job);
-    CERTA_ASSERT(job != NULL); /* a few hundred bytes per committed block */
-    job->height = height;
-    job->rec = rec;
-    job->len = len;
-    pthread_mutex_lock(&p->mu);
-    p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
-    p->in_count++;
-    p->outstanding++;
-    CERTA_ASSERT(p->outstanding <= EXEC_PIPE_MAX);
-    pthread_cond_signal(&p->work_cv);
-    pthread_mutex_unlock(&p->mu);
-    return true;
+    return !full;
 }
 
 /* Completes the executed blocks, in height order. */
