@@ -73,9 +73,10 @@ cl_wait_up() {
 }
 
 # cl_heights: prints the four heights (or -1 for a validator that did not answer).
-cl_heights() {
-    local k out
-    for k in 0 1 2 3; do
+cl_heights() { # [K...]: those validators only (default all four)
+    local k out ks=("$@")
+    [ $# -gt 0 ] || ks=(0 1 2 3)
+    for k in "${ks[@]}"; do
         out=$("$CERTA" status --to "tcp://127.0.0.1:$((BASE_PORT + 10 * k + 1))" --genesis "$G" \
               --json --timeout-ms 1000 2>/dev/null) || { printf -- '-1 '; continue; }
         python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["height"], end=" ")' \
@@ -84,11 +85,13 @@ cl_heights() {
     echo
 }
 
-# cl_wait_equal_heights MIN SECONDS: all four report the same height >= MIN.
+# cl_wait_equal_heights MIN SECONDS [K...]: all four (or validators K...)
+# report the same height >= MIN.
 cl_wait_equal_heights() {
     local min=$1 secs=$2 h
+    shift 2
     for _ in $(seq $((secs * 4))); do
-        h=$(cl_heights)
+        h=$(cl_heights "$@")
         if python3 -c 'import sys; h=[int(x) for x in sys.argv[2:]]; sys.exit(0 if min(h)==max(h)>=int(sys.argv[1]) else 1)' \
             "$min" $h; then
             HEIGHT=${h%% *}
@@ -162,4 +165,21 @@ for l in body.splitlines():
         tot += float(l.rsplit(" ", 1)[1])
 print(int(tot) if tot == int(tot) else tot)
 PY
+}
+
+# cl_stop_and_audit: stops the four validators (SIGTERM, each must exit 0),
+# then audits each block log offline with certa verify-chain when built.
+cl_stop_and_audit() {
+    local k
+    for k in 0 1 2 3; do kill -TERM "${PIDS[$k]}"; done
+    for k in 0 1 2 3; do
+        wait "${PIDS[$k]}" || fail "validator $k exited $? on SIGTERM"
+        PIDS[$k]=
+    done
+    cl_has verify-chain || { note "SKIP verify-chain: not built into this binary"; return 1; }
+    for k in 0 1 2 3; do
+        "$CERTA" verify-chain --data "$W/c/node$k/data/blocks" >"$W/vc$k.out" 2>&1 \
+            || fail "verify-chain node$k: $(cat "$W/vc$k.out")"
+        note "verify-chain node$k: $(tail -1 "$W/vc$k.out")"
+    done
 }

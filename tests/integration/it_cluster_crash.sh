@@ -107,16 +107,5 @@ if cl_has receipt; then
         || fail "receipt verify: $(tail -5 "$W/verify.out")"
 fi
 
-for k in 0 1 2 3; do kill -TERM "${PIDS[$k]}"; done
-for k in 0 1 2 3; do
-    wait "${PIDS[$k]}" || fail "validator $k exited $? on SIGTERM"
-    PIDS[$k]=
-done
-if cl_has verify-chain; then
-    for k in 0 1 2 3; do
-        "$CERTA" verify-chain --data "$W/c/node$k/data/blocks" >"$W/vc$k.out" 2>&1 \
-            || fail "verify-chain node$k: $(cat "$W/vc$k.out")"
-        note "verify-chain node$k: $(tail -1 "$W/vc$k.out")"
-    done
-fi
+cl_stop_and_audit || true
 note "it_cluster_crash passed in ${SECONDS}s"

@@ -38,18 +38,8 @@ for k in 1 2 3; do
         --timeout-ms 2000 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["view"])')
     [ "$v" -ge 1 ] || fail "validator $k still in view $v after the primary's crash"
 done
-h=""
-for _ in $(seq 80); do
-    h=$(for k in 1 2 3; do "$CERTA" status --to "tcp://127.0.0.1:$((BASE_PORT + 10 * k + 1))" \
-        --genesis "$G" --json --timeout-ms 1000 2>/dev/null |
-        python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["height"], end=" ")' ||
-        printf -- '-1 '; done)
-    python3 -c 'import sys; h=[int(x) for x in sys.argv[1:]]; sys.exit(0 if min(h)==max(h)>0 else 1)' $h && break
-    sleep 0.25
-done
-python3 -c 'import sys; h=[int(x) for x in sys.argv[1:]]; sys.exit(0 if min(h)==max(h)>0 else 1)' $h ||
-    fail "validators 1..3 disagree on the height: $h"
-note "validators 1..3 at height ${h%% *}"
+cl_wait_equal_heights 1 20 1 2 3
+note "validators 1..3 at height $HEIGHT"
 if cl_has receipt; then
     cat "$W"/1-grants.rc "$W"/2-wrong.rc "$W"/3-redeem.rc >"$W/all.rc"
     "$CERTA" receipt verify --genesis "$G" "$W/all.rc" >"$W/verify.out" 2>&1 ||
