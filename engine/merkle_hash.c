@@ -311,7 +311,13 @@ X16_TARGET static void x16_compress(x16_state *st, const x16_msg *m,
                                   _mm512_srli_epi32(w2, 10));
             w[s][t] = X16_ADD(X16_ADD(w[s][t - 16], s0),
                               X16_ADD(s1, w[s][t - 7]));
+            /* w[t - 16] has had its last use in the schedule: fold its
+             * round constant in now, off the rounds' dependency chain */
+            w[s][t - 16] = X16_ADD(w[s][t - 16],
+                                   _mm512_set1_epi32((int)sha256_k[t - 16]));
         }
+        for (int t = 48; t < 64; t++)
+            w[s][t] = X16_ADD(w[s][t], _mm512_set1_epi32((int)sha256_k[t]));
     }
     __m512i a = _mm512_load_si512((const void *)st->s[0][0]);
     __m512i b = _mm512_load_si512((const void *)st->s[0][1]);
@@ -331,8 +337,7 @@ X16_TARGET static void x16_compress(x16_state *st, const x16_msg *m,
     __m512i H = _mm512_load_si512((const void *)st->s[1][7]);
 #pragma GCC unroll 64
     for (int t = 0; t < 64; t++) {
-        __m512i k = _mm512_set1_epi32((int)sha256_k[t]);
-        __m512i t1 = X16_ADD(X16_ADD(h, k), w[0][t]);
+        __m512i t1 = X16_ADD(h, w[0][t]); /* w holds W + K */
         t1 = X16_ADD(t1, X16_ADD(X16_XOR3(X16_ROR(e, 6), X16_ROR(e, 11),
                                           X16_ROR(e, 25)),
                                  X16_CH(e, f, g)));
@@ -341,7 +346,7 @@ X16_TARGET static void x16_compress(x16_state *st, const x16_msg *m,
                              X16_MAJ(a, b, c));
         h = g; g = f; f = e; e = X16_ADD(d, t1);
         d = c; c = b; b = a; a = X16_ADD(t1, t2);
-        __m512i T1 = X16_ADD(X16_ADD(H, k), w[1][t]);
+        __m512i T1 = X16_ADD(H, w[1][t]);
         T1 = X16_ADD(T1, X16_ADD(X16_XOR3(X16_ROR(E, 6), X16_ROR(E, 11),
                                           X16_ROR(E, 25)),
                                  X16_CH(E, F, G)));
