@@ -839,3 +839,49 @@ Test(merkle, split_leaf_hashes_match_joined)
         cr_assert_eq(memcmp(want, got[i], 32), 0, "leaf %d", i);
     }
 }
+
+/* Groups of leaves whose last block holds little or no data in every lane
+ * (the wide kernels build such a block without transposing rows): every
+ * leaf length around each block boundary, all leaves of one length, and
+ * lengths mixed within a few bytes, joined and split. */
+Test(merkle, wide_last_block_tails)
+{
+    enum { N = 70, LMAX = 520 };
+    static uint8_t data[N][LMAX];
+    static certa_merkle_leaf lv[N];
+    static certa_merkle_split_leaf sp[N];
+    static uint8_t got[N][32];
+    for (int i = 0; i < N; i++)
+        for (int b = 0; b < LMAX; b++)
+            data[i][b] = (uint8_t)(i * 13 + b * 7 + (b >> 3));
+    for (size_t len = 40; len <= 8 * 64 - 10; len++) {
+        for (int mix = 0; mix < 2; mix++) {
+            for (int i = 0; i < N; i++) {
+                /* mixed: lengths len-4 .. len, some leaves with a head */
+                size_t l = mix ? len - (size_t)(i % 5) : len;
+                lv[i] = (certa_merkle_leaf){data[i], l};
+                uint32_t hl = mix ? (uint32_t)(i % 11) : 10;
+                sp[i] = (certa_merkle_split_leaf){.head = data[i], .head_len = hl,
+                                                  .data = data[i] + hl,
+                                                  .len_bytes = (uint32_t)(l - hl)};
+            }
+            certa_mh_src src = {.leaves = lv};
+            certa_mh_leaf_hashes(&src, 0, N, &got[0][0]);
+            for (int i = 0; i < N; i++) {
+                uint8_t want[32];
+                ref_leaf(lv[i].data, lv[i].len_bytes, want);
+                cr_assert_eq(memcmp(want, got[i], 32), 0, "leaf %d of length %zu (%s)", i,
+                             lv[i].len_bytes, certa_merkle_backend());
+            }
+            certa_mh_src ssrc = {.split = sp};
+            memset(got, 0, sizeof got);
+            certa_mh_leaf_hashes(&ssrc, 0, N, &got[0][0]);
+            for (int i = 0; i < N; i++) {
+                uint8_t want[32];
+                ref_leaf(lv[i].data, lv[i].len_bytes, want);
+                cr_assert_eq(memcmp(want, got[i], 32), 0, "split leaf %d of length %zu", i,
+                             lv[i].len_bytes);
+            }
+        }
+    }
+}
