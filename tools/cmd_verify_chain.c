@@ -56,7 +56,7 @@
 
 static const char usage[] =
     "usage: certa verify-chain --data DIR [--threads N] [--io direct|cached]\n"
-    "                          [--quiet] [--list]\n\n"
+    "                          [--quiet] [--list] [--progress|--no-progress]\n\n"
     "Audits the block log of a data directory (DIR/blocks, or DIR itself when\n"
     "it holds the segment files): every record's CRC32C, the header hash chain\n"
     "(each block names the previous header's hash), every block's event Merkle\n"
@@ -71,6 +71,10 @@ static const char usage[] =
     "                cache where the filesystem refuses O_DIRECT); cached:\n"
     "                through the page cache with read-ahead\n"
     "  --quiet       print nothing on success\n"
+    "  --progress    a progress line on stderr every second (height, blocks,\n"
+    "                events, MB, MB/s); the default when stderr is a\n"
+    "                terminal and --quiet is not given\n"
+    "  --no-progress no progress lines\n"
     "  --list        also print where each block is: height, segment file,\n"
     "                byte offset of its record and payload bytes\n\n"
     "exit: 0 the chain verifies; 1 damage found (the first bad height is\n"
@@ -125,6 +129,9 @@ typedef struct verifier {
     uint8_t last_hash[CERTA_HASH_BYTES];
     uint64_t last_height;
     uint64_t blocks, events, bytes;
+    /* progress lines on stderr (retiring thread, mu held) */
+    bool progress, progress_tty, progress_shown, progress_asked;
+    double progress_t0, progress_last;
     bool failed;
     uint64_t fail_height;
     char fail_msg[400];
@@ -284,12 +291,19 @@ typedef struct worker_arg {
  * first bad height is still the one reported). */
 static uint64_t slow_height = UINT64_MAX;
 
+/* Test hook: CERTA_VERIFY_CHAIN_PROGRESS_MS sets the progress interval
+ * (default 1000 ms), so a test sees lines from a short chain. */
+static double progress_every_s = 1.0;
+
 static void read_test_hook(void)
 {
     const char *e = getenv("CERTA_VERIFY_CHAIN_SLOW_HEIGHT");
     unsigned long long h;
     if (e != NULL && certa_parse_u64(e, 0, UINT64_MAX - 1, &h) == 0)
         slow_height = h;
+    e = getenv("CERTA_VERIFY_CHAIN_PROGRESS_MS");
+    if (e != NULL && certa_parse_u64(e, 0, 3600000, &h) == 0)
+        progress_every_s = (double)h / 1000.0;
 }
 
 /* Takes the next queued block and verifies it on the calling thread; mu is
@@ -330,6 +344,33 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static double now_s(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A line on stderr at most every progress_every_s: where the audit is and
+ * how fast it goes (on a terminal, one line rewritten in place). */
+static void progress_tick(verifier *v, bool final)
+{
+    double t = now_s(CLOCK_MONOTONIC);
+    if (!final && t - v->progress_last < progress_every_s)
+        return;
+    if (final && !v->progress_shown && !v->progress_asked)
+        return; /* a short run on a terminal: no line at all */
+    v->progress_last = t;
+    v->progress_shown = true;
+    double el = t - v->progress_t0;
+    fprintf(stderr, "%sverify-chain: height %llu, %llu blocks, %llu events, %.1f MB, %.0f MB/s, %.1f s%s",
+            v->progress_tty ? "\r" : "", (unsigned long long)v->last_height,
+            (unsigned long long)v->blocks, (unsigned long long)v->events,
+            (double)v->bytes / 1e6, el > 0 ? (double)v->bytes / el / 1e6 : 0.0, el,
+            v->progress_tty ? (final ? "\033[K\n" : "\033[K") : "\n");
+    fflush(stderr);
+}
+
 /* In height order: records the first failure, else extends the chain. */
 static void check_result(verifier *v, const slot *s)
 {
@@ -356,6 +397,8 @@ static void check_result(verifier *v, const slot *s)
     v->blocks++;
     v->events += r->events;
     v->bytes += s->len;
+    if (v->progress && (v->blocks & 15) == 0)
+        progress_tick(v, false);
 }
 
 /* Retires the done slots at the head, in order (mu held). */
@@ -465,13 +508,6 @@ static void drain(verifier *v)
     pthread_mutex_unlock(&v->mu);
 }
 
-static double now_s(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void list_blocks(certa_store *s)
 {
     uint64_t first, last;
@@ -512,7 +548,8 @@ static void stop_workers(verifier *v)
     v->started = 0;
 }
 
-static int run(const char *data, unsigned threads, bool direct, bool quiet, bool list)
+static int run(const char *data, unsigned threads, bool direct, bool quiet, bool list,
+               int progress)
 {
     char dir[4096];
     struct stat st;
@@ -525,6 +562,10 @@ static int run(const char *data, unsigned threads, bool direct, bool quiet, bool
     static worker_arg args[CERTA_POOL_THREADS_MAX];
     memset(&v, 0, sizeof v);
     v.workers = threads; /* and this thread hashes when the window is full */
+    v.progress_tty = isatty(STDERR_FILENO) == 1;
+    v.progress_asked = progress > 0;
+    v.progress = progress > 0 || (progress < 0 && !quiet && v.progress_tty);
+    v.progress_t0 = v.progress_last = t0;
     pthread_mutex_init(&v.mu, NULL);
     pthread_cond_init(&v.cv_work, NULL);
     pthread_cond_init(&v.cv_done, NULL);
@@ -559,6 +600,8 @@ static int run(const char *data, unsigned threads, bool direct, bool quiet, bool
     certa_err err = certa_store_open(&o, &s, &rep, &ei);
     drain(&v);
     stop_workers(&v);
+    if (v.progress)
+        progress_tick(&v, true); /* the last line: asked for, or after others */
     double el = now_s(CLOCK_MONOTONIC) - t0;
     double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 
@@ -628,6 +671,7 @@ int certa_cmd_verify_chain(int argc, char **argv)
     if (threads > CERTA_POOL_THREADS_MAX - 1)
         threads = CERTA_POOL_THREADS_MAX - 1;
     bool quiet = false, list = false, direct = true;
+    int progress = -1; /* -1: when stderr is a terminal */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
@@ -647,13 +691,17 @@ int certa_cmd_verify_chain(int argc, char **argv)
             quiet = true;
         else if (strcmp(argv[i], "--list") == 0)
             list = true;
+        else if (strcmp(argv[i], "--progress") == 0)
+            progress = 1;
+        else if (strcmp(argv[i], "--no-progress") == 0)
+            progress = 0;
         else
             return certa_usage_error(CMD, "unexpected argument '%s'", argv[i]);
     }
     if (data == NULL)
         return certa_usage_error(CMD, "--data DIR is required");
     read_test_hook();
-    return run(data, (unsigned)threads, direct, quiet, list);
+    return run(data, (unsigned)threads, direct, quiet, list, progress);
 }
 
 #else

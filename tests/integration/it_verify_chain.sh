@@ -38,6 +38,15 @@ grep -q "^events [1-9]" "$work/out" || fail "no events counted"
 set +e; "$CERTA" verify-chain --data "$work/clean" --io sideways >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -eq 2 ] || fail "--io sideways: exit $rc, expected 2"
 [ ! -s "$work/q" ] || fail "--quiet printed"
+# progress: lines on stderr with --progress (here at every retired group of
+# blocks), the last one at the last height; none by default off a terminal
+CERTA_VERIFY_CHAIN_PROGRESS_MS=0 "$CERTA" verify-chain --data "$work/clean" --progress \
+  >/dev/null 2>"$work/prog" || fail "--progress: $(cat "$work/prog")"
+grep -q "^verify-chain: height $last, $((last + 1)) blocks, [1-9][0-9]* events" "$work/prog" \
+  || fail "--progress: no final line at height $last: $(cat "$work/prog")"
+CERTA_VERIFY_CHAIN_PROGRESS_MS=0 "$CERTA" verify-chain --data "$work/clean" \
+  >/dev/null 2>"$work/prog2" || fail "default progress"
+[ ! -s "$work/prog2" ] || fail "progress lines off a terminal without --progress: $(cat "$work/prog2")"
 mid=10
 
 # where block H's record sits: "SEGFILE OFFSET BYTES"
