@@ -1055,6 +1055,32 @@ Test(store, zero_filled_tail_and_zero_next_segment_are_not_damage)
     free(dir);
 }
 
+/* The same all-zero last file, sparse, but with one byte written deep in
+ * it: not an unused segment (the holes around the byte are skipped when
+ * looking for data, the byte itself is not). */
+Test(store, sparse_zero_last_file_with_a_stray_byte_is_damage)
+{
+    char *dir = make_dir();
+    uint32_t spare = build_log_with_spare(dir, 25);
+    char path[512];
+    seg_path(dir, spare, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, SEG_BYTES), 0);
+    const uint8_t one = 0x5a;
+    cr_assert_eq(pwrite(fd, &one, 1, (off_t)(SEG_BYTES - 5000)), 1);
+    close(fd);
+    for (int pass = 0; pass < 2; pass++) {
+        certa_store_recovery rep;
+        certa_store *s = open_ro(dir, &rep, pass == 1);
+        cr_assert(rep.damaged, "a stray byte in an otherwise zero last file went unseen");
+        cr_assert_eq(rep.last_height, 24);
+        certa_store_close(s);
+    }
+    remove_dir(dir);
+    free(dir);
+}
+
 /* A crash during the first group write into a spare: the header is still
  * the spare's, records behind it were never durable. */
 Test(store, torn_first_write_into_spare_is_dropped)
