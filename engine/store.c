@@ -1220,6 +1220,28 @@ static int open_wfd(certa_store *s, const char *nm)
     return openat(s->dirfd, nm, O_WRONLY | O_CLOEXEC);
 }
 
+/* Registers segment `index`, whole on disk, as the current one for readers
+ * (a new segment, or a spare the flusher has started to fill). */
+static certa_err register_segment(certa_store *s, uint32_t index, uint64_t first_height,
+                             char *msg, size_t msg_cap)
+{
+    char nm[32];
+    seg_name(nm, sizeof nm, index, false);
+    int rfd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
+    if (rfd < 0) {
+        snprintf(msg, msg_cap, "store: open %s/%s: %s", s->dir, nm, strerror(errno));
+        return CERTA_E_IO;
+    }
+    pthread_mutex_lock(&s->idx_mu);
+    certa_err err = seg_push(s, rfd, first_height);
+    pthread_mutex_unlock(&s->idx_mu);
+    if (err != CERTA_OK) {
+        close(rfd);
+        snprintf(msg, msg_cap, "store: no memory");
+    }
+    return err;
+}
+
 /* Creates segment `index` whose first block is first_height: written under
  * a temporary name, synced, renamed, directory synced, so that a segment
  * file either is whole or does not exist. Called from the flusher. */
@@ -1281,19 +1303,7 @@ static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_h
         snprintf(msg, msg_cap, "store: create segment %s/%s: %s", s->dir, nm, strerror(e));
         return errno_code(e);
     }
-    int rfd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
-    if (rfd < 0) {
-        snprintf(msg, msg_cap, "store: open %s/%s: %s", s->dir, nm, strerror(errno));
-        return CERTA_E_IO;
-    }
-    pthread_mutex_lock(&s->idx_mu);
-    certa_err err = seg_push(s, rfd, first_height);
-    pthread_mutex_unlock(&s->idx_mu);
-    if (err != CERTA_OK) {
-        close(rfd);
-        snprintf(msg, msg_cap, "store: no memory");
-    }
-    return err;
+    return register_segment(s, index, first_height, msg, msg_cap);
 }
 
 /* ---- the spare segment ----
@@ -1545,27 +1555,6 @@ static int uring_write_sync(certa_store *s, const uint8_t *buf, uint64_t len,
     return 0;
 }
 
-/* Registers spare segment `index` as the current one for readers. */
-static certa_err adopt_spare(certa_store *s, uint32_t index, uint64_t first_height,
-                             char *msg, size_t msg_cap)
-{
-    char nm[32];
-    seg_name(nm, sizeof nm, index, false);
-    int rfd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
-    if (rfd < 0) {
-        snprintf(msg, msg_cap, "store: open %s/%s: %s", s->dir, nm, strerror(errno));
-        return CERTA_E_IO;
-    }
-    pthread_mutex_lock(&s->idx_mu);
-    certa_err err = seg_push(s, rfd, first_height);
-    pthread_mutex_unlock(&s->idx_mu);
-    if (err != CERTA_OK) {
-        close(rfd);
-        snprintf(msg, msg_cap, "store: no memory");
-    }
-    return err;
-}
-
 static certa_err flush_group(certa_store *s, group *g, char *msg, size_t msg_cap)
 {
     certa_err err;
@@ -1579,7 +1568,7 @@ static certa_err flush_group(certa_store *s, group *g, char *msg, size_t msg_cap
             /* The real header rides in the sector before the group. */
             seg_hdr_encode(g->buf - SECTOR, g->seg, g->first_height, s->o.segment_bytes,
                            prewritten ? SEG_FLAG_PREWRITTEN : 0);
-            err = adopt_spare(s, g->seg, g->first_height, msg, msg_cap);
+            err = register_segment(s, g->seg, g->first_height, msg, msg_cap);
         } else {
             err = create_segment(s, g->seg, g->first_height, msg, msg_cap);
         }
