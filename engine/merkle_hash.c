@@ -279,6 +279,26 @@ typedef struct x16_state {
 #define X16_MAJ(a, b, c) _mm512_ternarylogic_epi32(a, b, c, 0xE8)
 #define X16_ADD(a, b) _mm512_add_epi32(a, b)
 
+/* One round on one set of 16 messages; wk is W[t] + K[t]. */
+X16_TARGET static inline void x16_round(__m512i *a, __m512i *b, __m512i *c, __m512i *d,
+                                        __m512i *e, __m512i *f, __m512i *g, __m512i *h,
+                                        __m512i wk)
+{
+    __m512i t1 = X16_ADD(X16_ADD(*h, wk),
+                         X16_ADD(X16_XOR3(X16_ROR(*e, 6), X16_ROR(*e, 11), X16_ROR(*e, 25)),
+                                 X16_CH(*e, *f, *g)));
+    __m512i t2 = X16_ADD(X16_XOR3(X16_ROR(*a, 2), X16_ROR(*a, 13), X16_ROR(*a, 22)),
+                         X16_MAJ(*a, *b, *c));
+    *h = *g;
+    *g = *f;
+    *f = *e;
+    *e = X16_ADD(*d, t1);
+    *d = *c;
+    *c = *b;
+    *b = *a;
+    *a = X16_ADD(t1, t2);
+}
+
 /* One compression of 32 messages; lanes outside mask[set] keep their
  * state (their message words are ignored). */
 X16_TARGET static void x16_compress(x16_state *st, const x16_msg *m,
@@ -323,24 +343,10 @@ X16_TARGET static void x16_compress(x16_state *st, const x16_msg *m,
     __m512i H = _mm512_load_si512((const void *)st->s[1][7]);
 #pragma GCC unroll 64
     for (int t = 0; t < 64; t++) {
-        __m512i t1 = X16_ADD(h, w[0][t]); /* w holds W + K */
-        t1 = X16_ADD(t1, X16_ADD(X16_XOR3(X16_ROR(e, 6), X16_ROR(e, 11),
-                                          X16_ROR(e, 25)),
-                                 X16_CH(e, f, g)));
-        __m512i t2 = X16_ADD(X16_XOR3(X16_ROR(a, 2), X16_ROR(a, 13),
-                                      X16_ROR(a, 22)),
-                             X16_MAJ(a, b, c));
-        h = g; g = f; f = e; e = X16_ADD(d, t1);
-        d = c; c = b; b = a; a = X16_ADD(t1, t2);
-        __m512i T1 = X16_ADD(H, w[1][t]);
-        T1 = X16_ADD(T1, X16_ADD(X16_XOR3(X16_ROR(E, 6), X16_ROR(E, 11),
-                                          X16_ROR(E, 25)),
-                                 X16_CH(E, F, G)));
-        __m512i T2 = X16_ADD(X16_XOR3(X16_ROR(A, 2), X16_ROR(A, 13),
-                                      X16_ROR(A, 22)),
-                             X16_MAJ(A, B, C));
-        H = G; G = F; F = E; E = X16_ADD(D, T1);
-        D = C; C = B; B = A; A = X16_ADD(T1, T2);
+        /* the two sets' rounds side by side: each one alone waits on its
+         * own dependency chain */
+        x16_round(&a, &b, &c, &d, &e, &f, &g, &h, w[0][t]);
+        x16_round(&A, &B, &C, &D, &E, &F, &G, &H, w[1][t]);
     }
     const __m512i out0[8] = {a, b, c, d, e, f, g, h};
     const __m512i out1[8] = {A, B, C, D, E, F, G, H};
