@@ -1014,6 +1014,18 @@ Test(store, sigkill_with_allocated_spare_segments, .timeout = 60)
     sigkill_rounds(1u << 20, 2, 15, 40000);
 }
 
+/* Replaces segment `spare` by a sparse all-zero file of the segment size;
+ * returns it open for writing. */
+static int zero_spare(const char *dir, uint32_t spare)
+{
+    char path[512];
+    seg_path(dir, spare, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, SEG_BYTES), 0);
+    return fd;
+}
+
 Test(store, zero_filled_tail_and_zero_next_segment_are_not_damage)
 {
     char *dir = make_dir();
@@ -1026,12 +1038,7 @@ Test(store, zero_filled_tail_and_zero_next_segment_are_not_damage)
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0);
     cr_assert_eq((uint64_t)sb.st_size, SEG_BYTES, "the last segment ends in pre-written zeros");
-    /* The spare replaced by an all-zero file (no header at all). */
-    seg_path(dir, spare, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_TRUNC);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(ftruncate(fd, SEG_BYTES), 0);
-    close(fd);
+    close(zero_spare(dir, spare)); /* an all-zero file, no header at all */
     for (int pass = 0; pass < 2; pass++) {
         certa_store_recovery rep;
         certa_store *s = open_ro(dir, &rep, pass == 1);
@@ -1061,12 +1068,7 @@ Test(store, zero_filled_tail_and_zero_next_segment_are_not_damage)
 Test(store, sparse_zero_last_file_with_a_stray_byte_is_damage)
 {
     char *dir = make_dir();
-    uint32_t spare = build_log_with_spare(dir, 25);
-    char path[512];
-    seg_path(dir, spare, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_TRUNC);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(ftruncate(fd, SEG_BYTES), 0);
+    int fd = zero_spare(dir, build_log_with_spare(dir, 25));
     const uint8_t one = 0x5a;
     cr_assert_eq(pwrite(fd, &one, 1, (off_t)(SEG_BYTES - 5000)), 1);
     close(fd);
