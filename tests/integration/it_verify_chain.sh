@@ -52,11 +52,11 @@ mid=10
 # where block H's record sits: "SEGFILE OFFSET BYTES"
 where() { awk -v h="$1" '$1=="block" && $2==h {print $4, $6, $8}' "$work/out"; }
 
-# Damage helper: damage KIND HEIGHT on a fresh copy; KIND is one of
-#   flip-payload zero-page truncate edit-event edit-prev edit-time
-damage() {
-  local kind=$1 h=$2 dir="$work/d-$1-$2"
-  rm -rf "$dir"; cp -r "$work/clean" "$dir"
+# Damage helpers: damage_in DIR KIND HEIGHT damages the chain in DIR;
+# damage KIND HEIGHT does it on a fresh copy and prints its path. KIND is
+# one of flip-payload zero-page truncate edit-event edit-prev edit-time.
+damage_in() {
+  local dir=$1 kind=$2 h=$3
   read -r seg off len <<<"$(where "$h")"
   python3 - "$dir/blocks/$seg" "$off" "$len" "$kind" <<'PY'
 import sys, struct, os
@@ -89,6 +89,11 @@ with open(path, 'r+b') as f:
         struct.pack_into('<I', rec, 36, crc32c(bytes(rec[0:36])))
     f.seek(off); f.write(rec)
 PY
+}
+damage() {
+  local dir="$work/d-$1-$2"
+  rm -rf "$dir"; cp -r "$work/clean" "$dir"
+  damage_in "$dir" "$1" "$2"
   echo "$dir"
 }
 
@@ -125,25 +130,8 @@ for t in 2 3 8; do
   [ "$rc" -eq 1 ] && grep -q "height $((mid + 2))\b" "$work/v" ||
     { cat "$work/v"; fail "threads $t: damage at $((mid + 2)) behind a slow block $mid"; }
 done
-read -r seg off len <<<"$(where "$mid")"
 # also damage block $mid itself in the same copy (an event byte, checksums kept)
-python3 - "$both/blocks/$seg" "$off" "$len" <<'PY'
-import sys, struct
-path, off, plen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def crc32c(data):
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-with open(path, 'r+b') as f:
-    f.seek(off); rec = bytearray(f.read(40 + plen))
-    rec[40 + plen - 70] ^= 0x01
-    struct.pack_into('<I', rec, 28, crc32c(bytes(rec[40:40 + plen])))
-    struct.pack_into('<I', rec, 36, crc32c(bytes(rec[0:36])))
-    f.seek(off); f.write(rec)
-PY
+damage_in "$both" edit-event "$mid"
 for t in 1 2 8; do
   set +e
   CERTA_VERIFY_CHAIN_SLOW_HEIGHT=$mid "$CERTA" verify-chain --data "$both" --threads "$t" \
