@@ -26,7 +26,7 @@ step "ASan + UBSan build, unit tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCERTA_SANITIZE=ON \
       -DCERTA_WERROR=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -L unit -j1
 
@@ -41,7 +41,7 @@ for bin in build-fuzz/fuzz_*; do
   seeds="tests/fuzz/corpus/${name#fuzz_}"
   work=$(mktemp -d)
   echo "-- $name (seeds: $seeds)"
-  if "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+  if "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2048 \
        -print_final_stats=1 "$work" "$seeds" > "$work.log" 2>&1; then
     fuzz_pass=$((fuzz_pass + 1))
     grep -E "stat::number_of_executed_units|Done" "$work.log" | tail -2 || true

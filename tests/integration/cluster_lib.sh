@@ -2,6 +2,11 @@
 # A test sets BASE_PORT (unique per test) and calls cl_init; every validator
 # is a `certa node` process of ours, killed by the EXIT trap, so a test can
 # SIGKILL and restart one. Everything runs on 127.0.0.1.
+#
+# Waits are deadlines in wall-clock seconds ($SECONDS), polled, never a
+# count of sleeps: how long one poll takes depends on the machine. The
+# deadlines are generous (a slow disk, busy cores): they cost time only
+# when a test is failing anyway.
 set -u
 CERTA=${CERTA_BIN:-certa}
 SRC=${CERTA_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -63,13 +68,14 @@ cl_start_all() {
 
 # cl_wait_up: every validator answers a status query (bounded).
 cl_wait_up() {
-    for _ in $(seq 100); do
-        if "$CERTA" status --to all --genesis "$G" --timeout-ms 500 >/dev/null 2>&1; then
+    local end=$((SECONDS + 90))
+    while [ "$SECONDS" -lt "$end" ]; do
+        if "$CERTA" status --to all --genesis "$G" --timeout-ms 1000 >/dev/null 2>&1; then
             return 0
         fi
         sleep 0.2
     done
-    fail "the validators did not all answer status within 20 s"
+    fail "the validators did not all answer status within 90 s"
 }
 
 # cl_heights: prints the four heights (or -1 for a validator that did not answer).
@@ -86,11 +92,11 @@ cl_heights() { # [K...]: those validators only (default all four)
 }
 
 # cl_wait_equal_heights MIN SECONDS [K...]: all four (or validators K...)
-# report the same height >= MIN.
+# report the same height >= MIN within SECONDS of wall-clock time.
 cl_wait_equal_heights() {
-    local min=$1 secs=$2 h
+    local min=$1 secs=$2 h end=$((SECONDS + $2))
     shift 2
-    for _ in $(seq $((secs * 4))); do
+    while [ "$SECONDS" -lt "$end" ]; do
         h=$(cl_heights "$@")
         if python3 -c 'import sys; h=[int(x) for x in sys.argv[2:]]; sys.exit(0 if min(h)==max(h)>=int(sys.argv[1]) else 1)' \
             "$min" $h; then

@@ -28,13 +28,14 @@ done
 base=$((32000 + ($$ % 1000) * 20))
 "$CERTA" genesis --validators 4 --dir "$work/g" --base-port "$base" >/dev/null
 export CERTA_GENESIS="$work/g/genesis.json"
-"$py" "$here/client_spec_server.py" "$work/g" 0 60 &
+"$py" "$here/client_spec_server.py" "$work/g" 0 600 &
 server_pid=$!
 
 # status: retried until the server is up (it may take a moment to bind).
 ok=0
-for _ in $(seq 1 50); do
-  if "$CERTA" status --to node0 --timeout-ms 500 >"$work/status" 2>&1; then ok=1; break; fi
+end=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$end" ]; do
+  if "$CERTA" status --to node0 --timeout-ms 1000 >"$work/status" 2>&1; then ok=1; break; fi
   sleep 0.1
 done
 [ "$ok" -eq 1 ] || fail "status never answered: $(cat "$work/status")"
@@ -75,7 +76,7 @@ for i in 1 2 3 4 5 6 7; do
 done > "$work/events.jsonl"
 set +e
 "$CERTA" submit --to node0 --integrator app --key "$work/g/integrators/app.pem" --batch 3 \
-  --deadline-ms 10000 --receipts "$work/receipts.jsonl" --quiet "$work/events.jsonl" >"$work/out" 2>"$work/err"
+  --deadline-ms 60000 --receipts "$work/receipts.jsonl" --quiet "$work/events.jsonl" >"$work/out" 2>"$work/err"
 rc=$?
 set -e
 [ "$rc" -eq 1 ] || { cat "$work/out" "$work/err"; fail "submit exited $rc, expected 1 (a batch was refused)"; }

@@ -93,5 +93,5 @@ note "a client with a foreign genesis got no answer (submit rc $rc, status rc $s
 # Everyone still serving and in step.
 cl_submit counter-dongcheng "$W/ev/2-wrong.jsonl" "$W/w" --batch 10
 cl_expect "$W/w" 2-wrong
-cl_wait_equal_heights 1 20
+cl_wait_equal_heights 1 90
 note "all four validators at height $HEIGHT; it_cluster_badinput passed in ${SECONDS}s"

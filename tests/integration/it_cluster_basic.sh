@@ -48,7 +48,7 @@ else
     note "SKIP receipt verify: 'certa receipt' is not built into this binary"
 fi
 
-cl_wait_equal_heights 1 20
+cl_wait_equal_heights 1 90
 note "all four validators at height $HEIGHT"
 # Every validator executed every event.
 for k in 0 1 2 3; do

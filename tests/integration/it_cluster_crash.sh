@@ -25,7 +25,7 @@ loader() {
         [ -e "$W/stop" ] && break
         set +e
         "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" \
-            --seq "$seq" --batch "$BATCH" --window 4 --deadline-ms 30000 \
+            --seq "$seq" --batch "$BATCH" --window 4 --deadline-ms 120000 \
             --receipts "$W/load/r-$i.rc" "$W/load/g-$(printf %04d "$i").jsonl" \
             >"$W/load/r-$i.sum" 2>"$W/load/r-$i.err"
         rc=$?
@@ -37,13 +37,13 @@ loader() {
     echo "$i" >"$W/load/chunks"
 }
 chunks_done() { ls "$W"/load/r-*.exit 2>/dev/null | wc -l; }
-wait_chunks() { # wait until at least $1 more chunks completed (bounded)
-    local want=$(($(chunks_done) + $1))
-    for _ in $(seq 200); do
+wait_chunks() { # wait until at least $1 more chunks completed (90 s at most)
+    local want=$(($(chunks_done) + $1)) end=$((SECONDS + 90))
+    while [ "$SECONDS" -lt "$end" ]; do
         [ "$(chunks_done)" -ge "$want" ] && return 0
         sleep 0.1
     done
-    fail "the load made no progress: $(chunks_done) chunks done, waited for $want"
+    fail "the load made no progress: $(chunks_done) chunks done after 90 s, waited for $want"
 }
 
 loader &
@@ -90,7 +90,7 @@ for ((i = 0; i < n; i++)); do
 done
 note "$acked events acknowledged, every one with its receipt"
 
-cl_wait_equal_heights 1 30
+cl_wait_equal_heights 1 120
 note "all four validators at height $HEIGHT"
 for k in 0 1 2 3; do
     view=$(cl_metric "$k" certa_view)

@@ -21,16 +21,16 @@ note "cluster up after ${SECONDS}s (batch 1 / 64 / default / 3)"
 cl_submit app "$W/ev/1-grants.jsonl" "$W/1-grants" --batch 7
 cl_expect "$W/1-grants" 1-grants
 note "1-grants: $(head -1 "$W/1-grants.sum")"
-cl_wait_equal_heights 1 20
+cl_wait_equal_heights 1 90
 note "all four at height $HEIGHT"
 
 # The primary of view 0 goes; validator 1 (batch 64, 400 ms) takes over.
 kill -KILL "${PIDS[0]}"
 wait "${PIDS[0]}" 2>/dev/null || true
 PIDS[0]=
-cl_submit counter-dongcheng "$W/ev/2-wrong.jsonl" "$W/2-wrong" --batch 5 --deadline-ms 40000
+cl_submit counter-dongcheng "$W/ev/2-wrong.jsonl" "$W/2-wrong" --batch 5 --deadline-ms 120000
 cl_expect "$W/2-wrong" 2-wrong
-cl_submit counter-dongcheng "$W/ev/3-redeem.jsonl" "$W/3-redeem" --batch 11 --deadline-ms 40000
+cl_submit counter-dongcheng "$W/ev/3-redeem.jsonl" "$W/3-redeem" --batch 11 --deadline-ms 120000
 cl_expect "$W/3-redeem" 3-redeem
 note "after the primary's crash: $(head -1 "$W/3-redeem.sum")"
 for k in 1 2 3; do
@@ -38,7 +38,7 @@ for k in 1 2 3; do
         --timeout-ms 2000 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["view"])')
     [ "$v" -ge 1 ] || fail "validator $k still in view $v after the primary's crash"
 done
-cl_wait_equal_heights 1 20 1 2 3
+cl_wait_equal_heights 1 90 1 2 3
 note "validators 1..3 at height $HEIGHT"
 if cl_has receipt; then
     cat "$W"/1-grants.rc "$W"/2-wrong.rc "$W"/3-redeem.rc >"$W/all.rc"

@@ -33,9 +33,10 @@ with open(w + "/grants.jsonl", "w") as f, open(w + "/changed.jsonl", "w") as g:
         ev["max_uses"] = 2
         g.write(json.dumps(ev) + "\n")
 PY
-for _ in $(seq 100); do [ -f "$W/c/genesis.json" ] && "$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 500 >/dev/null 2>&1 && break; sleep 0.2; done
+end=$((SECONDS + 90))
+while [ "$SECONDS" -lt "$end" ]; do [ -f "$W/c/genesis.json" ] && "$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 1000 >/dev/null 2>&1 && break; sleep 0.2; done
 sub() { "$CERTA" submit --to all --genesis "$W/c/genesis.json" --integrator app \
-          --key "$W/c/integrators/app.pem" --batch 20 --deadline-ms 15000 --quiet "$@"; }
+          --key "$W/c/integrators/app.pem" --batch 20 --deadline-ms 90000 --quiet "$@"; }
 
 sub --receipts "$W/r1.jsonl" "$W/grants.jsonl" >"$W/s1.out" || fail "first submit: $(cat "$W/s1.out")"
 grep -q "ok             120" "$W/s1.out" || fail "first submit: $(cat "$W/s1.out")"
@@ -54,7 +55,11 @@ grep -q "replay" "$W/s3.out" || fail "changed batch not refused as a replay: $(c
 # certa status with one validator down: the others still answer, the dead
 # one is named, the exit code says something is wrong.
 pkill -KILL -f "node --config $W/c/node2/node.json" || fail "no validator 2 to kill"
-sleep 0.5
+end=$((SECONDS + 30))
+while pgrep -f "node --config $W/c/node2/node.json" >/dev/null; do
+    [ "$SECONDS" -lt "$end" ] || fail "validator 2 still alive 30 s after SIGKILL"
+    sleep 0.1
+done
 set +e
 "$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 2000 >"$W/st.out" 2>&1
 rc=$?

@@ -24,7 +24,7 @@ for phase in 1-grants:app 2-wrong:counter-dongcheng 3-redeem:counter-dongcheng 4
     cl_submit "$who" "$W/ev/$f.jsonl" "$W/$f" --batch 8
     cl_expect "$W/$f" "$f"
 done
-cl_wait_equal_heights 1 20
+cl_wait_equal_heights 1 90
 note "all four validators at height $HEIGHT after ${SECONDS}s"
 
 # Grant 3 got a wrong code, then the right one, then confirm, sign and photo.
@@ -42,7 +42,7 @@ q() {
     local name=$1 want=$2 rc
     shift 2
     set +e
-    timeout 20 "$CERTA" query "$@" >"$W/$name.out" 2>"$W/$name.err"
+    timeout 90 "$CERTA" query "$@" >"$W/$name.out" 2>"$W/$name.err"
     rc=$?
     set -e
     [ "$rc" = "$want" ] || fail "query $name ($*) exited $rc, expected $want: $(cat "$W/$name.err")"

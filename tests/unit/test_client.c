@@ -252,7 +252,9 @@ Test(client, silence_is_resent_then_answered)
     cr_assert_eq(certa_client_submit(c, batch, sizeof batch, 0, &id), CERTA_OK);
     certa_client_reply r = wait_final(c, id, NULL);
     cr_assert_eq(r.type, CERTA_CP_RECEIPT);
-    cr_assert_eq(f.attempts[5], 2);
+    /* Resent at least once; on busy cores the answer to the resend can
+     * itself take longer than the 50 ms attempt timeout and cause a third. */
+    cr_assert_geq(f.attempts[5], 2);
     certa_client_close(c);
     fake_stop(&f);
 }
@@ -271,7 +273,7 @@ Test(client, lost_receipt_is_fetched_by_a_resend_after_accepted)
     certa_client_reply r = wait_final(c, id, &acc);
     cr_assert_eq(r.type, CERTA_CP_RECEIPT);
     cr_assert_eq(acc, 1, "ACCEPTED is reported once");
-    cr_assert_eq(f.attempts[11], 2);
+    cr_assert_geq(f.attempts[11], 2); /* one resend, or more on busy cores */
     certa_client_close(c);
     fake_stop(&f);
 }
@@ -292,7 +294,8 @@ Test(client, deadline_ends_a_silent_request)
     cr_assert_eq(r.type, CERTA_CP_ERROR);
     cr_assert_eq(r.error.code, CERTA_E_TIMEOUT);
     cr_assert_geq(ms, 290.0);
-    cr_assert_lt(ms, 1500.0);
+    /* ended by the deadline: without it, four 1,000 ms attempts would run */
+    cr_assert_lt(ms, 2500.0);
     cr_assert_eq(certa_client_outstanding(c), 0);
     certa_client_close(c);
     fake_stop(&f);
@@ -354,7 +357,7 @@ Test(client, failover_to_the_live_validator)
     const char *ep[2] = { dead, certa_cp_server_endpoint(f.srv) };
     const char *key[2] = { f.pub, f.pub };
     certa_client_opts o = { .endpoint_count = 2, .endpoints = ep, .server_keys = key,
-                            .deadline_ms = 5000, .attempt_timeout_ms = 100 };
+                            .deadline_ms = 30000, .attempt_timeout_ms = 100 };
     certa_client *c = NULL;
     cr_assert_eq(certa_client_open(&o, &c, NULL), CERTA_OK);
     for (int i = 0; i < 4; i++) {

@@ -112,7 +112,7 @@ static size_t value_of(uint64_t i, uint8_t *out)
     return n;
 }
 
-Test(statefile, sigkill_leaves_old_or_new_value, .timeout = 60)
+Test(statefile, sigkill_leaves_old_or_new_value, .timeout = 300)
 {
     char path[256];
     tmp_path(path, sizeof path);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "certa/store.h"
+#include "rounds.h"
 
 #define SEG_BYTES (64u * 1024u)
 
@@ -425,9 +426,19 @@ static _Noreturn void child_appender(const char *dir, shared *sh, uint64_t from,
     }
 }
 
-/* Kills an appending child `rounds` times at random points and checks that
- * every append reported durable survives and nothing half-written does. */
-static void sigkill_rounds(uint64_t seg_bytes, int prewrite, int rounds, int max_sleep_us)
+/* Bounds of sigkill_rounds: the minimum always runs and is checked; more
+ * rounds run while the budget lasts. The log restarts empty once it holds
+ * SIGKILL_LOG_BLOCKS blocks, so a round's cost (the child's open and the
+ * parent's recovery and full scan) does not grow with the round number. */
+#define SIGKILL_MIN_ROUNDS 8
+#define SIGKILL_BUDGET_MS 20000u
+#define SIGKILL_LOG_BLOCKS 1000u
+
+/* Kills an appending child at random points, SIGKILL_MIN_ROUNDS times at
+ * least and up to max_rounds while the budget lasts, and checks after each
+ * kill that every append reported durable survives and nothing half-written
+ * does. */
+static void sigkill_rounds(uint64_t seg_bytes, int prewrite, int max_rounds, int max_sleep_us)
 {
     char *dir = make_dir();
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -435,8 +446,17 @@ static void sigkill_rounds(uint64_t seg_bytes, int prewrite, int rounds, int max
     cr_assert_neq(sh, MAP_FAILED);
     srand((unsigned)time(NULL));
     uint64_t next = 0;
-    uint64_t repaired = 0, spares = 0;
-    for (int round = 0; round < rounds; round++) {
+    uint64_t repaired = 0, spares = 0, survived = 0, restarts = 0;
+    test_rounds tr = test_rounds_start(SIGKILL_MIN_ROUNDS, max_rounds, SIGKILL_BUDGET_MS);
+    for (; test_rounds_more(&tr); tr.done++) {
+        int round = tr.done;
+        if (next >= SIGKILL_LOG_BLOCKS) {
+            survived += next;
+            restarts++;
+            remove_dir(dir);
+            cr_assert_eq(mkdir(dir, 0700), 0);
+            next = 0;
+        }
         sh->acked = UINT64_MAX;
         sh->ready = 0;
         pid_t pid = fork();
@@ -480,10 +500,14 @@ static void sigkill_rounds(uint64_t seg_bytes, int prewrite, int rounds, int max
         cr_assert_eq(certa_store_next_height(s), next);
         certa_store_close(s);
     }
-    cr_log_info("sigkill: %llu blocks survived %d kills, %llu tails repaired, %llu spares found",
-                (unsigned long long)next, rounds, (unsigned long long)repaired,
+    cr_log_info("sigkill: %d kills in %llu ms (at least %d, at most %d), %llu blocks "
+                "survived in %llu logs, %llu tails repaired, %llu spares found",
+                tr.done, (unsigned long long)test_rounds_elapsed_ms(&tr), SIGKILL_MIN_ROUNDS,
+                max_rounds, (unsigned long long)(survived + next),
+                (unsigned long long)restarts + 1, (unsigned long long)repaired,
                 (unsigned long long)spares);
-    cr_assert_gt(next, 0);
+    cr_assert_geq(tr.done, SIGKILL_MIN_ROUNDS);
+    cr_assert_gt(survived + next, 0);
     /* no leftover temporary file of an interrupted preparation */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -q 'seg.tmp'", dir);
@@ -493,14 +517,14 @@ static void sigkill_rounds(uint64_t seg_bytes, int prewrite, int rounds, int max
     free(dir);
 }
 
-Test(store, sigkill_at_random_points_keeps_every_durable_append, .timeout = 60)
+Test(store, sigkill_at_random_points_keeps_every_durable_append)
 {
     sigkill_rounds(SEG_BYTES, -1, 25, 40000);
 }
 
 /* Segments of 4 MiB pre-written with zeros by the preparer: most kills land
  * while a spare is being filled, renamed, or adopted by the writer. */
-Test(store, sigkill_while_spare_segments_are_prepared, .timeout = 90)
+Test(store, sigkill_while_spare_segments_are_prepared)
 {
     sigkill_rounds(4u << 20, 1, 20, 60000);
 }
@@ -739,7 +763,7 @@ static uint64_t fill_disk(const char *dir, bool rlimit, bool prewrite)
     return acked;
 }
 
-Test(store, file_size_limit_gives_clear_error_and_log_stays_readable, .timeout = 30)
+Test(store, file_size_limit_gives_clear_error_and_log_stays_readable, .timeout = 300)
 {
     /* io_uring writes are not subject to RLIMIT_FSIZE; segment creation
      * (pre-written with zeros here) is. */
@@ -749,7 +773,7 @@ Test(store, file_size_limit_gives_clear_error_and_log_stays_readable, .timeout =
     free(dir);
 }
 
-Test(store, full_tmpfs_gives_clear_error_and_log_stays_readable, .timeout = 30)
+Test(store, full_tmpfs_gives_clear_error_and_log_stays_readable, .timeout = 300)
 {
     /* A 256 KiB tmpfs: io_uring writes fail with ENOSPC. tmpfs also checks
      * the O_DIRECT fallback. Needs the right to mount (root in CI). */
@@ -1009,7 +1033,7 @@ Test(store, reopen_with_spare_segment_present) { reopen_with_spare(1); }
 /* Spares allocated with fallocate (unwritten extents, read as zeros). */
 Test(store, reopen_with_allocated_spare_segment_present) { reopen_with_spare(2); }
 
-Test(store, sigkill_with_allocated_spare_segments, .timeout = 60)
+Test(store, sigkill_with_allocated_spare_segments)
 {
     sigkill_rounds(1u << 20, 2, 15, 40000);
 }
@@ -1322,7 +1346,7 @@ static bool big_cb(void *ctx, uint64_t h, const uint8_t *data, size_t len)
     return true;
 }
 
-Test(store, open_feed_streams_big_segments_intact, .timeout = 120)
+Test(store, open_feed_streams_big_segments_intact, .timeout = 300)
 {
     char *dir = make_dir();
     big_want = malloc(64u << 20);

@@ -171,7 +171,7 @@ static void run_submit(fake *f, certa_submit_summary *s, certa_err expect)
     certa_submit_opts o = { .genesis = gen, .integrator = "app", .key = app_key,
                             .events_path = events_path, .endpoint_count = 1,
                             .endpoints = ep, .server_keys = key, .batch_events = 4,
-                            .window = 3, .deadline_ms = 5000, .receipts = rf };
+                            .window = 3, .deadline_ms = 30000, .receipts = rf };
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
     cr_assert_eq(certa_submit_run(&o, s, &ei), expect, "%s", ei.msg);

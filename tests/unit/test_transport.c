@@ -175,7 +175,7 @@ Test(transport, four_validators_exchange_messages)
     for (uint32_t i = 0; i < 4; i++)
         open_node(&nodes[i], i, 4, (const char(*)[41])pubs, secs[i], 0xab, 0);
     connect_all(nodes, 4);
-    cr_assert(pump(nodes, 4, 5000, all_up), "links did not come up");
+    cr_assert(pump(nodes, 4, 30000, all_up), "links did not come up");
     for (int i = 0; i < 4; i++)
         cr_assert_eq(nodes[i].ev.up, 3);
 
@@ -192,7 +192,7 @@ Test(transport, four_validators_exchange_messages)
         }
     }
     expected_msgs = 3;
-    cr_assert(pump(nodes, 4, 5000, all_received));
+    cr_assert(pump(nodes, 4, 30000, all_received));
     for (uint32_t i = 0; i < 4; i++) {
         for (uint32_t j = 0; j < 4; j++)
             cr_assert_eq(nodes[i].in.from_count[j], i == j ? 0 : 1);
@@ -205,7 +205,7 @@ Test(transport, four_validators_exchange_messages)
     pthread_join(th, NULL);
     cr_assert_eq(pa.rc, CERTA_OK);
     expected_msgs = 4;
-    cr_assert(pump(nodes, 4, 5000, others_got_broadcast));
+    cr_assert(pump(nodes, 4, 30000, others_got_broadcast));
     cr_assert_eq(nodes[0].in.last_from, 2);
     cr_assert_eq(nodes[0].in.last_len, 9);
     cr_assert_eq(memcmp(nodes[3].in.last, "broadcast", 9), 0);
@@ -241,7 +241,7 @@ Test(transport, outsider_key_is_refused)
     open_node(&nodes[1], 1, 2, (const char(*)[41])outsider_view, secs[2], 0x11, 0);
     cr_assert_eq(certa_transport_connect(nodes[1].t, 0,
                  certa_transport_endpoint(nodes[0].t), NULL), CERTA_OK);
-    cr_assert(pump(nodes, 2, 5000, refused_both), "refusal not reported");
+    cr_assert(pump(nodes, 2, 30000, refused_both), "refusal not reported");
     cr_assert(!certa_transport_peer_up(nodes[1].t, 0));
     cr_assert_not_null(strstr(nodes[1].ev.last, "not in its validator set"), "%s",
                        nodes[1].ev.last);
@@ -264,7 +264,7 @@ Test(transport, different_genesis_is_refused_on_both_sides)
     open_node(&nodes[1], 1, 2, (const char(*)[41])pubs, secs[1], 0x22, 0);
     cr_assert_eq(certa_transport_connect(nodes[1].t, 0,
                  certa_transport_endpoint(nodes[0].t), NULL), CERTA_OK);
-    cr_assert(pump(nodes, 2, 5000, refused_both), "refusal not reported");
+    cr_assert(pump(nodes, 2, 30000, refused_both), "refusal not reported");
     cr_assert_not_null(strstr(nodes[0].ev.last, "genesis 2222222222222222"), "%s",
                        nodes[0].ev.last);
     cr_assert_not_null(strstr(nodes[0].ev.last, "ours is 1111111111111111"), "%s",
@@ -294,7 +294,7 @@ Test(transport, full_high_water_mark_reports_busy)
     open_node(&nodes[1], 1, 2, (const char(*)[41])pubs, secs[1], 0x33, 4);
     cr_assert_eq(certa_transport_connect(nodes[1].t, 0,
                  certa_transport_endpoint(nodes[0].t), NULL), CERTA_OK);
-    cr_assert(pump(nodes, 2, 5000, pair_up));
+    cr_assert(pump(nodes, 2, 30000, pair_up));
     /* Validator 0 stops reading. 64 KiB messages: without a bound, 20,000 of
      * them would be 1.3 GB queued. */
     size_t len = 64 * 1024;
@@ -353,7 +353,7 @@ Test(transport, reconnects_after_peer_restart)
     char ep[256];
     snprintf(ep, sizeof ep, "%s", certa_transport_endpoint(nodes[0].t));
     cr_assert_eq(certa_transport_connect(nodes[1].t, 0, ep, NULL), CERTA_OK);
-    cr_assert(pump(nodes, 2, 5000, pair_up));
+    cr_assert(pump(nodes, 2, 30000, pair_up));
     certa_transport_close(nodes[0].t);
 
     /* Validator 0 restarts on the same port, with a fresh process state. */
@@ -367,7 +367,7 @@ Test(transport, reconnects_after_peer_restart)
     tev ev0 = { 0 };
     memset(&nodes[0], 0, sizeof nodes[0]);
     cr_assert_eq(certa_transport_open(&c, on_event, &ev0, &nodes[0].t, NULL), CERTA_OK);
-    cr_assert(pump(nodes, 2, 5000, link_up_again), "link did not come back");
+    cr_assert(pump(nodes, 2, 30000, link_up_again), "link did not come back");
     cr_assert_eq(certa_transport_send(nodes[1].t, 0, "again", 5), CERTA_OK);
     expected_msgs = 1;
     uint64_t end = ms_now() + 5000;
@@ -405,7 +405,7 @@ Test(transport, four_validators_from_a_genesis_file)
                                                   &extra, on_event, &nodes[i].ev,
                                                   &nodes[i].t, &ei), CERTA_OK, "%s", ei.msg);
     }
-    cr_assert(pump(nodes, 4, 5000, all_up), "links did not come up");
+    cr_assert(pump(nodes, 4, 30000, all_up), "links did not come up");
     cr_assert_eq(certa_transport_send(nodes[3].t, CERTA_TRANSPORT_ALL, "hi", 2), CERTA_OK);
     uint64_t end = ms_now() + 5000;
     while (ms_now() < end && !(nodes[0].in.count && nodes[1].in.count && nodes[2].in.count))
@@ -436,7 +436,7 @@ Test(transport, claimed_index_must_match_the_key)
     open_node(&nodes[1], 1, 3, (const char(*)[41])view, secs[2], 0x55, 0);
     cr_assert_eq(certa_transport_connect(nodes[1].t, 0,
                  certa_transport_endpoint(nodes[0].t), NULL), CERTA_OK);
-    cr_assert(pump(nodes, 2, 5000, refused_both), "refusal not reported");
+    cr_assert(pump(nodes, 2, 30000, refused_both), "refusal not reported");
     cr_assert_not_null(strstr(nodes[0].ev.last, "claimed index 1"), "%s", nodes[0].ev.last);
     cr_assert_not_null(strstr(nodes[1].ev.last, "reason 2"), "%s", nodes[1].ev.last);
     cr_assert(!certa_transport_peer_up(nodes[1].t, 0));
