@@ -51,7 +51,9 @@ static const char usage[] =
     "                  ends after 32 KiB of events: follow next_cursor)\n"
     "  --timeout-ms MS --to: give up after MS (default 5000)\n\n"
     "exit: 0 found, 1 no such holder, grant or block, 2 usage (or a cursor\n"
-    "that is not one of that item's), 3 error (unreadable data, no answer).\n";
+    "that is not one of that item's), 3 error (unreadable data, no answer, or\n"
+    "--data on a block log damaged before its end: the damage and the blocks\n"
+    "the answer covers go to stderr, the document gets a \"damage\" field).\n";
 
 #define CMD "query"
 
@@ -68,6 +70,11 @@ typedef struct query_answer {
     char *text; /* malloc'ed, NUL-terminated */
     bool not_found;
     char why[CERTA_CP_ERROR_MSG_MAX + 1];
+    /* Offline only: the block log is damaged before its end, so the answer
+     * holds for the heights below the damage and nothing after it. */
+    bool damaged;
+    uint64_t vouched_blocks; /* blocks 0..vouched_blocks-1 are intact */
+    char damage[300];
 } query_answer;
 
 /* Maps an answer error to an exit code, as the offline and online paths
@@ -118,10 +125,21 @@ static int answer_offline(const query_args *qa, query_answer *a)
     so.dir = blocks;
     so.read_only = true;
     certa_state_opts o = {.hash_threads = 1};
-    if (certa_store_open(&so, &store, NULL, &ei) != CERTA_OK ||
+    certa_store_recovery rep;
+    memset(&rep, 0, sizeof rep);
+    if (certa_store_open(&so, &store, &rep, &ei) != CERTA_OK ||
         certa_query_create(&qs, &ei) != CERTA_OK) {
         rc = certa_fail(CMD, "%s", certa_errmsg(&ei));
         goto out;
+    }
+    /* A read-only open indexes a damaged log up to the damage and says so;
+     * a torn tail is a crash's normal remainder (the validator cuts it), a
+     * corrupt record before the end is not: everything past it is unknown,
+     * so the answer must not pass for the whole chain's. */
+    if (rep.damaged && rep.damage_is_corrupt) {
+        a->damaged = true;
+        a->vouched_blocks = rep.damage_height;
+        snprintf(a->damage, sizeof a->damage, "the block log is damaged: %s", rep.damage_msg);
     }
     /* A block needs no state: its answer is the log's, up to its end. */
     if (qa->q.kind != CERTA_QUERY_BLOCK &&
@@ -134,6 +152,15 @@ static int answer_offline(const query_args *qa, query_answer *a)
     if (e != CERTA_OK) {
         rc = answer_error(a, e, certa_errmsg(&ei));
         goto out;
+    }
+    if (a->damaged) {
+        json_t *d = json_pack("{s:s, s:I, s:s}", "message", a->damage, "vouched_blocks",
+                              (json_int_t)a->vouched_blocks, "check",
+                              "certa verify-chain --data DIR/blocks; restore the log from a peer");
+        if (d == NULL || json_object_set_new(doc, "damage", d) != 0) {
+            rc = certa_fail(CMD, "out of memory");
+            goto out;
+        }
     }
     a->text = json_dumps(doc, JSON_COMPACT);
     if (a->text == NULL)
@@ -294,6 +321,24 @@ int certa_cmd_query(int argc, char **argv)
     rc = qa.data_dir != NULL ? answer_offline(&qa, &a) : answer_online(&qa, &a);
     if (rc != CERTA_EXIT_OK)
         return rc;
+    if (a.damaged) {
+        /* The answer covers heights below the damage only: a "not found"
+         * there says nothing of the rest, so it is an error, not a no. */
+        fprintf(stderr,
+                "certa query: %s/blocks: %s; this answer covers blocks 0..%lld only (%llu "
+                "intact blocks); run certa verify-chain --data %s/blocks and restore the "
+                "log from a peer\n",
+                qa.data_dir, a.damage, (long long)a.vouched_blocks - 1,
+                (unsigned long long)a.vouched_blocks, qa.data_dir);
+        if (a.not_found) {
+            fprintf(stderr, "certa query: %s in the intact blocks; it may be in the damaged "
+                            "part\n", a.why);
+            return CERTA_EXIT_ERROR;
+        }
+        printf("%s\n", a.text);
+        free(a.text);
+        return CERTA_EXIT_ERROR;
+    }
     if (a.not_found) {
         fprintf(stderr, "certa query: %s\n", a.why);
         return CERTA_EXIT_FAIL;

@@ -109,6 +109,29 @@ expect_bad() { # expect_bad KIND HEIGHT WANT_HEIGHT
 
 expect_bad flip-payload "$mid" "$mid"
 expect_bad flip-payload "$last" "$last"
+# certa query --data on the log with a corrupt middle record: the answer
+# covers the blocks before the damage only and says so (exit 3, the damage
+# named on stderr, a "damage" field in the document); a "not found" there is
+# no proof of absence. The clean log answers as usual.
+dq="$work/d-flip-payload-$mid"
+"$CERTA" query block 0 --data "$work/clean" --genesis "$work/g/genesis.json" > "$work/q0" ||
+  fail "query on the clean log"
+! grep -q '"damage"' "$work/q0" || fail "clean log reported as damaged: $(cat "$work/q0")"
+set +e
+"$CERTA" query block 0 --data "$dq" --genesis "$work/g/genesis.json" > "$work/q1" 2> "$work/q1.err"; rc=$?
+set -e
+[ "$rc" -eq 3 ] || fail "query on a damaged log: exit $rc, expected 3: $(cat "$work/q1.err")"
+grep -q "damaged: corrupt record in segment .* (height $mid)" "$work/q1.err" ||
+  fail "query: damage not named: $(cat "$work/q1.err")"
+grep -q "covers blocks 0..$((mid - 1)) only" "$work/q1.err" || fail "query: vouched blocks: $(cat "$work/q1.err")"
+grep -q "\"vouched_blocks\":$mid" "$work/q1" || fail "query: no damage field: $(cat "$work/q1")"
+set +e
+"$CERTA" query grant "$(printf '%032d' 7)" --data "$dq" --genesis "$work/g/genesis.json" \
+  > /dev/null 2> "$work/q2.err"; rc=$?
+set -e
+[ "$rc" -eq 3 ] || fail "not-found on a damaged log: exit $rc, expected 3: $(cat "$work/q2.err")"
+grep -q "may be in the damaged part" "$work/q2.err" || fail "not-found on a damaged log: $(cat "$work/q2.err")"
+echo "ok: query --data on a damaged log reports the damage and the blocks it covers"
 expect_bad zero-page "$mid" "$mid"
 expect_bad truncate "$last" "$last"
 expect_bad edit-event "$mid" "$mid"
