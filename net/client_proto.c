@@ -350,7 +350,20 @@ struct certa_client {
     uint64_t next_id;
     zmq_msg_t held; /* body of the last reply handed out */
     bool holding;
+    uint64_t rng; /* xorshift state for retry jitter; never 0 */
 };
+
+/* A retry waits a random time in [wait/2, wait]: clients that were refused
+ * together (an overloaded validator answers BUSY to all of them at once)
+ * do not all come back in the same millisecond. */
+static uint64_t jitter(certa_client *c, uint64_t wait)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    uint64_t half = wait / 2;
+    return half + (half ? c->rng % (half + 1) : 0) + (wait & 1);
+}
 
 certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
                             certa_errinfo *ei)
@@ -377,6 +390,10 @@ certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
         c->o.retry_base_ms = 50;
     c->n = o->endpoint_count;
     c->next_id = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    c->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)(uintptr_t)c << 7) ^
+             0x9E3779B97F4A7C15ull;
     c->slots = calloc(c->o.window, sizeof *c->slots);
     c->dealers = calloc(c->n, sizeof *c->dealers);
     c->ctx = zmq_ctx_new();
@@ -628,7 +645,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
             break;
         if (r->error.retryable && s->attempts <= c->o.retries_max) {
             uint32_t shift = s->attempts < 6 ? s->attempts : 6;
-            uint64_t wait = (uint64_t)c->o.retry_base_ms << shift;
+            uint64_t wait = jitter(c, (uint64_t)c->o.retry_base_ms << shift);
             if (r->error.retry_after_ms > wait)
                 wait = r->error.retry_after_ms;
             s->last_code = r->error.code;

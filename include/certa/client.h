@@ -126,7 +126,11 @@ typedef struct certa_client_opts {
                                 * most; 0 = 5 (after ACCEPTED the library
                                 * resends every 4 x attempt_timeout_ms until
                                 * the receipt or the deadline) */
-    uint32_t retry_base_ms;    /* back-off base for BUSY; 0 = 50 */
+    uint32_t retry_base_ms;    /* back-off base for BUSY and other retryable
+                                * errors: retry k waits a random time in
+                                * [B*2^k/2, B*2^k] (k at most 6), and never
+                                * less than the validator's retry_after_ms;
+                                * 0 = 50 */
 } certa_client_opts;
 
 certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
