@@ -196,6 +196,7 @@ typedef struct node_metrics {
     certa_metric *commit_latency, *fsync_latency;
     certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
     certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
+    certa_metric *since_commit, *in_vc, *dropped;
 } node_metrics;
 
 struct certa_node {
@@ -244,6 +245,9 @@ struct certa_node {
     certa_pbft_config pc;
     uint64_t timer_at_ms;
     uint64_t last_view;
+    uint64_t last_commit_ms; /* a block holding events last completed */
+    uint64_t vc_since_ms;    /* in view change since (0: not) */
+    uint64_t vc_warned_view; /* the view whose stall was logged */
 
     certa_transport *tp;
     certa_cp_server *cs;
@@ -718,6 +722,36 @@ static void mark_delivered(certa_node *nd, const uint8_t *rec, size_t len)
         if (certa_pbft_request_item(it, il, &req) && req.integrator < nd->g->integrator_count)
             replay_mark(&nd->replay_dlv[req.integrator], req.seq);
     }
+}
+
+static void reply_error(certa_node *nd, const uint8_t *peer, size_t peer_len,
+                        uint64_t rid, certa_err code, bool retryable,
+                        uint32_t retry_ms, const char *msg);
+static waiter *waiter_find(certa_node *nd, uint16_t integrator, uint64_t seq);
+static void waiter_remove(certa_node *nd, waiter *w);
+
+/* The core dropped a pending batch that request_executed came to call
+ * executed (a later block holds it, or it fell out of the replay window):
+ * proposing it would have every backup refuse the block. Said in the log,
+ * and the integrator waiting here gets a final answer now rather than
+ * none: a re-send is answered from the executed batches (its receipt) or
+ * refused as a replay. */
+static void app_request_dropped(void *ctx, uint16_t integrator, uint64_t seq)
+{
+    certa_node *nd = ctx;
+    certa_metric_add(nd->m.dropped, 1);
+    certa_log(CERTA_LOG_WARN, "request_dropped",
+              "\"integrator\":%u,\"seq\":%llu,\"reason\":\"counted as executed while pending\"",
+              integrator, (unsigned long long)seq);
+    waiter *w = waiter_find(nd, integrator, seq);
+    if (w == NULL)
+        return;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "batch: sequence %llu was not ordered: it counts as already executed here "
+             "(re-send it for its receipt)", (unsigned long long)seq);
+    reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_REFUSED, false, 0, msg);
+    waiter_remove(nd, w);
 }
 
 static void app_header_hash(void *ctx, const certa_block_header *hdr,
@@ -1218,6 +1252,8 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
             certa_metric_add(nd->m.results[results[i]], 1);
     certa_metric_add(nd->m.blocks, 1);
     certa_metric_add(nd->m.events, leaves);
+    if (leaves > 0 && replying)
+        nd->last_commit_ms = now_ms();
     certa_metric_set(nd->m.height, (double)hdr->height);
     nd->events_window_count += leaves;
     nd->events_total += leaves;
@@ -1619,6 +1655,17 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
                     true, 5000, "validator storage failed: new batches are refused");
         return;
     }
+    /* In view change nothing is ordered here until a new view: holding the
+     * batch would cost its client the whole wait (or for ever, when this
+     * validator is alone in a higher view). A retryable BUSY sends it to
+     * another validator now. A batch already waiting is kept. */
+    if (certa_pbft_in_view_change(nd->pbft) && waiter_find(nd, v.integrator, v.seq) == NULL) {
+        certa_metric_add(nd->m.busy, 1);
+        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
+                    250, "validator in view change: new batches are not ordered here until "
+                         "a new view; try another validator");
+        return;
+    }
     /* Admission control: a batch accepted here waits in the pipeline; past
      * a bounded backlog (a few blocks' worth) the wait would approach the
      * view-change timer, so new batches get a retryable BUSY with a hint
@@ -1763,6 +1810,31 @@ static void sweep_waiters(certa_node *nd, uint64_t now)
 
 /* ------------------------------------------------------------ open / run */
 
+/* Says when this validator is in view change without progress: the gauges,
+ * and one warning per view once the wait passed twice the base timer. */
+static void watch_progress(certa_node *nd, uint64_t view, uint64_t now)
+{
+    bool in_vc = certa_pbft_in_view_change(nd->pbft);
+    certa_metric_set(nd->m.in_vc, in_vc ? 1.0 : 0.0);
+    certa_metric_set(nd->m.since_commit,
+                     now > nd->last_commit_ms ? (double)(now - nd->last_commit_ms) / 1000.0 : 0.0);
+    if (!in_vc) {
+        nd->vc_since_ms = 0;
+        return;
+    }
+    if (nd->vc_since_ms == 0)
+        nd->vc_since_ms = now;
+    if (now >= nd->vc_since_ms + 2ull * nd->pc.view_timeout_ms && nd->vc_warned_view != view) {
+        nd->vc_warned_view = view;
+        certa_log(CERTA_LOG_WARN, "view_change_stalled",
+                  "\"view\":%llu,\"in_view_change_s\":%.1f,\"since_last_commit_s\":%.1f,"
+                  "\"height\":%llu",
+                  (unsigned long long)view, (double)(now - nd->vc_since_ms) / 1000.0,
+                  (double)(now - nd->last_commit_ms) / 1000.0,
+                  (unsigned long long)nd->executed);
+    }
+}
+
 static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
 {
     node_metrics *m = &nd->m;
@@ -1788,6 +1860,11 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
     C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
     G(view, "certa_view", "Current PBFT view");
     C(view_changes, "certa_view_changes_total", "View changes started");
+    G(in_vc, "certa_view_change_in_progress", "1 while this validator waits for a new view");
+    G(since_commit, "certa_seconds_since_last_commit",
+      "Seconds since a block holding events last executed here (alert when it grows under load)");
+    C(dropped, "certa_requests_dropped_total",
+      "Pending batches dropped unordered: counted as executed while they waited");
     G(height, "certa_height", "Last executed block height");
     G(peers, "certa_peers_connected", "Validator links up");
     G(waiters, "certa_batches_awaiting_receipt", "Accepted batches not yet committed");
@@ -2018,6 +2095,10 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
     if (gp->view_timeout_ms)
         pc->view_timeout_ms = gp->view_timeout_ms;
+    /* view timers double per view change without progress (pbft.c); the
+     * cap keeps the longest wait for one view at 8 base timers (16 s at the
+     * default 2 s), so a cluster healed after a long outage resumes soon */
+    pc->view_backoff_max = 3;
     /* Retransmission covers lost messages; with blocks of megabytes it must
      * stay well apart from the normal round trip. */
     pc->resend_ms = pc->view_timeout_ms / 4 > 200 ? pc->view_timeout_ms / 4 : 200;
@@ -2031,7 +2112,8 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
                                .validate_block = app_validate_block,
                                .can_propose = app_can_propose,
                                .header_hash = app_header_hash,
-                               .read_block = app_read_block};
+                               .read_block = app_read_block,
+                               .request_dropped = app_request_dropped};
     e = certa_pbft_create(pc, &nd->pbft, ei);
     if (e != CERTA_OK)
         goto fail;
@@ -2091,6 +2173,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         return pe;
     step(nd, &tick);
     nd->events_window_start_ms = now_ms();
+    nd->last_commit_ms = nd->events_window_start_ms;
     certa_err result = CERTA_OK;
     while (!*stop) {
         int ni = certa_transport_pollitems(nd->tp, items, CERTA_TRANSPORT_POLLITEMS_MAX);
@@ -2144,6 +2227,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
         now = now_ms();
+        watch_progress(nd, view, now);
         if (now >= nd->last_sweep_ms + 1000) {
             sweep_waiters(nd, now);
             nd->last_sweep_ms = now;

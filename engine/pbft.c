@@ -17,7 +17,14 @@
  *    freed; messages for heights outside (h, h+window] are dropped;
  *  - a replica moves to a higher view only by its own timer (one step) or on
  *    f+1 view-changes for higher views; views beyond view+lookahead are
- *    dropped; the view timer doubles (up to a cap) per failed view change;
+ *    dropped; the view timer (normal and view-change) doubles, up to a cap,
+ *    with each view change started on a timer since this replica last
+ *    executed a block holding requests, and only such progress resets it
+ *    (a new view that orders nothing is no progress);
+ *  - a pending request that request_executed came to call executed leaves
+ *    the pool (pool_prune) before it is proposed or accused over: proposed,
+ *    every honest backup would refuse the block, and the view would change
+ *    for ever with the same request at the head of every new primary's pool;
  *  - every vote is handed to the host to persist before it is sent.
  */
 #include "certa/pbft.h"
@@ -460,6 +467,41 @@ static bool executed_req(certa_pbft *r, uint16_t integ, uint64_t seq)
            r->c.app.request_executed(r->c.app.ctx, integ, seq);
 }
 
+/* Removes a pending entry that will never be ordered and tells the host. */
+static void pool_drop(certa_pbft *r, uint32_t i)
+{
+    pend *p = &r->pool[i];
+    uint16_t integ = p->integrator;
+    uint64_t seq = p->seq;
+    pool_remove(r, i);
+    r->st.requests_pruned++;
+    if (r->c.app.request_dropped != NULL)
+        r->c.app.request_dropped(r->c.app.ctx, integ, seq);
+}
+
+/* Drops entry i when the host now calls it executed; true when dropped. */
+static bool pool_prune(certa_pbft *r, uint32_t i)
+{
+    const pend *p = &r->pool[i];
+    CERTA_ASSERT(p->live);
+    if (!executed_req(r, p->integrator, p->seq))
+        return false;
+    pool_drop(r, i);
+    return true;
+}
+
+/* The oldest live entry after pruning executed ones off the front, or -1:
+ * what the view timer measures, so that a request the host now refuses
+ * never makes this replica accuse a primary that rightly left it out. */
+static int pool_oldest_pruned(certa_pbft *r)
+{
+    int o;
+    while ((o = pool_oldest(r)) >= 0 && r->pool[o].prop_seq == 0 &&
+           pool_prune(r, (uint32_t)o))
+        ;
+    return o;
+}
+
 static int pool_add(certa_pbft *r, const certa_pbft_request *q)
 {
     if (r->npool >= r->c.pending_max)
@@ -697,6 +739,8 @@ static void apply_executed(certa_pbft *r, const certa_block_header *hdr,
     memcpy(r->tip_hash, hash, CERTA_HASH_BYTES);
     r->last_exec_ms = r->now;
     r->st.blocks_committed++;
+    if (nreq > 0)
+        r->backoff = 0; /* progress: the view timer is back to its base */
     for (size_t i = 0; i < nreq; i++) {
         int k = pool_find(r, r->reqs[i].integrator, r->reqs[i].seq);
         if (k >= 0)
@@ -1022,6 +1066,10 @@ static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
     /* no request twice in flight or again after it executed */
     for (size_t i = 0; i < nreq; i++) {
         if (executed_req(r, r->reqs[i].integrator, r->reqs[i].seq)) {
+            /* nor keep it pending here, to propose it as a later primary */
+            int k = pool_find(r, r->reqs[i].integrator, r->reqs[i].seq);
+            if (k >= 0 && r->pool[k].prop_seq == 0)
+                pool_drop(r, (uint32_t)k);
             r->st.dropped_invalid++;
             return;
         }
@@ -1144,6 +1192,10 @@ static void maybe_propose(certa_pbft *r)
                 continue;
             if (n > 0 && nb + p->bytes.len > r->c.batch_bytes_max)
                 break;
+            /* executed since it came (a later block, or the host's replay
+             * horizon passed it): every backup would refuse the block */
+            if (pool_prune(r, i))
+                continue;
             uint8_t *it = malloc(10 + p->bytes.len);
             CERTA_ASSERT(it != NULL);
             it[0] = (uint8_t)p->integrator;
@@ -1159,6 +1211,8 @@ static void maybe_propose(certa_pbft *r)
             nb += p->bytes.len;
             n++;
         }
+        if (n == 0)
+            continue; /* all pruned: n_unprop fell, the loop re-checks */
         size_t ll = 0;
         uint8_t *list = certa_pbft_list_build(items, lens, n, &ll);
         CERTA_ASSERT(list != NULL);
@@ -1284,6 +1338,29 @@ static bool vc_ok(certa_pbft *r, const certa_pbft_msg *m)
 }
 
 static void check_vc_quorum(certa_pbft *r);
+
+static void start_view_change(certa_pbft *r, uint64_t v);
+
+/* The view timer now. backoff counts the view changes this replica's timers
+ * started since it last executed a block holding requests; as PBFT
+ * prescribes, the wait for view v+1 (its new view and then its first
+ * block) is T, for v+2 2T, for v+3 4T, and so on up to the cap, so that a
+ * run of failing views cannot outpace what a correct primary needs. */
+static uint64_t view_timer_ms(const certa_pbft *r)
+{
+    uint32_t e = r->backoff > 0 ? r->backoff - 1 : 0;
+    if (e > r->c.view_backoff_max)
+        e = r->c.view_backoff_max;
+    return (uint64_t)r->c.view_timeout_ms << e;
+}
+
+/* A view change this replica's own timer started: the next waits longer. */
+static void timer_view_change(certa_pbft *r)
+{
+    if (r->backoff <= r->c.view_backoff_max)
+        r->backoff++;
+    start_view_change(r, r->view + 1);
+}
 
 static void start_view_change(certa_pbft *r, uint64_t v)
 {
@@ -1440,7 +1517,7 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
     r->view = v;
     r->in_vc = false;
     r->vc_timer = false;
-    r->backoff = 0;
+    /* backoff is kept: a new view that orders nothing is no progress */
     r->view_start_ms = r->now;
     r->st.new_views++;
     /* the new view's base is a stable checkpoint (proved in its VC) */
@@ -1587,9 +1664,7 @@ static void check_vc_quorum(certa_pbft *r)
         return;
     if (!r->vc_timer) {
         r->vc_timer = true;
-        uint32_t e = r->backoff < r->c.view_backoff_max ? r->backoff
-                                                        : r->c.view_backoff_max;
-        r->vc_deadline = r->now + ((uint64_t)r->c.view_timeout_ms << e);
+        r->vc_deadline = r->now + view_timer_ms(r);
     }
     if (primary(r, r->view) == r->c.id && r->vcs[r->c.id].len &&
         r->vc_views[r->c.id] == r->view)
@@ -2072,8 +2147,9 @@ static void on_tick(certa_pbft *r)
 {
     maybe_propose(r);
     if (!r->in_vc) {
-        int o0 = pool_oldest(r);
+        int o0 = pool_oldest_pruned(r);
         if (o0 >= 0) {
+            uint64_t tm = view_timer_ms(r);
             uint64_t ref = r->last_exec_ms;
             if (r->pool[o0].arrival_ms > ref)
                 ref = r->pool[o0].arrival_ms;
@@ -2085,15 +2161,12 @@ static void on_tick(certa_pbft *r)
             uint64_t oldest = r->pool[o0].arrival_ms > r->view_start_ms
                                   ? r->pool[o0].arrival_ms
                                   : r->view_start_ms;
-            if (r->now >= ref + r->c.view_timeout_ms ||
-                (r->now >= oldest + 4ull * r->c.view_timeout_ms &&
-                 peer_ahead(r) <= r->last_exec))
-                start_view_change(r, r->view + 1);
+            if (r->now >= ref + tm ||
+                (r->now >= oldest + 4ull * tm && peer_ahead(r) <= r->last_exec))
+                timer_view_change(r);
         }
     } else if (r->vc_timer && r->now >= r->vc_deadline) {
-        if (r->backoff < r->c.view_backoff_max)
-            r->backoff++;
-        start_view_change(r, r->view + 1);
+        timer_view_change(r);
     }
     if (r->now >= r->next_resend) {
         resend(r);
@@ -2118,7 +2191,7 @@ static uint64_t next_timer(certa_pbft *r)
             ref = r->pool[o0].arrival_ms;
         if (r->view_start_ms > ref)
             ref = r->view_start_ms;
-        AT(ref + r->c.view_timeout_ms);
+        AT(ref + view_timer_ms(r));
         /* a closed can_propose gate reopens with the host's TICK */
         if (primary(r, r->view) == r->c.id &&
             (r->c.app.can_propose == NULL ||

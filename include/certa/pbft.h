@@ -98,6 +98,12 @@ typedef struct certa_pbft_app {
      * always). A host whose headers commit to the execution of the parent
      * answers false until it executed height-1, then steps a TICK. */
     bool (*can_propose)(void *ctx, uint64_t height);
+    /* A pending request left the pool without being ordered (optional:
+     * NULL = not told): request_executed came to answer true for it while it
+     * waited (a later block executed it, or the host can no longer tell it
+     * from a replay), so no honest backup would accept a block holding it.
+     * The host logs it and gives the waiting integrator its answer. */
+    void (*request_dropped)(void *ctx, uint16_t integrator, uint64_t seq);
 } certa_pbft_app;
 
 /* Planted bugs for the simulator's mutation tests; 0 in production. */
@@ -187,6 +193,7 @@ typedef struct certa_pbft_stats {
     uint64_t dropped_invalid;  /* well signed but breaks the protocol */
     uint64_t dropped_conflict; /* a second, different vote or proposal */
     uint64_t dropped_requests; /* invalid, duplicate or pool full */
+    uint64_t requests_pruned;  /* left the pool: executed or refused while pending */
     uint64_t late_votes;       /* a vote for a slot that has its quorum: not verified */
     uint64_t fetches_sent;
     uint64_t chain_refusals;   /* commit withheld: chain or time mismatch */

@@ -24,6 +24,7 @@
 #define BYZ_RING 32u
 #define START_MS 100000u
 #define STEP_BUDGET 20000000u
+#define QUIET_MS 8000u /* > 4 view timeouts: a lone starving replica would accuse */
 
 /* ---------------------------------------------------------------- prng */
 typedef struct prng {
@@ -114,6 +115,7 @@ typedef struct rep {
     size_t nblocks, capblocks;
     uint8_t *exec;
     uint64_t executed;
+    uint64_t maxseq[NINTEG]; /* highest sequence delivered, per integrator */
     certa_pbft_stats acc; /* stats of earlier incarnations */
     uint8_t *ring[BYZ_RING];
     size_t ringlen[BYZ_RING];
@@ -148,6 +150,12 @@ typedef struct sim {
     bool partitioned;
     uint64_t heal_at;
     bool healed;
+    uint32_t horizon; /* the app's replay horizon (0: exact) */
+    /* overload and rejoin: after every request is answered, the views must
+     * stay put for a quiet period */
+    bool quiet;
+    uint64_t quiet_until;
+    uint64_t vc_at_quiet[CERTA_PBFT_VALIDATORS_MAX];
     /* client */
     uint8_t *submitted;
     uint64_t *last_send;
@@ -377,13 +385,36 @@ static bool app_validate_request(void *ctx, const certa_pbft_request *q)
     return req_genuine(p->s, q);
 }
 
+/* Too old for the host to tell: at or beyond the horizon below the
+ * integrator's highest delivered sequence, as the node's replay window. */
+static bool too_old(const rep *p, uint16_t integ, uint64_t seq)
+{
+    return p->s->horizon > 0 && seq + p->s->horizon <= p->maxseq[integ];
+}
+
 static bool app_executed(void *ctx, uint16_t integ, uint64_t seq)
 {
     rep *p = ctx;
     if (integ >= NINTEG || seq == 0)
         return false;
     uint64_t idx = req_index(integ, seq);
-    return idx < p->s->o.requests && p->exec[idx];
+    return idx < p->s->o.requests && (p->exec[idx] || too_old(p, integ, seq));
+}
+
+/* Request idx has its final answer at p: executed, or too old to tell. */
+static bool settled(const rep *p, uint64_t idx)
+{
+    return p->exec[idx] || too_old(p, (uint16_t)(idx % NINTEG), idx / NINTEG + 1);
+}
+
+static uint64_t unsettled(const sim *s, const rep *p)
+{
+    if (s->horizon == 0)
+        return s->o.requests - p->executed;
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < s->o.requests; i++)
+        k += !settled(p, i);
+    return k;
 }
 
 static void events_root(const certa_pbft_request *reqs, size_t n,
@@ -459,7 +490,7 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
     c->resend_ms = 100;
     c->clock_skew_ms_max = 1000;
     c->view_lookahead = 32;
-    c->pending_max = s->o.requests + 16;
+    c->pending_max = s->horizon ? 32 : s->o.requests + 16; /* bounded: overload */
     c->fetch_blocks_max = 32;
     c->mutation = s->o.mutation;
     c->crypto = (certa_pbft_crypto){p, fake_sign, fake_verify};
@@ -840,6 +871,8 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
             p->exec[idx] = 1;
             p->executed++;
         }
+        if (q.seq > p->maxseq[q.integrator])
+            p->maxseq[q.integrator] = q.seq;
     }
     p->blocks[p->nblocks] = malloc(len);
     CERTA_ASSERT(p->blocks[p->nblocks] != NULL);
@@ -990,7 +1023,7 @@ static bool all_done(sim *s)
 {
     for (uint16_t i = 0; i < s->o.n; i++) {
         rep *p = &s->reps[i];
-        if (!p->byz && p->executed < s->o.requests)
+        if (!p->byz && unsettled(s, p) > 0)
             return false;
     }
     return true;
@@ -1008,6 +1041,7 @@ static void disk_repair(sim *s, rep *p)
         free(p->blocks[i]);
     p->nblocks -= k;
     memset(p->exec, 0, s->o.requests + 1);
+    memset(p->maxseq, 0, sizeof p->maxseq);
     p->executed = 0;
     for (size_t i = 0; i < p->nblocks; i++) {
         certa_pbft_msg m;
@@ -1023,9 +1057,59 @@ static void disk_repair(sim *s, rep *p)
                 p->exec[idx] = 1;
                 p->executed++;
             }
+            if (q.seq > p->maxseq[q.integrator])
+                p->maxseq[q.integrator] = q.seq;
         }
     }
     s->res->repairs++;
+}
+
+static uint64_t rep_view_changes(const rep *p)
+{
+    uint64_t k = p->acc.view_changes;
+    if (p->r != NULL)
+        k += certa_pbft_get_stats(p->r)->view_changes;
+    return k;
+}
+
+/* Every request answered: from now on nothing is pending anywhere, so no
+ * honest replica has a reason to change view. */
+static void quiet_start(sim *s)
+{
+    s->quiet = true;
+    s->quiet_until = s->t + QUIET_MS;
+    for (uint16_t i = 0; i < s->o.n; i++)
+        s->vc_at_quiet[i] = rep_view_changes(&s->reps[i]);
+}
+
+/* The views stopped climbing and nobody was left alone in a higher view. */
+static void quiet_check(sim *s)
+{
+    const rep *ref = NULL;
+    for (uint16_t i = 0; i < s->o.n; i++) {
+        const rep *p = &s->reps[i];
+        if (p->byz || !p->up)
+            continue;
+        uint64_t vc = rep_view_changes(p) - s->vc_at_quiet[i];
+        if (vc > 0) {
+            violation(s, "views: replica %u started %" PRIu64 " view changes in the %u ms "
+                         "after every request was answered", i, vc, QUIET_MS);
+            return;
+        }
+        if (certa_pbft_in_view_change(p->r)) {
+            violation(s, "views: replica %u is still in view change to view %" PRIu64
+                         " %u ms after every request was answered", i,
+                      certa_pbft_view(p->r), QUIET_MS);
+            return;
+        }
+        if (ref != NULL && certa_pbft_view(p->r) != certa_pbft_view(ref->r)) {
+            violation(s, "views: replica %u is in view %" PRIu64 ", replica %u in %" PRIu64
+                         " %u ms after every request was answered", i,
+                      certa_pbft_view(p->r), ref->id, certa_pbft_view(ref->r), QUIET_MS);
+            return;
+        }
+        ref = p;
+    }
 }
 
 static void heal(sim *s)
@@ -1099,6 +1183,9 @@ static void handle(sim *s, ev *e)
             if (s->o.scenario == CERTA_SIM_LAGGARD)
                 for (uint16_t i = 0; i < s->o.n; i++)
                     s->side[i] = i == s->o.n - 1;
+            if (s->o.scenario == CERTA_SIM_REJOIN)
+                for (uint16_t i = 0; i < s->o.n; i++)
+                    s->side[i] = i == 0;
             trace_add(s, EV_PARTITION, 0, 0, NULL, 0);
         }
         break;
@@ -1117,7 +1204,7 @@ static void handle(sim *s, ev *e)
                 continue;
             bool anywhere = false;
             for (uint16_t j = 0; j < s->o.n && !anywhere; j++)
-                anywhere = !s->reps[j].byz && s->reps[j].exec[i];
+                anywhere = !s->reps[j].byz && settled(&s->reps[j], i);
             if (anywhere)
                 continue;
             for (uint16_t j = 0; j < s->o.n && !s->done; j++)
@@ -1128,7 +1215,21 @@ static void handle(sim *s, ev *e)
         break;
     }
     case EV_CHECK:
+        if (s->quiet) {
+            if (s->t >= s->quiet_until) {
+                quiet_check(s);
+                s->done = true;
+                break;
+            }
+            push(s, s->t + 250, EV_CHECK, 0, 0);
+            break;
+        }
         if (s->healed && all_done(s)) {
+            if (s->o.scenario == CERTA_SIM_OVERLOAD || s->o.scenario == CERTA_SIM_REJOIN) {
+                quiet_start(s);
+                push(s, s->t + 250, EV_CHECK, 0, 0);
+                break;
+            }
             s->done = true;
             break;
         }
@@ -1136,8 +1237,8 @@ static void handle(sim *s, ev *e)
             uint64_t missing = 0;
             uint16_t who = 0;
             for (uint16_t i = 0; i < s->o.n; i++)
-                if (!s->reps[i].byz && s->reps[i].executed < s->o.requests) {
-                    missing += s->o.requests - s->reps[i].executed;
+                if (!s->reps[i].byz && unsettled(s, &s->reps[i]) > 0) {
+                    missing += unsettled(s, &s->reps[i]);
                     who = i;
                 }
             violation(s, "liveness: %" PRIu64 " request executions still missing "
@@ -1183,22 +1284,70 @@ static const char *faults_name(unsigned f)
 
 void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
 {
-    static const char *scen[] = {"random", "crash-primary", "laggard"};
+    static const char *scen[] = {"random", "crash-primary", "laggard", "overload", "rejoin"};
     static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
              " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s%s --trace",
-             o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 3],
+             o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 5],
              o->requests, o->fault_ms, mut[o->mutation % 3],
              o->parent_gate ? " --parent-gate" : "");
 }
 
-bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)
+/* Overload: three quarters of the requests in a burst over the first half
+ * of the faulty phase, at random times (so each integrator's sequences
+ * arrive out of order, far above what a block every few ms drains), each
+ * sent to a random replica and often again to others, in flight or after
+ * it committed; the rest afterwards at a normal pace, in order. */
+static void schedule_overload(sim *s)
+{
+    uint64_t burst = s->o.requests * 3 / 4;
+    uint64_t span = s->o.fault_ms / 2 + 1;
+    for (uint64_t i = 0; i < burst; i++) {
+        uint64_t at = START_MS + below(&s->rng, span);
+        push(s, at, EV_SUBMIT, (uint16_t)below(&s->rng, s->o.n), i);
+        for (int k = 0; k < 2; k++)
+            if (chance(&s->rng, 500000))
+                push(s, at + below(&s->rng, span), EV_SUBMIT,
+                     (uint16_t)below(&s->rng, s->o.n), i);
+    }
+    for (uint64_t i = burst; i < s->o.requests; i++)
+        push(s, s->heal_at + 200 + (i - burst) * 25, EV_SUBMIT,
+             (uint16_t)below(&s->rng, s->o.n), i);
+}
+
+/* Rejoin: the view-0 primary is cut off for the faulty phase while half of
+ * the requests, out of order, go to it (and the client retries them at the
+ * others); the rest come at a normal pace after healing. */
+static void schedule_rejoin(sim *s)
+{
+    s->net_faults = true;
+    push(s, START_MS + 1, EV_PARTITION, 0, 0);
+    uint64_t early = s->o.requests * 3 / 5;
+    uint64_t span = s->o.fault_ms * 7 / 10 + 1;
+    for (uint64_t i = 0; i < early; i++)
+        push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
+             chance(&s->rng, 500000) ? 0 : (uint16_t)below(&s->rng, s->o.n), i);
+    for (uint64_t i = early; i < s->o.requests; i++)
+        push(s, s->heal_at + 500 + (i - early) * 25, EV_SUBMIT,
+             (uint16_t)below(&s->rng, s->o.n), i);
+}
+
+bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
 {
     memset(res, 0, sizeof *res);
     sim *s = calloc(1, sizeof *s);
     CERTA_ASSERT(s != NULL);
-    s->o = *o;
+    s->o = *o_in;
+    /* the scenarios that need many requests and a bounded replay horizon
+     * get them whatever the defaults say */
+    bool busy = o_in->scenario == CERTA_SIM_OVERLOAD || o_in->scenario == CERTA_SIM_REJOIN;
+    if (o_in->scenario == CERTA_SIM_OVERLOAD && s->o.requests < 400)
+        s->o.requests = 400;
+    if (o_in->scenario == CERTA_SIM_REJOIN && s->o.requests < 160)
+        s->o.requests = 160;
+    s->horizon = o_in->replay_horizon ? o_in->replay_horizon : busy ? 16 : 0;
+    const certa_sim_opts *o = &s->o;
     s->res = res;
     s->f = (uint16_t)((o->n - 1) / 3);
     uint64_t x = o->seed * 0x2545f4914f6cdd1dull + 1;
@@ -1251,10 +1400,16 @@ bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)
         rep_start(s, &s->reps[i]);
 
     /* the client's requests */
-    uint64_t span = o->fault_ms * 7 / 10 + 1;
-    for (uint64_t i = 0; i < o->requests; i++)
-        push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
-             (uint16_t)below(&s->rng, o->n), i);
+    if (o->scenario == CERTA_SIM_OVERLOAD) {
+        schedule_overload(s);
+    } else if (o->scenario == CERTA_SIM_REJOIN) {
+        schedule_rejoin(s);
+    } else {
+        uint64_t span = o->fault_ms * 7 / 10 + 1;
+        for (uint64_t i = 0; i < o->requests; i++)
+            push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
+                 (uint16_t)below(&s->rng, o->n), i);
+    }
     push(s, START_MS + 1000, EV_RESEND, 0, 0);
     push(s, START_MS + 250, EV_CHECK, 0, 0);
     push(s, s->heal_at, EV_HEAL, 0, 0);
@@ -1265,7 +1420,7 @@ bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res)
     } else if (o->scenario == CERTA_SIM_LAGGARD) {
         s->net_faults = true;
         push(s, START_MS + 1, EV_PARTITION, 0, 0);
-    } else {
+    } else if (o->scenario == CERTA_SIM_RANDOM) {
         if (o->faults & CERTA_SIM_F_CRASH) {
             uint64_t k = 1 + below(&s->rng, 4);
             for (uint64_t i = 0; i < k; i++)

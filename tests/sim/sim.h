@@ -13,7 +13,10 @@
  * deliver different blocks at one height), total order without gaps, and
  * validity (every delivered request was submitted and correctly signed;
  * each executes once); at the end, liveness: after the faults heal, every
- * submitted request is executed by every honest replica within the bound.
+ * submitted request is executed by every honest replica within the bound
+ * (or, with a replay horizon, answered as too old); in the overload and
+ * rejoin scenarios the views must then stay put for a quiet period, every
+ * honest replica in the same view and none in view change.
  */
 #ifndef CERTA_SIM_H
 #define CERTA_SIM_H
@@ -33,6 +36,13 @@ typedef enum certa_sim_scenario {
     CERTA_SIM_RANDOM = 0,        /* faults drawn from the seed */
     CERTA_SIM_CRASH_PRIMARY = 1, /* the view-0 primary dies early: view change */
     CERTA_SIM_LAGGARD = 2,       /* one replica cut off, then healed: state transfer */
+    /* many pipelined clients far above capacity, arriving out of order,
+     * retrying in-flight and committed requests at other replicas, a host
+     * with a bounded replay horizon and a bounded pool; then normal load */
+    CERTA_SIM_OVERLOAD = 3,
+    /* the view-0 primary cut off while clients keep sending to it (it
+     * moves to a higher view alone), then healed, then normal load */
+    CERTA_SIM_REJOIN = 4,
 } certa_sim_scenario;
 
 typedef struct certa_sim_opts {
@@ -48,6 +58,10 @@ typedef struct certa_sim_opts {
     uint32_t batch;
     int mutation;       /* CERTA_PBFT_MUT_* planted in every replica */
     bool parent_gate;   /* app.can_propose: propose h only after executing h-1 */
+    /* > 0: request_executed also answers true for a sequence this many or
+     * more below the integrator's highest delivered one (a host's bounded
+     * replay horizon: too old to tell); such a request counts as answered */
+    uint32_t replay_horizon;
     FILE *trace;        /* when set: the trace is printed on a violation */
     bool trace_all;     /* print every step as it happens */
 } certa_sim_opts;
