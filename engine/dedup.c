@@ -60,6 +60,16 @@ static uint32_t slot_of(const certa_dedup *d, uint16_t integrator, uint64_t seq)
     return (uint32_t)(x & d->mask);
 }
 
+void certa_dedup_params_genesis(const certa_genesis *g, certa_dedup_params *p)
+{
+    const certa_genesis_params *gp = &g->params;
+    p->integrators = g->integrator_count ? g->integrator_count : 1;
+    p->batches_max = gp->replay_horizon_batches ? gp->replay_horizon_batches
+                                                : CERTA_REPLAY_HORIZON_BATCHES_DEFAULT;
+    p->horizon_ms = gp->replay_horizon_ms ? gp->replay_horizon_ms
+                                          : CERTA_REPLAY_HORIZON_MS_DEFAULT;
+}
+
 certa_err certa_dedup_create(const certa_dedup_params *p, certa_dedup **out,
                              certa_errinfo *ei)
 {

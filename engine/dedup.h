@@ -34,10 +34,11 @@
 #include <stdint.h>
 
 #include "certa/error.h"
+#include "certa/genesis.h"
 
 #define CERTA_DEDUP_RANGES 32u /* retired ranges kept per integrator */
-#define CERTA_DEDUP_BATCHES_MIN 16u
-#define CERTA_DEDUP_BATCHES_MAX (1u << 26)
+#define CERTA_DEDUP_BATCHES_MIN CERTA_REPLAY_HORIZON_BATCHES_MIN
+#define CERTA_DEDUP_BATCHES_MAX CERTA_REPLAY_HORIZON_BATCHES_MAX
 
 typedef enum certa_dedup_answer {
     CERTA_DEDUP_NEW = 0,
@@ -59,6 +60,10 @@ typedef struct certa_dedup_params {
 } certa_dedup_params;
 
 typedef struct certa_dedup certa_dedup;
+
+/* The parameters genesis sets (params.replay_horizon_*; zero fields, as in
+ * a genesis built by hand, take the documented defaults). */
+void certa_dedup_params_genesis(const certa_genesis *g, certa_dedup_params *p);
 
 /* Allocates everything the table will ever use. CERTA_E_ARG on parameters
  * out of range, CERTA_E_NOMEM. */
@@ -93,9 +98,5 @@ typedef struct certa_dedup_stats {
     uint64_t forgotten; /* batches forgotten since creation */
 } certa_dedup_stats;
 void certa_dedup_stats_get(const certa_dedup *d, certa_dedup_stats *st);
-
-/* Defaults when genesis does not set them (docs/PROTOCOL.md). */
-#define CERTA_DEDUP_BATCHES_DEFAULT (1u << 21)
-#define CERTA_DEDUP_HORIZON_MS_DEFAULT (3600ull * 1000u)
 
 #endif
