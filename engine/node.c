@@ -26,8 +26,12 @@
  * - Only the execution thread touches the state, except queries under
  *   state_mu; the two threads share nothing else but the rings (pipe.mu) and
  *   the kept leaf hashes (leaf_mu).
- * - Bounded: the waiter table, the outgoing queue, the signature cache and
- *   the execution rings have fixed capacities; a full one answers BUSY or
+ * - Replay verdicts (new, replayed, too old) are decided once per committed
+ *   block, in height order, by the I/O thread (judge_block) from the chain
+ *   alone and the genesis horizon (engine/dedup.h); execution applies them.
+ *   The door never calls a batch executed unless it was committed new.
+ * - Bounded: the waiter table, the outgoing queue, the signature cache,
+ *   the replay table and the execution rings have fixed capacities; a full one answers BUSY or
  *   keeps a durable block in the delivery queue until execution has room.
  */
 #include "certa/node.h"
