@@ -51,6 +51,7 @@ const char *certa_strerror(certa_err err)
     case CERTA_E_NET: return "network transport error";
     case CERTA_E_PROTOCOL: return "wire protocol violation";
     case CERTA_E_REFUSED: return "request refused";
+    case CERTA_E_TOO_OLD: return "sequence outside the replay horizon";
     case CERTA_E_MAX_: break;
     }
     return "unknown error";

@@ -302,7 +302,8 @@ static certa_err parse_params(gctx *c, const json_t *root, certa_genesis *g)
     static const char *const keys[] = {
         "checkpoint_interval", "window_blocks",     "block_events_max",
         "block_timeout_ms",    "view_timeout_ms",   "clock_skew_ms_max",
-        "grant_window_ms_max", "code_attempts_max", NULL};
+        "grant_window_ms_max", "code_attempts_max", "replay_horizon_ms",
+        "replay_horizon_batches", NULL};
     json_t *p;
     certa_err e = get_field(c, root, "", "params", JSON_OBJECT, &p);
     if (e != CERTA_OK || (e = check_keys(c, p, "params", keys)) != CERTA_OK)
@@ -326,6 +327,17 @@ static certa_err parse_params(gctx *c, const json_t *root, certa_genesis *g)
                      &q->grant_window_ms_max)) != CERTA_OK ||
         (e = get_u32(c, p, at, "code_attempts_max", 1, 10,
                      &q->code_attempts_max)) != CERTA_OK)
+        return e;
+    /* optional: older genesis files do not name them */
+    q->replay_horizon_ms = CERTA_REPLAY_HORIZON_MS_DEFAULT;
+    q->replay_horizon_batches = CERTA_REPLAY_HORIZON_BATCHES_DEFAULT;
+    if ((json_object_get(p, "replay_horizon_ms") != NULL &&
+         (e = get_u64(c, p, at, "replay_horizon_ms", 60000, 7ull * 24 * 3600 * 1000,
+                      &q->replay_horizon_ms)) != CERTA_OK) ||
+        (json_object_get(p, "replay_horizon_batches") != NULL &&
+         (e = get_u32(c, p, at, "replay_horizon_batches", CERTA_REPLAY_HORIZON_BATCHES_MIN,
+                      CERTA_REPLAY_HORIZON_BATCHES_MAX,
+                      &q->replay_horizon_batches)) != CERTA_OK))
         return e;
     /* PBFT needs room for at least two checkpoints in the window, and stable
      * checkpoints must fall on window boundaries. */

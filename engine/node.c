@@ -26,8 +26,12 @@
  * - Only the execution thread touches the state, except queries under
  *   state_mu; the two threads share nothing else but the rings (pipe.mu) and
  *   the kept leaf hashes (leaf_mu).
- * - Bounded: the waiter table, the outgoing queue, the signature cache and
- *   the execution rings have fixed capacities; a full one answers BUSY or
+ * - Replay verdicts (new, replayed, too old) are decided once per committed
+ *   block, in height order, by the I/O thread (judge_block) from the chain
+ *   alone and the genesis horizon (engine/dedup.h); execution applies them.
+ *   The door never calls a batch executed unless it was committed new.
+ * - Bounded: the waiter table, the outgoing queue, the signature cache,
+ *   the replay table and the execution rings have fixed capacities; a full one answers BUSY or
  *   keeps a durable block in the delivery queue until execution has room.
  */
 #include "certa/node.h"
@@ -57,6 +61,7 @@
 #include "certa/receipt.h"
 #include "certa/state.h"
 #include "certa/store.h"
+#include "dedup.h"
 #include "metrics.h"
 #include "node_query.h"
 #include "pbft_msg.h"
@@ -66,7 +71,6 @@
 #define OUT_MAX 8192u            /* messages queued in one round */
 #define WAITERS_MAX 65536u       /* batches awaiting a receipt (power of 2) */
 #define SIGCACHE_SLOTS 16384u    /* verified batch digests (power of 2) */
-#define REPLAY_WINDOW_WORDS 16u  /* 1024 sequence numbers below the highest */
 #define EXEC_QUEUE_MAX 1024u     /* delivered blocks awaiting durability */
 #define CLIENT_RECV_PER_ROUND 512u
 #define RECEIPT_BYTES_MAX (8u * 1024u * 1024u)
@@ -92,26 +96,31 @@ typedef struct out_msg {
     size_t len;
 } out_msg;
 
+/* One request awaiting the receipt of a batch. Several requests may await
+ * the same batch (a client re-sent it from another connection, or before
+ * the first was answered): each has its own entry, and all are answered. */
 typedef struct waiter {
     bool used;
     uint16_t integrator;
     uint64_t seq;
     uint64_t request_id;
     uint64_t accepted_ms;
-    uint32_t events;
+    uint32_t events; /* counted in pending_events (0 for a second request) */
+    uint8_t digest[CERTA_HASH_BYTES]; /* of the batch this request sent */
     uint8_t peer[CERTA_CP_PEER_BYTES_MAX];
     uint8_t peer_len;
 } waiter;
+#define WAITER_REQUESTS_MAX 4u /* requests awaiting one batch */
 
-typedef struct replay_win {
-    uint64_t max; /* highest executed seq (0: none) */
-    uint64_t bits[REPLAY_WINDOW_WORDS];
-} replay_win;
+/* The replay verdict of each batch of a committed block (engine/dedup.h),
+ * decided once when the block is delivered, in height order. */
+enum { V_NEW = 0, V_REPLAYED = 1, V_TOO_OLD = 2 };
 
 typedef struct exec_item {
     uint64_t height;
     uint8_t *rec;
     size_t len;
+    uint8_t *verdicts; /* one per batch (owned) */
 } exec_item;
 
 typedef struct exec_batch {
@@ -136,8 +145,8 @@ typedef struct exec_job {
     uint32_t leaves;
     uint8_t *leaf_hashes; /* owned; leaves hashes */
     size_t leaf_cap;
-    uint8_t *results; /* owned; one per leaf */
-    bool *replayed;   /* owned; per batch */
+    uint8_t *results;  /* owned; one per leaf */
+    uint8_t *verdicts; /* owned; per batch, V_* */
     uint8_t results_root[CERTA_HASH_BYTES];
     uint8_t state_digest[CERTA_HASH_BYTES];
     certa_err err;
@@ -167,21 +176,6 @@ typedef struct exec_pipe {
 } exec_pipe;
 
 #define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
-#define RESULTS_CACHE_BLOCKS 1024u /* recent blocks' results, for re-sent receipts */
-#define EXECUTED_SLOTS (1u << 18)  /* recent batches: (integrator, seq) -> height */
-
-typedef struct results_entry {
-    uint64_t height; /* 0: empty */
-    uint8_t *res;
-    uint32_t count;
-    uint32_t cap;
-} results_entry;
-
-typedef struct exec_ref {
-    uint64_t seq; /* 0: empty */
-    uint64_t height;
-    uint16_t integrator;
-} exec_ref;
 
 typedef struct held_msg {
     uint64_t seq;
@@ -197,6 +191,7 @@ typedef struct node_metrics {
     certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
     certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
     certa_metric *since_commit, *in_vc, *dropped;
+    certa_metric *too_old, *replay_batches, *replay_seconds;
 } node_metrics;
 
 struct certa_node {
@@ -213,12 +208,11 @@ struct certa_node {
     uint64_t blocks_last;
     bool blocks_dirty;
 
-    /* The state, x_replay, x_executed and the pf_ring belong to the
-     * execution thread once certa_node_run started it; state_mu guards the
-     * state for the queries the I/O thread answers. */
+    /* The state, x_executed and the pf_ring belong to the execution thread
+     * once certa_node_run started it; state_mu guards the state for the
+     * queries and re-sent receipts the I/O thread answers. */
     certa_state *state;
     pthread_mutex_t state_mu;
-    replay_win *x_replay; /* per integrator, as execution sees it */
     uint64_t x_executed;
     uint8_t *x_leaf_hashes; /* execution's scratch */
     size_t x_leaf_cap;
@@ -234,12 +228,17 @@ struct certa_node {
     uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
     uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
     uint8_t empty_root[CERTA_HASH_BYTES];
-    replay_win *replay; /* per integrator, as the I/O thread sees it */
-    /* per integrator, batches in blocks delivered (committed and durable),
-     * executed or not yet: what the core asks (request_executed), so that a
-     * batch committed but still queued for execution is never proposed
-     * again (a block holding it would be refused by every backup) */
-    replay_win *replay_dlv;
+    /* Replay protection (engine/dedup.h), the I/O thread's: fed with every
+     * block as it is delivered (committed and durable) or recovered, in
+     * height order, it decides each batch's verdict for execution, answers
+     * the door and the core's request_executed (a batch committed but
+     * still queued for execution is never proposed again), and locates
+     * executed batches for re-sent receipts. */
+    certa_dedup *dedup;
+    uint64_t dlv_height; /* last block fed to dedup */
+    uint64_t dlv_events; /* events in blocks 1..dlv_height */
+    uint64_t dlv_tip_ms; /* timestamp of block dlv_height */
+    uint64_t horizon_ms; /* the table's horizon in block time */
 
     certa_pbft *pbft;
     certa_pbft_config pc;
@@ -259,8 +258,6 @@ struct certa_node {
     uint32_t nout;
     held_msg held[HELD_MAX];
     uint32_t nheld;
-    results_entry *rcache;
-    exec_ref *xref;
     exec_item *exq;
     uint32_t nexq;
     waiter *waiters;
@@ -307,43 +304,6 @@ static uint64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* ------------------------------------------------------------ replay window */
-
-static bool replay_seen(const replay_win *w, uint64_t seq)
-{
-    if (seq == 0 || seq > w->max)
-        return seq == 0;
-    uint64_t back = w->max - seq;
-    if (back >= 64u * REPLAY_WINDOW_WORDS)
-        return true; /* older than the window: treated as a replay */
-    return (w->bits[back / 64] >> (back % 64)) & 1u;
-}
-
-static void replay_mark(replay_win *w, uint64_t seq)
-{
-    CERTA_ASSERT(seq != 0);
-    if (seq > w->max) {
-        uint64_t shift = seq - w->max;
-        if (shift >= 64u * REPLAY_WINDOW_WORDS) {
-            memset(w->bits, 0, sizeof w->bits);
-        } else {
-            /* bit b means seq = max - b: shift the window up by `shift`. */
-            for (uint64_t s = 0; s < shift; s++) {
-                uint64_t carry = 0;
-                for (uint32_t i = 0; i < REPLAY_WINDOW_WORDS; i++) {
-                    uint64_t nc = w->bits[i] >> 63;
-                    w->bits[i] = (w->bits[i] << 1) | carry;
-                    carry = nc;
-                }
-            }
-        }
-        w->max = seq;
-    }
-    uint64_t back = w->max - seq;
-    if (back < 64u * REPLAY_WINDOW_WORDS)
-        w->bits[back / 64] |= 1ull << (back % 64);
 }
 
 /* ------------------------------------------------------------ signature cache */
@@ -700,28 +660,56 @@ static bool app_validate_request(void *ctx, const certa_pbft_request *req)
     return v.integrator == req->integrator && v.seq == req->seq;
 }
 
+/* Committed already (executed, or queued for execution), or too old to
+ * tell: either way not to be proposed again. */
 static bool app_request_executed(void *ctx, uint16_t integrator, uint64_t seq)
 {
     const certa_node *nd = ctx;
     if (integrator >= nd->g->integrator_count)
         return true;
-    return replay_seen(&nd->replay_dlv[integrator], seq);
+    return certa_dedup_lookup(nd->dedup, integrator, seq, NULL) != CERTA_DEDUP_NEW;
 }
 
-/* Marks the batches of a delivered block record in replay_dlv. */
-static void mark_delivered(certa_node *nd, const uint8_t *rec, size_t len)
+/* Decides the replay verdict of every batch of a committed block record
+ * (delivered or recovered; each height once, in order) and feeds the
+ * replay table with it. Depends only on the chain, so every replica
+ * executes alike. Returns the verdicts (malloc'ed, one per batch), or NULL
+ * for a record that does not decode: execution then refuses it. */
+static uint8_t *judge_block(certa_node *nd, const uint8_t *rec, size_t len)
 {
     certa_pbft_msg m;
-    if (certa_pbft_msg_decode(rec, len, &m) != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK)
-        return;
-    size_t pos = 0;
+    if (certa_pbft_msg_decode(rec, len, &m) != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK ||
+        m.hdr.height != nd->dlv_height + 1)
+        return NULL;
+    uint8_t *verdicts = calloc(m.reqs.count ? m.reqs.count : 1, 1);
+    CERTA_ASSERT(verdicts != NULL); /* one byte per batch of a committed block */
+    certa_dedup_begin_block(nd->dedup, m.hdr.height, m.hdr.timestamp_ms, nd->dlv_events);
+    size_t pos = 0, nb = 0;
+    uint32_t events = 0;
     const uint8_t *it;
     size_t il;
     while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
         certa_pbft_request req;
-        if (certa_pbft_request_item(it, il, &req) && req.integrator < nd->g->integrator_count)
-            replay_mark(&nd->replay_dlv[req.integrator], req.seq);
+        certa_batch_view v;
+        if (!certa_pbft_request_item(it, il, &req) ||
+            certa_batch_frame(req.bytes, req.len, &v, NULL) != CERTA_OK) {
+            free(verdicts);
+            return NULL;
+        }
+        CERTA_ASSERT(nb < m.reqs.count);
+        /* an integrator genesis does not know is executed (role_forbidden
+         * per event); validate_request keeps it out of blocks anyway */
+        certa_dedup_answer a = CERTA_DEDUP_NEW;
+        if (req.integrator < nd->g->integrator_count)
+            a = certa_dedup_commit(nd->dedup, req.integrator, req.seq, events, NULL);
+        verdicts[nb++] = a == CERTA_DEDUP_NEW ? V_NEW
+                         : a == CERTA_DEDUP_EXECUTED ? V_REPLAYED : V_TOO_OLD;
+        events += v.event_count;
     }
+    nd->dlv_height = m.hdr.height;
+    nd->dlv_events += events;
+    nd->dlv_tip_ms = m.hdr.timestamp_ms;
+    return verdicts;
 }
 
 static void reply_error(certa_node *nd, const uint8_t *peer, size_t peer_len,
@@ -736,22 +724,67 @@ static void waiter_remove(certa_node *nd, waiter *w);
  * and the integrator waiting here gets a final answer now rather than
  * none: a re-send is answered from the executed batches (its receipt) or
  * refused as a replay. */
+static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc *loc,
+                                char *why, size_t why_len);
+
+/* The core dropped a pending batch unordered because the replay table now
+ * knows its (integrator, seq): another copy of it was committed, or it fell
+ * out of the horizon. Every request waiting for it gets the true answer:
+ * its receipt (now, or from execution when that block is still queued), a
+ * refusal naming the block when the committed bytes differ, or "too old to
+ * tell". Never a bare "already executed" for a batch that did not run. */
 static void app_request_dropped(void *ctx, uint16_t integrator, uint64_t seq)
 {
     certa_node *nd = ctx;
     certa_metric_add(nd->m.dropped, 1);
+    certa_dedup_loc loc = {0};
+    certa_dedup_answer a = integrator < nd->g->integrator_count
+                               ? certa_dedup_lookup(nd->dedup, integrator, seq, &loc)
+                               : CERTA_DEDUP_NEW;
     certa_log(CERTA_LOG_WARN, "request_dropped",
-              "\"integrator\":%u,\"seq\":%llu,\"reason\":\"counted as executed while pending\"",
-              integrator, (unsigned long long)seq);
-    waiter *w = waiter_find(nd, integrator, seq);
-    if (w == NULL)
+              "\"integrator\":%u,\"seq\":%llu,\"reason\":\"%s\",\"height\":%llu", integrator,
+              (unsigned long long)seq,
+              a == CERTA_DEDUP_EXECUTED ? "committed in another copy"
+              : a == CERTA_DEDUP_TOO_OLD ? "too old to tell"
+                                         : "unknown integrator",
+              (unsigned long long)loc.height);
+    /* committed, not yet executed here: execution answers every waiter */
+    if (a == CERTA_DEDUP_EXECUTED && loc.height > nd->executed)
         return;
-    char msg[200];
-    snprintf(msg, sizeof msg,
-             "batch: sequence %llu was not ordered: it counts as already executed here "
-             "(re-send it for its receipt)", (unsigned long long)seq);
-    reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_REFUSED, false, 0, msg);
-    waiter_remove(nd, w);
+    waiter *w;
+    while ((w = waiter_find(nd, integrator, seq)) != NULL) {
+        char msg[600], why[400];
+        if (a == CERTA_DEDUP_EXECUTED) {
+            certa_err e = resend_receipt(nd, w, &loc, why, sizeof why);
+            if (e == CERTA_E_REFUSED) {
+                snprintf(msg, sizeof msg,
+                         "batch: sequence %llu was already executed in block %llu with "
+                         "different bytes (replay)",
+                         (unsigned long long)seq, (unsigned long long)loc.height);
+                reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_REFUSED, false, 0,
+                            msg);
+            } else if (e != CERTA_OK) {
+                snprintf(msg, sizeof msg,
+                         "batch: sequence %llu was executed in block %llu, but its receipt "
+                         "cannot be rebuilt on this validator: %.300s",
+                         (unsigned long long)seq, (unsigned long long)loc.height, why);
+                reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_IO, true, 1000,
+                            msg);
+            }
+        } else if (a == CERTA_DEDUP_TOO_OLD) {
+            certa_metric_add(nd->m.too_old, 1);
+            snprintf(msg, sizeof msg,
+                     "batch: sequence %llu fell outside the replay horizon before it was "
+                     "ordered (too old to tell): if it did not execute, submit its events "
+                     "again under a new sequence number",
+                     (unsigned long long)seq);
+            reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_TOO_OLD, false, 0, msg);
+        } else {
+            reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_REFUSED, false, 0,
+                        "batch: dropped unordered: unknown integrator");
+        }
+        waiter_remove(nd, w);
+    }
 }
 
 static void app_header_hash(void *ctx, const certa_block_header *hdr,
@@ -820,19 +853,45 @@ static waiter *waiter_find(certa_node *nd, uint16_t integrator, uint64_t seq)
     return NULL;
 }
 
-/* Inserts; NULL when the table is past its load limit (caller answers BUSY). */
-static waiter *waiter_add(certa_node *nd, uint16_t integrator, uint64_t seq)
+/* The entry of this very request (same peer and request id: the client
+ * re-sent it on the same connection), or NULL; *count gets how many
+ * requests await (integrator, seq) and *oldest the longest waiting. */
+static waiter *waiter_request(certa_node *nd, uint16_t integrator, uint64_t seq,
+                              const uint8_t *peer, size_t peer_len, uint64_t request_id,
+                              uint32_t *count, waiter **oldest)
+{
+    *count = 0;
+    *oldest = NULL;
+    waiter *same = NULL;
+    uint32_t h = waiter_hash(integrator, seq);
+    for (uint32_t i = 0; i < WAITERS_MAX; i++) {
+        waiter *w = &nd->waiters[(h + i) & (WAITERS_MAX - 1u)];
+        if (!w->used)
+            break;
+        if (w->integrator != integrator || w->seq != seq)
+            continue;
+        (*count)++;
+        if (*oldest == NULL || w->accepted_ms < (*oldest)->accepted_ms)
+            *oldest = w;
+        if (w->request_id == request_id && w->peer_len == peer_len &&
+            memcmp(w->peer, peer, peer_len) == 0)
+            same = w;
+    }
+    return same;
+}
+
+/* Inserts a new entry for (integrator, seq), beside any others; NULL when
+ * the table is past its load limit (caller answers BUSY). */
+static waiter *waiter_insert(certa_node *nd, uint16_t integrator, uint64_t seq)
 {
     if (nd->nwaiters >= WAITERS_MAX / 2)
         return NULL;
     uint32_t h = waiter_hash(integrator, seq);
     for (uint32_t i = 0; i < WAITERS_MAX; i++) {
         waiter *w = &nd->waiters[(h + i) & (WAITERS_MAX - 1u)];
-        if (!w->used || (w->integrator == integrator && w->seq == seq)) {
-            if (!w->used) {
-                nd->nwaiters++;
-                w->events = 0;
-            }
+        if (!w->used) {
+            memset(w, 0, sizeof *w);
+            nd->nwaiters++;
             w->used = true;
             w->integrator = integrator;
             w->seq = seq;
@@ -896,8 +955,10 @@ static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
     uint8_t *copy = malloc(a->len);
     CERTA_ASSERT(copy != NULL);
     memcpy(copy, a->bytes, a->len);
-    nd->exq[nd->nexq++] = (exec_item){a->height, copy, a->len};
-    mark_delivered(nd, a->bytes, a->len);
+    /* the verdicts are decided here, once, in height order: the door and
+     * the core see this block's batches as committed from now on */
+    uint8_t *verdicts = judge_block(nd, a->bytes, a->len);
+    nd->exq[nd->nexq++] = (exec_item){a->height, copy, a->len, verdicts};
     nd->blocks_last = a->height;
     nd->blocks_dirty = true;
     return CERTA_OK;
@@ -1096,28 +1157,6 @@ static void block_cert(const certa_pbft_msg *m, certa_commit_cert *cert)
     cert->count = n;
 }
 
-static exec_ref *xref_slot(certa_node *nd, uint16_t integrator, uint64_t seq)
-{
-    return &nd->xref[waiter_hash(integrator, seq) & (EXECUTED_SLOTS - 1u)];
-}
-
-static void rcache_put(certa_node *nd, uint64_t height, const uint8_t *res, uint32_t n)
-{
-    results_entry *r = &nd->rcache[height % RESULTS_CACHE_BLOCKS];
-    if (n > r->cap) {
-        uint8_t *p = realloc(r->res, n);
-        if (p == NULL) {
-            r->height = 0;
-            return;
-        }
-        r->res = p;
-        r->cap = n;
-    }
-    memcpy(r->res, res, n);
-    r->count = n;
-    r->height = height;
-}
-
 static void release_held(certa_node *nd);
 
 /* Executes job's block into the state (the execution thread, or the
@@ -1145,8 +1184,13 @@ static void execute_job(certa_node *nd, exec_job *job)
         return;
     }
     job->results = malloc(job->leaves ? job->leaves : 1);
-    job->replayed = calloc(job->nb ? job->nb : 1, sizeof *job->replayed);
-    if (job->results == NULL || job->replayed == NULL) {
+    if (job->verdicts == NULL) {
+        job->err = certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: no replay verdicts "
+                                "(the record did not decode when delivered)",
+                                (unsigned long long)hdr->height);
+        return;
+    }
+    if (job->results == NULL) {
         job->err = certa_errorf(ei, CERTA_E_NOMEM, "block %llu: results",
                                 (unsigned long long)hdr->height);
         return;
@@ -1162,16 +1206,18 @@ static void execute_job(certa_node *nd, exec_job *job)
         certa_batch_view v;
         /* events are decoded one by one below; block_open framed the batch */
         CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
-        bool replay = b->integrator >= nd->g->integrator_count ||
-                      replay_seen(&nd->x_replay[b->integrator], b->seq);
-        job->replayed[i] = replay;
+        uint8_t verdict = job->verdicts[i];
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
-        if (replay) {
+        if (verdict == V_REPLAYED) {
             while (certa_batch_next(&v, &ep, &ev, &ev_len))
                 certa_state_apply_replayed(nd->state, b->integrator);
+        } else if (verdict == V_TOO_OLD) {
+            while (certa_batch_next(&v, &ep, &ev, &ev_len))
+                certa_state_apply_too_old(nd->state, b->integrator);
         } else {
+            CERTA_ASSERT(verdict == V_NEW);
             /* Events are decoded PF_AHEAD ahead of being applied, their
              * index slots prefetched then and their records halfway: the
              * look-ups of a large state miss the caches otherwise. */
@@ -1198,7 +1244,6 @@ static void execute_job(certa_node *nd, exec_job *job)
                         certa_state_prefetch(nd->state, d, 0);
                 }
             }
-            replay_mark(&nd->x_replay[b->integrator], b->seq);
         }
     }
     certa_state_end_block(nd->state, job->results_root);
@@ -1219,34 +1264,80 @@ static void job_free(exec_job *job)
     free(job->batches);
     free(job->leaf_hashes);
     free(job->results);
-    free(job->replayed);
+    free(job->verdicts);
     free(job);
 }
 
+/* The batch digest of a batch a block carries (framed before): SHA-256 of
+ * every byte before its signature, as certa_batch_decode computes it. */
+static void batch_digest(const exec_batch *b, uint8_t out[CERTA_HASH_BYTES])
+{
+    CERTA_ASSERT(b->len > CERTA_SIGNATURE_BYTES);
+    certa_sha256(b->bytes, b->len - CERTA_SIGNATURE_BYTES, out);
+}
+
+static void refuse_different(certa_node *nd, waiter *w, uint64_t height)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "batch: integrator %s sequence %llu was already executed in block %llu with "
+             "different bytes (replay)",
+             nd->g->integrators[w->integrator].name, (unsigned long long)w->seq,
+             (unsigned long long)height);
+    reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_REFUSED, false, 0, msg);
+}
+
+/* Answers one request awaiting batch i of an executed block: the batch's
+ * own receipt, or for a batch committed again (replayed) the receipt of
+ * the original when this request sent the original's bytes. A request
+ * that sent other bytes than what was committed under that sequence
+ * number gets REFUSED, never someone else's receipt. */
+static void answer_waiter(certa_node *nd, waiter *w, const exec_job *job, size_t i,
+                          const uint8_t digest[CERTA_HASH_BYTES],
+                          certa_merkle_tree **tree, const certa_commit_cert *cert)
+{
+    const exec_batch *b = &job->batches[i];
+    certa_dedup_loc loc;
+    if (job->verdicts[i] == V_REPLAYED &&
+        certa_dedup_lookup(nd->dedup, b->integrator, b->seq, &loc) == CERTA_DEDUP_EXECUTED &&
+        loc.height <= nd->executed) {
+        char why[300];
+        certa_err e = resend_receipt(nd, w, &loc, why, sizeof why);
+        if (e == CERTA_OK)
+            return;
+        if (e == CERTA_E_REFUSED && memcmp(w->digest, digest, CERTA_HASH_BYTES) != 0) {
+            refuse_different(nd, w, loc.height);
+            return;
+        }
+    }
+    if (memcmp(w->digest, digest, CERTA_HASH_BYTES) != 0) {
+        refuse_different(nd, w, job->height);
+        return;
+    }
+    if (*tree == NULL && certa_merkle_tree_build(nd->pool, job->leaf_hashes, job->leaves,
+                                                 tree, NULL) != CERTA_OK) {
+        reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_NOMEM, true, 1000,
+                    "validator out of memory building a receipt: send the batch again");
+        return;
+    }
+    send_receipt(nd, w, &job->m.hdr, cert, b, *tree, job->results);
+}
+
 /* The I/O thread's side of an executed block: its view of the executed
- * height and results, the replay windows and receipt caches, metrics and,
- * with replying set, the receipts of the integrators waiting here. */
+ * height and results, metrics and, with replying set, the receipts of
+ * every request waiting here for one of its batches. */
 static void complete_job(certa_node *nd, exec_job *job, bool replying)
 {
     CERTA_ASSERT(job->err == CERTA_OK && job->height == nd->executed + 1);
+    CERTA_ASSERT(job->height <= nd->dlv_height); /* judged before it executed */
     const certa_block_header *hdr = &job->m.hdr;
     nd->executed = job->height;
     memcpy(nd->results_root, job->results_root, CERTA_HASH_BYTES);
     memcpy(nd->state_digest, job->state_digest, CERTA_HASH_BYTES);
     memcpy(nd->lag_results[hdr->height % LAG_RING], job->results_root, CERTA_HASH_BYTES);
     memcpy(nd->lag_digest[hdr->height % LAG_RING], job->state_digest, CERTA_HASH_BYTES);
-    for (size_t i = 0; i < job->nb; i++) {
-        const exec_batch *b = &job->batches[i];
-        if (job->replayed[i])
-            continue;
-        replay_mark(&nd->replay[b->integrator], b->seq);
-        replay_mark(&nd->replay_dlv[b->integrator], b->seq); /* recovery replays here */
-        *xref_slot(nd, b->integrator, b->seq) =
-            (exec_ref){.seq = b->seq, .height = hdr->height, .integrator = b->integrator};
-    }
     const uint8_t *results = job->results;
     uint32_t leaves = job->leaves;
-    rcache_put(nd, hdr->height, results, leaves);
     for (uint32_t i = 0; i < leaves; i++)
         if (results[i] < CERTA_R_COUNT)
             certa_metric_add(nd->m.results[results[i]], 1);
@@ -1263,14 +1354,16 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
         certa_commit_cert cert;
         block_cert(&job->m, &cert);
         for (size_t i = 0; i < job->nb; i++) {
-            waiter *w = waiter_find(nd, job->batches[i].integrator, job->batches[i].seq);
-            if (w == NULL)
+            const exec_batch *b = &job->batches[i];
+            if (waiter_find(nd, b->integrator, b->seq) == NULL)
                 continue;
-            if (tree == NULL && certa_merkle_tree_build(nd->pool, job->leaf_hashes, leaves,
-                                                        &tree, NULL) != CERTA_OK)
-                break;
-            send_receipt(nd, w, hdr, &cert, &job->batches[i], tree, results);
-            waiter_remove(nd, w);
+            uint8_t digest[CERTA_HASH_BYTES];
+            batch_digest(b, digest);
+            waiter *w;
+            while ((w = waiter_find(nd, b->integrator, b->seq)) != NULL) {
+                answer_waiter(nd, w, job, i, digest, &tree, &cert);
+                waiter_remove(nd, w);
+            }
         }
         certa_merkle_tree_free(tree);
     }
@@ -1290,6 +1383,7 @@ static certa_err execute_now(certa_node *nd, const uint8_t *rec, size_t len,
     }
     memcpy(job->rec, rec, len);
     job->len = len;
+    job->verdicts = judge_block(nd, rec, len);
     execute_job(nd, job);
     certa_err e = job->err;
     if (e == CERTA_OK)
@@ -1352,10 +1446,10 @@ static void pipe_take_done_locked(certa_node *nd)
     }
 }
 
-/* Hands a durable block to the execution stage (which then owns rec), or
- * returns false, leaving rec to the caller, while EXEC_PIPE_MAX blocks are
+/* Hands a durable block to the execution stage (which then owns its rec
+ * and verdicts), or returns false, leaving them to the caller, while EXEC_PIPE_MAX blocks are
  * outstanding: the caller keeps it and tries again after completions. */
-static bool pipe_try_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t len)
+static bool pipe_try_push(certa_node *nd, const exec_item *it)
 {
     exec_pipe *p = &nd->pipe;
     pthread_mutex_lock(&p->mu);
@@ -1363,9 +1457,10 @@ static bool pipe_try_push(certa_node *nd, uint64_t height, uint8_t *rec, size_t 
     if (!full) {
         exec_job *job = calloc(1, sizeof *job);
         CERTA_ASSERT(job != NULL); /* a few hundred bytes per committed block */
-        job->height = height;
-        job->rec = rec;
-        job->len = len;
+        job->height = it->height;
+        job->rec = it->rec;
+        job->len = it->len;
+        job->verdicts = it->verdicts;
         p->in[(p->in_head + p->in_count) % EXEC_PIPE_MAX] = job;
         p->in_count++;
         p->outstanding++;
@@ -1438,45 +1533,85 @@ static void pipe_stop(certa_node *nd)
 }
 
 /* A batch submitted again after it executed (the client lost the receipt,
- * or failed over from a validator that died): answer with its receipt when
- * the block and its results are still at hand. Returns false when they are
- * not, or when the committed batch with that (integrator, seq) differs. */
-static bool resend_receipt(certa_node *nd, waiter *w, uint16_t integrator, uint64_t seq,
-                           const uint8_t digest[CERTA_HASH_BYTES])
+ * or failed over from a validator that died): answers w with the original
+ * receipt, rebuilt from the block log (block, commit certificate, leaf
+ * hashes) and the state (each event's committed result), so it works for
+ * the whole replay horizon. loc is where the batch was committed new, an
+ * executed height. Returns CERTA_OK when sent; CERTA_E_REFUSED when the
+ * batch committed under that (integrator, seq) is not the bytes w sent;
+ * another error (why filled) when the receipt cannot be rebuilt. */
+static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc *loc,
+                                char *why, size_t why_len)
 {
-    exec_ref *x = xref_slot(nd, integrator, seq);
-    if (x->seq != seq || x->integrator != integrator)
-        return false;
-    results_entry *r = &nd->rcache[x->height % RESULTS_CACHE_BLOCKS];
+    CERTA_ASSERT(loc->height >= 1 && loc->height <= nd->executed);
     const uint8_t *rec;
     size_t len;
-    if (r->height != x->height || !app_read_block(nd, x->height, &rec, &len))
-        return false;
+    if (!app_read_block(nd, loc->height, &rec, &len)) {
+        snprintf(why, why_len, "block %llu cannot be read from the block log",
+                 (unsigned long long)loc->height);
+        return CERTA_E_IO;
+    }
     certa_pbft_msg m;
     exec_batch *batches = NULL;
     size_t nb = 0;
     uint32_t leaves = 0;
-    if (block_open(nd, rec, len, &m, &batches, &nb, &leaves, &nd->leaf_hashes, &nd->leaf_cap,
-                   NULL) != CERTA_OK)
-        return false;
-    bool sent = false;
-    for (size_t i = 0; i < nb && !sent; i++) {
-        certa_batch_view v;
-        if (batches[i].integrator != integrator || batches[i].seq != seq ||
-            certa_batch_decode(batches[i].bytes, batches[i].len, &v, NULL) != CERTA_OK ||
-            memcmp(v.digest, digest, CERTA_HASH_BYTES) != 0 || r->count != leaves)
-            continue;
-        certa_merkle_tree *tree = NULL;
-        if (certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, NULL) != CERTA_OK)
-            break;
-        certa_commit_cert cert;
-        block_cert(&m, &cert);
-        send_receipt(nd, w, &m.hdr, &cert, &batches[i], tree, r->res);
-        certa_merkle_tree_free(tree);
-        sent = true;
+    certa_errinfo ei;
+    certa_err e = block_open(nd, rec, len, &m, &batches, &nb, &leaves, &nd->leaf_hashes,
+                             &nd->leaf_cap, &ei);
+    if (e != CERTA_OK) {
+        snprintf(why, why_len, "%s", certa_errmsg(&ei));
+        return e;
     }
+    /* the first batch of the block with that (integrator, seq) is the one
+     * committed new: a copy later in the same block was a replay */
+    size_t i = 0;
+    while (i < nb && !(batches[i].integrator == w->integrator && batches[i].seq == w->seq))
+        i++;
+    uint8_t *res = NULL;
+    certa_merkle_tree *tree = NULL;
+    uint8_t digest[CERTA_HASH_BYTES];
+    if (i == nb) {
+        e = certa_errorf(&ei, CERTA_E_CORRUPT, "block %llu holds no batch %u/%llu",
+                         (unsigned long long)loc->height, w->integrator,
+                         (unsigned long long)w->seq);
+        goto out;
+    }
+    batch_digest(&batches[i], digest);
+    if (memcmp(digest, w->digest, CERTA_HASH_BYTES) != 0) {
+        e = certa_errorf(&ei, CERTA_E_REFUSED, "different bytes");
+        goto out;
+    }
+    res = calloc(leaves ? leaves : 1, 1);
+    if (res == NULL) {
+        e = certa_errorf(&ei, CERTA_E_NOMEM, "results of block %llu",
+                         (unsigned long long)loc->height);
+        goto out;
+    }
+    /* the batch's events are events loc->first_event.. of the chain */
+    pthread_mutex_lock(&nd->state_mu);
+    bool have = true;
+    for (uint32_t k = 0; k < batches[i].count && have; k++)
+        have = certa_state_event_result(nd->state, loc->first_event + k,
+                                        &res[batches[i].first_leaf + k]);
+    pthread_mutex_unlock(&nd->state_mu);
+    if (!have) {
+        e = certa_errorf(&ei, CERTA_E_STATE, "the state holds no result for event %llu",
+                         (unsigned long long)loc->first_event);
+        goto out;
+    }
+    e = certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, &ei);
+    if (e != CERTA_OK)
+        goto out;
+    certa_commit_cert cert;
+    block_cert(&m, &cert);
+    send_receipt(nd, w, &m.hdr, &cert, &batches[i], tree, res);
+out:
+    if (e != CERTA_OK)
+        snprintf(why, why_len, "%s", certa_errmsg(&ei));
+    certa_merkle_tree_free(tree);
+    free(res);
     free(batches);
-    return sent;
+    return e;
 }
 
 /* ------------------------------------------------------------ the round */
@@ -1513,8 +1648,7 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
      * has in practice: consensus runs at most a window ahead of execution);
      * what does not fit waits here, in order, for the next round */
     uint32_t pushed = 0;
-    while (pushed < nd->nexq &&
-           pipe_try_push(nd, nd->exq[pushed].height, nd->exq[pushed].rec, nd->exq[pushed].len))
+    while (pushed < nd->nexq && pipe_try_push(nd, &nd->exq[pushed]))
         pushed++;
     memmove(nd->exq, nd->exq + pushed, (nd->nexq - pushed) * sizeof *nd->exq);
     nd->nexq -= pushed;
@@ -1616,6 +1750,67 @@ static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t l
 
 /* ------------------------------------------------------------ integrators */
 
+static void refuse_batch(certa_node *nd, const certa_cp_request *rq, certa_err code,
+                         bool retryable, uint32_t retry_ms, const char *msg)
+{
+    certa_metric_add(nd->m.batches_refused, 1);
+    char esc[1100];
+    certa_log(CERTA_LOG_WARN, "batch_refused", "\"reason\":\"%s\"",
+              certa_log_str(msg, esc, sizeof esc));
+    reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, code, retryable, retry_ms,
+                msg);
+}
+
+/* The door's answer for a batch whose (integrator, seq) the replay table
+ * knows (docs/PROTOCOL.md, "Replay protection"): true when answered here
+ * (the original receipt, or a refusal that says which case it is); false
+ * when the batch is to be accepted (new, or committed and queued for
+ * execution: the request then waits for that receipt). */
+static bool door_replay(certa_node *nd, const certa_cp_request *rq, const certa_batch_view *v,
+                        certa_dedup_answer known, const certa_dedup_loc *loc)
+{
+    const char *name = nd->g->integrators[v->integrator].name;
+    char msg[900];
+    if (known == CERTA_DEDUP_TOO_OLD) {
+        certa_metric_add(nd->m.too_old, 1);
+        snprintf(msg, sizeof msg,
+                 "batch: integrator %s sequence %llu is outside the replay horizon (too old "
+                 "to tell): whether it executed cannot be known any more; if it did not, "
+                 "submit its events again under a new sequence number",
+                 name, (unsigned long long)v->seq);
+        refuse_batch(nd, rq, CERTA_E_TOO_OLD, false, 0, msg);
+        return true;
+    }
+    if (known == CERTA_DEDUP_NEW || loc->height > nd->executed)
+        return false;
+    waiter tmp = {.used = true, .integrator = v->integrator, .seq = v->seq,
+                  .request_id = rq->header.request_id, .accepted_ms = now_ms(),
+                  .peer_len = (uint8_t)rq->peer_len};
+    memcpy(tmp.peer, rq->peer, rq->peer_len);
+    memcpy(tmp.digest, v->digest, CERTA_HASH_BYTES);
+    char why[400];
+    certa_err e = resend_receipt(nd, &tmp, loc, why, sizeof why);
+    if (e == CERTA_OK)
+        return true;
+    if (e == CERTA_E_REFUSED) {
+        snprintf(msg, sizeof msg,
+                 "batch: integrator %s sequence %llu was already executed in block %llu "
+                 "with different bytes (replay)",
+                 name, (unsigned long long)v->seq, (unsigned long long)loc->height);
+        refuse_batch(nd, rq, CERTA_E_REFUSED, false, 0, msg);
+        return true;
+    }
+    /* true, and the receipt exists on every validator: try another */
+    snprintf(msg, sizeof msg,
+             "batch: integrator %s sequence %llu was already executed in block %llu, but "
+             "its receipt cannot be rebuilt on this validator: %.300s",
+             name, (unsigned long long)v->seq, (unsigned long long)loc->height, why);
+    certa_log(CERTA_LOG_ERROR, "receipt_rebuild_failed", "\"height\":%llu",
+              (unsigned long long)loc->height);
+    refuse_batch(nd, rq, CERTA_E_IO, true, 1000, msg);
+    return true;
+}
+
 static void handle_submit(certa_node *nd, const certa_cp_request *rq)
 {
     certa_batch_view v;
@@ -1623,34 +1818,16 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     certa_errinfo_clear(&ei);
     certa_err e = check_batch(nd, rq->body, rq->body_len, &v, &ei);
     if (e != CERTA_OK) {
-        certa_metric_add(nd->m.batches_refused, 1);
-        char esc[600];
-        certa_log(CERTA_LOG_WARN, "batch_refused", "\"reason\":\"%s\"",
-                  certa_log_str(certa_errmsg(&ei), esc, sizeof esc));
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, e, false, 0,
-                    certa_errmsg(&ei));
+        refuse_batch(nd, rq, e, false, 0, certa_errmsg(&ei));
         return;
     }
-    if (replay_seen(&nd->replay[v.integrator], v.seq)) {
-        waiter tmp = {.used = true, .integrator = v.integrator, .seq = v.seq,
-                      .request_id = rq->header.request_id, .accepted_ms = now_ms(),
-                      .peer_len = (uint8_t)rq->peer_len};
-        memcpy(tmp.peer, rq->peer, rq->peer_len);
-        if (resend_receipt(nd, &tmp, v.integrator, v.seq, v.digest))
-            return;
-        certa_metric_add(nd->m.batches_refused, 1);
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "batch: integrator %s sequence %llu was already executed (replay)",
-                 nd->g->integrators[v.integrator].name, (unsigned long long)v.seq);
-        char esc[300];
-        certa_log(CERTA_LOG_WARN, "batch_refused", "\"reason\":\"%s\"",
-                  certa_log_str(msg, esc, sizeof esc));
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_REFUSED,
-                    false, 0, msg);
+    certa_dedup_loc loc = {0};
+    certa_dedup_answer known = certa_dedup_lookup(nd->dedup, v.integrator, v.seq, &loc);
+    if (door_replay(nd, rq, &v, known, &loc))
         return;
-    }
-    if (nd->store_failed) {
+    /* from here: new, or committed and awaiting execution here */
+    bool committed = known == CERTA_DEDUP_EXECUTED;
+    if (nd->store_failed && !committed) {
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOSPACE,
                     true, 5000, "validator storage failed: new batches are refused");
         return;
@@ -1669,8 +1846,9 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     /* Admission control: a batch accepted here waits in the pipeline; past
      * a bounded backlog (a few blocks' worth) the wait would approach the
      * view-change timer, so new batches get a retryable BUSY with a hint
-     * instead. A batch already waiting (the client re-sent it) is kept. */
-    if (waiter_find(nd, v.integrator, v.seq) == NULL &&
+     * instead. A batch already waiting (the client re-sent it) or already
+     * committed is kept. */
+    if (!committed && waiter_find(nd, v.integrator, v.seq) == NULL &&
         (nd->nwaiters >= nd->admit_batches_max ||
          nd->pending_events + v.event_count > nd->admit_events_max)) {
         /* hint: a fraction of the time the backlog needs to drain at the
@@ -1683,21 +1861,44 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
                     hint, "validator busy: its backlog of batches awaiting commit is full");
         return;
     }
-    waiter *w = waiter_add(nd, v.integrator, v.seq);
+    /* Every request for the batch gets its receipt: the same request sent
+     * again keeps its entry, another request gets its own, up to
+     * WAITER_REQUESTS_MAX; past that the longest waiting is told to send
+     * again (retryable), so the table stays bounded. */
+    uint32_t count = 0;
+    waiter *oldest = NULL;
+    waiter *w = waiter_request(nd, v.integrator, v.seq, rq->peer, rq->peer_len,
+                               rq->header.request_id, &count, &oldest);
     if (w == NULL) {
-        reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
-                    50, "validator busy: too many batches awaiting commit");
-        return;
+        uint32_t events = count == 0 ? v.event_count : 0;
+        if (count >= WAITER_REQUESTS_MAX) {
+            CERTA_ASSERT(oldest != NULL);
+            reply_error(nd, oldest->peer, oldest->peer_len, oldest->request_id,
+                        CERTA_E_TIMEOUT, true, 0,
+                        "batch awaited by too many requests: this one was superseded by a "
+                        "newer one; send it again for its receipt");
+            events = oldest->events;
+            waiter_remove(nd, oldest);
+        }
+        w = waiter_insert(nd, v.integrator, v.seq);
+        if (w == NULL) {
+            reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY,
+                        true, 50, "validator busy: too many batches awaiting commit");
+            return;
+        }
+        w->events = events;
+        nd->pending_events += events;
     }
-    nd->pending_events += v.event_count - w->events;
-    w->events = v.event_count;
     w->request_id = rq->header.request_id;
     w->accepted_ms = now_ms();
     w->peer_len = (uint8_t)rq->peer_len;
     memcpy(w->peer, rq->peer, rq->peer_len);
+    memcpy(w->digest, v.digest, CERTA_HASH_BYTES);
     certa_metric_add(nd->m.batches_in, 1);
-    certa_log(CERTA_LOG_DEBUG, "batch_accepted", "\"integrator\":%u,\"seq\":%llu,\"events\":%u",
-              v.integrator, (unsigned long long)v.seq, v.event_count);
+    certa_log(CERTA_LOG_DEBUG, "batch_accepted",
+              "\"integrator\":%u,\"seq\":%llu,\"events\":%u,\"committed\":%s",
+              v.integrator, (unsigned long long)v.seq, v.event_count,
+              committed ? "true" : "false");
 
     certa_cp_accepted acc = {.integrator = v.integrator, .seq = v.seq,
                              .event_count = v.event_count};
@@ -1706,7 +1907,8 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
     certa_cp_accepted_encode(&acc, body);
     certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, CERTA_CP_ACCEPTED,
                           rq->header.request_id, body, sizeof body);
-
+    if (committed)
+        return; /* its block executes soon: complete_job answers */
     certa_pbft_input in = {.kind = CERTA_PBFT_IN_REQUEST, .bytes = rq->body,
                            .len = rq->body_len, .integrator = v.integrator,
                            .seq = v.seq};
@@ -1735,6 +1937,15 @@ static json_t *status_json(void *ctx)
     json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
     json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
     json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
+    certa_dedup_stats ds;
+    certa_dedup_stats_get(nd->dedup, &ds);
+    json_t *rh = json_pack("{s:I, s:I, s:I, s:I, s:I}", "batches", (json_int_t)ds.remembered,
+                           "batches_max", (json_int_t)ds.batches_max,
+                           "horizon_ms", (json_int_t)nd->horizon_ms,
+                           "oldest_height", (json_int_t)ds.oldest_height,
+                           "oldest_time_ms", (json_int_t)ds.oldest_time_ms);
+    if (rh != NULL)
+        json_object_set_new(o, "replay_horizon", rh);
     return o;
 }
 
@@ -1808,6 +2019,17 @@ static void sweep_waiters(certa_node *nd, uint64_t now)
     }
 }
 
+static void replay_gauges(certa_node *nd)
+{
+    certa_dedup_stats ds;
+    certa_dedup_stats_get(nd->dedup, &ds);
+    certa_metric_set(nd->m.replay_batches, ds.remembered);
+    uint64_t newest = nd->dlv_tip_ms;
+    double span = ds.remembered && newest > ds.oldest_time_ms
+                      ? (double)(newest - ds.oldest_time_ms) / 1000.0 : 0.0;
+    certa_metric_set(nd->m.replay_seconds, span);
+}
+
 /* ------------------------------------------------------------ open / run */
 
 /* Says when this validator is in view change without progress: the gauges,
@@ -1856,6 +2078,12 @@ static certa_err metrics_open(certa_node *nd, certa_errinfo *ei)
     C(receipts, "certa_receipts_sent_total", "Batch receipts sent");
     C(busy, "certa_batches_busy_total", "Batches answered BUSY (backlog full)");
     C(expired, "certa_waiters_expired_total", "Accepted batches forgotten after the waiting limit");
+    C(too_old, "certa_batches_too_old_total",
+      "Batches refused at the door as outside the replay horizon (too old to tell)");
+    G(replay_batches, "certa_replay_horizon_batches",
+      "Executed batches remembered exactly for replay protection and re-sent receipts");
+    G(replay_seconds, "certa_replay_horizon_seconds",
+      "Block time covered by the replay horizon now (newest block - oldest remembered batch)");
     C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
     C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
     G(view, "certa_view", "Current PBFT view");
@@ -2014,24 +2242,23 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     nd->exq = calloc(EXEC_QUEUE_MAX, sizeof *nd->exq);
     nd->waiters = calloc(WAITERS_MAX, sizeof *nd->waiters);
     nd->sigcache = calloc(SIGCACHE_SLOTS, sizeof *nd->sigcache);
-    nd->replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
-                        sizeof *nd->replay);
-    nd->x_replay = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
-                          sizeof *nd->x_replay);
-    nd->replay_dlv = calloc(nd->g->integrator_count ? nd->g->integrator_count : 1,
-                            sizeof *nd->replay_dlv);
     nd->completed = calloc(EXEC_PIPE_MAX, sizeof *nd->completed);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
-    nd->rcache = calloc(RESULTS_CACHE_BLOCKS, sizeof *nd->rcache);
-    nd->xref = calloc(EXECUTED_SLOTS, sizeof *nd->xref);
     if (preverify_scratch == NULL)
         preverify_scratch = calloc(1, sizeof *preverify_scratch);
-    if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->replay ||
-        !nd->x_replay || !nd->replay_dlv || !nd->completed ||
-        !nd->receipt_buf || !nd->rcache || !nd->xref || !preverify_scratch || !grow_leaves(nd, 16384)) {
+    if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->completed ||
+        !nd->receipt_buf || !preverify_scratch || !grow_leaves(nd, 16384)) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
         goto fail;
     }
+    /* The replay table, sized once from genesis: every replica must use
+     * the same horizon, since it decides which batches execute. */
+    certa_dedup_params dp;
+    certa_dedup_params_genesis(nd->g, &dp);
+    nd->horizon_ms = dp.horizon_ms;
+    e = certa_dedup_create(&dp, &nd->dedup, ei);
+    if (e != CERTA_OK)
+        goto fail;
     certa_merkle_empty_root(nd->empty_root);
 
     e = certa_pool_create(o && o->verify_threads ? o->verify_threads : 2, &nd->pool, ei);
@@ -2226,6 +2453,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
+        replay_gauges(nd);
         now = now_ms();
         watch_progress(nd, view, now);
         if (now >= nd->last_sweep_ms + 1000) {
@@ -2269,15 +2497,15 @@ void certa_node_close(certa_node *nd)
         free(nd->out[i].bytes);
     for (uint32_t i = 0; i < nd->nheld; i++)
         free(nd->held[i].bytes);
-    for (uint32_t i = 0; i < nd->nexq; i++)
+    for (uint32_t i = 0; i < nd->nexq; i++) {
         free(nd->exq[i].rec);
+        free(nd->exq[i].verdicts);
+    }
     free(nd->out);
     free(nd->exq);
     free(nd->waiters);
     free(nd->sigcache);
-    free(nd->replay);
-    free(nd->x_replay);
-    free(nd->replay_dlv);
+    certa_dedup_free(nd->dedup);
     exec_pipe *p = &nd->pipe;
     CERTA_ASSERT(!p->running);
     for (uint32_t i = 0; i < p->in_count; i++)
@@ -2296,11 +2524,6 @@ void certa_node_close(certa_node *nd)
     pthread_mutex_destroy(&nd->state_mu);
     pthread_mutex_destroy(&nd->leaf_mu);
     free(nd->receipt_buf);
-    if (nd->rcache != NULL)
-        for (uint32_t i = 0; i < RESULTS_CACHE_BLOCKS; i++)
-            free(nd->rcache[i].res);
-    free(nd->rcache);
-    free(nd->xref);
     free(nd->leaf_hashes);
     free(nd->split);
     free(nd->heads);

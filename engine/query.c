@@ -7,8 +7,9 @@
  *   allocated once for CERTA_QUERY_RECORDS_MAX records.
  * - The builder only reads the state and the store: answering never changes
  *   what a validator executes.
- * - The validator-log replay follows engine/node.c execute_block exactly
- *   (which batches count as replayed); the header checks of every block
+ * - The validator-log replay decides each batch's replay verdict with the
+ *   validator's table (engine/dedup.h, same genesis parameters) and
+ *   executes as engine/node.c execute_job does; the header checks of every block
  *   make any difference show as CERTA_E_CHAIN instead of a wrong answer.
  */
 #include "certa/query.h"
@@ -20,6 +21,7 @@
 #include "certa/codec.h"
 #include "certa/event_json.h"
 #include "certa/store.h"
+#include "dedup.h"
 #include "pbft_msg.h"
 
 struct certa_query {
@@ -459,53 +461,14 @@ certa_err certa_query_answer(certa_query *qs, const certa_genesis *g,
 
 /* ---- replay of a data directory ---- */
 
-/* engine/node.c's replay window: per integrator the highest executed batch
- * sequence number and which of the 1,024 below it executed. */
-#define WINDOW_WORDS 16u
-typedef struct seq_window {
-    uint64_t max;
-    uint64_t bits[WINDOW_WORDS];
-} seq_window;
-
-static bool window_seen(const seq_window *w, uint64_t seq)
-{
-    if (seq == 0 || seq > w->max)
-        return seq == 0;
-    uint64_t back = w->max - seq;
-    if (back >= 64u * WINDOW_WORDS)
-        return true;
-    return (w->bits[back / 64] >> (back % 64)) & 1u;
-}
-
-static void window_mark(seq_window *w, uint64_t seq)
-{
-    CERTA_ASSERT(seq != 0);
-    if (seq > w->max) {
-        uint64_t shift = seq - w->max;
-        if (shift >= 64u * WINDOW_WORDS) {
-            memset(w->bits, 0, sizeof w->bits);
-        } else {
-            uint32_t words = (uint32_t)(shift / 64), bits = (uint32_t)(shift % 64);
-            for (uint32_t i = WINDOW_WORDS; i-- > 0;) {
-                uint64_t hi = i >= words ? w->bits[i - words] : 0;
-                uint64_t lo = i >= words + 1 ? w->bits[i - words - 1] : 0;
-                w->bits[i] = bits == 0 ? hi : (hi << bits) | (lo >> (64 - bits));
-            }
-        }
-        w->max = seq;
-    }
-    uint64_t back = w->max - seq;
-    if (back < 64u * WINDOW_WORDS)
-        w->bits[back / 64] |= 1ull << (back % 64);
-}
-
 #define LAG CERTA_RESULTS_LAG_BLOCKS
 #define RING (LAG + 1u)
 
 typedef struct chain_replay {
     certa_state *s;
     const certa_genesis *g;
-    seq_window *win; /* per integrator */
+    certa_dedup *dedup; /* the validator's replay table, fed the same way */
+    uint64_t events;    /* events in the blocks replayed so far */
     uint8_t results[RING][CERTA_HASH_BYTES];
     uint8_t digest[RING][CERTA_HASH_BYTES];
     uint64_t blocks;
@@ -544,6 +507,8 @@ static certa_err replay_record(chain_replay *c, uint64_t height, const uint8_t *
     certa_err e = certa_state_begin_block(c->s, height, h.timestamp_ms, c->ei);
     if (e != CERTA_OK)
         return e;
+    certa_dedup_begin_block(c->dedup, height, h.timestamp_ms, c->events);
+    uint32_t in_block = 0;
     raw_batch b;
     certa_batch_view v;
     while ((e = walk_next(&w, &b)) == CERTA_OK) {
@@ -556,22 +521,26 @@ static certa_err replay_record(chain_replay *c, uint64_t height, const uint8_t *
         }
         uint16_t integ = b.integrator;
         uint64_t seq = b.seq;
-        bool replay = integ >= c->g->integrator_count || window_seen(&c->win[integ], seq);
+        certa_dedup_answer a = CERTA_DEDUP_NEW;
+        if (integ < c->g->integrator_count)
+            a = certa_dedup_commit(c->dedup, integ, seq, in_block, NULL);
+        in_block += v.event_count;
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
         while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
             certa_event d;
-            if (replay)
+            if (a == CERTA_DEDUP_EXECUTED)
                 certa_state_apply_replayed(c->s, integ);
+            else if (a == CERTA_DEDUP_TOO_OLD)
+                certa_state_apply_too_old(c->s, integ);
             else if (certa_event_decode(ev, ev_len, &d, NULL) != CERTA_OK)
                 certa_state_apply_malformed(c->s, integ);
             else
                 certa_state_apply(c->s, integ, &d);
         }
-        if (!replay)
-            window_mark(&c->win[integ], seq);
     }
+    c->events += in_block;
     uint8_t *res = c->results[height % RING];
     certa_state_end_block(c->s, res);
     certa_state_digest(c->s, c->digest[height % RING]);
@@ -628,13 +597,14 @@ certa_err certa_query_restore(certa_state *s, const certa_genesis *g,
                             "replayed from height 1, this one starts at %llu",
                             (unsigned long long)first);
     chain_replay *c = calloc(1, sizeof *c);
-    if (c != NULL)
-        c->win = calloc(g->integrator_count ? g->integrator_count : 1, sizeof *c->win);
-    if (c == NULL || c->win == NULL) {
-        if (c != NULL)
-            free(c->win);
+    if (c == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "restore: replaying the block log");
+    certa_dedup_params dp;
+    certa_dedup_params_genesis(g, &dp);
+    certa_err de = certa_dedup_create(&dp, &c->dedup, ei);
+    if (de != CERTA_OK) {
         free(c);
-        return certa_errorf(ei, CERTA_E_NOMEM, "restore: replay windows");
+        return de;
     }
     c->s = s;
     c->g = g;
@@ -645,7 +615,7 @@ certa_err certa_query_restore(certa_state *s, const certa_genesis *g,
         e = c->err;
     if (blocks != NULL)
         *blocks = c->blocks;
-    free(c->win);
+    certa_dedup_free(c->dedup);
     free(c);
     return e;
 }

@@ -167,6 +167,7 @@ static const char *const result_names[CERTA_R_COUNT] = {
     "not_holder", "revoked", "exhausted", "not_yet_valid", "expired",
     "locked", "code_mismatch", "scope_centre", "scope_counter", "scope_matter",
     "licence_type_not_allowed", "bad_window", "not_redeemed", "replayed",
+    "too_old",
 };
 
 const char *certa_result_name(unsigned r)
@@ -535,6 +536,15 @@ void certa_state_last_results_root(const certa_state *s, uint8_t out[CERTA_HASH_
 uint64_t certa_state_height(const certa_state *s) { return s->height; }
 uint64_t certa_state_time_ms(const certa_state *s) { return s->now_ms; }
 uint64_t certa_state_event_count(const certa_state *s) { return s->record_count; }
+
+bool certa_state_event_result(const certa_state *s, uint64_t index, uint8_t *result)
+{
+    if (index >= s->record_count)
+        return false;
+    *result = s->records[index].result;
+    CERTA_ASSERT(*result < CERTA_R_COUNT);
+    return true;
+}
 uint32_t certa_state_grant_count(const certa_state *s) { return s->grant_count; }
 
 /* ---------------------------------------------------------------- blocks */
@@ -927,6 +937,12 @@ certa_result certa_state_apply_replayed(certa_state *s, uint16_t integrator)
 {
     (void)integrator;
     return record_event(s, NULL, NONE, NONE, CERTA_R_REPLAYED);
+}
+
+certa_result certa_state_apply_too_old(certa_state *s, uint16_t integrator)
+{
+    (void)integrator;
+    return record_event(s, NULL, NONE, NONE, CERTA_R_TOO_OLD);
 }
 
 const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count)

@@ -111,6 +111,10 @@ static void pump(run *r, int timeout_ms)
         on_receipt(r, f, &rep);
     } else {
         r->s->not_committed += f->events;
+        if (rep.error.code == CERTA_E_TOO_OLD)
+            r->s->too_old += f->events;
+        else if (rep.error.code == CERTA_E_REFUSED)
+            r->s->seq_used += f->events;
         snprintf(r->s->last_error, sizeof r->s->last_error, "batch seq %" PRIu64
                  " (lines %lu-%lu): %.1100s (%.200s)", f->seq, f->line_first, f->line_last,
                  rep.error.message, certa_strerror((certa_err)rep.error.code));

@@ -44,6 +44,11 @@ typedef struct certa_submit_summary {
     uint64_t ok;            /* committed with result ok */
     uint64_t rejected;      /* committed with a rejection */
     uint64_t not_committed; /* refused at the door, timed out, or missing */
+    /* of not_committed, refused as (docs/PROTOCOL.md "Replay protection"): */
+    uint64_t too_old;       /* outside the replay horizon (ERROR 703): may or
+                             * may not have executed; resubmit under new
+                             * sequence numbers if they did not */
+    uint64_t seq_used;      /* sequence already executed with other bytes (702) */
     uint64_t by_code[CERTA_SUBMIT_CODES_MAX]; /* committed events by result */
     uint64_t bad_lines;     /* input lines that did not parse (skipped) */
     double seconds;

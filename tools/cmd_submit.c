@@ -25,7 +25,10 @@ static const char usage[] =
     "  --genesis   genesis.json (default: $CERTA_GENESIS, else ./genesis.json):\n"
     "              gives the integrator's index and the validators' CURVE keys\n"
     "  --seq       sequence number of the first batch (default 1); batches\n"
-    "              follow in file order, one number each\n"
+    "              follow in file order, one number each; a batch sent again\n"
+    "              with its number gets its original receipt within the replay\n"
+    "              horizon, and \"too old to tell\" outside it; several submit\n"
+    "              runs of one integrator may use separate number ranges\n"
     "  --receipts  write one receipt per event as JSON Lines (check them with\n"
     "              'certa receipt verify')\n"
     "  --deadline-ms  give up on a batch after this long (default 60000)\n\n"
@@ -122,6 +125,14 @@ int certa_cmd_submit(int argc, char **argv)
         sep = ", ";
     }
     printf("\n  not committed  %" PRIu64 "\n", s.not_committed);
+    /* the replay answers, apart: neither says the events were lost */
+    if (s.too_old > 0)
+        printf("    too old to tell  %" PRIu64 " (outside the replay horizon: whether they "
+               "executed is unknown; resubmit under new sequence numbers if they did not)\n",
+               s.too_old);
+    if (s.seq_used > 0)
+        printf("    sequence used    %" PRIu64 " (already executed with other bytes)\n",
+               s.seq_used);
     if (s.bad_lines > 0)
         printf("  skipped lines  %" PRIu64 "\n", s.bad_lines);
     if (s.last_error[0] != '\0' && (s.not_committed > 0 || s.bad_lines > 0))

@@ -106,8 +106,8 @@ step "8. integrators submit signed batches and get receipts (certa submit)"
 python3 tests/integration/cluster_events.py "$DEMO_DIR/sample" 200 7 5
 : > "$DEMO_DIR/receipts.jsonl"
 # The replay above used the integrators' sequence numbers from 1; a
-# validator refuses a number at or below one already executed (replay
-# protection), so the sample continues far above them.
+# validator refuses a number already executed with other bytes (replay
+# protection), so the sample uses a range far above them.
 seq_app=10000000
 seq_counter=10000000
 for f in 1-grants:app 2-wrong:counter-dongcheng 3-redeem:counter-dongcheng \

@@ -79,6 +79,8 @@ typedef enum certa_err {
     CERTA_E_NET = 700,            /* transport error */
     CERTA_E_PROTOCOL = 701,       /* peer broke the wire protocol */
     CERTA_E_REFUSED = 702,        /* request refused by the validator */
+    CERTA_E_TOO_OLD = 703,        /* batch seq outside the replay horizon: whether
+                                   * it executed cannot be told */
 
     CERTA_E_MAX_ = 800
 } certa_err;

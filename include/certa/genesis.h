@@ -21,6 +21,13 @@
 #define CERTA_GENESIS_LICENCE_TYPES_MAX 32u /* licence_types masks are 32 bits */
 #define CERTA_GENESIS_BYTES_MAX (16u * 1024u * 1024u)
 #define CERTA_GENESIS_VERSION 1
+/* params.replay_horizon_*: defaults and bounds (docs/PROTOCOL.md,
+ * "Replay protection"). The batch count sizes a table of about 48 bytes a
+ * batch that every validator allocates at start-up. */
+#define CERTA_REPLAY_HORIZON_MS_DEFAULT (3600ull * 1000u)
+#define CERTA_REPLAY_HORIZON_BATCHES_DEFAULT (1u << 21)
+#define CERTA_REPLAY_HORIZON_BATCHES_MIN 16u
+#define CERTA_REPLAY_HORIZON_BATCHES_MAX (1u << 26)
 
 typedef enum certa_role {
     CERTA_ROLE_APP = 1,     /* holder side: grant, revoke */
@@ -85,6 +92,11 @@ typedef struct certa_genesis_params {
     uint32_t clock_skew_ms_max;     /* proposal timestamp tolerance */
     uint64_t grant_window_ms_max;   /* longest not_after - not_before */
     uint32_t code_attempts_max;     /* wrong codes before a grant locks (5) */
+    /* Replay horizon (engine/dedup.h): an executed batch is remembered
+     * exactly for this long in block time, or until this many newer
+     * batches executed, whichever comes first. Optional in the file. */
+    uint64_t replay_horizon_ms;
+    uint32_t replay_horizon_batches;
 } certa_genesis_params;
 
 typedef struct certa_genesis {

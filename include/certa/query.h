@@ -59,9 +59,9 @@ certa_err certa_query_answer(certa_query *qs, const certa_genesis *g,
  * - `certa dry-run` logs (codec blocks): certa_state_restore (newest valid
  *   snapshot in snap_dir, then replay);
  * - validator logs (committed block records with certificates): replays
- *   from height 1 with the validator's rules for batches executed before
- *   (a batch whose integrator sequence number already executed gets the
- *   "replayed" result), and checks every header's prev_results_root and
+ *   from height 1 with the validator's replay rules (a batch whose
+ *   integrator sequence number already executed gets the "replayed"
+ *   result, one outside the replay horizon "too_old"), and checks every header's prev_results_root and
  *   state_digest against this replay (CERTA_E_CHAIN naming the height when
  *   they differ, so an answer never silently disagrees with the chain).
  * *blocks gets the number of blocks replayed (may be NULL). */

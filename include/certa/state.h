@@ -42,7 +42,9 @@ typedef enum certa_result {
     CERTA_R_BAD_WINDOW = 16,
     CERTA_R_NOT_REDEEMED = 17,      /* confirm/sign/photo before a redeem */
     CERTA_R_REPLAYED = 18,          /* its batch (integrator, seq) already executed */
-    CERTA_R_COUNT = 19,
+    CERTA_R_TOO_OLD = 19,           /* its batch's seq is outside the replay horizon:
+                                     * not executed, earlier execution unknown */
+    CERTA_R_COUNT = 20,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */
@@ -97,6 +99,11 @@ certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator);
  * when a block carried it again (result replayed); nothing else changes. */
 certa_result certa_state_apply_replayed(certa_state *s, uint16_t integrator);
 
+/* Records an event of a batch whose (integrator, seq) lay outside the replay
+ * horizon when a block carried it (result too_old: whether it executed
+ * before cannot be told, so it is not executed); nothing else changes. */
+certa_result certa_state_apply_too_old(certa_state *s, uint16_t integrator);
+
 /* Closes the block: results_root gets the RFC 6962 root over the block's
  * result leaves (what the next block's header carries as prev_results_root). */
 void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES]);
@@ -125,6 +132,9 @@ void certa_state_last_results_root(const certa_state *s,
 uint64_t certa_state_height(const certa_state *s);
 uint64_t certa_state_time_ms(const certa_state *s);
 uint64_t certa_state_event_count(const certa_state *s);
+/* The committed result of event `index` of the chain (from 0, in block
+ * order): false when no such event was applied yet. */
+bool certa_state_event_result(const certa_state *s, uint64_t index, uint8_t *result);
 uint32_t certa_state_grant_count(const certa_state *s);
 
 /* The state digest: SHA-256 over the grants in creation order (the order the

@@ -84,6 +84,8 @@ Test(genesis, write_reload_catalogue_counts)
     cr_assert_eq(g->genesis_time_ms, GENESIS_TIME_MS);
     cr_assert_eq(g->params.code_attempts_max, 5);
     cr_assert_eq(g->params.grant_window_ms_max, 24ull * 3600 * 1000);
+    cr_assert_eq(g->params.replay_horizon_ms, CERTA_REPLAY_HORIZON_MS_DEFAULT);
+    cr_assert_eq(g->params.replay_horizon_batches, CERTA_REPLAY_HORIZON_BATCHES_DEFAULT);
     cr_assert_eq(g->licence_type_count, 7);
     cr_assert_eq(g->licence_type_mask, 0x7fu);
     cr_assert_eq(certa_genesis_licence_type_find(g, "business_licence"), 6);
@@ -440,6 +442,8 @@ static const mut cases[] = {
     /* 44 */ {"params: missing", CERTA_E_GENESIS},
     /* 45 */ {"validators[1].client_endpoint: same as validators[0].client_endpoint", CERTA_E_GENESIS},
     /* 46 */ {"matters[0].licence_types[1]: 'id_card' appears twice", CERTA_E_GENESIS},
+    /* 47 */ {"params.replay_horizon_batches: 15 is out of range", CERTA_E_GENESIS},
+    /* 48 */ {"params.replay_horizon_ms: 1000 is out of range", CERTA_E_GENESIS},
 };
 
 static void mutate(json_t *r, int c)
@@ -501,6 +505,8 @@ static void mutate(json_t *r, int c)
             copy_of(r, "validators", 0, "client_endpoint"));
         break;
     case 46: set(r, "matters", 0, "licence_types", json_pack("[s,s]", "id_card", "id_card")); break;
+    case 47: set_param(r, "replay_horizon_batches", json_integer(15)); break;
+    case 48: set_param(r, "replay_horizon_ms", json_integer(1000)); break;
     default: cr_assert_fail("no mutation %d", c);
     }
 }

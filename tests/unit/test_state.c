@@ -188,7 +188,8 @@ Test(state, rules_table)
     certa_state_end_block(s, root);
 
     for (unsigned r = 0; r < CERTA_R_COUNT; r++)
-        cr_expect(hit[r] || r == CERTA_R_REPLAYED, "reason %s never reached",
+        cr_expect(hit[r] || r == CERTA_R_REPLAYED || r == CERTA_R_TOO_OLD,
+                  "reason %s never reached",
                   certa_result_name(r));
     for (unsigned k = CERTA_EV_GRANT; k <= CERTA_EV_REVOKE; k++)
         cr_expect(ok_kinds & (1u << k), "kind %u never succeeded", k);
@@ -665,12 +666,18 @@ Test(state, replayed_events_are_recorded_and_change_nothing)
     uint32_t grants = certa_state_grant_count(s);
     cr_assert_eq(certa_state_apply_replayed(s, 0), CERTA_R_REPLAYED);
     cr_assert_eq(certa_state_apply_replayed(s, 0), CERTA_R_REPLAYED);
+    cr_assert_eq(certa_state_apply_too_old(s, 0), CERTA_R_TOO_OLD);
     uint32_t n = 0;
     const uint8_t *res = certa_state_block_results(s, &n);
-    cr_assert_eq(n, 2);
+    cr_assert_eq(n, 3);
     cr_assert_eq(res[0], CERTA_R_REPLAYED);
     cr_assert_eq(res[1], CERTA_R_REPLAYED);
-    cr_assert_eq(certa_state_event_count(s), events + 2);
+    cr_assert_eq(res[2], CERTA_R_TOO_OLD);
+    cr_assert_eq(certa_state_event_count(s), events + 3);
+    uint8_t r0 = 0xff;
+    cr_assert(certa_state_event_result(s, events + 2, &r0));
+    cr_assert_eq(r0, CERTA_R_TOO_OLD);
+    cr_assert_not(certa_state_event_result(s, events + 3, &r0));
     cr_assert_eq(certa_state_grant_count(s), grants);
     certa_state_end_block(s, before);
     uint8_t empty[CERTA_HASH_BYTES];
@@ -678,5 +685,6 @@ Test(state, replayed_events_are_recorded_and_change_nothing)
     cr_assert_neq(memcmp(before, empty, CERTA_HASH_BYTES), 0, "results root covers them");
     cr_assert_str_eq(certa_result_name(CERTA_R_REPLAYED), "replayed");
     cr_assert_eq(certa_result_parse("replayed"), CERTA_R_REPLAYED);
+    cr_assert_str_eq(certa_result_name(CERTA_R_TOO_OLD), "too_old");
     certa_state_free(s);
 }
