@@ -151,6 +151,7 @@ int certa_cmd_sim(int argc, char **argv)
         tot.crashes += r.crashes;
         tot.repairs += r.repairs;
         tot.byz_actions += r.byz_actions;
+        tot.lone_higher_view += r.lone_higher_view;
         tot.steps += r.steps;
         tot.sim_ms += r.sim_ms;
     }
@@ -168,12 +169,13 @@ int certa_cmd_sim(int argc, char **argv)
            "  messages dropped and counted by replicas  %" PRIu64 "\n"
            "  crashes (restarts that repaired blocks)   %" PRIu64 " (%" PRIu64 ")\n"
            "  Byzantine actions                         %" PRIu64 "\n"
+           "  left alone in a higher view, following    %" PRIu64 "\n"
            "  steps / simulated seconds                 %" PRIu64 " / %.1f\n"
            "  wall time                                 %.2f s\n",
            a, b, n, runs, failed, tot.height, tot.requests_executed,
            tot.duplicates_rejected, tot.view_changes, tot.new_views, tot.checkpoints,
            tot.blocks_fetched, tot.messages, tot.net_dropped, tot.net_duplicated,
-           tot.replica_dropped, tot.crashes, tot.repairs, tot.byz_actions, tot.steps,
+           tot.replica_dropped, tot.crashes, tot.repairs, tot.byz_actions, tot.lone_higher_view, tot.steps,
            (double)tot.sim_ms / 1000.0, secs);
     return failed ? CERTA_EXIT_FAIL : CERTA_EXIT_OK;
 }

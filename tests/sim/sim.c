@@ -156,6 +156,7 @@ typedef struct sim {
     bool quiet;
     uint64_t quiet_until;
     uint64_t vc_at_quiet[CERTA_PBFT_VALIDATORS_MAX];
+    uint64_t vc_at_heal[CERTA_PBFT_VALIDATORS_MAX];
     /* client */
     uint8_t *submitted;
     uint64_t *last_send;
@@ -1082,12 +1083,26 @@ static void quiet_start(sim *s)
         s->vc_at_quiet[i] = rep_view_changes(&s->reps[i]);
 }
 
-/* The views stopped climbing and nobody was left alone in a higher view. */
+/* The views stopped climbing, and a replica alone in a higher view is only
+ * what PBFT allows. A replica cut off long enough times out on its own and
+ * asks for view v+1 (or more) with a signed VIEW-CHANGE; it may not go back
+ * to view v and vote there (that message, without what it voted for since,
+ * could later form a NEW-VIEW that drops a committed block), and the others
+ * join it only on f+1 such messages. So after the faults it follows the
+ * chain without voting (state transfer) and rejoins at the next view change:
+ * it counts against f like a crashed replica. Allowed here only when its
+ * view change began before the faults ended, it has caught up, and lone
+ * replicas plus Byzantine ones are at most f; a replica that starts a view
+ * change after the faults ended (the overload and healed-primary bugs) is
+ * a violation. */
 static void quiet_check(sim *s)
 {
     const rep *ref = NULL;
+    uint16_t lone[CERTA_PBFT_VALIDATORS_MAX], nlone = 0, byz = 0;
     for (uint16_t i = 0; i < s->o.n; i++) {
         const rep *p = &s->reps[i];
+        if (p->byz)
+            byz++;
         if (p->byz || !p->up)
             continue;
         uint64_t vc = rep_view_changes(p) - s->vc_at_quiet[i];
@@ -1097,10 +1112,14 @@ static void quiet_check(sim *s)
             return;
         }
         if (certa_pbft_in_view_change(p->r)) {
-            violation(s, "views: replica %u is still in view change to view %" PRIu64
-                         " %u ms after every request was answered", i,
-                      certa_pbft_view(p->r), QUIET_MS);
-            return;
+            if (rep_view_changes(p) != s->vc_at_heal[i]) {
+                violation(s, "views: replica %u is still in view change to view %" PRIu64
+                             " %u ms after every request was answered, and started it after "
+                             "the faults ended", i, certa_pbft_view(p->r), QUIET_MS);
+                return;
+            }
+            lone[nlone++] = i;
+            continue;
         }
         if (ref != NULL && certa_pbft_view(p->r) != certa_pbft_view(ref->r)) {
             violation(s, "views: replica %u is in view %" PRIu64 ", replica %u in %" PRIu64
@@ -1109,6 +1128,26 @@ static void quiet_check(sim *s)
             return;
         }
         ref = p;
+    }
+    uint16_t f = (uint16_t)((s->o.n - 1) / 3);
+    if (nlone > 0 && (ref == NULL || nlone + byz > f)) {
+        violation(s, "views: %u replica(s) still in view change (first: replica %u, view %" PRIu64
+                     ") %u ms after every request was answered, with %u Byzantine: more than "
+                     "f = %u out of the view", nlone, lone[0],
+                  certa_pbft_view(s->reps[lone[0]].r), QUIET_MS, byz, f);
+        return;
+    }
+    for (uint16_t k = 0; k < nlone; k++) {
+        const rep *p = &s->reps[lone[k]];
+        if (certa_pbft_last_executed(p->r) < certa_pbft_stable_checkpoint(ref->r)) {
+            violation(s, "views: replica %u, alone in view change to view %" PRIu64 ", has "
+                         "executed up to %" PRIu64 " only, below the others' stable checkpoint "
+                         "%" PRIu64 ": it does not follow the chain", lone[k],
+                      certa_pbft_view(p->r), certa_pbft_last_executed(p->r),
+                      certa_pbft_stable_checkpoint(ref->r));
+            return;
+        }
+        s->res->lone_higher_view++;
     }
 }
 
@@ -1123,6 +1162,8 @@ static void heal(sim *s)
             trace_add(s, EV_RESTART, 0, i, NULL, 0);
             rep_start(s, &s->reps[i]);
         }
+    for (uint16_t i = 0; i < s->o.n; i++)
+        s->vc_at_heal[i] = rep_view_changes(&s->reps[i]);
 }
 
 static void handle(sim *s, ev *e)

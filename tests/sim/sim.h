@@ -86,6 +86,8 @@ typedef struct certa_sim_result {
     uint64_t crashes;
     uint64_t repairs;       /* restarts that lost their newest blocks */
     uint64_t byz_actions;
+    uint64_t lone_higher_view; /* replicas the faults left alone in a higher
+                                * view, following the chain (quiet_check) */
     uint64_t steps;
     uint64_t sim_ms;
 } certa_sim_result;
