@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; tail -n 20 "$W"/c/node*/node.log >&2 || true; exit 1; }
 
-"$CERTA" up --dir "$W/c" --base-port $((24000 + ${CERTA_TEST_PORT_OFFSET:-0})) --duration 80 >"$W/up.log" 2>&1 &
+"$CERTA" up --dir "$W/c" --base-port $((24000 + ${CERTA_TEST_PORT_OFFSET:-0})) --duration 900 >"$W/up.log" 2>&1 &
 UP=$!
 python3 - "$W" <<'PY'
 import hashlib, json, sys, time
