@@ -491,7 +491,7 @@ static bool crypto_verify(void *ctx, uint16_t signer, const uint8_t *msg,
     return certa_verify(nd->g->validators[signer].sign_key, msg, len, sig);
 }
 
-/* ------------------------------------------------------------ waiters */
+/* ------------------------------------------------------------ binding */
 
 void node_app_bind(certa_node *nd, certa_pbft_config *pc)
 {

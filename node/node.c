@@ -1,4 +1,5 @@
-/* node: the validator daemon: open, run, close, and the round.
+/* node: the validator daemon: open, run, close, and the round (the other
+ * files of node/ are listed in node_internal.h).
  *
  * A pipeline of threads joined by bounded queues:
  * - the I/O thread runs the loop: poll the validator transport, the
@@ -16,6 +17,7 @@
  * - Persist before send: the actions of every step are applied in one round:
  *   records and delivered blocks are appended, both logs are waited durable,
  *   and only then are the round's messages sent (include/certa/pbft.h).
+ *   finish_round is the one place messages leave.
  * - A block is executed only when durable, in height order, exactly once;
  *   receipts are built from the executed block, so a receipt never precedes
  *   durability on this node.
@@ -27,8 +29,8 @@
  *   state_mu; the two threads share nothing else but the rings (pipe.mu) and
  *   the kept leaf hashes (leaf_mu).
  * - Replay verdicts (new, replayed, too old) are decided once per committed
- *   block, in height order, by the I/O thread (app.c, judge_block) from the chain
- *   alone and the genesis horizon (engine/dedup.h); execution applies them.
+ *   block, in height order, by the I/O thread (app.c, node_judge_block) from
+ *   the chain alone and the genesis horizon (engine/dedup.h); execution applies them.
  *   The door never calls a batch executed unless it was committed new.
  * - Bounded: the waiter table, the outgoing queue, the signature cache,
  *   the replay table and the execution rings have fixed capacities; a full one answers BUSY or
