@@ -54,7 +54,7 @@ fi
 # CLI: a replayed sequence number (1 was executed above), refused at the door.
 "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" --seq 1 \
     --quiet "$W/ev/5-revoke.jsonl" >"$W/replay.sum" 2>&1 && fail "a replayed sequence was accepted"
-grep -q 'already executed (replay)' "$W/replay.sum" || fail "replay: $(cat "$W/replay.sum")"
+grep -q 'already executed with other bytes' "$W/replay.sum" || fail "replay: $(cat "$W/replay.sum")"
 # CLI: wrong role. A counter may not grant: committed, rejected role_forbidden.
 cl_submit counter-dongcheng "$W/ev/1-grants.jsonl" "$W/role" --batch 10
 grep -q 'role_forbidden 20' "$W/role.sum" || fail "wrong role: $(cat "$W/role.sum")"
