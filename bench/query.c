@@ -1,5 +1,5 @@
 /* bench_query: what one client query costs a validator, worst cases, through
- * the validator's own path (engine/node_query.c: decode, answer, JSON into
+ * the validator's own path (node/query.c: decode, answer, JSON into
  * the reply buffer). The node answers between consensus rounds, at most
  * 16 per round, so these figures bound the delay queries add to a round.
  *

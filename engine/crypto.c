@@ -107,6 +107,50 @@ certa_err certa_key_generate(certa_key **out, certa_errinfo *ei)
     return key_wrap(pkey, out, ei);
 }
 
+/* Z85 (ZeroMQ RFC 32) of 32 bytes: big-endian 4-byte groups, 5 digits
+ * base 85 each, most significant first. */
+static void z85_encode32(const uint8_t in[32], char out[CERTA_CURVE_KEY_Z85_BYTES])
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    _Static_assert(sizeof digits == 86, "Z85 has 85 digits");
+    for (size_t g = 0; g < 8; g++) {
+        uint32_t v = (uint32_t)in[4 * g] << 24 | (uint32_t)in[4 * g + 1] << 16 |
+                     (uint32_t)in[4 * g + 2] << 8 | (uint32_t)in[4 * g + 3];
+        for (int k = 4; k >= 0; k--) {
+            out[5 * g + (size_t)k] = digits[v % 85u];
+            v /= 85u;
+        }
+    }
+    out[40] = '\0';
+}
+
+certa_err certa_curve_keypair(char public_z85[CERTA_CURVE_KEY_Z85_BYTES],
+                              char secret_z85[CERTA_CURVE_KEY_Z85_BYTES],
+                              certa_errinfo *ei)
+{
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+    if (pc == NULL || EVP_PKEY_keygen_init(pc) != 1 || EVP_PKEY_keygen(pc, &pkey) != 1) {
+        EVP_PKEY_CTX_free(pc);
+        return ossl_fail(ei, CERTA_E_CRYPTO, "generating a CURVE (X25519) key");
+    }
+    EVP_PKEY_CTX_free(pc);
+    uint8_t pub[32], sec[32];
+    size_t pl = sizeof pub, sl = sizeof sec;
+    bool ok = EVP_PKEY_get_raw_public_key(pkey, pub, &pl) == 1 && pl == 32 &&
+              EVP_PKEY_get_raw_private_key(pkey, sec, &sl) == 1 && sl == 32;
+    EVP_PKEY_free(pkey);
+    if (ok) {
+        z85_encode32(pub, public_z85);
+        z85_encode32(sec, secret_z85);
+    }
+    OPENSSL_cleanse(sec, sizeof sec);
+    if (!ok)
+        return ossl_fail(ei, CERTA_E_CRYPTO, "reading a CURVE (X25519) key");
+    return CERTA_OK;
+}
+
 certa_err certa_key_from_seed(const uint8_t seed[32], certa_key **out,
                               certa_errinfo *ei)
 {

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <zmq.h>
 
 #define DEFAULT_CHAIN_NAME "beijing-e-licence"
 #define PATHB 4096
@@ -390,11 +389,9 @@ static certa_err write_node(const certa_genesis_opts *o, uint32_t k,
         (e = write_key(o, path, sign_pub, ei)) != CERTA_OK)
         return e;
 
-    char curve_pub[41], curve_sec[41];
-    if (zmq_curve_keypair(curve_pub, curve_sec) != 0)
-        return certa_errorf(ei, CERTA_E_CRYPTO,
-                            "zmq_curve_keypair: %s (libzmq without CURVE?)",
-                            zmq_strerror(zmq_errno()));
+    char curve_pub[CERTA_CURVE_KEY_Z85_BYTES], curve_sec[CERTA_CURVE_KEY_Z85_BYTES];
+    if ((e = certa_curve_keypair(curve_pub, curve_sec, ei)) != CERTA_OK)
+        return e;
     char line[48];
     snprintf(line, sizeof line, "%s\n", curve_sec);
     if ((e = pathf(path, ei, "%s/curve.key", dir)) == CERTA_OK &&

@@ -9,7 +9,7 @@
  *   what a validator executes.
  * - The validator-log replay decides each batch's replay verdict with the
  *   validator's table (engine/dedup.h, same genesis parameters) and
- *   executes as engine/node.c execute_job does; the header checks of every block
+ *   executes as node/exec.c execute_job does; the header checks of every block
  *   make any difference show as CERTA_E_CHAIN instead of a wrong answer.
  */
 #include "certa/query.h"

@@ -2,9 +2,9 @@
 #include <signal.h>
 #include <string.h>
 
-#include "certa/config.h"
+#include "config.h"
 #include "certa/log.h"
-#include "certa/node.h"
+#include "node.h"
 #include "cli.h"
 
 static const char usage[] =

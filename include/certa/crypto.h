@@ -32,6 +32,14 @@ typedef struct certa_key certa_key;
 typedef struct certa_pubkey certa_pubkey;
 
 certa_err certa_key_generate(certa_key **out, certa_errinfo *ei);
+
+/* A new CURVE key pair (X25519, as ZeroMQ's CURVE security uses it), each
+ * half as 40 Z85 characters + NUL (ZeroMQ RFC 32): what zmq_curve_keypair
+ * makes, from OpenSSL's generator. Wipe secret_z85 after use. */
+#define CERTA_CURVE_KEY_Z85_BYTES 41u /* 40 Z85 chars + NUL */
+certa_err certa_curve_keypair(char public_z85[CERTA_CURVE_KEY_Z85_BYTES],
+                              char secret_z85[CERTA_CURVE_KEY_Z85_BYTES],
+                              certa_errinfo *ei);
 /* PEM (PKCS#8) file. Save creates the file with mode 0600 and refuses to
  * overwrite an existing one. */
 certa_err certa_key_load_pem(const char *path, certa_key **out, certa_errinfo *ei);

@@ -16,7 +16,6 @@
 #define CERTA_VALIDATORS_MAX 64u
 #define CERTA_NAME_BYTES 64u
 #define CERTA_ENDPOINT_BYTES 128u
-#define CERTA_CURVE_KEY_Z85_BYTES 41u /* 40 Z85 chars + NUL */
 #define CERTA_INTEGRATORS_MAX 4096u
 #define CERTA_GENESIS_LICENCE_TYPES_MAX 32u /* licence_types masks are 32 bits */
 #define CERTA_GENESIS_BYTES_MAX (16u * 1024u * 1024u)

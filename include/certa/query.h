@@ -1,7 +1,7 @@
 /* query: the answers to queries (a holder's records, a grant's status and
  * history, a block) as JSON documents. One builder for every source, so that
  * `certa query --data DIR` (offline) and a validator answering QUERY over the
- * client protocol (engine/node_query.c) print the same bytes for the same
+ * client protocol (node/query.c) print the same bytes for the same
  * state. The documents are specified in docs/PROTOCOL.md ("Query results").
  *
  * Bounded work: a page holds at most CERTA_QUERY_RECORDS_MAX records or

@@ -9,6 +9,8 @@
 
 #include "certa/crypto.h"
 
+#include <zmq.h>
+
 static void hex32(const uint8_t *h, char *out) { certa_hex_encode(h, 32, out); }
 
 Test(crypto, sha256_vectors)
@@ -101,4 +103,27 @@ Test(crypto, pem_file_mode_and_reload)
     certa_key_free(k2);
     unlink(path);
     rmdir(dir);
+}
+
+/* The CURVE key pairs `certa genesis` writes are what ZeroMQ derives: the
+ * public half libzmq computes from the secret equals ours, and both decode
+ * as Z85. */
+Test(crypto, curve_keypair_matches_libzmq)
+{
+    for (int i = 0; i < 16; i++) {
+        char pub[CERTA_CURVE_KEY_Z85_BYTES], sec[CERTA_CURVE_KEY_Z85_BYTES];
+        certa_errinfo ei;
+        cr_assert_eq(certa_curve_keypair(pub, sec, &ei), CERTA_OK, "%s", ei.msg);
+        cr_assert_eq(strlen(pub), 40);
+        cr_assert_eq(strlen(sec), 40);
+        uint8_t raw[32];
+        cr_assert_not_null(zmq_z85_decode(raw, pub));
+        cr_assert_not_null(zmq_z85_decode(raw, sec));
+        char derived[CERTA_CURVE_KEY_Z85_BYTES];
+        cr_assert_eq(zmq_curve_public(derived, sec), 0);
+        cr_assert_str_eq(derived, pub);
+        char pub2[CERTA_CURVE_KEY_Z85_BYTES], sec2[CERTA_CURVE_KEY_Z85_BYTES];
+        cr_assert_eq(certa_curve_keypair(pub2, sec2, &ei), CERTA_OK);
+        cr_assert_str_neq(sec2, sec);
+    }
 }

@@ -1,4 +1,4 @@
-/* Tests for engine/genesis.c, engine/genesis_write.c and engine/config.c:
+/* Tests for engine/genesis.c, engine/genesis_write.c and node/config.c:
  * a written genesis reloads with the default catalogue's counts, keys on
  * disk match it, every validation rule refuses with a message naming the
  * field, n = 3, 5, 6 are refused, and node.json loads and matches. */
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "certa/config.h"
+#include "config.h"
 #include "certa/crypto.h"
 #include "certa/genesis.h"
 

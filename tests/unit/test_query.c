@@ -1,5 +1,5 @@
 /* Tests for engine/query.c (the JSON answers and the replay of a validator's
- * block log) and engine/node_query.c (how a validator turns a QUERY body
+ * block log) and node/query.c (how a validator turns a QUERY body
  * into a reply, counted in metrics). */
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
 
 #include <unistd.h>
 
-#include "certa/config.h"
+#include "config.h"
 #include "certa/genesis.h"
 #include "transport.h"
 

@@ -1,15 +1,18 @@
-/* node: the validator daemon, assembled from the engine's modules.
+/* node: the validator daemon (`certa node`), the layer above net/ and
+ * engine/; not part of the integrator library.
  *
  * One node = the PBFT core (engine/pbft), the block log and the consensus
  * write-ahead log (engine/store, io_uring), the authorization state machine
  * (engine/state), the validator transport and the integrator endpoint
- * (net/, ZeroMQ with CURVE) and a Prometheus endpoint (net/metrics).
+ * (net/, ZeroMQ with CURVE) and a Prometheus endpoint (net/metrics). How
+ * its files divide the work: node_internal.h.
  *
  * A receipt leaves only after its block is committed by 2f+1 validators and
  * durable on this node: delivered blocks are appended to the block log and
  * executed only once the log reports them durable. Every record the PBFT
  * core asks to persist is durable before any message that follows it is
- * sent (the persistence contract of include/certa/pbft.h).
+ * sent (the persistence contract of include/certa/pbft.h), kept in one
+ * place: finish_round in node/node.c.
  */
 #ifndef CERTA_NODE_H
 #define CERTA_NODE_H
@@ -17,7 +20,7 @@
 #include <signal.h>
 
 #include "certa/certa.h"
-#include "certa/config.h"
+#include "config.h"
 
 typedef struct certa_node certa_node;
 

@@ -5,7 +5,7 @@
  * a validator refuses to start with a key that may have leaked. Every error
  * names the file and the field.
  */
-#include "certa/config.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>

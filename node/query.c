@@ -1,4 +1,5 @@
-/* node_query: a validator's answers to QUERY requests (engine/node_query.h).
+/* query: a validator's answers to QUERY requests (node_query.h), and the
+ * daemon's side of them: the status document and the call between rounds.
  *
  * Invariants:
  * - Every request gets exactly one reply: QUERY_RESULT or ERROR (never a
@@ -9,6 +10,7 @@
  *   of records or one block read plus one page of its events.
  */
 #include "node_query.h"
+#include "node_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +20,14 @@
 #include "certa/client.h"
 #include "certa/query.h"
 
-enum { R_OK, R_NOT_FOUND, R_BAD_REQUEST, R_ERROR, R_COUNT };
-static const char *const result_names[R_COUNT] = {"ok", "not_found", "bad_request", "error"};
+enum { QR_OK, QR_NOT_FOUND, QR_BAD_REQUEST, QR_ERROR, QR_COUNT };
+static const char *const result_names[QR_COUNT] = {"ok", "not_found", "bad_request", "error"};
 #define KINDS 5u /* 0: a body that did not decode; 1..4: certa_query_kind */
 
 struct certa_node_query {
     certa_query *qs;
     uint8_t *buf; /* CERTA_NODE_QUERY_REPLY_MAX */
-    certa_metric *count[KINDS][R_COUNT];
+    certa_metric *count[KINDS][QR_COUNT];
     certa_metric *seconds;
 };
 
@@ -47,8 +49,8 @@ certa_err certa_node_query_open(certa_metrics *reg, certa_node_query **out,
     }
     certa_err e = certa_query_create(&nq->qs, ei);
     for (unsigned k = 0; e == CERTA_OK && k < KINDS; k++)
-        for (unsigned r = 0; e == CERTA_OK && r < R_COUNT; r++) {
-            if (k == 0 && r != R_BAD_REQUEST)
+        for (unsigned r = 0; e == CERTA_OK && r < QR_COUNT; r++) {
+            if (k == 0 && r != QR_BAD_REQUEST)
                 continue;
             char labels[64];
             snprintf(labels, sizeof labels, "kind=\"%s\",result=\"%s\"",
@@ -96,7 +98,7 @@ static uint8_t error_reply(certa_node_query *nq, certa_err code, const char *msg
 
 static void count(certa_node_query *nq, unsigned kind, unsigned result, double t0)
 {
-    CERTA_ASSERT(kind < KINDS && result < R_COUNT && nq->count[kind][result] != NULL);
+    CERTA_ASSERT(kind < KINDS && result < QR_COUNT && nq->count[kind][result] != NULL);
     certa_metric_add(nq->count[kind][result], 1);
     certa_metric_observe(nq->seconds, mono_s() - t0);
 }
@@ -111,7 +113,7 @@ uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src
     certa_errinfo_clear(&ei);
     certa_cp_query q;
     if (certa_cp_query_decode(req, len, &q, &ei) != CERTA_OK) {
-        count(nq, 0, R_BAD_REQUEST, t0);
+        count(nq, 0, QR_BAD_REQUEST, t0);
         char msg[CERTA_CP_ERROR_MSG_MAX];
         snprintf(msg, sizeof msg, "not a well-formed query: %s", certa_errmsg(&ei));
         return error_reply(nq, CERTA_E_PROTOCOL, msg, reply, reply_len);
@@ -125,23 +127,75 @@ uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src
         e = certa_query_answer(nq->qs, src->g, src->state, src->blocks, &q, &doc, &ei);
     }
     if (e != CERTA_OK) {
-        count(nq, q.kind, e == CERTA_E_NOTFOUND ? R_NOT_FOUND
-                          : e == CERTA_E_ARG    ? R_BAD_REQUEST
-                                                : R_ERROR, t0);
+        count(nq, q.kind, e == CERTA_E_NOTFOUND ? QR_NOT_FOUND
+                          : e == CERTA_E_ARG    ? QR_BAD_REQUEST
+                                                : QR_ERROR, t0);
         return error_reply(nq, e, certa_errmsg(&ei), reply, reply_len);
     }
     nq->buf[0] = q.kind;
     size_t n = json_dumpb(doc, (char *)nq->buf + 1, CERTA_NODE_QUERY_REPLY_MAX - 1, JSON_COMPACT);
     json_decref(doc);
     if (n == 0 || n > CERTA_NODE_QUERY_REPLY_MAX - 1) {
-        count(nq, q.kind, R_ERROR, t0);
+        count(nq, q.kind, QR_ERROR, t0);
         char msg[160];
         snprintf(msg, sizeof msg, "the answer would exceed %u bytes: ask for a smaller page",
                  CERTA_NODE_QUERY_REPLY_MAX);
         return error_reply(nq, n == 0 ? CERTA_E_NOMEM : CERTA_E_LIMIT, msg, reply, reply_len);
     }
-    count(nq, q.kind, R_OK, t0);
+    count(nq, q.kind, QR_OK, t0);
     *reply = nq->buf;
     *reply_len = 1 + n;
     return CERTA_CP_QUERY_RESULT;
 }
+
+/* ------------------------------------------------------------ the daemon's side */
+
+static json_t *status_json(void *ctx)
+{
+    certa_node *nd = ctx;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    certa_transport_stats st;
+    certa_transport_stats_get(nd->tp, &st);
+    uint64_t view = certa_pbft_view(nd->pbft);
+    json_object_set_new(o, "validator", json_integer(nd->self));
+    json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
+    json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
+    json_object_set_new(o, "view", json_integer((json_int_t)view));
+    json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
+    json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
+    json_object_set_new(o, "stable_checkpoint",
+                        json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
+    json_object_set_new(o, "peers_up", json_integer(st.peers_up));
+    json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
+    json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
+    json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
+    certa_dedup_stats ds;
+    certa_dedup_stats_get(nd->dedup, &ds);
+    json_t *rh = json_pack("{s:I, s:I, s:I, s:I, s:I}", "batches", (json_int_t)ds.remembered,
+                           "batches_max", (json_int_t)ds.batches_max,
+                           "horizon_ms", (json_int_t)nd->horizon_ms,
+                           "oldest_height", (json_int_t)ds.oldest_height,
+                           "oldest_time_ms", (json_int_t)ds.oldest_time_ms);
+    if (rh != NULL)
+        json_object_set_new(o, "replay_horizon", rh);
+    return o;
+}
+
+/* Holder, grant and block answers come from the executed state and the
+ * block log, between rounds (node_query.h bounds each one). */
+void node_handle_query(certa_node *nd, const certa_cp_request *rq)
+{
+    certa_node_query_src src = {.g = nd->g, .state = nd->state, .blocks = nd->blocks,
+                                .status = status_json, .status_ctx = nd};
+    const uint8_t *body;
+    size_t len;
+    /* the execution thread owns the state: wait out the block it applies */
+    pthread_mutex_lock(&nd->state_mu);
+    uint8_t type = certa_node_query_answer(nd->nq, &src, rq->body, rq->body_len, &body, &len);
+    pthread_mutex_unlock(&nd->state_mu);
+    certa_cp_server_reply(nd->cs, rq->peer, rq->peer_len, type, rq->header.request_id, body,
+                          len);
+}
+

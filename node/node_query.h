@@ -1,5 +1,5 @@
 /* node_query: how a validator answers QUERY requests from integrators
- * (engine-internal; engine/node.c calls it from its client dispatch).
+ * (the daemon's; node/clients.c calls it from its client dispatch).
  *
  * One call turns a request body into a reply (type and body): holder,
  * grant and block from the executed state and the block log through

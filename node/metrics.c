@@ -1,0 +1,120 @@
+/* metrics: the validator's Prometheus registry (net/metrics) and the
+ * gauges the round refreshes.
+ *
+ * Every counter, gauge and histogram is registered once at open, before
+ * the registry is served; the round only adds, sets and observes (no
+ * allocation, no lock beyond the metric's own atomics). Names and help
+ * texts are part of the operations contract (docs/OPERATIONS.md).
+ */
+#include "node_internal.h"
+
+#include <stdio.h>
+
+#include "certa/log.h"
+
+void node_replay_gauges(certa_node *nd)
+{
+    certa_dedup_stats ds;
+    certa_dedup_stats_get(nd->dedup, &ds);
+    certa_metric_set(nd->m.replay_batches, ds.remembered);
+    uint64_t newest = nd->dlv_tip_ms;
+    double span = ds.remembered && newest > ds.oldest_time_ms
+                      ? (double)(newest - ds.oldest_time_ms) / 1000.0 : 0.0;
+    certa_metric_set(nd->m.replay_seconds, span);
+}
+
+/* Says when this validator is in view change without progress: the gauges,
+ * and one warning per view once the wait passed twice the base timer. */
+void node_watch_progress(certa_node *nd, uint64_t view, uint64_t now)
+{
+    bool in_vc = certa_pbft_in_view_change(nd->pbft);
+    certa_metric_set(nd->m.in_vc, in_vc ? 1.0 : 0.0);
+    certa_metric_set(nd->m.since_commit,
+                     now > nd->last_commit_ms ? (double)(now - nd->last_commit_ms) / 1000.0 : 0.0);
+    if (!in_vc) {
+        nd->vc_since_ms = 0;
+        return;
+    }
+    if (nd->vc_since_ms == 0)
+        nd->vc_since_ms = now;
+    if (now >= nd->vc_since_ms + 2ull * nd->pc.view_timeout_ms && nd->vc_warned_view != view) {
+        nd->vc_warned_view = view;
+        certa_log(CERTA_LOG_WARN, "view_change_stalled",
+                  "\"view\":%llu,\"in_view_change_s\":%.1f,\"since_last_commit_s\":%.1f,"
+                  "\"height\":%llu",
+                  (unsigned long long)view, (double)(now - nd->vc_since_ms) / 1000.0,
+                  (double)(now - nd->last_commit_ms) / 1000.0,
+                  (unsigned long long)nd->executed);
+    }
+}
+
+certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei)
+{
+    node_metrics *m = &nd->m;
+    certa_err e = certa_metrics_create(&m->reg, ei);
+    if (e != CERTA_OK)
+        return e;
+    static const double lat_s[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+                                   0.2, 0.5, 1, 2, 5};
+    static const double fs_s[] = {0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005,
+                                  0.01, 0.02, 0.05, 0.1};
+#define C(field, name, help) \
+    if ((m->field = certa_metrics_counter(m->reg, name, NULL, help, ei)) == NULL) return ei->code
+#define G(field, name, help) \
+    if ((m->field = certa_metrics_gauge(m->reg, name, NULL, help, ei)) == NULL) return ei->code
+    C(blocks, "certa_blocks_committed_total", "Blocks committed and executed");
+    C(events, "certa_events_committed_total", "Events committed and executed");
+    C(batches_in, "certa_batches_accepted_total", "Batches accepted from integrators");
+    C(batches_refused, "certa_batches_refused_total", "Batches or frames refused at the door");
+    C(receipts, "certa_receipts_sent_total", "Batch receipts sent");
+    C(busy, "certa_batches_busy_total", "Batches answered BUSY (backlog full)");
+    C(expired, "certa_waiters_expired_total", "Accepted batches forgotten after the waiting limit");
+    C(too_old, "certa_batches_too_old_total",
+      "Batches refused at the door as outside the replay horizon (too old to tell)");
+    G(replay_batches, "certa_replay_horizon_batches",
+      "Executed batches remembered exactly for replay protection and re-sent receipts");
+    G(replay_seconds, "certa_replay_horizon_seconds",
+      "Block time covered by the replay horizon now (newest block - oldest remembered batch)");
+    C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
+    C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
+    G(view, "certa_view", "Current PBFT view");
+    C(view_changes, "certa_view_changes_total", "View changes started");
+    G(in_vc, "certa_view_change_in_progress", "1 while this validator waits for a new view");
+    G(since_commit, "certa_seconds_since_last_commit",
+      "Seconds since a block holding events last executed here (alert when it grows under load)");
+    C(dropped, "certa_requests_dropped_total",
+      "Pending batches dropped unordered: counted as executed while they waited");
+    G(height, "certa_height", "Last executed block height");
+    G(peers, "certa_peers_connected", "Validator links up");
+    G(waiters, "certa_batches_awaiting_receipt", "Accepted batches not yet committed");
+    G(exec_queue, "certa_exec_queue_depth", "Committed blocks queued for or back from the execution thread");
+    G(store_failed, "certa_storage_failed", "1 when the block log or WAL failed (disk full?)");
+#undef C
+#undef G
+    for (unsigned r = 0; r < CERTA_R_COUNT; r++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "result=\"%s\"", certa_result_name(r));
+        m->results[r] = certa_metrics_counter(m->reg, "certa_results_total", labels,
+                                              "Committed event results by reason", ei);
+        if (m->results[r] == NULL)
+            return ei->code;
+    }
+    m->commit_latency = certa_metrics_histogram(m->reg, "certa_commit_latency_seconds", NULL,
+                                                "Batch accepted to receipt sent", lat_s,
+                                                sizeof lat_s / sizeof lat_s[0], ei);
+    m->fsync_latency = certa_metrics_histogram(m->reg, "certa_fsync_latency_seconds", NULL,
+                                               "Wait for the logs to be durable", fs_s,
+                                               sizeof fs_s / sizeof fs_s[0], ei);
+    if (m->commit_latency == NULL || m->fsync_latency == NULL)
+        return ei->code;
+    e = certa_node_query_open(m->reg, &nd->nq, ei);
+    if (e != CERTA_OK)
+        return e;
+    if (nd->cfg.metrics_port != 0) {
+        uint16_t port = 0;
+        e = certa_metrics_serve(m->reg, nd->cfg.metrics_host, nd->cfg.metrics_port, &port, ei);
+        if (e != CERTA_OK)
+            return e;
+    }
+    return CERTA_OK;
+}

@@ -1,0 +1,388 @@
+/* node_internal: what the daemon's rooms share (the .c files of node/ only).
+ *
+ * The validator daemon is one struct certa_node, owned by the I/O thread,
+ * with a few fields handed to the execution thread. Its files:
+ *   node.c     open, run, close and the round (step -> persist -> sync ->
+ *              send -> execute); peers and pre-prepare hold-back
+ *   app.c      the PBFT application callbacks: batch checks and the
+ *              signature cache, parallel pre-verification, the leaf-hash
+ *              ring, block build/validate under the LAG rule, replay verdicts
+ *   exec.c     the execution stage: a thread that owns the state and
+ *              applies durable blocks in height order
+ *   clients.c  integrators: admission, waiters, receipts and re-sent
+ *              receipts, answers for batches the core dropped
+ *   query.c    online queries and the status document
+ *   metrics.c  the Prometheus registry and the gauges refreshed per round
+ *   recover.c  opening the block log and replaying it and the WAL
+ *   config.c   node.json and the key files
+ *
+ * Threads and ownership (the invariants are stated in full in node.c):
+ * the I/O thread owns everything here except the state, x_executed,
+ * x_leaf_* and pf_* (the execution thread's once certa_node_run started
+ * it; state_mu guards the state for queries and re-sent receipts), the
+ * execution rings (pipe.mu) and the kept leaf hashes (leaf_mu).
+ */
+#ifndef CERTA_NODE_INTERNAL_H
+#define CERTA_NODE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "certa/client.h"
+#include "certa/codec.h"
+#include "certa/crypto.h"
+#include "certa/genesis.h"
+#include "certa/merkle.h"
+#include "certa/pbft.h"
+#include "certa/pool.h"
+#include "certa/receipt.h"
+#include "certa/state.h"
+#include "certa/store.h"
+#include "config.h"
+#include "dedup.h"
+#include "metrics.h"
+#include "node.h"
+#include "node_query.h"
+#include "pbft_msg.h"
+#include "transport.h"
+#include "wal.h"
+
+
+#define OUT_MAX 8192u            /* messages queued in one round */
+#define WAITERS_MAX 65536u       /* batches awaiting a receipt (power of 2) */
+#define SIGCACHE_SLOTS 16384u    /* verified batch digests (power of 2) */
+#define EXEC_QUEUE_MAX 1024u     /* delivered blocks awaiting durability */
+#define CLIENT_RECV_PER_ROUND 512u
+#define RECEIPT_BYTES_MAX (8u * 1024u * 1024u)
+
+#define LAG CERTA_RESULTS_LAG_BLOCKS
+#define LAG_RING 64u
+#define LEAF_RING 8u /* > LAG + 1: blocks validated ahead of execution */
+#define PF_AHEAD 8u  /* events decoded ahead of execution, for prefetching */
+
+typedef struct leaf_slot {
+    uint64_t height; /* 0 = empty */
+    uint8_t events_root[CERTA_HASH_BYTES];
+    size_t n;
+    uint8_t *hashes;
+    size_t cap;
+} leaf_slot;
+_Static_assert(LAG < LAG_RING, "the ring must hold the lag");
+_Static_assert(LAG + 1 < LEAF_RING, "kept leaves must outlive the blocks in flight");
+
+typedef struct out_msg {
+    uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
+    uint8_t *bytes;
+    size_t len;
+} out_msg;
+
+/* One request awaiting the receipt of a batch. Several requests may await
+ * the same batch (a client re-sent it from another connection, or before
+ * the first was answered): each has its own entry, and all are answered. */
+typedef struct waiter {
+    bool used;
+    uint16_t integrator;
+    uint64_t seq;
+    uint64_t request_id;
+    uint64_t accepted_ms;
+    uint32_t events; /* counted in pending_events (0 for a second request) */
+    uint8_t digest[CERTA_HASH_BYTES]; /* of the batch this request sent */
+    uint8_t peer[CERTA_CP_PEER_BYTES_MAX];
+    uint8_t peer_len;
+} waiter;
+#define WAITER_REQUESTS_MAX 4u /* requests awaiting one batch */
+
+/* The replay verdict of each batch of a committed block (engine/dedup.h),
+ * decided once when the block is delivered, in height order. */
+enum { V_NEW = 0, V_REPLAYED = 1, V_TOO_OLD = 2 };
+
+typedef struct exec_item {
+    uint64_t height;
+    uint8_t *rec;
+    size_t len;
+    uint8_t *verdicts; /* one per batch (owned) */
+} exec_item;
+
+typedef struct exec_batch {
+    uint16_t integrator;
+    uint64_t seq;
+    uint32_t first_leaf;
+    uint32_t count;
+    const uint8_t *bytes;
+    size_t len;
+} exec_batch;
+
+/* A committed, durable block on its way through execution. The I/O thread
+ * creates it, the execution thread fills it, the I/O thread completes it
+ * (receipts, caches, its view of the executed height) and frees it. */
+typedef struct exec_job {
+    uint64_t height;
+    uint8_t *rec; /* the REC_BLOCK record (owned) */
+    size_t len;
+    certa_pbft_msg m; /* decoded from rec */
+    exec_batch *batches; /* owned */
+    size_t nb;
+    uint32_t leaves;
+    uint8_t *leaf_hashes; /* owned; leaves hashes */
+    size_t leaf_cap;
+    uint8_t *results;  /* owned; one per leaf */
+    uint8_t *verdicts; /* owned; per batch, V_* */
+    uint8_t results_root[CERTA_HASH_BYTES];
+    uint8_t state_digest[CERTA_HASH_BYTES];
+    certa_err err;
+    certa_errinfo ei;
+} exec_job;
+
+/* The execution stage: one thread that owns the state and applies blocks
+ * in height order, joined to the I/O thread by two bounded rings. At most
+ * EXEC_PIPE_MAX jobs are outstanding (queued, executing or done and not yet
+ * taken back); the done ring holds them all, so the execution thread never
+ * waits for the I/O thread, and the I/O thread never waits for execution:
+ * a durable block that finds the stage full stays in its queue (exq). */
+#define EXEC_PIPE_MAX EXEC_QUEUE_MAX
+typedef struct exec_pipe {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* a job queued, or stop */
+    exec_job *in[EXEC_PIPE_MAX];
+    uint32_t in_head, in_count;
+    exec_job *done[EXEC_PIPE_MAX];
+    uint32_t done_head, done_count;
+    uint32_t outstanding;
+    bool stop;
+    bool failed; /* a job failed: the rest are not executed */
+    int efd;     /* eventfd: a job is done */
+} exec_pipe;
+
+#define HELD_MAX 64u /* pre-prepares waiting for their parent to execute */
+
+typedef struct held_msg {
+    uint64_t seq;
+    uint8_t *bytes;
+    size_t len;
+} held_msg;
+
+typedef struct node_metrics {
+    certa_metrics *reg;
+    certa_metric *blocks, *events, *batches_in, *batches_refused, *receipts;
+    certa_metric *results[CERTA_R_COUNT];
+    certa_metric *commit_latency, *fsync_latency;
+    certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
+    certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
+    certa_metric *since_commit, *in_vc, *dropped;
+    certa_metric *too_old, *replay_batches, *replay_seconds;
+} node_metrics;
+
+struct certa_node {
+    certa_node_config cfg;
+    certa_genesis *g;
+    certa_key *key;
+    char curve_secret[CERTA_CURVE_KEY_Z85_BYTES];
+    uint16_t self;
+    uint16_t n;
+
+    certa_pool *pool;
+    certa_store *blocks;
+    certa_wal *wal;
+    uint64_t blocks_last;
+    bool blocks_dirty;
+
+    /* The state, x_executed and the pf_ring belong to the execution thread
+     * once certa_node_run started it; state_mu guards the state for the
+     * queries and re-sent receipts the I/O thread answers. */
+    certa_state *state;
+    pthread_mutex_t state_mu;
+    uint64_t x_executed;
+    uint8_t *x_leaf_hashes; /* execution's scratch */
+    size_t x_leaf_cap;
+    exec_pipe pipe;
+    exec_job **completed; /* taken back from the done ring, to complete */
+    uint32_t ncompleted;
+    uint64_t events_total;
+    /* The I/O thread's view: what completed execution. */
+    uint64_t executed;
+    uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
+    uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
+    /* results root and state digest after recent heights, by height % LAG_RING */
+    uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
+    uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
+    uint8_t empty_root[CERTA_HASH_BYTES];
+    /* Replay protection (engine/dedup.h), the I/O thread's: fed with every
+     * block as it is delivered (committed and durable) or recovered, in
+     * height order, it decides each batch's verdict for execution, answers
+     * the door and the core's request_executed (a batch committed but
+     * still queued for execution is never proposed again), and locates
+     * executed batches for re-sent receipts. */
+    certa_dedup *dedup;
+    uint64_t dlv_height; /* last block fed to dedup */
+    uint64_t dlv_events; /* events in blocks 1..dlv_height */
+    uint64_t dlv_tip_ms; /* timestamp of block dlv_height */
+    uint64_t horizon_ms; /* the table's horizon in block time */
+
+    certa_pbft *pbft;
+    certa_pbft_config pc;
+    uint64_t timer_at_ms;
+    uint64_t last_view;
+    uint64_t last_commit_ms; /* a block holding events last completed */
+    uint64_t vc_since_ms;    /* in view change since (0: not) */
+    uint64_t vc_warned_view; /* the view whose stall was logged */
+
+    certa_transport *tp;
+    certa_cp_server *cs;
+    certa_node_query *nq; /* answers QUERY (node/query.c) */
+    node_metrics m;
+    bool store_failed;
+
+    out_msg *out;
+    uint32_t nout;
+    held_msg held[HELD_MAX];
+    uint32_t nheld;
+    exec_item *exq;
+    uint32_t nexq;
+    waiter *waiters;
+    uint32_t nwaiters;
+    uint64_t pending_events;     /* events of the waiters */
+    uint32_t admit_batches_max;  /* admission control: see handle_submit */
+    uint64_t admit_events_max;
+    uint64_t last_sweep_ms;
+    uint8_t (*sigcache)[CERTA_HASH_BYTES];
+
+    /* scratch, reused */
+    uint8_t *leaf_hashes;
+    size_t leaf_cap;
+    /* leaf hashes of blocks built or validated here, kept until they
+     * execute so that execution does not hash every event again */
+    leaf_slot leaf_ring[LEAF_RING];
+    pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
+    certa_merkle_split_leaf *split; /* block_leaves' scratch */
+    size_t split_cap;
+    uint8_t (*heads)[CERTA_LEAF_PREFIX_BYTES];
+    size_t heads_cap;
+    /* events decoded ahead of execution (execute_job) */
+    certa_event pf_ring[PF_AHEAD];
+    bool pf_ok[PF_AHEAD];
+    uint8_t *readbuf;
+    size_t readcap;
+    uint8_t *receipt_buf;
+    certa_receipt_entry *entries;
+    uint8_t (*paths)[CERTA_MERKLE_PATH_MAX][CERTA_HASH_BYTES];
+    size_t entries_cap;
+    uint64_t events_window_start_ms, events_window_count;
+    double events_per_s;
+};
+
+/* The wall clock: block timestamps and the core's timers. */
+static inline uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A monotonic clock for durations (metrics, logs, query budgets). */
+static inline uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- node.c: the round */
+
+/* Steps the PBFT core with one input and queues its actions for the
+ * round: records and blocks appended, messages held until finish_round. */
+void node_step(certa_node *nd, const certa_pbft_input *in);
+/* Feeds the pre-prepares held back whose parent executed meanwhile. */
+void node_release_held(certa_node *nd);
+
+/* ---- app.c: the PBFT application */
+
+/* Fills pc->crypto and pc->app with the node's callbacks (ctx = nd). */
+void node_app_bind(certa_node *nd, certa_pbft_config *pc);
+/* Decodes and fully checks a signed batch (framing, events, integrator,
+ * signature), through the signature cache. */
+certa_err node_check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
+                           certa_batch_view *v, certa_errinfo *ei);
+/* The pre-verification scratch, allocated once per process; false on OOM. */
+bool node_preverify_init(void);
+/* Verifies a pre-prepare's batch signatures on the pool before its step;
+ * node_preverify_arm(true) lets that step's validate_request calls look
+ * the outcomes up, node_preverify_disarm() forgets them after it. */
+void node_preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t len);
+void node_preverify_arm(bool active);
+void node_preverify_disarm(void);
+/* Grows a buffer of hashes to hold n; false on OOM. */
+bool node_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n);
+bool node_grow_leaves(certa_node *nd, size_t n);
+/* Moves the kept leaf hashes of (height, events_root, n) into *buf,
+ * swapping buffers; false when they are not kept. */
+bool node_leaves_take(certa_node *nd, uint64_t height,
+                      const uint8_t events_root[CERTA_HASH_BYTES], size_t n,
+                      uint8_t **buf, size_t *cap_io);
+/* The replay verdicts (V_*) of a committed block record, decided once per
+ * height in order; malloc'ed, or NULL when the record does not decode. */
+uint8_t *node_judge_block(certa_node *nd, const uint8_t *rec, size_t len);
+/* Reads block height from the log into nd->readbuf (the core's read_block
+ * callback; ctx = nd). */
+bool node_read_block(void *ctx, uint64_t height, const uint8_t **rec, size_t *len);
+
+/* ---- exec.c: the execution stage */
+
+/* Decodes a committed block record, lists its batches (*batches_out
+ * malloc'ed) and fills *lh with the leaf hash of every event. */
+certa_err node_block_open(certa_node *nd, const uint8_t *rec, size_t len,
+                          certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
+                          uint32_t *leaves_out, uint8_t **lh, size_t *lh_cap,
+                          certa_errinfo *ei);
+/* The commit certificate a block record carries. */
+void node_block_cert(const certa_pbft_msg *m, certa_commit_cert *cert);
+/* SHA-256 of a framed batch's signed bytes (its digest). */
+void node_batch_digest(const exec_batch *b, uint8_t out[CERTA_HASH_BYTES]);
+/* Executes and completes a block on the calling thread (recovery). */
+certa_err node_execute_now(certa_node *nd, const uint8_t *rec, size_t len,
+                           certa_errinfo *ei);
+certa_err node_pipe_start(certa_node *nd, certa_errinfo *ei);
+void node_pipe_stop(certa_node *nd);
+/* Hands a durable block to the stage; false (the caller keeps it) while
+ * EXEC_PIPE_MAX blocks are outstanding. */
+bool node_pipe_try_push(certa_node *nd, const exec_item *it);
+/* Completes the executed blocks in height order (receipts when replying). */
+certa_err node_pipe_complete(certa_node *nd, bool replying, certa_errinfo *ei);
+/* Frees the jobs left in the stage (close). */
+void node_pipe_free(certa_node *nd);
+
+/* ---- clients.c: integrators */
+
+/* Serves the integrator socket for one round (bounded). */
+void node_serve_clients(certa_node *nd);
+/* Answers every request waiting for a batch of an executed block. */
+void node_answer_waiters(certa_node *nd, const exec_job *job);
+/* The core's request_dropped callback (ctx = nd). */
+void node_request_dropped(void *ctx, uint16_t integrator, uint64_t seq);
+/* Forgets waiters accepted more than WAITER_TTL_MS ago. */
+void node_sweep_waiters(certa_node *nd, uint64_t now);
+
+/* ---- query.c */
+
+/* Answers one QUERY request between rounds, under state_mu. */
+void node_handle_query(certa_node *nd, const certa_cp_request *rq);
+
+/* ---- metrics.c */
+
+certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei);
+void node_replay_gauges(certa_node *nd);
+/* The view-change gauges and the stall warning. */
+void node_watch_progress(certa_node *nd, uint64_t view, uint64_t now);
+
+/* ---- recover.c */
+
+certa_err node_open_store(const char *dir, const char *sub, uint64_t first,
+                          certa_store **out, certa_errinfo *ei);
+/* Replays the block log into the state and restores the core from its
+ * tip and the WAL. */
+certa_err node_recover(certa_node *nd, certa_errinfo *ei);
+
+#endif

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The layers point one way: tools -> node -> net -> engine -> include
+# (tests/integration/check_layers.py states the rules). First proves the
+# checker can fail: a scratch copy of the tree gets one wrong-way include
+# per rule, and each must be reported with its file and line; then the real
+# tree must be clean.
+set -euo pipefail
+src=${CERTA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+check="$src/tests/integration/check_layers.py"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+mkdir -p "$scratch/tests" "$scratch/bench"
+cp -r "$src/include" "$src/engine" "$src/net" "$src/node" "$src/tools" "$scratch/"
+cp -r "$src/tests/sim" "$scratch/tests/"
+cp -r "$src/bench/load" "$scratch/bench/"
+
+printf '/* scratch */\n#include "certa/codec.h"\n#include "transport.h"\n#include <zmq.h>\n' \
+  > "$scratch/engine/zz_scratch.c"
+printf '#include "node_internal.h"\n' > "$scratch/net/zz_scratch.c"
+printf '#include "cli.h"\n' > "$scratch/node/zz_scratch.c"
+printf '#include "sim.h"\n' > "$scratch/engine/zz_sim.c"
+printf '#ifndef ZZ_H\n#define ZZ_H\n#include <zmq.h>\n#include "metrics.h"\n#endif\n' \
+  > "$scratch/include/certa/zz_scratch.h"
+printf '#include "wal.h"\n#include <time.h>\n' >> "$scratch/engine/pbft.c"
+pbft_lines=$(wc -l < "$scratch/engine/pbft.c")
+printf '#include "no_such_header.h"\n' > "$scratch/tools/zz_scratch.c"
+# an allow-list entry that no longer matches must be reported too
+sed -i 's|^#include <jansson.h>|/* jansson gone */|' "$scratch/include/certa/query.h"
+
+set +e
+out=$(python3 "$check" "$scratch")
+rc=$?
+set -e
+echo "$out"
+[ "$rc" -eq 1 ] || { echo "FAIL: the checker exited $rc on a tree with wrong-way includes"; exit 1; }
+expect() {
+  if ! grep -qF -- "$1" <<<"$out"; then
+    echo "FAIL: the checker did not report: $1"
+    exit 1
+  fi
+}
+expect 'engine/zz_scratch.c:3: engine includes net header "transport.h"'
+expect 'engine/zz_scratch.c:4: engine includes <zmq.h>'
+expect 'net/zz_scratch.c:1: net includes node header "node_internal.h"'
+expect 'node/zz_scratch.c:1: node includes tools header "cli.h"'
+expect 'engine/zz_sim.c:1: engine includes "sim.h" (tests/sim/sim.h)'
+expect 'include/certa/zz_scratch.h:3: public header includes <zmq.h>'
+expect 'include/certa/zz_scratch.h:4: public header includes net header "metrics.h"'
+expect "engine/pbft.c:$((pbft_lines - 1)): the consensus core includes \"wal.h\""
+expect "engine/pbft.c:$pbft_lines: the consensus core includes <time.h>"
+expect 'tools/zz_scratch.c:1: includes "no_such_header.h", found in no layer'
+expect 'include/certa/query.h: allow-list entry for jansson.h matches nothing'
+if grep -q 'engine/zz_scratch.c:2' <<<"$out"; then
+  echo "FAIL: the checker reported a rightful include (engine -> certa/codec.h)"
+  exit 1
+fi
+echo "ok: the checker reports every kind of wrong-way include"
+
+python3 "$check" "$src"
+echo "ok: the layers point one way"
