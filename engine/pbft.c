@@ -35,6 +35,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
+#include "wire.h"
 
 #define CKR 4      /* checkpoints remembered per peer */
 #define OWNCK 8    /* own executed checkpoints remembered */
@@ -840,8 +841,7 @@ static void check_committed(certa_pbft *r, slot *s)
     for (uint16_t i = 0; i < r->c.n; i++)
         if (s->com[i].has && s->com[i].view == s->pp_view &&
             memcmp(s->com[i].d, s->d, CERTA_HASH_BYTES) == 0) {
-            sigs[66u * k] = (uint8_t)i;
-            sigs[66u * k + 1] = (uint8_t)(i >> 8);
+            certa_put_le16(sigs + 66u * k, i);
             memcpy(sigs + 66u * k + 2, s->com[i].sig, CERTA_SIGNATURE_BYTES);
             k++;
         }
@@ -1198,10 +1198,8 @@ static void maybe_propose(certa_pbft *r)
                 continue;
             uint8_t *it = malloc(10 + p->bytes.len);
             CERTA_ASSERT(it != NULL);
-            it[0] = (uint8_t)p->integrator;
-            it[1] = (uint8_t)(p->integrator >> 8);
-            for (int b = 0; b < 8; b++)
-                it[2 + b] = (uint8_t)(p->seq >> (8 * b));
+            certa_put_le16(it, p->integrator);
+            certa_put_le64(it + 2, p->seq);
             memcpy(it + 10, p->bytes.p, p->bytes.len);
             tmp[n] = it;
             items[n] = it;
@@ -1922,7 +1920,7 @@ static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
     uint64_t seen = 0;
     for (uint16_t i = 0; i < rec->sig_count; i++) {
         const uint8_t *e = rec->sigs + 66u * i;
-        uint16_t s = (uint16_t)(e[0] | e[1] << 8);
+        uint16_t s = certa_get_le16(e);
         if (s >= r->c.n || s >= 64 || (seen >> s & 1u))
             return false;
         seen |= 1ull << s;

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "certa/genesis.h"
+#include "wire.h"
 #include "zap.h"
 
 #define RID_BYTES_MAX 32
@@ -111,13 +112,10 @@ static void emit(certa_transport *t, uint32_t peer, certa_transport_event ev,
 static void hdr_encode(uint8_t out[CERTA_PEER_HEADER_BYTES], unsigned type,
                        uint32_t index)
 {
-    uint32_t m = CERTA_PEER_MAGIC;
-    for (int i = 0; i < 4; i++)
-        out[i] = (uint8_t)(m >> (8 * i));
+    certa_put_le32(out, CERTA_PEER_MAGIC);
     out[4] = CERTA_PEER_VERSION;
     out[5] = (uint8_t)type;
-    out[6] = (uint8_t)index;
-    out[7] = (uint8_t)(index >> 8);
+    certa_put_le16(out + 6, (uint16_t)index);
 }
 
 /* Returns false when the frame is not a certa peer header of version 1. */
@@ -127,13 +125,11 @@ static bool hdr_decode(const zmq_msg_t *m, unsigned *type, uint32_t *index,
     if (zmq_msg_size((zmq_msg_t *)m) != CERTA_PEER_HEADER_BYTES)
         return false;
     const uint8_t *p = zmq_msg_data((zmq_msg_t *)m);
-    uint32_t magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
-    if (magic != CERTA_PEER_MAGIC)
+    if (certa_get_le32(p) != CERTA_PEER_MAGIC)
         return false;
     *version = p[4];
     *type = p[5];
-    *index = (uint32_t)p[6] | (uint32_t)p[7] << 8;
+    *index = certa_get_le16(p + 6);
     return true;
 }
 
@@ -208,8 +204,7 @@ static void send_reject(certa_transport *t, const uint8_t *rid, size_t rid_len,
     if (tl > 200)
         tl = 200;
     memcpy(body, t->cfg.genesis_hash, CERTA_HASH_BYTES);
-    body[32] = (uint8_t)reason;
-    body[33] = (uint8_t)(reason >> 8);
+    certa_put_le16(body + 32, (uint16_t)reason);
     memcpy(body + 34, text, tl);
     (void)send_frames(t->router, rid, rid_len, CERTA_PEER_REJECT, t->cfg.self,
                       body, 34 + tl);
@@ -767,7 +762,7 @@ static void dealer_read(certa_transport *t, uint32_t j)
                 link_refused(t, j, why);
             }
         } else if (type == CERTA_PEER_REJECT && blen >= CERTA_HASH_BYTES + 2) {
-            unsigned reason = (unsigned)b[32] | (unsigned)b[33] << 8;
+            unsigned reason = certa_get_le16(b + 32);
             if (reason == CERTA_PEER_REJECT_HANDSHAKE) {
                 if (p->state == LINK_UP)
                     t->st.peers_up--;
