@@ -940,40 +940,6 @@ static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
     certa_sha256(buf, sizeof buf, out);
 }
 
-#if !__has_include("certa/merkle.h")
-static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH_BYTES])
-{
-    uint8_t buf[1 + 2 * CERTA_HASH_BYTES];
-    buf[0] = 0x01;
-    memcpy(buf + 1, l, CERTA_HASH_BYTES);
-    memcpy(buf + 1 + CERTA_HASH_BYTES, r, CERTA_HASH_BYTES);
-    certa_sha256(buf, sizeof buf, out);
-}
-#endif
-
-/* RFC 6962 Merkle Tree Hash over n leaf hashes, reduced in place. Pairing
- * neighbours level by level and carrying an odd last node up unchanged gives
- * exactly the RFC's split at the largest power of two below n. */
-#if !__has_include("certa/merkle.h")
-static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
-                                 uint8_t out[CERTA_HASH_BYTES])
-{
-    if (n == 0) {
-        certa_sha256("", 0, out);
-        return;
-    }
-    while (n > 1) {
-        uint32_t m = 0;
-        for (uint32_t i = 0; i + 1 < n; i += 2)
-            hash_node(h[i], h[i + 1], h[m++]);
-        if (n & 1)
-            memmove(h[m++], h[n - 1], CERTA_HASH_BYTES);
-        n = m;
-    }
-    memcpy(out, h[0], CERTA_HASH_BYTES);
-}
-#endif
-
 void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(s->in_block);
@@ -1028,15 +994,11 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
         }
         certa_merkle_node_hash(ha, hb, s->scratch[m++]);
     }
-#if __has_include("certa/merkle.h")
-    /* the project's Merkle module: the same RFC 6962 root, its fast node hash */
+    /* the rest of the tree: the Merkle module's RFC 6962 root */
     certa_err e = n == 0 ? certa_merkle_root_hashes(NULL, NULL, 0, results_root, NULL)
                          : certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, m,
                                                     results_root, NULL);
     CERTA_ASSERT(e == CERTA_OK);
-#else
-    mth_from_leaf_hashes(s->scratch, m, results_root);
-#endif
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
 
     /* chain = SHA-256(chain || u64 height || results root) */
