@@ -382,7 +382,8 @@ static certa_err answer_block(certa_query *qs, const certa_genesis *g, const cer
     uint8_t hash[CERTA_HASH_BYTES];
     uint8_t hdr_bytes[CERTA_HEADER_BYTES];
     certa_header_hash(&h, hash);
-    CERTA_ASSERT(certa_header_encode(&h, hdr_bytes) == CERTA_OK);
+    certa_err rc = certa_header_encode(&h, hdr_bytes);
+    CERTA_ASSERT(rc == CERTA_OK);
     char hdr_hex[2 * CERTA_HEADER_BYTES + 1];
     certa_hex_encode(hdr_bytes, CERTA_HEADER_BYTES, hdr_hex);
 

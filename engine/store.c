@@ -1637,9 +1637,10 @@ static void index_group(certa_store *s, const group *g)
         rec_hdr h;
         const char *why = rec_decode(g->buf + pos, &h);
         CERTA_ASSERT(why == NULL);
-        if (h.kind == KIND_BLOCK)
-            CERTA_ASSERT(idx_push(s, h.height, g->seg, g->off + pos, h.payload_bytes) ==
-                         CERTA_OK);
+        if (h.kind == KIND_BLOCK) {
+            certa_err rc = idx_push(s, h.height, g->seg, g->off + pos, h.payload_bytes);
+            CERTA_ASSERT(rc == CERTA_OK);
+        }
         pos += rec_span(h.payload_bytes);
     }
     pthread_mutex_unlock(&s->idx_mu);

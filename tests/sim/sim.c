@@ -513,7 +513,8 @@ static void rep_start(sim *s, rep *p)
     certa_pbft_config c;
     make_config(s, p, &c);
     certa_errinfo ei;
-    CERTA_ASSERT(certa_pbft_create(&c, &p->r, &ei) == CERTA_OK);
+    certa_err rc = certa_pbft_create(&c, &p->r, &ei);
+    CERTA_ASSERT(rc == CERTA_OK);
     if (p->nblocks > 0 || p->nrec > 0) {
         const uint8_t **rs = malloc((p->nrec + 1) * sizeof *rs);
         size_t *ls = malloc((p->nrec + 1) * sizeof *ls);
@@ -787,8 +788,8 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
         certa_pbft_header_encode(&s->genesis, hh);
     } else {
         certa_pbft_msg pm;
-        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[p->nblocks - 1],
-                                           p->blens[p->nblocks - 1], &pm) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(p->blocks[p->nblocks - 1], p->blens[p->nblocks - 1], &pm);
+        CERTA_ASSERT(rc == CERTA_OK);
         certa_pbft_header_encode(&pm.hdr, hh);
     }
     certa_sha256(hh, sizeof hh, prev);
@@ -1037,13 +1038,15 @@ static void disk_repair(sim *s, rep *p)
     p->executed = 0;
     for (size_t i = 0; i < p->nblocks; i++) {
         certa_pbft_msg m;
-        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[i], p->blens[i], &m) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(p->blocks[i], p->blens[i], &m);
+        CERTA_ASSERT(rc == CERTA_OK);
         size_t pos = 0;
         const uint8_t *it;
         size_t il;
         while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
             certa_pbft_request q;
-            CERTA_ASSERT(certa_pbft_request_item(it, il, &q));
+            bool ok = certa_pbft_request_item(it, il, &q);
+            CERTA_ASSERT(ok);
             uint64_t idx = req_index(q.integrator, q.seq);
             if (!p->exec[idx]) {
                 p->exec[idx] = 1;
