@@ -19,6 +19,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "frames.h"
 #include "wire.h"
 
 _Static_assert(sizeof(zmq_msg_t) <= sizeof(((certa_cp_request *)0)->msg_),
@@ -269,35 +270,6 @@ certa_err certa_cp_error_decode(const uint8_t *in, size_t len, certa_cp_error *e
             e->message[i] = '?';
     e->message[ml] = '\0';
     return CERTA_OK;
-}
-
-/* Receives a whole multipart message, keeping at most cap frames; returns
- * the frame count (extra frames closed) or 0 when none is waiting. */
-static int recv_frames(void *sock, zmq_msg_t *f, int cap)
-{
-    int k = 0;
-    bool more = true;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            break;
-        }
-        more = zmq_msg_more(&m);
-        if (k < cap)
-            f[k] = m;
-        else
-            zmq_msg_close(&m);
-        k++;
-    }
-    return k;
-}
-
-static void close_frames(zmq_msg_t *f, int frames, int cap)
-{
-    for (int i = 0; i < frames && i < cap; i++)
-        zmq_msg_close(&f[i]);
 }
 
 static int setopt_int(void *s, int opt, int v)
@@ -576,7 +548,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
                          uint64_t now)
 {
     zmq_msg_t f[2];
-    int frames = recv_frames(c->dealers[e], f, 2);
+    int frames = certa_frames_recv(c->dealers[e], f, 2);
     if (frames == 0)
         return false;
     certa_cp_header h;
@@ -584,7 +556,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
     if (frames != 2 ||
         certa_cp_header_decode(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &h, NULL) != CERTA_OK ||
         (s = find_slot(c, h.request_id)) == NULL) {
-        close_frames(f, frames, 2); /* malformed, or a late duplicate */
+        certa_frames_close(f, frames, 2); /* malformed, or a late duplicate */
         return false;
     }
     const uint8_t *body = zmq_msg_data(&f[1]);
@@ -645,7 +617,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
     default:
         break;
     }
-    close_frames(f, 2, 2);
+    certa_frames_close(f, 2, 2);
     return out;
 }
 
@@ -786,14 +758,14 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
 {
     CERTA_ASSERT(s != NULL && rq != NULL);
     zmq_msg_t f[3];
-    int frames = recv_frames(s->router, f, 3);
+    int frames = certa_frames_recv(s->router, f, 3);
     if (frames == 0)
         return CERTA_E_NOTFOUND;
     size_t plen = zmq_msg_size(&f[0]);
     if (plen > CERTA_CP_PEER_BYTES_MAX) {
         /* libzmq's own routing ids are 5 bytes; a longer one is not ours to
          * answer to. */
-        close_frames(f, frames, 3);
+        certa_frames_close(f, frames, 3);
         return certa_errorf(ei, CERTA_E_PROTOCOL, "client routing id of %zu bytes", plen);
     }
     memcpy(rq->peer, zmq_msg_data(&f[0]), plen);
@@ -817,7 +789,7 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
     if (e != CERTA_OK) {
         (void)certa_cp_server_error(s, rq->peer, rq->peer_len, rid, CERTA_E_PROTOCOL,
                                     false, 0, local.msg);
-        close_frames(f, frames, 3);
+        certa_frames_close(f, frames, 3);
         return certa_errorf(ei, CERTA_E_PROTOCOL, "%s", local.msg);
     }
     zmq_msg_close(&f[0]);

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "certa/genesis.h"
+#include "frames.h"
 #include "wire.h"
 #include "zap.h"
 
@@ -614,40 +615,6 @@ static void router_monitor(certa_transport *t)
     }
 }
 
-/* Receives a whole message of at most cap frames; extra frames are closed
- * and reported through *frames = cap + 1. Returns false when none. */
-static bool recv_multi(void *sock, zmq_msg_t *f, int cap, int *frames)
-{
-    int k = 0;
-    bool more = true;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            if (k == 0) {
-                *frames = 0;
-                return false;
-            }
-            break; /* cannot happen: multipart is delivered whole */
-        }
-        more = zmq_msg_more(&m);
-        if (k < cap)
-            f[k] = m;
-        else
-            zmq_msg_close(&m);
-        k++;
-    }
-    *frames = k;
-    return true;
-}
-
-static void close_frames(zmq_msg_t *f, int frames, int cap)
-{
-    for (int i = 0; i < frames && i < cap; i++)
-        zmq_msg_close(&f[i]);
-}
-
 static void router_hello(certa_transport *t, uint32_t u, uint32_t claimed,
                          const uint8_t *rid, size_t rid_len, zmq_msg_t *body)
 {
@@ -685,8 +652,8 @@ static int router_read(certa_transport *t, certa_transport_deliver_fn deliver,
     int delivered = 0;
     for (int k = 0; k < ROUTER_BURST; k++) {
         zmq_msg_t f[3];
-        int frames;
-        if (!recv_multi(t->router, f, 3, &frames))
+        int frames = certa_frames_recv(t->router, f, 3);
+        if (frames == 0)
             break;
         unsigned type, version;
         uint32_t claimed;
@@ -697,7 +664,7 @@ static int router_read(certa_transport *t, certa_transport_deliver_fn deliver,
         if (frames < 2 || frames > 3 || uid == NULL || end == uid || *end != '\0' ||
             u >= t->cfg.validator_count || rid_len > RID_BYTES_MAX ||
             !hdr_decode(&f[1], &type, &claimed, &version)) {
-            close_frames(f, frames, 3); /* not our protocol: ignore */
+            certa_frames_close(f, frames, 3); /* not our protocol: ignore */
             continue;
         }
         const uint8_t *rid = zmq_msg_data(&f[0]);
@@ -720,7 +687,7 @@ static int router_read(certa_transport *t, certa_transport_deliver_fn deliver,
                 delivered++;
             }
         }
-        close_frames(f, frames, 3);
+        certa_frames_close(f, frames, 3);
     }
     return delivered;
 }
@@ -730,14 +697,14 @@ static void dealer_read(certa_transport *t, uint32_t j)
     peer_link *p = &t->peers[j];
     for (;;) {
         zmq_msg_t f[2];
-        int frames;
-        if (!recv_multi(p->dealer, f, 2, &frames))
+        int frames = certa_frames_recv(p->dealer, f, 2);
+        if (frames == 0)
             return;
         unsigned type, version;
         uint32_t index;
         if (frames < 1 || frames > 2 || !hdr_decode(&f[0], &type, &index, &version) ||
             index != j) {
-            close_frames(f, frames, 2);
+            certa_frames_close(f, frames, 2);
             continue;
         }
         const uint8_t *b = frames == 2 ? zmq_msg_data(&f[1]) : NULL;
@@ -782,7 +749,7 @@ static void dealer_read(certa_transport *t, uint32_t j)
                 link_refused(t, j, why);
             }
         }
-        close_frames(f, frames, 2);
+        certa_frames_close(f, frames, 2);
     }
 }
 
