@@ -31,8 +31,9 @@ int main(int argc, char **argv)
     size_t lens[6];
     for (int i = 0; i < 6; i++) {
         evs[i] = sample_event(kinds[i], (uint8_t)i, 2);
-        CERTA_ASSERT(certa_event_encode(&evs[i], bytes[i], CERTA_EVENT_BYTES_MAX, &lens[i],
-                                        NULL) == CERTA_OK);
+        certa_err ee = certa_event_encode(&evs[i], bytes[i], CERTA_EVENT_BYTES_MAX, &lens[i],
+                                          NULL);
+        CERTA_ASSERT(ee == CERTA_OK);
     }
     long n = 1000000 * scale;
     volatile size_t sink = 0;
@@ -58,16 +59,20 @@ int main(int argc, char **argv)
     uint8_t *buf = malloc(cap);
     uint8_t seed[32] = {1};
     certa_key *k = NULL;
-    CERTA_ASSERT(certa_key_from_seed(seed, &k, NULL) == CERTA_OK);
+    certa_err rc = certa_key_from_seed(seed, &k, NULL);
+    CERTA_ASSERT(rc == CERTA_OK);
     long batches = 200 * scale;
     unsigned per = 1000;
     t = now_s();
     certa_batch_builder bb;
     for (long b = 0; b < batches; b++) {
         certa_batch_begin(&bb, buf, cap, 1, (uint64_t)b + 1);
-        for (unsigned i = 0; i < per; i++)
-            CERTA_ASSERT(certa_batch_add(&bb, &evs[i % 6], NULL) == CERTA_OK);
-        CERTA_ASSERT(certa_batch_sign(&bb, k, NULL) == CERTA_OK);
+        for (unsigned i = 0; i < per; i++) {
+            rc = certa_batch_add(&bb, &evs[i % 6], NULL);
+            CERTA_ASSERT(rc == CERTA_OK);
+        }
+        rc = certa_batch_sign(&bb, k, NULL);
+        CERTA_ASSERT(rc == CERTA_OK);
     }
     dt = now_s() - t;
     printf("batch build+sign (%u events, %zu bytes): %.0f batches/s, %.2f M events/s\n", per,
@@ -76,7 +81,8 @@ int main(int argc, char **argv)
     t = now_s();
     for (long b = 0; b < batches; b++) {
         certa_batch_view v;
-        CERTA_ASSERT(certa_batch_decode(buf, bb.len, &v, NULL) == CERTA_OK);
+        rc = certa_batch_decode(buf, bb.len, &v, NULL);
+        CERTA_ASSERT(rc == CERTA_OK);
         sink += v.event_count;
     }
     dt = now_s() - t;

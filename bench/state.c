@@ -107,7 +107,8 @@ static size_t encode_block(uint8_t *out, size_t cap, uint8_t *batch, uint64_t he
     }
     certa_block_header h = {.height = height, .timestamp_ms = t, .event_count = n,
                             .batch_count = batches};
-    CERTA_ASSERT(certa_header_encode(&h, out) == CERTA_OK);
+    certa_err rc = certa_header_encode(&h, out);
+    CERTA_ASSERT(rc == CERTA_OK);
     return pos;
 }
 

@@ -41,18 +41,13 @@
 
 #if __has_include("certa/merkle.h")
 #include "certa/merkle.h"
+#include "wire.h"
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void fill(uint8_t *p, size_t n, uint64_t seed)
@@ -141,7 +136,7 @@ static size_t make_block(bool mix, uint64_t height, uint32_t events, const uint8
         size_t n = certa_batch_seal(&bb, sig);
         if (len + 4 + n > cap)
             exit(3);
-        put32(out + len, (uint32_t)n);
+        certa_put_le32(out + len, (uint32_t)n);
         memcpy(out + len + 4, batch_buf, n);
         len += 4 + n;
         batches++;

@@ -16,42 +16,7 @@
 #include <string.h>
 
 #include "certa/crypto.h"
-
-/* ---- little-endian helpers ---- */
-
-static inline void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static inline uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-static inline uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
-}
+#include "wire.h"
 
 static const uint8_t zeros[CERTA_REDEEM_LICENCES_MAX * sizeof(certa_licence_ref)];
 
@@ -396,26 +361,26 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
     memset(out, 0, need);
     out[OFF_VERSION] = CERTA_CODEC_VERSION;
     out[OFF_KIND] = ev->kind;
-    put_u16(out + OFF_FLAGS, 0);
+    certa_put_le16(out + OFF_FLAGS, 0);
     memcpy(out + OFF_GRANT_ID, ev->grant_id, CERTA_GRANT_ID_BYTES);
     switch (ev->kind) {
     case CERTA_EV_GRANT:
         memcpy(out + G_HOLDER, ev->holder_id, CERTA_HOLDER_ID_BYTES);
-        put_u32(out + G_TYPES, ev->licence_types);
-        put_u16(out + G_CENTRE, ev->centre);
-        put_u16(out + G_COUNTER, ev->counter);
-        put_u32(out + G_MATTER, ev->matter);
-        put_u64(out + G_NOT_BEFORE, ev->not_before_ms);
-        put_u64(out + G_NOT_AFTER, ev->not_after_ms);
-        put_u16(out + G_MAX_USES, ev->max_uses);
+        certa_put_le32(out + G_TYPES, ev->licence_types);
+        certa_put_le16(out + G_CENTRE, ev->centre);
+        certa_put_le16(out + G_COUNTER, ev->counter);
+        certa_put_le32(out + G_MATTER, ev->matter);
+        certa_put_le64(out + G_NOT_BEFORE, ev->not_before_ms);
+        certa_put_le64(out + G_NOT_AFTER, ev->not_after_ms);
+        certa_put_le16(out + G_MAX_USES, ev->max_uses);
         out[G_METHOD] = ev->method;
         out[G_RESERVED] = 0;
         memcpy(out + G_COMMIT, ev->code_commit, CERTA_HASH_BYTES);
         break;
     case CERTA_EV_REDEEM:
-        put_u16(out + R_CENTRE, ev->centre);
-        put_u16(out + R_COUNTER, ev->counter);
-        put_u32(out + R_MATTER, ev->matter);
+        certa_put_le16(out + R_CENTRE, ev->centre);
+        certa_put_le16(out + R_COUNTER, ev->counter);
+        certa_put_le32(out + R_MATTER, ev->matter);
         memcpy(out + R_CODE, ev->code, CERTA_CODE_DIGITS);
         memcpy(out + R_SALT, ev->salt, CERTA_SALT_BYTES);
         out[R_COUNT] = ev->licence_count;
@@ -430,8 +395,8 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO:
-        put_u16(out + E_CENTRE, ev->centre);
-        put_u16(out + E_COUNTER, ev->counter);
+        certa_put_le16(out + E_CENTRE, ev->centre);
+        certa_put_le16(out + E_COUNTER, ev->counter);
         memcpy(out + E_EVIDENCE, ev->evidence, CERTA_HASH_BYTES);
         break;
     case CERTA_EV_REVOKE:
@@ -474,9 +439,9 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
     unsigned kind = in[OFF_KIND];
     if (certa_event_kind_name(kind) == NULL)
         return field_fail(ei, CERTA_E_BAD_KIND, "kind", OFF_KIND, "unknown kind %u", kind);
-    if (get_u16(in + OFF_FLAGS) != 0)
+    if (certa_get_le16(in + OFF_FLAGS) != 0)
         return field_fail(ei, CERTA_E_RESERVED, "flags", OFF_FLAGS, "reserved flags 0x%04x set",
-                          get_u16(in + OFF_FLAGS));
+                          certa_get_le16(in + OFF_FLAGS));
     ev->kind = (uint8_t)kind;
     memcpy(ev->grant_id, in + OFF_GRANT_ID, CERTA_GRANT_ID_BYTES);
 
@@ -489,13 +454,13 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
             return field_fail(ei, CERTA_E_RESERVED, "reserved", G_RESERVED,
                               "reserved byte is 0x%02x", in[G_RESERVED]);
         memcpy(ev->holder_id, in + G_HOLDER, CERTA_HOLDER_ID_BYTES);
-        ev->licence_types = get_u32(in + G_TYPES);
-        ev->centre = get_u16(in + G_CENTRE);
-        ev->counter = get_u16(in + G_COUNTER);
-        ev->matter = get_u32(in + G_MATTER);
-        ev->not_before_ms = get_u64(in + G_NOT_BEFORE);
-        ev->not_after_ms = get_u64(in + G_NOT_AFTER);
-        ev->max_uses = get_u16(in + G_MAX_USES);
+        ev->licence_types = certa_get_le32(in + G_TYPES);
+        ev->centre = certa_get_le16(in + G_CENTRE);
+        ev->counter = certa_get_le16(in + G_COUNTER);
+        ev->matter = certa_get_le32(in + G_MATTER);
+        ev->not_before_ms = certa_get_le64(in + G_NOT_BEFORE);
+        ev->not_after_ms = certa_get_le64(in + G_NOT_AFTER);
+        ev->max_uses = certa_get_le16(in + G_MAX_USES);
         ev->method = in[G_METHOD];
         memcpy(ev->code_commit, in + G_COMMIT, CERTA_HASH_BYTES);
         break;
@@ -517,9 +482,9 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
         if (in[R_RESERVED] != 0)
             return field_fail(ei, CERTA_E_RESERVED, "reserved", R_RESERVED,
                               "reserved byte is 0x%02x", in[R_RESERVED]);
-        ev->centre = get_u16(in + R_CENTRE);
-        ev->counter = get_u16(in + R_COUNTER);
-        ev->matter = get_u32(in + R_MATTER);
+        ev->centre = certa_get_le16(in + R_CENTRE);
+        ev->counter = certa_get_le16(in + R_COUNTER);
+        ev->matter = certa_get_le32(in + R_MATTER);
         memcpy(ev->code, in + R_CODE, CERTA_CODE_DIGITS);
         memcpy(ev->salt, in + R_SALT, CERTA_SALT_BYTES);
         ev->licence_count = (uint8_t)count;
@@ -536,8 +501,8 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
     case CERTA_EV_PHOTO:
         if ((e = want_exact(len, E_BYTES, kind_names[kind], ei)) != CERTA_OK)
             return e;
-        ev->centre = get_u16(in + E_CENTRE);
-        ev->counter = get_u16(in + E_COUNTER);
+        ev->centre = certa_get_le16(in + E_CENTRE);
+        ev->counter = certa_get_le16(in + E_COUNTER);
         memcpy(ev->evidence, in + E_EVIDENCE, CERTA_HASH_BYTES);
         break;
     case CERTA_EV_REVOKE:
@@ -596,26 +561,26 @@ static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
         return certa_errorf(ei, CERTA_E_TRUNCATED,
                             "batch: header needs %u bytes, input has %zu",
                             CERTA_BATCH_HEADER_BYTES, len);
-    if (get_u32(in + B_MAGIC) != CERTA_BATCH_MAGIC)
+    if (certa_get_le32(in + B_MAGIC) != CERTA_BATCH_MAGIC)
         return field_fail(ei, CERTA_E_BAD_MAGIC, "batch magic", B_MAGIC, "0x%08x, expected 0x%08x",
-                          get_u32(in + B_MAGIC), CERTA_BATCH_MAGIC);
+                          certa_get_le32(in + B_MAGIC), CERTA_BATCH_MAGIC);
     if (in[B_VERSION] != CERTA_CODEC_VERSION)
         return field_fail(ei, CERTA_E_BAD_VERSION, "batch version", B_VERSION,
                           "version %u, expected %u", in[B_VERSION], CERTA_CODEC_VERSION);
     if (in[B_FLAGS] != 0)
         return field_fail(ei, CERTA_E_RESERVED, "batch flags", B_FLAGS,
                           "reserved flags 0x%02x set", in[B_FLAGS]);
-    uint64_t seq = get_u64(in + B_SEQ);
+    uint64_t seq = certa_get_le64(in + B_SEQ);
     if (seq == 0)
         return field_fail(ei, CERTA_E_BAD_FIELD, "batch seq", B_SEQ, "must be >= 1");
-    uint32_t count = get_u32(in + B_COUNT);
+    uint32_t count = certa_get_le32(in + B_COUNT);
     if (count == 0)
         return field_fail(ei, CERTA_E_BAD_FIELD, "batch event_count", B_COUNT,
                           "must be >= 1");
     if (count > CERTA_BATCH_EVENTS_MAX)
         return field_fail(ei, CERTA_E_TOO_LONG, "batch event_count", B_COUNT,
                           "%u events, limit %u", count, CERTA_BATCH_EVENTS_MAX);
-    uint32_t body_bytes = get_u32(in + B_BODY_BYTES);
+    uint32_t body_bytes = certa_get_le32(in + B_BODY_BYTES);
     if (body_bytes > BATCH_BODY_MAX)
         return field_fail(ei, CERTA_E_TOO_LONG, "batch body_bytes", B_BODY_BYTES,
                           "%u bytes, limit %zu", body_bytes, BATCH_BODY_MAX);
@@ -642,7 +607,7 @@ static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
         if (body_bytes - pos < 2)
             return certa_errorf(ei, CERTA_E_TRUNCATED,
                                 "batch event %u: length prefix cut at byte %zu", seen, at);
-        size_t ev_len = get_u16(body + pos);
+        size_t ev_len = certa_get_le16(body + pos);
         if (ev_len > CERTA_EVENT_BYTES_MAX)
             return certa_errorf(ei, CERTA_E_TOO_LONG,
                                 "batch event %u at byte %zu: %zu bytes, limit %u", seen, at,
@@ -664,7 +629,7 @@ static certa_err batch_parse(const uint8_t *in, size_t len, certa_batch_view *v,
         return field_fail(ei, CERTA_E_BAD_FIELD, "batch event_count", B_COUNT,
                           "says %u events, body holds %u", count, seen);
 
-    v->integrator = get_u16(in + B_INTEGRATOR);
+    v->integrator = certa_get_le16(in + B_INTEGRATOR);
     v->seq = seq;
     v->event_count = count;
     v->body = body;
@@ -697,7 +662,7 @@ bool certa_batch_next(const certa_batch_view *b, size_t *pos, const uint8_t **ev
         return false;
     /* certa_batch_decode validated every record; a failure here is a bug. */
     CERTA_ASSERT(b->body_bytes - *pos >= 2);
-    size_t n = get_u16(b->body + *pos);
+    size_t n = certa_get_le16(b->body + *pos);
     CERTA_ASSERT(n <= b->body_bytes - *pos - 2);
     *ev_bytes = b->body + *pos + 2;
     *ev_len = n;
@@ -732,11 +697,11 @@ void certa_batch_begin(certa_batch_builder *bb, uint8_t *buf, size_t cap,
     bb->len = CERTA_BATCH_HEADER_BYTES;
     bb->count = 0;
     memset(buf, 0, CERTA_BATCH_HEADER_BYTES);
-    put_u32(buf + B_MAGIC, CERTA_BATCH_MAGIC);
+    certa_put_le32(buf + B_MAGIC, CERTA_BATCH_MAGIC);
     buf[B_VERSION] = CERTA_CODEC_VERSION;
     buf[B_FLAGS] = 0;
-    put_u16(buf + B_INTEGRATOR, integrator);
-    put_u64(buf + B_SEQ, seq);
+    certa_put_le16(buf + B_INTEGRATOR, integrator);
+    certa_put_le64(buf + B_SEQ, seq);
 }
 
 certa_err certa_batch_add(certa_batch_builder *bb, const certa_event *ev, certa_errinfo *ei)
@@ -759,7 +724,7 @@ certa_err certa_batch_add(certa_batch_builder *bb, const certa_event *ev, certa_
             return certa_errorf(ei, CERTA_E_LIMIT, "batch full at %zu bytes", bb->len);
         return e;
     }
-    put_u16(bb->buf + bb->len, (uint16_t)ev_len);
+    certa_put_le16(bb->buf + bb->len, (uint16_t)ev_len);
     bb->len += 2 + ev_len;
     bb->count++;
     CERTA_ASSERT(bb->len + CERTA_SIGNATURE_BYTES <= cap);
@@ -771,15 +736,15 @@ void certa_batch_digest(certa_batch_builder *bb, uint8_t digest_out[CERTA_HASH_B
     CERTA_ASSERT(bb != NULL && bb->buf != NULL);
     CERTA_ASSERT(bb->count >= 1 && bb->count <= CERTA_BATCH_EVENTS_MAX);
     CERTA_ASSERT(bb->len > CERTA_BATCH_HEADER_BYTES);
-    put_u32(bb->buf + B_COUNT, bb->count);
-    put_u32(bb->buf + B_BODY_BYTES, (uint32_t)(bb->len - CERTA_BATCH_HEADER_BYTES));
+    certa_put_le32(bb->buf + B_COUNT, bb->count);
+    certa_put_le32(bb->buf + B_BODY_BYTES, (uint32_t)(bb->len - CERTA_BATCH_HEADER_BYTES));
     certa_sha256(bb->buf, bb->len, digest_out);
 }
 
 size_t certa_batch_seal(certa_batch_builder *bb, const uint8_t sig[CERTA_SIGNATURE_BYTES])
 {
     CERTA_ASSERT(bb != NULL && sig != NULL);
-    CERTA_ASSERT(get_u32(bb->buf + B_COUNT) == bb->count); /* digest came first */
+    CERTA_ASSERT(certa_get_le32(bb->buf + B_COUNT) == bb->count); /* digest came first */
     if (builder_cap(bb) - bb->len < CERTA_SIGNATURE_BYTES)
         return 0;
     memcpy(bb->buf + bb->len, sig, CERTA_SIGNATURE_BYTES);
@@ -824,15 +789,15 @@ enum {
 certa_err certa_header_encode(const certa_block_header *h, uint8_t out[CERTA_HEADER_BYTES])
 {
     CERTA_ASSERT(h != NULL && out != NULL);
-    put_u32(out + H_MAGIC, CERTA_HEADER_MAGIC);
+    certa_put_le32(out + H_MAGIC, CERTA_HEADER_MAGIC);
     out[H_VERSION] = CERTA_CODEC_VERSION;
     out[H_FLAGS] = 0;
-    put_u16(out + H_PROPOSER, h->proposer);
-    put_u64(out + H_HEIGHT, h->height);
-    put_u64(out + H_VIEW, h->view);
-    put_u64(out + H_TIMESTAMP, h->timestamp_ms);
-    put_u32(out + H_EVENT_COUNT, h->event_count);
-    put_u32(out + H_BATCH_COUNT, h->batch_count);
+    certa_put_le16(out + H_PROPOSER, h->proposer);
+    certa_put_le64(out + H_HEIGHT, h->height);
+    certa_put_le64(out + H_VIEW, h->view);
+    certa_put_le64(out + H_TIMESTAMP, h->timestamp_ms);
+    certa_put_le32(out + H_EVENT_COUNT, h->event_count);
+    certa_put_le32(out + H_BATCH_COUNT, h->batch_count);
     memcpy(out + H_PREV_HASH, h->prev_hash, CERTA_HASH_BYTES);
     memcpy(out + H_EVENTS_ROOT, h->events_root, CERTA_HASH_BYTES);
     memcpy(out + H_PREV_RESULTS_ROOT, h->prev_results_root, CERTA_HASH_BYTES);
@@ -843,21 +808,21 @@ certa_err certa_header_encode(const certa_block_header *h, uint8_t out[CERTA_HEA
 /* Decodes the fixed header at in (at least CERTA_HEADER_BYTES readable). */
 static certa_err header_fields(const uint8_t *in, certa_block_header *h, certa_errinfo *ei)
 {
-    if (get_u32(in + H_MAGIC) != CERTA_HEADER_MAGIC)
+    if (certa_get_le32(in + H_MAGIC) != CERTA_HEADER_MAGIC)
         return field_fail(ei, CERTA_E_BAD_MAGIC, "header magic", H_MAGIC,
-                          "0x%08x, expected 0x%08x", get_u32(in + H_MAGIC), CERTA_HEADER_MAGIC);
+                          "0x%08x, expected 0x%08x", certa_get_le32(in + H_MAGIC), CERTA_HEADER_MAGIC);
     if (in[H_VERSION] != CERTA_CODEC_VERSION)
         return field_fail(ei, CERTA_E_BAD_VERSION, "header version", H_VERSION,
                           "version %u, expected %u", in[H_VERSION], CERTA_CODEC_VERSION);
     if (in[H_FLAGS] != 0)
         return field_fail(ei, CERTA_E_RESERVED, "header flags", H_FLAGS,
                           "reserved flags 0x%02x set", in[H_FLAGS]);
-    h->proposer = get_u16(in + H_PROPOSER);
-    h->height = get_u64(in + H_HEIGHT);
-    h->view = get_u64(in + H_VIEW);
-    h->timestamp_ms = get_u64(in + H_TIMESTAMP);
-    h->event_count = get_u32(in + H_EVENT_COUNT);
-    h->batch_count = get_u32(in + H_BATCH_COUNT);
+    h->proposer = certa_get_le16(in + H_PROPOSER);
+    h->height = certa_get_le64(in + H_HEIGHT);
+    h->view = certa_get_le64(in + H_VIEW);
+    h->timestamp_ms = certa_get_le64(in + H_TIMESTAMP);
+    h->event_count = certa_get_le32(in + H_EVENT_COUNT);
+    h->batch_count = certa_get_le32(in + H_BATCH_COUNT);
     memcpy(h->prev_hash, in + H_PREV_HASH, CERTA_HASH_BYTES);
     memcpy(h->events_root, in + H_EVENTS_ROOT, CERTA_HASH_BYTES);
     memcpy(h->prev_results_root, in + H_PREV_RESULTS_ROOT, CERTA_HASH_BYTES);
@@ -914,7 +879,7 @@ static certa_err block_next(const uint8_t *in, size_t len, size_t *pos,
     size_t at = *pos;
     if (len - at < 4)
         return certa_errorf(ei, CERTA_E_TRUNCATED, "block: batch length cut at byte %zu", at);
-    size_t n = get_u32(in + at);
+    size_t n = certa_get_le32(in + at);
     if (n > CERTA_BATCH_BYTES_MAX)
         return certa_errorf(ei, CERTA_E_TOO_LONG, "block: batch at byte %zu of %zu bytes, limit %u",
                             at, n, CERTA_BATCH_BYTES_MAX);
@@ -951,7 +916,7 @@ size_t certa_block_put_batch(uint8_t *out, size_t cap, size_t pos, const uint8_t
     CERTA_ASSERT(batch_len <= CERTA_BATCH_BYTES_MAX);
     if (cap - pos < 4 + batch_len || pos + 4 + batch_len > CERTA_BLOCK_BYTES_MAX)
         return 0;
-    put_u32(out + pos, (uint32_t)batch_len);
+    certa_put_le32(out + pos, (uint32_t)batch_len);
     memcpy(out + pos + 4, batch, batch_len);
     return pos + 4 + batch_len;
 }
@@ -988,8 +953,8 @@ size_t certa_leaf_encode(uint16_t integrator, uint64_t seq, const uint8_t *ev, s
     CERTA_ASSERT(ev != NULL && out != NULL);
     CERTA_ASSERT(ev_len <= CERTA_EVENT_BYTES_MAX);
     CERTA_ASSERT(cap >= CERTA_LEAF_PREFIX_BYTES + ev_len);
-    put_u16(out, integrator);
-    put_u64(out + 2, seq);
+    certa_put_le16(out, integrator);
+    certa_put_le64(out + 2, seq);
     memcpy(out + CERTA_LEAF_PREFIX_BYTES, ev, ev_len);
     return CERTA_LEAF_PREFIX_BYTES + ev_len;
 }

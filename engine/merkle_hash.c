@@ -21,6 +21,8 @@
 
 #include <openssl/sha.h>
 
+#include "wire.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -41,14 +43,6 @@ typedef struct leaf_ref {
 } leaf_ref;
 
 /* ---- message assembly ---- */
-
-static inline void store_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
 
 /* Blocks of the padded message 0x00 || leaf bytes (len of them). */
 static inline size_t msg_blocks(size_t len)
@@ -78,7 +72,7 @@ static inline const uint8_t *msg_block(const leaf_ref *l, size_t j, size_t nb,
     if (total >= start && total < start + 64)
         buf[total - start] = 0x80;
     if (j == nb - 1)
-        store_be64(buf + 56, (uint64_t)total * 8);
+        certa_put_be64(buf + 56, (uint64_t)total * 8);
     return buf;
 }
 
@@ -109,12 +103,8 @@ static void port_c2(uint32_t *sa, const uint8_t *ba, uint32_t *sb,
 
 static void port_digest(const uint32_t *st, uint8_t *out)
 {
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(st[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(st[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(st[i] >> 8);
-        out[4 * i + 3] = (uint8_t)st[i];
-    }
+    for (int i = 0; i < 8; i++)
+        certa_put_be32(out + 4 * i, st[i]);
 }
 
 static mh_backend be_portable = {

@@ -35,6 +35,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
+#include "wire.h"
 
 #define CKR 4      /* checkpoints remembered per peer */
 #define OWNCK 8    /* own executed checkpoints remembered */
@@ -796,9 +797,11 @@ static void execute_ready(certa_pbft *r)
             break;
         }
         certa_pbft_msg pp;
-        CERTA_ASSERT(certa_pbft_msg_decode(s->pp.p, s->pp.len, &pp) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(s->pp.p, s->pp.len, &pp);
+        CERTA_ASSERT(rc == CERTA_OK);
         size_t nreq = 0;
-        CERTA_ASSERT(decode_reqs(r, &pp.reqs, &nreq));
+        bool ok = decode_reqs(r, &pp.reqs, &nreq);
+        CERTA_ASSERT(ok);
         certa_pbft_msg rec;
         memset(&rec, 0, sizeof rec);
         rec.type = CERTA_PBFT_REC_BLOCK;
@@ -840,8 +843,7 @@ static void check_committed(certa_pbft *r, slot *s)
     for (uint16_t i = 0; i < r->c.n; i++)
         if (s->com[i].has && s->com[i].view == s->pp_view &&
             memcmp(s->com[i].d, s->d, CERTA_HASH_BYTES) == 0) {
-            sigs[66u * k] = (uint8_t)i;
-            sigs[66u * k + 1] = (uint8_t)(i >> 8);
+            certa_put_le16(sigs + 66u * k, i);
             memcpy(sigs + 66u * k + 2, s->com[i].sig, CERTA_SIGNATURE_BYTES);
             k++;
         }
@@ -1198,10 +1200,8 @@ static void maybe_propose(certa_pbft *r)
                 continue;
             uint8_t *it = malloc(10 + p->bytes.len);
             CERTA_ASSERT(it != NULL);
-            it[0] = (uint8_t)p->integrator;
-            it[1] = (uint8_t)(p->integrator >> 8);
-            for (int b = 0; b < 8; b++)
-                it[2 + b] = (uint8_t)(p->seq >> (8 * b));
+            certa_put_le16(it, p->integrator);
+            certa_put_le64(it + 2, p->seq);
             memcpy(it + 10, p->bytes.p, p->bytes.len);
             tmp[n] = it;
             items[n] = it;
@@ -1228,7 +1228,8 @@ static void maybe_propose(certa_pbft *r)
         m.hdr.proposer = r->c.id;
         memcpy(m.hdr.prev_hash, r->parent_hash, CERTA_HASH_BYTES);
         r->c.app.build_block(r->c.app.ctx, &r->parent, &m.hdr, r->reqs, n);
-        CERTA_ASSERT(certa_pbft_list_parse(list, ll, &m.reqs));
+        bool ok = certa_pbft_list_parse(list, ll, &m.reqs);
+        CERTA_ASSERT(ok);
         buf b = make_signed(r, &m);
         uint8_t d[CERTA_HASH_BYTES];
         hash_header(r, &m.hdr, d);
@@ -1391,11 +1392,12 @@ static void start_view_change(certa_pbft *r, uint64_t v)
     m.seq = r->ck_seq;
     m.hdr = r->ck_hdr;
     uint8_t empty[4] = {0, 0, 0, 0};
-    if (r->ck_proof.len)
-        CERTA_ASSERT(certa_pbft_list_parse(r->ck_proof.p, r->ck_proof.len, &m.l1));
-    else
-        CERTA_ASSERT(certa_pbft_list_parse(empty, 4, &m.l1));
-    CERTA_ASSERT(certa_pbft_list_parse(l2, l2len, &m.l2));
+    bool l1_ok = r->ck_proof.len
+                     ? certa_pbft_list_parse(r->ck_proof.p, r->ck_proof.len, &m.l1)
+                     : certa_pbft_list_parse(empty, 4, &m.l1);
+    CERTA_ASSERT(l1_ok);
+    bool l2_ok = certa_pbft_list_parse(l2, l2len, &m.l2);
+    CERTA_ASSERT(l2_ok);
     buf b = make_signed(r, &m);
     free(l2);
     persist(r, CERTA_PBFT_MSG_VIEW_CHANGE, 0, v, &b);
@@ -1431,7 +1433,8 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
     pl->count = 0;
     certa_pbft_msg vm[CERTA_PBFT_VALIDATORS_MAX];
     for (size_t i = 0; i < nvc; i++) {
-        CERTA_ASSERT(certa_pbft_msg_decode(vcs[i].p, vcs[i].len, &vm[i]) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(vcs[i].p, vcs[i].len, &vm[i]);
+        CERTA_ASSERT(rc == CERTA_OK);
         if (i == 0 || vm[i].seq > pl->base) {
             pl->base = vm[i].seq;
             pl->base_hdr = vm[i].hdr;
@@ -1454,7 +1457,8 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
                 size_t pil;
                 certa_pbft_list_next(&l, &p2, &pi, &pil);
                 certa_pbft_msg pp;
-                CERTA_ASSERT(certa_pbft_msg_decode(pi, pil, &pp) == CERTA_OK);
+                certa_err rc = certa_pbft_msg_decode(pi, pil, &pp);
+                CERTA_ASSERT(rc == CERTA_OK);
                 if (pp.seq > top)
                     top = pp.seq;
             }
@@ -1478,7 +1482,8 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
                     size_t pil;
                     certa_pbft_list_next(&l, &p2, &pi, &pil);
                     certa_pbft_msg pp;
-                    CERTA_ASSERT(certa_pbft_msg_decode(pi, pil, &pp) == CERTA_OK);
+                    certa_err rc = certa_pbft_msg_decode(pi, pil, &pp);
+                    CERTA_ASSERT(rc == CERTA_OK);
                     if (pp.seq == s && (!have || pp.view > best.view)) {
                         best = pp;
                         have = true;
@@ -1549,7 +1554,8 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
     while (certa_pbft_list_next(pps, &pos, &it, &il)) {
         CERTA_ASSERT(k < pl->count);
         certa_pbft_msg m;
-        CERTA_ASSERT(certa_pbft_msg_decode(it, il, &m) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(it, il, &m);
+        CERTA_ASSERT(rc == CERTA_OK);
         slot *s = slot_get(r, m.seq);
         size_t nreq = 0;
         decode_reqs(r, &m.reqs, &nreq);
@@ -1642,7 +1648,8 @@ static void build_new_view(certa_pbft *r)
     buf_free(&r->nv);
     r->nv = b;
     certa_pbft_msg nvm;
-    CERTA_ASSERT(certa_pbft_msg_decode(r->nv.p, r->nv.len, &nvm) == CERTA_OK);
+    certa_err rc = certa_pbft_msg_decode(r->nv.p, r->nv.len, &nvm);
+    CERTA_ASSERT(rc == CERTA_OK);
     install_new_view(r, r->view, pl, &nvm.l2);
     for (size_t i = 0; i < pl->count; i++)
         buf_free(&pps[i]);
@@ -1922,7 +1929,7 @@ static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
     uint64_t seen = 0;
     for (uint16_t i = 0; i < rec->sig_count; i++) {
         const uint8_t *e = rec->sigs + 66u * i;
-        uint16_t s = (uint16_t)(e[0] | e[1] << 8);
+        uint16_t s = certa_get_le16(e);
         if (s >= r->c.n || s >= 64 || (seen >> s & 1u))
             return false;
         seen |= 1ull << s;

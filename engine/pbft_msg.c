@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire.h"
+
 typedef struct rd {
     const uint8_t *p;
     size_t len;
@@ -32,11 +34,19 @@ static uint64_t rd_uint(rd *r, unsigned bytes)
 {
     if (!rd_need(r, bytes))
         return 0;
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)r->p[r->pos + i] << (8 * i);
+    const uint8_t *q = r->p + r->pos;
     r->pos += bytes;
-    return v;
+    switch (bytes) {
+    case 1:
+        return q[0];
+    case 2:
+        return certa_get_le16(q);
+    case 4:
+        return certa_get_le32(q);
+    default:
+        CERTA_ASSERT(bytes == 8);
+        return certa_get_le64(q);
+    }
 }
 
 static const uint8_t *rd_bytes(rd *r, size_t n)
@@ -83,8 +93,7 @@ bool certa_pbft_list_next(const certa_pbft_list *l, size_t *pos,
         return false;
     CERTA_ASSERT(l->len - *pos >= 4);
     const uint8_t *q = l->p + *pos;
-    size_t n = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
-               (size_t)q[3] << 24;
+    size_t n = certa_get_le32(q);
     CERTA_ASSERT(l->len - *pos - 4 >= n);
     *item = q + 4;
     *item_len = n;
@@ -97,11 +106,8 @@ bool certa_pbft_request_item(const uint8_t *item, size_t len,
 {
     if (len < 10 || len - 10 > CERTA_PBFT_REQUEST_BYTES_MAX)
         return false;
-    req->integrator = (uint16_t)(item[0] | item[1] << 8);
-    uint64_t s = 0;
-    for (int i = 0; i < 8; i++)
-        s |= (uint64_t)item[2 + i] << (8 * i);
-    req->seq = s;
+    req->integrator = certa_get_le16(item);
+    req->seq = certa_get_le64(item + 2);
     req->bytes = item + 10;
     req->len = len - 10;
     return true;
@@ -136,8 +142,23 @@ static void wr_uint(wr *w, uint64_t v, unsigned bytes)
     wr_need(w, bytes);
     if (w->bad)
         return;
-    for (unsigned i = 0; i < bytes; i++)
-        w->p[w->len++] = (uint8_t)(v >> (8 * i));
+    uint8_t *q = w->p + w->len;
+    w->len += bytes;
+    switch (bytes) {
+    case 1:
+        q[0] = (uint8_t)v;
+        break;
+    case 2:
+        certa_put_le16(q, (uint16_t)v);
+        break;
+    case 4:
+        certa_put_le32(q, (uint32_t)v);
+        break;
+    default:
+        CERTA_ASSERT(bytes == 8);
+        certa_put_le64(q, v);
+        break;
+    }
 }
 
 static void wr_bytes(wr *w, const void *b, size_t n)
@@ -286,7 +307,7 @@ static void body_rd(rd *r, certa_pbft_msg *m)
             /* signers strictly ascending: one canonical order */
             for (uint16_t i = 1; i < m->sig_count; i++) {
                 const uint8_t *a = m->sigs + 66u * (i - 1u), *b = a + 66;
-                if ((a[0] | a[1] << 8) >= (b[0] | b[1] << 8))
+                if (certa_get_le16(a) >= certa_get_le16(b))
                     r->bad = true;
             }
         }

@@ -23,6 +23,7 @@
 #include "certa/store.h"
 #include "dedup.h"
 #include "pbft_msg.h"
+#include "wire.h"
 
 struct certa_query {
     certa_record *recs; /* CERTA_QUERY_RECORDS_MAX */
@@ -230,11 +231,6 @@ static certa_err walk_open(block_walk *w, const uint8_t *data, size_t len,
     return CERTA_OK;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A batch as stored, not decoded: decoding (every event, the digest) costs
  * more than a page of answers, so a page decodes only the events it shows. */
 typedef struct raw_batch {
@@ -267,23 +263,23 @@ static certa_err walk_next(block_walk *w, raw_batch *b)
     } else {
         if (w->pos == w->len)
             return CERTA_E_NOTFOUND;
-        if (w->len - w->pos < 4 || rd32(w->data + w->pos) > w->len - w->pos - 4)
+        if (w->len - w->pos < 4 || certa_get_le32(w->data + w->pos) > w->len - w->pos - 4)
             return CERTA_E_CORRUPT;
-        b->len = rd32(w->data + w->pos);
+        b->len = certa_get_le32(w->data + w->pos);
         b->bytes = w->data + w->pos + 4;
         w->pos += 4 + b->len;
     }
     const uint8_t *p = b->bytes;
-    if (b->len < CERTA_BATCH_HEADER_BYTES + CERTA_SIGNATURE_BYTES || rd32(p) != CERTA_BATCH_MAGIC ||
-        (size_t)rd32(p + 20) != b->len - CERTA_BATCH_HEADER_BYTES - CERTA_SIGNATURE_BYTES)
+    if (b->len < CERTA_BATCH_HEADER_BYTES + CERTA_SIGNATURE_BYTES || certa_get_le32(p) != CERTA_BATCH_MAGIC ||
+        (size_t)certa_get_le32(p + 20) != b->len - CERTA_BATCH_HEADER_BYTES - CERTA_SIGNATURE_BYTES)
         return CERTA_E_CORRUPT;
     if (!w->rec) {
-        b->integrator = (uint16_t)(p[6] | p[7] << 8);
-        b->seq = (uint64_t)rd32(p + 8) | (uint64_t)rd32(p + 12) << 32;
+        b->integrator = certa_get_le16(p + 6);
+        b->seq = certa_get_le64(p + 8);
     }
-    b->event_count = rd32(p + 16);
+    b->event_count = certa_get_le32(p + 16);
     b->body = p + CERTA_BATCH_HEADER_BYTES;
-    b->body_bytes = rd32(p + 20);
+    b->body_bytes = certa_get_le32(p + 20);
     return CERTA_OK;
 }
 
@@ -293,7 +289,7 @@ static bool raw_next(const raw_batch *b, size_t *pos, const uint8_t **ev, size_t
 {
     if (b->body_bytes - *pos < 2)
         return false;
-    size_t n = (size_t)(b->body[*pos] | b->body[*pos + 1] << 8);
+    size_t n = certa_get_le16(b->body + *pos);
     if (n > b->body_bytes - *pos - 2)
         return false;
     *ev = b->body + *pos + 2;
@@ -308,7 +304,7 @@ static json_t *commit_json(const certa_pbft_msg *m, const uint8_t hash[CERTA_HAS
     for (uint16_t i = 0; i < m->sig_count; i++) {
         const uint8_t *sg = m->sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
         json_array_append_new(sigs, json_pack("{s:i,s:o}", "validator",
-                                              (int)(sg[0] | sg[1] << 8), "signature",
+                                              (int)certa_get_le16(sg), "signature",
                                               hex_json(sg + 2, CERTA_SIGNATURE_BYTES)));
     }
     return json_pack("{s:I,s:I,s:o,s:o}", "view", (json_int_t)m->aux, "height",
@@ -386,7 +382,8 @@ static certa_err answer_block(certa_query *qs, const certa_genesis *g, const cer
     uint8_t hash[CERTA_HASH_BYTES];
     uint8_t hdr_bytes[CERTA_HEADER_BYTES];
     certa_header_hash(&h, hash);
-    CERTA_ASSERT(certa_header_encode(&h, hdr_bytes) == CERTA_OK);
+    certa_err rc = certa_header_encode(&h, hdr_bytes);
+    CERTA_ASSERT(rc == CERTA_OK);
     char hdr_hex[2 * CERTA_HEADER_BYTES + 1];
     certa_hex_encode(hdr_bytes, CERTA_HEADER_BYTES, hdr_hex);
 

@@ -19,33 +19,12 @@
 #include "certa/merkle.h"
 
 #include "certa/crypto.h"
+#include "wire.h"
 
 #define ENTRY_FIXED_BYTES (2u + 1u + 2u)
 #define BATCH_FIXED_BYTES (4u + 1u + 1u + 2u + 8u + CERTA_HEADER_BYTES + 8u + 8u + \
                            CERTA_HASH_BYTES + 2u)
 #define HEADER_EVENT_COUNT_AT 32u /* u32 event_count in the encoded header */
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 void certa_commit_message(const uint8_t chain_id[CERTA_HASH_BYTES], uint16_t validator,
                           uint64_t view, uint64_t height,
@@ -161,7 +140,7 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
     if (cert->count == 0 || cert->count > CERTA_VALIDATORS_MAX)
         return certa_errorf(ei, CERTA_E_ARG, "receipt: %u signatures", cert->count);
     uint64_t first = entries[0].leaf_index;
-    uint64_t n = get32(header + HEADER_EVENT_COUNT_AT);
+    uint64_t n = certa_get_le32(header + HEADER_EVENT_COUNT_AT);
     if (first + count > n)
         return certa_errorf(ei, CERTA_E_ARG, "receipt: leaves %" PRIu64 "..%" PRIu64
                             " past the header's %" PRIu64 " events", first,
@@ -192,37 +171,37 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
         return certa_errorf(ei, CERTA_E_LIMIT, "receipt: needs %zu bytes, buffer "
                             "has %zu", need, cap);
     uint8_t *p = out;
-    put32(p, CERTA_RECEIPT_MAGIC);
+    certa_put_le32(p, CERTA_RECEIPT_MAGIC);
     p[4] = CERTA_RECEIPT_VERSION;
     p[5] = 0;
-    put16(p + 6, integrator);
-    put64(p + 8, seq);
+    certa_put_le16(p + 6, integrator);
+    certa_put_le64(p + 8, seq);
     p += 16;
     memcpy(p, header, CERTA_HEADER_BYTES);
     p += CERTA_HEADER_BYTES;
-    put64(p, cert->view);
-    put64(p + 8, cert->height);
+    certa_put_le64(p, cert->view);
+    certa_put_le64(p + 8, cert->height);
     memcpy(p + 16, cert->block_hash, CERTA_HASH_BYTES);
-    put16(p + 48, cert->count);
+    certa_put_le16(p + 48, cert->count);
     p += 50;
     for (uint32_t i = 0; i < cert->count; i++) {
-        put16(p, cert->sigs[i].validator);
+        certa_put_le16(p, cert->sigs[i].validator);
         memcpy(p + 2, cert->sigs[i].sig, CERTA_SIGNATURE_BYTES);
         p += 2 + CERTA_SIGNATURE_BYTES;
     }
-    put64(p, first);
-    put32(p + 8, count);
+    certa_put_le64(p, first);
+    certa_put_le32(p + 8, count);
     p += 12;
     for (uint32_t i = 0; i < count; i++) {
         const certa_receipt_entry *en = &entries[i];
         size_t rl = en->reason ? strlen(en->reason) : 0;
-        put16(p, en->result);
+        certa_put_le16(p, en->result);
         p[2] = (uint8_t)rl;
         p += 3;
         if (rl > 0)
             memcpy(p, en->reason, rl);
         p += rl;
-        put16(p, (uint16_t)en->event_len);
+        certa_put_le16(p, (uint16_t)en->event_len);
         p += 2;
         memcpy(p, en->event, en->event_len);
         p += en->event_len;
@@ -252,7 +231,7 @@ static size_t entry_len(const uint8_t *in, size_t avail, uint32_t index,
         certa_errorf(ei, CERTA_E_TRUNCATED, "receipt entry %u: truncated", index);
         return 0;
     }
-    uint16_t result = get16(in);
+    uint16_t result = certa_get_le16(in);
     size_t rl = in[2];
     if (rl > CERTA_RECEIPT_REASON_MAX || (result == CERTA_RESULT_OK && rl != 0)) {
         *code = CERTA_E_BAD_FIELD;
@@ -271,7 +250,7 @@ static size_t entry_len(const uint8_t *in, size_t avail, uint32_t index,
                      "printable ASCII", index);
         return 0;
     }
-    size_t el = get16(in + off);
+    size_t el = certa_get_le16(in + off);
     if (el == 0 || el > CERTA_EVENT_BYTES_MAX) {
         *code = CERTA_E_TOO_LONG;
         certa_errorf(ei, CERTA_E_TOO_LONG, "receipt entry %u: event of %zu bytes "
@@ -357,20 +336,20 @@ certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
     if (len < BATCH_FIXED_BYTES)
         return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: %zu bytes, need at "
                             "least %u", len, BATCH_FIXED_BYTES);
-    if (get32(in) != CERTA_RECEIPT_MAGIC)
+    if (certa_get_le32(in) != CERTA_RECEIPT_MAGIC)
         return certa_errorf(ei, CERTA_E_BAD_MAGIC, "receipt: bad magic");
     if (in[4] != CERTA_RECEIPT_VERSION)
         return certa_errorf(ei, CERTA_E_BAD_VERSION, "receipt: version %u", in[4]);
     if (in[5] != 0)
         return certa_errorf(ei, CERTA_E_RESERVED, "receipt: reserved byte set");
-    b->integrator = get16(in + 6);
-    b->seq = get64(in + 8);
+    b->integrator = certa_get_le16(in + 6);
+    b->seq = certa_get_le64(in + 8);
     b->header = in + 16;
     const uint8_t *p = in + 16 + CERTA_HEADER_BYTES;
-    b->cert.view = get64(p);
-    b->cert.height = get64(p + 8);
+    b->cert.view = certa_get_le64(p);
+    b->cert.height = certa_get_le64(p + 8);
     memcpy(b->cert.block_hash, p + 16, CERTA_HASH_BYTES);
-    uint16_t n = get16(p + 48);
+    uint16_t n = certa_get_le16(p + 48);
     if (n == 0 || n > CERTA_VALIDATORS_MAX)
         return certa_errorf(ei, CERTA_E_TOO_LONG, "receipt: %u signatures (1..%u)",
                             n, CERTA_VALIDATORS_MAX);
@@ -382,17 +361,17 @@ certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
         return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: truncated in the "
                             "commit certificate");
     for (uint16_t i = 0; i < n; i++) {
-        b->cert.sigs[i].validator = get16(p);
+        b->cert.sigs[i].validator = certa_get_le16(p);
         memcpy(b->cert.sigs[i].sig, p + 2, CERTA_SIGNATURE_BYTES);
         p += 2 + CERTA_SIGNATURE_BYTES;
     }
-    uint64_t first = get64(p);
-    uint32_t count = get32(p + 8);
+    uint64_t first = certa_get_le64(p);
+    uint32_t count = certa_get_le32(p + 8);
     p += 12;
     if (count == 0 || count > CERTA_BATCH_EVENTS_MAX)
         return certa_errorf(ei, CERTA_E_TOO_LONG, "receipt: %u entries (1..%u)",
                             count, CERTA_BATCH_EVENTS_MAX);
-    uint64_t leaves = get32(b->header + HEADER_EVENT_COUNT_AT);
+    uint64_t leaves = certa_get_le32(b->header + HEADER_EVENT_COUNT_AT);
     if (first > leaves || count > leaves - first)
         return certa_errorf(ei, CERTA_E_BAD_FIELD, "receipt: leaves %" PRIu64 "..%" PRIu64
                             " past the header's %" PRIu64 " events", first,
@@ -453,7 +432,7 @@ certa_err certa_receipt_batch_decode(const uint8_t *in, size_t len,
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *e = b->entries + b->entry_off[i];
         size_t ev_at = 3 + (size_t)e[2];
-        size_t el = get16(e + ev_at);
+        size_t el = certa_get_le16(e + ev_at);
         uint8_t lb[10 + CERTA_EVENT_BYTES_MAX];
         size_t ll = certa_leaf_encode(b->integrator, b->seq, e + ev_at + 2, el, lb, sizeof lb);
         CERTA_ASSERT(ll > 0);
@@ -484,12 +463,12 @@ bool certa_receipt_batch_next(const certa_receipt_batch *b, size_t *offset,
     memcpy(r->header, b->header, CERTA_HEADER_BYTES);
     r->cert = b->cert;
     r->leaf_index = b->first_leaf + k;
-    r->result = get16(p);
+    r->result = certa_get_le16(p);
     size_t rl = p[2];
     memcpy(r->reason, p + 3, rl);
     r->reason[rl] = '\0';
     p += 3 + rl;
-    r->event_len = get16(p);
+    r->event_len = certa_get_le16(p);
     memcpy(r->event, p + 2, r->event_len);
     r->path_len = b->path_lens[k];
     memcpy(r->path, b->paths + (size_t)k * b->path_stride * CERTA_HASH_BYTES,

@@ -38,6 +38,7 @@
 #include "certa/crypto.h"
 #include "certa/merkle.h"
 #include "certa/pool.h"
+#include "wire.h"
 
 #define NONE UINT32_MAX
 #define CHUNK_GRANTS 16u /* grant hashes per chunk hash */
@@ -241,28 +242,6 @@ static void *xrealloc(void *p, size_t n)
     void *q = realloc(p, n == 0 ? 1 : n);
     CERTA_ASSERT(q != NULL); /* out of memory while applying: cannot continue deterministically */
     return q;
-}
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
 }
 
 static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
@@ -961,40 +940,6 @@ static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
     certa_sha256(buf, sizeof buf, out);
 }
 
-#if !__has_include("certa/merkle.h")
-static void hash_node(const uint8_t *l, const uint8_t *r, uint8_t out[CERTA_HASH_BYTES])
-{
-    uint8_t buf[1 + 2 * CERTA_HASH_BYTES];
-    buf[0] = 0x01;
-    memcpy(buf + 1, l, CERTA_HASH_BYTES);
-    memcpy(buf + 1 + CERTA_HASH_BYTES, r, CERTA_HASH_BYTES);
-    certa_sha256(buf, sizeof buf, out);
-}
-#endif
-
-/* RFC 6962 Merkle Tree Hash over n leaf hashes, reduced in place. Pairing
- * neighbours level by level and carrying an odd last node up unchanged gives
- * exactly the RFC's split at the largest power of two below n. */
-#if !__has_include("certa/merkle.h")
-static void mth_from_leaf_hashes(uint8_t (*h)[CERTA_HASH_BYTES], uint32_t n,
-                                 uint8_t out[CERTA_HASH_BYTES])
-{
-    if (n == 0) {
-        certa_sha256("", 0, out);
-        return;
-    }
-    while (n > 1) {
-        uint32_t m = 0;
-        for (uint32_t i = 0; i + 1 < n; i += 2)
-            hash_node(h[i], h[i + 1], h[m++]);
-        if (n & 1)
-            memmove(h[m++], h[n - 1], CERTA_HASH_BYTES);
-        n = m;
-    }
-    memcpy(out, h[0], CERTA_HASH_BYTES);
-}
-#endif
-
 void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(s->in_block);
@@ -1049,21 +994,17 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
         }
         certa_merkle_node_hash(ha, hb, s->scratch[m++]);
     }
-#if __has_include("certa/merkle.h")
-    /* the project's Merkle module: the same RFC 6962 root, its fast node hash */
+    /* the rest of the tree: the Merkle module's RFC 6962 root */
     certa_err e = n == 0 ? certa_merkle_root_hashes(NULL, NULL, 0, results_root, NULL)
                          : certa_merkle_root_hashes(NULL, (const uint8_t *)s->scratch, m,
                                                     results_root, NULL);
     CERTA_ASSERT(e == CERTA_OK);
-#else
-    mth_from_leaf_hashes(s->scratch, m, results_root);
-#endif
     memcpy(s->last_results_root, results_root, CERTA_HASH_BYTES);
 
     /* chain = SHA-256(chain || u64 height || results root) */
     uint8_t buf[CERTA_HASH_BYTES + 8 + CERTA_HASH_BYTES];
     memcpy(buf, s->results_chain, CERTA_HASH_BYTES);
-    put64(buf + CERTA_HASH_BYTES, s->height);
+    certa_put_le64(buf + CERTA_HASH_BYTES, s->height);
     memcpy(buf + CERTA_HASH_BYTES + 8, results_root, CERTA_HASH_BYTES);
     certa_sha256(buf, sizeof buf, s->results_chain);
     s->in_block = false;
@@ -1078,14 +1019,14 @@ static void grant_encode(const certa_state *s, const grant *gr,
     memcpy(p, gr->id, CERTA_GRANT_ID_BYTES), p += CERTA_GRANT_ID_BYTES;
     memcpy(p, s->holders[gr->holder].id, CERTA_HOLDER_ID_BYTES), p += CERTA_HOLDER_ID_BYTES;
     memcpy(p, gr->code_commit, CERTA_HASH_BYTES), p += CERTA_HASH_BYTES;
-    put64(p, gr->not_before_ms), p += 8;
-    put64(p, gr->not_after_ms), p += 8;
-    put16(p, gr->centre), p += 2;
-    put16(p, gr->counter), p += 2;
-    put32(p, gr->matter), p += 4;
-    put32(p, gr->licence_types), p += 4;
-    put16(p, gr->max_uses), p += 2;
-    put16(p, gr->uses), p += 2;
+    certa_put_le64(p, gr->not_before_ms), p += 8;
+    certa_put_le64(p, gr->not_after_ms), p += 8;
+    certa_put_le16(p, gr->centre), p += 2;
+    certa_put_le16(p, gr->counter), p += 2;
+    certa_put_le32(p, gr->matter), p += 4;
+    certa_put_le32(p, gr->licence_types), p += 4;
+    certa_put_le16(p, gr->max_uses), p += 2;
+    certa_put_le16(p, gr->uses), p += 2;
     *p++ = gr->fails;
     *p++ = gr->flags;
     *p++ = gr->method;
@@ -1150,7 +1091,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
                 end = s->grant_count;
             CERTA_ASSERT(first < end);
             s->dig_heads[d][0] = 0x02;
-            put32(s->dig_heads[d] + 1, c);
+            certa_put_le32(s->dig_heads[d] + 1, c);
             s->dig_split[d] = (certa_merkle_split_leaf){
                 .head = s->dig_heads[d], .head_len = 5, .data = s->grant_hash[first],
                 .len_bytes = (end - first) * CERTA_HASH_BYTES};
@@ -1173,7 +1114,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
                 end = chunks;
             CERTA_ASSERT(first < end);
             s->dig_heads[d][0] = 0x03;
-            put32(s->dig_heads[d] + 1, p);
+            certa_put_le32(s->dig_heads[d] + 1, p);
             s->dig_split[d] = (certa_merkle_split_leaf){
                 .head = s->dig_heads[d], .head_len = 5, .data = s->chunk_hash[first],
                 .len_bytes = (end - first) * CERTA_HASH_BYTES};
@@ -1190,9 +1131,9 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     static const char domain[] = "certa.state.v3";
     uint8_t hdr[sizeof domain + 8 + 8 + 8 + CERTA_HASH_BYTES];
     memcpy(hdr, domain, sizeof domain);
-    put64(hdr + sizeof domain, s->height);
-    put64(hdr + sizeof domain + 8, s->grant_count);
-    put64(hdr + sizeof domain + 16, s->record_count);
+    certa_put_le64(hdr + sizeof domain, s->height);
+    certa_put_le64(hdr + sizeof domain + 8, s->grant_count);
+    certa_put_le64(hdr + sizeof domain + 16, s->record_count);
     memcpy(hdr + sizeof domain + 24, s->results_chain, CERTA_HASH_BYTES);
     certa_sha256_ctx ctx;
     certa_sha256_init(&ctx);
@@ -1386,17 +1327,17 @@ static void sw_put(snap_writer *w, const void *p, size_t n, bool hashed)
 static void snap_header(const certa_state *s, uint8_t *h)
 {
     uint8_t *p = h;
-    put32(p, SNAP_MAGIC), p += 4;
-    put32(p, SNAP_VERSION), p += 4;
+    certa_put_le32(p, SNAP_MAGIC), p += 4;
+    certa_put_le32(p, SNAP_VERSION), p += 4;
     memcpy(p, s->g->hash, 32), p += 32;
-    put64(p, s->height), p += 8;
-    put64(p, s->now_ms), p += 8;
-    put64(p, s->record_count), p += 8;
+    certa_put_le64(p, s->height), p += 8;
+    certa_put_le64(p, s->now_ms), p += 8;
+    certa_put_le64(p, s->record_count), p += 8;
     memcpy(p, s->results_chain, 32), p += 32;
     memcpy(p, s->last_results_root, 32), p += 32;
-    put32(p, s->holder_count), p += 4;
-    put32(p, s->grant_count), p += 4;
-    put64(p, s->record_count), p += 8;
+    certa_put_le32(p, s->holder_count), p += 4;
+    certa_put_le32(p, s->grant_count), p += 4;
+    certa_put_le64(p, s->record_count), p += 8;
     CERTA_ASSERT(p == h + SNAP_HEADER_BYTES);
 }
 
@@ -1452,8 +1393,8 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
     for (uint32_t i = 0; i < s->holder_count; i++) {
         uint8_t b[SNAP_HOLDER_BYTES];
         memcpy(b, s->holders[i].id, 32);
-        put32(b + 32, s->holders[i].head);
-        put32(b + 36, s->holders[i].tail);
+        certa_put_le32(b + 32, s->holders[i].head);
+        certa_put_le32(b + 36, s->holders[i].tail);
         sw_put(w, b, sizeof b, true);
     }
     for (uint32_t i = 0; i < s->grant_count; i++) {
@@ -1461,17 +1402,17 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
         uint8_t b[SNAP_GRANT_BYTES], *p = b;
         memcpy(p, gr->id, 16), p += 16;
         memcpy(p, gr->code_commit, 32), p += 32;
-        put64(p, gr->not_before_ms), p += 8;
-        put64(p, gr->not_after_ms), p += 8;
-        put32(p, gr->holder), p += 4;
-        put32(p, gr->matter), p += 4;
-        put32(p, gr->licence_types), p += 4;
-        put32(p, gr->hist_head), p += 4;
-        put32(p, gr->hist_tail), p += 4;
-        put16(p, gr->centre), p += 2;
-        put16(p, gr->counter), p += 2;
-        put16(p, gr->max_uses), p += 2;
-        put16(p, gr->uses), p += 2;
+        certa_put_le64(p, gr->not_before_ms), p += 8;
+        certa_put_le64(p, gr->not_after_ms), p += 8;
+        certa_put_le32(p, gr->holder), p += 4;
+        certa_put_le32(p, gr->matter), p += 4;
+        certa_put_le32(p, gr->licence_types), p += 4;
+        certa_put_le32(p, gr->hist_head), p += 4;
+        certa_put_le32(p, gr->hist_tail), p += 4;
+        certa_put_le16(p, gr->centre), p += 2;
+        certa_put_le16(p, gr->counter), p += 2;
+        certa_put_le16(p, gr->max_uses), p += 2;
+        certa_put_le16(p, gr->uses), p += 2;
         *p++ = gr->fails;
         *p++ = gr->flags;
         *p++ = gr->method;
@@ -1481,14 +1422,14 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
     for (uint64_t i = 0; i < s->record_count; i++) {
         const record *r = &s->records[i];
         uint8_t b[SNAP_RECORD_BYTES], *p = b;
-        put64(p, r->time_ms), p += 8;
-        put32(p, r->grant), p += 4;
-        put32(p, r->holder), p += 4;
-        put32(p, r->next_holder), p += 4;
-        put32(p, r->next_grant), p += 4;
-        put32(p, r->matter), p += 4;
-        put32(p, r->licence_types), p += 4;
-        put16(p, r->centre), p += 2;
+        certa_put_le64(p, r->time_ms), p += 8;
+        certa_put_le32(p, r->grant), p += 4;
+        certa_put_le32(p, r->holder), p += 4;
+        certa_put_le32(p, r->next_holder), p += 4;
+        certa_put_le32(p, r->next_grant), p += 4;
+        certa_put_le32(p, r->matter), p += 4;
+        certa_put_le32(p, r->licence_types), p += 4;
+        certa_put_le16(p, r->centre), p += 2;
         *p++ = r->kind;
         *p++ = r->result;
         CERTA_ASSERT(p == b + sizeof b);
@@ -1556,7 +1497,7 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         why = "truncated header";
         goto bad;
     }
-    if (get32(h) != SNAP_MAGIC || get32(h + 4) != SNAP_VERSION) {
+    if (certa_get_le32(h) != SNAP_MAGIC || certa_get_le32(h + 4) != SNAP_VERSION) {
         why = "bad magic or version";
         goto bad;
     }
@@ -1564,10 +1505,10 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         why = "made for another genesis";
         goto bad;
     }
-    nh = get32(h + 128);
-    ng = get32(h + 132);
-    nr = get64(h + 136);
-    if (nr != get64(h + 56) || nr >= NONE || nh >= NONE || ng >= NONE) {
+    nh = certa_get_le32(h + 128);
+    ng = certa_get_le32(h + 132);
+    nr = certa_get_le64(h + 136);
+    if (nr != certa_get_le64(h + 56) || nr >= NONE || nh >= NONE || ng >= NONE) {
         why = "counts out of range";
         goto bad;
     }
@@ -1592,8 +1533,8 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         if (!sr_get(&r, b, sizeof b))
             break;
         memcpy(holders[i].id, b, 32);
-        holders[i].head = get32(b + 32);
-        holders[i].tail = get32(b + 36);
+        holders[i].head = certa_get_le32(b + 32);
+        holders[i].tail = certa_get_le32(b + 36);
         if (!IDX_OK(holders[i].head, nr) || !IDX_OK(holders[i].tail, nr))
             why = "holder index out of range";
     }
@@ -1606,17 +1547,17 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         memset(gr, 0, sizeof *gr);
         memcpy(gr->id, p, 16), p += 16;
         memcpy(gr->code_commit, p, 32), p += 32;
-        gr->not_before_ms = get64(p), p += 8;
-        gr->not_after_ms = get64(p), p += 8;
-        gr->holder = get32(p), p += 4;
-        gr->matter = get32(p), p += 4;
-        gr->licence_types = get32(p), p += 4;
-        gr->hist_head = get32(p), p += 4;
-        gr->hist_tail = get32(p), p += 4;
-        gr->centre = get16(p), p += 2;
-        gr->counter = get16(p), p += 2;
-        gr->max_uses = get16(p), p += 2;
-        gr->uses = get16(p), p += 2;
+        gr->not_before_ms = certa_get_le64(p), p += 8;
+        gr->not_after_ms = certa_get_le64(p), p += 8;
+        gr->holder = certa_get_le32(p), p += 4;
+        gr->matter = certa_get_le32(p), p += 4;
+        gr->licence_types = certa_get_le32(p), p += 4;
+        gr->hist_head = certa_get_le32(p), p += 4;
+        gr->hist_tail = certa_get_le32(p), p += 4;
+        gr->centre = certa_get_le16(p), p += 2;
+        gr->counter = certa_get_le16(p), p += 2;
+        gr->max_uses = certa_get_le16(p), p += 2;
+        gr->uses = certa_get_le16(p), p += 2;
         gr->fails = *p++;
         gr->flags = *p++;
         gr->method = *p++;
@@ -1630,14 +1571,14 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
             break;
         record *rec = &records[i];
         const uint8_t *p = b;
-        rec->time_ms = get64(p), p += 8;
-        rec->grant = get32(p), p += 4;
-        rec->holder = get32(p), p += 4;
-        rec->next_holder = get32(p), p += 4;
-        rec->next_grant = get32(p), p += 4;
-        rec->matter = get32(p), p += 4;
-        rec->licence_types = get32(p), p += 4;
-        rec->centre = get16(p), p += 2;
+        rec->time_ms = certa_get_le64(p), p += 8;
+        rec->grant = certa_get_le32(p), p += 4;
+        rec->holder = certa_get_le32(p), p += 4;
+        rec->next_holder = certa_get_le32(p), p += 4;
+        rec->next_grant = certa_get_le32(p), p += 4;
+        rec->matter = certa_get_le32(p), p += 4;
+        rec->licence_types = certa_get_le32(p), p += 4;
+        rec->centre = certa_get_le16(p), p += 2;
         rec->kind = *p++;
         rec->result = *p++;
         /* lists run forward in time: next > this keeps them acyclic */
@@ -1669,8 +1610,8 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     s->grants = grants, s->grant_count = ng, s->grant_cap = ng + 1;
     s->records = records, s->record_count = nr, s->record_cap = nr + 1;
     holders = NULL, grants = NULL, records = NULL;
-    s->height = get64(h + 40);
-    s->now_ms = get64(h + 48);
+    s->height = certa_get_le64(h + 40);
+    s->now_ms = certa_get_le64(h + 48);
     memcpy(s->results_chain, h + 64, 32);
     memcpy(s->last_results_root, h + 96, 32);
     free(s->grant_index.slots);

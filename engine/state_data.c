@@ -4,7 +4,6 @@
  * it. A snapshot that fails its checks is skipped, never trusted: the next
  * older one (or the genesis) is used and more blocks are replayed.
  */
-#if __has_include("certa/store.h") /* the block log lands as its own module */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -173,6 +172,3 @@ certa_err certa_state_restore(certa_state *s, const char *snap_dir,
         return e;
     return c.err;
 }
-#else
-typedef int certa_state_data_needs_store_; /* ISO C: no empty unit */
-#endif

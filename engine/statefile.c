@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "certa/store.h"
+#include "wire.h"
 
 #define SF_MAGIC 0x46545243u /* "CRTF" */
 #define SF_VERSION 1u
@@ -35,17 +36,6 @@ struct certa_statefile {
     int slot;          /* its slot */
     uint32_t len;
 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
 
 static int pread_all(int fd, void *b, size_t n, off_t off)
 {
@@ -97,13 +87,13 @@ static bool slot_load(certa_statefile *sf, int i, uint64_t *seq, uint32_t *len)
     if (pread_all(sf->fd, sf->buf, sf->slot_bytes, (off_t)i * sf->slot_bytes) != 0)
         return false;
     const uint8_t *p = sf->buf;
-    if (get32(p) != SF_MAGIC || get32(p + 28) != certa_crc32c(0, p, 28) ||
-        get32(p + 4) != SF_VERSION || get32(p + 20) != sf->slot_bytes)
+    if (certa_get_le32(p) != SF_MAGIC || certa_get_le32(p + 28) != certa_crc32c(0, p, 28) ||
+        certa_get_le32(p + 4) != SF_VERSION || certa_get_le32(p + 20) != sf->slot_bytes)
         return false;
-    uint32_t n = get32(p + 16);
-    if (n > sf->slot_bytes - SF_HDR || certa_crc32c(0, p + SF_HDR, n) != get32(p + 24))
+    uint32_t n = certa_get_le32(p + 16);
+    if (n > sf->slot_bytes - SF_HDR || certa_crc32c(0, p + SF_HDR, n) != certa_get_le32(p + 24))
         return false;
-    *seq = (uint64_t)get32(p + 8) | (uint64_t)get32(p + 12) << 32;
+    *seq = certa_get_le64(p + 8);
     *len = n;
     return *seq != 0;
 }
@@ -274,16 +264,15 @@ certa_err certa_statefile_write(certa_statefile *sf, const void *data, size_t le
     uint64_t seq = sf->seq + 1;
     uint8_t *p = sf->buf;
     memset(p, 0, sf->slot_bytes);
-    put32(p, SF_MAGIC);
-    put32(p + 4, SF_VERSION);
-    put32(p + 8, (uint32_t)seq);
-    put32(p + 12, (uint32_t)(seq >> 32));
-    put32(p + 16, (uint32_t)len);
-    put32(p + 20, sf->slot_bytes);
+    certa_put_le32(p, SF_MAGIC);
+    certa_put_le32(p + 4, SF_VERSION);
+    certa_put_le64(p + 8, seq);
+    certa_put_le32(p + 16, (uint32_t)len);
+    certa_put_le32(p + 20, sf->slot_bytes);
     if (len > 0)
         memcpy(p + SF_HDR, data, len);
-    put32(p + 24, certa_crc32c(0, p + SF_HDR, len));
-    put32(p + 28, certa_crc32c(0, p, 28));
+    certa_put_le32(p + 24, certa_crc32c(0, p + SF_HDR, len));
+    certa_put_le32(p + 28, certa_crc32c(0, p, 28));
     size_t n = (SF_HDR + len + 4095) / 4096 * 4096;
     if (pwrite_all(sf->fd, p, n, (off_t)slot * sf->slot_bytes) != 0 || fdatasync(sf->fd) != 0)
         return certa_errorf(ei, io_code(errno), "statefile: write %s slot %d: %s", sf->path,

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wire.h"
+
 #define REC_MAGIC 0x52545243u /* "CRTR" */
 #define SEG_MAGIC 0x53545243u /* "CRTS" */
 #define FORMAT_VERSION 1u
@@ -47,28 +49,6 @@
 #define SEGMENTS_MAX 1000000u
 #define READ_CHUNK_BYTES (8u << 20)
 #define NO_HEIGHT UINT64_MAX
-
-/* ---- little-endian fields ---- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 static uint64_t rec_span(uint64_t payload) { return align_up(HDR + payload, 8); }
@@ -87,35 +67,35 @@ typedef struct rec_hdr {
 static void rec_encode(uint8_t *p, const rec_hdr *h)
 {
     memset(p, 0, HDR);
-    put32(p, REC_MAGIC);
+    certa_put_le32(p, REC_MAGIC);
     p[4] = FORMAT_VERSION;
     p[5] = h->kind;
     p[6] = h->flags;
-    put64(p + 8, h->height);
-    put64(p + 16, h->flush);
-    put32(p + 24, h->payload_bytes);
-    put32(p + 28, h->payload_crc);
-    put32(p + 36, certa_crc32c(0, p, 36));
+    certa_put_le64(p + 8, h->height);
+    certa_put_le64(p + 16, h->flush);
+    certa_put_le32(p + 24, h->payload_bytes);
+    certa_put_le32(p + 28, h->payload_crc);
+    certa_put_le32(p + 36, certa_crc32c(0, p, 36));
 }
 
 /* Returns NULL when p holds a well-formed header, else why not. */
 static const char *rec_decode(const uint8_t *p, rec_hdr *h)
 {
-    if (get32(p) != REC_MAGIC)
+    if (certa_get_le32(p) != REC_MAGIC)
         return "bad record magic";
-    if (get32(p + 36) != certa_crc32c(0, p, 36))
+    if (certa_get_le32(p + 36) != certa_crc32c(0, p, 36))
         return "record header checksum mismatch";
     if (p[4] != FORMAT_VERSION)
         return "unknown record version";
     h->kind = p[5];
     h->flags = p[6];
-    h->height = get64(p + 8);
-    h->flush = get64(p + 16);
-    h->payload_bytes = get32(p + 24);
-    h->payload_crc = get32(p + 28);
+    h->height = certa_get_le64(p + 8);
+    h->flush = certa_get_le64(p + 16);
+    h->payload_bytes = certa_get_le32(p + 24);
+    h->payload_crc = certa_get_le32(p + 28);
     if (h->kind != KIND_BLOCK && h->kind != KIND_PAD)
         return "unknown record kind";
-    if (p[7] != 0 || get32(p + 32) != 0 || (h->flags & ~FLAG_END_OF_FLUSH) != 0)
+    if (p[7] != 0 || certa_get_le32(p + 32) != 0 || (h->flags & ~FLAG_END_OF_FLUSH) != 0)
         return "reserved header bits set";
     return NULL;
 }
@@ -152,30 +132,30 @@ static void seg_hdr_encode(uint8_t *p, uint32_t index, uint64_t first_height,
                            uint64_t segment_bytes, uint32_t flags)
 {
     memset(p, 0, SEG_HDR);
-    put32(p, SEG_MAGIC);
-    put32(p + 4, FORMAT_VERSION);
-    put32(p + 8, index);
-    put32(p + 12, flags);
-    put64(p + 16, first_height);
-    put64(p + 24, segment_bytes);
-    put32(p + 36, certa_crc32c(0, p, 36));
+    certa_put_le32(p, SEG_MAGIC);
+    certa_put_le32(p + 4, FORMAT_VERSION);
+    certa_put_le32(p + 8, index);
+    certa_put_le32(p + 12, flags);
+    certa_put_le64(p + 16, first_height);
+    certa_put_le64(p + 24, segment_bytes);
+    certa_put_le32(p + 36, certa_crc32c(0, p, 36));
 }
 
 static const char *seg_hdr_decode(const uint8_t *p, uint32_t index,
                                   uint64_t *first_height, uint32_t *flags)
 {
-    if (get32(p) != SEG_MAGIC)
+    if (certa_get_le32(p) != SEG_MAGIC)
         return "bad segment magic";
-    if (get32(p + 36) != certa_crc32c(0, p, 36))
+    if (certa_get_le32(p + 36) != certa_crc32c(0, p, 36))
         return "segment header checksum mismatch";
-    if (get32(p + 4) != FORMAT_VERSION)
+    if (certa_get_le32(p + 4) != FORMAT_VERSION)
         return "unknown segment version";
-    if (get32(p + 8) != index)
+    if (certa_get_le32(p + 8) != index)
         return "segment header names another index";
-    *flags = get32(p + 12);
+    *flags = certa_get_le32(p + 12);
     if ((*flags & ~(SEG_FLAG_PREWRITTEN | SEG_FLAG_SPARE)) != 0)
         return "reserved segment flags set";
-    *first_height = get64(p + 16);
+    *first_height = certa_get_le64(p + 16);
     return NULL;
 }
 
@@ -642,7 +622,7 @@ static certa_err max_flush_after(certa_store *s, int fd, uint64_t fsize,
             return CERTA_E_IO;
         }
         rec_hdr h;
-        if (get32(p) == REC_MAGIC && rec_decode(p, &h) == NULL && h.flush > *max_flush)
+        if (certa_get_le32(p) == REC_MAGIC && rec_decode(p, &h) == NULL && h.flush > *max_flush)
             *max_flush = h.flush;
     }
     free(r.buf);
@@ -1641,7 +1621,7 @@ static void seal(certa_store *s, group *g)
     } else {
         uint8_t *p = g->buf + g->last_rec;
         p[6] |= FLAG_END_OF_FLUSH;
-        put32(p + 36, certa_crc32c(0, p, 36));
+        certa_put_le32(p + 36, certa_crc32c(0, p, 36));
     }
     CERTA_ASSERT((g->off + g->len) % SECTOR == 0);
     CERTA_ASSERT(g->off + g->len <= s->o.segment_bytes);
@@ -1657,9 +1637,10 @@ static void index_group(certa_store *s, const group *g)
         rec_hdr h;
         const char *why = rec_decode(g->buf + pos, &h);
         CERTA_ASSERT(why == NULL);
-        if (h.kind == KIND_BLOCK)
-            CERTA_ASSERT(idx_push(s, h.height, g->seg, g->off + pos, h.payload_bytes) ==
-                         CERTA_OK);
+        if (h.kind == KIND_BLOCK) {
+            certa_err rc = idx_push(s, h.height, g->seg, g->off + pos, h.payload_bytes);
+            CERTA_ASSERT(rc == CERTA_OK);
+        }
         pos += rec_span(h.payload_bytes);
     }
     pthread_mutex_unlock(&s->idx_mu);

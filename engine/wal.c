@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "certa/store.h"
+#include "wire.h"
 
 #define WAL_META_BYTES 17u
 #define WAL_PATH_BYTES 4200u
@@ -46,20 +47,6 @@ struct certa_wal {
     uint8_t *scratch;
     size_t scratch_cap;
 };
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static void gen_dir(const certa_wal *w, uint64_t gen, char *out, size_t cap)
 {
@@ -192,7 +179,7 @@ static bool load_fn(void *ctx, uint64_t height, const uint8_t *data, size_t len)
     (void)height;
     if (len < WAL_META_BYTES)
         return false;
-    return push_rec(w, data[0], get64(data + 1), get64(data + 9), data + WAL_META_BYTES,
+    return push_rec(w, data[0], certa_get_le64(data + 1), certa_get_le64(data + 9), data + WAL_META_BYTES,
                     len - WAL_META_BYTES) == CERTA_OK;
 }
 
@@ -254,8 +241,8 @@ static certa_err store_put(certa_wal *w, certa_store *st, uint64_t height, uint8
         w->scratch_cap = need;
     }
     w->scratch[0] = kind;
-    put64(w->scratch + 1, h);
-    put64(w->scratch + 9, v);
+    certa_put_le64(w->scratch + 1, h);
+    certa_put_le64(w->scratch + 9, v);
     memcpy(w->scratch + WAL_META_BYTES, bytes, len);
     return certa_store_append(st, height, w->scratch, need, ei);
 }

@@ -19,30 +19,11 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "frames.h"
+#include "wire.h"
+
 _Static_assert(sizeof(zmq_msg_t) <= sizeof(((certa_cp_request *)0)->msg_),
                "certa_cp_request.msg_ too small for zmq_msg_t");
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static uint64_t now_ms(void)
 {
@@ -55,11 +36,11 @@ static uint64_t now_ms(void)
 
 void certa_cp_header_encode(const certa_cp_header *h, uint8_t out[CERTA_CP_HEADER_BYTES])
 {
-    put32(out, CERTA_CP_MAGIC);
+    certa_put_le32(out, CERTA_CP_MAGIC);
     out[4] = h->version;
     out[5] = h->type;
-    put16(out + 6, h->flags);
-    put64(out + 8, h->request_id);
+    certa_put_le16(out + 6, h->flags);
+    certa_put_le64(out + 8, h->request_id);
 }
 
 static bool type_known(unsigned t)
@@ -77,12 +58,12 @@ certa_err certa_cp_header_decode(const uint8_t *in, size_t len, certa_cp_header 
     if (len > CERTA_CP_HEADER_BYTES)
         return certa_errorf(ei, CERTA_E_TRAILING, "client header: %zu bytes, "
                             "expected %u", len, CERTA_CP_HEADER_BYTES);
-    if (get32(in) != CERTA_CP_MAGIC)
+    if (certa_get_le32(in) != CERTA_CP_MAGIC)
         return certa_errorf(ei, CERTA_E_BAD_MAGIC, "client header: bad magic");
     h->version = in[4];
     h->type = in[5];
-    h->flags = get16(in + 6);
-    h->request_id = get64(in + 8);
+    h->flags = certa_get_le16(in + 6);
+    h->request_id = certa_get_le64(in + 8);
     if (h->version != CERTA_CP_VERSION)
         return certa_errorf(ei, CERTA_E_BAD_VERSION, "client header: version %u, "
                             "this validator speaks %u", h->version, CERTA_CP_VERSION);
@@ -124,18 +105,18 @@ size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY
     switch (q->kind) {
     case CERTA_QUERY_HOLDER:
         memcpy(out + 1, q->holder_id, 32);
-        put64(out + 33, q->cursor);
-        put32(out + 41, q->limit);
+        certa_put_le64(out + 33, q->cursor);
+        certa_put_le32(out + 41, q->limit);
         break;
     case CERTA_QUERY_GRANT:
         memcpy(out + 1, q->grant_id, 16);
-        put64(out + 17, q->cursor);
-        put32(out + 25, q->limit);
+        certa_put_le64(out + 17, q->cursor);
+        certa_put_le32(out + 25, q->limit);
         break;
     case CERTA_QUERY_BLOCK:
-        put64(out + 1, q->height);
-        put64(out + 9, q->cursor);
-        put32(out + 17, q->limit);
+        certa_put_le64(out + 1, q->height);
+        certa_put_le64(out + 9, q->cursor);
+        certa_put_le32(out + 17, q->limit);
         break;
     default: break;
     }
@@ -163,18 +144,18 @@ certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q
     switch (q->kind) {
     case CERTA_QUERY_HOLDER:
         memcpy(q->holder_id, in + 1, 32);
-        q->cursor = get64(in + 33);
-        q->limit = get32(in + 41);
+        q->cursor = certa_get_le64(in + 33);
+        q->limit = certa_get_le32(in + 41);
         break;
     case CERTA_QUERY_GRANT:
         memcpy(q->grant_id, in + 1, 16);
-        q->cursor = get64(in + 17);
-        q->limit = get32(in + 25);
+        q->cursor = certa_get_le64(in + 17);
+        q->limit = certa_get_le32(in + 25);
         break;
     case CERTA_QUERY_BLOCK:
-        q->height = get64(in + 1);
-        q->cursor = get64(in + 9);
-        q->limit = get32(in + 17);
+        q->height = certa_get_le64(in + 1);
+        q->cursor = certa_get_le64(in + 9);
+        q->limit = certa_get_le32(in + 17);
         break;
     default: break;
     }
@@ -230,10 +211,10 @@ certa_err certa_cp_query_result_decode(const uint8_t *in, size_t len, uint8_t *k
 void certa_cp_accepted_encode(const certa_cp_accepted *a,
                               uint8_t out[CERTA_CP_ACCEPTED_BYTES])
 {
-    put16(out, a->integrator);
-    put64(out + 2, a->seq);
+    certa_put_le16(out, a->integrator);
+    certa_put_le64(out + 2, a->seq);
     memcpy(out + 10, a->digest, CERTA_HASH_BYTES);
-    put32(out + 42, a->event_count);
+    certa_put_le32(out + 42, a->event_count);
 }
 
 certa_err certa_cp_accepted_decode(const uint8_t *in, size_t len,
@@ -244,21 +225,21 @@ certa_err certa_cp_accepted_decode(const uint8_t *in, size_t len,
                                                               : CERTA_E_TRAILING,
                             "accepted: %zu bytes, expected %u", len,
                             CERTA_CP_ACCEPTED_BYTES);
-    a->integrator = get16(in);
-    a->seq = get64(in + 2);
+    a->integrator = certa_get_le16(in);
+    a->seq = certa_get_le64(in + 2);
     memcpy(a->digest, in + 10, CERTA_HASH_BYTES);
-    a->event_count = get32(in + 42);
+    a->event_count = certa_get_le32(in + 42);
     return CERTA_OK;
 }
 
 size_t certa_cp_error_encode(const certa_cp_error *e, uint8_t *out)
 {
     size_t ml = strnlen(e->message, CERTA_CP_ERROR_MSG_MAX);
-    put16(out, e->code);
+    certa_put_le16(out, e->code);
     out[2] = e->retryable ? 1 : 0;
     out[3] = 0;
-    put32(out + 4, e->retry_after_ms);
-    put16(out + 8, (uint16_t)ml);
+    certa_put_le32(out + 4, e->retry_after_ms);
+    certa_put_le16(out + 8, (uint16_t)ml);
     memcpy(out + 10, e->message, ml);
     return 10 + ml;
 }
@@ -272,7 +253,7 @@ certa_err certa_cp_error_decode(const uint8_t *in, size_t len, certa_cp_error *e
                             "at least 10", len);
     if ((in[2] & ~1u) != 0 || in[3] != 0)
         return certa_errorf(ei, CERTA_E_RESERVED, "error reply: reserved bits set");
-    size_t ml = get16(in + 8);
+    size_t ml = certa_get_le16(in + 8);
     if (ml > CERTA_CP_ERROR_MSG_MAX)
         return certa_errorf(ei, CERTA_E_TOO_LONG, "error reply: message of %zu "
                             "bytes, limit %u", ml, CERTA_CP_ERROR_MSG_MAX);
@@ -280,44 +261,15 @@ certa_err certa_cp_error_decode(const uint8_t *in, size_t len, certa_cp_error *e
         return certa_errorf(ei, len < 10 + ml ? CERTA_E_TRUNCATED : CERTA_E_TRAILING,
                             "error reply: %zu bytes, message length says %zu",
                             len, 10 + ml);
-    e->code = get16(in);
+    e->code = certa_get_le16(in);
     e->retryable = in[2] & 1;
-    e->retry_after_ms = get32(in + 4);
+    e->retry_after_ms = certa_get_le32(in + 4);
     memcpy(e->message, in + 10, ml);
     for (size_t i = 0; i < ml; i++) /* keep it printable in logs */
         if ((unsigned char)e->message[i] < 0x20 || e->message[i] == 0x7f)
             e->message[i] = '?';
     e->message[ml] = '\0';
     return CERTA_OK;
-}
-
-/* Receives a whole multipart message, keeping at most cap frames; returns
- * the frame count (extra frames closed) or 0 when none is waiting. */
-static int recv_frames(void *sock, zmq_msg_t *f, int cap)
-{
-    int k = 0;
-    bool more = true;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            break;
-        }
-        more = zmq_msg_more(&m);
-        if (k < cap)
-            f[k] = m;
-        else
-            zmq_msg_close(&m);
-        k++;
-    }
-    return k;
-}
-
-static void close_frames(zmq_msg_t *f, int frames, int cap)
-{
-    for (int i = 0; i < frames && i < cap; i++)
-        zmq_msg_close(&f[i]);
 }
 
 static int setopt_int(void *s, int opt, int v)
@@ -596,7 +548,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
                          uint64_t now)
 {
     zmq_msg_t f[2];
-    int frames = recv_frames(c->dealers[e], f, 2);
+    int frames = certa_frames_recv(c->dealers[e], f, 2);
     if (frames == 0)
         return false;
     certa_cp_header h;
@@ -604,7 +556,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
     if (frames != 2 ||
         certa_cp_header_decode(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &h, NULL) != CERTA_OK ||
         (s = find_slot(c, h.request_id)) == NULL) {
-        close_frames(f, frames, 2); /* malformed, or a late duplicate */
+        certa_frames_close(f, frames, 2); /* malformed, or a late duplicate */
         return false;
     }
     const uint8_t *body = zmq_msg_data(&f[1]);
@@ -665,7 +617,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
     default:
         break;
     }
-    close_frames(f, 2, 2);
+    certa_frames_close(f, 2, 2);
     return out;
 }
 
@@ -806,14 +758,14 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
 {
     CERTA_ASSERT(s != NULL && rq != NULL);
     zmq_msg_t f[3];
-    int frames = recv_frames(s->router, f, 3);
+    int frames = certa_frames_recv(s->router, f, 3);
     if (frames == 0)
         return CERTA_E_NOTFOUND;
     size_t plen = zmq_msg_size(&f[0]);
     if (plen > CERTA_CP_PEER_BYTES_MAX) {
         /* libzmq's own routing ids are 5 bytes; a longer one is not ours to
          * answer to. */
-        close_frames(f, frames, 3);
+        certa_frames_close(f, frames, 3);
         return certa_errorf(ei, CERTA_E_PROTOCOL, "client routing id of %zu bytes", plen);
     }
     memcpy(rq->peer, zmq_msg_data(&f[0]), plen);
@@ -823,7 +775,7 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
     certa_err e = CERTA_OK;
     uint64_t rid = 0;
     if (frames >= 2 && zmq_msg_size(&f[1]) == CERTA_CP_HEADER_BYTES)
-        rid = get64((const uint8_t *)zmq_msg_data(&f[1]) + 8);
+        rid = certa_get_le64((const uint8_t *)zmq_msg_data(&f[1]) + 8);
     if (frames != 3) {
         e = certa_errorf(&local, CERTA_E_PROTOCOL, "a request has 2 frames "
                          "(header, body), got %d", frames - 1);
@@ -837,7 +789,7 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
     if (e != CERTA_OK) {
         (void)certa_cp_server_error(s, rq->peer, rq->peer_len, rid, CERTA_E_PROTOCOL,
                                     false, 0, local.msg);
-        close_frames(f, frames, 3);
+        certa_frames_close(f, frames, 3);
         return certa_errorf(ei, CERTA_E_PROTOCOL, "%s", local.msg);
     }
     zmq_msg_close(&f[0]);

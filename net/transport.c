@@ -25,6 +25,8 @@
 #include <time.h>
 
 #include "certa/genesis.h"
+#include "frames.h"
+#include "wire.h"
 #include "zap.h"
 
 #define RID_BYTES_MAX 32
@@ -111,13 +113,10 @@ static void emit(certa_transport *t, uint32_t peer, certa_transport_event ev,
 static void hdr_encode(uint8_t out[CERTA_PEER_HEADER_BYTES], unsigned type,
                        uint32_t index)
 {
-    uint32_t m = CERTA_PEER_MAGIC;
-    for (int i = 0; i < 4; i++)
-        out[i] = (uint8_t)(m >> (8 * i));
+    certa_put_le32(out, CERTA_PEER_MAGIC);
     out[4] = CERTA_PEER_VERSION;
     out[5] = (uint8_t)type;
-    out[6] = (uint8_t)index;
-    out[7] = (uint8_t)(index >> 8);
+    certa_put_le16(out + 6, (uint16_t)index);
 }
 
 /* Returns false when the frame is not a certa peer header of version 1. */
@@ -127,13 +126,11 @@ static bool hdr_decode(const zmq_msg_t *m, unsigned *type, uint32_t *index,
     if (zmq_msg_size((zmq_msg_t *)m) != CERTA_PEER_HEADER_BYTES)
         return false;
     const uint8_t *p = zmq_msg_data((zmq_msg_t *)m);
-    uint32_t magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
-    if (magic != CERTA_PEER_MAGIC)
+    if (certa_get_le32(p) != CERTA_PEER_MAGIC)
         return false;
     *version = p[4];
     *type = p[5];
-    *index = (uint32_t)p[6] | (uint32_t)p[7] << 8;
+    *index = certa_get_le16(p + 6);
     return true;
 }
 
@@ -208,8 +205,7 @@ static void send_reject(certa_transport *t, const uint8_t *rid, size_t rid_len,
     if (tl > 200)
         tl = 200;
     memcpy(body, t->cfg.genesis_hash, CERTA_HASH_BYTES);
-    body[32] = (uint8_t)reason;
-    body[33] = (uint8_t)(reason >> 8);
+    certa_put_le16(body + 32, (uint16_t)reason);
     memcpy(body + 34, text, tl);
     (void)send_frames(t->router, rid, rid_len, CERTA_PEER_REJECT, t->cfg.self,
                       body, 34 + tl);
@@ -619,40 +615,6 @@ static void router_monitor(certa_transport *t)
     }
 }
 
-/* Receives a whole message of at most cap frames; extra frames are closed
- * and reported through *frames = cap + 1. Returns false when none. */
-static bool recv_multi(void *sock, zmq_msg_t *f, int cap, int *frames)
-{
-    int k = 0;
-    bool more = true;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            if (k == 0) {
-                *frames = 0;
-                return false;
-            }
-            break; /* cannot happen: multipart is delivered whole */
-        }
-        more = zmq_msg_more(&m);
-        if (k < cap)
-            f[k] = m;
-        else
-            zmq_msg_close(&m);
-        k++;
-    }
-    *frames = k;
-    return true;
-}
-
-static void close_frames(zmq_msg_t *f, int frames, int cap)
-{
-    for (int i = 0; i < frames && i < cap; i++)
-        zmq_msg_close(&f[i]);
-}
-
 static void router_hello(certa_transport *t, uint32_t u, uint32_t claimed,
                          const uint8_t *rid, size_t rid_len, zmq_msg_t *body)
 {
@@ -690,8 +652,8 @@ static int router_read(certa_transport *t, certa_transport_deliver_fn deliver,
     int delivered = 0;
     for (int k = 0; k < ROUTER_BURST; k++) {
         zmq_msg_t f[3];
-        int frames;
-        if (!recv_multi(t->router, f, 3, &frames))
+        int frames = certa_frames_recv(t->router, f, 3);
+        if (frames == 0)
             break;
         unsigned type, version;
         uint32_t claimed;
@@ -702,7 +664,7 @@ static int router_read(certa_transport *t, certa_transport_deliver_fn deliver,
         if (frames < 2 || frames > 3 || uid == NULL || end == uid || *end != '\0' ||
             u >= t->cfg.validator_count || rid_len > RID_BYTES_MAX ||
             !hdr_decode(&f[1], &type, &claimed, &version)) {
-            close_frames(f, frames, 3); /* not our protocol: ignore */
+            certa_frames_close(f, frames, 3); /* not our protocol: ignore */
             continue;
         }
         const uint8_t *rid = zmq_msg_data(&f[0]);
@@ -725,7 +687,7 @@ static int router_read(certa_transport *t, certa_transport_deliver_fn deliver,
                 delivered++;
             }
         }
-        close_frames(f, frames, 3);
+        certa_frames_close(f, frames, 3);
     }
     return delivered;
 }
@@ -735,14 +697,14 @@ static void dealer_read(certa_transport *t, uint32_t j)
     peer_link *p = &t->peers[j];
     for (;;) {
         zmq_msg_t f[2];
-        int frames;
-        if (!recv_multi(p->dealer, f, 2, &frames))
+        int frames = certa_frames_recv(p->dealer, f, 2);
+        if (frames == 0)
             return;
         unsigned type, version;
         uint32_t index;
         if (frames < 1 || frames > 2 || !hdr_decode(&f[0], &type, &index, &version) ||
             index != j) {
-            close_frames(f, frames, 2);
+            certa_frames_close(f, frames, 2);
             continue;
         }
         const uint8_t *b = frames == 2 ? zmq_msg_data(&f[1]) : NULL;
@@ -767,7 +729,7 @@ static void dealer_read(certa_transport *t, uint32_t j)
                 link_refused(t, j, why);
             }
         } else if (type == CERTA_PEER_REJECT && blen >= CERTA_HASH_BYTES + 2) {
-            unsigned reason = (unsigned)b[32] | (unsigned)b[33] << 8;
+            unsigned reason = certa_get_le16(b + 32);
             if (reason == CERTA_PEER_REJECT_HANDSHAKE) {
                 if (p->state == LINK_UP)
                     t->st.peers_up--;
@@ -787,7 +749,7 @@ static void dealer_read(certa_transport *t, uint32_t j)
                 link_refused(t, j, why);
             }
         }
-        close_frames(f, frames, 2);
+        certa_frames_close(f, frames, 2);
     }
 }
 

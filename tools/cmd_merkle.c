@@ -352,8 +352,8 @@ static int cmd_prove(int argc, char **argv, bool consistency)
     certa_merkle_tree_root(t, root);
     json_t *doc = json_object();
     if (consistency) {
-        CERTA_ASSERT(certa_merkle_tree_consistency(t, (size_t)arg, path, &len,
-                                                   NULL) == CERTA_OK);
+        certa_err pe = certa_merkle_tree_consistency(t, (size_t)arg, path, &len, NULL);
+        CERTA_ASSERT(pe == CERTA_OK);
         uint8_t old_root[32];
         /* the old tree is the prefix: its root from the same leaf hashes */
         uint8_t *lh = malloc(32 * (size_t)arg + 32);
@@ -373,8 +373,8 @@ static int cmd_prove(int argc, char **argv, bool consistency)
         json_object_set_new(doc, "old_root", hex_json(old_root));
         json_object_set_new(doc, "new_root", hex_json(root));
     } else {
-        CERTA_ASSERT(certa_merkle_tree_inclusion(t, (size_t)arg, path, &len,
-                                                 NULL) == CERTA_OK);
+        certa_err pe = certa_merkle_tree_inclusion(t, (size_t)arg, path, &len, NULL);
+        CERTA_ASSERT(pe == CERTA_OK);
         uint8_t leaf[32];
         certa_merkle_tree_leaf(t, (size_t)arg, leaf);
         json_object_set_new(doc, "tree_size", json_integer((json_int_t)n));

@@ -17,17 +17,12 @@
 #include "certa/client.h"
 #include "certa/genesis.h"
 #include "net_transport.h"
+#include "wire.h"
 
 typedef struct net_tr {
     certa_client *c;
     char names[CERTA_LOAD_REASONS_MAX][CERTA_LOAD_REASON_NAME_BYTES];
 } net_tr;
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 certa_err certa_load_receipt_count(const uint8_t *b, size_t len, uint32_t *counts,
                                    char (*names)[CERTA_LOAD_REASON_NAME_BYTES],
@@ -35,22 +30,22 @@ certa_err certa_load_receipt_count(const uint8_t *b, size_t len, uint32_t *count
 {
     /* magic, version, reserved, integrator, seq, header, view, height, hash */
     const size_t fixed = 4 + 1 + 1 + 2 + 8 + 168 + 8 + 8 + 32;
-    if (len < fixed + 2 || rd32(b) != 0x52545243u || b[4] != 2)
+    if (len < fixed + 2 || certa_get_le32(b) != 0x52545243u || b[4] != 2)
         return certa_errorf(ei, CERTA_E_PROTOCOL, "receipt: bad magic, version or size");
     size_t pos = fixed;
-    uint16_t sigs = rd16(b + pos);
+    uint16_t sigs = certa_get_le16(b + pos);
     pos += 2;
     if (sigs == 0 || sigs > 64 || len - pos < (size_t)sigs * 66 + 12)
         return certa_errorf(ei, CERTA_E_PROTOCOL, "receipt: %u signatures", sigs);
     pos += (size_t)sigs * 66 + 8; /* and the first leaf index */
-    uint32_t n = rd32(b + pos);
+    uint32_t n = certa_get_le32(b + pos);
     pos += 4;
     if (n == 0 || n > 4096)
         return certa_errorf(ei, CERTA_E_PROTOCOL, "receipt: %u entries", n);
     for (uint32_t i = 0; i < n; i++) {
         if (len - pos < 2 + 1)
             return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: entry %u", i);
-        uint16_t code = rd16(b + pos);
+        uint16_t code = certa_get_le16(b + pos);
         uint8_t rl = b[pos + 2];
         pos += 3;
         if (len - pos < (size_t)rl + 2)
@@ -65,7 +60,7 @@ certa_err certa_load_receipt_count(const uint8_t *b, size_t len, uint32_t *count
             names[slot][k] = '\0';
         }
         pos += rl;
-        uint16_t el = rd16(b + pos);
+        uint16_t el = certa_get_le16(b + pos);
         pos += 2;
         if (len - pos < (size_t)el)
             return certa_errorf(ei, CERTA_E_TRUNCATED, "receipt: entry %u event", i);

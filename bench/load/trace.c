@@ -18,6 +18,7 @@
 
 #include "certa/codec.h"
 #include "certa/crypto.h"
+#include "wire.h"
 
 struct certa_load_trace_writer {
     FILE *f;
@@ -36,37 +37,6 @@ struct certa_load_trace {
     certa_load_trace_info info;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void emit(certa_load_trace_writer *w, const void *data, size_t len)
 {
     certa_sha256_update(&w->sha, data, len);
@@ -78,13 +48,13 @@ static void encode_header(const certa_load_trace_info *in, uint8_t h[CERTA_LOAD_
 {
     memset(h, 0, CERTA_LOAD_TRACE_HEADER_BYTES);
     memcpy(h, CERTA_LOAD_TRACE_MAGIC, 8);
-    put32(h + 8, CERTA_LOAD_TRACE_VERSION);
-    put32(h + 12, CERTA_LOAD_TRACE_HEADER_BYTES);
-    put64(h + 16, in->seed);
-    put64(h + 24, in->start_unix_ms);
-    put32(h + 32, in->scale_milli);
-    put32(h + 36, in->start_hour);
-    put32(h + 40, in->hours);
+    certa_put_le32(h + 8, CERTA_LOAD_TRACE_VERSION);
+    certa_put_le32(h + 12, CERTA_LOAD_TRACE_HEADER_BYTES);
+    certa_put_le64(h + 16, in->seed);
+    certa_put_le64(h + 24, in->start_unix_ms);
+    certa_put_le32(h + 32, in->scale_milli);
+    certa_put_le32(h + 36, in->start_hour);
+    certa_put_le32(h + 40, in->hours);
     /* 44..47 reserved */
     memcpy(h + 48, in->genesis_hash, CERTA_HASH_BYTES);
     size_t n = strnlen(in->scenario, CERTA_LOAD_TRACE_NAME_BYTES - 1);
@@ -133,12 +103,12 @@ certa_err certa_load_trace_append(certa_load_trace_writer *w, const certa_load_t
                             "%u rejects out of range", w->path, rec->batch_bytes,
                             rec->events, rec->expected_rejects);
     uint8_t r[CERTA_LOAD_TRACE_RECORD_BYTES];
-    put64(r, rec->at_us);
-    put32(r + 8, rec->batch_bytes);
-    put32(r + 12, rec->events);
-    put16(r + 16, rec->integrator);
-    put16(r + 18, 0);
-    put32(r + 20, rec->expected_rejects);
+    certa_put_le64(r, rec->at_us);
+    certa_put_le32(r + 8, rec->batch_bytes);
+    certa_put_le32(r + 12, rec->events);
+    certa_put_le16(r + 16, rec->integrator);
+    certa_put_le16(r + 18, 0);
+    certa_put_le32(r + 20, rec->expected_rejects);
     emit(w, r, sizeof r);
     emit(w, rec->batch, rec->batch_bytes);
     w->last_at_us = rec->at_us;
@@ -176,12 +146,12 @@ certa_err certa_load_trace_finish(certa_load_trace_writer *w, certa_errinfo *ei)
     uint8_t t[CERTA_LOAD_TRACE_TRAILER_BYTES];
     memset(t, 0, sizeof t);
     memcpy(t, CERTA_LOAD_TRACE_END_MAGIC, 8);
-    put64(t + 8, w->info.records);
-    put64(t + 16, w->info.events);
-    put64(t + 24, w->info.expected_rejects);
-    put64(t + 32, w->last_at_us);
+    certa_put_le64(t + 8, w->info.records);
+    certa_put_le64(t + 16, w->info.events);
+    certa_put_le64(t + 24, w->info.expected_rejects);
+    certa_put_le64(t + 32, w->last_at_us);
     for (int i = 0; i < CERTA_LOAD_INTENTS; i++)
-        put64(t + 40 + 8 * i, w->info.expected_by_intent[i]);
+        certa_put_le64(t + 40 + 8 * i, w->info.expected_by_intent[i]);
     certa_sha256_update(&w->sha, t, 64);
     certa_sha256_final(&w->sha, t + 64);
     if (fwrite(t, 1, sizeof t, w->f) != sizeof t)
@@ -215,10 +185,10 @@ static certa_err validate(certa_load_trace *t, const char *path, certa_errinfo *
         return corrupt(ei, path, "shorter than header and trailer");
     if (memcmp(m, CERTA_LOAD_TRACE_MAGIC, 8) != 0)
         return certa_errorf(ei, CERTA_E_BAD_MAGIC, "trace %s: not a certa trace", path);
-    if (get32(m + 8) != CERTA_LOAD_TRACE_VERSION)
+    if (certa_get_le32(m + 8) != CERTA_LOAD_TRACE_VERSION)
         return certa_errorf(ei, CERTA_E_BAD_VERSION, "trace %s: version %u, expected %u",
-                            path, get32(m + 8), CERTA_LOAD_TRACE_VERSION);
-    if (get32(m + 12) != CERTA_LOAD_TRACE_HEADER_BYTES)
+                            path, certa_get_le32(m + 8), CERTA_LOAD_TRACE_VERSION);
+    if (certa_get_le32(m + 12) != CERTA_LOAD_TRACE_HEADER_BYTES)
         return corrupt(ei, path, "header size");
     const uint8_t *tr = m + len - CERTA_LOAD_TRACE_TRAILER_BYTES;
     if (memcmp(tr, CERTA_LOAD_TRACE_END_MAGIC, 8) != 0)
@@ -229,20 +199,20 @@ static certa_err validate(certa_load_trace *t, const char *path, certa_errinfo *
         return corrupt(ei, path, "checksum mismatch");
 
     certa_load_trace_info *in = &t->info;
-    in->seed = get64(m + 16);
-    in->start_unix_ms = get64(m + 24);
-    in->scale_milli = get32(m + 32);
-    in->start_hour = get32(m + 36);
-    in->hours = get32(m + 40);
+    in->seed = certa_get_le64(m + 16);
+    in->start_unix_ms = certa_get_le64(m + 24);
+    in->scale_milli = certa_get_le32(m + 32);
+    in->start_hour = certa_get_le32(m + 36);
+    in->hours = certa_get_le32(m + 40);
     memcpy(in->genesis_hash, m + 48, CERTA_HASH_BYTES);
     memcpy(in->scenario, m + 80, CERTA_LOAD_TRACE_NAME_BYTES);
     in->scenario[CERTA_LOAD_TRACE_NAME_BYTES - 1] = '\0';
-    in->records = get64(tr + 8);
-    in->events = get64(tr + 16);
-    in->expected_rejects = get64(tr + 24);
-    in->last_at_us = get64(tr + 32);
+    in->records = certa_get_le64(tr + 8);
+    in->events = certa_get_le64(tr + 16);
+    in->expected_rejects = certa_get_le64(tr + 24);
+    in->last_at_us = certa_get_le64(tr + 32);
     for (int i = 0; i < CERTA_LOAD_INTENTS; i++)
-        in->expected_by_intent[i] = get64(tr + 40 + 8 * i);
+        in->expected_by_intent[i] = certa_get_le64(tr + 40 + 8 * i);
 
     t->records_end = len - CERTA_LOAD_TRACE_TRAILER_BYTES;
     size_t pos = CERTA_LOAD_TRACE_HEADER_BYTES;
@@ -251,11 +221,11 @@ static certa_err validate(certa_load_trace *t, const char *path, certa_errinfo *
         if (t->records_end - pos < CERTA_LOAD_TRACE_RECORD_BYTES)
             return corrupt(ei, path, "record header crosses the trailer");
         const uint8_t *r = m + pos;
-        uint64_t at = get64(r);
-        uint32_t bytes = get32(r + 8), ev = get32(r + 12), rej = get32(r + 20);
+        uint64_t at = certa_get_le64(r);
+        uint32_t bytes = certa_get_le32(r + 8), ev = certa_get_le32(r + 12), rej = certa_get_le32(r + 20);
         if (at < last)
             return corrupt(ei, path, "record times go backwards");
-        if (bytes == 0 || bytes > CERTA_BATCH_BYTES_MAX || rej > ev || get16(r + 18) != 0)
+        if (bytes == 0 || bytes > CERTA_BATCH_BYTES_MAX || rej > ev || certa_get_le16(r + 18) != 0)
             return corrupt(ei, path, "record fields out of range");
         if (t->records_end - pos - CERTA_LOAD_TRACE_RECORD_BYTES < bytes)
             return corrupt(ei, path, "record batch crosses the trailer");
@@ -339,11 +309,11 @@ bool certa_load_trace_next(const certa_load_trace *t, size_t *pos, certa_load_tr
     if (*pos == t->records_end)
         return false;
     const uint8_t *r = t->map + *pos;
-    rec->at_us = get64(r);
-    rec->batch_bytes = get32(r + 8);
-    rec->events = get32(r + 12);
-    rec->integrator = get16(r + 16);
-    rec->expected_rejects = get32(r + 20);
+    rec->at_us = certa_get_le64(r);
+    rec->batch_bytes = certa_get_le32(r + 8);
+    rec->events = certa_get_le32(r + 12);
+    rec->integrator = certa_get_le16(r + 16);
+    rec->expected_rejects = certa_get_le32(r + 20);
     rec->batch = r + CERTA_LOAD_TRACE_RECORD_BYTES;
     *pos += CERTA_LOAD_TRACE_RECORD_BYTES + rec->batch_bytes;
     CERTA_ASSERT(*pos <= t->records_end);

@@ -12,16 +12,11 @@
 #include <unistd.h>
 
 #include "certa/store.h"
+#include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void write_segment(const uint8_t *body, size_t n, bool prewritten)
 {
@@ -30,11 +25,11 @@ static void write_segment(const uint8_t *body, size_t n, bool prewritten)
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
     CERTA_ASSERT(fd >= 0);
     uint8_t hdr[CERTA_STORE_SEGMENT_HEADER_BYTES] = {0};
-    put32(hdr, 0x53545243u);
-    put32(hdr + 4, 1);
-    put32(hdr + 12, prewritten ? 1u : 0u);
-    put32(hdr + 24, 1u << 20);
-    put32(hdr + 36, certa_crc32c(0, hdr, 36));
+    certa_put_le32(hdr, 0x53545243u);
+    certa_put_le32(hdr + 4, 1);
+    certa_put_le32(hdr + 12, prewritten ? 1u : 0u);
+    certa_put_le32(hdr + 24, 1u << 20);
+    certa_put_le32(hdr + 36, certa_crc32c(0, hdr, 36));
     CERTA_ASSERT(write(fd, hdr, sizeof hdr) == (ssize_t)sizeof hdr);
     CERTA_ASSERT(n == 0 || write(fd, body, n) == (ssize_t)n);
     close(fd);

@@ -17,6 +17,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
+#include "wire.h"
 
 #define NINTEG 4u
 #define REQ_BYTES 24u
@@ -245,16 +246,12 @@ static void trace_add(sim *s, uint8_t kind, uint16_t src, uint16_t dst,
         if (m[1] == CERTA_PBFT_MSG_PRE_PREPARE || m[1] == CERTA_PBFT_MSG_PREPARE ||
             m[1] == CERTA_PBFT_MSG_COMMIT || m[1] == CERTA_PBFT_MSG_STATUS ||
             m[1] == CERTA_PBFT_MSG_VIEW_CHANGE) {
-            for (int i = 0; i < 8; i++) {
-                e->view |= (uint64_t)m[4 + i] << (8 * i);
-                e->seq |= (uint64_t)m[12 + i] << (8 * i);
-            }
+            e->view = certa_get_le64(m + 4);
+            e->seq = certa_get_le64(m + 12);
         } else if (m[1] == CERTA_PBFT_MSG_CHECKPOINT || m[1] == CERTA_PBFT_MSG_FETCH) {
-            for (int i = 0; i < 8; i++)
-                e->seq |= (uint64_t)m[4 + i] << (8 * i);
+            e->seq = certa_get_le64(m + 4);
         } else if (m[1] == CERTA_PBFT_MSG_NEW_VIEW) {
-            for (int i = 0; i < 8; i++)
-                e->view |= (uint64_t)m[4 + i] << (8 * i);
+            e->view = certa_get_le64(m + 4);
         }
     }
 }
@@ -358,10 +355,8 @@ static void make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES])
     uint16_t integ = (uint16_t)(idx % NINTEG);
     uint64_t seq = idx / NINTEG + 1;
     memset(out, 0, REQ_BYTES);
-    out[0] = (uint8_t)integ;
-    out[1] = (uint8_t)(integ >> 8);
-    for (int i = 0; i < 8; i++)
-        out[2 + i] = (uint8_t)(seq >> (8 * i));
+    certa_put_le16(out, integ);
+    certa_put_le64(out + 2, seq);
     uint64_t nonce = h64(s->o.seed, out, 10);
     memcpy(out + 10, &nonce, 6);
     uint64_t mac = h64(s->integ_keys[integ], out, 16);
@@ -425,10 +420,8 @@ static void events_root(const certa_pbft_request *reqs, size_t n,
     certa_sha256_init(&c);
     for (size_t i = 0; i < n; i++) {
         uint8_t hdr[10];
-        hdr[0] = (uint8_t)reqs[i].integrator;
-        hdr[1] = (uint8_t)(reqs[i].integrator >> 8);
-        for (int k = 0; k < 8; k++)
-            hdr[2 + k] = (uint8_t)(reqs[i].seq >> (8 * k));
+        certa_put_le16(hdr, reqs[i].integrator);
+        certa_put_le64(hdr + 2, reqs[i].seq);
         certa_sha256_update(&c, hdr, sizeof hdr);
         certa_sha256_update(&c, reqs[i].bytes, reqs[i].len);
     }
@@ -521,7 +514,8 @@ static void rep_start(sim *s, rep *p)
     certa_pbft_config c;
     make_config(s, p, &c);
     certa_errinfo ei;
-    CERTA_ASSERT(certa_pbft_create(&c, &p->r, &ei) == CERTA_OK);
+    certa_err rc = certa_pbft_create(&c, &p->r, &ei);
+    CERTA_ASSERT(rc == CERTA_OK);
     if (p->nblocks > 0 || p->nrec > 0) {
         const uint8_t **rs = malloc((p->nrec + 1) * sizeof *rs);
         size_t *ls = malloc((p->nrec + 1) * sizeof *ls);
@@ -752,8 +746,7 @@ static void net_send(sim *s, uint16_t src, uint16_t dst, const uint8_t *m, size_
         CERTA_ASSERT(e != NULL);
         memcpy(e, m, len);
         uint16_t other = (uint16_t)((src + 1 + below(&s->rng, s->o.n - 1)) % s->o.n);
-        e[2] = (uint8_t)other;
-        e[3] = (uint8_t)(other >> 8);
+        certa_put_le16(e + 2, other);
         resign(s, src, e, len);
         net_send_plain(s, src, dst, e, len);
         free(e);
@@ -796,8 +789,8 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
         certa_pbft_header_encode(&s->genesis, hh);
     } else {
         certa_pbft_msg pm;
-        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[p->nblocks - 1],
-                                           p->blens[p->nblocks - 1], &pm) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(p->blocks[p->nblocks - 1], p->blens[p->nblocks - 1], &pm);
+        CERTA_ASSERT(rc == CERTA_OK);
         certa_pbft_header_encode(&pm.hdr, hh);
     }
     certa_sha256(hh, sizeof hh, prev);
@@ -810,7 +803,7 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
     uint16_t signers[CERTA_PBFT_VALIDATORS_MAX];
     uint8_t sigs[CERTA_PBFT_VALIDATORS_MAX][CERTA_SIGNATURE_BYTES];
     for (uint16_t i = 0; i < m.sig_count; i++) {
-        signers[i] = (uint16_t)(m.sigs[66u * i] | m.sigs[66u * i + 1] << 8);
+        signers[i] = certa_get_le16(m.sigs + 66u * i);
         memcpy(sigs[i], m.sigs + 66u * i + 2, CERTA_SIGNATURE_BYTES);
     }
     certa_pbft_crypto cr = {p, fake_sign, fake_verify};
@@ -1046,13 +1039,15 @@ static void disk_repair(sim *s, rep *p)
     p->executed = 0;
     for (size_t i = 0; i < p->nblocks; i++) {
         certa_pbft_msg m;
-        CERTA_ASSERT(certa_pbft_msg_decode(p->blocks[i], p->blens[i], &m) == CERTA_OK);
+        certa_err rc = certa_pbft_msg_decode(p->blocks[i], p->blens[i], &m);
+        CERTA_ASSERT(rc == CERTA_OK);
         size_t pos = 0;
         const uint8_t *it;
         size_t il;
         while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
             certa_pbft_request q;
-            CERTA_ASSERT(certa_pbft_request_item(it, il, &q));
+            bool ok = certa_pbft_request_item(it, il, &q);
+            CERTA_ASSERT(ok);
             uint64_t idx = req_index(q.integrator, q.seq);
             if (!p->exec[idx]) {
                 p->exec[idx] = 1;

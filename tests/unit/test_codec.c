@@ -8,31 +8,10 @@
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "sample_events.h"
+#include "wire.h"
 
 static const unsigned all_kinds[] = {CERTA_EV_GRANT,  CERTA_EV_REDEEM, CERTA_EV_CONFIRM,
                                      CERTA_EV_SIGN,   CERTA_EV_PHOTO,  CERTA_EV_REVOKE};
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* Field-by-field equality (structs may differ in padding). */
 static bool event_eq(const certa_event *a, const certa_event *b)
@@ -127,17 +106,17 @@ Test(codec, grant_layout_is_little_endian_at_fixed_offsets)
     enc(&ev, b);
     cr_assert_eq(b[0], 1);
     cr_assert_eq(b[1], CERTA_EV_GRANT);
-    cr_assert_eq(rd16(b + 2), 0);
+    cr_assert_eq(certa_get_le16(b + 2), 0);
     cr_assert_eq(memcmp(b + 4, ev.grant_id, 16), 0);
     cr_assert_eq(memcmp(b + 20, ev.holder_id, 32), 0);
-    cr_assert_eq(rd32(b + 52), 0x01020304u);
-    cr_assert_eq(rd16(b + 56), 0x0506);
-    cr_assert_eq(rd16(b + 58), 0x0708);
-    cr_assert_eq(rd32(b + 60), 0x090a0b0cu);
+    cr_assert_eq(certa_get_le32(b + 52), 0x01020304u);
+    cr_assert_eq(certa_get_le16(b + 56), 0x0506);
+    cr_assert_eq(certa_get_le16(b + 58), 0x0708);
+    cr_assert_eq(certa_get_le32(b + 60), 0x090a0b0cu);
     cr_assert_eq(b[64], 0x18);
     cr_assert_eq(b[71], 0x11);
     cr_assert_eq(b[72], 0x28);
-    cr_assert_eq(rd16(b + 80), 0x3132);
+    cr_assert_eq(certa_get_le16(b + 80), 0x3132);
     cr_assert_eq(b[82], CERTA_METHOD_QR);
     cr_assert_eq(b[83], 0);
     cr_assert_eq(memcmp(b + 84, ev.code_commit, 32), 0);
@@ -149,9 +128,9 @@ Test(codec, redeem_layout)
     uint8_t b[CERTA_EVENT_BYTES_MAX];
     size_t n = enc(&ev, b);
     cr_assert_eq(n, 54 + 98);
-    cr_assert_eq(rd16(b + 20), ev.centre);
-    cr_assert_eq(rd16(b + 22), ev.counter);
-    cr_assert_eq(rd32(b + 24), ev.matter);
+    cr_assert_eq(certa_get_le16(b + 20), ev.centre);
+    cr_assert_eq(certa_get_le16(b + 22), ev.counter);
+    cr_assert_eq(certa_get_le32(b + 24), ev.matter);
     cr_assert_eq(memcmp(b + 28, ev.code, 8), 0);
     cr_assert_eq(memcmp(b + 36, ev.salt, 16), 0);
     cr_assert_eq(b[52], 2);
@@ -166,8 +145,8 @@ Test(codec, evidence_and_revoke_layout)
     certa_event ev = sample_event(CERTA_EV_PHOTO, 2, 0);
     uint8_t b[CERTA_EVENT_BYTES_MAX];
     enc(&ev, b);
-    cr_assert_eq(rd16(b + 20), ev.centre);
-    cr_assert_eq(rd16(b + 22), ev.counter);
+    cr_assert_eq(certa_get_le16(b + 20), ev.centre);
+    cr_assert_eq(certa_get_le16(b + 22), ev.counter);
     cr_assert_eq(memcmp(b + 24, ev.evidence, 32), 0);
     ev = sample_event(CERTA_EV_REVOKE, 2, 0);
     enc(&ev, b);
@@ -269,10 +248,10 @@ Test(codec, reject_version_kind_flags)
     }
     b[1] = CERTA_EV_CONFIRM;
     for (unsigned bit = 0; bit < 16; bit++) {
-        wr16(b + 2, (uint16_t)(1u << bit));
+        certa_put_le16(b + 2, (uint16_t)(1u << bit));
         dec_expect(b, n, CERTA_E_RESERVED);
     }
-    wr16(b + 2, 0);
+    certa_put_le16(b + 2, 0);
     dec_expect(b, n, CERTA_OK);
 }
 
@@ -297,25 +276,25 @@ Test(codec, reject_grant_values)
     size_t n = enc(&ev, b);
 
     memcpy(c, b, n);
-    wr32(c + 52, 0);
+    certa_put_le32(c + 52, 0);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"licence_types\" at byte 52"));
     memcpy(c, b, n);
-    wr16(c + 56, 0);
+    certa_put_le16(c + 56, 0);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"centre\" at byte 56"));
     memcpy(c, b, n);
-    wr16(c + 58, 0); /* counter 0 = any counter: fine for a grant */
+    certa_put_le16(c + 58, 0); /* counter 0 = any counter: fine for a grant */
     dec_expect(c, n, CERTA_OK);
     memcpy(c, b, n);
-    wr32(c + 60, 0);
+    certa_put_le32(c + 60, 0);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"matter\" at byte 60"));
     memcpy(c, b, n);
-    wr64(c + 64, (uint64_t)INT64_MAX + 1);
+    certa_put_le64(c + 64, (uint64_t)INT64_MAX + 1);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"not_before_ms\""));
     memcpy(c, b, n);
-    wr64(c + 72, UINT64_MAX);
+    certa_put_le64(c + 72, UINT64_MAX);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"not_after_ms\""));
     memcpy(c, b, n);
-    wr16(c + 80, 0);
+    certa_put_le16(c + 80, 0);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"max_uses\" at byte 80"));
     memcpy(c, b, n);
     c[82] = 3;
@@ -341,7 +320,7 @@ Test(codec, reject_redeem_values)
     size_t n = enc(&ev, b);
 
     memcpy(c, b, n);
-    wr16(c + 22, 0);
+    certa_put_le16(c + 22, 0);
     cr_assert(strstr(dec_expect(c, n, CERTA_E_BAD_FIELD), "\"counter\" at byte 22"));
     memcpy(c, b, n);
     c[28 + 3] = 'x';
@@ -527,7 +506,7 @@ Test(codec, batch_build_sign_decode_verify)
     uint8_t d[32];
     certa_sha256(buf, n - 64, d);
     cr_assert_eq(memcmp(d, v.digest, 32), 0);
-    cr_assert_eq(rd32(buf), CERTA_BATCH_MAGIC);
+    cr_assert_eq(certa_get_le32(buf), CERTA_BATCH_MAGIC);
     cr_assert_eq(memcmp(buf, "CRTB", 4), 0);
     cr_assert_eq(certa_batch_verify(&v, pk, NULL), CERTA_OK);
     cr_assert_eq(certa_batch_verify(&v, opk, &ei), CERTA_E_BAD_SIGNATURE);
@@ -651,21 +630,21 @@ Test(codec, batch_rejections)
     MUT(c[0] ^= 1, CERTA_E_BAD_MAGIC, "magic");
     MUT(c[4] = 2, CERTA_E_BAD_VERSION, "version");
     MUT(c[5] = 1, CERTA_E_RESERVED, "flags");
-    MUT(wr64(c + 8, 0), CERTA_E_BAD_FIELD, "seq");
-    MUT(wr32(c + 16, 0), CERTA_E_BAD_FIELD, "event_count");
-    MUT(wr32(c + 16, CERTA_BATCH_EVENTS_MAX + 1), CERTA_E_TOO_LONG, "event_count");
-    MUT(wr32(c + 16, 0xffffffffu), CERTA_E_TOO_LONG, "event_count");
-    MUT(wr32(c + 20, CERTA_BATCH_BYTES_MAX), CERTA_E_TOO_LONG, "body_bytes");
-    MUT(wr32(c + 20, 0xffffffffu), CERTA_E_TOO_LONG, "body_bytes");
-    MUT(wr32(c + 20, rd32(c + 20) + 1), CERTA_E_TRUNCATED, NULL);
-    MUT(wr32(c + 20, rd32(c + 20) - 1), CERTA_E_TRAILING, NULL);
+    MUT(certa_put_le64(c + 8, 0), CERTA_E_BAD_FIELD, "seq");
+    MUT(certa_put_le32(c + 16, 0), CERTA_E_BAD_FIELD, "event_count");
+    MUT(certa_put_le32(c + 16, CERTA_BATCH_EVENTS_MAX + 1), CERTA_E_TOO_LONG, "event_count");
+    MUT(certa_put_le32(c + 16, 0xffffffffu), CERTA_E_TOO_LONG, "event_count");
+    MUT(certa_put_le32(c + 20, CERTA_BATCH_BYTES_MAX), CERTA_E_TOO_LONG, "body_bytes");
+    MUT(certa_put_le32(c + 20, 0xffffffffu), CERTA_E_TOO_LONG, "body_bytes");
+    MUT(certa_put_le32(c + 20, certa_get_le32(c + 20) + 1), CERTA_E_TRUNCATED, NULL);
+    MUT(certa_put_le32(c + 20, certa_get_le32(c + 20) - 1), CERTA_E_TRAILING, NULL);
     /* count says 3 but the body holds 4 events; says 5, holds 4 */
-    MUT(wr32(c + 16, 3), CERTA_E_TRAILING, "after event 3");
-    MUT(wr32(c + 16, 5), CERTA_E_BAD_FIELD, "body holds 4");
+    MUT(certa_put_le32(c + 16, 3), CERTA_E_TRAILING, "after event 3");
+    MUT(certa_put_le32(c + 16, 5), CERTA_E_BAD_FIELD, "body holds 4");
     /* first event's length prefix: too long, past the end, zero */
-    MUT(wr16(c + 24, CERTA_EVENT_BYTES_MAX + 1), CERTA_E_TOO_LONG, "event 0");
-    MUT(wr16(c + 24, 0xffff), CERTA_E_TOO_LONG, NULL);
-    MUT(wr16(c + 24, 0), CERTA_E_TRUNCATED, "event 0");
+    MUT(certa_put_le16(c + 24, CERTA_EVENT_BYTES_MAX + 1), CERTA_E_TOO_LONG, "event 0");
+    MUT(certa_put_le16(c + 24, 0xffff), CERTA_E_TOO_LONG, NULL);
+    MUT(certa_put_le16(c + 24, 0), CERTA_E_TRUNCATED, "event 0");
     /* a bad event inside: its code and its offset */
     MUT(c[24 + 2 + 1] = 99, CERTA_E_BAD_KIND, "batch event 0 (starts at byte 26)");
     MUT(c[24 + 2 + 0] = 9, CERTA_E_BAD_VERSION, "event 0");
@@ -679,8 +658,8 @@ Test(codec, batch_rejections)
     uint8_t d[32];
     certa_batch_digest(&bb, d);
     c[bb.len] = 0; /* one stray body byte */
-    wr32(c + 20, (uint32_t)(bb.len - 24 + 1));
-    wr32(c + 16, 2);
+    certa_put_le32(c + 20, (uint32_t)(bb.len - 24 + 1));
+    certa_put_le32(c + 16, 2);
     memset(c + bb.len + 1, 0, 64);
     batch_expect(c, bb.len + 1 + 64, CERTA_E_TRUNCATED, "length prefix");
 
@@ -689,7 +668,7 @@ Test(codec, batch_rejections)
     cr_assert_eq(certa_batch_add(&bb, &ev, NULL), CERTA_OK);
     cr_assert_eq(certa_batch_sign(&bb, k, NULL), CERTA_OK);
     batch_expect(c, bb.len, CERTA_OK, NULL);
-    wr16(c + 24, 53);
+    certa_put_le16(c + 24, 53);
     batch_expect(c, bb.len, CERTA_E_TRUNCATED, "past the body end");
     certa_key_free(k);
 }
@@ -793,7 +772,7 @@ Test(codec, batch_byte_limit)
     cr_assert_eq(certa_batch_decode(buf, bb.len, &v, NULL), CERTA_OK);
     cr_assert_eq(v.event_count, added);
     /* a batch claiming more bytes than the limit is refused from its header */
-    wr32(buf + 20, (uint32_t)(CERTA_BATCH_BYTES_MAX - 24 - 64 + 1));
+    certa_put_le32(buf + 20, (uint32_t)(CERTA_BATCH_BYTES_MAX - 24 - 64 + 1));
     batch_expect(buf, CERTA_BATCH_BYTES_MAX + 1, CERTA_E_TOO_LONG, "body_bytes");
     certa_key_free(k);
     free(buf);
@@ -944,12 +923,12 @@ Test(codec, block_iteration_and_check)
     cr_assert_eq(certa_block_next_batch(blk, CERTA_HEADER_BYTES + 3, &pos, &v, &ei),
                  CERTA_E_TRUNCATED);
     cr_assert_eq(certa_block_check(blk, end - 1, &back, &ei), CERTA_E_TRUNCATED);
-    wr32(blk + CERTA_HEADER_BYTES, CERTA_BATCH_BYTES_MAX + 1);
+    certa_put_le32(blk + CERTA_HEADER_BYTES, CERTA_BATCH_BYTES_MAX + 1);
     cr_assert_eq(certa_block_next_batch(blk, end, &pos, &v, &ei), CERTA_E_TOO_LONG);
-    wr32(blk + CERTA_HEADER_BYTES, (uint32_t)n1 - 1);
+    certa_put_le32(blk + CERTA_HEADER_BYTES, (uint32_t)n1 - 1);
     cr_assert_eq(certa_block_next_batch(blk, end, &pos, &v, &ei), CERTA_E_TRUNCATED);
     cr_assert(strstr(ei.msg, "block: batch at byte 168"), "%s", ei.msg);
-    wr32(blk + CERTA_HEADER_BYTES, (uint32_t)n1);
+    certa_put_le32(blk + CERTA_HEADER_BYTES, (uint32_t)n1);
     blk[CERTA_HEADER_BYTES + 4] ^= 1; /* batch magic */
     cr_assert_eq(certa_block_next_batch(blk, end, &pos, &v, &ei), CERTA_E_BAD_MAGIC);
     cr_assert_eq(certa_block_decode_header(blk, 100, &back, NULL), CERTA_E_TRUNCATED);
@@ -968,7 +947,7 @@ Test(codec, leaf_encoding)
     size_t n = enc(&e, ev);
     size_t m = certa_leaf_encode(0x0102, 0x0a0b0c0d0e0f1011ull, ev, n, leaf, sizeof leaf);
     cr_assert_eq(m, 10 + n);
-    cr_assert_eq(rd16(leaf), 0x0102);
+    cr_assert_eq(certa_get_le16(leaf), 0x0102);
     cr_assert_eq(leaf[2], 0x11);
     cr_assert_eq(leaf[9], 0x0a);
     cr_assert_eq(memcmp(leaf + 10, ev, n), 0);

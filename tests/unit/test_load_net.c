@@ -16,6 +16,7 @@
 #include "certa/crypto.h"
 #include "net_transport.h"
 #include "replay.h"
+#include "wire.h"
 
 typedef struct fakeval {
     certa_cp_server *srv;
@@ -25,9 +26,6 @@ typedef struct fakeval {
     uint64_t receipts, entries, rejected;
 } fakeval;
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-
 /* A batch receipt per docs/PROTOCOL.md (version 2) with zeroed header and
  * certificate and a dummy range proof; every 7th event (counted over the
  * run) gets result 5 "bad code". */
@@ -35,15 +33,15 @@ static size_t make_receipt(fakeval *f, const certa_batch_view *v, uint8_t *out, 
 {
     size_t pos = 0;
     memset(out, 0, 232);
-    put32(out, 0x52545243u);
+    certa_put_le32(out, 0x52545243u);
     out[4] = 2;
-    put16(out + 6, v->integrator);
+    certa_put_le16(out + 6, v->integrator);
     pos = 232;
-    put16(out + pos, 1);
+    certa_put_le16(out + pos, 1);
     pos += 2 + 66;
     memset(out + pos, 0, 8); /* first leaf */
     pos += 8;
-    put32(out + pos, v->event_count);
+    certa_put_le32(out + pos, v->event_count);
     pos += 4;
     size_t p = 0;
     const uint8_t *eb;
@@ -51,7 +49,7 @@ static size_t make_receipt(fakeval *f, const certa_batch_view *v, uint8_t *out, 
     while (certa_batch_next(v, &p, &eb, &el)) {
         cr_assert_lt(pos + 2 + 1 + 8 + 2 + el + 1 + 64, cap);
         bool rej = ++f->entries % 7 == 0;
-        put16(out + pos, rej ? 5 : 0);
+        certa_put_le16(out + pos, rej ? 5 : 0);
         pos += 2;
         out[pos++] = rej ? 8 : 0;
         if (rej) {
@@ -59,7 +57,7 @@ static size_t make_receipt(fakeval *f, const certa_batch_view *v, uint8_t *out, 
             pos += 8;
             f->rejected++;
         }
-        put16(out + pos, (uint16_t)el);
+        certa_put_le16(out + pos, (uint16_t)el);
         pos += 2;
         memcpy(out + pos, eb, el);
         pos += el;
@@ -183,17 +181,17 @@ Test(load_net, receipt_framing_is_checked)
 {
     uint8_t b[400];
     memset(b, 0, sizeof b);
-    put32(b, 0x52545243u);
+    certa_put_le32(b, 0x52545243u);
     b[4] = 2;
-    put16(b + 232, 1);
+    certa_put_le16(b + 232, 1);
     size_t pos = 232 + 2 + 66;
     pos += 8; /* first leaf */
-    put32(b + pos, 1);
+    certa_put_le32(b + pos, 1);
     pos += 4;
-    put16(b + pos, 0); /* result */
+    certa_put_le16(b + pos, 0); /* result */
     pos += 2;
     b[pos++] = 0; /* reason length */
-    put16(b + pos, 3);
+    certa_put_le16(b + pos, 3);
     pos += 2 + 3;
     b[pos++] = 1; /* one proof hash */
     pos += 32;
