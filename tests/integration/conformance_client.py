@@ -386,6 +386,26 @@ def main():
         verify_receipt(chain, body, app, 2, evs2)
     CHECKS.append("resend in flight (two connections) -> both RECEIPT")
 
+    # 4b. the same request (connection, request id) sent twice: ACCEPTED for
+    # each send that finds it in flight, and it ends in its RECEIPT
+    evs3 = [ev_revoke(sha(nonce + b"y")[:16], holder)]
+    b3 = batch(k_app, app, 3000, evs3)
+    r = nrid()
+    c.send(T_SUBMIT, r, b3)
+    c.send(T_SUBMIT, r, b3)
+    seen = []
+    while seen.count(T_RECEIPT) < 1 or len(seen) < 3 and not c.silent(2.0):
+        typ, got, body = c.recv("same request sent twice")
+        check(got == r, "Messages", "same request sent twice: request id not echoed")
+        check(typ in (T_ACCEPTED, T_RECEIPT), "Exchanges", f"same request sent twice: type {typ}")
+        if typ == T_RECEIPT:
+            verify_receipt(chain, body, app, 3000, evs3)
+        seen.append(typ)
+    check(seen in ([T_ACCEPTED, T_ACCEPTED, T_RECEIPT], [T_ACCEPTED, T_RECEIPT, T_RECEIPT]),
+          "Exchanges", f"same request sent twice: replies {seen}, expected ACCEPTED twice and "
+          "one RECEIPT (in flight) or ACCEPTED, RECEIPT, RECEIPT (executed before the resend)")
+    CHECKS.append(f"same request sent twice -> {seen}")
+
     # 5. malformed headers: 701, request id echoed when the header is 16 bytes
     bad = [("bad header magic", dict(magic=0x11111111)), ("bad header version", dict(version=9)),
            ("bad header flags", dict(flags=1))]
@@ -403,6 +423,8 @@ def main():
     expect_error(c, 0, 701, "header of 6 bytes (request id 0)", "Exchanges")
     c.send_raw([struct.pack("<IBBHQ", MAGIC_C, 1, T_SUBMIT, 0, 77), b"x", b"y"])
     expect_error(c, 77, 701, "three frames", "Exchanges")
+    c.send_raw([struct.pack("<IBBHQ", MAGIC_C, 1, T_SUBMIT, 0, 78)])
+    expect_error(c, 78, 701, "header frame alone", "Exchanges")
 
     # 6. codec errors at the door, in the documented order
     gev = evs[0]
