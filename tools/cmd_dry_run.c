@@ -464,9 +464,13 @@ static int run(dry *d, const char *events_path, int as_integrator)
             }
         }
         if (integ < 0) {
-            rc = certa_fail(CMD, "%s:%lu: no \"integrator\" field and no --as NAME",
-                            events_path, it->line);
-            break;
+            /* a fault of this line alone: reported, and the run goes on */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s:%lu: no \"integrator\" field and no --as NAME",
+                     events_path, it->line);
+            print_malformed(it->line, msg);
+            d->malformed_lines++;
+            continue;
         }
         certa_result r = CERTA_R_MALFORMED;
         if (add_event(d, (uint16_t)integ, &it->event, &r, &ei) != CERTA_OK) {
