@@ -351,17 +351,32 @@ def main():
     check(all(e[0] == 0 for e in rc1["entries"]), "Exchanges", f"grants rejected: {rc1['entries']}")
     CHECKS.append("SUBMIT -> ACCEPTED, RECEIPT (verified offline: leaves, range proof, paths, certificate)")
 
-    # 2. resend after commit, other validator: only the RECEIPT
+    # 2. resend after commit to the validator that sent the receipt (it has
+    # executed the batch): the RECEIPT alone
     r = nrid()
-    c2.send(T_SUBMIT, r, b1)
-    typ, got, body = c2.recv("resend after commit")
-    check(typ == T_RECEIPT and got == r, "Replay protection",
+    c.send(T_SUBMIT, r, b1)
+    typ, got, body = c.recv("resend after commit")
+    check(typ == T_RECEIPT and got == r, "Exchanges",
           f"resend of an executed batch: first reply type {typ}, expected the RECEIPT alone")
     rr = verify_receipt(chain, body, app, 1, evs)
     check(rr["height"] == rc1["height"] and rr["entries"] == rc1["entries"], "Replay protection",
           "the resent receipt is not the original's block and results")
-    check(c2.silent(1.0), "Replay protection", "a resend after commit got more than the RECEIPT")
+    check(c.silent(1.0), "Exchanges", "a resend after commit got more than the RECEIPT")
     CHECKS.append("resend after commit -> RECEIPT only")
+    # ... and to another validator, which may not have executed that block
+    # yet: the RECEIPT alone, or ACCEPTED then the RECEIPT
+    r = nrid()
+    c2.send(T_SUBMIT, r, b1)
+    typ, got, body = c2.recv("resend after commit, other validator")
+    if typ == T_ACCEPTED:
+        typ, got, body = c2.recv("resend after commit, other validator, receipt")
+    check(typ == T_RECEIPT and got == r, "Exchanges",
+          f"resend of a committed batch to another validator: type {typ}, expected RECEIPT")
+    rr = verify_receipt(chain, body, app, 1, evs)
+    check(rr["height"] == rc1["height"] and rr["entries"] == rc1["entries"], "Replay protection",
+          "the other validator's receipt is not the original's block and results")
+    check(c2.silent(1.0), "Exchanges", "a resend after commit got more than its RECEIPT")
+    CHECKS.append("resend after commit, other validator -> (ACCEPTED,) RECEIPT")
 
     # 3. same seq, other bytes: 702
     b1x = batch(k_app, app, 1, [ev_revoke(gids[0], holder)])
@@ -370,21 +385,27 @@ def main():
     msg = expect_error(c, r, 702, "seq 1 again with other bytes", "Replay protection")
     check(f"block {rc1['height']}" in msg, "Replay protection", f"702 message does not name the block: {msg}")
 
-    # 4. in flight: the same batch on two connections at once; both get the RECEIPT
+    # 4. in flight: the same batch on three connections at once; each gets the RECEIPT
     evs2 = [ev_revoke(sha(nonce + b"x")[:16], holder)]
     b2 = batch(k_app, app, 2, evs2)
-    ra, rb = nrid(), nrid()
+    c3 = Conn(ctx, g["validators"][0])
+    ra, rb, rc_ = nrid(), nrid(), nrid()
     c.send(T_SUBMIT, ra, b2)
-    c2.send(T_SUBMIT, rb, b2)
-    for conn, rq, name in ((c, ra, "first"), (c2, rb, "second")):
+    c3.send(T_SUBMIT, rb, b2)
+    c2.send(T_SUBMIT, rc_, b2)
+    flow = []
+    for conn, rq, name in ((c, ra, "first"), (c3, rb, "second (same validator)"),
+                           (c2, rc_, "third (other validator)")):
         typ, got, body = conn.recv(f"in-flight resend, {name} request")
         check(got == rq, "Messages", "in-flight resend: request id not echoed")
+        flow.append(typ)
         if typ == T_ACCEPTED:
             typ, got, body = conn.recv(f"in-flight resend, {name} request's receipt")
+            flow.append(typ)
         check(typ == T_RECEIPT and got == rq, "Exchanges",
               f"in-flight resend: the {name} request got type {typ}, not its RECEIPT")
         verify_receipt(chain, body, app, 2, evs2)
-    CHECKS.append("resend in flight (two connections) -> both RECEIPT")
+    CHECKS.append(f"resend in flight (two connections to one validator, one to another) -> each its RECEIPT {flow}")
 
     # 4b. the same request (connection, request id) sent twice: ACCEPTED for
     # each send that finds it in flight, and it ends in its RECEIPT
@@ -393,8 +414,11 @@ def main():
     r = nrid()
     c.send(T_SUBMIT, r, b3)
     c.send(T_SUBMIT, r, b3)
+    # each send is answered at once (ACCEPTED, or the RECEIPT when the batch
+    # executed in between), and the waiting request ends in one RECEIPT:
+    # three replies in all, then nothing
     seen = []
-    while seen.count(T_RECEIPT) < 1 or len(seen) < 3 and not c.silent(2.0):
+    for _ in range(3):
         typ, got, body = c.recv("same request sent twice")
         check(got == r, "Messages", "same request sent twice: request id not echoed")
         check(typ in (T_ACCEPTED, T_RECEIPT), "Exchanges", f"same request sent twice: type {typ}")
@@ -404,6 +428,7 @@ def main():
     check(seen in ([T_ACCEPTED, T_ACCEPTED, T_RECEIPT], [T_ACCEPTED, T_RECEIPT, T_RECEIPT]),
           "Exchanges", f"same request sent twice: replies {seen}, expected ACCEPTED twice and "
           "one RECEIPT (in flight) or ACCEPTED, RECEIPT, RECEIPT (executed before the resend)")
+    check(c.silent(1.0), "Exchanges", "same request sent twice: more than three replies")
     CHECKS.append(f"same request sent twice -> {seen}")
 
     # 5. malformed headers: 701, request id echoed when the header is 16 bytes
