@@ -407,6 +407,43 @@ def main():
         verify_receipt(chain, body, app, 2, evs2)
     CHECKS.append(f"resend in flight (two connections to one validator, one to another) -> each its RECEIPT {flow}")
 
+    # 4a. five requests for one batch in flight on one validator: at most 4
+    # wait; the longest waiting ends with a retryable ERROR 12 "superseded"
+    conns = [Conn(ctx, g["validators"][0]) for _ in range(5)]
+    time.sleep(0.5)  # let the CURVE handshakes finish so the five go out together
+    evs5 = [ev_revoke(sha(nonce + b"five")[:16], holder)]
+    b5 = batch(k_app, app, 2000, evs5)
+    rids = [nrid() for _ in conns]
+    for conn, rq in zip(conns, rids):
+        conn.send(T_SUBMIT, rq, b5)
+    flows = []
+    for i, (conn, rq) in enumerate(zip(conns, rids)):
+        flow = []
+        while True:
+            typ, got, body = conn.recv(f"five in flight, request {i}")
+            check(got == rq, "Messages", "five in flight: request id not echoed")
+            flow.append(typ)
+            if typ == T_ERROR:
+                code, retr, ra, msg = parse_error(body, "five in flight")
+                flow[-1] = (code, retr, ra)
+                check(code == 12 and retr and ra == 0 and "superseded" in msg and i == 0,
+                      "Exchanges", f"five in flight: request {i} got ERROR {code} "
+                      f"(retryable {retr}, retry-after {ra}): {msg}")
+                break
+            if typ == T_RECEIPT:
+                verify_receipt(chain, body, app, 2000, evs5)
+                break
+            check(typ == T_ACCEPTED, "Exchanges", f"five in flight: request {i} got type {typ}")
+        flows.append(flow)
+    if all(f[0] == T_ACCEPTED for f in flows):  # all five found the batch in flight
+        check(flows[0] == [T_ACCEPTED, (12, True, 0)] and
+              all(f == [T_ACCEPTED, T_RECEIPT] for f in flows[1:]), "Exchanges",
+              f"five requests in flight: {flows}, expected the first superseded (12), "
+              "the other four their RECEIPT")
+    CHECKS.append(f"five requests for one batch in flight -> {flows}")
+    for conn in conns:
+        conn.s.close()
+
     # 4b. the same request (connection, request id) sent twice: ACCEPTED for
     # each send that finds it in flight, and it ends in its RECEIPT
     evs3 = [ev_revoke(sha(nonce + b"y")[:16], holder)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conformance of a real 4-validator cluster (127.0.0.1, ports 33400..33432)
+# Conformance of a real 4-validator cluster (127.0.0.1, ports 29900..29932)
 # with docs/PROTOCOL.md: conformance_client.py, an independent Python client
 # written from the document (python3-zmq, python3-cryptography), builds and
 # signs batches, talks CURVE to validator 0 and 1, provokes every door error
@@ -7,7 +7,7 @@
 # default one but for replay_horizon_batches = 16, so that 703 TOO_OLD can
 # be reached with a few batches.
 set -euo pipefail
-BASE_PORT=$((33400 + ${CERTA_TEST_PORT_OFFSET:-0}))
+BASE_PORT=$((29900 + ${CERTA_TEST_PORT_OFFSET:-0}))
 . "$(dirname "$0")/cluster_lib.sh"
 SECONDS=0
 py=
