@@ -556,6 +556,12 @@ def main():
     c.send(T_QUERY, r, bytes([2]) + os.urandom(16) + struct.pack("<QI", 0, 0))
     expect_error(c, r, 4, "grant query of an absent grant", "Exchanges")
     r = nrid()
+    c.send(T_QUERY, r, bytes([1]) + os.urandom(32) + struct.pack("<QI", 0, 0))
+    expect_error(c, r, 4, "holder query of an absent holder", "Exchanges")
+    r = nrid()
+    c.send(T_QUERY, r, bytes([2]) + gids[0] + struct.pack("<QI", 1 << 40, 0))
+    expect_error(c, r, 2, "grant query with a cursor not of that grant", "Exchanges")
+    r = nrid()
     c.send(T_QUERY, r, bytes([3]) + struct.pack("<QQI", 1 << 40, 0, 0))
     expect_error(c, r, 4, "block query past the executed height", "Exchanges")
 
