@@ -46,6 +46,8 @@ static const char usage[] =
     "                  (continues the chain already in DIR); then\n"
     "                  'certa query holder|grant HEX --data DIR' answers offline\n"
     "  --as NAME       submitting integrator for lines that name none\n\n"
+    "A line that is not a valid event (bad JSON or field, over 65536 bytes, no\n"
+    "integrator and no --as) is reported \"malformed\" and the run goes on.\n\n"
     "exit: 0 all accepted, 1 some rejected, 2 usage, 3 error (unreadable input,\n"
     "time going back, unknown integrator, I/O).\n";
 
