@@ -615,11 +615,16 @@ certa_err certa_jsonl_next(certa_jsonl_reader *r, certa_jsonl_item *item, certa_
         if (st == LINE_IO)
             return certa_errorf(ei, CERTA_E_IO, "%s:%lu: read error", r->name, r->line + 1);
         r->line++;
-        if (st == LINE_TOO_LONG)
-            return certa_errorf(ei, CERTA_E_TOO_LONG, "%s:%lu: line longer than %u bytes",
-                                r->name, r->line, CERTA_JSONL_LINE_BYTES_MAX);
-        if (st == LINE_NUL)
+        if (st == LINE_TOO_LONG || st == LINE_NUL) {
+            /* the line is consumed whole: the caller may report it (by its
+             * number) and read on */
+            memset(item, 0, sizeof *item);
+            item->line = r->line;
+            if (st == LINE_TOO_LONG)
+                return certa_errorf(ei, CERTA_E_TOO_LONG, "%s:%lu: line longer than %u bytes",
+                                    r->name, r->line, CERTA_JSONL_LINE_BYTES_MAX);
             return certa_errorf(ei, CERTA_E_JSON, "%s:%lu: NUL byte in line", r->name, r->line);
+        }
         if (blank(r->buf, n))
             continue;
 

@@ -43,7 +43,7 @@ certa_err certa_receipt_verify(const certa_receipt *r, const certa_genesis *g,
         certa_hex_encode(r->cert.block_hash, CERTA_HASH_BYTES, a);
         certa_hex_encode(block_hash, CERTA_HASH_BYTES, b);
         return certa_errorf(ei, CERTA_E_CHAIN, "commit: certificate signs block "
-                            "%.16s..., the header hashes to %.16s...", a, b);
+                            "%s, the header hashes to %s", a, b);
     }
     if (!skip_cert) {
         e = certa_commit_cert_verify(&r->cert, g, ei);

@@ -46,6 +46,8 @@ static const char usage[] =
     "                  (continues the chain already in DIR); then\n"
     "                  'certa query holder|grant HEX --data DIR' answers offline\n"
     "  --as NAME       submitting integrator for lines that name none\n\n"
+    "A line that is not a valid event (bad JSON or field, over 65536 bytes, no\n"
+    "integrator and no --as) is reported \"malformed\" and the run goes on.\n\n"
     "exit: 0 all accepted, 1 some rejected, 2 usage, 3 error (unreadable input,\n"
     "time going back, unknown integrator, I/O).\n";
 
@@ -464,9 +466,13 @@ static int run(dry *d, const char *events_path, int as_integrator)
             }
         }
         if (integ < 0) {
-            rc = certa_fail(CMD, "%s:%lu: no \"integrator\" field and no --as NAME",
-                            events_path, it->line);
-            break;
+            /* a fault of this line alone: reported, and the run goes on */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s:%lu: no \"integrator\" field and no --as NAME",
+                     events_path, it->line);
+            print_malformed(it->line, msg);
+            d->malformed_lines++;
+            continue;
         }
         certa_result r = CERTA_R_MALFORMED;
         if (add_event(d, (uint16_t)integ, &it->event, &r, &ei) != CERTA_OK) {

@@ -16,7 +16,8 @@ PACKAGES=(
   libmicrohttpd-dev                 # Prometheus metrics endpoint
   fio                               # disk limit measured beside bench/store
   python3                           # test helpers only
-  python3-zmq                       # client protocol checked from the spec (it_client_spec)
+  python3-zmq                       # client protocol checked from the spec (it_client_spec, it_conformance)
+  python3-cryptography              # Ed25519 of the independent conformance client (it_conformance)
 )
 
 missing=()

@@ -70,7 +70,9 @@ certa_err certa_jsonl_open_stream(FILE *f, const char *name,
                                   certa_jsonl_reader **out, certa_errinfo *ei);
 /* Next item: CERTA_OK, CERTA_E_NOTFOUND at the end of the file, or an error
  * naming file, line and field. After an error the reader continues with the
- * next line, so a caller may report and go on. */
+ * next line, so a caller may report and go on: after any error but a read
+ * error (CERTA_E_IO) item->line is the refused line's number (kind is 0
+ * unless the line parsed as a tick or an event object). */
 certa_err certa_jsonl_next(certa_jsonl_reader *r, certa_jsonl_item *item,
                            certa_errinfo *ei);
 void certa_jsonl_close(certa_jsonl_reader *r);

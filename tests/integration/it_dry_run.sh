@@ -34,8 +34,10 @@ printf '%s\n' '{"kind":"tick","time_ms":1893718800000}' \
   > "$work/as.jsonl"
 expect_rc 1 "$CERTA" dry-run --genesis "$G" --as app - < "$work/as.jsonl"
 grep -qx '{"line":2,"result":"rejected","reason":"unknown_grant"}' "$work/out" || fail "--as: $(cat "$work/out")"
-expect_rc 3 "$CERTA" dry-run --genesis "$G" "$work/as.jsonl"
-grep -q 'no "integrator"' "$work/err" || fail "missing integrator not explained"
+# no integrator and no --as: that line is malformed, the run goes on
+expect_rc 1 "$CERTA" dry-run --genesis "$G" "$work/as.jsonl"
+grep -q '"line":2,"result":"rejected","reason":"malformed","error":".*no \\"integrator\\"' "$work/out" \
+  || fail "missing integrator not reported as malformed: $(cat "$work/out" "$work/err")"
 expect_rc 2 "$CERTA" dry-run --genesis "$G" --as nobody "$work/as.jsonl"
 
 # time never goes back
@@ -51,6 +53,19 @@ printf '%s\n' '{"kind":"tick","time_ms":1893718800000}' '{"kind":"revoke","grant
 expect_rc 1 "$CERTA" dry-run --genesis "$G" "$work/bad.jsonl"
 grep -q '"line":2,"result":"rejected","reason":"malformed"' "$work/out" || fail "bad line: $(cat "$work/out")"
 grep -q '"line":3,"result":"rejected","reason":"unknown_grant"' "$work/out" || fail "line after a bad one"
+
+# a line over 65536 bytes is malformed too, and so is a NUL byte; the run goes on
+{ echo '{"kind":"tick","time_ms":1893718800000}'
+  printf '{"kind":"revoke","grant_id":"%s"}\n' "$(head -c 70000 /dev/zero | tr '\0' a)"
+  printf '{\0}\n'
+  echo '{"integrator":"app","kind":"revoke","grant_id":"00112233445566778899aabbccddeeff","holder_id":"'"$(printf 'cd%.0s' {1..32})"'"}'
+} > "$work/long.jsonl"
+expect_rc 1 "$CERTA" dry-run --genesis "$G" "$work/long.jsonl"
+grep -q '"line":2,"result":"rejected","reason":"malformed","error":".*line longer than 65536' "$work/out" \
+  || fail "long line: $(cat "$work/out" "$work/err")"
+grep -q '"line":3,"result":"rejected","reason":"malformed","error":".*NUL byte' "$work/out" \
+  || fail "NUL line: $(cat "$work/out" "$work/err")"
+grep -q '"line":4,"result":"rejected","reason":"unknown_grant"' "$work/out" || fail "line after a long one"
 
 if ! "$CERTA" query --help >/dev/null 2>&1; then
   echo "SKIP: --data and query need the block log module"

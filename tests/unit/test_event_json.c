@@ -456,10 +456,13 @@ Test(event_json, jsonl_limits)
     certa_jsonl_item it;
     cr_assert_eq(certa_jsonl_next(r, &it, &ei), CERTA_E_TOO_LONG);
     cr_assert(strstr(ei.msg, ":1: line longer than"), "%s", ei.msg);
+    cr_assert_eq(it.line, 1, "a refused line still names its number");
+    cr_assert_eq(it.kind, 0);
     cr_assert_eq(certa_jsonl_next(r, &it, &ei), CERTA_OK, "%s", ei.msg);
     cr_assert_eq(it.line, 2);
     cr_assert_eq(certa_jsonl_next(r, &it, &ei), CERTA_E_JSON);
     cr_assert(strstr(ei.msg, ":3: NUL byte"), "%s", ei.msg);
+    cr_assert_eq(it.line, 3);
     cr_assert_eq(certa_jsonl_next(r, &it, &ei), CERTA_E_NOTFOUND);
     certa_jsonl_close(r);
     unlink(path);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "certa/certa.h"
 #include "certa/crypto.h"
 #include "certa/merkle.h"
 #include "certa/receipt.h"
@@ -226,6 +227,18 @@ Test(receipt, tampered_header_and_certificate)
     r = good;
     r.cert.block_hash[0] ^= 1;
     expect_fail(&r, CERTA_E_CHAIN, "commit: ", "certificate signs block");
+
+    /* hashes that differ only in their last byte: both printed whole, so
+     * the message shows where they differ */
+    r = good;
+    r.cert.block_hash[CERTA_HASH_BYTES - 1] ^= 1;
+    char want[65], have[65];
+    uint8_t real[CERTA_HASH_BYTES];
+    certa_hex_encode(r.cert.block_hash, CERTA_HASH_BYTES, want);
+    certa_sha256(r.header, CERTA_HEADER_BYTES, real);
+    certa_hex_encode(real, CERTA_HASH_BYTES, have);
+    expect_fail(&r, CERTA_E_CHAIN, "commit: ", want);
+    expect_fail(&r, CERTA_E_CHAIN, "commit: ", have);
 
     r = good;
     r.cert.view = 4; /* the signatures were over view 3 */
