@@ -41,7 +41,7 @@
 
 #if __has_include("certa/merkle.h")
 #include "certa/merkle.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 static double now_s(void)
 {

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "certa/crypto.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 static const uint8_t zeros[CERTA_REDEEM_LICENCES_MAX * sizeof(certa_licence_ref)];
 

@@ -21,7 +21,7 @@
 
 #include <openssl/sha.h>
 
-#include "wire.h"
+#include "certa/wire.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

@@ -35,7 +35,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 #define CKR 4      /* checkpoints remembered per peer */
 #define OWNCK 8    /* own executed checkpoints remembered */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "certa/wire.h"
 
 typedef struct rd {
     const uint8_t *p;

@@ -23,7 +23,7 @@
 #include "certa/store.h"
 #include "dedup.h"
 #include "pbft_msg.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 struct certa_query {
     certa_record *recs; /* CERTA_QUERY_RECORDS_MAX */

@@ -19,7 +19,7 @@
 #include "certa/merkle.h"
 
 #include "certa/crypto.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 #define ENTRY_FIXED_BYTES (2u + 1u + 2u)
 #define BATCH_FIXED_BYTES (4u + 1u + 1u + 2u + 8u + CERTA_HEADER_BYTES + 8u + 8u + \

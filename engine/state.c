@@ -38,7 +38,7 @@
 #include "certa/crypto.h"
 #include "certa/merkle.h"
 #include "certa/pool.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 #define NONE UINT32_MAX
 #define CHUNK_GRANTS 16u /* grant hashes per chunk hash */

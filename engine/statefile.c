@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "certa/store.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 #define SF_MAGIC 0x46545243u /* "CRTF" */
 #define SF_VERSION 1u

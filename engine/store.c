@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wire.h"
+#include "certa/wire.h"
 
 #define REC_MAGIC 0x52545243u /* "CRTR" */
 #define SEG_MAGIC 0x53545243u /* "CRTS" */

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "certa/store.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 #define WAL_META_BYTES 17u
 #define WAL_PATH_BYTES 4200u

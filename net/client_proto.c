@@ -20,7 +20,7 @@
 #include <zmq.h>
 
 #include "frames.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 _Static_assert(sizeof(zmq_msg_t) <= sizeof(((certa_cp_request *)0)->msg_),
                "certa_cp_request.msg_ too small for zmq_msg_t");

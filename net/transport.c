@@ -26,7 +26,7 @@
 
 #include "certa/genesis.h"
 #include "frames.h"
-#include "wire.h"
+#include "certa/wire.h"
 #include "zap.h"
 
 #define RID_BYTES_MAX 32

@@ -17,7 +17,7 @@
 #include "certa/client.h"
 #include "certa/genesis.h"
 #include "net_transport.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 typedef struct net_tr {
     certa_client *c;

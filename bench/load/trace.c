@@ -18,7 +18,7 @@
 
 #include "certa/codec.h"
 #include "certa/crypto.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 struct certa_load_trace_writer {
     FILE *f;

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "certa/store.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

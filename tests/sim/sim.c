@@ -17,7 +17,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 #define NINTEG 4u
 #define REQ_BYTES 24u

@@ -8,7 +8,7 @@
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "sample_events.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 static const unsigned all_kinds[] = {CERTA_EV_GRANT,  CERTA_EV_REDEEM, CERTA_EV_CONFIRM,
                                      CERTA_EV_SIGN,   CERTA_EV_PHOTO,  CERTA_EV_REVOKE};

@@ -16,7 +16,7 @@
 #include "certa/crypto.h"
 #include "net_transport.h"
 #include "replay.h"
-#include "wire.h"
+#include "certa/wire.h"
 
 typedef struct fakeval {
     certa_cp_server *srv;

@@ -1,10 +1,10 @@
-/* Tests for engine/wire.h: the exact byte layout of every helper (least
+/* Tests for include/certa/wire.h: the exact byte layout of every helper (least
  * significant byte first; SHA-256 words most significant first), unaligned
  * addresses, and that nothing outside the named bytes is written. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "wire.h"
+#include "certa/wire.h"
 
 Test(wire, little_endian_layout)
 {

@@ -1,4 +1,5 @@
-/* wire: byte order of every encoded field (internal).
+/* wire: byte order of every encoded field, for the engine, the network
+ * code and integrators decoding certa's formats.
  *
  * Every integer certa writes to disk or the network is little-endian
  * (docs/PROTOCOL.md), except inside SHA-256 (big-endian lengths and words).
