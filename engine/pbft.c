@@ -149,7 +149,8 @@ struct certa_pbft {
     bool vc_timer;
     uint64_t vc_deadline;
     buf my_vc;
-    buf nv; /* the NEW-VIEW of the current view when this replica sent it */
+    buf nv; /* the NEW-VIEW of the current view, when this replica sent or
+             * installed it: any holder relays it to a replica still asking */
     buf *vcs; /* [n] latest VIEW-CHANGE per sender */
     uint64_t *vc_views;
 
@@ -192,6 +193,9 @@ struct certa_pbft {
 
     uint64_t next_resend;
     uint64_t *peer_exec;
+    uint64_t *peer_view; /* [n] the view in each peer's latest STATUS */
+    uint64_t *peer_view_ms; /* [n] when it came */
+    uint64_t vc_start_ms;   /* when this replica began its view change */
     bool fetching;
     uint64_t fetch_deadline;
     uint16_t fetch_rr;
@@ -524,7 +528,7 @@ static int pool_add(certa_pbft *r, const certa_pbft_request *q)
     return (int)i;
 }
 
-static void forward_request(certa_pbft *r, pend *p)
+static void forward_request(certa_pbft *r, pend *p, uint16_t to)
 {
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
@@ -534,9 +538,23 @@ static void forward_request(certa_pbft *r, pend *p)
     m.body = p->bytes.p;
     m.body_len = p->bytes.len;
     buf b = make_signed(r, &m);
-    send_to(r, primary(r, r->view), &b);
+    send_to(r, to, &b);
     buf_free(&b);
     p->forwarded_ms = r->now;
+}
+
+static bool following(const certa_pbft *r, uint64_t *view);
+
+/* Where this replica sends the requests its clients give it: the primary of
+ * its view, or, while it follows a lower view (see following()), that
+ * view's primary; none while it is the primary or in a view change alone. */
+static bool forward_target(const certa_pbft *r, uint16_t *to)
+{
+    uint64_t w = r->view;
+    if (r->in_vc && !following(r, &w))
+        return false;
+    *to = primary(r, w);
+    return *to != r->c.id;
 }
 
 static void add_request(certa_pbft *r, const certa_pbft_request *q, bool from_client)
@@ -553,8 +571,9 @@ static void add_request(certa_pbft *r, const certa_pbft_request *q, bool from_cl
         r->st.dropped_requests++;
         return;
     }
-    if (from_client && !r->in_vc && primary(r, r->view) != r->c.id)
-        forward_request(r, &r->pool[i]);
+    uint16_t to;
+    if (from_client && forward_target(r, &to))
+        forward_request(r, &r->pool[i], to);
 }
 
 /* Decodes a request list into r->reqs; false when malformed or too long. */
@@ -1368,6 +1387,7 @@ static void start_view_change(certa_pbft *r, uint64_t v)
     CERTA_ASSERT(v > r->view || (v == r->view && !r->in_vc));
     r->view = v;
     r->in_vc = true;
+    r->vc_start_ms = r->now;
     r->vc_timer = false;
     buf_free(&r->nv);
     r->st.view_changes++;
@@ -1594,7 +1614,7 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
     if (r->c.id != primary(r, v))
         for (uint32_t i = 0; i < r->npool; i++)
             if (r->pool[i].live && r->pool[i].prop_seq == 0)
-                forward_request(r, &r->pool[i]);
+                forward_request(r, &r->pool[i], primary(r, v));
     for (uint64_t s = r->h + 1; s <= r->h + r->c.window; s++) {
         slot *sl = slot_peek(r, s);
         if (sl != NULL && sl->has_pp) {
@@ -1686,7 +1706,9 @@ static void on_view_change(certa_pbft *r, const certa_pbft_msg *m,
         return;
     }
     if (m->view == r->view && !r->in_vc) {
-        if (primary(r, r->view) == r->c.id && r->nv.len)
+        /* a replica still asking for this view: whoever holds its NEW-VIEW
+         * answers, since the primary's link to it may be the one down */
+        if (r->nv.len)
             send_to(r, m->sender, &r->nv);
         return;
     }
@@ -1713,7 +1735,8 @@ static void on_view_change(certa_pbft *r, const certa_pbft_msg *m,
         check_vc_quorum(r);
 }
 
-static void on_new_view(certa_pbft *r, const certa_pbft_msg *m)
+static void on_new_view(certa_pbft *r, const certa_pbft_msg *m, const uint8_t *raw,
+                        size_t raw_len)
 {
     if (m->view > r->view + r->c.view_lookahead || m->view < r->view ||
         (m->view == r->view && !r->in_vc)) {
@@ -1777,9 +1800,59 @@ static void on_new_view(certa_pbft *r, const certa_pbft_msg *m)
     }
     install_new_view(r, m->view, pl, &m->l2);
     free(pl);
+    if (r->view == m->view && !r->in_vc)
+        buf_set(&r->nv, raw, raw_len);
 }
 
 /* ---------------------------------------------------------------- state transfer */
+
+/* A replica alone in a view change: it went to view v (its own timer, a
+ * partition) while 2f+1 of the others report, in their STATUS, one lower
+ * view w in which they order without it. Its VIEW-CHANGE for v promised not
+ * to vote below v, and PBFT's safety rests on that promise (a NEW-VIEW for v
+ * may yet be built from that message), so it keeps it: it follows w without
+ * voting. It executes w's blocks by state transfer, which checks their
+ * commit certificates and needs no vote, and forwards its clients' requests
+ * to w's primary. Its votes come back with the next view change that
+ * reaches v. The others commit in w with 2f+1 of themselves, as if it had
+ * failed: while it follows, it counts against f. */
+static bool status_fresh(const certa_pbft *r, uint16_t i)
+{
+    /* a report from before this view change says nothing of now (a peer
+     * cut off since keeps its old view here), nor does an old one */
+    return i != r->c.id && r->peer_view[i] != UINT64_MAX &&
+           r->peer_view_ms[i] >= r->vc_start_ms &&
+           r->now <= r->peer_view_ms[i] + r->c.view_timeout_ms;
+}
+
+static bool following(const certa_pbft *r, uint64_t *view)
+{
+    if (!r->in_vc)
+        return false;
+    bool found = false;
+    uint64_t best = 0;
+    for (uint16_t i = 0; i < r->c.n; i++) {
+        uint64_t w = r->peer_view[i];
+        if (!status_fresh(r, i) || w >= r->view || (found && w <= best))
+            continue;
+        uint16_t cnt = 0;
+        for (uint16_t j = 0; j < r->c.n; j++)
+            if (status_fresh(r, j) && r->peer_view[j] == w)
+                cnt++;
+        if (cnt >= r->q) {
+            best = w;
+            found = true;
+        }
+    }
+    if (found)
+        *view = best;
+    return found;
+}
+
+bool certa_pbft_following(const certa_pbft *r, uint64_t *view)
+{
+    return following(r, view);
+}
 
 static uint64_t peer_ahead(const certa_pbft *r)
 {
@@ -1992,6 +2065,8 @@ static void on_status(certa_pbft *r, const certa_pbft_msg *m)
 {
     if (m->seq > r->peer_exec[m->sender])
         r->peer_exec[m->sender] = m->seq;
+    r->peer_view[m->sender] = m->view;
+    r->peer_view_ms[m->sender] = r->now;
     if (m->view < r->view && !r->in_vc && primary(r, r->view) == r->c.id &&
         r->nv.len)
         send_to(r, m->sender, &r->nv);
@@ -2065,7 +2140,7 @@ static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
         on_view_change(r, &m, bytes, len);
         break;
     case CERTA_PBFT_MSG_NEW_VIEW:
-        on_new_view(r, &m);
+        on_new_view(r, &m, bytes, len);
         break;
     case CERTA_PBFT_MSG_STATUS:
         on_status(r, &m);
@@ -2079,6 +2154,22 @@ static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
     default:
         r->st.dropped_malformed++;
     }
+}
+
+/* Requests not yet in a proposal, again to the primary (a forward may be
+ * lost, or the primary changed), a bounded number per period. */
+static void forward_pool(certa_pbft *r)
+{
+    uint16_t to;
+    if (!forward_target(r, &to))
+        return;
+    uint32_t sent = 0;
+    for (uint32_t i = 0; i < r->npool && sent < FORWARD_PER_TICK; i++)
+        if (r->pool[i].live && r->pool[i].prop_seq == 0 &&
+            r->now >= r->pool[i].forwarded_ms + r->c.resend_ms) {
+            forward_request(r, &r->pool[i], to);
+            sent++;
+        }
 }
 
 static void resend(certa_pbft *r)
@@ -2102,6 +2193,7 @@ static void resend(certa_pbft *r)
     if (r->in_vc) {
         if (r->my_vc.len)
             bcast(r, &r->my_vc);
+        forward_pool(r);
         return;
     }
     uint16_t p = primary(r, r->view);
@@ -2139,15 +2231,7 @@ static void resend(certa_pbft *r)
             buf_free(&cb);
         }
     }
-    if (p != r->c.id) {
-        uint32_t sent = 0;
-        for (uint32_t i = 0; i < r->npool && sent < FORWARD_PER_TICK; i++)
-            if (r->pool[i].live && r->pool[i].prop_seq == 0 &&
-                r->now >= r->pool[i].forwarded_ms + r->c.resend_ms) {
-                forward_request(r, &r->pool[i]);
-                sent++;
-            }
-    }
+    forward_pool(r);
 }
 
 static void on_tick(certa_pbft *r)
@@ -2314,6 +2398,8 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
     r->vcs = calloc(cfg->n, sizeof *r->vcs);
     r->vc_views = calloc(cfg->n, sizeof *r->vc_views);
     r->peer_exec = calloc(cfg->n, sizeof *r->peer_exec);
+    r->peer_view = malloc(cfg->n * sizeof *r->peer_view);
+    r->peer_view_ms = calloc(cfg->n, sizeof *r->peer_view_ms);
     r->reqs = calloc(CERTA_PBFT_BLOCK_REQUESTS_MAX, sizeof *r->reqs);
     uint32_t htcap = 16;
     while (htcap < 2u * cfg->pending_max)
@@ -2321,7 +2407,9 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
     r->htmask = htcap - 1;
     r->ht = calloc(htcap, sizeof *r->ht);
     bool ok = r->slots && r->pool && r->ckr && r->vcs && r->vc_views &&
-              r->peer_exec && r->reqs && r->ht;
+              r->peer_exec && r->peer_view && r->peer_view_ms && r->reqs && r->ht;
+    for (uint16_t i = 0; ok && i < cfg->n; i++)
+        r->peer_view[i] = UINT64_MAX; /* not reported yet */
     for (uint32_t i = 0; ok && i < cfg->window; i++) {
         r->slots[i].prep = calloc(cfg->n, sizeof(pvote));
         r->slots[i].com = calloc(cfg->n, sizeof(cvote));
@@ -2375,6 +2463,8 @@ void certa_pbft_free(certa_pbft *r)
     free(r->vcs);
     free(r->vc_views);
     free(r->peer_exec);
+    free(r->peer_view);
+    free(r->peer_view_ms);
     free(r->reqs);
     free(r->acts);
     free(r->arena);

@@ -489,10 +489,13 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
         return;
     }
     /* In view change nothing is ordered here until a new view: holding the
-     * batch would cost its client the whole wait (or for ever, when this
-     * validator is alone in a higher view). A retryable BUSY sends it to
-     * another validator now. A batch already waiting is kept. */
-    if (certa_pbft_in_view_change(nd->pbft) && waiter_find(nd, v.integrator, v.seq) == NULL) {
+     * batch would cost its client the whole wait. A retryable BUSY sends it
+     * to another validator now. A batch already waiting is kept. Alone in a
+     * higher view while the others order in a lower one, this validator
+     * follows them and forwards the batch to their primary: it is kept. */
+    uint64_t followed;
+    if (certa_pbft_in_view_change(nd->pbft) && !certa_pbft_following(nd->pbft, &followed) &&
+        waiter_find(nd, v.integrator, v.seq) == NULL) {
         certa_metric_add(nd->m.busy, 1);
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
                     250, "validator in view change: new batches are not ordered here until "

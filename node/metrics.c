@@ -27,7 +27,21 @@ void node_replay_gauges(certa_node *nd)
  * and one warning per view once the wait passed twice the base timer. */
 void node_watch_progress(certa_node *nd, uint64_t view, uint64_t now)
 {
-    bool in_vc = certa_pbft_in_view_change(nd->pbft);
+    /* Alone in a higher view, it follows the others' lower view (see
+     * certa_pbft_following): it executes and serves clients, so it is not
+     * waiting for a view, but its votes are missing from the quorum. */
+    uint64_t followed = 0;
+    bool follows = certa_pbft_following(nd->pbft, &followed);
+    bool in_vc = certa_pbft_in_view_change(nd->pbft) && !follows;
+    certa_metric_set(nd->m.view, (double)(follows ? followed : view));
+    certa_metric_set(nd->m.withheld, follows ? 1.0 : 0.0);
+    if (follows && nd->follow_logged != view + 1) {
+        nd->follow_logged = view + 1;
+        certa_log(CERTA_LOG_WARN, "following_without_vote",
+                  "\"view\":%llu,\"follows\":%llu,\"height\":%llu",
+                  (unsigned long long)view, (unsigned long long)followed,
+                  (unsigned long long)nd->executed);
+    }
     certa_metric_set(nd->m.in_vc, in_vc ? 1.0 : 0.0);
     certa_metric_set(nd->m.since_commit,
                      now > nd->last_commit_ms ? (double)(now - nd->last_commit_ms) / 1000.0 : 0.0);
@@ -77,9 +91,12 @@ certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei)
       "Block time covered by the replay horizon now (newest block - oldest remembered batch)");
     C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
     C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
-    G(view, "certa_view", "Current PBFT view");
+    G(view, "certa_view",
+      "Current PBFT view (while votes are withheld: the peers' view it follows)");
     C(view_changes, "certa_view_changes_total", "View changes started");
     G(in_vc, "certa_view_change_in_progress", "1 while this validator waits for a new view");
+    G(withheld, "certa_votes_withheld",
+      "1 while this validator, alone in a higher view, follows its peers' view without voting");
     G(since_commit, "certa_seconds_since_last_commit",
       "Seconds since a block holding events last executed here (alert when it grows under load)");
     C(dropped, "certa_requests_dropped_total",

@@ -512,7 +512,6 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
             certa_metric_add(nd->m.view_changes, 1);
             nd->last_view = view;
         }
-        certa_metric_set(nd->m.view, (double)view);
         certa_metric_set(nd->m.waiters, nd->nwaiters);
         node_replay_gauges(nd);
         now = now_ms();

@@ -172,7 +172,7 @@ typedef struct node_metrics {
     certa_metric *commit_latency, *fsync_latency;
     certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
     certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
-    certa_metric *since_commit, *in_vc, *dropped;
+    certa_metric *since_commit, *in_vc, *dropped, *withheld;
     certa_metric *too_old, *replay_batches, *replay_seconds;
 } node_metrics;
 
@@ -229,6 +229,7 @@ struct certa_node {
     uint64_t last_commit_ms; /* a block holding events last completed */
     uint64_t vc_since_ms;    /* in view change since (0: not) */
     uint64_t vc_warned_view; /* the view whose stall was logged */
+    uint64_t follow_logged;  /* the own view whose following was logged, +1 */
 
     certa_transport *tp;
     certa_cp_server *cs;

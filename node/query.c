@@ -164,7 +164,14 @@ static json_t *status_json(void *ctx)
     json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
     json_object_set_new(o, "view", json_integer((json_int_t)view));
     json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
-    json_object_set_new(o, "in_view_change", json_boolean(certa_pbft_in_view_change(nd->pbft)));
+    uint64_t followed = 0;
+    bool follows = certa_pbft_following(nd->pbft, &followed);
+    json_object_set_new(o, "in_view_change",
+                        json_boolean(certa_pbft_in_view_change(nd->pbft) && !follows));
+    /* alone in a higher view: it follows the others' view without voting */
+    json_object_set_new(o, "votes_withheld", json_boolean(follows));
+    if (follows)
+        json_object_set_new(o, "follows_view", json_integer((json_int_t)followed));
     json_object_set_new(o, "stable_checkpoint",
                         json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
     json_object_set_new(o, "peers_up", json_integer(st.peers_up));

@@ -10,7 +10,8 @@
 
 static const char usage[] =
     "usage: certa sim [--seeds A..B] [--validators N] [--faults all|crash|byzantine|network|none]\n"
-    "                 [--scenario random|crash-primary|laggard|overload|rejoin] [--requests R] [--fault-ms T]\n"
+    "                 [--scenario random|crash-primary|laggard|overload|rejoin|lone]\n"
+    "                 [--requests R] [--fault-ms T]\n"
     "                 [--mutation none|quorum-2f|nv-skip-prepared] [--parent-gate]\n"
     "                 [--trace] [--quiet]\n\n"
     "Runs the real PBFT core through a simulated world decided by each seed\n"
@@ -91,6 +92,7 @@ int certa_cmd_sim(int argc, char **argv)
             else if (strcmp(v, "laggard") == 0) scenario = CERTA_SIM_LAGGARD;
             else if (strcmp(v, "overload") == 0) scenario = CERTA_SIM_OVERLOAD;
             else if (strcmp(v, "rejoin") == 0) scenario = CERTA_SIM_REJOIN;
+            else if (strcmp(v, "lone") == 0) scenario = CERTA_SIM_LONE;
             else return certa_usage_error("sim", "unknown --scenario '%s'", v);
             i++;
         } else if (strcmp(argv[i], "--mutation") == 0 && v) {

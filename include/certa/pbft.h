@@ -220,6 +220,11 @@ certa_pbft_actions certa_pbft_step(certa_pbft *r, const certa_pbft_input *in,
 const certa_pbft_stats *certa_pbft_get_stats(const certa_pbft *r);
 uint64_t certa_pbft_view(const certa_pbft *r);
 bool certa_pbft_in_view_change(const certa_pbft *r);
+/* True while this replica, alone in a view change to a higher view, follows
+ * the lower view *view that 2f+1 others report: it executes their blocks
+ * and forwards its clients' requests to that view's primary, without voting
+ * until a view change reaches its own view. */
+bool certa_pbft_following(const certa_pbft *r, uint64_t *view);
 uint64_t certa_pbft_last_executed(const certa_pbft *r);
 uint64_t certa_pbft_stable_checkpoint(const certa_pbft *r);
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view);

@@ -38,7 +38,14 @@
 #    after both phases ended;
 # 7. phase B, 10 batches to validator 0 alone after recovery (same
 #    deadline): all committed, within PHASE_B_S;
-# 8. every loader chunk committed in full, the receipts verify, the four
+# 8. a backup (validator 3) cut off while a client on its side sends it
+#    batches: its own view timer takes it alone to a higher view, which the
+#    others never join. Healed, within HEAL_S it follows their view without
+#    voting (certa_votes_withheld 1, their view shown, not in view change):
+#    its client's batches all commit, then 10 batches sent to it alone
+#    (phase M, SILENCE_MS each) all commit (it forwards them to the
+#    others' primary), and the others changed no view;
+# 9. every loader chunk committed in full, the receipts verify, the four
 #    validators end at one height, stop cleanly, and their logs audit clean.
 # Without root, `ip`, or namespaces the test prints SKIP and passes.
 set -euo pipefail
@@ -104,8 +111,8 @@ attach() { # NS PORT ADDR: veth PORT (bridge side) <-> eth0 in NS with ADDR
 }
 for k in 0 1 2 3; do attach "${NS_V[$k]}" "p$k" "${ADDR[$k]}"; done
 attach "$NS_CL" pcl "$ADDR_CL"
-partition() { ip -n "$NS_BR" link set p0 nomaster; }
-heal() { ip -n "$NS_BR" link set p0 master br0; }
+partition() { ip -n "$NS_BR" link set "p${1:-0}" nomaster; }
+heal() { ip -n "$NS_BR" link set "p${1:-0}" master br0; }
 
 # Clients run in NS_CL: CERTA (used by cluster_lib's helpers) is a wrapper.
 REAL_CERTA=$(command -v "$CERTA")
@@ -157,14 +164,14 @@ start_node() { # K: validator K in its namespace
 cat >"$W/snap.py" <<'PY'
 import sys, threading, urllib.request
 names = ("certa_view", "certa_view_change_in_progress", "certa_height",
-         "certa_view_changes_total")
+         "certa_view_changes_total", "certa_votes_withheld")
 out = {}
 def get(k, host, port):
     try:
         body = urllib.request.urlopen("http://%s:%s/metrics" % (host, port),
                                       timeout=1.5).read().decode()
     except Exception:
-        out[k] = "- - - -"; return
+        out[k] = "- - - - -"; return
     val = {}
     for l in body.splitlines():
         p = l.split()
@@ -180,7 +187,7 @@ SNAP_ARGS=()
 for k in 0 1 2 3; do SNAP_ARGS+=("${ADDR[$k]}:$((BASE_PORT + 10 * k + 2))"); done
 snap() { ip netns exec "${1:-$NS_CL}" python3 "$W/snap.py" "${SNAP_ARGS[@]}"; }
 # field SNAP K COL: column COL (1 view, 2 in view change, 3 height, 4 view
-# changes) of validator K in a snap's output
+# changes, 5 votes withheld) of validator K in a snap's output
 field() { sed -n "$(($2 + 1))p" <<<"$1" | cut -d' ' -f"$3"; }
 col() { local k; for k in 0 1 2 3; do printf '%s ' "$(field "$1" "$k" "$2")"; done; }
 
@@ -191,13 +198,17 @@ s=$(snap)
 note "4 validators up in their namespaces after ${SECONDS}s"
 
 CHUNKS=400
-python3 "$SRC/tests/integration/cluster_grants.py" "$W/load" $((CHUNKS + 3)) "$SIZE"
+python3 "$SRC/tests/integration/cluster_grants.py" "$W/load" $((CHUNKS + 5)) "$SIZE"
 FILE_P=$W/load/g-$(printf %04d "$CHUNKS").jsonl
 FILE_A=$W/load/g-$(printf %04d $((CHUNKS + 1))).jsonl
 FILE_B=$W/load/g-$(printf %04d $((CHUNKS + 2))).jsonl
+FILE_L=$W/load/g-$(printf %04d $((CHUNKS + 3))).jsonl
+FILE_M=$W/load/g-$(printf %04d $((CHUNKS + 4))).jsonl
 SEQ_P=1
 SEQ_A=101
 SEQ_B=201
+SEQ_L=301
+SEQ_M=401
 
 loader() {
     local i seq=1 rc
@@ -405,7 +416,58 @@ t_b=$((SECONDS - t0))
 [ "$t_b" -le "$PHASE_B_S" ] || fail "phase B took ${t_b}s (> ${PHASE_B_S}s) for 10 batches to validator 0"
 note "phase B: 10 batches to validator 0 alone, all committed in ${t_b}s"
 
-# --- 8. the loader's chunks, receipts, one height, clean stop and audit
+# --- 8. a backup alone in a higher view follows the others' view
+s=$(snap)
+v_others=$(field "$s" 0 1)
+vc_others="$(field "$s" 0 4) $(field "$s" 1 4) $(field "$s" 2 4)"
+partition 3
+t_cut3=$SECONDS
+ip netns exec "${NS_V[3]}" "$REAL_CERTA" submit --to node3 --genesis "$G" \
+    --integrator gateway --key "$KEYS/gateway.pem" --seq "$SEQ_L" --batch 4 --window 1 \
+    --deadline-ms $(((60 + HEAL_S) * 1000)) --receipts "$W/l.rc" "$FILE_L" >"$W/l.sum" 2>"$W/l.err" &
+pid_l=$!
+PIDS[12]=$pid_l
+end=$((t_cut3 + 60))
+while :; do
+    s3=$(snap "${NS_V[3]}")
+    v3=$(field "$s3" 3 1)
+    [ "$v3" != - ] && [ "$v3" -gt "$v_others" ] && [ "$(field "$s3" 3 2)" = 1 ] && break
+    [ "$SECONDS" -lt "$end" ] || fail "validator 3, cut off with a client's batches, did not move alone to a view above $v_others within 60s: $(echo $s3)"
+    sleep 0.25
+done
+heal 3
+t_heal3=$SECONDS
+note "validator 3 cut off; alone in view change to view $v3 after $((t_heal3 - t_cut3))s (the others in view $v_others); healed"
+end=$((t_heal3 + HEAL_S))
+while :; do
+    s=$(snap)
+    if python3 - $(col "$s" 1) $(col "$s" 2) $(col "$s" 5) <<'PY'; then break; fi
+import sys
+a = sys.argv[1:]
+v, ivc, wh = a[0:4], a[4:8], a[8:12]
+sys.exit(0 if "-" not in v and len(set(v)) == 1 and ivc == ["0"] * 4 and wh == ["0", "0", "0", "1"] else 1)
+PY
+    [ "$SECONDS" -lt "$end" ] ||
+        fail "${HEAL_S}s after validator 3's heal: views $(col "$s" 1), in view change $(col "$s" 2), votes withheld $(col "$s" 5) (validator 3 should follow the others' view)"
+    sleep 0.25
+done
+note "$((SECONDS - t_heal3))s after the heal validator 3 follows view $(field "$s" 3 1) without voting (its own: $v3)"
+wait_pid "$pid_l" "$end" "the batches of validator 3's side of the cut still unanswered ${HEAL_S}s after the heal" "$W/l.err"
+PIDS[12]=
+[ "$RC" = 0 ] || fail "validator 3's client: submit exited $RC: $(cat "$W/l.sum") $(tail -3 "$W/l.err")"
+t0=$SECONDS
+set +e
+gw_submit m node3 "$SEQ_M" "$FILE_M" --window 1 --deadline-ms "$SILENCE_MS"
+rc=$?
+set -e
+[ "$rc" = 0 ] || fail "phase M, 10 batches to validator 3 alone while it follows: exit $rc: $(cat "$W/m.sum") $(tail -3 "$W/m.err")"
+s=$(snap)
+[ "$(field "$s" 0 4) $(field "$s" 1 4) $(field "$s" 2 4)" = "$vc_others" ] ||
+    fail "the others changed view while validator 3 was cut off: view changes $vc_others -> $(col "$s" 4)"
+[ "$(field "$s" 3 5)" = 1 ] || fail "validator 3 no longer follows: $(echo $s)"
+note "validator 3's client: 10 batches committed; phase M: 10 batches to validator 3 alone committed in $((SECONDS - t0))s; the others changed no view"
+
+# --- 9. the loader's chunks, receipts, one height, clean stop and audit
 wait_pid "${PIDS[9]}" $((SECONDS + 130)) "the loader did not stop"
 PIDS[9]=
 n=$(cat "$W/load/chunks")
@@ -416,7 +478,7 @@ for ((i = 0; i < n; i++)); do
 done
 note "loader: $n chunks, $((n * SIZE)) grants, every one committed"
 if cl_has receipt; then
-    cat "$W"/load/r-*.rc "$W/p2.rc" "$W/a2.rc" "$W/b.rc" >"$W/all.rc"
+    cat "$W"/load/r-*.rc "$W/p2.rc" "$W/a2.rc" "$W/b.rc" "$W/l.rc" "$W/m.rc" >"$W/all.rc"
     "$CERTA" receipt verify --genesis "$G" "$W/all.rc" >"$W/verify.out" 2>&1 ||
         fail "receipt verify: $(tail -5 "$W/verify.out")"
 fi

@@ -158,6 +158,7 @@ typedef struct sim {
      * stay put for a quiet period */
     bool quiet;
     uint64_t quiet_until;
+    uint64_t lone_late; /* lone: requests from here on go to it alone, once */
     uint64_t vc_at_quiet[CERTA_PBFT_VALIDATORS_MAX];
     uint64_t vc_at_heal[CERTA_PBFT_VALIDATORS_MAX];
     uint64_t nv_at_heal[CERTA_PBFT_VALIDATORS_MAX];
@@ -1125,9 +1126,11 @@ static void quiet_start(sim *s)
  * asks for view v+1 (or more) with a signed VIEW-CHANGE; it may not go back
  * to view v and vote there (that message, without what it voted for since,
  * could later form a NEW-VIEW that drops a committed block), and the others
- * join it only on f+1 such messages. So after the faults it follows the
- * chain without voting (state transfer) and rejoins at the next view change:
- * it counts against f like a crashed replica. Allowed here only when its
+ * join it only on f+1 such messages. So after the faults it must follow the
+ * others' view without voting (state transfer, its clients' requests
+ * forwarded to their primary: certa_pbft_following) and rejoin at the next
+ * view change: it counts against f like a crashed replica. Allowed here
+ * only when it follows the others' view, when its
  * view change began before the faults ended or came from a view timer
  * armed before then (vc_fault_armed: the first view change after the heal,
  * with no block executed and no view installed by that replica since the
@@ -1186,6 +1189,14 @@ static void quiet_check(sim *s)
                          "%" PRIu64 ": it does not follow the chain", lone[k],
                       certa_pbft_view(p->r), certa_pbft_last_executed(p->r),
                       certa_pbft_stable_checkpoint(ref->r));
+            return;
+        }
+        uint64_t w = 0;
+        if (!certa_pbft_following(p->r, &w) || w != certa_pbft_view(ref->r)) {
+            violation(s, "views: replica %u, alone in view change to view %" PRIu64 ", does not "
+                         "follow the others' view %" PRIu64 " (its clients' requests would wait "
+                         "for a view change)", lone[k], certa_pbft_view(p->r),
+                      certa_pbft_view(ref->r));
             return;
         }
         s->res->lone_higher_view++;
@@ -1272,6 +1283,9 @@ static void handle(sim *s, ev *e)
             if (s->o.scenario == CERTA_SIM_REJOIN)
                 for (uint16_t i = 0; i < s->o.n; i++)
                     s->side[i] = i == 0;
+            if (s->o.scenario == CERTA_SIM_LONE)
+                for (uint16_t i = 0; i < s->o.n; i++)
+                    s->side[i] = i == s->o.n - 1;
             trace_add(s, EV_PARTITION, 0, 0, NULL, 0);
         }
         break;
@@ -1286,7 +1300,8 @@ static void handle(sim *s, ev *e)
     case EV_RESEND: {
         uint32_t sent = 0;
         for (uint64_t i = 0; i < s->o.requests && sent < 64; i++) {
-            if (!s->submitted[i] || s->t < s->last_send[i] + 1000)
+            if (!s->submitted[i] || s->t < s->last_send[i] + 1000 ||
+                (s->o.scenario == CERTA_SIM_LONE && i >= s->lone_late))
                 continue;
             bool anywhere = false;
             for (uint16_t j = 0; j < s->o.n && !anywhere; j++)
@@ -1311,7 +1326,8 @@ static void handle(sim *s, ev *e)
             break;
         }
         if (s->healed && all_done(s)) {
-            if (s->o.scenario == CERTA_SIM_OVERLOAD || s->o.scenario == CERTA_SIM_REJOIN) {
+            if (s->o.scenario == CERTA_SIM_OVERLOAD || s->o.scenario == CERTA_SIM_REJOIN ||
+                s->o.scenario == CERTA_SIM_LONE) {
                 quiet_start(s);
                 push(s, s->t + 250, EV_CHECK, 0, 0);
                 break;
@@ -1370,12 +1386,13 @@ static const char *faults_name(unsigned f)
 
 void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
 {
-    static const char *scen[] = {"random", "crash-primary", "laggard", "overload", "rejoin"};
+    static const char *scen[] = {"random", "crash-primary", "laggard", "overload", "rejoin",
+                                 "lone"};
     static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
              " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s%s --trace",
-             o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 5],
+             o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 6],
              o->requests, o->fault_ms, mut[o->mutation % 3],
              o->parent_gate ? " --parent-gate" : "");
 }
@@ -1419,6 +1436,21 @@ static void schedule_rejoin(sim *s)
              (uint16_t)below(&s->rng, s->o.n), i);
 }
 
+static void schedule_lone(sim *s)
+{
+    s->net_faults = true;
+    push(s, START_MS + 1, EV_PARTITION, 0, 0);
+    uint16_t lone = (uint16_t)(s->o.n - 1);
+    uint64_t early = s->o.requests * 3 / 5;
+    uint64_t span = s->o.fault_ms * 7 / 10 + 1;
+    for (uint64_t i = 0; i < early; i++)
+        push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
+             chance(&s->rng, 500000) ? lone : (uint16_t)below(&s->rng, s->o.n), i);
+    s->lone_late = early;
+    for (uint64_t i = early; i < s->o.requests; i++)
+        push(s, s->heal_at + 500 + (i - early) * 25, EV_SUBMIT, lone, i);
+}
+
 bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -1427,10 +1459,12 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     s->o = *o_in;
     /* the scenarios that need many requests and a bounded replay horizon
      * get them whatever the defaults say */
-    bool busy = o_in->scenario == CERTA_SIM_OVERLOAD || o_in->scenario == CERTA_SIM_REJOIN;
+    bool busy = o_in->scenario == CERTA_SIM_OVERLOAD || o_in->scenario == CERTA_SIM_REJOIN ||
+                o_in->scenario == CERTA_SIM_LONE;
     if (o_in->scenario == CERTA_SIM_OVERLOAD && s->o.requests < 400)
         s->o.requests = 400;
-    if (o_in->scenario == CERTA_SIM_REJOIN && s->o.requests < 160)
+    if ((o_in->scenario == CERTA_SIM_REJOIN || o_in->scenario == CERTA_SIM_LONE) &&
+        s->o.requests < 160)
         s->o.requests = 160;
     s->horizon = o_in->replay_horizon ? o_in->replay_horizon : busy ? 16 : 0;
     const certa_sim_opts *o = &s->o;
@@ -1490,6 +1524,8 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
         schedule_overload(s);
     } else if (o->scenario == CERTA_SIM_REJOIN) {
         schedule_rejoin(s);
+    } else if (o->scenario == CERTA_SIM_LONE) {
+        schedule_lone(s);
     } else {
         uint64_t span = o->fault_ms * 7 / 10 + 1;
         for (uint64_t i = 0; i < o->requests; i++)

@@ -43,6 +43,11 @@ typedef enum certa_sim_scenario {
     /* the view-0 primary cut off while clients keep sending to it (it
      * moves to a higher view alone), then healed, then normal load */
     CERTA_SIM_REJOIN = 4,
+    /* a backup cut off while clients send to it (its own timer takes it
+     * alone to view 1; the others stay in view 0), then healed; after the
+     * heal new requests go to it alone and are never re-sent elsewhere, so
+     * they commit only if it forwards them while it follows view 0 */
+    CERTA_SIM_LONE = 5,
 } certa_sim_scenario;
 
 typedef struct certa_sim_opts {

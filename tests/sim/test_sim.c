@@ -147,27 +147,29 @@ Test(sim, cut_off_primary_rejoins_the_view, .timeout = 600)
     run_scenario(CERTA_SIM_REJOIN, 7, 1, budget(100));
 }
 
-/* Seed 7503 (rejoin, all faults): replica 3 executed block 39 at 3603 ms
- * with requests pending since 3500; block 40 then waited on a COMMIT from
- * replica 2, which had lost replica 3's COMMIT for 39 and whose state
- * transfer replies were lost too, with the view-0 primary still cut off.
- * Its 400 ms view timer, armed at 3603, expired at 4003, 3 ms after the
- * heal, so it asked alone for view 2 while the others went on in view 1.
- * That view change is the faults' doing, not the core's: the check must
- * let it count against f as one begun before the heal. */
-Test(sim, view_timer_armed_before_the_heal_counts_as_fault)
+/* A backup cut off while clients send to it moves alone to view 1; the
+ * others stay in view 0 and never join it. After the heal it must follow
+ * view 0 without voting: execute its blocks and forward the requests its
+ * clients now send to it alone (never re-sent elsewhere). Without
+ * following, 234 of seeds 1..300 (n = 4) failed: the requests sent to it
+ * after the heal never committed (e.g. seed 2). */
+Test(sim, replica_alone_in_a_higher_view_follows_and_forwards, .timeout = 600)
 {
-    certa_sim_opts o;
-    certa_sim_opts_default(&o, 7503, 4, CERTA_SIM_F_ALL);
-    o.scenario = CERTA_SIM_REJOIN;
-    o.requests = 160;
-    o.fault_ms = 4000;
-    o.trace = stderr;
-    certa_sim_result r;
-    cr_assert(certa_sim_run(&o, &r), "%s", r.violation);
-    cr_assert_eq(r.lone_higher_view, 1,
-                 "seed 7503 no longer leaves replica 3 alone in view 2: the "
-                 "simulator changed, find a seed that does");
+    uint64_t lone = 0;
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        certa_sim_opts o;
+        certa_sim_opts_default(&o, seed, 4, CERTA_SIM_F_NET);
+        o.scenario = CERTA_SIM_LONE;
+        o.trace = stderr;
+        certa_sim_result r;
+        cr_assert(certa_sim_run(&o, &r), "seed %llu: %s", (unsigned long long)seed,
+                  r.violation);
+        lone += r.lone_higher_view;
+    }
+    cr_assert_gt(lone, 0, "seeds 1..2 no longer leave a replica alone in view 1: the "
+                          "simulator changed, find seeds that do");
+    run_scenario(CERTA_SIM_LONE, 4, 3, budget(300));
+    run_scenario(CERTA_SIM_LONE, 7, 1, budget(100));
 }
 
 Test(sim, checkpoints_become_stable_and_collect_garbage)
