@@ -83,10 +83,13 @@ const char *certa_query_kind_name(unsigned kind)
     case CERTA_QUERY_GRANT: return "grant";
     case CERTA_QUERY_BLOCK: return "block";
     case CERTA_QUERY_STATUS: return "status";
+    case CERTA_QUERY_INTEGRATOR: return "integrator";
     default: return NULL;
     }
 }
 
+/* The argument's length for the fixed-size kinds; integrator's is
+ * variable (its first byte says) and is handled apart. */
 static size_t query_arg_bytes(unsigned kind)
 {
     switch (kind) {
@@ -94,6 +97,7 @@ static size_t query_arg_bytes(unsigned kind)
     case CERTA_QUERY_GRANT: return 16 + 12;
     case CERTA_QUERY_BLOCK: return 8 + 12;
     case CERTA_QUERY_STATUS: return 0;
+    case CERTA_QUERY_INTEGRATOR: return 1; /* the length byte; the name follows */
     default: return SIZE_MAX;
     }
 }
@@ -102,6 +106,13 @@ size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY
 {
     CERTA_ASSERT(query_arg_bytes(q->kind) != SIZE_MAX);
     out[0] = q->kind;
+    if (q->kind == CERTA_QUERY_INTEGRATOR) {
+        size_t nl = strnlen(q->name, CERTA_CP_QUERY_NAME_MAX + 1);
+        CERTA_ASSERT(nl >= 1 && nl <= CERTA_CP_QUERY_NAME_MAX);
+        out[1] = (uint8_t)nl;
+        memcpy(out + 2, q->name, nl);
+        return 2 + nl;
+    }
     switch (q->kind) {
     case CERTA_QUERY_HOLDER:
         memcpy(out + 1, q->holder_id, 32);
@@ -132,6 +143,14 @@ certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q
     size_t need = query_arg_bytes(in[0]);
     if (need == SIZE_MAX)
         return certa_errorf(ei, CERTA_E_BAD_ENUM, "query: unknown kind %u", in[0]);
+    if (in[0] == CERTA_QUERY_INTEGRATOR && len >= 2) {
+        /* variable length: the length byte, then exactly that many bytes */
+        size_t nl = in[1];
+        if (nl < 1 || nl > CERTA_CP_QUERY_NAME_MAX)
+            return certa_errorf(ei, CERTA_E_BAD_FIELD, "query integrator: name length %zu, "
+                                "must be 1..%u", nl, CERTA_CP_QUERY_NAME_MAX);
+        need = 1 + nl;
+    }
     if (len < 1 + need)
         return certa_errorf(ei, CERTA_E_TRUNCATED, "query %s: %zu argument "
                             "bytes, need %zu", certa_query_kind_name(in[0]),
@@ -156,6 +175,15 @@ certa_err certa_cp_query_decode(const uint8_t *in, size_t len, certa_cp_query *q
         q->height = certa_get_le64(in + 1);
         q->cursor = certa_get_le64(in + 9);
         q->limit = certa_get_le32(in + 17);
+        break;
+    case CERTA_QUERY_INTEGRATOR:
+        if (memchr(in + 2, 0, in[1]) != NULL) {
+            memset(q, 0, sizeof *q);
+            return certa_errorf(ei, CERTA_E_BAD_FIELD, "query integrator: NUL byte in the "
+                                "name");
+        }
+        memcpy(q->name, in + 2, in[1]);
+        q->name[in[1]] = '\0';
         break;
     default: break;
     }
@@ -456,6 +484,9 @@ certa_err certa_client_query(certa_client *c, const certa_cp_query *q,
     CERTA_ASSERT(c != NULL && q != NULL);
     if (certa_query_kind_name(q->kind) == NULL)
         return CERTA_E_BAD_ENUM;
+    if (q->kind == CERTA_QUERY_INTEGRATOR &&
+        (q->name[0] == '\0' || strnlen(q->name, sizeof q->name) > CERTA_CP_QUERY_NAME_MAX))
+        return CERTA_E_ARG; /* no name, or not NUL-ended within 63 */
     uint8_t body[CERTA_CP_QUERY_BYTES_MAX];
     size_t len = certa_cp_query_encode(q, body);
     return enqueue(c, CERTA_CP_QUERY, body, len, tag, request_id);

@@ -166,6 +166,11 @@ static void execute_job(certa_node *nd, exec_job *job)
                 certa_state_apply_too_old(nd->state, b->integrator);
         } else {
             CERTA_ASSERT(verdict == V_NEW);
+            /* executed as new: the integrator's highest executed seq
+             * (gaps are allowed, so a later block may carry a lower one) */
+            if (b->integrator < nd->g->integrator_count &&
+                b->seq > nd->x_seq_max[b->integrator])
+                nd->x_seq_max[b->integrator] = b->seq;
             /* Events are decoded PF_AHEAD ahead of being applied, their
              * index slots prefetched then and their records halfway: the
              * look-ups of a large state miss the caches otherwise. */

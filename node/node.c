@@ -287,6 +287,10 @@ static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
     certa_err e = certa_dedup_create(&dp, &nd->dedup, ei);
     if (e != CERTA_OK)
         return e;
+    /* bounded by genesis: one number per integrator, never grows */
+    nd->x_seq_max = calloc(nd->g->integrator_count, sizeof *nd->x_seq_max);
+    if (nd->x_seq_max == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
     certa_merkle_empty_root(nd->empty_root);
     return CERTA_OK;
 }
@@ -566,6 +570,7 @@ void certa_node_close(certa_node *nd)
     free(nd->waiters);
     free(nd->sigcache);
     certa_dedup_free(nd->dedup);
+    free(nd->x_seq_max);
     node_pipe_free(nd);
     exec_pipe *p = &nd->pipe;
     free(nd->completed);

@@ -18,8 +18,9 @@
  *
  * Threads and ownership (the invariants are stated in full in node.c):
  * the I/O thread owns everything here except the state, x_executed,
- * x_leaf_* and pf_* (the execution thread's once certa_node_run started
- * it; state_mu guards the state for queries and re-sent receipts), the
+ * x_seq_max, x_leaf_* and pf_* (the execution thread's once certa_node_run
+ * started it; state_mu guards the state and x_seq_max for queries and
+ * re-sent receipts), the
  * execution rings (pipe.mu) and the kept leaf hashes (leaf_mu).
  */
 #ifndef CERTA_NODE_INTERNAL_H
@@ -196,6 +197,10 @@ struct certa_node {
     certa_state *state;
     pthread_mutex_t state_mu;
     uint64_t x_executed;
+    /* per genesis integrator, the highest seq of a batch executed as new
+     * (0: none); written with the state under state_mu, so a query reads
+     * it at the state's height */
+    uint64_t *x_seq_max;
     uint8_t *x_leaf_hashes; /* execution's scratch */
     size_t x_leaf_cap;
     exec_pipe pipe;

@@ -3,7 +3,9 @@
  *
  * One call turns a request body into a reply (type and body): holder,
  * grant and block from the executed state and the block log through
- * engine/query.c, status through the node's own callback. It never fails
+ * engine/query.c, status through the node's own callback, integrator from
+ * the per-integrator highest executed sequence numbers execution keeps
+ * beside the state (seq_max). It never fails
  * silently: a body that does not decode gets ERROR 701 (PROTOCOL), an absent
  * item ERROR 4 (NOTFOUND), a foreign cursor ERROR 2 (ARG); each answer is
  * counted in certa_queries_total{kind,result} and timed in
@@ -44,6 +46,10 @@ typedef struct certa_node_query_src {
     certa_store *blocks;      /* the block log */
     certa_node_status_fn status;
     void *status_ctx;
+    /* g->integrator_count entries: the highest sequence number of a batch
+     * of each integrator executed as new up to the state's height (0: none),
+     * changed only with the state; NULL: integrator queries unsupported */
+    const uint64_t *seq_max;
 } certa_node_query_src;
 
 /* Answers one QUERY body (req, len). Returns the reply type

@@ -22,7 +22,7 @@
 
 enum { QR_OK, QR_NOT_FOUND, QR_BAD_REQUEST, QR_ERROR, QR_COUNT };
 static const char *const result_names[QR_COUNT] = {"ok", "not_found", "bad_request", "error"};
-#define KINDS 5u /* 0: a body that did not decode; 1..4: certa_query_kind */
+#define KINDS 6u /* 0: a body that did not decode; 1..5: certa_query_kind */
 
 struct certa_node_query {
     certa_query *qs;
@@ -96,6 +96,35 @@ static uint8_t error_reply(certa_node_query *nq, certa_err code, const char *msg
     return CERTA_CP_ERROR;
 }
 
+/* The integrator query: its highest executed sequence number, exact at the
+ * state's height (seq_max changes only with the state, under the same
+ * lock). A name genesis does not hold is NOTFOUND, like an absent holder. */
+static certa_err integrator_json(const certa_node_query_src *src, const char *name,
+                                 json_t **out, certa_errinfo *ei)
+{
+    if (src->seq_max == NULL)
+        return certa_errorf(ei, CERTA_E_UNSUPPORTED, "integrator queries are not answered "
+                            "here");
+    uint64_t height = certa_state_height(src->state);
+    for (uint32_t i = 0; i < src->g->integrator_count; i++) {
+        if (strcmp(src->g->integrators[i].name, name) != 0)
+            continue;
+        *out = json_pack("{s:s, s:I, s:I, s:I}", "integrator", name, "index", (json_int_t)i,
+                         "highest_seq", (json_int_t)src->seq_max[i],
+                         "height", (json_int_t)height);
+        return *out != NULL ? CERTA_OK
+                            : certa_errorf(ei, CERTA_E_NOMEM, "integrator: out of memory");
+    }
+    /* the message is UTF-8: a name with other bytes than a genesis name's
+     * could hold is not echoed */
+    bool plain = true;
+    for (const char *c = name; *c != '\0'; c++)
+        plain = plain && (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
+    return certa_errorf(ei, CERTA_E_NOTFOUND, "no such integrator %s in genesis (at height "
+                        "%llu)", plain ? name : "(not a genesis name)",
+                        (unsigned long long)height);
+}
+
 static void count(certa_node_query *nq, unsigned kind, unsigned result, double t0)
 {
     CERTA_ASSERT(kind < KINDS && result < QR_COUNT && nq->count[kind][result] != NULL);
@@ -123,6 +152,8 @@ uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src
     if (q.kind == CERTA_QUERY_STATUS) {
         doc = src->status(src->status_ctx);
         e = doc != NULL ? CERTA_OK : certa_errorf(&ei, CERTA_E_NOMEM, "status: out of memory");
+    } else if (q.kind == CERTA_QUERY_INTEGRATOR) {
+        e = integrator_json(src, q.name, &doc, &ei);
     } else {
         e = certa_query_answer(nq->qs, src->g, src->state, src->blocks, &q, &doc, &ei);
     }
@@ -161,6 +192,18 @@ static json_t *status_json(void *ctx)
     uint64_t view = certa_pbft_view(nd->pbft);
     json_object_set_new(o, "validator", json_integer(nd->self));
     json_object_set_new(o, "name", json_string(nd->g->validators[nd->self].name));
+    /* Which chain: a client compares chain_id with SHA-256 of its own
+     * genesis.json. The genesis hash is the chain id (one value, two names:
+     * the documented shape has both). epoch counts validator-set changes;
+     * there is no reconfiguration yet, so it is always 0. */
+    char hex[2 * CERTA_HASH_BYTES + 1];
+    certa_hex_encode(nd->g->hash, CERTA_HASH_BYTES, hex);
+    json_object_set_new(o, "chain_id", json_string(hex));
+    json_object_set_new(o, "chain_name", json_string(nd->g->chain_name));
+    json_object_set_new(o, "genesis_hash", json_string(hex));
+    json_object_set_new(o, "epoch", json_integer(0));
+    json_object_set_new(o, "n", json_integer(nd->g->validator_count));
+    json_object_set_new(o, "f", json_integer(nd->g->f));
     json_object_set_new(o, "height", json_integer((json_int_t)nd->executed));
     json_object_set_new(o, "view", json_integer((json_int_t)view));
     json_object_set_new(o, "primary", json_integer(certa_pbft_primary(nd->pbft, view)));
@@ -175,6 +218,17 @@ static json_t *status_json(void *ctx)
     json_object_set_new(o, "stable_checkpoint",
                         json_integer((json_int_t)certa_pbft_stable_checkpoint(nd->pbft)));
     json_object_set_new(o, "peers_up", json_integer(st.peers_up));
+    /* one entry per other validator: is our link to it up now */
+    json_t *peers = json_array();
+    for (uint32_t i = 0; peers != NULL && i < nd->g->validator_count; i++) {
+        if (i == nd->self)
+            continue;
+        json_array_append_new(peers, json_pack("{s:i, s:s, s:b}", "validator", (int)i, "name",
+                                               nd->g->validators[i].name, "up",
+                                               certa_transport_peer_up(nd->tp, i)));
+    }
+    if (peers != NULL)
+        json_object_set_new(o, "peers", peers);
     json_object_set_new(o, "events", json_integer((json_int_t)nd->events_total));
     json_object_set_new(o, "events_per_s", json_real(nd->events_per_s));
     json_object_set_new(o, "awaiting_receipt", json_integer(nd->nwaiters));
@@ -195,7 +249,8 @@ static json_t *status_json(void *ctx)
 void node_handle_query(certa_node *nd, const certa_cp_request *rq)
 {
     certa_node_query_src src = {.g = nd->g, .state = nd->state, .blocks = nd->blocks,
-                                .status = status_json, .status_ctx = nd};
+                                .status = status_json, .status_ctx = nd,
+                                .seq_max = nd->x_seq_max};
     const uint8_t *body;
     size_t len;
     /* the execution thread owns the state: wait out the block it applies */

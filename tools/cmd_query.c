@@ -1,12 +1,13 @@
-/* certa query: a holder's records, a grant's status and history, or a block,
- * as one JSON document.
+/* certa query: a holder's records, a grant's status and history, a block,
+ * or an integrator's highest executed sequence number, as one JSON document.
  *
  * Two sources give the same document: a data directory read offline (--data:
  * the state is rebuilt from its snapshots and block log) and a running
  * validator asked over the client protocol (--to: QUERY, answered with
  * QUERY_RESULT or ERROR). Both build the document with engine/query.c, so
  * the bytes printed are the same for the same state; docs/PROTOCOL.md
- * ("Query results") specifies them.
+ * ("Query results") specifies them. The integrator query is online only:
+ * a validator keeps that number beside its state as it executes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +28,18 @@
 static const char usage[] =
     "usage: certa query holder HOLDER_HEX (--data DIR | --to ENDPOINT[,...]) [options]\n"
     "       certa query grant GRANT_HEX   (--data DIR | --to ENDPOINT[,...]) [options]\n"
-    "       certa query block HEIGHT      (--data DIR | --to ENDPOINT[,...]) [options]\n\n"
+    "       certa query block HEIGHT      (--data DIR | --to ENDPOINT[,...]) [options]\n"
+    "       certa query integrator NAME   --to ENDPOINT[,...] [options]\n\n"
     "Prints one JSON document (docs/PROTOCOL.md, \"Query results\"):\n"
     "  holder  a holder's records, oldest first: time, kind, grant, matter,\n"
     "          centre, licence types and result of each event\n"
     "  grant   a grant's scope, status, uses and history\n"
     "  block   a block's header, hash, commit certificate (validator logs)\n"
     "          and its events\n"
+    "  integrator  the highest sequence number of the integrator's batches\n"
+    "          executed so far (0: none), with the height it is true at; a\n"
+    "          validator that is behind answers lower: ask f+1 validators\n"
+    "          (--to a,b,...: tried in turn, the first answer is printed)\n"
     "Every answer carries \"height\": the executed height it reflects (for a\n"
     "block, the block's own).\n\n"
     "Sources (one of):\n"
@@ -50,7 +56,7 @@ static const char usage[] =
     "                  events per page (default 100, at most 256; a page also\n"
     "                  ends after 32 KiB of events: follow next_cursor)\n"
     "  --timeout-ms MS --to: give up after MS (default 5000)\n\n"
-    "exit: 0 found, 1 no such holder, grant or block, 2 usage (or a cursor\n"
+    "exit: 0 found, 1 no such holder, grant, block or integrator, 2 usage (or a cursor\n"
     "that is not one of that item's), 3 error (unreadable data, no answer, or\n"
     "--data on a block log damaged before its end: the damage and the blocks\n"
     "the answer covers go to stderr, the document gets a \"damage\" field).\n";
@@ -254,7 +260,8 @@ static int parse(int argc, char **argv, query_args *qa)
     memset(qa, 0, sizeof *qa);
     qa->timeout_ms = 5000;
     if (argc < 3)
-        return certa_usage_error(CMD, "expected 'holder HEX', 'grant HEX' or 'block HEIGHT'");
+        return certa_usage_error(CMD, "expected 'holder HEX', 'grant HEX', 'block HEIGHT' or "
+                                      "'integrator NAME'");
     const char *what = argv[1], *arg = argv[2];
     certa_cp_query *q = &qa->q;
     unsigned long long v;
@@ -273,8 +280,15 @@ static int parse(int argc, char **argv, query_args *qa)
         if (certa_parse_u64(arg, 0, UINT64_MAX, &v) != 0)
             return certa_usage_error(CMD, "block height: not a number: %s", arg);
         q->height = v;
+    } else if (strcmp(what, "integrator") == 0) {
+        q->kind = CERTA_QUERY_INTEGRATOR;
+        if (arg[0] == '\0' || strlen(arg) > CERTA_CP_QUERY_NAME_MAX)
+            return certa_usage_error(CMD, "integrator name: 1 to %u bytes",
+                                     CERTA_CP_QUERY_NAME_MAX);
+        snprintf(q->name, sizeof q->name, "%s", arg);
     } else {
-        return certa_usage_error(CMD, "unknown query '%s' (holder, grant or block)", what);
+        return certa_usage_error(CMD, "unknown query '%s' (holder, grant, block or integrator)",
+                                 what);
     }
     uint32_t limit_max = q->kind == CERTA_QUERY_BLOCK ? CERTA_QUERY_BLOCK_EVENTS_MAX
                                                       : CERTA_QUERY_RECORDS_MAX;
@@ -304,6 +318,9 @@ static int parse(int argc, char **argv, query_args *qa)
     }
     if ((qa->data_dir == NULL) == (qa->to == NULL))
         return certa_usage_error(CMD, "give one source: --data DIR or --to ENDPOINT");
+    if (q->kind == CERTA_QUERY_INTEGRATOR && qa->data_dir != NULL)
+        return certa_usage_error(CMD, "integrator is answered by a running validator only: "
+                                      "use --to");
     return CERTA_EXIT_OK;
 }
 

@@ -1,6 +1,8 @@
 /* certa status: asks each named validator for its status over the client
- * protocol (QUERY status) and prints height, view, primary, events/s and
- * the lag of each peer. Exit 1 when a validator did not answer. */
+ * protocol (QUERY status) and prints height, view, primary, events/s, its
+ * chain (checked against the local genesis) and whether each of its links
+ * to the other validators is up. Exit 1 when a validator did not answer or
+ * runs another chain than the local genesis.json says. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +14,29 @@
 static const char usage[] =
     "usage: certa status --to ENDPOINT[,ENDPOINT...]|all [--genesis FILE]\n"
     "                    [--timeout-ms MS] [--json]\n\n"
-    "Queries each validator's status: height, view, primary, recent events/s\n"
-    "and, per peer, whether it is connected and how many blocks it lags.\n"
+    "Queries each validator's status: height, view, primary, recent events/s,\n"
+    "validator set (n, f, epoch) and, per peer, whether its link is up. The\n"
+    "validator's chain_id is compared with SHA-256 of the local genesis file:\n"
+    "\"chain ok\", or \"CHAIN MISMATCH\" and exit 1.\n"
     "ENDPOINTs are client endpoints or validator names from genesis (default\n"
     "genesis: $CERTA_GENESIS, else ./genesis.json), or \"all\". --json prints\n"
-    "each answer as one JSON line. Exit status: 0 all answered, 1 some did\n"
-    "not (within --timeout-ms, default 3000), 2 usage, 3 error.\n";
+    "each answer as one JSON line. Exit status: 0 all answered on the expected\n"
+    "chain, 1 some did not (within --timeout-ms, default 3000) or run another\n"
+    "chain, 2 usage, 3 error.\n";
 
-static void print_human(const char *name, const char *ep, const char *doc, size_t len)
+/* Whether a status document names the chain of the local genesis (its
+ * chain_id is SHA-256 of genesis.json's bytes, docs/PROTOCOL.md). */
+static bool same_chain(const char *doc, size_t len, const char *want_hex)
+{
+    json_t *j = json_loadb(doc, len, 0, NULL);
+    const char *got = json_string_value(json_object_get(j, "chain_id"));
+    bool ok = got != NULL && strcmp(got, want_hex) == 0;
+    json_decref(j);
+    return ok;
+}
+
+static void print_human(const char *name, const char *ep, const char *doc, size_t len,
+                        bool chain_ok)
 {
     json_error_t jerr;
     json_t *j = json_loadb(doc, len, 0, &jerr);
@@ -34,18 +51,24 @@ static void print_human(const char *name, const char *ep, const char *doc, size_
            json_integer_value(json_object_get(j, "view")),
            json_integer_value(json_object_get(j, "primary")),
            json_number_value(json_object_get(j, "events_per_s")));
+    printf("  n %" JSON_INTEGER_FORMAT " f %" JSON_INTEGER_FORMAT " epoch %" JSON_INTEGER_FORMAT,
+           json_integer_value(json_object_get(j, "n")),
+           json_integer_value(json_object_get(j, "f")),
+           json_integer_value(json_object_get(j, "epoch")));
+    const char *cid = json_string_value(json_object_get(j, "chain_id"));
+    if (chain_ok)
+        printf("  chain ok");
+    else
+        printf("  CHAIN MISMATCH (its chain_id %.16s...)", cid != NULL ? cid : "absent");
     json_t *peers = json_object_get(j, "peers");
     size_t i;
     json_t *p;
     if (json_is_array(peers) && json_array_size(peers) > 0) {
         printf("  peers");
         json_array_foreach(peers, i, p) {
-            json_int_t v = json_integer_value(json_object_get(p, "validator"));
-            if (!json_is_true(json_object_get(p, "up")))
-                printf(" %" JSON_INTEGER_FORMAT ":down", v);
-            else
-                printf(" %" JSON_INTEGER_FORMAT ":lag %" JSON_INTEGER_FORMAT, v,
-                       json_integer_value(json_object_get(p, "lag")));
+            const char *pn = json_string_value(json_object_get(p, "name"));
+            printf(" %s:%s", pn != NULL ? pn : "?",
+                   json_is_true(json_object_get(p, "up")) ? "up" : "down");
         }
     }
     printf("\n");
@@ -85,6 +108,8 @@ int certa_cmd_status(int argc, char **argv)
         certa_genesis_free(g);
         return certa_fail("status", "%s", certa_errmsg(&ei));
     }
+    char want_chain[2 * CERTA_HASH_BYTES + 1];
+    certa_hex_encode(g->hash, CERTA_HASH_BYTES, want_chain);
     /* One client per validator, all queried at once. */
     certa_client *c[CERTA_TOOL_ENDPOINTS_MAX] = { 0 };
     int rc = CERTA_EXIT_OK;
@@ -102,7 +127,8 @@ int certa_cmd_status(int argc, char **argv)
     }
     /* A client sends only while it is polled: poll them all in turn, so
      * that a validator that does not answer costs the others nothing. */
-    static char bodies[CERTA_TOOL_ENDPOINTS_MAX][8192];
+    /* a status of 64 validators, peers listed, stays well below 16 KiB */
+    static char bodies[CERTA_TOOL_ENDPOINTS_MAX][16384];
     static size_t body_lens[CERTA_TOOL_ENDPOINTS_MAX];
     certa_err errs[CERTA_TOOL_ENDPOINTS_MAX];
     static char why_msg[CERTA_TOOL_ENDPOINTS_MAX][CERTA_CP_ERROR_MSG_MAX + 1];
@@ -150,10 +176,16 @@ int certa_cmd_status(int argc, char **argv)
             rc = CERTA_EXIT_FAIL;
             continue;
         }
+        bool chain_ok = same_chain(bodies[i] + 1, body_lens[i] - 1, want_chain);
+        if (!chain_ok)
+            rc = CERTA_EXIT_FAIL;
         if (as_json)
             printf("%.*s\n", (int)(body_lens[i] - 1), bodies[i] + 1);
         else
-            print_human(name, eps.endpoints[i], bodies[i] + 1, body_lens[i] - 1);
+            print_human(name, eps.endpoints[i], bodies[i] + 1, body_lens[i] - 1, chain_ok);
+        if (!chain_ok && as_json)
+            fprintf(stderr, "certa status: %s at %s runs another chain than %s\n", name,
+                    eps.endpoints[i], certa_tool_genesis_path(genesis));
     }
 out:
     for (uint32_t i = 0; i < eps.count; i++)

@@ -53,7 +53,10 @@ typedef enum certa_query_kind {
     CERTA_QUERY_GRANT = 2,  /* arg: grant_id (16) · u64 cursor · u32 limit */
     CERTA_QUERY_BLOCK = 3,  /* arg: u64 height · u64 cursor · u32 limit */
     CERTA_QUERY_STATUS = 4, /* arg: none */
+    CERTA_QUERY_INTEGRATOR = 5, /* arg: u8 name length L (1..63) · L name bytes */
 } certa_query_kind;
+
+#define CERTA_CP_QUERY_NAME_MAX 63u /* a genesis name's longest */
 
 typedef struct certa_cp_query {
     uint8_t kind; /* certa_query_kind */
@@ -63,9 +66,11 @@ typedef struct certa_cp_query {
     uint64_t cursor; /* holder, grant: the previous page's next_cursor;
                       * block: index of the first event to list (0: start) */
     uint32_t limit;  /* records or events per page (0: server default) */
+    char name[CERTA_CP_QUERY_NAME_MAX + 1]; /* integrator: its genesis name, NUL-ended */
 } certa_cp_query;
 
-#define CERTA_CP_QUERY_BYTES_MAX 45u
+/* the longest body: integrator, 1 + 1 + 63 (holder is 45) */
+#define CERTA_CP_QUERY_BYTES_MAX 65u
 /* Query body: u8 kind, then the kind's argument; returns bytes written
  * (out needs CERTA_CP_QUERY_BYTES_MAX bytes at most). */
 size_t certa_cp_query_encode(const certa_cp_query *q, uint8_t out[CERTA_CP_QUERY_BYTES_MAX]);
@@ -143,6 +148,8 @@ void certa_client_close(certa_client *c);
  * library resends on silence and on retryable errors. */
 certa_err certa_client_submit(certa_client *c, const uint8_t *batch, size_t len,
                               uint64_t tag, uint64_t *request_id);
+/* Queues a query. CERTA_E_BAD_ENUM for an unknown kind, CERTA_E_ARG for an
+ * integrator query whose name is empty or longer than 63 bytes. */
 certa_err certa_client_query(certa_client *c, const certa_cp_query *q,
                              uint64_t tag, uint64_t *request_id);
 

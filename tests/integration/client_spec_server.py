@@ -7,7 +7,13 @@ certa itself, to check that the C client library and the `certa submit` and
 usage: client_spec_server.py GENESIS_DIR VALIDATOR_INDEX SECONDS
 Serves validator VALIDATOR_INDEX's client endpoint for at most SECONDS.
 Behaviour:
-  QUERY status -> QUERY_RESULT with fixed figures (height 42, view 1, ...)
+  QUERY status -> QUERY_RESULT with fixed figures (height 42, view 1, ...),
+                  the chain id computed as "Genesis (genesis.json)" says
+                  (SHA-256 of the file's bytes) and one peer entry per other
+                  validator (the first up, the others down)
+  QUERY integrator -> the name parsed by the byte table (u8 length, name);
+                  a name genesis has: {"integrator", "index", "highest_seq":
+                  7, "height": 42}; another: ERROR 4 NOTFOUND
   SUBMIT seq 1 -> ERROR BUSY (retryable, retry after 50 ms) on the first
                   attempt, then ACCEPTED and a RECEIPT whose second entry is
                   rejected with code 11 "code_mismatch"
@@ -20,6 +26,7 @@ Behaviour:
                   echoes the id, cursor and limit (query_doc below; the test
                   rebuilds it to compare what `certa query --to` prints)
 """
+import hashlib
 import json
 import os
 import struct
@@ -113,7 +120,10 @@ def parse_query(body):
 
 def main():
     gdir, index, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    genesis = json.load(open(os.path.join(gdir, "genesis.json")))
+    with open(os.path.join(gdir, "genesis.json"), "rb") as f:
+        raw = f.read()
+    genesis = json.loads(raw)
+    chain_id = hashlib.sha256(raw).hexdigest()
     endpoint = genesis["validators"][index]["client_endpoint"]
     secret = open(os.path.join(gdir, "node%d" % index, "curve.key")).read().strip()
     ctx = zmq.Context()
@@ -135,12 +145,32 @@ def main():
         magic, version, kind, flags, request_id = struct.unpack("<IBBHQ", frames[1])
         body = frames[2]
         if kind == QUERY and body[:1] == b"\x04":
-            status = {"validator": index, "name": genesis["validators"][index]["name"],
+            vs = genesis["validators"]
+            others = [i for i in range(len(vs)) if i != index]
+            status = {"validator": index, "name": vs[index]["name"],
+                      "chain_id": chain_id, "genesis_hash": chain_id, "epoch": 0,
+                      "n": len(vs), "f": (len(vs) - 1) // 3,
                       "height": 42, "view": 1, "primary": 1, "events_per_s": 1234.5,
-                      "peers": [{"validator": 1, "up": True, "height": 41, "lag": 1},
-                                {"validator": 2, "up": False, "height": 0, "lag": 42}]}
+                      "peers": [{"validator": i, "name": vs[i]["name"], "up": i == others[0]}
+                                for i in others]}
             s.send_multipart([rid, header(QUERY_RESULT, request_id),
                               b"\x04" + json.dumps(status).encode()])
+        elif kind == QUERY and body[:1] == b"\x05":
+            if len(body) < 2 or not 1 <= body[1] <= 63 or len(body) != 2 + body[1]:
+                s.send_multipart([rid, header(ERROR, request_id),
+                                  error_body(701, False, 0, "query body of %d bytes" % len(body))])
+                continue
+            name = body[2:].decode("utf-8", "replace")
+            names = [i["name"] for i in genesis["integrators"]]
+            if name not in names:
+                s.send_multipart([rid, header(ERROR, request_id),
+                                  error_body(4, False, 0, "no such integrator %s in genesis "
+                                             "(at height 42)" % name)])
+                continue
+            doc = {"integrator": name, "index": names.index(name), "highest_seq": 7,
+                   "height": 42}
+            s.send_multipart([rid, header(QUERY_RESULT, request_id),
+                              b"\x05" + json.dumps(doc, separators=(",", ":")).encode()])
         elif kind == QUERY and body[:1] in (b"\x01", b"\x02", b"\x03"):
             q = parse_query(body)
             if q is None:

@@ -288,6 +288,34 @@ def verify_receipt(chain, body, integrator, seq, events):
 
 
 # ---------------------------------------------------------------- scenario
+def check_status_chain(st, chain, index):
+    """The status names the chain, the validator set and the peers as
+    "Query results (JSON)" says: chain_id = SHA-256 of genesis.json's bytes
+    ("Genesis (genesis.json)"), genesis_hash the same, epoch 0, n and f of
+    genesis, one peer entry per other validator."""
+    sec = "Query results (JSON)"
+    for f in ("chain_id", "genesis_hash", "epoch", "n", "f", "peers", "peers_up"):
+        check(f in st, sec, f"status has no {f}")
+    check(st["chain_id"] == chain.chain_id.hex(), sec,
+          f"status chain_id {st['chain_id']} is not SHA-256 of genesis.json {chain.chain_id.hex()}")
+    check(st["genesis_hash"] == st["chain_id"], sec, "genesis_hash differs from chain_id")
+    check(st["epoch"] == 0, sec, f"epoch {st['epoch']} without any validator-set change")
+    n = len(chain.g["validators"])
+    check(st["n"] == n and st["f"] == (n - 1) // 3, sec, f"n {st['n']} f {st['f']} for {n} validators")
+    peers = st["peers"]
+    check(isinstance(peers, list) and len(peers) == n - 1, sec, f"{len(peers)} peers, expected n-1 = {n - 1}")
+    check([p["validator"] for p in peers] == [i for i in range(n) if i != index], sec,
+          f"peers {[p['validator'] for p in peers]}: not every other validator in index order")
+    for p in peers:
+        check(p["name"] == chain.g["validators"][p["validator"]]["name"], sec,
+              f"peer {p['validator']} named {p['name']}")
+        check(isinstance(p["up"], bool), sec, f"peer {p['validator']} up is not a boolean")
+    check(st["peers_up"] == sum(p["up"] for p in peers), sec,
+          f"peers_up {st['peers_up']} but {sum(p['up'] for p in peers)} peers up")
+    CHECKS.append(f"status of validator {index}: chain_id = SHA-256(genesis.json), n, f, epoch, "
+                  f"{n - 1} peers")
+
+
 def main():
     gpath, keydir = sys.argv[1], sys.argv[2]
     chain = Chain(gpath)
@@ -324,6 +352,12 @@ def main():
         check(f in st, "Query results (JSON)", f"status has no {f}")
     check(st["validator"] == 0, "Query results (JSON)", "status of validator 0 names another")
     CHECKS.append("status query -> QUERY_RESULT")
+    check_status_chain(st, chain, 0)
+    r = nrid()
+    c2.send(T_QUERY, r, bytes([4]))
+    typ, got, body = c2.recv("status of validator 1")
+    check(typ == T_QRESULT and got == r and body[0] == 4, "Exchanges", f"status: type {typ}")
+    check_status_chain(json.loads(body[1:].decode()), chain, 1)
 
     def submit(conn, b, what, seq, events, integrator=app):
         r = nrid()
@@ -595,6 +629,77 @@ def main():
         check(time.time() < end, "Replay protection",
               "seq 1 still remembered after 20 newer batches with replay_horizon_batches 16")
         time.sleep(0.2)
+
+    # 9. an integrator's highest executed sequence number (query kind 5):
+    # library (not used above) submits 1..5 and 9, one at a time; gaps are
+    # allowed. Every answer must be exact at the height it names.
+    lib = names.index("library")
+    k_lib = key("library")
+
+    def integrator_query(conn, name, what):
+        nb = name.encode()
+        r = nrid()
+        conn.send(T_QUERY, r, bytes([5, len(nb)]) + nb)
+        typ, got, rb = conn.recv(what)
+        if typ == T_ERROR:
+            code, _, _, msg = parse_error(rb, what)
+            raise Disagree(f'docs/PROTOCOL.md "Exchanges": {what}: ERROR {code} {msg}')
+        check(typ == T_QRESULT and got == r and rb[0] == 5, "Messages", f"{what}: type {typ}")
+        d = json.loads(rb[1:].decode())
+        check(d.get("integrator") == name and d.get("index") == names.index(name),
+              "Query results (JSON)", f"{what}: names {d.get('integrator')} {d.get('index')}")
+        check(isinstance(d.get("highest_seq"), int) and isinstance(d.get("height"), int),
+              "Query results (JSON)", f"{what}: {d}")
+        return d
+
+    d = integrator_query(c, "library", "integrator query before any batch")
+    check(d["highest_seq"] == 0, "Query results (JSON)",
+          f"library executed nothing yet, highest_seq {d['highest_seq']}")
+    seq_heights = []
+    for s in (1, 2, 3, 4, 5, 9):
+        e = [ev_revoke(sha(nonce + b"lib" + struct.pack("<Q", s))[:16], holder)]
+        _, rc = submit(c, batch(k_lib, lib, s, e), f"library seq {s}", s, e, integrator=lib)
+        seq_heights.append((s, rc["height"]))
+    d = integrator_query(c, "library", "integrator query after seqs 1..5 and 9")
+    check(d["highest_seq"] == 9 and d["height"] >= seq_heights[-1][1], "Query results (JSON)",
+          f"after seqs 1..5 and 9 (seq 9 in block {seq_heights[-1][1]}): {d}")
+    CHECKS.append("integrator query after seqs 1..5 and 9 -> highest_seq 9")
+    # validator 1 may be behind: its answer must hold at the height it names
+    end = time.time() + DEADLINE_S
+    while True:
+        d = integrator_query(c2, "library", "integrator query of validator 1")
+        want = max([s for s, h in seq_heights if h <= d["height"]], default=0)
+        check(d["highest_seq"] == want, "Query results (JSON)",
+              f"validator 1 at height {d['height']} says {d['highest_seq']}, the chain says {want}")
+        if d["highest_seq"] == 9:
+            break
+        check(time.time() < end, "Query results (JSON)", "validator 1 never reached seq 9")
+        time.sleep(0.2)
+    CHECKS.append("integrator query of another validator: exact at its height")
+    r = nrid()
+    c.send(T_QUERY, r, bytes([5, 6]) + b"nobody")
+    msg = expect_error(c, r, 4, "integrator query of an unknown name", "Exchanges")
+    check("no such integrator nobody" in msg, "Exchanges", f"unknown integrator message: {msg}")
+    r = nrid()
+    c.send(T_QUERY, r, bytes([5, 0]))
+    expect_error(c, r, 701, "integrator query with an empty name", "Exchanges")
+    r = nrid()
+    c.send(T_QUERY, r, bytes([5, 8]) + b"library")
+    expect_error(c, r, 701, "integrator query shorter than its length byte", "Exchanges")
+
+    # 10. on a healthy cluster every link is up at last
+    end = time.time() + DEADLINE_S
+    while True:
+        r = nrid()
+        c.send(T_QUERY, r, bytes([4]))
+        typ, got, body = c.recv("status at the end")
+        st = json.loads(body[1:].decode())
+        check_status_chain(st, chain, 0)
+        if all(p["up"] for p in st["peers"]):
+            break
+        check(time.time() < end, "Query results (JSON)", f"peers never all up: {st['peers']}")
+        time.sleep(0.2)
+    CHECKS.append("status: every peer up on a healthy cluster")
 
     for line in CHECKS:
         print("ok", line)

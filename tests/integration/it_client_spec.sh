@@ -40,7 +40,8 @@ while [ "$SECONDS" -lt "$end" ]; do
 done
 [ "$ok" -eq 1 ] || fail "status never answered: $(cat "$work/status")"
 grep -q "height 42  view 1  primary 1  events/s 1234" "$work/status" || fail "status: $(cat "$work/status")"
-grep -q "peers 1:lag 1 2:down" "$work/status" || fail "status peers: $(cat "$work/status")"
+grep -q "n 4 f 1 epoch 0  chain ok  peers node1:up node2:down node3:down" "$work/status" \
+  || fail "status chain and peers: $(cat "$work/status")"
 "$CERTA" status --to node0 --json >"$work/status.json"
 grep -q '"events_per_s": 1234.5' "$work/status.json" || fail "status --json: $(cat "$work/status.json")"
 
@@ -62,6 +63,17 @@ want = json.dumps(query_doc(kind, ident, int(cursor), int(limit)), separators=("
 sys.exit(0 if open(out).read() == want + "\n" else 1)
 PY
 done
+# query integrator: the name as the byte table says; an unknown name exits 1.
+"$CERTA" query integrator app --to node0 >"$work/q.out" 2>"$work/q.err" \
+  || fail "query integrator: $(cat "$work/q.err")"
+grep -qx '{"integrator":"app","index":[0-9]*,"highest_seq":7,"height":42}' "$work/q.out" \
+  || fail "query integrator printed: $(cat "$work/q.out")"
+set +e
+"$CERTA" query integrator nobody --to node0 >"$work/q.out" 2>"$work/q.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "query of an unknown integrator exited $rc: $(cat "$work/q.err")"
+grep -q "no such integrator nobody" "$work/q.err" || fail "unknown integrator: $(cat "$work/q.err")"
 set +e
 "$CERTA" query grant 00000000000000000000000000000000 --to node0 >"$work/q.out" 2>"$work/q.err"
 rc=$?

@@ -3,7 +3,8 @@
 # ports 29500..29532 plus $CERTA_TEST_PORT_OFFSET): submits grants,
 # wrong-code redeems, redeems and evidence, then asks two different
 # validators for a holder, a grant and a block (with paging), checks
-# not-found and bad-cursor answers, malformed QUERY bodies (each answered
+# not-found and bad-cursor answers, the integrators' highest executed
+# sequence numbers (also after a restart), malformed QUERY bodies (each answered
 # with ERROR 701 and counted in certa_queries_total) and failover past a
 # stopped validator, stops the cluster and requires every online answer to
 # equal, byte for byte, the offline `certa query --data` of the validator's
@@ -152,6 +153,41 @@ else
     note "SKIP malformed queries: $BAD not built"
 fi
 
+# An integrator's highest executed sequence number: the highest seq of its
+# receipts, at the validator's height; an unknown name exits 1.
+want_seq() { # INTEGRATOR_INDEX RECEIPT_FILES...: the highest seq they hold
+    python3 - "$@" <<'PY'
+import json, sys
+print(max(json.loads(l)["seq"] for f in sys.argv[2:] for l in open(f)
+          if json.loads(l)["integrator"] == int(sys.argv[1])))
+PY
+}
+APP_SEQ=$(want_seq 0 "$W/1-grants.rc")
+CTR_IX=$(python3 -c 'import json,sys; print([i["name"] for i in json.load(open(sys.argv[1]))["integrators"]].index("counter-dongcheng"))' "$G")
+CTR_SEQ=$(want_seq "$CTR_IX" "$W/2-wrong.rc" "$W/3-redeem.rc" "$W/4-evidence.rc")
+check_integrator() { # NAME OUT WANT_SEQ
+    python3 - "$@" "$HEIGHT" <<'PY' || fail "integrator $1: $(cat "$2")"
+import json, sys
+name, out, want, height = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+d = json.load(open(out))
+sys.exit(0 if d["integrator"] == name and d["highest_seq"] == want and d["height"] == height
+         else 1)
+PY
+}
+for v in 1 2; do
+    q "on$v-int-app" 0 integrator app --to "node$v" --genesis "$G"
+    check_integrator app "$W/on$v-int-app.out" "$APP_SEQ"
+    q "on$v-int-ctr" 0 integrator counter-dongcheng --to "node$v" --genesis "$G"
+    check_integrator counter-dongcheng "$W/on$v-int-ctr.out" "$CTR_SEQ"
+    q "on$v-int-lib" 0 integrator library --to "node$v" --genesis "$G"
+    check_integrator library "$W/on$v-int-lib.out" 0
+    q "on$v-int-none" 1 integrator nobody --to "node$v" --genesis "$G"
+    grep -q "no such integrator nobody in genesis" "$W/on$v-int-none.err" \
+        || fail "unknown integrator: $(cat "$W/on$v-int-none.err")"
+done
+q off-int 2 integrator app --data "$W/c/node1/data" --genesis "$G"
+note "integrator queries: app at seq $APP_SEQ, counter-dongcheng at $CTR_SEQ, library 0"
+
 # A validator that does not answer is skipped for the next one in --to.
 kill -TERM "${PIDS[3]}"
 wait "${PIDS[3]}" || fail "validator 3 exited $? on SIGTERM"
@@ -160,6 +196,20 @@ PIDS[3]=
 q failover 0 holder "$HOLDER" --to node1,node3 --genesis "$G" --timeout-ms 4000
 cmp -s "$W/failover.out" "$W/on1-holder.out" || fail "failover answer: $(cat "$W/failover.out")"
 note "node3 stopped: --to node1,node3 answered by node1"
+
+# The highest executed seqs survive a restart (the log is replayed at start).
+cl_start 3
+end=$((SECONDS + 60))
+until timeout 10 "$CERTA" query integrator counter-dongcheng --to node3 --genesis "$G" \
+        --timeout-ms 1000 >"$W/on3-int-ctr.out" 2>/dev/null; do
+    [ "$SECONDS" -lt "$end" ] || fail "restarted validator 3 never answered"
+    sleep 0.2
+done
+check_integrator counter-dongcheng "$W/on3-int-ctr.out" "$CTR_SEQ"
+kill -TERM "${PIDS[3]}"
+wait "${PIDS[3]}" || fail "validator 3 exited $? on SIGTERM"
+PIDS[3]=
+note "restarted validator 3 answers counter-dongcheng at seq $CTR_SEQ"
 
 # Stop cleanly, then the offline answers must be the same bytes.
 for k in 0 1 2; do kill -TERM "${PIDS[$k]}"; done

@@ -483,6 +483,41 @@ Test(client_codec, round_trips_and_refusals)
     cr_assert_eq(certa_cp_accepted_decode(buf, 45, &a2, NULL), CERTA_E_TRUNCATED);
 }
 
+/* The integrator query's body: kind 5, u8 name length (1..63), the name;
+ * anything else is refused (the validator answers ERROR 701). */
+Test(client_codec, integrator_query)
+{
+    uint8_t buf[CERTA_CP_QUERY_BYTES_MAX + 2];
+    certa_cp_query q = { .kind = CERTA_QUERY_INTEGRATOR }, q2;
+    strcpy(q.name, "counter-dongcheng");
+    size_t n = certa_cp_query_encode(&q, buf);
+    cr_assert_eq(n, 2 + strlen("counter-dongcheng"));
+    cr_assert_eq(buf[0], 5);
+    cr_assert_eq(buf[1], strlen("counter-dongcheng"));
+    cr_assert_eq(memcmp(buf + 2, "counter-dongcheng", buf[1]), 0);
+    cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_OK);
+    cr_assert_eq(q2.kind, CERTA_QUERY_INTEGRATOR);
+    cr_assert_str_eq(q2.name, "counter-dongcheng");
+    cr_assert_str_eq(certa_query_kind_name(CERTA_QUERY_INTEGRATOR), "integrator");
+    cr_assert_eq(certa_cp_query_decode(buf, n - 1, &q2, NULL), CERTA_E_TRUNCATED);
+    cr_assert_eq(certa_cp_query_decode(buf, n + 1, &q2, NULL), CERTA_E_TRAILING);
+    cr_assert_eq(certa_cp_query_decode(buf, 1, &q2, NULL), CERTA_E_TRUNCATED);
+    buf[1] = 0;
+    cr_assert_eq(certa_cp_query_decode(buf, 2, &q2, NULL), CERTA_E_BAD_FIELD);
+    buf[1] = 64;
+    cr_assert_eq(certa_cp_query_decode(buf, 66, &q2, NULL), CERTA_E_BAD_FIELD);
+    buf[1] = 3;
+    memcpy(buf + 2, "a\0b", 3);
+    cr_assert_eq(certa_cp_query_decode(buf, 5, &q2, NULL), CERTA_E_BAD_FIELD);
+    /* the longest name fills the largest body */
+    memset(q.name, 'x', CERTA_CP_QUERY_NAME_MAX);
+    q.name[CERTA_CP_QUERY_NAME_MAX] = '\0';
+    n = certa_cp_query_encode(&q, buf);
+    cr_assert_eq(n, CERTA_CP_QUERY_BYTES_MAX);
+    cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_OK);
+    cr_assert_eq(strlen(q2.name), CERTA_CP_QUERY_NAME_MAX);
+}
+
 Test(client_codec, query_result_body)
 {
     static const char doc[] = "{\"holder_id\":\"ab\",\"height\":7}";

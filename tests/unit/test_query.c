@@ -263,12 +263,50 @@ Test(query, validator_log_replay_windows_and_answers)
     cr_assert_eq(certa_node_query_answer(nq, &src, body, bl, &reply, &rl), CERTA_CP_ERROR);
     cr_assert_eq(certa_cp_error_decode(reply, rl, &er, NULL), CERTA_OK);
     cr_assert_eq(er.code, CERTA_E_NOTFOUND);
+    /* integrator: the highest executed seq the node keeps, at the state's
+     * height; an unknown name is NOTFOUND; no table, UNSUPPORTED */
+    certa_cp_query iq = {.kind = CERTA_QUERY_INTEGRATOR};
+    snprintf(iq.name, sizeof iq.name, "%s", fx.g.integrators[fx.g.integrator_count - 1].name);
+    bl = certa_cp_query_encode(&iq, body);
+    cr_assert_eq(certa_node_query_answer(nq, &src, body, bl, &reply, &rl), CERTA_CP_ERROR);
+    cr_assert_eq(certa_cp_error_decode(reply, rl, &er, NULL), CERTA_OK);
+    cr_assert_eq(er.code, CERTA_E_UNSUPPORTED);
+    uint64_t *seq_max = calloc(fx.g.integrator_count, sizeof *seq_max);
+    cr_assert(seq_max != NULL);
+    seq_max[fx.g.integrator_count - 1] = 9;
+    src.seq_max = seq_max;
+    cr_assert_eq(certa_node_query_answer(nq, &src, body, bl, &reply, &rl), CERTA_CP_QUERY_RESULT);
+    cr_assert_eq(reply[0], CERTA_QUERY_INTEGRATOR);
+    json_t *ij = json_loadb((const char *)reply + 1, rl - 1, 0, NULL);
+    cr_assert(json_is_object(ij));
+    cr_assert_str_eq(json_string_value(json_object_get(ij, "integrator")), iq.name);
+    cr_assert_eq(json_integer_value(json_object_get(ij, "index")), fx.g.integrator_count - 1);
+    cr_assert_eq(json_integer_value(json_object_get(ij, "highest_seq")), 9);
+    cr_assert_eq(json_integer_value(json_object_get(ij, "height")),
+                 (json_int_t)certa_state_height(s));
+    json_decref(ij);
+    snprintf(iq.name, sizeof iq.name, "%s", fx.g.integrators[0].name);
+    bl = certa_cp_query_encode(&iq, body);
+    cr_assert_eq(certa_node_query_answer(nq, &src, body, bl, &reply, &rl), CERTA_CP_QUERY_RESULT);
+    cr_assert(memmem(reply, rl, "\"highest_seq\":0", 15) != NULL, "none executed: 0");
+    snprintf(iq.name, sizeof iq.name, "nobody");
+    bl = certa_cp_query_encode(&iq, body);
+    cr_assert_eq(certa_node_query_answer(nq, &src, body, bl, &reply, &rl), CERTA_CP_ERROR);
+    cr_assert_eq(certa_cp_error_decode(reply, rl, &er, NULL), CERTA_OK);
+    cr_assert_eq(er.code, CERTA_E_NOTFOUND);
+    cr_assert(!er.retryable);
+    cr_assert(strstr(er.message, "no such integrator nobody in genesis") != NULL, "%s",
+              er.message);
+    free(seq_max);
     size_t ml;
     char *m = certa_metrics_render(reg, &ml);
     cr_assert(strstr(m, "certa_queries_total{kind=\"grant\",result=\"ok\"} 1") != NULL, "%s", m);
     cr_assert(strstr(m, "certa_queries_total{kind=\"invalid\",result=\"bad_request\"} 1") != NULL);
     cr_assert(strstr(m, "certa_queries_total{kind=\"grant\",result=\"not_found\"} 1") != NULL);
-    cr_assert(strstr(m, "certa_query_seconds_count 3") != NULL, "%s", m);
+    cr_assert(strstr(m, "certa_queries_total{kind=\"integrator\",result=\"ok\"} 2") != NULL);
+    cr_assert(strstr(m, "certa_queries_total{kind=\"integrator\",result=\"not_found\"} 1") !=
+              NULL);
+    cr_assert(strstr(m, "certa_query_seconds_count 7") != NULL, "%s", m);
     free(m);
     certa_node_query_close(nq);
     certa_metrics_free(reg);
