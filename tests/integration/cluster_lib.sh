@@ -189,3 +189,39 @@ cl_stop_and_audit() {
         note "verify-chain node$k: $(tail -1 "$W/vc$k.out")"
     done
 }
+
+# The loader: chunk i is $W/load/g-NNNN.jsonl (cluster_grants.py), sent with
+# `certa submit --to all` as integrator app at the next sequence numbers,
+# one after another, until CHUNKS or until $W/stop exists. Per chunk:
+# r-i.rc receipts, r-i.sum, r-i.err, r-i.exit (its exit code); at the end
+# $W/load/chunks holds the number of chunks sent. Uses CHUNKS, SIZE (grants
+# per chunk), BATCH (events per batch) and LOADER_PAUSE_S.
+cl_loader() {
+    local i seq=1 rc
+    for ((i = 0; i < CHUNKS; i++)); do
+        [ -e "$W/stop" ] && break
+        set +e
+        "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" \
+            --seq "$seq" --batch "$BATCH" --window 4 --deadline-ms 120000 \
+            --receipts "$W/load/r-$i.rc" "$W/load/g-$(printf %04d "$i").jsonl" \
+            >"$W/load/r-$i.sum" 2>"$W/load/r-$i.err"
+        rc=$?
+        set -e
+        echo "$rc" >"$W/load/r-$i.exit"
+        seq=$((seq + SIZE / BATCH))
+        sleep "${LOADER_PAUSE_S:-0.05}"
+    done
+    echo "$i" >"$W/load/chunks"
+}
+cl_chunks_done() { ls "$W"/load/r-*.exit 2>/dev/null | wc -l; }
+# cl_wait_chunks N [SECS]: N more chunks completed within SECS (default 90)
+cl_wait_chunks() {
+    local secs=${2:-90}
+    local want=$(($(cl_chunks_done) + $1)) end=$((SECONDS + secs))
+    while [ "$SECONDS" -lt "$end" ]; do
+        [ "$(cl_chunks_done)" -ge "$want" ] && return 0
+        [ -e "$W/load/chunks" ] && fail "the loader ran out of chunks"
+        sleep 0.1
+    done
+    fail "the load made no progress: $(cl_chunks_done) chunks done after $secs s, waited for $want"
+}

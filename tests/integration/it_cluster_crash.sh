@@ -19,57 +19,32 @@ cl_init
 python3 "$SRC/tests/integration/cluster_grants.py" "$W/load" "$CHUNKS" "$SIZE"
 cl_start_all
 
-loader() {
-    local i seq=1 rc
-    for ((i = 0; i < CHUNKS; i++)); do
-        [ -e "$W/stop" ] && break
-        set +e
-        "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" \
-            --seq "$seq" --batch "$BATCH" --window 4 --deadline-ms 120000 \
-            --receipts "$W/load/r-$i.rc" "$W/load/g-$(printf %04d "$i").jsonl" \
-            >"$W/load/r-$i.sum" 2>"$W/load/r-$i.err"
-        rc=$?
-        set -e
-        echo "$rc" >"$W/load/r-$i.exit"
-        seq=$((seq + SIZE / BATCH))
-        sleep 0.05
-    done
-    echo "$i" >"$W/load/chunks"
-}
-chunks_done() { ls "$W"/load/r-*.exit 2>/dev/null | wc -l; }
-wait_chunks() { # wait until at least $1 more chunks completed (90 s at most)
-    local want=$(($(chunks_done) + $1)) end=$((SECONDS + 90))
-    while [ "$SECONDS" -lt "$end" ]; do
-        [ "$(chunks_done)" -ge "$want" ] && return 0
-        sleep 0.1
-    done
-    fail "the load made no progress: $(chunks_done) chunks done after 90 s, waited for $want"
-}
+LOADER_PAUSE_S=0.05
 
-loader &
+cl_loader &
 PIDS[9]=$!
-wait_chunks 5
-note "load running: $(chunks_done) chunks after ${SECONDS}s"
+cl_wait_chunks 5
+note "load running: $(cl_chunks_done) chunks after ${SECONDS}s"
 
 note "SIGKILL validator 2 (a backup)"
 kill -KILL "${PIDS[2]}"
 wait "${PIDS[2]}" 2>/dev/null || true
 PIDS[2]=
-wait_chunks 5
-note "load went on without it: $(chunks_done) chunks"
+cl_wait_chunks 5
+note "load went on without it: $(cl_chunks_done) chunks"
 cl_start 2
-wait_chunks 5
-note "restarted validator 2; $(chunks_done) chunks"
+cl_wait_chunks 5
+note "restarted validator 2; $(cl_chunks_done) chunks"
 
 note "SIGKILL validator 0 (the primary of view 0)"
 kill -KILL "${PIDS[0]}"
 wait "${PIDS[0]}" 2>/dev/null || true
 PIDS[0]=
-before=$(chunks_done)
-wait_chunks 5
-note "load went on after the view change: $(chunks_done) chunks (was $before) at ${SECONDS}s"
+before=$(cl_chunks_done)
+cl_wait_chunks 5
+note "load went on after the view change: $(cl_chunks_done) chunks (was $before) at ${SECONDS}s"
 cl_start 0
-wait_chunks 5
+cl_wait_chunks 5
 touch "$W/stop"
 wait "${PIDS[9]}"
 PIDS[9]=

@@ -210,33 +210,7 @@ SEQ_B=201
 SEQ_L=301
 SEQ_M=401
 
-loader() {
-    local i seq=1 rc
-    for ((i = 0; i < CHUNKS; i++)); do
-        [ -e "$W/stop" ] && break
-        set +e
-        "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" \
-            --seq "$seq" --batch "$BATCH" --window 4 --deadline-ms 120000 \
-            --receipts "$W/load/r-$i.rc" "$W/load/g-$(printf %04d "$i").jsonl" \
-            >"$W/load/r-$i.sum" 2>"$W/load/r-$i.err"
-        rc=$?
-        set -e
-        echo "$rc" >"$W/load/r-$i.exit"
-        seq=$((seq + SIZE / BATCH))
-        sleep 0.2
-    done
-    echo "$i" >"$W/load/chunks"
-}
-chunks_done() { ls "$W"/load/r-*.exit 2>/dev/null | wc -l; }
-wait_chunks() { # N SECS: N more chunks completed within SECS
-    local want=$(($(chunks_done) + $1)) end=$((SECONDS + $2))
-    while [ "$SECONDS" -lt "$end" ]; do
-        [ "$(chunks_done)" -ge "$want" ] && return 0
-        [ -e "$W/load/chunks" ] && fail "the loader ran out of chunks"
-        sleep 0.2
-    done
-    fail "the load made no progress: $(chunks_done) chunks done after $2 s, waited for $want"
-}
+LOADER_PAUSE_S=0.2
 # gw_submit TAG ENDPOINTS SEQ FILE [options]: batches of 4 grants as the
 # gateway, receipts to TAG.rc, summary TAG.sum, progress and errors TAG.err
 gw_submit() {
@@ -266,10 +240,10 @@ wait_pid() {
     set -e
 }
 
-loader &
+cl_loader &
 PIDS[9]=$!
-wait_chunks 3 60
-note "load running: $(chunks_done) chunks of $SIZE grants after ${SECONDS}s"
+cl_wait_chunks 3 60
+note "load running: $(cl_chunks_done) chunks of $SIZE grants after ${SECONDS}s"
 
 # --- 2. partition. A client on validator 0's side of the cut (in its
 # namespace) keeps sending it batches, as the counters of its bureau would.
@@ -300,10 +274,10 @@ PY
     sleep 0.25
 done
 t_vc=$SECONDS
-n0=$(chunks_done)
-wait_chunks 2 "$FAILOVER_S"
+n0=$(cl_chunks_done)
+cl_wait_chunks 2 "$FAILOVER_S"
 s=$(snap)
-note "validators 1-3 in view $(field "$s" 1 1) $((t_vc - t_cut))s after the cut, heights $(col "$s" 3)(cut at $h_cut); the loader went on ($n0 -> $(chunks_done) chunks)"
+note "validators 1-3 in view $(field "$s" 1 1) $((t_vc - t_cut))s after the cut, heights $(col "$s" 3)(cut at $h_cut); the loader went on ($n0 -> $(cl_chunks_done) chunks)"
 
 # Hold the cut at least HOLD_MIN_S, and until validator 0, alone, has left
 # view 0 (read from inside its namespace: nothing crosses the cut).
