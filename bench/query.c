@@ -24,7 +24,7 @@
 
 #include "../tests/state_fixture.h"
 #include "certa/codec.h"
-#include "certa/query.h"
+#include "query.h"
 #include "certa/store.h"
 #include "metrics.h"
 #include "node_query.h"

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "certa/client.h"
-#include "certa/query.h"
+#include "query.h"
 
 enum { QR_OK, QR_NOT_FOUND, QR_BAD_REQUEST, QR_ERROR, QR_COUNT };
 static const char *const result_names[QR_COUNT] = {"ok", "not_found", "bad_request", "error"};

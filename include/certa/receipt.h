@@ -29,7 +29,7 @@
 #ifndef CERTA_RECEIPT_H
 #define CERTA_RECEIPT_H
 
-#include <jansson.h>
+#include <stddef.h>
 
 #include "certa/certa.h"
 #include "certa/codec.h"
@@ -191,12 +191,21 @@ certa_err certa_block_receipts_batch(const certa_block_receipts *br, uint32_t i,
                                      uint8_t **out, size_t *len, certa_errinfo *ei);
 void certa_block_receipts_free(certa_block_receipts *br);
 
-/* ---- JSON ---- */
-/* New object (a new reference; NULL on allocation failure). */
-json_t *certa_receipt_to_json(const certa_receipt *r);
-/* Strict: every field required, no unknown field, hex and ranges checked;
- * the message names the field. */
-certa_err certa_receipt_from_json(const json_t *obj, certa_receipt *r,
-                                  certa_errinfo *ei);
+/* ---- JSON ----
+ * The JSON line form, as text (no JSON library type crosses this header):
+ * {"receipt":1,"integrator":N,"seq":N,"result":"ok"|"rejected","code":N,
+ *  "reason":"...","height":N,"leaf_index":N,"event":"hex","header":"hex",
+ *  "proof":["hex",...],"commit":{...}} (docs/PROTOCOL.md "Receipts").
+ * In engine/receipt_json.c. */
+/* One compact JSON object, no newline, in a new string (free with free());
+ * NULL on allocation failure. */
+char *certa_receipt_format_json(const certa_receipt *r);
+/* Parses one JSON object (len bytes of text, nothing after it but white
+ * space). Strict: duplicate keys, unknown fields and missing fields are
+ * refused, hex and ranges checked; CERTA_E_JSON (CERTA_E_BAD_VERSION for
+ * another "receipt" version) with a message that starts with "json: " and
+ * names the field (or the column, when the text is not JSON). */
+certa_err certa_receipt_parse_json(const char *text, size_t len, certa_receipt *r,
+                                   certa_errinfo *ei);
 
 #endif

@@ -11,7 +11,7 @@
 #include "certa/certa.h"
 #include "certa/crypto.h"
 #include "certa/merkle.h"
-#include "certa/receipt.h"
+#include "receipt_json.h" /* engine-private: the json_t form */
 
 #define NV 4
 #define NEV 5
@@ -381,6 +381,28 @@ Test(receipt, binary_round_trip_and_refusals)
             }
         }
     }
+}
+
+/* The public text form: what an integrator without jansson reads and writes. */
+Test(receipt, json_text_round_trip_and_refusals)
+{
+    char *text = certa_receipt_format_json(&good);
+    cr_assert_not_null(text);
+    cr_assert_null(strchr(text, '\n'));
+    static certa_receipt r;
+    certa_errinfo ei;
+    cr_assert_eq(certa_receipt_parse_json(text, strlen(text), &r, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert_eq(certa_receipt_verify(&r, &gen, false, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert_eq(memcmp(r.path, good.path, good.path_len * 32u), 0);
+    /* not JSON: the column; JSON but wrong: the field; both say "json: " */
+    cr_assert_eq(certa_receipt_parse_json(text, strlen(text) - 1, &r, &ei), CERTA_E_JSON);
+    cr_assert_eq(strncmp(ei.msg, "json: ", 6), 0, "%s", ei.msg);
+    cr_assert_not_null(strstr(ei.msg, "column"), "%s", ei.msg);
+    const char *bad = "{\"receipt\":1,\"extra\":true}";
+    cr_assert_eq(certa_receipt_parse_json(bad, strlen(bad), &r, &ei), CERTA_E_JSON);
+    cr_assert_eq(strncmp(ei.msg, "json: ", 6), 0, "%s", ei.msg);
+    cr_assert_not_null(strstr(ei.msg, "\"extra\""), "%s", ei.msg);
+    free(text);
 }
 
 Test(receipt, json_round_trip_and_refusals)

@@ -12,9 +12,9 @@
 #include <zmq.h>
 
 #include "certa/client.h"
-#include "certa/event_json.h"
+#include "event_json.h" /* engine-private: the json_t form */
 #include "certa/genesis.h"
-#include "certa/receipt.h"
+#include "receipt_json.h" /* engine-private: the json_t form */
 #include "certa/state.h"
 #include "sample_events.h"
 #include "submit.h"
