@@ -189,12 +189,15 @@ typedef struct certa_cp_request {
     uint8_t peer[CERTA_CP_PEER_BYTES_MAX]; /* ZeroMQ routing id of the client */
     size_t peer_len;
     certa_cp_header header;
-    const uint8_t *body; /* valid until certa_cp_request_release */
+    const uint8_t *body; /* valid until certa_cp_request_release or the next
+                          * certa_cp_server_recv on the same server */
     size_t body_len;
-    uint64_t msg_[8];    /* internal: the body frame (a zmq_msg_t) */
+    certa_cp_server *server_; /* internal: the server lending body */
 } certa_cp_request;
 
-/* Receives one request without blocking: CERTA_OK (release it after use),
+/* Receives one request without blocking: CERTA_OK (release it after use;
+ * the server lends one request's body at a time, so the next recv releases
+ * the previous one),
  * CERTA_E_NOTFOUND when none is waiting. A malformed message is answered
  * with an ERROR reply (request id 0 when unreadable) and CERTA_E_PROTOCOL is
  * returned with the reason in ei; nothing needs releasing then. */
