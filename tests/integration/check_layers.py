@@ -28,7 +28,7 @@ LAYERS = {"include": 0, "engine": 1, "net": 2, "node": 3, "tools": 4}
 SEARCH = ["include", "engine", "net", "node", "tools", "tests/sim", "bench/load"]
 
 CORE_FILES = {"engine/pbft.c", "engine/pbft_msg.c", "engine/pbft_msg.h"}
-CORE_QUOTED = {"certa/pbft.h", "pbft_msg.h", "certa/crypto.h", "certa/certa.h",
+CORE_QUOTED = {"certa/pbft.h", "pbft_msg.h", "pbft_mut.h", "certa/crypto.h", "certa/certa.h",
                "certa/error.h", "certa/codec.h", "certa/wire.h"}
 CORE_SYSTEM = {"stddef.h", "stdint.h", "stdbool.h", "stdlib.h", "string.h",
                "limits.h", "assert.h"}
