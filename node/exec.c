@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "certa/log.h"
+#include "log.h"
 #include "certa/wire.h"
 
 /* ------------------------------------------------------------ one block */

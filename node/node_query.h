@@ -24,7 +24,7 @@
 #include "certa/genesis.h"
 #include "certa/state.h"
 #include "certa/store.h"
-#include "metrics.h"
+#include "../net/metrics.h" /* by path: bench/query.c includes this header */
 
 #define CERTA_NODE_QUERY_REPLY_MAX (4u * 1024u * 1024u)
 
