@@ -19,6 +19,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "cp_server.h"
 #include "frames.h"
 #include "certa/wire.h"
 

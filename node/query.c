@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "certa/client.h"
+#include "cp_server.h" /* the validator end; includes certa/client.h */
 #include "query.h"
 
 enum { QR_OK, QR_NOT_FOUND, QR_BAD_REQUEST, QR_ERROR, QR_COUNT };

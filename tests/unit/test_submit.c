@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "certa/client.h"
+#include "cp_server.h" /* the validator end; includes certa/client.h */
 #include "event_json.h" /* engine-private: the json_t form */
 #include "certa/genesis.h"
 #include "receipt_json.h" /* engine-private: the json_t form */
