@@ -1,5 +1,5 @@
 /* query: JSON answers to holder, grant and block queries, shared by the
- * offline command and the validator (include/certa/query.h), and the replay
+ * offline command and the validator (query.h), and the replay
  * of a data directory's block log into a state for offline answers.
  *
  * Invariants:
