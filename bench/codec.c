@@ -92,9 +92,8 @@ int main(int argc, char **argv)
 
     char *texts[6];
     for (int i = 0; i < 6; i++) {
-        json_t *o = certa_event_to_json(&evs[i], NULL);
-        texts[i] = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
+        texts[i] = certa_event_format_json(&evs[i], NULL);
+        CERTA_ASSERT(texts[i] != NULL);
     }
     long nj = 200000 * scale;
     t = now_s();

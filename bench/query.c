@@ -24,11 +24,11 @@
 
 #include "../tests/state_fixture.h"
 #include "certa/codec.h"
-#include "certa/query.h"
+#include "../engine/query.h"
 #include "certa/store.h"
-#include "metrics.h"
-#include "node_query.h"
-#include "pbft_msg.h"
+#include "../net/metrics.h"
+#include "../node/node_query.h"
+#include "../engine/pbft_msg.h"
 
 static fx_genesis fx;
 

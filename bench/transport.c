@@ -12,7 +12,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "transport.h"
+#include "../net/transport.h"
 
 static double now_s(void)
 {

@@ -8,7 +8,7 @@
  * The reader owns one line buffer, allocated at open: lines longer than
  * CERTA_JSONL_LINE_BYTES_MAX are refused, never grown into.
  */
-#include "certa/event_json.h"
+#include "event_json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -490,6 +490,16 @@ json_t *certa_event_to_json(const certa_event *ev, const char *integrator)
         return NULL;
     }
     return o;
+}
+
+char *certa_event_format_json(const certa_event *ev, const char *integrator)
+{
+    json_t *o = certa_event_to_json(ev, integrator);
+    if (o == NULL)
+        return NULL;
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
 }
 
 /* ---- JSON Lines ---- */

@@ -35,6 +35,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
+#include "pbft_mut.h"
 #include "certa/wire.h"
 
 #define CKR 4      /* checkpoints remembered per peer */

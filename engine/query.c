@@ -1,5 +1,5 @@
 /* query: JSON answers to holder, grant and block queries, shared by the
- * offline command and the validator (include/certa/query.h), and the replay
+ * offline command and the validator (query.h), and the replay
  * of a data directory's block log into a state for offline answers.
  *
  * Invariants:
@@ -12,14 +12,14 @@
  *   executes as node/exec.c execute_job does; the header checks of every block
  *   make any difference show as CERTA_E_CHAIN instead of a wrong answer.
  */
-#include "certa/query.h"
+#include "query.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "certa/codec.h"
-#include "certa/event_json.h"
+#include "event_json.h"
 #include "certa/store.h"
 #include "dedup.h"
 #include "pbft_msg.h"

@@ -19,11 +19,9 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "cp_server.h"
 #include "frames.h"
 #include "certa/wire.h"
-
-_Static_assert(sizeof(zmq_msg_t) <= sizeof(((certa_cp_request *)0)->msg_),
-               "certa_cp_request.msg_ too small for zmq_msg_t");
 
 static uint64_t now_ms(void)
 {
@@ -694,7 +692,22 @@ struct certa_cp_server {
     bool own_ctx;
     void *router;
     char endpoint[256];
+    /* The body frame of the request in hand, lent to the caller as
+     * certa_cp_request.body without a copy (a batch is up to 1 MiB). It
+     * lives here, not in the request, so that no ZeroMQ type reaches the
+     * public header: one request at a time per server. */
+    zmq_msg_t body;
+    bool body_held;
 };
+
+/* Closes the body frame lent out by the last recv, if any. */
+static void release_body(certa_cp_server *s)
+{
+    if (s->body_held) {
+        zmq_msg_close(&s->body);
+        s->body_held = false;
+    }
+}
 
 certa_err certa_cp_server_open(void *zmq_ctx, const char *endpoint,
                                const char *curve_secret_z85, int hwm_msgs,
@@ -747,6 +760,7 @@ void certa_cp_server_close(certa_cp_server *s)
 {
     if (s == NULL)
         return;
+    release_body(s);
     if (s->router != NULL)
         zmq_close(s->router);
     if (s->own_ctx && s->ctx != NULL)
@@ -788,6 +802,10 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
                                certa_errinfo *ei)
 {
     CERTA_ASSERT(s != NULL && rq != NULL);
+    release_body(s); /* the previous request's body, if still held */
+    rq->body = NULL;
+    rq->body_len = 0;
+    rq->server_ = NULL;
     zmq_msg_t f[3];
     int frames = certa_frames_recv(s->router, f, 3);
     if (frames == 0)
@@ -825,10 +843,13 @@ certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
     }
     zmq_msg_close(&f[0]);
     zmq_msg_close(&f[1]);
-    zmq_msg_t *body = (zmq_msg_t *)(void *)rq->msg_;
-    *body = f[2];
-    rq->body = zmq_msg_data(body);
-    rq->body_len = zmq_msg_size(body);
+    zmq_msg_init(&s->body);
+    zmq_msg_move(&s->body, &f[2]);
+    zmq_msg_close(&f[2]);
+    s->body_held = true;
+    rq->body = zmq_msg_data(&s->body);
+    rq->body_len = zmq_msg_size(&s->body);
+    rq->server_ = s;
     return CERTA_OK;
 }
 
@@ -836,6 +857,11 @@ void certa_cp_request_release(certa_cp_request *rq)
 {
     if (rq == NULL || rq->body == NULL)
         return;
-    zmq_msg_close((zmq_msg_t *)(void *)rq->msg_);
+    /* Only the request the server still holds: one released implicitly by
+     * a later recv has nothing left to close. */
+    certa_cp_server *s = rq->server_;
+    if (s != NULL && s->body_held && zmq_msg_data(&s->body) == (void *)rq->body)
+        release_body(s);
     rq->body = NULL;
+    rq->server_ = NULL;
 }

@@ -79,11 +79,11 @@ static void on_receipt(run *r, inflight *f, const certa_client_reply *rep)
             if (r->rc->result < CERTA_SUBMIT_CODES_MAX)
                 r->s->by_code[r->rc->result]++;
             if (r->o->receipts != NULL) {
-                json_t *j = certa_receipt_to_json(r->rc);
-                if (j != NULL) {
-                    json_dumpf(j, r->o->receipts, JSON_COMPACT);
+                char *line = certa_receipt_format_json(r->rc);
+                if (line != NULL) {
+                    fputs(line, r->o->receipts);
                     fputc('\n', r->o->receipts);
-                    json_decref(j);
+                    free(line);
                 }
             }
         }

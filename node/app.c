@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "certa/log.h"
+#include "log.h"
 
 /* ------------------------------------------------------------ signature cache */
 

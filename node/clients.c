@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "certa/log.h"
+#include "log.h"
 
 /* ------------------------------------------------------------ waiters */
 

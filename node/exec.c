@@ -24,7 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "certa/log.h"
+#include "log.h"
+#include "certa/wire.h"
 
 /* ------------------------------------------------------------ one block */
 
@@ -101,7 +102,7 @@ void node_block_cert(const certa_pbft_msg *m, certa_commit_cert *cert)
     uint16_t n = m->sig_count < CERTA_VALIDATORS_MAX ? m->sig_count : CERTA_VALIDATORS_MAX;
     for (uint16_t i = 0; i < n; i++) {
         const uint8_t *sg = m->sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
-        cert->sigs[i].validator = (uint16_t)(sg[0] | (sg[1] << 8));
+        cert->sigs[i].validator = certa_get_le16(sg);
         memcpy(cert->sigs[i].sig, sg + 2, CERTA_SIGNATURE_BYTES);
     }
     cert->count = n;

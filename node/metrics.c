@@ -10,7 +10,7 @@
 
 #include <stdio.h>
 
-#include "certa/log.h"
+#include "log.h"
 
 void node_replay_gauges(certa_node *nd)
 {

@@ -48,7 +48,7 @@
 
 #include <zmq.h>
 
-#include "certa/log.h"
+#include "log.h"
 
 /* ------------------------------------------------------------ actions */
 

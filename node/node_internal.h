@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "certa/client.h"
+#include "cp_server.h" /* the validator end; includes certa/client.h */
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "certa/genesis.h"

@@ -11,7 +11,7 @@
  * counted in certa_queries_total{kind,result} and timed in
  * certa_query_seconds.
  *
- * Bounded: pages are capped (include/certa/query.h), buffers are allocated
+ * Bounded: pages are capped (engine/query.h), buffers are allocated
  * at open and reused; a reply larger than CERTA_NODE_QUERY_REPLY_MAX is
  * refused with ERROR LIMIT instead of being built further.
  *
@@ -26,7 +26,7 @@
 #include "certa/genesis.h"
 #include "certa/state.h"
 #include "certa/store.h"
-#include "metrics.h"
+#include "../net/metrics.h" /* by path: bench/query.c includes this header */
 
 #define CERTA_NODE_QUERY_REPLY_MAX (4u * 1024u * 1024u)
 

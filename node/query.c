@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "certa/client.h"
-#include "certa/query.h"
+#include "cp_server.h" /* the validator end; includes certa/client.h */
+#include "query.h"
 
 enum { QR_OK, QR_NOT_FOUND, QR_BAD_REQUEST, QR_ERROR, QR_COUNT };
 static const char *const result_names[QR_COUNT] = {"ok", "not_found", "bad_request", "error"};

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "certa/log.h"
+#include "log.h"
 
 certa_err node_open_store(const char *dir, const char *sub, uint64_t first,
                           certa_store **out, certa_errinfo *ei)

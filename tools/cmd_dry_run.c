@@ -10,6 +10,7 @@
  * blocks (same integrator per event, same block boundaries, same times).
  */
 #include <errno.h>
+#include <jansson.h> /* the tool's own JSON output */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

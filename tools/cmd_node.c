@@ -2,9 +2,9 @@
 #include <signal.h>
 #include <string.h>
 
-#include "config.h"
-#include "certa/log.h"
-#include "node.h"
+#include "../node/config.h"
+#include "../node/log.h"
+#include "../node/node.h"
 #include "cli.h"
 
 static const char usage[] =

@@ -19,7 +19,7 @@
 #include "certa/client.h"
 #include "certa/codec.h"
 #include "certa/genesis.h"
-#include "certa/query.h"
+#include "../engine/query.h"
 #include "certa/state.h"
 #include "certa/store.h"
 #include "cli.h"

@@ -1,7 +1,6 @@
 /* certa receipt verify: checks a receipts file (JSON Lines, one receipt per
  * event, as `certa submit --receipts` writes it) offline against a genesis
  * file alone, and says which line fails and why. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,21 +73,7 @@ static int verify_file(const char *genesis_path, const char *path, bool quiet)
             printf("line %lu: longer than %u bytes\n", lineno, LINE_BYTES_MAX);
             continue;
         }
-        json_error_t jerr;
-        json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-        certa_err e;
-        if (j == NULL) {
-            e = certa_errorf(&ei, CERTA_E_JSON, "json: %s (column %d)", jerr.text,
-                             jerr.column);
-        } else {
-            e = certa_receipt_from_json(j, r, &ei);
-            if (e != CERTA_OK) {
-                char msg[CERTA_ERRINFO_MSG_BYTES];
-                snprintf(msg, sizeof msg, "%s", ei.msg);
-                certa_errorf(&ei, e, "json: %s", msg);
-            }
-            json_decref(j);
-        }
+        certa_err e = certa_receipt_parse_json(line, len, r, &ei);
         if (e == CERTA_OK) {
             uint8_t d[CERTA_HASH_BYTES];
             cert_digest(&r->cert, d);

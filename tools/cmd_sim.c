@@ -58,7 +58,7 @@ int certa_cmd_sim(int argc, char **argv)
     uint64_t a = 1, b = 100;
     unsigned long long n = 4, reqs = 48, fault_ms = 4000;
     unsigned faults = CERTA_SIM_F_ALL;
-    int scenario = CERTA_SIM_RANDOM, mutation = CERTA_PBFT_MUT_NONE;
+    int scenario = CERTA_SIM_RANDOM, mutation = 0 /* none */;
     bool trace = false, quiet = false, gate = false;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -96,10 +96,8 @@ int certa_cmd_sim(int argc, char **argv)
             else return certa_usage_error("sim", "unknown --scenario '%s'", v);
             i++;
         } else if (strcmp(argv[i], "--mutation") == 0 && v) {
-            if (strcmp(v, "none") == 0) mutation = CERTA_PBFT_MUT_NONE;
-            else if (strcmp(v, "quorum-2f") == 0) mutation = CERTA_PBFT_MUT_QUORUM_2F;
-            else if (strcmp(v, "nv-skip-prepared") == 0) mutation = CERTA_PBFT_MUT_NV_SKIP_PREPARED;
-            else return certa_usage_error("sim", "unknown --mutation '%s'", v);
+            if (!certa_sim_mutation_parse(v, &mutation))
+                return certa_usage_error("sim", "unknown --mutation '%s'", v);
             i++;
         } else if (strcmp(argv[i], "--trace") == 0) {
             trace = true;

@@ -9,7 +9,7 @@
 #include "certa/state.h"
 #include "cli.h"
 #include "endpoints.h"
-#include "submit.h"
+#include "../net/submit.h"
 
 static const char usage[] =
     "usage: certa submit --to ENDPOINT[,ENDPOINT...] --integrator NAME --key FILE\n"

@@ -43,7 +43,7 @@
 #include "certa/merkle.h"
 #include "certa/pool.h"
 #include "certa/store.h"
-#include "pbft_msg.h"
+#include "../engine/pbft_msg.h" /* decodes validator block records */
 
 #define CMD "verify-chain"
 #define RING_BYTES (32u << 20) /* block bytes in flight */

@@ -1,4 +1,4 @@
-/* client: the integrator protocol over ZeroMQ, both ends.
+/* client: the integrator protocol over ZeroMQ, the integrator's end.
  *
  * Integrators talk to a validator's client endpoint: a ZeroMQ ROUTER on the
  * validator, a DEALER on the client, encrypted with CURVE (the validator's
@@ -7,10 +7,11 @@
  * is two frames, a 16-byte header and a body; the framing is specified in
  * docs/PROTOCOL.md "Client protocol".
  *
- * This header holds: the frame codec (pure functions, fuzzed), the client
+ * This header holds the frame codec (pure functions, fuzzed) and the client
  * library (asynchronous submit with a bounded window, per-request deadline,
- * bounded retries, failover across validators) and the validator-side
- * socket helper the daemon serves requests with.
+ * bounded retries, failover across validators). The client is an opaque
+ * handle: no ZeroMQ type or storage appears here. The validator's end of
+ * the protocol is daemon-internal (net/cp_server.h).
  */
 #ifndef CERTA_CLIENT_H
 #define CERTA_CLIENT_H
@@ -178,46 +179,7 @@ certa_err certa_client_poll(certa_client *c, int timeout_ms, certa_client_reply 
 /* Requests submitted and not yet final. */
 uint32_t certa_client_outstanding(const certa_client *c);
 
-/* ---- validator side ---- */
-typedef struct certa_cp_server certa_cp_server;
-
-/* Binds a CURVE-server ROUTER at endpoint ("tcp://127.0.0.1:*" for an
- * ephemeral port). zmq_ctx may be NULL (own context) or a context whose ZAP
- * handler admits domain "certa-client". hwm_msgs 0 = 1024. */
-certa_err certa_cp_server_open(void *zmq_ctx, const char *endpoint,
-                               const char *curve_secret_z85, int hwm_msgs,
-                               certa_cp_server **out, certa_errinfo *ei);
-const char *certa_cp_server_endpoint(const certa_cp_server *s);
-void *certa_cp_server_socket(certa_cp_server *s); /* for zmq_poll */
-void certa_cp_server_close(certa_cp_server *s);
-
-#define CERTA_CP_PEER_BYTES_MAX 32u
-typedef struct certa_cp_request {
-    uint8_t peer[CERTA_CP_PEER_BYTES_MAX]; /* ZeroMQ routing id of the client */
-    size_t peer_len;
-    certa_cp_header header;
-    const uint8_t *body; /* valid until certa_cp_request_release */
-    size_t body_len;
-    uint64_t msg_[8];    /* internal: the body frame (a zmq_msg_t) */
-} certa_cp_request;
-
-/* Receives one request without blocking: CERTA_OK (release it after use),
- * CERTA_E_NOTFOUND when none is waiting. A malformed message is answered
- * with an ERROR reply (request id 0 when unreadable) and CERTA_E_PROTOCOL is
- * returned with the reason in ei; nothing needs releasing then. */
-certa_err certa_cp_server_recv(certa_cp_server *s, certa_cp_request *rq,
-                               certa_errinfo *ei);
-void certa_cp_request_release(certa_cp_request *rq);
-
-/* Sends a reply of type to the client with peer routing id. Never blocks:
- * CERTA_E_BUSY when the client's pipe is full, CERTA_E_NOTFOUND when the
- * client is gone. */
-certa_err certa_cp_server_reply(certa_cp_server *s, const uint8_t *peer,
-                                size_t peer_len, uint8_t type, uint64_t request_id,
-                                const void *body, size_t body_len);
-certa_err certa_cp_server_error(certa_cp_server *s, const uint8_t *peer,
-                                size_t peer_len, uint64_t request_id,
-                                certa_err code, bool retryable,
-                                uint32_t retry_after_ms, const char *message);
+/* The validator's end of this protocol (the ROUTER socket the daemon
+ * serves) is daemon-internal: net/cp_server.h. */
 
 #endif

@@ -14,7 +14,6 @@
 #ifndef CERTA_EVENT_JSON_H
 #define CERTA_EVENT_JSON_H
 
-#include <jansson.h>
 #include <stdio.h>
 
 #include "certa/certa.h"
@@ -25,22 +24,19 @@
 /* Longest JSONL line, newline excluded. */
 #define CERTA_JSONL_LINE_BYTES_MAX 65536u
 
-/* Parses one JSON object into ev. integrator (capacity
+/* Parses one JSON object (text, nothing after it but white space) into ev.
+ * Duplicate keys are refused. integrator (capacity
  * CERTA_EVENT_INTEGRATOR_BYTES, may be NULL when the caller refuses the
  * field) gets the "integrator" name or "" when absent. */
-certa_err certa_event_from_json(const json_t *obj, certa_event *ev,
-                                char *integrator, certa_errinfo *ei);
-
-/* Same, from text (one JSON object, nothing after it but white space).
- * Duplicate keys are refused. */
 certa_err certa_event_parse_json(const char *text, size_t len, certa_event *ev,
                                  char *integrator, certa_errinfo *ei);
 
-/* New JSON object for ev (a new reference, NULL on allocation failure or
- * when ev is not valid). Fields in the documented order; integrator is
- * added first when not NULL. Hex is lower-case; licence types 7..31 are
- * written "type_N". */
-json_t *certa_event_to_json(const certa_event *ev, const char *integrator);
+/* ev as one compact JSON object, no newline, in a new string (free with
+ * free()); NULL on allocation failure or when ev is not valid. Fields in
+ * the documented order; integrator is written first when not NULL. Hex is
+ * lower-case; licence types 7..31 are written "type_N". (The json_t form
+ * of these two functions is private to the engine: engine/event_json.h.) */
+char *certa_event_format_json(const certa_event *ev, const char *integrator);
 
 /* ---- JSON Lines ----
  * Each non-blank line is an event object or a tick {"kind":"tick",

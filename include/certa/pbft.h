@@ -106,13 +106,6 @@ typedef struct certa_pbft_app {
     void (*request_dropped)(void *ctx, uint16_t integrator, uint64_t seq);
 } certa_pbft_app;
 
-/* Planted bugs for the simulator's mutation tests; 0 in production. */
-enum {
-    CERTA_PBFT_MUT_NONE = 0,
-    CERTA_PBFT_MUT_QUORUM_2F = 1,       /* quorums of 2f instead of 2f+1 */
-    CERTA_PBFT_MUT_NV_SKIP_PREPARED = 2 /* new view ignores prepared certs */
-};
-
 typedef struct certa_pbft_config {
     uint16_t n;  /* validators, 3f+1, 4..CERTA_PBFT_VALIDATORS_MAX */
     uint16_t id; /* this replica's index */
@@ -130,7 +123,7 @@ typedef struct certa_pbft_config {
     uint32_t view_lookahead;             /* farthest future view accepted */
     uint32_t pending_max;                /* pending request pool */
     uint32_t fetch_blocks_max;           /* blocks per state-transfer reply */
-    int mutation;                        /* CERTA_PBFT_MUT_*, tests only */
+    int mutation;                        /* 0; tests only (engine/pbft_mut.h) */
     certa_pbft_crypto crypto;
     certa_pbft_app app;
 } certa_pbft_config;

@@ -29,7 +29,7 @@
 #ifndef CERTA_RECEIPT_H
 #define CERTA_RECEIPT_H
 
-#include <jansson.h>
+#include <stddef.h>
 
 #include "certa/certa.h"
 #include "certa/codec.h"
@@ -162,41 +162,21 @@ certa_err certa_receipt_encode(const certa_receipt *r, uint8_t *out, size_t cap,
 certa_err certa_receipt_decode(const uint8_t *in, size_t len, certa_receipt *r,
                                certa_errinfo *ei);
 
-/* ---- receipts of a committed block (validator side) ----
- * Built once per committed block: checks the block against its commit
- * certificate, hashes every event leaf, builds the RFC 6962 tree (on pool
- * when not NULL) and checks its root against the header's events_root; then
- * hands out the batch receipt of each batch, in block order. In
- * engine/receipt_block.c. */
-typedef struct certa_block_receipts certa_block_receipts;
-struct certa_pool;
-
-/* block: the committed block's bytes (codec: header then batches), borrowed
- * until certa_block_receipts_free. results: one result code per event, in
- * leaf order (the state machine's output), copied. reason: names a non-zero
- * result code for the receipt's reason text (NULL: no text). Errors:
- * codec errors from certa_block_check, CERTA_E_CHAIN when the certificate
- * is for another height or hash or the events do not hash to events_root. */
-certa_err certa_block_receipts_build(const uint8_t *block, size_t len,
-                                     const certa_commit_cert *cert,
-                                     const uint8_t *results, size_t result_count,
-                                     const char *(*reason)(unsigned code),
-                                     struct certa_pool *pool,
-                                     certa_block_receipts **out, certa_errinfo *ei);
-uint32_t certa_block_receipts_count(const certa_block_receipts *br); /* batches */
-/* The batch receipt of batch i (< count) in a new buffer (*out, free with
- * free()), with the batch's integrator and seq (to find the waiting client). */
-certa_err certa_block_receipts_batch(const certa_block_receipts *br, uint32_t i,
-                                     uint16_t *integrator, uint64_t *seq,
-                                     uint8_t **out, size_t *len, certa_errinfo *ei);
-void certa_block_receipts_free(certa_block_receipts *br);
-
-/* ---- JSON ---- */
-/* New object (a new reference; NULL on allocation failure). */
-json_t *certa_receipt_to_json(const certa_receipt *r);
-/* Strict: every field required, no unknown field, hex and ranges checked;
- * the message names the field. */
-certa_err certa_receipt_from_json(const json_t *obj, certa_receipt *r,
-                                  certa_errinfo *ei);
+/* ---- JSON ----
+ * The JSON line form, as text (no JSON library type crosses this header):
+ * {"receipt":1,"integrator":N,"seq":N,"result":"ok"|"rejected","code":N,
+ *  "reason":"...","height":N,"leaf_index":N,"event":"hex","header":"hex",
+ *  "proof":["hex",...],"commit":{...}} (docs/PROTOCOL.md "Receipts").
+ * In engine/receipt_json.c. */
+/* One compact JSON object, no newline, in a new string (free with free());
+ * NULL on allocation failure. */
+char *certa_receipt_format_json(const certa_receipt *r);
+/* Parses one JSON object (len bytes of text, nothing after it but white
+ * space). Strict: duplicate keys, unknown fields and missing fields are
+ * refused, hex and ranges checked; CERTA_E_JSON (CERTA_E_BAD_VERSION for
+ * another "receipt" version) with a message that starts with "json: " and
+ * names the field (or the column, when the text is not JSON). */
+certa_err certa_receipt_parse_json(const char *text, size_t len, certa_receipt *r,
+                                   certa_errinfo *ei);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "certa/client.h"
-#include "certa/receipt.h"
+#include "receipt_json.h" /* engine-private: the json_t form */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

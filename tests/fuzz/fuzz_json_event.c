@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "certa/codec.h"
-#include "certa/event_json.h"
+#include "event_json.h" /* engine-private: the json_t form */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /* Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<name>/):
  * a few small valid inputs of each format. Not part of the build; run from
  * the repository root after a build:
- *   cc -std=c17 -Iinclude tests/fuzz/gen_seeds.c build/libcerta_core.a \
+ *   cc -std=c17 -D_GNU_SOURCE -Iinclude -Iengine tests/fuzz/gen_seeds.c build/libcerta_engine.a \
  *      -lcrypto -ljansson -o /tmp/gen_seeds && /tmp/gen_seeds tests/fuzz/corpus
  */
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "../unit/sample_events.h"
 #include "certa/codec.h"
 #include "certa/crypto.h"
-#include "certa/event_json.h"
+#include "event_json.h" /* engine-private: the json_t form */
 
 static void put(const char *dir, const char *sub, const char *name, const void *p, size_t n)
 {

@@ -17,6 +17,7 @@
 
 #include "certa/crypto.h"
 #include "pbft_msg.h"
+#include "pbft_mut.h"
 #include "certa/wire.h"
 
 #define NINTEG 4u
@@ -1384,16 +1385,32 @@ static const char *faults_name(unsigned f)
     }
 }
 
+/* Indexed by CERTA_PBFT_MUT_*. */
+static const char *const mutation_names[CERTA_PBFT_MUT_COUNT] = {
+    [CERTA_PBFT_MUT_NONE] = "none",
+    [CERTA_PBFT_MUT_QUORUM_2F] = "quorum-2f",
+    [CERTA_PBFT_MUT_NV_SKIP_PREPARED] = "nv-skip-prepared",
+};
+
+bool certa_sim_mutation_parse(const char *name, int *mutation)
+{
+    for (int i = 0; i < CERTA_PBFT_MUT_COUNT; i++)
+        if (strcmp(name, mutation_names[i]) == 0) {
+            *mutation = i;
+            return true;
+        }
+    return false;
+}
+
 void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
 {
     static const char *scen[] = {"random", "crash-primary", "laggard", "overload", "rejoin",
                                  "lone"};
-    static const char *mut[] = {"none", "quorum-2f", "nv-skip-prepared"};
     snprintf(out, cap,
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
              " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s%s --trace",
              o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 6],
-             o->requests, o->fault_ms, mut[o->mutation % 3],
+             o->requests, o->fault_ms, mutation_names[(unsigned)o->mutation % CERTA_PBFT_MUT_COUNT],
              o->parent_gate ? " --parent-gate" : "");
 }
 

@@ -61,7 +61,8 @@ typedef struct certa_sim_opts {
     uint32_t checkpoint_interval;
     uint32_t window;
     uint32_t batch;
-    int mutation;       /* CERTA_PBFT_MUT_* planted in every replica */
+    int mutation;       /* CERTA_PBFT_MUT_* (engine/pbft_mut.h) planted in
+                         * every replica */
     bool parent_gate;   /* app.can_propose: propose h only after executing h-1 */
     /* > 0: request_executed also answers true for a sequence this many or
      * more below the integrator's highest delivered one (a host's bounded
@@ -101,6 +102,10 @@ typedef struct certa_sim_result {
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res);
 
 /* The command that replays a seed. */
+/* The --mutation name ("none", "quorum-2f", "nv-skip-prepared") into
+ * *mutation; false for an unknown name. */
+bool certa_sim_mutation_parse(const char *name, int *mutation);
+
 void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "pbft_mut.h" /* the planted bugs */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1

@@ -10,7 +10,7 @@
 
 #include "certa/codec.h"
 #include "certa/crypto.h"
-#include "certa/event_json.h"
+#include "event_json.h" /* engine-private: the json_t form */
 #include "sample_events.h"
 
 static const unsigned all_kinds[] = {CERTA_EV_GRANT,  CERTA_EV_REDEEM, CERTA_EV_CONFIRM,
@@ -32,6 +32,11 @@ static void json_round_trip(const certa_event *ev, const char *integ)
     cr_assert_not_null(o);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
+    /* the public text form writes the same bytes */
+    char *pub = certa_event_format_json(ev, integ);
+    cr_assert_not_null(pub);
+    cr_assert_str_eq(pub, text);
+    free(pub);
     certa_event back;
     char name[CERTA_EVENT_INTEGRATOR_BYTES];
     certa_errinfo ei;

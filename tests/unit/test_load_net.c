@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "certa/client.h"
+#include "cp_server.h" /* the validator end; includes certa/client.h */
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "net_transport.h"

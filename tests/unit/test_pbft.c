@@ -8,6 +8,7 @@
 
 #include "certa/crypto.h"
 #include "certa/pbft.h"
+#include "certa/wire.h"
 #include "pbft_msg.h"
 
 static void roundtrip(const certa_pbft_msg *m)
@@ -259,7 +260,7 @@ Test(pbft, cluster_with_ed25519_commits_with_certificates)
             uint8_t sigs[N][64];
             cr_assert_geq(rec.sig_count, 3);
             for (int s = 0; s < rec.sig_count; s++) {
-                signers[s] = (uint16_t)(rec.sigs[66 * s] | rec.sigs[66 * s + 1] << 8);
+                signers[s] = certa_get_le16(rec.sigs + 66 * s);
                 memcpy(sigs[s], rec.sigs + 66 * s + 2, 64);
             }
             certa_pbft_crypto cr = {NULL, ed_sign, ed_verify};

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "certa/codec.h"
-#include "certa/query.h"
+#include "query.h"
 #include "certa/store.h"
 #include "metrics.h"
 #include "node_query.h"

@@ -11,7 +11,7 @@
 #include "certa/certa.h"
 #include "certa/crypto.h"
 #include "certa/merkle.h"
-#include "certa/receipt.h"
+#include "receipt_json.h" /* engine-private: the json_t form */
 
 #define NV 4
 #define NEV 5
@@ -383,6 +383,28 @@ Test(receipt, binary_round_trip_and_refusals)
     }
 }
 
+/* The public text form: what an integrator without jansson reads and writes. */
+Test(receipt, json_text_round_trip_and_refusals)
+{
+    char *text = certa_receipt_format_json(&good);
+    cr_assert_not_null(text);
+    cr_assert_null(strchr(text, '\n'));
+    static certa_receipt r;
+    certa_errinfo ei;
+    cr_assert_eq(certa_receipt_parse_json(text, strlen(text), &r, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert_eq(certa_receipt_verify(&r, &gen, false, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert_eq(memcmp(r.path, good.path, good.path_len * 32u), 0);
+    /* not JSON: the column; JSON but wrong: the field; both say "json: " */
+    cr_assert_eq(certa_receipt_parse_json(text, strlen(text) - 1, &r, &ei), CERTA_E_JSON);
+    cr_assert_eq(strncmp(ei.msg, "json: ", 6), 0, "%s", ei.msg);
+    cr_assert_not_null(strstr(ei.msg, "column"), "%s", ei.msg);
+    const char *bad = "{\"receipt\":1,\"extra\":true}";
+    cr_assert_eq(certa_receipt_parse_json(bad, strlen(bad), &r, &ei), CERTA_E_JSON);
+    cr_assert_eq(strncmp(ei.msg, "json: ", 6), 0, "%s", ei.msg);
+    cr_assert_not_null(strstr(ei.msg, "\"extra\""), "%s", ei.msg);
+    free(text);
+}
+
 Test(receipt, json_round_trip_and_refusals)
 {
     json_t *j = certa_receipt_to_json(&good);
@@ -479,107 +501,4 @@ Test(receipt_cli, verify_names_the_failing_lines)
         certa_key_free(keys[i]);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
-}
-
-static const char *reason_name(unsigned code)
-{
-    return code == 5 ? "not_holder" : code == 11 ? "code_mismatch" : NULL;
-}
-
-/* A block of three batches (two integrators), committed by a certificate:
- * every batch receipt the validator hands out verifies, carries the right
- * results and reasons, and a block that does not match is refused. */
-Test(receipt, block_receipts_for_every_batch)
-{
-    static uint8_t block[1 << 16], batchbuf[3][8192];
-    certa_key *ik = NULL;
-    uint8_t seed[32];
-    memset(seed, 0x77, 32);
-    cr_assert_eq(certa_key_from_seed(seed, &ik, NULL), CERTA_OK);
-    static const uint16_t integ[3] = { 0, 1, 0 };
-    static const uint32_t counts[3] = { 3, 1, 4 };
-    uint8_t leaf_hashes[8][32];
-    size_t pos = CERTA_HEADER_BYTES, leaf = 0;
-    for (int b = 0; b < 3; b++) {
-        certa_batch_builder bb;
-        certa_batch_begin(&bb, batchbuf[b], sizeof batchbuf[b], integ[b], (uint64_t)(10 + b));
-        for (uint32_t k = 0; k < counts[b]; k++) {
-            uint8_t evb[CERTA_EVENT_BYTES_MAX];
-            size_t evl;
-            make_event((int)(leaf % NEV), evb, &evl);
-            certa_event ev;
-            cr_assert_eq(certa_event_decode(evb, evl, &ev, NULL), CERTA_OK);
-            cr_assert_eq(certa_batch_add(&bb, &ev, NULL), CERTA_OK);
-            uint8_t lb[CERTA_LEAF_PREFIX_BYTES + CERTA_EVENT_BYTES_MAX];
-            size_t ll = certa_leaf_encode(integ[b], (uint64_t)(10 + b), evb, evl, lb, sizeof lb);
-            certa_merkle_leaf_hash(lb, ll, leaf_hashes[leaf]);
-            leaf++;
-        }
-        cr_assert_eq(certa_batch_sign(&bb, ik, NULL), CERTA_OK);
-        pos = certa_block_put_batch(block, sizeof block, pos, bb.buf, bb.len);
-        cr_assert_gt(pos, 0);
-    }
-    certa_block_header h = { .height = 7, .view = 1, .timestamp_ms = 1700000000000ull,
-                             .event_count = 8, .batch_count = 3 };
-    cr_assert_eq(certa_merkle_root_hashes(NULL, &leaf_hashes[0][0], 8, h.events_root, NULL),
-                 CERTA_OK);
-    cr_assert_eq(certa_header_encode(&h, block), CERTA_OK);
-    certa_commit_cert cert = { .view = 1, .height = 7 };
-    certa_sha256(block, CERTA_HEADER_BYTES, cert.block_hash);
-    uint8_t msg[CERTA_COMMIT_MSG_BYTES];
-    cert.count = 3;
-    for (uint16_t i = 0; i < 3; i++) {
-        certa_commit_message(gen.hash, i, 1, 7, cert.block_hash, msg);
-        cert.sigs[i].validator = i;
-        cr_assert_eq(certa_sign(vkeys[i], msg, sizeof msg, cert.sigs[i].sig, NULL), CERTA_OK);
-    }
-    uint8_t results[8] = { 0, 5, 0, 11, 0, 0, 0, 5 };
-    certa_block_receipts *br = NULL;
-    certa_errinfo ei;
-    cr_assert_eq(certa_block_receipts_build(block, pos, &cert, results, 8, reason_name, NULL,
-                                            &br, &ei), CERTA_OK, "%s", ei.msg);
-    cr_assert_eq(certa_block_receipts_count(br), 3);
-    int seen = 0;
-    for (uint32_t b = 0; b < 3; b++) {
-        uint8_t *out = NULL;
-        size_t len = 0;
-        uint16_t gi;
-        uint64_t gs;
-        cr_assert_eq(certa_block_receipts_batch(br, b, &gi, &gs, &out, &len, &ei), CERTA_OK,
-                     "%s", ei.msg);
-        cr_assert_eq(gi, integ[b]);
-        cr_assert_eq(gs, 10 + b);
-        certa_receipt_batch rb;
-        cr_assert_eq(certa_receipt_batch_decode(out, len, &rb, &ei), CERTA_OK, "%s", ei.msg);
-        cr_assert_eq(rb.entry_count, counts[b]);
-        size_t off = 0;
-        static certa_receipt r;
-        while (certa_receipt_batch_next(&rb, &off, &r)) {
-            cr_assert_eq(certa_receipt_verify(&r, &gen, false, &ei), CERTA_OK, "batch %u: %s",
-                         b, ei.msg);
-            cr_assert_eq(r.leaf_index, (uint64_t)seen);
-            cr_assert_eq(r.result, results[seen]);
-            cr_assert_str_eq(r.reason, results[seen] ? reason_name(results[seen]) : "");
-            seen++;
-        }
-        certa_receipt_batch_free(&rb);
-        free(out);
-    }
-    cr_assert_eq(seen, 8);
-    certa_block_receipts_free(br);
-
-    /* Mismatches are refused. */
-    cr_assert_eq(certa_block_receipts_build(block, pos, &cert, results, 7, NULL, NULL, &br,
-                                            NULL), CERTA_E_ARG);
-    certa_commit_cert other = cert;
-    other.height = 8;
-    cr_assert_eq(certa_block_receipts_build(block, pos, &other, results, 8, NULL, NULL, &br,
-                                            NULL), CERTA_E_CHAIN);
-    h.events_root[0] ^= 1;
-    cr_assert_eq(certa_header_encode(&h, block), CERTA_OK);
-    certa_sha256(block, CERTA_HEADER_BYTES, cert.block_hash);
-    cr_assert_eq(certa_block_receipts_build(block, pos, &cert, results, 8, NULL, NULL, &br,
-                                            &ei), CERTA_E_CHAIN);
-    cr_assert_not_null(strstr(ei.msg, "events_root"), "%s", ei.msg);
-    certa_key_free(ik);
 }

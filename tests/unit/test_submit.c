@@ -11,10 +11,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "certa/client.h"
-#include "certa/event_json.h"
+#include "cp_server.h" /* the validator end; includes certa/client.h */
+#include "event_json.h" /* engine-private: the json_t form */
 #include "certa/genesis.h"
-#include "certa/receipt.h"
+#include "receipt_json.h" /* engine-private: the json_t form */
 #include "certa/state.h"
 #include "sample_events.h"
 #include "submit.h"

@@ -1,12 +1,13 @@
-/* log: structured logs as JSON lines, one line per notable event.
+/* log: the validator's structured logs as JSON lines, one line per notable
+ * event (daemon-internal: node/ and `certa node` use it, no library code).
  *
  * Every line is one JSON object: {"ts_ms":..., "level":"info", "node":K,
  * "event":"view_change", ...fields}. Lines are written with one write(2)
  * each so that concurrent threads never interleave within a line. The level
  * threshold and the node index are process-wide, set once at start-up.
  */
-#ifndef CERTA_LOG_H
-#define CERTA_LOG_H
+#ifndef CERTA_NODE_LOG_H
+#define CERTA_NODE_LOG_H
 
 #include "certa/certa.h"
 

@@ -1,7 +1,7 @@
 /* log: JSON-lines logging shared by the validator and the tools.
  * Invariant: one write(2) per line (lines never interleave), lines are valid
  * JSON whatever the caller's strings hold (certa_log_str escapes them). */
-#include "certa/log.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
