@@ -23,6 +23,7 @@ static const certa_cmd commands[] = {
     {"submit", certa_cmd_submit, "sign and submit event batches, collect receipts"},
     {"status", certa_cmd_status, "show validators' height, view and lag"},
     {"query", certa_cmd_query, "query a holder's records, a grant or a block"},
+    {"gateway", certa_cmd_gateway, "serve the validators' public read API over HTTP/JSON"},
     {"receipt", certa_cmd_receipt, "verify receipts offline against a genesis"},
     {"dry-run", certa_cmd_dry_run, "apply events through the rules on one local node"},
     {"verify-chain", certa_cmd_verify_chain, "audit a data directory's block log"},

@@ -58,6 +58,7 @@ CERTA_CMD(submit);
 CERTA_CMD(status);
 CERTA_CMD(receipt);
 CERTA_CMD(load);
+CERTA_CMD(gateway);
 #undef CERTA_CMD
 
 #endif

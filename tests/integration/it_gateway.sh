@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# certa gateway in front of 4 validators on 127.0.0.1 (ports 23000..23032,
+# gateway 23080, 23081): the public read API over HTTP and HTTPS.
+# - the documents are those of `certa query` (block, holder, grant,
+#   integrator, status with the chain id of the genesis);
+# - status codes: 400 bad argument, 404 no such item or path, 405 not GET;
+#   a block is served immutable, the rest no-cache;
+# - a client address over its rate gets 429 with Retry-After, and only it;
+# - oversized request headers are refused and the gateway goes on serving;
+# - with the first validator of its list killed, it still answers;
+# - HTTPS with a certificate and key given on the command line.
+set -euo pipefail
+BASE_PORT=$((23000 + ${CERTA_TEST_PORT_OFFSET:-0}))
+GW_PORT=$((BASE_PORT + 80))
+GW_TLS_PORT=$((BASE_PORT + 81))
+. "$(dirname "$0")/cluster_lib.sh"
+SECONDS=0
+command -v python3 >/dev/null || { echo "SKIP: it_gateway: no python3"; exit 0; }
+cl_init
+cl_start_all
+note "4 validators up after ${SECONDS}s"
+
+python3 "$SRC/tests/integration/cluster_grants.py" "$W/load" 1 40
+cl_submit app "$W/load/g-0000.jsonl" "$W/s1" --batch 8
+[ "$(cat "$W/s1.exit")" = 0 ] || fail "submit: $(cat "$W/s1.sum" "$W/s1.err")"
+note "40 grants committed"
+
+start_gw() { # PORT [options]: a gateway in the background, up when it answers
+    local port=$1
+    shift
+    "$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$port" --timeout-ms 3000 "$@" \
+        >"$W/gw-$port.out" 2>"$W/gw-$port.err" &
+    PIDS[$((10 + port - GW_PORT))]=$!
+    local end=$((SECONDS + 30))
+    until grep -q "serving" "$W/gw-$port.out" 2>/dev/null; do
+        kill -0 "${PIDS[$((10 + port - GW_PORT))]}" 2>/dev/null ||
+            fail "gateway on $port exited: $(cat "$W/gw-$port.err")"
+        [ "$SECONDS" -lt "$end" ] || fail "gateway on $port did not start"
+        sleep 0.1
+    done
+}
+start_gw "$GW_PORT" --to node0,node1,node2,node3 --rate-per-s 2 --burst 60
+
+# what certa query says, for the comparison
+"$CERTA" query block 2 --to node0 --genesis "$G" >"$W/q-block.json"
+HOLDER=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["holder_id"])' \
+    "$W/load/g-0000.jsonl")
+"$CERTA" query holder "$HOLDER" --to node0 --genesis "$G" >"$W/q-holder.json"
+GRANT=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["grant_id"])' \
+    "$W/load/g-0000.jsonl")
+"$CERTA" query grant "$GRANT" --to node0 --genesis "$G" >"$W/q-grant.json"
+"$CERTA" query integrator app --to node0 --genesis "$G" >"$W/q-integ.json"
+
+python3 - "http://127.0.0.1:$GW_PORT" "$G" "$W" "$HOLDER" "$GRANT" <<'PY' || fail "gateway answers"
+import hashlib, http.client, json, sys, urllib.request, urllib.error
+base, gpath, w, holder, grant = sys.argv[1:6]
+def get(path, method="GET", headers=None):
+    req = urllib.request.Request(base + path, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what); sys.exit(1)
+    print("ok:", what)
+st, h, b = get("/healthz"); check(st == 200, "healthz 200")
+st, h, b = get("/v1/status")
+doc = json.loads(b)
+check(st == 200 and doc["chain_id"] == hashlib.sha256(open(gpath, "rb").read()).hexdigest(),
+      "status names the chain of the genesis")
+check(h.get("Cache-Control") == "no-cache", "status is no-cache")
+st, h, b = get("/v1/blocks/2")
+q = json.load(open(w + "/q-block.json"))
+d = json.loads(b)
+check(st == 200 and d["hash"] == q["hash"] and d["height"] == 2 and
+      len(d["events"]) == len(q["events"]), "block 2 is certa query's block 2")
+check("immutable" in h.get("Cache-Control", ""), "a block is served immutable")
+st, h, b = get("/v1/holders/" + holder)
+check(st == 200 and json.loads(b)["records"] == json.load(open(w + "/q-holder.json"))["records"],
+      "holder records equal certa query's")
+st, h, b = get("/v1/grants/" + grant)
+check(st == 200 and json.loads(b)["status"] == json.load(open(w + "/q-grant.json"))["status"],
+      "grant status equals certa query's")
+st, h, b = get("/v1/integrators/app")
+check(st == 200 and json.loads(b)["highest_seq"] == json.load(open(w + "/q-integ.json"))["highest_seq"]
+      and json.loads(b)["highest_seq"] >= 5, "integrator's highest sequence")
+st, h, b = get("/v1/holders/" + holder + "?limit=1")
+d = json.loads(b)
+check(st == 200 and len(d["records"]) == 1, "paging: limit=1 gives one record")
+for path, code, what in (("/v1/blocks/99999999", 404, "unknown block"),
+                         ("/v1/blocks/abc", 400, "block height not a number"),
+                         ("/v1/grants/00", 400, "grant id too short"),
+                         ("/v1/grants/" + "0" * 32, 404, "unknown grant"),
+                         ("/v1/holders/zz", 400, "holder id not hex"),
+                         ("/v1/integrators/nobody", 404, "unknown integrator"),
+                         ("/v1/blocks/1?limit=0", 400, "limit out of range"),
+                         ("/v1/nothing", 404, "unknown path"),
+                         ("/../../etc/passwd", 404, "path traversal")):
+    st, h, b = get(path)
+    e = json.loads(b)["error"]
+    check(st == code and e["status"] == code and e["message"], "%s: %d with a message" % (what, code))
+st, h, b = get("/v1/status", method="POST")
+check(st == 405 and "GET" in h.get("Allow", ""), "POST: 405 with Allow")
+# oversized headers: refused, and the gateway goes on
+c = http.client.HTTPConnection(base.split("//")[1], timeout=10)
+try:
+    c.request("GET", "/v1/status", headers={"X-Big": "a" * 100000})
+    r = c.getresponse()
+    big = r.status
+except (ConnectionError, http.client.HTTPException):
+    big = "closed"
+check(big != 200, "100 kB of headers refused (%s)" % big)
+st, h, b = get("/healthz"); check(st == 200, "still serving after it")
+# the rate: burst 60 at 2/s; 150 quick requests must meet 429s with Retry-After
+codes = []
+for i in range(150):
+    st, h, b = get("/healthz")
+    codes.append(st)
+    if st == 429:
+        ra = h.get("Retry-After")
+        check(ra is not None and int(ra) >= 1, "429 carries Retry-After")
+        break
+check(429 in codes, "over the rate: 429 after %d requests" % len(codes))
+c = http.client.HTTPConnection(base.split("//")[1], timeout=10, source_address=("127.0.0.2", 0))
+c.request("GET", "/healthz")
+check(c.getresponse().status == 200, "another address (127.0.0.2) is still served")
+PY
+note "read API, errors, limits: as documented"
+
+# the first validator of the gateway's list dies: it still answers
+sleep 3 # the rate bucket refills (2/s: 6 tokens)
+kill -KILL "${PIDS[0]}"
+PIDS[0]=
+python3 - "http://127.0.0.1:$GW_PORT" <<'PY' || fail "gateway with validator 0 dead"
+import json, sys, urllib.request
+ok = 0
+for i in range(3):
+    with urllib.request.urlopen(sys.argv[1] + "/v1/blocks/1", timeout=15) as r:
+        ok += r.status == 200 and json.loads(r.read())["height"] == 1
+if ok != 3:
+    print("FAIL: block 1 not served with validator 0 dead"); sys.exit(1)
+print("ok: served with validator 0 dead")
+PY
+note "validator 0 killed: still served"
+
+# HTTPS
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -keyout "$W/tls.key" -out "$W/tls.crt" 2>/dev/null ||
+    fail "openssl req"
+start_gw "$GW_TLS_PORT" --to node1,node2 --tls-cert "$W/tls.crt" --tls-key "$W/tls.key"
+python3 - "https://127.0.0.1:$GW_TLS_PORT" "$W/tls.crt" <<'PY' || fail "gateway over HTTPS"
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+with urllib.request.urlopen(sys.argv[1] + "/v1/status", timeout=10, context=ctx) as r:
+    d = json.loads(r.read())
+    if r.status != 200 or "chain_id" not in d:
+        print("FAIL: status over HTTPS"); sys.exit(1)
+print("ok: status over HTTPS")
+PY
+"$CERTA" gateway --genesis "$G" --listen 127.0.0.1:1 --tls-cert "$W/tls.crt" >/dev/null 2>&1 &&
+    fail "--tls-cert without --tls-key accepted"
+"$CERTA" gateway --genesis "$G" --listen nowhere >/dev/null 2>"$W/bad.err" &&
+    fail "a bad --listen accepted"
+grep -q -- "--listen" "$W/bad.err" || fail "a bad --listen: the message does not name it"
+note "HTTPS served; bad options refused"
+# a clean stop
+kill -TERM "${PIDS[10]}"
+wait "${PIDS[10]}" || fail "gateway did not stop cleanly on SIGTERM"
+PIDS[10]=
+echo "it_gateway: passed in ${SECONDS}s"

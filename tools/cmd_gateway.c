@@ -1,0 +1,619 @@
+/* certa gateway: the validators' public read API over HTTP/JSON.
+ *
+ * A separate process in front of the validators: it asks them over the
+ * client protocol (CURVE, with failover between them, exactly as `certa
+ * query --to` does) and serves the same JSON documents over HTTP
+ * (libmicrohttpd; HTTPS through its GnuTLS support when given a certificate
+ * and a key; plain HTTP on 127.0.0.1 by default). The documents are passed
+ * through byte for byte: PROTOCOL.md ("Query results") defines them, and
+ * docs/OPERATIONS.md ("Gateway") the paths and status codes.
+ *
+ * Invariants: memory is bounded whatever clients do: a fixed pool of
+ * upstream connections, a fixed table of per-address token buckets (a new
+ * address evicts the stalest of its probe run), libmicrohttpd's connection,
+ * per-address and per-connection memory limits, a connection timeout
+ * against slow senders, and no request body is ever read (every path is a
+ * GET). A handler holds at most one upstream connection, and each upstream
+ * query ends (answer, validator error or the client library's deadline)
+ * before the connection is handed on, so a late reply can never be taken
+ * for the next query's.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "certa/certa.h"
+#include "certa/client.h"
+#include "certa/genesis.h"
+#include "../engine/query.h"
+#include "cli.h"
+#include "endpoints.h"
+
+#define CMD "gateway"
+#define GW_UPSTREAMS 4u          /* validator connections, one query each at a time */
+#define GW_RATE_SLOTS 4096u      /* client addresses remembered for rate limits */
+#define GW_RATE_PROBE 8u         /* slots looked at per address */
+#define GW_THREADS 4u            /* HTTP worker threads */
+#define GW_CONNECTIONS_MAX 512u  /* open HTTP connections, all clients */
+#define GW_PER_ADDR_MAX 64u      /* open HTTP connections per client address */
+#define GW_CONN_MEMORY_BYTES (32u * 1024u) /* request line and headers, per connection */
+#define GW_CONN_TIMEOUT_S 10u    /* idle or slow connections are closed */
+
+static const char usage[] =
+    "usage: certa gateway [--listen HOST:PORT] [--to ENDPOINT[,...]] [--genesis FILE]\n"
+    "                     [--rate-per-s R] [--burst B] [--timeout-ms MS]\n"
+    "                     [--tls-cert FILE --tls-key FILE]\n\n"
+    "Serves the validators' public read API over HTTP/JSON (docs/OPERATIONS.md,\n"
+    "\"Gateway\"); the documents are those of `certa query`:\n"
+    "  GET /v1/status                      chain status of the validator that answers\n"
+    "  GET /v1/blocks/HEIGHT               a block: header, certificate, events\n"
+    "  GET /v1/grants/GRANT_HEX            a grant's scope, status and history\n"
+    "  GET /v1/holders/HOLDER_HEX          a holder's records, oldest first\n"
+    "  GET /v1/integrators/NAME            an integrator's highest executed sequence\n"
+    "  GET /healthz                        the gateway itself is up\n"
+    "  ?cursor=C&limit=N                   paging, as certa query --cursor/--limit\n"
+    "Status codes: 200; 400 bad path argument; 404 no such item or path; 405 not\n"
+    "GET; 429 over this address's rate (Retry-After); 503 no validator answered\n"
+    "(Retry-After); 502 a validator's error. Blocks are immutable and served\n"
+    "with a long Cache-Control; everything else with no-cache.\n\n"
+    "Options:\n"
+    "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; port 0:\n"
+    "                      any free port, printed at start)\n"
+    "  --to LIST           validators to ask, tried in turn: client endpoints or\n"
+    "                      names from genesis, comma-separated (default all)\n"
+    "  --genesis FILE      genesis ($CERTA_GENESIS, else ./genesis.json)\n"
+    "  --rate-per-s R      requests per second per client address (default 200)\n"
+    "  --burst B           requests a client address may make at once (default 400)\n"
+    "  --timeout-ms MS     give up on the validators after MS (default 5000)\n"
+    "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
+    "  --tls-key FILE      its PEM private key\n\n"
+    "Runs until SIGINT or SIGTERM. exit: 0 stopped, 2 usage, 3 error.\n";
+
+typedef struct upstream {
+    pthread_mutex_t mu;
+    certa_client *c; /* NULL: opened on first use, and again after a failure */
+} upstream;
+
+typedef struct rate_slot {
+    uint8_t addr[16];
+    bool used;
+    double tokens;
+    uint64_t last_ms;
+} rate_slot;
+
+typedef struct gateway {
+    certa_tool_endpoints eps;
+    certa_client_opts copts;
+    upstream up[GW_UPSTREAMS];
+    atomic_uint next_up;
+    pthread_mutex_t rate_mu;
+    rate_slot *rates; /* [GW_RATE_SLOTS] */
+    double rate_per_s, burst;
+    uint32_t timeout_ms;
+} gateway;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- per-address rate limit ---- */
+
+/* A token bucket per client address. Returns 0 when the request may go on,
+ * else the seconds to wait for a token. */
+static unsigned rate_take(gateway *gw, const struct sockaddr *sa)
+{
+    uint8_t key[16] = {0};
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    }
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    uint64_t now = mono_ms();
+    unsigned wait_s = 0;
+    pthread_mutex_lock(&gw->rate_mu);
+    rate_slot *hit = NULL, *victim = NULL;
+    for (uint32_t k = 0; k < GW_RATE_PROBE && hit == NULL; k++) {
+        rate_slot *s = &gw->rates[(h + k) % GW_RATE_SLOTS];
+        if (s->used && memcmp(s->addr, key, 16) == 0)
+            hit = s;
+        else if (victim == NULL || !s->used || (victim->used && s->last_ms < victim->last_ms))
+            victim = s;
+    }
+    if (hit == NULL) {
+        /* an address not seen lately starts with a full bucket; the slot it
+         * takes was the stalest of its run, so the table never grows */
+        hit = victim;
+        memcpy(hit->addr, key, 16);
+        hit->used = true;
+        hit->tokens = gw->burst;
+        hit->last_ms = now;
+    }
+    double t = hit->tokens + (double)(now - hit->last_ms) * gw->rate_per_s / 1000.0;
+    hit->tokens = t > gw->burst ? gw->burst : t;
+    hit->last_ms = now;
+    if (hit->tokens >= 1.0)
+        hit->tokens -= 1.0;
+    else
+        wait_s = (unsigned)ceil((1.0 - hit->tokens) / gw->rate_per_s);
+    pthread_mutex_unlock(&gw->rate_mu);
+    return wait_s;
+}
+
+/* ---- the validators ---- */
+
+typedef struct answer {
+    unsigned status;     /* HTTP status */
+    char *doc;           /* malloc'ed JSON document (status 200) */
+    size_t len;
+    unsigned code;       /* validator or local error code (status != 200) */
+    char msg[CERTA_CP_ERROR_MSG_MAX + 64];
+    unsigned retry_after_s;
+} answer;
+
+static upstream *up_take(gateway *gw)
+{
+    unsigned start = atomic_fetch_add(&gw->next_up, 1u);
+    for (unsigned k = 0; k < GW_UPSTREAMS; k++) {
+        upstream *u = &gw->up[(start + k) % GW_UPSTREAMS];
+        if (pthread_mutex_trylock(&u->mu) == 0)
+            return u;
+    }
+    upstream *u = &gw->up[start % GW_UPSTREAMS];
+    pthread_mutex_lock(&u->mu);
+    return u;
+}
+
+static void set_error(answer *a, unsigned status, unsigned code, const char *msg)
+{
+    a->status = status;
+    a->code = code;
+    snprintf(a->msg, sizeof a->msg, "%s", msg);
+}
+
+/* Asks the validators one query; the library fails over between them and
+ * bounds the whole by the deadline. */
+static void ask(gateway *gw, const certa_cp_query *q, answer *a)
+{
+    upstream *u = up_take(gw);
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    if (u->c == NULL && certa_client_open(&gw->copts, &u->c, &ei) != CERTA_OK) {
+        u->c = NULL;
+        set_error(a, 503, CERTA_E_NET, certa_errmsg(&ei));
+        a->retry_after_s = 1;
+        pthread_mutex_unlock(&u->mu);
+        return;
+    }
+    uint64_t rid = 0;
+    certa_err e = certa_client_query(u->c, q, 0, &rid);
+    if (e != CERTA_OK) {
+        set_error(a, 400, e, certa_strerror(e));
+        pthread_mutex_unlock(&u->mu);
+        return;
+    }
+    certa_client_reply r;
+    for (;;) {
+        e = certa_client_poll(u->c, (int)gw->timeout_ms, &r);
+        if (e != CERTA_OK || (r.final && r.request_id == rid))
+            break;
+    }
+    if (e != CERTA_OK) {
+        /* the library always ends a request with a final reply before its
+         * deadline; anything else leaves the connection in doubt: renew it */
+        certa_client_close(u->c);
+        u->c = NULL;
+        set_error(a, 503, e, "no validator answered");
+        a->retry_after_s = 1;
+    } else if (r.type == CERTA_CP_ERROR) {
+        unsigned c = r.error.code;
+        unsigned st = c == CERTA_E_NOTFOUND ? 404
+                      : c == CERTA_E_ARG ? 400
+                      : c == CERTA_E_BUSY ? 429
+                      : c == CERTA_E_TIMEOUT ? 503
+                                             : 502;
+        set_error(a, st, c, r.error.message);
+        if (st == 429 || st == 503)
+            a->retry_after_s = r.error.retry_after_ms > 1000 ? r.error.retry_after_ms / 1000 : 1;
+    } else {
+        uint8_t kind;
+        const char *doc;
+        size_t dl;
+        if (r.type != CERTA_CP_QUERY_RESULT ||
+            certa_cp_query_result_decode(r.body, r.body_len, &kind, &doc, &dl, &ei) != CERTA_OK ||
+            kind != q->kind) {
+            set_error(a, 502, CERTA_E_PROTOCOL, "a validator answered with an unreadable result");
+        } else if ((a->doc = malloc(dl)) == NULL) {
+            set_error(a, 503, CERTA_E_NOMEM, "out of memory");
+        } else {
+            memcpy(a->doc, doc, dl);
+            a->len = dl;
+            a->status = 200;
+        }
+    }
+    pthread_mutex_unlock(&u->mu);
+}
+
+/* ---- HTTP ---- */
+
+static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, char *body,
+                                size_t len, const char *cache, unsigned retry_after_s)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", cache);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    if (retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, unsigned code,
+                                  const char *msg, unsigned retry_after_s)
+{
+    json_t *o = json_pack("{s:{s:I, s:I, s:s}}", "error", "status", (json_int_t)status,
+                          "code", (json_int_t)code, "message", msg);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return MHD_NO;
+    size_t n = strlen(text);
+    char *body = realloc(text, n + 2);
+    if (body == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    body[n] = '\n';
+    return send_buf(conn, status, body, n + 1, "no-store", retry_after_s);
+}
+
+/* cursor and limit from the query string, checked as certa query does */
+static bool paging(struct MHD_Connection *conn, certa_cp_query *q, uint32_t limit_max,
+                   char *why, size_t why_len)
+{
+    const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+    const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    unsigned long long v;
+    q->limit = CERTA_QUERY_LIMIT_DEFAULT;
+    if (c != NULL) {
+        if (certa_parse_u64(c, 0, UINT64_MAX, &v) != 0) {
+            snprintf(why, why_len, "cursor: not a number");
+            return false;
+        }
+        q->cursor = v;
+    }
+    if (l != NULL) {
+        if (certa_parse_u64(l, 1, limit_max, &v) != 0) {
+            snprintf(why, why_len, "limit: 1 to %u", limit_max);
+            return false;
+        }
+        q->limit = (uint32_t)v;
+    }
+    return true;
+}
+
+/* Maps a path to a query. Returns 0 (q filled), 404 (no such path) or 400
+ * (why filled). */
+static unsigned route(struct MHD_Connection *conn, const char *url, certa_cp_query *q,
+                      char *why, size_t why_len)
+{
+    memset(q, 0, sizeof *q);
+    const char *arg;
+    if (strcmp(url, "/v1/status") == 0) {
+        q->kind = CERTA_QUERY_STATUS;
+        return 0;
+    }
+    if (strncmp(url, "/v1/blocks/", 11) == 0) {
+        arg = url + 11;
+        unsigned long long h;
+        if (certa_parse_u64(arg, 0, UINT64_MAX, &h) != 0) {
+            snprintf(why, why_len, "block height: not a number");
+            return 400;
+        }
+        q->kind = CERTA_QUERY_BLOCK;
+        q->height = h;
+        return paging(conn, q, CERTA_QUERY_BLOCK_EVENTS_MAX, why, why_len) ? 0 : 400;
+    }
+    if (strncmp(url, "/v1/grants/", 11) == 0) {
+        arg = url + 11;
+        if (strlen(arg) != 2 * CERTA_GRANT_ID_BYTES ||
+            certa_hex_decode(arg, q->grant_id, CERTA_GRANT_ID_BYTES) != CERTA_OK) {
+            snprintf(why, why_len, "grant id: %d hex digits", 2 * CERTA_GRANT_ID_BYTES);
+            return 400;
+        }
+        q->kind = CERTA_QUERY_GRANT;
+        return paging(conn, q, CERTA_QUERY_RECORDS_MAX, why, why_len) ? 0 : 400;
+    }
+    if (strncmp(url, "/v1/holders/", 12) == 0) {
+        arg = url + 12;
+        if (strlen(arg) != 2 * CERTA_HOLDER_ID_BYTES ||
+            certa_hex_decode(arg, q->holder_id, CERTA_HOLDER_ID_BYTES) != CERTA_OK) {
+            snprintf(why, why_len, "holder id: %d hex digits", 2 * CERTA_HOLDER_ID_BYTES);
+            return 400;
+        }
+        q->kind = CERTA_QUERY_HOLDER;
+        return paging(conn, q, CERTA_QUERY_RECORDS_MAX, why, why_len) ? 0 : 400;
+    }
+    if (strncmp(url, "/v1/integrators/", 16) == 0) {
+        arg = url + 16;
+        size_t n = strlen(arg);
+        if (n == 0 || n > CERTA_CP_QUERY_NAME_MAX || strchr(arg, '/') != NULL) {
+            snprintf(why, why_len, "integrator name: 1 to %u bytes", CERTA_CP_QUERY_NAME_MAX);
+            return 400;
+        }
+        q->kind = CERTA_QUERY_INTEGRATOR;
+        memcpy(q->name, arg, n + 1);
+        return 0;
+    }
+    return 404;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+    gateway *gw = cls;
+    /* every path is a GET: a request with any other method is answered at
+     * once, and its body, if any, is never read */
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return send_error(conn, 405, CERTA_E_ARG, "only GET and HEAD are served", 0);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    unsigned wait_s = rate_take(gw, ci != NULL ? ci->client_addr : NULL);
+    if (wait_s > 0)
+        return send_error(conn, 429, CERTA_E_BUSY,
+                          "too many requests from this address: retry after Retry-After seconds",
+                          wait_s);
+    if (strcmp(url, "/healthz") == 0) {
+        char *b = strdup("{\"ok\":true}\n");
+        return b != NULL ? send_buf(conn, 200, b, strlen(b), "no-store", 0) : MHD_NO;
+    }
+    certa_cp_query q;
+    char why[128] = "";
+    unsigned st = route(conn, url, &q, why, sizeof why);
+    if (st == 404)
+        return send_error(conn, 404, CERTA_E_NOTFOUND, "no such path", 0);
+    if (st != 0)
+        return send_error(conn, st, CERTA_E_ARG, why, 0);
+    answer a;
+    memset(&a, 0, sizeof a);
+    ask(gw, &q, &a);
+    if (a.status != 200)
+        return send_error(conn, a.status, a.code, a.msg, a.retry_after_s);
+    char *body = realloc(a.doc, a.len + 1);
+    if (body == NULL) {
+        free(a.doc);
+        return send_error(conn, 503, CERTA_E_NOMEM, "out of memory", 1);
+    }
+    body[a.len] = '\n';
+    /* a committed block never changes; a holder's or grant's records and the
+     * status move with every block */
+    const char *cache = q.kind == CERTA_QUERY_BLOCK ? "public, max-age=31536000, immutable"
+                                                    : "no-cache";
+    return send_buf(conn, 200, body, a.len + 1, cache, 0);
+}
+
+/* ---- command line ---- */
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > (1u << 20)) { /* a certificate chain or key is far smaller */
+                free(buf);
+                fclose(f);
+                errno = EFBIG;
+                return NULL;
+            }
+            char *nb = realloc(buf, cap);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+static int parse_listen(const char *s, struct sockaddr_in *sa)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= 64)
+        return -1;
+    char host[64];
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    unsigned long long port;
+    if (certa_parse_u64(colon + 1, 0, 65535, &port) != 0)
+        return -1;
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return -1;
+    return 0;
+}
+
+int certa_cmd_gateway(int argc, char **argv)
+{
+    if (certa_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return CERTA_EXIT_OK;
+    }
+    const char *listen = "127.0.0.1:8080", *to = "all", *genesis = NULL;
+    const char *cert_path = NULL, *key_path = NULL;
+    unsigned long long rate = 200, burst = 400, timeout_ms = 5000;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (strcmp(a, "--listen") == 0 && has)
+            listen = argv[++i];
+        else if (strcmp(a, "--to") == 0 && has)
+            to = argv[++i];
+        else if (strcmp(a, "--genesis") == 0 && has)
+            genesis = argv[++i];
+        else if (strcmp(a, "--tls-cert") == 0 && has)
+            cert_path = argv[++i];
+        else if (strcmp(a, "--tls-key") == 0 && has)
+            key_path = argv[++i];
+        else if (strcmp(a, "--rate-per-s") == 0 && has) {
+            if (certa_parse_u64(argv[++i], 1, 1000000, &rate) != 0)
+                return certa_usage_error(CMD, "--rate-per-s: 1 to 1000000");
+        } else if (strcmp(a, "--burst") == 0 && has) {
+            if (certa_parse_u64(argv[++i], 1, 1000000, &burst) != 0)
+                return certa_usage_error(CMD, "--burst: 1 to 1000000");
+        } else if (strcmp(a, "--timeout-ms") == 0 && has) {
+            if (certa_parse_u64(argv[++i], 100, 600000, &timeout_ms) != 0)
+                return certa_usage_error(CMD, "--timeout-ms: 100 to 600000");
+        } else
+            return certa_usage_error(CMD, "unexpected argument '%s' (see --help)", a);
+    }
+    struct sockaddr_in sa;
+    if (parse_listen(listen, &sa) != 0)
+        return certa_usage_error(CMD, "--listen: expected IPV4:PORT, got '%s'", listen);
+    if ((cert_path == NULL) != (key_path == NULL))
+        return certa_usage_error(CMD, "--tls-cert and --tls-key go together");
+
+    static gateway gw; /* large (the endpoint table) and lives as long as the process */
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_genesis *g = NULL;
+    const char *gp = certa_tool_genesis_path(genesis);
+    if (certa_genesis_load(gp, &g, &ei) != CERTA_OK ||
+        certa_tool_endpoints_resolve(g, to, &gw.eps, &ei) != CERTA_OK) {
+        certa_genesis_free(g);
+        return certa_fail(CMD, "%s", certa_errmsg(&ei));
+    }
+    certa_genesis_free(g);
+    uint32_t attempt = (uint32_t)timeout_ms / (gw.eps.count + 1);
+    gw.copts = (certa_client_opts){.endpoint_count = gw.eps.count,
+                                   .endpoints = gw.eps.endpoints,
+                                   .server_keys = gw.eps.server_keys,
+                                   .window = 1,
+                                   .deadline_ms = (uint32_t)timeout_ms,
+                                   .attempt_timeout_ms = attempt > 100 ? attempt : 100,
+                                   .retries_max = gw.eps.count};
+    gw.rate_per_s = (double)rate;
+    gw.burst = (double)burst;
+    gw.timeout_ms = (uint32_t)timeout_ms;
+    gw.rates = calloc(GW_RATE_SLOTS, sizeof *gw.rates);
+    if (gw.rates == NULL)
+        return certa_fail(CMD, "out of memory");
+    pthread_mutex_init(&gw.rate_mu, NULL);
+    for (unsigned i = 0; i < GW_UPSTREAMS; i++)
+        pthread_mutex_init(&gw.up[i].mu, NULL);
+
+    char *cert = NULL, *key = NULL;
+    if (cert_path != NULL) {
+        if ((cert = read_file(cert_path)) == NULL)
+            return certa_fail(CMD, "--tls-cert %s: %s", cert_path, strerror(errno));
+        if ((key = read_file(key_path)) == NULL) {
+            free(cert);
+            return certa_fail(CMD, "--tls-key %s: %s", key_path, strerror(errno));
+        }
+    }
+    /* the signals that stop us are taken by sigwait below, in this thread
+     * only: block them before the server's threads inherit the mask */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (cert != NULL)
+        flags |= MHD_USE_TLS;
+    struct MHD_Daemon *d;
+    if (cert != NULL)
+        d = MHD_start_daemon(
+            flags, ntohs(sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
+            MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
+            MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_HTTPS_MEM_CERT, cert,
+            MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+    else
+        d = MHD_start_daemon(
+            flags, ntohs(sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
+            MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
+            MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_END);
+    if (d == NULL) {
+        free(cert);
+        free(key);
+        return certa_fail(CMD, "cannot serve on %s (address in use, or %s)", listen,
+                          cert != NULL ? "a certificate or key GnuTLS cannot read"
+                                       : "not an address of this machine");
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    printf("certa gateway: serving %s://%s:%u/ for %u validator(s)\n",
+           cert != NULL ? "https" : "http", host,
+           info != NULL ? info->port : ntohs(sa.sin_port), gw.eps.count);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    MHD_stop_daemon(d);
+    for (unsigned i = 0; i < GW_UPSTREAMS; i++)
+        certa_client_close(gw.up[i].c);
+    free(gw.rates);
+    free(cert);
+    free(key);
+    fprintf(stderr, "certa gateway: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return CERTA_EXIT_OK;
+}
