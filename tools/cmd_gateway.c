@@ -38,9 +38,9 @@
 #include "certa/certa.h"
 #include "certa/client.h"
 #include "certa/genesis.h"
-#include "../engine/query.h"
 #include "cli.h"
 #include "endpoints.h"
+#include "gateway_route.h"
 
 #define CMD "gateway"
 #define GW_UPSTREAMS 4u          /* validator connections, one query each at a time */
@@ -297,87 +297,6 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
     return send_buf(conn, status, body, n + 1, "no-store", retry_after_s);
 }
 
-/* cursor and limit from the query string, checked as certa query does */
-static bool paging(struct MHD_Connection *conn, certa_cp_query *q, uint32_t limit_max,
-                   char *why, size_t why_len)
-{
-    const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
-    const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-    unsigned long long v;
-    q->limit = CERTA_QUERY_LIMIT_DEFAULT;
-    if (c != NULL) {
-        if (certa_parse_u64(c, 0, UINT64_MAX, &v) != 0) {
-            snprintf(why, why_len, "cursor: not a number");
-            return false;
-        }
-        q->cursor = v;
-    }
-    if (l != NULL) {
-        if (certa_parse_u64(l, 1, limit_max, &v) != 0) {
-            snprintf(why, why_len, "limit: 1 to %u", limit_max);
-            return false;
-        }
-        q->limit = (uint32_t)v;
-    }
-    return true;
-}
-
-/* Maps a path to a query. Returns 0 (q filled), 404 (no such path) or 400
- * (why filled). */
-static unsigned route(struct MHD_Connection *conn, const char *url, certa_cp_query *q,
-                      char *why, size_t why_len)
-{
-    memset(q, 0, sizeof *q);
-    const char *arg;
-    if (strcmp(url, "/v1/status") == 0) {
-        q->kind = CERTA_QUERY_STATUS;
-        return 0;
-    }
-    if (strncmp(url, "/v1/blocks/", 11) == 0) {
-        arg = url + 11;
-        unsigned long long h;
-        if (certa_parse_u64(arg, 0, UINT64_MAX, &h) != 0) {
-            snprintf(why, why_len, "block height: not a number");
-            return 400;
-        }
-        q->kind = CERTA_QUERY_BLOCK;
-        q->height = h;
-        return paging(conn, q, CERTA_QUERY_BLOCK_EVENTS_MAX, why, why_len) ? 0 : 400;
-    }
-    if (strncmp(url, "/v1/grants/", 11) == 0) {
-        arg = url + 11;
-        if (strlen(arg) != 2 * CERTA_GRANT_ID_BYTES ||
-            certa_hex_decode(arg, q->grant_id, CERTA_GRANT_ID_BYTES) != CERTA_OK) {
-            snprintf(why, why_len, "grant id: %d hex digits", 2 * CERTA_GRANT_ID_BYTES);
-            return 400;
-        }
-        q->kind = CERTA_QUERY_GRANT;
-        return paging(conn, q, CERTA_QUERY_RECORDS_MAX, why, why_len) ? 0 : 400;
-    }
-    if (strncmp(url, "/v1/holders/", 12) == 0) {
-        arg = url + 12;
-        if (strlen(arg) != 2 * CERTA_HOLDER_ID_BYTES ||
-            certa_hex_decode(arg, q->holder_id, CERTA_HOLDER_ID_BYTES) != CERTA_OK) {
-            snprintf(why, why_len, "holder id: %d hex digits", 2 * CERTA_HOLDER_ID_BYTES);
-            return 400;
-        }
-        q->kind = CERTA_QUERY_HOLDER;
-        return paging(conn, q, CERTA_QUERY_RECORDS_MAX, why, why_len) ? 0 : 400;
-    }
-    if (strncmp(url, "/v1/integrators/", 16) == 0) {
-        arg = url + 16;
-        size_t n = strlen(arg);
-        if (n == 0 || n > CERTA_CP_QUERY_NAME_MAX || strchr(arg, '/') != NULL) {
-            snprintf(why, why_len, "integrator name: 1 to %u bytes", CERTA_CP_QUERY_NAME_MAX);
-            return 400;
-        }
-        q->kind = CERTA_QUERY_INTEGRATOR;
-        memcpy(q->name, arg, n + 1);
-        return 0;
-    }
-    return 404;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -405,7 +324,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     certa_cp_query q;
     char why[128] = "";
-    unsigned st = route(conn, url, &q, why, sizeof why);
+    unsigned st = certa_gw_route(
+        url, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor"),
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"), &q, why, sizeof why);
     if (st == 404)
         return send_error(conn, 404, CERTA_E_NOTFOUND, "no such path", 0);
     if (st != 0)

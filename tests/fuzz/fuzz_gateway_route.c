@@ -1,0 +1,46 @@
+/* Fuzz target: the gateway's request routing (tools/gateway_route.c). The
+ * input is split at its first two NUL bytes into path, cursor and limit.
+ * Routing never crashes and never reads past its strings; an accepted path
+ * gives a query of a known kind whose body encodes and decodes back to the
+ * same query, and a refused one names its reason. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "certa/client.h"
+#include "gateway_route.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 4096)
+        return 0;
+    char *buf = malloc(size + 3);
+    CERTA_ASSERT(buf != NULL);
+    memcpy(buf, data, size);
+    buf[size] = buf[size + 1] = buf[size + 2] = '\0';
+    const char *path = buf;
+    const char *cursor = path + strlen(path) + 1;
+    const char *limit = cursor + strlen(cursor) + 1;
+    if ((size_t)(cursor - buf) > size)
+        cursor = NULL;
+    if (cursor == NULL || (size_t)(limit - buf) > size)
+        limit = NULL;
+    certa_cp_query q;
+    char why[128];
+    unsigned st = certa_gw_route(path, cursor && *cursor ? cursor : NULL,
+                                 limit && *limit ? limit : NULL, &q, why, sizeof why);
+    if (st == 0) {
+        CERTA_ASSERT(certa_query_kind_name(q.kind) != NULL);
+        uint8_t body[CERTA_CP_QUERY_BYTES_MAX];
+        size_t n = certa_cp_query_encode(&q, body);
+        certa_cp_query back;
+        certa_errinfo ei;
+        CERTA_ASSERT(certa_cp_query_decode(body, n, &back, &ei) == CERTA_OK);
+        CERTA_ASSERT(back.kind == q.kind);
+    } else {
+        CERTA_ASSERT(st == 404 || (st == 400 && why[0] != '\0'));
+    }
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,106 @@
+/* gateway_route: the gateway's paths to queries (see gateway_route.h).
+ * Every argument is checked as `certa query` checks its command line:
+ * decimal numbers without sign or spaces, ids of exactly their hex length,
+ * an integrator name of 1..63 bytes without '/'; the limits are those of
+ * engine/query.h. */
+#include "gateway_route.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certa/certa.h"
+#include "../engine/query.h"
+
+static bool dec_u64(const char *s, unsigned long long min, unsigned long long max,
+                    unsigned long long *out)
+{
+    if (s == NULL || *s < '0' || *s > '9' || strlen(s) > 20)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool paging(const char *cursor, const char *limit, certa_cp_query *q,
+                   uint32_t limit_max, char *why, size_t why_len)
+{
+    unsigned long long v;
+    q->limit = CERTA_QUERY_LIMIT_DEFAULT;
+    if (cursor != NULL) {
+        if (!dec_u64(cursor, 0, UINT64_MAX, &v)) {
+            snprintf(why, why_len, "cursor: not a number");
+            return false;
+        }
+        q->cursor = v;
+    }
+    if (limit != NULL) {
+        if (!dec_u64(limit, 1, limit_max, &v)) {
+            snprintf(why, why_len, "limit: 1 to %u", limit_max);
+            return false;
+        }
+        q->limit = (uint32_t)v;
+    }
+    return true;
+}
+
+static bool hex_id(const char *arg, uint8_t *out, size_t bytes)
+{
+    return strlen(arg) == 2 * bytes && certa_hex_decode(arg, out, bytes) == CERTA_OK;
+}
+
+unsigned certa_gw_route(const char *path, const char *cursor, const char *limit,
+                        certa_cp_query *q, char *why, size_t why_len)
+{
+    memset(q, 0, sizeof *q);
+    if (why_len > 0)
+        why[0] = '\0';
+    unsigned long long h;
+    if (strcmp(path, "/v1/status") == 0) {
+        q->kind = CERTA_QUERY_STATUS;
+        return 0;
+    }
+    if (strncmp(path, "/v1/blocks/", 11) == 0) {
+        if (!dec_u64(path + 11, 0, UINT64_MAX, &h)) {
+            snprintf(why, why_len, "block height: not a number");
+            return 400;
+        }
+        q->kind = CERTA_QUERY_BLOCK;
+        q->height = h;
+        return paging(cursor, limit, q, CERTA_QUERY_BLOCK_EVENTS_MAX, why, why_len) ? 0 : 400;
+    }
+    if (strncmp(path, "/v1/grants/", 11) == 0) {
+        if (!hex_id(path + 11, q->grant_id, CERTA_GRANT_ID_BYTES)) {
+            snprintf(why, why_len, "grant id: %d hex digits", 2 * CERTA_GRANT_ID_BYTES);
+            return 400;
+        }
+        q->kind = CERTA_QUERY_GRANT;
+        return paging(cursor, limit, q, CERTA_QUERY_RECORDS_MAX, why, why_len) ? 0 : 400;
+    }
+    if (strncmp(path, "/v1/holders/", 12) == 0) {
+        if (!hex_id(path + 12, q->holder_id, CERTA_HOLDER_ID_BYTES)) {
+            snprintf(why, why_len, "holder id: %d hex digits", 2 * CERTA_HOLDER_ID_BYTES);
+            return 400;
+        }
+        q->kind = CERTA_QUERY_HOLDER;
+        return paging(cursor, limit, q, CERTA_QUERY_RECORDS_MAX, why, why_len) ? 0 : 400;
+    }
+    if (strncmp(path, "/v1/integrators/", 16) == 0) {
+        const char *arg = path + 16;
+        size_t n = strlen(arg);
+        if (n == 0 || n > CERTA_CP_QUERY_NAME_MAX || strchr(arg, '/') != NULL) {
+            snprintf(why, why_len, "integrator name: 1 to %u bytes without '/'",
+                     CERTA_CP_QUERY_NAME_MAX);
+            return 400;
+        }
+        q->kind = CERTA_QUERY_INTEGRATOR;
+        memcpy(q->name, arg, n + 1);
+        return 0;
+    }
+    return 404;
+}

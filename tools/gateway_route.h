@@ -1,0 +1,18 @@
+/* gateway_route: maps an HTTP request path (and its cursor and limit query
+ * arguments) of the gateway's public read API to a client-protocol query.
+ * Pure and bounded: no allocation, no I/O; the fuzz target
+ * tests/fuzz/fuzz_gateway_route.c drives it with hostile paths. */
+#ifndef CERTA_TOOLS_GATEWAY_ROUTE_H
+#define CERTA_TOOLS_GATEWAY_ROUTE_H
+
+#include <stddef.h>
+
+#include "certa/client.h"
+
+/* Returns 0 with q filled, 404 for a path that is none of the API's, or 400
+ * with why (NUL-terminated, at most why_len bytes) naming the bad argument.
+ * cursor and limit are the query-string values, NULL when absent. */
+unsigned certa_gw_route(const char *path, const char *cursor, const char *limit,
+                        certa_cp_query *q, char *why, size_t why_len);
+
+#endif
