@@ -13,11 +13,13 @@ PACKAGES=(
   libzmq3-dev                       # validator and client transport (CURVE)
   libcriterion-dev                  # unit tests
   libjansson-dev                    # JSON for events, genesis, reports
-  libmicrohttpd-dev                 # Prometheus metrics endpoint
+  libmicrohttpd-dev                 # Prometheus metrics endpoint, the gateway (HTTP, HTTPS)
+  openssl                           # test certificates of the gateway over HTTPS (it_gateway)
   fio                               # disk limit measured beside bench/store
   python3                           # test helpers only
   python3-zmq                       # client protocol checked from the spec (it_client_spec, it_conformance)
   python3-cryptography              # Ed25519 of the independent conformance client (it_conformance)
+  python3-jsonschema python3-yaml   # the gateway's answers checked against docs/openapi.yaml (it_gateway)
 )
 
 missing=()
