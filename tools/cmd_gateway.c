@@ -40,6 +40,7 @@
 #include "certa/genesis.h"
 #include "cli.h"
 #include "endpoints.h"
+#include "gateway_post.h"
 #include "gateway_route.h"
 
 #define CMD "gateway"
@@ -55,7 +56,9 @@
 static const char usage[] =
     "usage: certa gateway [--listen HOST:PORT] [--to ENDPOINT[,...]] [--genesis FILE]\n"
     "                     [--rate-per-s R] [--burst B] [--timeout-ms MS]\n"
-    "                     [--tls-cert FILE --tls-key FILE]\n\n"
+    "                     [--tls-cert FILE --tls-key FILE]\n"
+    "                     [--integrator NAME --key FILE --tokens FILE --state DIR]\n"
+    "       certa gateway --hash-token < TOKEN\n\n"
     "Serves the validators' public read API over HTTP/JSON (docs/OPERATIONS.md,\n"
     "\"Gateway\"); the documents are those of `certa query`:\n"
     "  GET /v1/status                      chain status of the validator that answers\n"
@@ -64,10 +67,16 @@ static const char usage[] =
     "  GET /v1/holders/HOLDER_HEX          a holder's records, oldest first\n"
     "  GET /v1/integrators/NAME            an integrator's highest executed sequence\n"
     "  GET /healthz                        the gateway itself is up\n"
+    "  POST /v1/batches                    events (JSON Lines or a JSON array), signed\n"
+    "                                      and submitted as --integrator; answers with\n"
+    "                                      the receipts (Authorization: Bearer TOKEN;\n"
+    "                                      Idempotency-Key: a retry never submits twice)\n"
     "  ?cursor=C&limit=N                   paging, as certa query --cursor/--limit\n"
-    "Status codes: 200; 400 bad path argument; 404 no such item or path; 405 not\n"
-    "GET; 429 over this address's rate (Retry-After); 503 no validator answered\n"
-    "(Retry-After); 502 a validator's error. Blocks are immutable and served\n"
+    "Status codes: 200; 400 bad path argument or event (named); 401 no valid token;\n"
+    "404 no such item or path; 405 other methods; 413 body over 1 MiB; 422 an\n"
+    "Idempotency-Key reused with another body; 429 over this address's rate\n"
+    "(Retry-After); 503 no validator answered or events not committed (Retry-After;\n"
+    "post again with the same Idempotency-Key); 502 a validator's error. Blocks are immutable and served\n"
     "with a long Cache-Control; everything else with no-cache.\n\n"
     "Options:\n"
     "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; port 0:\n"
@@ -79,7 +88,12 @@ static const char usage[] =
     "  --burst B           requests a client address may make at once (default 400)\n"
     "  --timeout-ms MS     give up on the validators after MS (default 5000)\n"
     "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
-    "  --tls-key FILE      its PEM private key\n\n"
+    "  --tls-key FILE      its PEM private key\n"
+    "  --integrator NAME   serve POST /v1/batches, signing as this genesis integrator\n"
+    "  --key FILE          its Ed25519 key (PEM, mode 0600)\n"
+    "  --tokens FILE       callers: lines \"CALLER SHA256_HEX\" (--hash-token)\n"
+    "  --state DIR         the journal of sequence numbers reserved per POST\n"
+    "  --hash-token        print the SHA-256 of the token read from standard input\n\n"
     "Runs until SIGINT or SIGTERM. exit: 0 stopped, 2 usage, 3 error.\n";
 
 typedef struct upstream {
@@ -103,7 +117,15 @@ typedef struct gateway {
     rate_slot *rates; /* [GW_RATE_SLOTS] */
     double rate_per_s, burst;
     uint32_t timeout_ms;
+    certa_gw_post *post; /* the integrator API; NULL: not served */
 } gateway;
+
+/* A POST's body as it arrives (libmicrohttpd hands it over in pieces). */
+typedef struct upload {
+    char *buf;
+    size_t len;
+    bool too_big;
+} upload;
 
 static uint64_t mono_ms(void)
 {
@@ -116,7 +138,7 @@ static uint64_t mono_ms(void)
 
 /* A token bucket per client address. Returns 0 when the request may go on,
  * else the seconds to wait for a token. */
-static unsigned rate_take(gateway *gw, const struct sockaddr *sa)
+static unsigned rate_take(gateway *gw, const struct sockaddr *sa, double cost)
 {
     uint8_t key[16] = {0};
     if (sa != NULL && sa->sa_family == AF_INET) {
@@ -151,7 +173,7 @@ static unsigned rate_take(gateway *gw, const struct sockaddr *sa)
     hit->tokens = t > gw->burst ? gw->burst : t;
     hit->last_ms = now;
     if (hit->tokens >= 1.0)
-        hit->tokens -= 1.0;
+        hit->tokens -= cost; /* may go below 0: a costly miss waits longer */
     else
         wait_s = (unsigned)ceil((1.0 - hit->tokens) / gw->rate_per_s);
     pthread_mutex_unlock(&gw->rate_mu);
@@ -267,7 +289,9 @@ static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, ch
     MHD_add_response_header(resp, "Cache-Control", cache);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (status == 405)
-        MHD_add_response_header(resp, "Allow", "GET, HEAD");
+        MHD_add_response_header(resp, "Allow", "GET, HEAD, POST");
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", retry_after_s);
@@ -297,23 +321,96 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
     return send_buf(conn, status, body, n + 1, "no-store", retry_after_s);
 }
 
+/* POST /v1/batches: the body is gathered (at most CERTA_GW_BODY_BYTES_MAX),
+ * then the caller is authenticated and the events submitted. A failed
+ * authentication costs its address 20 requests of its rate, so guessing
+ * tokens is as slow as the rate makes it. */
+static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, const char *data,
+                               size_t *data_size, void **con_cls)
+{
+    upload *up = *con_cls;
+    if (up == NULL) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        unsigned wait_s = rate_take(gw, ci != NULL ? ci->client_addr : NULL, 1.0);
+        if (wait_s > 0)
+            return send_error(conn, 429, CERTA_E_BUSY, "too many requests from this address: "
+                              "retry after Retry-After seconds", wait_s);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        unsigned long long n;
+        if (cl != NULL && (certa_parse_u64(cl, 0, CERTA_GW_BODY_BYTES_MAX, &n) != 0))
+            return send_error(conn, 413, CERTA_E_LIMIT, "body larger than 1 MiB", 0);
+        if (certa_gw_post_auth(gw->post, MHD_lookup_connection_value(
+                                             conn, MHD_HEADER_KIND, "Authorization")) == NULL) {
+            rate_take(gw, ci != NULL ? ci->client_addr : NULL, 20.0);
+            return send_error(conn, 401, CERTA_E_ARG, "a valid bearer token is required", 0);
+        }
+        if ((up = calloc(1, sizeof *up)) == NULL)
+            return MHD_NO;
+        *con_cls = up;
+        return MHD_YES;
+    }
+    if (*data_size > 0) {
+        if (!up->too_big && up->len + *data_size <= CERTA_GW_BODY_BYTES_MAX) {
+            char *nb = realloc(up->buf, up->len + *data_size + 1);
+            if (nb == NULL)
+                return MHD_NO;
+            up->buf = nb;
+            memcpy(up->buf + up->len, data, *data_size);
+            up->len += *data_size;
+        } else {
+            up->too_big = true; /* the rest is read and dropped */
+        }
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (up->too_big)
+        return send_error(conn, 413, CERTA_E_LIMIT, "body larger than 1 MiB", 0);
+    const char *caller = certa_gw_post_auth(
+        gw->post, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    certa_gw_reply r;
+    certa_gw_post_batches(gw->post, caller, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                        "Idempotency-Key"),
+                          up->buf != NULL ? up->buf : "", up->len, &r);
+    if (r.body == NULL)
+        return send_error(conn, 500, CERTA_E_NOMEM, "out of memory", 1);
+    return send_buf(conn, r.status, r.body, r.len, "no-store", r.retry_after_s);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    upload *up = *con_cls;
+    if (up != NULL) {
+        free(up->buf);
+        free(up);
+        *con_cls = NULL;
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
     (void)version;
-    (void)upload_data;
-    (void)upload_data_size;
-    (void)con_cls;
     gateway *gw = cls;
-    /* every path is a GET: a request with any other method is answered at
-     * once, and its body, if any, is never read */
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/batches") == 0 && gw->post != NULL)
+        return on_post(gw, conn, upload_data, upload_data_size, con_cls);
+    /* every other path is a GET: a request with another method is answered
+     * at once, and its body, if any, is never read */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return send_error(conn, 405, CERTA_E_ARG, "only GET and HEAD are served", 0);
+        return send_error(conn, 405, CERTA_E_ARG,
+                          gw->post != NULL ? "only GET and HEAD are served here (POST: "
+                                             "/v1/batches)"
+                                           : "only GET and HEAD are served (the integrator "
+                                             "API is not configured)", 0);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    unsigned wait_s = rate_take(gw, ci != NULL ? ci->client_addr : NULL);
+    unsigned wait_s = rate_take(gw, ci != NULL ? ci->client_addr : NULL, 1.0);
     if (wait_s > 0)
         return send_error(conn, 429, CERTA_E_BUSY,
                           "too many requests from this address: retry after Retry-After seconds",
@@ -417,6 +514,7 @@ int certa_cmd_gateway(int argc, char **argv)
     }
     const char *listen = "127.0.0.1:8080", *to = "all", *genesis = NULL;
     const char *cert_path = NULL, *key_path = NULL;
+    const char *integrator = NULL, *ikey = NULL, *tokens = NULL, *state = NULL;
     unsigned long long rate = 200, burst = 400, timeout_ms = 5000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -431,6 +529,27 @@ int certa_cmd_gateway(int argc, char **argv)
             cert_path = argv[++i];
         else if (strcmp(a, "--tls-key") == 0 && has)
             key_path = argv[++i];
+        else if (strcmp(a, "--integrator") == 0 && has)
+            integrator = argv[++i];
+        else if (strcmp(a, "--key") == 0 && has)
+            ikey = argv[++i];
+        else if (strcmp(a, "--tokens") == 0 && has)
+            tokens = argv[++i];
+        else if (strcmp(a, "--state") == 0 && has)
+            state = argv[++i];
+        else if (strcmp(a, "--hash-token") == 0) {
+            /* the token from standard input, one line: what the tokens file holds */
+            char tok[512];
+            if (fgets(tok, sizeof tok, stdin) == NULL)
+                return certa_usage_error(CMD, "--hash-token: no token on standard input");
+            tok[strcspn(tok, "\r\n")] = '\0';
+            if (strlen(tok) < 16)
+                return certa_usage_error(CMD, "--hash-token: a token of 16 characters or more");
+            char hex[65];
+            certa_gw_token_hash(tok, hex);
+            printf("%s\n", hex);
+            return CERTA_EXIT_OK;
+        }
         else if (strcmp(a, "--rate-per-s") == 0 && has) {
             if (certa_parse_u64(argv[++i], 1, 1000000, &rate) != 0)
                 return certa_usage_error(CMD, "--rate-per-s: 1 to 1000000");
@@ -448,6 +567,10 @@ int certa_cmd_gateway(int argc, char **argv)
         return certa_usage_error(CMD, "--listen: expected IPV4:PORT, got '%s'", listen);
     if ((cert_path == NULL) != (key_path == NULL))
         return certa_usage_error(CMD, "--tls-cert and --tls-key go together");
+    int nint = (integrator != NULL) + (ikey != NULL) + (tokens != NULL) + (state != NULL);
+    if (nint != 0 && nint != 4)
+        return certa_usage_error(CMD, "the integrator API needs --integrator, --key, --tokens "
+                                      "and --state together");
 
     static gateway gw; /* large (the endpoint table) and lives as long as the process */
     certa_errinfo ei;
@@ -459,7 +582,6 @@ int certa_cmd_gateway(int argc, char **argv)
         certa_genesis_free(g);
         return certa_fail(CMD, "%s", certa_errmsg(&ei));
     }
-    certa_genesis_free(g);
     uint32_t attempt = (uint32_t)timeout_ms / (gw.eps.count + 1);
     gw.copts = (certa_client_opts){.endpoint_count = gw.eps.count,
                                    .endpoints = gw.eps.endpoints,
@@ -468,6 +590,17 @@ int certa_cmd_gateway(int argc, char **argv)
                                    .deadline_ms = (uint32_t)timeout_ms,
                                    .attempt_timeout_ms = attempt > 100 ? attempt : 100,
                                    .retries_max = gw.eps.count};
+    if (integrator != NULL) {
+        certa_gw_post_opts po = {.genesis = g, .integrator = integrator, .key_path = ikey,
+                                 .tokens_path = tokens, .state_dir = state,
+                                 .endpoint_count = gw.eps.count, .endpoints = gw.eps.endpoints,
+                                 .server_keys = gw.eps.server_keys,
+                                 .deadline_ms = (uint32_t)timeout_ms * 6};
+        if (certa_gw_post_open(&po, &gw.post, &ei) != CERTA_OK) {
+            certa_genesis_free(g);
+            return certa_fail(CMD, "%s", certa_errmsg(&ei));
+        }
+    }
     gw.rate_per_s = (double)rate;
     gw.burst = (double)burst;
     gw.timeout_ms = (uint32_t)timeout_ms;
@@ -497,23 +630,23 @@ int certa_cmd_gateway(int argc, char **argv)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (cert != NULL)
         flags |= MHD_USE_TLS;
-    struct MHD_Daemon *d;
-    if (cert != NULL)
-        d = MHD_start_daemon(
-            flags, ntohs(sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
-            MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-            GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
-            MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_HTTPS_MEM_CERT, cert,
-            MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
-    else
-        d = MHD_start_daemon(
-            flags, ntohs(sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
-            MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-            GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
-            MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_END);
+    /* HTTPS adds its two options to the same list: a MHD_OPTION_END there
+     * ends the list early for plain HTTP */
+    struct MHD_OptionItem tls[] = {
+        {cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, ntohs(sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
+        MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (d == NULL) {
+        certa_gw_post_close(gw.post);
+        certa_genesis_free(g);
         free(cert);
         free(key);
         return certa_fail(CMD, "cannot serve on %s (address in use, or %s)", listen,
@@ -532,6 +665,8 @@ int certa_cmd_gateway(int argc, char **argv)
     MHD_stop_daemon(d);
     for (unsigned i = 0; i < GW_UPSTREAMS; i++)
         certa_client_close(gw.up[i].c);
+    certa_gw_post_close(gw.post);
+    certa_genesis_free(g);
     free(gw.rates);
     free(cert);
     free(key);

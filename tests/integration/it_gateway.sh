@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # certa gateway in front of 4 validators on 127.0.0.1 (ports 23000..23032,
-# gateway 23080, 23081): the public read API over HTTP and HTTPS.
+# gateways 23080..23082): the public read API over HTTP and HTTPS, and the
+# integrator API.
 # - the documents are those of `certa query` (block, holder, grant,
 #   integrator, status with the chain id of the genesis);
 # - status codes: 400 bad argument, 404 no such item or path, 405 not GET;
@@ -8,7 +9,13 @@
 # - a client address over its rate gets 429 with Retry-After, and only it;
 # - oversized request headers are refused and the gateway goes on serving;
 # - with the first validator of its list killed, it still answers;
-# - HTTPS with a certificate and key given on the command line.
+# - HTTPS with a certificate and key given on the command line;
+# - the answers match docs/openapi.yaml;
+# - POST /v1/batches: receipts; a repeated POST with its Idempotency-Key
+#   (also after a restart of the gateway) gets the original receipts, never
+#   a second execution; the key with another body 422; no or a wrong token
+#   401; a bad event 400 naming line and field; over 1 MiB 413 (announced:
+#   before the body is read; chunked: after it).
 set -euo pipefail
 BASE_PORT=$((23000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 GW_PORT=$((BASE_PORT + 80))
@@ -188,6 +195,107 @@ python3 "$SRC/tests/integration/openapi_check.py" "$SRC/docs/openapi.yaml" \
 EOF
     fail "the gateway and docs/openapi.yaml disagree: $(grep -v '^ok' "$W/openapi.out")"
 note "answers as docs/openapi.yaml documents them ($(grep -c '^ok' "$W/openapi.out") checks)"
+# --- the integrator API: POST /v1/batches
+python3 "$SRC/tests/integration/cluster_grants.py" "$W/post" 3 10
+TOKEN=counter-system-token-0123456789
+printf 'counters %s\n' "$(echo "$TOKEN" | "$CERTA" gateway --hash-token)" >"$W/tokens"
+GW_POST_PORT=$((BASE_PORT + 82))
+start_post_gw() {
+    start_gw "$GW_POST_PORT" --to node1,node2,node3 --integrator app --key "$KEYS/app.pem" \
+        --tokens "$W/tokens" --state "$W/gwstate"
+}
+start_post_gw
+SRC=$SRC python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W" first <<'PY' || fail "POST /v1/batches"
+import json, sys, urllib.request, urllib.error
+base, token, w, phase = sys.argv[1:5]
+def post(body, token=token, key=None, ctype="application/x-ndjson"):
+    h = {"Content-Type": ctype}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    if key:
+        h["Idempotency-Key"] = key
+    req = urllib.request.Request(base + "/v1/batches", data=body, method="POST", headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read() or b"{}")
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what); sys.exit(1)
+    print("ok:", what)
+g0 = open(w + "/post/g-0000.jsonl", "rb").read()
+g1 = open(w + "/post/g-0001.jsonl", "rb").read()
+st, h, d = post(g0, key="case-1")
+check(st == 200 and d["ok"] == 10 and len(d["receipts"]) == 10 and not d["repeated"],
+      "10 grants posted with a key: 200, 10 receipts, all ok")
+json.dump(d, open(w + "/post1.json", "w"))
+import jsonschema, yaml, os
+spec = yaml.safe_load(open(os.environ["SRC"] + "/docs/openapi.yaml"))
+schema = dict(spec["paths"]["/v1/batches"]["post"]["responses"]["200"]["content"]["application/json"]["schema"])
+schema["components"] = spec["components"]
+errs = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(d)]
+check(not errs, "the answer is a BatchResult of docs/openapi.yaml %s" % errs[:1])
+if phase == "again":
+    sys.exit(0)
+heights = sorted(r["height"] for r in d["receipts"])
+st, h, d2 = post(g0, key="case-1")
+check(st == 200 and d2["repeated"] and d2["seq_first"] == d["seq_first"] and
+      sorted(r["height"] for r in d2["receipts"]) == heights,
+      "the same POST again: the original receipts (same heights), not a second execution")
+st, h, d = post(g1, key="case-1")
+check(st == 422 and "another body" in d["error"]["message"], "the key with another body: 422")
+st, h, d = post(g1, token=None)
+check(st == 401 and h.get("WWW-Authenticate") == "Bearer", "no token: 401 with WWW-Authenticate")
+st, h, d = post(g1, token="wrong-token-wrong-token")
+check(st == 401, "a wrong token: 401")
+arr = b"[" + b",".join(l for l in open(w + "/post/g-0002.jsonl", "rb").read().splitlines()[:3]) + b"]"
+st, h, d = post(arr, ctype="application/json")
+check(st == 200 and d["ok"] == 3 and d["events"] == 3, "a JSON array of 3 events: 3 receipts")
+lines = g1.splitlines()
+bad = lines[0] + b"\n" + lines[1].replace(b'"matter":1001', b'"matter":"x"') + b"\n"
+st, h, d = post(bad)
+m = d["error"]["message"]
+check(st == 400 and "line 2" in m and "matter" in m, "a bad event: 400 naming line 2 and the field (%s)" % m)
+import http.client, socket
+hostport = base.split("//")[1]
+# announced too large: answered before the body is read
+sk = socket.create_connection(tuple(hostport.split(":")[0:1]) + (int(hostport.split(":")[1]),), timeout=10)
+sk.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode() +
+           b"\r\nContent-Length: 2000000\r\n\r\n")
+status_line = sk.recv(200).split(b"\r\n")[0]
+sk.close()
+check(b" 413 " in status_line, "Content-Length over 1 MiB: 413 before the body (%s)" % status_line.decode())
+# chunked, no length: read, dropped past 1 MiB, then 413
+c = http.client.HTTPConnection(hostport, timeout=30)
+c.request("POST", "/v1/batches", body=iter([b"x" * 65536] * 17), encode_chunked=True,
+          headers={"Authorization": "Bearer " + token})
+check(c.getresponse().status == 413, "a chunked body over 1 MiB: 413")
+st, h, d = post(b"")
+check(st == 400, "an empty body: 400")
+PY
+note "POST /v1/batches: receipts, idempotent retries, auth, errors as documented"
+# a restarted gateway remembers the key: the same POST is not executed twice
+kill -TERM "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
+wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" || true
+cp "$W/post1.json" "$W/post1-before.json"
+start_post_gw
+python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W" again <<'PY' || fail "POST after a restart"
+import json, subprocess, sys, urllib.request
+base, token, w = sys.argv[1:4]
+body = open(w + "/post/g-0000.jsonl", "rb").read()
+req = urllib.request.Request(base + "/v1/batches", data=body, method="POST",
+                             headers={"Authorization": "Bearer " + token, "Idempotency-Key": "case-1"})
+with urllib.request.urlopen(req, timeout=60) as r:
+    d = json.loads(r.read())
+b = json.load(open(w + "/post1-before.json"))
+if not (d["repeated"] and d["seq_first"] == b["seq_first"] and
+        sorted(x["height"] for x in d["receipts"]) == sorted(x["height"] for x in b["receipts"])):
+    print("FAIL: after a restart the same POST was not answered with its original receipts"); sys.exit(1)
+print("ok: after a restart, the same POST gets its original receipts")
+PY
+note "restarted gateway: a repeated POST is not executed twice"
+
 # a clean stop
 kill -TERM "${PIDS[10]}"
 wait "${PIDS[10]}" || fail "gateway did not stop cleanly on SIGTERM"

@@ -24,6 +24,8 @@ if len(sys.argv) > 3:
     ctx.check_hostname = False
 templates = []
 for p in spec["paths"]:
+    if "get" not in spec["paths"][p]:
+        continue  # POST /v1/batches is checked by it_gateway's own requests
     rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$"
     templates.append((p, re.compile(rx)))
 seen = set()
@@ -80,7 +82,7 @@ for line in sys.stdin:
         print("FAIL: GET %s: %s" % (path, "; ".join(problems)))
     else:
         print("ok: GET %s -> %d as documented" % (path, st))
-missing = [p for p in spec["paths"] if p not in seen]
+missing = [p for p in spec["paths"] if "get" in spec["paths"][p] and p not in seen]
 if missing:
     fails += 1
     print("FAIL: documented paths not exercised: %s" % ", ".join(missing))

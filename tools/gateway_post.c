@@ -1,0 +1,539 @@
+/* gateway_post: POST /v1/batches (see gateway_post.h).
+ *
+ * Invariants: a POST's sequence range [seq, seq + events) is reserved under
+ * the lock and journaled durably before its first batch is sent, so a range
+ * is never used by two bodies, also across restarts (the next range starts
+ * above every journaled one and above the wall clock in microseconds, so a
+ * lost journal still cannot reuse a range below the time it was lost).
+ * Memory is bounded: the key table is fixed at CERTA_GW_KEYS_MAX entries
+ * (the oldest forgotten first), bodies at CERTA_GW_BODY_BYTES_MAX.
+ */
+#include "gateway_post.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "certa/crypto.h"
+#include "certa/event_json.h"
+#include "../net/submit.h"
+
+#define TOKENS_MAX 256u
+#define CALLER_BYTES 64u
+
+typedef struct token {
+    char caller[CALLER_BYTES];
+    uint8_t hash[CERTA_HASH_BYTES];
+} token;
+
+typedef struct keyent {
+    uint8_t id[CERTA_HASH_BYTES];   /* SHA-256(caller NUL key); all zero: free */
+    uint8_t body[CERTA_HASH_BYTES]; /* SHA-256 of the body */
+    uint64_t seq;
+    uint64_t order;                 /* insertion order, for eviction */
+} keyent;
+
+struct certa_gw_post {
+    certa_gw_post_opts o;
+    certa_key *key;
+    token tokens[TOKENS_MAX];
+    uint32_t ntokens;
+    pthread_mutex_t mu;
+    keyent *keys; /* [CERTA_GW_KEYS_MAX], open addressing */
+    uint64_t nkeys_total;
+    uint64_t next_seq;
+    int journal_fd;
+    char journal_path[4096];
+};
+
+static const uint8_t zero_id[CERTA_HASH_BYTES];
+
+void certa_gw_token_hash(const char *token_text, char hex[65])
+{
+    uint8_t h[CERTA_HASH_BYTES];
+    certa_sha256(token_text, strlen(token_text), h);
+    certa_hex_encode(h, sizeof h, hex);
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- the key table ---- */
+
+static keyent *key_slot(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES], bool *found)
+{
+    uint32_t h = (uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16;
+    keyent *oldest = NULL;
+    for (uint32_t k = 0; k < 16; k++) {
+        keyent *e = &p->keys[(h + k) % CERTA_GW_KEYS_MAX];
+        if (memcmp(e->id, id, CERTA_HASH_BYTES) == 0) {
+            *found = true;
+            return e;
+        }
+        if (memcmp(e->id, zero_id, CERTA_HASH_BYTES) == 0) {
+            *found = false;
+            return e;
+        }
+        if (oldest == NULL || e->order < oldest->order)
+            oldest = e;
+    }
+    /* a full run: the oldest key of the run is forgotten */
+    *found = false;
+    return oldest;
+}
+
+static void key_put(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
+                    const uint8_t body[CERTA_HASH_BYTES], uint64_t seq)
+{
+    bool found;
+    keyent *e = key_slot(p, id, &found);
+    memcpy(e->id, id, CERTA_HASH_BYTES);
+    memcpy(e->body, body, CERTA_HASH_BYTES);
+    e->seq = seq;
+    e->order = ++p->nkeys_total;
+}
+
+/* ---- the journal: "ID_HEX BODY_HEX SEQ EVENTS\n" per POST ---- */
+
+static certa_err journal_load(certa_gw_post *p, certa_errinfo *ei)
+{
+    FILE *f = fopen(p->journal_path, "r");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return CERTA_OK;
+        return certa_errorf(ei, CERTA_E_IO, "%s: %s", p->journal_path, strerror(errno));
+    }
+    char line[256];
+    unsigned long n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        n++;
+        char idh[65], bodyh[65];
+        uint64_t seq, events;
+        uint8_t id[CERTA_HASH_BYTES], body[CERTA_HASH_BYTES];
+        if (sscanf(line, "%64s %64s %" SCNu64 " %" SCNu64, idh, bodyh, &seq, &events) != 4 ||
+            certa_hex_decode(idh, id, sizeof id) != CERTA_OK ||
+            certa_hex_decode(bodyh, body, sizeof body) != CERTA_OK || seq == 0 ||
+            events == 0 || events > CERTA_GW_EVENTS_MAX || seq > UINT64_MAX - events) {
+            /* a torn last line is a crash's remainder: nothing was sent
+             * for it (the line is synced before the first send) */
+            if (feof(f) || fgetc(f) == EOF)
+                break;
+            fclose(f);
+            return certa_errorf(ei, CERTA_E_CORRUPT, "%s:%lu: not a journal line",
+                                p->journal_path, n);
+        }
+        if (memcmp(id, zero_id, sizeof id) != 0)
+            key_put(p, id, body, seq);
+        if (seq + events > p->next_seq)
+            p->next_seq = seq + events;
+    }
+    fclose(f);
+    return CERTA_OK;
+}
+
+static certa_err load_tokens(certa_gw_post *p, certa_errinfo *ei)
+{
+    FILE *f = fopen(p->o.tokens_path, "r");
+    if (f == NULL)
+        return certa_errorf(ei, CERTA_E_IO, "--tokens %s: %s", p->o.tokens_path,
+                            strerror(errno));
+    char line[512];
+    unsigned long n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        n++;
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '#' || *s == '\n' || *s == '\0')
+            continue;
+        char caller[CALLER_BYTES], hex[80];
+        token *t = &p->tokens[p->ntokens];
+        if (sscanf(s, "%63s %79s", caller, hex) != 2 || strlen(hex) != 64 ||
+            certa_hex_decode(hex, t->hash, sizeof t->hash) != CERTA_OK) {
+            fclose(f);
+            return certa_errorf(ei, CERTA_E_CONFIG, "%s:%lu: expected \"CALLER "
+                                "SHA256_HEX\" (certa gateway --hash-token prints the "
+                                "hash)", p->o.tokens_path, n);
+        }
+        if (p->ntokens == TOKENS_MAX) {
+            fclose(f);
+            return certa_errorf(ei, CERTA_E_LIMIT, "%s: more than %u tokens",
+                                p->o.tokens_path, TOKENS_MAX);
+        }
+        snprintf(t->caller, sizeof t->caller, "%s", caller);
+        p->ntokens++;
+    }
+    fclose(f);
+    if (p->ntokens == 0)
+        return certa_errorf(ei, CERTA_E_CONFIG, "%s: no token", p->o.tokens_path);
+    return CERTA_OK;
+}
+
+certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
+                             certa_errinfo *ei)
+{
+    *out = NULL;
+    if (certa_genesis_integrator_find(o->genesis, o->integrator) < 0)
+        return certa_errorf(ei, CERTA_E_ARG, "--integrator %s: not an integrator of the "
+                            "genesis", o->integrator);
+    struct stat st;
+    if (stat(o->key_path, &st) != 0)
+        return certa_errorf(ei, CERTA_E_IO, "--key %s: %s", o->key_path, strerror(errno));
+    if (st.st_mode & 077)
+        return certa_errorf(ei, CERTA_E_ARG, "--key %s: readable by others (mode %03o); "
+                            "chmod 600 it", o->key_path, (unsigned)(st.st_mode & 0777));
+    certa_gw_post *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return certa_errorf(ei, CERTA_E_NOMEM, "out of memory");
+    p->o = *o;
+    p->journal_fd = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    p->keys = calloc(CERTA_GW_KEYS_MAX, sizeof *p->keys);
+    certa_err e;
+    if (p->keys == NULL) {
+        e = certa_errorf(ei, CERTA_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((e = certa_key_load_pem(o->key_path, &p->key, ei)) != CERTA_OK ||
+        (e = load_tokens(p, ei)) != CERTA_OK)
+        goto fail;
+    if (mkdir(o->state_dir, 0700) != 0 && errno != EEXIST) {
+        e = certa_errorf(ei, CERTA_E_IO, "--state %s: %s", o->state_dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(p->journal_path, sizeof p->journal_path, "%s/batches.journal", o->state_dir);
+    p->next_seq = 1;
+    if ((e = journal_load(p, ei)) != CERTA_OK)
+        goto fail;
+    p->journal_fd = open(p->journal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (p->journal_fd < 0) {
+        e = certa_errorf(ei, CERTA_E_IO, "%s: %s", p->journal_path, strerror(errno));
+        goto fail;
+    }
+    *out = p;
+    return CERTA_OK;
+fail:
+    certa_gw_post_close(p);
+    return e;
+}
+
+void certa_gw_post_close(certa_gw_post *p)
+{
+    if (p == NULL)
+        return;
+    if (p->journal_fd >= 0)
+        close(p->journal_fd);
+    certa_key_free(p->key);
+    free(p->keys);
+    free(p);
+}
+
+const char *certa_gw_post_auth(const certa_gw_post *p, const char *authorization)
+{
+    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    uint8_t h[CERTA_HASH_BYTES];
+    certa_sha256(authorization + 7, strlen(authorization + 7), h);
+    const char *who = NULL;
+    /* every token is compared in full: the time says nothing of which */
+    for (uint32_t i = 0; i < p->ntokens; i++) {
+        uint8_t d = 0;
+        for (size_t k = 0; k < CERTA_HASH_BYTES; k++)
+            d |= (uint8_t)(h[k] ^ p->tokens[i].hash[k]);
+        if (d == 0 && who == NULL)
+            who = p->tokens[i].caller;
+    }
+    return who;
+}
+
+/* ---- one POST ---- */
+
+static void reply_json(certa_gw_reply *r, unsigned status, json_t *o)
+{
+    char *t = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    r->status = status;
+    r->body = NULL;
+    r->len = 0;
+    if (t == NULL) {
+        r->status = 500;
+        return;
+    }
+    size_t n = strlen(t);
+    char *b = realloc(t, n + 2);
+    if (b == NULL) {
+        free(t);
+        r->status = 500;
+        return;
+    }
+    b[n] = '\n';
+    r->body = b;
+    r->len = n + 1;
+}
+
+static void reply_error(certa_gw_reply *r, unsigned status, unsigned code, const char *msg)
+{
+    reply_json(r, status, json_pack("{s:{s:I, s:I, s:s}}", "error", "status",
+                                    (json_int_t)status, "code", (json_int_t)code,
+                                    "message", msg));
+}
+
+/* The body as JSON Lines, every event checked: a JSON array becomes one
+ * line per element. Returns the text to submit (malloc'ed) and the event
+ * count, or NULL with msg naming the line (or element) and field. */
+static char *normalize(const certa_gw_post *p, const char *body, size_t len, uint32_t *events,
+                       char *msg, size_t msg_len)
+{
+    *events = 0;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    json_t *arr = NULL;
+    if (i < len && body[i] == '[') {
+        json_error_t je;
+        arr = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        if (arr == NULL || !json_is_array(arr)) {
+            snprintf(msg, msg_len, "body: not a JSON array of events: %s (line %d)", je.text,
+                     je.line);
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    size_t cap = (arr != NULL ? len + json_array_size(arr) : len) + 2, out_len = 0;
+    char *out = malloc(cap);
+    if (out == NULL) {
+        json_decref(arr);
+        snprintf(msg, msg_len, "out of memory");
+        return NULL;
+    }
+    unsigned long line = 0;
+    size_t pos = 0, idx = 0;
+    for (;;) {
+        char *text = NULL;
+        const char *s;
+        size_t n;
+        if (arr != NULL) {
+            if (idx == json_array_size(arr))
+                break;
+            text = json_dumps(json_array_get(arr, idx), JSON_COMPACT);
+            if (text == NULL) {
+                snprintf(msg, msg_len, "element %zu: not an event object", idx);
+                goto bad;
+            }
+            idx++;
+            line = idx;
+            s = text;
+            n = strlen(text);
+        } else {
+            if (pos >= len)
+                break;
+            const char *nl = memchr(body + pos, '\n', len - pos);
+            s = body + pos;
+            n = nl != NULL ? (size_t)(nl - s) : len - pos;
+            pos += n + 1;
+            line++;
+            size_t k = 0;
+            while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'))
+                k++;
+            if (k == n)
+                continue; /* blank */
+        }
+        certa_event ev;
+        char integ[CERTA_EVENT_INTEGRATOR_BYTES];
+        certa_errinfo ei;
+        certa_errinfo_clear(&ei);
+        const char *what = arr != NULL ? "element" : "line";
+        unsigned long at = arr != NULL ? line - 1 : line;
+        if (certa_event_parse_json(s, n, &ev, integ, &ei) != CERTA_OK) {
+            snprintf(msg, msg_len, "%s %lu: %s", what, at, certa_errmsg(&ei));
+            free(text);
+            goto bad;
+        }
+        if (integ[0] != '\0' && strcmp(integ, p->o.integrator) != 0) {
+            snprintf(msg, msg_len, "%s %lu: field \"integrator\": \"%s\", but this gateway "
+                     "submits as \"%s\"", what, at, integ, p->o.integrator);
+            free(text);
+            goto bad;
+        }
+        if (++*events > CERTA_GW_EVENTS_MAX) {
+            snprintf(msg, msg_len, "more than %u events in one POST", CERTA_GW_EVENTS_MAX);
+            free(text);
+            goto bad;
+        }
+        if (out_len + n + 2 > cap) { /* an array's elements re-serialized longer */
+            size_t nc = (out_len + n + 2) * 2;
+            char *nb = realloc(out, nc);
+            if (nb == NULL) {
+                free(text);
+                snprintf(msg, msg_len, "out of memory");
+                goto bad;
+            }
+            out = nb;
+            cap = nc;
+        }
+        memcpy(out + out_len, s, n);
+        out_len += n;
+        out[out_len++] = '\n';
+        free(text);
+    }
+    json_decref(arr);
+    if (*events == 0) {
+        snprintf(msg, msg_len, "body: no event");
+        free(out);
+        return NULL;
+    }
+    out[out_len] = '\0';
+    return out;
+bad:
+    json_decref(arr);
+    free(out);
+    return NULL;
+}
+
+static bool journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
+                           const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint32_t events)
+{
+    char idh[65], bh[65], line[200];
+    certa_hex_encode(id, CERTA_HASH_BYTES, idh);
+    certa_hex_encode(body, CERTA_HASH_BYTES, bh);
+    int n = snprintf(line, sizeof line, "%s %s %" PRIu64 " %u\n", idh, bh, seq, events);
+    return n > 0 && write(p->journal_fd, line, (size_t)n) == n && fdatasync(p->journal_fd) == 0;
+}
+
+void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
+                           const char *body, size_t len, certa_gw_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    if (idem_key != NULL && (idem_key[0] == '\0' || strlen(idem_key) > CERTA_GW_KEY_BYTES_MAX)) {
+        reply_error(r, 400, CERTA_E_ARG, "Idempotency-Key: 1 to 128 bytes");
+        return;
+    }
+    char msg[600];
+    uint32_t events = 0;
+    char *jsonl = normalize(p, body, len, &events, msg, sizeof msg);
+    if (jsonl == NULL) {
+        reply_error(r, 400, CERTA_E_JSON, msg);
+        return;
+    }
+    uint8_t body_h[CERTA_HASH_BYTES], id[CERTA_HASH_BYTES];
+    certa_sha256(jsonl, strlen(jsonl), body_h);
+    memset(id, 0, sizeof id);
+    if (idem_key != NULL) {
+        certa_sha256_ctx c;
+        certa_sha256_init(&c);
+        certa_sha256_update(&c, caller, strlen(caller) + 1);
+        certa_sha256_update(&c, idem_key, strlen(idem_key));
+        certa_sha256_final(&c, id);
+    }
+    /* the range: the key's own when seen before, else a fresh one */
+    uint64_t seq = 0;
+    bool again = false;
+    pthread_mutex_lock(&p->mu);
+    if (idem_key != NULL) {
+        bool found;
+        keyent *e = key_slot(p, id, &found);
+        if (found) {
+            if (memcmp(e->body, body_h, CERTA_HASH_BYTES) != 0) {
+                pthread_mutex_unlock(&p->mu);
+                free(jsonl);
+                reply_error(r, 422, CERTA_E_ARG, "Idempotency-Key already used with "
+                                                 "another body");
+                return;
+            }
+            seq = e->seq;
+            again = true;
+        }
+    }
+    if (!again) {
+        uint64_t now = wall_us();
+        seq = p->next_seq > now ? p->next_seq : now;
+        if (!journal_append(p, id, body_h, seq, events)) {
+            pthread_mutex_unlock(&p->mu);
+            free(jsonl);
+            reply_error(r, 503, CERTA_E_IO, "the gateway cannot write its journal");
+            r->retry_after_s = 5;
+            return;
+        }
+        p->next_seq = seq + events;
+        if (idem_key != NULL)
+            key_put(p, id, body_h, seq);
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    /* submit through the same pipeline as certa submit */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/post-%" PRIu64 ".jsonl", p->o.state_dir, seq);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(jsonl, f) < 0 || fclose(f) != 0) {
+        free(jsonl);
+        reply_error(r, 503, CERTA_E_IO, "the gateway cannot write a scratch file");
+        r->retry_after_s = 5;
+        return;
+    }
+    free(jsonl);
+    char *rcpt = NULL;
+    size_t rcpt_len = 0;
+    FILE *rf = open_memstream(&rcpt, &rcpt_len);
+    static certa_submit_summary zero;
+    certa_submit_summary *s = malloc(sizeof *s);
+    if (rf == NULL || s == NULL) {
+        if (rf != NULL)
+            fclose(rf);
+        free(rcpt);
+        free(s);
+        unlink(path);
+        reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
+        r->retry_after_s = 1;
+        return;
+    }
+    *s = zero;
+    certa_submit_opts so = {
+        .genesis = p->o.genesis, .integrator = p->o.integrator, .key = p->key,
+        .events_path = path, .endpoint_count = p->o.endpoint_count,
+        .endpoints = p->o.endpoints, .server_keys = p->o.server_keys,
+        .seq_first = seq, .window = 16, .deadline_ms = p->o.deadline_ms,
+        .receipts = rf, .progress = NULL,
+    };
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_err e = certa_submit_run(&so, s, &ei);
+    fclose(rf);
+    unlink(path);
+    json_t *receipts = json_array();
+    for (char *l = rcpt; l != NULL && *l != '\0';) {
+        char *nl = strchr(l, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - l) : strlen(l);
+        json_t *o = json_loadb(l, n, 0, NULL);
+        if (o != NULL)
+            json_array_append_new(receipts, o);
+        l = nl != NULL ? nl + 1 : NULL;
+    }
+    free(rcpt);
+    bool complete = e == CERTA_OK && s->not_committed == 0;
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "integrator",
+                          p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
+                          "batches", (json_int_t)s->batches, "events", (json_int_t)events,
+                          "ok", (json_int_t)s->ok, "not_committed",
+                          (json_int_t)(s->not_committed + (e != CERTA_OK ? events : 0)),
+                          "repeated", again, "receipts", receipts);
+    if (o != NULL && !complete)
+        json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
+                                                                  : s->last_error));
+    free(s);
+    reply_json(r, complete ? 200 : 503, o);
+    if (!complete)
+        r->retry_after_s = 1;
+}

@@ -1,0 +1,68 @@
+/* gateway_post: the gateway's integrator API, POST /v1/batches.
+ *
+ * A caller (bearer token, stored as its SHA-256) posts events as JSON Lines
+ * or as one JSON array; the gateway checks every event first (400 naming
+ * the line and field), signs them in batches as its own integrator and
+ * submits them with failover, and answers once each batch has its final
+ * outcome: the receipts (200), or which events are not committed (503:
+ * post again with the same Idempotency-Key).
+ *
+ * Nothing is submitted twice: a POST's sequence numbers are reserved and
+ * written to a journal (fdatasync) with its Idempotency-Key and the
+ * SHA-256 of its body before anything is sent. A POST with a key seen
+ * before (also after a restart of the gateway) is submitted again under
+ * the same sequence numbers; the same body gives byte-identical batches,
+ * which the validators answer with their original receipts (replay
+ * protection), never a second execution. The same key with another body is
+ * refused (422). Keys are remembered for the last CERTA_GW_KEYS_MAX POSTs.
+ */
+#ifndef CERTA_TOOLS_GATEWAY_POST_H
+#define CERTA_TOOLS_GATEWAY_POST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certa/certa.h"
+#include "certa/genesis.h"
+
+#define CERTA_GW_BODY_BYTES_MAX (1u << 20) /* a POST body, larger: 413 */
+#define CERTA_GW_EVENTS_MAX 4096u          /* events in one POST */
+#define CERTA_GW_KEYS_MAX 65536u           /* Idempotency-Keys remembered */
+#define CERTA_GW_KEY_BYTES_MAX 128u        /* an Idempotency-Key's length */
+
+typedef struct certa_gw_post certa_gw_post;
+
+typedef struct certa_gw_post_opts {
+    const certa_genesis *genesis;
+    const char *integrator;  /* the gateway's integrator, a name in genesis */
+    const char *key_path;    /* its Ed25519 key (PEM, mode 0600) */
+    const char *tokens_path; /* lines "CALLER SHA256_HEX_OF_TOKEN" */
+    const char *state_dir;   /* the journal of reserved sequence numbers */
+    uint32_t endpoint_count;
+    const char *const *endpoints;
+    const char *const *server_keys;
+    uint32_t deadline_ms;    /* per batch */
+} certa_gw_post_opts;
+
+certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
+                             certa_errinfo *ei);
+void certa_gw_post_close(certa_gw_post *p);
+
+/* The caller named by an "Authorization: Bearer TOKEN" header, or NULL. */
+const char *certa_gw_post_auth(const certa_gw_post *p, const char *authorization);
+
+typedef struct certa_gw_reply {
+    unsigned status;
+    char *body; /* malloc'ed JSON, newline-terminated */
+    size_t len;
+    unsigned retry_after_s;
+} certa_gw_reply;
+
+/* Handles one POST /v1/batches; idem_key may be NULL (no idempotency). */
+void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
+                           const char *body, size_t len, certa_gw_reply *r);
+
+/* SHA-256 of a token as 64 hex digits (for the tokens file). */
+void certa_gw_token_hash(const char *token, char hex[65]);
+
+#endif
