@@ -18,6 +18,8 @@ PACKAGES=(
   python3                           # test helpers only
   python3-zmq                       # client protocol checked from the spec (it_client_spec, it_conformance)
   python3-cryptography              # Ed25519 of the independent conformance client (it_conformance)
+  python3-yaml                      # reads the alert rules and their tests (it_alerts)
+  prometheus                        # promtool: checks and unit-tests docs/monitoring/alerts.yml (it_alerts)
 )
 
 missing=()
