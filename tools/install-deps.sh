@@ -19,6 +19,7 @@ PACKAGES=(
   python3-zmq                       # client protocol checked from the spec (it_client_spec, it_conformance)
   python3-cryptography              # Ed25519 of the independent conformance client (it_conformance)
   python3-yaml                      # reads the alert rules and their tests (it_alerts)
+  help2man                          # the man page of the Debian package (tools/package.sh)
   prometheus                        # promtool: checks and unit-tests docs/monitoring/alerts.yml (it_alerts)
 )
 
