@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,6 +189,12 @@ static void check_port(check *c, const char *cfg, const char *field, const char 
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 && host != NULL && if_nametoindex(host) != 0) {
+        /* libzmq also binds to an interface by name (tcp://eth0:7000). */
+        warn_at(c, "%s: %s: %s: %s is an interface name: its port is not checked", cfg,
+                field, shown, host);
+        return;
+    }
     if (rc != 0) {
         error_at(c, "%s: %s: %s: cannot resolve the address: %s", cfg, field, shown,
                  gai_strerror(rc));
