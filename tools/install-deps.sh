@@ -19,7 +19,10 @@ PACKAGES=(
   python3                           # test helpers only
   python3-zmq                       # client protocol checked from the spec (it_client_spec, it_conformance)
   python3-cryptography              # Ed25519 of the independent conformance client (it_conformance)
-  python3-jsonschema python3-yaml   # the gateway's answers checked against docs/openapi.yaml (it_gateway)
+  python3-jsonschema                # the gateway's answers checked against docs/openapi.yaml (it_gateway)
+  python3-yaml                      # reads docs/openapi.yaml and the alert rules (it_gateway, it_alerts)
+  help2man                          # the man page of the Debian package (tools/package.sh)
+  prometheus                        # promtool: checks and unit-tests docs/monitoring/alerts.yml (it_alerts)
 )
 
 missing=()
