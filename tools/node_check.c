@@ -29,7 +29,7 @@
 
 #include "certa/crypto.h"
 #include "certa/genesis.h"
-#include "config.h"
+#include "../node/config.h"
 #include "cli.h"
 
 typedef struct check {
