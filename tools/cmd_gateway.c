@@ -12,8 +12,9 @@
  * upstream connections, a fixed table of per-address token buckets (a new
  * address evicts the stalest of its probe run), libmicrohttpd's connection,
  * per-address and per-connection memory limits, a connection timeout
- * against slow senders, and no request body is ever read (every path is a
- * GET). A handler holds at most one upstream connection, and each upstream
+ * against slow senders, a direct-mapped cache of block pages (a committed
+ * block never changes; 1,024 pages of at most 64 KiB), and POST bodies
+ * bounded at 1 MiB (gateway_post.c). A handler holds at most one upstream connection, and each upstream
  * query ends (answer, validator error or the client library's deadline)
  * before the connection is handed on, so a late reply can never be taken
  * for the next query's.

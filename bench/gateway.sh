@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# bench/gateway: the gateway's public reads on this machine. A 4-validator
+# cluster (127.0.0.1, ports BASE_PORT..BASE_PORT+32) with a few hundred
+# committed grants, one `certa gateway` (rate limit out of the way), and
+# wrk (2 threads, CONNS connections, DURATION s, ROUNDS rounds) on:
+#   /healthz         the HTTP server alone, no validator: the limit here
+#   /v1/blocks/1     a committed block, immutable: from the gateway's cache
+#   /v1/status       asked of a validator every time
+# Prints `name value` lines: reads/s (median over rounds) and p99 latency
+# (ms, median), and each path's reads/s as a ratio to /healthz's measured
+# in the same run. Targets (issue): cached block reads >= 10,000/s at
+# p99 <= 20 ms. The load generator shares the 2 cores with everything.
+#
+# usage: bench/gateway.sh   (CERTA_BIN: default build/certa; BASE_PORT:
+#        default 26000; ROUNDS: default 3; DURATION: default 10; CONNS:
+#        default 64)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+CERTA=${CERTA_BIN:-$HERE/../build/certa}
+BASE_PORT=${BASE_PORT:-26000}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+command -v wrk >/dev/null || { echo "bench/gateway: needs wrk (bash tools/install-deps.sh)" >&2; exit 2; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/certa-gwbench.XXXXXX")
+PIDS=()
+cleanup() {
+    set +e
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    sleep 1
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" >/dev/null
+G=$W/c/genesis.json
+for k in 0 1 2 3; do
+    "$CERTA" node --config "$W/c/node$k/node.json" 2>>"$W/node$k.log" &
+    PIDS+=($!)
+done
+for _ in $(seq 300); do
+    "$CERTA" status --to all --genesis "$G" --timeout-ms 1000 >/dev/null 2>&1 && break
+    sleep 0.2
+done
+python3 "$HERE/../tests/integration/cluster_grants.py" "$W/load" 1 400
+"$CERTA" submit --to all --genesis "$G" --integrator app --key "$W/c/integrators/app.pem" \
+    --seq 1 --batch 50 --quiet "$W/load/g-0000.jsonl" >/dev/null
+GW_PORT=$((BASE_PORT + 80))
+"$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$GW_PORT" --rate-per-s 1000000 \
+    --burst 1000000 >"$W/gw.out" 2>"$W/gw.err" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q serving "$W/gw.out" 2>/dev/null && break; sleep 0.1; done
+url=http://127.0.0.1:$GW_PORT
+wrk -t2 -c8 -d2s "$url/v1/blocks/1" >/dev/null # warm: the block into the cache
+run() { # NAME PATH: ROUNDS wrk runs -> NAME_reads_per_s, NAME_p99_ms (medians)
+    local name=$1 path=$2 r rps=() p99=()
+    for ((r = 0; r < ROUNDS; r++)); do
+        wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$url$path" >"$W/wrk.out"
+        rps+=("$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$W/wrk.out")")
+        p99+=("$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+                  else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+                  print v }' "$W/wrk.out")")
+        if grep -q "Non-2xx" "$W/wrk.out"; then
+            echo "bench/gateway: $path: $(grep Non-2xx "$W/wrk.out")" >&2
+        fi
+    done
+    echo "${name}_reads_per_s $(printf '%s\n' "${rps[@]}" | sort -g | sed -n "$(((ROUNDS + 1) / 2))p")"
+    echo "${name}_p99_ms $(printf '%s\n' "${p99[@]}" | sort -g | sed -n "$(((ROUNDS + 1) / 2))p")"
+}
+run healthz /healthz | tee "$W/h"
+run block_cached /v1/blocks/1 | tee "$W/b"
+run status /v1/status | tee "$W/s"
+h=$(sed -n 's/^healthz_reads_per_s //p' "$W/h")
+for f in b s; do
+    n=$(sed -n 's/^\(.*\)_reads_per_s .*/\1/p' "$W/$f")
+    v=$(sed -n 's/^.*_reads_per_s //p' "$W/$f")
+    echo "${n}_ratio_to_healthz $(python3 -c "print(round($v / $h, 3))")"
+done
+echo "load_at_end $(cut -d' ' -f1-3 /proc/loadavg)"
