@@ -213,6 +213,88 @@ static bool sr_get(snap_reader *r, void *p, size_t n)
     return true;
 }
 
+/* Decodes one grant of a snapshot (SNAP_GRANT_BYTES); the caller checks its
+ * indexes against the counts. */
+static void snap_grant_decode(const uint8_t *b, grant *gr)
+{
+    const uint8_t *p = b;
+    memset(gr, 0, sizeof *gr);
+    memcpy(gr->id, p, 16), p += 16;
+    memcpy(gr->code_commit, p, 32), p += 32;
+    gr->not_before_ms = certa_get_le64(p), p += 8;
+    gr->not_after_ms = certa_get_le64(p), p += 8;
+    gr->holder = certa_get_le32(p), p += 4;
+    gr->matter = certa_get_le32(p), p += 4;
+    gr->licence_types = certa_get_le32(p), p += 4;
+    gr->hist_head = certa_get_le32(p), p += 4;
+    gr->hist_tail = certa_get_le32(p), p += 4;
+    gr->centre = certa_get_le16(p), p += 2;
+    gr->counter = certa_get_le16(p), p += 2;
+    gr->max_uses = certa_get_le16(p), p += 2;
+    gr->uses = certa_get_le16(p), p += 2;
+    gr->fails = *p++;
+    gr->flags = *p++;
+    gr->method = *p++;
+    CERTA_ASSERT(p == b + SNAP_GRANT_BYTES);
+}
+
+/* Decodes one event record of a snapshot (SNAP_RECORD_BYTES); the caller
+ * checks its indexes against the counts. */
+static void snap_record_decode(const uint8_t *b, record *rec)
+{
+    const uint8_t *p = b;
+    rec->time_ms = certa_get_le64(p), p += 8;
+    rec->grant = certa_get_le32(p), p += 4;
+    rec->holder = certa_get_le32(p), p += 4;
+    rec->next_holder = certa_get_le32(p), p += 4;
+    rec->next_grant = certa_get_le32(p), p += 4;
+    rec->matter = certa_get_le32(p), p += 4;
+    rec->licence_types = certa_get_le32(p), p += 4;
+    rec->centre = certa_get_le16(p), p += 2;
+    rec->kind = *p++;
+    rec->result = *p++;
+    CERTA_ASSERT(p == b + SNAP_RECORD_BYTES);
+}
+
+/* Replaces the state's content with a snapshot's checked arrays (ownership
+ * of holders, grants and records passes to s) and header h, rebuilds the
+ * indexes and marks every grant for rehashing at the next digest. */
+static void snap_install(certa_state *s, const uint8_t *h, holder *holders, uint32_t nh,
+                         grant *grants, uint32_t ng, record *records, uint64_t nr)
+{
+    CERTA_ASSERT(!s->in_block);
+    CERTA_ASSERT(holders != NULL && grants != NULL && records != NULL);
+    free(s->holders);
+    free(s->grants);
+    free(s->records);
+    s->holders = holders, s->holder_count = nh, s->holder_cap = nh + 1;
+    s->grants = grants, s->grant_count = ng, s->grant_cap = ng + 1;
+    s->records = records, s->record_count = nr, s->record_cap = nr + 1;
+    s->height = certa_get_le64(h + 40);
+    s->now_ms = certa_get_le64(h + 48);
+    memcpy(s->results_chain, h + 64, 32);
+    memcpy(s->last_results_root, h + 96, 32);
+    free(s->grant_index.slots);
+    free(s->holder_index.slots);
+    state_index_init(&s->grant_index, ng);
+    state_index_init(&s->holder_index, nh);
+    for (uint32_t i = 0; i < nh; i++)
+        state_index_insert(s, &s->holder_index, s->holders[i].id, CERTA_HOLDER_ID_BYTES, i, state_holder_key);
+    for (uint32_t i = 0; i < ng; i++)
+        state_index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i, state_grant_key);
+    /* Every grant, chunk and page is rehashed at the next digest. */
+    uint32_t chunks = (ng + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
+    state_chunks_reserve(s, chunks + 1);
+    memset(s->chunk_dirty, 0, (size_t)s->chunk_cap * sizeof *s->chunk_dirty);
+    memset(s->page_dirty, 0, s->page_cap);
+    s->dirty_count = 0;
+    s->page_dirty_count = 0;
+    for (uint32_t i = 0; i < ng; i++)
+        state_grant_touch(s, i);
+    s->block_count = 0;
+    CERTA_ASSERT(s->grant_count == ng && s->holder_count == nh);
+}
+
 certa_err certa_state_snapshot_load(certa_state *s, const char *path,
                                     certa_errinfo *ei)
 {
@@ -280,24 +362,7 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         if (!sr_get(&r, b, sizeof b))
             break;
         grant *gr = &grants[i];
-        const uint8_t *p = b;
-        memset(gr, 0, sizeof *gr);
-        memcpy(gr->id, p, 16), p += 16;
-        memcpy(gr->code_commit, p, 32), p += 32;
-        gr->not_before_ms = certa_get_le64(p), p += 8;
-        gr->not_after_ms = certa_get_le64(p), p += 8;
-        gr->holder = certa_get_le32(p), p += 4;
-        gr->matter = certa_get_le32(p), p += 4;
-        gr->licence_types = certa_get_le32(p), p += 4;
-        gr->hist_head = certa_get_le32(p), p += 4;
-        gr->hist_tail = certa_get_le32(p), p += 4;
-        gr->centre = certa_get_le16(p), p += 2;
-        gr->counter = certa_get_le16(p), p += 2;
-        gr->max_uses = certa_get_le16(p), p += 2;
-        gr->uses = certa_get_le16(p), p += 2;
-        gr->fails = *p++;
-        gr->flags = *p++;
-        gr->method = *p++;
+        snap_grant_decode(b, gr);
         if (gr->holder >= nh || gr->hist_head >= nr || gr->hist_tail >= nr ||
             gr->uses > gr->max_uses)
             why = "grant field out of range";
@@ -307,17 +372,7 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         if (!sr_get(&r, b, sizeof b))
             break;
         record *rec = &records[i];
-        const uint8_t *p = b;
-        rec->time_ms = certa_get_le64(p), p += 8;
-        rec->grant = certa_get_le32(p), p += 4;
-        rec->holder = certa_get_le32(p), p += 4;
-        rec->next_holder = certa_get_le32(p), p += 4;
-        rec->next_grant = certa_get_le32(p), p += 4;
-        rec->matter = certa_get_le32(p), p += 4;
-        rec->licence_types = certa_get_le32(p), p += 4;
-        rec->centre = certa_get_le16(p), p += 2;
-        rec->kind = *p++;
-        rec->result = *p++;
+        snap_record_decode(b, rec);
         /* lists run forward in time: next > this keeps them acyclic */
         if (!IDX_OK(rec->grant, ng) || !IDX_OK(rec->holder, nh) ||
             (rec->next_holder != NONE && (rec->next_holder <= i || rec->next_holder >= nr)) ||
@@ -340,35 +395,8 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         goto bad;
 
     /* Valid: replace the content. */
-    free(s->holders);
-    free(s->grants);
-    free(s->records);
-    s->holders = holders, s->holder_count = nh, s->holder_cap = nh + 1;
-    s->grants = grants, s->grant_count = ng, s->grant_cap = ng + 1;
-    s->records = records, s->record_count = nr, s->record_cap = nr + 1;
+    snap_install(s, h, holders, nh, grants, ng, records, nr);
     holders = NULL, grants = NULL, records = NULL;
-    s->height = certa_get_le64(h + 40);
-    s->now_ms = certa_get_le64(h + 48);
-    memcpy(s->results_chain, h + 64, 32);
-    memcpy(s->last_results_root, h + 96, 32);
-    free(s->grant_index.slots);
-    free(s->holder_index.slots);
-    state_index_init(&s->grant_index, ng);
-    state_index_init(&s->holder_index, nh);
-    for (uint32_t i = 0; i < nh; i++)
-        state_index_insert(s, &s->holder_index, s->holders[i].id, CERTA_HOLDER_ID_BYTES, i, state_holder_key);
-    for (uint32_t i = 0; i < ng; i++)
-        state_index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i, state_grant_key);
-    /* Every grant, chunk and page is rehashed at the next digest. */
-    uint32_t chunks = (ng + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
-    state_chunks_reserve(s, chunks + 1);
-    memset(s->chunk_dirty, 0, (size_t)s->chunk_cap * sizeof *s->chunk_dirty);
-    memset(s->page_dirty, 0, s->page_cap);
-    s->dirty_count = 0;
-    s->page_dirty_count = 0;
-    for (uint32_t i = 0; i < ng; i++)
-        state_grant_touch(s, i);
-    s->block_count = 0;
     goto out;
 bad:
     rc = certa_errorf(ei, CERTA_E_SNAPSHOT, "snapshot %s: %s", path, why);

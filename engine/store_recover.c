@@ -343,6 +343,31 @@ uint64_t store_file_size(int fd)
     return (uint64_t)st.st_size;
 }
 
+/* Sets up the reader of segment k (file fd of fsize bytes) for a scan: one
+ * sector at a time when only headers are read, else in large chunks; when
+ * every block is fed to the caller, one pass over everything: O_DIRECT where
+ * allowed, else through the cache with read-ahead. r->buf is left to the
+ * caller to allocate (r->cap bytes). */
+static void scan_reader_init(certa_store *s, uint32_t k, int fd, uint64_t fsize, bool feed,
+                             bool headers_only, reader *r)
+{
+    CERTA_ASSERT(fd >= 0);
+    CERTA_ASSERT(!(feed && headers_only));
+    *r = (reader){.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES,
+                  .ahead = feed};
+    if (feed) {
+        char nm[32];
+        store_seg_name(nm, sizeof nm, k, false);
+        if (s->o.direct_io != 0 && s->feed_ds == NULL)
+            s->feed_ds = ds_new();
+        if (s->o.direct_io != 0 && s->feed_ds != NULL &&
+            ds_attach(s->feed_ds, s->dirfd, nm, fsize))
+            r->ds = s->feed_ds;
+        if (r->ds == NULL)
+            (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+}
+
 /* Scans segment k, indexing its blocks, until its end or the first damage.
  * A spare (never used) segment is not registered: as the last file it ends
  * the log (st->spare), anywhere else it is damage. */
@@ -352,21 +377,8 @@ static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, sca
     uint64_t fsize = store_file_size(fd);
     bool feed = s->o.on_open_block != NULL;
     bool headers_only = s->o.read_only && s->o.headers_only_on_open && !feed;
-    reader r = {.fd = fd, .fsize = fsize, .cap = headers_only ? SECTOR : READ_CHUNK_BYTES,
-                .ahead = feed};
-    if (feed) {
-        /* one pass over everything: O_DIRECT where allowed, else through
-         * the cache with read-ahead */
-        char nm[32];
-        store_seg_name(nm, sizeof nm, k, false);
-        if (s->o.direct_io != 0 && s->feed_ds == NULL)
-            s->feed_ds = ds_new();
-        if (s->o.direct_io != 0 && s->feed_ds != NULL &&
-            ds_attach(s->feed_ds, s->dirfd, nm, fsize))
-            r.ds = s->feed_ds;
-        if (r.ds == NULL)
-            (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    }
+    reader r;
+    scan_reader_init(s, k, fd, fsize, feed, headers_only, &r);
     r.buf = malloc(r.cap);
     if (r.buf == NULL) {
         ds_detach(r.ds);
