@@ -999,7 +999,64 @@ certa_pbft_actions certa_pbft_step(certa_pbft *r, const certa_pbft_input *in,
         r->items[i].bytes = r->acts[i].a.len ? r->arena + r->acts[i].off : NULL;
     }
     certa_pbft_actions out = {r->items, r->nacts, next_timer(r)};
+#ifdef CERTA_INVARIANTS
+    certa_pbft_check_invariants(r);
+#endif
     return out;
+}
+
+/* ---------------------------------------------------------------- invariants */
+
+/* Aborts (CERTA_ASSERT) unless the replica's own invariants hold: what is
+ * true between any two steps whatever the inputs were, since every input is
+ * untrusted. Costs O(window * n + pool), so certa_pbft_step calls it only
+ * when CERTA_INVARIANTS is defined (Debug, sanitizer and CI builds); the
+ * simulator calls it after every step in any build. Relations that do not
+ * hold are left out on purpose: a restart may restore a stable checkpoint
+ * above the last executed block (the WAL and block log are synced
+ * separately), and a new view may start below this replica's h. */
+void certa_pbft_check_invariants(const certa_pbft *r)
+{
+    CERTA_ASSERT(r != NULL);
+    /* quorums: n >= 3f+1 replicas, quorum 2f+1 (2f only under the mutation
+     * that proves the simulator catches it) */
+    CERTA_ASSERT(r->c.n >= 1 && r->c.id < r->c.n && r->f == (r->c.n - 1) / 3);
+    CERTA_ASSERT(r->q == 2 * r->f + 1 ||
+                 (r->c.mutation == CERTA_PBFT_MUT_QUORUM_2F && r->q == 2 * r->f));
+    /* execution: the tip is the last executed block, and the next height
+     * this replica proposes or accepts as primary follows it */
+    CERTA_ASSERT(r->tip.height == r->last_exec);
+    CERTA_ASSERT(r->next_seq > r->last_exec);
+    /* watermarks: the stable checkpoints, adopted or pending, are <= h */
+    CERTA_ASSERT(r->ck_seq <= r->h);
+    CERTA_ASSERT(r->pend_ck_seq <= r->h);
+    for (int i = 0; i < OWNCK; i++)
+        CERTA_ASSERT(r->own[i].seq <= r->last_exec &&
+                     r->own[i].seq % r->c.checkpoint_interval == 0);
+    /* view: a view change is to a view above 0 and this replica's own
+     * VIEW-CHANGE for it is kept, to be re-sent */
+    CERTA_ASSERT(!r->in_vc || (r->view > 0 && r->my_vc.len > 0));
+    /* slots: each in its place and in the window (h, h + window] */
+    for (uint32_t i = 0; i < r->c.window; i++) {
+        const slot *s = &r->slots[i];
+        CERTA_ASSERT(s->prep != NULL && s->com != NULL);
+        if (s->seq == 0)
+            continue;
+        CERTA_ASSERT(s->seq % r->c.window == i);
+        CERTA_ASSERT(s->seq > r->h && s->seq <= r->h + r->c.window);
+        CERTA_ASSERT(!s->executed || s->seq <= r->last_exec);
+        CERTA_ASSERT(!s->has_pp || s->pp.len > 0);
+        /* a committed slot keeps its pre-prepare, prepared certificate and
+         * a quorum of COMMIT signatures (u16 signer + signature each) */
+        if (s->committed) {
+            CERTA_ASSERT(s->has_pp && s->has_cert);
+            CERTA_ASSERT(s->com_nsig >= r->q &&
+                         s->com_sigs.len == (size_t)s->com_nsig * (2u + CERTA_SIGNATURE_BYTES));
+        }
+    }
+    pbft_pool_check_invariants(r);
+    /* output: the actions of the last step fit their buffers */
+    CERTA_ASSERT(r->nacts <= r->cap_acts && r->arena_len <= r->arena_cap);
 }
 
 /* ---------------------------------------------------------------- lifecycle */

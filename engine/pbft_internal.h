@@ -229,6 +229,7 @@ bool pbft_forward_target(const certa_pbft *r, uint16_t *to);
 void pbft_add_request(certa_pbft *r, const certa_pbft_request *q, bool from_client);
 bool pbft_decode_reqs(certa_pbft *r, const certa_pbft_list *l, size_t *n);
 void pbft_mark_proposed(certa_pbft *r, size_t n, uint64_t seq);
+void pbft_pool_check_invariants(const certa_pbft *r);
 
 /* pbft_view.c */
 uint64_t pbft_view_timer_ms(const certa_pbft *r);

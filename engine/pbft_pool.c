@@ -240,3 +240,30 @@ void pbft_mark_proposed(certa_pbft *r, size_t n, uint64_t seq)
     }
 }
 
+/* The pool's invariants (see the top of this file), for
+ * certa_pbft_check_invariants: the counters match the entries, the low
+ * marks hold, and the index finds every live entry. */
+void pbft_pool_check_invariants(const certa_pbft *r)
+{
+    CERTA_ASSERT(r->npool <= r->c.pending_max && r->nlive <= r->npool);
+    CERTA_ASSERT(r->live_lo <= r->npool && r->unprop_lo <= r->npool);
+    uint32_t live = 0, unprop = 0;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < r->npool; i++) {
+        const pend *p = &r->pool[i];
+        if (!p->live)
+            continue;
+        CERTA_ASSERT(i >= r->live_lo);
+        live++;
+        if (p->prop_seq == 0) {
+            CERTA_ASSERT(i >= r->unprop_lo);
+            unprop++;
+            bytes += p->bytes.len;
+        }
+        int k = pbft_pool_find(r, p->integrator, p->seq);
+        CERTA_ASSERT(k >= 0 && r->pool[k].integrator == p->integrator &&
+                     r->pool[k].seq == p->seq);
+    }
+    CERTA_ASSERT(live == r->nlive);
+    CERTA_ASSERT(unprop == r->n_unprop && bytes == r->bytes_unprop);
+}

@@ -62,13 +62,13 @@ echo "ok: the layers point one way"
 
 # Sizes (tests/integration/check_sizes.py): no file over 1,500 lines, no
 # function over 150. First proves the checker can fail: in a scratch copy, a
-# file of 1,501 lines and a function of 151 are reported with their names,
+# file of 1,501 lines (shipped code or a test) and a function of 151 are reported with their names,
 # while a function of exactly 150 lines whose comments and strings hold
 # stray braces is not.
 sizes="$src/tests/integration/check_sizes.py"
 sz=$(mktemp -d)
 trap 'rm -rf "$scratch" "$sz"' EXIT
-mkdir -p "$sz/engine" "$sz/node"
+mkdir -p "$sz/engine" "$sz/node" "$sz/tests/sim"
 {
   echo '/* scratch: a long function */'
   echo 'static int zz_long(int a)'
@@ -84,6 +84,7 @@ mkdir -p "$sz/engine" "$sz/node"
   echo '}'
 } > "$sz/node/zz_sizes.c"
 for i in $(seq 1 1501); do echo "/* line $i */"; done > "$sz/engine/zz_big.c"
+for i in $(seq 1 1501); do echo "# line $i"; done > "$sz/tests/sim/zz_big.sh"
 set +e
 out=$(python3 "$sizes" "$sz")
 rc=$?
@@ -92,6 +93,7 @@ echo "$out"
 [ "$rc" -eq 1 ] || { echo "FAIL: check_sizes exited $rc on a tree with oversized code"; exit 1; }
 expect 'node/zz_sizes.c:2: function zz_long is 151 lines, over 150'
 expect 'engine/zz_big.c: 1501 lines, over 1500'
+expect 'tests/sim/zz_big.sh: 1501 lines, over 1500'
 if grep -q 'zz_ok' <<<"$out"; then
   echo "FAIL: check_sizes reported a function of 150 lines (zz_ok)"
   exit 1
