@@ -31,6 +31,7 @@
 
 void pbft_buf_free(buf *b)
 {
+    CERTA_ASSERT(b != NULL);
     free(b->p);
     b->p = NULL;
     b->len = 0;
@@ -49,6 +50,7 @@ void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
 
 void pbft_buf_take(buf *b, uint8_t *p, size_t len)
 {
+    CERTA_ASSERT(b != NULL && (p != NULL || len == 0));
     free(b->p);
     b->p = p;
     b->len = len;
@@ -58,6 +60,7 @@ void pbft_buf_take(buf *b, uint8_t *p, size_t len)
 
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view)
 {
+    CERTA_ASSERT(r->c.n > 0);
     return (uint16_t)(view % r->c.n);
 }
 
@@ -69,6 +72,7 @@ uint16_t pbft_primary(const certa_pbft *r, uint64_t v)
 void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
                       uint8_t out[CERTA_HASH_BYTES])
 {
+    CERTA_ASSERT(h != NULL && out != NULL);
     if (r->c.app.header_hash != NULL) {
         r->c.app.header_hash(r->c.app.ctx, h, out);
         return;
@@ -106,11 +110,13 @@ bool pbft_verify_signed(certa_pbft *r, const certa_pbft_msg *m)
 /* Encodes m as this replica's message and signs it. */
 buf pbft_make_signed(certa_pbft *r, certa_pbft_msg *m)
 {
+    CERTA_ASSERT(certa_pbft_msg_is_signed(m->type));
     m->sender = r->c.id;
     m->sig = NULL;
     size_t len = 0;
     uint8_t *p = certa_pbft_msg_encode(m, &len);
     CERTA_ASSERT(p != NULL);
+    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES);
     size_t sl = len - CERTA_SIGNATURE_BYTES;
     size_t in_len;
     const uint8_t *in = pbft_sig_input(r, p, sl, &in_len);
@@ -161,16 +167,19 @@ void pbft_emit(certa_pbft *r, certa_pbft_action_kind kind, uint16_t to,
 void pbft_persist(certa_pbft *r, uint8_t rk, uint64_t height, uint64_t view,
                   const buf *b)
 {
+    CERTA_ASSERT(b->p != NULL && b->len > 0);
     pbft_emit(r, CERTA_PBFT_ACT_PERSIST, 0, rk, height, view, b->p, b->len);
 }
 
 void pbft_bcast(certa_pbft *r, const buf *b)
 {
+    CERTA_ASSERT(b->p != NULL && b->len > 0);
     pbft_emit(r, CERTA_PBFT_ACT_BROADCAST, 0, 0, 0, 0, b->p, b->len);
 }
 
 void pbft_send_to(certa_pbft *r, uint16_t to, const buf *b)
 {
+    CERTA_ASSERT(b->p != NULL && b->len > 0);
     CERTA_ASSERT(to < r->c.n && to != r->c.id);
     pbft_emit(r, CERTA_PBFT_ACT_SEND, to, 0, 0, 0, b->p, b->len);
 }
@@ -179,6 +188,7 @@ void pbft_send_to(certa_pbft *r, uint16_t to, const buf *b)
 
 void pbft_slot_reset(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(s->prep != NULL && s->com != NULL);
     pbft_buf_free(&s->pp);
     pbft_buf_free(&s->cert);
     pbft_buf_free(&s->com_sigs);
@@ -191,6 +201,7 @@ void pbft_slot_reset(certa_pbft *r, slot *s)
     memset(s, 0, sizeof *s);
     s->prep = prep;
     s->com = com;
+    CERTA_ASSERT(s->seq == 0 && !s->has_pp && !s->committed);
 }
 
 /* The slot of height seq, or NULL when seq is outside (h, h+window]. */
@@ -204,6 +215,7 @@ slot *pbft_slot_get(certa_pbft *r, uint64_t seq)
         pbft_slot_reset(r, s);
         s->seq = seq;
     }
+    CERTA_ASSERT(s->seq == seq);
     return s;
 }
 
@@ -212,6 +224,7 @@ slot *pbft_slot_peek(certa_pbft *r, uint64_t seq)
     if (seq <= r->h || seq > r->h + r->c.window)
         return NULL;
     slot *s = &r->slots[seq % r->c.window];
+    CERTA_ASSERT(s->seq == 0 || s->seq % r->c.window == seq % r->c.window);
     return s->seq == seq ? s : NULL;
 }
 
@@ -221,6 +234,7 @@ slot *pbft_slot_peek(certa_pbft *r, uint64_t seq)
 void pbft_apply_executed(certa_pbft *r, const certa_block_header *hdr,
                          const uint8_t hash[CERTA_HASH_BYTES], size_t nreq)
 {
+    CERTA_ASSERT(nreq <= CERTA_PBFT_BLOCK_REQUESTS_MAX);
     CERTA_ASSERT(hdr->height == r->last_exec + 1);
     r->last_exec = hdr->height;
     r->tip = *hdr;
@@ -270,6 +284,7 @@ void pbft_apply_executed(certa_pbft *r, const certa_block_header *hdr,
         pbft_check_stable(r);
         pbft_adopt_ck(r);
     }
+    CERTA_ASSERT(r->last_exec == hdr->height && r->next_seq > r->last_exec);
 }
 
 void pbft_execute_ready(certa_pbft *r)
@@ -313,6 +328,9 @@ void pbft_execute_ready(certa_pbft *r)
     }
 }
 
+/* s may have been reset by the execution its caller triggered (a stable
+ * checkpoint frees the slots at or below it): then it holds no pre-prepare
+ * and nothing happens. */
 static void check_committed(certa_pbft *r, slot *s)
 {
     if (s->committed || !s->has_pp || !s->has_cert || s->cert_view != s->pp_view)
@@ -334,6 +352,7 @@ static void check_committed(certa_pbft *r, slot *s)
             memcpy(sigs + 66u * k + 2, s->com[i].sig, CERTA_SIGNATURE_BYTES);
             k++;
         }
+    CERTA_ASSERT(k == cnt);
     pbft_buf_take(&s->com_sigs, sigs, (size_t)cnt * 66u);
     s->com_nsig = cnt;
     s->com_view = s->pp_view;
@@ -355,6 +374,8 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
      * never commit what could not be reported */
     if (s->seq > r->ck_seq + r->c.window)
         return;
+    /* only the next block commits: its parent is executed here */
+    CERTA_ASSERT(s->seq == r->last_exec + 1 && r->tip.height == r->last_exec);
     if (memcmp(s->hdr.prev_hash, r->tip_hash, CERTA_HASH_BYTES) != 0 ||
         s->hdr.timestamp_ms < r->tip.timestamp_ms) {
         r->st.chain_refusals++;
@@ -392,6 +413,7 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
 
 void pbft_check_prepared(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(s->seq > r->h && s->seq <= r->h + r->c.window);
     if (!s->has_pp || (s->has_cert && s->cert_view == s->pp_view))
         return;
     uint16_t p = pbft_primary(r, s->pp_view);
@@ -408,6 +430,7 @@ void pbft_check_prepared(certa_pbft *r, slot *s)
         }
     if (cnt < r->q) /* pre-prepare + 2f prepares */
         return;
+    CERTA_ASSERT(cnt <= r->c.n && items[0] == s->pp.p && lens[0] == s->pp.len);
     size_t len = 0;
     uint8_t *c = certa_pbft_list_build(items, lens, cnt, &len);
     CERTA_ASSERT(c != NULL);
@@ -424,6 +447,7 @@ void pbft_check_prepared(certa_pbft *r, slot *s)
 bool pbft_pp_content_ok(certa_pbft *r, const certa_pbft_msg *m, bool fresh,
                         size_t *nreq, uint8_t digest[CERTA_HASH_BYTES])
 {
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PRE_PREPARE);
     const certa_block_header *h = &m->hdr;
     if (h->height != m->seq || h->view > m->view ||
         h->proposer != pbft_primary(r, h->view))
@@ -455,16 +479,20 @@ void pbft_install_pp(certa_pbft *r, slot *s, const certa_pbft_msg *m,
                      const uint8_t *raw, size_t len,
                      const uint8_t d[CERTA_HASH_BYTES], size_t nreq)
 {
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PRE_PREPARE && s->seq == m->seq);
+    CERTA_ASSERT(raw != NULL && len > 0);
     s->has_pp = true;
     s->pp_view = m->view;
     memcpy(s->d, d, CERTA_HASH_BYTES);
     s->hdr = m->hdr;
     pbft_buf_set(&s->pp, raw, len);
     pbft_mark_proposed(r, nreq, s->seq);
+    CERTA_ASSERT(s->has_pp && s->pp.len == len);
 }
 
 void pbft_vote_prepare(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(s->has_pp && s->seq > r->h);
     if (r->c.id == pbft_primary(r, s->pp_view))
         return;
     if (s->voted && s->vote_view == s->pp_view)
@@ -492,6 +520,8 @@ void pbft_vote_prepare(certa_pbft *r, slot *s)
 static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
                            const uint8_t *raw, size_t len)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PRE_PREPARE);
     if (r->in_vc || m->view != r->view) {
         r->st.dropped_view++;
         return;
@@ -581,6 +611,8 @@ static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
 static void on_prepare(certa_pbft *r, const certa_pbft_msg *m,
                        const uint8_t *raw, size_t len)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PREPARE);
     if (r->in_vc || m->view != r->view) {
         r->st.dropped_view++;
         return;
@@ -609,6 +641,8 @@ static void on_prepare(certa_pbft *r, const certa_pbft_msg *m,
 
 static void on_commit(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_COMMIT);
     if (r->in_vc || m->view != r->view) {
         r->st.dropped_view++;
         return;
@@ -634,6 +668,8 @@ static void on_commit(certa_pbft *r, const certa_pbft_msg *m)
 static void on_checkpoint(certa_pbft *r, const certa_pbft_msg *m,
                           const uint8_t *raw, size_t len)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_CHECKPOINT);
     if (m->seq == 0 || m->seq % r->c.checkpoint_interval != 0) {
         r->st.dropped_invalid++;
         return;
@@ -746,6 +782,7 @@ static void maybe_propose(certa_pbft *r)
  * signature is checked, which is the costly part of a vote. */
 static bool vote_late(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
     if ((m->type != CERTA_PBFT_MSG_PREPARE && m->type != CERTA_PBFT_MSG_COMMIT) ||
         r->in_vc || m->view != r->view)
         return false;
@@ -825,6 +862,7 @@ static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
  * lost, or the primary changed), a bounded number per period. */
 static void forward_pool(certa_pbft *r)
 {
+    CERTA_ASSERT(r->npool <= r->c.pending_max);
     uint16_t to;
     if (!pbft_forward_target(r, &to))
         return;
@@ -960,6 +998,7 @@ static uint64_t next_timer(certa_pbft *r)
 #undef AT
     if (t <= r->now)
         t = r->now + 1;
+    CERTA_ASSERT(t > r->now);
     return t;
 }
 
@@ -1063,6 +1102,7 @@ void certa_pbft_check_invariants(const certa_pbft *r)
 
 void certa_pbft_config_default(certa_pbft_config *c, uint16_t n, uint16_t id)
 {
+    CERTA_ASSERT(c != NULL);
     memset(c, 0, sizeof *c);
     c->n = n;
     c->id = id;
@@ -1078,6 +1118,8 @@ void certa_pbft_config_default(certa_pbft_config *c, uint16_t n, uint16_t id)
     c->view_lookahead = 64;
     c->pending_max = 4096;
     c->fetch_blocks_max = 64;
+    /* the defaults pass certa_pbft_create's checks for any n */
+    CERTA_ASSERT(c->window >= 2 * c->checkpoint_interval && c->window <= CERTA_PBFT_WINDOW_MAX);
 }
 
 certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
@@ -1149,6 +1191,7 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
     r->parent = r->tip;
     memcpy(r->parent_hash, r->tip_hash, CERTA_HASH_BYTES);
     r->parent_ok = true;
+    CERTA_ASSERT(r->q <= r->c.n && r->next_seq == r->last_exec + 1);
     *out = r;
     return CERTA_OK;
 }
@@ -1197,6 +1240,7 @@ void certa_pbft_free(certa_pbft *r)
 static void restore_pp(certa_pbft *r, slot *s, const certa_pbft_msg *m,
                        const uint8_t *raw, size_t len)
 {
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PRE_PREPARE && s->seq == m->seq);
     pbft_hash_header(r, &m->hdr, s->vote_d);
     if (m->view != r->view || r->in_vc)
         return;
@@ -1217,6 +1261,7 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
                              const size_t *record_lens, size_t count,
                              certa_errinfo *ei)
 {
+    CERTA_ASSERT(r != NULL && (records != NULL || count == 0));
     certa_pbft_msg m;
     if (tip != NULL) {
         if (certa_pbft_msg_decode(tip, tip_len, &m) != CERTA_OK ||

@@ -21,10 +21,12 @@ static uint32_t pool_hash(uint16_t integ, uint64_t seq)
 
 int pbft_pool_find(const certa_pbft *r, uint16_t integ, uint64_t seq)
 {
+    CERTA_ASSERT(r->ht != NULL);
     for (uint32_t h = pool_hash(integ, seq) & r->htmask;; h = (h + 1) & r->htmask) {
         uint32_t v = r->ht[h];
         if (v == 0)
             return -1;
+        CERTA_ASSERT(v - 1 < r->npool);
         const pend *p = &r->pool[v - 1];
         if (p->live && p->integrator == integ && p->seq == seq)
             return (int)(v - 1);
@@ -33,6 +35,8 @@ int pbft_pool_find(const certa_pbft *r, uint16_t integ, uint64_t seq)
 
 static void ht_insert(certa_pbft *r, uint32_t i)
 {
+    CERTA_ASSERT(i < r->npool && r->pool[i].live);
+    CERTA_ASSERT(r->npool <= (r->htmask + 1) / 2); /* the table never fills */
     uint32_t h = pool_hash(r->pool[i].integrator, r->pool[i].seq) & r->htmask;
     while (r->ht[h] != 0)
         h = (h + 1) & r->htmask;
@@ -53,11 +57,13 @@ void pbft_pool_set_prop(certa_pbft *r, uint32_t i, uint64_t seq)
             r->unprop_lo = i;
     }
     p->prop_seq = seq;
+    CERTA_ASSERT(r->n_unprop <= r->nlive);
 }
 
 /* Drops tombstones, keeping arrival order, and rebuilds the index. */
 static void pool_compact(certa_pbft *r)
 {
+    CERTA_ASSERT(r->nlive <= r->npool);
     uint32_t k = 0;
     for (uint32_t i = 0; i < r->npool; i++)
         if (r->pool[i].live)
@@ -69,6 +75,7 @@ static void pool_compact(certa_pbft *r)
         ht_insert(r, i);
     r->live_lo = 0;
     r->unprop_lo = 0;
+    CERTA_ASSERT(r->npool == r->nlive);
 }
 
 void pbft_pool_remove(certa_pbft *r, uint32_t i)
@@ -84,6 +91,7 @@ void pbft_pool_remove(certa_pbft *r, uint32_t i)
     r->nlive--;
     if (r->npool - r->nlive > r->nlive + 64)
         pool_compact(r);
+    CERTA_ASSERT(r->n_unprop <= r->nlive && r->nlive <= r->npool);
 }
 
 /* Index of the oldest live entry, or -1. */
@@ -91,6 +99,7 @@ int pbft_pool_oldest(certa_pbft *r)
 {
     while (r->live_lo < r->npool && !r->pool[r->live_lo].live)
         r->live_lo++;
+    CERTA_ASSERT(r->live_lo == r->npool || r->pool[r->live_lo].live);
     return r->live_lo < r->npool ? (int)r->live_lo : -1;
 }
 
@@ -100,6 +109,7 @@ int pbft_pool_first_unprop(certa_pbft *r)
     while (r->unprop_lo < r->npool &&
            (!r->pool[r->unprop_lo].live || r->pool[r->unprop_lo].prop_seq != 0))
         r->unprop_lo++;
+    CERTA_ASSERT(r->unprop_lo == r->npool || r->pool[r->unprop_lo].prop_seq == 0);
     return r->unprop_lo < r->npool ? (int)r->unprop_lo : -1;
 }
 
@@ -112,6 +122,7 @@ bool pbft_executed_req(certa_pbft *r, uint16_t integ, uint64_t seq)
 /* Removes a pending entry that will never be ordered and tells the host. */
 void pbft_pool_drop(certa_pbft *r, uint32_t i)
 {
+    CERTA_ASSERT(i < r->npool && r->pool[i].live);
     pend *p = &r->pool[i];
     uint16_t integ = p->integrator;
     uint64_t seq = p->seq;
@@ -124,6 +135,7 @@ void pbft_pool_drop(certa_pbft *r, uint32_t i)
 /* Drops entry i when the host now calls it executed; true when dropped. */
 bool pbft_pool_prune(certa_pbft *r, uint32_t i)
 {
+    CERTA_ASSERT(i < r->npool);
     const pend *p = &r->pool[i];
     CERTA_ASSERT(p->live);
     if (!pbft_executed_req(r, p->integrator, p->seq))
@@ -141,6 +153,7 @@ int pbft_pool_oldest_pruned(certa_pbft *r)
     while ((o = pbft_pool_oldest(r)) >= 0 && r->pool[o].prop_seq == 0 &&
            pbft_pool_prune(r, (uint32_t)o))
         ;
+    CERTA_ASSERT(o < 0 || ((uint32_t)o < r->npool && r->pool[o].live));
     return o;
 }
 
@@ -162,11 +175,13 @@ static int pool_add(certa_pbft *r, const certa_pbft_request *q)
     r->n_unprop++;
     r->bytes_unprop += q->len;
     ht_insert(r, i);
+    CERTA_ASSERT(r->nlive <= r->npool && r->npool <= r->c.pending_max);
     return (int)i;
 }
 
 void pbft_forward_request(certa_pbft *r, pend *p, uint16_t to)
 {
+    CERTA_ASSERT(p->live && p->bytes.p != NULL);
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_MSG_REQUEST;
@@ -190,11 +205,13 @@ bool pbft_forward_target(const certa_pbft *r, uint16_t *to)
     if (r->in_vc && !pbft_following(r, &w))
         return false;
     *to = pbft_primary(r, w);
+    CERTA_ASSERT(*to < r->c.n);
     return *to != r->c.id;
 }
 
 void pbft_add_request(certa_pbft *r, const certa_pbft_request *q, bool from_client)
 {
+    CERTA_ASSERT(q != NULL && (q->bytes != NULL || q->len == 0));
     if (pbft_pool_find(r, q->integrator, q->seq) >= 0)
         return;
     if (pbft_executed_req(r, q->integrator, q->seq) ||
@@ -215,12 +232,14 @@ void pbft_add_request(certa_pbft *r, const certa_pbft_request *q, bool from_clie
 /* Decodes a request list into r->reqs; false when malformed or too long. */
 bool pbft_decode_reqs(certa_pbft *r, const certa_pbft_list *l, size_t *n)
 {
+    CERTA_ASSERT(l != NULL && n != NULL);
     size_t pos = 0, k = 0;
     const uint8_t *it;
     size_t il;
     if (l->count > CERTA_PBFT_BLOCK_REQUESTS_MAX)
         return false;
     while (certa_pbft_list_next(l, &pos, &it, &il)) {
+        CERTA_ASSERT(k < l->count);
         if (!certa_pbft_request_item(it, il, &r->reqs[k]))
             return false;
         k++;
@@ -231,6 +250,7 @@ bool pbft_decode_reqs(certa_pbft *r, const certa_pbft_list *l, size_t *n)
 
 void pbft_mark_proposed(certa_pbft *r, size_t n, uint64_t seq)
 {
+    CERTA_ASSERT(n <= CERTA_PBFT_BLOCK_REQUESTS_MAX && seq > 0);
     for (size_t i = 0; i < n; i++) {
         int k = pbft_pool_find(r, r->reqs[i].integrator, r->reqs[i].seq);
         if (k < 0 && !pbft_executed_req(r, r->reqs[i].integrator, r->reqs[i].seq))

@@ -20,6 +20,7 @@ static bool cert_ok(certa_pbft *r, const uint8_t *item, size_t len,
                     uint64_t new_view, uint64_t ck, certa_pbft_msg *pp,
                     uint8_t d[CERTA_HASH_BYTES])
 {
+    CERTA_ASSERT(item != NULL && pp != NULL && d != NULL);
     certa_pbft_list l;
     if (!certa_pbft_list_parse(item, len, &l) || l.count < r->q)
         return false;
@@ -54,6 +55,7 @@ static bool cert_ok(certa_pbft *r, const uint8_t *item, size_t len,
 static bool ck_proof_ok(certa_pbft *r, uint64_t seq, const certa_block_header *hdr,
                         const certa_pbft_list *proof)
 {
+    CERTA_ASSERT(hdr != NULL && proof != NULL);
     uint8_t hh[CERTA_HASH_BYTES];
     pbft_hash_header(r, hdr, hh);
     if (seq == 0) {
@@ -83,6 +85,7 @@ static bool ck_proof_ok(certa_pbft *r, uint64_t seq, const certa_block_header *h
 
 static bool vc_ok(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_VIEW_CHANGE && m->sender < r->c.n);
     if (!ck_proof_ok(r, m->seq, &m->hdr, &m->l1))
         return false;
     size_t pos = 0;
@@ -113,6 +116,7 @@ uint64_t pbft_view_timer_ms(const certa_pbft *r)
     uint32_t e = r->backoff > 0 ? r->backoff - 1 : 0;
     if (e > r->c.view_backoff_max)
         e = r->c.view_backoff_max;
+    CERTA_ASSERT(e <= r->c.view_backoff_max);
     return (uint64_t)r->c.view_timeout_ms << e;
 }
 
@@ -121,7 +125,10 @@ void pbft_timer_view_change(certa_pbft *r)
 {
     if (r->backoff <= r->c.view_backoff_max)
         r->backoff++;
+    uint64_t from = r->view;
     start_view_change(r, r->view + 1);
+    /* (a primary holding the quorum already installed the new view) */
+    CERTA_ASSERT(r->view == from + 1);
 }
 
 static void start_view_change(certa_pbft *r, uint64_t v)
@@ -281,6 +288,7 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
 static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
                              const certa_pbft_list *pps)
 {
+    CERTA_ASSERT(v >= r->view && v > 0);
     r->view = v;
     r->in_vc = false;
     r->vc_timer = false;
@@ -425,6 +433,8 @@ static void check_vc_quorum(certa_pbft *r)
 {
     if (!r->in_vc)
         return;
+    /* in a view change, this replica's own VIEW-CHANGE is kept */
+    CERTA_ASSERT(r->view > 0 && r->my_vc.len > 0);
     uint16_t cnt = 0;
     for (uint16_t i = 0; i < r->c.n; i++)
         if (r->vc_views[i] == r->view && r->vcs[i].len)
@@ -443,6 +453,8 @@ static void check_vc_quorum(certa_pbft *r)
 void pbft_on_view_change(certa_pbft *r, const certa_pbft_msg *m,
                          const uint8_t *raw, size_t len)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_VIEW_CHANGE);
     if (m->view > r->view + r->c.view_lookahead || m->view < r->view) {
         r->st.dropped_view++;
         return;
@@ -480,6 +492,8 @@ void pbft_on_view_change(certa_pbft *r, const certa_pbft_msg *m,
 void pbft_on_new_view(certa_pbft *r, const certa_pbft_msg *m, const uint8_t *raw,
                       size_t raw_len)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_NEW_VIEW);
     if (m->view > r->view + r->c.view_lookahead || m->view < r->view ||
         (m->view == r->view && !r->in_vc)) {
         r->st.dropped_view++;

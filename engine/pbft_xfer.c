@@ -15,6 +15,7 @@
 
 static ownck *own_find(certa_pbft *r, uint64_t seq)
 {
+    CERTA_ASSERT(seq <= r->last_exec); /* only executed checkpoints are kept */
     for (int i = 0; i < OWNCK; i++)
         if (r->own[i].seq == seq && seq != 0)
             return &r->own[i];
@@ -29,6 +30,7 @@ void pbft_set_low(certa_pbft *r, uint64_t s)
         if (r->slots[i].seq != 0 && r->slots[i].seq <= s)
             pbft_slot_reset(r, &r->slots[i]);
     r->h = s;
+    CERTA_ASSERT(r->ck_seq <= r->h);
     if (r->next_seq <= s) {
         r->next_seq = s + 1;
         r->parent_ok = false;
@@ -38,6 +40,7 @@ void pbft_set_low(certa_pbft *r, uint64_t s)
             r->parent_ok = true;
         }
     }
+    CERTA_ASSERT(r->h == s && r->next_seq > s);
     pbft_emit(r, CERTA_PBFT_ACT_PERSIST_GC, 0, 0, s, r->view, NULL, 0);
 }
 
@@ -83,6 +86,7 @@ void pbft_adopt_ck(certa_pbft *r)
     buf b = {p, len};
     pbft_persist(r, CERTA_PBFT_REC_CHECKPOINT, 0, 0, &b);
     pbft_buf_free(&b);
+    CERTA_ASSERT(r->ck_seq <= r->last_exec && r->ck_seq <= r->h);
     r->st.checkpoints_stable++;
 }
 
@@ -122,6 +126,8 @@ void pbft_check_stable(certa_pbft *r)
                 cnt++;
                 break;
             }
+    /* one CHECKPOINT per sender is kept per height: q matches, q senders */
+    CERTA_ASSERT(cnt == r->q && best > r->h);
     size_t pl = 0;
     uint8_t *proof = certa_pbft_list_build(items, lens, cnt, &pl);
     CERTA_ASSERT(proof != NULL);
@@ -138,6 +144,8 @@ void pbft_ck_store(certa_pbft *r, uint16_t sender, uint64_t seq,
                    const uint8_t d[CERTA_HASH_BYTES], const uint8_t *raw,
                    size_t len)
 {
+    CERTA_ASSERT(sender < r->c.n && seq > 0);
+    CERTA_ASSERT(raw != NULL && len > 0);
     ckmsg *row = r->ckr[sender];
     int low = 0;
     for (int k = 0; k < CKR; k++) {
@@ -167,6 +175,7 @@ void pbft_ck_store(certa_pbft *r, uint16_t sender, uint64_t seq,
  * failed: while it follows, it counts against f. */
 static bool status_fresh(const certa_pbft *r, uint16_t i)
 {
+    CERTA_ASSERT(i < r->c.n);
     /* a report from before this view change says nothing of now (a peer
      * cut off since keeps its old view here), nor does an old one */
     return i != r->c.id && r->peer_view[i] != UINT64_MAX &&
@@ -193,6 +202,7 @@ bool pbft_following(const certa_pbft *r, uint64_t *view)
             found = true;
         }
     }
+    CERTA_ASSERT(!found || best < r->view);
     if (found)
         *view = best;
     return found;
@@ -212,6 +222,7 @@ uint64_t pbft_peer_ahead(const certa_pbft *r)
     for (uint16_t i = 0; i < r->c.n; i++)
         if (i != r->c.id)
             top[k++] = r->peer_exec[i];
+    CERTA_ASSERT(k + 1 == r->c.n);
     for (size_t i = 0; i < k; i++)
         for (size_t j = i + 1; j < k; j++)
             if (top[j] > top[i]) {
@@ -253,6 +264,7 @@ static void fetch_now(certa_pbft *r)
     pbft_buf_free(&b);
     r->fetching = true;
     r->fetch_deadline = r->now + r->c.resend_ms;
+    CERTA_ASSERT(r->fetch_deadline > r->now);
     r->st.fetches_sent++;
 }
 
@@ -275,6 +287,8 @@ void pbft_maybe_fetch(certa_pbft *r)
 
 void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_FETCH);
     if (m->seq == 0 || m->seq > r->last_exec || r->c.app.read_block == NULL)
         return;
     uint64_t cnt = m->aux < r->c.fetch_blocks_max ? m->aux : r->c.fetch_blocks_max;
@@ -298,6 +312,7 @@ void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
     }
     if (k == 0)
         return;
+    CERTA_ASSERT(k <= cnt && m->seq + k - 1 <= r->last_exec);
     size_t ll = 0;
     uint8_t *l = certa_pbft_list_build(items, lens, k, &ll);
     CERTA_ASSERT(l != NULL);
@@ -321,6 +336,8 @@ bool certa_pbft_verify_commit_cert(const certa_pbft_crypto *c,
                                    const uint8_t (*sigs)[CERTA_SIGNATURE_BYTES],
                                    size_t count)
 {
+    CERTA_ASSERT(count == 0 || (c != NULL && chain_id != NULL && hash != NULL &&
+                                signers != NULL && sigs != NULL));
     uint16_t f = (uint16_t)((n - 1) / 3);
     uint64_t seen = 0;
     size_t ok = 0;
@@ -343,6 +360,7 @@ bool certa_pbft_verify_commit_cert(const certa_pbft_crypto *c,
 static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
                       uint8_t hash[CERTA_HASH_BYTES])
 {
+    CERTA_ASSERT(rec != NULL && nreq != NULL);
     if (rec->type != CERTA_PBFT_REC_BLOCK || rec->hdr.height != r->last_exec + 1 ||
         memcmp(rec->hdr.prev_hash, r->tip_hash, CERTA_HASH_BYTES) != 0 ||
         rec->hdr.timestamp_ms < r->tip.timestamp_ms || rec->sig_count < r->q)
@@ -367,6 +385,7 @@ static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
         return false;
     if (!pbft_decode_reqs(r, &rec->reqs, nreq))
         return false;
+    CERTA_ASSERT(*nreq <= CERTA_PBFT_BLOCK_REQUESTS_MAX);
     for (size_t i = 0; i < *nreq; i++)
         if (!r->c.app.validate_request(r->c.app.ctx, &r->reqs[i]))
             return false;
@@ -375,6 +394,8 @@ static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
 
 void pbft_on_fetch_reply(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_FETCH_REPLY);
     size_t pos = 0;
     const uint8_t *it;
     size_t il;
@@ -398,6 +419,7 @@ void pbft_on_fetch_reply(certa_pbft *r, const certa_pbft_msg *m)
         r->st.blocks_fetched++;
         certa_block_header hdr = rec.hdr;
         pbft_apply_executed(r, &hdr, hash, nreq);
+        CERTA_ASSERT(r->last_exec == hdr.height);
         progress = true;
     }
     if (progress) {
@@ -412,6 +434,8 @@ void pbft_on_fetch_reply(certa_pbft *r, const certa_pbft_msg *m)
 
 void pbft_on_status(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(m->sender < r->c.n && m->sender != r->c.id);
+    CERTA_ASSERT(m->type == CERTA_PBFT_MSG_STATUS);
     if (m->seq > r->peer_exec[m->sender])
         r->peer_exec[m->sender] = m->seq;
     r->peer_view[m->sender] = m->view;

@@ -19,8 +19,11 @@
  * holds exactly the durable blocks, consecutive heights from idx_first.
  */
 #include "store_internal.h"
+
 void store_rec_encode(uint8_t *p, const rec_hdr *h)
 {
+    CERTA_ASSERT(h->kind == KIND_BLOCK || h->kind == KIND_PAD);
+    CERTA_ASSERT((h->flags & ~FLAG_END_OF_FLUSH) == 0);
     memset(p, 0, HDR);
     certa_put_le32(p, REC_MAGIC);
     p[4] = FORMAT_VERSION;
@@ -31,11 +34,13 @@ void store_rec_encode(uint8_t *p, const rec_hdr *h)
     certa_put_le32(p + 24, h->payload_bytes);
     certa_put_le32(p + 28, h->payload_crc);
     certa_put_le32(p + 36, certa_crc32c(0, p, 36));
+    CERTA_ASSERT(certa_get_le32(p) == REC_MAGIC && p[7] == 0);
 }
 
 /* Returns NULL when p holds a well-formed header, else why not. */
 const char *store_rec_decode(const uint8_t *p, rec_hdr *h)
 {
+    CERTA_ASSERT(p != NULL && h != NULL);
     if (certa_get_le32(p) != REC_MAGIC)
         return "bad record magic";
     if (certa_get_le32(p + 36) != certa_crc32c(0, p, 36))
@@ -57,6 +62,7 @@ const char *store_rec_decode(const uint8_t *p, rec_hdr *h)
 
 bool store_all_zero(const uint8_t *p, size_t n)
 {
+    CERTA_ASSERT(p != NULL || n == 0);
     /* word-wise, OR-reduced a cache line at a time: segment tails of
      * hundreds of MiB go through here */
     size_t i = 0;
@@ -69,12 +75,14 @@ bool store_all_zero(const uint8_t *p, size_t n)
     for (; i < n; i++)
         if (p[i] != 0)
             return false;
+    CERTA_ASSERT(i == n);
     return true;
 }
 
 void store_seg_hdr_encode(uint8_t *p, uint32_t index, uint64_t first_height,
                           uint64_t segment_bytes, uint32_t flags)
 {
+    CERTA_ASSERT((flags & ~(SEG_FLAG_PREWRITTEN | SEG_FLAG_SPARE)) == 0);
     memset(p, 0, SEG_HDR);
     certa_put_le32(p, SEG_MAGIC);
     certa_put_le32(p + 4, FORMAT_VERSION);
@@ -83,11 +91,16 @@ void store_seg_hdr_encode(uint8_t *p, uint32_t index, uint64_t first_height,
     certa_put_le64(p + 16, first_height);
     certa_put_le64(p + 24, segment_bytes);
     certa_put_le32(p + 36, certa_crc32c(0, p, 36));
+    uint64_t fh = 0;
+    uint32_t fl = 0;
+    CERTA_ASSERT(store_seg_hdr_decode(p, index, &fh, &fl) == NULL && fh == first_height &&
+                 fl == flags);
 }
 
 const char *store_seg_hdr_decode(const uint8_t *p, uint32_t index,
                                  uint64_t *first_height, uint32_t *flags)
 {
+    CERTA_ASSERT(p != NULL && first_height != NULL && flags != NULL);
     if (certa_get_le32(p) != SEG_MAGIC)
         return "bad segment magic";
     if (certa_get_le32(p + 36) != certa_crc32c(0, p, 36))
@@ -105,6 +118,7 @@ const char *store_seg_hdr_decode(const uint8_t *p, uint32_t index,
 
 void certa_store_opts_default(certa_store_opts *o)
 {
+    CERTA_ASSERT(o != NULL);
     memset(o, 0, sizeof *o);
     o->segment_bytes = 64ull << 20;
     o->group_bytes = (64u << 20) + (64u << 10);
@@ -117,7 +131,9 @@ void certa_store_opts_default(certa_store_opts *o)
 
 void store_seg_name(char *out, size_t cap, uint32_t index, bool tmp)
 {
-    snprintf(out, cap, "%08u.seg%s", index, tmp ? ".tmp" : "");
+    CERTA_ASSERT(out != NULL && cap > 0);
+    int w = snprintf(out, cap, "%08u.seg%s", index, tmp ? ".tmp" : "");
+    CERTA_ASSERT(w > 0 && (size_t)w < cap); /* never truncated */
 }
 
 /* ---- index ---- */
@@ -137,11 +153,13 @@ certa_err store_idx_push(certa_store *s, uint64_t height, uint32_t seg,
         s->idx_cap = cap;
     }
     s->idx[s->idx_count++] = (idx_entry){.off = off, .seg = seg, .len = len};
+    CERTA_ASSERT(s->idx_count <= s->idx_cap);
     return CERTA_OK;
 }
 
 certa_err store_seg_push(certa_store *s, int rfd, uint64_t first_height)
 {
+    CERTA_ASSERT(rfd >= 0);
     if (s->nsegs == s->segs_cap) {
         uint32_t cap = s->segs_cap ? s->segs_cap * 2 : 16;
         seg_info *n = realloc(s->segs, cap * sizeof *n);
@@ -151,6 +169,7 @@ certa_err store_seg_push(certa_store *s, int rfd, uint64_t first_height)
         s->segs_cap = cap;
     }
     s->segs[s->nsegs++] = (seg_info){.rfd = rfd, .first_height = first_height};
+    CERTA_ASSERT(s->nsegs <= s->segs_cap);
     return CERTA_OK;
 }
 
@@ -160,6 +179,7 @@ static void set_failed(certa_store *s, certa_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_failed(certa_store *s, certa_err err, const char *fmt, ...)
 {
+    CERTA_ASSERT(err != CERTA_OK && fmt != NULL);
     if (s->failed != CERTA_OK)
         return;
     s->failed = err;
@@ -176,6 +196,7 @@ certa_err store_errno_code(int e)
 
 static int open_wfd(certa_store *s, const char *nm)
 {
+    CERTA_ASSERT(nm != NULL && s->dirfd >= 0);
     int fd = -1;
     if (s->o.direct_io != 0) {
         fd = openat(s->dirfd, nm, O_WRONLY | O_CLOEXEC | O_DIRECT);
@@ -195,6 +216,7 @@ static int open_wfd(certa_store *s, const char *nm)
 static certa_err register_segment(certa_store *s, uint32_t index, uint64_t first_height,
                              char *msg, size_t msg_cap)
 {
+    CERTA_ASSERT(msg != NULL && msg_cap > 0);
     char nm[32];
     store_seg_name(nm, sizeof nm, index, false);
     int rfd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
@@ -218,6 +240,7 @@ static certa_err register_segment(certa_store *s, uint32_t index, uint64_t first
 static certa_err create_segment(certa_store *s, uint32_t index, uint64_t first_height,
                                 char *msg, size_t msg_cap)
 {
+    CERTA_ASSERT(s->dirfd >= 0 && msg != NULL && msg_cap > 0);
     char tmp[32], nm[32];
     store_seg_name(tmp, sizeof tmp, index, true);
     store_seg_name(nm, sizeof nm, index, false);
@@ -327,6 +350,9 @@ static int uring_write_sync(certa_store *s, const uint8_t *buf, uint64_t len,
 
 static certa_err flush_group(certa_store *s, group *g, char *msg, size_t msg_cap)
 {
+    CERTA_ASSERT(g->state == G_INFLIGHT && g->len > 0);
+    /* every group starts and ends on a sector boundary */
+    CERTA_ASSERT(g->off % SECTOR == 0 && g->len % SECTOR == 0);
     certa_err err;
     bool new_seg = false, with_header = false;
     if (g->seg >= s->nsegs) {
@@ -387,6 +413,7 @@ static certa_err flush_group(certa_store *s, group *g, char *msg, size_t msg_cap
                  s->dir, nm, strerror(-rc));
         return store_errno_code(-rc);
     }
+    CERTA_ASSERT(done == wlen);
     if (new_seg)
         store_spare_done(s, g->seg);
     return CERTA_OK;
@@ -422,6 +449,7 @@ static void seal(certa_store *s, group *g)
 
 static void index_group(certa_store *s, const group *g)
 {
+    CERTA_ASSERT(g->state == G_INFLIGHT && g->len % SECTOR == 0);
     pthread_mutex_lock(&s->idx_mu);
     for (uint64_t pos = 0; pos < g->len;) {
         rec_hdr h;
@@ -455,6 +483,7 @@ static group *take_group(certa_store *s)
     }
     g->state = G_INFLIGHT;
     s->flushing = true;
+    CERTA_ASSERT(g->len > 0 && (g->off + g->len) % SECTOR == 0);
     return g;
 }
 
@@ -472,6 +501,7 @@ static double mono_s(void)
 
 static void flush_and_publish(certa_store *s, group *g)
 {
+    CERTA_ASSERT(s->flushing && g->state == G_INFLIGHT);
     pthread_mutex_unlock(&s->mu);
     pthread_cond_broadcast(&s->cv_space); /* a sealed group freed the fill slot */
     char msg[256] = "";
@@ -534,6 +564,7 @@ static void flush_and_publish(certa_store *s, group *g)
 
 static void *flusher_main(void *arg)
 {
+    CERTA_ASSERT(arg != NULL);
     certa_store *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -748,6 +779,7 @@ void certa_store_close(certa_store *s)
 
 void certa_store_wait_spare(certa_store *s)
 {
+    CERTA_ASSERT(s != NULL);
     pthread_mutex_lock(&s->mu);
     while (s->preparer_started && !s->closing &&
            (s->spare_state == SP_PREPARING ||
@@ -766,6 +798,7 @@ static certa_err append_impl(certa_store *s, uint64_t height, const void *data, 
     if (s->o.read_only)
         return certa_errorf(ei, CERTA_E_READONLY, "store: %s opened read-only", s->dir);
     uint64_t span = rec_span(len);
+    CERTA_ASSERT(span >= HDR + len && span % 8 == 0);
     if (len == 0 || len > UINT32_MAX || span + HDR + SECTOR > s->group_alloc ||
         span + 2 * (uint64_t)SECTOR + HDR > s->o.segment_bytes - SEG_HDR)
         return certa_errorf(ei, CERTA_E_LIMIT,
@@ -830,6 +863,7 @@ static certa_err append_impl(certa_store *s, uint64_t height, const void *data, 
         g->count++;
         g->len += span;
         g->payload_bytes += len;
+        CERTA_ASSERT(g->len <= s->group_alloc && g->off + g->len <= s->o.segment_bytes);
         s->next_height++;
         s->stats.appends++;
         break;
@@ -845,6 +879,7 @@ static certa_err append_impl(certa_store *s, uint64_t height, const void *data, 
 certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
                              size_t len, certa_errinfo *ei)
 {
+    CERTA_ASSERT(s != NULL && (data != NULL || len == 0));
     return append_impl(s, height, data, len, true, ei);
 }
 
@@ -861,6 +896,7 @@ static bool is_durable(const certa_store *s, uint64_t h)
 
 certa_err certa_store_wait_durable(certa_store *s, uint64_t height, certa_errinfo *ei)
 {
+    CERTA_ASSERT(s != NULL);
     if (is_durable(s, height))
         return CERTA_OK;
     pthread_mutex_lock(&s->mu);
@@ -883,12 +919,14 @@ certa_err certa_store_wait_durable(certa_store *s, uint64_t height, certa_errinf
             err = certa_errorf(ei, s->failed, "%s", s->failmsg);
     }
     pthread_mutex_unlock(&s->mu);
+    CERTA_ASSERT(err != CERTA_OK || is_durable(s, height));
     return err;
 }
 
 certa_err certa_store_append_sync(certa_store *s, uint64_t height, const void *data,
                                   size_t len, certa_errinfo *ei)
 {
+    CERTA_ASSERT(s != NULL && (data != NULL || len == 0));
     certa_err err = append_impl(s, height, data, len, false, ei);
     if (err != CERTA_OK)
         return err;
@@ -910,6 +948,7 @@ bool certa_store_range(certa_store *s, uint64_t *first, uint64_t *last)
     if (any) {
         *first = s->idx_first;
         *last = s->idx_first + s->idx_count - 1;
+        CERTA_ASSERT(*first <= *last);
     }
     pthread_mutex_unlock(&s->idx_mu);
     return any;
@@ -922,6 +961,7 @@ static bool idx_lookup(certa_store *s, uint64_t height, idx_entry *e, int *rfd)
               height - s->idx_first < s->idx_count;
     if (ok) {
         *e = s->idx[height - s->idx_first];
+        CERTA_ASSERT(e->seg < s->nsegs); /* indexed only once registered */
         *rfd = s->segs[e->seg].rfd;
     }
     pthread_mutex_unlock(&s->idx_mu);
@@ -930,6 +970,7 @@ static bool idx_lookup(certa_store *s, uint64_t height, idx_entry *e, int *rfd)
 
 certa_err certa_store_block_size(certa_store *s, uint64_t height, size_t *len)
 {
+    CERTA_ASSERT(s != NULL);
     idx_entry e;
     int fd;
     if (!idx_lookup(s, height, &e, &fd))
@@ -941,6 +982,7 @@ certa_err certa_store_block_size(certa_store *s, uint64_t height, size_t *len)
 certa_err certa_store_locate(certa_store *s, uint64_t height, uint32_t *segment,
                              uint64_t *offset)
 {
+    CERTA_ASSERT(s != NULL);
     idx_entry e;
     int fd;
     if (!idx_lookup(s, height, &e, &fd))
@@ -954,6 +996,7 @@ certa_err certa_store_locate(certa_store *s, uint64_t height, uint32_t *segment,
 static certa_err check_record(certa_store *s, const uint8_t *hdr, const uint8_t *payload,
                               const idx_entry *e, uint64_t height, certa_errinfo *ei)
 {
+    CERTA_ASSERT(hdr != NULL && payload != NULL && e != NULL);
     rec_hdr h;
     const char *why = store_rec_decode(hdr, &h);
     if (why == NULL && (h.kind != KIND_BLOCK || h.height != height || h.payload_bytes != e->len))
@@ -971,6 +1014,7 @@ static certa_err check_record(certa_store *s, const uint8_t *hdr, const uint8_t 
 certa_err certa_store_read(certa_store *s, uint64_t height, void *buf, size_t cap,
                            size_t *len, certa_errinfo *ei)
 {
+    CERTA_ASSERT(s != NULL && (buf != NULL || cap == 0));
     idx_entry e;
     int fd;
     if (!idx_lookup(s, height, &e, &fd))
@@ -986,12 +1030,14 @@ certa_err certa_store_read(certa_store *s, uint64_t height, void *buf, size_t ca
     certa_err err = check_record(s, hdr, buf, &e, height, ei);
     if (err == CERTA_OK)
         *len = e.len;
+    CERTA_ASSERT(err != CERTA_OK || *len <= cap);
     return err;
 }
 
 certa_err certa_store_scan(certa_store *s, uint64_t from, uint64_t to,
                            certa_store_scan_fn fn, void *ctx, certa_errinfo *ei)
 {
+    CERTA_ASSERT(s != NULL);
     reader r = {.fd = -1, .cap = READ_CHUNK_BYTES * 2};
     uint32_t rseg = UINT32_MAX;
     r.buf = malloc(r.cap);
@@ -1029,6 +1075,7 @@ certa_err certa_store_scan(certa_store *s, uint64_t from, uint64_t to,
 
 void certa_store_get_stats(certa_store *s, certa_store_stats *st)
 {
+    CERTA_ASSERT(s != NULL && st != NULL);
     if (s->o.read_only) {
         memset(st, 0, sizeof *st);
         return;

@@ -14,6 +14,7 @@
 
 static uint64_t ds_nchunks(const dstream *d)
 {
+    CERTA_ASSERT(d != NULL);
     return (d->fsize + DS_CHUNK - 1) / DS_CHUNK;
 }
 
@@ -63,6 +64,7 @@ static dstream *ds_new(void)
     }
     (void)madvise(b, (size_t)DS_CHUNKS * DS_CHUNK, MADV_HUGEPAGE);
     d->chunks = b;
+    CERTA_ASSERT(d->fd < 0 && d->inflight == 0 && d->first == 0 && d->next == 0);
     return d;
 }
 
@@ -77,12 +79,14 @@ static bool ds_attach(dstream *d, int dirfd, const char *nm, uint64_t fsize)
     d->fsize = fsize;
     d->first = d->next = 0;
     memset(d->done, 0, sizeof d->done);
+    CERTA_ASSERT(d->fd >= 0 && d->inflight == 0);
     return true;
 }
 
 /* Submits reads for every free ring slot; 0 or -errno. */
 static int ds_fill(dstream *d)
 {
+    CERTA_ASSERT(d->fd >= 0 && d->first <= d->next);
     unsigned queued = 0;
     while (d->next < ds_nchunks(d) && d->next < d->first + DS_CHUNKS) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
@@ -99,6 +103,7 @@ static int ds_fill(dstream *d)
         d->next++;
         queued++;
     }
+    CERTA_ASSERT(d->next <= d->first + DS_CHUNKS);
     if (queued == 0)
         return 0;
     int rc = io_uring_submit(&d->ring);
@@ -139,14 +144,17 @@ static const uint8_t *ds_chunk(dstream *d, uint64_t c)
 /* Releases the chunks below c and keeps the ring full. */
 static int ds_advance(dstream *d, uint64_t c)
 {
+    CERTA_ASSERT(d->fd >= 0 && d->first <= d->next);
     if (c > d->first)
         d->first = c < d->next ? c : d->next;
+    CERTA_ASSERT(d->first <= d->next);
     return ds_fill(d);
 }
 
 /* Like rd_get: [off, off + len) of the file, valid until the next call. */
 static const uint8_t *ds_get(dstream *d, uint64_t off, size_t len)
 {
+    CERTA_ASSERT(d->fd >= 0);
     if (off > d->fsize || len > d->fsize - off) {
         errno = ERANGE;
         return NULL;
@@ -195,6 +203,7 @@ static const uint8_t *ds_get(dstream *d, uint64_t off, size_t len)
 
 int store_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
+    CERTA_ASSERT(fd >= 0 && (buf != NULL || len == 0));
     uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = pread(fd, p, len, (off_t)off);
@@ -218,6 +227,7 @@ int store_pread_full(int fd, void *buf, size_t len, uint64_t off)
  * or NULL (errno set; ERANGE when past the end of the file). */
 const uint8_t *store_rd_get(reader *r, uint64_t off, size_t len)
 {
+    CERTA_ASSERT(r->buf != NULL && r->cap > 0);
     if (r->ds != NULL)
         return ds_get(r->ds, off, len);
     if (off > r->fsize || len > r->fsize - off) {
@@ -276,6 +286,7 @@ typedef struct damage {
 static certa_err max_flush_after(certa_store *s, int fd, uint64_t fsize,
                                  uint64_t from, uint64_t *max_flush)
 {
+    CERTA_ASSERT(fd >= 0 && max_flush != NULL);
     reader r = {.fd = fd, .fsize = fsize, .cap = READ_CHUNK_BYTES};
     r.buf = malloc(r.cap);
     if (r.buf == NULL)
@@ -302,6 +313,7 @@ static certa_err max_flush_after(certa_store *s, int fd, uint64_t fsize,
  * SEEK_DATA reports the whole file as data, which is read. */
 static bool any_nonzero_after(int fd, uint64_t fsize, uint64_t from)
 {
+    CERTA_ASSERT(fd >= 0);
     reader r = {.fd = fd, .fsize = fsize, .cap = READ_CHUNK_BYTES};
     r.buf = malloc(r.cap);
     if (r.buf == NULL)
@@ -374,6 +386,7 @@ static void scan_reader_init(certa_store *s, uint32_t k, int fd, uint64_t fsize,
 static certa_err scan_segment(certa_store *s, uint32_t k, int fd, bool last, scan_state *st,
                               damage *dm, certa_errinfo *ei)
 {
+    CERTA_ASSERT(fd >= 0 && st != NULL && dm != NULL && !dm->found);
     uint64_t fsize = store_file_size(fd);
     bool feed = s->o.on_open_block != NULL;
     bool headers_only = s->o.read_only && s->o.headers_only_on_open && !feed;
@@ -519,6 +532,7 @@ out:
 
 static int cmp_u32(const void *a, const void *b)
 {
+    CERTA_ASSERT(a != NULL && b != NULL);
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
@@ -632,6 +646,7 @@ static certa_err repair_tail(certa_store *s, const damage *dm, uint32_t nfiles,
                              const scan_state *st, uint64_t *cut,
                              certa_errinfo *ei)
 {
+    CERTA_ASSERT(dm->found && dm->seg < nfiles);
     char nm[32];
     *cut = 0;
     for (uint32_t k = nfiles; k-- > dm->seg + 1;) {
@@ -699,6 +714,7 @@ static certa_err classify(certa_store *s, const damage *dm, uint32_t nfiles,
                           const scan_state *st, int dm_fd, bool *corrupt,
                           certa_errinfo *ei)
 {
+    CERTA_ASSERT(dm->found && dm->seg < nfiles);
     *corrupt = false;
     if (dm->seg + 1 < nfiles) {
         /* A later segment gets its real header only with its first group,

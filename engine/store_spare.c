@@ -38,6 +38,7 @@ static int fill_stop(certa_store *s)
     pthread_mutex_lock(&s->mu);
     int c = s->closing ? 1 : s->spare_cut ? 2 : 0;
     pthread_mutex_unlock(&s->mu);
+    CERTA_ASSERT(c >= 0 && c <= 2);
     return c;
 }
 
@@ -49,6 +50,8 @@ static int fill_stop(certa_store *s)
 static certa_err prepare_spare(certa_store *s, uint32_t index, bool prewrite, bool alloc,
                                bool *zeroed, uint8_t *zbuf, char *msg, size_t msg_cap)
 {
+    CERTA_ASSERT(zeroed != NULL && zbuf != NULL && msg != NULL && msg_cap > 0);
+    CERTA_ASSERT((uintptr_t)zbuf % SECTOR == 0); /* O_DIRECT writes from it */
     *zeroed = prewrite;
     char tmp[32], nm[32];
     store_seg_name(tmp, sizeof tmp, index, true);
@@ -180,6 +183,7 @@ void *store_preparer_main(void *arg)
  * prepared until the segment's header is durable (spare_done). */
 bool store_take_spare(certa_store *s, uint32_t index, bool *prewritten)
 {
+    CERTA_ASSERT(prewritten != NULL);
     pthread_mutex_lock(&s->mu);
     while (s->spare_state == SP_PREPARING && s->spare_index == index) {
         s->spare_cut = true;
@@ -190,6 +194,8 @@ bool store_take_spare(certa_store *s, uint32_t index, bool *prewritten)
     s->spare_allowed = false;
     if (s->spare_state != SP_PREPARING)
         s->spare_state = SP_NONE;
+    /* no spare is prepared until this segment's header is durable */
+    CERTA_ASSERT(!s->spare_allowed);
     pthread_mutex_unlock(&s->mu);
     return took;
 }
