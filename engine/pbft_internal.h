@@ -14,7 +14,8 @@
  *   pbft_xfer.c  checkpoints and the low watermark, following a view,
  *                state transfer (FETCH, FETCH-REPLY, STATUS)
  * The invariants of the replica are stated in pbft.c and checked after
- * every step (pbft_check_invariants) when CERTA_INVARIANTS is defined.
+ * every step (certa_pbft_check_invariants) when CERTA_INVARIANTS is
+ * defined, and by the simulator in every build.
  */
 #ifndef CERTA_PBFT_INTERNAL_H
 #define CERTA_PBFT_INTERNAL_H
