@@ -46,6 +46,7 @@ void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
     free(b->p);
     b->p = q;
     b->len = len;
+    CERTA_ASSERT(b->p != NULL && b->len == len);
 }
 
 void pbft_buf_take(buf *b, uint8_t *p, size_t len)

@@ -57,6 +57,7 @@ const char *store_rec_decode(const uint8_t *p, rec_hdr *h)
         return "unknown record kind";
     if (p[7] != 0 || certa_get_le32(p + 32) != 0 || (h->flags & ~FLAG_END_OF_FLUSH) != 0)
         return "reserved header bits set";
+    CERTA_ASSERT(h->kind == KIND_BLOCK || h->kind == KIND_PAD);
     return NULL;
 }
 
@@ -535,6 +536,7 @@ static void flush_and_publish(certa_store *s, group *g)
     s->stats.payload_bytes += g->payload_bytes;
     uint64_t durable = g->last_height;
     bool advanced = g->count > 0;
+    CERTA_ASSERT(!advanced || g->first_height <= g->last_height);
     if (advanced)
         __atomic_store_n(&s->durable, durable, __ATOMIC_RELEASE);
     g->state = G_FREE;
@@ -746,6 +748,7 @@ certa_err certa_store_open(const certa_store_opts *opts, certa_store **out,
         goto fail;
     }
     s->flusher_started = true;
+    CERTA_ASSERT(s->idx_count == 0 || s->idx_first + s->idx_count == s->next_height);
     *out = s;
     return CERTA_OK;
 fail:
@@ -956,6 +959,7 @@ bool certa_store_range(certa_store *s, uint64_t *first, uint64_t *last)
 
 static bool idx_lookup(certa_store *s, uint64_t height, idx_entry *e, int *rfd)
 {
+    CERTA_ASSERT(e != NULL && rfd != NULL);
     pthread_mutex_lock(&s->idx_mu);
     bool ok = s->idx_count > 0 && height >= s->idx_first &&
               height - s->idx_first < s->idx_count;
@@ -1008,6 +1012,7 @@ static certa_err check_record(certa_store *s, const uint8_t *hdr, const uint8_t 
                             "store: %s: segment %08u.seg, offset %llu, height %llu: %s",
                             s->dir, e->seg, (unsigned long long)e->off,
                             (unsigned long long)height, why);
+    CERTA_ASSERT(h.kind == KIND_BLOCK && h.height == height && h.payload_bytes == e->len);
     return CERTA_OK;
 }
 

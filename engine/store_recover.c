@@ -541,6 +541,7 @@ static int cmp_u32(const void *a, const void *b)
 static certa_err list_segments(certa_store *s, uint32_t **out, uint32_t *n,
                                certa_errinfo *ei)
 {
+    CERTA_ASSERT(out != NULL && n != NULL && s->dirfd >= 0);
     int fd = dup(s->dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d == NULL) {
@@ -594,6 +595,7 @@ static certa_err list_segments(certa_store *s, uint32_t **out, uint32_t *n,
                                 "numbered from 00000000 without gaps)", s->dir, nm);
         }
     }
+    CERTA_ASSERT(cnt == 0 || v[cnt - 1] == cnt - 1); /* 0..cnt-1, no gap */
     *out = v;
     *n = cnt;
     return CERTA_OK;
@@ -758,6 +760,7 @@ static certa_err classify(certa_store *s, const damage *dm, uint32_t nfiles,
 certa_err store_recover(certa_store *s, certa_store_recovery *rep,
                         certa_errinfo *ei)
 {
+    CERTA_ASSERT(rep != NULL && s->nsegs == 0 && s->idx_count == 0);
     uint32_t *files = NULL, nfiles = 0;
     certa_err err = list_segments(s, &files, &nfiles, ei);
     if (err != CERTA_OK)
@@ -856,6 +859,8 @@ certa_err store_recover(certa_store *s, certa_store_recovery *rep,
     rep->payload_bytes = st.payload_bytes;
     if (s->idx_count > 0)
         __atomic_store_n(&s->durable, rep->last_height, __ATOMIC_RELEASE);
+    /* the index holds consecutive heights up to where the writer continues */
+    CERTA_ASSERT(s->idx_count == 0 || s->idx_first + s->idx_count == s->next_height);
     return CERTA_OK;
 }
 
