@@ -23,6 +23,7 @@ typedef struct rd {
 
 static bool rd_need(rd *r, size_t n)
 {
+    CERTA_ASSERT(r->pos <= r->len);
     if (r->bad || r->len - r->pos < n) {
         r->bad = true;
         return false;
@@ -32,6 +33,7 @@ static bool rd_need(rd *r, size_t n)
 
 static uint64_t rd_uint(rd *r, unsigned bytes)
 {
+    CERTA_ASSERT(bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8);
     if (!rd_need(r, bytes))
         return 0;
     const uint8_t *q = r->p + r->pos;
@@ -55,11 +57,13 @@ static const uint8_t *rd_bytes(rd *r, size_t n)
         return NULL;
     const uint8_t *q = r->p + r->pos;
     r->pos += n;
+    CERTA_ASSERT(r->pos <= r->len);
     return q;
 }
 
 static void rd_list(rd *r, certa_pbft_list *l, uint32_t max)
 {
+    CERTA_ASSERT(l != NULL && r->pos <= r->len);
     memset(l, 0, sizeof *l);
     uint64_t count = rd_uint(r, 4);
     if (r->bad)
@@ -74,6 +78,7 @@ static void rd_list(rd *r, certa_pbft_list *l, uint32_t max)
         if (rd_bytes(r, n) == NULL)
             return;
     }
+    CERTA_ASSERT(!r->bad && r->pos <= r->len);
     l->p = r->p + start;
     l->len = r->pos - start;
     l->count = (uint32_t)count;
@@ -81,6 +86,7 @@ static void rd_list(rd *r, certa_pbft_list *l, uint32_t max)
 
 bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l)
 {
+    CERTA_ASSERT(l != NULL && (p != NULL || len == 0));
     rd r = {p, len, 0, false};
     rd_list(&r, l, CERTA_PBFT_LIST_ITEMS_MAX);
     return !r.bad && r.pos == len;
@@ -104,6 +110,7 @@ bool certa_pbft_list_next(const certa_pbft_list *l, size_t *pos,
 bool certa_pbft_request_item(const uint8_t *item, size_t len,
                              certa_pbft_request *req)
 {
+    CERTA_ASSERT(item != NULL && req != NULL);
     if (len < 10 || len - 10 > CERTA_PBFT_REQUEST_BYTES_MAX)
         return false;
     req->integrator = certa_get_le16(item);
@@ -123,6 +130,7 @@ typedef struct wr {
 
 static void wr_need(wr *w, size_t n)
 {
+    CERTA_ASSERT(w->len <= w->cap);
     if (w->bad || w->cap - w->len >= n)
         return;
     size_t cap = w->cap ? w->cap : 256;
@@ -135,10 +143,12 @@ static void wr_need(wr *w, size_t n)
     }
     w->p = q;
     w->cap = cap;
+    CERTA_ASSERT(w->cap - w->len >= n);
 }
 
 static void wr_uint(wr *w, uint64_t v, unsigned bytes)
 {
+    CERTA_ASSERT(bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8);
     wr_need(w, bytes);
     if (w->bad)
         return;
@@ -163,15 +173,18 @@ static void wr_uint(wr *w, uint64_t v, unsigned bytes)
 
 static void wr_bytes(wr *w, const void *b, size_t n)
 {
+    CERTA_ASSERT(b != NULL || n == 0);
     wr_need(w, n);
     if (w->bad || n == 0)
         return;
     memcpy(w->p + w->len, b, n);
     w->len += n;
+    CERTA_ASSERT(w->len <= w->cap);
 }
 
 static void wr_list(wr *w, const certa_pbft_list *l)
 {
+    CERTA_ASSERT(l->p != NULL || l->len == 0);
     wr_uint(w, l->count, 4);
     wr_bytes(w, l->p, l->len);
 }
@@ -213,6 +226,7 @@ void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
 
 static void rd_header(rd *r, certa_block_header *h)
 {
+    CERTA_ASSERT(h != NULL);
     const uint8_t *b = rd_bytes(r, CERTA_PBFT_HEADER_BYTES);
     if (b != NULL)
         certa_pbft_header_decode(b, h);
@@ -220,6 +234,7 @@ static void rd_header(rd *r, certa_block_header *h)
 
 static void wr_header(wr *w, const certa_block_header *h)
 {
+    CERTA_ASSERT(h != NULL);
     uint8_t b[CERTA_PBFT_HEADER_BYTES];
     certa_pbft_header_encode(h, b);
     wr_bytes(w, b, sizeof b);
@@ -234,6 +249,7 @@ bool certa_pbft_msg_is_signed(uint8_t type)
  * directions: one table keeps encoder and decoder in step. */
 static void body_rd(rd *r, certa_pbft_msg *m)
 {
+    CERTA_ASSERT(r->pos <= r->len);
     switch (m->type) {
     case CERTA_PBFT_MSG_REQUEST: {
         m->integrator = (uint16_t)rd_uint(r, 2);
@@ -327,6 +343,7 @@ static void body_rd(rd *r, certa_pbft_msg *m)
 
 static void body_wr(wr *w, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(w->bad || w->len <= w->cap);
     switch (m->type) {
     case CERTA_PBFT_MSG_REQUEST:
         wr_uint(w, m->integrator, 2);
@@ -424,11 +441,13 @@ certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m
     }
     if (r.pos != len)
         return CERTA_E_TRAILING;
+    CERTA_ASSERT(!sig || (m->sig != NULL && m->signed_len + CERTA_SIGNATURE_BYTES == len));
     return CERTA_OK;
 }
 
 uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
 {
+    CERTA_ASSERT(m != NULL && out_len != NULL);
     wr w = {NULL, 0, 0, false};
     wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
     wr_uint(&w, m->type, 1);
@@ -450,6 +469,7 @@ uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
         free(w.p);
         return NULL;
     }
+    CERTA_ASSERT(w.p != NULL && w.len >= 2 && w.len <= w.cap);
     *out_len = w.len;
     return w.p;
 }
@@ -490,6 +510,7 @@ size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len)
 uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
                                size_t count, size_t *out_len)
 {
+    CERTA_ASSERT(count == 0 || (items != NULL && lens != NULL));
     wr w = {NULL, 0, 0, false};
     wr_uint(&w, count, 4);
     for (size_t i = 0; i < count; i++) {
@@ -502,6 +523,7 @@ uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
     }
     if (w.p == NULL)
         return NULL;
+    CERTA_ASSERT(w.len >= 4 + 4 * count);
     *out_len = w.len;
     return w.p;
 }

@@ -23,144 +23,7 @@
  * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the
  * state changes only inside begin_block/apply/end_block and snapshot_load.
  */
-#include "certa/state.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "certa/crypto.h"
-#include "certa/merkle.h"
-#include "certa/pool.h"
-#include "certa/wire.h"
-
-#define NONE UINT32_MAX
-#define CHUNK_GRANTS 16u /* grant hashes per chunk hash */
-#define PAGE_CHUNKS 64u  /* chunk hashes per page hash */
-#define GRANT_FLAG_REVOKED 0x01u
-#define GRANT_FLAG_LOCKED 0x02u
-#define GRANT_FLAG_REDEEMED 0x04u
-#define GRANT_HASH_BYTES 115u
-#define THREADS_MAX CERTA_POOL_THREADS_MAX
-#define PAIR_CACHE_SLOTS 1024u
-
-/* 96 bytes: the whole per-grant state. */
-typedef struct grant {
-    uint8_t id[CERTA_GRANT_ID_BYTES];
-    uint8_t code_commit[CERTA_HASH_BYTES];
-    uint64_t not_before_ms;
-    uint64_t not_after_ms;
-    uint32_t holder; /* index in holders */
-    uint32_t matter;
-    uint32_t licence_types;
-    uint32_t hist_head; /* first and last record of its history */
-    uint32_t hist_tail;
-    uint16_t centre;
-    uint16_t counter;
-    uint16_t max_uses;
-    uint16_t uses;
-    uint8_t fails;
-    uint8_t flags;
-    uint8_t method;
-    uint8_t pad_;
-} grant;
-_Static_assert(sizeof(grant) == 96, "grant layout");
-
-typedef struct holder {
-    uint8_t id[CERTA_HOLDER_ID_BYTES];
-    uint32_t head;
-    uint32_t tail;
-} holder;
-
-/* One event on the chain (36 bytes, packed: there is one per event). */
-typedef struct __attribute__((packed)) record {
-    uint64_t time_ms;
-    uint32_t grant;  /* index or NONE */
-    uint32_t holder; /* index or NONE */
-    uint32_t next_holder;
-    uint32_t next_grant;
-    uint32_t matter;
-    uint32_t licence_types;
-    uint16_t centre;
-    uint8_t kind;
-    uint8_t result;
-} record;
-_Static_assert(sizeof(record) == 36, "record layout");
-
-/* Open addressing over u64 slots: high 32 bits a tag from the key's hash,
- * low 32 bits index+1 (0 = empty). */
-typedef struct index_table {
-    uint64_t *slots;
-    uint32_t mask; /* capacity - 1, capacity a power of two */
-    uint32_t count;
-} index_table;
-
-struct certa_state {
-    const certa_genesis *g;
-    uint64_t seed; /* index hashing only */
-
-    uint64_t height;
-    uint64_t now_ms;
-    bool in_block;
-
-    grant *grants;
-    uint32_t grant_count, grant_cap;
-    holder *holders;
-    uint32_t holder_count, holder_cap;
-    record *records;
-    uint64_t record_count, record_cap;
-    index_table grant_index;
-    index_table holder_index;
-
-    /* digest */
-    uint8_t (*grant_hash)[CERTA_HASH_BYTES]; /* chunk_cap * CHUNK_GRANTS */
-    uint8_t (*chunk_hash)[CERTA_HASH_BYTES];
-    uint16_t *chunk_dirty; /* bit i: grant i of the chunk changed */
-    uint32_t *dirty_list;  /* chunks with chunk_dirty != 0 */
-    uint32_t dirty_count;
-    uint32_t chunk_cap;
-    uint8_t (*page_hash)[CERTA_HASH_BYTES];
-    /* digest scratch (dig_reserve) */
-    uint8_t *dig_enc;
-    certa_merkle_split_leaf *dig_split;
-    uint8_t (*dig_heads)[8];
-    uint8_t *dig_out;
-    uint32_t *dig_idx;
-    size_t dig_cap;
-    uint8_t *page_dirty;
-    uint32_t *page_list; /* pages with page_dirty != 0 */
-    uint32_t page_dirty_count;
-    uint32_t page_cap;
-    uint8_t results_chain[CERTA_HASH_BYTES];
-    uint8_t last_results_root[CERTA_HASH_BYTES];
-
-    /* block being applied */
-    uint8_t *block_results;
-    uint8_t *block_kinds;
-    uint32_t block_count, block_cap;
-    uint8_t (*scratch)[CERTA_HASH_BYTES];
-    uint32_t scratch_cap;
-
-    certa_pool *pool; /* digest hashing; NULL: the calling thread only */
-
-    /* result leaves take only CERTA_R_COUNT x 8 values: hashed once */
-    uint8_t leaf_hash[CERTA_R_COUNT][8][CERTA_HASH_BYTES];
-    /* node hashes of pairs of result leaves, by pair (direct-mapped): a
-     * block has few distinct (result, kind) leaves, so most of its lowest
-     * level of nodes repeats */
-    struct pair_node {
-        uint16_t key; /* 0: empty, else 1 + (a << 8 | b) folded */
-        uint8_t a, b;
-        uint8_t h[CERTA_HASH_BYTES];
-    } pair_cache[PAIR_CACHE_SLOTS];
-};
-
+#include "state_internal.h"
 /* ---------------------------------------------------------------- names */
 
 static const char *const result_names[CERTA_R_COUNT] = {
@@ -249,7 +112,7 @@ static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
 
 /* ---------------------------------------------------------------- indexes */
 
-static void index_init(index_table *t, uint32_t reserve)
+void state_index_init(index_table *t, uint32_t reserve)
 {
     uint32_t cap = 64;
     while (cap < 2ull * reserve && cap < (1u << 31))
@@ -261,7 +124,6 @@ static void index_init(index_table *t, uint32_t reserve)
 }
 
 /* Returns the slot holding the key, or the empty slot where it would go. */
-typedef bool (*key_eq_fn)(const certa_state *s, uint32_t idx, const uint8_t *key);
 
 static bool grant_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key)
 {
@@ -304,12 +166,11 @@ static void index_insert_raw(const certa_state *s, index_table *t,
     t->count++;
 }
 
-typedef const uint8_t *(*key_of_fn)(const certa_state *s, uint32_t idx);
-static const uint8_t *grant_key(const certa_state *s, uint32_t idx) { return s->grants[idx].id; }
-static const uint8_t *holder_key(const certa_state *s, uint32_t idx) { return s->holders[idx].id; }
+const uint8_t *state_grant_key(const certa_state *s, uint32_t idx) { return s->grants[idx].id; }
+const uint8_t *state_holder_key(const certa_state *s, uint32_t idx) { return s->holders[idx].id; }
 
-static void index_insert(const certa_state *s, index_table *t, const uint8_t *key,
-                         size_t len, uint32_t idx, key_of_fn key_of)
+void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key,
+                        size_t len, uint32_t idx, key_of_fn key_of)
 {
     if (2ull * (t->count + 1) > (uint64_t)t->mask + 1) {
         uint32_t old_cap = t->mask + 1;
@@ -354,11 +215,11 @@ static uint32_t holder_get(certa_state *s, const uint8_t *id)
     memcpy(s->holders[h].id, id, CERTA_HOLDER_ID_BYTES);
     s->holders[h].head = NONE;
     s->holders[h].tail = NONE;
-    index_insert(s, &s->holder_index, id, CERTA_HOLDER_ID_BYTES, h, holder_key);
+    state_index_insert(s, &s->holder_index, id, CERTA_HOLDER_ID_BYTES, h, state_holder_key);
     return h;
 }
 
-static void chunks_reserve(certa_state *s, uint32_t chunks)
+void state_chunks_reserve(certa_state *s, uint32_t chunks)
 {
     if (chunks <= s->chunk_cap)
         return;
@@ -380,7 +241,7 @@ static void chunks_reserve(certa_state *s, uint32_t chunks)
     s->page_cap = pages;
 }
 
-static void grant_touch(certa_state *s, uint32_t gi)
+void state_grant_touch(certa_state *s, uint32_t gi)
 {
     uint32_t c = gi / CHUNK_GRANTS;
     CERTA_ASSERT(c < s->chunk_cap);
@@ -403,7 +264,7 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder
     }
     CERTA_ASSERT(s->grant_count < NONE - 1);
     uint32_t gi = s->grant_count++;
-    chunks_reserve(s, gi / CHUNK_GRANTS + 1);
+    state_chunks_reserve(s, gi / CHUNK_GRANTS + 1);
     grant *gr = &s->grants[gi];
     memset(gr, 0, sizeof *gr);
     memcpy(gr->id, ev->grant_id, CERTA_GRANT_ID_BYTES);
@@ -419,8 +280,8 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder
     gr->counter = ev->counter;
     gr->max_uses = ev->max_uses;
     gr->method = ev->method;
-    index_insert(s, &s->grant_index, gr->id, CERTA_GRANT_ID_BYTES, gi, grant_key);
-    grant_touch(s, gi);
+    state_index_insert(s, &s->grant_index, gr->id, CERTA_GRANT_ID_BYTES, gi, state_grant_key);
+    state_grant_touch(s, gi);
     return gi;
 }
 
@@ -459,14 +320,14 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
         s->grants = xrealloc(NULL, (size_t)gres * sizeof *s->grants);
         s->holder_cap = gres;
         s->holders = xrealloc(NULL, (size_t)gres * sizeof *s->holders);
-        chunks_reserve(s, gres / CHUNK_GRANTS + 1);
+        state_chunks_reserve(s, gres / CHUNK_GRANTS + 1);
     }
     if (rres > 0) {
         s->record_cap = rres;
         s->records = xrealloc(NULL, rres * sizeof *s->records);
     }
-    index_init(&s->grant_index, gres);
-    index_init(&s->holder_index, gres);
+    state_index_init(&s->grant_index, gres);
+    state_index_init(&s->holder_index, gres);
     s->block_cap = g->params.block_events_max ? g->params.block_events_max : 4096;
     s->block_results = xrealloc(NULL, s->block_cap);
     s->block_kinds = xrealloc(NULL, s->block_cap);
@@ -770,7 +631,7 @@ static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event 
         if ((allowed & (1u << ev->licences[i].type)) == 0)
             return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
     certa_result r = check_code(s, gr, ev);
-    grant_touch(s, gi);
+    state_grant_touch(s, gi);
     if (r != CERTA_R_OK)
         return r;
     gr->uses++;
@@ -804,7 +665,7 @@ static certa_result apply_revoke(certa_state *s, uint32_t gi, const certa_event 
     if (gr->flags & GRANT_FLAG_REVOKED)
         return CERTA_R_REVOKED;
     gr->flags |= GRANT_FLAG_REVOKED;
-    grant_touch(s, gi);
+    state_grant_touch(s, gi);
     return CERTA_R_OK;
 }
 
@@ -1036,7 +897,7 @@ static void grant_encode(const certa_state *s, const grant *gr,
 /* Digest scratch, grown as needed: the messages of one level and their
  * hashes, hashed together on the Merkle module's wide kernels (each of the
  * three levels is a Merkle leaf hash, SHA-256(0x00 || message)). */
-static void dig_reserve(certa_state *s, size_t n)
+void state_dig_reserve(certa_state *s, size_t n)
 {
     if (n <= s->dig_cap)
         return;
@@ -1064,7 +925,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     if (s->dirty_count > 0) {
         /* the changed grants */
         size_t k = 0;
-        dig_reserve(s, (size_t)s->dirty_count * CHUNK_GRANTS);
+        state_dig_reserve(s, (size_t)s->dirty_count * CHUNK_GRANTS);
         for (uint32_t d = 0; d < s->dirty_count; d++) {
             uint32_t c = s->dirty_list[d], mask = s->chunk_dirty[c];
             CERTA_ASSERT(mask != 0);
@@ -1106,7 +967,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     }
     if (s->page_dirty_count > 0) {
         /* their pages: 0x03 || u32 p || the page's chunk hashes */
-        dig_reserve(s, s->page_dirty_count);
+        state_dig_reserve(s, s->page_dirty_count);
         for (uint32_t d = 0; d < s->page_dirty_count; d++) {
             uint32_t p = s->page_list[d];
             uint32_t first = p * PAGE_CHUNKS, end = first + PAGE_CHUNKS;
@@ -1274,371 +1135,3 @@ certa_err certa_state_grant_history(const certa_state *s,
                 next_cursor);
 }
 
-/* ---------------------------------------------------------------- snapshots */
-
-#define SNAP_MAGIC 0x53545243u /* "CRTS" */
-#define SNAP_VERSION 1u
-#define SNAP_HEADER_BYTES (4 + 4 + 32 + 8 + 8 + 8 + 32 + 32 + 4 + 4 + 8)
-#define SNAP_HOLDER_BYTES (32 + 4 + 4)
-#define SNAP_GRANT_BYTES (16 + 32 + 8 + 8 + 4 * 5 + 2 * 4 + 3)
-#define SNAP_RECORD_BYTES 36
-
-typedef struct snap_writer {
-    int fd;
-    uint8_t buf[1 << 16];
-    size_t len;
-    certa_sha256_ctx hash;
-    bool failed;
-} snap_writer;
-
-static void sw_flush(snap_writer *w)
-{
-    size_t off = 0;
-    while (!w->failed && off < w->len) {
-        ssize_t k = write(w->fd, w->buf + off, w->len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            w->failed = true;
-        else
-            off += (size_t)k;
-    }
-    w->len = 0;
-}
-
-static void sw_put(snap_writer *w, const void *p, size_t n, bool hashed)
-{
-    if (hashed)
-        certa_sha256_update(&w->hash, p, n);
-    const uint8_t *b = p;
-    while (n > 0) {
-        if (w->len == sizeof w->buf)
-            sw_flush(w);
-        size_t k = sizeof w->buf - w->len;
-        if (k > n)
-            k = n;
-        memcpy(w->buf + w->len, b, k);
-        w->len += k;
-        b += k;
-        n -= k;
-    }
-}
-
-static void snap_header(const certa_state *s, uint8_t *h)
-{
-    uint8_t *p = h;
-    certa_put_le32(p, SNAP_MAGIC), p += 4;
-    certa_put_le32(p, SNAP_VERSION), p += 4;
-    memcpy(p, s->g->hash, 32), p += 32;
-    certa_put_le64(p, s->height), p += 8;
-    certa_put_le64(p, s->now_ms), p += 8;
-    certa_put_le64(p, s->record_count), p += 8;
-    memcpy(p, s->results_chain, 32), p += 32;
-    memcpy(p, s->last_results_root, 32), p += 32;
-    certa_put_le32(p, s->holder_count), p += 4;
-    certa_put_le32(p, s->grant_count), p += 4;
-    certa_put_le64(p, s->record_count), p += 8;
-    CERTA_ASSERT(p == h + SNAP_HEADER_BYTES);
-}
-
-static certa_err fsync_dir_of(const char *path, certa_errinfo *ei)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL) {
-        strcpy(dir, ".");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof dir)
-            return certa_errorf(ei, CERTA_E_ARG, "snapshot path too long: %s", path);
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-        if (n == 0)
-            strcpy(dir, "/");
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return certa_errorf(ei, CERTA_E_IO, "open directory %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0)
-        return certa_errorf(ei, CERTA_E_IO, "fsync directory %s: %s", dir, strerror(e));
-    return CERTA_OK;
-}
-
-certa_err certa_state_snapshot_save(certa_state *s, const char *path,
-                                    certa_errinfo *ei)
-{
-    CERTA_ASSERT(!s->in_block);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return certa_errorf(ei, CERTA_E_ARG, "snapshot path too long: %s", path);
-    snap_writer *w = malloc(sizeof *w);
-    if (w == NULL)
-        return certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
-    w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        certa_err e = certa_errorf(ei, CERTA_E_IO, "create %s: %s", tmp, strerror(errno));
-        free(w);
-        return e;
-    }
-    w->len = 0;
-    w->failed = false;
-    certa_sha256_init(&w->hash);
-
-    uint8_t h[SNAP_HEADER_BYTES];
-    snap_header(s, h);
-    sw_put(w, h, sizeof h, true);
-    for (uint32_t i = 0; i < s->holder_count; i++) {
-        uint8_t b[SNAP_HOLDER_BYTES];
-        memcpy(b, s->holders[i].id, 32);
-        certa_put_le32(b + 32, s->holders[i].head);
-        certa_put_le32(b + 36, s->holders[i].tail);
-        sw_put(w, b, sizeof b, true);
-    }
-    for (uint32_t i = 0; i < s->grant_count; i++) {
-        const grant *gr = &s->grants[i];
-        uint8_t b[SNAP_GRANT_BYTES], *p = b;
-        memcpy(p, gr->id, 16), p += 16;
-        memcpy(p, gr->code_commit, 32), p += 32;
-        certa_put_le64(p, gr->not_before_ms), p += 8;
-        certa_put_le64(p, gr->not_after_ms), p += 8;
-        certa_put_le32(p, gr->holder), p += 4;
-        certa_put_le32(p, gr->matter), p += 4;
-        certa_put_le32(p, gr->licence_types), p += 4;
-        certa_put_le32(p, gr->hist_head), p += 4;
-        certa_put_le32(p, gr->hist_tail), p += 4;
-        certa_put_le16(p, gr->centre), p += 2;
-        certa_put_le16(p, gr->counter), p += 2;
-        certa_put_le16(p, gr->max_uses), p += 2;
-        certa_put_le16(p, gr->uses), p += 2;
-        *p++ = gr->fails;
-        *p++ = gr->flags;
-        *p++ = gr->method;
-        CERTA_ASSERT(p == b + sizeof b);
-        sw_put(w, b, sizeof b, true);
-    }
-    for (uint64_t i = 0; i < s->record_count; i++) {
-        const record *r = &s->records[i];
-        uint8_t b[SNAP_RECORD_BYTES], *p = b;
-        certa_put_le64(p, r->time_ms), p += 8;
-        certa_put_le32(p, r->grant), p += 4;
-        certa_put_le32(p, r->holder), p += 4;
-        certa_put_le32(p, r->next_holder), p += 4;
-        certa_put_le32(p, r->next_grant), p += 4;
-        certa_put_le32(p, r->matter), p += 4;
-        certa_put_le32(p, r->licence_types), p += 4;
-        certa_put_le16(p, r->centre), p += 2;
-        *p++ = r->kind;
-        *p++ = r->result;
-        CERTA_ASSERT(p == b + sizeof b);
-        sw_put(w, b, sizeof b, true);
-    }
-    uint8_t sum[CERTA_HASH_BYTES];
-    certa_sha256_final(&w->hash, sum);
-    sw_put(w, sum, sizeof sum, false);
-    sw_flush(w);
-    int err = w->failed ? errno : 0;
-    if (!w->failed && fsync(w->fd) != 0) {
-        w->failed = true;
-        err = errno;
-    }
-    close(w->fd);
-    bool failed = w->failed;
-    free(w);
-    if (failed) {
-        unlink(tmp);
-        return certa_errorf(ei, err == ENOSPC ? CERTA_E_NOSPACE : CERTA_E_IO,
-                            "write %s: %s", tmp, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return certa_errorf(ei, CERTA_E_IO, "rename %s: %s", tmp, strerror(e));
-    }
-    return fsync_dir_of(path, ei);
-}
-
-typedef struct snap_reader {
-    FILE *f;
-    certa_sha256_ctx hash;
-    bool failed;
-} snap_reader;
-
-static bool sr_get(snap_reader *r, void *p, size_t n)
-{
-    if (r->failed || fread(p, 1, n, r->f) != n) {
-        r->failed = true;
-        return false;
-    }
-    certa_sha256_update(&r->hash, p, n);
-    return true;
-}
-
-certa_err certa_state_snapshot_load(certa_state *s, const char *path,
-                                    certa_errinfo *ei)
-{
-    CERTA_ASSERT(!s->in_block);
-    snap_reader r = {.f = fopen(path, "rb"), .failed = false};
-    if (r.f == NULL)
-        return certa_errorf(ei, errno == ENOENT ? CERTA_E_NOTFOUND : CERTA_E_IO,
-                            "open snapshot %s: %s", path, strerror(errno));
-    certa_sha256_init(&r.hash);
-    certa_err rc = CERTA_OK;
-    const char *why = NULL;
-    holder *holders = NULL;
-    grant *grants = NULL;
-    record *records = NULL;
-    uint8_t h[SNAP_HEADER_BYTES];
-    uint32_t nh = 0, ng = 0;
-    uint64_t nr = 0;
-    if (!sr_get(&r, h, sizeof h)) {
-        why = "truncated header";
-        goto bad;
-    }
-    if (certa_get_le32(h) != SNAP_MAGIC || certa_get_le32(h + 4) != SNAP_VERSION) {
-        why = "bad magic or version";
-        goto bad;
-    }
-    if (memcmp(h + 8, s->g->hash, 32) != 0) {
-        why = "made for another genesis";
-        goto bad;
-    }
-    nh = certa_get_le32(h + 128);
-    ng = certa_get_le32(h + 132);
-    nr = certa_get_le64(h + 136);
-    if (nr != certa_get_le64(h + 56) || nr >= NONE || nh >= NONE || ng >= NONE) {
-        why = "counts out of range";
-        goto bad;
-    }
-    struct stat st;
-    if (fstat(fileno(r.f), &st) != 0 ||
-        (uint64_t)st.st_size != SNAP_HEADER_BYTES + (uint64_t)nh * SNAP_HOLDER_BYTES +
-                                    (uint64_t)ng * SNAP_GRANT_BYTES +
-                                    nr * SNAP_RECORD_BYTES + CERTA_HASH_BYTES) {
-        why = "size does not match its counts";
-        goto bad;
-    }
-    holders = malloc(((size_t)nh + 1) * sizeof *holders);
-    grants = malloc(((size_t)ng + 1) * sizeof *grants);
-    records = malloc(((size_t)nr + 1) * sizeof *records);
-    if (holders == NULL || grants == NULL || records == NULL) {
-        rc = certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
-        goto out;
-    }
-#define IDX_OK(v, n) ((v) == NONE || (v) < (n))
-    for (uint32_t i = 0; i < nh; i++) {
-        uint8_t b[SNAP_HOLDER_BYTES];
-        if (!sr_get(&r, b, sizeof b))
-            break;
-        memcpy(holders[i].id, b, 32);
-        holders[i].head = certa_get_le32(b + 32);
-        holders[i].tail = certa_get_le32(b + 36);
-        if (!IDX_OK(holders[i].head, nr) || !IDX_OK(holders[i].tail, nr))
-            why = "holder index out of range";
-    }
-    for (uint32_t i = 0; i < ng && !r.failed; i++) {
-        uint8_t b[SNAP_GRANT_BYTES];
-        if (!sr_get(&r, b, sizeof b))
-            break;
-        grant *gr = &grants[i];
-        const uint8_t *p = b;
-        memset(gr, 0, sizeof *gr);
-        memcpy(gr->id, p, 16), p += 16;
-        memcpy(gr->code_commit, p, 32), p += 32;
-        gr->not_before_ms = certa_get_le64(p), p += 8;
-        gr->not_after_ms = certa_get_le64(p), p += 8;
-        gr->holder = certa_get_le32(p), p += 4;
-        gr->matter = certa_get_le32(p), p += 4;
-        gr->licence_types = certa_get_le32(p), p += 4;
-        gr->hist_head = certa_get_le32(p), p += 4;
-        gr->hist_tail = certa_get_le32(p), p += 4;
-        gr->centre = certa_get_le16(p), p += 2;
-        gr->counter = certa_get_le16(p), p += 2;
-        gr->max_uses = certa_get_le16(p), p += 2;
-        gr->uses = certa_get_le16(p), p += 2;
-        gr->fails = *p++;
-        gr->flags = *p++;
-        gr->method = *p++;
-        if (gr->holder >= nh || gr->hist_head >= nr || gr->hist_tail >= nr ||
-            gr->uses > gr->max_uses)
-            why = "grant field out of range";
-    }
-    for (uint64_t i = 0; i < nr && !r.failed; i++) {
-        uint8_t b[SNAP_RECORD_BYTES];
-        if (!sr_get(&r, b, sizeof b))
-            break;
-        record *rec = &records[i];
-        const uint8_t *p = b;
-        rec->time_ms = certa_get_le64(p), p += 8;
-        rec->grant = certa_get_le32(p), p += 4;
-        rec->holder = certa_get_le32(p), p += 4;
-        rec->next_holder = certa_get_le32(p), p += 4;
-        rec->next_grant = certa_get_le32(p), p += 4;
-        rec->matter = certa_get_le32(p), p += 4;
-        rec->licence_types = certa_get_le32(p), p += 4;
-        rec->centre = certa_get_le16(p), p += 2;
-        rec->kind = *p++;
-        rec->result = *p++;
-        /* lists run forward in time: next > this keeps them acyclic */
-        if (!IDX_OK(rec->grant, ng) || !IDX_OK(rec->holder, nh) ||
-            (rec->next_holder != NONE && (rec->next_holder <= i || rec->next_holder >= nr)) ||
-            (rec->next_grant != NONE && (rec->next_grant <= i || rec->next_grant >= nr)) ||
-            rec->result >= CERTA_R_COUNT)
-            why = "record field out of range";
-    }
-#undef IDX_OK
-    if (r.failed) {
-        why = "truncated";
-        goto bad;
-    }
-    uint8_t sum[CERTA_HASH_BYTES], want[CERTA_HASH_BYTES];
-    certa_sha256_final(&r.hash, sum);
-    if (fread(want, 1, sizeof want, r.f) != sizeof want || memcmp(sum, want, sizeof sum) != 0) {
-        why = "checksum mismatch";
-        goto bad;
-    }
-    if (why != NULL)
-        goto bad;
-
-    /* Valid: replace the content. */
-    free(s->holders);
-    free(s->grants);
-    free(s->records);
-    s->holders = holders, s->holder_count = nh, s->holder_cap = nh + 1;
-    s->grants = grants, s->grant_count = ng, s->grant_cap = ng + 1;
-    s->records = records, s->record_count = nr, s->record_cap = nr + 1;
-    holders = NULL, grants = NULL, records = NULL;
-    s->height = certa_get_le64(h + 40);
-    s->now_ms = certa_get_le64(h + 48);
-    memcpy(s->results_chain, h + 64, 32);
-    memcpy(s->last_results_root, h + 96, 32);
-    free(s->grant_index.slots);
-    free(s->holder_index.slots);
-    index_init(&s->grant_index, ng);
-    index_init(&s->holder_index, nh);
-    for (uint32_t i = 0; i < nh; i++)
-        index_insert(s, &s->holder_index, s->holders[i].id, CERTA_HOLDER_ID_BYTES, i, holder_key);
-    for (uint32_t i = 0; i < ng; i++)
-        index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i, grant_key);
-    /* Every grant, chunk and page is rehashed at the next digest. */
-    uint32_t chunks = (ng + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
-    chunks_reserve(s, chunks + 1);
-    memset(s->chunk_dirty, 0, (size_t)s->chunk_cap * sizeof *s->chunk_dirty);
-    memset(s->page_dirty, 0, s->page_cap);
-    s->dirty_count = 0;
-    s->page_dirty_count = 0;
-    for (uint32_t i = 0; i < ng; i++)
-        grant_touch(s, i);
-    s->block_count = 0;
-    goto out;
-bad:
-    rc = certa_errorf(ei, CERTA_E_SNAPSHOT, "snapshot %s: %s", path, why);
-out:
-    fclose(r.f);
-    free(holders);
-    free(grants);
-    free(records);
-    return rc;
-}

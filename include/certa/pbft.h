@@ -210,6 +210,12 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
 certa_pbft_actions certa_pbft_step(certa_pbft *r, const certa_pbft_input *in,
                                    uint64_t now_ms);
 
+/* Aborts unless the replica's invariants hold (watermarks, slots in their
+ * window, the pool's counters, view and checkpoint relations). For tests
+ * and the simulator; certa_pbft_step calls it after every step in builds
+ * that define CERTA_INVARIANTS (Debug, sanitizers). O(window * n + pending). */
+void certa_pbft_check_invariants(const certa_pbft *r);
+
 const certa_pbft_stats *certa_pbft_get_stats(const certa_pbft *r);
 uint64_t certa_pbft_view(const certa_pbft *r);
 bool certa_pbft_in_view_change(const certa_pbft *r);

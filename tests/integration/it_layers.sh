@@ -3,7 +3,7 @@
 # (tests/integration/check_layers.py states the rules). First proves the
 # checker can fail: a scratch copy of the tree gets one wrong-way include
 # per rule, and each must be reported with its file and line; then the real
-# tree must be clean.
+# tree must be clean. Then the same for the size limits (check_sizes.py).
 set -euo pipefail
 src=${CERTA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 check="$src/tests/integration/check_layers.py"
@@ -59,3 +59,46 @@ echo "ok: the checker reports every kind of wrong-way include"
 
 python3 "$check" "$src"
 echo "ok: the layers point one way"
+
+# Sizes (tests/integration/check_sizes.py): no file over 1,500 lines, no
+# function over 150. First proves the checker can fail: in a scratch copy, a
+# file of 1,501 lines (shipped code or a test) and a function of 151 are reported with their names,
+# while a function of exactly 150 lines whose comments and strings hold
+# stray braces is not.
+sizes="$src/tests/integration/check_sizes.py"
+sz=$(mktemp -d)
+trap 'rm -rf "$scratch" "$sz"' EXIT
+mkdir -p "$sz/engine" "$sz/node" "$sz/tests/sim"
+{
+  echo '/* scratch: a long function */'
+  echo 'static int zz_long(int a)'
+  echo '{'
+  for i in $(seq 1 147); do echo "    a += $i;"; done
+  echo '    return a;'
+  echo '}'
+  echo 'int zz_ok(int a)'
+  echo '{'
+  echo '    const char *s = "{{{"; /* } } } */'
+  for i in $(seq 1 145); do echo "    a += $i;"; done
+  echo "    return a + (s[0] == '{');"
+  echo '}'
+} > "$sz/node/zz_sizes.c"
+for i in $(seq 1 1501); do echo "/* line $i */"; done > "$sz/engine/zz_big.c"
+for i in $(seq 1 1501); do echo "# line $i"; done > "$sz/tests/sim/zz_big.sh"
+set +e
+out=$(python3 "$sizes" "$sz")
+rc=$?
+set -e
+echo "$out"
+[ "$rc" -eq 1 ] || { echo "FAIL: check_sizes exited $rc on a tree with oversized code"; exit 1; }
+expect 'node/zz_sizes.c:2: function zz_long is 151 lines, over 150'
+expect 'engine/zz_big.c: 1501 lines, over 1500'
+expect 'tests/sim/zz_big.sh: 1501 lines, over 1500'
+if grep -q 'zz_ok' <<<"$out"; then
+  echo "FAIL: check_sizes reported a function of 150 lines (zz_ok)"
+  exit 1
+fi
+echo "ok: the size checker reports oversized files and functions"
+
+python3 "$sizes" "$src"
+echo "ok: no file over 1,500 lines, no function over 150"

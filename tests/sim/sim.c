@@ -4,182 +4,12 @@
  * events are ordered by (time, insertion order), so a seed replays exactly.
  * The durable store of a replica is what it handed out in PERSIST and
  * DELIVER actions; a crash frees the replica and everything else it held,
- * and may fall between the actions of one step (after some persists, before
+ * and may fall between the actions of one sim_step (after some persists, before
  * the sends). Fake crypto: a keyed 64-bit hash per validator, unforgeable by
  * the simulated Byzantine code because it only signs with its own key.
  */
-#include "sim.h"
-
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "certa/crypto.h"
-#include "pbft_msg.h"
-#include "pbft_mut.h"
-#include "certa/wire.h"
-
-#define NINTEG 4u
-#define REQ_BYTES 24u
-#define TRACE_RING 4096u
-#define BYZ_RING 32u
-#define START_MS 100000u
-#define STEP_BUDGET 20000000u
-#define VIEW_TIMEOUT_MS 400u
-#define VIEW_BACKOFF_MAX 4u
-#define QUIET_MS 8000u /* > 4 view timeouts: a lone starving replica would accuse */
-
-/* ---------------------------------------------------------------- prng */
-typedef struct prng {
-    uint64_t s[4];
-} prng;
-
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rnd(prng *p)
-{
-    uint64_t *s = p->s;
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
-static uint64_t below(prng *p, uint64_t n) { return n ? rnd(p) % n : 0; }
-/* true with probability ppm / 1e6 */
-static bool chance(prng *p, uint32_t ppm) { return below(p, 1000000) < ppm; }
-
-static uint64_t h64(uint64_t key, const uint8_t *m, size_t len)
-{
-    uint64_t h = key ^ (len * 0x9e3779b97f4a7c15ull);
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t v;
-        memcpy(&v, m + i, 8);
-        h = (h ^ v) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-    }
-    uint64_t v = 0;
-    for (size_t k = 0; i < len; i++, k++)
-        v |= (uint64_t)m[i] << (8 * k);
-    h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 32;
-    return h;
-}
-
-/* ---------------------------------------------------------------- events */
-enum {
-    EV_MSG = 1, EV_TICK, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION,
-    EV_UNPARTITION, EV_HEAL, EV_RESEND, EV_CHECK, EV_BYZ,
-};
-
-typedef struct ev {
-    uint64_t t, ord;
-    uint8_t kind;
-    uint16_t dst, src;
-    uint32_t gen;
-    uint64_t a;
-    uint8_t *msg;
-    size_t len;
-} ev;
-
-typedef struct rec {
-    uint8_t kind;
-    uint64_t height, view;
-    uint8_t *p;
-    size_t len;
-} rec;
-
-struct sim;
-
-typedef struct rep {
-    struct sim *s;
-    uint16_t id;
-    certa_pbft *r;
-    bool up, byz;
-    int64_t skew_ms;
-    uint32_t gen;
-    rec *recs;
-    size_t nrec, caprec;
-    uint8_t **blocks;
-    size_t *blens;
-    size_t nblocks, capblocks;
-    uint8_t *exec;
-    uint64_t executed;
-    uint64_t maxseq[NINTEG]; /* highest sequence delivered, per integrator */
-    certa_pbft_stats acc; /* stats of earlier incarnations */
-    uint8_t *ring[BYZ_RING];
-    size_t ringlen[BYZ_RING];
-    unsigned ringpos;
-} rep;
-
-typedef struct trace_ent {
-    uint64_t t;
-    uint8_t kind, type;
-    uint16_t src, dst;
-    uint64_t view, seq;
-    size_t len;
-} trace_ent;
-
-typedef struct sim {
-    certa_sim_opts o;
-    certa_sim_result *res;
-    prng rng;
-    uint16_t f;
-    uint64_t t;
-    uint64_t ord;
-    ev *heap;
-    size_t nheap, capheap;
-    rep *reps;
-    uint64_t keys[CERTA_PBFT_VALIDATORS_MAX];
-    uint64_t integ_keys[NINTEG];
-    uint8_t chain_id[CERTA_HASH_BYTES];
-    certa_block_header genesis;
-    /* world */
-    bool net_faults, crash_faults;
-    uint8_t side[CERTA_PBFT_VALIDATORS_MAX];
-    bool partitioned;
-    uint64_t heal_at;
-    bool healed;
-    uint32_t horizon; /* the app's replay horizon (0: exact) */
-    /* overload and rejoin: after every request is answered, the views must
-     * stay put for a quiet period */
-    bool quiet;
-    uint64_t quiet_until;
-    uint64_t lone_late; /* lone: requests from here on go to it alone, once */
-    uint64_t vc_at_quiet[CERTA_PBFT_VALIDATORS_MAX];
-    uint64_t vc_at_heal[CERTA_PBFT_VALIDATORS_MAX];
-    uint64_t nv_at_heal[CERTA_PBFT_VALIDATORS_MAX];
-    uint64_t exec_at_heal[CERTA_PBFT_VALIDATORS_MAX];
-    /* the first view change after the heal came from a view timer armed
-     * before it (see step) */
-    bool vc_armed_before_heal[CERTA_PBFT_VALIDATORS_MAX];
-    /* client */
-    uint8_t *submitted;
-    uint64_t *last_send;
-    /* agreement */
-    uint8_t (*chain)[CERTA_HASH_BYTES];
-    uint8_t *chain_set;
-    size_t chain_cap;
-    bool done, failed;
-    trace_ent *tr;
-    uint64_t ntr;
-} sim;
-
-static void heap_push(sim *s, ev e)
+#include "sim_internal.h"
+void sim_heap_push(sim *s, ev e)
 {
     if (s->nheap == s->capheap) {
         s->capheap = s->capheap ? 2 * s->capheap : 1024;
@@ -235,13 +65,13 @@ static void push(sim *s, uint64_t t, uint8_t kind, uint16_t dst, uint64_t a)
     e.kind = kind;
     e.dst = dst;
     e.a = a;
-    heap_push(s, e);
+    sim_heap_push(s, e);
 }
 
 /* ---------------------------------------------------------------- trace */
 
-static void trace_add(sim *s, uint8_t kind, uint16_t src, uint16_t dst,
-                      const uint8_t *m, size_t len)
+void sim_trace_add(sim *s, uint8_t kind, uint16_t src, uint16_t dst,
+                   const uint8_t *m, size_t len)
 {
     trace_ent *e = &s->tr[s->ntr++ % TRACE_RING];
     memset(e, 0, sizeof *e);
@@ -310,9 +140,8 @@ static void trace_dump(sim *s, FILE *out)
     }
 }
 
-static void violation(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void violation(sim *s, const char *fmt, ...)
+void sim_violation(sim *s, const char *fmt, ...)
 {
     if (s->failed)
         return;
@@ -324,456 +153,6 @@ static void violation(sim *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---------------------------------------------------------------- crypto */
-
-static void fake_sign_as(sim *s, uint16_t id, const uint8_t *msg, size_t len,
-                         uint8_t sig[CERTA_SIGNATURE_BYTES])
-{
-    memset(sig, 0, CERTA_SIGNATURE_BYTES);
-    uint64_t h = h64(s->keys[id], msg, len);
-    memcpy(sig, &h, 8);
-}
-
-static void fake_sign(void *ctx, const uint8_t *msg, size_t len,
-                      uint8_t sig[CERTA_SIGNATURE_BYTES])
-{
-    rep *p = ctx;
-    fake_sign_as(p->s, p->id, msg, len, sig);
-}
-
-static bool fake_verify(void *ctx, uint16_t signer, const uint8_t *msg, size_t len,
-                        const uint8_t sig[CERTA_SIGNATURE_BYTES])
-{
-    rep *p = ctx;
-    if (signer >= p->s->o.n)
-        return false;
-    uint8_t want[CERTA_SIGNATURE_BYTES];
-    fake_sign_as(p->s, signer, msg, len, want);
-    return memcmp(want, sig, CERTA_SIGNATURE_BYTES) == 0;
-}
-
-/* ---------------------------------------------------------------- app */
-
-static uint64_t req_index(uint16_t integ, uint64_t seq)
-{
-    return (seq - 1) * NINTEG + integ;
-}
-
-static void make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES])
-{
-    uint16_t integ = (uint16_t)(idx % NINTEG);
-    uint64_t seq = idx / NINTEG + 1;
-    memset(out, 0, REQ_BYTES);
-    certa_put_le16(out, integ);
-    certa_put_le64(out + 2, seq);
-    uint64_t nonce = h64(s->o.seed, out, 10);
-    memcpy(out + 10, &nonce, 6);
-    uint64_t mac = h64(s->integ_keys[integ], out, 16);
-    memcpy(out + 16, &mac, 8);
-}
-
-static bool req_genuine(sim *s, const certa_pbft_request *q)
-{
-    if (q->len != REQ_BYTES || q->integrator >= NINTEG || q->seq == 0)
-        return false;
-    uint64_t idx = req_index(q->integrator, q->seq);
-    if (idx >= s->o.requests)
-        return false;
-    uint8_t want[REQ_BYTES];
-    make_request(s, idx, want);
-    return memcmp(want, q->bytes, REQ_BYTES) == 0;
-}
-
-static bool app_validate_request(void *ctx, const certa_pbft_request *q)
-{
-    rep *p = ctx;
-    return req_genuine(p->s, q);
-}
-
-/* Too old for the host to tell: at or beyond the horizon below the
- * integrator's highest delivered sequence, as the node's replay window. */
-static bool too_old(const rep *p, uint16_t integ, uint64_t seq)
-{
-    return p->s->horizon > 0 && seq + p->s->horizon <= p->maxseq[integ];
-}
-
-static bool app_executed(void *ctx, uint16_t integ, uint64_t seq)
-{
-    rep *p = ctx;
-    if (integ >= NINTEG || seq == 0)
-        return false;
-    uint64_t idx = req_index(integ, seq);
-    return idx < p->s->o.requests && (p->exec[idx] || too_old(p, integ, seq));
-}
-
-/* Request idx has its final answer at p: executed, or too old to tell. */
-static bool settled(const rep *p, uint64_t idx)
-{
-    return p->exec[idx] || too_old(p, (uint16_t)(idx % NINTEG), idx / NINTEG + 1);
-}
-
-static uint64_t unsettled(const sim *s, const rep *p)
-{
-    if (s->horizon == 0)
-        return s->o.requests - p->executed;
-    uint64_t k = 0;
-    for (uint64_t i = 0; i < s->o.requests; i++)
-        k += !settled(p, i);
-    return k;
-}
-
-static void events_root(const certa_pbft_request *reqs, size_t n,
-                        uint8_t out[CERTA_HASH_BYTES])
-{
-    certa_sha256_ctx c;
-    certa_sha256_init(&c);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t hdr[10];
-        certa_put_le16(hdr, reqs[i].integrator);
-        certa_put_le64(hdr + 2, reqs[i].seq);
-        certa_sha256_update(&c, hdr, sizeof hdr);
-        certa_sha256_update(&c, reqs[i].bytes, reqs[i].len);
-    }
-    certa_sha256_final(&c, out);
-}
-
-static void app_build(void *ctx, const certa_block_header *parent,
-                      certa_block_header *hdr, const certa_pbft_request *reqs,
-                      size_t n)
-{
-    (void)ctx;
-    (void)parent;
-    events_root(reqs, n, hdr->events_root);
-    hdr->event_count = (uint32_t)n;
-    hdr->batch_count = (uint32_t)n;
-    memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
-    memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
-}
-
-static bool app_validate_block(void *ctx, const certa_block_header *hdr,
-                               const certa_pbft_request *reqs, size_t n)
-{
-    (void)ctx;
-    certa_block_header want = *hdr;
-    app_build(ctx, NULL, &want, reqs, n);
-    return memcmp(&want, hdr, sizeof want) == 0;
-}
-
-/* A host whose headers commit to the parent's execution results. */
-static bool app_can_propose(void *ctx, uint64_t height)
-{
-    rep *p = ctx;
-    return p->nblocks + 1 >= height;
-}
-
-static bool app_read_block(void *ctx, uint64_t height, const uint8_t **out,
-                           size_t *len)
-{
-    rep *p = ctx;
-    if (height == 0 || height > p->nblocks)
-        return false;
-    *out = p->blocks[height - 1];
-    *len = p->blens[height - 1];
-    return true;
-}
-
-/* ---------------------------------------------------------------- replicas */
-
-static void make_config(sim *s, rep *p, certa_pbft_config *c)
-{
-    certa_pbft_config_default(c, s->o.n, p->id);
-    memcpy(c->chain_id, s->chain_id, CERTA_HASH_BYTES);
-    c->genesis = s->genesis;
-    c->checkpoint_interval = s->o.checkpoint_interval;
-    c->window = s->o.window;
-    c->batch_requests_max = s->o.batch;
-    c->batch_timeout_ms = 5;
-    c->view_timeout_ms = VIEW_TIMEOUT_MS;
-    c->view_backoff_max = VIEW_BACKOFF_MAX;
-    c->resend_ms = 100;
-    c->clock_skew_ms_max = 1000;
-    c->view_lookahead = 32;
-    c->pending_max = s->horizon ? 32 : s->o.requests + 16; /* bounded: overload */
-    c->fetch_blocks_max = 32;
-    c->mutation = s->o.mutation;
-    c->crypto = (certa_pbft_crypto){p, fake_sign, fake_verify};
-    c->app = (certa_pbft_app){.ctx = p,
-                              .validate_request = app_validate_request,
-                              .request_executed = app_executed,
-                              .build_block = app_build,
-                              .validate_block = app_validate_block,
-                              .read_block = app_read_block};
-    if (s->o.parent_gate)
-        c->app.can_propose = app_can_propose;
-}
-
-static void rep_accumulate(rep *p)
-{
-    if (p->r == NULL)
-        return;
-    const certa_pbft_stats *st = certa_pbft_get_stats(p->r);
-    uint64_t *a = (uint64_t *)&p->acc;
-    const uint64_t *b = (const uint64_t *)st;
-    for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
-        a[i] += b[i];
-}
-
-static void rep_start(sim *s, rep *p)
-{
-    certa_pbft_config c;
-    make_config(s, p, &c);
-    certa_errinfo ei;
-    certa_err rc = certa_pbft_create(&c, &p->r, &ei);
-    CERTA_ASSERT(rc == CERTA_OK);
-    if (p->nblocks > 0 || p->nrec > 0) {
-        const uint8_t **rs = malloc((p->nrec + 1) * sizeof *rs);
-        size_t *ls = malloc((p->nrec + 1) * sizeof *ls);
-        CERTA_ASSERT(rs != NULL && ls != NULL);
-        for (size_t i = 0; i < p->nrec; i++) {
-            rs[i] = p->recs[i].p;
-            ls[i] = p->recs[i].len;
-        }
-        const uint8_t *tip = p->nblocks ? p->blocks[p->nblocks - 1] : NULL;
-        size_t tl = p->nblocks ? p->blens[p->nblocks - 1] : 0;
-        certa_err e = certa_pbft_restore(p->r, tip, tl, rs, ls, p->nrec, &ei);
-        if (e != CERTA_OK)
-            violation(s, "replica %u restore failed: %s", p->id, certa_errmsg(&ei));
-        free(rs);
-        free(ls);
-    }
-    p->up = true;
-    p->gen++;
-    ev e;
-    memset(&e, 0, sizeof e);
-    e.t = s->t;
-    e.kind = EV_TICK;
-    e.dst = p->id;
-    e.gen = p->gen;
-    heap_push(s, e);
-}
-
-static void rep_crash(sim *s, rep *p)
-{
-    if (!p->up)
-        return;
-    rep_accumulate(p);
-    certa_pbft_free(p->r);
-    p->r = NULL;
-    p->up = false;
-    p->gen++;
-    s->res->crashes++;
-    trace_add(s, EV_CRASH, 0, p->id, NULL, 0);
-}
-
-static uint16_t faulty_now(sim *s)
-{
-    uint16_t k = 0;
-    for (uint16_t i = 0; i < s->o.n; i++)
-        if (s->reps[i].byz || !s->reps[i].up)
-            k++;
-    return k;
-}
-
-/* ---------------------------------------------------------------- network */
-
-static void deliver_later(sim *s, uint16_t src, uint16_t dst, const uint8_t *m,
-                          size_t len)
-{
-    uint64_t lat = 1 + below(&s->rng, 5);
-    if (s->net_faults && chance(&s->rng, 100000))
-        lat += below(&s->rng, 150); /* reordering */
-    ev e;
-    memset(&e, 0, sizeof e);
-    e.t = s->t + lat;
-    e.kind = EV_MSG;
-    e.src = src;
-    e.dst = dst;
-    e.msg = malloc(len);
-    CERTA_ASSERT(e.msg != NULL);
-    memcpy(e.msg, m, len);
-    e.len = len;
-    heap_push(s, e);
-}
-
-static void net_send_plain(sim *s, uint16_t src, uint16_t dst, const uint8_t *m,
-                           size_t len)
-{
-    s->res->messages++;
-    if (s->net_faults) {
-        if ((s->partitioned && s->side[src] != s->side[dst]) ||
-            chance(&s->rng, 50000)) {
-            s->res->net_dropped++;
-            trace_add(s, 13, src, dst, m, len);
-            return;
-        }
-        if (chance(&s->rng, 20000)) {
-            s->res->net_duplicated++;
-            deliver_later(s, src, dst, m, len);
-        }
-    }
-    deliver_later(s, src, dst, m, len);
-}
-
-/* Re-signs an encoded signed message as `as` (its real signer's key: the
- * Byzantine code only ever holds its own key). */
-static void resign(sim *s, uint16_t as, uint8_t *m, size_t len)
-{
-    size_t sl = certa_pbft_msg_signed_len(m, len);
-    if (sl == 0)
-        return;
-    size_t need = certa_pbft_sig_input(s->chain_id, m, sl, NULL, 0);
-    uint8_t *in = malloc(need);
-    CERTA_ASSERT(in != NULL);
-    certa_pbft_sig_input(s->chain_id, m, sl, in, need);
-    fake_sign_as(s, as, in, need, m + sl);
-    free(in);
-}
-
-static void byz_ring_add(rep *p, const uint8_t *m, size_t len)
-{
-    unsigned k = p->ringpos++ % BYZ_RING;
-    free(p->ring[k]);
-    p->ring[k] = malloc(len);
-    CERTA_ASSERT(p->ring[k] != NULL);
-    memcpy(p->ring[k], m, len);
-    p->ringlen[k] = len;
-}
-
-/* A bogus view-change: a forged prepared certificate (prepares that claim
- * other senders) or a far-future view. */
-static void byz_bogus_vc(sim *s, rep *p, uint16_t dst)
-{
-    certa_pbft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = CERTA_PBFT_MSG_VIEW_CHANGE;
-    m.sender = p->id;
-    uint64_t v = p->r ? certa_pbft_view(p->r) : 0;
-    m.view = chance(&s->rng, 300000) ? v + 1000000 : v + 1;
-    m.seq = 0;
-    m.hdr = s->genesis;
-    uint8_t empty[4] = {0};
-    certa_pbft_list_parse(empty, 4, &m.l1);
-    /* one cert: a pre-prepare we saw, with prepares forged for others */
-    const uint8_t *items[CERTA_PBFT_VALIDATORS_MAX];
-    size_t lens[CERTA_PBFT_VALIDATORS_MAX];
-    uint8_t *prep[CERTA_PBFT_VALIDATORS_MAX];
-    size_t cnt = 0, npre = 0;
-    for (unsigned k = 0; k < BYZ_RING && cnt == 0; k++)
-        if (p->ring[k] && p->ringlen[k] > 2 && p->ring[k][1] == CERTA_PBFT_MSG_PRE_PREPARE) {
-            items[cnt] = p->ring[k];
-            lens[cnt++] = p->ringlen[k];
-        }
-    uint8_t *certl = NULL, *l2 = NULL;
-    size_t certlen = 0, l2len = 0;
-    if (cnt == 1) {
-        certa_pbft_msg pp;
-        if (certa_pbft_msg_decode(items[0], lens[0], &pp) == CERTA_OK) {
-            for (uint16_t i = 0; i < 2 * s->f; i++) {
-                certa_pbft_msg pr;
-                memset(&pr, 0, sizeof pr);
-                pr.type = CERTA_PBFT_MSG_PREPARE;
-                pr.sender = (uint16_t)((p->id + 1 + i) % s->o.n);
-                pr.view = pp.view;
-                pr.seq = pp.seq;
-                for (int b = 0; b < 32; b++)
-                    pr.digest[b] = (uint8_t)rnd(&s->rng);
-                size_t pl = 0;
-                prep[npre] = certa_pbft_msg_encode(&pr, &pl);
-                resign(s, p->id, prep[npre], pl); /* not the claimed sender's key */
-                items[cnt] = prep[npre];
-                lens[cnt++] = pl;
-                npre++;
-            }
-        }
-        certl = certa_pbft_list_build(items, lens, cnt, &certlen);
-        const uint8_t *ci[1] = {certl};
-        size_t cl[1] = {certlen};
-        l2 = certa_pbft_list_build(ci, cl, 1, &l2len);
-    } else {
-        l2 = certa_pbft_list_build(NULL, NULL, 0, &l2len);
-    }
-    certa_pbft_list_parse(l2, l2len, &m.l2);
-    size_t len = 0;
-    uint8_t *enc = certa_pbft_msg_encode(&m, &len);
-    resign(s, p->id, enc, len);
-    net_send_plain(s, p->id, dst, enc, len);
-    free(enc);
-    free(l2);
-    free(certl);
-    for (size_t i = 0; i < npre; i++)
-        free(prep[i]);
-}
-
-static void net_send(sim *s, uint16_t src, uint16_t dst, const uint8_t *m, size_t len)
-{
-    rep *p = &s->reps[src];
-    if (!p->byz) {
-        net_send_plain(s, src, dst, m, len);
-        return;
-    }
-    /* Byzantine sender */
-    if (chance(&s->rng, 150000)) { /* withhold */
-        s->res->byz_actions++;
-        return;
-    }
-    uint8_t type = len > 2 ? m[1] : 0;
-    if (type == CERTA_PBFT_MSG_PRE_PREPARE && (dst & 1u)) { /* equivocate */
-        certa_pbft_msg pp;
-        if (certa_pbft_msg_decode(m, len, &pp) == CERTA_OK) {
-            pp.hdr.timestamp_ms += 1 + below(&s->rng, 3);
-            pp.sig = NULL;
-            size_t l2 = 0;
-            uint8_t *e = certa_pbft_msg_encode(&pp, &l2);
-            resign(s, src, e, l2);
-            net_send_plain(s, src, dst, e, l2);
-            free(e);
-            s->res->byz_actions++;
-            return;
-        }
-    }
-    net_send_plain(s, src, dst, m, len);
-    if ((type == CERTA_PBFT_MSG_PREPARE || type == CERTA_PBFT_MSG_COMMIT) &&
-        chance(&s->rng, 200000)) { /* vote twice */
-        certa_pbft_msg v;
-        if (certa_pbft_msg_decode(m, len, &v) == CERTA_OK) {
-            for (int b = 0; b < 32; b++)
-                v.digest[b] = (uint8_t)rnd(&s->rng);
-            v.sig = NULL;
-            size_t l2 = 0;
-            uint8_t *e = certa_pbft_msg_encode(&v, &l2);
-            resign(s, src, e, l2);
-            net_send_plain(s, src, (uint16_t)((dst + 1) % s->o.n == src
-                                                  ? dst
-                                                  : (dst + 1) % s->o.n),
-                           e, l2);
-            free(e);
-            s->res->byz_actions++;
-        }
-    }
-    if (chance(&s->rng, 50000) && len > 4) { /* forge another sender */
-        uint8_t *e = malloc(len);
-        CERTA_ASSERT(e != NULL);
-        memcpy(e, m, len);
-        uint16_t other = (uint16_t)((src + 1 + below(&s->rng, s->o.n - 1)) % s->o.n);
-        certa_put_le16(e + 2, other);
-        resign(s, src, e, len);
-        net_send_plain(s, src, dst, e, len);
-        free(e);
-        s->res->byz_actions++;
-    }
-    if (chance(&s->rng, 50000)) { /* replay something old */
-        unsigned k = (unsigned)below(&s->rng, BYZ_RING);
-        if (p->ring[k] != NULL) {
-            net_send_plain(s, src, dst, p->ring[k], p->ringlen[k]);
-            s->res->byz_actions++;
-        }
-    }
-    if (chance(&s->rng, 20000)) {
-        byz_bogus_vc(s, p, dst);
-        s->res->byz_actions++;
-    }
-}
-
 /* ---------------------------------------------------------------- checkers */
 
 static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
@@ -781,11 +160,11 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
 {
     certa_pbft_msg m;
     if (certa_pbft_msg_decode(b, len, &m) != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK) {
-        violation(s, "replica %u delivered a malformed block record", p->id);
+        sim_violation(s, "replica %u delivered a malformed block record", p->id);
         return;
     }
     if (m.hdr.height != height || height != p->nblocks + 1) {
-        violation(s, "total order: replica %u delivered height %" PRIu64
+        sim_violation(s, "total order: replica %u delivered height %" PRIu64
                      " after %zu (gap or repeat)", p->id, m.hdr.height, p->nblocks);
         return;
     }
@@ -804,7 +183,7 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
     }
     certa_sha256(hh, sizeof hh, prev);
     if (memcmp(prev, m.hdr.prev_hash, CERTA_HASH_BYTES) != 0) {
-        violation(s, "chain: replica %u block %" PRIu64 " does not link to its parent",
+        sim_violation(s, "chain: replica %u block %" PRIu64 " does not link to its parent",
                   p->id, height);
         return;
     }
@@ -815,13 +194,13 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
         signers[i] = certa_get_le16(m.sigs + 66u * i);
         memcpy(sigs[i], m.sigs + 66u * i + 2, CERTA_SIGNATURE_BYTES);
     }
-    certa_pbft_crypto cr = {p, fake_sign, fake_verify};
+    certa_pbft_crypto cr = {p, sim_fake_sign, sim_fake_verify};
     bool cert = certa_pbft_verify_commit_cert(&cr, s->chain_id, s->o.n, m.aux,
                                               height, hash, signers,
                                               (const uint8_t(*)[CERTA_SIGNATURE_BYTES])sigs,
                                               m.sig_count);
     if (!cert && s->o.mutation == CERTA_PBFT_MUT_NONE) {
-        violation(s, "certificate: replica %u block %" PRIu64
+        sim_violation(s, "certificate: replica %u block %" PRIu64
                      " has no valid 2f+1 commit certificate", p->id, height);
         return;
     }
@@ -839,7 +218,7 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
         }
         if (s->chain_set[height]) {
             if (memcmp(s->chain[height], hash, CERTA_HASH_BYTES) != 0) {
-                violation(s, "agreement: replica %u delivered a different block at "
+                sim_violation(s, "agreement: replica %u delivered a different block at "
                              "height %" PRIu64, p->id, height);
                 return;
             }
@@ -856,14 +235,14 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
     size_t il;
     while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
         certa_pbft_request q;
-        if (!certa_pbft_request_item(it, il, &q) || !req_genuine(s, &q)) {
-            violation(s, "validity: replica %u block %" PRIu64
+        if (!certa_pbft_request_item(it, il, &q) || !sim_req_genuine(s, &q)) {
+            sim_violation(s, "validity: replica %u block %" PRIu64
                          " holds a request no integrator signed", p->id, height);
             return;
         }
-        uint64_t idx = req_index(q.integrator, q.seq);
+        uint64_t idx = sim_req_index(q.integrator, q.seq);
         if (!s->submitted[idx]) {
-            violation(s, "validity: replica %u block %" PRIu64
+            sim_violation(s, "validity: replica %u block %" PRIu64
                          " holds a request never submitted", p->id, height);
             return;
         }
@@ -935,12 +314,12 @@ static void do_action(sim *s, rep *p, const certa_pbft_action *a)
         break;
     }
     case CERTA_PBFT_ACT_SEND:
-        net_send(s, p->id, a->to, a->bytes, a->len);
+        sim_net_send(s, p->id, a->to, a->bytes, a->len);
         break;
     case CERTA_PBFT_ACT_BROADCAST:
         for (uint16_t j = 0; j < s->o.n; j++)
             if (j != p->id)
-                net_send(s, p->id, j, a->bytes, a->len);
+                sim_net_send(s, p->id, j, a->bytes, a->len);
         break;
     case CERTA_PBFT_ACT_DELIVER:
         if (p->nblocks == p->capblocks) {
@@ -949,7 +328,7 @@ static void do_action(sim *s, rep *p, const certa_pbft_action *a)
             p->blens = realloc(p->blens, p->capblocks * sizeof *p->blens);
             CERTA_ASSERT(p->blocks && p->blens);
         }
-        trace_add(s, 12, p->id, p->id, NULL, 0);
+        sim_trace_add(s, 12, p->id, p->id, NULL, 0);
         s->tr[(s->ntr - 1) % TRACE_RING].seq = a->height;
         if (a->len >= 2 + CERTA_PBFT_HEADER_BYTES) {
             uint8_t hh[CERTA_HASH_BYTES];
@@ -988,20 +367,22 @@ static bool vc_fault_armed(const sim *s, const rep *p)
            certa_pbft_last_executed(p->r) == s->exec_at_heal[p->id];
 }
 
-static void step(sim *s, rep *p, const certa_pbft_input *in)
+void sim_step(sim *s, rep *p, const certa_pbft_input *in)
 {
     if (!p->up || s->done)
         return;
     uint64_t now = (uint64_t)((int64_t)s->t + p->skew_ms);
     uint64_t vc_before = rep_view_changes(p);
     certa_pbft_actions acts = certa_pbft_step(p->r, in, now);
+    /* the core's own invariants after every step, in every build */
+    certa_pbft_check_invariants(p->r);
     s->res->steps++;
     if (rep_view_changes(p) > vc_before && vc_fault_armed(s, p))
         s->vc_armed_before_heal[p->id] = true;
     size_t cut = acts.count;
     bool crash = false;
     if (s->crash_faults && s->o.scenario == CERTA_SIM_RANDOM && !p->byz &&
-        acts.count > 0 && faulty_now(s) < s->f &&
+        acts.count > 0 && sim_faulty_now(s) < s->f &&
         chance(&s->rng, 3000)) {
         cut = (size_t)below(&s->rng, acts.count + 1);
         crash = true;
@@ -1012,7 +393,7 @@ static void step(sim *s, rep *p, const certa_pbft_input *in)
         delivered |= acts.items[i].kind == CERTA_PBFT_ACT_DELIVER;
     }
     if (crash) {
-        rep_crash(s, p);
+        sim_rep_crash(s, p);
         push(s, s->t + 100 + below(&s->rng, 1500), EV_RESTART, p->id, 0);
         return;
     }
@@ -1027,10 +408,10 @@ static void step(sim *s, rep *p, const certa_pbft_input *in)
     e.kind = EV_TICK;
     e.dst = p->id;
     e.gen = p->gen;
-    heap_push(s, e);
+    sim_heap_push(s, e);
     if (delivered && s->o.parent_gate) { /* the gate may have opened */
         e.t = s->t;
-        heap_push(s, e);
+        sim_heap_push(s, e);
     }
 }
 
@@ -1042,18 +423,18 @@ static void submit(sim *s, uint64_t idx, uint16_t to)
     if (!p->up)
         return;
     uint8_t b[REQ_BYTES];
-    make_request(s, idx, b);
+    sim_make_request(s, idx, b);
     certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, b, REQ_BYTES,
                            (uint16_t)(idx % NINTEG), idx / NINTEG + 1};
-    trace_add(s, EV_SUBMIT, 0, to, NULL, 0);
-    step(s, p, &in);
+    sim_trace_add(s, EV_SUBMIT, 0, to, NULL, 0);
+    sim_step(s, p, &in);
 }
 
 static bool all_done(sim *s)
 {
     for (uint16_t i = 0; i < s->o.n; i++) {
         rep *p = &s->reps[i];
-        if (!p->byz && unsettled(s, p) > 0)
+        if (!p->byz && sim_unsettled(s, p) > 0)
             return false;
     }
     return true;
@@ -1084,7 +465,7 @@ static void disk_repair(sim *s, rep *p)
             certa_pbft_request q;
             bool ok = certa_pbft_request_item(it, il, &q);
             CERTA_ASSERT(ok);
-            uint64_t idx = req_index(q.integrator, q.seq);
+            uint64_t idx = sim_req_index(q.integrator, q.seq);
             if (!p->exec[idx]) {
                 p->exec[idx] = 1;
                 p->executed++;
@@ -1150,14 +531,14 @@ static void quiet_check(sim *s)
             continue;
         uint64_t vc = rep_view_changes(p) - s->vc_at_quiet[i];
         if (vc > 0) {
-            violation(s, "views: replica %u started %" PRIu64 " view changes in the %u ms "
+            sim_violation(s, "views: replica %u started %" PRIu64 " view changes in the %u ms "
                          "after every request was answered", i, vc, QUIET_MS);
             return;
         }
         if (certa_pbft_in_view_change(p->r)) {
             if (rep_view_changes(p) !=
                 s->vc_at_heal[i] + (s->vc_armed_before_heal[i] ? 1u : 0u)) {
-                violation(s, "views: replica %u is still in view change to view %" PRIu64
+                sim_violation(s, "views: replica %u is still in view change to view %" PRIu64
                              " %u ms after every request was answered, and started it after "
                              "the faults ended on a wait that began after them",
                           i, certa_pbft_view(p->r), QUIET_MS);
@@ -1167,7 +548,7 @@ static void quiet_check(sim *s)
             continue;
         }
         if (ref != NULL && certa_pbft_view(p->r) != certa_pbft_view(ref->r)) {
-            violation(s, "views: replica %u is in view %" PRIu64 ", replica %u in %" PRIu64
+            sim_violation(s, "views: replica %u is in view %" PRIu64 ", replica %u in %" PRIu64
                          " %u ms after every request was answered", i,
                       certa_pbft_view(p->r), ref->id, certa_pbft_view(ref->r), QUIET_MS);
             return;
@@ -1176,7 +557,7 @@ static void quiet_check(sim *s)
     }
     uint16_t f = (uint16_t)((s->o.n - 1) / 3);
     if (nlone > 0 && (ref == NULL || nlone + byz > f)) {
-        violation(s, "views: %u replica(s) still in view change (first: replica %u, view %" PRIu64
+        sim_violation(s, "views: %u replica(s) still in view change (first: replica %u, view %" PRIu64
                      ") %u ms after every request was answered, with %u Byzantine: more than "
                      "f = %u out of the view", nlone, lone[0],
                   certa_pbft_view(s->reps[lone[0]].r), QUIET_MS, byz, f);
@@ -1185,7 +566,7 @@ static void quiet_check(sim *s)
     for (uint16_t k = 0; k < nlone; k++) {
         const rep *p = &s->reps[lone[k]];
         if (certa_pbft_last_executed(p->r) < certa_pbft_stable_checkpoint(ref->r)) {
-            violation(s, "views: replica %u, alone in view change to view %" PRIu64 ", has "
+            sim_violation(s, "views: replica %u, alone in view change to view %" PRIu64 ", has "
                          "executed up to %" PRIu64 " only, below the others' stable checkpoint "
                          "%" PRIu64 ": it does not follow the chain", lone[k],
                       certa_pbft_view(p->r), certa_pbft_last_executed(p->r),
@@ -1194,7 +575,7 @@ static void quiet_check(sim *s)
         }
         uint64_t w = 0;
         if (!certa_pbft_following(p->r, &w) || w != certa_pbft_view(ref->r)) {
-            violation(s, "views: replica %u, alone in view change to view %" PRIu64 ", does not "
+            sim_violation(s, "views: replica %u, alone in view change to view %" PRIu64 ", does not "
                          "follow the others' view %" PRIu64 " (its clients' requests would wait "
                          "for a view change)", lone[k], certa_pbft_view(p->r),
                       certa_pbft_view(ref->r));
@@ -1204,7 +585,7 @@ static void quiet_check(sim *s)
     }
 }
 
-static void heal(sim *s)
+void sim_heal(sim *s)
 {
     s->healed = true;
     s->net_faults = false;
@@ -1212,8 +593,8 @@ static void heal(sim *s)
     s->partitioned = false;
     for (uint16_t i = 0; i < s->o.n; i++)
         if (!s->reps[i].up) {
-            trace_add(s, EV_RESTART, 0, i, NULL, 0);
-            rep_start(s, &s->reps[i]);
+            sim_trace_add(s, EV_RESTART, 0, i, NULL, 0);
+            sim_rep_start(s, &s->reps[i]);
         }
     for (uint16_t i = 0; i < s->o.n; i++) {
         const rep *p = &s->reps[i];
@@ -1228,7 +609,7 @@ static void handle(sim *s, ev *e)
     switch (e->kind) {
     case EV_MSG: {
         rep *p = &s->reps[e->dst];
-        trace_add(s, EV_MSG, e->src, e->dst, e->msg, e->len);
+        sim_trace_add(s, EV_MSG, e->src, e->dst, e->msg, e->len);
         if (s->o.trace_all && s->o.trace)
             trace_print_one(s->o.trace, &s->tr[(s->ntr - 1) % TRACE_RING]);
         if (!p->up) {
@@ -1236,9 +617,9 @@ static void handle(sim *s, ev *e)
             break;
         }
         if (p->byz)
-            byz_ring_add(p, e->msg, e->len);
+            sim_byz_ring_add(p, e->msg, e->len);
         certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, e->msg, e->len, 0, 0};
-        step(s, p, &in);
+        sim_step(s, p, &in);
         break;
     }
     case EV_TICK: {
@@ -1246,7 +627,7 @@ static void handle(sim *s, ev *e)
         if (!p->up || e->gen != p->gen)
             break;
         certa_pbft_input in = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
-        step(s, p, &in);
+        sim_step(s, p, &in);
         break;
     }
     case EV_SUBMIT:
@@ -1254,8 +635,8 @@ static void handle(sim *s, ev *e)
         break;
     case EV_CRASH: {
         rep *p = &s->reps[e->dst];
-        if (s->crash_faults && p->up && !p->byz && faulty_now(s) < s->f) {
-            rep_crash(s, p);
+        if (s->crash_faults && p->up && !p->byz && sim_faulty_now(s) < s->f) {
+            sim_rep_crash(s, p);
             uint64_t down = 50 + below(&s->rng, 2000);
             if (s->o.scenario == CERTA_SIM_CRASH_PRIMARY)
                 down = s->heal_at > s->t ? s->heal_at - s->t + 1 : 1;
@@ -1266,10 +647,10 @@ static void handle(sim *s, ev *e)
     case EV_RESTART: {
         rep *p = &s->reps[e->dst];
         if (!p->up) {
-            trace_add(s, EV_RESTART, 0, p->id, NULL, 0);
+            sim_trace_add(s, EV_RESTART, 0, p->id, NULL, 0);
             if (s->o.scenario == CERTA_SIM_RANDOM && chance(&s->rng, 300000))
                 disk_repair(s, p);
-            rep_start(s, p);
+            sim_rep_start(s, p);
         }
         break;
     }
@@ -1287,16 +668,16 @@ static void handle(sim *s, ev *e)
             if (s->o.scenario == CERTA_SIM_LONE)
                 for (uint16_t i = 0; i < s->o.n; i++)
                     s->side[i] = i == s->o.n - 1;
-            trace_add(s, EV_PARTITION, 0, 0, NULL, 0);
+            sim_trace_add(s, EV_PARTITION, 0, 0, NULL, 0);
         }
         break;
     case EV_UNPARTITION:
         s->partitioned = false;
-        trace_add(s, EV_UNPARTITION, 0, 0, NULL, 0);
+        sim_trace_add(s, EV_UNPARTITION, 0, 0, NULL, 0);
         break;
     case EV_HEAL:
-        trace_add(s, EV_HEAL, 0, 0, NULL, 0);
-        heal(s);
+        sim_trace_add(s, EV_HEAL, 0, 0, NULL, 0);
+        sim_heal(s);
         break;
     case EV_RESEND: {
         uint32_t sent = 0;
@@ -1306,7 +687,7 @@ static void handle(sim *s, ev *e)
                 continue;
             bool anywhere = false;
             for (uint16_t j = 0; j < s->o.n && !anywhere; j++)
-                anywhere = !s->reps[j].byz && settled(&s->reps[j], i);
+                anywhere = !s->reps[j].byz && sim_settled(&s->reps[j], i);
             if (anywhere)
                 continue;
             for (uint16_t j = 0; j < s->o.n && !s->done; j++)
@@ -1340,11 +721,11 @@ static void handle(sim *s, ev *e)
             uint64_t missing = 0;
             uint16_t who = 0;
             for (uint16_t i = 0; i < s->o.n; i++)
-                if (!s->reps[i].byz && unsettled(s, &s->reps[i]) > 0) {
-                    missing += unsettled(s, &s->reps[i]);
+                if (!s->reps[i].byz && sim_unsettled(s, &s->reps[i]) > 0) {
+                    missing += sim_unsettled(s, &s->reps[i]);
                     who = i;
                 }
-            violation(s, "liveness: %" PRIu64 " request executions still missing "
+            sim_violation(s, "liveness: %" PRIu64 " request executions still missing "
                          "(e.g. replica %u) %" PRIu64 " ms after healing",
                       missing, who, s->o.liveness_ms);
             break;
@@ -1534,7 +915,7 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
         }
     }
     for (uint16_t i = 0; i < o->n; i++)
-        rep_start(s, &s->reps[i]);
+        sim_rep_start(s, &s->reps[i]);
 
     /* the client's requests */
     if (o->scenario == CERTA_SIM_OVERLOAD) {
@@ -1582,14 +963,14 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
         handle(s, &e);
         free(e.msg);
         if (res->steps > STEP_BUDGET)
-            violation(s, "step budget of %u exhausted", STEP_BUDGET);
+            sim_violation(s, "step budget of %u exhausted", STEP_BUDGET);
     }
     if (!s->done)
-        violation(s, "event queue ran dry before every request executed");
+        sim_violation(s, "event queue ran dry before every request executed");
     res->sim_ms = s->t - START_MS;
     for (uint16_t i = 0; i < o->n; i++) {
         rep *p = &s->reps[i];
-        rep_accumulate(p);
+        sim_rep_accumulate(p);
         if (!p->byz) {
             res->view_changes += p->acc.view_changes;
             res->new_views += p->acc.new_views;
