@@ -507,71 +507,99 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
     return 0;
 }
 
+typedef struct gw_args {
+    const char *listen, *to, *genesis, *cert_path, *key_path;
+    const char *integrator, *ikey, *tokens, *state;
+    unsigned long long rate, burst, timeout_ms;
+    struct sockaddr_in sa;
+} gw_args;
+
+/* --hash-token: the token from standard input, one line; prints what the
+ * tokens file holds for it */
+static int hash_token(void)
+{
+    char tok[512];
+    if (fgets(tok, sizeof tok, stdin) == NULL)
+        return certa_usage_error(CMD, "--hash-token: no token on standard input");
+    tok[strcspn(tok, "\r\n")] = '\0';
+    if (strlen(tok) < 16)
+        return certa_usage_error(CMD, "--hash-token: a token of 16 characters or more");
+    char hex[65];
+    certa_gw_token_hash(tok, hex);
+    printf("%s\n", hex);
+    return CERTA_EXIT_OK;
+}
+
+/* Returns CERTA_EXIT_OK with *a filled, a usage error, or -1 when
+ * --hash-token ran (its exit code in *done). */
+static int parse_args(int argc, char **argv, gw_args *a, int *done)
+{
+    *a = (gw_args){.listen = "127.0.0.1:8080", .to = "all", .rate = 200, .burst = 400,
+                   .timeout_ms = 5000};
+    struct { const char *name; const char **dst; } str[] = {
+        {"--listen", &a->listen},         {"--to", &a->to},
+        {"--genesis", &a->genesis},       {"--tls-cert", &a->cert_path},
+        {"--tls-key", &a->key_path},      {"--integrator", &a->integrator},
+        {"--key", &a->ikey},              {"--tokens", &a->tokens},
+        {"--state", &a->state},
+    };
+    struct { const char *name; unsigned long long *dst, min, max; } num[] = {
+        {"--rate-per-s", &a->rate, 1, 1000000},
+        {"--burst", &a->burst, 1, 1000000},
+        {"--timeout-ms", &a->timeout_ms, 100, 600000},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        bool has = i + 1 < argc, known = false;
+        if (strcmp(o, "--hash-token") == 0) {
+            *done = hash_token();
+            return -1;
+        }
+        for (size_t k = 0; k < sizeof str / sizeof str[0] && !known; k++)
+            if (strcmp(o, str[k].name) == 0 && has) {
+                *str[k].dst = argv[++i];
+                known = true;
+            }
+        for (size_t k = 0; k < sizeof num / sizeof num[0] && !known; k++)
+            if (strcmp(o, num[k].name) == 0 && has) {
+                if (certa_parse_u64(argv[++i], num[k].min, num[k].max, num[k].dst) != 0)
+                    return certa_usage_error(CMD, "%s: %llu to %llu", o, num[k].min,
+                                             num[k].max);
+                known = true;
+            }
+        if (!known)
+            return certa_usage_error(CMD, "unexpected argument '%s' (see --help)", o);
+    }
+    if (parse_listen(a->listen, &a->sa) != 0)
+        return certa_usage_error(CMD, "--listen: expected IPV4:PORT, got '%s'", a->listen);
+    if ((a->cert_path == NULL) != (a->key_path == NULL))
+        return certa_usage_error(CMD, "--tls-cert and --tls-key go together");
+    int nint = (a->integrator != NULL) + (a->ikey != NULL) + (a->tokens != NULL) +
+               (a->state != NULL);
+    if (nint != 0 && nint != 4)
+        return certa_usage_error(CMD, "the integrator API needs --integrator, --key, --tokens "
+                                      "and --state together");
+    return CERTA_EXIT_OK;
+}
+
 int certa_cmd_gateway(int argc, char **argv)
 {
     if (certa_wants_help(argc, argv)) {
         fputs(usage, stdout);
         return CERTA_EXIT_OK;
     }
-    const char *listen = "127.0.0.1:8080", *to = "all", *genesis = NULL;
-    const char *cert_path = NULL, *key_path = NULL;
-    const char *integrator = NULL, *ikey = NULL, *tokens = NULL, *state = NULL;
-    unsigned long long rate = 200, burst = 400, timeout_ms = 5000;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(a, "--listen") == 0 && has)
-            listen = argv[++i];
-        else if (strcmp(a, "--to") == 0 && has)
-            to = argv[++i];
-        else if (strcmp(a, "--genesis") == 0 && has)
-            genesis = argv[++i];
-        else if (strcmp(a, "--tls-cert") == 0 && has)
-            cert_path = argv[++i];
-        else if (strcmp(a, "--tls-key") == 0 && has)
-            key_path = argv[++i];
-        else if (strcmp(a, "--integrator") == 0 && has)
-            integrator = argv[++i];
-        else if (strcmp(a, "--key") == 0 && has)
-            ikey = argv[++i];
-        else if (strcmp(a, "--tokens") == 0 && has)
-            tokens = argv[++i];
-        else if (strcmp(a, "--state") == 0 && has)
-            state = argv[++i];
-        else if (strcmp(a, "--hash-token") == 0) {
-            /* the token from standard input, one line: what the tokens file holds */
-            char tok[512];
-            if (fgets(tok, sizeof tok, stdin) == NULL)
-                return certa_usage_error(CMD, "--hash-token: no token on standard input");
-            tok[strcspn(tok, "\r\n")] = '\0';
-            if (strlen(tok) < 16)
-                return certa_usage_error(CMD, "--hash-token: a token of 16 characters or more");
-            char hex[65];
-            certa_gw_token_hash(tok, hex);
-            printf("%s\n", hex);
-            return CERTA_EXIT_OK;
-        }
-        else if (strcmp(a, "--rate-per-s") == 0 && has) {
-            if (certa_parse_u64(argv[++i], 1, 1000000, &rate) != 0)
-                return certa_usage_error(CMD, "--rate-per-s: 1 to 1000000");
-        } else if (strcmp(a, "--burst") == 0 && has) {
-            if (certa_parse_u64(argv[++i], 1, 1000000, &burst) != 0)
-                return certa_usage_error(CMD, "--burst: 1 to 1000000");
-        } else if (strcmp(a, "--timeout-ms") == 0 && has) {
-            if (certa_parse_u64(argv[++i], 100, 600000, &timeout_ms) != 0)
-                return certa_usage_error(CMD, "--timeout-ms: 100 to 600000");
-        } else
-            return certa_usage_error(CMD, "unexpected argument '%s' (see --help)", a);
-    }
-    struct sockaddr_in sa;
-    if (parse_listen(listen, &sa) != 0)
-        return certa_usage_error(CMD, "--listen: expected IPV4:PORT, got '%s'", listen);
-    if ((cert_path == NULL) != (key_path == NULL))
-        return certa_usage_error(CMD, "--tls-cert and --tls-key go together");
-    int nint = (integrator != NULL) + (ikey != NULL) + (tokens != NULL) + (state != NULL);
-    if (nint != 0 && nint != 4)
-        return certa_usage_error(CMD, "the integrator API needs --integrator, --key, --tokens "
-                                      "and --state together");
+    gw_args args;
+    int done = 0, rc = parse_args(argc, argv, &args, &done);
+    if (rc < 0)
+        return done;
+    if (rc != CERTA_EXIT_OK)
+        return rc;
+    const char *listen = args.listen, *to = args.to, *genesis = args.genesis;
+    const char *cert_path = args.cert_path, *key_path = args.key_path;
+    const char *integrator = args.integrator, *ikey = args.ikey, *tokens = args.tokens,
+               *state = args.state;
+    unsigned long long rate = args.rate, burst = args.burst, timeout_ms = args.timeout_ms;
+    struct sockaddr_in sa = args.sa;
 
     static gateway gw; /* large (the endpoint table) and lives as long as the process */
     certa_errinfo ei;

@@ -238,6 +238,24 @@ static void warn_port(check *c, const char *cfg, const char *field, const char *
                 "that port", cfg, field, bind, index, gfield, genesis_ep);
 }
 
+/* The data directory: there or creatable, writable, and its free space. */
+static void check_space(check *c, const char *f, const char *data_dir, uint64_t min_free_mb)
+{
+    char parent[CERTA_PATH_BYTES];
+    bool exists = false;
+    const char *fs = check_data_dir(c, f, data_dir, parent, sizeof parent, &exists);
+    struct statvfs sv;
+    if (fs == NULL || statvfs(fs, &sv) != 0)
+        return;
+    uint64_t free_mb = (uint64_t)sv.f_bavail * sv.f_frsize / (1024u * 1024u);
+    printf("  data dir:        %s (%s), %llu MiB free\n", data_dir,
+           exists ? "exists, writable" : "would be created", (unsigned long long)free_mb);
+    if (free_mb < min_free_mb)
+        warn_at(c, "%s: data_dir: %s: %llu MiB free, under %llu MiB: the "
+                "validator stops when its block log cannot grow", f, data_dir,
+                (unsigned long long)free_mb, (unsigned long long)min_free_mb);
+}
+
 int certa_node_check(const char *config, uint64_t min_free_mb)
 {
     check c = {0, 0};
@@ -329,22 +347,7 @@ int certa_node_check(const char *config, uint64_t min_free_mb)
         memset(secret, 0, sizeof secret);
     }
 
-    /* Data directory and free space. */
-    char parent[CERTA_PATH_BYTES];
-    bool exists = false;
-    const char *fs = check_data_dir(&c, f, cfg.data_dir, parent, sizeof parent, &exists);
-    if (fs != NULL) {
-        struct statvfs sv;
-        if (statvfs(fs, &sv) == 0) {
-            uint64_t free_mb = (uint64_t)sv.f_bavail * sv.f_frsize / (1024u * 1024u);
-            printf("  data dir:        %s (%s), %llu MiB free\n", cfg.data_dir,
-                   exists ? "exists, writable" : "would be created", (unsigned long long)free_mb);
-            if (free_mb < min_free_mb)
-                warn_at(&c, "%s: data_dir: %s: %llu MiB free, under %llu MiB: the "
-                        "validator stops when its block log cannot grow", f, cfg.data_dir,
-                        (unsigned long long)free_mb, (unsigned long long)min_free_mb);
-        }
-    }
+    check_space(&c, f, cfg.data_dir, min_free_mb);
 
     /* Ports: each bound and released; two fields on one port are caught
      * as the second bind fails only if the first were held, so compare. */
