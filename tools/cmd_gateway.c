@@ -13,7 +13,7 @@
  * address evicts the stalest of its probe run), libmicrohttpd's connection,
  * per-address and per-connection memory limits, a connection timeout
  * against slow senders, a direct-mapped cache of block pages (a committed
- * block never changes; 1,024 pages of at most 64 KiB), and POST bodies
+ * block never changes; 256 pages of at most 256 KiB), and POST bodies
  * bounded at 1 MiB (gateway_post.c). A handler holds at most one upstream connection, and each upstream
  * query ends (answer, validator error or the client library's deadline)
  * before the connection is handed on, so a late reply can never be taken
@@ -53,6 +53,8 @@
 #define GW_PER_ADDR_MAX 64u      /* open HTTP connections per client address */
 #define GW_CONN_MEMORY_BYTES (32u * 1024u) /* request line and headers, per connection */
 #define GW_CONN_TIMEOUT_S 10u    /* idle or slow connections are closed */
+#define GW_BLOCK_CACHE_SLOTS 256u             /* block pages kept, direct-mapped */
+#define GW_BLOCK_CACHE_DOC_MAX (256u * 1024u) /* larger pages are not kept */
 
 static const char usage[] =
     "usage: certa gateway [--listen HOST:PORT] [--to ENDPOINT[,...]] [--genesis FILE]\n"
@@ -119,6 +121,15 @@ typedef struct gateway {
     double rate_per_s, burst;
     uint32_t timeout_ms;
     certa_gw_post *post; /* the integrator API; NULL: not served */
+    /* Block pages, immutable once committed, answered without asking a
+     * validator: at most SLOTS x DOC_MAX bytes (64 MiB). */
+    pthread_mutex_t cache_mu;
+    struct cached_block {
+        uint64_t height, cursor;
+        uint32_t limit;
+        char *doc; /* NULL: empty slot */
+        size_t len;
+    } *cache; /* [GW_BLOCK_CACHE_SLOTS] */
 } gateway;
 
 /* A POST's body as it arrives (libmicrohttpd hands it over in pieces). */
@@ -273,6 +284,44 @@ static void ask(gateway *gw, const certa_cp_query *q, answer *a)
         }
     }
     pthread_mutex_unlock(&u->mu);
+}
+
+/* ---- the block cache ---- */
+
+static struct cached_block *cache_slot(gateway *gw, const certa_cp_query *q)
+{
+    uint64_t h = q->height * 0x9e3779b97f4a7c15ull ^ q->cursor * 0xc2b2ae3d27d4eb4full ^ q->limit;
+    return &gw->cache[(h >> 32) % GW_BLOCK_CACHE_SLOTS];
+}
+
+/* A copy of the cached page (with room for a newline), or NULL. */
+static char *cache_get(gateway *gw, const certa_cp_query *q, size_t *len)
+{
+    char *out = NULL;
+    pthread_mutex_lock(&gw->cache_mu);
+    struct cached_block *c = cache_slot(gw, q);
+    if (c->doc != NULL && c->height == q->height && c->cursor == q->cursor &&
+        c->limit == q->limit && (out = malloc(c->len + 1)) != NULL) {
+        memcpy(out, c->doc, c->len);
+        *len = c->len;
+    }
+    pthread_mutex_unlock(&gw->cache_mu);
+    return out;
+}
+
+static void cache_put(gateway *gw, const certa_cp_query *q, const char *doc, size_t len)
+{
+    if (len > GW_BLOCK_CACHE_DOC_MAX)
+        return;
+    char *copy = malloc(len);
+    if (copy == NULL)
+        return;
+    memcpy(copy, doc, len);
+    pthread_mutex_lock(&gw->cache_mu);
+    struct cached_block *c = cache_slot(gw, q);
+    free(c->doc);
+    *c = (struct cached_block){q->height, q->cursor, q->limit, copy, len};
+    pthread_mutex_unlock(&gw->cache_mu);
 }
 
 /* ---- HTTP ---- */
@@ -431,9 +480,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_error(conn, st, CERTA_E_ARG, why, 0);
     answer a;
     memset(&a, 0, sizeof a);
-    ask(gw, &q, &a);
-    if (a.status != 200)
-        return send_error(conn, a.status, a.code, a.msg, a.retry_after_s);
+    if (q.kind == CERTA_QUERY_BLOCK && (a.doc = cache_get(gw, &q, &a.len)) != NULL) {
+        a.status = 200;
+    } else {
+        ask(gw, &q, &a);
+        if (a.status != 200)
+            return send_error(conn, a.status, a.code, a.msg, a.retry_after_s);
+        if (q.kind == CERTA_QUERY_BLOCK)
+            cache_put(gw, &q, a.doc, a.len);
+    }
     char *body = realloc(a.doc, a.len + 1);
     if (body == NULL) {
         free(a.doc);
@@ -634,9 +689,11 @@ int certa_cmd_gateway(int argc, char **argv)
     gw.burst = (double)burst;
     gw.timeout_ms = (uint32_t)timeout_ms;
     gw.rates = calloc(GW_RATE_SLOTS, sizeof *gw.rates);
-    if (gw.rates == NULL)
+    gw.cache = calloc(GW_BLOCK_CACHE_SLOTS, sizeof *gw.cache);
+    if (gw.rates == NULL || gw.cache == NULL)
         return certa_fail(CMD, "out of memory");
     pthread_mutex_init(&gw.rate_mu, NULL);
+    pthread_mutex_init(&gw.cache_mu, NULL);
     for (unsigned i = 0; i < GW_UPSTREAMS; i++)
         pthread_mutex_init(&gw.up[i].mu, NULL);
 
@@ -696,6 +753,9 @@ int certa_cmd_gateway(int argc, char **argv)
         certa_client_close(gw.up[i].c);
     certa_gw_post_close(gw.post);
     certa_genesis_free(g);
+    for (unsigned i = 0; i < GW_BLOCK_CACHE_SLOTS; i++)
+        free(gw.cache[i].doc);
+    free(gw.cache);
     free(gw.rates);
     free(cert);
     free(key);
