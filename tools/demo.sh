@@ -75,6 +75,11 @@ KEYS="$DEMO_DIR/integrators"
 "$CERTA" up --dir "$DEMO_DIR" --duration 300 > "$DEMO_DIR/up.log" 2>&1 &
 UP_PID=$!
 stop_cluster() {
+  if [ -n "${GW_PID:-}" ]; then
+    kill -TERM "$GW_PID" 2>/dev/null || true
+    wait "$GW_PID" 2>/dev/null || true
+    GW_PID=
+  fi
   if [ -n "${UP_PID:-}" ]; then
     kill -TERM "$UP_PID" 2>/dev/null || true
     wait "$UP_PID" 2>/dev/null || true
@@ -145,6 +150,28 @@ echo "holder 3's records (first 10), asked of validator 1 (certa query holder --
 echo "its grant's status and history (certa query grant --to node1):"
 "$CERTA" query grant "$grant" --to node1 --genesis "$G" || true
 "$CERTA" status --to all --genesis "$G"
+# The same records over HTTP, through the gateway (docs/OPERATIONS.md "Gateway")
+"$CERTA" gateway --genesis "$G" --listen 127.0.0.1:0 > "$DEMO_DIR/gateway.log" 2>&1 &
+GW_PID=$!
+gw_url=
+for _ in $(seq 50); do
+  gw_url=$(sed -n 's|^certa gateway: serving \(http://[^ ]*/\).*|\1|p' "$DEMO_DIR/gateway.log")
+  [ -n "$gw_url" ] && break
+  sleep 0.1
+done
+if [ -n "$gw_url" ]; then
+  echo "the gateway serves the public read API at $gw_url (status, blocks, grants, holders):"
+  python3 - "$gw_url" "$holder" <<'PY' || true
+import json, sys, urllib.request
+base, holder = sys.argv[1], sys.argv[2]
+d = json.load(urllib.request.urlopen(base + "v1/holders/" + holder + "?limit=3", timeout=10))
+print("  GET %sv1/holders/%s...?limit=3 -> %d records at height %d" % (base, holder[:8], len(d["records"]), d["height"]))
+b = json.load(urllib.request.urlopen(base + "v1/blocks/1", timeout=10))
+print("  GET %sv1/blocks/1 -> block %d, %d events, hash %s..." % (base, b["height"], b["header"]["event_count"], b["hash"][:16]))
+PY
+else
+  echo "(the gateway did not start: $DEMO_DIR/gateway.log)"
+fi
 mport=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['metrics_port'])" \
   "$DEMO_DIR/node0/node.json")
 python3 - "$mport" <<'PY'

@@ -28,6 +28,7 @@
 #include "../net/submit.h"
 
 #define TOKENS_MAX 256u
+#define CERTA_GW_JOURNAL_LINES_MAX (2ull * CERTA_GW_KEYS_MAX)
 #define CALLER_BYTES 64u
 
 typedef struct token {
@@ -52,6 +53,9 @@ struct certa_gw_post {
     uint64_t nkeys_total;
     uint64_t next_seq;
     int journal_fd;
+    uint64_t journal_lines;     /* compacted past journal_lines_max */
+    uint64_t journal_lines_max; /* CERTA_GW_JOURNAL_LINES_MAX; tests set it
+                                 * low through CERTA_GATEWAY_JOURNAL_LINES */
     char journal_path[4096];
 };
 
@@ -141,6 +145,7 @@ static certa_err journal_load(certa_gw_post *p, certa_errinfo *ei)
             p->next_seq = seq + events;
     }
     fclose(f);
+    p->journal_lines = n;
     return CERTA_OK;
 }
 
@@ -200,6 +205,10 @@ certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
         return certa_errorf(ei, CERTA_E_NOMEM, "out of memory");
     p->o = *o;
     p->journal_fd = -1;
+    p->journal_lines_max = CERTA_GW_JOURNAL_LINES_MAX;
+    const char *jl = getenv("CERTA_GATEWAY_JOURNAL_LINES");
+    if (jl != NULL && atoi(jl) > 0)
+        p->journal_lines_max = (uint64_t)atoi(jl);
     pthread_mutex_init(&p->mu, NULL);
     p->keys = calloc(CERTA_GW_KEYS_MAX, sizeof *p->keys);
     certa_err e;
@@ -403,14 +412,71 @@ bad:
     return NULL;
 }
 
+static int journal_line(char *out, size_t cap, const uint8_t id[CERTA_HASH_BYTES],
+                        const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint64_t events)
+{
+    char idh[65], bh[65];
+    certa_hex_encode(id, CERTA_HASH_BYTES, idh);
+    certa_hex_encode(body, CERTA_HASH_BYTES, bh);
+    return snprintf(out, cap, "%s %s %" PRIu64 " %" PRIu64 "\n", idh, bh, seq, events);
+}
+
+/* Rewrites the journal as the keys still remembered plus one line that
+ * keeps the next sequence number, so that it never grows without bound;
+ * written beside, synced, then renamed over the old one (a crash leaves
+ * one or the other whole). Called with p->mu held. */
+static bool journal_compact(certa_gw_post *p)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.new", p->journal_path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return false;
+    char line[200];
+    bool ok = true;
+    for (uint32_t i = 0; i < CERTA_GW_KEYS_MAX && ok; i++) {
+        const keyent *e = &p->keys[i];
+        if (memcmp(e->id, zero_id, CERTA_HASH_BYTES) == 0)
+            continue;
+        int n = journal_line(line, sizeof line, e->id, e->body, e->seq, 1);
+        ok = n > 0 && fwrite(line, 1, (size_t)n, f) == (size_t)n;
+    }
+    /* no key: only the next sequence number (seq + events = next_seq) */
+    int n = journal_line(line, sizeof line, zero_id, zero_id, p->next_seq - 1, 1);
+    ok = ok && n > 0 && fwrite(line, 1, (size_t)n, f) == (size_t)n;
+    ok = fflush(f) == 0 && ok && fdatasync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, p->journal_path) != 0) {
+        unlink(tmp);
+        return false;
+    }
+    /* the rename is made durable by syncing the directory */
+    int dfd = open(p->o.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    int nfd = open(p->journal_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (nfd < 0)
+        return false;
+    close(p->journal_fd);
+    p->journal_fd = nfd;
+    p->journal_lines = 0;
+    for (uint32_t i = 0; i < CERTA_GW_KEYS_MAX; i++)
+        p->journal_lines += memcmp(p->keys[i].id, zero_id, CERTA_HASH_BYTES) != 0;
+    p->journal_lines++;
+    return true;
+}
+
 static bool journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
                            const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint32_t events)
 {
-    char idh[65], bh[65], line[200];
-    certa_hex_encode(id, CERTA_HASH_BYTES, idh);
-    certa_hex_encode(body, CERTA_HASH_BYTES, bh);
-    int n = snprintf(line, sizeof line, "%s %s %" PRIu64 " %u\n", idh, bh, seq, events);
-    return n > 0 && write(p->journal_fd, line, (size_t)n) == n && fdatasync(p->journal_fd) == 0;
+    char line[200];
+    int n = journal_line(line, sizeof line, id, body, seq, events);
+    if (n <= 0 || write(p->journal_fd, line, (size_t)n) != n || fdatasync(p->journal_fd) != 0)
+        return false;
+    p->journal_lines++;
+    return true;
 }
 
 void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
@@ -470,6 +536,10 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
         p->next_seq = seq + events;
         if (idem_key != NULL)
             key_put(p, id, body_h, seq);
+        /* after the table has this POST: the rewrite keeps it. A failed
+         * compaction leaves the journal as it was, only longer. */
+        if (p->journal_lines > p->journal_lines_max)
+            (void)journal_compact(p);
     }
     pthread_mutex_unlock(&p->mu);
 
