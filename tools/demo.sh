@@ -207,5 +207,5 @@ The demo wrote:
   $DEMO_DIR/receipts.jsonl          a receipt per submitted event
   $DEMO_DIR/peak-report.html        the peak-hour replay's report
 Start the cluster again with: ./build/certa up --dir $DEMO_DIR
-Next: docs/OPERATIONS.md ("Genesis and keys", "Dry run", "Queries").
+Next: docs/OPERATIONS.md ("Genesis and keys", "Dry run", "Queries", "Gateway").
 INFO
