@@ -6,6 +6,8 @@
 #   /healthz         the HTTP server alone, no validator: the limit here
 #   /v1/blocks/1     a committed block, immutable: from the gateway's cache
 #   /v1/status       asked of a validator every time
+# then batched POSTs against `certa submit` doing the same work (events/s
+# committed, the ratio; target >= 0.8 at 256 events per batch).
 # Prints `name value` lines: reads/s (median over rounds) and p99 latency
 # (ms, median), and each path's reads/s as a ratio to /healthz's measured
 # in the same run. Targets (issue): cached block reads >= 10,000/s at
@@ -76,4 +78,40 @@ for f in b s; do
     v=$(sed -n 's/^.*_reads_per_s //p' "$W/$f")
     echo "${n}_ratio_to_healthz $(python3 -c "print(round($v / $h, 3))")"
 done
+
+# Batched POSTs against certa submit doing the same work: per round, 16
+# fresh chunks of 1,024 grants, 256 events per signed batch: once with
+# `certa submit --window 16` straight to the validators, once POSTed to the
+# gateway (4 threads, one chunk per POST). Committed events/s, medians.
+TOKEN=bench-token-0123456789abcdef
+printf 'bench %s\n' "$(echo "$TOKEN" | "$CERTA" gateway --hash-token)" >"$W/tokens"
+PGW_PORT=$((BASE_PORT + 81))
+"$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$PGW_PORT" --rate-per-s 1000000 \
+    --burst 1000000 --integrator app --key "$W/c/integrators/app.pem" --tokens "$W/tokens" \
+    --state "$W/gwstate" >"$W/pgw.out" 2>"$W/pgw.err" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q serving "$W/pgw.out" 2>/dev/null && break; sleep 0.1; done
+seq_next=1000
+direct=() posted=()
+for ((r = 0; r < ROUNDS; r++)); do
+    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/d$r" 16 1024
+    sleep 0.01 # cluster_grants ids include the time in ms: the two sets differ
+    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/p$r" 16 1024
+    cat "$W/d$r"/g-*.jsonl >"$W/d$r.jsonl"
+    out=$("$CERTA" submit --to all --genesis "$G" --integrator app --key "$W/c/integrators/app.pem" \
+        --seq "$seq_next" --batch 256 --window 16 --quiet "$W/d$r.jsonl")
+    seq_next=$((seq_next + 100))
+    direct+=("$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
+        awk '{ printf "%.0f", $1 / $2 }')")
+    read -r ev secs nc failed < <(python3 "$HERE/gateway_post.py" "http://127.0.0.1:$PGW_PORT" \
+        "$TOKEN" 4 "$W/p$r"/g-*.jsonl)
+    [ "$nc" = 0 ] && [ "$failed" = 0 ] || echo "bench/gateway: round $r: $nc events not committed, $failed POSTs failed" >&2
+    posted+=("$(awk -v e="$ev" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')")
+done
+med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+d=$(med "${direct[@]}")
+p=$(med "${posted[@]}")
+echo "submit_direct_events_per_s $d"
+echo "post_gateway_events_per_s $p"
+echo "post_ratio_to_direct $(python3 -c "print(round($p / $d, 3))")"
 echo "load_at_end $(cut -d' ' -f1-3 /proc/loadavg)"
