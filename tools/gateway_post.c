@@ -582,28 +582,54 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     certa_err e = certa_submit_run(&so, s, &ei);
     fclose(rf);
     unlink(path);
-    json_t *receipts = json_array();
-    for (char *l = rcpt; l != NULL && *l != '\0';) {
-        char *nl = strchr(l, '\n');
-        size_t n = nl != NULL ? (size_t)(nl - l) : strlen(l);
-        json_t *o = json_loadb(l, n, 0, NULL);
-        if (o != NULL)
-            json_array_append_new(receipts, o);
-        l = nl != NULL ? nl + 1 : NULL;
-    }
-    free(rcpt);
     bool complete = e == CERTA_OK && s->not_committed == 0;
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "integrator",
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "integrator",
                           p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
                           "batches", (json_int_t)s->batches, "events", (json_int_t)events,
                           "ok", (json_int_t)s->ok, "not_committed",
                           (json_int_t)(s->not_committed + (e != CERTA_OK ? events : 0)),
-                          "repeated", again, "receipts", receipts);
+                          "repeated", again);
     if (o != NULL && !complete)
         json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
                                                                   : s->last_error));
     free(s);
     reply_json(r, complete ? 200 : 503, o);
+    /* The receipts go in as the pipeline wrote them, one JSON object per
+     * line (the receipts-file format), joined into an array: parsing and
+     * re-serializing a megabyte of receipts per POST would cost more than
+     * the POST's own work. The document is "{...}\n": the array goes
+     * before its closing brace. */
+    if (r->body != NULL && r->len >= 3) {
+        size_t cap = r->len + rcpt_len + 16;
+        char *b = malloc(cap);
+        if (b == NULL) {
+            free(r->body);
+            r->body = NULL;
+            r->status = 500;
+        } else {
+            size_t n = r->len - 2; /* without "}\n" */
+            memcpy(b, r->body, n);
+            memcpy(b + n, ",\"receipts\":[", 13);
+            n += 13;
+            for (char *l = rcpt; l != NULL && *l != '\0';) {
+                char *nl = strchr(l, '\n');
+                size_t k = nl != NULL ? (size_t)(nl - l) : strlen(l);
+                if (k > 0) {
+                    if (b[n - 1] != '[')
+                        b[n++] = ',';
+                    memcpy(b + n, l, k);
+                    n += k;
+                }
+                l = nl != NULL ? nl + 1 : NULL;
+            }
+            memcpy(b + n, "]}\n", 3);
+            n += 3;
+            free(r->body);
+            r->body = b;
+            r->len = n;
+        }
+    }
+    free(rcpt);
     if (!complete)
         r->retry_after_s = 1;
 }
