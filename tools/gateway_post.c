@@ -479,6 +479,44 @@ static bool journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
     return true;
 }
 
+/* The receipts go into the answer as the pipeline wrote them, one JSON
+ * object per line (the receipts-file format), joined into an array:
+ * parsing and re-serializing a megabyte of receipts per POST would cost
+ * more than the POST's own work. r's document is "{...}\n": the array goes
+ * before its closing brace. */
+static void splice_receipts(certa_gw_reply *r, const char *rcpt, size_t rcpt_len)
+{
+    if (r->body == NULL || r->len < 3)
+        return;
+    char *b = malloc(r->len + rcpt_len + 16);
+    if (b == NULL) {
+        free(r->body);
+        r->body = NULL;
+        r->status = 500;
+        return;
+    }
+    size_t n = r->len - 2; /* without "}\n" */
+    memcpy(b, r->body, n);
+    memcpy(b + n, ",\"receipts\":[", 13);
+    n += 13;
+    for (const char *l = rcpt; l != NULL && *l != '\0';) {
+        const char *nl = strchr(l, '\n');
+        size_t k = nl != NULL ? (size_t)(nl - l) : strlen(l);
+        if (k > 0) {
+            if (b[n - 1] != '[')
+                b[n++] = ',';
+            memcpy(b + n, l, k);
+            n += k;
+        }
+        l = nl != NULL ? nl + 1 : NULL;
+    }
+    memcpy(b + n, "]}\n", 3);
+    n += 3;
+    free(r->body);
+    r->body = b;
+    r->len = n;
+}
+
 void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
                            const char *body, size_t len, certa_gw_reply *r)
 {
@@ -594,41 +632,7 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
                                                                   : s->last_error));
     free(s);
     reply_json(r, complete ? 200 : 503, o);
-    /* The receipts go in as the pipeline wrote them, one JSON object per
-     * line (the receipts-file format), joined into an array: parsing and
-     * re-serializing a megabyte of receipts per POST would cost more than
-     * the POST's own work. The document is "{...}\n": the array goes
-     * before its closing brace. */
-    if (r->body != NULL && r->len >= 3) {
-        size_t cap = r->len + rcpt_len + 16;
-        char *b = malloc(cap);
-        if (b == NULL) {
-            free(r->body);
-            r->body = NULL;
-            r->status = 500;
-        } else {
-            size_t n = r->len - 2; /* without "}\n" */
-            memcpy(b, r->body, n);
-            memcpy(b + n, ",\"receipts\":[", 13);
-            n += 13;
-            for (char *l = rcpt; l != NULL && *l != '\0';) {
-                char *nl = strchr(l, '\n');
-                size_t k = nl != NULL ? (size_t)(nl - l) : strlen(l);
-                if (k > 0) {
-                    if (b[n - 1] != '[')
-                        b[n++] = ',';
-                    memcpy(b + n, l, k);
-                    n += k;
-                }
-                l = nl != NULL ? nl + 1 : NULL;
-            }
-            memcpy(b + n, "]}\n", 3);
-            n += 3;
-            free(r->body);
-            r->body = b;
-            r->len = n;
-        }
-    }
+    splice_receipts(r, rcpt, rcpt_len);
     free(rcpt);
     if (!complete)
         r->retry_after_s = 1;
