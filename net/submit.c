@@ -185,7 +185,8 @@ certa_err certa_submit_run(const certa_submit_opts *o, certa_submit_summary *s,
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating the submit buffers");
         goto out;
     }
-    if ((e = certa_jsonl_open(o->events_path, &rd, ei)) != CERTA_OK ||
+    if ((e = o->events != NULL ? certa_jsonl_open_stream(o->events, o->events_path, &rd, ei)
+                               : certa_jsonl_open(o->events_path, &rd, ei)) != CERTA_OK ||
         (e = certa_client_open(&co, &r.c, ei)) != CERTA_OK)
         goto out;
     r.started_ns = r.last_progress_ns = now_ns();

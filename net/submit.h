@@ -24,6 +24,9 @@ typedef struct certa_submit_opts {
     const char *integrator;       /* name in genesis */
     const certa_key *key;         /* the integrator's Ed25519 key */
     const char *events_path;      /* JSON Lines; "-" = standard input */
+    FILE *events;                 /* when not NULL: read from this stream instead
+                                   * (not closed); events_path names it in
+                                   * messages */
     uint32_t endpoint_count;
     const char *const *endpoints; /* validators' client endpoints */
     const char *const *server_keys; /* their CURVE public keys (Z85) */

@@ -581,28 +581,22 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     }
     pthread_mutex_unlock(&p->mu);
 
-    /* submit through the same pipeline as certa submit */
-    char path[4200];
-    snprintf(path, sizeof path, "%s/post-%" PRIu64 ".jsonl", p->o.state_dir, seq);
-    FILE *f = fopen(path, "w");
-    if (f == NULL || fputs(jsonl, f) < 0 || fclose(f) != 0) {
-        free(jsonl);
-        reply_error(r, 503, CERTA_E_IO, "the gateway cannot write a scratch file");
-        r->retry_after_s = 5;
-        return;
-    }
-    free(jsonl);
+    /* submit through the same pipeline as certa submit, reading the checked
+     * events from memory */
+    FILE *f = fmemopen(jsonl, strlen(jsonl), "r");
     char *rcpt = NULL;
     size_t rcpt_len = 0;
     FILE *rf = open_memstream(&rcpt, &rcpt_len);
     static certa_submit_summary zero;
     certa_submit_summary *s = malloc(sizeof *s);
-    if (rf == NULL || s == NULL) {
+    if (f == NULL || rf == NULL || s == NULL) {
+        if (f != NULL)
+            fclose(f);
         if (rf != NULL)
             fclose(rf);
         free(rcpt);
         free(s);
-        unlink(path);
+        free(jsonl);
         reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
         r->retry_after_s = 1;
         return;
@@ -610,7 +604,7 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     *s = zero;
     certa_submit_opts so = {
         .genesis = p->o.genesis, .integrator = p->o.integrator, .key = p->key,
-        .events_path = path, .endpoint_count = p->o.endpoint_count,
+        .events_path = "body", .events = f, .endpoint_count = p->o.endpoint_count,
         .endpoints = p->o.endpoints, .server_keys = p->o.server_keys,
         .seq_first = seq, .window = 16, .deadline_ms = p->o.deadline_ms,
         .receipts = rf, .progress = NULL,
@@ -618,8 +612,9 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
     certa_err e = certa_submit_run(&so, s, &ei);
+    fclose(f);
+    free(jsonl);
     fclose(rf);
-    unlink(path);
     bool complete = e == CERTA_OK && s->not_committed == 0;
     json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "integrator",
                           p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
