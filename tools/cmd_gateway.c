@@ -119,7 +119,6 @@ typedef struct gateway {
     pthread_mutex_t rate_mu;
     rate_slot *rates; /* [GW_RATE_SLOTS] */
     double rate_per_s, burst;
-    uint32_t timeout_ms;
     certa_gw_post *post; /* the integrator API; NULL: not served */
     /* Block pages, immutable once committed, answered without asking a
      * validator: at most SLOTS x DOC_MAX bytes (64 MiB). */
@@ -246,7 +245,7 @@ static void ask(gateway *gw, const certa_cp_query *q, answer *a)
     }
     certa_client_reply r;
     for (;;) {
-        e = certa_client_poll(u->c, (int)gw->timeout_ms, &r);
+        e = certa_client_poll(u->c, (int)gw->copts.deadline_ms, &r);
         if (e != CERTA_OK || (r.final && r.request_id == rid))
             break;
     }
@@ -649,45 +648,31 @@ int certa_cmd_gateway(int argc, char **argv)
         return done;
     if (rc != CERTA_EXIT_OK)
         return rc;
-    const char *listen = args.listen, *to = args.to, *genesis = args.genesis;
-    const char *cert_path = args.cert_path, *key_path = args.key_path;
-    const char *integrator = args.integrator, *ikey = args.ikey, *tokens = args.tokens,
-               *state = args.state;
-    unsigned long long rate = args.rate, burst = args.burst, timeout_ms = args.timeout_ms;
-    struct sockaddr_in sa = args.sa;
-
     static gateway gw; /* large (the endpoint table) and lives as long as the process */
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
     certa_genesis *g = NULL;
-    const char *gp = certa_tool_genesis_path(genesis);
+    const char *gp = certa_tool_genesis_path(args.genesis);
     if (certa_genesis_load(gp, &g, &ei) != CERTA_OK ||
-        certa_tool_endpoints_resolve(g, to, &gw.eps, &ei) != CERTA_OK) {
+        certa_tool_endpoints_resolve(g, args.to, &gw.eps, &ei) != CERTA_OK) {
         certa_genesis_free(g);
         return certa_fail(CMD, "%s", certa_errmsg(&ei));
     }
-    uint32_t attempt = (uint32_t)timeout_ms / (gw.eps.count + 1);
-    gw.copts = (certa_client_opts){.endpoint_count = gw.eps.count,
-                                   .endpoints = gw.eps.endpoints,
-                                   .server_keys = gw.eps.server_keys,
-                                   .window = 1,
-                                   .deadline_ms = (uint32_t)timeout_ms,
-                                   .attempt_timeout_ms = attempt > 100 ? attempt : 100,
-                                   .retries_max = gw.eps.count};
-    if (integrator != NULL) {
-        certa_gw_post_opts po = {.genesis = g, .integrator = integrator, .key_path = ikey,
-                                 .tokens_path = tokens, .state_dir = state,
+    gw.copts = certa_tool_query_opts(&gw.eps, (uint32_t)args.timeout_ms);
+    if (args.integrator != NULL) {
+        certa_gw_post_opts po = {.genesis = g, .integrator = args.integrator,
+                                 .key_path = args.ikey, .tokens_path = args.tokens,
+                                 .state_dir = args.state,
                                  .endpoint_count = gw.eps.count, .endpoints = gw.eps.endpoints,
                                  .server_keys = gw.eps.server_keys,
-                                 .deadline_ms = (uint32_t)timeout_ms * 6};
+                                 .deadline_ms = (uint32_t)args.timeout_ms * 6};
         if (certa_gw_post_open(&po, &gw.post, &ei) != CERTA_OK) {
             certa_genesis_free(g);
             return certa_fail(CMD, "%s", certa_errmsg(&ei));
         }
     }
-    gw.rate_per_s = (double)rate;
-    gw.burst = (double)burst;
-    gw.timeout_ms = (uint32_t)timeout_ms;
+    gw.rate_per_s = (double)args.rate;
+    gw.burst = (double)args.burst;
     gw.rates = calloc(GW_RATE_SLOTS, sizeof *gw.rates);
     gw.cache = calloc(GW_BLOCK_CACHE_SLOTS, sizeof *gw.cache);
     if (gw.rates == NULL || gw.cache == NULL)
@@ -698,12 +683,12 @@ int certa_cmd_gateway(int argc, char **argv)
         pthread_mutex_init(&gw.up[i].mu, NULL);
 
     char *cert = NULL, *key = NULL;
-    if (cert_path != NULL) {
-        if ((cert = read_file(cert_path)) == NULL)
-            return certa_fail(CMD, "--tls-cert %s: %s", cert_path, strerror(errno));
-        if ((key = read_file(key_path)) == NULL) {
+    if (args.cert_path != NULL) {
+        if ((cert = read_file(args.cert_path)) == NULL)
+            return certa_fail(CMD, "--tls-cert %s: %s", args.cert_path, strerror(errno));
+        if ((key = read_file(args.key_path)) == NULL) {
             free(cert);
-            return certa_fail(CMD, "--tls-key %s: %s", key_path, strerror(errno));
+            return certa_fail(CMD, "--tls-key %s: %s", args.key_path, strerror(errno));
         }
     }
     /* the signals that stop us are taken by sigwait below, in this thread
@@ -724,8 +709,8 @@ int certa_cmd_gateway(int argc, char **argv)
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, ntohs(sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
+        flags, ntohs(args.sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&args.sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
@@ -735,16 +720,16 @@ int certa_cmd_gateway(int argc, char **argv)
         certa_genesis_free(g);
         free(cert);
         free(key);
-        return certa_fail(CMD, "cannot serve on %s (address in use, or %s)", listen,
+        return certa_fail(CMD, "cannot serve on %s (address in use, or %s)", args.listen,
                           cert != NULL ? "a certificate or key GnuTLS cannot read"
                                        : "not an address of this machine");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     char host[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    inet_ntop(AF_INET, &args.sa.sin_addr, host, sizeof host);
     printf("certa gateway: serving %s://%s:%u/ for %u validator(s)\n",
            cert != NULL ? "https" : "http", host,
-           info != NULL ? info->port : ntohs(sa.sin_port), gw.eps.count);
+           info != NULL ? info->port : ntohs(args.sa.sin_port), gw.eps.count);
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);

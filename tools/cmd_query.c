@@ -193,14 +193,7 @@ static int answer_online(const query_args *qa, query_answer *a)
         certa_genesis_free(g);
         return certa_fail(CMD, "%s", certa_errmsg(&ei));
     }
-    /* A query is idempotent: on silence the library asks the next validator
-     * of the list; the deadline bounds the whole. */
-    uint32_t attempt = qa->timeout_ms / (eps.count + 1);
-    certa_client_opts o = {.endpoint_count = eps.count, .endpoints = eps.endpoints,
-                           .server_keys = eps.server_keys, .window = 1,
-                           .deadline_ms = qa->timeout_ms,
-                           .attempt_timeout_ms = attempt > 100 ? attempt : 100,
-                           .retries_max = eps.count};
+    certa_client_opts o = certa_tool_query_opts(&eps, qa->timeout_ms);
     certa_client *c = NULL;
     int rc = CERTA_EXIT_OK;
     certa_err e;

@@ -72,3 +72,13 @@ certa_err certa_tool_endpoints_resolve(const certa_genesis *g, const char *list,
     }
     return CERTA_OK;
 }
+
+certa_client_opts certa_tool_query_opts(const certa_tool_endpoints *eps, uint32_t timeout_ms)
+{
+    uint32_t attempt = timeout_ms / (eps->count + 1);
+    return (certa_client_opts){.endpoint_count = eps->count, .endpoints = eps->endpoints,
+                               .server_keys = eps->server_keys, .window = 1,
+                               .deadline_ms = timeout_ms,
+                               .attempt_timeout_ms = attempt > 100 ? attempt : 100,
+                               .retries_max = eps->count};
+}

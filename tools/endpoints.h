@@ -4,6 +4,7 @@
 #ifndef CERTA_TOOLS_ENDPOINTS_H
 #define CERTA_TOOLS_ENDPOINTS_H
 
+#include "certa/client.h"
 #include "certa/genesis.h"
 
 #define CERTA_TOOL_ENDPOINTS_MAX 64u
@@ -26,5 +27,10 @@ const char *certa_tool_genesis_path(const char *path);
 certa_err certa_tool_endpoints_resolve(const certa_genesis *g, const char *list,
                                        certa_tool_endpoints *out,
                                        certa_errinfo *ei);
+
+/* Client options for queries (idempotent) to eps: one in flight; on
+ * silence the library asks the next validator of the list, each attempt
+ * getting an equal share of timeout_ms, which bounds the whole. */
+certa_client_opts certa_tool_query_opts(const certa_tool_endpoints *eps, uint32_t timeout_ms);
 
 #endif
