@@ -194,6 +194,22 @@ typedef struct nv_plan {
     uint8_t d[CERTA_PBFT_WINDOW_MAX][CERTA_HASH_BYTES];
 } nv_plan;
 
+/* The PRE-PREPARE at the head of a prepared certificate (a list: the
+ * PRE-PREPARE, then 2f PREPAREs) from a view-change already checked by
+ * vc_ok, so it decodes. */
+static void cert_pre_prepare(const uint8_t *cert, size_t len, certa_pbft_msg *pp)
+{
+    certa_pbft_list l;
+    certa_pbft_list_parse(cert, len, &l);
+    size_t pos = 0;
+    const uint8_t *it;
+    size_t il;
+    bool has = certa_pbft_list_next(&l, &pos, &it, &il);
+    CERTA_ASSERT(has);
+    certa_err rc = certa_pbft_msg_decode(it, il, pp);
+    CERTA_ASSERT(rc == CERTA_OK);
+}
+
 static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
                           nv_plan *pl)
 {
@@ -219,15 +235,8 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
             const uint8_t *it;
             size_t il;
             while (certa_pbft_list_next(&vm[i].l2, &pos, &it, &il)) {
-                certa_pbft_list l;
-                certa_pbft_list_parse(it, il, &l);
-                size_t p2 = 0;
-                const uint8_t *pi;
-                size_t pil;
-                certa_pbft_list_next(&l, &p2, &pi, &pil);
                 certa_pbft_msg pp;
-                certa_err rc = certa_pbft_msg_decode(pi, pil, &pp);
-                CERTA_ASSERT(rc == CERTA_OK);
+                cert_pre_prepare(it, il, &pp);
                 if (pp.seq > top)
                     top = pp.seq;
             }
@@ -244,15 +253,8 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
                 const uint8_t *it;
                 size_t il;
                 while (certa_pbft_list_next(&vm[i].l2, &pos, &it, &il)) {
-                    certa_pbft_list l;
-                    certa_pbft_list_parse(it, il, &l);
-                    size_t p2 = 0;
-                    const uint8_t *pi;
-                    size_t pil;
-                    certa_pbft_list_next(&l, &p2, &pi, &pil);
                     certa_pbft_msg pp;
-                    certa_err rc = certa_pbft_msg_decode(pi, pil, &pp);
-                    CERTA_ASSERT(rc == CERTA_OK);
+                    cert_pre_prepare(it, il, &pp);
                     if (pp.seq == s && (!have || pp.view > best.view)) {
                         best = pp;
                         have = true;
