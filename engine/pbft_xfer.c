@@ -213,6 +213,12 @@ bool certa_pbft_following(const certa_pbft *r, uint64_t *view)
     return pbft_following(r, view);
 }
 
+bool certa_pbft_awaiting_view(const certa_pbft *r)
+{
+    uint64_t w;
+    return r->in_vc && !pbft_following(r, &w);
+}
+
 uint64_t pbft_peer_ahead(const certa_pbft *r)
 {
     /* the (f+1)-th highest reported height: at least one honest replica has

@@ -493,9 +493,7 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
      * to another validator now. A batch already waiting is kept. Alone in a
      * higher view while the others order in a lower one, this validator
      * follows them and forwards the batch to their primary: it is kept. */
-    uint64_t followed;
-    if (certa_pbft_in_view_change(nd->pbft) && !certa_pbft_following(nd->pbft, &followed) &&
-        waiter_find(nd, v.integrator, v.seq) == NULL) {
+    if (certa_pbft_awaiting_view(nd->pbft) && waiter_find(nd, v.integrator, v.seq) == NULL) {
         certa_metric_add(nd->m.busy, 1);
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_BUSY, true,
                     250, "validator in view change: new batches are not ordered here until "

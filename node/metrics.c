@@ -32,7 +32,7 @@ void node_watch_progress(certa_node *nd, uint64_t view, uint64_t now)
      * waiting for a view, but its votes are missing from the quorum. */
     uint64_t followed = 0;
     bool follows = certa_pbft_following(nd->pbft, &followed);
-    bool in_vc = certa_pbft_in_view_change(nd->pbft) && !follows;
+    bool in_vc = certa_pbft_awaiting_view(nd->pbft);
     certa_metric_set(nd->m.view, (double)(follows ? followed : view));
     certa_metric_set(nd->m.withheld, follows ? 1.0 : 0.0);
     if (follows && nd->follow_logged != view + 1) {

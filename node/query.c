@@ -210,7 +210,7 @@ static json_t *status_json(void *ctx)
     uint64_t followed = 0;
     bool follows = certa_pbft_following(nd->pbft, &followed);
     json_object_set_new(o, "in_view_change",
-                        json_boolean(certa_pbft_in_view_change(nd->pbft) && !follows));
+                        json_boolean(certa_pbft_awaiting_view(nd->pbft)));
     /* alone in a higher view: it follows the others' view without voting */
     json_object_set_new(o, "votes_withheld", json_boolean(follows));
     if (follows)

@@ -224,6 +224,9 @@ bool certa_pbft_in_view_change(const certa_pbft *r);
  * and forwards its clients' requests to that view's primary, without voting
  * until a view change reaches its own view. */
 bool certa_pbft_following(const certa_pbft *r, uint64_t *view);
+/* True while this replica orders nothing until a new view: in view change
+ * and not following a lower view. */
+bool certa_pbft_awaiting_view(const certa_pbft *r);
 uint64_t certa_pbft_last_executed(const certa_pbft *r);
 uint64_t certa_pbft_stable_checkpoint(const certa_pbft *r);
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view);
