@@ -5,27 +5,12 @@
  * engine/query.h. */
 #include "gateway_route.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "certa/certa.h"
 #include "../engine/query.h"
-
-static bool dec_u64(const char *s, unsigned long long min, unsigned long long max,
-                    unsigned long long *out)
-{
-    if (s == NULL || *s < '0' || *s > '9' || strlen(s) > 20)
-        return false;
-    errno = 0;
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
+#include "cli.h"
 
 static bool paging(const char *cursor, const char *limit, certa_cp_query *q,
                    uint32_t limit_max, char *why, size_t why_len)
@@ -33,14 +18,14 @@ static bool paging(const char *cursor, const char *limit, certa_cp_query *q,
     unsigned long long v;
     q->limit = CERTA_QUERY_LIMIT_DEFAULT;
     if (cursor != NULL) {
-        if (!dec_u64(cursor, 0, UINT64_MAX, &v)) {
+        if (certa_parse_u64(cursor, 0, UINT64_MAX, &v) != 0) {
             snprintf(why, why_len, "cursor: not a number");
             return false;
         }
         q->cursor = v;
     }
     if (limit != NULL) {
-        if (!dec_u64(limit, 1, limit_max, &v)) {
+        if (certa_parse_u64(limit, 1, limit_max, &v) != 0) {
             snprintf(why, why_len, "limit: 1 to %u", limit_max);
             return false;
         }
@@ -66,7 +51,7 @@ unsigned certa_gw_route(const char *path, const char *cursor, const char *limit,
         return 0;
     }
     if (strncmp(path, "/v1/blocks/", 11) == 0) {
-        if (!dec_u64(path + 11, 0, UINT64_MAX, &h)) {
+        if (certa_parse_u64(path + 11, 0, UINT64_MAX, &h) != 0) {
             snprintf(why, why_len, "block height: not a number");
             return 400;
         }
