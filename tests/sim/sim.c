@@ -820,7 +820,11 @@ static void schedule_overload(sim *s)
 /* Rejoin: the view-0 primary is cut off for the faulty phase while half of
  * the requests, out of order, go to it (and the client retries them at the
  * others); the rest come at a normal pace after healing. */
-static void schedule_rejoin(sim *s)
+/* rejoin and lone: replica `cut` is cut off from the start (EV_PARTITION
+ * picks the same one); during the faults half the requests go to it, the
+ * rest to any replica; after the heal the rest go to any replica (rejoin)
+ * or to it alone, never re-sent elsewhere (lone: s->lone_late). */
+static void schedule_cut(sim *s, uint16_t cut, bool late_to_cut)
 {
     s->net_faults = true;
     push(s, START_MS + 1, EV_PARTITION, 0, 0);
@@ -828,25 +832,12 @@ static void schedule_rejoin(sim *s)
     uint64_t span = s->o.fault_ms * 7 / 10 + 1;
     for (uint64_t i = 0; i < early; i++)
         push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
-             chance(&s->rng, 500000) ? 0 : (uint16_t)below(&s->rng, s->o.n), i);
+             chance(&s->rng, 500000) ? cut : (uint16_t)below(&s->rng, s->o.n), i);
+    if (late_to_cut)
+        s->lone_late = early;
     for (uint64_t i = early; i < s->o.requests; i++)
         push(s, s->heal_at + 500 + (i - early) * 25, EV_SUBMIT,
-             (uint16_t)below(&s->rng, s->o.n), i);
-}
-
-static void schedule_lone(sim *s)
-{
-    s->net_faults = true;
-    push(s, START_MS + 1, EV_PARTITION, 0, 0);
-    uint16_t lone = (uint16_t)(s->o.n - 1);
-    uint64_t early = s->o.requests * 3 / 5;
-    uint64_t span = s->o.fault_ms * 7 / 10 + 1;
-    for (uint64_t i = 0; i < early; i++)
-        push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
-             chance(&s->rng, 500000) ? lone : (uint16_t)below(&s->rng, s->o.n), i);
-    s->lone_late = early;
-    for (uint64_t i = early; i < s->o.requests; i++)
-        push(s, s->heal_at + 500 + (i - early) * 25, EV_SUBMIT, lone, i);
+             late_to_cut ? cut : (uint16_t)below(&s->rng, s->o.n), i);
 }
 
 bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
@@ -921,9 +912,9 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     if (o->scenario == CERTA_SIM_OVERLOAD) {
         schedule_overload(s);
     } else if (o->scenario == CERTA_SIM_REJOIN) {
-        schedule_rejoin(s);
+        schedule_cut(s, 0, false);
     } else if (o->scenario == CERTA_SIM_LONE) {
-        schedule_lone(s);
+        schedule_cut(s, (uint16_t)(s->o.n - 1), true);
     } else {
         uint64_t span = o->fault_ms * 7 / 10 + 1;
         for (uint64_t i = 0; i < o->requests; i++)
