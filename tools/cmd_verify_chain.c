@@ -210,7 +210,7 @@ static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t hei
     certa_errinfo_clear(&ei);
     /* Two record forms: the codec block (header, length-prefixed batches:
      * what `certa dry-run --data` writes) and a validator's committed block
-     * (PBFT REC_BLOCK: header, batches as request items, commit signatures). */
+     * (certa/block.h: header, batches, commit signatures). */
     certa_block_header h;
     certa_block blk;
     bool rec = certa_block_is_record(b, len);
