@@ -358,8 +358,9 @@ bool certa_pbft_verify_commit_cert(const certa_pbft_crypto *c,
 {
     CERTA_ASSERT(count == 0 || (c != NULL && chain_id != NULL && hash != NULL &&
                                 signers != NULL && sigs != NULL));
-    if (count > CERTA_PBFT_VALIDATORS_MAX || n == 0 || n > CERTA_PBFT_VALIDATORS_MAX)
-        return false;
+    if (count == 0 || count > CERTA_PBFT_VALIDATORS_MAX || n == 0 ||
+        n > CERTA_PBFT_VALIDATORS_MAX)
+        return false; /* no quorum is empty */
     certa_commit_cert cert;
     memset(&cert, 0, sizeof cert);
     cert.view = view;
