@@ -23,12 +23,12 @@
 #include <time.h>
 
 #include "../tests/state_fixture.h"
+#include "certa/block.h"
 #include "certa/codec.h"
 #include "../engine/query.h"
 #include "certa/store.h"
 #include "../net/metrics.h"
 #include "../node/node_query.h"
-#include "../engine/pbft_msg.h"
 
 static fx_genesis fx;
 
@@ -55,29 +55,30 @@ static void die(const char *what, const certa_errinfo *ei)
 static void put_block(certa_store *st, uint64_t h, uint64_t t, uint8_t **items, size_t *lens,
                       size_t n, uint32_t events)
 {
-    size_t ll;
-    uint8_t *list = certa_pbft_list_build((const uint8_t *const *)items, lens, n, &ll);
-    certa_pbft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = CERTA_PBFT_REC_BLOCK;
-    m.hdr.height = h;
-    m.hdr.timestamp_ms = t;
-    m.hdr.event_count = events;
-    m.hdr.batch_count = (uint32_t)n;
-    if (list == NULL || !certa_pbft_list_parse(list, ll, &m.reqs))
-        die("request list", NULL);
-    uint8_t sigs[3 * 66] = {0};
-    for (int i = 0; i < 3; i++)
-        sigs[i * 66] = (uint8_t)i;
-    m.sig_count = 3;
-    m.sigs = sigs;
+    certa_block_header hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.height = h;
+    hdr.timestamp_ms = t;
+    hdr.event_count = events;
+    hdr.batch_count = (uint32_t)n;
+    certa_block_batch *batches = calloc(n ? n : 1, sizeof *batches);
+    if (batches == NULL)
+        die("batches", NULL);
+    for (size_t i = 0; i < n; i++)
+        if (!certa_block_batch_item(items[i], lens[i], &batches[i]))
+            die("request item", NULL);
+    certa_commit_sig sigs[3];
+    memset(sigs, 0, sizeof sigs);
+    for (uint16_t i = 0; i < 3; i++)
+        sigs[i].validator = i;
+    uint8_t *rec = NULL;
     size_t len;
-    uint8_t *rec = certa_pbft_msg_encode(&m, &len);
     certa_errinfo ei;
-    if (rec == NULL || certa_store_append_sync(st, h, rec, len, &ei) != CERTA_OK)
+    if (certa_block_build(&hdr, 0, batches, (uint32_t)n, sigs, 3, &rec, &len, &ei) != CERTA_OK ||
+        certa_store_append_sync(st, h, rec, len, &ei) != CERTA_OK)
         die("append", &ei);
     free(rec);
-    free(list);
+    free(batches);
 }
 
 /* A request item: integrator, seq, then a batch of the events. */

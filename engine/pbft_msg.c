@@ -4,6 +4,8 @@
  * that decodes (the fuzz target tests/fuzz/fuzz_pbft_msg.c checks both);
  * the decoder never reads past len, never allocates, and bounds every count.
  * Lists are decoded by framing only; their items are decoded when used.
+ * The committed block record (REC_BLOCK), its header form and the COMMIT's
+ * signed bytes are engine/block.c's: this codec hands them over.
  */
 #include "pbft_msg.h"
 
@@ -111,12 +113,10 @@ bool certa_pbft_request_item(const uint8_t *item, size_t len,
                              certa_pbft_request *req)
 {
     CERTA_ASSERT(item != NULL && req != NULL);
-    if (len < 10 || len - 10 > CERTA_PBFT_REQUEST_BYTES_MAX)
+    certa_block_batch b;
+    if (!certa_block_batch_item(item, len, &b))
         return false;
-    req->integrator = certa_get_le16(item);
-    req->seq = certa_get_le64(item + 2);
-    req->bytes = item + 10;
-    req->len = len - 10;
+    *req = (certa_pbft_request){b.integrator, b.seq, b.bytes, b.len};
     return true;
 }
 
@@ -189,39 +189,18 @@ static void wr_list(wr *w, const certa_pbft_list *l)
     wr_bytes(w, l->p, l->len);
 }
 
+/* The header form is the block record's (engine/block.c owns it); the
+ * core's messages that carry a header use the same bytes. */
 void certa_pbft_header_encode(const certa_block_header *h,
                               uint8_t out[CERTA_PBFT_HEADER_BYTES])
 {
-    wr w = {out, 0, CERTA_PBFT_HEADER_BYTES, false};
-    wr_uint(&w, h->height, 8);
-    wr_uint(&w, h->view, 8);
-    wr_uint(&w, h->timestamp_ms, 8);
-    wr_uint(&w, h->proposer, 2);
-    wr_uint(&w, h->event_count, 4);
-    wr_uint(&w, h->batch_count, 4);
-    wr_bytes(&w, h->prev_hash, 32);
-    wr_bytes(&w, h->events_root, 32);
-    wr_bytes(&w, h->prev_results_root, 32);
-    wr_bytes(&w, h->state_digest, 32);
-    CERTA_ASSERT(!w.bad && w.len == CERTA_PBFT_HEADER_BYTES);
+    certa_block_header_put(h, out);
 }
 
 void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
                               certa_block_header *h)
 {
-    rd r = {in, CERTA_PBFT_HEADER_BYTES, 0, false};
-    memset(h, 0, sizeof *h);
-    h->height = rd_uint(&r, 8);
-    h->view = rd_uint(&r, 8);
-    h->timestamp_ms = rd_uint(&r, 8);
-    h->proposer = (uint16_t)rd_uint(&r, 2);
-    h->event_count = (uint32_t)rd_uint(&r, 4);
-    h->batch_count = (uint32_t)rd_uint(&r, 4);
-    memcpy(h->prev_hash, rd_bytes(&r, 32), 32);
-    memcpy(h->events_root, rd_bytes(&r, 32), 32);
-    memcpy(h->prev_results_root, rd_bytes(&r, 32), 32);
-    memcpy(h->state_digest, rd_bytes(&r, 32), 32);
-    CERTA_ASSERT(!r.bad && r.pos == CERTA_PBFT_HEADER_BYTES);
+    certa_block_header_get(in, h);
 }
 
 static void rd_header(rd *r, certa_block_header *h)
@@ -309,24 +288,9 @@ static void body_rd(rd *r, certa_pbft_msg *m)
     case CERTA_PBFT_MSG_FETCH_REPLY:
         rd_list(r, &m->l1, CERTA_PBFT_WINDOW_MAX);
         break;
-    case CERTA_PBFT_REC_BLOCK:
-        rd_header(r, &m->hdr);
-        m->aux = rd_uint(r, 8);
-        rd_list(r, &m->reqs, CERTA_PBFT_BLOCK_REQUESTS_MAX);
-        m->sig_count = (uint16_t)rd_uint(r, 2);
-        if (m->sig_count > CERTA_PBFT_VALIDATORS_MAX) {
-            r->bad = true;
-            return;
-        }
-        m->sigs = rd_bytes(r, (size_t)m->sig_count * 66u);
-        if (m->sigs != NULL) {
-            /* signers strictly ascending: one canonical order */
-            for (uint16_t i = 1; i < m->sig_count; i++) {
-                const uint8_t *a = m->sigs + 66u * (i - 1u), *b = a + 66;
-                if (certa_get_le16(a) >= certa_get_le16(b))
-                    r->bad = true;
-            }
-        }
+    case CERTA_PBFT_REC_BLOCK: /* decoded by engine/block.c, never here */
+        CERTA_ASSERT(m->type != CERTA_PBFT_REC_BLOCK);
+        r->bad = true;
         break;
     case CERTA_PBFT_REC_CHECKPOINT:
         m->seq = rd_uint(r, 8);
@@ -391,12 +355,9 @@ static void body_wr(wr *w, const certa_pbft_msg *m)
     case CERTA_PBFT_MSG_FETCH_REPLY:
         wr_list(w, &m->l1);
         break;
-    case CERTA_PBFT_REC_BLOCK:
-        wr_header(w, &m->hdr);
-        wr_uint(w, m->aux, 8);
-        wr_list(w, &m->reqs);
-        wr_uint(w, m->sig_count, 2);
-        wr_bytes(w, m->sigs, (size_t)m->sig_count * 66u);
+    case CERTA_PBFT_REC_BLOCK: /* encoded by engine/block.c, never here */
+        CERTA_ASSERT(m->type != CERTA_PBFT_REC_BLOCK);
+        w->bad = true;
         break;
     case CERTA_PBFT_REC_CHECKPOINT:
         wr_uint(w, m->seq, 8);
@@ -411,6 +372,40 @@ static void body_wr(wr *w, const certa_pbft_msg *m)
     }
 }
 
+/* The block record is engine/block.c's format: the core's view of it is
+ * the same fields under the message's names. */
+static certa_err rec_block_decode(const uint8_t *in, size_t len, certa_pbft_msg *m)
+{
+    certa_block b;
+    certa_err e = certa_block_decode(in, len, &b, NULL);
+    if (e != CERTA_OK)
+        return e;
+    m->type = CERTA_PBFT_REC_BLOCK;
+    m->hdr = b.hdr;
+    m->aux = b.commit_view;
+    m->reqs = (certa_pbft_list){b.batches, b.batches_len, b.batch_count};
+    m->sig_count = b.sig_count;
+    m->sigs = b.sigs;
+    CERTA_ASSERT(m->reqs.count <= CERTA_PBFT_BLOCK_REQUESTS_MAX);
+    return CERTA_OK;
+}
+
+static uint8_t *rec_block_encode(const certa_pbft_msg *m, size_t *out_len)
+{
+    CERTA_ASSERT(m->type == CERTA_PBFT_REC_BLOCK);
+    certa_block b = {.hdr = m->hdr, .commit_view = m->aux, .batch_count = m->reqs.count,
+                     .batches = m->reqs.p, .batches_len = m->reqs.len,
+                     .sig_count = m->sig_count, .sigs = m->sigs};
+    size_t cap = certa_block_encoded_len(&b);
+    uint8_t *p = malloc(cap);
+    if (p == NULL || certa_block_encode(&b, p, cap, out_len, NULL) != CERTA_OK) {
+        free(p);
+        return NULL;
+    }
+    CERTA_ASSERT(*out_len == cap);
+    return p;
+}
+
 certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m)
 {
     memset(m, 0, sizeof *m);
@@ -420,6 +415,8 @@ certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m
         return CERTA_E_TOO_LONG;
     if (in[0] != CERTA_PBFT_MSG_VERSION)
         return CERTA_E_BAD_VERSION;
+    if (in[1] == CERTA_PBFT_REC_BLOCK)
+        return rec_block_decode(in, len, m);
     rd r = {in, len, 2, false};
     m->type = in[1];
     bool sig = certa_pbft_msg_is_signed(m->type);
@@ -448,6 +445,8 @@ certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m
 uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
 {
     CERTA_ASSERT(m != NULL && out_len != NULL);
+    if (m->type == CERTA_PBFT_REC_BLOCK)
+        return rec_block_encode(m, out_len);
     wr w = {NULL, 0, 0, false};
     wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
     wr_uint(&w, m->type, 1);
@@ -532,14 +531,7 @@ void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
                               const uint8_t hash[CERTA_HASH_BYTES],
                               uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES])
 {
-    wr w = {out, 0, CERTA_PBFT_COMMIT_SIGNED_BYTES, false};
-    wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
-    wr_uint(&w, CERTA_PBFT_MSG_COMMIT, 1);
-    wr_uint(&w, sender, 2);
-    wr_uint(&w, view, 8);
-    wr_uint(&w, height, 8);
-    wr_bytes(&w, hash, 32);
-    CERTA_ASSERT(!w.bad && w.len == CERTA_PBFT_COMMIT_SIGNED_BYTES);
+    certa_block_commit_signed(sender, view, height, hash, out);
 }
 
 const char *certa_pbft_msg_name(uint8_t type)

@@ -11,6 +11,7 @@
 #ifndef CERTA_PBFT_MSG_H
 #define CERTA_PBFT_MSG_H
 
+#include "certa/block.h"
 #include "certa/pbft.h"
 
 #define CERTA_PBFT_MSG_VERSION 1u
@@ -113,7 +114,7 @@ bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l);
 
 /* The bytes a COMMIT signature covers, without the chain id:
  * version, type, sender, view, height, hash (52 bytes). */
-#define CERTA_PBFT_COMMIT_SIGNED_BYTES 52u
+#define CERTA_PBFT_COMMIT_SIGNED_BYTES CERTA_COMMIT_SIGNED_BYTES
 void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
                               const uint8_t hash[CERTA_HASH_BYTES],
                               uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES]);

@@ -334,6 +334,20 @@ void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
         pbft_buf_free(&recs[i]);
 }
 
+/* The core's key set: its chain, n and quorum, and its pluggable crypto
+ * (Ed25519 in the daemon, a fake in the simulator). */
+static void pbft_keyset(const certa_pbft_crypto *c, const uint8_t chain_id[CERTA_HASH_BYTES],
+                        uint16_t n, uint16_t quorum, certa_block_keyset *ks)
+{
+    CERTA_ASSERT(c != NULL && c->verify != NULL && quorum <= n);
+    memset(ks, 0, sizeof *ks);
+    memcpy(ks->chain_id, chain_id, CERTA_HASH_BYTES);
+    ks->n = n;
+    ks->quorum = quorum;
+    ks->verify = c->verify;
+    ks->ctx = c->ctx;
+}
+
 bool certa_pbft_verify_commit_cert(const certa_pbft_crypto *c,
                                    const uint8_t chain_id[CERTA_HASH_BYTES],
                                    uint16_t n, uint64_t view, uint64_t height,
@@ -344,22 +358,22 @@ bool certa_pbft_verify_commit_cert(const certa_pbft_crypto *c,
 {
     CERTA_ASSERT(count == 0 || (c != NULL && chain_id != NULL && hash != NULL &&
                                 signers != NULL && sigs != NULL));
-    uint16_t f = (uint16_t)((n - 1) / 3);
-    uint64_t seen = 0;
-    size_t ok = 0;
+    if (count == 0 || count > CERTA_PBFT_VALIDATORS_MAX || n == 0 ||
+        n > CERTA_PBFT_VALIDATORS_MAX)
+        return false; /* no quorum is empty */
+    certa_commit_cert cert;
+    memset(&cert, 0, sizeof cert);
+    cert.view = view;
+    cert.height = height;
+    memcpy(cert.block_hash, hash, CERTA_HASH_BYTES);
+    cert.count = (uint16_t)count;
     for (size_t i = 0; i < count; i++) {
-        uint16_t s = signers[i];
-        if (s >= n || s >= 64 || (seen >> s & 1u))
-            return false;
-        seen |= 1ull << s;
-        uint8_t msg[CERTA_HASH_BYTES + CERTA_PBFT_COMMIT_SIGNED_BYTES];
-        memcpy(msg, chain_id, CERTA_HASH_BYTES);
-        certa_pbft_commit_signed(s, view, height, hash, msg + CERTA_HASH_BYTES);
-        if (!c->verify(c->ctx, s, msg, sizeof msg, sigs[i]))
-            return false;
-        ok++;
+        cert.sigs[i].validator = signers[i];
+        memcpy(cert.sigs[i].sig, sigs[i], CERTA_SIGNATURE_BYTES);
     }
-    return ok >= 2u * f + 1u;
+    certa_block_keyset ks;
+    pbft_keyset(c, chain_id, n, (uint16_t)(2u * ((n - 1u) / 3u) + 1u), &ks);
+    return certa_block_cert_verify(&cert, &ks, NULL) == CERTA_OK;
 }
 
 /* Verifies a block record against the tip; fills r->reqs (*nreq), hash. */
@@ -372,20 +386,15 @@ static bool record_ok(certa_pbft *r, const certa_pbft_msg *rec, size_t *nreq,
         rec->hdr.timestamp_ms < r->tip.timestamp_ms || rec->sig_count < r->q)
         return false;
     pbft_hash_header(r, &rec->hdr, hash);
-    uint64_t seen = 0;
-    for (uint16_t i = 0; i < rec->sig_count; i++) {
-        const uint8_t *e = rec->sigs + 66u * i;
-        uint16_t s = certa_get_le16(e);
-        if (s >= r->c.n || s >= 64 || (seen >> s & 1u))
-            return false;
-        seen |= 1ull << s;
-        uint8_t msg[CERTA_PBFT_COMMIT_SIGNED_BYTES];
-        certa_pbft_commit_signed(s, rec->aux, rec->hdr.height, hash, msg);
-        size_t in_len;
-        const uint8_t *in = pbft_sig_input(r, msg, sizeof msg, &in_len);
-        if (!r->c.crypto.verify(r->c.crypto.ctx, s, in, in_len, e + 2))
-            return false;
-    }
+    /* the one verifier of commit certificates (engine/block.c) */
+    certa_block blk = {.hdr = rec->hdr, .commit_view = rec->aux,
+                       .sig_count = rec->sig_count, .sigs = rec->sigs};
+    certa_commit_cert cert;
+    certa_block_cert(&blk, hash, &cert);
+    certa_block_keyset ks;
+    pbft_keyset(&r->c.crypto, r->c.chain_id, r->c.n, r->q, &ks);
+    if (certa_block_cert_verify(&cert, &ks, NULL) != CERTA_OK)
+        return false;
     if (r->pend_ck_seq == rec->hdr.height &&
         memcmp(r->pend_ck_hash, hash, CERTA_HASH_BYTES) != 0)
         return false;

@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certa/block.h"
 #include "certa/codec.h"
 #include "event_json.h"
 #include "certa/store.h"
 #include "dedup.h"
-#include "pbft_msg.h"
 #include "certa/wire.h"
 
 struct certa_query {
@@ -202,9 +202,9 @@ static json_t *header_json(const certa_block_header *h)
 
 /* A block's batches as (integrator, seq, bytes), from either record form. */
 typedef struct block_walk {
-    bool rec;            /* validator record (request items) */
-    certa_pbft_msg m;    /* rec */
-    size_t pos;          /* in the request list (rec) or the block (codec) */
+    bool rec;            /* validator record (engine/block.c) */
+    certa_block blk;     /* rec: decoded once */
+    size_t pos;          /* in the record's batches (rec) or the block (codec) */
     const uint8_t *data; /* codec form */
     size_t len;
 } block_walk;
@@ -213,15 +213,15 @@ static certa_err walk_open(block_walk *w, const uint8_t *data, size_t len,
                            certa_block_header *h, certa_errinfo *ei)
 {
     memset(w, 0, sizeof *w);
-    w->rec = len >= 2 && data[0] == CERTA_PBFT_MSG_VERSION && data[1] == CERTA_PBFT_REC_BLOCK;
+    w->rec = certa_block_is_record(data, len);
+    certa_errinfo inner;
+    certa_errinfo_clear(&inner);
     if (w->rec) {
-        if (certa_pbft_msg_decode(data, len, &w->m) != CERTA_OK ||
-            w->m.type != CERTA_PBFT_REC_BLOCK)
-            return certa_errorf(ei, CERTA_E_CORRUPT, "block record does not decode");
-        *h = w->m.hdr;
+        if (certa_block_decode(data, len, &w->blk, &inner) != CERTA_OK)
+            return certa_errorf(ei, CERTA_E_CORRUPT, "%s", certa_errmsg(&inner));
+        *h = w->blk.hdr;
         return CERTA_OK;
     }
-    certa_errinfo inner;
     if (certa_block_decode_header(data, len, h, &inner) != CERTA_OK)
         return certa_errorf(ei, CERTA_E_CORRUPT, "block does not decode: %s",
                             certa_errmsg(&inner));
@@ -249,13 +249,9 @@ static certa_err walk_next(block_walk *w, raw_batch *b)
 {
     memset(b, 0, sizeof *b);
     if (w->rec) {
-        const uint8_t *it;
-        size_t il;
-        certa_pbft_request req;
-        if (!certa_pbft_list_next(&w->m.reqs, &w->pos, &it, &il))
+        certa_block_batch req;
+        if (!certa_block_next(&w->blk, &w->pos, &req))
             return CERTA_E_NOTFOUND;
-        if (!certa_pbft_request_item(it, il, &req))
-            return CERTA_E_CORRUPT;
         b->integrator = req.integrator;
         b->seq = req.seq;
         b->bytes = req.bytes;
@@ -298,18 +294,19 @@ static bool raw_next(const raw_batch *b, size_t *pos, const uint8_t **ev, size_t
     return true;
 }
 
-static json_t *commit_json(const certa_pbft_msg *m, const uint8_t hash[CERTA_HASH_BYTES])
+static json_t *commit_json(const certa_block *b, const uint8_t hash[CERTA_HASH_BYTES])
 {
+    certa_commit_cert cert;
+    certa_block_cert(b, hash, &cert);
     json_t *sigs = json_array();
-    for (uint16_t i = 0; i < m->sig_count; i++) {
-        const uint8_t *sg = m->sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
+    for (uint16_t i = 0; i < cert.count; i++)
         json_array_append_new(sigs, json_pack("{s:i,s:o}", "validator",
-                                              (int)certa_get_le16(sg), "signature",
-                                              hex_json(sg + 2, CERTA_SIGNATURE_BYTES)));
-    }
-    return json_pack("{s:I,s:I,s:o,s:o}", "view", (json_int_t)m->aux, "height",
-                     (json_int_t)m->hdr.height, "block_hash",
-                     hex_json(hash, CERTA_HASH_BYTES), "signatures", sigs);
+                                              (int)cert.sigs[i].validator, "signature",
+                                              hex_json(cert.sigs[i].sig,
+                                                       CERTA_SIGNATURE_BYTES)));
+    return json_pack("{s:I,s:I,s:o,s:o}", "view", (json_int_t)cert.view, "height",
+                     (json_int_t)cert.height, "block_hash",
+                     hex_json(cert.block_hash, CERTA_HASH_BYTES), "signatures", sigs);
 }
 
 static json_t *block_event_json(const certa_genesis *g, uint64_t index, uint16_t integrator,
@@ -427,7 +424,7 @@ static certa_err answer_block(certa_query *qs, const certa_genesis *g, const cer
     json_object_set_new(o, "header", header_json(&h));
     json_object_set_new(o, "header_hex", json_string(hdr_hex));
     if (w.rec)
-        json_object_set_new(o, "commit", commit_json(&w.m, hash));
+        json_object_set_new(o, "commit", commit_json(&w.blk, hash));
     json_object_set_new(o, "events", events);
     if (end < h.event_count)
         json_object_set_new(o, "next_cursor", json_integer((json_int_t)end));
@@ -481,7 +478,7 @@ static certa_err replay_record(chain_replay *c, uint64_t height, const uint8_t *
     block_walk w;
     certa_block_header h;
     certa_errinfo inner;
-    if (!(len >= 2 && data[0] == CERTA_PBFT_MSG_VERSION && data[1] == CERTA_PBFT_REC_BLOCK) ||
+    if (!certa_block_is_record(data, len) ||
         walk_open(&w, data, len, &h, &inner) != CERTA_OK || h.height != height)
         return certa_errorf(c->ei, CERTA_E_CORRUPT, "block %llu: not a committed block "
                             "record", (unsigned long long)height);
@@ -576,8 +573,7 @@ certa_err certa_query_restore(certa_state *s, const certa_genesis *g,
             return certa_errorf(ei, CERTA_E_NOMEM, "restore: block %llu",
                                 (unsigned long long)probe);
         certa_err e = certa_store_read(store, probe, b, sz, &got, ei);
-        rec = e == CERTA_OK && got >= 2 && b[0] == CERTA_PBFT_MSG_VERSION &&
-              b[1] == CERTA_PBFT_REC_BLOCK;
+        rec = e == CERTA_OK && certa_block_is_record(b, got);
         free(b);
         if (e != CERTA_OK)
             return e;

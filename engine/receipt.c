@@ -1,4 +1,4 @@
-/* receipt: commit message bytes, commit certificates and receipts in binary
+/* receipt: receipts in binary
  * (see receipt.h; layouts in docs/PROTOCOL.md "Receipts"). The JSON form is
  * in receipt_json.c and the offline verification in receipt_verify.c, so
  * that neither the codec nor the verifier depends on jansson.
@@ -9,8 +9,6 @@
  * never trusts a field it has not checked against the genesis or a hash.
  */
 #include "certa/receipt.h"
-
-#include "pbft_msg.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,47 +24,6 @@
 #define BATCH_FIXED_BYTES (4u + 1u + 1u + 2u + 8u + CERTA_HEADER_BYTES + 8u + 8u + \
                            CERTA_HASH_BYTES + 2u)
 #define HEADER_EVENT_COUNT_AT 32u /* u32 event_count in the encoded header */
-
-void certa_commit_message(const uint8_t chain_id[CERTA_HASH_BYTES], uint16_t validator,
-                          uint64_t view, uint64_t height,
-                          const uint8_t block_hash[CERTA_HASH_BYTES],
-                          uint8_t out[CERTA_COMMIT_MSG_BYTES])
-{
-    _Static_assert(CERTA_COMMIT_MSG_BYTES == CERTA_HASH_BYTES + CERTA_PBFT_COMMIT_SIGNED_BYTES,
-                   "commit message = chain id + the PBFT COMMIT's signed bytes");
-    memcpy(out, chain_id, CERTA_HASH_BYTES);
-    certa_pbft_commit_signed(validator, view, height, block_hash, out + CERTA_HASH_BYTES);
-}
-
-certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
-                                   const certa_genesis *g, certa_errinfo *ei)
-{
-    CERTA_ASSERT(cert != NULL && g != NULL);
-    uint32_t quorum = 2 * g->f + 1;
-    if (cert->count < quorum)
-        return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: %u signatures, "
-                            "a quorum of this genesis is %u", cert->count, quorum);
-    if (cert->count > CERTA_VALIDATORS_MAX)
-        return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: %u signatures, "
-                            "more than %u", cert->count, CERTA_VALIDATORS_MAX);
-    uint8_t msg[CERTA_COMMIT_MSG_BYTES];
-    for (uint32_t i = 0; i < cert->count; i++) {
-        uint16_t v = cert->sigs[i].validator;
-        certa_commit_message(g->hash, v, cert->view, cert->height, cert->block_hash, msg);
-        if (v >= g->validator_count)
-            return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: signature %u "
-                                "is by validator %u, genesis has %u", i, v,
-                                g->validator_count);
-        if (i > 0 && v <= cert->sigs[i - 1].validator)
-            return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: validator %u "
-                                "signs twice or out of order (signature %u)", v, i);
-        if (!certa_verify(g->validators[v].sign_key, msg, sizeof msg, cert->sigs[i].sig))
-            return certa_errorf(ei, CERTA_E_BAD_SIGNATURE, "commit: signature of "
-                                "validator %u (%s) does not verify", v,
-                                g->validators[v].name);
-    }
-    return CERTA_OK;
-}
 
 /* ---- binary ---- */
 

@@ -46,7 +46,9 @@ certa_err certa_receipt_verify(const certa_receipt *r, const certa_genesis *g,
                             "%s, the header hashes to %s", a, b);
     }
     if (!skip_cert) {
-        e = certa_commit_cert_verify(&r->cert, g, ei);
+        certa_block_keyset ks;
+        certa_block_keyset_genesis(g, &ks);
+        e = certa_block_cert_verify(&r->cert, &ks, ei);
         if (e != CERTA_OK)
             return e;
     }

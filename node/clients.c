@@ -213,12 +213,12 @@ static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc
                  (unsigned long long)loc->height);
         return CERTA_E_IO;
     }
-    certa_pbft_msg m;
+    certa_block blk;
     exec_batch *batches = NULL;
     size_t nb = 0;
     uint32_t leaves = 0;
     certa_errinfo ei;
-    certa_err e = node_block_open(nd, rec, len, &m, &batches, &nb, &leaves, &nd->leaf_hashes,
+    certa_err e = node_block_open(nd, rec, len, &blk, &batches, &nb, &leaves, &nd->leaf_hashes,
                              &nd->leaf_cap, &ei);
     if (e != CERTA_OK) {
         snprintf(why, why_len, "%s", certa_errmsg(&ei));
@@ -265,8 +265,8 @@ static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc
     if (e != CERTA_OK)
         goto out;
     certa_commit_cert cert;
-    node_block_cert(&m, &cert);
-    send_receipt(nd, w, &m.hdr, &cert, &batches[i], tree, res);
+    node_block_cert(&blk, &cert);
+    send_receipt(nd, w, &blk.hdr, &cert, &batches[i], tree, res);
 out:
     if (e != CERTA_OK)
         snprintf(why, why_len, "%s", certa_errmsg(&ei));
@@ -320,7 +320,7 @@ static void answer_waiter(certa_node *nd, waiter *w, const exec_job *job, size_t
                     "validator out of memory building a receipt: send the batch again");
         return;
     }
-    send_receipt(nd, w, &job->m.hdr, cert, b, *tree, job->results);
+    send_receipt(nd, w, &job->blk.hdr, cert, b, *tree, job->results);
 }
 
 
@@ -328,7 +328,7 @@ void node_answer_waiters(certa_node *nd, const exec_job *job)
 {
     certa_merkle_tree *tree = NULL;
     certa_commit_cert cert;
-    node_block_cert(&job->m, &cert);
+    node_block_cert(&job->blk, &cert);
     for (size_t i = 0; i < job->nb; i++) {
         const exec_batch *b = &job->batches[i];
         if (waiter_find(nd, b->integrator, b->seq) == NULL)

@@ -29,45 +29,45 @@
 
 /* ------------------------------------------------------------ one block */
 
-/* Decodes a committed block record and lists its batches, filling *lh
- * (capacity *lh_cap hashes, grown as needed) with the leaf hash of every
- * event. *batches_out is malloc'ed (caller frees). */
+/* Decodes a committed block record (once: the job keeps the decoded form)
+ * and lists its batches, filling *lh (capacity *lh_cap hashes, grown as
+ * needed) with the leaf hash of every event. *batches_out is malloc'ed
+ * (caller frees). */
 certa_err node_block_open(certa_node *nd, const uint8_t *rec, size_t len,
-                          certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
+                          certa_block *b, exec_batch **batches_out, size_t *nb_out,
                           uint32_t *leaves_out, uint8_t **lh, size_t *lh_cap,
                           certa_errinfo *ei)
 {
-    certa_err e = certa_pbft_msg_decode(rec, len, m);
-    if (e != CERTA_OK || m->type != CERTA_PBFT_REC_BLOCK)
-        return certa_errorf(ei, CERTA_E_CORRUPT, "block record does not decode (%s)",
-                            certa_strerror(e));
-    exec_batch *batches = calloc(m->reqs.count ? m->reqs.count : 1, sizeof *batches);
+    certa_errinfo sub;
+    certa_errinfo_clear(&sub);
+    if (certa_block_decode(rec, len, b, &sub) != CERTA_OK)
+        return certa_errorf(ei, CERTA_E_CORRUPT, "%s", certa_errmsg(&sub));
+    exec_batch *batches = calloc(b->batch_count ? b->batch_count : 1, sizeof *batches);
     if (batches == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "opening block");
     size_t pos = 0, nb = 0;
-    const uint8_t *it;
-    size_t il;
     uint32_t leaf = 0;
-    while (certa_pbft_list_next(&m->reqs, &pos, &it, &il)) {
-        certa_pbft_request req;
+    certa_block_batch req;
+    while (certa_block_next(b, &pos, &req)) {
         certa_batch_view v;
-        if (!certa_pbft_request_item(it, il, &req) ||
-            certa_batch_frame(req.bytes, req.len, &v, NULL) != CERTA_OK ||
+        if (certa_batch_frame(req.bytes, req.len, &v, NULL) != CERTA_OK ||
             leaf + (uint64_t)v.event_count > UINT32_MAX) {
             free(batches);
             return certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: batch %zu does not decode",
-                                (unsigned long long)m->hdr.height, nb);
+                                (unsigned long long)b->hdr.height, nb);
         }
+        CERTA_ASSERT(nb < b->batch_count);
         batches[nb++] = (exec_batch){req.integrator, req.seq, leaf, v.event_count,
                                      req.bytes, req.len};
         leaf += v.event_count;
     }
+    CERTA_ASSERT(nb == b->batch_count);
     /* the leaf hashes of a block validated or built here are kept */
-    if (leaf > 0 && !node_leaves_take(nd, m->hdr.height, m->hdr.events_root, leaf, lh, lh_cap)) {
+    if (leaf > 0 && !node_leaves_take(nd, b->hdr.height, b->hdr.events_root, leaf, lh, lh_cap)) {
         if (!node_grow_hashes(lh, lh_cap, leaf)) {
             free(batches);
             return certa_errorf(ei, CERTA_E_NOMEM, "block %llu: %u leaf hashes",
-                                (unsigned long long)m->hdr.height, leaf);
+                                (unsigned long long)b->hdr.height, leaf);
         }
         uint8_t leafbuf[10 + CERTA_EVENT_BYTES_MAX];
         for (size_t i = 0; i < nb; i++) {
@@ -93,19 +93,11 @@ certa_err node_block_open(certa_node *nd, const uint8_t *rec, size_t len,
     return CERTA_OK;
 }
 
-void node_block_cert(const certa_pbft_msg *m, certa_commit_cert *cert)
+void node_block_cert(const certa_block *b, certa_commit_cert *cert)
 {
-    memset(cert, 0, sizeof *cert);
-    cert->view = m->aux;
-    cert->height = m->hdr.height;
-    certa_header_hash(&m->hdr, cert->block_hash);
-    uint16_t n = m->sig_count < CERTA_VALIDATORS_MAX ? m->sig_count : CERTA_VALIDATORS_MAX;
-    for (uint16_t i = 0; i < n; i++) {
-        const uint8_t *sg = m->sigs + (size_t)i * (2 + CERTA_SIGNATURE_BYTES);
-        cert->sigs[i].validator = certa_get_le16(sg);
-        memcpy(cert->sigs[i].sig, sg + 2, CERTA_SIGNATURE_BYTES);
-    }
-    cert->count = n;
+    uint8_t hash[CERTA_HASH_BYTES];
+    certa_header_hash(&b->hdr, hash);
+    certa_block_cert(b, hash, cert);
 }
 
 /* Executes job's block into the state (the execution thread, or the
@@ -115,7 +107,7 @@ void node_block_cert(const certa_pbft_msg *m, certa_commit_cert *cert)
 static void execute_job(certa_node *nd, exec_job *job)
 {
     certa_errinfo *ei = &job->ei;
-    job->err = node_block_open(nd, job->rec, job->len, &job->m, &job->batches, &job->nb,
+    job->err = node_block_open(nd, job->rec, job->len, &job->blk, &job->batches, &job->nb,
                           &job->leaves, &nd->x_leaf_hashes, &nd->x_leaf_cap, ei);
     if (job->err != CERTA_OK)
         return;
@@ -124,7 +116,7 @@ static void execute_job(certa_node *nd, exec_job *job)
     job->leaf_cap = nd->x_leaf_cap;
     nd->x_leaf_hashes = NULL;
     nd->x_leaf_cap = 0;
-    const certa_block_header *hdr = &job->m.hdr;
+    const certa_block_header *hdr = &job->blk.hdr;
     job->height = hdr->height;
     if (hdr->height != nd->x_executed + 1) {
         job->err = certa_errorf(ei, CERTA_E_STATE, "block %llu follows %llu",
@@ -237,7 +229,7 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
 {
     CERTA_ASSERT(job->err == CERTA_OK && job->height == nd->executed + 1);
     CERTA_ASSERT(job->height <= nd->dlv_height); /* judged before it executed */
-    const certa_block_header *hdr = &job->m.hdr;
+    const certa_block_header *hdr = &job->blk.hdr;
     nd->executed = job->height;
     memcpy(nd->results_root, job->results_root, CERTA_HASH_BYTES);
     memcpy(nd->state_digest, job->state_digest, CERTA_HASH_BYTES);

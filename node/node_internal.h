@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "cp_server.h" /* the validator end; includes certa/client.h */
+#include "certa/block.h"
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "certa/genesis.h"
@@ -46,7 +47,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "node_query.h"
-#include "pbft_msg.h"
+#include "pbft_msg.h" /* the core's messages: app.c and node.c peek at PRE-PREPAREs */
 #include "transport.h"
 #include "wal.h"
 
@@ -122,7 +123,7 @@ typedef struct exec_job {
     uint64_t height;
     uint8_t *rec; /* the REC_BLOCK record (owned) */
     size_t len;
-    certa_pbft_msg m; /* decoded from rec */
+    certa_block blk; /* decoded from rec, once; points into rec */
     exec_batch *batches; /* owned */
     size_t nb;
     uint32_t leaves;
@@ -337,14 +338,15 @@ bool node_read_block(void *ctx, uint64_t height, const uint8_t **rec, size_t *le
 
 /* ---- exec.c: the execution stage */
 
-/* Decodes a committed block record, lists its batches (*batches_out
- * malloc'ed) and fills *lh with the leaf hash of every event. */
+/* Decodes a committed block record into *b (engine/block.c), lists its
+ * batches (*batches_out malloc'ed) and fills *lh with the leaf hash of
+ * every event. */
 certa_err node_block_open(certa_node *nd, const uint8_t *rec, size_t len,
-                          certa_pbft_msg *m, exec_batch **batches_out, size_t *nb_out,
+                          certa_block *b, exec_batch **batches_out, size_t *nb_out,
                           uint32_t *leaves_out, uint8_t **lh, size_t *lh_cap,
                           certa_errinfo *ei);
-/* The commit certificate a block record carries. */
-void node_block_cert(const certa_pbft_msg *m, certa_commit_cert *cert);
+/* The commit certificate a decoded block carries, for its header's hash. */
+void node_block_cert(const certa_block *b, certa_commit_cert *cert);
 /* SHA-256 of a framed batch's signed bytes (its digest). */
 void node_batch_digest(const exec_batch *b, uint8_t out[CERTA_HASH_BYTES]);
 /* Executes and completes a block on the calling thread (recovery). */

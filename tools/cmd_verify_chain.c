@@ -5,8 +5,10 @@
  * equals the record's), the header hash chain (each header names the
  * previous header's SHA-256) and every block's event Merkle root (RFC 6962
  * over the leaves certa_leaf_encode gives, as docs/PROTOCOL.md describes),
- * plus the header's event and batch counts. Exits 0 when all hold, 1 naming
- * the first bad height, 3 on a runtime error.
+ * plus the header's event and batch counts; with --genesis, every validator
+ * record's commit certificate too (certa_block_cert_verify, the verifier
+ * receipts use). Exits 0 when all hold, 1 naming the first bad height, 3 on
+ * a runtime error.
  *
  * Speed: the audit does only the work it needs. Batches are walked for
  * their framing (certa_batch_frame: lengths and counts, not each event's
@@ -39,11 +41,12 @@
 #include "cli.h"
 
 #if __has_include("certa/store.h") && __has_include("certa/merkle.h")
+#include "certa/block.h"
 #include "certa/codec.h"
+#include "certa/genesis.h"
 #include "certa/merkle.h"
 #include "certa/pool.h"
 #include "certa/store.h"
-#include "../engine/pbft_msg.h" /* decodes validator block records */
 
 #define CMD "verify-chain"
 #define RING_BYTES (32u << 20) /* block bytes in flight */
@@ -61,9 +64,12 @@ static const char usage[] =
     "it holds the segment files): every record's CRC32C, the header hash chain\n"
     "(each block names the previous header's hash), every block's event Merkle\n"
     "root and its event and batch counts, and the framing of every batch (not\n"
-    "each event's fields, nor batch signatures). Reads the log once,\n"
+    "each event's fields, nor batch signatures); with --genesis, also each\n"
+    "validator block's commit certificate (a quorum of the genesis validators\n"
+    "signed it). Reads the log once,\n"
     "sequentially and ahead; blocks are hashed in parallel and checked in\n"
     "height order. Prints blocks, events, bytes, elapsed and CPU seconds.\n\n"
+    "  --genesis F   verify commit certificates against genesis file F\n"
     "  --threads N   hashing threads, 1..63 (default: the number of CPUs);\n"
     "                the reading thread also hashes while its window is full\n"
     "  --io MODE     direct (default): O_DIRECT reads, several MiB in flight:\n"
@@ -189,7 +195,12 @@ static bool add_batch_leaves(scratch *sc, const certa_batch_view *bv, uint32_t b
     return true;
 }
 
-/* Verifies one block: framing, counts, Merkle root; computes its hash.
+/* With --genesis: the key set commit certificates are verified against
+ * (read-only while the workers run). */
+static const certa_block_keyset *cert_keys;
+
+/* Verifies one block: framing, counts, Merkle root, with --genesis its
+ * commit certificate; computes its hash.
  * Returns false only when out of memory. */
 static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t height,
                          blk_result *r)
@@ -199,28 +210,35 @@ static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t hei
     certa_errinfo_clear(&ei);
     /* Two record forms: the codec block (header, length-prefixed batches:
      * what `certa dry-run --data` writes) and a validator's committed block
-     * (PBFT REC_BLOCK: header, batches as request items, commit signatures). */
+     * (certa/block.h: header, batches, commit signatures). */
     certa_block_header h;
-    certa_pbft_msg m;
-    bool rec = len >= 2 && b[0] == CERTA_PBFT_MSG_VERSION && b[1] == CERTA_PBFT_REC_BLOCK;
+    certa_block blk;
+    bool rec = certa_block_is_record(b, len);
     size_t lpos = 0;
     if (rec) {
-        certa_err de = certa_pbft_msg_decode(b, len, &m);
-        if (de != CERTA_OK) {
-            set_bad(r, "committed block record does not decode: %s", certa_strerror(de));
+        if (certa_block_decode(b, len, &blk, &ei) != CERTA_OK) {
+            set_bad(r, "committed block record does not decode: %s", certa_errmsg(&ei));
             return true;
         }
-        if (m.sig_count == 0) {
+        if (blk.sig_count == 0) {
             set_bad(r, "%s", "committed block record carries no commit signature");
             return true;
         }
-        h = m.hdr;
+        h = blk.hdr;
     } else if (certa_block_decode_header(b, len, &h, &ei) != CERTA_OK) {
         set_bad(r, "header does not decode: %s", certa_errmsg(&ei));
         return true;
     }
     certa_header_hash(&h, r->hash);
     memcpy(r->prev, h.prev_hash, CERTA_HASH_BYTES);
+    if (rec && cert_keys != NULL) {
+        certa_commit_cert cert;
+        certa_block_cert(&blk, r->hash, &cert);
+        if (certa_block_cert_verify(&cert, cert_keys, &ei) != CERTA_OK) {
+            set_bad(r, "%s", certa_errmsg(&ei));
+            return true;
+        }
+    }
     if (h.height != height) {
         char d[64];
         snprintf(d, sizeof d, "%llu", (unsigned long long)h.height);
@@ -233,15 +251,9 @@ static bool verify_block(scratch *sc, const uint8_t *b, size_t len, uint64_t hei
         certa_batch_view bv;
         certa_err e;
         if (rec) {
-            const uint8_t *it;
-            size_t il;
-            certa_pbft_request req;
-            if (!certa_pbft_list_next(&m.reqs, &lpos, &it, &il))
+            certa_block_batch req;
+            if (!certa_block_next(&blk, &lpos, &req))
                 break;
-            if (!certa_pbft_request_item(it, il, &req)) {
-                set_bad(r, "%s", "a request item does not decode");
-                return true;
-            }
             e = certa_batch_frame(req.bytes, req.len, &bv, &ei);
             if (e == CERTA_OK && (bv.integrator != req.integrator || bv.seq != req.seq))
                 e = certa_errorf(&ei, CERTA_E_CHAIN, "batch %u: its integrator or seq "
@@ -665,7 +677,7 @@ int certa_cmd_verify_chain(int argc, char **argv)
         fputs(usage, stdout);
         return CERTA_EXIT_OK;
     }
-    const char *data = NULL;
+    const char *data = NULL, *genesis = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long threads = ncpu > 0 ? (unsigned long long)ncpu : 1;
     if (threads > CERTA_POOL_THREADS_MAX - 1)
@@ -675,6 +687,8 @@ int certa_cmd_verify_chain(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
+        else if (strcmp(argv[i], "--genesis") == 0 && i + 1 < argc)
+            genesis = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (certa_parse_u64(argv[++i], 1, CERTA_POOL_THREADS_MAX - 1, &threads) != 0)
                 return certa_usage_error(CMD, "--threads needs a number in 1..%d",
@@ -701,7 +715,20 @@ int certa_cmd_verify_chain(int argc, char **argv)
     if (data == NULL)
         return certa_usage_error(CMD, "--data DIR is required");
     read_test_hook();
-    return run(data, (unsigned)threads, direct, quiet, list, progress);
+    certa_genesis *g = NULL;
+    static certa_block_keyset keys;
+    if (genesis != NULL) {
+        certa_errinfo ei;
+        certa_errinfo_clear(&ei);
+        if (certa_genesis_load(genesis, &g, &ei) != CERTA_OK)
+            return certa_fail(CMD, "%s", certa_errmsg(&ei));
+        certa_block_keyset_genesis(g, &keys);
+        cert_keys = &keys;
+    }
+    int rc = run(data, (unsigned)threads, direct, quiet, list, progress);
+    cert_keys = NULL;
+    certa_genesis_free(g);
+    return rc;
 }
 
 #else

@@ -231,8 +231,10 @@ uint64_t certa_pbft_last_executed(const certa_pbft *r);
 uint64_t certa_pbft_stable_checkpoint(const certa_pbft *r);
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view);
 
-/* Verifies a commit certificate: at least 2f+1 distinct validators of n
- * signed COMMIT(view, height, hash). Used by receipts and state transfer. */
+/* Verifies a commit certificate: at least 2f+1 validators of n, ascending
+ * (so distinct), signed COMMIT(view, height, hash) through c. A wrapper of
+ * the one verifier, certa_block_cert_verify (include/certa/block.h), which
+ * state transfer calls itself; kept for the simulator's checker. */
 bool certa_pbft_verify_commit_cert(const certa_pbft_crypto *c,
                                    const uint8_t chain_id[CERTA_HASH_BYTES],
                                    uint16_t n, uint64_t view, uint64_t height,

@@ -10,8 +10,8 @@
  *     || block hash                                                (84 bytes)
  * where the chain id is the genesis hash and the block hash is SHA-256 of
  * the encoded header: exactly the bytes each validator signed in its PBFT
- * COMMIT message (version 1, type COMMIT; engine/pbft_msg.c), so the
- * certificate is the quorum's own votes (certa_commit_message).
+ * COMMIT message (version 1, type COMMIT), so the certificate is the
+ * quorum's own votes (certa_block_commit_message, include/certa/block.h).
  *
  * What a receipt proves: the event, as submitted by that integrator in that
  * batch, is leaf leaf_index of the block at that height which a quorum
@@ -31,36 +31,10 @@
 
 #include <stddef.h>
 
+#include "certa/block.h" /* the commit certificate */
 #include "certa/certa.h"
 #include "certa/codec.h"
 #include "certa/genesis.h"
-
-#define CERTA_COMMIT_MSG_BYTES (CERTA_HASH_BYTES + 1u + 1u + 2u + 8u + 8u + CERTA_HASH_BYTES)
-
-/* Writes the 63 bytes a validator signs to commit a block. */
-void certa_commit_message(const uint8_t chain_id[CERTA_HASH_BYTES], uint16_t validator,
-                          uint64_t view, uint64_t height,
-                          const uint8_t block_hash[CERTA_HASH_BYTES],
-                          uint8_t out[CERTA_COMMIT_MSG_BYTES]);
-
-typedef struct certa_commit_sig {
-    uint16_t validator; /* index in genesis */
-    uint8_t sig[CERTA_SIGNATURE_BYTES];
-} certa_commit_sig;
-
-typedef struct certa_commit_cert {
-    uint64_t view;
-    uint64_t height;
-    uint8_t block_hash[CERTA_HASH_BYTES];
-    uint16_t count; /* signatures, in increasing validator order */
-    certa_commit_sig sigs[CERTA_VALIDATORS_MAX];
-} certa_commit_cert;
-
-/* CERTA_OK when cert has at least 2f+1 signatures of distinct validators of
- * g, in increasing index order, each verifying over the commit message;
- * CERTA_E_BAD_SIGNATURE otherwise, with which one and why in ei. */
-certa_err certa_commit_cert_verify(const certa_commit_cert *cert,
-                                   const certa_genesis *g, certa_errinfo *ei);
 
 /* Longest inclusion path (= CERTA_MERKLE_PATH_MAX of merkle.h, asserted in
  * engine/receipt_verify.c). */
@@ -89,7 +63,7 @@ typedef struct certa_receipt {
 
 /* Checks r against g: the header decodes; the event decodes; the integrator
  * exists; the certificate is for this header's height and hash and verifies
- * (certa_commit_cert_verify); the leaf index is below the header's
+ * (certa_block_cert_verify); the leaf index is below the header's
  * event_count and the path proves the leaf in events_root; an ok result
  * carries no reason. The first failure is returned with a message that
  * starts with the part that failed ("header: ", "event: ", "integrator: ",

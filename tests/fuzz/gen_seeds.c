@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../unit/sample_events.h"
+#include "certa/block.h"
 #include "certa/codec.h"
 #include "certa/crypto.h"
 #include "event_json.h" /* engine-private: the json_t form */
@@ -101,6 +102,27 @@ int main(int argc, char **argv)
     size_t end = certa_block_put_batch(blk, sizeof blk, CERTA_HEADER_BYTES, b1, n1);
     end = certa_block_put_batch(blk, sizeof blk, end, b2, n2);
     put(dir, "header", "block.bin", blk, end);
+
+    /* committed block records: the two batches under a 3-signature
+     * certificate, and a null block with one signature */
+    certa_block_batch items[2] = {{1, 1, b1, n1}, {1, 2, b2, n2}};
+    certa_commit_sig sigs[3];
+    memset(sigs, 0, sizeof sigs);
+    for (uint16_t i = 0; i < 3; i++) {
+        sigs[i].validator = (uint16_t)(2 * i);
+        sample_fill(sigs[i].sig, CERTA_SIGNATURE_BYTES, (uint8_t)(7 + i));
+    }
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    if (certa_block_build(&h, 1, items, 2, sigs, 3, &rec, &rec_len, NULL) != CERTA_OK)
+        return 1;
+    put(dir, "block", "two-batches.bin", rec, rec_len);
+    free(rec);
+    h.batch_count = h.event_count = 0;
+    if (certa_block_build(&h, 2, NULL, 0, sigs, 1, &rec, &rec_len, NULL) != CERTA_OK)
+        return 1;
+    put(dir, "block", "null-block.bin", rec, rec_len);
+    free(rec);
     certa_key_free(k);
     return 0;
 }

@@ -174,7 +174,8 @@ PY
 }
 
 # cl_stop_and_audit: stops the four validators (SIGTERM, each must exit 0),
-# then audits each block log offline with certa verify-chain when built.
+# then audits each block log offline with certa verify-chain when built,
+# commit certificates included (--genesis).
 cl_stop_and_audit() {
     local k
     for k in 0 1 2 3; do kill -TERM "${PIDS[$k]}"; done
@@ -184,7 +185,7 @@ cl_stop_and_audit() {
     done
     cl_has verify-chain || { note "SKIP verify-chain: not built into this binary"; return 1; }
     for k in 0 1 2 3; do
-        "$CERTA" verify-chain --data "$W/c/node$k/data/blocks" >"$W/vc$k.out" 2>&1 \
+        "$CERTA" verify-chain --data "$W/c/node$k/data/blocks" --genesis "$G" >"$W/vc$k.out" 2>&1 \
             || fail "verify-chain node$k: $(cat "$W/vc$k.out")"
         note "verify-chain node$k: $(tail -1 "$W/vc$k.out")"
     done

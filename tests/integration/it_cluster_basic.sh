@@ -59,6 +59,37 @@ done
 
 # Stop cleanly (SIGTERM), then audit each block log offline.
 if cl_stop_and_audit; then
+    # a forged commit certificate, checksums kept: one bit of the last
+    # block's last signature; found with --genesis only, and named
+    cp -r "$W/c/node1/data/blocks" "$W/vc-sig"
+    "$CERTA" verify-chain --data "$W/vc-sig" --list >"$W/vc-list.out" 2>&1 ||
+        fail "verify-chain --list: $(cat "$W/vc-list.out")"
+    read -r vh vseg voff vlen <<<"$(awk '$1=="block" {h=$2; s=$4; o=$6; l=$8} END {print h, s, o, l}' "$W/vc-list.out")"
+    python3 - "$W/vc-sig/$vseg" "$voff" "$vlen" <<'PY'
+import sys, struct
+path, off, plen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+with open(path, 'r+b') as f:
+    f.seek(off); rec = bytearray(f.read(40 + plen))
+    rec[40 + plen - 1] ^= 0x01
+    struct.pack_into('<I', rec, 28, crc32c(bytes(rec[40:40 + plen])))
+    struct.pack_into('<I', rec, 36, crc32c(bytes(rec[0:36])))
+    f.seek(off); f.write(rec)
+PY
+    "$CERTA" verify-chain --data "$W/vc-sig" >"$W/vc-sig.out" 2>&1 ||
+        fail "without --genesis a forged signature is not looked at: $(cat "$W/vc-sig.out")"
+    if "$CERTA" verify-chain --data "$W/vc-sig" --genesis "$G" >"$W/vc-sig.out" 2>&1; then
+        fail "verify-chain --genesis accepted a forged commit signature"
+    fi
+    grep -q "height $vh: commit: signature of validator .* does not verify" "$W/vc-sig.out" ||
+        fail "forged signature at $vh not named: $(cat "$W/vc-sig.out")"
+    note "forged commit signature refused: $(head -1 "$W/vc-sig.out")"
     # and it must be able to fail: one flipped byte inside the first block
     seg=$(ls "$W"/c/node0/data/blocks/*.seg | head -1)
     python3 - "$seg" <<'PY'

@@ -25,6 +25,7 @@ printf '#ifndef ZZ_H\n#define ZZ_H\n#include <zmq.h>\n#include "metrics.h"\n#inc
 printf '#include "wal.h"\n#include <time.h>\n' >> "$scratch/engine/pbft.c"
 pbft_lines=$(wc -l < "$scratch/engine/pbft.c")
 printf '#include "no_such_header.h"\n' > "$scratch/tools/zz_scratch.c"
+printf '#include "../engine/pbft_msg.h"\n' > "$scratch/tools/zz_msg.c"
 # an allow-list entry that no longer matches must be reported too (no
 # public header includes jansson, so this entry is stale)
 set +e
@@ -50,6 +51,7 @@ expect 'include/certa/zz_scratch.h:5: public header includes <jansson.h>'
 expect "engine/pbft.c:$((pbft_lines - 1)): the consensus core includes \"wal.h\""
 expect "engine/pbft.c:$pbft_lines: the consensus core includes <time.h>"
 expect 'tools/zz_scratch.c:1: includes "no_such_header.h", found in no layer'
+expect 'tools/zz_msg.c:1: includes the consensus core'"'"'s message codec'
 expect 'include/certa/receipt.h: allow-list entry for jansson.h matches nothing'
 if grep -q 'engine/zz_scratch.c:2' <<<"$out"; then
   echo "FAIL: the checker reported a rightful include (engine -> certa/codec.h)"

@@ -10,7 +10,7 @@
 #include "certa/store.h"
 #include "metrics.h"
 #include "node_query.h"
-#include "pbft_msg.h"
+#include "certa/block.h"
 #include "../state_fixture.h"
 
 static fx_genesis fx;
@@ -44,32 +44,23 @@ static uint8_t *rec_block(uint64_t h, uint64_t t, uint64_t seq, const uint8_t *b
     for (int i = 0; i < 8; i++)
         item[2 + i] = (uint8_t)(seq >> (8 * i));
     memcpy(item + 10, batch, blen);
-    const uint8_t *items[1] = {item};
-    size_t lens[1] = {10 + blen};
-    size_t ll;
-    uint8_t *list = certa_pbft_list_build(items, lens, 1, &ll);
-    cr_assert_not_null(list);
-    certa_pbft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = CERTA_PBFT_REC_BLOCK;
-    m.aux = 0;
-    m.hdr.height = h;
-    m.hdr.timestamp_ms = t;
-    m.hdr.event_count = 2;
-    m.hdr.batch_count = 1;
-    memcpy(m.hdr.prev_results_root, res, 32);
-    memcpy(m.hdr.state_digest, dig, 32);
-    cr_assert(certa_pbft_list_parse(list, ll, &m.reqs));
-    uint8_t sigs[3 * 66] = {0};
-    for (int i = 0; i < 3; i++) {
-        sigs[i * 66] = (uint8_t)i;
-        memset(sigs + i * 66 + 2, 0x11 * (i + 1), 64);
+    certa_block_batch bb;
+    cr_assert(certa_block_batch_item(item, 10 + blen, &bb));
+    certa_block_header hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.height = h;
+    hdr.timestamp_ms = t;
+    hdr.event_count = 2;
+    hdr.batch_count = 1;
+    memcpy(hdr.prev_results_root, res, 32);
+    memcpy(hdr.state_digest, dig, 32);
+    certa_commit_sig sigs[3];
+    for (uint16_t i = 0; i < 3; i++) {
+        sigs[i].validator = i;
+        memset(sigs[i].sig, 0x11 * (i + 1), 64);
     }
-    m.sig_count = 3;
-    m.sigs = sigs;
-    uint8_t *b = certa_pbft_msg_encode(&m, len);
-    cr_assert_not_null(b);
-    free(list);
+    uint8_t *b = NULL;
+    cr_assert_eq(certa_block_build(&hdr, 0, &bb, 1, sigs, 3, &b, len, NULL), CERTA_OK);
     return b;
 }
 

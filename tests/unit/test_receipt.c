@@ -80,7 +80,7 @@ static void build_receipt(certa_key **keys, uint16_t integ, uint64_t seq, certa_
     static const uint16_t who[] = { 0, 1, 3 };
     out->cert.count = 3;
     for (int i = 0; i < 3; i++) {
-        certa_commit_message(gen.hash, who[i], out->cert.view, out->cert.height,
+        certa_block_commit_message(gen.hash, who[i], out->cert.view, out->cert.height,
                              out->cert.block_hash, msg);
         out->cert.sigs[i].validator = who[i];
         cr_assert_eq(certa_sign(keys[who[i]], msg, sizeof msg, out->cert.sigs[i].sig, NULL),
@@ -139,7 +139,7 @@ Test(receipt, commit_message_layout)
     memset(hash, 0x5a, 32);
     uint8_t chain[32];
     memset(chain, 0xc1, 32);
-    certa_commit_message(chain, 0x0203, 0x0102, 0x0a0b, hash, m);
+    certa_block_commit_message(chain, 0x0203, 0x0102, 0x0a0b, hash, m);
     cr_assert_eq(CERTA_COMMIT_MSG_BYTES, 84);
     cr_assert_eq(memcmp(m, chain, 32), 0);
     cr_assert_eq(m[32], 1);    /* version */
@@ -266,7 +266,7 @@ Test(receipt, tampered_header_and_certificate)
     r = good;
     uint8_t msg[CERTA_COMMIT_MSG_BYTES];
     r.cert.sigs[2].validator = 2;
-    certa_commit_message(gen.hash, 2, r.cert.view, r.cert.height, r.cert.block_hash, msg);
+    certa_block_commit_message(gen.hash, 2, r.cert.view, r.cert.height, r.cert.block_hash, msg);
     cr_assert_eq(certa_sign(outsider, msg, sizeof msg, r.cert.sigs[2].sig, NULL), CERTA_OK);
     expect_fail(&r, CERTA_E_BAD_SIGNATURE, "commit: ", "validator 2");
     certa_key_free(outsider);
