@@ -29,6 +29,7 @@
 #define CERTA_GW_EVENTS_MAX 4096u          /* events in one POST */
 #define CERTA_GW_KEYS_MAX 65536u           /* Idempotency-Keys remembered */
 #define CERTA_GW_KEY_BYTES_MAX 128u        /* an Idempotency-Key's length */
+#define CERTA_GW_ASYNC_MAX 16u             /* batches pending at once (Prefer: respond-async) */
 
 typedef struct certa_gw_post certa_gw_post;
 
@@ -56,11 +57,21 @@ typedef struct certa_gw_reply {
     char *body; /* malloc'ed JSON, newline-terminated */
     size_t len;
     unsigned retry_after_s;
+    char location[48]; /* the batch's status path, "" when none */
 } certa_gw_reply;
 
-/* Handles one POST /v1/batches; idem_key may be NULL (no idempotency). */
+/* Handles one POST /v1/batches; idem_key may be NULL (no idempotency).
+ * Synchronous: answers with the outcome (200 committed, 503 failed).
+ * async: answers 202 at once, the batch pending on its status path. Either
+ * way the batch is on disk before anything is sent, and its outcome is
+ * served by certa_gw_post_status, also after a restart. */
 void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
-                           const char *body, size_t len, certa_gw_reply *r);
+                           bool async, const char *body, size_t len, certa_gw_reply *r);
+
+/* GET /v1/batches/ID for caller: 200 with the status document (pending,
+ * or the outcome with its receipts), 404 for an id not of this caller. */
+void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
+                          certa_gw_reply *r);
 
 /* SHA-256 of a token as 64 hex digits (for the tokens file). */
 void certa_gw_token_hash(const char *token, char hex[65]);
