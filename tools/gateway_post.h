@@ -15,7 +15,11 @@
  * which the validators answer with their original receipts (replay
  * protection), never a second execution. The same key with another body is
  * refused (422). Keys are remembered for the last CERTA_GW_KEYS_MAX POSTs.
- */
+ *
+ * Every POST is a batch named by its first sequence number: written to
+ * the state directory before its first send, its outcome (the answer with
+ * the receipts) written there after, served by certa_gw_post_status; a
+ * batch found pending at start is submitted again (gateway_post.c). */
 #ifndef CERTA_TOOLS_GATEWAY_POST_H
 #define CERTA_TOOLS_GATEWAY_POST_H
 

@@ -22,6 +22,7 @@ const TEXT = {
     ok: "通过", rejected: "拒绝", valid: "有效", invalid: "无效", no_records: "没有记录",
     bad_pseudonym: "假名应为64位十六进制", not_found: "未找到", loading: "加载中…",
     summary: (ok, n) => `${n} 个收据中 ${ok} 个有效`, no_receipt: "没有收据",
+    verified: (v) => `区块高度 ${v.height}，叶 ${v.leaf}，结果：${v.result === "ok" ? "通过" : "拒绝"}`,
     kind_grant: "授权", kind_redeem: "核验", kind_confirm: "确认", kind_sign: "签名",
     kind_photo: "拍照", kind_revoke: "撤销",
     st_active: "有效", st_not_yet_valid: "未生效", st_expired: "已过期",
@@ -45,6 +46,7 @@ const TEXT = {
     ok: "ok", rejected: "rejected", valid: "valid", invalid: "invalid", no_records: "No records",
     bad_pseudonym: "A pseudonym is 64 hex digits", not_found: "Not found", loading: "Loading…",
     summary: (ok, n) => `${ok} of ${n} receipts valid`, no_receipt: "No receipt",
+    verified: (v) => `height ${v.height}, leaf ${v.leaf}, result ${v.result}`,
     kind_grant: "grant", kind_redeem: "redeem", kind_confirm: "confirm", kind_sign: "sign",
     kind_photo: "photo", kind_revoke: "revoke",
     st_active: "active", st_not_yet_valid: "not yet valid", st_expired: "expired",
@@ -365,7 +367,7 @@ async function runVerify() {
       try {
         if (rc && rc.__bad) throw new Error("json: " + rc.__bad);
         const v = await verifyReceipt(rc, gen);
-        out.push({ ok: true, text: "height " + v.height + ", leaf " + v.leaf + ", " + v.result });
+        out.push({ ok: true, v });
       } catch (e) {
         out.push({ ok: false, text: e.message });
       }
@@ -387,7 +389,7 @@ function renderVerdicts() {
     b.className = v.ok ? "ok" : "bad";
     b.textContent = t(v.ok ? "valid" : "invalid");
     li.dataset.valid = v.ok ? "1" : "0";
-    li.append(b, " ", v.text);
+    li.append(b, " ", v.ok ? t("verified")(v.v) : v.text);
     ol.appendChild(li);
   }
   const ok = verdicts.filter((v) => v.ok).length;
