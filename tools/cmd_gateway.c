@@ -528,30 +528,12 @@ static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, req *rq
     return send_reply(conn, rq, &r);
 }
 
-/* Percent-decoding of the path and query arguments, as libmicrohttpd's own
- * but for %00: kept as the three characters, so that a NUL never cuts a
- * path short ("/index.html%00.js" is not "/index.html"). In place; returns
- * the new length. */
+/* Percent-decoding of the path and query arguments: certa_gw_unescape. */
 static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
     (void)conn;
-    static const char hexd[] = "0123456789abcdef0123456789ABCDEF";
-    char *w = s;
-    for (const char *r = s; *r != '\0'; r++) {
-        const char *h1 = r[0] == '%' && r[1] != '\0' ? strchr(hexd, r[1]) : NULL;
-        const char *h2 = h1 != NULL && r[2] != '\0' ? strchr(hexd, r[2]) : NULL;
-        unsigned v = h2 != NULL ? (unsigned)((h1 - hexd) % 16) * 16u + (unsigned)((h2 - hexd) % 16)
-                                : 0u;
-        if (h2 != NULL && v != 0) {
-            *w++ = (char)v;
-            r += 2;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return certa_gw_unescape(s);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
