@@ -53,6 +53,9 @@ struct certa_gw_post {
     pthread_mutex_t mu;
     pthread_cond_t jobs_done;
     uint32_t jobs; /* batches running on their own thread (async, resumed) */
+    uint64_t outcomes;     /* DIR/batches/ *.json files, counted at start */
+    uint64_t outcomes_max; /* CERTA_GW_OUTCOMES_MAX; tests set it low through
+                            * CERTA_GATEWAY_BATCHES_KEPT */
     keyent *keys; /* [CERTA_GW_KEYS_MAX], open addressing */
     uint64_t nkeys_total;
     uint64_t next_seq;
@@ -215,6 +218,10 @@ certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
     const char *jl = getenv("CERTA_GATEWAY_JOURNAL_LINES");
     if (jl != NULL && atoi(jl) > 0)
         p->journal_lines_max = (uint64_t)atoi(jl);
+    p->outcomes_max = CERTA_GW_OUTCOMES_MAX;
+    const char *bk = getenv("CERTA_GATEWAY_BATCHES_KEPT");
+    if (bk != NULL && atoi(bk) > 0)
+        p->outcomes_max = (uint64_t)atoi(bk);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->jobs_done, NULL);
     p->keys = calloc(CERTA_GW_KEYS_MAX, sizeof *p->keys);
@@ -598,6 +605,54 @@ static char *slurp(const char *path, size_t max, size_t *len)
     return buf;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Keeps the newest outcomes_max outcomes (the highest ids: ids grow with
+ * time): the older ones are removed, their status URLs become 404. Runs
+ * when the count passes the bound by an eighth, so the directory is listed
+ * once per outcomes_max / 8 batches. */
+static void outcomes_prune(certa_gw_post *p)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/batches", p->o.state_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long seq;
+        char ext[16];
+        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2 || strcmp(ext, "json") != 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 1024;
+            uint64_t *ns = realloc(seqs, nc * sizeof *ns);
+            if (ns == NULL)
+                break;
+            seqs = ns;
+            cap = nc;
+        }
+        seqs[n++] = seq;
+    }
+    closedir(d);
+    if (seqs != NULL)
+        qsort(seqs, n, sizeof *seqs, cmp_u64);
+    size_t drop = n > p->outcomes_max ? n - (size_t)p->outcomes_max : 0;
+    for (size_t i = 0; i < drop; i++) {
+        char path[4300];
+        batch_path(p, seqs[i], "json", path, sizeof path);
+        unlink(path);
+    }
+    free(seqs);
+    p->outcomes = n - drop;
+}
+
 /* One batch submitted to its end; its answer in r and in SEQ.json. */
 static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32_t events,
                       bool again, const char *jsonl, certa_gw_reply *r)
@@ -658,9 +713,13 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
         batch_path(p, seq, "events", pending, sizeof pending);
         /* the outcome first, then the pending file goes: a crash between
          * the two leaves both, and the outcome is what is served */
-        if (write_durable(p, path, "", 0, r->body, r->len))
+        if (write_durable(p, path, "", 0, r->body, r->len)) {
             unlink(pending);
-        else
+            pthread_mutex_lock(&p->mu);
+            if (++p->outcomes > p->outcomes_max + p->outcomes_max / 8)
+                outcomes_prune(p);
+            pthread_mutex_unlock(&p->mu);
+        } else
             fprintf(stderr, "certa gateway: %s: cannot write the outcome of batch %s: %s\n",
                     path, id, strerror(errno));
     }
@@ -723,7 +782,14 @@ static void resume_pending(certa_gw_post *p)
     while ((de = readdir(d)) != NULL) {
         unsigned long long seq;
         char ext[16];
-        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2 || strcmp(ext, "events") != 0)
+        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2)
+            continue;
+        if (strcmp(ext, "json") == 0) {
+            pthread_mutex_lock(&p->mu); /* resumed batches count theirs */
+            p->outcomes++;
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (strcmp(ext, "events") != 0)
             continue;
         char path[4300], done[4300];
         batch_path(p, seq, "events", path, sizeof path);

@@ -19,7 +19,8 @@
  * Every POST is a batch named by its first sequence number: written to
  * the state directory before its first send, its outcome (the answer with
  * the receipts) written there after, served by certa_gw_post_status; a
- * batch found pending at start is submitted again (gateway_post.c). */
+ * batch found pending at start is submitted again (gateway_post.c). The
+ * newest CERTA_GW_OUTCOMES_MAX outcomes are kept, older ones removed. */
 #ifndef CERTA_TOOLS_GATEWAY_POST_H
 #define CERTA_TOOLS_GATEWAY_POST_H
 
@@ -34,6 +35,7 @@
 #define CERTA_GW_KEYS_MAX 65536u           /* Idempotency-Keys remembered */
 #define CERTA_GW_KEY_BYTES_MAX 128u        /* an Idempotency-Key's length */
 #define CERTA_GW_ASYNC_MAX 16u             /* batches pending at once (Prefer: respond-async) */
+#define CERTA_GW_OUTCOMES_MAX 65536u       /* batch outcomes kept on disk, the newest */
 
 typedef struct certa_gw_post certa_gw_post;
 

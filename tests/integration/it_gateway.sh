@@ -440,6 +440,35 @@ PY
 grep -q "was pending at the last stop" "$W/gw-$GW_POST_PORT.err" || fail "the resumed batch was not logged"
 note "async POST: 202, pending, killed, resumed at the restart, committed"
 
+# the outcomes kept are bounded (here 2, as they are 65,536): the oldest go
+kill -TERM "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
+wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" || true
+export CERTA_GATEWAY_BATCHES_KEPT=2
+start_post_gw
+python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W" <<'PY' || fail "outcomes bounded"
+import json, sys, urllib.request, urllib.error
+base, token, w = sys.argv[1:4]
+lines = open(w + "/post/g-0002.jsonl", "rb").read().splitlines()
+ids = []
+for i in (5, 6, 7):
+    req = urllib.request.Request(base + "/v1/batches", data=lines[i] + b"\n", method="POST",
+                                 headers={"Authorization": "Bearer " + token})
+    ids.append(json.loads(urllib.request.urlopen(req, timeout=60).read())["id"])
+def st(bid):
+    req = urllib.request.Request(base + "/v1/batches/" + bid, headers={"Authorization": "Bearer " + token})
+    try:
+        return urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as e:
+        return e.code
+got = [st(open(w + "/batch-id").read()), st(ids[0]), st(ids[1]), st(ids[2])]
+if got != [404, 404, 200, 200]:
+    print("FAIL: kept 2: the first batch, then 3 new ones: %s" % got); sys.exit(1)
+print("ok: 2 outcomes kept: the older status URLs 404, the newest 200")
+PY
+unset CERTA_GATEWAY_BATCHES_KEPT
+n=$(find "$W/gwstate/batches" -name '*.json' | wc -l)
+[ "$n" -le 2 ] || fail "$n outcomes kept, not 2"
+
 # a clean stop
 kill -TERM "${PIDS[10]}"
 wait "${PIDS[10]}" || fail "gateway did not stop cleanly on SIGTERM"
