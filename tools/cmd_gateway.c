@@ -38,11 +38,15 @@
 
 #include "certa/certa.h"
 #include "certa/client.h"
+#include "certa/crypto.h"
 #include "certa/genesis.h"
 #include "cli.h"
 #include "endpoints.h"
+#include "gateway_metrics.h"
 #include "gateway_post.h"
 #include "gateway_route.h"
+#include "gateway_verify.h"
+#include "gateway_web.h"
 
 #define CMD "gateway"
 #define GW_UPSTREAMS 4u          /* validator connections, one query each at a time */
@@ -55,6 +59,8 @@
 #define GW_CONN_TIMEOUT_S 10u    /* idle or slow connections are closed */
 #define GW_BLOCK_CACHE_SLOTS 256u             /* block pages kept, direct-mapped */
 #define GW_BLOCK_CACHE_DOC_MAX (256u * 1024u) /* larger pages are not kept */
+#define GW_VERIFY_BODY_BYTES_MAX (64u * 1024u) /* a receipt is a few KiB */
+#define GW_GENESIS_BYTES_MAX (16u << 20)       /* as certa_genesis_load allows */
 
 static const char usage[] =
     "usage: certa gateway [--listen HOST:PORT] [--to ENDPOINT[,...]] [--genesis FILE]\n"
@@ -70,16 +76,26 @@ static const char usage[] =
     "  GET /v1/holders/HOLDER_HEX          a holder's records, oldest first\n"
     "  GET /v1/integrators/NAME            an integrator's highest executed sequence\n"
     "  GET /healthz                        the gateway itself is up\n"
+    "  GET /v1/genesis                     the genesis file's bytes (its SHA-256: chain id)\n"
+    "  POST /v1/receipts/verify            a receipt (JSON) checked against the genesis:\n"
+    "                                      the verdict and the part that failed\n"
+    "  GET /  (/app.js, /app.css)          the web page: explorer, holder records, an\n"
+    "                                      in-browser receipt verifier (compiled in)\n"
+    "  GET /metrics                        the gateway's metrics (Prometheus text)\n"
     "  POST /v1/batches                    events (JSON Lines or a JSON array), signed\n"
     "                                      and submitted as --integrator; answers with\n"
     "                                      the receipts (Authorization: Bearer TOKEN;\n"
-    "                                      Idempotency-Key: a retry never submits twice)\n"
+    "                                      Idempotency-Key: a retry never submits twice;\n"
+    "                                      Prefer: respond-async: 202 at once)\n"
+    "  GET /v1/batches/ID                  a posted batch: pending, committed (receipts)\n"
+    "                                      or failed (why); the poster's token only\n"
     "  ?cursor=C&limit=N                   paging, as certa query --cursor/--limit\n"
-    "Status codes: 200; 400 bad path argument or event (named); 401 no valid token;\n"
-    "404 no such item or path; 405 other methods; 413 body over 1 MiB; 422 an\n"
-    "Idempotency-Key reused with another body; 429 over this address's rate\n"
-    "(Retry-After); 503 no validator answered or events not committed (Retry-After;\n"
-    "post again with the same Idempotency-Key); 502 a validator's error. Blocks are immutable and served\n"
+    "Status codes: 200; 202 accepted (async); 400 a bad path argument, event or\n"
+    "JSON (named); 401 no valid token; 404 no such item or path; 405 other\n"
+    "methods; 413 a body over 1 MiB (a receipt: 64 KiB); 422 an Idempotency-Key\n"
+    "reused with another body; 429 over this address's rate (Retry-After); 503 no\n"
+    "validator answered or events not committed (Retry-After; post again with the\n"
+    "same Idempotency-Key); 502 a validator's error. Blocks are immutable and served\n"
     "with a long Cache-Control; everything else with no-cache.\n\n"
     "Options:\n"
     "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080; port 0:\n"
@@ -120,6 +136,11 @@ typedef struct gateway {
     rate_slot *rates; /* [GW_RATE_SLOTS] */
     double rate_per_s, burst;
     certa_gw_post *post; /* the integrator API; NULL: not served */
+    const certa_genesis *genesis;
+    char *genesis_doc; /* the genesis file's exact bytes, for GET /v1/genesis */
+    size_t genesis_len;
+    atomic_uint_fast64_t auth_refused;
+    atomic_uint_fast64_t auth_log_s; /* second of the last refusal logged */
     /* Block pages, immutable once committed, answered without asking a
      * validator: at most SLOTS x DOC_MAX bytes (64 MiB). */
     pthread_mutex_t cache_mu;
@@ -130,13 +151,6 @@ typedef struct gateway {
         size_t len;
     } *cache; /* [GW_BLOCK_CACHE_SLOTS] */
 } gateway;
-
-/* A POST's body as it arrives (libmicrohttpd hands it over in pieces). */
-typedef struct upload {
-    char *buf;
-    size_t len;
-    bool too_big;
-} upload;
 
 static uint64_t mono_ms(void)
 {
@@ -233,6 +247,7 @@ static void ask(gateway *gw, const certa_cp_query *q, answer *a)
         u->c = NULL;
         set_error(a, 503, CERTA_E_NET, certa_errmsg(&ei));
         a->retry_after_s = 1;
+        certa_gw_metrics_upstream_error();
         pthread_mutex_unlock(&u->mu);
         return;
     }
@@ -256,6 +271,7 @@ static void ask(gateway *gw, const certa_cp_query *q, answer *a)
         u->c = NULL;
         set_error(a, 503, e, "no validator answered");
         a->retry_after_s = 1;
+        certa_gw_metrics_upstream_error();
     } else if (r.type == CERTA_CP_ERROR) {
         unsigned c = r.error.code;
         unsigned st = c == CERTA_E_NOTFOUND ? 404
@@ -264,6 +280,8 @@ static void ask(gateway *gw, const certa_cp_query *q, answer *a)
                       : c == CERTA_E_TIMEOUT ? 503
                                              : 502;
         set_error(a, st, c, r.error.message);
+        if (st >= 429)
+            certa_gw_metrics_upstream_error();
         if (st == 429 || st == 503)
             a->retry_after_s = r.error.retry_after_ms > 1000 ? r.error.retry_after_ms / 1000 : 1;
     } else {
@@ -325,34 +343,75 @@ static void cache_put(gateway *gw, const certa_cp_query *q, const char *doc, siz
 
 /* ---- HTTP ---- */
 
-static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, char *body,
-                                size_t len, const char *cache, unsigned retry_after_s)
+/* One request, from its first line (on_uri) to its end (on_completed):
+ * when it came, its class and status for the metrics, and a POST's body. */
+typedef struct req {
+    uint64_t t0_us;
+    certa_gw_class cls;
+    unsigned status;
+    bool body_started; /* a POST's headers were checked */
+    char *buf;
+    size_t len, max;
+    bool too_big;
+} req;
+
+static uint64_t mono_us(void)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static const char page_csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/* Queues body (freed with the response when must_free) as the answer. */
+static enum MHD_Result send_raw(struct MHD_Connection *conn, req *rq, unsigned status,
+                                void *body, size_t len, bool must_free, const char *type,
+                                const char *cache, unsigned retry_after_s,
+                                const char *location)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
-        free(body);
+        if (must_free)
+            free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "Cache-Control", cache);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (strncmp(type, "text/html", 9) == 0)
+        MHD_add_response_header(resp, "Content-Security-Policy", page_csp);
     if (status == 405)
         MHD_add_response_header(resp, "Allow", "GET, HEAD, POST");
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (location != NULL && location[0] != '\0')
+        MHD_add_response_header(resp, "Location", location);
     if (retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", retry_after_s);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
+    if (rq != NULL)
+        rq->status = status;
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, unsigned code,
-                                  const char *msg, unsigned retry_after_s)
+static enum MHD_Result send_buf(struct MHD_Connection *conn, req *rq, unsigned status,
+                                char *body, size_t len, const char *cache,
+                                unsigned retry_after_s)
+{
+    return send_raw(conn, rq, status, body, len, true, "application/json; charset=utf-8",
+                    cache, retry_after_s, NULL);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, req *rq, unsigned status,
+                                  unsigned code, const char *msg, unsigned retry_after_s)
 {
     json_t *o = json_pack("{s:{s:I, s:I, s:s}}", "error", "status", (json_int_t)status,
                           "code", (json_int_t)code, "message", msg);
@@ -367,63 +426,125 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
         return MHD_NO;
     }
     body[n] = '\n';
-    return send_buf(conn, status, body, n + 1, "no-store", retry_after_s);
+    return send_buf(conn, rq, status, body, n + 1, "no-store", retry_after_s);
 }
 
-/* POST /v1/batches: the body is gathered (at most CERTA_GW_BODY_BYTES_MAX),
- * then the caller is authenticated and the events submitted. A failed
- * authentication costs its address 20 requests of its rate, so guessing
- * tokens is as slow as the rate makes it. */
-static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, const char *data,
-                               size_t *data_size, void **con_cls)
+static enum MHD_Result send_reply(struct MHD_Connection *conn, req *rq, certa_gw_reply *r)
 {
-    upload *up = *con_cls;
-    if (up == NULL) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        unsigned wait_s = rate_take(gw, ci != NULL ? ci->client_addr : NULL, 1.0);
+    if (r->body == NULL)
+        return send_error(conn, rq, 500, CERTA_E_NOMEM, "out of memory", 1);
+    return send_raw(conn, rq, r->status, r->body, r->len, true,
+                    "application/json; charset=utf-8", "no-store", r->retry_after_s,
+                    r->location);
+}
+
+static const struct sockaddr *client_addr(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci != NULL ? ci->client_addr : NULL;
+}
+
+/* The caller of a valid bearer token, or NULL: then the refusal is counted,
+ * costs the address 20 requests of its rate (guessing tokens is as slow as
+ * the rate makes it) and is logged, at most one line a second. */
+static const char *authenticate(gateway *gw, struct MHD_Connection *conn)
+{
+    const char *caller = certa_gw_post_auth(
+        gw->post, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    if (caller != NULL)
+        return caller;
+    const struct sockaddr *sa = client_addr(conn);
+    rate_take(gw, sa, 20.0);
+    certa_gw_metrics_auth_failure();
+    uint64_t refused = atomic_fetch_add(&gw->auth_refused, 1u) + 1;
+    uint64_t now_s = mono_ms() / 1000u, last = atomic_load(&gw->auth_log_s);
+    if (now_s != last && atomic_compare_exchange_strong(&gw->auth_log_s, &last, now_s)) {
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (sa != NULL && sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+        else if (sa != NULL && sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
+                      sizeof host);
+        fprintf(stderr, "certa gateway: refused a missing or wrong bearer token from %s "
+                        "(%" PRIu64 " refused since start)\n", host, refused);
+    }
+    return NULL;
+}
+
+/* A POST's body is gathered (at most rq->max bytes, the rest read and
+ * dropped for a 413), then handled: POST /v1/batches needs a token, checked
+ * with the headers (before the body is read); POST /v1/receipts/verify is
+ * public. */
+static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, req *rq,
+                               bool batches, const char *data, size_t *data_size)
+{
+    if (!rq->body_started) {
+        unsigned wait_s = rate_take(gw, client_addr(conn), batches ? 1.0 : 5.0);
         if (wait_s > 0)
-            return send_error(conn, 429, CERTA_E_BUSY, "too many requests from this address: "
-                              "retry after Retry-After seconds", wait_s);
+            return send_error(conn, rq, 429, CERTA_E_BUSY, "too many requests from this "
+                              "address: retry after Retry-After seconds", wait_s);
+        rq->max = batches ? CERTA_GW_BODY_BYTES_MAX : GW_VERIFY_BODY_BYTES_MAX;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long n;
-        if (cl != NULL && (certa_parse_u64(cl, 0, CERTA_GW_BODY_BYTES_MAX, &n) != 0))
-            return send_error(conn, 413, CERTA_E_LIMIT, "body larger than 1 MiB", 0);
-        if (certa_gw_post_auth(gw->post, MHD_lookup_connection_value(
-                                             conn, MHD_HEADER_KIND, "Authorization")) == NULL) {
-            rate_take(gw, ci != NULL ? ci->client_addr : NULL, 20.0);
-            return send_error(conn, 401, CERTA_E_ARG, "a valid bearer token is required", 0);
-        }
-        if ((up = calloc(1, sizeof *up)) == NULL)
-            return MHD_NO;
-        *con_cls = up;
+        if (cl != NULL && (certa_parse_u64(cl, 0, rq->max, &n) != 0))
+            return send_error(conn, rq, 413, CERTA_E_LIMIT, batches ? "body larger than 1 MiB"
+                              : "body larger than 64 KiB", 0);
+        if (batches && authenticate(gw, conn) == NULL)
+            return send_error(conn, rq, 401, CERTA_E_ARG, "a valid bearer token is required",
+                              0);
+        rq->body_started = true;
         return MHD_YES;
     }
     if (*data_size > 0) {
-        if (!up->too_big && up->len + *data_size <= CERTA_GW_BODY_BYTES_MAX) {
-            char *nb = realloc(up->buf, up->len + *data_size + 1);
+        if (!rq->too_big && rq->len + *data_size <= rq->max) {
+            char *nb = realloc(rq->buf, rq->len + *data_size + 1);
             if (nb == NULL)
                 return MHD_NO;
-            up->buf = nb;
-            memcpy(up->buf + up->len, data, *data_size);
-            up->len += *data_size;
+            rq->buf = nb;
+            memcpy(rq->buf + rq->len, data, *data_size);
+            rq->len += *data_size;
         } else {
-            up->too_big = true; /* the rest is read and dropped */
+            rq->too_big = true; /* the rest is read and dropped */
         }
         *data_size = 0;
         return MHD_YES;
     }
-    if (up->too_big)
-        return send_error(conn, 413, CERTA_E_LIMIT, "body larger than 1 MiB", 0);
+    if (rq->too_big)
+        return send_error(conn, rq, 413, CERTA_E_LIMIT, batches ? "body larger than 1 MiB"
+                          : "body larger than 64 KiB", 0);
+    certa_gw_reply r;
+    if (!batches) {
+        certa_gw_verify(gw->genesis, rq->buf != NULL ? rq->buf : "", rq->len, &r);
+        return send_reply(conn, rq, &r);
+    }
     const char *caller = certa_gw_post_auth(
         gw->post, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
-    certa_gw_reply r;
+    const char *prefer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Prefer");
+    bool async = prefer != NULL && strstr(prefer, "respond-async") != NULL;
     certa_gw_post_batches(gw->post, caller, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                         "Idempotency-Key"),
-                          up->buf != NULL ? up->buf : "", up->len, &r);
-    if (r.body == NULL)
-        return send_error(conn, 500, CERTA_E_NOMEM, "out of memory", 1);
-    return send_buf(conn, r.status, r.body, r.len, "no-store", r.retry_after_s);
+                          async, rq->buf != NULL ? rq->buf : "", rq->len, &r);
+    return send_reply(conn, rq, &r);
+}
+
+/* Percent-decoding of the path and query arguments: certa_gw_unescape. */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return certa_gw_unescape(s);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)uri;
+    (void)conn;
+    req *rq = calloc(1, sizeof *rq);
+    if (rq != NULL)
+        rq->t0_us = mono_us();
+    return rq; /* NULL: the request is refused in on_request */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -432,12 +553,43 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    upload *up = *con_cls;
-    if (up != NULL) {
-        free(up->buf);
-        free(up);
+    req *rq = *con_cls;
+    if (rq != NULL) {
+        if (rq->status != 0)
+            certa_gw_metrics_request(rq->cls, rq->status, mono_us() - rq->t0_us);
+        free(rq->buf);
+        free(rq);
         *con_cls = NULL;
     }
+}
+
+/* The web page's assets, /v1/genesis, /healthz and /metrics: answered by
+ * the gateway itself. Returns MHD_NO with *handled false for other paths. */
+static enum MHD_Result local_get(gateway *gw, struct MHD_Connection *conn, req *rq,
+                                 const char *url, bool *handled)
+{
+    *handled = true;
+    if (strcmp(url, "/healthz") == 0) {
+        char *b = strdup("{\"ok\":true}\n");
+        return b != NULL ? send_buf(conn, rq, 200, b, strlen(b), "no-store", 0) : MHD_NO;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        size_t n = 0;
+        char *b = certa_gw_metrics_render(&n);
+        return b != NULL ? send_raw(conn, rq, 200, b, n, true,
+                                    "text/plain; version=0.0.4; charset=utf-8", "no-store", 0,
+                                    NULL)
+                         : MHD_NO;
+    }
+    if (strcmp(url, "/v1/genesis") == 0)
+        return send_raw(conn, rq, 200, gw->genesis_doc, gw->genesis_len, false,
+                        "application/json; charset=utf-8", "no-cache", 0, NULL);
+    const certa_gw_asset *a = strncmp(url, "/v1/", 4) != 0 ? certa_gw_asset_find(url) : NULL;
+    if (a != NULL)
+        return send_raw(conn, rq, 200, (void *)a->data, a->len, false, a->type, "no-cache", 0,
+                        NULL);
+    *handled = false;
+    return MHD_NO;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -447,26 +599,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     (void)version;
     gateway *gw = cls;
-    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/batches") == 0 && gw->post != NULL)
-        return on_post(gw, conn, upload_data, upload_data_size, con_cls);
+    req *rq = *con_cls;
+    if (rq == NULL)
+        return MHD_NO; /* out of memory at its first line: the connection is closed */
+    rq->cls = certa_gw_classify(method, url);
+    bool post = strcmp(method, "POST") == 0;
+    if (post && strcmp(url, "/v1/batches") == 0 && gw->post != NULL)
+        return on_post(gw, conn, rq, true, upload_data, upload_data_size);
+    if (post && strcmp(url, "/v1/receipts/verify") == 0)
+        return on_post(gw, conn, rq, false, upload_data, upload_data_size);
     /* every other path is a GET: a request with another method is answered
      * at once, and its body, if any, is never read */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return send_error(conn, 405, CERTA_E_ARG,
+        return send_error(conn, rq, 405, CERTA_E_ARG,
                           gw->post != NULL ? "only GET and HEAD are served here (POST: "
-                                             "/v1/batches)"
-                                           : "only GET and HEAD are served (the integrator "
-                                             "API is not configured)", 0);
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    unsigned wait_s = rate_take(gw, ci != NULL ? ci->client_addr : NULL, 1.0);
+                                             "/v1/batches, /v1/receipts/verify)"
+                                           : "only GET and HEAD are served here (POST: "
+                                             "/v1/receipts/verify)", 0);
+    unsigned wait_s = rate_take(gw, client_addr(conn), 1.0);
     if (wait_s > 0)
-        return send_error(conn, 429, CERTA_E_BUSY,
+        return send_error(conn, rq, 429, CERTA_E_BUSY,
                           "too many requests from this address: retry after Retry-After seconds",
                           wait_s);
-    if (strcmp(url, "/healthz") == 0) {
-        char *b = strdup("{\"ok\":true}\n");
-        return b != NULL ? send_buf(conn, 200, b, strlen(b), "no-store", 0) : MHD_NO;
+    bool handled;
+    enum MHD_Result lr = local_get(gw, conn, rq, url, &handled);
+    if (handled)
+        return lr;
+    if (strncmp(url, "/v1/batches/", 12) == 0 && gw->post != NULL) {
+        const char *caller = authenticate(gw, conn);
+        if (caller == NULL)
+            return send_error(conn, rq, 401, CERTA_E_ARG, "a valid bearer token is required",
+                              0);
+        certa_gw_reply r;
+        certa_gw_post_status(gw->post, caller, url + 12, &r);
+        return send_reply(conn, rq, &r);
     }
     certa_cp_query q;
     char why[128] = "";
@@ -474,9 +640,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         url, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor"),
         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"), &q, why, sizeof why);
     if (st == 404)
-        return send_error(conn, 404, CERTA_E_NOTFOUND, "no such path", 0);
+        return send_error(conn, rq, 404, CERTA_E_NOTFOUND, "no such path", 0);
     if (st != 0)
-        return send_error(conn, st, CERTA_E_ARG, why, 0);
+        return send_error(conn, rq, st, CERTA_E_ARG, why, 0);
     answer a;
     memset(&a, 0, sizeof a);
     if (q.kind == CERTA_QUERY_BLOCK && (a.doc = cache_get(gw, &q, &a.len)) != NULL) {
@@ -484,26 +650,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else {
         ask(gw, &q, &a);
         if (a.status != 200)
-            return send_error(conn, a.status, a.code, a.msg, a.retry_after_s);
+            return send_error(conn, rq, a.status, a.code, a.msg, a.retry_after_s);
         if (q.kind == CERTA_QUERY_BLOCK)
             cache_put(gw, &q, a.doc, a.len);
     }
     char *body = realloc(a.doc, a.len + 1);
     if (body == NULL) {
         free(a.doc);
-        return send_error(conn, 503, CERTA_E_NOMEM, "out of memory", 1);
+        return send_error(conn, rq, 503, CERTA_E_NOMEM, "out of memory", 1);
     }
     body[a.len] = '\n';
     /* a committed block never changes; a holder's or grant's records and the
      * status move with every block */
     const char *cache = q.kind == CERTA_QUERY_BLOCK ? "public, max-age=31536000, immutable"
                                                     : "no-cache";
-    return send_buf(conn, 200, body, a.len + 1, cache, 0);
+    return send_buf(conn, rq, 200, body, a.len + 1, cache, 0);
 }
 
 /* ---- command line ---- */
 
-static char *read_file(const char *path)
+static char *read_file(const char *path, size_t max, size_t *len_out)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -513,7 +679,7 @@ static char *read_file(const char *path)
     for (;;) {
         if (len + 4096 + 1 > cap) {
             cap = cap ? cap * 2 : 8192;
-            if (cap > (1u << 20)) { /* a certificate chain or key is far smaller */
+            if (cap > max + 4096 + 1) {
                 free(buf);
                 fclose(f);
                 errno = EFBIG;
@@ -539,6 +705,8 @@ static char *read_file(const char *path)
         return NULL;
     }
     buf[len] = '\0';
+    if (len_out != NULL)
+        *len_out = len;
     return buf;
 }
 
@@ -659,6 +827,17 @@ int certa_cmd_gateway(int argc, char **argv)
         return certa_fail(CMD, "%s", certa_errmsg(&ei));
     }
     gw.copts = certa_tool_query_opts(&gw.eps, (uint32_t)args.timeout_ms);
+    /* GET /v1/genesis serves the very bytes whose hash is the chain id, so
+     * that a browser verifies receipts against them */
+    gw.genesis = g;
+    gw.genesis_doc = read_file(gp, GW_GENESIS_BYTES_MAX, &gw.genesis_len);
+    uint8_t gh[CERTA_HASH_BYTES];
+    if (gw.genesis_doc != NULL)
+        certa_sha256(gw.genesis_doc, gw.genesis_len, gh);
+    if (gw.genesis_doc == NULL || memcmp(gh, g->hash, CERTA_HASH_BYTES) != 0) {
+        certa_genesis_free(g);
+        return certa_fail(CMD, "%s: changed while read, or unreadable", gp);
+    }
     if (args.integrator != NULL) {
         certa_gw_post_opts po = {.genesis = g, .integrator = args.integrator,
                                  .key_path = args.ikey, .tokens_path = args.tokens,
@@ -684,9 +863,9 @@ int certa_cmd_gateway(int argc, char **argv)
 
     char *cert = NULL, *key = NULL;
     if (args.cert_path != NULL) {
-        if ((cert = read_file(args.cert_path)) == NULL)
+        if ((cert = read_file(args.cert_path, 1u << 20, NULL)) == NULL)
             return certa_fail(CMD, "--tls-cert %s: %s", args.cert_path, strerror(errno));
-        if ((key = read_file(args.key_path)) == NULL) {
+        if ((key = read_file(args.key_path, 1u << 20, NULL)) == NULL) {
             free(cert);
             return certa_fail(CMD, "--tls-key %s: %s", args.key_path, strerror(errno));
         }
@@ -714,7 +893,8 @@ int certa_cmd_gateway(int argc, char **argv)
         MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (d == NULL) {
         certa_gw_post_close(gw.post);
         certa_genesis_free(g);
@@ -738,6 +918,7 @@ int certa_cmd_gateway(int argc, char **argv)
         certa_client_close(gw.up[i].c);
     certa_gw_post_close(gw.post);
     certa_genesis_free(g);
+    free(gw.genesis_doc);
     for (unsigned i = 0; i < GW_BLOCK_CACHE_SLOTS; i++)
         free(gw.cache[i].doc);
     free(gw.cache);

@@ -160,7 +160,8 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 if [ -n "$gw_url" ]; then
-  echo "the gateway serves the public read API at $gw_url (status, blocks, grants, holders):"
+  echo "the gateway serves the public read API at $gw_url (status, blocks, grants, holders)"
+  echo "and the web page (explorer, holder records, receipt verifier): open $gw_url"
   python3 - "$gw_url" "$holder" <<'PY' || true
 import json, sys, urllib.request
 base, holder = sys.argv[1], sys.argv[2]
@@ -207,5 +208,6 @@ The demo wrote:
   $DEMO_DIR/receipts.jsonl          a receipt per submitted event
   $DEMO_DIR/peak-report.html        the peak-hour replay's report
 Start the cluster again with: ./build/certa up --dir $DEMO_DIR
+  (with --gateway 8080 also the gateway: the web page at http://127.0.0.1:8080/)
 Next: docs/OPERATIONS.md ("Genesis and keys", "Dry run", "Queries", "Gateway").
 INFO

@@ -10,6 +10,7 @@
  */
 #include "gateway_post.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include "certa/crypto.h"
 #include "certa/event_json.h"
 #include "../net/submit.h"
+#include "cli.h"
 
 #define TOKENS_MAX 256u
 #define CERTA_GW_JOURNAL_LINES_MAX (2ull * CERTA_GW_KEYS_MAX)
@@ -49,6 +51,11 @@ struct certa_gw_post {
     token tokens[TOKENS_MAX];
     uint32_t ntokens;
     pthread_mutex_t mu;
+    pthread_cond_t jobs_done;
+    uint32_t jobs; /* batches running on their own thread (async, resumed) */
+    uint64_t outcomes;     /* DIR/batches/ *.json files, counted at start */
+    uint64_t outcomes_max; /* CERTA_GW_OUTCOMES_MAX; tests set it low through
+                            * CERTA_GATEWAY_BATCHES_KEPT */
     keyent *keys; /* [CERTA_GW_KEYS_MAX], open addressing */
     uint64_t nkeys_total;
     uint64_t next_seq;
@@ -60,6 +67,8 @@ struct certa_gw_post {
 };
 
 static const uint8_t zero_id[CERTA_HASH_BYTES];
+
+static void resume_pending(certa_gw_post *p);
 
 void certa_gw_token_hash(const char *token_text, char hex[65])
 {
@@ -209,7 +218,12 @@ certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
     const char *jl = getenv("CERTA_GATEWAY_JOURNAL_LINES");
     if (jl != NULL && atoi(jl) > 0)
         p->journal_lines_max = (uint64_t)atoi(jl);
+    p->outcomes_max = CERTA_GW_OUTCOMES_MAX;
+    const char *bk = getenv("CERTA_GATEWAY_BATCHES_KEPT");
+    if (bk != NULL && atoi(bk) > 0)
+        p->outcomes_max = (uint64_t)atoi(bk);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->jobs_done, NULL);
     p->keys = calloc(CERTA_GW_KEYS_MAX, sizeof *p->keys);
     certa_err e;
     if (p->keys == NULL) {
@@ -223,6 +237,12 @@ certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
         e = certa_errorf(ei, CERTA_E_IO, "--state %s: %s", o->state_dir, strerror(errno));
         goto fail;
     }
+    char bdir[4200];
+    snprintf(bdir, sizeof bdir, "%s/batches", o->state_dir);
+    if (mkdir(bdir, 0700) != 0 && errno != EEXIST) {
+        e = certa_errorf(ei, CERTA_E_IO, "%s: %s", bdir, strerror(errno));
+        goto fail;
+    }
     snprintf(p->journal_path, sizeof p->journal_path, "%s/batches.journal", o->state_dir);
     p->next_seq = 1;
     if ((e = journal_load(p, ei)) != CERTA_OK)
@@ -233,6 +253,7 @@ certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
         goto fail;
     }
     *out = p;
+    resume_pending(p);
     return CERTA_OK;
 fail:
     certa_gw_post_close(p);
@@ -243,6 +264,11 @@ void certa_gw_post_close(certa_gw_post *p)
 {
     if (p == NULL)
         return;
+    /* a running batch ends by its deadline: its outcome is written first */
+    pthread_mutex_lock(&p->mu);
+    while (p->jobs > 0)
+        pthread_cond_wait(&p->jobs_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
     if (p->journal_fd >= 0)
         close(p->journal_fd);
     certa_key_free(p->key);
@@ -517,8 +543,297 @@ static void splice_receipts(certa_gw_reply *r, const char *rcpt, size_t rcpt_len
     r->len = n;
 }
 
+/* ---- batch files: DIR/batches/SEQ.events while pending, SEQ.json after ----
+ *
+ * A batch (one POST) is named by its first sequence number, which the
+ * journal reserved for it alone. Before anything is sent, SEQ.events holds
+ * the caller and the checked events; once the batch has its outcome,
+ * SEQ.json holds the answer (status, receipts) and SEQ.events is removed.
+ * A gateway that starts and finds a SEQ.events without its SEQ.json was
+ * stopped while submitting it: it submits it again under the same numbers
+ * (the validators answer a batch they executed with its original receipts),
+ * so an acknowledged batch always ends committed or failed. */
+
+static void batch_path(const certa_gw_post *p, uint64_t seq, const char *ext, char *out,
+                       size_t cap)
+{
+    snprintf(out, cap, "%s/batches/%" PRIu64 ".%s", p->o.state_dir, seq, ext);
+}
+
+/* Writes head then body to path whole and durably: beside, synced, renamed
+ * over (a crash leaves the old file or the new one, never a torn one). */
+static bool write_durable(const certa_gw_post *p, const char *path, const char *head,
+                          size_t head_len, const char *body, size_t body_len)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, head, head_len) == (ssize_t)head_len &&
+              write(fd, body, body_len) == (ssize_t)body_len && fdatasync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return false;
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/batches", p->o.state_dir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return true;
+}
+
+static char *slurp(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
+    bool bad = buf == NULL || ferror(f) || n > max;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Keeps the newest outcomes_max outcomes (the highest ids: ids grow with
+ * time): the older ones are removed, their status URLs become 404. Runs
+ * when the count passes the bound by an eighth, so the directory is listed
+ * once per outcomes_max / 8 batches. */
+static void outcomes_prune(certa_gw_post *p)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/batches", p->o.state_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long seq;
+        char ext[16];
+        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2 || strcmp(ext, "json") != 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 1024;
+            uint64_t *ns = realloc(seqs, nc * sizeof *ns);
+            if (ns == NULL)
+                break;
+            seqs = ns;
+            cap = nc;
+        }
+        seqs[n++] = seq;
+    }
+    closedir(d);
+    if (seqs != NULL)
+        qsort(seqs, n, sizeof *seqs, cmp_u64);
+    size_t drop = n > p->outcomes_max ? n - (size_t)p->outcomes_max : 0;
+    for (size_t i = 0; i < drop; i++) {
+        char path[4300];
+        batch_path(p, seqs[i], "json", path, sizeof path);
+        unlink(path);
+    }
+    free(seqs);
+    p->outcomes = n - drop;
+}
+
+/* One batch submitted to its end; its answer in r and in SEQ.json. */
+static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32_t events,
+                      bool again, const char *jsonl, certa_gw_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    FILE *f = fmemopen((void *)jsonl, strlen(jsonl), "r");
+    char *rcpt = NULL;
+    size_t rcpt_len = 0;
+    FILE *rf = open_memstream(&rcpt, &rcpt_len);
+    static certa_submit_summary zero;
+    certa_submit_summary *s = malloc(sizeof *s);
+    if (f == NULL || rf == NULL || s == NULL) {
+        if (f != NULL)
+            fclose(f);
+        if (rf != NULL)
+            fclose(rf);
+        free(rcpt);
+        free(s);
+        reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
+        r->retry_after_s = 1;
+        return;
+    }
+    *s = zero;
+    certa_submit_opts so = {
+        .genesis = p->o.genesis, .integrator = p->o.integrator, .key = p->key,
+        .events_path = "body", .events = f, .endpoint_count = p->o.endpoint_count,
+        .endpoints = p->o.endpoints, .server_keys = p->o.server_keys,
+        .seq_first = seq, .window = 16, .deadline_ms = p->o.deadline_ms,
+        .receipts = rf, .progress = NULL,
+    };
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_err e = certa_submit_run(&so, s, &ei);
+    fclose(f);
+    fclose(rf);
+    bool complete = e == CERTA_OK && s->not_committed == 0;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, seq);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "id", id,
+                          "status", complete ? "committed" : "failed", "integrator",
+                          p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
+                          "batches", (json_int_t)s->batches, "events", (json_int_t)events,
+                          "ok", (json_int_t)s->ok, "not_committed",
+                          (json_int_t)(s->not_committed + (e != CERTA_OK ? events : 0)),
+                          "repeated", again);
+    if (o != NULL && !complete)
+        json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
+                                                                  : s->last_error));
+    free(s);
+    reply_json(r, complete ? 200 : 503, o);
+    splice_receipts(r, rcpt, rcpt_len);
+    free(rcpt);
+    if (!complete)
+        r->retry_after_s = 1;
+    if (r->body != NULL) {
+        char path[4300], pending[4300];
+        batch_path(p, seq, "json", path, sizeof path);
+        batch_path(p, seq, "events", pending, sizeof pending);
+        /* the outcome first, then the pending file goes: a crash between
+         * the two leaves both, and the outcome is what is served */
+        if (write_durable(p, path, "", 0, r->body, r->len)) {
+            unlink(pending);
+            pthread_mutex_lock(&p->mu);
+            if (++p->outcomes > p->outcomes_max + p->outcomes_max / 8)
+                outcomes_prune(p);
+            pthread_mutex_unlock(&p->mu);
+        } else
+            fprintf(stderr, "certa gateway: %s: cannot write the outcome of batch %s: %s\n",
+                    path, id, strerror(errno));
+    }
+}
+
+typedef struct batch_job {
+    certa_gw_post *p;
+    char caller[CALLER_BYTES];
+    uint64_t seq;
+    uint32_t events;
+    bool again;
+    char *jsonl;
+} batch_job;
+
+static void *job_main(void *arg)
+{
+    batch_job *j = arg;
+    certa_gw_reply r;
+    run_batch(j->p, j->caller, j->seq, j->events, j->again, j->jsonl, &r);
+    free(r.body);
+    certa_gw_post *p = j->p;
+    free(j->jsonl);
+    free(j);
+    pthread_mutex_lock(&p->mu);
+    p->jobs--;
+    pthread_cond_broadcast(&p->jobs_done);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Starts j on its own thread (it frees j); false when it cannot. */
+static bool job_start(certa_gw_post *p, batch_job *j)
+{
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    pthread_mutex_lock(&p->mu);
+    p->jobs++;
+    pthread_mutex_unlock(&p->mu);
+    bool ok = pthread_create(&t, &at, job_main, j) == 0;
+    pthread_attr_destroy(&at);
+    if (!ok) {
+        pthread_mutex_lock(&p->mu);
+        p->jobs--;
+        pthread_mutex_unlock(&p->mu);
+    }
+    return ok;
+}
+
+/* The pending batches a stopped gateway left: each submitted again. */
+static void resume_pending(certa_gw_post *p)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/batches", p->o.state_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long seq;
+        char ext[16];
+        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2)
+            continue;
+        if (strcmp(ext, "json") == 0) {
+            pthread_mutex_lock(&p->mu); /* resumed batches count theirs */
+            p->outcomes++;
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (strcmp(ext, "events") != 0)
+            continue;
+        char path[4300], done[4300];
+        batch_path(p, seq, "events", path, sizeof path);
+        batch_path(p, seq, "json", done, sizeof done);
+        if (access(done, F_OK) == 0) {
+            unlink(path); /* a crash after the outcome was written */
+            continue;
+        }
+        size_t len = 0;
+        char *text = slurp(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
+        char *nl = text != NULL ? strchr(text, '\n') : NULL;
+        batch_job *j = calloc(1, sizeof *j);
+        json_t *h = nl != NULL ? json_loadb(text, (size_t)(nl - text), 0, NULL) : NULL;
+        const char *caller = NULL;
+        json_int_t events = 0;
+        if (j == NULL || h == NULL ||
+            json_unpack(h, "{s:s, s:I}", "caller", &caller, "events", &events) != 0 ||
+            events <= 0 || events > CERTA_GW_EVENTS_MAX || (j->jsonl = strdup(nl + 1)) == NULL) {
+            fprintf(stderr, "certa gateway: %s: unreadable, batch %llu not resumed\n", path,
+                    seq);
+            json_decref(h);
+            free(text);
+            free(j);
+            continue;
+        }
+        j->p = p;
+        snprintf(j->caller, sizeof j->caller, "%s", caller);
+        j->seq = seq;
+        j->events = (uint32_t)events;
+        j->again = true;
+        json_decref(h);
+        free(text);
+        fprintf(stderr, "certa gateway: batch %llu was pending at the last stop: submitting "
+                        "it again\n", seq);
+        if (!job_start(p, j)) {
+            free(j->jsonl);
+            free(j);
+        }
+    }
+    closedir(d);
+}
+
 void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
-                           const char *body, size_t len, certa_gw_reply *r)
+                           bool async, const char *body, size_t len, certa_gw_reply *r)
 {
     memset(r, 0, sizeof *r);
     if (idem_key != NULL && (idem_key[0] == '\0' || strlen(idem_key) > CERTA_GW_KEY_BYTES_MAX)) {
@@ -546,6 +861,14 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     uint64_t seq = 0;
     bool again = false;
     pthread_mutex_lock(&p->mu);
+    if (async && p->jobs >= CERTA_GW_ASYNC_MAX) {
+        pthread_mutex_unlock(&p->mu);
+        free(jsonl);
+        reply_error(r, 429, CERTA_E_BUSY, "too many batches pending: retry after Retry-After "
+                                          "seconds");
+        r->retry_after_s = 1;
+        return;
+    }
     if (idem_key != NULL) {
         bool found;
         keyent *e = key_slot(p, id, &found);
@@ -581,54 +904,95 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     }
     pthread_mutex_unlock(&p->mu);
 
-    /* submit through the same pipeline as certa submit, reading the checked
-     * events from memory */
-    FILE *f = fmemopen(jsonl, strlen(jsonl), "r");
-    char *rcpt = NULL;
-    size_t rcpt_len = 0;
-    FILE *rf = open_memstream(&rcpt, &rcpt_len);
-    static certa_submit_summary zero;
-    certa_submit_summary *s = malloc(sizeof *s);
-    if (f == NULL || rf == NULL || s == NULL) {
-        if (f != NULL)
-            fclose(f);
-        if (rf != NULL)
-            fclose(rf);
-        free(rcpt);
-        free(s);
+    /* pending on disk before the first send: a stop in between resumes it */
+    char head[CALLER_BYTES + 64], path[4300];
+    int hl = snprintf(head, sizeof head, "{\"caller\":\"%s\",\"events\":%" PRIu32 "}\n",
+                      caller, events);
+    batch_path(p, seq, "events", path, sizeof path);
+    if (hl <= 0 || !write_durable(p, path, head, (size_t)hl, jsonl, strlen(jsonl))) {
         free(jsonl);
-        reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
+        reply_error(r, 503, CERTA_E_IO, "the gateway cannot write the batch to its state "
+                                        "directory");
+        r->retry_after_s = 5;
+        return;
+    }
+    snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
+    if (!async) {
+        run_batch(p, caller, seq, events, again, jsonl, r);
+        snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
+        free(jsonl);
+        return;
+    }
+    batch_job *j = calloc(1, sizeof *j);
+    if (j != NULL) {
+        *j = (batch_job){.p = p, .seq = seq, .events = events, .again = again, .jsonl = jsonl};
+        snprintf(j->caller, sizeof j->caller, "%s", caller);
+    }
+    if (j == NULL || !job_start(p, j)) {
+        /* the pending file stays: the next start submits it */
+        free(j);
+        free(jsonl);
+        reply_error(r, 503, CERTA_E_NOMEM, "cannot start the batch now; its status URL will "
+                                           "tell");
         r->retry_after_s = 1;
         return;
     }
-    *s = zero;
-    certa_submit_opts so = {
-        .genesis = p->o.genesis, .integrator = p->o.integrator, .key = p->key,
-        .events_path = "body", .events = f, .endpoint_count = p->o.endpoint_count,
-        .endpoints = p->o.endpoints, .server_keys = p->o.server_keys,
-        .seq_first = seq, .window = 16, .deadline_ms = p->o.deadline_ms,
-        .receipts = rf, .progress = NULL,
-    };
-    certa_errinfo ei;
-    certa_errinfo_clear(&ei);
-    certa_err e = certa_submit_run(&so, s, &ei);
-    fclose(f);
-    free(jsonl);
-    fclose(rf);
-    bool complete = e == CERTA_OK && s->not_committed == 0;
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "integrator",
-                          p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
-                          "batches", (json_int_t)s->batches, "events", (json_int_t)events,
-                          "ok", (json_int_t)s->ok, "not_committed",
-                          (json_int_t)(s->not_committed + (e != CERTA_OK ? events : 0)),
-                          "repeated", again);
-    if (o != NULL && !complete)
-        json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
-                                                                  : s->last_error));
-    free(s);
-    reply_json(r, complete ? 200 : 503, o);
-    splice_receipts(r, rcpt, rcpt_len);
-    free(rcpt);
-    if (!complete)
-        r->retry_after_s = 1;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRIu64, seq);
+    reply_json(r, 202, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "id", ids, "status",
+                                 "pending", "integrator", p->o.integrator, "caller", caller,
+                                 "seq_first", (json_int_t)seq, "events", (json_int_t)events,
+                                 "repeated", again));
+    snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
+}
+
+void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
+                          certa_gw_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    unsigned long long seq;
+    if (certa_parse_u64(id, 1, UINT64_MAX, &seq) != 0) {
+        reply_error(r, 400, CERTA_E_ARG, "batch id: a decimal number");
+        return;
+    }
+    char path[4300];
+    size_t len = 0;
+    batch_path(p, seq, "json", path, sizeof path);
+    /* an outcome holds the receipts of up to CERTA_GW_EVENTS_MAX events */
+    char *doc = slurp(path, 64u << 20, &len);
+    bool pending = false;
+    if (doc == NULL) {
+        batch_path(p, seq, "events", path, sizeof path);
+        doc = slurp(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
+        pending = doc != NULL;
+    }
+    /* a batch is shown to the caller who posted it only; to others it does
+     * not exist */
+    json_t *head = NULL;
+    const char *who = NULL;
+    json_int_t events = 0;
+    char *nl = doc != NULL ? (pending ? strchr(doc, '\n') : doc + len) : NULL;
+    if (nl != NULL)
+        head = json_loadb(doc, (size_t)(nl - doc), JSON_DISABLE_EOF_CHECK, NULL);
+    if (head == NULL || json_unpack(head, "{s:s, s:I}", "caller", &who, "events", &events) != 0 ||
+        strcmp(who, caller) != 0) {
+        json_decref(head);
+        free(doc);
+        reply_error(r, 404, CERTA_E_NOTFOUND, "no such batch of this caller");
+        return;
+    }
+    if (!pending) {
+        json_decref(head);
+        r->status = 200;
+        r->body = doc;
+        r->len = len;
+        return;
+    }
+    char ids[24];
+    snprintf(ids, sizeof ids, "%llu", seq);
+    reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "id", ids, "status",
+                                 "pending", "integrator", p->o.integrator, "caller", who,
+                                 "seq_first", (json_int_t)seq, "events", events));
+    json_decref(head);
+    free(doc);
 }

@@ -15,7 +15,12 @@
  * which the validators answer with their original receipts (replay
  * protection), never a second execution. The same key with another body is
  * refused (422). Keys are remembered for the last CERTA_GW_KEYS_MAX POSTs.
- */
+ *
+ * Every POST is a batch named by its first sequence number: written to
+ * the state directory before its first send, its outcome (the answer with
+ * the receipts) written there after, served by certa_gw_post_status; a
+ * batch found pending at start is submitted again (gateway_post.c). The
+ * newest CERTA_GW_OUTCOMES_MAX outcomes are kept, older ones removed. */
 #ifndef CERTA_TOOLS_GATEWAY_POST_H
 #define CERTA_TOOLS_GATEWAY_POST_H
 
@@ -29,6 +34,8 @@
 #define CERTA_GW_EVENTS_MAX 4096u          /* events in one POST */
 #define CERTA_GW_KEYS_MAX 65536u           /* Idempotency-Keys remembered */
 #define CERTA_GW_KEY_BYTES_MAX 128u        /* an Idempotency-Key's length */
+#define CERTA_GW_ASYNC_MAX 16u             /* batches pending at once (Prefer: respond-async) */
+#define CERTA_GW_OUTCOMES_MAX 65536u       /* batch outcomes kept on disk, the newest */
 
 typedef struct certa_gw_post certa_gw_post;
 
@@ -56,11 +63,21 @@ typedef struct certa_gw_reply {
     char *body; /* malloc'ed JSON, newline-terminated */
     size_t len;
     unsigned retry_after_s;
+    char location[48]; /* the batch's status path, "" when none */
 } certa_gw_reply;
 
-/* Handles one POST /v1/batches; idem_key may be NULL (no idempotency). */
+/* Handles one POST /v1/batches; idem_key may be NULL (no idempotency).
+ * Synchronous: answers with the outcome (200 committed, 503 failed).
+ * async: answers 202 at once, the batch pending on its status path. Either
+ * way the batch is on disk before anything is sent, and its outcome is
+ * served by certa_gw_post_status, also after a restart. */
 void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
-                           const char *body, size_t len, certa_gw_reply *r);
+                           bool async, const char *body, size_t len, certa_gw_reply *r);
+
+/* GET /v1/batches/ID for caller: 200 with the status document (pending,
+ * or the outcome with its receipts), 404 for an id not of this caller. */
+void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
+                          certa_gw_reply *r);
 
 /* SHA-256 of a token as 64 hex digits (for the tokens file). */
 void certa_gw_token_hash(const char *token, char hex[65]);

@@ -39,6 +39,26 @@ static bool hex_id(const char *arg, uint8_t *out, size_t bytes)
     return strlen(arg) == 2 * bytes && certa_hex_decode(arg, out, bytes) == CERTA_OK;
 }
 
+size_t certa_gw_unescape(char *s)
+{
+    static const char hexd[] = "0123456789abcdef0123456789ABCDEF";
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        const char *h1 = r[0] == '%' && r[1] != '\0' ? strchr(hexd, r[1]) : NULL;
+        const char *h2 = h1 != NULL && r[2] != '\0' ? strchr(hexd, r[2]) : NULL;
+        unsigned v = h2 != NULL ? (unsigned)((h1 - hexd) % 16) * 16u + (unsigned)((h2 - hexd) % 16)
+                                : 0u;
+        if (h2 != NULL && v != 0) {
+            *w++ = (char)v;
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 unsigned certa_gw_route(const char *path, const char *cursor, const char *limit,
                         certa_cp_query *q, char *why, size_t why_len)
 {

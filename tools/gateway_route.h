@@ -15,4 +15,10 @@
 unsigned certa_gw_route(const char *path, const char *cursor, const char *limit,
                         certa_cp_query *q, char *why, size_t why_len);
 
+/* Percent-decodes s in place (%XX, either case), as libmicrohttpd does, but
+ * keeps "%00" as it is, so that a decoded NUL never cuts a path short
+ * ("/index.html%00.js" is not "/index.html"). Returns the new length,
+ * never more than the old one. */
+size_t certa_gw_unescape(char *s);
+
 #endif

@@ -24,6 +24,8 @@ PACKAGES=(
   python3-yaml                      # reads docs/openapi.yaml and the alert rules (it_gateway, it_alerts)
   help2man                          # the man page of the Debian package (tools/package.sh)
   prometheus                        # promtool: checks and unit-tests docs/monitoring/alerts.yml (it_alerts)
+  chromium                          # headless browser: the gateway's web page tested (it_gateway_web)
+  fonts-noto-cjk                    # the page's Chinese text in its screenshots (it_gateway_web)
 )
 
 missing=()

@@ -2,7 +2,9 @@
  * input is split at its first two NUL bytes into path, cursor and limit.
  * Routing never crashes and never reads past its strings; an accepted path
  * gives a query of a known kind whose body encodes and decodes back to the
- * same query, and a refused one names its reason. */
+ * same query, and a refused one names its reason. The path is also
+ * percent-decoded as the gateway decodes it (certa_gw_unescape): never
+ * longer, never a NUL from "%00", and routed again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         limit = NULL;
     certa_cp_query q;
     char why[128];
+    char *decoded = strdup(path);
+    CERTA_ASSERT(decoded != NULL);
+    size_t before = strlen(decoded), after = certa_gw_unescape(decoded);
+    CERTA_ASSERT(after <= before && after == strlen(decoded));
+    unsigned dst = certa_gw_route(decoded, NULL, NULL, &q, why, sizeof why);
+    CERTA_ASSERT(dst == 0 || dst == 404 || (dst == 400 && why[0] != '\0'));
+    free(decoded);
     unsigned st = certa_gw_route(path, cursor && *cursor ? cursor : NULL,
                                  limit && *limit ? limit : NULL, &q, why, sizeof why);
     if (st == 0) {

@@ -15,7 +15,13 @@
 #   (also after a restart of the gateway) gets the original receipts, never
 #   a second execution; the key with another body 422; no or a wrong token
 #   401; a bad event 400 naming line and field; over 1 MiB 413 (announced:
-#   before the body is read; chunked: after it).
+#   before the body is read; chunked: after it);
+# - POST /v1/receipts/verify: a real receipt valid, one with a flipped byte
+#   refused naming the part; GET /v1/genesis is the genesis file's bytes;
+# - every POST has a status URL (/v1/batches/ID, the caller's only) with its
+#   outcome and receipts; "Prefer: respond-async" answers 202 at once, and a
+#   batch pending when the gateway is killed is submitted again at its next
+#   start and ends committed there.
 set -euo pipefail
 BASE_PORT=$((23000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 GW_PORT=$((BASE_PORT + 80))
@@ -59,11 +65,13 @@ GRANT=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline
 "$CERTA" query grant "$GRANT" --to node0 --genesis "$G" >"$W/q-grant.json"
 "$CERTA" query integrator app --to node0 --genesis "$G" >"$W/q-integ.json"
 
-python3 - "http://127.0.0.1:$GW_PORT" "$G" "$W" "$HOLDER" "$GRANT" <<'PY' || fail "gateway answers"
-import hashlib, http.client, json, sys, urllib.request, urllib.error
+head -n 1 "$W/s1.rc" >"$W/receipt.json"
+SRC=$SRC python3 - "http://127.0.0.1:$GW_PORT" "$G" "$W" "$HOLDER" "$GRANT" <<'PY' || fail "gateway answers"
+import hashlib, http.client, json, os, sys, urllib.request, urllib.error
+import jsonschema, yaml
 base, gpath, w, holder, grant = sys.argv[1:6]
-def get(path, method="GET", headers=None):
-    req = urllib.request.Request(base + path, method=method, headers=headers or {})
+def get(path, method="GET", headers=None, data=None):
+    req = urllib.request.Request(base + path, method=method, headers=headers or {}, data=data)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, dict(r.headers), r.read()
@@ -111,6 +119,31 @@ for path, code, what in (("/v1/blocks/99999999", 404, "unknown block"),
     check(st == code and e["status"] == code and e["message"], "%s: %d with a message" % (what, code))
 st, h, b = get("/v1/status", method="POST")
 check(st == 405 and "GET" in h.get("Allow", ""), "POST: 405 with Allow")
+# the genesis, byte for byte; receipts verified against it
+st, h, b = get("/v1/genesis")
+check(st == 200 and b == open(gpath, "rb").read(), "GET /v1/genesis: the genesis file's bytes")
+spec = yaml.safe_load(open(os.environ["SRC"] + "/docs/openapi.yaml"))
+vs = dict(spec["components"]["schemas"]["Verdict"]); vs["components"] = spec["components"]
+verdict_ok = lambda d: not list(jsonschema.Draft202012Validator(vs).iter_errors(d))
+rc = json.loads(open(w + "/receipt.json").read())
+st, h, b = get("/v1/receipts/verify", method="POST", data=json.dumps(rc).encode())
+d = json.loads(b)
+check(st == 200 and d["valid"] is True and d["height"] == rc["height"] and verdict_ok(d),
+      "a real receipt verifies (%s)" % d)
+sig = rc["commit"]["signatures"][1]["signature"]
+rc["commit"]["signatures"][1]["signature"] = "%02x" % (int(sig[:2], 16) ^ 0x10) + sig[2:]
+st, h, b = get("/v1/receipts/verify", method="POST", data=json.dumps(rc).encode())
+d = json.loads(b)
+check(st == 200 and d["valid"] is False and d["part"] == "commit" and "does not verify" in d["message"]
+      and verdict_ok(d), "a flipped signature byte: refused at commit (%s)" % d["message"])
+rc = json.loads(open(w + "/receipt.json").read())
+rc["header"] = rc["header"][:100] + "%x" % (int(rc["header"][100], 16) ^ 1) + rc["header"][101:]
+st, h, b = get("/v1/receipts/verify", method="POST", data=json.dumps(rc).encode())
+d = json.loads(b)
+check(st == 200 and d["valid"] is False and d["part"] in ("header", "commit") and verdict_ok(d),
+      "a flipped header byte: refused (%s)" % d["message"])
+st, h, b = get("/v1/receipts/verify", method="POST", data=b'{"receipt": 1')
+check(st == 400 and "line 1" in json.loads(b)["error"]["message"], "not JSON: 400 naming where")
 # oversized headers: refused, and the gateway goes on
 c = http.client.HTTPConnection(base.split("//")[1], timeout=10)
 try:
@@ -191,6 +224,10 @@ python3 "$SRC/tests/integration/openapi_check.py" "$SRC/docs/openapi.yaml" \
 /v1/holders/nothex 400
 /v1/integrators/app 200
 /v1/integrators/nobody 404
+/v1/batches/1 404
+/v1/genesis 200
+/metrics 200
+/ 200
 /v2/anything 404
 EOF
     fail "the gateway and docs/openapi.yaml disagree: $(grep -v '^ok' "$W/openapi.out")"
@@ -230,6 +267,21 @@ st, h, d = post(g0, key="case-1")
 check(st == 200 and d["ok"] == 10 and len(d["receipts"]) == 10 and not d["repeated"],
       "10 grants posted with a key: 200, 10 receipts, all ok")
 json.dump(d, open(w + "/post1.json", "w"))
+check(d["status"] == "committed" and h.get("Location") == "/v1/batches/" + d["id"],
+      "the answer names its status URL (Location /v1/batches/%s)" % d["id"])
+def status(bid, tok=token):
+    req = urllib.request.Request(base + "/v1/batches/" + bid,
+                                 headers={"Authorization": "Bearer " + tok} if tok else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+st, s1 = status(d["id"])
+check(st == 200 and s1["status"] == "committed" and s1["receipts"] == d["receipts"],
+      "GET /v1/batches/%s: committed, the same receipts" % d["id"])
+check(status(d["id"], tok=None)[0] == 401, "GET /v1/batches/ID without a token: 401")
+open(w + "/batch-id", "w").write(d["id"])
 import jsonschema, yaml, os
 spec = yaml.safe_load(open(os.environ["SRC"] + "/docs/openapi.yaml"))
 schema = dict(spec["paths"]["/v1/batches"]["post"]["responses"]["200"]["content"]["application/json"]["schema"])
@@ -275,6 +327,14 @@ st, h, d = post(b"")
 check(st == 400, "an empty body: 400")
 PY
 note "POST /v1/batches: receipts, idempotent retries, auth, errors as documented"
+python3 "$SRC/tests/integration/openapi_check.py" --partial "$SRC/docs/openapi.yaml" \
+    "http://127.0.0.1:$GW_POST_PORT" >"$W/openapi-post.out" 2>&1 <<EOF ||
+/v1/batches/$(cat "$W/batch-id") 200 bearer=$TOKEN
+/v1/batches/$(cat "$W/batch-id") 401
+/v1/batches/1 404 bearer=$TOKEN
+/v1/batches/x 400 bearer=$TOKEN
+EOF
+    fail "GET /v1/batches/ID and docs/openapi.yaml disagree: $(grep -v '^ok' "$W/openapi-post.out")"
 # a restarted gateway remembers the key: the same POST is not executed twice
 kill -TERM "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
 wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" || true
@@ -334,6 +394,80 @@ print("ok: 8 keys remembered through compactions and a restart")
 PY
 unset CERTA_GATEWAY_JOURNAL_LINES
 note "journal compacted to $n lines; every key remembered after a restart"
+
+# Prefer: respond-async answers 202 at once; a batch still pending when the
+# gateway is killed (its validators stopped) is submitted again at the next
+# start, and its status URL ends committed
+for k in 1 2 3; do kill -STOP "${PIDS[$k]}"; done
+python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W" <<'PY' || { for k in 1 2 3; do kill -CONT "${PIDS[$k]}"; done; fail "async POST"; }
+import json, sys, urllib.request
+base, token, w = sys.argv[1:4]
+req = urllib.request.Request(base + "/v1/batches", data=open(w + "/post/g-0002.jsonl", "rb").read(),
+    method="POST", headers={"Authorization": "Bearer " + token, "Prefer": "respond-async"})
+with urllib.request.urlopen(req, timeout=10) as r:
+    st, loc, d = r.status, r.headers.get("Location"), json.loads(r.read())
+if not (st == 202 and d["status"] == "pending" and loc == "/v1/batches/" + d["id"]):
+    print("FAIL: async POST: %s %s %s" % (st, loc, d)); sys.exit(1)
+req = urllib.request.Request(base + loc, headers={"Authorization": "Bearer " + token})
+s = json.loads(urllib.request.urlopen(req, timeout=10).read())
+if s["status"] != "pending":
+    print("FAIL: status while the validators are stopped: %s" % s); sys.exit(1)
+open(w + "/async-id", "w").write(d["id"])
+print("ok: Prefer respond-async: 202 with Location; pending while the validators are stopped")
+PY
+kill -KILL "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
+wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" 2>/dev/null || true
+for k in 1 2 3; do kill -CONT "${PIDS[$k]}"; done
+start_post_gw
+python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W" <<'PY' || fail "a pending batch after a restart"
+import json, sys, time, urllib.request
+base, token, w = sys.argv[1:4]
+bid = open(w + "/async-id").read()
+end = time.time() + 90
+while time.time() < end:
+    req = urllib.request.Request(base + "/v1/batches/" + bid, headers={"Authorization": "Bearer " + token})
+    s = json.loads(urllib.request.urlopen(req, timeout=10).read())
+    if s["status"] != "pending":
+        break
+    time.sleep(0.5)
+# (3 of the 10 grants were posted before as a JSON array: rejected as duplicates)
+if not (s["status"] == "committed" and len(s["receipts"]) == 10 and s["not_committed"] == 0
+        and s["ok"] == 7):
+    print("FAIL: batch %s after the restart: %s" % (bid, {k: s.get(k) for k in ("status", "ok", "error")}))
+    sys.exit(1)
+print("ok: the batch pending at the kill was resumed: committed with 10 receipts")
+PY
+grep -q "was pending at the last stop" "$W/gw-$GW_POST_PORT.err" || fail "the resumed batch was not logged"
+note "async POST: 202, pending, killed, resumed at the restart, committed"
+
+# the outcomes kept are bounded (here 2, as they are 65,536): the oldest go
+kill -TERM "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
+wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" || true
+export CERTA_GATEWAY_BATCHES_KEPT=2
+start_post_gw
+python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W" <<'PY' || fail "outcomes bounded"
+import json, sys, urllib.request, urllib.error
+base, token, w = sys.argv[1:4]
+lines = open(w + "/post/g-0002.jsonl", "rb").read().splitlines()
+ids = []
+for i in (5, 6, 7):
+    req = urllib.request.Request(base + "/v1/batches", data=lines[i] + b"\n", method="POST",
+                                 headers={"Authorization": "Bearer " + token})
+    ids.append(json.loads(urllib.request.urlopen(req, timeout=60).read())["id"])
+def st(bid):
+    req = urllib.request.Request(base + "/v1/batches/" + bid, headers={"Authorization": "Bearer " + token})
+    try:
+        return urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as e:
+        return e.code
+got = [st(open(w + "/batch-id").read()), st(ids[0]), st(ids[1]), st(ids[2])]
+if got != [404, 404, 200, 200]:
+    print("FAIL: kept 2: the first batch, then 3 new ones: %s" % got); sys.exit(1)
+print("ok: 2 outcomes kept: the older status URLs 404, the newest 200")
+PY
+unset CERTA_GATEWAY_BATCHES_KEPT
+n=$(find "$W/gwstate/batches" -name '*.json' | wc -l)
+[ "$n" -le 2 ] || fail "$n outcomes kept, not 2"
 
 # a clean stop
 kill -TERM "${PIDS[10]}"

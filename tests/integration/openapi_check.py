@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Checks a running certa gateway against docs/openapi.yaml: each request
-given on stdin ("PATH EXPECTED_STATUS" per line) is sent; its status must be
-the expected one and documented for that path, its body must validate
-against the documented schema, its documented headers must be present with
-their documented constant values; every path of the document must be among
-the requests, and every request must match a documented path (or expect 404).
-usage: openapi_check.py OPENAPI_YAML BASE_URL [CA_FILE] < requests"""
+given on stdin ("PATH EXPECTED_STATUS [bearer=TOKEN]" per line) is sent; its
+status must be the expected one and documented for that path, its body must
+validate against the documented schema (JSON answers; others: their
+Content-Type must be the documented media type), its documented headers must
+be present with their documented constant values; every GET path of the
+document must be among the requests (unless --partial: a gateway without the
+integrator API is checked in one run, one with it in another), and every
+request must match a documented path (or expect 404).
+usage: openapi_check.py [--partial] OPENAPI_YAML BASE_URL [CA_FILE] < requests"""
 import json
 import re
 import ssl
@@ -16,6 +19,9 @@ import urllib.request
 import jsonschema
 import yaml
 
+partial = len(sys.argv) > 1 and sys.argv[1] == "--partial"
+if partial:
+    del sys.argv[1]
 spec = yaml.safe_load(open(sys.argv[1]))
 base = sys.argv[2]
 ctx = None
@@ -25,7 +31,7 @@ if len(sys.argv) > 3:
 templates = []
 for p in spec["paths"]:
     if "get" not in spec["paths"][p]:
-        continue  # POST /v1/batches is checked by it_gateway's own requests
+        continue  # the POST paths are checked by it_gateway's own requests
     rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$"
     templates.append((p, re.compile(rx)))
 seen = set()
@@ -41,10 +47,15 @@ def resolve(obj):
 for line in sys.stdin:
     if not line.strip():
         continue
-    path, want = line.split()
-    want = int(want)
+    words = line.split()
+    path, want = words[0], int(words[1])
+    headers = {}
+    for w in words[2:]:
+        if w.startswith("bearer="):
+            headers["Authorization"] = "Bearer " + w[len("bearer="):]
     try:
-        with urllib.request.urlopen(base + path, timeout=15, context=ctx) as r:
+        req = urllib.request.Request(base + path, headers=headers)
+        with urllib.request.urlopen(req, timeout=15, context=ctx) as r:
             st, hdr, body = r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         st, hdr, body = e.code, e.headers, e.read()
@@ -64,13 +75,18 @@ for line in sys.stdin:
             problems.append("status %d is not documented for %s" % (st, match[0]))
         else:
             resp = resolve(resp)
-            schema = resp["content"]["application/json"]["schema"]
-            doc = json.loads(body)
-            root = dict(schema)
-            root["components"] = spec["components"]
-            v = jsonschema.Draft202012Validator(root)
-            for err in v.iter_errors(doc):
-                problems.append("body: %s at %s" % (err.message[:200], list(err.absolute_path)))
+            media = list(resp["content"])[0]
+            ctype = hdr.get("Content-Type", "")
+            if ctype.split(";")[0].strip() != media:
+                problems.append("Content-Type %r, documented %r" % (ctype, media))
+            elif media == "application/json":
+                schema = resp["content"]["application/json"]["schema"]
+                doc = json.loads(body)
+                root = dict(schema)
+                root["components"] = spec["components"]
+                v = jsonschema.Draft202012Validator(root)
+                for err in v.iter_errors(doc):
+                    problems.append("body: %s at %s" % (err.message[:200], list(err.absolute_path)))
             for name, h in resp.get("headers", {}).items():
                 got = hdr.get(name)
                 if got is None:
@@ -83,7 +99,7 @@ for line in sys.stdin:
     else:
         print("ok: GET %s -> %d as documented" % (path, st))
 missing = [p for p in spec["paths"] if "get" in spec["paths"][p] and p not in seen]
-if missing:
+if missing and not partial:
     fails += 1
     print("FAIL: documented paths not exercised: %s" % ", ".join(missing))
 sys.exit(1 if fails else 0)
