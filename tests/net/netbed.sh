@@ -165,35 +165,19 @@ PY
     NB_CL=$NB_W/certa-cl
     printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NB_CLNS" "$(command -v "$CERTA")" >"$NB_CL"
     chmod +x "$NB_CL"
-    cat >"$NB_W/snap.py" <<'PY'
-import sys, threading, urllib.request
-names = ("certa_view", "certa_view_change_in_progress", "certa_height",
-         "certa_view_changes_total", "certa_events_committed_total")
-out = {}
-def get(k, host, port):
-    try:
-        body = urllib.request.urlopen("http://%s:%s/metrics" % (host, port),
-                                      timeout=1.5).read().decode()
-    except Exception:
-        out[k] = "- - - - -"; return
-    val = {}
-    for l in body.splitlines():
-        p = l.split()
-        if len(p) == 2 and p[0] in names:
-            val[p[0]] = str(int(float(p[1])))
-    out[k] = " ".join(val.get(n, "-") for n in names)
-ts = [threading.Thread(target=get, args=(k, *a.split(":"))) for k, a in enumerate(sys.argv[1:])]
-for t in ts: t.start()
-for t in ts: t.join()
-print("\n".join(out[k] for k in range(len(ts))))
-PY
 }
 
-# nb_start K: validator K in its namespace.
+# nb_start K: validator K in its namespace, and its monitor
+# (tests/net/nb_monitor.py, every 100 ms, into $NB_W/mon-K).
 nb_start() {
     ip netns exec "${NB_VNS[$1]}" "$CERTA" node --config "$NB_W/c/node$1/node.json" \
         2>>"$NB_W/c/node$1/node.log" &
     NB_PIDS[$1]=$!
+    if [ -z "${NB_PIDS[$((10 + $1))]:-}" ]; then
+        ip netns exec "${NB_VNS[$1]}" python3 "$NB_SRC/tests/net/nb_monitor.py" \
+            "${NB_ADDR[$1]}:$((NB_BASE_PORT + 10 * $1 + 2))" "$NB_W/mon-$1" 100 &
+        NB_PIDS[$((10 + $1))]=$!
+    fi
 }
 nb_start_all() {
     local k
@@ -205,14 +189,21 @@ nb_start_all() {
     done
 }
 
-# nb_snap [NS]: per validator "view in_view_change height view_changes
-# events_committed" read from its metrics from NS (default: the client's),
-# "- - - - -" for one that does not answer.
+# nb_snap: per validator "view in_view_change height view_changes
+# events_committed", its monitor's last reading; "- - - - -" when that is
+# older than 2 s (the validator does not answer even in its own namespace).
 nb_snap() {
-    local k args=()
-    for ((k = 0; k < NB_N; k++)); do args+=("${NB_ADDR[k]}:$((NB_BASE_PORT + 10 * k + 2))"); done
-    ip netns exec "${1:-$NB_CLNS}" python3 "$NB_W/snap.py" "${args[@]}"
+    local k now line
+    now=$(date +%s.%N)
+    for ((k = 0; k < NB_N; k++)); do
+        line=$(tail -n 1 "$NB_W/mon-$k" 2>/dev/null)
+        awk -v now="$now" '{ if (NF == 6 && now - $1 < 2) { print $2, $3, $4, $5, $6; ok = 1 } }
+                           END { if (!ok) print "- - - - -" }' <<<"$line"
+    done
 }
+# nb_mark NAME: the time of an event (a cut, a heal) in $NB_W/marks, for
+# nb_recovery.
+nb_mark() { echo "$(date +%s.%N) $1" >>"$NB_W/marks"; }
 # nb_col SNAP COL: column COL (1 view, 2 in view change, 3 height, 4 view
 # changes, 5 events) of every validator, space separated.
 nb_col() { cut -d' ' -f"$2" <<<"$1" | tr '\n' ' '; }
@@ -248,7 +239,7 @@ nb_wait_equal() {
     while :; do
         s=$(nb_snap)
         h=$(nb_col "$s" 3)
-        if python3 -c 'import sys; h=sys.argv[2:]; sys.exit(0 if "-" not in h and len(set(h))==1 and int(h[0])>=int(sys.argv[1]) else 1)' "$1" $h; then
+        if awk -v m="$1" '{ for (i = 1; i <= NF; i++) if ($i == "-" || $i != $1 || $i < m) exit 1 }' <<<"$h"; then
             NB_HEIGHT=${h%% *}
             return 0
         fi
@@ -257,18 +248,56 @@ nb_wait_equal() {
     done
 }
 
-# nb_max_height [K...]: the highest height among validators K... (all).
-nb_max_height() {
-    local s
+# nb_heights K...: the heights of validators K... ("-": no answer).
+nb_heights() {
+    local s k out=
     s=$(nb_snap)
-    python3 - "$@" <<<"$s" <<'PY'
+    for k in "$@"; do out+="$(sed -n "$((k + 1))p" <<<"$s" | cut -d' ' -f3) "; done
+    echo "$out"
+}
+# nb_wait_rise MIN SECS K...: validators K... all reach height >= MIN
+# within SECS; NB_HEIGHTS holds their last heights.
+nb_wait_rise() {
+    local min=$1 end=$((SECONDS + $2)) h
+    shift 2
+    while :; do
+        h=$(nb_heights "$@")
+        NB_HEIGHTS=$h
+        awk -v m="$min" '{ for (i = 1; i <= NF; i++) if ($i == "-" || $i < m) exit 1 }' <<<"$h" && return 0
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.2
+    done
+}
+# nb_recovery MARK WHAT K...: seconds from the event MARK (nb_mark) to
+# the first monitor reading, on every validator K..., of WHAT: "commit" (a
+# height above its height at the mark), "newview" (a height above it in a
+# view above its view at the mark), or a height to reach; the slowest of
+# them, "none" when one has not.
+nb_recovery() {
+    local mark=$1 what=$2
+    shift 2
+    python3 - "$NB_W" "$mark" "$what" "$@" <<'PY'
 import sys
-rows = sys.stdin.read().split("\n")
-ks = [int(k) for k in sys.argv[1:]] or range(len(rows))
-h = [int(rows[k].split()[2]) for k in ks if rows[k].split()[2] != "-"]
-print(max(h) if h else -1)
+w, mark, what, ks = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+t_mark = [float(l.split()[0]) for l in open(w + "/marks") if l.split()[1] == mark][-1]
+worst = 0.0
+for k in ks:
+    rows = [[float(x) for x in l.split()] for l in open("%s/mon-%s" % (w, k)) if len(l.split()) == 6]
+    before = [r for r in rows if r[0] <= t_mark]
+    v0, h0 = (before[-1][1], before[-1][3]) if before else (0, 0)
+    def hit(r):
+        if what == "commit": return r[3] > h0
+        if what == "newview": return r[3] > h0 and r[1] > v0
+        return r[3] >= float(what)
+    after = [r[0] for r in rows if r[0] > t_mark and hit(r)]
+    if not after:
+        print("none"); sys.exit(0)
+    worst = max(worst, after[0] - t_mark)
+print("%.1f" % worst)
 PY
 }
+# nb_max NUMBERS...: the largest of the numbers given ("-" ignored).
+nb_max() { tr ' ' '\n' <<<"$*" | grep -E '^[0-9]+$' | sort -n | tail -1; }
 
 # nb_stop_and_audit: SIGTERM to each validator (each must exit 0), then
 # certa verify-chain on each block log.
@@ -325,6 +354,51 @@ nb_loader_check() {
         n=$((n + 1))
     done
     NB_CHUNKS=$n
+}
+
+# nb_replay SPEED SECS PREFIX: the Beijing trace (certa load gen, seed 7,
+# generated once per test bed) replayed open loop by the client into every
+# validator at SPEED for SECS (drain 90 s); report PREFIX.json. Then checks:
+# something committed, nothing refused, lost or failed, and every
+# validator's chain holds exactly the report's committed events (60 s to
+# finish executing). Prints "committed N events, p50 X ms, p99 Y ms" and
+# sets NB_P50_MS, NB_P99_MS.
+nb_replay() {
+    if [ ! -f "$NB_W/peak.trace" ]; then
+        "$CERTA" load gen --scenario beijing --hours 1 --out "$NB_W/peak.trace" --genesis "$NB_W/c" \
+            --seed 7 --quiet >/dev/null || nb_fail "load gen"
+    fi
+    "$NB_CL" load replay --trace "$NB_W/peak.trace" --to genesis --genesis "$NB_W/c" --speed "$1" \
+        --duration "$2" --drain 90 --report "$3" --quiet >"$3.out" 2>&1 ||
+        nb_fail "replay: $(cat "$3.out")"
+    local k ms=()
+    for ((k = 0; k < NB_N; k++)); do ms+=("${NB_ADDR[k]}:$((NB_BASE_PORT + 10 * k + 2))"); done
+    ip netns exec "$NB_CLNS" python3 - "$3.json" "${ms[@]}" >"$3.check" 2>&1 <<'PY' || nb_fail "replay $3: $(cat "$3.check")"
+import json, sys, time, urllib.request
+r = json.load(open(sys.argv[1]))
+committed = r["committed"]["events"]
+errs = r["errors"]
+assert committed > 0, "nothing committed"
+assert all(errs[k]["batches"] == 0 for k in errs), "errors: %s" % errs
+def chain(ep):
+    text = urllib.request.urlopen("http://%s/metrics" % ep, timeout=10).read().decode()
+    v = [l for l in text.splitlines() if l.startswith("certa_events_committed_total ")]
+    return int(float(v[0].split()[1]))
+end = time.time() + 60
+for ep in sys.argv[2:]:
+    while True:
+        n = chain(ep)
+        assert n <= committed, "%s holds %d events, more than the report's %d" % (ep, n, committed)
+        if n == committed or time.time() > end:
+            break
+        time.sleep(0.2)
+    assert n == committed, "%s holds %d events, the report %d" % (ep, n, committed)
+l = r["latency_ms"]
+print("%d %.2f %.2f committed %d events (%.0f/s), p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+      % (committed, l["p50"], l["p99"], committed, r["committed"]["events_per_s"] if "events_per_s" in r["committed"] else 0,
+         l["p50"], l["p99"], l["max"]))
+PY
+    read -r _ NB_P50_MS NB_P99_MS NB_REPLAY_SUMMARY <"$3.check"
 }
 
 nb_usage() {
