@@ -48,9 +48,9 @@ nb_mark heal
 nb_healall
 nb_wait_equal $((h_cut + 3)) "$HEAL_S"
 nb_note "healed: all four at height $NB_HEIGHT; validator 0's first commit $(nb_recovery heal commit 0)s after the heal"
-nb_loader_check
+nb_loader_check refusals
 nb_wait_equal "$NB_HEIGHT" 60
 nb_same_chain "$NB_HEIGHT"
-nb_note "loader: $NB_CHUNKS chunks committed in full; one chain up to height $NB_HEIGHT"
+nb_note "loader: $NB_CHUNKS chunks, each committed in full ($NB_CHUNKS_AGAIN after explicit refusals, sent again); one chain up to height $NB_HEIGHT"
 nb_stop_and_audit
 echo "it_netbed_failover: 1 passed, 0 failed (commits resumed ${t_resume}s after isolating the primary, bound ${FAILOVER_S}s)"

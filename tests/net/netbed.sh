@@ -296,6 +296,23 @@ for k in ks:
 print("%.1f" % worst)
 PY
 }
+# nb_link_up MARK K: seconds from the event MARK to validator K's first
+# "peer_up" log line after it (a link to a peer re-established), or "none".
+nb_link_up() {
+    python3 - "$NB_W" "$1" "$2" <<'PY'
+import json, sys
+w, mark, k = sys.argv[1:4]
+t_mark = [float(l.split()[0]) for l in open(w + "/marks") if l.split()[1] == mark][-1]
+for l in open("%s/c/node%s/node.log" % (w, k)):
+    try:
+        e = json.loads(l)
+    except ValueError:
+        continue
+    if e.get("event") == "peer_up" and e["ts_ms"] / 1000 > t_mark:
+        print("%.1f" % (e["ts_ms"] / 1000 - t_mark)); sys.exit(0)
+print("none")
+PY
+}
 # nb_max NUMBERS...: the largest of the numbers given ("-" ignored).
 nb_max() { tr ' ' '\n' <<<"$*" | grep -E '^[0-9]+$' | sort -n | tail -1; }
 
@@ -321,6 +338,7 @@ nb_stop_and_audit() {
 # or until $NB_W/stop exists (background; its pid in NB_PIDS[20]). Chunk i
 # leaves $NB_W/load/r-i.{rc,sum,err,exit}.
 nb_loader() {
+    NB_LOADER_SIZE=$2
     python3 "$NB_SRC/tests/integration/cluster_grants.py" "$NB_W/load" "$1" "$2" >/dev/null
     (
         set +e
@@ -333,15 +351,20 @@ nb_loader() {
                 >"$NB_W/load/r-$i.sum" 2>"$NB_W/load/r-$i.err"
             echo $? >"$NB_W/load/r-$i.exit"
             seq=$((seq + $2 / 5))
-            sleep 0.05
+            sleep "${NB_LOADER_PAUSE_S:-0.05}"
         done
     ) &
     NB_PIDS[20]=$!
 }
-# nb_loader_check: stops the loader; every chunk it sent committed in full.
+# nb_loader_check [refusals]: stops the loader; every chunk it sent
+# committed in full. With "refusals" (a fault left the cluster without a
+# quorum for a while), a chunk may end not committed where every batch left
+# out got an explicit answer (BUSY, view change), never silence (a client
+# deadline or no final reply); such a chunk, sent again now with its
+# sequence numbers, must commit in full.
 nb_loader_check() {
     touch "$NB_W/stop"
-    local end=$((SECONDS + 130)) i n=0
+    local end=$((SECONDS + 130)) f i n=0 again=0 rc
     while kill -0 "${NB_PIDS[20]}" 2>/dev/null; do
         [ "$SECONDS" -lt "$end" ] || nb_fail "the loader did not stop"
         sleep 0.2
@@ -349,11 +372,26 @@ nb_loader_check() {
     wait "${NB_PIDS[20]}" || true
     NB_PIDS[20]=
     for f in "$NB_W"/load/r-*.exit; do
-        i=${f##*/r-}; i=${i%.exit}
-        [ "$(cat "$f")" = 0 ] || nb_fail "chunk $i: submit exited $(cat "$f"): $(cat "$NB_W/load/r-$i.sum" "$NB_W/load/r-$i.err")"
+        i=${f##*/r-}
+        i=${i%.exit}
         n=$((n + 1))
+        rc=$(cat "$f")
+        [ "$rc" = 0 ] && continue
+        [ "$rc" = 1 ] && [ "${1:-}" = refusals ] ||
+            nb_fail "chunk $i: submit exited $rc: $(cat "$NB_W/load/r-$i.sum" "$NB_W/load/r-$i.err")"
+        if grep -E 'deadline of [0-9]+ ms passed|no final reply' "$NB_W/load/r-$i.err" >"$NB_W/silent"; then
+            nb_fail "chunk $i: batches left without an answer: $(head -3 "$NB_W/silent")"
+        fi
+        "$NB_CL" submit --to all --genesis "$NB_G" --integrator app --key "$NB_KEYS/app.pem" \
+            --seq $((1 + i * NB_LOADER_SIZE / 5)) --batch 5 --window 4 --deadline-ms 60000 \
+            --receipts "$NB_W/load/again-$i.rc" "$NB_W/load/g-$(printf %04d "$i").jsonl" \
+            >"$NB_W/load/again-$i.sum" 2>&1 || nb_fail "chunk $i sent again: $(cat "$NB_W/load/again-$i.sum")"
+        [ "$(grep -c '"result":"ok"' "$NB_W/load/again-$i.rc")" = "$NB_LOADER_SIZE" ] ||
+            nb_fail "chunk $i sent again: not every grant ok: $(head -3 "$NB_W/load/again-$i.rc")"
+        again=$((again + 1))
     done
     NB_CHUNKS=$n
+    NB_CHUNKS_AGAIN=$again
 }
 
 # nb_replay SPEED SECS PREFIX: the Beijing trace (certa load gen, seed 7,
