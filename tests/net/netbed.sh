@@ -296,23 +296,6 @@ for k in ks:
 print("%.1f" % worst)
 PY
 }
-# nb_link_up MARK K: seconds from the event MARK to validator K's first
-# "peer_up" log line after it (a link to a peer re-established), or "none".
-nb_link_up() {
-    python3 - "$NB_W" "$1" "$2" <<'PY'
-import json, sys
-w, mark, k = sys.argv[1:4]
-t_mark = [float(l.split()[0]) for l in open(w + "/marks") if l.split()[1] == mark][-1]
-for l in open("%s/c/node%s/node.log" % (w, k)):
-    try:
-        e = json.loads(l)
-    except ValueError:
-        continue
-    if e.get("event") == "peer_up" and e["ts_ms"] / 1000 > t_mark:
-        print("%.1f" % (e["ts_ms"] / 1000 - t_mark)); sys.exit(0)
-print("none")
-PY
-}
 # nb_max NUMBERS...: the largest of the numbers given ("-" ignored).
 nb_max() { tr ' ' '\n' <<<"$*" | grep -E '^[0-9]+$' | sort -n | tail -1; }
 
