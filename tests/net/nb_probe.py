@@ -7,7 +7,9 @@ tests run each half with `ip netns exec`). Standard library only.
                               number and send time; prints JSON: sent,
                               received, rtt p50/p99/max in ms, and how
                               many replies came back out of order
-  sink PORT SECS              counts UDP datagrams for SECS seconds;
+  sink PORT SECS              counts UDP datagrams for SECS seconds at
+                              most, or until half a second after the
+                              file $NB_PROBE_STOP (when set) appears;
                               prints JSON: received, out_of_order, pps
   blast HOST PORT SECS [PPS]  sends numbered 200-byte datagrams for SECS
                               (PPS 0: as fast as it can); prints the count
@@ -84,9 +86,13 @@ def sink(port, secs):
     s.bind(("0.0.0.0", port))
     ready()
     s.settimeout(0.2)
+    stop = os.environ.get("NB_PROBE_STOP", "")
     n, last, ooo, first_t, last_t = 0, -1, 0, None, None
     end = time.time() + secs
     while time.time() < end:
+        # the sender is done: what is still in flight gets half a second
+        if stop and os.path.exists(stop) and end > time.time() + 0.5:
+            end = time.time() + 0.5
         try:
             d = s.recv(2048)
         except socket.timeout:

@@ -68,6 +68,20 @@ nb_links_kind() {
     echo "$kind"
 }
 
+# nb_sweep: namespaces left by a test bed whose script was killed outright
+# (SIGKILL skips the EXIT trap): those named nbPID-* whose PID is gone,
+# with whatever still runs in them.
+nb_sweep() {
+    local ns pid p
+    for ns in $(ip netns list 2>/dev/null | grep -oE '^nb[0-9]+-(v[0-9]+|cl)'); do
+        pid=${ns#nb}
+        pid=${pid%%-*}
+        kill -0 "$pid" 2>/dev/null && continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+}
+
 # nb_init N: checks, work directory, namespaces, the shaper and addresses.
 nb_init() {
     NB_N=$1
@@ -76,6 +90,7 @@ nb_init() {
     command -v python3 >/dev/null || nb_skip "no python3"
     [ -x "$(command -v "$NETSHAPER")" ] || nb_fail "netshaper not found (NETSHAPER_BIN)"
     [ -c /dev/net/tun ] || nb_skip "no /dev/net/tun"
+    nb_sweep
     NB_W=$(mktemp -d "${TMPDIR:-/tmp}/certa-nb.XXXXXX")
     trap nb_cleanup EXIT
     local k ns nodes=()

@@ -20,7 +20,9 @@
  *   set A B [delay_us=N] [jitter_us=N] [loss_pct=F] [rate_kbit=N] [queue_kb=N]
  *   cut A B | heal A B        (directed: packets from A to B)
  *   isolate K | healall | stats
- * A and B are node indexes (order of --node) or '*' for all.
+ * A and B are node indexes (order of --node) or '*' for all. `set` gives
+ * the links exactly the values named: a key left out is 0 (none), the queue
+ * 256 KiB; a cut link stays cut.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* setns, accept4, ppoll */
@@ -40,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -437,6 +440,9 @@ static int ns_run(int argc, char **argv)
     int lfd = ns_ctl_socket(ctl);
     if (lfd < 0) { fprintf(stderr, "netshaper: control socket %s: %s\n", ctl, strerror(errno)); return 1; }
     struct sigaction sa = { .sa_handler = ns_on_signal };
+    /* Its script killed outright (a test's timeout): the devices must go
+     * too, and they live as long as this process holds them. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
