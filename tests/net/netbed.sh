@@ -6,9 +6,10 @@
 # open and steer it from another shell, or source it (the tests in tests/net/
 # and bench/netbed.sh do) for the nb_* functions.
 #
-# Links: the kernels this runs on may lack sch_netem (tc netem); the links
-# are then a userspace switch, netshaper (tests/net/netshaper.c), holding one
-# TUN device in every namespace. Node K (validator K, or the client as node
+# Links: a userspace switch, netshaper (tests/net/netshaper.c), holding one
+# TUN device in every namespace, whether or not the kernel has sch_netem
+# (tc netem; the machines this runs on may lack it): one path, the tested
+# one. nb_init says whether netem is there. Node K (validator K, or the client as node
 # N) is 10.77.0.(10+K); the client is 10.77.0.100. Everything made here
 # (namespaces, devices, processes, work directory) is removed by nb_cleanup,
 # run from the EXIT trap, also on failure.
