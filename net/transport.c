@@ -144,6 +144,27 @@ static int setopt_int(void *s, int opt, int v)
     return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
+/* Without heartbeats a link that a network cut silently (no FIN, no RST)
+ * stays "up" until TCP gives up retransmitting, whose back-off had grown to
+ * tens of seconds after a one-minute cut: the healed validator then waited
+ * for its next retransmission before hearing anyone (measured 53 s). ZMTP
+ * PINGs declare such a link dead after heartbeat_timeout_ms; the DEALER
+ * reconnects at once (reconnect_ivl), each attempt bounded by the same
+ * timeout. The PINGs are answered by ZeroMQ's own I/O thread, so a busy
+ * validator does not look dead; a full receive pipe (HWM) for the whole
+ * timeout does, which is why the default is several times the interval. */
+static int set_liveness(const certa_transport *t, void *s, bool dealer)
+{
+    int ttl = t->cfg.heartbeat_timeout_ms;
+    if (setopt_int(s, ZMQ_HEARTBEAT_IVL, t->cfg.heartbeat_ivl_ms) != 0 ||
+        setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, t->cfg.heartbeat_timeout_ms) != 0 ||
+        setopt_int(s, ZMQ_HEARTBEAT_TTL, ttl) != 0)
+        return -1;
+    if (dealer && setopt_int(s, ZMQ_CONNECT_TIMEOUT, t->cfg.heartbeat_timeout_ms) != 0)
+        return -1;
+    return 0;
+}
+
 static void close_socket(void **s)
 {
     if (*s != NULL) {
@@ -241,6 +262,10 @@ certa_err certa_transport_open(const certa_transport_config *cfg,
         t->cfg.reconnect_ivl_max_ms = 2000;
     if (t->cfg.hello_retry_ms <= 0)
         t->cfg.hello_retry_ms = 500;
+    if (t->cfg.heartbeat_ivl_ms <= 0)
+        t->cfg.heartbeat_ivl_ms = 1000;
+    if (t->cfg.heartbeat_timeout_ms <= 0)
+        t->cfg.heartbeat_timeout_ms = 5000;
     t->on_event = on_event;
     t->ev_ctx = ev_ctx;
     pthread_mutex_init(&t->mu, NULL);
@@ -287,6 +312,7 @@ certa_err certa_transport_open(const certa_transport_config *cfg,
         setopt_int(t->router, ZMQ_SNDHWM, t->cfg.hwm_msgs) != 0 ||
         setopt_int(t->router, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
         zmq_setsockopt(t->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        set_liveness(t, t->router, false) != 0 ||
         setopt_int(t->router, ZMQ_LINGER, 0) != 0) {
         e = certa_errorf(ei, CERTA_E_NET, "transport: ROUTER socket: %s",
                          zmq_strerror(zmq_errno()));
@@ -359,6 +385,7 @@ certa_err certa_transport_connect(certa_transport *t, uint32_t peer,
         setopt_int(p->dealer, ZMQ_IMMEDIATE, 1) != 0 ||
         setopt_int(p->dealer, ZMQ_RECONNECT_IVL, t->cfg.reconnect_ivl_ms) != 0 ||
         setopt_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, t->cfg.reconnect_ivl_max_ms) != 0 ||
+        set_liveness(t, p->dealer, true) != 0 ||
         setopt_int(p->dealer, ZMQ_LINGER, 0) != 0) {
         close_socket(&p->dealer);
         return certa_errorf(ei, CERTA_E_NET, "transport: DEALER to validator %u: %s",

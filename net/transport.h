@@ -46,6 +46,9 @@ typedef struct certa_transport_config {
     int reconnect_ivl_ms;       /* first reconnect delay; 0 = 100 */
     int reconnect_ivl_max_ms;   /* reconnect back-off cap; 0 = 2000 */
     int hello_retry_ms;         /* resend HELLO while unanswered; 0 = 500 */
+    int heartbeat_ivl_ms;       /* ZMTP PING on an idle link; 0 = 1000 */
+    int heartbeat_timeout_ms;   /* no traffic this long: the link is dead,
+                                   closed and reconnected; 0 = 5000 */
 } certa_transport_config;
 
 typedef enum certa_transport_event {
