@@ -63,6 +63,8 @@ typedef struct certa_sim_opts {
     uint32_t batch;
     int mutation;       /* CERTA_PBFT_MUT_* (engine/pbft_mut.h) planted in
                          * every replica */
+    int ledger_mutation; /* CERTA_LEDGER_MUT_* (engine/ledger.h) planted in
+                          * every replica's ledger */
     bool parent_gate;   /* app.can_propose: propose h only after executing h-1 */
     /* > 0: request_executed also answers true for a sequence this many or
      * more below the integrator's highest delivered one (a host's bounded
@@ -102,9 +104,10 @@ typedef struct certa_sim_result {
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res);
 
 /* The command that replays a seed. */
-/* The --mutation name ("none", "quorum-2f", "nv-skip-prepared") into
- * *mutation; false for an unknown name. */
-bool certa_sim_mutation_parse(const char *name, int *mutation);
+/* The --mutation name into *mutation (the core's: "none", "quorum-2f",
+ * "nv-skip-prepared") or *ledger_mutation (the ledger's: "skip-replay",
+ * "lag-off-by-one"), the other set to none; false for an unknown name. */
+bool certa_sim_mutation_parse(const char *name, int *mutation, int *ledger_mutation);
 
 void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap);
 
