@@ -273,7 +273,10 @@ certa_err certa_ledger_apply(certa_ledger *l, const uint8_t *rec, size_t len,
             return certa_errorf(ei, CERTA_E_CORRUPT, "block %llu: a batch does not decode",
                                 (unsigned long long)m.hdr.height);
     }
-    certa_err e = certa_state_begin_block(l->state, m.hdr.height, m.hdr.timestamp_ms, ei);
+    uint64_t now_ms = m.hdr.timestamp_ms;
+    if (l->mutation == CERTA_LEDGER_MUT_LOCAL_TIME)
+        now_ms += CERTA_LEDGER_MUT_LOCAL_TIME_MS;
+    certa_err e = certa_state_begin_block(l->state, m.hdr.height, now_ms, ei);
     if (e != CERTA_OK)
         return e;
     pos = 0;

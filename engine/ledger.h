@@ -60,8 +60,12 @@ enum {
      * executed (so a primary proposes committed ones again) */
     CERTA_LEDGER_MUT_SKIP_REPLAY = 1,
     CERTA_LEDGER_MUT_LAG_OFF_BY_ONE = 2, /* headers carry h - LAG + 1 */
+    /* executes with a time of its own (the block's plus 1.5 s) instead of
+     * the block's, as a ledger reading a clock would */
+    CERTA_LEDGER_MUT_LOCAL_TIME = 3,
 };
-#define CERTA_LEDGER_MUT_COUNT 3
+#define CERTA_LEDGER_MUT_COUNT 4
+#define CERTA_LEDGER_MUT_LOCAL_TIME_MS 1500u
 
 /* true when sig is the integrator's signature of the batch digest. */
 typedef bool (*certa_ledger_verify_fn)(void *ctx, uint16_t integrator,

@@ -412,7 +412,8 @@ void sim_step(sim *s, rep *p, const certa_pbft_input *in)
     e.dst = p->id;
     e.gen = p->gen;
     sim_heap_push(s, e);
-    if (delivered) { /* the ledger's LAG gate (can_propose) may have opened */
+    if (delivered && p->gate_closed) { /* the LAG gate (can_propose) may have opened */
+        p->gate_closed = false;
         e.t = s->t;
         sim_heap_push(s, e);
     }
@@ -425,8 +426,8 @@ static void submit(sim *s, uint64_t idx, uint16_t to)
     s->last_send[idx] = s->t;
     if (!p->up)
         return;
-    uint8_t b[REQ_BYTES_MAX];
-    size_t len = sim_make_request(s, idx, b);
+    size_t len;
+    const uint8_t *b = sim_request(s, idx, &len);
     certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, b, len,
                            (uint16_t)(idx % NINTEG), idx / NINTEG + 1};
     sim_trace_add(s, EV_SUBMIT, 0, to, NULL, 0);
@@ -778,6 +779,7 @@ static const char *const ledger_mutation_names[CERTA_LEDGER_MUT_COUNT] = {
     [CERTA_LEDGER_MUT_NONE] = "none",
     [CERTA_LEDGER_MUT_SKIP_REPLAY] = "skip-replay",
     [CERTA_LEDGER_MUT_LAG_OFF_BY_ONE] = "lag-off-by-one",
+    [CERTA_LEDGER_MUT_LOCAL_TIME] = "local-time",
 };
 
 bool certa_sim_mutation_parse(const char *name, int *mutation, int *ledger_mutation)
@@ -883,7 +885,10 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     s->reps = calloc(o->n, sizeof *s->reps);
     s->submitted = calloc(o->requests + 1, 1);
     s->last_send = calloc(o->requests + 1, sizeof *s->last_send);
-    CERTA_ASSERT(s->tr && s->reps && s->submitted && s->last_send);
+    s->req_bytes = calloc(o->requests + 1, sizeof *s->req_bytes);
+    s->req_len = calloc(o->requests + 1, sizeof *s->req_len);
+    CERTA_ASSERT(s->tr && s->reps && s->submitted && s->last_send && s->req_bytes &&
+                 s->req_len);
     for (uint16_t i = 0; i < o->n; i++)
         s->keys[i] = rnd(&s->rng) | 1;
     for (unsigned i = 0; i < NINTEG; i++)
@@ -1030,6 +1035,10 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     free(s->chain_set);
     free(s->xroots);
     free(s->xset);
+    for (uint64_t i = 0; i < o->requests; i++)
+        free(s->req_bytes[i]);
+    free(s->req_bytes);
+    free(s->req_len);
     bool ok = res->ok;
     free(s);
     return ok;

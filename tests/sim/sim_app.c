@@ -147,7 +147,9 @@ static uint32_t request_events(const sim *s, uint64_t idx, certa_event evs[2])
             e->matter = 101;
             e->licence_types = 1u << CERTA_LT_ID_CARD;
             e->not_before_ms = START_MS - 1000;
-            e->not_after_ms = START_MS + 86400000ull;
+            /* a quarter expire during the run: time rules meet the faults */
+            e->not_after_ms = (rk >> 2) & 3 ? START_MS + 86400000ull
+                                            : START_MS + 1000 + (rk >> 4) % 6000;
             e->max_uses = (uint16_t)(1 + ((rk >> 1) & 1));
             e->method = CERTA_METHOD_CODE;
             char code[CERTA_CODE_DIGITS];
@@ -180,35 +182,45 @@ static uint32_t request_events(const sim *s, uint64_t idx, certa_event evs[2])
     return n;
 }
 
-size_t sim_make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES_MAX])
+/* Request idx as its integrator signs it, built once per run. */
+const uint8_t *sim_request(sim *s, uint64_t idx, size_t *len)
 {
-    uint16_t integ = (uint16_t)(idx % NINTEG);
-    uint64_t seq = idx / NINTEG + 1;
-    certa_event evs[2];
-    uint32_t n = request_events(s, idx, evs);
-    certa_batch_builder bb;
-    certa_batch_begin(&bb, out, REQ_BYTES_MAX, integ, seq);
-    for (uint32_t k = 0; k < n; k++) {
-        certa_err e = certa_batch_add(&bb, &evs[k], NULL);
-        CERTA_ASSERT(e == CERTA_OK);
+    CERTA_ASSERT(idx < s->o.requests);
+    if (s->req_bytes[idx] == NULL) {
+        uint16_t integ = (uint16_t)(idx % NINTEG);
+        uint64_t seq = idx / NINTEG + 1;
+        certa_event evs[2];
+        uint32_t n = request_events(s, idx, evs);
+        uint8_t buf[REQ_BYTES_MAX];
+        certa_batch_builder bb;
+        certa_batch_begin(&bb, buf, sizeof buf, integ, seq);
+        for (uint32_t k = 0; k < n; k++) {
+            certa_err e = certa_batch_add(&bb, &evs[k], NULL);
+            CERTA_ASSERT(e == CERTA_OK);
+        }
+        uint8_t digest[CERTA_HASH_BYTES], sig[CERTA_SIGNATURE_BYTES];
+        certa_batch_digest(&bb, digest);
+        fake_batch_sig(s, integ, digest, sig);
+        size_t bl = certa_batch_seal(&bb, sig);
+        CERTA_ASSERT(bl > 0);
+        s->req_bytes[idx] = malloc(bl);
+        CERTA_ASSERT(s->req_bytes[idx] != NULL);
+        memcpy(s->req_bytes[idx], buf, bl);
+        s->req_len[idx] = bl;
     }
-    uint8_t digest[CERTA_HASH_BYTES], sig[CERTA_SIGNATURE_BYTES];
-    certa_batch_digest(&bb, digest);
-    fake_batch_sig(s, integ, digest, sig);
-    size_t len = certa_batch_seal(&bb, sig);
-    CERTA_ASSERT(len > 0);
-    return len;
+    *len = s->req_len[idx];
+    return s->req_bytes[idx];
 }
 
 bool sim_req_genuine(sim *s, const certa_pbft_request *q)
 {
-    if (q->len > REQ_BYTES_MAX || q->integrator >= NINTEG || q->seq == 0)
+    if (q->integrator >= NINTEG || q->seq == 0)
         return false;
     uint64_t idx = sim_req_index(q->integrator, q->seq);
     if (idx >= s->o.requests)
         return false;
-    uint8_t want[REQ_BYTES_MAX];
-    size_t len = sim_make_request(s, idx, want);
+    size_t len;
+    const uint8_t *want = sim_request(s, idx, &len);
     return len == q->len && memcmp(want, q->bytes, len) == 0;
 }
 
@@ -246,9 +258,10 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
 static bool app_can_propose(void *ctx, uint64_t height)
 {
     rep *p = ctx;
-    if (p->s->o.parent_gate && p->nblocks + 1 < height)
-        return false;
-    return certa_ledger_can_propose(p->L, height);
+    bool open = (!p->s->o.parent_gate || p->nblocks + 1 >= height) &&
+                certa_ledger_can_propose(p->L, height);
+    p->gate_closed |= !open; /* the host steps a TICK once it executed more */
+    return open;
 }
 
 static void app_header_hash(void *ctx, const certa_block_header *hdr,
@@ -321,7 +334,9 @@ void sim_ledger_start(sim *s, rep *p)
     certa_ledger_params lp = {.g = &s->gen,
                               .verify = fake_batch_verify,
                               .verify_ctx = s,
-                              .mutation = s->o.ledger_mutation};
+                              /* all but one replica: the last one shows what
+                               * an unmutated ledger would do beside them */
+                              .mutation = p->id + 1 < s->o.n ? s->o.ledger_mutation : 0};
     certa_errinfo ei;
     certa_err e = certa_ledger_create(&lp, &p->L, &ei);
     CERTA_ASSERT(e == CERTA_OK);

@@ -130,6 +130,7 @@ typedef struct rep {
     uint8_t *exec;
     uint64_t executed;
     certa_ledger *L; /* NULL while down */
+    bool gate_closed; /* can_propose said no since the last delivery */
     /* results root and state digest after each executed height */
     uint8_t (*roots)[2][CERTA_HASH_BYTES];
     size_t roots_cap;
@@ -188,6 +189,8 @@ typedef struct sim {
     bool vc_armed_before_heal[CERTA_PBFT_VALIDATORS_MAX];
     /* client */
     uint8_t *submitted;
+    uint8_t **req_bytes; /* the requests, built on first use (sim_request) */
+    size_t *req_len;
     uint64_t *last_send;
     /* agreement */
     uint8_t (*chain)[CERTA_HASH_BYTES];
@@ -226,8 +229,8 @@ void sim_net_send(sim *s, uint16_t src, uint16_t dst, const uint8_t *m, size_t l
 
 /* sim_app.c */
 void sim_genesis_init(sim *s);
-/* Request idx as its integrator signs it; returns its length. */
-size_t sim_make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES_MAX]);
+/* Request idx as its integrator signs it (built once per run). */
+const uint8_t *sim_request(sim *s, uint64_t idx, size_t *len);
 bool sim_req_genuine(sim *s, const certa_pbft_request *q);
 bool sim_settled(const rep *p, uint64_t idx);
 uint64_t sim_unsettled(const sim *s, const rep *p);
