@@ -1,4 +1,4 @@
-/* certa sim: runs the deterministic PBFT simulator (tests/sim) over a range
+/* certa sim: runs the deterministic PBFT simulator (sim/) over a range
  * of seeds and prints what happened: blocks, view changes, drops, crashes,
  * Byzantine actions. A violating seed prints its replay command and trace. */
 #include <inttypes.h>
