@@ -16,6 +16,7 @@
  * and fills the same cache), so the rule stays here and the speed there.
  */
 #include "ledger.h"
+#include "ledger_mut.h"
 
 #include <stdlib.h>
 #include <string.h>

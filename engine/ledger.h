@@ -52,21 +52,6 @@
 /* The replay verdict of a committed batch, decided once at judge time. */
 enum { CERTA_LEDGER_NEW = 0, CERTA_LEDGER_REPLAYED = 1, CERTA_LEDGER_TOO_OLD = 2 };
 
-/* Planted bugs for the simulator's checks (tests and `certa sim` only; 0
- * in the daemon). */
-enum {
-    CERTA_LEDGER_MUT_NONE = 0,
-    /* no replay window: every committed batch judged NEW, none called
-     * executed (so a primary proposes committed ones again) */
-    CERTA_LEDGER_MUT_SKIP_REPLAY = 1,
-    CERTA_LEDGER_MUT_LAG_OFF_BY_ONE = 2, /* headers carry h - LAG + 1 */
-    /* executes with a time of its own (the block's plus 1.5 s) instead of
-     * the block's, as a ledger reading a clock would */
-    CERTA_LEDGER_MUT_LOCAL_TIME = 3,
-};
-#define CERTA_LEDGER_MUT_COUNT 4
-#define CERTA_LEDGER_MUT_LOCAL_TIME_MS 1500u
-
 /* true when sig is the integrator's signature of the batch digest. */
 typedef bool (*certa_ledger_verify_fn)(void *ctx, uint16_t integrator,
                                        const uint8_t digest[CERTA_HASH_BYTES],
@@ -89,7 +74,7 @@ typedef struct certa_ledger_params {
     void *verify_ctx;
     certa_ledger_leaves_fn leaves; /* optional */
     void *leaves_ctx;
-    int mutation; /* CERTA_LEDGER_MUT_*; 0 */
+    int mutation; /* 0; tests only (engine/ledger_mut.h) */
 } certa_ledger_params;
 
 typedef struct certa_ledger certa_ledger;

@@ -68,7 +68,7 @@ typedef struct certa_sim_opts {
     uint32_t batch;
     int mutation;       /* CERTA_PBFT_MUT_* (engine/pbft_mut.h) planted in
                          * every replica */
-    int ledger_mutation; /* CERTA_LEDGER_MUT_* (engine/ledger.h) planted in
+    int ledger_mutation; /* CERTA_LEDGER_MUT_* (engine/ledger_mut.h) planted in
                           * every replica's ledger but the last one's */
     bool parent_gate;   /* app.can_propose: propose h only after executing h-1 */
     /* > 0: request_executed also answers true for a sequence this many or

@@ -26,6 +26,7 @@
 #include "certa/crypto.h"
 #include "certa/genesis.h"
 #include "ledger.h"
+#include "ledger_mut.h"
 #include "pbft_msg.h"
 #include "pbft_mut.h"
 #include "certa/wire.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "sim.h"
-#include "ledger.h"   /* the ledger's planted bugs */
+#include "ledger_mut.h" /* the ledger's planted bugs */
 #include "pbft_mut.h" /* the core's planted bugs */
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ledger.h"
+#include "ledger_mut.h"
 #include "certa/wire.h"
 #include "pbft_msg.h"
 #include "../state_fixture.h"
