@@ -1,5 +1,5 @@
 /* pbft_mut (private): bugs that the simulator plants in the consensus core
- * to prove that its checks catch them (tests/sim, `certa sim --mutation`).
+ * to prove that its checks catch them (sim/, `certa sim --mutation`).
  * Kept out of certa/pbft.h so that no integrator or daemon code sees a knob
  * that weakens consensus; certa_pbft_config.mutation is 0 in production and
  * only the core (engine/pbft.c) and the simulator include this header. */

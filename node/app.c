@@ -1,20 +1,18 @@
 /* app: the validator's PBFT application (the callbacks of certa_pbft_app
- * and certa_pbft_crypto, include/certa/pbft.h).
+ * and certa_pbft_crypto, include/certa/pbft.h), around the ledger.
  *
- * The core is pure; everything it asks of the ledger is answered here:
- * - validate_request: a batch decodes, its integrator is in genesis and
- *   its signature verifies. The signature cache makes the second check of
- *   the same bytes free, and a pre-prepare's batches are verified in
- *   parallel on the pool just before its step (pre-verification), so the
- *   core's sequential calls during that step only look the outcome up.
- * - build_block / validate_block: the events' Merkle root and counts, and
- *   the LAG rule: header h carries the results root and state digest after
- *   h - LAG, which must have executed here (can_propose).
- *   Leaf hashes computed here are kept (leaf ring) until execution takes
- *   them, so no event is hashed twice.
- * - request_executed and the replay verdicts (judge_block): from the chain
- *   alone and the genesis horizon (engine/dedup.h), in height order, so
- *   every replica executes alike.
+ * The rules are the ledger's (engine/ledger.h: admission, replay verdicts,
+ * the LAG rule, block content); what lives here is how the daemon makes
+ * them fast and wires them to its threads:
+ * - the signature cache, behind the ledger's verify callback: the second
+ *   check of the same batch bytes costs a look-up, not a verification;
+ * - pre-verification: a pre-prepare's batches are checked in parallel on
+ *   the pool just before its step (the ledger's admission check, split by
+ *   batch), so the core's sequential validate_request calls during that
+ *   step only look the outcome up;
+ * - the leaf ring: leaf hashes the ledger computes while building or
+ *   validating a block are kept until execution takes them, so no event
+ *   is hashed twice.
  * Runs on the I/O thread, except leaves_take (execution, under leaf_mu).
  */
 #include "node_internal.h"
@@ -43,33 +41,34 @@ static void sigcache_put(certa_node *nd, const uint8_t d[CERTA_HASH_BYTES])
     memcpy(nd->sigcache[sigcache_slot(d)], d, CERTA_HASH_BYTES);
 }
 
-/* Decodes and fully checks a signed batch: framing, every event, integrator,
- * signature. The cache makes the second check of the same batch free. */
+/* The ledger's verify callback: the integrator's Ed25519 signature of a
+ * batch digest, through the cache. */
+bool node_verify_batch(void *ctx, uint16_t integrator, const uint8_t digest[CERTA_HASH_BYTES],
+                       const uint8_t sig[CERTA_SIGNATURE_BYTES])
+{
+    certa_node *nd = ctx;
+    if (sigcache_has(nd, digest))
+        return true;
+    if (!certa_verify(nd->g->integrators[integrator].key, digest, CERTA_HASH_BYTES, sig))
+        return false;
+    sigcache_put(nd, digest);
+    return true;
+}
+
+/* The ledger's admission check (framing, every event, integrator,
+ * signature); the cache makes the second check of the same batch free. */
 certa_err node_check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
                            certa_batch_view *v, certa_errinfo *ei)
 {
-    certa_err e = certa_batch_decode(bytes, len, v, ei);
-    if (e != CERTA_OK)
-        return e;
-    if (v->integrator >= nd->g->integrator_count)
-        return certa_errorf(ei, CERTA_E_NOTFOUND,
-                            "batch: integrator %u is not in genesis", v->integrator);
-    if (sigcache_has(nd, v->digest))
-        return CERTA_OK;
-    if (!certa_verify(nd->g->integrators[v->integrator].key, v->digest,
-                      CERTA_HASH_BYTES, v->signature))
-        return certa_errorf(ei, CERTA_E_BAD_SIGNATURE,
-                            "batch: signature of integrator %s (seq %llu) does not verify",
-                            nd->g->integrators[v->integrator].name,
-                            (unsigned long long)v->seq);
-    sigcache_put(nd, v->digest);
-    return CERTA_OK;
+    return certa_ledger_check_batch(nd->ledger, bytes, len, v, ei);
 }
 
 /* Parallel pre-verification of a pre-prepare's batches: each is decoded,
  * checked and its signature verified on the pool, so that the core's
  * sequential validate_request calls, made on the very same bytes during the
- * same step, only look the outcome up. */
+ * same step, only look the outcome up. Its answer is the ledger's
+ * admission check (certa_ledger_check_batch), batch by batch: decodes,
+ * integrator in genesis, signature. */
 typedef struct preverify_ctx {
     certa_node *nd;
     size_t n;
@@ -194,27 +193,24 @@ bool node_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n)
     return true;
 }
 
-bool node_grow_leaves(certa_node *nd, size_t n)
+/* The ledger's leaves hook: hands the ledger's buffer (n hashes whose root
+ * is events_root, block height) to the ring and gives it the slot's old
+ * buffer as scratch: no copy. */
+static void leaves_keep(void *ctx, uint64_t height, const uint8_t events_root[CERTA_HASH_BYTES],
+                        size_t n, uint8_t **hashes, size_t *cap_io)
 {
-    return node_grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, n);
-}
-
-/* Hands nd->leaf_hashes (n hashes whose root is events_root, block height)
- * to the ring and takes the slot's old buffer as scratch: no copy. */
-static void leaves_keep(certa_node *nd, uint64_t height,
-                        const uint8_t events_root[CERTA_HASH_BYTES], size_t n)
-{
+    certa_node *nd = ctx;
     pthread_mutex_lock(&nd->leaf_mu);
     leaf_slot *sl = &nd->leaf_ring[height % LEAF_RING];
     uint8_t *p = sl->hashes;
     size_t cap = sl->cap;
-    sl->hashes = nd->leaf_hashes;
-    sl->cap = nd->leaf_cap;
+    sl->hashes = *hashes;
+    sl->cap = *cap_io;
     sl->height = height;
     sl->n = n;
     memcpy(sl->events_root, events_root, CERTA_HASH_BYTES);
-    nd->leaf_hashes = p;
-    nd->leaf_cap = cap;
+    *hashes = p;
+    *cap_io = cap;
     pthread_mutex_unlock(&nd->leaf_mu);
 }
 
@@ -242,73 +238,19 @@ bool node_leaves_take(certa_node *nd, uint64_t height,
     return true;
 }
 
-/* Leaf hashes of every event of reqs, in order, into nd->leaf_hashes: each
- * leaf (u16 integrator || u64 seq || event) is hashed where its event lies,
- * behind a 10-byte head per batch, on the Merkle module's wide kernels.
- * Returns the event count, or -1 when a batch does not frame. */
-static long block_leaves(certa_node *nd, const certa_pbft_request *reqs, size_t n)
+certa_err node_ledger_open(certa_node *nd, certa_errinfo *ei)
 {
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++) {
-        certa_batch_view v;
-        /* validate_request checked every batch before: framing is enough */
-        if (certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) != CERTA_OK)
-            return -1;
-        count += v.event_count;
-    }
-    if (!node_grow_leaves(nd, count))
-        return -1;
-    if (count > nd->split_cap || n > nd->heads_cap) {
-        size_t sc = count > nd->split_cap ? count : nd->split_cap;
-        size_t hc = n > nd->heads_cap ? n : nd->heads_cap;
-        certa_merkle_split_leaf *sp = realloc(nd->split, sc * sizeof *sp);
-        if (sp == NULL)
-            return -1;
-        nd->split = sp;
-        nd->split_cap = sc;
-        uint8_t (*hd)[CERTA_LEAF_PREFIX_BYTES] = realloc(nd->heads, hc * sizeof *hd);
-        if (hd == NULL)
-            return -1;
-        nd->heads = hd;
-        nd->heads_cap = hc;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        certa_batch_view v;
-        CERTA_ASSERT(certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) == CERTA_OK);
-        uint8_t *h = nd->heads[i];
-        h[0] = (uint8_t)reqs[i].integrator;
-        h[1] = (uint8_t)(reqs[i].integrator >> 8);
-        for (int b = 0; b < 8; b++)
-            h[2 + b] = (uint8_t)(reqs[i].seq >> (8 * b));
-        size_t pos = 0;
-        const uint8_t *ev;
-        size_t ev_len;
-        while (certa_batch_next(&v, &pos, &ev, &ev_len))
-            nd->split[k++] = (certa_merkle_split_leaf){.head = h, .data = ev,
-                                                       .head_len = CERTA_LEAF_PREFIX_BYTES,
-                                                       .len_bytes = (uint32_t)ev_len};
-    }
-    CERTA_ASSERT(k == count);
-    if (certa_merkle_split_leaf_hashes(nd->pool, nd->split, count, nd->leaf_hashes, NULL) !=
-        CERTA_OK)
-        return -1;
-    return (long)count;
-}
-
-/* What header h carries: the results root and state digest after block
- * h - LAG (zero for the first LAG blocks). h - LAG must be executed. */
-static void lagged_fields(const certa_node *nd, uint64_t h, uint8_t res[CERTA_HASH_BYTES],
-                          uint8_t dig[CERTA_HASH_BYTES])
-{
-    if (h <= LAG) {
-        memset(res, 0, CERTA_HASH_BYTES);
-        memset(dig, 0, CERTA_HASH_BYTES);
-        return;
-    }
-    CERTA_ASSERT(h - LAG <= nd->executed && h - LAG + LAG_RING > nd->executed);
-    memcpy(res, nd->lag_results[(h - LAG) % LAG_RING], CERTA_HASH_BYTES);
-    memcpy(dig, nd->lag_digest[(h - LAG) % LAG_RING], CERTA_HASH_BYTES);
+    certa_ledger_params lp = {.g = nd->g,
+                              .state = nd->state,
+                              .pool = nd->pool,
+                              .verify = node_verify_batch,
+                              .verify_ctx = nd,
+                              .leaves = leaves_keep,
+                              .leaves_ctx = nd};
+    certa_err e = certa_ledger_create(&lp, &nd->ledger, ei);
+    if (e == CERTA_OK)
+        nd->dedup = certa_ledger_replay(nd->ledger);
+    return e;
 }
 
 static void app_build_block(void *ctx, const certa_block_header *parent,
@@ -316,27 +258,11 @@ static void app_build_block(void *ctx, const certa_block_header *parent,
                             size_t n)
 {
     certa_node *nd = ctx;
-    uint64_t t0 = mono_us();
-    long events = block_leaves(nd, reqs, n);
-    CERTA_ASSERT(events >= 0); /* requests were validated before */
-    certa_err e = certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events,
-                                           hdr->events_root, NULL);
-    CERTA_ASSERT(e == CERTA_OK);
-    hdr->event_count = (uint32_t)events;
-    hdr->batch_count = (uint32_t)n;
-    if (events > 0)
-        leaves_keep(nd, hdr->height, hdr->events_root, (size_t)events);
-    /* Null blocks of a new view may be built before h - LAG executed: they
-     * carry no results root; every other block carries that of h - LAG. */
     (void)parent;
-    if (n > 0) {
-        lagged_fields(nd, hdr->height, hdr->prev_results_root, hdr->state_digest);
-    } else {
-        memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
-        memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
-    }
-    certa_log(CERTA_LOG_DEBUG, "block_built", "\"height\":%llu,\"batches\":%zu,\"events\":%ld,\"us\":%llu",
-              (unsigned long long)hdr->height, n, events,
+    uint64_t t0 = mono_us();
+    certa_ledger_build_block(nd->ledger, hdr, reqs, n);
+    certa_log(CERTA_LOG_DEBUG, "block_built", "\"height\":%llu,\"batches\":%zu,\"events\":%u,\"us\":%llu",
+              (unsigned long long)hdr->height, n, hdr->event_count,
               (unsigned long long)(mono_us() - t0));
 }
 
@@ -344,44 +270,13 @@ static bool app_validate_block(void *ctx, const certa_block_header *hdr,
                                const certa_pbft_request *reqs, size_t n)
 {
     certa_node *nd = ctx;
-    static const uint8_t zero[CERTA_HASH_BYTES];
-    if (hdr->batch_count != n || hdr->height <= nd->executed)
-        return false;
-    if (n == 0)
-        return hdr->event_count == 0 &&
-               memcmp(hdr->events_root, nd->empty_root, CERTA_HASH_BYTES) == 0 &&
-               memcmp(hdr->prev_results_root, zero, CERTA_HASH_BYTES) == 0 &&
-               memcmp(hdr->state_digest, zero, CERTA_HASH_BYTES) == 0;
-    /* A fresh pre-prepare for h reaches the core only once h - LAG executed
-     * here (on_peer_msg holds it back until then), so the results root and
-     * state digest are checked against our own. A block further ahead can
-     * only be a fetched block whose commit certificate the core verified:
-     * its content is checked, its execution fields are the quorum's. */
-    if (hdr->height <= nd->executed + LAG) {
-        uint8_t res[CERTA_HASH_BYTES], dig[CERTA_HASH_BYTES];
-        lagged_fields(nd, hdr->height, res, dig);
-        if (memcmp(hdr->prev_results_root, res, CERTA_HASH_BYTES) != 0 ||
-            memcmp(hdr->state_digest, dig, CERTA_HASH_BYTES) != 0)
-            return false;
-    }
-    long events = block_leaves(nd, reqs, n);
-    if (events < 0 || (uint64_t)events != hdr->event_count)
-        return false;
-    uint8_t root[CERTA_HASH_BYTES];
-    if (certa_merkle_root_hashes(nd->pool, nd->leaf_hashes, (size_t)events, root,
-                                 NULL) != CERTA_OK)
-        return false;
-    if (memcmp(root, hdr->events_root, CERTA_HASH_BYTES) != 0)
-        return false;
-    if (events > 0)
-        leaves_keep(nd, hdr->height, root, (size_t)events);
-    return true;
+    return certa_ledger_validate_block(nd->ledger, hdr, reqs, n);
 }
 
 static bool app_can_propose(void *ctx, uint64_t height)
 {
     const certa_node *nd = ctx;
-    return height <= nd->executed + LAG;
+    return certa_ledger_can_propose(nd->ledger, height);
 }
 
 static bool app_validate_request(void *ctx, const certa_pbft_request *req)
@@ -390,10 +285,7 @@ static bool app_validate_request(void *ctx, const certa_pbft_request *req)
     int pv = preverified(req);
     if (pv >= 0)
         return pv == 1;
-    certa_batch_view v;
-    if (node_check_batch(nd, req->bytes, req->len, &v, NULL) != CERTA_OK)
-        return false;
-    return v.integrator == req->integrator && v.seq == req->seq;
+    return certa_ledger_validate_request(nd->ledger, req);
 }
 
 /* Committed already (executed, or queued for execution), or too old to
@@ -401,51 +293,16 @@ static bool app_validate_request(void *ctx, const certa_pbft_request *req)
 static bool app_request_executed(void *ctx, uint16_t integrator, uint64_t seq)
 {
     const certa_node *nd = ctx;
-    if (integrator >= nd->g->integrator_count)
-        return true;
-    return certa_dedup_lookup(nd->dedup, integrator, seq, NULL) != CERTA_DEDUP_NEW;
+    return certa_ledger_request_executed(nd->ledger, integrator, seq);
 }
 
-/* Decides the replay verdict of every batch of a committed block record
- * (delivered or recovered; each height once, in order) and feeds the
- * replay table with it. Depends only on the chain, so every replica
- * executes alike. Returns the verdicts (malloc'ed, one per batch), or NULL
- * for a record that does not decode: execution then refuses it. */
+/* The ledger's replay verdicts of a committed block record (delivered or
+ * recovered; each height once, in order), from the chain alone, so every
+ * replica executes alike; NULL for a record that does not decode:
+ * execution then refuses it. */
 uint8_t *node_judge_block(certa_node *nd, const uint8_t *rec, size_t len)
 {
-    certa_pbft_msg m;
-    if (certa_pbft_msg_decode(rec, len, &m) != CERTA_OK || m.type != CERTA_PBFT_REC_BLOCK ||
-        m.hdr.height != nd->dlv_height + 1)
-        return NULL;
-    uint8_t *verdicts = calloc(m.reqs.count ? m.reqs.count : 1, 1);
-    CERTA_ASSERT(verdicts != NULL); /* one byte per batch of a committed block */
-    certa_dedup_begin_block(nd->dedup, m.hdr.height, m.hdr.timestamp_ms, nd->dlv_events);
-    size_t pos = 0, nb = 0;
-    uint32_t events = 0;
-    const uint8_t *it;
-    size_t il;
-    while (certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
-        certa_pbft_request req;
-        certa_batch_view v;
-        if (!certa_pbft_request_item(it, il, &req) ||
-            certa_batch_frame(req.bytes, req.len, &v, NULL) != CERTA_OK) {
-            free(verdicts);
-            return NULL;
-        }
-        CERTA_ASSERT(nb < m.reqs.count);
-        /* an integrator genesis does not know is executed (role_forbidden
-         * per event); validate_request keeps it out of blocks anyway */
-        certa_dedup_answer a = CERTA_DEDUP_NEW;
-        if (req.integrator < nd->g->integrator_count)
-            a = certa_dedup_commit(nd->dedup, req.integrator, req.seq, events, NULL);
-        verdicts[nb++] = a == CERTA_DEDUP_NEW ? V_NEW
-                         : a == CERTA_DEDUP_EXECUTED ? V_REPLAYED : V_TOO_OLD;
-        events += v.event_count;
-    }
-    nd->dlv_height = m.hdr.height;
-    nd->dlv_events += events;
-    nd->dlv_tip_ms = m.hdr.timestamp_ms;
-    return verdicts;
+    return certa_ledger_judge(nd->ledger, rec, len);
 }
 
 static void app_header_hash(void *ctx, const certa_block_header *hdr,

@@ -4,9 +4,11 @@
  * One thread (certa-exec) owns the state and applies blocks in height
  * order; it is joined to the I/O thread by two bounded rings (exec_pipe,
  * node_internal.h). The I/O thread hands it durable blocks with their
- * replay verdicts already decided (app.c, judge_block) and takes back the
- * executed jobs to complete them: its view of the executed height, the
- * LAG ring the next headers carry, metrics and the receipts (clients.c).
+ * replay verdicts already decided (the ledger's judge, app.c) and takes
+ * back the executed jobs to complete them: its view of the executed
+ * height, the ledger's record of it (what the headers LAG blocks later
+ * carry), metrics and the receipts (clients.c). Executing a block is the
+ * ledger's (certa_ledger_apply, engine/ledger.c), on this thread.
  *
  * Invariants:
  * - A block is executed only when durable, in height order, exactly once:
@@ -137,67 +139,24 @@ static void execute_job(certa_node *nd, exec_job *job)
         return;
     }
     pthread_mutex_lock(&nd->state_mu);
-    job->err = certa_state_begin_block(nd->state, hdr->height, hdr->timestamp_ms, ei);
+    certa_ledger_exec x;
+    job->err = certa_ledger_apply(nd->ledger, job->rec, job->len, job->verdicts, &x, ei);
     if (job->err != CERTA_OK) {
         pthread_mutex_unlock(&nd->state_mu);
         return;
     }
+    /* the integrators' highest seq executed as new (gaps are allowed, so a
+     * later block may carry a lower one), at the state's height */
     for (size_t i = 0; i < job->nb; i++) {
         const exec_batch *b = &job->batches[i];
-        certa_batch_view v;
-        /* events are decoded one by one below; block_open framed the batch */
-        CERTA_ASSERT(certa_batch_frame(b->bytes, b->len, &v, NULL) == CERTA_OK);
-        uint8_t verdict = job->verdicts[i];
-        size_t ep = 0;
-        const uint8_t *ev;
-        size_t ev_len;
-        if (verdict == V_REPLAYED) {
-            while (certa_batch_next(&v, &ep, &ev, &ev_len))
-                certa_state_apply_replayed(nd->state, b->integrator);
-        } else if (verdict == V_TOO_OLD) {
-            while (certa_batch_next(&v, &ep, &ev, &ev_len))
-                certa_state_apply_too_old(nd->state, b->integrator);
-        } else {
-            CERTA_ASSERT(verdict == V_NEW);
-            /* executed as new: the integrator's highest executed seq
-             * (gaps are allowed, so a later block may carry a lower one) */
-            if (b->integrator < nd->g->integrator_count &&
-                b->seq > nd->x_seq_max[b->integrator])
-                nd->x_seq_max[b->integrator] = b->seq;
-            /* Events are decoded PF_AHEAD ahead of being applied, their
-             * index slots prefetched then and their records halfway: the
-             * look-ups of a large state miss the caches otherwise. */
-            uint32_t n = v.event_count;
-            for (uint32_t q = 0; q < n + PF_AHEAD; q++) {
-                if (q >= PF_AHEAD) {
-                    uint32_t k = (q - PF_AHEAD) % PF_AHEAD;
-                    if (nd->pf_ok[k])
-                        certa_state_apply(nd->state, b->integrator, &nd->pf_ring[k]);
-                    else
-                        certa_state_apply_malformed(nd->state, b->integrator);
-                }
-                for (int st = 1; st <= 2; st++) {
-                    uint32_t back = st == 1 ? PF_AHEAD / 2 : PF_AHEAD / 4;
-                    uint32_t j = (q - back) % PF_AHEAD;
-                    if (q >= back && q - back < n && nd->pf_ok[j])
-                        certa_state_prefetch(nd->state, &nd->pf_ring[j], st);
-                }
-                if (q < n) {
-                    CERTA_ASSERT(certa_batch_next(&v, &ep, &ev, &ev_len));
-                    certa_event *d = &nd->pf_ring[q % PF_AHEAD];
-                    nd->pf_ok[q % PF_AHEAD] = certa_event_decode(ev, ev_len, d, NULL) == CERTA_OK;
-                    if (nd->pf_ok[q % PF_AHEAD])
-                        certa_state_prefetch(nd->state, d, 0);
-                }
-            }
-        }
+        if (job->verdicts[i] == V_NEW && b->integrator < nd->g->integrator_count &&
+            b->seq > nd->x_seq_max[b->integrator])
+            nd->x_seq_max[b->integrator] = b->seq;
     }
-    certa_state_end_block(nd->state, job->results_root);
-    certa_state_digest(nd->state, job->state_digest);
-    uint32_t nres = 0;
-    const uint8_t *results = certa_state_block_results(nd->state, &nres);
-    CERTA_ASSERT(nres == job->leaves);
-    memcpy(job->results, results, nres);
+    memcpy(job->results_root, x.results_root, CERTA_HASH_BYTES);
+    memcpy(job->state_digest, x.state_digest, CERTA_HASH_BYTES);
+    CERTA_ASSERT(x.result_count == job->leaves);
+    memcpy(job->results, x.results, x.result_count);
     pthread_mutex_unlock(&nd->state_mu);
     nd->x_executed = hdr->height;
 }
@@ -228,13 +187,13 @@ void node_batch_digest(const exec_batch *b, uint8_t out[CERTA_HASH_BYTES])
 static void complete_job(certa_node *nd, exec_job *job, bool replying)
 {
     CERTA_ASSERT(job->err == CERTA_OK && job->height == nd->executed + 1);
-    CERTA_ASSERT(job->height <= nd->dlv_height); /* judged before it executed */
+    /* judged before it executed */
+    CERTA_ASSERT(job->height <= certa_ledger_judged_height(nd->ledger));
     const certa_block_header *hdr = &job->blk.hdr;
     nd->executed = job->height;
     memcpy(nd->results_root, job->results_root, CERTA_HASH_BYTES);
     memcpy(nd->state_digest, job->state_digest, CERTA_HASH_BYTES);
-    memcpy(nd->lag_results[hdr->height % LAG_RING], job->results_root, CERTA_HASH_BYTES);
-    memcpy(nd->lag_digest[hdr->height % LAG_RING], job->state_digest, CERTA_HASH_BYTES);
+    certa_ledger_record(nd->ledger, hdr->height, job->results_root, job->state_digest);
     const uint8_t *results = job->results;
     uint32_t leaves = job->leaves;
     for (uint32_t i = 0; i < leaves; i++)

@@ -17,7 +17,7 @@ void node_replay_gauges(certa_node *nd)
     certa_dedup_stats ds;
     certa_dedup_stats_get(nd->dedup, &ds);
     certa_metric_set(nd->m.replay_batches, ds.remembered);
-    uint64_t newest = nd->dlv_tip_ms;
+    uint64_t newest = certa_ledger_judged_tip_ms(nd->ledger);
     double span = ds.remembered && newest > ds.oldest_time_ms
                       ? (double)(newest - ds.oldest_time_ms) / 1000.0 : 0.0;
     certa_metric_set(nd->m.replay_seconds, span);

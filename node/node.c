@@ -29,8 +29,9 @@
  *   state_mu; the two threads share nothing else but the rings (pipe.mu) and
  *   the kept leaf hashes (leaf_mu).
  * - Replay verdicts (new, replayed, too old) are decided once per committed
- *   block, in height order, by the I/O thread (app.c, node_judge_block) from
- *   the chain alone and the genesis horizon (engine/dedup.h); execution applies them.
+ *   block, in height order, by the I/O thread (the ledger's judge,
+ *   engine/ledger.c, through app.c node_judge_block) from the chain alone
+ *   and the genesis horizon (engine/dedup.h); execution applies them.
  *   The door never calls a batch executed unless it was committed new.
  * - Bounded: the waiter table, the outgoing queue, the signature cache,
  *   the replay table and the execution rings have fixed capacities; a full one answers BUSY or
@@ -277,21 +278,13 @@ static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
     nd->completed = calloc(EXEC_PIPE_MAX, sizeof *nd->completed);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->completed ||
-        !nd->receipt_buf || !node_preverify_init() || !node_grow_leaves(nd, 16384))
+        !nd->receipt_buf || !node_preverify_init() ||
+        !node_grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, 16384))
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
-    /* The replay table, sized once from genesis: every replica must use
-     * the same horizon, since it decides which batches execute. */
-    certa_dedup_params dp;
-    certa_dedup_params_genesis(nd->g, &dp);
-    nd->horizon_ms = dp.horizon_ms;
-    certa_err e = certa_dedup_create(&dp, &nd->dedup, ei);
-    if (e != CERTA_OK)
-        return e;
     /* bounded by genesis: one number per integrator, never grows */
     nd->x_seq_max = calloc(nd->g->integrator_count, sizeof *nd->x_seq_max);
     if (nd->x_seq_max == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
-    certa_merkle_empty_root(nd->empty_root);
     return CERTA_OK;
 }
 
@@ -432,7 +425,10 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     e = certa_pool_create(o && o->verify_threads ? o->verify_threads : 2, &nd->pool, ei);
     if (e != CERTA_OK)
         goto fail;
-    if ((e = storage_open(nd, ei)) != CERTA_OK || (e = node_metrics_open(nd, ei)) != CERTA_OK)
+    /* the ledger (its replay table sized once from genesis: every replica
+     * must use the same horizon, since it decides which batches execute) */
+    if ((e = storage_open(nd, ei)) != CERTA_OK || (e = node_ledger_open(nd, ei)) != CERTA_OK ||
+        (e = node_metrics_open(nd, ei)) != CERTA_OK)
         goto fail;
     pbft_configure(nd, o);
     if ((e = certa_pbft_create(&nd->pc, &nd->pbft, ei)) != CERTA_OK ||
@@ -552,6 +548,7 @@ void certa_node_close(certa_node *nd)
     certa_pbft_free(nd->pbft);
     certa_wal_close(nd->wal);
     certa_store_close(nd->blocks);
+    certa_ledger_free(nd->ledger);
     certa_state_free(nd->state);
     certa_pool_destroy(nd->pool);
     certa_node_query_close(nd->nq);
@@ -569,7 +566,6 @@ void certa_node_close(certa_node *nd)
     free(nd->exq);
     free(nd->waiters);
     free(nd->sigcache);
-    certa_dedup_free(nd->dedup);
     free(nd->x_seq_max);
     node_pipe_free(nd);
     exec_pipe *p = &nd->pipe;
@@ -583,8 +579,6 @@ void certa_node_close(certa_node *nd)
     pthread_mutex_destroy(&nd->leaf_mu);
     free(nd->receipt_buf);
     free(nd->leaf_hashes);
-    free(nd->split);
-    free(nd->heads);
     for (uint32_t i = 0; i < LEAF_RING; i++)
         free(nd->leaf_ring[i].hashes);
     free(nd->readbuf);

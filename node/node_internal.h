@@ -4,11 +4,12 @@
  * with a few fields handed to the execution thread. Its files:
  *   node.c     open, run, close and the round (step -> persist -> sync ->
  *              send -> execute); peers and pre-prepare hold-back
- *   app.c      the PBFT application callbacks: batch checks and the
- *              signature cache, parallel pre-verification, the leaf-hash
- *              ring, block build/validate under the LAG rule, replay verdicts
+ *   app.c      the PBFT application callbacks around the ledger
+ *              (engine/ledger.h: admission, replay verdicts, the LAG rule,
+ *              block content): the signature cache, parallel
+ *              pre-verification, the leaf-hash ring
  *   exec.c     the execution stage: a thread that owns the state and
- *              applies durable blocks in height order
+ *              applies durable blocks in height order (certa_ledger_apply)
  *   clients.c  integrators: admission, waiters, receipts and re-sent
  *              receipts, answers for batches the core dropped
  *   query.c    online queries and the status document
@@ -18,7 +19,8 @@
  *
  * Threads and ownership (the invariants are stated in full in node.c):
  * the I/O thread owns everything here except the state, x_executed,
- * x_seq_max, x_leaf_* and pf_* (the execution thread's once certa_node_run
+ * x_seq_max, x_leaf_* and the ledger's execution part (the execution
+ * thread's once certa_node_run
  * started it; state_mu guards the state and x_seq_max for queries and
  * re-sent receipts), the
  * execution rings (pipe.mu) and the kept leaf hashes (leaf_mu).
@@ -44,6 +46,7 @@
 #include "certa/store.h"
 #include "config.h"
 #include "dedup.h"
+#include "ledger.h"
 #include "metrics.h"
 #include "node.h"
 #include "node_query.h"
@@ -59,10 +62,8 @@
 #define CLIENT_RECV_PER_ROUND 512u
 #define RECEIPT_BYTES_MAX (8u * 1024u * 1024u)
 
-#define LAG CERTA_RESULTS_LAG_BLOCKS
-#define LAG_RING 64u
+#define LAG CERTA_LEDGER_LAG
 #define LEAF_RING 8u /* > LAG + 1: blocks validated ahead of execution */
-#define PF_AHEAD 8u  /* events decoded ahead of execution, for prefetching */
 
 typedef struct leaf_slot {
     uint64_t height; /* 0 = empty */
@@ -71,7 +72,6 @@ typedef struct leaf_slot {
     uint8_t *hashes;
     size_t cap;
 } leaf_slot;
-_Static_assert(LAG < LAG_RING, "the ring must hold the lag");
 _Static_assert(LAG + 1 < LEAF_RING, "kept leaves must outlive the blocks in flight");
 
 typedef struct out_msg {
@@ -98,7 +98,8 @@ typedef struct waiter {
 
 /* The replay verdict of each batch of a committed block (engine/dedup.h),
  * decided once when the block is delivered, in height order. */
-enum { V_NEW = 0, V_REPLAYED = 1, V_TOO_OLD = 2 };
+enum { V_NEW = CERTA_LEDGER_NEW, V_REPLAYED = CERTA_LEDGER_REPLAYED,
+       V_TOO_OLD = CERTA_LEDGER_TOO_OLD };
 
 typedef struct exec_item {
     uint64_t height;
@@ -192,10 +193,15 @@ struct certa_node {
     uint64_t blocks_last;
     bool blocks_dirty;
 
-    /* The state, x_executed and the pf_ring belong to the execution thread
-     * once certa_node_run started it; state_mu guards the state for the
-     * queries and re-sent receipts the I/O thread answers. */
+    /* The state, x_executed and the ledger's execution part
+     * (certa_ledger_apply) belong to the execution thread once
+     * certa_node_run started it; state_mu guards the state for the queries
+     * and re-sent receipts the I/O thread answers. */
     certa_state *state;
+    /* The application (engine/ledger.h) on that state: the I/O thread
+     * judges, records executed heights and builds and validates blocks
+     * with it; the execution thread applies blocks with it. */
+    certa_ledger *ledger;
     pthread_mutex_t state_mu;
     uint64_t x_executed;
     /* per genesis integrator, the highest seq of a batch executed as new
@@ -212,21 +218,11 @@ struct certa_node {
     uint64_t executed;
     uint8_t results_root[CERTA_HASH_BYTES]; /* of block `executed` */
     uint8_t state_digest[CERTA_HASH_BYTES]; /* after block `executed` */
-    /* results root and state digest after recent heights, by height % LAG_RING */
-    uint8_t lag_results[LAG_RING][CERTA_HASH_BYTES];
-    uint8_t lag_digest[LAG_RING][CERTA_HASH_BYTES];
-    uint8_t empty_root[CERTA_HASH_BYTES];
-    /* Replay protection (engine/dedup.h), the I/O thread's: fed with every
-     * block as it is delivered (committed and durable) or recovered, in
-     * height order, it decides each batch's verdict for execution, answers
-     * the door and the core's request_executed (a batch committed but
-     * still queued for execution is never proposed again), and locates
-     * executed batches for re-sent receipts. */
-    certa_dedup *dedup;
-    uint64_t dlv_height; /* last block fed to dedup */
-    uint64_t dlv_events; /* events in blocks 1..dlv_height */
-    uint64_t dlv_tip_ms; /* timestamp of block dlv_height */
-    uint64_t horizon_ms; /* the table's horizon in block time */
+    /* The ledger's replay table (engine/dedup.h), read by the I/O thread:
+     * fed by the ledger's judge with every block as it is delivered
+     * (committed and durable) or recovered, in height order, it answers
+     * the door and locates executed batches for re-sent receipts. */
+    const certa_dedup *dedup;
 
     certa_pbft *pbft;
     certa_pbft_config pc;
@@ -257,20 +253,13 @@ struct certa_node {
     uint64_t last_sweep_ms;
     uint8_t (*sigcache)[CERTA_HASH_BYTES];
 
-    /* scratch, reused */
+    /* scratch, reused: leaf hashes of re-sent receipts (clients.c) */
     uint8_t *leaf_hashes;
     size_t leaf_cap;
     /* leaf hashes of blocks built or validated here, kept until they
      * execute so that execution does not hash every event again */
     leaf_slot leaf_ring[LEAF_RING];
     pthread_mutex_t leaf_mu; /* leaf_ring: kept by the I/O thread, taken by execution */
-    certa_merkle_split_leaf *split; /* block_leaves' scratch */
-    size_t split_cap;
-    uint8_t (*heads)[CERTA_LEAF_PREFIX_BYTES];
-    size_t heads_cap;
-    /* events decoded ahead of execution (execute_job) */
-    certa_event pf_ring[PF_AHEAD];
-    bool pf_ok[PF_AHEAD];
     uint8_t *readbuf;
     size_t readcap;
     uint8_t *receipt_buf;
@@ -309,8 +298,13 @@ void node_release_held(certa_node *nd);
 
 /* Fills pc->crypto and pc->app with the node's callbacks (ctx = nd). */
 void node_app_bind(certa_node *nd, certa_pbft_config *pc);
-/* Decodes and fully checks a signed batch (framing, events, integrator,
- * signature), through the signature cache. */
+/* Creates nd->ledger on nd->state (after the state, pool and tables). */
+certa_err node_ledger_open(certa_node *nd, certa_errinfo *ei);
+/* The ledger's verify callback: Ed25519 through the signature cache. */
+bool node_verify_batch(void *ctx, uint16_t integrator, const uint8_t digest[CERTA_HASH_BYTES],
+                       const uint8_t sig[CERTA_SIGNATURE_BYTES]);
+/* The ledger's admission check (framing, events, integrator, signature),
+ * through the signature cache. */
 certa_err node_check_batch(certa_node *nd, const uint8_t *bytes, size_t len,
                            certa_batch_view *v, certa_errinfo *ei);
 /* The pre-verification scratch, allocated once per process; false on OOM. */
@@ -323,7 +317,6 @@ void node_preverify_arm(bool active);
 void node_preverify_disarm(void);
 /* Grows a buffer of hashes to hold n; false on OOM. */
 bool node_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n);
-bool node_grow_leaves(certa_node *nd, size_t n);
 /* Moves the kept leaf hashes of (height, events_root, n) into *buf,
  * swapping buffers; false when they are not kept. */
 bool node_leaves_take(certa_node *nd, uint64_t height,

@@ -236,7 +236,7 @@ static json_t *status_json(void *ctx)
     certa_dedup_stats_get(nd->dedup, &ds);
     json_t *rh = json_pack("{s:I, s:I, s:I, s:I, s:I}", "batches", (json_int_t)ds.remembered,
                            "batches_max", (json_int_t)ds.batches_max,
-                           "horizon_ms", (json_int_t)nd->horizon_ms,
+                           "horizon_ms", (json_int_t)certa_ledger_horizon_ms(nd->ledger),
                            "oldest_height", (json_int_t)ds.oldest_height,
                            "oldest_time_ms", (json_int_t)ds.oldest_time_ms);
     if (rh != NULL)

@@ -1,4 +1,4 @@
-/* certa sim: runs the deterministic PBFT simulator (tests/sim) over a range
+/* certa sim: runs the deterministic PBFT simulator (sim/) over a range
  * of seeds and prints what happened: blocks, view changes, drops, crashes,
  * Byzantine actions. A violating seed prints its replay command and trace. */
 #include <inttypes.h>
@@ -12,12 +12,17 @@ static const char usage[] =
     "usage: certa sim [--seeds A..B] [--validators N] [--faults all|crash|byzantine|network|none]\n"
     "                 [--scenario random|crash-primary|laggard|overload|rejoin|lone]\n"
     "                 [--requests R] [--fault-ms T]\n"
-    "                 [--mutation none|quorum-2f|nv-skip-prepared] [--parent-gate]\n"
+    "                 [--mutation none|quorum-2f|nv-skip-prepared|\n"
+    "                  skip-replay|lag-off-by-one|local-time] [--parent-gate]\n"
     "                 [--trace] [--quiet]\n\n"
     "Runs the real PBFT core through a simulated world decided by each seed\n"
     "(latency, loss, duplication, reordering, partitions, crashes and restarts,\n"
     "clock skew, up to f Byzantine replicas) and checks agreement, total order,\n"
-    "validity and liveness after every step. Prints per-run counts; exits 1 when\n"
+    "validity, execution (the ledger's results and state digests agree, headers\n"
+    "follow the LAG rule, replays are refused) and liveness after every step.\n"
+    "--mutation plants a bug in the core or in the ledger (skip-replay,\n"
+    "lag-off-by-one, local-time: every replica but the last) that the checks\n"
+    "must catch. Prints per-run counts; exits 1 when\n"
     "any seed violates a property (its replay command and trace are printed).\n"
     "--parent-gate plugs app.can_propose: a block is proposed only once its\n"
     "parent is executed (hosts whose headers commit to execution results).\n"
@@ -58,7 +63,7 @@ int certa_cmd_sim(int argc, char **argv)
     uint64_t a = 1, b = 100;
     unsigned long long n = 4, reqs = 48, fault_ms = 4000;
     unsigned faults = CERTA_SIM_F_ALL;
-    int scenario = CERTA_SIM_RANDOM, mutation = 0 /* none */;
+    int scenario = CERTA_SIM_RANDOM, mutation = 0 /* none */, ledger_mutation = 0;
     bool trace = false, quiet = false, gate = false;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -96,7 +101,7 @@ int certa_cmd_sim(int argc, char **argv)
             else return certa_usage_error("sim", "unknown --scenario '%s'", v);
             i++;
         } else if (strcmp(argv[i], "--mutation") == 0 && v) {
-            if (!certa_sim_mutation_parse(v, &mutation))
+            if (!certa_sim_mutation_parse(v, &mutation, &ledger_mutation))
                 return certa_usage_error("sim", "unknown --mutation '%s'", v);
             i++;
         } else if (strcmp(argv[i], "--trace") == 0) {
@@ -119,6 +124,7 @@ int certa_cmd_sim(int argc, char **argv)
         certa_sim_opts_default(&o, seed, (uint16_t)n, faults);
         o.scenario = (certa_sim_scenario)scenario;
         o.mutation = mutation;
+        o.ledger_mutation = ledger_mutation;
         o.requests = (uint32_t)reqs;
         o.fault_ms = fault_ms;
         o.parent_gate = gate;

@@ -7,7 +7,7 @@
  * file or random source: time comes in as now_ms, signatures go through
  * certa_pbft_crypto, block content and request checks through certa_pbft_app.
  * The same core runs in the validator daemon (ZeroMQ, io_uring store, Ed25519)
- * and in the simulator (tests/sim: fake network, storage, crypto).
+ * and in the simulator (sim/: fake network, storage, crypto).
  *
  * ---- How the host carries out the actions (persistence contract) ----
  * Actions are returned in the order they must be performed. The host must:

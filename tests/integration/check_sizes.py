@@ -22,7 +22,7 @@ import sys
 
 FILE_LINES_MAX = 1500
 FUNCTION_LINES_MAX = 150
-DIRS = ["engine", "net", "node", "tools", "include", "tests", "bench"]
+DIRS = ["engine", "net", "node", "sim", "tools", "include", "tests", "bench"]
 FUNCTION_DIRS = ("engine/", "net/", "node/", "tools/", "include/certa/")
 EXTS = (".c", ".h", ".py", ".sh")
 

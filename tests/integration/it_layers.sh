@@ -11,8 +11,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 mkdir -p "$scratch/tests" "$scratch/bench"
-cp -r "$src/include" "$src/engine" "$src/net" "$src/node" "$src/tools" "$scratch/"
-cp -r "$src/tests/sim" "$scratch/tests/"
+cp -r "$src/include" "$src/engine" "$src/net" "$src/node" "$src/sim" "$src/tools" "$scratch/"
 cp -r "$src/bench/load" "$scratch/bench/"
 
 printf '/* scratch */\n#include "certa/codec.h"\n#include "transport.h"\n#include <zmq.h>\n' \
@@ -20,6 +19,8 @@ printf '/* scratch */\n#include "certa/codec.h"\n#include "transport.h"\n#includ
 printf '#include "node_internal.h"\n' > "$scratch/net/zz_scratch.c"
 printf '#include "cli.h"\n' > "$scratch/node/zz_scratch.c"
 printf '#include "sim.h"\n' > "$scratch/engine/zz_sim.c"
+printf '#include "sim.h"\n' > "$scratch/node/zz_sim.c"
+printf '#include "node_internal.h"\n#include "ledger.h"\n' > "$scratch/sim/zz_scratch.c"
 printf '#ifndef ZZ_H\n#define ZZ_H\n#include <zmq.h>\n#include "metrics.h"\n#include <jansson.h>\n#endif\n' \
   > "$scratch/include/certa/zz_scratch.h"
 printf '#include "wal.h"\n#include <time.h>\n' >> "$scratch/engine/pbft.c"
@@ -44,7 +45,9 @@ expect 'engine/zz_scratch.c:3: engine includes net header "transport.h"'
 expect 'engine/zz_scratch.c:4: engine includes <zmq.h>'
 expect 'net/zz_scratch.c:1: net includes node header "node_internal.h"'
 expect 'node/zz_scratch.c:1: node includes tools header "cli.h"'
-expect 'engine/zz_sim.c:1: engine includes "sim.h" (tests/sim/sim.h)'
+expect 'engine/zz_sim.c:1: engine includes sim header "sim.h" (sim/sim.h)'
+expect 'node/zz_sim.c:1: node includes sim header "sim.h" (sim/sim.h)'
+expect 'sim/zz_scratch.c:1: sim includes node header "node_internal.h"'
 expect 'include/certa/zz_scratch.h:3: public header includes <zmq.h>'
 expect 'include/certa/zz_scratch.h:4: public header includes net header "metrics.h"'
 expect 'include/certa/zz_scratch.h:5: public header includes <jansson.h>'
@@ -53,6 +56,10 @@ expect "engine/pbft.c:$pbft_lines: the consensus core includes <time.h>"
 expect 'tools/zz_scratch.c:1: includes "no_such_header.h", found in no layer'
 expect 'tools/zz_msg.c:1: includes the consensus core'"'"'s message codec'
 expect 'include/certa/receipt.h: allow-list entry for jansson.h matches nothing'
+if grep -q 'sim/zz_scratch.c:2' <<<"$out"; then
+  echo "FAIL: the checker reported a rightful include (sim -> engine/ledger.h)"
+  exit 1
+fi
 if grep -q 'engine/zz_scratch.c:2' <<<"$out"; then
   echo "FAIL: the checker reported a rightful include (engine -> certa/codec.h)"
   exit 1

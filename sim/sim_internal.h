@@ -6,9 +6,12 @@
  * The parts, one job each:
  *   sim.c        the event queue, the trace, the checkers (agreement,
  *                liveness after healing), stepping replicas and the run
- *   sim_world.c  the simulated world around the cores: fake crypto, the
- *                application callbacks, replica start and crash, and the
- *                network with its Byzantine senders
+ *   sim_world.c  the simulated world around the cores: fake crypto,
+ *                replica start and crash, and the network with its
+ *                Byzantine senders
+ *   sim_app.c    the application: the real ledger (engine/ledger.c) on a
+ *                generated genesis, the client's signed event batches and
+ *                the checkers of execution
  */
 #ifndef CERTA_SIM_INTERNAL_H
 #define CERTA_SIM_INTERNAL_H
@@ -21,12 +24,15 @@
 #include <string.h>
 
 #include "certa/crypto.h"
+#include "certa/genesis.h"
+#include "ledger.h"
+#include "ledger_mut.h"
 #include "pbft_msg.h"
 #include "pbft_mut.h"
 #include "certa/wire.h"
 
 #define NINTEG 4u
-#define REQ_BYTES 24u
+#define REQ_BYTES_MAX 2048u /* a request: a signed batch of one or two events */
 #define TRACE_RING 4096u
 #define BYZ_RING 32u
 #define START_MS 100000u
@@ -124,7 +130,11 @@ typedef struct rep {
     size_t nblocks, capblocks;
     uint8_t *exec;
     uint64_t executed;
-    uint64_t maxseq[NINTEG]; /* highest sequence delivered, per integrator */
+    certa_ledger *L; /* NULL while down */
+    bool gate_closed; /* can_propose said no since the last delivery */
+    /* results root and state digest after each executed height */
+    uint8_t (*roots)[2][CERTA_HASH_BYTES];
+    size_t roots_cap;
     certa_pbft_stats acc; /* stats of earlier incarnations */
     uint8_t *ring[BYZ_RING];
     size_t ringlen[BYZ_RING];
@@ -153,6 +163,12 @@ typedef struct sim {
     uint64_t integ_keys[NINTEG];
     uint8_t chain_id[CERTA_HASH_BYTES];
     certa_block_header genesis;
+    /* the generated genesis the ledgers run on */
+    certa_genesis gen;
+    certa_integrator_info g_integ[NINTEG];
+    certa_bureau_info g_bureau;
+    certa_centre_info g_centres[2];
+    certa_matter_info g_matter;
     /* world */
     bool net_faults, crash_faults;
     uint8_t side[CERTA_PBFT_VALIDATORS_MAX];
@@ -174,11 +190,17 @@ typedef struct sim {
     bool vc_armed_before_heal[CERTA_PBFT_VALIDATORS_MAX];
     /* client */
     uint8_t *submitted;
+    uint8_t **req_bytes; /* the requests, built on first use (sim_request) */
+    size_t *req_len;
     uint64_t *last_send;
     /* agreement */
     uint8_t (*chain)[CERTA_HASH_BYTES];
     uint8_t *chain_set;
     size_t chain_cap;
+    /* execution agreement: roots after each height, first honest executor */
+    uint8_t (*xroots)[2][CERTA_HASH_BYTES];
+    uint8_t *xset;
+    size_t xcap;
     bool done, failed;
     trace_ent *tr;
     uint64_t ntr;
@@ -199,15 +221,27 @@ void sim_fake_sign(void *ctx, const uint8_t *msg, size_t len,
 bool sim_fake_verify(void *ctx, uint16_t signer, const uint8_t *msg, size_t len,
                      const uint8_t sig[CERTA_SIGNATURE_BYTES]);
 uint64_t sim_req_index(uint16_t integ, uint64_t seq);
-void sim_make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES]);
-bool sim_req_genuine(sim *s, const certa_pbft_request *q);
-bool sim_settled(const rep *p, uint64_t idx);
-uint64_t sim_unsettled(const sim *s, const rep *p);
 void sim_rep_accumulate(rep *p);
 void sim_rep_start(sim *s, rep *p);
 void sim_rep_crash(sim *s, rep *p);
 uint16_t sim_faulty_now(sim *s);
 void sim_byz_ring_add(rep *p, const uint8_t *m, size_t len);
 void sim_net_send(sim *s, uint16_t src, uint16_t dst, const uint8_t *m, size_t len);
+
+/* sim_app.c */
+void sim_genesis_init(sim *s);
+/* Request idx as its integrator signs it (built once per run). */
+const uint8_t *sim_request(sim *s, uint64_t idx, size_t *len);
+bool sim_req_genuine(sim *s, const certa_pbft_request *q);
+bool sim_settled(const rep *p, uint64_t idx);
+uint64_t sim_unsettled(const sim *s, const rep *p);
+void sim_app_bind(rep *p, certa_pbft_app *app);
+/* A new ledger for p, its durable blocks executed again. */
+void sim_ledger_start(sim *s, rep *p);
+void sim_ledger_stop(rep *p);
+/* Executes a delivered block at p and checks it (was_exec: per batch,
+ * whether p had executed it before). */
+void sim_ledger_execute(sim *s, rep *p, const certa_pbft_msg *m, const uint8_t *b,
+                        size_t len, const uint8_t *was_exec);
 
 #endif

@@ -168,20 +168,19 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
                      " after %zu (gap or repeat)", p->id, m.hdr.height, p->nblocks);
         return;
     }
-    uint8_t hh[CERTA_PBFT_HEADER_BYTES], hash[CERTA_HASH_BYTES];
-    certa_pbft_header_encode(&m.hdr, hh);
-    certa_sha256(hh, sizeof hh, hash);
+    /* block hashes as the ledger's header_hash gives them */
+    uint8_t hash[CERTA_HASH_BYTES];
+    certa_header_hash(&m.hdr, hash);
     /* hash chain against this replica's previous block */
     uint8_t prev[CERTA_HASH_BYTES];
     if (p->nblocks == 0) {
-        certa_pbft_header_encode(&s->genesis, hh);
+        certa_header_hash(&s->genesis, prev);
     } else {
         certa_pbft_msg pm;
         certa_err rc = certa_pbft_msg_decode(p->blocks[p->nblocks - 1], p->blens[p->nblocks - 1], &pm);
         CERTA_ASSERT(rc == CERTA_OK);
-        certa_pbft_header_encode(&pm.hdr, hh);
+        certa_header_hash(&pm.hdr, prev);
     }
-    certa_sha256(hh, sizeof hh, prev);
     if (memcmp(prev, m.hdr.prev_hash, CERTA_HASH_BYTES) != 0) {
         sim_violation(s, "chain: replica %u block %" PRIu64 " does not link to its parent",
                   p->id, height);
@@ -230,6 +229,8 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
         }
     }
     /* validity: submitted, genuine, executed once */
+    uint8_t was_exec[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+    size_t nb = 0;
     size_t pos = 0;
     const uint8_t *it;
     size_t il;
@@ -241,6 +242,8 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
             return;
         }
         uint64_t idx = sim_req_index(q.integrator, q.seq);
+        CERTA_ASSERT(nb < CERTA_PBFT_BLOCK_REQUESTS_MAX);
+        was_exec[nb++] = p->exec[idx];
         if (!s->submitted[idx]) {
             sim_violation(s, "validity: replica %u block %" PRIu64
                          " holds a request never submitted", p->id, height);
@@ -253,9 +256,9 @@ static void check_deliver(sim *s, rep *p, const uint8_t *b, size_t len,
             p->exec[idx] = 1;
             p->executed++;
         }
-        if (q.seq > p->maxseq[q.integrator])
-            p->maxseq[q.integrator] = q.seq;
     }
+    /* the real application executes it (and its checkers run) */
+    sim_ledger_execute(s, p, &m, b, len, was_exec);
     p->blocks[p->nblocks] = malloc(len);
     CERTA_ASSERT(p->blocks[p->nblocks] != NULL);
     memcpy(p->blocks[p->nblocks], b, len);
@@ -409,7 +412,8 @@ void sim_step(sim *s, rep *p, const certa_pbft_input *in)
     e.dst = p->id;
     e.gen = p->gen;
     sim_heap_push(s, e);
-    if (delivered && s->o.parent_gate) { /* the gate may have opened */
+    if (delivered && p->gate_closed) { /* the LAG gate (can_propose) may have opened */
+        p->gate_closed = false;
         e.t = s->t;
         sim_heap_push(s, e);
     }
@@ -422,9 +426,9 @@ static void submit(sim *s, uint64_t idx, uint16_t to)
     s->last_send[idx] = s->t;
     if (!p->up)
         return;
-    uint8_t b[REQ_BYTES];
-    sim_make_request(s, idx, b);
-    certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, b, REQ_BYTES,
+    size_t len;
+    const uint8_t *b = sim_request(s, idx, &len);
+    certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, b, len,
                            (uint16_t)(idx % NINTEG), idx / NINTEG + 1};
     sim_trace_add(s, EV_SUBMIT, 0, to, NULL, 0);
     sim_step(s, p, &in);
@@ -452,7 +456,6 @@ static void disk_repair(sim *s, rep *p)
         free(p->blocks[i]);
     p->nblocks -= k;
     memset(p->exec, 0, s->o.requests + 1);
-    memset(p->maxseq, 0, sizeof p->maxseq);
     p->executed = 0;
     for (size_t i = 0; i < p->nblocks; i++) {
         certa_pbft_msg m;
@@ -470,8 +473,6 @@ static void disk_repair(sim *s, rep *p)
                 p->exec[idx] = 1;
                 p->executed++;
             }
-            if (q.seq > p->maxseq[q.integrator])
-                p->maxseq[q.integrator] = q.seq;
         }
     }
     s->res->repairs++;
@@ -773,11 +774,26 @@ static const char *const mutation_names[CERTA_PBFT_MUT_COUNT] = {
     [CERTA_PBFT_MUT_NV_SKIP_PREPARED] = "nv-skip-prepared",
 };
 
-bool certa_sim_mutation_parse(const char *name, int *mutation)
+/* Indexed by CERTA_LEDGER_MUT_*. */
+static const char *const ledger_mutation_names[CERTA_LEDGER_MUT_COUNT] = {
+    [CERTA_LEDGER_MUT_NONE] = "none",
+    [CERTA_LEDGER_MUT_SKIP_REPLAY] = "skip-replay",
+    [CERTA_LEDGER_MUT_LAG_OFF_BY_ONE] = "lag-off-by-one",
+    [CERTA_LEDGER_MUT_LOCAL_TIME] = "local-time",
+};
+
+bool certa_sim_mutation_parse(const char *name, int *mutation, int *ledger_mutation)
 {
+    *mutation = CERTA_PBFT_MUT_NONE;
+    *ledger_mutation = CERTA_LEDGER_MUT_NONE;
     for (int i = 0; i < CERTA_PBFT_MUT_COUNT; i++)
         if (strcmp(name, mutation_names[i]) == 0) {
             *mutation = i;
+            return true;
+        }
+    for (int i = 1; i < CERTA_LEDGER_MUT_COUNT; i++)
+        if (strcmp(name, ledger_mutation_names[i]) == 0) {
+            *ledger_mutation = i;
             return true;
         }
     return false;
@@ -791,7 +807,10 @@ void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap)
              "certa sim --seeds %" PRIu64 "..%" PRIu64 " --validators %u --faults %s"
              " --scenario %s --requests %u --fault-ms %" PRIu64 " --mutation %s%s --trace",
              o->seed, o->seed, o->n, faults_name(o->faults), scen[o->scenario % 6],
-             o->requests, o->fault_ms, mutation_names[(unsigned)o->mutation % CERTA_PBFT_MUT_COUNT],
+             o->requests, o->fault_ms,
+             o->ledger_mutation
+                 ? ledger_mutation_names[(unsigned)o->ledger_mutation % CERTA_LEDGER_MUT_COUNT]
+                 : mutation_names[(unsigned)o->mutation % CERTA_PBFT_MUT_COUNT],
              o->parent_gate ? " --parent-gate" : "");
 }
 
@@ -866,7 +885,10 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     s->reps = calloc(o->n, sizeof *s->reps);
     s->submitted = calloc(o->requests + 1, 1);
     s->last_send = calloc(o->requests + 1, sizeof *s->last_send);
-    CERTA_ASSERT(s->tr && s->reps && s->submitted && s->last_send);
+    s->req_bytes = calloc(o->requests + 1, sizeof *s->req_bytes);
+    s->req_len = calloc(o->requests + 1, sizeof *s->req_len);
+    CERTA_ASSERT(s->tr && s->reps && s->submitted && s->last_send && s->req_bytes &&
+                 s->req_len);
     for (uint16_t i = 0; i < o->n; i++)
         s->keys[i] = rnd(&s->rng) | 1;
     for (unsigned i = 0; i < NINTEG; i++)
@@ -905,6 +927,7 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
             s->reps[0].byz = true;
         }
     }
+    sim_genesis_init(s);
     for (uint16_t i = 0; i < o->n; i++)
         sim_rep_start(s, &s->reps[i]);
 
@@ -998,6 +1021,8 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
         free(p->blocks);
         free(p->blens);
         free(p->exec);
+        free(p->roots);
+        sim_ledger_stop(p);
         for (unsigned k = 0; k < BYZ_RING; k++)
             free(p->ring[k]);
     }
@@ -1008,6 +1033,12 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     free(s->last_send);
     free(s->chain);
     free(s->chain_set);
+    free(s->xroots);
+    free(s->xset);
+    for (uint64_t i = 0; i < o->requests; i++)
+        free(s->req_bytes[i]);
+    free(s->req_bytes);
+    free(s->req_len);
     bool ok = res->ok;
     free(s);
     return ok;

@@ -7,12 +7,17 @@
  * replay, forge senders, withhold, send bogus view-change certificates and
  * vote twice; a restarted replica may also find its newest blocks corrupt
  * and truncated. The real protocol code runs unchanged, with fake fast crypto,
- * an in-memory durable store and a trivial application.
+ * an in-memory durable store and the real application: the ledger
+ * (engine/ledger.c) on the licence state, over a genesis generated from the
+ * seed, fed with signed event batches (grants, revokes, redeems).
  *
  * After every step the checkers test agreement (no two honest replicas
- * deliver different blocks at one height), total order without gaps, and
+ * deliver different blocks at one height), total order without gaps,
  * validity (every delivered request was submitted and correctly signed;
- * each executes once); at the end, liveness: after the faults heal, every
+ * each executes once), and execution: honest replicas at the same executed
+ * height have the same results root and state digest, each header carries
+ * the roots of its height minus the LAG, and a batch executed before is
+ * answered replayed or too old; at the end, liveness: after the faults heal, every
  * submitted request is executed by every honest replica within the bound
  * (or, with a replay horizon, answered as too old); in the overload and
  * rejoin scenarios the views must then stay put for a quiet period, every
@@ -63,6 +68,8 @@ typedef struct certa_sim_opts {
     uint32_t batch;
     int mutation;       /* CERTA_PBFT_MUT_* (engine/pbft_mut.h) planted in
                          * every replica */
+    int ledger_mutation; /* CERTA_LEDGER_MUT_* (engine/ledger_mut.h) planted in
+                          * every replica's ledger but the last one's */
     bool parent_gate;   /* app.can_propose: propose h only after executing h-1 */
     /* > 0: request_executed also answers true for a sequence this many or
      * more below the integrator's highest delivered one (a host's bounded
@@ -102,9 +109,11 @@ typedef struct certa_sim_result {
 bool certa_sim_run(const certa_sim_opts *o, certa_sim_result *res);
 
 /* The command that replays a seed. */
-/* The --mutation name ("none", "quorum-2f", "nv-skip-prepared") into
- * *mutation; false for an unknown name. */
-bool certa_sim_mutation_parse(const char *name, int *mutation);
+/* The --mutation name into *mutation (the core's: "none", "quorum-2f",
+ * "nv-skip-prepared") or *ledger_mutation (the ledger's: "skip-replay",
+ * "lag-off-by-one", "local-time"), the other set to none; false for an
+ * unknown name. */
+bool certa_sim_mutation_parse(const char *name, int *mutation, int *ledger_mutation);
 
 void certa_sim_replay_cmd(const certa_sim_opts *o, char *out, size_t cap);
 

@@ -1,8 +1,7 @@
 /* sim_world: the simulated world around the PBFT cores (part of the
  * simulator, see sim_internal.h): fake crypto (a keyed 64-bit hash per
  * validator, unforgeable by the Byzantine code since it signs only with its
- * own key), the application callbacks (requests, blocks, what executed),
- * starting and crashing a replica from what it persisted, and the network:
+ * own key), starting (its ledger from its durable blocks, sim_app.c) and crashing a replica from what it persisted, and the network:
  * delays, loss, partitions and the Byzantine senders.
  *
  * Invariants kept by this file: everything random comes from the sim's one
@@ -39,129 +38,11 @@ bool sim_fake_verify(void *ctx, uint16_t signer, const uint8_t *msg, size_t len,
     return memcmp(want, sig, CERTA_SIGNATURE_BYTES) == 0;
 }
 
-/* ---------------------------------------------------------------- app */
+/* ---------------------------------------------------------------- requests */
 
 uint64_t sim_req_index(uint16_t integ, uint64_t seq)
 {
     return (seq - 1) * NINTEG + integ;
-}
-
-void sim_make_request(sim *s, uint64_t idx, uint8_t out[REQ_BYTES])
-{
-    uint16_t integ = (uint16_t)(idx % NINTEG);
-    uint64_t seq = idx / NINTEG + 1;
-    memset(out, 0, REQ_BYTES);
-    certa_put_le16(out, integ);
-    certa_put_le64(out + 2, seq);
-    uint64_t nonce = h64(s->o.seed, out, 10);
-    memcpy(out + 10, &nonce, 6);
-    uint64_t mac = h64(s->integ_keys[integ], out, 16);
-    memcpy(out + 16, &mac, 8);
-}
-
-bool sim_req_genuine(sim *s, const certa_pbft_request *q)
-{
-    if (q->len != REQ_BYTES || q->integrator >= NINTEG || q->seq == 0)
-        return false;
-    uint64_t idx = sim_req_index(q->integrator, q->seq);
-    if (idx >= s->o.requests)
-        return false;
-    uint8_t want[REQ_BYTES];
-    sim_make_request(s, idx, want);
-    return memcmp(want, q->bytes, REQ_BYTES) == 0;
-}
-
-static bool app_validate_request(void *ctx, const certa_pbft_request *q)
-{
-    rep *p = ctx;
-    return sim_req_genuine(p->s, q);
-}
-
-/* Too old for the host to tell: at or beyond the horizon below the
- * integrator's highest delivered sequence, as the node's replay window. */
-static bool too_old(const rep *p, uint16_t integ, uint64_t seq)
-{
-    return p->s->horizon > 0 && seq + p->s->horizon <= p->maxseq[integ];
-}
-
-static bool app_executed(void *ctx, uint16_t integ, uint64_t seq)
-{
-    rep *p = ctx;
-    if (integ >= NINTEG || seq == 0)
-        return false;
-    uint64_t idx = sim_req_index(integ, seq);
-    return idx < p->s->o.requests && (p->exec[idx] || too_old(p, integ, seq));
-}
-
-/* Request idx has its final answer at p: executed, or too old to tell. */
-bool sim_settled(const rep *p, uint64_t idx)
-{
-    return p->exec[idx] || too_old(p, (uint16_t)(idx % NINTEG), idx / NINTEG + 1);
-}
-
-uint64_t sim_unsettled(const sim *s, const rep *p)
-{
-    if (s->horizon == 0)
-        return s->o.requests - p->executed;
-    uint64_t k = 0;
-    for (uint64_t i = 0; i < s->o.requests; i++)
-        k += !sim_settled(p, i);
-    return k;
-}
-
-static void events_root(const certa_pbft_request *reqs, size_t n,
-                        uint8_t out[CERTA_HASH_BYTES])
-{
-    certa_sha256_ctx c;
-    certa_sha256_init(&c);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t hdr[10];
-        certa_put_le16(hdr, reqs[i].integrator);
-        certa_put_le64(hdr + 2, reqs[i].seq);
-        certa_sha256_update(&c, hdr, sizeof hdr);
-        certa_sha256_update(&c, reqs[i].bytes, reqs[i].len);
-    }
-    certa_sha256_final(&c, out);
-}
-
-static void app_build(void *ctx, const certa_block_header *parent,
-                      certa_block_header *hdr, const certa_pbft_request *reqs,
-                      size_t n)
-{
-    (void)ctx;
-    (void)parent;
-    events_root(reqs, n, hdr->events_root);
-    hdr->event_count = (uint32_t)n;
-    hdr->batch_count = (uint32_t)n;
-    memset(hdr->prev_results_root, 0, CERTA_HASH_BYTES);
-    memset(hdr->state_digest, 0, CERTA_HASH_BYTES);
-}
-
-static bool app_validate_block(void *ctx, const certa_block_header *hdr,
-                               const certa_pbft_request *reqs, size_t n)
-{
-    (void)ctx;
-    certa_block_header want = *hdr;
-    app_build(ctx, NULL, &want, reqs, n);
-    return memcmp(&want, hdr, sizeof want) == 0;
-}
-
-/* A host whose headers commit to the parent's execution results. */
-static bool app_can_propose(void *ctx, uint64_t height)
-{
-    rep *p = ctx;
-    return p->nblocks + 1 >= height;
-}
-
-static bool app_read_block(void *ctx, uint64_t height, const uint8_t **out,
-                           size_t *len)
-{
-    rep *p = ctx;
-    if (height == 0 || height > p->nblocks)
-        return false;
-    *out = p->blocks[height - 1];
-    *len = p->blens[height - 1];
-    return true;
 }
 
 /* ---------------------------------------------------------------- replicas */
@@ -184,14 +65,7 @@ static void make_config(sim *s, rep *p, certa_pbft_config *c)
     c->fetch_blocks_max = 32;
     c->mutation = s->o.mutation;
     c->crypto = (certa_pbft_crypto){p, sim_fake_sign, sim_fake_verify};
-    c->app = (certa_pbft_app){.ctx = p,
-                              .validate_request = app_validate_request,
-                              .request_executed = app_executed,
-                              .build_block = app_build,
-                              .validate_block = app_validate_block,
-                              .read_block = app_read_block};
-    if (s->o.parent_gate)
-        c->app.can_propose = app_can_propose;
+    sim_app_bind(p, &c->app);
 }
 
 void sim_rep_accumulate(rep *p)
@@ -207,6 +81,7 @@ void sim_rep_accumulate(rep *p)
 
 void sim_rep_start(sim *s, rep *p)
 {
+    sim_ledger_start(s, p);
     certa_pbft_config c;
     make_config(s, p, &c);
     certa_errinfo ei;
@@ -246,6 +121,7 @@ void sim_rep_crash(sim *s, rep *p)
     sim_rep_accumulate(p);
     certa_pbft_free(p->r);
     p->r = NULL;
+    sim_ledger_stop(p);
     p->up = false;
     p->gen++;
     s->res->crashes++;
