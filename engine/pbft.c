@@ -29,32 +29,52 @@
  */
 #include "pbft_internal.h"
 
+/* Releases b's storage (replica teardown, rare large buffers). */
 void pbft_buf_free(buf *b)
 {
     CERTA_ASSERT(b != NULL);
+    CERTA_ASSERT(b->cap > 0 || b->p == NULL);
     free(b->p);
     b->p = NULL;
     b->len = 0;
+    b->cap = 0;
+}
+
+/* Empties b, keeping its storage for the next message unless it is large. */
+void pbft_buf_clear(buf *b)
+{
+    CERTA_ASSERT(b != NULL);
+    CERTA_ASSERT(b->len <= b->cap);
+    if (b->cap > PBFT_BUF_KEEP_BYTES)
+        pbft_buf_free(b);
+    b->len = 0;
+}
+
+/* Storage for len bytes at b->p (b->len unchanged); allocates only when
+ * b's storage is shorter. Never NULL. */
+uint8_t *pbft_buf_reserve(buf *b, size_t len)
+{
+    CERTA_ASSERT(b != NULL && b->len <= b->cap);
+    size_t need = len ? len : 1;
+    if (b->cap < need) {
+        uint8_t *q = realloc(b->p, need);
+        CERTA_ASSERT(q != NULL);
+        b->p = q;
+        b->cap = need;
+    }
+    CERTA_ASSERT(b->p != NULL && b->cap >= len);
+    return b->p;
 }
 
 void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
 {
-    uint8_t *q = malloc(len ? len : 1);
-    CERTA_ASSERT(q != NULL);
-    if (len)
-        memcpy(q, p, len);
-    free(b->p);
-    b->p = q;
-    b->len = len;
-    CERTA_ASSERT(b->p != NULL && b->len == len);
-}
-
-void pbft_buf_take(buf *b, uint8_t *p, size_t len)
-{
     CERTA_ASSERT(b != NULL && (p != NULL || len == 0));
-    free(b->p);
-    b->p = p;
+    CERTA_ASSERT(p == NULL || p + len <= b->p || p >= b->p + b->cap);
+    pbft_buf_reserve(b, len);
+    if (len)
+        memcpy(b->p, p, len);
     b->len = len;
+    CERTA_ASSERT(b->p != NULL && b->len == len && b->len <= b->cap);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -88,12 +108,8 @@ const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
                               size_t *in_len)
 {
     size_t need = certa_pbft_sig_input(r->c.chain_id, m, len, NULL, 0);
-    if (r->sigin.len < need) {
-        uint8_t *p = realloc(r->sigin.p, need);
-        CERTA_ASSERT(p != NULL);
-        r->sigin.p = p;
-        r->sigin.len = need;
-    }
+    pbft_buf_reserve(&r->sigin, need);
+    r->sigin.len = need;
     *in_len = certa_pbft_sig_input(r->c.chain_id, m, len, r->sigin.p, r->sigin.len);
     CERTA_ASSERT(*in_len == need);
     return r->sigin.p;
@@ -108,21 +124,39 @@ bool pbft_verify_signed(certa_pbft *r, const certa_pbft_msg *m)
     return r->c.crypto.verify(r->c.crypto.ctx, m->sender, in, in_len, m->sig);
 }
 
-/* Encodes m as this replica's message and signs it. */
+/* Encodes m as this replica's message and signs it, into the replica's
+ * out_msg scratch. The result is a view (cap 0): valid until the next
+ * pbft_make_signed, copied (pbft_buf_set, pbft_emit) by whoever keeps it,
+ * never freed. */
 buf pbft_make_signed(certa_pbft *r, certa_pbft_msg *m)
 {
     CERTA_ASSERT(certa_pbft_msg_is_signed(m->type));
     m->sender = r->c.id;
     m->sig = NULL;
     size_t len = 0;
-    uint8_t *p = certa_pbft_msg_encode(m, &len);
-    CERTA_ASSERT(p != NULL);
-    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES);
+    bool ok = certa_pbft_msg_encode_into(m, &r->out_msg.p, &r->out_msg.cap, &len);
+    CERTA_ASSERT(ok);
+    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES && len <= r->out_msg.cap);
+    r->out_msg.len = len;
+    uint8_t *p = r->out_msg.p;
     size_t sl = len - CERTA_SIGNATURE_BYTES;
     size_t in_len;
     const uint8_t *in = pbft_sig_input(r, p, sl, &in_len);
     r->c.crypto.sign(r->c.crypto.ctx, in, in_len, p + sl);
-    return (buf){p, len};
+    return (buf){p, len, 0};
+}
+
+/* Encodes the record (or unsigned message) m into the out_rec scratch; a
+ * view valid until the next pbft_encode_rec, as pbft_make_signed. */
+buf pbft_encode_rec(certa_pbft *r, const certa_pbft_msg *m)
+{
+    CERTA_ASSERT(m != NULL);
+    size_t len = 0;
+    bool ok = certa_pbft_msg_encode_into(m, &r->out_rec.p, &r->out_rec.cap, &len);
+    CERTA_ASSERT(ok);
+    CERTA_ASSERT(len >= 2 && len <= r->out_rec.cap);
+    r->out_rec.len = len;
+    return (buf){r->out_rec.p, len, 0};
 }
 
 /* ---------------------------------------------------------------- output */
@@ -190,19 +224,27 @@ void pbft_send_to(certa_pbft *r, uint16_t to, const buf *b)
 void pbft_slot_reset(certa_pbft *r, slot *s)
 {
     CERTA_ASSERT(s->prep != NULL && s->com != NULL);
-    pbft_buf_free(&s->pp);
-    pbft_buf_free(&s->cert);
-    pbft_buf_free(&s->com_sigs);
-    for (uint16_t i = 0; i < r->c.n; i++)
-        pbft_buf_free(&s->prep[i].raw);
+    pbft_buf_clear(&s->pp);
+    pbft_buf_clear(&s->cert);
+    pbft_buf_clear(&s->com_sigs);
+    for (uint16_t i = 0; i < r->c.n; i++) {
+        pbft_buf_clear(&s->prep[i].raw);
+        buf keep = s->prep[i].raw;
+        memset(&s->prep[i], 0, sizeof s->prep[i]);
+        s->prep[i].raw = keep;
+    }
     pvote *prep = s->prep;
     cvote *com = s->com;
-    memset(prep, 0, r->c.n * sizeof *prep);
+    buf pp = s->pp, cert = s->cert, com_sigs = s->com_sigs;
     memset(com, 0, r->c.n * sizeof *com);
     memset(s, 0, sizeof *s);
     s->prep = prep;
     s->com = com;
+    s->pp = pp;
+    s->cert = cert;
+    s->com_sigs = com_sigs;
     CERTA_ASSERT(s->seq == 0 && !s->has_pp && !s->committed);
+    CERTA_ASSERT(s->pp.len == 0 && s->cert.len == 0 && s->com_sigs.len == 0);
 }
 
 /* The slot of height seq, or NULL when seq is outside (h, h+window]. */
@@ -280,8 +322,7 @@ void pbft_apply_executed(certa_pbft *r, const certa_block_header *hdr,
         buf b = pbft_make_signed(r, &m);
         pbft_bcast(r, &b);
         pbft_ck_store(r, r->c.id, m.seq, m.digest, b.p, b.len);
-        pbft_buf_free(&o->raw);
-        o->raw = b;
+        pbft_buf_set(&o->raw, b.p, b.len);
         pbft_check_stable(r);
         pbft_adopt_ck(r);
     }
@@ -313,12 +354,9 @@ void pbft_execute_ready(certa_pbft *r)
         rec.reqs = pp.reqs;
         rec.sig_count = s->com_nsig;
         rec.sigs = s->com_sigs.p;
-        size_t len = 0;
-        uint8_t *p = certa_pbft_msg_encode(&rec, &len);
-        CERTA_ASSERT(p != NULL);
+        buf blk = pbft_encode_rec(r, &rec);
         pbft_emit(r, CERTA_PBFT_ACT_DELIVER, 0, CERTA_PBFT_REC_BLOCK, s->hdr.height,
-             s->com_view, p, len);
-        free(p);
+                  s->com_view, blk.p, blk.len);
         uint8_t d[CERTA_HASH_BYTES];
         memcpy(d, s->d, sizeof d);
         certa_block_header hdr = s->hdr;
@@ -343,8 +381,7 @@ static void check_committed(certa_pbft *r, slot *s)
             cnt++;
     if (cnt < r->q)
         return;
-    uint8_t *sigs = malloc((size_t)cnt * 66u);
-    CERTA_ASSERT(sigs != NULL);
+    uint8_t *sigs = pbft_buf_reserve(&s->com_sigs, (size_t)cnt * 66u);
     uint16_t k = 0;
     for (uint16_t i = 0; i < r->c.n; i++)
         if (s->com[i].has && s->com[i].view == s->pp_view &&
@@ -354,7 +391,7 @@ static void check_committed(certa_pbft *r, slot *s)
             k++;
         }
     CERTA_ASSERT(k == cnt);
-    pbft_buf_take(&s->com_sigs, sigs, (size_t)cnt * 66u);
+    s->com_sigs.len = (size_t)cnt * 66u;
     s->com_nsig = cnt;
     s->com_view = s->pp_view;
     s->committed = true;
@@ -386,12 +423,8 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_REC_CERT;
     certa_pbft_list_parse(s->cert.p, s->cert.len, &m.l1);
-    size_t len = 0;
-    uint8_t *p = certa_pbft_msg_encode(&m, &len);
-    CERTA_ASSERT(p != NULL);
-    buf rc = {p, len};
+    buf rc = pbft_encode_rec(r, &m);
     pbft_persist(r, CERTA_PBFT_REC_CERT, s->seq, s->pp_view, &rc);
-    pbft_buf_free(&rc);
 
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_MSG_COMMIT;
@@ -408,7 +441,6 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
     c->view = s->pp_view;
     memcpy(c->d, s->d, CERTA_HASH_BYTES);
     memcpy(c->sig, b.p + b.len - CERTA_SIGNATURE_BYTES, CERTA_SIGNATURE_BYTES);
-    pbft_buf_free(&b);
     check_committed(r, s);
 }
 
@@ -433,9 +465,10 @@ void pbft_check_prepared(certa_pbft *r, slot *s)
         return;
     CERTA_ASSERT(cnt <= r->c.n && items[0] == s->pp.p && lens[0] == s->pp.len);
     size_t len = 0;
-    uint8_t *c = certa_pbft_list_build(items, lens, cnt, &len);
-    CERTA_ASSERT(c != NULL);
-    pbft_buf_take(&s->cert, c, len);
+    bool ok = certa_pbft_list_build_into(items, lens, cnt, &s->cert.p, &s->cert.cap,
+                                         &len);
+    CERTA_ASSERT(ok && len <= s->cert.cap);
+    s->cert.len = len;
     s->has_cert = true;
     s->cert_view = s->pp_view;
     pbft_maybe_commit(r, s);
@@ -514,8 +547,7 @@ void pbft_vote_prepare(certa_pbft *r, slot *s)
     v->has = true;
     v->view = s->pp_view;
     memcpy(v->d, s->d, CERTA_HASH_BYTES);
-    pbft_buf_free(&v->raw);
-    v->raw = b;
+    pbft_buf_set(&v->raw, b.p, b.len);
 }
 
 static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
@@ -707,10 +739,10 @@ static void maybe_propose(certa_pbft *r)
             r->st.chain_refusals++;
             return;
         }
+        /* first the pool entries the block takes, then their items in the
+         * prop_reqs scratch (one reserve, so the pointers into it hold) */
         size_t n = 0, nb = 0;
-        const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-        size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-        uint8_t *tmp[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+        uint32_t pick[CERTA_PBFT_BLOCK_REQUESTS_MAX];
         for (uint32_t i = (uint32_t)first; i < r->npool && n < r->c.batch_requests_max;
              i++) {
             pend *p = &r->pool[i];
@@ -722,24 +754,35 @@ static void maybe_propose(certa_pbft *r)
              * horizon passed it): every backup would refuse the block */
             if (pbft_pool_prune(r, i))
                 continue;
-            uint8_t *it = malloc(10 + p->bytes.len);
-            CERTA_ASSERT(it != NULL);
-            certa_put_le16(it, p->integrator);
-            certa_put_le64(it + 2, p->seq);
-            memcpy(it + 10, p->bytes.p, p->bytes.len);
-            tmp[n] = it;
-            items[n] = it;
-            lens[n] = 10 + p->bytes.len;
-            r->reqs[n] = (certa_pbft_request){p->integrator, p->seq, it + 10,
-                                              p->bytes.len};
+            pick[n++] = i;
             nb += p->bytes.len;
-            n++;
         }
         if (n == 0)
             continue; /* all pruned: n_unprop fell, the loop re-checks */
+        CERTA_ASSERT(n <= r->c.batch_requests_max && n <= CERTA_PBFT_BLOCK_REQUESTS_MAX);
+        const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+        size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+        uint8_t *it = pbft_buf_reserve(&r->prop_reqs, nb + 10u * n);
+        for (size_t k = 0; k < n; k++) {
+            const pend *p = &r->pool[pick[k]];
+            CERTA_ASSERT(p->live && p->prop_seq == 0);
+            certa_put_le16(it, p->integrator);
+            certa_put_le64(it + 2, p->seq);
+            memcpy(it + 10, p->bytes.p, p->bytes.len);
+            items[k] = it;
+            lens[k] = 10 + p->bytes.len;
+            r->reqs[k] = (certa_pbft_request){p->integrator, p->seq, it + 10,
+                                              p->bytes.len};
+            it += lens[k];
+        }
+        r->prop_reqs.len = nb + 10u * n;
+        CERTA_ASSERT(it == r->prop_reqs.p + r->prop_reqs.len);
         size_t ll = 0;
-        uint8_t *list = certa_pbft_list_build(items, lens, n, &ll);
-        CERTA_ASSERT(list != NULL);
+        bool built = certa_pbft_list_build_into(items, lens, n, &r->prop_list.p,
+                                                &r->prop_list.cap, &ll);
+        CERTA_ASSERT(built);
+        r->prop_list.len = ll;
+        const uint8_t *list = r->prop_list.p;
         certa_pbft_msg m;
         memset(&m, 0, sizeof m);
         m.type = CERTA_PBFT_MSG_PRE_PREPARE;
@@ -767,10 +810,6 @@ static void maybe_propose(certa_pbft *r)
         memcpy(r->parent_hash, d, CERTA_HASH_BYTES);
         r->next_seq++;
         r->st.proposals++;
-        pbft_buf_free(&b);
-        free(list);
-        for (size_t i = 0; i < n; i++)
-            free(tmp[i]);
         pbft_check_prepared(r, s);
     }
 }
@@ -886,7 +925,6 @@ static void resend(certa_pbft *r)
     m.aux = r->h;
     buf b = pbft_make_signed(r, &m);
     pbft_bcast(r, &b);
-    pbft_buf_free(&b);
     ownck *latest = NULL;
     for (int i = 0; i < OWNCK; i++)
         if (r->own[i].seq > r->h && r->own[i].raw.len &&
@@ -927,12 +965,8 @@ static void resend(certa_pbft *r)
             c.seq = s;
             memcpy(c.digest, sl->d, CERTA_HASH_BYTES);
             c.sig = sl->com[r->c.id].sig;
-            size_t len = 0;
-            uint8_t *q = certa_pbft_msg_encode(&c, &len);
-            CERTA_ASSERT(q != NULL);
-            buf cb = {q, len};
+            buf cb = pbft_encode_rec(r, &c);
             pbft_bcast(r, &cb);
-            pbft_buf_free(&cb);
         }
     }
     forward_pool(r);
@@ -1123,6 +1157,38 @@ void certa_pbft_config_default(certa_pbft_config *c, uint16_t n, uint16_t id)
     CERTA_ASSERT(c->window >= 2 * c->checkpoint_interval && c->window <= CERTA_PBFT_WINDOW_MAX);
 }
 
+/* Sizes at creation the buffers every block uses: the output queue, the
+ * scratch encoders, and in every slot the commit signatures (n x 66 bytes)
+ * and the n prepare votes (the encoded size of a PREPARE). What depends on
+ * the requests (pre-prepares, certificates, request bodies) takes its
+ * storage at first use and keeps it (pbft_buf_clear). */
+static void presize(certa_pbft *r)
+{
+    CERTA_ASSERT(r->slots != NULL && r->acts == NULL && r->arena == NULL);
+    r->cap_acts = 64;
+    r->acts = malloc(r->cap_acts * sizeof *r->acts);
+    r->arena_cap = 65536;
+    r->arena = malloc(r->arena_cap);
+    r->cap_items = 64;
+    r->items = malloc(r->cap_items * sizeof *r->items);
+    CERTA_ASSERT(r->acts != NULL && r->arena != NULL && r->items != NULL);
+    pbft_buf_reserve(&r->out_msg, 4096);
+    pbft_buf_reserve(&r->out_rec, 4096);
+    pbft_buf_reserve(&r->sigin, 4096);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_PREPARE;
+    size_t vote_len = 0;
+    bool ok = certa_pbft_msg_encode_into(&m, &r->out_msg.p, &r->out_msg.cap, &vote_len);
+    CERTA_ASSERT(ok && vote_len > CERTA_SIGNATURE_BYTES);
+    for (uint32_t i = 0; i < r->c.window; i++) {
+        slot *s = &r->slots[i];
+        pbft_buf_reserve(&s->com_sigs, (size_t)r->c.n * 66u);
+        for (uint16_t k = 0; k < r->c.n; k++)
+            pbft_buf_reserve(&s->prep[k].raw, vote_len);
+    }
+}
+
 certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
                             certa_errinfo *ei)
 {
@@ -1184,6 +1250,7 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
         certa_pbft_free(r);
         return certa_errorf(ei, CERTA_E_NOMEM, "pbft: replica tables");
     }
+    presize(r);
     r->tip = cfg->genesis;
     pbft_hash_header(r, &cfg->genesis, r->tip_hash);
     r->ck_hdr = cfg->genesis;
@@ -1203,12 +1270,18 @@ void certa_pbft_free(certa_pbft *r)
         return;
     if (r->slots != NULL)
         for (uint32_t i = 0; i < r->c.window; i++) {
-            if (r->slots[i].prep != NULL && r->slots[i].com != NULL)
-                pbft_slot_reset(r, &r->slots[i]);
+            slot *s = &r->slots[i];
+            if (s->prep != NULL)
+                for (uint16_t k = 0; k < r->c.n; k++)
+                    pbft_buf_free(&s->prep[k].raw);
+            pbft_buf_free(&s->pp);
+            pbft_buf_free(&s->cert);
+            pbft_buf_free(&s->com_sigs);
             free(r->slots[i].prep);
             free(r->slots[i].com);
         }
-    for (uint32_t i = 0; r->pool && i < r->npool; i++)
+    /* every entry, not only the first npool: emptied ones keep storage */
+    for (uint32_t i = 0; r->pool && i < r->c.pending_max; i++)
         pbft_buf_free(&r->pool[i].bytes);
     free(r->ht);
     for (uint16_t i = 0; r->ckr && i < r->c.n; i++)
@@ -1223,6 +1296,10 @@ void certa_pbft_free(certa_pbft *r)
     pbft_buf_free(&r->ck_proof);
     pbft_buf_free(&r->pend_ck_proof);
     pbft_buf_free(&r->sigin);
+    pbft_buf_free(&r->out_msg);
+    pbft_buf_free(&r->out_rec);
+    pbft_buf_free(&r->prop_reqs);
+    pbft_buf_free(&r->prop_list);
     free(r->slots);
     free(r->pool);
     free(r->ckr);

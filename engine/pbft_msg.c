@@ -390,20 +390,27 @@ static certa_err rec_block_decode(const uint8_t *in, size_t len, certa_pbft_msg 
     return CERTA_OK;
 }
 
-static uint8_t *rec_block_encode(const certa_pbft_msg *m, size_t *out_len)
+/* Encodes a block record into *p (capacity *cap), growing it when short. */
+static bool rec_block_encode(const certa_pbft_msg *m, uint8_t **p, size_t *cap,
+                             size_t *out_len)
 {
     CERTA_ASSERT(m->type == CERTA_PBFT_REC_BLOCK);
+    CERTA_ASSERT(p != NULL && cap != NULL && out_len != NULL);
     certa_block b = {.hdr = m->hdr, .commit_view = m->aux, .batch_count = m->reqs.count,
                      .batches = m->reqs.p, .batches_len = m->reqs.len,
                      .sig_count = m->sig_count, .sigs = m->sigs};
-    size_t cap = certa_block_encoded_len(&b);
-    uint8_t *p = malloc(cap);
-    if (p == NULL || certa_block_encode(&b, p, cap, out_len, NULL) != CERTA_OK) {
-        free(p);
-        return NULL;
+    size_t need = certa_block_encoded_len(&b);
+    if (*cap < need) {
+        uint8_t *q = realloc(*p, need);
+        if (q == NULL)
+            return false;
+        *p = q;
+        *cap = need;
     }
-    CERTA_ASSERT(*out_len == cap);
-    return p;
+    if (certa_block_encode(&b, *p, *cap, out_len, NULL) != CERTA_OK)
+        return false;
+    CERTA_ASSERT(*out_len == need && *out_len <= *cap);
+    return true;
 }
 
 certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m)
@@ -442,12 +449,14 @@ certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m
     return CERTA_OK;
 }
 
-uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
+bool certa_pbft_msg_encode_into(const certa_pbft_msg *m, uint8_t **p, size_t *cap,
+                                size_t *out_len)
 {
-    CERTA_ASSERT(m != NULL && out_len != NULL);
+    CERTA_ASSERT(m != NULL && p != NULL && cap != NULL && out_len != NULL);
+    CERTA_ASSERT(*p != NULL || *cap == 0);
     if (m->type == CERTA_PBFT_REC_BLOCK)
-        return rec_block_encode(m, out_len);
-    wr w = {NULL, 0, 0, false};
+        return rec_block_encode(m, p, cap, out_len);
+    wr w = {*p, 0, *cap, false};
     wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
     wr_uint(&w, m->type, 1);
     bool sig = certa_pbft_msg_is_signed(m->type);
@@ -464,13 +473,27 @@ uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
             w.len += CERTA_SIGNATURE_BYTES;
         }
     }
-    if (w.bad) {
-        free(w.p);
-        return NULL;
-    }
+    /* the buffer stays the caller's, moved or not, even on failure */
+    *p = w.p;
+    *cap = w.cap;
+    if (w.bad)
+        return false;
     CERTA_ASSERT(w.p != NULL && w.len >= 2 && w.len <= w.cap);
     *out_len = w.len;
-    return w.p;
+    return true;
+}
+
+uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
+{
+    CERTA_ASSERT(m != NULL && out_len != NULL);
+    uint8_t *p = NULL;
+    size_t cap = 0;
+    if (!certa_pbft_msg_encode_into(m, &p, &cap, out_len)) {
+        free(p);
+        return NULL;
+    }
+    CERTA_ASSERT(p != NULL && *out_len <= cap);
+    return p;
 }
 
 bool certa_pbft_msg_prehashed(uint8_t type)
@@ -506,25 +529,38 @@ size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len)
     return len - CERTA_SIGNATURE_BYTES;
 }
 
-uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
-                               size_t count, size_t *out_len)
+bool certa_pbft_list_build_into(const uint8_t *const *items, const size_t *lens,
+                                size_t count, uint8_t **p, size_t *cap,
+                                size_t *out_len)
 {
     CERTA_ASSERT(count == 0 || (items != NULL && lens != NULL));
-    wr w = {NULL, 0, 0, false};
+    CERTA_ASSERT(p != NULL && cap != NULL && out_len != NULL);
+    wr w = {*p, 0, *cap, false};
     wr_uint(&w, count, 4);
     for (size_t i = 0; i < count; i++) {
         wr_uint(&w, lens[i], 4);
         wr_bytes(&w, items[i], lens[i]);
     }
-    if (w.bad) {
-        free(w.p);
+    *p = w.p;
+    *cap = w.cap;
+    if (w.bad || w.p == NULL)
+        return false;
+    CERTA_ASSERT(w.len >= 4 + 4 * count && w.len <= w.cap);
+    *out_len = w.len;
+    return true;
+}
+
+uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
+                               size_t count, size_t *out_len)
+{
+    uint8_t *p = NULL;
+    size_t cap = 0;
+    if (!certa_pbft_list_build_into(items, lens, count, &p, &cap, out_len)) {
+        free(p);
         return NULL;
     }
-    if (w.p == NULL)
-        return NULL;
-    CERTA_ASSERT(w.len >= 4 + 4 * count);
-    *out_len = w.len;
-    return w.p;
+    CERTA_ASSERT(p != NULL && *out_len <= cap);
+    return p;
 }
 
 void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,

@@ -65,9 +65,17 @@ static void pool_compact(certa_pbft *r)
 {
     CERTA_ASSERT(r->nlive <= r->npool);
     uint32_t k = 0;
+    /* a swap, not a copy: each entry keeps its own byte storage, so the
+     * tombstones' storage moves up to be reused by the next requests */
     for (uint32_t i = 0; i < r->npool; i++)
-        if (r->pool[i].live)
-            r->pool[k++] = r->pool[i];
+        if (r->pool[i].live) {
+            if (k != i) {
+                pend t = r->pool[k];
+                r->pool[k] = r->pool[i];
+                r->pool[i] = t;
+            }
+            k++;
+        }
     CERTA_ASSERT(k == r->nlive);
     r->npool = k;
     memset(r->ht, 0, ((size_t)r->htmask + 1) * sizeof *r->ht);
@@ -86,7 +94,7 @@ void pbft_pool_remove(certa_pbft *r, uint32_t i)
         r->n_unprop--;
         r->bytes_unprop -= p->bytes.len;
     }
-    pbft_buf_free(&p->bytes);
+    pbft_buf_clear(&p->bytes);
     p->live = false;
     r->nlive--;
     if (r->npool - r->nlive > r->nlive + 64)
@@ -165,7 +173,10 @@ static int pool_add(certa_pbft *r, const certa_pbft_request *q)
         return -1;
     uint32_t i = r->npool++;
     pend *p = &r->pool[i];
+    buf keep = p->bytes; /* emptied storage of an earlier request */
+    CERTA_ASSERT(!p->live && keep.len == 0);
     memset(p, 0, sizeof *p);
+    p->bytes = keep;
     p->integrator = q->integrator;
     p->seq = q->seq;
     pbft_buf_set(&p->bytes, q->bytes, q->len);
@@ -191,7 +202,6 @@ void pbft_forward_request(certa_pbft *r, pend *p, uint16_t to)
     m.body_len = p->bytes.len;
     buf b = pbft_make_signed(r, &m);
     pbft_send_to(r, to, &b);
-    pbft_buf_free(&b);
     p->forwarded_ms = r->now;
 }
 

@@ -173,8 +173,7 @@ static void start_view_change(certa_pbft *r, uint64_t v)
     pbft_bcast(r, &b);
     pbft_buf_set(&r->vcs[r->c.id], b.p, b.len);
     r->vc_views[r->c.id] = v;
-    pbft_buf_free(&r->my_vc);
-    r->my_vc = b;
+    pbft_buf_set(&r->my_vc, b.p, b.len);
     check_vc_quorum(r);
 }
 
@@ -314,7 +313,7 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
         if (s->seq == 0 || s->committed || s->executed)
             continue;
         s->has_pp = false;
-        pbft_buf_free(&s->pp);
+        pbft_buf_clear(&s->pp);
         s->commit_sent = false;
     }
     for (uint32_t i = 0; i < r->npool; i++)
@@ -394,7 +393,8 @@ static void build_new_view(certa_pbft *r)
     size_t lens[CERTA_PBFT_WINDOW_MAX];
     CERTA_ASSERT(pps != NULL);
     for (size_t i = 0; i < pl->count; i++) {
-        pps[i] = pbft_make_signed(r, &pl->pps[i]);
+        buf signed_pp = pbft_make_signed(r, &pl->pps[i]);
+        pbft_buf_set(&pps[i], signed_pp.p, signed_pp.len);
         items[i] = pps[i].p;
         lens[i] = pps[i].len;
     }
@@ -417,8 +417,7 @@ static void build_new_view(certa_pbft *r)
     buf b = pbft_make_signed(r, &m);
     pbft_persist(r, CERTA_PBFT_MSG_NEW_VIEW, 0, r->view, &b);
     pbft_bcast(r, &b);
-    pbft_buf_free(&r->nv);
-    r->nv = b;
+    pbft_buf_set(&r->nv, b.p, b.len);
     certa_pbft_msg nvm;
     certa_err rc = certa_pbft_msg_decode(r->nv.p, r->nv.len, &nvm);
     CERTA_ASSERT(rc == CERTA_OK);

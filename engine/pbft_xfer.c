@@ -80,12 +80,8 @@ void pbft_adopt_ck(certa_pbft *r)
     m.seq = r->ck_seq;
     m.hdr = r->ck_hdr;
     certa_pbft_list_parse(r->ck_proof.p, r->ck_proof.len, &m.l1);
-    size_t len = 0;
-    uint8_t *p = certa_pbft_msg_encode(&m, &len);
-    CERTA_ASSERT(p != NULL);
-    buf b = {p, len};
+    buf b = pbft_encode_rec(r, &m);
     pbft_persist(r, CERTA_PBFT_REC_CHECKPOINT, 0, 0, &b);
-    pbft_buf_free(&b);
     CERTA_ASSERT(r->ck_seq <= r->last_exec && r->ck_seq <= r->h);
     r->st.checkpoints_stable++;
 }
@@ -129,11 +125,12 @@ void pbft_check_stable(certa_pbft *r)
     /* one CHECKPOINT per sender is kept per height: q matches, q senders */
     CERTA_ASSERT(cnt == r->q && best > r->h);
     size_t pl = 0;
-    uint8_t *proof = certa_pbft_list_build(items, lens, cnt, &pl);
-    CERTA_ASSERT(proof != NULL);
+    bool ok = certa_pbft_list_build_into(items, lens, cnt, &r->pend_ck_proof.p,
+                                         &r->pend_ck_proof.cap, &pl);
+    CERTA_ASSERT(ok && pl <= r->pend_ck_proof.cap);
+    r->pend_ck_proof.len = pl;
     r->pend_ck_seq = best;
     memcpy(r->pend_ck_hash, bd, CERTA_HASH_BYTES);
-    pbft_buf_take(&r->pend_ck_proof, proof, pl);
     pbft_set_low(r, best);
     pbft_adopt_ck(r);
     if (r->last_exec < best)
@@ -267,7 +264,6 @@ static void fetch_now(certa_pbft *r)
     m.aux = r->c.fetch_blocks_max;
     buf b = pbft_make_signed(r, &m);
     pbft_send_to(r, to, &b);
-    pbft_buf_free(&b);
     r->fetching = true;
     r->fetch_deadline = r->now + r->c.resend_ms;
     CERTA_ASSERT(r->fetch_deadline > r->now);
@@ -309,7 +305,7 @@ void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
         size_t len;
         if (!r->c.app.read_block(r->c.app.ctx, hgt, &p, &len))
             break;
-        recs[k] = (buf){NULL, 0};
+        recs[k] = (buf){NULL, 0, 0};
         pbft_buf_set(&recs[k], p, len);
         items[k] = recs[k].p;
         lens[k] = len;
@@ -328,7 +324,6 @@ void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
     certa_pbft_list_parse(l, ll, &out.l1);
     buf b = pbft_make_signed(r, &out);
     pbft_send_to(r, m->sender, &b);
-    pbft_buf_free(&b);
     free(l);
     for (size_t i = 0; i < k; i++)
         pbft_buf_free(&recs[i]);
