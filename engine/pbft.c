@@ -29,71 +29,20 @@
  */
 #include "pbft_internal.h"
 
-/* Releases b's storage (replica teardown, rare large buffers). */
-void pbft_buf_free(buf *b)
-{
-    CERTA_ASSERT(b != NULL);
-    CERTA_ASSERT(b->cap > 0 || b->p == NULL);
-    free(b->p);
-    b->p = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-/* Empties b, keeping its storage for the next message unless it is large. */
-void pbft_buf_clear(buf *b)
-{
-    CERTA_ASSERT(b != NULL);
-    CERTA_ASSERT(b->len <= b->cap);
-    if (b->cap > PBFT_BUF_KEEP_BYTES)
-        pbft_buf_free(b);
-    b->len = 0;
-}
-
-/* Storage for len bytes at b->p (b->len unchanged); allocates only when
- * b's storage is shorter. Never NULL. */
-uint8_t *pbft_buf_reserve(buf *b, size_t len)
-{
-    CERTA_ASSERT(b != NULL && b->len <= b->cap);
-    size_t need = len ? len : 1;
-    if (b->cap < need) {
-        uint8_t *q = realloc(b->p, need);
-        CERTA_ASSERT(q != NULL);
-        b->p = q;
-        b->cap = need;
-    }
-    CERTA_ASSERT(b->p != NULL && b->cap >= len);
-    return b->p;
-}
-
-void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
-{
-    CERTA_ASSERT(b != NULL && (p != NULL || len == 0));
-    CERTA_ASSERT(p == NULL || p + len <= b->p || p >= b->p + b->cap);
-    pbft_buf_reserve(b, len);
-    if (len)
-        memcpy(b->p, p, len);
-    b->len = len;
-    CERTA_ASSERT(b->p != NULL && b->len == len && b->len <= b->cap);
-}
-
 /* ---------------------------------------------------------------- helpers */
 
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view)
 {
-    CERTA_ASSERT(r->c.n > 0);
+    CERTA_ASSERT(r != NULL && r->c.n > 0);
+    CERTA_ASSERT(r->c.n <= CERTA_PBFT_VALIDATORS_MAX);
     return (uint16_t)(view % r->c.n);
-}
-
-uint16_t pbft_primary(const certa_pbft *r, uint64_t v)
-{
-    return certa_pbft_primary(r, v);
 }
 
 void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
                       uint8_t out[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(h != NULL && out != NULL);
+    CERTA_ASSERT(r != NULL);
     if (r->c.app.header_hash != NULL) {
         r->c.app.header_hash(r->c.app.ctx, h, out);
         return;
@@ -107,6 +56,7 @@ void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
 const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
                               size_t *in_len)
 {
+    CERTA_ASSERT(r != NULL && m != NULL && in_len != NULL);
     size_t need = certa_pbft_sig_input(r->c.chain_id, m, len, NULL, 0);
     pbft_buf_reserve(&r->sigin, need);
     r->sigin.len = need;
@@ -117,8 +67,10 @@ const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
 
 bool pbft_verify_signed(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(r != NULL && m != NULL);
     if (m->sender >= r->c.n)
         return false;
+    CERTA_ASSERT(m->sig != NULL && m->signed_bytes != NULL && m->signed_len >= 2);
     size_t in_len;
     const uint8_t *in = pbft_sig_input(r, m->signed_bytes, m->signed_len, &in_len);
     return r->c.crypto.verify(r->c.crypto.ctx, m->sender, in, in_len, m->sig);
@@ -203,12 +155,14 @@ void pbft_persist(certa_pbft *r, uint8_t rk, uint64_t height, uint64_t view,
                   const buf *b)
 {
     CERTA_ASSERT(b->p != NULL && b->len > 0);
+    CERTA_ASSERT(rk != 0); /* a record kind names what is persisted */
     pbft_emit(r, CERTA_PBFT_ACT_PERSIST, 0, rk, height, view, b->p, b->len);
 }
 
 void pbft_bcast(certa_pbft *r, const buf *b)
 {
     CERTA_ASSERT(b->p != NULL && b->len > 0);
+    CERTA_ASSERT(b->len <= CERTA_PBFT_MSG_BYTES_MAX && r->c.n > 1);
     pbft_emit(r, CERTA_PBFT_ACT_BROADCAST, 0, 0, 0, 0, b->p, b->len);
 }
 
@@ -264,6 +218,7 @@ slot *pbft_slot_get(certa_pbft *r, uint64_t seq)
 
 slot *pbft_slot_peek(certa_pbft *r, uint64_t seq)
 {
+    CERTA_ASSERT(r != NULL && r->slots != NULL);
     if (seq <= r->h || seq > r->h + r->c.window)
         return NULL;
     slot *s = &r->slots[seq % r->c.window];
@@ -372,6 +327,7 @@ void pbft_execute_ready(certa_pbft *r)
  * and nothing happens. */
 static void check_committed(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(r != NULL && s != NULL && s->com != NULL);
     if (s->committed || !s->has_pp || !s->has_cert || s->cert_view != s->pp_view)
         return;
     uint16_t cnt = 0;
@@ -395,11 +351,13 @@ static void check_committed(certa_pbft *r, slot *s)
     s->com_nsig = cnt;
     s->com_view = s->pp_view;
     s->committed = true;
+    CERTA_ASSERT(s->com_nsig >= r->q && s->com_sigs.len <= s->com_sigs.cap);
     pbft_execute_ready(r);
 }
 
 void pbft_maybe_commit(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(r != NULL && s != NULL);
     if (!s->has_pp || !s->has_cert || s->cert_view != s->pp_view)
         return;
     if (s->pp_view != r->view || r->in_vc)
@@ -441,6 +399,7 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
     c->view = s->pp_view;
     memcpy(c->d, s->d, CERTA_HASH_BYTES);
     memcpy(c->sig, b.p + b.len - CERTA_SIGNATURE_BYTES, CERTA_SIGNATURE_BYTES);
+    CERTA_ASSERT(s->commit_sent && s->com[r->c.id].has);
     check_committed(r, s);
 }
 
@@ -449,7 +408,7 @@ void pbft_check_prepared(certa_pbft *r, slot *s)
     CERTA_ASSERT(s->seq > r->h && s->seq <= r->h + r->c.window);
     if (!s->has_pp || (s->has_cert && s->cert_view == s->pp_view))
         return;
-    uint16_t p = pbft_primary(r, s->pp_view);
+    uint16_t p = certa_pbft_primary(r, s->pp_view);
     const uint8_t *items[CERTA_PBFT_VALIDATORS_MAX + 1];
     size_t lens[CERTA_PBFT_VALIDATORS_MAX + 1];
     size_t cnt = 0;
@@ -482,9 +441,10 @@ bool pbft_pp_content_ok(certa_pbft *r, const certa_pbft_msg *m, bool fresh,
                         size_t *nreq, uint8_t digest[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PRE_PREPARE);
+    CERTA_ASSERT(nreq != NULL && digest != NULL);
     const certa_block_header *h = &m->hdr;
     if (h->height != m->seq || h->view > m->view ||
-        h->proposer != pbft_primary(r, h->view))
+        h->proposer != certa_pbft_primary(r, h->view))
         return false;
     if (!pbft_decode_reqs(r, &m->reqs, nreq))
         return false;
@@ -527,7 +487,7 @@ void pbft_install_pp(certa_pbft *r, slot *s, const certa_pbft_msg *m,
 void pbft_vote_prepare(certa_pbft *r, slot *s)
 {
     CERTA_ASSERT(s->has_pp && s->seq > r->h);
-    if (r->c.id == pbft_primary(r, s->pp_view))
+    if (r->c.id == certa_pbft_primary(r, s->pp_view))
         return;
     if (s->voted && s->vote_view == s->pp_view)
         return;
@@ -559,7 +519,7 @@ static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
         r->st.dropped_view++;
         return;
     }
-    if (m->sender != pbft_primary(r, r->view)) {
+    if (m->sender != certa_pbft_primary(r, r->view)) {
         r->st.dropped_invalid++;
         return;
     }
@@ -650,7 +610,7 @@ static void on_prepare(certa_pbft *r, const certa_pbft_msg *m,
         r->st.dropped_view++;
         return;
     }
-    if (m->sender == pbft_primary(r, m->view)) {
+    if (m->sender == certa_pbft_primary(r, m->view)) {
         r->st.dropped_invalid++;
         return;
     }
@@ -717,7 +677,7 @@ static void on_checkpoint(certa_pbft *r, const certa_pbft_msg *m,
 
 static void maybe_propose(certa_pbft *r)
 {
-    if (r->in_vc || pbft_primary(r, r->view) != r->c.id || !r->parent_ok)
+    if (r->in_vc || certa_pbft_primary(r, r->view) != r->c.id || !r->parent_ok)
         return;
     while (r->next_seq <= r->h + r->c.window) {
         if (r->c.app.can_propose != NULL &&
@@ -829,6 +789,7 @@ static bool vote_late(certa_pbft *r, const certa_pbft_msg *m)
     slot *s = pbft_slot_peek(r, m->seq);
     if (s == NULL)
         return false;
+    CERTA_ASSERT(s->seq == m->seq);
     if (m->type == CERTA_PBFT_MSG_PREPARE)
         return (s->has_cert && s->cert_view == m->view) ||
                (s->committed && s->com_view == m->view);
@@ -837,6 +798,8 @@ static bool vote_late(certa_pbft *r, const certa_pbft_msg *m)
 
 static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
 {
+    CERTA_ASSERT(r != NULL && (bytes != NULL || len == 0));
+    CERTA_ASSERT(r->c.n >= 4 && r->c.id < r->c.n);
     certa_pbft_msg m;
     if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
         !certa_pbft_msg_is_signed(m.type)) {
@@ -894,6 +857,8 @@ static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
         pbft_on_fetch_reply(r, &m);
         break;
     default:
+        /* certa_pbft_msg_is_signed let only the types above through */
+        CERTA_ASSERT(!certa_pbft_msg_is_signed(m.type));
         r->st.dropped_malformed++;
     }
 }
@@ -917,6 +882,7 @@ static void forward_pool(certa_pbft *r)
 
 static void resend(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->now >= r->next_resend);
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_MSG_STATUS;
@@ -938,7 +904,7 @@ static void resend(certa_pbft *r)
         forward_pool(r);
         return;
     }
-    uint16_t p = pbft_primary(r, r->view);
+    uint16_t p = certa_pbft_primary(r, r->view);
     for (uint64_t s = r->last_exec + 1; s <= r->h + r->c.window; s++) {
         slot *sl = pbft_slot_peek(r, s);
         if (sl == NULL || !sl->has_pp || sl->pp_view != r->view || sl->executed)
@@ -974,6 +940,7 @@ static void resend(certa_pbft *r)
 
 static void on_tick(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->slots != NULL);
     maybe_propose(r);
     if (!r->in_vc) {
         int o0 = pbft_pool_oldest_pruned(r);
@@ -1001,11 +968,13 @@ static void on_tick(certa_pbft *r)
         resend(r);
         r->next_resend = r->now + r->c.resend_ms;
     }
+    CERTA_ASSERT(r->next_resend > r->now);
     pbft_maybe_fetch(r);
 }
 
 static uint64_t next_timer(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->next_resend > 0);
     int o0 = pbft_pool_oldest(r);
     uint64_t t = r->next_resend;
 #define AT(x) do { if ((x) < t) t = (x); } while (0)
@@ -1022,7 +991,7 @@ static uint64_t next_timer(certa_pbft *r)
             ref = r->view_start_ms;
         AT(ref + pbft_view_timer_ms(r));
         /* a closed can_propose gate reopens with the host's TICK */
-        if (pbft_primary(r, r->view) == r->c.id &&
+        if (certa_pbft_primary(r, r->view) == r->c.id &&
             (r->c.app.can_propose == NULL ||
              r->c.app.can_propose(r->c.app.ctx, r->next_seq))) {
             int u = pbft_pool_first_unprop(r);
@@ -1101,6 +1070,8 @@ void certa_pbft_check_invariants(const certa_pbft *r)
      * this replica proposes or accepts as primary follows it */
     CERTA_ASSERT(r->tip.height == r->last_exec);
     CERTA_ASSERT(r->next_seq > r->last_exec);
+    /* a known parent is the block just below the next height */
+    CERTA_ASSERT(!r->parent_ok || r->parent.height + 1 == r->next_seq);
     /* watermarks: the stable checkpoints, adopted or pending, are <= h */
     CERTA_ASSERT(r->ck_seq <= r->h);
     CERTA_ASSERT(r->pend_ck_seq <= r->h);
@@ -1436,7 +1407,7 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
             }
         }
     }
-    if (nvrec != NULL && !r->in_vc && pbft_primary(r, r->view) == r->c.id) {
+    if (nvrec != NULL && !r->in_vc && certa_pbft_primary(r, r->view) == r->c.id) {
         certa_pbft_msg_decode(nvrec, nvlen, &m);
         if (m.view == r->view) {
             pbft_buf_set(&r->nv, nvrec, nvlen);
@@ -1457,11 +1428,23 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
         }
     }
     /* the parent for the next proposal must be known, else wait for a view
-     * change or for execution to reach it */
+     * change or for execution to reach it.
+     * A stable checkpoint above the tip (its record persisted, the blocks
+     * up to it not yet: the host writes them apart) leaves h above
+     * last_exec and next_seq at h + 1 while parent is still the tip. That is
+     * consistent, not a gap: parent_ok is false then (next_seq is not
+     * last_exec + 1 and the slot of h is below the window), so this replica
+     * proposes nothing; it cannot commit either (only last_exec + 1
+     * commits, and that is below the window); pbft_maybe_fetch asks for the
+     * blocks up to h at the first tick (h > last_exec), and executing
+     * block h = next_seq - 1 makes it the parent (pbft_apply_executed). */
     r->parent_ok = r->next_seq == r->last_exec + 1;
     slot *below = pbft_slot_peek(r, r->next_seq - 1);
     if (below != NULL && below->has_pp && below->pp_view == r->view)
         r->parent_ok = true;
+    CERTA_ASSERT(r->next_seq > r->h && r->next_seq > r->last_exec);
+    CERTA_ASSERT(!r->parent_ok || r->parent.height + 1 == r->next_seq);
+    CERTA_ASSERT(r->ck_seq <= r->h && r->tip.height == r->last_exec);
     r->nacts = 0;
     r->arena_len = 0;
     return CERTA_OK;

@@ -8,7 +8,8 @@
  *   pbft.c       core normal case: signing, actions out, slots, execution,
  *                pre-prepare, prepare/commit votes, proposing, step/dispatch,
  *                resend and ticks, lifecycle and restore
- *   pbft_pool.c  pending requests: pool, index, pruning, forwarding
+ *   pbft_pool.c  the replica's reusable buffers (buf), and pending
+ *                requests: pool, index, pruning, forwarding
  *   pbft_view.c  view change: VIEW-CHANGE checks, NEW-VIEW planning and
  *                install, the view timers
  *   pbft_xfer.c  checkpoints and the low watermark, following a view,
@@ -196,11 +197,6 @@ struct certa_pbft {
 /* ---- helpers shared between the parts, by the file that defines them */
 
 /* pbft.c */
-void pbft_buf_free(buf *b);
-void pbft_buf_clear(buf *b);
-uint8_t *pbft_buf_reserve(buf *b, size_t len);
-void pbft_buf_set(buf *b, const uint8_t *p, size_t len);
-uint16_t pbft_primary(const certa_pbft *r, uint64_t v);
 void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
                       uint8_t out[CERTA_HASH_BYTES]);
 const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
@@ -231,6 +227,10 @@ void pbft_install_pp(certa_pbft *r, slot *s, const certa_pbft_msg *m,
 void pbft_vote_prepare(certa_pbft *r, slot *s);
 
 /* pbft_pool.c */
+void pbft_buf_free(buf *b);
+void pbft_buf_clear(buf *b);
+uint8_t *pbft_buf_reserve(buf *b, size_t len);
+void pbft_buf_set(buf *b, const uint8_t *p, size_t len);
 int pbft_pool_find(const certa_pbft *r, uint16_t integ, uint64_t seq);
 void pbft_pool_set_prop(certa_pbft *r, uint32_t i, uint64_t seq);
 void pbft_pool_remove(certa_pbft *r, uint32_t i);

@@ -55,6 +55,7 @@ static uint64_t rd_uint(rd *r, unsigned bytes)
 
 static const uint8_t *rd_bytes(rd *r, size_t n)
 {
+    CERTA_ASSERT(r != NULL && r->pos <= r->len);
     if (!rd_need(r, n))
         return NULL;
     const uint8_t *q = r->p + r->pos;
@@ -91,6 +92,7 @@ bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l)
     CERTA_ASSERT(l != NULL && (p != NULL || len == 0));
     rd r = {p, len, 0, false};
     rd_list(&r, l, CERTA_PBFT_LIST_ITEMS_MAX);
+    CERTA_ASSERT(r.bad || (l->count <= CERTA_PBFT_LIST_ITEMS_MAX && l->len <= len));
     return !r.bad && r.pos == len;
 }
 
@@ -117,6 +119,7 @@ bool certa_pbft_request_item(const uint8_t *item, size_t len,
     if (!certa_block_batch_item(item, len, &b))
         return false;
     *req = (certa_pbft_request){b.integrator, b.seq, b.bytes, b.len};
+    CERTA_ASSERT(req->len < len && (req->bytes != NULL || req->len == 0));
     return true;
 }
 
@@ -184,6 +187,7 @@ static void wr_bytes(wr *w, const void *b, size_t n)
 
 static void wr_list(wr *w, const certa_pbft_list *l)
 {
+    CERTA_ASSERT(w != NULL && l != NULL);
     CERTA_ASSERT(l->p != NULL || l->len == 0);
     wr_uint(w, l->count, 4);
     wr_bytes(w, l->p, l->len);
@@ -194,12 +198,14 @@ static void wr_list(wr *w, const certa_pbft_list *l)
 void certa_pbft_header_encode(const certa_block_header *h,
                               uint8_t out[CERTA_PBFT_HEADER_BYTES])
 {
+    CERTA_ASSERT(h != NULL && out != NULL);
     certa_block_header_put(h, out);
 }
 
 void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
                               certa_block_header *h)
 {
+    CERTA_ASSERT(in != NULL && h != NULL);
     certa_block_header_get(in, h);
 }
 
@@ -207,6 +213,7 @@ static void rd_header(rd *r, certa_block_header *h)
 {
     CERTA_ASSERT(h != NULL);
     const uint8_t *b = rd_bytes(r, CERTA_PBFT_HEADER_BYTES);
+    CERTA_ASSERT(b != NULL || r->bad);
     if (b != NULL)
         certa_pbft_header_decode(b, h);
 }
@@ -217,6 +224,7 @@ static void wr_header(wr *w, const certa_block_header *h)
     uint8_t b[CERTA_PBFT_HEADER_BYTES];
     certa_pbft_header_encode(h, b);
     wr_bytes(w, b, sizeof b);
+    CERTA_ASSERT(w->bad || w->len >= sizeof b);
 }
 
 bool certa_pbft_msg_is_signed(uint8_t type)
@@ -506,7 +514,8 @@ size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],
                             const uint8_t *signed_bytes, size_t len,
                             uint8_t *out, size_t cap)
 {
-    CERTA_ASSERT(len >= 2);
+    CERTA_ASSERT(chain_id != NULL && signed_bytes != NULL && len >= 2);
+    CERTA_ASSERT(out != NULL || cap == 0);
     if (certa_pbft_msg_prehashed(signed_bytes[1])) {
         if (cap >= CERTA_PBFT_SIG_PREHASHED_BYTES) {
             memcpy(out, chain_id, CERTA_HASH_BYTES);
@@ -524,8 +533,10 @@ size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],
 
 size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len)
 {
+    CERTA_ASSERT(enc != NULL || len == 0);
     if (len < 2 + CERTA_SIGNATURE_BYTES || !certa_pbft_msg_is_signed(enc[1]))
         return 0;
+    CERTA_ASSERT(len - CERTA_SIGNATURE_BYTES >= 2);
     return len - CERTA_SIGNATURE_BYTES;
 }
 
@@ -561,13 +572,6 @@ uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
     }
     CERTA_ASSERT(p != NULL && *out_len <= cap);
     return p;
-}
-
-void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
-                              const uint8_t hash[CERTA_HASH_BYTES],
-                              uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES])
-{
-    certa_block_commit_signed(sender, view, height, hash, out);
 }
 
 const char *certa_pbft_msg_name(uint8_t type)

@@ -124,13 +124,6 @@ bool certa_pbft_list_build_into(const uint8_t *const *items, const size_t *lens,
 /* Makes a list view over an encoded list (as certa_pbft_list_build returns). */
 bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l);
 
-/* The bytes a COMMIT signature covers, without the chain id:
- * version, type, sender, view, height, hash (52 bytes). */
-#define CERTA_PBFT_COMMIT_SIGNED_BYTES CERTA_COMMIT_SIGNED_BYTES
-void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
-                              const uint8_t hash[CERTA_HASH_BYTES],
-                              uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES]);
-
 const char *certa_pbft_msg_name(uint8_t type);
 
 #endif

@@ -11,6 +11,56 @@
  */
 #include "pbft_internal.h"
 
+/* ---------------------------------------------------------------- buffers */
+
+/* Releases b's storage (replica teardown, rare large buffers). */
+void pbft_buf_free(buf *b)
+{
+    CERTA_ASSERT(b != NULL);
+    CERTA_ASSERT(b->cap > 0 || b->p == NULL);
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+/* Empties b, keeping its storage for the next message unless it is large. */
+void pbft_buf_clear(buf *b)
+{
+    CERTA_ASSERT(b != NULL);
+    CERTA_ASSERT(b->len <= b->cap);
+    if (b->cap > PBFT_BUF_KEEP_BYTES)
+        pbft_buf_free(b);
+    b->len = 0;
+}
+
+/* Storage for len bytes at b->p (b->len unchanged); allocates only when
+ * b's storage is shorter. Never NULL. */
+uint8_t *pbft_buf_reserve(buf *b, size_t len)
+{
+    CERTA_ASSERT(b != NULL && b->len <= b->cap);
+    size_t need = len ? len : 1;
+    if (b->cap < need) {
+        uint8_t *q = realloc(b->p, need);
+        CERTA_ASSERT(q != NULL);
+        b->p = q;
+        b->cap = need;
+    }
+    CERTA_ASSERT(b->p != NULL && b->cap >= len);
+    return b->p;
+}
+
+void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
+{
+    CERTA_ASSERT(b != NULL && (p != NULL || len == 0));
+    CERTA_ASSERT(p == NULL || p + len <= b->p || p >= b->p + b->cap);
+    pbft_buf_reserve(b, len);
+    if (len)
+        memcpy(b->p, p, len);
+    b->len = len;
+    CERTA_ASSERT(b->p != NULL && b->len == len && b->len <= b->cap);
+}
+
 /* ---------------------------------------------------------------- pool */
 
 static uint32_t pool_hash(uint16_t integ, uint64_t seq)
@@ -123,6 +173,7 @@ int pbft_pool_first_unprop(certa_pbft *r)
 
 bool pbft_executed_req(certa_pbft *r, uint16_t integ, uint64_t seq)
 {
+    CERTA_ASSERT(r != NULL);
     return r->c.app.request_executed != NULL &&
            r->c.app.request_executed(r->c.app.ctx, integ, seq);
 }
@@ -214,7 +265,7 @@ bool pbft_forward_target(const certa_pbft *r, uint16_t *to)
     uint64_t w = r->view;
     if (r->in_vc && !pbft_following(r, &w))
         return false;
-    *to = pbft_primary(r, w);
+    *to = certa_pbft_primary(r, w);
     CERTA_ASSERT(*to < r->c.n);
     return *to != r->c.id;
 }

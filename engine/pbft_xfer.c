@@ -17,8 +17,11 @@ static ownck *own_find(certa_pbft *r, uint64_t seq)
 {
     CERTA_ASSERT(seq <= r->last_exec); /* only executed checkpoints are kept */
     for (int i = 0; i < OWNCK; i++)
-        if (r->own[i].seq == seq && seq != 0)
+        if (r->own[i].seq == seq && seq != 0) {
+            /* kept with the CHECKPOINT this replica signed for it */
+            CERTA_ASSERT(r->own[i].raw.len > 0 && r->own[i].hdr.height == seq);
             return &r->own[i];
+        }
     return NULL;
 }
 
@@ -173,6 +176,7 @@ void pbft_ck_store(certa_pbft *r, uint16_t sender, uint64_t seq,
 static bool status_fresh(const certa_pbft *r, uint16_t i)
 {
     CERTA_ASSERT(i < r->c.n);
+    CERTA_ASSERT(r->peer_view != NULL && r->peer_view_ms != NULL);
     /* a report from before this view change says nothing of now (a peer
      * cut off since keeps its old view here), nor does an old one */
     return i != r->c.id && r->peer_view[i] != UINT64_MAX &&
@@ -207,11 +211,13 @@ bool pbft_following(const certa_pbft *r, uint64_t *view)
 
 bool certa_pbft_following(const certa_pbft *r, uint64_t *view)
 {
+    CERTA_ASSERT(r != NULL && view != NULL);
     return pbft_following(r, view);
 }
 
 bool certa_pbft_awaiting_view(const certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL);
     uint64_t w;
     return r->in_vc && !pbft_following(r, &w);
 }
@@ -272,10 +278,15 @@ static void fetch_now(certa_pbft *r)
 
 void pbft_maybe_fetch(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->peer_exec != NULL);
     if (r->h > r->last_exec) {
+        /* a stable checkpoint above what this replica executed (after a
+         * restart, or proofs from peers): the blocks up to h are below the
+         * window, only state transfer brings them */
         fetch_now(r);
         return;
     }
+    CERTA_ASSERT(r->h <= r->last_exec);
     /* one peer ahead is enough to ask: what it returns is checked against
      * commit certificates, and a liar only costs a FETCH per period (the
      * view-change timer, which a liar could stall, uses peer_ahead) */
@@ -450,7 +461,7 @@ void pbft_on_status(certa_pbft *r, const certa_pbft_msg *m)
         r->peer_exec[m->sender] = m->seq;
     r->peer_view[m->sender] = m->view;
     r->peer_view_ms[m->sender] = r->now;
-    if (m->view < r->view && !r->in_vc && pbft_primary(r, r->view) == r->c.id &&
+    if (m->view < r->view && !r->in_vc && certa_pbft_primary(r, r->view) == r->c.id &&
         r->nv.len)
         pbft_send_to(r, m->sender, &r->nv);
     pbft_maybe_fetch(r);
