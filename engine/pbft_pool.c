@@ -262,6 +262,7 @@ void pbft_forward_request(certa_pbft *r, pend *p, uint16_t to)
  * view's primary; none while it is the primary or in a view change alone. */
 bool pbft_forward_target(const certa_pbft *r, uint16_t *to)
 {
+    CERTA_ASSERT(r != NULL && to != NULL);
     uint64_t w = r->view;
     if (r->in_vc && !pbft_following(r, &w))
         return false;
@@ -319,6 +320,7 @@ void pbft_mark_proposed(certa_pbft *r, size_t n, uint64_t seq)
         if (k >= 0)
             pbft_pool_set_prop(r, (uint32_t)k, seq);
     }
+    CERTA_ASSERT(r->n_unprop <= r->nlive && r->nlive <= r->npool);
 }
 
 /* The pool's invariants (see the top of this file), for

@@ -221,6 +221,7 @@ int store_pread_full(int fd, void *buf, size_t len, uint64_t off)
             errno = EIO;
             return -1;
         }
+        CERTA_ASSERT((size_t)n <= len); /* pread never returns more */
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
