@@ -4,6 +4,10 @@
  * blocks of B requests. Prints committed blocks/s, requests/s and
  * messages/s (messages handed between replicas) per n, per second of
  * process CPU time (the wall time is printed too).
+ * It also counts the heap allocations (malloc, calloc, realloc) made inside
+ * certa_pbft_step, per committed block: the link wraps those functions
+ * (-Wl,--wrap, CMakeLists.txt), and only calls made while a replica steps
+ * are counted, not the bench's own queue nor certa_pbft_create.
  * Usage: bench_pbft [blocks per run (default 20000)] [batch (default 16)]
  */
 #include <inttypes.h>
@@ -24,6 +28,44 @@ static msg *q;
 static size_t qh, qt, qcap;
 static uint64_t delivered[64];
 static uint64_t msgs;
+
+/* ---- allocation counter (the link passes every call through here) */
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t nmemb, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t nmemb, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+static bool counting; /* true while a replica steps */
+static uint64_t allocs;
+
+void *__wrap_malloc(size_t size)
+{
+    allocs += counting;
+    return __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t nmemb, size_t size)
+{
+    allocs += counting;
+    return __real_calloc(nmemb, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+    allocs += counting;
+    return __real_realloc(p, size);
+}
+
+static certa_pbft_actions step(certa_pbft *r, const certa_pbft_input *in,
+                               uint64_t now)
+{
+    counting = true;
+    certa_pbft_actions a = certa_pbft_step(r, in, now);
+    counting = false;
+    return a;
+}
 
 static void null_sign(void *ctx, const uint8_t *m, size_t len, uint8_t sig[64])
 {
@@ -129,6 +171,10 @@ static void run(uint16_t n, uint64_t blocks, uint32_t batch)
         delivered[i] = 0;
     }
     msgs = 0;
+    allocs = 0;
+    /* the second half of the run: buffers that take their storage at first
+     * use have it by then, so this is the steady state */
+    uint64_t allocs_half = 0, blocks_half = 0;
     uint64_t now = 1000, next_req = 1;
     uint8_t body[32];
     memset(body, 'x', sizeof body);
@@ -139,21 +185,25 @@ static void run(uint16_t n, uint64_t blocks, uint32_t batch)
         while (next_req <= target + 4u * batch) {
             certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, body, sizeof body, 1, next_req};
             memcpy(body, &next_req, sizeof next_req);
-            act(n, 0, certa_pbft_step(r[0], &in, now));
+            act(n, 0, step(r[0], &in, now));
             next_req++;
         }
         size_t end = qt;
         while (qh < end) {
             msg m = q[qh++ % qcap];
             certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, m.b, m.len, 0, 0};
-            act(n, m.to, certa_pbft_step(r[m.to], &in, now));
+            act(n, m.to, step(r[m.to], &in, now));
             free(m.b);
             msgs++;
+        }
+        if (blocks_half == 0 && delivered[n - 1] >= blocks / 2) {
+            blocks_half = delivered[n - 1];
+            allocs_half = allocs;
         }
         now++;
         for (uint16_t i = 0; i < n; i++) {
             certa_pbft_input t = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
-            act(n, i, certa_pbft_step(r[i], &t, now));
+            act(n, i, step(r[i], &t, now));
         }
     }
     double dt = now_s(CLOCK_MONOTONIC) - t0;
@@ -164,6 +214,14 @@ static void run(uint16_t n, uint64_t blocks, uint32_t batch)
            "%9.0f messages/s per CPU second  (cpu %.2f s, wall %.2f s)\n",
            n, batch, delivered[n - 1], (double)delivered[n - 1] / ct,
            (double)delivered[n - 1] * batch / ct, (double)msgs / ct, ct, dt);
+    /* all n replicas together, per block committed at the last one */
+    printf("      allocations in certa_pbft_step: %" PRIu64 " total, %.2f per "
+           "committed block (all %u replicas), %.3f per message; second half: "
+           "%.3f per block\n",
+           allocs, (double)allocs / (double)delivered[n - 1], n,
+           (double)allocs / (double)msgs,
+           (double)(allocs - allocs_half) /
+               (double)(delivered[n - 1] - blocks_half + (delivered[n - 1] == blocks_half)));
     while (qh < qt)
         free(q[qh++ % qcap].b);
     for (uint16_t i = 0; i < n; i++)

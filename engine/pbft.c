@@ -29,51 +29,20 @@
  */
 #include "pbft_internal.h"
 
-void pbft_buf_free(buf *b)
-{
-    CERTA_ASSERT(b != NULL);
-    free(b->p);
-    b->p = NULL;
-    b->len = 0;
-}
-
-void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
-{
-    uint8_t *q = malloc(len ? len : 1);
-    CERTA_ASSERT(q != NULL);
-    if (len)
-        memcpy(q, p, len);
-    free(b->p);
-    b->p = q;
-    b->len = len;
-    CERTA_ASSERT(b->p != NULL && b->len == len);
-}
-
-void pbft_buf_take(buf *b, uint8_t *p, size_t len)
-{
-    CERTA_ASSERT(b != NULL && (p != NULL || len == 0));
-    free(b->p);
-    b->p = p;
-    b->len = len;
-}
-
 /* ---------------------------------------------------------------- helpers */
 
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view)
 {
-    CERTA_ASSERT(r->c.n > 0);
+    CERTA_ASSERT(r != NULL && r->c.n > 0);
+    CERTA_ASSERT(r->c.n <= CERTA_PBFT_VALIDATORS_MAX);
     return (uint16_t)(view % r->c.n);
-}
-
-uint16_t pbft_primary(const certa_pbft *r, uint64_t v)
-{
-    return certa_pbft_primary(r, v);
 }
 
 void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
                       uint8_t out[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(h != NULL && out != NULL);
+    CERTA_ASSERT(r != NULL);
     if (r->c.app.header_hash != NULL) {
         r->c.app.header_hash(r->c.app.ctx, h, out);
         return;
@@ -87,13 +56,10 @@ void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
 const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
                               size_t *in_len)
 {
+    CERTA_ASSERT(r != NULL && m != NULL && in_len != NULL);
     size_t need = certa_pbft_sig_input(r->c.chain_id, m, len, NULL, 0);
-    if (r->sigin.len < need) {
-        uint8_t *p = realloc(r->sigin.p, need);
-        CERTA_ASSERT(p != NULL);
-        r->sigin.p = p;
-        r->sigin.len = need;
-    }
+    pbft_buf_reserve(&r->sigin, need);
+    r->sigin.len = need;
     *in_len = certa_pbft_sig_input(r->c.chain_id, m, len, r->sigin.p, r->sigin.len);
     CERTA_ASSERT(*in_len == need);
     return r->sigin.p;
@@ -101,28 +67,48 @@ const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
 
 bool pbft_verify_signed(certa_pbft *r, const certa_pbft_msg *m)
 {
+    CERTA_ASSERT(r != NULL && m != NULL);
     if (m->sender >= r->c.n)
         return false;
+    CERTA_ASSERT(m->sig != NULL && m->signed_bytes != NULL && m->signed_len >= 2);
     size_t in_len;
     const uint8_t *in = pbft_sig_input(r, m->signed_bytes, m->signed_len, &in_len);
     return r->c.crypto.verify(r->c.crypto.ctx, m->sender, in, in_len, m->sig);
 }
 
-/* Encodes m as this replica's message and signs it. */
+/* Encodes m as this replica's message and signs it, into the replica's
+ * out_msg scratch. The result is a view (cap 0): valid until the next
+ * pbft_make_signed, copied (pbft_buf_set, pbft_emit) by whoever keeps it,
+ * never freed. */
 buf pbft_make_signed(certa_pbft *r, certa_pbft_msg *m)
 {
     CERTA_ASSERT(certa_pbft_msg_is_signed(m->type));
     m->sender = r->c.id;
     m->sig = NULL;
     size_t len = 0;
-    uint8_t *p = certa_pbft_msg_encode(m, &len);
-    CERTA_ASSERT(p != NULL);
-    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES);
+    bool ok = certa_pbft_msg_encode_into(m, &r->out_msg.p, &r->out_msg.cap, &len);
+    CERTA_ASSERT(ok);
+    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES && len <= r->out_msg.cap);
+    r->out_msg.len = len;
+    uint8_t *p = r->out_msg.p;
     size_t sl = len - CERTA_SIGNATURE_BYTES;
     size_t in_len;
     const uint8_t *in = pbft_sig_input(r, p, sl, &in_len);
     r->c.crypto.sign(r->c.crypto.ctx, in, in_len, p + sl);
-    return (buf){p, len};
+    return (buf){p, len, 0};
+}
+
+/* Encodes the record (or unsigned message) m into the out_rec scratch; a
+ * view valid until the next pbft_encode_rec, as pbft_make_signed. */
+buf pbft_encode_rec(certa_pbft *r, const certa_pbft_msg *m)
+{
+    CERTA_ASSERT(m != NULL);
+    size_t len = 0;
+    bool ok = certa_pbft_msg_encode_into(m, &r->out_rec.p, &r->out_rec.cap, &len);
+    CERTA_ASSERT(ok);
+    CERTA_ASSERT(len >= 2 && len <= r->out_rec.cap);
+    r->out_rec.len = len;
+    return (buf){r->out_rec.p, len, 0};
 }
 
 /* ---------------------------------------------------------------- output */
@@ -169,12 +155,14 @@ void pbft_persist(certa_pbft *r, uint8_t rk, uint64_t height, uint64_t view,
                   const buf *b)
 {
     CERTA_ASSERT(b->p != NULL && b->len > 0);
+    CERTA_ASSERT(rk != 0); /* a record kind names what is persisted */
     pbft_emit(r, CERTA_PBFT_ACT_PERSIST, 0, rk, height, view, b->p, b->len);
 }
 
 void pbft_bcast(certa_pbft *r, const buf *b)
 {
     CERTA_ASSERT(b->p != NULL && b->len > 0);
+    CERTA_ASSERT(b->len <= CERTA_PBFT_MSG_BYTES_MAX && r->c.n > 1);
     pbft_emit(r, CERTA_PBFT_ACT_BROADCAST, 0, 0, 0, 0, b->p, b->len);
 }
 
@@ -190,19 +178,27 @@ void pbft_send_to(certa_pbft *r, uint16_t to, const buf *b)
 void pbft_slot_reset(certa_pbft *r, slot *s)
 {
     CERTA_ASSERT(s->prep != NULL && s->com != NULL);
-    pbft_buf_free(&s->pp);
-    pbft_buf_free(&s->cert);
-    pbft_buf_free(&s->com_sigs);
-    for (uint16_t i = 0; i < r->c.n; i++)
-        pbft_buf_free(&s->prep[i].raw);
+    pbft_buf_clear(&s->pp);
+    pbft_buf_clear(&s->cert);
+    pbft_buf_clear(&s->com_sigs);
+    for (uint16_t i = 0; i < r->c.n; i++) {
+        pbft_buf_clear(&s->prep[i].raw);
+        buf keep = s->prep[i].raw;
+        memset(&s->prep[i], 0, sizeof s->prep[i]);
+        s->prep[i].raw = keep;
+    }
     pvote *prep = s->prep;
     cvote *com = s->com;
-    memset(prep, 0, r->c.n * sizeof *prep);
+    buf pp = s->pp, cert = s->cert, com_sigs = s->com_sigs;
     memset(com, 0, r->c.n * sizeof *com);
     memset(s, 0, sizeof *s);
     s->prep = prep;
     s->com = com;
+    s->pp = pp;
+    s->cert = cert;
+    s->com_sigs = com_sigs;
     CERTA_ASSERT(s->seq == 0 && !s->has_pp && !s->committed);
+    CERTA_ASSERT(s->pp.len == 0 && s->cert.len == 0 && s->com_sigs.len == 0);
 }
 
 /* The slot of height seq, or NULL when seq is outside (h, h+window]. */
@@ -222,6 +218,7 @@ slot *pbft_slot_get(certa_pbft *r, uint64_t seq)
 
 slot *pbft_slot_peek(certa_pbft *r, uint64_t seq)
 {
+    CERTA_ASSERT(r != NULL && r->slots != NULL);
     if (seq <= r->h || seq > r->h + r->c.window)
         return NULL;
     slot *s = &r->slots[seq % r->c.window];
@@ -280,8 +277,7 @@ void pbft_apply_executed(certa_pbft *r, const certa_block_header *hdr,
         buf b = pbft_make_signed(r, &m);
         pbft_bcast(r, &b);
         pbft_ck_store(r, r->c.id, m.seq, m.digest, b.p, b.len);
-        pbft_buf_free(&o->raw);
-        o->raw = b;
+        pbft_buf_set(&o->raw, b.p, b.len);
         pbft_check_stable(r);
         pbft_adopt_ck(r);
     }
@@ -313,12 +309,9 @@ void pbft_execute_ready(certa_pbft *r)
         rec.reqs = pp.reqs;
         rec.sig_count = s->com_nsig;
         rec.sigs = s->com_sigs.p;
-        size_t len = 0;
-        uint8_t *p = certa_pbft_msg_encode(&rec, &len);
-        CERTA_ASSERT(p != NULL);
+        buf blk = pbft_encode_rec(r, &rec);
         pbft_emit(r, CERTA_PBFT_ACT_DELIVER, 0, CERTA_PBFT_REC_BLOCK, s->hdr.height,
-             s->com_view, p, len);
-        free(p);
+                  s->com_view, blk.p, blk.len);
         uint8_t d[CERTA_HASH_BYTES];
         memcpy(d, s->d, sizeof d);
         certa_block_header hdr = s->hdr;
@@ -334,6 +327,7 @@ void pbft_execute_ready(certa_pbft *r)
  * and nothing happens. */
 static void check_committed(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(r != NULL && s != NULL && s->com != NULL);
     if (s->committed || !s->has_pp || !s->has_cert || s->cert_view != s->pp_view)
         return;
     uint16_t cnt = 0;
@@ -343,8 +337,7 @@ static void check_committed(certa_pbft *r, slot *s)
             cnt++;
     if (cnt < r->q)
         return;
-    uint8_t *sigs = malloc((size_t)cnt * 66u);
-    CERTA_ASSERT(sigs != NULL);
+    uint8_t *sigs = pbft_buf_reserve(&s->com_sigs, (size_t)cnt * 66u);
     uint16_t k = 0;
     for (uint16_t i = 0; i < r->c.n; i++)
         if (s->com[i].has && s->com[i].view == s->pp_view &&
@@ -354,15 +347,17 @@ static void check_committed(certa_pbft *r, slot *s)
             k++;
         }
     CERTA_ASSERT(k == cnt);
-    pbft_buf_take(&s->com_sigs, sigs, (size_t)cnt * 66u);
+    s->com_sigs.len = (size_t)cnt * 66u;
     s->com_nsig = cnt;
     s->com_view = s->pp_view;
     s->committed = true;
+    CERTA_ASSERT(s->com_nsig >= r->q && s->com_sigs.len <= s->com_sigs.cap);
     pbft_execute_ready(r);
 }
 
 void pbft_maybe_commit(certa_pbft *r, slot *s)
 {
+    CERTA_ASSERT(r != NULL && s != NULL);
     if (!s->has_pp || !s->has_cert || s->cert_view != s->pp_view)
         return;
     if (s->pp_view != r->view || r->in_vc)
@@ -386,12 +381,8 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_REC_CERT;
     certa_pbft_list_parse(s->cert.p, s->cert.len, &m.l1);
-    size_t len = 0;
-    uint8_t *p = certa_pbft_msg_encode(&m, &len);
-    CERTA_ASSERT(p != NULL);
-    buf rc = {p, len};
+    buf rc = pbft_encode_rec(r, &m);
     pbft_persist(r, CERTA_PBFT_REC_CERT, s->seq, s->pp_view, &rc);
-    pbft_buf_free(&rc);
 
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_MSG_COMMIT;
@@ -408,7 +399,7 @@ void pbft_maybe_commit(certa_pbft *r, slot *s)
     c->view = s->pp_view;
     memcpy(c->d, s->d, CERTA_HASH_BYTES);
     memcpy(c->sig, b.p + b.len - CERTA_SIGNATURE_BYTES, CERTA_SIGNATURE_BYTES);
-    pbft_buf_free(&b);
+    CERTA_ASSERT(s->commit_sent && s->com[r->c.id].has);
     check_committed(r, s);
 }
 
@@ -417,7 +408,7 @@ void pbft_check_prepared(certa_pbft *r, slot *s)
     CERTA_ASSERT(s->seq > r->h && s->seq <= r->h + r->c.window);
     if (!s->has_pp || (s->has_cert && s->cert_view == s->pp_view))
         return;
-    uint16_t p = pbft_primary(r, s->pp_view);
+    uint16_t p = certa_pbft_primary(r, s->pp_view);
     const uint8_t *items[CERTA_PBFT_VALIDATORS_MAX + 1];
     size_t lens[CERTA_PBFT_VALIDATORS_MAX + 1];
     size_t cnt = 0;
@@ -433,9 +424,10 @@ void pbft_check_prepared(certa_pbft *r, slot *s)
         return;
     CERTA_ASSERT(cnt <= r->c.n && items[0] == s->pp.p && lens[0] == s->pp.len);
     size_t len = 0;
-    uint8_t *c = certa_pbft_list_build(items, lens, cnt, &len);
-    CERTA_ASSERT(c != NULL);
-    pbft_buf_take(&s->cert, c, len);
+    bool ok = certa_pbft_list_build_into(items, lens, cnt, &s->cert.p, &s->cert.cap,
+                                         &len);
+    CERTA_ASSERT(ok && len <= s->cert.cap);
+    s->cert.len = len;
     s->has_cert = true;
     s->cert_view = s->pp_view;
     pbft_maybe_commit(r, s);
@@ -449,9 +441,10 @@ bool pbft_pp_content_ok(certa_pbft *r, const certa_pbft_msg *m, bool fresh,
                         size_t *nreq, uint8_t digest[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(m->type == CERTA_PBFT_MSG_PRE_PREPARE);
+    CERTA_ASSERT(nreq != NULL && digest != NULL);
     const certa_block_header *h = &m->hdr;
     if (h->height != m->seq || h->view > m->view ||
-        h->proposer != pbft_primary(r, h->view))
+        h->proposer != certa_pbft_primary(r, h->view))
         return false;
     if (!pbft_decode_reqs(r, &m->reqs, nreq))
         return false;
@@ -494,7 +487,7 @@ void pbft_install_pp(certa_pbft *r, slot *s, const certa_pbft_msg *m,
 void pbft_vote_prepare(certa_pbft *r, slot *s)
 {
     CERTA_ASSERT(s->has_pp && s->seq > r->h);
-    if (r->c.id == pbft_primary(r, s->pp_view))
+    if (r->c.id == certa_pbft_primary(r, s->pp_view))
         return;
     if (s->voted && s->vote_view == s->pp_view)
         return;
@@ -514,8 +507,7 @@ void pbft_vote_prepare(certa_pbft *r, slot *s)
     v->has = true;
     v->view = s->pp_view;
     memcpy(v->d, s->d, CERTA_HASH_BYTES);
-    pbft_buf_free(&v->raw);
-    v->raw = b;
+    pbft_buf_set(&v->raw, b.p, b.len);
 }
 
 static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
@@ -527,7 +519,7 @@ static void on_pre_prepare(certa_pbft *r, const certa_pbft_msg *m,
         r->st.dropped_view++;
         return;
     }
-    if (m->sender != pbft_primary(r, r->view)) {
+    if (m->sender != certa_pbft_primary(r, r->view)) {
         r->st.dropped_invalid++;
         return;
     }
@@ -618,7 +610,7 @@ static void on_prepare(certa_pbft *r, const certa_pbft_msg *m,
         r->st.dropped_view++;
         return;
     }
-    if (m->sender == pbft_primary(r, m->view)) {
+    if (m->sender == certa_pbft_primary(r, m->view)) {
         r->st.dropped_invalid++;
         return;
     }
@@ -685,7 +677,7 @@ static void on_checkpoint(certa_pbft *r, const certa_pbft_msg *m,
 
 static void maybe_propose(certa_pbft *r)
 {
-    if (r->in_vc || pbft_primary(r, r->view) != r->c.id || !r->parent_ok)
+    if (r->in_vc || certa_pbft_primary(r, r->view) != r->c.id || !r->parent_ok)
         return;
     while (r->next_seq <= r->h + r->c.window) {
         if (r->c.app.can_propose != NULL &&
@@ -707,10 +699,10 @@ static void maybe_propose(certa_pbft *r)
             r->st.chain_refusals++;
             return;
         }
+        /* first the pool entries the block takes, then their items in the
+         * prop_reqs scratch (one reserve, so the pointers into it hold) */
         size_t n = 0, nb = 0;
-        const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-        size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
-        uint8_t *tmp[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+        uint32_t pick[CERTA_PBFT_BLOCK_REQUESTS_MAX];
         for (uint32_t i = (uint32_t)first; i < r->npool && n < r->c.batch_requests_max;
              i++) {
             pend *p = &r->pool[i];
@@ -722,24 +714,35 @@ static void maybe_propose(certa_pbft *r)
              * horizon passed it): every backup would refuse the block */
             if (pbft_pool_prune(r, i))
                 continue;
-            uint8_t *it = malloc(10 + p->bytes.len);
-            CERTA_ASSERT(it != NULL);
-            certa_put_le16(it, p->integrator);
-            certa_put_le64(it + 2, p->seq);
-            memcpy(it + 10, p->bytes.p, p->bytes.len);
-            tmp[n] = it;
-            items[n] = it;
-            lens[n] = 10 + p->bytes.len;
-            r->reqs[n] = (certa_pbft_request){p->integrator, p->seq, it + 10,
-                                              p->bytes.len};
+            pick[n++] = i;
             nb += p->bytes.len;
-            n++;
         }
         if (n == 0)
             continue; /* all pruned: n_unprop fell, the loop re-checks */
+        CERTA_ASSERT(n <= r->c.batch_requests_max && n <= CERTA_PBFT_BLOCK_REQUESTS_MAX);
+        const uint8_t *items[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+        size_t lens[CERTA_PBFT_BLOCK_REQUESTS_MAX];
+        uint8_t *it = pbft_buf_reserve(&r->prop_reqs, nb + 10u * n);
+        for (size_t k = 0; k < n; k++) {
+            const pend *p = &r->pool[pick[k]];
+            CERTA_ASSERT(p->live && p->prop_seq == 0);
+            certa_put_le16(it, p->integrator);
+            certa_put_le64(it + 2, p->seq);
+            memcpy(it + 10, p->bytes.p, p->bytes.len);
+            items[k] = it;
+            lens[k] = 10 + p->bytes.len;
+            r->reqs[k] = (certa_pbft_request){p->integrator, p->seq, it + 10,
+                                              p->bytes.len};
+            it += lens[k];
+        }
+        r->prop_reqs.len = nb + 10u * n;
+        CERTA_ASSERT(it == r->prop_reqs.p + r->prop_reqs.len);
         size_t ll = 0;
-        uint8_t *list = certa_pbft_list_build(items, lens, n, &ll);
-        CERTA_ASSERT(list != NULL);
+        bool built = certa_pbft_list_build_into(items, lens, n, &r->prop_list.p,
+                                                &r->prop_list.cap, &ll);
+        CERTA_ASSERT(built);
+        r->prop_list.len = ll;
+        const uint8_t *list = r->prop_list.p;
         certa_pbft_msg m;
         memset(&m, 0, sizeof m);
         m.type = CERTA_PBFT_MSG_PRE_PREPARE;
@@ -767,10 +770,6 @@ static void maybe_propose(certa_pbft *r)
         memcpy(r->parent_hash, d, CERTA_HASH_BYTES);
         r->next_seq++;
         r->st.proposals++;
-        pbft_buf_free(&b);
-        free(list);
-        for (size_t i = 0; i < n; i++)
-            free(tmp[i]);
         pbft_check_prepared(r, s);
     }
 }
@@ -790,6 +789,7 @@ static bool vote_late(certa_pbft *r, const certa_pbft_msg *m)
     slot *s = pbft_slot_peek(r, m->seq);
     if (s == NULL)
         return false;
+    CERTA_ASSERT(s->seq == m->seq);
     if (m->type == CERTA_PBFT_MSG_PREPARE)
         return (s->has_cert && s->cert_view == m->view) ||
                (s->committed && s->com_view == m->view);
@@ -798,6 +798,8 @@ static bool vote_late(certa_pbft *r, const certa_pbft_msg *m)
 
 static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
 {
+    CERTA_ASSERT(r != NULL && (bytes != NULL || len == 0));
+    CERTA_ASSERT(r->c.n >= 4 && r->c.id < r->c.n);
     certa_pbft_msg m;
     if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
         !certa_pbft_msg_is_signed(m.type)) {
@@ -855,6 +857,8 @@ static void on_message(certa_pbft *r, const uint8_t *bytes, size_t len)
         pbft_on_fetch_reply(r, &m);
         break;
     default:
+        /* certa_pbft_msg_is_signed let only the types above through */
+        CERTA_ASSERT(!certa_pbft_msg_is_signed(m.type));
         r->st.dropped_malformed++;
     }
 }
@@ -878,6 +882,7 @@ static void forward_pool(certa_pbft *r)
 
 static void resend(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->now >= r->next_resend);
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_MSG_STATUS;
@@ -886,7 +891,6 @@ static void resend(certa_pbft *r)
     m.aux = r->h;
     buf b = pbft_make_signed(r, &m);
     pbft_bcast(r, &b);
-    pbft_buf_free(&b);
     ownck *latest = NULL;
     for (int i = 0; i < OWNCK; i++)
         if (r->own[i].seq > r->h && r->own[i].raw.len &&
@@ -900,7 +904,7 @@ static void resend(certa_pbft *r)
         forward_pool(r);
         return;
     }
-    uint16_t p = pbft_primary(r, r->view);
+    uint16_t p = certa_pbft_primary(r, r->view);
     for (uint64_t s = r->last_exec + 1; s <= r->h + r->c.window; s++) {
         slot *sl = pbft_slot_peek(r, s);
         if (sl == NULL || !sl->has_pp || sl->pp_view != r->view || sl->executed)
@@ -927,12 +931,8 @@ static void resend(certa_pbft *r)
             c.seq = s;
             memcpy(c.digest, sl->d, CERTA_HASH_BYTES);
             c.sig = sl->com[r->c.id].sig;
-            size_t len = 0;
-            uint8_t *q = certa_pbft_msg_encode(&c, &len);
-            CERTA_ASSERT(q != NULL);
-            buf cb = {q, len};
+            buf cb = pbft_encode_rec(r, &c);
             pbft_bcast(r, &cb);
-            pbft_buf_free(&cb);
         }
     }
     forward_pool(r);
@@ -940,6 +940,7 @@ static void resend(certa_pbft *r)
 
 static void on_tick(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->slots != NULL);
     maybe_propose(r);
     if (!r->in_vc) {
         int o0 = pbft_pool_oldest_pruned(r);
@@ -967,11 +968,13 @@ static void on_tick(certa_pbft *r)
         resend(r);
         r->next_resend = r->now + r->c.resend_ms;
     }
+    CERTA_ASSERT(r->next_resend > r->now);
     pbft_maybe_fetch(r);
 }
 
 static uint64_t next_timer(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->next_resend > 0);
     int o0 = pbft_pool_oldest(r);
     uint64_t t = r->next_resend;
 #define AT(x) do { if ((x) < t) t = (x); } while (0)
@@ -988,7 +991,7 @@ static uint64_t next_timer(certa_pbft *r)
             ref = r->view_start_ms;
         AT(ref + pbft_view_timer_ms(r));
         /* a closed can_propose gate reopens with the host's TICK */
-        if (pbft_primary(r, r->view) == r->c.id &&
+        if (certa_pbft_primary(r, r->view) == r->c.id &&
             (r->c.app.can_propose == NULL ||
              r->c.app.can_propose(r->c.app.ctx, r->next_seq))) {
             int u = pbft_pool_first_unprop(r);
@@ -1067,6 +1070,8 @@ void certa_pbft_check_invariants(const certa_pbft *r)
      * this replica proposes or accepts as primary follows it */
     CERTA_ASSERT(r->tip.height == r->last_exec);
     CERTA_ASSERT(r->next_seq > r->last_exec);
+    /* a known parent is the block just below the next height */
+    CERTA_ASSERT(!r->parent_ok || r->parent.height + 1 == r->next_seq);
     /* watermarks: the stable checkpoints, adopted or pending, are <= h */
     CERTA_ASSERT(r->ck_seq <= r->h);
     CERTA_ASSERT(r->pend_ck_seq <= r->h);
@@ -1121,6 +1126,38 @@ void certa_pbft_config_default(certa_pbft_config *c, uint16_t n, uint16_t id)
     c->fetch_blocks_max = 64;
     /* the defaults pass certa_pbft_create's checks for any n */
     CERTA_ASSERT(c->window >= 2 * c->checkpoint_interval && c->window <= CERTA_PBFT_WINDOW_MAX);
+}
+
+/* Sizes at creation the buffers every block uses: the output queue, the
+ * scratch encoders, and in every slot the commit signatures (n x 66 bytes)
+ * and the n prepare votes (the encoded size of a PREPARE). What depends on
+ * the requests (pre-prepares, certificates, request bodies) takes its
+ * storage at first use and keeps it (pbft_buf_clear). */
+static void presize(certa_pbft *r)
+{
+    CERTA_ASSERT(r->slots != NULL && r->acts == NULL && r->arena == NULL);
+    r->cap_acts = 64;
+    r->acts = malloc(r->cap_acts * sizeof *r->acts);
+    r->arena_cap = 65536;
+    r->arena = malloc(r->arena_cap);
+    r->cap_items = 64;
+    r->items = malloc(r->cap_items * sizeof *r->items);
+    CERTA_ASSERT(r->acts != NULL && r->arena != NULL && r->items != NULL);
+    pbft_buf_reserve(&r->out_msg, 4096);
+    pbft_buf_reserve(&r->out_rec, 4096);
+    pbft_buf_reserve(&r->sigin, 4096);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_PREPARE;
+    size_t vote_len = 0;
+    bool ok = certa_pbft_msg_encode_into(&m, &r->out_msg.p, &r->out_msg.cap, &vote_len);
+    CERTA_ASSERT(ok && vote_len > CERTA_SIGNATURE_BYTES);
+    for (uint32_t i = 0; i < r->c.window; i++) {
+        slot *s = &r->slots[i];
+        pbft_buf_reserve(&s->com_sigs, (size_t)r->c.n * 66u);
+        for (uint16_t k = 0; k < r->c.n; k++)
+            pbft_buf_reserve(&s->prep[k].raw, vote_len);
+    }
 }
 
 certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
@@ -1184,6 +1221,7 @@ certa_err certa_pbft_create(const certa_pbft_config *cfg, certa_pbft **out,
         certa_pbft_free(r);
         return certa_errorf(ei, CERTA_E_NOMEM, "pbft: replica tables");
     }
+    presize(r);
     r->tip = cfg->genesis;
     pbft_hash_header(r, &cfg->genesis, r->tip_hash);
     r->ck_hdr = cfg->genesis;
@@ -1203,12 +1241,18 @@ void certa_pbft_free(certa_pbft *r)
         return;
     if (r->slots != NULL)
         for (uint32_t i = 0; i < r->c.window; i++) {
-            if (r->slots[i].prep != NULL && r->slots[i].com != NULL)
-                pbft_slot_reset(r, &r->slots[i]);
+            slot *s = &r->slots[i];
+            if (s->prep != NULL)
+                for (uint16_t k = 0; k < r->c.n; k++)
+                    pbft_buf_free(&s->prep[k].raw);
+            pbft_buf_free(&s->pp);
+            pbft_buf_free(&s->cert);
+            pbft_buf_free(&s->com_sigs);
             free(r->slots[i].prep);
             free(r->slots[i].com);
         }
-    for (uint32_t i = 0; r->pool && i < r->npool; i++)
+    /* every entry, not only the first npool: emptied ones keep storage */
+    for (uint32_t i = 0; r->pool && i < r->c.pending_max; i++)
         pbft_buf_free(&r->pool[i].bytes);
     free(r->ht);
     for (uint16_t i = 0; r->ckr && i < r->c.n; i++)
@@ -1223,6 +1267,10 @@ void certa_pbft_free(certa_pbft *r)
     pbft_buf_free(&r->ck_proof);
     pbft_buf_free(&r->pend_ck_proof);
     pbft_buf_free(&r->sigin);
+    pbft_buf_free(&r->out_msg);
+    pbft_buf_free(&r->out_rec);
+    pbft_buf_free(&r->prop_reqs);
+    pbft_buf_free(&r->prop_list);
     free(r->slots);
     free(r->pool);
     free(r->ckr);
@@ -1359,7 +1407,7 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
             }
         }
     }
-    if (nvrec != NULL && !r->in_vc && pbft_primary(r, r->view) == r->c.id) {
+    if (nvrec != NULL && !r->in_vc && certa_pbft_primary(r, r->view) == r->c.id) {
         certa_pbft_msg_decode(nvrec, nvlen, &m);
         if (m.view == r->view) {
             pbft_buf_set(&r->nv, nvrec, nvlen);
@@ -1380,11 +1428,23 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
         }
     }
     /* the parent for the next proposal must be known, else wait for a view
-     * change or for execution to reach it */
+     * change or for execution to reach it.
+     * A stable checkpoint above the tip (its record persisted, the blocks
+     * up to it not yet: the host writes them apart) leaves h above
+     * last_exec and next_seq at h + 1 while parent is still the tip. That is
+     * consistent, not a gap: parent_ok is false then (next_seq is not
+     * last_exec + 1 and the slot of h is below the window), so this replica
+     * proposes nothing; it cannot commit either (only last_exec + 1
+     * commits, and that is below the window); pbft_maybe_fetch asks for the
+     * blocks up to h at the first tick (h > last_exec), and executing
+     * block h = next_seq - 1 makes it the parent (pbft_apply_executed). */
     r->parent_ok = r->next_seq == r->last_exec + 1;
     slot *below = pbft_slot_peek(r, r->next_seq - 1);
     if (below != NULL && below->has_pp && below->pp_view == r->view)
         r->parent_ok = true;
+    CERTA_ASSERT(r->next_seq > r->h && r->next_seq > r->last_exec);
+    CERTA_ASSERT(!r->parent_ok || r->parent.height + 1 == r->next_seq);
+    CERTA_ASSERT(r->ck_seq <= r->h && r->tip.height == r->last_exec);
     r->nacts = 0;
     r->arena_len = 0;
     return CERTA_OK;

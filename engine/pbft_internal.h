@@ -8,7 +8,8 @@
  *   pbft.c       core normal case: signing, actions out, slots, execution,
  *                pre-prepare, prepare/commit votes, proposing, step/dispatch,
  *                resend and ticks, lifecycle and restore
- *   pbft_pool.c  pending requests: pool, index, pruning, forwarding
+ *   pbft_pool.c  the replica's reusable buffers (buf), and pending
+ *                requests: pool, index, pruning, forwarding
  *   pbft_view.c  view change: VIEW-CHANGE checks, NEW-VIEW planning and
  *                install, the view timers
  *   pbft_xfer.c  checkpoints and the low watermark, following a view,
@@ -35,10 +36,18 @@
 #define OWNCK 8    /* own executed checkpoints remembered */
 #define FORWARD_PER_TICK 64u
 
+/* Bytes owned by the replica. Storage is reused: pbft_buf_clear empties a
+ * buf but keeps up to PBFT_BUF_KEEP_BYTES of it, so the buffers of slots,
+ * votes and pending requests, once they have held a message, take the next
+ * one without allocating (a larger buffer is released on clear, so that a
+ * burst of megabyte blocks does not stay pinned in every slot of the ring). */
 typedef struct buf {
     uint8_t *p;
     size_t len;
+    size_t cap; /* bytes at p; 0 for a view of storage owned elsewhere */
 } buf;
+
+#define PBFT_BUF_KEEP_BYTES (64u * 1024u)
 typedef struct pvote {
     bool has;
     uint64_t view;
@@ -170,6 +179,10 @@ struct certa_pbft {
 
     certa_pbft_request *reqs; /* scratch, CERTA_PBFT_BLOCK_REQUESTS_MAX */
     buf sigin;                /* scratch: chain_id || message */
+    buf out_msg;   /* scratch: the message pbft_make_signed last signed */
+    buf out_rec;   /* scratch: the record pbft_encode_rec last encoded */
+    buf prop_reqs; /* scratch: a proposal's requests, (integrator, seq, body) */
+    buf prop_list; /* scratch: the same as an encoded list */
 
     out_action *acts;
     size_t nacts, cap_acts;
@@ -184,16 +197,13 @@ struct certa_pbft {
 /* ---- helpers shared between the parts, by the file that defines them */
 
 /* pbft.c */
-void pbft_buf_free(buf *b);
-void pbft_buf_set(buf *b, const uint8_t *p, size_t len);
-void pbft_buf_take(buf *b, uint8_t *p, size_t len);
-uint16_t pbft_primary(const certa_pbft *r, uint64_t v);
 void pbft_hash_header(const certa_pbft *r, const certa_block_header *h,
                       uint8_t out[CERTA_HASH_BYTES]);
 const uint8_t *pbft_sig_input(certa_pbft *r, const uint8_t *m, size_t len,
                               size_t *in_len);
 bool pbft_verify_signed(certa_pbft *r, const certa_pbft_msg *m);
 buf pbft_make_signed(certa_pbft *r, certa_pbft_msg *m);
+buf pbft_encode_rec(certa_pbft *r, const certa_pbft_msg *m);
 void pbft_emit(certa_pbft *r, certa_pbft_action_kind kind, uint16_t to,
                uint8_t rk, uint64_t height, uint64_t view,
                const uint8_t *bytes, size_t len);
@@ -217,6 +227,10 @@ void pbft_install_pp(certa_pbft *r, slot *s, const certa_pbft_msg *m,
 void pbft_vote_prepare(certa_pbft *r, slot *s);
 
 /* pbft_pool.c */
+void pbft_buf_free(buf *b);
+void pbft_buf_clear(buf *b);
+uint8_t *pbft_buf_reserve(buf *b, size_t len);
+void pbft_buf_set(buf *b, const uint8_t *p, size_t len);
 int pbft_pool_find(const certa_pbft *r, uint16_t integ, uint64_t seq);
 void pbft_pool_set_prop(certa_pbft *r, uint32_t i, uint64_t seq);
 void pbft_pool_remove(certa_pbft *r, uint32_t i);

@@ -55,6 +55,7 @@ static uint64_t rd_uint(rd *r, unsigned bytes)
 
 static const uint8_t *rd_bytes(rd *r, size_t n)
 {
+    CERTA_ASSERT(r != NULL && r->pos <= r->len);
     if (!rd_need(r, n))
         return NULL;
     const uint8_t *q = r->p + r->pos;
@@ -91,6 +92,7 @@ bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l)
     CERTA_ASSERT(l != NULL && (p != NULL || len == 0));
     rd r = {p, len, 0, false};
     rd_list(&r, l, CERTA_PBFT_LIST_ITEMS_MAX);
+    CERTA_ASSERT(r.bad || (l->count <= CERTA_PBFT_LIST_ITEMS_MAX && l->len <= len));
     return !r.bad && r.pos == len;
 }
 
@@ -117,6 +119,7 @@ bool certa_pbft_request_item(const uint8_t *item, size_t len,
     if (!certa_block_batch_item(item, len, &b))
         return false;
     *req = (certa_pbft_request){b.integrator, b.seq, b.bytes, b.len};
+    CERTA_ASSERT(req->len < len && (req->bytes != NULL || req->len == 0));
     return true;
 }
 
@@ -184,6 +187,7 @@ static void wr_bytes(wr *w, const void *b, size_t n)
 
 static void wr_list(wr *w, const certa_pbft_list *l)
 {
+    CERTA_ASSERT(w != NULL && l != NULL);
     CERTA_ASSERT(l->p != NULL || l->len == 0);
     wr_uint(w, l->count, 4);
     wr_bytes(w, l->p, l->len);
@@ -194,12 +198,14 @@ static void wr_list(wr *w, const certa_pbft_list *l)
 void certa_pbft_header_encode(const certa_block_header *h,
                               uint8_t out[CERTA_PBFT_HEADER_BYTES])
 {
+    CERTA_ASSERT(h != NULL && out != NULL);
     certa_block_header_put(h, out);
 }
 
 void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
                               certa_block_header *h)
 {
+    CERTA_ASSERT(in != NULL && h != NULL);
     certa_block_header_get(in, h);
 }
 
@@ -207,6 +213,7 @@ static void rd_header(rd *r, certa_block_header *h)
 {
     CERTA_ASSERT(h != NULL);
     const uint8_t *b = rd_bytes(r, CERTA_PBFT_HEADER_BYTES);
+    CERTA_ASSERT(b != NULL || r->bad);
     if (b != NULL)
         certa_pbft_header_decode(b, h);
 }
@@ -217,6 +224,7 @@ static void wr_header(wr *w, const certa_block_header *h)
     uint8_t b[CERTA_PBFT_HEADER_BYTES];
     certa_pbft_header_encode(h, b);
     wr_bytes(w, b, sizeof b);
+    CERTA_ASSERT(w->bad || w->len >= sizeof b);
 }
 
 bool certa_pbft_msg_is_signed(uint8_t type)
@@ -390,20 +398,27 @@ static certa_err rec_block_decode(const uint8_t *in, size_t len, certa_pbft_msg 
     return CERTA_OK;
 }
 
-static uint8_t *rec_block_encode(const certa_pbft_msg *m, size_t *out_len)
+/* Encodes a block record into *p (capacity *cap), growing it when short. */
+static bool rec_block_encode(const certa_pbft_msg *m, uint8_t **p, size_t *cap,
+                             size_t *out_len)
 {
     CERTA_ASSERT(m->type == CERTA_PBFT_REC_BLOCK);
+    CERTA_ASSERT(p != NULL && cap != NULL && out_len != NULL);
     certa_block b = {.hdr = m->hdr, .commit_view = m->aux, .batch_count = m->reqs.count,
                      .batches = m->reqs.p, .batches_len = m->reqs.len,
                      .sig_count = m->sig_count, .sigs = m->sigs};
-    size_t cap = certa_block_encoded_len(&b);
-    uint8_t *p = malloc(cap);
-    if (p == NULL || certa_block_encode(&b, p, cap, out_len, NULL) != CERTA_OK) {
-        free(p);
-        return NULL;
+    size_t need = certa_block_encoded_len(&b);
+    if (*cap < need) {
+        uint8_t *q = realloc(*p, need);
+        if (q == NULL)
+            return false;
+        *p = q;
+        *cap = need;
     }
-    CERTA_ASSERT(*out_len == cap);
-    return p;
+    if (certa_block_encode(&b, *p, *cap, out_len, NULL) != CERTA_OK)
+        return false;
+    CERTA_ASSERT(*out_len == need && *out_len <= *cap);
+    return true;
 }
 
 certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m)
@@ -442,12 +457,14 @@ certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m
     return CERTA_OK;
 }
 
-uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
+bool certa_pbft_msg_encode_into(const certa_pbft_msg *m, uint8_t **p, size_t *cap,
+                                size_t *out_len)
 {
-    CERTA_ASSERT(m != NULL && out_len != NULL);
+    CERTA_ASSERT(m != NULL && p != NULL && cap != NULL && out_len != NULL);
+    CERTA_ASSERT(*p != NULL || *cap == 0);
     if (m->type == CERTA_PBFT_REC_BLOCK)
-        return rec_block_encode(m, out_len);
-    wr w = {NULL, 0, 0, false};
+        return rec_block_encode(m, p, cap, out_len);
+    wr w = {*p, 0, *cap, false};
     wr_uint(&w, CERTA_PBFT_MSG_VERSION, 1);
     wr_uint(&w, m->type, 1);
     bool sig = certa_pbft_msg_is_signed(m->type);
@@ -464,13 +481,27 @@ uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
             w.len += CERTA_SIGNATURE_BYTES;
         }
     }
-    if (w.bad) {
-        free(w.p);
-        return NULL;
-    }
+    /* the buffer stays the caller's, moved or not, even on failure */
+    *p = w.p;
+    *cap = w.cap;
+    if (w.bad)
+        return false;
     CERTA_ASSERT(w.p != NULL && w.len >= 2 && w.len <= w.cap);
     *out_len = w.len;
-    return w.p;
+    return true;
+}
+
+uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len)
+{
+    CERTA_ASSERT(m != NULL && out_len != NULL);
+    uint8_t *p = NULL;
+    size_t cap = 0;
+    if (!certa_pbft_msg_encode_into(m, &p, &cap, out_len)) {
+        free(p);
+        return NULL;
+    }
+    CERTA_ASSERT(p != NULL && *out_len <= cap);
+    return p;
 }
 
 bool certa_pbft_msg_prehashed(uint8_t type)
@@ -483,7 +514,8 @@ size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],
                             const uint8_t *signed_bytes, size_t len,
                             uint8_t *out, size_t cap)
 {
-    CERTA_ASSERT(len >= 2);
+    CERTA_ASSERT(chain_id != NULL && signed_bytes != NULL && len >= 2);
+    CERTA_ASSERT(out != NULL || cap == 0);
     if (certa_pbft_msg_prehashed(signed_bytes[1])) {
         if (cap >= CERTA_PBFT_SIG_PREHASHED_BYTES) {
             memcpy(out, chain_id, CERTA_HASH_BYTES);
@@ -501,37 +533,45 @@ size_t certa_pbft_sig_input(const uint8_t chain_id[CERTA_HASH_BYTES],
 
 size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len)
 {
+    CERTA_ASSERT(enc != NULL || len == 0);
     if (len < 2 + CERTA_SIGNATURE_BYTES || !certa_pbft_msg_is_signed(enc[1]))
         return 0;
+    CERTA_ASSERT(len - CERTA_SIGNATURE_BYTES >= 2);
     return len - CERTA_SIGNATURE_BYTES;
 }
 
-uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
-                               size_t count, size_t *out_len)
+bool certa_pbft_list_build_into(const uint8_t *const *items, const size_t *lens,
+                                size_t count, uint8_t **p, size_t *cap,
+                                size_t *out_len)
 {
     CERTA_ASSERT(count == 0 || (items != NULL && lens != NULL));
-    wr w = {NULL, 0, 0, false};
+    CERTA_ASSERT(p != NULL && cap != NULL && out_len != NULL);
+    wr w = {*p, 0, *cap, false};
     wr_uint(&w, count, 4);
     for (size_t i = 0; i < count; i++) {
         wr_uint(&w, lens[i], 4);
         wr_bytes(&w, items[i], lens[i]);
     }
-    if (w.bad) {
-        free(w.p);
-        return NULL;
-    }
-    if (w.p == NULL)
-        return NULL;
-    CERTA_ASSERT(w.len >= 4 + 4 * count);
+    *p = w.p;
+    *cap = w.cap;
+    if (w.bad || w.p == NULL)
+        return false;
+    CERTA_ASSERT(w.len >= 4 + 4 * count && w.len <= w.cap);
     *out_len = w.len;
-    return w.p;
+    return true;
 }
 
-void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
-                              const uint8_t hash[CERTA_HASH_BYTES],
-                              uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES])
+uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
+                               size_t count, size_t *out_len)
 {
-    certa_block_commit_signed(sender, view, height, hash, out);
+    uint8_t *p = NULL;
+    size_t cap = 0;
+    if (!certa_pbft_list_build_into(items, lens, count, &p, &cap, out_len)) {
+        free(p);
+        return NULL;
+    }
+    CERTA_ASSERT(p != NULL && *out_len <= cap);
+    return p;
 }
 
 const char *certa_pbft_msg_name(uint8_t type)

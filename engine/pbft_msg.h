@@ -82,6 +82,14 @@ certa_err certa_pbft_msg_decode(const uint8_t *in, size_t len, certa_pbft_msg *m
  * *out_len gets its length. The caller frees it. NULL on allocation failure. */
 uint8_t *certa_pbft_msg_encode(const certa_pbft_msg *m, size_t *out_len);
 
+/* Encodes m into *p, a malloc'ed buffer of *cap bytes (NULL and 0 for none)
+ * that the caller keeps and reuses: it is grown with realloc only when the
+ * message does not fit, so a caller encoding into the same buffer stops
+ * allocating once it has seen its largest message. *p and *cap are updated
+ * even on failure (false: allocation failed); *out_len gets the length. */
+bool certa_pbft_msg_encode_into(const certa_pbft_msg *m, uint8_t **p, size_t *cap,
+                                size_t *out_len);
+
 /* Bytes before the signature of a signed message, or 0 for records. */
 size_t certa_pbft_msg_signed_len(const uint8_t *enc, size_t len);
 bool certa_pbft_msg_is_signed(uint8_t type);
@@ -109,15 +117,12 @@ void certa_pbft_header_decode(const uint8_t in[CERTA_PBFT_HEADER_BYTES],
  * Returns a malloc'ed buffer, NULL on failure. */
 uint8_t *certa_pbft_list_build(const uint8_t *const *items, const size_t *lens,
                                size_t count, size_t *out_len);
+/* The same into a caller's reusable buffer, as certa_pbft_msg_encode_into. */
+bool certa_pbft_list_build_into(const uint8_t *const *items, const size_t *lens,
+                                size_t count, uint8_t **p, size_t *cap,
+                                size_t *out_len);
 /* Makes a list view over an encoded list (as certa_pbft_list_build returns). */
 bool certa_pbft_list_parse(const uint8_t *p, size_t len, certa_pbft_list *l);
-
-/* The bytes a COMMIT signature covers, without the chain id:
- * version, type, sender, view, height, hash (52 bytes). */
-#define CERTA_PBFT_COMMIT_SIGNED_BYTES CERTA_COMMIT_SIGNED_BYTES
-void certa_pbft_commit_signed(uint16_t sender, uint64_t view, uint64_t height,
-                              const uint8_t hash[CERTA_HASH_BYTES],
-                              uint8_t out[CERTA_PBFT_COMMIT_SIGNED_BYTES]);
 
 const char *certa_pbft_msg_name(uint8_t type);
 

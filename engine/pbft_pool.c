@@ -11,6 +11,56 @@
  */
 #include "pbft_internal.h"
 
+/* ---------------------------------------------------------------- buffers */
+
+/* Releases b's storage (replica teardown, rare large buffers). */
+void pbft_buf_free(buf *b)
+{
+    CERTA_ASSERT(b != NULL);
+    CERTA_ASSERT(b->cap > 0 || b->p == NULL);
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+/* Empties b, keeping its storage for the next message unless it is large. */
+void pbft_buf_clear(buf *b)
+{
+    CERTA_ASSERT(b != NULL);
+    CERTA_ASSERT(b->len <= b->cap);
+    if (b->cap > PBFT_BUF_KEEP_BYTES)
+        pbft_buf_free(b);
+    b->len = 0;
+}
+
+/* Storage for len bytes at b->p (b->len unchanged); allocates only when
+ * b's storage is shorter. Never NULL. */
+uint8_t *pbft_buf_reserve(buf *b, size_t len)
+{
+    CERTA_ASSERT(b != NULL && b->len <= b->cap);
+    size_t need = len ? len : 1;
+    if (b->cap < need) {
+        uint8_t *q = realloc(b->p, need);
+        CERTA_ASSERT(q != NULL);
+        b->p = q;
+        b->cap = need;
+    }
+    CERTA_ASSERT(b->p != NULL && b->cap >= len);
+    return b->p;
+}
+
+void pbft_buf_set(buf *b, const uint8_t *p, size_t len)
+{
+    CERTA_ASSERT(b != NULL && (p != NULL || len == 0));
+    CERTA_ASSERT(p == NULL || p + len <= b->p || p >= b->p + b->cap);
+    pbft_buf_reserve(b, len);
+    if (len)
+        memcpy(b->p, p, len);
+    b->len = len;
+    CERTA_ASSERT(b->p != NULL && b->len == len && b->len <= b->cap);
+}
+
 /* ---------------------------------------------------------------- pool */
 
 static uint32_t pool_hash(uint16_t integ, uint64_t seq)
@@ -65,9 +115,17 @@ static void pool_compact(certa_pbft *r)
 {
     CERTA_ASSERT(r->nlive <= r->npool);
     uint32_t k = 0;
+    /* a swap, not a copy: each entry keeps its own byte storage, so the
+     * tombstones' storage moves up to be reused by the next requests */
     for (uint32_t i = 0; i < r->npool; i++)
-        if (r->pool[i].live)
-            r->pool[k++] = r->pool[i];
+        if (r->pool[i].live) {
+            if (k != i) {
+                pend t = r->pool[k];
+                r->pool[k] = r->pool[i];
+                r->pool[i] = t;
+            }
+            k++;
+        }
     CERTA_ASSERT(k == r->nlive);
     r->npool = k;
     memset(r->ht, 0, ((size_t)r->htmask + 1) * sizeof *r->ht);
@@ -86,7 +144,7 @@ void pbft_pool_remove(certa_pbft *r, uint32_t i)
         r->n_unprop--;
         r->bytes_unprop -= p->bytes.len;
     }
-    pbft_buf_free(&p->bytes);
+    pbft_buf_clear(&p->bytes);
     p->live = false;
     r->nlive--;
     if (r->npool - r->nlive > r->nlive + 64)
@@ -115,6 +173,7 @@ int pbft_pool_first_unprop(certa_pbft *r)
 
 bool pbft_executed_req(certa_pbft *r, uint16_t integ, uint64_t seq)
 {
+    CERTA_ASSERT(r != NULL);
     return r->c.app.request_executed != NULL &&
            r->c.app.request_executed(r->c.app.ctx, integ, seq);
 }
@@ -165,7 +224,10 @@ static int pool_add(certa_pbft *r, const certa_pbft_request *q)
         return -1;
     uint32_t i = r->npool++;
     pend *p = &r->pool[i];
+    buf keep = p->bytes; /* emptied storage of an earlier request */
+    CERTA_ASSERT(!p->live && keep.len == 0);
     memset(p, 0, sizeof *p);
+    p->bytes = keep;
     p->integrator = q->integrator;
     p->seq = q->seq;
     pbft_buf_set(&p->bytes, q->bytes, q->len);
@@ -191,7 +253,6 @@ void pbft_forward_request(certa_pbft *r, pend *p, uint16_t to)
     m.body_len = p->bytes.len;
     buf b = pbft_make_signed(r, &m);
     pbft_send_to(r, to, &b);
-    pbft_buf_free(&b);
     p->forwarded_ms = r->now;
 }
 
@@ -201,10 +262,11 @@ void pbft_forward_request(certa_pbft *r, pend *p, uint16_t to)
  * view's primary; none while it is the primary or in a view change alone. */
 bool pbft_forward_target(const certa_pbft *r, uint16_t *to)
 {
+    CERTA_ASSERT(r != NULL && to != NULL);
     uint64_t w = r->view;
     if (r->in_vc && !pbft_following(r, &w))
         return false;
-    *to = pbft_primary(r, w);
+    *to = certa_pbft_primary(r, w);
     CERTA_ASSERT(*to < r->c.n);
     return *to != r->c.id;
 }
@@ -258,6 +320,7 @@ void pbft_mark_proposed(certa_pbft *r, size_t n, uint64_t seq)
         if (k >= 0)
             pbft_pool_set_prop(r, (uint32_t)k, seq);
     }
+    CERTA_ASSERT(r->n_unprop <= r->nlive && r->nlive <= r->npool);
 }
 
 /* The pool's invariants (see the top of this file), for

@@ -30,7 +30,7 @@ static bool cert_ok(certa_pbft *r, const uint8_t *item, size_t len,
     certa_pbft_list_next(&l, &pos, &it, &il);
     if (certa_pbft_msg_decode(it, il, pp) != CERTA_OK ||
         pp->type != CERTA_PBFT_MSG_PRE_PREPARE || pp->view >= new_view ||
-        pp->sender != pbft_primary(r, pp->view) || pp->seq <= ck ||
+        pp->sender != certa_pbft_primary(r, pp->view) || pp->seq <= ck ||
         pp->seq > ck + r->c.window || !pbft_verify_signed(r, pp))
         return false;
     size_t nreq = 0;
@@ -113,6 +113,7 @@ static void start_view_change(certa_pbft *r, uint64_t v);
  * run of failing views cannot outpace what a correct primary needs. */
 uint64_t pbft_view_timer_ms(const certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->c.view_timeout_ms > 0);
     uint32_t e = r->backoff > 0 ? r->backoff - 1 : 0;
     if (e > r->c.view_backoff_max)
         e = r->c.view_backoff_max;
@@ -123,8 +124,10 @@ uint64_t pbft_view_timer_ms(const certa_pbft *r)
 /* A view change this replica's own timer started: the next waits longer. */
 void pbft_timer_view_change(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL);
     if (r->backoff <= r->c.view_backoff_max)
         r->backoff++;
+    CERTA_ASSERT(r->backoff <= r->c.view_backoff_max + 1);
     uint64_t from = r->view;
     start_view_change(r, r->view + 1);
     /* (a primary holding the quorum already installed the new view) */
@@ -173,8 +176,7 @@ static void start_view_change(certa_pbft *r, uint64_t v)
     pbft_bcast(r, &b);
     pbft_buf_set(&r->vcs[r->c.id], b.p, b.len);
     r->vc_views[r->c.id] = v;
-    pbft_buf_free(&r->my_vc);
-    r->my_vc = b;
+    pbft_buf_set(&r->my_vc, b.p, b.len);
     check_vc_quorum(r);
 }
 
@@ -275,7 +277,7 @@ static void plan_new_view(certa_pbft *r, uint64_t v, const buf *vcs, size_t nvc,
             o->hdr.height = s;
             o->hdr.view = v;
             o->hdr.timestamp_ms = parent.timestamp_ms;
-            o->hdr.proposer = pbft_primary(r, v);
+            o->hdr.proposer = certa_pbft_primary(r, v);
             memcpy(o->hdr.prev_hash, ph, CERTA_HASH_BYTES);
             r->c.app.build_block(r->c.app.ctx, &parent, &o->hdr, NULL, 0);
             certa_pbft_list_parse(empty, 4, &o->reqs);
@@ -314,7 +316,7 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
         if (s->seq == 0 || s->committed || s->executed)
             continue;
         s->has_pp = false;
-        pbft_buf_free(&s->pp);
+        pbft_buf_clear(&s->pp);
         s->commit_sent = false;
     }
     for (uint32_t i = 0; i < r->npool; i++)
@@ -333,7 +335,7 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
         pbft_decode_reqs(r, &m.reqs, &nreq);
         if (s != NULL && !s->committed && !s->executed) {
             pbft_install_pp(r, s, &m, it, il, pl->d[k], nreq);
-            if (r->c.id == pbft_primary(r, v)) {
+            if (r->c.id == certa_pbft_primary(r, v)) {
                 s->voted = true;
                 s->vote_view = v;
                 memcpy(s->vote_d, pl->d[k], CERTA_HASH_BYTES);
@@ -363,10 +365,10 @@ static void install_new_view(certa_pbft *r, uint64_t v, const nv_plan *pl,
         r->parent_ok = false;
     }
     /* backups hand the new primary what is still pending */
-    if (r->c.id != pbft_primary(r, v))
+    if (r->c.id != certa_pbft_primary(r, v))
         for (uint32_t i = 0; i < r->npool; i++)
             if (r->pool[i].live && r->pool[i].prop_seq == 0)
-                pbft_forward_request(r, &r->pool[i], pbft_primary(r, v));
+                pbft_forward_request(r, &r->pool[i], certa_pbft_primary(r, v));
     for (uint64_t s = r->h + 1; s <= r->h + r->c.window; s++) {
         slot *sl = pbft_slot_peek(r, s);
         if (sl != NULL && sl->has_pp) {
@@ -394,7 +396,8 @@ static void build_new_view(certa_pbft *r)
     size_t lens[CERTA_PBFT_WINDOW_MAX];
     CERTA_ASSERT(pps != NULL);
     for (size_t i = 0; i < pl->count; i++) {
-        pps[i] = pbft_make_signed(r, &pl->pps[i]);
+        buf signed_pp = pbft_make_signed(r, &pl->pps[i]);
+        pbft_buf_set(&pps[i], signed_pp.p, signed_pp.len);
         items[i] = pps[i].p;
         lens[i] = pps[i].len;
     }
@@ -417,8 +420,7 @@ static void build_new_view(certa_pbft *r)
     buf b = pbft_make_signed(r, &m);
     pbft_persist(r, CERTA_PBFT_MSG_NEW_VIEW, 0, r->view, &b);
     pbft_bcast(r, &b);
-    pbft_buf_free(&r->nv);
-    r->nv = b;
+    pbft_buf_set(&r->nv, b.p, b.len);
     certa_pbft_msg nvm;
     certa_err rc = certa_pbft_msg_decode(r->nv.p, r->nv.len, &nvm);
     CERTA_ASSERT(rc == CERTA_OK);
@@ -447,7 +449,7 @@ static void check_vc_quorum(certa_pbft *r)
         r->vc_timer = true;
         r->vc_deadline = r->now + pbft_view_timer_ms(r);
     }
-    if (pbft_primary(r, r->view) == r->c.id && r->vcs[r->c.id].len &&
+    if (certa_pbft_primary(r, r->view) == r->c.id && r->vcs[r->c.id].len &&
         r->vc_views[r->c.id] == r->view)
         build_new_view(r);
 }
@@ -501,7 +503,7 @@ void pbft_on_new_view(certa_pbft *r, const certa_pbft_msg *m, const uint8_t *raw
         r->st.dropped_view++;
         return;
     }
-    if (m->sender != pbft_primary(r, m->view) || m->l1.count != r->q) {
+    if (m->sender != certa_pbft_primary(r, m->view) || m->l1.count != r->q) {
         r->st.dropped_invalid++;
         return;
     }

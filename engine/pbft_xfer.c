@@ -17,8 +17,11 @@ static ownck *own_find(certa_pbft *r, uint64_t seq)
 {
     CERTA_ASSERT(seq <= r->last_exec); /* only executed checkpoints are kept */
     for (int i = 0; i < OWNCK; i++)
-        if (r->own[i].seq == seq && seq != 0)
+        if (r->own[i].seq == seq && seq != 0) {
+            /* kept with the CHECKPOINT this replica signed for it */
+            CERTA_ASSERT(r->own[i].raw.len > 0 && r->own[i].hdr.height == seq);
             return &r->own[i];
+        }
     return NULL;
 }
 
@@ -80,12 +83,8 @@ void pbft_adopt_ck(certa_pbft *r)
     m.seq = r->ck_seq;
     m.hdr = r->ck_hdr;
     certa_pbft_list_parse(r->ck_proof.p, r->ck_proof.len, &m.l1);
-    size_t len = 0;
-    uint8_t *p = certa_pbft_msg_encode(&m, &len);
-    CERTA_ASSERT(p != NULL);
-    buf b = {p, len};
+    buf b = pbft_encode_rec(r, &m);
     pbft_persist(r, CERTA_PBFT_REC_CHECKPOINT, 0, 0, &b);
-    pbft_buf_free(&b);
     CERTA_ASSERT(r->ck_seq <= r->last_exec && r->ck_seq <= r->h);
     r->st.checkpoints_stable++;
 }
@@ -129,11 +128,12 @@ void pbft_check_stable(certa_pbft *r)
     /* one CHECKPOINT per sender is kept per height: q matches, q senders */
     CERTA_ASSERT(cnt == r->q && best > r->h);
     size_t pl = 0;
-    uint8_t *proof = certa_pbft_list_build(items, lens, cnt, &pl);
-    CERTA_ASSERT(proof != NULL);
+    bool ok = certa_pbft_list_build_into(items, lens, cnt, &r->pend_ck_proof.p,
+                                         &r->pend_ck_proof.cap, &pl);
+    CERTA_ASSERT(ok && pl <= r->pend_ck_proof.cap);
+    r->pend_ck_proof.len = pl;
     r->pend_ck_seq = best;
     memcpy(r->pend_ck_hash, bd, CERTA_HASH_BYTES);
-    pbft_buf_take(&r->pend_ck_proof, proof, pl);
     pbft_set_low(r, best);
     pbft_adopt_ck(r);
     if (r->last_exec < best)
@@ -176,6 +176,7 @@ void pbft_ck_store(certa_pbft *r, uint16_t sender, uint64_t seq,
 static bool status_fresh(const certa_pbft *r, uint16_t i)
 {
     CERTA_ASSERT(i < r->c.n);
+    CERTA_ASSERT(r->peer_view != NULL && r->peer_view_ms != NULL);
     /* a report from before this view change says nothing of now (a peer
      * cut off since keeps its old view here), nor does an old one */
     return i != r->c.id && r->peer_view[i] != UINT64_MAX &&
@@ -210,11 +211,13 @@ bool pbft_following(const certa_pbft *r, uint64_t *view)
 
 bool certa_pbft_following(const certa_pbft *r, uint64_t *view)
 {
+    CERTA_ASSERT(r != NULL && view != NULL);
     return pbft_following(r, view);
 }
 
 bool certa_pbft_awaiting_view(const certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL);
     uint64_t w;
     return r->in_vc && !pbft_following(r, &w);
 }
@@ -267,7 +270,6 @@ static void fetch_now(certa_pbft *r)
     m.aux = r->c.fetch_blocks_max;
     buf b = pbft_make_signed(r, &m);
     pbft_send_to(r, to, &b);
-    pbft_buf_free(&b);
     r->fetching = true;
     r->fetch_deadline = r->now + r->c.resend_ms;
     CERTA_ASSERT(r->fetch_deadline > r->now);
@@ -276,10 +278,15 @@ static void fetch_now(certa_pbft *r)
 
 void pbft_maybe_fetch(certa_pbft *r)
 {
+    CERTA_ASSERT(r != NULL && r->peer_exec != NULL);
     if (r->h > r->last_exec) {
+        /* a stable checkpoint above what this replica executed (after a
+         * restart, or proofs from peers): the blocks up to h are below the
+         * window, only state transfer brings them */
         fetch_now(r);
         return;
     }
+    CERTA_ASSERT(r->h <= r->last_exec);
     /* one peer ahead is enough to ask: what it returns is checked against
      * commit certificates, and a liar only costs a FETCH per period (the
      * view-change timer, which a liar could stall, uses peer_ahead) */
@@ -309,7 +316,7 @@ void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
         size_t len;
         if (!r->c.app.read_block(r->c.app.ctx, hgt, &p, &len))
             break;
-        recs[k] = (buf){NULL, 0};
+        recs[k] = (buf){NULL, 0, 0};
         pbft_buf_set(&recs[k], p, len);
         items[k] = recs[k].p;
         lens[k] = len;
@@ -328,7 +335,6 @@ void pbft_on_fetch(certa_pbft *r, const certa_pbft_msg *m)
     certa_pbft_list_parse(l, ll, &out.l1);
     buf b = pbft_make_signed(r, &out);
     pbft_send_to(r, m->sender, &b);
-    pbft_buf_free(&b);
     free(l);
     for (size_t i = 0; i < k; i++)
         pbft_buf_free(&recs[i]);
@@ -455,7 +461,7 @@ void pbft_on_status(certa_pbft *r, const certa_pbft_msg *m)
         r->peer_exec[m->sender] = m->seq;
     r->peer_view[m->sender] = m->view;
     r->peer_view_ms[m->sender] = r->now;
-    if (m->view < r->view && !r->in_vc && pbft_primary(r, r->view) == r->c.id &&
+    if (m->view < r->view && !r->in_vc && certa_pbft_primary(r, r->view) == r->c.id &&
         r->nv.len)
         pbft_send_to(r, m->sender, &r->nv);
     pbft_maybe_fetch(r);

@@ -114,6 +114,7 @@ const char *store_seg_hdr_decode(const uint8_t *p, uint32_t index,
     if ((*flags & ~(SEG_FLAG_PREWRITTEN | SEG_FLAG_SPARE)) != 0)
         return "reserved segment flags set";
     *first_height = certa_get_le64(p + 16);
+    CERTA_ASSERT((*flags & ~(SEG_FLAG_PREWRITTEN | SEG_FLAG_SPARE)) == 0);
     return NULL;
 }
 
@@ -128,6 +129,8 @@ void certa_store_opts_default(certa_store_opts *o)
     o->spare_segment = -1;
     o->prewrite = -1;
     o->dsync_writes = -1;
+    CERTA_ASSERT(o->dir == NULL && o->group_buffers > 0);
+    CERTA_ASSERT(o->group_bytes > 0 && o->segment_bytes > 0);
 }
 
 void store_seg_name(char *out, size_t cap, uint32_t index, bool tmp)
@@ -188,10 +191,12 @@ static void set_failed(certa_store *s, certa_err err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->failmsg, sizeof s->failmsg, fmt, ap);
     va_end(ap);
+    CERTA_ASSERT(s->failed == err); /* the first failure stays */
 }
 
 certa_err store_errno_code(int e)
 {
+    CERTA_ASSERT(e > 0); /* an errno value, never 0 */
     return (e == ENOSPC || e == EFBIG || e == EDQUOT) ? CERTA_E_NOSPACE : CERTA_E_IO;
 }
 
@@ -209,6 +214,7 @@ static int open_wfd(certa_store *s, const char *nm)
             return -1;
     }
     s->direct = false;
+    CERTA_ASSERT(s->o.direct_io != 1 || !s->direct);
     return openat(s->dirfd, nm, O_WRONLY | O_CLOEXEC);
 }
 
@@ -218,6 +224,8 @@ static certa_err register_segment(certa_store *s, uint32_t index, uint64_t first
                              char *msg, size_t msg_cap)
 {
     CERTA_ASSERT(msg != NULL && msg_cap > 0);
+    CERTA_ASSERT(s != NULL && s->dirfd >= 0);
+    CERTA_ASSERT(first_height != NO_HEIGHT);
     char nm[32];
     store_seg_name(nm, sizeof nm, index, false);
     int rfd = openat(s->dirfd, nm, O_RDONLY | O_CLOEXEC);
@@ -467,6 +475,8 @@ static void index_group(certa_store *s, const group *g)
 
 static bool group_ready(const group *g)
 {
+    CERTA_ASSERT(g != NULL && g->state <= G_INFLIGHT);
+    CERTA_ASSERT(g->state != G_FREE || g->len == 0);
     return g->state == G_SEALED || (g->state == G_FILLING && g->len > 0);
 }
 
@@ -475,6 +485,7 @@ static bool group_ready(const group *g)
  * there is nothing to do or another thread is flushing. */
 static group *take_group(certa_store *s)
 {
+    CERTA_ASSERT(s != NULL && s->flush_next < s->ngroups);
     group *g = &s->groups[s->flush_next];
     if (s->flushing || s->failed != CERTA_OK || !group_ready(g))
         return NULL;
@@ -496,7 +507,9 @@ static group *take_group(certa_store *s)
 static double mono_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int rc = clock_gettime(CLOCK_MONOTONIC, &ts);
+    CERTA_ASSERT(rc == 0); /* CLOCK_MONOTONIC always exists on Linux */
+    CERTA_ASSERT(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -578,6 +591,8 @@ static void *flusher_main(void *arg)
         flush_and_publish(s, g);
     }
     certa_err failed = s->failed;
+    /* out of the loop only failed, or closing with nothing left to write */
+    CERTA_ASSERT(failed != CERTA_OK || (s->closing && !s->flushing));
     pthread_mutex_unlock(&s->mu);
     if (failed != CERTA_OK && s->o.on_durable != NULL)
         s->o.on_durable(s->o.on_durable_ctx, certa_store_durable_height(s), failed);
@@ -590,6 +605,7 @@ static void *flusher_main(void *arg)
  * holds only used segments. Called once every writer is done. */
 static void stop_preparer(certa_store *s)
 {
+    CERTA_ASSERT(s != NULL);
     if (!s->preparer_started)
         return;
     pthread_mutex_lock(&s->mu);
@@ -605,12 +621,16 @@ static void stop_preparer(certa_store *s)
             (void)fsync(s->dirfd);
         s->spare_state = SP_NONE;
     }
+    CERTA_ASSERT(!s->preparer_started && s->spare_state != SP_READY);
 }
 
 static void store_free(certa_store *s)
 {
     if (s == NULL)
         return;
+    /* no thread of the store runs any more */
+    CERTA_ASSERT(!s->flusher_started || s->closing);
+    CERTA_ASSERT(!s->preparer_started);
     store_ds_free(s->feed_ds);
     if (s->ring_ready)
         io_uring_queue_exit(&s->ring);
@@ -777,6 +797,7 @@ void certa_store_close(certa_store *s)
         pthread_join(s->flusher, NULL);
     }
     stop_preparer(s);
+    CERTA_ASSERT(!s->preparer_started && (!s->flusher_started || s->closing));
     store_free(s);
 }
 
@@ -788,6 +809,7 @@ void certa_store_wait_spare(certa_store *s)
            (s->spare_state == SP_PREPARING ||
             (s->spare_state == SP_NONE && s->spare_allowed)))
         pthread_cond_wait(&s->cv_spare, &s->mu);
+    CERTA_ASSERT(!s->preparer_started || s->closing || s->spare_state != SP_PREPARING);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -883,16 +905,19 @@ certa_err certa_store_append(certa_store *s, uint64_t height, const void *data,
                              size_t len, certa_errinfo *ei)
 {
     CERTA_ASSERT(s != NULL && (data != NULL || len == 0));
+    CERTA_ASSERT(height != NO_HEIGHT);
     return append_impl(s, height, data, len, true, ei);
 }
 
 uint64_t certa_store_durable_height(const certa_store *s)
 {
+    CERTA_ASSERT(s != NULL);
     return __atomic_load_n(&s->durable, __ATOMIC_ACQUIRE);
 }
 
 static bool is_durable(const certa_store *s, uint64_t h)
 {
+    CERTA_ASSERT(s != NULL && h != NO_HEIGHT);
     uint64_t d = certa_store_durable_height(s);
     return d != NO_HEIGHT && d >= h;
 }
@@ -930,6 +955,7 @@ certa_err certa_store_append_sync(certa_store *s, uint64_t height, const void *d
                                   size_t len, certa_errinfo *ei)
 {
     CERTA_ASSERT(s != NULL && (data != NULL || len == 0));
+    CERTA_ASSERT(height != NO_HEIGHT);
     certa_err err = append_impl(s, height, data, len, false, ei);
     if (err != CERTA_OK)
         return err;
@@ -938,14 +964,17 @@ certa_err certa_store_append_sync(certa_store *s, uint64_t height, const void *d
 
 uint64_t certa_store_next_height(certa_store *s)
 {
+    CERTA_ASSERT(s != NULL);
     pthread_mutex_lock(&s->mu);
     uint64_t h = s->next_height;
     pthread_mutex_unlock(&s->mu);
+    CERTA_ASSERT(h != NO_HEIGHT);
     return h;
 }
 
 bool certa_store_range(certa_store *s, uint64_t *first, uint64_t *last)
 {
+    CERTA_ASSERT(s != NULL && first != NULL && last != NULL);
     pthread_mutex_lock(&s->idx_mu);
     bool any = s->idx_count > 0;
     if (any) {
@@ -977,9 +1006,11 @@ certa_err certa_store_block_size(certa_store *s, uint64_t height, size_t *len)
     CERTA_ASSERT(s != NULL);
     idx_entry e;
     int fd;
+    CERTA_ASSERT(len != NULL);
     if (!idx_lookup(s, height, &e, &fd))
         return CERTA_E_NOTFOUND;
     *len = e.len;
+    CERTA_ASSERT(fd >= 0);
     return CERTA_OK;
 }
 
@@ -989,8 +1020,10 @@ certa_err certa_store_locate(certa_store *s, uint64_t height, uint32_t *segment,
     CERTA_ASSERT(s != NULL);
     idx_entry e;
     int fd;
+    CERTA_ASSERT(segment != NULL && offset != NULL);
     if (!idx_lookup(s, height, &e, &fd))
         return CERTA_E_NOTFOUND;
+    CERTA_ASSERT(fd >= 0);
     *segment = e.seg;
     *offset = e.off;
     return CERTA_OK;

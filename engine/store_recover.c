@@ -15,6 +15,7 @@
 static uint64_t ds_nchunks(const dstream *d)
 {
     CERTA_ASSERT(d != NULL);
+    CERTA_ASSERT(d->chunks != NULL);
     return (d->fsize + DS_CHUNK - 1) / DS_CHUNK;
 }
 
@@ -24,6 +25,7 @@ static void ds_detach(dstream *d)
 {
     if (d == NULL || d->fd < 0)
         return;
+    CERTA_ASSERT(d->inflight <= DS_CHUNKS); /* one read per chunk at most */
     while (d->inflight > 0) {
         struct io_uring_cqe *cqe;
         if (io_uring_wait_cqe(&d->ring, &cqe) != 0)
@@ -33,6 +35,7 @@ static void ds_detach(dstream *d)
     }
     close(d->fd);
     d->fd = -1;
+    CERTA_ASSERT(d->fd < 0);
 }
 
 void store_ds_free(dstream *d)
@@ -40,6 +43,8 @@ void store_ds_free(dstream *d)
     if (d == NULL)
         return;
     ds_detach(d);
+    CERTA_ASSERT(d->fd < 0);
+    CERTA_ASSERT(d->chunks != NULL); /* ds_new returns none without */
     io_uring_queue_exit(&d->ring);
     free(d->chunks);
     free(d->side);
@@ -216,6 +221,7 @@ int store_pread_full(int fd, void *buf, size_t len, uint64_t off)
             errno = EIO;
             return -1;
         }
+        CERTA_ASSERT((size_t)n <= len); /* pread never returns more */
         p += n;
         len -= (size_t)n;
         off += (uint64_t)n;
@@ -349,9 +355,11 @@ static bool any_nonzero_after(int fd, uint64_t fsize, uint64_t from)
 
 uint64_t store_file_size(int fd)
 {
+    CERTA_ASSERT(fd >= 0);
     struct stat st;
     if (fstat(fd, &st) != 0)
         return 0;
+    CERTA_ASSERT(st.st_size >= 0);
     return (uint64_t)st.st_size;
 }
 
@@ -603,6 +611,8 @@ static certa_err list_segments(certa_store *s, uint32_t **out, uint32_t *n,
 
 certa_err store_open_dir(certa_store *s, certa_errinfo *ei)
 {
+    CERTA_ASSERT(s != NULL && s->dir != NULL);
+    CERTA_ASSERT(s->dirfd < 0 && s->lockfd < 0); /* once, at open */
     struct stat st;
     if (stat(s->dir, &st) != 0) {
         if (errno != ENOENT)
@@ -639,6 +649,7 @@ certa_err store_open_dir(certa_store *s, certa_errinfo *ei)
         return certa_errorf(ei, CERTA_E_BUSY,
                             "store: data directory %s is in use by another process",
                             s->dir);
+    CERTA_ASSERT(s->dirfd >= 0 && s->lockfd >= 0);
     return CERTA_OK;
 }
 

@@ -35,6 +35,7 @@
  * filling and hand over what is written), 0: go on. */
 static int fill_stop(certa_store *s)
 {
+    CERTA_ASSERT(s != NULL && s->dirfd >= 0);
     pthread_mutex_lock(&s->mu);
     int c = s->closing ? 1 : s->spare_cut ? 2 : 0;
     pthread_mutex_unlock(&s->mu);
@@ -203,6 +204,8 @@ bool store_take_spare(certa_store *s, uint32_t index, bool *prewritten)
 /* The header of segment `index` is durable: the next spare may be made. */
 void store_spare_done(certa_store *s, uint32_t index)
 {
+    CERTA_ASSERT(s != NULL && !s->o.read_only);
+    CERTA_ASSERT(index < UINT32_MAX); /* index + 1 names the next segment */
     pthread_mutex_lock(&s->mu);
     if (s->preparer_started && s->spare_state != SP_PREPARING) {
         s->spare_index = index + 1;

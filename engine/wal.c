@@ -50,11 +50,14 @@ struct certa_wal {
 
 static void gen_dir(const certa_wal *w, uint64_t gen, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/wal-%llu", w->dir, (unsigned long long)gen);
+    CERTA_ASSERT(w != NULL && out != NULL && cap > 0);
+    int n = snprintf(out, cap, "%s/wal-%llu", w->dir, (unsigned long long)gen);
+    CERTA_ASSERT(n > 0 && (size_t)n < cap); /* cap leaves room past dir */
 }
 
 static certa_err fsync_dir(const char *dir, certa_errinfo *ei)
 {
+    CERTA_ASSERT(dir != NULL && dir[0] != '\0');
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0) {
         int e = errno;
@@ -63,11 +66,14 @@ static certa_err fsync_dir(const char *dir, certa_errinfo *ei)
         return certa_errorf(ei, CERTA_E_IO, "fsync %s: %s", dir, strerror(e));
     }
     close(fd);
+    CERTA_ASSERT(fd >= 0);
     return CERTA_OK;
 }
 
 static certa_err write_gen(certa_wal *w, uint64_t gen, certa_errinfo *ei)
 {
+    CERTA_ASSERT(w != NULL && w->dir[0] != '\0');
+    CERTA_ASSERT(gen >= w->gen); /* generations only move forward */
     char tmp[WAL_PATH_BYTES + 16], path[WAL_PATH_BYTES + 16];
     snprintf(tmp, sizeof tmp, "%s/wal.gen.tmp", w->dir);
     snprintf(path, sizeof path, "%s/wal.gen", w->dir);
@@ -76,6 +82,7 @@ static certa_err write_gen(certa_wal *w, uint64_t gen, certa_errinfo *ei)
         return certa_errorf(ei, CERTA_E_IO, "%s: %s", tmp, strerror(errno));
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)gen);
+    CERTA_ASSERT(n > 1 && (size_t)n < sizeof buf);
     bool ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
     int e = errno;
     close(fd);
@@ -86,6 +93,7 @@ static certa_err write_gen(certa_wal *w, uint64_t gen, certa_errinfo *ei)
 
 static uint64_t read_gen(const certa_wal *w)
 {
+    CERTA_ASSERT(w != NULL && w->dir[0] != '\0');
     char path[WAL_PATH_BYTES + 16];
     snprintf(path, sizeof path, "%s/wal.gen", w->dir);
     FILE *f = fopen(path, "r");
@@ -100,6 +108,8 @@ static uint64_t read_gen(const certa_wal *w)
 
 static void remove_tree(const char *path)
 {
+    CERTA_ASSERT(path != NULL && path[0] != '\0');
+    CERTA_ASSERT(strstr(path, "/wal-") != NULL); /* only a WAL generation */
     DIR *d = opendir(path);
     if (d == NULL)
         return;
@@ -118,6 +128,8 @@ static void remove_tree(const char *path)
 /* Removes wal-N directories other than the current generation. */
 static void remove_stale(const certa_wal *w)
 {
+    CERTA_ASSERT(w != NULL && w->st == NULL); /* at open, before the log */
+    CERTA_ASSERT(w->dir[0] != '\0');
     DIR *d = opendir(w->dir);
     if (d == NULL)
         return;
@@ -136,6 +148,8 @@ static void remove_stale(const certa_wal *w)
 static certa_err open_gen(certa_wal *w, uint64_t gen, certa_store **out,
                           certa_errinfo *ei)
 {
+    CERTA_ASSERT(w != NULL && out != NULL);
+    CERTA_ASSERT(gen == w->gen || gen == w->gen + 1); /* current or next */
     char path[WAL_PATH_BYTES + 32];
     gen_dir(w, gen, path, sizeof path);
     certa_store_opts o;
@@ -156,6 +170,8 @@ static certa_err open_gen(certa_wal *w, uint64_t gen, certa_store **out,
 static certa_err push_rec(certa_wal *w, uint8_t kind, uint64_t height, uint64_t view,
                           const uint8_t *bytes, size_t len)
 {
+    CERTA_ASSERT(w != NULL && (bytes != NULL || len == 0));
+    CERTA_ASSERT(w->nrecs <= w->cap);
     if (w->nrecs == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
         wal_rec *r = realloc(w->recs, cap * sizeof *r);
@@ -170,13 +186,16 @@ static certa_err push_rec(certa_wal *w, uint8_t kind, uint64_t height, uint64_t 
     memcpy(copy, bytes, len);
     w->recs[w->nrecs++] = (wal_rec){kind, height, view, copy, len};
     w->live_bytes += len;
+    CERTA_ASSERT(w->nrecs <= w->cap && w->live_bytes >= len);
     return CERTA_OK;
 }
 
 static bool load_fn(void *ctx, uint64_t height, const uint8_t *data, size_t len)
 {
     certa_wal *w = ctx;
-    (void)height;
+    CERTA_ASSERT(w != NULL && (data != NULL || len == 0));
+    /* the scan hands the log's records in order, one per height */
+    CERTA_ASSERT(height >= 1);
     if (len < WAL_META_BYTES)
         return false;
     return push_rec(w, data[0], certa_get_le64(data + 1), certa_get_le64(data + 9), data + WAL_META_BYTES,
@@ -186,6 +205,7 @@ static bool load_fn(void *ctx, uint64_t height, const uint8_t *data, size_t len)
 certa_err certa_wal_open(const char *dir, uint64_t compact_min_bytes, certa_wal **out,
                          certa_errinfo *ei)
 {
+    CERTA_ASSERT(dir != NULL && out != NULL);
     certa_wal *w = calloc(1, sizeof *w);
     if (w == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the WAL");
@@ -212,6 +232,7 @@ certa_err certa_wal_open(const char *dir, uint64_t compact_min_bytes, certa_wal 
         }
         w->last = last;
     }
+    CERTA_ASSERT(w->st != NULL && w->nrecs <= w->last);
     *out = w;
     return CERTA_OK;
 }
@@ -220,6 +241,8 @@ void certa_wal_close(certa_wal *w)
 {
     if (w == NULL)
         return;
+    CERTA_ASSERT(w->nrecs <= w->cap);
+    CERTA_ASSERT(w->recs != NULL || w->nrecs == 0);
     certa_store_close(w->st);
     for (size_t i = 0; i < w->nrecs; i++)
         free(w->recs[i].bytes);
@@ -232,6 +255,8 @@ static certa_err store_put(certa_wal *w, certa_store *st, uint64_t height, uint8
                            uint64_t h, uint64_t v, const uint8_t *bytes, size_t len,
                            certa_errinfo *ei)
 {
+    CERTA_ASSERT(w != NULL && st != NULL && (bytes != NULL || len == 0));
+    CERTA_ASSERT(height >= 1);
     size_t need = WAL_META_BYTES + len;
     if (need > w->scratch_cap) {
         uint8_t *p = realloc(w->scratch, need);
@@ -244,6 +269,7 @@ static certa_err store_put(certa_wal *w, certa_store *st, uint64_t height, uint8
     certa_put_le64(w->scratch + 1, h);
     certa_put_le64(w->scratch + 9, v);
     memcpy(w->scratch + WAL_META_BYTES, bytes, len);
+    CERTA_ASSERT(need <= w->scratch_cap && w->scratch[0] == kind);
     return certa_store_append(st, height, w->scratch, need, ei);
 }
 
@@ -251,6 +277,7 @@ certa_err certa_wal_append(certa_wal *w, uint8_t kind, uint64_t height, uint64_t
                            const uint8_t *bytes, size_t len, certa_errinfo *ei)
 {
     CERTA_ASSERT(w != NULL && bytes != NULL);
+    CERTA_ASSERT(w->st != NULL && w->nrecs <= w->last);
     certa_err e = store_put(w, w->st, w->last + 1, kind, height, view, bytes, len, ei);
     if (e != CERTA_OK)
         return e;
@@ -264,11 +291,15 @@ certa_err certa_wal_append(certa_wal *w, uint8_t kind, uint64_t height, uint64_t
 
 bool certa_wal_dirty(const certa_wal *w)
 {
+    CERTA_ASSERT(w != NULL);
+    CERTA_ASSERT(!w->dirty || w->last > 0); /* dirty: something appended */
     return w->dirty;
 }
 
 static certa_err compact(certa_wal *w, certa_errinfo *ei)
 {
+    CERTA_ASSERT(w != NULL && w->st != NULL && !w->dirty);
+    CERTA_ASSERT(w->nrecs <= w->last);
     certa_store *ns = NULL;
     uint64_t ng = w->gen + 1;
     char path[WAL_PATH_BYTES + 32];
@@ -298,17 +329,20 @@ static certa_err compact(certa_wal *w, certa_errinfo *ei)
     w->last = w->nrecs;
     w->since_compact = 0;
     w->compactions++;
+    CERTA_ASSERT(w->gen == ng && w->last == w->nrecs);
     return CERTA_OK;
 }
 
 certa_err certa_wal_sync(certa_wal *w, certa_errinfo *ei)
 {
+    CERTA_ASSERT(w != NULL && w->st != NULL);
     if (w->dirty) {
         certa_err e = certa_store_wait_durable(w->st, w->last, ei);
         if (e != CERTA_OK)
             return e;
         w->dirty = false;
     }
+    CERTA_ASSERT(!w->dirty);
     uint64_t limit = 4 * w->live_bytes;
     if (limit < w->compact_min)
         limit = w->compact_min;
@@ -320,6 +354,8 @@ certa_err certa_wal_sync(certa_wal *w, certa_errinfo *ei)
 void certa_wal_gc(certa_wal *w, uint64_t height, uint64_t view, uint8_t kind_view_change,
                   uint8_t kind_new_view, uint8_t kind_checkpoint)
 {
+    CERTA_ASSERT(w != NULL && w->nrecs <= w->cap);
+    CERTA_ASSERT(kind_checkpoint != kind_view_change && kind_checkpoint != kind_new_view);
     size_t newest_ck = SIZE_MAX;
     for (size_t i = 0; i < w->nrecs; i++)
         if (w->recs[i].kind == kind_checkpoint)
@@ -338,16 +374,20 @@ void certa_wal_gc(certa_wal *w, uint64_t height, uint64_t view, uint8_t kind_vie
             w->recs[k++] = *r;
         }
     }
+    CERTA_ASSERT(k <= w->nrecs);
     w->nrecs = k;
 }
 
 size_t certa_wal_count(const certa_wal *w)
 {
+    CERTA_ASSERT(w != NULL);
+    CERTA_ASSERT(w->nrecs <= w->cap);
     return w->nrecs;
 }
 
 void certa_wal_record(const certa_wal *w, size_t i, const uint8_t **bytes, size_t *len)
 {
+    CERTA_ASSERT(w != NULL && bytes != NULL && len != NULL);
     CERTA_ASSERT(i < w->nrecs);
     *bytes = w->recs[i].bytes;
     *len = w->recs[i].len;
@@ -355,6 +395,8 @@ void certa_wal_record(const certa_wal *w, size_t i, const uint8_t **bytes, size_
 
 void certa_wal_get_stats(const certa_wal *w, certa_wal_stats *st)
 {
+    CERTA_ASSERT(w != NULL && st != NULL);
+    CERTA_ASSERT(w->nrecs <= w->cap);
     st->live_records = w->nrecs;
     st->live_bytes = w->live_bytes;
     st->bytes_since_compaction = w->since_compact;

@@ -111,3 +111,39 @@ echo "ok: the size checker reports oversized files and functions"
 
 python3 "$sizes" "$src"
 echo "ok: no file over 1,500 lines, no function over 150"
+
+# Assertions (tests/integration/check_asserts.py): the consensus core and
+# storage at two or more per function, none with a side effect. First proves
+# the checker can fail: in a scratch tree, a consensus file of two functions
+# with one assertion between them, a storage file without any, and an
+# assertion that increments are each reported.
+asserts="$src/tests/integration/check_asserts.py"
+as=$(mktemp -d)
+trap 'rm -rf "$scratch" "$sz" "$as"' EXIT
+mkdir -p "$as/engine" "$as/net" "$as/include/certa"
+cat > "$as/engine/pbft_zz.c" <<'EOF'
+static int zz_a(int *n)
+{
+    CERTA_ASSERT((*n)++ >= 0);
+    return *n;
+}
+
+int zz_b(int n)
+{
+    return n + zz_a(&n);
+}
+EOF
+printf 'int zz_c(int n)\n{\n    return n;\n}\n' > "$as/engine/store_zz.c"
+set +e
+out=$(python3 "$asserts" "$as")
+rc=$?
+set -e
+echo "$out"
+[ "$rc" -eq 1 ] || { echo "FAIL: check_asserts exited $rc on a tree below the density"; exit 1; }
+expect 'consensus: 0.50 assertions per function, under 2.0'
+expect 'storage: 0.00 assertions per function, under 2.0'
+expect 'engine/pbft_zz.c:3: assertion with a side effect: (*n)++ >= 0'
+echo "ok: the assertion checker reports low density and side effects"
+
+python3 "$asserts" "$src"
+echo "ok: consensus and storage at two or more assertions per function, none with a side effect"

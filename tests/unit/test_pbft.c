@@ -656,3 +656,54 @@ Test(pbft, forwarded_requests_are_judged_by_content)
     certa_pbft_free(r);
     keys_down();
 }
+
+/* A replica restarts with a stable checkpoint above the block it last
+ * executed (the CHECKPOINT record was persisted, the blocks up to it were
+ * not yet written). It must not propose on a parent it does not have: as
+ * primary of view 0 with a request pending it sends no PRE-PREPARE, and it
+ * asks a peer for the blocks after its tip (FETCH from height 1). */
+Test(pbft, restart_with_checkpoint_above_tip_fetches_before_proposing)
+{
+    keys_up();
+    certa_pbft_config c;
+    config(&c, 0);
+    certa_pbft *r = NULL;
+    cr_assert_eq(certa_pbft_create(&c, &r, NULL), CERTA_OK);
+    static uint8_t empty[4];
+    certa_pbft_msg ck;
+    memset(&ck, 0, sizeof ck);
+    ck.type = CERTA_PBFT_REC_CHECKPOINT;
+    ck.seq = 4;
+    ck.hdr.height = 4;
+    cr_assert(certa_pbft_list_parse(empty, sizeof empty, &ck.l1));
+    size_t ck_len = 0;
+    uint8_t *rec = certa_pbft_msg_encode(&ck, &ck_len);
+    const uint8_t *recs[1] = {rec};
+    cr_assert_eq(certa_pbft_restore(r, NULL, 0, recs, &ck_len, 1, NULL), CERTA_OK);
+    free(rec);
+    cr_assert_eq(certa_pbft_last_executed(r), 0);
+    static const uint8_t body[8] = {'R', 1, 2, 3, 4, 5, 6, 7};
+    certa_pbft_input req = {CERTA_PBFT_IN_REQUEST, body, sizeof body, 1, 1};
+    bool fetched = false;
+    for (uint64_t now = 1000; now <= 1300; now += 100) {
+        certa_pbft_input tick = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
+        certa_pbft_actions a = certa_pbft_step(r, now == 1000 ? &req : &tick, now);
+        for (size_t i = 0; i < a.count; i++) {
+            const certa_pbft_action *x = &a.items[i];
+            if (x->kind != CERTA_PBFT_ACT_SEND && x->kind != CERTA_PBFT_ACT_BROADCAST)
+                continue;
+            certa_pbft_msg m;
+            cr_assert_eq(certa_pbft_msg_decode(x->bytes, x->len, &m), CERTA_OK);
+            cr_assert_neq(m.type, CERTA_PBFT_MSG_PRE_PREPARE, "proposed at %llu",
+                          (unsigned long long)now);
+            if (m.type == CERTA_PBFT_MSG_FETCH) {
+                cr_assert_eq(m.seq, 1);
+                fetched = true;
+            }
+        }
+    }
+    cr_assert(fetched, "no FETCH for the blocks below the checkpoint");
+    cr_assert_eq(certa_pbft_get_stats(r)->proposals, 0);
+    certa_pbft_free(r);
+    keys_down();
+}
