@@ -22,6 +22,16 @@ static certa_state *new_state(void)
     return s;
 }
 
+/* A state whose cold store is in dir, as a data directory keeps it. */
+static certa_state *new_state_in(const char *dir)
+{
+    certa_state_opts o = {.hash_threads = 1, .cold_dir = dir, .cold_nosync = true};
+    certa_state *s = NULL;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    return s;
+}
+
 /* Builds block `height` at time t from n events, one batch per run of the
  * same integrator; returns its length (block buffer owned by the caller). */
 static size_t build_block(uint8_t *out, size_t cap, uint64_t height, uint64_t t,
@@ -164,9 +174,10 @@ Test(state_block, restore_from_snapshot_and_log)
 {
     char dir[] = "/tmp/certa-test-restore-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    char blocks[256], snaps[256];
+    char blocks[256], snaps[256], cold[256];
     snprintf(blocks, sizeof blocks, "%s/blocks", dir);
     snprintf(snaps, sizeof snaps, "%s/snapshots", dir);
+    snprintf(cold, sizeof cold, "%s/cold", dir);
     certa_store_opts so;
     certa_store_opts_default(&so);
     so.dir = blocks;
@@ -181,7 +192,7 @@ Test(state_block, restore_from_snapshot_and_log)
     static certa_event evs[N];
     static uint16_t integ[N];
     uint8_t *block = malloc(8u << 20);
-    certa_state *live = new_state();
+    certa_state *live = new_state_in(cold);
     uint64_t st = 777, t = FX_T0;
     uint8_t digest_at[31][32];
     for (uint64_t h = 1; h <= 30; h++) {
@@ -206,8 +217,10 @@ Test(state_block, restore_from_snapshot_and_log)
     cr_assert_eq(access(p20, F_OK), 0);
     cr_assert_eq(access(p30, F_OK), 0);
 
+    certa_state_free(live); /* the restarts below reopen its cold store */
+    live = NULL;
     certa_state_restore_report rep;
-    certa_state *r = new_state();
+    certa_state *r = new_state_in(cold);
     cr_assert_eq(certa_state_restore(r, snaps, store, &rep, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
     cr_assert(rep.from_snapshot);
     cr_assert_eq(rep.snapshot_height, 30);
@@ -222,7 +235,7 @@ Test(state_block, restore_from_snapshot_and_log)
     fseek(f, 500, SEEK_SET);
     fputc(0x5a, f);
     fclose(f);
-    r = new_state();
+    r = new_state_in(cold);
     cr_assert_eq(certa_state_restore(r, snaps, store, &rep, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
     cr_assert_eq(rep.snapshot_height, 20);
     cr_assert_eq(rep.snapshots_skipped, 1);
@@ -234,7 +247,7 @@ Test(state_block, restore_from_snapshot_and_log)
     /* no snapshot at all: everything replayed */
     unlink(p20);
     unlink(p30);
-    r = new_state();
+    r = new_state_in(cold);
     cr_assert_eq(certa_state_restore(r, snaps, store, &rep, &ei), CERTA_OK);
     cr_assert(!rep.from_snapshot);
     cr_assert_eq(rep.replayed_blocks, 30);
