@@ -29,6 +29,7 @@ struct certa_cold {
     MDB_env *env;
     MDB_dbi meta, events, by_holder, by_grant, grants;
     MDB_txn *wtxn; /* open between begin and commit */
+    MDB_cursor *wcur[2]; /* by_grant, by_holder cursors of wtxn */
     MDB_txn *rtxn; /* read snapshot, NULL or reset when not in use */
     bool rtxn_live;
     certa_cold_meta m;
@@ -77,7 +78,7 @@ static int open_env(certa_cold *c, const certa_cold_opts *o)
     if ((rc = mdb_env_set_mapsize(c->env, (size_t)map)) != 0 ||
         (rc = mdb_env_set_maxdbs(c->env, 8)) != 0)
         return rc;
-    unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD;
+    unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD | MDB_WRITEMAP;
     if (o != NULL && !o->sync)
         flags |= MDB_NOSYNC;
     if ((rc = mdb_env_open(c->env, c->path, flags, 0644)) != 0)
@@ -201,6 +202,12 @@ certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei)
         c->wtxn = NULL;
         return lmdb_err(ei, rc, "begin", c->path);
     }
+    if ((rc = mdb_cursor_open(c->wtxn, c->by_grant, &c->wcur[0])) != 0 ||
+        (rc = mdb_cursor_open(c->wtxn, c->by_holder, &c->wcur[1])) != 0) {
+        mdb_txn_abort(c->wtxn); /* frees its cursors */
+        c->wtxn = NULL;
+        return lmdb_err(ei, rc, "begin", c->path);
+    }
     return CERTA_OK;
 }
 
@@ -224,6 +231,18 @@ certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
         rc = mdb_put(c->wtxn, c->by_grant, &gk, &s, 0);
     }
     return rc == 0 ? CERTA_OK : lmdb_err(ei, rc, "put event", c->path);
+}
+
+certa_err certa_cold_put_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t seq,
+                              certa_errinfo *ei)
+{
+    CERTA_ASSERT(c->wtxn != NULL);
+    uint8_t sb[8];
+    be64(sb, seq);
+    MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, (void *)key};
+    MDB_val v = {8, sb};
+    int rc = mdb_cursor_put(c->wcur[by_holder], &k, &v, 0);
+    return rc == 0 ? CERTA_OK : lmdb_err(ei, rc, "put list", c->path);
 }
 
 certa_err certa_cold_put_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],

@@ -68,6 +68,10 @@ certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
                                const uint8_t rec[COLD_EVENT_BYTES],
                                const uint8_t *holder_id, const uint8_t *grant_id,
                                certa_errinfo *ei);
+/* Adds seq to a holder's (by_holder) or a grant's list. Puts in key order
+ * touch each B-tree page once: callers sort a block's entries first. */
+certa_err certa_cold_put_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t seq,
+                              certa_errinfo *ei);
 certa_err certa_cold_put_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
                                const uint8_t *rec, size_t len, certa_errinfo *ei);
 certa_err certa_cold_commit(certa_cold *c, const certa_cold_meta *m, certa_errinfo *ei);

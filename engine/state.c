@@ -397,6 +397,7 @@ void certa_state_free(certa_state *s)
     free(s->free_slots);
     free(s->heap);
     free(s->arch_scratch);
+    free(s->list_scratch);
     free(s->records);
     free(s->grant_index.slots);
     free(s->grant_hash);

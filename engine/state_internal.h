@@ -103,6 +103,12 @@ typedef struct expiry {
 
 struct certa_cold;
 
+/* One entry of a holder's or a grant's list, as a block adds it. */
+typedef struct list_put {
+    const uint8_t *key;
+    uint64_t seq;
+} list_put;
+
 struct certa_state {
     const certa_genesis *g;
     uint64_t seed; /* index hashing only */
@@ -143,8 +149,11 @@ struct certa_state {
     uint64_t cold_skip_to;  /* blocks up to this height are in it already */
     certa_err cold_err;     /* first write failure (then nothing more is written) */
     char cold_msg[256];
-    uint64_t cold_write_ns; /* time spent writing to it */
+    uint64_t cold_write_ns; /* time spent writing to it (wall, this thread's CPU) */
+    uint64_t cold_write_cpu_ns;
     grant cold_grant;       /* an archived grant looked up by the block */
+    struct list_put *list_scratch; /* a block's list entries, sorted by key */
+    uint32_t list_cap;
 
     /* digest */
     uint8_t (*grant_hash)[CERTA_HASH_BYTES]; /* chunk_cap * CHUNK_GRANTS */

@@ -160,7 +160,8 @@ typedef struct certa_state_cold_info {
     uint64_t events;       /* event records it holds */
     uint64_t archived;     /* archived grants it holds */
     uint64_t disk_bytes;   /* its file's allocated bytes */
-    uint64_t write_ns;     /* time this state spent writing it */
+    uint64_t write_ns;     /* time this state spent writing it (wall) */
+    uint64_t write_cpu_ns; /* the same in this thread's CPU time */
     uint32_t hot_grants;   /* grants in RAM */
     uint8_t root[CERTA_HASH_BYTES]; /* archive tree root at `height` */
 } certa_state_cold_info;
