@@ -291,8 +291,14 @@ static void grants_grow(certa_state *s)
 {
     uint32_t cap = s->grant_cap ? 2 * s->grant_cap : 1024;
     CERTA_ASSERT(cap > s->grant_cap && cap < NONE);
-    s->grants = xrealloc(s->grants, (size_t)cap * sizeof *s->grants);
-    memset(s->grants + s->grant_cap, 0, (size_t)(cap - s->grant_cap) * sizeof *s->grants);
+    if (s->grants == NULL) {
+        /* zero pages from the kernel: touched (resident) only when used */
+        s->grants = calloc(cap, sizeof *s->grants);
+        CERTA_ASSERT(s->grants != NULL);
+    } else {
+        s->grants = xrealloc(s->grants, (size_t)cap * sizeof *s->grants);
+        memset(s->grants + s->grant_cap, 0, (size_t)(cap - s->grant_cap) * sizeof *s->grants);
+    }
     s->free_slots = xrealloc(s->free_slots, (size_t)cap * sizeof *s->free_slots);
     s->heap = xrealloc(s->heap, (size_t)cap * sizeof *s->heap);
     s->arch_scratch = xrealloc(s->arch_scratch, (size_t)cap * sizeof *s->arch_scratch);

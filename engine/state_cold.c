@@ -359,6 +359,8 @@ certa_err certa_state_cold_status(const certa_state *s, certa_errinfo *ei)
     return certa_errorf(ei, s->cold_err, "%s", s->cold_msg);
 }
 
+void certa_state_cold_remove(const char *dir) { certa_cold_remove(dir); }
+
 /* ---------------------------------------------------------------- queries */
 /* Queries read the cold store through its read snapshot: they change no
  * state, so they take the state const and the store's cursor as a cache. */

@@ -171,6 +171,9 @@ void certa_state_cold(const certa_state *s, certa_state_cold_info *out);
  * applying blocks (nothing more is written; the block log still holds
  * everything; a restart replays from the cold store's height). */
 certa_err certa_state_cold_status(const certa_state *s, certa_errinfo *ei);
+/* Removes a cold store's files in dir (no state may have it open): the
+ * next state created on dir starts it empty and replay refills it. */
+void certa_state_cold_remove(const char *dir);
 
 /* The state digest: SHA-256 over the hot grants' slots, the count of grants
  * created and of events, the archive (count and RFC 6962 root of the
