@@ -340,9 +340,11 @@ static certa_err storage_open(certa_node *nd, certa_errinfo *ei)
                   "\"dir\":\"%s\",\"reason\":\"torn or unreadable: replaying the block log\"",
                   cold);
     }
-    if (ci.height > 0 && ci.height <= last)
-        certa_log(CERTA_LOG_INFO, "cold_store_opened", "\"dir\":\"%s\",\"height\":%llu",
-                  cold, (unsigned long long)ci.height);
+    if (ci.height < last)
+        certa_log(ci.height == 0 ? CERTA_LOG_WARN : CERTA_LOG_INFO, "cold_store_behind",
+                  "\"dir\":\"%s\",\"height\":%llu,\"log_height\":%llu,"
+                  "\"action\":\"the replay writes the blocks above its height\"",
+                  cold, (unsigned long long)ci.height, (unsigned long long)last);
     certa_state_digest(nd->state, nd->state_digest);
     memset(nd->results_root, 0, CERTA_HASH_BYTES);
     return CERTA_OK;
