@@ -303,7 +303,7 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     uint32_t *free_slots = NULL;
     uint8_t *seen = NULL;
     uint8_t h[SNAP_HEADER_BYTES];
-    static uint8_t frontier[SNAP_FRONTIER_BYTES]; /* one caller at a time (state.h) */
+    uint8_t *frontier = NULL;
     uint32_t slots = 0, nfree = 0;
     if (!sr_get(&r, h, sizeof h)) {
         why = "truncated header";
@@ -334,11 +334,12 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     grants = malloc(((size_t)slots + 1) * sizeof *grants);
     free_slots = malloc(((size_t)slots + 1) * sizeof *free_slots);
     seen = calloc((size_t)slots + 1, 1);
-    if (grants == NULL || free_slots == NULL || seen == NULL) {
+    frontier = malloc(SNAP_FRONTIER_BYTES);
+    if (grants == NULL || free_slots == NULL || seen == NULL || frontier == NULL) {
         rc = certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
         goto out;
     }
-    sr_get(&r, frontier, sizeof frontier);
+    sr_get(&r, frontier, SNAP_FRONTIER_BYTES);
     uint32_t live = 0;
     for (uint32_t i = 0; i < slots && !r.failed; i++) {
         uint8_t b[SNAP_GRANT_BYTES];
@@ -393,5 +394,6 @@ out:
     free(grants);
     free(free_slots);
     free(seen);
+    free(frontier);
     return rc;
 }

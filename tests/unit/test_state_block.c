@@ -281,7 +281,7 @@ typedef struct chain {
  * their window and grace, and get archived), applied by a state whose cold
  * store is in c->cold and appended to a block log. The state is freed:
  * what remains is the data directory. */
-static void chain_build(chain *c, uint64_t n)
+static void chain_build(chain *c, uint64_t n, uint64_t seed)
 {
     strcpy(c->dir, "/tmp/certa-test-cold-XXXXXX");
     cr_assert_not_null(mkdtemp(c->dir));
@@ -301,7 +301,7 @@ static void chain_build(chain *c, uint64_t n)
     static uint16_t integ[N];
     uint8_t *block = malloc(8u << 20);
     certa_state *live = new_state_in(c->cold);
-    uint64_t st = 4242, t = FX_T0;
+    uint64_t st = seed, t = FX_T0;
     for (uint64_t h = 1; h <= n; h++) {
         t += fx_rand(&st) % (FX_DAY_MS / 2);
         uint32_t k = (uint32_t)(1 + fx_rand(&st) % N);
@@ -364,7 +364,7 @@ static certa_state *chain_restore(chain *c, bool want_rebuilt)
 Test(state_block, archive_root_is_rfc6962_over_the_cold_records)
 {
     chain c;
-    chain_build(&c, 40);
+    chain_build(&c, 40, 4242);
     certa_state *r = chain_restore(&c, false);
     /* every archived grant's record, by its leaf index */
     uint64_t n = c.cold_info.archived;
@@ -404,7 +404,7 @@ Test(state_block, archive_root_is_rfc6962_over_the_cold_records)
 Test(state_block, missing_or_torn_cold_store_rebuilt_from_the_log)
 {
     chain c;
-    chain_build(&c, 30);
+    chain_build(&c, 30, 4242);
     char data[200];
     snprintf(data, sizeof data, "%s/data.mdb", c.cold);
     /* a holder's history as the live run left it */
@@ -438,7 +438,7 @@ Test(state_block, missing_or_torn_cold_store_rebuilt_from_the_log)
 Test(state_block, snapshot_needs_its_cold_store)
 {
     chain c;
-    chain_build(&c, 30);
+    chain_build(&c, 30, 4242);
     certa_state *r = chain_restore(&c, false);
     certa_errinfo ei;
     cr_assert_eq(certa_state_checkpoint(r, c.snaps, 2, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
@@ -456,4 +456,25 @@ Test(state_block, snapshot_needs_its_cold_store)
     r = chain_restore(&c, false); /* files gone: a new, empty store */
     certa_state_free(r);
     chain_free(&c);
+}
+
+/* A cold store from another chain (same height): the replay finds that it
+ * disagrees at its height and refuses to go on, naming the remedy. */
+Test(state_block, cold_store_of_another_chain_refused)
+{
+    chain a, b;
+    chain_build(&a, 30, 4242);
+    chain_build(&b, 30, 999);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cp %s/data.mdb %s/data.mdb", a.cold, b.cold);
+    cr_assert_eq(system(cmd), 0);
+    certa_state *r = new_state_in(b.cold);
+    certa_state_restore_report rep;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_restore(r, b.snaps, b.store, &rep, &ei), CERTA_E_CORRUPT);
+    cr_assert(strstr(certa_errmsg(&ei), "disagrees with the chain") != NULL, "%s",
+              certa_errmsg(&ei));
+    certa_state_free(r);
+    chain_free(&a);
+    chain_free(&b);
 }
