@@ -379,6 +379,11 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     s->block_kinds = xrealloc(NULL, s->block_cap);
     s->record_cap = s->block_cap;
     s->records = xrealloc(NULL, (size_t)s->record_cap * sizeof *s->records);
+    s->list_cap = s->block_cap;
+    s->list_scratch = xrealloc(NULL, (size_t)s->list_cap * sizeof *s->list_scratch);
+    /* the digest's scratch for every slot changing at once: address space
+     * only until used, never grown while applying blocks */
+    state_dig_reserve(s, (size_t)s->chunk_cap * CHUNK_GRANTS);
     certa_err ce = state_cold_open(s, o, ei);
     if (ce != CERTA_OK) {
         certa_state_free(s);
