@@ -392,7 +392,9 @@ static long block_leaves(certa_ledger *l, const certa_pbft_request *reqs, size_t
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         certa_batch_view v;
-        CERTA_ASSERT(certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL) == CERTA_OK);
+        certa_err fe = certa_batch_frame(reqs[i].bytes, reqs[i].len, &v, NULL);
+        CERTA_ASSERT(fe == CERTA_OK); /* admitted requests frame */
+        (void)fe;
         uint8_t *h = l->heads[i];
         h[0] = (uint8_t)reqs[i].integrator;
         h[1] = (uint8_t)(reqs[i].integrator >> 8);
