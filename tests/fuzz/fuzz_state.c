@@ -18,16 +18,8 @@
 
 static fx_genesis fx;
 static char snap_path[64];
-static char cold_dir[64]; /* b's cold store: its restart reopens it */
 
-static void remove_snapshot(void)
-{
-    unlink(snap_path);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cold_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fuzz_state: could not remove %s\n", cold_dir);
-}
+static void remove_snapshot(void) { unlink(snap_path); }
 
 static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
 {
@@ -70,9 +62,9 @@ static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
     return ev;
 }
 
-static certa_state *make(uint32_t threads, const char *cold)
+static certa_state *make(uint32_t threads)
 {
-    certa_state_opts o = {.hash_threads = threads, .cold_dir = cold, .cold_nosync = true};
+    certa_state_opts o = {.hash_threads = threads};
     certa_state *s = NULL;
     if (certa_state_create(&fx.g, &o, &s, NULL) != CERTA_OK)
         abort();
@@ -87,16 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* tmpfs when there is one: fsync there costs nothing */
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(snap_path, sizeof snap_path, "%s/certa-fuzz-state-%d.snap", dir, (int)getpid());
-        snprintf(cold_dir, sizeof cold_dir, "%s/certa-fuzz-cold-%d", dir, (int)getpid());
         atexit(remove_snapshot);
     }
-    /* b starts each input on an empty cold store of its own */
-    char f[96];
-    snprintf(f, sizeof f, "%s/data.mdb", cold_dir);
-    unlink(f);
-    snprintf(f, sizeof f, "%s/lock.mdb", cold_dir);
-    unlink(f);
-    certa_state *a = make(1, NULL), *b = make(2, cold_dir);
+    certa_state *a = make(1), *b = make(2);
     uint64_t now = FX_T0, height = 1;
     size_t n = size / REC_BYTES;
     bool snapped = false;
@@ -116,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (certa_state_snapshot_save(b, snap_path, NULL) != CERTA_OK)
                     abort();
                 certa_state_free(b);
-                b = make(2, cold_dir);
+                b = make(2);
                 if (certa_state_snapshot_load(b, snap_path, NULL) != CERTA_OK)
                     abort();
                 certa_state_digest(a, da);
