@@ -344,7 +344,7 @@ bool certa_ledger_roots(const certa_ledger *l, uint64_t height,
 
 /* ------------------------------------------------------------ block content */
 
-static bool grow_hashes(uint8_t **buf, size_t *cap_io, size_t n)
+bool certa_ledger_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n)
 {
     if (n <= *cap_io && *buf != NULL)
         return true;
@@ -373,7 +373,7 @@ static long block_leaves(certa_ledger *l, const certa_pbft_request *reqs, size_t
             return -1;
         count += v.event_count;
     }
-    if (!grow_hashes(&l->leaf_hashes, &l->leaf_cap, count))
+    if (!certa_ledger_grow_hashes(&l->leaf_hashes, &l->leaf_cap, count))
         return -1;
     if (count > l->split_cap || n > l->heads_cap) {
         size_t sc = count > l->split_cap ? count : l->split_cap;

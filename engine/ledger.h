@@ -91,6 +91,9 @@ certa_err certa_ledger_check_batch(certa_ledger *l, const uint8_t *bytes, size_t
                                    certa_batch_view *v, certa_errinfo *ei);
 /* check_batch, and the request's (integrator, seq) are the batch's. */
 bool certa_ledger_validate_request(certa_ledger *l, const certa_pbft_request *req);
+/* Grows a buffer of hashes (realloc, capacity doubling) to hold n; false
+ * when out of memory, the buffer then unchanged. */
+bool certa_ledger_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n);
 /* Committed already (judged), or too old to tell. */
 bool certa_ledger_request_executed(const certa_ledger *l, uint16_t integrator, uint64_t seq);
 

@@ -178,21 +178,6 @@ static int preverified(const certa_pbft_request *req)
 
 /* ------------------------------------------------------------ block content */
 
-bool node_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n)
-{
-    if (n <= *cap_io && *buf != NULL)
-        return true;
-    size_t cap = *cap_io ? *cap_io : 4096;
-    while (cap < n)
-        cap *= 2;
-    uint8_t *p = realloc(*buf, cap * CERTA_HASH_BYTES);
-    if (p == NULL)
-        return false;
-    *buf = p;
-    *cap_io = cap;
-    return true;
-}
-
 /* The ledger's leaves hook: hands the ledger's buffer (n hashes whose root
  * is events_root, block height) to the ring and gives it the slot's old
  * buffer as scratch: no copy. */

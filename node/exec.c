@@ -66,7 +66,7 @@ certa_err node_block_open(certa_node *nd, const uint8_t *rec, size_t len,
     CERTA_ASSERT(nb == b->batch_count);
     /* the leaf hashes of a block validated or built here are kept */
     if (leaf > 0 && !node_leaves_take(nd, b->hdr.height, b->hdr.events_root, leaf, lh, lh_cap)) {
-        if (!node_grow_hashes(lh, lh_cap, leaf)) {
+        if (!certa_ledger_grow_hashes(lh, lh_cap, leaf)) {
             free(batches);
             return certa_errorf(ei, CERTA_E_NOMEM, "block %llu: %u leaf hashes",
                                 (unsigned long long)b->hdr.height, leaf);

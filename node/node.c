@@ -279,7 +279,7 @@ static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
     if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->completed ||
         !nd->receipt_buf || !node_preverify_init() ||
-        !node_grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, 16384))
+        !certa_ledger_grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, 16384))
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
     /* bounded by genesis: one number per integrator, never grows */
     nd->x_seq_max = calloc(nd->g->integrator_count, sizeof *nd->x_seq_max);

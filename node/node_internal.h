@@ -316,7 +316,6 @@ void node_preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 void node_preverify_arm(bool active);
 void node_preverify_disarm(void);
 /* Grows a buffer of hashes to hold n; false on OOM. */
-bool node_grow_hashes(uint8_t **buf, size_t *cap_io, size_t n);
 /* Moves the kept leaf hashes of (height, events_root, n) into *buf,
  * swapping buffers; false when they are not kept. */
 bool node_leaves_take(certa_node *nd, uint64_t height,
