@@ -19,18 +19,11 @@
 #include "certa/codec.h"
 #include "certa/event_json.h"
 #include "certa/genesis.h"
-#include "certa/state.h"
-#include "cli.h"
-
-/* --data needs the block log and the Merkle module. */
-#if __has_include("certa/store.h") && __has_include("certa/merkle.h")
-#define DRY_RUN_DATA 1
 #include "certa/merkle.h"
+#include "certa/state.h"
 #include "certa/store.h"
-#else
-#define DRY_RUN_DATA 0
-typedef struct certa_store certa_store;
-#endif
+#include "certa/wire.h"
+#include "cli.h"
 
 static const char usage[] =
     "usage: certa dry-run --genesis FILE [--data DIR] [--as NAME] EVENTS.jsonl\n\n"
@@ -136,7 +129,6 @@ static certa_err add_event(dry *d, uint16_t integrator, const certa_event *ev,
     return CERTA_OK;
 }
 
-#if DRY_RUN_DATA
 static certa_err block_put(dry *d, const uint8_t *p, size_t n, certa_errinfo *ei)
 {
     if (d->block_len + n > CERTA_BLOCK_BYTES_MAX)
@@ -165,7 +157,8 @@ static certa_err seal_batch(dry *d, certa_errinfo *ei)
     memset(sig, 0, sizeof sig); /* unsigned: see the file comment */
     size_t n = certa_batch_seal(&d->bb, sig);
     CERTA_ASSERT(n > 0);
-    uint8_t len4[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    uint8_t len4[4];
+    certa_put_le32(len4, (uint32_t)n);
     d->batch_open = false;
     d->block_batches++;
     certa_err e = block_put(d, len4, 4, ei);
@@ -372,35 +365,6 @@ static void data_close(dry *d)
     certa_store_close(d->store);
     d->store = NULL;
 }
-#else
-static certa_err data_close_block(dry *d, const uint8_t results_root[CERTA_HASH_BYTES],
-                                  certa_errinfo *ei)
-{
-    (void)d, (void)results_root;
-    return certa_errorf(ei, CERTA_E_UNSUPPORTED, "--data is not built in");
-}
-
-static certa_err data_add_event(dry *d, uint16_t integrator, const certa_event *ev,
-                                certa_errinfo *ei)
-{
-    (void)d, (void)integrator, (void)ev;
-    return certa_errorf(ei, CERTA_E_UNSUPPORTED, "--data is not built in");
-}
-
-static int open_data(dry *d, const char *dir, const char *genesis_path)
-{
-    (void)d, (void)dir, (void)genesis_path;
-    return certa_usage_error(CMD, "--data is not built into this binary (no block log)");
-}
-
-static certa_err data_finish(dry *d, certa_errinfo *ei)
-{
-    (void)d, (void)ei;
-    return CERTA_OK;
-}
-
-static void data_close(dry *d) { (void)d; }
-#endif
 
 static void print_malformed(unsigned long line, const char *msg)
 {
