@@ -44,7 +44,23 @@ typedef enum certa_result {
     CERTA_R_REPLAYED = 18,          /* its batch (integrator, seq) already executed */
     CERTA_R_TOO_OLD = 19,           /* its batch's seq is outside the replay horizon:
                                      * not executed, earlier execution unknown */
-    CERTA_R_COUNT = 20,
+    /* governance (include/certa/gov.h, docs/OPERATIONS.md "Governance") */
+    CERTA_R_GOV_NOT_MEMBER = 20,         /* GOVERN by an admin outside the council */
+    CERTA_R_GOV_UNKNOWN_PROPOSAL = 21,   /* approve names no open proposal */
+    CERTA_R_GOV_EXPIRED = 22,            /* propose or approve at or after its expiry */
+    CERTA_R_GOV_DUPLICATE_APPROVAL = 23, /* that member approved it already */
+    CERTA_R_GOV_UNKNOWN_CHANGE = 24,     /* change type not known */
+    CERTA_R_GOV_BAD_THRESHOLD = 25,      /* threshold 0 or above the council size */
+    CERTA_R_GOV_KEY_IN_USE = 26,         /* an integrator has or had that key */
+    CERTA_R_GOV_BAD_KEY = 27,            /* all zero, or not an Ed25519 public key */
+    CERTA_R_GOV_BAD_TARGET = 28,         /* no such integrator/centre/counter, or
+                                          * not in a state the change applies to */
+    CERTA_R_GOV_PARAM_RANGE = 29,        /* unknown parameter or value out of range */
+    CERTA_R_GOV_PROPOSAL_EXISTS = 30,    /* the same proposal digest is open */
+    CERTA_R_GOV_FULL = 31,               /* a governed table or the proposals are full */
+    CERTA_R_INTEGRATOR_INACTIVE = 32,    /* submitter suspended or removed */
+    CERTA_R_STALE_KEY = 33,              /* batch signed with a key rotated out */
+    CERTA_R_COUNT = 34,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */
@@ -91,6 +107,11 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
  * of the histories), so that applying a block does not wait for memory
  * once per look-up. Reads only; changes nothing. */
 void certa_state_prefetch(const certa_state *s, const certa_event *ev, int stage);
+
+/* Records an event that is not executed, with result r (the ledger's
+ * stale_key: its batch was signed with a key rotated out); nothing else
+ * changes. */
+certa_result certa_state_apply_rejected(certa_state *s, uint16_t integrator, certa_result r);
 
 /* Records an event whose bytes did not decode (result malformed). */
 certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator);
