@@ -288,26 +288,23 @@ uint8_t *certa_ledger_judge(certa_ledger *l, const uint8_t *rec, size_t len)
 
 /* ------------------------------------------------------------ execution */
 
-/* Whether a NEW batch of block height must be refused as signed with a
- * key rotated out (see stale keys in ledger.h): only in the LAG blocks
- * from the one its integrator's key took effect in, re-verified then
- * under the key in force. Directly with Ed25519: a cache behind the
- * verify callback knows digests, not under which key they verified. */
-static bool stale_batch(const certa_ledger *l, uint64_t height, uint16_t integrator,
-                        const certa_block_batch *bb)
+/* Directly with Ed25519: a cache behind the verify callback knows digests,
+ * not under which key they verified. */
+bool certa_ledger_stale_batch(const certa_state *s, uint64_t height, uint16_t integrator,
+                              const uint8_t *bytes, size_t len)
 {
     certa_gov_integrator gi;
-    if (!certa_state_integrator(l->state, integrator, &gi) || gi.key_since == 0 ||
+    if (!certa_state_integrator(s, integrator, &gi) || gi.key_since == 0 ||
         height < gi.key_since || height >= gi.key_since + CERTA_LEDGER_LAG)
         return false;
-    CERTA_ASSERT(bb->len > CERTA_SIGNATURE_BYTES); /* framed: it has a signature */
+    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES); /* framed: it has a signature */
     uint8_t digest[CERTA_HASH_BYTES];
-    certa_sha256(bb->bytes, bb->len - CERTA_SIGNATURE_BYTES, digest);
+    certa_sha256(bytes, len - CERTA_SIGNATURE_BYTES, digest);
     certa_pubkey *pk = NULL;
     if (certa_pubkey_from_raw(gi.pub, &pk, NULL) != CERTA_OK)
         return true;
     bool ok = certa_verify(pk, digest, CERTA_HASH_BYTES,
-                           bb->bytes + bb->len - CERTA_SIGNATURE_BYTES);
+                           bytes + len - CERTA_SIGNATURE_BYTES);
     certa_pubkey_free(pk);
     return !ok;
 }
@@ -390,7 +387,8 @@ certa_err certa_ledger_apply(certa_ledger *l, const uint8_t *rec, size_t len,
         } else if (verdict == CERTA_LEDGER_TOO_OLD) {
             while (certa_batch_next(&v, &ep, &ev, &ev_len))
                 certa_state_apply_too_old(l->state, bb.integrator);
-        } else if (stale_batch(l, blk.hdr.height, bb.integrator, &bb)) {
+        } else if (certa_ledger_stale_batch(l->state, blk.hdr.height, bb.integrator, bb.bytes,
+                                            bb.len)) {
             CERTA_ASSERT(verdict == CERTA_LEDGER_NEW);
             while (certa_batch_next(&v, &ep, &ev, &ev_len))
                 certa_state_apply_rejected(l->state, bb.integrator, CERTA_R_STALE_KEY);

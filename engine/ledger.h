@@ -152,6 +152,13 @@ certa_err certa_ledger_apply(certa_ledger *l, const uint8_t *rec, size_t len,
 void certa_ledger_record(certa_ledger *l, uint64_t height,
                          const uint8_t results_root[CERTA_HASH_BYTES],
                          const uint8_t state_digest[CERTA_HASH_BYTES]);
+/* Whether a NEW batch (its signed bytes) carried by block height must be
+ * refused as signed with a key rotated out (stale keys, above): only in
+ * the LAG blocks from the one its integrator's key took effect in, checked
+ * then under the key in force. Every replay of a chain asks this (the
+ * ledger, engine/query.c). */
+bool certa_ledger_stale_batch(const certa_state *s, uint64_t height, uint16_t integrator,
+                              const uint8_t *bytes, size_t len);
 /* Installs an admission table that execution produced (takes ownership;
  * NULL: nothing changes). Called on the admission side, with the record
  * of the block that produced it, before the next admission check. */

@@ -162,6 +162,8 @@ typedef struct certa_genesis_opts {
     const char *host;     /* "127.0.0.1" */
     bool force;           /* replace an existing genesis, keys and configs */
     uint64_t genesis_time_ms; /* 0: now */
+    uint32_t council;     /* 0: no council; N: admin, admin-2 .. admin-N, a
+                           * majority (N/2 + 1) to approve a change */
 } certa_genesis_opts;
 
 /* Writes dir/genesis.json, dir/nodeK/{node.json,sign.pem,curve.key} and
