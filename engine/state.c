@@ -17,7 +17,8 @@
  * every scattered change). Each level's hashes are Merkle leaf hashes,
  * computed together on the Merkle module's wide kernels (and its pool for
  * large levels); the thread count changes who computes a hash, never its
- * value.
+ * value. The governed tables (gov.c: integrators, counters, parameters,
+ * the council) add one hash of their own.
  *
  * Invariants: every array index stored anywhere is < that array's count;
  * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the

@@ -95,9 +95,10 @@ void certa_state_free(certa_state *s);
 certa_err certa_state_begin_block(certa_state *s, uint64_t height,
                                   uint64_t timestamp_ms, certa_errinfo *ei);
 
-/* Applies one decoded event submitted by integrator (index in genesis
- * integrators; an index out of range is role_forbidden). Returns its result;
- * the event is recorded either way. */
+/* Applies one decoded event submitted by integrator (index in the
+ * governed integrators, certa/gov.h: genesis's, then the council's; an
+ * index out of range is role_forbidden). Returns its result; the event is
+ * recorded either way. */
 certa_result certa_state_apply(certa_state *s, uint16_t integrator,
                                const certa_event *ev);
 
@@ -159,8 +160,8 @@ bool certa_state_event_result(const certa_state *s, uint64_t index, uint8_t *res
 uint32_t certa_state_grant_count(const certa_state *s);
 
 /* The state digest: SHA-256 over the grants in creation order (the order the
- * chain created them), the event count and a hash chain of every block's
- * results root. Only grants changed since the last call are rehashed, on the
+ * chain created them), the event count, a hash chain of every block's
+ * results root and the governed tables (certa/gov.h). Only grants changed since the last call are rehashed, on the
  * hash threads. Deterministic: same genesis and chain, same digest. */
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
 
