@@ -74,26 +74,28 @@ enum {
 
     GV_OP = 20,
     GV_CHANGE = 21,
-    GV_INTEGRATOR = 22,
-    GV_CENTRE = 24,
-    GV_COUNTER = 26,
-    GV_ROLE = 28,
-    GV_PARAM = 29,
+    GV_ROLE = 22,
+    GV_PARAM = 23,
+    GV_INTEGRATOR = 24,
+    GV_CENTRE = 26,
+    GV_COUNTER = 28,
     GV_RESERVED = 30,
-    GV_VALUE = 32,
-    GV_EXPIRES = 40,
-    GV_PUB = 48,
-    GV_NAME = 80,
-    GV_PROPOSAL = 144,
-    GV_BYTES = 176,
+    GV_MATTER = 32,
+    GV_VALUE = 36,
+    GV_EXPIRES = 44,
+    GV_PUB = 52,
+    GV_NAME = 84,
+    GV_PROPOSAL = 148,
+    GV_BYTES = 180,
 };
 
 _Static_assert(R_LICENCES + CERTA_REDEEM_LICENCES_MAX * R_LIC_BYTES <= CERTA_EVENT_BYTES_MAX,
                "largest redeem must fit the event limit");
-_Static_assert(sizeof(certa_gov_body) == 8 + 8 + 8 + 8 + CERTA_PUBKEY_BYTES +
+_Static_assert(sizeof(certa_gov_body) == 4 + 4 + 4 + 4 + 8 + 8 + CERTA_PUBKEY_BYTES +
                    CERTA_GOV_NAME_BYTES + CERTA_HASH_BYTES,
                "certa_gov_body has no padding");
 _Static_assert(GV_BYTES == GV_PROPOSAL + CERTA_HASH_BYTES, "govern event layout");
+_Static_assert(GV_BYTES - GV_OP == sizeof(certa_gov_body), "the wire is the struct's order");
 _Static_assert(CERTA_BATCH_HEADER_BYTES == 24, "batch header layout is 24 bytes");
 _Static_assert(CERTA_HEADER_BYTES == 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 4 * CERTA_HASH_BYTES,
                "block header layout");
@@ -399,6 +401,7 @@ static void gov_encode(const certa_gov_body *g, uint8_t *out)
     out[GV_ROLE] = g->role;
     out[GV_PARAM] = g->param;
     certa_put_le16(out + GV_RESERVED, 0);
+    certa_put_le32(out + GV_MATTER, g->matter);
     certa_put_le64(out + GV_VALUE, g->value);
     certa_put_le64(out + GV_EXPIRES, g->expires_ms);
     memcpy(out + GV_PUB, g->pub, CERTA_PUBKEY_BYTES);
@@ -415,6 +418,7 @@ static void gov_decode(const uint8_t *in, certa_gov_body *g)
     g->counter = certa_get_le16(in + GV_COUNTER);
     g->role = in[GV_ROLE];
     g->param = in[GV_PARAM];
+    g->matter = certa_get_le32(in + GV_MATTER);
     g->value = certa_get_le64(in + GV_VALUE);
     g->expires_ms = certa_get_le64(in + GV_EXPIRES);
     memcpy(g->pub, in + GV_PUB, CERTA_PUBKEY_BYTES);

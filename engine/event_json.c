@@ -272,8 +272,8 @@ static int set_hex(json_t *o, const char *key, const uint8_t *b, size_t n);
 static certa_err parse_gov(const json_t *obj, certa_gov_body *g, certa_errinfo *ei)
 {
     static const char *const keys[] = {"op", "change", "integrator", "centre", "counter",
-                                       "role", "param", "value", "expires_ms", "pub",
-                                       "name", "proposal", NULL};
+                                       "matter", "role", "param", "value", "expires_ms",
+                                       "pub", "name", "proposal", NULL};
     const json_t *o = json_object_get(obj, "gov");
     if (!json_is_object(o))
         return jfail(ei, CERTA_E_JSON, "gov", "expected an object");
@@ -338,6 +338,7 @@ static certa_err parse_gov(const json_t *obj, certa_gov_body *g, certa_errinfo *
     OPT_UINT("integrator", UINT16_MAX, uint16_t, g->integrator);
     OPT_UINT("centre", UINT16_MAX, uint16_t, g->centre);
     OPT_UINT("counter", UINT16_MAX, uint16_t, g->counter);
+    OPT_UINT("matter", UINT32_MAX, uint32_t, g->matter);
     OPT_UINT("value", (uint64_t)INT64_MAX, uint64_t, g->value);
     OPT_UINT("expires_ms", (uint64_t)INT64_MAX, uint64_t, g->expires_ms);
 #undef OPT_UINT
@@ -369,6 +370,8 @@ static json_t *gov_json(const certa_gov_body *g)
             rc |= json_object_set_new(o, "centre", json_integer(g->centre));
         if (g->counter)
             rc |= json_object_set_new(o, "counter", json_integer(g->counter));
+        if (g->matter)
+            rc |= json_object_set_new(o, "matter", json_integer(g->matter));
         if (g->role && certa_role_name(g->role) != NULL)
             rc |= json_object_set_new(o, "role", json_string(certa_role_name(g->role)));
         if (g->param && certa_gov_param_name(g->param) != NULL)

@@ -37,6 +37,11 @@ typedef struct gov_tab {
     uint16_t council[CERTA_COUNCIL_MAX];
     uint32_t threshold;
     uint64_t params[CERTA_GP_COUNT];
+    uint32_t cat_count; /* catalogue entries, sorted by key */
+    struct cat_entry {
+        uint64_t key; /* centre << 32 | matter */
+        uint32_t allowed, required;
+    } cat[CERTA_GOV_CATALOGUE_MAX];
 } gov_tab;
 
 struct certa_gov {
@@ -55,7 +60,7 @@ struct certa_gov {
 static const char *const change_names[CERTA_GC_COUNT] = {
     NULL, "council_add", "council_remove", "council_threshold", "integrator_add",
     "integrator_suspend", "integrator_resume", "integrator_remove", "integrator_rotate",
-    "counter_add", "counter_close", "param_set",
+    "counter_add", "counter_close", "param_set", "catalogue_set",
 };
 static const char *const param_names[CERTA_GP_COUNT] = {NULL, "code_attempts_max",
                                                         "grant_window_ms_max"};
@@ -152,6 +157,8 @@ static void tab_copy(gov_tab *dst, const gov_tab *src)
     memcpy(dst->council, src->council, sizeof dst->council);
     dst->threshold = src->threshold;
     memcpy(dst->params, src->params, sizeof dst->params);
+    dst->cat_count = src->cat_count;
+    memcpy(dst->cat, src->cat, src->cat_count * sizeof *src->cat);
 }
 
 static void tab_from_genesis(gov_tab *t, const certa_genesis *g)
@@ -239,6 +246,26 @@ static bool closed_has(const gov_tab *t, uint32_t key)
     return false;
 }
 
+/* Position of key in the catalogue, or where it would go (*found false). */
+static uint32_t cat_find(const gov_tab *t, uint64_t key, bool *found)
+{
+    uint32_t lo = 0, hi = t->cat_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->cat[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < t->cat_count && t->cat[lo].key == key;
+    return lo;
+}
+
+static uint64_t cat_key(uint16_t centre, uint32_t matter)
+{
+    return (uint64_t)centre << 32 | matter;
+}
+
 static int council_pos(const gov_tab *t, uint16_t integrator)
 {
     for (uint32_t i = 0; i < t->council_count; i++)
@@ -264,6 +291,35 @@ bool gov_counter_open(const certa_gov *v, uint16_t centre, uint16_t counter)
 {
     return counter >= 1 && counter <= gov_counters(v, centre) &&
            !closed_has(&v->cur, (uint32_t)centre << 16 | counter);
+}
+
+uint32_t gov_catalogue_count(const certa_gov *v) { return v->cur.cat_count; }
+
+bool gov_catalogue_at(const certa_gov *v, uint32_t i, uint16_t *centre, uint32_t *matter,
+                      uint32_t *allowed, uint32_t *required)
+{
+    if (i >= v->cur.cat_count)
+        return false;
+    const struct cat_entry *e = &v->cur.cat[i];
+    *centre = (uint16_t)(e->key >> 32);
+    *matter = (uint32_t)e->key;
+    *allowed = e->allowed;
+    *required = e->required;
+    return true;
+}
+
+bool gov_catalogue(const certa_gov *v, uint16_t centre, uint32_t matter, uint32_t *allowed,
+                   uint32_t *required)
+{
+    if (v->cur.cat_count == 0) /* the common case: nothing governed */
+        return false;
+    bool found;
+    uint32_t i = cat_find(&v->cur, cat_key(centre, matter), &found);
+    if (!found)
+        return false;
+    *allowed = v->cur.cat[i].allowed;
+    *required = v->cur.cat[i].required;
+    return true;
 }
 
 uint64_t gov_param(const certa_gov *v, unsigned param)
@@ -293,7 +349,7 @@ uint64_t gov_generation(const certa_gov *v) { return v->generation; }
 /* Which fields of a propose each change type uses; the others must be
  * zero (else the proposal is malformed). */
 enum { U_INTEGRATOR = 1, U_CENTRE = 2, U_COUNTER = 4, U_ROLE = 8, U_PARAM = 16,
-       U_VALUE = 32, U_PUB = 64, U_NAME = 128 };
+       U_VALUE = 32, U_PUB = 64, U_NAME = 128, U_MATTER = 256 };
 
 static unsigned change_uses(unsigned change)
 {
@@ -309,6 +365,7 @@ static unsigned change_uses(unsigned change)
     case CERTA_GC_COUNTER_ADD: return U_CENTRE;
     case CERTA_GC_COUNTER_CLOSE: return U_CENTRE | U_COUNTER;
     case CERTA_GC_PARAM_SET: return U_PARAM | U_VALUE;
+    case CERTA_GC_CATALOGUE_SET: return U_CENTRE | U_MATTER | U_VALUE;
     default: return 0;
     }
 }
@@ -328,6 +385,7 @@ static bool unused_zero(const certa_gov_body *b)
     return ((u & U_INTEGRATOR) || b->integrator == 0) && ((u & U_CENTRE) || b->centre == 0) &&
            ((u & U_COUNTER) || b->counter == 0) && ((u & U_ROLE) || b->role == 0) &&
            ((u & U_PARAM) || b->param == 0) && ((u & U_VALUE) || b->value == 0) &&
+           ((u & U_MATTER) || b->matter == 0) &&
            ((u & U_PUB) || zero_bytes(b->pub, sizeof b->pub)) &&
            ((u & U_NAME) || zero_bytes(b->name, sizeof b->name));
 }
@@ -377,6 +435,45 @@ static certa_result check_integrator_add(const certa_gov *v, const certa_gov_bod
         (b->centre != 0 && centre_index(t, b->centre) < 0))
         return CERTA_R_GOV_BAD_TARGET;
     return check_new_key(t, b->pub);
+}
+
+/* A catalogue entry: the centre and the matter exist; the allowed types
+ * are the matter's (genesis) or fewer; the required ones are allowed. */
+static certa_result check_catalogue(const certa_gov *v, const certa_gov_body *b)
+{
+    const gov_tab *t = &v->next;
+    uint32_t allowed = (uint32_t)b->value, required = (uint32_t)(b->value >> 32);
+    const certa_matter_info *m = certa_genesis_matter(v->g, b->matter);
+    if (centre_index(t, b->centre) < 0 || m == NULL || (allowed & ~m->licence_types) != 0 ||
+        (required & ~allowed) != 0)
+        return CERTA_R_GOV_BAD_TARGET;
+    bool found;
+    cat_find(t, cat_key(b->centre, b->matter), &found);
+    if (!found && t->cat_count == CERTA_GOV_CATALOGUE_MAX)
+        return CERTA_R_GOV_FULL;
+    return CERTA_R_OK;
+}
+
+/* Sets (or, back to the genesis default, drops) a catalogue entry. */
+static void apply_catalogue(gov_tab *t, const certa_gov_body *b, const certa_genesis *g)
+{
+    uint32_t allowed = (uint32_t)b->value, required = (uint32_t)(b->value >> 32);
+    const certa_matter_info *m = certa_genesis_matter(g, b->matter);
+    CERTA_ASSERT(m != NULL);
+    bool found;
+    uint32_t i = cat_find(t, cat_key(b->centre, b->matter), &found);
+    bool is_default = allowed == m->licence_types && required == 0;
+    if (found && is_default) {
+        memmove(&t->cat[i], &t->cat[i + 1], (t->cat_count - i - 1) * sizeof t->cat[0]);
+        t->cat_count--;
+    } else if (found) {
+        t->cat[i].allowed = allowed, t->cat[i].required = required;
+    } else if (!is_default) {
+        CERTA_ASSERT(t->cat_count < CERTA_GOV_CATALOGUE_MAX);
+        memmove(&t->cat[i + 1], &t->cat[i], (t->cat_count - i) * sizeof t->cat[0]);
+        t->cat[i] = (struct cat_entry){cat_key(b->centre, b->matter), allowed, required};
+        t->cat_count++;
+    }
 }
 
 /* Whether the change can take effect on the next tables; the result names
@@ -431,6 +528,8 @@ static certa_result check_change(const certa_gov *v, const certa_gov_body *b)
             closed_has(t, (uint32_t)b->centre << 16 | b->counter))
             return CERTA_R_GOV_BAD_TARGET;
         return t->closed_count < CERTA_GOV_CLOSED_MAX ? CERTA_R_OK : CERTA_R_GOV_FULL;
+    case CERTA_GC_CATALOGUE_SET:
+        return check_catalogue(v, b);
     default: { /* param_set */
         uint64_t lo, hi;
         if (!certa_gov_param_range(b->param, &lo, &hi) || b->value < lo || b->value > hi)
@@ -500,6 +599,9 @@ static void apply_change(certa_gov *v, uint64_t height, const certa_gov_body *b)
         t->closed_count++;
         break;
     }
+    case CERTA_GC_CATALOGUE_SET:
+        apply_catalogue(t, b, v->g);
+        break;
     default:
         CERTA_ASSERT(b->change == CERTA_GC_PARAM_SET);
         t->params[b->param] = b->value;
@@ -677,15 +779,16 @@ static void put_body(ser *w, const certa_gov_body *b)
     buf[0] = b->op, buf[1] = b->change, buf[2] = b->role, buf[3] = b->param;
     put(w, buf, 4);
     put16(w, b->integrator), put16(w, b->centre), put16(w, b->counter), put16(w, b->reserved);
-    put64(w, b->value), put64(w, b->expires_ms);
+    put32(w, b->matter), put64(w, b->value), put64(w, b->expires_ms);
     put(w, b->pub, sizeof b->pub), put(w, b->name, sizeof b->name);
     put(w, b->proposal, sizeof b->proposal);
 }
 
 /* Layout (all little-endian): magic, version, integrators (name[64], role,
  * status, centre, pub, key_since), centres (count, then counters each),
- * closed counters, council (count, members, threshold), params, proposals
- * (digest, body, proposer, height, approvals). */
+ * closed counters, council (count, members, threshold), params, catalogue
+ * entries (u64 centre << 32 | matter, u32 allowed, u32 required, sorted),
+ * proposals (digest, body, proposer, height, approvals). */
 bool gov_serialize(const certa_gov *v, uint8_t **out, size_t *len)
 {
     const gov_tab *t = &v->cur;
@@ -711,6 +814,9 @@ bool gov_serialize(const certa_gov *v, uint8_t **out, size_t *len)
     put32(&w, t->threshold);
     for (unsigned p = 1; p < CERTA_GP_COUNT; p++)
         put64(&w, t->params[p]);
+    put32(&w, t->cat_count);
+    for (uint32_t i = 0; i < t->cat_count; i++)
+        put64(&w, t->cat[i].key), put32(&w, t->cat[i].allowed), put32(&w, t->cat[i].required);
     put32(&w, v->prop_count);
     for (uint32_t i = 0; i < v->prop_count; i++) {
         const certa_gov_proposal *p = &v->props[i];
@@ -779,7 +885,7 @@ static void get_body(des *r, certa_gov_body *b)
     b->op = h[0], b->change = h[1], b->role = h[2], b->param = h[3];
     b->integrator = get16(r), b->centre = get16(r), b->counter = get16(r);
     b->reserved = get16(r);
-    b->value = get64(r), b->expires_ms = get64(r);
+    b->matter = get32(r), b->value = get64(r), b->expires_ms = get64(r);
     get_bytes(r, b->pub, sizeof b->pub), get_bytes(r, b->name, sizeof b->name);
     get_bytes(r, b->proposal, sizeof b->proposal);
 }
@@ -826,6 +932,14 @@ static bool des_tables(des *r, const certa_gov *v, gov_tab *t)
         return false;
     for (unsigned p = 1; p < CERTA_GP_COUNT; p++)
         t->params[p] = get64(r);
+    t->cat_count = get32(r);
+    if (t->cat_count > CERTA_GOV_CATALOGUE_MAX)
+        return false;
+    for (uint32_t i = 0; i < t->cat_count; i++) {
+        t->cat[i].key = get64(r), t->cat[i].allowed = get32(r), t->cat[i].required = get32(r);
+        if (i > 0 && t->cat[i].key <= t->cat[i - 1].key)
+            return false;
+    }
     return !r->failed;
 }
 

@@ -25,6 +25,13 @@ uint32_t gov_integrator_count(const certa_gov *v);
 uint16_t gov_counters(const certa_gov *v, uint16_t centre);
 bool gov_counter_open(const certa_gov *v, uint16_t centre, uint16_t counter);
 uint64_t gov_param(const certa_gov *v, unsigned param);
+/* As certa_state_catalogue_count and certa_state_catalogue_at. */
+uint32_t gov_catalogue_count(const certa_gov *v);
+bool gov_catalogue_at(const certa_gov *v, uint32_t i, uint16_t *centre, uint32_t *matter,
+                      uint32_t *allowed, uint32_t *required);
+/* As certa_state_catalogue. */
+bool gov_catalogue(const certa_gov *v, uint16_t centre, uint32_t matter, uint32_t *allowed,
+                   uint32_t *required);
 void gov_council(const certa_gov *v, certa_gov_council *out);
 uint32_t gov_proposal_count(const certa_gov *v);
 const certa_gov_proposal *gov_proposal_at(const certa_gov *v, uint32_t i);

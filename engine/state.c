@@ -36,6 +36,7 @@ static const char *const result_names[CERTA_R_COUNT] = {
     "gov_duplicate_approval", "gov_unknown_change", "gov_bad_threshold",
     "gov_key_in_use", "gov_bad_key", "gov_bad_target", "gov_param_range",
     "gov_proposal_exists", "gov_full", "integrator_inactive", "stale_key",
+    "licence_type_required",
 };
 
 const char *certa_result_name(unsigned r)
@@ -589,6 +590,15 @@ static certa_result apply_grant(certa_state *s, const certa_event *ev)
         return CERTA_R_SCOPE_MATTER;
     if ((ev->licence_types & ~m->licence_types) != 0)
         return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+    uint32_t allowed, required; /* the centre's catalogue, when governed */
+    if (gov_catalogue(s->gov, ev->centre, ev->matter, &allowed, &required)) {
+        if (allowed == 0)
+            return CERTA_R_SCOPE_MATTER;
+        if ((ev->licence_types & ~allowed) != 0)
+            return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+        if ((required & ~ev->licence_types) != 0)
+            return CERTA_R_LICENCE_TYPE_REQUIRED;
+    }
     if (ev->not_after_ms <= ev->not_before_ms ||
         ev->not_after_ms - ev->not_before_ms > window_max)
         return CERTA_R_BAD_WINDOW;
@@ -635,13 +645,20 @@ static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event 
     if (c == NULL || !gov_counter_open(s->gov, ev->centre, ev->counter) ||
         (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
-    if (ev->matter != gr->matter)
+    uint32_t cat_allowed = UINT32_MAX, cat_required = 0;
+    bool governed = gov_catalogue(s->gov, ev->centre, gr->matter, &cat_allowed, &cat_required);
+    if (ev->matter != gr->matter || (governed && cat_allowed == 0))
         return CERTA_R_SCOPE_MATTER;
     const certa_matter_info *m = matter_of(s, gr->matter);
-    uint32_t allowed = gr->licence_types & (m ? m->licence_types : 0);
-    for (unsigned i = 0; i < ev->licence_count; i++)
+    uint32_t allowed = gr->licence_types & (m ? m->licence_types : 0) & cat_allowed;
+    uint32_t fetched = 0;
+    for (unsigned i = 0; i < ev->licence_count; i++) {
         if ((allowed & (1u << ev->licences[i].type)) == 0)
             return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+        fetched |= 1u << ev->licences[i].type;
+    }
+    if ((cat_required & ~fetched) != 0)
+        return CERTA_R_LICENCE_TYPE_REQUIRED;
     certa_result r = check_code(s, gr, ev);
     state_grant_touch(s, gi);
     if (r != CERTA_R_OK)

@@ -76,3 +76,23 @@ uint64_t certa_state_gov_generation(const certa_state *s)
     CERTA_ASSERT(s != NULL && s->gov != NULL);
     return gov_generation(s->gov);
 }
+
+bool certa_state_catalogue(const certa_state *s, uint16_t centre, uint32_t matter,
+                           uint32_t *allowed, uint32_t *required)
+{
+    CERTA_ASSERT(s != NULL && allowed != NULL && required != NULL);
+    return gov_catalogue(s->gov, centre, matter, allowed, required);
+}
+
+uint32_t certa_state_catalogue_count(const certa_state *s)
+{
+    CERTA_ASSERT(s != NULL && s->gov != NULL);
+    return gov_catalogue_count(s->gov);
+}
+
+bool certa_state_catalogue_at(const certa_state *s, uint32_t i, uint16_t *centre,
+                              uint32_t *matter, uint32_t *allowed, uint32_t *required)
+{
+    CERTA_ASSERT(s != NULL && centre != NULL && matter != NULL);
+    return gov_catalogue_at(s->gov, i, centre, matter, allowed, required);
+}

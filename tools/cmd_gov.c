@@ -60,6 +60,11 @@ static const char usage[] =
     "  counter_close                       --centre ID --counter N\n"
     "  param_set                           --param code_attempts_max|grant_window_ms_max\n"
     "                                      --value V\n"
+    "  catalogue_set                       --centre ID --matter ID --allowed TYPES\n"
+    "                                      [--required TYPES]  (TYPES: comma-separated\n"
+    "                                      licence type names, or \"none\": the centre does\n"
+    "                                      not offer the matter; the matter's genesis\n"
+    "                                      types and no required one: back to default)\n"
     "--target is a name from genesis or an index (integrators the council\n"
     "added: see 'certa gov show').\n\n"
     "Common options:\n"
@@ -72,7 +77,8 @@ static const char usage[] =
 typedef struct gov_args {
     const char *op, *to, *integrator, *key, *genesis, *data;
     const char *change, *target, *name, *role, *pub, *pub_key, *param, *proposal, *nonce;
-    unsigned long long centre, counter, value, expires_in_ms, seq, deadline_ms;
+    const char *allowed, *required;
+    unsigned long long centre, counter, matter, value, expires_in_ms, seq, deadline_ms;
     bool has_value, has_expires;
 } gov_args;
 
@@ -99,9 +105,12 @@ static int parse_args(int argc, char **argv, gov_args *a)
                          : strcmp(k, "--param") == 0      ? &a->param
                          : strcmp(k, "--proposal") == 0   ? &a->proposal
                          : strcmp(k, "--nonce") == 0      ? &a->nonce
+                         : strcmp(k, "--allowed") == 0    ? &a->allowed
+                         : strcmp(k, "--required") == 0   ? &a->required
                                                           : NULL;
         unsigned long long *n = strcmp(k, "--centre") == 0          ? &a->centre
                                 : strcmp(k, "--counter") == 0       ? &a->counter
+                                : strcmp(k, "--matter") == 0        ? &a->matter
                                 : strcmp(k, "--value") == 0         ? &a->value
                                 : strcmp(k, "--expires-in-ms") == 0 ? &a->expires_in_ms
                                 : strcmp(k, "--seq") == 0           ? &a->seq
@@ -111,7 +120,8 @@ static int parse_args(int argc, char **argv, gov_args *a)
             *s = v;
         } else if (n != NULL) {
             unsigned long long max = n == &a->centre || n == &a->counter ? UINT16_MAX
-                                                                         : (unsigned long long)INT64_MAX;
+                                     : n == &a->matter                      ? UINT32_MAX
+                                                                            : (unsigned long long)INT64_MAX;
             if (certa_parse_u64(v, 0, max, n) != 0)
                 return certa_usage_error(CMD, "%s needs a number in 0..%llu, got '%s'", k, max, v);
             a->has_value |= n == &a->value;
@@ -158,6 +168,26 @@ static int read_pub(const gov_args *a, uint8_t pub[CERTA_PUBKEY_BYTES])
     return CERTA_EXIT_OK;
 }
 
+/* A licence types mask from "id_card,household_register" ("none": 0). */
+static int parse_types(const char *opt, const char *list, uint32_t *mask)
+{
+    *mask = 0;
+    if (list == NULL || strcmp(list, "none") == 0)
+        return CERTA_EXIT_OK;
+    char buf[1024];
+    if (strlen(list) >= sizeof buf)
+        return certa_usage_error(CMD, "%s: list too long", opt);
+    strcpy(buf, list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        int lt = certa_licence_type_parse(t);
+        if (lt < 0)
+            return certa_usage_error(CMD, "%s: '%s' is not a licence type", opt, t);
+        *mask |= 1u << lt;
+    }
+    return CERTA_EXIT_OK;
+}
+
 /* The change's fields from the options (only those its type uses). */
 static int build_change(const certa_genesis *g, const gov_args *a, certa_gov_body *b)
 {
@@ -194,8 +224,19 @@ static int build_change(const certa_genesis *g, const gov_args *a, certa_gov_bod
         memcpy(b->name, a->name, strlen(a->name));
         b->role = (uint8_t)role;
     }
-    if (c == CERTA_GC_INTEGRATOR_ADD || c == CERTA_GC_COUNTER_ADD || c == CERTA_GC_COUNTER_CLOSE)
+    if (c == CERTA_GC_INTEGRATOR_ADD || c == CERTA_GC_COUNTER_ADD ||
+        c == CERTA_GC_COUNTER_CLOSE || c == CERTA_GC_CATALOGUE_SET)
         b->centre = (uint16_t)a->centre;
+    if (c == CERTA_GC_CATALOGUE_SET) {
+        uint32_t allowed, required;
+        if (a->allowed == NULL || a->matter == 0)
+            return certa_usage_error(CMD, "catalogue_set needs --centre, --matter and --allowed");
+        if ((rc = parse_types("--allowed", a->allowed, &allowed)) != CERTA_EXIT_OK ||
+            (rc = parse_types("--required", a->required, &required)) != CERTA_EXIT_OK)
+            return rc;
+        b->matter = (uint32_t)a->matter;
+        b->value = (uint64_t)required << 32 | allowed;
+    }
     if (c == CERTA_GC_COUNTER_CLOSE)
         b->counter = (uint16_t)a->counter;
     if (c == CERTA_GC_COUNCIL_THRESHOLD || c == CERTA_GC_PARAM_SET) {
@@ -356,6 +397,22 @@ static json_t *member_names(const certa_state *s, const uint16_t *idx, uint32_t 
     return arr;
 }
 
+static json_t *types_json(uint32_t mask)
+{
+    json_t *arr = json_array();
+    for (unsigned t = 0; arr != NULL && t < CERTA_LICENCE_TYPES_MAX; t++) {
+        char name[16];
+        const char *n = certa_licence_type_name(t);
+        if (n == NULL) {
+            snprintf(name, sizeof name, "type_%u", t);
+            n = name;
+        }
+        if (mask & (1u << t))
+            json_array_append_new(arr, json_string(n));
+    }
+    return arr;
+}
+
 static json_t *status_json(const certa_state *s, const certa_genesis *g, bool full)
 {
     certa_gov_council c;
@@ -404,6 +461,18 @@ static json_t *status_json(const certa_state *s, const certa_genesis *g, bool fu
         json_object_set_new(params, certa_gov_param_name(p),
                             json_integer((json_int_t)certa_state_param(s, p)));
     json_object_set_new(doc, "params", params);
+    json_t *cat = json_array();
+    for (uint32_t i = 0; cat != NULL && i < certa_state_catalogue_count(s); i++) {
+        uint16_t centre;
+        uint32_t matter, allowed, required;
+        if (!certa_state_catalogue_at(s, i, &centre, &matter, &allowed, &required))
+            break;
+        json_array_append_new(cat, json_pack("{s:i, s:I, s:o, s:o}", "centre", (int)centre,
+                                             "matter", (json_int_t)matter, "allowed",
+                                             types_json(allowed), "required",
+                                             types_json(required)));
+    }
+    json_object_set_new(doc, "catalogue", cat);
     return doc;
 }
 

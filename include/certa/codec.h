@@ -88,7 +88,9 @@ typedef struct certa_gov_body {
     uint16_t centre;
     uint16_t counter;
     uint16_t reserved;   /* zero (so the struct has no padding) */
-    uint64_t value;      /* param_set: the value; council_threshold: k */
+    uint32_t matter;     /* catalogue_set */
+    uint64_t value;      /* param_set: the value; council_threshold: k;
+                          * catalogue_set: allowed types | required << 32 */
     uint64_t expires_ms; /* propose: approvals at or after this block time fail */
     uint8_t pub[CERTA_PUBKEY_BYTES];        /* integrator_add, integrator_rotate */
     char name[CERTA_GOV_NAME_BYTES];        /* integrator_add */

@@ -1,6 +1,6 @@
 /* gov: governance on chain. The tables a city changes while the chain runs
- * (integrators and their keys, the counters of each centre, a few rule
- * parameters, the council itself) start from genesis and change only by
+ * (integrators and their keys, the counters of each centre, the catalogue
+ * per centre, a few rule parameters, the council itself) start from genesis and change only by
  * committed GOVERN events: a council member proposes one typed change with
  * an expiry, and it takes effect once `threshold` distinct members have
  * approved the same proposal digest (the proposer's propose counts as its
@@ -26,6 +26,7 @@
 #define CERTA_COUNCIL_MAX 32u        /* council members */
 #define CERTA_GOV_PROPOSALS_MAX 64u  /* open proposals at a time */
 #define CERTA_GOV_CLOSED_MAX 4096u   /* closed counters, over all centres */
+#define CERTA_GOV_CATALOGUE_MAX 4096u /* (centre, matter) entries */
 
 /* Change types of a proposal: published values, never renumber. */
 typedef enum certa_gov_change {
@@ -40,7 +41,11 @@ typedef enum certa_gov_change {
     CERTA_GC_COUNTER_ADD = 9,        /* centre: counter (counters + 1) opens */
     CERTA_GC_COUNTER_CLOSE = 10,     /* centre, counter */
     CERTA_GC_PARAM_SET = 11,         /* param, value (within its range) */
-    CERTA_GC_COUNT = 12,
+    CERTA_GC_CATALOGUE_SET = 12,     /* centre, matter, value: the licence types
+                                      * the matter may use there (low 32 bits;
+                                      * 0: the centre does not offer it) and
+                                      * those it requires (high 32 bits) */
+    CERTA_GC_COUNT = 13,
 } certa_gov_change;
 
 /* Governed parameters (param_set): published values. */
@@ -114,6 +119,16 @@ bool certa_state_counter_open(const certa_state *s, uint16_t centre, uint16_t co
 /* Changes in force so far: grows by one with every change that takes
  * effect (hosts that copy the tables compare it). */
 uint64_t certa_state_gov_generation(const certa_state *s);
+/* The catalogue entry of (centre, matter): false when there is none (the
+ * matter's genesis types, nothing required); else the types the matter may
+ * use at that centre (0: not offered there) and those it requires. */
+bool certa_state_catalogue(const certa_state *s, uint16_t centre, uint32_t matter,
+                           uint32_t *allowed, uint32_t *required);
+/* The catalogue's entries, by (centre, matter) ascending: count, and the
+ * i-th (false when i is out of range). */
+uint32_t certa_state_catalogue_count(const certa_state *s);
+bool certa_state_catalogue_at(const certa_state *s, uint32_t i, uint16_t *centre,
+                              uint32_t *matter, uint32_t *allowed, uint32_t *required);
 /* The parameter's value in force; 0 for an unknown one. */
 uint64_t certa_state_param(const certa_state *s, unsigned param);
 

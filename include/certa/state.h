@@ -60,7 +60,9 @@ typedef enum certa_result {
     CERTA_R_GOV_FULL = 31,               /* a governed table or the proposals are full */
     CERTA_R_INTEGRATOR_INACTIVE = 32,    /* submitter suspended or removed */
     CERTA_R_STALE_KEY = 33,              /* batch signed with a key rotated out */
-    CERTA_R_COUNT = 34,
+    CERTA_R_LICENCE_TYPE_REQUIRED = 34,  /* the centre's catalogue requires a type
+                                          * the grant or redeem lacks */
+    CERTA_R_COUNT = 35,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */

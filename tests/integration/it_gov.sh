@@ -3,7 +3,8 @@
 # continuous load (integrator app submitting grants): a council of three
 # (majority 2) rotates counter-xicheng's key (the old key is refused at the
 # door afterwards, the new one accepted), adds a counter to the Dongcheng
-# centre and uses it (refused before: scope_counter), suspends
+# centre and uses it (refused before: scope_counter), narrows a centre's
+# catalogue (matter 1001 at Dongcheng: id card only, required), suspends
 # counter-xicheng (its batches refused at the door), and checks the named
 # rejections of a non-member, a duplicate approval and a threshold above
 # the council's size. Then: every load chunk fully committed (no event
@@ -130,6 +131,10 @@ grant_at 2 c-after
 grep -q '^  ok *1' "$W/c-after.sum" || fail "counter $NEW after counter_add: $(cat "$W/c-after.sum")"
 note "counter $NEW of Dongcheng opened and used"
 
+# ---- the catalogue: Dongcheng's matter 1001 requires the id card (the
+# load's grants request it: they keep going)
+enact --change catalogue_set --centre 2 --matter 1001 --allowed id_card --required id_card
+
 # ---- suspension
 enact --change integrator_suspend --target counter-xicheng
 settle
@@ -166,7 +171,9 @@ assert all(x == t[0] for x in t), "tables differ between validators"
 d = docs[0]
 x = [i for i in d["integrator_table"] if i["name"] == "counter-xicheng"][0]
 assert x["status"] == "suspended" and x["key_since"] > 0, x
-assert d["generation"] == 3, d["generation"]
+assert d["generation"] == 4, d["generation"]
+assert d["catalogue"] == [{"centre": 2, "matter": 1001, "allowed": ["id_card"],
+                           "required": ["id_card"]}], d["catalogue"]
 assert len(d["proposals"]) == 1 and d["proposals"][0]["approvals"] == ["admin-3"], d["proposals"]
 PY
 "$CERTA" gov status --data "$W/c/node1/data" --genesis "$G" | sed 's/^/   /' | cut -c1-200

@@ -406,6 +406,78 @@ Test(gov, integrators_counters_params_take_effect)
     certa_state_free(s);
 }
 
+/* Matter 103 (driving licence, id card, residence permit) at centre 1:
+ * restricted to driving licence + id card with id card required; at
+ * centre 2 not offered; then back to the default. */
+Test(gov, catalogue_per_centre)
+{
+    certa_state *s = new_state();
+    const uint32_t DL = FX_LT(CERTA_LT_DRIVING_LICENCE), ID = FX_LT(CERTA_LT_ID_CARD),
+                   RP = FX_LT(CERTA_LT_RESIDENCE_PERMIT);
+    uint64_t t = FX_T0;
+    certa_event g_rp = fx_grant(1, 1, 1, 0, 103, RP | ID, t, t + FX_DAY_MS, 2,
+                                CERTA_METHOD_DIRECT);
+    certa_event p = propose(CERTA_GC_CATALOGUE_SET, 70);
+    p.gov.centre = 1;
+    p.gov.matter = 103;
+    p.gov.value = (uint64_t)ID << 32 | (DL | ID);
+    enact(s, &p);
+    uint32_t allowed = 0, required = 0;
+    cr_assert(certa_state_catalogue(s, 1, 103, &allowed, &required));
+    cr_assert_eq(allowed, DL | ID);
+    cr_assert_eq(required, ID);
+    cr_assert(!certa_state_catalogue(s, 2, 103, &allowed, &required));
+    certa_event g_dl = fx_grant(2, 2, 1, 0, 103, DL, t, t + FX_DAY_MS, 2, CERTA_METHOD_DIRECT);
+    certa_event g_ok = fx_grant(3, 3, 1, 0, 103, DL | ID, t, t + FX_DAY_MS, 2,
+                                CERTA_METHOD_DIRECT);
+    certa_event g_c2 = fx_grant(4, 4, 2, 0, 103, RP, t, t + FX_DAY_MS, 2, CERTA_METHOD_DIRECT);
+    begin(s);
+    want(s, FX_APP, &g_rp, CERTA_R_LICENCE_TYPE_NOT_ALLOWED, "a type the centre took away");
+    want(s, FX_APP, &g_dl, CERTA_R_LICENCE_TYPE_REQUIRED, "without the required id card");
+    want(s, FX_APP, &g_ok, CERTA_R_OK, "with it");
+    want(s, FX_APP, &g_c2, CERTA_R_OK, "another centre: the genesis catalogue");
+    end(s);
+    /* redeem at centre 1 must fetch the required id card */
+    certa_event r_dl = fx_redeem(3, 1, 1, 103, CERTA_LT_DRIVING_LICENCE, false, false);
+    certa_event r_id = fx_redeem(3, 1, 1, 103, CERTA_LT_ID_CARD, false, false);
+    begin(s);
+    want(s, FX_COUNTER_C1, &r_dl, CERTA_R_LICENCE_TYPE_REQUIRED, "redeem without the id card");
+    want(s, FX_COUNTER_C1, &r_id, CERTA_R_OK, "redeem with it");
+    end(s);
+    /* centre 2 stops offering matter 103 */
+    certa_event off = propose(CERTA_GC_CATALOGUE_SET, 71);
+    off.gov.centre = 2;
+    off.gov.matter = 103;
+    enact(s, &off);
+    certa_event r_c2 = fx_redeem(4, 2, 1, 103, CERTA_LT_RESIDENCE_PERMIT, false, false);
+    certa_event g_c2b = fx_grant(5, 5, 2, 0, 103, RP, t, t + FX_DAY_MS, 1, CERTA_METHOD_DIRECT);
+    begin(s);
+    want(s, FX_COUNTER_C2, &r_c2, CERTA_R_SCOPE_MATTER, "redeem of a matter no longer offered");
+    want(s, FX_APP, &g_c2b, CERTA_R_SCOPE_MATTER, "grant of a matter not offered");
+    end(s);
+    cr_assert_eq(certa_state_catalogue_count(s), 2);
+    /* back to the default: the entry goes */
+    certa_event back = propose(CERTA_GC_CATALOGUE_SET, 72);
+    back.gov.centre = 2;
+    back.gov.matter = 103;
+    back.gov.value = DL | ID | RP;
+    enact(s, &back);
+    cr_assert_eq(certa_state_catalogue_count(s), 1);
+    /* rejections */
+    begin(s);
+    certa_event bad = propose(CERTA_GC_CATALOGUE_SET, 73);
+    bad.gov.centre = 1;
+    bad.gov.matter = 999;
+    want(s, FX_ADMIN, &bad, CERTA_R_GOV_BAD_TARGET, "an unknown matter");
+    bad.gov.matter = 101;
+    bad.gov.value = FX_LT(CERTA_LT_BUSINESS_LICENCE);
+    want(s, FX_ADMIN, &bad, CERTA_R_GOV_BAD_TARGET, "a type the matter may not use");
+    bad.gov.value = (uint64_t)FX_LT(CERTA_LT_HOUSEHOLD_REGISTER) << 32 | ID;
+    want(s, FX_ADMIN, &bad, CERTA_R_GOV_BAD_TARGET, "a required type not allowed");
+    end(s);
+    certa_state_free(s);
+}
+
 Test(gov, proposals_table_bounded)
 {
     certa_state *s = new_state();
@@ -498,7 +570,7 @@ Test(gov, codec_and_json)
     uint8_t b[CERTA_EVENT_BYTES_MAX];
     size_t n = 0;
     cr_assert_eq(certa_event_encode(&p, b, sizeof b, &n, NULL), CERTA_OK);
-    cr_assert_eq(n, 176);
+    cr_assert_eq(n, 180);
     certa_event d;
     cr_assert_eq(certa_event_decode(b, n, &d, NULL), CERTA_OK);
     cr_assert_eq(memcmp(&d, &p, sizeof d), 0, "decode(encode(ev)) == ev");
