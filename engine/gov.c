@@ -697,7 +697,17 @@ static certa_result approve(certa_gov *v, uint64_t height, uint64_t now_ms, uint
     for (uint32_t a = 0; a < p->approval_count; a++)
         if (p->approvals[a] == who)
             return CERTA_R_GOV_DUPLICATE_APPROVAL;
-    /* at most one approval per integrator, members at the time only */
+    /* A long-open proposal may have collected approvals of members the
+     * council has since removed: only current ones count, so those go
+     * when room is needed (who is a member and not among the rest, so at
+     * most CERTA_COUNCIL_MAX - 1 remain). */
+    if (p->approval_count == CERTA_COUNCIL_MAX) {
+        uint32_t k = 0;
+        for (uint32_t a = 0; a < p->approval_count; a++)
+            if (council_pos(&v->cur, p->approvals[a]) >= 0)
+                p->approvals[k++] = p->approvals[a];
+        p->approval_count = k;
+    }
     CERTA_ASSERT(p->approval_count < CERTA_COUNCIL_MAX);
     p->approvals[p->approval_count++] = who;
     v->digest_valid = false;
