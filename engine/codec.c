@@ -12,6 +12,7 @@
 #include "certa/codec.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,10 +71,31 @@ enum {
 
     V_HOLDER = 20,
     V_BYTES = 52,
+
+    GV_OP = 20,
+    GV_CHANGE = 21,
+    GV_ROLE = 22,
+    GV_PARAM = 23,
+    GV_INTEGRATOR = 24,
+    GV_CENTRE = 26,
+    GV_COUNTER = 28,
+    GV_RESERVED = 30,
+    GV_MATTER = 32,
+    GV_VALUE = 36,
+    GV_EXPIRES = 44,
+    GV_PUB = 52,
+    GV_NAME = 84,
+    GV_PROPOSAL = 148,
+    GV_BYTES = 180,
 };
 
 _Static_assert(R_LICENCES + CERTA_REDEEM_LICENCES_MAX * R_LIC_BYTES <= CERTA_EVENT_BYTES_MAX,
                "largest redeem must fit the event limit");
+_Static_assert(sizeof(certa_gov_body) == 4 + 4 + 4 + 4 + 8 + 8 + CERTA_PUBKEY_BYTES +
+                   CERTA_GOV_NAME_BYTES + CERTA_HASH_BYTES,
+               "certa_gov_body has no padding");
+_Static_assert(GV_BYTES == GV_PROPOSAL + CERTA_HASH_BYTES, "govern event layout");
+_Static_assert(GV_BYTES - GV_OP == sizeof(certa_gov_body), "the wire is the struct's order");
 _Static_assert(CERTA_BATCH_HEADER_BYTES == 24, "batch header layout is 24 bytes");
 _Static_assert(CERTA_HEADER_BYTES == 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 4 * CERTA_HASH_BYTES,
                "block header layout");
@@ -103,7 +125,7 @@ field_fail(certa_errinfo *ei, certa_err code, const char *field, size_t off,
 /* ---- names ---- */
 
 static const char *const kind_names[] = {
-    NULL, "grant", "redeem", "confirm", "sign", "photo", "revoke",
+    NULL, "grant", "redeem", "confirm", "sign", "photo", "revoke", "govern",
 };
 static const char *const licence_names[CERTA_LT_KNOWN_COUNT] = {
     "id_card",          "household_register",   "residence_permit",
@@ -114,7 +136,7 @@ static const char *const method_names[CERTA_METHOD_COUNT] = {"code", "qr", "dire
 
 const char *certa_event_kind_name(unsigned kind)
 {
-    if (kind < CERTA_EV_GRANT || kind > CERTA_EV_REVOKE)
+    if (kind < CERTA_EV_GRANT || kind > CERTA_EV_GOVERN)
         return NULL;
     return kind_names[kind];
 }
@@ -123,7 +145,7 @@ int certa_event_kind_parse(const char *name)
 {
     if (name == NULL)
         return -1;
-    for (unsigned k = CERTA_EV_GRANT; k <= CERTA_EV_REVOKE; k++)
+    for (unsigned k = CERTA_EV_GRANT; k <= CERTA_EV_GOVERN; k++)
         if (strcmp(name, kind_names[k]) == 0)
             return (int)k;
     return -1;
@@ -201,6 +223,41 @@ static bool code_is_digits(const char code[CERTA_CODE_DIGITS])
     return true;
 }
 
+/* The framing rules of a GOVERN body: a known op; the name NUL-padded
+ * (nothing after its first NUL, the last byte NUL); an approve carries the
+ * proposal digest and nothing else, a propose everything but it. */
+static certa_err gov_check(const certa_gov_body *g, bool with_off, certa_errinfo *ei)
+{
+    if (g->reserved != 0)
+        return field_fail(ei, CERTA_E_RESERVED, "reserved", OFF(GV_RESERVED),
+                          "reserved bytes are 0x%04x", g->reserved);
+    if (g->op != CERTA_GOV_PROPOSE && g->op != CERTA_GOV_APPROVE)
+        return field_fail(ei, CERTA_E_BAD_ENUM, "op", OFF(GV_OP),
+                          "value %u is not propose(1) or approve(2)", g->op);
+    size_t n = strnlen(g->name, CERTA_GOV_NAME_BYTES);
+    if (n == CERTA_GOV_NAME_BYTES || !all_zero(g->name + n, CERTA_GOV_NAME_BYTES - n))
+        return field_fail(ei, CERTA_E_BAD_FIELD, "name", OFF(GV_NAME),
+                          "must be at most %u bytes, NUL-padded", CERTA_GOV_NAME_BYTES - 1);
+    if (g->op == CERTA_GOV_APPROVE) {
+        /* the struct has no padding: everything before the digest is
+         * op followed by zeros */
+        if (!all_zero((const uint8_t *)g + 1, offsetof(certa_gov_body, proposal) - 1))
+            return field_fail(ei, CERTA_E_BAD_FIELD, "approve", OFF(GV_CHANGE),
+                              "an approve carries only the proposal digest");
+        if (all_zero(g->proposal, CERTA_HASH_BYTES))
+            return field_fail(ei, CERTA_E_BAD_FIELD, "proposal", OFF(GV_PROPOSAL),
+                              "required (non-zero) for approve");
+        return CERTA_OK;
+    }
+    if (!all_zero(g->proposal, CERTA_HASH_BYTES))
+        return field_fail(ei, CERTA_E_BAD_FIELD, "proposal", OFF(GV_PROPOSAL),
+                          "must be zero for propose");
+    if (g->expires_ms == 0 || g->expires_ms > (uint64_t)INT64_MAX)
+        return field_fail(ei, CERTA_E_BAD_FIELD, "expires_ms", OFF(GV_EXPIRES),
+                          "must be in 1 .. 2^63-1");
+    return CERTA_OK;
+}
+
 /* The value rules of one event. with_off: name byte offsets (decoding). */
 static certa_err event_check(const certa_event *ev, bool with_off, certa_errinfo *ei)
 {
@@ -260,6 +317,8 @@ static certa_err event_check(const certa_event *ev, bool with_off, certa_errinfo
     case CERTA_EV_PHOTO:
     case CERTA_EV_REVOKE:
         return CERTA_OK;
+    case CERTA_EV_GOVERN:
+        return gov_check(&ev->gov, with_off, ei);
     default:
         return field_fail(ei, CERTA_E_BAD_KIND, "kind", OFF(OFF_KIND), "unknown kind %u",
                           ev->kind);
@@ -275,6 +334,7 @@ enum {
     F_GRANT = 1 << 4, /* licence_types, window, max_uses, method, code_commit */
     F_REDEEM = 1 << 5, /* code, salt, licences */
     F_EVIDENCE = 1 << 6,
+    F_GOV = 1 << 7,
 };
 
 static unsigned kind_fields(unsigned kind)
@@ -286,6 +346,7 @@ static unsigned kind_fields(unsigned kind)
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO: return F_CENTRE | F_COUNTER | F_EVIDENCE;
     case CERTA_EV_REVOKE: return F_HOLDER;
+    case CERTA_EV_GOVERN: return F_GOV;
     default: return 0;
     }
 }
@@ -320,6 +381,7 @@ static certa_err event_check_unused(const certa_event *ev, certa_errinfo *ei)
         UNUSED(ev->licence_count != 0, "licences");
     }
     UNUSED(!(f & F_EVIDENCE) && !all_zero(ev->evidence, sizeof ev->evidence), "evidence");
+    UNUSED(!(f & F_GOV) && !all_zero(&ev->gov, sizeof ev->gov), "gov");
     /* Licence slots past licence_count (<= max, checked): one byte run,
      * as certa_licence_ref has no padding. */
     size_t unused_slots = CERTA_REDEEM_LICENCES_MAX - ev->licence_count;
@@ -327,6 +389,41 @@ static certa_err event_check_unused(const certa_event *ev, certa_errinfo *ei)
            "licences (slots past licence_count)");
 #undef UNUSED
     return CERTA_OK;
+}
+
+static void gov_encode(const certa_gov_body *g, uint8_t *out)
+{
+    out[GV_OP] = g->op;
+    out[GV_CHANGE] = g->change;
+    certa_put_le16(out + GV_INTEGRATOR, g->integrator);
+    certa_put_le16(out + GV_CENTRE, g->centre);
+    certa_put_le16(out + GV_COUNTER, g->counter);
+    out[GV_ROLE] = g->role;
+    out[GV_PARAM] = g->param;
+    certa_put_le16(out + GV_RESERVED, 0);
+    certa_put_le32(out + GV_MATTER, g->matter);
+    certa_put_le64(out + GV_VALUE, g->value);
+    certa_put_le64(out + GV_EXPIRES, g->expires_ms);
+    memcpy(out + GV_PUB, g->pub, CERTA_PUBKEY_BYTES);
+    memcpy(out + GV_NAME, g->name, CERTA_GOV_NAME_BYTES);
+    memcpy(out + GV_PROPOSAL, g->proposal, CERTA_HASH_BYTES);
+}
+
+static void gov_decode(const uint8_t *in, certa_gov_body *g)
+{
+    g->op = in[GV_OP];
+    g->change = in[GV_CHANGE];
+    g->integrator = certa_get_le16(in + GV_INTEGRATOR);
+    g->centre = certa_get_le16(in + GV_CENTRE);
+    g->counter = certa_get_le16(in + GV_COUNTER);
+    g->role = in[GV_ROLE];
+    g->param = in[GV_PARAM];
+    g->matter = certa_get_le32(in + GV_MATTER);
+    g->value = certa_get_le64(in + GV_VALUE);
+    g->expires_ms = certa_get_le64(in + GV_EXPIRES);
+    memcpy(g->pub, in + GV_PUB, CERTA_PUBKEY_BYTES);
+    memcpy(g->name, in + GV_NAME, CERTA_GOV_NAME_BYTES);
+    memcpy(g->proposal, in + GV_PROPOSAL, CERTA_HASH_BYTES);
 }
 
 static size_t event_size(const certa_event *ev)
@@ -338,6 +435,7 @@ static size_t event_size(const certa_event *ev)
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO: return E_BYTES;
     case CERTA_EV_REVOKE: return V_BYTES;
+    case CERTA_EV_GOVERN: return GV_BYTES;
     default: return 0;
     }
 }
@@ -401,6 +499,9 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
         break;
     case CERTA_EV_REVOKE:
         memcpy(out + V_HOLDER, ev->holder_id, CERTA_HOLDER_ID_BYTES);
+        break;
+    case CERTA_EV_GOVERN:
+        gov_encode(&ev->gov, out);
         break;
     default:
         CERTA_ASSERT(false); /* event_check let an unknown kind through */
@@ -509,6 +610,14 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
         if ((e = want_exact(len, V_BYTES, "revoke event", ei)) != CERTA_OK)
             return e;
         memcpy(ev->holder_id, in + V_HOLDER, CERTA_HOLDER_ID_BYTES);
+        break;
+    case CERTA_EV_GOVERN:
+        if ((e = want_exact(len, GV_BYTES, "govern event", ei)) != CERTA_OK)
+            return e;
+        if (certa_get_le16(in + GV_RESERVED) != 0)
+            return field_fail(ei, CERTA_E_RESERVED, "reserved", GV_RESERVED,
+                              "reserved bytes are 0x%04x", certa_get_le16(in + GV_RESERVED));
+        gov_decode(in, &ev->gov);
         break;
     default:
         CERTA_ASSERT(false); /* kind checked above */

@@ -63,7 +63,11 @@ static uint32_t slot_of(const certa_dedup *d, uint16_t integrator, uint64_t seq)
 void certa_dedup_params_genesis(const certa_genesis *g, certa_dedup_params *p)
 {
     const certa_genesis_params *gp = &g->params;
-    p->integrators = g->integrator_count ? g->integrator_count : 1;
+    /* with a council the integrators may grow (certa/gov.h): room for
+     * every index they can reach, fixed at start like the rest */
+    p->integrators = g->council_count > 0       ? CERTA_INTEGRATORS_MAX
+                     : g->integrator_count > 0 ? g->integrator_count
+                                               : 1;
     p->batches_max = gp->replay_horizon_batches ? gp->replay_horizon_batches
                                                 : CERTA_REPLAY_HORIZON_BATCHES_DEFAULT;
     p->horizon_ms = gp->replay_horizon_ms ? gp->replay_horizon_ms

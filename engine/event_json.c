@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certa/gov.h"
+
 /* ---- field table ---- */
 
 enum {
@@ -36,6 +38,7 @@ enum {
     J_LICENCES = 1u << 14,
     J_EVIDENCE = 1u << 15,
     J_INTEGRATOR = 1u << 16,
+    J_GOV = 1u << 17,
 };
 
 static const struct {
@@ -59,6 +62,7 @@ static const struct {
     {"licences", J_LICENCES},
     {"evidence", J_EVIDENCE},
     {"integrator", J_INTEGRATOR},
+    {"gov", J_GOV},
 };
 
 static unsigned kind_json_fields(unsigned kind)
@@ -74,6 +78,7 @@ static unsigned kind_json_fields(unsigned kind)
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO: return common | J_CENTRE | J_COUNTER | J_EVIDENCE;
     case CERTA_EV_REVOKE: return common | J_HOLDER_ID;
+    case CERTA_EV_GOVERN: return common | J_GOV;
     default: return 0;
     }
 }
@@ -258,6 +263,137 @@ static certa_err parse_licences(const json_t *obj, certa_event *ev, certa_errinf
     return CERTA_OK;
 }
 
+static int set_hex(json_t *o, const char *key, const uint8_t *b, size_t n);
+
+/* The "gov" object of a govern event: "op" (propose, approve), then what
+ * the op uses; absent members are zero (the state judges what a change
+ * type needs). Names for change, role and param; hex for pub and
+ * proposal; numbers for the rest. */
+static certa_err parse_gov(const json_t *obj, certa_gov_body *g, certa_errinfo *ei)
+{
+    static const char *const keys[] = {"op", "change", "integrator", "centre", "counter",
+                                       "matter", "role", "param", "value", "expires_ms",
+                                       "pub", "name", "proposal", NULL};
+    const json_t *o = json_object_get(obj, "gov");
+    if (!json_is_object(o))
+        return jfail(ei, CERTA_E_JSON, "gov", "expected an object");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)o, key, val)
+    {
+        bool known = false;
+        for (size_t i = 0; keys[i] != NULL && !known; i++)
+            known = strcmp(keys[i], key) == 0;
+        if (!known)
+            return jfail(ei, CERTA_E_JSON, key, "unknown field of gov");
+    }
+    certa_err e;
+    const char *s;
+    if ((e = get_name(o, "op", "gov.op", &s, ei)) != CERTA_OK)
+        return e;
+    if (strcmp(s, "propose") != 0 && strcmp(s, "approve") != 0)
+        return jfail(ei, CERTA_E_BAD_ENUM, "gov.op", "\"%s\" is not propose or approve", s);
+    g->op = strcmp(s, "propose") == 0 ? CERTA_GOV_PROPOSE : CERTA_GOV_APPROVE;
+    if (json_object_get(o, "change") != NULL) {
+        if ((e = get_name(o, "change", "gov.change", &s, ei)) != CERTA_OK)
+            return e;
+        int c = certa_gov_change_parse(s);
+        if (c < 0)
+            return jfail(ei, CERTA_E_BAD_ENUM, "gov.change", "unknown change \"%s\"", s);
+        g->change = (uint8_t)c;
+    }
+    if (json_object_get(o, "role") != NULL) {
+        if ((e = get_name(o, "role", "gov.role", &s, ei)) != CERTA_OK)
+            return e;
+        int r = certa_role_parse(s);
+        if (r < 0)
+            return jfail(ei, CERTA_E_BAD_ENUM, "gov.role", "unknown role \"%s\"", s);
+        g->role = (uint8_t)r;
+    }
+    if (json_object_get(o, "param") != NULL) {
+        if ((e = get_name(o, "param", "gov.param", &s, ei)) != CERTA_OK)
+            return e;
+        int p = certa_gov_param_parse(s);
+        if (p < 0)
+            return jfail(ei, CERTA_E_BAD_ENUM, "gov.param", "unknown parameter \"%s\"", s);
+        g->param = (uint8_t)p;
+    }
+    if (json_object_get(o, "name") != NULL) {
+        if ((e = get_name(o, "name", "gov.name", &s, ei)) != CERTA_OK)
+            return e;
+        if (strlen(s) >= CERTA_GOV_NAME_BYTES)
+            return jfail(ei, CERTA_E_TOO_LONG, "gov.name", "at most %u bytes",
+                         CERTA_GOV_NAME_BYTES - 1);
+        memcpy(g->name, s, strlen(s));
+    }
+    uint64_t v = 0;
+#define OPT_UINT(k, max, type, dst)                                                        \
+    do {                                                                             \
+        if (json_object_get(o, k) != NULL) {                                         \
+            if ((e = get_uint(o, k, max, &v, ei)) != CERTA_OK)                       \
+                return e;                                                            \
+            dst = (type)v; /* get_uint checked max */                          \
+        }                                                                            \
+    } while (0)
+    OPT_UINT("integrator", UINT16_MAX, uint16_t, g->integrator);
+    OPT_UINT("centre", UINT16_MAX, uint16_t, g->centre);
+    OPT_UINT("counter", UINT16_MAX, uint16_t, g->counter);
+    OPT_UINT("matter", UINT32_MAX, uint32_t, g->matter);
+    OPT_UINT("value", (uint64_t)INT64_MAX, uint64_t, g->value);
+    OPT_UINT("expires_ms", (uint64_t)INT64_MAX, uint64_t, g->expires_ms);
+#undef OPT_UINT
+    if (json_object_get(o, "pub") != NULL &&
+        (e = get_hex(o, "pub", g->pub, CERTA_PUBKEY_BYTES, ei)) != CERTA_OK)
+        return e;
+    if (json_object_get(o, "proposal") != NULL &&
+        (e = get_hex(o, "proposal", g->proposal, CERTA_HASH_BYTES, ei)) != CERTA_OK)
+        return e;
+    return CERTA_OK;
+}
+
+static json_t *gov_json(const certa_gov_body *g)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    int rc = json_object_set_new(o, "op", json_string(g->op == CERTA_GOV_PROPOSE ? "propose"
+                                                                                 : "approve"));
+    if (g->op == CERTA_GOV_APPROVE) {
+        rc |= set_hex(o, "proposal", g->proposal, CERTA_HASH_BYTES);
+    } else {
+        const char *c = certa_gov_change_name(g->change);
+        rc |= c != NULL ? json_object_set_new(o, "change", json_string(c))
+                        : json_object_set_new(o, "change_code", json_integer(g->change));
+        if (g->integrator)
+            rc |= json_object_set_new(o, "integrator", json_integer(g->integrator));
+        if (g->centre)
+            rc |= json_object_set_new(o, "centre", json_integer(g->centre));
+        if (g->counter)
+            rc |= json_object_set_new(o, "counter", json_integer(g->counter));
+        if (g->matter)
+            rc |= json_object_set_new(o, "matter", json_integer(g->matter));
+        if (g->role && certa_role_name(g->role) != NULL)
+            rc |= json_object_set_new(o, "role", json_string(certa_role_name(g->role)));
+        if (g->param && certa_gov_param_name(g->param) != NULL)
+            rc |= json_object_set_new(o, "param", json_string(certa_gov_param_name(g->param)));
+        if (g->value)
+            rc |= json_object_set_new(o, "value", json_integer((json_int_t)g->value));
+        rc |= json_object_set_new(o, "expires_ms", json_integer((json_int_t)g->expires_ms));
+        bool has_pub = false;
+        for (unsigned i = 0; i < CERTA_PUBKEY_BYTES; i++)
+            has_pub |= g->pub[i] != 0;
+        if (has_pub)
+            rc |= set_hex(o, "pub", g->pub, CERTA_PUBKEY_BYTES);
+        if (g->name[0] != '\0')
+            rc |= json_object_set_new(o, "name", json_string(g->name));
+    }
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static certa_err parse_fields(const json_t *obj, certa_event *ev, certa_errinfo *ei)
 {
     certa_err e;
@@ -325,6 +461,9 @@ static certa_err parse_fields(const json_t *obj, certa_event *ev, certa_errinfo 
     case CERTA_EV_REVOKE:
         TRY(get_hex(obj, "holder_id", ev->holder_id, CERTA_HOLDER_ID_BYTES, ei));
         break;
+    case CERTA_EV_GOVERN:
+        TRY(parse_gov(obj, &ev->gov, ei));
+        break;
     default:
         CERTA_ASSERT(false); /* kind checked by the caller */
     }
@@ -349,7 +488,7 @@ certa_err certa_event_from_json(const json_t *obj, certa_event *ev, char *integr
     int kind = certa_event_kind_parse(kname);
     if (kind < 0)
         return jfail(ei, CERTA_E_BAD_KIND, "kind",
-                     "unknown kind \"%s\" (grant, redeem, confirm, sign, photo, revoke)", kname);
+                     "unknown kind \"%s\" (grant, redeem, confirm, sign, photo, revoke, govern)", kname);
     ev->kind = (uint8_t)kind;
 
     unsigned allowed = kind_json_fields((unsigned)kind);
@@ -482,6 +621,11 @@ json_t *certa_event_to_json(const certa_event *ev, const char *integrator)
     case CERTA_EV_REVOKE:
         rc |= set_hex(o, "holder_id", ev->holder_id, CERTA_HOLDER_ID_BYTES);
         break;
+    case CERTA_EV_GOVERN: {
+        json_t *gj = gov_json(&ev->gov);
+        rc |= gj != NULL ? json_object_set_new(o, "gov", gj) : -1;
+        break;
+    }
     default:
         CERTA_ASSERT(false); /* validated kind */
     }

@@ -737,12 +737,47 @@ static certa_err parse_integrators(gctx *c, const json_t *root,
     return CERTA_OK;
 }
 
+/* "council": {"members": [admin integrator names], "threshold": k}, with
+ * 1 <= k <= members; optional (no council: nothing can be governed). */
+static certa_err parse_council(gctx *c, const json_t *root, certa_genesis *g)
+{
+    static const char *const keys[] = {"members", "threshold", NULL};
+    const json_t *o = json_object_get(root, "council");
+    if (o == NULL)
+        return CERTA_OK;
+    if (!json_is_object(o))
+        return gfail(c, "council", "expected an object, found %s", type_name(o));
+    certa_err e = check_keys(c, o, "council", keys);
+    if (e != CERTA_OK)
+        return e;
+    const json_t *arr = json_object_get(o, "members");
+    if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+        json_array_size(arr) > CERTA_GENESIS_COUNCIL_MAX)
+        return gfail(c, "council.members", "expected an array of 1 to %u integrator names",
+                     CERTA_GENESIS_COUNCIL_MAX);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        char at[PATH_BYTES];
+        snprintf(at, sizeof at, "council.members[%zu]", i);
+        const char *name = json_string_value(json_array_get(arr, i));
+        int idx = name ? certa_genesis_integrator_find(g, name) : -1;
+        if (idx < 0)
+            return gfail(c, at, "'%s' is not an integrator", name ? name : "(not a string)");
+        if (g->integrators[idx].role != CERTA_ROLE_ADMIN)
+            return gfail(c, at, "'%s' is not an admin integrator", name);
+        for (uint32_t j = 0; j < g->council_count; j++)
+            if (g->council[j] == idx)
+                return gfail(c, at, "'%s' is listed twice", name);
+        g->council[g->council_count++] = (uint16_t)idx;
+    }
+    return get_u32(c, o, "council", "threshold", 1, g->council_count, &g->council_threshold);
+}
+
 static certa_err parse_root(gctx *c, const json_t *root, certa_genesis *g)
 {
     static const char *const keys[] = {
         "version",  "chain_name", "genesis_time_ms", "params",
         "licence_types", "bureaus", "centres",        "matters",
-        "validators",    "integrators", NULL};
+        "validators",    "integrators", "council", NULL};
     if (!json_is_object(root))
         return certa_errorf(c->ei, CERTA_E_GENESIS,
                             "%s: the top level must be an object, found %s",
@@ -766,7 +801,8 @@ static certa_err parse_root(gctx *c, const json_t *root, certa_genesis *g)
         (e = parse_centres(c, root, g)) != CERTA_OK ||
         (e = parse_matters(c, root, g)) != CERTA_OK ||
         (e = parse_validators(c, root, g)) != CERTA_OK ||
-        (e = parse_integrators(c, root, g)) != CERTA_OK)
+        (e = parse_integrators(c, root, g)) != CERTA_OK ||
+        (e = parse_council(c, root, g)) != CERTA_OK)
         return e;
     return CERTA_OK;
 }

@@ -476,7 +476,31 @@ static certa_err write_integrators(const certa_genesis_opts *o, json_t *list,
                                               (json_int_t)(c + 1), "pub",
                                               hex_json(pub, sizeof pub)));
     }
+    /* the council's other admins last: the indexes above never move */
+    for (uint32_t m = 2; m <= o->council; m++) {
+        char name[CERTA_NAME_BYTES];
+        uint8_t pub[CERTA_PUBKEY_BYTES];
+        snprintf(name, sizeof name, "admin-%u", m);
+        if ((e = pathf(path, ei, "%s/%s.pem", dir, name)) != CERTA_OK ||
+            (e = write_key(o, path, pub, ei)) != CERTA_OK)
+            return e;
+        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "name", name, "role",
+                                              "admin", "pub", hex_json(pub, sizeof pub)));
+    }
     return CERTA_OK;
+}
+
+/* "council": admin, admin-2 .. admin-N, a majority of them to approve. */
+static json_t *council_json(uint32_t n)
+{
+    json_t *members = json_array();
+    json_array_append_new(members, json_string("admin"));
+    for (uint32_t m = 2; m <= n; m++) {
+        char name[CERTA_NAME_BYTES];
+        snprintf(name, sizeof name, "admin-%u", m);
+        json_array_append_new(members, json_string(name));
+    }
+    return json_pack("{s:o, s:i}", "members", members, "threshold", (json_int_t)(n / 2 + 1));
 }
 
 static certa_err check_opts(const certa_genesis_opts *o, certa_errinfo *ei)
@@ -489,6 +513,9 @@ static certa_err check_opts(const certa_genesis_opts *o, certa_errinfo *ei)
                             o->validators, CERTA_VALIDATORS_MAX);
     if (o->dir == NULL || o->dir[0] == '\0')
         return certa_errorf(ei, CERTA_E_ARG, "no output directory");
+    if (o->council > CERTA_GENESIS_COUNCIL_MAX)
+        return certa_errorf(ei, CERTA_E_ARG, "--council %u: at most %u members", o->council,
+                            CERTA_GENESIS_COUNCIL_MAX);
     if (o->host == NULL || o->host[0] == '\0' || strlen(o->host) > 64 ||
         strpbrk(o->host, " /\t\n\"\\") != NULL)
         return certa_errorf(ei, CERTA_E_ARG, "--host '%s' is not a host name",
@@ -556,6 +583,8 @@ certa_err certa_genesis_write(const certa_genesis_opts *o, certa_errinfo *ei)
         e = write_node(o, k, validators, ei);
     if (e == CERTA_OK)
         e = write_integrators(o, integrators, ei);
+    if (e == CERTA_OK && o->council > 0)
+        json_object_set_new(root, "council", council_json(o->council));
     char *text = NULL;
     if (e == CERTA_OK) {
         text = dump_genesis(root);

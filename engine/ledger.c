@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "certa/crypto.h"
+#include "certa/gov.h"
 #include "certa/merkle.h"
 
 #define PF_AHEAD 8u /* events decoded ahead of being applied, for prefetching */
@@ -40,8 +41,14 @@ struct certa_ledger {
     int mutation;
     uint64_t lag; /* CERTA_LEDGER_LAG (one less under MUT_LAG_OFF_BY_ONE) */
 
+    /* admission: the governed integrators after the last recorded block
+     * that changed them */
+    certa_ledger_adm *adm;
+    uint64_t exec_generation; /* execution side: the state's changes seen */
+
     /* replay (judge) */
     certa_dedup *dedup;
+    uint32_t dedup_integrators; /* integrator indexes it holds */
     uint64_t horizon_ms;
     uint64_t judged;        /* last block judged */
     uint64_t judged_events; /* events in blocks 1..judged */
@@ -67,12 +74,63 @@ struct certa_ledger {
 };
 _Static_assert(CERTA_LEDGER_LAG < CERTA_LEDGER_LAG_RING, "the ring must hold the lag");
 
-static bool verify_ed25519(void *ctx, uint16_t integrator,
+static bool verify_ed25519(void *ctx, const certa_pubkey *key, uint16_t integrator,
                            const uint8_t digest[CERTA_HASH_BYTES],
                            const uint8_t sig[CERTA_SIGNATURE_BYTES])
 {
-    const certa_genesis *g = ctx;
-    return certa_verify(g->integrators[integrator].key, digest, CERTA_HASH_BYTES, sig);
+    (void)ctx;
+    (void)integrator;
+    return certa_verify(key, digest, CERTA_HASH_BYTES, sig);
+}
+
+/* ------------------------------------------------------------ admission table */
+
+typedef struct adm_integ {
+    certa_pubkey *key; /* NULL when the integrator is removed */
+    uint8_t status;    /* certa_integrator_status */
+    char name[CERTA_NAME_BYTES];
+} adm_integ;
+
+struct certa_ledger_adm {
+    uint32_t count;
+    adm_integ *integ;
+};
+
+void certa_ledger_adm_free(certa_ledger_adm *a)
+{
+    if (a == NULL)
+        return;
+    for (uint32_t i = 0; i < a->count; i++)
+        certa_pubkey_free(a->integ[i].key);
+    free(a->integ);
+    free(a);
+}
+
+/* The admission table of the state's governed integrators (keys parsed
+ * once here); NULL when out of memory. */
+static certa_ledger_adm *adm_build(const certa_state *s)
+{
+    uint32_t n = certa_state_integrator_count(s);
+    CERTA_ASSERT(n <= CERTA_INTEGRATORS_MAX);
+    certa_ledger_adm *a = calloc(1, sizeof *a);
+    if (a == NULL || (a->integ = calloc(n ? n : 1, sizeof *a->integ)) == NULL) {
+        free(a);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        certa_gov_integrator gi;
+        bool have = certa_state_integrator(s, i, &gi);
+        CERTA_ASSERT(have);
+        (void)have;
+        adm_integ *o = &a->integ[i];
+        memcpy(o->name, gi.name, sizeof o->name);
+        o->status = gi.status;
+        /* every key in the table parsed when it entered (genesis or gov.c) */
+        if (gi.status != CERTA_IS_REMOVED && certa_pubkey_from_raw(gi.pub, &o->key, NULL) != CERTA_OK)
+            o->status = CERTA_IS_REMOVED;
+        a->count = i + 1;
+    }
+    return a;
 }
 
 certa_err certa_ledger_create(const certa_ledger_params *p, certa_ledger **out,
@@ -100,6 +158,7 @@ certa_err certa_ledger_create(const certa_ledger_params *p, certa_ledger **out,
     certa_dedup_params dp;
     certa_dedup_params_genesis(p->g, &dp);
     l->horizon_ms = dp.horizon_ms;
+    l->dedup_integrators = dp.integrators;
     certa_err e = certa_dedup_create(&dp, &l->dedup, ei);
     if (e != CERTA_OK) {
         free(l);
@@ -117,6 +176,11 @@ certa_err certa_ledger_create(const certa_ledger_params *p, certa_ledger **out,
         }
         l->own_state = true;
     }
+    l->adm = adm_build(l->state);
+    if (l->adm == NULL) {
+        certa_ledger_free(l);
+        return certa_errorf(ei, CERTA_E_NOMEM, "ledger: admission table");
+    }
     *out = l;
     return CERTA_OK;
 }
@@ -128,6 +192,7 @@ void certa_ledger_free(certa_ledger *l)
     if (l->own_state)
         certa_state_free(l->state);
     certa_dedup_free(l->dedup);
+    certa_ledger_adm_free(l->adm);
     free(l->leaf_hashes);
     free(l->split);
     free(l->heads);
@@ -142,14 +207,18 @@ certa_err certa_ledger_check_batch(certa_ledger *l, const uint8_t *bytes, size_t
     certa_err e = certa_batch_decode(bytes, len, v, ei);
     if (e != CERTA_OK)
         return e;
-    if (v->integrator >= l->g->integrator_count)
+    if (v->integrator >= l->adm->count)
         return certa_errorf(ei, CERTA_E_NOTFOUND,
-                            "batch: integrator %u is not in genesis", v->integrator);
-    if (!l->verify(l->verify_ctx, v->integrator, v->digest, v->signature))
+                            "batch: integrator %u is not in genesis nor added by the council",
+                            v->integrator);
+    const adm_integ *in = &l->adm->integ[v->integrator];
+    if (in->status != CERTA_IS_ACTIVE)
+        return certa_errorf(ei, CERTA_E_REFUSED, "batch: integrator %s is %s by the council",
+                            in->name, certa_integrator_status_name(in->status));
+    if (!l->verify(l->verify_ctx, in->key, v->integrator, v->digest, v->signature))
         return certa_errorf(ei, CERTA_E_BAD_SIGNATURE,
-                            "batch: signature of integrator %s (seq %llu) does not verify",
-                            l->g->integrators[v->integrator].name,
-                            (unsigned long long)v->seq);
+                            "batch: signature of integrator %s (seq %llu) does not verify "
+                            "under its current key", in->name, (unsigned long long)v->seq);
     return CERTA_OK;
 }
 
@@ -163,7 +232,7 @@ bool certa_ledger_validate_request(certa_ledger *l, const certa_pbft_request *re
 
 bool certa_ledger_request_executed(const certa_ledger *l, uint16_t integrator, uint64_t seq)
 {
-    if (integrator >= l->g->integrator_count)
+    if (integrator >= l->adm->count)
         return true;
     if (l->mutation == CERTA_LEDGER_MUT_SKIP_REPLAY)
         return false;
@@ -196,10 +265,12 @@ uint8_t *certa_ledger_judge(certa_ledger *l, const uint8_t *rec, size_t len)
             return NULL;
         }
         CERTA_ASSERT(nb < blk.batch_count);
-        /* an integrator genesis does not know is executed (role_forbidden
-         * per event); validate_request keeps it out of blocks anyway */
+        /* an integrator the table cannot hold is executed (role_forbidden
+         * per event); validate_request keeps it out of blocks anyway. The
+         * bound is the replay table's size, fixed by genesis, never the
+         * governed count: judging runs ahead of execution. */
         certa_dedup_answer a = CERTA_DEDUP_NEW;
-        if (bb.integrator < l->g->integrator_count)
+        if (bb.integrator < l->dedup_integrators)
             a = certa_dedup_commit(l->dedup, bb.integrator, bb.seq, events, NULL);
         if (l->mutation == CERTA_LEDGER_MUT_SKIP_REPLAY)
             a = CERTA_DEDUP_NEW;
@@ -216,6 +287,27 @@ uint8_t *certa_ledger_judge(certa_ledger *l, const uint8_t *rec, size_t len)
 }
 
 /* ------------------------------------------------------------ execution */
+
+/* Directly with Ed25519: a cache behind the verify callback knows digests,
+ * not under which key they verified. */
+bool certa_ledger_stale_batch(const certa_state *s, uint64_t height, uint16_t integrator,
+                              const uint8_t *bytes, size_t len)
+{
+    certa_gov_integrator gi;
+    if (!certa_state_integrator(s, integrator, &gi) || gi.key_since == 0 ||
+        height < gi.key_since || height >= gi.key_since + CERTA_LEDGER_LAG)
+        return false;
+    CERTA_ASSERT(len > CERTA_SIGNATURE_BYTES); /* framed: it has a signature */
+    uint8_t digest[CERTA_HASH_BYTES];
+    certa_sha256(bytes, len - CERTA_SIGNATURE_BYTES, digest);
+    certa_pubkey *pk = NULL;
+    if (certa_pubkey_from_raw(gi.pub, &pk, NULL) != CERTA_OK)
+        return true;
+    bool ok = certa_verify(pk, digest, CERTA_HASH_BYTES,
+                           bytes + len - CERTA_SIGNATURE_BYTES);
+    certa_pubkey_free(pk);
+    return !ok;
+}
 
 /* Applies the events of one NEW batch. Events are decoded PF_AHEAD ahead
  * of being applied, their index slots prefetched then and their records
@@ -295,6 +387,11 @@ certa_err certa_ledger_apply(certa_ledger *l, const uint8_t *rec, size_t len,
         } else if (verdict == CERTA_LEDGER_TOO_OLD) {
             while (certa_batch_next(&v, &ep, &ev, &ev_len))
                 certa_state_apply_too_old(l->state, bb.integrator);
+        } else if (certa_ledger_stale_batch(l->state, blk.hdr.height, bb.integrator, bb.bytes,
+                                            bb.len)) {
+            CERTA_ASSERT(verdict == CERTA_LEDGER_NEW);
+            while (certa_batch_next(&v, &ep, &ev, &ev_len))
+                certa_state_apply_rejected(l->state, bb.integrator, CERTA_R_STALE_KEY);
         } else {
             CERTA_ASSERT(verdict == CERTA_LEDGER_NEW);
             apply_new_batch(l, bb.integrator, &v);
@@ -304,6 +401,13 @@ certa_err certa_ledger_apply(certa_ledger *l, const uint8_t *rec, size_t len,
     certa_state_end_block(l->state, out->results_root);
     certa_state_digest(l->state, out->state_digest);
     out->results = certa_state_block_results(l->state, &out->result_count);
+    out->admission = NULL;
+    uint64_t gen = certa_state_gov_generation(l->state);
+    if (gen != l->exec_generation) { /* the council changed the integrators */
+        l->exec_generation = gen;
+        out->admission = adm_build(l->state);
+        CERTA_ASSERT(out->admission != NULL); /* a few hundred kB at most */
+    }
     return CERTA_OK;
 }
 
@@ -323,9 +427,38 @@ certa_err certa_ledger_execute(certa_ledger *l, const uint8_t *rec, size_t len,
     uint8_t *verdicts = certa_ledger_judge(l, rec, len);
     certa_err e = certa_ledger_apply(l, rec, len, verdicts, out, ei);
     free(verdicts);
-    if (e == CERTA_OK)
+    if (e == CERTA_OK) {
+        certa_ledger_admit(l, out->admission);
+        out->admission = NULL;
         certa_ledger_record(l, out->height, out->results_root, out->state_digest);
+    }
     return e;
+}
+
+void certa_ledger_admit(certa_ledger *l, certa_ledger_adm *a)
+{
+    if (a == NULL)
+        return;
+    CERTA_ASSERT(a->count >= l->adm->count); /* integrators are never dropped */
+    certa_ledger_adm_free(l->adm);
+    l->adm = a;
+}
+
+uint32_t certa_ledger_integrator_count(const certa_ledger *l) { return l->adm->count; }
+
+const char *certa_ledger_integrator_name(const certa_ledger *l, uint32_t idx)
+{
+    return idx < l->adm->count ? l->adm->integ[idx].name : NULL;
+}
+
+bool certa_ledger_integrator_active(const certa_ledger *l, uint32_t idx)
+{
+    return idx < l->adm->count && l->adm->integ[idx].status == CERTA_IS_ACTIVE;
+}
+
+const certa_pubkey *certa_ledger_integrator_key(const certa_ledger *l, uint32_t idx)
+{
+    return idx < l->adm->count ? l->adm->integ[idx].key : NULL;
 }
 
 uint64_t certa_ledger_executed(const certa_ledger *l) { return l->executed; }

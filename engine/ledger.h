@@ -10,8 +10,17 @@
  *
  * Rules kept here, and nowhere else:
  * - admission: a batch decodes (framing and every event), its integrator
- *   is in genesis and its signature verifies (certa_ledger_check_batch; the
- *   door, validate_request and pre-verification all mean this check);
+ *   is in the admission table (the governed integrators after the last
+ *   executed block, certa/gov.h) and active, and its signature verifies
+ *   under the key that table gives (certa_ledger_check_batch; the door,
+ *   validate_request and pre-verification all mean this check);
+ * - stale keys: a batch of an integrator whose key changed in force from
+ *   block s, carried by a block h with s <= h < s + LAG, was perhaps
+ *   admitted under the old key (validators admit with the tables of the
+ *   last block they executed, h - LAG at the earliest): its signature is
+ *   checked again at execution under the key in force, and its events are
+ *   rejected (stale_key) when it does not verify. From s + LAG on, every
+ *   validator that admitted the block had executed s - 1.
  * - replay: each committed block is judged once, in height order, from the
  *   chain alone and the genesis horizon (engine/dedup.h): every batch is
  *   NEW, REPLAYED or TOO_OLD, so every replica executes alike; a batch the
@@ -52,10 +61,18 @@
 /* The replay verdict of a committed batch, decided once at judge time. */
 enum { CERTA_LEDGER_NEW = 0, CERTA_LEDGER_REPLAYED = 1, CERTA_LEDGER_TOO_OLD = 2 };
 
-/* true when sig is the integrator's signature of the batch digest. */
-typedef bool (*certa_ledger_verify_fn)(void *ctx, uint16_t integrator,
+/* true when sig is the integrator's signature of the batch digest under
+ * key, the integrator's key in the admission table (a cache behind this
+ * callback must be emptied when that table changes: certa_ledger_admit). */
+typedef bool (*certa_ledger_verify_fn)(void *ctx, const certa_pubkey *key, uint16_t integrator,
                                        const uint8_t digest[CERTA_HASH_BYTES],
                                        const uint8_t sig[CERTA_SIGNATURE_BYTES]);
+
+/* The admission table: the governed integrators (keys parsed, status) as
+ * of one executed height. Built by the execution side, installed by the
+ * admission side (certa_ledger_admit). */
+typedef struct certa_ledger_adm certa_ledger_adm;
+void certa_ledger_adm_free(certa_ledger_adm *a);
 
 /* Build and validate computed the n leaf hashes (*hashes, capacity *cap)
  * of block height with events_root: the hook may take the buffer by
@@ -70,7 +87,7 @@ typedef struct certa_ledger_params {
      * ledger creates and owns an empty one (one hashing thread) */
     certa_state *state;
     certa_pool *pool;             /* optional: leaf hashing spread over it */
-    certa_ledger_verify_fn verify; /* NULL: Ed25519 under the genesis key */
+    certa_ledger_verify_fn verify; /* NULL: Ed25519 under the given key */
     void *verify_ctx;
     certa_ledger_leaves_fn leaves; /* optional */
     void *leaves_ctx;
@@ -118,6 +135,9 @@ typedef struct certa_ledger_exec {
     uint8_t state_digest[CERTA_HASH_BYTES];
     const uint8_t *results; /* one per event; lives until the next apply */
     uint32_t result_count;
+    /* non-NULL when the block changed the governed integrators: the new
+     * admission table, owned by the caller, for certa_ledger_admit */
+    certa_ledger_adm *admission;
 } certa_ledger_exec;
 
 /* Executes a judged block record on the state with its verdicts: every
@@ -132,7 +152,24 @@ certa_err certa_ledger_apply(certa_ledger *l, const uint8_t *rec, size_t len,
 void certa_ledger_record(certa_ledger *l, uint64_t height,
                          const uint8_t results_root[CERTA_HASH_BYTES],
                          const uint8_t state_digest[CERTA_HASH_BYTES]);
-/* judge + apply + record, for a host that executes as it delivers. */
+/* Whether a NEW batch (its signed bytes) carried by block height must be
+ * refused as signed with a key rotated out (stale keys, above): only in
+ * the LAG blocks from the one its integrator's key took effect in, checked
+ * then under the key in force. Every replay of a chain asks this (the
+ * ledger, engine/query.c). */
+bool certa_ledger_stale_batch(const certa_state *s, uint64_t height, uint16_t integrator,
+                              const uint8_t *bytes, size_t len);
+/* Installs an admission table that execution produced (takes ownership;
+ * NULL: nothing changes). Called on the admission side, with the record
+ * of the block that produced it, before the next admission check. */
+void certa_ledger_admit(certa_ledger *l, certa_ledger_adm *a);
+/* The admission table's view: its size, and an integrator's name and key
+ * (NULL when idx is out of range). Admission side only. */
+uint32_t certa_ledger_integrator_count(const certa_ledger *l);
+const char *certa_ledger_integrator_name(const certa_ledger *l, uint32_t idx);
+const certa_pubkey *certa_ledger_integrator_key(const certa_ledger *l, uint32_t idx);
+bool certa_ledger_integrator_active(const certa_ledger *l, uint32_t idx);
+/* judge + apply + admit + record, for a host that executes as it delivers. */
 certa_err certa_ledger_execute(certa_ledger *l, const uint8_t *rec, size_t len,
                                certa_ledger_exec *out, certa_errinfo *ei);
 uint64_t certa_ledger_executed(const certa_ledger *l);

@@ -23,6 +23,7 @@
 #include "event_json.h"
 #include "certa/store.h"
 #include "dedup.h"
+#include "ledger.h"
 #include "certa/wire.h"
 
 struct certa_query {
@@ -462,6 +463,7 @@ typedef struct chain_replay {
     certa_state *s;
     const certa_genesis *g;
     certa_dedup *dedup; /* the validator's replay table, fed the same way */
+    uint32_t dedup_integrators; /* indexes it holds */
     uint64_t events;    /* events in the blocks replayed so far */
     uint8_t results[RING][CERTA_HASH_BYTES];
     uint8_t digest[RING][CERTA_HASH_BYTES];
@@ -516,15 +518,20 @@ static certa_err replay_record(chain_replay *c, uint64_t height, const uint8_t *
         uint16_t integ = b.integrator;
         uint64_t seq = b.seq;
         certa_dedup_answer a = CERTA_DEDUP_NEW;
-        if (integ < c->g->integrator_count)
+        if (integ < c->dedup_integrators)
             a = certa_dedup_commit(c->dedup, integ, seq, in_block, NULL);
+        /* a batch signed with a key the council rotated out (ledger.h) */
+        bool stale = a == CERTA_DEDUP_NEW &&
+                     certa_ledger_stale_batch(c->s, height, integ, b.bytes, b.len);
         in_block += v.event_count;
         size_t ep = 0;
         const uint8_t *ev;
         size_t ev_len;
         while (certa_batch_next(&v, &ep, &ev, &ev_len)) {
             certa_event d;
-            if (a == CERTA_DEDUP_EXECUTED)
+            if (stale)
+                certa_state_apply_rejected(c->s, integ, CERTA_R_STALE_KEY);
+            else if (a == CERTA_DEDUP_EXECUTED)
                 certa_state_apply_replayed(c->s, integ);
             else if (a == CERTA_DEDUP_TOO_OLD)
                 certa_state_apply_too_old(c->s, integ);
@@ -594,6 +601,7 @@ certa_err certa_query_restore(certa_state *s, const certa_genesis *g,
         return certa_errorf(ei, CERTA_E_NOMEM, "restore: replaying the block log");
     certa_dedup_params dp;
     certa_dedup_params_genesis(g, &dp);
+    c->dedup_integrators = dp.integrators;
     certa_err de = certa_dedup_create(&dp, &c->dedup, ei);
     if (de != CERTA_OK) {
         free(c);

@@ -17,7 +17,8 @@
  * every scattered change). Each level's hashes are Merkle leaf hashes,
  * computed together on the Merkle module's wide kernels (and its pool for
  * large levels); the thread count changes who computes a hash, never its
- * value.
+ * value. The governed tables (gov.c: integrators, counters, parameters,
+ * the council) add one hash of their own.
  *
  * Invariants: every array index stored anywhere is < that array's count;
  * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the
@@ -31,7 +32,11 @@ static const char *const result_names[CERTA_R_COUNT] = {
     "not_holder", "revoked", "exhausted", "not_yet_valid", "expired",
     "locked", "code_mismatch", "scope_centre", "scope_counter", "scope_matter",
     "licence_type_not_allowed", "bad_window", "not_redeemed", "replayed",
-    "too_old",
+    "too_old", "gov_not_member", "gov_unknown_proposal", "gov_expired",
+    "gov_duplicate_approval", "gov_unknown_change", "gov_bad_threshold",
+    "gov_key_in_use", "gov_bad_key", "gov_bad_target", "gov_param_range",
+    "gov_proposal_exists", "gov_full", "integrator_inactive", "stale_key",
+    "licence_type_required",
 };
 
 const char *certa_result_name(unsigned r)
@@ -301,6 +306,11 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     if (s == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "state: out of memory");
     s->g = g;
+    s->gov = gov_create(g);
+    if (s->gov == NULL) {
+        free(s);
+        return certa_errorf(ei, CERTA_E_NOMEM, "state: out of memory (governed tables)");
+    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     /* Seeds look-up positions only: never observable in results. */
@@ -365,6 +375,7 @@ void certa_state_free(certa_state *s)
     free(s->block_results);
     free(s->block_kinds);
     free(s->scratch);
+    gov_free(s->gov);
     free(s);
 }
 
@@ -501,21 +512,22 @@ static bool well_formed(const certa_event *ev)
         return !all_zero(ev->evidence, CERTA_HASH_BYTES);
     case CERTA_EV_REVOKE:
         return !all_zero(ev->holder_id, CERTA_HOLDER_ID_BYTES);
+    case CERTA_EV_GOVERN: /* the codec checked its framing; gov.c the rest */
+        return true;
     default:
         return false;
     }
 }
 
-static bool role_allows(const certa_state *s, uint16_t integrator,
-                        const certa_event *ev)
+/* The governed integrator table decides (it starts as genesis's). */
+static bool role_allows(const certa_gov_integrator *in, const certa_event *ev)
 {
-    if (integrator >= s->g->integrator_count)
-        return false;
-    const certa_integrator_info *in = &s->g->integrators[integrator];
     switch (ev->kind) {
     case CERTA_EV_GRANT:
     case CERTA_EV_REVOKE:
         return in->role == CERTA_ROLE_APP;
+    case CERTA_EV_GOVERN:
+        return in->role == CERTA_ROLE_ADMIN;
     default: /* redeem, confirm, sign, photo: a counter system of that centre */
         return in->role == CERTA_ROLE_COUNTER && in->centre != 0 &&
                in->centre == ev->centre;
@@ -555,30 +567,40 @@ static const certa_matter_info *matter_of(const certa_state *s, uint32_t id)
     return NULL;
 }
 
-/* Wrong codes before the lock; a genesis without the parameter gets 5. */
+/* Wrong codes before the lock (governed; a genesis without the parameter
+ * starts at 5). */
 static uint32_t attempts_max(const certa_state *s)
 {
-    uint32_t max = s->g->params.code_attempts_max ? s->g->params.code_attempts_max : 5;
-    return max > 255 ? 255 : max;
+    uint64_t max = gov_param(s->gov, CERTA_GP_CODE_ATTEMPTS_MAX);
+    return max > 255 ? 255 : (uint32_t)max;
 }
 
 static certa_result apply_grant(certa_state *s, const certa_event *ev)
 {
-    const certa_genesis_params *p = &s->g->params;
+    uint64_t window_max = gov_param(s->gov, CERTA_GP_GRANT_WINDOW_MS_MAX);
     if (grant_find(s, ev->grant_id) != NONE)
         return CERTA_R_DUPLICATE_GRANT;
     const certa_centre_info *c = centre_of(s, ev->centre);
     if (c == NULL)
         return CERTA_R_SCOPE_CENTRE;
-    if (ev->counter > c->counters)
+    if (ev->counter != 0 && !gov_counter_open(s->gov, ev->centre, ev->counter))
         return CERTA_R_SCOPE_COUNTER;
     const certa_matter_info *m = matter_of(s, ev->matter);
     if (m == NULL)
         return CERTA_R_SCOPE_MATTER;
     if ((ev->licence_types & ~m->licence_types) != 0)
         return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+    uint32_t allowed, required; /* the centre's catalogue, when governed */
+    if (gov_catalogue(s->gov, ev->centre, ev->matter, &allowed, &required)) {
+        if (allowed == 0)
+            return CERTA_R_SCOPE_MATTER;
+        if ((ev->licence_types & ~allowed) != 0)
+            return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+        if ((required & ~ev->licence_types) != 0)
+            return CERTA_R_LICENCE_TYPE_REQUIRED;
+    }
     if (ev->not_after_ms <= ev->not_before_ms ||
-        ev->not_after_ms - ev->not_before_ms > p->grant_window_ms_max)
+        ev->not_after_ms - ev->not_before_ms > window_max)
         return CERTA_R_BAD_WINDOW;
     if (ev->not_after_ms <= s->now_ms)
         return CERTA_R_EXPIRED;
@@ -620,16 +642,23 @@ static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event 
     if (ev->centre != gr->centre)
         return CERTA_R_SCOPE_CENTRE;
     const certa_centre_info *c = centre_of(s, ev->centre);
-    if (c == NULL || ev->counter == 0 || ev->counter > c->counters ||
+    if (c == NULL || !gov_counter_open(s->gov, ev->centre, ev->counter) ||
         (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
-    if (ev->matter != gr->matter)
+    uint32_t cat_allowed = UINT32_MAX, cat_required = 0;
+    bool governed = gov_catalogue(s->gov, ev->centre, gr->matter, &cat_allowed, &cat_required);
+    if (ev->matter != gr->matter || (governed && cat_allowed == 0))
         return CERTA_R_SCOPE_MATTER;
     const certa_matter_info *m = matter_of(s, gr->matter);
-    uint32_t allowed = gr->licence_types & (m ? m->licence_types : 0);
-    for (unsigned i = 0; i < ev->licence_count; i++)
+    uint32_t allowed = gr->licence_types & (m ? m->licence_types : 0) & cat_allowed;
+    uint32_t fetched = 0;
+    for (unsigned i = 0; i < ev->licence_count; i++) {
         if ((allowed & (1u << ev->licences[i].type)) == 0)
             return CERTA_R_LICENCE_TYPE_NOT_ALLOWED;
+        fetched |= 1u << ev->licences[i].type;
+    }
+    if ((cat_required & ~fetched) != 0)
+        return CERTA_R_LICENCE_TYPE_REQUIRED;
     certa_result r = check_code(s, gr, ev);
     state_grant_touch(s, gi);
     if (r != CERTA_R_OK)
@@ -649,7 +678,7 @@ static certa_result apply_evidence(certa_state *s, uint32_t gi, const certa_even
     if (ev->centre != gr->centre)
         return CERTA_R_SCOPE_CENTRE;
     const certa_centre_info *c = centre_of(s, ev->centre);
-    if (c == NULL || ev->counter == 0 || ev->counter > c->counters ||
+    if (c == NULL || !gov_counter_open(s->gov, ev->centre, ev->counter) ||
         (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
     if ((gr->flags & GRANT_FLAG_REDEEMED) == 0)
@@ -745,11 +774,19 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
 
     if (!well_formed(ev))
         return record_event(s, ev, gi, hi, CERTA_R_MALFORMED);
-    if (!role_allows(s, integrator, ev))
+    const certa_gov_integrator *in = gov_integrator(s->gov, integrator);
+    if (in == NULL)
+        return record_event(s, ev, gi, hi, CERTA_R_ROLE_FORBIDDEN);
+    if (in->status != CERTA_IS_ACTIVE)
+        return record_event(s, ev, gi, hi, CERTA_R_INTEGRATOR_INACTIVE);
+    if (!role_allows(in, ev))
         return record_event(s, ev, gi, hi, CERTA_R_ROLE_FORBIDDEN);
 
     certa_result r;
     switch (ev->kind) {
+    case CERTA_EV_GOVERN:
+        r = gov_apply(s->gov, s->height, s->now_ms, integrator, ev);
+        return record_event(s, ev, NONE, NONE, r);
     case CERTA_EV_GRANT:
         r = apply_grant(s, ev);
         if (r == CERTA_R_OK)
@@ -765,6 +802,13 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
         r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_evidence(s, gi, ev);
         return record_event(s, ev, gi, hi, r);
     }
+}
+
+certa_result certa_state_apply_rejected(certa_state *s, uint16_t integrator, certa_result r)
+{
+    (void)integrator;
+    CERTA_ASSERT(r != CERTA_R_OK && r < CERTA_R_COUNT);
+    return record_event(s, NULL, NONE, NONE, r);
 }
 
 certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator)
@@ -868,6 +912,7 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
     certa_put_le64(buf + CERTA_HASH_BYTES, s->height);
     memcpy(buf + CERTA_HASH_BYTES + 8, results_root, CERTA_HASH_BYTES);
     certa_sha256(buf, sizeof buf, s->results_chain);
+    gov_end_block(s->gov); /* approved changes: in force from the next block */
     s->in_block = false;
 }
 
@@ -989,8 +1034,10 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
         s->page_dirty_count = 0;
     }
     uint32_t pages = (chunks + PAGE_CHUNKS - 1) / PAGE_CHUNKS;
-    static const char domain[] = "certa.state.v3";
+    static const char domain[] = "certa.state.v4";
     uint8_t hdr[sizeof domain + 8 + 8 + 8 + CERTA_HASH_BYTES];
+    uint8_t gov_hash[CERTA_HASH_BYTES];
+    gov_digest(s->gov, gov_hash);
     memcpy(hdr, domain, sizeof domain);
     certa_put_le64(hdr + sizeof domain, s->height);
     certa_put_le64(hdr + sizeof domain + 8, s->grant_count);
@@ -1000,6 +1047,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     certa_sha256_init(&ctx);
     certa_sha256_update(&ctx, hdr, sizeof hdr);
     certa_sha256_update(&ctx, s->page_hash, (size_t)pages * CERTA_HASH_BYTES);
+    certa_sha256_update(&ctx, gov_hash, CERTA_HASH_BYTES);
     certa_sha256_final(&ctx, out);
 }
 

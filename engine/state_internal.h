@@ -8,6 +8,7 @@
  *                 the queries
  *   state_snap.c  snapshots: save (hashed, fsynced, renamed into place) and
  *                 load (every index checked before the state is replaced)
+ *   state_gov.c   the queries of the governed tables (the rules: gov.c)
  * The invariants of the state are stated in state.c.
  */
 #ifndef CERTA_STATE_INTERNAL_H
@@ -29,6 +30,7 @@
 #include "certa/merkle.h"
 #include "certa/pool.h"
 #include "certa/wire.h"
+#include "gov_table.h"
 
 #define NONE UINT32_MAX
 #define CHUNK_GRANTS 16u /* grant hashes per chunk hash */
@@ -93,6 +95,7 @@ typedef struct index_table {
 
 struct certa_state {
     const certa_genesis *g;
+    struct certa_gov *gov; /* the governed tables (engine/gov.c) */
     uint64_t seed; /* index hashing only */
 
     uint64_t height;

@@ -14,7 +14,9 @@
 /* ---------------------------------------------------------------- snapshots */
 
 #define SNAP_MAGIC 0x53545243u /* "CRTS" */
-#define SNAP_VERSION 1u
+/* 2: the governed tables (engine/gov.c) follow the records */
+#define SNAP_VERSION 2u
+#define SNAP_GOV_BYTES_MAX (8u * 1024u * 1024u)
 #define SNAP_HEADER_BYTES (4 + 4 + 32 + 8 + 8 + 8 + 32 + 32 + 4 + 4 + 8)
 #define SNAP_HOLDER_BYTES (32 + 4 + 4)
 #define SNAP_GRANT_BYTES (16 + 32 + 8 + 8 + 4 * 5 + 2 * 4 + 3)
@@ -172,6 +174,21 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
         CERTA_ASSERT(p == b + sizeof b);
         sw_put(w, b, sizeof b, true);
     }
+    /* the governed tables: u32 length, then gov.c's serial form */
+    uint8_t *gov = NULL;
+    size_t gov_len = 0;
+    if (!gov_serialize(s->gov, &gov, &gov_len)) {
+        close(w->fd);
+        unlink(tmp);
+        free(w);
+        return certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
+    }
+    CERTA_ASSERT(gov_len <= SNAP_GOV_BYTES_MAX);
+    uint8_t gl[4];
+    certa_put_le32(gl, (uint32_t)gov_len);
+    sw_put(w, gl, sizeof gl, true);
+    sw_put(w, gov, gov_len, true);
+    free(gov);
     uint8_t sum[CERTA_HASH_BYTES];
     certa_sha256_final(&w->hash, sum);
     sw_put(w, sum, sizeof sum, false);
@@ -309,6 +326,8 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     holder *holders = NULL;
     grant *grants = NULL;
     record *records = NULL;
+    uint8_t *gov = NULL;
+    size_t gov_len = 0;
     uint8_t h[SNAP_HEADER_BYTES];
     uint32_t nh = 0, ng = 0;
     uint64_t nr = 0;
@@ -332,17 +351,20 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         goto bad;
     }
     struct stat st;
-    if (fstat(fileno(r.f), &st) != 0 ||
-        (uint64_t)st.st_size != SNAP_HEADER_BYTES + (uint64_t)nh * SNAP_HOLDER_BYTES +
-                                    (uint64_t)ng * SNAP_GRANT_BYTES +
-                                    nr * SNAP_RECORD_BYTES + CERTA_HASH_BYTES) {
+    uint64_t fixed_bytes = SNAP_HEADER_BYTES + (uint64_t)nh * SNAP_HOLDER_BYTES +
+                           (uint64_t)ng * SNAP_GRANT_BYTES + nr * SNAP_RECORD_BYTES + 4 +
+                           CERTA_HASH_BYTES;
+    if (fstat(fileno(r.f), &st) != 0 || (uint64_t)st.st_size < fixed_bytes ||
+        (uint64_t)st.st_size - fixed_bytes > SNAP_GOV_BYTES_MAX) {
         why = "size does not match its counts";
         goto bad;
     }
+    gov_len = (size_t)((uint64_t)st.st_size - fixed_bytes);
+    gov = malloc(gov_len + 1);
     holders = malloc(((size_t)nh + 1) * sizeof *holders);
     grants = malloc(((size_t)ng + 1) * sizeof *grants);
     records = malloc(((size_t)nr + 1) * sizeof *records);
-    if (holders == NULL || grants == NULL || records == NULL) {
+    if (holders == NULL || grants == NULL || records == NULL || gov == NULL) {
         rc = certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
         goto out;
     }
@@ -381,6 +403,10 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
             why = "record field out of range";
     }
 #undef IDX_OK
+    uint8_t gl[4];
+    if (sr_get(&r, gl, sizeof gl) && certa_get_le32(gl) != gov_len)
+        why = "governed tables' length does not match the size";
+    sr_get(&r, gov, gov_len);
     if (r.failed) {
         why = "truncated";
         goto bad;
@@ -393,6 +419,10 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     }
     if (why != NULL)
         goto bad;
+    if (!gov_deserialize(s->gov, gov, gov_len)) {
+        why = "governed tables do not parse";
+        goto bad;
+    }
 
     /* Valid: replace the content. */
     snap_install(s, h, holders, nh, grants, ng, records, nr);
@@ -405,5 +435,6 @@ out:
     free(holders);
     free(grants);
     free(records);
+    free(gov);
     return rc;
 }

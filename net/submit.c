@@ -155,15 +155,19 @@ certa_err certa_submit_run(const certa_submit_opts *o, certa_submit_summary *s,
 {
     CERTA_ASSERT(o != NULL && s != NULL && o->genesis != NULL && o->key != NULL);
     memset(s, 0, sizeof *s);
-    int idx = certa_genesis_integrator_find(o->genesis, o->integrator);
+    int idx = o->by_index ? (int)o->index
+                          : certa_genesis_integrator_find(o->genesis, o->integrator);
     if (idx < 0)
         return certa_errorf(ei, CERTA_E_NOTFOUND, "integrator \"%s\" is not in "
-                            "genesis", o->integrator);
+                            "genesis (one the council added: give its index)",
+                            o->integrator);
     uint8_t pub[CERTA_PUBKEY_BYTES];
     certa_key_public(o->key, pub);
-    if (memcmp(pub, o->genesis->integrators[idx].pub, CERTA_PUBKEY_BYTES) != 0)
+    if (!o->by_index && !o->key_rotated &&
+        memcmp(pub, o->genesis->integrators[idx].pub, CERTA_PUBKEY_BYTES) != 0)
         return certa_errorf(ei, CERTA_E_BAD_KEY, "the key is not integrator "
-                            "\"%s\"'s key in genesis", o->integrator);
+                            "\"%s\"'s key in genesis (if the council rotated it, "
+                            "say so: --rotated-key)", o->integrator);
     uint32_t per_batch = o->batch_events ? o->batch_events : 256;
     if (per_batch > CERTA_BATCH_EVENTS_MAX)
         return certa_errorf(ei, CERTA_E_ARG, "batch of %u events: the limit is %u",

@@ -23,6 +23,11 @@ typedef struct certa_submit_opts {
     const certa_genesis *genesis; /* for the integrator's index and key check */
     const char *integrator;       /* name in genesis */
     const certa_key *key;         /* the integrator's Ed25519 key */
+    /* Governance (certa/gov.h) changes what genesis says: */
+    bool key_rotated;             /* key need not be genesis's (the council
+                                   * rotated it; the validators judge it) */
+    bool by_index;                /* an integrator the council added: */
+    uint16_t index;               /* its index (not in genesis) */
     const char *events_path;      /* JSON Lines; "-" = standard input */
     FILE *events;                 /* when not NULL: read from this stream instead
                                    * (not closed); events_path names it in

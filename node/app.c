@@ -42,14 +42,17 @@ static void sigcache_put(certa_node *nd, const uint8_t d[CERTA_HASH_BYTES])
 }
 
 /* The ledger's verify callback: the integrator's Ed25519 signature of a
- * batch digest, through the cache. */
-bool node_verify_batch(void *ctx, uint16_t integrator, const uint8_t digest[CERTA_HASH_BYTES],
+ * batch digest under its key in the admission table, through the cache
+ * (emptied whenever that table changes: node_admit). */
+bool node_verify_batch(void *ctx, const certa_pubkey *key, uint16_t integrator,
+                       const uint8_t digest[CERTA_HASH_BYTES],
                        const uint8_t sig[CERTA_SIGNATURE_BYTES])
 {
     certa_node *nd = ctx;
+    (void)integrator;
     if (sigcache_has(nd, digest))
         return true;
-    if (!certa_verify(nd->g->integrators[integrator].key, digest, CERTA_HASH_BYTES, sig))
+    if (!certa_verify(key, digest, CERTA_HASH_BYTES, sig))
         return false;
     sigcache_put(nd, digest);
     return true;
@@ -96,8 +99,12 @@ static void preverify_task(void *vctx, size_t i, unsigned worker)
     c->bytes[i] = NULL;
     if (!certa_pbft_request_item(c->items[i], c->lens[i], &req))
         return;
+    /* the admission table does not change during the step (node_admit
+     * runs on the I/O thread, which waits for these tasks) */
+    const certa_pubkey *key = NULL;
     if (certa_batch_decode(req.bytes, req.len, &v, NULL) != CERTA_OK ||
-        v.integrator >= c->nd->g->integrator_count)
+        (key = certa_ledger_integrator_key(c->nd->ledger, v.integrator)) == NULL ||
+        !certa_ledger_integrator_active(c->nd->ledger, v.integrator))
         return;
     c->bytes[i] = req.bytes;
     c->blens[i] = req.len;
@@ -108,7 +115,7 @@ static void preverify_task(void *vctx, size_t i, unsigned worker)
         c->good[i] = true;
         return;
     }
-    c->verified[i] = certa_verify(c->nd->g->integrators[v.integrator].key, v.digest,
+    c->verified[i] = certa_verify(key, v.digest,
                                   CERTA_HASH_BYTES, v.signature);
     c->good[i] = c->verified[i];
 }
@@ -221,6 +228,23 @@ bool node_leaves_take(certa_node *nd, uint64_t height,
     sl->height = 0;
     pthread_mutex_unlock(&nd->leaf_mu);
     return true;
+}
+
+/* Installs the admission table a block's execution produced (the council
+ * changed the integrators) and empties the signature cache: a digest it
+ * holds verified under a key that may be out now. */
+void node_admit(certa_node *nd, certa_ledger_adm *a)
+{
+    if (a == NULL)
+        return;
+    certa_ledger_admit(nd->ledger, a);
+    memset(nd->sigcache, 0, (size_t)SIGCACHE_SLOTS * sizeof *nd->sigcache);
+}
+
+const char *node_integrator_name(const certa_node *nd, uint32_t idx)
+{
+    const char *name = certa_ledger_integrator_name(nd->ledger, idx);
+    return name != NULL ? name : "?";
 }
 
 certa_err node_ledger_open(certa_node *nd, certa_errinfo *ei)

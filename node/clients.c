@@ -284,7 +284,7 @@ static void refuse_different(certa_node *nd, waiter *w, uint64_t height)
     snprintf(msg, sizeof msg,
              "batch: integrator %s sequence %llu was already executed in block %llu with "
              "different bytes (replay)",
-             nd->g->integrators[w->integrator].name, (unsigned long long)w->seq,
+             node_integrator_name(nd, w->integrator), (unsigned long long)w->seq,
              (unsigned long long)height);
     reply_error(nd, w->peer, w->peer_len, w->request_id, CERTA_E_REFUSED, false, 0, msg);
 }
@@ -357,7 +357,7 @@ void node_request_dropped(void *ctx, uint16_t integrator, uint64_t seq)
     certa_node *nd = ctx;
     certa_metric_add(nd->m.dropped, 1);
     certa_dedup_loc loc = {0};
-    certa_dedup_answer a = integrator < nd->g->integrator_count
+    certa_dedup_answer a = integrator < certa_ledger_integrator_count(nd->ledger)
                                ? certa_dedup_lookup(nd->dedup, integrator, seq, &loc)
                                : CERTA_DEDUP_NEW;
     certa_log(CERTA_LOG_WARN, "request_dropped",
@@ -427,7 +427,7 @@ static void refuse_batch(certa_node *nd, const certa_cp_request *rq, certa_err c
 static bool door_replay(certa_node *nd, const certa_cp_request *rq, const certa_batch_view *v,
                         certa_dedup_answer known, const certa_dedup_loc *loc)
 {
-    const char *name = nd->g->integrators[v->integrator].name;
+    const char *name = node_integrator_name(nd, v->integrator);
     char msg[900];
     if (known == CERTA_DEDUP_TOO_OLD) {
         certa_metric_add(nd->m.too_old, 1);

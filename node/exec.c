@@ -150,12 +150,13 @@ static void execute_job(certa_node *nd, exec_job *job)
      * later block may carry a lower one), at the state's height */
     for (size_t i = 0; i < job->nb; i++) {
         const exec_batch *b = &job->batches[i];
-        if (job->verdicts[i] == V_NEW && b->integrator < nd->g->integrator_count &&
+        if (job->verdicts[i] == V_NEW && b->integrator < CERTA_INTEGRATORS_MAX &&
             b->seq > nd->x_seq_max[b->integrator])
             nd->x_seq_max[b->integrator] = b->seq;
     }
     memcpy(job->results_root, x.results_root, CERTA_HASH_BYTES);
     memcpy(job->state_digest, x.state_digest, CERTA_HASH_BYTES);
+    job->admission = x.admission;
     CERTA_ASSERT(x.result_count == job->leaves);
     memcpy(job->results, x.results, x.result_count);
     pthread_mutex_unlock(&nd->state_mu);
@@ -171,6 +172,7 @@ static void job_free(exec_job *job)
     free(job->leaf_hashes);
     free(job->results);
     free(job->verdicts);
+    certa_ledger_adm_free(job->admission);
     free(job);
 }
 
@@ -194,6 +196,8 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
     nd->executed = job->height;
     memcpy(nd->results_root, job->results_root, CERTA_HASH_BYTES);
     memcpy(nd->state_digest, job->state_digest, CERTA_HASH_BYTES);
+    node_admit(nd, job->admission);
+    job->admission = NULL;
     certa_ledger_record(nd->ledger, hdr->height, job->results_root, job->state_digest);
     const uint8_t *results = job->results;
     uint32_t leaves = job->leaves;

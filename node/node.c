@@ -282,7 +282,8 @@ static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
         !certa_ledger_grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, 16384))
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
     /* bounded by genesis: one number per integrator, never grows */
-    nd->x_seq_max = calloc(nd->g->integrator_count, sizeof *nd->x_seq_max);
+    /* every index the council can add (certa/gov.h): 32 kB */
+    nd->x_seq_max = calloc(CERTA_INTEGRATORS_MAX, sizeof *nd->x_seq_max);
     if (nd->x_seq_max == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
     return CERTA_OK;

@@ -134,6 +134,7 @@ typedef struct exec_job {
     uint8_t *verdicts; /* owned; per batch, V_* */
     uint8_t results_root[CERTA_HASH_BYTES];
     uint8_t state_digest[CERTA_HASH_BYTES];
+    certa_ledger_adm *admission; /* owned; non-NULL: the council changed the integrators */
     certa_err err;
     certa_errinfo ei;
 } exec_job;
@@ -300,8 +301,13 @@ void node_release_held(certa_node *nd);
 void node_app_bind(certa_node *nd, certa_pbft_config *pc);
 /* Creates nd->ledger on nd->state (after the state, pool and tables). */
 certa_err node_ledger_open(certa_node *nd, certa_errinfo *ei);
+/* Installs a new admission table (NULL: none) and empties the signature
+ * cache. I/O thread. */
+void node_admit(certa_node *nd, certa_ledger_adm *a);
+/* An integrator's name in the admission table ("?" when out of range). */
+const char *node_integrator_name(const certa_node *nd, uint32_t idx);
 /* The ledger's verify callback: Ed25519 through the signature cache. */
-bool node_verify_batch(void *ctx, uint16_t integrator, const uint8_t digest[CERTA_HASH_BYTES],
+bool node_verify_batch(void *ctx, const certa_pubkey *key, uint16_t integrator, const uint8_t digest[CERTA_HASH_BYTES],
                        const uint8_t sig[CERTA_SIGNATURE_BYTES]);
 /* The ledger's admission check (framing, events, integrator, signature),
  * through the signature cache. */

@@ -22,6 +22,7 @@ static const certa_cmd commands[] = {
     {"up", certa_cmd_up, "start a local cluster of validators"},
     {"submit", certa_cmd_submit, "sign and submit event batches, collect receipts"},
     {"status", certa_cmd_status, "show validators' height, view and lag"},
+    {"gov", certa_cmd_gov, "council governance: propose, approve, status, show"},
     {"query", certa_cmd_query, "query a holder's records, a grant or a block"},
     {"gateway", certa_cmd_gateway, "serve the validators' public read API over HTTP/JSON"},
     {"receipt", certa_cmd_receipt, "verify receipts offline against a genesis"},

@@ -59,6 +59,7 @@ CERTA_CMD(status);
 CERTA_CMD(receipt);
 CERTA_CMD(load);
 CERTA_CMD(gateway);
+CERTA_CMD(gov);
 #undef CERTA_CMD
 
 #endif

@@ -8,7 +8,7 @@
 
 static const char usage[] =
     "usage: certa genesis --validators N --dir DIR [--base-port P] [--host H]\n"
-    "                     [--force]\n"
+    "                     [--council N] [--force]\n"
     "       certa genesis check FILE\n\n"
     "The first form creates a new chain for the default Beijing catalogue\n"
     "(municipal centre and 16 district centres, 16 bureaus, 107 personal and\n"
@@ -21,6 +21,11 @@ static const char usage[] =
     "                                 library, admin, counter-<centre>\n"
     "N must be 3f+1 >= 4 (4, 7, 10, ...). Validator K listens on ports\n"
     "P+10K (peers), P+10K+1 (integrators) and P+10K+2 (metrics) of H.\n"
+    "--council N names a governance council (docs/OPERATIONS.md \"Governance\"):\n"
+    "admin plus N-1 more admin integrators (admin-2 .. admin-N, keys in\n"
+    "DIR/integrators), a majority of them (N/2+1) to approve a change;\n"
+    "without it the chain's integrators, counters and parameters stay as\n"
+    "genesis says.\n"
     "Defaults: --base-port 7000, --host 127.0.0.1. An existing\n"
     "DIR/genesis.json is kept unless --force (which makes new keys).\n\n"
     "'check' loads and validates FILE and prints a summary.\n\n"
@@ -126,6 +131,11 @@ int certa_cmd_genesis(int argc, char **argv)
             o.base_port = (uint16_t)v;
         } else if (strcmp(a, "--host") == 0) {
             o.host = argv[++i];
+        } else if (strcmp(a, "--council") == 0) {
+            if (certa_parse_u64(argv[++i], 1, CERTA_GENESIS_COUNCIL_MAX, &v) != 0)
+                return certa_usage_error("genesis", "--council wants 1..%u, not '%s'",
+                                         CERTA_GENESIS_COUNCIL_MAX, argv[i]);
+            o.council = (uint32_t)v;
         } else {
             return certa_usage_error("genesis", "unexpected argument '%s'", a);
         }

@@ -14,7 +14,8 @@
 static const char usage[] =
     "usage: certa submit --to ENDPOINT[,ENDPOINT...] --integrator NAME --key FILE\n"
     "                    [--genesis FILE] [--batch N] [--seq N] [--receipts OUT.jsonl]\n"
-    "                    [--window N] [--deadline-ms MS] [--quiet] EVENTS.jsonl\n\n"
+    "                    [--window N] [--deadline-ms MS] [--quiet]\n"
+    "                    [--rotated-key] [--index N] EVENTS.jsonl\n\n"
     "Reads events (JSON Lines, docs/PROTOCOL.md \"Events (JSON)\"; \"-\" is standard\n"
     "input), packs them into batches of N events (default 256), signs each with\n"
     "the integrator's Ed25519 key, sends them pipelined (at most --window batches,\n"
@@ -31,7 +32,11 @@ static const char usage[] =
     "              runs of one integrator may use separate number ranges\n"
     "  --receipts  write one receipt per event as JSON Lines (check them with\n"
     "              'certa receipt verify')\n"
-    "  --deadline-ms  give up on a batch after this long (default 60000)\n\n"
+    "  --deadline-ms  give up on a batch after this long (default 60000)\n"
+    "  --rotated-key  the key is not the one genesis gives: the council rotated\n"
+    "              it (docs/OPERATIONS.md \"Governance\"); the validators judge it\n"
+    "  --index N   the integrator's index, for one the council added (genesis\n"
+    "              does not know it; 'certa gov show' lists the indexes)\n\n"
     "Exit status: 0 every event was committed (ok or rejected), 1 some event\n"
     "was not (refused at the door, deadline, unreadable line), 2 usage, 3 error.\n";
 
@@ -53,7 +58,8 @@ int certa_cmd_submit(int argc, char **argv)
     const char *to = NULL, *integrator = NULL, *key_path = NULL, *genesis = NULL;
     const char *receipts = NULL, *events = NULL;
     unsigned long long batch = 256, seq = 1, window = 32, deadline = 60000;
-    bool quiet = false;
+    bool quiet = false, rotated = false, by_index = false;
+    unsigned long long index = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -68,6 +74,12 @@ int certa_cmd_submit(int argc, char **argv)
         else if (strcmp(a, "--window") == 0 && v) { rc = parse_num(a, v, 1, 4096, &window); i++; }
         else if (strcmp(a, "--deadline-ms") == 0 && v) { rc = parse_num(a, v, 1, 86400000, &deadline); i++; }
         else if (strcmp(a, "--quiet") == 0) quiet = true;
+        else if (strcmp(a, "--rotated-key") == 0) rotated = true;
+        else if (strcmp(a, "--index") == 0 && v) {
+            rc = parse_num(a, v, 0, CERTA_INTEGRATORS_MAX - 1, &index);
+            by_index = true;
+            i++;
+        }
         else if ((a[0] != '-' || strcmp(a, "-") == 0) && events == NULL) events = a;
         else return certa_usage_error("submit", "unexpected argument '%s'", a);
         if (rc != 0)
@@ -96,6 +108,7 @@ int certa_cmd_submit(int argc, char **argv)
     }
     certa_submit_opts o = {
         .genesis = g, .integrator = integrator, .key = key, .events_path = events,
+        .key_rotated = rotated, .by_index = by_index, .index = (uint16_t)index,
         .endpoint_count = eps.count, .endpoints = eps.endpoints,
         .server_keys = eps.server_keys, .batch_events = (uint32_t)batch,
         .seq_first = seq, .window = (uint32_t)window, .deadline_ms = (uint32_t)deadline,

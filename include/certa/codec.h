@@ -36,6 +36,7 @@ typedef enum certa_event_kind {
     CERTA_EV_SIGN = 4,
     CERTA_EV_PHOTO = 5,
     CERTA_EV_REVOKE = 6,
+    CERTA_EV_GOVERN = 7, /* council proposal or approval (include/certa/gov.h) */
 } certa_event_kind;
 
 /* Licence types: bit i of a licence_types mask. Values 7..31 are reserved for
@@ -64,6 +65,37 @@ typedef struct certa_licence_ref {
     uint8_t type; /* certa_licence_type, < CERTA_LICENCE_TYPES_MAX */
     uint8_t digest[CERTA_HASH_BYTES];
 } certa_licence_ref;
+
+/* The body of a GOVERN event (docs/PROTOCOL.md, "GOVERN events"). A
+ * propose names one change (change, the fields that change type uses, the
+ * rest zero) and an expiry; an approve names a proposal by its digest
+ * (SHA-256 of the propose event's canonical bytes) and nothing else. The
+ * codec checks the framing (op, reserved bytes, the name's padding, approve
+ * carries only the digest); what a change type means, and whether its
+ * fields fit it, the state machine judges (a committed rejection). */
+#define CERTA_GOV_NAME_BYTES 64u /* name: NUL-padded, at most 63 bytes */
+typedef enum certa_gov_op {
+    CERTA_GOV_PROPOSE = 1,
+    CERTA_GOV_APPROVE = 2,
+} certa_gov_op;
+
+typedef struct certa_gov_body {
+    uint8_t op;          /* certa_gov_op */
+    uint8_t change;      /* propose: certa_gov_change (include/certa/gov.h) */
+    uint8_t role;        /* integrator_add: certa_role */
+    uint8_t param;       /* param_set: certa_gov_param */
+    uint16_t integrator; /* the integrator the change is about */
+    uint16_t centre;
+    uint16_t counter;
+    uint16_t reserved;   /* zero (so the struct has no padding) */
+    uint32_t matter;     /* catalogue_set */
+    uint64_t value;      /* param_set: the value; council_threshold: k;
+                          * catalogue_set: allowed types | required << 32 */
+    uint64_t expires_ms; /* propose: approvals at or after this block time fail */
+    uint8_t pub[CERTA_PUBKEY_BYTES];        /* integrator_add, integrator_rotate */
+    char name[CERTA_GOV_NAME_BYTES];        /* integrator_add */
+    uint8_t proposal[CERTA_HASH_BYTES];     /* approve: the proposal's digest */
+} certa_gov_body;
 
 /* One event, decoded. Fields a kind does not use are zero (the decoder
  * guarantees it, the encoder requires it). */
@@ -95,6 +127,9 @@ typedef struct certa_event {
 
     /* confirm, sign, photo */
     uint8_t evidence[CERTA_HASH_BYTES];
+
+    /* govern (grant_id is then a nonce that tells equal proposals apart) */
+    certa_gov_body gov;
 } certa_event;
 
 /* Encodes ev into out (capacity cap bytes); *len_out gets the length.

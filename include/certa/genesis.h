@@ -20,6 +20,7 @@
 #define CERTA_GENESIS_LICENCE_TYPES_MAX 32u /* licence_types masks are 32 bits */
 #define CERTA_GENESIS_BYTES_MAX (16u * 1024u * 1024u)
 #define CERTA_GENESIS_VERSION 1
+#define CERTA_GENESIS_COUNCIL_MAX 32u /* = CERTA_COUNCIL_MAX (certa/gov.h) */
 /* params.replay_horizon_*: defaults and bounds (docs/PROTOCOL.md,
  * "Replay protection"). The batch count sizes a table of about 48 bytes a
  * batch that every validator allocates at start-up. */
@@ -121,6 +122,13 @@ typedef struct certa_genesis {
     certa_centre_info *centres; /* sorted by id */
     uint32_t matter_count;
     certa_matter_info *matters; /* sorted by id */
+
+    /* The governance council (optional "council" object): admin
+     * integrators by index, and how many of them must approve a change.
+     * No council: every GOVERN event is rejected (gov_not_member). */
+    uint32_t council_count;
+    uint16_t council[CERTA_GENESIS_COUNCIL_MAX];
+    uint32_t council_threshold;
 } certa_genesis;
 
 /* Loads and validates path (at most CERTA_GENESIS_BYTES_MAX bytes). Errors
@@ -154,6 +162,8 @@ typedef struct certa_genesis_opts {
     const char *host;     /* "127.0.0.1" */
     bool force;           /* replace an existing genesis, keys and configs */
     uint64_t genesis_time_ms; /* 0: now */
+    uint32_t council;     /* 0: no council; N: admin, admin-2 .. admin-N, a
+                           * majority (N/2 + 1) to approve a change */
 } certa_genesis_opts;
 
 /* Writes dir/genesis.json, dir/nodeK/{node.json,sign.pem,curve.key} and

@@ -44,7 +44,25 @@ typedef enum certa_result {
     CERTA_R_REPLAYED = 18,          /* its batch (integrator, seq) already executed */
     CERTA_R_TOO_OLD = 19,           /* its batch's seq is outside the replay horizon:
                                      * not executed, earlier execution unknown */
-    CERTA_R_COUNT = 20,
+    /* governance (include/certa/gov.h, docs/OPERATIONS.md "Governance") */
+    CERTA_R_GOV_NOT_MEMBER = 20,         /* GOVERN by an admin outside the council */
+    CERTA_R_GOV_UNKNOWN_PROPOSAL = 21,   /* approve names no open proposal */
+    CERTA_R_GOV_EXPIRED = 22,            /* propose or approve at or after its expiry */
+    CERTA_R_GOV_DUPLICATE_APPROVAL = 23, /* that member approved it already */
+    CERTA_R_GOV_UNKNOWN_CHANGE = 24,     /* change type not known */
+    CERTA_R_GOV_BAD_THRESHOLD = 25,      /* threshold 0 or above the council size */
+    CERTA_R_GOV_KEY_IN_USE = 26,         /* an integrator has or had that key */
+    CERTA_R_GOV_BAD_KEY = 27,            /* all zero, or not an Ed25519 public key */
+    CERTA_R_GOV_BAD_TARGET = 28,         /* no such integrator/centre/counter, or
+                                          * not in a state the change applies to */
+    CERTA_R_GOV_PARAM_RANGE = 29,        /* unknown parameter or value out of range */
+    CERTA_R_GOV_PROPOSAL_EXISTS = 30,    /* the same proposal digest is open */
+    CERTA_R_GOV_FULL = 31,               /* a governed table or the proposals are full */
+    CERTA_R_INTEGRATOR_INACTIVE = 32,    /* submitter suspended or removed */
+    CERTA_R_STALE_KEY = 33,              /* batch signed with a key rotated out */
+    CERTA_R_LICENCE_TYPE_REQUIRED = 34,  /* the centre's catalogue requires a type
+                                          * the grant or redeem lacks */
+    CERTA_R_COUNT = 35,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */
@@ -79,9 +97,10 @@ void certa_state_free(certa_state *s);
 certa_err certa_state_begin_block(certa_state *s, uint64_t height,
                                   uint64_t timestamp_ms, certa_errinfo *ei);
 
-/* Applies one decoded event submitted by integrator (index in genesis
- * integrators; an index out of range is role_forbidden). Returns its result;
- * the event is recorded either way. */
+/* Applies one decoded event submitted by integrator (index in the
+ * governed integrators, certa/gov.h: genesis's, then the council's; an
+ * index out of range is role_forbidden). Returns its result; the event is
+ * recorded either way. */
 certa_result certa_state_apply(certa_state *s, uint16_t integrator,
                                const certa_event *ev);
 
@@ -91,6 +110,11 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
  * of the histories), so that applying a block does not wait for memory
  * once per look-up. Reads only; changes nothing. */
 void certa_state_prefetch(const certa_state *s, const certa_event *ev, int stage);
+
+/* Records an event that is not executed, with result r (the ledger's
+ * stale_key: its batch was signed with a key rotated out); nothing else
+ * changes. */
+certa_result certa_state_apply_rejected(certa_state *s, uint16_t integrator, certa_result r);
 
 /* Records an event whose bytes did not decode (result malformed). */
 certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator);
@@ -138,8 +162,8 @@ bool certa_state_event_result(const certa_state *s, uint64_t index, uint8_t *res
 uint32_t certa_state_grant_count(const certa_state *s);
 
 /* The state digest: SHA-256 over the grants in creation order (the order the
- * chain created them), the event count and a hash chain of every block's
- * results root. Only grants changed since the last call are rehashed, on the
+ * chain created them), the event count, a hash chain of every block's
+ * results root and the governed tables (certa/gov.h). Only grants changed since the last call are rehashed, on the
  * hash threads. Deterministic: same genesis and chain, same digest. */
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
 

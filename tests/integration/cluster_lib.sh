@@ -48,8 +48,9 @@ cl_init() {
     KEYS=$W/c/integrators
     SEQ_app=1
     SEQ_counter=1
-    "$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" >/dev/null \
-        || fail "certa genesis"
+    # shellcheck disable=SC2086 # CL_GENESIS_OPTS: words, e.g. "--council 3"
+    "$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" \
+        ${CL_GENESIS_OPTS:-} >/dev/null || fail "certa genesis"
 }
 
 # cl_start K [node options]: starts validator K in the background.

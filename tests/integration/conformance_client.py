@@ -540,7 +540,7 @@ def main():
         ("records after event_count", batch(k_app, app, 50, [gev, gev], count=1), 101),
         ("record of 1025 bytes", batch(k_app, app, 50, [bytes(1025)]), 106),
         ("event version 2", batch(k_app, app, 50, [b"\x02" + gev[1:]]), 102),
-        ("event kind 7", batch(k_app, app, 50, [gev[:1] + b"\x07" + gev[2:]]), 103),
+        ("event kind 8", batch(k_app, app, 50, [gev[:1] + b"\x08" + gev[2:]]), 103),
         ("event flags set", batch(k_app, app, 50, [gev[:2] + b"\x01\x00" + gev[4:]]), 105),
         ("grant method 3", batch(k_app, app, 50, [gev[:82] + b"\x03" + gev[83:]]), 104),
         ("grant max_uses 0", batch(k_app, app, 50, [gev[:80] + b"\x00\x00" + gev[82:]]), 109),

@@ -240,7 +240,7 @@ Test(codec, reject_version_kind_flags)
     b[0] = 0;
     dec_expect(b, n, CERTA_E_BAD_VERSION);
     b[0] = 1;
-    const unsigned bad_kinds[] = {0, 7, 8, 100, 255};
+    const unsigned bad_kinds[] = {0, 8, 9, 100, 255};
     for (unsigned i = 0; i < 5; i++) {
         b[1] = (uint8_t)bad_kinds[i];
         const char *m = dec_expect(b, n, CERTA_E_BAD_KIND);
@@ -404,7 +404,7 @@ Test(codec, encode_rejects_unused_fields_and_bad_values)
     cr_assert_eq(certa_event_validate(&ev, NULL), CERTA_E_BAD_ENUM);
     ev.kind = 0;
     cr_assert_eq(certa_event_encode(&ev, b, sizeof b, &n, &ei), CERTA_E_BAD_KIND);
-    ev.kind = 7;
+    ev.kind = 8;
     cr_assert_eq(certa_event_encode(&ev, b, sizeof b, &n, NULL), CERTA_E_BAD_KIND);
 
     ev = sample_event(CERTA_EV_GRANT, 1, 0);
@@ -417,11 +417,12 @@ Test(codec, encode_rejects_unused_fields_and_bad_values)
 
 Test(codec, names)
 {
-    for (unsigned k = CERTA_EV_GRANT; k <= CERTA_EV_REVOKE; k++)
+    for (unsigned k = CERTA_EV_GRANT; k <= CERTA_EV_GOVERN; k++)
         cr_assert_eq(certa_event_kind_parse(certa_event_kind_name(k)), (int)k);
     cr_assert_str_eq(certa_event_kind_name(CERTA_EV_PHOTO), "photo");
+    cr_assert_str_eq(certa_event_kind_name(CERTA_EV_GOVERN), "govern");
     cr_assert_null(certa_event_kind_name(0));
-    cr_assert_null(certa_event_kind_name(7));
+    cr_assert_null(certa_event_kind_name(8));
     cr_assert_eq(certa_event_kind_parse("tick"), -1);
     cr_assert_eq(certa_event_kind_parse(NULL), -1);
     for (unsigned t = 0; t < CERTA_LT_KNOWN_COUNT; t++)

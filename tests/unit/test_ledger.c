@@ -15,10 +15,12 @@
 
 #define GOOD_SIG 0xab
 
-static bool fake_verify(void *ctx, uint16_t integrator, const uint8_t digest[CERTA_HASH_BYTES],
+static bool fake_verify(void *ctx, const certa_pubkey *key, uint16_t integrator,
+                        const uint8_t digest[CERTA_HASH_BYTES],
                         const uint8_t sig[CERTA_SIGNATURE_BYTES])
 {
     (void)ctx;
+    (void)key;
     (void)integrator;
     (void)digest;
     return sig[0] == GOOD_SIG;

@@ -1,0 +1,633 @@
+/* Tests for governance on chain (engine/gov.c through the state): the
+ * council's threshold and timing (a change is in force from the block
+ * after its last approval), every change type, every governance rejection,
+ * the governed tables in the digest and in snapshots, the GOVERN codec and
+ * JSON forms. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../state_fixture.h"
+#include "certa/gov.h"
+#include "event_json.h"
+
+/* The fixture's five integrators, then admins 5 and 6 (council with 4,
+ * threshold 2) and admin 7 outside the council. */
+#define ADMIN_B 5
+#define ADMIN_C 6
+#define ADMIN_X 7
+#define NINT 8
+
+static fx_genesis fx;
+static certa_integrator_info ints[NINT];
+static uint8_t keys[NINT + 4][CERTA_PUBKEY_BYTES]; /* 8..: fresh keys */
+
+static void setup(void)
+{
+    fx_genesis_init(&fx);
+    memcpy(ints, fx.integrators, 5 * sizeof ints[0]);
+    static const char *const names[] = {"admin-b", "admin-c", "admin-x"};
+    for (int i = 5; i < NINT; i++) {
+        snprintf(ints[i].name, sizeof ints[i].name, "%s", names[i - 5]);
+        ints[i].role = CERTA_ROLE_ADMIN;
+    }
+    for (int i = 0; i < NINT + 4; i++) {
+        uint8_t seed[32];
+        memset(seed, 0x30 + i, sizeof seed);
+        certa_key *k = NULL;
+        cr_assert_eq(certa_key_from_seed(seed, &k, NULL), CERTA_OK);
+        certa_key_public(k, keys[i]);
+        certa_key_free(k);
+        if (i < NINT)
+            memcpy(ints[i].pub, keys[i], CERTA_PUBKEY_BYTES);
+    }
+    fx.g.integrators = ints;
+    fx.g.integrator_count = NINT;
+    fx.g.council_count = 3;
+    fx.g.council[0] = FX_ADMIN;
+    fx.g.council[1] = ADMIN_B;
+    fx.g.council[2] = ADMIN_C;
+    fx.g.council_threshold = 2;
+}
+
+TestSuite(gov, .init = setup);
+
+static certa_state *new_state(void)
+{
+    certa_state *s = NULL;
+    cr_assert_eq(certa_state_create(&fx.g, NULL, &s, NULL), CERTA_OK);
+    return s;
+}
+
+static uint64_t height_of(certa_state *s) { return certa_state_height(s); }
+
+static void begin(certa_state *s)
+{
+    uint64_t h = height_of(s) + 1;
+    cr_assert_eq(certa_state_begin_block(s, h, FX_T0 + h * 1000, NULL), CERTA_OK);
+}
+
+static void end(certa_state *s)
+{
+    uint8_t root[CERTA_HASH_BYTES];
+    certa_state_end_block(s, root);
+}
+
+static certa_event propose(uint8_t change, uint32_t nonce)
+{
+    certa_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = CERTA_EV_GOVERN;
+    memcpy(ev.grant_id, &nonce, sizeof nonce);
+    ev.gov.op = CERTA_GOV_PROPOSE;
+    ev.gov.change = change;
+    ev.gov.expires_ms = FX_T0 + 100000; /* block 100 */
+    return ev;
+}
+
+static certa_event approve_of(const certa_event *p)
+{
+    certa_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = CERTA_EV_GOVERN;
+    ev.gov.op = CERTA_GOV_APPROVE;
+    cr_assert_eq(certa_gov_proposal_digest(p, ev.gov.proposal, NULL), CERTA_OK);
+    return ev;
+}
+
+static void want(certa_state *s, uint16_t who, const certa_event *ev, certa_result r,
+                 const char *what)
+{
+    certa_result got = certa_state_apply(s, who, ev);
+    cr_assert_eq(got, r, "%s: got %s, want %s", what, certa_result_name(got),
+                 certa_result_name(r));
+}
+
+/* Proposes by FX_ADMIN and approves by ADMIN_B in one block: in force
+ * from the next. */
+static void enact(certa_state *s, const certa_event *p)
+{
+    begin(s);
+    want(s, FX_ADMIN, p, CERTA_R_OK, "propose");
+    certa_event a = approve_of(p);
+    want(s, ADMIN_B, &a, CERTA_R_OK, "approve");
+    end(s);
+}
+
+static certa_event grant_at(uint32_t gid, uint16_t centre, uint16_t counter)
+{
+    uint64_t t = FX_T0;
+    return fx_grant(gid, gid, centre, counter, 101, FX_LT(CERTA_LT_ID_CARD), t,
+                    t + FX_DAY_MS, 1, CERTA_METHOD_DIRECT);
+}
+
+Test(gov, rotation_takes_effect_from_the_next_block)
+{
+    certa_state *s = new_state();
+    certa_event p = propose(CERTA_GC_INTEGRATOR_ROTATE, 1);
+    p.gov.integrator = FX_APP;
+    memcpy(p.gov.pub, keys[NINT], CERTA_PUBKEY_BYTES);
+    uint64_t gen0 = certa_state_gov_generation(s);
+    begin(s);
+    want(s, FX_ADMIN, &p, CERTA_R_OK, "propose");
+    end(s);
+    cr_assert_eq(certa_state_proposal_count(s), 1);
+    certa_gov_proposal info;
+    cr_assert(certa_state_proposal(s, 0, &info));
+    cr_assert_eq(info.approval_count, 1);
+    cr_assert_eq(info.approvals[0], FX_ADMIN);
+    certa_gov_integrator gi;
+    cr_assert(certa_state_integrator(s, FX_APP, &gi));
+    cr_assert_eq(memcmp(gi.pub, keys[FX_APP], CERTA_PUBKEY_BYTES), 0, "one approval: no change");
+
+    begin(s);
+    certa_event a = approve_of(&p);
+    want(s, ADMIN_C, &a, CERTA_R_OK, "second approval");
+    /* the same block still sees the old table */
+    certa_event g = grant_at(1, 1, 0);
+    want(s, FX_APP, &g, CERTA_R_OK, "grant in the approving block");
+    end(s);
+    cr_assert(certa_state_integrator(s, FX_APP, &gi));
+    cr_assert_eq(memcmp(gi.pub, keys[NINT], CERTA_PUBKEY_BYTES), 0);
+    cr_assert_eq(gi.key_since, 3, "in force from the block after the approval");
+    cr_assert_eq(certa_state_gov_generation(s), gen0 + 1);
+    cr_assert_eq(certa_state_proposal_count(s), 0, "an enacted proposal leaves the table");
+    begin(s);
+    want(s, ADMIN_X, &a, CERTA_R_GOV_NOT_MEMBER, "approval by a non-member");
+    want(s, FX_ADMIN, &a, CERTA_R_GOV_UNKNOWN_PROPOSAL, "approval after it took effect");
+    end(s);
+    certa_state_free(s);
+}
+
+Test(gov, council_rejections)
+{
+    certa_state *s = new_state();
+    certa_event p = propose(CERTA_GC_COUNTER_ADD, 2);
+    p.gov.centre = 1;
+    certa_event a = approve_of(&p);
+    begin(s);
+    want(s, FX_APP, &p, CERTA_R_ROLE_FORBIDDEN, "GOVERN by an app integrator");
+    want(s, ADMIN_X, &p, CERTA_R_GOV_NOT_MEMBER, "propose by an admin outside the council");
+    want(s, ADMIN_B, &a, CERTA_R_GOV_UNKNOWN_PROPOSAL, "approve before any propose");
+    want(s, FX_ADMIN, &p, CERTA_R_OK, "propose");
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_PROPOSAL_EXISTS, "the same proposal again");
+    want(s, FX_ADMIN, &a, CERTA_R_GOV_DUPLICATE_APPROVAL, "the proposer approves again");
+    certa_event late = propose(CERTA_GC_COUNTER_ADD, 3);
+    late.gov.centre = 1;
+    late.gov.expires_ms = FX_T0 + 1000; /* block 1's time: already expired */
+    want(s, FX_ADMIN, &late, CERTA_R_GOV_EXPIRED, "propose with a past expiry");
+    end(s);
+    /* expires at block 3 */
+    certa_event soon = propose(CERTA_GC_COUNTER_ADD, 4);
+    soon.gov.centre = 2;
+    soon.gov.expires_ms = FX_T0 + 3000;
+    begin(s);
+    want(s, FX_ADMIN, &soon, CERTA_R_OK, "propose expiring at block 3");
+    end(s);
+    begin(s);
+    certa_event sa = approve_of(&soon);
+    want(s, ADMIN_B, &sa, CERTA_R_GOV_EXPIRED, "approval at the expiry");
+    end(s);
+    cr_assert_eq(certa_state_centre_counters(s, 2), 2, "an expired proposal changes nothing");
+    certa_state_free(s);
+}
+
+Test(gov, change_rejections)
+{
+    certa_state *s = new_state();
+    begin(s);
+    certa_event p = propose(CERTA_GC_COUNT, 10);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_UNKNOWN_CHANGE, "unknown change type");
+    p = propose(0, 11);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_UNKNOWN_CHANGE, "change type 0");
+    p = propose(CERTA_GC_COUNCIL_THRESHOLD, 12);
+    p.gov.value = 4;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_THRESHOLD, "threshold above the council size");
+    p.gov.value = 0;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_THRESHOLD, "threshold 0");
+    p.gov.value = 2;
+    p.gov.centre = 1;
+    want(s, FX_ADMIN, &p, CERTA_R_MALFORMED, "a field the change type does not use");
+    p = propose(CERTA_GC_INTEGRATOR_ROTATE, 13);
+    p.gov.integrator = FX_APP;
+    memcpy(p.gov.pub, keys[FX_LIBRARY], CERTA_PUBKEY_BYTES);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_KEY_IN_USE, "rotate to another integrator's key");
+    memcpy(p.gov.pub, keys[FX_APP], CERTA_PUBKEY_BYTES);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_KEY_IN_USE, "rotate to its own key");
+    memset(p.gov.pub, 0, CERTA_PUBKEY_BYTES);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_KEY, "rotate to an all-zero key");
+    p.gov.integrator = 200;
+    memcpy(p.gov.pub, keys[NINT], CERTA_PUBKEY_BYTES);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "rotate an unknown integrator");
+    p = propose(CERTA_GC_INTEGRATOR_ADD, 14);
+    p.gov.role = CERTA_ROLE_APP;
+    snprintf(p.gov.name, sizeof p.gov.name, "app");
+    memcpy(p.gov.pub, keys[NINT], CERTA_PUBKEY_BYTES);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "add with a name in use");
+    snprintf(p.gov.name, sizeof p.gov.name, "app-2");
+    memcpy(p.gov.pub, keys[ADMIN_B], CERTA_PUBKEY_BYTES);
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_KEY_IN_USE, "add with a key in use");
+    memcpy(p.gov.pub, keys[NINT], CERTA_PUBKEY_BYTES);
+    p.gov.centre = 1;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "an app integrator with a centre");
+    p.gov.role = CERTA_ROLE_COUNTER;
+    p.gov.centre = 9;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "a counter integrator of no centre");
+    p = propose(CERTA_GC_INTEGRATOR_SUSPEND, 15);
+    p.gov.integrator = ADMIN_B;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "suspend a council member");
+    p = propose(CERTA_GC_INTEGRATOR_RESUME, 16);
+    p.gov.integrator = FX_APP;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "resume an active integrator");
+    p = propose(CERTA_GC_COUNCIL_ADD, 17);
+    p.gov.integrator = FX_APP;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "an app integrator on the council");
+    p.gov.integrator = ADMIN_B;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "a member joins again");
+    p = propose(CERTA_GC_COUNTER_CLOSE, 18);
+    p.gov.centre = 1;
+    p.gov.counter = 4;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "close a counter past the centre's");
+    p = propose(CERTA_GC_COUNTER_ADD, 19);
+    p.gov.centre = 7;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_BAD_TARGET, "add a counter to no centre");
+    p = propose(CERTA_GC_PARAM_SET, 20);
+    p.gov.param = CERTA_GP_CODE_ATTEMPTS_MAX;
+    p.gov.value = 11;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_PARAM_RANGE, "code_attempts_max 11");
+    p.gov.param = 9;
+    p.gov.value = 3;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_PARAM_RANGE, "unknown parameter");
+    p.gov.param = CERTA_GP_GRANT_WINDOW_MS_MAX;
+    p.gov.value = 1000;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_PARAM_RANGE, "grant window of one second");
+    end(s);
+    cr_assert_eq(certa_state_proposal_count(s), 0, "rejected proposals are not kept");
+    certa_state_free(s);
+}
+
+Test(gov, council_changes_itself)
+{
+    certa_state *s = new_state();
+    /* 3 members, threshold 2: raise to 3, then removing one must fail the
+     * threshold check (2 members < 3) */
+    certa_event p = propose(CERTA_GC_COUNCIL_THRESHOLD, 30);
+    p.gov.value = 3;
+    enact(s, &p);
+    certa_gov_council c;
+    certa_state_council(s, &c);
+    cr_assert_eq(c.threshold, 3);
+    certa_event r = propose(CERTA_GC_COUNCIL_REMOVE, 31);
+    r.gov.integrator = ADMIN_C;
+    begin(s);
+    want(s, FX_ADMIN, &r, CERTA_R_GOV_BAD_THRESHOLD, "remove below the threshold");
+    end(s);
+    /* add admin-x: 4 members; now remove admin-c with 3 approvals */
+    certa_event add = propose(CERTA_GC_COUNCIL_ADD, 32);
+    add.gov.integrator = ADMIN_X;
+    begin(s);
+    want(s, FX_ADMIN, &add, CERTA_R_OK, "propose add");
+    certa_event aa = approve_of(&add);
+    want(s, ADMIN_B, &aa, CERTA_R_OK, "approve 2 of 3");
+    certa_state_council(s, &c);
+    cr_assert_eq(c.count, 3, "threshold 3 not reached yet");
+    want(s, ADMIN_C, &aa, CERTA_R_OK, "approve 3 of 3");
+    end(s);
+    certa_state_council(s, &c);
+    cr_assert_eq(c.count, 4);
+    cr_assert_eq(c.members[3], ADMIN_X);
+    begin(s);
+    want(s, ADMIN_X, &r, CERTA_R_OK, "the new member proposes");
+    certa_event ra = approve_of(&r);
+    want(s, FX_ADMIN, &ra, CERTA_R_OK, "approve");
+    want(s, ADMIN_C, &ra, CERTA_R_OK, "the leaving member approves last");
+    end(s);
+    certa_state_council(s, &c);
+    cr_assert_eq(c.count, 3);
+    begin(s);
+    certa_event q = propose(CERTA_GC_COUNTER_ADD, 33);
+    q.gov.centre = 1;
+    want(s, ADMIN_C, &q, CERTA_R_GOV_NOT_MEMBER, "a removed member proposes");
+    end(s);
+    certa_state_free(s);
+}
+
+Test(gov, integrators_counters_params_take_effect)
+{
+    certa_state *s = new_state();
+    /* suspend counter-c1: its events are refused from the next block */
+    certa_event g1 = grant_at(1, 1, 0);
+    begin(s);
+    want(s, FX_APP, &g1, CERTA_R_OK, "grant");
+    end(s);
+    certa_event sus = propose(CERTA_GC_INTEGRATOR_SUSPEND, 40);
+    sus.gov.integrator = FX_COUNTER_C1;
+    enact(s, &sus);
+    certa_event rd = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, false, false);
+    begin(s);
+    want(s, FX_COUNTER_C1, &rd, CERTA_R_INTEGRATOR_INACTIVE, "redeem by a suspended counter");
+    end(s);
+    certa_event res = propose(CERTA_GC_INTEGRATOR_RESUME, 41);
+    res.gov.integrator = FX_COUNTER_C1;
+    enact(s, &res);
+    begin(s);
+    want(s, FX_COUNTER_C1, &rd, CERTA_R_OK, "redeem after resume");
+    end(s);
+
+    /* counter 4 of centre 1 exists only after counter_add; counter 2
+     * closes */
+    certa_event g4 = grant_at(2, 1, 4);
+    begin(s);
+    want(s, FX_APP, &g4, CERTA_R_SCOPE_COUNTER, "grant at counter 4 before it opens");
+    end(s);
+    certa_event ca = propose(CERTA_GC_COUNTER_ADD, 42);
+    ca.gov.centre = 1;
+    enact(s, &ca);
+    cr_assert_eq(certa_state_centre_counters(s, 1), 4);
+    certa_event cc = propose(CERTA_GC_COUNTER_CLOSE, 43);
+    cc.gov.centre = 1;
+    cc.gov.counter = 2;
+    enact(s, &cc);
+    cr_assert(!certa_state_counter_open(s, 1, 2));
+    cr_assert(certa_state_counter_open(s, 1, 3));
+    certa_event g2 = grant_at(3, 1, 2);
+    begin(s);
+    want(s, FX_APP, &g4, CERTA_R_OK, "grant at the new counter");
+    want(s, FX_APP, &g2, CERTA_R_SCOPE_COUNTER, "grant at a closed counter");
+    end(s);
+
+    /* a new app integrator: unknown (role_forbidden) before, granting after */
+    certa_event add = propose(CERTA_GC_INTEGRATOR_ADD, 44);
+    add.gov.role = CERTA_ROLE_APP;
+    snprintf(add.gov.name, sizeof add.gov.name, "app-new");
+    memcpy(add.gov.pub, keys[NINT + 1], CERTA_PUBKEY_BYTES);
+    certa_event g5 = grant_at(5, 1, 0);
+    begin(s);
+    want(s, NINT, &g5, CERTA_R_ROLE_FORBIDDEN, "grant by an integrator not added yet");
+    end(s);
+    enact(s, &add);
+    cr_assert_eq(certa_state_integrator_count(s), NINT + 1);
+    cr_assert_eq(certa_state_integrator_find(s, "app-new"), NINT);
+    begin(s);
+    want(s, NINT, &g5, CERTA_R_OK, "grant by the added integrator");
+    end(s);
+    certa_event rm = propose(CERTA_GC_INTEGRATOR_REMOVE, 45);
+    rm.gov.integrator = NINT;
+    enact(s, &rm);
+    certa_event g6 = grant_at(6, 1, 0);
+    begin(s);
+    want(s, NINT, &g6, CERTA_R_INTEGRATOR_INACTIVE, "grant by a removed integrator");
+    end(s);
+    certa_event again = add;
+    again.grant_id[0] ^= 1;
+    snprintf(again.gov.name, sizeof again.gov.name, "app-newer");
+    begin(s);
+    want(s, FX_ADMIN, &again, CERTA_R_GOV_KEY_IN_USE, "a removed integrator's key");
+    end(s);
+
+    /* parameters */
+    certa_event pw = propose(CERTA_GC_PARAM_SET, 46);
+    pw.gov.param = CERTA_GP_GRANT_WINDOW_MS_MAX;
+    pw.gov.value = 2 * FX_DAY_MS;
+    enact(s, &pw);
+    cr_assert_eq(certa_state_param(s, CERTA_GP_GRANT_WINDOW_MS_MAX), 2 * FX_DAY_MS);
+    certa_event wide = fx_grant(7, 7, 1, 0, 101, FX_LT(CERTA_LT_ID_CARD), FX_T0,
+                                FX_T0 + 3 * FX_DAY_MS, 1, CERTA_METHOD_DIRECT);
+    begin(s);
+    want(s, FX_APP, &wide, CERTA_R_BAD_WINDOW, "a window past the governed maximum");
+    end(s);
+    certa_event pa = propose(CERTA_GC_PARAM_SET, 47);
+    pa.gov.param = CERTA_GP_CODE_ATTEMPTS_MAX;
+    pa.gov.value = 2;
+    enact(s, &pa);
+    cr_assert_eq(certa_state_param(s, CERTA_GP_CODE_ATTEMPTS_MAX), 2);
+    certa_state_free(s);
+}
+
+/* Matter 103 (driving licence, id card, residence permit) at centre 1:
+ * restricted to driving licence + id card with id card required; at
+ * centre 2 not offered; then back to the default. */
+Test(gov, catalogue_per_centre)
+{
+    certa_state *s = new_state();
+    const uint32_t DL = FX_LT(CERTA_LT_DRIVING_LICENCE), ID = FX_LT(CERTA_LT_ID_CARD),
+                   RP = FX_LT(CERTA_LT_RESIDENCE_PERMIT);
+    uint64_t t = FX_T0;
+    certa_event g_rp = fx_grant(1, 1, 1, 0, 103, RP | ID, t, t + FX_DAY_MS, 2,
+                                CERTA_METHOD_DIRECT);
+    certa_event p = propose(CERTA_GC_CATALOGUE_SET, 70);
+    p.gov.centre = 1;
+    p.gov.matter = 103;
+    p.gov.value = (uint64_t)ID << 32 | (DL | ID);
+    enact(s, &p);
+    uint32_t allowed = 0, required = 0;
+    cr_assert(certa_state_catalogue(s, 1, 103, &allowed, &required));
+    cr_assert_eq(allowed, DL | ID);
+    cr_assert_eq(required, ID);
+    cr_assert(!certa_state_catalogue(s, 2, 103, &allowed, &required));
+    certa_event g_dl = fx_grant(2, 2, 1, 0, 103, DL, t, t + FX_DAY_MS, 2, CERTA_METHOD_DIRECT);
+    certa_event g_ok = fx_grant(3, 3, 1, 0, 103, DL | ID, t, t + FX_DAY_MS, 2,
+                                CERTA_METHOD_DIRECT);
+    certa_event g_c2 = fx_grant(4, 4, 2, 0, 103, RP, t, t + FX_DAY_MS, 2, CERTA_METHOD_DIRECT);
+    begin(s);
+    want(s, FX_APP, &g_rp, CERTA_R_LICENCE_TYPE_NOT_ALLOWED, "a type the centre took away");
+    want(s, FX_APP, &g_dl, CERTA_R_LICENCE_TYPE_REQUIRED, "without the required id card");
+    want(s, FX_APP, &g_ok, CERTA_R_OK, "with it");
+    want(s, FX_APP, &g_c2, CERTA_R_OK, "another centre: the genesis catalogue");
+    end(s);
+    /* redeem at centre 1 must fetch the required id card */
+    certa_event r_dl = fx_redeem(3, 1, 1, 103, CERTA_LT_DRIVING_LICENCE, false, false);
+    certa_event r_id = fx_redeem(3, 1, 1, 103, CERTA_LT_ID_CARD, false, false);
+    begin(s);
+    want(s, FX_COUNTER_C1, &r_dl, CERTA_R_LICENCE_TYPE_REQUIRED, "redeem without the id card");
+    want(s, FX_COUNTER_C1, &r_id, CERTA_R_OK, "redeem with it");
+    end(s);
+    /* centre 2 stops offering matter 103 */
+    certa_event off = propose(CERTA_GC_CATALOGUE_SET, 71);
+    off.gov.centre = 2;
+    off.gov.matter = 103;
+    enact(s, &off);
+    certa_event r_c2 = fx_redeem(4, 2, 1, 103, CERTA_LT_RESIDENCE_PERMIT, false, false);
+    certa_event g_c2b = fx_grant(5, 5, 2, 0, 103, RP, t, t + FX_DAY_MS, 1, CERTA_METHOD_DIRECT);
+    begin(s);
+    want(s, FX_COUNTER_C2, &r_c2, CERTA_R_SCOPE_MATTER, "redeem of a matter no longer offered");
+    want(s, FX_APP, &g_c2b, CERTA_R_SCOPE_MATTER, "grant of a matter not offered");
+    end(s);
+    cr_assert_eq(certa_state_catalogue_count(s), 2);
+    /* back to the default: the entry goes */
+    certa_event back = propose(CERTA_GC_CATALOGUE_SET, 72);
+    back.gov.centre = 2;
+    back.gov.matter = 103;
+    back.gov.value = DL | ID | RP;
+    enact(s, &back);
+    cr_assert_eq(certa_state_catalogue_count(s), 1);
+    /* rejections */
+    begin(s);
+    certa_event bad = propose(CERTA_GC_CATALOGUE_SET, 73);
+    bad.gov.centre = 1;
+    bad.gov.matter = 999;
+    want(s, FX_ADMIN, &bad, CERTA_R_GOV_BAD_TARGET, "an unknown matter");
+    bad.gov.matter = 101;
+    bad.gov.value = FX_LT(CERTA_LT_BUSINESS_LICENCE);
+    want(s, FX_ADMIN, &bad, CERTA_R_GOV_BAD_TARGET, "a type the matter may not use");
+    bad.gov.value = (uint64_t)FX_LT(CERTA_LT_HOUSEHOLD_REGISTER) << 32 | ID;
+    want(s, FX_ADMIN, &bad, CERTA_R_GOV_BAD_TARGET, "a required type not allowed");
+    end(s);
+    certa_state_free(s);
+}
+
+Test(gov, proposals_table_bounded)
+{
+    certa_state *s = new_state();
+    begin(s);
+    for (uint32_t i = 0; i < CERTA_GOV_PROPOSALS_MAX; i++) {
+        certa_event p = propose(CERTA_GC_COUNTER_ADD, 100 + i);
+        p.gov.centre = 1;
+        want(s, FX_ADMIN, &p, CERTA_R_OK, "fill");
+    }
+    certa_event p = propose(CERTA_GC_COUNTER_ADD, 999);
+    p.gov.centre = 1;
+    want(s, FX_ADMIN, &p, CERTA_R_GOV_FULL, "one more");
+    end(s);
+    cr_assert_eq(certa_state_proposal_count(s), CERTA_GOV_PROPOSALS_MAX);
+    certa_state_free(s);
+}
+
+/* Same chain, same digest; governance moves the digest; a snapshot keeps
+ * the governed tables and the open proposals. */
+Test(gov, digest_and_snapshot)
+{
+    certa_state *a = new_state(), *b = new_state();
+    uint8_t da[CERTA_HASH_BYTES], db[CERTA_HASH_BYTES];
+    certa_event p = propose(CERTA_GC_COUNTER_ADD, 50);
+    p.gov.centre = 2;
+    certa_event open = propose(CERTA_GC_COUNTER_ADD, 51);
+    open.gov.centre = 1;
+    certa_event g = grant_at(1, 1, 0);
+    begin(a);
+    want(a, FX_APP, &g, CERTA_R_OK, "grant");
+    end(a);
+    begin(b);
+    want(b, FX_APP, &g, CERTA_R_OK, "grant");
+    end(b);
+    certa_state_digest(a, da);
+    certa_state_digest(b, db);
+    cr_assert_eq(memcmp(da, db, sizeof da), 0);
+    enact(a, &p);
+    begin(a);
+    want(a, ADMIN_C, &open, CERTA_R_OK, "an open proposal");
+    end(a);
+    /* b: two empty blocks instead */
+    begin(b);
+    end(b);
+    begin(b);
+    end(b);
+    certa_state_digest(a, da);
+    certa_state_digest(b, db);
+    cr_assert_neq(memcmp(da, db, sizeof da), 0, "governance is in the digest");
+
+    const char *tmp = getenv("TMPDIR");
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
+    int fd = mkstemp(buf);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert_eq(certa_state_snapshot_save(a, buf, NULL), CERTA_OK);
+    certa_state *c = new_state();
+    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    uint8_t dc[CERTA_HASH_BYTES];
+    certa_state_digest(c, dc);
+    cr_assert_eq(memcmp(da, dc, sizeof da), 0, "digest after restore");
+    cr_assert_eq(certa_state_centre_counters(c, 2), 3);
+    cr_assert_eq(certa_state_proposal_count(c), 1);
+    /* the restored state goes on like the original */
+    certa_event oa = approve_of(&open);
+    begin(a);
+    want(a, FX_ADMIN, &oa, CERTA_R_OK, "approve on the original");
+    end(a);
+    begin(c);
+    want(c, FX_ADMIN, &oa, CERTA_R_OK, "approve on the restored");
+    end(c);
+    certa_state_digest(a, da);
+    certa_state_digest(c, dc);
+    cr_assert_eq(memcmp(da, dc, sizeof da), 0);
+    cr_assert_eq(certa_state_centre_counters(c, 1), 4);
+    unlink(buf);
+    certa_state_free(a);
+    certa_state_free(b);
+    certa_state_free(c);
+}
+
+Test(gov, codec_and_json)
+{
+    certa_event p = propose(CERTA_GC_INTEGRATOR_ADD, 60);
+    p.gov.role = CERTA_ROLE_COUNTER;
+    p.gov.centre = 2;
+    snprintf(p.gov.name, sizeof p.gov.name, "counter-c2b");
+    memcpy(p.gov.pub, keys[NINT], CERTA_PUBKEY_BYTES);
+    uint8_t b[CERTA_EVENT_BYTES_MAX];
+    size_t n = 0;
+    cr_assert_eq(certa_event_encode(&p, b, sizeof b, &n, NULL), CERTA_OK);
+    cr_assert_eq(n, 180);
+    certa_event d;
+    cr_assert_eq(certa_event_decode(b, n, &d, NULL), CERTA_OK);
+    cr_assert_eq(memcmp(&d, &p, sizeof d), 0, "decode(encode(ev)) == ev");
+    /* an approve carries only the digest */
+    certa_event a = approve_of(&p);
+    cr_assert_eq(certa_event_validate(&a, NULL), CERTA_OK);
+    a.gov.centre = 1;
+    cr_assert_eq(certa_event_validate(&a, NULL), CERTA_E_BAD_FIELD);
+    /* the name is NUL-padded */
+    certa_event q = p;
+    q.gov.name[20] = 'x';
+    cr_assert_eq(certa_event_encode(&q, b, sizeof b, &n, NULL), CERTA_E_BAD_FIELD);
+    q = p;
+    q.gov.op = 3;
+    cr_assert_eq(certa_event_validate(&q, NULL), CERTA_E_BAD_ENUM);
+    q = p;
+    q.gov.expires_ms = 0;
+    cr_assert_eq(certa_event_validate(&q, NULL), CERTA_E_BAD_FIELD);
+    /* a grant may not carry a gov body */
+    certa_event g = grant_at(1, 1, 0);
+    g.gov.value = 1;
+    cr_assert_eq(certa_event_validate(&g, NULL), CERTA_E_BAD_FIELD);
+    /* reserved bytes on the wire */
+    cr_assert_eq(certa_event_encode(&p, b, sizeof b, &n, NULL), CERTA_OK);
+    b[30] = 1;
+    cr_assert_eq(certa_event_decode(b, n, &d, NULL), CERTA_E_RESERVED);
+
+    /* JSON both ways */
+    char *text = certa_event_format_json(&p, NULL);
+    cr_assert_not_null(text);
+    cr_assert(strstr(text, "\"change\":\"integrator_add\"") != NULL, "%s", text);
+    certa_event j;
+    cr_assert_eq(certa_event_parse_json(text, strlen(text), &j, NULL, NULL), CERTA_OK, "%s", text);
+    cr_assert_eq(memcmp(&j, &p, sizeof j), 0);
+    free(text);
+    certa_event a2 = approve_of(&p);
+    text = certa_event_format_json(&a2, NULL);
+    cr_assert_not_null(text);
+    cr_assert_eq(certa_event_parse_json(text, strlen(text), &j, NULL, NULL), CERTA_OK, "%s", text);
+    cr_assert_eq(memcmp(&j, &a2, sizeof j), 0);
+    free(text);
+    certa_errinfo ei;
+    const char *bad = "{\"kind\":\"govern\",\"grant_id\":\"00000000000000000000000000000000\","
+                      "\"gov\":{\"op\":\"propose\",\"change\":\"nope\",\"expires_ms\":5}}";
+    cr_assert_eq(certa_event_parse_json(bad, strlen(bad), &j, NULL, &ei), CERTA_E_BAD_ENUM);
+    cr_assert(strstr(certa_errmsg(&ei), "gov.change") != NULL, "%s", certa_errmsg(&ei));
+}
+
+Test(gov, names)
+{
+    for (unsigned c = 1; c < CERTA_GC_COUNT; c++)
+        cr_assert_eq(certa_gov_change_parse(certa_gov_change_name(c)), (int)c);
+    for (unsigned p = 1; p < CERTA_GP_COUNT; p++)
+        cr_assert_eq(certa_gov_param_parse(certa_gov_param_name(p)), (int)p);
+    cr_assert_null(certa_gov_change_name(CERTA_GC_COUNT));
+    cr_assert_eq(certa_gov_change_parse("council_dissolve"), -1);
+    cr_assert_str_eq(certa_result_name(CERTA_R_GOV_NOT_MEMBER), "gov_not_member");
+    cr_assert_str_eq(certa_result_name(CERTA_R_STALE_KEY), "stale_key");
+    cr_assert_eq(CERTA_R_GOV_NOT_MEMBER, 20, "new reasons follow the old ones");
+}
