@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "certa/merkle.h"
+#include "certa/state.h" /* result codes */
 
 #include "certa/crypto.h"
 #include "certa/wire.h"
@@ -410,13 +411,13 @@ static certa_err results_rd(certa_receipt_batch *b, const uint8_t *p, size_t res
     return CERTA_OK;
 }
 
-/* The kind byte of a result leaf for an event's bytes: its decoded kind;
- * 0 for bytes that do not decode, as the state records them (such a
- * receipt fails verification at its event anyway). */
-static uint8_t event_kind(const uint8_t *ev, size_t len)
+uint8_t certa_receipt_result_kind(uint16_t result, const uint8_t *event, size_t len)
 {
+    CERTA_ASSERT(event != NULL || len == 0);
+    if (result == CERTA_R_REPLAYED || result == CERTA_R_TOO_OLD)
+        return 0;
     certa_event d;
-    if (certa_event_decode(ev, len, &d, NULL) != CERTA_OK)
+    if (certa_event_decode(event, len, &d, NULL) != CERTA_OK)
         return 0;
     return d.kind;
 }
@@ -455,7 +456,8 @@ static certa_err paths_rebuild(certa_receipt_batch *b, uint64_t leaves, certa_er
         certa_merkle_leaf_hash(lb, ll, leaf[i]);
         /* a result code above a byte has no result leaf: leave it to the
          * verifier to refuse (it names the result) */
-        uint8_t rl[2] = {(uint8_t)certa_get_le16(e), event_kind(e + ev_at + 2, el)};
+        uint16_t code = certa_get_le16(e);
+        uint8_t rl[2] = {(uint8_t)code, certa_receipt_result_kind(code, e + ev_at + 2, el)};
         certa_merkle_leaf_hash(rl, sizeof rl, rleaf[i]);
     }
     uint8_t root[CERTA_HASH_BYTES];

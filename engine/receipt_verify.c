@@ -124,7 +124,8 @@ certa_err certa_receipt_verify(const certa_receipt *r, const certa_genesis *g,
         return certa_errorf(ei, CERTA_E_BAD_FIELD, "result: ok with a rejection "
                             "reason \"%s\"", r->reason);
     if (r->has_result_proof)
-        return verify_result_proof(r, &h, ev.kind, g, ei);
+        return verify_result_proof(r, &h, certa_receipt_result_kind(r->result, r->event,
+                                                                    r->event_len), g, ei);
     return CERTA_OK;
 }
 

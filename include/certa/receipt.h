@@ -94,6 +94,11 @@ typedef struct certa_receipt {
 certa_err certa_receipt_verify(const certa_receipt *r, const certa_genesis *g,
                                bool skip_cert, certa_errinfo *ei);
 
+/* The kind byte of an event's result leaf (u8 result || u8 kind), as the
+ * state records it: the event's kind, but 0 for an event it did not
+ * execute (result replayed or too_old) and for bytes that do not decode. */
+uint8_t certa_receipt_result_kind(uint16_t result, const uint8_t *event, size_t len);
+
 /* ---- binary, batch form ---- */
 typedef struct certa_receipt_entry {
     uint64_t leaf_index;
