@@ -102,4 +102,22 @@ grep -q "^line 3: result proof: path: " "$W/bad.out" || fail "altered path: $(ca
 grep -q "^line 4: result proof: commit: signature of validator" "$W/bad.out" || fail "altered signature: $(cat "$W/bad.out")"
 grep -q "^line 5: result proof: commit: " "$W/bad.out" || fail "altered certificate: $(cat "$W/bad.out")"
 grep -q "5 receipts, 0 verified, 5 failed" "$W/bad.out" || fail "$(cat "$W/bad.out")"
-echo "it_receipt_results: 4 passed, 0 failed"
+
+# The browser's verifier (web/app.js) reads the same receipts the same way.
+if command -v node >/dev/null 2>&1; then
+    SRC=${CERTA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+    web() { node "$SRC/tests/integration/check_web_verifier.js" "$SRC/web/app.js" "$W/c/genesis.json" "$1"; }
+    web "$W/r2.jsonl" >"$W/web2.out" || fail "web verifier: $(cat "$W/web2.out")"
+    [ "$(grep -c ': ok proven$' "$W/web2.out")" = 41 ] || fail "web verifier on proven receipts: $(head "$W/web2.out")"
+    web "$W/r1.jsonl" >"$W/web1.out" || fail "web verifier: $(cat "$W/web1.out")"
+    [ "$(grep -c ': ok$' "$W/web1.out")" = 41 ] || fail "web verifier on plain receipts: $(head "$W/web1.out")"
+    web "$W/bad.jsonl" >"$W/webbad.out" || fail "web verifier: $(cat "$W/webbad.out")"
+    grep -q "^line 1: result proof: path: " "$W/webbad.out" || fail "web, altered result: $(cat "$W/webbad.out")"
+    grep -q "^line 2: result proof: path: " "$W/webbad.out" || fail "web, altered rejection: $(cat "$W/webbad.out")"
+    grep -q "^line 3: result proof: path: " "$W/webbad.out" || fail "web, altered path: $(cat "$W/webbad.out")"
+    grep -q "^line 4: result proof: commit: signature of validator" "$W/webbad.out" || fail "web, altered signature: $(cat "$W/webbad.out")"
+    grep -q "^line 5: result proof: commit: " "$W/webbad.out" || fail "web, altered certificate: $(cat "$W/webbad.out")"
+else
+    echo "it_receipt_results: node not found, the web verifier is not checked"
+fi
+echo "it_receipt_results: 5 passed, 0 failed"
