@@ -360,12 +360,13 @@ static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc
      * block's from loc->first_event - first_leaf; a result proof needs
      * the results of the whole block, the plain receipt the batch's */
     uint64_t block_first = loc->first_event - batches[i].first_leaf;
-    uint32_t from = proving ? 0 : batches[i].first_leaf;
-    uint32_t to = proving ? leaves : batches[i].first_leaf + batches[i].count;
+    uint32_t from = batches[i].first_leaf, to = from + batches[i].count;
     pthread_mutex_lock(&nd->state_mu);
     bool have = true;
     for (uint32_t k = from; k < to && have; k++)
         have = certa_state_event_result(nd->state, block_first + k, &res[k]);
+    for (uint32_t k = 0; k < leaves && have && proving; k++)
+        proving = certa_state_event_result(nd->state, block_first + k, &res[k]);
     pthread_mutex_unlock(&nd->state_mu);
     if (!have) {
         e = certa_errorf(&ei, CERTA_E_STATE, "the state holds no result for the events of "
@@ -373,6 +374,7 @@ static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc
                          (unsigned long long)block_first);
         goto out;
     }
+    /* without every result of the block, the plain receipt */
     if (proving)
         proving = result_proof_tree(nd, batches, nb, res, leaves, loc->height, &rp);
     e = certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, &ei);
