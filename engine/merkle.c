@@ -564,3 +564,53 @@ certa_err certa_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
                             "the path does not lead to the new root");
     return CERTA_OK;
 }
+
+/* ---- the compact range of an append-only tree ---- */
+
+void certa_merkle_frontier_init(certa_merkle_frontier *f)
+{
+    CERTA_ASSERT(f != NULL);
+    memset(f, 0, sizeof *f);
+}
+
+void certa_merkle_frontier_append(certa_merkle_frontier *f, const uint8_t *leaf_hashes,
+                                  size_t n)
+{
+    CERTA_ASSERT(f != NULL && (leaf_hashes != NULL || n == 0));
+    CERTA_ASSERT(n <= UINT64_MAX - f->size);
+    for (size_t i = 0; i < n; i++) {
+        /* like incrementing a binary counter: each carry merges two
+         * perfect subtrees of 2^l leaves into one of 2^(l+1) */
+        uint8_t carry[CERTA_HASH_BYTES];
+        memcpy(carry, leaf_hashes + i * CERTA_HASH_BYTES, CERTA_HASH_BYTES);
+        unsigned l = 0;
+        while (f->size >> l & 1u) {
+            certa_merkle_node_hash(f->hashes[l], carry, carry);
+            l++;
+        }
+        CERTA_ASSERT(l < CERTA_MERKLE_PATH_MAX);
+        memcpy(f->hashes[l], carry, CERTA_HASH_BYTES);
+        f->size++;
+    }
+}
+
+void certa_merkle_frontier_root(const certa_merkle_frontier *f,
+                                uint8_t root[CERTA_HASH_BYTES])
+{
+    CERTA_ASSERT(f != NULL && root != NULL);
+    if (f->size == 0) {
+        certa_merkle_empty_root(root);
+        return;
+    }
+    /* the smallest subtree is the rightmost; each larger one is the left
+     * child of the node over everything right of it */
+    unsigned l = 0;
+    while (!(f->size >> l & 1u))
+        l++;
+    uint8_t acc[CERTA_HASH_BYTES];
+    memcpy(acc, f->hashes[l], CERTA_HASH_BYTES);
+    for (l++; l < 64; l++)
+        if (f->size >> l & 1u)
+            certa_merkle_node_hash(f->hashes[l], acc, acc);
+    memcpy(root, acc, CERTA_HASH_BYTES);
+}

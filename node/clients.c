@@ -8,7 +8,10 @@
  * When its block executes, every request waiting for it gets its receipt
  * (node_answer_waiters), built from the executed block and its commit
  * certificate; a batch the core drops unordered gets a true final answer
- * (node_request_dropped).
+ * (node_request_dropped). A batch sent again once block h + L
+ * (CERTA_RESULTS_LAG_BLOCKS) executed here gets its receipt with a result
+ * proof (resend_receipt): that is how a client fetches the proof of its
+ * results, off the path of the first receipt.
  *
  * Invariants:
  * - A receipt is built only from an executed block (so after it was
@@ -147,13 +150,27 @@ static bool grow_entries(certa_node *nd, size_t n)
     if (p == NULL)
         return false;
     nd->paths = p;
+    p = realloc(nd->result_paths, cap * sizeof *nd->result_paths);
+    if (p == NULL)
+        return false;
+    nd->result_paths = p;
     nd->entries_cap = cap;
     return true;
 }
 
+/* What proves the results of a re-sent receipt's block h: the encoded
+ * header of block h + L, its commit certificate, and block h's results
+ * tree (whose root that header carries as prev_results_root). */
+typedef struct result_proof {
+    uint8_t header[CERTA_HEADER_BYTES];
+    certa_commit_cert cert;
+    certa_merkle_tree *tree;
+} result_proof;
+
 static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hdr,
                          const certa_commit_cert *cert, const exec_batch *b,
-                         certa_merkle_tree *tree, const uint8_t *results)
+                         certa_merkle_tree *tree, const uint8_t *results,
+                         const result_proof *rp)
 {
     if (!grow_entries(nd, b->count))
         return;
@@ -165,12 +182,14 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     const uint8_t *ev;
     size_t ev_len;
     uint32_t k = 0;
+    certa_err pe = CERTA_OK;
     while (certa_batch_next(&v, &pos, &ev, &ev_len)) {
         uint32_t leaf = b->first_leaf + k;
         certa_receipt_entry *e = &nd->entries[k];
         size_t plen = 0;
-        CERTA_ASSERT(certa_merkle_tree_inclusion(tree, leaf, nd->paths[k], &plen, NULL) ==
-                     CERTA_OK);
+        /* the leaf is in the block's tree: the batch came from it */
+        pe = certa_merkle_tree_inclusion(tree, leaf, nd->paths[k], &plen, NULL);
+        CERTA_ASSERT(pe == CERTA_OK);
         e->leaf_index = leaf;
         e->result = results[leaf];
         e->reason = results[leaf] == CERTA_R_OK ? NULL : certa_result_name(results[leaf]);
@@ -178,14 +197,25 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
         e->event_len = ev_len;
         e->path = (const uint8_t(*)[CERTA_HASH_BYTES])nd->paths[k];
         e->path_len = plen;
+        e->result_path = NULL;
+        e->result_path_len = 0;
+        if (rp != NULL) {
+            pe = certa_merkle_tree_inclusion(rp->tree, leaf, nd->result_paths[k], &plen, NULL);
+            CERTA_ASSERT(pe == CERTA_OK); /* the results tree has the block's leaves */
+            e->result_path = (const uint8_t(*)[CERTA_HASH_BYTES])nd->result_paths[k];
+            e->result_path_len = plen;
+        }
         k++;
     }
+    (void)pe;
     uint8_t hdr_bytes[CERTA_HEADER_BYTES];
     certa_header_encode(hdr, hdr_bytes);
     size_t len = 0;
     certa_errinfo ei;
-    if (certa_receipt_batch_encode(b->integrator, b->seq, hdr_bytes, cert, nd->entries, k,
-                                   nd->receipt_buf, RECEIPT_BYTES_MAX, &len, &ei) != CERTA_OK) {
+    certa_receipt_results rr = {rp ? rp->header : NULL, rp ? &rp->cert : NULL};
+    if (certa_receipt_batch_encode_results(b->integrator, b->seq, hdr_bytes, cert, nd->entries,
+                                           k, rp ? &rr : NULL, nd->receipt_buf,
+                                           RECEIPT_BYTES_MAX, &len, &ei) != CERTA_OK) {
         reply_error(nd, w->peer, w->peer_len, w->request_id, ei.code, false, 0,
                     certa_errmsg(&ei));
         return;
@@ -196,18 +226,93 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
 }
 
+/* Reads block height (h + L of a receipt's block) from the block log into
+ * rp's header and certificate; false when it cannot be read. Call before
+ * reading block h: both use the one read buffer. */
+static bool result_proof_open(certa_node *nd, uint64_t height, result_proof *rp)
+{
+    CERTA_ASSERT(height <= nd->executed);
+    const uint8_t *rec;
+    size_t len;
+    certa_block blk;
+    if (!node_read_block(nd, height, &rec, &len) ||
+        certa_block_decode(rec, len, &blk, NULL) != CERTA_OK || blk.hdr.height != height)
+        return false;
+    certa_err e = certa_header_encode(&blk.hdr, rp->header);
+    CERTA_ASSERT(e == CERTA_OK);
+    (void)e;
+    node_block_cert(&blk, &rp->cert);
+    rp->tree = NULL;
+    return true;
+}
+
+/* Builds rp->tree, block h's results tree, from the results of all its
+ * leaves (res) and its events' kinds, and checks its root against the
+ * prev_results_root rp's header carries. False (why logged) otherwise. */
+static bool result_proof_tree(certa_node *nd, const exec_batch *batches, size_t nb,
+                              const uint8_t *res, uint32_t leaves, uint64_t height,
+                              result_proof *rp)
+{
+    uint8_t (*lh)[CERTA_HASH_BYTES] = malloc(((size_t)leaves + 1) * CERTA_HASH_BYTES);
+    if (lh == NULL)
+        return false;
+    uint32_t k = 0;
+    for (size_t i = 0; i < nb; i++) {
+        certa_batch_view v;
+        certa_err fe = certa_batch_frame(batches[i].bytes, batches[i].len, &v, NULL);
+        CERTA_ASSERT(fe == CERTA_OK); /* framed when the block was opened */
+        (void)fe;
+        size_t pos = 0;
+        const uint8_t *ev;
+        size_t ev_len;
+        while (k < leaves && certa_batch_next(&v, &pos, &ev, &ev_len)) {
+            uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+            certa_result_leaf(certa_receipt_result_kind(res[k], ev, ev_len), res[k], leaf);
+            certa_merkle_leaf_hash(leaf, sizeof leaf, lh[k]);
+            k++;
+        }
+    }
+    certa_block_header later;
+    certa_err e = certa_header_decode(rp->header, CERTA_HEADER_BYTES, &later, NULL);
+    CERTA_ASSERT(e == CERTA_OK);
+    uint8_t root[CERTA_HASH_BYTES];
+    bool ok = k == leaves &&
+              certa_merkle_tree_build(nd->pool, &lh[0][0], leaves, &rp->tree, NULL) == CERTA_OK;
+    free(lh);
+    if (ok)
+        certa_merkle_tree_root(rp->tree, root);
+    if (ok && memcmp(root, later.prev_results_root, CERTA_HASH_BYTES) != 0) {
+        /* never seen: the state's results are what this validator voted on */
+        certa_log(CERTA_LOG_ERROR, "result_proof_mismatch",
+                  "\"height\":%llu,\"proving_height\":%llu",
+                  (unsigned long long)height, (unsigned long long)later.height);
+        ok = false;
+    }
+    if (!ok) {
+        certa_merkle_tree_free(rp->tree);
+        rp->tree = NULL;
+    }
+    return ok;
+}
+
 /* A batch submitted again after it executed (the client lost the receipt,
- * or failed over from a validator that died): answers w with the original
- * receipt, rebuilt from the block log (block, commit certificate, leaf
- * hashes) and the state (each event's committed result), so it works for
- * the whole replay horizon. loc is where the batch was committed new, an
- * executed height. Returns CERTA_OK when sent; CERTA_E_REFUSED when the
- * batch committed under that (integrator, seq) is not the bytes w sent;
- * another error (why filled) when the receipt cannot be rebuilt. */
+ * failed over from a validator that died, or fetches the result proof):
+ * answers w with the original receipt, rebuilt from the block log (block,
+ * commit certificate, leaf hashes) and the state (each event's committed
+ * result), so it works for the whole replay horizon. When block h + L
+ * executed here too, the receipt carries the result proof (that header,
+ * its certificate, the results paths), else it is the plain one. loc is
+ * where the batch was committed new, an executed height. Returns CERTA_OK
+ * when sent; CERTA_E_REFUSED when the batch committed under that
+ * (integrator, seq) is not the bytes w sent; another error (why filled)
+ * when the receipt cannot be rebuilt. */
 static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc *loc,
                                 char *why, size_t why_len)
 {
     CERTA_ASSERT(loc->height >= 1 && loc->height <= nd->executed);
+    static result_proof rp; /* I/O thread only; a certificate is 4 KiB */
+    bool proving = loc->height + CERTA_RESULTS_LAG_BLOCKS <= nd->executed &&
+                   result_proof_open(nd, loc->height + CERTA_RESULTS_LAG_BLOCKS, &rp);
     const uint8_t *rec;
     size_t len;
     if (!node_read_block(nd, loc->height, &rec, &len)) {
@@ -251,28 +356,40 @@ static certa_err resend_receipt(certa_node *nd, waiter *w, const certa_dedup_loc
                          (unsigned long long)loc->height);
         goto out;
     }
-    /* the batch's events are events loc->first_event.. of the chain */
+    /* the batch's events are events loc->first_event.. of the chain, the
+     * block's from loc->first_event - first_leaf; a result proof needs
+     * the results of the whole block, the plain receipt the batch's */
+    uint64_t block_first = loc->first_event - batches[i].first_leaf;
+    uint32_t from = batches[i].first_leaf, to = from + batches[i].count;
     pthread_mutex_lock(&nd->state_mu);
     bool have = true;
-    for (uint32_t k = 0; k < batches[i].count && have; k++)
-        have = certa_state_event_result(nd->state, loc->first_event + k,
-                                        &res[batches[i].first_leaf + k]);
+    for (uint32_t k = from; k < to && have; k++)
+        have = certa_state_event_result(nd->state, block_first + k, &res[k]);
+    for (uint32_t k = 0; k < leaves && have && proving; k++)
+        proving = certa_state_event_result(nd->state, block_first + k, &res[k]);
     pthread_mutex_unlock(&nd->state_mu);
     if (!have) {
-        e = certa_errorf(&ei, CERTA_E_STATE, "the state holds no result for event %llu",
-                         (unsigned long long)loc->first_event);
+        e = certa_errorf(&ei, CERTA_E_STATE, "the state holds no result for the events of "
+                         "block %llu from event %llu", (unsigned long long)loc->height,
+                         (unsigned long long)block_first);
         goto out;
     }
+    /* without every result of the block, the plain receipt */
+    if (proving)
+        proving = result_proof_tree(nd, batches, nb, res, leaves, loc->height, &rp);
     e = certa_merkle_tree_build(nd->pool, nd->leaf_hashes, leaves, &tree, &ei);
     if (e != CERTA_OK)
         goto out;
     certa_commit_cert cert;
     node_block_cert(&blk, &cert);
-    send_receipt(nd, w, &blk.hdr, &cert, &batches[i], tree, res);
+    send_receipt(nd, w, &blk.hdr, &cert, &batches[i], tree, res, proving ? &rp : NULL);
 out:
     if (e != CERTA_OK)
         snprintf(why, why_len, "%s", certa_errmsg(&ei));
     certa_merkle_tree_free(tree);
+    if (proving)
+        certa_merkle_tree_free(rp.tree);
+    rp.tree = NULL;
     free(res);
     free(batches);
     return e;
@@ -322,7 +439,7 @@ static void answer_waiter(certa_node *nd, waiter *w, const exec_job *job, size_t
                     "validator out of memory building a receipt: send the batch again");
         return;
     }
-    send_receipt(nd, w, &job->blk.hdr, cert, b, *tree, job->results);
+    send_receipt(nd, w, &job->blk.hdr, cert, b, *tree, job->results, NULL);
 }
 
 

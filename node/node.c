@@ -585,6 +585,7 @@ void certa_node_close(certa_node *nd)
     free(nd->readbuf);
     free(nd->entries);
     free(nd->paths);
+    free(nd->result_paths);
     certa_key_free(nd->key);
     certa_genesis_free(nd->g);
     memset(nd->curve_secret, 0, sizeof nd->curve_secret);

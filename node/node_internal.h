@@ -266,6 +266,7 @@ struct certa_node {
     uint8_t *receipt_buf;
     certa_receipt_entry *entries;
     uint8_t (*paths)[CERTA_MERKLE_PATH_MAX][CERTA_HASH_BYTES];
+    uint8_t (*result_paths)[CERTA_MERKLE_PATH_MAX][CERTA_HASH_BYTES]; /* re-sent receipts */
     size_t entries_cap;
     uint64_t events_window_start_ms, events_window_count;
     double events_per_s;

@@ -48,6 +48,7 @@ int certa_parse_u64(const char *s, unsigned long long min,
 CERTA_CMD(keygen);
 CERTA_CMD(genesis);
 CERTA_CMD(merkle);
+CERTA_CMD(merkle_log); /* `certa merkle log`, in cmd_merkle_log.c */
 CERTA_CMD(verify_chain);
 CERTA_CMD(dry_run);
 CERTA_CMD(query);

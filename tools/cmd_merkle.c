@@ -18,7 +18,8 @@ static const char usage[] =
     "       certa merkle prove FILE INDEX\n"
     "       certa merkle consistency FILE OLD_SIZE\n"
     "       certa merkle verify-inclusion PROOF.json\n"
-    "       certa merkle verify-consistency PROOF.json\n\n"
+    "       certa merkle verify-consistency PROOF.json\n"
+    "       certa merkle log --data DIR [--leaves]\n\n"
     "RFC 6962 / RFC 9162 Merkle trees (leaf = SHA-256(0x00 || bytes), node =\n"
     "SHA-256(0x01 || left || right)).\n"
     "FILE has one leaf per line, its bytes in hex (an empty line is a\n"
@@ -32,6 +33,11 @@ static const char usage[] =
     "                      {\"old_size\", \"new_size\", \"old_root\", \"new_root\", \"path\"}\n"
     "  verify-inclusion    checks a proof printed by prove\n"
     "  verify-consistency  checks a proof printed by consistency\n"
+    "  log                 the one tree over every event of a data directory's\n"
+    "                      chain (leaf global_seq = the event's block leaf):\n"
+    "                      'height H events N log_size S log_root HEX' after\n"
+    "                      each block; --leaves prints every leaf in hex, one\n"
+    "                      per line, a FILE for prove and consistency\n"
     "Verification exits 0 when the proof holds, 1 (with the reason) when not,\n"
     "3 when the JSON is malformed.\n";
 
@@ -467,7 +473,7 @@ int certa_cmd_merkle(int argc, char **argv)
     }
     if (argc < 2)
         return certa_usage_error(CMD, "missing action (root, prove, consistency, "
-                                 "verify-inclusion, verify-consistency)");
+                                 "verify-inclusion, verify-consistency, log)");
     const char *action = argv[1];
     if (strcmp(action, "root") == 0)
         return cmd_root(argc, argv);
@@ -479,5 +485,7 @@ int certa_cmd_merkle(int argc, char **argv)
         return cmd_verify_inclusion(argc, argv);
     if (strcmp(action, "verify-consistency") == 0)
         return cmd_verify_consistency(argc, argv);
+    if (strcmp(action, "log") == 0)
+        return certa_cmd_merkle_log(argc, argv);
     return certa_usage_error(CMD, "unknown action '%s'", action);
 }

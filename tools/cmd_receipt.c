@@ -17,8 +17,11 @@ static const char usage[] =
     "\"Receipts\") with nothing but the genesis file: the block header, the\n"
     "commit certificate (2f+1 distinct validators' signatures over the block\n"
     "hash), the Merkle inclusion proof of the event in the header's\n"
-    "events_root, and the integrator. Prints 'line N: PART: why' for each\n"
-    "failing line, then a summary. \"-\" reads standard input.\n\n"
+    "events_root, and the integrator; for a receipt with a result proof\n"
+    "(\"receipt\": 2) also the header of block height + 4, its certificate\n"
+    "and the path of the result to that header's prev_results_root. Prints\n"
+    "'line N: PART: why' for each failing line, then a summary. \"-\" reads\n"
+    "standard input.\n\n"
     "Exit status: 0 every receipt verifies, 1 some line fails (or the file has\n"
     "no receipt), 2 usage, 3 unreadable genesis or file.\n";
 
@@ -56,7 +59,7 @@ static int verify_file(const char *genesis_path, const char *path, bool quiet)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    unsigned long lineno = 0, total = 0, failed = 0, certs = 0;
+    unsigned long lineno = 0, total = 0, failed = 0, certs = 0, proven = 0;
     uint8_t last_cert[CERTA_HASH_BYTES];
     bool have_last = false;
     while (r != NULL && (n = getline(&line, &cap, f)) >= 0) {
@@ -88,6 +91,8 @@ static int verify_file(const char *genesis_path, const char *path, bool quiet)
         if (e != CERTA_OK) {
             failed++;
             printf("line %lu: %s\n", lineno, certa_errmsg(&ei));
+        } else if (r->has_result_proof) {
+            proven++;
         }
     }
     bool read_error = ferror(f) != 0;
@@ -100,7 +105,8 @@ static int verify_file(const char *genesis_path, const char *path, bool quiet)
         return certa_fail("receipt", "%s: read error", path);
     if (!quiet || failed > 0)
         printf("%s: %lu receipts, %lu verified, %lu failed (%lu distinct commit "
-               "certificates checked)\n", path, total, total - failed, failed, certs);
+               "certificates checked; %lu results proven)\n", path, total, total - failed,
+               failed, certs, proven);
     if (total == 0) {
         fprintf(stderr, "certa receipt: %s holds no receipt\n", path);
         return CERTA_EXIT_FAIL;

@@ -29,10 +29,13 @@ static void reply(certa_gw_reply *r, unsigned status, json_t *o)
     r->len = n + 1;
 }
 
-/* The part named at the head of msg ("proof: path ..." -> "proof"). */
+/* The part named at the head of msg ("proof: path ..." -> "proof",
+ * "result proof: path: ..." -> "result proof"). */
 static void part_of(const char *msg, char *part, size_t cap)
 {
-    size_t k = strcspn(msg, ": ");
+    static const char two_words[] = "result proof";
+    size_t k = strncmp(msg, two_words, sizeof two_words - 1) == 0 ? sizeof two_words - 1
+                                                                    : strcspn(msg, ": ");
     if (msg[k] != ':' || k == 0 || k >= cap)
         k = 0;
     memcpy(part, msg, k);
@@ -73,12 +76,13 @@ void certa_gw_verify(const certa_genesis *g, const char *body, size_t len, certa
         part_of(msg, part, sizeof part);
         reply(r, 200, json_pack("{s:b, s:s, s:s}", "valid", 0, "part", part, "message", msg));
     } else {
-        reply(r, 200, json_pack("{s:b, s:s, s:I, s:I, s:I, s:s, s:i}", "valid", 1,
+        reply(r, 200, json_pack("{s:b, s:s, s:I, s:I, s:I, s:s, s:i, s:b}", "valid", 1,
                                 "integrator", g->integrators[rc->integrator].name, "seq",
                                 (json_int_t)rc->seq, "height", (json_int_t)rc->cert.height,
                                 "leaf_index", (json_int_t)rc->leaf_index, "result",
                                 rc->result == CERTA_RESULT_OK ? "ok" : "rejected",
-                                "signatures", (int)rc->cert.count));
+                                "signatures", (int)rc->cert.count, "result_proven",
+                                (int)rc->has_result_proof));
     }
     free(rc);
 }

@@ -22,7 +22,7 @@ const TEXT = {
     ok: "通过", rejected: "拒绝", valid: "有效", invalid: "无效", no_records: "没有记录",
     bad_pseudonym: "假名应为64位十六进制", not_found: "未找到", loading: "加载中…",
     summary: (ok, n) => `${n} 个收据中 ${ok} 个有效`, no_receipt: "没有收据",
-    verified: (v) => `区块高度 ${v.height}，叶 ${v.leaf}，结果：${v.result === "ok" ? "通过" : "拒绝"}`,
+    verified: (v) => `区块高度 ${v.height}，叶 ${v.leaf}，结果：${v.result === "ok" ? "通过" : "拒绝"}${v.proven ? "（结果已由法定多数证明）" : ""}`,
     kind_grant: "授权", kind_redeem: "核验", kind_confirm: "确认", kind_sign: "签名",
     kind_photo: "拍照", kind_revoke: "撤销",
     st_active: "有效", st_not_yet_valid: "未生效", st_expired: "已过期",
@@ -46,7 +46,7 @@ const TEXT = {
     ok: "ok", rejected: "rejected", valid: "valid", invalid: "invalid", no_records: "No records",
     bad_pseudonym: "A pseudonym is 64 hex digits", not_found: "Not found", loading: "Loading…",
     summary: (ok, n) => `${ok} of ${n} receipts valid`, no_receipt: "No receipt",
-    verified: (v) => `height ${v.height}, leaf ${v.leaf}, result ${v.result}`,
+    verified: (v) => `height ${v.height}, leaf ${v.leaf}, result ${v.result}${v.proven ? " (result proven by a quorum)" : ""}`,
     kind_grant: "grant", kind_redeem: "redeem", kind_confirm: "confirm", kind_sign: "sign",
     kind_photo: "photo", kind_revoke: "revoke",
     st_active: "active", st_not_yet_valid: "not yet valid", st_expired: "expired",
@@ -287,13 +287,53 @@ async function inclusionOk(i, n, leaf, path, root) {
 
 const FIELDS = ["receipt", "integrator", "seq", "result", "code", "reason", "height",
                 "leaf_index", "event", "header", "proof", "commit"];
+const LAG = 4; /* header h + 4 commits block h's results root */
+
+/* Throws Error(part + ": why") unless c is a quorum's certificate of header. */
+async function checkCert(c, header, gen, part) {
+  const height = Number(new DataView(header.buffer).getBigUint64(8, true)), blockHash = await sha256(header);
+  if (typeof c !== "object" || c === null || !Array.isArray(c.signatures)) throw new Error(part + ": not a certificate");
+  if (c.height !== height) throw new Error(part + ": certificate for height " + c.height + ", header " + height);
+  if (hexOf(blockHash) !== String(c.block_hash).toLowerCase()) throw new Error(part + ": certificate for another block hash");
+  const n = gen.doc.validators.length, f = Math.floor((n - 1) / 3);
+  if (c.signatures.length < 2 * f + 1) throw new Error(part + ": " + c.signatures.length + " signatures, a quorum is " + (2 * f + 1));
+  let last = -1;
+  for (const s of c.signatures) {
+    const v = s.validator;
+    if (!Number.isInteger(v) || v <= last || v >= n) throw new Error(part + ": validators not distinct genesis validators in increasing order");
+    last = v;
+    const key = await crypto.subtle.importKey("raw", unhex(gen.doc.validators[v].sign_pub, 32, "sign_pub"), { name: "Ed25519" }, false, ["verify"]);
+    const msg = cat(gen.chainId, Uint8Array.of(1, 4), u16le(v), u64le(c.view), u64le(height), blockHash);
+    const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, unhex(s.signature, 64, "signature"), msg);
+    if (!ok) throw new Error(part + ": signature of validator " + v + " (" + gen.doc.validators[v].name + ") does not verify");
+  }
+}
+
+/* The result proof of a version 2 receipt (docs/PROTOCOL.md "Receipts"). */
+async function checkResultProof(rc, height, eventCount, event, gen) {
+  const rp = rc.result_proof;
+  if (typeof rp !== "object" || rp === null || !Array.isArray(rp.path)) throw new Error("json: field \"result_proof\" is not an object with a path");
+  const later = unhex(rp.header, 168, "result_proof.header"), dv = new DataView(later.buffer);
+  if (dv.getUint32(0, true) !== 0x48545243 || later[4] !== 1) throw new Error("result proof: header: not a version 1 block header");
+  const h2 = Number(dv.getBigUint64(8, true));
+  if (h2 !== height + LAG) throw new Error("result proof: header: height " + h2 + ", the results of block " + height + " are committed at " + (height + LAG));
+  await checkCert(rp.commit, later, gen, "result proof: commit");
+  /* leaf = u8 result || u8 kind (the event's byte 1; 0 for replayed and too_old) */
+  if (!Number.isInteger(rc.code) || rc.code < 0 || rc.code > 255) throw new Error("result proof: path: result code " + rc.code + " has no result leaf");
+  const kind = rc.code === 18 || rc.code === 19 ? 0 : event[1];
+  const leaf = await sha256(Uint8Array.of(0, rc.code, kind));
+  const path = rp.path.map((p, i) => unhex(p, 32, "result_proof.path[" + i + "]"));
+  if (!(await inclusionOk(rc.leaf_index, eventCount, leaf, path, later.slice(104, 136))))
+    throw new Error("result proof: path: result " + rc.code + " is not leaf " + rc.leaf_index + " of the results root of block " + height);
+}
 
 /* Throws Error("PART: why") at the first failing check. */
 async function verifyReceipt(rc, gen) {
   if (typeof rc !== "object" || rc === null || Array.isArray(rc)) throw new Error("json: not an object");
   for (const k of FIELDS) if (!(k in rc)) throw new Error("json: field \"" + k + "\" missing");
-  for (const k of Object.keys(rc)) if (!FIELDS.includes(k)) throw new Error("json: field \"" + k + "\" unknown");
-  if (rc.receipt !== 1) throw new Error("json: field \"receipt\": version " + rc.receipt + ", not 1");
+  for (const k of Object.keys(rc)) if (!FIELDS.includes(k) && !(k === "result_proof" && rc.receipt === 2)) throw new Error("json: field \"" + k + "\" unknown");
+  if (rc.receipt !== 1 && rc.receipt !== 2) throw new Error("json: field \"receipt\": version " + rc.receipt + ", not 1 or 2");
+  if (rc.receipt === 2 && !("result_proof" in rc)) throw new Error("json: field \"result_proof\" missing");
   const header = unhex(rc.header, 168, "header"), event = unhex(rc.event, 0, "event");
   const proof = rc.proof.map((p, i) => unhex(p, 32, "proof[" + i + "]"));
   const dv = new DataView(header.buffer);
@@ -303,27 +343,14 @@ async function verifyReceipt(rc, gen) {
   if (event.length < 1 || event.length > 1024) throw new Error("event: " + event.length + " bytes, not 1..1024");
   if (!Number.isInteger(rc.integrator) || rc.integrator >= gen.doc.integrators.length)
     throw new Error("integrator: " + rc.integrator + " is not in genesis");
-  const c = rc.commit, blockHash = await sha256(header);
-  if (c.height !== height) throw new Error("commit: certificate for height " + c.height + ", header " + height);
-  if (hexOf(blockHash) !== String(c.block_hash).toLowerCase()) throw new Error("commit: certificate for another block hash");
-  const n = gen.doc.validators.length, f = Math.floor((n - 1) / 3);
-  if (c.signatures.length < 2 * f + 1) throw new Error("commit: " + c.signatures.length + " signatures, a quorum is " + (2 * f + 1));
-  let last = -1;
-  for (const s of c.signatures) {
-    const v = s.validator;
-    if (!Number.isInteger(v) || v <= last || v >= n) throw new Error("commit: validators not distinct genesis validators in increasing order");
-    last = v;
-    const key = await crypto.subtle.importKey("raw", unhex(gen.doc.validators[v].sign_pub, 32, "sign_pub"), { name: "Ed25519" }, false, ["verify"]);
-    const msg = cat(gen.chainId, Uint8Array.of(1, 4), u16le(v), u64le(c.view), u64le(height), blockHash);
-    const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, unhex(s.signature, 64, "signature"), msg);
-    if (!ok) throw new Error("commit: signature of validator " + v + " (" + gen.doc.validators[v].name + ") does not verify");
-  }
+  await checkCert(rc.commit, header, gen, "commit");
   const leaf = await sha256(cat(Uint8Array.of(0), u16le(rc.integrator), u64le(rc.seq), event));
   if (!(await inclusionOk(rc.leaf_index, eventCount, leaf, proof, header.slice(72, 104))))
     throw new Error("proof: the path does not prove leaf " + rc.leaf_index + " in events_root");
   if ((rc.result === "ok") !== (rc.code === 0) || (rc.result === "ok" && rc.reason !== ""))
     throw new Error("result: \"" + rc.result + "\" with code " + rc.code + " and reason \"" + rc.reason + "\"");
-  return { height, leaf: rc.leaf_index, result: rc.result };
+  if (rc.receipt === 2) await checkResultProof(rc, height, eventCount, event, gen);
+  return { height, leaf: rc.leaf_index, result: rc.result, proven: rc.receipt === 2 };
 }
 
 async function genesisBytes() {

@@ -138,6 +138,27 @@ certa_err certa_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
                                           const uint8_t (*path)[CERTA_HASH_BYTES],
                                           size_t path_len, certa_errinfo *ei);
 
+/* The compact range [0, size) of a tree that only grows (an append-only
+ * log): for every bit l set in size, the root of one perfect subtree of
+ * 2^l leaves, the subtrees left to right from the highest bit down. That
+ * is all the tree's future roots depend on, so appending n leaves costs
+ * about n node hashes and the root at most 63 more, whatever the size
+ * (RFC 9162 2.1: the root is the right-to-left fold of those subtrees).
+ * Plain data: copy it to keep a size's state. */
+typedef struct certa_merkle_frontier {
+    uint64_t size; /* leaves appended */
+    uint8_t hashes[CERTA_MERKLE_PATH_MAX][CERTA_HASH_BYTES]; /* [l] when bit l of size is set */
+} certa_merkle_frontier;
+
+/* The empty tree. */
+void certa_merkle_frontier_init(certa_merkle_frontier *f);
+/* Appends n leaf hashes (n * 32 bytes, already leaf-hashed). */
+void certa_merkle_frontier_append(certa_merkle_frontier *f, const uint8_t *leaf_hashes,
+                                  size_t n);
+/* MTH of the size leaves appended so far (the empty-tree hash for 0). */
+void certa_merkle_frontier_root(const certa_merkle_frontier *f,
+                                uint8_t root[CERTA_HASH_BYTES]);
+
 /* Which SHA-256 kernels run: "avx512+sha-ni", "sha-ni" or "portable". */
 const char *certa_merkle_backend(void);
 

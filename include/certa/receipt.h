@@ -15,9 +15,13 @@
  *
  * What a receipt proves: the event, as submitted by that integrator in that
  * batch, is leaf leaf_index of the block at that height which a quorum
- * committed. The result is reported by the replying validator; it is not
- * yet covered by the certificate (it is committed CERTA_RESULTS_LAG_BLOCKS
- * blocks later, in that header's prev_results_root). See docs/PROTOCOL.md "Receipts".
+ * committed. The result is committed CERTA_RESULTS_LAG_BLOCKS blocks later,
+ * in that header's prev_results_root: a receipt with a result proof (binary
+ * version 3, JSON version 2) also carries that later header, its commit
+ * certificate and the path of the event's result leaf (u8 result || u8
+ * kind) to its prev_results_root, so the result too is proven by a quorum.
+ * Without one (binary version 2, JSON version 1) the result is only what
+ * the replying validator reports. See docs/PROTOCOL.md "Receipts".
  *
  * Binary form: a batch receipt (the RECEIPT reply of the client protocol)
  * shares the header, the certificate and one range proof between the
@@ -43,7 +47,9 @@
 #define CERTA_RECEIPT_REASON_MAX 128u /* bytes of a rejection reason */
 #define CERTA_RECEIPT_MAGIC 0x52545243u /* "CRTR" */
 #define CERTA_RECEIPT_VERSION 2u      /* binary batch receipt (range proof) */
+#define CERTA_RECEIPT_VERSION_RESULTS 3u /* version 2 plus a result proof */
 #define CERTA_RECEIPT_JSON_VERSION 1u /* the JSON line form */
+#define CERTA_RECEIPT_JSON_VERSION_RESULTS 2u /* JSON with "result_proof" */
 #define CERTA_RECEIPT_PROOF_MAX 128u /* hashes in a batch receipt's range proof */
 
 /* One event's receipt, decoded. Self-contained (no pointers). */
@@ -59,6 +65,15 @@ typedef struct certa_receipt {
     uint8_t event[CERTA_EVENT_BYTES_MAX];
     uint8_t path_len;
     uint8_t path[CERTA_RECEIPT_PATH_MAX][CERTA_HASH_BYTES];
+    /* The result proof, when has_result_proof: the encoded header of block
+     * height + CERTA_RESULTS_LAG_BLOCKS, its certificate, and the path of
+     * this event's result leaf (leaf leaf_index of the block's results
+     * tree) to that header's prev_results_root. */
+    bool has_result_proof;
+    uint8_t result_header[CERTA_HEADER_BYTES];
+    certa_commit_cert result_cert;
+    uint8_t result_path_len;
+    uint8_t result_path[CERTA_RECEIPT_PATH_MAX][CERTA_HASH_BYTES];
 } certa_receipt;
 
 /* Checks r against g: the header decodes; the event decodes; the integrator
@@ -67,11 +82,22 @@ typedef struct certa_receipt {
  * event_count and the path proves the leaf in events_root; an ok result
  * carries no reason. The first failure is returned with a message that
  * starts with the part that failed ("header: ", "event: ", "integrator: ",
- * "commit: ", "proof: ", "result: "). skip_cert skips the signature checks
- * (the caller verified this very certificate already). In
- * engine/receipt_verify.c. */
+ * "commit: ", "proof: ", "result: "). With a result proof it then checks
+ * that the later header decodes and is at height + CERTA_RESULTS_LAG_BLOCKS,
+ * that its certificate is for it and verifies, and that the path proves
+ * the result leaf (u8 result || u8 the event's kind) as leaf leaf_index of
+ * the event_count-leaf tree whose root is its prev_results_root; those
+ * failures start with "result proof: header: ", "result proof: commit: "
+ * or "result proof: path: ". skip_cert skips the signature checks of the
+ * block's certificate (the caller verified this very certificate already;
+ * the result certificate is always checked). In engine/receipt_verify.c. */
 certa_err certa_receipt_verify(const certa_receipt *r, const certa_genesis *g,
                                bool skip_cert, certa_errinfo *ei);
+
+/* The kind byte of an event's result leaf (u8 result || u8 kind), as the
+ * state records it: the event's kind, but 0 for an event it did not
+ * execute (result replayed or too_old) and for bytes that do not decode. */
+uint8_t certa_receipt_result_kind(uint16_t result, const uint8_t *event, size_t len);
 
 /* ---- binary, batch form ---- */
 typedef struct certa_receipt_entry {
@@ -82,7 +108,19 @@ typedef struct certa_receipt_entry {
     size_t event_len;
     const uint8_t (*path)[CERTA_HASH_BYTES];
     size_t path_len;
+    /* The path of the entry's result leaf in the results tree; only read
+     * by certa_receipt_batch_encode_results. */
+    const uint8_t (*result_path)[CERTA_HASH_BYTES];
+    size_t result_path_len;
 } certa_receipt_entry;
+
+/* What proves a batch's results: the header of block height +
+ * CERTA_RESULTS_LAG_BLOCKS (its prev_results_root is the block's results
+ * root) and that header's commit certificate. */
+typedef struct certa_receipt_results {
+    const uint8_t *header; /* CERTA_HEADER_BYTES */
+    const certa_commit_cert *cert;
+} certa_receipt_results;
 
 /* Encodes a batch receipt into out (cap bytes); *len_out gets its length.
  * The entries are consecutive leaves (entries[i].leaf_index = first + i)
@@ -97,6 +135,17 @@ certa_err certa_receipt_batch_encode(uint16_t integrator, uint64_t seq,
                                      const certa_receipt_entry *entries,
                                      uint32_t count, uint8_t *out, size_t cap,
                                      size_t *len_out, certa_errinfo *ei);
+/* The same with a result proof (version 3) when rp is not NULL: after the
+ * range proof, rp's header and certificate and one range proof of the
+ * entries' result leaves, taken from their result paths. */
+certa_err certa_receipt_batch_encode_results(uint16_t integrator, uint64_t seq,
+                                             const uint8_t header[CERTA_HEADER_BYTES],
+                                             const certa_commit_cert *cert,
+                                             const certa_receipt_entry *entries,
+                                             uint32_t count,
+                                             const certa_receipt_results *rp,
+                                             uint8_t *out, size_t cap, size_t *len_out,
+                                             certa_errinfo *ei);
 
 /* A decoded batch receipt borrows from its buffer and owns the entries'
  * rebuilt inclusion paths (certa_receipt_batch_free). */
@@ -115,6 +164,16 @@ typedef struct certa_receipt_batch {
     uint8_t *paths; /* entry i's path at (i * path_stride) hashes */
     uint8_t *path_lens;
     uint32_t path_stride;
+    /* version 3 only (has_result_proof): the later header, its certificate,
+     * the results range proof and each entry's rebuilt result path (same
+     * stride as paths) */
+    bool has_result_proof;
+    const uint8_t *result_header;
+    certa_commit_cert result_cert;
+    const uint8_t *result_proof;
+    uint8_t result_proof_count;
+    uint8_t *result_paths;
+    uint8_t *result_path_lens;
 } certa_receipt_batch;
 
 /* Checks the whole framing (every length and limit, nothing trailing),
@@ -140,8 +199,10 @@ certa_err certa_receipt_decode(const uint8_t *in, size_t len, certa_receipt *r,
  * The JSON line form, as text (no JSON library type crosses this header):
  * {"receipt":1,"integrator":N,"seq":N,"result":"ok"|"rejected","code":N,
  *  "reason":"...","height":N,"leaf_index":N,"event":"hex","header":"hex",
- *  "proof":["hex",...],"commit":{...}} (docs/PROTOCOL.md "Receipts").
- * In engine/receipt_json.c. */
+ *  "proof":["hex",...],"commit":{...}} (docs/PROTOCOL.md "Receipts");
+ * version 2 ("receipt":2) adds "result_proof":{"header":"hex","path":[...],
+ * "commit":{...}}. A receipt with a result proof is written as version 2,
+ * one without as version 1; both are read. In engine/receipt_json.c. */
 /* One compact JSON object, no newline, in a new string (free with free());
  * NULL on allocation failure. */
 char *certa_receipt_format_json(const certa_receipt *r);

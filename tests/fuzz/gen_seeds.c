@@ -12,6 +12,8 @@
 #include "certa/block.h"
 #include "certa/codec.h"
 #include "certa/crypto.h"
+#include "certa/merkle.h"
+#include "certa/receipt.h"
 #include "event_json.h" /* engine-private: the json_t form */
 
 static void put(const char *dir, const char *sub, const char *name, const void *p, size_t n)
@@ -123,6 +125,60 @@ int main(int argc, char **argv)
         return 1;
     put(dir, "block", "null-block.bin", rec, rec_len);
     free(rec);
+
+    /* batch receipts: leaves 2..4 of a 7-event block, plain (version 2)
+     * and with a result proof (version 3); the hashes need not verify */
+    uint8_t lh[7][CERTA_HASH_BYTES];
+    for (unsigned i = 0; i < 7; i++)
+        sample_fill(lh[i], CERTA_HASH_BYTES, (uint8_t)(40 + i));
+    certa_merkle_tree *t = NULL;
+    if (certa_merkle_tree_build(NULL, lh[0], 7, &t, NULL) != CERTA_OK)
+        return 1;
+    h.batch_count = 2;
+    h.event_count = 7;
+    uint8_t hdr[CERTA_HEADER_BYTES];
+    certa_header_encode(&h, hdr);
+    static certa_commit_cert cert;
+    cert.view = 1;
+    cert.height = h.height;
+    cert.count = 3;
+    memcpy(cert.sigs, sigs, sizeof sigs);
+    static uint8_t paths[3][CERTA_MERKLE_PATH_MAX][CERTA_HASH_BYTES];
+    static uint8_t evs[3][CERTA_EVENT_BYTES_MAX];
+    certa_receipt_entry en[3];
+    for (unsigned i = 0; i < 3; i++) {
+        size_t pl = 0, el = 0;
+        certa_event e = sample_event(kinds[i], (uint8_t)i, 1);
+        if (certa_merkle_tree_inclusion(t, 2 + i, paths[i], &pl, NULL) != CERTA_OK ||
+            certa_event_encode(&e, evs[i], sizeof evs[i], &el, NULL) != CERTA_OK)
+            return 1;
+        en[i] = (certa_receipt_entry){
+            .leaf_index = 2 + i, .result = i == 1 ? 11 : 0,
+            .reason = i == 1 ? "code_mismatch" : NULL, .event = evs[i], .event_len = el,
+            .path = (const uint8_t(*)[CERTA_HASH_BYTES])paths[i], .path_len = pl,
+            .result_path = (const uint8_t(*)[CERTA_HASH_BYTES])paths[i], .result_path_len = pl};
+    }
+    certa_merkle_tree_free(t);
+    h.height += CERTA_RESULTS_LAG_BLOCKS;
+    uint8_t later[CERTA_HEADER_BYTES];
+    certa_header_encode(&h, later);
+    static certa_commit_cert later_cert;
+    later_cert = cert;
+    later_cert.height = h.height;
+    certa_receipt_results rp = {later, &later_cert};
+    size_t len = 0;
+    if (certa_receipt_batch_encode(1, 2, hdr, &cert, en, 3, blk, sizeof blk, &len, NULL) !=
+        CERTA_OK)
+        return 1;
+    put(dir, "receipt", "v2-three.bin", blk, len);
+    if (certa_receipt_batch_encode_results(1, 2, hdr, &cert, en, 3, &rp, blk, sizeof blk, &len,
+                                           NULL) != CERTA_OK)
+        return 1;
+    put(dir, "receipt", "v3-three.bin", blk, len);
+    if (certa_receipt_batch_encode_results(1, 2, hdr, &cert, en + 1, 1, &rp, blk, sizeof blk,
+                                           &len, NULL) != CERTA_OK)
+        return 1;
+    put(dir, "receipt", "v3-one.bin", blk, len);
     certa_key_free(k);
     return 0;
 }

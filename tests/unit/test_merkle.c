@@ -885,3 +885,67 @@ Test(merkle, wide_last_block_tails)
         }
     }
 }
+
+/* The compact range of an append-only log, fed block by block (blocks of
+ * 0, 1, 2, 3, 5, ... leaves as a chain's blocks come), equals the RFC 6962
+ * root recomputed from all leaves at every size, both by the reference
+ * recursion and by the engine's root over leaf hashes. */
+Test(merkle, frontier_matches_full_recomputation_at_every_size)
+{
+    enum { N = 2200 };
+    h32 *lh = malloc(N * sizeof *lh);
+    cr_assert_not_null(lh);
+    for (size_t i = 0; i < N; i++) {
+        uint8_t d[12];
+        memcpy(d, &i, sizeof i);
+        memcpy(d + 8, "leaf", 4);
+        ref_leaf(d, sizeof d, lh[i]);
+    }
+    certa_merkle_frontier f;
+    certa_merkle_frontier_init(&f);
+    uint8_t root[32], want[32];
+    certa_merkle_frontier_root(&f, root);
+    certa_sha256("", 0, want);
+    cr_assert_eq(memcmp(root, want, 32), 0, "empty log");
+    size_t size = 0;
+    static const size_t blocks[] = { 0, 1, 2, 3, 5, 8, 13, 1, 0, 64, 100, 255, 256, 257, 1 };
+    size_t b = 0;
+    while (size < N) {
+        size_t n = blocks[b++ % (sizeof blocks / sizeof blocks[0])];
+        if (n > N - size)
+            n = N - size;
+        /* the block's leaves one at a time: every size on the way */
+        certa_merkle_frontier g = f;
+        for (size_t k = 0; k < n; k++) {
+            certa_merkle_frontier_append(&g, lh[size + k], 1);
+            certa_merkle_frontier_root(&g, root);
+            ref_mth(lh, 0, size + k + 1, want);
+            cr_assert_eq(memcmp(root, want, 32), 0, "size %zu", size + k + 1);
+        }
+        /* and the whole block at once, as a validator feeds it */
+        certa_merkle_frontier_append(&f, lh[size], n);
+        size += n;
+        cr_assert_eq(f.size, size);
+        cr_assert_eq(memcmp(&f, &g, sizeof f), 0, "block to size %zu", size);
+        certa_merkle_frontier_root(&f, root);
+        cr_assert_eq(certa_merkle_root_hashes(NULL, lh[0], size, want, NULL), CERTA_OK);
+        cr_assert_eq(memcmp(root, want, 32), 0, "block to size %zu", size);
+    }
+    /* the RFC 6962 test vector: the 8 reference leaves */
+    static const char *const hexes[] = { "", "00", "10", "2021", "3031", "40414243",
+                                         "5051525354555657",
+                                         "606162636465666768696a6b6c6d6e6f" };
+    certa_merkle_frontier_init(&f);
+    for (int i = 0; i < 8; i++) {
+        uint8_t d[16], h[32];
+        size_t len = strlen(hexes[i]) / 2;
+        cr_assert_eq(certa_hex_decode(hexes[i], d, len), CERTA_OK);
+        certa_merkle_leaf_hash(d, len, h);
+        certa_merkle_frontier_append(&f, h, 1);
+    }
+    certa_merkle_frontier_root(&f, root);
+    cr_assert_eq(certa_hex_decode("5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+                                  want, 32), CERTA_OK);
+    cr_assert_eq(memcmp(root, want, 32), 0);
+    free(lh);
+}

@@ -11,6 +11,7 @@
 #include "certa/certa.h"
 #include "certa/crypto.h"
 #include "certa/merkle.h"
+#include "certa/state.h" /* result codes and the result leaf */
 #include "receipt_json.h" /* engine-private: the json_t form */
 
 #define NV 4
@@ -501,4 +502,255 @@ Test(receipt_cli, verify_names_the_failing_lines)
         certa_key_free(keys[i]);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- result proofs (binary version 3, JSON version 2) ---- */
+
+/* The results of the NEV events of good's block: leaf i = u8 result || u8
+ * kind (every event is a confirm). */
+static const uint8_t block_results[NEV] = { 0, 11, 0, 6, 0 };
+
+/* Header 16 (= 12 + LAG) committing those results, certified by 0, 2, 3;
+ * paths of every result leaf into paths (room for NEV). */
+static void build_results(certa_key **keys, uint8_t header[CERTA_HEADER_BYTES],
+                          certa_commit_cert *cert,
+                          uint8_t (*paths)[CERTA_RECEIPT_PATH_MAX][32], size_t *plen)
+{
+    uint8_t leaf_hashes[NEV][32];
+    for (int i = 0; i < NEV; i++) {
+        uint8_t leaf[CERTA_RESULT_LEAF_BYTES];
+        certa_result_leaf(CERTA_EV_CONFIRM, block_results[i], leaf);
+        certa_merkle_leaf_hash(leaf, sizeof leaf, leaf_hashes[i]);
+    }
+    certa_merkle_tree *t = NULL;
+    cr_assert_eq(certa_merkle_tree_build(NULL, &leaf_hashes[0][0], NEV, &t, NULL), CERTA_OK);
+    certa_block_header h;
+    memset(&h, 0, sizeof h);
+    h.height = 12 + CERTA_RESULTS_LAG_BLOCKS;
+    h.view = 3;
+    h.timestamp_ms = 1700000004000ull;
+    h.event_count = 1;
+    h.batch_count = 1;
+    memset(h.prev_hash, 0xbb, 32);
+    memset(h.events_root, 0xcc, 32);
+    memset(h.state_digest, 0xdd, 32);
+    certa_merkle_tree_root(t, h.prev_results_root);
+    cr_assert_eq(certa_header_encode(&h, header), CERTA_OK);
+    for (int i = 0; i < NEV; i++)
+        cr_assert_eq(certa_merkle_tree_inclusion(t, (size_t)i, paths[i], &plen[i], NULL),
+                     CERTA_OK);
+    certa_merkle_tree_free(t);
+    memset(cert, 0, sizeof *cert);
+    cert->view = 3;
+    cert->height = h.height;
+    certa_sha256(header, CERTA_HEADER_BYTES, cert->block_hash);
+    static const uint16_t who[] = { 0, 2, 3 };
+    cert->count = 3;
+    for (int i = 0; i < 3; i++) {
+        uint8_t msg[CERTA_COMMIT_MSG_BYTES];
+        certa_block_commit_message(gen.hash, who[i], cert->view, cert->height,
+                                   cert->block_hash, msg);
+        cert->sigs[i].validator = who[i];
+        cr_assert_eq(certa_sign(keys[who[i]], msg, sizeof msg, cert->sigs[i].sig, NULL),
+                     CERTA_OK);
+    }
+}
+
+static uint8_t rpaths[NEV][CERTA_RECEIPT_PATH_MAX][32];
+static size_t rplen[NEV];
+
+/* good (leaf 2) with its result proof. */
+static void proven(certa_receipt *r)
+{
+    *r = good;
+    build_results(vkeys, r->result_header, &r->result_cert, rpaths, rplen);
+    r->has_result_proof = true;
+    r->result = block_results[2];
+    memcpy(r->result_path, rpaths[2], rplen[2] * 32);
+    r->result_path_len = (uint8_t)rplen[2];
+}
+
+Test(receipt, result_proof_verifies_and_alterations_name_the_part)
+{
+    static certa_receipt r;
+    proven(&r);
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    cr_assert_eq(certa_receipt_verify(&r, &gen, false, &ei), CERTA_OK, "%s", ei.msg);
+
+    /* another result than the committed one (same kind, and every code) */
+    for (unsigned code = 1; code < CERTA_R_COUNT; code++) {
+        proven(&r);
+        r.result = (uint16_t)code;
+        snprintf(r.reason, sizeof r.reason, "%s", certa_result_name(code));
+        expect_fail(&r, CERTA_E_BAD_PROOF, "result proof: path: ", "is not leaf 2");
+    }
+    proven(&r);
+    r.result = 300;
+    snprintf(r.reason, sizeof r.reason, "big");
+    expect_fail(&r, CERTA_E_BAD_PROOF, "result proof: path: ", "has no result leaf");
+
+    proven(&r);
+    r.result_path[0][7] ^= 1;
+    expect_fail(&r, CERTA_E_BAD_PROOF, "result proof: path: ", NULL);
+    proven(&r);
+    r.result_path_len--;
+    expect_fail(&r, CERTA_E_BAD_PROOF, "result proof: path: ", NULL);
+
+    proven(&r);
+    r.result_cert.sigs[1].sig[3] ^= 1;
+    expect_fail(&r, CERTA_E_BAD_SIGNATURE, "result proof: commit: ", "validator 2");
+    proven(&r);
+    r.result_cert.count = 2;
+    expect_fail(&r, CERTA_E_BAD_SIGNATURE, "result proof: commit: ", NULL);
+    proven(&r);
+    r.result_cert = r.cert; /* the block's own certificate: another header */
+    expect_fail(&r, CERTA_E_CHAIN, "result proof: commit: ", NULL);
+
+    /* a certified header at the wrong height (its own certificate is good) */
+    proven(&r);
+    certa_block_header h;
+    cr_assert_eq(certa_header_decode(r.result_header, CERTA_HEADER_BYTES, &h, NULL), CERTA_OK);
+    h.height--;
+    cr_assert_eq(certa_header_encode(&h, r.result_header), CERTA_OK);
+    expect_fail(&r, CERTA_E_CHAIN, "result proof: header: ", "committed at 16");
+    proven(&r);
+    r.result_header[0] ^= 0xff;
+    expect_fail(&r, CERTA_E_BAD_MAGIC, "result proof: header: ", NULL);
+
+    /* the block part is still checked first */
+    proven(&r);
+    r.cert.sigs[0].sig[0] ^= 1;
+    expect_fail(&r, CERTA_E_BAD_SIGNATURE, "commit: ", NULL);
+}
+
+Test(receipt, result_proof_binary_and_json_round_trips)
+{
+    static certa_receipt r, back;
+    proven(&r);
+    static uint8_t buf[32768];
+    size_t len = 0, len2 = 0;
+    certa_errinfo ei;
+    cr_assert_eq(certa_receipt_encode(&r, buf, sizeof buf, &len, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert_eq(buf[4], CERTA_RECEIPT_VERSION_RESULTS);
+    cr_assert_eq(certa_receipt_decode(buf, len, &back, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert(back.has_result_proof);
+    cr_assert_eq(back.result_path_len, r.result_path_len);
+    cr_assert_eq(memcmp(back.result_path, r.result_path, r.result_path_len * 32u), 0);
+    cr_assert_eq(memcmp(&back.result_cert, &r.result_cert, sizeof r.result_cert), 0);
+    cr_assert_eq(certa_receipt_verify(&back, &gen, false, &ei), CERTA_OK, "%s", ei.msg);
+    for (size_t cut = 0; cut < len; cut += 5)
+        cr_assert_neq(certa_receipt_decode(buf, cut, &back, NULL), CERTA_OK, "cut %zu", cut);
+    cr_assert_eq(certa_receipt_decode(buf, len + 1, &back, NULL), CERTA_E_TRAILING);
+    /* the version 2 form of the same receipt is still read and verified */
+    r.has_result_proof = false;
+    cr_assert_eq(certa_receipt_encode(&r, buf, sizeof buf, &len2, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert_eq(buf[4], CERTA_RECEIPT_VERSION);
+    cr_assert_eq(certa_receipt_decode(buf, len2, &back, &ei), CERTA_OK, "%s", ei.msg);
+    cr_assert(!back.has_result_proof);
+    cr_assert_eq(certa_receipt_verify(&back, &gen, false, &ei), CERTA_OK, "%s", ei.msg);
+
+    /* JSON: version 2 with "result_proof", version 1 without */
+    proven(&r);
+    char *text = certa_receipt_format_json(&r);
+    cr_assert_not_null(text);
+    cr_assert_not_null(strstr(text, "\"receipt\":2"), "%s", text);
+    cr_assert_eq(certa_receipt_parse_json(text, strlen(text), &back, &ei), CERTA_OK, "%s",
+                 ei.msg);
+    cr_assert(back.has_result_proof);
+    cr_assert_eq(certa_receipt_verify(&back, &gen, false, &ei), CERTA_OK, "%s", ei.msg);
+    char *v1 = strdup(text);
+    v1[strstr(v1, "\"receipt\":2") - v1 + 10] = '1';
+    cr_assert_eq(certa_receipt_parse_json(v1, strlen(v1), &back, &ei), CERTA_E_JSON);
+    cr_assert_not_null(strstr(ei.msg, "result_proof"), "%s", ei.msg);
+    free(v1);
+    free(text);
+    r.has_result_proof = false;
+    text = certa_receipt_format_json(&r);
+    cr_assert_not_null(strstr(text, "\"receipt\":1"), "%s", text);
+    cr_assert_null(strstr(text, "result_proof"), "%s", text);
+    text[strstr(text, "\"receipt\":1") - text + 10] = '2';
+    cr_assert_eq(certa_receipt_parse_json(text, strlen(text), &back, &ei), CERTA_E_JSON);
+    cr_assert_not_null(strstr(ei.msg, "result_proof"), "%s", ei.msg);
+    free(text);
+}
+
+Test(receipt, result_proof_batch_ranges)
+{
+    /* every range of consecutive leaves: one results range proof rebuilds
+     * each entry's result path exactly */
+    static uint8_t header[CERTA_HEADER_BYTES];
+    static certa_commit_cert cert;
+    build_results(vkeys, header, &cert, rpaths, rplen);
+    uint8_t leaf_hashes[NEV][32];
+    for (int i = 0; i < NEV; i++) {
+        uint8_t leaf[CERTA_LEAF_PREFIX_BYTES + CERTA_EVENT_BYTES_MAX];
+        size_t ll = certa_leaf_encode(2, 9, evbytes[i], evlen[i], leaf, sizeof leaf);
+        certa_merkle_leaf_hash(leaf, ll, leaf_hashes[i]);
+    }
+    certa_merkle_tree *t = NULL;
+    cr_assert_eq(certa_merkle_tree_build(NULL, &leaf_hashes[0][0], NEV, &t, NULL), CERTA_OK);
+    static uint8_t paths[NEV][CERTA_RECEIPT_PATH_MAX][32];
+    size_t plen[NEV];
+    for (int i = 0; i < NEV; i++)
+        cr_assert_eq(certa_merkle_tree_inclusion(t, (size_t)i, paths[i], &plen[i], NULL),
+                     CERTA_OK);
+    certa_merkle_tree_free(t);
+    certa_receipt_results rp = {header, &cert};
+    static uint8_t buf[32768];
+    static certa_receipt r;
+    for (int first = 0; first < NEV; first++)
+        for (int cnt = 1; first + cnt <= NEV; cnt++) {
+            certa_receipt_entry en[NEV];
+            for (int i = 0; i < cnt; i++) {
+                int k = first + i;
+                en[i] = (certa_receipt_entry){
+                    .leaf_index = (uint64_t)k, .result = block_results[k],
+                    .reason = block_results[k] ? certa_result_name(block_results[k]) : NULL,
+                    .event = evbytes[k], .event_len = evlen[k],
+                    .path = (const uint8_t(*)[32])paths[k], .path_len = plen[k],
+                    .result_path = (const uint8_t(*)[32])rpaths[k],
+                    .result_path_len = rplen[k] };
+            }
+            size_t len = 0;
+            certa_errinfo ei;
+            cr_assert_eq(certa_receipt_batch_encode_results(2, 9, good.header, &good.cert, en,
+                                                            (uint32_t)cnt, &rp, buf,
+                                                            sizeof buf, &len, &ei),
+                         CERTA_OK, "%s", ei.msg);
+            certa_receipt_batch b;
+            cr_assert_eq(certa_receipt_batch_decode(buf, len, &b, &ei), CERTA_OK, "%s",
+                         ei.msg);
+            size_t off = 0;
+            int n = 0;
+            while (certa_receipt_batch_next(&b, &off, &r)) {
+                int k = first + n;
+                cr_assert_eq(r.result_path_len, rplen[k]);
+                cr_assert_eq(memcmp(r.result_path, rpaths[k], rplen[k] * 32), 0);
+                cr_assert_eq(certa_receipt_verify(&r, &gen, false, &ei), CERTA_OK,
+                             "[%d,+%d) leaf %d: %s", first, cnt, k, ei.msg);
+                n++;
+            }
+            cr_assert_eq(n, cnt);
+            certa_receipt_batch_free(&b);
+            if (cnt < NEV) { /* the results proof ends the receipt: damage it */
+                buf[len - 1] ^= 1;
+                cr_assert_eq(certa_receipt_batch_decode(buf, len, &b, &ei), CERTA_OK);
+                off = 0;
+                bool any_bad = false;
+                while (certa_receipt_batch_next(&b, &off, &r)) {
+                    certa_err e = certa_receipt_verify(&r, &gen, true, &ei);
+                    if (e != CERTA_OK) {
+                        any_bad = true;
+                        cr_assert_eq(strncmp(ei.msg, "result proof: path: ", 20), 0, "%s",
+                                     ei.msg);
+                    }
+                }
+                cr_assert(any_bad, "[%d,+%d): a damaged results proof went unnoticed",
+                          first, cnt);
+                certa_receipt_batch_free(&b);
+                buf[len - 1] ^= 1;
+                cr_assert_neq(certa_receipt_batch_decode(buf, len - 32, &b, NULL), CERTA_OK);
+            }
+        }
 }
