@@ -158,7 +158,13 @@ static void execute_job(certa_node *nd, exec_job *job)
     memcpy(job->state_digest, x.state_digest, CERTA_HASH_BYTES);
     CERTA_ASSERT(x.result_count == job->leaves);
     memcpy(job->results, x.results, x.result_count);
+    /* the cold store could not be written (disk or map full, I/O) or
+     * disagrees with the replay: the node stops; a restart replays from
+     * the cold store's height once the cause is fixed */
+    job->err = certa_state_cold_status(nd->state, ei);
     pthread_mutex_unlock(&nd->state_mu);
+    if (job->err != CERTA_OK)
+        return;
     nd->x_executed = hdr->height;
 }
 
