@@ -796,8 +796,12 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
     switch (ev->kind) {
     case CERTA_EV_GRANT:
         r = apply_grant(s, ev, gr != NULL);
-        if (r == CERTA_R_OK)
-            gr = &s->grants[grant_new(s, ev)];
+        if (r == CERTA_R_OK) {
+            /* grant_new may grow (move) the table: index it after the call,
+             * never in the same expression */
+            uint32_t ni = grant_new(s, ev);
+            gr = &s->grants[ni];
+        }
         return record_event(s, ev, gr, holder_id, r);
     case CERTA_EV_REDEEM:
         r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_redeem(s, gr, gi, ev);
