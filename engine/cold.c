@@ -1,19 +1,22 @@
 /* cold: the licence state's history in one LMDB environment (see cold.h
- * for the layout and its invariants).
+ * for the layout, its invariants and the durability rule).
  *
  * LMDB was chosen for crash safety (copy-on-write B+trees: a commit is
  * atomic, a killed process leaves the last commit), readers that never
  * block the writer and reads served from the page cache through one mmap.
- * The environment is opened with MDB_NOMETASYNC: a power loss may undo the
- * last commit but never leaves a torn tree, and a lost commit is replayed
- * from the block log like any block above the stored height. With sync off
- * (temporary stores, benchmarks) data pages are not fsynced either: a
- * killed process loses nothing (the page cache has it), a power loss may
- * tear the store.
+ * Commits are not fsynced (MDB_NOSYNC | MDB_NOMETASYNC): an fdatasync per
+ * block on the execution thread held up the whole pipeline (a 4-validator
+ * cluster fell from tens of thousands of events/s to a few thousand), and
+ * the store is derived from the block log, which is durable. Pages go out
+ * through the file (pwrite), not the map, so a full disk is an error from
+ * the commit rather than a SIGBUS. The DIR/unsynced marker (cold.h) tells
+ * a kill, after which the store is whole, from a system crash, after which
+ * it is rebuilt. Scratch stores write through the map and keep no marker.
  */
 #include "cold.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,8 @@
 
 #define COLD_MAP_DEFAULT (64ull << 30)
 #define META_BYTES (8 + 8 + 8 + CERTA_HASH_BYTES)
+#define BOOT_ID_BYTES 64
+#define PATH_BYTES 4200
 
 struct certa_cold {
     MDB_env *env;
@@ -35,6 +40,9 @@ struct certa_cold {
     MDB_txn *rtxn; /* read snapshot, NULL or reset when not in use */
     bool rtxn_live;
     certa_cold_meta m;
+    bool scratch;
+    bool marked; /* DIR/unsynced written by this open: removed at close */
+    char why[96]; /* why the open rebuilt the store, "" when it did not */
     char path[4096];
 };
 
@@ -63,15 +71,76 @@ static uint64_t get_be64(const uint8_t *p)
 
 void certa_cold_remove(const char *dir)
 {
-    char p[4200];
+    char p[PATH_BYTES];
     snprintf(p, sizeof p, "%s/data.mdb", dir);
     unlink(p);
     snprintf(p, sizeof p, "%s/lock.mdb", dir);
     unlink(p);
+    snprintf(p, sizeof p, "%s/unsynced", dir);
+    unlink(p);
 }
 
-/* Opens env and its databases, reads meta. rc != 0 on any failure. */
-static int open_env(certa_cold *c, const certa_cold_opts *o)
+/* ------------------------------------------------------ the unsynced marker */
+
+/* The running system's boot id into out ("" when it cannot be read). */
+static void boot_id(char out[BOOT_ID_BYTES])
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f == NULL)
+        return;
+    if (fgets(out, BOOT_ID_BYTES, f) == NULL)
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* True when DIR/unsynced exists and names another boot than `now` (or
+ * cannot be read whole): commits of a system that has since stopped may
+ * never have reached the disk. */
+static bool marker_stale(const char *dir, const char *now)
+{
+    char p[PATH_BYTES], id[BOOT_ID_BYTES] = "";
+    snprintf(p, sizeof p, "%s/unsynced", dir);
+    FILE *f = fopen(p, "r");
+    if (f == NULL)
+        return errno != ENOENT;
+    bool ok = fgets(id, sizeof id, f) != NULL;
+    fclose(f);
+    id[strcspn(id, "\n")] = '\0';
+    return !ok || now[0] == '\0' || strcmp(id, now) != 0;
+}
+
+static int fsync_path(const char *p, int flags)
+{
+    int fd = open(p, flags);
+    if (fd < 0)
+        return errno;
+    int rc = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+/* Writes DIR/unsynced (the boot id, fsynced with its directory) before the
+ * first unsynced commit can exist. 0 or an errno. */
+static int marker_write(const char *dir, const char *now)
+{
+    CERTA_ASSERT(now != NULL && now[0] != '\0');
+    char p[PATH_BYTES];
+    snprintf(p, sizeof p, "%s/unsynced", dir);
+    FILE *f = fopen(p, "w");
+    if (f == NULL)
+        return errno;
+    bool ok = fprintf(f, "%s\n", now) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int rc = ok ? 0 : errno != 0 ? errno : EIO;
+    if (fclose(f) != 0 && rc == 0)
+        rc = errno;
+    return rc != 0 ? rc : fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
+/* Opens env and its databases, reads meta. rc != 0 on any failure.
+ * nosync: commits are not fsynced (cold.h). */
+static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
 {
     int rc = mdb_env_create(&c->env);
     if (rc != 0)
@@ -81,18 +150,20 @@ static int open_env(certa_cold *c, const certa_cold_opts *o)
         (rc = mdb_env_set_maxdbs(c->env, 8)) != 0)
         return rc;
     unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD;
-    /* Without fsync, pages are written in place through the map (half the
-     * CPU of a write); with it, through the file, so a commit's fdatasync
-     * covers its own pages only (a synced WRITEMAP commit msyncs the map). */
-    if (o != NULL && !o->sync)
-        flags |= MDB_NOSYNC | MDB_WRITEMAP;
+    if (nosync)
+        flags |= MDB_NOSYNC;
+    /* A scratch store's pages are written in place through the map (half
+     * the CPU of a write); a kept one's through the file, so that a full
+     * disk fails the commit instead of faulting a write to the map. */
+    if (c->scratch)
+        flags |= MDB_WRITEMAP;
     if ((rc = mdb_env_open(c->env, c->path, flags, 0644)) != 0)
         return rc;
     /* a file shorter than its last page (a torn copy) would fault on read */
     MDB_envinfo info;
     MDB_stat st;
     struct stat fs;
-    char p[4200];
+    char p[PATH_BYTES];
     snprintf(p, sizeof p, "%s/data.mdb", c->path);
     if ((rc = mdb_env_info(c->env, &info)) != 0 || (rc = mdb_env_stat(c->env, &st)) != 0)
         return rc;
@@ -153,15 +224,33 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
     if (c == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "cold store: out of memory");
     strcpy(c->path, dir);
-    int rc = open_env(c, o);
-    if (rc != 0 && rc != ENOMEM && rc != EACCES && rc != ENOSPC) {
-        /* derived data that cannot be trusted: start it again (replay refills) */
-        if (c->env != NULL)
-            mdb_env_close(c->env);
-        c->env = NULL;
+    c->scratch = o != NULL && o->scratch;
+    char now[BOOT_ID_BYTES] = "";
+    if (!c->scratch)
+        boot_id(now);
+    /* without a boot id to tell a kill from a system crash, sync each commit */
+    bool nosync = c->scratch || now[0] != '\0';
+    int rc = 0;
+    if (!c->scratch && marker_stale(dir, now)) {
+        snprintf(c->why, sizeof c->why, "left unflushed by a system that has since stopped");
         certa_cold_remove(dir);
-        *rebuilt = true;
-        rc = open_env(c, o);
+    } else {
+        rc = open_env(c, o, nosync);
+        if (rc != 0 && rc != ENOMEM && rc != EACCES && rc != ENOSPC) {
+            /* derived data that cannot be trusted: start it again */
+            if (c->env != NULL)
+                mdb_env_close(c->env);
+            c->env = NULL;
+            snprintf(c->why, sizeof c->why, "torn or unreadable (%s)", mdb_strerror(rc));
+            certa_cold_remove(dir);
+            rc = 0;
+        }
+    }
+    if (rc == 0 && c->env == NULL)
+        rc = open_env(c, o, nosync); /* empty: the replay refills it */
+    if (rc == 0 && !c->scratch && nosync) {
+        rc = marker_write(dir, now);
+        c->marked = rc == 0;
     }
     if (rc != 0) {
         certa_err e = lmdb_err(ei, rc, "open", dir);
@@ -170,6 +259,7 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
         free(c);
         return e;
     }
+    *rebuilt = c->why[0] != '\0';
     *out = c;
     return CERTA_OK;
 }
@@ -182,15 +272,32 @@ void certa_cold_close(certa_cold *c)
         mdb_txn_abort(c->wtxn);
     if (c->rtxn != NULL)
         mdb_txn_abort(c->rtxn);
+    /* every commit on disk: the marker may go. A failed flush (a write-back
+     * error) may have lost pages the next boot would read: the marker then
+     * names no boot, so the next open rebuilds. */
+    if (!c->scratch && c->marked) {
+        if (mdb_env_sync(c->env, 1) != 0) {
+            (void)marker_write(c->path, "flush-failed");
+        } else {
+            char p[PATH_BYTES];
+            snprintf(p, sizeof p, "%s/unsynced", c->path);
+            if (unlink(p) == 0)
+                (void)fsync_path(c->path, O_RDONLY | O_DIRECTORY);
+        }
+    } else if (!c->scratch) {
+        (void)mdb_env_sync(c->env, 1);
+    }
     mdb_env_close(c->env);
     free(c);
 }
 
 const certa_cold_meta *certa_cold_meta_of(const certa_cold *c) { return &c->m; }
 
+const char *certa_cold_rebuilt_why(const certa_cold *c) { return c->why; }
+
 uint64_t certa_cold_disk_bytes(const certa_cold *c)
 {
-    char p[4200];
+    char p[PATH_BYTES];
     struct stat fs;
     snprintf(p, sizeof p, "%s/data.mdb", c->path);
     return stat(p, &fs) == 0 ? (uint64_t)fs.st_blocks * 512u : 0;

@@ -46,18 +46,32 @@ typedef struct certa_cold_meta {
 
 typedef struct certa_cold_opts {
     uint64_t map_bytes; /* LMDB map_size: the file's size limit (0: 64 GiB) */
-    bool sync;          /* fsync data pages at each commit (meta pages never) */
+    bool scratch;       /* thrown away after use: no marker, no sync at close */
 } certa_cold_opts;
+
+/* Durability. Commits are never fsynced (they reach the page cache only):
+ * the store is derived, so a commit's cost stays off the disk. A killed
+ * process loses nothing (LMDB's copy-on-write tree is consistent at every
+ * commit and the kernel keeps the pages); a system crash may leave any
+ * unflushed tree torn. So while commits may be unflushed, the file
+ * DIR/unsynced holds the boot id of the system that wrote them: it is
+ * written (and fsynced) at open, removed at close after mdb_env_sync. An
+ * open that finds it with another boot id treats the store as torn. When
+ * the boot id cannot be read, every commit is fsynced instead. */
 
 /* Opens (creating dir and the environment when missing) the cold store in
  * dir. An environment that does not open, is shorter than its pages say
- * (a torn copy) or has no readable meta is removed and created empty:
- * *rebuilt is then true (the caller logs it; replay refills it). */
+ * (a torn copy), has no readable meta or was left unflushed by a system
+ * that has since restarted is removed and created empty: *rebuilt is then
+ * true (the caller logs it; replay refills it). */
 certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold **out,
                           bool *rebuilt, certa_errinfo *ei);
+/* Flushes every commit (mdb_env_sync), removes DIR/unsynced and closes. */
 void certa_cold_close(certa_cold *c);
 /* The meta of the last commit (cached, no I/O). */
 const certa_cold_meta *certa_cold_meta_of(const certa_cold *c);
+/* Why the last open rebuilt the store ("" when it did not). */
+const char *certa_cold_rebuilt_why(const certa_cold *c);
 /* Bytes the environment's file takes on disk. */
 uint64_t certa_cold_disk_bytes(const certa_cold *c);
 

@@ -35,12 +35,11 @@ static uint64_t clock_ns(clockid_t id)
 
 certa_err state_cold_open(certa_state *s, const certa_state_opts *o, certa_errinfo *ei)
 {
-    certa_cold_opts co = {.map_bytes = o ? o->cold_map_bytes : 0, .sync = true};
+    certa_cold_opts co = {.map_bytes = o ? o->cold_map_bytes : 0};
     if (o != NULL && o->cold_dir != NULL) {
         if (strlen(o->cold_dir) >= sizeof s->cold_dir)
             return certa_errorf(ei, CERTA_E_ARG, "state: cold store path too long");
         strcpy(s->cold_dir, o->cold_dir);
-        co.sync = !o->cold_nosync;
     } else {
         /* private and thrown away: nothing to make durable */
         const char *tmp = getenv("TMPDIR");
@@ -50,7 +49,7 @@ certa_err state_cold_open(certa_state *s, const certa_state_opts *o, certa_errin
             return certa_errorf(ei, CERTA_E_IO, "state: temporary cold store %s: %s",
                                 s->cold_dir, strerror(errno));
         s->cold_private = true;
-        co.sync = false;
+        co.scratch = true;
         if (co.map_bytes == 0)
             co.map_bytes = 4ull << 30;
     }
@@ -342,6 +341,7 @@ void certa_state_cold(const certa_state *s, certa_state_cold_info *out)
     const certa_cold_meta *c = certa_cold_meta_of(s->cold);
     memset(out, 0, sizeof *out);
     out->rebuilt = s->cold_rebuilt;
+    out->rebuilt_why = certa_cold_rebuilt_why(s->cold);
     out->height = c->height;
     out->events = c->events;
     out->archived = c->archived;

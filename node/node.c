@@ -330,8 +330,8 @@ static certa_err storage_open(certa_node *nd, certa_errinfo *ei)
             return e;
     } else if (ci.rebuilt) {
         certa_log(CERTA_LOG_WARN, "cold_store_rebuilt",
-                  "\"dir\":\"%s\",\"reason\":\"torn or unreadable: replaying the block log\"",
-                  cold);
+                  "\"dir\":\"%s\",\"reason\":\"%s: replaying the block log\"", cold,
+                  ci.rebuilt_why);
     }
     if (ci.height < last)
         certa_log(ci.height == 0 ? CERTA_LOG_WARN : CERTA_LOG_INFO, "cold_store_behind",

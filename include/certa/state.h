@@ -67,11 +67,13 @@ typedef struct certa_state_opts {
     uint32_t records_reserve; /* unused: event records live in the cold store */
     /* The cold store (archived grants, every event's record): an LMDB
      * environment in this directory, created when missing, rebuilt empty
-     * when torn (see certa_state_cold_info). NULL: a private temporary
-     * directory, removed by certa_state_free (tests, tools that replay). */
+     * when torn (see certa_state_cold_info). Its commits are not fsynced:
+     * certa_state_free flushes them, and a store left unflushed by a
+     * system crash is rebuilt at the next create (engine/cold.h). NULL: a
+     * private temporary directory, removed by certa_state_free (tests,
+     * tools that replay). */
     const char *cold_dir;
     uint64_t cold_map_bytes; /* LMDB map_size, the file's limit (0: 64 GiB) */
-    bool cold_nosync;        /* do not fsync its commits (benchmarks) */
 } certa_state_opts;
 
 /* Grace after a grant's window ends during which it stays in RAM; then it
@@ -155,7 +157,8 @@ uint32_t certa_state_grant_count(const certa_state *s); /* created, hot + archiv
 
 /* The cold store: where it stands and what it cost. */
 typedef struct certa_state_cold_info {
-    bool rebuilt;          /* it was torn or unreadable at open and started empty */
+    bool rebuilt;          /* it was torn, unreadable or unflushed at open and started empty */
+    const char *rebuilt_why; /* why ("" when not rebuilt), valid while the state lives */
     uint64_t height;       /* the block its content reflects */
     uint64_t events;       /* event records it holds */
     uint64_t archived;     /* archived grants it holds */

@@ -72,7 +72,7 @@ static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
 
 static certa_state *make(uint32_t threads, const char *cold)
 {
-    certa_state_opts o = {.hash_threads = threads, .cold_dir = cold, .cold_nosync = true};
+    certa_state_opts o = {.hash_threads = threads, .cold_dir = cold};
     certa_state *s = NULL;
     if (certa_state_create(&fx.g, &o, &s, NULL) != CERTA_OK)
         abort();

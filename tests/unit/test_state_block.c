@@ -25,7 +25,7 @@ static certa_state *new_state(void)
 /* A state whose cold store is in dir, as a data directory keeps it. */
 static certa_state *new_state_in(const char *dir)
 {
-    certa_state_opts o = {.hash_threads = 1, .cold_dir = dir, .cold_nosync = true};
+    certa_state_opts o = {.hash_threads = 1, .cold_dir = dir};
     certa_state *s = NULL;
     certa_errinfo ei;
     cr_assert_eq(certa_state_create(&fx.g, &o, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
