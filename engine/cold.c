@@ -323,6 +323,8 @@ certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei)
     return CERTA_OK;
 }
 
+bool certa_cold_writing(const certa_cold *c) { return c->wtxn != NULL; }
+
 certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
                                const uint8_t rec[COLD_EVENT_BYTES],
                                const uint8_t *holder_id, const uint8_t *grant_id,

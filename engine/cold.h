@@ -15,10 +15,13 @@
  *   by_grant   grant_id[16]  -> u64 seq, sorted duplicates (DUPFIXED)
  *   grants     grant_id[16]  -> an archived grant's record (state.c's layout)
  *
- * One writer (the thread applying blocks); reads happen between blocks or,
- * for look-ups of archived grants, inside a block through a read snapshot
- * taken before the block's write. Not thread-safe by itself: the state's
- * caller serializes (state.h).
+ * One writer (the thread applying blocks), whose write transaction may
+ * stay open across several blocks (state_cold.c groups them); reads see
+ * it while it is open (they go through it) and otherwise a read snapshot.
+ * Not thread-safe by itself: the state's caller serializes (state.h), and
+ * a reader on another thread then only reads through the open write
+ * transaction (no LMDB lock is taken or released by reads; begin, commit
+ * and abort stay on the writer's thread).
  */
 #ifndef CERTA_COLD_H
 #define CERTA_COLD_H
@@ -77,6 +80,8 @@ uint64_t certa_cold_disk_bytes(const certa_cold *c);
 
 /* ---- writing: begin, puts, commit (one transaction) ---- */
 certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei);
+/* True between begin and commit (or abort). */
+bool certa_cold_writing(const certa_cold *c);
 /* holder / grant may be NULL (the record is on no such list). */
 certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
                                const uint8_t rec[COLD_EVENT_BYTES],

@@ -3,16 +3,23 @@
  * whose window ended at least CERTA_STATE_GRACE_MS before the block's time
  * (they can no longer change), appends their final records to the archive
  * tree (RFC 6962, kept as its frontier: O(log n) hashes per grant) and
- * writes the block's event records and archived grants to the cold store
- * in one LMDB write transaction, with the height, event count and archive
- * root they bring it to. The queries that read history are answered here.
+ * writes the block's event records and archived grants to the cold store.
+ * One LMDB write transaction holds a group of consecutive blocks (up to
+ * COLD_GROUP_BLOCKS blocks or COLD_GROUP_EVENTS events) and is committed
+ * with the height, event count and archive root they bring it to: random
+ * inserts into the holder and grant lists copy and write each touched
+ * B-tree page once per transaction, not once per block. Reads go through
+ * the open transaction, so the rules and the queries see every executed
+ * block. The queries that read history are answered here.
  *
  * Invariants:
  *  - which grants a block archives, and in which order (not_after_ms, then
  *    slot), is a function of the chain: every validator's archive root and
  *    free-slot order are the same;
  *  - the cold store's meta (height, events, archived, root) is written in
- *    the transaction that brings its content to that height;
+ *    the transaction that brings its content to that height; a group left
+ *    uncommitted by a kill is replayed from the block log like any block
+ *    above the stored height;
  *  - blocks at or below cold_skip_to are already in the cold store (a
  *    restarted validator replays them): nothing is written for them, and
  *    at cold_skip_to the state must agree with the stored meta;
@@ -23,6 +30,12 @@
 #include "state_internal.h"
 
 #include "cold.h"
+
+/* A group's bounds: about 3 x COLD_GROUP_EVENTS dirty pages at worst (an
+ * event record and two list entries on pages of their own), below LMDB's
+ * 131,072-page dirty list, past which it spills pages mid-transaction. */
+#define COLD_GROUP_BLOCKS 64u
+#define COLD_GROUP_EVENTS 32768u
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -62,6 +75,10 @@ certa_err state_cold_open(certa_state *s, const certa_state_opts *o, certa_errin
 
 void state_cold_close(certa_state *s)
 {
+    if (s->cold != NULL && !s->in_block) {
+        certa_errinfo ei;
+        (void)state_cold_flush(s, &ei); /* a failure: the replay redoes the group */
+    }
     if (s->cold != NULL)
         certa_cold_close(s->cold);
     s->cold = NULL;
@@ -236,6 +253,58 @@ static certa_err put_lists(certa_state *s, bool by_holder, certa_errinfo *ei)
     return e;
 }
 
+/* The meta the state's position gives the cold store. */
+static void cold_meta(const certa_state *s, certa_cold_meta *m)
+{
+    memset(m, 0, sizeof *m);
+    m->height = s->height;
+    m->events = s->record_count;
+    m->archived = s->archived;
+    state_archive_root(s, m->root);
+}
+
+certa_err state_cold_flush(certa_state *s, certa_errinfo *ei)
+{
+    CERTA_ASSERT(!s->in_block);
+    if (!certa_cold_writing(s->cold))
+        return s->cold_err == CERTA_OK ? CERTA_OK : certa_state_cold_status(s, ei);
+    certa_cold_meta m;
+    cold_meta(s, &m);
+    certa_errinfo sub;
+    certa_errinfo_clear(&sub);
+    certa_err e = certa_cold_commit(s->cold, &m, &sub);
+    s->cold_group_blocks = 0;
+    s->cold_group_events = 0;
+    if (e != CERTA_OK) {
+        set_cold_err(s, e, certa_errmsg(&sub));
+        return certa_errorf(ei, e, "%s", certa_errmsg(&sub));
+    }
+    CERTA_ASSERT(certa_cold_meta_of(s->cold)->height == s->height);
+    return CERTA_OK;
+}
+
+/* Replaying blocks the cold store already holds: at its height, the state
+ * must agree with what it recorded. */
+static void cold_check_skipped(certa_state *s)
+{
+    certa_cold_read_end(s->cold); /* the next block reads a fresh snapshot */
+    const certa_cold_meta *c = certa_cold_meta_of(s->cold);
+    certa_cold_meta m;
+    cold_meta(s, &m);
+    if (s->height == s->cold_skip_to && s->cold_err == CERTA_OK &&
+        (c->events != m.events || c->archived != m.archived ||
+         memcmp(c->root, m.root, CERTA_HASH_BYTES) != 0)) {
+        char msg[sizeof s->cold_msg];
+        snprintf(msg, sizeof msg,
+                 "cold store %.100s disagrees with the chain at height %llu "
+                 "(events %llu/%llu, archived %llu/%llu): remove it to rebuild",
+                 s->cold_dir, (unsigned long long)s->height,
+                 (unsigned long long)c->events, (unsigned long long)m.events,
+                 (unsigned long long)c->archived, (unsigned long long)m.archived);
+        set_cold_err(s, CERTA_E_CORRUPT, msg);
+    }
+}
+
 void state_cold_end_block(certa_state *s)
 {
     CERTA_ASSERT(!s->in_block);
@@ -247,7 +316,7 @@ void state_cold_end_block(certa_state *s)
     certa_errinfo ei;
     certa_err e = CERTA_OK;
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-    if (write)
+    if (write && !certa_cold_writing(s->cold))
         e = certa_cold_begin(s->cold, &ei);
     if (archive_slots(s, n, write && e == CERTA_OK, &ei) != CERTA_OK && e == CERTA_OK)
         e = CERTA_E_IO;
@@ -260,30 +329,21 @@ void state_cold_end_block(certa_state *s)
         e = put_lists(s, true, &ei);
     if (write && e == CERTA_OK)
         e = put_lists(s, false, &ei);
-    certa_cold_meta m = {.height = s->height, .events = s->record_count, .archived = s->archived};
-    state_archive_root(s, m.root);
-    if (write && e == CERTA_OK)
-        e = certa_cold_commit(s->cold, &m, &ei);
-    if (write && e != CERTA_OK) {
+    if (write && e == CERTA_OK) {
+        s->cold_group_blocks++;
+        s->cold_group_events += s->block_count;
+        if (s->cold_group_blocks >= COLD_GROUP_BLOCKS ||
+            s->cold_group_events >= COLD_GROUP_EVENTS)
+            e = state_cold_flush(s, &ei);
+    } else if (write) {
+        /* the group is lost with its transaction: a restart replays it */
         certa_cold_abort(s->cold);
+        s->cold_group_blocks = 0;
+        s->cold_group_events = 0;
         set_cold_err(s, e, certa_errmsg(&ei));
     }
-    if (!write) {
-        certa_cold_read_end(s->cold); /* the next block reads a fresh snapshot */
-        const certa_cold_meta *c = certa_cold_meta_of(s->cold);
-        if (s->height == s->cold_skip_to && s->cold_err == CERTA_OK &&
-            (c->events != m.events || c->archived != m.archived ||
-             memcmp(c->root, m.root, CERTA_HASH_BYTES) != 0)) {
-            char msg[sizeof s->cold_msg];
-            snprintf(msg, sizeof msg,
-                     "cold store %.100s disagrees with the chain at height %llu "
-                     "(events %llu/%llu, archived %llu/%llu): remove it to rebuild",
-                     s->cold_dir, (unsigned long long)s->height,
-                     (unsigned long long)c->events, (unsigned long long)m.events,
-                     (unsigned long long)c->archived, (unsigned long long)m.archived);
-            set_cold_err(s, CERTA_E_CORRUPT, msg);
-        }
-    }
+    if (!write)
+        cold_check_skipped(s);
     s->cold_write_ns += clock_ns(CLOCK_MONOTONIC) - t0;
     s->cold_write_cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
@@ -342,10 +402,16 @@ void certa_state_cold(const certa_state *s, certa_state_cold_info *out)
     memset(out, 0, sizeof *out);
     out->rebuilt = s->cold_rebuilt;
     out->rebuilt_why = certa_cold_rebuilt_why(s->cold);
-    out->height = c->height;
-    out->events = c->events;
-    out->archived = c->archived;
-    memcpy(out->root, c->root, CERTA_HASH_BYTES);
+    out->committed_height = c->height;
+    certa_cold_meta now;
+    if (certa_cold_writing(s->cold) && !s->in_block)
+        cold_meta(s, &now); /* the open group: what reads see */
+    else
+        now = *c;
+    out->height = now.height;
+    out->events = now.events;
+    out->archived = now.archived;
+    memcpy(out->root, now.root, CERTA_HASH_BYTES);
     out->disk_bytes = certa_cold_disk_bytes(s->cold);
     out->write_ns = s->cold_write_ns;
     out->write_cpu_ns = s->cold_write_cpu_ns;

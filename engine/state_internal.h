@@ -151,6 +151,8 @@ struct certa_state {
     char cold_msg[256];
     uint64_t cold_write_ns; /* time spent writing to it (wall, this thread's CPU) */
     uint64_t cold_write_cpu_ns;
+    uint32_t cold_group_blocks; /* blocks in the open write transaction */
+    uint64_t cold_group_events; /* their events */
     grant cold_grant;       /* an archived grant looked up by the block */
     struct list_put *list_scratch; /* a block's list entries, sorted by key */
     uint32_t list_cap;
@@ -226,6 +228,9 @@ void state_archive_root_of(uint64_t archived, const uint8_t (*frontier)[CERTA_HA
 /* Archives the grants past expiry + grace and writes the block's records
  * and archived grants to the cold store (end of block). */
 void state_cold_end_block(certa_state *s);
+/* Commits the cold store's open write transaction, if any, at the state's
+ * height (between blocks). A failure is kept as the cold error. */
+certa_err state_cold_flush(certa_state *s, certa_errinfo *ei);
 /* An archived grant by id, as of the state's position (archived by an
  * earlier block; inside a block, before it): copied to s->cold_grant. */
 bool state_cold_grant(certa_state *s, const uint8_t *id);

@@ -116,6 +116,11 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return certa_errorf(ei, CERTA_E_ARG, "snapshot path too long: %s", path);
+    /* a load needs the cold store at the snapshot's height: commit the
+     * group of blocks still open */
+    certa_err fe = state_cold_flush(s, ei);
+    if (fe != CERTA_OK)
+        return fe;
     snap_writer *w = malloc(sizeof *w);
     if (w == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);

@@ -159,7 +159,9 @@ uint32_t certa_state_grant_count(const certa_state *s); /* created, hot + archiv
 typedef struct certa_state_cold_info {
     bool rebuilt;          /* it was torn, unreadable or unflushed at open and started empty */
     const char *rebuilt_why; /* why ("" when not rebuilt), valid while the state lives */
-    uint64_t height;       /* the block its content reflects */
+    uint64_t height;       /* the block its content reflects (as reads see it) */
+    uint64_t committed_height; /* the last one committed to the file: a kill
+                                * loses the blocks above it (replayed) */
     uint64_t events;       /* event records it holds */
     uint64_t archived;     /* archived grants it holds */
     uint64_t disk_bytes;   /* its file's allocated bytes */
