@@ -1,0 +1,116 @@
+/* cold: the licence state's history on disk, one LMDB environment.
+ *
+ * The state (state.c) keeps its active grants in RAM; what can no longer
+ * change lives here: every event's record (by sequence number, and listed
+ * per holder and per grant so either pages with a cursor) and the final
+ * record of every archived grant. Everything here is derived from the block
+ * log: the environment stores the height it reflects (meta), written in the
+ * same write transaction as that height's records, so it is either at a
+ * block boundary or absent; blocks above it are replayed.
+ *
+ * Databases (keys compare as bytes; numbers big-endian so they sort):
+ *   meta       "state" -> u64 height, u64 events, u64 archived, root[32]
+ *   events     u64 seq -> COLD_EVENT_BYTES
+ *   by_holder  holder_id[32] -> u64 seq, sorted duplicates (DUPFIXED)
+ *   by_grant   grant_id[16]  -> u64 seq, sorted duplicates (DUPFIXED)
+ *   grants     grant_id[16]  -> an archived grant's record (state.c's layout)
+ *
+ * One writer (the thread applying blocks), whose write transaction may
+ * stay open across several blocks (state_cold.c groups them); reads see
+ * it while it is open (they go through it) and otherwise a read snapshot.
+ * Not thread-safe by itself: the state's caller serializes (state.h), and
+ * a reader on another thread then only reads through the open write
+ * transaction (no LMDB lock is taken or released by reads; begin, commit
+ * and abort stay on the writer's thread).
+ */
+#ifndef CERTA_COLD_H
+#define CERTA_COLD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certa/certa.h"
+#include "certa/codec.h"
+
+/* time 8, kind 1, result 1, centre 2, matter 4, types 4, has_grant 1,
+ * grant_id 16 */
+#define COLD_EVENT_BYTES 37u
+#define COLD_GRANT_BYTES_MAX 256u
+
+typedef struct certa_cold certa_cold;
+
+typedef struct certa_cold_meta {
+    uint64_t height;   /* the last block whose records are all here */
+    uint64_t events;   /* records of events 0 .. events-1 are here */
+    uint64_t archived; /* archived grants (leaves of the archive tree) */
+    uint8_t root[CERTA_HASH_BYTES];
+} certa_cold_meta;
+
+typedef struct certa_cold_opts {
+    uint64_t map_bytes; /* LMDB map_size: the file's size limit (0: 64 GiB) */
+    bool scratch;       /* thrown away after use: no marker, no sync at close */
+} certa_cold_opts;
+
+/* Durability. Commits are never fsynced (they reach the page cache only):
+ * the store is derived, so a commit's cost stays off the disk. A killed
+ * process loses nothing (LMDB's copy-on-write tree is consistent at every
+ * commit and the kernel keeps the pages); a system crash may leave any
+ * unflushed tree torn. So while commits may be unflushed, the file
+ * DIR/unsynced holds the boot id of the system that wrote them: it is
+ * written (and fsynced) at open, removed at close after mdb_env_sync. An
+ * open that finds it with another boot id treats the store as torn. When
+ * the boot id cannot be read, every commit is fsynced instead. */
+
+/* Opens (creating dir and the environment when missing) the cold store in
+ * dir. An environment that does not open, is shorter than its pages say
+ * (a torn copy), has no readable meta or was left unflushed by a system
+ * that has since restarted is removed and created empty: *rebuilt is then
+ * true (the caller logs it; replay refills it). */
+certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold **out,
+                          bool *rebuilt, certa_errinfo *ei);
+/* Flushes every commit (mdb_env_sync), removes DIR/unsynced and closes. */
+void certa_cold_close(certa_cold *c);
+/* The meta of the last commit (cached, no I/O). */
+const certa_cold_meta *certa_cold_meta_of(const certa_cold *c);
+/* Why the last open rebuilt the store ("" when it did not). */
+const char *certa_cold_rebuilt_why(const certa_cold *c);
+/* Bytes the environment's file takes on disk. */
+uint64_t certa_cold_disk_bytes(const certa_cold *c);
+
+/* ---- writing: begin, puts, commit (one transaction) ---- */
+certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei);
+/* True between begin and commit (or abort). */
+bool certa_cold_writing(const certa_cold *c);
+/* holder / grant may be NULL (the record is on no such list). */
+certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
+                               const uint8_t rec[COLD_EVENT_BYTES],
+                               const uint8_t *holder_id, const uint8_t *grant_id,
+                               certa_errinfo *ei);
+/* Adds seq to a holder's (by_holder) or a grant's list. Puts in key order
+ * touch each B-tree page once: callers sort a block's entries first. */
+certa_err certa_cold_put_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t seq,
+                              certa_errinfo *ei);
+certa_err certa_cold_put_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
+                               const uint8_t *rec, size_t len, certa_errinfo *ei);
+certa_err certa_cold_commit(certa_cold *c, const certa_cold_meta *m, certa_errinfo *ei);
+void certa_cold_abort(certa_cold *c);
+
+/* ---- reading (a read snapshot opened on first use; read_end drops it) ---- */
+/* CERTA_E_NOTFOUND when absent. */
+certa_err certa_cold_get_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
+                               uint8_t *rec, size_t cap, size_t *len);
+certa_err certa_cold_get_event(certa_cold *c, uint64_t seq, uint8_t rec[COLD_EVENT_BYTES]);
+/* Sequence numbers on a holder's (by_holder) or a grant's list, from
+ * `from` (inclusive), below seq_end, at most limit; *next gets the first
+ * one left (UINT64_MAX when none). When must_have_from, CERTA_E_ARG unless
+ * `from` itself is on the list; CERTA_E_NOTFOUND when the list is empty. */
+certa_err certa_cold_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t from,
+                          bool must_have_from, uint64_t seq_end, uint64_t *seqs,
+                          uint32_t limit, uint32_t *n, uint64_t *next);
+void certa_cold_read_end(certa_cold *c);
+
+/* Removes the environment's files in dir (data.mdb, lock.mdb). */
+void certa_cold_remove(const char *dir);
+
+#endif
