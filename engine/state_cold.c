@@ -427,6 +427,11 @@ certa_err certa_state_cold_status(const certa_state *s, certa_errinfo *ei)
 
 void certa_state_cold_remove(const char *dir) { certa_cold_remove(dir); }
 
+certa_err certa_state_cold_flush(certa_state *s, certa_errinfo *ei)
+{
+    return state_cold_flush(s, ei);
+}
+
 /* ---------------------------------------------------------------- queries */
 /* Queries read the cold store through its read snapshot: they change no
  * state, so they take the state const and the store's cursor as a cache. */

@@ -315,6 +315,11 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
                                     certa_errinfo *ei)
 {
     CERTA_ASSERT(!s->in_block);
+    /* blocks applied before the load are committed at their own height
+     * (the check below then compares the store with the snapshot) */
+    certa_err fe = state_cold_flush(s, ei);
+    if (fe != CERTA_OK)
+        return fe;
     snap_reader r = {.f = fopen(path, "rb"), .failed = false};
     if (r.f == NULL)
         return certa_errorf(ei, errno == ENOENT ? CERTA_E_NOTFOUND : CERTA_E_IO,

@@ -288,6 +288,12 @@ static void *exec_main(void *arg)
         (void)wr; /* a full counter still wakes the poll */
     }
     pthread_mutex_unlock(&p->mu);
+    /* the cold writes' open group is this thread's: commit it before the
+     * state is freed elsewhere (a failure leaves it to the next replay) */
+    certa_errinfo ei;
+    pthread_mutex_lock(&nd->state_mu);
+    (void)certa_state_cold_flush(nd->state, &ei);
+    pthread_mutex_unlock(&nd->state_mu);
     return NULL;
 }
 
@@ -369,6 +375,11 @@ certa_err node_pipe_start(certa_node *nd, certa_errinfo *ei)
 {
     exec_pipe *p = &nd->pipe;
     nd->x_executed = nd->executed;
+    /* the recovery replay ran on this thread: its open group of cold
+     * writes is committed here, before the execution thread writes */
+    certa_err e = certa_state_cold_flush(nd->state, ei);
+    if (e != CERTA_OK)
+        return e;
     if (pthread_create(&p->thread, NULL, exec_main, nd) != 0)
         return certa_errorf(ei, CERTA_E_IO, "cannot start the execution thread");
     pthread_setname_np(p->thread, "certa-exec"); /* top -H, perf */

@@ -200,6 +200,11 @@ void certa_state_cold(const certa_state *s, certa_state_cold_info *out);
  * applying blocks (nothing more is written; the block log still holds
  * everything; a restart replays from the cold store's height). */
 certa_err certa_state_cold_status(const certa_state *s, certa_errinfo *ei);
+/* Commits the cold store's open group of blocks (between blocks). Its LMDB
+ * write transaction belongs to the thread that applied those blocks (LMDB's
+ * writer lock is that thread's): that thread calls this before another
+ * thread applies blocks or frees the state. */
+certa_err certa_state_cold_flush(certa_state *s, certa_errinfo *ei);
 /* Removes a cold store's files in dir (no state may have it open): the
  * next state created on dir starts it empty and replay refills it. */
 void certa_state_cold_remove(const char *dir);
