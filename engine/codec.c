@@ -260,6 +260,9 @@ static certa_err gov_check(const certa_gov_body *g, bool with_off, certa_errinfo
     if (g->expires_ms == 0 || g->expires_ms > (uint64_t)INT64_MAX)
         return field_fail(ei, CERTA_E_BAD_FIELD, "expires_ms", OFF(GV_EXPIRES),
                           "must be in 1 .. 2^63-1");
+    if (g->value > (uint64_t)INT64_MAX) /* JSON holds it */
+        return field_fail(ei, CERTA_E_BAD_FIELD, "value", OFF(GV_VALUE),
+                          "must be at most 2^63-1");
     return CERTA_OK;
 }
 
