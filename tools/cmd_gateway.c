@@ -880,7 +880,12 @@ int certa_cmd_gateway(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* Each of the GW_THREADS threads gets its share of GW_CONNECTIONS_MAX.
+     * Without the inter-thread channel a thread whose share is full still
+     * accepts and at once closes, so one address holding its 64 slow
+     * connections made other clients fail at random; with it, a full
+     * thread stops listening and the others take the connection. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (cert != NULL)
         flags |= MHD_USE_TLS;
     /* HTTPS adds its two options to the same list: a MHD_OPTION_END there
