@@ -15,7 +15,8 @@
 #
 # usage: bench/gateway.sh   (CERTA_BIN: default build/certa; BASE_PORT:
 #        default 26000; ROUNDS: default 3; DURATION: default 10; CONNS:
-#        default 64)
+#        default 64; PARTS: reads, post or both, the default; POSTERS:
+#        client threads posting, default 8)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CERTA=${CERTA_BIN:-$HERE/../build/certa}
@@ -23,6 +24,8 @@ BASE_PORT=${BASE_PORT:-26000}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
+PARTS=${PARTS:-both}
+POSTERS=${POSTERS:-8}
 command -v wrk >/dev/null || { echo "bench/gateway: needs wrk (bash tools/install-deps.sh)" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-gwbench.XXXXXX")
 PIDS=()
@@ -47,6 +50,7 @@ done
 python3 "$HERE/../tests/integration/cluster_grants.py" "$W/load" 1 400
 "$CERTA" submit --to all --genesis "$G" --integrator app --key "$W/c/integrators/app.pem" \
     --seq 1 --batch 50 --quiet "$W/load/g-0000.jsonl" >/dev/null
+if [ "$PARTS" != post ]; then
 GW_PORT=$((BASE_PORT + 80))
 "$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$GW_PORT" --rate-per-s 1000000 \
     --burst 1000000 >"$W/gw.out" 2>"$W/gw.err" &
@@ -78,11 +82,16 @@ for f in b s; do
     v=$(sed -n 's/^.*_reads_per_s //p' "$W/$f")
     echo "${n}_ratio_to_healthz $(python3 -c "print(round($v / $h, 3))")"
 done
+fi
+[ "$PARTS" = reads ] && exit 0
 
 # Batched POSTs against certa submit doing the same work: per round, 16
 # fresh chunks of 1,024 grants, 256 events per signed batch: once with
 # `certa submit --window 16` straight to the validators, once POSTed to the
-# gateway (4 threads, one chunk per POST). Committed events/s, medians.
+# gateway (POSTERS client threads, default 8, one kept-alive connection and
+# one chunk per POST; the gateway keeps at most 16 batches in flight, as
+# --window 16 does). An event counts once its POST answered 200 with its
+# receipt. Committed events/s, medians; a first round warms both up.
 TOKEN=bench-token-0123456789abcdef
 printf 'bench %s\n' "$(echo "$TOKEN" | "$CERTA" gateway --hash-token)" >"$W/tokens"
 PGW_PORT=$((BASE_PORT + 81))
@@ -93,7 +102,7 @@ PIDS+=($!)
 for _ in $(seq 100); do grep -q serving "$W/pgw.out" 2>/dev/null && break; sleep 0.1; done
 seq_next=1000
 direct=() posted=()
-for ((r = 0; r < ROUNDS; r++)); do
+for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
     python3 "$HERE/../tests/integration/cluster_grants.py" "$W/d$r" 16 1024
     sleep 0.01 # cluster_grants ids include the time in ms: the two sets differ
     python3 "$HERE/../tests/integration/cluster_grants.py" "$W/p$r" 16 1024
@@ -101,12 +110,19 @@ for ((r = 0; r < ROUNDS; r++)); do
     out=$("$CERTA" submit --to all --genesis "$G" --integrator app --key "$W/c/integrators/app.pem" \
         --seq "$seq_next" --batch 256 --window 16 --quiet "$W/d$r.jsonl")
     seq_next=$((seq_next + 100))
-    direct+=("$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
-        awk '{ printf "%.0f", $1 / $2 }')")
+    d_r=$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
+        awk '{ printf "%.0f", $1 / $2 }')
     read -r ev secs nc failed < <(python3 "$HERE/gateway_post.py" "http://127.0.0.1:$PGW_PORT" \
-        "$TOKEN" 4 "$W/p$r"/g-*.jsonl)
+        "$TOKEN" "$POSTERS" "$W/p$r"/g-*.jsonl)
     [ "$nc" = 0 ] && [ "$failed" = 0 ] || echo "bench/gateway: round $r: $nc events not committed, $failed POSTs failed" >&2
-    posted+=("$(awk -v e="$ev" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')")
+    p_r=$(awk -v e="$ev" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')
+    warm=""
+    ((r > 0)) || warm=" (warm-up, not counted)"
+    echo "round $r: direct $d_r events/s, gateway $p_r events/s$warm" >&2
+    if ((r > 0)); then
+        direct+=("$d_r")
+        posted+=("$p_r")
+    fi
 done
 med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 d=$(med "${direct[@]}")

@@ -223,8 +223,8 @@ static bool code_is_digits(const char code[CERTA_CODE_DIGITS])
     return true;
 }
 
-/* The framing rules of a GOVERN body: a known op; the name NUL-padded
- * (nothing after its first NUL, the last byte NUL); an approve carries the
+/* The framing rules of a GOVERN body: a known op; the name printable
+ * ASCII, NUL-padded (nothing after its first NUL, the last byte NUL); an approve carries the
  * proposal digest and nothing else, a propose everything but it. */
 static certa_err gov_check(const certa_gov_body *g, bool with_off, certa_errinfo *ei)
 {
@@ -238,6 +238,11 @@ static certa_err gov_check(const certa_gov_body *g, bool with_off, certa_errinfo
     if (n == CERTA_GOV_NAME_BYTES || !all_zero(g->name + n, CERTA_GOV_NAME_BYTES - n))
         return field_fail(ei, CERTA_E_BAD_FIELD, "name", OFF(GV_NAME),
                           "must be at most %u bytes, NUL-padded", CERTA_GOV_NAME_BYTES - 1);
+    /* printable ASCII: every decodable event has a JSON form */
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)g->name[i] < 0x20 || (uint8_t)g->name[i] > 0x7e)
+            return field_fail(ei, CERTA_E_BAD_FIELD, "name", OFF(GV_NAME + i),
+                              "byte 0x%02x is not printable ASCII", (uint8_t)g->name[i]);
     if (g->op == CERTA_GOV_APPROVE) {
         /* the struct has no padding: everything before the digest is
          * op followed by zeros */
@@ -255,6 +260,9 @@ static certa_err gov_check(const certa_gov_body *g, bool with_off, certa_errinfo
     if (g->expires_ms == 0 || g->expires_ms > (uint64_t)INT64_MAX)
         return field_fail(ei, CERTA_E_BAD_FIELD, "expires_ms", OFF(GV_EXPIRES),
                           "must be in 1 .. 2^63-1");
+    if (g->value > (uint64_t)INT64_MAX) /* JSON holds it */
+        return field_fail(ei, CERTA_E_BAD_FIELD, "value", OFF(GV_VALUE),
+                          "must be at most 2^63-1");
     return CERTA_OK;
 }
 

@@ -273,7 +273,8 @@ static certa_err parse_gov(const json_t *obj, certa_gov_body *g, certa_errinfo *
 {
     static const char *const keys[] = {"op", "change", "integrator", "centre", "counter",
                                        "matter", "role", "param", "value", "expires_ms",
-                                       "pub", "name", "proposal", NULL};
+                                       "pub", "name", "proposal", "change_code", "role_code",
+                                       "param_code", NULL};
     const json_t *o = json_object_get(obj, "gov");
     if (!json_is_object(o))
         return jfail(ei, CERTA_E_JSON, "gov", "expected an object");
@@ -335,6 +336,9 @@ static certa_err parse_gov(const json_t *obj, certa_gov_body *g, certa_errinfo *
             dst = (type)v; /* get_uint checked max */                          \
         }                                                                            \
     } while (0)
+    OPT_UINT("change_code", UINT8_MAX, uint8_t, g->change);
+    OPT_UINT("role_code", UINT8_MAX, uint8_t, g->role);
+    OPT_UINT("param_code", UINT8_MAX, uint8_t, g->param);
     OPT_UINT("integrator", UINT16_MAX, uint16_t, g->integrator);
     OPT_UINT("centre", UINT16_MAX, uint16_t, g->centre);
     OPT_UINT("counter", UINT16_MAX, uint16_t, g->counter);
@@ -372,10 +376,16 @@ static json_t *gov_json(const certa_gov_body *g)
             rc |= json_object_set_new(o, "counter", json_integer(g->counter));
         if (g->matter)
             rc |= json_object_set_new(o, "matter", json_integer(g->matter));
+        /* codes without a name keep their number, so every decodable
+         * event survives the JSON form (the rules reject them later) */
         if (g->role && certa_role_name(g->role) != NULL)
             rc |= json_object_set_new(o, "role", json_string(certa_role_name(g->role)));
+        else if (g->role)
+            rc |= json_object_set_new(o, "role_code", json_integer(g->role));
         if (g->param && certa_gov_param_name(g->param) != NULL)
             rc |= json_object_set_new(o, "param", json_string(certa_gov_param_name(g->param)));
+        else if (g->param)
+            rc |= json_object_set_new(o, "param_code", json_integer(g->param));
         if (g->value)
             rc |= json_object_set_new(o, "value", json_integer((json_int_t)g->value));
         rc |= json_object_set_new(o, "expires_ms", json_integer((json_int_t)g->expires_ms));

@@ -14,7 +14,8 @@
  * per-address and per-connection memory limits, a connection timeout
  * against slow senders, a direct-mapped cache of block pages (a committed
  * block never changes; 256 pages of at most 256 KiB), and POST bodies
- * bounded at 1 MiB (gateway_post.c). A handler holds at most one upstream connection, and each upstream
+ * bounded at 1 MiB (gateway_post.c), whose batches all go through one
+ * shared submit session with a fixed window (gateway_pipe.c). A handler holds at most one upstream connection, and each upstream
  * query ends (answer, validator error or the client library's deadline)
  * before the connection is handed on, so a late reply can never be taken
  * for the next query's.
@@ -52,7 +53,9 @@
 #define GW_UPSTREAMS 4u          /* validator connections, one query each at a time */
 #define GW_RATE_SLOTS 4096u      /* client addresses remembered for rate limits */
 #define GW_RATE_PROBE 8u         /* slots looked at per address */
-#define GW_THREADS 4u            /* HTTP worker threads */
+#define GW_THREADS 16u           /* HTTP worker threads; a synchronous POST holds one until
+                                  * answered, and POSTs must overlap to keep the shared
+                                  * submit window (gateway_pipe.c) full */
 #define GW_CONNECTIONS_MAX 512u  /* open HTTP connections, all clients */
 #define GW_PER_ADDR_MAX 64u      /* open HTTP connections per client address */
 #define GW_CONN_MEMORY_BYTES (32u * 1024u) /* request line and headers, per connection */
@@ -877,7 +880,12 @@ int certa_cmd_gateway(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* Each of the GW_THREADS threads gets its share of GW_CONNECTIONS_MAX.
+     * Without the inter-thread channel a thread whose share is full still
+     * accepts and at once closes, so one address holding its 64 slow
+     * connections made other clients fail at random; with it, a full
+     * thread stops listening and the others take the connection. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (cert != NULL)
         flags |= MHD_USE_TLS;
     /* HTTPS adds its two options to the same list: a MHD_OPTION_END there

@@ -24,10 +24,13 @@
 
 #include <jansson.h>
 
+#include "certa/codec.h"
 #include "certa/crypto.h"
 #include "certa/event_json.h"
-#include "../net/submit.h"
+#include "certa/receipt.h"
 #include "cli.h"
+#include "gateway_pipe.h"
+#include "gateway_rcpt.h"
 
 #define TOKENS_MAX 256u
 #define CERTA_GW_JOURNAL_LINES_MAX (2ull * CERTA_GW_KEYS_MAX)
@@ -48,6 +51,8 @@ typedef struct keyent {
 struct certa_gw_post {
     certa_gw_post_opts o;
     certa_key *key;
+    int integrator_idx;
+    certa_gw_pipe *pipe; /* the one submit session every POST shares */
     token tokens[TOKENS_MAX];
     uint32_t ntokens;
     pthread_mutex_t mu;
@@ -233,6 +238,19 @@ certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
     if ((e = certa_key_load_pem(o->key_path, &p->key, ei)) != CERTA_OK ||
         (e = load_tokens(p, ei)) != CERTA_OK)
         goto fail;
+    p->integrator_idx = certa_genesis_integrator_find(o->genesis, o->integrator);
+    uint8_t pub[CERTA_PUBKEY_BYTES];
+    certa_key_public(p->key, pub);
+    if (memcmp(pub, o->genesis->integrators[p->integrator_idx].pub, CERTA_PUBKEY_BYTES) != 0) {
+        e = certa_errorf(ei, CERTA_E_BAD_KEY, "--key %s: not integrator \"%s\"'s key in "
+                         "the genesis", o->key_path, o->integrator);
+        goto fail;
+    }
+    certa_client_opts co = {.endpoint_count = o->endpoint_count, .endpoints = o->endpoints,
+                            .server_keys = o->server_keys, .window = CERTA_GW_WINDOW,
+                            .deadline_ms = o->deadline_ms ? o->deadline_ms : 60000};
+    if ((e = certa_gw_pipe_open(&co, &p->pipe, ei)) != CERTA_OK)
+        goto fail;
     if (mkdir(o->state_dir, 0700) != 0 && errno != EEXIST) {
         e = certa_errorf(ei, CERTA_E_IO, "--state %s: %s", o->state_dir, strerror(errno));
         goto fail;
@@ -269,6 +287,7 @@ void certa_gw_post_close(certa_gw_post *p)
     while (p->jobs > 0)
         pthread_cond_wait(&p->jobs_done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    certa_gw_pipe_close(p->pipe);
     if (p->journal_fd >= 0)
         close(p->journal_fd);
     certa_key_free(p->key);
@@ -330,7 +349,7 @@ static void reply_error(certa_gw_reply *r, unsigned status, unsigned code, const
  * line per element. Returns the text to submit (malloc'ed) and the event
  * count, or NULL with msg naming the line (or element) and field. */
 static char *normalize(const certa_gw_post *p, const char *body, size_t len, uint32_t *events,
-                       char *msg, size_t msg_len)
+                       certa_event *evs, char *msg, size_t msg_len)
 {
     *events = 0;
     size_t i = 0;
@@ -408,6 +427,8 @@ static char *normalize(const certa_gw_post *p, const char *body, size_t len, uin
             free(text);
             goto bad;
         }
+        if (evs != NULL)
+            evs[*events - 1] = ev;
         if (out_len + n + 2 > cap) { /* an array's elements re-serialized longer */
             size_t nc = (out_len + n + 2) * 2;
             char *nb = realloc(out, nc);
@@ -494,15 +515,21 @@ static bool journal_compact(certa_gw_post *p)
     return true;
 }
 
-static bool journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
-                           const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint32_t events)
+/* Appends a POST's line (called with p->mu held) and returns a descriptor
+ * of the journal for the caller to fdatasync once the lock is released
+ * (then close), or -1. Syncing outside the lock lets concurrent POSTs share
+ * the disk's flushes instead of queueing one fdatasync at a time; a
+ * compaction in between is harmless: the rewritten journal already holds
+ * the line's key and next sequence number, synced before its rename. */
+static int journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
+                          const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint32_t events)
 {
     char line[200];
     int n = journal_line(line, sizeof line, id, body, seq, events);
-    if (n <= 0 || write(p->journal_fd, line, (size_t)n) != n || fdatasync(p->journal_fd) != 0)
-        return false;
+    if (n <= 0 || write(p->journal_fd, line, (size_t)n) != n)
+        return -1;
     p->journal_lines++;
-    return true;
+    return dup(p->journal_fd);
 }
 
 /* The receipts go into the answer as the pipeline wrote them, one JSON
@@ -653,50 +680,232 @@ static void outcomes_prune(certa_gw_post *p)
     p->outcomes = n - drop;
 }
 
-/* One batch submitted to its end; its answer in r and in SEQ.json. */
+/* A POST's events as signed batches, ready for the pipe. */
+typedef struct built {
+    uint8_t *arena; /* the batches' bytes, one after another */
+    size_t len, cap;
+    certa_gw_pipe_batch *b;
+    size_t *off; /* each batch's offset in the arena (which may move while built) */
+    uint32_t n, nmax;
+} built;
+
+static void built_free(built *bt)
+{
+    for (uint32_t i = 0; i < bt->n; i++)
+        free(bt->b[i].body);
+    free(bt->arena);
+    free(bt->b);
+    free(bt->off);
+}
+
+static certa_err built_add(built *bt, const certa_batch_builder *bb, uint64_t seq,
+                           certa_errinfo *ei)
+{
+    if (bt->n == bt->nmax) {
+        uint32_t nm = bt->nmax ? 2 * bt->nmax : 16;
+        certa_gw_pipe_batch *nb = realloc(bt->b, nm * sizeof *nb);
+        if (nb != NULL)
+            bt->b = nb;
+        size_t *no = nb != NULL ? realloc(bt->off, nm * sizeof *no) : NULL;
+        if (no == NULL)
+            return certa_errorf(ei, CERTA_E_NOMEM, "out of memory");
+        bt->off = no;
+        bt->nmax = nm;
+    }
+    if (bt->len + bb->len > bt->cap) {
+        size_t nc = (bt->len + bb->len) * 2;
+        uint8_t *na = realloc(bt->arena, nc);
+        if (na == NULL)
+            return certa_errorf(ei, CERTA_E_NOMEM, "out of memory");
+        bt->arena = na;
+        bt->cap = nc;
+    }
+    memcpy(bt->arena + bt->len, bb->buf, bb->len);
+    bt->off[bt->n] = bt->len;
+    bt->b[bt->n] = (certa_gw_pipe_batch){.len = bb->len, .seq = seq, .events = bb->count};
+    bt->len += bb->len;
+    bt->n++;
+    return CERTA_OK;
+}
+
+/* Packs and signs events exactly as `certa submit --batch 256` does (256
+ * events a batch, or fewer when one is full in bytes; sequence numbers from
+ * seq up by one): the same events and numbers always give byte-identical
+ * batches, which a resubmission after a restart relies on. */
+typedef struct packer {
+    certa_gw_post *p;
+    certa_batch_builder bb;
+    uint8_t *buf; /* CERTA_BATCH_BYTES_MAX */
+    uint64_t seq;
+    built *bt;
+} packer;
+
+static certa_err pack_seal(packer *k, certa_errinfo *ei)
+{
+    certa_err e;
+    if ((e = certa_batch_sign(&k->bb, k->p->key, ei)) != CERTA_OK ||
+        (e = built_add(k->bt, &k->bb, k->seq, ei)) != CERTA_OK)
+        return e;
+    certa_batch_begin(&k->bb, k->buf, CERTA_BATCH_BYTES_MAX, (uint16_t)k->p->integrator_idx,
+                      ++k->seq);
+    return CERTA_OK;
+}
+
+static certa_err pack_event(packer *k, const certa_event *ev, certa_errinfo *ei)
+{
+    certa_err e = certa_batch_add(&k->bb, ev, ei);
+    if (e == CERTA_E_LIMIT && k->bb.count > 0) {
+        /* full in bytes: sealed, and the event starts the next one */
+        if ((e = pack_seal(k, ei)) != CERTA_OK)
+            return e;
+        e = certa_batch_add(&k->bb, ev, ei);
+    }
+    if (e == CERTA_OK && k->bb.count == CERTA_GW_BATCH_EVENTS)
+        e = pack_seal(k, ei);
+    return e;
+}
+
+/* The checked events as batches in bt: from evs (n of them, as normalize
+ * parsed them) or, when evs is NULL, parsed again from the text. */
+static certa_err build_batches(certa_gw_post *p, const char *jsonl, const certa_event *evs,
+                               uint32_t n, uint64_t seq, uint8_t *buf, built *bt,
+                               certa_errinfo *ei)
+{
+    packer k = {.p = p, .buf = buf, .seq = seq, .bt = bt};
+    certa_batch_begin(&k.bb, buf, CERTA_BATCH_BYTES_MAX, (uint16_t)p->integrator_idx, seq);
+    certa_err e = CERTA_OK;
+    for (uint32_t i = 0; evs != NULL && i < n && e == CERTA_OK; i++)
+        e = pack_event(&k, &evs[i], ei);
+    if (evs == NULL) {
+        FILE *f = fmemopen((void *)jsonl, strlen(jsonl), "r");
+        certa_jsonl_reader *rd = NULL;
+        certa_jsonl_item *it = malloc(sizeof *it);
+        if (f == NULL || it == NULL)
+            e = certa_errorf(ei, CERTA_E_NOMEM, "out of memory");
+        else
+            e = certa_jsonl_open_stream(f, "body", &rd, ei);
+        while (e == CERTA_OK) {
+            e = certa_jsonl_next(rd, it, ei);
+            if (e == CERTA_E_NOTFOUND) {
+                e = CERTA_OK;
+                break;
+            }
+            if (e == CERTA_OK && it->kind == CERTA_JSONL_EVENT) /* normalize let no tick in */
+                e = pack_event(&k, &it->event, ei);
+        }
+        free(it);
+        certa_jsonl_close(rd);
+        if (f != NULL)
+            fclose(f);
+    }
+    if (e == CERTA_OK && k.bb.count > 0)
+        e = pack_seal(&k, ei);
+    for (uint32_t i = 0; e == CERTA_OK && i < bt->n; i++)
+        bt->b[i].bytes = bt->arena + bt->off[i];
+    return e;
+}
+
+typedef struct tally {
+    uint64_t ok, not_committed;
+    char last_error[1600];
+} tally;
+
+/* One batch's outcome: its receipts as JSON lines to rf, counted in t.
+ * line: CERTA_GW_RCPT_JSON_BYTES_MAX bytes of scratch. */
+static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, char *line, FILE *rf,
+                        tally *t)
+{
+    uint32_t got = 0;
+    if (b->type != CERTA_CP_RECEIPT) {
+        snprintf(t->last_error, sizeof t->last_error, "batch seq %" PRIu64 ": %.1100s (%.200s)",
+                 b->seq, b->error.message, certa_strerror((certa_err)b->error.code));
+        t->not_committed += b->events;
+        return;
+    }
+    certa_receipt_batch rb;
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    if (certa_receipt_batch_decode(b->body, b->body_len, &rb, &ei) != CERTA_OK) {
+        snprintf(t->last_error, sizeof t->last_error, "batch seq %" PRIu64
+                 ": unreadable receipt: %.1000s", b->seq, certa_errmsg(&ei));
+    } else if (rb.seq != b->seq) {
+        snprintf(t->last_error, sizeof t->last_error, "batch seq %" PRIu64
+                 ": receipt is for seq %" PRIu64, b->seq, rb.seq);
+    } else {
+        size_t off = 0;
+        while (got < b->events && certa_receipt_batch_next(&rb, &off, rc)) {
+            got++;
+            t->ok += rc->result == CERTA_RESULT_OK;
+            size_t n = certa_gw_receipt_json(rc, line, CERTA_GW_RCPT_JSON_BYTES_MAX);
+            if (n > 0) {
+                line[n++] = '\n';
+                fwrite(line, 1, n, rf);
+                continue;
+            }
+            char *slow = certa_receipt_format_json(rc); /* a reason to escape */
+            if (slow != NULL) {
+                fputs(slow, rf);
+                fputc('\n', rf);
+                free(slow);
+            }
+        }
+        if (got < b->events)
+            snprintf(t->last_error, sizeof t->last_error, "batch seq %" PRIu64
+                     ": receipt covers %u of %u events", b->seq, got, b->events);
+    }
+    certa_receipt_batch_free(&rb);
+    t->not_committed += b->events - got;
+}
+
+/* One POST submitted to its end through the shared pipe; its answer in r
+ * and in SEQ.json. */
 static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32_t events,
-                      bool again, const char *jsonl, certa_gw_reply *r)
+                      bool again, const char *jsonl, const certa_event *evs, certa_gw_reply *r)
 {
     memset(r, 0, sizeof *r);
-    FILE *f = fmemopen((void *)jsonl, strlen(jsonl), "r");
     char *rcpt = NULL;
     size_t rcpt_len = 0;
     FILE *rf = open_memstream(&rcpt, &rcpt_len);
-    static certa_submit_summary zero;
-    certa_submit_summary *s = malloc(sizeof *s);
-    if (f == NULL || rf == NULL || s == NULL) {
-        if (f != NULL)
-            fclose(f);
+    uint8_t *buf = malloc(CERTA_BATCH_BYTES_MAX);
+    certa_receipt *rc = malloc(sizeof *rc);
+    tally *s = calloc(1, sizeof *s);
+    char *line = malloc(CERTA_GW_RCPT_JSON_BYTES_MAX + 1);
+    if (rf == NULL || buf == NULL || rc == NULL || s == NULL || line == NULL) {
         if (rf != NULL)
             fclose(rf);
         free(rcpt);
+        free(buf);
+        free(rc);
         free(s);
+        free(line);
         reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
         r->retry_after_s = 1;
         return;
     }
-    *s = zero;
-    certa_submit_opts so = {
-        .genesis = p->o.genesis, .integrator = p->o.integrator, .key = p->key,
-        .events_path = "body", .events = f, .endpoint_count = p->o.endpoint_count,
-        .endpoints = p->o.endpoints, .server_keys = p->o.server_keys,
-        .seq_first = seq, .window = 16, .deadline_ms = p->o.deadline_ms,
-        .receipts = rf, .progress = NULL,
-    };
+    built bt = {0};
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
-    certa_err e = certa_submit_run(&so, s, &ei);
-    fclose(f);
+    certa_err e = build_batches(p, jsonl, evs, events, seq, buf, &bt, &ei);
+    free(buf);
+    if (e == CERTA_OK) {
+        certa_gw_pipe_run(p->pipe, bt.b, bt.n);
+        for (uint32_t i = 0; i < bt.n; i++)
+            tally_batch(&bt.b[i], rc, line, rf, s);
+    }
+    uint32_t nbatches = bt.n;
+    built_free(&bt);
+    free(rc);
+    free(line);
     fclose(rf);
-    bool complete = e == CERTA_OK && s->not_committed == 0;
+    bool complete = e == CERTA_OK && s->not_committed == 0 && nbatches > 0;
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, seq);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "id", id,
                           "status", complete ? "committed" : "failed", "integrator",
                           p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
-                          "batches", (json_int_t)s->batches, "events", (json_int_t)events,
+                          "batches", (json_int_t)nbatches, "events", (json_int_t)events,
                           "ok", (json_int_t)s->ok, "not_committed",
-                          (json_int_t)(s->not_committed + (e != CERTA_OK ? events : 0)),
+                          (json_int_t)(e != CERTA_OK ? events : s->not_committed),
                           "repeated", again);
     if (o != NULL && !complete)
         json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
@@ -738,7 +947,7 @@ static void *job_main(void *arg)
 {
     batch_job *j = arg;
     certa_gw_reply r;
-    run_batch(j->p, j->caller, j->seq, j->events, j->again, j->jsonl, &r);
+    run_batch(j->p, j->caller, j->seq, j->events, j->again, j->jsonl, NULL, &r);
     free(r.body);
     certa_gw_post *p = j->p;
     free(j->jsonl);
@@ -832,8 +1041,11 @@ static void resume_pending(certa_gw_post *p)
     closedir(d);
 }
 
-void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
-                           bool async, const char *body, size_t len, certa_gw_reply *r)
+/* certa_gw_post_batches with evs: room for CERTA_GW_EVENTS_MAX events, or
+ * NULL (the batches are then built from the text, as for async and resumed
+ * batches) */
+static void post_batches(certa_gw_post *p, const char *caller, const char *idem_key, bool async,
+                         const char *body, size_t len, certa_event *evs, certa_gw_reply *r)
 {
     memset(r, 0, sizeof *r);
     if (idem_key != NULL && (idem_key[0] == '\0' || strlen(idem_key) > CERTA_GW_KEY_BYTES_MAX)) {
@@ -842,7 +1054,7 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     }
     char msg[600];
     uint32_t events = 0;
-    char *jsonl = normalize(p, body, len, &events, msg, sizeof msg);
+    char *jsonl = normalize(p, body, len, &events, evs, msg, sizeof msg);
     if (jsonl == NULL) {
         reply_error(r, 400, CERTA_E_JSON, msg);
         return;
@@ -860,6 +1072,7 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     /* the range: the key's own when seen before, else a fresh one */
     uint64_t seq = 0;
     bool again = false;
+    int sync_fd = -1;
     pthread_mutex_lock(&p->mu);
     if (async && p->jobs >= CERTA_GW_ASYNC_MAX) {
         pthread_mutex_unlock(&p->mu);
@@ -887,7 +1100,7 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     if (!again) {
         uint64_t now = wall_us();
         seq = p->next_seq > now ? p->next_seq : now;
-        if (!journal_append(p, id, body_h, seq, events)) {
+        if ((sync_fd = journal_append(p, id, body_h, seq, events)) < 0) {
             pthread_mutex_unlock(&p->mu);
             free(jsonl);
             reply_error(r, 503, CERTA_E_IO, "the gateway cannot write its journal");
@@ -903,6 +1116,17 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
             (void)journal_compact(p);
     }
     pthread_mutex_unlock(&p->mu);
+    if (sync_fd >= 0) {
+        /* the reservation is durable before anything is sent */
+        bool synced = fdatasync(sync_fd) == 0;
+        close(sync_fd);
+        if (!synced) {
+            free(jsonl);
+            reply_error(r, 503, CERTA_E_IO, "the gateway cannot sync its journal");
+            r->retry_after_s = 5;
+            return;
+        }
+    }
 
     /* pending on disk before the first send: a stop in between resumes it */
     char head[CALLER_BYTES + 64], path[4300];
@@ -918,7 +1142,7 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
     }
     snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
     if (!async) {
-        run_batch(p, caller, seq, events, again, jsonl, r);
+        run_batch(p, caller, seq, events, again, jsonl, evs, r);
         snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
         free(jsonl);
         return;
@@ -944,6 +1168,15 @@ void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *ide
                                  "seq_first", (json_int_t)seq, "events", (json_int_t)events,
                                  "repeated", again));
     snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
+}
+
+void certa_gw_post_batches(certa_gw_post *p, const char *caller, const char *idem_key,
+                           bool async, const char *body, size_t len, certa_gw_reply *r)
+{
+    /* a synchronous POST keeps its events as parsed for its batches */
+    certa_event *evs = async ? NULL : malloc(CERTA_GW_EVENTS_MAX * sizeof *evs);
+    post_batches(p, caller, idem_key, async, body, len, evs, r);
+    free(evs);
 }
 
 void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,

@@ -3,7 +3,8 @@
  * A caller (bearer token, stored as its SHA-256) posts events as JSON Lines
  * or as one JSON array; the gateway checks every event first (400 naming
  * the line and field), signs them in batches as its own integrator and
- * submits them with failover, and answers once each batch has its final
+ * submits them with failover through the one submit session all POSTs
+ * share (gateway_pipe.h), and answers once each batch has its final
  * outcome: the receipts (200), or which events are not committed (503:
  * post again with the same Idempotency-Key).
  *
@@ -35,6 +36,8 @@
 #define CERTA_GW_KEYS_MAX 65536u           /* Idempotency-Keys remembered */
 #define CERTA_GW_KEY_BYTES_MAX 128u        /* an Idempotency-Key's length */
 #define CERTA_GW_ASYNC_MAX 16u             /* batches pending at once (Prefer: respond-async) */
+#define CERTA_GW_WINDOW 16u                /* signed batches in flight to the validators, all POSTs */
+#define CERTA_GW_BATCH_EVENTS 256u         /* events per signed batch, as certa submit --batch */
 #define CERTA_GW_OUTCOMES_MAX 65536u       /* batch outcomes kept on disk, the newest */
 
 typedef struct certa_gw_post certa_gw_post;

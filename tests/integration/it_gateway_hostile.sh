@@ -84,6 +84,12 @@ check(held <= 64 + 4, "slowloris: 200 slow connections from one address, %d held
 t0 = time.time()
 check(raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", src="127.0.0.2") == 200 and time.time() - t0 < 2,
       "slowloris: another address is served at once (%.3f s)" % (time.time() - t0))
+# every HTTP thread has its share of the connection limit; one whose share
+# the slow address filled must stop taking connections (not take and close
+# them), so 40 other clients in a row are all served
+served = sum(raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", src="127.0.0.%d" % (40 + i)) == 200
+             for i in range(40))
+check(served == 40, "slowloris: %d of 40 other clients served while it holds its 64" % served)
 for s in slow:  # a byte more: still held, still bounded
     try:
         s.send(b"a")

@@ -610,6 +610,16 @@ Test(gov, codec_and_json)
     certa_event q = p;
     q.gov.name[20] = 'x';
     cr_assert_eq(certa_event_encode(&q, b, sizeof b, &n, NULL), CERTA_E_BAD_FIELD);
+    /* printable ASCII only, so that every decodable event has a JSON form
+     * (the decoder once accepted a name JSON could not hold) */
+    q = p;
+    q.gov.name[2] = (char)0x84;
+    cr_assert_eq(certa_event_encode(&q, b, sizeof b, &n, NULL), CERTA_E_BAD_FIELD);
+    cr_assert_eq(certa_event_encode(&p, b, sizeof b, &n, NULL), CERTA_OK);
+    b[84 + 2] = 0x84;
+    cr_assert_eq(certa_event_decode(b, n, &d, NULL), CERTA_E_BAD_FIELD);
+    b[84 + 2] = 0x1f;
+    cr_assert_eq(certa_event_decode(b, n, &d, NULL), CERTA_E_BAD_FIELD);
     q = p;
     q.gov.op = 3;
     cr_assert_eq(certa_event_validate(&q, NULL), CERTA_E_BAD_ENUM);

@@ -1,0 +1,120 @@
+/* gateway_rcpt: receipts as JSON lines without jansson (see gateway_rcpt.h).
+ *
+ * Invariant: for every receipt it does not decline, the output equals
+ * certa_receipt_format_json's byte for byte: jansson writes compact JSON in
+ * insertion order, integers as "%lld" of json_int_t, strings unescaped
+ * when they hold printable ASCII other than '"' and '\\' (the only reasons
+ * accepted here); hex is certa_hex_encode's lower case.
+ */
+#include "gateway_rcpt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "certa/codec.h"
+
+typedef struct out {
+    char *p;
+    size_t cap, len;
+    bool full;
+} out;
+
+static void put(out *o, const char *s, size_t n)
+{
+    if (o->full || o->len + n + 1 > o->cap) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void put_s(out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* as jansson prints a json_int_t */
+static void put_int(out *o, long long v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", v);
+    put(o, b, (size_t)n);
+}
+
+static void put_hex(out *o, const uint8_t *b, size_t n)
+{
+    if (o->full || o->len + 2 * n + 3 > o->cap) {
+        o->full = true;
+        return;
+    }
+    o->p[o->len++] = '"';
+    certa_hex_encode(b, n, o->p + o->len);
+    o->len += 2 * n;
+    o->p[o->len++] = '"';
+    o->p[o->len] = '\0';
+}
+
+static bool plain(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+size_t certa_gw_receipt_json(const certa_receipt *r, char *buf, size_t cap)
+{
+    CERTA_ASSERT(r != NULL && buf != NULL);
+    if (!plain(r->reason) || r->event_len > CERTA_EVENT_BYTES_MAX ||
+        r->path_len > CERTA_RECEIPT_PATH_MAX || r->cert.count > CERTA_VALIDATORS_MAX)
+        return 0;
+    certa_block_header h;
+    uint64_t height = 0;
+    if (certa_header_decode(r->header, CERTA_HEADER_BYTES, &h, NULL) == CERTA_OK)
+        height = h.height;
+    out o = {buf, cap, 0, cap == 0};
+    put_s(&o, "{\"receipt\":");
+    put_int(&o, CERTA_RECEIPT_JSON_VERSION);
+    put_s(&o, ",\"integrator\":");
+    put_int(&o, r->integrator);
+    put_s(&o, ",\"seq\":");
+    put_int(&o, (long long)r->seq);
+    put_s(&o, r->result == CERTA_RESULT_OK ? ",\"result\":\"ok\",\"code\":"
+                                           : ",\"result\":\"rejected\",\"code\":");
+    put_int(&o, r->result);
+    put_s(&o, ",\"reason\":\"");
+    put_s(&o, r->reason);
+    put_s(&o, "\",\"height\":");
+    put_int(&o, (long long)height);
+    put_s(&o, ",\"leaf_index\":");
+    put_int(&o, (long long)r->leaf_index);
+    put_s(&o, ",\"event\":");
+    put_hex(&o, r->event, r->event_len);
+    put_s(&o, ",\"header\":");
+    put_hex(&o, r->header, CERTA_HEADER_BYTES);
+    put_s(&o, ",\"proof\":[");
+    for (size_t i = 0; i < r->path_len; i++) {
+        if (i > 0)
+            put_s(&o, ",");
+        put_hex(&o, r->path[i], CERTA_HASH_BYTES);
+    }
+    put_s(&o, "],\"commit\":{\"view\":");
+    put_int(&o, (long long)r->cert.view);
+    put_s(&o, ",\"height\":");
+    put_int(&o, (long long)r->cert.height);
+    put_s(&o, ",\"block_hash\":");
+    put_hex(&o, r->cert.block_hash, CERTA_HASH_BYTES);
+    put_s(&o, ",\"signatures\":[");
+    for (size_t i = 0; i < r->cert.count; i++) {
+        put_s(&o, i > 0 ? ",{\"validator\":" : "{\"validator\":");
+        put_int(&o, r->cert.sigs[i].validator);
+        put_s(&o, ",\"signature\":");
+        put_hex(&o, r->cert.sigs[i].sig, CERTA_SIGNATURE_BYTES);
+        put_s(&o, "}");
+    }
+    put_s(&o, "]}}");
+    CERTA_ASSERT(o.full || o.len < cap);
+    return o.full ? 0 : o.len;
+}
