@@ -17,7 +17,9 @@
  * >= 1,000,000 on one core) and state_bytes_per_grant (target <= 256).
  * The replay includes writing every block's records to the cold store
  * (a temporary LMDB environment, commits not fsynced): cold_write_* is
- * that share, replay_hot_* the rest.
+ * the applying thread's share (staging, and waiting when the store's
+ * writer thread is a group behind), replay_hot_* the rest, and
+ * cold_writer_* the writer thread's own time.
  * Usage: bench_state [EVENTS] (default 4,000,000).
  */
 #include <stdio.h>
@@ -235,6 +237,10 @@ int main(int argc, char **argv)
     printf("cold_disk_bytes_per_event %.1f\n", (double)rp.cold.disk_bytes / (double)rp.events);
     printf("replay_hot_events_per_s %.0f\n", (double)rp.events / (rp.seconds - cold_s));
     printf("cold_write_cpu_us_per_event %.3f\n", (double)rp.cold.write_cpu_ns * 1e-3 / (double)rp.events);
+    /* the store's writer thread: the LMDB transactions themselves */
+    printf("cold_writer_cpu_us_per_event %.3f\n",
+           (double)rp.cold.writer_cpu_ns * 1e-3 / (double)rp.events);
+    printf("cold_writer_busy_share %.3f\n", (double)rp.cold.writer_ns * 1e-9 / rp.seconds);
     printf("replay_hot_events_per_cpu_s %.0f\n",
            (double)rp.events / (rp.cpu_seconds - (double)rp.cold.write_cpu_ns * 1e-9));
     printf("grants %u\n", m->grants);

@@ -249,6 +249,7 @@ int main(int argc, char **argv)
     printf("events_per_cpu_s %.0f\n", (double)events / busy_cpu);
     printf("cold_write_us_per_event %.3f\n", (double)ci.write_ns * 1e-3 / (double)events);
     printf("cold_write_cpu_us_per_event %.3f\n", (double)ci.write_cpu_ns * 1e-3 / (double)events);
+    printf("cold_writer_cpu_us_per_event %.3f\n", (double)ci.writer_cpu_ns * 1e-3 / (double)events);
     printf("hot_events_per_cpu_s %.0f\n",
            (double)events / (busy_cpu - (double)ci.write_cpu_ns * 1e-9));
     printf("cold_disk_bytes %llu\n", (unsigned long long)ci.disk_bytes);

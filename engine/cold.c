@@ -16,6 +16,9 @@
 #include "cold.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sys/random.h>
+#include <time.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -32,14 +35,62 @@
 #define BOOT_ID_BYTES 64
 #define PATH_BYTES 4200
 
+/* A group of blocks' writes, held in memory from the first put until the
+ * writer thread has committed it and the next group takes its place. */
+typedef struct cold_ev {
+    uint8_t rec[COLD_EVENT_BYTES];
+    uint8_t has_holder, has_grant;
+    uint8_t holder[CERTA_HOLDER_ID_BYTES];
+    uint8_t grant[CERTA_GRANT_ID_BYTES];
+} cold_ev;
+
+typedef struct cold_gr {
+    uint8_t id[CERTA_GRANT_ID_BYTES];
+    uint32_t len;
+    uint8_t rec[COLD_GRANT_BYTES_MAX];
+} cold_gr;
+
+typedef struct cold_group {
+    bool open;          /* begun and not yet handed to the writer */
+    uint64_t first_seq; /* seq of evs[0] */
+    cold_ev *evs;
+    uint32_t n_evs, cap_evs;
+    cold_gr *grs;
+    uint32_t n_grs, cap_grs;
+    uint32_t *slot;     /* open addressing over grs: index + 1, 0 free */
+    uint32_t slot_cap;  /* a power of two, at least twice n_grs */
+    certa_cold_meta meta; /* what the store reflects once it is written */
+} cold_group;
+
+/* A (key, seq) pair of a holder's or a grant's list, sorted by the writer. */
+typedef struct cold_li {
+    const uint8_t *key;
+    uint64_t seq;
+} cold_li;
+
 struct certa_cold {
     MDB_env *env;
     MDB_dbi meta, events, by_holder, by_grant, grants;
-    MDB_txn *wtxn; /* open between begin and commit */
-    MDB_cursor *wcur[2]; /* by_grant, by_holder cursors of wtxn */
     MDB_txn *rtxn; /* read snapshot, NULL or reset when not in use */
     bool rtxn_live;
-    certa_cold_meta m;
+    bool rtxn_stale; /* a group left memory since the snapshot began */
+    uint64_t seed[2]; /* keys the grant hash (ids are chosen by integrators) */
+    /* the groups: `stage` is filled by the caller's thread; `flight` is the
+     * last group handed over, written by the writer thread while
+     * flight_todo, and readable by both until the next handover */
+    cold_group g[2];
+    cold_group *stage, *flight;
+    cold_li *wl; /* the writer's sort scratch */
+    uint32_t wl_cap;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_cond_t cv;
+    bool flight_todo, stop;
+    certa_cold_meta m;  /* the last commit's */
+    certa_err werr;     /* the first write failure; nothing is written after it */
+    char werr_msg[256];
+    uint64_t writer_cpu_ns, writer_ns;
     bool scratch;
     bool marked; /* DIR/unsynced written by this open: removed at close */
     char why[96]; /* why the open rebuilt the store, "" when it did not */
@@ -211,6 +262,8 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
     return mdb_txn_commit(t);
 }
 
+static void *writer_main(void *arg);
+
 certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold **out,
                           bool *rebuilt, certa_errinfo *ei)
 {
@@ -259,6 +312,22 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
         free(c);
         return e;
     }
+    if (getrandom(c->seed, sizeof c->seed, 0) != (ssize_t)sizeof c->seed)
+        c->seed[0] = (uint64_t)time(NULL), c->seed[1] = (uint64_t)getpid();
+    c->stage = &c->g[0];
+    c->flight = &c->g[1];
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        mdb_env_close(c->env);
+        free(c);
+        return certa_errorf(ei, CERTA_E_IO, "cold store %s: cannot start its writer thread",
+                            dir);
+    }
+    c->writer_started = true;
+    pthread_setname_np(c->writer, "certa-cold"); /* top -H, perf */
     *rebuilt = c->why[0] != '\0';
     *out = c;
     return CERTA_OK;
@@ -268,8 +337,21 @@ void certa_cold_close(certa_cold *c)
 {
     if (c == NULL)
         return;
-    if (c->wtxn != NULL)
-        mdb_txn_abort(c->wtxn);
+    /* the group in flight is written; an open one is dropped (replayed) */
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->writer_started)
+        pthread_join(c->writer, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    for (int i = 0; i < 2; i++) {
+        free(c->g[i].evs);
+        free(c->g[i].grs);
+        free(c->g[i].slot);
+    }
+    free(c->wl);
     if (c->rtxn != NULL)
         mdb_txn_abort(c->rtxn);
     /* every commit on disk: the marker may go. A failed flush (a write-back
@@ -291,7 +373,13 @@ void certa_cold_close(certa_cold *c)
     free(c);
 }
 
-const certa_cold_meta *certa_cold_meta_of(const certa_cold *c) { return &c->m; }
+certa_cold_meta certa_cold_meta_of(certa_cold *c)
+{
+    pthread_mutex_lock(&c->mu);
+    certa_cold_meta m = c->m;
+    pthread_mutex_unlock(&c->mu);
+    return m;
+}
 
 const char *certa_cold_rebuilt_why(const certa_cold *c) { return c->why; }
 
@@ -303,116 +391,327 @@ uint64_t certa_cold_disk_bytes(const certa_cold *c)
     return stat(p, &fs) == 0 ? (uint64_t)fs.st_blocks * 512u : 0;
 }
 
-/* ---------------------------------------------------------------- writing */
+/* ---------------------------------------------------------------- groups */
 
-certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei)
+static uint64_t clock_ns(clockid_t id)
 {
-    CERTA_ASSERT(c->wtxn == NULL);
-    certa_cold_read_end(c); /* one transaction per thread at a time */
-    int rc = mdb_txn_begin(c->env, NULL, 0, &c->wtxn);
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *grow(void *p, uint32_t *cap, uint32_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    uint32_t n = *cap ? *cap : 1024u;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(p, (size_t)n * size);
+    CERTA_ASSERT(q != NULL); /* as the state's own tables: no way on without it */
+    *cap = n;
+    return q;
+}
+
+static uint32_t grant_hash(const certa_cold *c, const uint8_t id[CERTA_GRANT_ID_BYTES])
+{
+    uint64_t h = (certa_get_le64(id) ^ c->seed[0]) * 0x9e3779b97f4a7c15ull;
+    h ^= (certa_get_le64(id + 8) ^ c->seed[1]) * 0xc2b2ae3d27d4eb4full;
+    return (uint32_t)(h >> 32 ^ h);
+}
+
+static void slot_insert(const certa_cold *c, cold_group *g, uint32_t gi)
+{
+    uint32_t mask = g->slot_cap - 1, i = grant_hash(c, g->grs[gi].id) & mask;
+    while (g->slot[i] != 0)
+        i = (i + 1) & mask;
+    g->slot[i] = gi + 1;
+}
+
+static const cold_gr *group_grant(const certa_cold *c, const cold_group *g,
+                                  const uint8_t id[CERTA_GRANT_ID_BYTES])
+{
+    if (g->n_grs == 0)
+        return NULL;
+    uint32_t mask = g->slot_cap - 1, i = grant_hash(c, id) & mask;
+    for (uint32_t probes = 0; g->slot[i] != 0 && probes <= mask; probes++) {
+        const cold_gr *r = &g->grs[g->slot[i] - 1];
+        if (memcmp(r->id, id, CERTA_GRANT_ID_BYTES) == 0)
+            return r;
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
+static const cold_ev *group_event(const cold_group *g, uint64_t seq)
+{
+    if (g->n_evs == 0 || seq < g->first_seq || seq - g->first_seq >= g->n_evs)
+        return NULL;
+    return &g->evs[seq - g->first_seq];
+}
+
+static void group_clear(cold_group *g)
+{
+    g->open = false;
+    g->n_evs = 0;
+    g->n_grs = 0;
+    if (g->slot != NULL)
+        memset(g->slot, 0, (size_t)g->slot_cap * sizeof *g->slot);
+}
+
+/* ---------------------------------------------------------------- writer */
+
+static int cmp_li(const void *a, const void *b, size_t key_bytes)
+{
+    const cold_li *x = a, *y = b;
+    int c = memcmp(x->key, y->key, key_bytes);
+    return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+static int cmp_holder(const void *a, const void *b) { return cmp_li(a, b, CERTA_HOLDER_ID_BYTES); }
+static int cmp_grant(const void *a, const void *b) { return cmp_li(a, b, CERTA_GRANT_ID_BYTES); }
+
+/* A list's entries of the group in key order: each B-tree page is then
+ * found once per group, not once per event. */
+static int put_lists(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_holder)
+{
+    c->wl = grow(c->wl, &c->wl_cap, g->n_evs, sizeof *c->wl);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n_evs; i++) {
+        const cold_ev *e = &g->evs[i];
+        if (by_holder ? e->has_holder : e->has_grant)
+            c->wl[n++] = (cold_li){by_holder ? e->holder : e->grant, g->first_seq + i};
+    }
+    qsort(c->wl, n, sizeof *c->wl, by_holder ? cmp_holder : cmp_grant);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(t, by_holder ? c->by_holder : c->by_grant, &cur);
+    if (rc != 0)
+        return rc;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        uint8_t sb[8];
+        be64(sb, c->wl[i].seq);
+        MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES,
+                     (void *)c->wl[i].key};
+        MDB_val v = {8, sb};
+        rc = mdb_cursor_put(cur, &k, &v, 0);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* One write transaction: the group's records, lists, grants and meta. */
+static certa_err group_write(certa_cold *c, const cold_group *g, certa_errinfo *ei)
+{
+    MDB_txn *t;
+    int rc = mdb_txn_begin(c->env, NULL, 0, &t);
+    if (rc != 0)
+        return lmdb_err(ei, rc, "begin", c->path);
+    const char *what = "put event";
+    for (uint32_t i = 0; i < g->n_evs && rc == 0; i++) {
+        uint8_t kb[8];
+        be64(kb, g->first_seq + i);
+        MDB_val k = {8, kb}, v = {COLD_EVENT_BYTES, (void *)g->evs[i].rec};
+        /* sequence numbers only grow: append at the right edge, pages full */
+        rc = mdb_put(t, c->events, &k, &v, MDB_APPEND);
+    }
+    if (rc == 0 && (rc = put_lists(c, t, g, true)) != 0)
+        what = "put holder list";
+    if (rc == 0 && (rc = put_lists(c, t, g, false)) != 0)
+        what = "put grant list";
+    for (uint32_t i = 0; i < g->n_grs && rc == 0; i++) {
+        MDB_val k = {CERTA_GRANT_ID_BYTES, (void *)g->grs[i].id};
+        MDB_val v = {g->grs[i].len, (void *)g->grs[i].rec};
+        if ((rc = mdb_put(t, c->grants, &k, &v, MDB_NOOVERWRITE)) != 0)
+            what = "put grant";
+    }
+    if (rc == 0) {
+        uint8_t b[META_BYTES];
+        be64(b, g->meta.height);
+        be64(b + 8, g->meta.events);
+        be64(b + 16, g->meta.archived);
+        memcpy(b + 24, g->meta.root, CERTA_HASH_BYTES);
+        MDB_val k = {5, "state"}, v = {sizeof b, b};
+        if ((rc = mdb_put(t, c->meta, &k, &v, 0)) != 0)
+            what = "put meta";
+    }
     if (rc != 0) {
-        c->wtxn = NULL;
-        return lmdb_err(ei, rc, "begin", c->path);
+        mdb_txn_abort(t);
+        return lmdb_err(ei, rc, what, c->path);
     }
-    if ((rc = mdb_cursor_open(c->wtxn, c->by_grant, &c->wcur[0])) != 0 ||
-        (rc = mdb_cursor_open(c->wtxn, c->by_holder, &c->wcur[1])) != 0) {
-        mdb_txn_abort(c->wtxn); /* frees its cursors */
-        c->wtxn = NULL;
-        return lmdb_err(ei, rc, "begin", c->path);
-    }
+    if ((rc = mdb_txn_commit(t)) != 0)
+        return lmdb_err(ei, rc, "commit", c->path);
     return CERTA_OK;
 }
 
-bool certa_cold_writing(const certa_cold *c) { return c->wtxn != NULL; }
+/* The writer thread: writes each group handed over, in order, one
+ * transaction each; after a failure it writes nothing more (the failure is
+ * the caller's to see, and a restart replays from the last commit). */
+static void *writer_main(void *arg)
+{
+    certa_cold *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->flight_todo && !c->stop)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (!c->flight_todo)
+            break;
+        bool skip = c->werr != CERTA_OK;
+        const cold_group *g = c->flight;
+        pthread_mutex_unlock(&c->mu);
+        uint64_t t0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        certa_errinfo ei;
+        certa_errinfo_clear(&ei);
+        certa_err e = skip ? CERTA_OK : group_write(c, g, &ei);
+        uint64_t dt = clock_ns(CLOCK_MONOTONIC) - t0, dc = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+        pthread_mutex_lock(&c->mu);
+        c->writer_ns += dt;
+        c->writer_cpu_ns += dc;
+        if (e != CERTA_OK) {
+            c->werr = e;
+            snprintf(c->werr_msg, sizeof c->werr_msg, "%s", certa_errmsg(&ei));
+        } else if (!skip) {
+            CERTA_ASSERT(g->meta.height >= c->m.height && g->meta.events >= c->m.events);
+            c->m = g->meta;
+        }
+        c->flight_todo = false;
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static certa_err werr_get(certa_cold *c, certa_errinfo *ei)
+{
+    pthread_mutex_lock(&c->mu);
+    certa_err e = c->werr;
+    char msg[sizeof c->werr_msg];
+    memcpy(msg, c->werr_msg, sizeof msg);
+    pthread_mutex_unlock(&c->mu);
+    return e == CERTA_OK ? CERTA_OK : certa_errorf(ei, e, "%s", msg);
+}
+
+certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei)
+{
+    CERTA_ASSERT(!c->stage->open);
+    group_clear(c->stage);
+    c->stage->open = true;
+    return werr_get(c, ei);
+}
+
+bool certa_cold_writing(const certa_cold *c) { return c->stage->open; }
 
 certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
                                const uint8_t rec[COLD_EVENT_BYTES],
                                const uint8_t *holder_id, const uint8_t *grant_id,
                                certa_errinfo *ei)
 {
-    CERTA_ASSERT(c->wtxn != NULL);
-    uint8_t kb[8];
-    be64(kb, seq);
-    MDB_val k = {8, kb}, v = {COLD_EVENT_BYTES, (void *)rec}, s = {8, kb};
-    /* sequence numbers only grow: append at the right edge, pages full */
-    int rc = mdb_put(c->wtxn, c->events, &k, &v, MDB_APPEND);
-    if (rc == 0 && holder_id != NULL) {
-        MDB_val hk = {CERTA_HOLDER_ID_BYTES, (void *)holder_id};
-        rc = mdb_put(c->wtxn, c->by_holder, &hk, &s, 0);
-    }
-    if (rc == 0 && grant_id != NULL) {
-        MDB_val gk = {CERTA_GRANT_ID_BYTES, (void *)grant_id};
-        rc = mdb_put(c->wtxn, c->by_grant, &gk, &s, 0);
-    }
-    return rc == 0 ? CERTA_OK : lmdb_err(ei, rc, "put event", c->path);
-}
-
-certa_err certa_cold_put_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t seq,
-                              certa_errinfo *ei)
-{
-    CERTA_ASSERT(c->wtxn != NULL);
-    uint8_t sb[8];
-    be64(sb, seq);
-    MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, (void *)key};
-    MDB_val v = {8, sb};
-    int rc = mdb_cursor_put(c->wcur[by_holder], &k, &v, 0);
-    return rc == 0 ? CERTA_OK : lmdb_err(ei, rc, "put list", c->path);
+    (void)ei;
+    cold_group *g = c->stage;
+    CERTA_ASSERT(g->open);
+    if (g->n_evs == 0)
+        g->first_seq = seq;
+    CERTA_ASSERT(seq == g->first_seq + g->n_evs); /* records come in order, none missing */
+    g->evs = grow(g->evs, &g->cap_evs, g->n_evs + 1, sizeof *g->evs);
+    cold_ev *e = &g->evs[g->n_evs++];
+    memcpy(e->rec, rec, COLD_EVENT_BYTES);
+    e->has_holder = holder_id != NULL;
+    e->has_grant = grant_id != NULL;
+    if (holder_id != NULL)
+        memcpy(e->holder, holder_id, CERTA_HOLDER_ID_BYTES);
+    if (grant_id != NULL)
+        memcpy(e->grant, grant_id, CERTA_GRANT_ID_BYTES);
+    return CERTA_OK;
 }
 
 certa_err certa_cold_put_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
                                const uint8_t *rec, size_t len, certa_errinfo *ei)
 {
-    CERTA_ASSERT(c->wtxn != NULL && len <= COLD_GRANT_BYTES_MAX);
-    MDB_val k = {CERTA_GRANT_ID_BYTES, (void *)grant_id}, v = {len, (void *)rec};
-    int rc = mdb_put(c->wtxn, c->grants, &k, &v, MDB_NOOVERWRITE);
-    return rc == 0 ? CERTA_OK : lmdb_err(ei, rc, "put grant", c->path);
+    (void)ei;
+    cold_group *g = c->stage;
+    CERTA_ASSERT(g->open && len <= COLD_GRANT_BYTES_MAX);
+    CERTA_ASSERT(group_grant(c, g, grant_id) == NULL); /* archived once */
+    g->grs = grow(g->grs, &g->cap_grs, g->n_grs + 1, sizeof *g->grs);
+    cold_gr *r = &g->grs[g->n_grs++];
+    memcpy(r->id, grant_id, CERTA_GRANT_ID_BYTES);
+    r->len = (uint32_t)len;
+    memcpy(r->rec, rec, len);
+    if (2u * g->n_grs > g->slot_cap) {
+        uint32_t cap = g->slot_cap ? 2u * g->slot_cap : 1024u;
+        free(g->slot);
+        g->slot = calloc(cap, sizeof *g->slot);
+        CERTA_ASSERT(g->slot != NULL);
+        g->slot_cap = cap;
+        for (uint32_t i = 0; i < g->n_grs; i++)
+            slot_insert(c, g, i);
+    } else {
+        slot_insert(c, g, g->n_grs - 1);
+    }
+    return CERTA_OK;
 }
 
 certa_err certa_cold_commit(certa_cold *c, const certa_cold_meta *m, certa_errinfo *ei)
 {
-    CERTA_ASSERT(c->wtxn != NULL);
-    CERTA_ASSERT(m->height >= c->m.height && m->events >= c->m.events);
-    uint8_t b[META_BYTES];
-    be64(b, m->height);
-    be64(b + 8, m->events);
-    be64(b + 16, m->archived);
-    memcpy(b + 24, m->root, CERTA_HASH_BYTES);
-    MDB_val k = {5, "state"}, v = {sizeof b, b};
-    int rc = mdb_put(c->wtxn, c->meta, &k, &v, 0);
-    if (rc != 0) {
-        certa_cold_abort(c);
-        return lmdb_err(ei, rc, "put meta", c->path);
-    }
-    rc = mdb_txn_commit(c->wtxn);
-    c->wtxn = NULL;
-    if (rc != 0)
-        return lmdb_err(ei, rc, "commit", c->path);
-    c->m = *m;
-    return CERTA_OK;
+    CERTA_ASSERT(c->stage->open);
+    c->stage->meta = *m;
+    c->stage->open = false;
+    pthread_mutex_lock(&c->mu);
+    /* the writer is at most one group behind: wait for the one it has */
+    while (c->flight_todo)
+        pthread_cond_wait(&c->cv, &c->mu);
+    CERTA_ASSERT(m->height >= c->flight->meta.height && m->events >= c->flight->meta.events);
+    cold_group *done = c->flight;
+    c->flight = c->stage;
+    c->flight_todo = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    /* the group written before leaves memory: reads find it in LMDB, with
+     * a snapshot begun after its commit */
+    group_clear(done);
+    c->stage = done;
+    c->rtxn_stale = true;
+    return werr_get(c, ei);
 }
 
-void certa_cold_abort(certa_cold *c)
+void certa_cold_abort(certa_cold *c) { group_clear(c->stage); }
+
+certa_err certa_cold_sync(certa_cold *c, certa_errinfo *ei)
 {
-    if (c->wtxn != NULL)
-        mdb_txn_abort(c->wtxn);
-    c->wtxn = NULL;
+    pthread_mutex_lock(&c->mu);
+    while (c->flight_todo)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    return werr_get(c, ei);
+}
+
+certa_err certa_cold_failed(certa_cold *c, certa_errinfo *ei) { return werr_get(c, ei); }
+
+void certa_cold_writer_time(certa_cold *c, uint64_t *wall_ns, uint64_t *cpu_ns)
+{
+    pthread_mutex_lock(&c->mu);
+    *wall_ns = c->writer_ns;
+    *cpu_ns = c->writer_cpu_ns;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---------------------------------------------------------------- reading */
 
 static MDB_txn *rtxn(certa_cold *c)
 {
-    if (c->wtxn != NULL)
-        return c->wtxn; /* inside a write: it sees its own puts */
+    if (c->rtxn_live && c->rtxn_stale)
+        certa_cold_read_end(c);
     if (c->rtxn_live)
         return c->rtxn;
     int rc = c->rtxn == NULL ? mdb_txn_begin(c->env, NULL, MDB_RDONLY, &c->rtxn)
                              : mdb_txn_renew(c->rtxn);
     if (rc != 0) {
+        if (c->rtxn != NULL)
+            mdb_txn_abort(c->rtxn);
         c->rtxn = NULL;
         return NULL;
     }
     c->rtxn_live = true;
+    c->rtxn_stale = false;
     return c->rtxn;
 }
 
@@ -426,6 +725,16 @@ void certa_cold_read_end(certa_cold *c)
 certa_err certa_cold_get_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
                                uint8_t *rec, size_t cap, size_t *len)
 {
+    const cold_gr *r = group_grant(c, c->stage, grant_id);
+    if (r == NULL)
+        r = group_grant(c, c->flight, grant_id);
+    if (r != NULL) {
+        if (r->len > cap)
+            return CERTA_E_IO;
+        memcpy(rec, r->rec, r->len);
+        *len = r->len;
+        return CERTA_OK;
+    }
     MDB_txn *t = rtxn(c);
     if (t == NULL)
         return CERTA_E_IO;
@@ -442,6 +751,13 @@ certa_err certa_cold_get_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT
 
 certa_err certa_cold_get_event(certa_cold *c, uint64_t seq, uint8_t rec[COLD_EVENT_BYTES])
 {
+    const cold_ev *e = group_event(c->stage, seq);
+    if (e == NULL)
+        e = group_event(c->flight, seq);
+    if (e != NULL) {
+        memcpy(rec, e->rec, COLD_EVENT_BYTES);
+        return CERTA_OK;
+    }
     MDB_txn *t = rtxn(c);
     if (t == NULL)
         return CERTA_E_IO;
@@ -457,60 +773,111 @@ certa_err certa_cold_get_event(certa_cold *c, uint64_t seq, uint8_t rec[COLD_EVE
     return CERTA_OK;
 }
 
+/* The first seq held in memory (the groups are consecutive: flight, then
+ * stage); UINT64_MAX when neither holds a record. LMDB answers below it. */
+static uint64_t mem_first(const certa_cold *c)
+{
+    if (c->flight->n_evs != 0)
+        return c->flight->first_seq;
+    return c->stage->n_evs != 0 ? c->stage->first_seq : UINT64_MAX;
+}
+
+/* A list's seqs in LMDB in [from, end), at most limit into seqs; *any:
+ * the list has an entry below end at all. 0 or an LMDB error. */
+static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t from,
+                   uint64_t end, uint64_t *seqs, uint32_t limit, uint32_t *n, bool *any)
+{
+    *n = 0;
+    *any = false;
+    if (end == 0)
+        return 0;
+    MDB_txn *t = rtxn(c);
+    if (t == NULL)
+        return EIO;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(t, by_holder ? c->by_holder : c->by_grant, &cur);
+    if (rc != 0)
+        return rc;
+    uint8_t fb[8];
+    be64(fb, from);
+    MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, (void *)key};
+    MDB_val v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc == 0 && (v.mv_size != 8 || get_be64(v.mv_data) >= end))
+        rc = v.mv_size != 8 ? MDB_CORRUPTED : MDB_NOTFOUND;
+    if (rc == 0) {
+        *any = true;
+        v = (MDB_val){8, fb};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    }
+    while (rc == 0 && *n < limit) {
+        uint64_t q = get_be64(v.mv_data);
+        if (q >= end)
+            break;
+        seqs[(*n)++] = q;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The same from a group in memory. */
+static void mem_list(const cold_group *g, bool by_holder, const uint8_t *key, uint64_t from,
+                     uint64_t end, uint64_t *seqs, uint32_t limit, uint32_t *n, bool *any)
+{
+    size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES;
+    for (uint32_t i = 0; i < g->n_evs && *n < limit; i++) {
+        const cold_ev *e = &g->evs[i];
+        uint64_t q = g->first_seq + i;
+        if (q >= end)
+            break;
+        if (!(by_holder ? e->has_holder : e->has_grant) ||
+            memcmp(by_holder ? e->holder : e->grant, key, kb) != 0)
+            continue;
+        *any = true;
+        if (q >= from)
+            seqs[(*n)++] = q;
+    }
+}
+
 certa_err certa_cold_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t from,
                           bool must_have_from, uint64_t seq_end, uint64_t *seqs,
                           uint32_t limit, uint32_t *n, uint64_t *next)
 {
     *n = 0;
     *next = UINT64_MAX;
-    MDB_txn *t = rtxn(c);
-    if (t == NULL)
+    /* one more than asked: the first one left is the next page's cursor */
+    uint64_t got[COLD_LIST_MAX + 1];
+    CERTA_ASSERT(limit <= COLD_LIST_MAX);
+    uint32_t k = 0;
+    bool any = false, a = false;
+    uint64_t mf = mem_first(c);
+    uint64_t db_end = seq_end < mf ? seq_end : mf;
+    int rc = db_list(c, by_holder, key, from, db_end, got, limit + 1, &k, &a);
+    if (rc != 0)
         return CERTA_E_IO;
-    MDB_cursor *cur;
-    if (mdb_cursor_open(t, by_holder ? c->by_holder : c->by_grant, &cur) != 0)
-        return CERTA_E_IO;
-    uint8_t fb[8];
-    be64(fb, from);
-    MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, (void *)key};
-    MDB_val v = {8, fb};
-    certa_err e = CERTA_OK;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    if (rc == MDB_NOTFOUND) {
-        e = CERTA_E_NOTFOUND;
-        goto out;
-    }
-    /* the first record is below seq_end: a list whose first record a
-     * replay has not reached yet is not there yet */
-    if (rc != 0 || v.mv_size != 8) {
-        e = CERTA_E_IO;
-        goto out;
-    }
-    if (get_be64(v.mv_data) >= seq_end) {
-        e = CERTA_E_NOTFOUND;
-        goto out;
-    }
-    v = (MDB_val){8, fb};
-    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
-    if (rc == 0 && must_have_from && get_be64(v.mv_data) != from)
-        rc = MDB_NOTFOUND;
-    if (rc == MDB_NOTFOUND) {
-        e = must_have_from ? CERTA_E_ARG : CERTA_OK;
-        goto out;
-    }
-    while (rc == 0) {
-        uint64_t q = get_be64(v.mv_data);
-        if (q >= seq_end)
+    any = a;
+    const cold_group *gs[2] = {c->flight, c->stage};
+    for (int i = 0; i < 2; i++) {
+        const cold_group *g = gs[i];
+        if (g->n_evs == 0)
+            continue;
+        uint32_t m = 0;
+        a = false;
+        mem_list(g, by_holder, key, from, seq_end, got + k, limit + 1 - k, &m, &a);
+        k += m;
+        any = any || a;
+        if (k == limit + 1)
             break;
-        if (*n == limit) {
-            *next = q;
-            break;
-        }
-        seqs[(*n)++] = q;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
     }
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        e = CERTA_E_IO;
-out:
-    mdb_cursor_close(cur);
-    return e;
+    /* a list whose first record a replay has not reached yet is not there yet */
+    if (!any)
+        return CERTA_E_NOTFOUND;
+    if (must_have_from && (k == 0 || got[0] != from))
+        return CERTA_E_ARG;
+    *n = k > limit ? limit : k;
+    memcpy(seqs, got, (size_t)*n * sizeof *seqs);
+    if (k > limit)
+        *next = got[limit];
+    return CERTA_OK;
 }

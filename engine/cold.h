@@ -15,13 +15,17 @@
  *   by_grant   grant_id[16]  -> u64 seq, sorted duplicates (DUPFIXED)
  *   grants     grant_id[16]  -> an archived grant's record (state.c's layout)
  *
- * One writer (the thread applying blocks), whose write transaction may
- * stay open across several blocks (state_cold.c groups them); reads see
- * it while it is open (they go through it) and otherwise a read snapshot.
- * Not thread-safe by itself: the state's caller serializes (state.h), and
- * a reader on another thread then only reads through the open write
- * transaction (no LMDB lock is taken or released by reads; begin, commit
- * and abort stay on the writer's thread).
+ * Writes are behind: the caller (the thread applying blocks) stages a
+ * group of blocks' puts in memory and commit hands the group to the
+ * store's writer thread, which writes it in one LMDB transaction with its
+ * meta while the caller stages the next. At most one group is in flight:
+ * commit waits for the one before (bounded memory, and the caller feels a
+ * writer that falls behind). Reads see everything staged or handed over
+ * (from memory) and the rest through an LMDB read snapshot begun after the
+ * last group that left memory was committed, so a read never misses a put.
+ * Thread safety: the caller's thread and readers must be serialized by the
+ * caller (the state's lock); the writer thread touches only the group in
+ * flight, which nobody changes until it is written.
  */
 #ifndef CERTA_COLD_H
 #define CERTA_COLD_H
@@ -36,7 +40,8 @@
 /* time 8, kind 1, result 1, centre 2, matter 4, types 4, has_grant 1,
  * grant_id 16 */
 #define COLD_EVENT_BYTES 37u
-#define COLD_GRANT_BYTES_MAX 256u
+#define COLD_GRANT_BYTES_MAX 160u
+#define COLD_LIST_MAX 1024u /* seqs per certa_cold_list call */
 
 typedef struct certa_cold certa_cold;
 
@@ -71,39 +76,50 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
                           bool *rebuilt, certa_errinfo *ei);
 /* Flushes every commit (mdb_env_sync), removes DIR/unsynced and closes. */
 void certa_cold_close(certa_cold *c);
-/* The meta of the last commit (cached, no I/O). */
-const certa_cold_meta *certa_cold_meta_of(const certa_cold *c);
+/* The meta of the last commit the writer made. */
+certa_cold_meta certa_cold_meta_of(certa_cold *c);
 /* Why the last open rebuilt the store ("" when it did not). */
 const char *certa_cold_rebuilt_why(const certa_cold *c);
 /* Bytes the environment's file takes on disk. */
 uint64_t certa_cold_disk_bytes(const certa_cold *c);
 
-/* ---- writing: begin, puts, commit (one transaction) ---- */
+/* ---- writing: begin, puts, commit (one group, one transaction) ---- */
+/* Opens a group. An error: the writer failed before (nothing more is
+ * written; the state stops and a restart replays). */
 certa_err certa_cold_begin(certa_cold *c, certa_errinfo *ei);
 /* True between begin and commit (or abort). */
 bool certa_cold_writing(const certa_cold *c);
-/* holder / grant may be NULL (the record is on no such list). */
+/* Stages event seq's record (seqs consecutive from the group's first) and
+ * its entries on a holder's and a grant's list (holder / grant may be
+ * NULL: on no such list). */
 certa_err certa_cold_put_event(certa_cold *c, uint64_t seq,
                                const uint8_t rec[COLD_EVENT_BYTES],
                                const uint8_t *holder_id, const uint8_t *grant_id,
                                certa_errinfo *ei);
-/* Adds seq to a holder's (by_holder) or a grant's list. Puts in key order
- * touch each B-tree page once: callers sort a block's entries first. */
-certa_err certa_cold_put_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t seq,
-                              certa_errinfo *ei);
 certa_err certa_cold_put_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
                                const uint8_t *rec, size_t len, certa_errinfo *ei);
+/* Hands the group, to be stored with meta m, to the writer (waiting for the
+ * group before it to be written first). Returns the writer's failure, if
+ * it has had one. */
 certa_err certa_cold_commit(certa_cold *c, const certa_cold_meta *m, certa_errinfo *ei);
+/* Drops the open group (a restart replays its blocks). */
 void certa_cold_abort(certa_cold *c);
+/* Waits until every group handed over is written; the writer's failure. */
+certa_err certa_cold_sync(certa_cold *c, certa_errinfo *ei);
+/* The writer's failure so far, without waiting. */
+certa_err certa_cold_failed(certa_cold *c, certa_errinfo *ei);
+/* Time the writer thread has spent writing (wall and its CPU). */
+void certa_cold_writer_time(certa_cold *c, uint64_t *wall_ns, uint64_t *cpu_ns);
 
-/* ---- reading (a read snapshot opened on first use; read_end drops it) ---- */
+/* ---- reading (memory first, then a read snapshot opened on first use;
+ * read_end drops it) ---- */
 /* CERTA_E_NOTFOUND when absent. */
 certa_err certa_cold_get_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
                                uint8_t *rec, size_t cap, size_t *len);
 certa_err certa_cold_get_event(certa_cold *c, uint64_t seq, uint8_t rec[COLD_EVENT_BYTES]);
 /* Sequence numbers on a holder's (by_holder) or a grant's list, from
  * `from` (inclusive), below seq_end, at most limit; *next gets the first
- * one left (UINT64_MAX when none). When must_have_from, CERTA_E_ARG unless
+ * one left (UINT64_MAX when none); limit <= COLD_LIST_MAX. When must_have_from, CERTA_E_ARG unless
  * `from` itself is on the list; CERTA_E_NOTFOUND when the list is empty. */
 certa_err certa_cold_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t from,
                           bool must_have_from, uint64_t seq_end, uint64_t *seqs,

@@ -389,8 +389,6 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     s->block_kinds = xrealloc(NULL, s->block_cap);
     s->record_cap = s->block_cap;
     s->records = xrealloc(NULL, (size_t)s->record_cap * sizeof *s->records);
-    s->list_cap = s->block_cap;
-    s->list_scratch = xrealloc(NULL, (size_t)s->list_cap * sizeof *s->list_scratch);
     /* the digest's scratch for every slot changing at once: address space
      * only until used, never grown while applying blocks */
     state_dig_reserve(s, (size_t)s->chunk_cap * CHUNK_GRANTS);
@@ -418,7 +416,6 @@ void certa_state_free(certa_state *s)
     free(s->free_slots);
     free(s->heap);
     free(s->arch_scratch);
-    free(s->list_scratch);
     free(s->records);
     free(s->grant_index.slots);
     free(s->grant_hash);

@@ -69,7 +69,7 @@ certa_err state_cold_open(certa_state *s, const certa_state_opts *o, certa_errin
     certa_err e = certa_cold_open(s->cold_dir, &co, &s->cold, &s->cold_rebuilt, ei);
     if (e != CERTA_OK)
         return e;
-    s->cold_skip_to = certa_cold_meta_of(s->cold)->height;
+    s->cold_skip_to = certa_cold_meta_of(s->cold).height;
     return CERTA_OK;
 }
 
@@ -215,44 +215,6 @@ static certa_err archive_slots(certa_state *s, uint32_t n, bool write, certa_err
     return e;
 }
 
-static int cmp_holder(const void *a, const void *b)
-{
-    const list_put *x = a, *y = b;
-    int c = memcmp(x->key, y->key, CERTA_HOLDER_ID_BYTES);
-    return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-static int cmp_grant(const void *a, const void *b)
-{
-    const list_put *x = a, *y = b;
-    int c = memcmp(x->key, y->key, CERTA_GRANT_ID_BYTES);
-    return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-/* The block's entries of the holder (or grant) lists, in key order: each
- * B-tree page is then found once per block, not once per event. */
-static certa_err put_lists(certa_state *s, bool by_holder, certa_errinfo *ei)
-{
-    if (s->list_cap < s->block_count) {
-        s->list_cap = s->block_count > s->block_cap ? s->block_count : s->block_cap;
-        s->list_scratch = realloc(s->list_scratch, (size_t)s->list_cap * sizeof *s->list_scratch);
-        CERTA_ASSERT(s->list_scratch != NULL);
-    }
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < s->block_count; i++) {
-        const record *r = &s->records[i];
-        if (by_holder ? r->has_holder : r->has_grant)
-            s->list_scratch[n++] = (list_put){by_holder ? r->holder_id : r->grant_id,
-                                              s->record_base + i};
-    }
-    qsort(s->list_scratch, n, sizeof *s->list_scratch, by_holder ? cmp_holder : cmp_grant);
-    certa_err e = CERTA_OK;
-    for (uint32_t i = 0; i < n && e == CERTA_OK; i++)
-        e = certa_cold_put_list(s->cold, by_holder, s->list_scratch[i].key,
-                                s->list_scratch[i].seq, ei);
-    return e;
-}
-
 /* The meta the state's position gives the cold store. */
 static void cold_meta(const certa_state *s, certa_cold_meta *m)
 {
@@ -263,11 +225,10 @@ static void cold_meta(const certa_state *s, certa_cold_meta *m)
     state_archive_root(s, m->root);
 }
 
-certa_err state_cold_flush(certa_state *s, certa_errinfo *ei)
+/* Hands the open group to the writer: the cold store reaches the state's
+ * height once the writer has written it. */
+static certa_err cold_seal(certa_state *s, certa_errinfo *ei)
 {
-    CERTA_ASSERT(!s->in_block);
-    if (!certa_cold_writing(s->cold))
-        return s->cold_err == CERTA_OK ? CERTA_OK : certa_state_cold_status(s, ei);
     certa_cold_meta m;
     cold_meta(s, &m);
     certa_errinfo sub;
@@ -279,7 +240,28 @@ certa_err state_cold_flush(certa_state *s, certa_errinfo *ei)
         set_cold_err(s, e, certa_errmsg(&sub));
         return certa_errorf(ei, e, "%s", certa_errmsg(&sub));
     }
-    CERTA_ASSERT(certa_cold_meta_of(s->cold)->height == s->height);
+    return CERTA_OK;
+}
+
+certa_err state_cold_flush(certa_state *s, certa_errinfo *ei)
+{
+    CERTA_ASSERT(!s->in_block);
+    if (certa_cold_writing(s->cold)) {
+        certa_err e = cold_seal(s, ei);
+        if (e != CERTA_OK)
+            return e;
+    }
+    certa_errinfo sub;
+    certa_errinfo_clear(&sub);
+    certa_err e = certa_cold_sync(s->cold, &sub);
+    if (e != CERTA_OK) {
+        set_cold_err(s, e, certa_errmsg(&sub));
+        return certa_errorf(ei, e, "%s", certa_errmsg(&sub));
+    }
+    if (s->cold_err != CERTA_OK)
+        return certa_state_cold_status(s, ei);
+    CERTA_ASSERT(s->height <= s->cold_skip_to ||
+                 certa_cold_meta_of(s->cold).height == s->height);
     return CERTA_OK;
 }
 
@@ -288,12 +270,12 @@ certa_err state_cold_flush(certa_state *s, certa_errinfo *ei)
 static void cold_check_skipped(certa_state *s)
 {
     certa_cold_read_end(s->cold); /* the next block reads a fresh snapshot */
-    const certa_cold_meta *c = certa_cold_meta_of(s->cold);
-    certa_cold_meta m;
+    if (s->height != s->cold_skip_to || s->cold_err != CERTA_OK)
+        return;
+    certa_cold_meta cm = certa_cold_meta_of(s->cold), m, *c = &cm;
     cold_meta(s, &m);
-    if (s->height == s->cold_skip_to && s->cold_err == CERTA_OK &&
-        (c->events != m.events || c->archived != m.archived ||
-         memcmp(c->root, m.root, CERTA_HASH_BYTES) != 0)) {
+    if (c->events != m.events || c->archived != m.archived ||
+        memcmp(c->root, m.root, CERTA_HASH_BYTES) != 0) {
         char msg[sizeof s->cold_msg];
         snprintf(msg, sizeof msg,
                  "cold store %.100s disagrees with the chain at height %llu "
@@ -321,20 +303,21 @@ void state_cold_end_block(certa_state *s)
     if (archive_slots(s, n, write && e == CERTA_OK, &ei) != CERTA_OK && e == CERTA_OK)
         e = CERTA_E_IO;
     for (uint32_t i = 0; write && e == CERTA_OK && i < s->block_count; i++) {
+        const record *r = &s->records[i];
         uint8_t b[COLD_EVENT_BYTES];
-        event_encode(&s->records[i], b);
-        e = certa_cold_put_event(s->cold, s->record_base + i, b, NULL, NULL, &ei);
+        event_encode(r, b);
+        e = certa_cold_put_event(s->cold, s->record_base + i, b,
+                                 r->has_holder ? r->holder_id : NULL,
+                                 r->has_grant ? r->grant_id : NULL, &ei);
     }
     if (write && e == CERTA_OK)
-        e = put_lists(s, true, &ei);
-    if (write && e == CERTA_OK)
-        e = put_lists(s, false, &ei);
+        e = certa_cold_failed(s->cold, &ei); /* an earlier group's write */
     if (write && e == CERTA_OK) {
         s->cold_group_blocks++;
         s->cold_group_events += s->block_count;
         if (s->cold_group_blocks >= COLD_GROUP_BLOCKS ||
             s->cold_group_events >= COLD_GROUP_EVENTS)
-            e = state_cold_flush(s, &ei);
+            e = cold_seal(s, &ei);
     } else if (write) {
         /* the group is lost with its transaction: a restart replays it */
         certa_cold_abort(s->cold);
@@ -353,8 +336,8 @@ void state_cold_end_block(certa_state *s)
  * rules: it stops the process rather than give a divergent result. */
 static bool cold_grant_get(certa_state *s, const uint8_t *id, grant *out)
 {
-    if (s->archived == 0 && certa_cold_meta_of(s->cold)->archived == 0)
-        return false;
+    if (s->archived == 0)
+        return false; /* nothing archived up to this height */
     uint8_t rec[COLD_GRANT_BYTES_MAX];
     size_t len = 0;
     certa_err e = certa_cold_get_grant(s->cold, id, rec, sizeof rec, &len);
@@ -379,7 +362,7 @@ certa_err state_cold_check_snapshot(const certa_state *s, uint64_t height, uint6
                                     uint64_t archived, const uint8_t root[CERTA_HASH_BYTES],
                                     const char *path, certa_errinfo *ei)
 {
-    const certa_cold_meta *c = certa_cold_meta_of(s->cold);
+    certa_cold_meta cm = certa_cold_meta_of(s->cold), *c = &cm;
     if (c->height < height)
         return certa_errorf(ei, CERTA_E_SNAPSHOT,
                             "snapshot %s: height %llu, but the cold store %s holds only up "
@@ -398,16 +381,16 @@ certa_err state_cold_check_snapshot(const certa_state *s, uint64_t height, uint6
 
 void certa_state_cold(const certa_state *s, certa_state_cold_info *out)
 {
-    const certa_cold_meta *c = certa_cold_meta_of(s->cold);
+    certa_cold_meta c = certa_cold_meta_of(s->cold);
     memset(out, 0, sizeof *out);
     out->rebuilt = s->cold_rebuilt;
     out->rebuilt_why = certa_cold_rebuilt_why(s->cold);
-    out->committed_height = c->height;
+    out->committed_height = c.height;
     certa_cold_meta now;
-    if (certa_cold_writing(s->cold) && !s->in_block)
-        cold_meta(s, &now); /* the open group: what reads see */
+    if (s->height > s->cold_skip_to && !s->in_block)
+        cold_meta(s, &now); /* staged and in flight included: what reads see */
     else
-        now = *c;
+        now = c;
     out->height = now.height;
     out->events = now.events;
     out->archived = now.archived;
@@ -415,6 +398,7 @@ void certa_state_cold(const certa_state *s, certa_state_cold_info *out)
     out->disk_bytes = certa_cold_disk_bytes(s->cold);
     out->write_ns = s->cold_write_ns;
     out->write_cpu_ns = s->cold_write_cpu_ns;
+    certa_cold_writer_time(s->cold, &out->writer_ns, &out->writer_cpu_ns);
     out->hot_grants = s->grant_live;
 }
 

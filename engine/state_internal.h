@@ -105,12 +105,6 @@ typedef struct expiry {
 
 struct certa_cold;
 
-/* One entry of a holder's or a grant's list, as a block adds it. */
-typedef struct list_put {
-    const uint8_t *key;
-    uint64_t seq;
-} list_put;
-
 struct certa_state {
     const certa_genesis *g;
     struct certa_gov *gov; /* the governed tables (engine/gov.c) */
@@ -152,13 +146,11 @@ struct certa_state {
     uint64_t cold_skip_to;  /* blocks up to this height are in it already */
     certa_err cold_err;     /* first write failure (then nothing more is written) */
     char cold_msg[256];
-    uint64_t cold_write_ns; /* time spent writing to it (wall, this thread's CPU) */
+    uint64_t cold_write_ns; /* time spent staging its writes (wall, this thread's CPU) */
     uint64_t cold_write_cpu_ns;
-    uint32_t cold_group_blocks; /* blocks in the open write transaction */
+    uint32_t cold_group_blocks; /* blocks in the open (staged) group */
     uint64_t cold_group_events; /* their events */
     grant cold_grant;       /* an archived grant looked up by the block */
-    struct list_put *list_scratch; /* a block's list entries, sorted by key */
-    uint32_t list_cap;
 
     /* digest */
     uint8_t (*grant_hash)[CERTA_HASH_BYTES]; /* chunk_cap * CHUNK_GRANTS */
@@ -231,8 +223,9 @@ void state_archive_root_of(uint64_t archived, const uint8_t (*frontier)[CERTA_HA
 /* Archives the grants past expiry + grace and writes the block's records
  * and archived grants to the cold store (end of block). */
 void state_cold_end_block(certa_state *s);
-/* Commits the cold store's open write transaction, if any, at the state's
- * height (between blocks). A failure is kept as the cold error. */
+/* Hands the open group, if any, to the cold store's writer and waits until
+ * the store is at the state's height (between blocks). A failure is kept as
+ * the cold error. */
 certa_err state_cold_flush(certa_state *s, certa_errinfo *ei);
 /* An archived grant by id, as of the state's position (archived by an
  * earlier block; inside a block, before it): copied to s->cold_grant. */

@@ -308,7 +308,7 @@ static void snap_install(certa_state *s, const uint8_t *h, const uint8_t *fronti
     for (uint32_t i = 0; i < slots; i++)
         state_grant_touch(s, i);
     s->block_count = 0;
-    s->cold_skip_to = certa_cold_meta_of(s->cold)->height;
+    s->cold_skip_to = certa_cold_meta_of(s->cold).height;
 }
 
 certa_err certa_state_snapshot_load(certa_state *s, const char *path,

@@ -189,8 +189,11 @@ typedef struct certa_state_cold_info {
     uint64_t events;       /* event records it holds */
     uint64_t archived;     /* archived grants it holds */
     uint64_t disk_bytes;   /* its file's allocated bytes */
-    uint64_t write_ns;     /* time this state spent writing it (wall) */
-    uint64_t write_cpu_ns; /* the same in this thread's CPU time */
+    uint64_t write_ns;     /* time the applying thread spent on it (wall): staging
+                            * records and waiting for the writer when it is behind */
+    uint64_t write_cpu_ns; /* the same in that thread's CPU time */
+    uint64_t writer_ns;    /* time the store's writer thread spent writing (wall) */
+    uint64_t writer_cpu_ns; /* the same in its CPU time */
     uint32_t hot_grants;   /* grants in RAM */
     uint8_t root[CERTA_HASH_BYTES]; /* archive tree root at `height` */
 } certa_state_cold_info;
@@ -200,10 +203,9 @@ void certa_state_cold(const certa_state *s, certa_state_cold_info *out);
  * applying blocks (nothing more is written; the block log still holds
  * everything; a restart replays from the cold store's height). */
 certa_err certa_state_cold_status(const certa_state *s, certa_errinfo *ei);
-/* Commits the cold store's open group of blocks (between blocks). Its LMDB
- * write transaction belongs to the thread that applied those blocks (LMDB's
- * writer lock is that thread's): that thread calls this before another
- * thread applies blocks or frees the state. */
+/* Hands the cold store's open group of blocks to its writer and waits
+ * until everything handed over is written (between blocks): the store is
+ * then at the state's height. Returns the cold error, if any. */
 certa_err certa_state_cold_flush(certa_state *s, certa_errinfo *ei);
 /* Removes a cold store's files in dir (no state may have it open): the
  * next state created on dir starts it empty and replay refills it. */

@@ -272,18 +272,23 @@ Test(state, statuses_over_time)
 
 /* ---- queries ---- */
 
-Test(state, holder_records_paged)
+/* Holder 1's records over `blocks` blocks, paged `limit` at a time. With
+ * more blocks than a cold group holds (64), the pages cross the records
+ * already in LMDB, the group the cold writer has and the one being staged;
+ * after a flush, everything is in LMDB. */
+static void holder_records_paged_over(uint64_t blocks, uint32_t limit, bool flush)
 {
     certa_state *s = new_state(1);
     const uint64_t T = FX_T0, D = FX_DAY_MS;
-    uint64_t want_seq[64];
+    uint64_t want_seq[400];
     unsigned want_n = 0;
     uint64_t seq = 0;
-    for (uint64_t b = 1; b <= 10; b++) {
+    cr_assert(2 * blocks <= 400);
+    for (uint64_t b = 1; b <= blocks; b++) {
         cr_assert_eq(certa_state_begin_block(s, b, T + b * 1000, NULL), CERTA_OK);
         /* holder 1's grant, then someone else's, then a use of holder 1's */
         certa_event g = fx_grant((uint32_t)b, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
-        certa_event o = fx_grant((uint32_t)(100 + b), 2, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
+        certa_event o = fx_grant((uint32_t)(1000 + b), 2, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
         certa_event r = fx_redeem((uint32_t)b, 1, 1, 101, CERTA_LT_ID_CARD, false, false);
         cr_assert_eq(certa_state_apply(s, FX_APP, &g), CERTA_R_OK);
         want_seq[want_n++] = seq++;
@@ -294,20 +299,24 @@ Test(state, holder_records_paged)
         uint8_t root[32];
         certa_state_end_block(s, root);
     }
+    certa_errinfo ei;
+    if (flush)
+        cr_assert_eq(certa_state_cold_flush(s, &ei), CERTA_OK);
     uint8_t h[32];
     fx_holder_id(1, h);
-    certa_record page[3];
+    certa_record page[16];
+    cr_assert(limit <= 16);
     uint64_t cursor = 0;
     unsigned got = 0;
     do {
         uint32_t n = 0;
         uint64_t next = 0;
-        cr_assert_eq(certa_state_holder_records(s, h, cursor, 3, page, &n, &next), CERTA_OK);
+        cr_assert_eq(certa_state_holder_records(s, h, cursor, limit, page, &n, &next), CERTA_OK);
         cr_assert(n > 0);
         for (uint32_t i = 0; i < n; i++, got++) {
             cr_assert_eq(page[i].seq, want_seq[got]);
             cr_assert_eq(page[i].kind, got % 2 == 0 ? CERTA_EV_GRANT : CERTA_EV_REDEEM);
-            cr_assert_eq(page[i].time_ms, T + (got / 2 + 1) * 1000);
+            cr_assert_eq(page[i].time_ms, T + (uint64_t)(got / 2 + 1) * 1000);
             cr_assert_eq(page[i].result, CERTA_R_OK);
             cr_assert_eq(page[i].matter, 101);
             cr_assert_eq(page[i].centre, 1);
@@ -337,6 +346,15 @@ Test(state, holder_records_paged)
     cr_assert_eq(page[1].kind, CERTA_EV_REDEEM);
     cr_assert_eq(memcmp(page[1].grant_id, gid, 16), 0);
     certa_state_free(s);
+}
+
+Test(state, holder_records_paged) { holder_records_paged_over(10, 3, false); }
+
+Test(state, holder_records_paged_across_cold_groups)
+{
+    holder_records_paged_over(150, 3, false);
+    holder_records_paged_over(150, 7, false);
+    holder_records_paged_over(150, 16, true);
 }
 
 /* ---- results root ---- */
