@@ -288,7 +288,7 @@ static void *exec_main(void *arg)
         (void)wr; /* a full counter still wakes the poll */
     }
     pthread_mutex_unlock(&p->mu);
-    /* the cold writes' open group is this thread's: commit it before the
+    /* the cold store's open group is handed over and written before the
      * state is freed elsewhere (a failure leaves it to the next replay) */
     certa_errinfo ei;
     pthread_mutex_lock(&nd->state_mu);
@@ -375,8 +375,9 @@ certa_err node_pipe_start(certa_node *nd, certa_errinfo *ei)
 {
     exec_pipe *p = &nd->pipe;
     nd->x_executed = nd->executed;
-    /* the recovery replay ran on this thread: its open group of cold
-     * writes is committed here, before the execution thread writes */
+    /* the recovery replay's open group of cold writes is written before
+     * the execution thread applies blocks: the store is at the replayed
+     * height, and a failure to write it stops the start here */
     certa_err e = certa_state_cold_flush(nd->state, ei);
     if (e != CERTA_OK)
         return e;
