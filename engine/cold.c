@@ -31,6 +31,8 @@
 #include "certa/wire.h"
 
 #define COLD_MAP_DEFAULT (64ull << 30)
+#define COLD_FORMAT 2u        /* meta "format": the layout in cold.h */
+#define COLD_OLD_FORMAT (-1)  /* open_env: a store of another format (rebuilt) */
 #define META_BYTES (8 + 8 + 8 + CERTA_HASH_BYTES)
 #define BOOT_ID_BYTES 64
 #define PATH_BYTES 4200
@@ -110,6 +112,17 @@ static void be64(uint8_t out[8], uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         out[i] = (uint8_t)v;
+}
+
+static void be32(uint8_t out[4], uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        out[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static uint64_t get_be64(const uint8_t *p)
@@ -226,18 +239,23 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
     if ((rc = mdb_txn_begin(c->env, NULL, 0, &t)) != 0)
         return rc;
     if ((rc = mdb_dbi_open(t, "meta", MDB_CREATE, &c->meta)) != 0 ||
-        (rc = mdb_dbi_open(t, "events", MDB_CREATE, &c->events)) != 0 ||
-        (rc = mdb_dbi_open(t, "by_holder", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-                           &c->by_holder)) != 0 ||
-        (rc = mdb_dbi_open(t, "by_grant", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-                           &c->by_grant)) != 0 ||
+        (rc = mdb_dbi_open(t, "event_groups", MDB_CREATE, &c->events)) != 0 ||
+        (rc = mdb_dbi_open(t, "holder_runs", MDB_CREATE, &c->by_holder)) != 0 ||
+        (rc = mdb_dbi_open(t, "grant_runs", MDB_CREATE, &c->by_grant)) != 0 ||
         (rc = mdb_dbi_open(t, "grants", MDB_CREATE, &c->grants)) != 0) {
         mdb_txn_abort(t);
         return rc;
     }
-    MDB_val k = {5, "state"}, v;
+    MDB_val k = {5, "state"}, v, fk = {6, "format"}, fv;
     rc = mdb_get(t, c->meta, &k, &v);
     memset(&c->m, 0, sizeof c->m);
+    if (rc == 0) {
+        int fr = mdb_get(t, c->meta, &fk, &fv);
+        if (fr != 0 || fv.mv_size != 4 || get_be32(fv.mv_data) != COLD_FORMAT) {
+            mdb_txn_abort(t);
+            return fr == 0 || fr == MDB_NOTFOUND ? COLD_OLD_FORMAT : fr;
+        }
+    }
     if (rc == 0 && v.mv_size == META_BYTES) {
         const uint8_t *b = v.mv_data;
         c->m.height = get_be64(b);
@@ -252,6 +270,11 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
             rc = MDB_CORRUPTED;
         else if (rc == 0)
             certa_sha256("", 0, c->m.root);
+        uint8_t fb[4];
+        be32(fb, COLD_FORMAT);
+        fv = (MDB_val){sizeof fb, fb};
+        if (rc == 0)
+            rc = mdb_put(t, c->meta, &fk, &fv, 0);
     } else if (rc == 0) {
         rc = MDB_CORRUPTED;
     }
@@ -294,7 +317,11 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
             if (c->env != NULL)
                 mdb_env_close(c->env);
             c->env = NULL;
-            snprintf(c->why, sizeof c->why, "torn or unreadable (%s)", mdb_strerror(rc));
+            if (rc == COLD_OLD_FORMAT)
+                snprintf(c->why, sizeof c->why, "written in another format than %u",
+                         COLD_FORMAT);
+            else
+                snprintf(c->why, sizeof c->why, "torn or unreadable (%s)", mdb_strerror(rc));
             certa_cold_remove(dir);
             rc = 0;
         }
@@ -470,9 +497,10 @@ static int cmp_li(const void *a, const void *b, size_t key_bytes)
 static int cmp_holder(const void *a, const void *b) { return cmp_li(a, b, CERTA_HOLDER_ID_BYTES); }
 static int cmp_grant(const void *a, const void *b) { return cmp_li(a, b, CERTA_GRANT_ID_BYTES); }
 
-/* A list's entries of the group in key order: each B-tree page is then
- * found once per group, not once per event. */
-static int put_lists(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_holder)
+/* A list's entries of the group in key order, one LMDB entry per run of
+ * one key (KEY | u64 first seq -> its seqs, u64 each): a holder's five
+ * events of a counter case cost one put, not five. */
+static int put_runs(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_holder)
 {
     c->wl = grow(c->wl, &c->wl_cap, g->n_evs, sizeof *c->wl);
     uint32_t n = 0;
@@ -482,40 +510,45 @@ static int put_lists(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_hol
             c->wl[n++] = (cold_li){by_holder ? e->holder : e->grant, g->first_seq + i};
     }
     qsort(c->wl, n, sizeof *c->wl, by_holder ? cmp_holder : cmp_grant);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(t, by_holder ? c->by_holder : c->by_grant, &cur);
-    if (rc != 0)
-        return rc;
-    for (uint32_t i = 0; i < n && rc == 0; i++) {
-        uint8_t sb[8];
-        be64(sb, c->wl[i].seq);
-        MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES,
-                     (void *)c->wl[i].key};
-        MDB_val v = {8, sb};
-        rc = mdb_cursor_put(cur, &k, &v, 0);
+    size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES;
+    MDB_dbi dbi = by_holder ? c->by_holder : c->by_grant;
+    int rc = 0;
+    for (uint32_t i = 0, j; i < n && rc == 0; i = j) {
+        for (j = i + 1; j < n && memcmp(c->wl[j].key, c->wl[i].key, kb) == 0; j++)
+            ;
+        uint8_t key[CERTA_HOLDER_ID_BYTES + 8];
+        memcpy(key, c->wl[i].key, kb);
+        be64(key + kb, c->wl[i].seq);
+        MDB_val k = {kb + 8, key}, v = {(size_t)(j - i) * 8u, NULL};
+        if ((rc = mdb_put(t, dbi, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) == 0)
+            for (uint32_t x = i; x < j; x++)
+                be64((uint8_t *)v.mv_data + (size_t)(x - i) * 8u, c->wl[x].seq);
     }
-    mdb_cursor_close(cur);
     return rc;
 }
 
-/* One write transaction: the group's records, lists, grants and meta. */
+/* One write transaction: the group's records (one entry: first seq ->
+ * the records in seq order), lists, grants and meta. */
 static certa_err group_write(certa_cold *c, const cold_group *g, certa_errinfo *ei)
 {
     MDB_txn *t;
     int rc = mdb_txn_begin(c->env, NULL, 0, &t);
     if (rc != 0)
         return lmdb_err(ei, rc, "begin", c->path);
-    const char *what = "put event";
-    for (uint32_t i = 0; i < g->n_evs && rc == 0; i++) {
+    const char *what = "put events";
+    if (g->n_evs != 0) {
         uint8_t kb[8];
-        be64(kb, g->first_seq + i);
-        MDB_val k = {8, kb}, v = {COLD_EVENT_BYTES, (void *)g->evs[i].rec};
-        /* sequence numbers only grow: append at the right edge, pages full */
-        rc = mdb_put(t, c->events, &k, &v, MDB_APPEND);
+        be64(kb, g->first_seq);
+        MDB_val k = {8, kb}, v = {(size_t)g->n_evs * COLD_EVENT_BYTES, NULL};
+        /* sequence numbers only grow: append at the right edge */
+        rc = mdb_put(t, c->events, &k, &v, MDB_APPEND | MDB_RESERVE);
+        for (uint32_t i = 0; rc == 0 && i < g->n_evs; i++)
+            memcpy((uint8_t *)v.mv_data + (size_t)i * COLD_EVENT_BYTES, g->evs[i].rec,
+                   COLD_EVENT_BYTES);
     }
-    if (rc == 0 && (rc = put_lists(c, t, g, true)) != 0)
+    if (rc == 0 && (rc = put_runs(c, t, g, true)) != 0)
         what = "put holder list";
-    if (rc == 0 && (rc = put_lists(c, t, g, false)) != 0)
+    if (rc == 0 && (rc = put_runs(c, t, g, false)) != 0)
         what = "put grant list";
     for (uint32_t i = 0; i < g->n_grs && rc == 0; i++) {
         MDB_val k = {CERTA_GRANT_ID_BYTES, (void *)g->grs[i].id};
@@ -751,26 +784,43 @@ certa_err certa_cold_get_grant(certa_cold *c, const uint8_t grant_id[CERTA_GRANT
 
 certa_err certa_cold_get_event(certa_cold *c, uint64_t seq, uint8_t rec[COLD_EVENT_BYTES])
 {
-    const cold_ev *e = group_event(c->stage, seq);
-    if (e == NULL)
-        e = group_event(c->flight, seq);
-    if (e != NULL) {
-        memcpy(rec, e->rec, COLD_EVENT_BYTES);
+    const cold_ev *m = group_event(c->stage, seq);
+    if (m == NULL)
+        m = group_event(c->flight, seq);
+    if (m != NULL) {
+        memcpy(rec, m->rec, COLD_EVENT_BYTES);
         return CERTA_OK;
     }
     MDB_txn *t = rtxn(c);
     if (t == NULL)
         return CERTA_E_IO;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(t, c->events, &cur) != 0)
+        return CERTA_E_IO;
+    /* the group entry whose first seq is the greatest at or below seq */
     uint8_t kb[8];
     be64(kb, seq);
     MDB_val k = {8, kb}, v;
-    int rc = mdb_get(t, c->events, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return CERTA_E_NOTFOUND;
-    if (rc != 0 || v.mv_size != COLD_EVENT_BYTES)
-        return CERTA_E_IO;
-    memcpy(rec, v.mv_data, COLD_EVENT_BYTES);
-    return CERTA_OK;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && (k.mv_size != 8 || get_be64(k.mv_data) != seq))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    certa_err e = CERTA_OK;
+    if (rc == MDB_NOTFOUND) {
+        e = CERTA_E_NOTFOUND;
+    } else if (rc != 0 || k.mv_size != 8 || v.mv_size % COLD_EVENT_BYTES != 0) {
+        e = CERTA_E_IO;
+    } else {
+        uint64_t first = get_be64(k.mv_data);
+        if (seq < first || seq - first >= v.mv_size / COLD_EVENT_BYTES)
+            e = CERTA_E_NOTFOUND;
+        else
+            memcpy(rec, (const uint8_t *)v.mv_data + (seq - first) * COLD_EVENT_BYTES,
+                   COLD_EVENT_BYTES);
+    }
+    mdb_cursor_close(cur);
+    return e;
 }
 
 /* The first seq held in memory (the groups are consecutive: flight, then
@@ -783,7 +833,8 @@ static uint64_t mem_first(const certa_cold *c)
 }
 
 /* A list's seqs in LMDB in [from, end), at most limit into seqs; *any:
- * the list has an entry below end at all. 0 or an LMDB error. */
+ * the list has an entry below end at all. 0 or an LMDB error. Runs of a
+ * key are consecutive entries (KEY | first seq), in seq order. */
 static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t from,
                    uint64_t end, uint64_t *seqs, uint32_t limit, uint32_t *n, bool *any)
 {
@@ -798,24 +849,53 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
     int rc = mdb_cursor_open(t, by_holder ? c->by_holder : c->by_grant, &cur);
     if (rc != 0)
         return rc;
-    uint8_t fb[8];
-    be64(fb, from);
-    MDB_val k = {by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, (void *)key};
-    MDB_val v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    if (rc == 0 && (v.mv_size != 8 || get_be64(v.mv_data) >= end))
-        rc = v.mv_size != 8 ? MDB_CORRUPTED : MDB_NOTFOUND;
-    if (rc == 0) {
+    size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES;
+    uint8_t probe[CERTA_HOLDER_ID_BYTES + 8];
+    memcpy(probe, key, kb);
+    be64(probe + kb, 0);
+    MDB_val k = {kb + 8, probe}, v;
+    /* the first run: is there anything below end at all */
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    bool mine = rc == 0 && k.mv_size == kb + 8 && memcmp(k.mv_data, key, kb) == 0;
+    if (mine && get_be64((const uint8_t *)k.mv_data + kb) < end) {
         *any = true;
-        v = (MDB_val){8, fb};
-        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
-    }
-    while (rc == 0 && *n < limit) {
-        uint64_t q = get_be64(v.mv_data);
-        if (q >= end)
-            break;
-        seqs[(*n)++] = q;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+        /* the run holding from starts at or below it: the last run that
+         * starts at or below from, or the first one */
+        be64(probe + kb, from);
+        k = (MDB_val){kb + 8, probe};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        bool exact = rc == 0 && k.mv_size == kb + 8 && memcmp(k.mv_data, probe, kb + 8) == 0;
+        if (!exact) {
+            if (rc == 0) {
+                rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+                if (rc == MDB_NOTFOUND) /* it was the first entry of all */
+                    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+            } else if (rc == MDB_NOTFOUND) {
+                rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+            }
+            if (rc == 0 && (k.mv_size != kb + 8 || memcmp(k.mv_data, key, kb) != 0)) {
+                /* from precedes the key's first run */
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            }
+        }
+        bool done = false;
+        while (rc == 0 && !done && k.mv_size == kb + 8 && memcmp(k.mv_data, key, kb) == 0) {
+            if (v.mv_size % 8 != 0) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            for (size_t i = 0; i < v.mv_size / 8; i++) {
+                uint64_t q = get_be64((const uint8_t *)v.mv_data + i * 8);
+                if (q >= end || *n == limit) {
+                    done = true;
+                    break;
+                }
+                if (q >= from)
+                    seqs[(*n)++] = q;
+            }
+            if (!done)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;

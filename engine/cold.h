@@ -9,11 +9,16 @@
  * block boundary or absent; blocks above it are replayed.
  *
  * Databases (keys compare as bytes; numbers big-endian so they sort):
- *   meta       "state" -> u64 height, u64 events, u64 archived, root[32]
- *   events     u64 seq -> COLD_EVENT_BYTES
- *   by_holder  holder_id[32] -> u64 seq, sorted duplicates (DUPFIXED)
- *   by_grant   grant_id[16]  -> u64 seq, sorted duplicates (DUPFIXED)
- *   grants     grant_id[16]  -> an archived grant's record (state.c's layout)
+ *   meta          "state" -> u64 height, u64 events, u64 archived, root[32]
+ *                 "format" -> u32 2 (another: the store is rebuilt)
+ *   event_groups  u64 first seq -> the records of a group's events, in seq
+ *                 order, COLD_EVENT_BYTES each (one entry per group)
+ *   holder_runs   holder_id[32] | u64 first seq -> the holder's seqs in one
+ *                 group, u64 each, ascending (one entry per holder per group)
+ *   grant_runs    grant_id[16] | u64 first seq -> the same for a grant
+ *   grants        grant_id[16] -> an archived grant's record (state.c's layout)
+ * Entries per group rather than per event: a write costs a few B-tree
+ * puts per group and per holder and grant in it, not three per event.
  *
  * Writes are behind: the caller (the thread applying blocks) stages a
  * group of blocks' puts in memory and commit hands the group to the

@@ -5,6 +5,7 @@
  * valid snapshot, skips a damaged one and replays the rest to the same
  * digest. */
 #include <criterion/criterion.h>
+#include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -420,6 +421,29 @@ Test(state_block, missing_or_torn_cold_store_rebuilt_from_the_log)
 
     cr_assert_eq(unlink(data), 0); /* missing: created anew, empty */
     r = chain_restore(&c, false);
+    cr_assert_eq(certa_state_holder_records(r, hid, 0, 64, after, &na, &cur), CERTA_OK);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(before, after, nb * sizeof before[0]), 0);
+    certa_state_free(r);
+
+    /* written in another layout (here: no format record): rebuilt, and the
+     * history reads the same after the replay */
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi meta;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 8), 0);
+    cr_assert_eq(mdb_env_open(env, c.cold, 0, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    cr_assert_eq(mdb_dbi_open(t, "meta", 0, &meta), 0);
+    MDB_val fk = {6, "format"};
+    cr_assert_eq(mdb_del(t, meta, &fk, NULL), 0);
+    cr_assert_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+    r = chain_restore(&c, true);
+    certa_state_cold_info ci;
+    certa_state_cold(r, &ci);
+    cr_assert(strstr(ci.rebuilt_why, "format") != NULL, "%s", ci.rebuilt_why);
     cr_assert_eq(certa_state_holder_records(r, hid, 0, 64, after, &na, &cur), CERTA_OK);
     cr_assert_eq(na, nb);
     cr_assert_eq(memcmp(before, after, nb * sizeof before[0]), 0);
