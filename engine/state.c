@@ -1,15 +1,18 @@
 /* state: the licence rules, executed on every committed event in block order.
  *
- * Layout: grants, holders and event records live in three arrays that only
- * grow, in chain order (a grant's index is its creation order, a record's
- * index is the event's sequence number). Two open-addressing indexes map
- * grant_id and holder_id to array indexes; they are used for look-ups only,
- * never iterated, so their layout (which depends on a per-process seed) can
- * never leak into a result or a digest. Each record is threaded on its
- * holder's and its grant's list (oldest first) for paged queries.
+ * Layout: the hot grants (those that can still change) live in a table of
+ * slots sized at start; a grant takes the last freed slot or the next new
+ * one, and leaves its slot when it is archived (state_cold.c), so which slot
+ * a grant has is a function of the chain. An open-addressing index maps
+ * grant_id to slot; it is used for look-ups only, never iterated, so its
+ * layout (which depends on a per-process seed) can never leak into a
+ * result or a digest. A grant not in RAM may be archived: the rules then
+ * read its final record from the cold store (it can no longer change, see
+ * CERTA_STATE_GRACE_MS). Event records are kept for the block being applied
+ * only and written to the cold store at its end.
  *
- * The digest is a three-level hash over the grants in creation order: each
- * grant has its own hash, 16 grant hashes make a chunk hash, 64 chunk hashes
+ * The digest is a three-level hash over the grant slots (a free slot hashes
+ * as an all-zero grant): each grant has its own hash, 16 grant hashes make a chunk hash, 64 chunk hashes
  * a page hash, and the page hashes go into the digest. Only the grants that
  * changed since the last digest, and the chunks and pages above them, are
  * rehashed, so a digest costs about 3 KiB of hashing per changed grant at
@@ -20,9 +23,11 @@
  * value. The governed tables (gov.c: integrators, counters, parameters,
  * the council) add one hash of their own.
  *
- * Invariants: every array index stored anywhere is < that array's count;
- * a grant's uses <= max_uses and failed attempts <= code_attempts_max; the
- * state changes only inside begin_block/apply/end_block and snapshot_load.
+ * Invariants: every slot index stored anywhere is < grant_slots and names a
+ * live slot (free ones are all zero and on free_slots); the index, the
+ * expiry heap and the live slots hold the same grants; a grant's uses <=
+ * max_uses and failed attempts <= code_attempts_max; the state changes only
+ * inside begin_block/apply/end_block and snapshot_load.
  */
 #include "state_internal.h"
 /* ---------------------------------------------------------------- names */
@@ -135,11 +140,6 @@ static bool grant_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key)
     return memcmp(s->grants[idx].id, key, CERTA_GRANT_ID_BYTES) == 0;
 }
 
-static bool holder_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key)
-{
-    return memcmp(s->holders[idx].id, key, CERTA_HOLDER_ID_BYTES) == 0;
-}
-
 static uint32_t index_find(const certa_state *s, const index_table *t,
                            const uint8_t *key, size_t len, key_eq_fn eq)
 {
@@ -172,7 +172,6 @@ static void index_insert_raw(const certa_state *s, index_table *t,
 }
 
 const uint8_t *state_grant_key(const certa_state *s, uint32_t idx) { return s->grants[idx].id; }
-const uint8_t *state_holder_key(const certa_state *s, uint32_t idx) { return s->holders[idx].id; }
 
 void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of)
@@ -196,32 +195,62 @@ void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key
     index_insert_raw(s, t, key, len, idx);
 }
 
-static uint32_t grant_find(const certa_state *s, const uint8_t *id)
+/* Backward-shift deletion: every entry after the removed one in its probe
+ * run moves back if its home slot allows, so look-ups never need
+ * tombstones. */
+void state_index_remove(const certa_state *s, index_table *t, const uint8_t *key,
+                        size_t len, uint32_t idx, key_of_fn key_of)
+{
+    uint64_t h = key_hash(s, key, len);
+    uint32_t i = (uint32_t)h & t->mask;
+    while ((uint32_t)t->slots[i] != idx + 1) {
+        CERTA_ASSERT(t->slots[i] != 0); /* present */
+        i = (i + 1) & t->mask;
+    }
+    uint32_t hole = i;
+    for (uint32_t j = (hole + 1) & t->mask; t->slots[j] != 0; j = (j + 1) & t->mask) {
+        uint32_t home = (uint32_t)key_hash(s, key_of(s, (uint32_t)t->slots[j] - 1), len) & t->mask;
+        /* j may move to hole when home is not cyclically within (hole, j] */
+        bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!stays) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole] = 0;
+    t->count--;
+}
+
+uint32_t state_grant_find(const certa_state *s, const uint8_t *id)
 {
     return index_find(s, &s->grant_index, id, CERTA_GRANT_ID_BYTES, grant_key_eq);
 }
 
-static uint32_t holder_find(const certa_state *s, const uint8_t *id)
+static uint32_t grant_find(const certa_state *s, const uint8_t *id)
 {
-    return index_find(s, &s->holder_index, id, CERTA_HOLDER_ID_BYTES, holder_key_eq);
+    return state_grant_find(s, id);
 }
 
-static uint32_t holder_get(certa_state *s, const uint8_t *id)
+/* Expiry heap (min by not_after_ms, then slot). */
+static bool heap_less(const expiry *a, const expiry *b)
 {
-    uint32_t h = holder_find(s, id);
-    if (h != NONE)
-        return h;
-    if (s->holder_count == s->holder_cap) {
-        s->holder_cap = s->holder_cap ? 2 * s->holder_cap : 1024;
-        s->holders = xrealloc(s->holders, (size_t)s->holder_cap * sizeof *s->holders);
+    return a->not_after_ms != b->not_after_ms ? a->not_after_ms < b->not_after_ms
+                                              : a->slot < b->slot;
+}
+
+void state_heap_push(certa_state *s, uint64_t not_after_ms, uint32_t slot)
+{
+    CERTA_ASSERT(s->heap_count < s->grant_cap);
+    uint32_t i = s->heap_count++;
+    expiry x = {not_after_ms, slot};
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!heap_less(&x, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
     }
-    CERTA_ASSERT(s->holder_count < NONE - 1);
-    h = s->holder_count++;
-    memcpy(s->holders[h].id, id, CERTA_HOLDER_ID_BYTES);
-    s->holders[h].head = NONE;
-    s->holders[h].tail = NONE;
-    state_index_insert(s, &s->holder_index, id, CERTA_HOLDER_ID_BYTES, h, state_holder_key);
-    return h;
+    s->heap[i] = x;
 }
 
 void state_chunks_reserve(certa_state *s, uint32_t chunks)
@@ -261,31 +290,57 @@ void state_grant_touch(certa_state *s, uint32_t gi)
     s->chunk_dirty[c] |= (uint16_t)(1u << (gi % CHUNK_GRANTS));
 }
 
-static uint32_t grant_new(certa_state *s, const certa_event *ev, uint32_t holder_idx)
+/* More hot grants than the table was sized for: it grows (a copy, on the
+ * execution path; the reserve should be sized so that this never runs). */
+static void grants_grow(certa_state *s)
 {
-    if (s->grant_count == s->grant_cap) {
-        s->grant_cap = s->grant_cap ? 2 * s->grant_cap : 1024;
-        s->grants = xrealloc(s->grants, (size_t)s->grant_cap * sizeof *s->grants);
+    uint32_t cap = s->grant_cap ? 2 * s->grant_cap : 1024;
+    CERTA_ASSERT(cap > s->grant_cap && cap < NONE);
+    if (s->grants == NULL) {
+        /* zero pages from the kernel: touched (resident) only when used */
+        s->grants = calloc(cap, sizeof *s->grants);
+        CERTA_ASSERT(s->grants != NULL);
+    } else {
+        s->grants = xrealloc(s->grants, (size_t)cap * sizeof *s->grants);
+        memset(s->grants + s->grant_cap, 0, (size_t)(cap - s->grant_cap) * sizeof *s->grants);
     }
-    CERTA_ASSERT(s->grant_count < NONE - 1);
-    uint32_t gi = s->grant_count++;
-    state_chunks_reserve(s, gi / CHUNK_GRANTS + 1);
+    s->free_slots = xrealloc(s->free_slots, (size_t)cap * sizeof *s->free_slots);
+    s->heap = xrealloc(s->heap, (size_t)cap * sizeof *s->heap);
+    s->arch_scratch = xrealloc(s->arch_scratch, (size_t)cap * sizeof *s->arch_scratch);
+    s->grant_cap = cap;
+}
+
+static uint32_t grant_new(certa_state *s, const certa_event *ev)
+{
+    uint32_t gi;
+    if (s->free_count > 0) {
+        gi = s->free_slots[--s->free_count];
+    } else {
+        if (s->grant_slots == s->grant_cap)
+            grants_grow(s);
+        gi = s->grant_slots++;
+        state_chunks_reserve(s, gi / CHUNK_GRANTS + 1);
+    }
+    s->grant_live++;
+    s->grants_created++;
     grant *gr = &s->grants[gi];
+    CERTA_ASSERT(!gr->live);
     memset(gr, 0, sizeof *gr);
+    gr->live = 1;
     memcpy(gr->id, ev->grant_id, CERTA_GRANT_ID_BYTES);
+    memcpy(gr->holder_id, ev->holder_id, CERTA_HOLDER_ID_BYTES);
     memcpy(gr->code_commit, ev->code_commit, CERTA_HASH_BYTES);
     gr->not_before_ms = ev->not_before_ms;
     gr->not_after_ms = ev->not_after_ms;
-    gr->holder = holder_idx;
+    gr->created_ms = s->now_ms;
     gr->matter = ev->matter;
     gr->licence_types = ev->licence_types;
-    gr->hist_head = NONE;
-    gr->hist_tail = NONE;
     gr->centre = ev->centre;
     gr->counter = ev->counter;
     gr->max_uses = ev->max_uses;
     gr->method = ev->method;
     state_index_insert(s, &s->grant_index, gr->id, CERTA_GRANT_ID_BYTES, gi, state_grant_key);
+    state_heap_push(s, gr->not_after_ms, gi);
     state_grant_touch(s, gi);
     return gi;
 }
@@ -323,24 +378,25 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
             certa_result_leaf((uint8_t)k, (uint8_t)r, leaf);
             hash_result_leaf(leaf, s->leaf_hash[r][k]);
         }
-    uint32_t gres = o ? o->grants_reserve : 0;
-    uint64_t rres = o ? o->records_reserve : 0;
-    if (gres > 0) {
-        s->grant_cap = gres;
-        s->grants = xrealloc(NULL, (size_t)gres * sizeof *s->grants);
-        s->holder_cap = gres;
-        s->holders = xrealloc(NULL, (size_t)gres * sizeof *s->holders);
-        state_chunks_reserve(s, gres / CHUNK_GRANTS + 1);
-    }
-    if (rres > 0) {
-        s->record_cap = rres;
-        s->records = xrealloc(NULL, rres * sizeof *s->records);
-    }
-    state_index_init(&s->grant_index, gres);
-    state_index_init(&s->holder_index, gres);
+    uint32_t gres = o && o->grants_reserve ? o->grants_reserve : 1024;
+    s->grant_cap = 0;
+    while (s->grant_cap < gres)
+        grants_grow(s);
+    state_chunks_reserve(s, s->grant_cap / CHUNK_GRANTS + 1);
+    state_index_init(&s->grant_index, s->grant_cap);
     s->block_cap = g->params.block_events_max ? g->params.block_events_max : 4096;
     s->block_results = xrealloc(NULL, s->block_cap);
     s->block_kinds = xrealloc(NULL, s->block_cap);
+    s->record_cap = s->block_cap;
+    s->records = xrealloc(NULL, (size_t)s->record_cap * sizeof *s->records);
+    /* the digest's scratch for every slot changing at once: address space
+     * only until used, never grown while applying blocks */
+    state_dig_reserve(s, (size_t)s->chunk_cap * CHUNK_GRANTS);
+    certa_err ce = state_cold_open(s, o, ei);
+    if (ce != CERTA_OK) {
+        certa_state_free(s);
+        return ce;
+    }
     if (threads > 1 && certa_pool_create(threads, &s->pool, NULL) != CERTA_OK) {
         certa_state_free(s);
         return certa_errorf(ei, CERTA_E_NOMEM, "state: cannot start %u hashing threads",
@@ -355,11 +411,13 @@ void certa_state_free(certa_state *s)
     if (s == NULL)
         return;
     certa_pool_destroy(s->pool);
+    state_cold_close(s);
     free(s->grants);
-    free(s->holders);
+    free(s->free_slots);
+    free(s->heap);
+    free(s->arch_scratch);
     free(s->records);
     free(s->grant_index.slots);
-    free(s->holder_index.slots);
     free(s->grant_hash);
     free(s->chunk_hash);
     free(s->chunk_dirty);
@@ -388,15 +446,7 @@ uint64_t certa_state_height(const certa_state *s) { return s->height; }
 uint64_t certa_state_time_ms(const certa_state *s) { return s->now_ms; }
 uint64_t certa_state_event_count(const certa_state *s) { return s->record_count; }
 
-bool certa_state_event_result(const certa_state *s, uint64_t index, uint8_t *result)
-{
-    if (index >= s->record_count)
-        return false;
-    *result = s->records[index].result;
-    CERTA_ASSERT(*result < CERTA_R_COUNT);
-    return true;
-}
-uint32_t certa_state_grant_count(const certa_state *s) { return s->grant_count; }
+uint32_t certa_state_grant_count(const certa_state *s) { return (uint32_t)s->grants_created; }
 
 /* ---------------------------------------------------------------- blocks */
 
@@ -417,35 +467,39 @@ certa_err certa_state_begin_block(certa_state *s, uint64_t height,
     s->height = height;
     s->now_ms = timestamp_ms;
     s->block_count = 0;
+    s->record_base = s->record_count;
     return CERTA_OK;
 }
 
-/* Appends the event's record, threads it on its holder's and grant's lists
- * and its result on the block's list. */
+/* Appends the event's record to the block's (gr: the grant it names, hot
+ * or archived, or NULL; holder_id: whose history it is in, or NULL) and
+ * its result to the block's results. */
 static certa_result record_event(certa_state *s, const certa_event *ev,
-                                 uint32_t gi, uint32_t hi, certa_result r)
+                                 const grant *gr, const uint8_t *holder_id, certa_result r)
 {
     CERTA_ASSERT(s->in_block);
-    if (s->record_count == s->record_cap) {
-        s->record_cap = s->record_cap ? 2 * s->record_cap : 4096;
-        s->records = xrealloc(s->records, s->record_cap * sizeof *s->records);
+    if (s->block_count == s->block_cap) {
+        /* a block larger than genesis' block_events_max: allowed, rare */
+        s->block_cap *= 2;
+        s->block_results = xrealloc(s->block_results, s->block_cap);
+        s->block_kinds = xrealloc(s->block_kinds, s->block_cap);
     }
-    CERTA_ASSERT(s->record_count < NONE - 1);
-    uint32_t ri = (uint32_t)s->record_count++;
-    record *rec = &s->records[ri];
+    if (s->block_count == s->record_cap) {
+        s->record_cap = s->block_cap;
+        s->records = xrealloc(s->records, (size_t)s->record_cap * sizeof *s->records);
+    }
+    CERTA_ASSERT(s->record_count - s->record_base == s->block_count);
+    record *rec = &s->records[s->block_count];
+    s->record_count++;
     rec->time_ms = s->now_ms;
-    rec->grant = gi;
-    rec->holder = hi;
-    rec->next_holder = NONE;
-    rec->next_grant = NONE;
     uint8_t kind = ev ? ev->kind : 0;
     rec->kind = kind;
     rec->result = (uint8_t)r;
     rec->centre = ev ? ev->centre : 0;
     rec->matter = ev ? ev->matter : 0;
     /* confirm, sign, photo and revoke carry no matter: show the grant's */
-    if (ev != NULL && gi != NONE && ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REDEEM)
-        rec->matter = s->grants[gi].matter;
+    if (ev != NULL && gr != NULL && ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REDEEM)
+        rec->matter = gr->matter;
     uint32_t types = 0;
     if (ev != NULL && ev->kind == CERTA_EV_GRANT)
         types = ev->licence_types;
@@ -454,27 +508,12 @@ static certa_result record_event(certa_state *s, const certa_event *ev,
             if (ev->licences[i].type < CERTA_LICENCE_TYPES_MAX)
                 types |= 1u << ev->licences[i].type;
     rec->licence_types = types;
-    if (hi != NONE) {
-        holder *h = &s->holders[hi];
-        if (h->tail == NONE)
-            h->head = ri;
-        else
-            s->records[h->tail].next_holder = ri;
-        h->tail = ri;
-    }
-    if (gi != NONE) {
-        grant *gr = &s->grants[gi];
-        if (gr->hist_tail == NONE)
-            gr->hist_head = ri;
-        else
-            s->records[gr->hist_tail].next_grant = ri;
-        gr->hist_tail = ri;
-    }
-    if (s->block_count == s->block_cap) {
-        s->block_cap *= 2;
-        s->block_results = xrealloc(s->block_results, s->block_cap);
-        s->block_kinds = xrealloc(s->block_kinds, s->block_cap);
-    }
+    rec->has_grant = gr != NULL;
+    if (gr != NULL)
+        memcpy(rec->grant_id, gr->id, CERTA_GRANT_ID_BYTES);
+    rec->has_holder = holder_id != NULL;
+    if (holder_id != NULL)
+        memcpy(rec->holder_id, holder_id, CERTA_HOLDER_ID_BYTES);
     s->block_results[s->block_count] = (uint8_t)r;
     s->block_kinds[s->block_count] = kind;
     s->block_count++;
@@ -575,10 +614,11 @@ static uint32_t attempts_max(const certa_state *s)
     return max > 255 ? 255 : (uint32_t)max;
 }
 
-static certa_result apply_grant(certa_state *s, const certa_event *ev)
+/* exists: a grant with that id is hot or archived */
+static certa_result apply_grant(certa_state *s, const certa_event *ev, bool exists)
 {
     uint64_t window_max = gov_param(s->gov, CERTA_GP_GRANT_WINDOW_MS_MAX);
-    if (grant_find(s, ev->grant_id) != NONE)
+    if (exists)
         return CERTA_R_DUPLICATE_GRANT;
     const certa_centre_info *c = centre_of(s, ev->centre);
     if (c == NULL)
@@ -626,9 +666,10 @@ static certa_result check_code(certa_state *s, grant *gr, const certa_event *ev)
     return CERTA_R_CODE_MISMATCH;
 }
 
-static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event *ev)
+/* gi: the grant's slot, NONE for an archived one (s->cold_grant, which
+ * the checks before the code always refuse: it is past its window). */
+static certa_result apply_redeem(certa_state *s, grant *gr, uint32_t gi, const certa_event *ev)
 {
-    grant *gr = &s->grants[gi];
     if (gr->flags & GRANT_FLAG_REVOKED)
         return CERTA_R_REVOKED;
     if (gr->flags & GRANT_FLAG_LOCKED)
@@ -659,6 +700,7 @@ static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event 
     }
     if ((cat_required & ~fetched) != 0)
         return CERTA_R_LICENCE_TYPE_REQUIRED;
+    CERTA_ASSERT(gi != NONE);
     certa_result r = check_code(s, gr, ev);
     state_grant_touch(s, gi);
     if (r != CERTA_R_OK)
@@ -668,9 +710,8 @@ static certa_result apply_redeem(certa_state *s, uint32_t gi, const certa_event 
     return CERTA_R_OK;
 }
 
-static certa_result apply_evidence(certa_state *s, uint32_t gi, const certa_event *ev)
+static certa_result apply_evidence(certa_state *s, const grant *gr, const certa_event *ev)
 {
-    const grant *gr = &s->grants[gi];
     if (gr->flags & GRANT_FLAG_REVOKED)
         return CERTA_R_REVOKED;
     if (gr->flags & GRANT_FLAG_LOCKED)
@@ -686,13 +727,17 @@ static certa_result apply_evidence(certa_state *s, uint32_t gi, const certa_even
     return CERTA_R_OK;
 }
 
-static certa_result apply_revoke(certa_state *s, uint32_t gi, const certa_event *ev)
+static certa_result apply_revoke(certa_state *s, grant *gr, uint32_t gi, const certa_event *ev)
 {
-    grant *gr = &s->grants[gi];
-    if (memcmp(s->holders[gr->holder].id, ev->holder_id, CERTA_HOLDER_ID_BYTES) != 0)
+    if (memcmp(gr->holder_id, ev->holder_id, CERTA_HOLDER_ID_BYTES) != 0)
         return CERTA_R_NOT_HOLDER;
     if (gr->flags & GRANT_FLAG_REVOKED)
         return CERTA_R_REVOKED;
+    /* past the grace the grant can no longer change (it is archived, or
+     * will be at the end of this block) */
+    if (s->now_ms >= gr->not_after_ms && s->now_ms - gr->not_after_ms >= CERTA_STATE_GRACE_MS)
+        return CERTA_R_EXPIRED;
+    CERTA_ASSERT(gi != NONE);
     gr->flags |= GRANT_FLAG_REVOKED;
     state_grant_touch(s, gi);
     return CERTA_R_OK;
@@ -740,20 +785,14 @@ void certa_state_prefetch(const certa_state *s, const certa_event *ev, int stage
         /* what recording the event touches: its holder and the last
          * records of the holder's and the grant's histories */
         uint32_t gi = grant_peek(s, ev);
-        if (gi == NONE || gi >= s->grant_count)
+        if (gi == NONE || gi >= s->grant_slots)
             return;
-        const grant *gr = &s->grants[gi];
-        if (gr->hist_tail < s->record_count)
-            PREFETCH(&s->records[gr->hist_tail]);
-        if (ev->kind != CERTA_EV_GRANT && ev->kind != CERTA_EV_REVOKE && gr->holder < s->holder_count)
-            PREFETCH(&s->holders[gr->holder]);
+        /* the grant's second cache line (holder id's end, window, counts) */
+        PREFETCH((const uint8_t *)&s->grants[gi] + 64);
         return;
     }
     index_prefetch(s, &s->grant_index, ev->grant_id, CERTA_GRANT_ID_BYTES, stage, s->grants,
                    sizeof *s->grants);
-    if (ev->kind == CERTA_EV_GRANT || ev->kind == CERTA_EV_REVOKE)
-        index_prefetch(s, &s->holder_index, ev->holder_id, CERTA_HOLDER_ID_BYTES, stage,
-                       s->holders, sizeof *s->holders);
 }
 
 certa_result certa_state_apply(certa_state *s, uint16_t integrator,
@@ -761,46 +800,52 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
 {
     CERTA_ASSERT(s->in_block && ev != NULL);
     bool names_holder = ev->kind == CERTA_EV_GRANT || ev->kind == CERTA_EV_REVOKE;
-    uint32_t hi = NONE;
     uint32_t gi = NONE;
-    if (ev->kind >= CERTA_EV_GRANT && ev->kind <= CERTA_EV_REVOKE)
+    grant *gr = NULL;
+    if (ev->kind >= CERTA_EV_GRANT && ev->kind <= CERTA_EV_REVOKE) {
         gi = grant_find(s, ev->grant_id);
-    /* Who sees the record: the holder the event names (grant, revoke), else
-     * the holder of the grant it uses. */
-    if (names_holder)
-        hi = holder_get(s, ev->holder_id);
-    else if (gi != NONE)
-        hi = s->grants[gi].holder;
+        if (gi != NONE)
+            gr = &s->grants[gi];
+        else if (state_cold_grant(s, ev->grant_id))
+            gr = &s->cold_grant; /* archived: read only */
+    }
+    /* Whose history sees the record: the holder the event names (grant,
+     * revoke), else the holder of the grant it uses. */
+    const uint8_t *holder_id = names_holder ? ev->holder_id : gr ? gr->holder_id : NULL;
 
     if (!well_formed(ev))
-        return record_event(s, ev, gi, hi, CERTA_R_MALFORMED);
+        return record_event(s, ev, gr, holder_id, CERTA_R_MALFORMED);
     const certa_gov_integrator *in = gov_integrator(s->gov, integrator);
     if (in == NULL)
-        return record_event(s, ev, gi, hi, CERTA_R_ROLE_FORBIDDEN);
+        return record_event(s, ev, gr, holder_id, CERTA_R_ROLE_FORBIDDEN);
     if (in->status != CERTA_IS_ACTIVE)
-        return record_event(s, ev, gi, hi, CERTA_R_INTEGRATOR_INACTIVE);
+        return record_event(s, ev, gr, holder_id, CERTA_R_INTEGRATOR_INACTIVE);
     if (!role_allows(in, ev))
-        return record_event(s, ev, gi, hi, CERTA_R_ROLE_FORBIDDEN);
+        return record_event(s, ev, gr, holder_id, CERTA_R_ROLE_FORBIDDEN);
 
     certa_result r;
     switch (ev->kind) {
     case CERTA_EV_GOVERN:
         r = gov_apply(s->gov, s->height, s->now_ms, integrator, ev);
-        return record_event(s, ev, NONE, NONE, r);
+        return record_event(s, ev, NULL, NULL, r);
     case CERTA_EV_GRANT:
-        r = apply_grant(s, ev);
-        if (r == CERTA_R_OK)
-            gi = grant_new(s, ev, hi);
-        return record_event(s, ev, gi, hi, r);
+        r = apply_grant(s, ev, gr != NULL);
+        if (r == CERTA_R_OK) {
+            /* grant_new may grow (move) the table: index it after the call,
+             * never in the same expression */
+            uint32_t ni = grant_new(s, ev);
+            gr = &s->grants[ni];
+        }
+        return record_event(s, ev, gr, holder_id, r);
     case CERTA_EV_REDEEM:
-        r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_redeem(s, gi, ev);
-        return record_event(s, ev, gi, hi, r);
+        r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_redeem(s, gr, gi, ev);
+        return record_event(s, ev, gr, holder_id, r);
     case CERTA_EV_REVOKE:
-        r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_revoke(s, gi, ev);
-        return record_event(s, ev, gi, hi, r);
+        r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_revoke(s, gr, gi, ev);
+        return record_event(s, ev, gr, holder_id, r);
     default: /* confirm, sign, photo (well_formed refused anything else) */
-        r = gi == NONE ? CERTA_R_UNKNOWN_GRANT : apply_evidence(s, gi, ev);
-        return record_event(s, ev, gi, hi, r);
+        r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_evidence(s, gr, ev);
+        return record_event(s, ev, gr, holder_id, r);
     }
 }
 
@@ -808,25 +853,25 @@ certa_result certa_state_apply_rejected(certa_state *s, uint16_t integrator, cer
 {
     (void)integrator;
     CERTA_ASSERT(r != CERTA_R_OK && r < CERTA_R_COUNT);
-    return record_event(s, NULL, NONE, NONE, r);
+    return record_event(s, NULL, NULL, NULL, r);
 }
 
 certa_result certa_state_apply_malformed(certa_state *s, uint16_t integrator)
 {
     (void)integrator;
-    return record_event(s, NULL, NONE, NONE, CERTA_R_MALFORMED);
+    return record_event(s, NULL, NULL, NULL, CERTA_R_MALFORMED);
 }
 
 certa_result certa_state_apply_replayed(certa_state *s, uint16_t integrator)
 {
     (void)integrator;
-    return record_event(s, NULL, NONE, NONE, CERTA_R_REPLAYED);
+    return record_event(s, NULL, NULL, NULL, CERTA_R_REPLAYED);
 }
 
 certa_result certa_state_apply_too_old(certa_state *s, uint16_t integrator)
 {
     (void)integrator;
-    return record_event(s, NULL, NONE, NONE, CERTA_R_TOO_OLD);
+    return record_event(s, NULL, NULL, NULL, CERTA_R_TOO_OLD);
 }
 
 const uint8_t *certa_state_block_results(const certa_state *s, uint32_t *count)
@@ -914,16 +959,18 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
     certa_sha256(buf, sizeof buf, s->results_chain);
     gov_end_block(s->gov); /* approved changes: in force from the next block */
     s->in_block = false;
+    state_cold_end_block(s);
 }
 
 /* ---------------------------------------------------------------- digest */
 
-static void grant_encode(const certa_state *s, const grant *gr,
-                         uint8_t out[GRANT_HASH_BYTES])
+/* The grant's hashed (and archived) encoding; a free slot encodes as all
+ * zero bytes. */
+void state_grant_encode(const grant *gr, uint8_t out[GRANT_HASH_BYTES])
 {
     uint8_t *p = out;
     memcpy(p, gr->id, CERTA_GRANT_ID_BYTES), p += CERTA_GRANT_ID_BYTES;
-    memcpy(p, s->holders[gr->holder].id, CERTA_HOLDER_ID_BYTES), p += CERTA_HOLDER_ID_BYTES;
+    memcpy(p, gr->holder_id, CERTA_HOLDER_ID_BYTES), p += CERTA_HOLDER_ID_BYTES;
     memcpy(p, gr->code_commit, CERTA_HASH_BYTES), p += CERTA_HASH_BYTES;
     certa_put_le64(p, gr->not_before_ms), p += 8;
     certa_put_le64(p, gr->not_after_ms), p += 8;
@@ -937,6 +984,27 @@ static void grant_encode(const certa_state *s, const grant *gr,
     *p++ = gr->flags;
     *p++ = gr->method;
     CERTA_ASSERT(p == out + GRANT_HASH_BYTES);
+}
+
+void state_grant_decode(const uint8_t in[GRANT_HASH_BYTES], grant *gr)
+{
+    const uint8_t *p = in;
+    memset(gr, 0, sizeof *gr);
+    memcpy(gr->id, p, CERTA_GRANT_ID_BYTES), p += CERTA_GRANT_ID_BYTES;
+    memcpy(gr->holder_id, p, CERTA_HOLDER_ID_BYTES), p += CERTA_HOLDER_ID_BYTES;
+    memcpy(gr->code_commit, p, CERTA_HASH_BYTES), p += CERTA_HASH_BYTES;
+    gr->not_before_ms = certa_get_le64(p), p += 8;
+    gr->not_after_ms = certa_get_le64(p), p += 8;
+    gr->centre = certa_get_le16(p), p += 2;
+    gr->counter = certa_get_le16(p), p += 2;
+    gr->matter = certa_get_le32(p), p += 4;
+    gr->licence_types = certa_get_le32(p), p += 4;
+    gr->max_uses = certa_get_le16(p), p += 2;
+    gr->uses = certa_get_le16(p), p += 2;
+    gr->fails = *p++;
+    gr->flags = *p++;
+    gr->method = *p++;
+    CERTA_ASSERT(p == in + GRANT_HASH_BYTES);
 }
 
 /* Digest scratch, grown as needed: the messages of one level and their
@@ -966,7 +1034,7 @@ static void dig_run(certa_state *s, size_t n)
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(!s->in_block);
-    uint32_t chunks = (s->grant_count + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
+    uint32_t chunks = (s->grant_slots + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
     if (s->dirty_count > 0) {
         /* the changed grants */
         size_t k = 0;
@@ -974,12 +1042,12 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
         for (uint32_t d = 0; d < s->dirty_count; d++) {
             uint32_t c = s->dirty_list[d], mask = s->chunk_dirty[c];
             CERTA_ASSERT(mask != 0);
-            for (uint32_t i = c * CHUNK_GRANTS; i < (c + 1) * CHUNK_GRANTS && i < s->grant_count;
+            for (uint32_t i = c * CHUNK_GRANTS; i < (c + 1) * CHUNK_GRANTS && i < s->grant_slots;
                  i++) {
                 if (!(mask & (1u << (i % CHUNK_GRANTS))))
                     continue;
                 uint8_t *enc = s->dig_enc + k * GRANT_HASH_BYTES;
-                grant_encode(s, &s->grants[i], enc);
+                state_grant_encode(&s->grants[i], enc);
                 s->dig_split[k] = (certa_merkle_split_leaf){.data = enc,
                                                             .len_bytes = GRANT_HASH_BYTES};
                 s->dig_idx[k++] = i;
@@ -993,8 +1061,8 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
         for (uint32_t d = 0; d < s->dirty_count; d++) {
             uint32_t c = s->dirty_list[d];
             uint32_t first = c * CHUNK_GRANTS, end = first + CHUNK_GRANTS;
-            if (end > s->grant_count)
-                end = s->grant_count;
+            if (end > s->grant_slots)
+                end = s->grant_slots;
             CERTA_ASSERT(first < end);
             s->dig_heads[d][0] = 0x02;
             certa_put_le32(s->dig_heads[d] + 1, c);
@@ -1035,14 +1103,20 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     }
     uint32_t pages = (chunks + PAGE_CHUNKS - 1) / PAGE_CHUNKS;
     static const char domain[] = "certa.state.v4";
-    uint8_t hdr[sizeof domain + 8 + 8 + 8 + CERTA_HASH_BYTES];
     uint8_t gov_hash[CERTA_HASH_BYTES];
     gov_digest(s->gov, gov_hash);
-    memcpy(hdr, domain, sizeof domain);
-    certa_put_le64(hdr + sizeof domain, s->height);
-    certa_put_le64(hdr + sizeof domain + 8, s->grant_count);
-    certa_put_le64(hdr + sizeof domain + 16, s->record_count);
-    memcpy(hdr + sizeof domain + 24, s->results_chain, CERTA_HASH_BYTES);
+    uint8_t hdr[sizeof domain + 8 * 5 + 2 * CERTA_HASH_BYTES];
+    uint8_t *p = hdr;
+    memcpy(p, domain, sizeof domain), p += sizeof domain;
+    certa_put_le64(p, s->height), p += 8;
+    certa_put_le64(p, s->grants_created), p += 8;
+    certa_put_le64(p, s->record_count), p += 8;
+    certa_put_le64(p, s->grant_slots), p += 8;
+    memcpy(p, s->results_chain, CERTA_HASH_BYTES), p += CERTA_HASH_BYTES;
+    /* the cold part: the archive tree over every archived grant */
+    certa_put_le64(p, s->archived), p += 8;
+    state_archive_root(s, p), p += CERTA_HASH_BYTES;
+    CERTA_ASSERT(p == hdr + sizeof hdr);
     certa_sha256_ctx ctx;
     certa_sha256_init(&ctx);
     certa_sha256_update(&ctx, hdr, sizeof hdr);
@@ -1054,22 +1128,18 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
 void certa_state_memory(const certa_state *s, certa_state_mem *m)
 {
     memset(m, 0, sizeof *m);
-    m->grant_bytes = (size_t)s->grant_cap * sizeof(grant) +
+    m->grant_bytes = (size_t)s->grant_cap * (sizeof(grant) + sizeof(uint32_t) * 2 + sizeof(expiry)) +
                      ((size_t)s->grant_index.mask + 1) * sizeof(uint64_t) +
-                     (size_t)s->holder_cap * sizeof(holder) +
-                     ((size_t)s->holder_index.mask + 1) * sizeof(uint64_t) +
                      (size_t)s->chunk_cap * CHUNK_GRANTS * CERTA_HASH_BYTES +
                      (size_t)s->chunk_cap * (CERTA_HASH_BYTES + sizeof(uint16_t) + sizeof(uint32_t)) +
                      (size_t)s->page_cap * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));
-    m->record_bytes = s->record_cap * sizeof(record);
-    m->grants = s->grant_count;
-    m->holders = s->holder_count;
+    m->record_bytes = (size_t)s->record_cap * sizeof(record);
+    m->grants = s->grant_live;
+    m->holders = 0; /* holders are keys of the cold store's history only */
     m->records = s->record_count;
 }
 
-/* ---------------------------------------------------------------- queries */
-
-static uint8_t grant_status(const certa_state *s, const grant *gr)
+uint8_t state_grant_status(const certa_state *s, const grant *gr)
 {
     if (gr->flags & GRANT_FLAG_REVOKED)
         return CERTA_GS_REVOKED;
@@ -1083,103 +1153,3 @@ static uint8_t grant_status(const certa_state *s, const grant *gr)
         return CERTA_GS_EXPIRED;
     return CERTA_GS_ACTIVE;
 }
-
-certa_err certa_state_grant(const certa_state *s,
-                            const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
-                            certa_grant_info *out)
-{
-    uint32_t gi = grant_find(s, grant_id);
-    if (gi == NONE)
-        return CERTA_E_NOTFOUND;
-    const grant *gr = &s->grants[gi];
-    memset(out, 0, sizeof *out);
-    memcpy(out->grant_id, gr->id, CERTA_GRANT_ID_BYTES);
-    memcpy(out->holder_id, s->holders[gr->holder].id, CERTA_HOLDER_ID_BYTES);
-    out->centre = gr->centre;
-    out->counter = gr->counter;
-    out->matter = gr->matter;
-    out->licence_types = gr->licence_types;
-    out->not_before_ms = gr->not_before_ms;
-    out->not_after_ms = gr->not_after_ms;
-    out->max_uses = gr->max_uses;
-    out->uses = gr->uses;
-    out->failed_attempts = gr->fails;
-    out->method = gr->method;
-    out->status = grant_status(s, gr);
-    CERTA_ASSERT(gr->hist_head != NONE); /* the grant event itself */
-    out->created_ms = s->records[gr->hist_head].time_ms;
-    return CERTA_OK;
-}
-
-static void record_out(const certa_state *s, uint32_t ri, certa_record *o)
-{
-    const record *r = &s->records[ri];
-    memset(o, 0, sizeof *o);
-    o->seq = ri;
-    o->time_ms = r->time_ms;
-    o->kind = r->kind;
-    o->result = r->result;
-    o->centre = r->centre;
-    o->matter = r->matter;
-    o->licence_types = r->licence_types;
-    if (r->grant != NONE) {
-        o->has_grant = true;
-        memcpy(o->grant_id, s->grants[r->grant].id, CERTA_GRANT_ID_BYTES);
-    }
-}
-
-static certa_err page(const certa_state *s, uint32_t head, bool by_holder,
-                      uint32_t owner, uint64_t cursor, uint32_t limit,
-                      certa_record *out, uint32_t *n_out, uint64_t *next_cursor)
-{
-    *n_out = 0;
-    *next_cursor = 0;
-    uint32_t ri = head;
-    if (cursor != 0) {
-        if (cursor - 1 >= s->record_count)
-            return CERTA_E_ARG;
-        ri = (uint32_t)(cursor - 1);
-        const record *r = &s->records[ri];
-        if ((by_holder ? r->holder : r->grant) != owner)
-            return CERTA_E_ARG;
-    }
-    uint32_t n = 0;
-    while (ri != NONE && n < limit) {
-        record_out(s, ri, &out[n++]);
-        const record *r = &s->records[ri];
-        ri = by_holder ? r->next_holder : r->next_grant;
-    }
-    *n_out = n;
-    *next_cursor = ri == NONE ? 0 : (uint64_t)ri + 1;
-    return CERTA_OK;
-}
-
-certa_err certa_state_holder_records(const certa_state *s,
-                                     const uint8_t holder_id[CERTA_HOLDER_ID_BYTES],
-                                     uint64_t cursor, uint32_t limit,
-                                     certa_record *out, uint32_t *n_out,
-                                     uint64_t *next_cursor)
-{
-    *n_out = 0;
-    *next_cursor = 0;
-    uint32_t hi = holder_find(s, holder_id);
-    if (hi == NONE)
-        return CERTA_E_NOTFOUND;
-    return page(s, s->holders[hi].head, true, hi, cursor, limit, out, n_out, next_cursor);
-}
-
-certa_err certa_state_grant_history(const certa_state *s,
-                                    const uint8_t grant_id[CERTA_GRANT_ID_BYTES],
-                                    uint64_t cursor, uint32_t limit,
-                                    certa_record *out, uint32_t *n_out,
-                                    uint64_t *next_cursor)
-{
-    *n_out = 0;
-    *next_cursor = 0;
-    uint32_t gi = grant_find(s, grant_id);
-    if (gi == NONE)
-        return CERTA_E_NOTFOUND;
-    return page(s, s->grants[gi].hist_head, false, gi, cursor, limit, out, n_out,
-                next_cursor);
-}
-

@@ -109,6 +109,14 @@ static bool replay_one(void *arg, uint64_t height, const uint8_t *data, size_t l
                               (unsigned long long)height, certa_errmsg(&inner));
         return false;
     }
+    /* the cold store could not take the block (disk or map full) or
+     * disagrees with the chain: replaying further would not write it */
+    e = certa_state_cold_status(c->s, &inner);
+    if (e != CERTA_OK) {
+        c->err = certa_errorf(c->ei, e, "replay of block %llu: %s",
+                              (unsigned long long)height, certa_errmsg(&inner));
+        return false;
+    }
     c->rep->replayed_blocks++;
     c->rep->replayed_events += certa_state_event_count(c->s) - before;
     return true;

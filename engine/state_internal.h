@@ -4,8 +4,10 @@
  * contract is include/certa/state.h.
  *
  * The parts, one job each:
- *   state.c       the licence rules, indexes, block roots, the digest and
- *                 the queries
+ *   state.c       the licence rules, the hot index, block roots, the digest
+ *   state_cold.c  archival of grants that can no longer change, the cold
+ *                 store's writes (one transaction per block) and the
+ *                 queries answered from it
  *   state_snap.c  snapshots: save (hashed, fsynced, renamed into place) and
  *                 load (every index checked before the state is replaced)
  *   state_gov.c   the queries of the governed tables (the rules: gov.c)
@@ -39,20 +41,25 @@
 #define GRANT_FLAG_LOCKED 0x02u
 #define GRANT_FLAG_REDEEMED 0x04u
 #define GRANT_HASH_BYTES 115u
+/* An archived grant's leaf in the archive tree: its GRANT_HASH_BYTES
+ * encoding, u64 created_ms, u64 height of the block that archived it. Its
+ * cold record is the leaf followed by u64 leaf index. */
+#define ARCHIVE_LEAF_BYTES (GRANT_HASH_BYTES + 16u)
+#define ARCHIVE_REC_BYTES (ARCHIVE_LEAF_BYTES + 8u)
+#define FRONTIER_MAX 64u
 #define THREADS_MAX CERTA_POOL_THREADS_MAX
 #define PAIR_CACHE_SLOTS 1024u
 
-/* 96 bytes: the whole per-grant state. */
+/* 128 bytes: the whole per-grant state, in a slot of the hot table. */
 typedef struct grant {
     uint8_t id[CERTA_GRANT_ID_BYTES];
+    uint8_t holder_id[CERTA_HOLDER_ID_BYTES];
     uint8_t code_commit[CERTA_HASH_BYTES];
     uint64_t not_before_ms;
     uint64_t not_after_ms;
-    uint32_t holder; /* index in holders */
+    uint64_t created_ms; /* its grant event's block time */
     uint32_t matter;
     uint32_t licence_types;
-    uint32_t hist_head; /* first and last record of its history */
-    uint32_t hist_tail;
     uint16_t centre;
     uint16_t counter;
     uint16_t max_uses;
@@ -60,38 +67,43 @@ typedef struct grant {
     uint8_t fails;
     uint8_t flags;
     uint8_t method;
-    uint8_t pad_;
+    uint8_t live; /* 1: the slot holds a grant; 0: free (all fields zero) */
+    uint32_t pad_;
 } grant;
-_Static_assert(sizeof(grant) == 96, "grant layout");
+_Static_assert(sizeof(grant) == 128, "grant layout");
 
-typedef struct holder {
-    uint8_t id[CERTA_HOLDER_ID_BYTES];
-    uint32_t head;
-    uint32_t tail;
-} holder;
-
-/* One event on the chain (36 bytes, packed: there is one per event). */
-typedef struct __attribute__((packed)) record {
+/* One event of the block being applied (or last applied), kept until its
+ * record is written to the cold store. */
+typedef struct record {
     uint64_t time_ms;
-    uint32_t grant;  /* index or NONE */
-    uint32_t holder; /* index or NONE */
-    uint32_t next_holder;
-    uint32_t next_grant;
     uint32_t matter;
     uint32_t licence_types;
     uint16_t centre;
     uint8_t kind;
     uint8_t result;
+    uint8_t has_grant;
+    uint8_t has_holder;
+    uint8_t grant_id[CERTA_GRANT_ID_BYTES];
+    uint8_t holder_id[CERTA_HOLDER_ID_BYTES];
 } record;
-_Static_assert(sizeof(record) == 36, "record layout");
 
 /* Open addressing over u64 slots: high 32 bits a tag from the key's hash,
- * low 32 bits index+1 (0 = empty). */
+ * low 32 bits index+1 (0 = empty). Linear probing, deletion by backward
+ * shift (no tombstones: the table never degrades under churn). */
 typedef struct index_table {
     uint64_t *slots;
     uint32_t mask; /* capacity - 1, capacity a power of two */
     uint32_t count;
 } index_table;
+
+/* Expiry heap entry: hot grants ordered by (not_after_ms, slot), a total
+ * order, so the archive order depends on the set only. */
+typedef struct expiry {
+    uint64_t not_after_ms;
+    uint32_t slot;
+} expiry;
+
+struct certa_cold;
 
 struct certa_state {
     const certa_genesis *g;
@@ -102,14 +114,43 @@ struct certa_state {
     uint64_t now_ms;
     bool in_block;
 
+    /* hot grants: slots [0, grant_slots) are live or free; freed slots are
+     * reused last-freed-first, a function of the chain */
     grant *grants;
-    uint32_t grant_count, grant_cap;
-    holder *holders;
-    uint32_t holder_count, holder_cap;
-    record *records;
-    uint64_t record_count, record_cap;
+    uint32_t grant_slots, grant_cap, grant_live;
+    uint32_t *free_slots;
+    uint32_t free_count;
+    expiry *heap;
+    uint32_t heap_count;
     index_table grant_index;
-    index_table holder_index;
+    uint64_t grants_created;
+
+    /* events: record_count on the chain; records[] holds those of the
+     * current (or last) block, from record_base */
+    record *records;
+    uint64_t record_count, record_base;
+    uint32_t record_cap;
+
+    /* archive: RFC 6962 tree over archived grants, kept as its frontier
+     * (frontier[i]: the complete subtree of 2^i leaves when bit i of
+     * archived is set) */
+    uint64_t archived;
+    uint8_t frontier[FRONTIER_MAX][CERTA_HASH_BYTES];
+    uint32_t *arch_scratch; /* slots archived by one block */
+
+    /* the cold store */
+    struct certa_cold *cold;
+    char cold_dir[4096];
+    bool cold_private;      /* a temporary directory, removed by free */
+    bool cold_rebuilt;      /* found torn or unreadable at open */
+    uint64_t cold_skip_to;  /* blocks up to this height are in it already */
+    certa_err cold_err;     /* first write failure (then nothing more is written) */
+    char cold_msg[256];
+    uint64_t cold_write_ns; /* time spent staging its writes (wall, this thread's CPU) */
+    uint64_t cold_write_cpu_ns;
+    uint32_t cold_group_blocks; /* blocks in the open (staged) group */
+    uint64_t cold_group_events; /* their events */
+    grant cold_grant;       /* an archived grant looked up by the block */
 
     /* digest */
     uint8_t (*grant_hash)[CERTA_HASH_BYTES]; /* chunk_cap * CHUNK_GRANTS */
@@ -161,11 +202,39 @@ typedef const uint8_t *(*key_of_fn)(const certa_state *s, uint32_t idx);
 /* state.c */
 void state_index_init(index_table *t, uint32_t reserve);
 const uint8_t *state_grant_key(const certa_state *s, uint32_t idx);
-const uint8_t *state_holder_key(const certa_state *s, uint32_t idx);
 void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of);
+void state_index_remove(const certa_state *s, index_table *t, const uint8_t *key,
+                        size_t len, uint32_t idx, key_of_fn key_of);
+uint32_t state_grant_find(const certa_state *s, const uint8_t *id);
 void state_chunks_reserve(certa_state *s, uint32_t chunks);
 void state_grant_touch(certa_state *s, uint32_t gi);
 void state_dig_reserve(certa_state *s, size_t n);
+void state_grant_encode(const grant *gr, uint8_t out[GRANT_HASH_BYTES]);
+void state_grant_decode(const uint8_t in[GRANT_HASH_BYTES], grant *gr);
+void state_heap_push(certa_state *s, uint64_t not_after_ms, uint32_t slot);
+uint8_t state_grant_status(const certa_state *s, const grant *gr);
+/* state_cold.c */
+certa_err state_cold_open(certa_state *s, const certa_state_opts *o, certa_errinfo *ei);
+void state_cold_close(certa_state *s);
+void state_archive_root(const certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
+void state_archive_root_of(uint64_t archived, const uint8_t (*frontier)[CERTA_HASH_BYTES],
+                           uint8_t out[CERTA_HASH_BYTES]);
+/* Archives the grants past expiry + grace and writes the block's records
+ * and archived grants to the cold store (end of block). */
+void state_cold_end_block(certa_state *s);
+/* Hands the open group, if any, to the cold store's writer and waits until
+ * the store is at the state's height (between blocks). A failure is kept as
+ * the cold error. */
+certa_err state_cold_flush(certa_state *s, certa_errinfo *ei);
+/* An archived grant by id, as of the state's position (archived by an
+ * earlier block; inside a block, before it): copied to s->cold_grant. */
+bool state_cold_grant(certa_state *s, const uint8_t *id);
+/* Before a snapshot of height `height` (its event count, archive count
+ * and root) replaces the state: CERTA_E_SNAPSHOT unless the cold store is
+ * at or past that height, agreeing with it when at it. */
+certa_err state_cold_check_snapshot(const certa_state *s, uint64_t height, uint64_t events,
+                                    uint64_t archived, const uint8_t root[CERTA_HASH_BYTES],
+                                    const char *path, certa_errinfo *ei);
 
 #endif

@@ -1,8 +1,11 @@
 /* state_snap: snapshots of the licence state (part of the state, see
  * state_internal.h). A snapshot is written to a temporary file, hashed as
  * it goes, fsynced, renamed into place and its directory fsynced; a load
- * reads it whole and checks every stored index against its array's count
- * before the live state is replaced.
+ * reads it whole and checks every slot and the free list before the live
+ * state is replaced. It holds the hot state only: the event records and
+ * archived grants are the cold store's, which the snapshot names by height,
+ * event count and archive root (a load needs the cold store at or past
+ * that height).
  *
  * Invariants kept by this file:
  *  - a snapshot file is either absent or complete and hashed (rename after
@@ -11,16 +14,18 @@
  */
 #include "state_internal.h"
 
+#include "cold.h"
+
 /* ---------------------------------------------------------------- snapshots */
 
 #define SNAP_MAGIC 0x53545243u /* "CRTS" */
-/* 2: the governed tables (engine/gov.c) follow the records */
-#define SNAP_VERSION 2u
+/* 2: hot state only (the cold store holds the history); 3: the governed
+ * tables (engine/gov.c) follow the free list */
+#define SNAP_VERSION 3u
 #define SNAP_GOV_BYTES_MAX (8u * 1024u * 1024u)
-#define SNAP_HEADER_BYTES (4 + 4 + 32 + 8 + 8 + 8 + 32 + 32 + 4 + 4 + 8)
-#define SNAP_HOLDER_BYTES (32 + 4 + 4)
-#define SNAP_GRANT_BYTES (16 + 32 + 8 + 8 + 4 * 5 + 2 * 4 + 3)
-#define SNAP_RECORD_BYTES 36
+#define SNAP_HEADER_BYTES (4 + 4 + 32 + 8 + 8 + 8 + 32 + 32 + 4 + 4 + 8 + 8)
+#define SNAP_FRONTIER_BYTES (FRONTIER_MAX * CERTA_HASH_BYTES)
+#define SNAP_GRANT_BYTES (16 + 32 + 32 + 8 + 8 + 8 + 4 + 4 + 2 * 4 + 4)
 
 typedef struct snap_writer {
     int fd;
@@ -74,9 +79,10 @@ static void snap_header(const certa_state *s, uint8_t *h)
     certa_put_le64(p, s->record_count), p += 8;
     memcpy(p, s->results_chain, 32), p += 32;
     memcpy(p, s->last_results_root, 32), p += 32;
-    certa_put_le32(p, s->holder_count), p += 4;
-    certa_put_le32(p, s->grant_count), p += 4;
-    certa_put_le64(p, s->record_count), p += 8;
+    certa_put_le32(p, s->grant_slots), p += 4;
+    certa_put_le32(p, s->free_count), p += 4;
+    certa_put_le64(p, s->grants_created), p += 8;
+    certa_put_le64(p, s->archived), p += 8;
     CERTA_ASSERT(p == h + SNAP_HEADER_BYTES);
 }
 
@@ -113,6 +119,11 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return certa_errorf(ei, CERTA_E_ARG, "snapshot path too long: %s", path);
+    /* a load needs the cold store at the snapshot's height: commit the
+     * group of blocks still open */
+    certa_err fe = state_cold_flush(s, ei);
+    if (fe != CERTA_OK)
+        return fe;
     snap_writer *w = malloc(sizeof *w);
     if (w == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
@@ -129,25 +140,18 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
     uint8_t h[SNAP_HEADER_BYTES];
     snap_header(s, h);
     sw_put(w, h, sizeof h, true);
-    for (uint32_t i = 0; i < s->holder_count; i++) {
-        uint8_t b[SNAP_HOLDER_BYTES];
-        memcpy(b, s->holders[i].id, 32);
-        certa_put_le32(b + 32, s->holders[i].head);
-        certa_put_le32(b + 36, s->holders[i].tail);
-        sw_put(w, b, sizeof b, true);
-    }
-    for (uint32_t i = 0; i < s->grant_count; i++) {
+    sw_put(w, s->frontier, SNAP_FRONTIER_BYTES, true);
+    for (uint32_t i = 0; i < s->grant_slots; i++) {
         const grant *gr = &s->grants[i];
         uint8_t b[SNAP_GRANT_BYTES], *p = b;
         memcpy(p, gr->id, 16), p += 16;
+        memcpy(p, gr->holder_id, 32), p += 32;
         memcpy(p, gr->code_commit, 32), p += 32;
         certa_put_le64(p, gr->not_before_ms), p += 8;
         certa_put_le64(p, gr->not_after_ms), p += 8;
-        certa_put_le32(p, gr->holder), p += 4;
+        certa_put_le64(p, gr->created_ms), p += 8;
         certa_put_le32(p, gr->matter), p += 4;
         certa_put_le32(p, gr->licence_types), p += 4;
-        certa_put_le32(p, gr->hist_head), p += 4;
-        certa_put_le32(p, gr->hist_tail), p += 4;
         certa_put_le16(p, gr->centre), p += 2;
         certa_put_le16(p, gr->counter), p += 2;
         certa_put_le16(p, gr->max_uses), p += 2;
@@ -155,23 +159,13 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
         *p++ = gr->fails;
         *p++ = gr->flags;
         *p++ = gr->method;
+        *p++ = gr->live;
         CERTA_ASSERT(p == b + sizeof b);
         sw_put(w, b, sizeof b, true);
     }
-    for (uint64_t i = 0; i < s->record_count; i++) {
-        const record *r = &s->records[i];
-        uint8_t b[SNAP_RECORD_BYTES], *p = b;
-        certa_put_le64(p, r->time_ms), p += 8;
-        certa_put_le32(p, r->grant), p += 4;
-        certa_put_le32(p, r->holder), p += 4;
-        certa_put_le32(p, r->next_holder), p += 4;
-        certa_put_le32(p, r->next_grant), p += 4;
-        certa_put_le32(p, r->matter), p += 4;
-        certa_put_le32(p, r->licence_types), p += 4;
-        certa_put_le16(p, r->centre), p += 2;
-        *p++ = r->kind;
-        *p++ = r->result;
-        CERTA_ASSERT(p == b + sizeof b);
+    for (uint32_t i = 0; i < s->free_count; i++) {
+        uint8_t b[4];
+        certa_put_le32(b, s->free_slots[i]);
         sw_put(w, b, sizeof b, true);
     }
     /* the governed tables: u32 length, then gov.c's serial form */
@@ -230,21 +224,20 @@ static bool sr_get(snap_reader *r, void *p, size_t n)
     return true;
 }
 
-/* Decodes one grant of a snapshot (SNAP_GRANT_BYTES); the caller checks its
- * indexes against the counts. */
-static void snap_grant_decode(const uint8_t *b, grant *gr)
+/* Decodes one grant slot of a snapshot (SNAP_GRANT_BYTES); false when its
+ * fields are out of range (the caller rejects the snapshot). */
+static bool snap_grant_decode(const uint8_t *b, grant *gr)
 {
     const uint8_t *p = b;
     memset(gr, 0, sizeof *gr);
     memcpy(gr->id, p, 16), p += 16;
+    memcpy(gr->holder_id, p, 32), p += 32;
     memcpy(gr->code_commit, p, 32), p += 32;
     gr->not_before_ms = certa_get_le64(p), p += 8;
     gr->not_after_ms = certa_get_le64(p), p += 8;
-    gr->holder = certa_get_le32(p), p += 4;
+    gr->created_ms = certa_get_le64(p), p += 8;
     gr->matter = certa_get_le32(p), p += 4;
     gr->licence_types = certa_get_le32(p), p += 4;
-    gr->hist_head = certa_get_le32(p), p += 4;
-    gr->hist_tail = certa_get_le32(p), p += 4;
     gr->centre = certa_get_le16(p), p += 2;
     gr->counter = certa_get_le16(p), p += 2;
     gr->max_uses = certa_get_le16(p), p += 2;
@@ -252,70 +245,81 @@ static void snap_grant_decode(const uint8_t *b, grant *gr)
     gr->fails = *p++;
     gr->flags = *p++;
     gr->method = *p++;
+    gr->live = *p++;
     CERTA_ASSERT(p == b + SNAP_GRANT_BYTES);
+    if (gr->live > 1 || gr->uses > gr->max_uses)
+        return false;
+    /* a free slot is all zero: its hash is the empty grant's */
+    static const grant zero;
+    return gr->live == 1 || memcmp(gr, &zero, sizeof zero) == 0;
 }
 
-/* Decodes one event record of a snapshot (SNAP_RECORD_BYTES); the caller
- * checks its indexes against the counts. */
-static void snap_record_decode(const uint8_t *b, record *rec)
-{
-    const uint8_t *p = b;
-    rec->time_ms = certa_get_le64(p), p += 8;
-    rec->grant = certa_get_le32(p), p += 4;
-    rec->holder = certa_get_le32(p), p += 4;
-    rec->next_holder = certa_get_le32(p), p += 4;
-    rec->next_grant = certa_get_le32(p), p += 4;
-    rec->matter = certa_get_le32(p), p += 4;
-    rec->licence_types = certa_get_le32(p), p += 4;
-    rec->centre = certa_get_le16(p), p += 2;
-    rec->kind = *p++;
-    rec->result = *p++;
-    CERTA_ASSERT(p == b + SNAP_RECORD_BYTES);
-}
-
-/* Replaces the state's content with a snapshot's checked arrays (ownership
- * of holders, grants and records passes to s) and header h, rebuilds the
- * indexes and marks every grant for rehashing at the next digest. */
-static void snap_install(certa_state *s, const uint8_t *h, holder *holders, uint32_t nh,
-                         grant *grants, uint32_t ng, record *records, uint64_t nr)
+/* Replaces the hot state with a snapshot's checked slots and free list
+ * (ownership passes to s) and header h, rebuilds the index and the expiry
+ * heap and marks every slot for rehashing at the next digest. */
+static void snap_install(certa_state *s, const uint8_t *h, const uint8_t *frontier,
+                         grant *grants, uint32_t slots, uint32_t *free_slots, uint32_t nfree)
 {
     CERTA_ASSERT(!s->in_block);
-    CERTA_ASSERT(holders != NULL && grants != NULL && records != NULL);
-    free(s->holders);
+    uint32_t cap = s->grant_cap > slots ? s->grant_cap : slots;
+    /* the table keeps its size (sized at start), or takes the snapshot's */
+    grant *g2 = realloc(grants, (size_t)cap * sizeof *g2);
+    uint32_t *f2 = realloc(free_slots, (size_t)cap * sizeof *f2);
+    expiry *h2 = malloc((size_t)cap * sizeof *h2);
+    uint32_t *a2 = malloc((size_t)cap * sizeof *a2);
+    CERTA_ASSERT(g2 != NULL && f2 != NULL && h2 != NULL && a2 != NULL);
+    memset(g2 + slots, 0, (size_t)(cap - slots) * sizeof *g2); /* free, never used */
     free(s->grants);
-    free(s->records);
-    s->holders = holders, s->holder_count = nh, s->holder_cap = nh + 1;
-    s->grants = grants, s->grant_count = ng, s->grant_cap = ng + 1;
-    s->records = records, s->record_count = nr, s->record_cap = nr + 1;
+    free(s->free_slots);
+    free(s->heap);
+    free(s->arch_scratch);
+    s->grants = g2, s->free_slots = f2, s->heap = h2, s->arch_scratch = a2;
+    s->grant_cap = cap;
+    s->grant_slots = slots;
+    s->free_count = nfree;
+    s->heap_count = 0;
+    s->grant_live = 0;
     s->height = certa_get_le64(h + 40);
     s->now_ms = certa_get_le64(h + 48);
+    s->record_count = certa_get_le64(h + 56);
+    s->record_base = s->record_count;
     memcpy(s->results_chain, h + 64, 32);
     memcpy(s->last_results_root, h + 96, 32);
+    s->grants_created = certa_get_le64(h + 136);
+    s->archived = certa_get_le64(h + 144);
+    memcpy(s->frontier, frontier, SNAP_FRONTIER_BYTES);
     free(s->grant_index.slots);
-    free(s->holder_index.slots);
-    state_index_init(&s->grant_index, ng);
-    state_index_init(&s->holder_index, nh);
-    for (uint32_t i = 0; i < nh; i++)
-        state_index_insert(s, &s->holder_index, s->holders[i].id, CERTA_HOLDER_ID_BYTES, i, state_holder_key);
-    for (uint32_t i = 0; i < ng; i++)
-        state_index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i, state_grant_key);
+    state_index_init(&s->grant_index, cap);
+    for (uint32_t i = 0; i < slots; i++) {
+        if (!s->grants[i].live)
+            continue;
+        s->grant_live++;
+        state_index_insert(s, &s->grant_index, s->grants[i].id, CERTA_GRANT_ID_BYTES, i,
+                           state_grant_key);
+        state_heap_push(s, s->grants[i].not_after_ms, i);
+    }
     /* Every grant, chunk and page is rehashed at the next digest. */
-    uint32_t chunks = (ng + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
+    uint32_t chunks = (cap + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
     state_chunks_reserve(s, chunks + 1);
     memset(s->chunk_dirty, 0, (size_t)s->chunk_cap * sizeof *s->chunk_dirty);
     memset(s->page_dirty, 0, s->page_cap);
     s->dirty_count = 0;
     s->page_dirty_count = 0;
-    for (uint32_t i = 0; i < ng; i++)
+    for (uint32_t i = 0; i < slots; i++)
         state_grant_touch(s, i);
     s->block_count = 0;
-    CERTA_ASSERT(s->grant_count == ng && s->holder_count == nh);
+    s->cold_skip_to = certa_cold_meta_of(s->cold).height;
 }
 
 certa_err certa_state_snapshot_load(certa_state *s, const char *path,
                                     certa_errinfo *ei)
 {
     CERTA_ASSERT(!s->in_block);
+    /* blocks applied before the load are committed at their own height
+     * (the check below then compares the store with the snapshot) */
+    certa_err fe = state_cold_flush(s, ei);
+    if (fe != CERTA_OK)
+        return fe;
     snap_reader r = {.f = fopen(path, "rb"), .failed = false};
     if (r.f == NULL)
         return certa_errorf(ei, errno == ENOENT ? CERTA_E_NOTFOUND : CERTA_E_IO,
@@ -323,14 +327,14 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     certa_sha256_init(&r.hash);
     certa_err rc = CERTA_OK;
     const char *why = NULL;
-    holder *holders = NULL;
     grant *grants = NULL;
-    record *records = NULL;
+    uint32_t *free_slots = NULL;
+    uint8_t *seen = NULL;
     uint8_t *gov = NULL;
     size_t gov_len = 0;
     uint8_t h[SNAP_HEADER_BYTES];
-    uint32_t nh = 0, ng = 0;
-    uint64_t nr = 0;
+    uint8_t *frontier = NULL;
+    uint32_t slots = 0, nfree = 0;
     if (!sr_get(&r, h, sizeof h)) {
         why = "truncated header";
         goto bad;
@@ -343,16 +347,15 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         why = "made for another genesis";
         goto bad;
     }
-    nh = certa_get_le32(h + 128);
-    ng = certa_get_le32(h + 132);
-    nr = certa_get_le64(h + 136);
-    if (nr != certa_get_le64(h + 56) || nr >= NONE || nh >= NONE || ng >= NONE) {
+    slots = certa_get_le32(h + 128);
+    nfree = certa_get_le32(h + 132);
+    if (slots >= NONE || nfree > slots) {
         why = "counts out of range";
         goto bad;
     }
     struct stat st;
-    uint64_t fixed_bytes = SNAP_HEADER_BYTES + (uint64_t)nh * SNAP_HOLDER_BYTES +
-                           (uint64_t)ng * SNAP_GRANT_BYTES + nr * SNAP_RECORD_BYTES + 4 +
+    uint64_t fixed_bytes = SNAP_HEADER_BYTES + SNAP_FRONTIER_BYTES +
+                           (uint64_t)slots * SNAP_GRANT_BYTES + 4ull * nfree + 4 +
                            CERTA_HASH_BYTES;
     if (fstat(fileno(r.f), &st) != 0 || (uint64_t)st.st_size < fixed_bytes ||
         (uint64_t)st.st_size - fixed_bytes > SNAP_GOV_BYTES_MAX) {
@@ -361,48 +364,34 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     }
     gov_len = (size_t)((uint64_t)st.st_size - fixed_bytes);
     gov = malloc(gov_len + 1);
-    holders = malloc(((size_t)nh + 1) * sizeof *holders);
-    grants = malloc(((size_t)ng + 1) * sizeof *grants);
-    records = malloc(((size_t)nr + 1) * sizeof *records);
-    if (holders == NULL || grants == NULL || records == NULL || gov == NULL) {
+    grants = malloc(((size_t)slots + 1) * sizeof *grants);
+    free_slots = malloc(((size_t)slots + 1) * sizeof *free_slots);
+    seen = calloc((size_t)slots + 1, 1);
+    frontier = malloc(SNAP_FRONTIER_BYTES);
+    if (grants == NULL || free_slots == NULL || seen == NULL || frontier == NULL ||
+        gov == NULL) {
         rc = certa_errorf(ei, CERTA_E_NOMEM, "snapshot %s: out of memory", path);
         goto out;
     }
-#define IDX_OK(v, n) ((v) == NONE || (v) < (n))
-    for (uint32_t i = 0; i < nh; i++) {
-        uint8_t b[SNAP_HOLDER_BYTES];
-        if (!sr_get(&r, b, sizeof b))
-            break;
-        memcpy(holders[i].id, b, 32);
-        holders[i].head = certa_get_le32(b + 32);
-        holders[i].tail = certa_get_le32(b + 36);
-        if (!IDX_OK(holders[i].head, nr) || !IDX_OK(holders[i].tail, nr))
-            why = "holder index out of range";
-    }
-    for (uint32_t i = 0; i < ng && !r.failed; i++) {
+    sr_get(&r, frontier, SNAP_FRONTIER_BYTES);
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < slots && !r.failed; i++) {
         uint8_t b[SNAP_GRANT_BYTES];
         if (!sr_get(&r, b, sizeof b))
             break;
-        grant *gr = &grants[i];
-        snap_grant_decode(b, gr);
-        if (gr->holder >= nh || gr->hist_head >= nr || gr->hist_tail >= nr ||
-            gr->uses > gr->max_uses)
-            why = "grant field out of range";
+        if (!snap_grant_decode(b, &grants[i]))
+            why = "grant slot out of range";
+        live += grants[i].live;
     }
-    for (uint64_t i = 0; i < nr && !r.failed; i++) {
-        uint8_t b[SNAP_RECORD_BYTES];
+    for (uint32_t i = 0; i < nfree && !r.failed; i++) {
+        uint8_t b[4];
         if (!sr_get(&r, b, sizeof b))
             break;
-        record *rec = &records[i];
-        snap_record_decode(b, rec);
-        /* lists run forward in time: next > this keeps them acyclic */
-        if (!IDX_OK(rec->grant, ng) || !IDX_OK(rec->holder, nh) ||
-            (rec->next_holder != NONE && (rec->next_holder <= i || rec->next_holder >= nr)) ||
-            (rec->next_grant != NONE && (rec->next_grant <= i || rec->next_grant >= nr)) ||
-            rec->result >= CERTA_R_COUNT)
-            why = "record field out of range";
+        free_slots[i] = certa_get_le32(b);
+        /* each free slot once, and only free ones */
+        if (free_slots[i] >= slots || grants[free_slots[i]].live || seen[free_slots[i]]++)
+            why = "free list out of range";
     }
-#undef IDX_OK
     uint8_t gl[4];
     if (sr_get(&r, gl, sizeof gl) && certa_get_le32(gl) != gov_len)
         why = "governed tables' length does not match the size";
@@ -411,6 +400,8 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         why = "truncated";
         goto bad;
     }
+    if (why == NULL && live + nfree != slots)
+        why = "free list does not match the slots";
     uint8_t sum[CERTA_HASH_BYTES], want[CERTA_HASH_BYTES];
     certa_sha256_final(&r.hash, sum);
     if (fread(want, 1, sizeof want, r.f) != sizeof want || memcmp(sum, want, sizeof sum) != 0) {
@@ -419,22 +410,34 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     }
     if (why != NULL)
         goto bad;
+    /* the cold half: the store must already hold what the snapshot names */
+    {
+        uint64_t archived = certa_get_le64(h + 144);
+        uint8_t root[CERTA_HASH_BYTES];
+        state_archive_root_of(archived, (const uint8_t(*)[CERTA_HASH_BYTES])frontier, root);
+        rc = state_cold_check_snapshot(s, certa_get_le64(h + 40), certa_get_le64(h + 56),
+                                       archived, root, path, ei);
+        if (rc != CERTA_OK)
+            goto out;
+    }
+    /* last: it replaces the governed tables when they parse */
     if (!gov_deserialize(s->gov, gov, gov_len)) {
         why = "governed tables do not parse";
         goto bad;
     }
 
     /* Valid: replace the content. */
-    snap_install(s, h, holders, nh, grants, ng, records, nr);
-    holders = NULL, grants = NULL, records = NULL;
+    snap_install(s, h, frontier, grants, slots, free_slots, nfree);
+    grants = NULL, free_slots = NULL;
     goto out;
 bad:
     rc = certa_errorf(ei, CERTA_E_SNAPSHOT, "snapshot %s: %s", path, why);
 out:
     fclose(r.f);
-    free(holders);
     free(grants);
-    free(records);
+    free(free_slots);
+    free(seen);
+    free(frontier);
     free(gov);
     return rc;
 }

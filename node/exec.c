@@ -159,7 +159,17 @@ static void execute_job(certa_node *nd, exec_job *job)
     job->admission = x.admission;
     CERTA_ASSERT(x.result_count == job->leaves);
     memcpy(job->results, x.results, x.result_count);
+    /* the cold store could not be written (disk or map full, I/O) or
+     * disagrees with the replay: the node stops; a restart replays from
+     * the cold store's height once the cause is fixed */
+    job->err = certa_state_cold_status(nd->state, ei);
+    certa_state_cold_info ci;
+    certa_state_cold(nd->state, &ci);
+    job->cold_write_ns = ci.write_ns - nd->x_cold_write_ns;
+    nd->x_cold_write_ns = ci.write_ns;
     pthread_mutex_unlock(&nd->state_mu);
+    if (job->err != CERTA_OK)
+        return;
     nd->x_executed = hdr->height;
 }
 
@@ -205,6 +215,7 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
         if (results[i] < CERTA_R_COUNT)
             certa_metric_add(nd->m.results[results[i]], 1);
     certa_metric_add(nd->m.blocks, 1);
+    certa_metric_observe(nd->m.cold_write, (double)job->cold_write_ns / 1e9);
     certa_metric_add(nd->m.events, leaves);
     if (leaves > 0 && replying)
         nd->last_commit_ms = now_ms();
@@ -277,6 +288,12 @@ static void *exec_main(void *arg)
         (void)wr; /* a full counter still wakes the poll */
     }
     pthread_mutex_unlock(&p->mu);
+    /* the cold store's open group is handed over and written before the
+     * state is freed elsewhere (a failure leaves it to the next replay) */
+    certa_errinfo ei;
+    pthread_mutex_lock(&nd->state_mu);
+    (void)certa_state_cold_flush(nd->state, &ei);
+    pthread_mutex_unlock(&nd->state_mu);
     return NULL;
 }
 
@@ -358,6 +375,12 @@ certa_err node_pipe_start(certa_node *nd, certa_errinfo *ei)
 {
     exec_pipe *p = &nd->pipe;
     nd->x_executed = nd->executed;
+    /* the recovery replay's open group of cold writes is written before
+     * the execution thread applies blocks: the store is at the replayed
+     * height, and a failure to write it stops the start here */
+    certa_err e = certa_state_cold_flush(nd->state, ei);
+    if (e != CERTA_OK)
+        return e;
     if (pthread_create(&p->thread, NULL, exec_main, nd) != 0)
         return certa_errorf(ei, CERTA_E_IO, "cannot start the execution thread");
     pthread_setname_np(p->thread, "certa-exec"); /* top -H, perf */

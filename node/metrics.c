@@ -122,7 +122,10 @@ certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei)
     m->fsync_latency = certa_metrics_histogram(m->reg, "certa_fsync_latency_seconds", NULL,
                                                "Wait for the logs to be durable", fs_s,
                                                sizeof fs_s / sizeof fs_s[0], ei);
-    if (m->commit_latency == NULL || m->fsync_latency == NULL)
+    m->cold_write = certa_metrics_histogram(m->reg, "certa_cold_write_seconds", NULL,
+                                            "The cold store's write of one executed block",
+                                            fs_s, sizeof fs_s / sizeof fs_s[0], ei);
+    if (m->commit_latency == NULL || m->fsync_latency == NULL || m->cold_write == NULL)
         return ei->code;
     e = certa_node_query_open(m->reg, &nd->nq, ei);
     if (e != CERTA_OK)

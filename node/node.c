@@ -302,15 +302,43 @@ static certa_err storage_open(certa_node *nd, certa_errinfo *ei)
     e = certa_wal_open(cfg->data_dir, 0, &nd->wal, ei);
     if (e != CERTA_OK)
         return e;
-    /* Address space for 4M grants and 32M events up front (about 2 GiB,
-     * touched only as the state grows): below that, growth never stops
-     * execution to copy an array or rehash an index, which showed as
-     * latency spikes of tens of ms once the state held millions of events. */
-    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 22,
-                           .records_reserve = 1u << 25};
+    /* Address space for 4M hot grants up front (touched only as they
+     * come): the grants of about two days at 64 times Beijing's load, so
+     * growth never stops execution to copy a table or rehash an index.
+     * History lives in the cold store (DATA/cold, LMDB), derived from the
+     * block log: torn, it is rebuilt by the replay; ahead of the log (a
+     * log restored from elsewhere), it is removed and rebuilt. */
+    char cold[CERTA_PATH_BYTES + 8];
+    snprintf(cold, sizeof cold, "%s/cold", cfg->data_dir);
+    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 22, .cold_dir = cold};
     e = certa_state_create(nd->g, &so, &nd->state, ei);
     if (e != CERTA_OK)
         return e;
+    certa_state_cold_info ci;
+    certa_state_cold(nd->state, &ci);
+    uint64_t first = 0, last = 0;
+    if (!certa_store_range(nd->blocks, &first, &last))
+        last = 0;
+    if (ci.height > last) {
+        certa_log(CERTA_LOG_WARN, "cold_store_rebuilt",
+                  "\"dir\":\"%s\",\"reason\":\"at height %llu, past the block log's %llu\"",
+                  cold, (unsigned long long)ci.height, (unsigned long long)last);
+        certa_state_free(nd->state);
+        nd->state = NULL;
+        certa_state_cold_remove(cold);
+        e = certa_state_create(nd->g, &so, &nd->state, ei);
+        if (e != CERTA_OK)
+            return e;
+    } else if (ci.rebuilt) {
+        certa_log(CERTA_LOG_WARN, "cold_store_rebuilt",
+                  "\"dir\":\"%s\",\"reason\":\"%s: replaying the block log\"", cold,
+                  ci.rebuilt_why);
+    }
+    if (ci.height < last)
+        certa_log(ci.height == 0 ? CERTA_LOG_WARN : CERTA_LOG_INFO, "cold_store_behind",
+                  "\"dir\":\"%s\",\"height\":%llu,\"log_height\":%llu,"
+                  "\"action\":\"the replay writes the blocks above its height\"",
+                  cold, (unsigned long long)ci.height, (unsigned long long)last);
     certa_state_digest(nd->state, nd->state_digest);
     memset(nd->results_root, 0, CERTA_HASH_BYTES);
     return CERTA_OK;

@@ -135,6 +135,7 @@ typedef struct exec_job {
     uint8_t results_root[CERTA_HASH_BYTES];
     uint8_t state_digest[CERTA_HASH_BYTES];
     certa_ledger_adm *admission; /* owned; non-NULL: the council changed the integrators */
+    uint64_t cold_write_ns; /* the block's cold store write (wall) */
     certa_err err;
     certa_errinfo ei;
 } exec_job;
@@ -173,7 +174,7 @@ typedef struct node_metrics {
     certa_metrics *reg;
     certa_metric *blocks, *events, *batches_in, *batches_refused, *receipts;
     certa_metric *results[CERTA_R_COUNT];
-    certa_metric *commit_latency, *fsync_latency;
+    certa_metric *commit_latency, *fsync_latency, *cold_write;
     certa_metric *view, *view_changes, *height, *peers, *waiters, *exec_queue;
     certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
     certa_metric *since_commit, *in_vc, *dropped, *withheld;
@@ -205,6 +206,7 @@ struct certa_node {
     certa_ledger *ledger;
     pthread_mutex_t state_mu;
     uint64_t x_executed;
+    uint64_t x_cold_write_ns; /* the state's cold write time so far */
     /* per genesis integrator, the highest seq of a batch executed as new
      * (0: none); written with the state under state_mu, so a query reads
      * it at the state's height */

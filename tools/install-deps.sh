@@ -13,6 +13,8 @@ PACKAGES=(
   libzmq3-dev                       # validator and client transport (CURVE)
   libcriterion-dev                  # unit tests
   libjansson-dev                    # JSON for events, genesis, reports
+  liblmdb-dev                       # cold store of the licence state (archived grants, event history)
+  lmdb-utils                        # mdb_copy, mdb_stat: backup and inspection of the cold store
   libmicrohttpd-dev                 # Prometheus metrics endpoint, the gateway (HTTP, HTTPS)
   openssl                           # test certificates of the gateway over HTTPS (it_gateway)
   fio                               # disk limit measured beside bench/store

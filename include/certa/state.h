@@ -80,12 +80,30 @@ typedef struct certa_state certa_state;
 
 typedef struct certa_state_opts {
     uint32_t hash_threads;    /* threads hashing digests (1 = caller only); <= 64 */
-    uint32_t grants_reserve;  /* grants to allocate room for up front (0 = small) */
-    uint32_t records_reserve; /* event records to allocate room for up front */
+    uint32_t grants_reserve;  /* hot grants to allocate room for up front (0 = small):
+                               * past it the table grows by copying */
+    uint32_t records_reserve; /* unused: event records live in the cold store */
+    /* The cold store (archived grants, every event's record): an LMDB
+     * environment in this directory, created when missing, rebuilt empty
+     * when torn (see certa_state_cold_info). Its commits are not fsynced:
+     * certa_state_free flushes them, and a store left unflushed by a
+     * system crash is rebuilt at the next create (engine/cold.h). NULL: a
+     * private temporary directory, removed by certa_state_free (tests,
+     * tools that replay). */
+    const char *cold_dir;
+    uint64_t cold_map_bytes; /* LMDB map_size, the file's limit (0: 64 GiB) */
 } certa_state_opts;
 
+/* Grace after a grant's window ends during which it stays in RAM; then it
+ * can no longer change (a revoke that late is refused as expired) and the
+ * first block whose time is >= not_after_ms + grace archives it to the
+ * cold store. Part of the rules: every validator archives at that block. */
+#define CERTA_STATE_GRACE_MS (24ull * 3600 * 1000)
+
 /* Creates an empty state (height 0, the genesis). g must outlive the state.
- * o may be NULL (one thread, small reserves). */
+ * o may be NULL (one thread, small reserves). The cold store may be ahead
+ * of the state (a restarted validator's): blocks up to its height are
+ * replayed without writing it again, and checked against it on arrival. */
 certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
                              certa_state **out, certa_errinfo *ei);
 void certa_state_free(certa_state *s);
@@ -159,12 +177,45 @@ uint64_t certa_state_event_count(const certa_state *s);
 /* The committed result of event `index` of the chain (from 0, in block
  * order): false when no such event was applied yet. */
 bool certa_state_event_result(const certa_state *s, uint64_t index, uint8_t *result);
-uint32_t certa_state_grant_count(const certa_state *s);
+uint32_t certa_state_grant_count(const certa_state *s); /* created, hot + archived */
 
-/* The state digest: SHA-256 over the grants in creation order (the order the
- * chain created them), the event count, a hash chain of every block's
- * results root and the governed tables (certa/gov.h). Only grants changed since the last call are rehashed, on the
- * hash threads. Deterministic: same genesis and chain, same digest. */
+/* The cold store: where it stands and what it cost. */
+typedef struct certa_state_cold_info {
+    bool rebuilt;          /* it was torn, unreadable or unflushed at open and started empty */
+    const char *rebuilt_why; /* why ("" when not rebuilt), valid while the state lives */
+    uint64_t height;       /* the block its content reflects (as reads see it) */
+    uint64_t committed_height; /* the last one committed to the file: a kill
+                                * loses the blocks above it (replayed) */
+    uint64_t events;       /* event records it holds */
+    uint64_t archived;     /* archived grants it holds */
+    uint64_t disk_bytes;   /* its file's allocated bytes */
+    uint64_t write_ns;     /* time the applying thread spent on it (wall): staging
+                            * records and waiting for the writer when it is behind */
+    uint64_t write_cpu_ns; /* the same in that thread's CPU time */
+    uint64_t writer_ns;    /* time the store's writer thread spent writing (wall) */
+    uint64_t writer_cpu_ns; /* the same in its CPU time */
+    uint32_t hot_grants;   /* grants in RAM */
+    uint8_t root[CERTA_HASH_BYTES]; /* archive tree root at `height` */
+} certa_state_cold_info;
+void certa_state_cold(const certa_state *s, certa_state_cold_info *out);
+/* CERTA_OK, or the first failure to write the cold store (disk full, map
+ * full, I/O) or disagreement with it found on replay: the caller must stop
+ * applying blocks (nothing more is written; the block log still holds
+ * everything; a restart replays from the cold store's height). */
+certa_err certa_state_cold_status(const certa_state *s, certa_errinfo *ei);
+/* Hands the cold store's open group of blocks to its writer and waits
+ * until everything handed over is written (between blocks): the store is
+ * then at the state's height. Returns the cold error, if any. */
+certa_err certa_state_cold_flush(certa_state *s, certa_errinfo *ei);
+/* Removes a cold store's files in dir (no state may have it open): the
+ * next state created on dir starts it empty and replay refills it. */
+void certa_state_cold_remove(const char *dir);
+
+/* The state digest: SHA-256 over the hot grants' slots, the count of grants
+ * created and of events, the archive (count and RFC 6962 root of the
+ * archived grants' final records), a hash chain of every block's
+ * results root and the governed tables (certa/gov.h). Only grants changed
+ * since the last call are rehashed, on the hash threads. Deterministic: same genesis and chain, same digest. */
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
 
 /* Bytes the state holds for grants (records, index, holders) and for event
@@ -244,15 +295,17 @@ certa_err certa_state_grant_history(const certa_state *s,
                                     uint64_t *next_cursor);
 
 /* ---- snapshots ----
- * A snapshot holds the whole state (grants, holders, records, digest inputs)
- * at the current height, bound to the genesis hash and closed by a SHA-256
+ * A snapshot holds the hot state (grant slots, free list, archive frontier,
+ * digest inputs) at the current height, the cold store's part by reference
+ * (event and archive counts, archive root), bound to the genesis hash and closed by a SHA-256
  * of its bytes. save writes PATH.tmp, fsyncs it, renames it over path and
  * fsyncs the directory: a crash leaves the old file or the new one. */
 certa_err certa_state_snapshot_save(certa_state *s, const char *path,
                                     certa_errinfo *ei);
 /* Replaces s's content with the snapshot's. CERTA_E_SNAPSHOT (path in the
- * message) when it is truncated, fails its checksum or names another
- * genesis; s is then unchanged. */
+ * message) when it is truncated, fails its checksum, names another
+ * genesis, or s's cold store is behind the snapshot's height or disagrees
+ * with it there; s is then unchanged. */
 certa_err certa_state_snapshot_load(certa_state *s, const char *path,
                                     certa_errinfo *ei);
 

@@ -18,8 +18,16 @@
 
 static fx_genesis fx;
 static char snap_path[64];
+static char cold_dir[64]; /* b's cold store: its restart reopens it */
 
-static void remove_snapshot(void) { unlink(snap_path); }
+static void remove_snapshot(void)
+{
+    unlink(snap_path);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cold_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz_state: could not remove %s\n", cold_dir);
+}
 
 static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
 {
@@ -62,9 +70,9 @@ static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
     return ev;
 }
 
-static certa_state *make(uint32_t threads)
+static certa_state *make(uint32_t threads, const char *cold)
 {
-    certa_state_opts o = {.hash_threads = threads};
+    certa_state_opts o = {.hash_threads = threads, .cold_dir = cold};
     certa_state *s = NULL;
     if (certa_state_create(&fx.g, &o, &s, NULL) != CERTA_OK)
         abort();
@@ -79,9 +87,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* tmpfs when there is one: fsync there costs nothing */
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(snap_path, sizeof snap_path, "%s/certa-fuzz-state-%d.snap", dir, (int)getpid());
+        snprintf(cold_dir, sizeof cold_dir, "%s/certa-fuzz-cold-%d", dir, (int)getpid());
         atexit(remove_snapshot);
     }
-    certa_state *a = make(1), *b = make(2);
+    /* b starts each input on an empty cold store of its own */
+    char f[96];
+    snprintf(f, sizeof f, "%s/data.mdb", cold_dir);
+    unlink(f);
+    snprintf(f, sizeof f, "%s/lock.mdb", cold_dir);
+    unlink(f);
+    certa_state *a = make(1, NULL), *b = make(2, cold_dir);
     uint64_t now = FX_T0, height = 1;
     size_t n = size / REC_BYTES;
     bool snapped = false;
@@ -101,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (certa_state_snapshot_save(b, snap_path, NULL) != CERTA_OK)
                     abort();
                 certa_state_free(b);
-                b = make(2);
+                b = make(2, cold_dir);
                 if (certa_state_snapshot_load(b, snap_path, NULL) != CERTA_OK)
                     abort();
                 certa_state_digest(a, da);

@@ -61,6 +61,16 @@ static certa_state *new_state(void)
     return s;
 }
 
+/* A state whose cold store lives in dir, so that a snapshot of it can be
+ * loaded by the next state opened there. */
+static certa_state *new_state_in(const char *dir)
+{
+    certa_state_opts o = {.hash_threads = 1, .cold_dir = dir};
+    certa_state *s = NULL;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, NULL), CERTA_OK);
+    return s;
+}
+
 static uint64_t height_of(certa_state *s) { return certa_state_height(s); }
 
 static void begin(certa_state *s)
@@ -499,7 +509,12 @@ Test(gov, proposals_table_bounded)
  * the governed tables and the open proposals. */
 Test(gov, digest_and_snapshot)
 {
-    certa_state *a = new_state(), *b = new_state();
+    const char *tmp = getenv("TMPDIR");
+    char cold[512];
+    snprintf(cold, sizeof cold, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(cold));
+    /* t: a twin of a whose snapshot and cold store a new state restores */
+    certa_state *a = new_state(), *b = new_state(), *t = new_state_in(cold);
     uint8_t da[CERTA_HASH_BYTES], db[CERTA_HASH_BYTES];
     certa_event p = propose(CERTA_GC_COUNTER_ADD, 50);
     p.gov.centre = 2;
@@ -509,6 +524,9 @@ Test(gov, digest_and_snapshot)
     begin(a);
     want(a, FX_APP, &g, CERTA_R_OK, "grant");
     end(a);
+    begin(t);
+    want(t, FX_APP, &g, CERTA_R_OK, "grant");
+    end(t);
     begin(b);
     want(b, FX_APP, &g, CERTA_R_OK, "grant");
     end(b);
@@ -519,6 +537,10 @@ Test(gov, digest_and_snapshot)
     begin(a);
     want(a, ADMIN_C, &open, CERTA_R_OK, "an open proposal");
     end(a);
+    enact(t, &p);
+    begin(t);
+    want(t, ADMIN_C, &open, CERTA_R_OK, "an open proposal");
+    end(t);
     /* b: two empty blocks instead */
     begin(b);
     end(b);
@@ -528,14 +550,17 @@ Test(gov, digest_and_snapshot)
     certa_state_digest(b, db);
     cr_assert_neq(memcmp(da, db, sizeof da), 0, "governance is in the digest");
 
-    const char *tmp = getenv("TMPDIR");
     char buf[512];
     snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
     int fd = mkstemp(buf);
     cr_assert(fd >= 0);
     close(fd);
-    cr_assert_eq(certa_state_snapshot_save(a, buf, NULL), CERTA_OK);
-    certa_state *c = new_state();
+    uint8_t dt[CERTA_HASH_BYTES];
+    certa_state_digest(t, dt);
+    cr_assert_eq(memcmp(da, dt, sizeof da), 0, "twins agree");
+    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
+    certa_state_free(t); /* flushes its cold store */
+    certa_state *c = new_state_in(cold);
     cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
     uint8_t dc[CERTA_HASH_BYTES];
     certa_state_digest(c, dc);
@@ -558,6 +583,8 @@ Test(gov, digest_and_snapshot)
     certa_state_free(a);
     certa_state_free(b);
     certa_state_free(c);
+    certa_state_cold_remove(cold);
+    rmdir(cold);
 }
 
 Test(gov, codec_and_json)

@@ -21,6 +21,23 @@ static certa_state *new_state(uint32_t threads)
     return s;
 }
 
+/* A state whose cold store is in dir (kept across a restart). */
+static certa_state *new_state_in(uint32_t threads, const char *dir)
+{
+    certa_state_opts o = {.hash_threads = threads, .cold_dir = dir};
+    certa_state *s = NULL;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    return s;
+}
+
+static void rm_rf(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 static void setup(void) { fx_genesis_init(&fx); }
 
 /* ---- the rules table ---- */
@@ -182,7 +199,8 @@ Test(state, rules_table)
         {"redeem g8 expired", FX_COUNTER_C1, fx_redeem(8, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_EXPIRED},
         {"redeem g3 in its window", FX_COUNTER_C1, fx_redeem(3, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_OK},
         {"sign g3", FX_COUNTER_C1, fx_evidence(CERTA_EV_SIGN, 3, 1, 1), CERTA_R_OK},
-        {"revoke g1 after its window", FX_APP, fx_revoke(1, 1), CERTA_R_OK},
+        /* a day past its window: the grace is over, it can no longer change */
+        {"revoke g1 past its window and the grace", FX_APP, fx_revoke(1, 1), CERTA_R_EXPIRED},
     };
     run(s, later, N(later));
     certa_state_end_block(s, root);
@@ -199,8 +217,10 @@ Test(state, rules_table)
     certa_grant_info gi;
     uint8_t id[CERTA_GRANT_ID_BYTES];
     fx_grant_id(1, id);
+    /* g1 is archived by now (window + grace ended before block 2's end):
+     * answered from the cold store, its revoke refused */
     cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
-    cr_assert_eq(gi.status, CERTA_GS_REVOKED);
+    cr_assert_eq(gi.status, CERTA_GS_EXHAUSTED);
     cr_assert_eq(gi.uses, 2);
     cr_assert_eq(gi.failed_attempts, 2);
     cr_assert_eq(gi.created_ms, T + 3600000);
@@ -252,18 +272,23 @@ Test(state, statuses_over_time)
 
 /* ---- queries ---- */
 
-Test(state, holder_records_paged)
+/* Holder 1's records over `blocks` blocks, paged `limit` at a time. With
+ * more blocks than a cold group holds (64), the pages cross the records
+ * already in LMDB, the group the cold writer has and the one being staged;
+ * after a flush, everything is in LMDB. */
+static void holder_records_paged_over(uint64_t blocks, uint32_t limit, bool flush)
 {
     certa_state *s = new_state(1);
     const uint64_t T = FX_T0, D = FX_DAY_MS;
-    uint64_t want_seq[64];
+    uint64_t want_seq[400];
     unsigned want_n = 0;
     uint64_t seq = 0;
-    for (uint64_t b = 1; b <= 10; b++) {
+    cr_assert(2 * blocks <= 400);
+    for (uint64_t b = 1; b <= blocks; b++) {
         cr_assert_eq(certa_state_begin_block(s, b, T + b * 1000, NULL), CERTA_OK);
         /* holder 1's grant, then someone else's, then a use of holder 1's */
         certa_event g = fx_grant((uint32_t)b, 1, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
-        certa_event o = fx_grant((uint32_t)(100 + b), 2, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
+        certa_event o = fx_grant((uint32_t)(1000 + b), 2, 1, 0, 101, ID, T, T + D, 1, CERTA_METHOD_DIRECT);
         certa_event r = fx_redeem((uint32_t)b, 1, 1, 101, CERTA_LT_ID_CARD, false, false);
         cr_assert_eq(certa_state_apply(s, FX_APP, &g), CERTA_R_OK);
         want_seq[want_n++] = seq++;
@@ -274,20 +299,24 @@ Test(state, holder_records_paged)
         uint8_t root[32];
         certa_state_end_block(s, root);
     }
+    certa_errinfo ei;
+    if (flush)
+        cr_assert_eq(certa_state_cold_flush(s, &ei), CERTA_OK);
     uint8_t h[32];
     fx_holder_id(1, h);
-    certa_record page[3];
+    certa_record page[16];
+    cr_assert(limit <= 16);
     uint64_t cursor = 0;
     unsigned got = 0;
     do {
         uint32_t n = 0;
         uint64_t next = 0;
-        cr_assert_eq(certa_state_holder_records(s, h, cursor, 3, page, &n, &next), CERTA_OK);
+        cr_assert_eq(certa_state_holder_records(s, h, cursor, limit, page, &n, &next), CERTA_OK);
         cr_assert(n > 0);
         for (uint32_t i = 0; i < n; i++, got++) {
             cr_assert_eq(page[i].seq, want_seq[got]);
             cr_assert_eq(page[i].kind, got % 2 == 0 ? CERTA_EV_GRANT : CERTA_EV_REDEEM);
-            cr_assert_eq(page[i].time_ms, T + (got / 2 + 1) * 1000);
+            cr_assert_eq(page[i].time_ms, T + (uint64_t)(got / 2 + 1) * 1000);
             cr_assert_eq(page[i].result, CERTA_R_OK);
             cr_assert_eq(page[i].matter, 101);
             cr_assert_eq(page[i].centre, 1);
@@ -317,6 +346,15 @@ Test(state, holder_records_paged)
     cr_assert_eq(page[1].kind, CERTA_EV_REDEEM);
     cr_assert_eq(memcmp(page[1].grant_id, gid, 16), 0);
     certa_state_free(s);
+}
+
+Test(state, holder_records_paged) { holder_records_paged_over(10, 3, false); }
+
+Test(state, holder_records_paged_across_cold_groups)
+{
+    holder_records_paged_over(150, 3, false);
+    holder_records_paged_over(150, 7, false);
+    holder_records_paged_over(150, 16, true);
 }
 
 /* ---- results root ---- */
@@ -419,8 +457,12 @@ Test(state, replicas_agree_with_snapshot_and_threads)
 {
     enum { BLOCKS = 60, PER_BLOCK = 150, GRANT_SPACE = 100 };
     replica reps[3] = {{NULL, 1}, {NULL, 2}, {NULL, 8}};
+    /* replica 1 keeps its cold store in a directory of its own: the
+     * restart below reopens it, as a validator's data directory */
+    char cold1[] = "/tmp/certa-test-cold-XXXXXX";
+    cr_assert_not_null(mkdtemp(cold1));
     for (int i = 0; i < 3; i++)
-        reps[i].s = new_state(reps[i].threads);
+        reps[i].s = i == 1 ? new_state_in(reps[i].threads, cold1) : new_state(reps[i].threads);
     char path[] = "/tmp/certa-test-state-XXXXXX";
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
@@ -459,7 +501,7 @@ Test(state, replicas_agree_with_snapshot_and_threads)
             /* replica 1 stops, restarts from its snapshot */
             cr_assert_eq(certa_state_snapshot_save(reps[1].s, path, NULL), CERTA_OK);
             certa_state_free(reps[1].s);
-            reps[1].s = new_state(reps[1].threads);
+            reps[1].s = new_state_in(reps[1].threads, cold1);
             cr_assert_eq(certa_state_snapshot_load(reps[1].s, path, NULL), CERTA_OK);
             cr_assert_eq(certa_state_height(reps[1].s), b);
             uint8_t d1[32];
@@ -477,9 +519,15 @@ Test(state, replicas_agree_with_snapshot_and_threads)
     for (unsigned r = 1; r < CERTA_R_COUNT; r++)
         reasons += seen[r] > 0;
     cr_assert(reasons >= 12, "only %u reasons in the random stream", reasons);
+    /* the stream outlived many grants: the rules read archived ones */
+    certa_state_cold_info ci;
+    certa_state_cold(reps[1].s, &ci);
+    cr_assert(ci.archived > 100, "only %llu grants archived", (unsigned long long)ci.archived);
+    cr_assert_eq(ci.height, BLOCKS);
     unlink(path);
     for (int i = 0; i < 3; i++)
         certa_state_free(reps[i].s);
+    rm_rf(cold1);
 }
 
 Test(state, digest_changes_with_state)
@@ -562,7 +610,9 @@ static void flip_byte(const char *path, long off)
 
 Test(state, damaged_snapshots_refused)
 {
-    certa_state *s = new_state(1);
+    char cold[] = "/tmp/certa-test-cold-XXXXXX";
+    cr_assert_not_null(mkdtemp(cold));
+    certa_state *s = new_state_in(1, cold);
     uint64_t st = 99;
     uint8_t root[32];
     for (uint64_t b = 1; b <= 5; b++) {
@@ -580,12 +630,19 @@ Test(state, damaged_snapshots_refused)
     cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
     uint8_t want[32];
     certa_state_digest(s, want);
+    /* the loads below reopen the same cold store (one open at a time) */
+    char pristine[300];
+    snprintf(pristine, sizeof pristine, "%s.pristine", path);
+    cr_assert_eq(certa_state_snapshot_save(s, pristine, NULL), CERTA_OK);
+    certa_state_free(s);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", pristine, path);
 
     long offsets[] = {0, 9, 200, -40, -1};
     for (size_t i = 0; i < N(offsets); i++) {
-        cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+        cr_assert_eq(system(cmd), 0);
         flip_byte(path, offsets[i]);
-        certa_state *t = new_state(1);
+        certa_state *t = new_state_in(1, cold);
         certa_errinfo ei;
         cr_assert_eq(certa_state_snapshot_load(t, path, &ei), CERTA_E_SNAPSHOT,
                      "flip at %ld accepted", offsets[i]);
@@ -593,12 +650,12 @@ Test(state, damaged_snapshots_refused)
         certa_state_free(t);
     }
     /* truncated */
-    cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+    cr_assert_eq(system(cmd), 0);
     cr_assert_eq(truncate(path, 100), 0);
-    certa_state *t = new_state(1);
+    certa_state *t = new_state_in(1, cold);
     cr_assert_eq(certa_state_snapshot_load(t, path, NULL), CERTA_E_SNAPSHOT);
     /* another genesis */
-    cr_assert_eq(certa_state_snapshot_save(s, path, NULL), CERTA_OK);
+    cr_assert_eq(system(cmd), 0);
     fx.g.hash[0] ^= 1;
     cr_assert_eq(certa_state_snapshot_load(t, path, NULL), CERTA_E_SNAPSHOT);
     fx.g.hash[0] ^= 1;
@@ -609,8 +666,101 @@ Test(state, damaged_snapshots_refused)
     cr_assert_eq(memcmp(got, want, 32), 0);
     cr_assert_eq(certa_state_snapshot_load(t, "/nonexistent/snap", NULL), CERTA_E_NOTFOUND);
     certa_state_free(t);
+    /* intact, but the cold store it names is gone: refused, not trusted */
+    rm_rf(cold);
+    t = new_state_in(1, cold);
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_snapshot_load(t, path, &ei), CERTA_E_SNAPSHOT);
+    cr_assert(strstr(certa_errmsg(&ei), "cold store") != NULL, "%s", certa_errmsg(&ei));
+    certa_state_free(t);
     unlink(path);
+    unlink(pristine);
+    rm_rf(cold);
+}
+
+/* The cold store's commits are not fsynced: a copy of its files taken while
+ * it is open is what the disk holds after a kill -9 (the page cache
+ * survives) and, with another boot id in its marker, what a system crash
+ * may have left. The first is trusted at its last commit (the blocks of
+ * the group still open are lost, for the replay), the second rebuilt. */
+static void copy_cold(const char *from, const char *to, const char *boot)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/data.mdb' '%s/unsynced' '%s/'", to, from,
+             from, to);
+    cr_assert_eq(system(cmd), 0);
+    if (boot != NULL) {
+        snprintf(cmd, sizeof cmd, "%s/unsynced", to);
+        FILE *f = fopen(cmd, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "%s\n", boot);
+        cr_assert_eq(fclose(f), 0);
+    }
+}
+
+static bool cold_marked(const char *dir)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/unsynced", dir);
+    return access(p, F_OK) == 0;
+}
+
+Test(state, cold_store_after_kill_and_system_crash)
+{
+    char cold[] = "/tmp/certa-test-cold-XXXXXX", killed[64], crashed[64];
+    cr_assert_not_null(mkdtemp(cold));
+    snprintf(killed, sizeof killed, "%s.killed", cold);
+    snprintf(crashed, sizeof crashed, "%s.crashed", cold);
+    certa_state *s = new_state_in(1, cold);
+    cr_assert(cold_marked(cold), "no unsynced marker while open");
+    uint64_t st = 5, events4 = 0;
+    uint8_t root[32];
+    char snap[100];
+    snprintf(snap, sizeof snap, "%s.snap", cold);
+    certa_state_cold_info ci;
+    for (uint64_t b = 1; b <= 6; b++) {
+        certa_state_begin_block(s, b, FX_T0 + b * FX_DAY_MS, NULL);
+        for (int i = 0; i < 80; i++) {
+            uint16_t integ;
+            certa_event ev = fx_random_event(&st, FX_T0 + b * FX_DAY_MS, 40, &integ);
+            certa_state_apply(s, integ, &ev);
+        }
+        certa_state_end_block(s, root);
+        if (b == 4) {
+            /* a snapshot commits the open group: the store at height 4 */
+            cr_assert_eq(certa_state_snapshot_save(s, snap, NULL), CERTA_OK);
+            certa_state_cold(s, &ci);
+            cr_assert_eq(ci.committed_height, 4);
+            events4 = ci.events;
+        }
+    }
+    copy_cold(cold, killed, NULL);
+    copy_cold(cold, crashed, "00000000-0000-0000-0000-000000000000");
+    certa_state_cold(s, &ci);
+    cr_assert_eq(ci.height, 6);
+    cr_assert_eq(ci.committed_height, 4, "6 blocks of 80 events made a group of their own");
     certa_state_free(s);
+    cr_assert(!cold_marked(cold), "the marker outlived a clean close");
+
+    certa_state *k = new_state_in(1, killed);
+    certa_state_cold(k, &ci);
+    cr_assert(!ci.rebuilt, "a killed process's store rebuilt: %s", ci.rebuilt_why);
+    cr_assert_eq(ci.height, 4);
+    cr_assert_eq(ci.events, events4);
+    certa_state_free(k);
+
+    certa_state *c = new_state_in(1, crashed);
+    certa_state_cold(c, &ci);
+    cr_assert(ci.rebuilt, "a store left unflushed by another boot was trusted");
+    cr_assert(strstr(ci.rebuilt_why, "unflushed") != NULL, "%s", ci.rebuilt_why);
+    cr_assert_eq(ci.height, 0);
+    cr_assert_eq(ci.events, 0);
+    cr_assert(cold_marked(crashed));
+    certa_state_free(c);
+    unlink(snap);
+    rm_rf(cold);
+    rm_rf(killed);
+    rm_rf(crashed);
 }
 
 Test(state, names)

@@ -5,6 +5,7 @@
  * valid snapshot, skips a damaged one and replays the rest to the same
  * digest. */
 #include <criterion/criterion.h>
+#include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,16 @@ static certa_state *new_state(void)
 {
     certa_state *s = NULL;
     cr_assert_eq(certa_state_create(&fx.g, NULL, &s, NULL), CERTA_OK);
+    return s;
+}
+
+/* A state whose cold store is in dir, as a data directory keeps it. */
+static certa_state *new_state_in(const char *dir)
+{
+    certa_state_opts o = {.hash_threads = 1, .cold_dir = dir};
+    certa_state *s = NULL;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
     return s;
 }
 
@@ -164,9 +175,10 @@ Test(state_block, restore_from_snapshot_and_log)
 {
     char dir[] = "/tmp/certa-test-restore-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    char blocks[256], snaps[256];
+    char blocks[256], snaps[256], cold[256];
     snprintf(blocks, sizeof blocks, "%s/blocks", dir);
     snprintf(snaps, sizeof snaps, "%s/snapshots", dir);
+    snprintf(cold, sizeof cold, "%s/cold", dir);
     certa_store_opts so;
     certa_store_opts_default(&so);
     so.dir = blocks;
@@ -181,7 +193,7 @@ Test(state_block, restore_from_snapshot_and_log)
     static certa_event evs[N];
     static uint16_t integ[N];
     uint8_t *block = malloc(8u << 20);
-    certa_state *live = new_state();
+    certa_state *live = new_state_in(cold);
     uint64_t st = 777, t = FX_T0;
     uint8_t digest_at[31][32];
     for (uint64_t h = 1; h <= 30; h++) {
@@ -206,8 +218,10 @@ Test(state_block, restore_from_snapshot_and_log)
     cr_assert_eq(access(p20, F_OK), 0);
     cr_assert_eq(access(p30, F_OK), 0);
 
+    certa_state_free(live); /* the restarts below reopen its cold store */
+    live = NULL;
     certa_state_restore_report rep;
-    certa_state *r = new_state();
+    certa_state *r = new_state_in(cold);
     cr_assert_eq(certa_state_restore(r, snaps, store, &rep, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
     cr_assert(rep.from_snapshot);
     cr_assert_eq(rep.snapshot_height, 30);
@@ -222,7 +236,7 @@ Test(state_block, restore_from_snapshot_and_log)
     fseek(f, 500, SEEK_SET);
     fputc(0x5a, f);
     fclose(f);
-    r = new_state();
+    r = new_state_in(cold);
     cr_assert_eq(certa_state_restore(r, snaps, store, &rep, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
     cr_assert_eq(rep.snapshot_height, 20);
     cr_assert_eq(rep.snapshots_skipped, 1);
@@ -234,7 +248,7 @@ Test(state_block, restore_from_snapshot_and_log)
     /* no snapshot at all: everything replayed */
     unlink(p20);
     unlink(p30);
-    r = new_state();
+    r = new_state_in(cold);
     cr_assert_eq(certa_state_restore(r, snaps, store, &rep, &ei), CERTA_OK);
     cr_assert(!rep.from_snapshot);
     cr_assert_eq(rep.replayed_blocks, 30);
@@ -250,3 +264,241 @@ Test(state_block, restore_from_snapshot_and_log)
     cr_assert_eq(system(cmd), 0);
 }
 #endif
+
+/* ---- the cold store ---- */
+
+#include "cold.h"
+#include "state_internal.h"
+
+typedef struct chain {
+    char dir[64], blocks[128], snaps[128], cold[128];
+    certa_store *store;
+    uint8_t digest[32];
+    certa_state_cold_info cold_info;
+    uint64_t blocks_n;
+} chain;
+
+/* A chain of n blocks a quarter of a day apart on average (grants outlive
+ * their window and grace, and get archived), applied by a state whose cold
+ * store is in c->cold and appended to a block log. The state is freed:
+ * what remains is the data directory. */
+static void chain_build(chain *c, uint64_t n, uint64_t seed)
+{
+    strcpy(c->dir, "/tmp/certa-test-cold-XXXXXX");
+    cr_assert_not_null(mkdtemp(c->dir));
+    snprintf(c->blocks, sizeof c->blocks, "%s/blocks", c->dir);
+    snprintf(c->snaps, sizeof c->snaps, "%s/snapshots", c->dir);
+    snprintf(c->cold, sizeof c->cold, "%s/cold", c->dir);
+    certa_store_opts so;
+    certa_store_opts_default(&so);
+    so.dir = c->blocks;
+    so.create = true;
+    so.first_height = 1;
+    so.segment_bytes = 8u << 20;
+    certa_errinfo ei;
+    cr_assert_eq(certa_store_open(&so, &c->store, NULL, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    enum { N = 300 };
+    static certa_event evs[N];
+    static uint16_t integ[N];
+    uint8_t *block = malloc(8u << 20);
+    certa_state *live = new_state_in(c->cold);
+    uint64_t st = seed, t = FX_T0;
+    for (uint64_t h = 1; h <= n; h++) {
+        t += fx_rand(&st) % (FX_DAY_MS / 2);
+        uint32_t k = (uint32_t)(1 + fx_rand(&st) % N);
+        make_events(&st, t, evs, integ, k);
+        size_t len = build_block(block, 8u << 20, h, t, evs, integ, k);
+        uint8_t root[32];
+        cr_assert_eq(certa_state_apply_block(live, block, len, root, &ei), CERTA_OK);
+        cr_assert_eq(certa_store_append_sync(c->store, h, block, len, &ei), CERTA_OK);
+        cr_assert_eq(certa_state_cold_status(live, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    }
+    certa_state_digest(live, c->digest);
+    certa_state_cold(live, &c->cold_info);
+    c->blocks_n = n;
+    cr_assert_eq(c->cold_info.height, n);
+    cr_assert(c->cold_info.archived > 50, "only %llu archived",
+              (unsigned long long)c->cold_info.archived);
+    cr_assert(c->cold_info.hot_grants < c->cold_info.archived);
+    certa_state_free(live);
+    free(block);
+}
+
+static void chain_free(chain *c)
+{
+    certa_store_close(c->store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", c->dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Restores a state on c's data directory from its log; checks that it
+ * reaches the live run's digest and cold store. */
+static certa_state *chain_restore(chain *c, bool want_rebuilt)
+{
+    certa_state *r = new_state_in(c->cold);
+    certa_state_cold_info ci;
+    certa_state_cold(r, &ci);
+    cr_assert_eq(ci.rebuilt, want_rebuilt);
+    cr_assert(ci.height == 0 || ci.height == c->blocks_n);
+    certa_state_restore_report rep;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_restore(r, c->snaps, c->store, &rep, &ei), CERTA_OK, "%s",
+                 certa_errmsg(&ei));
+    cr_assert_eq(rep.replayed_blocks, c->blocks_n);
+    cr_assert_eq(certa_state_cold_status(r, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    uint8_t d[32];
+    certa_state_digest(r, d);
+    cr_assert_eq(memcmp(d, c->digest, 32), 0, "digest differs after the restart");
+    certa_state_cold(r, &ci);
+    cr_assert_eq(ci.height, c->blocks_n);
+    cr_assert_eq(ci.events, c->cold_info.events);
+    cr_assert_eq(ci.archived, c->cold_info.archived);
+    cr_assert_eq(memcmp(ci.root, c->cold_info.root, 32), 0);
+    return r;
+}
+
+/* The archive root the state commits to is the RFC 6962 root over the
+ * archived grants' leaves, in archive order, as the cold store holds them;
+ * a restart that finds the cold store whole replays the log without
+ * writing it and agrees with it at its height. */
+Test(state_block, archive_root_is_rfc6962_over_the_cold_records)
+{
+    chain c;
+    chain_build(&c, 40, 4242);
+    certa_state *r = chain_restore(&c, false);
+    /* every archived grant's record, by its leaf index */
+    uint64_t n = c.cold_info.archived;
+    uint8_t *hashes = calloc(n, 32);
+    uint8_t *seen = calloc(n, 1);
+    uint64_t found = 0;
+    for (uint32_t g = 0; g < 64 * 256 * 8; g++) { /* fx_random_event's id space */
+        uint8_t id[16], rec[COLD_GRANT_BYTES_MAX];
+        fx_grant_id(g, id);
+        size_t len;
+        if (certa_cold_get_grant(r->cold, id, rec, sizeof rec, &len) != CERTA_OK)
+            continue;
+        cr_assert_eq(len, ARCHIVE_REC_BYTES);
+        uint64_t leaf = certa_get_le64(rec + ARCHIVE_LEAF_BYTES);
+        cr_assert(leaf < n && !seen[leaf]);
+        seen[leaf] = 1;
+        certa_merkle_leaf_hash(rec, ARCHIVE_LEAF_BYTES, hashes + leaf * 32);
+        found++;
+        /* answered from the cold store, as it was archived */
+        certa_grant_info gi;
+        cr_assert_eq(certa_state_grant(r, id, &gi), CERTA_OK);
+        cr_assert_eq(memcmp(gi.grant_id, id, 16), 0);
+        cr_assert_neq(gi.status, CERTA_GS_ACTIVE);
+    }
+    cr_assert_eq(found, n);
+    uint8_t want[32];
+    cr_assert_eq(certa_merkle_root_hashes(NULL, hashes, n, want, NULL), CERTA_OK);
+    cr_assert_eq(memcmp(want, c.cold_info.root, 32), 0, "archive root is not RFC 6962");
+    free(hashes);
+    free(seen);
+    certa_state_free(r);
+    chain_free(&c);
+}
+
+/* The LMDB file deleted, then torn (cut short): the state starts it empty,
+ * says so, and the replay of the block log rebuilds the same history. */
+Test(state_block, missing_or_torn_cold_store_rebuilt_from_the_log)
+{
+    chain c;
+    chain_build(&c, 30, 4242);
+    char data[200];
+    snprintf(data, sizeof data, "%s/data.mdb", c.cold);
+    /* a holder's history as the live run left it */
+    certa_state *r = chain_restore(&c, false);
+    uint8_t hid[32];
+    fx_holder_id(3, hid);
+    certa_record before[64], after[64];
+    uint32_t nb = 0, na = 0;
+    uint64_t cur = 0;
+    cr_assert_eq(certa_state_holder_records(r, hid, 0, 64, before, &nb, &cur), CERTA_OK);
+    cr_assert(nb > 0);
+    certa_state_free(r);
+
+    cr_assert_eq(unlink(data), 0); /* missing: created anew, empty */
+    r = chain_restore(&c, false);
+    cr_assert_eq(certa_state_holder_records(r, hid, 0, 64, after, &na, &cur), CERTA_OK);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(before, after, nb * sizeof before[0]), 0);
+    certa_state_free(r);
+
+    /* written in another layout (here: no format record): rebuilt, and the
+     * history reads the same after the replay */
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi meta;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 8), 0);
+    cr_assert_eq(mdb_env_open(env, c.cold, 0, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    cr_assert_eq(mdb_dbi_open(t, "meta", 0, &meta), 0);
+    MDB_val fk = {6, "format"};
+    cr_assert_eq(mdb_del(t, meta, &fk, NULL), 0);
+    cr_assert_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+    r = chain_restore(&c, true);
+    certa_state_cold_info ci;
+    certa_state_cold(r, &ci);
+    cr_assert(strstr(ci.rebuilt_why, "format") != NULL, "%s", ci.rebuilt_why);
+    cr_assert_eq(certa_state_holder_records(r, hid, 0, 64, after, &na, &cur), CERTA_OK);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(before, after, nb * sizeof before[0]), 0);
+    certa_state_free(r);
+
+    cr_assert_eq(truncate(data, 8192), 0);
+    r = chain_restore(&c, true);
+    certa_state_free(r);
+    chain_free(&c);
+}
+
+/* A snapshot names the cold store's height: restoring from it with the
+ * cold store whole replays only the blocks after it; with the cold store
+ * gone, the snapshot is refused (its history would be missing) and the
+ * whole log is replayed instead. */
+Test(state_block, snapshot_needs_its_cold_store)
+{
+    chain c;
+    chain_build(&c, 30, 4242);
+    certa_state *r = chain_restore(&c, false);
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_checkpoint(r, c.snaps, 2, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    certa_state_free(r);
+    r = new_state_in(c.cold);
+    certa_state_restore_report rep;
+    cr_assert_eq(certa_state_restore(r, c.snaps, c.store, &rep, &ei), CERTA_OK);
+    cr_assert(rep.from_snapshot);
+    cr_assert_eq(rep.replayed_blocks, 0);
+    uint8_t d[32];
+    certa_state_digest(r, d);
+    cr_assert_eq(memcmp(d, c.digest, 32), 0);
+    certa_state_free(r);
+    certa_state_cold_remove(c.cold);
+    r = chain_restore(&c, false); /* files gone: a new, empty store */
+    certa_state_free(r);
+    chain_free(&c);
+}
+
+/* A cold store from another chain (same height): the replay finds that it
+ * disagrees at its height and refuses to go on, naming the remedy. */
+Test(state_block, cold_store_of_another_chain_refused)
+{
+    chain a, b;
+    chain_build(&a, 30, 4242);
+    chain_build(&b, 30, 999);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cp %s/data.mdb %s/data.mdb", a.cold, b.cold);
+    cr_assert_eq(system(cmd), 0);
+    certa_state *r = new_state_in(b.cold);
+    certa_state_restore_report rep;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_restore(r, b.snaps, b.store, &rep, &ei), CERTA_E_CORRUPT);
+    cr_assert(strstr(certa_errmsg(&ei), "disagrees with the chain") != NULL, "%s",
+              certa_errmsg(&ei));
+    certa_state_free(r);
+    chain_free(&a);
+    chain_free(&b);
+}
