@@ -1,6 +1,6 @@
 /* certa load: the city load model's command line: describe a scenario,
  * generate a trace, show a trace, replay it open loop and find the maximum
- * speed within the latency SLO. The work lives in bench/load/; this file
+ * speed within the latency SLO. The work lives in load/; this file
  * only parses options, prints and chooses exit codes.
  */
 #include <math.h>

@@ -3,6 +3,7 @@
 
     tools/ -> node/ -> net/ -> engine/ -> include/certa/
     tools/ -> sim/ -> engine/ -> include/certa/   (sim/ beside node/)
+    tools/ -> load/ -> net/ -> engine/ -> include/certa/   (load/ beside node/)
 
 A file may include headers of its own layer and of the layers below it,
 never above. Besides:
@@ -20,21 +21,24 @@ never above. Besides:
 - public headers (include/certa/) include neither jansson nor ZeroMQ;
 - the simulator (sim/) sits beside node/: it includes engine/ and
   include/ headers only, and node/ and net/ include none of it;
-- no layer includes a header of tests/ or bench/ (tools/ excepted for now:
-  `certa load` still links the load model).
+- the load model (load/) sits beside node/ too: it includes net/, engine/
+  and include/ headers only, and only tools/ includes it;
+- no layer, tools/ included, includes a header of tests/ or bench/: the
+  shipped binary runs no code of theirs.
 
 A quoted include is resolved as the compiler would: the including file's
 own directory first, then include/, engine/, net/, node/, tools/, the
-simulator and the load model. An include that resolves nowhere is reported
-too. Usage: check_layers.py [--allow FILE:HEADER]... [ROOT]; prints one line per violation as
+simulator (sim/) and the load model (load/). An include that resolves
+nowhere is reported too. Usage: check_layers.py [--allow FILE:HEADER]... [ROOT]; prints one line per violation as
 FILE:LINE: what, and exits 1 when there is any, 0 when the tree is clean.
 """
 import os
 import re
 import sys
 
-LAYERS = {"include": 0, "engine": 1, "net": 2, "node": 3, "sim": 3, "tools": 4}
-SEARCH = ["include", "engine", "net", "node", "tools", "sim", "bench/load"]
+LAYERS = {"include": 0, "engine": 1, "net": 2, "node": 3, "sim": 3, "load": 3,
+          "tools": 4}
+SEARCH = ["include", "engine", "net", "node", "tools", "sim", "load"]
 
 CORE_FILES = {"engine/pbft.c", "engine/pbft_pool.c", "engine/pbft_view.c",
               "engine/pbft_xfer.c", "engine/pbft_internal.h", "engine/pbft_mut.h",
@@ -114,15 +118,21 @@ def check_file(root, rel, out):
             out.append((where, rel, name, 'the consensus core includes "%s" (%s): it '
                         "reaches only its codec and crypto" % (name, target)))
         elif tl in ("tests", "bench"):
-            if me != "tools":
-                out.append((where, rel, name, '%s includes "%s" (%s) from %s/' %
-                            (me, name, target, tl)))
+            out.append((where, rel, name, '%s includes "%s" (%s) from %s/' %
+                        (me, name, target, tl)))
         elif me == "sim" and tl not in ("sim", "engine", "include"):
             out.append((where, rel, name, 'sim includes %s header "%s" (%s): the '
                         "simulator sees engine/ and include/ only" % (tl, name, target)))
         elif tl == "sim" and me not in ("sim", "tools"):
             out.append((where, rel, name, '%s includes sim header "%s" (%s): only '
                         "tools/ runs the simulator" % (me, name, target)))
+        elif me == "load" and tl not in ("load", "net", "engine", "include"):
+            out.append((where, rel, name, 'load includes %s header "%s" (%s): the '
+                        "load model sees net/, engine/ and include/ only" %
+                        (tl, name, target)))
+        elif tl == "load" and me not in ("load", "tools"):
+            out.append((where, rel, name, '%s includes load header "%s" (%s): only '
+                        "tools/ runs the load model" % (me, name, target)))
         elif LAYERS[tl] > LAYERS[me]:
             who = "public header" if me == "include" else me
             out.append((where, rel, name, '%s includes %s header "%s" (%s): layers '
@@ -139,7 +149,7 @@ def main():
         args = args[2:]
     root = args[0] if args else "."
     files = []
-    for top in ("include/certa", "engine", "net", "node", "sim", "tools"):
+    for top in ("include/certa", "engine", "net", "node", "sim", "load", "tools"):
         for dirpath, _, names in os.walk(os.path.join(root, top)):
             for n in sorted(names):
                 if n.endswith((".c", ".h")):

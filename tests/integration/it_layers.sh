@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The layers point one way: tools -> node -> net -> engine -> include
+# (sim/ and load/ beside node/)
 # (tests/integration/check_layers.py states the rules). First proves the
 # checker can fail: a scratch copy of the tree gets one wrong-way include
 # per rule, and each must be reported with its file and line; then the real
@@ -11,8 +12,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 mkdir -p "$scratch/tests" "$scratch/bench"
-cp -r "$src/include" "$src/engine" "$src/net" "$src/node" "$src/sim" "$src/tools" "$scratch/"
-cp -r "$src/bench/load" "$scratch/bench/"
+cp -r "$src/include" "$src/engine" "$src/net" "$src/node" "$src/sim" "$src/load" "$src/tools" \
+  "$scratch/"
 
 printf '/* scratch */\n#include "certa/codec.h"\n#include "transport.h"\n#include <zmq.h>\n' \
   > "$scratch/engine/zz_scratch.c"
@@ -27,6 +28,12 @@ printf '#include "wal.h"\n#include <time.h>\n' >> "$scratch/engine/pbft.c"
 pbft_lines=$(wc -l < "$scratch/engine/pbft.c")
 printf '#include "no_such_header.h"\n' > "$scratch/tools/zz_scratch.c"
 printf '#include "../engine/pbft_msg.h"\n' > "$scratch/tools/zz_msg.c"
+# the load model: beside node/, seen by tools/ only
+printf '#include "node_internal.h"\n#include "transport.h"\n' > "$scratch/load/zz_scratch.c"
+printf '#include "scenario.h"\n' > "$scratch/node/zz_load.c"
+# nothing shipped, tools/ included, includes a header of tests/ or bench/
+printf '/* scratch */\n' > "$scratch/tests/zz_helper.h"
+printf '#include "../tests/zz_helper.h"\n' > "$scratch/tools/zz_tests.c"
 # an allow-list entry that no longer matches must be reported too (no
 # public header includes jansson, so this entry is stale)
 set +e
@@ -55,9 +62,16 @@ expect "engine/pbft.c:$((pbft_lines - 1)): the consensus core includes \"wal.h\"
 expect "engine/pbft.c:$pbft_lines: the consensus core includes <time.h>"
 expect 'tools/zz_scratch.c:1: includes "no_such_header.h", found in no layer'
 expect 'tools/zz_msg.c:1: includes the consensus core'"'"'s message codec'
+expect 'load/zz_scratch.c:1: load includes node header "node_internal.h"'
+expect 'node/zz_load.c:1: node includes load header "scenario.h" (load/scenario.h)'
+expect 'tools/zz_tests.c:1: tools includes "../tests/zz_helper.h" (tests/zz_helper.h) from tests/'
 expect 'include/certa/receipt.h: allow-list entry for jansson.h matches nothing'
 if grep -q 'sim/zz_scratch.c:2' <<<"$out"; then
   echo "FAIL: the checker reported a rightful include (sim -> engine/ledger.h)"
+  exit 1
+fi
+if grep -q 'load/zz_scratch.c:2' <<<"$out"; then
+  echo "FAIL: the checker reported a rightful include (load -> net/transport.h)"
   exit 1
 fi
 if grep -q 'engine/zz_scratch.c:2' <<<"$out"; then

@@ -1,4 +1,4 @@
-/* Tests for bench/load/gen.c against a freshly written default genesis:
+/* Tests for load/gen.c against a freshly written default genesis:
  * the same seed gives identical bytes and another seed different ones;
  * every batch decodes, is signed by the integrator it names with its genesis
  * key, comes from the right integrator (app: grant and revoke; the case

@@ -1,4 +1,4 @@
-/* Tests for bench/load/hist.c: percentiles against exact nearest-rank
+/* Tests for load/hist.c: percentiles against exact nearest-rank
  * percentiles of known data (within 1 %), the bucket layout's bounds, and
  * merging (two halves merged equal the whole). */
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* Tests for bench/load/net_transport.c: a replay over the real client
+/* Tests for load/net_transport.c: a replay over the real client
  * protocol (ZeroMQ + CURVE on 127.0.0.1) against a fake validator that
  * answers every batch with ACCEPTED and a receipt: the report's committed
  * counts equal the receipts the validator sent, results by code included;

@@ -1,4 +1,4 @@
-/* Tests for bench/load/replay.c against the loopback fake: an open-loop
+/* Tests for load/replay.c against the loopback fake: an open-loop
  * replay's committed count equals the answers and the offered events; a
  * cluster slower than the offered rate shows up as growing latency measured
  * from the schedule (no coordinated omission); a full queue is counted as

@@ -1,4 +1,4 @@
-/* Tests for bench/load/report.c, built from recorded samples (no cluster):
+/* Tests for load/report.c, built from recorded samples (no cluster):
  * counts and rates in the JSON report, percentiles against exact ones, a
  * stall visible in the time series, failures by kind, series compaction, and
  * an HTML report that is self-contained with its three plots. */

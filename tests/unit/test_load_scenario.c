@@ -1,4 +1,4 @@
-/* Tests for bench/load/scenario.c: the built-in Beijing scenario loads and
+/* Tests for load/scenario.c: the built-in Beijing scenario loads and
  * its derived numbers follow from its inputs; malformed scenarios are
  * refused naming the field; JSON round trip; scale names. */
 #include <criterion/criterion.h>

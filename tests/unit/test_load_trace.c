@@ -1,4 +1,4 @@
-/* Tests for bench/load/trace.c: write then read back records and counts;
+/* Tests for load/trace.c: write then read back records and counts;
  * a flipped byte, a truncated file and a foreign file are refused; times
  * may not go backwards. */
 #include <criterion/criterion.h>
