@@ -123,6 +123,33 @@ bool certa_pbft_request_item(const uint8_t *item, size_t len,
     return true;
 }
 
+bool certa_pbft_peek_preprepare(const uint8_t *bytes, size_t len, uint64_t *height,
+                                const uint8_t **items, size_t *lens,
+                                size_t items_max, size_t *count)
+{
+    CERTA_ASSERT(height != NULL && count != NULL);
+    CERTA_ASSERT(items_max == 0 || (items != NULL && lens != NULL));
+    *count = 0;
+    if (bytes == NULL || len < 2 || bytes[1] != CERTA_PBFT_MSG_PRE_PREPARE)
+        return false; /* not one: no decode */
+    certa_pbft_msg m;
+    if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
+        m.type != CERTA_PBFT_MSG_PRE_PREPARE)
+        return false;
+    size_t pos = 0, n = 0;
+    const uint8_t *it;
+    size_t il;
+    while (n < items_max && certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
+        items[n] = it;
+        lens[n] = il;
+        n++;
+    }
+    CERTA_ASSERT(n <= items_max && n <= m.reqs.count);
+    *height = m.seq;
+    *count = n;
+    return true;
+}
+
 /* ---- writer ---- */
 typedef struct wr {
     uint8_t *p;

@@ -16,21 +16,8 @@
 
 #define CERTA_PBFT_MSG_VERSION 1u
 
-enum {
-    CERTA_PBFT_MSG_REQUEST = 1,
-    CERTA_PBFT_MSG_PRE_PREPARE = 2,
-    CERTA_PBFT_MSG_PREPARE = 3,
-    CERTA_PBFT_MSG_COMMIT = 4,
-    CERTA_PBFT_MSG_CHECKPOINT = 5,
-    CERTA_PBFT_MSG_VIEW_CHANGE = 6,
-    CERTA_PBFT_MSG_NEW_VIEW = 7,
-    CERTA_PBFT_MSG_STATUS = 8,
-    CERTA_PBFT_MSG_FETCH = 9,
-    CERTA_PBFT_MSG_FETCH_REPLY = 10,
-    CERTA_PBFT_REC_BLOCK = 0x81,      /* committed block + commit certificate */
-    CERTA_PBFT_REC_CHECKPOINT = 0x82, /* stable checkpoint with its proof */
-    CERTA_PBFT_REC_CERT = 0x83,       /* own prepared certificate */
-};
+/* The type codes (CERTA_PBFT_MSG_*, CERTA_PBFT_REC_*) are wire format and
+ * public: certa/pbft.h. */
 
 #define CERTA_PBFT_LIST_ITEMS_MAX 65536u
 

@@ -92,12 +92,12 @@ static void preverify_task(void *vctx, size_t i, unsigned worker)
 {
     (void)worker;
     preverify_ctx *c = vctx;
-    certa_pbft_request req;
+    certa_block_batch req; /* u16 integrator || u64 seq || batch */
     certa_batch_view v;
     c->verified[i] = false;
     c->good[i] = false;
     c->bytes[i] = NULL;
-    if (!certa_pbft_request_item(c->items[i], c->lens[i], &req))
+    if (!certa_block_batch_item(c->items[i], c->lens[i], &req))
         return;
     /* the admission table does not change during the step (node_admit
      * runs on the I/O thread, which waits for these tasks) */
@@ -142,22 +142,16 @@ void node_preverify_disarm(void)
 
 void node_preverify_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 {
-    certa_pbft_msg m;
     preverify_ctx *c = preverify_scratch;
     c->n = 0;
     c->cursor = 0;
-    if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
-        m.type != CERTA_PBFT_MSG_PRE_PREPARE || m.reqs.count < 2)
+    uint64_t height;
+    size_t n = 0;
+    if (!certa_pbft_peek_preprepare(bytes, len, &height, c->items, c->lens,
+                                    CERTA_PBFT_BLOCK_REQUESTS_MAX, &n) ||
+        n < 2)
         return;
     c->nd = nd;
-    size_t pos = 0, n = 0;
-    const uint8_t *it;
-    size_t il;
-    while (n < CERTA_PBFT_BLOCK_REQUESTS_MAX && certa_pbft_list_next(&m.reqs, &pos, &it, &il)) {
-        c->items[n] = it;
-        c->lens[n] = il;
-        n++;
-    }
     if (certa_pool_run(nd->pool, n, preverify_task, c, 10000, NULL) != CERTA_OK)
         return;
     for (size_t i = 0; i < n; i++)

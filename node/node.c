@@ -207,14 +207,13 @@ static void feed_peer_msg(certa_node *nd, const uint8_t *bytes, size_t len)
  * commits to h - LAG's results, which only execution can check. */
 static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
 {
-    if (len < 2 || bytes[1] != CERTA_PBFT_MSG_PRE_PREPARE)
-        return false;
-    certa_pbft_msg m;
-    if (certa_pbft_msg_decode(bytes, len, &m) != CERTA_OK ||
-        m.seq <= nd->executed + LAG || m.seq > nd->executed + nd->pc.window)
+    uint64_t height;
+    size_t nitems;
+    if (!certa_pbft_peek_preprepare(bytes, len, &height, NULL, NULL, 0, &nitems) ||
+        height <= nd->executed + LAG || height > nd->executed + nd->pc.window)
         return false; /* the core judges these itself */
     for (uint32_t i = 0; i < nd->nheld; i++)
-        if (nd->held[i].seq == m.seq && nd->held[i].len == len &&
+        if (nd->held[i].seq == height && nd->held[i].len == len &&
             memcmp(nd->held[i].bytes, bytes, len) == 0)
             return true; /* a re-sent copy of one we hold */
     if (nd->nheld == HELD_MAX) {
@@ -225,7 +224,7 @@ static bool hold_preprepare(certa_node *nd, const uint8_t *bytes, size_t len)
     uint8_t *copy = malloc(len);
     CERTA_ASSERT(copy != NULL);
     memcpy(copy, bytes, len);
-    nd->held[nd->nheld++] = (held_msg){m.seq, copy, len};
+    nd->held[nd->nheld++] = (held_msg){height, copy, len};
     return true;
 }
 

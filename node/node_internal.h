@@ -50,7 +50,6 @@
 #include "metrics.h"
 #include "node.h"
 #include "node_query.h"
-#include "pbft_msg.h" /* the core's messages: app.c and node.c peek at PRE-PREPAREs */
 #include "transport.h"
 #include "wal.h"
 

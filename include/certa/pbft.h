@@ -48,6 +48,29 @@
 #define CERTA_PBFT_MSG_BYTES_MAX (256u * 1024u * 1024u)
 #define CERTA_PBFT_HEADER_BYTES 162u
 
+/* The type codes of consensus messages (1..10) and of the records a
+ * validator stores (0x81..0x83): a message's second byte, after its version
+ * (its first two bytes: u8 version, u8 type). Wire format, never renumbered:
+ * docs/PROTOCOL.md, "Consensus messages". A host needs them to tell records
+ * apart (certa_pbft_action.record_kind, the GC of PERSIST_GC) and to spot a
+ * PRE-PREPARE (certa_pbft_peek_preprepare); the codec itself stays private
+ * to the core (engine/pbft_msg.h). */
+enum {
+    CERTA_PBFT_MSG_REQUEST = 1,
+    CERTA_PBFT_MSG_PRE_PREPARE = 2,
+    CERTA_PBFT_MSG_PREPARE = 3,
+    CERTA_PBFT_MSG_COMMIT = 4,
+    CERTA_PBFT_MSG_CHECKPOINT = 5,
+    CERTA_PBFT_MSG_VIEW_CHANGE = 6,
+    CERTA_PBFT_MSG_NEW_VIEW = 7,
+    CERTA_PBFT_MSG_STATUS = 8,
+    CERTA_PBFT_MSG_FETCH = 9,
+    CERTA_PBFT_MSG_FETCH_REPLY = 10,
+    CERTA_PBFT_REC_BLOCK = 0x81,      /* committed block + commit certificate */
+    CERTA_PBFT_REC_CHECKPOINT = 0x82, /* stable checkpoint with its proof */
+    CERTA_PBFT_REC_CERT = 0x83,       /* own prepared certificate */
+};
+
 /* One integrator request (a signed batch, opaque to the core). */
 typedef struct certa_pbft_request {
     uint16_t integrator;
@@ -156,7 +179,8 @@ typedef enum certa_pbft_action_kind {
 typedef struct certa_pbft_action {
     certa_pbft_action_kind kind;
     uint16_t to;
-    uint8_t record_kind; /* PERSIST: certa_pbft_msg type of the record */
+    uint8_t record_kind; /* PERSIST: the record's type (CERTA_PBFT_REC_*,
+                            CERTA_PBFT_MSG_* for own messages kept) */
     uint64_t height;     /* PERSIST: slot height (0: none); DELIVER; GC */
     uint64_t view;       /* PERSIST: view; GC: views below may go */
     const uint8_t *bytes;
@@ -230,6 +254,20 @@ bool certa_pbft_awaiting_view(const certa_pbft *r);
 uint64_t certa_pbft_last_executed(const certa_pbft *r);
 uint64_t certa_pbft_stable_checkpoint(const certa_pbft *r);
 uint16_t certa_pbft_primary(const certa_pbft *r, uint64_t view);
+
+/* A host's peek at a message before it steps the core with it: true only
+ * when bytes are one well-formed PRE-PREPARE, decoded exactly as the core
+ * decodes it (version, type, every length and count, no trailing bytes; the
+ * signature is not checked). Then *height gets its height and items[0..
+ * *count) the first min(items_max, its count) request items, each
+ * `u16 integrator || u64 seq || batch` (certa_block_batch_item splits one),
+ * pointing into bytes; items and lens may be NULL when items_max is 0.
+ * For the host's own work around the step: checking the batches'
+ * signatures in parallel first, holding a proposal back until its height
+ * can be checked. The core judges the message itself when stepped. */
+bool certa_pbft_peek_preprepare(const uint8_t *bytes, size_t len, uint64_t *height,
+                                const uint8_t **items, size_t *lens,
+                                size_t items_max, size_t *count);
 
 /* Verifies a commit certificate: at least 2f+1 validators of n, ascending
  * (so distinct), signed COMMIT(view, height, hash) through c. A wrapper of

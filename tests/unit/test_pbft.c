@@ -1,5 +1,6 @@
 /* Tests for engine/pbft_msg.c and the public API of engine/pbft.c: canonical
- * encoding round trips and refusals, config validation, drops that are
+ * encoding round trips and refusals, a host's peek at a PRE-PREPARE
+ * (certa_pbft_peek_preprepare), config validation, drops that are
  * counted (outsiders, bad signatures, garbage), and a 4-replica cluster with
  * real Ed25519 that commits blocks carrying verifiable commit certificates. */
 #include <criterion/criterion.h>
@@ -95,6 +96,98 @@ Test(pbft_msg, refuses_bad_version_kind_and_order)
     uint8_t *b = certa_pbft_msg_encode(&m, &len);
     cr_assert_neq(certa_pbft_msg_decode(b, len, &d), CERTA_OK);
     free(b);
+}
+
+/* A host's peek (certa_pbft_peek_preprepare): the height and the request
+ * items of a well-formed PRE-PREPARE, pointing into its bytes; false for
+ * any other type, a prefix, a trailing byte or another type byte. */
+Test(pbft_msg, peek_preprepare_gives_height_and_items)
+{
+    uint8_t it0[11] = {1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xaa};
+    uint8_t it1[12] = {2, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0xbb, 0xcc};
+    uint8_t it2[13] = {3, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0xdd, 0xee, 0xff};
+    const uint8_t *src[3] = {it0, it1, it2};
+    size_t src_lens[3] = {sizeof it0, sizeof it1, sizeof it2};
+    size_t ll = 0;
+    uint8_t *list = certa_pbft_list_build(src, src_lens, 3, &ll);
+    certa_pbft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CERTA_PBFT_MSG_PRE_PREPARE;
+    m.sender = 1;
+    m.view = 7;
+    m.seq = 42;
+    m.hdr.height = 42;
+    m.hdr.view = 7;
+    cr_assert(certa_pbft_list_parse(list, ll, &m.reqs));
+    size_t len = 0;
+    uint8_t *b = certa_pbft_msg_encode(&m, &len);
+    cr_assert_not_null(b);
+
+    uint64_t height = 0;
+    const uint8_t *items[4];
+    size_t lens[4], count = 99;
+    cr_assert(certa_pbft_peek_preprepare(b, len, &height, items, lens, 4, &count));
+    cr_assert_eq(height, 42);
+    cr_assert_eq(count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert(items[i] > b && items[i] + lens[i] <= b + len, "item %zu not in bytes", i);
+        cr_assert_eq(lens[i], src_lens[i]);
+        cr_assert(memcmp(items[i], src[i], lens[i]) == 0, "item %zu", i);
+    }
+    certa_block_batch bb;
+    cr_assert(certa_block_batch_item(items[2], lens[2], &bb));
+    cr_assert_eq(bb.integrator, 3);
+    cr_assert_eq(bb.seq, 7);
+    cr_assert_eq(bb.len, 3);
+    /* fewer slots than items: the first ones; none: the height alone */
+    cr_assert(certa_pbft_peek_preprepare(b, len, &height, items, lens, 2, &count));
+    cr_assert_eq(count, 2);
+    cr_assert(memcmp(items[1], it1, sizeof it1) == 0);
+    height = 0;
+    cr_assert(certa_pbft_peek_preprepare(b, len, &height, NULL, NULL, 0, &count));
+    cr_assert_eq(height, 42);
+    cr_assert_eq(count, 0);
+
+    /* a PREPARE of the same slot */
+    certa_pbft_msg p;
+    memset(&p, 0, sizeof p);
+    p.type = CERTA_PBFT_MSG_PREPARE;
+    p.sender = 1;
+    p.view = 7;
+    p.seq = 42;
+    size_t plen = 0;
+    uint8_t *pb = certa_pbft_msg_encode(&p, &plen);
+    cr_assert_not_null(pb);
+    count = 99;
+    cr_assert_not(certa_pbft_peek_preprepare(pb, plen, &height, items, lens, 4, &count));
+    cr_assert_eq(count, 0);
+    free(pb);
+    /* truncated: every strict prefix; and one trailing byte */
+    for (size_t cut = 0; cut < len; cut++)
+        cr_assert_not(certa_pbft_peek_preprepare(b, cut, &height, items, lens, 4, &count),
+                      "prefix %zu", cut);
+    uint8_t *longer = malloc(len + 1);
+    cr_assert_not_null(longer);
+    memcpy(longer, b, len);
+    longer[len] = 0;
+    cr_assert_not(certa_pbft_peek_preprepare(longer, len + 1, &height, items, lens, 4, &count));
+    free(longer);
+    /* the type byte (the second) changed to any other value, one bit
+     * flipped among them; the version byte flipped */
+    for (unsigned v = 0; v < 256; v++) {
+        if (v == CERTA_PBFT_MSG_PRE_PREPARE)
+            continue;
+        b[1] = (uint8_t)v;
+        cr_assert_not(certa_pbft_peek_preprepare(b, len, &height, items, lens, 4, &count),
+                      "type %u", v);
+    }
+    b[1] = CERTA_PBFT_MSG_PRE_PREPARE;
+    b[0] ^= 0x01;
+    cr_assert_not(certa_pbft_peek_preprepare(b, len, &height, items, lens, 4, &count));
+    b[0] ^= 0x01;
+    cr_assert(certa_pbft_peek_preprepare(b, len, &height, items, lens, 4, &count));
+    free(b);
+    free(list);
 }
 
 /* ---- a 4-replica cluster with real Ed25519 ---- */
