@@ -62,7 +62,7 @@ static certa_pbft_actions step(certa_pbft *r, const certa_pbft_input *in,
                                uint64_t now)
 {
     counting = true;
-    certa_pbft_actions a = certa_pbft_step(r, in, now);
+    certa_pbft_actions a = certa_pbft_step(r, in, (certa_pbft_time){now, now});
     counting = false;
     return a;
 }

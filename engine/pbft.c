@@ -460,9 +460,9 @@ bool pbft_pp_content_ok(certa_pbft *r, const certa_pbft_msg *m, bool fresh,
         return false;
     if (fresh && h->view == m->view) {
         uint64_t skew = r->c.clock_skew_ms_max;
-        if (h->timestamp_ms > r->now + skew)
+        if (h->timestamp_ms > r->real_now + skew)
             return false;
-        if (*nreq > 0 && h->timestamp_ms + skew < r->now)
+        if (*nreq > 0 && h->timestamp_ms + skew < r->real_now)
             return false;
     }
     pbft_hash_header(r, h, digest);
@@ -750,8 +750,8 @@ static void maybe_propose(certa_pbft *r)
         m.seq = r->next_seq;
         m.hdr.height = r->next_seq;
         m.hdr.view = r->view;
-        m.hdr.timestamp_ms = r->now > r->parent.timestamp_ms ? r->now
-                                                             : r->parent.timestamp_ms;
+        m.hdr.timestamp_ms = r->real_now > r->parent.timestamp_ms ? r->real_now
+                                                                  : r->parent.timestamp_ms;
         m.hdr.proposer = r->c.id;
         memcpy(m.hdr.prev_hash, r->parent_hash, CERTA_HASH_BYTES);
         r->c.app.build_block(r->c.app.ctx, &r->parent, &m.hdr, r->reqs, n);
@@ -1007,11 +1007,12 @@ static uint64_t next_timer(certa_pbft *r)
 }
 
 certa_pbft_actions certa_pbft_step(certa_pbft *r, const certa_pbft_input *in,
-                                   uint64_t now_ms)
+                                   certa_pbft_time now)
 {
     CERTA_ASSERT(r != NULL && in != NULL);
-    if (now_ms > r->now)
-        r->now = now_ms;
+    if (now.mono_ms > r->now)
+        r->now = now.mono_ms;
+    r->real_now = now.real_ms; /* may go back: only timestamps read it */
     r->nacts = 0;
     r->arena_len = 0;
     switch (in->kind) {

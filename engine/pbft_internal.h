@@ -117,7 +117,8 @@ typedef struct out_action {
 struct certa_pbft {
     certa_pbft_config c;
     uint16_t f, q;
-    uint64_t now;
+    uint64_t now;      /* monotonic ms: every timer */
+    uint64_t real_now; /* wall-clock ms: block timestamps and their skew only */
 
     uint64_t view;
     bool in_vc;

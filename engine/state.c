@@ -366,10 +366,14 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
         free(s);
         return certa_errorf(ei, CERTA_E_NOMEM, "state: out of memory (governed tables)");
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     /* Seeds look-up positions only: never observable in results. */
-    s->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)s);
+    if (o != NULL && o->hash_seed != 0) {
+        s->seed = o->hash_seed;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)s);
+    }
     s->now_ms = g->genesis_time_ms;
     certa_sha256("", 0, s->last_results_root); /* the genesis block has no events */
     for (unsigned r = 0; r < CERTA_R_COUNT; r++)

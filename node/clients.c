@@ -223,7 +223,7 @@ static void send_receipt(certa_node *nd, waiter *w, const certa_block_header *hd
     certa_cp_server_reply(nd->cs, w->peer, w->peer_len, CERTA_CP_RECEIPT, w->request_id,
                           nd->receipt_buf, len);
     certa_metric_add(nd->m.receipts, 1);
-    certa_metric_observe(nd->m.commit_latency, (double)(now_ms() - w->accepted_ms) / 1000.0);
+    certa_metric_observe(nd->m.commit_latency, (double)(mono_ms() - w->accepted_ms) / 1000.0);
 }
 
 /* Reads block height (h + L of a receipt's block) from the block log into
@@ -559,7 +559,7 @@ static bool door_replay(certa_node *nd, const certa_cp_request *rq, const certa_
     if (known == CERTA_DEDUP_NEW || loc->height > nd->executed)
         return false;
     waiter tmp = {.used = true, .integrator = v->integrator, .seq = v->seq,
-                  .request_id = rq->header.request_id, .accepted_ms = now_ms(),
+                  .request_id = rq->header.request_id, .accepted_ms = mono_ms(),
                   .peer_len = (uint8_t)rq->peer_len};
     memcpy(tmp.peer, rq->peer, rq->peer_len);
     memcpy(tmp.digest, v->digest, CERTA_HASH_BYTES);
@@ -602,7 +602,7 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
         return;
     /* from here: new, or committed and awaiting execution here */
     bool committed = known == CERTA_DEDUP_EXECUTED;
-    if (nd->store_failed && !committed) {
+    if (nd->round.failed && !committed) {
         reply_error(nd, rq->peer, rq->peer_len, rq->header.request_id, CERTA_E_NOSPACE,
                     true, 5000, "validator storage failed: new batches are refused");
         return;
@@ -666,7 +666,7 @@ static void handle_submit(certa_node *nd, const certa_cp_request *rq)
         nd->pending_events += events;
     }
     w->request_id = rq->header.request_id;
-    w->accepted_ms = now_ms();
+    w->accepted_ms = mono_ms();
     w->peer_len = (uint8_t)rq->peer_len;
     memcpy(w->peer, rq->peer, rq->peer_len);
     memcpy(w->digest, v.digest, CERTA_HASH_BYTES);
@@ -722,7 +722,7 @@ void node_serve_clients(certa_node *nd)
             reply_error(nd, rq.peer, rq.peer_len, rq.header.request_id, CERTA_E_PROTOCOL,
                         false, 0, "unexpected message type from a client");
         certa_cp_request_release(&rq);
-        if (nd->nout >= OUT_MAX / 2)
+        if (nd->round.nout >= OUT_MAX / 2)
             return; /* let the round finish before taking more */
     }
 }

@@ -218,7 +218,7 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
     certa_metric_observe(nd->m.cold_write, (double)job->cold_write_ns / 1e9);
     certa_metric_add(nd->m.events, leaves);
     if (leaves > 0 && replying)
-        nd->last_commit_ms = now_ms();
+        nd->last_commit_ms = mono_ms();
     certa_metric_set(nd->m.height, (double)hdr->height);
     nd->events_window_count += leaves;
     nd->events_total += leaves;

@@ -17,7 +17,9 @@
  * - Persist before send: the actions of every step are applied in one round:
  *   records and delivered blocks are appended, both logs are waited durable,
  *   and only then are the round's messages sent (include/certa/pbft.h).
- *   finish_round is the one place messages leave.
+ *   node_round_finish (node/round.c) is the one place messages leave; the
+ *   round touches the world only through node_io (node/io.h, node/io.c).
+ * - Timers run on the monotonic clock; the wall clock only stamps blocks.
  * - A block is executed only when durable, in height order, exactly once;
  *   receipts are built from the executed block, so a receipt never precedes
  *   durability on this node.
@@ -51,118 +53,36 @@
 
 #include "log.h"
 
-/* ------------------------------------------------------------ actions */
+/* ------------------------------------------------------------ the round */
 
-static certa_err wal_append(certa_node *nd, const certa_pbft_action *a)
+/* A committed block was appended to the block log (node/round.c calls
+ * this for each DELIVER): its replay verdicts are decided here, once, in
+ * height order, and it waits in the delivery queue for the round's sync. */
+static certa_err on_deliver(void *ctx, uint64_t height, const uint8_t *bytes, size_t len,
+                            certa_errinfo *ei)
 {
-    certa_errinfo ei;
-    certa_err e = certa_wal_append(nd->wal, a->record_kind, a->height, a->view, a->bytes,
-                                   a->len, &ei);
-    if (e != CERTA_OK)
-        certa_log(CERTA_LOG_ERROR, "wal_append_failed", "\"error\":\"%s\"",
-                  certa_errmsg(&ei));
-    return e;
-}
-
-static certa_err deliver_append(certa_node *nd, const certa_pbft_action *a)
-{
-    certa_errinfo ei;
+    certa_node *nd = ctx;
     if (nd->nexq >= EXEC_QUEUE_MAX)
-        return certa_errorf(&ei, CERTA_E_LIMIT, "execution queue full");
-    certa_log(CERTA_LOG_DEBUG, "deliver", "\"height\":%llu,\"bytes\":%zu",
-              (unsigned long long)a->height, a->len);
-    certa_err e = certa_store_append(nd->blocks, a->height, a->bytes, a->len, &ei);
-    if (e != CERTA_OK) {
-        certa_log(CERTA_LOG_ERROR, "block_append_failed",
-                  "\"height\":%llu,\"error\":\"%s\"", (unsigned long long)a->height,
-                  certa_errmsg(&ei));
-        return e;
-    }
-    uint8_t *copy = malloc(a->len);
-    CERTA_ASSERT(copy != NULL);
-    memcpy(copy, a->bytes, a->len);
-    /* the verdicts are decided here, once, in height order: the door and
-     * the core see this block's batches as committed from now on */
-    uint8_t *verdicts = node_judge_block(nd, a->bytes, a->len);
-    nd->exq[nd->nexq++] = (exec_item){a->height, copy, a->len, verdicts};
-    nd->blocks_last = a->height;
-    nd->blocks_dirty = true;
-    return CERTA_OK;
-}
-
-static void out_push(certa_node *nd, uint32_t to, const uint8_t *bytes, size_t len)
-{
-    if (nd->nout >= OUT_MAX)
-        return; /* the protocol retransmits; dropping is safe, growing is not */
+        return certa_errorf(ei, CERTA_E_LIMIT, "execution queue full");
     uint8_t *copy = malloc(len);
     CERTA_ASSERT(copy != NULL);
     memcpy(copy, bytes, len);
-    nd->out[nd->nout++] = (out_msg){to, copy, len};
-}
-
-static void take_actions(certa_node *nd, certa_pbft_actions acts)
-{
-    for (size_t i = 0; i < acts.count; i++) {
-        const certa_pbft_action *a = &acts.items[i];
-        switch (a->kind) {
-        case CERTA_PBFT_ACT_PERSIST:
-            if (wal_append(nd, a) != CERTA_OK)
-                nd->store_failed = true;
-            break;
-        case CERTA_PBFT_ACT_PERSIST_GC:
-            certa_wal_gc(nd->wal, a->height, a->view, CERTA_PBFT_MSG_VIEW_CHANGE,
-                         CERTA_PBFT_MSG_NEW_VIEW, CERTA_PBFT_REC_CHECKPOINT);
-            break;
-        case CERTA_PBFT_ACT_SEND:
-            out_push(nd, a->to, a->bytes, a->len);
-            break;
-        case CERTA_PBFT_ACT_BROADCAST:
-            out_push(nd, CERTA_TRANSPORT_ALL, a->bytes, a->len);
-            break;
-        case CERTA_PBFT_ACT_DELIVER:
-            if (deliver_append(nd, a) != CERTA_OK)
-                nd->store_failed = true;
-            break;
-        }
-    }
-    nd->timer_at_ms = acts.timer_at_ms;
+    /* the door and the core see this block's batches as committed from now on */
+    uint8_t *verdicts = node_judge_block(nd, bytes, len);
+    nd->exq[nd->nexq++] = (exec_item){height, copy, len, verdicts};
+    return CERTA_OK;
 }
 
 void node_step(certa_node *nd, const certa_pbft_input *in)
 {
-    take_actions(nd, certa_pbft_step(nd->pbft, in, now_ms()));
+    node_round_step(&nd->round, nd->pbft, in);
 }
-
-/* ------------------------------------------------------------ the round */
 
 static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
 {
-    if (nd->store_failed)
-        return certa_errorf(ei, CERTA_E_IO, "the block log or the WAL failed");
-    uint64_t t0 = mono_us();
-    if (certa_wal_dirty(nd->wal)) {
-        certa_err e = certa_wal_sync(nd->wal, ei);
-        if (e != CERTA_OK)
-            return e;
-    }
-    if (nd->blocks_dirty) {
-        certa_err e = certa_store_wait_durable(nd->blocks, nd->blocks_last, ei);
-        if (e != CERTA_OK)
-            return e;
-        nd->blocks_dirty = false;
-    }
-    uint64_t t1 = mono_us();
-    if (t1 > t0 + 1)
-        certa_metric_observe(nd->m.fsync_latency, (double)(t1 - t0) / 1e6);
-
-    for (uint32_t i = 0; i < nd->nout; i++) {
-        out_msg *o = &nd->out[i];
-        certa_transport_send(nd->tp, o->to, o->bytes, o->len);
-        certa_metric_add(nd->m.bytes_out, o->len);
-        free(o->bytes);
-    }
-    nd->nout = 0;
-
+    certa_err e = node_round_finish(&nd->round, ei);
+    if (e != CERTA_OK)
+        return e;
     /* durable: on to the execution stage, as far as it has room (it always
      * has in practice: consensus runs at most a window ahead of execution);
      * what does not fit waits here, in order, for the next round */
@@ -270,13 +190,15 @@ static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t l
 /* The fixed tables of the I/O thread, sized once: none grows at run time. */
 static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
 {
-    nd->out = calloc(OUT_MAX, sizeof *nd->out);
+    certa_err e = node_round_init(&nd->round, &nd->io, OUT_MAX, on_deliver, nd, ei);
+    if (e != CERTA_OK)
+        return e;
     nd->exq = calloc(EXEC_QUEUE_MAX, sizeof *nd->exq);
     nd->waiters = calloc(WAITERS_MAX, sizeof *nd->waiters);
     nd->sigcache = calloc(SIGCACHE_SLOTS, sizeof *nd->sigcache);
     nd->completed = calloc(EXEC_PIPE_MAX, sizeof *nd->completed);
     nd->receipt_buf = malloc(RECEIPT_BYTES_MAX);
-    if (!nd->out || !nd->exq || !nd->waiters || !nd->sigcache || !nd->completed ||
+    if (!nd->exq || !nd->waiters || !nd->sigcache || !nd->completed ||
         !nd->receipt_buf || !node_preverify_init() ||
         !certa_ledger_grow_hashes(&nd->leaf_hashes, &nd->leaf_cap, 16384))
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating node tables");
@@ -310,6 +232,7 @@ static certa_err storage_open(certa_node *nd, certa_errinfo *ei)
     char cold[CERTA_PATH_BYTES + 8];
     snprintf(cold, sizeof cold, "%s/cold", cfg->data_dir);
     certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 22, .cold_dir = cold};
+    nd->io.random(nd->io.ctx, (uint8_t *)&so.hash_seed, sizeof so.hash_seed);
     e = certa_state_create(nd->g, &so, &nd->state, ei);
     if (e != CERTA_OK)
         return e;
@@ -428,6 +351,7 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
     if (nd == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating the node");
     nd->cfg = *cfg;
+    node_io_init(nd);
     pthread_mutex_init(&nd->state_mu, NULL);
     pthread_mutex_init(&nd->leaf_mu, NULL);
     pthread_mutex_init(&nd->pipe.mu, NULL);
@@ -488,7 +412,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
     if (pe != CERTA_OK)
         return pe;
     node_step(nd, &tick);
-    nd->events_window_start_ms = now_ms();
+    nd->events_window_start_ms = mono_ms();
     nd->last_commit_ms = nd->events_window_start_ms;
     certa_err result = CERTA_OK;
     while (!*stop) {
@@ -497,11 +421,11 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
                                      .events = ZMQ_POLLIN};
         items[ni + 1] = (zmq_pollitem_t){.socket = NULL, .fd = nd->pipe.efd,
                                          .events = ZMQ_POLLIN};
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
+        uint64_t timer_at = nd->round.timer_at_ms;
         long timeout = 100;
-        if (nd->timer_at_ms != 0)
-            timeout = nd->timer_at_ms <= now ? 0
-                      : (long)(nd->timer_at_ms - now < 100 ? nd->timer_at_ms - now : 100);
+        if (timer_at != 0)
+            timeout = timer_at <= now ? 0 : (long)(timer_at - now < 100 ? timer_at - now : 100);
         int rc = zmq_poll(items, ni + 2, timeout);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
@@ -517,11 +441,11 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
             if (result != CERTA_OK)
                 break;
         }
-        if (nd->timer_at_ms != 0 && now_ms() >= nd->timer_at_ms)
+        if (nd->round.timer_at_ms != 0 && mono_ms() >= nd->round.timer_at_ms)
             node_step(nd, &tick);
         /* Finish the round; executing may let the core propose: repeat while
          * the round produced something, a bounded number of times. */
-        for (int r = 0; r < 8 && (nd->nout || nd->nexq || certa_wal_dirty(nd->wal) || nd->blocks_dirty); r++) {
+        for (int r = 0; r < 8 && (node_round_pending(&nd->round) || nd->nexq); r++) {
             certa_err e = finish_round(nd, ei);
             if (e != CERTA_OK) {
                 certa_metric_set(nd->m.store_failed, 1);
@@ -542,7 +466,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.waiters, nd->nwaiters);
         node_replay_gauges(nd);
-        now = now_ms();
+        now = mono_ms();
         node_watch_progress(nd, view, now);
         if (now >= nd->last_sweep_ms + 1000) {
             node_sweep_waiters(nd, now);
@@ -582,15 +506,13 @@ void certa_node_close(certa_node *nd)
     certa_node_query_close(nd->nq);
     if (nd->m.reg)
         certa_metrics_free(nd->m.reg);
-    for (uint32_t i = 0; i < nd->nout; i++)
-        free(nd->out[i].bytes);
+    node_round_free(&nd->round);
     for (uint32_t i = 0; i < nd->nheld; i++)
         free(nd->held[i].bytes);
     for (uint32_t i = 0; i < nd->nexq; i++) {
         free(nd->exq[i].rec);
         free(nd->exq[i].verdicts);
     }
-    free(nd->out);
     free(nd->exq);
     free(nd->waiters);
     free(nd->sigcache);

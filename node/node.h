@@ -12,7 +12,8 @@
  * executed only once the log reports them durable. Every record the PBFT
  * core asks to persist is durable before any message that follows it is
  * sent (the persistence contract of include/certa/pbft.h), kept in one
- * place: finish_round in node/node.c.
+ * place: node_round_finish in node/round.c, over the I/O interface of
+ * node/io.h.
  */
 #ifndef CERTA_NODE_H
 #define CERTA_NODE_H

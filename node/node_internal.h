@@ -2,8 +2,11 @@
  *
  * The validator daemon is one struct certa_node, owned by the I/O thread,
  * with a few fields handed to the execution thread. Its files:
- *   node.c     open, run, close and the round (step -> persist -> sync ->
- *              send -> execute); peers and pre-prepare hold-back
+ *   node.c     open, run, close and the loop; peers and pre-prepare
+ *              hold-back
+ *   round.c    the round: step -> persist -> sync -> send (round.h)
+ *   io.c       the I/O interface the round uses (io.h): WAL, block log,
+ *              transport, the two clocks, randomness
  *   app.c      the PBFT application callbacks around the ledger
  *              (engine/ledger.h: admission, replay verdicts, the LAG rule,
  *              block content): the signature cache, parallel
@@ -46,10 +49,12 @@
 #include "certa/store.h"
 #include "config.h"
 #include "dedup.h"
+#include "io.h"
 #include "ledger.h"
 #include "metrics.h"
 #include "node.h"
 #include "node_query.h"
+#include "round.h"
 #include "transport.h"
 #include "wal.h"
 
@@ -73,11 +78,6 @@ typedef struct leaf_slot {
 } leaf_slot;
 _Static_assert(LAG + 1 < LEAF_RING, "kept leaves must outlive the blocks in flight");
 
-typedef struct out_msg {
-    uint32_t to; /* CERTA_TRANSPORT_ALL for a broadcast */
-    uint8_t *bytes;
-    size_t len;
-} out_msg;
 
 /* One request awaiting the receipt of a batch. Several requests may await
  * the same batch (a client re-sent it from another connection, or before
@@ -228,7 +228,10 @@ struct certa_node {
 
     certa_pbft *pbft;
     certa_pbft_config pc;
-    uint64_t timer_at_ms;
+    /* How the round touches the world (node/io.c) and the round itself:
+     * step, persist, sync, send (node/round.h keeps persist before send). */
+    node_io io;
+    node_round round;
     uint64_t last_view;
     uint64_t last_commit_ms; /* a block holding events last completed */
     uint64_t vc_since_ms;    /* in view change since (0: not) */
@@ -239,10 +242,7 @@ struct certa_node {
     certa_cp_server *cs;
     certa_node_query *nq; /* answers QUERY (node/query.c) */
     node_metrics m;
-    bool store_failed;
 
-    out_msg *out;
-    uint32_t nout;
     held_msg held[HELD_MAX];
     uint32_t nheld;
     exec_item *exq;
@@ -273,8 +273,8 @@ struct certa_node {
     double events_per_s;
 };
 
-/* The wall clock: block timestamps and the core's timers. */
-static inline uint64_t now_ms(void)
+/* The wall clock: block timestamps only (through node_io.real_ms). */
+static inline uint64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -289,11 +289,20 @@ static inline uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The same in ms: timers, waiter ages, progress watch (never goes back). */
+static inline uint64_t mono_ms(void)
+{
+    return mono_us() / 1000u;
+}
+
 /* ---- node.c: the round */
 
 /* Steps the PBFT core with one input and queues its actions for the
- * round: records and blocks appended, messages held until finish_round. */
+ * round: records and blocks appended, messages held until the round's
+ * finish (node/round.c). */
 void node_step(certa_node *nd, const certa_pbft_input *in);
+/* io.c: fills nd->io with the daemon's operations. */
+void node_io_init(certa_node *nd);
 /* Feeds the pre-prepares held back whose parent executed meanwhile. */
 void node_release_held(certa_node *nd);
 

@@ -374,7 +374,9 @@ void sim_step(sim *s, rep *p, const certa_pbft_input *in)
 {
     if (!p->up || s->done)
         return;
-    uint64_t now = (uint64_t)((int64_t)s->t + p->skew_ms);
+    /* timers run on simulated time; only the wall clock is skewed */
+    certa_pbft_time now = {.mono_ms = s->t,
+                           .real_ms = (uint64_t)((int64_t)s->t + p->skew_ms)};
     uint64_t vc_before = rep_view_changes(p);
     certa_pbft_actions acts = certa_pbft_step(p->r, in, now);
     /* the core's own invariants after every step, in every build */
@@ -400,8 +402,7 @@ void sim_step(sim *s, rep *p, const certa_pbft_input *in)
         push(s, s->t + 100 + below(&s->rng, 1500), EV_RESTART, p->id, 0);
         return;
     }
-    uint64_t at = acts.timer_at_ms;
-    int64_t sim_at = (int64_t)at - p->skew_ms;
+    int64_t sim_at = (int64_t)acts.timer_at_ms;
     if (sim_at <= (int64_t)s->t)
         sim_at = (int64_t)s->t + 1;
     p->gen++;

@@ -1,10 +1,13 @@
 /* pbft: the PBFT consensus core (Castro & Liskov) as a pure, deterministic
  * state machine.
  *
- * A replica is stepped by its host: certa_pbft_step(r, input, now_ms) with a
+ * A replica is stepped by its host: certa_pbft_step(r, input, now) with a
  * received message, an integrator request or a timer tick, and returns the
  * actions the host must carry out. The core owns no socket, clock, thread,
- * file or random source: time comes in as now_ms, signatures go through
+ * file or random source: time comes in as now (two clocks: a monotonic one
+ * for every timer, the wall clock for block timestamps only, so that a
+ * wall clock stepped by NTP or by hand neither fires nor freezes a view
+ * change), signatures go through
  * certa_pbft_crypto, block content and request checks through certa_pbft_app.
  * The same core runs in the validator daemon (ZeroMQ, io_uring store, Ed25519)
  * and in the simulator (sim/: fake network, storage, crypto).
@@ -26,7 +29,7 @@
  *  3. PERSIST_GC: records whose height is nonzero and <= action.height may be
  *     dropped, as may view-change and new-view records whose view is <
  *     action.view and checkpoint records with a lower height than the newest.
- *  4. call certa_pbft_step with a TICK input no later than timer_at_ms.
+ *  4. call certa_pbft_step with a TICK input no later than timer_at_ms (on the monotonic clock).
  * After a crash, the host creates a new replica and calls certa_pbft_restore
  * with the last delivered block record and every persisted record it kept;
  * everything else (pending requests, received votes) is lost and rebuilt.
@@ -190,7 +193,7 @@ typedef struct certa_pbft_action {
 typedef struct certa_pbft_actions {
     const certa_pbft_action *items;
     size_t count;
-    uint64_t timer_at_ms; /* step again with a TICK at or before this */
+    uint64_t timer_at_ms; /* step again with a TICK at or before this (mono_ms) */
 } certa_pbft_actions;
 
 /* Counters, cumulative since create. */
@@ -230,9 +233,20 @@ certa_err certa_pbft_restore(certa_pbft *r, const uint8_t *tip, size_t tip_len,
                              const size_t *record_lens, size_t count,
                              certa_errinfo *ei);
 
+/* The host's two clocks at a step. mono_ms drives every timer (view change,
+ * batching, resends, fetches, timer_at_ms of the actions): it must never go
+ * back (CLOCK_MONOTONIC); a smaller value than the last is taken as the
+ * last. real_ms (Unix ms, CLOCK_REALTIME) is used only for the timestamp of
+ * a proposed block and for the clock-skew check of a received one; it may
+ * jump either way without touching a timer. */
+typedef struct certa_pbft_time {
+    uint64_t mono_ms;
+    uint64_t real_ms;
+} certa_pbft_time;
+
 /* One step. Never fails: bad inputs are dropped and counted. */
 certa_pbft_actions certa_pbft_step(certa_pbft *r, const certa_pbft_input *in,
-                                   uint64_t now_ms);
+                                   certa_pbft_time now);
 
 /* Aborts unless the replica's invariants hold (watermarks, slots in their
  * window, the pool's counters, view and checkpoint relations). For tests

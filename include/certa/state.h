@@ -92,6 +92,10 @@ typedef struct certa_state_opts {
      * tools that replay). */
     const char *cold_dir;
     uint64_t cold_map_bytes; /* LMDB map_size, the file's limit (0: 64 GiB) */
+    /* Seeds the hash tables' look-up positions (grant ids are chosen by
+     * integrators, so a known seed would let one crowd a bucket); never
+     * observable in results or digests. 0: drawn from the clock. */
+    uint64_t hash_seed;
 } certa_state_opts;
 
 /* Grace after a grant's window ends during which it stays in RAM; then it

@@ -12,6 +12,9 @@
 #include "certa/wire.h"
 #include "pbft_msg.h"
 
+/* Both clocks at one value: the tests that do not exercise their split. */
+#define T(ms) ((certa_pbft_time){(ms), (ms)})
+
 static void roundtrip(const certa_pbft_msg *m)
 {
     size_t len = 0;
@@ -304,8 +307,9 @@ static void run_actions(int id, certa_pbft_actions a)
     }
 }
 
-Test(pbft, cluster_with_ed25519_commits_with_certificates)
+static void cluster_create(void)
 {
+    qh = qt = 0;
     for (int i = 0; i < N; i++) {
         uint8_t seed[32] = {(uint8_t)(i + 1)};
         uint8_t pub[32];
@@ -318,24 +322,35 @@ Test(pbft, cluster_with_ed25519_commits_with_certificates)
         config(&c, i);
         cr_assert_eq(certa_pbft_create(&c, &nodes[i].r, NULL), CERTA_OK);
     }
+}
+
+/* Every replica ticks, then every queued message is delivered, at one time. */
+static void cluster_round(certa_pbft_time now)
+{
+    for (int i = 0; i < N; i++) {
+        certa_pbft_input t = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
+        run_actions(i, certa_pbft_step(nodes[i].r, &t, now));
+    }
+    while (qh < qt) {
+        qmsg m = q[qh++];
+        certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, m.b, m.len, 0, 0};
+        run_actions(m.to, certa_pbft_step(nodes[m.to].r, &in, now));
+        free(m.b);
+    }
+}
+
+Test(pbft, cluster_with_ed25519_commits_with_certificates)
+{
+    cluster_create();
     uint64_t now = 1000;
     for (int k = 0; k < 10; k++) {
         uint8_t req[8] = {'R', (uint8_t)k};
         certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, req, 8, 1, (uint64_t)k + 1};
-        run_actions(k % N, certa_pbft_step(nodes[k % N].r, &in, now));
+        run_actions(k % N, certa_pbft_step(nodes[k % N].r, &in, T(now)));
     }
     for (int round = 0; round < 50; round++) {
         now += 10;
-        for (int i = 0; i < N; i++) {
-            certa_pbft_input t = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
-            run_actions(i, certa_pbft_step(nodes[i].r, &t, now));
-        }
-        while (qh < qt) {
-            qmsg m = q[qh++];
-            certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, m.b, m.len, 0, 0};
-            run_actions(m.to, certa_pbft_step(nodes[m.to].r, &in, now));
-            free(m.b);
-        }
+        cluster_round(T(now));
     }
     size_t height = nodes[0].nblocks;
     cr_assert_geq(height, 5, "10 requests in blocks of 2");
@@ -376,7 +391,7 @@ Test(pbft, cluster_with_ed25519_commits_with_certificates)
              bad = st->dropped_bad_signature;
     uint8_t junk[5] = {1, 2, 3, 4, 5};
     certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, junk, 5, 0, 0};
-    certa_pbft_step(nodes[1].r, &in, now);
+    certa_pbft_step(nodes[1].r, &in, T(now));
     certa_pbft_msg m;
     memset(&m, 0, sizeof m);
     m.type = CERTA_PBFT_MSG_STATUS;
@@ -385,9 +400,9 @@ Test(pbft, cluster_with_ed25519_commits_with_certificates)
     uint8_t *b = certa_pbft_msg_encode(&m, &len);
     in.bytes = b;
     in.len = len;
-    certa_pbft_step(nodes[1].r, &in, now);
+    certa_pbft_step(nodes[1].r, &in, T(now));
     b[2] = 2; /* validator 2, but the signature is zeros */
-    certa_pbft_step(nodes[1].r, &in, now);
+    certa_pbft_step(nodes[1].r, &in, T(now));
     free(b);
     cr_assert_eq(st->dropped_malformed, mal + 1);
     cr_assert_eq(st->dropped_outsider, out + 1);
@@ -402,6 +417,46 @@ Test(pbft, cluster_with_ed25519_commits_with_certificates)
         certa_key_free(keys[i]);
         certa_pubkey_free(pubs[i]);
     }
+}
+
+/* The wall clock stepped an hour ahead (NTP, an operator) while requests
+ * wait: timers run on the monotonic clock, so no view change starts, blocks
+ * keep committing in view 0, and only their timestamps move. With one clock
+ * for both, every replica's view timer would fire at the step. */
+Test(pbft, a_stepped_wall_clock_fires_no_timer)
+{
+    cluster_create();
+    const uint64_t hour_ms = 3600ull * 1000;
+    certa_pbft_time now = {.mono_ms = 5000, .real_ms = 1000000};
+    uint64_t before_jump = 0;
+    for (int k = 0; k < 60; k++) {
+        if (k == 30) {
+            before_jump = nodes[0].nblocks;
+            now.real_ms += hour_ms;
+        }
+        /* a request arrives every round, so some always wait */
+        uint8_t req[8] = {'R', (uint8_t)k, (uint8_t)(k >> 8)};
+        certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, req, 8, 1, (uint64_t)k + 1};
+        run_actions(k % N, certa_pbft_step(nodes[k % N].r, &in, now));
+        now.mono_ms += 10;
+        now.real_ms += 10;
+        cluster_round(now);
+    }
+    cr_assert_gt(before_jump, 0);
+    cr_assert_gt(nodes[0].nblocks, before_jump + 5, "blocks commit after the step");
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(certa_pbft_view(nodes[i].r), 0, "replica %d changed view", i);
+        cr_assert(!certa_pbft_in_view_change(nodes[i].r));
+        cr_assert_eq(certa_pbft_get_stats(nodes[i].r)->view_changes, 0);
+    }
+    /* the blocks after the step carry the stepped wall clock */
+    certa_pbft_msg last;
+    size_t h = nodes[0].nblocks;
+    cr_assert_eq(certa_pbft_msg_decode(nodes[0].blocks[h - 1], nodes[0].blens[h - 1], &last),
+                 CERTA_OK);
+    cr_assert_geq(last.hdr.timestamp_ms, 1000000 + hour_ms);
+    for (int i = 0; i < N; i++)
+        certa_pbft_free(nodes[i].r);
 }
 
 Test(pbft, config_is_validated)
@@ -479,7 +534,7 @@ static certa_pbft_actions feed(certa_pbft *r, uint8_t *b, const size_t *lenp,
                                uint64_t now)
 {
     certa_pbft_input in = {CERTA_PBFT_IN_MESSAGE, b, *lenp, 0, 0};
-    certa_pbft_actions a = certa_pbft_step(r, &in, now);
+    certa_pbft_actions a = certa_pbft_step(r, &in, T(now));
     free(b);
     return a;
 }
@@ -780,7 +835,7 @@ Test(pbft, restart_with_checkpoint_above_tip_fetches_before_proposing)
     bool fetched = false;
     for (uint64_t now = 1000; now <= 1300; now += 100) {
         certa_pbft_input tick = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
-        certa_pbft_actions a = certa_pbft_step(r, now == 1000 ? &req : &tick, now);
+        certa_pbft_actions a = certa_pbft_step(r, now == 1000 ? &req : &tick, T(now));
         for (size_t i = 0; i < a.count; i++) {
             const certa_pbft_action *x = &a.items[i];
             if (x->kind != CERTA_PBFT_ACT_SEND && x->kind != CERTA_PBFT_ACT_BROADCAST)
