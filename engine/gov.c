@@ -9,6 +9,11 @@
  *   every member is an active admin integrator;
  * - keys and names are never reused: a removed integrator keeps its index,
  *   name and key, so an old signature can never speak for a new integrator;
+ *   a closed centre keeps its id and name (a centre's id, once used, names
+ *   that centre forever, so an old record never points at a new place);
+ * - centres: genesis's first (sorted by id, as genesis keeps them), then
+ *   those centre_add opened, in order; a closed centre is the key
+ *   centre << 16 | 0 in the closed list (counter 0 is no counter);
  * - an open proposal holds 1 .. CERTA_COUNCIL_MAX distinct approvals; it
  *   leaves the table when it takes effect, fails its final check, or (when
  *   room is needed) after it expired.
@@ -31,6 +36,11 @@ typedef struct gov_tab {
     uint32_t centre_count;       /* the genesis centres, in its order */
     uint16_t *centre_ids;
     uint16_t *counters;
+    uint32_t added_count; /* centres opened by centre_add, in order */
+    struct added_centre {
+        uint16_t id, counters;
+        char name[CERTA_NAME_BYTES];
+    } added[CERTA_GOV_CENTRES_ADDED_MAX];
     uint32_t closed_count;
     uint32_t closed[CERTA_GOV_CLOSED_MAX]; /* sorted: centre << 16 | counter */
     uint32_t council_count;
@@ -60,7 +70,7 @@ struct certa_gov {
 static const char *const change_names[CERTA_GC_COUNT] = {
     NULL, "council_add", "council_remove", "council_threshold", "integrator_add",
     "integrator_suspend", "integrator_resume", "integrator_remove", "integrator_rotate",
-    "counter_add", "counter_close", "param_set", "catalogue_set",
+    "counter_add", "counter_close", "param_set", "catalogue_set", "centre_add", "centre_close",
 };
 static const char *const param_names[CERTA_GP_COUNT] = {NULL, "code_attempts_max",
                                                         "grant_window_ms_max"};
@@ -159,6 +169,9 @@ static void tab_copy(gov_tab *dst, const gov_tab *src)
     memcpy(dst->params, src->params, sizeof dst->params);
     dst->cat_count = src->cat_count;
     memcpy(dst->cat, src->cat, src->cat_count * sizeof *src->cat);
+    CERTA_ASSERT(src->added_count <= CERTA_GOV_CENTRES_ADDED_MAX);
+    dst->added_count = src->added_count;
+    memcpy(dst->added, src->added, src->added_count * sizeof *src->added);
 }
 
 static void tab_from_genesis(gov_tab *t, const certa_genesis *g)
@@ -215,7 +228,8 @@ void gov_free(certa_gov *v)
     free(v);
 }
 
-/* Index of centre id in the table, or -1. The ids are sorted (genesis). */
+/* Index of centre id, or -1: genesis's (sorted) are 0 .. centre_count - 1,
+ * an added one is centre_count + its place among the added. Open or not. */
 static int centre_index(const gov_tab *t, uint16_t id)
 {
     uint32_t lo = 0, hi = t->centre_count;
@@ -228,7 +242,25 @@ static int centre_index(const gov_tab *t, uint16_t id)
         else
             hi = mid;
     }
+    for (uint32_t i = 0; i < t->added_count; i++)
+        if (t->added[i].id == id)
+            return (int)(t->centre_count + i);
     return -1;
+}
+
+/* The counters of centre index c (as centre_index gives). */
+static uint16_t *counters_of(gov_tab *t, int c)
+{
+    CERTA_ASSERT(c >= 0 && (uint32_t)c < t->centre_count + t->added_count);
+    return (uint32_t)c < t->centre_count ? &t->counters[c]
+                                         : &t->added[(uint32_t)c - t->centre_count].counters;
+}
+
+static uint16_t counters_at(const gov_tab *t, int c)
+{
+    CERTA_ASSERT(c >= 0 && (uint32_t)c < t->centre_count + t->added_count);
+    return (uint32_t)c < t->centre_count ? t->counters[c]
+                                         : t->added[(uint32_t)c - t->centre_count].counters;
 }
 
 static bool closed_has(const gov_tab *t, uint32_t key)
@@ -284,13 +316,50 @@ uint32_t gov_integrator_count(const certa_gov *v) { return v->cur.integ_count; }
 uint16_t gov_counters(const certa_gov *v, uint16_t centre)
 {
     int c = centre_index(&v->cur, centre);
-    return c < 0 ? 0 : v->cur.counters[c];
+    return c < 0 ? 0 : counters_at(&v->cur, c);
+}
+
+static bool centre_closed(const gov_tab *t, uint16_t centre)
+{
+    return closed_has(t, (uint32_t)centre << 16);
+}
+
+bool gov_centre_open(const certa_gov *v, uint16_t centre)
+{
+    return centre_index(&v->cur, centre) >= 0 && !centre_closed(&v->cur, centre);
 }
 
 bool gov_counter_open(const certa_gov *v, uint16_t centre, uint16_t counter)
 {
     return counter >= 1 && counter <= gov_counters(v, centre) &&
-           !closed_has(&v->cur, (uint32_t)centre << 16 | counter);
+           !closed_has(&v->cur, (uint32_t)centre << 16 | counter) &&
+           !centre_closed(&v->cur, centre);
+}
+
+uint32_t gov_centre_count(const certa_gov *v)
+{
+    return v->cur.centre_count + v->cur.added_count;
+}
+
+bool gov_centre_at(const certa_gov *v, uint32_t i, certa_gov_centre *out)
+{
+    const gov_tab *t = &v->cur;
+    if (i >= t->centre_count + t->added_count)
+        return false;
+    memset(out, 0, sizeof *out);
+    if (i < t->centre_count) {
+        const certa_centre_info *ci = &v->g->centres[i];
+        out->id = ci->id;
+        memcpy(out->name, ci->name, sizeof out->name);
+    } else {
+        const struct added_centre *a = &t->added[i - t->centre_count];
+        out->id = a->id;
+        memcpy(out->name, a->name, sizeof out->name);
+        out->added = true;
+    }
+    out->counters = counters_at(t, (int)i);
+    out->open = !centre_closed(t, out->id);
+    return true;
 }
 
 uint32_t gov_catalogue_count(const certa_gov *v) { return v->cur.cat_count; }
@@ -364,6 +433,8 @@ static unsigned change_uses(unsigned change)
     case CERTA_GC_INTEGRATOR_ROTATE: return U_INTEGRATOR | U_PUB;
     case CERTA_GC_COUNTER_ADD: return U_CENTRE;
     case CERTA_GC_COUNTER_CLOSE: return U_CENTRE | U_COUNTER;
+    case CERTA_GC_CENTRE_ADD: return U_CENTRE | U_VALUE | U_NAME;
+    case CERTA_GC_CENTRE_CLOSE: return U_CENTRE;
     case CERTA_GC_PARAM_SET: return U_PARAM | U_VALUE;
     case CERTA_GC_CATALOGUE_SET: return U_CENTRE | U_MATTER | U_VALUE;
     default: return 0;
@@ -432,9 +503,52 @@ static certa_result check_integrator_add(const certa_gov *v, const certa_gov_bod
         if (strncmp(t->integ[i].name, b->name, CERTA_NAME_BYTES) == 0)
             return CERTA_R_GOV_BAD_TARGET;
     if ((b->role == CERTA_ROLE_COUNTER) != (b->centre != 0) ||
-        (b->centre != 0 && centre_index(t, b->centre) < 0))
+        (b->centre != 0 && (centre_index(t, b->centre) < 0 || centre_closed(t, b->centre))))
         return CERTA_R_GOV_BAD_TARGET;
     return check_new_key(t, b->pub);
+}
+
+/* A centre's name: 1..63 bytes, no control character (the event codec
+ * admits printable ASCII only; spaces are fine, as in genesis names). */
+static bool centre_name_ok(const char *name)
+{
+    size_t n = strnlen(name, CERTA_GOV_NAME_BYTES);
+    if (n == 0 || n >= CERTA_GOV_NAME_BYTES)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* A new centre: an id no centre ever had (closed ones included), a name
+ * no centre has, 1..CERTA_GOV_COUNTERS_MAX counters, and room. */
+static certa_result check_centre_add(const certa_gov *v, const certa_gov_body *b)
+{
+    const gov_tab *t = &v->next;
+    if (b->centre == 0 || centre_index(t, b->centre) >= 0 || b->value < 1 ||
+        b->value > CERTA_GOV_COUNTERS_MAX || !centre_name_ok(b->name))
+        return CERTA_R_GOV_BAD_TARGET;
+    for (uint32_t i = 0; i < t->centre_count; i++)
+        if (strncmp(v->g->centres[i].name, b->name, CERTA_NAME_BYTES) == 0)
+            return CERTA_R_GOV_BAD_TARGET;
+    for (uint32_t i = 0; i < t->added_count; i++)
+        if (strncmp(t->added[i].name, b->name, CERTA_NAME_BYTES) == 0)
+            return CERTA_R_GOV_BAD_TARGET;
+    return t->added_count < CERTA_GOV_CENTRES_ADDED_MAX ? CERTA_R_OK : CERTA_R_GOV_FULL;
+}
+
+/* Inserts key into the sorted closed list (room checked before). */
+static void closed_insert(gov_tab *t, uint32_t key)
+{
+    CERTA_ASSERT(t->closed_count < CERTA_GOV_CLOSED_MAX && !closed_has(t, key));
+    uint32_t i = t->closed_count;
+    while (i > 0 && t->closed[i - 1] > key) {
+        t->closed[i] = t->closed[i - 1];
+        i--;
+    }
+    t->closed[i] = key;
+    t->closed_count++;
 }
 
 /* A catalogue entry: the centre and the matter exist; the allowed types
@@ -522,10 +636,18 @@ static certa_result check_change(const certa_gov *v, const certa_gov_body *b)
             return CERTA_R_GOV_BAD_TARGET;
         return check_new_key(t, b->pub);
     case CERTA_GC_COUNTER_ADD:
-        return c >= 0 && t->counters[c] < UINT16_MAX ? CERTA_R_OK : CERTA_R_GOV_BAD_TARGET;
+        return c >= 0 && !centre_closed(t, b->centre) && counters_at(t, c) < UINT16_MAX
+                   ? CERTA_R_OK
+                   : CERTA_R_GOV_BAD_TARGET;
     case CERTA_GC_COUNTER_CLOSE:
-        if (c < 0 || b->counter == 0 || b->counter > t->counters[c] ||
-            closed_has(t, (uint32_t)b->centre << 16 | b->counter))
+        if (c < 0 || b->counter == 0 || b->counter > counters_at(t, c) ||
+            centre_closed(t, b->centre) || closed_has(t, (uint32_t)b->centre << 16 | b->counter))
+            return CERTA_R_GOV_BAD_TARGET;
+        return t->closed_count < CERTA_GOV_CLOSED_MAX ? CERTA_R_OK : CERTA_R_GOV_FULL;
+    case CERTA_GC_CENTRE_ADD:
+        return check_centre_add(v, b);
+    case CERTA_GC_CENTRE_CLOSE:
+        if (c < 0 || centre_closed(t, b->centre))
             return CERTA_R_GOV_BAD_TARGET;
         return t->closed_count < CERTA_GOV_CLOSED_MAX ? CERTA_R_OK : CERTA_R_GOV_FULL;
     case CERTA_GC_CATALOGUE_SET:
@@ -587,18 +709,23 @@ static void apply_change(certa_gov *v, uint64_t height, const certa_gov_body *b)
         it->key_since = height + 1;
         break;
     case CERTA_GC_COUNTER_ADD:
-        t->counters[c]++;
+        (*counters_of(t, c))++;
         break;
-    case CERTA_GC_COUNTER_CLOSE: {
-        uint32_t key = (uint32_t)b->centre << 16 | b->counter, i = t->closed_count;
-        while (i > 0 && t->closed[i - 1] > key) {
-            t->closed[i] = t->closed[i - 1];
-            i--;
-        }
-        t->closed[i] = key;
-        t->closed_count++;
+    case CERTA_GC_COUNTER_CLOSE:
+        closed_insert(t, (uint32_t)b->centre << 16 | b->counter);
+        break;
+    case CERTA_GC_CENTRE_ADD: {
+        struct added_centre *a = &t->added[t->added_count++];
+        memset(a, 0, sizeof *a);
+        a->id = b->centre;
+        a->counters = (uint16_t)b->value;
+        memcpy(a->name, b->name, CERTA_GOV_NAME_BYTES < CERTA_NAME_BYTES ? CERTA_GOV_NAME_BYTES
+                                                                        : CERTA_NAME_BYTES);
         break;
     }
+    case CERTA_GC_CENTRE_CLOSE:
+        closed_insert(t, (uint32_t)b->centre << 16);
+        break;
     case CERTA_GC_CATALOGUE_SET:
         apply_catalogue(t, b, v->g);
         break;
@@ -836,6 +963,14 @@ bool gov_serialize(const certa_gov *v, uint8_t **out, size_t *len)
             put16(&w, p->approvals[a]);
     }
     put64(&w, v->generation);
+    /* centres the council opened, only when there are any: the form of a
+     * chain that never opened one is the same as before centre_add was */
+    if (t->added_count > 0) {
+        put32(&w, t->added_count);
+        for (uint32_t i = 0; i < t->added_count; i++)
+            put16(&w, t->added[i].id), put16(&w, t->added[i].counters),
+                put(&w, t->added[i].name, sizeof t->added[i].name);
+    }
     if (w.failed) {
         free(w.p);
         return false;
@@ -953,6 +1088,27 @@ static bool des_tables(des *r, const certa_gov *v, gov_tab *t)
     return !r->failed;
 }
 
+/* The added centres: 1..CERTA_GOV_CENTRES_ADDED_MAX, ids unused by genesis
+ * and by each other, names as centre_add takes them. */
+static bool des_added(des *r, const certa_gov *v, gov_tab *t)
+{
+    t->added_count = get32(r);
+    if (t->added_count < 1 || t->added_count > CERTA_GOV_CENTRES_ADDED_MAX)
+        return false;
+    for (uint32_t i = 0; i < t->added_count && !r->failed; i++) {
+        struct added_centre *a = &t->added[i];
+        a->id = get16(r), a->counters = get16(r);
+        get_bytes(r, a->name, sizeof a->name);
+        if (a->id == 0 || certa_genesis_centre(v->g, a->id) != NULL || a->counters == 0 ||
+            a->name[CERTA_NAME_BYTES - 1] != '\0' || !centre_name_ok(a->name))
+            return false;
+        for (uint32_t j = 0; j < i; j++)
+            if (t->added[j].id == a->id)
+                return false;
+    }
+    return !r->failed;
+}
+
 bool gov_deserialize(certa_gov *v, const uint8_t *in, size_t len)
 {
     CERTA_ASSERT(!v->next_dirty);
@@ -976,6 +1132,8 @@ bool gov_deserialize(certa_gov *v, const uint8_t *in, size_t len)
             p->approvals[a] = get16(&r);
     }
     n->generation = get64(&r);
+    if (ok && !r.failed && r.off < r.len)
+        ok = des_added(&r, v, &n->cur);
     if (!ok || r.failed || r.off != r.len) {
         gov_free(n);
         return false;

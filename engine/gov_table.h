@@ -23,7 +23,13 @@ void gov_free(certa_gov *v);
 const certa_gov_integrator *gov_integrator(const certa_gov *v, uint32_t idx);
 uint32_t gov_integrator_count(const certa_gov *v);
 uint16_t gov_counters(const certa_gov *v, uint16_t centre);
+/* Counter in range, not closed, and its centre open. */
 bool gov_counter_open(const certa_gov *v, uint16_t centre, uint16_t counter);
+/* The centre exists (genesis or centre_add) and is not closed. */
+bool gov_centre_open(const certa_gov *v, uint16_t centre);
+/* As certa_state_centre_count and certa_state_centre_at. */
+uint32_t gov_centre_count(const certa_gov *v);
+bool gov_centre_at(const certa_gov *v, uint32_t i, certa_gov_centre *out);
 uint64_t gov_param(const certa_gov *v, unsigned param);
 /* As certa_state_catalogue_count and certa_state_catalogue_at. */
 uint32_t gov_catalogue_count(const certa_gov *v);

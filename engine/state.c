@@ -577,23 +577,7 @@ static bool role_allows(const certa_gov_integrator *in, const certa_event *ev)
     }
 }
 
-/* The catalogue look-ups: centres and matters are sorted by id in genesis. */
-static const certa_centre_info *centre_of(const certa_state *s, uint16_t id)
-{
-    uint32_t lo = 0, hi = s->g->centre_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        uint16_t v = s->g->centres[mid].id;
-        if (v == id)
-            return &s->g->centres[mid];
-        if (v < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
+/* The catalogue look-up: matters are sorted by id in genesis. */
 static const certa_matter_info *matter_of(const certa_state *s, uint32_t id)
 {
     uint32_t lo = 0, hi = s->g->matter_count;
@@ -624,8 +608,7 @@ static certa_result apply_grant(certa_state *s, const certa_event *ev, bool exis
     uint64_t window_max = gov_param(s->gov, CERTA_GP_GRANT_WINDOW_MS_MAX);
     if (exists)
         return CERTA_R_DUPLICATE_GRANT;
-    const certa_centre_info *c = centre_of(s, ev->centre);
-    if (c == NULL)
+    if (!gov_centre_open(s->gov, ev->centre)) /* unknown or closed */
         return CERTA_R_SCOPE_CENTRE;
     if (ev->counter != 0 && !gov_counter_open(s->gov, ev->centre, ev->counter))
         return CERTA_R_SCOPE_COUNTER;
@@ -686,8 +669,9 @@ static certa_result apply_redeem(certa_state *s, grant *gr, uint32_t gi, const c
         return CERTA_R_EXPIRED;
     if (ev->centre != gr->centre)
         return CERTA_R_SCOPE_CENTRE;
-    const certa_centre_info *c = centre_of(s, ev->centre);
-    if (c == NULL || !gov_counter_open(s->gov, ev->centre, ev->counter) ||
+    if (!gov_centre_open(s->gov, ev->centre)) /* closed since the grant */
+        return CERTA_R_SCOPE_CENTRE;
+    if (!gov_counter_open(s->gov, ev->centre, ev->counter) ||
         (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
     uint32_t cat_allowed = UINT32_MAX, cat_required = 0;
@@ -722,8 +706,9 @@ static certa_result apply_evidence(certa_state *s, const grant *gr, const certa_
         return CERTA_R_LOCKED;
     if (ev->centre != gr->centre)
         return CERTA_R_SCOPE_CENTRE;
-    const certa_centre_info *c = centre_of(s, ev->centre);
-    if (c == NULL || !gov_counter_open(s->gov, ev->centre, ev->counter) ||
+    if (!gov_centre_open(s->gov, ev->centre)) /* closed since the grant */
+        return CERTA_R_SCOPE_CENTRE;
+    if (!gov_counter_open(s->gov, ev->centre, ev->counter) ||
         (gr->counter != 0 && ev->counter != gr->counter))
         return CERTA_R_SCOPE_COUNTER;
     if ((gr->flags & GRANT_FLAG_REDEEMED) == 0)

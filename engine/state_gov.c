@@ -59,6 +59,18 @@ uint16_t certa_state_centre_counters(const certa_state *s, uint16_t centre)
     return gov_counters(s->gov, centre);
 }
 
+uint32_t certa_state_centre_count(const certa_state *s)
+{
+    CERTA_ASSERT(s != NULL);
+    return gov_centre_count(s->gov);
+}
+
+bool certa_state_centre_at(const certa_state *s, uint32_t i, certa_gov_centre *out)
+{
+    CERTA_ASSERT(s != NULL && out != NULL);
+    return gov_centre_at(s->gov, i, out);
+}
+
 bool certa_state_counter_open(const certa_state *s, uint16_t centre, uint16_t counter)
 {
     CERTA_ASSERT(s != NULL && s->gov != NULL);

@@ -39,7 +39,7 @@ static const char usage[] =
     "       certa gov status --data DIR [--genesis FILE]\n"
     "       certa gov show   --data DIR [--genesis FILE]\n\n"
     "The council (genesis \"council\": admin integrators and a threshold k)\n"
-    "changes integrators, counters and parameters on chain: a member proposes\n"
+    "changes integrators, centres, counters and parameters on chain: a member proposes\n"
     "one change, and it is in force from the block after the one that commits\n"
     "its k-th approval (the proposer's propose counts as one).\n\n"
     "propose and approve print {\"op\", \"proposal\" (the digest approvals name),\n"
@@ -58,6 +58,11 @@ static const char usage[] =
     "  integrator_rotate                   --target NAME --pub HEX|--pub-key PEM\n"
     "  counter_add                         --centre ID\n"
     "  counter_close                       --centre ID --counter N\n"
+    "  centre_add                          --centre ID --value COUNTERS --name NAME\n"
+    "                                      (a centre id never used; 1..4096 counters;\n"
+    "                                      a name no centre has, 1..63 bytes)\n"
+    "  centre_close                        --centre ID (for good: it refuses grants,\n"
+    "                                      redeems and evidence)\n"
     "  param_set                           --param code_attempts_max|grant_window_ms_max\n"
     "                                      --value V\n"
     "  catalogue_set                       --centre ID --matter ID --allowed TYPES\n"
@@ -225,8 +230,21 @@ static int build_change(const certa_genesis *g, const gov_args *a, certa_gov_bod
         b->role = (uint8_t)role;
     }
     if (c == CERTA_GC_INTEGRATOR_ADD || c == CERTA_GC_COUNTER_ADD ||
-        c == CERTA_GC_COUNTER_CLOSE || c == CERTA_GC_CATALOGUE_SET)
+        c == CERTA_GC_COUNTER_CLOSE || c == CERTA_GC_CATALOGUE_SET ||
+        c == CERTA_GC_CENTRE_ADD || c == CERTA_GC_CENTRE_CLOSE)
         b->centre = (uint16_t)a->centre;
+    if ((c == CERTA_GC_CENTRE_ADD || c == CERTA_GC_CENTRE_CLOSE || c == CERTA_GC_COUNTER_ADD ||
+         c == CERTA_GC_COUNTER_CLOSE) && a->centre == 0)
+        return certa_usage_error(CMD, "--change %s needs --centre ID (>= 1)", a->change);
+    if (c == CERTA_GC_CENTRE_ADD) {
+        if (a->name == NULL || a->name[0] == '\0' || strlen(a->name) >= CERTA_GOV_NAME_BYTES)
+            return certa_usage_error(CMD, "centre_add needs --name (1..63 bytes)");
+        if (!a->has_value || a->value < 1 || a->value > CERTA_GOV_COUNTERS_MAX)
+            return certa_usage_error(CMD, "centre_add needs --value COUNTERS in 1..%u",
+                                     CERTA_GOV_COUNTERS_MAX);
+        memcpy(b->name, a->name, strlen(a->name));
+        b->value = a->value;
+    }
     if (c == CERTA_GC_CATALOGUE_SET) {
         uint32_t allowed, required;
         if (a->allowed == NULL || a->matter == 0)
@@ -413,7 +431,7 @@ static json_t *types_json(uint32_t mask)
     return arr;
 }
 
-static json_t *status_json(const certa_state *s, const certa_genesis *g, bool full)
+static json_t *status_json(const certa_state *s, bool full)
 {
     certa_gov_council c;
     certa_state_council(s, &c);
@@ -445,14 +463,18 @@ static json_t *status_json(const certa_state *s, const certa_genesis *g, bool fu
     json_t *ints = json_array(), *centres = json_array();
     for (uint32_t i = 0; ints != NULL && i < certa_state_integrator_count(s); i++)
         json_array_append_new(ints, integrator_json(s, i));
-    for (uint32_t i = 0; centres != NULL && i < g->centre_count; i++) {
-        uint16_t id = g->centres[i].id, n = certa_state_centre_counters(s, id);
+    certa_gov_centre ce;
+    for (uint32_t i = 0; centres != NULL && certa_state_centre_at(s, i, &ce); i++) {
+        /* a closed centre's counters are all closed with it: list those
+         * closed one by one only while it is open */
         json_t *closed = json_array();
-        for (uint16_t k = 1; closed != NULL && k <= n; k++)
-            if (!certa_state_counter_open(s, id, k))
+        for (uint16_t k = 1; closed != NULL && ce.open && k <= ce.counters; k++)
+            if (!certa_state_counter_open(s, ce.id, k))
                 json_array_append_new(closed, json_integer(k));
-        json_array_append_new(centres, json_pack("{s:i, s:i, s:o}", "id", (int)id, "counters",
-                                                 (int)n, "closed", closed));
+        json_array_append_new(centres, json_pack("{s:i, s:s, s:i, s:b, s:b, s:o}", "id",
+                                                 (int)ce.id, "name", ce.name, "counters",
+                                                 (int)ce.counters, "open", ce.open, "added",
+                                                 ce.added, "closed", closed));
     }
     json_object_set_new(doc, "integrator_table", ints);
     json_object_set_new(doc, "centres", centres);
@@ -506,7 +528,7 @@ static int show_offline(const gov_args *a, bool full)
         rc = certa_fail(CMD, "%s", certa_errmsg(&ei));
         goto out;
     }
-    json_t *doc = status_json(s, g, full);
+    json_t *doc = status_json(s, full);
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
     if (text == NULL) {

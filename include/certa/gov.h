@@ -27,6 +27,8 @@
 #define CERTA_GOV_PROPOSALS_MAX 64u  /* open proposals at a time */
 #define CERTA_GOV_CLOSED_MAX 4096u   /* closed counters, over all centres */
 #define CERTA_GOV_CATALOGUE_MAX 4096u /* (centre, matter) entries */
+#define CERTA_GOV_CENTRES_ADDED_MAX 256u /* centres opened after genesis */
+#define CERTA_GOV_COUNTERS_MAX 4096u     /* counters of a centre opened by centre_add */
 
 /* Change types of a proposal: published values, never renumber. */
 typedef enum certa_gov_change {
@@ -45,7 +47,12 @@ typedef enum certa_gov_change {
                                       * the matter may use there (low 32 bits;
                                       * 0: the centre does not offer it) and
                                       * those it requires (high 32 bits) */
-    CERTA_GC_COUNT = 13,
+    CERTA_GC_CENTRE_ADD = 13,        /* centre (an id never used), value: its
+                                      * counters (1 .. CERTA_GOV_COUNTERS_MAX),
+                                      * name (unique among centres) */
+    CERTA_GC_CENTRE_CLOSE = 14,      /* centre: for good; it refuses grants,
+                                      * redeems and evidence (scope_centre) */
+    CERTA_GC_COUNT = 15,
 } certa_gov_change;
 
 /* Governed parameters (param_set): published values. */
@@ -112,8 +119,21 @@ typedef struct certa_gov_proposal {
 uint32_t certa_state_proposal_count(const certa_state *s);
 bool certa_state_proposal(const certa_state *s, uint32_t i, certa_gov_proposal *out);
 
+/* A centre as the governed tables hold it: genesis's, then those the
+ * council opened (centre_add), in the order they were opened. */
+typedef struct certa_gov_centre {
+    uint16_t id;
+    char name[CERTA_NAME_BYTES];
+    uint16_t counters; /* numbered 1..counters */
+    bool open;         /* false once closed (centre_close) */
+    bool added;        /* opened by the council, not in genesis */
+} certa_gov_centre;
+uint32_t certa_state_centre_count(const certa_state *s);
+/* false when i is out of range. */
+bool certa_state_centre_at(const certa_state *s, uint32_t i, certa_gov_centre *out);
+
 /* Counters of a centre (numbered 1..n; 0 when the centre is unknown) and
- * whether one is open (in range and not closed). */
+ * whether one is open (in range, not closed, its centre not closed). */
 uint16_t certa_state_centre_counters(const certa_state *s, uint16_t centre);
 bool certa_state_counter_open(const certa_state *s, uint16_t centre, uint16_t counter);
 /* Changes in force so far: grows by one with every change that takes

@@ -3,7 +3,8 @@
 # continuous load (integrator app submitting grants): a council of three
 # (majority 2) rotates counter-xicheng's key (the old key is refused at the
 # door afterwards, the new one accepted), adds a counter to the Dongcheng
-# centre and uses it (refused before: scope_counter), narrows a centre's
+# centre and uses it (refused before: scope_counter), opens a service
+# centre, grants there and closes it (scope_centre before and after), narrows a centre's
 # catalogue (matter 1001 at Dongcheng: id card only, required), suspends
 # counter-xicheng (its batches refused at the door), and checks the named
 # rejections of a non-member, a duplicate approval and a threshold above
@@ -111,13 +112,13 @@ note "rotation: old key refused at the door, new key committed"
 COUNTERS=$("$CERTA" gov show --data "$W/c/node0/data" --genesis "$G" |
            python3 -c 'import json,sys; print([c for c in json.load(sys.stdin)["centres"] if c["id"]==2][0]["counters"])')
 NEW=$((COUNTERS + 1))
-grant_at() { # N OUT: a grant at Dongcheng counter $NEW
-    python3 - "$1" "$NEW" >"$W/$2.jsonl" <<'PY'
+grant_at() { # N OUT [CENTRE COUNTER]: a grant at Dongcheng counter $NEW by default
+    python3 - "$1" "${4:-$NEW}" "${3:-2}" >"$W/$2.jsonl" <<'PY'
 import hashlib, json, sys, time
-n, counter, now = int(sys.argv[1]), int(sys.argv[2]), int(time.time() * 1000)
+n, counter, centre, now = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(time.time() * 1000)
 print(json.dumps({"kind": "grant", "grant_id": hashlib.sha256(b"c %d %d" % (now, n)).hexdigest()[:32],
                   "holder_id": hashlib.sha256(b"ch %d" % n).hexdigest(), "licence_types": ["id_card"],
-                  "centre": 2, "counter": counter, "matter": 1001, "not_before_ms": now - 60000,
+                  "centre": centre, "counter": counter, "matter": 1001, "not_before_ms": now - 60000,
                   "not_after_ms": now + 3600000, "max_uses": 1, "method": "direct"}))
 PY
     "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" \
@@ -130,6 +131,20 @@ settle
 grant_at 2 c-after
 grep -q '^  ok *1' "$W/c-after.sum" || fail "counter $NEW after counter_add: $(cat "$W/c-after.sum")"
 note "counter $NEW of Dongcheng opened and used"
+
+# ---- a new service centre (id 90, two counters): refused before it
+# opens, granting after, refused again once closed
+grant_at 3 n-before 90 2
+grep -q 'scope_centre 1' "$W/n-before.sum" || fail "centre 90 before it opened: $(cat "$W/n-before.sum")"
+enact --change centre_add --centre 90 --value 2 --name "Chaoyang district centre"
+settle
+grant_at 4 n-after 90 2
+grep -q '^  ok *1' "$W/n-after.sum" || fail "centre 90 after centre_add: $(cat "$W/n-after.sum")"
+enact --change centre_close --centre 90
+settle
+grant_at 5 n-closed 90 1
+grep -q 'scope_centre 1' "$W/n-closed.sum" || fail "centre 90 after centre_close: $(cat "$W/n-closed.sum")"
+note "centre 90 opened, used and closed"
 
 # ---- the catalogue: Dongcheng's matter 1001 requires the id card (the
 # load's grants request it: they keep going)
@@ -171,7 +186,10 @@ assert all(x == t[0] for x in t), "tables differ between validators"
 d = docs[0]
 x = [i for i in d["integrator_table"] if i["name"] == "counter-xicheng"][0]
 assert x["status"] == "suspended" and x["key_since"] > 0, x
-assert d["generation"] == 4, d["generation"]
+assert d["generation"] == 6, d["generation"]
+c90 = [c for c in d["centres"] if c["id"] == 90]
+assert c90 == [{"id": 90, "name": "Chaoyang district centre", "counters": 2, "open": False,
+                "added": True, "closed": []}], c90
 assert d["catalogue"] == [{"centre": 2, "matter": 1001, "allowed": ["id_card"],
                            "required": ["id_card"]}], d["catalogue"]
 assert len(d["proposals"]) == 1 and d["proposals"][0]["approvals"] == ["admin-3"], d["proposals"]

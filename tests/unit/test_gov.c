@@ -416,6 +416,205 @@ Test(gov, integrators_counters_params_take_effect)
     certa_state_free(s);
 }
 
+static certa_event centre_add(uint16_t id, uint64_t counters, const char *name, uint32_t nonce)
+{
+    certa_event p = propose(CERTA_GC_CENTRE_ADD, nonce);
+    p.gov.centre = id;
+    p.gov.value = counters;
+    snprintf(p.gov.name, sizeof p.gov.name, "%s", name);
+    return p;
+}
+
+/* The council opens a centre (grants, a counter integrator and redeems
+ * there from the next block), then closes it and a genesis one: closed
+ * centres refuse grants, redeems and evidence, keep their id and name for
+ * good, and a revoke still goes through. Every rejection of the two
+ * change types, and the table in snapshots. */
+Test(gov, centres_open_and_close)
+{
+    certa_state *s = new_state();
+    cr_assert_eq(certa_state_centre_count(s), 2, "the fixture's two genesis centres");
+    certa_event g9 = grant_at(1, 9, 2);
+    begin(s);
+    want(s, FX_APP, &g9, CERTA_R_SCOPE_CENTRE, "grant at a centre not opened yet");
+    end(s);
+    certa_event add = centre_add(9, 2, "Chaoyang district centre", 60);
+    begin(s);
+    want(s, FX_ADMIN, &add, CERTA_R_OK, "propose centre_add");
+    certa_event a = approve_of(&add);
+    want(s, ADMIN_B, &a, CERTA_R_OK, "approve centre_add");
+    want(s, FX_APP, &g9, CERTA_R_SCOPE_CENTRE, "grant in the approving block");
+    end(s);
+    cr_assert_eq(certa_state_centre_count(s), 3);
+    certa_gov_centre ce;
+    cr_assert(certa_state_centre_at(s, 2, &ce));
+    cr_assert_eq(ce.id, 9);
+    cr_assert_str_eq(ce.name, "Chaoyang district centre");
+    cr_assert_eq(ce.counters, 2);
+    cr_assert(ce.open && ce.added);
+    cr_assert(certa_state_centre_at(s, 0, &ce));
+    cr_assert(ce.id == 1 && ce.open && !ce.added);
+    cr_assert(!certa_state_centre_at(s, 3, &ce));
+    cr_assert_eq(certa_state_centre_counters(s, 9), 2);
+
+    /* rejections, against the tables with centre 9 */
+    struct {
+        certa_event ev;
+        certa_result want;
+        const char *what;
+    } bad[] = {
+        {centre_add(1, 2, "again", 61), CERTA_R_GOV_BAD_TARGET, "a genesis centre's id"},
+        {centre_add(9, 2, "again", 62), CERTA_R_GOV_BAD_TARGET, "an added centre's id"},
+        {centre_add(0, 2, "zero", 63), CERTA_R_GOV_BAD_TARGET, "centre id 0"},
+        {centre_add(10, 0, "none", 64), CERTA_R_GOV_BAD_TARGET, "no counters"},
+        {centre_add(10, CERTA_GOV_COUNTERS_MAX + 1, "many", 65), CERTA_R_GOV_BAD_TARGET,
+         "too many counters"},
+        {centre_add(10, 2, "Chaoyang district centre", 66), CERTA_R_GOV_BAD_TARGET,
+         "a name in use"},
+        {centre_add(10, 2, "", 67), CERTA_R_GOV_BAD_TARGET, "an empty name"},
+    };
+    begin(s);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        want(s, FX_ADMIN, &bad[i].ev, bad[i].want, bad[i].what);
+    certa_event stray = centre_add(10, 2, "stray", 69);
+    stray.gov.counter = 1;
+    want(s, FX_ADMIN, &stray, CERTA_R_MALFORMED, "centre_add with a counter");
+    certa_event close_none = propose(CERTA_GC_CENTRE_CLOSE, 70);
+    close_none.gov.centre = 11;
+    want(s, FX_ADMIN, &close_none, CERTA_R_GOV_BAD_TARGET, "close an unknown centre");
+    end(s);
+
+    /* a counter integrator for the new centre; grants and redeems there */
+    certa_event ci = propose(CERTA_GC_INTEGRATOR_ADD, 71);
+    ci.gov.role = CERTA_ROLE_COUNTER;
+    ci.gov.centre = 9;
+    snprintf(ci.gov.name, sizeof ci.gov.name, "counter-c9");
+    memcpy(ci.gov.pub, keys[NINT + 2], CERTA_PUBKEY_BYTES);
+    enact(s, &ci);
+    const uint16_t c9 = NINT;
+    certa_event g9c3 = grant_at(2, 9, 3);
+    certa_event ev9 = fx_evidence(CERTA_EV_SIGN, 1, 9, 2);
+    begin(s);
+    want(s, FX_APP, &g9, CERTA_R_OK, "grant at the opened centre");
+    want(s, FX_APP, &g9c3, CERTA_R_SCOPE_COUNTER, "grant at a counter it does not have");
+    end(s);
+    certa_event rd9 = fx_redeem(1, 9, 2, 101, CERTA_LT_ID_CARD, false, false);
+    begin(s);
+    want(s, c9, &rd9, CERTA_R_OK, "redeem at the opened centre");
+    end(s);
+    certa_event grown = propose(CERTA_GC_COUNTER_ADD, 72);
+    grown.gov.centre = 9;
+    enact(s, &grown);
+    cr_assert_eq(certa_state_centre_counters(s, 9), 3);
+
+    /* closed: grants, redeems and evidence refused; the id stays taken */
+    certa_event g9b = fx_grant(3, 3, 9, 0, 101, FX_LT(CERTA_LT_ID_CARD), FX_T0,
+                               FX_T0 + FX_DAY_MS, 2, CERTA_METHOD_DIRECT);
+    begin(s);
+    want(s, FX_APP, &g9b, CERTA_R_OK, "a two-use grant before the close");
+    end(s);
+    certa_event close9 = propose(CERTA_GC_CENTRE_CLOSE, 73);
+    close9.gov.centre = 9;
+    enact(s, &close9);
+    cr_assert(certa_state_centre_at(s, 2, &ce));
+    cr_assert(!ce.open);
+    cr_assert(!certa_state_counter_open(s, 9, 1));
+    certa_event g9d = grant_at(4, 9, 0);
+    certa_event rd9b = fx_redeem(3, 9, 1, 101, CERTA_LT_ID_CARD, false, false);
+    certa_event again = close9;
+    again.grant_id[0] ^= 1;
+    certa_event reopen = centre_add(9, 2, "Chaoyang again", 74);
+    certa_event more = propose(CERTA_GC_COUNTER_ADD, 75);
+    more.gov.centre = 9;
+    certa_event shut = propose(CERTA_GC_COUNTER_CLOSE, 76);
+    shut.gov.centre = 9;
+    shut.gov.counter = 1;
+    begin(s);
+    want(s, FX_APP, &g9d, CERTA_R_SCOPE_CENTRE, "grant at a closed centre");
+    want(s, c9, &rd9b, CERTA_R_SCOPE_CENTRE, "redeem at a closed centre");
+    want(s, c9, &ev9, CERTA_R_SCOPE_CENTRE, "evidence at a closed centre");
+    want(s, FX_ADMIN, &again, CERTA_R_GOV_BAD_TARGET, "close it twice");
+    want(s, FX_ADMIN, &reopen, CERTA_R_GOV_BAD_TARGET, "reuse a closed centre's id");
+    want(s, FX_ADMIN, &more, CERTA_R_GOV_BAD_TARGET, "a counter at a closed centre");
+    want(s, FX_ADMIN, &shut, CERTA_R_GOV_BAD_TARGET, "close a counter of a closed centre");
+    certa_event rv = fx_revoke(3, 3);
+    want(s, FX_APP, &rv, CERTA_R_OK, "the holder still revokes");
+    end(s);
+
+    /* a genesis centre closes the same way */
+    certa_event close2 = propose(CERTA_GC_CENTRE_CLOSE, 77);
+    close2.gov.centre = 2;
+    enact(s, &close2);
+    certa_event g2 = grant_at(5, 2, 0);
+    begin(s);
+    want(s, FX_APP, &g2, CERTA_R_SCOPE_CENTRE, "grant at a closed genesis centre");
+    end(s);
+    certa_state_free(s);
+}
+
+/* Opened and closed centres survive a snapshot: same digest, same table,
+ * and the restored state goes on like the original. */
+Test(gov, centres_in_snapshots)
+{
+    const char *tmp = getenv("TMPDIR");
+    char cold[512];
+    snprintf(cold, sizeof cold, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(cold));
+    certa_state *a = new_state(), *t = new_state_in(cold);
+    uint8_t d0[CERTA_HASH_BYTES], da[CERTA_HASH_BYTES], dt[CERTA_HASH_BYTES];
+    certa_state_digest(a, d0);
+    certa_event add = centre_add(9, 2, "Chaoyang", 80), add2 = centre_add(12, 5, "Haidian", 81);
+    certa_event close9 = propose(CERTA_GC_CENTRE_CLOSE, 82);
+    close9.gov.centre = 9;
+    certa_state *both[] = {a, t};
+    for (int i = 0; i < 2; i++) {
+        enact(both[i], &add);
+        enact(both[i], &add2);
+        enact(both[i], &close9);
+    }
+    certa_state_digest(a, da);
+    certa_state_digest(t, dt);
+    cr_assert_neq(memcmp(d0, da, sizeof da), 0, "opened centres are in the digest");
+    cr_assert_eq(memcmp(da, dt, sizeof da), 0, "twins agree");
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
+    int fd = mkstemp(buf);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
+    certa_state_free(t);
+    certa_state *c = new_state_in(cold);
+    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    uint8_t dc[CERTA_HASH_BYTES];
+    certa_state_digest(c, dc);
+    cr_assert_eq(memcmp(da, dc, sizeof da), 0, "digest after restore");
+    cr_assert_eq(certa_state_centre_count(c), 4);
+    certa_gov_centre ce;
+    cr_assert(certa_state_centre_at(c, 2, &ce));
+    cr_assert(ce.id == 9 && !ce.open && ce.added && strcmp(ce.name, "Chaoyang") == 0);
+    cr_assert(certa_state_centre_at(c, 3, &ce));
+    cr_assert(ce.id == 12 && ce.open && ce.counters == 5);
+    certa_event g = grant_at(1, 12, 5);
+    certa_event more = propose(CERTA_GC_COUNTER_ADD, 83);
+    more.gov.centre = 12;
+    certa_state *after[] = {a, c};
+    for (int i = 0; i < 2; i++) {
+        begin(after[i]);
+        want(after[i], FX_APP, &g, CERTA_R_OK, "grant at the restored centre");
+        end(after[i]);
+        enact(after[i], &more);
+    }
+    certa_state_digest(a, da);
+    certa_state_digest(c, dc);
+    cr_assert_eq(memcmp(da, dc, sizeof da), 0);
+    cr_assert_eq(certa_state_centre_counters(c, 12), 6);
+    unlink(buf);
+    certa_state_free(a);
+    certa_state_free(c);
+    certa_state_cold_remove(cold);
+    rmdir(cold);
+}
+
 /* Matter 103 (driving licence, id card, residence permit) at centre 1:
  * restricted to driving licence + id card with id card required; at
  * centre 2 not offered; then back to the default. */
