@@ -80,6 +80,7 @@ static void send_peer(void *ctx, uint32_t to, const uint8_t *bytes, size_t len)
     certa_node *nd = ctx;
     certa_transport_send(nd->tp, to, bytes, len);
     certa_metric_add(nd->m.bytes_out, len);
+    certa_metric_add(nd->m.msgs_out, 1);
 }
 
 static uint64_t clock_mono_ms(void *ctx)

@@ -91,6 +91,9 @@ certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei)
       "Block time covered by the replay horizon now (newest block - oldest remembered batch)");
     C(bytes_in, "certa_peer_bytes_in_total", "Bytes received from validators");
     C(bytes_out, "certa_peer_bytes_out_total", "Bytes sent to validators");
+    C(msgs_out, "certa_peer_messages_out_total", "Messages sent to validators (a broadcast counts once)");
+    C(heap_copies, "certa_round_heap_copies_total",
+      "Outgoing messages copied to the heap: the round's fixed buffer (8 MiB) was full");
     G(view, "certa_view",
       "Current PBFT view (while votes are withheld: the peers' view it follows)");
     C(view_changes, "certa_view_changes_total", "View changes started");

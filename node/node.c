@@ -83,6 +83,10 @@ static certa_err finish_round(certa_node *nd, certa_errinfo *ei)
     certa_err e = node_round_finish(&nd->round, ei);
     if (e != CERTA_OK)
         return e;
+    if (nd->round.heap_messages > nd->heap_reported) {
+        certa_metric_add(nd->m.heap_copies, nd->round.heap_messages - nd->heap_reported);
+        nd->heap_reported = nd->round.heap_messages;
+    }
     /* durable: on to the execution stage, as far as it has room (it always
      * has in practice: consensus runs at most a window ahead of execution);
      * what does not fit waits here, in order, for the next round */
@@ -190,7 +194,7 @@ static void on_peer_msg(void *ctx, uint32_t from, const uint8_t *bytes, size_t l
 /* The fixed tables of the I/O thread, sized once: none grows at run time. */
 static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
 {
-    certa_err e = node_round_init(&nd->round, &nd->io, OUT_MAX, on_deliver, nd, ei);
+    certa_err e = node_round_init(&nd->round, &nd->io, OUT_MAX, OUT_BYTES, on_deliver, nd, ei);
     if (e != CERTA_OK)
         return e;
     nd->exq = calloc(EXEC_QUEUE_MAX, sizeof *nd->exq);

@@ -60,6 +60,9 @@
 
 
 #define OUT_MAX 8192u            /* messages queued in one round */
+/* their bytes: votes are ~200 bytes, a PRE-PREPARE carries its block's
+ * batches (16,384 events are ~4 MiB); a larger round spills to the heap */
+#define OUT_BYTES (8u * 1024u * 1024u)
 #define WAITERS_MAX 65536u       /* batches awaiting a receipt (power of 2) */
 #define SIGCACHE_SLOTS 16384u    /* verified batch digests (power of 2) */
 #define EXEC_QUEUE_MAX 1024u     /* delivered blocks awaiting durability */
@@ -178,6 +181,7 @@ typedef struct node_metrics {
     certa_metric *bytes_in, *bytes_out, *store_failed, *busy, *expired;
     certa_metric *since_commit, *in_vc, *dropped, *withheld;
     certa_metric *too_old, *replay_batches, *replay_seconds;
+    certa_metric *msgs_out, *heap_copies;
 } node_metrics;
 
 struct certa_node {
@@ -232,6 +236,7 @@ struct certa_node {
      * step, persist, sync, send (node/round.h keeps persist before send). */
     node_io io;
     node_round round;
+    uint64_t heap_reported; /* round.heap_messages already in the metric */
     uint64_t last_view;
     uint64_t last_commit_ms; /* a block holding events last completed */
     uint64_t vc_since_ms;    /* in view change since (0: not) */

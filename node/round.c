@@ -6,18 +6,25 @@
 
 #include "certa/certa.h"
 
-certa_err node_round_init(node_round *r, const node_io *io, uint32_t out_max,
+certa_err node_round_init(node_round *r, const node_io *io, uint32_t out_max, size_t out_bytes,
                           node_round_deliver_fn deliver, void *deliver_ctx, certa_errinfo *ei)
 {
-    CERTA_ASSERT(r != NULL && io != NULL && deliver != NULL && out_max > 0);
+    CERTA_ASSERT(r != NULL && io != NULL && deliver != NULL && out_max > 0 && out_bytes > 0);
     memset(r, 0, sizeof *r);
     r->io = io;
     r->deliver = deliver;
     r->deliver_ctx = deliver_ctx;
     r->out_max = out_max;
+    r->arena_bytes = out_bytes;
     r->out = calloc(out_max, sizeof *r->out);
-    if (r->out == NULL)
-        return certa_errorf(ei, CERTA_E_NOMEM, "round: out of memory (%u messages)", out_max);
+    r->arena = malloc(out_bytes);
+    if (r->out == NULL || r->arena == NULL) {
+        free(r->out);
+        free(r->arena);
+        memset(r, 0, sizeof *r);
+        return certa_errorf(ei, CERTA_E_NOMEM, "round: out of memory (%u messages, %zu bytes)",
+                            out_max, out_bytes);
+    }
     return CERTA_OK;
 }
 
@@ -29,6 +36,7 @@ void node_round_free(node_round *r)
         return;
     discard(r);
     free(r->out);
+    free(r->arena);
     memset(r, 0, sizeof *r);
 }
 
@@ -41,10 +49,20 @@ static void queue(node_round *r, uint32_t to, const uint8_t *bytes, size_t len)
         r->dropped++; /* the protocol retransmits; dropping is safe, growing is not */
         return;
     }
-    uint8_t *copy = malloc(len);
-    CERTA_ASSERT(copy != NULL);
+    CERTA_ASSERT(r->arena_used <= r->arena_bytes);
+    uint8_t *copy;
+    bool heap = len > r->arena_bytes - r->arena_used;
+    if (heap) {
+        copy = malloc(len ? len : 1);
+        CERTA_ASSERT(copy != NULL);
+        r->heap_messages++;
+    } else {
+        copy = r->arena + r->arena_used;
+        r->arena_used += len;
+    }
     memcpy(copy, bytes, len);
-    r->out[r->nout++] = (node_round_msg){to, copy, len};
+    r->out[r->nout++] = (node_round_msg){to, copy, len, heap};
+    r->messages++;
 }
 
 void node_round_take(node_round *r, const certa_pbft_actions *acts)
@@ -99,8 +117,10 @@ void node_round_step(node_round *r, certa_pbft *core, const certa_pbft_input *in
 static void discard(node_round *r)
 {
     for (uint32_t i = 0; i < r->nout; i++)
-        free(r->out[i].bytes);
+        if (r->out[i].heap)
+            free(r->out[i].bytes);
     r->nout = 0;
+    r->arena_used = 0;
 }
 
 certa_err node_round_finish(node_round *r, certa_errinfo *ei)
@@ -124,8 +144,10 @@ certa_err node_round_finish(node_round *r, certa_errinfo *ei)
     CERTA_ASSERT(!r->unsynced && !r->failed);
     for (uint32_t i = 0; i < r->nout; i++) {
         io->send(io->ctx, r->out[i].to, r->out[i].bytes, r->out[i].len);
-        free(r->out[i].bytes);
+        if (r->out[i].heap)
+            free(r->out[i].bytes);
     }
     r->nout = 0;
+    r->arena_used = 0;
     return CERTA_OK;
 }

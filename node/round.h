@@ -12,7 +12,11 @@
  * - after a failed persist or sync the round is failed for good: it sends
  *   nothing more and every finish reports the failure;
  * - the queue is bounded (out_max); a message that does not fit is dropped
- *   (the protocol retransmits; growing would not be safe).
+ *   (the protocol retransmits; growing would not be safe);
+ * - queued bytes are copied into an arena allocated once (out_bytes), reset
+ *   by every finish: no allocation per message. Only a message larger than
+ *   what is left of the arena is copied to the heap (counted in
+ *   heap_messages), so that no message is ever refused for its size.
  */
 #ifndef CERTA_NODE_ROUND_H
 #define CERTA_NODE_ROUND_H
@@ -33,6 +37,7 @@ typedef struct node_round_msg {
     uint32_t to;
     uint8_t *bytes;
     size_t len;
+    bool heap; /* bytes are malloc'ed, not in the arena */
 } node_round_msg;
 
 typedef struct node_round {
@@ -41,13 +46,18 @@ typedef struct node_round {
     void *deliver_ctx;
     node_round_msg *out;
     uint32_t nout, out_max;
-    uint64_t dropped;     /* messages that found the queue full */
+    uint8_t *arena; /* the queued messages' bytes */
+    size_t arena_used, arena_bytes;
+    uint64_t dropped;       /* messages that found the queue full */
+    uint64_t messages;      /* messages queued so far */
+    uint64_t heap_messages; /* of which copied to the heap (the arena was full) */
     bool unsynced;        /* persisted since the last sync */
     bool failed;
     uint64_t timer_at_ms; /* the core's next timer (monotonic ms; 0: none) */
 } node_round;
 
-certa_err node_round_init(node_round *r, const node_io *io, uint32_t out_max,
+/* out_max messages and out_bytes of their bytes per round, allocated now. */
+certa_err node_round_init(node_round *r, const node_io *io, uint32_t out_max, size_t out_bytes,
                           node_round_deliver_fn deliver, void *deliver_ctx, certa_errinfo *ei);
 void node_round_free(node_round *r);
 

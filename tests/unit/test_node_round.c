@@ -18,6 +18,7 @@ typedef struct fake {
     int records, blocks, syncs, delivers;
     uint32_t sent_to[64];
     uint8_t sent_first[64];
+    uint32_t sent_sum[64]; /* sum of the bytes, times their position */
     size_t nsent;
     uint8_t first[65536]; /* the first message sent, whole */
     size_t first_len;
@@ -74,6 +75,10 @@ static void f_send(void *ctx, uint32_t to, const uint8_t *bytes, size_t len)
     note(f, 'S');
     cr_assert_lt(f->nsent, 64u);
     f->sent_to[f->nsent] = to;
+    uint32_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum += (uint32_t)bytes[i] * (uint32_t)(i + 1);
+    f->sent_sum[f->nsent] = sum;
     f->sent_first[f->nsent++] = len > 0 ? bytes[0] : 0;
     if (f->nsent == 1 && len <= sizeof f->first) {
         memcpy(f->first, bytes, len);
@@ -116,7 +121,7 @@ static void setup(uint32_t out_max)
 {
     memset(&F, 0, sizeof F);
     IO = (node_io){&F, f_record, f_gc, f_block, f_sync, f_send, f_mono, f_real, f_random};
-    cr_assert_eq(node_round_init(&RD, &IO, out_max, f_deliver, &F, NULL), CERTA_OK);
+    cr_assert_eq(node_round_init(&RD, &IO, out_max, 64, f_deliver, &F, NULL), CERTA_OK);
 }
 
 static const uint8_t M1[] = {1, 1}, M2[] = {2, 2}, REC[] = {9}, BLK[] = {8, 8, 8};
@@ -226,6 +231,44 @@ Test(node_round, the_queue_is_bounded_and_drops_the_excess)
     cr_assert_eq(RD.dropped, 1u);
     cr_assert_eq(node_round_finish(&RD, NULL), CERTA_OK);
     cr_assert_eq(F.nsent, 3u);
+    node_round_free(&RD);
+}
+
+/* The arena (64 bytes here) takes a round's messages without a heap copy;
+ * one that does not fit is copied to the heap, never refused; every finish
+ * empties the arena for the next round. */
+Test(node_round, the_arena_holds_a_round_and_spills_to_the_heap)
+{
+    setup(16);
+    uint8_t m[4][20];
+    uint32_t want[4];
+    certa_pbft_action a[4];
+    for (int k = 0; k < 4; k++) {
+        want[k] = 0;
+        for (int i = 0; i < 20; i++) {
+            m[k][i] = (uint8_t)(k * 31 + i);
+            want[k] += (uint32_t)m[k][i] * (uint32_t)(i + 1);
+        }
+        a[k] = (certa_pbft_action){.kind = CERTA_PBFT_ACT_SEND, .to = (uint16_t)k,
+                                   .bytes = m[k], .len = 20};
+    }
+    for (int round = 0; round < 3; round++) {
+        certa_pbft_actions three = {.items = a, .count = 3};
+        node_round_take(&RD, &three);
+        cr_assert_eq(RD.heap_messages, (uint64_t)round, "three of 20 bytes fit in 64");
+        certa_pbft_actions one = {.items = &a[3], .count = 1};
+        node_round_take(&RD, &one);
+        cr_assert_eq(RD.heap_messages, (uint64_t)round + 1, "the fourth spills");
+        size_t before = F.nsent;
+        cr_assert_eq(node_round_finish(&RD, NULL), CERTA_OK);
+        cr_assert_eq(F.nsent, before + 4);
+        for (int k = 0; k < 4; k++) {
+            cr_assert_eq(F.sent_to[before + k], (uint32_t)k);
+            cr_assert_eq(F.sent_sum[before + k], want[k], "message %d altered", k);
+        }
+        cr_assert_eq(RD.arena_used, 0u);
+    }
+    cr_assert_eq(RD.messages, 12u);
     node_round_free(&RD);
 }
 
