@@ -5,13 +5,14 @@
 # wrk (2 threads, CONNS connections, DURATION s, ROUNDS rounds) on:
 #   /healthz         the HTTP server alone, no validator: the limit here
 #   /v1/blocks/1     a committed block, immutable: from the gateway's cache
+#   /v1/holders/H    a holder's records: from the cache, asked again each second
 #   /v1/status       asked of a validator every time
 # then batched POSTs against `certa submit` doing the same work (events/s
 # committed, the ratio; target >= 0.8 at 256 events per batch).
 # Prints `name value` lines: reads/s (median over rounds) and p99 latency
 # (ms, median), and each path's reads/s as a ratio to /healthz's measured
-# in the same run. Targets (issue): cached block reads >= 10,000/s at
-# p99 <= 20 ms. The load generator shares the 2 cores with everything.
+# in the same run. Targets (issue): cached block and holder reads
+# >= 10,000/s at p99 <= 20 ms. The load generator shares the 2 cores with everything.
 #
 # usage: bench/gateway.sh   (CERTA_BIN: default build/certa; BASE_PORT:
 #        default 26000; ROUNDS: default 3; DURATION: default 10; CONNS:
@@ -58,6 +59,8 @@ PIDS+=($!)
 for _ in $(seq 100); do grep -q serving "$W/gw.out" 2>/dev/null && break; sleep 0.1; done
 url=http://127.0.0.1:$GW_PORT
 wrk -t2 -c8 -d2s "$url/v1/blocks/1" >/dev/null # warm: the block into the cache
+HOLDER=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["holder_id"])' \
+    "$W/load/g-0000.jsonl")
 run() { # NAME PATH: ROUNDS wrk runs -> NAME_reads_per_s, NAME_p99_ms (medians)
     local name=$1 path=$2 r rps=() p99=()
     for ((r = 0; r < ROUNDS; r++)); do
@@ -75,9 +78,10 @@ run() { # NAME PATH: ROUNDS wrk runs -> NAME_reads_per_s, NAME_p99_ms (medians)
 }
 run healthz /healthz | tee "$W/h"
 run block_cached /v1/blocks/1 | tee "$W/b"
+run holder_cached "/v1/holders/$HOLDER" | tee "$W/o"
 run status /v1/status | tee "$W/s"
 h=$(sed -n 's/^healthz_reads_per_s //p' "$W/h")
-for f in b s; do
+for f in b o s; do
     n=$(sed -n 's/^\(.*\)_reads_per_s .*/\1/p' "$W/$f")
     v=$(sed -n 's/^.*_reads_per_s //p' "$W/$f")
     echo "${n}_ratio_to_healthz $(python3 -c "print(round($v / $h, 3))")"

@@ -13,7 +13,9 @@
  * address evicts the stalest of its probe run), libmicrohttpd's connection,
  * per-address and per-connection memory limits, a connection timeout
  * against slow senders, a direct-mapped cache of block pages (a committed
- * block never changes; 256 pages of at most 256 KiB), and POST bodies
+ * block never changes) and of holders' record pages (kept 1 s: a page
+ * may lag the chain by that much, and says at which height it was read),
+ * 256 pages of at most 256 KiB, and POST bodies
  * bounded at 1 MiB (gateway_post.c), whose batches all go through one
  * shared submit session with a fixed window (gateway_pipe.c). A handler holds at most one upstream connection, and each upstream
  * query ends (answer, validator error or the client library's deadline)
@@ -60,8 +62,9 @@
 #define GW_PER_ADDR_MAX 64u      /* open HTTP connections per client address */
 #define GW_CONN_MEMORY_BYTES (32u * 1024u) /* request line and headers, per connection */
 #define GW_CONN_TIMEOUT_S 10u    /* idle or slow connections are closed */
-#define GW_BLOCK_CACHE_SLOTS 256u             /* block pages kept, direct-mapped */
+#define GW_BLOCK_CACHE_SLOTS 256u             /* block and holder pages kept, direct-mapped */
 #define GW_BLOCK_CACHE_DOC_MAX (256u * 1024u) /* larger pages are not kept */
+#define GW_HOLDER_CACHE_MS 1000u              /* how long a holder's page is served again */
 #define GW_VERIFY_BODY_BYTES_MAX (64u * 1024u) /* a receipt is a few KiB */
 #define GW_GENESIS_BYTES_MAX (16u << 20)       /* as certa_genesis_load allows */
 
@@ -144,13 +147,17 @@ typedef struct gateway {
     size_t genesis_len;
     atomic_uint_fast64_t auth_refused;
     atomic_uint_fast64_t auth_log_s; /* second of the last refusal logged */
-    /* Block pages, immutable once committed, answered without asking a
-     * validator: at most SLOTS x DOC_MAX bytes (64 MiB). */
+    /* Block pages, immutable once committed, and holders' pages for
+     * GW_HOLDER_CACHE_MS, answered without asking a validator: at most
+     * SLOTS x DOC_MAX bytes (64 MiB). */
     pthread_mutex_t cache_mu;
     struct cached_block {
+        uint8_t kind; /* CERTA_QUERY_BLOCK or CERTA_QUERY_HOLDER */
+        uint8_t holder_id[32];
         uint64_t height, cursor;
         uint32_t limit;
-        char *doc; /* NULL: empty slot */
+        uint64_t until_ms; /* holder pages: served until (monotonic ms) */
+        char *doc;         /* NULL: empty slot */
         size_t len;
     } *cache; /* [GW_BLOCK_CACHE_SLOTS] */
 } gateway;
@@ -308,9 +315,19 @@ static void ask(gateway *gw, const certa_cp_query *q, answer *a)
 
 /* ---- the block cache ---- */
 
+static bool cacheable(const certa_cp_query *q)
+{
+    return q->kind == CERTA_QUERY_BLOCK || q->kind == CERTA_QUERY_HOLDER;
+}
+
 static struct cached_block *cache_slot(gateway *gw, const certa_cp_query *q)
 {
     uint64_t h = q->height * 0x9e3779b97f4a7c15ull ^ q->cursor * 0xc2b2ae3d27d4eb4full ^ q->limit;
+    if (q->kind == CERTA_QUERY_HOLDER) {
+        uint64_t x;
+        memcpy(&x, q->holder_id, sizeof x); /* a pseudonym: already uniform */
+        h ^= x * 0x165667b19e3779f9ull;
+    }
     return &gw->cache[(h >> 32) % GW_BLOCK_CACHE_SLOTS];
 }
 
@@ -318,10 +335,16 @@ static struct cached_block *cache_slot(gateway *gw, const certa_cp_query *q)
 static char *cache_get(gateway *gw, const certa_cp_query *q, size_t *len)
 {
     char *out = NULL;
+    uint64_t now = mono_ms();
     pthread_mutex_lock(&gw->cache_mu);
     struct cached_block *c = cache_slot(gw, q);
-    if (c->doc != NULL && c->height == q->height && c->cursor == q->cursor &&
-        c->limit == q->limit && (out = malloc(c->len + 1)) != NULL) {
+    bool same = c->doc != NULL && c->kind == q->kind && c->cursor == q->cursor &&
+                c->limit == q->limit &&
+                (q->kind == CERTA_QUERY_BLOCK
+                     ? c->height == q->height
+                     : memcmp(c->holder_id, q->holder_id, sizeof c->holder_id) == 0 &&
+                           now < c->until_ms);
+    if (same && (out = malloc(c->len + 1)) != NULL) {
         memcpy(out, c->doc, c->len);
         *len = c->len;
     }
@@ -337,10 +360,16 @@ static void cache_put(gateway *gw, const certa_cp_query *q, const char *doc, siz
     if (copy == NULL)
         return;
     memcpy(copy, doc, len);
+    struct cached_block n = {.kind = q->kind, .height = q->height, .cursor = q->cursor,
+                             .limit = q->limit, .doc = copy, .len = len};
+    if (q->kind == CERTA_QUERY_HOLDER) {
+        memcpy(n.holder_id, q->holder_id, sizeof n.holder_id);
+        n.until_ms = mono_ms() + GW_HOLDER_CACHE_MS;
+    }
     pthread_mutex_lock(&gw->cache_mu);
     struct cached_block *c = cache_slot(gw, q);
     free(c->doc);
-    *c = (struct cached_block){q->height, q->cursor, q->limit, copy, len};
+    *c = n;
     pthread_mutex_unlock(&gw->cache_mu);
 }
 
@@ -648,13 +677,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_error(conn, rq, st, CERTA_E_ARG, why, 0);
     answer a;
     memset(&a, 0, sizeof a);
-    if (q.kind == CERTA_QUERY_BLOCK && (a.doc = cache_get(gw, &q, &a.len)) != NULL) {
+    if (cacheable(&q) && (a.doc = cache_get(gw, &q, &a.len)) != NULL) {
         a.status = 200;
     } else {
         ask(gw, &q, &a);
         if (a.status != 200)
             return send_error(conn, rq, a.status, a.code, a.msg, a.retry_after_s);
-        if (q.kind == CERTA_QUERY_BLOCK)
+        if (cacheable(&q))
             cache_put(gw, &q, a.doc, a.len);
     }
     char *body = realloc(a.doc, a.len + 1);
@@ -663,10 +692,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_error(conn, rq, 503, CERTA_E_NOMEM, "out of memory", 1);
     }
     body[a.len] = '\n';
-    /* a committed block never changes; a holder's or grant's records and the
-     * status move with every block */
-    const char *cache = q.kind == CERTA_QUERY_BLOCK ? "public, max-age=31536000, immutable"
-                                                    : "no-cache";
+    /* a committed block never changes; a holder's page is served again for
+     * a second (so may any HTTP cache); a grant's records and the status
+     * move with every block */
+    const char *cache = q.kind == CERTA_QUERY_BLOCK    ? "public, max-age=31536000, immutable"
+                        : q.kind == CERTA_QUERY_HOLDER ? "public, max-age=1"
+                                                       : "no-cache";
     return send_buf(conn, rq, 200, body, a.len + 1, cache, 0);
 }
 

@@ -5,7 +5,8 @@
 # - the documents are those of `certa query` (block, holder, grant,
 #   integrator, status with the chain id of the genesis);
 # - status codes: 400 bad argument, 404 no such item or path, 405 not GET;
-#   a block is served immutable, the rest no-cache;
+#   a block is served immutable, a holder's page for a second, the rest
+#   no-cache;
 # - a client address over its rate gets 429 with Retry-After, and only it;
 # - oversized request headers are refused and the gateway goes on serving;
 # - with the first validator of its list killed, it still answers;
@@ -96,6 +97,9 @@ check("immutable" in h.get("Cache-Control", ""), "a block is served immutable")
 st, h, b = get("/v1/holders/" + holder)
 check(st == 200 and json.loads(b)["records"] == json.load(open(w + "/q-holder.json"))["records"],
       "holder records equal certa query's")
+check(h.get("Cache-Control") == "public, max-age=1", "a holder's page is served for a second")
+st2, h2, b2 = get("/v1/holders/" + holder)
+check(st2 == 200 and b2 == b, "the same holder page again (from the gateway's cache)")
 st, h, b = get("/v1/grants/" + grant)
 check(st == 200 and json.loads(b)["status"] == json.load(open(w + "/q-grant.json"))["status"],
       "grant status equals certa query's")
