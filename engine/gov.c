@@ -29,6 +29,8 @@
 
 #define GOV_SER_MAGIC 0x56474f47u /* "GOGV" */
 #define GOV_SER_VERSION 1u
+#define GOV_SER_TAG_CENTRES 1u /* the optional tagged sections, in this order */
+#define GOV_SER_TAG_PARAMS 2u
 
 typedef struct gov_tab {
     uint32_t integ_count;
@@ -47,6 +49,7 @@ typedef struct gov_tab {
     uint16_t council[CERTA_COUNCIL_MAX];
     uint32_t threshold;
     uint64_t params[CERTA_GP_COUNT];
+    bool params_changed; /* a parameter >= GP_SER_V1 was set by the council */
     uint32_t cat_count; /* catalogue entries, sorted by key */
     struct cat_entry {
         uint64_t key; /* centre << 32 | matter */
@@ -72,8 +75,12 @@ static const char *const change_names[CERTA_GC_COUNT] = {
     "integrator_suspend", "integrator_resume", "integrator_remove", "integrator_rotate",
     "counter_add", "counter_close", "param_set", "catalogue_set", "centre_add", "centre_close",
 };
-static const char *const param_names[CERTA_GP_COUNT] = {NULL, "code_attempts_max",
-                                                        "grant_window_ms_max"};
+static const char *const param_names[CERTA_GP_COUNT] = {
+    NULL, "code_attempts_max", "grant_window_ms_max", "block_events_max", "block_timeout_ms",
+    "view_timeout_ms"};
+/* The parameters of the serial form's first version; the later ones are
+ * written in a tagged section only once the council changed one. */
+#define GP_SER_V1 3u
 static const char *const status_names[] = {"active", "suspended", "removed"};
 
 const char *certa_gov_change_name(unsigned change)
@@ -116,6 +123,15 @@ bool certa_gov_param_range(unsigned param, uint64_t *min, uint64_t *max)
         return true;
     case CERTA_GP_GRANT_WINDOW_MS_MAX:
         *min = 60000, *max = 366ull * 24 * 3600 * 1000;
+        return true;
+    case CERTA_GP_BLOCK_EVENTS_MAX:
+        *min = 1, *max = 32768;
+        return true;
+    case CERTA_GP_BLOCK_TIMEOUT_MS:
+        *min = 1, *max = 10000;
+        return true;
+    case CERTA_GP_VIEW_TIMEOUT_MS:
+        *min = 10, *max = 600000;
         return true;
     default:
         return false;
@@ -167,6 +183,7 @@ static void tab_copy(gov_tab *dst, const gov_tab *src)
     memcpy(dst->council, src->council, sizeof dst->council);
     dst->threshold = src->threshold;
     memcpy(dst->params, src->params, sizeof dst->params);
+    dst->params_changed = src->params_changed;
     dst->cat_count = src->cat_count;
     memcpy(dst->cat, src->cat, src->cat_count * sizeof *src->cat);
     CERTA_ASSERT(src->added_count <= CERTA_GOV_CENTRES_ADDED_MAX);
@@ -201,6 +218,10 @@ static void tab_from_genesis(gov_tab *t, const certa_genesis *g)
     t->params[CERTA_GP_CODE_ATTEMPTS_MAX] =
         g->params.code_attempts_max ? g->params.code_attempts_max : 5;
     t->params[CERTA_GP_GRANT_WINDOW_MS_MAX] = g->params.grant_window_ms_max;
+    t->params[CERTA_GP_BLOCK_EVENTS_MAX] = g->params.block_events_max;
+    t->params[CERTA_GP_BLOCK_TIMEOUT_MS] = g->params.block_timeout_ms;
+    t->params[CERTA_GP_VIEW_TIMEOUT_MS] = g->params.view_timeout_ms;
+    t->params_changed = false;
 }
 
 certa_gov *gov_create(const certa_genesis *g)
@@ -656,6 +677,12 @@ static certa_result check_change(const certa_gov *v, const certa_gov_body *b)
         uint64_t lo, hi;
         if (!certa_gov_param_range(b->param, &lo, &hi) || b->value < lo || b->value > hi)
             return CERTA_R_GOV_PARAM_RANGE;
+        /* the view timer must outlast a block's batching (as genesis) */
+        uint64_t block_to = t->params[CERTA_GP_BLOCK_TIMEOUT_MS],
+                 view_to = t->params[CERTA_GP_VIEW_TIMEOUT_MS];
+        if ((b->param == CERTA_GP_BLOCK_TIMEOUT_MS && view_to != 0 && b->value >= view_to) ||
+            (b->param == CERTA_GP_VIEW_TIMEOUT_MS && b->value <= block_to))
+            return CERTA_R_GOV_PARAM_RANGE;
         return CERTA_R_OK;
     }
     }
@@ -732,6 +759,7 @@ static void apply_change(certa_gov *v, uint64_t height, const certa_gov_body *b)
     default:
         CERTA_ASSERT(b->change == CERTA_GC_PARAM_SET);
         t->params[b->param] = b->value;
+        t->params_changed |= b->param >= GP_SER_V1;
         break;
     }
     v->next_dirty = true;
@@ -949,7 +977,7 @@ bool gov_serialize(const certa_gov *v, uint8_t **out, size_t *len)
     for (uint32_t i = 0; i < t->council_count; i++)
         put16(&w, t->council[i]);
     put32(&w, t->threshold);
-    for (unsigned p = 1; p < CERTA_GP_COUNT; p++)
+    for (unsigned p = 1; p < GP_SER_V1; p++)
         put64(&w, t->params[p]);
     put32(&w, t->cat_count);
     for (uint32_t i = 0; i < t->cat_count; i++)
@@ -963,13 +991,20 @@ bool gov_serialize(const certa_gov *v, uint8_t **out, size_t *len)
             put16(&w, p->approvals[a]);
     }
     put64(&w, v->generation);
-    /* centres the council opened, only when there are any: the form of a
-     * chain that never opened one is the same as before centre_add was */
+    /* Tagged sections, each only when it holds something, so that the
+     * form (and the digest) of a chain that never used these changes is
+     * the same as before they existed. 1: centres the council opened. */
     if (t->added_count > 0) {
-        put32(&w, t->added_count);
+        put32(&w, GOV_SER_TAG_CENTRES), put32(&w, t->added_count);
         for (uint32_t i = 0; i < t->added_count; i++)
             put16(&w, t->added[i].id), put16(&w, t->added[i].counters),
                 put(&w, t->added[i].name, sizeof t->added[i].name);
+    }
+    /* 2: the later parameters, once one differs from genesis's */
+    if (t->params_changed) {
+        put32(&w, GOV_SER_TAG_PARAMS), put32(&w, CERTA_GP_COUNT - GP_SER_V1);
+        for (unsigned p = GP_SER_V1; p < CERTA_GP_COUNT; p++)
+            put64(&w, t->params[p]);
     }
     if (w.failed) {
         free(w.p);
@@ -1075,7 +1110,7 @@ static bool des_tables(des *r, const certa_gov *v, gov_tab *t)
     t->threshold = get32(r);
     if (t->council_count > 0 && (t->threshold < 1 || t->threshold > t->council_count))
         return false;
-    for (unsigned p = 1; p < CERTA_GP_COUNT; p++)
+    for (unsigned p = 1; p < GP_SER_V1; p++)
         t->params[p] = get64(r);
     t->cat_count = get32(r);
     if (t->cat_count > CERTA_GOV_CATALOGUE_MAX)
@@ -1085,6 +1120,23 @@ static bool des_tables(des *r, const certa_gov *v, gov_tab *t)
         if (i > 0 && t->cat[i].key <= t->cat[i - 1].key)
             return false;
     }
+    return !r->failed;
+}
+
+/* The later parameters: as many as this version knows, each in range. */
+static bool des_params(des *r, gov_tab *t)
+{
+    if (get32(r) != CERTA_GP_COUNT - GP_SER_V1)
+        return false;
+    for (unsigned p = GP_SER_V1; p < CERTA_GP_COUNT; p++) {
+        uint64_t lo, hi;
+        t->params[p] = get64(r);
+        bool ok = certa_gov_param_range(p, &lo, &hi);
+        CERTA_ASSERT(ok);
+        if (t->params[p] != 0 && (t->params[p] < lo || t->params[p] > hi))
+            return false;
+    }
+    t->params_changed = true;
     return !r->failed;
 }
 
@@ -1132,8 +1184,18 @@ bool gov_deserialize(certa_gov *v, const uint8_t *in, size_t len)
             p->approvals[a] = get16(&r);
     }
     n->generation = get64(&r);
-    if (ok && !r.failed && r.off < r.len)
-        ok = des_added(&r, v, &n->cur);
+    uint32_t last_tag = 0;
+    while (ok && !r.failed && r.off < r.len) {
+        uint32_t tag = get32(&r);
+        ok = tag > last_tag; /* each at most once, in order */
+        last_tag = tag;
+        if (ok && tag == GOV_SER_TAG_CENTRES)
+            ok = des_added(&r, v, &n->cur);
+        else if (ok && tag == GOV_SER_TAG_PARAMS)
+            ok = des_params(&r, &n->cur);
+        else
+            ok = false;
+    }
     if (!ok || r.failed || r.off != r.len) {
         gov_free(n);
         return false;

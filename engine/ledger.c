@@ -94,6 +94,7 @@ typedef struct adm_integ {
 struct certa_ledger_adm {
     uint32_t count;
     adm_integ *integ;
+    certa_ledger_timing timing; /* the governed block limit and timeouts */
 };
 
 void certa_ledger_adm_free(certa_ledger_adm *a)
@@ -130,6 +131,9 @@ static certa_ledger_adm *adm_build(const certa_state *s)
             o->status = CERTA_IS_REMOVED;
         a->count = i + 1;
     }
+    a->timing.block_events_max = (uint32_t)certa_state_param(s, CERTA_GP_BLOCK_EVENTS_MAX);
+    a->timing.block_timeout_ms = (uint32_t)certa_state_param(s, CERTA_GP_BLOCK_TIMEOUT_MS);
+    a->timing.view_timeout_ms = (uint32_t)certa_state_param(s, CERTA_GP_VIEW_TIMEOUT_MS);
     return a;
 }
 
@@ -445,6 +449,8 @@ void certa_ledger_admit(certa_ledger *l, certa_ledger_adm *a)
 }
 
 uint32_t certa_ledger_integrator_count(const certa_ledger *l) { return l->adm->count; }
+
+certa_ledger_timing certa_ledger_timing_of(const certa_ledger *l) { return l->adm->timing; }
 
 const char *certa_ledger_integrator_name(const certa_ledger *l, uint32_t idx)
 {

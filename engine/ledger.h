@@ -169,6 +169,14 @@ uint32_t certa_ledger_integrator_count(const certa_ledger *l);
 const char *certa_ledger_integrator_name(const certa_ledger *l, uint32_t idx);
 const certa_pubkey *certa_ledger_integrator_key(const certa_ledger *l, uint32_t idx);
 bool certa_ledger_integrator_active(const certa_ledger *l, uint32_t idx);
+/* The governed block limit and timeouts of the admission table (0: genesis
+ * left it to the validator's default; certa/gov.h CERTA_GP_BLOCK_*,
+ * CERTA_GP_VIEW_TIMEOUT_MS): what the host's proposals and timers follow
+ * once it installed the table. Admission side only. */
+typedef struct certa_ledger_timing {
+    uint32_t block_events_max, block_timeout_ms, view_timeout_ms;
+} certa_ledger_timing;
+certa_ledger_timing certa_ledger_timing_of(const certa_ledger *l);
 /* judge + apply + admit + record, for a host that executes as it delivers. */
 certa_err certa_ledger_execute(certa_ledger *l, const uint8_t *rec, size_t len,
                                certa_ledger_exec *out, certa_errinfo *ei);

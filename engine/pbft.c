@@ -1107,6 +1107,20 @@ void certa_pbft_check_invariants(const certa_pbft *r)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+bool certa_pbft_set_timing(certa_pbft *r, uint32_t batch_timeout_ms, uint32_t view_timeout_ms,
+                           uint32_t batch_bytes_max)
+{
+    CERTA_ASSERT(r != NULL && r->c.view_timeout_ms > 0);
+    if (batch_timeout_ms == 0 || view_timeout_ms <= batch_timeout_ms || batch_bytes_max == 0 ||
+        batch_bytes_max > CERTA_BLOCK_BYTES_MAX)
+        return false;
+    r->c.batch_timeout_ms = batch_timeout_ms;
+    r->c.view_timeout_ms = view_timeout_ms;
+    r->c.batch_bytes_max = batch_bytes_max;
+    CERTA_ASSERT(r->c.view_timeout_ms > r->c.batch_timeout_ms);
+    return true;
+}
+
 void certa_pbft_config_default(certa_pbft_config *c, uint16_t n, uint16_t id)
 {
     CERTA_ASSERT(c != NULL);

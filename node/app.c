@@ -233,6 +233,51 @@ void node_admit(certa_node *nd, certa_ledger_adm *a)
         return;
     certa_ledger_admit(nd->ledger, a);
     memset(nd->sigcache, 0, (size_t)SIGCACHE_SLOTS * sizeof *nd->sigcache);
+    node_apply_timing(nd);
+}
+
+uint32_t node_block_bytes(uint32_t block_events_max)
+{
+    /* Blocks are bounded by bytes as a proxy for events per block (about
+     * 150 bytes an event): a block must travel, be signed, verified and
+     * persisted well within the view timeout. */
+    uint64_t b = (uint64_t)(block_events_max ? block_events_max : 8192) * 192u;
+    if (b < 64u * 1024)
+        b = 64u * 1024;
+    if (b > 4u * 1024 * 1024)
+        b = 4u * 1024 * 1024;
+    return (uint32_t)b;
+}
+
+void node_apply_timing(certa_node *nd)
+{
+    certa_ledger_timing t = certa_ledger_timing_of(nd->ledger), *was = &nd->timing_applied;
+    if (t.block_events_max == was->block_events_max &&
+        t.block_timeout_ms == was->block_timeout_ms && t.view_timeout_ms == was->view_timeout_ms)
+        return;
+    /* a value genesis left to the defaults and the council never set keeps
+     * what the validator runs with */
+    uint32_t batch_to = t.block_timeout_ms ? t.block_timeout_ms : nd->pc.batch_timeout_ms;
+    uint32_t view_to = t.view_timeout_ms ? t.view_timeout_ms : nd->pc.view_timeout_ms;
+    uint32_t bytes = t.block_events_max ? node_block_bytes(t.block_events_max)
+                                        : nd->pc.batch_bytes_max;
+    if (!certa_pbft_set_timing(nd->pbft, batch_to, view_to, bytes)) {
+        certa_log(CERTA_LOG_WARN, "timing_refused",
+                  "\"block_timeout_ms\":%u,\"view_timeout_ms\":%u,\"block_bytes\":%u",
+                  batch_to, view_to, bytes);
+        *was = t;
+        return;
+    }
+    nd->pc.batch_timeout_ms = batch_to;
+    nd->pc.view_timeout_ms = view_to;
+    nd->pc.batch_bytes_max = bytes;
+    if (t.block_events_max)
+        nd->admit_events_max = 2ull * t.block_events_max;
+    *was = t;
+    certa_log(CERTA_LOG_INFO, "timing_changed",
+              "\"block_events_max\":%u,\"block_timeout_ms\":%u,\"view_timeout_ms\":%u,"
+              "\"block_bytes\":%u",
+              t.block_events_max, batch_to, view_to, bytes);
 }
 
 const char *node_integrator_name(const certa_node *nd, uint32_t idx)

@@ -289,16 +289,10 @@ static void pbft_configure(certa_node *nd, const certa_node_opts *o)
     pc->batch_requests_max = o && o->batch_requests_max ? o->batch_requests_max : 256;
     if (pc->batch_requests_max > CERTA_PBFT_BLOCK_REQUESTS_MAX)
         pc->batch_requests_max = CERTA_PBFT_BLOCK_REQUESTS_MAX;
-    /* Blocks are bounded by bytes as a proxy for genesis' events per block
-     * (about 150 bytes an event): a block must travel, be signed, verified
-     * and persisted well within the view timeout. */
-    uint64_t block_bytes = (uint64_t)(gp->block_events_max ? gp->block_events_max : 8192) * 192u;
-    if (block_bytes < 64u * 1024)
-        block_bytes = 64u * 1024;
-    if (block_bytes > 4u * 1024 * 1024)
-        block_bytes = 4u * 1024 * 1024;
-    pc->batch_bytes_max = (uint32_t)block_bytes;
+    pc->batch_bytes_max = node_block_bytes(gp->block_events_max);
     nd->admit_events_max = 2ull * (gp->block_events_max ? gp->block_events_max : 8192);
+    nd->timing_applied = (certa_ledger_timing){gp->block_events_max, gp->block_timeout_ms,
+                                               gp->view_timeout_ms};
     nd->admit_batches_max = 512;
     pc->batch_timeout_ms = o && o->batch_timeout_ms ? o->batch_timeout_ms
                            : gp->block_timeout_ms ? gp->block_timeout_ms : 5;
@@ -415,6 +409,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
     certa_err pe = node_pipe_start(nd, ei);
     if (pe != CERTA_OK)
         return pe;
+    node_apply_timing(nd); /* a change the recovery replayed */
     node_step(nd, &tick);
     nd->events_window_start_ms = mono_ms();
     nd->last_commit_ms = nd->events_window_start_ms;

@@ -237,6 +237,9 @@ struct certa_node {
     node_io io;
     node_round round;
     uint64_t heap_reported; /* round.heap_messages already in the metric */
+    /* the governed block limit and timeouts the core runs with (genesis's
+     * at start; node_apply_timing follows the council's changes) */
+    certa_ledger_timing timing_applied;
     uint64_t last_view;
     uint64_t last_commit_ms; /* a block holding events last completed */
     uint64_t vc_since_ms;    /* in view change since (0: not) */
@@ -306,6 +309,10 @@ static inline uint64_t mono_ms(void)
  * round: records and blocks appended, messages held until the round's
  * finish (node/round.c). */
 void node_step(certa_node *nd, const certa_pbft_input *in);
+/* app.c: the block byte limit for an events-per-block limit (0: default),
+ * and the governed timing applied to the core once it changed. */
+uint32_t node_block_bytes(uint32_t block_events_max);
+void node_apply_timing(certa_node *nd);
 /* io.c: fills nd->io with the daemon's operations. */
 void node_io_init(certa_node *nd);
 /* Feeds the pre-prepares held back whose parent executed meanwhile. */

@@ -63,8 +63,11 @@ static const char usage[] =
     "                                      a name no centre has, 1..63 bytes)\n"
     "  centre_close                        --centre ID (for good: it refuses grants,\n"
     "                                      redeems and evidence)\n"
-    "  param_set                           --param code_attempts_max|grant_window_ms_max\n"
-    "                                      --value V\n"
+    "  param_set                           --param P --value V, P one of:\n"
+    "                                      code_attempts_max (1..10), grant_window_ms_max\n"
+    "                                      (60000..31622400000), block_events_max (1..32768),\n"
+    "                                      block_timeout_ms (1..10000, below the view\n"
+    "                                      timeout), view_timeout_ms (10..600000)\n"
     "  catalogue_set                       --centre ID --matter ID --allowed TYPES\n"
     "                                      [--required TYPES]  (TYPES: comma-separated\n"
     "                                      licence type names, or \"none\": the centre does\n"
@@ -265,8 +268,9 @@ static int build_change(const certa_genesis *g, const gov_args *a, certa_gov_bod
     if (c == CERTA_GC_PARAM_SET) {
         int p = a->param ? certa_gov_param_parse(a->param) : -1;
         if (p < 0)
-            return certa_usage_error(CMD, "param_set needs --param code_attempts_max or "
-                                     "grant_window_ms_max");
+            return certa_usage_error(CMD, "param_set needs --param code_attempts_max, "
+                                     "grant_window_ms_max, block_events_max, "
+                                     "block_timeout_ms or view_timeout_ms");
         b->param = (uint8_t)p;
     }
     return CERTA_EXIT_OK;

@@ -59,7 +59,15 @@ typedef enum certa_gov_change {
 typedef enum certa_gov_param {
     CERTA_GP_CODE_ATTEMPTS_MAX = 1,   /* 1 .. 10 (as in genesis) */
     CERTA_GP_GRANT_WINDOW_MS_MAX = 2, /* 60000 .. 366 days in ms (as in genesis) */
-    CERTA_GP_COUNT = 3,
+    /* The block limit and timeouts (as in genesis; 0 when genesis leaves
+     * them to the validator's defaults). Each validator's proposals and
+     * timers follow them from the block after the change on: they bound
+     * liveness and block size, never what a block may hold, so validators
+     * that apply them a few blocks apart still agree. */
+    CERTA_GP_BLOCK_EVENTS_MAX = 3, /* 1 .. 32768 */
+    CERTA_GP_BLOCK_TIMEOUT_MS = 4, /* 1 .. 10000, below view_timeout_ms */
+    CERTA_GP_VIEW_TIMEOUT_MS = 5,  /* 10 .. 600000, above block_timeout_ms */
+    CERTA_GP_COUNT = 6,
 } certa_gov_param;
 
 typedef enum certa_integrator_status {

@@ -248,6 +248,16 @@ typedef struct certa_pbft_time {
 certa_pbft_actions certa_pbft_step(certa_pbft *r, const certa_pbft_input *in,
                                    certa_pbft_time now);
 
+/* Changes the proposal limit and timers in force (a governed change the
+ * host executed): batch_timeout_ms, view_timeout_ms and batch_bytes_max
+ * as in certa_pbft_config, the same ranges (false, nothing changed, when
+ * one is out of them or view_timeout_ms <= batch_timeout_ms). Timers
+ * already armed keep their deadline; the next ones use the new values.
+ * Safe for validators to apply a few blocks apart: these bound liveness
+ * and the size of this replica's own proposals, never what it accepts. */
+bool certa_pbft_set_timing(certa_pbft *r, uint32_t batch_timeout_ms, uint32_t view_timeout_ms,
+                           uint32_t batch_bytes_max);
+
 /* Aborts unless the replica's invariants hold (watermarks, slots in their
  * window, the pool's counters, view and checkpoint relations). For tests
  * and the simulator; certa_pbft_step calls it after every step in builds

@@ -4,7 +4,8 @@
 # (majority 2) rotates counter-xicheng's key (the old key is refused at the
 # door afterwards, the new one accepted), adds a counter to the Dongcheng
 # centre and uses it (refused before: scope_counter), opens a service
-# centre, grants there and closes it (scope_centre before and after), narrows a centre's
+# centre, grants there and closes it (scope_centre before and after), sets
+# the view timeout (every validator's core follows it), narrows a centre's
 # catalogue (matter 1001 at Dongcheng: id card only, required), suspends
 # counter-xicheng (its batches refused at the door), and checks the named
 # rejections of a non-member, a duplicate approval and a threshold above
@@ -146,6 +147,15 @@ grant_at 5 n-closed 90 1
 grep -q 'scope_centre 1' "$W/n-closed.sum" || fail "centre 90 after centre_close: $(cat "$W/n-closed.sum")"
 note "centre 90 opened, used and closed"
 
+# ---- the timing: a longer view timeout, in force on every validator
+enact --change param_set --param view_timeout_ms --value 4000
+settle
+for k in 0 1 2 3; do
+    grep -q '"event":"timing_changed".*"view_timeout_ms":4000' "$W/c/node$k/node.log" ||
+        fail "node$k did not apply the view timeout: $(grep timing "$W/c/node$k/node.log" | tail -2)"
+done
+note "view_timeout_ms 4000 applied by all four validators"
+
 # ---- the catalogue: Dongcheng's matter 1001 requires the id card (the
 # load's grants request it: they keep going)
 enact --change catalogue_set --centre 2 --matter 1001 --allowed id_card --required id_card
@@ -186,7 +196,8 @@ assert all(x == t[0] for x in t), "tables differ between validators"
 d = docs[0]
 x = [i for i in d["integrator_table"] if i["name"] == "counter-xicheng"][0]
 assert x["status"] == "suspended" and x["key_since"] > 0, x
-assert d["generation"] == 6, d["generation"]
+assert d["generation"] == 7, d["generation"]
+assert d["params"]["view_timeout_ms"] == 4000, d["params"]
 c90 = [c for c in d["centres"] if c["id"] == 90]
 assert c90 == [{"id": 90, "name": "Chaoyang district centre", "counters": 2, "open": False,
                 "added": True, "closed": []}], c90

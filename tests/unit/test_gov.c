@@ -12,6 +12,7 @@
 #include "../state_fixture.h"
 #include "certa/gov.h"
 #include "event_json.h"
+#include "gov_table.h"
 
 /* The fixture's five integrators, then admins 5 and 6 (council with 4,
  * threshold 2) and admin 7 outside the council. */
@@ -613,6 +614,119 @@ Test(gov, centres_in_snapshots)
     certa_state_free(c);
     certa_state_cold_remove(cold);
     rmdir(cold);
+}
+
+static certa_event param_set(uint8_t param, uint64_t value, uint32_t nonce)
+{
+    certa_event p = propose(CERTA_GC_PARAM_SET, nonce);
+    p.gov.param = param;
+    p.gov.value = value;
+    return p;
+}
+
+/* The block limit and the two timeouts: ranges, the view timeout above the
+ * block timeout whichever moves, in force from the next block, in the
+ * digest and in snapshots; a chain that never sets them keeps the form it
+ * had (no tagged section). */
+Test(gov, timing_parameters)
+{
+    fx.g.params.block_timeout_ms = 5;
+    fx.g.params.view_timeout_ms = 2000;
+    const char *tmp = getenv("TMPDIR");
+    char cold[512];
+    snprintf(cold, sizeof cold, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(cold));
+    certa_state *s = new_state(), *t = new_state_in(cold), *plain = new_state();
+    cr_assert_eq(certa_state_param(s, CERTA_GP_VIEW_TIMEOUT_MS), 2000, "genesis's value");
+    cr_assert_eq(certa_state_param(s, CERTA_GP_BLOCK_EVENTS_MAX), fx.g.params.block_events_max,
+                 "genesis's value");
+    struct {
+        certa_event ev;
+        const char *what;
+    } bad[] = {
+        {param_set(CERTA_GP_BLOCK_EVENTS_MAX, 0, 90), "block_events_max 0"},
+        {param_set(CERTA_GP_BLOCK_EVENTS_MAX, 32769, 91), "block_events_max above 32768"},
+        {param_set(CERTA_GP_BLOCK_TIMEOUT_MS, 0, 92), "block_timeout_ms 0"},
+        {param_set(CERTA_GP_BLOCK_TIMEOUT_MS, 2000, 93), "block timeout not below the view's"},
+        {param_set(CERTA_GP_VIEW_TIMEOUT_MS, 9, 94), "view_timeout_ms below 10"},
+        {param_set(CERTA_GP_VIEW_TIMEOUT_MS, 600001, 95), "view_timeout_ms above 600000"},
+        {param_set(CERTA_GP_VIEW_TIMEOUT_MS, 5, 96), "view timeout not above the block's"},
+        {param_set(CERTA_GP_COUNT, 5, 97), "an unknown parameter"},
+    };
+    certa_state *twins[] = {s, t};
+    for (int k = 0; k < 2; k++) {
+        begin(twins[k]);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            want(twins[k], FX_ADMIN, &bad[i].ev, CERTA_R_GOV_PARAM_RANGE, bad[i].what);
+        end(twins[k]);
+    }
+    begin(plain);
+    end(plain);
+    uint8_t dp[CERTA_HASH_BYTES];
+    certa_event ev = param_set(CERTA_GP_BLOCK_EVENTS_MAX, 2048, 98);
+    certa_event vt = param_set(CERTA_GP_VIEW_TIMEOUT_MS, 3000, 99);
+    certa_event bt = param_set(CERTA_GP_BLOCK_TIMEOUT_MS, 20, 100);
+    certa_state *both[] = {s, t};
+    for (int i = 0; i < 2; i++) {
+        enact(both[i], &ev);
+        enact(both[i], &vt);
+        enact(both[i], &bt);
+    }
+    cr_assert_eq(certa_state_param(s, CERTA_GP_BLOCK_EVENTS_MAX), 2048);
+    cr_assert_eq(certa_state_param(s, CERTA_GP_VIEW_TIMEOUT_MS), 3000);
+    cr_assert_eq(certa_state_param(s, CERTA_GP_BLOCK_TIMEOUT_MS), 20);
+    for (int i = 0; i < 6; i++) {
+        begin(plain);
+        end(plain);
+    }
+    uint8_t ds[CERTA_HASH_BYTES], dt[CERTA_HASH_BYTES];
+    certa_state_digest(s, ds);
+    certa_state_digest(t, dt);
+    certa_state_digest(plain, dp);
+    cr_assert_eq(memcmp(ds, dt, sizeof ds), 0, "twins agree");
+    cr_assert_neq(memcmp(ds, dp, sizeof ds), 0);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
+    int fd = mkstemp(buf);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
+    certa_state_free(t);
+    certa_state *c = new_state_in(cold);
+    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    uint8_t dc[CERTA_HASH_BYTES];
+    certa_state_digest(c, dc);
+    cr_assert_eq(memcmp(ds, dc, sizeof ds), 0, "digest after restore");
+    cr_assert_eq(certa_state_param(c, CERTA_GP_VIEW_TIMEOUT_MS), 3000);
+    cr_assert_eq(certa_state_param(c, CERTA_GP_BLOCK_EVENTS_MAX), 2048);
+    unlink(buf);
+    certa_state_free(s);
+    certa_state_free(c);
+    certa_state_free(plain);
+    certa_state_cold_remove(cold);
+    rmdir(cold);
+}
+
+/* The governed tables' serial form (hence the state digest) of a chain
+ * that never opened a centre nor set a later parameter is the first
+ * version's, byte for byte in length: magic, version, the integrators,
+ * the genesis centres' counters, closed counters, council, threshold, the
+ * two first parameters, catalogue, proposals, generation; no tagged
+ * section. A chain recorded before centre_add and the timing parameters
+ * replays to the same digests. */
+Test(gov, serial_form_of_an_ungoverned_chain_is_unchanged)
+{
+    certa_gov *v = gov_create(&fx.g);
+    cr_assert_not_null(v);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert(gov_serialize(v, &buf, &len));
+    size_t want = 4 + 4 + 4 + (size_t)NINT * (64 + 2 + 2 + 32 + 8) + 4 +
+                  (size_t)fx.g.centre_count * 2 + 4 + 4 + (size_t)fx.g.council_count * 2 + 4 +
+                  2 * 8 + 4 + 4 + 8;
+    cr_assert_eq(len, want, "serial form of %zu bytes, the first version's is %zu", len, want);
+    free(buf);
+    gov_free(v);
 }
 
 /* Matter 103 (driving licence, id card, residence permit) at centre 1:

@@ -459,6 +459,34 @@ Test(pbft, a_stepped_wall_clock_fires_no_timer)
         certa_pbft_free(nodes[i].r);
 }
 
+/* A governed change of the timing reaches the core: a partial block waits
+ * the new batch timeout (the primary's next timer), and values out of the
+ * config's ranges are refused without changing anything. */
+Test(pbft, set_timing_changes_the_batch_timer_and_refuses_bad_values)
+{
+    cluster_create();
+    certa_pbft *r = nodes[0].r; /* the primary of view 0 */
+    cr_assert(!certa_pbft_set_timing(r, 0, 1000, 65536), "batch timeout 0");
+    cr_assert(!certa_pbft_set_timing(r, 100, 100, 65536), "view timeout not above");
+    cr_assert(!certa_pbft_set_timing(r, 10, 1000, 0), "no bytes");
+    cr_assert(!certa_pbft_set_timing(r, 10, 1000, CERTA_BLOCK_BYTES_MAX + 1), "too many bytes");
+    /* a partial block (one request; blocks hold 2) closes after the batch
+     * timeout: 5 ms by default, 150 once set (below the 200 ms resend) */
+    cr_assert(certa_pbft_set_timing(r, 150, 5000, 65536));
+    uint8_t req[8] = {'R', 1};
+    certa_pbft_input in = {CERTA_PBFT_IN_REQUEST, req, 8, 1, 1};
+    certa_pbft_actions a = certa_pbft_step(r, &in, T(1000));
+    cr_assert_eq(a.timer_at_ms, 1150, "next timer %llu, not the new batch timeout",
+                 (unsigned long long)a.timer_at_ms);
+    certa_pbft_input tick = {CERTA_PBFT_IN_TICK, NULL, 0, 0, 0};
+    a = certa_pbft_step(r, &tick, T(1149));
+    cr_assert_eq(certa_pbft_get_stats(r)->proposals, 0, "closed before the timeout");
+    a = certa_pbft_step(r, &tick, T(1150));
+    cr_assert_eq(certa_pbft_get_stats(r)->proposals, 1, "not closed at the timeout");
+    for (int i = 0; i < N; i++)
+        certa_pbft_free(nodes[i].r);
+}
+
 Test(pbft, config_is_validated)
 {
     certa_pbft_config c;
