@@ -138,6 +138,20 @@ static void grant_fields(json_t *o, const certa_grant_info *gi)
 
 /* ---- holder and grant ---- */
 
+/* A grant's history is public to whoever knows the grant id: a revoke
+ * refused as not_holder came from another holder (her pseudonym is in the
+ * event, her attempt in her own records), and is none of this grant's
+ * business. The page keeps its cursor; it may hold fewer than limit. */
+static uint32_t drop_other_holders(certa_record *recs, uint32_t n)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!(recs[i].kind == CERTA_EV_REVOKE && recs[i].result == CERTA_R_NOT_HOLDER))
+            recs[k++] = recs[i];
+    CERTA_ASSERT(k <= n);
+    return k;
+}
+
 static certa_err answer_records(certa_query *qs, const certa_state *s,
                                 const certa_cp_query *q, json_t **out, certa_errinfo *ei)
 {
@@ -173,6 +187,8 @@ static certa_err answer_records(certa_query *qs, const certa_state *s,
                             (unsigned long long)q->cursor, what, hex);
     }
     CERTA_ASSERT(n <= limit);
+    if (q->kind == CERTA_QUERY_GRANT)
+        n = drop_other_holders(qs->recs, n);
     json_object_set_new(o, "height", json_integer((json_int_t)certa_state_height(s)));
     json_object_set_new(o, q->kind == CERTA_QUERY_HOLDER ? "records" : "history",
                         page_json(qs->recs, n));

@@ -330,6 +330,54 @@ Test(query, a_header_that_disagrees_with_the_replay_is_refused)
     cr_assert_eq(system(cmd), 0);
 }
 
+/* A grant's history leaves out another holder's refused revoke (her
+ * attempt stays in her own records); the grant's holder sees every event. */
+Test(query, grant_history_omits_other_holders_attempts)
+{
+    fx_genesis_init(&fx);
+    certa_state *s = NULL;
+    certa_state_opts o = {.hash_threads = 1};
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, NULL), CERTA_OK);
+    uint64_t t = FX_T0 + 1000;
+    cr_assert_eq(certa_state_begin_block(s, 1, t, NULL), CERTA_OK);
+    certa_event g = fx_grant(7, 1, 1, 0, 101, FX_LT(0), t, t + FX_DAY_MS, 2, CERTA_METHOD_DIRECT);
+    cr_assert_eq(certa_state_apply(s, FX_APP, &g), CERTA_R_OK);
+    certa_event other = fx_revoke(7, 2);
+    cr_assert_eq(certa_state_apply(s, FX_APP, &other), CERTA_R_NOT_HOLDER);
+    certa_event own = fx_revoke(7, 1);
+    cr_assert_eq(certa_state_apply(s, FX_APP, &own), CERTA_R_OK);
+    uint8_t root[32];
+    certa_state_end_block(s, root);
+    certa_query *qs = NULL;
+    cr_assert_eq(certa_query_create(&qs, NULL), CERTA_OK);
+    certa_errinfo ei;
+    certa_cp_query q = {.kind = CERTA_QUERY_GRANT};
+    fx_grant_id(7, q.grant_id);
+    json_t *doc = NULL;
+    cr_assert_eq(certa_query_answer(qs, &fx.g, s, NULL, &q, &doc, &ei), CERTA_OK, "%s",
+                 certa_errmsg(&ei));
+    json_t *h = json_object_get(doc, "history");
+    cr_assert_eq(json_array_size(h), 2, "grant and its holder's revoke only");
+    for (size_t i = 0; i < json_array_size(h); i++) {
+        json_t *reason = json_object_get(json_array_get(h, i), "reason");
+        cr_assert(reason == NULL || strcmp(json_string_value(reason), "not_holder") != 0);
+    }
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "status")), "revoked");
+    json_decref(doc);
+    /* the other holder still finds her own attempt */
+    certa_cp_query hq = {.kind = CERTA_QUERY_HOLDER};
+    fx_holder_id(2, hq.holder_id);
+    cr_assert_eq(certa_query_answer(qs, &fx.g, s, NULL, &hq, &doc, &ei), CERTA_OK, "%s",
+                 certa_errmsg(&ei));
+    json_t *r = json_object_get(doc, "records");
+    cr_assert_eq(json_array_size(r), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r, 0), "reason")),
+                     "not_holder");
+    json_decref(doc);
+    certa_query_free(qs);
+    certa_state_free(s);
+}
+
 Test(query, page_limits)
 {
     cr_assert_eq(certa_query_page_limit(CERTA_QUERY_HOLDER, 0), CERTA_QUERY_LIMIT_DEFAULT);
