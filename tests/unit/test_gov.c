@@ -72,6 +72,38 @@ static certa_state *new_state_in(const char *dir)
     return s;
 }
 
+/* A fresh directory for a cold store under $TMPDIR (cold_dir_remove ends it). */
+static void cold_dir_make(char *dir, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void cold_dir_remove(const char *dir)
+{
+    certa_state_cold_remove(dir);
+    rmdir(dir);
+}
+
+/* Saves t's snapshot, frees t (which flushes its cold store in dir) and
+ * returns a new state over dir restored from that snapshot. */
+static certa_state *restore_via_snapshot(certa_state *t, const char *dir)
+{
+    const char *tmp = getenv("TMPDIR");
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
+    int fd = mkstemp(buf);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
+    certa_state_free(t);
+    certa_state *c = new_state_in(dir);
+    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    unlink(buf);
+    return c;
+}
+
 static uint64_t height_of(certa_state *s) { return certa_state_height(s); }
 
 static void begin(certa_state *s)
@@ -557,10 +589,8 @@ Test(gov, centres_open_and_close)
  * and the restored state goes on like the original. */
 Test(gov, centres_in_snapshots)
 {
-    const char *tmp = getenv("TMPDIR");
     char cold[512];
-    snprintf(cold, sizeof cold, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(cold));
+    cold_dir_make(cold, sizeof cold);
     certa_state *a = new_state(), *t = new_state_in(cold);
     uint8_t d0[CERTA_HASH_BYTES], da[CERTA_HASH_BYTES], dt[CERTA_HASH_BYTES];
     certa_state_digest(a, d0);
@@ -577,15 +607,7 @@ Test(gov, centres_in_snapshots)
     certa_state_digest(t, dt);
     cr_assert_neq(memcmp(d0, da, sizeof da), 0, "opened centres are in the digest");
     cr_assert_eq(memcmp(da, dt, sizeof da), 0, "twins agree");
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
-    int fd = mkstemp(buf);
-    cr_assert(fd >= 0);
-    close(fd);
-    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
-    certa_state_free(t);
-    certa_state *c = new_state_in(cold);
-    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    certa_state *c = restore_via_snapshot(t, cold);
     uint8_t dc[CERTA_HASH_BYTES];
     certa_state_digest(c, dc);
     cr_assert_eq(memcmp(da, dc, sizeof da), 0, "digest after restore");
@@ -609,11 +631,9 @@ Test(gov, centres_in_snapshots)
     certa_state_digest(c, dc);
     cr_assert_eq(memcmp(da, dc, sizeof da), 0);
     cr_assert_eq(certa_state_centre_counters(c, 12), 6);
-    unlink(buf);
     certa_state_free(a);
     certa_state_free(c);
-    certa_state_cold_remove(cold);
-    rmdir(cold);
+    cold_dir_remove(cold);
 }
 
 static certa_event param_set(uint8_t param, uint64_t value, uint32_t nonce)
@@ -632,10 +652,8 @@ Test(gov, timing_parameters)
 {
     fx.g.params.block_timeout_ms = 5;
     fx.g.params.view_timeout_ms = 2000;
-    const char *tmp = getenv("TMPDIR");
     char cold[512];
-    snprintf(cold, sizeof cold, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(cold));
+    cold_dir_make(cold, sizeof cold);
     certa_state *s = new_state(), *t = new_state_in(cold), *plain = new_state();
     cr_assert_eq(certa_state_param(s, CERTA_GP_VIEW_TIMEOUT_MS), 2000, "genesis's value");
     cr_assert_eq(certa_state_param(s, CERTA_GP_BLOCK_EVENTS_MAX), fx.g.params.block_events_max,
@@ -685,26 +703,16 @@ Test(gov, timing_parameters)
     certa_state_digest(plain, dp);
     cr_assert_eq(memcmp(ds, dt, sizeof ds), 0, "twins agree");
     cr_assert_neq(memcmp(ds, dp, sizeof ds), 0);
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
-    int fd = mkstemp(buf);
-    cr_assert(fd >= 0);
-    close(fd);
-    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
-    certa_state_free(t);
-    certa_state *c = new_state_in(cold);
-    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    certa_state *c = restore_via_snapshot(t, cold);
     uint8_t dc[CERTA_HASH_BYTES];
     certa_state_digest(c, dc);
     cr_assert_eq(memcmp(ds, dc, sizeof ds), 0, "digest after restore");
     cr_assert_eq(certa_state_param(c, CERTA_GP_VIEW_TIMEOUT_MS), 3000);
     cr_assert_eq(certa_state_param(c, CERTA_GP_BLOCK_EVENTS_MAX), 2048);
-    unlink(buf);
     certa_state_free(s);
     certa_state_free(c);
     certa_state_free(plain);
-    certa_state_cold_remove(cold);
-    rmdir(cold);
+    cold_dir_remove(cold);
 }
 
 /* The governed tables' serial form (hence the state digest) of a chain
@@ -822,10 +830,8 @@ Test(gov, proposals_table_bounded)
  * the governed tables and the open proposals. */
 Test(gov, digest_and_snapshot)
 {
-    const char *tmp = getenv("TMPDIR");
     char cold[512];
-    snprintf(cold, sizeof cold, "%s/certa-gov-cold-XXXXXX", tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(cold));
+    cold_dir_make(cold, sizeof cold);
     /* t: a twin of a whose snapshot and cold store a new state restores */
     certa_state *a = new_state(), *b = new_state(), *t = new_state_in(cold);
     uint8_t da[CERTA_HASH_BYTES], db[CERTA_HASH_BYTES];
@@ -863,18 +869,10 @@ Test(gov, digest_and_snapshot)
     certa_state_digest(b, db);
     cr_assert_neq(memcmp(da, db, sizeof da), 0, "governance is in the digest");
 
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s/certa-gov-snap-XXXXXX", tmp ? tmp : "/tmp");
-    int fd = mkstemp(buf);
-    cr_assert(fd >= 0);
-    close(fd);
     uint8_t dt[CERTA_HASH_BYTES];
     certa_state_digest(t, dt);
     cr_assert_eq(memcmp(da, dt, sizeof da), 0, "twins agree");
-    cr_assert_eq(certa_state_snapshot_save(t, buf, NULL), CERTA_OK);
-    certa_state_free(t); /* flushes its cold store */
-    certa_state *c = new_state_in(cold);
-    cr_assert_eq(certa_state_snapshot_load(c, buf, NULL), CERTA_OK);
+    certa_state *c = restore_via_snapshot(t, cold);
     uint8_t dc[CERTA_HASH_BYTES];
     certa_state_digest(c, dc);
     cr_assert_eq(memcmp(da, dc, sizeof da), 0, "digest after restore");
@@ -892,12 +890,10 @@ Test(gov, digest_and_snapshot)
     certa_state_digest(c, dc);
     cr_assert_eq(memcmp(da, dc, sizeof da), 0);
     cr_assert_eq(certa_state_centre_counters(c, 1), 4);
-    unlink(buf);
     certa_state_free(a);
     certa_state_free(b);
     certa_state_free(c);
-    certa_state_cold_remove(cold);
-    rmdir(cold);
+    cold_dir_remove(cold);
 }
 
 Test(gov, codec_and_json)
