@@ -509,7 +509,8 @@ static int put_runs(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_hold
         if (by_holder ? e->has_holder : e->has_grant)
             c->wl[n++] = (cold_li){by_holder ? e->holder : e->grant, g->first_seq + i};
     }
-    qsort(c->wl, n, sizeof *c->wl, by_holder ? cmp_holder : cmp_grant);
+    if (n > 1) /* a group of empty blocks has no list (wl may be NULL) */
+        qsort(c->wl, n, sizeof *c->wl, by_holder ? cmp_holder : cmp_grant);
     size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES;
     MDB_dbi dbi = by_holder ? c->by_holder : c->by_grant;
     int rc = 0;
