@@ -860,6 +860,112 @@ static void schedule_cut(sim *s, uint16_t cut, bool late_to_cut)
              late_to_cut ? cut : (uint16_t)below(&s->rng, s->o.n), i);
 }
 
+/* The run's first events, in the order (and with the draws) that make a
+ * seed reproduce: the client's requests, the periodic events, the faults. */
+static void schedule(sim *s)
+{
+    const certa_sim_opts *o = &s->o;
+    /* the client's requests */
+    if (o->scenario == CERTA_SIM_OVERLOAD) {
+        schedule_overload(s);
+    } else if (o->scenario == CERTA_SIM_REJOIN) {
+        schedule_cut(s, 0, false);
+    } else if (o->scenario == CERTA_SIM_LONE) {
+        schedule_cut(s, (uint16_t)(s->o.n - 1), true);
+    } else {
+        uint64_t span = o->fault_ms * 7 / 10 + 1;
+        for (uint64_t i = 0; i < o->requests; i++)
+            push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
+                 (uint16_t)below(&s->rng, o->n), i);
+    }
+    push(s, START_MS + 1000, EV_RESEND, 0, 0);
+    push(s, START_MS + 250, EV_CHECK, 0, 0);
+    push(s, s->heal_at, EV_HEAL, 0, 0);
+    /* faults */
+    if (o->scenario == CERTA_SIM_CRASH_PRIMARY) {
+        s->crash_faults = true;
+        push(s, START_MS + 300, EV_CRASH, 0, 0);
+    } else if (o->scenario == CERTA_SIM_LAGGARD) {
+        s->net_faults = true;
+        push(s, START_MS + 1, EV_PARTITION, 0, 0);
+    } else if (o->scenario == CERTA_SIM_RANDOM) {
+        if (o->faults & CERTA_SIM_F_CRASH) {
+            uint64_t k = 1 + below(&s->rng, 4);
+            for (uint64_t i = 0; i < k; i++)
+                push(s, START_MS + below(&s->rng, o->fault_ms), EV_CRASH,
+                     (uint16_t)below(&s->rng, o->n), 0);
+        }
+        if (o->faults & CERTA_SIM_F_NET) {
+            uint64_t k = below(&s->rng, 3);
+            for (uint64_t i = 0; i < k; i++) {
+                uint64_t at = START_MS + below(&s->rng, o->fault_ms);
+                push(s, at, EV_PARTITION, 0, 0);
+                push(s, at + 100 + below(&s->rng, 1500), EV_UNPARTITION, 0, 0);
+            }
+        }
+    }
+}
+
+/* The honest replicas' counters, summed into the result. */
+static void totals(sim *s, certa_sim_result *res)
+{
+    const certa_sim_opts *o = &s->o;
+    for (uint16_t i = 0; i < o->n; i++) {
+        rep *p = &s->reps[i];
+        sim_rep_accumulate(p);
+        if (!p->byz) {
+            res->view_changes += p->acc.view_changes;
+            res->new_views += p->acc.new_views;
+            res->checkpoints += p->acc.checkpoints_stable;
+            res->blocks_fetched += p->acc.blocks_fetched;
+            res->requests_executed += p->executed;
+            res->replica_dropped += p->acc.dropped_malformed + p->acc.dropped_outsider +
+                                    p->acc.dropped_bad_signature + p->acc.dropped_window +
+                                    p->acc.dropped_view + p->acc.dropped_invalid +
+                                    p->acc.dropped_conflict;
+        }
+    }
+}
+
+/* Everything the run allocated (the queue's leftover events included). */
+static void sim_free(sim *s)
+{
+    const certa_sim_opts *o = &s->o;
+    while (s->nheap > 0) {
+        ev e = heap_pop(s);
+        free(e.msg);
+    }
+    for (uint16_t i = 0; i < o->n; i++) {
+        rep *p = &s->reps[i];
+        certa_pbft_free(p->r);
+        for (size_t k = 0; k < p->nrec; k++)
+            free(p->recs[k].p);
+        free(p->recs);
+        for (size_t k = 0; k < p->nblocks; k++)
+            free(p->blocks[k]);
+        free(p->blocks);
+        free(p->blens);
+        free(p->exec);
+        free(p->roots);
+        sim_ledger_stop(p);
+        for (unsigned k = 0; k < BYZ_RING; k++)
+            free(p->ring[k]);
+    }
+    free(s->reps);
+    free(s->heap);
+    free(s->tr);
+    free(s->submitted);
+    free(s->last_send);
+    free(s->chain);
+    free(s->chain_set);
+    free(s->xroots);
+    free(s->xset);
+    for (uint64_t i = 0; i < o->requests; i++)
+        free(s->req_bytes[i]);
+    free(s->req_bytes);
+    free(s->req_len);
+}
+
 bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -932,45 +1038,7 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     for (uint16_t i = 0; i < o->n; i++)
         sim_rep_start(s, &s->reps[i]);
 
-    /* the client's requests */
-    if (o->scenario == CERTA_SIM_OVERLOAD) {
-        schedule_overload(s);
-    } else if (o->scenario == CERTA_SIM_REJOIN) {
-        schedule_cut(s, 0, false);
-    } else if (o->scenario == CERTA_SIM_LONE) {
-        schedule_cut(s, (uint16_t)(s->o.n - 1), true);
-    } else {
-        uint64_t span = o->fault_ms * 7 / 10 + 1;
-        for (uint64_t i = 0; i < o->requests; i++)
-            push(s, START_MS + below(&s->rng, span), EV_SUBMIT,
-                 (uint16_t)below(&s->rng, o->n), i);
-    }
-    push(s, START_MS + 1000, EV_RESEND, 0, 0);
-    push(s, START_MS + 250, EV_CHECK, 0, 0);
-    push(s, s->heal_at, EV_HEAL, 0, 0);
-    /* faults */
-    if (o->scenario == CERTA_SIM_CRASH_PRIMARY) {
-        s->crash_faults = true;
-        push(s, START_MS + 300, EV_CRASH, 0, 0);
-    } else if (o->scenario == CERTA_SIM_LAGGARD) {
-        s->net_faults = true;
-        push(s, START_MS + 1, EV_PARTITION, 0, 0);
-    } else if (o->scenario == CERTA_SIM_RANDOM) {
-        if (o->faults & CERTA_SIM_F_CRASH) {
-            uint64_t k = 1 + below(&s->rng, 4);
-            for (uint64_t i = 0; i < k; i++)
-                push(s, START_MS + below(&s->rng, o->fault_ms), EV_CRASH,
-                     (uint16_t)below(&s->rng, o->n), 0);
-        }
-        if (o->faults & CERTA_SIM_F_NET) {
-            uint64_t k = below(&s->rng, 3);
-            for (uint64_t i = 0; i < k; i++) {
-                uint64_t at = START_MS + below(&s->rng, o->fault_ms);
-                push(s, at, EV_PARTITION, 0, 0);
-                push(s, at + 100 + below(&s->rng, 1500), EV_UNPARTITION, 0, 0);
-            }
-        }
-    }
+    schedule(s);
 
     while (!s->done && s->nheap > 0) {
         ev e = heap_pop(s);
@@ -983,21 +1051,7 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
     if (!s->done)
         sim_violation(s, "event queue ran dry before every request executed");
     res->sim_ms = s->t - START_MS;
-    for (uint16_t i = 0; i < o->n; i++) {
-        rep *p = &s->reps[i];
-        sim_rep_accumulate(p);
-        if (!p->byz) {
-            res->view_changes += p->acc.view_changes;
-            res->new_views += p->acc.new_views;
-            res->checkpoints += p->acc.checkpoints_stable;
-            res->blocks_fetched += p->acc.blocks_fetched;
-            res->requests_executed += p->executed;
-            res->replica_dropped += p->acc.dropped_malformed + p->acc.dropped_outsider +
-                                    p->acc.dropped_bad_signature + p->acc.dropped_window +
-                                    p->acc.dropped_view + p->acc.dropped_invalid +
-                                    p->acc.dropped_conflict;
-        }
-    }
+    totals(s, res);
     res->ok = !s->failed;
     if (s->failed && o->trace != NULL) {
         char cmd[256];
@@ -1006,40 +1060,7 @@ bool certa_sim_run(const certa_sim_opts *o_in, certa_sim_result *res)
                 res->violation, cmd);
         trace_dump(s, o->trace);
     }
-    /* free everything */
-    while (s->nheap > 0) {
-        ev e = heap_pop(s);
-        free(e.msg);
-    }
-    for (uint16_t i = 0; i < o->n; i++) {
-        rep *p = &s->reps[i];
-        certa_pbft_free(p->r);
-        for (size_t k = 0; k < p->nrec; k++)
-            free(p->recs[k].p);
-        free(p->recs);
-        for (size_t k = 0; k < p->nblocks; k++)
-            free(p->blocks[k]);
-        free(p->blocks);
-        free(p->blens);
-        free(p->exec);
-        free(p->roots);
-        sim_ledger_stop(p);
-        for (unsigned k = 0; k < BYZ_RING; k++)
-            free(p->ring[k]);
-    }
-    free(s->reps);
-    free(s->heap);
-    free(s->tr);
-    free(s->submitted);
-    free(s->last_send);
-    free(s->chain);
-    free(s->chain_set);
-    free(s->xroots);
-    free(s->xset);
-    for (uint64_t i = 0; i < o->requests; i++)
-        free(s->req_bytes[i]);
-    free(s->req_bytes);
-    free(s->req_len);
+    sim_free(s);
     bool ok = res->ok;
     free(s);
     return ok;

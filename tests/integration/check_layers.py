@@ -109,7 +109,10 @@ def check_file(root, rel, out):
             out.append((where, rel, name, 'includes "%s", found in no layer' % name))
             continue
         tl = layer_of(target)
-        if target == "engine/pbft_msg.h" and rel not in CORE_FILES and me != "sim":
+        if tl is None:
+            out.append((where, rel, name, 'includes "%s" (%s), outside every layer' %
+                        (name, target)))
+        elif target == "engine/pbft_msg.h" and rel not in CORE_FILES and me != "sim":
             out.append((where, rel, name, 'includes the consensus core\'s message '
                         'codec "%s": private to engine/pbft*.c (block records: '
                         'certa/block.h)' % name))

@@ -28,6 +28,8 @@ printf '#include "wal.h"\n#include <time.h>\n' >> "$scratch/engine/pbft.c"
 pbft_lines=$(wc -l < "$scratch/engine/pbft.c")
 printf '#include "no_such_header.h"\n' > "$scratch/tools/zz_scratch.c"
 printf '#include "../engine/pbft_msg.h"\n' > "$scratch/tools/zz_msg.c"
+mkdir -p "$scratch/web" && printf '/* scratch */\n' > "$scratch/web/zz.h"
+printf '#include "../web/zz.h"\n' > "$scratch/tools/zz_web.c"
 # the load model: beside node/, seen by tools/ only
 printf '#include "node_internal.h"\n#include "transport.h"\n' > "$scratch/load/zz_scratch.c"
 printf '#include "scenario.h"\n' > "$scratch/node/zz_load.c"
@@ -62,6 +64,7 @@ expect "engine/pbft.c:$((pbft_lines - 1)): the consensus core includes \"wal.h\"
 expect "engine/pbft.c:$pbft_lines: the consensus core includes <time.h>"
 expect 'tools/zz_scratch.c:1: includes "no_such_header.h", found in no layer'
 expect 'tools/zz_msg.c:1: includes the consensus core'"'"'s message codec'
+expect 'tools/zz_web.c:1: includes "../web/zz.h" (web/zz.h), outside every layer'
 expect 'load/zz_scratch.c:1: load includes node header "node_internal.h"'
 expect 'node/zz_load.c:1: node includes load header "scenario.h" (load/scenario.h)'
 expect 'tools/zz_tests.c:1: tools includes "../tests/zz_helper.h" (tests/zz_helper.h) from tests/'
