@@ -28,6 +28,7 @@ PACKAGES=(
   prometheus                        # promtool: checks and unit-tests docs/monitoring/alerts.yml (it_alerts)
   chromium                          # headless browser: the gateway's web page tested (it_gateway_web)
   fonts-noto-cjk                    # the page's Chinese text in its screenshots (it_gateway_web)
+  golang-go golang-golang-x-mod-dev # Go's sumdb/tlog checks certa's Merkle proofs (it_merkle_tlog)
 )
 
 missing=()
