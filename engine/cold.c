@@ -85,7 +85,6 @@ struct certa_cold {
     cold_li *wl; /* the writer's sort scratch */
     uint32_t wl_cap;
     pthread_t writer;
-    bool writer_started;
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cv;
     bool flight_todo, stop;
@@ -353,7 +352,6 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
         return certa_errorf(ei, CERTA_E_IO, "cold store %s: cannot start its writer thread",
                             dir);
     }
-    c->writer_started = true;
     pthread_setname_np(c->writer, "certa-cold"); /* top -H, perf */
     *rebuilt = c->why[0] != '\0';
     *out = c;
@@ -369,8 +367,7 @@ void certa_cold_close(certa_cold *c)
     c->stop = true;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    if (c->writer_started)
-        pthread_join(c->writer, NULL);
+    pthread_join(c->writer, NULL); /* a store exists only with its writer */
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     for (int i = 0; i < 2; i++) {
@@ -419,13 +416,6 @@ uint64_t certa_cold_disk_bytes(const certa_cold *c)
 }
 
 /* ---------------------------------------------------------------- groups */
-
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void *grow(void *p, uint32_t *cap, uint32_t need, size_t size)
 {
@@ -591,11 +581,11 @@ static void *writer_main(void *arg)
         bool skip = c->werr != CERTA_OK;
         const cold_group *g = c->flight;
         pthread_mutex_unlock(&c->mu);
-        uint64_t t0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        uint64_t t0 = certa_cold_clock_ns(CLOCK_MONOTONIC), c0 = certa_cold_clock_ns(CLOCK_THREAD_CPUTIME_ID);
         certa_errinfo ei;
         certa_errinfo_clear(&ei);
         certa_err e = skip ? CERTA_OK : group_write(c, g, &ei);
-        uint64_t dt = clock_ns(CLOCK_MONOTONIC) - t0, dc = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+        uint64_t dt = certa_cold_clock_ns(CLOCK_MONOTONIC) - t0, dc = certa_cold_clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
         pthread_mutex_lock(&c->mu);
         c->writer_ns += dt;
         c->writer_cpu_ns += dc;

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "certa/certa.h"
 #include "certa/codec.h"
@@ -133,5 +134,14 @@ void certa_cold_read_end(certa_cold *c);
 
 /* Removes the environment's files in dir (data.mdb, lock.mdb). */
 void certa_cold_remove(const char *dir);
+
+/* Nanoseconds on clock id: the writer's and the staging's timings
+ * (CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID). */
+static inline uint64_t certa_cold_clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 #endif

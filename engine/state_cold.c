@@ -37,13 +37,6 @@
 #define COLD_GROUP_BLOCKS 64u
 #define COLD_GROUP_EVENTS 32768u
 
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- open */
 
 certa_err state_cold_open(certa_state *s, const certa_state_opts *o, certa_errinfo *ei)
@@ -297,7 +290,7 @@ void state_cold_end_block(certa_state *s)
     bool write = s->cold_err == CERTA_OK && s->height > s->cold_skip_to;
     certa_errinfo ei;
     certa_err e = CERTA_OK;
-    uint64_t t0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    uint64_t t0 = certa_cold_clock_ns(CLOCK_MONOTONIC), c0 = certa_cold_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (write && !certa_cold_writing(s->cold))
         e = certa_cold_begin(s->cold, &ei);
     if (archive_slots(s, n, write && e == CERTA_OK, &ei) != CERTA_OK && e == CERTA_OK)
@@ -327,8 +320,8 @@ void state_cold_end_block(certa_state *s)
     }
     if (!write)
         cold_check_skipped(s);
-    s->cold_write_ns += clock_ns(CLOCK_MONOTONIC) - t0;
-    s->cold_write_cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    s->cold_write_ns += certa_cold_clock_ns(CLOCK_MONOTONIC) - t0;
+    s->cold_write_cpu_ns += certa_cold_clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 /* An archived grant into *out, if the state's position can see it. A read

@@ -89,10 +89,14 @@ static uint64_t clock_mono_ms(void *ctx)
     return mono_ms();
 }
 
+/* The wall clock: block timestamps only; nothing else in the daemon reads
+ * it (timers, ages and rates use mono_ms). */
 static uint64_t clock_real_ms(void *ctx)
 {
     (void)ctx;
-    return wall_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void fill_random(void *ctx, uint8_t *buf, size_t len)

@@ -281,14 +281,6 @@ struct certa_node {
     double events_per_s;
 };
 
-/* The wall clock: block timestamps only (through node_io.real_ms). */
-static inline uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A monotonic clock for durations (metrics, logs, query budgets). */
 static inline uint64_t mono_us(void)
 {
