@@ -76,6 +76,7 @@ static bool next_event(gen *g, uint64_t now, certa_event *ev, uint16_t *integ)
         break;
     default:
         *ev = fx_evidence((uint8_t)(CERTA_EV_CONFIRM + g->phase - 3), gid, 1, counter);
+        ev->redeem = 1; /* the grant's one redeem (rules 2) */
         *integ = FX_COUNTER_C1;
         break;
     }
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
         total = BLOCK_EVENTS;
     fx_genesis fx;
     fx_genesis_init(&fx);
+    fx.g.params.rules = 2; /* as `certa genesis` writes it */
     pass_result rp, ap;
     memset(&rp, 0, sizeof rp);
     memset(&ap, 0, sizeof ap);

@@ -105,6 +105,7 @@ int main(int argc, char **argv)
 
     fx_genesis fx;
     fx_genesis_init(&fx);
+    fx.g.params.rules = 2; /* as `certa genesis` writes it */
     /* hot: the grants of the last two days and a margin */
     certa_state_opts o = {.hash_threads = 1, .grants_reserve = (uint32_t)(3 * grants_per_day + 1024),
                           .cold_dir = dir};
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
             integ[n++] = FX_COUNTER_C1;
             for (uint8_t k = CERTA_EV_CONFIRM; k <= CERTA_EV_PHOTO; k++) {
                 evs[n] = fx_evidence(k, gid, 1, counter);
+                evs[n].redeem = 1; /* the grant's one redeem (rules 2) */
                 integ[n++] = FX_COUNTER_C1;
             }
         }

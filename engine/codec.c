@@ -68,6 +68,10 @@ enum {
     E_COUNTER = 22,
     E_EVIDENCE = 24,
     E_BYTES = 56,
+    /* the bound form: the redeem it documents follows */
+    E_REDEEM = 56,
+    E_RESERVED = 58,
+    E_BOUND_BYTES = 60,
 
     V_HOLDER = 20,
     V_BYTES = 52,
@@ -389,6 +393,7 @@ static certa_err event_check_unused(const certa_event *ev, certa_errinfo *ei)
         UNUSED(ev->licence_count != 0, "licences");
     }
     UNUSED(!(f & F_EVIDENCE) && !all_zero(ev->evidence, sizeof ev->evidence), "evidence");
+    UNUSED(!(f & F_EVIDENCE) && ev->redeem != 0, "redeem");
     UNUSED(!(f & F_GOV) && !all_zero(&ev->gov, sizeof ev->gov), "gov");
     /* Licence slots past licence_count (<= max, checked): one byte run,
      * as certa_licence_ref has no padding. */
@@ -441,7 +446,7 @@ static size_t event_size(const certa_event *ev)
     case CERTA_EV_REDEEM: return R_LICENCES + (size_t)ev->licence_count * R_LIC_BYTES;
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
-    case CERTA_EV_PHOTO: return E_BYTES;
+    case CERTA_EV_PHOTO: return ev->redeem != 0 ? E_BOUND_BYTES : E_BYTES;
     case CERTA_EV_REVOKE: return V_BYTES;
     case CERTA_EV_GOVERN: return GV_BYTES;
     default: return 0;
@@ -504,6 +509,8 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
         certa_put_le16(out + E_CENTRE, ev->centre);
         certa_put_le16(out + E_COUNTER, ev->counter);
         memcpy(out + E_EVIDENCE, ev->evidence, CERTA_HASH_BYTES);
+        if (ev->redeem != 0)
+            certa_put_le16(out + E_REDEEM, ev->redeem); /* E_RESERVED stays 0 */
         break;
     case CERTA_EV_REVOKE:
         memcpy(out + V_HOLDER, ev->holder_id, CERTA_HOLDER_ID_BYTES);
@@ -608,11 +615,21 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO:
-        if ((e = want_exact(len, E_BYTES, kind_names[kind], ei)) != CERTA_OK)
+        /* two forms: 56 bytes names no redeem, 60 bytes names one */
+        if (len != E_BOUND_BYTES && (e = want_exact(len, E_BYTES, kind_names[kind], ei)) != CERTA_OK)
             return e;
         ev->centre = certa_get_le16(in + E_CENTRE);
         ev->counter = certa_get_le16(in + E_COUNTER);
         memcpy(ev->evidence, in + E_EVIDENCE, CERTA_HASH_BYTES);
+        if (len == E_BOUND_BYTES) {
+            ev->redeem = certa_get_le16(in + E_REDEEM);
+            if (ev->redeem == 0) /* one encoding per event: that is the short form */
+                return field_fail(ei, CERTA_E_BAD_FIELD, "redeem", E_REDEEM,
+                                  "0 in the 60-byte form (an event naming no redeem has 56 bytes)");
+            if (certa_get_le16(in + E_RESERVED) != 0)
+                return field_fail(ei, CERTA_E_RESERVED, "reserved", E_RESERVED,
+                                  "reserved bytes are 0x%04x", certa_get_le16(in + E_RESERVED));
+        }
         break;
     case CERTA_EV_REVOKE:
         if ((e = want_exact(len, V_BYTES, "revoke event", ei)) != CERTA_OK)

@@ -39,6 +39,7 @@ enum {
     J_EVIDENCE = 1u << 15,
     J_INTEGRATOR = 1u << 16,
     J_GOV = 1u << 17,
+    J_REDEEM = 1u << 18,
 };
 
 static const struct {
@@ -61,6 +62,7 @@ static const struct {
     {"salt", J_SALT},
     {"licences", J_LICENCES},
     {"evidence", J_EVIDENCE},
+    {"redeem", J_REDEEM},
     {"integrator", J_INTEGRATOR},
     {"gov", J_GOV},
 };
@@ -76,7 +78,7 @@ static unsigned kind_json_fields(unsigned kind)
         return common | J_CENTRE | J_COUNTER | J_MATTER | J_CODE | J_SALT | J_LICENCES;
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
-    case CERTA_EV_PHOTO: return common | J_CENTRE | J_COUNTER | J_EVIDENCE;
+    case CERTA_EV_PHOTO: return common | J_CENTRE | J_COUNTER | J_EVIDENCE | J_REDEEM;
     case CERTA_EV_REVOKE: return common | J_HOLDER_ID;
     case CERTA_EV_GOVERN: return common | J_GOV;
     default: return 0;
@@ -467,6 +469,9 @@ static certa_err parse_fields(const json_t *obj, certa_event *ev, certa_errinfo 
         TRY(get_u16(obj, "centre", &ev->centre, ei));
         TRY(get_u16(obj, "counter", &ev->counter, ei));
         TRY(get_hex(obj, "evidence", ev->evidence, CERTA_HASH_BYTES, ei));
+        /* optional: the redeem it documents (rules 2 require it) */
+        if (json_object_get(obj, "redeem") != NULL)
+            TRY(get_u16(obj, "redeem", &ev->redeem, ei));
         break;
     case CERTA_EV_REVOKE:
         TRY(get_hex(obj, "holder_id", ev->holder_id, CERTA_HOLDER_ID_BYTES, ei));
@@ -627,6 +632,8 @@ json_t *certa_event_to_json(const certa_event *ev, const char *integrator)
         rc |= json_object_set_new(o, "centre", json_integer(ev->centre));
         rc |= json_object_set_new(o, "counter", json_integer(ev->counter));
         rc |= set_hex(o, "evidence", ev->evidence, CERTA_HASH_BYTES);
+        if (ev->redeem != 0)
+            rc |= json_object_set_new(o, "redeem", json_integer(ev->redeem));
         break;
     case CERTA_EV_REVOKE:
         rc |= set_hex(o, "holder_id", ev->holder_id, CERTA_HOLDER_ID_BYTES);

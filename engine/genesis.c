@@ -303,7 +303,7 @@ static certa_err parse_params(gctx *c, const json_t *root, certa_genesis *g)
         "checkpoint_interval", "window_blocks",     "block_events_max",
         "block_timeout_ms",    "view_timeout_ms",   "clock_skew_ms_max",
         "grant_window_ms_max", "code_attempts_max", "replay_horizon_ms",
-        "replay_horizon_batches", NULL};
+        "replay_horizon_batches", "rules", NULL};
     json_t *p;
     certa_err e = get_field(c, root, "", "params", JSON_OBJECT, &p);
     if (e != CERTA_OK || (e = check_keys(c, p, "params", keys)) != CERTA_OK)
@@ -331,7 +331,10 @@ static certa_err parse_params(gctx *c, const json_t *root, certa_genesis *g)
     /* optional: older genesis files do not name them */
     q->replay_horizon_ms = CERTA_REPLAY_HORIZON_MS_DEFAULT;
     q->replay_horizon_batches = CERTA_REPLAY_HORIZON_BATCHES_DEFAULT;
-    if ((json_object_get(p, "replay_horizon_ms") != NULL &&
+    q->rules = 1; /* the rules before evidence was bound to its redeem */
+    if ((json_object_get(p, "rules") != NULL &&
+         (e = get_u32(c, p, at, "rules", 1, 2, &q->rules)) != CERTA_OK) ||
+        (json_object_get(p, "replay_horizon_ms") != NULL &&
          (e = get_u64(c, p, at, "replay_horizon_ms", 60000, 7ull * 24 * 3600 * 1000,
                       &q->replay_horizon_ms)) != CERTA_OK) ||
         (json_object_get(p, "replay_horizon_batches") != NULL &&

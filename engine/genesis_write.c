@@ -146,6 +146,7 @@ static const certa_genesis_params default_params = {
     .code_attempts_max = 5,
     .replay_horizon_ms = CERTA_REPLAY_HORIZON_MS_DEFAULT,
     .replay_horizon_batches = CERTA_REPLAY_HORIZON_BATCHES_DEFAULT,
+    .rules = 2,
 };
 
 /* ---- small file helpers ---- */
@@ -562,7 +563,7 @@ certa_err certa_genesis_write(const certa_genesis_opts *o, certa_errinfo *ei)
     json_object_set_new(root, "genesis_time_ms", json_integer((json_int_t)now_ms));
     json_object_set_new(
         root, "params",
-        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:I, s:i}",
+        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:I, s:i, s:i}",
                   "checkpoint_interval", (json_int_t)p->checkpoint_interval,
                   "window_blocks", (json_int_t)p->window_blocks,
                   "block_events_max", (json_int_t)p->block_events_max,
@@ -572,7 +573,8 @@ certa_err certa_genesis_write(const certa_genesis_opts *o, certa_errinfo *ei)
                   "grant_window_ms_max", (json_int_t)p->grant_window_ms_max,
                   "code_attempts_max", (json_int_t)p->code_attempts_max,
                   "replay_horizon_ms", (json_int_t)p->replay_horizon_ms,
-                  "replay_horizon_batches", (json_int_t)p->replay_horizon_batches));
+                  "replay_horizon_batches", (json_int_t)p->replay_horizon_batches,
+                  "rules", (json_int_t)p->rules));
     json_t *validators = json_array();
     json_t *integrators = json_array();
     json_object_set_new(root, "validators", validators);

@@ -31,6 +31,7 @@
 #define GOV_SER_VERSION 1u
 #define GOV_SER_TAG_CENTRES 1u /* the optional tagged sections, in this order */
 #define GOV_SER_TAG_PARAMS 2u
+#define GOV_SER_TAG_RULES 3u
 
 typedef struct gov_tab {
     uint32_t integ_count;
@@ -77,10 +78,13 @@ static const char *const change_names[CERTA_GC_COUNT] = {
 };
 static const char *const param_names[CERTA_GP_COUNT] = {
     NULL, "code_attempts_max", "grant_window_ms_max", "block_events_max", "block_timeout_ms",
-    "view_timeout_ms"};
+    "view_timeout_ms", "rules"};
 /* The parameters of the serial form's first version; the later ones are
  * written in a tagged section only once the council changed one. */
 #define GP_SER_V1 3u
+/* Section 2 holds the parameters GP_SER_V1 .. GP_SER_V2 - 1; the rules
+ * version has its own section 3, written once it is above 1. */
+#define GP_SER_V2 6u
 static const char *const status_names[] = {"active", "suspended", "removed"};
 
 const char *certa_gov_change_name(unsigned change)
@@ -132,6 +136,9 @@ bool certa_gov_param_range(unsigned param, uint64_t *min, uint64_t *max)
         return true;
     case CERTA_GP_VIEW_TIMEOUT_MS:
         *min = 10, *max = 600000;
+        return true;
+    case CERTA_GP_RULES:
+        *min = 1, *max = 2;
         return true;
     default:
         return false;
@@ -221,6 +228,7 @@ static void tab_from_genesis(gov_tab *t, const certa_genesis *g)
     t->params[CERTA_GP_BLOCK_EVENTS_MAX] = g->params.block_events_max;
     t->params[CERTA_GP_BLOCK_TIMEOUT_MS] = g->params.block_timeout_ms;
     t->params[CERTA_GP_VIEW_TIMEOUT_MS] = g->params.view_timeout_ms;
+    t->params[CERTA_GP_RULES] = g->params.rules ? g->params.rules : 1;
     t->params_changed = false;
 }
 
@@ -683,6 +691,9 @@ static certa_result check_change(const certa_gov *v, const certa_gov_body *b)
         if ((b->param == CERTA_GP_BLOCK_TIMEOUT_MS && view_to != 0 && b->value >= view_to) ||
             (b->param == CERTA_GP_VIEW_TIMEOUT_MS && b->value <= block_to))
             return CERTA_R_GOV_PARAM_RANGE;
+        /* the rules only move forward: results once committed stay */
+        if (b->param == CERTA_GP_RULES && b->value <= t->params[CERTA_GP_RULES])
+            return CERTA_R_GOV_PARAM_RANGE;
         return CERTA_R_OK;
     }
     }
@@ -759,7 +770,7 @@ static void apply_change(certa_gov *v, uint64_t height, const certa_gov_body *b)
     default:
         CERTA_ASSERT(b->change == CERTA_GC_PARAM_SET);
         t->params[b->param] = b->value;
-        t->params_changed |= b->param >= GP_SER_V1;
+        t->params_changed |= b->param >= GP_SER_V1 && b->param < GP_SER_V2;
         break;
     }
     v->next_dirty = true;
@@ -1002,10 +1013,13 @@ bool gov_serialize(const certa_gov *v, uint8_t **out, size_t *len)
     }
     /* 2: the later parameters, once one differs from genesis's */
     if (t->params_changed) {
-        put32(&w, GOV_SER_TAG_PARAMS), put32(&w, CERTA_GP_COUNT - GP_SER_V1);
-        for (unsigned p = GP_SER_V1; p < CERTA_GP_COUNT; p++)
+        put32(&w, GOV_SER_TAG_PARAMS), put32(&w, GP_SER_V2 - GP_SER_V1);
+        for (unsigned p = GP_SER_V1; p < GP_SER_V2; p++)
             put64(&w, t->params[p]);
     }
+    /* 3: the rules version, once above 1 */
+    if (t->params[CERTA_GP_RULES] > 1)
+        put32(&w, GOV_SER_TAG_RULES), put64(&w, t->params[CERTA_GP_RULES]);
     if (w.failed) {
         free(w.p);
         return false;
@@ -1126,9 +1140,9 @@ static bool des_tables(des *r, const certa_gov *v, gov_tab *t)
 /* The later parameters: as many as this version knows, each in range. */
 static bool des_params(des *r, gov_tab *t)
 {
-    if (get32(r) != CERTA_GP_COUNT - GP_SER_V1)
+    if (get32(r) != GP_SER_V2 - GP_SER_V1)
         return false;
-    for (unsigned p = GP_SER_V1; p < CERTA_GP_COUNT; p++) {
+    for (unsigned p = GP_SER_V1; p < GP_SER_V2; p++) {
         uint64_t lo, hi;
         t->params[p] = get64(r);
         bool ok = certa_gov_param_range(p, &lo, &hi);
@@ -1171,6 +1185,7 @@ bool gov_deserialize(certa_gov *v, const uint8_t *in, size_t len)
     if (n == NULL)
         return false;
     bool ok = des_tables(&r, v, &n->cur);
+    n->cur.params[CERTA_GP_RULES] = 1; /* unless section 3 says otherwise */
     n->prop_count = get32(&r);
     ok = ok && n->prop_count <= CERTA_GOV_PROPOSALS_MAX;
     for (uint32_t i = 0; ok && i < n->prop_count; i++) {
@@ -1193,7 +1208,11 @@ bool gov_deserialize(certa_gov *v, const uint8_t *in, size_t len)
             ok = des_added(&r, v, &n->cur);
         else if (ok && tag == GOV_SER_TAG_PARAMS)
             ok = des_params(&r, &n->cur);
-        else
+        else if (ok && tag == GOV_SER_TAG_RULES) {
+            uint64_t rules = get64(&r);
+            ok = rules >= 2 && rules <= 2;
+            n->cur.params[CERTA_GP_RULES] = rules;
+        } else
             ok = false;
     }
     if (!ok || r.failed || r.off != r.len) {

@@ -41,7 +41,8 @@ static const char *const result_names[CERTA_R_COUNT] = {
     "gov_duplicate_approval", "gov_unknown_change", "gov_bad_threshold",
     "gov_key_in_use", "gov_bad_key", "gov_bad_target", "gov_param_range",
     "gov_proposal_exists", "gov_full", "integrator_inactive", "stale_key",
-    "licence_type_required",
+    "licence_type_required", "evidence_redeem", "evidence_late", "evidence_counter",
+    "evidence_duplicate",
 };
 
 const char *certa_result_name(unsigned r)
@@ -695,10 +696,26 @@ static certa_result apply_redeem(certa_state *s, grant *gr, uint32_t gi, const c
         return r;
     gr->uses++;
     gr->flags |= GRANT_FLAG_REDEEMED;
+    if (gov_param(s->gov, CERTA_GP_RULES) >= 2) {
+        /* the evidence that follows documents this redeem */
+        gr->redeem_ms = s->now_ms;
+        gr->redeem_counter = ev->counter;
+        gr->flags &= (uint8_t)~(GRANT_FLAG_CONFIRMED | GRANT_FLAG_SIGNED | GRANT_FLAG_PHOTOGRAPHED);
+    }
     return CERTA_R_OK;
 }
 
-static certa_result apply_evidence(certa_state *s, const grant *gr, const certa_event *ev)
+static uint8_t evidence_flag(unsigned kind)
+{
+    return kind == CERTA_EV_CONFIRM ? GRANT_FLAG_CONFIRMED
+           : kind == CERTA_EV_SIGN  ? GRANT_FLAG_SIGNED
+                                    : GRANT_FLAG_PHOTOGRAPHED;
+}
+
+/* gi: the grant's slot, NONE for an archived one (s->cold_grant, read
+ * only: its archived record keeps no redeem time, and it is past its window
+ * by the grace, so rules 2 refuse it as late before anything would change). */
+static certa_result apply_evidence(certa_state *s, grant *gr, uint32_t gi, const certa_event *ev)
 {
     if (gr->flags & GRANT_FLAG_REVOKED)
         return CERTA_R_REVOKED;
@@ -713,6 +730,22 @@ static certa_result apply_evidence(certa_state *s, const grant *gr, const certa_
         return CERTA_R_SCOPE_COUNTER;
     if ((gr->flags & GRANT_FLAG_REDEEMED) == 0)
         return CERTA_R_NOT_REDEEMED;
+    if (gov_param(s->gov, CERTA_GP_RULES) < 2)
+        return CERTA_R_OK; /* rules 1: evidence is not bound to a redeem */
+    /* rules 2: it documents the grant's latest redeem, from its counter,
+     * soon after it, once per kind */
+    if (ev->redeem == 0 || ev->redeem != gr->uses)
+        return CERTA_R_EVIDENCE_REDEEM;
+    if (s->now_ms >= gr->redeem_ms + CERTA_STATE_EVIDENCE_WINDOW_MS)
+        return CERTA_R_EVIDENCE_LATE;
+    if (ev->counter != gr->redeem_counter)
+        return CERTA_R_EVIDENCE_COUNTER;
+    uint8_t bit = evidence_flag(ev->kind);
+    if (gr->flags & bit)
+        return CERTA_R_EVIDENCE_DUPLICATE;
+    CERTA_ASSERT(gi != NONE);
+    gr->flags |= bit;
+    state_grant_touch(s, gi);
     return CERTA_R_OK;
 }
 
@@ -833,7 +866,7 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
         r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_revoke(s, gr, gi, ev);
         return record_event(s, ev, gr, holder_id, r);
     default: /* confirm, sign, photo (well_formed refused anything else) */
-        r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_evidence(s, gr, ev);
+        r = gr == NULL ? CERTA_R_UNKNOWN_GRANT : apply_evidence(s, gr, gi, ev);
         return record_event(s, ev, gr, holder_id, r);
     }
 }
@@ -975,6 +1008,16 @@ void state_grant_encode(const grant *gr, uint8_t out[GRANT_HASH_BYTES])
     CERTA_ASSERT(p == out + GRANT_HASH_BYTES);
 }
 
+size_t state_grant_encode_digest(const grant *gr, uint8_t out[GRANT_HASH_BYTES_BOUND])
+{
+    state_grant_encode(gr, out);
+    if (gr->redeem_ms == 0 && gr->redeem_counter == 0)
+        return GRANT_HASH_BYTES;
+    certa_put_le64(out + GRANT_HASH_BYTES, gr->redeem_ms);
+    certa_put_le16(out + GRANT_HASH_BYTES + 8, gr->redeem_counter);
+    return GRANT_HASH_BYTES_BOUND;
+}
+
 void state_grant_decode(const uint8_t in[GRANT_HASH_BYTES], grant *gr)
 {
     const uint8_t *p = in;
@@ -1006,7 +1049,7 @@ void state_dig_reserve(certa_state *s, size_t n)
     size_t cap = s->dig_cap ? s->dig_cap : 1024;
     while (cap < n)
         cap *= 2;
-    s->dig_enc = xrealloc(s->dig_enc, cap * GRANT_HASH_BYTES);
+    s->dig_enc = xrealloc(s->dig_enc, cap * GRANT_HASH_BYTES_BOUND);
     s->dig_split = xrealloc(s->dig_split, cap * sizeof *s->dig_split);
     s->dig_heads = xrealloc(s->dig_heads, cap * sizeof *s->dig_heads);
     s->dig_out = xrealloc(s->dig_out, cap * CERTA_HASH_BYTES);
@@ -1035,10 +1078,9 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
                  i++) {
                 if (!(mask & (1u << (i % CHUNK_GRANTS))))
                     continue;
-                uint8_t *enc = s->dig_enc + k * GRANT_HASH_BYTES;
-                state_grant_encode(&s->grants[i], enc);
-                s->dig_split[k] = (certa_merkle_split_leaf){.data = enc,
-                                                            .len_bytes = GRANT_HASH_BYTES};
+                uint8_t *enc = s->dig_enc + k * GRANT_HASH_BYTES_BOUND;
+                size_t len = state_grant_encode_digest(&s->grants[i], enc);
+                s->dig_split[k] = (certa_merkle_split_leaf){.data = enc, .len_bytes = (unsigned)len};
                 s->dig_idx[k++] = i;
             }
         }

@@ -40,7 +40,16 @@
 #define GRANT_FLAG_REVOKED 0x01u
 #define GRANT_FLAG_LOCKED 0x02u
 #define GRANT_FLAG_REDEEMED 0x04u
+/* Rules 2: which evidence documents the latest redeem (cleared by a redeem) */
+#define GRANT_FLAG_CONFIRMED 0x08u
+#define GRANT_FLAG_SIGNED 0x10u
+#define GRANT_FLAG_PHOTOGRAPHED 0x20u
 #define GRANT_HASH_BYTES 115u
+/* The hashed encoding of a grant whose latest redeem is recorded (rules 2):
+ * GRANT_HASH_BYTES, then u64 redeem_ms, u16 redeem_counter. A grant without
+ * one (every grant of a rules-1 chain) keeps the short form, so its digest
+ * is what it was before the rules could bind evidence. */
+#define GRANT_HASH_BYTES_BOUND (GRANT_HASH_BYTES + 10u)
 /* An archived grant's leaf in the archive tree: its GRANT_HASH_BYTES
  * encoding, u64 created_ms, u64 height of the block that archived it. Its
  * cold record is the leaf followed by u64 leaf index. */
@@ -50,7 +59,7 @@
 #define THREADS_MAX CERTA_POOL_THREADS_MAX
 #define PAIR_CACHE_SLOTS 1024u
 
-/* 128 bytes: the whole per-grant state, in a slot of the hot table. */
+/* 136 bytes: the whole per-grant state, in a slot of the hot table. */
 typedef struct grant {
     uint8_t id[CERTA_GRANT_ID_BYTES];
     uint8_t holder_id[CERTA_HOLDER_ID_BYTES];
@@ -68,9 +77,11 @@ typedef struct grant {
     uint8_t flags;
     uint8_t method;
     uint8_t live; /* 1: the slot holds a grant; 0: free (all fields zero) */
-    uint32_t pad_;
+    uint16_t redeem_counter; /* rules 2: the counter of the latest redeem */
+    uint16_t pad_;
+    uint64_t redeem_ms; /* rules 2: the block time of the latest redeem */
 } grant;
-_Static_assert(sizeof(grant) == 128, "grant layout");
+_Static_assert(sizeof(grant) == 136, "grant layout");
 
 /* One event of the block being applied (or last applied), kept until its
  * record is written to the cold store. */
@@ -211,6 +222,9 @@ void state_chunks_reserve(certa_state *s, uint32_t chunks);
 void state_grant_touch(certa_state *s, uint32_t gi);
 void state_dig_reserve(certa_state *s, size_t n);
 void state_grant_encode(const grant *gr, uint8_t out[GRANT_HASH_BYTES]);
+/* The digest's encoding: the short form, or GRANT_HASH_BYTES_BOUND bytes when
+ * the grant records a redeem; returns its length. */
+size_t state_grant_encode_digest(const grant *gr, uint8_t out[GRANT_HASH_BYTES_BOUND]);
 void state_grant_decode(const uint8_t in[GRANT_HASH_BYTES], grant *gr);
 void state_heap_push(certa_state *s, uint64_t not_after_ms, uint32_t slot);
 uint8_t state_grant_status(const certa_state *s, const grant *gr);

@@ -20,12 +20,15 @@
 
 #define SNAP_MAGIC 0x53545243u /* "CRTS" */
 /* 2: hot state only (the cold store holds the history); 3: the governed
- * tables (engine/gov.c) follow the free list */
-#define SNAP_VERSION 3u
+ * tables (engine/gov.c) follow the free list; 4: each grant slot ends with
+ * its latest redeem's time and counter (rules 2). Version 3 still loads. */
+#define SNAP_VERSION 4u
+#define SNAP_VERSION_V3 3u
 #define SNAP_GOV_BYTES_MAX (8u * 1024u * 1024u)
 #define SNAP_HEADER_BYTES (4 + 4 + 32 + 8 + 8 + 8 + 32 + 32 + 4 + 4 + 8 + 8)
 #define SNAP_FRONTIER_BYTES (FRONTIER_MAX * CERTA_HASH_BYTES)
-#define SNAP_GRANT_BYTES (16 + 32 + 32 + 8 + 8 + 8 + 4 + 4 + 2 * 4 + 4)
+#define SNAP_GRANT_BYTES_V3 (16 + 32 + 32 + 8 + 8 + 8 + 4 + 4 + 2 * 4 + 4)
+#define SNAP_GRANT_BYTES (SNAP_GRANT_BYTES_V3 + 8 + 2)
 
 typedef struct snap_writer {
     int fd;
@@ -160,6 +163,8 @@ certa_err certa_state_snapshot_save(certa_state *s, const char *path,
         *p++ = gr->flags;
         *p++ = gr->method;
         *p++ = gr->live;
+        certa_put_le64(p, gr->redeem_ms), p += 8;
+        certa_put_le16(p, gr->redeem_counter), p += 2;
         CERTA_ASSERT(p == b + sizeof b);
         sw_put(w, b, sizeof b, true);
     }
@@ -224,9 +229,10 @@ static bool sr_get(snap_reader *r, void *p, size_t n)
     return true;
 }
 
-/* Decodes one grant slot of a snapshot (SNAP_GRANT_BYTES); false when its
- * fields are out of range (the caller rejects the snapshot). */
-static bool snap_grant_decode(const uint8_t *b, grant *gr)
+/* Decodes one grant slot of a snapshot (SNAP_GRANT_BYTES, or
+ * SNAP_GRANT_BYTES_V3 when !bound); false when its fields are out of range
+ * (the caller rejects the snapshot). */
+static bool snap_grant_decode(const uint8_t *b, bool bound, grant *gr)
 {
     const uint8_t *p = b;
     memset(gr, 0, sizeof *gr);
@@ -246,7 +252,11 @@ static bool snap_grant_decode(const uint8_t *b, grant *gr)
     gr->flags = *p++;
     gr->method = *p++;
     gr->live = *p++;
-    CERTA_ASSERT(p == b + SNAP_GRANT_BYTES);
+    if (bound) {
+        gr->redeem_ms = certa_get_le64(p), p += 8;
+        gr->redeem_counter = certa_get_le16(p), p += 2;
+    }
+    CERTA_ASSERT(p == b + (bound ? SNAP_GRANT_BYTES : SNAP_GRANT_BYTES_V3));
     if (gr->live > 1 || gr->uses > gr->max_uses)
         return false;
     /* a free slot is all zero: its hash is the empty grant's */
@@ -339,7 +349,10 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
         why = "truncated header";
         goto bad;
     }
-    if (certa_get_le32(h) != SNAP_MAGIC || certa_get_le32(h + 4) != SNAP_VERSION) {
+    uint32_t version = certa_get_le32(h + 4);
+    bool bound = version == SNAP_VERSION;
+    size_t grant_bytes = bound ? SNAP_GRANT_BYTES : SNAP_GRANT_BYTES_V3;
+    if (certa_get_le32(h) != SNAP_MAGIC || (version != SNAP_VERSION && version != SNAP_VERSION_V3)) {
         why = "bad magic or version";
         goto bad;
     }
@@ -355,7 +368,7 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     }
     struct stat st;
     uint64_t fixed_bytes = SNAP_HEADER_BYTES + SNAP_FRONTIER_BYTES +
-                           (uint64_t)slots * SNAP_GRANT_BYTES + 4ull * nfree + 4 +
+                           (uint64_t)slots * grant_bytes + 4ull * nfree + 4 +
                            CERTA_HASH_BYTES;
     if (fstat(fileno(r.f), &st) != 0 || (uint64_t)st.st_size < fixed_bytes ||
         (uint64_t)st.st_size - fixed_bytes > SNAP_GOV_BYTES_MAX) {
@@ -377,9 +390,9 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     uint32_t live = 0;
     for (uint32_t i = 0; i < slots && !r.failed; i++) {
         uint8_t b[SNAP_GRANT_BYTES];
-        if (!sr_get(&r, b, sizeof b))
+        if (!sr_get(&r, b, grant_bytes))
             break;
-        if (!snap_grant_decode(b, &grants[i]))
+        if (!snap_grant_decode(b, bound, &grants[i]))
             why = "grant slot out of range";
         live += grants[i].live;
     }

@@ -418,6 +418,9 @@ static void case_event(const gen *G, const case_attr *c, uint32_t id, unsigned s
         ev->centre = c->centre_id;
         ev->counter = c->counter;
         derive("evidence", G->o->seed, id, step, ev->evidence, sizeof ev->evidence);
+        /* it documents the case's last redeem (one per licence; the wrong
+         * code, refused, is not one) */
+        ev->redeem = (uint16_t)c->nlic;
         break;
     default: { /* wrong or a redeem */
         CERTA_ASSERT(step == ST_WRONG || (step >= ST_REDEEM && step < ST_REDEEM + 4));

@@ -127,6 +127,9 @@ typedef struct certa_event {
 
     /* confirm, sign, photo */
     uint8_t evidence[CERTA_HASH_BYTES];
+    /* confirm, sign, photo: the number (1, 2, ...) of the grant's redeem the
+     * evidence documents; 0 = none named (the 56-byte form, rules 1) */
+    uint16_t redeem;
 
     /* govern (grant_id is then a nonce that tells equal proposals apart) */
     certa_gov_body gov;

@@ -92,6 +92,8 @@ typedef struct certa_genesis_params {
     uint32_t clock_skew_ms_max;     /* proposal timestamp tolerance */
     uint64_t grant_window_ms_max;   /* longest not_after - not_before */
     uint32_t code_attempts_max;     /* wrong codes before a grant locks (5) */
+    uint32_t rules;                 /* licence rules version, 1..2 (gov.h
+                                     * CERTA_GP_RULES); optional, 1 when absent */
     /* Replay horizon (engine/dedup.h): an executed batch is remembered
      * exactly for this long in block time, or until this many newer
      * batches executed, whichever comes first. Optional in the file. */

@@ -67,7 +67,11 @@ typedef enum certa_gov_param {
     CERTA_GP_BLOCK_EVENTS_MAX = 3, /* 1 .. 32768 */
     CERTA_GP_BLOCK_TIMEOUT_MS = 4, /* 1 .. 10000, below view_timeout_ms */
     CERTA_GP_VIEW_TIMEOUT_MS = 5,  /* 10 .. 600000, above block_timeout_ms */
-    CERTA_GP_COUNT = 6,
+    /* The version of the licence rules (1 .. 2; genesis "rules", 1 when
+     * absent). 2 binds confirm, sign and photo to the redeem they document.
+     * It only rises: a chain keeps the results its blocks committed. */
+    CERTA_GP_RULES = 6,
+    CERTA_GP_COUNT = 7,
 } certa_gov_param;
 
 typedef enum certa_integrator_status {

@@ -62,7 +62,12 @@ typedef enum certa_result {
     CERTA_R_STALE_KEY = 33,              /* batch signed with a key rotated out */
     CERTA_R_LICENCE_TYPE_REQUIRED = 34,  /* the centre's catalogue requires a type
                                           * the grant or redeem lacks */
-    CERTA_R_COUNT = 35,
+    /* Evidence bound to its redeem (rules 2, see CERTA_GP_RULES): */
+    CERTA_R_EVIDENCE_REDEEM = 35,        /* names no redeem, or not the grant's latest */
+    CERTA_R_EVIDENCE_LATE = 36,          /* CERTA_STATE_EVIDENCE_WINDOW_MS after it */
+    CERTA_R_EVIDENCE_COUNTER = 37,       /* not from the counter of that redeem */
+    CERTA_R_EVIDENCE_DUPLICATE = 38,     /* that kind already documents that redeem */
+    CERTA_R_COUNT = 39,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */
@@ -103,6 +108,12 @@ typedef struct certa_state_opts {
  * first block whose time is >= not_after_ms + grace archives it to the
  * cold store. Part of the rules: every validator archives at that block. */
 #define CERTA_STATE_GRACE_MS (24ull * 3600 * 1000)
+
+/* Under rules 2 a confirm, sign or photo documents the grant's latest
+ * redeem and must be committed in a block whose time is less than this
+ * after that redeem's block time: the counter case it documents is over by
+ * then. Part of the rules. */
+#define CERTA_STATE_EVIDENCE_WINDOW_MS (30ull * 60 * 1000)
 
 /* Creates an empty state (height 0, the genesis). g must outlive the state.
  * o may be NULL (one thread, small reserves). The cold store may be ahead

@@ -59,9 +59,12 @@ def redeem(n, matter, types, right=True, with_code=True, integ=CI, centre=CENTRE
     return o
 
 
-def evid(kind, n, integ=CI, centre=CENTRE, counter=COUNTER):
-    return {"integrator": integ, "kind": kind, "grant_id": gid(n), "centre": centre,
-            "counter": counter, "evidence": dig("%s %d" % (kind, n))}
+def evid(kind, n, integ=CI, centre=CENTRE, counter=COUNTER, redeem=1):
+    o = {"integrator": integ, "kind": kind, "grant_id": gid(n), "centre": centre,
+         "counter": counter, "evidence": dig("%s %d" % (kind, n))}
+    if redeem:  # the grant's redeem it documents (rules 2)
+        o["redeem"] = redeem
+    return o
 
 
 def revoke(n, holder):
@@ -122,6 +125,19 @@ ev(grant(25, 25, t, 1001, ["business_licence"]), "licence_type_not_allowed")
 ev(grant(26, 26, t, 1001, ["id_card"], length=2 * 86400_000), "bad_window")
 ev(grant(27, 27, t + 3 * H, 1001, ["id_card"]), "ok")
 ev(redeem(27, 1001, ["id_card"]), "not_yet_valid")
+# evidence documents one redeem: from its counter, once per kind, within 30 min
+t += 20 * M
+tick(t)
+ev(grant(28, 28, t, 1001, ["id_card"], uses=2), "ok")
+tick(t + M)
+ev(redeem(28, 1001, ["id_card"]), "ok")
+ev(evid("sign", 28, counter=8), "evidence_counter")
+ev(evid("sign", 28, redeem=0), "evidence_redeem")
+ev(evid("sign", 28, redeem=2), "evidence_redeem")
+ev(evid("sign", 28), "ok")
+ev(evid("sign", 28), "evidence_duplicate")
+tick(t + 31 * M)
+ev(evid("photo", 28), "evidence_late")
 # the afternoon: citizen 9 comes back after her grant closed
 t += 4 * H
 tick(t)

@@ -60,6 +60,7 @@ static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
         ev = fx_evidence((uint8_t)(CERTA_EV_CONFIRM + b[10] % 3), gid, centre, counter);
         if (b[11] == 0)
             memset(ev.evidence, 0, sizeof ev.evidence);
+        ev.redeem = (uint16_t)(b[7] % 4); /* rules 2: 0 names none, 1..3 a use */
         break;
     default:
         ev = fx_revoke(gid, holder);
@@ -84,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (snap_path[0] == '\0') {
         fx_genesis_init(&fx);
+        fx.g.params.rules = 2; /* evidence bound to its redeem */
         /* tmpfs when there is one: fsync there costs nothing */
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(snap_path, sizeof snap_path, "%s/certa-fuzz-state-%d.snap", dir, (int)getpid());

@@ -72,6 +72,17 @@ int main(int argc, char **argv)
     size_t n = 0;
     certa_event_encode(&ev, buf, sizeof buf, &n, NULL);
     put(dir, "event", "redeem16.bin", buf, n);
+    /* evidence naming its redeem: the 60-byte form */
+    ev = sample_event(CERTA_EV_SIGN, 4, 0);
+    ev.redeem = 2;
+    if (certa_event_encode(&ev, buf, sizeof buf, &n, NULL) != CERTA_OK)
+        return 1;
+    put(dir, "event", "sign_bound.bin", buf, n);
+    json_t *bj = certa_event_to_json(&ev, "dongcheng-counter");
+    char *btext = json_dumps(bj, JSON_COMPACT);
+    put(dir, "json_event", "sign_bound.json", btext, strlen(btext));
+    free(btext);
+    json_decref(bj);
     const char *jsonl = "{\"kind\":\"tick\",\"time_ms\":1710000000500}\n\n"
                         "{\"kind\":\"revoke\",\"grant_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\","
                         "\"holder_id\":\"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1"

@@ -8,7 +8,8 @@ cluster). Phases, each a JSON Lines file in OUTDIR, to be submitted in order:
   2-wrong.jsonl    integrator counter-dongcheng: a redeem with a wrong code
                    for every WRONG_EVERY-th grant (code_mismatch)
   3-redeem.jsonl   counter-dongcheng: the right code for every grant
-  4-evidence.jsonl counter-dongcheng: confirm, sign, photo for every grant
+  4-evidence.jsonl counter-dongcheng: confirm, sign, photo for every grant,
+                   each naming the grant's one redeem
   5-revoke.jsonl   integrator app: revokes every REVOKE_EVERY-th grant
   6-late.jsonl     integrator counter-dongcheng: confirms on revoked grants
                    (refused: the grant is revoked)
@@ -77,7 +78,8 @@ with open(os.path.join(out, "4-evidence.jsonl"), "w") as f:
     for n in range(N):
         for kind in ("confirm", "sign", "photo"):
             line(f, {"kind": kind, "grant_id": gid(n), "centre": CENTRE,
-                     "counter": counter(n), "evidence": h("%s %s %d" % (kind, tag, n))})
+                     "counter": counter(n), "evidence": h("%s %s %d" % (kind, tag, n)),
+                     "redeem": 1})
     exp["4-evidence"] = {"events": 3 * N, "ok": 3 * N, "rejected": 0}
 revoked = [n for n in range(N) if n % REVOKE == 0]
 with open(os.path.join(out, "5-revoke.jsonl"), "w") as f:
@@ -87,7 +89,8 @@ with open(os.path.join(out, "5-revoke.jsonl"), "w") as f:
 with open(os.path.join(out, "6-late.jsonl"), "w") as f:
     for n in revoked:
         line(f, {"kind": "confirm", "grant_id": gid(n), "centre": CENTRE,
-                 "counter": counter(n), "evidence": h("late %s %d" % (tag, n))})
+                 "counter": counter(n), "evidence": h("late %s %d" % (tag, n)),
+                 "redeem": 1})
     exp["6-late"] = {"events": len(revoked), "ok": 0, "rejected": len(revoked)}
 with open(os.path.join(out, "expected.json"), "w") as f:
     json.dump(exp, f)

@@ -27,6 +27,21 @@ G="$work/g/genesis.json"
 # the sample day: every line's result as expected; some rejected -> exit 1
 expect_rc 1 "$CERTA" dry-run --genesis "$G" "$DATA/day_one_counter.jsonl"
 diff "$work/out" "$DATA/day_one_counter.expected.jsonl" >&2 || fail "sample day results differ"
+grep -q '"rules": 2' "$G" || grep -q '"rules":2' "$G" || fail "certa genesis writes no rules 2"
+
+# the same day on a genesis without "rules" (a chain made before versions):
+# rules 1, evidence not bound to its redeem, so the evidence_* lines pass
+python3 - "$G" "$work/g1.json" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+del g["params"]["rules"]
+json.dump(g, open(sys.argv[2], "w"), indent=2)
+PY
+expect_rc 1 "$CERTA" dry-run --genesis "$work/g1.json" "$DATA/day_one_counter.jsonl"
+sed -E 's/"result":"rejected","reason":"evidence_(redeem|late|counter|duplicate)"/"result":"ok"/' \
+  "$DATA/day_one_counter.expected.jsonl" > "$work/expected-rules1.jsonl"
+[ "$(grep -c evidence_ "$DATA/day_one_counter.expected.jsonl")" -ge 4 ] || fail "the sample lost its evidence cases"
+diff "$work/out" "$work/expected-rules1.jsonl" >&2 || fail "rules 1 results differ"
 
 # standard input and --as
 printf '%s\n' '{"kind":"tick","time_ms":1893718800000}' \
@@ -124,7 +139,7 @@ grep -q '"status":"revoked"' "$work/out" || fail "revoke not seen after the seco
 # the chain the dry runs wrote passes the auditor (hash chain, event roots)
 if "$CERTA" verify-chain --help >/dev/null 2>&1; then
   expect_rc 0 "$CERTA" verify-chain --data "$D"
-  grep -q "heights 0..28" "$work/out" || fail "verify-chain: $(cat "$work/out")"
+  grep -q "heights 0..31" "$work/out" || fail "verify-chain: $(cat "$work/out")"
 fi
 # another genesis is refused on the same data directory
 expect_rc 0 "$CERTA" genesis --validators 4 --dir "$work/g2" --base-port 27200

@@ -23,7 +23,8 @@ static bool event_eq(const certa_event *a, const certa_event *b)
         a->not_after_ms != b->not_after_ms || a->max_uses != b->max_uses ||
         a->method != b->method || memcmp(a->code_commit, b->code_commit, 32) != 0 ||
         memcmp(a->code, b->code, 8) != 0 || memcmp(a->salt, b->salt, 16) != 0 ||
-        a->licence_count != b->licence_count || memcmp(a->evidence, b->evidence, 32) != 0)
+        a->licence_count != b->licence_count || memcmp(a->evidence, b->evidence, 32) != 0 ||
+        a->redeem != b->redeem)
         return false;
     for (unsigned i = 0; i < CERTA_REDEEM_LICENCES_MAX; i++) {
         const certa_licence_ref *x = &a->licences[i], *y = &b->licences[i];
@@ -151,6 +152,40 @@ Test(codec, evidence_and_revoke_layout)
     ev = sample_event(CERTA_EV_REVOKE, 2, 0);
     enc(&ev, b);
     cr_assert_eq(memcmp(b + 20, ev.holder_id, 32), 0);
+}
+
+/* Evidence naming its redeem: 60 bytes, the redeem's number at 56; the
+ * 56-byte form names none. One encoding per event: 0 in the long form, a
+ * reserved byte set or a length between the two are refused. */
+Test(codec, evidence_bound_form)
+{
+    certa_event ev = sample_event(CERTA_EV_SIGN, 3, 0), back;
+    uint8_t b[CERTA_EVENT_BYTES_MAX];
+    cr_assert_eq(enc(&ev, b), 56);
+    ev.redeem = 513;
+    size_t n = enc(&ev, b);
+    cr_assert_eq(n, 60);
+    cr_assert_eq(certa_get_le16(b + 56), 513);
+    cr_assert_eq(certa_get_le16(b + 58), 0);
+    cr_assert_eq(certa_event_decode(b, n, &back, NULL), CERTA_OK);
+    cr_assert(event_eq(&ev, &back));
+    cr_assert_eq(back.redeem, 513);
+
+    uint8_t bad[64];
+    memcpy(bad, b, n);
+    certa_put_le16(bad + 56, 0);
+    cr_assert(strstr(dec_expect(bad, n, CERTA_E_BAD_FIELD), "redeem") != NULL);
+    memcpy(bad, b, n);
+    bad[59] = 1;
+    dec_expect(bad, n, CERTA_E_RESERVED);
+    dec_expect(b, 58, CERTA_E_TRAILING);
+    dec_expect(b, 55, CERTA_E_TRUNCATED);
+
+    /* only evidence carries it */
+    certa_event r = sample_event(CERTA_EV_REVOKE, 3, 0);
+    r.redeem = 1;
+    size_t len = 0;
+    cr_assert_eq(certa_event_encode(&r, b, sizeof b, &len, NULL), CERTA_E_BAD_FIELD);
 }
 
 Test(codec, deterministic_and_hash_is_identity)

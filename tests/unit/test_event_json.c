@@ -104,7 +104,8 @@ static const char *const ex_redeem =
     "\"digest\":\"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\"}]}";
 static const char *const ex_photo =
     "{\"kind\":\"photo\",\"grant_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\",\"centre\":2,"
-    "\"counter\":7,\"evidence\":\"fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9\"}";
+    "\"counter\":7,\"evidence\":\"fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9\","
+    "\"redeem\":1}";
 static const char *const ex_revoke =
     "{\"kind\":\"revoke\",\"grant_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\","
     "\"holder_id\":\"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab\"}";
@@ -150,6 +151,7 @@ Test(event_json, documented_examples)
     certa_event p = parse_ok(ex_photo, integ);
     cr_assert_eq(p.kind, CERTA_EV_PHOTO);
     cr_assert_eq(p.evidence[0], 0xfc);
+    cr_assert_eq(p.redeem, 1);
     certa_event v = parse_ok(ex_revoke, NULL);
     cr_assert_eq(v.kind, CERTA_EV_REVOKE);
     cr_assert_eq(v.holder_id[31], 0xab);
@@ -297,6 +299,9 @@ Test(event_json, rejections_name_the_field)
            "\"0123456789012345678901234567890123456789012345678901234567890123\"", CERTA_E_JSON,
            "field \"integrator\"");
     reject(ex_photo, "evidence", "\"xyz\"", CERTA_E_HEX, "field \"evidence\": expected 64 hex");
+    reject(ex_photo, "redeem", "\"1\"", CERTA_E_JSON, "field \"redeem\"");
+    reject(ex_photo, "redeem", "65536", CERTA_E_BAD_FIELD, "field \"redeem\": 65536 is not in");
+    reject(ex_revoke, "redeem", "1", CERTA_E_JSON, "field \"redeem\": not used by kind revoke");
 }
 
 Test(event_json, too_many_licences)

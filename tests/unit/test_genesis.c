@@ -86,6 +86,7 @@ Test(genesis, write_reload_catalogue_counts)
     cr_assert_eq(g->params.grant_window_ms_max, 24ull * 3600 * 1000);
     cr_assert_eq(g->params.replay_horizon_ms, CERTA_REPLAY_HORIZON_MS_DEFAULT);
     cr_assert_eq(g->params.replay_horizon_batches, CERTA_REPLAY_HORIZON_BATCHES_DEFAULT);
+    cr_assert_eq(g->params.rules, 2, "certa genesis writes the newest rules");
     cr_assert_eq(g->licence_type_count, 7);
     cr_assert_eq(g->licence_type_mask, 0x7fu);
     cr_assert_eq(certa_genesis_licence_type_find(g, "business_licence"), 6);
@@ -444,6 +445,8 @@ static const mut cases[] = {
     /* 46 */ {"matters[0].licence_types[1]: 'id_card' appears twice", CERTA_E_GENESIS},
     /* 47 */ {"params.replay_horizon_batches: 15 is out of range", CERTA_E_GENESIS},
     /* 48 */ {"params.replay_horizon_ms: 1000 is out of range", CERTA_E_GENESIS},
+    /* 49 */ {"params.rules: 3 is out of range", CERTA_E_GENESIS},
+    /* 50 */ {"params.rules: 0 is out of range", CERTA_E_GENESIS},
 };
 
 static void mutate(json_t *r, int c)
@@ -507,6 +510,8 @@ static void mutate(json_t *r, int c)
     case 46: set(r, "matters", 0, "licence_types", json_pack("[s,s]", "id_card", "id_card")); break;
     case 47: set_param(r, "replay_horizon_batches", json_integer(15)); break;
     case 48: set_param(r, "replay_horizon_ms", json_integer(1000)); break;
+    case 49: set_param(r, "rules", json_integer(3)); break;
+    case 50: set_param(r, "rules", json_integer(0)); break;
     default: cr_assert_fail("no mutation %d", c);
     }
 }

@@ -737,6 +737,69 @@ Test(gov, serial_form_of_an_ungoverned_chain_is_unchanged)
     gov_free(v);
 }
 
+/* The rules' version: 1 for a genesis without it, raised by the council
+ * to 2 (never down, never past 2), in force from the next block for every
+ * replica, kept in the digest (its own tagged section) and in snapshots. */
+Test(gov, rules_version)
+{
+    char cold[512];
+    cold_dir_make(cold, sizeof cold);
+    certa_state *s = new_state(), *t = new_state_in(cold);
+    cr_assert_eq(certa_state_param(s, CERTA_GP_RULES), 1, "a genesis without rules");
+    certa_event low = param_set(CERTA_GP_RULES, 1, 120), high = param_set(CERTA_GP_RULES, 3, 121);
+    certa_state *twins[] = {s, t};
+    for (int k = 0; k < 2; k++) {
+        begin(twins[k]);
+        want(twins[k], FX_ADMIN, &low, CERTA_R_GOV_PARAM_RANGE, "rules 1 on a rules-1 chain");
+        want(twins[k], FX_ADMIN, &high, CERTA_R_GOV_PARAM_RANGE, "rules 3");
+        end(twins[k]);
+    }
+    /* a grant redeemed under rules 1, then the rules move to 2 */
+    certa_event g = fx_grant(1, 1, 1, 0, 101, FX_LT(CERTA_LT_ID_CARD), FX_T0, FX_T0 + FX_DAY_MS, 2,
+                             CERTA_METHOD_DIRECT);
+    certa_event r = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, false, false);
+    certa_event c = fx_evidence(CERTA_EV_CONFIRM, 1, 1, 1);
+    certa_event two = param_set(CERTA_GP_RULES, 2, 122);
+    for (int k = 0; k < 2; k++) {
+        begin(twins[k]);
+        want(twins[k], FX_APP, &g, CERTA_R_OK, "grant");
+        want(twins[k], FX_COUNTER_C1, &r, CERTA_R_OK, "redeem");
+        want(twins[k], FX_COUNTER_C1, &c, CERTA_R_OK, "rules 1: unbound confirm");
+        want(twins[k], FX_COUNTER_C1, &c, CERTA_R_OK, "rules 1: a second confirm");
+        end(twins[k]);
+        enact(twins[k], &two);
+        begin(twins[k]);
+        want(twins[k], FX_COUNTER_C1, &c, CERTA_R_EVIDENCE_REDEEM, "rules 2: unbound confirm");
+        /* its redeem happened under rules 1: no time or counter recorded */
+        certa_event b = c;
+        b.redeem = 1;
+        want(twins[k], FX_COUNTER_C1, &b, CERTA_R_EVIDENCE_LATE, "rules 2: a rules-1 redeem");
+        want(twins[k], FX_COUNTER_C1, &r, CERTA_R_OK, "second redeem, under rules 2");
+        b.redeem = 2;
+        want(twins[k], FX_COUNTER_C1, &b, CERTA_R_OK, "rules 2: bound confirm");
+        end(twins[k]);
+    }
+    cr_assert_eq(certa_state_param(s, CERTA_GP_RULES), 2);
+    begin(s);
+    want(s, FX_ADMIN, &low, CERTA_R_GOV_PARAM_RANGE, "back to rules 1");
+    end(s);
+    uint8_t dt[CERTA_HASH_BYTES], dc[CERTA_HASH_BYTES];
+    certa_state_digest(t, dt);
+    certa_state *cst = restore_via_snapshot(t, cold);
+    certa_state_digest(cst, dc);
+    cr_assert_eq(memcmp(dt, dc, sizeof dt), 0, "digest after restore");
+    cr_assert_eq(certa_state_param(cst, CERTA_GP_RULES), 2, "rules after restore");
+    /* the binding survived the snapshot: a second confirm is a duplicate */
+    begin(cst);
+    certa_event b2 = c;
+    b2.redeem = 2;
+    want(cst, FX_COUNTER_C1, &b2, CERTA_R_EVIDENCE_DUPLICATE, "after restore");
+    end(cst);
+    certa_state_free(s);
+    certa_state_free(cst);
+    cold_dir_remove(cold);
+}
+
 /* Matter 103 (driving licence, id card, residence permit) at centre 1:
  * restricted to driving licence + id card with id card required; at
  * centre 2 not offered; then back to the default. */

@@ -243,6 +243,91 @@ Test(state, rules_table)
     certa_state_free(s);
 }
 
+static certa_event bound(uint8_t kind, uint32_t gid, uint16_t counter, uint16_t redeem)
+{
+    certa_event ev = fx_evidence(kind, gid, 1, counter);
+    ev.redeem = redeem;
+    return ev;
+}
+
+/* Rules 2: confirm, sign and photo document the grant's latest redeem, come
+ * from its counter, within CERTA_STATE_EVIDENCE_WINDOW_MS, one of each. The
+ * binding is state: it survives a snapshot and a restart. */
+Test(state, evidence_bound_to_its_redeem)
+{
+    fx.g.params.rules = 2;
+    const uint64_t T = FX_T0, H = 3600000, W = CERTA_STATE_EVIDENCE_WINDOW_MS;
+    char cold[] = "/tmp/certa-test-cold-XXXXXX", snap[] = "/tmp/certa-test-snap-XXXXXX";
+    cr_assert_not_null(mkdtemp(cold));
+    int fd = mkstemp(snap);
+    cr_assert(fd >= 0);
+    close(fd);
+    certa_state *s = new_state_in(1, cold);
+    uint8_t root[32], d1[32], d2[32];
+    cr_assert_eq(certa_state_begin_block(s, 1, T + H, NULL), CERTA_OK);
+    const step grants[] = {
+        {"grant g1, two uses, any counter", FX_APP, fx_grant(1, 1, 1, 0, 101, ID, T, T + FX_DAY_MS, 2, CERTA_METHOD_CODE), CERTA_R_OK},
+    };
+    run(s, grants, N(grants));
+    certa_state_end_block(s, root);
+
+    cr_assert_eq(certa_state_begin_block(s, 2, T + 2 * H, NULL), CERTA_OK);
+    certa_event unbound = fx_evidence(CERTA_EV_CONFIRM, 1, 1, 1);
+    const step first[] = {
+        {"confirm before a redeem", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_NOT_REDEEMED},
+        {"redeem 1 at counter 1", FX_COUNTER_C1, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"confirm naming no redeem", FX_COUNTER_C1, unbound, CERTA_R_EVIDENCE_REDEEM},
+        {"confirm naming redeem 2", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 2), CERTA_R_EVIDENCE_REDEEM},
+        {"confirm from counter 2", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 2, 1), CERTA_R_EVIDENCE_COUNTER},
+        {"confirm redeem 1", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_OK},
+        {"confirm redeem 1 again", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_EVIDENCE_DUPLICATE},
+        {"sign redeem 1", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 1, 1), CERTA_R_OK},
+        {"redeem 2 at counter 2", FX_COUNTER_C1, fx_redeem(1, 1, 2, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"photo of redeem 1 after redeem 2", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 1, 1), CERTA_R_EVIDENCE_REDEEM},
+        {"photo of redeem 1 from counter 2", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 1), CERTA_R_EVIDENCE_REDEEM},
+        {"confirm redeem 2 (a new redeem, a new set)", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 2, 2), CERTA_R_OK},
+    };
+    run(s, first, N(first));
+    certa_state_end_block(s, root);
+    certa_state_digest(s, d1);
+    cr_assert_eq(certa_state_snapshot_save(s, snap, NULL), CERTA_OK);
+    certa_state_free(s);
+
+    /* restarted from the snapshot: the same digest, the same binding */
+    s = new_state_in(1, cold);
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_snapshot_load(s, snap, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    certa_state_digest(s, d2);
+    cr_assert_eq(memcmp(d1, d2, 32), 0);
+    /* the last block time before the window closes, then the first after */
+    cr_assert_eq(certa_state_begin_block(s, 3, T + 2 * H + W - 1, NULL), CERTA_OK);
+    const step in_time[] = {
+        {"confirm redeem 2 again", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 2, 2), CERTA_R_EVIDENCE_DUPLICATE},
+        {"sign redeem 2, the last ms", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 2, 2), CERTA_R_OK},
+    };
+    run(s, in_time, N(in_time));
+    certa_state_end_block(s, root);
+    cr_assert_eq(certa_state_begin_block(s, 4, T + 2 * H + W, NULL), CERTA_OK);
+    const step late[] = {
+        {"photo redeem 2, window over", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 2), CERTA_R_EVIDENCE_LATE},
+        {"sign redeem 2 late (late before duplicate)", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 2, 2), CERTA_R_EVIDENCE_LATE},
+    };
+    run(s, late, N(late));
+    certa_state_end_block(s, root);
+    /* past its window and the grace the grant is archived: still refused */
+    cr_assert_eq(certa_state_begin_block(s, 5, T + 3 * FX_DAY_MS, NULL), CERTA_OK);
+    certa_state_end_block(s, root);
+    cr_assert_eq(certa_state_begin_block(s, 6, T + 3 * FX_DAY_MS + 1, NULL), CERTA_OK);
+    const step archived[] = {
+        {"photo on the archived grant", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 2), CERTA_R_EVIDENCE_LATE},
+    };
+    run(s, archived, N(archived));
+    certa_state_end_block(s, root);
+    certa_state_free(s);
+    unlink(snap);
+    rm_rf(cold);
+}
+
 Test(state, statuses_over_time)
 {
     certa_state *s = new_state(1);
