@@ -57,8 +57,10 @@ enum {
     R_CODE = 28,
     R_SALT = 36,
     R_COUNT = 52,
-    R_RESERVED = 53,
+    R_RESERVED = 53, /* flags: R_FLAG_SEALED, else 0 */
     R_LICENCES = 54,
+    R_FLAG_SEALED = 1, /* code and salt zero; the proof follows the licences */
+    R_PROOF_BYTES = 32,
     R_LIC_ID = 0,
     R_LIC_TYPE = 16,
     R_LIC_DIGEST = 17,
@@ -306,6 +308,12 @@ static certa_err event_check(const certa_event *ev, bool with_off, certa_errinfo
         if (!code_is_absent(ev->code) && !code_is_digits(ev->code))
             return field_fail(ei, CERTA_E_BAD_FIELD, "code", OFF(R_CODE),
                               "must be 8 ASCII digits or 8 zero bytes");
+        /* sealed: the proof stands for code and salt, which stay with the
+         * holder and the counter */
+        if (!all_zero(ev->code_proof, sizeof ev->code_proof) &&
+            (!code_is_absent(ev->code) || !all_zero(ev->salt, sizeof ev->salt)))
+            return field_fail(ei, CERTA_E_BAD_FIELD, "code_proof", NO_OFFSET,
+                              "a sealed redeem carries no code and no salt");
         if (ev->licence_count == 0)
             return field_fail(ei, CERTA_E_BAD_FIELD, "licences", OFF(R_COUNT),
                               "must list at least one licence");
@@ -391,6 +399,7 @@ static certa_err event_check_unused(const certa_event *ev, certa_errinfo *ei)
         UNUSED(!all_zero(ev->code, sizeof ev->code), "code");
         UNUSED(!all_zero(ev->salt, sizeof ev->salt), "salt");
         UNUSED(ev->licence_count != 0, "licences");
+        UNUSED(!all_zero(ev->code_proof, sizeof ev->code_proof), "code_proof");
     }
     UNUSED(!(f & F_EVIDENCE) && !all_zero(ev->evidence, sizeof ev->evidence), "evidence");
     UNUSED(!(f & F_EVIDENCE) && ev->redeem != 0, "redeem");
@@ -443,7 +452,9 @@ static size_t event_size(const certa_event *ev)
 {
     switch (ev->kind) {
     case CERTA_EV_GRANT: return G_BYTES;
-    case CERTA_EV_REDEEM: return R_LICENCES + (size_t)ev->licence_count * R_LIC_BYTES;
+    case CERTA_EV_REDEEM:
+        return R_LICENCES + (size_t)ev->licence_count * R_LIC_BYTES +
+               (all_zero(ev->code_proof, sizeof ev->code_proof) ? 0 : R_PROOF_BYTES);
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO: return ev->redeem != 0 ? E_BOUND_BYTES : E_BYTES;
@@ -495,13 +506,17 @@ certa_err certa_event_encode(const certa_event *ev, uint8_t *out, size_t cap,
         memcpy(out + R_CODE, ev->code, CERTA_CODE_DIGITS);
         memcpy(out + R_SALT, ev->salt, CERTA_SALT_BYTES);
         out[R_COUNT] = ev->licence_count;
-        out[R_RESERVED] = 0;
+        bool sealed = !all_zero(ev->code_proof, sizeof ev->code_proof);
+        out[R_RESERVED] = sealed ? R_FLAG_SEALED : 0;
         for (unsigned i = 0; i < ev->licence_count; i++) {
             uint8_t *p = out + R_LICENCES + i * R_LIC_BYTES;
             memcpy(p + R_LIC_ID, ev->licences[i].id, CERTA_LICENCE_ID_BYTES);
             p[R_LIC_TYPE] = ev->licences[i].type;
             memcpy(p + R_LIC_DIGEST, ev->licences[i].digest, CERTA_HASH_BYTES);
         }
+        if (sealed)
+            memcpy(out + R_LICENCES + ev->licence_count * R_LIC_BYTES, ev->code_proof,
+                   R_PROOF_BYTES);
         break;
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
@@ -592,12 +607,24 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
         if (count > CERTA_REDEEM_LICENCES_MAX)
             return field_fail(ei, CERTA_E_TOO_LONG, "licences", R_COUNT,
                               "%u licences, limit %u", count, CERTA_REDEEM_LICENCES_MAX);
-        if ((e = want_exact(len, R_LICENCES + count * R_LIC_BYTES, "redeem event", ei)) !=
+        if (in[R_RESERVED] != 0 && in[R_RESERVED] != R_FLAG_SEALED)
+            return field_fail(ei, CERTA_E_RESERVED, "flags", R_RESERVED,
+                              "redeem flags 0x%02x (only 0x01, sealed, is defined)",
+                              in[R_RESERVED]);
+        bool sealed = in[R_RESERVED] == R_FLAG_SEALED;
+        size_t body = R_LICENCES + count * R_LIC_BYTES;
+        if ((e = want_exact(len, body + (sealed ? R_PROOF_BYTES : 0), "redeem event", ei)) !=
             CERTA_OK)
             return e;
-        if (in[R_RESERVED] != 0)
-            return field_fail(ei, CERTA_E_RESERVED, "reserved", R_RESERVED,
-                              "reserved byte is 0x%02x", in[R_RESERVED]);
+        if (sealed) {
+            memcpy(ev->code_proof, in + body, R_PROOF_BYTES);
+            if (all_zero(ev->code_proof, R_PROOF_BYTES))
+                return field_fail(ei, CERTA_E_BAD_FIELD, "code_proof", body,
+                                  "all zero in a sealed redeem");
+            if (!all_zero(in + R_CODE, CERTA_CODE_DIGITS + CERTA_SALT_BYTES))
+                return field_fail(ei, CERTA_E_BAD_FIELD, "code", R_CODE,
+                                  "a sealed redeem carries no code and no salt");
+        }
         ev->centre = certa_get_le16(in + R_CENTRE);
         ev->counter = certa_get_le16(in + R_COUNTER);
         ev->matter = certa_get_le32(in + R_MATTER);
@@ -657,6 +684,20 @@ void certa_code_commit(const uint8_t salt[CERTA_SALT_BYTES], const char code[CER
     memcpy(buf, salt, CERTA_SALT_BYTES);
     memcpy(buf + CERTA_SALT_BYTES, code, CERTA_CODE_DIGITS);
     certa_sha256(buf, sizeof buf, out);
+}
+
+void certa_code_proof(const uint8_t salt[CERTA_SALT_BYTES], const char code[CERTA_CODE_DIGITS],
+                      uint8_t out[CERTA_HASH_BYTES])
+{
+    certa_code_commit(salt, code, out);
+}
+
+void certa_code_commit_sealed(const uint8_t salt[CERTA_SALT_BYTES],
+                              const char code[CERTA_CODE_DIGITS], uint8_t out[CERTA_HASH_BYTES])
+{
+    uint8_t proof[CERTA_HASH_BYTES];
+    certa_code_proof(salt, code, proof);
+    certa_sha256(proof, sizeof proof, out);
 }
 
 certa_err certa_event_validate(const certa_event *ev, certa_errinfo *ei)

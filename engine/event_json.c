@@ -40,6 +40,7 @@ enum {
     J_INTEGRATOR = 1u << 16,
     J_GOV = 1u << 17,
     J_REDEEM = 1u << 18,
+    J_CODE_PROOF = 1u << 19,
 };
 
 static const struct {
@@ -63,6 +64,7 @@ static const struct {
     {"licences", J_LICENCES},
     {"evidence", J_EVIDENCE},
     {"redeem", J_REDEEM},
+    {"code_proof", J_CODE_PROOF},
     {"integrator", J_INTEGRATOR},
     {"gov", J_GOV},
 };
@@ -75,7 +77,8 @@ static unsigned kind_json_fields(unsigned kind)
         return common | J_HOLDER_ID | J_LICENCE_TYPES | J_CENTRE | J_COUNTER | J_MATTER |
                J_NOT_BEFORE | J_NOT_AFTER | J_MAX_USES | J_METHOD | J_CODE_COMMIT;
     case CERTA_EV_REDEEM:
-        return common | J_CENTRE | J_COUNTER | J_MATTER | J_CODE | J_SALT | J_LICENCES;
+        return common | J_CENTRE | J_COUNTER | J_MATTER | J_CODE | J_SALT | J_LICENCES |
+               J_CODE_PROOF;
     case CERTA_EV_CONFIRM:
     case CERTA_EV_SIGN:
     case CERTA_EV_PHOTO: return common | J_CENTRE | J_COUNTER | J_EVIDENCE | J_REDEEM;
@@ -459,7 +462,19 @@ static certa_err parse_fields(const json_t *obj, certa_event *ev, certa_errinfo 
                              "expected a string of 8 digits");
             memcpy(ev->code, s, CERTA_CODE_DIGITS);
         }
-        TRY(get_hex(obj, "salt", ev->salt, CERTA_SALT_BYTES, ei));
+        /* sealed (rules 2): the proof instead of code and salt */
+        const json_t *pf = json_object_get(obj, "code_proof");
+        if (pf != NULL) {
+            TRY(hex_value(pf, "code_proof", ev->code_proof, CERTA_HASH_BYTES, ei));
+            static const uint8_t zero[CERTA_HASH_BYTES];
+            if (memcmp(ev->code_proof, zero, sizeof zero) == 0)
+                return jfail(ei, CERTA_E_BAD_FIELD, "code_proof", "all zero");
+            if (c != NULL || json_object_get(obj, "salt") != NULL)
+                return jfail(ei, CERTA_E_BAD_FIELD, "code_proof",
+                             "a sealed redeem carries no code and no salt");
+        } else {
+            TRY(get_hex(obj, "salt", ev->salt, CERTA_SALT_BYTES, ei));
+        }
         TRY(parse_licences(obj, ev, ei));
         break;
     }
@@ -610,7 +625,11 @@ json_t *certa_event_to_json(const certa_event *ev, const char *integrator)
         rc |= json_object_set_new(o, "matter", json_integer(ev->matter));
         if (ev->code[0] != '\0')
             rc |= json_object_set_new(o, "code", json_stringn(ev->code, CERTA_CODE_DIGITS));
-        rc |= set_hex(o, "salt", ev->salt, CERTA_SALT_BYTES);
+        bool sealed = false;
+        for (unsigned i = 0; i < CERTA_HASH_BYTES; i++)
+            sealed |= ev->code_proof[i] != 0;
+        if (!sealed)
+            rc |= set_hex(o, "salt", ev->salt, CERTA_SALT_BYTES);
         json_t *arr = json_array();
         for (unsigned i = 0; arr != NULL && i < ev->licence_count; i++) {
             json_t *l = json_object();
@@ -624,6 +643,8 @@ json_t *certa_event_to_json(const certa_event *ev, const char *integrator)
             rc |= json_array_append_new(arr, l);
         }
         rc |= json_object_set_new(o, "licences", arr);
+        if (sealed)
+            rc |= set_hex(o, "code_proof", ev->code_proof, CERTA_HASH_BYTES);
         break;
     }
     case CERTA_EV_CONFIRM:

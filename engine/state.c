@@ -42,7 +42,7 @@ static const char *const result_names[CERTA_R_COUNT] = {
     "gov_key_in_use", "gov_bad_key", "gov_bad_target", "gov_param_range",
     "gov_proposal_exists", "gov_full", "integrator_inactive", "stale_key",
     "licence_type_required", "evidence_redeem", "evidence_late", "evidence_counter",
-    "evidence_duplicate",
+    "evidence_duplicate", "code_unsealed",
 };
 
 const char *certa_result_name(unsigned r)
@@ -613,6 +613,10 @@ static certa_result apply_grant(certa_state *s, const certa_event *ev, bool exis
         return CERTA_R_SCOPE_CENTRE;
     if (ev->counter != 0 && !gov_counter_open(s->gov, ev->centre, ev->counter))
         return CERTA_R_SCOPE_COUNTER;
+    /* rules 2: the QR the holder scanned names one counter's signing pad */
+    if (ev->method == CERTA_METHOD_QR && ev->counter == 0 &&
+        gov_param(s->gov, CERTA_GP_RULES) >= 2)
+        return CERTA_R_SCOPE_COUNTER;
     const certa_matter_info *m = matter_of(s, ev->matter);
     if (m == NULL)
         return CERTA_R_SCOPE_MATTER;
@@ -637,12 +641,24 @@ static certa_result apply_grant(certa_state *s, const certa_event *ev, bool exis
 
 static certa_result check_code(certa_state *s, grant *gr, const certa_event *ev)
 {
+    bool sealed = !all_zero(ev->code_proof, CERTA_HASH_BYTES);
     if (gr->method == CERTA_METHOD_DIRECT)
-        return all_zero(ev->code, CERTA_CODE_DIGITS) ? CERTA_R_OK : CERTA_R_CODE_MISMATCH;
-    uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS], h[CERTA_HASH_BYTES];
-    memcpy(buf, ev->salt, CERTA_SALT_BYTES);
-    memcpy(buf + CERTA_SALT_BYTES, ev->code, CERTA_CODE_DIGITS);
-    certa_sha256(buf, sizeof buf, h);
+        return all_zero(ev->code, CERTA_CODE_DIGITS) && !sealed ? CERTA_R_OK
+                                                                 : CERTA_R_CODE_MISMATCH;
+    uint8_t h[CERTA_HASH_BYTES];
+    if (gov_param(s->gov, CERTA_GP_RULES) >= 2) {
+        /* the block must not publish what lets anyone test the code: the
+         * redeem carries SHA-256(salt || code), the grant its hash. A
+         * redeem without the proof is no guess: no attempt is counted. */
+        if (!sealed)
+            return CERTA_R_CODE_UNSEALED;
+        certa_sha256(ev->code_proof, CERTA_HASH_BYTES, h);
+    } else {
+        uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS];
+        memcpy(buf, ev->salt, CERTA_SALT_BYTES);
+        memcpy(buf + CERTA_SALT_BYTES, ev->code, CERTA_CODE_DIGITS);
+        certa_sha256(buf, sizeof buf, h);
+    }
     if (certa_ct_equal(h, gr->code_commit, CERTA_HASH_BYTES))
         return CERTA_R_OK;
     /* A wrong (or missing) code is an attempt: it counts towards the lock. */
@@ -674,6 +690,11 @@ static certa_result apply_redeem(certa_state *s, grant *gr, uint32_t gi, const c
         return CERTA_R_SCOPE_CENTRE;
     if (!gov_counter_open(s->gov, ev->centre, ev->counter) ||
         (gr->counter != 0 && ev->counter != gr->counter))
+        return CERTA_R_SCOPE_COUNTER;
+    /* rules 2: a grant's later uses stay at the counter of its first, so a
+     * counter that merely saw a redeem cannot use the grant */
+    if (gr->redeem_counter != 0 && ev->counter != gr->redeem_counter &&
+        gov_param(s->gov, CERTA_GP_RULES) >= 2)
         return CERTA_R_SCOPE_COUNTER;
     uint32_t cat_allowed = UINT32_MAX, cat_required = 0;
     bool governed = gov_catalogue(s->gov, ev->centre, gr->matter, &cat_allowed, &cat_required);

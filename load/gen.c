@@ -320,11 +320,16 @@ static void case_derive(const gen *G, uint32_t id, case_attr *c)
         uint64_t v = rng_u64(&r);
         memcpy(c->salt + i, &v, 8);
     }
+    /* Rules 2 (docs/OPERATIONS.md "Codes and QR"): the grant commits to
+     * SHA-256 of the redeem's sealed proof; a QR grant's secret is the
+     * signing pad's challenge (the salt here) with no code. */
+    if (G->g->params.rules >= 2 && c->method == CERTA_METHOD_QR)
+        memset(c->code, 0, CERTA_CODE_DIGITS);
     if (c->method != CERTA_METHOD_DIRECT) {
-        uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS];
-        memcpy(buf, c->salt, CERTA_SALT_BYTES);
-        memcpy(buf + CERTA_SALT_BYTES, c->code, CERTA_CODE_DIGITS);
-        certa_sha256(buf, sizeof buf, c->commit);
+        if (G->g->params.rules >= 2)
+            certa_code_commit_sealed(c->salt, c->code, c->commit);
+        else
+            certa_code_commit(c->salt, c->code, c->commit);
     }
     derive("holder", G->o->seed, id, 0, c->holder, sizeof c->holder);
     derive("grant", G->o->seed, id, 0, c->grant_id, sizeof c->grant_id);
@@ -430,7 +435,10 @@ static void case_event(const gen *G, const case_attr *c, uint32_t id, unsigned s
         ev->centre = c->centre_id;
         ev->counter = c->counter;
         ev->matter = c->matter->id;
-        if (c->method != CERTA_METHOD_DIRECT) {
+        if (c->method != CERTA_METHOD_DIRECT && G->g->params.rules >= 2) {
+            certa_code_proof(c->salt, step == ST_WRONG ? c->wrong_code : c->code,
+                             ev->code_proof);
+        } else if (c->method != CERTA_METHOD_DIRECT) {
             memcpy(ev->code, step == ST_WRONG ? c->wrong_code : c->code, CERTA_CODE_DIGITS);
             memcpy(ev->salt, c->salt, CERTA_SALT_BYTES);
         }

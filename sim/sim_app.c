@@ -38,6 +38,7 @@ void sim_genesis_init(sim *s)
     g->params.clock_skew_ms_max = 1000;
     g->params.grant_window_ms_max = 30ull * 86400000ull;
     g->params.code_attempts_max = 3;
+    g->params.rules = 2; /* the rules certa genesis writes */
     /* the replay horizon: bounded in the busy scenarios (as many batches as
      * the host horizon per integrator), else wider than the run */
     uint64_t batches = s->horizon ? (uint64_t)s->horizon * NINTEG : 2ull * s->o.requests;
@@ -156,10 +157,7 @@ static uint32_t request_events(const sim *s, uint64_t idx, certa_event evs[2])
             char code[CERTA_CODE_DIGITS];
             uint8_t salt[CERTA_SALT_BYTES];
             grant_secret(s, gid, code, salt);
-            uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS];
-            memcpy(buf, salt, CERTA_SALT_BYTES);
-            memcpy(buf + CERTA_SALT_BYTES, code, CERTA_CODE_DIGITS);
-            certa_sha256(buf, sizeof buf, e->code_commit);
+            certa_code_commit_sealed(salt, code, e->code_commit); /* rules 2 */
         } else {
             /* an app batch (index = 0 or 3 mod NINTEG) up to 12 back or ahead */
             uint64_t near = idx + (rk % 25);
@@ -171,9 +169,12 @@ static uint32_t request_events(const sim *s, uint64_t idx, certa_event evs[2])
             e->centre = s->g_integ[integ].centre;
             e->counter = 1;
             e->matter = 101;
-            grant_secret(s, gid, e->code, e->salt);
+            char code[CERTA_CODE_DIGITS];
+            uint8_t salt[CERTA_SALT_BYTES];
+            grant_secret(s, gid, code, salt);
             if (((rk >> 7) & 7) == 0) /* a wrong code now and then */
-                e->code[0] = e->code[0] == '9' ? '0' : (char)(e->code[0] + 1);
+                code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+            certa_code_proof(salt, code, e->code_proof); /* sealed: rules 2 */
             e->licence_count = 1;
             memset(e->licences[0].id, 0x4c, CERTA_LICENCE_ID_BYTES);
             e->licences[0].type = CERTA_LT_ID_CARD;

@@ -181,6 +181,28 @@ static inline certa_event fx_redeem(uint32_t gid, uint16_t centre, uint16_t coun
     return ev;
 }
 
+/* Rules 2: the same redeem, sealed (the proof instead of code and salt). */
+static inline certa_event fx_sealed(certa_event ev)
+{
+    if (ev.code[0] != '\0')
+        certa_code_proof(ev.salt, ev.code, ev.code_proof);
+    memset(ev.code, 0, sizeof ev.code);
+    memset(ev.salt, 0, sizeof ev.salt);
+    return ev;
+}
+
+/* Rules 2: a code grant's commitment to its sealed proof. */
+static inline certa_event fx_grant_sealed(certa_event g, uint32_t gid)
+{
+    char code[CERTA_CODE_DIGITS];
+    uint8_t salt[CERTA_SALT_BYTES];
+    fx_code(gid, code);
+    fx_salt(gid, salt);
+    if (g.method != CERTA_METHOD_DIRECT)
+        certa_code_commit_sealed(salt, code, g.code_commit);
+    return g;
+}
+
 static inline certa_event fx_evidence(uint8_t kind, uint32_t gid, uint16_t centre,
                                       uint16_t counter)
 {

@@ -124,6 +124,10 @@ typedef struct certa_event {
     uint8_t salt[CERTA_SALT_BYTES];
     uint8_t licence_count;
     certa_licence_ref licences[CERTA_REDEEM_LICENCES_MAX];
+    /* redeem, sealed form (rules 2): SHA-256(salt || code), revealing
+     * neither; all zero when the redeem is not sealed. A sealed redeem has
+     * no code and no salt. */
+    uint8_t code_proof[CERTA_HASH_BYTES];
 
     /* confirm, sign, photo */
     uint8_t evidence[CERTA_HASH_BYTES];
@@ -151,6 +155,15 @@ certa_err certa_event_decode(const uint8_t *in, size_t len, certa_event *ev,
 void certa_code_commit(const uint8_t salt[CERTA_SALT_BYTES],
                        const char code[CERTA_CODE_DIGITS],
                        uint8_t out[CERTA_HASH_BYTES]);
+
+/* Rules 2 (docs/OPERATIONS.md "Codes and QR"): the redeem's sealed proof,
+ * SHA-256(salt || code) (the same bytes as certa_code_commit), and the
+ * grant's commitment, SHA-256 of that proof. For a QR grant, salt is the
+ * signing pad's 16-byte challenge and code 8 zero bytes. */
+void certa_code_proof(const uint8_t salt[CERTA_SALT_BYTES], const char code[CERTA_CODE_DIGITS],
+                      uint8_t out[CERTA_HASH_BYTES]);
+void certa_code_commit_sealed(const uint8_t salt[CERTA_SALT_BYTES],
+                              const char code[CERTA_CODE_DIGITS], uint8_t out[CERTA_HASH_BYTES]);
 
 /* The value rules alone (what encode checks before writing): CERTA_OK when
  * ev is encodable. For producers that want to refuse input early. */

@@ -67,7 +67,9 @@ typedef enum certa_result {
     CERTA_R_EVIDENCE_LATE = 36,          /* CERTA_STATE_EVIDENCE_WINDOW_MS after it */
     CERTA_R_EVIDENCE_COUNTER = 37,       /* not from the counter of that redeem */
     CERTA_R_EVIDENCE_DUPLICATE = 38,     /* that kind already documents that redeem */
-    CERTA_R_COUNT = 39,
+    CERTA_R_CODE_UNSEALED = 39,          /* rules 2: a code or QR redeem without its
+                                          * sealed proof (e.g. revealing the code) */
+    CERTA_R_COUNT = 40,
 } certa_result;
 
 /* "ok", "malformed", ...; NULL for an unknown code. parse: -1 if unknown. */

@@ -28,7 +28,15 @@ def hid(n): return hashlib.sha256(b"holder %d" % n).hexdigest()
 def gid(n): return hashlib.sha256(b"grant %d" % n).hexdigest()[:32]
 def salt(n): return hashlib.sha256(b"salt %d" % n).hexdigest()[:32]
 def code(n): return "%08d" % ((n * 7919 + 12345678) % 100000000)
-def commit(n): return hashlib.sha256(bytes.fromhex(salt(n)) + code(n).encode()).hexdigest()
+# Rules 2 (docs/OPERATIONS.md "Codes and QR"): the salt stays in the holder's
+# app until the moment of use; the redeem carries the sealed proof
+# SHA-256(salt || code), the grant commits to SHA-256(proof). A QR grant's
+# secret is the signing pad's 16-byte challenge, with no code (8 zero bytes).
+NO_CODE = "\0" * 8
+
+
+def proof(n, c): return hashlib.sha256(bytes.fromhex(salt(n)) + c.encode()).hexdigest()
+def commit(n, c=None): return hashlib.sha256(bytes.fromhex(proof(n, c or code(n)))).hexdigest()
 def dig(s): return hashlib.sha256(s.encode()).hexdigest()
 
 
@@ -38,24 +46,28 @@ def grant(n, holder, t, matter, types, method="code", counter=0, uses=1, centre=
          "licence_types": types, "centre": centre, "counter": counter, "matter": matter,
          "not_before_ms": t, "not_after_ms": t + length, "max_uses": uses, "method": method}
     if method != "direct":
-        o["code_commit"] = commit(n)
+        o["code_commit"] = commit(n, NO_CODE if method == "qr" else None)
     return o
 
 
 def redeem(n, matter, types, right=True, with_code=True, integ=CI, centre=CENTRE,
-           counter=COUNTER):
+           counter=COUNTER, qr=False, clear=False):
     o = {"integrator": integ, "kind": "redeem", "grant_id": gid(n), "centre": centre,
          "counter": counter, "matter": matter}
-    if with_code:
-        c = code(n)
-        if not right:
-            c = c[:7] + str((int(c[7]) + 1) % 10)
-        o["code"] = c
+    c = NO_CODE if qr else code(n)
+    if not right and not qr:
+        c = c[:7] + str((int(c[7]) + 1) % 10)
+    if clear:  # code and salt (a QR's challenge) in the clear, as rules 1 had it
+        if c != NO_CODE:
+            o["code"] = c
         o["salt"] = salt(n)
-    else:
+    elif not with_code:
         o["salt"] = "00" * 16  # a direct grant takes no code
     o["licences"] = [{"id": hashlib.sha256(b"lic %d %s" % (n, t.encode())).hexdigest()[:32],
                       "type": t, "digest": dig("doc %d %s" % (n, t))} for t in types]
+    if with_code and not clear:
+        # a QR redeem by someone who never saw the challenge can only guess
+        o["code_proof"] = proof(n, c) if right or not qr else dig("a guess %d" % n)
     return o
 
 
@@ -85,12 +97,17 @@ for n in range(1, 9):
     ev(evid("photo", n), "ok")
     t += 25 * M
     tick(t)
-# a QR grant for counter 7 only
+# the seed's second example: the signing pad of counter 7 shows a QR (centre,
+# counter, a fresh challenge); the holder's app scans it and grants to that
+# counter only; the counter's redeem proves it knows the challenge
 ev(grant(20, 20, t, 1001, ["id_card"], method="qr", counter=COUNTER), "ok")
+ev(grant(29, 20, t, 1001, ["id_card"], method="qr", counter=0), "scope_counter")
 tick(t + M)
-ev(redeem(20, 1001, ["id_card"], counter=8), "scope_counter")
-ev(redeem(20, 1001, ["id_card"]), "ok")
-ev(redeem(20, 1001, ["id_card"]), "exhausted")
+ev(redeem(20, 1001, ["id_card"], counter=8, qr=True), "scope_counter")
+ev(redeem(20, 1001, ["id_card"], qr=True, right=False), "code_mismatch")
+ev(redeem(20, 1001, ["id_card"], qr=True, clear=True), "code_unsealed")
+ev(redeem(20, 1001, ["id_card"], qr=True), "ok")
+ev(redeem(20, 1001, ["id_card"], qr=True), "exhausted")
 ev(evid("confirm", 20), "ok")
 t += 20 * M
 tick(t)
@@ -130,7 +147,10 @@ t += 20 * M
 tick(t)
 ev(grant(28, 28, t, 1001, ["id_card"], uses=2), "ok")
 tick(t + M)
+ev(redeem(28, 1001, ["id_card"], clear=True), "code_unsealed")
 ev(redeem(28, 1001, ["id_card"]), "ok")
+# its second use only at the counter of the first: counter 8 saw nothing
+ev(redeem(28, 1001, ["id_card"], counter=8), "scope_counter")
 ev(evid("sign", 28, counter=8), "evidence_counter")
 ev(evid("sign", 28, redeem=0), "evidence_redeem")
 ev(evid("sign", 28, redeem=2), "evidence_redeem")

@@ -4,7 +4,8 @@ the current wall-clock time (block timestamps are wall-clock ms on a live
 cluster). Phases, each a JSON Lines file in OUTDIR, to be submitted in order:
 
   1-grants.jsonl   integrator app: N grants at the Dongcheng centre (2),
-                   matter 1001 (id_card), method code, max_uses 1
+                   matter 1001 (id_card), max_uses 1, method code (any
+                   counter) or, every fourth, qr (bound to its counter)
   2-wrong.jsonl    integrator counter-dongcheng: a redeem with a wrong code
                    for every WRONG_EVERY-th grant (code_mismatch)
   3-redeem.jsonl   counter-dongcheng: the right code for every grant
@@ -37,7 +38,16 @@ def hid(n): return h("holder %d" % n)
 def salt(n): return h("salt %s %d" % (tag, n))[:32]
 def code(n): return "%08d" % ((n * 7919 + 12345678) % 100000000)
 def wrong(n): c = code(n); return c[:7] + str((int(c[7]) + 1) % 10)
-def commit(n): return hashlib.sha256(bytes.fromhex(salt(n)) + code(n).encode()).hexdigest()
+# rules 2 (docs/OPERATIONS.md "Codes and QR"): the redeem carries the sealed
+# proof SHA-256(salt || code), the grant commits to SHA-256(proof)
+# proof SHA-256(salt || code), the grant commits to SHA-256(proof). Every
+# fourth grant is the seed's second example, a QR grant: the signing pad of
+# counter(n) showed a challenge (salt(n) here) and the grant names that
+# counter; its proof has no code (8 zero bytes).
+def qr(n): return n % 4 == 1
+def secret(n, c): return "\0" * 8 if qr(n) else c
+def proof(n, c): return hashlib.sha256(bytes.fromhex(salt(n)) + secret(n, c).encode()).hexdigest()
+def commit(n): return hashlib.sha256(bytes.fromhex(proof(n, code(n)))).hexdigest()
 def counter(n): return 1 + n % 40
 
 
@@ -49,21 +59,27 @@ exp = {}
 with open(os.path.join(out, "1-grants.jsonl"), "w") as f:
     for n in range(N):
         line(f, {"kind": "grant", "grant_id": gid(n), "holder_id": hid(n),
-                 "licence_types": ["id_card"], "centre": CENTRE, "counter": 0,
+                 "licence_types": ["id_card"], "centre": CENTRE,
+                 "counter": counter(n) if qr(n) else 0,
                  "matter": MATTER, "not_before_ms": now - 60_000,
-                 "not_after_ms": now + 3_600_000, "max_uses": 1, "method": "code",
-                 "code_commit": commit(n)})
+                 "not_after_ms": now + 3_600_000, "max_uses": 1,
+                 "method": "qr" if qr(n) else "code", "code_commit": commit(n)})
     exp["1-grants"] = {"events": N, "ok": N, "rejected": 0}
 # An integrator's batches in flight together may be ordered differently in
 # a block, so events that depend on each other go in separate phases.
 wrongs = [n for n in range(N) if n % WRONG == 3]
 
 
+def guess(n): return h("a guess %s %d" % (tag, n))
+
+
 def redeem(n, c):
     return {"kind": "redeem", "grant_id": gid(n), "centre": CENTRE,
-            "counter": counter(n), "matter": MATTER, "code": c, "salt": salt(n),
+            "counter": counter(n), "matter": MATTER,
             "licences": [{"id": h("lic %s %d" % (tag, n))[:32], "type": "id_card",
-                          "digest": h("doc %d" % n)}]}
+                          "digest": h("doc %d" % n)}],
+            # a QR redeem without the challenge can only guess
+            "code_proof": guess(n) if qr(n) and c != code(n) else proof(n, c)}
 
 
 with open(os.path.join(out, "2-wrong.jsonl"), "w") as f:

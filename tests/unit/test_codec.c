@@ -24,7 +24,7 @@ static bool event_eq(const certa_event *a, const certa_event *b)
         a->method != b->method || memcmp(a->code_commit, b->code_commit, 32) != 0 ||
         memcmp(a->code, b->code, 8) != 0 || memcmp(a->salt, b->salt, 16) != 0 ||
         a->licence_count != b->licence_count || memcmp(a->evidence, b->evidence, 32) != 0 ||
-        a->redeem != b->redeem)
+        a->redeem != b->redeem || memcmp(a->code_proof, b->code_proof, 32) != 0)
         return false;
     for (unsigned i = 0; i < CERTA_REDEEM_LICENCES_MAX; i++) {
         const certa_licence_ref *x = &a->licences[i], *y = &b->licences[i];
@@ -299,8 +299,48 @@ Test(codec, reject_reserved_bytes)
     cr_assert(strstr(dec_expect(b, n, CERTA_E_RESERVED), "byte 83") != NULL);
     ev = sample_event(CERTA_EV_REDEEM, 1, 1);
     n = enc(&ev, b);
-    b[53] = 1;
+    b[53] = 2; /* 1 is the sealed flag */
     cr_assert(strstr(dec_expect(b, n, CERTA_E_RESERVED), "byte 53") != NULL);
+}
+
+/* A sealed redeem (rules 2): flag 1 at byte 53, code and salt zero, the
+ * 32-byte proof after the licences; one encoding per event. */
+Test(codec, sealed_redeem_form)
+{
+    uint8_t b[CERTA_EVENT_BYTES_MAX], bad[CERTA_EVENT_BYTES_MAX];
+    certa_event ev = sample_event(CERTA_EV_REDEEM, 5, 2), back;
+    size_t plain = enc(&ev, b);
+    memset(ev.code, 0, sizeof ev.code);
+    memset(ev.salt, 0, sizeof ev.salt);
+    certa_code_proof((const uint8_t *)"0123456789abcdef", "12345678", ev.code_proof);
+    size_t n = enc(&ev, b);
+    cr_assert_eq(n, plain + 32);
+    cr_assert_eq(b[53], 1);
+    cr_assert_eq(memcmp(b + 54 + 2 * 49, ev.code_proof, 32), 0);
+    cr_assert_eq(certa_event_decode(b, n, &back, NULL), CERTA_OK);
+    cr_assert(event_eq(&ev, &back));
+    cr_assert_eq(memcmp(back.code_proof, ev.code_proof, 32), 0);
+    /* the commitment is SHA-256 of the proof */
+    uint8_t c1[32], c2[32];
+    certa_code_commit_sealed((const uint8_t *)"0123456789abcdef", "12345678", c1);
+    certa_sha256(ev.code_proof, 32, c2);
+    cr_assert_eq(memcmp(c1, c2, 32), 0);
+
+    memcpy(bad, b, n);
+    memset(bad + 54 + 2 * 49, 0, 32);
+    cr_assert(strstr(dec_expect(bad, n, CERTA_E_BAD_FIELD), "code_proof") != NULL);
+    memcpy(bad, b, n);
+    bad[28] = '1'; /* a code beside the proof */
+    dec_expect(bad, n, CERTA_E_BAD_FIELD);
+    dec_expect(b, n - 1, CERTA_E_TRUNCATED);
+    /* the encoder refuses a proof beside a code */
+    certa_event both = ev;
+    memcpy(both.code, "12345678", 8);
+    size_t len = 0;
+    cr_assert_eq(certa_event_encode(&both, b, sizeof b, &len, NULL), CERTA_E_BAD_FIELD);
+    certa_event g = sample_event(CERTA_EV_GRANT, 5, 0);
+    g.code_proof[0] = 1;
+    cr_assert_eq(certa_event_encode(&g, b, sizeof b, &len, NULL), CERTA_E_BAD_FIELD);
 }
 
 Test(codec, reject_grant_values)

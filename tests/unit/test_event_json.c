@@ -302,6 +302,39 @@ Test(event_json, rejections_name_the_field)
     reject(ex_photo, "redeem", "\"1\"", CERTA_E_JSON, "field \"redeem\"");
     reject(ex_photo, "redeem", "65536", CERTA_E_BAD_FIELD, "field \"redeem\": 65536 is not in");
     reject(ex_revoke, "redeem", "1", CERTA_E_JSON, "field \"redeem\": not used by kind revoke");
+    /* sealed redeems: the proof instead of code and salt, never beside them */
+    reject(ex_redeem, "code_proof", "\"00\"", CERTA_E_HEX, "field \"code_proof\": expected 64 hex");
+    reject(ex_redeem, "code_proof",
+           "\"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\"",
+           CERTA_E_BAD_FIELD, "field \"code_proof\": a sealed redeem carries no code and no salt");
+    reject(ex_grant, "code_proof", "\"00\"", CERTA_E_JSON,
+           "field \"code_proof\": not used by kind grant");
+}
+
+/* A sealed redeem reads and writes back field for field; all-zero proofs
+ * are refused. */
+Test(event_json, sealed_redeem)
+{
+    static const char *const text =
+        "{\"kind\":\"redeem\",\"grant_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\",\"centre\":2,"
+        "\"counter\":7,\"matter\":1017,\"licences\":[{\"id\":\"00112233445566778899aabbccddeeff\","
+        "\"type\":\"id_card\",\"digest\":"
+        "\"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\"}],"
+        "\"code_proof\":\"9a0b5e0d1c2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3\"}";
+    certa_event ev = parse_ok(text, NULL);
+    cr_assert_eq(ev.code_proof[0], 0x9a);
+    cr_assert_eq(ev.code[0], 0);
+    json_t *o = certa_event_to_json(&ev, NULL);
+    char *out = json_dumps(o, JSON_COMPACT);
+    cr_assert_str_eq(out, text);
+    free(out);
+    json_decref(o);
+    char zero[1024];
+    snprintf(zero, sizeof zero, "%s", text);
+    char *p = strstr(zero, "9a0b5e");
+    memset(p, '0', 64);
+    certa_event z;
+    cr_assert_eq(certa_event_parse_json(zero, strlen(zero), &z, NULL, NULL), CERTA_E_BAD_FIELD);
 }
 
 Test(event_json, too_many_licences)
@@ -545,4 +578,15 @@ Test(event_json, documented_commitment)
     memset(h, 0, sizeof h);
     certa_code_commit(r.salt, r.code, h);
     cr_assert_eq(memcmp(h, g.code_commit, 32), 0);
+    /* rules 2, PROTOCOL.md's sealed pair: the proof is the rules-1
+     * commitment's bytes, the commitment SHA-256 of the proof */
+    uint8_t proof[32], sealed[32], want_proof[32], want_commit[32];
+    certa_hex_decode("e206cc41b6b36ea93a98db85315ea1ab63374945253ddfd959933d465b6bc269",
+                     want_proof, 32);
+    certa_hex_decode("c2b8eeec88fae73633877667703475c13e453addd8808502a37a70227171c1f3",
+                     want_commit, 32);
+    certa_code_proof(r.salt, r.code, proof);
+    certa_code_commit_sealed(r.salt, r.code, sealed);
+    cr_assert_eq(memcmp(proof, want_proof, 32), 0);
+    cr_assert_eq(memcmp(sealed, want_commit, 32), 0);
 }

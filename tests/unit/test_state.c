@@ -266,7 +266,7 @@ Test(state, evidence_bound_to_its_redeem)
     uint8_t root[32], d1[32], d2[32];
     cr_assert_eq(certa_state_begin_block(s, 1, T + H, NULL), CERTA_OK);
     const step grants[] = {
-        {"grant g1, two uses, any counter", FX_APP, fx_grant(1, 1, 1, 0, 101, ID, T, T + FX_DAY_MS, 2, CERTA_METHOD_CODE), CERTA_R_OK},
+        {"grant g1, two uses, any counter", FX_APP, fx_grant_sealed(fx_grant(1, 1, 1, 0, 101, ID, T, T + FX_DAY_MS, 2, CERTA_METHOD_CODE), 1), CERTA_R_OK},
     };
     run(s, grants, N(grants));
     certa_state_end_block(s, root);
@@ -275,17 +275,18 @@ Test(state, evidence_bound_to_its_redeem)
     certa_event unbound = fx_evidence(CERTA_EV_CONFIRM, 1, 1, 1);
     const step first[] = {
         {"confirm before a redeem", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_NOT_REDEEMED},
-        {"redeem 1 at counter 1", FX_COUNTER_C1, fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"redeem 1 at counter 1", FX_COUNTER_C1, fx_sealed(fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true)), CERTA_R_OK},
         {"confirm naming no redeem", FX_COUNTER_C1, unbound, CERTA_R_EVIDENCE_REDEEM},
         {"confirm naming redeem 2", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 2), CERTA_R_EVIDENCE_REDEEM},
         {"confirm from counter 2", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 2, 1), CERTA_R_EVIDENCE_COUNTER},
         {"confirm redeem 1", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_OK},
         {"confirm redeem 1 again", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 1), CERTA_R_EVIDENCE_DUPLICATE},
         {"sign redeem 1", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 1, 1), CERTA_R_OK},
-        {"redeem 2 at counter 2", FX_COUNTER_C1, fx_redeem(1, 1, 2, 101, CERTA_LT_ID_CARD, true, true), CERTA_R_OK},
+        {"redeem 2 at counter 2 (uses stay at the first's counter)", FX_COUNTER_C1, fx_sealed(fx_redeem(1, 1, 2, 101, CERTA_LT_ID_CARD, true, true)), CERTA_R_SCOPE_COUNTER},
+        {"redeem 2 at counter 1", FX_COUNTER_C1, fx_sealed(fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true)), CERTA_R_OK},
         {"photo of redeem 1 after redeem 2", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 1, 1), CERTA_R_EVIDENCE_REDEEM},
-        {"photo of redeem 1 from counter 2", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 1), CERTA_R_EVIDENCE_REDEEM},
-        {"confirm redeem 2 (a new redeem, a new set)", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 2, 2), CERTA_R_OK},
+        {"photo of redeem 2 from counter 2", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 2), CERTA_R_EVIDENCE_COUNTER},
+        {"confirm redeem 2 (a new redeem, a new set)", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 2), CERTA_R_OK},
     };
     run(s, first, N(first));
     certa_state_end_block(s, root);
@@ -302,15 +303,15 @@ Test(state, evidence_bound_to_its_redeem)
     /* the last block time before the window closes, then the first after */
     cr_assert_eq(certa_state_begin_block(s, 3, T + 2 * H + W - 1, NULL), CERTA_OK);
     const step in_time[] = {
-        {"confirm redeem 2 again", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 2, 2), CERTA_R_EVIDENCE_DUPLICATE},
-        {"sign redeem 2, the last ms", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 2, 2), CERTA_R_OK},
+        {"confirm redeem 2 again", FX_COUNTER_C1, bound(CERTA_EV_CONFIRM, 1, 1, 2), CERTA_R_EVIDENCE_DUPLICATE},
+        {"sign redeem 2, the last ms", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 1, 2), CERTA_R_OK},
     };
     run(s, in_time, N(in_time));
     certa_state_end_block(s, root);
     cr_assert_eq(certa_state_begin_block(s, 4, T + 2 * H + W, NULL), CERTA_OK);
     const step late[] = {
-        {"photo redeem 2, window over", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 2), CERTA_R_EVIDENCE_LATE},
-        {"sign redeem 2 late (late before duplicate)", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 2, 2), CERTA_R_EVIDENCE_LATE},
+        {"photo redeem 2, window over", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 1, 2), CERTA_R_EVIDENCE_LATE},
+        {"sign redeem 2 late (late before duplicate)", FX_COUNTER_C1, bound(CERTA_EV_SIGN, 1, 1, 2), CERTA_R_EVIDENCE_LATE},
     };
     run(s, late, N(late));
     certa_state_end_block(s, root);
@@ -319,13 +320,62 @@ Test(state, evidence_bound_to_its_redeem)
     certa_state_end_block(s, root);
     cr_assert_eq(certa_state_begin_block(s, 6, T + 3 * FX_DAY_MS + 1, NULL), CERTA_OK);
     const step archived[] = {
-        {"photo on the archived grant", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 2, 2), CERTA_R_EVIDENCE_LATE},
+        {"photo on the archived grant", FX_COUNTER_C1, bound(CERTA_EV_PHOTO, 1, 1, 2), CERTA_R_EVIDENCE_LATE},
     };
     run(s, archived, N(archived));
     certa_state_end_block(s, root);
     certa_state_free(s);
     unlink(snap);
     rm_rf(cold);
+}
+
+/* Rules 2, codes that stay secret: the redeem carries SHA-256(salt || code)
+ * and never the code or salt; one in the clear is refused without spending
+ * an attempt; a wrong proof is an attempt and five lock the grant. A QR
+ * grant names its counter; its proof is the pad's challenge's. */
+Test(state, sealed_codes_and_qr)
+{
+    fx.g.params.rules = 2;
+    const uint64_t T = FX_T0;
+    certa_state *s = new_state(1);
+    uint8_t root[32];
+    cr_assert_eq(certa_state_begin_block(s, 1, T + 3600000, NULL), CERTA_OK);
+    certa_event clear = fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true);
+    certa_event qr_any = fx_grant(3, 1, 1, 0, 101, ID, T, T + FX_DAY_MS, 1, CERTA_METHOD_QR);
+    /* the QR secret: the challenge (the fixture's salt of grant 2), no code */
+    uint8_t challenge[CERTA_SALT_BYTES];
+    fx_salt(2, challenge);
+    static const char no_code[CERTA_CODE_DIGITS];
+    certa_event qr = fx_grant(2, 1, 1, 2, 101, ID, T, T + FX_DAY_MS, 1, CERTA_METHOD_QR);
+    certa_code_commit_sealed(challenge, no_code, qr.code_commit);
+    certa_event qr_redeem = fx_redeem(2, 1, 2, 101, CERTA_LT_ID_CARD, false, false);
+    certa_code_proof(challenge, no_code, qr_redeem.code_proof);
+    certa_event qr_guess = qr_redeem;
+    qr_guess.code_proof[0] ^= 1;
+    const step steps[] = {
+        {"grant g1 code", FX_APP, fx_grant_sealed(fx_grant(1, 1, 1, 0, 101, ID, T, T + FX_DAY_MS, 1, CERTA_METHOD_CODE), 1), CERTA_R_OK},
+        {"redeem in the clear", FX_COUNTER_C1, clear, CERTA_R_CODE_UNSEALED},
+        {"wrong proof 1", FX_COUNTER_C1, fx_sealed(fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, false)), CERTA_R_CODE_MISMATCH},
+        {"right proof", FX_COUNTER_C1, fx_sealed(fx_redeem(1, 1, 1, 101, CERTA_LT_ID_CARD, true, true)), CERTA_R_OK},
+        {"a QR grant for any counter", FX_APP, qr_any, CERTA_R_SCOPE_COUNTER},
+        {"a QR grant for counter 2", FX_APP, qr, CERTA_R_OK},
+        {"QR redeem at counter 1", FX_COUNTER_C1, fx_redeem(2, 1, 1, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_SCOPE_COUNTER},
+        {"QR redeem without the proof", FX_COUNTER_C1, fx_redeem(2, 1, 2, 101, CERTA_LT_ID_CARD, false, false), CERTA_R_CODE_UNSEALED},
+        {"QR redeem guessing", FX_COUNTER_C1, qr_guess, CERTA_R_CODE_MISMATCH},
+        {"QR redeem with the challenge's proof", FX_COUNTER_C1, qr_redeem, CERTA_R_OK},
+    };
+    run(s, steps, N(steps));
+    certa_state_end_block(s, root);
+    certa_grant_info gi;
+    uint8_t id[CERTA_GRANT_ID_BYTES];
+    fx_grant_id(1, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.failed_attempts, 1, "the clear redeem spent no attempt");
+    fx_grant_id(2, id);
+    cr_assert_eq(certa_state_grant(s, id, &gi), CERTA_OK);
+    cr_assert_eq(gi.failed_attempts, 1);
+    cr_assert_eq(gi.uses, 1);
+    certa_state_free(s);
 }
 
 Test(state, statuses_over_time)
