@@ -47,6 +47,8 @@ static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
     case 1:
         ev = fx_grant(gid, holder, centre, counter, matter, types, nb, na,
                       (uint16_t)(b[10] % 4), (uint8_t)(b[11] % 4));
+        if (b[9] & 0x80) /* rules 2: the commitment to a sealed proof */
+            ev = fx_grant_sealed(ev, gid);
         break;
     case 2:
     case 3:
@@ -54,6 +56,8 @@ static certa_event build(const uint8_t *b, uint64_t now, uint16_t *integ)
                        (b[10] & 2) != 0);
         if (b[11] > 250)
             ev.licence_count = (uint8_t)(b[11] - 240); /* 0 or past the limit */
+        if (b[9] & 0x80) /* rules 2: the proof instead of code and salt */
+            ev = fx_sealed(ev);
         break;
     case 4:
     case 5:

@@ -72,6 +72,19 @@ int main(int argc, char **argv)
     size_t n = 0;
     certa_event_encode(&ev, buf, sizeof buf, &n, NULL);
     put(dir, "event", "redeem16.bin", buf, n);
+    /* a sealed redeem (rules 2): the proof after the licences */
+    ev = sample_event(CERTA_EV_REDEEM, 6, 2);
+    memset(ev.code, 0, sizeof ev.code);
+    memset(ev.salt, 0, sizeof ev.salt);
+    certa_code_proof((const uint8_t *)"0123456789abcdef", "12345678", ev.code_proof);
+    if (certa_event_encode(&ev, buf, sizeof buf, &n, NULL) != CERTA_OK)
+        return 1;
+    put(dir, "event", "redeem_sealed.bin", buf, n);
+    json_t *sj = certa_event_to_json(&ev, "dongcheng-counter");
+    char *stext = json_dumps(sj, JSON_COMPACT);
+    put(dir, "json_event", "redeem_sealed.json", stext, strlen(stext));
+    free(stext);
+    json_decref(sj);
     /* evidence naming its redeem: the 60-byte form */
     ev = sample_event(CERTA_EV_SIGN, 4, 0);
     ev.redeem = 2;
