@@ -26,6 +26,7 @@ static const certa_cmd commands[] = {
     {"query", certa_cmd_query, "query a holder's records, a grant or a block"},
     {"gateway", certa_cmd_gateway, "serve the validators' public read API over HTTP/JSON"},
     {"receipt", certa_cmd_receipt, "verify receipts offline against a genesis"},
+    {"code", certa_cmd_code, "a grant's code commitment and a redeem's sealed proof"},
     {"dry-run", certa_cmd_dry_run, "apply events through the rules on one local node"},
     {"verify-chain", certa_cmd_verify_chain, "audit a data directory's block log"},
     {"merkle", certa_cmd_merkle, "RFC 6962 roots and proofs"},

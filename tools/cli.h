@@ -61,6 +61,7 @@ CERTA_CMD(receipt);
 CERTA_CMD(load);
 CERTA_CMD(gateway);
 CERTA_CMD(gov);
+CERTA_CMD(code);
 #undef CERTA_CMD
 
 #endif

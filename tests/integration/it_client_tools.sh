@@ -59,4 +59,40 @@ CERTA_GENESIS="$g" expect_rc 1 "$CERTA" submit --to "$ep1" --integrator app \
 grep -q "not committed  1" "$work/out" || fail "summary: $(cat "$work/out")"
 grep -q "deadline of 300 ms" "$work/out" || fail "summary: $(cat "$work/out")"
 [ ! -s "$work/r.jsonl" ] || fail "receipts written without a receipt"
+# certa code: the documented values (docs/PROTOCOL.md, "Events (JSON)"),
+# usage errors, and fresh values that a rules-2 dry run accepts
+expect_rc 0 "$CERTA" code commit --salt a1b2c3d4e5f60718293a4b5c6d7e8f90 --code 48213907
+[ "$(cat "$work/out")" = c2b8eeec88fae73633877667703475c13e453addd8808502a37a70227171c1f3 ] \
+  || fail "code commit: $(cat "$work/out")"
+expect_rc 0 "$CERTA" code proof --salt a1b2c3d4e5f60718293a4b5c6d7e8f90 --code 48213907
+[ "$(cat "$work/out")" = e206cc41b6b36ea93a98db85315ea1ab63374945253ddfd959933d465b6bc269 ] \
+  || fail "code proof: $(cat "$work/out")"
+expect_rc 0 "$CERTA" code commit --salt a1b2c3d4e5f60718293a4b5c6d7e8f90 --code 48213907 --rules 1
+[ "$(cat "$work/out")" = e206cc41b6b36ea93a98db85315ea1ab63374945253ddfd959933d465b6bc269 ] \
+  || fail "rules-1 commit: $(cat "$work/out")"
+expect_rc 2 "$CERTA" code commit --salt abc
+grep -q -- "--salt: expected 32 hex digits" "$work/err" || fail "code --salt message"
+expect_rc 2 "$CERTA" code proof --salt a1b2c3d4e5f60718293a4b5c6d7e8f90 --code 1234
+grep -q -- "--code: expected exactly 8 digits" "$work/err" || fail "code --code message"
+expect_rc 2 "$CERTA" code frob
+for m in code qr; do
+  if [ "$m" = qr ]; then expect_rc 0 "$CERTA" code new --qr; else expect_rc 0 "$CERTA" code new; fi
+  python3 - "$work/out" "$m" > "$work/day-$m.jsonl" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+m = sys.argv[2]
+t = 1893718800000
+gid = "77" * 16
+print(json.dumps({"kind": "tick", "time_ms": t}))
+print(json.dumps({"integrator": "app", "kind": "grant", "grant_id": gid, "holder_id": "ab" * 32,
+                  "licence_types": ["id_card"], "centre": 2, "counter": 7, "matter": 1001,
+                  "not_before_ms": t, "not_after_ms": t + 3600000, "max_uses": 1,
+                  "method": m, "code_commit": v["code_commit"]}))
+print(json.dumps({"kind": "tick", "time_ms": t + 60000}))
+print(json.dumps({"integrator": "counter-dongcheng", "kind": "redeem", "grant_id": gid,
+                  "centre": 2, "counter": 7, "matter": 1001, "code_proof": v["code_proof"],
+                  "licences": [{"id": "11" * 16, "type": "id_card", "digest": "22" * 32}]}))
+PY
+  expect_rc 0 "$CERTA" dry-run --genesis "$g" "$work/day-$m.jsonl"
+done
 echo "it_client_tools: ok"
