@@ -41,6 +41,13 @@ int certa_wants_help(int argc, char **argv);
 int certa_parse_u64(const char *s, unsigned long long min,
                     unsigned long long max, unsigned long long *out);
 
+/* The event log over the whole chain of data directory DIR (cmd_merkle_log.c):
+ * its size and root at the last block (at_size UINT64_MAX) or when it has
+ * exactly at_size events at a block's end. A CERTA_EXIT_ code; failures
+ * are printed. */
+int certa_merkle_log_root(const char *data, uint64_t at_size, uint64_t *size,
+                          uint8_t root[32]);
+
 /* Subcommands, each in tools/cmd_NAME.c. Declared weak so that the command
  * builds while a subcommand's module is still being written: the dispatcher
  * reports a missing one instead of failing to link. */
@@ -49,6 +56,7 @@ CERTA_CMD(keygen);
 CERTA_CMD(genesis);
 CERTA_CMD(merkle);
 CERTA_CMD(merkle_log); /* `certa merkle log`, in cmd_merkle_log.c */
+CERTA_CMD(merkle_checkpoint); /* `certa merkle checkpoint`, in cmd_merkle_checkpoint.c */
 CERTA_CMD(verify_chain);
 CERTA_CMD(dry_run);
 CERTA_CMD(query);

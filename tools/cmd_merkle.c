@@ -19,7 +19,9 @@ static const char usage[] =
     "       certa merkle consistency FILE OLD_SIZE\n"
     "       certa merkle verify-inclusion PROOF.json\n"
     "       certa merkle verify-consistency PROOF.json\n"
-    "       certa merkle log --data DIR [--leaves]\n\n"
+    "       certa merkle log --data DIR [--leaves]\n"
+    "       certa merkle checkpoint sign --data DIR --genesis G --key PEM --name VALIDATOR\n"
+    "       certa merkle checkpoint verify|merge --genesis G [--data DIR] FILE...\n\n"
     "RFC 6962 / RFC 9162 Merkle trees (leaf = SHA-256(0x00 || bytes), node =\n"
     "SHA-256(0x01 || left || right)).\n"
     "FILE has one leaf per line, its bytes in hex (an empty line is a\n"
@@ -38,6 +40,14 @@ static const char usage[] =
     "                      'height H events N log_size S log_root HEX' after\n"
     "                      each block; --leaves prints every leaf in hex, one\n"
     "                      per line, a FILE for prove and consistency\n"
+    "  checkpoint sign     a C2SP tlog-checkpoint of DIR's log at its last block,\n"
+    "                      signed as a signed note by validator VALIDATOR (its\n"
+    "                      sign.pem); origin certa/<chain name>/<chain id prefix>\n"
+    "  checkpoint verify   each FILE a note of the same checkpoint: counts the\n"
+    "                      genesis validators' good signatures, needs 2f+1;\n"
+    "                      with --data, also the root against DIR's log\n"
+    "  checkpoint merge    verify, then print one note with every good\n"
+    "                      validator signature (what a witness or gateway serves)\n"
     "Verification exits 0 when the proof holds, 1 (with the reason) when not,\n"
     "3 when the JSON is malformed.\n";
 
@@ -487,5 +497,7 @@ int certa_cmd_merkle(int argc, char **argv)
         return cmd_verify_consistency(argc, argv);
     if (strcmp(action, "log") == 0)
         return certa_cmd_merkle_log(argc, argv);
+    if (strcmp(action, "checkpoint") == 0)
+        return certa_cmd_merkle_checkpoint(argc, argv);
     return certa_usage_error(CMD, "unknown action '%s'", action);
 }

@@ -25,6 +25,10 @@
 
 typedef struct log_walk {
     bool leaves;                /* print leaves, not roots */
+    bool quiet;                 /* print nothing: a checkpoint's walk */
+    uint64_t at_size;           /* quiet: keep the root when the log has this size */
+    bool at_found;
+    uint8_t at_root[CERTA_HASH_BYTES];
     certa_merkle_frontier f;
     uint8_t (*hashes)[CERTA_HASH_BYTES]; /* one block's leaf hashes */
     size_t cap;
@@ -109,26 +113,25 @@ static bool on_block(void *ctx, uint64_t height, const uint8_t *data, size_t len
     uint8_t root[CERTA_HASH_BYTES];
     char hex[2 * CERTA_HASH_BYTES + 1];
     certa_merkle_frontier_root(&w->f, root);
+    if (w->quiet) {
+        if (w->f.size == w->at_size || w->at_size == UINT64_MAX) {
+            w->at_found = w->f.size == w->at_size;
+            memcpy(w->at_root, root, CERTA_HASH_BYTES);
+        }
+        return true;
+    }
     certa_hex_encode(root, CERTA_HASH_BYTES, hex);
     printf("height %llu events %zu log_size %llu log_root %s\n", (unsigned long long)h.height,
            n, (unsigned long long)w->f.size, hex);
     return true;
 }
 
-int certa_cmd_merkle_log(int argc, char **argv)
+/* Walks data's log: with print, the per-block lines (or leaves); else only
+ * the root at size at_size (UINT64_MAX: the last block's), into *size and
+ * root. Returns a CERTA_EXIT_ code; failures are printed. */
+static int walk_log(const char *data, bool print, bool leaves, uint64_t at_size,
+                    uint64_t *size, uint8_t root[CERTA_HASH_BYTES])
 {
-    const char *data = NULL;
-    bool leaves = false;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-            data = argv[++i];
-        else if (strcmp(argv[i], "--leaves") == 0)
-            leaves = true;
-        else
-            return certa_usage_error(CMD, "log: unexpected argument '%s'", argv[i]);
-    }
-    if (data == NULL)
-        return certa_usage_error(CMD, "log needs --data DIR");
     char dir[4096];
     struct stat st;
     snprintf(dir, sizeof dir, "%s/blocks", data);
@@ -137,6 +140,8 @@ int certa_cmd_merkle_log(int argc, char **argv)
     static log_walk w;
     memset(&w, 0, sizeof w);
     w.leaves = leaves;
+    w.quiet = !print;
+    w.at_size = at_size;
     certa_merkle_frontier_init(&w.f);
     certa_store_opts o;
     certa_store_opts_default(&o);
@@ -158,5 +163,42 @@ int certa_cmd_merkle_log(int argc, char **argv)
     if (rep.damaged)
         return certa_fail(CMD, "%s: height %llu: %s", data,
                           (unsigned long long)rep.damage_height, rep.damage_msg);
+    if (!print) {
+        if (at_size == UINT64_MAX) {
+            *size = w.f.size;
+            if (w.f.size == 0)
+                certa_merkle_frontier_root(&w.f, w.at_root);
+        } else if (!w.at_found) {
+            return certa_fail(CMD, "%s: the log is never %llu events long at a block's end "
+                              "(it is %llu)", data, (unsigned long long)at_size,
+                              (unsigned long long)w.f.size);
+        } else {
+            *size = at_size;
+        }
+        memcpy(root, w.at_root, CERTA_HASH_BYTES);
+    }
     return CERTA_EXIT_OK;
+}
+
+int certa_merkle_log_root(const char *data, uint64_t at_size, uint64_t *size,
+                          uint8_t root[CERTA_HASH_BYTES])
+{
+    return walk_log(data, false, false, at_size, size, root);
+}
+
+int certa_cmd_merkle_log(int argc, char **argv)
+{
+    const char *data = NULL;
+    bool leaves = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data = argv[++i];
+        else if (strcmp(argv[i], "--leaves") == 0)
+            leaves = true;
+        else
+            return certa_usage_error(CMD, "log: unexpected argument '%s'", argv[i]);
+    }
+    if (data == NULL)
+        return certa_usage_error(CMD, "log needs --data DIR");
+    return walk_log(data, true, leaves, 0, NULL, NULL);
 }

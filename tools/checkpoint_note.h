@@ -1,0 +1,41 @@
+/* checkpoint_note: parsing of C2SP tlog-checkpoint notes in the signed-note
+ * format (docs/PROTOCOL.md "Checkpoints"), the input `certa merkle
+ * checkpoint verify` takes from validators and witnesses. Pure: no I/O. */
+#ifndef CERTA_CHECKPOINT_NOTE_H
+#define CERTA_CHECKPOINT_NOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certa/genesis.h"
+
+#define CERTA_NOTE_SIGS_MAX 64
+#define CERTA_NOTE_TEXT_MAX 512
+#define CERTA_NOTE_LINE_MAX 256
+/* "—" (U+2014) and a space begin every signature line */
+#define CERTA_NOTE_DASH "\xe2\x80\x94"
+
+typedef struct certa_note {
+    char text[CERTA_NOTE_TEXT_MAX]; /* the signed part, NUL-terminated */
+    size_t text_len;
+    char origin[CERTA_NOTE_LINE_MAX];
+    uint64_t size;
+    uint8_t root[32];
+    struct {
+        char name[CERTA_NAME_BYTES];
+        char b64[CERTA_NOTE_LINE_MAX]; /* base64(key id || signature) */
+    } sigs[CERTA_NOTE_SIGS_MAX];
+    uint32_t nsigs;
+} certa_note;
+
+/* Parses len bytes (no NUL needed): three text lines (origin, decimal
+ * size without sign or leading zero, base64 root of 32 bytes), a blank
+ * line, then one or more "— NAME BASE64" lines, each ending in a newline.
+ * False with err naming the line otherwise. */
+bool certa_note_parse(const char *buf, size_t len, certa_note *n, char *err, size_t errlen);
+
+/* Decodes standard base64 of exactly want (<= 72) bytes. */
+bool certa_note_unb64(const char *in, size_t len, uint8_t *out, size_t want);
+
+#endif

@@ -1,0 +1,273 @@
+/* certa merkle checkpoint: signed checkpoints of the event log over the
+ * whole chain (certa merkle log) in the C2SP tlog-checkpoint and
+ * signed-note formats, so that tools outside certa (Go's sumdb/note, a
+ * witness) can check them:
+ *
+ *   <origin>\n<log size, decimal>\n<root, base64>\n\n
+ *   — <validator name> <base64(key id (4) || Ed25519 signature (64))>\n ...
+ *
+ * The origin names the chain ("certa/<chain name>/<first 8 bytes of the
+ * chain id, hex>"). Each validator signs the log its own block log holds;
+ * a checkpoint holds when 2f+1 validators of the genesis signed the same
+ * text. The key id is the first 4 bytes of SHA-256(name || "\n" || 0x01 ||
+ * public key), the signature is over the note's text (the first three
+ * lines with their newlines), as signed-note defines for Ed25519.
+ * Invariant: a signature line is counted only for a genesis validator, with
+ * its key id, at most once per validator. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certa/crypto.h"
+#include "certa/genesis.h"
+#include "checkpoint_note.h"
+#include "cli.h"
+
+#define CMD "merkle"
+#define NOTE_BYTES_MAX 65536
+
+static void origin_of(const certa_genesis *g, char *out, size_t cap)
+{
+    char name[CERTA_NAME_BYTES];
+    size_t k = 0;
+    /* the origin is one line of a URL-like name: keep [A-Za-z0-9._-] */
+    for (const char *p = g->chain_name; *p != '\0' && k + 1 < sizeof name; p++)
+        name[k++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                   (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
+                                   *p == '_'
+                               ? *p
+                               : '_');
+    name[k] = '\0';
+    char id[17];
+    certa_hex_encode(g->hash, 8, id);
+    snprintf(out, cap, "certa/%s/%s", name, id);
+}
+
+static void key_id(const char *name, const uint8_t pub[CERTA_PUBKEY_BYTES], uint8_t out[4])
+{
+    certa_sha256_ctx c;
+    uint8_t h[CERTA_HASH_BYTES];
+    certa_sha256_init(&c);
+    certa_sha256_update(&c, name, strlen(name));
+    certa_sha256_update(&c, "\n\x01", 2);
+    certa_sha256_update(&c, pub, CERTA_PUBKEY_BYTES);
+    certa_sha256_final(&c, h);
+    memcpy(out, h, 4);
+}
+
+static size_t b64(const uint8_t *in, size_t n, char *out)
+{
+    return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+static const certa_validator_info *validator_named(const certa_genesis *g, const char *name,
+                                                   size_t len)
+{
+    for (uint32_t i = 0; i < g->validator_count; i++)
+        if (strlen(g->validators[i].name) == len && memcmp(g->validators[i].name, name, len) == 0)
+            return &g->validators[i];
+    return NULL;
+}
+
+static int cmd_sign(const char *data, const char *gpath, const char *kpath, const char *name)
+{
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_genesis *g = NULL;
+    if (certa_genesis_load(gpath, &g, &ei) != CERTA_OK)
+        return certa_fail(CMD, "%s", certa_errmsg(&ei));
+    certa_key *k = NULL;
+    if (certa_key_load_pem(kpath, &k, &ei) != CERTA_OK) {
+        certa_genesis_free(g);
+        return certa_fail(CMD, "%s", certa_errmsg(&ei));
+    }
+    uint8_t pub[CERTA_PUBKEY_BYTES];
+    certa_key_public(k, pub);
+    const certa_validator_info *v = validator_named(g, name, strlen(name));
+    int rc = CERTA_EXIT_OK;
+    if (v == NULL || memcmp(v->sign_pub, pub, CERTA_PUBKEY_BYTES) != 0) {
+        rc = certa_fail(CMD, "checkpoint: %s is not the signing key of validator '%s' in %s",
+                        kpath, name, gpath);
+        goto out;
+    }
+    uint64_t size = 0;
+    uint8_t root[CERTA_HASH_BYTES];
+    if ((rc = certa_merkle_log_root(data, UINT64_MAX, &size, root)) != CERTA_EXIT_OK)
+        goto out;
+    char origin[160], root64[64], text[512];
+    origin_of(g, origin, sizeof origin);
+    b64(root, sizeof root, root64);
+    int tl = snprintf(text, sizeof text, "%s\n%llu\n%s\n", origin, (unsigned long long)size,
+                      root64);
+    uint8_t blob[4 + CERTA_SIGNATURE_BYTES];
+    key_id(name, pub, blob);
+    if (certa_sign(k, (const uint8_t *)text, (size_t)tl, blob + 4, &ei) != CERTA_OK) {
+        rc = certa_fail(CMD, "%s", certa_errmsg(&ei));
+        goto out;
+    }
+    char sig64[128];
+    b64(blob, sizeof blob, sig64);
+    printf("%s\n%s %s %s\n", text, CERTA_NOTE_DASH, name, sig64);
+out:
+    certa_key_free(k);
+    certa_genesis_free(g);
+    return rc;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(NOTE_BYTES_MAX + 1);
+    size_t n = buf ? fread(buf, 1, NOTE_BYTES_MAX + 1, f) : 0;
+    if (f != stdin)
+        fclose(f);
+    if (buf == NULL || n > NOTE_BYTES_MAX) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Checks FILES (one or more notes of the same text, e.g. each validator's)
+ * against genesis; with data, also their root against that log. Prints the
+ * merged note when out is set. */
+static int cmd_verify(int nfiles, char **files, const char *gpath, const char *data, bool merge)
+{
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_genesis *g = NULL;
+    if (certa_genesis_load(gpath, &g, &ei) != CERTA_OK)
+        return certa_fail(CMD, "%s", certa_errmsg(&ei));
+    static certa_note n0, n;
+    bool seen[256] = {false};
+    uint32_t good = 0;
+    int rc = CERTA_EXIT_OK;
+    char err[256], merged[CERTA_NOTE_SIGS_MAX][300];
+    uint32_t nmerged = 0;
+    for (int fi = 0; fi < nfiles; fi++) {
+        size_t len = 0;
+        char *buf = slurp(files[fi], &len);
+        if (buf == NULL) {
+            rc = certa_fail(CMD, "%s: unreadable or over %d bytes", files[fi], NOTE_BYTES_MAX);
+            goto out;
+        }
+        bool ok = certa_note_parse(buf, len, fi == 0 ? &n0 : &n, err, sizeof err);
+        free(buf);
+        if (!ok) {
+            rc = certa_fail(CMD, "%s: %s", files[fi], err);
+            goto out;
+        }
+        certa_note *cur = fi == 0 ? &n0 : &n;
+        if (fi > 0 && (n.text_len != n0.text_len || memcmp(n.text, n0.text, n.text_len) != 0)) {
+            printf("checkpoint: %s is of another log state than %s\n", files[fi], files[0]);
+            rc = CERTA_EXIT_FAIL;
+            goto out;
+        }
+        for (uint32_t s = 0; s < cur->nsigs; s++) {
+            const char *nm = cur->sigs[s].name, *b = cur->sigs[s].b64;
+            const certa_validator_info *v = validator_named(g, nm, strlen(nm));
+            uint8_t blob[4 + CERTA_SIGNATURE_BYTES], kid[4];
+            if (v == NULL)
+                continue; /* a witness or another key: not counted */
+            key_id(nm, v->sign_pub, kid);
+            uint32_t vi = (uint32_t)(v - g->validators);
+            if (!certa_note_unb64(b, strlen(b), blob, sizeof blob) || memcmp(blob, kid, 4) != 0)
+                continue; /* another key of that name */
+            if (!certa_verify(v->sign_key, (const uint8_t *)n0.text, n0.text_len, blob + 4)) {
+                printf("checkpoint: %s: the signature of %s does not verify\n", files[fi], nm);
+                rc = CERTA_EXIT_FAIL;
+                goto out;
+            }
+            if (vi < 256 && !seen[vi] && nmerged < CERTA_NOTE_SIGS_MAX) {
+                seen[vi] = true;
+                good++;
+                snprintf(merged[nmerged++], sizeof merged[0], "%s %s %s", CERTA_NOTE_DASH, nm, b);
+            }
+        }
+    }
+    char origin[160];
+    origin_of(g, origin, sizeof origin);
+    if (strcmp(origin, n0.origin) != 0) {
+        printf("checkpoint: origin '%s' is not this chain's ('%s')\n", n0.origin, origin);
+        rc = CERTA_EXIT_FAIL;
+        goto out;
+    }
+    uint32_t quorum = 2 * g->f + 1;
+    if (good < quorum) {
+        printf("checkpoint: %u validator signature(s), a quorum is %u of %u\n", good, quorum,
+               g->validator_count);
+        rc = CERTA_EXIT_FAIL;
+        goto out;
+    }
+    if (data != NULL) {
+        uint64_t size;
+        uint8_t root[CERTA_HASH_BYTES];
+        if ((rc = certa_merkle_log_root(data, n0.size, &size, root)) != CERTA_EXIT_OK)
+            goto out;
+        if (memcmp(root, n0.root, CERTA_HASH_BYTES) != 0) {
+            printf("checkpoint: root at size %llu differs from the log in %s\n",
+                   (unsigned long long)n0.size, data);
+            rc = CERTA_EXIT_FAIL;
+            goto out;
+        }
+    }
+    if (merge) {
+        fwrite(n0.text, 1, n0.text_len, stdout);
+        putchar('\n');
+        for (uint32_t i = 0; i < nmerged; i++)
+            printf("%s\n", merged[i]);
+    } else {
+        printf("checkpoint ok: %s size %llu, %u of %u validators signed (quorum %u)%s\n",
+               n0.origin, (unsigned long long)n0.size, good, g->validator_count, quorum,
+               data ? ", root matches the log" : "");
+    }
+out:
+    certa_genesis_free(g);
+    return rc;
+}
+
+int certa_cmd_merkle_checkpoint(int argc, char **argv)
+{
+    /* argv[1] is "checkpoint" */
+    const char *op = argc > 2 ? argv[2] : NULL;
+    const char *data = NULL, *gpath = NULL, *key = NULL, *name = NULL;
+    char *files[CERTA_NOTE_SIGS_MAX];
+    int nfiles = 0;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data = argv[++i];
+        else if (strcmp(argv[i], "--genesis") == 0 && i + 1 < argc)
+            gpath = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            key = argv[++i];
+        else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (argv[i][0] != '-' && nfiles < CERTA_NOTE_SIGS_MAX)
+            files[nfiles++] = argv[i];
+        else
+            return certa_usage_error(CMD, "checkpoint: unexpected argument '%s'", argv[i]);
+    }
+    if (op == NULL)
+        return certa_usage_error(CMD, "checkpoint needs sign, verify or merge");
+    if (gpath == NULL)
+        return certa_usage_error(CMD, "checkpoint %s needs --genesis FILE", op);
+    if (strcmp(op, "sign") == 0) {
+        if (data == NULL || key == NULL || name == NULL || nfiles > 0)
+            return certa_usage_error(CMD, "checkpoint sign needs --data DIR --key PEM "
+                                          "--name VALIDATOR and no files");
+        return cmd_sign(data, gpath, key, name);
+    }
+    if (strcmp(op, "verify") == 0 || strcmp(op, "merge") == 0) {
+        if (nfiles == 0 || key != NULL || name != NULL)
+            return certa_usage_error(CMD, "checkpoint %s needs FILE... (and --data DIR to "
+                                          "check the root)", op);
+        return cmd_verify(nfiles, files, gpath, data, strcmp(op, "merge") == 0);
+    }
+    return certa_usage_error(CMD, "checkpoint: unknown operation '%s' (sign, verify, merge)",
+                             op);
+}
