@@ -27,6 +27,24 @@ static void put(const char *dir, const char *sub, const char *name, const void *
     }
 }
 
+/* ev as NAME.bin (binary) and NAME.json (as a counter system's). */
+static void put_event(const char *dir, const char *name, const certa_event *ev)
+{
+    uint8_t buf[CERTA_EVENT_BYTES_MAX];
+    size_t n = 0;
+    char file[64];
+    if (certa_event_encode(ev, buf, sizeof buf, &n, NULL) != CERTA_OK)
+        exit(1);
+    snprintf(file, sizeof file, "%s.bin", name);
+    put(dir, "event", file, buf, n);
+    json_t *o = certa_event_to_json(ev, "dongcheng-counter");
+    char *text = json_dumps(o, JSON_COMPACT);
+    snprintf(file, sizeof file, "%s.json", name);
+    put(dir, "json_event", file, text, strlen(text));
+    free(text);
+    json_decref(o);
+}
+
 static const unsigned kinds[] = {CERTA_EV_GRANT, CERTA_EV_REDEEM, CERTA_EV_CONFIRM,
                                  CERTA_EV_SIGN,  CERTA_EV_PHOTO,  CERTA_EV_REVOKE};
 
@@ -77,25 +95,11 @@ int main(int argc, char **argv)
     memset(ev.code, 0, sizeof ev.code);
     memset(ev.salt, 0, sizeof ev.salt);
     certa_code_proof((const uint8_t *)"0123456789abcdef", "12345678", ev.code_proof);
-    if (certa_event_encode(&ev, buf, sizeof buf, &n, NULL) != CERTA_OK)
-        return 1;
-    put(dir, "event", "redeem_sealed.bin", buf, n);
-    json_t *sj = certa_event_to_json(&ev, "dongcheng-counter");
-    char *stext = json_dumps(sj, JSON_COMPACT);
-    put(dir, "json_event", "redeem_sealed.json", stext, strlen(stext));
-    free(stext);
-    json_decref(sj);
+    put_event(dir, "redeem_sealed", &ev);
     /* evidence naming its redeem: the 60-byte form */
     ev = sample_event(CERTA_EV_SIGN, 4, 0);
     ev.redeem = 2;
-    if (certa_event_encode(&ev, buf, sizeof buf, &n, NULL) != CERTA_OK)
-        return 1;
-    put(dir, "event", "sign_bound.bin", buf, n);
-    json_t *bj = certa_event_to_json(&ev, "dongcheng-counter");
-    char *btext = json_dumps(bj, JSON_COMPACT);
-    put(dir, "json_event", "sign_bound.json", btext, strlen(btext));
-    free(btext);
-    json_decref(bj);
+    put_event(dir, "sign_bound", &ev);
     const char *jsonl = "{\"kind\":\"tick\",\"time_ms\":1710000000500}\n\n"
                         "{\"kind\":\"revoke\",\"grant_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\","
                         "\"holder_id\":\"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1"
