@@ -6,7 +6,10 @@
 # centre and uses it (refused before: scope_counter), opens a service
 # centre, grants there and closes it (scope_centre before and after), sets
 # the view timeout (every validator's core follows it), narrows a centre's
-# catalogue (matter 1001 at Dongcheng: id card only, required), suspends
+# catalogue (matter 1001 at Dongcheng: id card only, required), raises the
+# licence rules of a chain made without them (genesis with no "rules") from
+# 1 to 2 (a code redeem in the clear accepted before, refused as
+# code_unsealed after, a sealed one refused before and accepted after), suspends
 # counter-xicheng (its batches refused at the door), and checks the named
 # rejections of a non-member, a duplicate approval and a threshold above
 # the council's size. Then: every load chunk fully committed (no event
@@ -19,6 +22,13 @@ BASE_PORT=$((26000 + ${CERTA_TEST_PORT_OFFSET:-0}))
 SECONDS=0
 CL_GENESIS_OPTS="--council 3"
 cl_init
+# a chain made before rules versions: its genesis names none (rules 1)
+python3 - "$G" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+del g["params"]["rules"]
+json.dump(g, open(sys.argv[1], "w"), indent=2)
+PY
 TO=all
 gov() { "$CERTA" gov "$@" --to "$TO" --genesis "$G" 2>>"$W/gov.err"; }
 field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())[sys.argv[1]])' "$1"; }
@@ -69,7 +79,7 @@ import json, sys
 c = json.load(open(sys.argv[1]))["council"]
 assert c == {"members": ["admin", "admin-2", "admin-3"], "threshold": 2}, c
 PY
-CHUNKS=400 SIZE=200 BATCH=50
+CHUNKS=800 SIZE=200 BATCH=50
 python3 "$SRC/tests/integration/cluster_grants.py" "$W/load" "$CHUNKS" "$SIZE"
 cl_start_all
 note "cluster up after ${SECONDS}s"
@@ -160,6 +170,48 @@ note "view_timeout_ms 4000 applied by all four validators"
 # load's grants request it: they keep going)
 enact --change catalogue_set --centre 2 --matter 1001 --allowed id_card --required id_card
 
+# ---- the licence rules, 1 to 2, on the running chain. code_pair N OUT
+# MODE: a code grant and, once it committed, its redeem at Dongcheng
+# counter 7, the code in the clear (MODE clear) or sealed (MODE sealed);
+# the commitment is the one the redeem can match under that mode's rules.
+code_pair() {
+    python3 - "$1" "$3" "$W/$2" <<'PY'
+import hashlib, json, sys, time
+n, mode, out, now = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(time.time() * 1000)
+gid = hashlib.sha256(b"r %d %d" % (now, n)).hexdigest()[:32]
+salt, code = hashlib.sha256(b"s %d" % n).hexdigest()[:32], "%08d" % (n * 7919 % 10**8)
+proof = hashlib.sha256(bytes.fromhex(salt) + code.encode()).hexdigest()
+commit = proof if mode == "clear" else hashlib.sha256(bytes.fromhex(proof)).hexdigest()
+open(out + "-g.jsonl", "w").write(json.dumps({"kind": "grant", "grant_id": gid,
+    "holder_id": hashlib.sha256(b"rh %d" % n).hexdigest(), "licence_types": ["id_card"],
+    "centre": 2, "counter": 0, "matter": 1001, "not_before_ms": now - 60000,
+    "not_after_ms": now + 3600000, "max_uses": 1, "method": "code", "code_commit": commit}) + "\n")
+r = {"kind": "redeem", "grant_id": gid, "centre": 2, "counter": 7, "matter": 1001,
+     "licences": [{"id": "33" * 16, "type": "id_card", "digest": "44" * 32}]}
+if mode == "clear":
+    r["code"], r["salt"] = code, salt
+else:
+    r["code_proof"] = proof
+open(out + "-r.jsonl", "w").write(json.dumps(r) + "\n")
+PY
+    "$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" \
+        --seq $((2000000 + $1)) --quiet "$W/$2-g.jsonl" >"$W/$2-g.sum" 2>&1 || true
+    "$CERTA" submit --to all --genesis "$G" --integrator counter-dongcheng \
+        --key "$KEYS/counter-dongcheng.pem" --seq $((2000000 + $1)) --quiet \
+        "$W/$2-r.jsonl" >"$W/$2-r.sum" 2>&1 || true
+}
+code_pair 1 rules1-clear clear
+grep -q '^  ok *1' "$W/rules1-clear-r.sum" || fail "rules 1, a code in the clear: $(cat "$W/rules1-clear-r.sum")"
+code_pair 2 rules1-sealed sealed
+grep -q 'code_mismatch 1' "$W/rules1-sealed-r.sum" || fail "rules 1, sealed: $(cat "$W/rules1-sealed-r.sum")"
+enact --change param_set --param rules --value 2
+settle
+code_pair 3 rules2-clear clear
+grep -q 'code_unsealed 1' "$W/rules2-clear-r.sum" || fail "rules 2, a code in the clear: $(cat "$W/rules2-clear-r.sum")"
+code_pair 4 rules2-sealed sealed
+grep -q '^  ok *1' "$W/rules2-sealed-r.sum" || fail "rules 2, sealed: $(cat "$W/rules2-sealed-r.sum")"
+note "rules raised from 1 to 2 on the running chain: codes sealed from the next block"
+
 # ---- suspension
 enact --change integrator_suspend --target counter-xicheng
 settle
@@ -196,8 +248,9 @@ assert all(x == t[0] for x in t), "tables differ between validators"
 d = docs[0]
 x = [i for i in d["integrator_table"] if i["name"] == "counter-xicheng"][0]
 assert x["status"] == "suspended" and x["key_since"] > 0, x
-assert d["generation"] == 7, d["generation"]
+assert d["generation"] == 8, d["generation"]
 assert d["params"]["view_timeout_ms"] == 4000, d["params"]
+assert d["params"]["rules"] == 2, d["params"]
 c90 = [c for c in d["centres"] if c["id"] == 90]
 assert c90 == [{"id": 90, "name": "Chaoyang district centre", "counters": 2, "open": False,
                 "added": True, "closed": []}], c90
