@@ -121,7 +121,8 @@ fi
 # any batch is sent, the last receipts written after) do not weigh more than
 # in a steady stream; which path goes first alternates by round. Committed
 # events/s, medians; a first round warms both up. Each round also prints
-# the CPU seconds the validators (and the gateway) used for it.
+# the CPU seconds the validators, certa submit, the gateway and its client
+# used for it.
 TOKEN=bench-token-0123456789abcdef
 printf 'bench %s\n' "$(echo "$TOKEN" | "$CERTA" gateway --hash-token)" >"$W/tokens"
 PGW_PORT=$((BASE_PORT + 81))
@@ -148,38 +149,55 @@ for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
     run_direct() {
         local v0 out
         v0=$(cpu_ticks "${NODE_PIDS[@]}")
-        out=$(timeout "$STEP_TIMEOUT_S" "$CERTA" submit --to all --genesis "$G" --integrator app \
+        out=$(timeout "$STEP_TIMEOUT_S" /usr/bin/time -f "%U %S" -o "$W/cpu" "$CERTA" submit --to all --genesis "$G" --integrator app \
             --key "$W/c/integrators/app.pem" --seq "$seq_next" --batch 256 --window 16 --quiet \
             "$W/d$r.jsonl") || fail "round $r: certa submit failed (exit $?): $out"
         seq_next=$((seq_next + CHUNKS * 4 + 16)) # 4 batches of 256 a chunk, and room
         d_r=$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
             awk '{ printf "%.0f", $1 / $2 }')
         d_cpu=$(awk -v t="$(($(cpu_ticks "${NODE_PIDS[@]}") - v0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+        s_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
     }
     run_gateway() {
         local v0 g0 ev secs nc failed
         v0=$(cpu_ticks "${NODE_PIDS[@]}")
         g0=$(cpu_ticks "$PGW_PID")
-        read -r ev secs nc failed < <(timeout "$STEP_TIMEOUT_S" python3 "$HERE/gateway_post.py" \
-            "http://127.0.0.1:$PGW_PORT" "$TOKEN" "$POSTERS" "$W/p$r"/g-*.jsonl || echo 0 1 0 -1)
-        [ "$failed" != -1 ] || fail "round $r: the POSTs did not finish within $STEP_TIMEOUT_S s"
-        [ "$nc" = 0 ] && [ "$failed" = 0 ] ||
-            echo "bench/gateway: round $r: $nc events not committed, $failed POSTs failed" >&2
+        # one curl transfer a chunk, POSTERS at a time over kept-alive
+        # connections; the answers are checked once all are in
+        mkdir -p "$W/a$r"
+        local sep=""
+        for f in "$W/p$r"/g-*.jsonl; do
+            printf '%surl = "http://127.0.0.1:%s/v1/batches"\nheader = "Authorization: Bearer %s"\n' \
+                "$sep" "$PGW_PORT" "$TOKEN"
+            sep="next"$'\n'
+            printf 'header = "Content-Type: application/x-ndjson"\ndata-binary = "@%s"\n' "$f"
+            printf 'output = "%s/a%s/%s.json"\n' "$W" "$r" "$(basename "$f" .jsonl)"
+            printf 'write-out = "%%{http_code} %%{filename_effective}\\n"\n'
+        done >"$W/curl$r.cfg"
+        local t0 t1
+        t0=$(date +%s.%N)
+        timeout "$STEP_TIMEOUT_S" /usr/bin/time -f "%U %S" -o "$W/cpu" curl -sS --no-progress-meter --parallel \
+            --parallel-max "$POSTERS" --max-time 300 -K "$W/curl$r.cfg" >"$W/status$r" ||
+            fail "round $r: the POSTs failed or did not finish within $STEP_TIMEOUT_S s"
+        t1=$(date +%s.%N)
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+        read -r ev nc failed < <(python3 "$HERE/gateway_post_check.py" "$W/status$r" "$W/a$r"/*.json)
         p_r=$(awk -v e="$ev" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')
         p_cpu=$(awk -v t="$(($(cpu_ticks "${NODE_PIDS[@]}") - v0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
         g_cpu=$(awk -v t="$(($(cpu_ticks "$PGW_PID") - g0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+        c_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
     }
     # which path goes first alternates: neither always meets the fuller chain
     if ((r % 2 == 0)); then run_direct; run_gateway; else run_gateway; run_direct; fi
     warm=""
     ((r > 0)) || warm=" (warm-up, not counted)"
-    echo "round $r: direct $d_r events/s (validators ${d_cpu} cpu s), gateway $p_r events/s" \
-        "(validators ${p_cpu} cpu s, gateway ${g_cpu} cpu s)$warm" >&2
+    echo "round $r: direct $d_r events/s (CPU s: validators $d_cpu, submit $s_cpu)," \
+        "gateway $p_r events/s (validators $p_cpu, gateway $g_cpu, client $c_cpu)$warm" >&2
     if ((r > 0)); then
         direct+=("$d_r")
         posted+=("$p_r")
     fi
-    rm -rf "$W/d$r" "$W/p$r" "$W/d$r.jsonl"
+    rm -rf "$W/d$r" "$W/p$r" "$W/d$r.jsonl" "$W/a$r"
 done
 med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 d=$(med "${direct[@]}")
