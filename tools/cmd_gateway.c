@@ -56,6 +56,7 @@
 #define GW_RATE_SLOTS 4096u      /* client addresses remembered for rate limits */
 #define GW_RATE_PROBE 8u         /* slots looked at per address */
 #define GW_THREADS 16u           /* HTTP worker threads */
+#define GW_STOP_SEND_S 5        /* at a stop, how long answers to POSTs may take to send */
 #define GW_POST_WORKERS 16u      /* POST /v1/batches handled at once, each on a worker of its
                                   * own while its connection is suspended: a POST holds no
                                   * HTTP thread, so the other connections of that thread go
@@ -151,6 +152,7 @@ typedef struct gateway {
     pthread_cond_t jobs_ready, jobs_idle;
     struct req *jobs_head, *jobs_tail;
     unsigned jobs_busy; /* queued and running */
+    unsigned posts_open; /* queued, running, or answered but not yet sent */
     bool jobs_stop;     /* stopping: no more are queued */
     pthread_t workers[GW_POST_WORKERS];
     unsigned nworkers;
@@ -395,7 +397,7 @@ typedef struct req {
     unsigned status;
     bool body_started; /* a POST's headers were checked */
     char *buf;
-    size_t len, max;
+    size_t len, cap, max;
     bool too_big;
     /* POST /v1/batches handed to a POST worker (its connection suspended) */
     struct MHD_Connection *conn;
@@ -554,6 +556,7 @@ static bool post_queue(gateway *gw, struct MHD_Connection *conn, req *rq)
             gw->jobs_head = rq;
         gw->jobs_tail = rq;
         gw->jobs_busy++;
+        gw->posts_open++;
         pthread_cond_signal(&gw->jobs_ready);
     }
     pthread_mutex_unlock(&gw->jobs_mu);
@@ -603,9 +606,19 @@ static void post_workers_start(gateway *gw)
         gw->nworkers++;
 }
 
+/* A POST's request ended (its answer sent, or its connection closed). */
+static void post_closed(gateway *gw)
+{
+    pthread_mutex_lock(&gw->jobs_mu);
+    if (--gw->posts_open == 0)
+        pthread_cond_broadcast(&gw->jobs_idle);
+    pthread_mutex_unlock(&gw->jobs_mu);
+}
+
 /* No more POSTs are queued (they are answered 503); those queued or
- * running end first, each by its batches' deadline, their connections
- * resumed with their answers. */
+ * running end first, each by its batches' deadline, and their answers are
+ * sent (for at most GW_STOP_SEND_S more: a client that does not read does
+ * not hold the stop; its batch's outcome is on its status URL anyway). */
 static void post_workers_stop(gateway *gw)
 {
     pthread_mutex_lock(&gw->jobs_mu);
@@ -613,6 +626,12 @@ static void post_workers_stop(gateway *gw)
     pthread_cond_broadcast(&gw->jobs_ready);
     while (gw->jobs_busy > 0)
         pthread_cond_wait(&gw->jobs_idle, &gw->jobs_mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += GW_STOP_SEND_S;
+    while (gw->posts_open > 0 &&
+           pthread_cond_timedwait(&gw->jobs_idle, &gw->jobs_mu, &until) == 0) {
+    }
     pthread_mutex_unlock(&gw->jobs_mu);
     for (unsigned i = 0; i < gw->nworkers; i++)
         pthread_join(gw->workers[i], NULL);
@@ -647,10 +666,21 @@ static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, req *rq
     }
     if (*data_size > 0) {
         if (!rq->too_big && rq->len + *data_size <= rq->max) {
-            char *nb = realloc(rq->buf, rq->len + *data_size + 1);
-            if (nb == NULL)
-                return MHD_NO;
-            rq->buf = nb;
+            if (rq->len + *data_size + 1 > rq->cap) {
+                /* the body comes in pieces of a few KiB: the buffer grows
+                 * by doubling (at most to max + 1), not by each piece,
+                 * which copied a megabyte body some hundred times */
+                size_t nc = rq->cap ? 2 * rq->cap : 64u * 1024u;
+                while (nc < rq->len + *data_size + 1)
+                    nc *= 2;
+                if (nc > rq->max + 1)
+                    nc = rq->max + 1;
+                char *nb = realloc(rq->buf, nc);
+                if (nb == NULL)
+                    return MHD_NO;
+                rq->buf = nb;
+                rq->cap = nc;
+            }
             memcpy(rq->buf + rq->len, data, *data_size);
             rq->len += *data_size;
         } else {
@@ -701,11 +731,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    gateway *gw = cls;
     (void)conn;
     (void)toe;
     req *rq = *con_cls;
     if (rq != NULL) {
+        if (rq->conn != NULL) /* a POST handed to a worker, now answered */
+            post_closed(gw);
         if (rq->status != 0)
             certa_gw_metrics_request(rq->cls, rq->status, mono_us() - rq->t0_us);
         free(rq->buf);
@@ -1054,7 +1086,7 @@ int certa_cmd_gateway(int argc, char **argv)
         MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        on_completed, &gw, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (d == NULL) {
         post_workers_stop(&gw);
