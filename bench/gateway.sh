@@ -30,7 +30,8 @@ CONNS=${CONNS:-64}
 PARTS=${PARTS:-both}
 POSTERS=${POSTERS:-8}
 CHUNKS=${CHUNKS:-64}
-command -v wrk >/dev/null || { echo "bench/gateway: needs wrk (bash tools/install-deps.sh)" >&2; exit 2; }
+command -v wrk >/dev/null && command -v curl >/dev/null ||
+    { echo "bench/gateway: needs wrk and curl (bash tools/install-deps.sh)" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-gwbench.XXXXXX")
 PIDS=()
 cleanup() {
