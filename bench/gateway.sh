@@ -17,7 +17,9 @@
 # usage: bench/gateway.sh   (CERTA_BIN: default build/certa; BASE_PORT:
 #        default 26000; ROUNDS: default 3; DURATION: default 10; CONNS:
 #        default 64; PARTS: reads, post or both, the default; POSTERS:
-#        client threads posting, default 8)
+#        client threads posting, default 8; CHUNKS: POSTs of 1,024 events
+#        per round, default 64; STEP_TIMEOUT_S: a step that takes longer
+#        fails the run, default 600)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CERTA=${CERTA_BIN:-$HERE/../build/certa}
@@ -27,7 +29,9 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 PARTS=${PARTS:-both}
 POSTERS=${POSTERS:-8}
-command -v wrk >/dev/null || { echo "bench/gateway: needs wrk (bash tools/install-deps.sh)" >&2; exit 2; }
+CHUNKS=${CHUNKS:-64}
+command -v wrk >/dev/null && command -v curl >/dev/null ||
+    { echo "bench/gateway: needs wrk and curl (bash tools/install-deps.sh)" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-gwbench.XXXXXX")
 PIDS=()
 cleanup() {
@@ -38,25 +42,43 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
+# A step that fails says so, with the logs that tell why, before the
+# directory holding them is removed (a run used to end silently or sit
+# there: a cluster that never came up was not noticed).
+fail() {
+    echo "bench/gateway: $*" >&2
+    for f in "$W"/node*.log "$W"/gw.err "$W"/pgw.err; do
+        [ -s "$f" ] && { echo "--- $(basename "$f"), last lines:" >&2; tail -n 5 "$f" >&2; }
+    done
+    exit 1
+}
+STEP_TIMEOUT_S=${STEP_TIMEOUT_S:-600}
+NODE_PIDS=()
 "$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" >/dev/null
 G=$W/c/genesis.json
 for k in 0 1 2 3; do
     "$CERTA" node --config "$W/c/node$k/node.json" 2>>"$W/node$k.log" &
     PIDS+=($!)
+    NODE_PIDS+=($!)
 done
+up=0
 for _ in $(seq 300); do
-    "$CERTA" status --to all --genesis "$G" --timeout-ms 1000 >/dev/null 2>&1 && break
+    "$CERTA" status --to all --genesis "$G" --timeout-ms 1000 >/dev/null 2>&1 && { up=1; break; }
+    for p in "${NODE_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "a validator exited at start"; done
     sleep 0.2
 done
+((up)) || fail "the cluster did not answer status (ports from $BASE_PORT taken?)"
 python3 "$HERE/../tests/integration/cluster_grants.py" "$W/load" 1 400
-"$CERTA" submit --to all --genesis "$G" --integrator app --key "$W/c/integrators/app.pem" \
-    --seq 1 --batch 50 --quiet "$W/load/g-0000.jsonl" >/dev/null
+timeout "$STEP_TIMEOUT_S" "$CERTA" submit --to all --genesis "$G" --integrator app \
+    --key "$W/c/integrators/app.pem" --seq 1 --batch 50 --quiet "$W/load/g-0000.jsonl" \
+    >/dev/null || fail "the first submit failed (exit $?)"
 if [ "$PARTS" != post ]; then
 GW_PORT=$((BASE_PORT + 80))
 "$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$GW_PORT" --rate-per-s 1000000 \
     --burst 1000000 >"$W/gw.out" 2>"$W/gw.err" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q serving "$W/gw.out" 2>/dev/null && break; sleep 0.1; done
+grep -q serving "$W/gw.out" || fail "the gateway did not start"
 url=http://127.0.0.1:$GW_PORT
 wrk -t2 -c8 -d2s "$url/v1/blocks/1" >/dev/null # warm: the block into the cache
 HOLDER=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["holder_id"])' \
@@ -89,44 +111,94 @@ done
 fi
 [ "$PARTS" = reads ] && exit 0
 
-# Batched POSTs against certa submit doing the same work: per round, 16
-# fresh chunks of 1,024 grants, 256 events per signed batch: once with
-# `certa submit --window 16` straight to the validators, once POSTed to the
-# gateway (POSTERS client threads, default 8, one kept-alive connection and
-# one chunk per POST; the gateway keeps at most 16 batches in flight, as
-# --window 16 does). An event counts once its POST answered 200 with its
-# receipt. Committed events/s, medians; a first round warms both up.
+# Batched POSTs against certa submit doing the same work: per round,
+# CHUNKS (default 64) fresh chunks of 1,024 grants, 256 events per signed
+# batch: once with `certa submit --window 16` straight to the validators,
+# once POSTed to the gateway (POSTERS client threads, default 8, one
+# kept-alive connection and one chunk per POST; the gateway keeps at most 16
+# batches in flight, as --window 16 does). An event counts once its POST
+# answered 200 with its receipt. A round is some seconds long, so that the
+# start and the tail of a round (the first POSTs parsed and journaled before
+# any batch is sent, the last receipts written after) do not weigh more than
+# in a steady stream; which path goes first alternates by round. Committed
+# events/s, medians; a first round warms both up. Each round also prints
+# the CPU seconds the validators, certa submit, the gateway and its client
+# used for it.
 TOKEN=bench-token-0123456789abcdef
 printf 'bench %s\n' "$(echo "$TOKEN" | "$CERTA" gateway --hash-token)" >"$W/tokens"
 PGW_PORT=$((BASE_PORT + 81))
 "$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$PGW_PORT" --rate-per-s 1000000 \
     --burst 1000000 --integrator app --key "$W/c/integrators/app.pem" --tokens "$W/tokens" \
     --state "$W/gwstate" >"$W/pgw.out" 2>"$W/pgw.err" &
+PGW_PID=$!
 PIDS+=($!)
 for _ in $(seq 100); do grep -q serving "$W/pgw.out" 2>/dev/null && break; sleep 0.1; done
+grep -q serving "$W/pgw.out" || fail "the posting gateway did not start"
+cpu_ticks() { # PID...: user + system clock ticks used so far
+    local t=0 p
+    for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
 seq_next=1000
 direct=() posted=()
 for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
-    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/d$r" 16 1024
+    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/d$r" "$CHUNKS" 1024
     sleep 0.01 # cluster_grants ids include the time in ms: the two sets differ
-    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/p$r" 16 1024
+    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/p$r" "$CHUNKS" 1024
     cat "$W/d$r"/g-*.jsonl >"$W/d$r.jsonl"
-    out=$("$CERTA" submit --to all --genesis "$G" --integrator app --key "$W/c/integrators/app.pem" \
-        --seq "$seq_next" --batch 256 --window 16 --quiet "$W/d$r.jsonl")
-    seq_next=$((seq_next + 100))
-    d_r=$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
-        awk '{ printf "%.0f", $1 / $2 }')
-    read -r ev secs nc failed < <(python3 "$HERE/gateway_post.py" "http://127.0.0.1:$PGW_PORT" \
-        "$TOKEN" "$POSTERS" "$W/p$r"/g-*.jsonl)
-    [ "$nc" = 0 ] && [ "$failed" = 0 ] || echo "bench/gateway: round $r: $nc events not committed, $failed POSTs failed" >&2
-    p_r=$(awk -v e="$ev" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')
+    run_direct() {
+        local v0 out
+        v0=$(cpu_ticks "${NODE_PIDS[@]}")
+        out=$(timeout "$STEP_TIMEOUT_S" /usr/bin/time -f "%U %S" -o "$W/cpu" "$CERTA" submit --to all --genesis "$G" --integrator app \
+            --key "$W/c/integrators/app.pem" --seq "$seq_next" --batch 256 --window 16 --quiet \
+            "$W/d$r.jsonl") || fail "round $r: certa submit failed (exit $?): $out"
+        seq_next=$((seq_next + CHUNKS * 4 + 16)) # 4 batches of 256 a chunk, and room
+        d_r=$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
+            awk '{ printf "%.0f", $1 / $2 }')
+        d_cpu=$(awk -v t="$(($(cpu_ticks "${NODE_PIDS[@]}") - v0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+        s_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
+    }
+    run_gateway() {
+        local v0 g0 ev secs nc failed
+        v0=$(cpu_ticks "${NODE_PIDS[@]}")
+        g0=$(cpu_ticks "$PGW_PID")
+        # one curl transfer a chunk, POSTERS at a time over kept-alive
+        # connections; the answers are checked once all are in
+        mkdir -p "$W/a$r"
+        local sep=""
+        for f in "$W/p$r"/g-*.jsonl; do
+            printf '%surl = "http://127.0.0.1:%s/v1/batches"\nheader = "Authorization: Bearer %s"\n' \
+                "$sep" "$PGW_PORT" "$TOKEN"
+            sep="next"$'\n'
+            printf 'header = "Content-Type: application/x-ndjson"\ndata-binary = "@%s"\n' "$f"
+            printf 'output = "%s/a%s/%s.json"\n' "$W" "$r" "$(basename "$f" .jsonl)"
+            printf 'write-out = "%%{http_code} %%{filename_effective}\\n"\n'
+        done >"$W/curl$r.cfg"
+        local t0 t1
+        t0=$(date +%s.%N)
+        timeout "$STEP_TIMEOUT_S" /usr/bin/time -f "%U %S" -o "$W/cpu" curl -sS --no-progress-meter --parallel \
+            --parallel-max "$POSTERS" --max-time 300 -K "$W/curl$r.cfg" >"$W/status$r" ||
+            fail "round $r: the POSTs failed or did not finish within $STEP_TIMEOUT_S s"
+        t1=$(date +%s.%N)
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+        read -r ev nc failed < <(python3 "$HERE/gateway_post_check.py" "$W/status$r" "$W/a$r"/*.json)
+        p_r=$(awk -v e="$ev" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')
+        p_cpu=$(awk -v t="$(($(cpu_ticks "${NODE_PIDS[@]}") - v0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+        g_cpu=$(awk -v t="$(($(cpu_ticks "$PGW_PID") - g0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
+        c_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
+    }
+    # which path goes first alternates: neither always meets the fuller chain
+    if ((r % 2 == 0)); then run_direct; run_gateway; else run_gateway; run_direct; fi
     warm=""
     ((r > 0)) || warm=" (warm-up, not counted)"
-    echo "round $r: direct $d_r events/s, gateway $p_r events/s$warm" >&2
+    echo "round $r: direct $d_r events/s (CPU s: validators $d_cpu, submit $s_cpu)," \
+        "gateway $p_r events/s (validators $p_cpu, gateway $g_cpu, client $c_cpu)$warm" >&2
     if ((r > 0)); then
         direct+=("$d_r")
         posted+=("$p_r")
     fi
+    rm -rf "$W/d$r" "$W/p$r" "$W/d$r.jsonl" "$W/a$r"
 done
 med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 d=$(med "${direct[@]}")

@@ -55,9 +55,13 @@
 #define GW_UPSTREAMS 4u          /* validator connections, one query each at a time */
 #define GW_RATE_SLOTS 4096u      /* client addresses remembered for rate limits */
 #define GW_RATE_PROBE 8u         /* slots looked at per address */
-#define GW_THREADS 16u           /* HTTP worker threads; a synchronous POST holds one until
-                                  * answered, and POSTs must overlap to keep the shared
-                                  * submit window (gateway_pipe.c) full */
+#define GW_THREADS 16u           /* HTTP worker threads */
+#define GW_STOP_SEND_S 5        /* at a stop, how long answers to POSTs may take to send */
+#define GW_POST_WORKERS 16u      /* POST /v1/batches handled at once, each on a worker of its
+                                  * own while its connection is suspended: a POST holds no
+                                  * HTTP thread, so the other connections of that thread go
+                                  * on, and POSTs overlap to keep the shared submit window
+                                  * (gateway_pipe.c) full */
 #define GW_CONNECTIONS_MAX 512u  /* open HTTP connections, all clients */
 #define GW_PER_ADDR_MAX 64u      /* open HTTP connections per client address */
 #define GW_CONN_MEMORY_BYTES (32u * 1024u) /* request line and headers, per connection */
@@ -142,6 +146,16 @@ typedef struct gateway {
     rate_slot *rates; /* [GW_RATE_SLOTS] */
     double rate_per_s, burst;
     certa_gw_post *post; /* the integrator API; NULL: not served */
+    /* POST /v1/batches waiting for or running on a POST worker; the
+     * connection of each is suspended until its answer is ready */
+    pthread_mutex_t jobs_mu;
+    pthread_cond_t jobs_ready, jobs_idle;
+    struct req *jobs_head, *jobs_tail;
+    unsigned jobs_busy; /* queued and running */
+    unsigned posts_open; /* queued, running, or answered but not yet sent */
+    bool jobs_stop;     /* stopping: no more are queued */
+    pthread_t workers[GW_POST_WORKERS];
+    unsigned nworkers;
     const certa_genesis *genesis;
     char *genesis_doc; /* the genesis file's exact bytes, for GET /v1/genesis */
     size_t genesis_len;
@@ -383,8 +397,16 @@ typedef struct req {
     unsigned status;
     bool body_started; /* a POST's headers were checked */
     char *buf;
-    size_t len, max;
+    size_t len, cap, max;
     bool too_big;
+    /* POST /v1/batches handed to a POST worker (its connection suspended) */
+    struct MHD_Connection *conn;
+    const char *caller; /* the token's caller (owned by the gateway's token table) */
+    char *idem_key;     /* a copy of the Idempotency-Key header, or NULL */
+    bool async;
+    bool answered;      /* reply is ready: the connection was resumed for it */
+    certa_gw_reply reply;
+    struct req *next;   /* in the queue of POSTs */
 } req;
 
 static uint64_t mono_us(void)
@@ -504,6 +526,118 @@ static const char *authenticate(gateway *gw, struct MHD_Connection *conn)
     return NULL;
 }
 
+/* ---- POST workers ----
+ *
+ * A POST /v1/batches waits for its batches' outcomes (a few hundred ms);
+ * run in the HTTP thread that read it, it would stop every other
+ * connection of that thread meanwhile (libmicrohttpd gives each connection
+ * to one thread for its life), so POSTs from separate connections that
+ * landed on one thread ran one after another. Instead its connection is
+ * suspended and the POST queued for GW_POST_WORKERS workers; the worker
+ * resumes the connection with the answer ready. Invariant: a queued or
+ * running POST keeps its connection suspended, and the daemon is stopped
+ * only once none is (gateway_stop_posts), so a worker never resumes a
+ * connection that is gone. */
+
+/* Suspends rq's connection and queues it; false (nothing done) when the
+ * gateway is stopping. The connection is suspended before a worker can
+ * see the POST: a worker may resume it at once. */
+static bool post_queue(gateway *gw, struct MHD_Connection *conn, req *rq)
+{
+    pthread_mutex_lock(&gw->jobs_mu);
+    bool ok = !gw->jobs_stop && gw->nworkers > 0;
+    if (ok) {
+        rq->conn = conn;
+        MHD_suspend_connection(conn);
+        rq->next = NULL;
+        if (gw->jobs_tail != NULL)
+            gw->jobs_tail->next = rq;
+        else
+            gw->jobs_head = rq;
+        gw->jobs_tail = rq;
+        gw->jobs_busy++;
+        gw->posts_open++;
+        pthread_cond_signal(&gw->jobs_ready);
+    }
+    pthread_mutex_unlock(&gw->jobs_mu);
+    return ok;
+}
+
+static void *post_worker(void *arg)
+{
+    gateway *gw = arg;
+    for (;;) {
+        pthread_mutex_lock(&gw->jobs_mu);
+        while (gw->jobs_head == NULL && !gw->jobs_stop)
+            pthread_cond_wait(&gw->jobs_ready, &gw->jobs_mu);
+        req *rq = gw->jobs_head;
+        if (rq == NULL) { /* stopping, and nothing is left */
+            pthread_mutex_unlock(&gw->jobs_mu);
+            return NULL;
+        }
+        gw->jobs_head = rq->next;
+        if (gw->jobs_head == NULL)
+            gw->jobs_tail = NULL;
+        pthread_mutex_unlock(&gw->jobs_mu);
+        struct MHD_Connection *conn = rq->conn;
+        certa_gw_post_batches(gw->post, rq->caller, rq->idem_key, rq->async,
+                              rq->buf != NULL ? rq->buf : "", rq->len, &rq->reply);
+        rq->answered = true;
+        /* rq may be freed from here on: its thread answers and completes it
+         * (the resume's lock orders the writes above before that thread's
+         * reads) */
+        MHD_resume_connection(conn);
+        pthread_mutex_lock(&gw->jobs_mu);
+        if (--gw->jobs_busy == 0)
+            pthread_cond_broadcast(&gw->jobs_idle);
+        pthread_mutex_unlock(&gw->jobs_mu);
+    }
+}
+
+static void post_workers_start(gateway *gw)
+{
+    pthread_mutex_init(&gw->jobs_mu, NULL);
+    pthread_cond_init(&gw->jobs_ready, NULL);
+    pthread_cond_init(&gw->jobs_idle, NULL);
+    if (gw->post == NULL)
+        return;
+    while (gw->nworkers < GW_POST_WORKERS &&
+           pthread_create(&gw->workers[gw->nworkers], NULL, post_worker, gw) == 0)
+        gw->nworkers++;
+}
+
+/* A POST's request ended (its answer sent, or its connection closed). */
+static void post_closed(gateway *gw)
+{
+    pthread_mutex_lock(&gw->jobs_mu);
+    if (--gw->posts_open == 0)
+        pthread_cond_broadcast(&gw->jobs_idle);
+    pthread_mutex_unlock(&gw->jobs_mu);
+}
+
+/* No more POSTs are queued (they are answered 503); those queued or
+ * running end first, each by its batches' deadline, and their answers are
+ * sent (for at most GW_STOP_SEND_S more: a client that does not read does
+ * not hold the stop; its batch's outcome is on its status URL anyway). */
+static void post_workers_stop(gateway *gw)
+{
+    pthread_mutex_lock(&gw->jobs_mu);
+    gw->jobs_stop = true;
+    pthread_cond_broadcast(&gw->jobs_ready);
+    while (gw->jobs_busy > 0)
+        pthread_cond_wait(&gw->jobs_idle, &gw->jobs_mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += GW_STOP_SEND_S;
+    while (gw->posts_open > 0 &&
+           pthread_cond_timedwait(&gw->jobs_idle, &gw->jobs_mu, &until) == 0) {
+    }
+    pthread_mutex_unlock(&gw->jobs_mu);
+    for (unsigned i = 0; i < gw->nworkers; i++)
+        pthread_join(gw->workers[i], NULL);
+    gw->nworkers = 0;
+}
+
 /* A POST's body is gathered (at most rq->max bytes, the rest read and
  * dropped for a 413), then handled: POST /v1/batches needs a token, checked
  * with the headers (before the body is read); POST /v1/receipts/verify is
@@ -511,6 +645,8 @@ static const char *authenticate(gateway *gw, struct MHD_Connection *conn)
 static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, req *rq,
                                bool batches, const char *data, size_t *data_size)
 {
+    if (rq->answered) /* back from its POST worker */
+        return send_reply(conn, rq, &rq->reply);
     if (!rq->body_started) {
         unsigned wait_s = rate_take(gw, client_addr(conn), batches ? 1.0 : 5.0);
         if (wait_s > 0)
@@ -530,10 +666,21 @@ static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, req *rq
     }
     if (*data_size > 0) {
         if (!rq->too_big && rq->len + *data_size <= rq->max) {
-            char *nb = realloc(rq->buf, rq->len + *data_size + 1);
-            if (nb == NULL)
-                return MHD_NO;
-            rq->buf = nb;
+            if (rq->len + *data_size + 1 > rq->cap) {
+                /* the body comes in pieces of a few KiB: the buffer grows
+                 * by doubling (at most to max + 1), not by each piece,
+                 * which copied a megabyte body some hundred times */
+                size_t nc = rq->cap ? 2 * rq->cap : 64u * 1024u;
+                while (nc < rq->len + *data_size + 1)
+                    nc *= 2;
+                if (nc > rq->max + 1)
+                    nc = rq->max + 1;
+                char *nb = realloc(rq->buf, nc);
+                if (nb == NULL)
+                    return MHD_NO;
+                rq->buf = nb;
+                rq->cap = nc;
+            }
             memcpy(rq->buf + rq->len, data, *data_size);
             rq->len += *data_size;
         } else {
@@ -550,14 +697,16 @@ static enum MHD_Result on_post(gateway *gw, struct MHD_Connection *conn, req *rq
         certa_gw_verify(gw->genesis, rq->buf != NULL ? rq->buf : "", rq->len, &r);
         return send_reply(conn, rq, &r);
     }
-    const char *caller = certa_gw_post_auth(
+    rq->caller = certa_gw_post_auth(
         gw->post, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
     const char *prefer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Prefer");
-    bool async = prefer != NULL && strstr(prefer, "respond-async") != NULL;
-    certa_gw_post_batches(gw->post, caller, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                                        "Idempotency-Key"),
-                          async, rq->buf != NULL ? rq->buf : "", rq->len, &r);
-    return send_reply(conn, rq, &r);
+    rq->async = prefer != NULL && strstr(prefer, "respond-async") != NULL;
+    const char *idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if (idem != NULL && (rq->idem_key = strdup(idem)) == NULL)
+        return send_error(conn, rq, 503, CERTA_E_NOMEM, "out of memory", 1);
+    if (post_queue(gw, conn, rq))
+        return MHD_YES; /* answered when a worker resumes the connection */
+    return send_error(conn, rq, 503, CERTA_E_STATE, "the gateway is stopping", 1);
 }
 
 /* Percent-decoding of the path and query arguments: certa_gw_unescape. */
@@ -582,14 +731,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    gateway *gw = cls;
     (void)conn;
     (void)toe;
     req *rq = *con_cls;
     if (rq != NULL) {
+        if (rq->conn != NULL) /* a POST handed to a worker, now answered */
+            post_closed(gw);
         if (rq->status != 0)
             certa_gw_metrics_request(rq->cls, rq->status, mono_us() - rq->t0_us);
         free(rq->buf);
+        free(rq->idem_key);
         free(rq);
         *con_cls = NULL;
     }
@@ -916,7 +1068,8 @@ int certa_cmd_gateway(int argc, char **argv)
      * accepts and at once closes, so one address holding its 64 slow
      * connections made other clients fail at random; with it, a full
      * thread stops listening and the others take the connection. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (cert != NULL)
         flags |= MHD_USE_TLS;
     /* HTTPS adds its two options to the same list: a MHD_OPTION_END there
@@ -926,15 +1079,17 @@ int certa_cmd_gateway(int argc, char **argv)
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
+    post_workers_start(&gw);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, ntohs(args.sa.sin_port), NULL, NULL, on_request, &gw, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&args.sa, MHD_OPTION_THREAD_POOL_SIZE, GW_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, GW_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         GW_PER_ADDR_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, GW_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        on_completed, &gw, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (d == NULL) {
+        post_workers_stop(&gw);
         certa_gw_post_close(gw.post);
         certa_genesis_free(g);
         free(cert);
@@ -952,6 +1107,9 @@ int certa_cmd_gateway(int argc, char **argv)
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);
+    /* the POSTs being handled end and are answered before the daemon
+     * stops (their connections are suspended until then) */
+    post_workers_stop(&gw);
     MHD_stop_daemon(d);
     for (unsigned i = 0; i < GW_UPSTREAMS; i++)
         certa_client_close(gw.up[i].c);

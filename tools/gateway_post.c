@@ -532,40 +532,81 @@ static int journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
     return dup(p->journal_fd);
 }
 
-/* The receipts go into the answer as the pipeline wrote them, one JSON
- * object per line (the receipts-file format), joined into an array:
- * parsing and re-serializing a megabyte of receipts per POST would cost
- * more than the POST's own work. r's document is "{...}\n": the array goes
- * before its closing brace. */
-static void splice_receipts(certa_gw_reply *r, const char *rcpt, size_t rcpt_len)
+/* The answer to a POST, built in one buffer: the receipts are written
+ * into it in place (one JSON object each, comma-separated: the array's
+ * elements, in the receipts-file format) after room left at the front for
+ * the answer's head, which goes in last. Parsing and re-serializing a
+ * megabyte of receipts per POST, or growing it through a stream and copying
+ * it into the answer, cost more than the POST's own work. */
+#define ANSWER_HEAD_ROOM 4096u
+
+typedef struct answer {
+    char *p;
+    size_t len, cap;
+    bool failed; /* out of memory: the answer is a 500 */
+} answer;
+
+static bool answer_reserve(answer *a, size_t more)
 {
-    if (r->body == NULL || r->len < 3)
-        return;
-    char *b = malloc(r->len + rcpt_len + 16);
-    if (b == NULL) {
-        free(r->body);
-        r->body = NULL;
+    if (a->failed)
+        return false;
+    if (a->len + more <= a->cap)
+        return true;
+    size_t nc = a->cap ? a->cap : ANSWER_HEAD_ROOM + 64u * 1024u;
+    while (nc < a->len + more)
+        nc *= 2;
+    char *np = realloc(a->p, nc);
+    if (np == NULL) {
+        a->failed = true;
+        return false;
+    }
+    a->p = np;
+    a->cap = nc;
+    return true;
+}
+
+/* r's answer: o's compact JSON with "receipts":[...] as its last member,
+ * the receipts being a's bytes from ANSWER_HEAD_ROOM on. Takes a's buffer
+ * (and o). */
+static void answer_finish(certa_gw_reply *r, unsigned status, json_t *o, answer *a)
+{
+    static const char open_rcpt[] = ",\"receipts\":[";
+    static const char close_rcpt[] = "]}\n";
+    char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    size_t hl = head != NULL ? strlen(head) : 0;
+    r->status = status;
+    r->body = NULL;
+    r->len = 0;
+    /* the head without its closing brace, then the array's opening */
+    size_t pre = hl > 0 ? hl - 1 + sizeof open_rcpt - 1 : 0;
+    size_t rl = a->len - ANSWER_HEAD_ROOM;
+    if (head == NULL || a->failed || !answer_reserve(a, sizeof close_rcpt)) {
+        free(head);
+        free(a->p);
         r->status = 500;
         return;
     }
-    size_t n = r->len - 2; /* without "}\n" */
-    memcpy(b, r->body, n);
-    memcpy(b + n, ",\"receipts\":[", 13);
-    n += 13;
-    for (const char *l = rcpt; l != NULL && *l != '\0';) {
-        const char *nl = strchr(l, '\n');
-        size_t k = nl != NULL ? (size_t)(nl - l) : strlen(l);
-        if (k > 0) {
-            if (b[n - 1] != '[')
-                b[n++] = ',';
-            memcpy(b + n, l, k);
-            n += k;
-        }
-        l = nl != NULL ? nl + 1 : NULL;
+    char *b = a->p;
+    size_t at = 0;
+    if (pre <= ANSWER_HEAD_ROOM) {
+        at = ANSWER_HEAD_ROOM - pre; /* the head right before the receipts */
+    } else if ((b = malloc(pre + rl + sizeof close_rcpt)) != NULL) {
+        memcpy(b + pre, a->p + ANSWER_HEAD_ROOM, rl); /* a head too long for the room */
+        free(a->p);
+    } else {
+        free(head);
+        free(a->p);
+        r->status = 500;
+        return;
     }
-    memcpy(b + n, "]}\n", 3);
-    n += 3;
-    free(r->body);
+    memcpy(b + at, head, hl - 1);
+    memcpy(b + at + hl - 1, open_rcpt, sizeof open_rcpt - 1);
+    memcpy(b + at + pre + rl, close_rcpt, sizeof close_rcpt - 1);
+    size_t n = pre + rl + sizeof close_rcpt - 1;
+    if (at > 0)
+        memmove(b, b + at, n);
+    free(head);
     r->body = b;
     r->len = n;
 }
@@ -810,10 +851,9 @@ typedef struct tally {
     char last_error[1600];
 } tally;
 
-/* One batch's outcome: its receipts as JSON lines to rf, counted in t.
- * line: CERTA_GW_RCPT_JSON_BYTES_MAX bytes of scratch. */
-static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, char *line, FILE *rf,
-                        tally *t)
+/* One batch's outcome: its receipts appended to the answer's array in a,
+ * counted in t. */
+static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, answer *a, tally *t)
 {
     uint32_t got = 0;
     if (b->type != CERTA_CP_RECEIPT) {
@@ -836,18 +876,27 @@ static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, char *l
         while (got < b->events && certa_receipt_batch_next(&rb, &off, rc)) {
             got++;
             t->ok += rc->result == CERTA_RESULT_OK;
-            size_t n = certa_gw_receipt_json(rc, line, CERTA_GW_RCPT_JSON_BYTES_MAX);
+            /* a comma before every element but the first */
+            size_t comma = a->len > ANSWER_HEAD_ROOM;
+            if (!answer_reserve(a, comma + CERTA_GW_RCPT_JSON_BYTES_MAX))
+                continue;
+            size_t n = certa_gw_receipt_json(rc, a->p + a->len + comma,
+                                             a->cap - a->len - comma);
             if (n > 0) {
-                line[n++] = '\n';
-                fwrite(line, 1, n, rf);
+                if (comma)
+                    a->p[a->len] = ',';
+                a->len += comma + n;
                 continue;
             }
             char *slow = certa_receipt_format_json(rc); /* a reason to escape */
-            if (slow != NULL) {
-                fputs(slow, rf);
-                fputc('\n', rf);
-                free(slow);
+            size_t sl = slow != NULL ? strlen(slow) : 0;
+            if (slow != NULL && answer_reserve(a, comma + sl)) {
+                if (comma)
+                    a->p[a->len] = ',';
+                memcpy(a->p + a->len + comma, slow, sl);
+                a->len += comma + sl;
             }
+            free(slow);
         }
         if (got < b->events)
             snprintf(t->last_error, sizeof t->last_error, "batch seq %" PRIu64
@@ -863,25 +912,22 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
                       bool again, const char *jsonl, const certa_event *evs, certa_gw_reply *r)
 {
     memset(r, 0, sizeof *r);
-    char *rcpt = NULL;
-    size_t rcpt_len = 0;
-    FILE *rf = open_memstream(&rcpt, &rcpt_len);
     uint8_t *buf = malloc(CERTA_BATCH_BYTES_MAX);
     certa_receipt *rc = malloc(sizeof *rc);
     tally *s = calloc(1, sizeof *s);
-    char *line = malloc(CERTA_GW_RCPT_JSON_BYTES_MAX + 1);
-    if (rf == NULL || buf == NULL || rc == NULL || s == NULL || line == NULL) {
-        if (rf != NULL)
-            fclose(rf);
-        free(rcpt);
+    /* about a kilobyte of JSON per receipt; the buffer doubles if not */
+    answer a = {0};
+    if (buf == NULL || rc == NULL || s == NULL ||
+        !answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * 1280u)) {
         free(buf);
         free(rc);
         free(s);
-        free(line);
+        free(a.p);
         reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
         r->retry_after_s = 1;
         return;
     }
+    a.len = ANSWER_HEAD_ROOM;
     built bt = {0};
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
@@ -890,13 +936,11 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
     if (e == CERTA_OK) {
         certa_gw_pipe_run(p->pipe, bt.b, bt.n);
         for (uint32_t i = 0; i < bt.n; i++)
-            tally_batch(&bt.b[i], rc, line, rf, s);
+            tally_batch(&bt.b[i], rc, &a, s);
     }
     uint32_t nbatches = bt.n;
     built_free(&bt);
     free(rc);
-    free(line);
-    fclose(rf);
     bool complete = e == CERTA_OK && s->not_committed == 0 && nbatches > 0;
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, seq);
@@ -911,9 +955,7 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
         json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
                                                                   : s->last_error));
     free(s);
-    reply_json(r, complete ? 200 : 503, o);
-    splice_receipts(r, rcpt, rcpt_len);
-    free(rcpt);
+    answer_finish(r, complete ? 200 : 503, o, &a);
     if (!complete)
         r->retry_after_s = 1;
     if (r->body != NULL) {

@@ -339,6 +339,37 @@ python3 "$SRC/tests/integration/openapi_check.py" --partial "$SRC/docs/openapi.y
 /v1/batches/x 400 bearer=$TOKEN
 EOF
     fail "GET /v1/batches/ID and docs/openapi.yaml disagree: $(grep -v '^ok' "$W/openapi-post.out")"
+# SIGTERM while a POST is being handled (its batches wait on stopped
+# validators): the POST is still answered, 200 with its receipts, before
+# the gateway stops, and the gateway exits 0
+python3 "$SRC/tests/integration/cluster_grants.py" "$W/term" 1 5
+ls "$W/gwstate/batches" >"$W/term-before"
+for k in 1 2 3; do kill -STOP "${PIDS[$k]}"; done
+python3 - "http://127.0.0.1:$GW_POST_PORT" "$TOKEN" "$W/term/g-0000.jsonl" >"$W/term.out" 2>&1 <<'PY' &
+import json, sys, urllib.request
+base, token, path = sys.argv[1:4]
+req = urllib.request.Request(base + "/v1/batches", data=open(path, "rb").read(), method="POST",
+    headers={"Authorization": "Bearer " + token, "Idempotency-Key": "term-1"})
+with urllib.request.urlopen(req, timeout=60) as r:
+    st, d = r.status, json.loads(r.read())
+if not (st == 200 and d["status"] == "committed" and len(d["receipts"]) == 5 and d["ok"] == 5):
+    print("FAIL: %s %s" % (st, {k: d.get(k) for k in ("status", "ok", "error")})); sys.exit(1)
+print("ok: answered 200 with 5 receipts")
+PY
+term_post=$!
+end=$((SECONDS + 30)) # the POST is in once its pending file is written
+until ls "$W/gwstate/batches" | grep -vxFf "$W/term-before" | grep -q '\.events$'; do
+    [ "$SECONDS" -lt "$end" ] || { for k in 1 2 3; do kill -CONT "${PIDS[$k]}"; done; fail "the POST did not start"; }
+    sleep 0.1
+done
+kill -TERM "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
+sleep 1
+for k in 1 2 3; do kill -CONT "${PIDS[$k]}"; done
+wait "$term_post" || fail "a POST in flight at SIGTERM was not answered: $(cat "$W/term.out")"
+wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" ||
+    fail "the gateway did not exit 0 after SIGTERM with a POST in flight"
+note "SIGTERM with a POST in flight: the POST answered 200 first, the gateway exited 0"
+start_post_gw
 # a restarted gateway remembers the key: the same POST is not executed twice
 kill -TERM "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}"
 wait "${PIDS[$((10 + GW_POST_PORT - GW_PORT))]}" || true
