@@ -147,7 +147,7 @@ static int cmd_verify(int nfiles, char **files, const char *gpath, const char *d
     bool seen[256] = {false};
     uint32_t good = 0;
     int rc = CERTA_EXIT_OK;
-    char err[256], merged[CERTA_NOTE_SIGS_MAX][300];
+    char err[256], merged[CERTA_NOTE_SIGS_MAX][CERTA_NOTE_LINE_MAX + CERTA_NAME_BYTES + 8];
     uint32_t nmerged = 0;
     for (int fi = 0; fi < nfiles; fi++) {
         size_t len = 0;
