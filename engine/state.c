@@ -654,10 +654,7 @@ static certa_result check_code(certa_state *s, grant *gr, const certa_event *ev)
             return CERTA_R_CODE_UNSEALED;
         certa_sha256(ev->code_proof, CERTA_HASH_BYTES, h);
     } else {
-        uint8_t buf[CERTA_SALT_BYTES + CERTA_CODE_DIGITS];
-        memcpy(buf, ev->salt, CERTA_SALT_BYTES);
-        memcpy(buf + CERTA_SALT_BYTES, ev->code, CERTA_CODE_DIGITS);
-        certa_sha256(buf, sizeof buf, h);
+        certa_code_commit(ev->salt, ev->code, h);
     }
     if (certa_ct_equal(h, gr->code_commit, CERTA_HASH_BYTES))
         return CERTA_R_OK;

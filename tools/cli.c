@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,4 +50,23 @@ int certa_parse_u64(const char *s, unsigned long long min,
         return -1;
     *out = v;
     return 0;
+}
+
+char *certa_read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
+    bool bad = buf == NULL || ferror(f) || n > max;
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }

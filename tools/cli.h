@@ -41,6 +41,10 @@ int certa_wants_help(int argc, char **argv);
 int certa_parse_u64(const char *s, unsigned long long min,
                     unsigned long long max, unsigned long long *out);
 
+/* Reads a whole file of at most max bytes ("-": standard input), NUL-
+ * terminated; *len gets its length. NULL when unreadable or longer. */
+char *certa_read_file(const char *path, size_t max, size_t *len);
+
 /* The event log over the whole chain of data directory DIR (cmd_merkle_log.c):
  * its size and root at the last block (at_size UINT64_MAX) or when it has
  * exactly at_size events at a block's end. A CERTA_EXIT_ code; failures

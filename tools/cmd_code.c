@@ -36,7 +36,7 @@ static int cmd_new(bool qr)
 {
     uint8_t salt[CERTA_SALT_BYTES], r[4];
     char code[CERTA_CODE_DIGITS + 1] = {0};
-    if (RAND_bytes(salt, sizeof salt) != 1 || RAND_bytes(r, sizeof r) != 1)
+    if (RAND_bytes(salt, sizeof salt) != 1)
         return certa_fail("code", "the random source failed");
     if (!qr) {
         /* uniform over 10^8: reject the top of the u32 range */

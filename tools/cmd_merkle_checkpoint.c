@@ -115,24 +115,6 @@ out:
     return rc;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = malloc(NOTE_BYTES_MAX + 1);
-    size_t n = buf ? fread(buf, 1, NOTE_BYTES_MAX + 1, f) : 0;
-    if (f != stdin)
-        fclose(f);
-    if (buf == NULL || n > NOTE_BYTES_MAX) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Checks FILES (one or more notes of the same text, e.g. each validator's)
  * against genesis; with data, also their root against that log. Prints the
  * merged note when out is set. */
@@ -151,7 +133,7 @@ static int cmd_verify(int nfiles, char **files, const char *gpath, const char *d
     uint32_t nmerged = 0;
     for (int fi = 0; fi < nfiles; fi++) {
         size_t len = 0;
-        char *buf = slurp(files[fi], &len);
+        char *buf = certa_read_file(files[fi], NOTE_BYTES_MAX, &len);
         if (buf == NULL) {
             rc = certa_fail(CMD, "%s: unreadable or over %d bytes", files[fi], NOTE_BYTES_MAX);
             goto out;

@@ -655,24 +655,6 @@ static bool write_durable(const certa_gw_post *p, const char *path, const char *
     return true;
 }
 
-static char *slurp(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = malloc(max + 1);
-    size_t n = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
-    bool bad = buf == NULL || ferror(f) || n > max;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1050,7 +1032,7 @@ static void resume_pending(certa_gw_post *p)
             continue;
         }
         size_t len = 0;
-        char *text = slurp(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
+        char *text = certa_read_file(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
         char *nl = text != NULL ? strchr(text, '\n') : NULL;
         batch_job *j = calloc(1, sizeof *j);
         json_t *h = nl != NULL ? json_loadb(text, (size_t)(nl - text), 0, NULL) : NULL;
@@ -1234,11 +1216,11 @@ void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
     size_t len = 0;
     batch_path(p, seq, "json", path, sizeof path);
     /* an outcome holds the receipts of up to CERTA_GW_EVENTS_MAX events */
-    char *doc = slurp(path, 64u << 20, &len);
+    char *doc = certa_read_file(path, 64u << 20, &len);
     bool pending = false;
     if (doc == NULL) {
         batch_path(p, seq, "events", path, sizeof path);
-        doc = slurp(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
+        doc = certa_read_file(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
         pending = doc != NULL;
     }
     /* a batch is shown to the caller who posted it only; to others it does
