@@ -51,6 +51,12 @@ char *certa_read_file(const char *path, size_t max, size_t *len);
  * are printed. */
 int certa_merkle_log_root(const char *data, uint64_t at_size, uint64_t *size,
                           uint8_t root[32]);
+/* The same walk handing every leaf (u16 integrator || u64 seq || event) to
+ * each, numbered from 0, in log order; each returns false with err filled
+ * to stop the walk, which then fails with that message. */
+typedef bool (*certa_log_leaf_fn)(void *ctx, uint64_t index, const uint8_t *leaf, size_t len,
+                                  char *err, size_t err_len);
+int certa_merkle_log_each(const char *data, certa_log_leaf_fn each, void *ctx);
 
 /* Subcommands, each in tools/cmd_NAME.c. Declared weak so that the command
  * builds while a subcommand's module is still being written: the dispatcher
@@ -61,6 +67,7 @@ CERTA_CMD(genesis);
 CERTA_CMD(merkle);
 CERTA_CMD(merkle_log); /* `certa merkle log`, in cmd_merkle_log.c */
 CERTA_CMD(merkle_checkpoint); /* `certa merkle checkpoint`, in cmd_merkle_checkpoint.c */
+CERTA_CMD(merkle_tiles); /* `certa merkle tiles`, in cmd_merkle_tiles.c */
 CERTA_CMD(verify_chain);
 CERTA_CMD(dry_run);
 CERTA_CMD(query);

@@ -24,6 +24,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -34,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -77,6 +80,7 @@ static const char usage[] =
     "                     [--rate-per-s R] [--burst B] [--timeout-ms MS]\n"
     "                     [--tls-cert FILE --tls-key FILE]\n"
     "                     [--integrator NAME --key FILE --tokens FILE --state DIR]\n"
+    "                     [--tiles DIR]\n"
     "       certa gateway --hash-token < TOKEN\n\n"
     "Serves the validators' public read API over HTTP/JSON (docs/OPERATIONS.md,\n"
     "\"Gateway\"); the documents are those of `certa query`:\n"
@@ -99,6 +103,8 @@ static const char usage[] =
     "                                      Prefer: respond-async: 202 at once)\n"
     "  GET /v1/batches/ID                  a posted batch: pending, committed (receipts)\n"
     "                                      or failed (why); the poster's token only\n"
+    "  GET /checkpoint, /tile/...          with --tiles: the event log's signed checkpoint\n"
+    "                                      and its C2SP tlog-tiles (certa merkle tiles)\n"
     "  ?cursor=C&limit=N                   paging, as certa query --cursor/--limit\n"
     "Status codes: 200; 202 accepted (async); 400 a bad path argument, event or\n"
     "JSON (named); 401 no valid token; 404 no such item or path; 405 other\n"
@@ -118,6 +124,9 @@ static const char usage[] =
     "  --timeout-ms MS     give up on the validators after MS (default 5000)\n"
     "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
     "  --tls-key FILE      its PEM private key\n"
+    "  --tiles DIR         serve DIR/checkpoint and DIR/tile/... as written by\n"
+    "                      `certa merkle tiles --out DIR` (tiles immutable, the\n"
+    "                      checkpoint no-cache)\n"
     "  --integrator NAME   serve POST /v1/batches, signing as this genesis integrator\n"
     "  --key FILE          its Ed25519 key (PEM, mode 0600)\n"
     "  --tokens FILE       callers: lines \"CALLER SHA256_HEX\" (--hash-token)\n"
@@ -157,6 +166,7 @@ typedef struct gateway {
     pthread_t workers[GW_POST_WORKERS];
     unsigned nworkers;
     const certa_genesis *genesis;
+    const char *tiles_dir; /* --tiles; NULL: not served */
     char *genesis_doc; /* the genesis file's exact bytes, for GET /v1/genesis */
     size_t genesis_len;
     atomic_uint_fast64_t auth_refused;
@@ -747,8 +757,42 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* The web page's assets, /v1/genesis, /healthz and /metrics: answered by
- * the gateway itself. Returns MHD_NO with *handled false for other paths. */
+/* A file of the tiles directory, sent from its descriptor (no copy). Every
+ * path but the checkpoint names one content forever (cmd_merkle_tiles.c),
+ * so caches may keep it; a path that is not there (yet) is a 404. */
+static enum MHD_Result send_tile(gateway *gw, struct MHD_Connection *conn, req *rq,
+                                 const char *url)
+{
+    char path[1024];
+    int n = snprintf(path, sizeof path, "%s%s", gw->tiles_dir, url);
+    int fd = n > 0 && (size_t)n < sizeof path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                                              : -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return send_error(conn, rq, 404, CERTA_E_NOTFOUND, "no such tile or checkpoint", 0);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (resp == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    bool cp = strcmp(url, "/checkpoint") == 0;
+    MHD_add_response_header(resp, "Content-Type",
+                            cp ? "text/plain; charset=utf-8" : "application/octet-stream");
+    MHD_add_response_header(resp, "Cache-Control",
+                            cp ? "no-cache" : "public, max-age=31536000, immutable");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    rq->status = 200;
+    enum MHD_Result rc = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* The web page's assets, /v1/genesis, /healthz, /metrics and the tiles:
+ * answered by the gateway itself. Returns MHD_NO with *handled false for
+ * other paths. */
 static enum MHD_Result local_get(gateway *gw, struct MHD_Connection *conn, req *rq,
                                  const char *url, bool *handled)
 {
@@ -765,6 +809,8 @@ static enum MHD_Result local_get(gateway *gw, struct MHD_Connection *conn, req *
                                     NULL)
                          : MHD_NO;
     }
+    if (gw->tiles_dir != NULL && certa_gw_tile_path(url))
+        return send_tile(gw, conn, rq, url);
     if (strcmp(url, "/v1/genesis") == 0)
         return send_raw(conn, rq, 200, gw->genesis_doc, gw->genesis_len, false,
                         "application/json; charset=utf-8", "no-cache", 0, NULL);
@@ -917,7 +963,7 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 
 typedef struct gw_args {
     const char *listen, *to, *genesis, *cert_path, *key_path;
-    const char *integrator, *ikey, *tokens, *state;
+    const char *integrator, *ikey, *tokens, *state, *tiles;
     unsigned long long rate, burst, timeout_ms;
     struct sockaddr_in sa;
 } gw_args;
@@ -949,7 +995,7 @@ static int parse_args(int argc, char **argv, gw_args *a, int *done)
         {"--genesis", &a->genesis},       {"--tls-cert", &a->cert_path},
         {"--tls-key", &a->key_path},      {"--integrator", &a->integrator},
         {"--key", &a->ikey},              {"--tokens", &a->tokens},
-        {"--state", &a->state},
+        {"--state", &a->state},           {"--tiles", &a->tiles},
     };
     struct { const char *name; unsigned long long *dst, min, max; } num[] = {
         {"--rate-per-s", &a->rate, 1, 1000000},
@@ -1016,6 +1062,7 @@ int certa_cmd_gateway(int argc, char **argv)
     /* GET /v1/genesis serves the very bytes whose hash is the chain id, so
      * that a browser verifies receipts against them */
     gw.genesis = g;
+    gw.tiles_dir = args.tiles;
     gw.genesis_doc = read_file(gp, GW_GENESIS_BYTES_MAX, &gw.genesis_len);
     uint8_t gh[CERTA_HASH_BYTES];
     if (gw.genesis_doc != NULL)

@@ -21,7 +21,8 @@ static const char usage[] =
     "       certa merkle verify-consistency PROOF.json\n"
     "       certa merkle log --data DIR [--leaves]\n"
     "       certa merkle checkpoint sign --data DIR --genesis G --key PEM --name VALIDATOR\n"
-    "       certa merkle checkpoint verify|merge --genesis G [--data DIR] FILE...\n\n"
+    "       certa merkle checkpoint verify|merge --genesis G [--data DIR] FILE...\n"
+    "       certa merkle tiles --data DIR --out TILES_DIR [--checkpoint NOTE]\n\n"
     "RFC 6962 / RFC 9162 Merkle trees (leaf = SHA-256(0x00 || bytes), node =\n"
     "SHA-256(0x01 || left || right)).\n"
     "FILE has one leaf per line, its bytes in hex (an empty line is a\n"
@@ -48,6 +49,11 @@ static const char usage[] =
     "                      with --data, also the root against DIR's log\n"
     "  checkpoint merge    verify, then print one note with every good\n"
     "                      validator signature (what a witness or gateway serves)\n"
+    "  tiles               publishes DIR's log in the C2SP tlog-tiles layout\n"
+    "                      under TILES_DIR (tile/L/N, tile/entries/N), resuming\n"
+    "                      where the last run stopped; with --checkpoint, up to\n"
+    "                      the note's size, whose root it must match, and the\n"
+    "                      note is installed as TILES_DIR/checkpoint last\n"
     "Verification exits 0 when the proof holds, 1 (with the reason) when not,\n"
     "3 when the JSON is malformed.\n";
 
@@ -483,7 +489,7 @@ int certa_cmd_merkle(int argc, char **argv)
     }
     if (argc < 2)
         return certa_usage_error(CMD, "missing action (root, prove, consistency, "
-                                 "verify-inclusion, verify-consistency, log)");
+                                 "verify-inclusion, verify-consistency, log, checkpoint, tiles)");
     const char *action = argv[1];
     if (strcmp(action, "root") == 0)
         return cmd_root(argc, argv);
@@ -499,5 +505,7 @@ int certa_cmd_merkle(int argc, char **argv)
         return certa_cmd_merkle_log(argc, argv);
     if (strcmp(action, "checkpoint") == 0)
         return certa_cmd_merkle_checkpoint(argc, argv);
+    if (strcmp(action, "tiles") == 0)
+        return certa_cmd_merkle_tiles(argc, argv);
     return certa_usage_error(CMD, "unknown action '%s'", action);
 }

@@ -30,6 +30,9 @@ typedef struct log_walk {
     bool at_found;
     uint8_t at_root[CERTA_HASH_BYTES];
     certa_merkle_frontier f;
+    certa_log_leaf_fn each;     /* set: hand every leaf to it, nothing else */
+    void *each_ctx;
+    uint64_t index;             /* each: the next leaf's number */
     uint8_t (*hashes)[CERTA_HASH_BYTES]; /* one block's leaf hashes */
     size_t cap;
     char err[512];
@@ -47,6 +50,11 @@ static bool batch_leaves(log_walk *w, const certa_batch_view *bv, size_t *n)
         size_t ll = certa_leaf_encode(bv->integrator, bv->seq, ev, ev_len, leaf, sizeof leaf);
         if (ll == 0)
             continue; /* longer than an event: certa_batch_frame refuses it first */
+        if (w->each != NULL) {
+            if (!w->each(w->each_ctx, w->index++, leaf, ll, w->err, sizeof w->err))
+                return false;
+            continue;
+        }
         if (w->leaves) {
             char hex[2 * sizeof leaf + 1];
             certa_hex_encode(leaf, ll, hex);
@@ -102,12 +110,13 @@ static bool on_block(void *ctx, uint64_t height, const uint8_t *data, size_t len
             return false;
         }
         if (!batch_leaves(w, &bv, &n)) {
-            snprintf(w->err, sizeof w->err, "out of memory at block %llu",
-                     (unsigned long long)height);
+            if (w->err[0] == '\0')
+                snprintf(w->err, sizeof w->err, "out of memory at block %llu",
+                         (unsigned long long)height);
             return false;
         }
     }
-    if (w->leaves)
+    if (w->leaves || w->each != NULL)
         return true;
     certa_merkle_frontier_append(&w->f, w->hashes ? w->hashes[0] : NULL, n);
     uint8_t root[CERTA_HASH_BYTES];
@@ -130,7 +139,8 @@ static bool on_block(void *ctx, uint64_t height, const uint8_t *data, size_t len
  * the root at size at_size (UINT64_MAX: the last block's), into *size and
  * root. Returns a CERTA_EXIT_ code; failures are printed. */
 static int walk_log(const char *data, bool print, bool leaves, uint64_t at_size,
-                    uint64_t *size, uint8_t root[CERTA_HASH_BYTES])
+                    uint64_t *size, uint8_t root[CERTA_HASH_BYTES], certa_log_leaf_fn each,
+                    void *each_ctx)
 {
     char dir[4096];
     struct stat st;
@@ -142,6 +152,8 @@ static int walk_log(const char *data, bool print, bool leaves, uint64_t at_size,
     w.leaves = leaves;
     w.quiet = !print;
     w.at_size = at_size;
+    w.each = each;
+    w.each_ctx = each_ctx;
     certa_merkle_frontier_init(&w.f);
     certa_store_opts o;
     certa_store_opts_default(&o);
@@ -183,7 +195,14 @@ static int walk_log(const char *data, bool print, bool leaves, uint64_t at_size,
 int certa_merkle_log_root(const char *data, uint64_t at_size, uint64_t *size,
                           uint8_t root[CERTA_HASH_BYTES])
 {
-    return walk_log(data, false, false, at_size, size, root);
+    return walk_log(data, false, false, at_size, size, root, NULL, NULL);
+}
+
+int certa_merkle_log_each(const char *data, certa_log_leaf_fn each, void *ctx)
+{
+    uint64_t size;
+    uint8_t root[CERTA_HASH_BYTES];
+    return walk_log(data, false, false, UINT64_MAX, &size, root, each, ctx);
 }
 
 int certa_cmd_merkle_log(int argc, char **argv)
@@ -200,5 +219,5 @@ int certa_cmd_merkle_log(int argc, char **argv)
     }
     if (data == NULL)
         return certa_usage_error(CMD, "log needs --data DIR");
-    return walk_log(data, true, leaves, 0, NULL, NULL);
+    return walk_log(data, true, leaves, 0, NULL, NULL, NULL, NULL);
 }

@@ -109,3 +109,52 @@ unsigned certa_gw_route(const char *path, const char *cursor, const char *limit,
     }
     return 404;
 }
+
+/* Reads a decimal in [min, max] without a leading zero (except "0"
+ * itself); advances *p past it. */
+static bool small_decimal(const char **p, unsigned min, unsigned max)
+{
+    const char *s = *p;
+    unsigned v = 0;
+    size_t n = 0;
+    while (s[n] >= '0' && s[n] <= '9' && n < 4)
+        v = v * 10u + (unsigned)(s[n++] - '0');
+    if (n == 0 || (n > 1 && s[0] == '0') || (s[n] >= '0' && s[n] <= '9') || v < min || v > max)
+        return false;
+    *p = s + n;
+    return true;
+}
+
+bool certa_gw_tile_path(const char *path)
+{
+    if (strcmp(path, "/checkpoint") == 0)
+        return true;
+    if (strncmp(path, "/tile/", 6) != 0)
+        return false;
+    const char *p = path + 6;
+    if (strncmp(p, "entries/", 8) == 0)
+        p += 8;
+    else if (!small_decimal(&p, 0, 63) || *p++ != '/')
+        return false;
+    /* x000/ ... elements, then the last three digits; at most 7 elements
+     * (a 64-bit index has 20 digits) */
+    for (int k = 0;; k++) {
+        if (k == 7)
+            return false;
+        bool x = *p == 'x';
+        p += x;
+        for (int d = 0; d < 3; d++, p++)
+            if (*p < '0' || *p > '9')
+                return false;
+        if (!x)
+            break;
+        if (*p++ != '/')
+            return false;
+    }
+    if (*p == '\0')
+        return true;
+    if (strncmp(p, ".p/", 3) != 0)
+        return false;
+    p += 3;
+    return small_decimal(&p, 1, 255) && *p == '\0';
+}

@@ -4,7 +4,8 @@
  * gives a query of a known kind whose body encodes and decodes back to the
  * same query, and a refused one names its reason. The path is also
  * percent-decoded as the gateway decodes it (certa_gw_unescape): never
- * longer, never a NUL from "%00", and routed again. */
+ * longer, never a NUL from "%00", and routed again. A path the tiles
+ * grammar takes (certa_gw_tile_path) has no "..", "//" or dot file. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CERTA_ASSERT(after <= before && after == strlen(decoded));
     unsigned dst = certa_gw_route(decoded, NULL, NULL, &q, why, sizeof why);
     CERTA_ASSERT(dst == 0 || dst == 404 || (dst == 400 && why[0] != '\0'));
+    if (certa_gw_tile_path(decoded)) {
+        CERTA_ASSERT(strstr(decoded, "..") == NULL && strstr(decoded, "//") == NULL &&
+                     strstr(decoded, "/.") == NULL && decoded[0] == '/');
+        CERTA_ASSERT(strcmp(decoded, "/checkpoint") == 0 || strncmp(decoded, "/tile/", 6) == 0);
+    }
     free(decoded);
     unsigned st = certa_gw_route(path, cursor && *cursor ? cursor : NULL,
                                  limit && *limit ? limit : NULL, &q, why, sizeof why);

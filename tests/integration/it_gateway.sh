@@ -233,6 +233,9 @@ python3 "$SRC/tests/integration/openapi_check.py" "$SRC/docs/openapi.yaml" \
 /metrics 200
 / 200
 /v2/anything 404
+/checkpoint 404
+/tile/0/000 404
+/tile/entries/000.p/5 404
 EOF
     fail "the gateway and docs/openapi.yaml disagree: $(grep -v '^ok' "$W/openapi.out")"
 note "answers as docs/openapi.yaml documents them ($(grep -c '^ok' "$W/openapi.out") checks)"
