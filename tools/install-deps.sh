@@ -20,6 +20,7 @@ PACKAGES=(
   fio                               # disk limit measured beside bench/store
   wrk                               # HTTP load of bench/gateway.sh
   curl                              # batched POSTs of bench/gateway.sh
+  nginx-light                       # the plain static file server bench/tiles.sh measures tiles against
   python3                           # test helpers only
   python3-zmq                       # client protocol checked from the spec (it_client_spec, it_conformance)
   python3-cryptography              # Ed25519 of the independent conformance client (it_conformance)
