@@ -126,3 +126,33 @@ bool certa_note_parse(const char *buf, size_t len, certa_note *n, char *err, siz
     }
     return true;
 }
+
+bool certa_bundle_next(const uint8_t *b, size_t blen, size_t *pos, const uint8_t **leaf,
+                       size_t *len)
+{
+    CERTA_ASSERT(*pos <= blen);
+    if (blen - *pos < 2)
+        return false;
+    size_t l = (size_t)b[*pos] << 8 | b[*pos + 1];
+    if (blen - *pos - 2 < l)
+        return false;
+    *leaf = b + *pos + 2;
+    *len = l;
+    *pos += 2 + l;
+    return true;
+}
+
+void certa_tile_index_path(uint64_t n, char *out, size_t cap)
+{
+    unsigned g[8];
+    int k = 0;
+    do {
+        g[k++] = (unsigned)(n % 1000u);
+        n /= 1000u;
+    } while (n > 0);
+    size_t pos = 0;
+    if (cap > 0)
+        out[0] = '\0';
+    for (int i = k - 1; i >= 0 && pos < cap; i--)
+        pos += (size_t)snprintf(out + pos, cap - pos, i > 0 ? "x%03u/" : "%03u", g[i]);
+}

@@ -38,4 +38,16 @@ bool certa_note_parse(const char *buf, size_t len, certa_note *n, char *err, siz
 /* Decodes standard base64 of exactly want (<= 72) bytes. */
 bool certa_note_unb64(const char *in, size_t len, uint8_t *out, size_t want);
 
+/* A tile's index N as tlog-tiles writes it in paths: elements of three
+ * digits, all but the last prefixed with "x" (1234067: "x001/x234/067";
+ * 5: "005"). At most 28 bytes with the NUL. */
+void certa_tile_index_path(uint64_t n, char *out, size_t cap);
+
+/* The next leaf of a C2SP tlog-tiles entry bundle (each leaf a big-endian
+ * u16 length, then its bytes) at *pos: true with *leaf, *len and *pos
+ * advanced past it; false at the end (*pos == blen) or where the bundle is
+ * cut short (*pos < blen, left where the bad leaf starts). */
+bool certa_bundle_next(const uint8_t *b, size_t blen, size_t *pos, const uint8_t **leaf,
+                       size_t *len);
+
 #endif

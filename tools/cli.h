@@ -58,6 +58,15 @@ typedef bool (*certa_log_leaf_fn)(void *ctx, uint64_t index, const uint8_t *leaf
                                   char *err, size_t err_len);
 int certa_merkle_log_each(const char *data, certa_log_leaf_fn each, void *ctx);
 
+/* A C2SP checkpoint note against a genesis (cmd_merkle_checkpoint.c): true
+ * when its origin is the chain's and 2f+1 distinct genesis validators
+ * signed it (*good: how many); false with why naming the first fault (a
+ * validator's signature that does not verify, the origin, too few). */
+struct certa_note;
+struct certa_genesis;
+bool certa_note_quorum(const struct certa_genesis *g, const struct certa_note *n, uint32_t *good,
+                       char *why, size_t why_len);
+
 /* Subcommands, each in tools/cmd_NAME.c. Declared weak so that the command
  * builds while a subcommand's module is still being written: the dispatcher
  * reports a missing one instead of failing to link. */
@@ -68,6 +77,7 @@ CERTA_CMD(merkle);
 CERTA_CMD(merkle_log); /* `certa merkle log`, in cmd_merkle_log.c */
 CERTA_CMD(merkle_checkpoint); /* `certa merkle checkpoint`, in cmd_merkle_checkpoint.c */
 CERTA_CMD(merkle_tiles); /* `certa merkle tiles`, in cmd_merkle_tiles.c */
+CERTA_CMD(monitor);
 CERTA_CMD(verify_chain);
 CERTA_CMD(dry_run);
 CERTA_CMD(query);

@@ -253,3 +253,41 @@ int certa_cmd_merkle_checkpoint(int argc, char **argv)
     return certa_usage_error(CMD, "checkpoint: unknown operation '%s' (sign, verify, merge)",
                              op);
 }
+
+bool certa_note_quorum(const certa_genesis *g, const certa_note *n, uint32_t *good, char *why,
+                       size_t why_len)
+{
+    char origin[160];
+    origin_of(g, origin, sizeof origin);
+    *good = 0;
+    if (strcmp(origin, n->origin) != 0) {
+        snprintf(why, why_len, "origin '%s' is not this chain's ('%s')", n->origin, origin);
+        return false;
+    }
+    bool seen[256] = {false};
+    for (uint32_t s = 0; s < n->nsigs; s++) {
+        const char *nm = n->sigs[s].name, *b = n->sigs[s].b64;
+        const certa_validator_info *v = validator_named(g, nm, strlen(nm));
+        uint8_t blob[4 + CERTA_SIGNATURE_BYTES], kid[4];
+        if (v == NULL)
+            continue; /* a witness or another key: not counted */
+        key_id(nm, v->sign_pub, kid);
+        uint32_t vi = (uint32_t)(v - g->validators);
+        if (!certa_note_unb64(b, strlen(b), blob, sizeof blob) || memcmp(blob, kid, 4) != 0)
+            continue;
+        if (!certa_verify(v->sign_key, (const uint8_t *)n->text, n->text_len, blob + 4)) {
+            snprintf(why, why_len, "the signature of %s does not verify", nm);
+            return false;
+        }
+        if (vi < 256 && !seen[vi]) {
+            seen[vi] = true;
+            (*good)++;
+        }
+    }
+    if (*good < 2 * g->f + 1) {
+        snprintf(why, why_len, "%u validator signature(s), a quorum is %u of %u", *good,
+                 2 * g->f + 1, g->validator_count);
+        return false;
+    }
+    return true;
+}

@@ -52,27 +52,12 @@ typedef struct tiles {
     uint64_t files; /* written by this run */
 } tiles;
 
-/* "x001/x234/067" for 1234067: three digits per element, all but the last
- * with an x (tlog-tiles). */
-static void index_path(uint64_t n, char *out, size_t cap)
-{
-    unsigned g[8];
-    int k = 0;
-    do {
-        g[k++] = (unsigned)(n % 1000u);
-        n /= 1000u;
-    } while (n > 0);
-    size_t pos = 0;
-    for (int i = k - 1; i >= 0 && pos < cap; i--)
-        pos += (size_t)snprintf(out + pos, cap - pos, i > 0 ? "x%03u/" : "%03u", g[i]);
-}
-
 /* out/tile/<level or "entries">/<n>[.p/<w>]; w == TILE_W is a full tile. */
 static void tile_path(const tiles *t, int level, uint64_t n, unsigned w, char *out,
                       size_t cap)
 {
     char idx[64];
-    index_path(n, idx, sizeof idx);
+    certa_tile_index_path(n, idx, sizeof idx);
     char lv[16];
     if (level < 0)
         snprintf(lv, sizeof lv, "entries");

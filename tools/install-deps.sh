@@ -16,6 +16,7 @@ PACKAGES=(
   liblmdb-dev                       # cold store of the licence state (archived grants, event history)
   lmdb-utils                        # mdb_copy, mdb_stat: backup and inspection of the cold store
   libmicrohttpd-dev                 # Prometheus metrics endpoint, the gateway (HTTP, HTTPS)
+  libcurl4-openssl-dev              # certa monitor: a gateway's checkpoints and tiles over HTTP(S)
   openssl                           # test certificates of the gateway over HTTPS (it_gateway)
   fio                               # disk limit measured beside bench/store
   wrk                               # HTTP load of bench/gateway.sh

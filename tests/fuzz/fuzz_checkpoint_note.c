@@ -2,7 +2,9 @@
  * reads validators' and witnesses' signed notes. It never crashes or reads
  * past its input; an accepted note has a non-empty origin, 1..64 signature
  * lines, and written back (text, blank line, "— NAME B64" lines) parses to
- * the same fields. */
+ * the same fields. The same bytes read as a tlog-tiles entry bundle
+ * (certa_bundle_next) give leaves that lie inside the input, one after
+ * another, and stop at its end or where a leaf is cut short. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 65536)
         return 0;
+    size_t pos = 0, leaf_len, count = 0;
+    const uint8_t *leaf;
+    while (certa_bundle_next(data, size, &pos, &leaf, &leaf_len)) {
+        CERTA_ASSERT(leaf == data + pos - leaf_len && pos <= size && leaf_len <= 65535);
+        count++;
+    }
+    CERTA_ASSERT(pos <= size && (pos == size || size - pos < 2 ||
+                                 ((size_t)data[pos] << 8 | data[pos + 1]) > size - pos - 2));
+    CERTA_ASSERT(count <= size / 2);
     static certa_note a, b;
     char err[256];
     if (!certa_note_parse((const char *)data, size, &a, err, sizeof err)) {

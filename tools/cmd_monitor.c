@@ -1,0 +1,409 @@
+/* certa monitor: follows a gateway's (or any server's) published event log
+ * (docs/PROTOCOL.md "Tiles") as an auditor's monitor does: each poll
+ * fetches /checkpoint, checks it is this chain's and signed by 2f+1 genesis
+ * validators, then fetches the entry bundles of every event added since
+ * the last checkpoint it verified, checks that each leaf is a well-formed
+ * event, and recomputes the log's root from the compact range it kept plus
+ * those leaves. So every event is checked for inclusion, and each
+ * checkpoint is proven an extension of the one before, without trusting
+ * the server for either.
+ *
+ * What it reports (exit 1, the evidence written to the state directory):
+ * a split view (a checkpoint of a size already verified with another root:
+ * two quorum-signed histories), a rollback (a smaller checkpoint than one
+ * already verified) and a rewritten history (leaves that do not lead from
+ * the verified root to the new one). Invariant: the state (last verified
+ * checkpoint, size, compact range) is replaced only after a checkpoint
+ * verified, by a whole-file rename, so a crash never leaves it between two
+ * checkpoints. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certa/codec.h"
+#include "certa/genesis.h"
+#include "certa/merkle.h"
+#include "checkpoint_note.h"
+#include "cli.h"
+#include "endpoints.h"
+
+#define CMD "monitor"
+#define NOTE_BYTES_MAX 65536
+#define TILE_W 256u
+#define BUNDLE_BYTES_MAX (TILE_W * (2u + CERTA_LEAF_PREFIX_BYTES + CERTA_EVENT_BYTES_MAX))
+#define STATE_MAGIC "certa-monitor 1\n"
+
+static const char usage[] =
+    "usage: certa monitor --url URL --genesis FILE --state DIR [--once] [--interval-s S]\n\n"
+    "Follows the event log a gateway serves (certa gateway --tiles; any server of\n"
+    "the C2SP tlog-tiles layout will do) and checks it without trusting the server:\n"
+    "each poll fetches URL/checkpoint, which must be this chain's and signed by\n"
+    "2f+1 genesis validators, then every event added since the last checkpoint\n"
+    "verified (URL/tile/entries/...): each must decode as an event, and together\n"
+    "with the log kept in DIR they must give the checkpoint's root. The first\n"
+    "poll reads the whole log.\n\n"
+    "Reports, exits 1 and writes DIR/evidence-*.txt on:\n"
+    "  split view      a checkpoint of a size already verified, with another root\n"
+    "  rollback        a checkpoint smaller than one already verified\n"
+    "  rewritten       events that do not extend the verified log to the new root\n"
+    "  bad checkpoint  another chain's origin, too few or bad signatures\n\n"
+    "Options:\n"
+    "  --url URL         the server's base URL (http:// or https://)\n"
+    "  --genesis FILE    the chain's genesis ($CERTA_GENESIS, else ./genesis.json)\n"
+    "  --state DIR       where the last verified checkpoint and the log's compact\n"
+    "                    range are kept (created if missing)\n"
+    "  --once            one poll, then exit: 0 consistent, 1 a fault found, 3 the\n"
+    "                    server could not be read\n"
+    "  --interval-s S    seconds between polls (default 60); a server that cannot\n"
+    "                    be read is tried again at the next poll\n";
+
+typedef struct monitor {
+    const char *url, *dir;
+    certa_genesis *g;
+    CURL *curl;
+    /* verified state */
+    certa_merkle_frontier f;
+    bool have_cp;
+    certa_note cp;
+    char cp_text[NOTE_BYTES_MAX];
+    size_t cp_len;
+} monitor;
+
+typedef struct buf {
+    char *p;
+    size_t len, max;
+    bool over;
+} buf;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+    buf *b = ctx;
+    size_t k = size * n;
+    if (b->len + k > b->max) {
+        b->over = true;
+        return 0;
+    }
+    memcpy(b->p + b->len, data, k);
+    b->len += k;
+    return k;
+}
+
+/* GET base/path into out (at most max bytes). 0 on a 200 with the body,
+ * else -1 with err naming the path and the fault. */
+static int get(monitor *m, const char *path, char *out, size_t max, size_t *len, char *err,
+               size_t err_len)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s/%s", m->url, path);
+    buf b = {.p = out, .max = max};
+    curl_easy_setopt(m->curl, CURLOPT_URL, url);
+    curl_easy_setopt(m->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(m->curl, CURLOPT_WRITEDATA, &b);
+    CURLcode cc = curl_easy_perform(m->curl);
+    long status = 0;
+    curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (b.over) {
+        snprintf(err, err_len, "GET %s: over %zu bytes", url, max);
+        return -1;
+    }
+    if (cc != CURLE_OK) {
+        snprintf(err, err_len, "GET %s: %s", url, curl_easy_strerror(cc));
+        return -1;
+    }
+    if (status != 200) {
+        snprintf(err, err_len, "GET %s: HTTP status %ld", url, status);
+        return -1;
+    }
+    *len = b.len;
+    return 0;
+}
+
+static bool write_whole(const char *path, const void *a, size_t alen, const void *b, size_t blen)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL)
+        return false;
+    bool ok = fwrite(a, 1, alen, f) == alen && (blen == 0 || fwrite(b, 1, blen, f) == blen);
+    ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    return ok && rename(tmp, path) == 0;
+}
+
+static bool load_state(monitor *m, char *err, size_t err_len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/monitor.state", m->dir);
+    size_t len = 0;
+    char *s = certa_read_file(path, sizeof STATE_MAGIC + sizeof m->f + NOTE_BYTES_MAX, &len);
+    if (s == NULL) {
+        if (errno == ENOENT)
+            return true; /* the first poll */
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    size_t head = sizeof STATE_MAGIC - 1;
+    bool ok = len > head + sizeof m->f && memcmp(s, STATE_MAGIC, head) == 0;
+    if (ok) {
+        memcpy(&m->f, s + head, sizeof m->f);
+        m->cp_len = len - head - sizeof m->f;
+        memcpy(m->cp_text, s + head + sizeof m->f, m->cp_len);
+        char why[256];
+        ok = certa_note_parse(m->cp_text, m->cp_len, &m->cp, why, sizeof why) &&
+             m->cp.size == m->f.size;
+    }
+    free(s);
+    if (!ok) {
+        snprintf(err, err_len, "%s: not a monitor state file (remove it to verify the "
+                 "whole log again)", path);
+        return false;
+    }
+    m->have_cp = true;
+    return true;
+}
+
+static bool save_state(monitor *m, const certa_merkle_frontier *f, const char *text, size_t len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/monitor.state", m->dir);
+    static uint8_t blob[sizeof STATE_MAGIC + sizeof *f];
+    memcpy(blob, STATE_MAGIC, sizeof STATE_MAGIC - 1);
+    memcpy(blob + sizeof STATE_MAGIC - 1, f, sizeof *f);
+    return write_whole(path, blob, sizeof STATE_MAGIC - 1 + sizeof *f, text, len);
+}
+
+/* Writes both notes to DIR/evidence-KIND-TIME.txt and prints the report. */
+static int report(monitor *m, const char *kind, const char *text, size_t len, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
+static int report(monitor *m, const char *kind, const char *text, size_t len, const char *fmt,
+                  ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/evidence-%s-%llu.txt", m->dir, kind,
+             (unsigned long long)time(NULL));
+    char head[1400];
+    int hn = snprintf(head, sizeof head, "%s\n\n--- verified before (%zu bytes):\n", msg,
+                      m->cp_len);
+    FILE *f = fopen(path, "wb");
+    if (f != NULL) {
+        fwrite(head, 1, (size_t)hn, f);
+        fwrite(m->cp_text, 1, m->cp_len, f);
+        fprintf(f, "\n--- served now by %s (%zu bytes):\n", m->url, len);
+        fwrite(text, 1, len, f);
+        fclose(f);
+    }
+    printf("monitor: %s: %s (evidence: %s)\n", kind, msg, f != NULL ? path : "not written");
+    fflush(stdout);
+    return CERTA_EXIT_FAIL;
+}
+
+/* One poll. CERTA_EXIT_OK, CERTA_EXIT_FAIL (a fault, reported) or
+ * CERTA_EXIT_ERROR (the server could not be read; err says why). */
+static int poll_once(monitor *m, char *err, size_t err_len)
+{
+    static char text[NOTE_BYTES_MAX];
+    static certa_note n;
+    size_t len = 0;
+    if (get(m, "checkpoint", text, sizeof text - 1, &len, err, err_len) != 0)
+        return CERTA_EXIT_ERROR;
+    char why[512];
+    if (!certa_note_parse(text, len, &n, why, sizeof why))
+        return report(m, "bad-checkpoint", text, len, "the checkpoint does not parse: %s", why);
+    uint32_t good = 0;
+    if (!certa_note_quorum(m->g, &n, &good, why, sizeof why))
+        return report(m, "bad-checkpoint", text, len, "checkpoint of size %llu: %s",
+                      (unsigned long long)n.size, why);
+    uint64_t old = m->f.size;
+    if (m->have_cp && n.size < old)
+        return report(m, "rollback", text, len,
+                      "the log shrank: size %llu served, %llu verified before",
+                      (unsigned long long)n.size, (unsigned long long)old);
+    if (m->have_cp && n.size == old) {
+        if (memcmp(n.root, m->cp.root, sizeof n.root) != 0)
+            return report(m, "split-view", text, len,
+                          "two checkpoints of size %llu, both signed by a quorum, with "
+                          "different roots", (unsigned long long)old);
+        printf("monitor: %s size %llu: unchanged, %u signatures\n", n.origin,
+               (unsigned long long)old, good);
+        fflush(stdout);
+        return CERTA_EXIT_OK;
+    }
+    /* the new leaves, bundle by bundle, onto a copy of the compact range */
+    static certa_merkle_frontier f;
+    f = m->f;
+    static char bundle[BUNDLE_BYTES_MAX];
+    uint64_t bad_events = 0, next_progress = old + 1000000;
+    for (uint64_t b = old / TILE_W; b * TILE_W < n.size; b++) {
+        uint64_t w = n.size - b * TILE_W < TILE_W ? n.size - b * TILE_W : TILE_W;
+        char idx[64], path[128];
+        certa_tile_index_path(b, idx, sizeof idx);
+        if (w == TILE_W)
+            snprintf(path, sizeof path, "tile/entries/%s", idx);
+        else
+            snprintf(path, sizeof path, "tile/entries/%s.p/%llu", idx, (unsigned long long)w);
+        size_t blen = 0;
+        if (get(m, path, bundle, sizeof bundle, &blen, err, err_len) != 0)
+            return CERTA_EXIT_ERROR;
+        size_t pos = 0;
+        for (uint64_t i = 0; i < w; i++) {
+            const uint8_t *leaf;
+            size_t l;
+            if (!certa_bundle_next((const uint8_t *)bundle, blen, &pos, &leaf, &l))
+                return report(m, "rewritten", text, len, "%s: leaf %llu %s", path,
+                              (unsigned long long)(b * TILE_W + i),
+                              pos == blen ? "missing" : "truncated");
+            if (b * TILE_W + i < old)
+                continue; /* verified by an earlier poll */
+            certa_event ev;
+            certa_errinfo ei;
+            certa_errinfo_clear(&ei);
+            if (l < CERTA_LEAF_PREFIX_BYTES ||
+                certa_event_decode(leaf + CERTA_LEAF_PREFIX_BYTES, l - CERTA_LEAF_PREFIX_BYTES,
+                                   &ev, &ei) != CERTA_OK) {
+                if (bad_events++ == 0)
+                    fprintf(stderr, "certa monitor: leaf %llu is not an event: %s\n",
+                            (unsigned long long)(b * TILE_W + i), certa_errmsg(&ei));
+            }
+            uint8_t h[CERTA_HASH_BYTES];
+            certa_merkle_leaf_hash(leaf, l, h);
+            certa_merkle_frontier_append(&f, h, 1);
+        }
+        if (pos != blen)
+            return report(m, "rewritten", text, len, "%s: %zu bytes after its %llu leaves", path,
+                          blen - pos, (unsigned long long)w);
+        if (f.size >= next_progress) {
+            fprintf(stderr, "certa monitor: %llu of %llu events verified\n",
+                    (unsigned long long)f.size, (unsigned long long)n.size);
+            next_progress += 1000000;
+        }
+    }
+    uint8_t root[CERTA_HASH_BYTES];
+    certa_merkle_frontier_root(&f, root);
+    if (memcmp(root, n.root, sizeof root) != 0)
+        return report(m, "rewritten", text, len,
+                      "the %llu events served do not extend the log of size %llu verified "
+                      "before to the checkpoint's root at size %llu: history rewritten, or "
+                      "tiles that are not the checkpoint's",
+                      (unsigned long long)(n.size - old), (unsigned long long)old,
+                      (unsigned long long)n.size);
+    if (bad_events > 0)
+        return report(m, "bad-event", text, len, "%llu leaves of the log are not events",
+                      (unsigned long long)bad_events);
+    if (!save_state(m, &f, text, len)) {
+        snprintf(err, err_len, "%s/monitor.state: %s", m->dir, strerror(errno));
+        return CERTA_EXIT_ERROR;
+    }
+    m->f = f;
+    memcpy(m->cp_text, text, len);
+    m->cp_len = len;
+    m->cp = n;
+    m->have_cp = true;
+    printf("monitor: %s size %llu -> %llu: %llu new events verified, consistent, "
+           "%u signatures\n", n.origin, (unsigned long long)old, (unsigned long long)n.size,
+           (unsigned long long)(n.size - old), good);
+    fflush(stdout);
+    return CERTA_EXIT_OK;
+}
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+int certa_cmd_monitor(int argc, char **argv)
+{
+    if (certa_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return CERTA_EXIT_OK;
+    }
+    const char *url = NULL, *gpath = NULL, *dir = NULL;
+    bool once = false;
+    unsigned long long interval_s = 60;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        bool has = i + 1 < argc;
+        if (strcmp(o, "--url") == 0 && has)
+            url = argv[++i];
+        else if (strcmp(o, "--genesis") == 0 && has)
+            gpath = argv[++i];
+        else if (strcmp(o, "--state") == 0 && has)
+            dir = argv[++i];
+        else if (strcmp(o, "--once") == 0)
+            once = true;
+        else if (strcmp(o, "--interval-s") == 0 && has) {
+            if (certa_parse_u64(argv[++i], 1, 86400, &interval_s) != 0)
+                return certa_usage_error(CMD, "--interval-s: 1 to 86400");
+        } else
+            return certa_usage_error(CMD, "unexpected argument '%s' (see --help)", o);
+    }
+    if (url == NULL || dir == NULL)
+        return certa_usage_error(CMD, "needs --url URL and --state DIR (see --help)");
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return certa_usage_error(CMD, "--url: expected http:// or https://, got '%s'", url);
+    if (strlen(url) > 1024 || strlen(dir) > 900)
+        return certa_usage_error(CMD, "--url or --state: too long");
+    static monitor m;
+    memset(&m, 0, sizeof m);
+    m.url = url;
+    m.dir = dir;
+    certa_merkle_frontier_init(&m.f);
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    if (certa_genesis_load(certa_tool_genesis_path(gpath), &m.g, &ei) != CERTA_OK)
+        return certa_fail(CMD, "%s", certa_errmsg(&ei));
+    char err[2400] = "";
+    int rc = CERTA_EXIT_OK;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        rc = certa_fail(CMD, "%s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (!load_state(&m, err, sizeof err)) {
+        rc = certa_fail(CMD, "%s", err);
+        goto out;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (m.curl = curl_easy_init()) == NULL) {
+        rc = certa_fail(CMD, "cannot start the HTTP client");
+        goto out;
+    }
+    curl_easy_setopt(m.curl, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(m.curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(m.curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(m.curl, CURLOPT_USERAGENT, "certa-monitor");
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    for (;;) {
+        err[0] = '\0';
+        rc = poll_once(&m, err, sizeof err);
+        if (rc == CERTA_EXIT_ERROR)
+            fprintf(stderr, "certa monitor: %s%s\n", err, once ? "" : " (trying again)");
+        if (once || rc == CERTA_EXIT_FAIL)
+            break;
+        for (unsigned long long s = 0; s < interval_s && !stop; s++)
+            sleep(1);
+        if (stop) {
+            rc = CERTA_EXIT_OK;
+            break;
+        }
+    }
+out:
+    if (m.curl != NULL)
+        curl_easy_cleanup(m.curl);
+    certa_genesis_free(m.g);
+    return rc;
+}
