@@ -30,6 +30,7 @@ static const certa_cmd commands[] = {
     {"dry-run", certa_cmd_dry_run, "apply events through the rules on one local node"},
     {"verify-chain", certa_cmd_verify_chain, "audit a data directory's block log"},
     {"merkle", certa_cmd_merkle, "RFC 6962 roots and proofs"},
+    {"witness", certa_cmd_witness, "cosign the event log's checkpoints as it grows (C2SP witness)"},
     {"monitor", certa_cmd_monitor, "follow a gateway's event log and check every checkpoint"},
     {"sim", certa_cmd_sim, "run the deterministic consensus simulator"},
     {"load", certa_cmd_load, "generate and replay city peak-hour load"},

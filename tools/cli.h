@@ -78,6 +78,7 @@ CERTA_CMD(merkle_log); /* `certa merkle log`, in cmd_merkle_log.c */
 CERTA_CMD(merkle_checkpoint); /* `certa merkle checkpoint`, in cmd_merkle_checkpoint.c */
 CERTA_CMD(merkle_tiles); /* `certa merkle tiles`, in cmd_merkle_tiles.c */
 CERTA_CMD(monitor);
+CERTA_CMD(witness);
 CERTA_CMD(verify_chain);
 CERTA_CMD(dry_run);
 CERTA_CMD(query);

@@ -17,6 +17,7 @@ PORT=$((31700 + ${CERTA_TEST_PORT_OFFSET:-0}))
 W=$(mktemp -d)
 GW=
 cleanup() {
+    set +e
     [ -n "$GW" ] && kill "$GW" 2>/dev/null && wait "$GW" 2>/dev/null
     rm -rf "$W"
 }

@@ -16,6 +16,7 @@ PORT=$((31720 + ${CERTA_TEST_PORT_OFFSET:-0}))
 W=$(mktemp -d)
 GWS=()
 cleanup() {
+    set +e
     for p in "${GWS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     rm -rf "$W"
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# certa witness (C2SP tlog-witness, tlog-cosignature/v1): a witness cosigns
+# the honest log's checkpoints as it grows, the log side computing each
+# consistency proof from its data directory; the cosignature is checked
+# here by an Ed25519 verifier not written in certa (python3-cryptography)
+# against the C2SP message and key id. The witness refuses, and keeps as
+# evidence, a forked chain's checkpoint at the size it cosigned (409), a
+# longer history that does not extend the one it saw (422), a checkpoint
+# without a quorum (403), another chain's (404), a stale "old" (409 with
+# its size) and a malformed body (400); it keeps its state across a
+# restart.
+set -euo pipefail
+C=${CERTA_BIN:?CERTA_BIN must name the certa binary}
+SRC=${CERTA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+PORT=$((31740 + ${CERTA_TEST_PORT_OFFSET:-0}))
+W=$(mktemp -d)
+GWS=()
+cleanup() {
+    set +e
+    for p in "${GWS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_rc() { # expect_rc CODE cmd...
+  local want=$1; shift
+  set +e; "$@" >"$W/out" 2>"$W/err"; local rc=$?; set -e
+  [ "$rc" -eq "$want" ] || { cat "$W/out" "$W/err" >&2; fail "'$*' exited $rc, expected $want"; }
+}
+
+"$C" genesis --validators 4 --dir "$W/g" --base-port 27400 >/dev/null
+G=$W/g/genesis.json
+checkpoint() { # checkpoint DATA OUT [SIGNERS]: a note of DATA's log signed by validators 0..SIGNERS-1
+    local n=${3:-3}
+    for k in $(seq 0 $((n - 1))); do
+        "$C" merkle checkpoint sign --data "$1" --genesis "$G" \
+            --key "$W/g/node$k/sign.pem" --name "node$k" >"$W/cp$k.txt"
+    done
+    printf '%s' "$(sed -n 1,3p "$W/cp0.txt")" >"$2"
+    printf '\n\n' >>"$2"
+    for k in $(seq 0 $((n - 1))); do sed -n '5,$p' "$W/cp$k.txt" >>"$2"; done
+}
+serve() { # serve TILES: a gateway on the next port; prints its URL
+    PORT=$((PORT + 1))
+    "$C" gateway --genesis "$G" --listen "127.0.0.1:$PORT" --tiles "$1" \
+        --rate-per-s 100000 --burst 100000 >>"$W/gw.log" 2>&1 &
+    GWS+=($!)
+    for _ in $(seq 50); do
+        curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    URL="http://127.0.0.1:$PORT"
+}
+grants() { # grants OUT FIRST COUNT: COUNT grants with ids from FIRST, after the sample day
+    python3 - "$SRC/tests/data/day_one_counter.jsonl" "$1" "$2" "$3" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+grant = next(l for l in lines if l.get("kind") == "grant")
+t = max(l["time_ms"] for l in lines if l.get("kind") == "tick") + 60000
+first, count = int(sys.argv[3]), int(sys.argv[4])
+with open(sys.argv[2], "w") as f:
+    f.write(json.dumps({"kind": "tick", "time_ms": t}) + "\n")
+    for i in range(count):
+        f.write(json.dumps(dict(grant, grant_id="%032x" % (first + i))) + "\n")
+PY
+}
+dry() { "$C" dry-run --genesis "$G" --data "$1" "$2" >/dev/null 2>&1 || true; }
+
+
+"$C" keygen --out "$W/wkey.pem" >"$W/wpub.hex"
+WPORT=$((PORT + 10))
+WURL=http://127.0.0.1:$WPORT
+start_witness() {
+    "$C" witness serve --genesis "$G" --key "$W/wkey.pem" --name witness.example/w1 \
+        --state "$W/ws" --listen "127.0.0.1:$WPORT" 2>>"$W/witness.log" &
+    WPID=$!
+    GWS+=($WPID)
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "$WURL/add-checkpoint" && break
+        sleep 0.1
+    done
+}
+start_witness
+cosig_check() { # cosig_check NOTE: the witness's line verifies (C2SP cosignature/v1)
+    python3 - "$1" "$(cat "$W/wpub.hex")" <<'PY'
+import base64, hashlib, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+text, sigs = open(sys.argv[1]).read().split("\n\n", 1)
+text += "\n"
+pub = bytes.fromhex(sys.argv[2].split()[-1])
+name = "witness.example/w1"
+kid = hashlib.sha256(name.encode() + b"\n\x04" + pub).digest()[:4]
+lines = [l for l in sigs.splitlines() if l.startswith("\u2014 " + name + " ")]
+assert len(lines) == 1, lines
+blob = base64.b64decode(lines[0].split(" ")[2])
+assert blob[:4] == kid, "key id"
+ts = int.from_bytes(blob[4:12], "big")
+msg = ("cosignature/v1\ntime %d\n" % ts).encode() + text.encode()
+Ed25519PublicKey.from_public_bytes(pub).verify(blob[12:], msg)
+print("cosignature ok, time", ts)
+PY
+}
+
+dry "$W/d" "$SRC/tests/data/day_one_counter.jsonl"
+checkpoint "$W/d" "$W/a.txt"
+expect_rc 0 "$C" witness add --url "$WURL" --data "$W/d" "$W/a.txt"
+cp "$W/out" "$W/a-cosigned.txt"
+cosig_check "$W/a-cosigned.txt" >/dev/null || fail "the first cosignature does not verify"
+# the cosigned note still verifies as a checkpoint (the witness line skipped)
+expect_rc 0 "$C" merkle checkpoint verify --genesis "$G" "$W/a-cosigned.txt"
+# again, the same checkpoint: cosigned again
+expect_rc 0 "$C" witness add --url "$WURL" --data "$W/d" "$W/a.txt"
+
+# the chain grows and forks after 89 events
+cp -r "$W/d" "$W/d2"
+grants "$W/x.jsonl" 1 600
+grants "$W/y.jsonl" 100001 600
+dry "$W/d" "$W/x.jsonl"
+dry "$W/d2" "$W/y.jsonl"
+checkpoint "$W/d" "$W/b.txt"
+checkpoint "$W/d2" "$W/b2.txt"
+expect_rc 0 "$C" witness add --url "$WURL" --data "$W/d" "$W/b.txt"
+cosig_check "$W/out" >/dev/null || fail "the second cosignature does not verify"
+grep -q "cosigned certa/.* size 689" "$W/witness.log" || fail "witness log: $(cat "$W/witness.log")"
+
+# a restart keeps what it cosigned
+kill "$WPID"; wait "$WPID" 2>/dev/null || true
+start_witness
+# the fork at the size it cosigned: 409, kept as evidence
+expect_rc 1 "$C" witness add --url "$WURL" --data "$W/d2" "$W/b2.txt"
+grep -q "refused with HTTP 409: 689" "$W/out" || fail "split view: $(cat "$W/out")"
+ls "$W/ws"/refused-*.txt >/dev/null 2>&1 || fail "no evidence kept"
+grep -q "a root at size 689 other than the one cosigned" "$W/ws"/refused-*.txt ||
+    fail "evidence: $(cat "$W/ws"/refused-*.txt)"
+# a longer history that does not extend what it saw: 422
+grants "$W/z.jsonl" 200001 800
+dry "$W/d3" "$W/z.jsonl"
+checkpoint "$W/d3" "$W/c.txt"
+expect_rc 1 "$C" witness add --url "$WURL" --data "$W/d3" "$W/c.txt"
+grep -q "refused with HTTP 422: no consistency from size 689 to 800" "$W/out" ||
+    fail "rewritten: $(cat "$W/out")"
+# no quorum: 403; another chain: 404
+checkpoint "$W/d" "$W/two.txt" 2
+expect_rc 1 "$C" witness add --url "$WURL" --data "$W/d" "$W/two.txt"
+grep -q "refused with HTTP 403: 2 validator signature(s), a quorum is 3 of 4" "$W/out" ||
+    fail "no quorum: $(cat "$W/out")"
+"$C" genesis --validators 4 --dir "$W/g2" --base-port 27500 >/dev/null
+for k in 0 1 2; do
+    "$C" merkle checkpoint sign --data "$W/d" --genesis "$W/g2/genesis.json" \
+        --key "$W/g2/node$k/sign.pem" --name "node$k" >"$W/o$k.txt"
+done
+"$C" merkle checkpoint merge --genesis "$W/g2/genesis.json" "$W/o0.txt" "$W/o1.txt" "$W/o2.txt" >"$W/other.txt"
+expect_rc 1 "$C" witness add --url "$WURL" --data "$W/d" "$W/other.txt"
+grep -q "refused with HTTP 404: unknown log" "$W/out" || fail "other chain: $(cat "$W/out")"
+# the protocol by hand: a stale old size, bad bodies
+code=$(curl -s -o "$W/body" -w '%{http_code} %{content_type}' --data-binary @<(printf 'old 89\n\n'; cat "$W/b.txt") "$WURL/add-checkpoint")
+[ "$code" = "409 text/x.tlog.size" ] && [ "$(cat "$W/body")" = 689 ] || fail "stale old: $code $(cat "$W/body")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary 'nonsense' "$WURL/add-checkpoint")
+[ "$code" = 400 ] || fail "nonsense: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary @<(printf 'old 700\n\n'; cat "$W/b.txt") "$WURL/add-checkpoint")
+[ "$code" = 400 ] || fail "old over the size: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$WURL/add-checkpoint")
+[ "$code" = 405 ] || fail "GET: $code"
+# and the honest log still gets its cosignature
+expect_rc 0 "$C" witness add --url "$WURL" --data "$W/d" "$W/b.txt"
+expect_rc 2 "$C" witness serve --genesis "$G"
+echo "it_witness: ok"
