@@ -156,3 +156,53 @@ void certa_tile_index_path(uint64_t n, char *out, size_t cap)
     for (int i = k - 1; i >= 0 && pos < cap; i--)
         pos += (size_t)snprintf(out + pos, cap - pos, i > 0 ? "x%03u/" : "%03u", g[i]);
 }
+
+bool certa_witness_request_parse(const char *body, size_t len, uint64_t *old,
+                                 uint8_t proof[][32], size_t *nproof, certa_note *n,
+                                 char *why, size_t why_len)
+{
+    const char *p = body, *end = body + len;
+    const char *nl = memchr(p, '\n', len);
+    *nproof = 0;
+    *old = 0;
+    /* "old " and a decimal without sign or leading zero (but "0") */
+    size_t digits = nl != NULL && nl - p > 4 ? (size_t)(nl - p) - 4 : 0;
+    bool ok = digits > 0 && digits <= 20 && memcmp(p, "old ", 4) == 0 &&
+              (digits == 1 || p[4] != '0');
+    uint64_t v = 0;
+    for (size_t i = 0; ok && i < digits; i++) {
+        char c = p[4 + i];
+        ok = c >= '0' && c <= '9' && v <= (UINT64_MAX - (uint64_t)(c - '0')) / 10;
+        v = ok ? v * 10 + (uint64_t)(c - '0') : v;
+    }
+    if (!ok) {
+        snprintf(why, why_len, "the first line must be \"old SIZE\"");
+        return false;
+    }
+    *old = v;
+    p = nl + 1;
+    for (;;) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) {
+            snprintf(why, why_len, "no blank line before the checkpoint");
+            return false;
+        }
+        if (nl == p)
+            break;
+        if (*nproof == CERTA_WITNESS_PROOF_MAX ||
+            !certa_note_unb64(p, (size_t)(nl - p), proof[*nproof], 32)) {
+            snprintf(why, why_len, "proof line %zu: not a base64 hash (at most %d lines)",
+                     *nproof + 1, CERTA_WITNESS_PROOF_MAX);
+            return false;
+        }
+        (*nproof)++;
+        p = nl + 1;
+    }
+    p++;
+    char err[256];
+    if (!certa_note_parse(p, (size_t)(end - p), n, err, sizeof err)) {
+        snprintf(why, why_len, "checkpoint: %s", err);
+        return false;
+    }
+    return true;
+}

@@ -38,6 +38,15 @@ bool certa_note_parse(const char *buf, size_t len, certa_note *n, char *err, siz
 /* Decodes standard base64 of exactly want (<= 72) bytes. */
 bool certa_note_unb64(const char *in, size_t len, uint8_t *out, size_t want);
 
+#define CERTA_WITNESS_PROOF_MAX 63 /* consistency proof lines (tlog-witness) */
+
+/* Parses a tlog-witness add-checkpoint body: "old N\n", up to 63 lines of
+ * base64 hashes, a blank line, then a checkpoint note (into n). False with
+ * why naming the fault. */
+bool certa_witness_request_parse(const char *body, size_t len, uint64_t *old,
+                                 uint8_t proof[][32], size_t *nproof, certa_note *n,
+                                 char *why, size_t why_len);
+
 /* A tile's index N as tlog-tiles writes it in paths: elements of three
  * digits, all but the last prefixed with "x" (1234067: "x001/x234/067";
  * 5: "005"). At most 28 bytes with the NUL. */

@@ -44,7 +44,6 @@
 
 #define CMD "witness"
 #define BODY_BYTES_MAX 65536
-#define PROOF_LINES_MAX 63 /* tlog-witness */
 
 static const char usage[] =
     "usage: certa witness serve --genesis FILE --key PEM --name NAME --state DIR\n"
@@ -192,37 +191,13 @@ static enum MHD_Result add_checkpoint(witness *w, struct MHD_Connection *conn, c
                                       size_t len)
 {
     const char *text = "text/plain; charset=utf-8";
-    unsigned long long old = 0;
-    const char *p = body, *end = body + len;
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    char line[64];
-    if (nl == NULL || (size_t)(nl - p) >= sizeof line)
-        return answer(conn, 400, text, "the first line must be \"old SIZE\"\n");
-    memcpy(line, p, (size_t)(nl - p));
-    line[nl - p] = '\0';
-    if (strncmp(line, "old ", 4) != 0 || certa_parse_u64(line + 4, 0, UINT64_MAX, &old) != 0)
-        return answer(conn, 400, text, "the first line must be \"old SIZE\"\n");
-    p = nl + 1;
-    static uint8_t proof[PROOF_LINES_MAX][CERTA_HASH_BYTES];
-    size_t nproof = 0;
-    for (;;) {
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL)
-            return answer(conn, 400, text, "no blank line before the checkpoint\n");
-        if (nl == p)
-            break;
-        if (nproof == PROOF_LINES_MAX ||
-            !certa_note_unb64(p, (size_t)(nl - p), proof[nproof], CERTA_HASH_BYTES))
-            return answer(conn, 400, text, "proof line %zu: not a base64 hash (at most %d)\n",
-                          nproof + 1, PROOF_LINES_MAX);
-        nproof++;
-        p = nl + 1;
-    }
-    p++;
+    static uint8_t proof[CERTA_WITNESS_PROOF_MAX][CERTA_HASH_BYTES];
     static certa_note n;
+    size_t nproof = 0;
+    uint64_t old = 0;
     char why[512];
-    if (!certa_note_parse(p, (size_t)(end - p), &n, why, sizeof why))
-        return answer(conn, 400, text, "checkpoint: %s\n", why);
+    if (!certa_witness_request_parse(body, len, &old, proof, &nproof, &n, why, sizeof why))
+        return answer(conn, 400, text, "%s\n", why);
     uint32_t good = 0;
     if (!certa_note_quorum(w->g, &n, &good, why, sizeof why)) {
         if (strncmp(why, "origin", 6) == 0)
@@ -230,8 +205,8 @@ static enum MHD_Result add_checkpoint(witness *w, struct MHD_Connection *conn, c
         return answer(conn, 403, text, "%s\n", why);
     }
     if (old > n.size)
-        return answer(conn, 400, text, "old size %llu is over the checkpoint's %" PRIu64 "\n",
-                      old, n.size);
+        return answer(conn, 400, text,
+                      "old size %" PRIu64 " is over the checkpoint's %" PRIu64 "\n", old, n.size);
     if (old != w->size)
         return answer(conn, 409, "text/x.tlog.size", "%" PRIu64 "\n", w->size);
     if (n.size == w->size) {
@@ -248,7 +223,7 @@ static enum MHD_Result add_checkpoint(witness *w, struct MHD_Connection *conn, c
             (old > 0 && certa_merkle_verify_consistency(old, n.size, w->root, n.root,
                                                         (const uint8_t (*)[CERTA_HASH_BYTES])proof,
                                                         nproof, &ei) != CERTA_OK)) {
-            snprintf(why, sizeof why, "no consistency from size %llu to %" PRIu64 ": %s", old,
+            snprintf(why, sizeof why, "no consistency from size %" PRIu64 " to %" PRIu64 ": %s", old,
                      n.size, old == 0 ? "a proof from size 0 must be empty" : certa_errmsg(&ei));
             keep_refused(w, why, body, len);
             return answer(conn, 422, text, "%s\n", why);

@@ -4,7 +4,9 @@
  * lines, and written back (text, blank line, "— NAME B64" lines) parses to
  * the same fields. The same bytes read as a tlog-tiles entry bundle
  * (certa_bundle_next) give leaves that lie inside the input, one after
- * another, and stop at its end or where a leaf is cut short. */
+ * another, and stop at its end or where a leaf is cut short. Read as a
+ * witness's add-checkpoint request (certa_witness_request_parse), they
+ * give at most 63 proof hashes and a note, or a reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CERTA_ASSERT(count <= size / 2);
     static certa_note a, b;
     char err[256];
+    static uint8_t proof[CERTA_WITNESS_PROOF_MAX][32];
+    size_t nproof = 99;
+    uint64_t old;
+    err[0] = '\0';
+    if (certa_witness_request_parse((const char *)data, size, &old, proof, &nproof, &a, err,
+                                    sizeof err))
+        CERTA_ASSERT(nproof <= CERTA_WITNESS_PROOF_MAX && a.nsigs >= 1);
+    else
+        CERTA_ASSERT(err[0] != '\0');
     if (!certa_note_parse((const char *)data, size, &a, err, sizeof err)) {
         CERTA_ASSERT(err[0] != '\0');
         return 0;
