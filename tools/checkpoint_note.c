@@ -10,7 +10,7 @@
 bool certa_note_unb64(const char *in, size_t len, uint8_t *out, size_t want)
 {
     uint8_t buf[80];
-    if (want > 72 || len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof buf)
+    if (want > 76 || len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof buf)
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = in[i];

@@ -35,7 +35,7 @@ typedef struct certa_note {
  * False with err naming the line otherwise. */
 bool certa_note_parse(const char *buf, size_t len, certa_note *n, char *err, size_t errlen);
 
-/* Decodes standard base64 of exactly want (<= 72) bytes. */
+/* Decodes standard base64 of exactly want (<= 76: a cosignature) bytes. */
 bool certa_note_unb64(const char *in, size_t len, uint8_t *out, size_t want);
 
 #define CERTA_WITNESS_PROOF_MAX 63 /* consistency proof lines (tlog-witness) */

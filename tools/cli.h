@@ -67,6 +67,11 @@ struct certa_genesis;
 bool certa_note_quorum(const struct certa_genesis *g, const struct certa_note *n, uint32_t *good,
                        char *why, size_t why_len);
 
+/* True when n carries a valid C2SP cosignature/v1 (Ed25519) by the witness
+ * whose verifier key is vkey ("NAME+KEYID+base64(0x04 || public key)", as
+ * `certa witness serve` prints it) (cmd_witness.c); false with why. */
+bool certa_cosig_check(const char *vkey, const struct certa_note *n, char *why, size_t why_len);
+
 /* Subcommands, each in tools/cmd_NAME.c. Declared weak so that the command
  * builds while a subcommand's module is still being written: the dispatcher
  * reports a missing one instead of failing to link. */

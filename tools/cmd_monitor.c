@@ -18,6 +18,7 @@
  * checkpoints. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,7 +43,8 @@
 #define STATE_MAGIC "certa-monitor 1\n"
 
 static const char usage[] =
-    "usage: certa monitor --url URL --genesis FILE --state DIR [--once] [--interval-s S]\n\n"
+    "usage: certa monitor --url URL --genesis FILE --state DIR [--once] [--interval-s S]\n"
+    "                     [--witness VKEY]... [--witnesses-min K]\n\n"
     "Follows the event log a gateway serves (certa gateway --tiles; any server of\n"
     "the C2SP tlog-tiles layout will do) and checks it without trusting the server:\n"
     "each poll fetches URL/checkpoint, which must be this chain's and signed by\n"
@@ -54,7 +56,8 @@ static const char usage[] =
     "  split view      a checkpoint of a size already verified, with another root\n"
     "  rollback        a checkpoint smaller than one already verified\n"
     "  rewritten       events that do not extend the verified log to the new root\n"
-    "  bad checkpoint  another chain's origin, too few or bad signatures\n\n"
+    "  bad checkpoint  another chain's origin, too few or bad signatures, or\n"
+    "                  fewer than K witnesses' cosignatures\n\n"
     "Options:\n"
     "  --url URL         the server's base URL (http:// or https://)\n"
     "  --genesis FILE    the chain's genesis ($CERTA_GENESIS, else ./genesis.json)\n"
@@ -63,10 +66,19 @@ static const char usage[] =
     "  --once            one poll, then exit: 0 consistent, 1 a fault found, 3 the\n"
     "                    server could not be read\n"
     "  --interval-s S    seconds between polls (default 60); a server that cannot\n"
-    "                    be read is tried again at the next poll\n";
+    "                    be read is tried again at the next poll\n"
+    "  --witness VKEY    a witness's verifier key, as `certa witness serve` prints\n"
+    "                    it (NAME+KEYID+base64); up to 8\n"
+    "  --witnesses-min K checkpoints must carry valid cosignatures (C2SP\n"
+    "                    cosignature/v1) of at least K of those witnesses\n"
+    "                    (default: all of them)\n";
+
+#define WITNESSES_MAX 8
 
 typedef struct monitor {
     const char *url, *dir;
+    const char *witnesses[WITNESSES_MAX];
+    unsigned nwitnesses, witnesses_min;
     certa_genesis *g;
     CURL *curl;
     /* verified state */
@@ -227,6 +239,15 @@ static int poll_once(monitor *m, char *err, size_t err_len)
     if (!certa_note_quorum(m->g, &n, &good, why, sizeof why))
         return report(m, "bad-checkpoint", text, len, "checkpoint of size %llu: %s",
                       (unsigned long long)n.size, why);
+    unsigned cosigned = 0;
+    char wwhy[512] = "";
+    for (unsigned i = 0; i < m->nwitnesses; i++)
+        cosigned += certa_cosig_check(m->witnesses[i], &n, wwhy, sizeof wwhy);
+    if (cosigned < m->witnesses_min)
+        return report(m, "bad-checkpoint", text, len,
+                      "checkpoint of size %llu: cosigned by %u of the %u witnesses, %u "
+                      "required (%s)", (unsigned long long)n.size, cosigned, m->nwitnesses,
+                      m->witnesses_min, wwhy);
     uint64_t old = m->f.size;
     if (m->have_cp && n.size < old)
         return report(m, "rollback", text, len,
@@ -334,7 +355,9 @@ int certa_cmd_monitor(int argc, char **argv)
     }
     const char *url = NULL, *gpath = NULL, *dir = NULL;
     bool once = false;
-    unsigned long long interval_s = 60;
+    unsigned long long interval_s = 60, wmin = ULLONG_MAX;
+    const char *witnesses[WITNESSES_MAX];
+    unsigned nw = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         bool has = i + 1 < argc;
@@ -344,7 +367,14 @@ int certa_cmd_monitor(int argc, char **argv)
             gpath = argv[++i];
         else if (strcmp(o, "--state") == 0 && has)
             dir = argv[++i];
-        else if (strcmp(o, "--once") == 0)
+        else if (strcmp(o, "--witness") == 0 && has) {
+            if (nw == WITNESSES_MAX)
+                return certa_usage_error(CMD, "--witness: at most %d", WITNESSES_MAX);
+            witnesses[nw++] = argv[++i];
+        } else if (strcmp(o, "--witnesses-min") == 0 && has) {
+            if (certa_parse_u64(argv[++i], 0, WITNESSES_MAX, &wmin) != 0)
+                return certa_usage_error(CMD, "--witnesses-min: 0 to %d", WITNESSES_MAX);
+        } else if (strcmp(o, "--once") == 0)
             once = true;
         else if (strcmp(o, "--interval-s") == 0 && has) {
             if (certa_parse_u64(argv[++i], 1, 86400, &interval_s) != 0)
@@ -358,8 +388,20 @@ int certa_cmd_monitor(int argc, char **argv)
         return certa_usage_error(CMD, "--url: expected http:// or https://, got '%s'", url);
     if (strlen(url) > 1024 || strlen(dir) > 900)
         return certa_usage_error(CMD, "--url or --state: too long");
+    if (wmin != ULLONG_MAX && wmin > nw)
+        return certa_usage_error(CMD, "--witnesses-min %llu: only %u --witness given", wmin, nw);
     static monitor m;
     memset(&m, 0, sizeof m);
+    memcpy(m.witnesses, witnesses, nw * sizeof witnesses[0]);
+    m.nwitnesses = nw;
+    m.witnesses_min = wmin == ULLONG_MAX ? nw : (unsigned)wmin;
+    for (unsigned i = 0; i < nw; i++) {
+        static certa_note none;
+        char why[512];
+        if (!certa_cosig_check(witnesses[i], &none, why, sizeof why) &&
+            strncmp(why, "witness key", 11) == 0)
+            return certa_usage_error(CMD, "--witness: %s", why);
+    }
     m.url = url;
     m.dir = dir;
     certa_merkle_frontier_init(&m.f);

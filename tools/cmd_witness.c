@@ -586,3 +586,57 @@ int certa_cmd_witness(int argc, char **argv)
         return cmd_add(argc, argv);
     return certa_usage_error(CMD, "unknown action '%s' (serve, add)", argv[1]);
 }
+
+bool certa_cosig_check(const char *vkey, const certa_note *n, char *why, size_t why_len)
+{
+    /* NAME+KEYID(8 hex)+base64(0x04 || public key): a name has no '+',
+     * base64 may */
+    const char *plus1 = strchr(vkey, '+');
+    const char *plus2 = plus1 != NULL ? strchr(plus1 + 1, '+') : NULL;
+    uint8_t kid[4], raw[1 + CERTA_PUBKEY_BYTES], want[4];
+    char name[CERTA_NAME_BYTES];
+    if (plus1 == NULL || plus2 == NULL || plus1 == vkey || plus2 - plus1 != 9 ||
+        (size_t)(plus1 - vkey) >= sizeof name ||
+        !certa_note_unb64(plus2 + 1, strlen(plus2 + 1), raw, sizeof raw) || raw[0] != 0x04) {
+        snprintf(why, why_len, "witness key '%s': expected NAME+KEYID+base64(0x04 || key)",
+                 vkey);
+        return false;
+    }
+    memcpy(name, vkey, (size_t)(plus1 - vkey));
+    name[plus1 - vkey] = '\0';
+    char kid_hex[9];
+    memcpy(kid_hex, plus1 + 1, 8);
+    kid_hex[8] = '\0';
+    cosig_key_id(name, raw + 1, want);
+    if (certa_hex_decode(kid_hex, kid, 4) != CERTA_OK || memcmp(kid, want, 4) != 0) {
+        snprintf(why, why_len, "witness key '%s': its key id is not that of its name and key",
+                 vkey);
+        return false;
+    }
+    certa_pubkey *pk = NULL;
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    if (certa_pubkey_from_raw(raw + 1, &pk, &ei) != CERTA_OK) {
+        snprintf(why, why_len, "witness key '%s': %s", vkey, certa_errmsg(&ei));
+        return false;
+    }
+    bool ok = false;
+    for (uint32_t s = 0; s < n->nsigs && !ok; s++) {
+        uint8_t blob[4 + 8 + CERTA_SIGNATURE_BYTES];
+        const char *b = n->sigs[s].b64;
+        if (strcmp(n->sigs[s].name, name) != 0 ||
+            !certa_note_unb64(b, strlen(b), blob, sizeof blob) || memcmp(blob, want, 4) != 0)
+            continue;
+        uint64_t ts = 0;
+        for (int i = 0; i < 8; i++)
+            ts = ts << 8 | blob[4 + i];
+        char msg[CERTA_NOTE_TEXT_MAX + 64];
+        int ml = snprintf(msg, sizeof msg, "cosignature/v1\ntime %" PRIu64 "\n", ts);
+        memcpy(msg + ml, n->text, n->text_len);
+        ok = certa_verify(pk, (const uint8_t *)msg, (size_t)ml + n->text_len, blob + 12);
+    }
+    certa_pubkey_free(pk);
+    if (!ok)
+        snprintf(why, why_len, "no valid cosignature by witness %s", name);
+    return ok;
+}

@@ -121,6 +121,7 @@ checkpoint "$W/d" "$W/b.txt"
 checkpoint "$W/d2" "$W/b2.txt"
 expect_rc 0 "$C" witness add --url "$WURL" --data "$W/d" "$W/b.txt"
 cosig_check "$W/out" >/dev/null || fail "the second cosignature does not verify"
+cp "$W/out" "$W/b-cosigned.txt"
 grep -q "cosigned certa/.* size 689" "$W/witness.log" || fail "witness log: $(cat "$W/witness.log")"
 
 # a restart keeps what it cosigned
@@ -164,4 +165,22 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$WURL/add-checkpoint")
 # and the honest log still gets its cosignature
 expect_rc 0 "$C" witness add --url "$WURL" --data "$W/d" "$W/b.txt"
 expect_rc 2 "$C" witness serve --genesis "$G"
+
+# a monitor that demands the witness's cosignature: the forked gateway,
+# whose checkpoint the witness refused, is caught even by a monitor that
+# never saw the honest history; the honest gateway passes
+VKEY=$(sed -n 's/.*(verifier key \([^ )]*\)).*/\1/p' "$W/witness.log" | head -1)
+[ -n "$VKEY" ] || fail "no verifier key in the witness's log: $(cat "$W/witness.log")"
+"$C" merkle tiles --data "$W/d" --out "$W/T" --checkpoint "$W/b-cosigned.txt" >/dev/null
+"$C" merkle tiles --data "$W/d2" --out "$W/T2" --checkpoint "$W/b2.txt" >/dev/null
+serve "$W/T"; HONEST=$URL
+serve "$W/T2"; FORKED=$URL
+expect_rc 1 "$C" monitor --url "$FORKED" --genesis "$G" --state "$W/m" --once --witness "$VKEY"
+grep -q "bad-checkpoint: checkpoint of size 689: cosigned by 0 of the 1 witnesses, 1 required" \
+    "$W/out" || fail "monitor, forked: $(cat "$W/out")"
+expect_rc 0 "$C" monitor --url "$HONEST" --genesis "$G" --state "$W/m" --once --witness "$VKEY"
+grep -q "size 0 -> 689: 689 new events verified, consistent" "$W/out" ||
+    fail "monitor, honest: $(cat "$W/out")"
+expect_rc 2 "$C" monitor --url "$HONEST" --genesis "$G" --state "$W/m" --once --witness "w+00000000+AAAA"
+expect_rc 2 "$C" monitor --url "$HONEST" --genesis "$G" --state "$W/m" --witnesses-min 1
 echo "it_witness: ok"
