@@ -8,15 +8,16 @@
  *   tile/entries/<N>[.p/<W>]    the leaves themselves, each u16 BE length || bytes
  *   checkpoint                  the signed checkpoint the tiles are for
  *
- * Invariants: every file is written whole to a temporary name, synced and
- * renamed, so a reader never sees a torn file; no file is ever rewritten
- * with other bytes (a path names one content forever: a partial tile of
- * width W is another path than the full tile), so all of them are
- * immutable for caches; the checkpoint is replaced last, when every tile it
- * needs is in place, and only after its root was recomputed here from the
- * chain's own leaves. A run resumes where the last one stopped (the size
- * and compact range in .certa-tiles, the partial tiles reread): leaves
- * already published are walked but not hashed again. */
+ * Invariants: every file is written whole to a temporary name and renamed,
+ * so a reader never sees a torn file; no path is ever given other bytes (a
+ * partial tile of width W is another path than the full tile), so all of
+ * them are immutable for caches; the checkpoint is replaced last, after one
+ * syncfs made every tile it needs durable, and only after its root was
+ * recomputed here from the chain's own leaves. A run resumes where the last
+ * one stopped (the size and compact range in .certa-tiles, written after
+ * that syncfs; the partial tiles reread): leaves already published are
+ * walked but not hashed again, and every file past that size is written
+ * again, so one a crash left torn is mended by the next run. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -85,13 +86,12 @@ static bool mkdirs(char *path, char *err, size_t err_len)
     return true;
 }
 
-/* Writes path whole (temporary name, fsync, rename). An existing file is
- * left as it is: its path names these very bytes. */
-static bool put_file(tiles *t, const char *path, const void *data, size_t len, bool replace,
+/* Writes path whole (temporary name, rename); durable: fsync before the
+ * rename (the state and the checkpoint; tiles are made durable together
+ * by one syncfs before those). */
+static bool put_file(tiles *t, const char *path, const void *data, size_t len, bool durable,
                      char *err, size_t err_len)
 {
-    if (!replace && access(path, F_OK) == 0)
-        return true;
     char tmp[PATH_BYTES + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (!mkdirs(tmp, err, err_len))
@@ -105,7 +105,7 @@ static bool put_file(tiles *t, const char *path, const void *data, size_t len, b
         ok = n > 0;
         off += ok ? (size_t)n : 0;
     }
-    ok = ok && fsync(fd) == 0;
+    ok = ok && (!durable || fsync(fd) == 0);
     if (fd >= 0 && close(fd) != 0)
         ok = false;
     ok = ok && rename(tmp, path) == 0;
@@ -263,6 +263,19 @@ static bool load_state(tiles *t, char *err, size_t err_len)
     return true;
 }
 
+/* Every tile written so far on disk, before the state and checkpoint that
+ * point at them. */
+static bool sync_tiles(tiles *t, char *err, size_t err_len)
+{
+    int fd = open(t->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = fd >= 0 && syncfs(fd) == 0;
+    if (!ok)
+        snprintf(err, err_len, "%s: %s", t->out, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 static bool save_state(tiles *t, char *err, size_t err_len)
 {
     uint8_t buf[sizeof STATE_MAGIC - 1 + sizeof t->f];
@@ -343,7 +356,8 @@ int certa_cmd_merkle_tiles(int argc, char **argv)
     }
     char path[PATH_BYTES];
     snprintf(path, sizeof path, "%s/checkpoint", out);
-    bool ok = put_partials(&t, err, sizeof err) && save_state(&t, err, sizeof err) &&
+    bool ok = put_partials(&t, err, sizeof err) && sync_tiles(&t, err, sizeof err) &&
+              save_state(&t, err, sizeof err) &&
               (cp_path == NULL || put_file(&t, path, cp_text, cp_len, true, err, sizeof err));
     free(cp_text);
     if (!ok)
