@@ -60,12 +60,14 @@ int certa_merkle_log_each(const char *data, certa_log_leaf_fn each, void *ctx);
 
 /* A C2SP checkpoint note against a genesis (cmd_merkle_checkpoint.c): true
  * when its origin is the chain's and 2f+1 distinct genesis validators
- * signed it (*good: how many); false with why naming the first fault (a
- * validator's signature that does not verify, the origin, too few). */
+ * signed it (*good: how many; counted, when not NULL, marks the signature
+ * lines counted); false with why naming the first fault (a validator's
+ * signature that does not verify, the origin, too few). Lines of other
+ * names or key ids (witnesses) are skipped. */
 struct certa_note;
 struct certa_genesis;
 bool certa_note_quorum(const struct certa_genesis *g, const struct certa_note *n, uint32_t *good,
-                       char *why, size_t why_len);
+                       bool counted[], char *why, size_t why_len);
 
 /* True when n carries a valid C2SP cosignature/v1 (Ed25519) by the witness
  * whose verifier key is vkey ("NAME+KEYID+base64(0x04 || public key)", as

@@ -116,8 +116,9 @@ out:
 }
 
 /* Checks FILES (one or more notes of the same text, e.g. each validator's)
- * against genesis; with data, also their root against that log. Prints the
- * merged note when out is set. */
+ * against genesis: their signature lines together must hold a quorum
+ * (certa_note_quorum); with data, also their root against that log.
+ * Prints the merged note when merge is set. */
 static int cmd_verify(int nfiles, char **files, const char *gpath, const char *data, bool merge)
 {
     certa_errinfo ei;
@@ -125,12 +126,9 @@ static int cmd_verify(int nfiles, char **files, const char *gpath, const char *d
     certa_genesis *g = NULL;
     if (certa_genesis_load(gpath, &g, &ei) != CERTA_OK)
         return certa_fail(CMD, "%s", certa_errmsg(&ei));
-    static certa_note n0, n;
-    bool seen[256] = {false};
-    uint32_t good = 0;
+    static certa_note all, n;
     int rc = CERTA_EXIT_OK;
-    char err[256], merged[CERTA_NOTE_SIGS_MAX][CERTA_NOTE_LINE_MAX + CERTA_NAME_BYTES + 8];
-    uint32_t nmerged = 0;
+    char err[256];
     for (int fi = 0; fi < nfiles; fi++) {
         size_t len = 0;
         char *buf = certa_read_file(files[fi], NOTE_BYTES_MAX, &len);
@@ -138,75 +136,59 @@ static int cmd_verify(int nfiles, char **files, const char *gpath, const char *d
             rc = certa_fail(CMD, "%s: unreadable or over %d bytes", files[fi], NOTE_BYTES_MAX);
             goto out;
         }
-        bool ok = certa_note_parse(buf, len, fi == 0 ? &n0 : &n, err, sizeof err);
+        bool ok = certa_note_parse(buf, len, fi == 0 ? &all : &n, err, sizeof err);
         free(buf);
         if (!ok) {
             rc = certa_fail(CMD, "%s: %s", files[fi], err);
             goto out;
         }
-        certa_note *cur = fi == 0 ? &n0 : &n;
-        if (fi > 0 && (n.text_len != n0.text_len || memcmp(n.text, n0.text, n.text_len) != 0)) {
+        if (fi == 0)
+            continue;
+        if (n.text_len != all.text_len || memcmp(n.text, all.text, n.text_len) != 0) {
             printf("checkpoint: %s is of another log state than %s\n", files[fi], files[0]);
             rc = CERTA_EXIT_FAIL;
             goto out;
         }
-        for (uint32_t s = 0; s < cur->nsigs; s++) {
-            const char *nm = cur->sigs[s].name, *b = cur->sigs[s].b64;
-            const certa_validator_info *v = validator_named(g, nm, strlen(nm));
-            uint8_t blob[4 + CERTA_SIGNATURE_BYTES], kid[4];
-            if (v == NULL)
-                continue; /* a witness or another key: not counted */
-            key_id(nm, v->sign_pub, kid);
-            uint32_t vi = (uint32_t)(v - g->validators);
-            if (!certa_note_unb64(b, strlen(b), blob, sizeof blob) || memcmp(blob, kid, 4) != 0)
-                continue; /* another key of that name */
-            if (!certa_verify(v->sign_key, (const uint8_t *)n0.text, n0.text_len, blob + 4)) {
-                printf("checkpoint: %s: the signature of %s does not verify\n", files[fi], nm);
-                rc = CERTA_EXIT_FAIL;
-                goto out;
-            }
-            if (vi < 256 && !seen[vi] && nmerged < CERTA_NOTE_SIGS_MAX) {
-                seen[vi] = true;
-                good++;
-                snprintf(merged[nmerged++], sizeof merged[0], "%s %s %s", CERTA_NOTE_DASH, nm, b);
-            }
+        /* the signature lines of all files as one note's, each line once */
+        for (uint32_t s = 0; s < n.nsigs && all.nsigs < CERTA_NOTE_SIGS_MAX; s++) {
+            bool dup = false;
+            for (uint32_t k = 0; k < all.nsigs && !dup; k++)
+                dup = strcmp(all.sigs[k].name, n.sigs[s].name) == 0 &&
+                      strcmp(all.sigs[k].b64, n.sigs[s].b64) == 0;
+            if (!dup)
+                all.sigs[all.nsigs++] = n.sigs[s];
         }
     }
-    char origin[160];
-    origin_of(g, origin, sizeof origin);
-    if (strcmp(origin, n0.origin) != 0) {
-        printf("checkpoint: origin '%s' is not this chain's ('%s')\n", n0.origin, origin);
-        rc = CERTA_EXIT_FAIL;
-        goto out;
-    }
-    uint32_t quorum = 2 * g->f + 1;
-    if (good < quorum) {
-        printf("checkpoint: %u validator signature(s), a quorum is %u of %u\n", good, quorum,
-               g->validator_count);
+    uint32_t good = 0;
+    bool counted[CERTA_NOTE_SIGS_MAX] = {false};
+    char why[256];
+    if (!certa_note_quorum(g, &all, &good, counted, why, sizeof why)) {
+        printf("checkpoint: %s\n", why);
         rc = CERTA_EXIT_FAIL;
         goto out;
     }
     if (data != NULL) {
         uint64_t size;
         uint8_t root[CERTA_HASH_BYTES];
-        if ((rc = certa_merkle_log_root(data, n0.size, &size, root)) != CERTA_EXIT_OK)
+        if ((rc = certa_merkle_log_root(data, all.size, &size, root)) != CERTA_EXIT_OK)
             goto out;
-        if (memcmp(root, n0.root, CERTA_HASH_BYTES) != 0) {
+        if (memcmp(root, all.root, CERTA_HASH_BYTES) != 0) {
             printf("checkpoint: root at size %llu differs from the log in %s\n",
-                   (unsigned long long)n0.size, data);
+                   (unsigned long long)all.size, data);
             rc = CERTA_EXIT_FAIL;
             goto out;
         }
     }
     if (merge) {
-        fwrite(n0.text, 1, n0.text_len, stdout);
+        fwrite(all.text, 1, all.text_len, stdout);
         putchar('\n');
-        for (uint32_t i = 0; i < nmerged; i++)
-            printf("%s\n", merged[i]);
+        for (uint32_t i = 0; i < all.nsigs; i++)
+            if (counted[i])
+                printf("%s %s %s\n", CERTA_NOTE_DASH, all.sigs[i].name, all.sigs[i].b64);
     } else {
         printf("checkpoint ok: %s size %llu, %u of %u validators signed (quorum %u)%s\n",
-               n0.origin, (unsigned long long)n0.size, good, g->validator_count, quorum,
-               data ? ", root matches the log" : "");
+               all.origin, (unsigned long long)all.size, good, g->validator_count,
+               2 * g->f + 1, data ? ", root matches the log" : "");
     }
 out:
     certa_genesis_free(g);
@@ -254,8 +236,8 @@ int certa_cmd_merkle_checkpoint(int argc, char **argv)
                              op);
 }
 
-bool certa_note_quorum(const certa_genesis *g, const certa_note *n, uint32_t *good, char *why,
-                       size_t why_len)
+bool certa_note_quorum(const certa_genesis *g, const certa_note *n, uint32_t *good,
+                       bool counted[], char *why, size_t why_len)
 {
     char origin[160];
     origin_of(g, origin, sizeof origin);
@@ -282,6 +264,8 @@ bool certa_note_quorum(const certa_genesis *g, const certa_note *n, uint32_t *go
         if (vi < 256 && !seen[vi]) {
             seen[vi] = true;
             (*good)++;
+            if (counted != NULL)
+                counted[s] = true;
         }
     }
     if (*good < 2 * g->f + 1) {

@@ -236,7 +236,7 @@ static int poll_once(monitor *m, char *err, size_t err_len)
     if (!certa_note_parse(text, len, &n, why, sizeof why))
         return report(m, "bad-checkpoint", text, len, "the checkpoint does not parse: %s", why);
     uint32_t good = 0;
-    if (!certa_note_quorum(m->g, &n, &good, why, sizeof why))
+    if (!certa_note_quorum(m->g, &n, &good, NULL, why, sizeof why))
         return report(m, "bad-checkpoint", text, len, "checkpoint of size %llu: %s",
                       (unsigned long long)n.size, why);
     unsigned cosigned = 0;

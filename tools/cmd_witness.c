@@ -199,7 +199,7 @@ static enum MHD_Result add_checkpoint(witness *w, struct MHD_Connection *conn, c
     if (!certa_witness_request_parse(body, len, &old, proof, &nproof, &n, why, sizeof why))
         return answer(conn, 400, text, "%s\n", why);
     uint32_t good = 0;
-    if (!certa_note_quorum(w->g, &n, &good, why, sizeof why)) {
+    if (!certa_note_quorum(w->g, &n, &good, NULL, why, sizeof why)) {
         if (strncmp(why, "origin", 6) == 0)
             return answer(conn, 404, text, "unknown log: %s\n", why);
         return answer(conn, 403, text, "%s\n", why);
