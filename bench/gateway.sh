@@ -15,15 +15,17 @@
 # >= 10,000/s at p99 <= 20 ms. The load generator shares the 2 cores with everything.
 #
 # usage: bench/gateway.sh   (CERTA_BIN: default build/certa; BASE_PORT:
-#        default 26000; ROUNDS: default 3; DURATION: default 10; CONNS:
-#        default 64; PARTS: reads, post or both, the default; POSTERS:
+#        default 26000 + CERTA_TEST_PORT_OFFSET, as the tests take it, so
+#        that runs beside others on one machine keep apart; ROUNDS: default
+#        3; DURATION: default 10; CONNS: default 64; PARTS: reads, post or
+#        both, the default; POSTERS:
 #        client threads posting, default 8; CHUNKS: POSTs of 1,024 events
 #        per round, default 64; STEP_TIMEOUT_S: a step that takes longer
 #        fails the run, default 600)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CERTA=${CERTA_BIN:-$HERE/../build/certa}
-BASE_PORT=${BASE_PORT:-26000}
+BASE_PORT=${BASE_PORT:-$((26000 + ${CERTA_TEST_PORT_OFFSET:-0}))}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
