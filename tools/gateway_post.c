@@ -897,10 +897,11 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
     uint8_t *buf = malloc(CERTA_BATCH_BYTES_MAX);
     certa_receipt *rc = malloc(sizeof *rc);
     tally *s = calloc(1, sizeof *s);
-    /* about a kilobyte of JSON per receipt; the buffer doubles if not */
+    /* about 2 KiB of JSON per receipt (the hex of its event, header, proof
+     * and signatures); the buffer doubles if not */
     answer a = {0};
     if (buf == NULL || rc == NULL || s == NULL ||
-        !answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * 1280u)) {
+        !answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * 2304u)) {
         free(buf);
         free(rc);
         free(s);
