@@ -28,6 +28,7 @@
 #include "certa/crypto.h"
 #include "certa/event_json.h"
 #include "certa/receipt.h"
+#include "certa/wire.h"
 #include "cli.h"
 #include "gateway_pipe.h"
 #include "gateway_rcpt.h"
@@ -565,15 +566,13 @@ static bool answer_reserve(answer *a, size_t more)
     return true;
 }
 
-/* r's answer: o's compact JSON with "receipts":[...] as its last member,
- * the receipts being a's bytes from ANSWER_HEAD_ROOM on. Takes a's buffer
- * (and o). */
-static void answer_finish(certa_gw_reply *r, unsigned status, json_t *o, answer *a)
+/* r's answer: head (a compact JSON object, or NULL: out of memory) with
+ * "receipts":[...] as its last member, the receipts being a's bytes from
+ * ANSWER_HEAD_ROOM on. Takes a's buffer. */
+static void answer_finish(certa_gw_reply *r, unsigned status, const char *head, answer *a)
 {
     static const char open_rcpt[] = ",\"receipts\":[";
     static const char close_rcpt[] = "]}\n";
-    char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
     size_t hl = head != NULL ? strlen(head) : 0;
     r->status = status;
     r->body = NULL;
@@ -581,8 +580,7 @@ static void answer_finish(certa_gw_reply *r, unsigned status, json_t *o, answer 
     /* the head without its closing brace, then the array's opening */
     size_t pre = hl > 0 ? hl - 1 + sizeof open_rcpt - 1 : 0;
     size_t rl = a->len - ANSWER_HEAD_ROOM;
-    if (head == NULL || a->failed || !answer_reserve(a, sizeof close_rcpt)) {
-        free(head);
+    if (hl < 2 || a->failed || !answer_reserve(a, sizeof close_rcpt)) {
         free(a->p);
         r->status = 500;
         return;
@@ -595,7 +593,6 @@ static void answer_finish(certa_gw_reply *r, unsigned status, json_t *o, answer 
         memcpy(b + pre, a->p + ANSWER_HEAD_ROOM, rl); /* a head too long for the room */
         free(a->p);
     } else {
-        free(head);
         free(a->p);
         r->status = 500;
         return;
@@ -606,7 +603,6 @@ static void answer_finish(certa_gw_reply *r, unsigned status, json_t *o, answer 
     size_t n = pre + rl + sizeof close_rcpt - 1;
     if (at > 0)
         memmove(b, b + at, n);
-    free(head);
     r->body = b;
     r->len = n;
 }
@@ -616,7 +612,8 @@ static void answer_finish(certa_gw_reply *r, unsigned status, json_t *o, answer 
  * A batch (one POST) is named by its first sequence number, which the
  * journal reserved for it alone. Before anything is sent, SEQ.events holds
  * the caller and the checked events; once the batch has its outcome,
- * SEQ.json holds the answer (status, receipts) and SEQ.events is removed.
+ * SEQ.json holds the answer (its head and the receipts, see outcome
+ * files) and SEQ.events is removed.
  * A gateway that starts and finds a SEQ.events without its SEQ.json was
  * stopped while submitting it: it submits it again under the same numbers
  * (the validators answer a batch they executed with its original receipts),
@@ -888,6 +885,98 @@ static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, answer 
     t->not_committed += b->events - got;
 }
 
+/* ---- outcome files ----
+ *
+ * SEQ.json holds OUTCOME_MAGIC, the answer's head (its JSON object without
+ * the receipts, one line), then each batch's receipt as the validators sent
+ * it: seq (u64), events (u32), length (u32), little-endian, and the bytes.
+ * The answer is rebuilt from it byte for byte (tally_batch, answer_finish):
+ * writing the answer itself, a tenth of it in receipts' binary and the
+ * rest their hex, cost the gateway more CPU than any other step of a POST.
+ * A file without the magic line (an older gateway's) holds the answer
+ * itself and is served as it is. */
+static const char outcome_magic[] = "certa-gateway-outcome 1\n";
+#define OUTCOME_MAGIC_LEN (sizeof outcome_magic - 1)
+#define OUTCOME_RECORD_HEAD 16u
+
+/* Writes SEQ.json for head and bt's receipts, durably; false on failure
+ * (errno set). */
+static bool outcome_write(const certa_gw_post *p, const char *path, const char *head,
+                          const built *bt)
+{
+    size_t hl = strlen(head), n = OUTCOME_MAGIC_LEN + hl + 1;
+    for (uint32_t i = 0; i < bt->n; i++)
+        if (bt->b[i].type == CERTA_CP_RECEIPT)
+            n += OUTCOME_RECORD_HEAD + bt->b[i].body_len;
+    uint8_t *f = malloc(n);
+    if (f == NULL) {
+        errno = ENOMEM;
+        return false;
+    }
+    size_t at = 0;
+    memcpy(f, outcome_magic, OUTCOME_MAGIC_LEN);
+    at += OUTCOME_MAGIC_LEN;
+    memcpy(f + at, head, hl);
+    at += hl;
+    f[at++] = '\n';
+    for (uint32_t i = 0; i < bt->n; i++) {
+        const certa_gw_pipe_batch *b = &bt->b[i];
+        if (b->type != CERTA_CP_RECEIPT)
+            continue; /* no receipt: nothing in the answer's array */
+        certa_put_le64(f + at, b->seq);
+        certa_put_le32(f + at + 8, b->events);
+        certa_put_le32(f + at + 12, (uint32_t)b->body_len);
+        memcpy(f + at + OUTCOME_RECORD_HEAD, b->body, b->body_len);
+        at += OUTCOME_RECORD_HEAD + b->body_len;
+    }
+    CERTA_ASSERT(at == n);
+    bool ok = write_durable(p, path, (const char *)f, n, "", 0);
+    free(f);
+    return ok;
+}
+
+/* r: the answer an outcome file's records rebuild under head (its line,
+ * NUL-terminated), as certa_gw_post_batches gave it, with status 200 (the
+ * status document). 500 when the records are not whole. */
+static void outcome_answer(const char *head, uint64_t events, const uint8_t *rec, size_t len,
+                           certa_gw_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    certa_receipt *rc = malloc(sizeof *rc);
+    tally *t = calloc(1, sizeof *t);
+    answer a = {0};
+    bool ok = rc != NULL && t != NULL &&
+              answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * 2304u);
+    a.len = ANSWER_HEAD_ROOM;
+    size_t at = 0;
+    while (ok && at < len) {
+        if (len - at < OUTCOME_RECORD_HEAD) {
+            ok = false;
+            break;
+        }
+        certa_gw_pipe_batch b = {.type = CERTA_CP_RECEIPT,
+                                 .seq = certa_get_le64(rec + at),
+                                 .events = certa_get_le32(rec + at + 8),
+                                 .body_len = certa_get_le32(rec + at + 12)};
+        at += OUTCOME_RECORD_HEAD;
+        if (b.body_len > len - at) {
+            ok = false;
+            break;
+        }
+        b.body = (uint8_t *)(uintptr_t)(rec + at); /* only read */
+        at += b.body_len;
+        tally_batch(&b, rc, &a, t);
+    }
+    free(rc);
+    free(t);
+    if (!ok) {
+        free(a.p);
+        reply_error(r, 500, CERTA_E_CORRUPT, "the batch's outcome file is damaged");
+        return;
+    }
+    answer_finish(r, 200, head, &a);
+}
+
 /* One POST submitted to its end through the shared pipe; its answer in r
  * and in SEQ.json. */
 static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32_t events,
@@ -922,7 +1011,6 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
             tally_batch(&bt.b[i], rc, &a, s);
     }
     uint32_t nbatches = bt.n;
-    built_free(&bt);
     free(rc);
     bool complete = e == CERTA_OK && s->not_committed == 0 && nbatches > 0;
     char id[24];
@@ -938,7 +1026,9 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
         json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
                                                                   : s->last_error));
     free(s);
-    answer_finish(r, complete ? 200 : 503, o, &a);
+    char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    answer_finish(r, complete ? 200 : 503, head, &a);
     if (!complete)
         r->retry_after_s = 1;
     if (r->body != NULL) {
@@ -947,7 +1037,7 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
         batch_path(p, seq, "events", pending, sizeof pending);
         /* the outcome first, then the pending file goes: a crash between
          * the two leaves both, and the outcome is what is served */
-        if (write_durable(p, path, "", 0, r->body, r->len)) {
+        if (outcome_write(p, path, head, &bt)) {
             unlink(pending);
             pthread_mutex_lock(&p->mu);
             if (++p->outcomes > p->outcomes_max + p->outcomes_max / 8)
@@ -957,6 +1047,8 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
             fprintf(stderr, "certa gateway: %s: cannot write the outcome of batch %s: %s\n",
                     path, id, strerror(errno));
     }
+    free(head);
+    built_free(&bt);
 }
 
 typedef struct batch_job {
@@ -1229,14 +1321,30 @@ void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
     json_t *head = NULL;
     const char *who = NULL;
     json_int_t events = 0;
-    char *nl = doc != NULL ? (pending ? strchr(doc, '\n') : doc + len) : NULL;
+    char *at = doc, *nl = NULL;
+    bool compact = doc != NULL && !pending && len >= OUTCOME_MAGIC_LEN &&
+                   memcmp(doc, outcome_magic, OUTCOME_MAGIC_LEN) == 0;
+    if (compact) {
+        at = doc + OUTCOME_MAGIC_LEN;
+        nl = memchr(at, '\n', len - OUTCOME_MAGIC_LEN);
+    } else if (doc != NULL) {
+        nl = pending ? strchr(doc, '\n') : doc + len;
+    }
     if (nl != NULL)
-        head = json_loadb(doc, (size_t)(nl - doc), JSON_DISABLE_EOF_CHECK, NULL);
+        head = json_loadb(at, (size_t)(nl - at), JSON_DISABLE_EOF_CHECK, NULL);
     if (head == NULL || json_unpack(head, "{s:s, s:I}", "caller", &who, "events", &events) != 0 ||
         strcmp(who, caller) != 0) {
         json_decref(head);
         free(doc);
         reply_error(r, 404, CERTA_E_NOTFOUND, "no such batch of this caller");
+        return;
+    }
+    if (compact) {
+        json_decref(head);
+        *nl = '\0';
+        outcome_answer(at, events > 0 ? (uint64_t)events : 0, (const uint8_t *)nl + 1,
+                       len - (size_t)(nl + 1 - doc), r);
+        free(doc);
         return;
     }
     if (!pending) {

@@ -261,7 +261,9 @@ def post(body, token=token, key=None, ctype="application/x-ndjson"):
     req = urllib.request.Request(base + "/v1/batches", data=body, method="POST", headers=h)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, dict(r.headers), json.loads(r.read())
+            raw = r.read()
+            post.raw = raw
+            return r.status, dict(r.headers), json.loads(raw)
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), json.loads(e.read() or b"{}")
 def check(cond, what):
@@ -273,6 +275,7 @@ g1 = open(w + "/post/g-0001.jsonl", "rb").read()
 st, h, d = post(g0, key="case-1")
 check(st == 200 and d["ok"] == 10 and len(d["receipts"]) == 10 and not d["repeated"],
       "10 grants posted with a key: 200, 10 receipts, all ok")
+answer1 = post.raw
 json.dump(d, open(w + "/post1.json", "w"))
 check(d["status"] == "committed" and h.get("Location") == "/v1/batches/" + d["id"],
       "the answer names its status URL (Location /v1/batches/%s)" % d["id"])
@@ -288,6 +291,11 @@ st, s1 = status(d["id"])
 check(st == 200 and s1["status"] == "committed" and s1["receipts"] == d["receipts"],
       "GET /v1/batches/%s: committed, the same receipts" % d["id"])
 check(status(d["id"], tok=None)[0] == 401, "GET /v1/batches/ID without a token: 401")
+# the status document is the POST's answer byte for byte (rebuilt from the
+# receipts the gateway keeps)
+with urllib.request.urlopen(urllib.request.Request(base + "/v1/batches/" + d["id"],
+        headers={"Authorization": "Bearer " + token}), timeout=10) as r:
+    check(r.read() == answer1, "GET /v1/batches/%s: the POST's answer, byte for byte" % d["id"])
 open(w + "/batch-id", "w").write(d["id"])
 import jsonschema, yaml, os
 spec = yaml.safe_load(open(os.environ["SRC"] + "/docs/openapi.yaml"))
