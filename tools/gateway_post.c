@@ -828,6 +828,7 @@ static certa_err build_batches(certa_gw_post *p, const char *jsonl, const certa_
 typedef struct tally {
     uint64_t ok, not_committed;
     char last_error[1600];
+    certa_gw_rcpt_cache rcpt; /* the block the last receipt was of */
 } tally;
 
 /* One batch's outcome: its receipts appended to the answer's array in a,
@@ -859,8 +860,8 @@ static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, answer 
             size_t comma = a->len > ANSWER_HEAD_ROOM;
             if (!answer_reserve(a, comma + CERTA_GW_RCPT_JSON_BYTES_MAX))
                 continue;
-            size_t n = certa_gw_receipt_json(rc, a->p + a->len + comma,
-                                             a->cap - a->len - comma);
+            size_t n = certa_gw_receipt_json_cached(rc, &t->rcpt, a->p + a->len + comma,
+                                                    a->cap - a->len - comma);
             if (n > 0) {
                 if (comma)
                     a->p[a->len] = ',';

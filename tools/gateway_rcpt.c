@@ -64,16 +64,65 @@ static bool plain(const char *s)
     return true;
 }
 
-size_t certa_gw_receipt_json(const certa_receipt *r, char *buf, size_t cap)
+/* {"view":V,"height":H,"block_hash":"..","signatures":[...]} */
+static void commit_json(out *o, const certa_commit_cert *c)
+{
+    put_s(o, "{\"view\":");
+    put_int(o, (long long)c->view);
+    put_s(o, ",\"height\":");
+    put_int(o, (long long)c->height);
+    put_s(o, ",\"block_hash\":");
+    put_hex(o, c->block_hash, CERTA_HASH_BYTES);
+    put_s(o, ",\"signatures\":[");
+    for (size_t i = 0; i < c->count; i++) {
+        put_s(o, i > 0 ? ",{\"validator\":" : "{\"validator\":");
+        put_int(o, c->sigs[i].validator);
+        put_s(o, ",\"signature\":");
+        put_hex(o, c->sigs[i].sig, CERTA_SIGNATURE_BYTES);
+        put_s(o, "}");
+    }
+    put_s(o, "]}");
+}
+
+static bool same_cert(const certa_commit_cert *a, const certa_commit_cert *b)
+{
+    if (a->view != b->view || a->height != b->height || a->count != b->count ||
+        memcmp(a->block_hash, b->block_hash, CERTA_HASH_BYTES) != 0)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (a->sigs[i].validator != b->sigs[i].validator ||
+            memcmp(a->sigs[i].sig, b->sigs[i].sig, CERTA_SIGNATURE_BYTES) != 0)
+            return false;
+    return true;
+}
+
+static uint64_t header_height(const uint8_t header[CERTA_HEADER_BYTES])
+{
+    certa_block_header h;
+    return certa_header_decode(header, CERTA_HEADER_BYTES, &h, NULL) == CERTA_OK ? h.height : 0;
+}
+
+size_t certa_gw_receipt_json_cached(const certa_receipt *r, certa_gw_rcpt_cache *c, char *buf,
+                                    size_t cap)
 {
     CERTA_ASSERT(r != NULL && buf != NULL);
     if (!plain(r->reason) || r->event_len > CERTA_EVENT_BYTES_MAX ||
         r->path_len > CERTA_RECEIPT_PATH_MAX || r->cert.count > CERTA_VALIDATORS_MAX)
         return 0;
-    certa_block_header h;
-    uint64_t height = 0;
-    if (certa_header_decode(r->header, CERTA_HEADER_BYTES, &h, NULL) == CERTA_OK)
-        height = h.height;
+    if (c != NULL && (!c->have_header || memcmp(c->header, r->header, CERTA_HEADER_BYTES) != 0)) {
+        memcpy(c->header, r->header, CERTA_HEADER_BYTES);
+        c->height = header_height(r->header);
+        certa_hex_encode(r->header, CERTA_HEADER_BYTES, c->header_hex);
+        c->have_header = true;
+    }
+    if (c != NULL && (!c->have_commit || !same_cert(&c->cert, &r->cert))) {
+        out co = {c->commit, sizeof c->commit, 0, false};
+        commit_json(&co, &r->cert);
+        c->have_commit = !co.full; /* cannot be full: sized for 64 signatures */
+        c->commit_len = co.len;
+        c->cert = r->cert;
+    }
+    uint64_t height = c != NULL ? c->height : header_height(r->header);
     out o = {buf, cap, 0, cap == 0};
     put_s(&o, "{\"receipt\":");
     put_int(&o, CERTA_RECEIPT_JSON_VERSION);
@@ -93,28 +142,30 @@ size_t certa_gw_receipt_json(const certa_receipt *r, char *buf, size_t cap)
     put_s(&o, ",\"event\":");
     put_hex(&o, r->event, r->event_len);
     put_s(&o, ",\"header\":");
-    put_hex(&o, r->header, CERTA_HEADER_BYTES);
+    if (c != NULL) {
+        put_s(&o, "\"");
+        put(&o, c->header_hex, 2 * CERTA_HEADER_BYTES);
+        put_s(&o, "\"");
+    } else {
+        put_hex(&o, r->header, CERTA_HEADER_BYTES);
+    }
     put_s(&o, ",\"proof\":[");
     for (size_t i = 0; i < r->path_len; i++) {
         if (i > 0)
             put_s(&o, ",");
         put_hex(&o, r->path[i], CERTA_HASH_BYTES);
     }
-    put_s(&o, "],\"commit\":{\"view\":");
-    put_int(&o, (long long)r->cert.view);
-    put_s(&o, ",\"height\":");
-    put_int(&o, (long long)r->cert.height);
-    put_s(&o, ",\"block_hash\":");
-    put_hex(&o, r->cert.block_hash, CERTA_HASH_BYTES);
-    put_s(&o, ",\"signatures\":[");
-    for (size_t i = 0; i < r->cert.count; i++) {
-        put_s(&o, i > 0 ? ",{\"validator\":" : "{\"validator\":");
-        put_int(&o, r->cert.sigs[i].validator);
-        put_s(&o, ",\"signature\":");
-        put_hex(&o, r->cert.sigs[i].sig, CERTA_SIGNATURE_BYTES);
-        put_s(&o, "}");
-    }
-    put_s(&o, "]}}");
+    put_s(&o, "],\"commit\":");
+    if (c != NULL && c->have_commit)
+        put(&o, c->commit, c->commit_len);
+    else
+        commit_json(&o, &r->cert);
+    put_s(&o, "}");
     CERTA_ASSERT(o.full || o.len < cap);
     return o.full ? 0 : o.len;
+}
+
+size_t certa_gw_receipt_json(const certa_receipt *r, char *buf, size_t cap)
+{
+    return certa_gw_receipt_json_cached(r, NULL, buf, cap);
 }

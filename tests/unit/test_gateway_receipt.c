@@ -131,3 +131,30 @@ Test(gateway_receipt, the_largest_receipt_fits)
     r.result = 9;
     cr_assert_gt(certa_gw_receipt_json(&r, buf, sizeof buf), 0);
 }
+
+/* Through a cache: the same bytes, receipt after receipt, whether the next
+ * one shares the last one's block (header and commit), only its header,
+ * only its commit, or neither. */
+Test(gateway_receipt, cached_same_bytes)
+{
+    static certa_receipt r, prev;
+    static char buf[CERTA_GW_RCPT_JSON_BYTES_MAX];
+    static certa_gw_rcpt_cache c;
+    memset(&c, 0, sizeof c);
+    for (unsigned k = 0; k < 400; k++) {
+        make(&r, k);
+        if (k > 0 && k % 4 != 3) /* the same header, mostly, as a batch's receipts */
+            memcpy(r.header, prev.header, sizeof r.header);
+        if (k > 0 && k % 5 != 4)
+            r.cert = prev.cert;
+        if (k % 7 == 6 && r.cert.count > 0) /* one signature differs */
+            r.cert.sigs[r.cert.count - 1].sig[5] ^= 1;
+        char *want = certa_receipt_format_json(&r);
+        cr_assert_not_null(want, "shape %u", k);
+        size_t n = certa_gw_receipt_json_cached(&r, &c, buf, sizeof buf);
+        cr_assert_eq(n, strlen(want), "shape %u: length %zu, jansson %zu", k, n, strlen(want));
+        cr_assert_str_eq(buf, want, "shape %u", k);
+        free(want);
+        prev = r;
+    }
+}
