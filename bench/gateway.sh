@@ -137,8 +137,14 @@ PIDS+=($!)
 for _ in $(seq 100); do grep -q serving "$W/pgw.out" 2>/dev/null && break; sleep 0.1; done
 grep -q serving "$W/pgw.out" || fail "the posting gateway did not start"
 cpu_ticks() { # PID...: user + system clock ticks used so far
-    local t=0 p
-    for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+    local t=0 p s
+    for p in "$@"; do
+        # a process gone mid-run says which, with the logs (it used to end
+        # the run with an arithmetic error)
+        s=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) ||
+            fail "process $p (validators ${NODE_PIDS[*]}, gateway $PGW_PID) exited"
+        t=$((t + s))
+    done
     echo "$t"
 }
 HZ=$(getconf CLK_TCK)
