@@ -296,6 +296,22 @@ check(status(d["id"], tok=None)[0] == 401, "GET /v1/batches/ID without a token: 
 with urllib.request.urlopen(urllib.request.Request(base + "/v1/batches/" + d["id"],
         headers={"Authorization": "Bearer " + token}), timeout=10) as r:
     check(r.read() == answer1, "GET /v1/batches/%s: the POST's answer, byte for byte" % d["id"])
+# an outcome file as an older gateway wrote it (the answer itself) is served
+# as it is; one whose receipts are cut short is refused, not served short
+import os
+bdir = w + "/gwstate/batches/"
+open(bdir + "17.json", "wb").write(answer1)
+check(status("17")[0] == 200, "GET /v1/batches/17: an older gateway's outcome file")
+with urllib.request.urlopen(urllib.request.Request(base + "/v1/batches/17",
+        headers={"Authorization": "Bearer " + token}), timeout=10) as r:
+    check(r.read() == answer1, "GET /v1/batches/17: served as it is")
+compact = open(bdir + d["id"] + ".json", "rb").read()
+check(compact.startswith(b"certa-gateway-outcome 1\n") and len(compact) < len(answer1),
+      "the outcome file holds the head and the binary receipts")
+open(bdir + "18.json", "wb").write(compact[:-40])
+check(status("18")[0] == 500, "GET /v1/batches/18: an outcome file cut short: 500")
+os.remove(bdir + "17.json")
+os.remove(bdir + "18.json")
 open(w + "/batch-id", "w").write(d["id"])
 import jsonschema, yaml, os
 spec = yaml.safe_load(open(os.environ["SRC"] + "/docs/openapi.yaml"))
