@@ -115,7 +115,7 @@ typedef struct certa_state_opts {
     uint64_t hash_seed;
 } certa_state_opts;
 
-/* 2^26 hot grants: about 25 GiB of address space (little of it used until
+/* 2^26 hot grants: about 24.6 GiB of address space (little of it used until
  * the grants come), a month of grants at 64 times Beijing's load. */
 #define CERTA_STATE_GRANTS_MAX_DEFAULT (1u << 26)
 /* The look-up index holds at most 2^30 entries (half of 2^31 slots). */
