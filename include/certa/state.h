@@ -257,8 +257,9 @@ void certa_state_cold_remove(const char *dir);
  * since the last call are rehashed, on the hash threads. Deterministic: same genesis and chain, same digest. */
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
 
-/* Bytes the state holds for grants (records, index, holders) and for event
- * records, allocated capacity included. */
+/* Bytes the state uses for grants (records, index, hashes) and for event
+ * records: the pages of its reservation written so far (the slots up to
+ * the most ever hot, the largest block's records) and the index. */
 typedef struct certa_state_mem {
     size_t grant_bytes;  /* grant table + its index + holder table + chunk hashes */
     size_t record_bytes; /* per-event history records */
