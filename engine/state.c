@@ -327,6 +327,50 @@ enum {
     R_RECORDS, R_SCRATCH, R_COUNT
 };
 
+/* A few released reservations, kept for the next states of the same
+ * size: a process that creates many small states in turn (the simulator's
+ * validators, the tests) would otherwise fault every page of each anew
+ * (on a VM, twice) and unmap it with a TLB shootdown to every thread. Only
+ * lightly used ones are kept (their written pages, at most some tens of
+ * MiB each, stay resident until reused or the process ends). */
+#define REGION_KEEP_SLOTS 65536u
+#define REGION_KEEP_EVENTS 65536u
+#define REGION_KEEP_MAX 8u
+static pthread_mutex_t region_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint8_t *base;
+    size_t bytes;
+} region_kept[REGION_KEEP_MAX];
+
+/* Unmaps s's reservation, or keeps it after returning it to what a fresh
+ * mapping reads where that matters: never-used slots zero, no dirty marks.
+ * Everything else in it is written before it is read. */
+static void region_release(certa_state *s)
+{
+    if (s->region == NULL)
+        return;
+    bool keep = s->grant_slots <= REGION_KEEP_SLOTS && s->block_count_max <= REGION_KEEP_EVENTS;
+    if (keep) {
+        memset(s->grants, 0, (size_t)s->grant_slots * sizeof *s->grants);
+        for (uint32_t d = 0; d < s->dirty_count; d++)
+            s->chunk_dirty[s->dirty_list[d]] = 0;
+        for (uint32_t d = 0; d < s->page_dirty_count; d++)
+            s->page_dirty[s->page_list[d]] = 0;
+        pthread_mutex_lock(&region_kept_lock);
+        for (unsigned i = 0; i < REGION_KEEP_MAX && s->region != NULL; i++) {
+            if (region_kept[i].base == NULL) {
+                region_kept[i].base = s->region;
+                region_kept[i].bytes = s->region_bytes;
+                s->region = NULL;
+            }
+        }
+        pthread_mutex_unlock(&region_kept_lock);
+    }
+    if (s->region != NULL)
+        munmap(s->region, s->region_bytes);
+    s->region = NULL;
+}
+
 /* Reserves, once, room for grant_cap hot grants and the largest block.
  * Arrays grown by realloc copied (or remapped and zeroed) tables of up to
  * gigabytes inside a block, stopping execution meanwhile, and moved them
@@ -368,8 +412,18 @@ static certa_err region_map(certa_state *s, certa_errinfo *ei)
         at[i] = total;
         total += (bytes[i] + page - 1) / page * page;
     }
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = NULL;
+    pthread_mutex_lock(&region_kept_lock);
+    for (unsigned i = 0; i < REGION_KEEP_MAX && p == NULL; i++) {
+        if (region_kept[i].base != NULL && region_kept[i].bytes == total) {
+            p = region_kept[i].base;
+            region_kept[i].base = NULL;
+        }
+    }
+    pthread_mutex_unlock(&region_kept_lock);
+    if (p == NULL)
+        p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return certa_errorf(ei, CERTA_E_NOMEM,
                             "state: cannot reserve %zu MiB of address space for %u hot "
@@ -478,8 +532,7 @@ void certa_state_free(certa_state *s)
     certa_pool_destroy(s->pool);
     state_cold_close(s);
     free(s->grant_index.slots);
-    if (s->region != NULL)
-        munmap(s->region, s->region_bytes);
+    region_release(s);
     gov_free(s->gov);
     free(s);
 }
