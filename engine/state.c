@@ -30,6 +30,13 @@
  * inside begin_block/apply/end_block and snapshot_load.
  */
 #include "state_internal.h"
+
+#include <sys/mman.h>
+
+#include "certa/block.h"
+
+_Static_assert(CERTA_STATE_BLOCK_EVENTS_MAX == CERTA_BLOCK_BATCHES_MAX * CERTA_BATCH_EVENTS_MAX,
+               "the block bound is what a committed block can carry");
 /* ---------------------------------------------------------------- names */
 
 static const char *const result_names[CERTA_R_COUNT] = {
@@ -109,13 +116,6 @@ static uint64_t key_hash(const certa_state *s, const uint8_t *key, size_t len)
     for (size_t i = 0; i + 8 <= len; i += 8)
         h = mix64(h ^ load64(key + i));
     return h;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n == 0 ? 1 : n);
-    CERTA_ASSERT(q != NULL); /* out of memory while applying: cannot continue deterministically */
-    return q;
 }
 
 static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
@@ -254,28 +254,6 @@ void state_heap_push(certa_state *s, uint64_t not_after_ms, uint32_t slot)
     s->heap[i] = x;
 }
 
-void state_chunks_reserve(certa_state *s, uint32_t chunks)
-{
-    if (chunks <= s->chunk_cap)
-        return;
-    uint32_t cap = s->chunk_cap ? s->chunk_cap : PAGE_CHUNKS;
-    while (cap < chunks)
-        cap *= 2;
-    CERTA_ASSERT(cap % PAGE_CHUNKS == 0);
-    s->grant_hash = xrealloc(s->grant_hash, (size_t)cap * CHUNK_GRANTS * CERTA_HASH_BYTES);
-    s->chunk_hash = xrealloc(s->chunk_hash, (size_t)cap * CERTA_HASH_BYTES);
-    s->chunk_dirty = xrealloc(s->chunk_dirty, (size_t)cap * sizeof *s->chunk_dirty);
-    s->dirty_list = xrealloc(s->dirty_list, (size_t)cap * sizeof *s->dirty_list);
-    memset(s->chunk_dirty + s->chunk_cap, 0, (size_t)(cap - s->chunk_cap) * sizeof *s->chunk_dirty);
-    s->chunk_cap = cap;
-    uint32_t pages = cap / PAGE_CHUNKS;
-    s->page_hash = xrealloc(s->page_hash, (size_t)pages * CERTA_HASH_BYTES);
-    s->page_dirty = xrealloc(s->page_dirty, pages);
-    s->page_list = xrealloc(s->page_list, (size_t)pages * sizeof *s->page_list);
-    memset(s->page_dirty + s->page_cap, 0, pages - s->page_cap);
-    s->page_cap = pages;
-}
-
 void state_grant_touch(certa_state *s, uint32_t gi)
 {
     uint32_t c = gi / CHUNK_GRANTS;
@@ -291,24 +269,16 @@ void state_grant_touch(certa_state *s, uint32_t gi)
     s->chunk_dirty[c] |= (uint16_t)(1u << (gi % CHUNK_GRANTS));
 }
 
-/* More hot grants than the table was sized for: it grows (a copy, on the
- * execution path; the reserve should be sized so that this never runs). */
-static void grants_grow(certa_state *s)
+/* The hot table is full: the rules accepted the grant, so refusing it
+ * here would make results depend on this validator's grants_max. It stops
+ * instead; restarted with a larger grants_max it replays the same chain. */
+static _Noreturn void grants_full(const certa_state *s)
 {
-    uint32_t cap = s->grant_cap ? 2 * s->grant_cap : 1024;
-    CERTA_ASSERT(cap > s->grant_cap && cap < NONE);
-    if (s->grants == NULL) {
-        /* zero pages from the kernel: touched (resident) only when used */
-        s->grants = calloc(cap, sizeof *s->grants);
-        CERTA_ASSERT(s->grants != NULL);
-    } else {
-        s->grants = xrealloc(s->grants, (size_t)cap * sizeof *s->grants);
-        memset(s->grants + s->grant_cap, 0, (size_t)(cap - s->grant_cap) * sizeof *s->grants);
-    }
-    s->free_slots = xrealloc(s->free_slots, (size_t)cap * sizeof *s->free_slots);
-    s->heap = xrealloc(s->heap, (size_t)cap * sizeof *s->heap);
-    s->arch_scratch = xrealloc(s->arch_scratch, (size_t)cap * sizeof *s->arch_scratch);
-    s->grant_cap = cap;
+    fprintf(stderr,
+            "certa state: block %llu: more than %u hot grants (grants_max): this validator "
+            "stops; restart it with a larger grants_max (up to %u) and it replays\n",
+            (unsigned long long)s->height, s->grant_cap, CERTA_STATE_GRANTS_MAX_LIMIT);
+    abort();
 }
 
 static uint32_t grant_new(certa_state *s, const certa_event *ev)
@@ -318,9 +288,10 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev)
         gi = s->free_slots[--s->free_count];
     } else {
         if (s->grant_slots == s->grant_cap)
-            grants_grow(s);
+            grants_full(s);
+        /* a new slot in reserved address space: already zero, and no
+         * pointer into the table moves */
         gi = s->grant_slots++;
-        state_chunks_reserve(s, gi / CHUNK_GRANTS + 1);
     }
     s->grant_live++;
     s->grants_created++;
@@ -348,6 +319,142 @@ static uint32_t grant_new(certa_state *s, const certa_event *ev)
 
 /* ---------------------------------------------------------------- create */
 
+/* The arrays sized by the hot table or by the block bound, in one mapping. */
+enum {
+    R_GRANTS, R_FREE_SLOTS, R_HEAP, R_ARCH_SCRATCH, R_GRANT_HASH, R_CHUNK_HASH,
+    R_CHUNK_DIRTY, R_DIRTY_LIST, R_PAGE_HASH, R_PAGE_DIRTY, R_PAGE_LIST, R_DIG_ENC,
+    R_DIG_SPLIT, R_DIG_HEADS, R_DIG_OUT, R_DIG_IDX, R_BLOCK_RESULTS, R_BLOCK_KINDS,
+    R_RECORDS, R_SCRATCH, R_COUNT
+};
+
+/* A few released reservations, kept for the next states of the same
+ * size: a process that creates many small states in turn (the simulator's
+ * validators, the tests) would otherwise fault every page of each anew
+ * (on a VM, twice) and unmap it with a TLB shootdown to every thread. Only
+ * lightly used ones are kept (their written pages, at most some tens of
+ * MiB each, stay resident until reused or the process ends). */
+#define REGION_KEEP_SLOTS 65536u
+#define REGION_KEEP_EVENTS 65536u
+#define REGION_KEEP_MAX 8u
+static pthread_mutex_t region_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint8_t *base;
+    size_t bytes;
+} region_kept[REGION_KEEP_MAX];
+
+/* Unmaps s's reservation, or keeps it after returning it to what a fresh
+ * mapping reads where that matters: never-used slots zero, no dirty marks.
+ * Everything else in it is written before it is read. */
+static void region_release(certa_state *s)
+{
+    if (s->region == NULL)
+        return;
+    bool keep = s->grant_slots <= REGION_KEEP_SLOTS && s->block_count_max <= REGION_KEEP_EVENTS;
+    if (keep) {
+        memset(s->grants, 0, (size_t)s->grant_slots * sizeof *s->grants);
+        for (uint32_t d = 0; d < s->dirty_count; d++)
+            s->chunk_dirty[s->dirty_list[d]] = 0;
+        for (uint32_t d = 0; d < s->page_dirty_count; d++)
+            s->page_dirty[s->page_list[d]] = 0;
+        pthread_mutex_lock(&region_kept_lock);
+        for (unsigned i = 0; i < REGION_KEEP_MAX && s->region != NULL; i++) {
+            if (region_kept[i].base == NULL) {
+                region_kept[i].base = s->region;
+                region_kept[i].bytes = s->region_bytes;
+                s->region = NULL;
+            }
+        }
+        pthread_mutex_unlock(&region_kept_lock);
+    }
+    if (s->region != NULL)
+        munmap(s->region, s->region_bytes);
+    s->region = NULL;
+}
+
+/* Reserves, once, room for grant_cap hot grants and the largest block.
+ * Arrays grown by realloc copied (or remapped and zeroed) tables of up to
+ * gigabytes inside a block, stopping execution meanwhile, and moved them
+ * under every pointer into them. Address space is cheap instead: 47 bits
+ * hold thousands of these reservations; MAP_NORESERVE keeps the kernel's
+ * default (heuristic) overcommit from counting them as committed memory;
+ * a page costs memory only once written, so what is used still follows
+ * the hot grants and the largest block, and a slot never used reads as
+ * zero (a free slot). */
+static certa_err region_map(certa_state *s, certa_errinfo *ei)
+{
+    size_t slots = s->grant_cap, chunks = s->chunk_cap, pages = s->page_cap;
+    size_t events = CERTA_STATE_BLOCK_EVENTS_MAX;
+    size_t bytes[R_COUNT] = {
+        [R_GRANTS] = slots * sizeof *s->grants,
+        [R_FREE_SLOTS] = slots * sizeof *s->free_slots,
+        [R_HEAP] = slots * sizeof *s->heap,
+        [R_ARCH_SCRATCH] = slots * sizeof *s->arch_scratch,
+        [R_GRANT_HASH] = chunks * CHUNK_GRANTS * sizeof *s->grant_hash,
+        [R_CHUNK_HASH] = chunks * sizeof *s->chunk_hash,
+        [R_CHUNK_DIRTY] = chunks * sizeof *s->chunk_dirty,
+        [R_DIRTY_LIST] = chunks * sizeof *s->dirty_list,
+        [R_PAGE_HASH] = pages * sizeof *s->page_hash,
+        [R_PAGE_DIRTY] = pages * sizeof *s->page_dirty,
+        [R_PAGE_LIST] = pages * sizeof *s->page_list,
+        [R_DIG_ENC] = s->dig_cap * GRANT_HASH_BYTES_BOUND,
+        [R_DIG_SPLIT] = s->dig_cap * sizeof *s->dig_split,
+        [R_DIG_HEADS] = s->dig_cap * sizeof *s->dig_heads,
+        [R_DIG_OUT] = s->dig_cap * CERTA_HASH_BYTES,
+        [R_DIG_IDX] = s->dig_cap * sizeof *s->dig_idx,
+        [R_BLOCK_RESULTS] = events * sizeof *s->block_results,
+        [R_BLOCK_KINDS] = events * sizeof *s->block_kinds,
+        [R_RECORDS] = events * sizeof *s->records,
+        [R_SCRATCH] = (events + 1) / 2 * sizeof *s->scratch, /* a tree's lowest nodes */
+    };
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t at[R_COUNT], total = 0;
+    for (unsigned i = 0; i < R_COUNT; i++) {
+        at[i] = total;
+        total += (bytes[i] + page - 1) / page * page;
+    }
+    void *p = NULL;
+    pthread_mutex_lock(&region_kept_lock);
+    for (unsigned i = 0; i < REGION_KEEP_MAX && p == NULL; i++) {
+        if (region_kept[i].base != NULL && region_kept[i].bytes == total) {
+            p = region_kept[i].base;
+            region_kept[i].base = NULL;
+        }
+    }
+    pthread_mutex_unlock(&region_kept_lock);
+    if (p == NULL)
+        p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return certa_errorf(ei, CERTA_E_NOMEM,
+                            "state: cannot reserve %zu MiB of address space for %u hot "
+                            "grants (grants_max): %s",
+                            total >> 20, s->grant_cap, strerror(errno));
+    uint8_t *b = p;
+    s->region = b;
+    s->region_bytes = total;
+    s->grants = (grant *)(b + at[R_GRANTS]);
+    s->free_slots = (uint32_t *)(b + at[R_FREE_SLOTS]);
+    s->heap = (expiry *)(b + at[R_HEAP]);
+    s->arch_scratch = (uint32_t *)(b + at[R_ARCH_SCRATCH]);
+    s->grant_hash = (uint8_t(*)[CERTA_HASH_BYTES])(b + at[R_GRANT_HASH]);
+    s->chunk_hash = (uint8_t(*)[CERTA_HASH_BYTES])(b + at[R_CHUNK_HASH]);
+    s->chunk_dirty = (uint16_t *)(b + at[R_CHUNK_DIRTY]);
+    s->dirty_list = (uint32_t *)(b + at[R_DIRTY_LIST]);
+    s->page_hash = (uint8_t(*)[CERTA_HASH_BYTES])(b + at[R_PAGE_HASH]);
+    s->page_dirty = b + at[R_PAGE_DIRTY];
+    s->page_list = (uint32_t *)(b + at[R_PAGE_LIST]);
+    s->dig_enc = b + at[R_DIG_ENC];
+    s->dig_split = (certa_merkle_split_leaf *)(b + at[R_DIG_SPLIT]);
+    s->dig_heads = (uint8_t(*)[8])(b + at[R_DIG_HEADS]);
+    s->dig_out = b + at[R_DIG_OUT];
+    s->dig_idx = (uint32_t *)(b + at[R_DIG_IDX]);
+    s->block_results = b + at[R_BLOCK_RESULTS];
+    s->block_kinds = b + at[R_BLOCK_KINDS];
+    s->records = (record *)(b + at[R_RECORDS]);
+    s->scratch = (uint8_t(*)[CERTA_HASH_BYTES])(b + at[R_SCRATCH]);
+    return CERTA_OK;
+}
+
 certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
                              certa_state **out, certa_errinfo *ei)
 {
@@ -358,6 +465,13 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
     if (threads > THREADS_MAX)
         return certa_errorf(ei, CERTA_E_ARG, "state: hash_threads %u > %u",
                             threads, THREADS_MAX);
+    uint32_t gres = o && o->grants_reserve ? o->grants_reserve : 1024;
+    uint32_t gmax = o && o->grants_max ? o->grants_max : CERTA_STATE_GRANTS_MAX_DEFAULT;
+    if (gmax < gres)
+        gmax = gres;
+    if (gmax > CERTA_STATE_GRANTS_MAX_LIMIT)
+        return certa_errorf(ei, CERTA_E_ARG, "state: grants_max (or grants_reserve) %u > %u",
+                            gmax, CERTA_STATE_GRANTS_MAX_LIMIT);
     certa_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "state: out of memory");
@@ -383,21 +497,21 @@ certa_err certa_state_create(const certa_genesis *g, const certa_state_opts *o,
             certa_result_leaf((uint8_t)k, (uint8_t)r, leaf);
             hash_result_leaf(leaf, s->leaf_hash[r][k]);
         }
-    uint32_t gres = o && o->grants_reserve ? o->grants_reserve : 1024;
-    s->grant_cap = 0;
-    while (s->grant_cap < gres)
-        grants_grow(s);
-    state_chunks_reserve(s, s->grant_cap / CHUNK_GRANTS + 1);
-    state_index_init(&s->grant_index, s->grant_cap);
-    s->block_cap = g->params.block_events_max ? g->params.block_events_max : 4096;
-    s->block_results = xrealloc(NULL, s->block_cap);
-    s->block_kinds = xrealloc(NULL, s->block_cap);
-    s->record_cap = s->block_cap;
-    s->records = xrealloc(NULL, (size_t)s->record_cap * sizeof *s->records);
-    /* the digest's scratch for every slot changing at once: address space
-     * only until used, never grown while applying blocks */
-    state_dig_reserve(s, (size_t)s->chunk_cap * CHUNK_GRANTS);
-    certa_err ce = state_cold_open(s, o, ei);
+    s->grant_cap = gmax;
+    /* a chunk past the last slot, whole pages of chunks */
+    s->chunk_cap = (gmax / CHUNK_GRANTS + 1 + PAGE_CHUNKS - 1) / PAGE_CHUNKS * PAGE_CHUNKS;
+    s->page_cap = s->chunk_cap / PAGE_CHUNKS;
+    /* the digest's scratch for every slot changing at once (a snapshot
+     * load): each level hashes at most chunk_cap * CHUNK_GRANTS messages */
+    s->dig_cap = (size_t)s->chunk_cap * CHUNK_GRANTS;
+    certa_err ce = region_map(s, ei);
+    if (ce != CERTA_OK) {
+        certa_state_free(s);
+        return ce;
+    }
+    s->grants_reserve = gres;
+    state_index_init(&s->grant_index, gres);
+    ce = state_cold_open(s, o, ei);
     if (ce != CERTA_OK) {
         certa_state_free(s);
         return ce;
@@ -417,27 +531,8 @@ void certa_state_free(certa_state *s)
         return;
     certa_pool_destroy(s->pool);
     state_cold_close(s);
-    free(s->grants);
-    free(s->free_slots);
-    free(s->heap);
-    free(s->arch_scratch);
-    free(s->records);
     free(s->grant_index.slots);
-    free(s->grant_hash);
-    free(s->chunk_hash);
-    free(s->chunk_dirty);
-    free(s->dirty_list);
-    free(s->page_hash);
-    free(s->dig_enc);
-    free(s->dig_split);
-    free(s->dig_heads);
-    free(s->dig_out);
-    free(s->dig_idx);
-    free(s->page_dirty);
-    free(s->page_list);
-    free(s->block_results);
-    free(s->block_kinds);
-    free(s->scratch);
+    region_release(s);
     gov_free(s->gov);
     free(s);
 }
@@ -483,16 +578,9 @@ static certa_result record_event(certa_state *s, const certa_event *ev,
                                  const grant *gr, const uint8_t *holder_id, certa_result r)
 {
     CERTA_ASSERT(s->in_block);
-    if (s->block_count == s->block_cap) {
-        /* a block larger than genesis' block_events_max: allowed, rare */
-        s->block_cap *= 2;
-        s->block_results = xrealloc(s->block_results, s->block_cap);
-        s->block_kinds = xrealloc(s->block_kinds, s->block_cap);
-    }
-    if (s->block_count == s->record_cap) {
-        s->record_cap = s->block_cap;
-        s->records = xrealloc(s->records, (size_t)s->record_cap * sizeof *s->records);
-    }
+    /* certa_state_apply_block refuses a larger block; a caller applying
+     * events itself stays within the bound (state.h) */
+    CERTA_ASSERT(s->block_count < CERTA_STATE_BLOCK_EVENTS_MAX);
     CERTA_ASSERT(s->record_count - s->record_base == s->block_count);
     record *rec = &s->records[s->block_count];
     s->record_count++;
@@ -522,6 +610,8 @@ static certa_result record_event(certa_state *s, const certa_event *ev,
     s->block_results[s->block_count] = (uint8_t)r;
     s->block_kinds[s->block_count] = kind;
     s->block_count++;
+    if (s->block_count > s->block_count_max)
+        s->block_count_max = s->block_count;
     return r;
 }
 
@@ -871,8 +961,6 @@ certa_result certa_state_apply(certa_state *s, uint16_t integrator,
     case CERTA_EV_GRANT:
         r = apply_grant(s, ev, gr != NULL);
         if (r == CERTA_R_OK) {
-            /* grant_new may grow (move) the table: index it after the call,
-             * never in the same expression */
             uint32_t ni = grant_new(s, ev);
             gr = &s->grants[ni];
         }
@@ -934,10 +1022,6 @@ void certa_state_end_block(certa_state *s, uint8_t results_root[CERTA_HASH_BYTES
 {
     CERTA_ASSERT(s->in_block);
     uint32_t n = s->block_count;
-    if (n > s->scratch_cap) {
-        s->scratch_cap = n;
-        s->scratch = xrealloc(s->scratch, (size_t)n * CERTA_HASH_BYTES);
-    }
     /* Results tree: the lowest level of nodes is built here from the pair
      * cache (an RFC 6962 tree of n leaves is the bottom-up pairing of its
      * leaves, the last odd one carried up), the rest by the Merkle module
@@ -1057,24 +1141,10 @@ void state_grant_decode(const uint8_t in[GRANT_HASH_BYTES], grant *gr)
     CERTA_ASSERT(p == in + GRANT_HASH_BYTES);
 }
 
-/* Digest scratch, grown as needed: the messages of one level and their
- * hashes, hashed together on the Merkle module's wide kernels (each of the
- * three levels is a Merkle leaf hash, SHA-256(0x00 || message)). */
-void state_dig_reserve(certa_state *s, size_t n)
-{
-    if (n <= s->dig_cap)
-        return;
-    size_t cap = s->dig_cap ? s->dig_cap : 1024;
-    while (cap < n)
-        cap *= 2;
-    s->dig_enc = xrealloc(s->dig_enc, cap * GRANT_HASH_BYTES_BOUND);
-    s->dig_split = xrealloc(s->dig_split, cap * sizeof *s->dig_split);
-    s->dig_heads = xrealloc(s->dig_heads, cap * sizeof *s->dig_heads);
-    s->dig_out = xrealloc(s->dig_out, cap * CERTA_HASH_BYTES);
-    s->dig_idx = xrealloc(s->dig_idx, cap * sizeof *s->dig_idx);
-    s->dig_cap = cap;
-}
-
+/* The digest's scratch (dig_enc ... dig_idx, dig_cap entries): the
+ * messages of one level and their hashes, hashed together on the Merkle
+ * module's wide kernels (each of the three levels is a Merkle leaf hash,
+ * SHA-256(0x00 || message)). */
 static void dig_run(certa_state *s, size_t n)
 {
     certa_err e = certa_merkle_split_leaf_hashes(s->pool, s->dig_split, n, s->dig_out, NULL);
@@ -1088,7 +1158,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     if (s->dirty_count > 0) {
         /* the changed grants */
         size_t k = 0;
-        state_dig_reserve(s, (size_t)s->dirty_count * CHUNK_GRANTS);
+        CERTA_ASSERT((size_t)s->dirty_count * CHUNK_GRANTS <= s->dig_cap);
         for (uint32_t d = 0; d < s->dirty_count; d++) {
             uint32_t c = s->dirty_list[d], mask = s->chunk_dirty[c];
             CERTA_ASSERT(mask != 0);
@@ -1129,7 +1199,7 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
     }
     if (s->page_dirty_count > 0) {
         /* their pages: 0x03 || u32 p || the page's chunk hashes */
-        state_dig_reserve(s, s->page_dirty_count);
+        CERTA_ASSERT(s->page_dirty_count <= s->dig_cap);
         for (uint32_t d = 0; d < s->page_dirty_count; d++) {
             uint32_t p = s->page_list[d];
             uint32_t first = p * PAGE_CHUNKS, end = first + PAGE_CHUNKS;
@@ -1177,12 +1247,16 @@ void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES])
 void certa_state_memory(const certa_state *s, certa_state_mem *m)
 {
     memset(m, 0, sizeof *m);
-    m->grant_bytes = (size_t)s->grant_cap * (sizeof(grant) + sizeof(uint32_t) * 2 + sizeof(expiry)) +
+    /* the reservation's pages written so far: the slots up to the most
+     * ever used (grant_slots) and the largest block's records */
+    size_t slots = s->grant_slots, chunks = slots / CHUNK_GRANTS + 1;
+    size_t pages = chunks / PAGE_CHUNKS + 1;
+    m->grant_bytes = slots * (sizeof(grant) + sizeof(uint32_t) * 2 + sizeof(expiry)) +
                      ((size_t)s->grant_index.mask + 1) * sizeof(uint64_t) +
-                     (size_t)s->chunk_cap * CHUNK_GRANTS * CERTA_HASH_BYTES +
-                     (size_t)s->chunk_cap * (CERTA_HASH_BYTES + sizeof(uint16_t) + sizeof(uint32_t)) +
-                     (size_t)s->page_cap * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));
-    m->record_bytes = (size_t)s->record_cap * sizeof(record);
+                     chunks * CHUNK_GRANTS * CERTA_HASH_BYTES +
+                     chunks * (CERTA_HASH_BYTES + sizeof(uint16_t) + sizeof(uint32_t)) +
+                     pages * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));
+    m->record_bytes = (size_t)s->block_count_max * sizeof(record);
     m->grants = s->grant_live;
     m->holders = 0; /* holders are keys of the cold store's history only */
     m->records = s->record_count;

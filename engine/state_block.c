@@ -36,6 +36,11 @@ certa_err certa_state_apply_block(certa_state *s, const uint8_t *block,
     if (h.batch_count > BATCHES_MAX)
         return certa_errorf(ei, CERTA_E_TOO_LONG, "block %llu: %u batches, limit %u",
                             (unsigned long long)h.height, h.batch_count, BATCHES_MAX);
+    /* the state has room for the most a committed block can carry */
+    if (h.event_count > CERTA_STATE_BLOCK_EVENTS_MAX)
+        return certa_errorf(ei, CERTA_E_TOO_LONG, "block %llu: %u events, limit %u",
+                            (unsigned long long)h.height, h.event_count,
+                            CERTA_STATE_BLOCK_EVENTS_MAX);
 
     /* check pass: every batch decodes (framing and every event) */
     certa_batch_view *views = malloc(((size_t)h.batch_count + 1) * sizeof *views);

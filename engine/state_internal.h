@@ -125,8 +125,16 @@ struct certa_state {
     uint64_t now_ms;
     bool in_block;
 
+    /* Every array below sized by grant_cap or by the block bound lives in
+     * one mapping reserved at create (state.c, region_map): it never moves
+     * and its pages become memory only when first written. */
+    uint8_t *region;
+    size_t region_bytes;
+    uint32_t grants_reserve; /* the index's size at start (snapshot load too) */
+
     /* hot grants: slots [0, grant_slots) are live or free; freed slots are
-     * reused last-freed-first, a function of the chain */
+     * reused last-freed-first, a function of the chain; grant_cap is
+     * grants_max, the slots reserved */
     grant *grants;
     uint32_t grant_slots, grant_cap, grant_live;
     uint32_t *free_slots;
@@ -137,10 +145,11 @@ struct certa_state {
     uint64_t grants_created;
 
     /* events: record_count on the chain; records[] holds those of the
-     * current (or last) block, from record_base */
+     * current (or last) block, from record_base (room for
+     * CERTA_STATE_BLOCK_EVENTS_MAX) */
     record *records;
     uint64_t record_count, record_base;
-    uint32_t record_cap;
+    uint32_t block_count_max; /* the largest block so far: records in use */
 
     /* archive: RFC 6962 tree over archived grants, kept as its frontier
      * (frontier[i]: the complete subtree of 2^i leaves when bit i of
@@ -171,7 +180,7 @@ struct certa_state {
     uint32_t dirty_count;
     uint32_t chunk_cap;
     uint8_t (*page_hash)[CERTA_HASH_BYTES];
-    /* digest scratch (dig_reserve) */
+    /* digest scratch, dig_cap entries: a whole level at once */
     uint8_t *dig_enc;
     certa_merkle_split_leaf *dig_split;
     uint8_t (*dig_heads)[8];
@@ -185,12 +194,11 @@ struct certa_state {
     uint8_t results_chain[CERTA_HASH_BYTES];
     uint8_t last_results_root[CERTA_HASH_BYTES];
 
-    /* block being applied */
+    /* block being applied (room for CERTA_STATE_BLOCK_EVENTS_MAX) */
     uint8_t *block_results;
     uint8_t *block_kinds;
-    uint32_t block_count, block_cap;
-    uint8_t (*scratch)[CERTA_HASH_BYTES];
-    uint32_t scratch_cap;
+    uint32_t block_count;
+    uint8_t (*scratch)[CERTA_HASH_BYTES]; /* a results tree's lowest nodes */
 
     certa_pool *pool; /* digest hashing; NULL: the calling thread only */
 
@@ -218,9 +226,7 @@ void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key
 void state_index_remove(const certa_state *s, index_table *t, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of);
 uint32_t state_grant_find(const certa_state *s, const uint8_t *id);
-void state_chunks_reserve(certa_state *s, uint32_t chunks);
 void state_grant_touch(certa_state *s, uint32_t gi);
-void state_dig_reserve(certa_state *s, size_t n);
 void state_grant_encode(const grant *gr, uint8_t out[GRANT_HASH_BYTES]);
 /* The digest's encoding: the short form, or GRANT_HASH_BYTES_BOUND bytes when
  * the grant records a redeem; returns its length. */

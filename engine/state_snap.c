@@ -265,26 +265,20 @@ static bool snap_grant_decode(const uint8_t *b, bool bound, grant *gr)
 }
 
 /* Replaces the hot state with a snapshot's checked slots and free list
- * (ownership passes to s) and header h, rebuilds the index and the expiry
- * heap and marks every slot for rehashing at the next digest. */
+ * (copied into the table reserved at create, which they fit) and header
+ * h, rebuilds the index and the expiry heap and marks every slot for
+ * rehashing at the next digest. */
 static void snap_install(certa_state *s, const uint8_t *h, const uint8_t *frontier,
-                         grant *grants, uint32_t slots, uint32_t *free_slots, uint32_t nfree)
+                         const grant *grants, uint32_t slots, const uint32_t *free_slots,
+                         uint32_t nfree)
 {
-    CERTA_ASSERT(!s->in_block);
-    uint32_t cap = s->grant_cap > slots ? s->grant_cap : slots;
-    /* the table keeps its size (sized at start), or takes the snapshot's */
-    grant *g2 = realloc(grants, (size_t)cap * sizeof *g2);
-    uint32_t *f2 = realloc(free_slots, (size_t)cap * sizeof *f2);
-    expiry *h2 = malloc((size_t)cap * sizeof *h2);
-    uint32_t *a2 = malloc((size_t)cap * sizeof *a2);
-    CERTA_ASSERT(g2 != NULL && f2 != NULL && h2 != NULL && a2 != NULL);
-    memset(g2 + slots, 0, (size_t)(cap - slots) * sizeof *g2); /* free, never used */
-    free(s->grants);
-    free(s->free_slots);
-    free(s->heap);
-    free(s->arch_scratch);
-    s->grants = g2, s->free_slots = f2, s->heap = h2, s->arch_scratch = a2;
-    s->grant_cap = cap;
+    CERTA_ASSERT(!s->in_block && slots <= s->grant_cap);
+    memcpy(s->grants, grants, (size_t)slots * sizeof *grants);
+    /* slots the state used past the snapshot's become never-used ones:
+     * zero, as the untouched rest of the table is */
+    if (s->grant_slots > slots)
+        memset(s->grants + slots, 0, (size_t)(s->grant_slots - slots) * sizeof *s->grants);
+    memcpy(s->free_slots, free_slots, (size_t)nfree * sizeof *free_slots);
     s->grant_slots = slots;
     s->free_count = nfree;
     s->heap_count = 0;
@@ -299,7 +293,7 @@ static void snap_install(certa_state *s, const uint8_t *h, const uint8_t *fronti
     s->archived = certa_get_le64(h + 144);
     memcpy(s->frontier, frontier, SNAP_FRONTIER_BYTES);
     free(s->grant_index.slots);
-    state_index_init(&s->grant_index, cap);
+    state_index_init(&s->grant_index, slots > s->grants_reserve ? slots : s->grants_reserve);
     for (uint32_t i = 0; i < slots; i++) {
         if (!s->grants[i].live)
             continue;
@@ -308,11 +302,13 @@ static void snap_install(certa_state *s, const uint8_t *h, const uint8_t *fronti
                            state_grant_key);
         state_heap_push(s, s->grants[i].not_after_ms, i);
     }
-    /* Every grant, chunk and page is rehashed at the next digest. */
-    uint32_t chunks = (cap + CHUNK_GRANTS - 1) / CHUNK_GRANTS;
-    state_chunks_reserve(s, chunks + 1);
-    memset(s->chunk_dirty, 0, (size_t)s->chunk_cap * sizeof *s->chunk_dirty);
-    memset(s->page_dirty, 0, s->page_cap);
+    /* Every grant, chunk and page is rehashed at the next digest. Only
+     * the listed chunks and pages have dirty marks: clearing those leaves
+     * the unused rest of the reservation untouched. */
+    for (uint32_t d = 0; d < s->dirty_count; d++)
+        s->chunk_dirty[s->dirty_list[d]] = 0;
+    for (uint32_t d = 0; d < s->page_dirty_count; d++)
+        s->page_dirty[s->page_list[d]] = 0;
     s->dirty_count = 0;
     s->page_dirty_count = 0;
     for (uint32_t i = 0; i < slots; i++)
@@ -365,6 +361,13 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
     if (slots >= NONE || nfree > slots) {
         why = "counts out of range";
         goto bad;
+    }
+    if (slots > s->grant_cap) {
+        rc = certa_errorf(ei, CERTA_E_SNAPSHOT,
+                          "snapshot %s: %u grant slots, more than this state's grants_max "
+                          "%u: start it with a larger grants_max",
+                          path, slots, s->grant_cap);
+        goto out;
     }
     struct stat st;
     uint64_t fixed_bytes = SNAP_HEADER_BYTES + SNAP_FRONTIER_BYTES +
@@ -441,7 +444,6 @@ certa_err certa_state_snapshot_load(certa_state *s, const char *path,
 
     /* Valid: replace the content. */
     snap_install(s, h, frontier, grants, slots, free_slots, nfree);
-    grants = NULL, free_slots = NULL;
     goto out;
 bad:
     rc = certa_errorf(ei, CERTA_E_SNAPSHOT, "snapshot %s: %s", path, why);

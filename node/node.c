@@ -215,7 +215,7 @@ static certa_err tables_alloc(certa_node *nd, certa_errinfo *ei)
 }
 
 /* The data directory, both logs and an empty state (recover fills it). */
-static certa_err storage_open(certa_node *nd, certa_errinfo *ei)
+static certa_err storage_open(certa_node *nd, uint32_t grants_max, certa_errinfo *ei)
 {
     const certa_node_config *cfg = &nd->cfg;
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST)
@@ -227,15 +227,17 @@ static certa_err storage_open(certa_node *nd, certa_errinfo *ei)
     e = certa_wal_open(cfg->data_dir, 0, &nd->wal, ei);
     if (e != CERTA_OK)
         return e;
-    /* Address space for 4M hot grants up front (touched only as they
-     * come): the grants of about two days at 64 times Beijing's load, so
-     * growth never stops execution to copy a table or rehash an index.
+    /* The index sized for 4M hot grants up front (the grants of about two
+     * days at 64 times Beijing's load), so that it never stops execution
+     * to rehash below that; the table itself is reserved for grants_max
+     * and never copied (engine/state.c).
      * History lives in the cold store (DATA/cold, LMDB), derived from the
      * block log: torn, it is rebuilt by the replay; ahead of the log (a
      * log restored from elsewhere), it is removed and rebuilt. */
     char cold[CERTA_PATH_BYTES + 8];
     snprintf(cold, sizeof cold, "%s/cold", cfg->data_dir);
-    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 22, .cold_dir = cold};
+    certa_state_opts so = {.hash_threads = 1, .grants_reserve = 1u << 22,
+                           .grants_max = grants_max, .cold_dir = cold};
     nd->io.random(nd->io.ctx, (uint8_t *)&so.hash_seed, sizeof so.hash_seed);
     e = certa_state_create(nd->g, &so, &nd->state, ei);
     if (e != CERTA_OK)
@@ -377,8 +379,8 @@ certa_err certa_node_open(const certa_node_config *cfg, const certa_node_opts *o
         goto fail;
     /* the ledger (its replay table sized once from genesis: every replica
      * must use the same horizon, since it decides which batches execute) */
-    if ((e = storage_open(nd, ei)) != CERTA_OK || (e = node_ledger_open(nd, ei)) != CERTA_OK ||
-        (e = node_metrics_open(nd, ei)) != CERTA_OK)
+    if ((e = storage_open(nd, o ? o->grants_max : 0, ei)) != CERTA_OK ||
+        (e = node_ledger_open(nd, ei)) != CERTA_OK || (e = node_metrics_open(nd, ei)) != CERTA_OK)
         goto fail;
     pbft_configure(nd, o);
     if ((e = certa_pbft_create(&nd->pc, &nd->pbft, ei)) != CERTA_OK ||

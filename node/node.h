@@ -29,6 +29,7 @@ typedef struct certa_node_opts {
     uint32_t batch_requests_max; /* requests per block (0: genesis default) */
     uint32_t batch_timeout_ms;   /* close a partial block (0: genesis default) */
     uint32_t verify_threads;     /* worker pool size (0: 2) */
+    uint32_t grants_max;         /* hot grants the state holds (0: the state's default) */
 } certa_node_opts;
 
 /* Opens everything the validator needs: genesis, keys, data directory

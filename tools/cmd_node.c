@@ -6,11 +6,13 @@
 #include "../node/log.h"
 #include "../node/node.h"
 #include "cli.h"
+#include "certa/state.h"
 #include "node_check.h"
 
 static const char usage[] =
     "usage: certa node --config FILE [--batch N] [--block-timeout-ms T]\n"
-    "                  [--threads N] [--log-level debug|info|warn|error]\n"
+    "                  [--threads N] [--grants-max N]\n"
+    "                  [--log-level debug|info|warn|error]\n"
     "       certa node --check --config FILE [--min-free-mb N]\n\n"
     "Runs a validator: PBFT with its peers over ZeroMQ (CURVE), the block log\n"
     "on io_uring, the licence rules, receipts and queries for integrators, and\n"
@@ -21,7 +23,10 @@ static const char usage[] =
     "  --config FILE       the node.json written by 'certa genesis'\n"
     "  --batch N           batches per block at most (default 256)\n"
     "  --block-timeout-ms  close a partial block after T ms (default: genesis)\n"
-    "  --threads N         signature and hashing workers (default 2)\n\n"
+    "  --threads N         signature and hashing workers (default 2)\n"
+    "  --grants-max N      hot grants the state can hold, address space reserved\n"
+    "                      at start (default 67108864, at most 1073741824); past\n"
+    "                      it the validator stops: restart it with a larger N\n\n"
     "--check validates without starting the validator: node.json, its genesis,\n"
     "the keys (readable, Ed25519 and CURVE, matching genesis, mode 0600), the\n"
     "data directory (exists or can be created, writable; warns under\n"
@@ -72,6 +77,11 @@ int certa_cmd_node(int argc, char **argv)
             if (certa_parse_u64(argv[++i], 1, 64, &v) != 0)
                 return certa_usage_error("node", "--threads takes 1..64");
             o.verify_threads = (uint32_t)v;
+        } else if (strcmp(argv[i], "--grants-max") == 0 && i + 1 < argc) {
+            if (certa_parse_u64(argv[++i], 1024, CERTA_STATE_GRANTS_MAX_LIMIT, &v) != 0)
+                return certa_usage_error("node", "--grants-max takes 1024..%u",
+                                         CERTA_STATE_GRANTS_MAX_LIMIT);
+            o.grants_max = (uint32_t)v;
         } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             level = certa_log_level_parse(argv[++i]);
             if (level < 0)

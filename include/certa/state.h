@@ -87,8 +87,18 @@ typedef struct certa_state certa_state;
 
 typedef struct certa_state_opts {
     uint32_t hash_threads;    /* threads hashing digests (1 = caller only); <= 64 */
-    uint32_t grants_reserve;  /* hot grants to allocate room for up front (0 = small):
-                               * past it the table grows by copying */
+    uint32_t grants_reserve;  /* hot grants the look-up index is sized for up front
+                               * (0 = 1024): past it the index rehashes once per
+                               * doubling (the grants themselves never move) */
+    /* Hot grants the state can ever hold (0: CERTA_STATE_GRANTS_MAX_DEFAULT;
+     * at most CERTA_STATE_GRANTS_MAX_LIMIT; raised to grants_reserve). The
+     * grant table and everything sized by it are address space reserved
+     * once at create and never moved: memory is used only as slots are.
+     * A validator whose hot grants would pass it stops (abort, with a
+     * message) rather than execute differently: results never depend on
+     * it; restart it with a larger value and it replays. A snapshot with
+     * more slots than it is refused. */
+    uint32_t grants_max;
     uint32_t records_reserve; /* unused: event records live in the cold store */
     /* The cold store (archived grants, every event's record): an LMDB
      * environment in this directory, created when missing, rebuilt empty
@@ -104,6 +114,18 @@ typedef struct certa_state_opts {
      * observable in results or digests. 0: drawn from the clock. */
     uint64_t hash_seed;
 } certa_state_opts;
+
+/* 2^26 hot grants: about 24.6 GiB of address space (little of it used until
+ * the grants come), a month of grants at 64 times Beijing's load. */
+#define CERTA_STATE_GRANTS_MAX_DEFAULT (1u << 26)
+/* The look-up index holds at most 2^30 entries (half of 2^31 slots). */
+#define CERTA_STATE_GRANTS_MAX_LIMIT (1u << 30)
+
+/* Events of one block: at most CERTA_BLOCK_BATCHES_MAX batches of at most
+ * CERTA_BATCH_EVENTS_MAX events each (1024 x 4096), the most a committed
+ * block can carry. certa_state_apply_block refuses a block that claims
+ * more; a caller applying events itself must stay within it. */
+#define CERTA_STATE_BLOCK_EVENTS_MAX (1u << 22)
 
 /* Grace after a grant's window ends during which it stays in RAM; then it
  * can no longer change (a revoke that late is refused as expired) and the
@@ -235,8 +257,9 @@ void certa_state_cold_remove(const char *dir);
  * since the last call are rehashed, on the hash threads. Deterministic: same genesis and chain, same digest. */
 void certa_state_digest(certa_state *s, uint8_t out[CERTA_HASH_BYTES]);
 
-/* Bytes the state holds for grants (records, index, holders) and for event
- * records, allocated capacity included. */
+/* Bytes the state uses for grants (records, index, hashes) and for event
+ * records: the pages of its reservation written so far (the slots up to
+ * the most ever hot, the largest block's records) and the index. */
 typedef struct certa_state_mem {
     size_t grant_bytes;  /* grant table + its index + holder table + chunk hashes */
     size_t record_bytes; /* per-event history records */

@@ -502,3 +502,120 @@ Test(state_block, cold_store_of_another_chain_refused)
     chain_free(&a);
     chain_free(&b);
 }
+
+/* ---- the reserved tables: never grown, never moved ---- */
+
+#include <signal.h>
+
+/* A state of grants_max hot grants whose index is sized for reserve. */
+static certa_state *new_state_sized(uint32_t reserve, uint32_t max)
+{
+    certa_state_opts o = {.hash_threads = 1, .grants_reserve = reserve, .grants_max = max};
+    certa_state *s = NULL;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    return s;
+}
+
+/* Block `height` granting grants [first, first + n) (valid ten days). */
+static void grant_block(certa_state *s, uint64_t height, uint32_t first, uint32_t n)
+{
+    uint64_t t = FX_T0 + height * 1000;
+    cr_assert_eq(certa_state_begin_block(s, height, t, NULL), CERTA_OK);
+    for (uint32_t i = first; i < first + n; i++) {
+        certa_event ev = fx_grant(i, i % 97, 1, 0, 101, FX_LT(CERTA_LT_ID_CARD), t,
+                                  t + 10 * FX_DAY_MS, 1, CERTA_METHOD_DIRECT);
+        cr_assert_eq(certa_state_apply(s, FX_APP, &ev), CERTA_R_OK);
+    }
+    uint8_t root[32];
+    certa_state_end_block(s, root);
+}
+
+/* Far past the index's reserve, past the old table's doublings and with a
+ * block larger than genesis's block_events_max, nothing moves: a pointer
+ * taken at the start still reads the first grant, and the digest is the
+ * one a state sized for all of it from the start computes. A table grown
+ * by copying (realloc) would have moved. */
+Test(state_block, tables_never_move_past_the_reserve)
+{
+    certa_state *s = new_state_sized(16, 1u << 16);
+    certa_state *big = new_state_sized(1u << 15, 1u << 16);
+    const grant *base = s->grants;
+    const record *records = s->records;
+    uint32_t n0;
+    const uint8_t *results = certa_state_block_results(s, &n0);
+    grant_block(s, 1, 0, 1);
+    grant_block(big, 1, 0, 1);
+    const grant *first = &s->grants[0];
+    uint8_t id0[CERTA_GRANT_ID_BYTES];
+    fx_grant_id(0, id0);
+    cr_assert_eq(memcmp(first->id, id0, sizeof id0), 0);
+    /* 4096 + 904 events: one block past block_events_max (4096) */
+    grant_block(s, 2, 1, 5000);
+    grant_block(big, 2, 1, 5000);
+    for (uint64_t h = 3; h <= 6; h++) {
+        grant_block(s, h, 5001 + (uint32_t)(h - 3) * 3000, 3000);
+        grant_block(big, h, 5001 + (uint32_t)(h - 3) * 3000, 3000);
+    }
+    cr_assert_eq(s->grant_slots, 17001u);
+    cr_assert_eq(s->grants, base, "the grant table moved");
+    cr_assert_eq(s->records, records, "the block's records moved");
+    uint32_t n;
+    cr_assert_eq(certa_state_block_results(s, &n), results, "the block's results moved");
+    cr_assert_eq(n, 3000u);
+    cr_assert_eq(memcmp(first->id, id0, sizeof id0), 0);
+    cr_assert_eq(first->live, 1);
+    uint8_t d1[32], d2[32];
+    certa_state_digest(s, d1);
+    certa_state_digest(big, d2);
+    cr_assert_eq(memcmp(d1, d2, 32), 0, "the digest depends on the reserve");
+    certa_state_mem m;
+    certa_state_memory(s, &m);
+    cr_assert_eq(m.grants, 17001u);
+    cr_assert(m.grant_bytes < 16u << 20, "%zu bytes for 17001 grants", m.grant_bytes);
+    certa_state_free(s);
+    certa_state_free(big);
+}
+
+/* A grant the rules accept past grants_max stops the validator: refusing
+ * it would make its result depend on this validator's option. */
+Test(state_block, a_grant_past_grants_max_stops, .signal = SIGABRT)
+{
+    certa_state *s = new_state_sized(16, 64);
+    grant_block(s, 1, 0, 64);
+    grant_block(s, 2, 64, 1);
+}
+
+/* Options out of range, and a snapshot with more slots than grants_max,
+ * are refused with the remedy; the state is left as it was. */
+Test(state_block, grants_max_bounds_refused)
+{
+    certa_state_opts o = {.grants_max = CERTA_STATE_GRANTS_MAX_LIMIT + 1};
+    certa_state *s = NULL;
+    certa_errinfo ei;
+    cr_assert_eq(certa_state_create(&fx.g, &o, &s, &ei), CERTA_E_ARG);
+    cr_assert_null(s);
+
+    char dir[] = "/tmp/certa-test-gmax-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cold[64], snap[64];
+    snprintf(cold, sizeof cold, "%s/cold", dir);
+    snprintf(snap, sizeof snap, "%s/1.snap", dir);
+    certa_state_opts oc = {.hash_threads = 1, .cold_dir = cold};
+    cr_assert_eq(certa_state_create(&fx.g, &oc, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    grant_block(s, 1, 0, 100);
+    cr_assert_eq(certa_state_cold_flush(s, &ei), CERTA_OK);
+    cr_assert_eq(certa_state_snapshot_save(s, snap, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    certa_state_free(s);
+    certa_state_opts small = {.hash_threads = 1, .cold_dir = cold, .grants_reserve = 16,
+                              .grants_max = 64};
+    cr_assert_eq(certa_state_create(&fx.g, &small, &s, &ei), CERTA_OK, "%s", certa_errmsg(&ei));
+    uint64_t h = certa_state_height(s);
+    cr_assert_eq(certa_state_snapshot_load(s, snap, &ei), CERTA_E_SNAPSHOT);
+    cr_assert(strstr(certa_errmsg(&ei), "grants_max") != NULL, "%s", certa_errmsg(&ei));
+    cr_assert_eq(certa_state_height(s), h);
+    certa_state_free(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
