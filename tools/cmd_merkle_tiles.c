@@ -260,6 +260,27 @@ static bool load_state(tiles *t, char *err, size_t err_len)
             return false;
         }
     }
+    /* the open entry bundle must hold exactly the open level-0 tile's leaves */
+    size_t pos = 0, len = 0;
+    const uint8_t *leaf = NULL;
+    for (unsigned i = 0; i < w0; i++) {
+        uint8_t h[CERTA_HASH_BYTES];
+        bool ok = certa_bundle_next(t->entries, t->entries_len, &pos, &leaf, &len);
+        if (ok)
+            certa_merkle_leaf_hash(leaf, len, h);
+        if (!ok || memcmp(h, t->open[0][i], CERTA_HASH_BYTES) != 0) {
+            tile_path(t, -1, t->size / TILE_W, w0, path, sizeof path);
+            snprintf(err, err_len, "%s: leaf %u is not the one its tile names (remove the "
+                     "directory to publish it again)", path, i);
+            return false;
+        }
+    }
+    if (pos != t->entries_len) {
+        tile_path(t, -1, t->size / TILE_W, w0, path, sizeof path);
+        snprintf(err, err_len, "%s: bytes after its %u leaves (remove the directory to "
+                 "publish it again)", path, w0);
+        return false;
+    }
     return true;
 }
 

@@ -97,6 +97,19 @@ done <"$W/f.list"
 [ -f "$W/T/tile/0/000.p/$small_size" ] || fail "the small checkpoint's partial tile went away"
 expect_rc 3 "$C" merkle tiles --data "$W/d" --out "$W/T" --checkpoint "$W/small.txt"
 grep -q "below the $big_size leaves already published" "$W/err" || fail "older: $(cat "$W/err")"
+# a damaged open entry bundle is found on resume, not built upon
+open_bundle=$W/T/tile/entries/258.p/$((big_size - 258 * 256))
+cp "$open_bundle" "$W/bundle.bak"
+python3 - "$open_bundle" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[20] ^= 1
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+expect_rc 3 "$C" merkle tiles --data "$W/d" --out "$W/T" --checkpoint "$W/big.txt"
+grep -q "258.p/$((big_size - 258 * 256)): leaf 0 is not the one its tile names" "$W/err" ||
+    fail "a damaged bundle: $(cat "$W/err")"
+cp "$W/bundle.bak" "$open_bundle"
+expect_rc 0 "$C" merkle tiles --data "$W/d" --out "$W/T" --checkpoint "$W/big.txt"
 
 # served by the gateway, read by Go's sumdb/tlog
 "$C" gateway --genesis "$G" --listen "127.0.0.1:$PORT" --tiles "$W/T" \
