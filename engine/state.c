@@ -125,13 +125,29 @@ static void hash_result_leaf(const uint8_t leaf[CERTA_RESULT_LEAF_BYTES],
 
 void state_index_init(index_table *t, uint32_t reserve)
 {
-    uint32_t cap = 64;
-    while (cap < 2ull * reserve && cap < (1u << 31))
+    uint32_t cap = 8; /* per shard */
+    while ((uint64_t)cap * INDEX_SHARDS < 2ull * reserve && cap < (1u << 23))
         cap <<= 1;
-    t->slots = calloc(cap, sizeof *t->slots);
-    CERTA_ASSERT(t->slots != NULL);
-    t->mask = cap - 1;
-    t->count = 0;
+    memset(t, 0, sizeof *t);
+    t->first = calloc((size_t)cap * INDEX_SHARDS, sizeof *t->first);
+    CERTA_ASSERT(t->first != NULL);
+    for (uint32_t i = 0; i < INDEX_SHARDS; i++)
+        t->shard[i] = (index_shard){.slots = t->first + (size_t)i * cap, .mask = cap - 1};
+    t->slots_total = (uint64_t)cap * INDEX_SHARDS;
+}
+
+void state_index_free(index_table *t)
+{
+    for (uint32_t i = 0; i < INDEX_SHARDS; i++)
+        if (t->shard[i].own)
+            free(t->shard[i].slots);
+    free(t->first);
+    memset(t, 0, sizeof *t);
+}
+
+static index_shard *shard_of(const index_table *t, uint64_t h)
+{
+    return (index_shard *)&t->shard[(h >> 24) & (INDEX_SHARDS - 1)];
 }
 
 /* Returns the slot holding the key, or the empty slot where it would go. */
@@ -141,11 +157,12 @@ static bool grant_key_eq(const certa_state *s, uint32_t idx, const uint8_t *key)
     return memcmp(s->grants[idx].id, key, CERTA_GRANT_ID_BYTES) == 0;
 }
 
-static uint32_t index_find(const certa_state *s, const index_table *t,
+static uint32_t index_find(const certa_state *s, const index_table *it,
                            const uint8_t *key, size_t len, key_eq_fn eq)
 {
     uint64_t h = key_hash(s, key, len);
     uint64_t tag = h & 0xffffffff00000000ull;
+    const index_shard *t = shard_of(it, h);
     uint32_t i = (uint32_t)h & t->mask;
     for (;;) {
         uint64_t v = t->slots[i];
@@ -160,7 +177,7 @@ static uint32_t index_find(const certa_state *s, const index_table *t,
     }
 }
 
-static void index_insert_raw(const certa_state *s, index_table *t,
+static void index_insert_raw(const certa_state *s, index_shard *t,
                              const uint8_t *key, size_t len, uint32_t idx)
 {
     uint64_t h = key_hash(s, key, len);
@@ -174,15 +191,18 @@ static void index_insert_raw(const certa_state *s, index_table *t,
 
 const uint8_t *state_grant_key(const certa_state *s, uint32_t idx) { return s->grants[idx].id; }
 
-void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key,
+void state_index_insert(const certa_state *s, index_table *it, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of)
 {
+    index_shard *t = shard_of(it, key_hash(s, key, len));
     if (2ull * (t->count + 1) > (uint64_t)t->mask + 1) {
         uint32_t old_cap = t->mask + 1;
         uint64_t *old = t->slots;
-        CERTA_ASSERT(old_cap < (1u << 31));
+        bool old_own = t->own;
+        CERTA_ASSERT(old_cap < (1u << 23)); /* positions stay below the shard bits */
         t->slots = calloc(2ull * old_cap, sizeof *t->slots);
         CERTA_ASSERT(t->slots != NULL);
+        t->own = true;
         t->mask = 2 * old_cap - 1;
         t->count = 0;
         for (uint32_t i = 0; i < old_cap; i++) {
@@ -191,7 +211,9 @@ void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key
                 index_insert_raw(s, t, key_of(s, oi), len, oi);
             }
         }
-        free(old);
+        if (old_own)
+            free(old);
+        it->slots_total += old_cap;
     }
     index_insert_raw(s, t, key, len, idx);
 }
@@ -199,10 +221,11 @@ void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key
 /* Backward-shift deletion: every entry after the removed one in its probe
  * run moves back if its home slot allows, so look-ups never need
  * tombstones. */
-void state_index_remove(const certa_state *s, index_table *t, const uint8_t *key,
+void state_index_remove(const certa_state *s, index_table *it, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of)
 {
     uint64_t h = key_hash(s, key, len);
+    index_shard *t = shard_of(it, h);
     uint32_t i = (uint32_t)h & t->mask;
     while ((uint32_t)t->slots[i] != idx + 1) {
         CERTA_ASSERT(t->slots[i] != 0); /* present */
@@ -531,7 +554,7 @@ void certa_state_free(certa_state *s)
         return;
     certa_pool_destroy(s->pool);
     state_cold_close(s);
-    free(s->grant_index.slots);
+    state_index_free(&s->grant_index);
     region_release(s);
     gov_free(s->gov);
     free(s);
@@ -886,7 +909,8 @@ static void index_prefetch(const certa_state *s, const index_table *t, const uin
                            size_t len, int stage, const void *records, size_t rec_bytes)
 {
     uint64_t h = key_hash(s, key, len);
-    const uint64_t *slot = &t->slots[(uint32_t)h & t->mask];
+    const index_shard *sh = shard_of(t, h);
+    const uint64_t *slot = &sh->slots[(uint32_t)h & sh->mask];
     if (stage == 0) {
         PREFETCH(slot);
         return;
@@ -901,7 +925,8 @@ static void index_prefetch(const certa_state *s, const index_table *t, const uin
 static uint32_t grant_peek(const certa_state *s, const certa_event *ev)
 {
     uint64_t h = key_hash(s, ev->grant_id, CERTA_GRANT_ID_BYTES);
-    uint64_t v = s->grant_index.slots[(uint32_t)h & s->grant_index.mask];
+    const index_shard *sh = shard_of(&s->grant_index, h);
+    uint64_t v = sh->slots[(uint32_t)h & sh->mask];
     if (v == 0 || (v & 0xffffffff00000000ull) != (h & 0xffffffff00000000ull))
         return NONE;
     return (uint32_t)v - 1;
@@ -1252,7 +1277,7 @@ void certa_state_memory(const certa_state *s, certa_state_mem *m)
     size_t slots = s->grant_slots, chunks = slots / CHUNK_GRANTS + 1;
     size_t pages = chunks / PAGE_CHUNKS + 1;
     m->grant_bytes = slots * (sizeof(grant) + sizeof(uint32_t) * 2 + sizeof(expiry)) +
-                     ((size_t)s->grant_index.mask + 1) * sizeof(uint64_t) +
+                     (size_t)s->grant_index.slots_total * sizeof(uint64_t) +
                      chunks * CHUNK_GRANTS * CERTA_HASH_BYTES +
                      chunks * (CERTA_HASH_BYTES + sizeof(uint16_t) + sizeof(uint32_t)) +
                      pages * (CERTA_HASH_BYTES + 1 + sizeof(uint32_t));

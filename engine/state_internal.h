@@ -100,11 +100,25 @@ typedef struct record {
 
 /* Open addressing over u64 slots: high 32 bits a tag from the key's hash,
  * low 32 bits index+1 (0 = empty). Linear probing, deletion by backward
- * shift (no tombstones: the table never degrades under churn). */
-typedef struct index_table {
+ * shift (no tombstones: the table never degrades under churn). The table
+ * is INDEX_SHARDS shards picked by hash bits 24..31, each doubled on its
+ * own when half full: growing rehashes one shard (1/256 of the keys), not
+ * the whole index inside one block (at 4M grants a whole rehash took about
+ * a second of one block's execution). Within a shard the position is the
+ * hash's low bits (at most 2^23 slots: never the shard bits; 256 x 2^23
+ * slots hold the 2^30 grants of the largest grants_max at half load). */
+#define INDEX_SHARD_BITS 8u
+#define INDEX_SHARDS (1u << INDEX_SHARD_BITS)
+typedef struct index_shard {
     uint64_t *slots;
-    uint32_t mask; /* capacity - 1, capacity a power of two */
+    uint32_t mask;  /* capacity - 1, capacity a power of two */
     uint32_t count;
+    bool own;       /* slots is its own allocation, not part of `first` */
+} index_shard;
+typedef struct index_table {
+    index_shard shard[INDEX_SHARDS];
+    uint64_t *first; /* the shards' initial slots, one allocation */
+    uint64_t slots_total; /* capacity of all shards */
 } index_table;
 
 /* Expiry heap entry: hot grants ordered by (not_after_ms, slot), a total
@@ -220,6 +234,7 @@ typedef const uint8_t *(*key_of_fn)(const certa_state *s, uint32_t idx);
 /* ---- helpers shared between the parts, by the file that defines them */
 /* state.c */
 void state_index_init(index_table *t, uint32_t reserve);
+void state_index_free(index_table *t);
 const uint8_t *state_grant_key(const certa_state *s, uint32_t idx);
 void state_index_insert(const certa_state *s, index_table *t, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of);

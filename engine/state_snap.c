@@ -292,7 +292,7 @@ static void snap_install(certa_state *s, const uint8_t *h, const uint8_t *fronti
     s->grants_created = certa_get_le64(h + 136);
     s->archived = certa_get_le64(h + 144);
     memcpy(s->frontier, frontier, SNAP_FRONTIER_BYTES);
-    free(s->grant_index.slots);
+    state_index_free(&s->grant_index);
     state_index_init(&s->grant_index, slots > s->grants_reserve ? slots : s->grants_reserve);
     for (uint32_t i = 0; i < slots; i++) {
         if (!s->grants[i].live)

@@ -88,8 +88,9 @@ typedef struct certa_state certa_state;
 typedef struct certa_state_opts {
     uint32_t hash_threads;    /* threads hashing digests (1 = caller only); <= 64 */
     uint32_t grants_reserve;  /* hot grants the look-up index is sized for up front
-                               * (0 = 1024): past it the index rehashes once per
-                               * doubling (the grants themselves never move) */
+                               * (0 = 1024): past it each of the index's 256
+                               * shards doubles on its own (the grants themselves
+                               * never move) */
     /* Hot grants the state can ever hold (0: CERTA_STATE_GRANTS_MAX_DEFAULT;
      * at most CERTA_STATE_GRANTS_MAX_LIMIT; raised to grants_reserve). The
      * grant table and everything sized by it are address space reserved
