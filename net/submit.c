@@ -29,6 +29,8 @@ typedef struct run {
     uint32_t window;
     uint64_t started_ns, last_progress_ns;
     certa_receipt *rc; /* scratch, ~8 KiB */
+    certa_receipt_line_cache *line; /* --receipts: the last block's shared parts */
+    char *line_buf;                 /* --receipts: CERTA_RECEIPT_LINE_BYTES_MAX */
 } run;
 
 static uint64_t now_ns(void)
@@ -79,7 +81,14 @@ static void on_receipt(run *r, inflight *f, const certa_client_reply *rep)
             if (r->rc->result < CERTA_SUBMIT_CODES_MAX)
                 r->s->by_code[r->rc->result]++;
             if (r->o->receipts != NULL) {
-                char *line = certa_receipt_format_json(r->rc);
+                size_t n = certa_receipt_line(r->rc, r->line, r->line_buf,
+                                              CERTA_RECEIPT_LINE_BYTES_MAX);
+                if (n > 0) {
+                    r->line_buf[n] = '\n';
+                    fwrite(r->line_buf, 1, n + 1, r->o->receipts);
+                    continue;
+                }
+                char *line = certa_receipt_format_json(r->rc); /* a reason to escape */
                 if (line != NULL) {
                     fputs(line, r->o->receipts);
                     fputc('\n', r->o->receipts);
@@ -184,8 +193,13 @@ certa_err certa_submit_run(const certa_submit_opts *o, certa_submit_summary *s,
     uint8_t *buf = malloc(CERTA_BATCH_BYTES_MAX);
     r.slots = calloc(r.window, sizeof *r.slots);
     r.rc = malloc(sizeof *r.rc);
+    if (o->receipts != NULL) {
+        r.line = calloc(1, sizeof *r.line);
+        r.line_buf = malloc(CERTA_RECEIPT_LINE_BYTES_MAX);
+    }
     certa_err e = CERTA_OK;
-    if (buf == NULL || r.slots == NULL || r.rc == NULL) {
+    if (buf == NULL || r.slots == NULL || r.rc == NULL ||
+        (o->receipts != NULL && (r.line == NULL || r.line_buf == NULL))) {
         e = certa_errorf(ei, CERTA_E_NOMEM, "allocating the submit buffers");
         goto out;
     }
@@ -263,6 +277,8 @@ out:
     certa_client_close(r.c);
     certa_jsonl_close(rd);
     free(r.rc);
+    free(r.line);
+    free(r.line_buf);
     free(r.slots);
     free(buf);
     return e;

@@ -31,7 +31,6 @@
 #include "certa/wire.h"
 #include "cli.h"
 #include "gateway_pipe.h"
-#include "gateway_rcpt.h"
 
 #define TOKENS_MAX 256u
 #define CERTA_GW_JOURNAL_LINES_MAX (2ull * CERTA_GW_KEYS_MAX)
@@ -832,7 +831,7 @@ static certa_err build_batches(certa_gw_post *p, const char *jsonl, const certa_
 typedef struct tally {
     uint64_t ok, not_committed;
     char last_error[1600];
-    certa_gw_rcpt_cache rcpt; /* the block the last receipt was of */
+    certa_receipt_line_cache rcpt; /* the block the last receipt was of */
 } tally;
 
 /* One batch's outcome: its receipts appended to the answer's array in a,
@@ -862,10 +861,10 @@ static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, answer 
             t->ok += rc->result == CERTA_RESULT_OK;
             /* a comma before every element but the first */
             size_t comma = a->len > ANSWER_HEAD_ROOM;
-            if (!answer_reserve(a, comma + CERTA_GW_RCPT_JSON_BYTES_MAX))
+            if (!answer_reserve(a, comma + CERTA_RECEIPT_LINE_BYTES_MAX))
                 continue;
-            size_t n = certa_gw_receipt_json_cached(rc, &t->rcpt, a->p + a->len + comma,
-                                                    a->cap - a->len - comma);
+            size_t n = certa_receipt_line(rc, &t->rcpt, a->p + a->len + comma,
+                                          a->cap - a->len - comma);
             if (n > 0) {
                 if (comma)
                     a->p[a->len] = ',';

@@ -214,4 +214,30 @@ char *certa_receipt_format_json(const certa_receipt *r);
 certa_err certa_receipt_parse_json(const char *text, size_t len, certa_receipt *r,
                                    certa_errinfo *ei);
 
+/* The same line as certa_receipt_format_json, byte for byte, written into
+ * out (NUL-terminated) without a JSON library: the fast path for writers of
+ * many receipts (engine/receipt_line.c). Returns its length, or 0 when it
+ * declines (a reason with a character JSON must escape, a result proof) or
+ * when cap is too small; the caller then uses certa_receipt_format_json. */
+#define CERTA_RECEIPT_LINE_BYTES_MAX (24u * 1024u) /* any receipt's line, with its NUL */
+/* A commit certificate's JSON, at most: 64 validators' signatures. */
+#define CERTA_RECEIPT_LINE_COMMIT_BYTES \
+    (160u + CERTA_VALIDATORS_MAX * (40u + 2u * CERTA_SIGNATURE_BYTES))
+/* What the receipts of one block share: its header's hex and its commit
+ * certificate's JSON, kept from the last receipt written through the
+ * cache. A batch's receipts all come from one block, and these are about
+ * half of each receipt's hex. Zeroed: empty. */
+typedef struct certa_receipt_line_cache {
+    bool have_header, have_commit;
+    uint8_t header[CERTA_HEADER_BYTES];
+    uint64_t height; /* the header's, 0 when it does not decode */
+    char header_hex[2 * CERTA_HEADER_BYTES + 1];
+    certa_commit_cert cert;
+    size_t commit_len;
+    char commit[CERTA_RECEIPT_LINE_COMMIT_BYTES];
+} certa_receipt_line_cache;
+/* c: NULL, or a cache to take r's shared parts from (and update). */
+size_t certa_receipt_line(const certa_receipt *r, certa_receipt_line_cache *c, char *out,
+                          size_t cap);
+
 #endif

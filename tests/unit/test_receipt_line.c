@@ -1,8 +1,8 @@
-/* Tests for tools/gateway_rcpt.c: the gateway's own receipt JSON writer
- * gives exactly certa_receipt_format_json's bytes for receipts of every
+/* Tests for engine/receipt_line.c: the fast receipt JSON writer (the
+ * gateway's answers, `certa submit --receipts`) gives exactly certa_receipt_format_json's bytes for receipts of every
  * shape (ok and rejected, empty and long proofs, 1 to 64 signatures, short
  * and longest events, heights that decode and headers that do not, numbers
- * past 2^32), declines reasons that need escaping, and never writes past
+ * past 2^32), declines reasons that need escaping and receipts with a result proof, and never writes past
  * its buffer. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -12,7 +12,6 @@
 #include "certa/certa.h"
 #include "certa/codec.h"
 #include "certa/receipt.h"
-#include "gateway_rcpt.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -69,77 +68,93 @@ static void make(certa_receipt *r, unsigned k)
         fill(r->path[i], CERTA_HASH_BYTES);
 }
 
-Test(gateway_receipt, same_bytes_as_the_jansson_form)
+Test(receipt_line, same_bytes_as_the_jansson_form)
 {
     static certa_receipt r;
-    static char buf[CERTA_GW_RCPT_JSON_BYTES_MAX];
+    static char buf[CERTA_RECEIPT_LINE_BYTES_MAX];
     for (unsigned k = 0; k < 300; k++) {
         make(&r, k);
         char *want = certa_receipt_format_json(&r);
         cr_assert_not_null(want, "shape %u", k);
-        size_t n = certa_gw_receipt_json(&r, buf, sizeof buf);
+        size_t n = certa_receipt_line(&r, NULL, buf, sizeof buf);
         cr_assert_eq(n, strlen(want), "shape %u: length %zu, jansson %zu", k, n, strlen(want));
         cr_assert_str_eq(buf, want, "shape %u", k);
         free(want);
     }
 }
 
-Test(gateway_receipt, declines_reasons_that_need_escaping)
+Test(receipt_line, declines_reasons_that_need_escaping)
 {
     static certa_receipt r;
-    static char buf[CERTA_GW_RCPT_JSON_BYTES_MAX];
+    static char buf[CERTA_RECEIPT_LINE_BYTES_MAX];
     const char *bad[] = {"say \"no\"", "back\\slash", "line\nbreak", "tab\there", "caf\xc3\xa9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         make(&r, 1);
         snprintf(r.reason, sizeof r.reason, "%s", bad[i]);
-        cr_assert_eq(certa_gw_receipt_json(&r, buf, sizeof buf), 0, "reason %zu", i);
+        cr_assert_eq(certa_receipt_line(&r, NULL, buf, sizeof buf), 0, "reason %zu", i);
     }
     make(&r, 1);
     snprintf(r.reason, sizeof r.reason, "a/b {x} <y> 'z' ~");
     char *want = certa_receipt_format_json(&r);
     cr_assert_not_null(want);
-    cr_assert_gt(certa_gw_receipt_json(&r, buf, sizeof buf), 0);
+    cr_assert_gt(certa_receipt_line(&r, NULL, buf, sizeof buf), 0);
     cr_assert_str_eq(buf, want);
     free(want);
 }
 
-Test(gateway_receipt, never_writes_past_a_short_buffer)
+/* A result proof makes the line version 2: the fast writer leaves it to
+ * the jansson form (it once wrote such a receipt as version 1, without the
+ * proof), with or without a cache. */
+Test(receipt_line, declines_receipts_with_a_result_proof)
 {
     static certa_receipt r;
-    static char buf[CERTA_GW_RCPT_JSON_BYTES_MAX + 16];
+    static char buf[CERTA_RECEIPT_LINE_BYTES_MAX];
+    static certa_receipt_line_cache c;
+    make(&r, 4);
+    r.has_result_proof = true;
+    cr_assert_eq(certa_receipt_line(&r, NULL, buf, sizeof buf), 0);
+    cr_assert_eq(certa_receipt_line(&r, &c, buf, sizeof buf), 0);
+    r.has_result_proof = false;
+    cr_assert_gt(certa_receipt_line(&r, &c, buf, sizeof buf), 0);
+}
+
+Test(receipt_line, never_writes_past_a_short_buffer)
+{
+    static certa_receipt r;
+    static char buf[CERTA_RECEIPT_LINE_BYTES_MAX + 16];
     make(&r, 22); /* the longest event */
-    size_t full = certa_gw_receipt_json(&r, buf, CERTA_GW_RCPT_JSON_BYTES_MAX);
+    size_t full = certa_receipt_line(&r, NULL, buf, CERTA_RECEIPT_LINE_BYTES_MAX);
     cr_assert_gt(full, 0);
     for (size_t cap = 0; cap <= full; cap += 97) {
         memset(buf, 'Z', sizeof buf);
-        cr_assert_eq(certa_gw_receipt_json(&r, buf, cap), 0, "cap %zu", cap);
+        cr_assert_eq(certa_receipt_line(&r, NULL, buf, cap), 0, "cap %zu", cap);
         for (size_t i = cap; i < sizeof buf; i++)
             cr_assert_eq(buf[i], 'Z', "cap %zu: byte %zu written", cap, i);
     }
-    cr_assert_eq(certa_gw_receipt_json(&r, buf, full + 1), full);
+    cr_assert_eq(certa_receipt_line(&r, NULL, buf, full + 1), full);
 }
 
-Test(gateway_receipt, the_largest_receipt_fits)
+Test(receipt_line, the_largest_receipt_fits)
 {
     static certa_receipt r;
-    static char buf[CERTA_GW_RCPT_JSON_BYTES_MAX];
+    static char buf[CERTA_RECEIPT_LINE_BYTES_MAX];
     make(&r, 0);
     r.event_len = CERTA_EVENT_BYTES_MAX;
     r.path_len = CERTA_RECEIPT_PATH_MAX;
     r.cert.count = CERTA_VALIDATORS_MAX;
     snprintf(r.reason, sizeof r.reason, "%0*d", (int)CERTA_RECEIPT_REASON_MAX, 7);
     r.result = 9;
-    cr_assert_gt(certa_gw_receipt_json(&r, buf, sizeof buf), 0);
+    cr_assert_gt(certa_receipt_line(&r, NULL, buf, sizeof buf), 0);
 }
 
 /* Through a cache: the same bytes, receipt after receipt, whether the next
  * one shares the last one's block (header and commit), only its header,
  * only its commit, or neither. */
-Test(gateway_receipt, cached_same_bytes)
+Test(receipt_line, cached_same_bytes)
 {
     static certa_receipt r, prev;
-    static char buf[CERTA_GW_RCPT_JSON_BYTES_MAX];
-    static certa_gw_rcpt_cache c;
+    static char buf[CERTA_RECEIPT_LINE_BYTES_MAX];
+    static certa_receipt_line_cache c;
     memset(&c, 0, sizeof c);
     for (unsigned k = 0; k < 400; k++) {
         make(&r, k);
@@ -151,7 +166,7 @@ Test(gateway_receipt, cached_same_bytes)
             r.cert.sigs[r.cert.count - 1].sig[5] ^= 1;
         char *want = certa_receipt_format_json(&r);
         cr_assert_not_null(want, "shape %u", k);
-        size_t n = certa_gw_receipt_json_cached(&r, &c, buf, sizeof buf);
+        size_t n = certa_receipt_line(&r, &c, buf, sizeof buf);
         cr_assert_eq(n, strlen(want), "shape %u: length %zu, jansson %zu", k, n, strlen(want));
         cr_assert_str_eq(buf, want, "shape %u", k);
         free(want);
