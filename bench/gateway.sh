@@ -8,7 +8,12 @@
 #   /v1/holders/H    a holder's records: from the cache, asked again each second
 #   /v1/status       asked of a validator every time
 # then batched POSTs against `certa submit` doing the same work (events/s
-# committed, the ratio; target >= 0.8 at 256 events per batch).
+# committed, the ratio; target >= 0.8 at 256 events per batch): the POST's
+# answer carries every event's receipt as JSON, which the client writes to
+# a file, so the same work directly is `certa submit --receipts FILE`
+# (post_ratio_to_direct); the ratio to `certa submit` without receipts,
+# which leaves them unformatted, is printed too
+# (post_ratio_to_direct_without_receipts).
 # Prints `name value` lines: reads/s (median over rounds) and p99 latency
 # (ms, median), and each path's reads/s as a ratio to /healthz's measured
 # in the same run. Targets (issue): cached block and holder reads
@@ -115,14 +120,14 @@ fi
 
 # Batched POSTs against certa submit doing the same work: per round,
 # CHUNKS (default 64) fresh chunks of 1,024 grants, 256 events per signed
-# batch: once with `certa submit --window 16` straight to the validators,
-# once POSTed to the gateway (POSTERS client threads, default 8, one
+# batch: twice with `certa submit --window 16` straight to the validators
+# (with --receipts to a file, and without), once POSTed to the gateway (POSTERS client threads, default 8, one
 # kept-alive connection and one chunk per POST; the gateway keeps at most 16
 # batches in flight, as --window 16 does). An event counts once its POST
 # answered 200 with its receipt. A round is some seconds long, so that the
 # start and the tail of a round (the first POSTs parsed and journaled before
 # any batch is sent, the last receipts written after) do not weigh more than
-# in a steady stream; which path goes first alternates by round. Committed
+# in a steady stream; the order of the three rotates by round. Committed
 # events/s, medians; a first round warms both up. Each round also prints
 # the CPU seconds the validators, certa submit, the gateway and its client
 # used for it.
@@ -149,23 +154,36 @@ cpu_ticks() { # PID...: user + system clock ticks used so far
 }
 HZ=$(getconf CLK_TCK)
 seq_next=1000
-direct=() posted=()
+direct=() bare=() posted=()
 for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
     python3 "$HERE/../tests/integration/cluster_grants.py" "$W/d$r" "$CHUNKS" 1024
-    sleep 0.01 # cluster_grants ids include the time in ms: the two sets differ
+    sleep 0.01 # cluster_grants ids include the time in ms: the sets differ
+    python3 "$HERE/../tests/integration/cluster_grants.py" "$W/e$r" "$CHUNKS" 1024
+    sleep 0.01
     python3 "$HERE/../tests/integration/cluster_grants.py" "$W/p$r" "$CHUNKS" 1024
     cat "$W/d$r"/g-*.jsonl >"$W/d$r.jsonl"
+    cat "$W/e$r"/g-*.jsonl >"$W/e$r.jsonl"
+    # run_direct WITH: `certa submit` of this round's own events, its
+    # receipts to a file (WITH=1) or not; sets d_r (events/s), d_cpu, s_cpu
     run_direct() {
-        local v0 out
+        local v0 out set=d rargs=()
+        if (($1)); then set=e; rargs=(--receipts "$W/e$r.receipts"); fi
         v0=$(cpu_ticks "${NODE_PIDS[@]}")
         out=$(timeout "$STEP_TIMEOUT_S" /usr/bin/time -f "%U %S" -o "$W/cpu" "$CERTA" submit --to all --genesis "$G" --integrator app \
             --key "$W/c/integrators/app.pem" --seq "$seq_next" --batch 256 --window 16 --quiet \
-            "$W/d$r.jsonl") || fail "round $r: certa submit failed (exit $?): $out"
+            "${rargs[@]}" "$W/$set$r.jsonl") || fail "round $r: certa submit failed (exit $?): $out"
         seq_next=$((seq_next + CHUNKS * 4 + 16)) # 4 batches of 256 a chunk, and room
         d_r=$(sed -n 's/^submitted \([0-9]*\) events in [0-9]* batches in \([0-9.]*\) s.*/\1 \2/p' <<<"$out" |
             awk '{ printf "%.0f", $1 / $2 }')
         d_cpu=$(awk -v t="$(($(cpu_ticks "${NODE_PIDS[@]}") - v0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
         s_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
+        if (($1)); then
+            [ "$(wc -l <"$W/e$r.receipts")" -eq "$((CHUNKS * 1024))" ] ||
+                fail "round $r: certa submit --receipts wrote $(wc -l <"$W/e$r.receipts") receipts, not $((CHUNKS * 1024))"
+            e_r=$d_r e_cpu=$d_cpu es_cpu=$s_cpu
+        else
+            n_r=$d_r n_cpu=$d_cpu ns_cpu=$s_cpu
+        fi
     }
     run_gateway() {
         local v0 g0 ev secs nc failed
@@ -196,22 +214,31 @@ for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
         g_cpu=$(awk -v t="$(($(cpu_ticks "$PGW_PID") - g0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
         c_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
     }
-    # which path goes first alternates: neither always meets the fuller chain
-    if ((r % 2 == 0)); then run_direct; run_gateway; else run_gateway; run_direct; fi
+    # the order rotates: none of the three always meets the fullest chain
+    case $((r % 3)) in
+    0) run_direct 1; run_gateway; run_direct 0 ;;
+    1) run_gateway; run_direct 0; run_direct 1 ;;
+    *) run_direct 0; run_direct 1; run_gateway ;;
+    esac
     warm=""
     ((r > 0)) || warm=" (warm-up, not counted)"
-    echo "round $r: direct $d_r events/s (CPU s: validators $d_cpu, submit $s_cpu)," \
+    echo "round $r: direct with receipts $e_r events/s (CPU s: validators $e_cpu, submit $es_cpu)," \
+        "without $n_r (validators $n_cpu, submit $ns_cpu)," \
         "gateway $p_r events/s (validators $p_cpu, gateway $g_cpu, client $c_cpu)$warm" >&2
     if ((r > 0)); then
-        direct+=("$d_r")
+        direct+=("$e_r")
+        bare+=("$n_r")
         posted+=("$p_r")
     fi
-    rm -rf "$W/d$r" "$W/p$r" "$W/d$r.jsonl" "$W/a$r"
+    rm -rf "$W/d$r" "$W/e$r" "$W/p$r" "$W/d$r.jsonl" "$W/e$r.jsonl" "$W/e$r.receipts" "$W/a$r"
 done
 med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 d=$(med "${direct[@]}")
+n=$(med "${bare[@]}")
 p=$(med "${posted[@]}")
 echo "submit_direct_events_per_s $d"
+echo "submit_direct_without_receipts_events_per_s $n"
 echo "post_gateway_events_per_s $p"
 echo "post_ratio_to_direct $(python3 -c "print(round($p / $d, 3))")"
+echo "post_ratio_to_direct_without_receipts $(python3 -c "print(round($p / $n, 3))")"
 echo "load_at_end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -430,17 +430,19 @@ static const char page_csp[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/* Queues body (freed with the response when must_free) as the answer. */
-static enum MHD_Result send_raw(struct MHD_Connection *conn, req *rq, unsigned status,
-                                void *body, size_t len, bool must_free, const char *type,
-                                const char *cache, unsigned retry_after_s,
-                                const char *location)
+/* Queues body as the answer; body_alloc (freed with the response), when
+ * not NULL, is the buffer body lies in. */
+static enum MHD_Result send_raw_in(struct MHD_Connection *conn, req *rq, unsigned status,
+                                   void *body, size_t len, void *body_alloc,
+                                   const char *type, const char *cache,
+                                   unsigned retry_after_s, const char *location)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        body_alloc != NULL
+            ? MHD_create_response_from_buffer_with_free_callback_cls(len, body, free, body_alloc)
+            : MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
-        if (must_free)
-            free(body);
+        free(body_alloc);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", type);
@@ -464,6 +466,16 @@ static enum MHD_Result send_raw(struct MHD_Connection *conn, req *rq, unsigned s
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+/* Queues body (freed with the response when must_free) as the answer. */
+static enum MHD_Result send_raw(struct MHD_Connection *conn, req *rq, unsigned status,
+                                void *body, size_t len, bool must_free, const char *type,
+                                const char *cache, unsigned retry_after_s,
+                                const char *location)
+{
+    return send_raw_in(conn, rq, status, body, len, must_free ? body : NULL, type, cache,
+                       retry_after_s, location);
 }
 
 static enum MHD_Result send_buf(struct MHD_Connection *conn, req *rq, unsigned status,
@@ -497,9 +509,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, req *rq, certa_gw
 {
     if (r->body == NULL)
         return send_error(conn, rq, 500, CERTA_E_NOMEM, "out of memory", 1);
-    return send_raw(conn, rq, r->status, r->body, r->len, true,
-                    "application/json; charset=utf-8", "no-store", r->retry_after_s,
-                    r->location);
+    return send_raw_in(conn, rq, r->status, r->body, r->len,
+                       r->body_alloc != NULL ? r->body_alloc : r->body,
+                       "application/json; charset=utf-8", "no-store", r->retry_after_s,
+                       r->location);
 }
 
 static const struct sockaddr *client_addr(struct MHD_Connection *conn)

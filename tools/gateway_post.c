@@ -603,11 +603,9 @@ static void answer_finish(certa_gw_reply *r, unsigned status, const char *head, 
     memcpy(b + at, head, hl - 1);
     memcpy(b + at + hl - 1, open_rcpt, sizeof open_rcpt - 1);
     memcpy(b + at + pre + rl, close_rcpt, sizeof close_rcpt - 1);
-    size_t n = pre + rl + sizeof close_rcpt - 1;
-    if (at > 0)
-        memmove(b, b + at, n);
-    r->body = b;
-    r->len = n;
+    r->body = b + at;
+    r->len = pre + rl + sizeof close_rcpt - 1;
+    r->body_alloc = at > 0 ? b : NULL;
 }
 
 /* ---- batch files: DIR/batches/SEQ.events while pending, SEQ.json after ----
@@ -1075,7 +1073,7 @@ static void *job_main(void *arg)
     batch_job *j = arg;
     certa_gw_reply r;
     run_batch(j->p, j->caller, j->seq, j->events, j->again, j->jsonl, NULL, &r);
-    free(r.body);
+    free(r.body_alloc != NULL ? r.body_alloc : r.body);
     certa_gw_post *p = j->p;
     free(j->jsonl);
     free(j);

@@ -63,8 +63,13 @@ const char *certa_gw_post_auth(const certa_gw_post *p, const char *authorization
 
 typedef struct certa_gw_reply {
     unsigned status;
-    char *body; /* malloc'ed JSON, newline-terminated */
+    char *body; /* JSON, newline-terminated */
     size_t len;
+    /* what to free(): body itself when NULL, else the buffer that body lies
+     * in (an answer is built after room for its head, which goes right
+     * before the receipts: moving 2 MB of them to the buffer's start cost
+     * more than any other copy of a POST) */
+    void *body_alloc;
     unsigned retry_after_s;
     char location[48]; /* the batch's status path, "" when none */
 } certa_gw_reply;
