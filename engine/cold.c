@@ -7,9 +7,16 @@
  * Commits are not fsynced (MDB_NOSYNC | MDB_NOMETASYNC): an fdatasync per
  * block on the execution thread held up the whole pipeline (a 4-validator
  * cluster fell from tens of thousands of events/s to a few thousand), and
- * the store is derived from the block log, which is durable. Pages go out
- * through the file (pwrite), not the map, so a full disk is an error from
- * the commit rather than a SIGBUS. The DIR/unsynced marker (cold.h) tells
+ * the store is derived from the block log, which is durable. Pages are
+ * written in place through the map (MDB_WRITEMAP): written out through the
+ * file instead (pwrite), a page cost a copy into a buffer and the kernel's
+ * write path, and the writer spent 2.8 times the CPU per event once the
+ * trees were large (7.5 against 2.7 us at 5.7 M events, bench/state_years).
+ * Through the map, a page that lands on a hole of the (sparse) file gets
+ * its disk block only when written back, so a full disk would be a SIGBUS
+ * rather than an error: a kept store therefore reserves the disk ahead of
+ * its last page before each write transaction (reserve_ahead), and a disk
+ * that cannot hold that fails the commit. The DIR/unsynced marker (cold.h) tells
  * a kill, after which the store is whole, from a system crash, after which
  * it is rebuilt. Scratch stores write through the map and keep no marker.
  */
@@ -36,6 +43,12 @@
 #define META_BYTES (8 + 8 + 8 + CERTA_HASH_BYTES)
 #define BOOT_ID_BYTES 64
 #define PATH_BYTES 4200
+/* A write transaction dirties at most LMDB's MDB_IDL_UM_MAX pages (2^17 - 1;
+ * one more is MDB_TXN_FULL): 512 MiB of 4 KiB pages. Reserved past the last
+ * page before each one, no page it writes can land on an unreserved hole.
+ * Reserved in steps, so that most transactions find it done. */
+#define COLD_AHEAD_BYTES (512ull << 20)
+#define COLD_RESERVE_STEP_BYTES (64ull << 20)
 
 /* A group of blocks' writes, held in memory from the first put until the
  * writer thread has committed it and the next group takes its place. */
@@ -93,6 +106,8 @@ struct certa_cold {
     char werr_msg[256];
     uint64_t writer_cpu_ns, writer_ns;
     bool scratch;
+    uint64_t page_bytes;     /* LMDB's page size */
+    uint64_t reserved_bytes; /* the file's first bytes known reserved on disk */
     bool marked; /* DIR/unsynced written by this open: removed at close */
     char why[96]; /* why the open rebuilt the store, "" when it did not */
     char path[4096];
@@ -203,24 +218,56 @@ static int marker_write(const char *dir, const char *now)
 
 /* Opens env and its databases, reads meta. rc != 0 on any failure.
  * nosync: commits are not fsynced (cold.h). */
-static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
+static int env_open_flags(certa_cold *c, uint64_t map, unsigned flags)
 {
     int rc = mdb_env_create(&c->env);
     if (rc != 0)
         return rc;
-    uint64_t map = o && o->map_bytes ? o->map_bytes : COLD_MAP_DEFAULT;
     if ((rc = mdb_env_set_mapsize(c->env, (size_t)map)) != 0 ||
         (rc = mdb_env_set_maxdbs(c->env, 8)) != 0)
         return rc;
+    return mdb_env_open(c->env, c->path, flags, 0644);
+}
+
+/* Reserves the disk for the file's pages and COLD_AHEAD_BYTES past the last
+ * one (a kept store; see the top of this file). 0, or an errno (ENOSPC:
+ * the disk cannot hold the reserve). */
+static int reserve_ahead(certa_cold *c)
+{
+    if (c->scratch)
+        return 0;
+    MDB_envinfo info;
+    int rc = mdb_env_info(c->env, &info);
+    if (rc != 0)
+        return rc;
+    uint64_t map = info.me_mapsize;
+    uint64_t want = ((uint64_t)info.me_last_pgno + 1) * c->page_bytes + COLD_AHEAD_BYTES;
+    if (want > map)
+        want = map;
+    if (want <= c->reserved_bytes)
+        return 0;
+    uint64_t to = want + COLD_RESERVE_STEP_BYTES < map ? want + COLD_RESERVE_STEP_BYTES : map;
+    mdb_filehandle_t fd;
+    if ((rc = mdb_env_get_fd(c->env, &fd)) != 0)
+        return rc;
+    /* blocks already allocated are kept as they are: the first call after
+     * an open goes over the whole file at little cost */
+    if ((rc = posix_fallocate(fd, (off_t)c->reserved_bytes, (off_t)(to - c->reserved_bytes))) != 0)
+        return rc;
+    c->reserved_bytes = to;
+    return 0;
+}
+
+static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
+{
+    uint64_t map = o && o->map_bytes ? o->map_bytes : COLD_MAP_DEFAULT;
     unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD;
     if (nosync)
         flags |= MDB_NOSYNC;
-    /* A scratch store's pages are written in place through the map (half
-     * the CPU of a write); a kept one's through the file, so that a full
-     * disk fails the commit instead of faulting a write to the map. */
-    if (c->scratch)
-        flags |= MDB_WRITEMAP;
-    if ((rc = mdb_env_open(c->env, c->path, flags, 0644)) != 0)
+    /* Opened through the file first: with MDB_WRITEMAP, LMDB extends the
+     * file to the map's size, which would hide a torn (short) copy. */
+    int rc = env_open_flags(c, map, flags);
+    if (rc != 0)
         return rc;
     /* a file shorter than its last page (a torn copy) would fault on read */
     MDB_envinfo info;
@@ -234,6 +281,12 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
         return errno;
     if ((uint64_t)fs.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
         return MDB_CORRUPTED;
+    /* whole: from here on, pages are written in place through the map */
+    c->page_bytes = st.ms_psize;
+    mdb_env_close(c->env);
+    c->env = NULL;
+    if ((rc = env_open_flags(c, map, flags | MDB_WRITEMAP)) != 0 || (rc = reserve_ahead(c)) != 0)
+        return rc;
     MDB_txn *t;
     if ((rc = mdb_txn_begin(c->env, NULL, 0, &t)) != 0)
         return rc;
@@ -409,10 +462,9 @@ const char *certa_cold_rebuilt_why(const certa_cold *c) { return c->why; }
 
 uint64_t certa_cold_disk_bytes(const certa_cold *c)
 {
-    char p[PATH_BYTES];
-    struct stat fs;
-    snprintf(p, sizeof p, "%s/data.mdb", c->path);
-    return stat(p, &fs) == 0 ? (uint64_t)fs.st_blocks * 512u : 0;
+    MDB_envinfo info;
+    return mdb_env_info(c->env, &info) == 0 ? ((uint64_t)info.me_last_pgno + 1) * c->page_bytes
+                                            : 0;
 }
 
 /* ---------------------------------------------------------------- groups */
@@ -523,8 +575,10 @@ static int put_runs(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_hold
 static certa_err group_write(certa_cold *c, const cold_group *g, certa_errinfo *ei)
 {
     MDB_txn *t;
-    int rc = mdb_txn_begin(c->env, NULL, 0, &t);
+    int rc = reserve_ahead(c);
     if (rc != 0)
+        return lmdb_err(ei, rc, "reserving the disk ahead of the next write", c->path);
+    if ((rc = mdb_txn_begin(c->env, NULL, 0, &t)) != 0)
         return lmdb_err(ei, rc, "begin", c->path);
     const char *what = "put events";
     if (g->n_evs != 0) {

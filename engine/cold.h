@@ -86,7 +86,8 @@ void certa_cold_close(certa_cold *c);
 certa_cold_meta certa_cold_meta_of(certa_cold *c);
 /* Why the last open rebuilt the store ("" when it did not). */
 const char *certa_cold_rebuilt_why(const certa_cold *c);
-/* Bytes the environment's file takes on disk. */
+/* Bytes of the pages the environment uses (its file is longer: sparse to
+ * the map's size, and a kept store reserves 512 MiB of disk past them). */
 uint64_t certa_cold_disk_bytes(const certa_cold *c);
 
 /* ---- writing: begin, puts, commit (one group, one transaction) ---- */
