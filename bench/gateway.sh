@@ -132,7 +132,9 @@ fi
 # answered 200 with its receipt. A round is some seconds long, so that the
 # start and the tail of a round (the first POSTs parsed and journaled before
 # any batch is sent, the last receipts written after) do not weigh more than
-# in a steady stream; the order of the three rotates by round. Committed
+# in a steady stream; the order of the three rotates by round (ROUNDS a
+# multiple of 3 puts each first equally often), and each starts once the
+# validators have settled. Committed
 # events/s, medians; a first round warms both up. Each round also prints
 # the CPU seconds the validators, certa submit, the gateway and its client
 # used for it.
@@ -158,6 +160,15 @@ cpu_ticks() { # PID...: user + system clock ticks used so far
     echo "$t"
 }
 HZ=$(getconf CLK_TCK)
+settle() { # until the validators use under a tenth of a core (at most 15 s)
+    local a b i
+    for ((i = 0; i < 30; i++)); do
+        a=$(cpu_ticks "${NODE_PIDS[@]}")
+        sleep 0.5
+        b=$(cpu_ticks "${NODE_PIDS[@]}")
+        ((b - a <= HZ / 20)) && return 0
+    done
+}
 seq_next=1000
 direct=() bare=() posted=()
 for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
@@ -219,11 +230,14 @@ for ((r = 0; r <= ROUNDS; r++)); do # round 0 warms both up and is not counted
         g_cpu=$(awk -v t="$(($(cpu_ticks "$PGW_PID") - g0))" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')
         c_cpu=$(awk 'NR == 1 { printf "%.1f", $1 + $2 }' "$W/cpu")
     }
-    # the order rotates: none of the three always meets the fullest chain
+    # the order rotates: none of the three always meets the fullest chain.
+    # Each run starts on settled validators (a run right after another one
+    # met its tail, executing and writing, and lost a third of its rate to
+    # it), so a round's first run has no edge.
     case $((r % 3)) in
-    0) run_direct 1; run_gateway; run_direct 0 ;;
-    1) run_gateway; run_direct 0; run_direct 1 ;;
-    *) run_direct 0; run_direct 1; run_gateway ;;
+    0) settle; run_direct 1; settle; run_gateway; settle; run_direct 0 ;;
+    1) settle; run_gateway; settle; run_direct 0; settle; run_direct 1 ;;
+    *) settle; run_direct 0; settle; run_direct 1; settle; run_gateway ;;
     esac
     warm=""
     ((r > 0)) || warm=" (warm-up, not counted)"
