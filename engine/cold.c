@@ -18,7 +18,7 @@
  * its last page before each write transaction (reserve_ahead), and a disk
  * that cannot hold that fails the commit. The DIR/unsynced marker (cold.h) tells
  * a kill, after which the store is whole, from a system crash, after which
- * it is rebuilt. Scratch stores write through the map and keep no marker.
+ * it is rebuilt. Scratch stores reserve nothing and keep no marker.
  */
 #include "cold.h"
 
@@ -216,8 +216,7 @@ static int marker_write(const char *dir, const char *now)
     return rc != 0 ? rc : fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
-/* Opens env and its databases, reads meta. rc != 0 on any failure.
- * nosync: commits are not fsynced (cold.h). */
+/* c->env, created and opened with flags; on failure the caller closes it. */
 static int env_open_flags(certa_cold *c, uint64_t map, unsigned flags)
 {
     int rc = mdb_env_create(&c->env);
@@ -258,6 +257,8 @@ static int reserve_ahead(certa_cold *c)
     return 0;
 }
 
+/* Opens env and its databases, reads meta. rc != 0 on any failure.
+ * nosync: commits are not fsynced (cold.h). */
 static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
 {
     uint64_t map = o && o->map_bytes ? o->map_bytes : COLD_MAP_DEFAULT;
