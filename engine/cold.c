@@ -235,6 +235,7 @@ static int reserve_ahead(certa_cold *c)
 {
     if (c->scratch)
         return 0;
+    CERTA_ASSERT(c->env != NULL && c->page_bytes > 0);
     MDB_envinfo info;
     int rc = mdb_env_info(c->env, &info);
     if (rc != 0)
@@ -246,6 +247,7 @@ static int reserve_ahead(certa_cold *c)
     if (want <= c->reserved_bytes)
         return 0;
     uint64_t to = want + COLD_RESERVE_STEP_BYTES < map ? want + COLD_RESERVE_STEP_BYTES : map;
+    CERTA_ASSERT(to >= want && to > c->reserved_bytes);
     mdb_filehandle_t fd;
     if ((rc = mdb_env_get_fd(c->env, &fd)) != 0)
         return rc;
