@@ -23,6 +23,39 @@ void node_replay_gauges(certa_node *nd)
     certa_metric_set(nd->m.replay_seconds, span);
 }
 
+/* The reasons of certa_pbft_stats' dropped_* counters, in the order of
+ * pbft_drops below. */
+static const char *const pbft_drop_reason[NODE_PBFT_DROP_REASONS] = {
+    "malformed", "outsider", "bad_signature", "window", "view", "invalid", "conflict", "requests",
+};
+
+static void pbft_drops(const certa_pbft_stats *st, uint64_t v[NODE_PBFT_DROP_REASONS])
+{
+    v[0] = st->dropped_malformed;
+    v[1] = st->dropped_outsider;
+    v[2] = st->dropped_bad_signature;
+    v[3] = st->dropped_window;
+    v[4] = st->dropped_view;
+    v[5] = st->dropped_invalid;
+    v[6] = st->dropped_conflict;
+    v[7] = st->dropped_requests;
+}
+
+void node_pbft_counters(certa_node *nd)
+{
+    const certa_pbft_stats *st = certa_pbft_get_stats(nd->pbft);
+    uint64_t v[NODE_PBFT_DROP_REASONS];
+    pbft_drops(st, v);
+    for (unsigned i = 0; i < NODE_PBFT_DROP_REASONS; i++) {
+        CERTA_ASSERT(v[i] >= nd->m.pbft_dropped_seen[i]); /* the core only counts up */
+        certa_metric_add(nd->m.pbft_dropped[i], v[i] - nd->m.pbft_dropped_seen[i]);
+        nd->m.pbft_dropped_seen[i] = v[i];
+    }
+    CERTA_ASSERT(st->new_views >= nd->m.new_views_seen);
+    certa_metric_add(nd->m.new_views, st->new_views - nd->m.new_views_seen);
+    nd->m.new_views_seen = st->new_views;
+}
+
 /* Says when this validator is in view change without progress: the gauges,
  * and one warning per view once the wait passed twice the base timer. */
 void node_watch_progress(certa_node *nd, uint64_t view, uint64_t now)
@@ -97,6 +130,7 @@ certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei)
     G(view, "certa_view",
       "Current PBFT view (while votes are withheld: the peers' view it follows)");
     C(view_changes, "certa_view_changes_total", "View changes started");
+    C(new_views, "certa_pbft_new_views_total", "NEW-VIEW messages installed by the PBFT core");
     G(in_vc, "certa_view_change_in_progress", "1 while this validator waits for a new view");
     G(withheld, "certa_votes_withheld",
       "1 while this validator, alone in a higher view, follows its peers' view without voting");
@@ -117,6 +151,15 @@ certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei)
         m->results[r] = certa_metrics_counter(m->reg, "certa_results_total", labels,
                                               "Committed event results by reason", ei);
         if (m->results[r] == NULL)
+            return ei->code;
+    }
+    for (unsigned i = 0; i < NODE_PBFT_DROP_REASONS; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", pbft_drop_reason[i]);
+        m->pbft_dropped[i] = certa_metrics_counter(
+            m->reg, "certa_pbft_messages_dropped_total", labels,
+            "Validator messages and requests the PBFT core dropped, by reason", ei);
+        if (m->pbft_dropped[i] == NULL)
             return ei->code;
     }
     m->commit_latency = certa_metrics_histogram(m->reg, "certa_commit_latency_seconds", NULL,

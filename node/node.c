@@ -467,6 +467,7 @@ certa_err certa_node_run(certa_node *nd, volatile sig_atomic_t *stop, certa_erri
         }
         certa_metric_set(nd->m.waiters, nd->nwaiters);
         node_replay_gauges(nd);
+        node_pbft_counters(nd);
         now = mono_ms();
         node_watch_progress(nd, view, now);
         if (now >= nd->last_sweep_ms + 1000) {

@@ -182,6 +182,11 @@ typedef struct node_metrics {
     certa_metric *since_commit, *in_vc, *dropped, *withheld;
     certa_metric *too_old, *replay_batches, *replay_seconds;
     certa_metric *msgs_out, *heap_copies;
+    /* the PBFT core's own counters (certa_pbft_stats), by what they saw
+     * last: the core counts, the round adds the difference */
+#define NODE_PBFT_DROP_REASONS 8
+    certa_metric *pbft_dropped[NODE_PBFT_DROP_REASONS], *new_views;
+    uint64_t pbft_dropped_seen[NODE_PBFT_DROP_REASONS], new_views_seen;
 } node_metrics;
 
 struct certa_node {
@@ -397,6 +402,8 @@ certa_err node_metrics_open(certa_node *nd, certa_errinfo *ei);
 void node_replay_gauges(certa_node *nd);
 /* The view-change gauges and the stall warning. */
 void node_watch_progress(certa_node *nd, uint64_t view, uint64_t now);
+/* certa_pbft_stats' drops and new views into their counters. */
+void node_pbft_counters(certa_node *nd);
 
 /* ---- recover.c */
 
