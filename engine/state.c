@@ -177,10 +177,9 @@ static uint32_t index_find(const certa_state *s, const index_table *it,
     }
 }
 
-static void index_insert_raw(const certa_state *s, index_shard *t,
-                             const uint8_t *key, size_t len, uint32_t idx)
+/* h: key_hash of the key (the caller has it: it chose the shard by it) */
+static void index_insert_raw(index_shard *t, uint64_t h, uint32_t idx)
 {
-    uint64_t h = key_hash(s, key, len);
     uint32_t i = (uint32_t)h & t->mask;
     while (t->slots[i] != 0)
         i = (i + 1) & t->mask;
@@ -194,7 +193,8 @@ const uint8_t *state_grant_key(const certa_state *s, uint32_t idx) { return s->g
 void state_index_insert(const certa_state *s, index_table *it, const uint8_t *key,
                         size_t len, uint32_t idx, key_of_fn key_of)
 {
-    index_shard *t = shard_of(it, key_hash(s, key, len));
+    uint64_t h = key_hash(s, key, len);
+    index_shard *t = shard_of(it, h);
     if (2ull * (t->count + 1) > (uint64_t)t->mask + 1) {
         uint32_t old_cap = t->mask + 1;
         uint64_t *old = t->slots;
@@ -208,14 +208,14 @@ void state_index_insert(const certa_state *s, index_table *it, const uint8_t *ke
         for (uint32_t i = 0; i < old_cap; i++) {
             if (old[i] != 0) {
                 uint32_t oi = (uint32_t)old[i] - 1;
-                index_insert_raw(s, t, key_of(s, oi), len, oi);
+                index_insert_raw(t, key_hash(s, key_of(s, oi), len), oi);
             }
         }
         if (old_own)
             free(old);
         it->slots_total += old_cap;
     }
-    index_insert_raw(s, t, key, len, idx);
+    index_insert_raw(t, h, idx);
 }
 
 /* Backward-shift deletion: every entry after the removed one in its probe
