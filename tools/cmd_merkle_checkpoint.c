@@ -22,44 +22,11 @@
 #include "certa/crypto.h"
 #include "certa/genesis.h"
 #include "checkpoint_note.h"
+#include "../engine/note.h"
 #include "cli.h"
 
 #define CMD "merkle"
 #define NOTE_BYTES_MAX 65536
-
-static void origin_of(const certa_genesis *g, char *out, size_t cap)
-{
-    char name[CERTA_NAME_BYTES];
-    size_t k = 0;
-    /* the origin is one line of a URL-like name: keep [A-Za-z0-9._-] */
-    for (const char *p = g->chain_name; *p != '\0' && k + 1 < sizeof name; p++)
-        name[k++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                                   (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
-                                   *p == '_'
-                               ? *p
-                               : '_');
-    name[k] = '\0';
-    char id[17];
-    certa_hex_encode(g->hash, 8, id);
-    snprintf(out, cap, "certa/%s/%s", name, id);
-}
-
-static void key_id(const char *name, const uint8_t pub[CERTA_PUBKEY_BYTES], uint8_t out[4])
-{
-    certa_sha256_ctx c;
-    uint8_t h[CERTA_HASH_BYTES];
-    certa_sha256_init(&c);
-    certa_sha256_update(&c, name, strlen(name));
-    certa_sha256_update(&c, "\n\x01", 2);
-    certa_sha256_update(&c, pub, CERTA_PUBKEY_BYTES);
-    certa_sha256_final(&c, h);
-    memcpy(out, h, 4);
-}
-
-static size_t b64(const uint8_t *in, size_t n, char *out)
-{
-    return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-}
 
 static const certa_validator_info *validator_named(const certa_genesis *g, const char *name,
                                                    size_t len)
@@ -95,20 +62,13 @@ static int cmd_sign(const char *data, const char *gpath, const char *kpath, cons
     uint8_t root[CERTA_HASH_BYTES];
     if ((rc = certa_merkle_log_root(data, UINT64_MAX, &size, root)) != CERTA_EXIT_OK)
         goto out;
-    char origin[160], root64[64], text[512];
-    origin_of(g, origin, sizeof origin);
-    b64(root, sizeof root, root64);
-    int tl = snprintf(text, sizeof text, "%s\n%llu\n%s\n", origin, (unsigned long long)size,
-                      root64);
-    uint8_t blob[4 + CERTA_SIGNATURE_BYTES];
-    key_id(name, pub, blob);
-    if (certa_sign(k, (const uint8_t *)text, (size_t)tl, blob + 4, &ei) != CERTA_OK) {
+    char text[CERTA_NOTE_BODY_BYTES], line[CERTA_NOTE_SIG_LINE_BYTES];
+    size_t tl = certa_note_body(g, size, root, text);
+    if (certa_note_sign_line(k, pub, name, text, tl, line, &ei) == 0) {
         rc = certa_fail(CMD, "%s", certa_errmsg(&ei));
         goto out;
     }
-    char sig64[128];
-    b64(blob, sizeof blob, sig64);
-    printf("%s\n%s %s %s\n", text, CERTA_NOTE_DASH, name, sig64);
+    printf("%s\n%s", text, line);
 out:
     certa_key_free(k);
     certa_genesis_free(g);
@@ -239,8 +199,8 @@ int certa_cmd_merkle_checkpoint(int argc, char **argv)
 bool certa_note_quorum(const certa_genesis *g, const certa_note *n, uint32_t *good,
                        bool counted[], char *why, size_t why_len)
 {
-    char origin[160];
-    origin_of(g, origin, sizeof origin);
+    char origin[CERTA_NOTE_ORIGIN_BYTES];
+    certa_note_origin(g, origin);
     *good = 0;
     if (strcmp(origin, n->origin) != 0) {
         snprintf(why, why_len, "origin '%s' is not this chain's ('%s')", n->origin, origin);
@@ -253,7 +213,7 @@ bool certa_note_quorum(const certa_genesis *g, const certa_note *n, uint32_t *go
         uint8_t blob[4 + CERTA_SIGNATURE_BYTES], kid[4];
         if (v == NULL)
             continue; /* a witness or another key: not counted */
-        key_id(nm, v->sign_pub, kid);
+        certa_note_key_id(nm, v->sign_pub, kid);
         uint32_t vi = (uint32_t)(v - g->validators);
         if (!certa_note_unb64(b, strlen(b), blob, sizeof blob) || memcmp(blob, kid, 4) != 0)
             continue;
