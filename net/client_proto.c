@@ -82,6 +82,7 @@ const char *certa_query_kind_name(unsigned kind)
     case CERTA_QUERY_BLOCK: return "block";
     case CERTA_QUERY_STATUS: return "status";
     case CERTA_QUERY_INTEGRATOR: return "integrator";
+    case CERTA_QUERY_CHECKPOINT: return "checkpoint";
     default: return NULL;
     }
 }
@@ -95,6 +96,7 @@ static size_t query_arg_bytes(unsigned kind)
     case CERTA_QUERY_GRANT: return 16 + 12;
     case CERTA_QUERY_BLOCK: return 8 + 12;
     case CERTA_QUERY_STATUS: return 0;
+    case CERTA_QUERY_CHECKPOINT: return 0;
     case CERTA_QUERY_INTEGRATOR: return 1; /* the length byte; the name follows */
     default: return SIZE_MAX;
     }

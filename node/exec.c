@@ -171,6 +171,13 @@ static void execute_job(certa_node *nd, exec_job *job)
     if (job->err != CERTA_OK)
         return;
     nd->x_executed = hdr->height;
+    /* the event log: about one node hash per event (bench/merkle_log),
+     * its root (at most 63 more) only where it is signed */
+    certa_merkle_frontier_append(&nd->x_log, job->leaf_hashes, job->leaves);
+    job->log_size = nd->x_log.size;
+    job->log_checkpoint = hdr->height % nd->pc.checkpoint_interval == 0;
+    if (job->log_checkpoint)
+        certa_merkle_frontier_root(&nd->x_log, job->log_root);
 }
 
 static void job_free(exec_job *job)
@@ -222,9 +229,42 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
     certa_metric_set(nd->m.height, (double)hdr->height);
     nd->events_window_count += leaves;
     nd->events_total += leaves;
+    if (job->log_checkpoint)
+        node_sign_checkpoint(nd, hdr->height, job->log_size, job->log_root);
 
     if (replying && nd->nwaiters > 0)
         node_answer_waiters(nd, job);
+}
+
+/* Signs the event log's checkpoint at a checkpoint height and keeps it
+ * among the newest NODE_NOTES_MAX. A signing failure (none is expected
+ * from a loaded key) loses that one note, logged: the next checkpoint
+ * height signs again. */
+void node_sign_checkpoint(certa_node *nd, uint64_t height, uint64_t size,
+                          const uint8_t root[CERTA_HASH_BYTES])
+{
+    const certa_validator_info *me = &nd->g->validators[nd->self];
+    node_note *n = &nd->notes[nd->notes_next];
+    char body[CERTA_NOTE_BODY_BYTES], line[CERTA_NOTE_SIG_LINE_BYTES];
+    size_t bl = certa_note_body(nd->g, size, root, body);
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    size_t ll = certa_note_sign_line(nd->key, me->sign_pub, me->name, body, bl, line, &ei);
+    if (ll == 0) {
+        certa_log(CERTA_LOG_WARN, "checkpoint_unsigned", "\"height\":%llu,\"error\":\"%s\"",
+                  (unsigned long long)height, certa_strerror(ei.code));
+        return;
+    }
+    CERTA_ASSERT(bl + 1 + ll < sizeof n->text);
+    memcpy(n->text, body, bl);
+    n->text[bl] = '\n';
+    memcpy(n->text + bl + 1, line, ll + 1);
+    n->len = bl + 1 + ll;
+    n->height = height;
+    n->size = size;
+    nd->notes_next = (nd->notes_next + 1) % NODE_NOTES_MAX;
+    if (nd->notes_count < NODE_NOTES_MAX)
+        nd->notes_count++;
 }
 
 /* Executes and completes a block on the calling thread (recovery). */

@@ -269,6 +269,7 @@ static certa_err storage_open(certa_node *nd, uint32_t grants_max, certa_errinfo
                   cold, (unsigned long long)ci.height, (unsigned long long)last);
     certa_state_digest(nd->state, nd->state_digest);
     memset(nd->results_root, 0, CERTA_HASH_BYTES);
+    certa_merkle_frontier_init(&nd->x_log); /* block 1 appends the first leaves */
     return CERTA_OK;
 }
 

@@ -53,6 +53,7 @@
 #include "ledger.h"
 #include "metrics.h"
 #include "node.h"
+#include "note.h"
 #include "node_query.h"
 #include "round.h"
 #include "transport.h"
@@ -122,6 +123,14 @@ typedef struct exec_batch {
 /* A committed, durable block on its way through execution. The I/O thread
  * creates it, the execution thread fills it, the I/O thread completes it
  * (receipts, caches, its view of the executed height) and frees it. */
+/* A checkpoint note this validator signed: text and its signature line. */
+#define NODE_NOTES_MAX 16u
+typedef struct node_note {
+    uint64_t height, size;
+    size_t len;
+    char text[CERTA_NOTE_BODY_BYTES + CERTA_NOTE_SIG_LINE_BYTES + 2];
+} node_note;
+
 typedef struct exec_job {
     uint64_t height;
     uint8_t *rec; /* the REC_BLOCK record (owned) */
@@ -138,6 +147,11 @@ typedef struct exec_job {
     uint8_t state_digest[CERTA_HASH_BYTES];
     certa_ledger_adm *admission; /* owned; non-NULL: the council changed the integrators */
     uint64_t cold_write_ns; /* the block's cold store write (wall) */
+    /* the event log after this block (docs/PROTOCOL.md "The event log
+     * over the whole chain"); its root only at a checkpoint height */
+    uint64_t log_size;
+    bool log_checkpoint;
+    uint8_t log_root[CERTA_HASH_BYTES];
     certa_err err;
     certa_errinfo ei;
 } exec_job;
@@ -221,6 +235,7 @@ struct certa_node {
     uint64_t *x_seq_max;
     uint8_t *x_leaf_hashes; /* execution's scratch */
     size_t x_leaf_cap;
+    certa_merkle_frontier x_log; /* the event log's compact range */
     exec_pipe pipe;
     exec_job **completed; /* taken back from the done ring, to complete */
     uint32_t ncompleted;
@@ -234,6 +249,12 @@ struct certa_node {
      * (committed and durable) or recovered, in height order, it answers
      * the door and locates executed batches for re-sent receipts. */
     const certa_dedup *dedup;
+    /* The checkpoints of the event log this validator signed by itself,
+     * one per checkpoint height, the newest NODE_NOTES_MAX (a ring): what
+     * a CHECKPOINT query answers, for a gateway or `certa merkle
+     * checkpoint fetch` to merge with the others' signatures. */
+    node_note notes[NODE_NOTES_MAX];
+    uint32_t notes_next, notes_count;
 
     certa_pbft *pbft;
     certa_pbft_config pc;
@@ -367,6 +388,9 @@ certa_err node_block_open(certa_node *nd, const uint8_t *rec, size_t len,
 void node_block_cert(const certa_block *b, certa_commit_cert *cert);
 /* SHA-256 of a framed batch's signed bytes (its digest). */
 void node_batch_digest(const exec_batch *b, uint8_t out[CERTA_HASH_BYTES]);
+/* Signs and keeps the event log's checkpoint after block height. */
+void node_sign_checkpoint(certa_node *nd, uint64_t height, uint64_t size,
+                          const uint8_t root[CERTA_HASH_BYTES]);
 /* Executes and completes a block on the calling thread (recovery). */
 certa_err node_execute_now(certa_node *nd, const uint8_t *rec, size_t len,
                            certa_errinfo *ei);

@@ -45,6 +45,9 @@ typedef struct certa_node_query_src {
     const certa_state *state; /* executed state */
     certa_store *blocks;      /* the block log */
     certa_node_status_fn status;
+    /* the checkpoints document (docs/PROTOCOL.md, query checkpoint): a
+     * new JSON object, or NULL; called with status_ctx */
+    certa_node_status_fn checkpoints;
     void *status_ctx;
     /* g->integrator_count entries: the highest sequence number of a batch
      * of each integrator executed as new up to the state's height (0: none),

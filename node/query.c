@@ -22,7 +22,7 @@
 
 enum { QR_OK, QR_NOT_FOUND, QR_BAD_REQUEST, QR_ERROR, QR_COUNT };
 static const char *const result_names[QR_COUNT] = {"ok", "not_found", "bad_request", "error"};
-#define KINDS 6u /* 0: a body that did not decode; 1..5: certa_query_kind */
+#define KINDS 7u /* 0: a body that did not decode; 1..6: certa_query_kind */
 
 struct certa_node_query {
     certa_query *qs;
@@ -152,6 +152,10 @@ uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src
     if (q.kind == CERTA_QUERY_STATUS) {
         doc = src->status(src->status_ctx);
         e = doc != NULL ? CERTA_OK : certa_errorf(&ei, CERTA_E_NOMEM, "status: out of memory");
+    } else if (q.kind == CERTA_QUERY_CHECKPOINT) {
+        doc = src->checkpoints != NULL ? src->checkpoints(src->status_ctx) : NULL;
+        e = doc != NULL ? CERTA_OK
+                        : certa_errorf(&ei, CERTA_E_NOMEM, "checkpoint: out of memory");
     } else if (q.kind == CERTA_QUERY_INTEGRATOR) {
         e = integrator_json(src, q.name, &doc, &ei);
     } else {
@@ -244,12 +248,37 @@ static json_t *status_json(void *ctx)
     return o;
 }
 
+/* The event log's checkpoints this validator signed (node_sign_checkpoint),
+ * newest first: {"validator": name, "checkpoints": [{"height", "size",
+ * "note"}]}, the note a whole signed note with this validator's line. */
+static json_t *checkpoints_json(void *ctx)
+{
+    certa_node *nd = ctx;
+    json_t *o = json_object(), *a = json_array();
+    if (o == NULL || a == NULL) {
+        json_decref(o);
+        json_decref(a);
+        return NULL;
+    }
+    json_object_set_new(o, "validator", json_string(nd->g->validators[nd->self].name));
+    for (uint32_t k = 0; k < nd->notes_count; k++) {
+        const node_note *n =
+            &nd->notes[(nd->notes_next + NODE_NOTES_MAX - 1 - k) % NODE_NOTES_MAX];
+        json_array_append_new(a, json_pack("{s:I,s:I,s:s%}", "height", (json_int_t)n->height,
+                                           "size", (json_int_t)n->size, "note", n->text,
+                                           n->len));
+    }
+    json_object_set_new(o, "checkpoints", a);
+    return o;
+}
+
 /* Holder, grant and block answers come from the executed state and the
  * block log, between rounds (node_query.h bounds each one). */
 void node_handle_query(certa_node *nd, const certa_cp_request *rq)
 {
     certa_node_query_src src = {.g = nd->g, .state = nd->state, .blocks = nd->blocks,
-                                .status = status_json, .status_ctx = nd,
+                                .status = status_json, .checkpoints = checkpoints_json,
+                                .status_ctx = nd,
                                 .seq_max = nd->x_seq_max};
     const uint8_t *body;
     size_t len;

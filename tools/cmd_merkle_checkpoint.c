@@ -21,6 +21,8 @@
 
 #include "certa/crypto.h"
 #include "certa/genesis.h"
+#include "checkpoint_fetch.h"
+#include "endpoints.h"
 #include "checkpoint_note.h"
 #include "../engine/note.h"
 #include "cli.h"
@@ -155,11 +157,45 @@ out:
     return rc;
 }
 
+/* Fetches the validators' own checkpoints and prints the merged note. */
+static int cmd_fetch(const char *to, const char *gpath, uint32_t timeout_ms)
+{
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_genesis *g = NULL;
+    static certa_tool_endpoints eps;
+    if (certa_genesis_load(certa_tool_genesis_path(gpath), &g, &ei) != CERTA_OK ||
+        certa_tool_endpoints_resolve(g, to, &eps, &ei) != CERTA_OK) {
+        certa_genesis_free(g);
+        return certa_fail(CMD, "%s", certa_errmsg(&ei));
+    }
+    static certa_checkpoint_fetched f;
+    certa_err e = certa_checkpoint_fetch(g, &eps, timeout_ms, &f, &ei);
+    int rc = CERTA_EXIT_OK;
+    if (f.conflicts > 0)
+        fprintf(stderr, "merkle: checkpoint: %u conflicting signature(s): %s\n", f.conflicts,
+                f.conflict);
+    if (e == CERTA_E_NOTFOUND) {
+        fprintf(stderr, "merkle: %s\n", certa_errmsg(&ei));
+        rc = CERTA_EXIT_FAIL;
+    } else if (e != CERTA_OK) {
+        rc = certa_fail(CMD, "%s", certa_errmsg(&ei));
+    } else {
+        fwrite(f.note, 1, f.len, stdout);
+        fprintf(stderr, "merkle: checkpoint of %llu leaves (block %llu) signed by %u of %u "
+                "validators, %u answered\n", (unsigned long long)f.size,
+                (unsigned long long)f.height, f.signers, g->validator_count, f.answered);
+    }
+    certa_genesis_free(g);
+    return rc;
+}
+
 int certa_cmd_merkle_checkpoint(int argc, char **argv)
 {
     /* argv[1] is "checkpoint" */
     const char *op = argc > 2 ? argv[2] : NULL;
-    const char *data = NULL, *gpath = NULL, *key = NULL, *name = NULL;
+    const char *data = NULL, *gpath = NULL, *key = NULL, *name = NULL, *to = NULL;
+    unsigned long long timeout_ms = 5000;
     char *files[CERTA_NOTE_SIGS_MAX];
     int nfiles = 0;
     for (int i = 3; i < argc; i++) {
@@ -171,13 +207,25 @@ int certa_cmd_merkle_checkpoint(int argc, char **argv)
             key = argv[++i];
         else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
             name = argv[++i];
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
+            if (certa_parse_u64(argv[++i], 1, 600000, &timeout_ms) != 0)
+                return certa_usage_error(CMD, "checkpoint: --timeout-ms needs 1..600000");
+        }
         else if (argv[i][0] != '-' && nfiles < CERTA_NOTE_SIGS_MAX)
             files[nfiles++] = argv[i];
         else
             return certa_usage_error(CMD, "checkpoint: unexpected argument '%s'", argv[i]);
     }
     if (op == NULL)
-        return certa_usage_error(CMD, "checkpoint needs sign, verify or merge");
+        return certa_usage_error(CMD, "checkpoint needs sign, verify, merge or fetch");
+    if (strcmp(op, "fetch") == 0) {
+        if (to == NULL || data != NULL || key != NULL || name != NULL || nfiles > 0)
+            return certa_usage_error(CMD, "checkpoint fetch needs --to ENDPOINTS (and "
+                                          "--genesis G, --timeout-ms MS) only");
+        return cmd_fetch(to, gpath, (uint32_t)timeout_ms);
+    }
     if (gpath == NULL)
         return certa_usage_error(CMD, "checkpoint %s needs --genesis FILE", op);
     if (strcmp(op, "sign") == 0) {
@@ -192,7 +240,8 @@ int certa_cmd_merkle_checkpoint(int argc, char **argv)
                                           "check the root)", op);
         return cmd_verify(nfiles, files, gpath, data, strcmp(op, "merge") == 0);
     }
-    return certa_usage_error(CMD, "checkpoint: unknown operation '%s' (sign, verify, merge)",
+    return certa_usage_error(CMD, "checkpoint: unknown operation '%s' (sign, verify, merge, "
+                                  "fetch)",
                              op);
 }
 

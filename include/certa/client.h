@@ -55,6 +55,7 @@ typedef enum certa_query_kind {
     CERTA_QUERY_BLOCK = 3,  /* arg: u64 height · u64 cursor · u32 limit */
     CERTA_QUERY_STATUS = 4, /* arg: none */
     CERTA_QUERY_INTEGRATOR = 5, /* arg: u8 name length L (1..63) · L name bytes */
+    CERTA_QUERY_CHECKPOINT = 6, /* arg: none; the event log's checkpoints it signed */
 } certa_query_kind;
 
 #define CERTA_CP_QUERY_NAME_MAX 63u /* a genesis name's longest */
