@@ -47,6 +47,7 @@
 #include "certa/crypto.h"
 #include "certa/genesis.h"
 #include "cli.h"
+#include "checkpoint_fetch.h"
 #include "endpoints.h"
 #include "gateway_metrics.h"
 #include "gateway_post.h"
@@ -72,6 +73,7 @@
 #define GW_BLOCK_CACHE_SLOTS 256u             /* block and holder pages kept, direct-mapped */
 #define GW_BLOCK_CACHE_DOC_MAX (256u * 1024u) /* larger pages are not kept */
 #define GW_HOLDER_CACHE_MS 1000u              /* how long a holder's page is served again */
+#define GW_CHECKPOINT_MS 1000u /* how long a merged checkpoint is served before asking again */
 #define GW_VERIFY_BODY_BYTES_MAX (64u * 1024u) /* a receipt is a few KiB */
 #define GW_GENESIS_BYTES_MAX (16u << 20)       /* as certa_genesis_load allows */
 
@@ -103,8 +105,11 @@ static const char usage[] =
     "                                      Prefer: respond-async: 202 at once)\n"
     "  GET /v1/batches/ID                  a posted batch: pending, committed (receipts)\n"
     "                                      or failed (why); the poster's token only\n"
-    "  GET /checkpoint, /tile/...          with --tiles: the event log's signed checkpoint\n"
-    "                                      and its C2SP tlog-tiles (certa merkle tiles)\n"
+    "  GET /checkpoint                     the event log's newest checkpoint that 2f+1\n"
+    "                                      validators signed by themselves, one signed\n"
+    "                                      note (C2SP; asked again at most once a second)\n"
+    "  GET /checkpoint, /tile/...          with --tiles: DIR's checkpoint instead, and its\n"
+    "                                      C2SP tlog-tiles (certa merkle tiles)\n"
     "  ?cursor=C&limit=N                   paging, as certa query --cursor/--limit\n"
     "Status codes: 200; 202 accepted (async); 400 a bad path argument, event or\n"
     "JSON (named); 401 no valid token; 404 no such item or path; 405 other\n"
@@ -184,6 +189,14 @@ typedef struct gateway {
         char *doc;         /* NULL: empty slot */
         size_t len;
     } *cache; /* [GW_BLOCK_CACHE_SLOTS] */
+    /* Without --tiles, /checkpoint is the validators' own checkpoints
+     * merged (tools/checkpoint_fetch.h), fetched again at most once per
+     * GW_CHECKPOINT_MS: a burst of readers costs the validators one query
+     * each. cp_mu is held across a fetch, so concurrent readers wait for
+     * it rather than each asking. */
+    pthread_mutex_t cp_mu;
+    certa_checkpoint_fetched *cp; /* the last merged note (len 0: none yet) */
+    uint64_t cp_at_ms;
 } gateway;
 
 static uint64_t mono_ms(void)
@@ -803,6 +816,43 @@ static enum MHD_Result send_tile(gateway *gw, struct MHD_Connection *conn, req *
     return rc;
 }
 
+/* GET /checkpoint without --tiles: the newest checkpoint 2f+1 validators
+ * signed alike, as one signed note (the C2SP formats, text/plain), or 503
+ * naming what was missing. */
+static enum MHD_Result send_checkpoint(gateway *gw, struct MHD_Connection *conn, req *rq)
+{
+    pthread_mutex_lock(&gw->cp_mu);
+    uint64_t now = mono_ms();
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    certa_err e = CERTA_OK;
+    if (gw->cp->len == 0 || now >= gw->cp_at_ms + GW_CHECKPOINT_MS) {
+        static certa_checkpoint_fetched f;
+        uint32_t t = gw->copts.deadline_ms < 2000 ? gw->copts.deadline_ms : 2000;
+        e = certa_checkpoint_fetch(gw->genesis, &gw->eps, t, &f, &ei);
+        if (e == CERTA_OK && f.size >= gw->cp->size) {
+            /* never a smaller log than one already served */
+            *gw->cp = f;
+            gw->cp_at_ms = now;
+        }
+        if (f.conflicts > 0)
+            fprintf(stderr, "gateway: checkpoint: %u conflicting signature(s): %s\n",
+                    f.conflicts, f.conflict);
+    }
+    char *body = NULL;
+    size_t len = gw->cp->len;
+    if (len > 0 && (body = malloc(len)) != NULL)
+        memcpy(body, gw->cp->note, len);
+    pthread_mutex_unlock(&gw->cp_mu);
+    if (len == 0)
+        return send_error(conn, rq, 503, e != CERTA_OK ? (unsigned)e : CERTA_E_NOTFOUND,
+                          e != CERTA_OK ? certa_errmsg(&ei) : "no checkpoint yet", 1);
+    if (body == NULL)
+        return MHD_NO;
+    return send_raw(conn, rq, 200, body, len, true, "text/plain; charset=utf-8", "no-cache", 0,
+                    NULL);
+}
+
 /* The web page's assets, /v1/genesis, /healthz, /metrics and the tiles:
  * answered by the gateway itself. Returns MHD_NO with *handled false for
  * other paths. */
@@ -824,6 +874,8 @@ static enum MHD_Result local_get(gateway *gw, struct MHD_Connection *conn, req *
     }
     if (gw->tiles_dir != NULL && certa_gw_tile_path(url))
         return send_tile(gw, conn, rq, url);
+    if (gw->tiles_dir == NULL && strcmp(url, "/checkpoint") == 0)
+        return send_checkpoint(gw, conn, rq);
     if (strcmp(url, "/v1/genesis") == 0)
         return send_raw(conn, rq, 200, gw->genesis_doc, gw->genesis_len, false,
                         "application/json; charset=utf-8", "no-cache", 0, NULL);
@@ -1100,10 +1152,12 @@ int certa_cmd_gateway(int argc, char **argv)
     gw.burst = (double)args.burst;
     gw.rates = calloc(GW_RATE_SLOTS, sizeof *gw.rates);
     gw.cache = calloc(GW_BLOCK_CACHE_SLOTS, sizeof *gw.cache);
-    if (gw.rates == NULL || gw.cache == NULL)
+    gw.cp = calloc(1, sizeof *gw.cp);
+    if (gw.rates == NULL || gw.cache == NULL || gw.cp == NULL)
         return certa_fail(CMD, "out of memory");
     pthread_mutex_init(&gw.rate_mu, NULL);
     pthread_mutex_init(&gw.cache_mu, NULL);
+    pthread_mutex_init(&gw.cp_mu, NULL);
     for (unsigned i = 0; i < GW_UPSTREAMS; i++)
         pthread_mutex_init(&gw.up[i].mu, NULL);
 
@@ -1179,6 +1233,7 @@ int certa_cmd_gateway(int argc, char **argv)
     for (unsigned i = 0; i < GW_BLOCK_CACHE_SLOTS; i++)
         free(gw.cache[i].doc);
     free(gw.cache);
+    free(gw.cp);
     free(gw.rates);
     free(cert);
     free(key);
