@@ -518,6 +518,23 @@ Test(client_codec, integrator_query)
     cr_assert_eq(strlen(q2.name), CERTA_CP_QUERY_NAME_MAX);
 }
 
+/* The checkpoint query's body: kind 6 alone. */
+Test(client_codec, checkpoint_query)
+{
+    uint8_t buf[CERTA_CP_QUERY_BYTES_MAX];
+    certa_cp_query q = { .kind = CERTA_QUERY_CHECKPOINT }, q2;
+    size_t n = certa_cp_query_encode(&q, buf);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(buf[0], 6);
+    cr_assert_eq(certa_cp_query_decode(buf, n, &q2, NULL), CERTA_OK);
+    cr_assert_eq(q2.kind, CERTA_QUERY_CHECKPOINT);
+    cr_assert_str_eq(certa_query_kind_name(CERTA_QUERY_CHECKPOINT), "checkpoint");
+    buf[1] = 0;
+    cr_assert_eq(certa_cp_query_decode(buf, 2, &q2, NULL), CERTA_E_TRAILING);
+    buf[0] = 7;
+    cr_assert_eq(certa_cp_query_decode(buf, 1, &q2, NULL), CERTA_E_BAD_ENUM);
+}
+
 Test(client_codec, query_result_body)
 {
     static const char doc[] = "{\"holder_id\":\"ab\",\"height\":7}";
