@@ -18,6 +18,18 @@
  * CPU second; cpu_time_efficiency_2t_N is leaves per CPU second at 2 threads
  * over the same at 1 thread (1.0 = the pool costs nothing, so on an idle
  * machine speedup_2t_N would approach 2 x this).
+ *
+ * Kernel limit: the same machine's widest kernels on independent work,
+ * cache-resident: KERNEL_BATCH leaf hashes of 128-byte leaves
+ * (certa_merkle_fixed_leaf_hashes, the leaves of certa_merkle_root_fixed)
+ * and KERNEL_BATCH node hashes
+ * (certa_merkle_node_hashes), repeated; a tree of n leaves does exactly n
+ * leaf hashes and n-1 node hashes, so
+ *   kernel limit leaves/s = 1 / (time of one leaf hash + one node hash)
+ * and ratio_to_kernel_limit_{1t,2t}_N is a tree's rate over it. At 2
+ * threads both run the kernels at once: kernel_speedup_2t is what the two
+ * vCPUs give each other (two hyperthreads of one core share its vector
+ * units), the bound on any speedup_2t_N.
  * Output: one `name value` line per figure; lines starting with # are notes.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
@@ -101,6 +113,56 @@ static double bulk_rate(unsigned threads, double seconds)
     for (unsigned i = 1; i < threads; i++) {
         pthread_join(tid[i], NULL);
         total += a[i].compressions_per_s;
+    }
+    return total;
+}
+
+/* ---- the kernel limit: the widest kernels on independent hashes ---- */
+
+#define KERNEL_BATCH 1024u
+
+typedef struct kernel_arg {
+    const uint8_t *data; /* KERNEL_BATCH leaves of LEAF_BYTES */
+    double seconds;
+    double leaves_per_s;
+} kernel_arg;
+
+static void *kernel_thread(void *p)
+{
+    kernel_arg *a = p;
+    static _Thread_local uint8_t hashes[2 * KERNEL_BATCH * 32], nodes[KERNEL_BATCH * 32];
+    memset(hashes, 0x3c, sizeof hashes);
+    size_t iters = 0;
+    double t0 = now_s(), t;
+    do {
+        certa_errinfo ei;
+        /* the leaf hashes land in the first half: the node step reads
+         * them with the second half as their siblings */
+        if (certa_merkle_fixed_leaf_hashes(NULL, a->data, LEAF_BYTES, KERNEL_BATCH, hashes,
+                                           &ei) != CERTA_OK) {
+            fprintf(stderr, "bench_merkle: %s\n", certa_errmsg(&ei));
+            exit(3);
+        }
+        certa_merkle_node_hashes(hashes, KERNEL_BATCH, nodes);
+        hashes[KERNEL_BATCH * 32] ^= nodes[0];
+        iters++;
+        t = now_s() - t0;
+    } while (t < a->seconds);
+    a->leaves_per_s = (double)KERNEL_BATCH * (double)iters / t;
+    return NULL;
+}
+
+static double kernel_rate(const uint8_t *data, unsigned threads, double seconds)
+{
+    pthread_t tid[2];
+    kernel_arg a[2] = {{data, seconds, 0}, {data + KERNEL_BATCH * LEAF_BYTES, seconds, 0}};
+    for (unsigned i = 1; i < threads; i++)
+        pthread_create(&tid[i], NULL, kernel_thread, &a[i]);
+    kernel_thread(&a[0]);
+    double total = a[0].leaves_per_s;
+    for (unsigned i = 1; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+        total += a[i].leaves_per_s;
     }
     return total;
 }
@@ -197,6 +259,8 @@ typedef struct figures {
     double rate[2][NSIZES][RUNS_MAX];
     double ratio[2][NSIZES][RUNS_MAX];
     double speedup_2t[NSIZES][RUNS_MAX];
+    double kernel_1t[RUNS_MAX], kernel_2t[RUNS_MAX];
+    double kratio[2][NSIZES][RUNS_MAX];
     double plain[NSIZES][RUNS_MAX];
     double vs_plain[NSIZES][RUNS_MAX];
 } figures;
@@ -270,6 +334,8 @@ int main(int argc, char **argv)
         fig.ns_per_compression_1t[r] = 1e9 / c1;
         fig.limit_1t[r] = c1 / COMPRESSIONS_PER_LEAF;
         fig.limit_2t[r] = c2 / COMPRESSIONS_PER_LEAF;
+        fig.kernel_1t[r] = kernel_rate(data, 1, min_seconds);
+        fig.kernel_2t[r] = kernel_rate(data, 2, min_seconds);
         for (int s = 0; s < NSIZES; s++) {
             size_t n = sizes[s];
             if (n > nmax)
@@ -287,6 +353,8 @@ int main(int argc, char **argv)
             fig.ratio[0][s][r] = fig.rate[0][s][r] / fig.limit_1t[r];
             fig.ratio[1][s][r] = fig.rate[1][s][r] / fig.limit_2t[r];
             fig.speedup_2t[s][r] = fig.rate[1][s][r] / fig.rate[0][s][r];
+            fig.kratio[0][s][r] = fig.rate[0][s][r] / fig.kernel_1t[r];
+            fig.kratio[1][s][r] = fig.rate[1][s][r] / fig.kernel_2t[r];
             if (n <= plain_max) {
                 fig.plain[s][r] = plain_rate(data, n, scratch, rp);
                 if (memcmp(r1, rp, 32) != 0) {
@@ -302,6 +370,15 @@ int main(int argc, char **argv)
     printf("ns_per_compression_1t %.2f\n", median(fig.ns_per_compression_1t, runs));
     printf("limit_leaves_per_s_1t %.0f\n", median(fig.limit_1t, runs));
     printf("limit_leaves_per_s_2t %.0f\n", median(fig.limit_2t, runs));
+    printf("kernel_limit_leaves_per_s_1t %.0f\n", median(fig.kernel_1t, runs));
+    printf("kernel_limit_leaves_per_s_2t %.0f\n", median(fig.kernel_2t, runs));
+    double ks[RUNS_MAX];
+    for (int r = 0; r < runs; r++)
+        ks[r] = fig.kernel_2t[r] / fig.kernel_1t[r];
+    printf("kernel_speedup_2t %.3f\n", median(ks, runs));
+    /* the kernels' compressions: 3 per 129-byte leaf message, 2 per node */
+    printf("kernel_ns_per_compression_1t %.3f\n",
+           1e9 / (median(fig.kernel_1t, runs) * COMPRESSIONS_PER_LEAF));
     for (int s = 0; s < NSIZES; s++) {
         if (sizes[s] > nmax)
             continue;
@@ -311,6 +388,8 @@ int main(int argc, char **argv)
         printf("ratio_to_limit_1t_%s %.3f\n", nm, median(fig.ratio[0][s], runs));
         printf("ratio_to_limit_2t_%s %.3f\n", nm, median(fig.ratio[1][s], runs));
         printf("speedup_2t_%s %.3f\n", nm, median(fig.speedup_2t[s], runs));
+        printf("ratio_to_kernel_limit_1t_%s %.3f\n", nm, median(fig.kratio[0][s], runs));
+        printf("ratio_to_kernel_limit_2t_%s %.3f\n", nm, median(fig.kratio[1][s], runs));
         printf("cpu_time_ratio_to_limit_1t_%s %.3f\n", nm, median(fig.cpu_ratio_1t[s], runs));
         printf("cpu_time_efficiency_2t_%s %.3f\n", nm, median(fig.cpu_eff_2t[s], runs));
         if (sizes[s] <= plain_max) {

@@ -54,6 +54,12 @@ const char *certa_merkle_backend(void)
     return certa_mh_backend();
 }
 
+void certa_merkle_node_hashes(const uint8_t *in, size_t pairs, uint8_t *out)
+{
+    CERTA_ASSERT((in != NULL && out != NULL) || pairs == 0);
+    certa_mh_nodes(in, pairs, out);
+}
+
 /* Reduces m hashes at h, in place, to their Merkle root in h[0]. */
 static void reduce_in_place(uint8_t *h, size_t m)
 {
@@ -212,6 +218,16 @@ certa_err certa_merkle_leaf_hashes(certa_pool *pool,
 {
     CERTA_ASSERT((leaves != NULL && out != NULL) || n == 0);
     span_job j = {.src = {.leaves = leaves}, .out = out, .count = n};
+    return certa_pool_run(pool_for(pool, n), (n + SPAN - 1) / SPAN,
+                          leaf_span_task, &j, 0, ei);
+}
+
+certa_err certa_merkle_fixed_leaf_hashes(certa_pool *pool, const void *data,
+                                         size_t leaf_bytes, size_t n, uint8_t *out,
+                                         certa_errinfo *ei)
+{
+    CERTA_ASSERT((data != NULL && out != NULL) || n == 0);
+    span_job j = {.src = {.base = data, .leaf_bytes = leaf_bytes}, .out = out, .count = n};
     return certa_pool_run(pool_for(pool, n), (n + SPAN - 1) / SPAN,
                           leaf_span_task, &j, 0, ei);
 }

@@ -79,6 +79,11 @@ certa_err certa_merkle_root_hashes(certa_pool *pool, const uint8_t *leaf_hashes,
 certa_err certa_merkle_leaf_hashes(certa_pool *pool,
                                    const certa_merkle_leaf *leaves, size_t n,
                                    uint8_t *out, certa_errinfo *ei);
+/* The same over n leaves of leaf_bytes each, back to back at data (the
+ * leaves of certa_merkle_root_fixed). */
+certa_err certa_merkle_fixed_leaf_hashes(certa_pool *pool, const void *data,
+                                         size_t leaf_bytes, size_t n, uint8_t *out,
+                                         certa_errinfo *ei);
 /* The same over split leaves (each the hash of its joined bytes). */
 certa_err certa_merkle_split_leaf_hashes(certa_pool *pool,
                                          const certa_merkle_split_leaf *leaves, size_t n,
@@ -158,6 +163,13 @@ void certa_merkle_frontier_append(certa_merkle_frontier *f, const uint8_t *leaf_
 /* MTH of the size leaves appended so far (the empty-tree hash for 0). */
 void certa_merkle_frontier_root(const certa_merkle_frontier *f,
                                 uint8_t root[CERTA_HASH_BYTES]);
+
+/* One level step: out[i] = node(in[2i], in[2i+1]) for i < pairs (in: 2 *
+ * pairs hashes, out: pairs hashes; out may equal in), with the widest
+ * kernel this machine has, one thread. With certa_merkle_leaf_hashes on
+ * independent leaves it gives the kernels' own rate, the limit any tree
+ * over them is measured against (bench/merkle.c). */
+void certa_merkle_node_hashes(const uint8_t *in, size_t pairs, uint8_t *out);
 
 /* Which SHA-256 kernels run: "avx512+sha-ni", "sha-ni" or "portable". */
 const char *certa_merkle_backend(void);

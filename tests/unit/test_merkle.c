@@ -949,3 +949,38 @@ Test(merkle, frontier_matches_full_recomputation_at_every_size)
     cr_assert_eq(memcmp(root, want, 32), 0);
     free(lh);
 }
+
+/* The level step and the fixed-stride leaf hashes the kernel-limit
+ * benchmark times are the same hashes one at a time, in every kernel. */
+Test(merkle, node_hashes_and_fixed_leaf_hashes)
+{
+    enum { N = 1037, LB = 128 };
+    uint8_t *data = malloc((size_t)N * LB), *got = malloc(64 * N), *one = malloc(32);
+    cr_assert(data != NULL && got != NULL && one != NULL);
+    for (size_t i = 0; i < (size_t)N * LB; i++)
+        data[i] = (uint8_t)(i * 131 + 7);
+    for (int k = 0; k < 3; k++) {
+        certa_mh_force_portable(k == 2);
+        certa_mh_force_narrow(k >= 1);
+        cr_assert_eq(certa_merkle_fixed_leaf_hashes(NULL, data, LB, N, got, NULL), CERTA_OK);
+        for (size_t i = 0; i < N; i++) {
+            certa_merkle_leaf_hash(data + i * LB, LB, one);
+            cr_assert_eq(memcmp(got + 32 * i, one, 32), 0, "leaf %zu, kernel %d", i, k);
+        }
+        /* N/2 pairs of those hashes, in place as a tree level does it */
+        uint8_t *in = malloc(64 * N);
+        cr_assert(in != NULL);
+        memcpy(in, got, 32 * N);
+        certa_merkle_node_hashes(got, N / 2, got);
+        for (size_t i = 0; i < N / 2; i++) {
+            certa_merkle_node_hash(in + 64 * i, in + 64 * i + 32, one);
+            cr_assert_eq(memcmp(got + 32 * i, one, 32), 0, "node %zu, kernel %d", i, k);
+        }
+        free(in);
+    }
+    certa_mh_force_portable(false);
+    certa_mh_force_narrow(false);
+    free(data);
+    free(got);
+    free(one);
+}
