@@ -169,6 +169,13 @@ d = json.load(urllib.request.urlopen(base + "v1/holders/" + holder + "?limit=3",
 print("  GET %sv1/holders/%s...?limit=3 -> %d records at height %d" % (base, holder[:8], len(d["records"]), d["height"]))
 b = json.load(urllib.request.urlopen(base + "v1/blocks/1", timeout=10))
 print("  GET %sv1/blocks/1 -> block %d, %d events, hash %s..." % (base, b["height"], b["header"]["event_count"], b["hash"][:16]))
+try:
+    cp = urllib.request.urlopen(base + "checkpoint", timeout=10).read().decode().split("\n")
+    sigs = [l.split(" ")[1] for l in cp if l.startswith("\u2014 ")]
+    print("  GET %scheckpoint -> the event log's %s events, root %s, signed by %s"
+          % (base, cp[1], cp[2], ", ".join(sigs)))
+except Exception as e:  # 503 until a quorum signed a checkpoint height
+    print("  GET %scheckpoint -> %s" % (base, e))
 PY
 else
   echo "(the gateway did not start: $DEMO_DIR/gateway.log)"
