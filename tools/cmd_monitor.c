@@ -15,7 +15,19 @@
  * the verified root to the new one). Invariant: the state (last verified
  * checkpoint, size, compact range) is replaced only after a checkpoint
  * verified, by a whole-file rename, so a crash never leaves it between two
- * checkpoints. */
+ * checkpoints.
+ *
+ * With --receipts FILE it also checks the receipts it is given against
+ * the log: each must verify offline (certa_receipt_verify: its block's
+ * certificate, its inclusion, and with a result proof the result), and its
+ * event must be in the log with its whole block where the log has it: the
+ * leaves around it (leaf_index before, event_count in all) must have the
+ * certified header's events_root. The first poll of a run then reads the
+ * log from its start (rebuilding the compact range, which must give the
+ * root verified before at the old size); later polls read new events
+ * only. A receipt that fails, or whose event is not in the log by the end
+ * of a --once poll, is reported (exit 1). Memory: about 120 bytes per
+ * receipt and a ring of the last RING_LEAVES leaf hashes. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
@@ -29,9 +41,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certa/certa.h"
 #include "certa/codec.h"
 #include "certa/genesis.h"
 #include "certa/merkle.h"
+#include "certa/receipt.h"
 #include "checkpoint_note.h"
 #include "cli.h"
 #include "endpoints.h"
@@ -41,10 +55,23 @@
 #define TILE_W 256u
 #define BUNDLE_BYTES_MAX (TILE_W * (2u + CERTA_LEAF_PREFIX_BYTES + CERTA_EVENT_BYTES_MAX))
 #define STATE_MAGIC "certa-monitor 1\n"
+#define RECEIPTS_MAX 10000000u
+#define RING_LEAVES (1u << 17) /* leaf hashes kept: a block's whole range */
+
+/* A receipt given, reduced to what the log is checked against. */
+typedef struct mreceipt {
+    uint8_t leaf[CERTA_HASH_BYTES];        /* its event's leaf hash */
+    uint8_t events_root[CERTA_HASH_BYTES]; /* its certified block's */
+    uint64_t height, leaf_index, event_count;
+    uint64_t found;  /* log index of its block's first event, once matched */
+    uint64_t cand;   /* a candidate occurrence waiting for its block's end */
+    uint32_t line;
+    bool result_proven, matched, has_cand;
+} mreceipt;
 
 static const char usage[] =
     "usage: certa monitor --url URL --genesis FILE --state DIR [--once] [--interval-s S]\n"
-    "                     [--witness VKEY]... [--witnesses-min K]\n\n"
+    "                     [--witness VKEY]... [--witnesses-min K] [--receipts FILE]\n\n"
     "Follows the event log a gateway serves (certa gateway --tiles; any server of\n"
     "the C2SP tlog-tiles layout will do) and checks it without trusting the server:\n"
     "each poll fetches URL/checkpoint, which must be this chain's and signed by\n"
@@ -71,7 +98,14 @@ static const char usage[] =
     "                    it (NAME+KEYID+base64); up to 8\n"
     "  --witnesses-min K checkpoints must carry valid cosignatures (C2SP\n"
     "                    cosignature/v1) of at least K of those witnesses\n"
-    "                    (default: all of them)\n";
+    "                    (default: all of them)\n"
+    "  --receipts FILE   receipts (JSON lines, as certa submit --receipts writes):\n"
+    "                    each must verify offline (with a result proof, its result\n"
+    "                    too) and its event be in the log inside its certified\n"
+    "                    block (the leaves around it give the block's events_root);\n"
+    "                    the run's first poll then reads the whole log. Reports\n"
+    "                    bad-receipt, and with --once missing (exit 1) for an event\n"
+    "                    not in the log\n";
 
 #define WITNESSES_MAX 8
 
@@ -81,6 +115,11 @@ typedef struct monitor {
     unsigned nwitnesses, witnesses_min;
     certa_genesis *g;
     CURL *curl;
+    /* receipts given (--receipts), sorted by leaf hash */
+    mreceipt *rc;
+    size_t nrc;
+    bool rescan;      /* read the log from its start at the next poll */
+    uint8_t (*ring)[CERTA_HASH_BYTES]; /* [RING_LEAVES]: leaf i at i % RING_LEAVES */
     /* verified state */
     certa_merkle_frontier f;
     bool have_cp;
@@ -223,9 +262,163 @@ static int report(monitor *m, const char *kind, const char *text, size_t len, co
     return CERTA_EXIT_FAIL;
 }
 
+/* ---- receipts ---- */
+
+static int cmp_leaf(const void *a, const void *b)
+{
+    return memcmp(((const mreceipt *)a)->leaf, ((const mreceipt *)b)->leaf, CERTA_HASH_BYTES);
+}
+
+/* Reads, verifies and reduces the receipts file. CERTA_EXIT_OK, or
+ * CERTA_EXIT_FAIL (a receipt does not verify: printed, naming its line and
+ * the part) or CERTA_EXIT_ERROR (err: unreadable, not JSON, too many). */
+static int load_receipts(monitor *m, const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, err_len, "--receipts %s: %s", path, strerror(errno));
+        return CERTA_EXIT_ERROR;
+    }
+    size_t cap = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t ll;
+    uint32_t no = 0;
+    int rc = CERTA_EXIT_OK;
+    static certa_receipt r;
+    while (rc == CERTA_EXIT_OK && (ll = getline(&line, &lcap, f)) > 0) {
+        no++;
+        if (ll == 1 && line[0] == '\n')
+            continue;
+        certa_errinfo ei;
+        certa_errinfo_clear(&ei);
+        if (certa_receipt_parse_json(line, (size_t)ll, &r, &ei) != CERTA_OK) {
+            snprintf(err, err_len, "--receipts %s: line %u: %s", path, no, certa_errmsg(&ei));
+            rc = CERTA_EXIT_ERROR;
+            break;
+        }
+        if (certa_receipt_verify(&r, m->g, false, &ei) != CERTA_OK) {
+            printf("monitor: bad-receipt: %s line %u does not verify: %s\n", path, no,
+                   certa_errmsg(&ei));
+            rc = CERTA_EXIT_FAIL;
+            break;
+        }
+        if (m->nrc == RECEIPTS_MAX) {
+            snprintf(err, err_len, "--receipts %s: more than %u receipts", path, RECEIPTS_MAX);
+            rc = CERTA_EXIT_ERROR;
+            break;
+        }
+        if (m->nrc == cap) {
+            cap = cap ? 2 * cap : 1024;
+            mreceipt *n = realloc(m->rc, cap * sizeof *n);
+            if (n == NULL) {
+                snprintf(err, err_len, "--receipts %s: out of memory", path);
+                rc = CERTA_EXIT_ERROR;
+                break;
+            }
+            m->rc = n;
+        }
+        certa_block_header h;
+        certa_err he = certa_header_decode(r.header, sizeof r.header, &h, &ei);
+        CERTA_ASSERT(he == CERTA_OK); /* verified above */
+        uint8_t leaf[CERTA_LEAF_PREFIX_BYTES + CERTA_EVENT_BYTES_MAX];
+        size_t n = certa_leaf_encode(r.integrator, r.seq, r.event, r.event_len, leaf,
+                                     sizeof leaf);
+        CERTA_ASSERT(n > 0);
+        mreceipt *x = &m->rc[m->nrc++];
+        memset(x, 0, sizeof *x);
+        certa_merkle_leaf_hash(leaf, n, x->leaf);
+        memcpy(x->events_root, h.events_root, CERTA_HASH_BYTES);
+        x->height = h.height;
+        x->leaf_index = r.leaf_index;
+        x->event_count = h.event_count;
+        x->line = no;
+        x->result_proven = r.has_result_proof;
+    }
+    free(line);
+    fclose(f);
+    if (rc == CERTA_EXIT_OK && m->nrc > 0)
+        qsort(m->rc, m->nrc, sizeof *m->rc, cmp_leaf);
+    return rc;
+}
+
+/* Leaf gi (hash h) of the log was read: a receipt of this event becomes a
+ * candidate, checked once its block's last leaf is in the ring. */
+static void receipts_see(monitor *m, uint64_t gi, const uint8_t h[CERTA_HASH_BYTES])
+{
+    memcpy(m->ring[gi % RING_LEAVES], h, CERTA_HASH_BYTES);
+    if (m->nrc == 0)
+        return;
+    mreceipt key;
+    memcpy(key.leaf, h, CERTA_HASH_BYTES);
+    mreceipt *x = bsearch(&key, m->rc, m->nrc, sizeof *m->rc, cmp_leaf);
+    if (x == NULL)
+        return;
+    while (x > m->rc && memcmp(x[-1].leaf, h, CERTA_HASH_BYTES) == 0)
+        x--;
+    for (; x < m->rc + m->nrc && memcmp(x->leaf, h, CERTA_HASH_BYTES) == 0; x++)
+        if (!x->matched && !x->has_cand && x->leaf_index <= gi &&
+            x->event_count <= RING_LEAVES - TILE_W) {
+            x->cand = gi - x->leaf_index;
+            x->has_cand = true;
+        }
+}
+
+/* After leaves [0, seen) were read: every candidate whose block ended is
+ * checked against its certified events_root (a miss leaves the receipt for
+ * a later occurrence: a batch replayed later repeats its events). */
+static void receipts_settle(monitor *m, uint64_t seen)
+{
+    static uint8_t range[RING_LEAVES][CERTA_HASH_BYTES];
+    for (size_t i = 0; i < m->nrc; i++) {
+        mreceipt *x = &m->rc[i];
+        if (!x->has_cand || x->cand + x->event_count > seen)
+            continue;
+        x->has_cand = false;
+        /* settled after every bundle, so the block is still in the ring */
+        CERTA_ASSERT(x->cand + RING_LEAVES >= seen);
+        for (uint64_t k = 0; k < x->event_count; k++)
+            memcpy(range[k], m->ring[(x->cand + k) % RING_LEAVES], CERTA_HASH_BYTES);
+        uint8_t root[CERTA_HASH_BYTES];
+        certa_errinfo ei;
+        if (certa_merkle_root_hashes(NULL, &range[0][0], x->event_count, root, &ei) ==
+                CERTA_OK &&
+            memcmp(root, x->events_root, CERTA_HASH_BYTES) == 0) {
+            x->matched = true;
+            x->found = x->cand;
+        }
+    }
+}
+
+/* The receipts' standing after a poll; with once, receipts whose events
+ * are not in the log are a fault. */
+static int receipts_report(monitor *m, bool once, const char *text, size_t len)
+{
+    size_t in = 0, proven = 0;
+    const mreceipt *missing = NULL;
+    for (size_t i = 0; i < m->nrc; i++) {
+        in += m->rc[i].matched;
+        proven += m->rc[i].matched && m->rc[i].result_proven;
+        if (!m->rc[i].matched && (missing == NULL || m->rc[i].line < missing->line))
+            missing = &m->rc[i];
+    }
+    printf("monitor: receipts: %zu given, %zu in the log with their blocks, %zu of them "
+           "with results proven by a quorum (version 2), %zu not in the log\n", m->nrc, in,
+           proven, m->nrc - in);
+    fflush(stdout);
+    if (once && missing != NULL)
+        return report(m, "missing", text, len,
+                      "%zu receipted event(s) are not in the log of size %llu with their "
+                      "certified blocks (the first: line %u, block %llu, event %llu)",
+                      m->nrc - in, (unsigned long long)m->f.size, missing->line,
+                      (unsigned long long)missing->height,
+                      (unsigned long long)missing->leaf_index);
+    return CERTA_EXIT_OK;
+}
+
 /* One poll. CERTA_EXIT_OK, CERTA_EXIT_FAIL (a fault, reported) or
  * CERTA_EXIT_ERROR (the server could not be read; err says why). */
-static int poll_once(monitor *m, char *err, size_t err_len)
+static int poll_once(monitor *m, bool once, char *err, size_t err_len)
 {
     static char text[NOTE_BYTES_MAX];
     static certa_note n;
@@ -258,17 +451,24 @@ static int poll_once(monitor *m, char *err, size_t err_len)
             return report(m, "split-view", text, len,
                           "two checkpoints of size %llu, both signed by a quorum, with "
                           "different roots", (unsigned long long)old);
-        printf("monitor: %s size %llu: unchanged, %u signatures\n", n.origin,
-               (unsigned long long)old, good);
-        fflush(stdout);
-        return CERTA_EXIT_OK;
+        if (!m->rescan) {
+            printf("monitor: %s size %llu: unchanged, %u signatures\n", n.origin,
+                   (unsigned long long)old, good);
+            fflush(stdout);
+            return m->nrc > 0 ? receipts_report(m, once, text, len) : CERTA_EXIT_OK;
+        }
     }
-    /* the new leaves, bundle by bundle, onto a copy of the compact range */
+    /* the new leaves (with receipts, at a run's first poll, all of them),
+     * bundle by bundle, onto a copy of the compact range */
     static certa_merkle_frontier f;
-    f = m->f;
+    uint64_t from = m->rescan ? 0 : old;
+    if (m->rescan)
+        certa_merkle_frontier_init(&f);
+    else
+        f = m->f;
     static char bundle[BUNDLE_BYTES_MAX];
-    uint64_t bad_events = 0, next_progress = old + 1000000;
-    for (uint64_t b = old / TILE_W; b * TILE_W < n.size; b++) {
+    uint64_t bad_events = 0, next_progress = from + 1000000;
+    for (uint64_t b = from / TILE_W; b * TILE_W < n.size; b++) {
         uint64_t w = n.size - b * TILE_W < TILE_W ? n.size - b * TILE_W : TILE_W;
         char idx[64], path[128];
         certa_tile_index_path(b, idx, sizeof idx);
@@ -287,7 +487,7 @@ static int poll_once(monitor *m, char *err, size_t err_len)
                 return report(m, "rewritten", text, len, "%s: leaf %llu %s", path,
                               (unsigned long long)(b * TILE_W + i),
                               pos == blen ? "missing" : "truncated");
-            if (b * TILE_W + i < old)
+            if (b * TILE_W + i < from)
                 continue; /* verified by an earlier poll */
             certa_event ev;
             certa_errinfo ei;
@@ -302,7 +502,21 @@ static int poll_once(monitor *m, char *err, size_t err_len)
             uint8_t h[CERTA_HASH_BYTES];
             certa_merkle_leaf_hash(leaf, l, h);
             certa_merkle_frontier_append(&f, h, 1);
+            if (m->nrc > 0)
+                receipts_see(m, f.size - 1, h);
+            if (m->rescan && m->have_cp && f.size == old) {
+                uint8_t was[CERTA_HASH_BYTES], now[CERTA_HASH_BYTES];
+                certa_merkle_frontier_root(&m->f, was);
+                certa_merkle_frontier_root(&f, now);
+                if (memcmp(was, now, sizeof was) != 0)
+                    return report(m, "rewritten", text, len,
+                                  "the first %llu events served now do not give the root "
+                                  "verified before at that size: history rewritten",
+                                  (unsigned long long)old);
+            }
         }
+        if (m->nrc > 0)
+            receipts_settle(m, f.size);
         if (pos != blen)
             return report(m, "rewritten", text, len, "%s: %zu bytes after its %llu leaves", path,
                           blen - pos, (unsigned long long)w);
@@ -333,11 +547,12 @@ static int poll_once(monitor *m, char *err, size_t err_len)
     m->cp_len = len;
     m->cp = n;
     m->have_cp = true;
+    m->rescan = false;
     printf("monitor: %s size %llu -> %llu: %llu new events verified, consistent, "
            "%u signatures\n", n.origin, (unsigned long long)old, (unsigned long long)n.size,
            (unsigned long long)(n.size - old), good);
     fflush(stdout);
-    return CERTA_EXIT_OK;
+    return m->nrc > 0 ? receipts_report(m, once, text, len) : CERTA_EXIT_OK;
 }
 
 static volatile sig_atomic_t stop;
@@ -353,7 +568,7 @@ int certa_cmd_monitor(int argc, char **argv)
         fputs(usage, stdout);
         return CERTA_EXIT_OK;
     }
-    const char *url = NULL, *gpath = NULL, *dir = NULL;
+    const char *url = NULL, *gpath = NULL, *dir = NULL, *receipts = NULL;
     bool once = false;
     unsigned long long interval_s = 60, wmin = ULLONG_MAX;
     const char *witnesses[WITNESSES_MAX];
@@ -367,6 +582,8 @@ int certa_cmd_monitor(int argc, char **argv)
             gpath = argv[++i];
         else if (strcmp(o, "--state") == 0 && has)
             dir = argv[++i];
+        else if (strcmp(o, "--receipts") == 0 && has)
+            receipts = argv[++i];
         else if (strcmp(o, "--witness") == 0 && has) {
             if (nw == WITNESSES_MAX)
                 return certa_usage_error(CMD, "--witness: at most %d", WITNESSES_MAX);
@@ -419,6 +636,19 @@ int certa_cmd_monitor(int argc, char **argv)
         rc = certa_fail(CMD, "%s", err);
         goto out;
     }
+    if (receipts != NULL) {
+        m.ring = malloc((size_t)RING_LEAVES * sizeof *m.ring);
+        if (m.ring == NULL) {
+            rc = certa_fail(CMD, "out of memory");
+            goto out;
+        }
+        rc = load_receipts(&m, receipts, err, sizeof err);
+        if (rc == CERTA_EXIT_ERROR)
+            rc = certa_fail(CMD, "%s", err);
+        if (rc != CERTA_EXIT_OK)
+            goto out;
+        m.rescan = true;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (m.curl = curl_easy_init()) == NULL) {
         rc = certa_fail(CMD, "cannot start the HTTP client");
         goto out;
@@ -431,7 +661,7 @@ int certa_cmd_monitor(int argc, char **argv)
     signal(SIGTERM, on_signal);
     for (;;) {
         err[0] = '\0';
-        rc = poll_once(&m, err, sizeof err);
+        rc = poll_once(&m, once, err, sizeof err);
         if (rc == CERTA_EXIT_ERROR)
             fprintf(stderr, "certa monitor: %s%s\n", err, once ? "" : " (trying again)");
         if (once || rc == CERTA_EXIT_FAIL)
@@ -446,6 +676,8 @@ int certa_cmd_monitor(int argc, char **argv)
 out:
     if (m.curl != NULL)
         curl_easy_cleanup(m.curl);
+    free(m.rc);
+    free(m.ring);
     certa_genesis_free(m.g);
     return rc;
 }

@@ -84,6 +84,16 @@ until fetch "$W/cp3" && [ "$(signers "$W/cp3")" = 4 ] && [ "$(size_of "$W/cp3")"
 done
 s3=$(size_of "$W/cp3")
 note "all four signed $s3 leaves again"
+# chunk 0 sent again: its receipts now prove their results (version 2)
+set +e
+"$CERTA" submit --to all --genesis "$G" --integrator app --key "$KEYS/app.pem" --seq 1 \
+    --batch 3 --quiet --receipts "$W/r0v2.rc" "$W/load/g-0000.jsonl" >"$W/r0v2.out" 2>&1
+set -e
+[ "$(grep -c '"receipt":2' "$W/r0v2.rc")" = 30 ] ||
+    fail "chunk 0 again: $(grep -c '"receipt":2' "$W/r0v2.rc") of 30 receipts prove results: $(cat "$W/r0v2.out")"
+# one more chunk, committed after cp3 was signed: its events lie beyond it
+next_chunk
+[ "$(cat "$W/s$((CHUNK - 1)).exit")" = 0 ] || fail "submit: $(cat "$W/s$((CHUNK - 1)).err")"
 
 note "SIGKILL validators 2 and 3: no quorum"
 for k in 2 3; do
@@ -123,13 +133,67 @@ for f in cp1 cp2 cp3 gw1 gw2; do
 done
 note "every note's root matches all four logs"
 
+# a monitor given the receipts: each verifies and its event is in the log
+# inside its certified block; the log published as tiles up to cp3
+"$CERTA" merkle tiles --data "$W/c/node0/data" --out "$W/T" --checkpoint "$W/cp3" >/dev/null ||
+    fail "merkle tiles"
+H3=$("$CERTA" merkle log --data "$W/c/node0/data" |
+    awk -v s="$s3" '$6 == s { print $2; exit }')
+[ -n "$H3" ] || fail "no block ends the log at $s3 events"
+cat "$W"/s*.rc "$W/r0v2.rc" 2>/dev/null >"$W/all.rc"
+python3 - "$W" "$H3" <<'PY'
+import json, sys
+w, h3 = sys.argv[1], int(sys.argv[2])
+rows = [l for l in open(w + "/all.rc") if l.strip()]
+inside = [l for l in rows if json.loads(l)["height"] <= h3]
+open(w + "/in.rc", "w").writelines(inside)
+bad = json.loads(inside[0])
+ev = bytearray.fromhex(bad["event"]); ev[-1] ^= 1
+bad["event"] = ev.hex()
+open(w + "/bad.rc", "w").write(json.dumps(bad) + "\n")
+PY
+n_in=$(wc -l <"$W/in.rc")
+n_all=$(wc -l <"$W/all.rc")
+[ "$n_all" -gt "$n_in" ] || fail "every receipt is inside cp3: the missing case is not tested"
+"$CERTA" gateway --genesis "$G" --listen "127.0.0.1:$((GW_PORT + 1))" --tiles "$W/T" \
+    >"$W/gwt.out" 2>"$W/gwt.err" &
+PIDS[8]=$!
+for _ in $(seq 100); do grep -q serving "$W/gwt.out" 2>/dev/null && break; sleep 0.1; done
+TURL=http://127.0.0.1:$((GW_PORT + 1))
+"$CERTA" monitor --url "$TURL" --genesis "$G" --state "$W/m1" --receipts "$W/in.rc" --once \
+    >"$W/mon1" 2>&1 || fail "monitor with the receipts inside cp3: $(cat "$W/mon1")"
+grep -q "receipts: $n_in given, $n_in in the log with their blocks, 30 of them with results proven" \
+    "$W/mon1" || fail "monitor: $(cat "$W/mon1")"
+note "monitor: $(grep receipts: "$W/mon1")"
+# again with its state: the first poll of a run reads the log from its start
+"$CERTA" monitor --url "$TURL" --genesis "$G" --state "$W/m1" --receipts "$W/in.rc" --once \
+    >"$W/mon2" 2>&1 || fail "monitor again: $(cat "$W/mon2")"
+grep -q "receipts: $n_in given, $n_in in the log" "$W/mon2" || fail "monitor again: $(cat "$W/mon2")"
+rc=0
+"$CERTA" monitor --url "$TURL" --genesis "$G" --state "$W/m2" --receipts "$W/all.rc" --once \
+    >"$W/mon3" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "receipts of events after cp3: exit $rc: $(cat "$W/mon3")"
+grep -q "monitor: missing: $((n_all - n_in)) receipted event(s) are not in the log of size $s3" \
+    "$W/mon3" || fail "missing: $(cat "$W/mon3")"
+rc=0
+"$CERTA" monitor --url "$TURL" --genesis "$G" --state "$W/m3" --receipts "$W/bad.rc" --once \
+    >"$W/mon4" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "an altered receipt: exit $rc: $(cat "$W/mon4")"
+grep -q "monitor: bad-receipt: .*bad.rc line 1 does not verify: " "$W/mon4" ||
+    fail "altered receipt: $(cat "$W/mon4")"
+note "monitor: events after cp3 reported missing, an altered receipt refused"
+kill -TERM "${PIDS[8]}"
+wait "${PIDS[8]}" 2>/dev/null || true
+PIDS[8]=
+
 if command -v go >/dev/null && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ]; then
     mkdir -p "$W/gopath/src/notecheck" "$W/gocache"
     cp "$SRC/tests/integration/note_check.go" "$W/gopath/src/notecheck/main.go"
     (cd "$W/gopath/src/notecheck" &&
         GOPATH="$W/gopath:/usr/share/gocode" GO111MODULE=off GOCACHE="$W/gocache" GOFLAGS= \
             go build -o "$W/note_check" .) 2>"$W/go.err" || fail "go build: $(cat "$W/go.err")"
-    "$CERTA" merkle log --data "$W/c/node0/data" --leaves | head -n "$s3" >"$W/leaves.txt"
+    "$CERTA" merkle log --data "$W/c/node0/data" --leaves >"$W/leaves.all"
+    head -n "$s3" "$W/leaves.all" >"$W/leaves.txt"
     vkeys=$(python3 - "$G" <<'PY'
 import base64, hashlib, json, sys
 g = json.load(open(sys.argv[1]))
