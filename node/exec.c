@@ -229,7 +229,11 @@ static void complete_job(certa_node *nd, exec_job *job, bool replying)
     certa_metric_set(nd->m.height, (double)hdr->height);
     nd->events_window_count += leaves;
     nd->events_total += leaves;
-    if (job->log_checkpoint)
+    /* a replay at start signs only what the ring will keep: years of
+     * checkpoint heights would cost an Ed25519 signature each */
+    if (job->log_checkpoint &&
+        (replying || hdr->height + (uint64_t)NODE_NOTES_MAX * nd->pc.checkpoint_interval >
+                         nd->recover_last))
         node_sign_checkpoint(nd, hdr->height, job->log_size, job->log_root);
 
     if (replying && nd->nwaiters > 0)

@@ -120,9 +120,6 @@ typedef struct exec_batch {
     size_t len;
 } exec_batch;
 
-/* A committed, durable block on its way through execution. The I/O thread
- * creates it, the execution thread fills it, the I/O thread completes it
- * (receipts, caches, its view of the executed height) and frees it. */
 /* A checkpoint note this validator signed: text and its signature line. */
 #define NODE_NOTES_MAX 16u
 typedef struct node_note {
@@ -131,6 +128,9 @@ typedef struct node_note {
     char text[CERTA_NOTE_BODY_BYTES + CERTA_NOTE_SIG_LINE_BYTES + 2];
 } node_note;
 
+/* A committed, durable block on its way through execution. The I/O thread
+ * creates it, the execution thread fills it, the I/O thread completes it
+ * (receipts, caches, its view of the executed height) and frees it. */
 typedef struct exec_job {
     uint64_t height;
     uint8_t *rec; /* the REC_BLOCK record (owned) */
@@ -255,6 +255,9 @@ struct certa_node {
      * checkpoint fetch` to merge with the others' signatures. */
     node_note notes[NODE_NOTES_MAX];
     uint32_t notes_next, notes_count;
+    /* the block log's last height while it is replayed at start: only the
+     * newest NODE_NOTES_MAX checkpoints of the replay are signed */
+    uint64_t recover_last;
 
     certa_pbft *pbft;
     certa_pbft_config pc;

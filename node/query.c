@@ -153,9 +153,12 @@ uint8_t certa_node_query_answer(certa_node_query *nq, const certa_node_query_src
         doc = src->status(src->status_ctx);
         e = doc != NULL ? CERTA_OK : certa_errorf(&ei, CERTA_E_NOMEM, "status: out of memory");
     } else if (q.kind == CERTA_QUERY_CHECKPOINT) {
-        doc = src->checkpoints != NULL ? src->checkpoints(src->status_ctx) : NULL;
-        e = doc != NULL ? CERTA_OK
-                        : certa_errorf(&ei, CERTA_E_NOMEM, "checkpoint: out of memory");
+        if (src->checkpoints == NULL)
+            e = certa_errorf(&ei, CERTA_E_NOTFOUND, "checkpoint: not served here");
+        else if ((doc = src->checkpoints(src->status_ctx)) == NULL)
+            e = certa_errorf(&ei, CERTA_E_NOMEM, "checkpoint: out of memory");
+        else
+            e = CERTA_OK;
     } else if (q.kind == CERTA_QUERY_INTEGRATOR) {
         e = integrator_json(src, q.name, &doc, &ei);
     } else {

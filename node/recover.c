@@ -61,6 +61,7 @@ certa_err node_recover(certa_node *nd, certa_errinfo *ei)
     uint8_t *tip = NULL;
     size_t tip_len = 0;
     if (certa_store_range(nd->blocks, &first, &last)) {
+        nd->recover_last = last;
         certa_err e = certa_store_scan(nd->blocks, first, last, replay_block_fn, &c, ei);
         if (e == CERTA_OK && c.err != CERTA_OK) {
             *ei = c.ei;
