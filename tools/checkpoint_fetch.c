@@ -143,7 +143,6 @@ certa_err certa_checkpoint_fetch(const certa_genesis *g, const certa_tool_endpoi
     }
     /* for each distinct text, largest size first: its signers' lines
      * together, kept when they hold a quorum */
-    uint64_t best_seen = 0;
     uint32_t best_good = 0;
     bool found = false;
     for (uint32_t k = 0; k < nf && !found; k++) {
@@ -191,8 +190,7 @@ certa_err certa_checkpoint_fetch(const certa_genesis *g, const certa_tool_endpoi
             out->height = height;
             out->signers = good;
             found = true;
-        } else if (!best_seen || good > best_good) {
-            best_seen = m->size ? m->size : 1;
+        } else if (good > best_good) {
             best_good = good;
         }
     }

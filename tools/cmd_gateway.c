@@ -826,15 +826,15 @@ static enum MHD_Result send_checkpoint(gateway *gw, struct MHD_Connection *conn,
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
     certa_err e = CERTA_OK;
-    if (gw->cp->len == 0 || now >= gw->cp_at_ms + GW_CHECKPOINT_MS) {
+    if (gw->cp_at_ms == 0 || now >= gw->cp_at_ms + GW_CHECKPOINT_MS) {
         static certa_checkpoint_fetched f;
         uint32_t t = gw->copts.deadline_ms < 2000 ? gw->copts.deadline_ms : 2000;
         e = certa_checkpoint_fetch(gw->genesis, &gw->eps, t, &f, &ei);
-        if (e == CERTA_OK && f.size >= gw->cp->size) {
-            /* never a smaller log than one already served */
-            *gw->cp = f;
-            gw->cp_at_ms = now;
-        }
+        /* asked at most once a second, answered or not: readers queue on
+         * cp_mu behind one fetch, not behind one each */
+        gw->cp_at_ms = mono_ms();
+        if (e == CERTA_OK && f.size >= gw->cp->size)
+            *gw->cp = f; /* never a smaller log than one already served */
         if (f.conflicts > 0)
             fprintf(stderr, "gateway: checkpoint: %u conflicting signature(s): %s\n",
                     f.conflicts, f.conflict);
