@@ -25,65 +25,6 @@ typedef struct fetched_note {
     certa_note n;
 } fetched_note;
 
-/* Asks every endpoint at once; fills bodies[i] (malloc'ed JSON, NULL when
- * that validator did not answer). Returns how many answered. */
-static uint32_t ask_all(const certa_tool_endpoints *eps, uint32_t timeout_ms, char **bodies,
-                        size_t *lens)
-{
-    certa_client *c[CERTA_TOOL_ENDPOINTS_MAX] = {0};
-    bool done[CERTA_TOOL_ENDPOINTS_MAX] = {false};
-    uint32_t left = 0, answered = 0;
-    for (uint32_t i = 0; i < eps->count; i++) {
-        bodies[i] = NULL;
-        certa_client_opts o = {.endpoint_count = 1, .endpoints = &eps->endpoints[i],
-                               .server_keys = &eps->server_keys[i], .window = 1,
-                               .deadline_ms = timeout_ms, .attempt_timeout_ms = timeout_ms,
-                               .retries_max = 1};
-        certa_cp_query q = {.kind = CERTA_QUERY_CHECKPOINT};
-        certa_errinfo ei;
-        certa_errinfo_clear(&ei);
-        if (certa_client_open(&o, &c[i], &ei) != CERTA_OK) {
-            c[i] = NULL;
-            done[i] = true;
-        } else if (certa_client_query(c[i], &q, i, NULL) != CERTA_OK) {
-            done[i] = true;
-        } else {
-            left++;
-        }
-    }
-    /* a client sends only while it is polled: poll them all in turn */
-    while (left > 0) {
-        for (uint32_t i = 0; i < eps->count; i++) {
-            if (done[i])
-                continue;
-            certa_client_reply r;
-            certa_err e = certa_client_poll(c[i], 5, &r);
-            if (e == CERTA_E_TIMEOUT || (e == CERTA_OK && !r.final))
-                continue;
-            done[i] = true;
-            left--;
-            uint8_t kind;
-            const char *doc;
-            size_t dl;
-            certa_errinfo ei;
-            if (e == CERTA_OK && r.type == CERTA_CP_QUERY_RESULT &&
-                certa_cp_query_result_decode(r.body, r.body_len, &kind, &doc, &dl, &ei) ==
-                    CERTA_OK &&
-                kind == CERTA_QUERY_CHECKPOINT && dl <= ANSWER_BYTES_MAX &&
-                (bodies[i] = malloc(dl + 1)) != NULL) {
-                memcpy(bodies[i], doc, dl);
-                bodies[i][dl] = '\0';
-                lens[i] = dl;
-                answered++;
-            }
-        }
-    }
-    for (uint32_t i = 0; i < eps->count; i++)
-        if (c[i] != NULL)
-            certa_client_close(c[i]);
-    return answered;
-}
-
 /* The notes of one answer whose signer is the validator that answered. */
 static uint32_t take_notes(const certa_genesis *g, uint32_t from, const char *body, size_t len,
                            fetched_note *out, uint32_t cap)
@@ -118,29 +59,33 @@ certa_err certa_checkpoint_fetch(const certa_genesis *g, const certa_tool_endpoi
                                  certa_errinfo *ei)
 {
     memset(out, 0, sizeof *out);
-    char *bodies[CERTA_TOOL_ENDPOINTS_MAX];
-    size_t lens[CERTA_TOOL_ENDPOINTS_MAX];
-    out->answered = ask_all(eps, timeout_ms, bodies, lens);
-    if (out->answered == 0)
+    certa_tool_answer ans[CERTA_TOOL_ENDPOINTS_MAX];
+    certa_cp_query q = {.kind = CERTA_QUERY_CHECKPOINT};
+    certa_err qe = certa_tool_query_all(eps, &q, timeout_ms, ANSWER_BYTES_MAX, ans, ei);
+    if (qe != CERTA_OK)
+        return qe;
+    for (uint32_t i = 0; i < eps->count; i++)
+        out->answered += ans[i].body != NULL && ans[i].body[0] == CERTA_QUERY_CHECKPOINT;
+    if (out->answered == 0) {
+        certa_tool_answers_free(ans, eps->count);
         return certa_errorf(ei, CERTA_E_NET, "checkpoint: none of the %u validators asked "
                             "answered within %u ms", eps->count, timeout_ms);
+    }
     size_t cap = (size_t)eps->count * FETCH_NOTES;
     fetched_note *fs = calloc(cap, sizeof *fs);
     certa_note *m = calloc(1, sizeof *m);
     if (fs == NULL || m == NULL) {
-        for (uint32_t i = 0; i < eps->count; i++)
-            free(bodies[i]);
+        certa_tool_answers_free(ans, eps->count);
         free(fs);
         free(m);
         return certa_errorf(ei, CERTA_E_NOMEM, "checkpoint: out of memory");
     }
     uint32_t nf = 0;
-    for (uint32_t i = 0; i < eps->count; i++) {
-        if (bodies[i] != NULL)
-            nf += take_notes(g, eps->validator[i], bodies[i], lens[i], fs + nf,
-                             (uint32_t)(cap - nf));
-        free(bodies[i]);
-    }
+    for (uint32_t i = 0; i < eps->count; i++)
+        if (ans[i].body != NULL && ans[i].body[0] == CERTA_QUERY_CHECKPOINT)
+            nf += take_notes(g, eps->validator[i], (const char *)ans[i].body + 1,
+                             ans[i].len - 1, fs + nf, (uint32_t)(cap - nf));
+    certa_tool_answers_free(ans, eps->count);
     /* for each distinct text, largest size first: its signers' lines
      * together, kept when they hold a quorum */
     uint32_t best_good = 0;

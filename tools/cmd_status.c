@@ -110,59 +110,19 @@ int certa_cmd_status(int argc, char **argv)
     }
     char want_chain[2 * CERTA_HASH_BYTES + 1];
     certa_hex_encode(g->hash, CERTA_HASH_BYTES, want_chain);
-    /* One client per validator, all queried at once. */
-    certa_client *c[CERTA_TOOL_ENDPOINTS_MAX] = { 0 };
+    /* One client per validator, all queried at once; a status of 64
+     * validators, peers listed, stays well below 16 KiB. */
+    static certa_tool_answer ans[CERTA_TOOL_ENDPOINTS_MAX];
+    certa_cp_query q = { .kind = CERTA_QUERY_STATUS };
     int rc = CERTA_EXIT_OK;
-    for (uint32_t i = 0; i < eps.count; i++) {
-        certa_client_opts o = { .endpoint_count = 1, .endpoints = &eps.endpoints[i],
-                                .server_keys = &eps.server_keys[i], .window = 1,
-                                .deadline_ms = (uint32_t)timeout,
-                                .attempt_timeout_ms = (uint32_t)timeout, .retries_max = 1 };
-        certa_cp_query q = { .kind = CERTA_QUERY_STATUS };
-        if (certa_client_open(&o, &c[i], &ei) != CERTA_OK ||
-            certa_client_query(c[i], &q, i, NULL) != CERTA_OK) {
-            rc = certa_fail("status", "%s", certa_errmsg(&ei));
-            goto out;
-        }
-    }
-    /* A client sends only while it is polled: poll them all in turn, so
-     * that a validator that does not answer costs the others nothing. */
-    /* a status of 64 validators, peers listed, stays well below 16 KiB */
-    static char bodies[CERTA_TOOL_ENDPOINTS_MAX][16384];
-    static size_t body_lens[CERTA_TOOL_ENDPOINTS_MAX];
-    certa_err errs[CERTA_TOOL_ENDPOINTS_MAX];
-    static char why_msg[CERTA_TOOL_ENDPOINTS_MAX][CERTA_CP_ERROR_MSG_MAX + 1];
-    bool done[CERTA_TOOL_ENDPOINTS_MAX] = { false };
-    for (uint32_t left = eps.count; left > 0;) {
-        for (uint32_t i = 0; i < eps.count; i++) {
-            if (done[i])
-                continue;
-            certa_client_reply r;
-            certa_err e = certa_client_poll(c[i], 5, &r);
-            if (e == CERTA_E_TIMEOUT || (e == CERTA_OK && !r.final))
-                continue;
-            done[i] = true;
-            left--;
-            errs[i] = e;
-            body_lens[i] = 0;
-            why_msg[i][0] = '\0';
-            if (e != CERTA_OK)
-                snprintf(why_msg[i], sizeof why_msg[i], "%s", certa_strerror(e));
-            else if (r.type != CERTA_CP_QUERY_RESULT || r.body_len < 1 ||
-                     r.body_len > sizeof bodies[i]) {
-                errs[i] = CERTA_E_PROTOCOL;
-                snprintf(why_msg[i], sizeof why_msg[i], "%s",
-                         r.type == CERTA_CP_ERROR ? r.error.message : "unexpected reply");
-            } else {
-                memcpy(bodies[i], r.body, r.body_len);
-                body_lens[i] = r.body_len;
-            }
-        }
+    if (certa_tool_query_all(&eps, &q, (uint32_t)timeout, 16384, ans, &ei) != CERTA_OK) {
+        rc = certa_fail("status", "%s", certa_errmsg(&ei));
+        goto out;
     }
     for (uint32_t i = 0; i < eps.count; i++) {
         const char *name = g->validators[eps.validator[i]].name;
-        if (errs[i] != CERTA_OK) {
-            const char *why = why_msg[i];
+        if (ans[i].body == NULL) {
+            const char *why = ans[i].why;
             if (as_json) {
                 json_t *j = json_pack("{s:i,s:s,s:s}", "validator", (int)eps.validator[i],
                                       "endpoint", eps.endpoints[i], "error", why);
@@ -176,20 +136,21 @@ int certa_cmd_status(int argc, char **argv)
             rc = CERTA_EXIT_FAIL;
             continue;
         }
-        bool chain_ok = same_chain(bodies[i] + 1, body_lens[i] - 1, want_chain);
+        const char *doc = (const char *)ans[i].body + 1;
+        size_t dl = ans[i].len - 1;
+        bool chain_ok = same_chain(doc, dl, want_chain);
         if (!chain_ok)
             rc = CERTA_EXIT_FAIL;
         if (as_json)
-            printf("%.*s\n", (int)(body_lens[i] - 1), bodies[i] + 1);
+            printf("%.*s\n", (int)dl, doc);
         else
-            print_human(name, eps.endpoints[i], bodies[i] + 1, body_lens[i] - 1, chain_ok);
+            print_human(name, eps.endpoints[i], doc, dl, chain_ok);
         if (!chain_ok && as_json)
             fprintf(stderr, "certa status: %s at %s runs another chain than %s\n", name,
                     eps.endpoints[i], certa_tool_genesis_path(genesis));
     }
 out:
-    for (uint32_t i = 0; i < eps.count; i++)
-        certa_client_close(c[i]);
+    certa_tool_answers_free(ans, eps.count);
     certa_genesis_free(g);
     return rc;
 }

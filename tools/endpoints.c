@@ -82,3 +82,58 @@ certa_client_opts certa_tool_query_opts(const certa_tool_endpoints *eps, uint32_
                                .attempt_timeout_ms = attempt > 100 ? attempt : 100,
                                .retries_max = eps->count};
 }
+
+certa_err certa_tool_query_all(const certa_tool_endpoints *eps, const certa_cp_query *q,
+                               uint32_t timeout_ms, size_t body_max,
+                               certa_tool_answer *answers, certa_errinfo *ei)
+{
+    certa_client *c[CERTA_TOOL_ENDPOINTS_MAX] = {0};
+    bool done[CERTA_TOOL_ENDPOINTS_MAX] = {false};
+    certa_err e = CERTA_OK;
+    memset(answers, 0, (size_t)eps->count * sizeof *answers);
+    for (uint32_t i = 0; i < eps->count && e == CERTA_OK; i++) {
+        certa_client_opts o = {.endpoint_count = 1, .endpoints = &eps->endpoints[i],
+                               .server_keys = &eps->server_keys[i], .window = 1,
+                               .deadline_ms = timeout_ms, .attempt_timeout_ms = timeout_ms,
+                               .retries_max = 1};
+        if ((e = certa_client_open(&o, &c[i], ei)) == CERTA_OK &&
+            (e = certa_client_query(c[i], q, i, NULL)) != CERTA_OK)
+            certa_errorf(ei, e, "query %s: %s", eps->endpoints[i], certa_strerror(e));
+    }
+    for (uint32_t left = e == CERTA_OK ? eps->count : 0; left > 0;) {
+        for (uint32_t i = 0; i < eps->count; i++) {
+            if (done[i])
+                continue;
+            certa_client_reply r;
+            certa_err pe = certa_client_poll(c[i], 5, &r);
+            if (pe == CERTA_E_TIMEOUT || (pe == CERTA_OK && !r.final))
+                continue;
+            done[i] = true;
+            left--;
+            certa_tool_answer *a = &answers[i];
+            if (pe != CERTA_OK)
+                snprintf(a->why, sizeof a->why, "%s", certa_strerror(pe));
+            else if (r.type != CERTA_CP_QUERY_RESULT || r.body_len < 1 ||
+                     r.body_len > body_max || (a->body = malloc(r.body_len)) == NULL)
+                snprintf(a->why, sizeof a->why, "%s",
+                         r.type == CERTA_CP_ERROR          ? r.error.message
+                         : r.type == CERTA_CP_QUERY_RESULT ? "answer too large"
+                                                           : "unexpected reply");
+            else {
+                memcpy(a->body, r.body, r.body_len);
+                a->len = r.body_len;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < eps->count; i++)
+        certa_client_close(c[i]);
+    return e;
+}
+
+void certa_tool_answers_free(certa_tool_answer *answers, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        free(answers[i].body);
+        answers[i].body = NULL;
+    }
+}

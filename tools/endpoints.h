@@ -33,4 +33,24 @@ certa_err certa_tool_endpoints_resolve(const certa_genesis *g, const char *list,
  * getting an equal share of timeout_ms, which bounds the whole. */
 certa_client_opts certa_tool_query_opts(const certa_tool_endpoints *eps, uint32_t timeout_ms);
 
+/* One endpoint's answer to certa_tool_query_all: the QUERY_RESULT body
+ * (the kind byte, then the JSON document; malloc'ed), or body NULL and why
+ * saying what came instead (the validator's error, no answer). */
+typedef struct certa_tool_answer {
+    uint8_t *body;
+    size_t len;
+    char why[CERTA_CP_ERROR_MSG_MAX + 1];
+} certa_tool_answer;
+
+/* Asks q of every endpoint of eps at once, one client each, within
+ * timeout_ms; a body over body_max bytes counts as no answer. Every
+ * client is polled in turn (a client sends only while it is polled), so a
+ * validator that does not answer costs the others nothing. Fills
+ * answers[0 .. eps->count); CERTA_OK, or the error opening a client (ei;
+ * answers then hold nothing to free). */
+certa_err certa_tool_query_all(const certa_tool_endpoints *eps, const certa_cp_query *q,
+                               uint32_t timeout_ms, size_t body_max,
+                               certa_tool_answer *answers, certa_errinfo *ei);
+void certa_tool_answers_free(certa_tool_answer *answers, uint32_t n);
+
 #endif

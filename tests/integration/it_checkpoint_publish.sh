@@ -186,23 +186,11 @@ kill -TERM "${PIDS[8]}"
 wait "${PIDS[8]}" 2>/dev/null || true
 PIDS[8]=
 
-if command -v go >/dev/null && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ]; then
-    mkdir -p "$W/gopath/src/notecheck" "$W/gocache"
-    cp "$SRC/tests/integration/note_check.go" "$W/gopath/src/notecheck/main.go"
-    (cd "$W/gopath/src/notecheck" &&
-        GOPATH="$W/gopath:/usr/share/gocode" GO111MODULE=off GOCACHE="$W/gocache" GOFLAGS= \
-            go build -o "$W/note_check" .) 2>"$W/go.err" || fail "go build: $(cat "$W/go.err")"
+. "$SRC/tests/integration/lib_note.sh"
+if note_check_build "$W"; then
     "$CERTA" merkle log --data "$W/c/node0/data" --leaves >"$W/leaves.all"
     head -n "$s3" "$W/leaves.all" >"$W/leaves.txt"
-    vkeys=$(python3 - "$G" <<'PY'
-import base64, hashlib, json, sys
-g = json.load(open(sys.argv[1]))
-for v in g["validators"]:
-    pub = bytes.fromhex(v["sign_pub"])
-    kid = hashlib.sha256(v["name"].encode() + b"\n\x01" + pub).digest()[:4]
-    print("%s+%s+%s" % (v["name"], kid.hex(), base64.b64encode(b"\x01" + pub).decode()))
-PY
-)
+    vkeys=$(note_vkeys "$G")
     # shellcheck disable=SC2086
     "$W/note_check" "$W/cp3" "$W/leaves.txt" $vkeys >"$W/go.out" 2>&1 ||
         fail "sumdb/note refused the validators' checkpoint: $(cat "$W/go.out")"
