@@ -74,9 +74,6 @@
 #define GW_BLOCK_CACHE_DOC_MAX (256u * 1024u) /* larger pages are not kept */
 #define GW_HOLDER_CACHE_MS 1000u              /* how long a holder's page is served again */
 #define GW_CHECKPOINT_MS 1000u /* how long a merged checkpoint is served before asking again */
-#define GW_TILE_SLOTS 512u              /* tile responses kept, direct-mapped */
-#define GW_TILE_BYTES_MAX (128u * 1024u) /* larger tiles are sent from their file */
-#define GW_TILE_PATH_BYTES 96u          /* longer paths are not kept */
 #define GW_VERIFY_BODY_BYTES_MAX (64u * 1024u) /* a receipt is a few KiB */
 #define GW_GENESIS_BYTES_MAX (16u << 20)       /* as certa_genesis_load allows */
 
@@ -200,16 +197,6 @@ typedef struct gateway {
     pthread_mutex_t cp_mu;
     certa_checkpoint_fetched *cp; /* the last merged note (len 0: none yet) */
     uint64_t cp_at_ms;
-    /* Tiles are immutable: a tile's response is built once and queued
-     * again for every request of its path (MHD counts a response's users,
-     * so replacing a slot never frees one still being sent), at most
-     * GW_TILE_SLOTS x GW_TILE_BYTES_MAX bytes (64 MiB). The checkpoint is
-     * never kept. */
-    pthread_mutex_t tile_mu;
-    struct tile_slot {
-        char path[GW_TILE_PATH_BYTES];
-        struct MHD_Response *resp; /* NULL: empty */
-    } *tiles; /* [GW_TILE_SLOTS] */
 } gateway;
 
 static uint64_t mono_ms(void)
@@ -796,90 +783,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-static void tile_headers(struct MHD_Response *resp, bool cp)
-{
-    MHD_add_response_header(resp, "Content-Type",
-                            cp ? "text/plain; charset=utf-8" : "application/octet-stream");
-    MHD_add_response_header(resp, "Cache-Control",
-                            cp ? "no-cache" : "public, max-age=31536000, immutable");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-}
-
-static uint32_t tile_slot_of(const char *url)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = url; *p != '\0'; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h % GW_TILE_SLOTS;
-}
-
-/* A kept tile's response queued again, under tile_mu (so that its slot is
- * not replaced between the lookup and MHD taking its own count). */
-static bool tile_kept(gateway *gw, struct MHD_Connection *conn, req *rq, const char *url,
-                      enum MHD_Result *rc)
-{
-    struct tile_slot *s = &gw->tiles[tile_slot_of(url)];
-    bool hit = false;
-    pthread_mutex_lock(&gw->tile_mu);
-    if (s->resp != NULL && strcmp(s->path, url) == 0) {
-        rq->status = 200;
-        *rc = MHD_queue_response(conn, 200, s->resp);
-        hit = true;
-    }
-    pthread_mutex_unlock(&gw->tile_mu);
-    return hit;
-}
-
-/* Reads a tile of size bytes from fd (closed here) into a response kept in
- * its slot, and queues it. False (fd closed) when it could not be read. */
-static bool tile_keep(gateway *gw, struct MHD_Connection *conn, req *rq, const char *url,
-                      int fd, size_t size, enum MHD_Result *rc)
-{
-    char *buf = malloc(size ? size : 1);
-    size_t got = 0;
-    while (buf != NULL && got < size) {
-        ssize_t k = pread(fd, buf + got, size - got, (off_t)got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    struct MHD_Response *resp =
-        buf != NULL && got == size
-            ? MHD_create_response_from_buffer(size, buf, MHD_RESPMEM_MUST_FREE)
-            : NULL;
-    if (resp == NULL) {
-        free(buf);
-        return false;
-    }
-    tile_headers(resp, false);
-    struct tile_slot *s = &gw->tiles[tile_slot_of(url)];
-    pthread_mutex_lock(&gw->tile_mu);
-    struct MHD_Response *old = s->resp;
-    snprintf(s->path, sizeof s->path, "%s", url);
-    s->resp = resp;
-    rq->status = 200;
-    *rc = MHD_queue_response(conn, 200, resp);
-    pthread_mutex_unlock(&gw->tile_mu);
-    if (old != NULL)
-        MHD_destroy_response(old); /* its connections keep their count */
-    return true;
-}
-
-/* A file of the tiles directory. Every path but the checkpoint names one
- * content forever (cmd_merkle_tiles.c), so caches may keep it and so does
- * the gateway (tile_kept); the checkpoint and large files are sent from
- * their descriptor (no copy); a path that is not there (yet) is a 404. */
+/* A file of the tiles directory, sent from its descriptor (no copy). Every
+ * path but the checkpoint names one content forever (cmd_merkle_tiles.c),
+ * so caches may keep it; a path that is not there (yet) is a 404. */
 static enum MHD_Result send_tile(gateway *gw, struct MHD_Connection *conn, req *rq,
                                  const char *url)
 {
-    bool cp = strcmp(url, "/checkpoint") == 0;
-    bool keepable = !cp && strlen(url) < GW_TILE_PATH_BYTES;
-    enum MHD_Result krc;
-    if (keepable && tile_kept(gw, conn, rq, url, &krc))
-        return krc;
     char path[1024];
     int n = snprintf(path, sizeof path, "%s%s", gw->tiles_dir, url);
     int fd = n > 0 && (size_t)n < sizeof path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -890,14 +799,17 @@ static enum MHD_Result send_tile(gateway *gw, struct MHD_Connection *conn, req *
             close(fd);
         return send_error(conn, rq, 404, CERTA_E_NOTFOUND, "no such tile or checkpoint", 0);
     }
-    if (keepable && (uint64_t)st.st_size <= GW_TILE_BYTES_MAX)
-        return tile_keep(gw, conn, rq, url, fd, (size_t)st.st_size, &krc) ? krc : MHD_NO;
     struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
     if (resp == NULL) {
         close(fd);
         return MHD_NO;
     }
-    tile_headers(resp, cp);
+    bool cp = strcmp(url, "/checkpoint") == 0;
+    MHD_add_response_header(resp, "Content-Type",
+                            cp ? "text/plain; charset=utf-8" : "application/octet-stream");
+    MHD_add_response_header(resp, "Cache-Control",
+                            cp ? "no-cache" : "public, max-age=31536000, immutable");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     rq->status = 200;
     enum MHD_Result rc = MHD_queue_response(conn, 200, resp);
     MHD_destroy_response(resp);
@@ -1241,10 +1153,8 @@ int certa_cmd_gateway(int argc, char **argv)
     gw.rates = calloc(GW_RATE_SLOTS, sizeof *gw.rates);
     gw.cache = calloc(GW_BLOCK_CACHE_SLOTS, sizeof *gw.cache);
     gw.cp = calloc(1, sizeof *gw.cp);
-    gw.tiles = calloc(GW_TILE_SLOTS, sizeof *gw.tiles);
-    if (gw.rates == NULL || gw.cache == NULL || gw.cp == NULL || gw.tiles == NULL)
+    if (gw.rates == NULL || gw.cache == NULL || gw.cp == NULL)
         return certa_fail(CMD, "out of memory");
-    pthread_mutex_init(&gw.tile_mu, NULL);
     pthread_mutex_init(&gw.rate_mu, NULL);
     pthread_mutex_init(&gw.cache_mu, NULL);
     pthread_mutex_init(&gw.cp_mu, NULL);
@@ -1324,10 +1234,6 @@ int certa_cmd_gateway(int argc, char **argv)
         free(gw.cache[i].doc);
     free(gw.cache);
     free(gw.cp);
-    for (unsigned i = 0; i < GW_TILE_SLOTS; i++)
-        if (gw.tiles[i].resp != NULL)
-            MHD_destroy_response(gw.tiles[i].resp);
-    free(gw.tiles);
     free(gw.rates);
     free(cert);
     free(key);
