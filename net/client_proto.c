@@ -331,6 +331,7 @@ struct certa_client {
     zmq_msg_t held; /* body of the last reply handed out */
     bool holding;
     uint64_t rng; /* xorshift state for retry jitter; never 0 */
+    uint32_t answered; /* the endpoint that last answered; n: none yet */
 };
 
 /* A retry waits a random time in [wait/2, wait]: clients that were refused
@@ -369,6 +370,7 @@ certa_err certa_client_open(const certa_client_opts *o, certa_client **out,
     if (c->o.retry_base_ms == 0)
         c->o.retry_base_ms = 50;
     c->n = o->endpoint_count;
+    c->answered = c->n;
     c->next_id = 1;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -464,7 +466,10 @@ static certa_err enqueue(certa_client *c, uint8_t type, const uint8_t *body,
     *s = (cslot){ .used = true, .type = type, .id = c->next_id++, .tag = tag,
                   .body = copy, .len = len, .deadline_ms = now + c->o.deadline_ms,
                   .next_send_ms = now };
-    s->endpoint = (uint32_t)(s->id % c->n);
+    /* sticky clients of one list start apart (rng differs per client) */
+    s->endpoint = !c->o.sticky        ? (uint32_t)(s->id % c->n)
+                  : c->answered < c->n ? c->answered
+                                       : (uint32_t)(c->rng % c->n);
     c->used++;
     if (request_id != NULL)
         *request_id = s->id;
@@ -592,6 +597,7 @@ static bool handle_reply(certa_client *c, uint32_t e, certa_client_reply *r,
     }
     const uint8_t *body = zmq_msg_data(&f[1]);
     size_t blen = zmq_msg_size(&f[1]);
+    c->answered = e; /* it is up: a sticky client starts there next */
     memset(r, 0, sizeof *r);
     r->request_id = s->id;
     r->tag = s->tag;

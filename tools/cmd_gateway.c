@@ -1130,6 +1130,9 @@ int certa_cmd_gateway(int argc, char **argv)
         return certa_fail(CMD, "%s", certa_errmsg(&ei));
     }
     gw.copts = certa_tool_query_opts(&gw.eps, (uint32_t)args.timeout_ms);
+    /* a read holds an HTTP thread until answered: with a validator down,
+     * spreading reads would make one in n wait out its silence */
+    gw.copts.sticky = true;
     /* GET /v1/genesis serves the very bytes whose hash is the chain id, so
      * that a browser verifies receipts against them */
     gw.genesis = g;

@@ -138,6 +138,10 @@ typedef struct certa_client_opts {
                                 * [B*2^k/2, B*2^k] (k at most 6), and never
                                 * less than the validator's retry_after_ms;
                                 * 0 = 50 */
+    bool sticky;               /* start each request at the validator that
+                                * last answered (one found silent then costs
+                                * one attempt, not one request in n); false:
+                                * spread requests over the validators */
 } certa_client_opts;
 
 certa_err certa_client_open(const certa_client_opts *o, certa_client **out,

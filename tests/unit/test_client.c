@@ -20,10 +20,13 @@ typedef struct fake {
     char pub[41], sec[41];
     int attempts[16]; /* per batch tag byte */
     int protocol_errors;
+    volatile int silent; /* connected, but answers nothing */
 } fake;
 
 static void fake_handle(fake *f, certa_cp_request *rq)
 {
+    if (f->silent)
+        return;
     if (rq->header.type == CERTA_CP_QUERY) {
         certa_cp_query q;
         if (certa_cp_query_decode(rq->body, rq->body_len, &q, NULL) != CERTA_OK) {
@@ -370,6 +373,44 @@ Test(client, failover_to_the_live_validator)
     }
     certa_client_close(c);
     fake_stop(&f);
+}
+
+/* A sticky client (the gateway's reads) starts each request at the
+ * validator that last answered: with one validator silent, only the first
+ * request waits out an attempt; a spreading client pays it on every other
+ * request. */
+Test(client, sticky_client_pays_a_silent_validator_once)
+{
+    fake hung, f;
+    fake_start(&hung);
+    hung.silent = 1; /* a validator up but stuck: the client waits it out */
+    fake_start(&f);
+    const char *ep[2] = { certa_cp_server_endpoint(hung.srv), certa_cp_server_endpoint(f.srv) };
+    const char *key[2] = { hung.pub, f.pub };
+    for (int sticky = 0; sticky < 2; sticky++) {
+        certa_client_opts o = { .endpoint_count = 2, .endpoints = ep, .server_keys = key,
+                                .deadline_ms = 30000, .attempt_timeout_ms = 100,
+                                .sticky = sticky != 0 };
+        certa_client *c = NULL;
+        cr_assert_eq(certa_client_open(&o, &c, NULL), CERTA_OK);
+        uint32_t waited = 0;
+        for (int i = 0; i < 8; i++) {
+            certa_cp_query q = { .kind = CERTA_QUERY_STATUS };
+            uint64_t id;
+            cr_assert_eq(certa_client_query(c, &q, 0, &id), CERTA_OK);
+            certa_client_reply r = wait_final(c, id, NULL);
+            cr_assert_eq(r.type, CERTA_CP_QUERY_RESULT);
+            cr_assert_eq(r.endpoint, 1);
+            waited += r.attempts > 1; /* its first attempt went to the silent one */
+        }
+        if (sticky)
+            cr_assert_leq(waited, 1, "sticky: %u of 8 queries waited", waited);
+        else
+            cr_assert_geq(waited, 4, "spread: %u of 8 queries waited", waited);
+        certa_client_close(c);
+    }
+    fake_stop(&f);
+    fake_stop(&hung);
 }
 
 Test(client, garbage_at_the_door_gets_an_error_reply)
