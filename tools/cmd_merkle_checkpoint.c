@@ -14,7 +14,6 @@
  * lines with their newlines), as signed-note defines for Ed25519.
  * Invariant: a signature line is counted only for a genesis validator, with
  * its key id, at most once per validator. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
