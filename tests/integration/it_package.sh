@@ -63,8 +63,11 @@ installed=1
 dpkg -i "$deb" > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i failed"; }
 [ -x /usr/bin/certa ] || fail "/usr/bin/certa missing"
 /usr/bin/certa --version | grep -q "^certa $version\$" || fail "installed certa --version"
-zcat /usr/share/man/man1/certa.1.gz | grep -q '^\.SS "certa node"' || fail "the man page lacks certa node"
-zcat /usr/share/man/man1/certa.1.gz | grep -q -- 'certa node \\-\\-check\|certa node --check' ||
+# read whole first: with pipefail, `zcat | grep -q` fails when grep finds
+# its line and exits before zcat has written the rest (SIGPIPE)
+zcat /usr/share/man/man1/certa.1.gz > "$work/certa.1"
+grep -q '^\.SS "certa node"' "$work/certa.1" || fail "the man page lacks certa node"
+grep -q -- 'certa node \\-\\-check\|certa node --check' "$work/certa.1" ||
   fail "the man page lacks --check"
 unit=/lib/systemd/system/certa-node@.service
 for d in User=certa NoNewPrivileges=yes ProtectSystem=strict 'ReadWritePaths=/var/lib/certa/%i' \
