@@ -26,7 +26,7 @@
  * log from its start (rebuilding the compact range, which must give the
  * root verified before at the old size); later polls read new events
  * only. A receipt that fails, or whose event is not in the log by the end
- * of a --once poll, is reported (exit 1). Memory: about 120 bytes per
+ * of a --once poll, is reported (exit 1). Memory: about 130 bytes per
  * receipt and a ring of the last RING_LEAVES leaf hashes. */
 #include <curl/curl.h>
 #include <errno.h>
@@ -118,6 +118,8 @@ typedef struct monitor {
     /* receipts given (--receipts), sorted by leaf hash */
     mreceipt *rc;
     size_t nrc;
+    size_t *pend; /* [nrc]: receipts with a candidate waiting for its block's end */
+    size_t npend;
     bool rescan;      /* read the log from its start at the next poll */
     uint8_t (*ring)[CERTA_HASH_BYTES]; /* [RING_LEAVES]: leaf i at i % RING_LEAVES */
     /* verified state */
@@ -337,8 +339,13 @@ static int load_receipts(monitor *m, const char *path, char *err, size_t err_len
     }
     free(line);
     fclose(f);
-    if (rc == CERTA_EXIT_OK && m->nrc > 0)
+    if (rc == CERTA_EXIT_OK && m->nrc > 0) {
         qsort(m->rc, m->nrc, sizeof *m->rc, cmp_leaf);
+        if ((m->pend = malloc(m->nrc * sizeof *m->pend)) == NULL) {
+            snprintf(err, err_len, "--receipts %s: out of memory", path);
+            rc = CERTA_EXIT_ERROR;
+        }
+    }
     return rc;
 }
 
@@ -361,6 +368,8 @@ static void receipts_see(monitor *m, uint64_t gi, const uint8_t h[CERTA_HASH_BYT
             x->event_count <= RING_LEAVES - TILE_W) {
             x->cand = gi - x->leaf_index;
             x->has_cand = true;
+            CERTA_ASSERT(m->npend < m->nrc);
+            m->pend[m->npend++] = (size_t)(x - m->rc);
         }
 }
 
@@ -370,10 +379,14 @@ static void receipts_see(monitor *m, uint64_t gi, const uint8_t h[CERTA_HASH_BYT
 static void receipts_settle(monitor *m, uint64_t seen)
 {
     static uint8_t range[RING_LEAVES][CERTA_HASH_BYTES];
-    for (size_t i = 0; i < m->nrc; i++) {
-        mreceipt *x = &m->rc[i];
-        if (!x->has_cand || x->cand + x->event_count > seen)
+    size_t kept = 0;
+    for (size_t p = 0; p < m->npend; p++) {
+        mreceipt *x = &m->rc[m->pend[p]];
+        CERTA_ASSERT(x->has_cand);
+        if (x->cand + x->event_count > seen) {
+            m->pend[kept++] = m->pend[p]; /* its block has not ended yet */
             continue;
+        }
         x->has_cand = false;
         /* settled after every bundle, so the block is still in the ring */
         CERTA_ASSERT(x->cand + RING_LEAVES >= seen);
@@ -388,6 +401,7 @@ static void receipts_settle(monitor *m, uint64_t seen)
             x->found = x->cand;
         }
     }
+    m->npend = kept;
 }
 
 /* The receipts' standing after a poll; with once, receipts whose events
@@ -677,6 +691,7 @@ out:
     if (m.curl != NULL)
         curl_easy_cleanup(m.curl);
     free(m.rc);
+    free(m.pend);
     free(m.ring);
     certa_genesis_free(m.g);
     return rc;
