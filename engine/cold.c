@@ -38,7 +38,7 @@
 #include "certa/wire.h"
 
 #define COLD_MAP_DEFAULT (64ull << 30)
-#define COLD_FORMAT 2u        /* meta "format": the layout in cold.h */
+#define COLD_FORMAT 3u        /* meta "format": the layout in cold.h */
 #define COLD_OLD_FORMAT (-1)  /* open_env: a store of another format (rebuilt) */
 #define META_BYTES (8 + 8 + 8 + CERTA_HASH_BYTES)
 #define BOOT_ID_BYTES 64
@@ -90,6 +90,7 @@ struct certa_cold {
     bool rtxn_live;
     bool rtxn_stale; /* a group left memory since the snapshot began */
     uint64_t seed[2]; /* keys the grant hash (ids are chosen by integrators) */
+    unsigned bucket_bits; /* meta "bucket_bits": 2^bucket_bits seqs a list bucket */
     /* the groups: `stage` is filled by the caller's thread; `flight` is the
      * last group handed over, written by the writer thread while
      * flight_todo, and readable by both until the next handover */
@@ -301,7 +302,7 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
         mdb_txn_abort(t);
         return rc;
     }
-    MDB_val k = {5, "state"}, v, fk = {6, "format"}, fv;
+    MDB_val k = {5, "state"}, v, fk = {6, "format"}, fv, bk = {11, "bucket_bits"}, bv;
     rc = mdb_get(t, c->meta, &k, &v);
     memset(&c->m, 0, sizeof c->m);
     if (rc == 0) {
@@ -310,6 +311,14 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
             mdb_txn_abort(t);
             return fr == 0 || fr == MDB_NOTFOUND ? COLD_OLD_FORMAT : fr;
         }
+        /* the store's own buckets, whatever this open asked for */
+        fr = mdb_get(t, c->meta, &bk, &bv);
+        uint32_t bits = fr == 0 && bv.mv_size == 4 ? get_be32(bv.mv_data) : 0;
+        if (bits < COLD_BUCKET_BITS_MIN || bits > COLD_BUCKET_BITS_MAX) {
+            mdb_txn_abort(t);
+            return fr == 0 || fr == MDB_NOTFOUND ? MDB_CORRUPTED : fr;
+        }
+        c->bucket_bits = bits;
     }
     if (rc == 0 && v.mv_size == META_BYTES) {
         const uint8_t *b = v.mv_data;
@@ -325,11 +334,16 @@ static int open_env(certa_cold *c, const certa_cold_opts *o, bool nosync)
             rc = MDB_CORRUPTED;
         else if (rc == 0)
             certa_sha256("", 0, c->m.root);
-        uint8_t fb[4];
+        uint8_t fb[4], bb[4];
         be32(fb, COLD_FORMAT);
         fv = (MDB_val){sizeof fb, fb};
         if (rc == 0)
             rc = mdb_put(t, c->meta, &fk, &fv, 0);
+        c->bucket_bits = o && o->bucket_bits ? o->bucket_bits : COLD_BUCKET_BITS_DEFAULT;
+        be32(bb, c->bucket_bits);
+        bv = (MDB_val){sizeof bb, bb};
+        if (rc == 0)
+            rc = mdb_put(t, c->meta, &bk, &bv, 0);
     } else if (rc == 0) {
         rc = MDB_CORRUPTED;
     }
@@ -356,6 +370,12 @@ certa_err certa_cold_open(const char *dir, const certa_cold_opts *o, certa_cold 
         return certa_errorf(ei, CERTA_E_NOMEM, "cold store: out of memory");
     strcpy(c->path, dir);
     c->scratch = o != NULL && o->scratch;
+    if (o != NULL && o->bucket_bits != 0 &&
+        (o->bucket_bits < COLD_BUCKET_BITS_MIN || o->bucket_bits > COLD_BUCKET_BITS_MAX)) {
+        free(c);
+        return certa_errorf(ei, CERTA_E_ARG, "cold store %s: bucket_bits %u is outside %u..%u",
+                            dir, o->bucket_bits, COLD_BUCKET_BITS_MIN, COLD_BUCKET_BITS_MAX);
+    }
     char now[BOOT_ID_BYTES] = "";
     if (!c->scratch)
         boot_id(now);
@@ -542,9 +562,22 @@ static int cmp_li(const void *a, const void *b, size_t key_bytes)
 static int cmp_holder(const void *a, const void *b) { return cmp_li(a, b, CERTA_HOLDER_ID_BYTES); }
 static int cmp_grant(const void *a, const void *b) { return cmp_li(a, b, CERTA_GRANT_ID_BYTES); }
 
+/* A list's run key: u32 bucket | KEY | u64 first seq (cold.h). The bucket
+ * fits in 32 bits for 2^(32 + bucket_bits) events (2^51 by default). */
+static size_t run_key(const certa_cold *c, uint8_t *out, const uint8_t *key, size_t kb,
+                      uint64_t first)
+{
+    uint64_t b = first >> c->bucket_bits;
+    CERTA_ASSERT(b <= UINT32_MAX);
+    be32(out, (uint32_t)b);
+    memcpy(out + 4, key, kb);
+    be64(out + 4 + kb, first);
+    return 4 + kb + 8;
+}
+
 /* A list's entries of the group in key order, one LMDB entry per run of
- * one key (KEY | u64 first seq -> its seqs, u64 each): a holder's five
- * events of a counter case cost one put, not five. */
+ * one key in one bucket (its seqs, u64 each): a holder's five events of a
+ * counter case cost one put, not five. */
 static int put_runs(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_holder)
 {
     c->wl = grow(c->wl, &c->wl_cap, g->n_evs, sizeof *c->wl);
@@ -560,12 +593,14 @@ static int put_runs(certa_cold *c, MDB_txn *t, const cold_group *g, bool by_hold
     MDB_dbi dbi = by_holder ? c->by_holder : c->by_grant;
     int rc = 0;
     for (uint32_t i = 0, j; i < n && rc == 0; i = j) {
-        for (j = i + 1; j < n && memcmp(c->wl[j].key, c->wl[i].key, kb) == 0; j++)
+        uint64_t bucket = c->wl[i].seq >> c->bucket_bits;
+        for (j = i + 1; j < n && memcmp(c->wl[j].key, c->wl[i].key, kb) == 0 &&
+                        c->wl[j].seq >> c->bucket_bits == bucket;
+             j++)
             ;
-        uint8_t key[CERTA_HOLDER_ID_BYTES + 8];
-        memcpy(key, c->wl[i].key, kb);
-        be64(key + kb, c->wl[i].seq);
-        MDB_val k = {kb + 8, key}, v = {(size_t)(j - i) * 8u, NULL};
+        uint8_t key[4 + CERTA_HOLDER_ID_BYTES + 8];
+        MDB_val k = {run_key(c, key, c->wl[i].key, kb, c->wl[i].seq), key},
+                v = {(size_t)(j - i) * 8u, NULL};
         if ((rc = mdb_put(t, dbi, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) == 0)
             for (uint32_t x = i; x < j; x++)
                 be64((uint8_t *)v.mv_data + (size_t)(x - i) * 8u, c->wl[x].seq);
@@ -880,9 +915,36 @@ static uint64_t mem_first(const certa_cold *c)
     return c->stage->n_evs != 0 ? c->stage->first_seq : UINT64_MAX;
 }
 
+/* Places cur on the run of prefix (bucket | KEY, pl bytes) that holds
+ * `from` (the last one starting at or below it) or else the first one above
+ * it; *mine: cur is on a run of prefix. 0 or an LMDB error. */
+static int seek_run(MDB_cursor *cur, uint8_t *probe, size_t pl, uint64_t from, MDB_val *k,
+                    MDB_val *v, bool *mine)
+{
+    be64(probe + pl, from);
+    *k = (MDB_val){pl + 8, probe};
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    bool exact = rc == 0 && k->mv_size == pl + 8 && memcmp(k->mv_data, probe, pl + 8) == 0;
+    if (!exact) {
+        bool past_end = rc == MDB_NOTFOUND;
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, k, v, MDB_PREV);
+        else if (past_end)
+            rc = mdb_cursor_get(cur, k, v, MDB_LAST);
+        if (rc == MDB_NOTFOUND && !past_end) /* it was the first entry of all */
+            rc = mdb_cursor_get(cur, k, v, MDB_FIRST);
+        if (rc == 0 && (k->mv_size != pl + 8 || memcmp(k->mv_data, probe, pl) != 0))
+            rc = mdb_cursor_get(cur, k, v, MDB_NEXT); /* from precedes the prefix's runs */
+    }
+    *mine = rc == 0 && k->mv_size == pl + 8 && memcmp(k->mv_data, probe, pl) == 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* A list's seqs in LMDB in [from, end), at most limit into seqs; *any:
- * the list has an entry below end at all. 0 or an LMDB error. Runs of a
- * key are consecutive entries (KEY | first seq), in seq order. */
+ * the list has an entry below end at all. 0 or an LMDB error. A key's runs
+ * are consecutive entries (bucket | KEY | first seq) within each bucket,
+ * and each run lies within its bucket (cold.h), so the list is read bucket
+ * by bucket from from's, with one seek each. */
 static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t from,
                    uint64_t end, uint64_t *seqs, uint32_t limit, uint32_t *n, bool *any)
 {
@@ -897,38 +959,18 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
     int rc = mdb_cursor_open(t, by_holder ? c->by_holder : c->by_grant, &cur);
     if (rc != 0)
         return rc;
-    size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES;
-    uint8_t probe[CERTA_HOLDER_ID_BYTES + 8];
-    memcpy(probe, key, kb);
-    be64(probe + kb, 0);
-    MDB_val k = {kb + 8, probe}, v;
-    /* the first run: is there anything below end at all */
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    bool mine = rc == 0 && k.mv_size == kb + 8 && memcmp(k.mv_data, key, kb) == 0;
-    if (mine && get_be64((const uint8_t *)k.mv_data + kb) < end) {
-        *any = true;
-        /* the run holding from starts at or below it: the last run that
-         * starts at or below from, or the first one */
-        be64(probe + kb, from);
-        k = (MDB_val){kb + 8, probe};
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        bool exact = rc == 0 && k.mv_size == kb + 8 && memcmp(k.mv_data, probe, kb + 8) == 0;
-        if (!exact) {
-            if (rc == 0) {
-                rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-                if (rc == MDB_NOTFOUND) /* it was the first entry of all */
-                    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-            } else if (rc == MDB_NOTFOUND) {
-                rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-            }
-            if (rc == 0 && (k.mv_size != kb + 8 || memcmp(k.mv_data, key, kb) != 0)) {
-                /* from precedes the key's first run */
-                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            }
-        }
-        bool done = false;
-        while (rc == 0 && !done && k.mv_size == kb + 8 && memcmp(k.mv_data, key, kb) == 0) {
-            if (v.mv_size % 8 != 0) {
+    size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, pl = 4 + kb;
+    uint8_t probe[4 + CERTA_HOLDER_ID_BYTES + 8];
+    memcpy(probe + 4, key, kb);
+    uint64_t b_last = (end - 1) >> c->bucket_bits;
+    bool done = false;
+    for (uint64_t b = from >> c->bucket_bits; rc == 0 && !done && b <= b_last; b++) {
+        be32(probe, (uint32_t)b);
+        MDB_val k, v;
+        bool mine;
+        rc = seek_run(cur, probe, pl, b == from >> c->bucket_bits ? from : 0, &k, &v, &mine);
+        while (rc == 0 && mine && !done) {
+            if (v.mv_size % 8 != 0 || v.mv_size == 0) {
                 rc = MDB_CORRUPTED;
                 break;
             }
@@ -938,12 +980,29 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
                     done = true;
                     break;
                 }
+                *any = true;
                 if (q >= from)
                     seqs[(*n)++] = q;
             }
-            if (!done)
+            if (!done) {
                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                mine = rc == 0 && k.mv_size == pl + 8 && memcmp(k.mv_data, probe, pl) == 0;
+                if (rc == MDB_NOTFOUND)
+                    rc = 0;
+            }
         }
+    }
+    /* nothing from `from` on: is there anything below it (below end)? A
+     * bucket's first run of the key starts below end or none of it does. */
+    for (uint64_t b = 0; rc == 0 && !*any && b <= b_last; b++) {
+        be32(probe, (uint32_t)b);
+        be64(probe + pl, 0);
+        MDB_val k = {pl + 8, probe}, v;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        *any = rc == 0 && k.mv_size == pl + 8 && memcmp(k.mv_data, probe, pl) == 0 &&
+               get_be64((const uint8_t *)k.mv_data + pl) < end;
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
