@@ -25,7 +25,7 @@
 #        3; DURATION: default 10; CONNS: default 64; PARTS: reads, post or
 #        both, the default; POSTERS:
 #        client threads posting, default 8; CHUNKS: POSTs of 1,024 events
-#        per round, default 64; STEP_TIMEOUT_S: a step that takes longer
+#        per round, default 256; STEP_TIMEOUT_S: a step that takes longer
 #        fails the run, default 600)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +36,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 PARTS=${PARTS:-both}
 POSTERS=${POSTERS:-8}
-CHUNKS=${CHUNKS:-64}
+CHUNKS=${CHUNKS:-256}
 command -v wrk >/dev/null && command -v curl >/dev/null ||
     { echo "bench/gateway: needs wrk and curl (bash tools/install-deps.sh)" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-gwbench.XXXXXX")
@@ -124,12 +124,13 @@ fi
 [ "$PARTS" = reads ] && exit 0
 
 # Batched POSTs against certa submit doing the same work: per round,
-# CHUNKS (default 64) fresh chunks of 1,024 grants, 256 events per signed
+# CHUNKS (default 256) fresh chunks of 1,024 grants, 256 events per signed
 # batch: twice with `certa submit --window 16` straight to the validators
 # (with --receipts to a file, and without), once POSTed to the gateway (POSTERS client threads, default 8, one
 # kept-alive connection and one chunk per POST; the gateway keeps at most 16
 # batches in flight, as --window 16 does). An event counts once its POST
-# answered 200 with its receipt. A round is some seconds long, so that the
+# answered 200 with its receipt. A run is about 5 seconds long (at 64
+# chunks it lasted about one, and one slow second made the median), so that the
 # start and the tail of a round (the first POSTs parsed and journaled before
 # any batch is sent, the last receipts written after) do not weigh more than
 # in a steady stream; the order of the three rotates by round (ROUNDS a

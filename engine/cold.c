@@ -992,9 +992,11 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
             }
         }
     }
-    /* nothing from `from` on: is there anything below it (below end)? A
-     * bucket's first run of the key starts below end or none of it does. */
-    for (uint64_t b = 0; rc == 0 && !*any && b <= b_last; b++) {
+    /* nothing from `from` on: is there anything below it (below end)? The
+     * buckets above from's were read whole; in the others, a bucket's
+     * first run of the key starts below end or none of it does. */
+    uint64_t b_below = from >> c->bucket_bits < b_last ? from >> c->bucket_bits : b_last;
+    for (uint64_t b = 0; rc == 0 && !*any && b <= b_below; b++) {
         be32(probe, (uint32_t)b);
         be64(probe + pl, 0);
         MDB_val k = {pl + 8, probe}, v;
