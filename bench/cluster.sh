@@ -46,12 +46,7 @@ done
 [ -x "$CERTA" ] || { echo "bench/cluster: no certa binary at $CERTA (build first)" >&2; exit 3; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-bench-cluster.XXXXXX")
 PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-    PIDS=()
-}
+. "$HERE/lib_cluster.sh"
 trap 'cleanup; [ -n "$KEEP" ] || rm -rf "$W"; [ -z "$KEEP" ] || echo "# kept $W" >&2' EXIT
 log() { echo "# $*" >&2; }
 
@@ -104,26 +99,6 @@ node_errors() { # LOG-TAG: what stopped a validator, if anything did
 }
 cpu_ticks() { # PID -> utime+stime in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-thread_ticks() { # PID... -> "tid kind ticks" per thread (kind: its name, iou-wrk-* folded)
-    python3 - "$@" <<'PY'
-import os, sys
-for pid in sys.argv[1:]:
-    try:
-        tids = os.listdir("/proc/%s/task" % pid)
-    except OSError:
-        continue
-    for t in tids:
-        try:
-            s = open("/proc/%s/task/%s/stat" % (pid, t)).read()
-        except OSError:
-            continue
-        comm = s[s.index("(") + 1:s.rindex(")")].replace(" ", "_")
-        if comm.startswith("iou-wrk"):
-            comm = "iou-wrk"
-        f = s[s.rindex(")") + 2:].split()
-        print(t, comm, int(f[11]) + int(f[12]))
-PY
 }
 
 best_eps=0

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# bench/small_batches: the city's real shape. The Beijing trace as the load
+# model writes it, with its natural batches (one counter case, one signed
+# batch: about 1.8 events; not re-batched), against a 4-validator cluster on
+# this machine (127.0.0.1, ports BASE_PORT..BASE_PORT+32).
+#
+#   1. `certa load find-max` ramps the offered rate until p99 exceeds SLO_MS
+#      (default 100) or a batch fails: the most batches/s committed by a
+#      passing step is the maximum;
+#   2. the signature limit is measured around it on the same machine:
+#      every validator verifies every batch's Ed25519 signature and the
+#      validators share the cores, so the cluster cannot commit more than
+#      verifies/s of one core (bench_crypto, median of 5 rounds, before and
+#      after the search) x cores / validators batches/s;
+#   3. on a fresh chain, `certa load replay` at the best passing speed for
+#      STEP_S seconds, with every thread's CPU sampled: CPU per committed
+#      batch per validator, by thread, beside the cost of one verify, says
+#      where a batch's time goes.
+#
+# Prints `name value` lines: small_batches_per_s_max (committed, within the
+# SLO), small_batches_events_per_batch, ed25519_verifies_per_s_1core,
+# signature_limit_batches_per_s, small_batches_ratio_to_signature_limit
+# (target >= 0.8), then the per-batch CPU figures.
+#
+# usage: bench/small_batches.sh   (CERTA_BIN: default build/certa;
+#        BENCH_CRYPTO: default build/bench_crypto; BASE_PORT: default 27400
+#        + CERTA_TEST_PORT_OFFSET; SLO_MS: default 100; HOURS: trace length,
+#        default 6 (the hours after the first are quieter, and the 3-hour
+#        trace ran out while refining above 128x); START_SPEED: default 32;
+#        STEP_S: seconds per step, default 15)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+CERTA=${CERTA_BIN:-$HERE/../build/certa}
+BENCH_CRYPTO=${BENCH_CRYPTO:-$HERE/../build/bench_crypto}
+BASE_PORT=${BASE_PORT:-$((27400 + ${CERTA_TEST_PORT_OFFSET:-0}))}
+SLO_MS=${SLO_MS:-100}
+HOURS=${HOURS:-6}
+START_SPEED=${START_SPEED:-32}
+STEP_S=${STEP_S:-15}
+case ${1:-} in
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    "") ;;
+    *) echo "usage: bench/small_batches.sh (settings in the environment, see --help)" >&2; exit 2 ;;
+esac
+for b in "$CERTA" "$BENCH_CRYPTO"; do
+    [ -x "$b" ] || { echo "bench/small_batches: no binary at $b (build first)" >&2; exit 3; }
+done
+W=$(mktemp -d "${TMPDIR:-/tmp}/certa-bench-small.XXXXXX")
+PIDS=()
+. "$HERE/lib_cluster.sh"
+trap 'cleanup; rm -rf "$W"' EXIT
+log() { echo "# $*" >&2; }
+
+verifies_per_s() { # median of bench_crypto's 5 rounds, one core
+    "$BENCH_CRYPTO" --rounds 5 | sed -n 's/^Ed25519.* verify \([0-9]*\)\/s.*/\1/p'
+}
+start_cluster() { # LOG-TAG
+    local k
+    cleanup
+    for k in 0 1 2 3; do rm -rf "$W/c/node$k/data"; done
+    for k in 0 1 2 3; do
+        "$CERTA" node --config "$W/c/node$k/node.json" 2>"$W/node$k-$1.log" &
+        PIDS[$k]=$!
+    done
+    for _ in $(seq 100); do
+        "$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 500 >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    log "the cluster did not come up"; exit 3
+}
+
+v0=$(verifies_per_s)
+cores=$(nproc)
+"$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" >/dev/null
+"$CERTA" load gen --scenario beijing --hours "$HOURS" --genesis "$W/c" --out "$W/trace.bin" \
+    --quiet | sed 's/^/# /' >&2
+"$CERTA" load info --trace "$W/trace.bin" | sed 's/^/# /' >&2
+read -r trace_events trace_batches < <("$CERTA" load info --trace "$W/trace.bin" |
+    sed -n 's/^ *\([0-9]*\) batches, \([0-9]*\) events.*/\2 \1/p')
+
+start_cluster fm
+"$CERTA" load find-max --trace "$W/trace.bin" --to genesis --genesis "$W/c" \
+    --slo-ms "$SLO_MS" --start-speed "$START_SPEED" --factor 2 --step-s "$STEP_S" --drain 5 \
+    --refine 2 --report "$W/fm.json" --quiet >"$W/fm.out" 2>&1 || true
+sed 's/^/# /' "$W/fm.out" >&2
+cleanup
+read -r best_eps best_speed < <(python3 - "$W/fm.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ok = [s for s in r["steps"] if s["pass"]]
+b = max(ok, key=lambda s: s["committed_eps"]) if ok else {"committed_eps": 0, "speed": 0}
+print(b["committed_eps"], b["speed"])
+PY
+)
+v1=$(verifies_per_s)
+python3 - "$best_eps" "$trace_events" "$trace_batches" "$v0" "$v1" "$cores" <<'PY'
+import sys
+eps, ev, ba, v0, v1, cores = (float(x) for x in sys.argv[1:])
+per = ev / ba
+bps = eps / per
+v = (v0 + v1) / 2
+limit = v * cores / 4
+print("small_batches_events_per_batch %.2f" % per)
+print("small_batches_events_per_s_max %.0f" % eps)
+print("small_batches_per_s_max %.0f" % bps)
+print("ed25519_verifies_per_s_1core %.0f (before %.0f, after %.0f)" % (v, v0, v1))
+print("signature_limit_batches_per_s %.0f" % limit)
+print("small_batches_ratio_to_signature_limit %.3f" % (bps / limit))
+PY
+[ "$best_speed" != 0 ] || exit 0
+
+# Where a batch's CPU goes: the best passing speed again on a fresh chain.
+start_cluster prof
+thread_ticks "${PIDS[@]}" >"$W/t0.txt"
+c0=$(date +%s.%N)
+"$CERTA" load replay --trace "$W/trace.bin" --to genesis --genesis "$W/c" --speed "$best_speed" \
+    --duration "$STEP_S" --drain 10 --report "$W/prof" --quiet >"$W/prof.out" 2>&1 || true
+thread_ticks "${PIDS[@]}" >"$W/t1.txt"
+python3 - "$W/t0.txt" "$W/t1.txt" "$W/prof.json" "$trace_events" "$trace_batches" \
+    "$(getconf CLK_TCK)" "$(python3 -c "print(($v0 + $v1) / 2)")" <<'PY'
+import collections, json, sys
+def load(p):
+    d = collections.Counter()
+    for l in open(p):
+        pid, comm, t = l.split()
+        d[(pid, comm)] += int(t)
+    return d
+a, b = load(sys.argv[1]), load(sys.argv[2])
+r = json.load(open(sys.argv[3]))
+per = float(sys.argv[4]) / float(sys.argv[5])
+hz, vps = float(sys.argv[6]), float(sys.argv[7])
+committed = r["committed"]["batches"]
+by = collections.Counter()
+for k, t in b.items():
+    by[k[1]] += t - a.get(k, 0)
+total = sum(by.values())
+us = lambda ticks: ticks / hz * 1e6 / max(committed, 1) / 4
+print("replay_batches_committed %d (%.0f batches/s)" % (committed, committed / r["duration_s"]))
+print("replay_p99_ms %.1f" % r["latency_ms"]["p99"])
+print("cpu_us_per_batch_per_validator %.1f" % us(total))
+print("verify_us %.1f" % (1e6 / vps))
+for comm, t in by.most_common():
+    if t > 0:
+        print("cpu_us_per_batch_per_validator_%s %.1f" % (comm, us(t)))
+PY
