@@ -7,7 +7,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   clang libclang-rt-14-dev          # libFuzzer targets and the sanitizer build
-  libssl-dev                        # OpenSSL 3: SHA-256, Ed25519
+  libssl-dev                        # OpenSSL 3: SHA-256, Ed25519 keys (PEM)
+  libsodium-dev                     # Ed25519 signatures made and verified
   liburing-dev                      # io_uring block log
   libjemalloc-dev                   # allocator of every program
   libzmq3-dev                       # validator and client transport (CURVE)
