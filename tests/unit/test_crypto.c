@@ -51,6 +51,41 @@ Test(crypto, ed25519_rfc8032_vector1)
     certa_key_free(k);
 }
 
+/* The strict rules (docs/PROTOCOL.md): the identity point as public key and
+ * as R with S = 0 satisfies the verification equation for every message,
+ * so a lenient verifier accepts this "signature" of anything; certa refuses
+ * it (small-order key and R), and a non-canonical S (S + L) likewise. */
+Test(crypto, ed25519_small_order_and_noncanonical_refused)
+{
+    uint8_t ident[32] = {1}, sig[64] = {1};
+    certa_pubkey *pk = NULL;
+    cr_assert_eq(certa_pubkey_from_raw(ident, &pk, NULL), CERTA_OK);
+    cr_assert(!certa_verify(pk, (const uint8_t *)"any", 3, sig));
+    certa_pubkey_free(pk);
+
+    /* RFC 8032 TEST 1 with L added to S: the same point, S not reduced */
+    uint8_t pub[32], good[64], l[32];
+    certa_hex_decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", pub, 32);
+    certa_hex_decode("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                     "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+                     good, 64);
+    /* L = 2^252 + 27742317777372353535851937790883648493, little-endian */
+    certa_hex_decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010", l, 32);
+    cr_assert_eq(certa_pubkey_from_raw(pub, &pk, NULL), CERTA_OK);
+    cr_assert(certa_verify(pk, (const uint8_t *)"", 0, good));
+    uint8_t bad[64];
+    memcpy(bad, good, 64);
+    unsigned carry = 0;
+    for (int i = 0; i < 32; i++) {
+        unsigned v = bad[32 + i] + l[i] + carry;
+        bad[32 + i] = (uint8_t)v;
+        carry = v >> 8;
+    }
+    cr_assert_eq(carry, 0u);
+    cr_assert(!certa_verify(pk, (const uint8_t *)"", 0, bad));
+    certa_pubkey_free(pk);
+}
+
 Test(crypto, sign_verify_and_tamper)
 {
     certa_key *k = NULL;
