@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <zmq.h>
@@ -74,6 +75,7 @@ static void print_version(void)
     printf("certa %s\n", CERTA_VERSION_STRING);
     printf("allocator: %s\n", alloc);
     printf("openssl: %s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("libsodium: %s (Ed25519 signatures)\n", sodium_version_string());
     printf("liburing: %s (built against)\n", CERTA_URING_VERSION);
     printf("libzmq: %d.%d.%d\n", zmaj, zmin, zpat);
     printf("jansson: %s\n", jansson_version_str());
