@@ -68,20 +68,6 @@ events_per_batch=$("$CERTA" load info --trace "$W/trace.bin" |
     sed -n 's/^ *\([0-9]*\) batches, \([0-9]*\) events.*/\2 \1/p' | awk '{printf "%d", $1 / $2}')
 echo "cluster_trace_events_per_batch $events_per_batch"
 
-start_cluster() { # BATCHES_PER_BLOCK LOG-TAG
-    local k
-    cleanup
-    for k in 0 1 2 3; do rm -rf "$W/c/node$k/data"; done
-    for k in 0 1 2 3; do
-        "$CERTA" node --config "$W/c/node$k/node.json" --batch "$1" 2>"$W/node$k-$2.log" &
-        PIDS[$k]=$!
-    done
-    for _ in $(seq 100); do
-        "$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 500 >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    log "cluster did not come up"; exit 3
-}
 metric() { # K NAME -> sum of samples (or of _sum/_count with a suffix in NAME)
     python3 - "$((BASE_PORT + 10 * $1 + 2))" "$2" <<'PY'
 import sys, urllib.request
@@ -107,7 +93,7 @@ for size in $SIZES; do
     per_block=$(( (size + events_per_batch / 2) / events_per_batch ))
     [ "$per_block" -ge 1 ] || per_block=1
     log "block size $size events ($per_block batches of ~$events_per_batch events)"
-    start_cluster "$per_block" "fm$size"
+    start_cluster "$CERTA" "fm$size" --batch "$per_block"
     "$CERTA" load find-max --trace "$W/trace.bin" --to genesis --genesis "$W/c" \
         --slo-ms "$SLO_MS" --start-speed 25 --factor 2 --step-s "$STEP_S" --drain 5 \
         --refine 2 --report "$W/fm-$size.json" --quiet >"$W/fm-$size.out" 2>&1 || true
@@ -131,7 +117,7 @@ PY
     half_target=$((max_eps / 2))
     half_speed=$(python3 -c "print($max_speed / 2)")
     for try in 1 2 3 4; do
-        start_cluster "$per_block" "half$size"
+        start_cluster "$CERTA" "half$size" --batch "$per_block"
         declare -A t0
         for k in 0 1 2 3; do t0[$k]=$(cpu_ticks "${PIDS[$k]}"); done
         thread_ticks "${PIDS[@]}" >"$W/threads0.txt"

@@ -18,6 +18,7 @@
 #        (defaults: speed 50, 15 s, 4 batches per block = 1,024-event
 #        blocks; BASE_PORT default 26000; each binary runs once, in order)
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 SPEED=50
 DURATION=15
 PB=4
@@ -39,12 +40,7 @@ done
 BASE_PORT=${BASE_PORT:-26000}
 W=$(mktemp -d "${TMPDIR:-/tmp}/certa-bench-fixed.XXXXXX")
 PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-    PIDS=()
-}
+. "$HERE/lib_cluster.sh"
 trap 'cleanup; rm -rf "$W"' EXIT
 log() { echo "# $*" >&2; }
 
@@ -60,52 +56,15 @@ json.dump(s, sys.stdout)' >"$W/scenario.json"
     --genesis "$W/c" --quiet
 log "trace: $("$B0" load info --trace "$W/trace.bin" | head -1)"
 
-thread_ticks() { # PID... -> "kind ticks" summed over the processes
-    python3 - "$@" <<'PY'
-import collections, os, sys
-c = collections.Counter()
-for pid in sys.argv[1:]:
-    try:
-        tids = os.listdir("/proc/%s/task" % pid)
-    except OSError:
-        continue
-    for t in tids:
-        try:
-            s = open("/proc/%s/task/%s/stat" % (pid, t)).read()
-        except OSError:
-            continue
-        comm = s[s.index("(") + 1:s.rindex(")")].replace(" ", "_").replace("/", "_")
-        if comm.startswith("iou-wrk"):
-            comm = "iou-wrk"
-        f = s[s.rindex(")") + 2:].split()
-        c[comm] += int(f[11]) + int(f[12])
-for k, v in sorted(c.items()):
-    print(k, v)
-PY
-}
-
 n=0
 for BIN in "${BINS[@]}"; do
     n=$((n + 1))
-    for k in 0 1 2 3; do rm -rf "$W/c/node$k/data"; done
-    for k in 0 1 2 3; do
-        "$BIN" node --config "$W/c/node$k/node.json" --batch "$PB" 2>"$W/node$k-$n.log" &
-        PIDS[$k]=$!
-    done
-    up=
-    for _ in $(seq 150); do
-        if "$BIN" status --to all --genesis "$W/c/genesis.json" --timeout-ms 500 >/dev/null 2>&1; then
-            up=1
-            break
-        fi
-        sleep 0.2
-    done
-    [ -n "$up" ] || { log "run $n ($BIN): the cluster did not come up"; tail -n 5 "$W"/node?-"$n".log >&2; exit 4; }
-    thread_ticks "${PIDS[@]}" >"$W/t0"
+    start_cluster "$BIN" "$n" --batch "$PB"
+    thread_ticks_by_kind "${PIDS[@]}" >"$W/t0"
     w0=$(awk '/^wchar/ {print $2}' "/proc/${PIDS[0]}/io")
     "$BIN" load replay --trace "$W/trace.bin" --to genesis --genesis "$W/c" --speed "$SPEED" \
         --duration "$DURATION" --drain 10 --report "$W/r-$n" --quiet >"$W/out-$n" 2>&1 || true
-    thread_ticks "${PIDS[@]}" >"$W/t1"
+    thread_ticks_by_kind "${PIDS[@]}" >"$W/t1"
     w1=$(awk '/^wchar/ {print $2}' "/proc/${PIDS[0]}/io")
     cleanup
     python3 - "$W/r-$n.json" "$W/t0" "$W/t1" "$((w1 - w0))" "$n" "$BIN" "$SPEED" "$(getconf CLK_TCK)" <<'PY'

@@ -1,5 +1,7 @@
 # bench/lib_cluster.sh: what the cluster benchmarks share (sourced, not run).
-# Callers keep the validators' pids in the array PIDS.
+# Callers keep the validators' pids in the array PIDS, their files in $W
+# (the genesis in $W/c, made with `certa genesis --validators 4`) and
+# define log().
 
 # Stops every process in PIDS (TERM, then waits) and empties it.
 cleanup() {
@@ -30,4 +32,31 @@ for pid in sys.argv[1:]:
         f = s[s.rindex(")") + 2:].split()
         print(t, comm, int(f[11]) + int(f[12]))
 PY
+}
+
+# The same summed per kind over the processes ("kind ticks", '/' in a
+# thread's name made '_').
+thread_ticks_by_kind() {
+    thread_ticks "$@" | awk '{ k = $2; gsub("/", "_", k); c[k] += $3 } END { for (k in c) print k, c[k] }' | sort
+}
+
+# BIN TAG [NODE ARGS...]: 4 validators on a fresh chain (their data removed),
+# logs in $W/nodeK-TAG.log; returns once all 4 answer `certa status`, exits
+# 3 when they do not within 30 s.
+start_cluster() {
+    local bin=$1 tag=$2 k
+    shift 2
+    cleanup
+    for k in 0 1 2 3; do rm -rf "$W/c/node$k/data"; done
+    for k in 0 1 2 3; do
+        "$bin" node --config "$W/c/node$k/node.json" "$@" 2>"$W/node$k-$tag.log" &
+        PIDS[$k]=$!
+    done
+    for _ in $(seq 150); do
+        "$bin" status --to all --genesis "$W/c/genesis.json" --timeout-ms 500 >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    log "the cluster did not come up ($bin)"
+    tail -n 5 "$W"/node?-"$tag".log >&2 || true
+    exit 3
 }

@@ -54,20 +54,6 @@ log() { echo "# $*" >&2; }
 verifies_per_s() { # median of bench_crypto's 5 rounds, one core
     "$BENCH_CRYPTO" --rounds 5 | sed -n 's/^Ed25519.* verify \([0-9]*\)\/s.*/\1/p'
 }
-start_cluster() { # LOG-TAG
-    local k
-    cleanup
-    for k in 0 1 2 3; do rm -rf "$W/c/node$k/data"; done
-    for k in 0 1 2 3; do
-        "$CERTA" node --config "$W/c/node$k/node.json" 2>"$W/node$k-$1.log" &
-        PIDS[$k]=$!
-    done
-    for _ in $(seq 100); do
-        "$CERTA" status --to all --genesis "$W/c/genesis.json" --timeout-ms 500 >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    log "the cluster did not come up"; exit 3
-}
 
 v0=$(verifies_per_s)
 cores=$(nproc)
@@ -78,7 +64,7 @@ cores=$(nproc)
 read -r trace_events trace_batches < <("$CERTA" load info --trace "$W/trace.bin" |
     sed -n 's/^ *\([0-9]*\) batches, \([0-9]*\) events.*/\2 \1/p')
 
-start_cluster fm
+start_cluster "$CERTA" fm
 "$CERTA" load find-max --trace "$W/trace.bin" --to genesis --genesis "$W/c" \
     --slo-ms "$SLO_MS" --start-speed "$START_SPEED" --factor 2 --step-s "$STEP_S" --drain 5 \
     --refine 2 --report "$W/fm.json" --quiet >"$W/fm.out" 2>&1 || true
@@ -110,7 +96,7 @@ PY
 [ "$best_speed" != 0 ] || exit 0
 
 # Where a batch's CPU goes: the best passing speed again on a fresh chain.
-start_cluster prof
+start_cluster "$CERTA" prof
 thread_ticks "${PIDS[@]}" >"$W/t0.txt"
 c0=$(date +%s.%N)
 "$CERTA" load replay --trace "$W/trace.bin" --to genesis --genesis "$W/c" --speed "$best_speed" \

@@ -6,7 +6,7 @@
  * underneath). Ed25519 keys are read, generated and written as OpenSSL
  * EVP_PKEYs (PEM files as `openssl` writes them), and each one also keeps
  * its raw form for libsodium, which signs and verifies: on this machine a
- * verify costs 56 us there against 103 us through EVP_DigestVerify (a fresh
+ * verify costs 46-56 us there against 103 us through EVP_DigestVerify (a fresh
  * EVP_MD_CTX per call, since Ed25519 contexts cannot be reset in OpenSSL
  * 3.0), and every validator verifies every batch and every vote.
  * libsodium's verify (1.0.18) is RFC 8032's with the strict checks: it
