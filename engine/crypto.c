@@ -43,8 +43,9 @@ struct certa_key {
     uint8_t sk[crypto_sign_SECRETKEYBYTES]; /* libsodium's: seed || pub */
 };
 
+/* Only the raw key: libsodium verifies (OpenSSL's EVP form of a public key
+ * checked nothing more, it takes any 32 bytes). */
 struct certa_pubkey {
-    EVP_PKEY *pkey;
     uint8_t raw[CERTA_PUBKEY_BYTES];
 };
 
@@ -267,16 +268,9 @@ certa_err certa_pubkey_from_raw(const uint8_t raw[CERTA_PUBKEY_BYTES],
 {
     if (!sodium_ready())
         return certa_errorf(ei, CERTA_E_CRYPTO, "libsodium does not start");
-    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
-                                                 CERTA_PUBKEY_BYTES);
-    if (pkey == NULL)
-        return ossl_fail(ei, CERTA_E_BAD_KEY, "Ed25519 public key");
     certa_pubkey *pk = calloc(1, sizeof *pk);
-    if (pk == NULL) {
-        EVP_PKEY_free(pkey);
+    if (pk == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "allocating a public key");
-    }
-    pk->pkey = pkey;
     memcpy(pk->raw, raw, CERTA_PUBKEY_BYTES);
     *out = pk;
     return CERTA_OK;
@@ -290,15 +284,12 @@ void certa_pubkey_raw(const certa_pubkey *pk, uint8_t raw[CERTA_PUBKEY_BYTES])
 
 void certa_pubkey_free(certa_pubkey *pk)
 {
-    if (pk == NULL)
-        return;
-    EVP_PKEY_free(pk->pkey);
     free(pk);
 }
 
 bool certa_verify(const certa_pubkey *pk, const uint8_t *msg, size_t len,
                   const uint8_t sig[CERTA_SIGNATURE_BYTES])
 {
-    CERTA_ASSERT(pk != NULL && pk->pkey != NULL);
+    CERTA_ASSERT(pk != NULL);
     return crypto_sign_verify_detached(sig, msg, len, pk->raw) == 0;
 }
