@@ -915,6 +915,12 @@ static uint64_t mem_first(const certa_cold *c)
     return c->stage->n_evs != 0 ? c->stage->first_seq : UINT64_MAX;
 }
 
+/* k is a run of prefix (bucket | KEY, pl bytes). */
+static bool on_prefix(const MDB_val *k, const uint8_t *prefix, size_t pl)
+{
+    return k->mv_size == pl + 8 && memcmp(k->mv_data, prefix, pl) == 0;
+}
+
 /* Places cur on the run of prefix (bucket | KEY, pl bytes) that holds
  * `from` (the last one starting at or below it) or else the first one above
  * it; *mine: cur is on a run of prefix. 0 or an LMDB error. */
@@ -933,10 +939,10 @@ static int seek_run(MDB_cursor *cur, uint8_t *probe, size_t pl, uint64_t from, M
             rc = mdb_cursor_get(cur, k, v, MDB_LAST);
         if (rc == MDB_NOTFOUND && !past_end) /* it was the first entry of all */
             rc = mdb_cursor_get(cur, k, v, MDB_FIRST);
-        if (rc == 0 && (k->mv_size != pl + 8 || memcmp(k->mv_data, probe, pl) != 0))
+        if (rc == 0 && !on_prefix(k, probe, pl))
             rc = mdb_cursor_get(cur, k, v, MDB_NEXT); /* from precedes the prefix's runs */
     }
-    *mine = rc == 0 && k->mv_size == pl + 8 && memcmp(k->mv_data, probe, pl) == 0;
+    *mine = rc == 0 && on_prefix(k, probe, pl);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -962,13 +968,13 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
     size_t kb = by_holder ? CERTA_HOLDER_ID_BYTES : CERTA_GRANT_ID_BYTES, pl = 4 + kb;
     uint8_t probe[4 + CERTA_HOLDER_ID_BYTES + 8];
     memcpy(probe + 4, key, kb);
-    uint64_t b_last = (end - 1) >> c->bucket_bits;
+    uint64_t b_from = from >> c->bucket_bits, b_last = (end - 1) >> c->bucket_bits;
     bool done = false;
-    for (uint64_t b = from >> c->bucket_bits; rc == 0 && !done && b <= b_last; b++) {
+    for (uint64_t b = b_from; rc == 0 && !done && b <= b_last; b++) {
         be32(probe, (uint32_t)b);
         MDB_val k, v;
         bool mine;
-        rc = seek_run(cur, probe, pl, b == from >> c->bucket_bits ? from : 0, &k, &v, &mine);
+        rc = seek_run(cur, probe, pl, b == b_from ? from : 0, &k, &v, &mine);
         while (rc == 0 && mine && !done) {
             if (v.mv_size % 8 != 0 || v.mv_size == 0) {
                 rc = MDB_CORRUPTED;
@@ -986,7 +992,7 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
             }
             if (!done) {
                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-                mine = rc == 0 && k.mv_size == pl + 8 && memcmp(k.mv_data, probe, pl) == 0;
+                mine = rc == 0 && on_prefix(&k, probe, pl);
                 if (rc == MDB_NOTFOUND)
                     rc = 0;
             }
@@ -995,13 +1001,13 @@ static int db_list(certa_cold *c, bool by_holder, const uint8_t *key, uint64_t f
     /* nothing from `from` on: is there anything below it (below end)? The
      * buckets above from's were read whole; in the others, a bucket's
      * first run of the key starts below end or none of it does. */
-    uint64_t b_below = from >> c->bucket_bits < b_last ? from >> c->bucket_bits : b_last;
+    uint64_t b_below = b_from < b_last ? b_from : b_last;
     for (uint64_t b = 0; rc == 0 && !*any && b <= b_below; b++) {
         be32(probe, (uint32_t)b);
         be64(probe + pl, 0);
         MDB_val k = {pl + 8, probe}, v;
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        *any = rc == 0 && k.mv_size == pl + 8 && memcmp(k.mv_data, probe, pl) == 0 &&
+        *any = rc == 0 && on_prefix(&k, probe, pl) &&
                get_be64((const uint8_t *)k.mv_data + pl) < end;
         if (rc == MDB_NOTFOUND)
             rc = 0;
