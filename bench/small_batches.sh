@@ -97,28 +97,18 @@ PY
 
 # Where a batch's CPU goes: the best passing speed again on a fresh chain.
 start_cluster "$CERTA" prof
-thread_ticks "${PIDS[@]}" >"$W/t0.txt"
-c0=$(date +%s.%N)
+thread_ticks_by_kind "${PIDS[@]}" >"$W/t0.txt"
 "$CERTA" load replay --trace "$W/trace.bin" --to genesis --genesis "$W/c" --speed "$best_speed" \
     --duration "$STEP_S" --drain 10 --report "$W/prof" --quiet >"$W/prof.out" 2>&1 || true
-thread_ticks "${PIDS[@]}" >"$W/t1.txt"
-python3 - "$W/t0.txt" "$W/t1.txt" "$W/prof.json" "$trace_events" "$trace_batches" \
-    "$(getconf CLK_TCK)" "$(python3 -c "print(($v0 + $v1) / 2)")" <<'PY'
+thread_ticks_by_kind "${PIDS[@]}" >"$W/t1.txt"
+python3 - "$W/t0.txt" "$W/t1.txt" "$W/prof.json" "$(getconf CLK_TCK)" "$(python3 -c "print(($v0 + $v1) / 2)")" <<'PY'
 import collections, json, sys
-def load(p):
-    d = collections.Counter()
-    for l in open(p):
-        pid, comm, t = l.split()
-        d[(pid, comm)] += int(t)
-    return d
+load = lambda p: {k: int(t) for k, t in (l.split() for l in open(p))}
 a, b = load(sys.argv[1]), load(sys.argv[2])
 r = json.load(open(sys.argv[3]))
-per = float(sys.argv[4]) / float(sys.argv[5])
-hz, vps = float(sys.argv[6]), float(sys.argv[7])
+hz, vps = float(sys.argv[4]), float(sys.argv[5])
 committed = r["committed"]["batches"]
-by = collections.Counter()
-for k, t in b.items():
-    by[k[1]] += t - a.get(k, 0)
+by = collections.Counter({k: t - a.get(k, 0) for k, t in b.items()})
 total = sum(by.values())
 us = lambda ticks: ticks / hz * 1e6 / max(committed, 1) / 4
 print("replay_batches_committed %d (%.0f batches/s)" % (committed, committed / r["duration_s"]))
