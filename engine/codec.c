@@ -906,6 +906,12 @@ certa_err certa_batch_add(certa_batch_builder *bb, const certa_event *ev, certa_
     return CERTA_OK;
 }
 
+void certa_batch_set_seq(certa_batch_builder *bb, uint64_t seq)
+{
+    CERTA_ASSERT(bb != NULL && bb->buf != NULL && seq >= 1);
+    certa_put_le64(bb->buf + B_SEQ, seq);
+}
+
 void certa_batch_digest(certa_batch_builder *bb, uint8_t digest_out[CERTA_HASH_BYTES])
 {
     CERTA_ASSERT(bb != NULL && bb->buf != NULL);

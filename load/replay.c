@@ -6,8 +6,17 @@
  * indexed by token (the send counter): memory stays bounded however far the
  * cluster falls behind, and a batch pushed out of the ring counts as lost.
  * Latency is always answer time minus scheduled time.
+ *
+ * Aggregation (opts.agg) puts a per-integrator aggregator between the trace
+ * and the transport: a slot then holds the parts (scheduled time, events)
+ * of the trace batches its sealed batch carries, so each part's latency
+ * runs from its own schedule. Open aggregators are kept in a short list
+ * (integrators with events waiting) scanned for the earliest due time.
  */
 #include "replay.h"
+
+#include "certa/aggregate.h"
+#include "certa/codec.h"
 
 #include "net_transport.h"
 
@@ -144,18 +153,48 @@ typedef struct slot {
     uint64_t sched_ns;
     uint32_t events;
     bool used;
+    /* aggregated: the trace batches' parts (malloc'ed), else NULL */
+    uint64_t *parts_sched_ns;
+    uint32_t *parts_events;
+    uint32_t parts;
 } slot;
+
+/* One integrator's aggregator and the parts of its open batch. */
+typedef struct aggq {
+    certa_agg *agg;
+    uint64_t first_seq; /* of the open batch's first trace batch */
+    uint64_t last_seq;  /* the last sealed batch's */
+    uint64_t *parts_sched_ns;
+    uint32_t *parts_events;
+    uint32_t parts, parts_cap;
+    bool listed; /* in replayer.open */
+} aggq;
 
 typedef struct replayer {
     certa_load_run *run;
+    certa_load_transport *tr;
     slot *ring;
     uint64_t mask;
     uint64_t inflight;
+    uint64_t token;
     certa_load_answer answers[256];
+    /* aggregation: one per integrator index (created when first used) */
+    const certa_load_agg_opts *agg;
+    aggq *q;
+    uint16_t *open; /* integrators with events waiting */
+    uint32_t open_count;
     /* progress */
     bool progress;
+    bool first_error_kept;
     uint64_t last_print_ns, last_offered, last_committed;
 } replayer;
+
+static void slot_clear(slot *s)
+{
+    free(s->parts_sched_ns);
+    free(s->parts_events);
+    *s = (slot){0};
+}
 
 static void handle_answers(replayer *rp, size_t n, uint64_t now)
 {
@@ -164,7 +203,10 @@ static void handle_answers(replayer *rp, size_t n, uint64_t now)
         slot *s = &rp->ring[a->token & rp->mask];
         if (!s->used || s->token != a->token)
             continue; /* already counted as lost */
-        if (a->status == CERTA_LOAD_COMMITTED)
+        if (a->status == CERTA_LOAD_COMMITTED && s->parts > 0)
+            certa_load_run_commit_parts(rp->run, now, s->parts_sched_ns, s->parts_events,
+                                        s->parts, a->reason_counts, CERTA_LOAD_REASONS_MAX);
+        else if (a->status == CERTA_LOAD_COMMITTED)
             certa_load_run_commit(rp->run, now, s->sched_ns, a->reason_counts,
                                   CERTA_LOAD_REASONS_MAX);
         else
@@ -173,9 +215,194 @@ static void handle_answers(replayer *rp, size_t n, uint64_t now)
                                 : a->status == CERTA_LOAD_LOST  ? CERTA_LOAD_FAIL_LOST
                                                                 : CERTA_LOAD_FAIL_ERROR,
                                 s->events);
-        s->used = false;
+        slot_clear(s);
         rp->inflight--;
     }
+}
+
+/* Hands one batch to the transport under the next token; on success the
+ * slot takes the parts (*parts_sched_ns, *parts_events: malloc'ed, NULL
+ * for a plain batch; freed here when the send fails). */
+static void send_batch(replayer *rp, uint64_t now, uint64_t sched, const uint8_t *batch,
+                       size_t len, uint32_t events, uint64_t *parts_sched_ns,
+                       uint32_t *parts_events, uint32_t parts)
+{
+    slot *s = &rp->ring[rp->token & rp->mask];
+    if (s->used) {
+        certa_load_run_fail(rp->run, now, CERTA_LOAD_FAIL_LOST, s->events);
+        slot_clear(s);
+        rp->inflight--;
+    }
+    certa_errinfo sub_ei;
+    certa_errinfo_clear(&sub_ei);
+    certa_err e = rp->tr->submit(rp->tr->ctx, rp->token, batch, len, events, &sub_ei);
+    if (e == CERTA_OK) {
+        *s = (slot){.token = rp->token, .sched_ns = sched, .events = events, .used = true,
+                    .parts_sched_ns = parts_sched_ns, .parts_events = parts_events,
+                    .parts = parts};
+        rp->inflight++;
+    } else {
+        free(parts_sched_ns);
+        free(parts_events);
+        certa_load_run_fail(rp->run, now,
+                            e == CERTA_E_BUSY ? CERTA_LOAD_FAIL_REFUSED : CERTA_LOAD_FAIL_ERROR,
+                            events);
+        if (e != CERTA_E_BUSY && !rp->first_error_kept && rp->progress) {
+            fprintf(stderr, "\nreplay: first send error: %s\n", certa_errmsg(&sub_ei));
+            rp->first_error_kept = true;
+        }
+    }
+    rp->token++;
+}
+
+/* Seals integrator i's open batch and sends it. */
+static certa_err agg_send(replayer *rp, uint16_t i, uint64_t now, certa_errinfo *ei)
+{
+    aggq *q = &rp->q[i];
+    CERTA_ASSERT(q->parts > 0 && certa_agg_pending(q->agg) > 0);
+    uint64_t seq = q->first_seq > q->last_seq ? q->first_seq : q->last_seq + 1;
+    const uint8_t *batch;
+    size_t len;
+    uint32_t events;
+    certa_err e = certa_agg_seal(q->agg, seq, &batch, &len, &events, ei);
+    if (e != CERTA_OK)
+        return e;
+    q->last_seq = seq;
+    uint64_t *ps = malloc(q->parts * sizeof *ps);
+    uint32_t *pe = malloc(q->parts * sizeof *pe);
+    if (ps == NULL || pe == NULL) {
+        free(ps);
+        free(pe);
+        return certa_errorf(ei, CERTA_E_NOMEM, "replay: parts of an aggregated batch");
+    }
+    memcpy(ps, q->parts_sched_ns, q->parts * sizeof *ps);
+    memcpy(pe, q->parts_events, q->parts * sizeof *pe);
+    for (uint32_t k = 0; k < q->parts; k++)
+        certa_load_hist_record_n(&rp->run->agg_wait, now > ps[k] ? now - ps[k] : 0, pe[k]);
+    rp->run->aggregated_batches++;
+    uint32_t parts = q->parts;
+    q->parts = 0;
+    send_batch(rp, now, ps[0], batch, len, events, ps, pe, parts);
+    return CERTA_OK;
+}
+
+/* Records that the open batch of q gained n events of a trace batch
+ * scheduled at sched (one part per trace batch and sealed batch). */
+static certa_err agg_part(aggq *q, uint64_t sched, uint32_t n, certa_errinfo *ei)
+{
+    if (q->parts > 0 && q->parts_sched_ns[q->parts - 1] == sched) {
+        q->parts_events[q->parts - 1] += n;
+        return CERTA_OK;
+    }
+    if (q->parts == q->parts_cap) {
+        uint32_t cap = q->parts_cap ? 2 * q->parts_cap : 16;
+        uint64_t *ps = realloc(q->parts_sched_ns, cap * sizeof *ps);
+        if (ps != NULL)
+            q->parts_sched_ns = ps;
+        uint32_t *pe = realloc(q->parts_events, cap * sizeof *pe);
+        if (pe != NULL)
+            q->parts_events = pe;
+        if (ps == NULL || pe == NULL)
+            return certa_errorf(ei, CERTA_E_NOMEM, "replay: aggregator parts");
+        q->parts_cap = cap;
+    }
+    q->parts_sched_ns[q->parts] = sched;
+    q->parts_events[q->parts] = n;
+    q->parts++;
+    return CERTA_OK;
+}
+
+/* Feeds a due trace batch's events to its integrator's aggregator, sealing
+ * and sending whenever the open batch is full. */
+static certa_err agg_feed(replayer *rp, const certa_load_trace_rec *rec, uint64_t sched,
+                          uint64_t now, uint64_t *next_ns, certa_errinfo *ei)
+{
+    certa_batch_view v;
+    certa_err e = certa_batch_frame(rec->batch, rec->batch_bytes, &v, ei);
+    if (e != CERTA_OK)
+        return e;
+    uint16_t i = v.integrator;
+    if (i >= rp->agg->key_count || rp->agg->keys[i] == NULL)
+        return certa_errorf(ei, CERTA_E_ARG,
+                            "replay: no key to aggregate the batches of integrator %u", i);
+    aggq *q = &rp->q[i];
+    if (q->agg == NULL) {
+        certa_agg_opts ao = {.integrator = i, .key = rp->agg->keys[i],
+                             .window_us = rp->agg->window_us,
+                             .events_max = rp->agg->events_max};
+        e = certa_agg_new(&ao, &q->agg, ei);
+        if (e != CERTA_OK)
+            return e;
+    }
+    size_t pos = 0;
+    const uint8_t *ev;
+    size_t ev_len;
+    while (certa_batch_next(&v, &pos, &ev, &ev_len)) {
+        if (certa_agg_pending(q->agg) == 0)
+            q->first_seq = v.seq;
+        e = certa_agg_add(q->agg, ev, ev_len, sched / 1000, ei);
+        if (e == CERTA_E_LIMIT) {
+            e = agg_send(rp, i, now, ei);
+            if (e != CERTA_OK)
+                return e;
+            q->first_seq = v.seq;
+            e = certa_agg_add(q->agg, ev, ev_len, sched / 1000, ei);
+        }
+        if (e != CERTA_OK)
+            return e;
+        if ((e = agg_part(q, sched, 1, ei)) != CERTA_OK)
+            return e;
+    }
+    if (!q->listed && certa_agg_pending(q->agg) > 0) {
+        rp->open[rp->open_count++] = i;
+        q->listed = true;
+    }
+    uint64_t due_us = certa_agg_due_us(q->agg);
+    if (due_us != UINT64_MAX && due_us < *next_ns / 1000)
+        *next_ns = due_us * 1000;
+    return CERTA_OK;
+}
+
+/* Sends every open batch due by now (all of them when flush); returns the
+ * earliest due time (ns) of those left, UINT64_MAX when none. */
+static certa_err agg_due(replayer *rp, uint64_t now, bool flush, uint64_t *next_ns,
+                         certa_errinfo *ei)
+{
+    uint64_t next = UINT64_MAX;
+    for (uint32_t k = 0; k < rp->open_count;) {
+        aggq *q = &rp->q[rp->open[k]];
+        uint64_t due_us = certa_agg_due_us(q->agg);
+        uint64_t due = due_us > UINT64_MAX / 1000 ? UINT64_MAX : due_us * 1000;
+        if (due_us != UINT64_MAX && (flush || due <= now)) {
+            certa_err e = agg_send(rp, rp->open[k], now, ei);
+            if (e != CERTA_OK)
+                return e;
+            due = UINT64_MAX;
+        }
+        if (due == UINT64_MAX) { /* empty: off the list */
+            q->listed = false;
+            rp->open[k] = rp->open[--rp->open_count];
+            continue;
+        }
+        if (due < next)
+            next = due;
+        k++;
+    }
+    *next_ns = next;
+    return CERTA_OK;
+}
+
+static void agg_free(replayer *rp)
+{
+    if (rp->q == NULL)
+        return;
+    for (uint32_t i = 0; i < rp->agg->key_count; i++) {
+        certa_agg_free(rp->q[i].agg);
+        free(rp->q[i].parts_sched_ns);
+        free(rp->q[i].parts_events);
+    }
+    free(rp->q);
+    free(rp->open);
 }
 
 static void print_progress(replayer *rp, uint64_t now, double frac, bool final)
@@ -226,10 +453,23 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
         (o->inflight_max & (o->inflight_max - 1)) != 0)
         return certa_errorf(ei, CERTA_E_ARG,
                             "replay: speed must be > 0 and inflight_max a power of two");
-    replayer rp = {.run = run, .mask = o->inflight_max - 1, .progress = o->progress};
+    replayer rp = {.run = run, .tr = tr, .mask = o->inflight_max - 1, .progress = o->progress};
     rp.ring = calloc(o->inflight_max, sizeof *rp.ring);
     if (rp.ring == NULL)
         return certa_errorf(ei, CERTA_E_NOMEM, "replay: in-flight table");
+    bool aggregate = o->agg.window_us > 0;
+    if (aggregate) {
+        rp.agg = &o->agg;
+        rp.q = calloc(o->agg.key_count ? o->agg.key_count : 1, sizeof *rp.q);
+        rp.open = calloc(o->agg.key_count ? o->agg.key_count : 1, sizeof *rp.open);
+        if (rp.q == NULL || rp.open == NULL) {
+            free(rp.q);
+            free(rp.open);
+            free(rp.ring);
+            return certa_errorf(ei, CERTA_E_NOMEM, "replay: aggregators");
+        }
+        run->aggregate_window_us = o->agg.window_us;
+    }
     run->speed = o->speed;
 
     const certa_load_trace_info *info = certa_load_trace_get_info(t);
@@ -242,9 +482,10 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
     uint64_t span_us = have && info->last_at_us > base_us ? info->last_at_us - base_us : 1;
     uint64_t send_deadline = o->duration_s > 0 ? (uint64_t)(o->duration_s * 1e9) : UINT64_MAX;
     uint64_t drain_ns = (uint64_t)(o->drain_s * 1e9);
-    uint64_t token = 0, sends_since_poll = 0, done_at = 0, last_sched_us = base_us;
-    bool first_error_kept = false;
-    certa_errinfo sub_ei;
+    uint64_t sends_since_poll = 0, done_at = 0, last_sched_us = base_us;
+    uint64_t agg_next = UINT64_MAX; /* the earliest open batch's due time */
+    bool flushed = false;
+    certa_err failed = CERTA_OK;
 
     uint64_t start = mono_ns();
     run->started_unix_ms = (uint64_t)time(NULL) * 1000;
@@ -253,33 +494,22 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
         now = mono_ns() - start;
         uint64_t sched = have ? (uint64_t)((double)(rec.at_us - base_us) * 1000.0 / o->speed) : 0;
         bool sending = have && sched < send_deadline;
+        if (aggregate && (agg_next <= now || (!sending && !flushed))) {
+            /* open batches due; all of them once the sending is over */
+            if ((failed = agg_due(&rp, now, !sending, &agg_next, ei)) != CERTA_OK)
+                break;
+            flushed = !sending;
+            continue;
+        }
         if (sending && sched <= now) {
-            slot *s = &rp.ring[token & rp.mask];
-            if (s->used) {
-                certa_load_run_fail(run, now, CERTA_LOAD_FAIL_LOST, s->events);
-                s->used = false;
-                rp.inflight--;
-            }
-            certa_errinfo_clear(&sub_ei);
-            certa_err e = tr->submit(tr->ctx, token, rec.batch, rec.batch_bytes, rec.events,
-                                     &sub_ei);
             certa_load_run_offer(run, now, sched, rec.events);
             run->expected_rejected_events += rec.expected_rejects;
-            if (e == CERTA_OK) {
-                *s = (slot){.token = token, .sched_ns = sched, .events = rec.events,
-                            .used = true};
-                rp.inflight++;
+            if (aggregate) {
+                if ((failed = agg_feed(&rp, &rec, sched, now, &agg_next, ei)) != CERTA_OK)
+                    break;
             } else {
-                certa_load_run_fail(run, now,
-                                    e == CERTA_E_BUSY ? CERTA_LOAD_FAIL_REFUSED
-                                                      : CERTA_LOAD_FAIL_ERROR,
-                                    rec.events);
-                if (e != CERTA_E_BUSY && !first_error_kept && rp.progress) {
-                    fprintf(stderr, "\nreplay: first send error: %s\n", certa_errmsg(&sub_ei));
-                    first_error_kept = true;
-                }
+                send_batch(&rp, now, sched, rec.batch, rec.batch_bytes, rec.events, NULL, NULL, 0);
             }
-            token++;
             last_sched_us = rec.at_us;
             pos_unsent = pos;
             have = certa_load_trace_next(t, &pos, &rec);
@@ -299,6 +529,8 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
         } else {
             timeout_ns = sched - now;
         }
+        if (agg_next != UINT64_MAX && agg_next - now < timeout_ns)
+            timeout_ns = agg_next - now; /* agg_next > now here */
         if (timeout_ns > 50000000ull)
             timeout_ns = 50000000ull;
         sends_since_poll = 0;
@@ -309,12 +541,17 @@ certa_err certa_load_replay(const certa_load_trace *t, certa_load_transport *tr,
         print_progress(&rp, mono_ns() - start, frac, false);
     }
     /* whatever is still outstanding after the drain is lost */
-    for (uint64_t i = 0; i <= rp.mask && rp.inflight > 0; i++)
+    for (uint64_t i = 0; i <= rp.mask; i++)
         if (rp.ring[i].used) {
             certa_load_run_fail(run, now, CERTA_LOAD_FAIL_LOST, rp.ring[i].events);
-            rp.ring[i].used = false;
             rp.inflight--;
+            slot_clear(&rp.ring[i]);
         }
+    agg_free(&rp);
+    if (failed != CERTA_OK) {
+        free(rp.ring);
+        return failed;
+    }
     /* reason names are known once receipts have named them */
     for (uint32_t c = 1; c < CERTA_LOAD_REASONS_MAX && tr->reason_name != NULL; c++) {
         const char *nm = tr->reason_name(tr->ctx, c);
@@ -363,6 +600,7 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
         ro.drain_s = o->drain_s;
         ro.start_pos = pos;
         ro.progress = o->progress;
+        ro.agg = o->agg;
         if (o->progress)
             fprintf(stderr, "find-max: step %u at speed %.3g\n", res->step_count + 1, speed);
         size_t end = pos;
@@ -379,6 +617,8 @@ certa_err certa_load_find_max(const certa_load_trace *t, certa_load_transport *t
         st->p99_ms = (double)certa_load_hist_percentile(&run->latency, 99) / 1e6;
         st->offered_events = run->offered_events;
         st->committed_events = run->committed_events;
+        st->committed_batches = run->committed_batches;
+        st->agg_wait_p99_ms = (double)certa_load_hist_percentile(&run->agg_wait, 99) / 1e6;
         st->failed_batches = certa_load_run_failed_batches(run);
         size_t probe = end;
         certa_load_trace_rec rec;

@@ -14,6 +14,7 @@
 #ifndef CERTA_LOAD_REPLAY_H
 #define CERTA_LOAD_REPLAY_H
 
+#include "certa/crypto.h"
 #include "report.h"
 #include "trace.h"
 
@@ -64,6 +65,23 @@ typedef struct certa_load_fake_opts {
 certa_err certa_load_fake_new(const certa_load_fake_opts *o, certa_load_transport *out,
                               certa_errinfo *ei);
 
+/* ---- aggregation ----
+ * A centre's counter system that signs one batch every few milliseconds
+ * for all its counters instead of one per counter case
+ * (certa/aggregate.h): each trace batch's events go to its integrator's
+ * aggregator when the batch is due, and the aggregator's batch is sealed,
+ * signed again with the integrator's key and sent once its first event
+ * waited window_us (or it is full). A sealed batch takes the sequence
+ * number of the first trace batch in it (one above the integrator's last
+ * when that is not higher). Every event's latency still runs from its own
+ * trace batch's scheduled time, so the wait counts. */
+typedef struct certa_load_agg_opts {
+    uint64_t window_us;     /* 0: off, each trace batch sent as it is */
+    uint32_t events_max;    /* events a sealed batch holds at most; 0: the batch limit */
+    certa_key *const *keys; /* per genesis integrator index (NULL: none) */
+    uint32_t key_count;
+} certa_load_agg_opts;
+
 /* ---- replay ---- */
 typedef struct certa_load_replay_opts {
     double speed;          /* > 0: 2 sends the trace twice as fast */
@@ -72,6 +90,7 @@ typedef struct certa_load_replay_opts {
     size_t start_pos;      /* trace position to start from (0 = first record) */
     uint32_t inflight_max; /* outstanding batches tracked (power of two) */
     bool progress;         /* progress line on stderr */
+    certa_load_agg_opts agg;
 } certa_load_replay_opts;
 
 void certa_load_replay_opts_default(certa_load_replay_opts *o);
@@ -99,6 +118,7 @@ typedef struct certa_load_findmax_opts {
                           * (default 1: noise on a shared machine) */
     double drain_s;
     bool progress;
+    certa_load_agg_opts agg;
 } certa_load_findmax_opts;
 
 typedef struct certa_load_findmax_step {
@@ -106,6 +126,8 @@ typedef struct certa_load_findmax_step {
     double offered_eps, committed_eps;
     double p50_ms, p99_ms;
     uint64_t offered_events, committed_events;
+    uint64_t committed_batches; /* as sent: sealed ones when aggregating */
+    double agg_wait_p99_ms;     /* aggregation: p99 of the wait before the send */
     uint64_t failed_batches; /* refused + lost + error */
     bool exhausted;          /* the trace ran out during the step */
     bool pass;

@@ -23,6 +23,7 @@ certa_load_run *certa_load_run_new(double expected_s)
         return NULL;
     certa_load_hist_reset(&r->latency);
     certa_load_hist_reset(&r->cur);
+    certa_load_hist_reset(&r->agg_wait);
     double iv = expected_s / (CERTA_LOAD_SERIES_MAX / 2);
     if (!(iv >= 1.0))
         iv = 1.0;
@@ -109,8 +110,7 @@ void certa_load_run_offer(certa_load_run *r, uint64_t now_ns, uint64_t sched_ns,
     }
 }
 
-void certa_load_run_commit(certa_load_run *r, uint64_t now_ns, uint64_t sched_ns,
-                           const uint32_t *reasons, uint32_t slots)
+static uint64_t count_reasons(certa_load_run *r, const uint32_t *reasons, uint32_t slots)
 {
     uint64_t events = 0;
     for (uint32_t i = 0; i < slots; i++) {
@@ -118,11 +118,34 @@ void certa_load_run_commit(certa_load_run *r, uint64_t now_ns, uint64_t sched_ns
         r->reason_events[k] += reasons[i];
         events += reasons[i];
     }
+    return events;
+}
+
+void certa_load_run_commit(certa_load_run *r, uint64_t now_ns, uint64_t sched_ns,
+                           const uint32_t *reasons, uint32_t slots)
+{
+    uint64_t events = count_reasons(r, reasons, slots);
     uint64_t lat = now_ns > sched_ns ? now_ns - sched_ns : 0;
     certa_load_point *p = point_at(r, now_ns);
     p->committed_events += events;
     certa_load_hist_record_n(&r->cur, lat, events);
     certa_load_hist_record_n(&r->latency, lat, events);
+    r->committed_batches++;
+    r->committed_events += events;
+}
+
+void certa_load_run_commit_parts(certa_load_run *r, uint64_t now_ns,
+                                 const uint64_t *parts_sched_ns, const uint32_t *parts_events,
+                                 uint32_t parts, const uint32_t *reasons, uint32_t slots)
+{
+    uint64_t events = count_reasons(r, reasons, slots);
+    certa_load_point *p = point_at(r, now_ns);
+    p->committed_events += events;
+    for (uint32_t i = 0; i < parts; i++) {
+        uint64_t lat = now_ns > parts_sched_ns[i] ? now_ns - parts_sched_ns[i] : 0;
+        certa_load_hist_record_n(&r->cur, lat, parts_events[i]);
+        certa_load_hist_record_n(&r->latency, lat, parts_events[i]);
+    }
     r->committed_batches++;
     r->committed_events += events;
 }
@@ -227,6 +250,19 @@ char *certa_load_report_json_text(const certa_load_run *r)
                   ms(certa_load_hist_percentile(h, 99)), "p99_9",
                   ms(certa_load_hist_percentile(h, 99.9)), "p99_99",
                   ms(certa_load_hist_percentile(h, 99.99)), "max", ms(h->max)));
+    if (r->aggregate_window_us > 0) {
+        const certa_load_hist *w = &r->agg_wait;
+        json_object_set_new(
+            root, "aggregation",
+            json_pack("{s:f, s:I, s:f, s:f, s:f, s:f}", "window_ms",
+                      (double)r->aggregate_window_us / 1e3, "batches_sent",
+                      (json_int_t)r->aggregated_batches, "events_per_batch",
+                      r->aggregated_batches ? (double)r->offered_events /
+                                                  (double)r->aggregated_batches
+                                            : 0.0,
+                      "wait_p50_ms", ms(certa_load_hist_percentile(w, 50)), "wait_p99_ms",
+                      ms(certa_load_hist_percentile(w, 99)), "wait_max_ms", ms(w->max)));
+    }
     json_t *series = json_array();
     double iv = (double)r->interval_ns / NS_PER_S;
     for (uint32_t i = 0; i < r->point_count; i++) {

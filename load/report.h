@@ -57,6 +57,12 @@ typedef struct certa_load_run {
     uint64_t late_sends;      /* sends more than 1 ms late */
 
     certa_load_hist latency;  /* per event, ns from scheduled time to receipt */
+    /* aggregation (replay's agg.window_us > 0): per event, ns from its
+     * scheduled time to the send of the batch it was sealed in (part of
+     * latency); aggregated_batches: batches sealed and sent */
+    uint64_t aggregate_window_us;
+    certa_load_hist agg_wait;
+    uint64_t aggregated_batches;
 
     /* time series */
     uint64_t interval_ns;
@@ -84,6 +90,13 @@ void certa_load_run_offer(certa_load_run *r, uint64_t now_ns, uint64_t sched_ns,
  * count in the last slot). */
 void certa_load_run_commit(certa_load_run *r, uint64_t now_ns, uint64_t sched_ns,
                            const uint32_t *reason_counts, uint32_t reason_slots);
+/* The same for a batch an aggregator sealed from parts of the trace's
+ * batches: part i's parts_events[i] events were scheduled at
+ * parts_sched_ns[i], and each counts its own latency. */
+void certa_load_run_commit_parts(certa_load_run *r, uint64_t now_ns,
+                                 const uint64_t *parts_sched_ns, const uint32_t *parts_events,
+                                 uint32_t parts, const uint32_t *reason_counts,
+                                 uint32_t reason_slots);
 void certa_load_run_fail(certa_load_run *r, uint64_t now_ns, certa_load_fail kind,
                          uint32_t events);
 /* Closes the last interval; duration_s = end_ns. */

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "certa/codec.h"
+#include "certa/crypto.h"
+#include "certa/genesis.h"
 #include "cli.h"
 #include "gen.h"
 #include "replay.h"
@@ -23,11 +26,11 @@ static const char usage[] =
     "       certa load info --trace TRACE\n"
     "       certa load replay --trace TRACE --to ENDPOINTS [--genesis DIR] [--speed X]\n"
     "                      [--duration S] [--drain S] [--window N] [--report PREFIX]\n"
-    "                      [--svg] [--quiet]\n"
+    "                      [--svg] [--quiet] [--aggregate-ms MS [--aggregate-events N]]\n"
     "       certa load find-max --trace TRACE --to ENDPOINTS [--genesis DIR] [--slo-ms MS]\n"
     "                      [--step-s S] [--start-speed X] [--factor F] [--refine N]\n"
     "                      [--confirm N] [--drain S] [--window N] [--report FILE.json]\n"
-    "                      [--quiet]\n\n"
+    "                      [--quiet] [--aggregate-ms MS [--aggregate-events N]]\n\n"
     "describe   prints a scenario's centres, counters and derived peak-hour rates.\n"
     "gen        writes a deterministic trace of signed event batches: the same\n"
     "           scenario, scale, hours, seed (default 1), start time (default: the\n"
@@ -47,13 +50,18 @@ static const char usage[] =
     "or loopback[:LATENCY_US[:EVENTS_PER_S[:QUEUE]]] (an in-process fake cluster).\n"
     "--window caps batches outstanding on the network (default 4096); a send\n"
     "that finds it full counts as refused.\n"
+    "--aggregate-ms MS (replay, find-max) sends as integrators that aggregate:\n"
+    "each integrator's events wait in one open batch, sealed and signed again\n"
+    "(keys from --genesis DIR's integrators/) once its first event waited MS\n"
+    "(a decimal, e.g. 2.5) or it holds --aggregate-events N (default 4096);\n"
+    "latency still runs from each trace batch's scheduled time (docs/LOAD.md).\n"
     "Exit codes: 0 ok, 1 replay lost or refused batches / find-max found no\n"
     "passing speed, 2 usage, 3 runtime error.\n";
 
 typedef struct opts {
     const char *scenario, *trace, *out, *genesis, *to, *report;
-    double scale, speed, duration_s, drain_s, slo_ms, step_s, start_speed, factor;
-    unsigned long long hours, seed, start_ms, refine, window, confirm;
+    double scale, speed, duration_s, drain_s, slo_ms, step_s, start_speed, factor, aggregate_ms;
+    unsigned long long hours, seed, start_ms, refine, window, confirm, aggregate_events;
     bool json, quiet, svg;
 } opts;
 
@@ -124,6 +132,8 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
         U64("--refine", refine, 0, 20)
         U64("--window", window, 1, 1u << 20)
         U64("--confirm", confirm, 0, 10)
+        DBL("--aggregate-ms", aggregate_ms, 0.001, 60000)
+        U64("--aggregate-events", aggregate_events, 1, CERTA_BATCH_EVENTS_MAX)
         if (strcmp(a, "--scale") == 0) {
             if (!need(argc, argv, i) || certa_load_scale_parse(argv[i + 1], &o->scale) != 0)
                 return certa_usage_error(cmd, "--scale needs a positive number, city, "
@@ -289,13 +299,81 @@ static int open_both(const char *cmd, const opts *o, certa_load_trace **t,
     return CERTA_EXIT_OK;
 }
 
+/* The integrators' keys for --aggregate-ms: DIR/integrators/NAME.pem for
+ * every genesis integrator that has one there (checked against genesis). */
+typedef struct keyset {
+    certa_genesis *g;
+    certa_key **keys;
+} keyset;
+
+static void keyset_free(keyset *k)
+{
+    if (k->g != NULL && k->keys != NULL)
+        for (uint32_t i = 0; i < k->g->integrator_count; i++)
+            certa_key_free(k->keys[i]);
+    free(k->keys);
+    certa_genesis_free(k->g);
+    *k = (keyset){0};
+}
+
+static int aggregation(const char *cmd, const opts *o, keyset *k, certa_load_agg_opts *out)
+{
+    *out = (certa_load_agg_opts){0};
+    if (o->aggregate_ms <= 0) {
+        if (o->aggregate_events > 0)
+            return certa_usage_error(cmd, "--aggregate-events needs --aggregate-ms");
+        return CERTA_EXIT_OK;
+    }
+    if (o->genesis == NULL)
+        return certa_usage_error(cmd, "--aggregate-ms needs --genesis DIR (the integrators' keys)");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/genesis.json", o->genesis);
+    certa_errinfo ei;
+    certa_errinfo_clear(&ei);
+    if (certa_genesis_load(path, &k->g, &ei) != CERTA_OK)
+        return certa_fail(cmd, "%s", certa_errmsg(&ei));
+    k->keys = calloc(k->g->integrator_count ? k->g->integrator_count : 1, sizeof *k->keys);
+    if (k->keys == NULL)
+        return certa_fail(cmd, "out of memory");
+    uint32_t loaded = 0;
+    for (uint32_t i = 0; i < k->g->integrator_count; i++) {
+        snprintf(path, sizeof path, "%s/integrators/%s.pem", o->genesis, k->g->integrators[i].name);
+        if (access(path, F_OK) != 0)
+            continue; /* a batch of this integrator will fail the replay, naming it */
+        if (certa_key_load_pem(path, &k->keys[i], &ei) != CERTA_OK)
+            return certa_fail(cmd, "%s", certa_errmsg(&ei));
+        uint8_t pub[CERTA_PUBKEY_BYTES];
+        certa_key_public(k->keys[i], pub);
+        if (memcmp(pub, k->g->integrators[i].pub, CERTA_PUBKEY_BYTES) != 0)
+            return certa_fail(cmd, "%s: not the key genesis registers for integrator %s", path,
+                              k->g->integrators[i].name);
+        loaded++;
+    }
+    if (loaded == 0)
+        return certa_fail(cmd, "--aggregate-ms: no integrator key in %s/integrators", o->genesis);
+    *out = (certa_load_agg_opts){.window_us = (uint64_t)llround(o->aggregate_ms * 1000.0),
+                                 .events_max = (uint32_t)o->aggregate_events,
+                                 .keys = k->keys,
+                                 .key_count = k->g->integrator_count};
+    return CERTA_EXIT_OK;
+}
+
 static int cmd_replay(const opts *o)
 {
     certa_load_trace *t = NULL;
     certa_load_transport tr;
-    int rc = open_both("load replay", o, &t, &tr);
-    if (rc != CERTA_EXIT_OK)
+    keyset ks = {0};
+    certa_load_agg_opts agg;
+    int rc = aggregation("load replay", o, &ks, &agg);
+    if (rc != CERTA_EXIT_OK) {
+        keyset_free(&ks);
         return rc;
+    }
+    rc = open_both("load replay", o, &t, &tr);
+    if (rc != CERTA_EXIT_OK) {
+        keyset_free(&ks);
+        return rc;
+    }
     const certa_load_trace_info *in = certa_load_trace_get_info(t);
     double expected = o->duration_s > 0 ? o->duration_s
                                          : (double)in->last_at_us / 1e6 / o->speed;
@@ -303,6 +381,7 @@ static int cmd_replay(const opts *o)
     if (run == NULL) {
         tr.destroy(tr.ctx);
         certa_load_trace_close(t);
+        keyset_free(&ks);
         return certa_fail("load replay", "out of memory");
     }
     snprintf(run->scenario, sizeof run->scenario, "%s", in->scenario);
@@ -314,11 +393,13 @@ static int cmd_replay(const opts *o)
     ro.duration_s = o->duration_s;
     ro.drain_s = o->drain_s;
     ro.progress = !o->quiet;
+    ro.agg = agg;
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
     certa_err e = certa_load_replay(t, &tr, &ro, run, NULL, &ei);
     tr.destroy(tr.ctx);
     certa_load_trace_close(t);
+    keyset_free(&ks);
     if (e != CERTA_OK) {
         certa_load_run_free(run);
         return certa_fail("load replay", "%s", certa_errmsg(&ei));
@@ -357,9 +438,18 @@ static int cmd_find_max(const opts *o)
 {
     certa_load_trace *t = NULL;
     certa_load_transport tr;
-    int rc = open_both("load find-max", o, &t, &tr);
-    if (rc != CERTA_EXIT_OK)
+    keyset ks = {0};
+    certa_load_agg_opts agg;
+    int rc = aggregation("load find-max", o, &ks, &agg);
+    if (rc != CERTA_EXIT_OK) {
+        keyset_free(&ks);
         return rc;
+    }
+    rc = open_both("load find-max", o, &t, &tr);
+    if (rc != CERTA_EXIT_OK) {
+        keyset_free(&ks);
+        return rc;
+    }
     const certa_load_trace_info *in = certa_load_trace_get_info(t);
     certa_load_findmax_opts fo;
     certa_load_findmax_opts_default(&fo);
@@ -371,11 +461,13 @@ static int cmd_find_max(const opts *o)
     fo.confirm = (uint32_t)o->confirm;
     fo.drain_s = o->drain_s;
     fo.progress = !o->quiet;
+    fo.agg = agg;
     certa_load_findmax_result *res = calloc(1, sizeof *res);
     certa_errinfo ei;
     certa_errinfo_clear(&ei);
     certa_err e = res == NULL ? CERTA_E_NOMEM : certa_load_find_max(t, &tr, &fo, res, &ei);
     tr.destroy(tr.ctx);
+    keyset_free(&ks);
     double trace_eps = in->last_at_us > 0 ? (double)in->events / ((double)in->last_at_us / 1e6) : 0;
     double scale = in->scale_milli / 1000.0;
     certa_load_trace_close(t);
@@ -413,18 +505,24 @@ static int cmd_find_max(const opts *o)
             free(res);
             return certa_fail("load find-max", "%s: cannot write", o->report);
         }
-        fprintf(f, "{\n  \"trace\": \"%s\",\n  \"slo_p99_ms\": %g,\n  \"best_speed\": %g,\n"
+        fprintf(f, "{\n  \"trace\": \"%s\",\n  \"aggregate_ms\": %g,\n"
+                   "  \"slo_p99_ms\": %g,\n  \"best_speed\": %g,\n"
                    "  \"bounded\": %s,\n  \"trace_scale\": %g,\n  \"best_offered_eps\": %.1f,\n"
                    "  \"trace_events_per_s\": %.3f,\n  \"steps\": [\n",
-                o->trace, o->slo_ms, res->best_speed, res->bounded ? "true" : "false", scale,
+                o->trace, o->aggregate_ms, o->slo_ms, res->best_speed, res->bounded ? "true" : "false", scale,
                 best_offered, trace_eps);
         for (uint32_t i = 0; i < res->step_count; i++) {
             const certa_load_findmax_step *s = &res->steps[i];
             fprintf(f, "    {\"speed\": %g, \"offered_eps\": %.1f, \"committed_eps\": %.1f, "
                        "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"failed_batches\": %llu, "
+                       "\"committed_events\": %llu, \"committed_batches\": %llu, "
+                       "\"aggregate_wait_p99_ms\": %.3f, "
                        "\"pass\": %s, \"retry\": %s}%s\n",
                     s->speed, s->offered_eps, s->committed_eps, s->p50_ms, s->p99_ms,
-                    (unsigned long long)s->failed_batches, s->pass ? "true" : "false",
+                    (unsigned long long)s->failed_batches,
+                    (unsigned long long)s->committed_events,
+                    (unsigned long long)s->committed_batches, s->agg_wait_p99_ms,
+                    s->pass ? "true" : "false",
                     s->retry ? "true" : "false",
                     i + 1 < res->step_count ? "," : "");
         }

@@ -234,6 +234,10 @@ void certa_batch_begin(certa_batch_builder *bb, uint8_t *buf, size_t cap,
                        uint16_t integrator, uint64_t seq);
 certa_err certa_batch_add(certa_batch_builder *bb, const certa_event *ev,
                           certa_errinfo *ei);
+/* Sets the sequence number (>= 1) of a batch being built, before its
+ * digest: for a batcher that learns it only when it seals
+ * (certa/aggregate.h). */
+void certa_batch_set_seq(certa_batch_builder *bb, uint64_t seq);
 void certa_batch_digest(certa_batch_builder *bb, uint8_t digest_out[CERTA_HASH_BYTES]);
 /* Appends the signature; returns total length or 0 when cap is too small. */
 size_t certa_batch_seal(certa_batch_builder *bb,
