@@ -87,7 +87,8 @@ static const char usage[] =
     "usage: certa gateway [--listen HOST:PORT] [--to ENDPOINT[,...]] [--genesis FILE]\n"
     "                     [--rate-per-s R] [--burst B] [--timeout-ms MS]\n"
     "                     [--tls-cert FILE --tls-key FILE]\n"
-    "                     [--integrator NAME --key FILE --tokens FILE --state DIR]\n"
+    "                     [--integrator NAME --key FILE --tokens FILE --state DIR\n"
+    "                      [--aggregate-ms MS]]\n"
     "                     [--tiles DIR]\n"
     "       certa gateway --hash-token < TOKEN\n\n"
     "Serves the validators' public read API over HTTP/JSON (docs/OPERATIONS.md,\n"
@@ -142,6 +143,10 @@ static const char usage[] =
     "  --key FILE          its Ed25519 key (PEM, mode 0600)\n"
     "  --tokens FILE       callers: lines \"CALLER SHA256_HEX\" (--hash-token)\n"
     "  --state DIR         the journal of sequence numbers reserved per POST\n"
+    "  --aggregate-ms MS   POSTs of at most 256 events arriving within MS of one\n"
+    "                      another share one signed batch (each keeps its own\n"
+    "                      answer, receipts and Idempotency-Key); default: each\n"
+    "                      POST its own batches\n"
     "  --hash-token        print the SHA-256 of the token read from standard input\n\n"
     "Runs until SIGINT or SIGTERM. exit: 0 stopped, 2 usage, 3 error.\n";
 
@@ -1035,7 +1040,7 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 typedef struct gw_args {
     const char *listen, *to, *genesis, *cert_path, *key_path;
     const char *integrator, *ikey, *tokens, *state, *tiles;
-    unsigned long long rate, burst, timeout_ms;
+    unsigned long long rate, burst, timeout_ms, aggregate_ms;
     struct sockaddr_in sa;
 } gw_args;
 
@@ -1072,6 +1077,7 @@ static int parse_args(int argc, char **argv, gw_args *a, int *done)
         {"--rate-per-s", &a->rate, 1, 1000000},
         {"--burst", &a->burst, 1, 1000000},
         {"--timeout-ms", &a->timeout_ms, 100, 600000},
+        {"--aggregate-ms", &a->aggregate_ms, 1, 10000},
     };
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -1104,6 +1110,8 @@ static int parse_args(int argc, char **argv, gw_args *a, int *done)
     if (nint != 0 && nint != 4)
         return certa_usage_error(CMD, "the integrator API needs --integrator, --key, --tokens "
                                       "and --state together");
+    if (a->aggregate_ms > 0 && nint == 0)
+        return certa_usage_error(CMD, "--aggregate-ms is for the integrator API (--integrator ...)");
     return CERTA_EXIT_OK;
 }
 
@@ -1151,7 +1159,8 @@ int certa_cmd_gateway(int argc, char **argv)
                                  .state_dir = args.state,
                                  .endpoint_count = gw.eps.count, .endpoints = gw.eps.endpoints,
                                  .server_keys = gw.eps.server_keys,
-                                 .deadline_ms = (uint32_t)args.timeout_ms * 6};
+                                 .deadline_ms = (uint32_t)args.timeout_ms * 6,
+                                 .aggregate_us = args.aggregate_ms * 1000u};
         if (certa_gw_post_open(&po, &gw.post, &ei) != CERTA_OK) {
             certa_genesis_free(g);
             return certa_fail(CMD, "%s", certa_errmsg(&ei));

@@ -52,6 +52,10 @@ typedef struct certa_gw_post_opts {
     const char *const *endpoints;
     const char *const *server_keys;
     uint32_t deadline_ms;    /* per batch */
+    /* > 0: synchronous POSTs of at most CERTA_GW_BATCH_EVENTS events that
+     * arrive within aggregate_us of a group's first share one signed batch
+     * (gateway_post.c, "aggregation") */
+    uint64_t aggregate_us;
 } certa_gw_post_opts;
 
 certa_err certa_gw_post_open(const certa_gw_post_opts *o, certa_gw_post **out,
