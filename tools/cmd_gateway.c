@@ -72,6 +72,9 @@
                                   * HTTP thread, so the other connections of that thread go
                                   * on, and POSTs overlap to keep the shared submit window
                                   * (gateway_pipe.c) full */
+#define GW_POST_WORKERS_AGGREGATING 64u /* with --aggregate-ms: a POST waits for its
+                                  * group on its worker, so the workers bound how many
+                                  * POSTs one group can take */
 #define GW_CONNECTIONS_MAX 512u  /* open HTTP connections, all clients */
 #define GW_PER_ADDR_MAX 64u      /* open HTTP connections per client address */
 #define GW_CONN_MEMORY_BYTES (32u * 1024u) /* request line and headers, per connection */
@@ -179,7 +182,8 @@ typedef struct gateway {
     unsigned jobs_busy; /* queued and running */
     unsigned posts_open; /* queued, running, or answered but not yet sent */
     bool jobs_stop;     /* stopping: no more are queued */
-    pthread_t workers[GW_POST_WORKERS];
+    pthread_t workers[GW_POST_WORKERS_AGGREGATING];
+    uint32_t workers_max; /* GW_POST_WORKERS, or _AGGREGATING */
     unsigned nworkers;
     const certa_genesis *genesis;
     const char *tiles_dir; /* --tiles; NULL: not served */
@@ -648,7 +652,7 @@ static void post_workers_start(gateway *gw)
     pthread_cond_init(&gw->jobs_idle, NULL);
     if (gw->post == NULL)
         return;
-    while (gw->nworkers < GW_POST_WORKERS &&
+    while (gw->nworkers < gw->workers_max &&
            pthread_create(&gw->workers[gw->nworkers], NULL, post_worker, gw) == 0)
         gw->nworkers++;
 }
@@ -1166,6 +1170,7 @@ int certa_cmd_gateway(int argc, char **argv)
             return certa_fail(CMD, "%s", certa_errmsg(&ei));
         }
     }
+    gw.workers_max = args.aggregate_ms > 0 ? GW_POST_WORKERS_AGGREGATING : GW_POST_WORKERS;
     gw.rate_per_s = (double)args.rate;
     gw.burst = (double)args.burst;
     gw.rates = calloc(GW_RATE_SLOTS, sizeof *gw.rates);
