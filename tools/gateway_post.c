@@ -35,6 +35,7 @@
 #define TOKENS_MAX 256u
 #define CERTA_GW_JOURNAL_LINES_MAX (2ull * CERTA_GW_KEYS_MAX)
 #define CALLER_BYTES 64u
+#define GROUP_JOINING_MAX 256u /* above the gateway's POST workers */
 
 typedef struct token {
     char caller[CALLER_BYTES];
@@ -62,6 +63,10 @@ struct certa_gw_post {
      * the monotonic clock */
     struct group *open, *groups;
     pthread_cond_t group_cv;
+    /* POSTs reserved for a group and not yet in it: a retry of one waits
+     * (run alone meanwhile, it would be a second submission) */
+    uint64_t joining[GROUP_JOINING_MAX];
+    uint32_t njoining;
     uint32_t jobs; /* batches running on their own thread (async, resumed) */
     uint64_t outcomes;     /* DIR/batches/ *.json files, counted at start */
     uint64_t outcomes_max; /* CERTA_GW_OUTCOMES_MAX; tests set it low through
@@ -1160,6 +1165,26 @@ static group *group_numbered(certa_gw_post *p, uint64_t gseq)
     return NULL;
 }
 
+/* Whether POST seq is on its way into a group (p->mu held). */
+static bool joining_has(const certa_gw_post *p, uint64_t seq)
+{
+    for (uint32_t i = 0; i < p->njoining; i++)
+        if (p->joining[i] == seq)
+            return true;
+    return false;
+}
+
+/* POST seq is in its group, or will not be (p->mu held). */
+static void joining_drop(certa_gw_post *p, uint64_t seq)
+{
+    for (uint32_t i = 0; i < p->njoining; i++)
+        if (p->joining[i] == seq) {
+            p->joining[i] = p->joining[--p->njoining];
+            pthread_cond_broadcast(&p->group_cv);
+            return;
+        }
+}
+
 /* Drops a reference (p->mu held); the last frees the group. */
 static void group_release(group *g)
 {
@@ -1368,6 +1393,7 @@ static bool group_post(certa_gw_post *p, const char *caller, uint64_t seq, uint3
     bool lead = g == NULL;
     if (lead) {
         if ((g = calloc(1, sizeof *g)) == NULL) {
+            joining_drop(p, seq); /* alone, then: a retry runs alike */
             pthread_mutex_unlock(&p->mu);
             return false;
         }
@@ -1381,6 +1407,7 @@ static bool group_post(certa_gw_post *p, const char *caller, uint64_t seq, uint3
     snprintf(me->caller, sizeof me->caller, "%s", caller);
     g->events += events;
     g->refs++;
+    joining_drop(p, seq);
     if (lead) {
         uint64_t deadline = g->opened_ns + p->o.aggregate_us * 1000u;
         struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
@@ -1498,11 +1525,17 @@ static bool group_retry(certa_gw_post *p, uint64_t seq, certa_gw_reply *r)
 {
     pthread_mutex_lock(&p->mu);
     group *g;
-    while ((g = group_of(p, seq)) != NULL) {
-        g->refs++;
-        while (!g->done)
+    for (;;) {
+        if ((g = group_of(p, seq)) != NULL) {
+            g->refs++;
+            while (!g->done)
+                pthread_cond_wait(&p->group_cv, &p->mu);
+            group_release(g);
+        } else if (joining_has(p, seq)) {
             pthread_cond_wait(&p->group_cv, &p->mu);
-        group_release(g);
+        } else {
+            break;
+        }
     }
     pthread_mutex_unlock(&p->mu);
     for (int pass = 0; pass < 2; pass++) {
@@ -1772,6 +1805,8 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
             again = true;
         }
     }
+    bool aggregate = !async && p->o.aggregate_us > 0 && evs != NULL &&
+                     events <= CERTA_GW_BATCH_EVENTS;
     if (!again) {
         uint64_t now = wall_us();
         seq = p->next_seq > now ? p->next_seq : now;
@@ -1783,6 +1818,10 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
             return;
         }
         p->next_seq = seq + events;
+        if (aggregate && p->njoining < GROUP_JOINING_MAX)
+            p->joining[p->njoining++] = seq; /* before its key is known */
+        else
+            aggregate = false;
         if (idem_key != NULL)
             key_put(p, id, body_h, seq);
         /* after the table has this POST: the rewrite keeps it. A failed
@@ -1800,6 +1839,11 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
         bool synced = fdatasync(sync_fd) == 0;
         close(sync_fd);
         if (!synced) {
+            if (aggregate) {
+                pthread_mutex_lock(&p->mu);
+                joining_drop(p, seq);
+                pthread_mutex_unlock(&p->mu);
+            }
             free(jsonl);
             reply_error(r, 503, CERTA_E_IO, "the gateway cannot sync its journal");
             r->retry_after_s = 5;
@@ -1813,6 +1857,11 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
                       caller, events);
     batch_path(p, seq, "events", path, sizeof path);
     if (hl <= 0 || !write_durable(p, path, head, (size_t)hl, jsonl, strlen(jsonl))) {
+        if (aggregate) {
+            pthread_mutex_lock(&p->mu);
+            joining_drop(p, seq);
+            pthread_mutex_unlock(&p->mu);
+        }
         free(jsonl);
         reply_error(r, 503, CERTA_E_IO, "the gateway cannot write the batch to its state "
                                         "directory");
@@ -1820,8 +1869,7 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
         return;
     }
     snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
-    if (!async && !again && p->o.aggregate_us > 0 && evs != NULL &&
-        events <= CERTA_GW_BATCH_EVENTS && group_post(p, caller, seq, events, jsonl, evs, r))
+    if (aggregate && !again && group_post(p, caller, seq, events, jsonl, evs, r))
         return; /* answered with its group; jsonl is the group's */
     if (!async) {
         run_batch(p, caller, seq, events, again, jsonl, evs, r);
