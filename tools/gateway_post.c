@@ -678,6 +678,38 @@ static int cmp_u64(const void *a, const void *b)
  * time): the older ones are removed, their status URLs become 404. Runs
  * when the count passes the bound by an eighth, so the directory is listed
  * once per outcomes_max / 8 batches. */
+/* The numbers of the NUM.EXT files in the directory d lists (from where
+ * it stands), malloc'ed in *out (NULL when none); when out of memory, the
+ * ones found until then, and *whole (may be NULL) false. */
+static size_t batches_with(DIR *d, const char *ext_want, uint64_t **out, bool *whole)
+{
+    if (whole != NULL)
+        *whole = true;
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long seq;
+        char ext[16];
+        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2 || strcmp(ext, ext_want) != 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 1024;
+            uint64_t *ns = realloc(seqs, nc * sizeof *ns);
+            if (ns == NULL) {
+                if (whole != NULL)
+                    *whole = false;
+                break;
+            }
+            seqs = ns;
+            cap = nc;
+        }
+        seqs[n++] = seq;
+    }
+    *out = seqs;
+    return n;
+}
+
 static void outcomes_prune(certa_gw_post *p)
 {
     char dir[4200];
@@ -686,23 +718,7 @@ static void outcomes_prune(certa_gw_post *p)
     if (d == NULL)
         return;
     uint64_t *seqs = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        unsigned long long seq;
-        char ext[16];
-        if (sscanf(de->d_name, "%llu.%15s", &seq, ext) != 2 || strcmp(ext, "json") != 0)
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 1024;
-            uint64_t *ns = realloc(seqs, nc * sizeof *ns);
-            if (ns == NULL)
-                break;
-            seqs = ns;
-            cap = nc;
-        }
-        seqs[n++] = seq;
-    }
+    size_t n = batches_with(d, "json", &seqs, NULL);
     closedir(d);
     if (seqs != NULL)
         qsort(seqs, n, sizeof *seqs, cmp_u64);
@@ -1662,21 +1678,14 @@ static void resume_pending(certa_gw_post *p)
         return;
     struct dirent *de;
     uint64_t *gseqs = NULL;
-    size_t ng = 0, gcap = 0;
-    while ((de = readdir(d)) != NULL) {
-        unsigned long long gseq;
-        char ext[16];
-        if (sscanf(de->d_name, "%llu.%15s", &gseq, ext) != 2 || strcmp(ext, "group") != 0)
-            continue;
-        if (ng == gcap) {
-            size_t nc = gcap ? 2 * gcap : 16;
-            uint64_t *ns = realloc(gseqs, nc * sizeof *ns);
-            if (ns == NULL)
-                break;
-            gseqs = ns;
-            gcap = nc;
-        }
-        gseqs[ng++] = gseq;
+    bool whole;
+    size_t ng = batches_with(d, "group", &gseqs, &whole);
+    if (!whole) { /* a POST of a group missed would be submitted alone */
+        fprintf(stderr, "certa gateway: out of memory listing the groups: nothing pending "
+                        "is submitted again until the next start\n");
+        free(gseqs);
+        closedir(d);
+        return;
     }
     rewinddir(d);
     while ((de = readdir(d)) != NULL) {
