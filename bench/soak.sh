@@ -14,18 +14,21 @@
 #   2. `certa load replay` for MINUTES minutes at that speed, the report's
 #      series (every few seconds: offered and committed events/s, p50, p99);
 #   3. per minute: committed events/s, the worst interval p99, each
-#      validator's RSS (MiB) and the validators' CPU (% of one core).
+#      validator's anonymous RSS (MiB: its heap, what would leak) and its
+#      file-backed RSS (the block log's and the cold store's mapped pages,
+#      which the kernel takes back when memory is short), and the
+#      validators' CPU (% of one core).
 #
 # Prints the per-minute table (stderr, `# ` lines) and `name value` lines:
 # soak_minutes, soak_offered_events_per_s, soak_committed_events_per_s,
 # soak_failed_batches, soak_p99_ms (whole run), soak_p99_ms_minutes_2_6 and
-# _last_5min, soak_rss_mib_first_minute / _last_minute (sum of the 4),
-# soak_rss_growth_pct (last minute over minute 2, so that start-up
-# allocation does not count), soak_eps_drift_pct (the last 5 minutes'
-# committed rate over minutes 2-6's, against the offered rates' own drift;
-# minute 1 is the ramp: cases' later steps follow their grants by minutes
-# of trace time).
-# With PLOT=FILE.svg, the three per-minute series as one SVG.
+# _last_5min; soak_anon_rss_mib_first_minute / _last_minute (the sum of the
+# 4) and soak_anon_rss_growth_pct (last minute over minute 2, so that
+# start-up allocation does not count), the same for the file-backed RSS;
+# soak_eps_drift_pct (the last 5 minutes' committed rate over minutes 2-6's,
+# against the offered rates' own drift; minute 1 is the ramp: cases' later
+# steps follow their grants by minutes of trace time).
+# With PLOT=FILE.svg, the per-minute series as one SVG.
 #
 # usage: bench/soak.sh   (CERTA_BIN: default build/certa; BASE_PORT: default
 #        27600 + CERTA_TEST_PORT_OFFSET; MINUTES: default 30; RATE: events/s,
@@ -83,14 +86,14 @@ log "trace: scale $SCALE, $hours h, replayed at speed $speed for $MINUTES min (a
     --out "$W/trace.bin" --quiet | sed 's/^/# /' >&2
 
 start_cluster "$CERTA" soak
-sample() { # minute -> "minute rss_kib... cpu_ticks"
-    local m=$1 p rss ticks=0 line="$1"
+sample() { # minute -> "minute anon_kib x4 file_kib x4 cpu_ticks"
+    local m=$1 p anon="" file="" ticks=0
     for p in "${PIDS[@]}"; do
-        rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-        line="$line ${rss:-0}"
+        anon="$anon $(awk '/^RssAnon:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)"
+        file="$file $(awk '/^RssFile:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)"
         ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
     done
-    echo "$line $ticks"
+    echo "$m$anon$file $ticks"
 }
 sample 0 >"$W/samples.txt"
 (

@@ -3,8 +3,8 @@
 per-minute samples of the validators. Standard library only.
 
 Usage: soak_report.py REPORT.json SAMPLES.txt CLK_TCK [PLOT.svg]
-SAMPLES.txt: "minute rss_kib_0 .. rss_kib_3 cpu_ticks" per line, minute 0
-taken before the replay started.
+SAMPLES.txt: "minute anon_kib_0 .. anon_kib_3 file_kib_0 .. file_kib_3
+cpu_ticks" per line, minute 0 taken before the replay started.
 """
 import json
 import sys
@@ -33,7 +33,10 @@ def plot(path, minutes, rows, rss_mib, cpu_pct):
         ("events/s (offered dashed, committed solid)",
          [[r[0] for r in rows], [r[1] for r in rows]], ["#999", "#1f77b4"]),
         ("p99 latency per minute (ms, worst interval)", [[r[2] for r in rows]], ["#d62728"]),
-        ("validators' RSS (MiB, each)", rss_mib, ["#2ca02c", "#17becf", "#9467bd", "#8c564b"]),
+        ("validators' anonymous RSS (MiB, each)", rss_mib[:4],
+         ["#2ca02c", "#17becf", "#9467bd", "#8c564b"]),
+        ("validators' file-backed RSS (MiB, each: mapped block log and cold store pages)",
+         rss_mib[4:], ["#2ca02c", "#17becf", "#9467bd", "#8c564b"]),
     ]
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'font-family="sans-serif" font-size="11">' % (w, h * len(panels) + 30)]
@@ -74,18 +77,21 @@ def main():
     if minutes < 2:
         sys.exit("soak_report: fewer than 2 minutes sampled")
     rows = per_minute(rep["series"], rep["interval_s"], minutes)
-    rss_mib = [[s[1 + v] / 1024.0 for s in samples[1:]] for v in range(4)]
-    cpu_pct = [100.0 * (samples[m + 1][5] - samples[m][5]) / hz / 60.0 for m in range(minutes)]
-    print("# minute  offered/s  committed/s  p99_ms  rss_mib(4 validators)  cpu_%", file=sys.stderr)
+    rss_mib = [[s[1 + v] / 1024.0 for s in samples[1:]] for v in range(8)]
+    cpu_pct = [100.0 * (samples[m + 1][9] - samples[m][9]) / hz / 60.0 for m in range(minutes)]
+    print("# minute  offered/s  committed/s  p99_ms  anon_mib(4 validators)  file_mib(4)  cpu_%",
+          file=sys.stderr)
     for m in range(minutes):
-        print("# %6d %10.0f %12.0f %7.1f  %s  %5.0f" % (
+        print("# %6d %10.0f %12.0f %7.1f  %s  %s  %5.0f" % (
             m + 1, rows[m][0], rows[m][1], rows[m][2],
-            " ".join("%6.1f" % rss_mib[v][m] for v in range(4)), cpu_pct[m]), file=sys.stderr)
+            " ".join("%6.1f" % rss_mib[v][m] for v in range(4)),
+            " ".join("%6.1f" % rss_mib[v][m] for v in range(4, 8)), cpu_pct[m]), file=sys.stderr)
     fails = sum(e["batches"] for e in rep["errors"].values())
     first5 = rows[1:6]  # minute 1 is the ramp
     last5 = rows[-5:]
     avg = lambda rs, i: sum(r[i] for r in rs) / len(rs)
-    rss_sum = [sum(rss_mib[v][m] for v in range(4)) for m in range(minutes)]
+    anon_sum = [sum(rss_mib[v][m] for v in range(4)) for m in range(minutes)]
+    file_sum = [sum(rss_mib[v][m] for v in range(4, 8)) for m in range(minutes)]
     print("soak_minutes %d" % minutes)
     print("soak_offered_events_per_s %.0f" % rep["offered"]["events_per_s"])
     print("soak_committed_events_per_s %.0f" % rep["committed"]["events_per_s"])
@@ -93,10 +99,12 @@ def main():
     print("soak_p99_ms %.1f" % rep["latency_ms"]["p99"])
     print("soak_p99_ms_minutes_2_6 %.1f" % max(r[2] for r in first5))
     print("soak_p99_ms_last_5min %.1f" % max(r[2] for r in last5))
-    print("soak_rss_mib_first_minute %.1f" % rss_sum[0])
-    print("soak_rss_mib_last_minute %.1f" % rss_sum[-1])
-    base = rss_sum[1] if minutes > 2 else rss_sum[0]
-    print("soak_rss_growth_pct %.1f (last minute over minute 2)" % (100.0 * (rss_sum[-1] - base) / base))
+    for name, ss in (("anon", anon_sum), ("file", file_sum)):
+        print("soak_%s_rss_mib_first_minute %.1f" % (name, ss[0]))
+        print("soak_%s_rss_mib_last_minute %.1f" % (name, ss[-1]))
+        base = ss[1] if minutes > 2 else ss[0]
+        print("soak_%s_rss_growth_pct %.1f (last minute over minute 2)" %
+              (name, 100.0 * (ss[-1] - base) / max(base, 1e-9)))
     off_drift = 100.0 * (avg(last5, 0) - avg(first5, 0)) / max(avg(first5, 0), 1e-9)
     com_drift = 100.0 * (avg(last5, 1) - avg(first5, 1)) / max(avg(first5, 1), 1e-9)
     print("soak_eps_drift_pct %.1f (offered drift %.1f)" % (com_drift, off_drift))
