@@ -14,8 +14,8 @@
 #      after the search) x cores / validators batches/s;
 #   3. on a fresh chain, `certa load replay` at the best passing speed for
 #      STEP_S seconds, with every thread's CPU sampled: CPU per committed
-#      batch per validator, by thread, beside the cost of one verify, says
-#      where a batch's time goes.
+#      batch and per event per validator, by thread, beside the cost of one
+#      verify, says where a batch's time goes (for each mode).
 #
 #   4. the other mode, integrators that aggregate (`--aggregate-ms`, each
 #      centre's counter system signs one batch per AGGREGATE_MS for all its
@@ -127,6 +127,8 @@ json.dump(s, sys.stdout)' "$AGG_SCALE" >"$W/scenario-agg.json"
         --quiet >"$W/fm-agg.out" 2>&1 || true
     sed 's/^/# aggregated: /' "$W/fm-agg.out" >&2
     cleanup
+    agg_speed=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["best_speed"])' \
+        "$W/fm-agg.json" 2>/dev/null || echo 0)
     python3 - "$W/fm-agg.json" "$trace_events" "$trace_batches" "$v0" "$v1" "$cores" "$AGGREGATE_MS" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -146,29 +148,42 @@ else:
     print("aggregated_ratio_to_signature_limit_events %.3f" % (b["committed_eps"] / limit_eps))
 PY
 fi
-[ "$best_speed" != 0 ] || exit 0
-
-# Where a batch's CPU goes: the best passing speed again on a fresh chain.
-start_cluster "$CERTA" prof
-thread_ticks_by_kind "${PIDS[@]}" >"$W/t0.txt"
-"$CERTA" load replay --trace "$W/trace.bin" --to genesis --genesis "$W/c" --speed "$best_speed" \
-    --duration "$STEP_S" --drain 10 --report "$W/prof" --quiet >"$W/prof.out" 2>&1 || true
-thread_ticks_by_kind "${PIDS[@]}" >"$W/t1.txt"
-python3 - "$W/t0.txt" "$W/t1.txt" "$W/prof.json" "$(getconf CLK_TCK)" "$(python3 -c "print(($v0 + $v1) / 2)")" <<'PY'
+# Where a batch's CPU goes: the best passing speed again on a fresh chain,
+# per signed batch and per event, by thread. PREFIX TRACE SPEED [replay
+# options].
+profile() {
+    local prefix=$1 trace=$2 speed=$3
+    shift 3
+    start_cluster "$CERTA" "prof-$prefix"
+    thread_ticks_by_kind "${PIDS[@]}" >"$W/t0.txt"
+    "$CERTA" load replay --trace "$trace" --to genesis --genesis "$W/c" --speed "$speed" \
+        --duration "$STEP_S" --drain 10 --report "$W/prof-$prefix" --quiet "$@" \
+        >"$W/prof.out" 2>&1 || true
+    thread_ticks_by_kind "${PIDS[@]}" >"$W/t1.txt"
+    cleanup
+    python3 - "$W/t0.txt" "$W/t1.txt" "$W/prof-$prefix.json" "$(getconf CLK_TCK)" \
+        "$(python3 -c "print(($v0 + $v1) / 2)")" "$prefix" <<'PY'
 import collections, json, sys
 load = lambda p: {k: int(t) for k, t in (l.split() for l in open(p))}
 a, b = load(sys.argv[1]), load(sys.argv[2])
 r = json.load(open(sys.argv[3]))
-hz, vps = float(sys.argv[4]), float(sys.argv[5])
-committed = r["committed"]["batches"]
+hz, vps, pre = float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+batches, events = r["committed"]["batches"], r["committed"]["events"]
 by = collections.Counter({k: t - a.get(k, 0) for k, t in b.items()})
 total = sum(by.values())
-us = lambda ticks: ticks / hz * 1e6 / max(committed, 1) / 4
-print("replay_batches_committed %d (%.0f batches/s)" % (committed, committed / r["duration_s"]))
-print("replay_p99_ms %.1f" % r["latency_ms"]["p99"])
-print("cpu_us_per_batch_per_validator %.1f" % us(total))
+us = lambda ticks, n: ticks / hz * 1e6 / max(n, 1) / 4
+print("%s_replay_committed %d batches, %d events (%.0f events/s)" %
+      (pre, batches, events, events / r["duration_s"]))
+print("%s_replay_p99_ms %.1f" % (pre, r["latency_ms"]["p99"]))
+print("%s_cpu_us_per_batch_per_validator %.1f" % (pre, us(total, batches)))
+print("%s_cpu_us_per_event_per_validator %.1f" % (pre, us(total, events)))
 print("verify_us %.1f" % (1e6 / vps))
 for comm, t in by.most_common():
     if t > 0:
-        print("cpu_us_per_batch_per_validator_%s %.1f" % (comm, us(t)))
+        print("%s_cpu_us_per_event_per_validator_%s %.2f" % (pre, comm, us(t, events)))
 PY
+}
+[ "$best_speed" != 0 ] && profile natural "$W/trace.bin" "$best_speed"
+[ "$AGGREGATE_MS" != 0 ] && [ -n "${agg_speed:-}" ] && [ "$agg_speed" != 0 ] &&
+    profile aggregated "$W/trace-agg.bin" "$agg_speed" --aggregate-ms "$AGGREGATE_MS"
+exit 0
