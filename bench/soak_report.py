@@ -27,17 +27,15 @@ def per_minute(series, interval_s, minutes):
     return rows
 
 
-def plot(path, minutes, rows, rss_mib, cpu_pct):
+def plot(path, minutes, rows, rss_panels, cpu_pct):
+    """rss_panels: [(title, [one list per validator])]."""
     w, h, ml, mr, mt = 760, 200, 70, 20, 24
+    colours4 = ["#2ca02c", "#17becf", "#9467bd", "#8c564b"]
     panels = [
         ("events/s (offered dashed, committed solid)",
          [[r[0] for r in rows], [r[1] for r in rows]], ["#999", "#1f77b4"]),
         ("p99 latency per minute (ms, worst interval)", [[r[2] for r in rows]], ["#d62728"]),
-        ("validators' anonymous RSS (MiB, each)", rss_mib[:4],
-         ["#2ca02c", "#17becf", "#9467bd", "#8c564b"]),
-        ("validators' file-backed RSS (MiB, each: mapped block log and cold store pages)",
-         rss_mib[4:], ["#2ca02c", "#17becf", "#9467bd", "#8c564b"]),
-    ]
+    ] + [(t, lines, colours4) for t, lines in rss_panels]
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'font-family="sans-serif" font-size="11">' % (w, h * len(panels) + 30)]
     out.append('<rect width="100%" height="100%" fill="white"/>')
@@ -59,11 +57,15 @@ def plot(path, minutes, rows, rss_mib, cpu_pct):
             dash = ' stroke-dasharray="4 3"' if (k == 0 and j == 0) else ""
             out.append('<polyline fill="none" stroke="%s" stroke-width="1.5"%s points="%s"/>' %
                        (colours[j % len(colours)], dash, pts))
+        for i in range(0, minutes, 5):
+            out.append('<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>' %
+                       (x(i), y(0) + 13, i + 1))
         out.append('<text x="%d" y="%d" text-anchor="middle">minute</text>' %
-                   ((ml + w - mr) // 2, y0 + h - 6))
-    out.append('<text x="%d" y="%d">validators\' CPU: %s %% of one core per minute '
-               '(all four)</text>' % (ml, h * len(panels) + 20,
-                                      " ".join("%.0f" % c for c in cpu_pct)))
+                   ((ml + w - mr) // 2, y0 + h - 4))
+    out.append('<text x="%d" y="%d">validators\' CPU, %% of one core (all four), minute by '
+               'minute: min %.0f, median %.0f, max %.0f</text>' %
+               (ml, h * len(panels) + 20, min(cpu_pct), sorted(cpu_pct)[len(cpu_pct) // 2],
+                max(cpu_pct)))
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -109,7 +111,10 @@ def main():
     com_drift = 100.0 * (avg(last5, 1) - avg(first5, 1)) / max(avg(first5, 1), 1e-9)
     print("soak_eps_drift_pct %.1f (offered drift %.1f)" % (com_drift, off_drift))
     if len(sys.argv) > 4 and sys.argv[4]:
-        plot(sys.argv[4], minutes, rows, rss_mib, cpu_pct)
+        plot(sys.argv[4], minutes, rows,
+             [("validators' anonymous RSS (MiB, each)", rss_mib[:4]),
+              ("validators' file-backed RSS (MiB, each: mapped block log and cold store)",
+               rss_mib[4:])], cpu_pct)
         print("soak_plot %s" % sys.argv[4])
 
 
