@@ -31,57 +31,10 @@
 #include "certa/wire.h"
 #include "cli.h"
 #include "gateway_pipe.h"
+#include "gateway_post_internal.h"
 
-#define TOKENS_MAX 256u
-#define CERTA_GW_JOURNAL_LINES_MAX (2ull * CERTA_GW_KEYS_MAX)
-#define CALLER_BYTES 64u
-#define GROUP_JOINING_MAX 256u /* above the gateway's POST workers */
 
-typedef struct token {
-    char caller[CALLER_BYTES];
-    uint8_t hash[CERTA_HASH_BYTES];
-} token;
-
-typedef struct keyent {
-    uint8_t id[CERTA_HASH_BYTES];   /* SHA-256(caller NUL key); all zero: free */
-    uint8_t body[CERTA_HASH_BYTES]; /* SHA-256 of the body */
-    uint64_t seq;
-    uint64_t order;                 /* insertion order, for eviction */
-} keyent;
-
-struct certa_gw_post {
-    certa_gw_post_opts o;
-    certa_key *key;
-    int integrator_idx;
-    certa_gw_pipe *pipe; /* the one submit session every POST shares */
-    token tokens[TOKENS_MAX];
-    uint32_t ntokens;
-    pthread_mutex_t mu;
-    pthread_cond_t jobs_done;
-    /* aggregation: the open group (POSTs join it), and every open or
-     * running group (retries of their POSTs wait for them); group_cv on
-     * the monotonic clock */
-    struct group *open, *groups;
-    pthread_cond_t group_cv;
-    /* POSTs reserved for a group and not yet in it: a retry of one waits
-     * (run alone meanwhile, it would be a second submission) */
-    uint64_t joining[GROUP_JOINING_MAX];
-    uint32_t njoining;
-    uint32_t jobs; /* batches running on their own thread (async, resumed) */
-    uint64_t outcomes;     /* DIR/batches/ *.json files, counted at start */
-    uint64_t outcomes_max; /* CERTA_GW_OUTCOMES_MAX; tests set it low through
-                            * CERTA_GATEWAY_BATCHES_KEPT */
-    keyent *keys; /* [CERTA_GW_KEYS_MAX], open addressing */
-    uint64_t nkeys_total;
-    uint64_t next_seq;
-    int journal_fd;
-    uint64_t journal_lines;     /* compacted past journal_lines_max */
-    uint64_t journal_lines_max; /* CERTA_GW_JOURNAL_LINES_MAX; tests set it
-                                 * low through CERTA_GATEWAY_JOURNAL_LINES */
-    char journal_path[4096];
-};
-
-static const uint8_t zero_id[CERTA_HASH_BYTES];
+const uint8_t gwp_zero_id[CERTA_HASH_BYTES];
 
 static void resume_pending(certa_gw_post *p);
 
@@ -92,7 +45,7 @@ void certa_gw_token_hash(const char *token_text, char hex[65])
     certa_hex_encode(h, sizeof h, hex);
 }
 
-static uint64_t wall_us(void)
+uint64_t gwp_wall_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -111,7 +64,7 @@ static keyent *key_slot(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES], bo
             *found = true;
             return e;
         }
-        if (memcmp(e->id, zero_id, CERTA_HASH_BYTES) == 0) {
+        if (memcmp(e->id, gwp_zero_id, CERTA_HASH_BYTES) == 0) {
             *found = false;
             return e;
         }
@@ -163,7 +116,7 @@ static certa_err journal_load(certa_gw_post *p, certa_errinfo *ei)
             return certa_errorf(ei, CERTA_E_CORRUPT, "%s:%lu: not a journal line",
                                 p->journal_path, n);
         }
-        if (memcmp(id, zero_id, sizeof id) != 0)
+        if (memcmp(id, gwp_zero_id, sizeof id) != 0)
             key_put(p, id, body, seq);
         if (seq + events > p->next_seq)
             p->next_seq = seq + events;
@@ -353,7 +306,7 @@ static void reply_json(certa_gw_reply *r, unsigned status, json_t *o)
     r->len = n + 1;
 }
 
-static void reply_error(certa_gw_reply *r, unsigned status, unsigned code, const char *msg)
+void gwp_reply_error(certa_gw_reply *r, unsigned status, unsigned code, const char *msg)
 {
     reply_json(r, status, json_pack("{s:{s:I, s:I, s:s}}", "error", "status",
                                     (json_int_t)status, "code", (json_int_t)code,
@@ -487,7 +440,7 @@ static int journal_line(char *out, size_t cap, const uint8_t id[CERTA_HASH_BYTES
  * keeps the next sequence number, so that it never grows without bound;
  * written beside, synced, then renamed over the old one (a crash leaves
  * one or the other whole). Called with p->mu held. */
-static bool journal_compact(certa_gw_post *p)
+bool gwp_journal_compact(certa_gw_post *p)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.new", p->journal_path);
@@ -498,13 +451,13 @@ static bool journal_compact(certa_gw_post *p)
     bool ok = true;
     for (uint32_t i = 0; i < CERTA_GW_KEYS_MAX && ok; i++) {
         const keyent *e = &p->keys[i];
-        if (memcmp(e->id, zero_id, CERTA_HASH_BYTES) == 0)
+        if (memcmp(e->id, gwp_zero_id, CERTA_HASH_BYTES) == 0)
             continue;
         int n = journal_line(line, sizeof line, e->id, e->body, e->seq, 1);
         ok = n > 0 && fwrite(line, 1, (size_t)n, f) == (size_t)n;
     }
     /* no key: only the next sequence number (seq + events = next_seq) */
-    int n = journal_line(line, sizeof line, zero_id, zero_id, p->next_seq - 1, 1);
+    int n = journal_line(line, sizeof line, gwp_zero_id, gwp_zero_id, p->next_seq - 1, 1);
     ok = ok && n > 0 && fwrite(line, 1, (size_t)n, f) == (size_t)n;
     ok = fflush(f) == 0 && ok && fdatasync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
@@ -525,7 +478,7 @@ static bool journal_compact(certa_gw_post *p)
     p->journal_fd = nfd;
     p->journal_lines = 0;
     for (uint32_t i = 0; i < CERTA_GW_KEYS_MAX; i++)
-        p->journal_lines += memcmp(p->keys[i].id, zero_id, CERTA_HASH_BYTES) != 0;
+        p->journal_lines += memcmp(p->keys[i].id, gwp_zero_id, CERTA_HASH_BYTES) != 0;
     p->journal_lines++;
     return true;
 }
@@ -536,7 +489,7 @@ static bool journal_compact(certa_gw_post *p)
  * the disk's flushes instead of queueing one fdatasync at a time; a
  * compaction in between is harmless: the rewritten journal already holds
  * the line's key and next sequence number, synced before its rename. */
-static int journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
+int gwp_journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
                           const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint32_t events)
 {
     char line[200];
@@ -553,19 +506,8 @@ static int journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
  * the answer's head, which goes in last. Parsing and re-serializing a
  * megabyte of receipts per POST, or growing it through a stream and copying
  * it into the answer, cost more than the POST's own work. */
-#define ANSWER_HEAD_ROOM 4096u
-/* A receipt's JSON is about 2 KiB (the hex of its event, header, proof
- * and signatures): the answer's buffer is reserved for that many per event
- * and doubles if it is not enough. */
-#define ANSWER_RECEIPT_BYTES 2304u
 
-typedef struct answer {
-    char *p;
-    size_t len, cap;
-    bool failed; /* out of memory: the answer is a 500 */
-} answer;
-
-static bool answer_reserve(answer *a, size_t more)
+bool gwp_answer_reserve(answer *a, size_t more)
 {
     if (a->failed)
         return false;
@@ -587,7 +529,7 @@ static bool answer_reserve(answer *a, size_t more)
 /* r's answer: head (a compact JSON object, or NULL: out of memory) with
  * "receipts":[...] as its last member, the receipts being a's bytes from
  * ANSWER_HEAD_ROOM on. Takes a's buffer. */
-static void answer_finish(certa_gw_reply *r, unsigned status, const char *head, answer *a)
+void gwp_answer_finish(certa_gw_reply *r, unsigned status, const char *head, answer *a)
 {
     static const char open_rcpt[] = ",\"receipts\":[";
     static const char close_rcpt[] = "]}\n";
@@ -598,7 +540,7 @@ static void answer_finish(certa_gw_reply *r, unsigned status, const char *head, 
     /* the head without its closing brace, then the array's opening */
     size_t pre = hl > 0 ? hl - 1 + sizeof open_rcpt - 1 : 0;
     size_t rl = a->len - ANSWER_HEAD_ROOM;
-    if (hl < 2 || a->failed || !answer_reserve(a, sizeof close_rcpt)) {
+    if (hl < 2 || a->failed || !gwp_answer_reserve(a, sizeof close_rcpt)) {
         free(a->p);
         r->status = 500;
         return;
@@ -635,7 +577,7 @@ static void answer_finish(certa_gw_reply *r, unsigned status, const char *head, 
  * (the validators answer a batch they executed with its original receipts),
  * so an acknowledged batch always ends committed or failed. */
 
-static void batch_path(const certa_gw_post *p, uint64_t seq, const char *ext, char *out,
+void gwp_batch_path(const certa_gw_post *p, uint64_t seq, const char *ext, char *out,
                        size_t cap)
 {
     snprintf(out, cap, "%s/batches/%" PRIu64 ".%s", p->o.state_dir, seq, ext);
@@ -643,7 +585,7 @@ static void batch_path(const certa_gw_post *p, uint64_t seq, const char *ext, ch
 
 /* Writes head then body to path whole and durably: beside, synced, renamed
  * over (a crash leaves the old file or the new one, never a torn one). */
-static bool write_durable(const certa_gw_post *p, const char *path, const char *head,
+bool gwp_write_durable(const certa_gw_post *p, const char *path, const char *head,
                           size_t head_len, const char *body, size_t body_len)
 {
     char tmp[4300];
@@ -681,7 +623,7 @@ static int cmp_u64(const void *a, const void *b)
 /* The numbers of the NUM.EXT files in the directory d lists (from where
  * it stands), malloc'ed in *out (NULL when none); when out of memory, the
  * ones found until then, and *whole (may be NULL) false. */
-static size_t batches_with(DIR *d, const char *ext_want, uint64_t **out, bool *whole)
+size_t gwp_batches_with(DIR *d, const char *ext_want, uint64_t **out, bool *whole)
 {
     if (whole != NULL)
         *whole = true;
@@ -710,7 +652,7 @@ static size_t batches_with(DIR *d, const char *ext_want, uint64_t **out, bool *w
     return n;
 }
 
-static void outcomes_prune(certa_gw_post *p)
+void gwp_outcomes_prune(certa_gw_post *p)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/batches", p->o.state_dir);
@@ -718,30 +660,22 @@ static void outcomes_prune(certa_gw_post *p)
     if (d == NULL)
         return;
     uint64_t *seqs = NULL;
-    size_t n = batches_with(d, "json", &seqs, NULL);
+    size_t n = gwp_batches_with(d, "json", &seqs, NULL);
     closedir(d);
     if (seqs != NULL)
         qsort(seqs, n, sizeof *seqs, cmp_u64);
     size_t drop = n > p->outcomes_max ? n - (size_t)p->outcomes_max : 0;
     for (size_t i = 0; i < drop; i++) {
         char path[4300];
-        batch_path(p, seqs[i], "json", path, sizeof path);
+        gwp_batch_path(p, seqs[i], "json", path, sizeof path);
         unlink(path);
     }
     free(seqs);
     p->outcomes = n - drop;
 }
 
-/* A POST's events as signed batches, ready for the pipe. */
-typedef struct built {
-    uint8_t *arena; /* the batches' bytes, one after another */
-    size_t len, cap;
-    certa_gw_pipe_batch *b;
-    size_t *off; /* each batch's offset in the arena (which may move while built) */
-    uint32_t n, nmax;
-} built;
 
-static void built_free(built *bt)
+void gwp_built_free(built *bt)
 {
     for (uint32_t i = 0; i < bt->n; i++)
         free(bt->b[i].body);
@@ -780,19 +714,8 @@ static certa_err built_add(built *bt, const certa_batch_builder *bb, uint64_t se
     return CERTA_OK;
 }
 
-/* Packs and signs events exactly as `certa submit --batch 256` does (256
- * events a batch, or fewer when one is full in bytes; sequence numbers from
- * seq up by one): the same events and numbers always give byte-identical
- * batches, which a resubmission after a restart relies on. */
-typedef struct packer {
-    certa_gw_post *p;
-    certa_batch_builder bb;
-    uint8_t *buf; /* CERTA_BATCH_BYTES_MAX */
-    uint64_t seq;
-    built *bt;
-} packer;
 
-static certa_err pack_seal(packer *k, certa_errinfo *ei)
+certa_err gwp_pack_seal(packer *k, certa_errinfo *ei)
 {
     certa_err e;
     if ((e = certa_batch_sign(&k->bb, k->p->key, ei)) != CERTA_OK ||
@@ -808,18 +731,18 @@ static certa_err pack_event(packer *k, const certa_event *ev, certa_errinfo *ei)
     certa_err e = certa_batch_add(&k->bb, ev, ei);
     if (e == CERTA_E_LIMIT && k->bb.count > 0) {
         /* full in bytes: sealed, and the event starts the next one */
-        if ((e = pack_seal(k, ei)) != CERTA_OK)
+        if ((e = gwp_pack_seal(k, ei)) != CERTA_OK)
             return e;
         e = certa_batch_add(&k->bb, ev, ei);
     }
     if (e == CERTA_OK && k->bb.count == CERTA_GW_BATCH_EVENTS)
-        e = pack_seal(k, ei);
+        e = gwp_pack_seal(k, ei);
     return e;
 }
 
 /* Packs checked events: from evs (n of them, as normalize parsed them)
  * or, when evs is NULL, parsed again from the text. */
-static certa_err pack_events(packer *k, const char *jsonl, const certa_event *evs, uint32_t n,
+certa_err gwp_pack_events(packer *k, const char *jsonl, const certa_event *evs, uint32_t n,
                              certa_errinfo *ei)
 {
     certa_err e = CERTA_OK;
@@ -850,31 +773,26 @@ static certa_err pack_events(packer *k, const char *jsonl, const certa_event *ev
     return e;
 }
 
-/* The checked events as batches in bt (pack_events). */
+/* The checked events as batches in bt (gwp_pack_events). */
 static certa_err build_batches(certa_gw_post *p, const char *jsonl, const certa_event *evs,
                                uint32_t n, uint64_t seq, uint8_t *buf, built *bt,
                                certa_errinfo *ei)
 {
     packer k = {.p = p, .buf = buf, .seq = seq, .bt = bt};
     certa_batch_begin(&k.bb, buf, CERTA_BATCH_BYTES_MAX, (uint16_t)p->integrator_idx, seq);
-    certa_err e = pack_events(&k, jsonl, evs, n, ei);
+    certa_err e = gwp_pack_events(&k, jsonl, evs, n, ei);
     if (e == CERTA_OK && k.bb.count > 0)
-        e = pack_seal(&k, ei);
+        e = gwp_pack_seal(&k, ei);
     for (uint32_t i = 0; e == CERTA_OK && i < bt->n; i++)
         bt->b[i].bytes = bt->arena + bt->off[i];
     return e;
 }
 
-typedef struct tally {
-    uint64_t ok, not_committed;
-    char last_error[1600];
-    certa_receipt_line_cache rcpt; /* the block the last receipt was of */
-} tally;
 
 /* Events from..from+count of one batch's outcome (an aggregated batch
  * answers each of its POSTs with its own part): their receipts appended to
  * the answer's array in a, counted in t. */
-static void tally_part(const certa_gw_pipe_batch *b, uint32_t from, uint32_t count,
+void gwp_tally_part(const certa_gw_pipe_batch *b, uint32_t from, uint32_t count,
                        certa_receipt *rc, answer *a, tally *t)
 {
     CERTA_ASSERT(from <= b->events && count <= b->events - from);
@@ -905,7 +823,7 @@ static void tally_part(const certa_gw_pipe_batch *b, uint32_t from, uint32_t cou
             t->ok += rc->result == CERTA_RESULT_OK;
             /* a comma before every element but the first */
             size_t comma = a->len > ANSWER_HEAD_ROOM;
-            if (!answer_reserve(a, comma + CERTA_RECEIPT_LINE_BYTES_MAX))
+            if (!gwp_answer_reserve(a, comma + CERTA_RECEIPT_LINE_BYTES_MAX))
                 continue;
             size_t n = certa_receipt_line(rc, &t->rcpt, a->p + a->len + comma,
                                           a->cap - a->len - comma);
@@ -917,7 +835,7 @@ static void tally_part(const certa_gw_pipe_batch *b, uint32_t from, uint32_t cou
             }
             char *slow = certa_receipt_format_json(rc); /* a reason to escape */
             size_t sl = slow != NULL ? strlen(slow) : 0;
-            if (slow != NULL && answer_reserve(a, comma + sl)) {
+            if (slow != NULL && gwp_answer_reserve(a, comma + sl)) {
                 if (comma)
                     a->p[a->len] = ',';
                 memcpy(a->p + a->len + comma, slow, sl);
@@ -936,7 +854,7 @@ static void tally_part(const certa_gw_pipe_batch *b, uint32_t from, uint32_t cou
 
 static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, answer *a, tally *t)
 {
-    tally_part(b, 0, b->events, rc, a, t);
+    gwp_tally_part(b, 0, b->events, rc, a, t);
 }
 
 /* ---- outcome files ----
@@ -944,14 +862,13 @@ static void tally_batch(const certa_gw_pipe_batch *b, certa_receipt *rc, answer 
  * SEQ.json holds OUTCOME_MAGIC, the answer's head (its JSON object without
  * the receipts, one line), then each batch's receipt as the validators sent
  * it: seq (u64), events (u32), length (u32), little-endian, and the bytes.
- * The answer is rebuilt from it byte for byte (tally_batch, answer_finish).
+ * The answer is rebuilt from it byte for byte (tally_batch, gwp_answer_finish).
  * The binary receipts are about a sixteenth of the answer's JSON (mostly
  * hex: 126 KB against 2 MB for 1,024 events), and copying the answer into
  * the page cache cost the gateway more CPU than any other step of a POST.
  * A file without the magic line (an older gateway's) holds the answer
  * itself and is served as it is. */
-static const char outcome_magic[] = "certa-gateway-outcome 1\n";
-#define OUTCOME_MAGIC_LEN (sizeof outcome_magic - 1)
+const char gwp_outcome_magic[] = GWP_OUTCOME_MAGIC;
 #define OUTCOME_RECORD_HEAD 16u
 
 /* Writes SEQ.json for head and bt's receipts, durably; false on failure
@@ -969,7 +886,7 @@ static bool outcome_write(const certa_gw_post *p, const char *path, const char *
         return false;
     }
     size_t at = 0;
-    memcpy(f, outcome_magic, OUTCOME_MAGIC_LEN);
+    memcpy(f, gwp_outcome_magic, OUTCOME_MAGIC_LEN);
     at += OUTCOME_MAGIC_LEN;
     memcpy(f + at, head, hl);
     at += hl;
@@ -985,7 +902,7 @@ static bool outcome_write(const certa_gw_post *p, const char *path, const char *
         at += OUTCOME_RECORD_HEAD + b->body_len;
     }
     CERTA_ASSERT(at == n);
-    bool ok = write_durable(p, path, (const char *)f, n, "", 0);
+    bool ok = gwp_write_durable(p, path, (const char *)f, n, "", 0);
     free(f);
     return ok;
 }
@@ -1005,7 +922,7 @@ static void outcome_answer(const char *head, uint64_t events, uint64_t not_commi
     uint64_t receipts = 0; /* the events of the records less those without a receipt */
     bool ok = events <= CERTA_GW_EVENTS_MAX && not_committed <= events && rc != NULL &&
               t != NULL &&
-              answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * ANSWER_RECEIPT_BYTES);
+              gwp_answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * ANSWER_RECEIPT_BYTES);
     a.len = ANSWER_HEAD_ROOM;
     size_t at = 0;
     while (ok && at < len) {
@@ -1033,10 +950,10 @@ static void outcome_answer(const char *head, uint64_t events, uint64_t not_commi
     free(t);
     if (!ok) {
         free(a.p);
-        reply_error(r, 500, CERTA_E_CORRUPT, "the batch's outcome file is damaged");
+        gwp_reply_error(r, 500, CERTA_E_CORRUPT, "the batch's outcome file is damaged");
         return;
     }
-    answer_finish(r, 200, head, &a);
+    gwp_answer_finish(r, 200, head, &a);
 }
 
 /* One POST submitted to its end through the shared pipe; its answer in r
@@ -1050,12 +967,12 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
     tally *s = calloc(1, sizeof *s);
     answer a = {0};
     if (buf == NULL || rc == NULL || s == NULL ||
-        !answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * ANSWER_RECEIPT_BYTES)) {
+        !gwp_answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)events * ANSWER_RECEIPT_BYTES)) {
         free(buf);
         free(rc);
         free(s);
         free(a.p);
-        reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
+        gwp_reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
         r->retry_after_s = 1;
         return;
     }
@@ -1088,520 +1005,27 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
     free(s);
     char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    answer_finish(r, complete ? 200 : 503, head, &a);
+    gwp_answer_finish(r, complete ? 200 : 503, head, &a);
     if (!complete)
         r->retry_after_s = 1;
     if (r->body != NULL) {
         char path[4300], pending[4300];
-        batch_path(p, seq, "json", path, sizeof path);
-        batch_path(p, seq, "events", pending, sizeof pending);
+        gwp_batch_path(p, seq, "json", path, sizeof path);
+        gwp_batch_path(p, seq, "events", pending, sizeof pending);
         /* the outcome first, then the pending file goes: a crash between
          * the two leaves both, and the outcome is what is served */
         if (outcome_write(p, path, head, &bt)) {
             unlink(pending);
             pthread_mutex_lock(&p->mu);
             if (++p->outcomes > p->outcomes_max + p->outcomes_max / 8)
-                outcomes_prune(p);
+                gwp_outcomes_prune(p);
             pthread_mutex_unlock(&p->mu);
         } else
             fprintf(stderr, "certa gateway: %s: cannot write the outcome of batch %s: %s\n",
                     path, id, strerror(errno));
     }
     free(head);
-    built_free(&bt);
-}
-
-/* ---- aggregation (--aggregate-ms): small POSTs share one signed batch ----
- *
- * With a window, a synchronous POST of at most CERTA_GW_BATCH_EVENTS events
- * joins the open group. The group's first POST (its leader) closes it once
- * the window has passed since it opened, or at once when a POST does not
- * fit, and submits it: the group's events as one signed batch, so that the
- * validators verify one signature where they verified one per POST. Every
- * POST keeps its own Idempotency-Key, journal line, pending file and status
- * document (its own events' receipts, "aggregated_in": the group's number).
- *
- * Nothing is submitted twice, in groups too: a group reserves and journals
- * a sequence range of its own, and writes DIR/batches/G.group (its POSTs,
- * in order) durably before the first send. Its batches are a function of
- * that list and the POSTs' pending files (packed as build_batches packs),
- * so a group found at a start is submitted again byte for byte and the
- * validators answer with the original receipts. A POST that was in a group
- * is never submitted alone: its retry (the same key) waits for the group,
- * and when the group failed, submits the group again. The group file and
- * its POSTs' pending files go once every POST of it has a committed
- * outcome; a failed group keeps them, for a retry or the next start.
- */
-#define GROUP_POSTS_MAX CERTA_GW_BATCH_EVENTS
-static const char group_magic[] = "certa-gateway-group 1\n";
-
-typedef struct gmember {
-    uint64_t seq; /* the POST's: its id */
-    uint32_t events;
-    bool again;
-    char caller[CALLER_BYTES];
-    char *jsonl;            /* its checked events (owned) */
-    const certa_event *evs; /* as parsed (the POST's thread's), or NULL */
-    certa_gw_reply *r;      /* its answer, or NULL (a resumed group) */
-} gmember;
-
-typedef struct group {
-    uint64_t seq; /* its batches' first sequence number; 0 while open */
-    uint32_t events, n;
-    gmember m[GROUP_POSTS_MAX];
-    uint64_t opened_ns; /* monotonic */
-    bool closed, done;
-    uint32_t refs;      /* threads holding it; the last one frees it */
-    struct group *next; /* p->groups: open and running */
-} group;
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* The open or running group that holds POST seq (p->mu held), or NULL. */
-static group *group_of(certa_gw_post *p, uint64_t seq)
-{
-    for (group *g = p->groups; g != NULL; g = g->next)
-        for (uint32_t i = 0; i < g->n; i++)
-            if (g->m[i].seq == seq)
-                return g;
-    return NULL;
-}
-
-/* A running or resumed group by its number (p->mu held), or NULL. */
-static group *group_numbered(certa_gw_post *p, uint64_t gseq)
-{
-    for (group *g = p->groups; g != NULL; g = g->next)
-        if (g->seq == gseq)
-            return g;
-    return NULL;
-}
-
-/* Whether POST seq is on its way into a group (p->mu held). */
-static bool joining_has(const certa_gw_post *p, uint64_t seq)
-{
-    for (uint32_t i = 0; i < p->njoining; i++)
-        if (p->joining[i] == seq)
-            return true;
-    return false;
-}
-
-/* POST seq is in its group, or will not be (p->mu held). */
-static void joining_drop(certa_gw_post *p, uint64_t seq)
-{
-    for (uint32_t i = 0; i < p->njoining; i++)
-        if (p->joining[i] == seq) {
-            p->joining[i] = p->joining[--p->njoining];
-            pthread_cond_broadcast(&p->group_cv);
-            return;
-        }
-}
-
-/* Drops a reference (p->mu held); the last frees the group. */
-static void group_release(group *g)
-{
-    CERTA_ASSERT(g->refs > 0);
-    if (--g->refs > 0)
-        return;
-    for (uint32_t i = 0; i < g->n; i++)
-        free(g->m[i].jsonl);
-    free(g);
-}
-
-/* Events from..from+count of bt's batches taken as one sequence. */
-static void tally_range(const built *bt, uint32_t from, uint32_t count, certa_receipt *rc,
-                        answer *a, tally *t)
-{
-    uint32_t start = 0;
-    for (uint32_t i = 0; i < bt->n && count > 0; i++) {
-        const certa_gw_pipe_batch *b = &bt->b[i];
-        if (from < start + b->events) {
-            uint32_t off = from - start, take = b->events - off < count ? b->events - off : count;
-            tally_part(b, off, take, rc, a, t);
-            from += take;
-            count -= take;
-        }
-        start += b->events;
-    }
-    t->not_committed += count; /* events no batch holds: not committed */
-}
-
-/* Submits group g (numbered: g->seq set, its file written) and answers each
- * of its POSTs: its reply, when it waits, and its outcome file. True when
- * every POST of it committed. */
-static bool group_submit(certa_gw_post *p, group *g)
-{
-    uint8_t *buf = malloc(CERTA_BATCH_BYTES_MAX);
-    certa_receipt *rc = malloc(sizeof *rc);
-    built bt = {0};
-    certa_errinfo ei;
-    certa_errinfo_clear(&ei);
-    certa_err e = buf == NULL || rc == NULL ? certa_errorf(&ei, CERTA_E_NOMEM, "out of memory")
-                                            : CERTA_OK;
-    if (e == CERTA_OK) {
-        packer k = {.p = p, .buf = buf, .seq = g->seq, .bt = &bt};
-        certa_batch_begin(&k.bb, buf, CERTA_BATCH_BYTES_MAX, (uint16_t)p->integrator_idx, g->seq);
-        for (uint32_t i = 0; i < g->n && e == CERTA_OK; i++)
-            e = pack_events(&k, g->m[i].jsonl, g->m[i].evs, g->m[i].events, &ei);
-        if (e == CERTA_OK && k.bb.count > 0)
-            e = pack_seal(&k, &ei);
-        for (uint32_t i = 0; e == CERTA_OK && i < bt.n; i++)
-            bt.b[i].bytes = bt.arena + bt.off[i];
-        /* a group's range holds its events: a batch full in bytes early
-         * takes the next number of it, never another POST's */
-        CERTA_ASSERT(e != CERTA_OK || bt.n <= g->events);
-    }
-    free(buf);
-    if (e == CERTA_OK)
-        certa_gw_pipe_run(p->pipe, bt.b, bt.n);
-    bool all = true;
-    char gid[24];
-    snprintf(gid, sizeof gid, "%" PRIu64, g->seq);
-    uint32_t from = 0;
-    for (uint32_t i = 0; i < g->n; i++) {
-        gmember *m = &g->m[i];
-        tally t = {0};
-        answer a = {0};
-        certa_gw_reply own, *r = m->r != NULL ? m->r : &own;
-        memset(r, 0, sizeof *r);
-        if (!answer_reserve(&a, ANSWER_HEAD_ROOM + (size_t)m->events * ANSWER_RECEIPT_BYTES)) {
-            reply_error(r, 503, CERTA_E_NOMEM, "out of memory");
-            r->retry_after_s = 1;
-            all = false;
-            from += m->events;
-            continue;
-        }
-        a.len = ANSWER_HEAD_ROOM;
-        if (e == CERTA_OK)
-            tally_range(&bt, from, m->events, rc, &a, &t);
-        from += m->events;
-        bool complete = e == CERTA_OK && t.not_committed == 0;
-        all = all && complete;
-        char id[24];
-        snprintf(id, sizeof id, "%" PRIu64, m->seq);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "id", id,
-                              "status", complete ? "committed" : "failed", "integrator",
-                              p->o.integrator, "caller", m->caller, "seq_first",
-                              (json_int_t)g->seq, "batches", (json_int_t)bt.n, "events",
-                              (json_int_t)m->events, "ok", (json_int_t)t.ok, "not_committed",
-                              (json_int_t)(e != CERTA_OK ? m->events : t.not_committed),
-                              "repeated", m->again, "aggregated_in", gid);
-        if (o != NULL && !complete)
-            json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
-                                                                      : t.last_error));
-        char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        answer_finish(r, complete ? 200 : 503, head, &a);
-        free(head);
-        if (!complete)
-            r->retry_after_s = 1;
-        snprintf(r->location, sizeof r->location, "/v1/batches/%s", id);
-        /* the answer itself is its outcome file: a status document and a
-         * retry serve it as it is */
-        char path[4300];
-        batch_path(p, m->seq, "json", path, sizeof path);
-        if (r->body == NULL || !write_durable(p, path, r->body, r->len, "", 0)) {
-            fprintf(stderr, "certa gateway: %s: cannot write the outcome of batch %s: %s\n",
-                    path, id, strerror(errno));
-            all = false;
-        } else {
-            pthread_mutex_lock(&p->mu);
-            if (++p->outcomes > p->outcomes_max + p->outcomes_max / 8)
-                outcomes_prune(p);
-            pthread_mutex_unlock(&p->mu);
-        }
-        if (r == &own)
-            free(own.body_alloc != NULL ? own.body_alloc : own.body);
-    }
-    free(rc);
-    built_free(&bt);
-    if (all) { /* the pending files, then the group's: each outcome is written */
-        char path[4300];
-        for (uint32_t i = 0; i < g->n; i++) {
-            batch_path(p, g->m[i].seq, "events", path, sizeof path);
-            unlink(path);
-        }
-        batch_path(p, g->seq, "group", path, sizeof path);
-        unlink(path);
-    }
-    return all;
-}
-
-/* Runs a closed group (no lock held): numbers it (a journaled range of its
- * own) and writes its file unless it has both, submits it, marks it done. */
-static void group_run(certa_gw_post *p, group *g)
-{
-    bool ok = true;
-    const char *why = NULL;
-    if (g->seq == 0) {
-        pthread_mutex_lock(&p->mu);
-        uint64_t now = wall_us(), gseq = p->next_seq > now ? p->next_seq : now;
-        int fd = journal_append(p, zero_id, zero_id, gseq, g->events);
-        if (fd >= 0) {
-            p->next_seq = gseq + g->events;
-            g->seq = gseq;
-            if (p->journal_lines > p->journal_lines_max)
-                (void)journal_compact(p);
-        }
-        pthread_mutex_unlock(&p->mu);
-        ok = fd >= 0 && fdatasync(fd) == 0;
-        if (fd >= 0)
-            close(fd);
-        why = "the gateway cannot write its journal";
-        if (ok) {
-            /* the list of its POSTs, durable before the first send */
-            size_t cap = sizeof group_magic + (size_t)g->n * 48, len = 0;
-            char *list = malloc(cap);
-            ok = list != NULL;
-            if (ok) {
-                len = (size_t)snprintf(list, cap, "%s", group_magic);
-                for (uint32_t i = 0; i < g->n; i++)
-                    len += (size_t)snprintf(list + len, cap - len, "%" PRIu64 " %" PRIu32 "\n",
-                                            g->m[i].seq, g->m[i].events);
-                char path[4300];
-                batch_path(p, g->seq, "group", path, sizeof path);
-                ok = write_durable(p, path, list, len, "", 0);
-            }
-            free(list);
-            why = "the gateway cannot write the group to its state directory";
-        }
-    }
-    if (ok) {
-        group_submit(p, g);
-    } else {
-        /* nothing was sent: each POST stays pending on its own (resumed
-         * alone at the next start, or run alone by its retry) */
-        for (uint32_t i = 0; i < g->n; i++)
-            if (g->m[i].r != NULL) {
-                reply_error(g->m[i].r, 503, CERTA_E_IO, why);
-                g->m[i].r->retry_after_s = 5;
-            }
-    }
-    pthread_mutex_lock(&p->mu);
-    g->done = true;
-    for (group **pp = &p->groups; *pp != NULL; pp = &(*pp)->next)
-        if (*pp == g) {
-            *pp = g->next;
-            break;
-        }
-    pthread_cond_broadcast(&p->group_cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* A synchronous POST (reserved, pending on disk) in the open group: returns
- * once r has its answer; false, with nothing done, when there is no room
- * for a group (the POST then runs alone). Takes jsonl on success. */
-static bool group_post(certa_gw_post *p, const char *caller, uint64_t seq, uint32_t events,
-                       char *jsonl, const certa_event *evs, certa_gw_reply *r)
-{
-    pthread_mutex_lock(&p->mu);
-    group *g = p->open;
-    if (g != NULL && (g->events + events > CERTA_GW_BATCH_EVENTS || g->n == GROUP_POSTS_MAX)) {
-        g->closed = true; /* full: its leader submits it now */
-        p->open = NULL;
-        pthread_cond_broadcast(&p->group_cv);
-        g = NULL;
-    }
-    bool lead = g == NULL;
-    if (lead) {
-        if ((g = calloc(1, sizeof *g)) == NULL) {
-            joining_drop(p, seq); /* alone, then: a retry runs alike */
-            pthread_mutex_unlock(&p->mu);
-            return false;
-        }
-        g->opened_ns = mono_ns();
-        g->next = p->groups;
-        p->groups = g;
-        p->open = g;
-    }
-    gmember *me = &g->m[g->n++];
-    *me = (gmember){.seq = seq, .events = events, .jsonl = jsonl, .evs = evs, .r = r};
-    snprintf(me->caller, sizeof me->caller, "%s", caller);
-    g->events += events;
-    g->refs++;
-    joining_drop(p, seq);
-    if (lead) {
-        uint64_t deadline = g->opened_ns + p->o.aggregate_us * 1000u;
-        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                              .tv_nsec = (long)(deadline % 1000000000u)};
-        while (!g->closed && mono_ns() < deadline)
-            pthread_cond_timedwait(&p->group_cv, &p->mu, &ts);
-        if (p->open == g)
-            p->open = NULL;
-        g->closed = true;
-        pthread_mutex_unlock(&p->mu);
-        group_run(p, g);
-        pthread_mutex_lock(&p->mu);
-    }
-    while (!g->done)
-        pthread_cond_wait(&p->group_cv, &p->mu);
-    group_release(g);
-    pthread_mutex_unlock(&p->mu);
-    return true;
-}
-
-/* The POSTs group gseq's file lists, in order (at most GROUP_POSTS_MAX);
- * false when it is unreadable. */
-static bool group_list(const certa_gw_post *p, uint64_t gseq, uint64_t *seqs, uint32_t *events,
-                       uint32_t *n)
-{
-    char path[4300];
-    batch_path(p, gseq, "group", path, sizeof path);
-    size_t len = 0;
-    char *text = certa_read_file(path, sizeof group_magic + (size_t)GROUP_POSTS_MAX * 48, &len);
-    bool ok = text != NULL && len >= sizeof group_magic - 1 &&
-              memcmp(text, group_magic, sizeof group_magic - 1) == 0;
-    char *at = ok ? text + sizeof group_magic - 1 : NULL;
-    uint64_t total = 0;
-    *n = 0;
-    while (ok && at < text + len) {
-        unsigned long long seq, ev;
-        int used = 0;
-        if (*n == GROUP_POSTS_MAX || sscanf(at, "%llu %llu\n%n", &seq, &ev, &used) != 2 ||
-            used == 0 || ev == 0 || (total += ev) > CERTA_GW_BATCH_EVENTS) {
-            ok = false;
-            break;
-        }
-        at += used;
-        seqs[*n] = seq;
-        events[*n] = (uint32_t)ev;
-        (*n)++;
-    }
-    free(text);
-    return ok && *n > 0;
-}
-
-/* Group gseq as its file and its POSTs' pending files left it, registered
- * as running (p->mu held) with one reference, the runner's; NULL when they
- * cannot be read (logged). */
-static group *group_load(certa_gw_post *p, uint64_t gseq)
-{
-    group *g = calloc(1, sizeof *g);
-    uint64_t seqs[GROUP_POSTS_MAX];
-    uint32_t evn[GROUP_POSTS_MAX], n = 0;
-    bool ok = g != NULL && group_list(p, gseq, seqs, evn, &n);
-    for (uint32_t i = 0; ok && i < n; i++) {
-        /* the POST's pending file: caller, events, the checked events */
-        char pend[4300];
-        batch_path(p, seqs[i], "events", pend, sizeof pend);
-        size_t pl = 0;
-        char *pt = certa_read_file(pend, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &pl);
-        char *nl = pt != NULL ? strchr(pt, '\n') : NULL;
-        json_t *h = nl != NULL ? json_loadb(pt, (size_t)(nl - pt), 0, NULL) : NULL;
-        const char *caller = NULL;
-        json_int_t ev = 0;
-        gmember *m = &g->m[g->n];
-        ok = h != NULL && json_unpack(h, "{s:s, s:I}", "caller", &caller, "events", &ev) == 0 &&
-             ev == (json_int_t)evn[i] && (m->jsonl = strdup(nl + 1)) != NULL;
-        if (ok) {
-            m->seq = seqs[i];
-            m->events = evn[i];
-            m->again = true;
-            snprintf(m->caller, sizeof m->caller, "%s", caller);
-            g->n++;
-            g->events += evn[i];
-        }
-        json_decref(h);
-        free(pt);
-    }
-    if (!ok) {
-        fprintf(stderr, "certa gateway: group %" PRIu64 ": its file or a pending file of its "
-                        "POSTs is unreadable; not submitted again\n", gseq);
-        if (g != NULL) {
-            g->refs = 1;
-            group_release(g);
-        }
-        return NULL;
-    }
-    g->seq = gseq;
-    g->closed = true;
-    g->refs = 1;
-    g->next = p->groups;
-    p->groups = g;
-    return g;
-}
-
-/* Submits group gseq again from its files (a job's thread, or a retry's). */
-static void group_resume(certa_gw_post *p, group *g)
-{
-    group_run(p, g);
-    pthread_mutex_lock(&p->mu);
-    group_release(g);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* A POST seen before (its key): when it was in a group, r gets its answer
- * (after waiting for the group, or submitting it again when it failed) and
- * true is returned; false for a POST that never was in a sent group. */
-static bool group_retry(certa_gw_post *p, uint64_t seq, certa_gw_reply *r)
-{
-    pthread_mutex_lock(&p->mu);
-    group *g;
-    for (;;) {
-        if ((g = group_of(p, seq)) != NULL) {
-            g->refs++;
-            while (!g->done)
-                pthread_cond_wait(&p->group_cv, &p->mu);
-            group_release(g);
-        } else if (joining_has(p, seq)) {
-            pthread_cond_wait(&p->group_cv, &p->mu);
-        } else {
-            break;
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    for (int pass = 0; pass < 2; pass++) {
-        char path[4300];
-        batch_path(p, seq, "json", path, sizeof path);
-        size_t len = 0;
-        char *doc = certa_read_file(path, 64u << 20, &len);
-        json_t *o = doc != NULL && (len < OUTCOME_MAGIC_LEN ||
-                                    memcmp(doc, outcome_magic, OUTCOME_MAGIC_LEN) != 0)
-                        ? json_loadb(doc, len, JSON_DISABLE_EOF_CHECK, NULL)
-                        : NULL;
-        const char *gid = NULL, *status = NULL;
-        if (o == NULL || json_unpack(o, "{s:s, s:s}", "aggregated_in", &gid, "status",
-                                     &status) != 0) {
-            json_decref(o);
-            free(doc);
-            return false; /* not a group's POST: it runs as any POST */
-        }
-        unsigned long long gseq = strtoull(gid, NULL, 10);
-        bool committed = strcmp(status, "committed") == 0;
-        json_decref(o);
-        char gpath[4300];
-        batch_path(p, gseq, "group", gpath, sizeof gpath);
-        if (committed || pass == 1 || access(gpath, F_OK) != 0) {
-            memset(r, 0, sizeof *r);
-            r->status = committed ? 200 : 503;
-            r->retry_after_s = committed ? 0 : 1;
-            r->body = doc;
-            r->len = len;
-            snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
-            return true;
-        }
-        free(doc);
-        /* the group failed: submitted again, whole (or waited for, when
-         * another retry of it already runs) */
-        pthread_mutex_lock(&p->mu);
-        if ((g = group_numbered(p, gseq)) != NULL) {
-            g->refs++;
-            while (!g->done)
-                pthread_cond_wait(&p->group_cv, &p->mu);
-            group_release(g);
-            pthread_mutex_unlock(&p->mu);
-            continue;
-        }
-        g = group_load(p, gseq);
-        pthread_mutex_unlock(&p->mu);
-        if (g != NULL)
-            group_resume(p, g);
-    }
-    return false; /* not reached: the second pass answers */
+    gwp_built_free(&bt);
 }
 
 typedef struct batch_job {
@@ -1618,7 +1042,7 @@ static void *job_main(void *arg)
 {
     batch_job *j = arg;
     if (j->g != NULL) {
-        group_resume(j->p, j->g);
+        gwp_group_resume(j->p, j->g);
     } else {
         certa_gw_reply r;
         run_batch(j->p, j->caller, j->seq, j->events, j->again, j->jsonl, NULL, &r);
@@ -1654,19 +1078,6 @@ static bool job_start(certa_gw_post *p, batch_job *j)
     return ok;
 }
 
-/* Whether POST seq is listed by one of the n group files in gseqs. */
-static bool in_groups(const certa_gw_post *p, const uint64_t *gseqs, size_t n, uint64_t seq)
-{
-    uint64_t seqs[GROUP_POSTS_MAX];
-    uint32_t evn[GROUP_POSTS_MAX], k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (group_list(p, gseqs[i], seqs, evn, &k))
-            for (uint32_t j = 0; j < k; j++)
-                if (seqs[j] == seq)
-                    return true;
-    return false;
-}
-
 /* The pending batches a stopped gateway left: each submitted again. The
  * groups first, whole: a POST of a group is never submitted alone. */
 static void resume_pending(certa_gw_post *p)
@@ -1679,7 +1090,7 @@ static void resume_pending(certa_gw_post *p)
     struct dirent *de;
     uint64_t *gseqs = NULL;
     bool whole;
-    size_t ng = batches_with(d, "group", &gseqs, &whole);
+    size_t ng = gwp_batches_with(d, "group", &gseqs, &whole);
     if (!whole) { /* a POST of a group missed would be submitted alone */
         fprintf(stderr, "certa gateway: out of memory listing the groups: nothing pending "
                         "is submitted again until the next start\n");
@@ -1698,11 +1109,11 @@ static void resume_pending(certa_gw_post *p)
             p->outcomes++;
             pthread_mutex_unlock(&p->mu);
         }
-        if (strcmp(ext, "events") != 0 || in_groups(p, gseqs, ng, seq))
+        if (strcmp(ext, "events") != 0 || gwp_in_groups(p, gseqs, ng, seq))
             continue;
         char path[4300], done[4300];
-        batch_path(p, seq, "events", path, sizeof path);
-        batch_path(p, seq, "json", done, sizeof done);
+        gwp_batch_path(p, seq, "events", path, sizeof path);
+        gwp_batch_path(p, seq, "json", done, sizeof done);
         if (access(done, F_OK) == 0) {
             unlink(path); /* a crash after the outcome was written */
             continue;
@@ -1741,18 +1152,18 @@ static void resume_pending(certa_gw_post *p)
     closedir(d);
     for (size_t i = 0; i < ng; i++) {
         pthread_mutex_lock(&p->mu);
-        group *g = group_load(p, gseqs[i]);
+        group *g = gwp_group_load(p, gseqs[i]);
         pthread_mutex_unlock(&p->mu);
         if (g == NULL)
             continue;
         fprintf(stderr, "certa gateway: group %" PRIu64 " (%" PRIu32 " POSTs) was pending at "
-                        "the last stop: submitting it again\n", gseqs[i], g->n);
+                        "the last stop: submitting it again\n", gseqs[i], gwp_group_posts(g));
         batch_job *j = calloc(1, sizeof *j);
         if (j != NULL)
             *j = (batch_job){.p = p, .g = g};
         if (j == NULL || !job_start(p, j)) {
             free(j);
-            group_resume(p, g); /* here, then */
+            gwp_group_resume(p, g); /* here, then */
         }
     }
     free(gseqs);
@@ -1766,14 +1177,14 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
 {
     memset(r, 0, sizeof *r);
     if (idem_key != NULL && (idem_key[0] == '\0' || strlen(idem_key) > CERTA_GW_KEY_BYTES_MAX)) {
-        reply_error(r, 400, CERTA_E_ARG, "Idempotency-Key: 1 to 128 bytes");
+        gwp_reply_error(r, 400, CERTA_E_ARG, "Idempotency-Key: 1 to 128 bytes");
         return;
     }
     char msg[600];
     uint32_t events = 0;
     char *jsonl = normalize(p, body, len, &events, evs, msg, sizeof msg);
     if (jsonl == NULL) {
-        reply_error(r, 400, CERTA_E_JSON, msg);
+        gwp_reply_error(r, 400, CERTA_E_JSON, msg);
         return;
     }
     uint8_t body_h[CERTA_HASH_BYTES], id[CERTA_HASH_BYTES];
@@ -1794,7 +1205,7 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
     if (async && p->jobs >= CERTA_GW_ASYNC_MAX) {
         pthread_mutex_unlock(&p->mu);
         free(jsonl);
-        reply_error(r, 429, CERTA_E_BUSY, "too many batches pending: retry after Retry-After "
+        gwp_reply_error(r, 429, CERTA_E_BUSY, "too many batches pending: retry after Retry-After "
                                           "seconds");
         r->retry_after_s = 1;
         return;
@@ -1806,7 +1217,7 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
             if (memcmp(e->body, body_h, CERTA_HASH_BYTES) != 0) {
                 pthread_mutex_unlock(&p->mu);
                 free(jsonl);
-                reply_error(r, 422, CERTA_E_ARG, "Idempotency-Key already used with "
+                gwp_reply_error(r, 422, CERTA_E_ARG, "Idempotency-Key already used with "
                                                  "another body");
                 return;
             }
@@ -1817,12 +1228,12 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
     bool aggregate = !async && p->o.aggregate_us > 0 && evs != NULL &&
                      events <= CERTA_GW_BATCH_EVENTS;
     if (!again) {
-        uint64_t now = wall_us();
+        uint64_t now = gwp_wall_us();
         seq = p->next_seq > now ? p->next_seq : now;
-        if ((sync_fd = journal_append(p, id, body_h, seq, events)) < 0) {
+        if ((sync_fd = gwp_journal_append(p, id, body_h, seq, events)) < 0) {
             pthread_mutex_unlock(&p->mu);
             free(jsonl);
-            reply_error(r, 503, CERTA_E_IO, "the gateway cannot write its journal");
+            gwp_reply_error(r, 503, CERTA_E_IO, "the gateway cannot write its journal");
             r->retry_after_s = 5;
             return;
         }
@@ -1836,10 +1247,10 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
         /* after the table has this POST: the rewrite keeps it. A failed
          * compaction leaves the journal as it was, only longer. */
         if (p->journal_lines > p->journal_lines_max)
-            (void)journal_compact(p);
+            (void)gwp_journal_compact(p);
     }
     pthread_mutex_unlock(&p->mu);
-    if (again && group_retry(p, seq, r)) { /* it was in a group: never alone */
+    if (again && gwp_group_retry(p, seq, r)) { /* it was in a group: never alone */
         free(jsonl);
         return;
     }
@@ -1850,11 +1261,11 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
         if (!synced) {
             if (aggregate) {
                 pthread_mutex_lock(&p->mu);
-                joining_drop(p, seq);
+                gwp_joining_drop(p, seq);
                 pthread_mutex_unlock(&p->mu);
             }
             free(jsonl);
-            reply_error(r, 503, CERTA_E_IO, "the gateway cannot sync its journal");
+            gwp_reply_error(r, 503, CERTA_E_IO, "the gateway cannot sync its journal");
             r->retry_after_s = 5;
             return;
         }
@@ -1864,21 +1275,21 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
     char head[CALLER_BYTES + 64], path[4300];
     int hl = snprintf(head, sizeof head, "{\"caller\":\"%s\",\"events\":%" PRIu32 "}\n",
                       caller, events);
-    batch_path(p, seq, "events", path, sizeof path);
-    if (hl <= 0 || !write_durable(p, path, head, (size_t)hl, jsonl, strlen(jsonl))) {
+    gwp_batch_path(p, seq, "events", path, sizeof path);
+    if (hl <= 0 || !gwp_write_durable(p, path, head, (size_t)hl, jsonl, strlen(jsonl))) {
         if (aggregate) {
             pthread_mutex_lock(&p->mu);
-            joining_drop(p, seq);
+            gwp_joining_drop(p, seq);
             pthread_mutex_unlock(&p->mu);
         }
         free(jsonl);
-        reply_error(r, 503, CERTA_E_IO, "the gateway cannot write the batch to its state "
+        gwp_reply_error(r, 503, CERTA_E_IO, "the gateway cannot write the batch to its state "
                                         "directory");
         r->retry_after_s = 5;
         return;
     }
     snprintf(r->location, sizeof r->location, "/v1/batches/%" PRIu64, seq);
-    if (aggregate && !again && group_post(p, caller, seq, events, jsonl, evs, r))
+    if (aggregate && !again && gwp_group_post(p, caller, seq, events, jsonl, evs, r))
         return; /* answered with its group; jsonl is the group's */
     if (!async) {
         run_batch(p, caller, seq, events, again, jsonl, evs, r);
@@ -1895,7 +1306,7 @@ static void post_batches(certa_gw_post *p, const char *caller, const char *idem_
         /* the pending file stays: the next start submits it */
         free(j);
         free(jsonl);
-        reply_error(r, 503, CERTA_E_NOMEM, "cannot start the batch now; its status URL will "
+        gwp_reply_error(r, 503, CERTA_E_NOMEM, "cannot start the batch now; its status URL will "
                                            "tell");
         r->retry_after_s = 1;
         return;
@@ -1924,17 +1335,17 @@ void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
     memset(r, 0, sizeof *r);
     unsigned long long seq;
     if (certa_parse_u64(id, 1, UINT64_MAX, &seq) != 0) {
-        reply_error(r, 400, CERTA_E_ARG, "batch id: a decimal number");
+        gwp_reply_error(r, 400, CERTA_E_ARG, "batch id: a decimal number");
         return;
     }
     char path[4300];
     size_t len = 0;
-    batch_path(p, seq, "json", path, sizeof path);
+    gwp_batch_path(p, seq, "json", path, sizeof path);
     /* an outcome holds the receipts of up to CERTA_GW_EVENTS_MAX events */
     char *doc = certa_read_file(path, 64u << 20, &len);
     bool pending = false;
     if (doc == NULL) {
-        batch_path(p, seq, "events", path, sizeof path);
+        gwp_batch_path(p, seq, "events", path, sizeof path);
         doc = certa_read_file(path, 2 * CERTA_GW_BODY_BYTES_MAX + 4096, &len);
         pending = doc != NULL;
     }
@@ -1945,7 +1356,7 @@ void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
     json_int_t events = 0;
     char *at = doc, *nl = NULL;
     bool compact = doc != NULL && !pending && len >= OUTCOME_MAGIC_LEN &&
-                   memcmp(doc, outcome_magic, OUTCOME_MAGIC_LEN) == 0;
+                   memcmp(doc, gwp_outcome_magic, OUTCOME_MAGIC_LEN) == 0;
     if (compact) {
         at = doc + OUTCOME_MAGIC_LEN;
         nl = memchr(at, '\n', len - OUTCOME_MAGIC_LEN);
@@ -1958,7 +1369,7 @@ void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
         strcmp(who, caller) != 0) {
         json_decref(head);
         free(doc);
-        reply_error(r, 404, CERTA_E_NOTFOUND, "no such batch of this caller");
+        gwp_reply_error(r, 404, CERTA_E_NOTFOUND, "no such batch of this caller");
         return;
     }
     if (compact) {
@@ -1968,7 +1379,7 @@ void certa_gw_post_status(certa_gw_post *p, const char *caller, const char *id,
         *nl = '\0';
         if (events < 0 || not_committed < 0) {
             free(doc);
-            reply_error(r, 500, CERTA_E_CORRUPT, "the batch's outcome file is damaged");
+            gwp_reply_error(r, 500, CERTA_E_CORRUPT, "the batch's outcome file is damaged");
             return;
         }
         outcome_answer(at, (uint64_t)events, (uint64_t)not_committed, (const uint8_t *)nl + 1,
