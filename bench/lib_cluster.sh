@@ -60,3 +60,20 @@ start_cluster() {
     tail -n 5 "$W"/node?-"$tag".log >&2 || true
     exit 3
 }
+
+# BIN K [flat] > FILE.json: the beijing scenario for `certa load gen --scale
+# K` with its batching windows divided by K, so that batches keep their
+# natural size (about 1.7 events) while the cases per counter grow K times;
+# "flat": every open hour at the peak's rate, so a replay's offered rate
+# holds still.
+scenario_dense() {
+    "$1" load describe --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+k = float(sys.argv[1])
+s["name"] = "beijing-dense"
+if len(sys.argv) > 2 and sys.argv[2] == "flat":
+    s["hourly_profile"] = [1.0 if v > 0 else 0.0 for v in s["hourly_profile"]]
+s["batching_ms"] = {r: max(1, round(ms / k)) for r, ms in s["batching_ms"].items()}
+json.dump(s, sys.stdout)' "${@:2}"
+}

@@ -110,13 +110,7 @@ PY
 
 # The aggregated mode, against the same limit in events/s.
 if [ "$AGGREGATE_MS" != 0 ]; then
-    "$CERTA" load describe --json | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-k = float(sys.argv[1])
-s["name"] = "beijing-dense"
-s["batching_ms"] = {r: max(1, round(ms / k)) for r, ms in s["batching_ms"].items()}
-json.dump(s, sys.stdout)' "$AGG_SCALE" >"$W/scenario-agg.json"
+    scenario_dense "$CERTA" "$AGG_SCALE" >"$W/scenario-agg.json"
     "$CERTA" load gen --scenario "$W/scenario-agg.json" --hours "$HOURS" --scale "$AGG_SCALE" \
         --genesis "$W/c" --out "$W/trace-agg.bin" --quiet | sed 's/^/# /' >&2
     "$CERTA" load info --trace "$W/trace-agg.bin" | sed -n 's/^ *\([0-9]* batches, [0-9]* events\).*/# aggregated mode trace: \1/p' >&2

@@ -56,14 +56,7 @@ trap 'cleanup; rm -rf "$W"' EXIT
 log() { echo "# $*" >&2; }
 
 "$CERTA" genesis --validators 4 --dir "$W/c" --base-port "$BASE_PORT" >/dev/null
-"$CERTA" load describe --json | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-k = float(sys.argv[1])
-s["name"] = "beijing-soak"
-s["hourly_profile"] = [1.0 if v > 0 else 0.0 for v in s["hourly_profile"]]
-s["batching_ms"] = {r: max(1, round(ms / k)) for r, ms in s["batching_ms"].items()}
-json.dump(s, sys.stdout)' "$SCALE" >"$W/scenario.json"
+scenario_dense "$CERTA" "$SCALE" flat >"$W/scenario.json"
 # The open hours from 10:00 hold 7 h of trace; the speed that gives RATE
 # decides how many hours MINUTES need (plus one of margin).
 "$CERTA" load gen --scenario "$W/scenario.json" --hours 1 --scale "$SCALE" --genesis "$W/c" \
