@@ -536,23 +536,31 @@ static certa_err expand(gen *G, certa_errinfo *ei)
     return CERTA_OK;
 }
 
+certa_err certa_load_integrator_key(const char *genesis_dir, const certa_genesis *g,
+                                    uint16_t integ, certa_key **out, certa_errinfo *ei)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/integrators/%s.pem", genesis_dir, g->integrators[integ].name);
+    certa_err e = certa_key_load_pem(path, out, ei);
+    if (e != CERTA_OK)
+        return e;
+    uint8_t pub[CERTA_PUBKEY_BYTES];
+    certa_key_public(*out, pub);
+    if (memcmp(pub, g->integrators[integ].pub, CERTA_PUBKEY_BYTES) != 0) {
+        certa_key_free(*out);
+        *out = NULL;
+        return certa_errorf(ei, CERTA_E_BAD_KEY,
+                            "%s: not the key genesis registers for integrator %s", path,
+                            g->integrators[integ].name);
+    }
+    return CERTA_OK;
+}
+
 static certa_err key_for(gen *G, uint16_t integ, certa_errinfo *ei)
 {
     if (G->keys[integ] != NULL)
         return CERTA_OK;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/integrators/%s.pem", G->o->genesis_dir,
-             G->g->integrators[integ].name);
-    certa_err e = certa_key_load_pem(path, &G->keys[integ], ei);
-    if (e != CERTA_OK)
-        return e;
-    uint8_t pub[CERTA_PUBKEY_BYTES];
-    certa_key_public(G->keys[integ], pub);
-    if (memcmp(pub, G->g->integrators[integ].pub, CERTA_PUBKEY_BYTES) != 0)
-        return certa_errorf(ei, CERTA_E_BAD_KEY,
-                            "%s: not the key genesis registers for integrator %s", path,
-                            G->g->integrators[integ].name);
-    return CERTA_OK;
+    return certa_load_integrator_key(G->o->genesis_dir, G->g, integ, &G->keys[integ], ei);
 }
 
 static certa_err flush(gen *G, uint16_t integ, uint64_t at_us, certa_errinfo *ei)

@@ -15,6 +15,7 @@
 #ifndef CERTA_LOAD_GEN_H
 #define CERTA_LOAD_GEN_H
 
+#include "certa/crypto.h"
 #include "certa/genesis.h"
 #include "scenario.h"
 #include "trace.h"
@@ -45,5 +46,11 @@ typedef struct certa_load_gen_stats {
 /* Generates the trace at o->out_path. On error the partial file is removed. */
 certa_err certa_load_gen(const certa_load_gen_opts *o, certa_load_gen_stats *stats,
                          certa_errinfo *ei);
+
+/* Integrator integ's signing key, genesis_dir/integrators/NAME.pem, checked
+ * against the key genesis registers for it (CERTA_E_BAD_KEY otherwise,
+ * naming the file). */
+certa_err certa_load_integrator_key(const char *genesis_dir, const certa_genesis *g,
+                                    uint16_t integ, certa_key **out, certa_errinfo *ei);
 
 #endif
