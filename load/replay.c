@@ -286,30 +286,19 @@ static certa_err agg_send(replayer *rp, uint16_t i, uint64_t now, certa_errinfo 
     return CERTA_OK;
 }
 
-/* Records that the open batch of q gained n events of a trace batch
- * scheduled at sched (one part per trace batch and sealed batch). */
-static certa_err agg_part(aggq *q, uint64_t sched, uint32_t n, certa_errinfo *ei)
+/* Records that the open batch of q gained one event of a trace batch
+ * scheduled at sched (one part per trace batch and sealed batch: at most
+ * one per event, so parts_cap, the batch's events_max, always holds). */
+static void agg_part(aggq *q, uint64_t sched)
 {
     if (q->parts > 0 && q->parts_sched_ns[q->parts - 1] == sched) {
-        q->parts_events[q->parts - 1] += n;
-        return CERTA_OK;
+        q->parts_events[q->parts - 1]++;
+        return;
     }
-    if (q->parts == q->parts_cap) {
-        uint32_t cap = q->parts_cap ? 2 * q->parts_cap : 16;
-        uint64_t *ps = realloc(q->parts_sched_ns, cap * sizeof *ps);
-        if (ps != NULL)
-            q->parts_sched_ns = ps;
-        uint32_t *pe = realloc(q->parts_events, cap * sizeof *pe);
-        if (pe != NULL)
-            q->parts_events = pe;
-        if (ps == NULL || pe == NULL)
-            return certa_errorf(ei, CERTA_E_NOMEM, "replay: aggregator parts");
-        q->parts_cap = cap;
-    }
+    CERTA_ASSERT(q->parts < q->parts_cap);
     q->parts_sched_ns[q->parts] = sched;
-    q->parts_events[q->parts] = n;
+    q->parts_events[q->parts] = 1;
     q->parts++;
-    return CERTA_OK;
 }
 
 /* Feeds a due trace batch's events to its integrator's aggregator, sealing
@@ -333,6 +322,11 @@ static certa_err agg_feed(replayer *rp, const certa_load_trace_rec *rec, uint64_
         e = certa_agg_new(&ao, &q->agg, ei);
         if (e != CERTA_OK)
             return e;
+        q->parts_cap = ao.events_max ? ao.events_max : CERTA_BATCH_EVENTS_MAX;
+        q->parts_sched_ns = malloc(q->parts_cap * sizeof *q->parts_sched_ns);
+        q->parts_events = malloc(q->parts_cap * sizeof *q->parts_events);
+        if (q->parts_sched_ns == NULL || q->parts_events == NULL)
+            return certa_errorf(ei, CERTA_E_NOMEM, "replay: aggregator parts");
     }
     size_t pos = 0;
     const uint8_t *ev;
@@ -350,8 +344,7 @@ static certa_err agg_feed(replayer *rp, const certa_load_trace_rec *rec, uint64_
         }
         if (e != CERTA_OK)
             return e;
-        if ((e = agg_part(q, sched, 1, ei)) != CERTA_OK)
-            return e;
+        agg_part(q, sched);
     }
     if (!q->listed && certa_agg_pending(q->agg) > 0) {
         rp->open[rp->open_count++] = i;
