@@ -161,8 +161,6 @@ static bool group_submit(certa_gw_post *p, group *g)
     if (e == CERTA_OK)
         certa_gw_pipe_run(p->pipe, bt.b, bt.n);
     bool all = true;
-    char gid[24];
-    snprintf(gid, sizeof gid, "%" PRIu64, g->seq);
     uint32_t from = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         gmember *m = &g->m[i];
@@ -185,18 +183,10 @@ static bool group_submit(certa_gw_post *p, group *g)
         all = all && complete;
         char id[24];
         snprintf(id, sizeof id, "%" PRIu64, m->seq);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "id", id,
-                              "status", complete ? "committed" : "failed", "integrator",
-                              p->o.integrator, "caller", m->caller, "seq_first",
-                              (json_int_t)g->seq, "batches", (json_int_t)bt.n, "events",
-                              (json_int_t)m->events, "ok", (json_int_t)t.ok, "not_committed",
-                              (json_int_t)(e != CERTA_OK ? m->events : t.not_committed),
-                              "repeated", m->again, "aggregated_in", gid);
-        if (o != NULL && !complete)
-            json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
-                                                                      : t.last_error));
-        char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
+        char *head = gwp_answer_head(p, m->seq, complete, m->caller, g->seq, bt.n, m->events,
+                                     t.ok, e != CERTA_OK ? m->events : t.not_committed,
+                                     m->again, e != CERTA_OK ? certa_errmsg(&ei) : t.last_error,
+                                     g->seq);
         gwp_answer_finish(r, complete ? 200 : 503, head, &a);
         free(head);
         if (!complete)
@@ -507,16 +497,28 @@ bool gwp_group_retry(certa_gw_post *p, uint64_t seq, certa_gw_reply *r)
 }
 
 /* Whether POST seq is listed by one of the n group files in gseqs. */
-bool gwp_in_groups(const certa_gw_post *p, const uint64_t *gseqs, size_t n, uint64_t seq)
+bool gwp_group_members(const certa_gw_post *p, const uint64_t *gseqs, size_t n,
+                       uint64_t **out, size_t *count)
 {
     uint64_t seqs[GROUP_POSTS_MAX];
     uint32_t evn[GROUP_POSTS_MAX], k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (group_list(p, gseqs[i], seqs, evn, &k))
-            for (uint32_t j = 0; j < k; j++)
-                if (seqs[j] == seq)
-                    return true;
-    return false;
+    uint64_t *all = NULL;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!group_list(p, gseqs[i], seqs, evn, &k))
+            continue; /* unreadable: group_load says so */
+        uint64_t *na = realloc(all, (m + k) * sizeof *na);
+        if (na == NULL) {
+            free(all);
+            return false;
+        }
+        all = na;
+        memcpy(all + m, seqs, k * sizeof *seqs);
+        m += k;
+    }
+    *out = all;
+    *count = m;
+    return true;
 }
 
 uint32_t gwp_group_posts(const group *g)

@@ -956,6 +956,30 @@ static void outcome_answer(const char *head, uint64_t events, uint64_t not_commi
     gwp_answer_finish(r, 200, head, &a);
 }
 
+char *gwp_answer_head(const certa_gw_post *p, uint64_t id, bool complete, const char *caller,
+                      uint64_t seq_first, uint32_t batches, uint32_t events, uint64_t ok,
+                      uint64_t not_committed, bool repeated, const char *error,
+                      uint64_t aggregated_in)
+{
+    char ids[24], gid[24];
+    snprintf(ids, sizeof ids, "%" PRIu64, id);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "id", ids,
+                          "status", complete ? "committed" : "failed", "integrator",
+                          p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq_first,
+                          "batches", (json_int_t)batches, "events", (json_int_t)events, "ok",
+                          (json_int_t)ok, "not_committed", (json_int_t)not_committed,
+                          "repeated", repeated);
+    if (o != NULL && aggregated_in != 0) {
+        snprintf(gid, sizeof gid, "%" PRIu64, aggregated_in);
+        json_object_set_new(o, "aggregated_in", json_string(gid));
+    }
+    if (o != NULL && !complete)
+        json_object_set_new(o, "error", json_string(error));
+    char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return head;
+}
+
 /* One POST submitted to its end through the shared pipe; its answer in r
  * and in SEQ.json. */
 static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32_t events,
@@ -992,19 +1016,10 @@ static void run_batch(certa_gw_post *p, const char *caller, uint64_t seq, uint32
     bool complete = e == CERTA_OK && s->not_committed == 0 && nbatches > 0;
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, seq);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "id", id,
-                          "status", complete ? "committed" : "failed", "integrator",
-                          p->o.integrator, "caller", caller, "seq_first", (json_int_t)seq,
-                          "batches", (json_int_t)nbatches, "events", (json_int_t)events,
-                          "ok", (json_int_t)s->ok, "not_committed",
-                          (json_int_t)(e != CERTA_OK ? events : s->not_committed),
-                          "repeated", again);
-    if (o != NULL && !complete)
-        json_object_set_new(o, "error", json_string(e != CERTA_OK ? certa_errmsg(&ei)
-                                                                  : s->last_error));
+    char *head = gwp_answer_head(p, seq, complete, caller, seq, nbatches, events, s->ok,
+                                 e != CERTA_OK ? events : s->not_committed, again,
+                                 e != CERTA_OK ? certa_errmsg(&ei) : s->last_error, 0);
     free(s);
-    char *head = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
     gwp_answer_finish(r, complete ? 200 : 503, head, &a);
     if (!complete)
         r->retry_after_s = 1;
@@ -1088,10 +1103,12 @@ static void resume_pending(certa_gw_post *p)
     if (d == NULL)
         return;
     struct dirent *de;
-    uint64_t *gseqs = NULL;
+    uint64_t *gseqs = NULL, *grouped = NULL;
+    size_t ngrouped = 0;
     bool whole;
     size_t ng = gwp_batches_with(d, "group", &gseqs, &whole);
-    if (!whole) { /* a POST of a group missed would be submitted alone */
+    if (!whole || !gwp_group_members(p, gseqs, ng, &grouped, &ngrouped)) {
+        /* a POST of a group missed would be submitted alone */
         fprintf(stderr, "certa gateway: out of memory listing the groups: nothing pending "
                         "is submitted again until the next start\n");
         free(gseqs);
@@ -1109,7 +1126,10 @@ static void resume_pending(certa_gw_post *p)
             p->outcomes++;
             pthread_mutex_unlock(&p->mu);
         }
-        if (strcmp(ext, "events") != 0 || gwp_in_groups(p, gseqs, ng, seq))
+        bool in_group = false;
+        for (size_t k = 0; k < ngrouped && !in_group; k++)
+            in_group = grouped[k] == seq;
+        if (strcmp(ext, "events") != 0 || in_group)
             continue;
         char path[4300], done[4300];
         gwp_batch_path(p, seq, "events", path, sizeof path);
@@ -1150,6 +1170,7 @@ static void resume_pending(certa_gw_post *p)
         }
     }
     closedir(d);
+    free(grouped);
     for (size_t i = 0; i < ng; i++) {
         pthread_mutex_lock(&p->mu);
         group *g = gwp_group_load(p, gseqs[i]);

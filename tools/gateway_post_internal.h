@@ -127,6 +127,13 @@ int gwp_journal_append(certa_gw_post *p, const uint8_t id[CERTA_HASH_BYTES],
                        const uint8_t body[CERTA_HASH_BYTES], uint64_t seq, uint32_t events);
 bool gwp_journal_compact(certa_gw_post *p);
 void gwp_reply_error(certa_gw_reply *r, unsigned status, unsigned code, const char *msg);
+/* The head of a POST's answer, compact JSON (malloc'ed; NULL when out of
+ * memory): "error" only when not complete, "aggregated_in" only when not
+ * 0 (the group that carried the POST's events). */
+char *gwp_answer_head(const certa_gw_post *p, uint64_t id, bool complete, const char *caller,
+                      uint64_t seq_first, uint32_t batches, uint32_t events, uint64_t ok,
+                      uint64_t not_committed, bool repeated, const char *error,
+                      uint64_t aggregated_in);
 bool gwp_answer_reserve(answer *a, size_t more);
 void gwp_answer_finish(certa_gw_reply *r, unsigned status, const char *head, answer *a);
 void gwp_batch_path(const certa_gw_post *p, uint64_t seq, const char *ext, char *out,
@@ -159,7 +166,9 @@ void gwp_group_resume(certa_gw_post *p, group *g);
 uint32_t gwp_group_posts(const group *g);
 /* POST seq is in its group, or will not be (p->mu held). */
 void gwp_joining_drop(certa_gw_post *p, uint64_t seq);
-/* Whether POST seq is listed by one of the n group files gseqs. */
-bool gwp_in_groups(const certa_gw_post *p, const uint64_t *gseqs, size_t n, uint64_t seq);
+/* The POSTs the n group files gseqs list, read once (malloc'ed in *out,
+ * *count of them); false when out of memory. */
+bool gwp_group_members(const certa_gw_post *p, const uint64_t *gseqs, size_t n,
+                       uint64_t **out, size_t *count);
 
 #endif
